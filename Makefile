@@ -1,0 +1,80 @@
+# voxgate: plain make + pkg-config.
+#   make          release build: build/voxgate
+#   make test     ASan+UBSan build, unit and integration tests
+#   make bench    benchmarks (release build), figures into bench/results/
+#   make run      the server with default settings
+#   make demo     install, build, start the server and place a real call
+#   make fmt      clang-format every source file
+
+CC      ?= cc
+PKGS    := libre yaml-0.1 speexdsp
+WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
+           -Wstrict-prototypes -Wvla -Wno-missing-field-initializers
+CPPFLAGS_ALL := -D_GNU_SOURCE -DHAVE_INTTYPES_H -Isrc \
+                $(shell pkg-config --cflags $(PKGS))
+LIBS    := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+
+RELEASE_CFLAGS := -std=c11 -O2 -g $(WARN)
+ASAN_CFLAGS    := -std=c11 -O1 -g -fno-omit-frame-pointer \
+                  -fsanitize=address,undefined -fno-sanitize-recover=all $(WARN)
+
+LIB_SRC  := $(wildcard src/*/*.c)
+MAIN_SRC := src/main.c
+UNIT_SRC := $(wildcard tests/unit/*_test.c)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+
+REL_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
+ASAN_OBJ := $(LIB_SRC:%.c=build/asan/obj/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=build/tools/%)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=build/bench/%)
+
+.PHONY: all test unit integration bench run demo fmt clean
+all: build/voxgate
+
+build/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -MMD -MP -c $< -o $@
+
+build/asan/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(ASAN_CFLAGS) -MMD -MP -c $< -o $@
+
+build/voxgate: build/obj/src/main.o $(REL_OBJ)
+	$(CC) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS)
+
+build/asan/voxgate: build/asan/obj/src/main.o $(ASAN_OBJ)
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LIBS)
+
+build/asan/tests/%: build/asan/obj/tests/unit/%.o $(ASAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LIBS)
+
+build/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $< $(LIBS)
+
+build/bench/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $< $(LIBS)
+
+test: build/asan/voxgate $(UNIT_BIN) $(TOOL_BIN)
+	@scripts/run-tests.sh
+
+bench: build/voxgate $(TOOL_BIN) $(BENCH_BIN)
+	@bench/run.sh
+
+run: build/voxgate
+	build/voxgate serve
+
+demo:
+	@scripts/demo.sh
+
+fmt:
+	clang-format -i $(wildcard src/*.c src/*/*.c src/*/*.h tests/*/*.c tests/*/*.h bench/*.c)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything voxgate needs to build, test, benchmark and run its demo on
+# Debian 12. Idempotent: apt-get update runs only when a package is missing.
+set -euo pipefail
+
+packages=(
+	build-essential pkg-config clang clang-format
+	libre-dev libyaml-dev libspandsp-dev libspeexdsp-dev
+	sip-tester baresip-core espeak-ng sox tshark
+	valgrind procps iproute2
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "deps.sh: missing packages (${missing[*]}); run as root" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+	echo "deps.sh: all packages present"
+fi

@@ -1,0 +1,38 @@
+/*
+ * Logging: one line per event, text (default) or JSON.
+ *
+ * A line is an event name plus fields written as `key=value` or
+ * `key="value with spaces"`; the JSON form turns each field into a member,
+ * so call sites write one format string for both. Safe from any thread: a
+ * line is formatted on the stack and written with a single call.
+ */
+#ifndef VOXGATE_CORE_LOG_H
+#define VOXGATE_CORE_LOG_H
+
+#include <stdio.h>
+
+enum log_level {
+	LOGL_DEBUG = 0,
+	LOGL_INFO,
+	LOGL_WARN,
+	LOGL_ERROR,
+};
+
+enum log_format {
+	LOG_FORMAT_TEXT = 0,
+	LOG_FORMAT_JSON,
+};
+
+/* out is borrowed; NULL means stderr. Call before any other thread logs. */
+void log_setup(enum log_level min, enum log_format format, FILE *out);
+
+/* call_id may be NULL for events not tied to a call. fields is a printf
+ * format producing `k=v k="v v"` pairs; it may be NULL. */
+void log_event(enum log_level level, const char *call_id, const char *event,
+	       const char *fields, ...)
+	__attribute__((format(printf, 4, 5)));
+
+int log_level_parse(const char *s, enum log_level *out);
+int log_format_parse(const char *s, enum log_format *out);
+
+#endif

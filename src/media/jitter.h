@@ -1,0 +1,73 @@
+/*
+ * Inbound jitter buffer for one RTP stream.
+ *
+ * Packets are held by sequence number and released in order once the
+ * buffered audio reaches the minimum delay; above the maximum delay the
+ * oldest packets are discarded so latency stays bounded. All memory is
+ * taken in jitter_alloc: put and get never allocate.
+ *
+ * Owned by the media thread that runs the call; not thread-safe.
+ */
+#ifndef VOXGATE_MEDIA_JITTER_H
+#define VOXGATE_MEDIA_JITTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define JITTER_MAX_PAYLOAD 480 /* 60 ms of G.711 */
+
+struct jitter;
+
+struct jitter_stats {
+	uint64_t received;  /* accepted by put */
+	uint64_t played;    /* returned by get as JITTER_FRAME */
+	uint64_t lost;      /* sequence numbers never received in time */
+	uint64_t late;      /* arrived after their turn had passed */
+	uint64_t duplicate; /* same sequence number twice */
+	uint64_t discarded; /* dropped to keep the delay under the maximum */
+	uint64_t underrun;  /* get found nothing to play */
+};
+
+struct jitter_frame {
+	uint16_t seq;
+	uint32_t ts;
+	uint32_t samples; /* duration of the packet at the clock rate */
+	uint64_t arrival_us;
+	uint8_t pt;
+	size_t len;
+	const uint8_t *payload; /* valid until the next put or get */
+};
+
+enum jitter_put_result {
+	JITTER_PUT_OK = 0,
+	JITTER_PUT_DUPLICATE,
+	JITTER_PUT_LATE,
+	JITTER_PUT_TOO_LARGE,
+};
+
+enum jitter_get_result {
+	JITTER_GET_FRAME = 0, /* *out holds the next packet */
+	JITTER_GET_LOST,      /* the next packet is missing: conceal
+				 out->samples of audio */
+	JITTER_GET_EMPTY,     /* nothing to play yet (buffering or underrun) */
+};
+
+/* clock_rate in Hz; min_ms <= max_ms. Owned by the caller: jitter_free. */
+int jitter_alloc(struct jitter **jbp, uint32_t clock_rate, uint32_t min_ms,
+		 uint32_t max_ms);
+void jitter_free(struct jitter *jb);
+
+enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
+				  uint32_t samples, uint8_t pt,
+				  uint64_t arrival_us, const uint8_t *payload,
+				  size_t len);
+enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out);
+
+/* Forget the stream (new SSRC, re-INVITE): buffering starts again. */
+void jitter_reset(struct jitter *jb);
+/* Audio held right now, in samples. */
+uint32_t jitter_depth(const struct jitter *jb);
+const struct jitter_stats *jitter_stats(const struct jitter *jb);
+
+#endif
