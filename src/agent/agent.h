@@ -1,0 +1,48 @@
+/*
+ * The seam between a call's media and whatever talks on it.
+ *
+ * An agent is a set of operations over per-call state. start and stop run on
+ * the signalling thread at answer and after hang-up; audio_in and audio_out
+ * run on the call's media thread every 20 ms and must neither block nor
+ * allocate. Audio is 16-bit mono PCM at the call's sample rate.
+ */
+#ifndef VOXGATE_AGENT_AGENT_H
+#define VOXGATE_AGENT_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct agent_call_info {
+	const char *call_id;
+	const char *from;
+	const char *to;
+	uint32_t sample_rate;
+};
+
+/* Read-only audio shared by all calls (the greeting), loaded at startup. */
+struct agent_assets {
+	const int16_t *greeting;
+	size_t greeting_samples; /* at 8000 Hz */
+};
+
+struct agent_ops {
+	const char *name;
+	/* Creates the call's state in *statep; 0 or an errno value. */
+	int (*start)(void **statep, const struct agent_call_info *info,
+		     const struct agent_assets *assets);
+	/* One frame heard from the caller; pcm is NULL when nothing arrived
+	 * for this frame (silence suppression, loss, hold). */
+	void (*audio_in)(void *state, const int16_t *pcm, size_t samples);
+	/* Fills up to samples of audio to send; returns how many were
+	 * written, 0 when the agent has nothing to say this frame. */
+	size_t (*audio_out)(void *state, int16_t *pcm, size_t samples);
+	/* Frees the state; the media thread no longer touches it. */
+	void (*stop)(void *state);
+};
+
+/* NULL when no agent has that name. */
+const struct agent_ops *agent_find(const char *name);
+/* Comma-separated names, for --help and errors. */
+const char *agent_names(void);
+
+#endif
