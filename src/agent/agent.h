@@ -29,7 +29,7 @@ struct agent_ops {
 	const char *name;
 	/* Creates the call's state in *statep; 0 or an errno value. */
 	int (*start)(void **statep, const struct agent_call_info *info,
-		     const struct agent_assets *assets);
+	             const struct agent_assets *assets);
 	/* One frame heard from the caller; pcm is NULL when nothing arrived
 	 * for this frame (silence suppression, loss, hold). */
 	void (*audio_in)(void *state, const int16_t *pcm, size_t samples);

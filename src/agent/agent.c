@@ -1,0 +1,24 @@
+#include <stddef.h>
+#include <string.h>
+#include "agent/agent.h"
+#include "agent/echo.h"
+
+static const struct agent_ops *const agents[] = {
+    &agent_audio_echo,
+};
+
+const struct agent_ops *agent_find(const char *name)
+{
+	if (!name)
+		return NULL;
+	for (size_t i = 0; i < sizeof(agents) / sizeof(agents[0]); i++) {
+		if (!strcmp(agents[i]->name, name))
+			return agents[i];
+	}
+	return NULL;
+}
+
+const char *agent_names(void)
+{
+	return "audio-echo";
+}

@@ -1,0 +1,1169 @@
+/*
+ * Media threads and call sessions.
+ *
+ * DESIGN. Each media thread runs an epoll loop over its sessions' sockets,
+ * an eventfd for commands and a 20 ms periodic timerfd. Commands (add,
+ * update, remove) and events back to signalling (first RTP, timeout,
+ * stopped) travel as pending bits on the session, linked into a list under
+ * a mutex that is taken once per command or event, never per packet.
+ *
+ * Sockets are plain non-blocking UDP rather than libre's udp_sock because
+ * libre allocates an mbuf for every datagram it reads; here a packet is
+ * read into a buffer on the thread's stack and copied into the jitter
+ * buffer's slot, and the reply is built on the stack too.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <netinet/in.h>
+#include "media/media.h"
+#include "media/g711.h"
+#include "media/jitter.h"
+
+#define FRAME_MS            20
+#define CLOCK_RATE          8000
+#define FRAME_SAMPLES       (CLOCK_RATE * FRAME_MS / 1000)
+#define PCM_FIFO_SAMPLES    1024
+#define RTCP_INTERVAL_MS    5000
+#define RX_BUDGET           16 /* datagrams read per socket per wake-up */
+#define MAX_DATAGRAM        1500
+#define RESIDENCE_BUCKET_US 50
+#define RESIDENCE_BUCKETS   10000 /* up to 500 ms */
+#define MAX_THREADS         64
+
+enum cmd_bits {
+	CMD_ADD = 1,
+	CMD_UPDATE = 2,
+	CMD_REMOVE = 4,
+};
+
+enum ev_bits {
+	EV_FIRST_RTP = 1,
+	EV_TIMEOUT = 2,
+	EV_STOPPED = 4,
+};
+
+struct media_thread;
+
+/* epoll user data: tells a session's RTP socket from its RTCP socket. */
+struct fd_tag {
+	struct media_session *ms;
+	bool rtcp;
+};
+
+struct media_session {
+	/* Set at creation, read-only afterwards. */
+	struct media_engine *me;
+	media_event_h *evh;
+	void *arg;
+	int rtp_fd, rtcp_fd;
+	uint16_t port;
+	struct fd_tag rtp_tag, rtcp_tag;
+	const struct agent_ops *ops;
+	void *agent_state;
+	struct media_thread *mt;
+	bool started;
+
+	/* Guarded by mt->lock. */
+	unsigned cmd;
+	struct media_params pending;
+	struct media_session *cmd_next;
+	bool cmd_linked;
+
+	/* Guarded by me->ev_lock. */
+	unsigned ev;
+	struct media_session *ev_next;
+	bool ev_linked;
+
+	/* Owned by the media thread while started; by signalling after
+	 * STOPPED. */
+	struct media_params prm;
+	struct jitter *jb;
+	size_t index; /* in mt->sessions */
+	bool latched, rtcp_latched;
+	struct sa peer, peer_rtcp; /* where we send */
+	struct sa first_rtp;
+	uint64_t last_rx_us;
+	bool timeout_sent;
+
+	uint32_t ssrc, ts;
+	uint16_t seq;
+	bool talking; /* last tick sent audio: the next spurt has no marker */
+	uint64_t sent_since_rtcp;
+	uint64_t octets_out;
+	uint64_t next_rtcp_us;
+
+	bool have_remote;
+	uint32_t remote_ssrc;
+	uint16_t max_seq;
+	uint32_t cycles;
+	uint32_t base_seq;
+	uint64_t received;
+	uint32_t expected_prior, received_prior;
+	int64_t transit;
+	double jitter;
+	uint32_t last_sr_ntp; /* middle 32 bits of the last SR's NTP time */
+	uint64_t last_sr_us;
+
+	int16_t fifo[PCM_FIFO_SAMPLES];
+	size_t fifo_len;
+	uint64_t fifo_arrival_us;
+
+	struct media_stats stats;
+};
+
+struct media_thread {
+	struct media_engine *me;
+	pthread_t tid;
+	bool joinable; /* owned by the engine's thread */
+	bool running;  /* owned by the media thread */
+	int epfd, wakefd, timerfd;
+	int wake_tag, timer_tag; /* addresses used as epoll tags */
+	atomic_uint load;
+
+	pthread_mutex_t lock;
+	struct media_session *cmd_head;
+	bool quit;
+
+	/* Owned by the thread. */
+	struct media_session **sessions;
+	size_t nsessions, cap;
+	uint64_t tick_late;
+	uint64_t calls;
+	struct media_stats totals;
+	uint32_t *residence; /* histogram, RESIDENCE_BUCKETS */
+};
+
+struct media_engine {
+	struct media_engine_params prm;
+	unsigned nthreads;
+	struct media_thread threads[MAX_THREADS];
+	uint16_t next_port;
+
+	pthread_mutex_t ev_lock;
+	struct media_session *ev_head;
+	int ev_fd;
+	bool ev_listening;
+};
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint16_t get_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static void wake(int fd)
+{
+	uint64_t one = 1;
+
+	/* A full counter already means "wake up"; nothing to do on error. */
+	if (write(fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+static void stats_add(struct media_stats *dst, const struct media_stats *s)
+{
+	dst->packets_in += s->packets_in;
+	dst->packets_out += s->packets_out;
+	dst->lost += s->lost;
+	dst->late += s->late;
+	dst->duplicate += s->duplicate;
+	dst->discarded += s->discarded;
+	dst->wrong_source += s->wrong_source;
+	dst->unknown_pt += s->unknown_pt;
+	dst->malformed += s->malformed;
+	dst->dtmf_in += s->dtmf_in;
+	dst->rtcp_in += s->rtcp_in;
+	dst->rtcp_out += s->rtcp_out;
+}
+
+/* ---- events to the signalling thread ---------------------------------- */
+
+static void event_post(struct media_session *ms, unsigned bit)
+{
+	struct media_engine *me = ms->me;
+
+	pthread_mutex_lock(&me->ev_lock);
+	ms->ev |= bit;
+	if (!ms->ev_linked) {
+		ms->ev_linked = true;
+		ms->ev_next = me->ev_head;
+		me->ev_head = ms;
+	}
+	pthread_mutex_unlock(&me->ev_lock);
+	wake(me->ev_fd);
+}
+
+static void event_dispatch(int flags, void *arg)
+{
+	struct media_engine *me = arg;
+	struct media_session *list, *next;
+	uint64_t n;
+
+	(void)flags;
+	if (read(me->ev_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+
+	pthread_mutex_lock(&me->ev_lock);
+	list = me->ev_head;
+	me->ev_head = NULL;
+	for (struct media_session *ms = list; ms; ms = ms->ev_next)
+		ms->ev_linked = false;
+	pthread_mutex_unlock(&me->ev_lock);
+
+	for (struct media_session *ms = list; ms; ms = next) {
+		unsigned ev;
+
+		next = ms->ev_next;
+		pthread_mutex_lock(&me->ev_lock);
+		ev = ms->ev;
+		ms->ev = 0;
+		pthread_mutex_unlock(&me->ev_lock);
+
+		/* STOPPED is last: the handler may free the session. */
+		if (ev & EV_FIRST_RTP)
+			ms->evh(MEDIA_EVENT_FIRST_RTP, ms->arg);
+		if (ev & EV_TIMEOUT)
+			ms->evh(MEDIA_EVENT_TIMEOUT, ms->arg);
+		if (ev & EV_STOPPED)
+			ms->evh(MEDIA_EVENT_STOPPED, ms->arg);
+	}
+}
+
+/* ---- receive path ----------------------------------------------------- */
+
+/* RFC 3550 A.1: extended highest sequence number and cycle count. */
+static void seq_update(struct media_session *ms, uint16_t seq, uint32_t ssrc)
+{
+	if (!ms->have_remote || ssrc != ms->remote_ssrc) {
+		ms->have_remote = true;
+		ms->remote_ssrc = ssrc;
+		ms->max_seq = seq;
+		ms->cycles = 0;
+		ms->base_seq = seq;
+		ms->received = 0;
+		ms->expected_prior = 0;
+		ms->received_prior = 0;
+		ms->transit = 0;
+		ms->jitter = 0;
+		jitter_reset(ms->jb);
+	} else {
+		uint16_t delta = (uint16_t)(seq - ms->max_seq);
+
+		if (delta < 0x8000) {
+			if (seq < ms->max_seq)
+				ms->cycles += 0x10000;
+			ms->max_seq = seq;
+		}
+	}
+	ms->received++;
+}
+
+static void jitter_update(struct media_session *ms, uint32_t ts,
+                          uint64_t arrival_us)
+{
+	int64_t arrival = (int64_t)(arrival_us * CLOCK_RATE / 1000000u);
+	int64_t transit = arrival - (int64_t)ts;
+	int64_t d;
+
+	if (ms->transit) {
+		d = transit - ms->transit;
+		if (d < 0)
+			d = -d;
+		ms->jitter += ((double)d - ms->jitter) / 16.0;
+	}
+	ms->transit = transit;
+}
+
+static bool known_pt(const struct media_session *ms, uint8_t pt)
+{
+	return pt == MEDIA_PT_PCMU || pt == MEDIA_PT_PCMA ||
+	       (ms->prm.dtmf_pt >= 0 && pt == ms->prm.dtmf_pt);
+}
+
+static void rtp_input(struct media_session *ms, const uint8_t *b, size_t len,
+                      const struct sa *src, uint64_t t)
+{
+	size_t off, end = len;
+	uint8_t pt;
+	uint16_t seq;
+	uint32_t ts, ssrc;
+
+	if (len < 12 || (b[0] >> 6) != 2) {
+		ms->stats.malformed++;
+		return;
+	}
+	/* RFC 5761: RTCP multiplexed on the RTP port. */
+	if (b[1] >= 192 && b[1] <= 223) {
+		ms->stats.rtcp_in++;
+		return;
+	}
+	off = 12 + 4u * (b[0] & 0x0f);
+	if ((b[0] & 0x10) && off + 4 <= len)
+		off += 4 + 4u * get_be16(b + off + 2);
+	if (b[0] & 0x20) {
+		uint8_t pad = b[len - 1];
+		if (!pad || pad > len)
+			end = 0;
+		else
+			end = len - pad;
+	}
+	if (off > end) {
+		ms->stats.malformed++;
+		return;
+	}
+	pt = b[1] & 0x7f;
+	if (!known_pt(ms, pt)) {
+		ms->stats.unknown_pt++;
+		return;
+	}
+	if (ms->latched) {
+		if (!sa_cmp(src, &ms->peer, SA_ALL)) {
+			ms->stats.wrong_source++;
+			return;
+		}
+	} else {
+		ms->latched = true;
+		ms->peer = *src;
+		if (!sa_isset(&ms->first_rtp, SA_ADDR)) {
+			ms->first_rtp = *src;
+			event_post(ms, EV_FIRST_RTP);
+		}
+	}
+
+	seq = get_be16(b + 2);
+	ts = get_be32(b + 4);
+	ssrc = get_be32(b + 8);
+	ms->stats.packets_in++;
+	ms->last_rx_us = t;
+	ms->timeout_sent = false;
+	seq_update(ms, seq, ssrc);
+	jitter_update(ms, ts, t);
+
+	if (ms->prm.dtmf_pt >= 0 && pt == ms->prm.dtmf_pt) {
+		ms->stats.dtmf_in++;
+		return;
+	}
+	if (!ms->prm.recv)
+		return;
+	switch (jitter_put(ms->jb, seq, ts, (uint32_t)(end - off), pt, t,
+	                   b + off, end - off)) {
+	case JITTER_PUT_OK:
+		break;
+	case JITTER_PUT_DUPLICATE:
+		ms->stats.duplicate++;
+		break;
+	case JITTER_PUT_LATE:
+		ms->stats.late++;
+		break;
+	case JITTER_PUT_TOO_LARGE:
+		ms->stats.malformed++;
+		break;
+	}
+}
+
+static void rtcp_input(struct media_session *ms, const uint8_t *b, size_t len,
+                       const struct sa *src, uint64_t t)
+{
+	if (len < 8 || (b[0] >> 6) != 2 || b[1] < 192 || b[1] > 223) {
+		ms->stats.malformed++;
+		return;
+	}
+	ms->stats.rtcp_in++;
+	if (!ms->rtcp_latched) {
+		ms->rtcp_latched = true;
+		ms->peer_rtcp = *src;
+	} else if (!sa_cmp(src, &ms->peer_rtcp, SA_ALL)) {
+		ms->stats.wrong_source++;
+		return;
+	}
+	/* An SR's NTP time is echoed in our next report (LSR/DLSR). */
+	if (b[1] == 200 && len >= 28) {
+		ms->last_sr_ntp = get_be32(b + 10);
+		ms->last_sr_us = t;
+	}
+}
+
+static void socket_readable(struct media_session *ms, bool rtcp)
+{
+	uint8_t buf[MAX_DATAGRAM];
+	int fd = rtcp ? ms->rtcp_fd : ms->rtp_fd;
+
+	for (int i = 0; i < RX_BUDGET; i++) {
+		struct sa src;
+		ssize_t n;
+
+		sa_init(&src, AF_UNSPEC);
+		src.len = sizeof(src.u);
+		n = recvfrom(fd, buf, sizeof(buf), 0, &src.u.sa, &src.len);
+		if (n < 0)
+			break;
+		if (rtcp)
+			rtcp_input(ms, buf, (size_t)n, &src, now_us());
+		else
+			rtp_input(ms, buf, (size_t)n, &src, now_us());
+	}
+}
+
+/* ---- the 20 ms tick --------------------------------------------------- */
+
+static void decode_into_fifo(struct media_session *ms,
+                             const struct jitter_frame *f)
+{
+	size_t room = PCM_FIFO_SAMPLES - ms->fifo_len;
+	size_t n = f->len < room ? f->len : room;
+
+	if (f->pt == MEDIA_PT_PCMA)
+		g711_alaw_decode(ms->fifo + ms->fifo_len, f->payload, n);
+	else
+		g711_ulaw_decode(ms->fifo + ms->fifo_len, f->payload, n);
+	ms->fifo_len += n;
+}
+
+/* Fills the fifo with at least one frame from the jitter buffer, or
+ * returns false when there is no audio to hear this tick. */
+static bool pull_frame(struct media_session *ms)
+{
+	struct jitter_frame f;
+
+	while (ms->fifo_len < FRAME_SAMPLES) {
+		switch (jitter_get(ms->jb, &f)) {
+		case JITTER_GET_FRAME:
+			decode_into_fifo(ms, &f);
+			ms->fifo_arrival_us = f.arrival_us;
+			break;
+		case JITTER_GET_LOST: {
+			size_t room = PCM_FIFO_SAMPLES - ms->fifo_len;
+			size_t n = f.samples < room ? f.samples : room;
+
+			/* Silence conceals a lost packet; the agent
+			 * hears a gap, not stale audio. */
+			memset(ms->fifo + ms->fifo_len, 0, n * sizeof(int16_t));
+			ms->fifo_len += n;
+			if (!n)
+				return false;
+			break;
+		}
+		case JITTER_GET_EMPTY:
+			return false;
+		}
+	}
+	return true;
+}
+
+static void fifo_consume(struct media_session *ms, size_t n)
+{
+	ms->fifo_len -= n;
+	memmove(ms->fifo, ms->fifo + n, ms->fifo_len * sizeof(int16_t));
+}
+
+static void send_rtp(struct media_session *ms, const int16_t *pcm)
+{
+	uint8_t pkt[12 + FRAME_SAMPLES];
+
+	pkt[0] = 0x80;
+	pkt[1] = (uint8_t)((ms->talking ? 0 : 0x80) | ms->prm.send_pt);
+	put_be16(pkt + 2, ms->seq);
+	put_be32(pkt + 4, ms->ts);
+	put_be32(pkt + 8, ms->ssrc);
+	if (ms->prm.send_pt == MEDIA_PT_PCMA)
+		g711_alaw_encode(pkt + 12, pcm, FRAME_SAMPLES);
+	else
+		g711_ulaw_encode(pkt + 12, pcm, FRAME_SAMPLES);
+
+	if (sendto(ms->rtp_fd, pkt, sizeof(pkt), MSG_DONTWAIT, &ms->peer.u.sa,
+	           ms->peer.len) < 0)
+		return;
+	ms->seq++;
+	ms->stats.packets_out++;
+	ms->sent_since_rtcp++;
+	ms->octets_out += FRAME_SAMPLES;
+}
+
+static uint64_t ntp_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec + 2208988800u) << 32 |
+	       (uint64_t)(((double)ts.tv_nsec / 1e9) * 4294967296.0);
+}
+
+/* A compound report: SR (or RR when we sent nothing) with one report
+ * block about the caller, then SDES with our CNAME. */
+static void send_rtcp(struct media_session *ms, uint64_t t)
+{
+	uint8_t p[128];
+	size_t off = 0;
+	bool sr = ms->sent_since_rtcp > 0;
+	unsigned rc = ms->have_remote ? 1 : 0;
+	char cname[24];
+	size_t cl, sdes_len;
+
+	p[off++] = (uint8_t)(0x80 | rc);
+	p[off++] = sr ? 200 : 201;
+	off += 2; /* length, below */
+	put_be32(p + off, ms->ssrc);
+	off += 4;
+	if (sr) {
+		uint64_t ntp = ntp_now();
+		put_be32(p + off, (uint32_t)(ntp >> 32));
+		put_be32(p + off + 4, (uint32_t)ntp);
+		put_be32(p + off + 8, ms->ts);
+		put_be32(p + off + 12, (uint32_t)ms->stats.packets_out);
+		put_be32(p + off + 16, (uint32_t)ms->octets_out);
+		off += 20;
+	}
+	if (rc) {
+		uint32_t ext_max = ms->cycles + ms->max_seq;
+		uint32_t expected = ext_max - ms->base_seq + 1;
+		int64_t lost = (int64_t)expected - (int64_t)ms->received;
+		uint32_t exp_int = expected - ms->expected_prior;
+		uint32_t rec_int = (uint32_t)ms->received - ms->received_prior;
+		int64_t lost_int = (int64_t)exp_int - (int64_t)rec_int;
+		uint8_t fraction = 0;
+		uint32_t dlsr = 0;
+
+		if (exp_int && lost_int > 0)
+			fraction = (uint8_t)((lost_int << 8) / exp_int);
+		ms->expected_prior = expected;
+		ms->received_prior = (uint32_t)ms->received;
+		if (lost > 0x7fffff)
+			lost = 0x7fffff;
+		if (lost < -0x800000)
+			lost = -0x800000;
+		if (ms->last_sr_us)
+			dlsr =
+			    (uint32_t)((t - ms->last_sr_us) * 65536 / 1000000u);
+
+		put_be32(p + off, ms->remote_ssrc);
+		put_be32(p + off + 4, (uint32_t)fraction << 24 |
+		                          ((uint32_t)lost & 0xffffff));
+		put_be32(p + off + 8, ext_max);
+		put_be32(p + off + 12, (uint32_t)ms->jitter);
+		put_be32(p + off + 16, ms->last_sr_ntp);
+		put_be32(p + off + 20, dlsr);
+		off += 24;
+	}
+	put_be16(p + 2, (uint16_t)(off / 4 - 1));
+
+	cl = (size_t)snprintf(cname, sizeof(cname), "voxgate-%08x", ms->ssrc);
+	sdes_len = 4 + 4 + 2 + cl + 1; /* header, ssrc, item, end */
+	sdes_len = (sdes_len + 3) & ~(size_t)3;
+	memset(p + off, 0, sdes_len);
+	p[off] = 0x81;
+	p[off + 1] = 202;
+	put_be16(p + off + 2, (uint16_t)(sdes_len / 4 - 1));
+	put_be32(p + off + 4, ms->ssrc);
+	p[off + 8] = 1; /* CNAME */
+	p[off + 9] = (uint8_t)cl;
+	memcpy(p + off + 10, cname, cl);
+	off += sdes_len;
+
+	ms->sent_since_rtcp = 0;
+	if (sendto(ms->rtcp_fd, p, off, MSG_DONTWAIT, &ms->peer_rtcp.u.sa,
+	           ms->peer_rtcp.len) >= 0)
+		ms->stats.rtcp_out++;
+}
+
+static void residence_add(struct media_thread *mt, uint64_t us)
+{
+	uint64_t b = us / RESIDENCE_BUCKET_US;
+
+	mt->residence[b < RESIDENCE_BUCKETS ? b : RESIDENCE_BUCKETS - 1]++;
+}
+
+static void session_tick(struct media_thread *mt, struct media_session *ms,
+                         uint64_t t)
+{
+	const struct agent_ops *ops = ms->ops;
+	int16_t out[FRAME_SAMPLES];
+	size_t n;
+	bool heard = false;
+
+	if (ms->prm.recv && !ms->timeout_sent &&
+	    t - ms->last_rx_us >
+	        (uint64_t)mt->me->prm.media_timeout_ms * 1000) {
+		ms->timeout_sent = true;
+		event_post(ms, EV_TIMEOUT);
+	}
+
+	if (pull_frame(ms)) {
+		ops->audio_in(ms->agent_state, ms->fifo, FRAME_SAMPLES);
+		fifo_consume(ms, FRAME_SAMPLES);
+		heard = true;
+	} else {
+		ops->audio_in(ms->agent_state, NULL, FRAME_SAMPLES);
+	}
+
+	n = ops->audio_out(ms->agent_state, out, FRAME_SAMPLES);
+	if (n && ms->prm.send && sa_isset(&ms->peer, SA_ALL)) {
+		if (n < FRAME_SAMPLES)
+			memset(out + n, 0, (FRAME_SAMPLES - n) * sizeof(*out));
+		send_rtp(ms, out);
+		if (heard)
+			residence_add(mt, now_us() - ms->fifo_arrival_us);
+		ms->talking = true;
+	} else {
+		ms->talking = false;
+	}
+	/* The clock runs on through silence (RFC 3550 5.1). */
+	ms->ts += FRAME_SAMPLES;
+
+	if (t >= ms->next_rtcp_us) {
+		ms->next_rtcp_us = t + RTCP_INTERVAL_MS * 1000u;
+		if (sa_isset(&ms->peer_rtcp, SA_ALL))
+			send_rtcp(ms, t);
+	}
+}
+
+/* ---- commands from signalling ----------------------------------------- */
+
+static void apply_params(struct media_session *ms,
+                         const struct media_params *prm)
+{
+	bool moved = !sa_cmp(&prm->raddr, &ms->prm.raddr, SA_ALL);
+
+	ms->prm = *prm;
+	/* A new address in the SDP (re-INVITE) means the caller moved:
+	 * send there and latch again on what arrives. */
+	if (moved || !ms->latched) {
+		ms->latched = false;
+		ms->peer = prm->raddr;
+	}
+	if (moved || !ms->rtcp_latched) {
+		ms->rtcp_latched = false;
+		ms->peer_rtcp = prm->raddr_rtcp;
+	}
+	if (!prm->recv) {
+		jitter_reset(ms->jb);
+		ms->fifo_len = 0;
+	}
+	ms->last_rx_us = now_us();
+	ms->timeout_sent = false;
+}
+
+static int thread_add(struct media_thread *mt, struct media_session *ms)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	if (mt->nsessions == mt->cap) {
+		size_t cap = mt->cap ? mt->cap * 2 : 64;
+		struct media_session **s =
+		    realloc(mt->sessions, cap * sizeof(*s));
+		if (!s)
+			return ENOMEM;
+		mt->sessions = s;
+		mt->cap = cap;
+	}
+	ev.data.ptr = &ms->rtp_tag;
+	if (epoll_ctl(mt->epfd, EPOLL_CTL_ADD, ms->rtp_fd, &ev))
+		return errno;
+	ev.data.ptr = &ms->rtcp_tag;
+	if (epoll_ctl(mt->epfd, EPOLL_CTL_ADD, ms->rtcp_fd, &ev)) {
+		int err = errno;
+		epoll_ctl(mt->epfd, EPOLL_CTL_DEL, ms->rtp_fd, NULL);
+		return err;
+	}
+	ms->index = mt->nsessions;
+	mt->sessions[mt->nsessions++] = ms;
+	ms->next_rtcp_us = now_us() + RTCP_INTERVAL_MS * 1000u;
+	mt->calls++;
+	return 0;
+}
+
+static void thread_remove(struct media_thread *mt, struct media_session *ms)
+{
+	size_t i = ms->index;
+
+	if (i >= mt->nsessions || mt->sessions[i] != ms)
+		return;
+	epoll_ctl(mt->epfd, EPOLL_CTL_DEL, ms->rtp_fd, NULL);
+	epoll_ctl(mt->epfd, EPOLL_CTL_DEL, ms->rtcp_fd, NULL);
+	mt->sessions[i] = mt->sessions[--mt->nsessions];
+	mt->sessions[i]->index = i;
+
+	const struct jitter_stats *js = jitter_stats(ms->jb);
+	ms->stats.lost = js->lost;
+	ms->stats.discarded = js->discarded;
+	stats_add(&mt->totals, &ms->stats);
+}
+
+static void run_commands(struct media_thread *mt)
+{
+	struct media_session *list, *next;
+	bool quit;
+
+	pthread_mutex_lock(&mt->lock);
+	list = mt->cmd_head;
+	mt->cmd_head = NULL;
+	quit = mt->quit;
+	pthread_mutex_unlock(&mt->lock);
+
+	for (struct media_session *ms = list; ms; ms = next) {
+		unsigned cmd;
+		struct media_params prm;
+
+		pthread_mutex_lock(&mt->lock);
+		next = ms->cmd_next;
+		ms->cmd_linked = false;
+		cmd = ms->cmd;
+		ms->cmd = 0;
+		prm = ms->pending;
+		pthread_mutex_unlock(&mt->lock);
+
+		if (cmd & CMD_ADD) {
+			apply_params(ms, &prm);
+			/* A call whose sockets cannot be polled would
+			 * be silent: end it as a media timeout. */
+			if (thread_add(mt, ms))
+				event_post(ms, EV_TIMEOUT);
+		} else if (cmd & CMD_UPDATE) {
+			apply_params(ms, &prm);
+		}
+		if (cmd & CMD_REMOVE) {
+			thread_remove(mt, ms);
+			atomic_fetch_sub(&mt->load, 1);
+			event_post(ms, EV_STOPPED);
+		}
+	}
+	if (quit)
+		mt->running = false;
+}
+
+static void *thread_main(void *arg)
+{
+	struct media_thread *mt = arg;
+	struct epoll_event evs[256];
+
+	while (mt->running) {
+		int n = epoll_wait(mt->epfd, evs, 256, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			void *tag = evs[i].data.ptr;
+
+			if (tag == &mt->timer_tag) {
+				uint64_t exp = 0, t;
+
+				if (read(mt->timerfd, &exp, sizeof(exp)) < 0)
+					continue;
+				if (exp > 1)
+					mt->tick_late += exp - 1;
+				t = now_us();
+				for (size_t k = 0; k < mt->nsessions; k++)
+					session_tick(mt, mt->sessions[k], t);
+			} else if (tag == &mt->wake_tag) {
+				uint64_t v;
+				if (read(mt->wakefd, &v, sizeof(v)) < 0 &&
+				    errno != EAGAIN)
+					continue;
+				run_commands(mt);
+			} else {
+				struct fd_tag *ft = tag;
+				socket_readable(ft->ms, ft->rtcp);
+			}
+		}
+	}
+	return NULL;
+}
+
+static void post_command(struct media_session *ms, unsigned cmd,
+                         const struct media_params *prm)
+{
+	struct media_thread *mt = ms->mt;
+
+	pthread_mutex_lock(&mt->lock);
+	ms->cmd |= cmd;
+	if (prm)
+		ms->pending = *prm;
+	if (!ms->cmd_linked) {
+		ms->cmd_linked = true;
+		ms->cmd_next = mt->cmd_head;
+		mt->cmd_head = ms;
+	}
+	pthread_mutex_unlock(&mt->lock);
+	wake(mt->wakefd);
+}
+
+/* ---- engine ----------------------------------------------------------- */
+
+static void thread_stop(struct media_thread *mt)
+{
+	if (!mt->joinable)
+		return;
+	pthread_mutex_lock(&mt->lock);
+	mt->quit = true;
+	pthread_mutex_unlock(&mt->lock);
+	wake(mt->wakefd);
+	pthread_join(mt->tid, NULL);
+	mt->joinable = false;
+}
+
+static void thread_close(struct media_thread *mt)
+{
+	thread_stop(mt);
+	if (mt->epfd >= 0)
+		close(mt->epfd);
+	if (mt->wakefd >= 0)
+		close(mt->wakefd);
+	if (mt->timerfd >= 0)
+		close(mt->timerfd);
+	pthread_mutex_destroy(&mt->lock);
+	free(mt->sessions);
+	free(mt->residence);
+}
+
+static int thread_open(struct media_thread *mt, struct media_engine *me)
+{
+	struct itimerspec its = {
+	    .it_interval = {.tv_nsec = FRAME_MS * 1000000L},
+	    .it_value = {.tv_nsec = FRAME_MS * 1000000L},
+	};
+	struct epoll_event ev = {.events = EPOLLIN};
+	int err;
+
+	mt->me = me;
+	mt->epfd = mt->wakefd = mt->timerfd = -1;
+	pthread_mutex_init(&mt->lock, NULL);
+	mt->residence = calloc(RESIDENCE_BUCKETS, sizeof(*mt->residence));
+	if (!mt->residence)
+		return ENOMEM;
+	mt->epfd = epoll_create1(EPOLL_CLOEXEC);
+	mt->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	mt->timerfd =
+	    timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (mt->epfd < 0 || mt->wakefd < 0 || mt->timerfd < 0)
+		return errno;
+	if (timerfd_settime(mt->timerfd, 0, &its, NULL))
+		return errno;
+	ev.data.ptr = &mt->wake_tag;
+	if (epoll_ctl(mt->epfd, EPOLL_CTL_ADD, mt->wakefd, &ev))
+		return errno;
+	ev.data.ptr = &mt->timer_tag;
+	if (epoll_ctl(mt->epfd, EPOLL_CTL_ADD, mt->timerfd, &ev))
+		return errno;
+	mt->running = true;
+	err = pthread_create(&mt->tid, NULL, thread_main, mt);
+	mt->joinable = !err;
+	return err;
+}
+
+static void engine_destructor(void *arg)
+{
+	struct media_engine *me = arg;
+
+	for (unsigned i = 0; i < me->nthreads; i++)
+		thread_close(&me->threads[i]);
+	if (me->ev_listening)
+		fd_close(me->ev_fd);
+	if (me->ev_fd >= 0)
+		close(me->ev_fd);
+	pthread_mutex_destroy(&me->ev_lock);
+}
+
+int media_engine_alloc(struct media_engine **mep,
+                       const struct media_engine_params *prm)
+{
+	struct media_engine *me;
+	long cpus;
+	int err = 0;
+
+	if (!mep || !prm || prm->port_min >= prm->port_max)
+		return EINVAL;
+	me = mem_zalloc(sizeof(*me), engine_destructor);
+	if (!me)
+		return ENOMEM;
+	me->prm = *prm;
+	me->ev_fd = -1;
+	pthread_mutex_init(&me->ev_lock, NULL);
+	me->next_port = (uint16_t)((prm->port_min + 1) & ~1u);
+
+	cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	me->nthreads =
+	    prm->threads ? prm->threads : (unsigned)(cpus > 0 ? cpus : 1);
+	if (me->nthreads > MAX_THREADS)
+		me->nthreads = MAX_THREADS;
+
+	me->ev_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (me->ev_fd < 0) {
+		err = errno;
+		goto out;
+	}
+	err = fd_listen(me->ev_fd, FD_READ, event_dispatch, me);
+	if (err)
+		goto out;
+	me->ev_listening = true;
+
+	for (unsigned i = 0; i < me->nthreads; i++) {
+		err = thread_open(&me->threads[i], me);
+		if (err) {
+			me->nthreads = i + 1;
+			goto out;
+		}
+	}
+out:
+	if (err)
+		mem_deref(me);
+	else
+		*mep = me;
+	return err;
+}
+
+void media_engine_stop(struct media_engine *me)
+{
+	if (!me)
+		return;
+	for (unsigned i = 0; i < me->nthreads; i++)
+		thread_stop(&me->threads[i]);
+}
+
+void media_engine_totals(const struct media_engine *me, struct media_totals *t)
+{
+	uint64_t total = 0, seen = 0;
+	uint64_t p50 = 0, p99 = 0, max = 0;
+	bool have50 = false, have99 = false;
+
+	memset(t, 0, sizeof(*t));
+	if (!me)
+		return;
+	for (unsigned i = 0; i < me->nthreads; i++) {
+		const struct media_thread *mt = &me->threads[i];
+
+		t->calls += mt->calls;
+		t->tick_late += mt->tick_late;
+		stats_add(&t->stats, &mt->totals);
+		for (size_t b = 0; mt->residence && b < RESIDENCE_BUCKETS; b++)
+			total += mt->residence[b];
+	}
+	t->residence_count = total;
+	for (size_t b = 0; total && b < RESIDENCE_BUCKETS; b++) {
+		uint64_t c = 0;
+
+		for (unsigned i = 0; i < me->nthreads; i++)
+			c += me->threads[i].residence[b];
+		if (!c)
+			continue;
+		seen += c;
+		max = b;
+		if (!have50 && seen * 2 >= total) {
+			p50 = b;
+			have50 = true;
+		}
+		if (!have99 && seen * 100 >= total * 99) {
+			p99 = b;
+			have99 = true;
+		}
+	}
+	/* A bucket is reported by its upper edge. */
+	t->residence_p50_us = (uint32_t)((p50 + 1) * RESIDENCE_BUCKET_US);
+	t->residence_p99_us = (uint32_t)((p99 + 1) * RESIDENCE_BUCKET_US);
+	t->residence_max_us = (uint32_t)((max + 1) * RESIDENCE_BUCKET_US);
+	if (!total)
+		t->residence_p50_us = t->residence_p99_us =
+		    t->residence_max_us = 0;
+}
+
+/* ---- sessions --------------------------------------------------------- */
+
+static void session_destructor(void *arg)
+{
+	struct media_session *ms = arg;
+
+	if (ms->ops && ms->agent_state)
+		ms->ops->stop(ms->agent_state);
+	if (ms->rtp_fd >= 0)
+		close(ms->rtp_fd);
+	if (ms->rtcp_fd >= 0)
+		close(ms->rtcp_fd);
+	jitter_free(ms->jb);
+}
+
+static int bind_udp(const struct sa *laddr, uint16_t port, int *fdp)
+{
+	struct sa a = *laddr;
+	int fd;
+
+	sa_set_port(&a, port);
+	fd = socket(sa_af(&a), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	if (bind(fd, &a.u.sa, a.len)) {
+		int err = errno;
+		close(fd);
+		return err;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+static int bind_pair(struct media_engine *me, struct media_session *ms)
+{
+	unsigned span = (unsigned)(me->prm.port_max - me->prm.port_min) + 1;
+
+	for (unsigned tries = 0; tries < span / 2; tries++) {
+		uint16_t port = me->next_port;
+		int err;
+
+		me->next_port = (uint16_t)(port + 2);
+		if (me->next_port + 1u > me->prm.port_max ||
+		    me->next_port < me->prm.port_min)
+			me->next_port =
+			    (uint16_t)((me->prm.port_min + 1) & ~1u);
+		if (port + 1u > me->prm.port_max)
+			continue;
+
+		err = bind_udp(&me->prm.bind, port, &ms->rtp_fd);
+		if (err == EADDRINUSE || err == EACCES)
+			continue;
+		if (err)
+			return err;
+		err =
+		    bind_udp(&me->prm.bind, (uint16_t)(port + 1), &ms->rtcp_fd);
+		if (err) {
+			close(ms->rtp_fd);
+			ms->rtp_fd = -1;
+			if (err == EADDRINUSE || err == EACCES)
+				continue;
+			return err;
+		}
+		ms->port = port;
+		return 0;
+	}
+	return EADDRINUSE;
+}
+
+int media_session_alloc(struct media_session **msp, struct media_engine *me,
+                        media_event_h *evh, void *arg)
+{
+	struct media_session *ms;
+	int err;
+
+	if (!msp || !me || !evh)
+		return EINVAL;
+	ms = mem_zalloc(sizeof(*ms), session_destructor);
+	if (!ms)
+		return ENOMEM;
+	ms->me = me;
+	ms->evh = evh;
+	ms->arg = arg;
+	ms->rtp_fd = ms->rtcp_fd = -1;
+	ms->rtp_tag = (struct fd_tag){ms, false};
+	ms->rtcp_tag = (struct fd_tag){ms, true};
+	sa_init(&ms->first_rtp, AF_UNSPEC);
+	sa_init(&ms->peer, AF_UNSPEC);
+	sa_init(&ms->peer_rtcp, AF_UNSPEC);
+	ms->ssrc = rand_u32();
+	ms->seq = rand_u16();
+	ms->ts = rand_u32();
+
+	err = jitter_alloc(&ms->jb, CLOCK_RATE, me->prm.jitter_min_ms,
+	                   me->prm.jitter_max_ms);
+	if (err)
+		goto out;
+	err = bind_pair(me, ms);
+out:
+	if (err)
+		mem_deref(ms);
+	else
+		*msp = ms;
+	return err;
+}
+
+uint16_t media_session_port(const struct media_session *ms)
+{
+	return ms ? ms->port : 0;
+}
+
+int media_session_start(struct media_session *ms,
+                        const struct media_params *prm,
+                        const struct agent_ops *ops, void *agent_state)
+{
+	struct media_engine *me;
+	struct media_thread *least;
+
+	if (!ms || !prm || !ops || ms->started)
+		return EINVAL;
+	me = ms->me;
+	least = &me->threads[0];
+	for (unsigned i = 1; i < me->nthreads; i++) {
+		if (atomic_load(&me->threads[i].load) <
+		    atomic_load(&least->load))
+			least = &me->threads[i];
+	}
+	ms->ops = ops;
+	ms->agent_state = agent_state;
+	ms->mt = least;
+	ms->started = true;
+	atomic_fetch_add(&least->load, 1);
+	post_command(ms, CMD_ADD, prm);
+	return 0;
+}
+
+int media_session_update(struct media_session *ms,
+                         const struct media_params *prm)
+{
+	if (!ms || !prm || !ms->started)
+		return EINVAL;
+	post_command(ms, CMD_UPDATE, prm);
+	return 0;
+}
+
+void media_session_stop(struct media_session *ms)
+{
+	if (!ms)
+		return;
+	if (ms->started)
+		post_command(ms, CMD_REMOVE, NULL);
+	else
+		event_post(ms, EV_STOPPED);
+}
+
+const struct sa *media_session_first_rtp_addr(const struct media_session *ms)
+{
+	return ms ? &ms->first_rtp : NULL;
+}
+
+const struct media_stats *media_session_stats(const struct media_session *ms)
+{
+	return ms ? &ms->stats : NULL;
+}

@@ -1,0 +1,99 @@
+/*
+ * Call media: an RTP/RTCP socket pair per call, run by a small fixed set of
+ * media threads.
+ *
+ * The signalling thread creates a session (which binds its ports), starts
+ * it with the negotiated parameters and an agent, updates it on re-INVITE
+ * and stops it at hang-up. A media thread owns a started session: it reads
+ * RTP as it arrives into the jitter buffer, and every 20 ms decodes one
+ * frame for the agent, takes one frame from it, encodes and sends it. The
+ * per-packet path neither allocates nor blocks nor takes a shared lock.
+ *
+ * Events (first RTP, media timeout, stopped) come back on the signalling
+ * thread's loop through the handler given at creation. After STOPPED the
+ * media thread no longer touches the session: its statistics may be read
+ * and it may be freed (mem_deref), which also stops the agent.
+ */
+#ifndef VOXGATE_MEDIA_MEDIA_H
+#define VOXGATE_MEDIA_MEDIA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <re.h>
+#include "agent/agent.h"
+
+#define MEDIA_PT_PCMU 0
+#define MEDIA_PT_PCMA 8
+
+struct media_engine;
+struct media_session;
+
+struct media_engine_params {
+	unsigned threads; /* 0 = one per CPU */
+	struct sa bind;   /* address the RTP sockets bind to (port ignored) */
+	uint16_t port_min, port_max;
+	uint32_t jitter_min_ms, jitter_max_ms;
+	uint32_t media_timeout_ms;
+};
+
+struct media_params {
+	uint8_t send_pt; /* MEDIA_PT_PCMU or MEDIA_PT_PCMA */
+	int dtmf_pt;     /* telephone-event payload type, -1 = none */
+	struct sa raddr; /* where to send until the caller's RTP arrives */
+	struct sa raddr_rtcp;
+	bool send; /* false while the caller holds the call */
+	bool recv; /* the caller sends us audio */
+};
+
+struct media_stats {
+	uint64_t packets_in, packets_out;
+	uint64_t lost, late, duplicate, discarded;
+	uint64_t wrong_source, unknown_pt, malformed;
+	uint64_t dtmf_in, rtcp_in, rtcp_out;
+};
+
+/* Engine-wide figures, complete once the engine is stopped. */
+struct media_totals {
+	uint64_t calls;
+	struct media_stats stats;
+	uint64_t tick_late; /* 20 ms ticks that ran more than a tick late */
+	uint64_t residence_count;
+	uint32_t residence_p50_us, residence_p99_us, residence_max_us;
+};
+
+enum media_event {
+	MEDIA_EVENT_FIRST_RTP,
+	MEDIA_EVENT_TIMEOUT,
+	MEDIA_EVENT_STOPPED,
+};
+
+typedef void(media_event_h)(enum media_event ev, void *arg);
+
+/* Starts the media threads. The engine is a libre mem object: mem_deref
+ * stops and joins its threads; sessions must all be stopped first. */
+int media_engine_alloc(struct media_engine **mep,
+                       const struct media_engine_params *prm);
+/* Joins the media threads; the totals are complete afterwards. */
+void media_engine_stop(struct media_engine *me);
+void media_engine_totals(const struct media_engine *me, struct media_totals *t);
+
+/* Binds an even RTP port and the next odd RTCP port from the range.
+ * EADDRINUSE when the range is exhausted. */
+int media_session_alloc(struct media_session **msp, struct media_engine *me,
+                        media_event_h *evh, void *arg);
+uint16_t media_session_port(const struct media_session *ms);
+/* Hands the session to a media thread. The session takes ownership of
+ * agent_state: ops->stop runs when the session is freed. */
+int media_session_start(struct media_session *ms,
+                        const struct media_params *prm,
+                        const struct agent_ops *ops, void *agent_state);
+int media_session_update(struct media_session *ms,
+                         const struct media_params *prm);
+/* Asynchronous: MEDIA_EVENT_STOPPED follows (at once if never started). */
+void media_session_stop(struct media_session *ms);
+/* Valid from MEDIA_EVENT_FIRST_RTP on. */
+const struct sa *media_session_first_rtp_addr(const struct media_session *ms);
+/* Valid after MEDIA_EVENT_STOPPED. */
+const struct media_stats *media_session_stats(const struct media_session *ms);
+
+#endif

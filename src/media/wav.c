@@ -1,0 +1,214 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <speex/speex_resampler.h>
+#include "media/wav.h"
+
+#define WAV_MAX_BYTES (64u << 20)
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static uint16_t le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+struct wav_fmt {
+	uint16_t format; /* 1 = PCM, 3 = IEEE float */
+	uint16_t channels;
+	uint32_t rate;
+	uint16_t bits;
+};
+
+static float sample_at(const uint8_t *p, const struct wav_fmt *f)
+{
+	switch (f->bits) {
+	case 8:
+		return ((float)p[0] - 128.0f) / 128.0f;
+	case 16:
+		return (float)(int16_t)le16(p) / 32768.0f;
+	case 24:
+		return (float)((int32_t)((uint32_t)p[0] << 8 |
+		                         (uint32_t)p[1] << 16 |
+		                         (uint32_t)p[2] << 24) >>
+		               8) /
+		       8388608.0f;
+	default:
+		if (f->format == 3) {
+			float v;
+			uint32_t u = le32(p);
+			memcpy(&v, &u, sizeof(v));
+			return v;
+		}
+		return (float)(int32_t)le32(p) / 2147483648.0f;
+	}
+}
+
+static int16_t to_s16(float v)
+{
+	v *= 32767.0f;
+	if (v > 32767.0f)
+		return 32767;
+	if (v < -32768.0f)
+		return -32768;
+	return (int16_t)v;
+}
+
+static int read_file(const char *path, uint8_t **bufp, size_t *lenp)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf = NULL;
+	size_t len = 0, cap = 0;
+	int err = 0;
+
+	if (!f)
+		return errno;
+	for (;;) {
+		if (len == cap) {
+			uint8_t *nb;
+			cap = cap ? cap * 2 : 65536;
+			if (cap > WAV_MAX_BYTES) {
+				err = EFBIG;
+				break;
+			}
+			nb = realloc(buf, cap);
+			if (!nb) {
+				err = ENOMEM;
+				break;
+			}
+			buf = nb;
+		}
+		size_t n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0) {
+			if (ferror(f))
+				err = EIO;
+			break;
+		}
+	}
+	fclose(f);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*bufp = buf;
+	*lenp = len;
+	return 0;
+}
+
+int wav_load(const char *path, uint32_t rate, int16_t **pcmp, size_t *samplesp,
+             const char **err)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0, pos = 12;
+	struct wav_fmt fmt = {0};
+	const uint8_t *data = NULL;
+	size_t data_len = 0;
+	int16_t *mono = NULL, *out = NULL;
+	const char *why = NULL;
+	int e;
+
+	if (!path || !rate || !pcmp || !samplesp)
+		return EINVAL;
+
+	e = read_file(path, &buf, &len);
+	if (e) {
+		why = strerror(e);
+		goto out;
+	}
+	if (len < 12 || memcmp(buf, "RIFF", 4) || memcmp(buf + 8, "WAVE", 4)) {
+		why = "not a RIFF/WAVE file";
+		e = EBADMSG;
+		goto out;
+	}
+	while (pos + 8 <= len) {
+		uint32_t clen = le32(buf + pos + 4);
+		const uint8_t *body = buf + pos + 8;
+		size_t avail = len - pos - 8;
+
+		if (!memcmp(buf + pos, "fmt ", 4) && clen >= 16 &&
+		    avail >= 16) {
+			fmt.format = le16(body);
+			fmt.channels = le16(body + 2);
+			fmt.rate = le32(body + 4);
+			fmt.bits = le16(body + 14);
+			if (fmt.format == 0xfffe && clen >= 40 && avail >= 40)
+				fmt.format = le16(body + 24);
+		} else if (!memcmp(buf + pos, "data", 4)) {
+			data = body;
+			data_len = clen < avail ? clen : avail;
+			break;
+		}
+		pos += 8 + (size_t)clen + (clen & 1);
+	}
+	if (!data || !fmt.channels || !fmt.rate) {
+		why = "no fmt or data chunk";
+		e = EBADMSG;
+		goto out;
+	}
+	if (!((fmt.format == 1 && (fmt.bits == 8 || fmt.bits == 16 ||
+	                           fmt.bits == 24 || fmt.bits == 32)) ||
+	      (fmt.format == 3 && fmt.bits == 32))) {
+		why = "unsupported sample format (need PCM or float)";
+		e = ENOTSUP;
+		goto out;
+	}
+
+	size_t frame_bytes = (size_t)fmt.channels * (fmt.bits / 8);
+	size_t frames = data_len / frame_bytes;
+	mono = malloc((frames ? frames : 1) * sizeof(*mono));
+	if (!mono) {
+		e = ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < frames; i++) {
+		float sum = 0;
+		for (unsigned c = 0; c < fmt.channels; c++)
+			sum += sample_at(
+			    data + i * frame_bytes + c * (fmt.bits / 8), &fmt);
+		mono[i] = to_s16(sum / (float)fmt.channels);
+	}
+
+	if (fmt.rate == rate) {
+		out = mono;
+		mono = NULL;
+		*samplesp = frames;
+	} else {
+		int rerr = 0;
+		SpeexResamplerState *rs =
+		    speex_resampler_init(1, fmt.rate, rate, 8, &rerr);
+		spx_uint32_t in_len = (spx_uint32_t)frames;
+		spx_uint32_t out_len =
+		    (spx_uint32_t)((uint64_t)frames * rate / fmt.rate + 1);
+
+		if (!rs) {
+			why = "cannot resample";
+			e = EINVAL;
+			goto out;
+		}
+		out = malloc((out_len ? out_len : 1) * sizeof(*out));
+		if (!out) {
+			speex_resampler_destroy(rs);
+			e = ENOMEM;
+			goto out;
+		}
+		speex_resampler_skip_zeros(rs);
+		speex_resampler_process_int(rs, 0, mono, &in_len, out,
+		                            &out_len);
+		speex_resampler_destroy(rs);
+		*samplesp = out_len;
+	}
+	*pcmp = out;
+	e = 0;
+out:
+	free(buf);
+	free(mono);
+	if (e && err)
+		*err = why ? why : strerror(e);
+	return e;
+}

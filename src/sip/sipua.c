@@ -1,0 +1,660 @@
+/*
+ * DESIGN. A call is born in the INVITE handler, which checks the request,
+ * negotiates the SDP and binds the call's media ports before anything is
+ * answered, so that every failure is a clean final response (400, 415, 488,
+ * 503) and never a half-set-up call. It then rings (180) and answers after
+ * answer_delay. A call ends from one of three sides: the caller (BYE or
+ * CANCEL), the media thread (timeout) or the server (maximum duration,
+ * drain). Ending stops the media session; the call is logged and freed when
+ * the media thread reports the session stopped, so its figures are final.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include "sip/sipua.h"
+#include "core/log.h"
+
+#define ALLOW_HDR "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS\r\n"
+#define DTMF_PT   "101"
+
+struct sipua {
+	struct sipua_params prm;
+	struct sip *sip;
+	struct sipsess_sock *sock;
+	struct sip_lsnr *lsnr;
+	struct list calls;
+	char *contact_udp, *contact_tcp;
+	bool draining;
+	sipua_idle_h *idleh;
+	void *idle_arg;
+	struct tmr drain_tmr;
+};
+
+struct call {
+	struct le le;
+	struct sipua *ua;
+	struct sipsess *sess;
+	struct sdp_session *sdp;
+	struct sdp_media *sdpm;
+	struct media_session *media;
+	struct tmr answer_tmr, limit_tmr;
+	char id[128];
+	char from[128];
+	char to[128];
+	uint64_t invite_ms, answer_ms;
+	bool remote_offer; /* the INVITE carried SDP */
+	bool media_started;
+	bool ending;
+	const char *end_by;
+	char end_reason[64];
+};
+
+/* Addresses are formatted with libre's %J before they reach the logger,
+ * which takes plain printf formats. */
+struct addr_str {
+	char s[64];
+};
+
+static struct addr_str addr_fmt(const struct sa *sa)
+{
+	struct addr_str a;
+
+	if (re_snprintf(a.s, sizeof(a.s), "%J", sa) < 0)
+		snprintf(a.s, sizeof(a.s), "?");
+	return a;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void pl_copy(char *dst, size_t sz, const struct pl *pl)
+{
+	size_t n = pl && pl->p ? pl->l : 0;
+
+	if (n >= sz)
+		n = sz - 1;
+	if (n)
+		memcpy(dst, pl->p, n);
+	dst[n] = '\0';
+}
+
+/* ---- ending calls ----------------------------------------------------- */
+
+static void call_destructor(void *arg)
+{
+	struct call *call = arg;
+
+	tmr_cancel(&call->answer_tmr);
+	tmr_cancel(&call->limit_tmr);
+	list_unlink(&call->le);
+	mem_deref(call->sess);
+	mem_deref(call->media);
+	mem_deref(call->sdp);
+}
+
+static void check_idle(struct sipua *ua)
+{
+	if (ua->draining && ua->idleh && list_isempty(&ua->calls)) {
+		sipua_idle_h *h = ua->idleh;
+
+		ua->idleh = NULL;
+		tmr_cancel(&ua->drain_tmr);
+		h(ua->idle_arg);
+	}
+}
+
+static void call_finish(struct call *call)
+{
+	struct sipua *ua = call->ua;
+	const struct media_stats *st = media_session_stats(call->media);
+	uint64_t now = mono_ms();
+	uint64_t dur = call->answer_ms ? now - call->answer_ms : 0;
+
+	log_event(LOGL_INFO, call->id, "call_end",
+	          "by=%s reason=\"%s\" duration_ms=%llu packets_in=%llu "
+	          "packets_out=%llu lost=%llu late=%llu duplicate=%llu "
+	          "wrong_source=%llu unknown_pt=%llu malformed=%llu "
+	          "dtmf_in=%llu",
+	          call->end_by, call->end_reason, (unsigned long long)dur,
+	          (unsigned long long)(st ? st->packets_in : 0),
+	          (unsigned long long)(st ? st->packets_out : 0),
+	          (unsigned long long)(st ? st->lost : 0),
+	          (unsigned long long)(st ? st->late : 0),
+	          (unsigned long long)(st ? st->duplicate : 0),
+	          (unsigned long long)(st ? st->wrong_source : 0),
+	          (unsigned long long)(st ? st->unknown_pt : 0),
+	          (unsigned long long)(st ? st->malformed : 0),
+	          (unsigned long long)(st ? st->dtmf_in : 0));
+	mem_deref(call);
+	check_idle(ua);
+}
+
+/*
+ * Ends the call once. The session is released here: if the dialog is
+ * established and the caller has not hung up, libre sends our BYE; an
+ * unanswered INVITE gets the final response given.
+ */
+static void call_end(struct call *call, const char *by, const char *reason,
+                     uint16_t scode)
+{
+	if (call->ending)
+		return;
+	call->ending = true;
+	call->end_by = by;
+	snprintf(call->end_reason, sizeof(call->end_reason), "%s", reason);
+	tmr_cancel(&call->answer_tmr);
+	tmr_cancel(&call->limit_tmr);
+
+	if (call->sess && !call->answer_ms && scode)
+		(void)sipsess_reject(call->sess, scode, reason, NULL);
+	call->sess = mem_deref(call->sess);
+
+	if (call->media)
+		media_session_stop(call->media);
+	else
+		call_finish(call);
+}
+
+static void media_event(enum media_event ev, void *arg)
+{
+	struct call *call = arg;
+
+	switch (ev) {
+	case MEDIA_EVENT_FIRST_RTP:
+		if (!call->ending)
+			log_event(
+			    LOGL_INFO, call->id, "first_rtp", "addr=%s",
+			    addr_fmt(media_session_first_rtp_addr(call->media))
+			        .s);
+		break;
+	case MEDIA_EVENT_TIMEOUT:
+		if (!call->ending) {
+			log_event(LOGL_WARN, call->id, "media_timeout", NULL);
+			call_end(call, "server", "media timeout", 0);
+		}
+		break;
+	case MEDIA_EVENT_STOPPED:
+		call_finish(call);
+		break;
+	}
+}
+
+/* ---- SDP -------------------------------------------------------------- */
+
+static int sdp_prepare(struct call *call)
+{
+	struct sipua *ua = call->ua;
+	int err;
+
+	err = sdp_session_alloc(&call->sdp, &ua->prm.external);
+	if (err)
+		return err;
+	err = sdp_media_add(&call->sdpm, call->sdp, sdp_media_audio,
+	                    media_session_port(call->media), sdp_proto_rtpavp);
+	if (err)
+		return err;
+	err = sdp_format_add(NULL, call->sdpm, false, "0", "PCMU", 8000, 1,
+	                     NULL, NULL, NULL, false, NULL);
+	err |= sdp_format_add(NULL, call->sdpm, false, "8", "PCMA", 8000, 1,
+	                      NULL, NULL, NULL, false, NULL);
+	err |=
+	    sdp_format_add(NULL, call->sdpm, false, DTMF_PT, "telephone-event",
+	                   8000, 1, NULL, NULL, NULL, false, "0-15");
+	if (err)
+		return err;
+	return sdp_media_set_lattr(call->sdpm, true, sdp_attr_ptime, "20");
+}
+
+/*
+ * Reads the negotiated stream: the first audio codec the caller listed that
+ * we support, and telephone-event when offered. ENOENT when there is no
+ * common codec.
+ */
+static int sdp_params(const struct call *call, struct media_params *mp)
+{
+	const struct sdp_media *m = call->sdpm;
+	const struct sa *raddr = sdp_media_raddr(m);
+	enum sdp_dir rdir = sdp_media_rdir(m);
+	bool found = false;
+
+	memset(mp, 0, sizeof(*mp));
+	mp->dtmf_pt = -1;
+	for (struct le *le = list_head(sdp_media_format_lst(m, false)); le;
+	     le = le->next) {
+		const struct sdp_format *f = le->data;
+
+		if (!f->sup)
+			continue;
+		if (!str_casecmp(f->name, "telephone-event")) {
+			if (mp->dtmf_pt < 0)
+				mp->dtmf_pt = f->pt;
+		} else if (!found &&
+		           (f->pt == MEDIA_PT_PCMU || f->pt == MEDIA_PT_PCMA)) {
+			mp->send_pt = (uint8_t)f->pt;
+			found = true;
+		}
+	}
+	if (!found)
+		return ENOENT;
+
+	mp->raddr = *raddr;
+	sdp_media_raddr_rtcp(m, &mp->raddr_rtcp);
+	/* c=0.0.0.0 is the old way to put a call on hold (RFC 2543). */
+	if (!sa_isset(raddr, SA_ADDR) || sa_is_any(raddr))
+		rdir = SDP_INACTIVE;
+	mp->send = (rdir & SDP_RECVONLY) != 0;
+	mp->recv = (rdir & SDP_SENDONLY) != 0;
+	return 0;
+}
+
+/* Our direction mirrors the caller's: hold (sendonly) is answered
+ * recvonly, inactive with inactive. */
+static void sdp_set_direction(struct call *call)
+{
+	enum sdp_dir rdir = sdp_media_rdir(call->sdpm);
+	const struct sa *raddr = sdp_media_raddr(call->sdpm);
+	enum sdp_dir ldir = SDP_SENDRECV;
+
+	if (sa_is_any(raddr) || rdir == SDP_INACTIVE)
+		ldir = SDP_INACTIVE;
+	else if (rdir == SDP_SENDONLY)
+		ldir = SDP_RECVONLY;
+	else if (rdir == SDP_RECVONLY)
+		ldir = SDP_SENDONLY;
+	sdp_media_set_ldir(call->sdpm, ldir);
+}
+
+static int start_media(struct call *call)
+{
+	struct media_params mp;
+	void *state = NULL;
+	struct agent_call_info info = {
+	    .call_id = call->id,
+	    .from = call->from,
+	    .to = call->to,
+	    .sample_rate = 8000,
+	};
+	int err;
+
+	err = sdp_params(call, &mp);
+	if (err)
+		return err;
+	if (call->media_started)
+		return media_session_update(call->media, &mp);
+
+	err = call->ua->prm.agent->start(&state, &info, call->ua->prm.assets);
+	if (err)
+		return err;
+	err = media_session_start(call->media, &mp, call->ua->prm.agent, state);
+	if (err) {
+		call->ua->prm.agent->stop(state);
+		return err;
+	}
+	call->media_started = true;
+	log_event(LOGL_INFO, call->id, "media",
+	          "codec=%s dtmf_pt=%d remote=%s local_port=%u",
+	          mp.send_pt == MEDIA_PT_PCMA ? "PCMA" : "PCMU", mp.dtmf_pt,
+	          addr_fmt(&mp.raddr).s, media_session_port(call->media));
+	return 0;
+}
+
+/* ---- session handlers ------------------------------------------------- */
+
+static int offer_handler(struct mbuf **descp, const struct sip_msg *msg,
+                         void *arg)
+{
+	struct call *call = arg;
+	struct media_params mp;
+	int err;
+
+	if (!mbuf_get_left(msg->mb)) {
+		/* A re-INVITE without SDP asks for our offer again. */
+		return sdp_encode(descp, call->sdp, true);
+	}
+	err = sdp_decode(call->sdp, msg->mb, true);
+	if (err) {
+		log_event(LOGL_WARN, call->id, "reinvite_rejected",
+		          "reason=\"malformed SDP\"");
+		return err;
+	}
+	if (sdp_params(call, &mp)) {
+		log_event(LOGL_WARN, call->id, "reinvite_rejected",
+		          "reason=\"no common codec\"");
+		return EPROTO;
+	}
+	sdp_set_direction(call);
+	err = start_media(call);
+	if (err)
+		return err;
+	log_event(LOGL_INFO, call->id, "reinvite", "remote=%s direction=%s",
+	          addr_fmt(&mp.raddr).s,
+	          sdp_dir_name(sdp_media_ldir(call->sdpm)));
+	return sdp_encode(descp, call->sdp, false);
+}
+
+/* The ACK carries the answer to the offer we put in our 200. */
+static int answer_handler(const struct sip_msg *msg, void *arg)
+{
+	struct call *call = arg;
+	int err;
+
+	err = sdp_decode(call->sdp, msg->mb, false);
+	if (!err)
+		err = start_media(call);
+	if (err) {
+		log_event(LOGL_WARN, call->id, "bad_answer", "reason=\"%s\"",
+		          err == ENOENT ? "no common codec" : "malformed SDP");
+		call_end(call, "server", "bad SDP answer in ACK", 0);
+	}
+	return err;
+}
+
+static void estab_handler(const struct sip_msg *msg, void *arg)
+{
+	struct call *call = arg;
+
+	(void)msg;
+	log_event(LOGL_INFO, call->id, "established", NULL);
+}
+
+static void close_handler(int err, const struct sip_msg *msg, void *arg)
+{
+	struct call *call = arg;
+
+	if (err == ECONNRESET && !call->answer_ms) {
+		log_event(LOGL_INFO, call->id, "cancelled", NULL);
+		call_end(call, "cancel", "CANCEL before answer", 0);
+	} else if (!err && msg && !pl_strcmp(&msg->met, "BYE")) {
+		call_end(call, "caller", "BYE", 0);
+	} else {
+		char reason[48];
+
+		if (msg && msg->scode)
+			snprintf(reason, sizeof(reason), "%u %.*s", msg->scode,
+			         (int)msg->reason.l, msg->reason.p);
+		else
+			snprintf(reason, sizeof(reason), "%s", strerror(err));
+		call_end(call, "caller", reason, 0);
+	}
+}
+
+static void limit_handler(void *arg)
+{
+	struct call *call = arg;
+
+	log_event(LOGL_INFO, call->id, "max_duration", NULL);
+	call_end(call, "server", "max call duration", 0);
+}
+
+static void answer_call(void *arg)
+{
+	struct call *call = arg;
+	struct mbuf *desc = NULL;
+	bool offer = !call->remote_offer;
+	int err;
+
+	/* Media starts on answer, not on INVITE: the caller sends nothing
+	 * while it rings, which must not count towards the media timeout. */
+	if (call->remote_offer) {
+		err = start_media(call);
+		if (err) {
+			log_event(LOGL_ERROR, call->id, "media_failed",
+			          "error=\"%s\"", strerror(err));
+			call_end(call, "server", "media start failed", 500);
+			return;
+		}
+	}
+	err = sdp_encode(&desc, call->sdp, offer);
+	if (!err)
+		err = sipsess_answer(call->sess, 200, "OK", desc, ALLOW_HDR);
+	mem_deref(desc);
+	if (err) {
+		log_event(LOGL_ERROR, call->id, "answer_failed", "error=\"%s\"",
+		          strerror(err));
+		call_end(call, "server", "answer failed", 500);
+		return;
+	}
+	call->answer_ms = mono_ms();
+	log_event(LOGL_INFO, call->id, "answered", "after_ms=%llu sdp=%s",
+	          (unsigned long long)(call->answer_ms - call->invite_ms),
+	          offer ? "offer" : "answer");
+	if (call->ua->prm.max_call_duration_ms)
+		tmr_start(&call->limit_tmr, call->ua->prm.max_call_duration_ms,
+		          limit_handler, call);
+}
+
+/* ---- incoming requests ------------------------------------------------ */
+
+static void reply_reject(struct sipua *ua, const struct sip_msg *msg,
+                         uint16_t scode, const char *reason)
+{
+	char cid[128];
+
+	pl_copy(cid, sizeof(cid), &msg->callid);
+	log_event(LOGL_WARN, cid, "rejected", "code=%u reason=\"%s\" src=%s",
+	          scode, reason, addr_fmt(&msg->src).s);
+	(void)sip_treplyf(NULL, NULL, ua->sip, msg, false, scode, reason,
+	                  "%s%sContent-Length: 0\r\n\r\n", ALLOW_HDR,
+	                  scode == 488 ? "Warning: 305 voxgate "
+	                                 "\"Incompatible media format\"\r\n"
+	                               : "");
+}
+
+static const char *invite_problem(const struct sip_msg *msg)
+{
+	if (!sip_msg_hdr(msg, SIP_HDR_CONTACT))
+		return "Missing Contact header";
+	if (!pl_isset(&msg->from.tag))
+		return "Missing From tag";
+	if (pl_isset(&msg->to.tag))
+		return "Unknown dialog (To tag)";
+	return NULL;
+}
+
+static void conn_handler(const struct sip_msg *msg, void *arg)
+{
+	struct sipua *ua = arg;
+	struct call *call = NULL;
+	const char *problem;
+	bool has_sdp = mbuf_get_left(msg->mb) > 0;
+	struct media_params mp;
+	int err;
+
+	if (ua->draining) {
+		reply_reject(ua, msg, 503, "Service Unavailable");
+		return;
+	}
+	problem = invite_problem(msg);
+	if (problem) {
+		reply_reject(ua, msg, 400, problem);
+		return;
+	}
+	if (has_sdp && !msg_ctype_cmp(&msg->ctyp, "application", "sdp")) {
+		reply_reject(ua, msg, 415, "Unsupported Media Type");
+		return;
+	}
+
+	call = mem_zalloc(sizeof(*call), call_destructor);
+	if (!call) {
+		reply_reject(ua, msg, 500, "Out of memory");
+		return;
+	}
+	call->ua = ua;
+	call->invite_ms = mono_ms();
+	tmr_init(&call->answer_tmr);
+	tmr_init(&call->limit_tmr);
+	pl_copy(call->id, sizeof(call->id), &msg->callid);
+	(void)re_snprintf(call->from, sizeof(call->from), "%H", uri_encode,
+	                  &msg->from.uri);
+	(void)re_snprintf(call->to, sizeof(call->to), "%H", uri_encode,
+	                  &msg->uri);
+	log_event(LOGL_INFO, call->id, "invite",
+	          "from=%s to=%s transport=%s src=%s sdp=%s", call->from,
+	          call->to, sip_transp_name(msg->tp), addr_fmt(&msg->src).s,
+	          has_sdp ? "offer" : "none");
+
+	err =
+	    media_session_alloc(&call->media, ua->prm.media, media_event, call);
+	if (err) {
+		reply_reject(ua, msg, 503,
+		             err == EADDRINUSE ? "No media ports available"
+		                               : "Media unavailable");
+		goto fail;
+	}
+	err = sdp_prepare(call);
+	if (err) {
+		reply_reject(ua, msg, 500, "SDP setup failed");
+		goto fail;
+	}
+	if (has_sdp) {
+		err = sdp_decode(call->sdp, msg->mb, true);
+		if (err) {
+			reply_reject(ua, msg, 400, "Malformed SDP");
+			goto fail;
+		}
+		if (!sdp_media_rport(call->sdpm)) {
+			reply_reject(ua, msg, 488, "No audio stream offered");
+			goto fail;
+		}
+		if (sdp_params(call, &mp)) {
+			reply_reject(ua, msg, 488, "Not Acceptable Here");
+			goto fail;
+		}
+		sdp_set_direction(call);
+	}
+
+	/* 100 Trying is hop-by-hop: sent outside the dialog. */
+	(void)sip_reply(ua->sip, msg, 100, "Trying");
+	err = sipsess_accept(&call->sess, ua->sock, msg, 180, "Ringing",
+	                     msg->tp == SIP_TRANSP_TCP ? ua->contact_tcp
+	                                               : ua->contact_udp,
+	                     "application/sdp", NULL, NULL, NULL, false,
+	                     offer_handler, answer_handler, estab_handler, NULL,
+	                     NULL, close_handler, call, ALLOW_HDR);
+	if (err) {
+		reply_reject(ua, msg, 400, "Cannot establish dialog");
+		goto fail;
+	}
+	list_append(&ua->calls, &call->le, call);
+	call->remote_offer = has_sdp;
+	if (ua->prm.answer_delay_ms)
+		tmr_start(&call->answer_tmr, ua->prm.answer_delay_ms,
+		          answer_call, call);
+	else
+		answer_call(call);
+	return;
+
+fail:
+	/* No dialog and no media thread involved yet: free at once. */
+	mem_deref(call);
+}
+
+static bool request_handler(const struct sip_msg *msg, void *arg)
+{
+	struct sipua *ua = arg;
+
+	if (!pl_strcmp(&msg->met, "OPTIONS")) {
+		(void)sip_treplyf(NULL, NULL, ua->sip, msg, false, 200, "OK",
+		                  "%sAccept: application/sdp\r\n"
+		                  "Content-Length: 0\r\n\r\n",
+		                  ALLOW_HDR);
+		return true;
+	}
+	return false;
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+static void drain_timeout(void *arg)
+{
+	struct sipua *ua = arg;
+	struct le *le = list_head(&ua->calls);
+
+	log_event(LOGL_WARN, NULL, "drain_timeout", "calls=%u",
+	          list_count(&ua->calls));
+	while (le) {
+		struct call *call = le->data;
+
+		le = le->next;
+		call_end(call, "server", "shutdown", 503);
+	}
+}
+
+void sipua_drain(struct sipua *ua, uint32_t timeout_ms, sipua_idle_h *idleh,
+                 void *arg)
+{
+	if (!ua)
+		return;
+	ua->draining = true;
+	ua->idleh = idleh;
+	ua->idle_arg = arg;
+	tmr_start(&ua->drain_tmr, timeout_ms, drain_timeout, ua);
+	check_idle(ua);
+}
+
+unsigned sipua_call_count(const struct sipua *ua)
+{
+	return ua ? list_count(&ua->calls) : 0;
+}
+
+static void ua_destructor(void *arg)
+{
+	struct sipua *ua = arg;
+
+	tmr_cancel(&ua->drain_tmr);
+	list_flush(&ua->calls);
+	mem_deref(ua->lsnr);
+	mem_deref(ua->sock);
+	sip_close(ua->sip, true);
+	mem_deref(ua->sip);
+	mem_deref(ua->contact_udp);
+	mem_deref(ua->contact_tcp);
+}
+
+int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
+{
+	struct sipua *ua;
+	int err;
+
+	if (!uap || !prm || !prm->media || !prm->agent)
+		return EINVAL;
+	ua = mem_zalloc(sizeof(*ua), ua_destructor);
+	if (!ua)
+		return ENOMEM;
+	ua->prm = *prm;
+	tmr_init(&ua->drain_tmr);
+	list_init(&ua->calls);
+
+	err = sip_alloc(&ua->sip, NULL, 32, 32, 32, "voxgate", NULL, NULL);
+	if (err)
+		goto out;
+	err = sip_transp_add(ua->sip, SIP_TRANSP_UDP, &prm->listen);
+	if (err)
+		goto out;
+	err = sip_transp_add(ua->sip, SIP_TRANSP_TCP, &prm->listen);
+	if (err)
+		goto out;
+	err = sipsess_listen(&ua->sock, ua->sip, 1024, conn_handler, ua);
+	if (err)
+		goto out;
+	err = sip_listen(&ua->lsnr, ua->sip, true, request_handler, ua);
+	if (err)
+		goto out;
+	err = re_sdprintf(&ua->contact_udp, "sip:voxgate@%j:%u", &prm->external,
+	                  sa_port(&prm->listen));
+	if (err)
+		goto out;
+	err = re_sdprintf(&ua->contact_tcp, "sip:voxgate@%j:%u;transport=tcp",
+	                  &prm->external, sa_port(&prm->listen));
+out:
+	if (err)
+		mem_deref(ua);
+	else
+		*uap = ua;
+	return err;
+}

@@ -1,0 +1,39 @@
+/*
+ * The SIP edge: answers calls over UDP and TCP, negotiates G.711 by SDP
+ * offer/answer and gives each call a media session and an agent.
+ *
+ * Runs on the signalling thread (libre's main loop); nothing here is
+ * thread-safe.
+ */
+#ifndef VOXGATE_SIP_SIPUA_H
+#define VOXGATE_SIP_SIPUA_H
+
+#include <stdint.h>
+#include <re.h>
+#include "agent/agent.h"
+#include "media/media.h"
+
+struct sipua;
+
+struct sipua_params {
+	struct sa listen;   /* SIP address and port, UDP and TCP */
+	struct sa external; /* advertised in SDP and Contact (port unused) */
+	struct media_engine *media;        /* borrowed */
+	const struct agent_ops *agent;     /* borrowed */
+	const struct agent_assets *assets; /* borrowed */
+	uint32_t answer_delay_ms;
+	uint32_t max_call_duration_ms;
+};
+
+typedef void(sipua_idle_h)(void *arg);
+
+/* Opens the transports. EADDRINUSE when the port is taken. A libre mem
+ * object: mem_deref closes it (calls must have ended first). */
+int sipua_alloc(struct sipua **uap, const struct sipua_params *prm);
+/* From now on new INVITEs get 503. idleh runs once no call is left;
+ * after timeout_ms the remaining calls are hung up. */
+void sipua_drain(struct sipua *ua, uint32_t timeout_ms, sipua_idle_h *idleh,
+                 void *arg);
+unsigned sipua_call_count(const struct sipua *ua);
+
+#endif
