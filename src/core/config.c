@@ -1,0 +1,713 @@
+/*
+ * Configuration from defaults, a YAML file, the environment and flags.
+ *
+ * DESIGN
+ *
+ * One table, keys[], lists every setting with its default, its help line and
+ * its parser; flags, VOXGATE_<KEY> variables, file keys and --help are all
+ * derived from it, so adding a key is one line.
+ *
+ * Loading first collects, for each key, the raw string that wins (flag over
+ * environment over file over default) and remembers where it came from.
+ * Only then is each winner parsed, once, so an error names the source that
+ * actually supplied the bad value and a value overridden by a higher source
+ * cannot fail the load.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "core/config.h"
+
+/* Far above any real config; stops a path like /dev/zero eating memory. */
+#define CONFIG_FILE_MAX (1024 * 1024)
+
+struct key;
+
+/* Parses v into cfg. On failure returns EINVAL and writes the problem, as
+ * it reads after the quoted value, into why. */
+typedef int(config_parse_h)(struct config *cfg, const struct key *k,
+                            const char *v, char *why, size_t whysz);
+
+struct key {
+	const char *name;
+	const char *def;
+	const char *help;
+	config_parse_h *parse;
+	/* The field a generic parser writes; key-specific parsers name their
+	 * fields themselves and leave these 0. */
+	size_t off;
+	size_t size;
+};
+
+#define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)NULL)->f)
+
+static void *field(struct config *cfg, const struct key *k)
+{
+	return (char *)cfg + k->off;
+}
+
+/* Reads decimal digits at *sp up to max; no sign, no spaces. Returns
+ * EINVAL when there are no digits and ERANGE when the number exceeds max. */
+static int num_parse(const char **sp, uint64_t max, uint64_t *out)
+{
+	const char *s = *sp;
+	uint64_t v = 0;
+
+	if (*s < '0' || *s > '9')
+		return EINVAL;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > max)
+			return ERANGE;
+	}
+	*sp = s;
+	*out = v;
+	return 0;
+}
+
+/* "500ms", "15s", "10m", "24h", or bare seconds, into milliseconds. */
+static int duration_parse(const char *s, uint32_t *ms)
+{
+	static const struct {
+		const char *unit;
+		uint32_t ms;
+	} units[] = {
+	    {"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60000}, {"h", 3600000},
+	};
+	uint64_t v;
+	size_t i;
+	int err;
+
+	err = num_parse(&s, UINT32_MAX, &v);
+	if (err)
+		return err;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(s, units[i].unit) != 0)
+			continue;
+		if (v > UINT32_MAX / units[i].ms)
+			return ERANGE;
+		*ms = (uint32_t)(v * units[i].ms);
+		return 0;
+	}
+	return EINVAL;
+}
+
+static int parse_duration(struct config *cfg, const struct key *k,
+                          const char *v, char *why, size_t whysz)
+{
+	int err = duration_parse(v, field(cfg, k));
+
+	if (err == ERANGE)
+		snprintf(why, whysz,
+		         "is too long (at most 4294967295ms, about 49 days)");
+	else if (err)
+		snprintf(why, whysz,
+		         "is not a duration (e.g. 500ms, 15s, 10m, 24h)");
+	return err ? EINVAL : 0;
+}
+
+static int parse_str(struct config *cfg, const struct key *k, const char *v,
+                     char *why, size_t whysz)
+{
+	size_t n = strlen(v);
+
+	if (n >= k->size) {
+		snprintf(why, whysz, "is too long (at most %zu characters)",
+		         k->size - 1);
+		return EINVAL;
+	}
+	memcpy(field(cfg, k), v, n + 1);
+	return 0;
+}
+
+static int parse_addr(struct config *cfg, const struct key *k, const char *v,
+                      char *why, size_t whysz)
+{
+	struct in6_addr a;
+
+	if (inet_pton(AF_INET, v, &a) != 1 && inet_pton(AF_INET6, v, &a) != 1) {
+		snprintf(why, whysz, "is not an IPv4 or IPv6 address");
+		return EINVAL;
+	}
+	return parse_str(cfg, k, v, why, whysz);
+}
+
+static int parse_addr_opt(struct config *cfg, const struct key *k,
+                          const char *v, char *why, size_t whysz)
+{
+	if (v[0] == '\0')
+		return parse_str(cfg, k, v, why, whysz);
+	return parse_addr(cfg, k, v, why, whysz);
+}
+
+static int parse_greeting(struct config *cfg, const struct key *k,
+                          const char *v, char *why, size_t whysz)
+{
+	struct stat st;
+
+	if (v[0] == '\0')
+		return parse_str(cfg, k, v, why, whysz);
+	if (access(v, R_OK) != 0 || stat(v, &st) != 0) {
+		snprintf(why, whysz, "cannot be read: %s", strerror(errno));
+		return EINVAL;
+	}
+	/* A directory passes access() but would only fail at the first
+	 * call. */
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, whysz, "is not a regular file");
+		return EINVAL;
+	}
+	return parse_str(cfg, k, v, why, whysz);
+}
+
+static int parse_sip_port(struct config *cfg, const struct key *k,
+                          const char *v, char *why, size_t whysz)
+{
+	uint64_t port;
+
+	(void)k;
+	if (num_parse(&v, 65535, &port) != 0 || *v != '\0' || port == 0) {
+		snprintf(why, whysz, "is not a port number (1-65535)");
+		return EINVAL;
+	}
+	cfg->sip_port = (uint16_t)port;
+	return 0;
+}
+
+static int parse_rtp_range(struct config *cfg, const struct key *k,
+                           const char *v, char *why, size_t whysz)
+{
+	uint64_t min, max;
+	int err;
+
+	(void)k;
+	err = num_parse(&v, 65535, &min);
+	if (!err && *v++ != '-')
+		err = EINVAL;
+	if (!err)
+		err = num_parse(&v, 65535, &max);
+	if (!err && *v != '\0')
+		err = EINVAL;
+	if (err == EINVAL) {
+		snprintf(why, whysz,
+		         "is not a port range MIN-MAX (e.g. 10000-20000)");
+		return EINVAL;
+	}
+	if (err || min < 1024 || max < 1024) {
+		snprintf(why, whysz, "has a port outside 1024-65535");
+		return EINVAL;
+	}
+	if (min >= max) {
+		snprintf(why, whysz, "needs MIN below MAX");
+		return EINVAL;
+	}
+	/* RTP takes the even port of each pair and RTCP the odd one above. */
+	min += min & 1;
+	if (min + 1 > max) {
+		snprintf(
+		    why, whysz,
+		    "holds no even RTP port with its odd RTCP port above it");
+		return EINVAL;
+	}
+	cfg->rtp_port_min = (uint16_t)min;
+	cfg->rtp_port_max = (uint16_t)max;
+	return 0;
+}
+
+/* One jitter bound: a number of milliseconds, "ms" optional. */
+static int jitter_part(const char **sp, uint64_t *ms)
+{
+	int err = num_parse(sp, UINT32_MAX, ms);
+
+	if (!err && strncmp(*sp, "ms", 2) == 0)
+		*sp += 2;
+	return err;
+}
+
+static int parse_jitter(struct config *cfg, const struct key *k, const char *v,
+                        char *why, size_t whysz)
+{
+	uint64_t min, max;
+	int err;
+
+	(void)k;
+	err = jitter_part(&v, &min);
+	max = min;
+	if (!err && *v == '-') {
+		v++;
+		err = jitter_part(&v, &max);
+	}
+	if (!err && *v != '\0')
+		err = EINVAL;
+	if (err == EINVAL) {
+		snprintf(why, whysz,
+		         "is not MIN-MAX or one value in ms (e.g. 40-60)");
+		return EINVAL;
+	}
+	if (err || max > 1000) {
+		snprintf(why, whysz, "is outside 0-1000 ms");
+		return EINVAL;
+	}
+	if (min > max) {
+		snprintf(why, whysz, "has MIN above MAX");
+		return EINVAL;
+	}
+	cfg->jitter_min_ms = (uint32_t)min;
+	cfg->jitter_max_ms = (uint32_t)max;
+	return 0;
+}
+
+static int parse_log_format(struct config *cfg, const struct key *k,
+                            const char *v, char *why, size_t whysz)
+{
+	(void)k;
+	if (log_format_parse(v, &cfg->log_format) != 0) {
+		snprintf(why, whysz, "is not a log format (text or json)");
+		return EINVAL;
+	}
+	return 0;
+}
+
+static int parse_log_level(struct config *cfg, const struct key *k,
+                           const char *v, char *why, size_t whysz)
+{
+	(void)k;
+	if (log_level_parse(v, &cfg->log_level) != 0) {
+		snprintf(why, whysz,
+		         "is not a log level (debug, info, warn or error)");
+		return EINVAL;
+	}
+	return 0;
+}
+
+static int parse_media_threads(struct config *cfg, const struct key *k,
+                               const char *v, char *why, size_t whysz)
+{
+	uint64_t n;
+
+	(void)k;
+	if (num_parse(&v, 64, &n) != 0 || *v != '\0') {
+		snprintf(why, whysz,
+		         "is not a thread count (0-64, 0 = one per CPU)");
+		return EINVAL;
+	}
+	cfg->media_threads = (uint32_t)n;
+	return 0;
+}
+
+/* keys[KEY_CONFIG] names the file and so cannot be set inside it. */
+enum { KEY_CONFIG = 0 };
+
+static const struct key keys[] = {
+    {"config", "", "YAML file of key: value settings", parse_str,
+     FIELD(config_file)},
+    {"sip_host", "0.0.0.0", "IPv4 or IPv6 address SIP listens on", parse_addr,
+     FIELD(sip_host)},
+    {"sip_port", "5060", "SIP port, UDP and TCP (1-65535)", parse_sip_port},
+    {"rtp_port_range", "10000-20000", "RTP ports MIN-MAX (1024-65535)",
+     parse_rtp_range},
+    {"external_ip", "", "address put in SDP; empty = from sip_host",
+     parse_addr_opt, FIELD(external_ip)},
+    {"media_timeout", "15s", "hang up after this long without RTP",
+     parse_duration, FIELD(media_timeout_ms)},
+    {"max_call_duration", "24h", "hang up calls that last longer",
+     parse_duration, FIELD(max_call_duration_ms)},
+    {"jitter_buffer", "40-60", "jitter buffer depth MIN-MAX in ms (0-1000)",
+     parse_jitter},
+    {"log_format", "text", "text or json", parse_log_format},
+    {"log_level", "info", "debug, info, warn or error", parse_log_level},
+    {"greeting", "", "WAV file played on answer; empty = none", parse_greeting,
+     FIELD(greeting)},
+    {"agent", "audio-echo", "agent that talks on each call", parse_str,
+     FIELD(agent)},
+    {"answer_delay", "0", "ring this long before answering", parse_duration,
+     FIELD(answer_delay_ms)},
+    {"drain_timeout", "30s", "on SIGTERM, wait this long for calls",
+     parse_duration, FIELD(drain_timeout_ms)},
+    {"media_threads", "0", "media threads (0-64); 0 = one per CPU",
+     parse_media_threads},
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+enum source {
+	SRC_DEFAULT = 0,
+	SRC_FILE,
+	SRC_ENV,
+	SRC_FLAG,
+};
+
+/* The winning raw value of one key and where it came from. */
+struct setting {
+	const char *val; /* borrowed from argv, environ or the YAML doc */
+	enum source src;
+	const char *flag; /* SRC_FLAG: the flag as typed, flaglen long */
+	size_t flaglen;
+	size_t line; /* SRC_FILE */
+};
+
+struct load {
+	struct setting set[NKEYS];
+	const char *path; /* config file, or NULL */
+	char *err;
+	size_t errsz;
+};
+
+/* Writes the message the caller prints and returns e. Values may come from
+ * anywhere, so control characters are replaced to keep it one line. */
+static int fail(struct load *ld, int e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct load *ld, int e, const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+
+	if (ld->errsz == 0)
+		return e;
+	va_start(ap, fmt);
+	if (vsnprintf(ld->err, ld->errsz, fmt, ap) < 0)
+		ld->err[0] = '\0';
+	va_end(ap);
+	for (p = ld->err; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	}
+	return e;
+}
+
+/* Key names match with '-' and '_' interchangeable. */
+static const struct key *key_find(const char *s, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < NKEYS; i++) {
+		const char *name = keys[i].name;
+
+		for (j = 0; j < n && name[j] != '\0'; j++) {
+			char c = s[j] == '-' ? '_' : s[j];
+
+			if (c != name[j])
+				break;
+		}
+		if (j == n && name[j] == '\0')
+			return &keys[i];
+	}
+	return NULL;
+}
+
+static void env_name(char *buf, size_t size, const char *key)
+{
+	size_t i, n = (size_t)snprintf(buf, size, "VOXGATE_%s", key);
+
+	for (i = 0; i < n && i < size; i++) {
+		if (buf[i] >= 'a' && buf[i] <= 'z')
+			buf[i] = (char)(buf[i] - 'a' + 'A');
+	}
+}
+
+static int flags_collect(struct load *ld, int argc, char *const argv[])
+{
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		const char *a = argv[i], *name, *eq;
+		const struct key *k;
+		struct setting *s;
+		size_t n;
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			config_print_help(stdout);
+			return EALREADY;
+		}
+		if (strncmp(a, "--", 2) != 0)
+			return fail(ld, EINVAL,
+			            "unexpected argument \"%s\" (see --help)",
+			            a);
+		name = a + 2;
+		eq = strchr(name, '=');
+		n = eq ? (size_t)(eq - name) : strlen(name);
+		k = key_find(name, n);
+		if (!k)
+			return fail(ld, EINVAL,
+			            "unknown option \"--%.*s\" (see --help)",
+			            (int)n, name);
+		s = &ld->set[k - keys];
+		/* A following "--x" is the next option, not this one's
+		 * value; --key=--x still allows such a value. */
+		if (eq)
+			s->val = eq + 1;
+		else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
+			s->val = argv[++i];
+		else
+			return fail(ld, EINVAL, "--%.*s: missing value", (int)n,
+			            name);
+		s->src = SRC_FLAG;
+		s->flag = a;
+		s->flaglen = n + 2;
+	}
+	return 0;
+}
+
+static void env_collect(struct load *ld)
+{
+	char name[64];
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++) {
+		const char *v;
+
+		if (ld->set[i].src != SRC_DEFAULT)
+			continue;
+		env_name(name, sizeof(name), keys[i].name);
+		v = getenv(name);
+		if (v) {
+			ld->set[i].val = v;
+			ld->set[i].src = SRC_ENV;
+		}
+	}
+}
+
+/* Reads the whole file so a read error is reported as such, with errno,
+ * rather than as a YAML problem. */
+static int file_read(struct load *ld, char **textp, size_t *lenp)
+{
+	char *text;
+	size_t len = 0;
+	FILE *f;
+	int e = 0;
+
+	f = fopen(ld->path, "r");
+	if (!f)
+		return fail(ld, EINVAL, "config file %s: cannot read: %s",
+		            ld->path, strerror(errno));
+	text = malloc(CONFIG_FILE_MAX + 1);
+	if (!text) {
+		e = fail(ld, ENOMEM, "config file %s: %s", ld->path,
+		         strerror(ENOMEM));
+		goto out;
+	}
+	len = fread(text, 1, CONFIG_FILE_MAX + 1, f);
+	if (ferror(f))
+		e = fail(ld, EINVAL, "config file %s: cannot read: %s",
+		         ld->path, strerror(errno));
+	else if (len > CONFIG_FILE_MAX)
+		e = fail(ld, EINVAL, "config file %s: larger than %d bytes",
+		         ld->path, CONFIG_FILE_MAX);
+out:
+	/* Read-only, so closing cannot lose anything. */
+	(void)fclose(f);
+	if (e) {
+		free(text);
+		return e;
+	}
+	*textp = text;
+	*lenp = len;
+	return 0;
+}
+
+static int file_pair(struct load *ld, yaml_document_t *doc,
+                     yaml_node_pair_t *pair, bool seen[])
+{
+	yaml_node_t *kn = yaml_document_get_node(doc, pair->key);
+	yaml_node_t *vn = yaml_document_get_node(doc, pair->value);
+	size_t line = kn->start_mark.line + 1, i;
+	const struct key *k;
+	const char *name;
+
+	if (kn->type != YAML_SCALAR_NODE)
+		return fail(ld, EINVAL,
+		            "config file %s line %zu: keys must be plain names",
+		            ld->path, line);
+	name = (const char *)kn->data.scalar.value;
+	k = key_find(name, kn->data.scalar.length);
+	if (!k)
+		return fail(ld, EINVAL,
+		            "config file %s line %zu: unknown key \"%s\"",
+		            ld->path, line, name);
+	i = (size_t)(k - keys);
+	if (i == KEY_CONFIG)
+		return fail(
+		    ld, EINVAL,
+		    "config file %s line %zu: config cannot be set here",
+		    ld->path, line);
+	if (seen[i])
+		return fail(ld, EINVAL,
+		            "config file %s line %zu: %s is set twice",
+		            ld->path, line, k->name);
+	seen[i] = true;
+	if (vn->type != YAML_SCALAR_NODE)
+		return fail(
+		    ld, EINVAL,
+		    "config file %s line %zu: %s: expected one value, not a %s",
+		    ld->path, line, k->name,
+		    vn->type == YAML_SEQUENCE_NODE ? "list" : "mapping");
+	/* A C string would silently drop everything after the NUL. */
+	if (memchr(vn->data.scalar.value, '\0', vn->data.scalar.length))
+		return fail(
+		    ld, EINVAL,
+		    "config file %s line %zu: %s: value holds a NUL character",
+		    ld->path, line, k->name);
+	if (ld->set[i].src != SRC_DEFAULT)
+		return 0;
+	ld->set[i].val = (const char *)vn->data.scalar.value;
+	ld->set[i].src = SRC_FILE;
+	ld->set[i].line = line;
+	return 0;
+}
+
+/* Fills the keys that no flag or variable set from the file. The values
+ * point into doc, which the caller deletes when *have_doc is set. */
+static int file_collect(struct load *ld, yaml_document_t *doc, bool *have_doc)
+{
+	bool seen[NKEYS] = {false};
+	yaml_parser_t parser;
+	yaml_node_pair_t *pair;
+	yaml_node_t *root;
+	char *text = NULL;
+	size_t len = 0;
+	int e;
+
+	e = file_read(ld, &text, &len);
+	if (e)
+		return e;
+	if (!yaml_parser_initialize(&parser)) {
+		free(text);
+		return fail(ld, ENOMEM, "config file %s: %s", ld->path,
+		            strerror(ENOMEM));
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, doc)) {
+		if (parser.error == YAML_MEMORY_ERROR)
+			e = fail(ld, ENOMEM, "config file %s: %s", ld->path,
+			         strerror(ENOMEM));
+		else if (parser.error == YAML_READER_ERROR)
+			e = fail(ld, EINVAL, "config file %s: %s at byte %zu",
+			         ld->path, parser.problem,
+			         parser.problem_offset);
+		else
+			e = fail(ld, EINVAL, "config file %s line %zu: %s",
+			         ld->path, parser.problem_mark.line + 1,
+			         parser.problem);
+		goto out;
+	}
+	*have_doc = true;
+	root = yaml_document_get_root_node(doc);
+	/* An empty file, or an empty document after "---", is an empty
+	 * config. */
+	if (!root ||
+	    (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0))
+		goto out;
+	if (root->type != YAML_MAPPING_NODE) {
+		e = fail(ld, EINVAL,
+		         "config file %s line %zu: expected key: value lines",
+		         ld->path, root->start_mark.line + 1);
+		goto out;
+	}
+	for (pair = root->data.mapping.pairs.start;
+	     pair < root->data.mapping.pairs.top; pair++) {
+		e = file_pair(ld, doc, pair, seen);
+		if (e)
+			goto out;
+	}
+out:
+	yaml_parser_delete(&parser);
+	free(text);
+	return e;
+}
+
+static int setting_parse(struct load *ld, struct config *cfg, size_t i)
+{
+	const struct key *k = &keys[i];
+	const struct setting *s = &ld->set[i];
+	char why[256], src[PATH_MAX + 32];
+	const char *v = s->src == SRC_DEFAULT ? k->def : s->val;
+
+	if (k->parse(cfg, k, v, why, sizeof(why)) == 0)
+		return 0;
+	switch (s->src) {
+	case SRC_FLAG:
+		snprintf(src, sizeof(src), "%.*s", (int)s->flaglen, s->flag);
+		break;
+	case SRC_ENV:
+		env_name(src, sizeof(src), k->name);
+		break;
+	case SRC_FILE:
+		snprintf(src, sizeof(src), "%s line %zu", ld->path, s->line);
+		break;
+	case SRC_DEFAULT:
+		snprintf(src, sizeof(src), "default");
+		break;
+	}
+	return fail(ld, EINVAL, "%s: \"%s\" %s (from %s)", k->name, v, why,
+	            src);
+}
+
+int config_load(struct config *cfg, int argc, char *const argv[], char *err,
+                size_t errsz)
+{
+	struct load ld = {.err = err, .errsz = errsz};
+	yaml_document_t doc;
+	bool have_doc = false;
+	size_t i;
+	int e;
+
+	if (!cfg || argc < 0 || (argc > 0 && !argv) || (errsz > 0 && !err))
+		return EINVAL;
+	if (errsz > 0)
+		err[0] = '\0';
+	memset(cfg, 0, sizeof(*cfg));
+
+	e = flags_collect(&ld, argc, argv);
+	if (e)
+		return e;
+	env_collect(&ld);
+	if (ld.set[KEY_CONFIG].val && ld.set[KEY_CONFIG].val[0] != '\0') {
+		ld.path = ld.set[KEY_CONFIG].val;
+		e = file_collect(&ld, &doc, &have_doc);
+		if (e)
+			goto out;
+	}
+	for (i = 0; i < NKEYS; i++) {
+		e = setting_parse(&ld, cfg, i);
+		if (e)
+			goto out;
+	}
+out:
+	if (have_doc)
+		yaml_document_delete(&doc);
+	return e;
+}
+
+void config_print_help(FILE *out)
+{
+	size_t i;
+
+	fprintf(out,
+	        "usage: voxgate serve [--config FILE] [--key value ...]\n"
+	        "\n"
+	        "  %-20s %-12s %s\n",
+	        "key", "default", "meaning");
+	for (i = 0; i < NKEYS; i++) {
+		fprintf(out, "  --%-18s %-12s %s\n", keys[i].name,
+		        keys[i].def[0] != '\0' ? keys[i].def : "\"\"",
+		        keys[i].help);
+	}
+	fputs("\n"
+	      "Flags take --key value or --key=value; dashes and underscores\n"
+	      "are interchangeable. Each key can also be set as VOXGATE_<KEY>\n"
+	      "in the environment (e.g. VOXGATE_SIP_PORT=5080) and, except\n"
+	      "config, as a \"key: value\" line in the config file. A flag\n"
+	      "beats the environment, which beats the file, which beats the\n"
+	      "default. Durations take ms, s, m or h (500ms, 15s, 10m, 24h);\n"
+	      "a bare number is seconds.\n",
+	      out);
+}

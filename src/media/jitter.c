@@ -1,0 +1,249 @@
+/*
+ * Inbound jitter buffer for one RTP stream.
+ *
+ * DESIGN: a ring of JITTER_SLOTS slots indexed by seq & (JITTER_SLOTS - 1),
+ * each with room for the largest payload, allocated once in jitter_alloc.
+ * `next` is the sequence number to play next; before the first playout it
+ * is the lowest one held, so early reordering still comes out in order.
+ * Every held packet lies in [next, next + JITTER_FAR] (anything further is
+ * treated as a stream restart), and JITTER_FAR < JITTER_SLOTS, so a slot
+ * that is in use always holds the sequence number that maps to it.
+ *
+ * Sequence numbers are compared as int16_t differences, which handles the
+ * 65535 -> 0 wrap without special cases.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "media/jitter.h"
+
+#define JITTER_SLOTS 128 /* power of two, above JITTER_FAR */
+#define JITTER_MASK  (JITTER_SLOTS - 1)
+#define JITTER_FAR   100 /* seq distance that means the sender restarted */
+
+struct slot {
+	uint8_t payload[JITTER_MAX_PAYLOAD];
+	uint64_t arrival_us;
+	uint32_t ts;
+	uint32_t samples;
+	uint16_t seq;
+	uint16_t len;
+	uint8_t pt;
+	bool used;
+};
+
+struct jitter {
+	struct jitter_stats stats;
+	uint64_t min_samples;
+	uint64_t max_samples;
+	uint64_t depth; /* samples held */
+	uint32_t held;  /* packets held */
+	uint16_t next;  /* seq to play next; before playout, the lowest held */
+	uint16_t high;  /* highest seq held, when held > 0 */
+	/* The last packet played: concealment continues from it. */
+	uint32_t last_ts;
+	uint32_t last_samples;
+	bool started; /* playout has fixed `next`: older packets are late */
+	bool playing; /* releasing packets rather than buffering */
+	struct slot slot[JITTER_SLOTS];
+};
+
+static int seq_diff(uint16_t a, uint16_t b)
+{
+	return (int16_t)(uint16_t)(a - b);
+}
+
+static void forget(struct jitter *jb)
+{
+	for (size_t i = 0; i < JITTER_SLOTS; i++)
+		jb->slot[i].used = false;
+	jb->depth = 0;
+	jb->held = 0;
+	jb->last_ts = 0;
+	jb->last_samples = 0;
+	jb->started = false;
+	jb->playing = false;
+}
+
+static void drop(struct jitter *jb, struct slot *s)
+{
+	s->used = false;
+	jb->held--;
+	jb->depth -= s->samples;
+}
+
+/* Called with held > 1, so a packet remains and the scans terminate. */
+static void discard_oldest(struct jitter *jb)
+{
+	uint16_t seq = jb->next;
+
+	while (!jb->slot[seq & JITTER_MASK].used)
+		seq++;
+
+	/* Once playing, the gap before the discarded packet will never be
+	 * played either: those sequence numbers are lost. */
+	if (jb->started)
+		jb->stats.lost += (uint16_t)(seq - jb->next);
+
+	drop(jb, &jb->slot[seq & JITTER_MASK]);
+	jb->stats.discarded++;
+	jb->next = (uint16_t)(seq + 1);
+
+	if (!jb->started) {
+		while (!jb->slot[jb->next & JITTER_MASK].used)
+			jb->next++;
+	}
+}
+
+int jitter_alloc(struct jitter **jbp, uint32_t clock_rate, uint32_t min_ms,
+                 uint32_t max_ms)
+{
+	struct jitter *jb;
+
+	if (!jbp || !clock_rate || min_ms > max_ms)
+		return EINVAL;
+
+	jb = calloc(1, sizeof(*jb));
+	if (!jb)
+		return ENOMEM;
+
+	jb->min_samples = (uint64_t)clock_rate * min_ms / 1000;
+	jb->max_samples = (uint64_t)clock_rate * max_ms / 1000;
+
+	*jbp = jb;
+	return 0;
+}
+
+void jitter_free(struct jitter *jb)
+{
+	free(jb);
+}
+
+enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
+                                  uint32_t samples, uint8_t pt,
+                                  uint64_t arrival_us, const uint8_t *payload,
+                                  size_t len)
+{
+	struct slot *s;
+	int d = 0;
+
+	if (len > JITTER_MAX_PAYLOAD)
+		return JITTER_PUT_TOO_LARGE;
+
+	if (jb->started || jb->held) {
+		d = seq_diff(seq, jb->next);
+		/* Waiting for the old numbering would only produce loss. */
+		if (d > JITTER_FAR || d < -JITTER_FAR) {
+			forget(jb);
+			d = 0;
+		}
+	}
+
+	if (!jb->started && !jb->held) {
+		jb->next = seq;
+		jb->high = seq;
+	} else if (d < 0) {
+		/* Before playout an older packet just becomes the first one,
+		 * unless the newer ones have already moved too far on. */
+		if (jb->started || seq_diff(jb->high, seq) > JITTER_FAR) {
+			jb->stats.late++;
+			return JITTER_PUT_LATE;
+		}
+		jb->next = seq;
+	}
+
+	s = &jb->slot[seq & JITTER_MASK];
+	if (s->used) {
+		assert(s->seq == seq);
+		jb->stats.duplicate++;
+		return JITTER_PUT_DUPLICATE;
+	}
+
+	if (len)
+		memcpy(s->payload, payload, len);
+	s->arrival_us = arrival_us;
+	s->ts = ts;
+	s->samples = samples;
+	s->seq = seq;
+	s->len = (uint16_t)len;
+	s->pt = pt;
+	s->used = true;
+
+	if (seq_diff(seq, jb->high) > 0)
+		jb->high = seq;
+	jb->held++;
+	jb->depth += samples;
+	jb->stats.received++;
+
+	/* Always keep one packet, even one that alone is over the maximum. */
+	while (jb->depth > jb->max_samples && jb->held > 1)
+		discard_oldest(jb);
+
+	return JITTER_PUT_OK;
+}
+
+enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out)
+{
+	struct slot *s;
+
+	*out = (struct jitter_frame){0};
+
+	if (!jb->playing) {
+		if (!jb->held || jb->depth < jb->min_samples)
+			return JITTER_GET_EMPTY;
+		jb->playing = true;
+		jb->started = true;
+	}
+
+	/* Counted once per episode: the gets while rebuffering are the
+	 * consequence, not new underruns. */
+	if (!jb->held) {
+		jb->playing = false;
+		jb->stats.underrun++;
+		return JITTER_GET_EMPTY;
+	}
+
+	s = &jb->slot[jb->next & JITTER_MASK];
+	if (!s->used) {
+		/* Held packets are all after `next`, so this one is lost. */
+		jb->last_ts += jb->last_samples;
+		out->seq = jb->next;
+		out->ts = jb->last_ts;
+		out->samples = jb->last_samples;
+		jb->next++;
+		jb->stats.lost++;
+		return JITTER_GET_LOST;
+	}
+
+	out->seq = s->seq;
+	out->ts = s->ts;
+	out->samples = s->samples;
+	out->arrival_us = s->arrival_us;
+	out->pt = s->pt;
+	out->len = s->len;
+	out->payload = s->payload;
+
+	drop(jb, s);
+	jb->last_ts = s->ts;
+	jb->last_samples = s->samples;
+	jb->next++;
+	jb->stats.played++;
+	return JITTER_GET_FRAME;
+}
+
+void jitter_reset(struct jitter *jb)
+{
+	forget(jb);
+}
+
+uint32_t jitter_depth(const struct jitter *jb)
+{
+	return jb->depth > UINT32_MAX ? UINT32_MAX : (uint32_t)jb->depth;
+}
+
+const struct jitter_stats *jitter_stats(const struct jitter *jb)
+{
+	return &jb->stats;
+}

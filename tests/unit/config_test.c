@@ -1,0 +1,651 @@
+/*
+ * Config loading: defaults, the three sources and their precedence, and the
+ * one-line errors for every kind of bad input.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "test.h"
+
+/* Every variable config_load reads; cleared first so the caller's
+ * environment cannot leak into the tests. */
+static const char *const env_vars[] = {
+    "VOXGATE_CONFIG",
+    "VOXGATE_SIP_HOST",
+    "VOXGATE_SIP_PORT",
+    "VOXGATE_RTP_PORT_RANGE",
+    "VOXGATE_EXTERNAL_IP",
+    "VOXGATE_MEDIA_TIMEOUT",
+    "VOXGATE_MAX_CALL_DURATION",
+    "VOXGATE_JITTER_BUFFER",
+    "VOXGATE_LOG_FORMAT",
+    "VOXGATE_LOG_LEVEL",
+    "VOXGATE_GREETING",
+    "VOXGATE_AGENT",
+    "VOXGATE_ANSWER_DELAY",
+    "VOXGATE_DRAIN_TIMEOUT",
+    "VOXGATE_MEDIA_THREADS",
+};
+
+static struct config cfg;
+static char err[512];
+
+static void env_clear(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(env_vars) / sizeof(env_vars[0]); i++)
+		unsetenv(env_vars[i]);
+}
+
+/* config_load with the given arguments, NULL-terminated. */
+static int load(const char *arg, ...)
+{
+	char *argv[32];
+	int argc = 0;
+	va_list ap;
+
+	va_start(ap, arg);
+	for (; arg && argc < 32; arg = va_arg(ap, const char *))
+		argv[argc++] = (char *)arg;
+	va_end(ap);
+	return config_load(&cfg, argc, argv, err, sizeof(err));
+}
+
+/* A temporary file holding text; path must hold 32 bytes. */
+static int tmp_write(char *path, const char *text)
+{
+	size_t n = strlen(text);
+	int fd;
+
+	strcpy(path, "/tmp/voxgate-test-XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return errno;
+	if (write(fd, text, n) != (ssize_t)n) {
+		close(fd);
+		unlink(path);
+		return EIO;
+	}
+	return close(fd) == 0 ? 0 : errno;
+}
+
+TEST(defaults)
+{
+	CHECK_EQ(load(NULL), 0);
+	CHECK_STR(err, "");
+	CHECK_STR(cfg.config_file, "");
+	CHECK_STR(cfg.sip_host, "0.0.0.0");
+	CHECK_EQ(cfg.sip_port, 5060);
+	CHECK_EQ(cfg.rtp_port_min, 10000);
+	CHECK_EQ(cfg.rtp_port_max, 20000);
+	CHECK_STR(cfg.external_ip, "");
+	CHECK_EQ(cfg.media_timeout_ms, 15000);
+	CHECK_EQ(cfg.max_call_duration_ms, 24 * 3600 * 1000);
+	CHECK_EQ(cfg.jitter_min_ms, 40);
+	CHECK_EQ(cfg.jitter_max_ms, 60);
+	CHECK_EQ(cfg.log_format, LOG_FORMAT_TEXT);
+	CHECK_EQ(cfg.log_level, LOGL_INFO);
+	CHECK_STR(cfg.greeting, "");
+	CHECK_STR(cfg.agent, "audio-echo");
+	CHECK_EQ(cfg.answer_delay_ms, 0);
+	CHECK_EQ(cfg.drain_timeout_ms, 30000);
+	CHECK_EQ(cfg.media_threads, 0);
+	return 0;
+}
+
+/* The values every source sets in the per-source tests below, all different
+ * from the defaults. */
+static int check_all_set(const char *greeting)
+{
+	CHECK_STR(cfg.sip_host, "::1");
+	CHECK_EQ(cfg.sip_port, 5070);
+	CHECK_EQ(cfg.rtp_port_min, 30000);
+	CHECK_EQ(cfg.rtp_port_max, 30100);
+	CHECK_STR(cfg.external_ip, "192.0.2.7");
+	CHECK_EQ(cfg.media_timeout_ms, 500);
+	CHECK_EQ(cfg.max_call_duration_ms, 10 * 60 * 1000);
+	CHECK_EQ(cfg.jitter_min_ms, 20);
+	CHECK_EQ(cfg.jitter_max_ms, 80);
+	CHECK_EQ(cfg.log_format, LOG_FORMAT_JSON);
+	CHECK_EQ(cfg.log_level, LOGL_DEBUG);
+	CHECK_STR(cfg.greeting, greeting);
+	CHECK_STR(cfg.agent, "other");
+	CHECK_EQ(cfg.answer_delay_ms, 2000);
+	CHECK_EQ(cfg.drain_timeout_ms, 5000);
+	CHECK_EQ(cfg.media_threads, 4);
+	return 0;
+}
+
+TEST(file_each_key)
+{
+	char wav[32], path[32], text[1024];
+	int rc;
+
+	CHECK_EQ(tmp_write(wav, "RIFF"), 0);
+	snprintf(text, sizeof(text),
+	         "# every key\n"
+	         "sip_host: \"::1\"\n"
+	         "sip_port: 5070\n"
+	         "rtp_port_range: 30000-30100\n"
+	         "external_ip: 192.0.2.7\n"
+	         "media_timeout: 500ms\n"
+	         "max_call_duration: 10m\n"
+	         "jitter_buffer: 20ms-80ms\n"
+	         "log_format: json\n"
+	         "log_level: debug\n"
+	         "greeting: %s\n"
+	         "agent: 'other'\n"
+	         "answer_delay: 2\n"
+	         "drain_timeout: 5s\n"
+	         "media_threads: 4\n",
+	         wav);
+	CHECK_EQ(tmp_write(path, text), 0);
+	rc = load("--config", path, NULL);
+	unlink(path);
+	unlink(wav);
+	CHECK_EQ(rc, 0);
+	CHECK_STR(cfg.config_file, path);
+	return check_all_set(wav);
+}
+
+TEST(env_each_key)
+{
+	char wav[32];
+	int rc;
+
+	CHECK_EQ(tmp_write(wav, "RIFF"), 0);
+	setenv("VOXGATE_SIP_HOST", "::1", 1);
+	setenv("VOXGATE_SIP_PORT", "5070", 1);
+	setenv("VOXGATE_RTP_PORT_RANGE", "30000-30100", 1);
+	setenv("VOXGATE_EXTERNAL_IP", "192.0.2.7", 1);
+	setenv("VOXGATE_MEDIA_TIMEOUT", "500ms", 1);
+	setenv("VOXGATE_MAX_CALL_DURATION", "10m", 1);
+	setenv("VOXGATE_JITTER_BUFFER", "20-80", 1);
+	setenv("VOXGATE_LOG_FORMAT", "json", 1);
+	setenv("VOXGATE_LOG_LEVEL", "debug", 1);
+	setenv("VOXGATE_GREETING", wav, 1);
+	setenv("VOXGATE_AGENT", "other", 1);
+	setenv("VOXGATE_ANSWER_DELAY", "2s", 1);
+	setenv("VOXGATE_DRAIN_TIMEOUT", "5", 1);
+	setenv("VOXGATE_MEDIA_THREADS", "4", 1);
+	rc = load(NULL);
+	env_clear();
+	unlink(wav);
+	CHECK_EQ(rc, 0);
+	return check_all_set(wav);
+}
+
+TEST(flag_each_key)
+{
+	char wav[32];
+	int rc;
+
+	CHECK_EQ(tmp_write(wav, "RIFF"), 0);
+	rc =
+	    load("--sip_host", "::1", "--sip_port", "5070", "--rtp_port_range",
+	         "30000-30100", "--external_ip", "192.0.2.7", "--media_timeout",
+	         "500ms", "--max_call_duration", "10m", "--jitter_buffer",
+	         "20-80ms", "--log_format", "json", "--log_level", "debug",
+	         "--greeting", wav, "--agent", "other", "--answer_delay", "2s",
+	         "--drain_timeout", "5s", "--media_threads", "4", NULL);
+	unlink(wav);
+	CHECK_EQ(rc, 0);
+	return check_all_set(wav);
+}
+
+TEST(flag_forms)
+{
+	CHECK_EQ(load("--sip-port", "5071", "--rtp-port-range=2000-3000",
+	              "--max-call-duration=1h", "--log_level=warning", NULL),
+	         0);
+	CHECK_EQ(cfg.sip_port, 5071);
+	CHECK_EQ(cfg.rtp_port_min, 2000);
+	CHECK_EQ(cfg.rtp_port_max, 3000);
+	CHECK_EQ(cfg.max_call_duration_ms, 3600 * 1000);
+	CHECK_EQ(cfg.log_level, LOGL_WARN);
+	/* The last of a repeated flag wins; an empty value is a value. */
+	CHECK_EQ(
+	    load("--sip-port=1", "--sip_port", "2", "--external-ip=", NULL), 0);
+	CHECK_EQ(cfg.sip_port, 2);
+	CHECK_STR(cfg.external_ip, "");
+	return 0;
+}
+
+TEST(precedence)
+{
+	char path[32], other[32];
+	int rc;
+
+	CHECK_EQ(tmp_write(path, "sip_port: 5070\nagent: file\n"
+	                         "log_level: error\n"),
+	         0);
+	CHECK_EQ(tmp_write(other, "sip_port: 5090\n"), 0);
+	setenv("VOXGATE_SIP_PORT", "5080", 1);
+	setenv("VOXGATE_AGENT", "env", 1);
+	rc = load("--config", path, "--sip-port", "5099", NULL);
+	if (rc == 0 && (cfg.sip_port != 5099 || strcmp(cfg.agent, "env") ||
+	                cfg.log_level != LOGL_ERROR))
+		rc = -1;
+	/* The file can be named by the environment too... */
+	setenv("VOXGATE_CONFIG", path, 1);
+	if (rc == 0 && load(NULL) == 0 && cfg.sip_port == 5080) {
+		/* ...and --config beats VOXGATE_CONFIG like any key. */
+		unsetenv("VOXGATE_SIP_PORT");
+		if (load("--config", other, NULL) != 0 ||
+		    cfg.sip_port != 5090 || strcmp(cfg.agent, "env"))
+			rc = -2;
+	} else if (rc == 0) {
+		rc = -3;
+	}
+	env_clear();
+	unlink(path);
+	unlink(other);
+	CHECK_EQ(rc, 0);
+	return 0;
+}
+
+/* A value overridden by a higher source is never parsed. */
+TEST(overridden_bad_value_ignored)
+{
+	char path[32];
+	int rc;
+
+	CHECK_EQ(tmp_write(path, "sip_port: 99999\n"), 0);
+	rc = load("--config", path, "--sip-port", "5060", NULL);
+	unlink(path);
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(cfg.sip_port, 5060);
+	return 0;
+}
+
+TEST(error_message_exact)
+{
+	CHECK_EQ(load("--sip_port", "70000", NULL), EINVAL);
+	CHECK_STR(err, "sip_port: \"70000\" is not a port number (1-65535) "
+	               "(from --sip_port)");
+	CHECK_EQ(load("--sip-port=0", NULL), EINVAL);
+	CHECK_STR(
+	    err,
+	    "sip_port: \"0\" is not a port number (1-65535) (from --sip-port)");
+	CHECK_EQ(load("--config", "/nonexistent/x.yaml", NULL), EINVAL);
+	CHECK_STR(err, "config file /nonexistent/x.yaml: cannot read: No such "
+	               "file or directory");
+	return 0;
+}
+
+TEST(bad_values)
+{
+	static const struct {
+		const char *key, *val;
+	} bad[] = {
+	    {"sip_host", ""},
+	    {"sip_host", "localhost"},
+	    {"sip_host", "1.2.3.256"},
+	    {"sip_host", "[::1]"},
+	    {"sip_port", ""},
+	    {"sip_port", "-1"},
+	    {"sip_port", "+5060"},
+	    {"sip_port", "65536"},
+	    {"sip_port", "50 60"},
+	    {"sip_port", "5060x"},
+	    {"rtp_port_range", ""},
+	    {"rtp_port_range", "10000"},
+	    {"rtp_port_range", "10000-"},
+	    {"rtp_port_range", "-20000"},
+	    {"rtp_port_range", "10000-20000x"},
+	    {"rtp_port_range", "1023-2000"},
+	    {"rtp_port_range", "2000-65536"},
+	    {"rtp_port_range", "99999-100000"},
+	    {"rtp_port_range", "3000-2000"},
+	    {"rtp_port_range", "3000-3000"},
+	    {"rtp_port_range", "3001-3002"},
+	    {"rtp_port_range", "65535-65535"},
+	    {"external_ip", "example.com"},
+	    {"media_timeout", ""},
+	    {"media_timeout", "-1s"},
+	    {"media_timeout", "1.5s"},
+	    {"media_timeout", "15 s"},
+	    {"media_timeout", "15S"},
+	    {"media_timeout", "15x"},
+	    {"media_timeout", "s"},
+	    {"media_timeout", "4294967296ms"},
+	    {"max_call_duration", "4294968s"},
+	    {"max_call_duration", "1194h"},
+	    {"max_call_duration", "99999999999999999999999h"},
+	    {"jitter_buffer", ""},
+	    {"jitter_buffer", "40-"},
+	    {"jitter_buffer", "-60"},
+	    {"jitter_buffer", "40s-60s"},
+	    {"jitter_buffer", "40msms"},
+	    {"jitter_buffer", "1001"},
+	    {"jitter_buffer", "40-1001"},
+	    {"jitter_buffer", "60-40"},
+	    {"jitter_buffer", "40-60-80"},
+	    {"log_format", "xml"},
+	    {"log_format", ""},
+	    {"log_level", "verbose"},
+	    {"greeting", "/nonexistent/hello.wav"},
+	    {"greeting", "/tmp"},
+	    {"agent", "a-name-far-too-long-for-the-agent-field"},
+	    {"answer_delay", "soon"},
+	    {"drain_timeout", "-30s"},
+	    {"media_threads", "65"},
+	    {"media_threads", "-1"},
+	    {"media_threads", "two"},
+	};
+	char flag[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(flag, sizeof(flag), "--%s=%s", bad[i].key, bad[i].val);
+		if (load(flag, NULL) != EINVAL)
+			TEST_FAIL("bad_values", "%s accepted", flag);
+		if (strncmp(err, bad[i].key, strlen(bad[i].key)) != 0 ||
+		    !strstr(err, bad[i].val) || !strstr(err, "(from --") ||
+		    strchr(err, '\n'))
+			TEST_FAIL("bad_values", "%s: message \"%s\"", flag,
+			          err);
+	}
+	return 0;
+}
+
+TEST(bad_value_sources)
+{
+	char path[32], want[128];
+	int rc;
+
+	setenv("VOXGATE_MEDIA_THREADS", "100", 1);
+	rc = load(NULL);
+	unsetenv("VOXGATE_MEDIA_THREADS");
+	CHECK_EQ(rc, EINVAL);
+	CHECK(strstr(err, "media_threads: \"100\"") == err);
+	CHECK(strstr(err, "(from VOXGATE_MEDIA_THREADS)"));
+
+	CHECK_EQ(tmp_write(path, "agent: x\n\nlog_level: loud\n"), 0);
+	rc = load("--config", path, NULL);
+	unlink(path);
+	CHECK_EQ(rc, EINVAL);
+	snprintf(want, sizeof(want),
+	         "log_level: \"loud\" is not a log level (debug, info, warn or "
+	         "error) (from %s line 3)",
+	         path);
+	CHECK_STR(err, want);
+	return 0;
+}
+
+TEST(control_chars_in_message)
+{
+	CHECK_EQ(load("--agent", "x", "--sip-host", "1.2.3.4\nFAKE line", NULL),
+	         EINVAL);
+	CHECK(!strchr(err, '\n'));
+	CHECK(strstr(err, "1.2.3.4?FAKE line"));
+	return 0;
+}
+
+TEST(bad_flags)
+{
+	CHECK_EQ(load("--sip-prot", "5060", NULL), EINVAL);
+	CHECK(strstr(err, "--sip-prot"));
+	CHECK_EQ(load("--sip-port", NULL), EINVAL);
+	CHECK(strstr(err, "--sip-port") && strstr(err, "missing value"));
+	CHECK_EQ(load("--sip-port", "--agent", "x", NULL), EINVAL);
+	CHECK(strstr(err, "--sip-port") && strstr(err, "missing value"));
+	CHECK_EQ(load("5060", NULL), EINVAL);
+	CHECK(strstr(err, "\"5060\""));
+	CHECK_EQ(load("-x", NULL), EINVAL);
+	CHECK_EQ(load("--", NULL), EINVAL);
+	CHECK_EQ(load("--sip_port_", "1", NULL), EINVAL);
+	CHECK_EQ(load("--sip", "1", NULL), EINVAL);
+	return 0;
+}
+
+/* config_load writes help to stdout, which the test runner reads; send it
+ * to /dev/null for the call. */
+static int load_quiet(const char *arg)
+{
+	int saved, null, rc;
+
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	null = open("/dev/null", O_WRONLY);
+	if (saved < 0 || null < 0 || dup2(null, STDOUT_FILENO) < 0)
+		return -1;
+	rc = load("--sip-port", "1", arg, "--bogus", NULL);
+	fflush(stdout);
+	if (dup2(saved, STDOUT_FILENO) < 0)
+		rc = -1;
+	close(saved);
+	close(null);
+	return rc;
+}
+
+TEST(help)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	CHECK_EQ(load_quiet("--help"), EALREADY);
+	CHECK_EQ(load_quiet("-h"), EALREADY);
+
+	f = open_memstream(&text, &len);
+	CHECK(f);
+	config_print_help(f);
+	CHECK_EQ(fclose(f), 0);
+	CHECK(strstr(
+	    text, "usage: voxgate serve [--config FILE] [--key value ...]\n"));
+	CHECK(strstr(text, "--sip_port           5060"));
+	CHECK(strstr(text, "--rtp_port_range     10000-20000"));
+	CHECK(strstr(text, "--media_threads"));
+	CHECK(strstr(text, "VOXGATE_"));
+	CHECK(strstr(text, "A flag\nbeats the environment"));
+	free(text);
+	return 0;
+}
+
+TEST(file_errors)
+{
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+	    {"sip_port: 5060\nbogus: 1\n", "line 2: unknown key \"bogus\""},
+	    {"sip_port: [5060, 5061]\n",
+	     "line 1: sip_port: expected one value, not a list"},
+	    {"jitter_buffer:\n  min: 40\n  max: 60\n",
+	     "line 1: jitter_buffer: expected one value, not a mapping"},
+	    {"agent: a\nagent: b\n", "line 2: agent is set twice"},
+	    {"config: /etc/x.yaml\n", "line 1: config cannot be set here"},
+	    {"- sip_port\n", "line 1: expected key: value lines"},
+	    {"just a string\n", "line 1: expected key: value lines"},
+	    {"[1, 2]: x\n", "line 1: keys must be plain names"},
+	    {"sip_port: 5060\n  agent: x\n", "line 2: "},
+	    {"agent: \"unterminated\n", "line 2: "},
+	    {"a: b: c\n", "line 1: "},
+	    {"agent: \"a\\0b\"\n", "line 1: agent: value holds a NUL"},
+	    {"agent: \xff\n", "invalid"},
+	};
+	char path[32], want[128];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_EQ(tmp_write(path, bad[i].text), 0);
+		rc = load("--config", path, NULL);
+		unlink(path);
+		snprintf(want, sizeof(want), "config file %s", path);
+		if (rc != EINVAL || strstr(err, want) != err ||
+		    !strstr(err, bad[i].want) || strchr(err, '\n'))
+			TEST_FAIL("file_errors", "case %zu: %d \"%s\"", i, rc,
+			          err);
+	}
+	return 0;
+}
+
+TEST(file_unreadable)
+{
+	char path[32];
+
+	CHECK_EQ(load("--config", "/tmp", NULL), EINVAL);
+	CHECK_STR(err, "config file /tmp: cannot read: Is a directory");
+	/* Root reads anything, so a mode-000 file only fails for others. */
+	if (geteuid() != 0) {
+		CHECK_EQ(tmp_write(path, "agent: x\n"), 0);
+		CHECK_EQ(chmod(path, 0), 0);
+		CHECK_EQ(load("--config", path, NULL), EINVAL);
+		unlink(path);
+		CHECK(strstr(err, "cannot read: Permission denied"));
+	}
+	return 0;
+}
+
+TEST(file_empty_and_dashes)
+{
+	char path[32];
+	int rc;
+
+	CHECK_EQ(tmp_write(path, ""), 0);
+	rc = load("--config", path, NULL);
+	unlink(path);
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(cfg.sip_port, 5060);
+
+	CHECK_EQ(tmp_write(path, "# nothing but a comment\n---\n"), 0);
+	rc = load("--config", path, NULL);
+	unlink(path);
+	CHECK_EQ(rc, 0);
+
+	CHECK_EQ(tmp_write(path, "sip-port: 5070\nexternal_ip:\n"), 0);
+	rc = load("--config", path, NULL);
+	unlink(path);
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(cfg.sip_port, 5070);
+	CHECK_STR(cfg.external_ip, "");
+	return 0;
+}
+
+TEST(durations)
+{
+	static const struct {
+		const char *val;
+		uint32_t ms;
+	} ok[] = {
+	    {"0", 0},
+	    {"0ms", 0},
+	    {"1ms", 1},
+	    {"500ms", 500},
+	    {"90", 90000},
+	    {"15s", 15000},
+	    {"10m", 600000},
+	    {"24h", 86400000},
+	    {"1193h", 4294800000u},
+	    {"4294967s", 4294967000u},
+	    {"4294967295ms", 4294967295u},
+	    {"007s", 7000},
+	};
+	char flag[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(flag, sizeof(flag), "--answer-delay=%s", ok[i].val);
+		CHECK_EQ(load(flag, NULL), 0);
+		CHECK_EQ(cfg.answer_delay_ms, ok[i].ms);
+	}
+	CHECK_EQ(load("--drain-timeout=4294967296ms", NULL), EINVAL);
+	CHECK(strstr(err, "too long"));
+	return 0;
+}
+
+TEST(ranges)
+{
+	static const struct {
+		const char *rtp;
+		unsigned min, max;
+	} rtp[] = {
+	    {"10000-20000", 10000, 20000}, {"10001-20000", 10002, 20000},
+	    {"10000-10001", 10000, 10001}, {"10001-10003", 10002, 10003},
+	    {"1024-65535", 1024, 65535},   {"65533-65535", 65534, 65535},
+	};
+	static const struct {
+		const char *jb;
+		unsigned min, max;
+	} jb[] = {
+	    {"40-60", 40, 60},   {"40ms-60ms", 40, 60}, {"40-60ms", 40, 60},
+	    {"60", 60, 60},      {"60ms", 60, 60},      {"0", 0, 0},
+	    {"0-1000", 0, 1000}, {"1000", 1000, 1000},
+	};
+	char flag[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(rtp) / sizeof(rtp[0]); i++) {
+		snprintf(flag, sizeof(flag), "--rtp-port-range=%s", rtp[i].rtp);
+		CHECK_EQ(load(flag, NULL), 0);
+		CHECK_EQ(cfg.rtp_port_min, rtp[i].min);
+		CHECK_EQ(cfg.rtp_port_max, rtp[i].max);
+	}
+	for (i = 0; i < sizeof(jb) / sizeof(jb[0]); i++) {
+		snprintf(flag, sizeof(flag), "--jitter-buffer=%s", jb[i].jb);
+		CHECK_EQ(load(flag, NULL), 0);
+		CHECK_EQ(cfg.jitter_min_ms, jb[i].min);
+		CHECK_EQ(cfg.jitter_max_ms, jb[i].max);
+	}
+	return 0;
+}
+
+TEST(other_values)
+{
+	CHECK_EQ(load("--sip-host=127.0.0.1", "--external-ip=2001:db8::1",
+	              "--log-level=ERROR", "--log-format=JSON",
+	              "--media-threads=64", "--sip-port=65535", NULL),
+	         0);
+	CHECK_STR(cfg.sip_host, "127.0.0.1");
+	CHECK_STR(cfg.external_ip, "2001:db8::1");
+	CHECK_EQ(cfg.log_level, LOGL_ERROR);
+	CHECK_EQ(cfg.log_format, LOG_FORMAT_JSON);
+	CHECK_EQ(cfg.media_threads, 64);
+	CHECK_EQ(cfg.sip_port, 65535);
+	CHECK_EQ(load("--log-level=warn", "--greeting=", NULL), 0);
+	CHECK_EQ(cfg.log_level, LOGL_WARN);
+	CHECK_STR(cfg.greeting, "");
+	return 0;
+}
+
+TEST(bad_arguments)
+{
+	CHECK_EQ(config_load(NULL, 0, NULL, err, sizeof(err)), EINVAL);
+	CHECK_EQ(config_load(&cfg, 1, NULL, err, sizeof(err)), EINVAL);
+	/* No room for a message is allowed; the error code still comes. */
+	CHECK_EQ(config_load(&cfg, 0, NULL, NULL, 0), 0);
+	return 0;
+}
+
+int main(void)
+{
+	env_clear();
+	RUN(defaults);
+	RUN(file_each_key);
+	RUN(env_each_key);
+	RUN(flag_each_key);
+	RUN(flag_forms);
+	RUN(precedence);
+	RUN(overridden_bad_value_ignored);
+	RUN(error_message_exact);
+	RUN(bad_values);
+	RUN(bad_value_sources);
+	RUN(control_chars_in_message);
+	RUN(bad_flags);
+	RUN(help);
+	RUN(file_errors);
+	RUN(file_unreadable);
+	RUN(file_empty_and_dashes);
+	RUN(durations);
+	RUN(ranges);
+	RUN(other_values);
+	RUN(bad_arguments);
+	TEST_EXIT();
+}
