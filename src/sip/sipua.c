@@ -366,11 +366,13 @@ static void close_handler(int err, const struct sip_msg *msg, void *arg)
 {
 	struct call *call = arg;
 
-	if (err == ECONNRESET && !call->answer_ms) {
+	/* libre reports both the caller's BYE and CANCEL as ECONNRESET
+	 * without the request: before our 200 it can only be a CANCEL. */
+	if (err == ECONNRESET && call->answer_ms) {
+		call_end(call, "caller", "BYE", 0);
+	} else if (err == ECONNRESET) {
 		log_event(LOGL_INFO, call->id, "cancelled", NULL);
 		call_end(call, "cancel", "CANCEL before answer", 0);
-	} else if (!err && msg && !pl_strcmp(&msg->met, "BYE")) {
-		call_end(call, "caller", "BYE", 0);
 	} else {
 		char reason[48];
 
