@@ -234,8 +234,10 @@ static int serve(int argc, char *const argv[])
 
 	err = re_main(NULL);
 	rc = err ? 1 : 0;
-	srv.ua = mem_deref(srv.ua);
+	/* Threads first: after a forced exit calls may still hold sessions
+	 * that the media threads are running. */
 	media_engine_stop(srv.media);
+	srv.ua = mem_deref(srv.ua);
 	log_totals(&srv);
 	log_event(LOGL_INFO, NULL, "exit", "code=%d", rc);
 out:
