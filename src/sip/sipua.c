@@ -247,26 +247,22 @@ static int sdp_params(const struct call *call, struct media_params *mp)
 	/* c=0.0.0.0 is the old way to put a call on hold (RFC 2543). */
 	if (!sa_isset(raddr, SA_ADDR) || sa_is_any(raddr))
 		rdir = SDP_INACTIVE;
-	mp->send = (rdir & SDP_RECVONLY) != 0;
-	mp->recv = (rdir & SDP_SENDONLY) != 0;
+	/* libre stores the caller's direction from our side: their
+	 * "sendonly" is our SDP_RECVONLY. */
+	mp->send = (rdir & SDP_SENDONLY) != 0;
+	mp->recv = (rdir & SDP_RECVONLY) != 0;
 	return 0;
 }
 
-/* Our direction mirrors the caller's: hold (sendonly) is answered
- * recvonly, inactive with inactive. */
+/* libre answers with our direction masked by the caller's (already seen
+ * from our side), so hold (sendonly) is answered recvonly by itself. Only
+ * the old c=0.0.0.0 hold needs saying: answer it inactive. */
 static void sdp_set_direction(struct call *call)
 {
-	enum sdp_dir rdir = sdp_media_rdir(call->sdpm);
 	const struct sa *raddr = sdp_media_raddr(call->sdpm);
-	enum sdp_dir ldir = SDP_SENDRECV;
 
-	if (sa_is_any(raddr) || rdir == SDP_INACTIVE)
-		ldir = SDP_INACTIVE;
-	else if (rdir == SDP_SENDONLY)
-		ldir = SDP_RECVONLY;
-	else if (rdir == SDP_RECVONLY)
-		ldir = SDP_SENDONLY;
-	sdp_media_set_ldir(call->sdpm, ldir);
+	sdp_media_set_ldir(call->sdpm,
+	                   sa_is_any(raddr) ? SDP_INACTIVE : SDP_SENDRECV);
 }
 
 static int start_media(struct call *call)
