@@ -117,7 +117,8 @@ static void call_finish(struct call *call)
 
 	log_event(LOGL_INFO, call->id, "call_end",
 	          "by=%s reason=\"%s\" duration_ms=%llu packets_in=%llu "
-	          "packets_out=%llu lost=%llu late=%llu duplicate=%llu "
+	          "packets_out=%llu lost=%llu late=%llu discarded=%llu "
+	          "duplicate=%llu "
 	          "wrong_source=%llu unknown_pt=%llu malformed=%llu "
 	          "dtmf_in=%llu",
 	          call->end_by, call->end_reason, (unsigned long long)dur,
@@ -125,6 +126,7 @@ static void call_finish(struct call *call)
 	          (unsigned long long)(st ? st->packets_out : 0),
 	          (unsigned long long)(st ? st->lost : 0),
 	          (unsigned long long)(st ? st->late : 0),
+	          (unsigned long long)(st ? st->discarded : 0),
 	          (unsigned long long)(st ? st->duplicate : 0),
 	          (unsigned long long)(st ? st->wrong_source : 0),
 	          (unsigned long long)(st ? st->unknown_pt : 0),
