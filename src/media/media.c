@@ -242,17 +242,18 @@ static void event_dispatch(int flags, void *arg)
 	pthread_mutex_lock(&me->ev_lock);
 	list = me->ev_head;
 	me->ev_head = NULL;
-	for (struct media_session *ms = list; ms; ms = ms->ev_next)
-		ms->ev_linked = false;
 	pthread_mutex_unlock(&me->ev_lock);
 
 	for (struct media_session *ms = list; ms; ms = next) {
 		unsigned ev;
 
-		next = ms->ev_next;
+		/* Unlinked one at a time under the lock: a media thread may
+		 * post again for a session further down this list. */
 		pthread_mutex_lock(&me->ev_lock);
+		next = ms->ev_next;
 		ev = ms->ev;
 		ms->ev = 0;
+		ms->ev_linked = false;
 		pthread_mutex_unlock(&me->ev_lock);
 
 		/* STOPPED is last: the handler may free the session. */
@@ -310,10 +311,14 @@ static void jitter_update(struct media_session *ms, uint32_t ts,
 	ms->transit = transit;
 }
 
+static bool is_dtmf(const struct media_session *ms, uint8_t pt)
+{
+	return ms->prm.dtmf_pt >= 0 && pt == ms->prm.dtmf_pt;
+}
+
 static bool known_pt(const struct media_session *ms, uint8_t pt)
 {
-	return pt == MEDIA_PT_PCMU || pt == MEDIA_PT_PCMA ||
-	       (ms->prm.dtmf_pt >= 0 && pt == ms->prm.dtmf_pt);
+	return pt == MEDIA_PT_PCMU || pt == MEDIA_PT_PCMA || is_dtmf(ms, pt);
 }
 
 static void rtp_input(struct media_session *ms, const uint8_t *b, size_t len,
@@ -334,8 +339,13 @@ static void rtp_input(struct media_session *ms, const uint8_t *b, size_t len,
 		return;
 	}
 	off = 12 + 4u * (b[0] & 0x0f);
-	if ((b[0] & 0x10) && off + 4 <= len)
+	if (b[0] & 0x10) {
+		if (off + 4 > len) {
+			ms->stats.malformed++;
+			return;
+		}
 		off += 4 + 4u * get_be16(b + off + 2);
+	}
 	if (b[0] & 0x20) {
 		uint8_t pad = b[len - 1];
 		if (!pad || pad > len)
@@ -374,13 +384,15 @@ static void rtp_input(struct media_session *ms, const uint8_t *b, size_t len,
 	ms->timeout_sent = false;
 	seq_update(ms, seq, ssrc);
 	jitter_update(ms, ts, t);
-
-	if (ms->prm.dtmf_pt >= 0 && pt == ms->prm.dtmf_pt) {
+	if (is_dtmf(ms, pt))
 		ms->stats.dtmf_in++;
-		return;
-	}
 	if (!ms->prm.recv)
 		return;
+	/* Telephone-events share the audio's sequence numbers: they pass
+	 * through the jitter buffer as empty packets, or their numbers
+	 * would be counted as lost audio. */
+	if (is_dtmf(ms, pt))
+		end = off;
 	switch (jitter_put(ms->jb, seq, ts, (uint32_t)(end - off), pt, t,
 	                   b + off, end - off)) {
 	case JITTER_PUT_OK:
@@ -464,6 +476,8 @@ static bool pull_frame(struct media_session *ms)
 	while (ms->fifo_len < FRAME_SAMPLES) {
 		switch (jitter_get(ms->jb, &f)) {
 		case JITTER_GET_FRAME:
+			if (!f.len)
+				break;
 			decode_into_fifo(ms, &f);
 			ms->fifo_arrival_us = f.arrival_us;
 			break;
@@ -905,6 +919,7 @@ int media_engine_alloc(struct media_engine **mep,
                        const struct media_engine_params *prm)
 {
 	struct media_engine *me;
+	unsigned nthreads;
 	long cpus;
 	int err = 0;
 
@@ -919,10 +934,10 @@ int media_engine_alloc(struct media_engine **mep,
 	me->next_port = (uint16_t)((prm->port_min + 1) & ~1u);
 
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	me->nthreads =
+	nthreads =
 	    prm->threads ? prm->threads : (unsigned)(cpus > 0 ? cpus : 1);
-	if (me->nthreads > MAX_THREADS)
-		me->nthreads = MAX_THREADS;
+	if (nthreads > MAX_THREADS)
+		nthreads = MAX_THREADS;
 
 	me->ev_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (me->ev_fd < 0) {
@@ -934,12 +949,13 @@ int media_engine_alloc(struct media_engine **mep,
 		goto out;
 	me->ev_listening = true;
 
-	for (unsigned i = 0; i < me->nthreads; i++) {
+	for (unsigned i = 0; i < nthreads; i++) {
+		/* Counted before opening: a half-opened thread is closed by
+		 * the destructor too. */
+		me->nthreads = i + 1;
 		err = thread_open(&me->threads[i], me);
-		if (err) {
-			me->nthreads = i + 1;
+		if (err)
 			goto out;
-		}
 	}
 out:
 	if (err)

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,12 +52,14 @@ static float sample_at(const uint8_t *p, const struct wav_fmt *f)
 
 static int16_t to_s16(float v)
 {
-	v *= 32767.0f;
-	if (v > 32767.0f)
+	if (isnan(v))
+		return 0;
+	v *= 32768.0f;
+	if (v >= 32767.0f)
 		return 32767;
-	if (v < -32768.0f)
+	if (v <= -32768.0f)
 		return -32768;
-	return (int16_t)v;
+	return (int16_t)lrintf(v);
 }
 
 static int read_file(const char *path, uint8_t **bufp, size_t *lenp)
@@ -183,8 +186,9 @@ int wav_load(const char *path, uint32_t rate, int16_t **pcmp, size_t *samplesp,
 		SpeexResamplerState *rs =
 		    speex_resampler_init(1, fmt.rate, rate, 8, &rerr);
 		spx_uint32_t in_len = (spx_uint32_t)frames;
-		spx_uint32_t out_len =
-		    (spx_uint32_t)((uint64_t)frames * rate / fmt.rate + 1);
+		spx_uint32_t want =
+		    (spx_uint32_t)((uint64_t)frames * rate / fmt.rate);
+		spx_uint32_t out_len = want + 1;
 
 		if (!rs) {
 			why = "cannot resample";
@@ -200,6 +204,18 @@ int wav_load(const char *path, uint32_t rate, int16_t **pcmp, size_t *samplesp,
 		speex_resampler_skip_zeros(rs);
 		speex_resampler_process_int(rs, 0, mono, &in_len, out,
 		                            &out_len);
+		/* The filter holds back its last few ms: push zeros through
+		 * until the whole file has come out. */
+		while (out_len < want) {
+			static const spx_int16_t zeros[160];
+			spx_uint32_t zin = 160, zout = want - out_len;
+
+			speex_resampler_process_int(rs, 0, zeros, &zin,
+			                            out + out_len, &zout);
+			if (!zout)
+				break;
+			out_len += zout;
+		}
 		speex_resampler_destroy(rs);
 		*samplesp = out_len;
 	}

@@ -1,0 +1,1746 @@
+/*
+ * The media engine over loopback: real sessions on real UDP ports, driven
+ * by plain UDP sockets that play the caller. libre's main loop runs the
+ * engine's events; a libre timer ends each turn of the loop so the test
+ * can pump its sockets, send RTP on a 20 ms schedule and check conditions.
+ *
+ * Checked: echo of the caller's audio over symmetric RTP (header fields,
+ * sequence, timestamps, marker, SSRC, payload), the greeting, dropping of
+ * packets from elsewhere, of unknown payload types and of malformed
+ * packets, PCMA, events (first RTP, media timeout, stopped), hold,
+ * re-INVITE to a new address, port range exhaustion and RTCP reports.
+ *
+ * The RTCP interval is 5 s: the RTCP sessions start first and are checked
+ * last, so that wait overlaps the other cases.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <re.h>
+
+#include "agent/echo.h"
+#include "media/g711.h"
+#include "media/media.h"
+
+#include "test.h"
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+#define PORT_MIN   41000
+#define PORT_MAX   41100
+#define TIMEOUT_MS 500
+#define FRAME      160
+#define RTP_LEN    (12 + FRAME)
+#define DTMF_PT    101
+#define MAX_RX     400
+#define MAX_TX     256
+#define RX_BYTES   256
+
+static struct media_engine *engine;
+
+/* ---- time and the main loop ------------------------------------------- */
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void pump_all(void);
+
+static struct tmr step_tmr;
+
+static void step_end(void *arg)
+{
+	(void)arg;
+	re_cancel();
+}
+
+/* One turn of the main loop (about a millisecond, dispatching the
+ * engine's events), then the test sockets are pumped. */
+static void step(void)
+{
+	tmr_start(&step_tmr, 1, step_end, NULL);
+	re_main(NULL);
+	pump_all();
+}
+
+/* Runs the loop until cond holds or ms have passed; check cond after. */
+#define WAIT(cond, ms)                                                         \
+	do {                                                                   \
+		uint64_t end_ = now_us() + (uint64_t)(ms)*1000u;               \
+		while (!(cond) && now_us() < end_)                             \
+			step();                                                \
+	} while (0)
+
+static void sleep_loop(unsigned ms)
+{
+	WAIT(0, ms);
+}
+
+/* Runs the loop until the clock reads t. */
+static void sleep_until(uint64_t t)
+{
+	while (now_us() < t)
+		step();
+}
+
+/* ---- helpers' failures ------------------------------------------------ */
+
+static char why[512];
+
+#define FAILED(...) (snprintf(why, sizeof(why), __VA_ARGS__), why)
+
+/* For helpers returning NULL or what went wrong. */
+#define CHECK_OK(expr)                                                         \
+	do {                                                                   \
+		const char *e_ = (expr);                                       \
+		if (e_)                                                        \
+			TEST_FAIL(__func__ + 5, "%s: %s", #expr, e_);          \
+	} while (0)
+
+/* ---- the caller's sockets --------------------------------------------- */
+
+struct rx {
+	uint64_t t_us;
+	struct sa src;
+	size_t len;
+	uint8_t b[RX_BYTES];
+};
+
+struct peer {
+	const char *name;
+	int fd;
+	struct sa addr;
+	struct rx *rx;
+	size_t nrx;
+
+	/* RTP sender: one packet every 20 ms on an absolute schedule. */
+	struct sa dst;
+	uint8_t pt;
+	unsigned seed;
+	uint32_t ssrc, ts0;
+	uint16_t seq0;
+	unsigned sent, limit;
+	unsigned dtmf_from, dtmf_to; /* these frames are a DTMF event */
+	uint64_t t0_us, last_send_us;
+	uint8_t sent_pt[MAX_TX];
+};
+
+/* Static, so a failed case never leaves a dangling peer behind. */
+#define PEER(n)                                                                \
+	{                                                                      \
+		.name = n, .fd = -1                                            \
+	}
+static struct peer A = PEER("A"), B = PEER("B"), C = PEER("C"), D = PEER("D");
+static struct peer A1 = PEER("A1"), R1 = PEER("R1"), A2 = PEER("A2"),
+                   R2a = PEER("R2a"), R2b = PEER("R2b"), R3 = PEER("R3");
+static struct peer *const peers[] = {&A,  &B,  &C,   &D,   &A1,
+                                     &R1, &A2, &R2a, &R2b, &R3};
+
+static void peer_close(struct peer *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	free(p->rx);
+	p->rx = NULL;
+	p->nrx = 0;
+	p->limit = p->sent = 0;
+	p->dtmf_from = p->dtmf_to = 0;
+}
+
+/* A UDP socket on 127.0.0.1 with a kernel-chosen port. */
+static int peer_open(struct peer *p)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t alen = sizeof(a);
+
+	peer_close(p);
+	p->rx = calloc(MAX_RX, sizeof(*p->rx));
+	if (!p->rx)
+		return ENOMEM;
+	p->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (p->fd < 0)
+		return errno;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(p->fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    getsockname(p->fd, (struct sockaddr *)&a, &alen))
+		return errno;
+	sa_set_in(&p->addr, INADDR_LOOPBACK, ntohs(a.sin_port));
+	return 0;
+}
+
+static void peer_send(struct peer *p, const struct sa *dst, const void *b,
+                      size_t len)
+{
+	if (sendto(p->fd, b, len, 0, &dst->u.sa, dst->len) != (ssize_t)len)
+		printf("# %s: sendto: %s\n", p->name, strerror(errno));
+}
+
+static void put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint16_t get_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The caller's audio: packet j of stream seed. A tone whose level steps
+ * with j, so every packet of a stream differs from its neighbours. */
+static void caller_pcm(unsigned seed, unsigned j, int16_t *pcm)
+{
+	double amp = 1500 + 97 * ((j + 31 * seed) % 200);
+	double hz = 300 + 70 * seed;
+
+	for (unsigned k = 0; k < FRAME; k++)
+		pcm[k] = (int16_t)lrint(
+		    amp * sin(2 * M_PI * hz * (FRAME * j + k) / 8000.0));
+}
+
+/* The greeting: a tone rising in level frame by frame. */
+static int16_t greeting_sample(size_t k)
+{
+	double amp = 2000 + 300 * (double)(k / FRAME);
+
+	return (int16_t)lrint(amp * sin(2 * M_PI * 350.0 * (double)k / 8000.0));
+}
+
+static void encode(uint8_t pt, uint8_t *dst, const int16_t *pcm, size_t n)
+{
+	if (pt == MEDIA_PT_PCMA)
+		g711_alaw_encode(dst, pcm, n);
+	else
+		g711_ulaw_encode(dst, pcm, n);
+}
+
+static void decode(uint8_t pt, int16_t *dst, const uint8_t *src, size_t n)
+{
+	if (pt == MEDIA_PT_PCMA)
+		g711_alaw_decode(dst, src, n);
+	else
+		g711_ulaw_decode(dst, src, n);
+}
+
+/* RTP header: V=2, no padding, extension or CSRC. */
+static size_t rtp_header(uint8_t *b, bool marker, uint8_t pt, uint16_t seq,
+                         uint32_t ts, uint32_t ssrc)
+{
+	b[0] = 0x80;
+	b[1] = (uint8_t)((marker ? 0x80 : 0) | pt);
+	put_be16(b + 2, seq);
+	put_be32(b + 4, ts);
+	put_be32(b + 8, ssrc);
+	return 12;
+}
+
+/* Sends packet j of p's stream now. */
+static void peer_send_frame(struct peer *p, unsigned j)
+{
+	uint8_t b[RTP_LEN];
+	int16_t pcm[FRAME];
+	uint8_t pt = p->pt;
+
+	if (j >= p->dtmf_from && j < p->dtmf_to) {
+		/* RFC 4733: digit 5, one timestamp for the whole event, the
+		 * duration growing, E on the last packet. */
+		pt = DTMF_PT;
+		rtp_header(b, j == p->dtmf_from, pt, (uint16_t)(p->seq0 + j),
+		           p->ts0 + p->dtmf_from * FRAME, p->ssrc);
+		b[12] = 5;
+		b[13] = (uint8_t)((j + 1 == p->dtmf_to ? 0x80 : 0) | 10);
+		put_be16(b + 14, (uint16_t)((j - p->dtmf_from + 1) * FRAME));
+		peer_send(p, &p->dst, b, 16);
+	} else {
+		rtp_header(b, j == 0, pt, (uint16_t)(p->seq0 + j),
+		           p->ts0 + j * FRAME, p->ssrc);
+		caller_pcm(p->seed, j, pcm);
+		encode(pt, b + 12, pcm, FRAME);
+		peer_send(p, &p->dst, b, sizeof(b));
+	}
+	if (j < MAX_TX)
+		p->sent_pt[j] = pt;
+	p->last_send_us = now_us();
+}
+
+/* Starts sending count packets (more may be added by raising limit). */
+static void peer_stream(struct peer *p, uint16_t dst_port, uint8_t pt,
+                        unsigned seed, unsigned count)
+{
+	sa_set_in(&p->dst, INADDR_LOOPBACK, dst_port);
+	p->pt = pt;
+	p->seed = seed;
+	p->ssrc = 0x10203040u + seed;
+	p->seq0 = (uint16_t)(65500 + 7 * seed); /* wraps during the test */
+	p->ts0 = 0xfffff000u + seed;
+	p->sent = 0;
+	p->limit = count;
+	p->dtmf_from = p->dtmf_to = 0;
+	p->t0_us = now_us();
+}
+
+static bool peer_done(const struct peer *p)
+{
+	return p->sent >= p->limit;
+}
+
+static void peer_pump(struct peer *p)
+{
+	if (p->fd < 0)
+		return;
+	for (;;) {
+		uint8_t buf[1500];
+		struct sa src;
+		ssize_t n;
+
+		sa_init(&src, AF_INET);
+		src.len = sizeof(src.u);
+		n = recvfrom(p->fd, buf, sizeof(buf), MSG_DONTWAIT, &src.u.sa,
+		             &src.len);
+		if (n < 0)
+			break;
+		if (p->nrx < MAX_RX) {
+			struct rx *r = &p->rx[p->nrx++];
+			r->t_us = now_us();
+			r->src = src;
+			r->len = (size_t)n;
+			memcpy(r->b, buf,
+			       (size_t)n < RX_BYTES ? (size_t)n : RX_BYTES);
+		}
+	}
+	if (p->sent < p->limit) {
+		uint64_t due = (now_us() - p->t0_us) / 20000u + 1;
+		while (p->sent < p->limit && p->sent < due)
+			peer_send_frame(p, p->sent++);
+	}
+}
+
+static void pump_all(void)
+{
+	for (size_t i = 0; i < sizeof(peers) / sizeof(peers[0]); i++)
+		peer_pump(peers[i]);
+}
+
+/* ---- sessions --------------------------------------------------------- */
+
+struct sess {
+	struct media_session *ms;
+	bool started;
+	uint16_t port;
+	unsigned n_first, n_timeout, n_stopped, n_after_stop;
+	uint64_t t_start_us, t_first_us, t_timeout_us, t_stopped_us;
+	struct sa first_addr;
+	struct media_stats stats; /* copied at STOPPED */
+};
+
+static struct sess S, S1, S2, S3;
+static struct sess *const sessions[] = {&S, &S1, &S2, &S3};
+
+static void sess_event(enum media_event ev, void *arg)
+{
+	struct sess *s = arg;
+
+	if (s->n_stopped)
+		s->n_after_stop++;
+	switch (ev) {
+	case MEDIA_EVENT_FIRST_RTP:
+		s->n_first++;
+		s->t_first_us = now_us();
+		s->first_addr = *media_session_first_rtp_addr(s->ms);
+		break;
+	case MEDIA_EVENT_TIMEOUT:
+		s->n_timeout++;
+		s->t_timeout_us = now_us();
+		break;
+	case MEDIA_EVENT_STOPPED:
+		s->n_stopped++;
+		s->t_stopped_us = now_us();
+		s->stats = *media_session_stats(s->ms);
+		break;
+	}
+}
+
+/* Stops (when started), waits for STOPPED and frees. False when STOPPED
+ * did not come: the session is then left alone, not freed. */
+static bool sess_release(struct sess *s)
+{
+	if (!s->ms)
+		return true;
+	if (s->started && !s->n_stopped) {
+		media_session_stop(s->ms);
+		WAIT(s->n_stopped, 2000);
+		if (!s->n_stopped)
+			return false;
+	}
+	s->ms = mem_deref(s->ms);
+	return true;
+}
+
+static int sess_alloc(struct sess *s, struct media_engine *me)
+{
+	int err;
+
+	if (!sess_release(s))
+		return EBUSY;
+	memset(s, 0, sizeof(*s));
+	err = media_session_alloc(&s->ms, me, sess_event, s);
+	if (!err)
+		s->port = media_session_port(s->ms);
+	return err;
+}
+
+static struct media_params params(uint8_t pt, const struct peer *rtp,
+                                  const struct peer *rtcp)
+{
+	struct media_params prm = {
+	    .send_pt = pt,
+	    .dtmf_pt = DTMF_PT,
+	    .raddr = rtp->addr,
+	    .send = true,
+	    .recv = true,
+	};
+
+	if (rtcp)
+		prm.raddr_rtcp = rtcp->addr;
+	else
+		sa_init(&prm.raddr_rtcp, AF_INET); /* none: no RTCP */
+	return prm;
+}
+
+static int sess_start(struct sess *s, const struct media_params *prm,
+                      const int16_t *greeting, size_t greeting_samples)
+{
+	const struct agent_ops *ops = &agent_audio_echo;
+	struct agent_call_info info = {"call-1", "sip:a@test", "sip:b@test",
+	                               8000};
+	struct agent_assets assets = {greeting, greeting_samples};
+	void *st = NULL;
+	int err;
+
+	err = ops->start(&st, &info, &assets);
+	if (err)
+		return err;
+	s->t_start_us = now_us();
+	err = media_session_start(s->ms, prm, ops, st);
+	if (err)
+		ops->stop(st);
+	else
+		s->started = true;
+	return err;
+}
+
+/* Stops the session and waits for STOPPED; the stats are then in s. */
+static const char *sess_stop(struct sess *s)
+{
+	media_session_stop(s->ms);
+	WAIT(s->n_stopped, 2000);
+	if (!s->n_stopped)
+		return "no STOPPED event";
+	if (s->n_stopped != 1)
+		return FAILED("%u STOPPED events", s->n_stopped);
+	return NULL;
+}
+
+static int16_t greeting[100 * FRAME];
+
+/* ---- checking what came back ------------------------------------------ */
+
+struct rtp {
+	bool marker;
+	uint8_t pt;
+	uint16_t seq;
+	uint32_t ts, ssrc;
+	const uint8_t *payload;
+};
+
+/* Packet i of p must be one of our RTP packets from the session's port. */
+static const char *rtp_get(const struct peer *p, size_t i, uint16_t port,
+                           struct rtp *h)
+{
+	const struct rx *r = &p->rx[i];
+	struct sa from;
+
+	sa_set_in(&from, INADDR_LOOPBACK, port);
+	if (!sa_cmp(&r->src, &from, SA_ALL))
+		return FAILED("%s[%zu] from port %u, not %u", p->name, i,
+		              sa_port(&r->src), port);
+	if (r->len != RTP_LEN)
+		return FAILED("%s[%zu]: %zu bytes", p->name, i, r->len);
+	if (r->b[0] != 0x80)
+		return FAILED("%s[%zu]: first byte %#x", p->name, i, r->b[0]);
+	h->marker = r->b[1] & 0x80;
+	h->pt = r->b[1] & 0x7f;
+	h->seq = get_be16(r->b + 2);
+	h->ts = get_be32(r->b + 4);
+	h->ssrc = get_be32(r->b + 8);
+	h->payload = r->b + 12;
+	return NULL;
+}
+
+/* One outgoing stream, possibly spread over several peers: */
+struct stream {
+	bool have;
+	uint16_t seq;
+	uint32_t ts, ssrc;
+	size_t n, markers;
+};
+
+/*
+ * Packets [from, to) of p continue stream st: payload type pt, one SSRC,
+ * consecutive sequence numbers; a packet without marker is 20 ms after
+ * the previous one, a marker starts a talk-spurt after silence (so at
+ * least one tick later, in whole ticks). The first packet of all has
+ * the marker.
+ */
+static const char *stream_check(struct stream *st, const struct peer *p,
+                                size_t from, size_t to, uint16_t port,
+                                uint8_t pt)
+{
+	for (size_t i = from; i < to; i++) {
+		struct rtp h;
+		const char *e = rtp_get(p, i, port, &h);
+
+		if (e)
+			return e;
+		if (h.pt != pt)
+			return FAILED("%s[%zu]: PT %u, not %u", p->name, i,
+			              h.pt, pt);
+		if (h.marker)
+			st->markers++;
+		if (!st->have) {
+			if (!h.marker)
+				return FAILED("%s[%zu]: first packet has no "
+				              "marker",
+				              p->name, i);
+		} else {
+			uint32_t dts = h.ts - st->ts;
+
+			if (h.ssrc != st->ssrc)
+				return FAILED("%s[%zu]: SSRC %08x, was %08x",
+				              p->name, i, h.ssrc, st->ssrc);
+			if (h.seq != (uint16_t)(st->seq + 1))
+				return FAILED("%s[%zu]: seq %u after %u",
+				              p->name, i, h.seq, st->seq);
+			if (!h.marker && dts != FRAME)
+				return FAILED("%s[%zu]: ts +%u without marker",
+				              p->name, i, dts);
+			if (h.marker &&
+			    (dts % FRAME || dts < 2 * FRAME || dts > 8000 * 10))
+				return FAILED("%s[%zu]: ts +%u at a marker",
+				              p->name, i, dts);
+		}
+		st->have = true;
+		st->seq = h.seq;
+		st->ts = h.ts;
+		st->ssrc = h.ssrc;
+		st->n++;
+	}
+	return NULL;
+}
+
+/* Is payload (encoded as out_pt) what src's packet j decodes to? Same law:
+ * exactly; transcoded: within the coarser law's quantisation. */
+static bool frame_is(const struct peer *src, unsigned j, uint8_t out_pt,
+                     const uint8_t *payload)
+{
+	int16_t pcm[FRAME], want[FRAME], got[FRAME];
+	uint8_t enc[FRAME];
+	uint8_t in_pt = src->sent_pt[j];
+
+	caller_pcm(src->seed, j, pcm);
+	encode(in_pt, enc, pcm, FRAME);
+	decode(in_pt, want, enc, FRAME);
+	decode(out_pt, got, payload, FRAME);
+	for (size_t k = 0; k < FRAME; k++) {
+		int d = abs(got[k] - want[k]);
+		if (in_pt == out_pt ? d != 0 : d > 16 + abs(want[k]) / 16)
+			return false;
+	}
+	return true;
+}
+
+static bool is_silence(const uint8_t *payload, uint8_t pt)
+{
+	int16_t pcm[FRAME];
+
+	decode(pt, pcm, payload, FRAME);
+	for (size_t k = 0; k < FRAME; k++)
+		if (pcm[k])
+			return false;
+	return true;
+}
+
+/*
+ * Packets [from, to) of p are src's audio said back, in order: each is
+ * one of src's audio packets, each later than the one before. *first is
+ * the index of the first one. With silences, frames of silence (lost
+ * audio concealed) are allowed too, and counted there.
+ */
+static const char *echo_check(const struct peer *p, size_t from, size_t to,
+                              const struct peer *src, unsigned *first,
+                              size_t *silences)
+{
+	unsigned next = 0;
+
+	for (size_t i = from; i < to; i++) {
+		const struct rx *r = &p->rx[i];
+		unsigned j;
+
+		if (silences && is_silence(r->b + 12, r->b[1] & 0x7f)) {
+			(*silences)++;
+			continue;
+		}
+		for (j = next; j < src->sent && j < MAX_TX; j++) {
+			if (src->sent_pt[j] != DTMF_PT &&
+			    frame_is(src, j, r->b[1] & 0x7f, r->b + 12))
+				break;
+		}
+		if (j >= src->sent || j >= MAX_TX)
+			return FAILED("%s[%zu] is none of %s's frames from "
+			              "#%u on",
+			              p->name, i, src->name, next);
+		if (i == from && first)
+			*first = j;
+		next = j + 1;
+	}
+	return NULL;
+}
+
+/* Packet i of p is greeting frame g (encoded as pt). */
+static bool greeting_is(const struct peer *p, size_t i, size_t g, uint8_t pt)
+{
+	int16_t want[FRAME], got[FRAME];
+	uint8_t enc[FRAME];
+
+	encode(pt, enc, greeting + g * FRAME, FRAME);
+	decode(pt, want, enc, FRAME);
+	decode(pt, got, p->rx[i].b + 12, FRAME);
+	return memcmp(want, got, sizeof(want)) == 0;
+}
+
+/* ---- RTCP sessions: started first, checked last ------------------------ */
+
+static uint64_t rtcp_t0_us;
+static uint64_t sr_sent_us;
+static unsigned a1_sent;
+
+/* An SR from the caller: NTP 0x11223344.55667788, so LSR is 0x33445566. */
+static void send_sr(struct peer *p, uint16_t port)
+{
+	uint8_t b[28];
+	struct sa dst;
+
+	b[0] = 0x80;
+	b[1] = 200;
+	put_be16(b + 2, 6);
+	put_be32(b + 4, 0xC0C0C0C0u);
+	put_be32(b + 8, 0x11223344u);
+	put_be32(b + 12, 0x55667788u);
+	put_be32(b + 16, 1234);
+	put_be32(b + 20, 10);
+	put_be32(b + 24, 1600);
+	sa_set_in(&dst, INADDR_LOOPBACK, port);
+	peer_send(p, &dst, b, sizeof(b));
+}
+
+/*
+ * S1: echo session; the caller (A1) sends 10 packets numbered 1000..1010
+ * with 1005 missing: its report is an SR with a report block (1 lost of
+ * 11) and goes to the SDP's RTCP address R1.
+ * S2: send=false, the caller (A2) sends 5 packets and an SR from R2b,
+ * not the SDP's R2a: its report is an RR that goes to R2b (symmetric
+ * RTCP) and echoes the SR's time (LSR, DLSR).
+ * S3: nothing arrives: an RR without report block to R3.
+ */
+TEST(rtcp_start)
+{
+	struct media_params prm;
+	struct sa dst;
+
+	CHECK_EQ(peer_open(&A1), 0);
+	CHECK_EQ(peer_open(&R1), 0);
+	CHECK_EQ(peer_open(&A2), 0);
+	CHECK_EQ(peer_open(&R2a), 0);
+	CHECK_EQ(peer_open(&R2b), 0);
+	CHECK_EQ(peer_open(&R3), 0);
+
+	CHECK_EQ(sess_alloc(&S1, engine), 0);
+	CHECK_EQ(sess_alloc(&S2, engine), 0);
+	CHECK_EQ(sess_alloc(&S3, engine), 0);
+
+	rtcp_t0_us = now_us();
+	prm = params(MEDIA_PT_PCMU, &A1, &R1);
+	CHECK_EQ(sess_start(&S1, &prm, NULL, 0), 0);
+	prm = params(MEDIA_PT_PCMU, &A2, &R2a);
+	prm.send = false;
+	CHECK_EQ(sess_start(&S2, &prm, NULL, 0), 0);
+	prm = params(MEDIA_PT_PCMU, &A2, &R3);
+	CHECK_EQ(sess_start(&S3, &prm, NULL, 0), 0);
+
+	send_sr(&R2b, (uint16_t)(S2.port + 1));
+	sr_sent_us = now_us();
+
+	/* By hand, 20 ms apart: the sender does not skip numbers. */
+	for (unsigned i = 0; i <= 10; i++) {
+		sleep_until(sr_sent_us + 20000u * i);
+		uint8_t b[RTP_LEN];
+
+		memset(b, 0xd5, sizeof(b));
+		if (i != 5) {
+			rtp_header(b, i == 0, MEDIA_PT_PCMU,
+			           (uint16_t)(1000 + i), 5000 + FRAME * i,
+			           0xA1A1A1A1u);
+			sa_set_in(&dst, INADDR_LOOPBACK, S1.port);
+			peer_send(&A1, &dst, b, sizeof(b));
+			a1_sent++;
+		}
+		if (i < 5) {
+			rtp_header(b, i == 0, MEDIA_PT_PCMU,
+			           (uint16_t)(500 + i), 700 + FRAME * i,
+			           0xB2B2B2B2u);
+			sa_set_in(&dst, INADDR_LOOPBACK, S2.port);
+			peer_send(&A2, &dst, b, sizeof(b));
+		}
+	}
+	sleep_loop(100);
+	return 0;
+}
+
+/* Parses one compound report received by p: sender or receiver report,
+ * then SDES with our CNAME. Fills the report's fields. */
+struct report {
+	uint8_t pt;
+	unsigned rc;
+	uint32_t ssrc;
+	uint64_t ntp;
+	uint32_t rtp_ts, packets, octets;
+	uint32_t blk_ssrc, lost, ext_seq, jitter, lsr, dlsr;
+	uint8_t fraction;
+};
+
+static const char *report_parse(const struct peer *p, size_t i, uint16_t port,
+                                struct report *rep)
+{
+	const struct rx *r = &p->rx[i];
+	const uint8_t *b = r->b;
+	size_t len = r->len, off, sdes_len, cl;
+	struct sa from;
+	char cname[32];
+
+	memset(rep, 0, sizeof(*rep));
+	sa_set_in(&from, INADDR_LOOPBACK, (uint16_t)(port + 1));
+	if (!sa_cmp(&r->src, &from, SA_ALL))
+		return FAILED("%s[%zu] from port %u, not the RTCP port %u",
+		              p->name, i, sa_port(&r->src), port + 1);
+	if (len < 8 || len > RX_BYTES || len % 4)
+		return FAILED("%s[%zu]: %zu bytes", p->name, i, len);
+	if ((b[0] & 0xe0) != 0x80)
+		return FAILED("%s[%zu]: first byte %#x", p->name, i, b[0]);
+	rep->pt = b[1];
+	rep->rc = b[0] & 0x1f;
+	rep->ssrc = get_be32(b + 4);
+	off = 4u * (get_be16(b + 2) + 1u);
+	if (rep->pt != 200 && rep->pt != 201)
+		return FAILED("%s[%zu]: PT %u first", p->name, i, rep->pt);
+	if (off != 8 + (rep->pt == 200 ? 20 : 0) + 24 * rep->rc || off > len)
+		return FAILED("%s[%zu]: report length %zu with RC %u", p->name,
+		              i, off, rep->rc);
+	if (rep->pt == 200) {
+		rep->ntp = (uint64_t)get_be32(b + 8) << 32 | get_be32(b + 12);
+		rep->rtp_ts = get_be32(b + 16);
+		rep->packets = get_be32(b + 20);
+		rep->octets = get_be32(b + 24);
+	}
+	if (rep->rc) {
+		const uint8_t *blk = b + off - 24 * rep->rc;
+		rep->blk_ssrc = get_be32(blk);
+		rep->fraction = blk[4];
+		rep->lost = get_be32(blk + 4) & 0xffffff;
+		rep->ext_seq = get_be32(blk + 8);
+		rep->jitter = get_be32(blk + 12);
+		rep->lsr = get_be32(blk + 16);
+		rep->dlsr = get_be32(blk + 20);
+	}
+
+	/* SDES: one chunk, our SSRC, CNAME item, END, padding. */
+	if (off + 12 > len)
+		return FAILED("%s[%zu]: no SDES", p->name, i);
+	b += off;
+	sdes_len = 4u * (get_be16(b + 2) + 1u);
+	if (b[0] != 0x81 || b[1] != 202 || off + sdes_len != len)
+		return FAILED("%s[%zu]: SDES %#x %u, %zu+%zu of %zu bytes",
+		              p->name, i, b[0], b[1], off, sdes_len, len);
+	if (get_be32(b + 4) != rep->ssrc)
+		return FAILED("%s[%zu]: SDES SSRC %08x, report %08x", p->name,
+		              i, get_be32(b + 4), rep->ssrc);
+	cl = b[9];
+	snprintf(cname, sizeof(cname), "voxgate-%08x", rep->ssrc);
+	if (b[8] != 1 || cl != strlen(cname) || 10 + cl >= sdes_len ||
+	    memcmp(b + 10, cname, cl))
+		return FAILED("%s[%zu]: CNAME item %u/%zu", p->name, i, b[8],
+		              cl);
+	for (size_t k = 10 + cl; k < sdes_len; k++)
+		if (b[k])
+			return FAILED("%s[%zu]: SDES END/padding not zero",
+			              p->name, i);
+	return NULL;
+}
+
+/* Reports are 5 s apart, the first 5 s after the start: at most one
+ * per 5 s so far. */
+static const char *report_times(const struct peer *p, const struct sess *s)
+{
+	uint64_t prev = s->t_start_us;
+
+	for (size_t i = 0; i < p->nrx; i++) {
+		uint64_t gap = p->rx[i].t_us - prev;
+
+		if (gap < 4900000u || (i == 0 && gap < 5000000u))
+			return FAILED("%s: report %zu after %.3f s", p->name, i,
+			              gap / 1e6);
+		prev = p->rx[i].t_us;
+	}
+	return NULL;
+}
+
+static uint64_t ntp_wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec + 2208988800u) << 32 |
+	       (uint64_t)((double)ts.tv_nsec / 1e9 * 4294967296.0);
+}
+
+TEST(rtcp_reports)
+{
+	struct report rep;
+	struct rtp last;
+	uint64_t t_rep;
+	double diff;
+
+	CHECK(S1.started && S2.started && S3.started);
+	while (!(R1.nrx && R2b.nrx && R3.nrx) &&
+	       now_us() < rtcp_t0_us + 6000000u)
+		step();
+	CHECK(R1.nrx && R2b.nrx && R3.nrx);
+	sleep_loop(50);
+	/* Every 5 s, the first 5 s after the start. */
+	CHECK_OK(report_times(&R1, &S1));
+	CHECK_OK(report_times(&R2b, &S2));
+	CHECK_OK(report_times(&R3, &S3));
+
+	/* S1: an SR about what it sent, a block about A1's stream. */
+	CHECK(A1.nrx >= 8);
+	CHECK_OK(rtp_get(&A1, A1.nrx - 1, S1.port, &last));
+	CHECK_OK(report_parse(&R1, 0, S1.port, &rep));
+	CHECK_EQ(rep.pt, 200);
+	CHECK_EQ(rep.rc, 1);
+	CHECK_EQ(rep.ssrc, last.ssrc);
+	CHECK_EQ(rep.packets, A1.nrx);
+	CHECK_EQ(rep.octets, A1.nrx * FRAME);
+	/* The wall clock when it arrived, within half a second. */
+	diff = ((double)ntp_wall() - (double)rep.ntp) / 4294967296.0 -
+	       (double)(now_us() - R1.rx[0].t_us) / 1e6;
+	if (diff < -0.5 || diff > 0.5)
+		TEST_FAIL("rtcp_reports", "NTP time off by %.3f s", diff);
+	/* The RTP clock ran on since the last packet: 8 per ms. */
+	t_rep = R1.rx[0].t_us - A1.rx[A1.nrx - 1].t_us;
+	diff = (double)(uint32_t)(rep.rtp_ts - last.ts) - (double)t_rep * 8e-3;
+	if (diff < -1600 || diff > 800)
+		TEST_FAIL("rtcp_reports", "SR RTP time off by %.0f", diff);
+	CHECK_EQ(rep.blk_ssrc, 0xA1A1A1A1u);
+	CHECK_EQ(rep.ext_seq, 1010);
+	CHECK_EQ(rep.lost, 1);
+	CHECK_EQ(rep.fraction, 256 / 11);
+	CHECK(rep.jitter < 8000);
+	CHECK_EQ(rep.lsr, 0);
+	CHECK_EQ(rep.dlsr, 0);
+
+	/* S2: nothing sent, so an RR; it went where the SR came from. */
+	CHECK_EQ(R2a.nrx, 0);
+	CHECK_EQ(A2.nrx, 0);
+	CHECK_OK(report_parse(&R2b, 0, S2.port, &rep));
+	CHECK_EQ(rep.pt, 201);
+	CHECK_EQ(rep.rc, 1);
+	CHECK_EQ(rep.blk_ssrc, 0xB2B2B2B2u);
+	CHECK_EQ(rep.ext_seq, 504);
+	CHECK_EQ(rep.lost, 0);
+	CHECK_EQ(rep.fraction, 0);
+	CHECK_EQ(rep.lsr, 0x33445566u);
+	/* DLSR: from the SR's arrival to the report, in 1/65536 s. */
+	diff = rep.dlsr / 65536.0 - (R2b.rx[0].t_us - sr_sent_us) / 1e6;
+	if (diff < -0.25 || diff > 0.05)
+		TEST_FAIL("rtcp_reports", "DLSR off by %.3f s", diff);
+
+	/* S3: nothing heard, nothing sent: an RR without a block. */
+	CHECK_OK(report_parse(&R3, 0, S3.port, &rep));
+	CHECK_EQ(rep.pt, 201);
+	CHECK_EQ(rep.rc, 0);
+
+	CHECK_OK(sess_stop(&S1));
+	CHECK_OK(sess_stop(&S2));
+	CHECK_OK(sess_stop(&S3));
+	CHECK_EQ(S1.stats.rtcp_out, 1);
+	CHECK_EQ(S1.stats.packets_in, a1_sent);
+	CHECK_EQ(S1.stats.packets_out, A1.nrx);
+	CHECK_EQ(S1.stats.lost, 1);
+	CHECK_EQ(S2.stats.rtcp_out, 1);
+	CHECK_EQ(S2.stats.rtcp_in, 1);
+	CHECK_EQ(S2.stats.packets_in, 5);
+	CHECK_EQ(S2.stats.packets_out, 0);
+	CHECK_EQ(S3.stats.rtcp_out, 1);
+	CHECK_EQ(S3.stats.packets_in, 0);
+	CHECK(sess_release(&S1) && sess_release(&S2) && sess_release(&S3));
+	return 0;
+}
+
+/* ---- argument checks -------------------------------------------------- */
+
+TEST(bad_arguments)
+{
+	struct media_engine_params ep = {.threads = 1,
+	                                 .port_min = 41300,
+	                                 .port_max = 41300,
+	                                 .jitter_min_ms = 40,
+	                                 .jitter_max_ms = 60,
+	                                 .media_timeout_ms = TIMEOUT_MS};
+	struct media_engine *me = NULL;
+	struct media_params prm;
+	void *st = NULL;
+	struct agent_call_info info = {.sample_rate = 8000};
+
+	sa_set_str(&ep.bind, "127.0.0.1", 0);
+	CHECK_EQ(media_engine_alloc(&me, &ep), EINVAL);
+	ep.port_max = 41200;
+	CHECK_EQ(media_engine_alloc(&me, &ep), EINVAL);
+	CHECK_EQ(media_engine_alloc(NULL, &ep), EINVAL);
+	CHECK_EQ(media_engine_alloc(&me, NULL), EINVAL);
+	CHECK(me == NULL);
+
+	CHECK_EQ(media_session_alloc(NULL, engine, sess_event, &S), EINVAL);
+	CHECK_EQ(media_session_alloc(&S.ms, NULL, sess_event, &S), EINVAL);
+	CHECK_EQ(media_session_alloc(&S.ms, engine, NULL, &S), EINVAL);
+	CHECK(S.ms == NULL);
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	/* Not started: nothing to update. */
+	CHECK_EQ(media_session_update(S.ms, &prm), EINVAL);
+	CHECK_EQ(media_session_start(S.ms, NULL, &agent_audio_echo, NULL),
+	         EINVAL);
+	CHECK_EQ(media_session_start(S.ms, &prm, NULL, NULL), EINVAL);
+	CHECK_EQ(media_session_start(NULL, &prm, &agent_audio_echo, NULL),
+	         EINVAL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+	/* Started once only. */
+	CHECK_EQ(agent_audio_echo.start(&st, &info, NULL), 0);
+	CHECK_EQ(media_session_start(S.ms, &prm, &agent_audio_echo, st),
+	         EINVAL);
+	agent_audio_echo.stop(st);
+	CHECK_EQ(media_session_update(S.ms, NULL), EINVAL);
+	CHECK_EQ(media_session_update(S.ms, &prm), 0);
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.n_after_stop, 0);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* A session that never started still reports STOPPED, from the loop. */
+TEST(stop_unstarted)
+{
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	CHECK(S.port >= PORT_MIN && S.port + 1 <= PORT_MAX);
+	CHECK_EQ(S.port % 2, 0);
+	media_session_stop(S.ms);
+	CHECK_EQ(S.n_stopped, 0); /* not from inside the call */
+	WAIT(S.n_stopped, 1000);
+	CHECK_EQ(S.n_stopped, 1);
+	CHECK_EQ(S.stats.packets_in, 0);
+	CHECK_EQ(S.stats.packets_out, 0);
+	S.ms = mem_deref(S.ms);
+	return 0;
+}
+
+/* ---- echo over symmetric RTP ------------------------------------------ */
+
+/*
+ * The SDP says C; the caller really sends from A. The greeting goes to C
+ * until A's first packet arrives; from then on everything goes to A: the
+ * rest of the call's single stream, with A's audio said back.
+ */
+TEST(greeting_then_echo)
+{
+	enum { G = 10, N = 25 };
+	struct media_params prm;
+	struct stream st = {0};
+	unsigned first = 0;
+	size_t c_count;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(peer_open(&C), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &C, NULL);
+	CHECK_EQ(sess_start(&S, &prm, greeting, G * FRAME), 0);
+
+	/* The greeting, to the SDP's address, frame by frame. */
+	WAIT(C.nrx >= G, 1000);
+	sleep_loop(80);
+	CHECK_EQ(C.nrx, G);
+	CHECK_EQ(A.nrx, 0);
+	CHECK_OK(stream_check(&st, &C, 0, G, S.port, MEDIA_PT_PCMU));
+	CHECK_EQ(st.markers, 1);
+	for (size_t g = 0; g < G; g++)
+		CHECK(greeting_is(&C, g, g, MEDIA_PT_PCMU));
+	CHECK_EQ(S.n_first, 0);
+
+	/* The caller talks from A. */
+	peer_stream(&A, S.port, MEDIA_PT_PCMU, 0, N);
+	WAIT(S.n_first, 500);
+	CHECK_EQ(S.n_first, 1);
+	CHECK(sa_cmp(&S.first_addr, &A.addr, SA_ALL));
+	CHECK(S.t_first_us >= A.t0_us);
+	WAIT(peer_done(&A) && now_us() - A.last_send_us > 200000, 2000);
+	CHECK(peer_done(&A));
+	c_count = C.nrx;
+	CHECK_EQ(c_count, G);
+
+	/* Echo: all of A's frames, in order (a few may be dropped if the
+	 * test's own timing bunches packets beyond the jitter maximum). */
+	CHECK(A.nrx >= N - 4 && A.nrx <= N);
+	CHECK_OK(stream_check(&st, &A, 0, A.nrx, S.port, MEDIA_PT_PCMU));
+	CHECK(st.markers <= 1 + A.nrx / 5);
+	CHECK_OK(echo_check(&A, 0, A.nrx, &A, &first, NULL));
+	CHECK(first <= 2);
+
+	CHECK_OK(sess_stop(&S));
+	sleep_loop(60);
+	CHECK_EQ(S.stats.packets_in, N);
+	CHECK_EQ(S.stats.packets_out, G + A.nrx);
+	/* Each frame is said back unless the jitter buffer dropped it (or,
+	 * after an underrun, the last one is left waiting alone). */
+	CHECK(S.stats.packets_out + S.stats.discarded <= G + N);
+	CHECK(S.stats.packets_out + S.stats.discarded >= G + N - 1);
+	CHECK_EQ(S.stats.wrong_source, 0);
+	CHECK_EQ(S.stats.unknown_pt, 0);
+	CHECK_EQ(S.stats.malformed, 0);
+	CHECK_EQ(S.stats.lost, 0);
+	CHECK_EQ(S.stats.late, 0);
+	CHECK_EQ(S.stats.duplicate, 0);
+	/* Nothing after STOPPED. */
+	CHECK_EQ(C.nrx, c_count);
+	CHECK_EQ(A.nrx, st.n - G);
+	CHECK_EQ(S.n_timeout, 0);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* Latched to A: B's packets (valid RTP, another port) are dropped and
+ * counted, and nothing is sent to B. */
+TEST(wrong_source_dropped)
+{
+	enum { NA = 20, NB = 10 };
+	struct media_params prm;
+	struct stream st = {0};
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(peer_open(&B), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+
+	peer_stream(&A, S.port, MEDIA_PT_PCMU, 0, NA);
+	WAIT(A.nrx >= 2, 1000);
+	CHECK(A.nrx >= 2);
+	peer_stream(&B, S.port, MEDIA_PT_PCMU, 1, NB);
+	WAIT(peer_done(&A) && peer_done(&B) &&
+	         now_us() - A.last_send_us > 200000,
+	     2000);
+	CHECK(peer_done(&A) && peer_done(&B));
+
+	CHECK_EQ(B.nrx, 0);
+	CHECK(A.nrx >= NA - 4);
+	CHECK_OK(stream_check(&st, &A, 0, A.nrx, S.port, MEDIA_PT_PCMU));
+	/* Only A's audio: B's never reached the agent. */
+	CHECK_OK(echo_check(&A, 0, A.nrx, &A, NULL, NULL));
+
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.n_first, 1);
+	CHECK(sa_cmp(&S.first_addr, &A.addr, SA_ALL));
+	CHECK_EQ(S.stats.wrong_source, NB);
+	CHECK_EQ(S.stats.packets_in, NA);
+	CHECK_EQ(S.stats.packets_out, A.nrx);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* ---- bad packets ------------------------------------------------------ */
+
+TEST(bad_packets_counted)
+{
+	uint8_t b[RTP_LEN];
+	struct media_params prm;
+	struct sa dst;
+	unsigned malformed = 0, unknown = 0;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start(&S, &prm, greeting, 20 * FRAME), 0);
+	sa_set_in(&dst, INADDR_LOOPBACK, S.port);
+
+	memset(b, 0xd5, sizeof(b));
+	/* Shorter than a header. */
+	rtp_header(b, false, 0, 1, 0, 1);
+	peer_send(&A, &dst, b, 0);
+	peer_send(&A, &dst, b, 8);
+	peer_send(&A, &dst, b, 11);
+	malformed += 3;
+	/* Version 1, version 0, version 3. */
+	b[0] = 0x40;
+	peer_send(&A, &dst, b, sizeof(b));
+	b[0] = 0x00;
+	peer_send(&A, &dst, b, sizeof(b));
+	b[0] = 0xc0;
+	peer_send(&A, &dst, b, sizeof(b));
+	malformed += 3;
+	/* 15 CSRCs (72 bytes of header) in 20 bytes. */
+	b[0] = 0x8f;
+	peer_send(&A, &dst, b, 20);
+	malformed++;
+	/* Padding: a zero count, and more than the packet. */
+	b[0] = 0xa0;
+	b[sizeof(b) - 1] = 0;
+	peer_send(&A, &dst, b, sizeof(b));
+	b[sizeof(b) - 1] = 200;
+	peer_send(&A, &dst, b, sizeof(b));
+	malformed += 2;
+	/* A header extension longer than the packet. */
+	b[0] = 0x90;
+	put_be16(b + 12, 0xbede);
+	put_be16(b + 14, 100);
+	peer_send(&A, &dst, b, 40);
+	malformed++;
+
+	/* Payload types not negotiated: dynamic 96, 127 and CN (13). */
+	rtp_header(b, false, 96, 2, 0, 1);
+	for (int i = 0; i < 5; i++)
+		peer_send(&A, &dst, b, sizeof(b));
+	rtp_header(b, false, 127, 3, 0, 1);
+	peer_send(&A, &dst, b, sizeof(b));
+	rtp_header(b, false, 13, 4, 0, 1);
+	peer_send(&A, &dst, b, 13);
+	unknown += 7;
+
+	/* None of that latches, sends or counts as received. */
+	sleep_loop(100);
+	CHECK_EQ(S.n_first, 0);
+
+	/* RTCP multiplexed on the RTP port (RFC 5761): counted as RTCP. */
+	b[0] = 0x80;
+	b[1] = 200;
+	put_be16(b + 2, 6);
+	peer_send(&A, &dst, b, 28);
+
+	/* A telephone-event packet: valid, latches, is DTMF. */
+	rtp_header(b, true, DTMF_PT, 5, 0, 1);
+	b[12] = 1;
+	b[13] = 0x0a;
+	put_be16(b + 14, 160);
+	peer_send(&A, &dst, b, 16);
+	WAIT(S.n_first, 500);
+	CHECK_EQ(S.n_first, 1);
+	CHECK(sa_cmp(&S.first_addr, &A.addr, SA_ALL));
+	/* Latched to A: the greeting now goes there. */
+	WAIT(A.nrx >= 1, 500);
+	CHECK(A.nrx >= 1);
+
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.stats.malformed, malformed);
+	CHECK_EQ(S.stats.unknown_pt, unknown);
+	CHECK_EQ(S.stats.rtcp_in, 1);
+	CHECK_EQ(S.stats.dtmf_in, 1);
+	CHECK_EQ(S.stats.packets_in, 1);
+	CHECK_EQ(S.stats.wrong_source, 0);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* A packet that announces a header extension but ends before the
+ * extension's own header is truncated, not a packet with no payload. */
+TEST(truncated_extension_malformed)
+{
+	uint8_t b[16];
+	struct media_params prm;
+	struct sa dst;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+	sa_set_in(&dst, INADDR_LOOPBACK, S.port);
+
+	memset(b, 0, sizeof(b));
+	rtp_header(b, false, 0, 1, 0, 1);
+	b[0] |= 0x10; /* X */
+	peer_send(&A, &dst, b, 12);
+	peer_send(&A, &dst, b, 14);
+	sleep_loop(60);
+
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.n_first, 0);
+	CHECK_EQ(S.stats.packets_in, 0);
+	CHECK_EQ(S.stats.malformed, 2);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* CSRCs, a header extension and padding are all skipped: the agent hears
+ * exactly the payload. */
+TEST(header_extras_skipped)
+{
+	enum { N = 6 };
+	struct media_params prm;
+	struct stream st = {0};
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(peer_open(&B), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+
+	/* B only makes the frames (it sends nothing: limit 0); A sends them
+	 * with the extras, 20 ms apart. */
+	peer_stream(&B, 9, MEDIA_PT_PCMU, 2, 0);
+	for (unsigned j = 0; j < N; j++) {
+		uint8_t b[12 + 8 + 8 + FRAME + 3];
+		int16_t pcm[FRAME];
+		struct sa dst;
+		size_t off;
+
+		sleep_until(B.t0_us + 20000u * j);
+		off = rtp_header(b, j == 0, MEDIA_PT_PCMU, (uint16_t)(7 + j),
+		                 FRAME * j, 0x55);
+		b[0] |= 0x20 | 0x10 | 2; /* P, X, CC=2 */
+		put_be32(b + off, 0x11111111);
+		put_be32(b + off + 4, 0x22222222);
+		off += 8;
+		put_be16(b + off, 0xbede);
+		put_be16(b + off + 2, 1);
+		put_be32(b + off + 4, 0x10ff0000);
+		off += 8;
+		caller_pcm(B.seed, j, pcm);
+		encode(MEDIA_PT_PCMU, b + off, pcm, FRAME);
+		B.sent_pt[j] = MEDIA_PT_PCMU;
+		off += FRAME;
+		b[off] = 0;
+		b[off + 1] = 0;
+		b[off + 2] = 3;
+		sa_set_in(&dst, INADDR_LOOPBACK, S.port);
+		peer_send(&A, &dst, b, sizeof(b));
+	}
+	B.sent = N;
+	WAIT(A.nrx >= N, 500);
+	CHECK_EQ(A.nrx, N);
+	CHECK_OK(stream_check(&st, &A, 0, A.nrx, S.port, MEDIA_PT_PCMU));
+	CHECK_OK(echo_check(&A, 0, A.nrx, &B, NULL, NULL));
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.stats.malformed, 0);
+	CHECK_EQ(S.stats.packets_in, N);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* ---- PCMA ------------------------------------------------------------- */
+
+/* A PCMA call sends PCMA: what arrives as PCMA comes back the same, what
+ * arrives as PCMU comes back transcoded. */
+TEST(pcma_session)
+{
+	enum { N = 24 };
+	struct media_params prm;
+	struct stream st = {0};
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMA, &A, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+
+	peer_stream(&A, S.port, MEDIA_PT_PCMA, 3, N / 2);
+	WAIT(peer_done(&A), 1000);
+	A.pt = MEDIA_PT_PCMU; /* the same stream goes on in PCMU */
+	A.limit = N;
+	WAIT(peer_done(&A) && now_us() - A.last_send_us > 200000, 2000);
+	CHECK(peer_done(&A));
+
+	CHECK(A.nrx >= N - 4);
+	CHECK_OK(stream_check(&st, &A, 0, A.nrx, S.port, MEDIA_PT_PCMA));
+	CHECK_OK(echo_check(&A, 0, A.nrx, &A, NULL, NULL));
+	/* Both kinds came back. */
+	CHECK(frame_is(&A, 0, MEDIA_PT_PCMA, A.rx[0].b + 12) ||
+	      frame_is(&A, 1, MEDIA_PT_PCMA, A.rx[0].b + 12));
+	CHECK(frame_is(&A, N - 1, MEDIA_PT_PCMA, A.rx[A.nrx - 1].b + 12) ||
+	      frame_is(&A, N - 2, MEDIA_PT_PCMA, A.rx[A.nrx - 1].b + 12));
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.stats.packets_in, N);
+	CHECK_EQ(S.stats.unknown_pt, 0);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* ---- what the agent hears --------------------------------------------- */
+
+/* A DTMF event in the middle of the caller's audio is counted, not heard:
+ * the agent gets the audio before and after it and, in its place, at
+ * most silence. */
+TEST(dtmf_not_heard)
+{
+	enum { N = 20, FROM = 8, TO = 11 };
+	struct media_params prm;
+	struct stream st = {0};
+	size_t silences = 0;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+
+	peer_stream(&A, S.port, MEDIA_PT_PCMU, 6, N);
+	A.dtmf_from = FROM;
+	A.dtmf_to = TO;
+	WAIT(peer_done(&A) && now_us() - A.last_send_us > 200000, 2000);
+	CHECK(peer_done(&A));
+	CHECK_OK(stream_check(&st, &A, 0, A.nrx, S.port, MEDIA_PT_PCMU));
+	CHECK_OK(echo_check(&A, 0, A.nrx, &A, NULL, &silences));
+	CHECK(silences <= TO - FROM);
+	CHECK(A.nrx - silences >= N - (TO - FROM) - 4);
+
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.stats.dtmf_in, TO - FROM);
+	CHECK_EQ(S.stats.packets_in, N);
+	CHECK_EQ(S.stats.unknown_pt, 0);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* recv=false: the caller is not supposed to send; what it sends anyway
+ * is counted but not heard, so the echo says nothing. */
+TEST(recv_false_not_heard)
+{
+	enum { N = 10 };
+	struct media_params prm;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	prm.recv = false;
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+	peer_stream(&A, S.port, MEDIA_PT_PCMU, 7, N);
+	WAIT(peer_done(&A) && now_us() - A.last_send_us > 150000, 2000);
+	CHECK(peer_done(&A));
+	CHECK_EQ(A.nrx, 0);
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.n_first, 1);
+	CHECK_EQ(S.stats.packets_in, N);
+	CHECK_EQ(S.stats.packets_out, 0);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+/* No timeout while RTP flows for longer than the timeout; one timeout
+ * media_timeout after it stops; STOPPED last, with the counts. */
+TEST(events_and_timeout)
+{
+	enum { N = 32 }; /* 640 ms > TIMEOUT_MS */
+	struct media_params prm;
+	uint64_t after;
+	size_t got;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+
+	peer_stream(&A, S.port, MEDIA_PT_PCMU, 4, N);
+	WAIT(peer_done(&A), 2000);
+	CHECK(peer_done(&A));
+	CHECK_EQ(S.n_first, 1);
+	CHECK(sa_cmp(&S.first_addr, &A.addr, SA_ALL));
+	CHECK(S.t_first_us >= A.t0_us && S.t_first_us - A.t0_us < 200000);
+	CHECK_EQ(S.n_timeout, 0);
+
+	WAIT(S.n_timeout, 1500);
+	CHECK_EQ(S.n_timeout, 1);
+	after = (S.t_timeout_us - A.last_send_us) / 1000;
+	if (after < TIMEOUT_MS || after > TIMEOUT_MS + 250)
+		TEST_FAIL("events_and_timeout", "timeout after %llu ms",
+		          (unsigned long long)after);
+	/* Once per silence. */
+	sleep_loop(200);
+	CHECK_EQ(S.n_timeout, 1);
+
+	CHECK_OK(sess_stop(&S));
+	got = A.nrx;
+	sleep_loop(60);
+	CHECK_EQ(A.nrx, got);
+	CHECK_EQ(S.n_after_stop, 0);
+	CHECK_EQ(S.n_first, 1);
+	CHECK_EQ(S.stats.packets_in, N);
+	CHECK(S.stats.packets_out >= N - 4);
+	CHECK_EQ(S.stats.packets_out, A.nrx);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* Without any RTP, the timeout counts from the start. */
+TEST(timeout_without_rtp)
+{
+	struct media_params prm;
+	uint64_t after;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+	WAIT(S.n_timeout, 1500);
+	CHECK_EQ(S.n_timeout, 1);
+	CHECK_EQ(S.n_first, 0);
+	after = (S.t_timeout_us - S.t_start_us) / 1000;
+	if (after < TIMEOUT_MS || after > TIMEOUT_MS + 250)
+		TEST_FAIL("timeout_without_rtp", "timeout after %llu ms",
+		          (unsigned long long)after);
+	CHECK_OK(sess_stop(&S));
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* ---- hold ------------------------------------------------------------- */
+
+/*
+ * On hold (send=false, recv=false) nothing is sent, although the agent
+ * has a greeting to play, and the silence is no media timeout. Unhold
+ * with the same SDP address keeps the latch on A: the greeting goes on
+ * there, frame after frame.
+ */
+TEST(hold_sends_nothing)
+{
+	struct media_params prm;
+	struct stream st = {0};
+	size_t g0;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(peer_open(&C), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &C, NULL);
+	prm.send = false;
+	prm.recv = false;
+	CHECK_EQ(sess_start(&S, &prm, greeting, 100 * FRAME), 0);
+
+	peer_stream(&A, S.port, MEDIA_PT_PCMU, 5, 5);
+	/* Silent for longer than the media timeout after that. */
+	sleep_loop(TIMEOUT_MS + 300);
+	CHECK(peer_done(&A));
+	CHECK_EQ(A.nrx, 0);
+	CHECK_EQ(C.nrx, 0);
+	CHECK_EQ(S.n_first, 1);
+	CHECK_EQ(S.n_timeout, 0);
+
+	prm.send = true;
+	prm.recv = true;
+	CHECK_EQ(media_session_update(S.ms, &prm), 0);
+	WAIT(A.nrx >= 5, 500);
+	CHECK(A.nrx >= 5);
+	CHECK_EQ(C.nrx, 0);
+	CHECK_OK(stream_check(&st, &A, 0, A.nrx, S.port, MEDIA_PT_PCMU));
+	CHECK_EQ(st.markers, 1);
+	for (g0 = 0; g0 < 100; g0++)
+		if (greeting_is(&A, 0, g0, MEDIA_PT_PCMU))
+			break;
+	CHECK(g0 < 100);
+	for (size_t i = 1; i < A.nrx && g0 + i < 100; i++)
+		CHECK(greeting_is(&A, i, g0 + i, MEDIA_PT_PCMU));
+
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.stats.packets_in, 5);
+	CHECK_EQ(S.stats.packets_out, A.nrx);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* ---- re-INVITE to a new address --------------------------------------- */
+
+/* Waits until p has `more` packets more than before, then checks that
+ * none reach the other peers for a while. */
+static const char *only_to(struct peer *p, size_t more)
+{
+	struct peer *others[] = {&A, &B, &C, &D};
+	size_t base = p->nrx, n[4];
+
+	WAIT(p->nrx >= base + more, 500);
+	if (p->nrx < base + more)
+		return FAILED("%s got %zu packets, not %zu", p->name,
+		              p->nrx - base, more);
+	for (size_t i = 0; i < 4; i++)
+		n[i] = others[i]->nrx;
+	sleep_loop(80);
+	for (size_t i = 0; i < 4; i++) {
+		if (others[i] != p && others[i]->nrx != n[i])
+			return FAILED("%s got packets while %s had the media",
+			              others[i]->name, p->name);
+	}
+	return NULL;
+}
+
+static void send_one(struct peer *p, uint16_t port, uint16_t seq)
+{
+	uint8_t b[RTP_LEN];
+	struct sa dst;
+
+	memset(b, 0xff, sizeof(b));
+	rtp_header(b, false, MEDIA_PT_PCMU, seq, FRAME * seq, 0x77);
+	sa_set_in(&dst, INADDR_LOOPBACK, port);
+	peer_send(p, &dst, b, sizeof(b));
+}
+
+/*
+ * The greeting plays to C (the SDP); A's packet latches it to A; a
+ * re-INVITE moves it to D; B's packet latches it to B; A's packet after
+ * that is from the wrong source. Through all of it, one stream: the
+ * greeting frame after frame, sequence and timestamps unbroken.
+ */
+TEST(update_moves_media)
+{
+	struct peer *order[] = {&C, &A, &D, &B};
+	struct media_params prm;
+	struct stream st = {0};
+	uint16_t seq0;
+	size_t total = 0;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(peer_open(&B), 0);
+	CHECK_EQ(peer_open(&C), 0);
+	CHECK_EQ(peer_open(&D), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &C, NULL);
+	CHECK_EQ(sess_start(&S, &prm, greeting, 100 * FRAME), 0);
+
+	CHECK_OK(only_to(&C, 3));
+	send_one(&A, S.port, 1);
+	CHECK_OK(only_to(&A, 3));
+	prm = params(MEDIA_PT_PCMU, &D, NULL);
+	CHECK_EQ(media_session_update(S.ms, &prm), 0);
+	CHECK_OK(only_to(&D, 3));
+	send_one(&B, S.port, 2);
+	CHECK_OK(only_to(&B, 3));
+	send_one(&A, S.port, 3);
+	CHECK_OK(only_to(&B, 2));
+
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.n_first, 1);
+	CHECK(sa_cmp(&S.first_addr, &A.addr, SA_ALL));
+	CHECK_EQ(S.stats.packets_in, 2);
+	CHECK_EQ(S.stats.wrong_source, 1);
+
+	/* C's, then A's, D's and B's packets make one stream. */
+	for (size_t k = 0; k < 4; k++) {
+		CHECK_OK(stream_check(&st, order[k], 0, order[k]->nrx, S.port,
+		                      MEDIA_PT_PCMU));
+		total += order[k]->nrx;
+	}
+	CHECK_EQ(st.markers, 1);
+	CHECK_EQ(S.stats.packets_out, total);
+	CHECK(total <= 100);
+	seq0 = get_be16(C.rx[0].b + 2);
+	for (size_t k = 0; k < 4; k++) {
+		for (size_t i = 0; i < order[k]->nrx; i++) {
+			uint16_t g =
+			    (uint16_t)(get_be16(order[k]->rx[i].b + 2) - seq0);
+			CHECK(greeting_is(order[k], i, g, MEDIA_PT_PCMU));
+		}
+	}
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* ---- ports ------------------------------------------------------------ */
+
+static int engine_on(struct media_engine **me, uint16_t lo, uint16_t hi)
+{
+	struct media_engine_params ep = {.threads = 1,
+	                                 .port_min = lo,
+	                                 .port_max = hi,
+	                                 .jitter_min_ms = 40,
+	                                 .jitter_max_ms = 60,
+	                                 .media_timeout_ms = TIMEOUT_MS};
+
+	sa_set_str(&ep.bind, "127.0.0.1", 0);
+	return media_engine_alloc(me, &ep);
+}
+
+/* Binding p's socket to port fails (the engine holds it) or not. */
+static bool port_taken(uint16_t port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	bool taken;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	taken = bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 &&
+	        errno == EADDRINUSE;
+	close(fd);
+	return taken;
+}
+
+static int hold_port(uint16_t port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void noop_event(enum media_event ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+}
+
+TEST(port_range_exhaustion)
+{
+	struct media_engine *me = NULL;
+	struct media_session *s1 = NULL, *s2 = NULL, *s3 = NULL;
+	int fd;
+
+	/* Room for one pair. */
+	CHECK_EQ(engine_on(&me, 41200, 41201), 0);
+	CHECK_EQ(media_session_alloc(&s1, me, noop_event, NULL), 0);
+	CHECK_EQ(media_session_port(s1), 41200);
+	CHECK(port_taken(41200) && port_taken(41201));
+	CHECK_EQ(media_session_alloc(&s2, me, noop_event, NULL), EADDRINUSE);
+	CHECK(s2 == NULL);
+	/* Freed, the pair is free again. */
+	s1 = mem_deref(s1);
+	CHECK(!port_taken(41200) && !port_taken(41201));
+	CHECK_EQ(media_session_alloc(&s1, me, noop_event, NULL), 0);
+	CHECK_EQ(media_session_port(s1), 41200);
+	s1 = mem_deref(s1);
+	media_engine_stop(me);
+	me = mem_deref(me);
+
+	/* An odd bottom: pairs start on even ports, 41204 and 41206. */
+	CHECK_EQ(engine_on(&me, 41203, 41207), 0);
+	CHECK_EQ(media_session_alloc(&s1, me, noop_event, NULL), 0);
+	CHECK_EQ(media_session_alloc(&s2, me, noop_event, NULL), 0);
+	CHECK_EQ(media_session_port(s1), 41204);
+	CHECK_EQ(media_session_port(s2), 41206);
+	CHECK_EQ(media_session_alloc(&s3, me, noop_event, NULL), EADDRINUSE);
+	s1 = mem_deref(s1);
+	s2 = mem_deref(s2);
+	media_engine_stop(me);
+	me = mem_deref(me);
+
+	/* Someone else's RTCP port: that pair is skipped. */
+	fd = hold_port(41211);
+	CHECK(fd >= 0);
+	CHECK_EQ(engine_on(&me, 41210, 41213), 0);
+	CHECK_EQ(media_session_alloc(&s1, me, noop_event, NULL), 0);
+	CHECK_EQ(media_session_port(s1), 41212);
+	CHECK(port_taken(41213));
+	CHECK(!port_taken(41210)); /* not left bound by the failed try */
+	CHECK_EQ(media_session_alloc(&s2, me, noop_event, NULL), EADDRINUSE);
+	close(fd);
+	s1 = mem_deref(s1);
+	media_engine_stop(me);
+	me = mem_deref(me);
+	return 0;
+}
+
+int main(void)
+{
+	struct media_engine_params ep = {.threads = 2,
+	                                 .port_min = PORT_MIN,
+	                                 .port_max = PORT_MAX,
+	                                 .jitter_min_ms = 40,
+	                                 .jitter_max_ms = 60,
+	                                 .media_timeout_ms = TIMEOUT_MS};
+	int err;
+
+	for (size_t k = 0; k < sizeof(greeting) / sizeof(greeting[0]); k++)
+		greeting[k] = greeting_sample(k);
+	err = libre_init();
+	if (err) {
+		printf("FAIL setup: libre_init: %d\n", err);
+		return 1;
+	}
+	sa_set_str(&ep.bind, "127.0.0.1", 0);
+	err = media_engine_alloc(&engine, &ep);
+	if (err) {
+		printf("FAIL setup: media_engine_alloc: %d\n", err);
+		return 1;
+	}
+
+	RUN(rtcp_start);
+	RUN(bad_arguments);
+	RUN(stop_unstarted);
+	RUN(greeting_then_echo);
+	RUN(wrong_source_dropped);
+	RUN(bad_packets_counted);
+	RUN(truncated_extension_malformed);
+	RUN(header_extras_skipped);
+	RUN(pcma_session);
+	RUN(dtmf_not_heard);
+	RUN(recv_false_not_heard);
+	RUN(events_and_timeout);
+	RUN(timeout_without_rtp);
+	RUN(hold_sends_nothing);
+	RUN(update_moves_media);
+	RUN(port_range_exhaustion);
+	RUN(rtcp_reports);
+
+	for (size_t i = 0; i < sizeof(sessions) / sizeof(sessions[0]); i++) {
+		if (!sess_release(sessions[i]))
+			printf("# session %zu never stopped\n", i);
+	}
+	media_engine_stop(engine);
+	engine = mem_deref(engine);
+	for (size_t i = 0; i < sizeof(peers) / sizeof(peers[0]); i++)
+		peer_close(peers[i]);
+	tmr_cancel(&step_tmr);
+	libre_close();
+	TEST_EXIT();
+}
