@@ -39,9 +39,12 @@ struct jitter {
 	uint64_t min_samples;
 	uint64_t max_samples;
 	uint64_t depth; /* samples held */
-	uint32_t held;  /* packets held */
-	uint16_t next;  /* seq to play next; before playout, the lowest held */
-	uint16_t high;  /* highest seq held, when held > 0 */
+	/* Duration of the latest packet: the delay a packet has waited when
+	 * it plays is the audio queued behind it, depth minus one packet. */
+	uint32_t frame;
+	uint32_t held; /* packets held */
+	uint16_t next; /* seq to play next; before playout, the lowest held */
+	uint16_t high; /* highest seq held, when held > 0 */
 	/* The last packet played: concealment continues from it. */
 	uint32_t last_ts;
 	uint32_t last_samples;
@@ -175,10 +178,13 @@ enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
 		jb->high = seq;
 	jb->held++;
 	jb->depth += samples;
+	/* Empty packets (telephone-events) say nothing of the frame size. */
+	if (samples)
+		jb->frame = samples;
 	jb->stats.received++;
 
 	/* Always keep one packet, even one that alone is over the maximum. */
-	while (jb->depth > jb->max_samples && jb->held > 1)
+	while (jb->depth > jb->max_samples + jb->frame && jb->held > 1)
 		discard_oldest(jb);
 
 	return JITTER_PUT_OK;
@@ -191,7 +197,7 @@ enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out)
 	*out = (struct jitter_frame){0};
 
 	if (!jb->playing) {
-		if (!jb->held || jb->depth < jb->min_samples)
+		if (!jb->held || jb->depth < jb->min_samples + jb->frame)
 			return JITTER_GET_EMPTY;
 		jb->playing = true;
 		jb->started = true;

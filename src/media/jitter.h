@@ -2,8 +2,9 @@
  * Inbound jitter buffer for one RTP stream.
  *
  * Packets are held by sequence number and released in order once the
- * buffered audio reaches the minimum delay; above the maximum delay the
- * oldest packets are discarded so latency stays bounded. All memory is
+ * audio queued behind the next one to play reaches the minimum delay, so
+ * that packet has waited about that long; when more than the maximum is
+ * queued the oldest packets are discarded so latency stays bounded. All memory is
  * taken in jitter_alloc: put and get never allocate.
  *
  * Owned by the media thread that runs the call; not thread-safe.
@@ -55,13 +56,13 @@ enum jitter_get_result {
 
 /* clock_rate in Hz; min_ms <= max_ms. Owned by the caller: jitter_free. */
 int jitter_alloc(struct jitter **jbp, uint32_t clock_rate, uint32_t min_ms,
-		 uint32_t max_ms);
+                 uint32_t max_ms);
 void jitter_free(struct jitter *jb);
 
 enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
-				  uint32_t samples, uint8_t pt,
-				  uint64_t arrival_us, const uint8_t *payload,
-				  size_t len);
+                                  uint32_t samples, uint8_t pt,
+                                  uint64_t arrival_us, const uint8_t *payload,
+                                  size_t len);
 enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out);
 
 /* Forget the stream (new SSRC, re-INVITE): buffering starts again. */

@@ -449,6 +449,8 @@ static const char *invite_problem(const struct sip_msg *msg)
 {
 	if (!sip_msg_hdr(msg, SIP_HDR_CONTACT))
 		return "Missing Contact header";
+	if (!pl_isset(&msg->cseq.met))
+		return "Missing CSeq header";
 	if (!pl_isset(&msg->from.tag))
 		return "Missing From tag";
 	if (pl_isset(&msg->to.tag))
