@@ -184,7 +184,12 @@ enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
 	jb->stats.received++;
 
 	/* Always keep one packet, even one that alone is over the maximum. */
-	while (jb->depth > jb->max_samples + jb->frame && jb->held > 1)
+	/* The ceiling sits at least one packet above the start threshold,
+	 * or a range narrower than a packet could never start playing. */
+	uint64_t ceiling = jb->max_samples > jb->min_samples + jb->frame
+	                       ? jb->max_samples
+	                       : jb->min_samples + jb->frame;
+	while (jb->depth > ceiling + jb->frame && jb->held > 1)
 		discard_oldest(jb);
 
 	return JITTER_PUT_OK;

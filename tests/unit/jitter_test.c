@@ -254,11 +254,17 @@ TEST(max_delay_one_packet)
 	CHECK_EQ(jitter_alloc(&jb, RATE, 0, 20), 0);
 	CHECK_EQ(put_n(jb, 1, P30MS), JITTER_PUT_OK);
 	CHECK_EQ(jitter_depth(jb), P30MS);
-	/* 30 ms behind packet 1 is over the 20 ms maximum: 1 goes. */
+	/* A range narrower than a packet still holds one packet behind the
+	 * next (the ceiling is one packet above the start), so it plays. */
 	CHECK_EQ(put_n(jb, 2, P30MS), JITTER_PUT_OK);
-	CHECK_EQ(jitter_depth(jb), P30MS);
+	CHECK_EQ(jitter_depth(jb), 2 * P30MS);
+	CHECK_EQ(jitter_stats(jb)->discarded, 0);
+	/* A third is one too many: 1 goes. */
+	CHECK_EQ(put_n(jb, 3, P30MS), JITTER_PUT_OK);
+	CHECK_EQ(jitter_depth(jb), 2 * P30MS);
 	CHECK_EQ(jitter_stats(jb)->discarded, 1);
 	CHECK_FRAME(jb, 2);
+	CHECK_FRAME(jb, 3);
 	CHECK_GET(jb, JITTER_GET_EMPTY);
 
 	/* An older 20 ms packet arrives behind a 60 ms one before playout:
@@ -271,7 +277,7 @@ TEST(max_delay_one_packet)
 	CHECK_EQ(jitter_stats(jb)->discarded, 2);
 	CHECK_FRAME(jb, 11);
 	CHECK_EQ(jitter_depth(jb), 0);
-	CHECK_EQ(jitter_stats(jb)->played, 2);
+	CHECK_EQ(jitter_stats(jb)->played, 3);
 	jitter_free(jb);
 	return 0;
 }
@@ -663,6 +669,35 @@ TEST(random_network)
 	return 0;
 }
 
+/* Ranges narrower than a packet, and packets longer than the range, must
+ * still play: a ceiling below the start threshold would keep a call silent. */
+TEST(narrow_range_plays)
+{
+	static const uint32_t cases[][3] = {
+	    /* min ms, max ms, packet ms */
+	    {20, 20, 30}, {20, 40, 60}, {40, 40, 30}, {0, 0, 20}, {40, 60, 60},
+	};
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct jitter *jb;
+		uint32_t samples = cases[c][2] * RATE / 1000;
+		unsigned played = 0;
+
+		CHECK_EQ(jitter_alloc(&jb, RATE, cases[c][0], cases[c][1]), 0);
+		for (uint16_t seq = 0; seq < 500; seq++) {
+			struct jitter_frame f;
+
+			CHECK_EQ(put_n(jb, seq, samples), JITTER_PUT_OK);
+			if (jitter_get(jb, &f) == JITTER_GET_FRAME)
+				played++;
+		}
+		CHECK(played >= 490);
+		CHECK_EQ(jitter_stats(jb)->discarded, 0);
+		jitter_free(jb);
+	}
+	return 0;
+}
+
 int main(void)
 {
 	RUN(alloc_args);
@@ -681,5 +716,6 @@ int main(void)
 	RUN(reset);
 	RUN(waits_min_delay);
 	RUN(random_network);
+	RUN(narrow_range_plays);
 	TEST_EXIT();
 }
