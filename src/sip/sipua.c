@@ -453,8 +453,6 @@ static const char *invite_problem(const struct sip_msg *msg)
 		return "Missing CSeq header";
 	if (!pl_isset(&msg->from.tag))
 		return "Missing From tag";
-	if (pl_isset(&msg->to.tag))
-		return "Unknown dialog (To tag)";
 	return NULL;
 }
 
@@ -469,6 +467,11 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 
 	if (ua->draining) {
 		reply_reject(ua, msg, 503, "Service Unavailable");
+		return;
+	}
+	/* A To tag names a dialog; ours are matched before this handler. */
+	if (pl_isset(&msg->to.tag)) {
+		reply_reject(ua, msg, 481, "Call/Transaction Does Not Exist");
 		return;
 	}
 	problem = invite_problem(msg);
