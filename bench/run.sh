@@ -383,6 +383,9 @@ bench_setup() { # bench_setup RATE SECONDS
 	log "$name: ok $ok failed $failed in $el s = $cps cps, server cpu $cpu_pct %, sipp rc $rc"
 	[ "$failed" -gt 0 ] && PROBLEMS+=("$name: $failed calls failed, $retrans retransmissions (sipp rc $rc; $RUN/$name.err)")
 	[ "$rc" = hung ] && PROBLEMS+=("$name: sipp did not finish its $m calls within $((secs + 60)) s; stopped")
+	if [ "$cps" -lt $((r * 95 / 100)) ] || [ "$retrans" -gt 0 ]; then
+		PROBLEMS+=("$name: the server did not keep up: $cps of $r calls/s achieved, $retrans SIP retransmissions, INVITE→200 avg $rt ms, $((drops1 - drops0)) UDP receive-buffer drops on the host")
+	fi
 	[ "${open_at_term:-0}" != 0 ] && [ "$open_at_term" != n/a ] &&
 		PROBLEMS+=("$name: $open_at_term calls were still open in the server at SIGTERM although SIPp had finished every call ($by_server calls ended by the server, see media_timeout in $RUN/$name.server.log)")
 	[ "$TARGET" = voxgate ] && [ "$SRV_RC" != 0 ] && PROBLEMS+=("$name: server exit status $SRV_RC after SIGTERM")
