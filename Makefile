@@ -30,7 +30,9 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=build/tools/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=build/bench/%)
 
-.PHONY: all test unit integration bench run demo fmt clean
+.PHONY: all test bench run demo fmt clean
+# Keep object files make would treat as intermediate and delete.
+.SECONDARY:
 all: build/voxgate
 
 build/obj/%.o: %.c
