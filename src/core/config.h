@@ -16,7 +16,7 @@ struct config {
 	uint16_t sip_port;          /* UDP and TCP, default 5060 */
 	uint16_t rtp_port_min;      /* rtp_port_range, default 10000-20000 */
 	uint16_t rtp_port_max;
-	char external_ip[64]; /* "" = derive from the listen address */
+	char external_ip[64];          /* "" = derive from the listen address */
 	uint32_t media_timeout_ms;     /* default 15 s */
 	uint32_t max_call_duration_ms; /* default 24 h */
 	uint32_t jitter_min_ms;        /* jitter_buffer, default 40-60 ms */
@@ -37,7 +37,7 @@ struct config {
  * help has then been printed to stdout).
  */
 int config_load(struct config *cfg, int argc, char *const argv[], char *err,
-		size_t errsz);
+                size_t errsz);
 
 void config_print_help(FILE *out);
 

@@ -29,8 +29,7 @@ void log_setup(enum log_level min, enum log_format format, FILE *out);
 /* call_id may be NULL for events not tied to a call. fields is a printf
  * format producing `k=v k="v v"` pairs; it may be NULL. */
 void log_event(enum log_level level, const char *call_id, const char *event,
-	       const char *fields, ...)
-	__attribute__((format(printf, 4, 5)));
+               const char *fields, ...) __attribute__((format(printf, 4, 5)));
 
 int log_level_parse(const char *s, enum log_level *out);
 int log_format_parse(const char *s, enum log_format *out);

@@ -136,7 +136,7 @@ static uint16_t le16(const uint8_t *p)
 }
 
 static int decode(struct audio *a, const uint8_t *p, size_t len, enum enc enc,
-		  unsigned channels)
+                  unsigned channels)
 {
 	size_t width = (enc == ENC_S16 ? 2 : 1) * channels;
 	size_t i;
@@ -166,7 +166,7 @@ static int decode(struct audio *a, const uint8_t *p, size_t len, enum enc enc,
 }
 
 static int parse_wav(const char *path, struct audio *a, const uint8_t *buf,
-		     size_t len)
+                     size_t len)
 {
 	size_t off = 12;
 	unsigned fmt = 0, channels = 0, bits = 0;
@@ -195,7 +195,7 @@ static int parse_wav(const char *path, struct audio *a, const uint8_t *buf,
 
 			if (!have_fmt || channels == 0) {
 				fprintf(stderr, "xcorr: %s: data before fmt\n",
-					path);
+				        path);
 				return -1;
 			}
 			if (fmt == 1 && bits == 16) {
@@ -206,9 +206,9 @@ static int parse_wav(const char *path, struct audio *a, const uint8_t *buf,
 				enc = ENC_ALAW;
 			} else {
 				fprintf(stderr,
-					"xcorr: %s: unsupported WAV format %u "
-					"(%u bits)\n",
-					path, fmt, bits);
+				        "xcorr: %s: unsupported WAV format %u "
+				        "(%u bits)\n",
+				        path, fmt, bits);
 				return -1;
 			}
 			/* sox writes 0 or 0xffffffff when it cannot seek */
@@ -241,7 +241,7 @@ static int load(const char *path, unsigned raw_rate, struct audio *a)
 	if (ends_with(path, ".wav") || ends_with(path, ".WAV"))
 		err = parse_wav(path, a, buf, len);
 	else if (ends_with(path, ".ul") || ends_with(path, ".ulaw") ||
-		 ends_with(path, ".mu"))
+	         ends_with(path, ".mu"))
 		err = decode(a, buf, len, ENC_ULAW, 1);
 	else if (ends_with(path, ".al") || ends_with(path, ".alaw"))
 		err = decode(a, buf, len, ENC_ALAW, 1);
@@ -335,9 +335,9 @@ static double *prefix_energy(const struct audio *a)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: xcorr [-m MAX_LAG_MS] [-r RATE] [-n MIN_OVERLAP_MS] "
-		"[-w WINDOW_MS] [-v] REF TEST\n"
-		"prints lag_ms=<x> corr=<y>; positive lag = TEST lags REF\n");
+	        "usage: xcorr [-m MAX_LAG_MS] [-r RATE] [-n MIN_OVERLAP_MS] "
+	        "[-w WINDOW_MS] [-v] REF TEST\n"
+	        "prints lag_ms=<x> corr=<y>; positive lag = TEST lags REF\n");
 }
 
 static int cmp_double(const void *x, const void *y)
@@ -357,7 +357,7 @@ static int cmp_long(const void *x, const void *y)
 /* Windowed mode (-w): see the header comment. Returns 0 and sets the
  * medians, or -1 (message printed) when no window carries signal. */
 static int windowed(const struct audio *a, const struct audio *b, long maxlag,
-		    size_t win, int verbose, long *lag_out, double *corr_out)
+                    size_t win, int verbose, long *lag_out, double *corr_out)
 {
 	const double *pa;
 	double *pa_mut = prefix_energy(a), *pb = prefix_energy(b);
@@ -435,18 +435,20 @@ static int windowed(const struct audio *a, const struct audio *b, long maxlag,
 		if (best < -1.5)
 			continue;
 		if (verbose)
-			fprintf(stderr, "xcorr: window at %.0f ms: lag %.1f ms "
-					"corr %.3f\n",
-				(double)s * 1000.0 / b->rate,
-				(double)best_lag * 1000.0 / b->rate, best);
+			fprintf(stderr,
+			        "xcorr: window at %.0f ms: lag %.1f ms "
+			        "corr %.3f\n",
+			        (double)s * 1000.0 / b->rate,
+			        (double)best_lag * 1000.0 / b->rate, best);
 		corrs[nwin] = best;
 		lags[nwin] = best_lag;
 		nwin++;
 	}
 	if (nwin == 0) {
-		fprintf(stderr, "xcorr: no %zu-sample window of TEST carries "
-				"signal that REF overlaps\n",
-			win);
+		fprintf(stderr,
+		        "xcorr: no %zu-sample window of TEST carries "
+		        "signal that REF overlaps\n",
+		        win);
 		goto out;
 	}
 	qsort(corrs, nwin, sizeof(*corrs), cmp_double);
@@ -532,12 +534,12 @@ int main(int argc, char **argv)
 		goto out;
 	if (a.rate != b.rate) {
 		fprintf(stderr, "xcorr: sample rates differ (%u vs %u)\n",
-			a.rate, b.rate);
+		        a.rate, b.rate);
 		goto out;
 	}
 	if (a.n == 0 || b.n == 0) {
 		fprintf(stderr, "xcorr: empty input (%zu and %zu samples)\n",
-			a.n, b.n);
+		        a.n, b.n);
 		goto out;
 	}
 	remove_mean(&a);
@@ -596,8 +598,8 @@ int main(int argc, char **argv)
 	/* c[lag] = sum_i a[i] * b[i + lag] */
 	for (lag = -maxlag; lag <= maxlag; lag++) {
 		long lo = lag < 0 ? -lag : 0;
-		long hi = (long)a.n < (long)b.n - lag ? (long)a.n
-						       : (long)b.n - lag;
+		long hi =
+		    (long)a.n < (long)b.n - lag ? (long)a.n : (long)b.n - lag;
 		double c, ea, eb, corr;
 
 		if (hi - lo < (long)min_overlap)
@@ -615,15 +617,16 @@ int main(int argc, char **argv)
 	}
 	if (best < -1.5) {
 		fprintf(stderr,
-			"xcorr: no lag within %.0f ms overlaps enough "
-			"(%zu and %zu samples, need %zu) with signal in both\n",
-			max_lag_ms, a.n, b.n, min_overlap);
+		        "xcorr: no lag within %.0f ms overlaps enough "
+		        "(%zu and %zu samples, need %zu) with signal in both\n",
+		        max_lag_ms, a.n, b.n, min_overlap);
 		goto out;
 	}
 	if (verbose) {
-		fprintf(stderr, "xcorr: ref %zu samples, test %zu samples, "
-				"rate %u, lag %ld samples\n",
-			a.n, b.n, a.rate, best_lag);
+		fprintf(stderr,
+		        "xcorr: ref %zu samples, test %zu samples, "
+		        "rate %u, lag %ld samples\n",
+		        a.n, b.n, a.rate, best_lag);
 	}
 	printf("lag_ms=%.1f corr=%.3f\n", (double)best_lag * 1000.0 / a.rate,
 	       best);

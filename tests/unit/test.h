@@ -40,16 +40,16 @@ static int test_failures;
 	do {                                                                   \
 		long long a_ = (long long)(a), b_ = (long long)(b);            \
 		if (a_ != b_)                                                  \
-			TEST_FAIL(__func__ + 5, "%s == %s (%lld != %lld)", #a,   \
-				  #b, a_, b_);                                 \
+			TEST_FAIL(__func__ + 5, "%s == %s (%lld != %lld)", #a, \
+			          #b, a_, b_);                                 \
 	} while (0)
 
 #define CHECK_STR(a, b)                                                        \
 	do {                                                                   \
 		const char *a_ = (a), *b_ = (b);                               \
 		if (strcmp(a_, b_) != 0)                                       \
-			TEST_FAIL(__func__ + 5, "%s == \"%s\" (got \"%s\")", #a, \
-				  b_, a_);                                     \
+			TEST_FAIL(__func__ + 5, "%s == \"%s\" (got \"%s\")",   \
+			          #a, b_, a_);                                 \
 	} while (0)
 
 #define TEST_EXIT() return test_failures ? 1 : 0
