@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
 	build-essential pkg-config clang clang-format
 	libre-dev libyaml-dev libspandsp-dev libspeexdsp-dev
+	libjwt-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev
+	sqlite3
 	sip-tester baresip-core espeak-ng sox tshark
 	valgrind procps iproute2
 )
@@ -27,4 +29,17 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
 	echo "deps.sh: all packages present"
+fi
+
+# Node.js runs the tests that drive our LiveKit-compatible API with the real
+# livekit-server-sdk; Debian's own nodejs will do where none is installed.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends nodejs npm
+fi
+
+node_dir="$(dirname "$0")/../tests/node"
+if [ ! -d "$node_dir/node_modules/livekit-server-sdk" ]; then
+	(cd "$node_dir" && npm ci --no-audit --no-fund)
 fi
