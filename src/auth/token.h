@@ -1,0 +1,75 @@
+/*
+ * LiveKit access tokens: HS256 JWTs keyed by API key/secret pairs, with
+ * LiveKit's claims (video, sip and agent grants, kind, attributes, sha256).
+ * Wire format: ../shared/specs/livekit-compat.md section 1.
+ */
+#ifndef VOXGATE_AUTH_TOKEN_H
+#define VOXGATE_AUTH_TOKEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define TOKEN_LEEWAY_S 60 /* exp/nbf tolerance, as LiveKit's verifier */
+
+/* API key/secret pairs. Owned by the config; borrowed everywhere else. */
+struct token_key {
+	const char *key;
+	const char *secret;
+};
+
+struct token_keyring {
+	const struct token_key *keys;
+	size_t count;
+};
+
+struct token_grants {
+	/* video */
+	bool room_create, room_list, room_record, room_admin, room_join;
+	char room[256];
+	bool can_publish, can_subscribe, can_publish_data; /* defaults true */
+	bool can_update_own_metadata, hidden, recorder, agent;
+	/* sip */
+	bool sip_admin, sip_call;
+};
+
+struct token_claims {
+	char api_key[128]; /* iss */
+	char identity[256]; /* sub, or jti when sub is empty */
+	char name[256];
+	char kind[32];
+	char sha256[128]; /* webhook body hash, "" if absent */
+	int64_t exp, nbf;
+	struct token_grants grants;
+};
+
+/*
+ * Verifies signature (HS256 with the secret of the key named by iss),
+ * exp (required) and nbf with TOKEN_LEEWAY_S. 0 on success; EACCES for a
+ * bad signature, unknown key, expired or not-yet-valid token, EBADMSG for a
+ * token that does not parse. why (optional) gets a short reason.
+ */
+int token_verify(const char *jwt, const struct token_keyring *ring,
+		 time_t now, struct token_claims *out, const char **why);
+
+struct token_spec {
+	const char *identity; /* NULL or "" for none */
+	const char *name;
+	const char *metadata;
+	const char *kind;     /* NULL = standard */
+	uint32_t ttl_s;       /* 0 = 10 minutes */
+	struct token_grants grants;
+	const char *sha256;   /* base64 SHA-256 of a body, for webhooks */
+};
+
+/* Mints a token; *jwtp is malloc'd (free it). */
+int token_create(char **jwtp, const char *key, const char *secret,
+		 const struct token_spec *spec, time_t now);
+
+/* The Authorization value LiveKit puts on a webhook: a token whose sha256
+ * claim is the base64 SHA-256 of body, valid 5 minutes. */
+int token_sign_body(char **jwtp, const char *key, const char *secret,
+		    const void *body, size_t len, time_t now);
+
+#endif

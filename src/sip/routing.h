@@ -1,0 +1,65 @@
+/*
+ * Routing an inbound call as LiveKit SIP does (livekit-compat.md section 4):
+ * which inbound trunk it came through, which dispatch rule takes it, and the
+ * room and participant it becomes. Trunks and rules are their protobuf-JSON
+ * objects (camelCase), as stored. Pure functions: no I/O, no state.
+ */
+#ifndef VOXGATE_SIP_ROUTING_H
+#define VOXGATE_SIP_ROUTING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <jansson.h>
+
+struct routing_call {
+	const char *from_user; /* caller number */
+	const char *from_host;
+	const char *to_user;   /* called number */
+	const char *src_ip;    /* source address of the INVITE, no port */
+	const char *pin;       /* NULL when no PIN was given */
+};
+
+/* NormalizeNumber: strips space - ( ) and prefixes + when the value looks
+ * like a phone number; other values are copied. */
+void routing_normalize_number(const char *in, char *out, size_t outsz);
+
+/*
+ * Picks the inbound trunk (trunks: JSON array of SIPInboundTrunkInfo).
+ * 0 with *trunkp (borrowed from trunks) set, or *trunkp NULL when none
+ * matches; EEXIST when two specific or two default trunks match (why says
+ * "Multiple SIP Trunks matched for ...").
+ */
+int routing_match_trunk(const json_t *trunks, const struct routing_call *call,
+			const json_t **trunkp, const char **why);
+
+/*
+ * Picks the dispatch rule (rules: JSON array of SIPDispatchRuleInfo) for a
+ * call through trunk_id (NULL when no trunk matched: only rules with empty
+ * trunkIds then count). 0 with *rulep (borrowed) or NULL when none.
+ * *needs_pin is set when only PIN-protected rules would match and no PIN
+ * was given.
+ */
+int routing_match_rule(const json_t *rules, const char *trunk_id,
+		       const struct routing_call *call, const json_t **rulep,
+		       bool *needs_pin);
+
+/* Room name by the rule's kind (direct/individual/callee); random parts are
+ * 12 characters from the shortuuid alphabet. */
+int routing_room_name(const json_t *rule, const struct routing_call *call,
+		      char *out, size_t outsz);
+
+/* Participant identity and name: "sip_<from>" and "Phone <from>", or the
+ * hashed/last-4 forms when the rule hides the number. */
+void routing_participant(const json_t *rule, const char *from_user,
+			 char *identity, size_t idsz, char *name,
+			 size_t namesz);
+
+/* Create-time checks, as LiveKit makes them; 0 or EINVAL with the message
+ * LiveKit gives in why (a static or thread-local string). existing arrays
+ * hold the stored objects; the new one is obj. */
+int routing_check_inbound_trunk(const json_t *existing, const json_t *obj,
+				const char **why);
+int routing_check_rule(const json_t *existing, const json_t *obj,
+		       const char **why);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * The persistent store: SIP trunks, dispatch rules, rooms' history and call
+ * records. SQLite is the embedded default; every call goes through this
+ * interface so a shared store (Redis) can stand behind it later.
+ *
+ * Objects are kept as their LiveKit protobuf-JSON (camelCase) text. Writes
+ * are transactions: a failed write leaves nothing behind. Used from the
+ * signalling thread only.
+ */
+#ifndef VOXGATE_STORE_STORE_H
+#define VOXGATE_STORE_STORE_H
+
+#include <jansson.h>
+
+struct store;
+
+enum store_trunk_kind {
+	STORE_TRUNK_INBOUND = 0,
+	STORE_TRUNK_OUTBOUND = 1,
+};
+
+/* Opens (creating the file, schema and running pending migrations). */
+int store_open(struct store **stp, const char *path);
+void store_close(struct store *st);
+
+/* Inserts or replaces; obj is not stolen. */
+int store_trunk_put(struct store *st, const char *id,
+		    enum store_trunk_kind kind, const json_t *obj);
+/* ENOENT when absent. *objp is a new reference. */
+int store_trunk_get(struct store *st, const char *id,
+		    enum store_trunk_kind *kind, json_t **objp);
+int store_trunk_delete(struct store *st, const char *id);
+/* A new JSON array of the trunks of that kind, oldest first. */
+int store_trunk_list(struct store *st, enum store_trunk_kind kind,
+		     json_t **arrayp);
+
+int store_rule_put(struct store *st, const char *id, const json_t *obj);
+int store_rule_get(struct store *st, const char *id, json_t **objp);
+int store_rule_delete(struct store *st, const char *id);
+int store_rule_list(struct store *st, json_t **arrayp);
+
+/* Rooms' history: a room row is written when it starts and updated when it
+ * finishes (finished_at 0 while open). */
+int store_room_started(struct store *st, const char *sid, const char *name,
+		       const json_t *room, int64_t started_at);
+int store_room_finished(struct store *st, const char *sid,
+			int64_t finished_at);
+
+/* Call records, by voxgate call id (SCL_...): created at INVITE, updated
+ * as the call progresses, closed at the end. */
+int store_call_put(struct store *st, const char *call_id, const json_t *rec);
+int store_call_get(struct store *st, const char *call_id, json_t **recp);
+
+#endif
