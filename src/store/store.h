@@ -10,6 +10,7 @@
 #ifndef VOXGATE_STORE_STORE_H
 #define VOXGATE_STORE_STORE_H
 
+#include <stdint.h>
 #include <jansson.h>
 
 struct store;
@@ -19,20 +20,33 @@ enum store_trunk_kind {
 	STORE_TRUNK_OUTBOUND = 1,
 };
 
-/* Opens (creating the file, schema and running pending migrations). */
+/* Every function returns 0 or a positive errno: EINVAL (bad arguments),
+ * ENOENT (no such row), ENOMEM, EIO (SQLite failed), EBADMSG (a stored row
+ * whose JSON does not parse). */
+
+/* Opens (creating the file, schema and running pending migrations).
+ * Errors: EINVAL (bad arguments), ENOMEM, EIO (SQLite could not open,
+ * read or migrate the file: not a database, corrupt, not writable),
+ * ENOTSUP (written by a newer voxgate: its schema version is higher than
+ * this build knows). store_error(NULL) then tells why. */
 int store_open(struct store **stp, const char *path);
 void store_close(struct store *st);
 
+/* Why the last failed call on st failed ("" if none has); with st NULL,
+ * why the last store_open on this thread failed. Valid until the next call
+ * on st (the next store_open for NULL). */
+const char *store_error(const struct store *st);
+
 /* Inserts or replaces; obj is not stolen. */
 int store_trunk_put(struct store *st, const char *id,
-		    enum store_trunk_kind kind, const json_t *obj);
+                    enum store_trunk_kind kind, const json_t *obj);
 /* ENOENT when absent. *objp is a new reference. */
 int store_trunk_get(struct store *st, const char *id,
-		    enum store_trunk_kind *kind, json_t **objp);
+                    enum store_trunk_kind *kind, json_t **objp);
 int store_trunk_delete(struct store *st, const char *id);
 /* A new JSON array of the trunks of that kind, oldest first. */
 int store_trunk_list(struct store *st, enum store_trunk_kind kind,
-		     json_t **arrayp);
+                     json_t **arrayp);
 
 int store_rule_put(struct store *st, const char *id, const json_t *obj);
 int store_rule_get(struct store *st, const char *id, json_t **objp);
@@ -42,9 +56,8 @@ int store_rule_list(struct store *st, json_t **arrayp);
 /* Rooms' history: a room row is written when it starts and updated when it
  * finishes (finished_at 0 while open). */
 int store_room_started(struct store *st, const char *sid, const char *name,
-		       const json_t *room, int64_t started_at);
-int store_room_finished(struct store *st, const char *sid,
-			int64_t finished_at);
+                       const json_t *room, int64_t started_at);
+int store_room_finished(struct store *st, const char *sid, int64_t finished_at);
 
 /* Call records, by voxgate call id (SCL_...): created at INVITE, updated
  * as the call progresses, closed at the end. */
