@@ -12,14 +12,22 @@
  * Only then is each winner parsed, once, so an error names the source that
  * actually supplied the bad value and a value overridden by a higher source
  * cannot fail the load.
+ *
+ * Two keys hold lists: keys (API key: secret pairs) and webhook_urls. Their
+ * raw value is a comma-separated string, or in the file also a YAML mapping
+ * (keys, as LiveKit's config file) or sequence (webhook_urls), kept as the
+ * node and parsed by the key's parse_node. Their errors name the offending
+ * item rather than quoting the value, which for keys holds secrets.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -36,6 +44,10 @@ struct key;
 typedef int(config_parse_h)(struct config *cfg, const struct key *k,
                             const char *v, char *why, size_t whysz);
 
+/* Parses a non-scalar YAML value (a list key's mapping or sequence). */
+typedef int(config_parse_node_h)(struct config *cfg, yaml_document_t *doc,
+                                 yaml_node_t *node, char *why, size_t whysz);
+
 struct key {
 	const char *name;
 	const char *def;
@@ -45,6 +57,8 @@ struct key {
 	 * fields themselves and leave these 0. */
 	size_t off;
 	size_t size;
+	config_parse_node_h *parse_node; /* NULL: scalars only */
+	bool no_echo; /* errors do not quote the value (secrets, lists) */
 };
 
 #define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)NULL)->f)
@@ -73,8 +87,7 @@ static int num_parse(const char **sp, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-/* "500ms", "15s", "10m", "24h", or bare seconds, into milliseconds. */
-static int duration_parse(const char *s, uint32_t *ms)
+int config_duration_parse(const char *s, uint32_t *ms)
 {
 	static const struct {
 		const char *unit;
@@ -103,7 +116,7 @@ static int duration_parse(const char *s, uint32_t *ms)
 static int parse_duration(struct config *cfg, const struct key *k,
                           const char *v, char *why, size_t whysz)
 {
-	int err = duration_parse(v, field(cfg, k));
+	int err = config_duration_parse(v, field(cfg, k));
 
 	if (err == ERANGE)
 		snprintf(why, whysz,
@@ -303,6 +316,319 @@ static int parse_media_threads(struct config *cfg, const struct key *k,
 	return 0;
 }
 
+static int parse_http_port(struct config *cfg, const struct key *k,
+                           const char *v, char *why, size_t whysz)
+{
+	uint64_t port;
+
+	(void)k;
+	if (num_parse(&v, 65535, &port) != 0 || *v != '\0') {
+		snprintf(why, whysz,
+		         "is not a port number (0-65535, 0 = no HTTP API)");
+		return EINVAL;
+	}
+	cfg->http_port = (uint16_t)port;
+	return 0;
+}
+
+static int parse_path(struct config *cfg, const struct key *k, const char *v,
+                      char *why, size_t whysz)
+{
+	if (v[0] == '\0') {
+		snprintf(why, whysz, "is empty");
+		return EINVAL;
+	}
+	return parse_str(cfg, k, v, why, whysz);
+}
+
+static int parse_bool(struct config *cfg, const struct key *k, const char *v,
+                      char *why, size_t whysz)
+{
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
+	bool *b = field(cfg, k);
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*b = true;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*b = false;
+			return 0;
+		}
+	}
+	snprintf(why, whysz, "is not true or false");
+	return EINVAL;
+}
+
+/* Trims spaces around s[0..*n). */
+static const char *trim_space(const char *s, size_t *n)
+{
+	while (*n > 0 && isspace((unsigned char)s[0])) {
+		s++;
+		(*n)--;
+	}
+	while (*n > 0 && isspace((unsigned char)s[*n - 1]))
+		(*n)--;
+	return s;
+}
+
+/* Trims spaces and then one pair of matching quotes. */
+static const char *trim(const char *s, size_t *n)
+{
+	s = trim_space(s, n);
+	if (*n >= 2 && (s[0] == '"' || s[0] == '\'') && s[*n - 1] == s[0]) {
+		s++;
+		*n -= 2;
+	}
+	return s;
+}
+
+static bool has_ctl_or_space(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+static bool has_ctl(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+/* Adds one pair; the messages never show the secret. */
+static int key_add(struct config *cfg, const char *key, size_t klen,
+                   const char *secret, size_t slen, char *why, size_t whysz)
+{
+	struct config_key *ck;
+	size_t i;
+
+	if (klen == 0) {
+		snprintf(why, whysz, "has an empty API key");
+		return EINVAL;
+	}
+	if (klen >= sizeof(ck->key)) {
+		snprintf(why, whysz, "has an API key longer than %zu characters",
+		         sizeof(ck->key) - 1);
+		return EINVAL;
+	}
+	if (has_ctl_or_space(key, klen) || memchr(key, ':', klen) ||
+	    memchr(key, ',', klen)) {
+		snprintf(why, whysz,
+		         "has an API key with a space, ':', ',' or a control "
+		         "character");
+		return EINVAL;
+	}
+	if (slen == 0) {
+		snprintf(why, whysz, "has no secret for \"%.*s\"", (int)klen,
+		         key);
+		return EINVAL;
+	}
+	if (slen >= sizeof(ck->secret) || has_ctl(secret, slen)) {
+		snprintf(why, whysz,
+		         "has a secret for \"%.*s\" that is longer than %zu "
+		         "characters or holds a control character",
+		         (int)klen, key, sizeof(ck->secret) - 1);
+		return EINVAL;
+	}
+	for (i = 0; i < cfg->nkeys; i++) {
+		if (strlen(cfg->keys[i].key) == klen &&
+		    memcmp(cfg->keys[i].key, key, klen) == 0) {
+			snprintf(why, whysz, "lists \"%.*s\" twice", (int)klen,
+			         key);
+			return EINVAL;
+		}
+	}
+	if (cfg->nkeys == CONFIG_KEYS_MAX) {
+		snprintf(why, whysz, "has more than %d pairs",
+		         CONFIG_KEYS_MAX);
+		return EINVAL;
+	}
+	ck = &cfg->keys[cfg->nkeys++];
+	memcpy(ck->key, key, klen);
+	ck->key[klen] = '\0';
+	memcpy(ck->secret, secret, slen);
+	ck->secret[slen] = '\0';
+	return 0;
+}
+
+/* "key1: secret1, key2: secret2": pairs separated by commas or newlines,
+ * so LiveKit's "key: secret" lines read too; braces around are allowed. */
+static int parse_keys(struct config *cfg, const struct key *k, const char *v,
+                      char *why, size_t whysz)
+{
+	size_t n = strlen(v), item = 0;
+	const char *end;
+	int err;
+
+	(void)k;
+	cfg->nkeys = 0;
+	v = trim_space(v, &n);
+	if (n >= 2 && v[0] == '{' && v[n - 1] == '}') {
+		v++;
+		n -= 2;
+	}
+	end = v + n;
+	while (v < end) {
+		const char *sep = v, *colon, *entry, *key, *secret;
+		size_t len, klen, slen;
+
+		while (sep < end && *sep != ',' && *sep != '\n')
+			sep++;
+		len = (size_t)(sep - v);
+		entry = trim_space(v, &len);
+		v = sep + 1;
+		if (len == 0)
+			continue;
+		item++;
+		colon = memchr(entry, ':', len);
+		if (!colon) {
+			snprintf(why, whysz,
+			         "entry %zu is not \"key: secret\" (e.g. "
+			         "\"devkey: secret, key2: secret2\")",
+			         item);
+			return EINVAL;
+		}
+		klen = (size_t)(colon - entry);
+		slen = (size_t)(entry + len - (colon + 1));
+		key = trim(entry, &klen);
+		secret = trim(colon + 1, &slen);
+		err = key_add(cfg, key, klen, secret, slen, why, whysz);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int parse_keys_node(struct config *cfg, yaml_document_t *doc,
+                           yaml_node_t *node, char *why, size_t whysz)
+{
+	yaml_node_pair_t *pair;
+	int err;
+
+	cfg->nkeys = 0;
+	if (node->type != YAML_MAPPING_NODE) {
+		snprintf(why, whysz,
+		         "expected a mapping of key: secret, not a list");
+		return EINVAL;
+	}
+	for (pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		yaml_node_t *kn = yaml_document_get_node(doc, pair->key);
+		yaml_node_t *vn = yaml_document_get_node(doc, pair->value);
+
+		if (kn->type != YAML_SCALAR_NODE ||
+		    vn->type != YAML_SCALAR_NODE) {
+			snprintf(why, whysz,
+			         "line %zu: expected key: secret",
+			         kn->start_mark.line + 1);
+			return EINVAL;
+		}
+		err = key_add(
+		    cfg, (const char *)kn->data.scalar.value,
+		    kn->data.scalar.length, (const char *)vn->data.scalar.value,
+		    vn->data.scalar.length, why, whysz);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int url_add(struct config *cfg, const char *u, size_t n, char *why,
+                   size_t whysz)
+{
+	size_t scheme = 0;
+
+	if (n >= 7 && strncasecmp(u, "http://", 7) == 0)
+		scheme = 7;
+	else if (n >= 8 && strncasecmp(u, "https://", 8) == 0)
+		scheme = 8;
+	if (scheme == 0 || n == scheme || u[scheme] == '/' ||
+	    has_ctl_or_space(u, n)) {
+		snprintf(why, whysz,
+		         "has \"%.*s\", which is not an http:// or https:// "
+		         "URL",
+		         (int)(n > 200 ? 200 : n), u);
+		return EINVAL;
+	}
+	if (n >= sizeof(cfg->webhook_urls[0])) {
+		snprintf(why, whysz, "has a URL longer than %zu characters",
+		         sizeof(cfg->webhook_urls[0]) - 1);
+		return EINVAL;
+	}
+	if (cfg->nwebhook_urls == CONFIG_WEBHOOKS_MAX) {
+		snprintf(why, whysz, "has more than %d URLs",
+		         CONFIG_WEBHOOKS_MAX);
+		return EINVAL;
+	}
+	memcpy(cfg->webhook_urls[cfg->nwebhook_urls], u, n);
+	cfg->webhook_urls[cfg->nwebhook_urls++][n] = '\0';
+	return 0;
+}
+
+static int parse_urls(struct config *cfg, const struct key *k, const char *v,
+                      char *why, size_t whysz)
+{
+	int err;
+
+	(void)k;
+	cfg->nwebhook_urls = 0;
+	while (*v != '\0') {
+		size_t n = strcspn(v, ",");
+		const char *u = trim(v, &n);
+
+		if (n > 0) {
+			err = url_add(cfg, u, n, why, whysz);
+			if (err)
+				return err;
+		}
+		v += strcspn(v, ",");
+		if (*v == ',')
+			v++;
+	}
+	return 0;
+}
+
+static int parse_urls_node(struct config *cfg, yaml_document_t *doc,
+                           yaml_node_t *node, char *why, size_t whysz)
+{
+	yaml_node_item_t *item;
+	int err;
+
+	cfg->nwebhook_urls = 0;
+	if (node->type != YAML_SEQUENCE_NODE) {
+		snprintf(why, whysz, "expected a list of URLs, not a mapping");
+		return EINVAL;
+	}
+	for (item = node->data.sequence.items.start;
+	     item < node->data.sequence.items.top; item++) {
+		yaml_node_t *in = yaml_document_get_node(doc, *item);
+
+		if (in->type != YAML_SCALAR_NODE) {
+			snprintf(why, whysz, "line %zu: expected a URL",
+			         in->start_mark.line + 1);
+			return EINVAL;
+		}
+		err = url_add(cfg, (const char *)in->data.scalar.value,
+		              in->data.scalar.length, why, whysz);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* keys[KEY_CONFIG] names the file and so cannot be set inside it. */
 enum { KEY_CONFIG = 0 };
 
@@ -334,6 +660,24 @@ static const struct key keys[] = {
      parse_duration, FIELD(drain_timeout_ms)},
     {"media_threads", "0", "media threads (0-64); 0 = one per CPU",
      parse_media_threads},
+    {"keys", "", "API key: secret pairs (\"k1: s1, k2: s2\")", parse_keys, 0,
+     0, parse_keys_node, true},
+    {"http_host", "", "address the HTTP API listens on; empty = sip_host",
+     parse_addr_opt, FIELD(http_host)},
+    {"http_port", "7880", "HTTP API port (Twirp); 0 = no HTTP API",
+     parse_http_port},
+    {"db", "voxgate.db", "SQLite file for trunks, rules and call records",
+     parse_path, FIELD(db)},
+    {"webhook_urls", "", "webhook receivers, comma-separated http(s) URLs",
+     parse_urls, 0, 0, parse_urls_node, true},
+    {"webhook_api_key", "", "API key that signs webhooks; empty = the first",
+     parse_str, FIELD(webhook_api_key)},
+    {"default_route", "true",
+     "no dispatch rule: put the call in a room anyway (turn off in "
+     "production)",
+     parse_bool, FIELD(default_route)},
+    {"empty_timeout", "5m", "an empty room is closed after this long",
+     parse_duration, FIELD(empty_timeout_ms)},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -351,12 +695,16 @@ struct setting {
 	enum source src;
 	const char *flag; /* SRC_FLAG: the flag as typed, flaglen long */
 	size_t flaglen;
-	size_t line; /* SRC_FILE */
+	size_t line;        /* SRC_FILE */
+	yaml_node_t *node;  /* SRC_FILE: a list key's non-scalar value */
+	const char *env;    /* SRC_ENV: the variable, when not VOXGATE_<KEY> */
+	const char *secret; /* keys from LIVEKIT_API_KEY (val) and _SECRET */
 };
 
 struct load {
 	struct setting set[NKEYS];
-	const char *path; /* config file, or NULL */
+	const char *path;     /* config file, or NULL */
+	yaml_document_t *doc; /* the file's, once loaded */
 	char *err;
 	size_t errsz;
 };
@@ -402,6 +750,12 @@ static const struct key *key_find(const char *s, size_t n)
 			return &keys[i];
 	}
 	return NULL;
+}
+
+/* The index of a key the code names; the name is in the table. */
+static size_t key_index(const char *name)
+{
+	return (size_t)(key_find(name, strlen(name)) - keys);
 }
 
 static void env_name(char *buf, size_t size, const char *key)
@@ -457,7 +811,38 @@ static int flags_collect(struct load *ld, int argc, char *const argv[])
 	return 0;
 }
 
-static void env_collect(struct load *ld)
+/* keys from LiveKit's variables, below VOXGATE_KEYS: LIVEKIT_KEYS, then
+ * the LIVEKIT_API_KEY and LIVEKIT_API_SECRET a client's .env holds. */
+static int env_collect_keys(struct load *ld)
+{
+	struct setting *s = &ld->set[key_index("keys")];
+	const char *v, *key, *secret;
+
+	if (s->src != SRC_DEFAULT)
+		return 0;
+	v = getenv("LIVEKIT_KEYS");
+	if (v) {
+		s->val = v;
+		s->src = SRC_ENV;
+		s->env = "LIVEKIT_KEYS";
+		return 0;
+	}
+	key = getenv("LIVEKIT_API_KEY");
+	secret = getenv("LIVEKIT_API_SECRET");
+	if (!key && !secret)
+		return 0;
+	if (!key || !secret)
+		return fail(ld, EINVAL, "keys: %s is set but %s is not",
+		            key ? "LIVEKIT_API_KEY" : "LIVEKIT_API_SECRET",
+		            key ? "LIVEKIT_API_SECRET" : "LIVEKIT_API_KEY");
+	s->val = key;
+	s->secret = secret;
+	s->src = SRC_ENV;
+	s->env = "LIVEKIT_API_KEY and LIVEKIT_API_SECRET";
+	return 0;
+}
+
+static int env_collect(struct load *ld)
 {
 	char name[64];
 	size_t i;
@@ -474,6 +859,7 @@ static void env_collect(struct load *ld)
 			ld->set[i].src = SRC_ENV;
 		}
 	}
+	return env_collect_keys(ld);
 }
 
 /* Reads the whole file so a read error is reported as such, with errno,
@@ -544,6 +930,14 @@ static int file_pair(struct load *ld, yaml_document_t *doc,
 		            "config file %s line %zu: %s is set twice",
 		            ld->path, line, k->name);
 	seen[i] = true;
+	if (vn->type != YAML_SCALAR_NODE && k->parse_node) {
+		if (ld->set[i].src != SRC_DEFAULT)
+			return 0;
+		ld->set[i].node = vn;
+		ld->set[i].src = SRC_FILE;
+		ld->set[i].line = line;
+		return 0;
+	}
 	if (vn->type != YAML_SCALAR_NODE)
 		return fail(
 		    ld, EINVAL,
@@ -600,6 +994,7 @@ static int file_collect(struct load *ld, yaml_document_t *doc, bool *have_doc)
 		goto out;
 	}
 	*have_doc = true;
+	ld->doc = doc;
 	root = yaml_document_get_root_node(doc);
 	/* An empty file, or an empty document after "---", is an empty
 	 * config. */
@@ -624,40 +1019,93 @@ out:
 	return e;
 }
 
+/* Where the winning value of keys[i] came from, for a message. */
+static void setting_source(const struct load *ld, size_t i, char *src,
+                           size_t size)
+{
+	const struct setting *s = &ld->set[i];
+
+	switch (s->src) {
+	case SRC_FLAG:
+		snprintf(src, size, "%.*s", (int)s->flaglen, s->flag);
+		break;
+	case SRC_ENV:
+		if (s->env)
+			snprintf(src, size, "%s", s->env);
+		else
+			env_name(src, size, keys[i].name);
+		break;
+	case SRC_FILE:
+		snprintf(src, size, "%s line %zu", ld->path, s->line);
+		break;
+	case SRC_DEFAULT:
+		snprintf(src, size, "default");
+		break;
+	}
+}
+
 static int setting_parse(struct load *ld, struct config *cfg, size_t i)
 {
 	const struct key *k = &keys[i];
 	const struct setting *s = &ld->set[i];
-	char why[256], src[PATH_MAX + 32];
+	char why[512], src[PATH_MAX + 32];
 	const char *v = s->src == SRC_DEFAULT ? k->def : s->val;
+	int e;
 
-	if (k->parse(cfg, k, v, why, sizeof(why)) == 0)
+	if (s->node)
+		e = k->parse_node(cfg, ld->doc, s->node, why, sizeof(why));
+	else if (s->secret) {
+		cfg->nkeys = 0;
+		e = key_add(cfg, s->val, strlen(s->val), s->secret,
+		            strlen(s->secret), why, sizeof(why));
+	} else
+		e = k->parse(cfg, k, v, why, sizeof(why));
+	if (e == 0)
 		return 0;
-	switch (s->src) {
-	case SRC_FLAG:
-		snprintf(src, sizeof(src), "%.*s", (int)s->flaglen, s->flag);
-		break;
-	case SRC_ENV:
-		env_name(src, sizeof(src), k->name);
-		break;
-	case SRC_FILE:
-		snprintf(src, sizeof(src), "%s line %zu", ld->path, s->line);
-		break;
-	case SRC_DEFAULT:
-		snprintf(src, sizeof(src), "default");
-		break;
-	}
+	setting_source(ld, i, src, sizeof(src));
+	if (k->no_echo)
+		return fail(ld, EINVAL, "%s: %s (from %s)", k->name, why, src);
 	return fail(ld, EINVAL, "%s: \"%s\" %s (from %s)", k->name, v, why,
 	            src);
 }
 
-int config_load(struct config *cfg, int argc, char *const argv[], char *err,
-                size_t errsz)
+/* What depends on more than one key, once all are parsed. */
+static int settings_check(struct load *ld, struct config *cfg)
+{
+	size_t ik = key_index("webhook_api_key");
+	char src[PATH_MAX + 32];
+
+	if (cfg->http_host[0] == '\0')
+		memcpy(cfg->http_host, cfg->sip_host, sizeof(cfg->http_host));
+	if (cfg->webhook_api_key[0] != '\0' &&
+	    !config_key_secret(cfg, cfg->webhook_api_key)) {
+		setting_source(ld, ik, src, sizeof(src));
+		return fail(ld, EINVAL,
+		            "webhook_api_key: \"%s\" is not one of the keys "
+		            "(from %s)",
+		            cfg->webhook_api_key, src);
+	}
+	if (cfg->webhook_api_key[0] == '\0' && cfg->nkeys > 0)
+		memcpy(cfg->webhook_api_key, cfg->keys[0].key,
+		       sizeof(cfg->webhook_api_key));
+	if (cfg->nwebhook_urls > 0 && cfg->nkeys == 0) {
+		setting_source(ld, key_index("webhook_urls"), src, sizeof(src));
+		return fail(ld, EINVAL,
+		            "webhook_urls: webhooks are signed with an API key, "
+		            "and keys is empty (from %s)",
+		            src);
+	}
+	return 0;
+}
+
+/* Loads every key, or with keys_only config and keys alone. */
+static int load(struct config *cfg, int argc, char *const argv[], char *err,
+                size_t errsz, bool keys_only)
 {
 	struct load ld = {.err = err, .errsz = errsz};
 	yaml_document_t doc;
 	bool have_doc = false;
-	size_t i;
+	size_t i, ikeys = key_index("keys");
 	int e;
 
 	if (!cfg || argc < 0 || (argc > 0 && !argv) || (errsz > 0 && !err))
@@ -669,7 +1117,9 @@ int config_load(struct config *cfg, int argc, char *const argv[], char *err,
 	e = flags_collect(&ld, argc, argv);
 	if (e)
 		return e;
-	env_collect(&ld);
+	e = env_collect(&ld);
+	if (e)
+		return e;
 	if (ld.set[KEY_CONFIG].val && ld.set[KEY_CONFIG].val[0] != '\0') {
 		ld.path = ld.set[KEY_CONFIG].val;
 		e = file_collect(&ld, &doc, &have_doc);
@@ -677,14 +1127,55 @@ int config_load(struct config *cfg, int argc, char *const argv[], char *err,
 			goto out;
 	}
 	for (i = 0; i < NKEYS; i++) {
+		if (keys_only && i != KEY_CONFIG && i != ikeys)
+			continue;
 		e = setting_parse(&ld, cfg, i);
 		if (e)
 			goto out;
 	}
+	if (!keys_only)
+		e = settings_check(&ld, cfg);
 out:
 	if (have_doc)
 		yaml_document_delete(&doc);
 	return e;
+}
+
+int config_load(struct config *cfg, int argc, char *const argv[], char *err,
+                size_t errsz)
+{
+	return load(cfg, argc, argv, err, errsz, false);
+}
+
+int config_load_keys(struct config *cfg, int argc, char *const argv[],
+                     char *err, size_t errsz)
+{
+	return load(cfg, argc, argv, err, errsz, true);
+}
+
+void config_keyring(const struct config *cfg, struct token_keyring *ring,
+                    struct token_key *storage, size_t n)
+{
+	size_t i;
+
+	ring->keys = storage;
+	ring->count = 0;
+	for (i = 0; i < cfg->nkeys && i < n; i++) {
+		storage[i].key = cfg->keys[i].key;
+		storage[i].secret = cfg->keys[i].secret;
+		ring->count++;
+	}
+}
+
+const char *config_key_secret(const struct config *cfg, const char *key)
+{
+	size_t i;
+
+	for (i = 0; key && i < cfg->nkeys; i++) {
+		if (strcmp(cfg->keys[i].key, key) == 0)
+			return cfg->keys[i].secret;
+	}
+	return NULL;
 }
 
 void config_print_help(FILE *out)
@@ -708,6 +1199,12 @@ void config_print_help(FILE *out)
 	      "config, as a \"key: value\" line in the config file. A flag\n"
 	      "beats the environment, which beats the file, which beats the\n"
 	      "default. Durations take ms, s, m or h (500ms, 15s, 10m, 24h);\n"
-	      "a bare number is seconds.\n",
+	      "a bare number is seconds.\n"
+	      "\n"
+	      "keys also come from LiveKit's LIVEKIT_KEYS (same form), or\n"
+	      "LIVEKIT_API_KEY with LIVEKIT_API_SECRET, below VOXGATE_KEYS.\n"
+	      "In the file, keys may be a mapping (keys: {devkey: secret})\n"
+	      "and webhook_urls a list. Pairs are separated by commas or\n"
+	      "newlines, so a secret cannot hold either there.\n",
 	      out);
 }

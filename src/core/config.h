@@ -1,14 +1,28 @@
 /*
  * Configuration: defaults < YAML file (--config) < VOXGATE_<KEY> environment
  * variables < --key value flags. Every key is known to all three sources.
+ * keys also comes from LiveKit's variables: VOXGATE_KEYS > LIVEKIT_KEYS >
+ * LIVEKIT_API_KEY with LIVEKIT_API_SECRET.
  */
 #ifndef VOXGATE_CORE_CONFIG_H
 #define VOXGATE_CORE_CONFIG_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <limits.h>
+#include "auth/token.h"
 #include "core/log.h"
+
+#define CONFIG_KEYS_MAX 16
+#define CONFIG_WEBHOOKS_MAX 8
+
+/* One API key and its secret. */
+struct config_key {
+	char key[128];
+	char secret[256];
+};
 
 struct config {
 	char config_file[PATH_MAX]; /* "" when none was given */
@@ -28,6 +42,17 @@ struct config {
 	uint32_t answer_delay_ms;   /* ringing time before 200 OK, default 0 */
 	uint32_t drain_timeout_ms;  /* after SIGTERM, default 30 s */
 	uint32_t media_threads;     /* 0 = one per CPU */
+	/* API keys, in the order given; see config_keyring(). */
+	struct config_key keys[CONFIG_KEYS_MAX];
+	size_t nkeys;
+	uint16_t http_port;     /* HTTP API; default 7880, 0 = none */
+	char http_host[64];     /* default: sip_host (filled in by the load) */
+	char db[PATH_MAX];      /* SQLite file, default voxgate.db */
+	char webhook_urls[CONFIG_WEBHOOKS_MAX][1024]; /* http(s) URLs */
+	size_t nwebhook_urls;
+	char webhook_api_key[128]; /* one of keys; default the first */
+	bool default_route;        /* route calls with no rule; default true */
+	uint32_t empty_timeout_ms; /* an empty room lives this long, 5 min */
 };
 
 /*
@@ -39,6 +64,27 @@ struct config {
 int config_load(struct config *cfg, int argc, char *const argv[], char *err,
                 size_t errsz);
 
+/*
+ * As config_load, but only config and keys are read and checked: what
+ * `voxgate token` needs, without failing on an unrelated key (an unknown
+ * key in the file still fails). The other fields are left zero.
+ */
+int config_load_keys(struct config *cfg, int argc, char *const argv[],
+                     char *err, size_t errsz);
+
 void config_print_help(FILE *out);
+
+/* Points ring at cfg's keys through storage (n entries, at most
+ * CONFIG_KEYS_MAX used). The ring borrows cfg's strings: cfg must not move
+ * or change while the ring is used. */
+void config_keyring(const struct config *cfg, struct token_keyring *ring,
+                    struct token_key *storage, size_t n);
+
+/* The secret of key, or NULL. */
+const char *config_key_secret(const struct config *cfg, const char *key);
+
+/* "500ms", "15s", "10m", "24h" or bare seconds into milliseconds. 0,
+ * EINVAL (not a duration) or ERANGE (above UINT32_MAX ms). */
+int config_duration_parse(const char *s, uint32_t *ms);
 
 #endif

@@ -10,12 +10,16 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <stdlib.h>
 #include <time.h>
 #include "sip/sipua.h"
+#include "sip/dispatch.h"
+#include "room/room.h"
 #include "core/log.h"
 
-#define ALLOW_HDR "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS\r\n"
-#define DTMF_PT   "101"
+#define ALLOW_HDR   "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS\r\n"
+#define DTMF_PT     "101"
+#define NONCE_TTL_S 300
 
 struct sipua {
 	struct sipua_params prm;
@@ -28,6 +32,7 @@ struct sipua {
 	sipua_idle_h *idleh;
 	void *idle_arg;
 	struct tmr drain_tmr;
+	uint8_t nonce_key[20]; /* signs digest nonces, random per run */
 };
 
 struct call {
@@ -42,6 +47,8 @@ struct call {
 	char from[128];
 	char to[128];
 	uint64_t invite_ms, answer_ms;
+	struct participant *participant; /* NULL once left (or no rooms) */
+	char room[256];
 	bool remote_offer; /* the INVITE carried SDP */
 	bool media_started;
 	bool ending;
@@ -148,6 +155,12 @@ static void call_end(struct call *call, const char *by, const char *reason,
 		return;
 	call->ending = true;
 	call->end_by = by;
+	if (call->participant) {
+		participant_leave(call->participant, !strcmp(by, "server")
+		                                         ? "SERVER_SHUTDOWN"
+		                                         : "CLIENT_INITIATED");
+		call->participant = NULL;
+	}
 	snprintf(call->end_reason, sizeof(call->end_reason), "%s", reason);
 	tmr_cancel(&call->answer_tmr);
 	tmr_cancel(&call->limit_tmr);
@@ -420,6 +433,9 @@ static void answer_call(void *arg)
 		return;
 	}
 	call->answer_ms = mono_ms();
+	if (call->participant)
+		(void)participant_set_attribute(call->participant,
+		                                "sip.callStatus", "active");
 	log_event(LOGL_INFO, call->id, "answered", "after_ms=%llu sdp=%s",
 	          (unsigned long long)(call->answer_ms - call->invite_ms),
 	          offer ? "offer" : "answer");
@@ -454,6 +470,185 @@ static const char *invite_problem(const struct sip_msg *msg)
 	if (!pl_isset(&msg->from.tag))
 		return "Missing From tag";
 	return NULL;
+}
+
+/* ---- routing and digest auth ------------------------------------------ */
+
+/* A nonce is its issue time and a MAC over it, so any nonce we issued can
+ * be checked, and aged out, without keeping state per call. */
+static void nonce_make(const struct sipua *ua, uint32_t t, char *out, size_t sz)
+{
+	char ts[9];
+	uint8_t mac[20];
+
+	snprintf(ts, sizeof(ts), "%08x", t);
+	hmac_sha1(ua->nonce_key, sizeof(ua->nonce_key), (const uint8_t *)ts, 8,
+	          mac, sizeof(mac));
+	snprintf(out, sz, "%s%02x%02x%02x%02x%02x%02x%02x%02x", ts, mac[0],
+	         mac[1], mac[2], mac[3], mac[4], mac[5], mac[6], mac[7]);
+}
+
+/* 0 valid, ESTALE expired, EBADMSG not ours. */
+static int nonce_check(const struct sipua *ua, const struct pl *nonce)
+{
+	char want[32], ts[9];
+	uint32_t t;
+	time_t now = time(NULL);
+
+	if (nonce->l != 24)
+		return EBADMSG;
+	memcpy(ts, nonce->p, 8);
+	ts[8] = '\0';
+	t = (uint32_t)strtoul(ts, NULL, 16);
+	nonce_make(ua, t, want, sizeof(want));
+	if (pl_strcmp(nonce, want))
+		return EBADMSG;
+	if ((uint32_t)now - t > NONCE_TTL_S)
+		return ESTALE;
+	return 0;
+}
+
+static void challenge(struct sipua *ua, const struct sip_msg *msg,
+                      const char *realm, bool stale)
+{
+	char nonce[32], cid[128];
+
+	nonce_make(ua, (uint32_t)time(NULL), nonce, sizeof(nonce));
+	pl_copy(cid, sizeof(cid), &msg->callid);
+	log_event(LOGL_INFO, cid, "auth_challenge", "realm=%s stale=%s", realm,
+	          stale ? "true" : "false");
+	(void)sip_treplyf(NULL, NULL, ua->sip, msg, false, 407,
+	                  "Proxy Authentication Required",
+	                  "Proxy-Authenticate: Digest realm=\"%s\", "
+	                  "nonce=\"%s\", algorithm=MD5%s\r\n"
+	                  "Content-Length: 0\r\n\r\n",
+	                  realm, nonce, stale ? ", stale=true" : "");
+}
+
+/* Checks the INVITE's Proxy-Authorization against the trunk's
+ * credentials. Returns true when they hold; otherwise it has replied. */
+static bool authorized(struct sipua *ua, const struct sip_msg *msg,
+                       const struct dispatch_auth *auth)
+{
+	const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_PROXY_AUTHORIZATION);
+	struct httpauth_digest_resp resp;
+	uint8_t ha1[16];
+	char *a1 = NULL;
+	int err;
+
+	if (!h) {
+		challenge(ua, msg, auth->realm, false);
+		return false;
+	}
+	if (httpauth_digest_response_decode(&resp, &h->val)) {
+		reply_reject(ua, msg, 401, "Bad credentials");
+		return false;
+	}
+	err = nonce_check(ua, &resp.nonce);
+	if (err) {
+		challenge(ua, msg, auth->realm, err == ESTALE);
+		return false;
+	}
+	if (pl_strcmp(&resp.username, auth->username) ||
+	    pl_strcmp(&resp.realm, auth->realm)) {
+		reply_reject(ua, msg, 401, "Unauthorized");
+		return false;
+	}
+	if (re_sdprintf(&a1, "%s:%s:%s", auth->username, auth->realm,
+	                auth->password)) {
+		reply_reject(ua, msg, 500, "Out of memory");
+		return false;
+	}
+	md5((const uint8_t *)a1, strlen(a1), ha1);
+	mem_deref(a1);
+	if (httpauth_digest_response_auth(&resp, &msg->met, ha1)) {
+		reply_reject(ua, msg, 401, "Unauthorized");
+		return false;
+	}
+	return true;
+}
+
+static void foreach_header(const void *m, dispatch_hdr_h *h, void *harg)
+{
+	const struct sip_msg *msg = m;
+
+	for (struct le *le = list_head(&msg->hdrl); le; le = le->next) {
+		const struct sip_hdr *hdr = le->data;
+
+		h(hdr->name.p, hdr->name.l, hdr->val.p, hdr->val.l, harg);
+	}
+}
+
+static void kick_handler(struct participant *p, const char *reason, void *arg)
+{
+	struct call *call = arg;
+
+	participant_leave(p, reason);
+	call->participant = NULL;
+	log_event(LOGL_INFO, call->id, "removed", "reason=%s room=%s", reason,
+	          call->room);
+	call_end(call, "server", reason, 480);
+}
+
+static void xhdr_copy(const struct sip_msg *msg, const char *name, char *out,
+                      size_t sz)
+{
+	const struct sip_hdr *h = sip_msg_xhdr(msg, name);
+
+	pl_copy(out, sz, h ? &h->val : NULL);
+}
+
+/* Puts the caller in a room. false when the INVITE has been answered
+ * (challenge or rejection) and the call must go. */
+static bool route_call(struct sipua *ua, struct call *call,
+                       const struct sip_msg *msg)
+{
+	char from_user[128], from_host[128], to_user[128], src[64];
+	char sid[128], account[128];
+	struct dispatch_result res;
+	struct dispatch_call dc = {
+	    .sip_call_id = call->id,
+	    .from_user = from_user,
+	    .from_host = from_host,
+	    .to_user = to_user,
+	    .src_ip = src,
+	    .msg = msg,
+	    .foreach_hdr = foreach_header,
+	};
+
+	pl_copy(from_user, sizeof(from_user), &msg->from.uri.user);
+	pl_copy(from_host, sizeof(from_host), &msg->from.uri.host);
+	pl_copy(to_user, sizeof(to_user), &msg->to.uri.user);
+	if (re_snprintf(src, sizeof(src), "%j", &msg->src) < 0)
+		src[0] = '\0';
+	xhdr_copy(msg, "X-Twilio-CallSid", sid, sizeof(sid));
+	xhdr_copy(msg, "X-Twilio-AccountSid", account, sizeof(account));
+	dc.twilio_call_sid = sid[0] ? sid : NULL;
+	dc.twilio_account_sid = account[0] ? account : NULL;
+
+	dispatch_route(ua->prm.dispatch, &dc, false, kick_handler, call, &res);
+	if (res.outcome == DISPATCH_AUTH) {
+		if (!authorized(ua, msg, &res.auth))
+			return false;
+		dispatch_route(ua->prm.dispatch, &dc, true, kick_handler, call,
+		               &res);
+	}
+	if (res.outcome != DISPATCH_JOINED) {
+		log_event(LOGL_WARN, call->id, "route_rejected",
+		          "from=%s to=%s src=%s trunk=%s reason=\"%s\"",
+		          from_user, to_user, src,
+		          res.trunk_id[0] ? res.trunk_id : "none", res.reason);
+		reply_reject(ua, msg, (uint16_t)res.status, res.reason);
+		return false;
+	}
+	call->participant = res.p;
+	snprintf(call->room, sizeof(call->room), "%s", res.room);
+	log_event(LOGL_INFO, call->id, "routed",
+	          "room=%s identity=%s call=%s trunk=%s rule=%s", res.room,
+	          res.identity, res.call_id,
+	          res.trunk_id[0] ? res.trunk_id : "none",
+	          res.rule_id[0] ? res.rule_id : "default");
+	return true;
 }
 
 static void conn_handler(const struct sip_msg *msg, void *arg)
@@ -502,6 +697,8 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 	          "from=%s to=%s transport=%s src=%s sdp=%s", call->from,
 	          call->to, sip_transp_name(msg->tp), addr_fmt(&msg->src).s,
 	          has_sdp ? "offer" : "none");
+	if (ua->prm.dispatch && !route_call(ua, call, msg))
+		goto fail;
 
 	err =
 	    media_session_alloc(&call->media, ua->prm.media, media_event, call);
@@ -556,6 +753,8 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 
 fail:
 	/* No dialog and no media thread involved yet: free at once. */
+	if (call->participant)
+		participant_leave(call->participant, "JOIN_FAILURE");
 	mem_deref(call);
 }
 
@@ -634,6 +833,7 @@ int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
 	ua->prm = *prm;
 	tmr_init(&ua->drain_tmr);
 	list_init(&ua->calls);
+	rand_bytes(ua->nonce_key, sizeof(ua->nonce_key));
 
 	err = sip_alloc(&ua->sip, NULL, 32, 32, 32, "voxgate", NULL, NULL);
 	if (err)

@@ -14,6 +14,7 @@
 #include "media/media.h"
 
 struct sipua;
+struct dispatch;
 
 struct sipua_params {
 	struct sa listen;   /* SIP address and port, UDP and TCP */
@@ -21,6 +22,7 @@ struct sipua_params {
 	struct media_engine *media;        /* borrowed */
 	const struct agent_ops *agent;     /* borrowed */
 	const struct agent_assets *assets; /* borrowed */
+	struct dispatch *dispatch; /* borrowed; NULL = no rooms, answer all */
 	uint32_t answer_delay_ms;
 	uint32_t max_call_duration_ms;
 };

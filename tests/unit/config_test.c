@@ -30,6 +30,17 @@ static const char *const env_vars[] = {
     "VOXGATE_ANSWER_DELAY",
     "VOXGATE_DRAIN_TIMEOUT",
     "VOXGATE_MEDIA_THREADS",
+    "VOXGATE_KEYS",
+    "VOXGATE_HTTP_PORT",
+    "VOXGATE_HTTP_HOST",
+    "VOXGATE_DB",
+    "VOXGATE_WEBHOOK_URLS",
+    "VOXGATE_WEBHOOK_API_KEY",
+    "VOXGATE_DEFAULT_ROUTE",
+    "VOXGATE_EMPTY_TIMEOUT",
+    "LIVEKIT_KEYS",
+    "LIVEKIT_API_KEY",
+    "LIVEKIT_API_SECRET",
 };
 
 static struct config cfg;
@@ -96,6 +107,14 @@ TEST(defaults)
 	CHECK_EQ(cfg.answer_delay_ms, 0);
 	CHECK_EQ(cfg.drain_timeout_ms, 30000);
 	CHECK_EQ(cfg.media_threads, 0);
+	CHECK_EQ(cfg.nkeys, 0);
+	CHECK_EQ(cfg.http_port, 7880);
+	CHECK_STR(cfg.http_host, "0.0.0.0"); /* sip_host's */
+	CHECK_STR(cfg.db, "voxgate.db");
+	CHECK_EQ(cfg.nwebhook_urls, 0);
+	CHECK_STR(cfg.webhook_api_key, "");
+	CHECK_EQ(cfg.default_route, true);
+	CHECK_EQ(cfg.empty_timeout_ms, 300000);
 	return 0;
 }
 
@@ -119,12 +138,26 @@ static int check_all_set(const char *greeting)
 	CHECK_EQ(cfg.answer_delay_ms, 2000);
 	CHECK_EQ(cfg.drain_timeout_ms, 5000);
 	CHECK_EQ(cfg.media_threads, 4);
+	CHECK_EQ(cfg.nkeys, 2);
+	CHECK_STR(cfg.keys[0].key, "devkey");
+	CHECK_STR(cfg.keys[0].secret, "devsecret-devsecret-devsecret-00");
+	CHECK_STR(cfg.keys[1].key, "k2");
+	CHECK_STR(cfg.keys[1].secret, "s:2");
+	CHECK_EQ(cfg.http_port, 8080);
+	CHECK_STR(cfg.http_host, "127.0.0.1");
+	CHECK_STR(cfg.db, "/tmp/vg.db");
+	CHECK_EQ(cfg.nwebhook_urls, 2);
+	CHECK_STR(cfg.webhook_urls[0], "http://127.0.0.1:9000/hook");
+	CHECK_STR(cfg.webhook_urls[1], "https://example.com/lk");
+	CHECK_STR(cfg.webhook_api_key, "k2");
+	CHECK_EQ(cfg.default_route, false);
+	CHECK_EQ(cfg.empty_timeout_ms, 60000);
 	return 0;
 }
 
 TEST(file_each_key)
 {
-	char wav[32], path[32], text[1024];
+	char wav[32], path[32], text[2048];
 	int rc;
 
 	CHECK_EQ(tmp_write(wav, "RIFF"), 0);
@@ -143,7 +176,19 @@ TEST(file_each_key)
 	         "agent: 'other'\n"
 	         "answer_delay: 2\n"
 	         "drain_timeout: 5s\n"
-	         "media_threads: 4\n",
+	         "media_threads: 4\n"
+	         "keys:\n"
+	         "  devkey: devsecret-devsecret-devsecret-00\n"
+	         "  k2: \"s:2\"\n"
+	         "http_port: 8080\n"
+	         "http_host: 127.0.0.1\n"
+	         "db: /tmp/vg.db\n"
+	         "webhook_urls:\n"
+	         "  - http://127.0.0.1:9000/hook\n"
+	         "  - https://example.com/lk\n"
+	         "webhook_api_key: k2\n"
+	         "default_route: false\n"
+	         "empty_timeout: 1m\n",
 	         wav);
 	CHECK_EQ(tmp_write(path, text), 0);
 	rc = load("--config", path, NULL);
@@ -174,6 +219,16 @@ TEST(env_each_key)
 	setenv("VOXGATE_ANSWER_DELAY", "2s", 1);
 	setenv("VOXGATE_DRAIN_TIMEOUT", "5", 1);
 	setenv("VOXGATE_MEDIA_THREADS", "4", 1);
+	setenv("VOXGATE_KEYS", "devkey: devsecret-devsecret-devsecret-00, k2: s:2",
+	       1);
+	setenv("VOXGATE_HTTP_PORT", "8080", 1);
+	setenv("VOXGATE_HTTP_HOST", "127.0.0.1", 1);
+	setenv("VOXGATE_DB", "/tmp/vg.db", 1);
+	setenv("VOXGATE_WEBHOOK_URLS",
+	       "http://127.0.0.1:9000/hook,https://example.com/lk", 1);
+	setenv("VOXGATE_WEBHOOK_API_KEY", "k2", 1);
+	setenv("VOXGATE_DEFAULT_ROUTE", "false", 1);
+	setenv("VOXGATE_EMPTY_TIMEOUT", "60s", 1);
 	rc = load(NULL);
 	env_clear();
 	unlink(wav);
@@ -193,7 +248,13 @@ TEST(flag_each_key)
 	         "500ms", "--max_call_duration", "10m", "--jitter_buffer",
 	         "20-80ms", "--log_format", "json", "--log_level", "debug",
 	         "--greeting", wav, "--agent", "other", "--answer_delay", "2s",
-	         "--drain_timeout", "5s", "--media_threads", "4", NULL);
+	         "--drain_timeout", "5s", "--media_threads", "4", "--keys",
+	         "devkey: devsecret-devsecret-devsecret-00, k2: s:2",
+	         "--http-port", "8080", "--http-host", "127.0.0.1", "--db",
+	         "/tmp/vg.db", "--webhook-urls",
+	         " http://127.0.0.1:9000/hook , https://example.com/lk",
+	         "--webhook-api-key", "k2", "--default-route", "false",
+	         "--empty-timeout", "1m", NULL);
 	unlink(wav);
 	CHECK_EQ(rc, 0);
 	return check_all_set(wav);
@@ -445,6 +506,11 @@ TEST(help)
 	CHECK(strstr(text, "--media_threads"));
 	CHECK(strstr(text, "VOXGATE_"));
 	CHECK(strstr(text, "A flag\nbeats the environment"));
+	CHECK(strstr(text, "--keys "));
+	CHECK(strstr(text, "LIVEKIT_KEYS"));
+	CHECK(strstr(text, "--http_port          7880"));
+	CHECK(strstr(text, "--db                 voxgate.db"));
+	CHECK(strstr(text, "turn off in production"));
 	free(text);
 	return 0;
 }
@@ -615,6 +681,360 @@ TEST(other_values)
 	return 0;
 }
 
+/* keys: every source, in order flag > VOXGATE_KEYS > LIVEKIT_KEYS >
+ * LIVEKIT_API_KEY/SECRET > file. */
+TEST(keys_precedence)
+{
+	char path[32];
+	int rc = 0;
+
+	CHECK_EQ(tmp_write(path, "keys: {filekey: filesecret}\n"), 0);
+	if (load("--config", path, NULL) != 0 || cfg.nkeys != 1 ||
+	    strcmp(cfg.keys[0].key, "filekey") ||
+	    strcmp(cfg.keys[0].secret, "filesecret"))
+		rc = 1;
+	setenv("LIVEKIT_API_KEY", "apikey", 1);
+	setenv("LIVEKIT_API_SECRET", "api secret, with: comma", 1);
+	if (!rc && (load("--config", path, NULL) != 0 || cfg.nkeys != 1 ||
+	            strcmp(cfg.keys[0].key, "apikey") ||
+	            strcmp(cfg.keys[0].secret, "api secret, with: comma")))
+		rc = 2;
+	setenv("LIVEKIT_KEYS", "lkkey: lksecret", 1);
+	if (!rc && (load("--config", path, NULL) != 0 || cfg.nkeys != 1 ||
+	            strcmp(cfg.keys[0].key, "lkkey")))
+		rc = 3;
+	setenv("VOXGATE_KEYS", "vgkey: vgsecret", 1);
+	if (!rc && (load("--config", path, NULL) != 0 || cfg.nkeys != 1 ||
+	            strcmp(cfg.keys[0].key, "vgkey")))
+		rc = 4;
+	if (!rc && (load("--config", path, "--keys", "flagkey: flagsecret",
+	                 NULL) != 0 ||
+	            cfg.nkeys != 1 || strcmp(cfg.keys[0].key, "flagkey") ||
+	            strcmp(cfg.keys[0].secret, "flagsecret")))
+		rc = 5;
+	/* An empty higher source means no keys at all. */
+	if (!rc && (load("--config", path, "--keys=", NULL) != 0 ||
+	            cfg.nkeys != 0))
+		rc = 6;
+	env_clear();
+	unlink(path);
+	CHECK_EQ(rc, 0);
+	return 0;
+}
+
+TEST(keys_forms)
+{
+	char path[32];
+	int rc;
+
+	/* LiveKit's newline form, braces, quotes, a ':' in a secret. */
+	CHECK_EQ(load("--keys", "a: 1\nb: 2:3\n\n", NULL), 0);
+	CHECK_EQ(cfg.nkeys, 2);
+	CHECK_STR(cfg.keys[1].key, "b");
+	CHECK_STR(cfg.keys[1].secret, "2:3");
+	CHECK_EQ(load("--keys", " { 'a' : \"x y\" , b:z } ", NULL), 0);
+	CHECK_EQ(cfg.nkeys, 2);
+	CHECK_STR(cfg.keys[0].key, "a");
+	CHECK_STR(cfg.keys[0].secret, "x y");
+	CHECK_STR(cfg.keys[1].secret, "z");
+	CHECK_EQ(load("--keys", "a: 1,", NULL), 0);
+	CHECK_EQ(cfg.nkeys, 1);
+
+	/* In the file: a block mapping, or the scalar form. */
+	CHECK_EQ(tmp_write(path, "keys:\n  APIabc: s1\n  APIdef: 12345\n"), 0);
+	rc = load("--config", path, NULL);
+	unlink(path);
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(cfg.nkeys, 2);
+	CHECK_STR(cfg.keys[1].key, "APIdef");
+	CHECK_STR(cfg.keys[1].secret, "12345");
+	CHECK_EQ(tmp_write(path, "keys: 'k: s, k2: s2'\n"), 0);
+	rc = load("--config", path, NULL);
+	unlink(path);
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(cfg.nkeys, 2);
+	CHECK_EQ(tmp_write(path, "keys:\n"), 0);
+	rc = load("--config", path, NULL);
+	unlink(path);
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(cfg.nkeys, 0);
+
+	/* Sixteen pairs fit. */
+	CHECK_EQ(load("--keys",
+	              "k0:s,k1:s,k2:s,k3:s,k4:s,k5:s,k6:s,k7:s,k8:s,k9:s,"
+	              "k10:s,k11:s,k12:s,k13:s,k14:s,k15:s",
+	              NULL),
+	         0);
+	CHECK_EQ(cfg.nkeys, 16);
+	CHECK_STR(cfg.keys[15].key, "k15");
+	return 0;
+}
+
+TEST(keys_errors)
+{
+	static const struct {
+		const char *val, *want;
+	} bad[] = {
+	    {"devkey", "keys: entry 1 is not \"key: secret\""},
+	    {"a: 1, devkey secret", "keys: entry 2 is not \"key: secret\""},
+	    {": secret", "keys: has an empty API key"},
+	    {"devkey:", "keys: has no secret for \"devkey\""},
+	    {"devkey: ''", "keys: has no secret for \"devkey\""},
+	    {"dev key: secret", "with a space"},
+	    {"a: 1, a: 2", "keys: lists \"a\" twice"},
+	    {"k0:s,k1:s,k2:s,k3:s,k4:s,k5:s,k6:s,k7:s,k8:s,k9:s,k10:s,k11:s,"
+	     "k12:s,k13:s,k14:s,k15:s,k16:s",
+	     "keys: has more than 16 pairs"},
+	};
+	char long_key[200], long_secret[300];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (load("--keys", bad[i].val, NULL) != EINVAL)
+			TEST_FAIL("keys_errors", "\"%s\" accepted", bad[i].val);
+		if (!strstr(err, bad[i].want) ||
+		    !strstr(err, "(from --keys)") || strchr(err, '\n'))
+			TEST_FAIL("keys_errors", "\"%s\": message \"%s\"",
+			          bad[i].val, err);
+	}
+	CHECK_EQ(load("--keys", "k: topsecret, k: topsecret2", NULL), EINVAL);
+	CHECK_STR(err, "keys: lists \"k\" twice (from --keys)");
+
+	memset(long_key, 'k', sizeof(long_key));
+	snprintf(long_key + 128, sizeof(long_key) - 128, ": s");
+	CHECK_EQ(load("--keys", long_key, NULL), EINVAL);
+	CHECK(strstr(err, "longer than 127"));
+	memcpy(long_secret, "k: ", 3);
+	memset(long_secret + 3, 's', sizeof(long_secret) - 3);
+	long_secret[3 + 256] = '\0';
+	CHECK_EQ(load("--keys", long_secret, NULL), EINVAL);
+	CHECK(strstr(err, "longer than 255"));
+	CHECK(!strstr(err, "sss")); /* never the secret */
+
+	/* Messages name where the value came from; secrets never show. */
+	setenv("LIVEKIT_KEYS", "lk: hush, lk: hush", 1);
+	CHECK_EQ(load(NULL), EINVAL);
+	CHECK_STR(err, "keys: lists \"lk\" twice (from LIVEKIT_KEYS)");
+	unsetenv("LIVEKIT_KEYS");
+	setenv("VOXGATE_KEYS", "nocolon-hush", 1);
+	CHECK_EQ(load(NULL), EINVAL);
+	CHECK(strstr(err, "(from VOXGATE_KEYS)") && !strstr(err, "hush"));
+	unsetenv("VOXGATE_KEYS");
+	setenv("LIVEKIT_API_KEY", "k", 1);
+	CHECK_EQ(load(NULL), EINVAL);
+	CHECK_STR(err,
+	          "keys: LIVEKIT_API_KEY is set but LIVEKIT_API_SECRET is not");
+	/* ...unless a higher source gives the keys. */
+	CHECK_EQ(load("--keys", "a: b", NULL), 0);
+	unsetenv("LIVEKIT_API_KEY");
+	setenv("LIVEKIT_API_SECRET", "s", 1);
+	CHECK_EQ(load(NULL), EINVAL);
+	CHECK_STR(err,
+	          "keys: LIVEKIT_API_SECRET is set but LIVEKIT_API_KEY is not");
+	setenv("LIVEKIT_API_KEY", "bad key", 1);
+	CHECK_EQ(load(NULL), EINVAL);
+	CHECK(strstr(err, "(from LIVEKIT_API_KEY and LIVEKIT_API_SECRET)"));
+	env_clear();
+	return 0;
+}
+
+TEST(list_file_errors)
+{
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+	    {"keys: [a, b]\n", "keys: expected a mapping of key: secret"},
+	    {"keys:\n  a: [1]\n", "keys: line 2: expected key: secret"},
+	    {"keys:\n  a: 1\n  a: 2\n", "keys: lists \"a\" twice"},
+	    {"keys:\n  a:\n", "keys: has no secret for \"a\""},
+	    {"webhook_urls:\n  a: b\n", "webhook_urls: expected a list of URLs"},
+	    {"keys: {a: b}\nwebhook_urls:\n  - [x]\n",
+	     "webhook_urls: line 3: expected a URL"},
+	    {"keys: {a: b}\nwebhook_urls:\n  - ftp://x\n",
+	     "webhook_urls: has \"ftp://x\", which is not an http:// or "
+	     "https:// URL"},
+	};
+	char path[32], want[256];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_EQ(tmp_write(path, bad[i].text), 0);
+		rc = load("--config", path, NULL);
+		unlink(path);
+		snprintf(want, sizeof(want), "(from %s line ", path);
+		if (rc != EINVAL || strstr(err, bad[i].want) != err ||
+		    !strstr(err, want) || strchr(err, '\n'))
+			TEST_FAIL("list_file_errors", "case %zu: %d \"%s\"", i,
+			          rc, err);
+	}
+	return 0;
+}
+
+TEST(webhooks)
+{
+	char path[32];
+	int rc;
+
+	/* webhook_api_key defaults to the first key. */
+	CHECK_EQ(load("--keys", "a: 1, b: 2", "--webhook-urls",
+	              "http://h/1,,https://h/2", NULL),
+	         0);
+	CHECK_EQ(cfg.nwebhook_urls, 2);
+	CHECK_STR(cfg.webhook_api_key, "a");
+	CHECK_STR(cfg.webhook_urls[1], "https://h/2");
+	CHECK_EQ(load("--keys", "a: 1, b: 2", "--webhook-api-key", "b", NULL),
+	         0);
+	CHECK_STR(cfg.webhook_api_key, "b");
+	CHECK_EQ(load("--webhook-urls", "HTTPS://h/", "--keys", "a: 1", NULL),
+	         0);
+	CHECK_EQ(load("--webhook-urls", "", NULL), 0);
+	CHECK_EQ(cfg.nwebhook_urls, 0);
+
+	CHECK_EQ(load("--keys", "a: 1", "--webhook-api-key", "c", NULL),
+	         EINVAL);
+	CHECK_STR(err, "webhook_api_key: \"c\" is not one of the keys (from "
+	               "--webhook-api-key)");
+	CHECK_EQ(load("--webhook-urls", "http://h/", NULL), EINVAL);
+	CHECK_STR(err, "webhook_urls: webhooks are signed with an API key, "
+	               "and keys is empty (from --webhook-urls)");
+	CHECK_EQ(tmp_write(path, "webhook_api_key: zz\n"), 0);
+	rc = load("--config", path, "--keys", "a: 1", NULL);
+	CHECK_EQ(rc, EINVAL);
+	CHECK(strstr(err, "\"zz\" is not one of the keys (from /tmp/"));
+	unlink(path);
+
+	static const char *const bad[] = {
+	    "ftp://h/", "h/x", "http://", "https:///x", "http://a b",
+	    "http://h,mailto:x",
+	};
+	size_t i;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (load("--keys", "a: 1", "--webhook-urls", bad[i], NULL) !=
+		        EINVAL ||
+		    !strstr(err, "which is not an http:// or https:// URL") ||
+		    !strstr(err, "(from --webhook-urls)"))
+			TEST_FAIL("webhooks", "\"%s\": \"%s\"", bad[i], err);
+	}
+	CHECK_EQ(load("--keys", "a: 1", "--webhook-urls",
+	              "http://1,http://2,http://3,http://4,http://5,http://6,"
+	              "http://7,http://8,http://9",
+	              NULL),
+	         EINVAL);
+	CHECK(strstr(err, "more than 8 URLs"));
+	return 0;
+}
+
+TEST(new_scalar_keys)
+{
+	static const struct {
+		const char *key, *val;
+	} bad[] = {
+	    {"http_port", "65536"},  {"http_port", "-1"},
+	    {"http_port", "x"},      {"http_host", "localhost"},
+	    {"db", ""},              {"default_route", "maybe"},
+	    {"default_route", ""},   {"empty_timeout", "5 min"},
+	    {"empty_timeout", "-1s"},
+	};
+	char flag[64];
+	size_t i;
+
+	CHECK_EQ(load("--http-port=0", "--sip-host=::1", NULL), 0);
+	CHECK_EQ(cfg.http_port, 0);
+	CHECK_STR(cfg.http_host, "::1");
+	CHECK_EQ(load("--default-route=FALSE", NULL), 0);
+	CHECK_EQ(cfg.default_route, false);
+	CHECK_EQ(load("--default-route=off", NULL), 0);
+	CHECK_EQ(cfg.default_route, false);
+	CHECK_EQ(load("--default-route=1", NULL), 0);
+	CHECK_EQ(cfg.default_route, true);
+	CHECK_EQ(load("--empty-timeout=0", NULL), 0);
+	CHECK_EQ(cfg.empty_timeout_ms, 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(flag, sizeof(flag), "--%s=%s", bad[i].key, bad[i].val);
+		if (load(flag, NULL) != EINVAL)
+			TEST_FAIL("new_scalar_keys", "%s accepted", flag);
+		if (strncmp(err, bad[i].key, strlen(bad[i].key)) != 0 ||
+		    !strstr(err, bad[i].val) || !strstr(err, "(from --"))
+			TEST_FAIL("new_scalar_keys", "%s: message \"%s\"", flag,
+			          err);
+	}
+	CHECK_EQ(load("--db=", NULL), EINVAL);
+	CHECK_STR(err, "db: \"\" is empty (from --db)");
+	return 0;
+}
+
+/* config_load_keys reads config and keys only: a bad unrelated value does
+ * not stop `voxgate token`, an unknown key still does. */
+TEST(load_keys_only)
+{
+	char path[32];
+	int rc;
+
+	CHECK_EQ(tmp_write(path, "greeting: /nonexistent.wav\n"
+	                         "sip_port: 0\n"
+	                         "keys: {k1: s1, k2: s2}\n"),
+	         0);
+	rc = load("--config", path, NULL);
+	CHECK_EQ(rc, EINVAL);
+	rc = config_load_keys(&cfg, 2, (char *[]){"--config", path}, err,
+	                      sizeof(err));
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(cfg.nkeys, 2);
+	CHECK_STR(cfg.keys[1].secret, "s2");
+	CHECK_EQ(cfg.sip_port, 0);
+	setenv("LIVEKIT_API_KEY", "envkey", 1);
+	setenv("LIVEKIT_API_SECRET", "envsecret", 1);
+	rc = config_load_keys(&cfg, 2, (char *[]){"--config", path}, err,
+	                      sizeof(err));
+	env_clear();
+	unlink(path);
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(cfg.nkeys, 1);
+	CHECK_STR(cfg.keys[0].key, "envkey");
+
+	CHECK_EQ(tmp_write(path, "bogus: 1\n"), 0);
+	rc = config_load_keys(&cfg, 2, (char *[]){"--config", path}, err,
+	                      sizeof(err));
+	unlink(path);
+	CHECK_EQ(rc, EINVAL);
+	CHECK(strstr(err, "unknown key \"bogus\""));
+	return 0;
+}
+
+TEST(keyring)
+{
+	struct token_key storage[CONFIG_KEYS_MAX];
+	struct token_keyring ring;
+
+	CHECK_EQ(load("--keys", "a: 1, b: 2, c: 3", NULL), 0);
+	config_keyring(&cfg, &ring, storage, CONFIG_KEYS_MAX);
+	CHECK_EQ(ring.count, 3);
+	CHECK(ring.keys == storage);
+	CHECK_STR(ring.keys[2].key, "c");
+	CHECK_STR(ring.keys[2].secret, "3");
+	config_keyring(&cfg, &ring, storage, 2);
+	CHECK_EQ(ring.count, 2);
+	CHECK_STR(config_key_secret(&cfg, "b"), "2");
+	CHECK(config_key_secret(&cfg, "d") == NULL);
+	CHECK(config_key_secret(&cfg, NULL) == NULL);
+	return 0;
+}
+
+TEST(duration_parse_public)
+{
+	uint32_t ms = 1;
+
+	CHECK_EQ(config_duration_parse("10m", &ms), 0);
+	CHECK_EQ(ms, 600000);
+	CHECK_EQ(config_duration_parse("250ms", &ms), 0);
+	CHECK_EQ(ms, 250);
+	CHECK_EQ(config_duration_parse("10 m", &ms), EINVAL);
+	CHECK_EQ(config_duration_parse("", &ms), EINVAL);
+	CHECK_EQ(config_duration_parse("1194h", &ms), ERANGE);
+	return 0;
+}
+
 TEST(bad_arguments)
 {
 	CHECK_EQ(config_load(NULL, 0, NULL, err, sizeof(err)), EINVAL);
@@ -646,6 +1066,15 @@ int main(void)
 	RUN(durations);
 	RUN(ranges);
 	RUN(other_values);
+	RUN(keys_precedence);
+	RUN(keys_forms);
+	RUN(keys_errors);
+	RUN(list_file_errors);
+	RUN(webhooks);
+	RUN(new_scalar_keys);
+	RUN(load_keys_only);
+	RUN(keyring);
+	RUN(duration_parse_public);
 	RUN(bad_arguments);
 	TEST_EXIT();
 }

@@ -1,0 +1,903 @@
+/*
+ * DESIGN. One table maps "<service>/<method>" to a handler and the grant it
+ * needs. A request is checked in LiveKit's order: route and content type
+ * (bad_route), token (401 plain text when present but invalid), body size
+ * and JSON (malformed), grant (unauthenticated "permissions denied"), then
+ * the handler. Request keys are accepted in camelCase or snake_case and
+ * turned to camelCase; replies are snake_case, as LiveKit's Twirp server
+ * writes them. Map fields (attributes, headers) keep their keys as given.
+ *
+ * libre is included header by header: its re_json.h clashes with jansson.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <jansson.h>
+#include "api/api.h" /* first: libre headers have no include guards */
+#include <re_fmt.h>
+#include <re_mem.h>
+#include <re_mbuf.h>
+#include <re_list.h>
+#include <re_msg.h>
+#include <re_http.h>
+#include "room/room.h"
+#include "store/store.h"
+#include "sip/routing.h"
+#include "core/id.h"
+#include "core/log.h"
+
+#define MAX_BODY_DEFAULT (1u << 20)
+
+struct api {
+	struct api_params prm;
+	struct http_sock *sock;
+	bool ready;
+	api_changed_h *changedh;
+	void *arg;
+};
+
+enum grant {
+	GRANT_ROOM_CREATE,
+	GRANT_ROOM_LIST,
+	GRANT_ROOM_ADMIN,
+	GRANT_SIP_ADMIN,
+};
+
+struct call_ctx {
+	struct api *api;
+	struct http_conn *conn;
+	const struct token_claims *claims;
+	json_t *req;
+};
+
+typedef void(handler_h)(struct call_ctx *c);
+
+/* ---- replies ---------------------------------------------------------- */
+
+static uint16_t twirp_status(const char *code)
+{
+	static const struct {
+		const char *code;
+		uint16_t status;
+	} map[] = {
+	    {"invalid_argument", 400},
+	    {"malformed", 400},
+	    {"out_of_range", 400},
+	    {"unauthenticated", 401},
+	    {"permission_denied", 403},
+	    {"not_found", 404},
+	    {"bad_route", 404},
+	    {"canceled", 408},
+	    {"deadline_exceeded", 408},
+	    {"already_exists", 409},
+	    {"aborted", 409},
+	    {"failed_precondition", 412},
+	    {"resource_exhausted", 429},
+	    {"unimplemented", 501},
+	    {"unavailable", 503},
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		if (!strcmp(map[i].code, code))
+			return map[i].status;
+	}
+	return 500;
+}
+
+static void reply_json(struct http_conn *conn, uint16_t status,
+                       const char *reason, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+
+	(void)http_creply(conn, status, reason, "application/json", "%s",
+	                  text ? text : "{}");
+	free(text);
+	json_decref(body);
+}
+
+static void twirp_error(struct http_conn *conn, const char *code,
+                        const char *msg)
+{
+	reply_json(conn, twirp_status(code), "Error",
+	           json_pack("{s:s,s:s}", "code", code, "msg", msg));
+}
+
+/* ---- key names -------------------------------------------------------- */
+
+static bool is_map_field(const char *key)
+{
+	static const char *const maps[] = {
+	    "attributes",
+	    "headers",
+	    "headersToAttributes",
+	    "attributesToHeaders",
+	    "headers_to_attributes",
+	    "attributes_to_headers",
+	    "participantAttributes",
+	    "participant_attributes",
+	};
+
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		if (!strcmp(maps[i], key))
+			return true;
+	}
+	return false;
+}
+
+static void key_to_camel(const char *in, char *out, size_t sz)
+{
+	size_t o = 0;
+	bool up = false;
+
+	for (; *in && o + 1 < sz; in++) {
+		if (*in == '_') {
+			up = true;
+			continue;
+		}
+		out[o++] = up ? (char)toupper((unsigned char)*in) : *in;
+		up = false;
+	}
+	out[o] = '\0';
+}
+
+static void key_to_snake(const char *in, char *out, size_t sz)
+{
+	size_t o = 0;
+
+	for (; *in && o + 2 < sz; in++) {
+		if (isupper((unsigned char)*in)) {
+			out[o++] = '_';
+			out[o++] = (char)tolower((unsigned char)*in);
+		} else {
+			out[o++] = *in;
+		}
+	}
+	out[o] = '\0';
+}
+
+/* A copy of v with object keys renamed (not inside map fields). */
+static json_t *rename_keys(const json_t *v, bool to_snake)
+{
+	if (json_is_object(v)) {
+		json_t *o = json_object();
+		const char *k;
+		json_t *x;
+
+		json_object_foreach((json_t *)v, k, x)
+		{
+			char name[128];
+
+			if (to_snake)
+				key_to_snake(k, name, sizeof(name));
+			else
+				key_to_camel(k, name, sizeof(name));
+			json_object_set_new(o, name,
+			                    is_map_field(k)
+			                        ? json_deep_copy(x)
+			                        : rename_keys(x, to_snake));
+		}
+		return o;
+	}
+	if (json_is_array(v)) {
+		json_t *a = json_array();
+		size_t i;
+		json_t *x;
+
+		json_array_foreach(v, i, x)
+		    json_array_append_new(a, rename_keys(x, to_snake));
+		return a;
+	}
+	return json_deep_copy(v);
+}
+
+static void reply_ok(struct call_ctx *c, json_t *camel)
+{
+	json_t *snake = rename_keys(camel, true);
+
+	json_decref(camel);
+	reply_json(c->conn, 200, "OK", snake);
+}
+
+/* ---- request helpers -------------------------------------------------- */
+
+static const char *req_str(const struct call_ctx *c, const char *key)
+{
+	const char *s = json_string_value(json_object_get(c->req, key));
+	return s ? s : "";
+}
+
+/* protobuf-JSON fields of the wrong type fail the decode: malformed. */
+static bool check_types(struct call_ctx *c, const char *const *strings)
+{
+	for (; *strings; strings++) {
+		json_t *v = json_object_get(c->req, *strings);
+
+		if (v && !json_is_string(v) && !json_is_null(v)) {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg),
+			         "the json request could not be decoded: "
+			         "field %s must be a string",
+			         *strings);
+			twirp_error(c->conn, "malformed", msg);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool room_admin(const struct call_ctx *c, const char *room)
+{
+	const struct token_grants *g = &c->claims->grants;
+
+	return g->room_admin && (!g->room[0] || !strcmp(g->room, room));
+}
+
+static bool permitted(const struct call_ctx *c, enum grant g)
+{
+	const struct token_grants *gr = &c->claims->grants;
+
+	switch (g) {
+	case GRANT_ROOM_CREATE:
+		return gr->room_create;
+	case GRANT_ROOM_LIST:
+		return gr->room_list;
+	case GRANT_ROOM_ADMIN:
+		return room_admin(c, req_str(c, "room"));
+	case GRANT_SIP_ADMIN:
+		return gr->sip_admin;
+	}
+	return false;
+}
+
+static struct room *need_room(struct call_ctx *c)
+{
+	struct room *room = room_find(c->api->prm.rooms, req_str(c, "room"));
+
+	if (!room)
+		twirp_error(c->conn, "not_found",
+		            "requested room does not exist");
+	return room;
+}
+
+/* ---- RoomService ------------------------------------------------------ */
+
+static void create_room(struct call_ctx *c)
+{
+	static const char *const strs[] = {"name", "metadata", "nodeId", NULL};
+	struct room *room;
+	int err;
+
+	if (!check_types(c, strs))
+		return;
+	if (!*req_str(c, "name")) {
+		twirp_error(c->conn, "invalid_argument", "name is required");
+		return;
+	}
+	err = room_open(c->api->prm.rooms, req_str(c, "name"), c->req, &room,
+	                NULL);
+	if (err) {
+		twirp_error(c->conn, "invalid_argument", "invalid room name");
+		return;
+	}
+	reply_ok(c, room_json(room, false));
+}
+
+static void list_rooms(struct call_ctx *c)
+{
+	json_t *names = json_object_get(c->req, "names");
+
+	if (names && !json_is_array(names)) {
+		twirp_error(c->conn, "malformed",
+		            "the json request could not be decoded");
+		return;
+	}
+	reply_ok(c,
+	         json_pack("{s:o}", "rooms",
+	                   rooms_list_json(c->api->prm.rooms, names, false)));
+}
+
+static void delete_room(struct call_ctx *c)
+{
+	struct room *room = need_room(c);
+
+	if (!room)
+		return;
+	room_delete(room);
+	reply_ok(c, json_object());
+}
+
+static void list_participants(struct call_ctx *c)
+{
+	struct room *room = need_room(c);
+
+	if (room)
+		reply_ok(c, json_pack("{s:o}", "participants",
+		                      room_participants_json(room, false)));
+}
+
+static struct participant *need_participant(struct call_ctx *c)
+{
+	struct room *room = need_room(c);
+	struct participant *p;
+
+	if (!room)
+		return NULL;
+	p = participant_find(room, req_str(c, "identity"));
+	if (!p)
+		twirp_error(c->conn, "not_found", "participant does not exist");
+	return p;
+}
+
+static void get_participant(struct call_ctx *c)
+{
+	struct participant *p = need_participant(c);
+
+	if (p)
+		reply_ok(c, participant_json(p, false));
+}
+
+static void remove_participant(struct call_ctx *c)
+{
+	struct participant *p = need_participant(c);
+
+	if (!p)
+		return;
+	participant_kick(p, "PARTICIPANT_REMOVED");
+	reply_ok(c, json_object());
+}
+
+static void update_room_metadata(struct call_ctx *c)
+{
+	static const char *const strs[] = {"room", "metadata", NULL};
+	struct room *room;
+
+	if (!check_types(c, strs))
+		return;
+	room = need_room(c);
+	if (!room)
+		return;
+	if (room_set_metadata(room, req_str(c, "metadata"))) {
+		twirp_error(c->conn, "internal", "out of memory");
+		return;
+	}
+	reply_ok(c, room_json(room, false));
+}
+
+/* ---- SIP -------------------------------------------------------------- */
+
+static void store_failed(struct call_ctx *c, int err)
+{
+	log_event(LOGL_ERROR, NULL, "store_failed", "error=\"%s\"",
+	          strerror(err));
+	twirp_error(c->conn, "internal", "the store could not be written");
+}
+
+static void changed(struct call_ctx *c)
+{
+	if (c->api->changedh)
+		c->api->changedh(c->api->arg);
+}
+
+static int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void stamp(json_t *obj, bool create)
+{
+	json_t *ts = json_pack("{s:s,s:i}", "seconds", "0", "nanos", 0);
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%lld", (long long)now_s());
+	json_object_set_new(ts, "seconds", json_string(buf));
+	if (create)
+		json_object_set(obj, "createdAt", ts);
+	json_object_set_new(obj, "updatedAt", ts);
+}
+
+static bool string_list(struct call_ctx *c, const json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	size_t i;
+	json_t *x;
+
+	if (!v || json_is_null(v))
+		return true;
+	if (!json_is_array(v))
+		goto bad;
+	json_array_foreach(v, i, x)
+	{
+		if (!json_is_string(x))
+			goto bad;
+	}
+	return true;
+bad:
+	twirp_error(c->conn, "malformed",
+	            "the json request could not be decoded");
+	return false;
+}
+
+static void create_trunk(struct call_ctx *c, bool inbound)
+{
+	json_t *trunk = json_object_get(c->req, "trunk");
+	json_t *existing = NULL;
+	const char *why = NULL;
+	char id[16];
+	int err;
+
+	if (!json_is_object(trunk)) {
+		twirp_error(c->conn, "invalid_argument", "trunk is required");
+		return;
+	}
+	if (!string_list(c, trunk, "numbers") ||
+	    !string_list(c, trunk, "allowedAddresses") ||
+	    !string_list(c, trunk, "allowedNumbers"))
+		return;
+	if (*json_string_value(json_object_get(trunk, "sipTrunkId")
+	                           ? json_object_get(trunk, "sipTrunkId")
+	                           : json_string(""))) {
+		twirp_error(c->conn, "invalid_argument",
+		            "trunk ID must be empty");
+		return;
+	}
+	trunk = json_deep_copy(trunk);
+	if (inbound) {
+		err = store_trunk_list(c->api->prm.store, STORE_TRUNK_INBOUND,
+		                       &existing);
+		if (err) {
+			json_decref(trunk);
+			store_failed(c, err);
+			return;
+		}
+		err = routing_check_inbound_trunk(existing, trunk, &why);
+		json_decref(existing);
+		if (err) {
+			json_decref(trunk);
+			twirp_error(c->conn, "invalid_argument", why);
+			return;
+		}
+	} else if (!json_array_size(json_object_get(trunk, "numbers")) ||
+	           !*(json_string_value(json_object_get(trunk, "address"))
+	                  ? json_string_value(json_object_get(trunk, "address"))
+	                  : "")) {
+		json_decref(trunk);
+		twirp_error(c->conn, "invalid_argument",
+		            "address and numbers are required");
+		return;
+	}
+	id_make(id, sizeof(id), "ST_");
+	json_object_set_new(trunk, "sipTrunkId", json_string(id));
+	stamp(trunk, true);
+	err = store_trunk_put(
+	    c->api->prm.store, id,
+	    inbound ? STORE_TRUNK_INBOUND : STORE_TRUNK_OUTBOUND, trunk);
+	if (err) {
+		json_decref(trunk);
+		store_failed(c, err);
+		return;
+	}
+	log_event(LOGL_INFO, NULL, "trunk_created", "id=%s kind=%s", id,
+	          inbound ? "inbound" : "outbound");
+	changed(c);
+	reply_ok(c, trunk);
+}
+
+static void create_inbound_trunk(struct call_ctx *c)
+{
+	create_trunk(c, true);
+}
+
+static void create_outbound_trunk(struct call_ctx *c)
+{
+	create_trunk(c, false);
+}
+
+static void list_trunks(struct call_ctx *c, enum store_trunk_kind kind)
+{
+	json_t *items = NULL;
+	int err = store_trunk_list(c->api->prm.store, kind, &items);
+
+	if (err) {
+		store_failed(c, err);
+		return;
+	}
+	reply_ok(c, json_pack("{s:o}", "items", items));
+}
+
+static void list_inbound_trunks(struct call_ctx *c)
+{
+	list_trunks(c, STORE_TRUNK_INBOUND);
+}
+
+static void list_outbound_trunks(struct call_ctx *c)
+{
+	list_trunks(c, STORE_TRUNK_OUTBOUND);
+}
+
+static void delete_trunk(struct call_ctx *c)
+{
+	const char *id = req_str(c, "sipTrunkId");
+	int err = store_trunk_delete(c->api->prm.store, id);
+
+	if (err == ENOENT) {
+		twirp_error(c->conn, "not_found",
+		            "requested sip trunk does not exist");
+		return;
+	}
+	if (err) {
+		store_failed(c, err);
+		return;
+	}
+	log_event(LOGL_INFO, NULL, "trunk_deleted", "id=%s", id);
+	changed(c);
+	reply_ok(c, json_pack("{s:s}", "sipTrunkId", id));
+}
+
+/* CreateSIPDispatchRule takes the rule nested ({dispatchRule:{...}}) or as
+ * legacy top-level fields, which is what the Node SDK sends. */
+static json_t *rule_from_request(const json_t *req)
+{
+	static const char *const legacy[] = {
+	    "rule",       "trunkIds",   "hidePhoneNumber", "inboundNumbers",
+	    "numbers",    "name",       "metadata",        "attributes",
+	    "roomPreset", "roomConfig", "krispEnabled",    "media",
+	    NULL};
+	json_t *nested = json_object_get(req, "dispatchRule");
+	json_t *rule;
+
+	if (json_is_object(nested))
+		return json_deep_copy(nested);
+	rule = json_object();
+	for (const char *const *k = legacy; *k; k++) {
+		json_t *v = json_object_get(req, *k);
+		if (v)
+			json_object_set(rule, *k, v);
+	}
+	return rule;
+}
+
+static bool rule_valid(struct call_ctx *c, json_t *rule)
+{
+	json_t *r = json_object_get(rule, "rule");
+
+	if (!string_list(c, rule, "trunkIds") ||
+	    !string_list(c, rule, "inboundNumbers") ||
+	    !string_list(c, rule, "numbers"))
+		return false;
+	if (!json_is_object(r)) {
+		twirp_error(c->conn, "invalid_argument", "rule is required");
+		return false;
+	}
+	return true;
+}
+
+static int save_rule(struct call_ctx *c, json_t *rule, const char *id,
+                     bool create)
+{
+	json_t *existing = NULL;
+	const char *why = NULL;
+	int err;
+
+	err = store_rule_list(c->api->prm.store, &existing);
+	if (err) {
+		store_failed(c, err);
+		return err;
+	}
+	err = routing_check_rule(existing, rule, &why);
+	json_decref(existing);
+	if (err) {
+		twirp_error(c->conn, "invalid_argument", why);
+		return err;
+	}
+	stamp(rule, create);
+	err = store_rule_put(c->api->prm.store, id, rule);
+	if (err) {
+		store_failed(c, err);
+		return err;
+	}
+	changed(c);
+	return 0;
+}
+
+static void create_rule(struct call_ctx *c)
+{
+	json_t *rule = rule_from_request(c->req);
+	char id[20];
+
+	if (!rule_valid(c, rule)) {
+		json_decref(rule);
+		return;
+	}
+	id_make(id, sizeof(id), "SDR_");
+	json_object_set_new(rule, "sipDispatchRuleId", json_string(id));
+	if (save_rule(c, rule, id, true)) {
+		json_decref(rule);
+		return;
+	}
+	log_event(LOGL_INFO, NULL, "rule_created", "id=%s", id);
+	reply_ok(c, rule);
+}
+
+static void list_rules(struct call_ctx *c)
+{
+	json_t *items = NULL;
+	int err = store_rule_list(c->api->prm.store, &items);
+
+	if (err) {
+		store_failed(c, err);
+		return;
+	}
+	reply_ok(c, json_pack("{s:o}", "items", items));
+}
+
+/* UpdateSIPDispatchRule: {sipDispatchRuleId, replace: rule} or
+ * {sipDispatchRuleId, update: {fields to set, trunkIds as ListUpdate}}. */
+static void update_rule(struct call_ctx *c)
+{
+	const char *id = req_str(c, "sipDispatchRuleId");
+	json_t *replace = json_object_get(c->req, "replace");
+	json_t *update = json_object_get(c->req, "update");
+	json_t *rule = NULL;
+	int err;
+
+	err = store_rule_get(c->api->prm.store, id, &rule);
+	if (err == ENOENT) {
+		twirp_error(c->conn, "not_found",
+		            "requested sip dispatch rule does not exist");
+		return;
+	}
+	if (err) {
+		store_failed(c, err);
+		return;
+	}
+	if (json_is_object(replace)) {
+		json_t *created =
+		    json_incref(json_object_get(rule, "createdAt"));
+
+		json_decref(rule);
+		rule = json_deep_copy(replace);
+		if (created)
+			json_object_set_new(rule, "createdAt", created);
+	} else if (json_is_object(update)) {
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(update, k, v)
+		{
+			json_t *set = json_object_get(v, "set");
+
+			/* ListUpdate fields replace the list with "set". */
+			if (json_is_object(v) && json_is_array(set))
+				json_object_set(rule, k, set);
+			else
+				json_object_set(rule, k, v);
+		}
+	} else {
+		json_decref(rule);
+		twirp_error(c->conn, "invalid_argument",
+		            "replace or update is required");
+		return;
+	}
+	json_object_set_new(rule, "sipDispatchRuleId", json_string(id));
+	if (!rule_valid(c, rule) || save_rule(c, rule, id, false)) {
+		json_decref(rule);
+		return;
+	}
+	log_event(LOGL_INFO, NULL, "rule_updated", "id=%s", id);
+	reply_ok(c, rule);
+}
+
+static void delete_rule(struct call_ctx *c)
+{
+	const char *id = req_str(c, "sipDispatchRuleId");
+	json_t *rule = NULL;
+	int err = store_rule_get(c->api->prm.store, id, &rule);
+
+	if (!err)
+		err = store_rule_delete(c->api->prm.store, id);
+	if (err == ENOENT) {
+		twirp_error(c->conn, "not_found",
+		            "requested sip dispatch rule does not exist");
+		json_decref(rule);
+		return;
+	}
+	if (err) {
+		json_decref(rule);
+		store_failed(c, err);
+		return;
+	}
+	log_event(LOGL_INFO, NULL, "rule_deleted", "id=%s", id);
+	changed(c);
+	reply_ok(c, rule);
+}
+
+/* ---- dispatch --------------------------------------------------------- */
+
+static const struct route {
+	const char *path;
+	enum grant grant;
+	handler_h *h;
+} routes[] = {
+    {"livekit.RoomService/CreateRoom", GRANT_ROOM_CREATE, create_room},
+    {"livekit.RoomService/ListRooms", GRANT_ROOM_LIST, list_rooms},
+    {"livekit.RoomService/DeleteRoom", GRANT_ROOM_CREATE, delete_room},
+    {"livekit.RoomService/ListParticipants", GRANT_ROOM_ADMIN,
+     list_participants},
+    {"livekit.RoomService/GetParticipant", GRANT_ROOM_ADMIN, get_participant},
+    {"livekit.RoomService/RemoveParticipant", GRANT_ROOM_ADMIN,
+     remove_participant},
+    {"livekit.RoomService/UpdateRoomMetadata", GRANT_ROOM_ADMIN,
+     update_room_metadata},
+    {"livekit.SIP/CreateSIPInboundTrunk", GRANT_SIP_ADMIN,
+     create_inbound_trunk},
+    {"livekit.SIP/ListSIPInboundTrunk", GRANT_SIP_ADMIN, list_inbound_trunks},
+    {"livekit.SIP/CreateSIPOutboundTrunk", GRANT_SIP_ADMIN,
+     create_outbound_trunk},
+    {"livekit.SIP/ListSIPOutboundTrunk", GRANT_SIP_ADMIN, list_outbound_trunks},
+    {"livekit.SIP/DeleteSIPTrunk", GRANT_SIP_ADMIN, delete_trunk},
+    {"livekit.SIP/CreateSIPDispatchRule", GRANT_SIP_ADMIN, create_rule},
+    {"livekit.SIP/ListSIPDispatchRule", GRANT_SIP_ADMIN, list_rules},
+    {"livekit.SIP/UpdateSIPDispatchRule", GRANT_SIP_ADMIN, update_rule},
+    {"livekit.SIP/DeleteSIPDispatchRule", GRANT_SIP_ADMIN, delete_rule},
+};
+
+static const struct route *find_route(const struct pl *path)
+{
+	static const char prefix[] = "/twirp/";
+	struct pl rest;
+
+	if (path->l <= sizeof(prefix) - 1 ||
+	    memcmp(path->p, prefix, sizeof(prefix) - 1))
+		return NULL;
+	rest.p = path->p + sizeof(prefix) - 1;
+	rest.l = path->l - (sizeof(prefix) - 1);
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (!pl_strcmp(&rest, routes[i].path))
+			return &routes[i];
+	}
+	return NULL;
+}
+
+static void plain(struct http_conn *conn, uint16_t status, const char *reason,
+                  const char *text)
+{
+	(void)http_creply(conn, status, reason, "text/plain", "%s", text);
+}
+
+/* 0 with claims filled; 1 when a reply was sent. No token is not an error:
+ * the grant check refuses it later, as LiveKit does. */
+static int authenticate(struct api *api, struct http_conn *conn,
+                        const struct http_msg *msg, struct token_claims *cl)
+{
+	const struct http_hdr *h = http_msg_hdr(msg, HTTP_HDR_AUTHORIZATION);
+	static const char bearer[] = "Bearer ";
+	char *jwt = NULL;
+	const char *why = NULL;
+	int err;
+
+	memset(cl, 0, sizeof(*cl));
+	if (!h)
+		return 0;
+	if (h->val.l < sizeof(bearer) - 1 ||
+	    memcmp(h->val.p, bearer, sizeof(bearer) - 1)) {
+		plain(conn, 401, "Unauthorized",
+		      "invalid authorization header. Must start with Bearer ");
+		return 1;
+	}
+	struct pl tok = {h->val.p + sizeof(bearer) - 1,
+	                 h->val.l - (sizeof(bearer) - 1)};
+	if (pl_strdup(&jwt, &tok)) {
+		plain(conn, 500, "Internal Server Error", "out of memory");
+		return 1;
+	}
+	err = token_verify(jwt, &api->prm.keys, time(NULL), cl, &why);
+	mem_deref(jwt);
+	if (err) {
+		char text[160];
+
+		snprintf(text, sizeof(text), "could not verify token: %s",
+		         why ? why : "invalid token");
+		plain(conn, 401, "Unauthorized", text);
+		return 1;
+	}
+	return 0;
+}
+
+static void handle_twirp(struct api *api, struct http_conn *conn,
+                         const struct http_msg *msg)
+{
+	const struct route *r = find_route(&msg->path);
+	struct token_claims claims;
+	struct call_ctx c = {.api = api, .conn = conn, .claims = &claims};
+	size_t max = api->prm.max_body ? api->prm.max_body : MAX_BODY_DEFAULT;
+	json_error_t jerr;
+	json_t *req;
+
+	if (!r || pl_strcmp(&msg->met, "POST") ||
+	    !msg_ctype_cmp(&msg->ctyp, "application", "json")) {
+		char text[256];
+
+		re_snprintf(text, sizeof(text),
+		            "%r %r: no handler for this method and path, or "
+		            "the content type is not application/json",
+		            &msg->met, &msg->path);
+		twirp_error(conn, "bad_route", text);
+		return;
+	}
+	if (authenticate(api, conn, msg, &claims))
+		return;
+	if (mbuf_get_left(msg->mb) > max) {
+		twirp_error(conn, "malformed", "the request body is too large");
+		return;
+	}
+	req = json_loadb((const char *)mbuf_buf(msg->mb),
+	                 mbuf_get_left(msg->mb), 0, &jerr);
+	if (!mbuf_get_left(msg->mb))
+		req = json_object();
+	if (!json_is_object(req)) {
+		json_decref(req);
+		twirp_error(conn, "malformed",
+		            "the json request could not be decoded");
+		return;
+	}
+	c.req = rename_keys(req, false);
+	json_decref(req);
+	if (!permitted(&c, r->grant)) {
+		twirp_error(conn, "unauthenticated", "permissions denied");
+	} else {
+		r->h(&c);
+	}
+	json_decref(c.req);
+}
+
+static void request_handler(struct http_conn *conn, const struct http_msg *msg,
+                            void *arg)
+{
+	struct api *api = arg;
+
+	if (!pl_strcmp(&msg->path, "/healthz") || !pl_strcmp(&msg->path, "/")) {
+		if (api->ready)
+			plain(conn, 200, "OK", "OK");
+		else
+			plain(conn, 503, "Service Unavailable", "starting");
+		return;
+	}
+	handle_twirp(api, conn, msg);
+}
+
+static void api_destructor(void *arg)
+{
+	struct api *api = arg;
+
+	mem_deref(api->sock);
+}
+
+int api_alloc(struct api **ap, const struct api_params *prm,
+              api_changed_h *changedh, void *arg)
+{
+	struct api *api;
+	int err;
+
+	if (!ap || !prm || !prm->rooms || !prm->store)
+		return EINVAL;
+	api = mem_zalloc(sizeof(*api), api_destructor);
+	if (!api)
+		return ENOMEM;
+	api->prm = *prm;
+	api->changedh = changedh;
+	api->arg = arg;
+	err = http_listen(&api->sock, &prm->listen, request_handler, api);
+	if (err)
+		mem_deref(api);
+	else
+		*ap = api;
+	return err;
+}
+
+void api_set_ready(struct api *api, bool ready)
+{
+	if (api)
+		api->ready = ready;
+}

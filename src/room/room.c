@@ -1,0 +1,489 @@
+/*
+ * DESIGN. Rooms live in a list on the signalling thread; a participant is
+ * owned by its room and points back to whoever answers for it (the SIP
+ * call), which it asks to hang up when kicked. Each SIP participant
+ * publishes one audio track, so joining announces participant_joined then
+ * track_published, and leaving the reverse. Webhooks are queued per room,
+ * so each receiver sees a room's events in the order they happened.
+ *
+ * libre is included header by header: its re_json.h clashes with jansson.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <re_types.h>
+#include <re_fmt.h>
+#include <re_mem.h>
+#include <re_list.h>
+#include <re_tmr.h>
+#include "room/room.h"
+#include "room/webhook.h"
+#include "store/store.h"
+#include "core/id.h"
+#include "core/log.h"
+
+struct rooms {
+	struct rooms_params prm;
+	struct list rooms;
+};
+
+struct room {
+	struct le le;
+	struct rooms *rs;
+	char sid[16];
+	char name[256];
+	char *metadata;
+	uint32_t empty_timeout_s;
+	uint32_t max_participants;
+	int64_t created_ms;
+	struct list participants;
+	struct tmr empty_tmr;
+	bool closing;
+};
+
+struct participant {
+	struct le le;
+	struct room *room;
+	char sid[16];
+	char track_sid[16];
+	char identity[256];
+	char name[256];
+	char kind[16];
+	char *metadata;
+	json_t *attributes;
+	int64_t joined_ms;
+	participant_kick_h *kickh;
+	void *arg;
+};
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* protobuf-JSON writes int64 as strings. */
+static json_t *json_int64(int64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%lld", (long long)v);
+	return json_string(buf);
+}
+
+static void put(json_t *obj, bool twirp, const char *camel, const char *snake,
+                json_t *value)
+{
+	json_object_set_new(obj, twirp ? snake : camel, value);
+}
+
+json_t *room_json(const struct room *room, bool twirp)
+{
+	json_t *o = json_object();
+	unsigned n = list_count(&room->participants);
+
+	put(o, twirp, "sid", "sid", json_string(room->sid));
+	put(o, twirp, "name", "name", json_string(room->name));
+	put(o, twirp, "emptyTimeout", "empty_timeout",
+	    json_integer(room->empty_timeout_s));
+	put(o, twirp, "departureTimeout", "departure_timeout",
+	    json_integer(20));
+	put(o, twirp, "maxParticipants", "max_participants",
+	    json_integer(room->max_participants));
+	put(o, twirp, "creationTime", "creation_time",
+	    json_int64(room->created_ms / 1000));
+	put(o, twirp, "creationTimeMs", "creation_time_ms",
+	    json_int64(room->created_ms));
+	put(o, twirp, "turnPassword", "turn_password", json_string(""));
+	put(o, twirp, "enabledCodecs", "enabled_codecs",
+	    json_pack("[{s:s,s:s},{s:s,s:s}]", "mime", "audio/PCMU",
+	              twirp ? "fmtp_line" : "fmtpLine", "", "mime",
+	              "audio/PCMA", twirp ? "fmtp_line" : "fmtpLine", ""));
+	put(o, twirp, "metadata", "metadata",
+	    json_string(room->metadata ? room->metadata : ""));
+	put(o, twirp, "numParticipants", "num_participants", json_integer(n));
+	put(o, twirp, "numPublishers", "num_publishers", json_integer(n));
+	put(o, twirp, "activeRecording", "active_recording", json_false());
+	if (twirp)
+		json_object_set_new(o, "version", json_null());
+	return o;
+}
+
+json_t *participant_json(const struct participant *p, bool twirp)
+{
+	json_t *o = json_object();
+	json_t *track = json_object();
+	json_t *perm = json_object();
+
+	put(track, twirp, "sid", "sid", json_string(p->track_sid));
+	put(track, twirp, "type", "type", json_string("AUDIO"));
+	put(track, twirp, "name", "name", json_string("phone"));
+	put(track, twirp, "muted", "muted", json_false());
+	put(track, twirp, "source", "source", json_string("MICROPHONE"));
+	put(track, twirp, "mimeType", "mime_type", json_string("audio/PCMU"));
+
+	put(perm, twirp, "canSubscribe", "can_subscribe", json_true());
+	put(perm, twirp, "canPublish", "can_publish", json_true());
+	put(perm, twirp, "canPublishData", "can_publish_data", json_true());
+	put(perm, twirp, "hidden", "hidden", json_false());
+	put(perm, twirp, "canUpdateMetadata", "can_update_metadata",
+	    json_false());
+
+	put(o, twirp, "sid", "sid", json_string(p->sid));
+	put(o, twirp, "identity", "identity", json_string(p->identity));
+	put(o, twirp, "state", "state", json_string("ACTIVE"));
+	put(o, twirp, "tracks", "tracks", json_pack("[o]", track));
+	put(o, twirp, "metadata", "metadata",
+	    json_string(p->metadata ? p->metadata : ""));
+	put(o, twirp, "joinedAt", "joined_at", json_int64(p->joined_ms / 1000));
+	put(o, twirp, "joinedAtMs", "joined_at_ms", json_int64(p->joined_ms));
+	put(o, twirp, "name", "name", json_string(p->name));
+	put(o, twirp, "version", "version", json_integer(1));
+	put(o, twirp, "permission", "permission", perm);
+	put(o, twirp, "isPublisher", "is_publisher", json_true());
+	put(o, twirp, "kind", "kind", json_string(p->kind));
+	put(o, twirp, "attributes", "attributes",
+	    json_deep_copy(p->attributes));
+	put(o, twirp, "disconnectReason", "disconnect_reason",
+	    json_string("UNKNOWN_REASON"));
+	return o;
+}
+
+static void announce(struct room *room, const char *event,
+                     const struct participant *p, bool with_track)
+{
+	json_t *ev;
+
+	if (!room->rs->prm.webhook)
+		return;
+	ev = json_pack("{s:s,s:o}", "event", event, "room",
+	               room_json(room, false));
+	if (p) {
+		if (with_track) {
+			json_object_set_new(ev, "participant",
+			                    json_pack("{s:s,s:s}", "sid",
+			                              p->sid, "identity",
+			                              p->identity));
+			json_object_set_new(
+			    ev, "track",
+			    json_pack("{s:s,s:s,s:s,s:s}", "sid", p->track_sid,
+			              "type", "AUDIO", "source", "MICROPHONE",
+			              "name", "phone"));
+		} else {
+			json_object_set_new(ev, "participant",
+			                    participant_json(p, false));
+		}
+	}
+	if (webhook_send(room->rs->prm.webhook, room->name, ev))
+		log_event(LOGL_WARN, NULL, "webhook_queue_failed",
+		          "room=%s event=%s", room->name, event);
+	json_decref(ev);
+}
+
+static void room_close(struct room *room)
+{
+	struct rooms *rs = room->rs;
+
+	tmr_cancel(&room->empty_tmr);
+	announce(room, "room_finished", NULL, false);
+	if (rs->prm.store)
+		(void)store_room_finished(rs->prm.store, room->sid,
+		                          wall_ms() / 1000);
+	log_event(LOGL_INFO, NULL, "room_finished", "room=%s sid=%s",
+	          room->name, room->sid);
+	mem_deref(room);
+}
+
+static void empty_timeout(void *arg)
+{
+	room_close(arg);
+}
+
+static void room_destructor(void *arg)
+{
+	struct room *room = arg;
+
+	tmr_cancel(&room->empty_tmr);
+	list_unlink(&room->le);
+	list_flush(&room->participants);
+	mem_deref(room->metadata);
+}
+
+static void participant_destructor(void *arg)
+{
+	struct participant *p = arg;
+
+	list_unlink(&p->le);
+	mem_deref(p->metadata);
+	json_decref(p->attributes);
+}
+
+int rooms_alloc(struct rooms **rsp, const struct rooms_params *prm)
+{
+	struct rooms *rs;
+
+	if (!rsp || !prm)
+		return EINVAL;
+	rs = mem_zalloc(sizeof(*rs), NULL);
+	if (!rs)
+		return ENOMEM;
+	rs->prm = *prm;
+	list_init(&rs->rooms);
+	*rsp = rs;
+	return 0;
+}
+
+void rooms_free(struct rooms *rs)
+{
+	if (!rs)
+		return;
+	while (!list_isempty(&rs->rooms))
+		room_delete(list_head(&rs->rooms)->data);
+	mem_deref(rs);
+}
+
+struct room *room_find(struct rooms *rs, const char *name)
+{
+	for (struct le *le = list_head(&rs->rooms); le; le = le->next) {
+		struct room *room = le->data;
+
+		if (!strcmp(room->name, name))
+			return room;
+	}
+	return NULL;
+}
+
+const char *room_name(const struct room *room)
+{
+	return room->name;
+}
+
+static void apply_opts(struct room *room, const json_t *opts)
+{
+	json_t *v;
+
+	if (!opts)
+		return;
+	v = json_object_get(opts, "emptyTimeout");
+	if (json_is_integer(v) && json_integer_value(v) > 0)
+		room->empty_timeout_s = (uint32_t)json_integer_value(v);
+	v = json_object_get(opts, "maxParticipants");
+	if (json_is_integer(v) && json_integer_value(v) > 0)
+		room->max_participants = (uint32_t)json_integer_value(v);
+	v = json_object_get(opts, "metadata");
+	if (json_is_string(v) && json_string_length(v)) {
+		room->metadata = mem_deref(room->metadata);
+		(void)str_dup(&room->metadata, json_string_value(v));
+	}
+}
+
+static void arm_empty_timer(struct room *room)
+{
+	if (list_isempty(&room->participants))
+		tmr_start(&room->empty_tmr,
+		          (uint64_t)room->empty_timeout_s * 1000, empty_timeout,
+		          room);
+}
+
+int room_open(struct rooms *rs, const char *name, const json_t *opts,
+              struct room **roomp, bool *created)
+{
+	struct room *room;
+
+	if (!rs || !name || !*name || strlen(name) >= sizeof(room->name))
+		return EINVAL;
+	room = room_find(rs, name);
+	if (room) {
+		apply_opts(room, opts);
+		if (created)
+			*created = false;
+		if (roomp)
+			*roomp = room;
+		return 0;
+	}
+	room = mem_zalloc(sizeof(*room), room_destructor);
+	if (!room)
+		return ENOMEM;
+	room->rs = rs;
+	id_make(room->sid, sizeof(room->sid), "RM_");
+	snprintf(room->name, sizeof(room->name), "%s", name);
+	room->empty_timeout_s = rs->prm.empty_timeout_s;
+	room->created_ms = wall_ms();
+	list_init(&room->participants);
+	tmr_init(&room->empty_tmr);
+	apply_opts(room, opts);
+	list_append(&rs->rooms, &room->le, room);
+
+	log_event(LOGL_INFO, NULL, "room_started", "room=%s sid=%s", room->name,
+	          room->sid);
+	announce(room, "room_started", NULL, false);
+	if (rs->prm.store) {
+		json_t *j = room_json(room, false);
+		(void)store_room_started(rs->prm.store, room->sid, room->name,
+		                         j, room->created_ms / 1000);
+		json_decref(j);
+	}
+	arm_empty_timer(room);
+	if (created)
+		*created = true;
+	if (roomp)
+		*roomp = room;
+	return 0;
+}
+
+void room_delete(struct room *room)
+{
+	struct le *le;
+
+	if (!room || room->closing)
+		return;
+	room->closing = true;
+	le = list_head(&room->participants);
+	while (le) {
+		struct participant *p = le->data;
+
+		le = le->next;
+		participant_kick(p, "ROOM_DELETED");
+	}
+	/* Owners that did not leave at once (a call mid-hang-up) are taken
+	 * out now: the room is gone for the API from this moment. */
+	while (!list_isempty(&room->participants))
+		participant_leave(list_head(&room->participants)->data,
+		                  "ROOM_DELETED");
+	room_close(room);
+}
+
+int room_set_metadata(struct room *room, const char *metadata)
+{
+	room->metadata = mem_deref(room->metadata);
+	return metadata ? str_dup(&room->metadata, metadata) : 0;
+}
+
+int participant_join(struct room *room, const struct participant_info *info,
+                     participant_kick_h *kickh, void *arg,
+                     struct participant **pp)
+{
+	struct participant *p;
+
+	if (!room || !info || !info->identity || room->closing)
+		return EINVAL;
+	if (room->max_participants &&
+	    list_count(&room->participants) >= room->max_participants)
+		return EMLINK;
+	if (participant_find(room, info->identity))
+		return EEXIST;
+	p = mem_zalloc(sizeof(*p), participant_destructor);
+	if (!p)
+		return ENOMEM;
+	p->room = room;
+	id_make(p->sid, sizeof(p->sid), "PA_");
+	id_make(p->track_sid, sizeof(p->track_sid), "TR_");
+	snprintf(p->identity, sizeof(p->identity), "%s", info->identity);
+	snprintf(p->name, sizeof(p->name), "%s", info->name ? info->name : "");
+	snprintf(p->kind, sizeof(p->kind), "%s",
+	         info->kind ? info->kind : "STANDARD");
+	if (info->metadata)
+		(void)str_dup(&p->metadata, info->metadata);
+	p->attributes =
+	    info->attributes ? json_deep_copy(info->attributes) : json_object();
+	p->joined_ms = wall_ms();
+	p->kickh = kickh;
+	p->arg = arg;
+	tmr_cancel(&room->empty_tmr);
+	list_append(&room->participants, &p->le, p);
+
+	log_event(LOGL_INFO, NULL, "participant_joined",
+	          "room=%s identity=%s sid=%s kind=%s", room->name, p->identity,
+	          p->sid, p->kind);
+	announce(room, "participant_joined", p, false);
+	announce(room, "track_published", p, true);
+	*pp = p;
+	return 0;
+}
+
+int participant_set_attribute(struct participant *p, const char *key,
+                              const char *value)
+{
+	if (!p || !key || !value)
+		return EINVAL;
+	return json_object_set_new(p->attributes, key, json_string(value))
+	           ? ENOMEM
+	           : 0;
+}
+
+void participant_leave(struct participant *p, const char *reason)
+{
+	struct room *room;
+
+	if (!p)
+		return;
+	room = p->room;
+	p->kickh = NULL;
+	log_event(LOGL_INFO, NULL, "participant_left",
+	          "room=%s identity=%s reason=%s", room->name, p->identity,
+	          reason ? reason : "CLIENT_INITIATED");
+	announce(room, "track_unpublished", p, true);
+	announce(room, "participant_left", p, false);
+	mem_deref(p);
+	if (!room->closing)
+		arm_empty_timer(room);
+}
+
+struct participant *participant_find(struct room *room, const char *identity)
+{
+	for (struct le *le = list_head(&room->participants); le;
+	     le = le->next) {
+		struct participant *p = le->data;
+
+		if (!strcmp(p->identity, identity))
+			return p;
+	}
+	return NULL;
+}
+
+void participant_kick(struct participant *p, const char *reason)
+{
+	participant_kick_h *h;
+
+	if (!p)
+		return;
+	h = p->kickh;
+	p->kickh = NULL;
+	if (h)
+		h(p, reason, p->arg);
+	else
+		participant_leave(p, reason);
+}
+
+json_t *rooms_list_json(struct rooms *rs, const json_t *names, bool twirp)
+{
+	json_t *arr = json_array();
+
+	for (struct le *le = list_head(&rs->rooms); le; le = le->next) {
+		struct room *room = le->data;
+		bool want = !json_array_size(names);
+		size_t i;
+		json_t *n;
+
+		json_array_foreach(names, i, n)
+		{
+			if (json_is_string(n) &&
+			    !strcmp(json_string_value(n), room->name))
+				want = true;
+		}
+		if (want)
+			json_array_append_new(arr, room_json(room, twirp));
+	}
+	return arr;
+}
+
+json_t *room_participants_json(const struct room *room, bool twirp)
+{
+	json_t *arr = json_array();
+
+	for (struct le *le = list_head(&room->participants); le; le = le->next)
+		json_array_append_new(arr, participant_json(le->data, twirp));
+	return arr;
+}

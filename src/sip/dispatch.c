@@ -1,0 +1,292 @@
+/*
+ * DESIGN. Trunks and rules are read from the store once and kept as JSON
+ * until the API changes them, so an INVITE costs no database access. The
+ * order is LiveKit's: trunk (with its caller and address filters), the
+ * trunk's credentials, then the rule; where LiveKit drops an unmatched call
+ * in silence, we answer 404 and say why in the log. With default_route on,
+ * a call that no trunk or rule takes goes to an individual room, so a fresh
+ * install answers the phone.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "sip/dispatch.h"
+#include "sip/routing.h"
+#include "store/store.h"
+#include "core/id.h"
+#include "core/log.h"
+
+struct dispatch {
+	struct dispatch_params prm;
+	json_t *trunks; /* inbound trunks */
+	json_t *rules;
+};
+
+int dispatch_reload(struct dispatch *d)
+{
+	json_t *trunks = NULL, *rules = NULL;
+	int err;
+
+	err = store_trunk_list(d->prm.store, STORE_TRUNK_INBOUND, &trunks);
+	if (!err)
+		err = store_rule_list(d->prm.store, &rules);
+	if (err) {
+		json_decref(trunks);
+		return err;
+	}
+	json_decref(d->trunks);
+	json_decref(d->rules);
+	d->trunks = trunks;
+	d->rules = rules;
+	return 0;
+}
+
+int dispatch_alloc(struct dispatch **dp, const struct dispatch_params *prm)
+{
+	struct dispatch *d;
+	int err;
+
+	if (!dp || !prm || !prm->store || !prm->rooms)
+		return EINVAL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return ENOMEM;
+	d->prm = *prm;
+	err = dispatch_reload(d);
+	if (err) {
+		free(d);
+		return err;
+	}
+	*dp = d;
+	return 0;
+}
+
+void dispatch_free(struct dispatch *d)
+{
+	if (!d)
+		return;
+	json_decref(d->trunks);
+	json_decref(d->rules);
+	free(d);
+}
+
+static const char *jstr(const json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	return s ? s : "";
+}
+
+static void reject(struct dispatch_result *res, unsigned status,
+                   const char *reason)
+{
+	res->outcome = DISPATCH_REJECT;
+	res->status = status;
+	snprintf(res->reason, sizeof(res->reason), "%s", reason);
+}
+
+struct hdr_ctx {
+	json_t *attrs;
+	const json_t *map; /* headersToAttributes */
+	bool all_x, all;   /* includeHeaders */
+};
+
+static void header_attr(const char *name, size_t nlen, const char *val,
+                        size_t vlen, void *arg)
+{
+	struct hdr_ctx *h = arg;
+	char key[160], lname[128], value[512];
+	const char *k;
+	json_t *v;
+
+	if (nlen >= sizeof(lname))
+		return;
+	for (size_t i = 0; i < nlen; i++)
+		lname[i] = (char)tolower((unsigned char)name[i]);
+	lname[nlen] = '\0';
+	snprintf(value, sizeof(value), "%.*s", (int)vlen, val);
+
+	json_object_foreach((json_t *)h->map, k, v)
+	{
+		if (json_is_string(v) && !strcasecmp(k, lname))
+			json_object_set_new(h->attrs, json_string_value(v),
+			                    json_string(value));
+	}
+	if (h->all || (h->all_x && !strncmp(lname, "x-", 2))) {
+		snprintf(key, sizeof(key), "sip.h.%s", lname);
+		json_object_set_new(h->attrs, key, json_string(value));
+	}
+}
+
+static json_t *attributes(const struct dispatch_call *call, const json_t *trunk,
+                          const json_t *rule, const struct dispatch_result *res,
+                          bool hide)
+{
+	json_t *a = json_object();
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(json_object_get(rule, "attributes"), k, v)
+	{
+		if (json_is_string(v))
+			json_object_set(a, k, v);
+	}
+	json_object_set_new(a, "sip.callID", json_string(res->call_id));
+	json_object_set_new(a, "sip.callIDFull",
+	                    json_string(call->sip_call_id));
+	json_object_set_new(a, "sip.callStatus", json_string("ringing"));
+	json_object_set_new(a, "sip.trunkID", json_string(res->trunk_id));
+	json_object_set_new(a, "sip.ruleID", json_string(res->rule_id));
+	if (!hide) {
+		json_object_set_new(a, "sip.phoneNumber",
+		                    json_string(call->from_user));
+		json_object_set_new(a, "sip.trunkPhoneNumber",
+		                    json_string(call->to_user));
+	}
+	if (call->twilio_call_sid)
+		json_object_set_new(a, "sip.twilio.callSid",
+		                    json_string(call->twilio_call_sid));
+	if (call->twilio_account_sid)
+		json_object_set_new(a, "sip.twilio.accountSid",
+		                    json_string(call->twilio_account_sid));
+	if (call->foreach_hdr && trunk) {
+		const char *inc = jstr(trunk, "includeHeaders");
+		struct hdr_ctx h = {
+		    .attrs = a,
+		    .map = json_object_get(trunk, "headersToAttributes"),
+		    .all_x = !strcmp(inc, "SIP_X_HEADERS"),
+		    .all = !strcmp(inc, "SIP_ALL_HEADERS"),
+		};
+		call->foreach_hdr(call->msg, header_attr, &h);
+	}
+	return a;
+}
+
+/* The default route's room, as an individual rule with prefix "call". */
+static json_t *default_rule(void)
+{
+	return json_pack("{s:s,s:{s:{s:s}}}", "sipDispatchRuleId", "", "rule",
+	                 "dispatchRuleIndividual", "roomPrefix", "call");
+}
+
+static int join(struct dispatch *d, const struct dispatch_call *call,
+                const json_t *trunk, const json_t *rule,
+                participant_kick_h *kickh, void *arg,
+                struct dispatch_result *res)
+{
+	struct routing_call rc = {call->from_user, call->from_host,
+	                          call->to_user, call->src_ip, NULL};
+	char name[256];
+	struct room *room;
+	json_t *attrs;
+	int err;
+
+	if (call->twilio_call_sid && *call->twilio_call_sid)
+		snprintf(res->room, sizeof(res->room), "pstn-%s",
+		         call->twilio_call_sid);
+	else if ((err = routing_room_name(rule, &rc, res->room,
+	                                  sizeof(res->room))))
+		return err;
+
+	err = room_open(d->prm.rooms, res->room,
+	                json_object_get(rule, "roomConfig"), &room, NULL);
+	if (err)
+		return err;
+	routing_participant(rule, call->from_user, res->identity,
+	                    sizeof(res->identity), name, sizeof(name));
+	/* The same number twice in one room (a direct rule) gets a
+	 * distinct identity rather than a refusal. */
+	if (participant_find(room, res->identity)) {
+		char suffix[5];
+
+		id_random(suffix, 4);
+		size_t l = strlen(res->identity);
+		snprintf(res->identity + l, sizeof(res->identity) - l, "_%.4s",
+		         suffix);
+	}
+	attrs =
+	    attributes(call, trunk, rule, res,
+	               json_is_true(json_object_get(rule, "hidePhoneNumber")));
+	const struct participant_info info = {
+	    .identity = res->identity,
+	    .name = name,
+	    .kind = "SIP",
+	    .metadata = jstr(rule, "metadata"),
+	    .attributes = attrs,
+	};
+	err = participant_join(room, &info, kickh, arg, &res->p);
+	json_decref(attrs);
+	return err;
+}
+
+void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
+                    bool authenticated, participant_kick_h *kickh, void *arg,
+                    struct dispatch_result *res)
+{
+	struct routing_call rc = {call->from_user, call->from_host,
+	                          call->to_user, call->src_ip, NULL};
+	const json_t *trunk = NULL, *rule = NULL;
+	json_t *fallback = NULL;
+	const char *why = NULL;
+	bool needs_pin = false;
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	id_make(res->call_id, sizeof(res->call_id), "SCL_");
+
+	err = routing_match_trunk(d->trunks, &rc, &trunk, &why);
+	if (err) {
+		reject(res, 404, why ? why : "Multiple SIP Trunks matched");
+		return;
+	}
+	if (trunk) {
+		snprintf(res->trunk_id, sizeof(res->trunk_id), "%s",
+		         jstr(trunk, "sipTrunkId"));
+		if (*jstr(trunk, "authUsername") && !authenticated) {
+			res->outcome = DISPATCH_AUTH;
+			snprintf(res->auth.username, sizeof(res->auth.username),
+			         "%s", jstr(trunk, "authUsername"));
+			snprintf(res->auth.password, sizeof(res->auth.password),
+			         "%s", jstr(trunk, "authPassword"));
+			snprintf(res->auth.realm, sizeof(res->auth.realm), "%s",
+			         *jstr(trunk, "authRealm")
+			             ? jstr(trunk, "authRealm")
+			             : "voxgate");
+			return;
+		}
+	}
+
+	err = routing_match_rule(d->rules, trunk ? res->trunk_id : NULL, &rc,
+	                         &rule, &needs_pin);
+	if (err || !rule) {
+		if (needs_pin) {
+			reject(res, 404,
+			       "Dispatch rule needs a PIN, which is not "
+			       "collected yet");
+			return;
+		}
+		if (!d->prm.default_route || trunk) {
+			reject(res, 404,
+			       "Does not match Trunks or Dispatch Rules");
+			return;
+		}
+		fallback = default_rule();
+		rule = fallback;
+	}
+	snprintf(res->rule_id, sizeof(res->rule_id), "%s",
+	         jstr(rule, "sipDispatchRuleId"));
+
+	err = join(d, call, trunk, rule, kickh, arg, res);
+	json_decref(fallback);
+	if (err == EMLINK) {
+		reject(res, 486, "Room is full");
+	} else if (err) {
+		log_event(LOGL_ERROR, call->sip_call_id, "dispatch_failed",
+		          "room=%s error=\"%s\"", res->room, strerror(err));
+		reject(res, 500, "Cannot join the room");
+	} else {
+		res->outcome = DISPATCH_JOINED;
+	}
+}

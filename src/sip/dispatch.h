@@ -1,0 +1,80 @@
+/*
+ * From an INVITE to a participant in a room: matches the stored inbound
+ * trunks and dispatch rules (sip/routing.h), names the room, opens it and
+ * joins the caller as a SIP participant with LiveKit's sip.* attributes.
+ *
+ * Free of libre and jansson types, so the SIP edge (built on libre's re.h,
+ * which clashes with jansson) can call it. Signalling thread only.
+ */
+#ifndef VOXGATE_SIP_DISPATCH_H
+#define VOXGATE_SIP_DISPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "room/room.h"
+
+struct dispatch;
+struct store;
+
+struct dispatch_params {
+	struct store *store; /* borrowed */
+	struct rooms *rooms; /* borrowed */
+	bool default_route;  /* unmatched calls go to call_<caller>_<random> */
+};
+
+/* Calls back for each SIP header of the INVITE (for sip.h.* attributes). */
+typedef void(dispatch_hdr_h)(const char *name, size_t nlen, const char *val,
+                             size_t vlen, void *arg);
+typedef void(dispatch_hdr_iter_h)(const void *msg, dispatch_hdr_h *h,
+                                  void *harg);
+
+struct dispatch_call {
+	const char *sip_call_id; /* Call-ID */
+	const char *from_user, *from_host, *to_user;
+	const char *src_ip;
+	const char *twilio_call_sid; /* X-Twilio-CallSid, or NULL */
+	const char *twilio_account_sid;
+	const void *msg;                  /* opaque, for headers */
+	dispatch_hdr_iter_h *foreach_hdr; /* may be NULL */
+};
+
+struct dispatch_auth {
+	char username[128];
+	char password[128];
+	char realm[128];
+};
+
+enum dispatch_outcome {
+	DISPATCH_JOINED = 0, /* *p is the caller's participant */
+	DISPATCH_AUTH,       /* the trunk wants digest credentials (auth) */
+	DISPATCH_REJECT,     /* answer status/reason */
+};
+
+struct dispatch_result {
+	enum dispatch_outcome outcome;
+	unsigned status; /* SIP status for DISPATCH_REJECT */
+	char reason[160];
+	char call_id[20]; /* SCL_... */
+	char room[256];
+	char identity[300];
+	char trunk_id[32];
+	char rule_id[32];
+	struct dispatch_auth auth;
+	struct participant *p;
+};
+
+int dispatch_alloc(struct dispatch **dp, const struct dispatch_params *prm);
+void dispatch_free(struct dispatch *d);
+/* Reads trunks and rules from the store again (after an API change). */
+int dispatch_reload(struct dispatch *d);
+
+/*
+ * Routes a call. authenticated says the INVITE's digest credentials were
+ * already checked against res->auth (second pass). kickh/arg become the
+ * participant's kick handler.
+ */
+void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
+                    bool authenticated, participant_kick_h *kickh, void *arg,
+                    struct dispatch_result *res);
+
+#endif
