@@ -29,7 +29,7 @@
 #define TOKEN_MAX_LEN (64 * 1024)
 
 #define TOKEN_DEFAULT_TTL_S 600
-#define WEBHOOK_TTL_S 300
+#define WEBHOOK_TTL_S       300
 
 static const char *const kinds[] = {
     "standard", "ingress", "egress", "sip", "agent", "connector", "bridge",
@@ -225,8 +225,7 @@ static int claim_time(const json_t *obj, const char *name, bool *present,
 
 /* A grant object: absent or null is empty, anything else but an object is
  * malformed. */
-static int claim_obj(const json_t *claims, const char *name,
-                     const json_t **out)
+static int claim_obj(const json_t *claims, const char *name, const json_t **out)
 {
 	const json_t *v = json_object_get(claims, name);
 
@@ -295,8 +294,8 @@ static int claims_read(const json_t *claims, struct token_claims *out,
 	return grants_read(claims, &out->grants);
 }
 
-int token_verify(const char *jwt, const struct token_keyring *ring,
-                 time_t now, struct token_claims *out, const char **why)
+int token_verify(const char *jwt, const struct token_keyring *ring, time_t now,
+                 struct token_claims *out, const char **why)
 {
 	const char *dummy, *alg, *iss;
 	const struct token_key *key;
@@ -483,7 +482,7 @@ static int claims_build(const char *key, const struct token_spec *spec,
 
 	if (!c)
 		return ENOMEM;
-	/* Node's order: its custom claims first, then iss, exp, nbf, sub. */
+	/* Node's claims; libjwt writes them with sorted keys. */
 	err = set_str(c, "metadata", spec->metadata);
 	err = err ? err : set_str(c, "name", spec->name);
 	if (!err && spec->kind && strcmp(spec->kind, "standard") != 0)
@@ -496,7 +495,8 @@ static int claims_build(const char *key, const struct token_spec *spec,
 	if (!err && sip)
 		err = set_new(c, "sip", sip);
 	err = err ? err : set_str(c, "iss", key);
-	err = err ? err : set_new(c, "exp", json_integer((json_int_t)now + ttl));
+	err =
+	    err ? err : set_new(c, "exp", json_integer((json_int_t)now + ttl));
 	err = err ? err : set_new(c, "nbf", json_integer((json_int_t)now));
 	err = err ? err : set_str(c, "sub", spec->identity);
 	if (err) {
@@ -527,7 +527,7 @@ int token_create(char **jwtp, const char *key, const char *secret,
 	err = claims_build(key, spec, now, &claims);
 	if (err)
 		return err;
-	text = json_dumps(claims, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	text = json_dumps(claims, JSON_COMPACT);
 	json_decref(claims);
 	if (!text)
 		return ENOMEM;

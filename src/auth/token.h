@@ -37,10 +37,10 @@ struct token_grants {
 };
 
 struct token_claims {
-	char api_key[128]; /* iss */
+	char api_key[128];  /* iss */
 	char identity[256]; /* sub, or jti when sub is empty */
 	char name[256];
-	char kind[32];      /* a known kind; absent or unknown is "standard" */
+	char kind[32];    /* a known kind; absent or unknown is "standard" */
 	char sha256[128]; /* webhook body hash, "" if absent */
 	int64_t exp, nbf; /* nbf 0 when absent */
 	struct token_grants grants;
@@ -65,8 +65,8 @@ const struct token_key *token_keyring_find(const struct token_keyring *ring,
  * iss or exp. Also EBADMSG: a claim of the wrong JSON type, or a string
  * too long for its field (checked after the signature).
  */
-int token_verify(const char *jwt, const struct token_keyring *ring,
-		 time_t now, struct token_claims *out, const char **why);
+int token_verify(const char *jwt, const struct token_keyring *ring, time_t now,
+                 struct token_claims *out, const char **why);
 
 /* The claims of a token as indented JSON, in their order, WITHOUT checking
  * anything: call token_verify first. malloc'd, or NULL if it does not
@@ -77,10 +77,10 @@ struct token_spec {
 	const char *identity; /* NULL or "" for none */
 	const char *name;
 	const char *metadata;
-	const char *kind;     /* NULL = standard */
-	uint32_t ttl_s;       /* 0 = 10 minutes */
+	const char *kind;           /* NULL = standard */
+	uint32_t ttl_s;             /* 0 = 10 minutes */
 	struct token_grants grants; /* start from token_grants_default() */
-	const char *sha256;   /* base64 SHA-256 of a body, for webhooks */
+	const char *sha256;         /* base64 SHA-256 of a body, for webhooks */
 };
 
 /*
@@ -93,7 +93,7 @@ struct token_spec {
  * that is not UTF-8.
  */
 int token_create(char **jwtp, const char *key, const char *secret,
-		 const struct token_spec *spec, time_t now);
+                 const struct token_spec *spec, time_t now);
 
 /* The standard, padded base64 of SHA-256 over body into out (at least 45
  * bytes). */
@@ -102,6 +102,6 @@ int token_body_sha256(const void *body, size_t len, char *out, size_t outsz);
 /* The Authorization value LiveKit puts on a webhook: a token whose sha256
  * claim is the base64 SHA-256 of body, valid 5 minutes. */
 int token_sign_body(char **jwtp, const char *key, const char *secret,
-		    const void *body, size_t len, time_t now);
+                    const void *body, size_t len, time_t now);
 
 #endif

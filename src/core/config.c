@@ -420,7 +420,8 @@ static int key_add(struct config *cfg, const char *key, size_t klen,
 		return EINVAL;
 	}
 	if (klen >= sizeof(ck->key)) {
-		snprintf(why, whysz, "has an API key longer than %zu characters",
+		snprintf(why, whysz,
+		         "has an API key longer than %zu characters",
 		         sizeof(ck->key) - 1);
 		return EINVAL;
 	}
@@ -452,8 +453,7 @@ static int key_add(struct config *cfg, const char *key, size_t klen,
 		}
 	}
 	if (cfg->nkeys == CONFIG_KEYS_MAX) {
-		snprintf(why, whysz, "has more than %d pairs",
-		         CONFIG_KEYS_MAX);
+		snprintf(why, whysz, "has more than %d pairs", CONFIG_KEYS_MAX);
 		return EINVAL;
 	}
 	ck = &cfg->keys[cfg->nkeys++];
@@ -531,15 +531,14 @@ static int parse_keys_node(struct config *cfg, yaml_document_t *doc,
 
 		if (kn->type != YAML_SCALAR_NODE ||
 		    vn->type != YAML_SCALAR_NODE) {
-			snprintf(why, whysz,
-			         "line %zu: expected key: secret",
+			snprintf(why, whysz, "line %zu: expected key: secret",
 			         kn->start_mark.line + 1);
 			return EINVAL;
 		}
-		err = key_add(
-		    cfg, (const char *)kn->data.scalar.value,
-		    kn->data.scalar.length, (const char *)vn->data.scalar.value,
-		    vn->data.scalar.length, why, whysz);
+		err = key_add(cfg, (const char *)kn->data.scalar.value,
+		              kn->data.scalar.length,
+		              (const char *)vn->data.scalar.value,
+		              vn->data.scalar.length, why, whysz);
 		if (err)
 			return err;
 	}
@@ -660,8 +659,8 @@ static const struct key keys[] = {
      parse_duration, FIELD(drain_timeout_ms)},
     {"media_threads", "0", "media threads (0-64); 0 = one per CPU",
      parse_media_threads},
-    {"keys", "", "API key: secret pairs (\"k1: s1, k2: s2\")", parse_keys, 0,
-     0, parse_keys_node, true},
+    {"keys", "", "API key: secret pairs (\"k1: s1, k2: s2\")", parse_keys, 0, 0,
+     parse_keys_node, true},
     {"http_host", "", "address the HTTP API listens on; empty = sip_host",
      parse_addr_opt, FIELD(http_host)},
     {"http_port", "7880", "HTTP API port (Twirp); 0 = no HTTP API",
@@ -1090,10 +1089,11 @@ static int settings_check(struct load *ld, struct config *cfg)
 		       sizeof(cfg->webhook_api_key));
 	if (cfg->nwebhook_urls > 0 && cfg->nkeys == 0) {
 		setting_source(ld, key_index("webhook_urls"), src, sizeof(src));
-		return fail(ld, EINVAL,
-		            "webhook_urls: webhooks are signed with an API key, "
-		            "and keys is empty (from %s)",
-		            src);
+		return fail(
+		    ld, EINVAL,
+		    "webhook_urls: webhooks are signed with an API key, "
+		    "and keys is empty (from %s)",
+		    src);
 	}
 	return 0;
 }

@@ -15,7 +15,7 @@
 #include "auth/token.h"
 #include "core/log.h"
 
-#define CONFIG_KEYS_MAX 16
+#define CONFIG_KEYS_MAX     16
 #define CONFIG_WEBHOOKS_MAX 8
 
 /* One API key and its secret. */
@@ -45,9 +45,9 @@ struct config {
 	/* API keys, in the order given; see config_keyring(). */
 	struct config_key keys[CONFIG_KEYS_MAX];
 	size_t nkeys;
-	uint16_t http_port;     /* HTTP API; default 7880, 0 = none */
-	char http_host[64];     /* default: sip_host (filled in by the load) */
-	char db[PATH_MAX];      /* SQLite file, default voxgate.db */
+	uint16_t http_port; /* HTTP API; default 7880, 0 = none */
+	char http_host[64]; /* default: sip_host (filled in by the load) */
+	char db[PATH_MAX];  /* SQLite file, default voxgate.db */
 	char webhook_urls[CONFIG_WEBHOOKS_MAX][1024]; /* http(s) URLs */
 	size_t nwebhook_urls;
 	char webhook_api_key[128]; /* one of keys; default the first */

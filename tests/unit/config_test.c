@@ -57,12 +57,12 @@ static void env_clear(void)
 /* config_load with the given arguments, NULL-terminated. */
 static int load(const char *arg, ...)
 {
-	char *argv[32];
+	char *argv[64];
 	int argc = 0;
 	va_list ap;
 
 	va_start(ap, arg);
-	for (; arg && argc < 32; arg = va_arg(ap, const char *))
+	for (; arg && argc < 64; arg = va_arg(ap, const char *))
 		argv[argc++] = (char *)arg;
 	va_end(ap);
 	return config_load(&cfg, argc, argv, err, sizeof(err));
@@ -219,8 +219,8 @@ TEST(env_each_key)
 	setenv("VOXGATE_ANSWER_DELAY", "2s", 1);
 	setenv("VOXGATE_DRAIN_TIMEOUT", "5", 1);
 	setenv("VOXGATE_MEDIA_THREADS", "4", 1);
-	setenv("VOXGATE_KEYS", "devkey: devsecret-devsecret-devsecret-00, k2: s:2",
-	       1);
+	setenv("VOXGATE_KEYS",
+	       "devkey: devsecret-devsecret-devsecret-00, k2: s:2", 1);
 	setenv("VOXGATE_HTTP_PORT", "8080", 1);
 	setenv("VOXGATE_HTTP_HOST", "127.0.0.1", 1);
 	setenv("VOXGATE_DB", "/tmp/vg.db", 1);
@@ -713,8 +713,8 @@ TEST(keys_precedence)
 	            strcmp(cfg.keys[0].secret, "flagsecret")))
 		rc = 5;
 	/* An empty higher source means no keys at all. */
-	if (!rc && (load("--config", path, "--keys=", NULL) != 0 ||
-	            cfg.nkeys != 0))
+	if (!rc &&
+	    (load("--config", path, "--keys=", NULL) != 0 || cfg.nkeys != 0))
 		rc = 6;
 	env_clear();
 	unlink(path);
@@ -847,7 +847,8 @@ TEST(list_file_errors)
 	    {"keys:\n  a: [1]\n", "keys: line 2: expected key: secret"},
 	    {"keys:\n  a: 1\n  a: 2\n", "keys: lists \"a\" twice"},
 	    {"keys:\n  a:\n", "keys: has no secret for \"a\""},
-	    {"webhook_urls:\n  a: b\n", "webhook_urls: expected a list of URLs"},
+	    {"webhook_urls:\n  a: b\n",
+	     "webhook_urls: expected a list of URLs"},
 	    {"keys: {a: b}\nwebhook_urls:\n  - [x]\n",
 	     "webhook_urls: line 3: expected a URL"},
 	    {"keys: {a: b}\nwebhook_urls:\n  - ftp://x\n",
@@ -905,8 +906,8 @@ TEST(webhooks)
 	unlink(path);
 
 	static const char *const bad[] = {
-	    "ftp://h/", "h/x", "http://", "https:///x", "http://a b",
-	    "http://h,mailto:x",
+	    "ftp://h/",   "h/x",        "http://",
+	    "https:///x", "http://a b", "http://h,mailto:x",
 	};
 	size_t i;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -930,10 +931,14 @@ TEST(new_scalar_keys)
 	static const struct {
 		const char *key, *val;
 	} bad[] = {
-	    {"http_port", "65536"},  {"http_port", "-1"},
-	    {"http_port", "x"},      {"http_host", "localhost"},
-	    {"db", ""},              {"default_route", "maybe"},
-	    {"default_route", ""},   {"empty_timeout", "5 min"},
+	    {"http_port", "65536"},
+	    {"http_port", "-1"},
+	    {"http_port", "x"},
+	    {"http_host", "localhost"},
+	    {"db", ""},
+	    {"default_route", "maybe"},
+	    {"default_route", ""},
+	    {"empty_timeout", "5 min"},
 	    {"empty_timeout", "-1s"},
 	};
 	char flag[64];
