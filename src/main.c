@@ -17,6 +17,11 @@
 #include "media/media.h"
 #include "media/wav.h"
 #include "sip/sipua.h"
+#include "sip/dispatch.h"
+#include "room/room.h"
+#include "room/webhook.h"
+#include "store/store.h"
+#include "api/api.h"
 
 #define EXIT_USAGE 2
 
@@ -24,6 +29,13 @@ struct server {
 	struct config cfg;
 	struct media_engine *media;
 	struct sipua *ua;
+	struct store *store;
+	struct webhook *webhook;
+	struct rooms *rooms;
+	struct dispatch *dispatch;
+	struct api *api;
+	struct token_key keys[CONFIG_KEYS_MAX];
+	struct token_keyring ring;
 	struct agent_assets assets;
 	int16_t *greeting;
 	int sigfd;
@@ -139,6 +151,103 @@ static void log_totals(struct server *srv)
 	    t.residence_p99_us, t.residence_max_us);
 }
 
+static void routes_changed(void *arg)
+{
+	struct server *srv = arg;
+	int err = dispatch_reload(srv->dispatch);
+
+	if (err)
+		log_event(LOGL_ERROR, NULL, "routes_reload_failed",
+		          "error=\"%s\"", strerror(err));
+}
+
+/* The store, webhooks, rooms, call routing and the HTTP API. Returns an
+ * exit code, 0 when all is up. */
+static int control_plane_open(struct server *srv)
+{
+	const struct config *cfg = &srv->cfg;
+	int err;
+
+	err = store_open(&srv->store, cfg->db);
+	if (err) {
+		fprintf(stderr, "voxgate: db: %s\n", store_error(NULL));
+		return EXIT_USAGE;
+	}
+	if (cfg->nwebhook_urls) {
+		const char *urls[CONFIG_WEBHOOKS_MAX];
+		struct webhook_params wp = {
+		    .urls = urls,
+		    .nurls = cfg->nwebhook_urls,
+		    .api_key = cfg->webhook_api_key,
+		    .api_secret = config_key_secret(cfg, cfg->webhook_api_key),
+		};
+
+		for (size_t i = 0; i < cfg->nwebhook_urls; i++)
+			urls[i] = cfg->webhook_urls[i];
+		err = webhook_open(&srv->webhook, &wp);
+		if (err) {
+			fprintf(stderr, "voxgate: webhook_urls: %s\n",
+			        strerror(err));
+			return EXIT_USAGE;
+		}
+	}
+	const struct rooms_params rp = {
+	    .webhook = srv->webhook,
+	    .store = srv->store,
+	    .empty_timeout_s =
+	        cfg->empty_timeout_ms / 1000 ? cfg->empty_timeout_ms / 1000 : 1,
+	};
+	err = rooms_alloc(&srv->rooms, &rp);
+	if (err)
+		return 1;
+	const struct dispatch_params dp = {
+	    .store = srv->store,
+	    .rooms = srv->rooms,
+	    .default_route = cfg->default_route,
+	};
+	err = dispatch_alloc(&srv->dispatch, &dp);
+	if (err) {
+		fprintf(stderr,
+		        "voxgate: db: cannot read trunks and rules: "
+		        "%s\n",
+		        strerror(err));
+		return 1;
+	}
+	if (!cfg->http_port)
+		return 0;
+	config_keyring(cfg, &srv->ring, srv->keys, CONFIG_KEYS_MAX);
+	const struct api_params ap = {
+	    .host = cfg->http_host,
+	    .port = cfg->http_port,
+	    .keys = srv->ring,
+	    .rooms = srv->rooms,
+	    .store = srv->store,
+	};
+	err = api_alloc(&srv->api, &ap, routes_changed, srv);
+	if (err) {
+		fprintf(stderr,
+		        "voxgate: http_port: cannot listen on %s:%u: %s\n",
+		        cfg->http_host, cfg->http_port, strerror(err));
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Rooms go first: closing them hangs up the callers still in them and
+ * sends room_finished, which the webhook thread then gets time to send. */
+static void control_plane_close(struct server *srv)
+{
+	srv->api = mem_deref(srv->api);
+	rooms_free(srv->rooms);
+	srv->rooms = NULL;
+	webhook_close(srv->webhook, 2000);
+	srv->webhook = NULL;
+	dispatch_free(srv->dispatch);
+	srv->dispatch = NULL;
+	store_close(srv->store);
+	srv->store = NULL;
+}
+
 static int serve(int argc, char *const argv[])
 {
 	struct server srv = {.sigfd = -1};
@@ -212,7 +321,13 @@ static int serve(int argc, char *const argv[])
 		goto out;
 	}
 
+	rc = control_plane_open(&srv);
+	if (rc)
+		goto out;
+	rc = EXIT_USAGE;
+
 	up.media = srv.media;
+	up.dispatch = srv.dispatch;
 	up.agent = agent;
 	up.assets = &srv.assets;
 	up.answer_delay_ms = cfg->answer_delay_ms;
@@ -227,22 +342,28 @@ static int serve(int argc, char *const argv[])
 
 	char ext[64];
 	re_snprintf(ext, sizeof(ext), "%j", &up.external);
+	api_set_ready(srv.api, true);
 	log_event(LOGL_INFO, NULL, "listening",
 	          "sip=%s:%u transports=udp,tcp external_ip=%s rtp_ports=%u-%u "
-	          "agent=%s greeting_ms=%zu",
+	          "agent=%s greeting_ms=%zu http=%s:%u db=%s webhooks=%zu "
+	          "default_route=%s",
 	          cfg->sip_host, cfg->sip_port, ext, cfg->rtp_port_min,
 	          cfg->rtp_port_max, agent->name,
-	          srv.assets.greeting_samples / 8);
+	          srv.assets.greeting_samples / 8, cfg->http_host,
+	          cfg->http_port, cfg->db, cfg->nwebhook_urls,
+	          cfg->default_route ? "true" : "false");
 
 	err = re_main(NULL);
 	rc = err ? 1 : 0;
 	/* Threads first: after a forced exit calls may still hold sessions
 	 * that the media threads are running. */
 	media_engine_stop(srv.media);
+	control_plane_close(&srv);
 	srv.ua = mem_deref(srv.ua);
 	log_totals(&srv);
 	log_event(LOGL_INFO, NULL, "exit", "code=%d", rc);
 out:
+	control_plane_close(&srv);
 	mem_deref(srv.ua);
 	mem_deref(srv.media);
 	if (srv.sigfd >= 0) {

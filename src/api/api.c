@@ -14,13 +14,15 @@
 #include <string.h>
 #include <time.h>
 #include <jansson.h>
-#include "api/api.h" /* first: libre headers have no include guards */
+#include <re_types.h>
 #include <re_fmt.h>
 #include <re_mem.h>
 #include <re_mbuf.h>
 #include <re_list.h>
+#include <re_sa.h>
 #include <re_msg.h>
 #include <re_http.h>
+#include "api/api.h"
 #include "room/room.h"
 #include "store/store.h"
 #include "sip/routing.h"
@@ -201,10 +203,15 @@ static void reply_ok(struct call_ctx *c, json_t *camel)
 
 /* ---- request helpers -------------------------------------------------- */
 
+static const char *obj_str(const json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	return s ? s : "";
+}
+
 static const char *req_str(const struct call_ctx *c, const char *key)
 {
-	const char *s = json_string_value(json_object_get(c->req, key));
-	return s ? s : "";
+	return obj_str(c->req, key);
 }
 
 /* protobuf-JSON fields of the wrong type fail the decode: malformed. */
@@ -435,9 +442,7 @@ static void create_trunk(struct call_ctx *c, bool inbound)
 	    !string_list(c, trunk, "allowedAddresses") ||
 	    !string_list(c, trunk, "allowedNumbers"))
 		return;
-	if (*json_string_value(json_object_get(trunk, "sipTrunkId")
-	                           ? json_object_get(trunk, "sipTrunkId")
-	                           : json_string(""))) {
+	if (*obj_str(trunk, "sipTrunkId")) {
 		twirp_error(c->conn, "invalid_argument",
 		            "trunk ID must be empty");
 		return;
@@ -459,9 +464,7 @@ static void create_trunk(struct call_ctx *c, bool inbound)
 			return;
 		}
 	} else if (!json_array_size(json_object_get(trunk, "numbers")) ||
-	           !*(json_string_value(json_object_get(trunk, "address"))
-	                  ? json_string_value(json_object_get(trunk, "address"))
-	                  : "")) {
+	           !*obj_str(trunk, "address")) {
 		json_decref(trunk);
 		twirp_error(c->conn, "invalid_argument",
 		            "address and numbers are required");
@@ -878,9 +881,10 @@ int api_alloc(struct api **ap, const struct api_params *prm,
               api_changed_h *changedh, void *arg)
 {
 	struct api *api;
+	struct sa laddr;
 	int err;
 
-	if (!ap || !prm || !prm->rooms || !prm->store)
+	if (!ap || !prm || !prm->host || !prm->rooms || !prm->store)
 		return EINVAL;
 	api = mem_zalloc(sizeof(*api), api_destructor);
 	if (!api)
@@ -888,7 +892,9 @@ int api_alloc(struct api **ap, const struct api_params *prm,
 	api->prm = *prm;
 	api->changedh = changedh;
 	api->arg = arg;
-	err = http_listen(&api->sock, &prm->listen, request_handler, api);
+	err = sa_set_str(&laddr, prm->host, prm->port);
+	if (!err)
+		err = http_listen(&api->sock, &laddr, request_handler, api);
 	if (err)
 		mem_deref(api);
 	else

@@ -6,8 +6,8 @@
 #define VOXGATE_API_API_H
 
 #include <stdbool.h>
-#include <re_types.h>
-#include <re_sa.h>
+#include <stddef.h>
+#include <stdint.h>
 #include "auth/token.h"
 
 struct api;
@@ -15,7 +15,8 @@ struct rooms;
 struct store;
 
 struct api_params {
-	struct sa listen;
+	const char *host; /* listen address */
+	uint16_t port;
 	struct token_keyring keys; /* borrowed */
 	struct rooms *rooms;       /* borrowed */
 	struct store *store;       /* borrowed */

@@ -16,6 +16,7 @@
 #include <re_mem.h>
 #include <re_list.h>
 #include <re_tmr.h>
+#include <jansson.h>
 #include "room/room.h"
 #include "room/webhook.h"
 #include "store/store.h"

@@ -11,14 +11,16 @@
 #define VOXGATE_ROOM_WEBHOOK_H
 
 #include <stddef.h>
-#include <jansson.h>
+/* jansson's struct json_t, declared rather than included: files built on libre's
+ * re.h (whose re_json.h clashes with jansson.h) use this header too. */
+struct json_t;
 
 struct webhook;
 
 struct webhook_params {
 	const char *const *urls; /* copied */
 	size_t nurls;
-	const char *api_key;     /* copied; signs every event */
+	const char *api_key; /* copied; signs every event */
 	const char *api_secret;
 	unsigned max_attempts;   /* 0 = 5 (LiveKit: 1 try + 4 retries) */
 	unsigned backoff_min_ms; /* 0 = 1000 */
@@ -35,7 +37,8 @@ void webhook_close(struct webhook *wh, unsigned timeout_ms);
 /* Queues an event for every receiver. event is a WebhookEvent object; the
  * function fills in "id" (EV_...) and "createdAt" when missing and does
  * not steal the reference. Never blocks. */
-int webhook_send(struct webhook *wh, const char *queue_key, json_t *event);
+int webhook_send(struct webhook *wh, const char *queue_key,
+                 struct json_t *event);
 
 struct webhook_stats {
 	unsigned long long queued, delivered, retried, dropped, failed;

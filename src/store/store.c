@@ -37,6 +37,7 @@
 
 #include <sqlite3.h>
 
+#include <jansson.h>
 #include "store/store.h"
 
 #define STORE_BUSY_TIMEOUT_MS 5000

@@ -11,7 +11,9 @@
 #define VOXGATE_STORE_STORE_H
 
 #include <stdint.h>
-#include <jansson.h>
+/* jansson's struct json_t, declared rather than included: files built on libre's
+ * re.h (whose re_json.h clashes with jansson.h) use this header too. */
+struct json_t;
 
 struct store;
 
@@ -39,29 +41,30 @@ const char *store_error(const struct store *st);
 
 /* Inserts or replaces; obj is not stolen. */
 int store_trunk_put(struct store *st, const char *id,
-                    enum store_trunk_kind kind, const json_t *obj);
+                    enum store_trunk_kind kind, const struct json_t *obj);
 /* ENOENT when absent. *objp is a new reference. */
 int store_trunk_get(struct store *st, const char *id,
-                    enum store_trunk_kind *kind, json_t **objp);
+                    enum store_trunk_kind *kind, struct json_t **objp);
 int store_trunk_delete(struct store *st, const char *id);
 /* A new JSON array of the trunks of that kind, oldest first. */
 int store_trunk_list(struct store *st, enum store_trunk_kind kind,
-                     json_t **arrayp);
+                     struct json_t **arrayp);
 
-int store_rule_put(struct store *st, const char *id, const json_t *obj);
-int store_rule_get(struct store *st, const char *id, json_t **objp);
+int store_rule_put(struct store *st, const char *id, const struct json_t *obj);
+int store_rule_get(struct store *st, const char *id, struct json_t **objp);
 int store_rule_delete(struct store *st, const char *id);
-int store_rule_list(struct store *st, json_t **arrayp);
+int store_rule_list(struct store *st, struct json_t **arrayp);
 
 /* Rooms' history: a room row is written when it starts and updated when it
  * finishes (finished_at 0 while open). */
 int store_room_started(struct store *st, const char *sid, const char *name,
-                       const json_t *room, int64_t started_at);
+                       const struct json_t *room, int64_t started_at);
 int store_room_finished(struct store *st, const char *sid, int64_t finished_at);
 
 /* Call records, by voxgate call id (SCL_...): created at INVITE, updated
  * as the call progresses, closed at the end. */
-int store_call_put(struct store *st, const char *call_id, const json_t *rec);
-int store_call_get(struct store *st, const char *call_id, json_t **recp);
+int store_call_put(struct store *st, const char *call_id,
+                   const struct json_t *rec);
+int store_call_get(struct store *st, const char *call_id, struct json_t **recp);
 
 #endif

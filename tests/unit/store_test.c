@@ -17,6 +17,7 @@
 
 #include <sqlite3.h>
 
+#include <jansson.h>
 #include "store/store.h"
 
 #include "test.h"
