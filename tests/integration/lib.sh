@@ -412,7 +412,8 @@ vg_server_start() {
 	VG_SERVER_LOG=$VG_TMP/server.$VG_SERVER_N.log
 	VG_SERVER_ARGS=(serve --sip_host 127.0.0.1 --sip_port "$VG_SIP_PORT"
 		--rtp_port_range "$rtp_base-$((rtp_base + 199))"
-		--log_format json --log_level debug "$@")
+		--log_format json --log_level debug
+		--http_port 0 --db "$VG_TMP/voxgate.$VG_SERVER_N.db" "$@")
 	[ "${VG_VERBOSE:-0}" = 1 ] && echo "# $VG_BIN ${VG_SERVER_ARGS[*]}"
 	# own process group (setsid), so cleanup can signal all of it
 	setsid "$VG_BIN" "${VG_SERVER_ARGS[@]}" </dev/null \
