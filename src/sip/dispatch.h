@@ -63,10 +63,26 @@ struct dispatch_result {
 	struct participant *p;
 };
 
+/* What is known of a call at one step; NULL strings and zero numbers are
+ * left out of the record. */
+struct dispatch_record {
+	const char *sip_call_id;
+	const char *from, *to, *room, *identity, *trunk_id, *rule_id;
+	const char *status; /* ringing, active, hangup */
+	const char *ended_by, *end_reason;
+	long long duration_ms;
+	unsigned long long packets_in, packets_out, lost;
+};
+
 int dispatch_alloc(struct dispatch **dp, const struct dispatch_params *prm);
 void dispatch_free(struct dispatch *d);
 /* Reads trunks and rules from the store again (after an API change). */
 int dispatch_reload(struct dispatch *d);
+
+/* Writes the call record for call_id (SCL_...), merging into what was
+ * recorded before, with the time of this step. */
+int dispatch_record(struct dispatch *d, const char *call_id,
+                    const struct dispatch_record *rec);
 
 /*
  * Routes a call. authenticated says the INVITE's digest credentials were

@@ -49,6 +49,7 @@ struct call {
 	uint64_t invite_ms, answer_ms;
 	struct participant *participant; /* NULL once left (or no rooms) */
 	char room[256];
+	char scl_id[20];   /* LiveKit's call id, names the call record */
 	bool remote_offer; /* the INVITE carried SDP */
 	bool media_started;
 	bool ending;
@@ -88,6 +89,19 @@ static void pl_copy(char *dst, size_t sz, const struct pl *pl)
 	if (n)
 		memcpy(dst, pl->p, n);
 	dst[n] = '\0';
+}
+
+static void record(struct sipua *ua, const struct call *call,
+                   const struct dispatch_record *rec)
+{
+	int err;
+
+	if (!ua->prm.dispatch || !call->scl_id[0])
+		return;
+	err = dispatch_record(ua->prm.dispatch, call->scl_id, rec);
+	if (err)
+		log_event(LOGL_ERROR, call->id, "call_record_failed",
+		          "error=\"%s\"", strerror(err));
 }
 
 /* ---- ending calls ----------------------------------------------------- */
@@ -139,6 +153,16 @@ static void call_finish(struct call *call)
 	          (unsigned long long)(st ? st->unknown_pt : 0),
 	          (unsigned long long)(st ? st->malformed : 0),
 	          (unsigned long long)(st ? st->dtmf_in : 0));
+	const struct dispatch_record rec = {
+	    .status = "hangup",
+	    .ended_by = call->end_by,
+	    .end_reason = call->end_reason,
+	    .duration_ms = (long long)dur,
+	    .packets_in = st ? st->packets_in : 0,
+	    .packets_out = st ? st->packets_out : 0,
+	    .lost = st ? st->lost : 0,
+	};
+	record(ua, call, &rec);
 	mem_deref(call);
 	check_idle(ua);
 }
@@ -436,6 +460,8 @@ static void answer_call(void *arg)
 	if (call->participant)
 		(void)participant_set_attribute(call->participant,
 		                                "sip.callStatus", "active");
+	const struct dispatch_record rec = {.status = "active"};
+	record(call->ua, call, &rec);
 	log_event(LOGL_INFO, call->id, "answered", "after_ms=%llu sdp=%s",
 	          (unsigned long long)(call->answer_ms - call->invite_ms),
 	          offer ? "offer" : "answer");
@@ -643,6 +669,18 @@ static bool route_call(struct sipua *ua, struct call *call,
 	}
 	call->participant = res.p;
 	snprintf(call->room, sizeof(call->room), "%s", res.room);
+	snprintf(call->scl_id, sizeof(call->scl_id), "%s", res.call_id);
+	const struct dispatch_record rec = {
+	    .sip_call_id = call->id,
+	    .from = call->from,
+	    .to = call->to,
+	    .room = res.room,
+	    .identity = res.identity,
+	    .trunk_id = res.trunk_id,
+	    .rule_id = res.rule_id,
+	    .status = "ringing",
+	};
+	record(ua, call, &rec);
 	log_event(LOGL_INFO, call->id, "routed",
 	          "room=%s identity=%s call=%s trunk=%s rule=%s", res.room,
 	          res.identity, res.call_id,
