@@ -29,7 +29,9 @@
 #include "core/id.h"
 #include "core/log.h"
 
-#define MAX_BODY_DEFAULT (1u << 20)
+/* Below libre's own 512 KiB buffer, past which it drops the connection
+ * without a reply: bodies in between get a Twirp error. */
+#define MAX_BODY_DEFAULT (256u << 10)
 
 struct api {
 	struct api_params prm;

@@ -20,7 +20,7 @@ struct api_params {
 	struct token_keyring keys; /* borrowed */
 	struct rooms *rooms;       /* borrowed */
 	struct store *store;       /* borrowed */
-	size_t max_body;           /* 0 = 1 MiB */
+	size_t max_body;           /* 0 = 256 KiB */
 };
 
 /* Called when trunks or rules change, so SIP routing reloads them. */
