@@ -499,15 +499,70 @@ static void create_outbound_trunk(struct call_ctx *c)
 	create_trunk(c, false);
 }
 
+static bool in_list(const json_t *list, const char *s)
+{
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(list, i, x)
+	{
+		if (json_is_string(x) && !strcmp(json_string_value(x), s))
+			return true;
+	}
+	return false;
+}
+
+static bool any_in_list(const json_t *list, const json_t *values)
+{
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(values, i, x)
+	{
+		if (json_is_string(x) && in_list(list, json_string_value(x)))
+			return true;
+	}
+	return false;
+}
+
+/* The List requests' filters: ids (id_key) and, when given, a list the
+ * item must share an entry with. Empty filters keep everything. */
+static json_t *filtered(json_t *items, const json_t *ids, const char *id_key,
+                        const json_t *want, const char *list_key)
+{
+	json_t *out = json_array();
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(items, i, x)
+	{
+		if (json_array_size(ids) && !in_list(ids, obj_str(x, id_key)))
+			continue;
+		if (json_array_size(want) &&
+		    !any_in_list(json_object_get(x, list_key), want))
+			continue;
+		json_array_append(out, x);
+	}
+	json_decref(items);
+	return out;
+}
+
 static void list_trunks(struct call_ctx *c, enum store_trunk_kind kind)
 {
 	json_t *items = NULL;
-	int err = store_trunk_list(c->api->prm.store, kind, &items);
+	int err;
 
+	if (!string_list(c, c->req, "trunkIds") ||
+	    !string_list(c, c->req, "numbers"))
+		return;
+	err = store_trunk_list(c->api->prm.store, kind, &items);
 	if (err) {
 		store_failed(c, err);
 		return;
 	}
+	items =
+	    filtered(items, json_object_get(c->req, "trunkIds"), "sipTrunkId",
+	             json_object_get(c->req, "numbers"), "numbers");
 	reply_ok(c, json_pack("{s:o}", "items", items));
 }
 
@@ -628,12 +683,19 @@ static void create_rule(struct call_ctx *c)
 static void list_rules(struct call_ctx *c)
 {
 	json_t *items = NULL;
-	int err = store_rule_list(c->api->prm.store, &items);
+	int err;
 
+	if (!string_list(c, c->req, "dispatchRuleIds") ||
+	    !string_list(c, c->req, "trunkIds"))
+		return;
+	err = store_rule_list(c->api->prm.store, &items);
 	if (err) {
 		store_failed(c, err);
 		return;
 	}
+	items = filtered(items, json_object_get(c->req, "dispatchRuleIds"),
+	                 "sipDispatchRuleId",
+	                 json_object_get(c->req, "trunkIds"), "trunkIds");
 	reply_ok(c, json_pack("{s:o}", "items", items));
 }
 
