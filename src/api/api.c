@@ -389,21 +389,18 @@ static void changed(struct call_ctx *c)
 		c->api->changedh(c->api->arg);
 }
 
-static int64_t now_s(void)
-{
-	return (int64_t)time(NULL);
-}
-
+/* google.protobuf.Timestamp in protobuf-JSON is an RFC 3339 string. */
 static void stamp(json_t *obj, bool create)
 {
-	json_t *ts = json_pack("{s:s,s:i}", "seconds", "0", "nanos", 0);
-	char buf[24];
+	char buf[32];
+	time_t t = time(NULL);
+	struct tm tm;
 
-	snprintf(buf, sizeof(buf), "%lld", (long long)now_s());
-	json_object_set_new(ts, "seconds", json_string(buf));
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (create)
-		json_object_set(obj, "createdAt", ts);
-	json_object_set_new(obj, "updatedAt", ts);
+		json_object_set_new(obj, "createdAt", json_string(buf));
+	json_object_set_new(obj, "updatedAt", json_string(buf));
 }
 
 static bool string_list(struct call_ctx *c, const json_t *obj, const char *key)

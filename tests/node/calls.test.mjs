@@ -1,0 +1,265 @@
+// Calls placed with SIPp and watched through livekit-server-sdk's
+// RoomServiceClient: the room and the SIP participant a call becomes, its
+// sip.* attributes, DeleteRoom / RemoveParticipant hanging the caller up,
+// X-Twilio-CallSid rooms, digest auth, 404 for calls no rule takes, and the
+// default route of a fresh install.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { RoomServiceClient, SipClient } from 'livekit-server-sdk';
+import { ParticipantInfo_Kind } from '@livekit/protocol';
+import {
+  startServer,
+  sipp,
+  runSipp,
+  waitUntil,
+  API_KEY,
+  API_SECRET,
+  GUID12,
+  bigintSafe,
+} from './helpers.mjs';
+
+const TRUNK_NUMBER = '+15550001111';
+const AUTH_NUMBER = '+15550002222';
+const CALLER = '+15552223333';
+
+const show = (v) => JSON.stringify(v, bigintSafe);
+
+// The room whose name matches re, once ListRooms shows it.
+function waitRoom(rooms, re, what, timeoutMs = 8000) {
+  return waitUntil(
+    async () => (await rooms.listRooms()).find((r) => re.test(r.name)),
+    { timeoutMs, what: `${what}: a room matching ${re} in ListRooms` },
+  );
+}
+
+// The participant once it reports sip.callStatus active.
+function waitActive(rooms, room, identity, timeoutMs = 8000) {
+  return waitUntil(
+    async () => {
+      const ps = await rooms.listParticipants(room);
+      const p = ps.find((x) => x.identity === identity);
+      return p && p.attributes['sip.callStatus'] === 'active' ? p : null;
+    },
+    { timeoutMs, what: `participant ${identity} in ${room} with sip.callStatus=active` },
+  );
+}
+
+// Fails with sipp's own account of the call unless it exited 0.
+function assertSippOk(res, what) {
+  assert.equal(res.code, 0, `${what}: ${res.why}`);
+}
+
+describe('calls', { timeout: 90000 }, () => {
+  let server;
+  let sip;
+  let rooms;
+  let trunk;
+  let authTrunk;
+  let rule;
+  let authRule;
+
+  before(async () => {
+    server = await startServer({ defaultRoute: false });
+    sip = new SipClient(server.url, API_KEY, API_SECRET);
+    rooms = new RoomServiceClient(server.url, API_KEY, API_SECRET);
+    trunk = await sip.createSipInboundTrunk('calls', [TRUNK_NUMBER]);
+    rule = await sip.createSipDispatchRule({ type: 'individual', roomPrefix: 'call' }, { trunkIds: [trunk.sipTrunkId] });
+    authTrunk = await sip.createSipInboundTrunk('calls with auth', [AUTH_NUMBER], {
+      authUsername: 'user',
+      authPassword: 'pass',
+    });
+    authRule = await sip.createSipDispatchRule({ type: 'direct', roomName: 'auth-room' }, { trunkIds: [authTrunk.sipTrunkId] });
+  });
+
+  after(async () => {
+    if (server && !server.exited) server.kill();
+  });
+
+  describe('a call through an individual rule', () => {
+    let call; // the running sipp
+    let room;
+    let participant;
+    const identity = `sip_${CALLER}`;
+
+    after(() => call?.kill());
+
+    test('ListRooms shows room call_<caller>_<12 random>', async () => {
+      call = sipp(server, 'lk_uac_wait_bye.xml', { label: 'individual', service: TRUNK_NUMBER, caller: CALLER, timeoutS: 25 });
+      const re = new RegExp(`^call_\\${CALLER}_${GUID12}$`);
+      room = await Promise.race([
+        waitRoom(rooms, /^call_/, 'individual call'),
+        call.done.then((r) => {
+          throw new Error(`sipp ended before the room showed up: ${r.why}`);
+        }),
+      ]);
+      assert.match(room.name, re, 'room name');
+      assert.match(room.sid, /^RM_[0-9A-Za-z]{12}$/, 'room sid');
+      assert.ok(room.numParticipants >= 1, `numParticipants ${room.numParticipants}`);
+    });
+
+    test('ListParticipants shows sip_<caller>, kind SIP, with the sip.* attributes', async () => {
+      assert.ok(room, 'needs the room');
+      participant = await waitActive(rooms, room.name, identity);
+      assert.match(participant.sid, /^PA_[0-9A-Za-z]{12}$/, 'participant sid');
+      assert.equal(participant.kind, ParticipantInfo_Kind.SIP, `kind (SDK enum; SIP = ${ParticipantInfo_Kind.SIP})`);
+      const a = participant.attributes;
+      assert.equal(a['sip.phoneNumber'], CALLER, `sip.phoneNumber in ${show(a)}`);
+      assert.equal(a['sip.trunkPhoneNumber'], TRUNK_NUMBER, `sip.trunkPhoneNumber in ${show(a)}`);
+      assert.equal(a['sip.trunkID'], trunk.sipTrunkId, `sip.trunkID in ${show(a)}`);
+      assert.equal(a['sip.ruleID'], rule.sipDispatchRuleId, `sip.ruleID in ${show(a)}`);
+      assert.match(a['sip.callID'] ?? '', /^SCL_[0-9A-Za-z]{12}$/, `sip.callID in ${show(a)}`);
+      assert.ok(a['sip.callIDFull'], `sip.callIDFull (the SIP Call-ID) in ${show(a)}`);
+      assert.equal(a['sip.callStatus'], 'active');
+    });
+
+    test('GetParticipant returns the same participant', async () => {
+      assert.ok(participant, 'needs the participant');
+      const p = await rooms.getParticipant(room.name, identity);
+      assert.equal(p.identity, identity);
+      assert.equal(p.sid, participant.sid);
+      assert.equal(p.kind, ParticipantInfo_Kind.SIP);
+      assert.equal(p.attributes['sip.callID'], participant.attributes['sip.callID']);
+    });
+
+    test('DeleteRoom hangs the caller up (SIPp gets a BYE)', async () => {
+      assert.ok(room, 'needs the room');
+      await rooms.deleteRoom(room.name);
+      const res = await call.done;
+      assertSippOk(res, 'sipp waiting for the BYE');
+      assert.ok(res.received.includes('BYE'), `sipp received ${res.received.join(' ')}`);
+      const left = await rooms.listRooms();
+      assert.ok(!left.some((r) => r.name === room.name), `room still listed after DeleteRoom: ${left.map((r) => r.name)}`);
+    });
+  });
+
+  describe('a call with X-Twilio-CallSid', () => {
+    let call;
+    const caller = '+15552224444';
+    const identity = `sip_${caller}`;
+    after(() => call?.kill());
+
+    test('lands in room pstn-<CallSid> with sip.twilio.callSid', async () => {
+      call = sipp(server, 'lk_uac_wait_bye.xml', {
+        label: 'twilio',
+        service: TRUNK_NUMBER,
+        caller,
+        header: ['X-Twilio-CallSid', 'CA123'],
+        timeoutS: 25,
+      });
+      await Promise.race([
+        waitRoom(rooms, /^pstn-CA123$/, 'twilio call'),
+        call.done.then((r) => {
+          throw new Error(`sipp ended before room pstn-CA123 showed up: ${r.why}`);
+        }),
+      ]);
+      const p = await waitActive(rooms, 'pstn-CA123', identity);
+      assert.equal(p.attributes['sip.twilio.callSid'], 'CA123', `attributes ${show(p.attributes)}`);
+      assert.equal(p.kind, ParticipantInfo_Kind.SIP);
+    });
+
+    test('RemoveParticipant hangs that caller up', async () => {
+      await rooms.removeParticipant('pstn-CA123', identity);
+      const res = await call.done;
+      assertSippOk(res, 'sipp waiting for the BYE');
+      assert.ok(res.received.includes('BYE'), `sipp received ${res.received.join(' ')}`);
+      const ps = await rooms.listParticipants('pstn-CA123').catch(() => []);
+      assert.ok(!ps.some((x) => x.identity === identity), 'participant gone');
+    });
+  });
+
+  describe('digest auth on a trunk with credentials', () => {
+    test('an INVITE without credentials gets 407', async () => {
+      const res = await runSipp(server, 'lk_uac_expect_407.xml', { label: 'noauth', service: AUTH_NUMBER, timeoutS: 10 });
+      assertSippOk(res, 'expected 407');
+    });
+
+    test('SIPp answering the challenge (-au user -ap pass) gets the call through', async () => {
+      const caller = '+15552225555';
+      const call = sipp(server, 'lk_uac_auth_bye.xml', {
+        label: 'auth',
+        service: AUTH_NUMBER,
+        caller,
+        durationMs: 6000,
+        args: ['-au', 'user', '-ap', 'pass'],
+        timeoutS: 20,
+      });
+      try {
+        await Promise.race([
+          waitRoom(rooms, /^auth-room$/, 'authenticated call'),
+          call.done.then((r) => {
+            throw new Error(`sipp ended before room auth-room showed up: ${r.why}`);
+          }),
+        ]);
+        const p = await waitActive(rooms, 'auth-room', `sip_${caller}`);
+        assert.equal(p.attributes['sip.trunkID'], authTrunk.sipTrunkId);
+        assert.equal(p.attributes['sip.ruleID'], authRule.sipDispatchRuleId);
+        const res = await call.done;
+        assertSippOk(res, 'authenticated call');
+        assert.deepEqual(res.received.filter((x) => /^[2-6]\d\d$/.test(x) && x !== '200'), ['407'], `responses ${res.received.join(' ')}`);
+      } finally {
+        call.kill();
+      }
+    });
+  });
+
+  test('a call no trunk or rule takes gets 404 (default_route false)', async () => {
+    const caller = '+15552226666';
+    const res = await runSipp(server, 'lk_uac_expect_404.xml', { label: 'nomatch', service: '+15559999999', caller, timeoutS: 10 });
+    assertSippOk(res, 'expected 404');
+    const left = (await rooms.listRooms()).map((r) => r.name);
+    assert.ok(!left.some((n) => n.includes(caller)), `no room for the refused call: ${show(left)}`);
+  });
+
+  test('the server exits 0 on SIGTERM', async () => {
+    await server.stop();
+  });
+});
+
+describe('calls with default_route', { timeout: 60000 }, () => {
+  let server;
+  let rooms;
+  let call;
+  let room;
+  const caller = '+15553334444';
+  const identity = `sip_${caller}`;
+
+  before(async () => {
+    server = await startServer({ defaultRoute: true });
+    rooms = new RoomServiceClient(server.url, API_KEY, API_SECRET);
+  });
+
+  after(() => {
+    call?.kill();
+    if (server && !server.exited) server.kill();
+  });
+
+  test('an empty store still answers: room call_<caller>_<12 random>', async () => {
+    const sipc = new SipClient(server.url, API_KEY, API_SECRET);
+    assert.deepEqual(await sipc.listSipInboundTrunk(), [], 'store starts empty');
+    assert.deepEqual(await sipc.listSipDispatchRule(), [], 'store starts empty');
+    call = sipp(server, 'lk_uac_wait_bye.xml', { label: 'default', service: '+15550000000', caller, timeoutS: 25 });
+    room = await Promise.race([
+      waitRoom(rooms, /^call_/, 'default route call'),
+      call.done.then((r) => {
+        throw new Error(`sipp ended before the room showed up: ${r.why}`);
+      }),
+    ]);
+    assert.match(room.name, new RegExp(`^call_\\${caller}_${GUID12}$`), 'room name');
+    const p = await waitActive(rooms, room.name, identity);
+    assert.equal(p.kind, ParticipantInfo_Kind.SIP);
+    assert.equal(p.attributes['sip.phoneNumber'], caller);
+  });
+
+  test('RemoveParticipant hangs the caller up', async () => {
+    assert.ok(room, 'needs the room');
+    await rooms.removeParticipant(room.name, identity);
+    const res = await call.done;
+    assertSippOk(res, 'sipp waiting for the BYE');
+    assert.ok(res.received.includes('BYE'), `sipp received ${res.received.join(' ')}`);
+  });
+
+  test('the server exits 0 on SIGTERM', async () => {
+    await server.stop();
+  });
+});

@@ -1,0 +1,308 @@
+// The SIP service (trunks and dispatch rules) driven by livekit-server-sdk's
+// SipClient exactly as a backend's SipService calls it: create, list,
+// update, delete, LiveKit's create-time conflict checks, not_found, and
+// persistence across a restart on the same database.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  SipClient,
+  ServerError,
+  SIPDispatchRule,
+  SIPDispatchRuleDirect,
+  SIPDispatchRuleInfo,
+} from 'livekit-server-sdk';
+import { SIPTransport } from '@livekit/protocol';
+import { startServer, twirp, API_KEY, API_SECRET, describeError, bigintSafe } from './helpers.mjs';
+import { AccessToken } from 'livekit-server-sdk';
+
+const TIMEOUT = 60000;
+
+// expectServerError(promise, code, status): the SDK call must fail with a
+// ServerError carrying this Twirp code and HTTP status.
+async function expectServerError(promise, code, status, msgRe) {
+  let err;
+  try {
+    const v = await promise;
+    assert.fail(`expected ${code} (${status}), the call succeeded: ${JSON.stringify(v, bigintSafe)}`);
+  } catch (e) {
+    if (e instanceof assert.AssertionError) throw e;
+    err = e;
+  }
+  assert.ok(err instanceof ServerError, `expected a ServerError, got ${describeError(err)}`);
+  assert.equal(err.code, code, `Twirp code: ${describeError(err)}`);
+  assert.equal(err.status, status, `HTTP status: ${describeError(err)}`);
+  if (msgRe) assert.match(err.message, msgRe, `message: ${describeError(err)}`);
+  return err;
+}
+
+const ids = (list, key) => list.map((x) => x[key]);
+
+describe('sip_api', { timeout: TIMEOUT }, () => {
+  let server;
+  let sip;
+  const made = {}; // what the tests created, for the persistence check
+
+  before(async () => {
+    server = await startServer();
+    sip = new SipClient(server.url, API_KEY, API_SECRET);
+  });
+
+  after(async () => {
+    if (server && !server.exited) server.kill();
+  });
+
+  test('create and list an inbound trunk', async () => {
+    const t = await sip.createSipInboundTrunk('main line', ['+15550001111'], {
+      allowedAddresses: ['127.0.0.1', '10.0.0.0/8'],
+      metadata: 'm1',
+    });
+    assert.match(t.sipTrunkId, /^ST_[0-9A-Za-z]{12}$/, 'sipTrunkId');
+    assert.equal(t.name, 'main line');
+    assert.deepEqual(t.numbers, ['+15550001111']);
+    assert.deepEqual(t.allowedAddresses, ['127.0.0.1', '10.0.0.0/8']);
+    assert.equal(t.metadata, 'm1');
+    made.inbound = t;
+    const list = await sip.listSipInboundTrunk();
+    const got = list.find((x) => x.sipTrunkId === t.sipTrunkId);
+    assert.ok(got, `ListSIPInboundTrunk lacks ${t.sipTrunkId}: ${JSON.stringify(ids(list, 'sipTrunkId'))}`);
+    assert.equal(got.name, 'main line');
+    assert.deepEqual(got.numbers, ['+15550001111']);
+    assert.deepEqual(got.allowedAddresses, ['127.0.0.1', '10.0.0.0/8']);
+  });
+
+  test('create an inbound trunk with credentials', async () => {
+    const t = await sip.createSipInboundTrunk('auth line', ['+15550002222'], {
+      authUsername: 'user',
+      authPassword: 'pass',
+    });
+    assert.match(t.sipTrunkId, /^ST_/);
+    assert.equal(t.authUsername, 'user');
+    made.authTrunk = t;
+    const list = await sip.listSipInboundTrunk();
+    const got = list.find((x) => x.sipTrunkId === t.sipTrunkId);
+    assert.ok(got, 'listed');
+    assert.equal(got.authUsername, 'user');
+  });
+
+  test('create and list an outbound trunk', async () => {
+    const t = await sip.createSipOutboundTrunk('carrier out', 'sip.example.com:5060', ['+15550009999'], {
+      transport: SIPTransport.SIP_TRANSPORT_UDP,
+      authUsername: 'out',
+      authPassword: 'secret',
+    });
+    assert.match(t.sipTrunkId, /^ST_[0-9A-Za-z]{12}$/, 'sipTrunkId');
+    assert.equal(t.name, 'carrier out');
+    assert.equal(t.address, 'sip.example.com:5060');
+    assert.deepEqual(t.numbers, ['+15550009999']);
+    assert.equal(t.transport, SIPTransport.SIP_TRANSPORT_UDP, 'transport');
+    made.outbound = t;
+    const list = await sip.listSipOutboundTrunk();
+    const got = list.find((x) => x.sipTrunkId === t.sipTrunkId);
+    assert.ok(got, `ListSIPOutboundTrunk lacks ${t.sipTrunkId}: ${JSON.stringify(ids(list, 'sipTrunkId'))}`);
+    assert.equal(got.address, 'sip.example.com:5060');
+    assert.deepEqual(got.numbers, ['+15550009999']);
+    const inbound = await sip.listSipInboundTrunk();
+    assert.ok(!inbound.some((x) => x.sipTrunkId === t.sipTrunkId), 'an outbound trunk is not listed as inbound');
+  });
+
+  test('create and list an individual dispatch rule', async () => {
+    assert.ok(made.inbound, 'needs the inbound trunk');
+    const r = await sip.createSipDispatchRule(
+      { type: 'individual', roomPrefix: 'call' },
+      { name: 'individual rule', trunkIds: [made.inbound.sipTrunkId], metadata: 'rm', attributes: { team: 'a' } },
+    );
+    assert.match(r.sipDispatchRuleId, /^SDR_[0-9A-Za-z]{12}$/, 'sipDispatchRuleId');
+    assert.equal(r.rule?.rule.case, 'dispatchRuleIndividual');
+    assert.equal(r.rule.rule.value.roomPrefix, 'call');
+    assert.deepEqual(r.trunkIds, [made.inbound.sipTrunkId]);
+    assert.equal(r.name, 'individual rule');
+    assert.equal(r.metadata, 'rm');
+    assert.deepEqual({ ...r.attributes }, { team: 'a' });
+    made.individual = r;
+    const list = await sip.listSipDispatchRule();
+    const got = list.find((x) => x.sipDispatchRuleId === r.sipDispatchRuleId);
+    assert.ok(got, `ListSIPDispatchRule lacks ${r.sipDispatchRuleId}`);
+    assert.equal(got.rule?.rule.case, 'dispatchRuleIndividual');
+    assert.equal(got.rule.rule.value.roomPrefix, 'call');
+    assert.deepEqual(got.trunkIds, [made.inbound.sipTrunkId]);
+  });
+
+  test('create and list a direct dispatch rule', async () => {
+    assert.ok(made.authTrunk, 'needs the auth trunk');
+    const r = await sip.createSipDispatchRule(
+      { type: 'direct', roomName: 'lobby' },
+      { name: 'direct rule', trunkIds: [made.authTrunk.sipTrunkId] },
+    );
+    assert.match(r.sipDispatchRuleId, /^SDR_/);
+    assert.equal(r.rule?.rule.case, 'dispatchRuleDirect');
+    assert.equal(r.rule.rule.value.roomName, 'lobby');
+    made.direct = r;
+    const list = await sip.listSipDispatchRule();
+    const got = list.find((x) => x.sipDispatchRuleId === r.sipDispatchRuleId);
+    assert.ok(got, 'listed');
+    assert.equal(got.rule?.rule.case, 'dispatchRuleDirect');
+    assert.equal(got.rule.rule.value.roomName, 'lobby');
+    assert.ok(list.some((x) => x.sipDispatchRuleId === made.individual?.sipDispatchRuleId), 'the first rule is still listed');
+  });
+
+  test('updateSipDispatchRule replaces a rule', async () => {
+    assert.ok(made.direct, 'needs the direct rule');
+    const id = made.direct.sipDispatchRuleId;
+    const replacement = new SIPDispatchRuleInfo({
+      rule: new SIPDispatchRule({
+        rule: { case: 'dispatchRuleDirect', value: new SIPDispatchRuleDirect({ roomName: 'front-desk' }) },
+      }),
+      trunkIds: [made.authTrunk.sipTrunkId],
+      name: 'direct rule v2',
+      metadata: 'replaced',
+    });
+    const r = await sip.updateSipDispatchRule(id, replacement);
+    assert.equal(r.sipDispatchRuleId, id, 'the id is kept');
+    assert.equal(r.name, 'direct rule v2');
+    assert.equal(r.metadata, 'replaced');
+    assert.equal(r.rule?.rule.case, 'dispatchRuleDirect');
+    assert.equal(r.rule.rule.value.roomName, 'front-desk');
+    const got = (await sip.listSipDispatchRule()).find((x) => x.sipDispatchRuleId === id);
+    assert.ok(got, 'still listed');
+    assert.equal(got.name, 'direct rule v2');
+    assert.equal(got.rule?.rule.value.roomName, 'front-desk');
+    made.direct = got;
+  });
+
+  test('updateSipDispatchRuleFields changes name and metadata', async () => {
+    assert.ok(made.individual, 'needs the individual rule');
+    const id = made.individual.sipDispatchRuleId;
+    const r = await sip.updateSipDispatchRuleFields(id, { name: 'renamed', metadata: 'm2' });
+    assert.equal(r.sipDispatchRuleId, id);
+    assert.equal(r.name, 'renamed');
+    assert.equal(r.metadata, 'm2');
+    assert.equal(r.rule?.rule.case, 'dispatchRuleIndividual', 'the rule itself is kept');
+    assert.equal(r.rule.rule.value.roomPrefix, 'call');
+    assert.deepEqual(r.trunkIds, [made.inbound.sipTrunkId], 'trunkIds are kept');
+    const got = (await sip.listSipDispatchRule()).find((x) => x.sipDispatchRuleId === id);
+    assert.equal(got?.name, 'renamed');
+    made.individual = got;
+  });
+
+  test('a second inbound trunk with the same numbers is invalid_argument', async () => {
+    await sip.createSipInboundTrunk('dup a', ['+15550003333']);
+    await expectServerError(sip.createSipInboundTrunk('dup b', ['+15550003333']), 'invalid_argument', 400, /onflict/);
+  });
+
+  test('the same number written differently is a conflict too (normalised)', async () => {
+    await sip.createSipInboundTrunk('norm a', ['+1 (555) 000-4444']);
+    await expectServerError(sip.createSipInboundTrunk('norm b', ['+15550004444']), 'invalid_argument', 400);
+  });
+
+  test('an inbound trunk without numbers, addresses or auth is invalid_argument', async () => {
+    await expectServerError(sip.createSipInboundTrunk('bare', []), 'invalid_argument', 400);
+  });
+
+  test('two rules with the same trunk, numbers and pin are invalid_argument', async () => {
+    const t = await sip.createSipInboundTrunk('rule conflicts', ['+15550005555']);
+    await sip.createSipDispatchRule({ type: 'individual', roomPrefix: 'a' }, { trunkIds: [t.sipTrunkId] });
+    await expectServerError(
+      sip.createSipDispatchRule({ type: 'direct', roomName: 'b' }, { trunkIds: [t.sipTrunkId] }),
+      'invalid_argument',
+      400,
+      /already exists/,
+    );
+    // a different PIN is a different key
+    const withPin = await sip.createSipDispatchRule({ type: 'direct', roomName: 'c', pin: '1234' }, { trunkIds: [t.sipTrunkId] });
+    assert.match(withPin.sipDispatchRuleId, /^SDR_/);
+    await expectServerError(
+      sip.createSipDispatchRule({ type: 'direct', roomName: 'd', pin: '1234' }, { trunkIds: [t.sipTrunkId] }),
+      'invalid_argument',
+      400,
+    );
+  });
+
+  test('deleting an unknown trunk is not_found', async () => {
+    await expectServerError(sip.deleteSipTrunk('ST_doesnotexist1'), 'not_found', 404);
+  });
+
+  test('deleting an unknown dispatch rule is not_found', async () => {
+    await expectServerError(sip.deleteSipDispatchRule('SDR_doesnotexist1'), 'not_found', 404);
+  });
+
+  test('updating an unknown dispatch rule is not_found', async () => {
+    await expectServerError(sip.updateSipDispatchRuleFields('SDR_doesnotexist1', { name: 'x' }), 'not_found', 404);
+  });
+
+  test('delete a dispatch rule and a trunk', async () => {
+    const t = await sip.createSipInboundTrunk('short lived', ['+15550006666']);
+    const r = await sip.createSipDispatchRule({ type: 'direct', roomName: 'gone' }, { trunkIds: [t.sipTrunkId] });
+    const dr = await sip.deleteSipDispatchRule(r.sipDispatchRuleId);
+    assert.equal(dr.sipDispatchRuleId, r.sipDispatchRuleId, 'DeleteSIPDispatchRule returns the deleted rule');
+    let rules = await sip.listSipDispatchRule();
+    assert.ok(!rules.some((x) => x.sipDispatchRuleId === r.sipDispatchRuleId), 'rule no longer listed');
+    await sip.deleteSipTrunk(t.sipTrunkId);
+    const trunks = await sip.listSipInboundTrunk();
+    assert.ok(!trunks.some((x) => x.sipTrunkId === t.sipTrunkId), 'trunk no longer listed');
+    // deleting twice: not_found
+    await expectServerError(sip.deleteSipTrunk(t.sipTrunkId), 'not_found', 404);
+    await expectServerError(sip.deleteSipDispatchRule(r.sipDispatchRuleId), 'not_found', 404);
+    // the number is free again
+    const again = await sip.createSipInboundTrunk('short lived again', ['+15550006666']);
+    assert.match(again.sipTrunkId, /^ST_/);
+    // outbound trunks are deleted with the same call
+    const o = await sip.createSipOutboundTrunk('out gone', 'sip.example.net', ['+15550007777']);
+    await sip.deleteSipTrunk(o.sipTrunkId);
+    assert.ok(!(await sip.listSipOutboundTrunk()).some((x) => x.sipTrunkId === o.sipTrunkId), 'outbound trunk deleted');
+  });
+
+  test('snake_case request fields are accepted and the reply is Twirp JSON', async () => {
+    const at = new AccessToken(API_KEY, API_SECRET, { ttl: '5m' });
+    at.addSIPGrant({ admin: true });
+    const token = await at.toJwt();
+    const res = await twirp(server, 'SIP', 'CreateSIPInboundTrunk', {
+      trunk: { name: 'snake', numbers: ['+15550008888'], allowed_addresses: ['192.0.2.1'], auth_username: 'su', auth_password: 'sp' },
+    }, { token });
+    assert.equal(res.status, 200, `status (body ${res.text})`);
+    assert.equal(res.contentType?.split(';')[0], 'application/json');
+    const t = res.json;
+    assert.ok(t && typeof t === 'object', `JSON body: ${res.text}`);
+    const id = t.sip_trunk_id ?? t.sipTrunkId;
+    assert.match(id ?? '', /^ST_/, `trunk id in ${res.text}`);
+    assert.deepEqual(t.allowed_addresses ?? t.allowedAddresses, ['192.0.2.1'], 'allowed_addresses taken from snake_case');
+    assert.equal(t.auth_username ?? t.authUsername, 'su', 'auth_username taken from snake_case');
+    made.snake = id;
+  });
+
+  test('trunks and rules survive a restart on the same database', async () => {
+    assert.ok(made.inbound && made.outbound && made.individual && made.direct, 'needs the objects made above');
+    const before = {
+      inbound: await sip.listSipInboundTrunk(),
+      outbound: await sip.listSipOutboundTrunk(),
+      rules: await sip.listSipDispatchRule(),
+    };
+    await server.stop();
+    server = await startServer({ db: server.db });
+    sip = new SipClient(server.url, API_KEY, API_SECRET);
+    const inbound = await sip.listSipInboundTrunk();
+    const outbound = await sip.listSipOutboundTrunk();
+    const rules = await sip.listSipDispatchRule();
+    assert.deepEqual(ids(inbound, 'sipTrunkId').sort(), ids(before.inbound, 'sipTrunkId').sort(), 'inbound trunks');
+    assert.deepEqual(ids(outbound, 'sipTrunkId').sort(), ids(before.outbound, 'sipTrunkId').sort(), 'outbound trunks');
+    assert.deepEqual(ids(rules, 'sipDispatchRuleId').sort(), ids(before.rules, 'sipDispatchRuleId').sort(), 'dispatch rules');
+    const t = inbound.find((x) => x.sipTrunkId === made.inbound.sipTrunkId);
+    assert.equal(t?.name, 'main line');
+    assert.deepEqual(t?.numbers, ['+15550001111']);
+    assert.deepEqual(t?.allowedAddresses, ['127.0.0.1', '10.0.0.0/8']);
+    const o = outbound.find((x) => x.sipTrunkId === made.outbound.sipTrunkId);
+    assert.equal(o?.address, 'sip.example.com:5060');
+    const r = rules.find((x) => x.sipDispatchRuleId === made.direct.sipDispatchRuleId);
+    assert.equal(r?.name, 'direct rule v2', 'the update was persisted');
+    assert.equal(r?.rule?.rule.value.roomName, 'front-desk');
+    const ri = rules.find((x) => x.sipDispatchRuleId === made.individual.sipDispatchRuleId);
+    assert.equal(ri?.rule?.rule.case, 'dispatchRuleIndividual');
+    assert.deepEqual(ri?.trunkIds, [made.inbound.sipTrunkId]);
+    // conflict checks still see the stored trunks
+    await expectServerError(sip.createSipInboundTrunk('dup after restart', ['+15550001111']), 'invalid_argument', 400);
+  });
+
+  test('the server exits 0 on SIGTERM', async () => {
+    await server.stop();
+  });
+});
