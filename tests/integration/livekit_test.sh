@@ -50,7 +50,7 @@ if [ -z "$node_major" ] || [ "$node_major" -lt 20 ]; then
 	fail_all "node 20 or later needed, found $(node --version 2>&1)"
 fi
 if [ ! -f "$NODE_DIR/node_modules/livekit-server-sdk/package.json" ]; then
-	fail_all "livekit-server-sdk is not installed in $NODE_DIR/node_modules (npm ci --prefix $NODE_DIR)"
+	fail_all "livekit-server-sdk is not installed in $NODE_DIR/node_modules (scripts/deps.sh runs npm ci there)"
 fi
 if ! (cd "$NODE_DIR" && node --input-type=module -e "await import('livekit-server-sdk'); await import('@livekit/protocol');") \
 	>"$LOGDIR/livekit-node-import.log" 2>&1; then
@@ -201,7 +201,11 @@ for (let k = 0; k < results.length; k++) {
   if (r.location && !r.inherited) out.push(`#     at ${r.location}`);
 }
 // diagnostics the test files printed at top level (artifact paths, summary)
-for (const l of lines) if (/^# (artifacts|tests|pass|fail|cancelled|skipped|todo|duration_ms)\b/.test(l)) out.push(l);
+for (const l of lines) {
+  const a = l.match(/^\s*# (?:\\?# )?(artifacts (?:copied to|kept in) .*)$/);
+  if (a) out.push(`# ${a[1]}`);
+  else if (/^# (tests|pass|fail|cancelled|skipped|todo|duration_ms)\b/.test(l)) out.push(l);
+}
 if (results.length === 0) {
   out.push(`FAIL livekit_node: no test results in the TAP output (node exited ${nodeRc})`);
   failed++;

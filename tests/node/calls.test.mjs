@@ -22,6 +22,7 @@ import {
 const TRUNK_NUMBER = '+15550001111';
 const AUTH_NUMBER = '+15550002222';
 const CALLER = '+15552223333';
+const FAR_NUMBER = '+15550003333';
 
 const show = (v) => JSON.stringify(v, bigintSafe);
 
@@ -70,6 +71,9 @@ describe('calls', { timeout: 90000 }, () => {
       authPassword: 'pass',
     });
     authRule = await sip.createSipDispatchRule({ type: 'direct', roomName: 'auth-room' }, { trunkIds: [authTrunk.sipTrunkId] });
+    // a trunk that only takes calls from 192.0.2.1, with its own rule
+    const far = await sip.createSipInboundTrunk('far away', [FAR_NUMBER], { allowedAddresses: ['192.0.2.1/32'] });
+    await sip.createSipDispatchRule({ type: 'direct', roomName: 'far-room' }, { trunkIds: [far.sipTrunkId] });
   });
 
   after(async () => {
@@ -209,6 +213,14 @@ describe('calls', { timeout: 90000 }, () => {
     assertSippOk(res, 'expected 404');
     const left = (await rooms.listRooms()).map((r) => r.name);
     assert.ok(!left.some((n) => n.includes(caller)), `no room for the refused call: ${show(left)}`);
+  });
+
+  test('a call from outside a trunk\'s allowedAddresses gets 404', async () => {
+    const caller = '+15552227777';
+    const res = await runSipp(server, 'lk_uac_expect_404.xml', { label: 'far', service: FAR_NUMBER, caller, timeoutS: 10 });
+    assertSippOk(res, 'expected 404 (source 127.0.0.1 is not in 192.0.2.1/32)');
+    const left = (await rooms.listRooms()).map((r) => r.name);
+    assert.ok(!left.includes('far-room'), `no room for the refused call: ${show(left)}`);
   });
 
   test('the server exits 0 on SIGTERM', async () => {

@@ -34,6 +34,9 @@ export const GUID_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrs
 export const GUID12 = `[${GUID_ALPHABET}]{12}`;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// A sleep that does not keep the process alive (for timeouts raced
+// against something else).
+const idleSleep = (ms) => new Promise((r) => setTimeout(r, ms).unref());
 
 // ==== temporary directory and process bookkeeping ====
 
@@ -66,12 +69,14 @@ process.on('exit', () => {
   for (const c of children) killGroup(c);
   const failed = process.exitCode && process.exitCode !== 0;
   if (process.env.VG_KEEP === '1') {
-    process.stderr.write(`# artifacts kept in ${TMP}\n`);
+    process.stdout.write(`# artifacts kept in ${TMP}\n`);
     return;
   }
-  if (failed) {
-    const base = path.basename(process.argv[1] || 'node', '.test.mjs');
-    const dest = path.join(ROOT, 'build/test-logs/livekit-node', `${base}-artifacts`);
+  const base = path.basename(process.argv[1] || 'node', '.test.mjs');
+  const dest = path.join(ROOT, 'build/test-logs/livekit-node', `${base}-artifacts`);
+  if (!failed) {
+    fs.rmSync(dest, { recursive: true, force: true }); // stale, from an earlier run
+  } else {
     try {
       fs.rmSync(dest, { recursive: true, force: true });
       fs.mkdirSync(dest, { recursive: true });
@@ -249,12 +254,12 @@ export async function startServer(opts = {}) {
     async stop(timeoutMs = 10000) {
       if (exited) throw new Error(`server already exited (${JSON.stringify(exited)}) before SIGTERM\n${tail(log)}`);
       child.kill('SIGTERM');
-      const res = await Promise.race([exitPromise, sleep(timeoutMs).then(() => null)]);
+      const res = await Promise.race([exitPromise, idleSleep(timeoutMs).then(() => null)]);
       if (!res) {
         killGroup(child);
         throw new Error(`server still running ${timeoutMs} ms after SIGTERM\n${tail(log)}`);
       }
-      await Promise.race([closePromise, sleep(2000)]);
+      await Promise.race([closePromise, idleSleep(2000)]);
       const san = log.match(/ERROR: (Address|Leak)Sanitizer.*|runtime error:.*|SUMMARY: .*/);
       if (res.code !== 0) {
         throw new Error(`server exited with code ${res.code} signal ${res.signal}${san ? ` (${san[0]})` : ''}\n${tail(log)}`);
@@ -299,18 +304,26 @@ export async function startServer(opts = {}) {
 
 // ==== webhook receiver ====
 
-// startWebhookReceiver(): a node:http server on 127.0.0.1 that answers 200
-// and keeps every POST: {path, body (raw string), auth, contentType,
-// userAgent, at}. waitFor(pred, timeoutMs) resolves with the list once
-// pred(list) is true.
-export async function startWebhookReceiver() {
+// startWebhookReceiver({respond}): a node:http server on 127.0.0.1 that
+// keeps every POST: {path, body (raw string), auth, contentType,
+// userAgent, at, status}. It answers 200, or what respond(n) returns for the
+// n-th request (0-based): {status, delayMs}. Only requests answered 2xx
+// count as received; the others go to `refused`. waitFor(pred, timeoutMs)
+// resolves with the list once pred(list) is true.
+export async function startWebhookReceiver({ respond } = {}) {
   const received = [];
+  const refused = [];
   const waiters = new Set();
+  let count = 0;
   const srv = createHttpServer((req, res) => {
+    const n = count++;
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      received.push({
+    req.on('end', async () => {
+      const how = (respond && respond(n)) || {};
+      const status = how.status ?? 200;
+      if (how.delayMs) await sleep(how.delayMs);
+      const entry = {
         method: req.method,
         path: req.url,
         body: Buffer.concat(chunks).toString('utf8'),
@@ -318,9 +331,11 @@ export async function startWebhookReceiver() {
         contentType: req.headers['content-type'],
         userAgent: req.headers['user-agent'],
         at: Date.now(),
-      });
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok');
+        status,
+      };
+      (status >= 200 && status < 300 ? received : refused).push(entry);
+      res.writeHead(status, { 'content-type': 'text/plain' });
+      res.end(status < 300 ? 'ok' : 'try again');
       for (const w of waiters) w();
     });
   });
@@ -330,6 +345,7 @@ export async function startWebhookReceiver() {
     port,
     url: `http://127.0.0.1:${port}/hook`,
     received,
+    refused,
     // parsed bodies (those that parse)
     events() {
       return received.map((r) => {

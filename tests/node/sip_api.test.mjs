@@ -20,19 +20,19 @@ const TIMEOUT = 60000;
 
 // expectServerError(promise, code, status): the SDK call must fail with a
 // ServerError carrying this Twirp code and HTTP status.
-async function expectServerError(promise, code, status, msgRe) {
+async function expectServerError(promise, code, status, msgRe, what = '') {
   let err;
   try {
     const v = await promise;
-    assert.fail(`expected ${code} (${status}), the call succeeded: ${JSON.stringify(v, bigintSafe)}`);
+    assert.fail(`${what}expected ${code} (${status}), the call succeeded: ${JSON.stringify(v, bigintSafe)}`);
   } catch (e) {
     if (e instanceof assert.AssertionError) throw e;
     err = e;
   }
-  assert.ok(err instanceof ServerError, `expected a ServerError, got ${describeError(err)}`);
-  assert.equal(err.code, code, `Twirp code: ${describeError(err)}`);
-  assert.equal(err.status, status, `HTTP status: ${describeError(err)}`);
-  if (msgRe) assert.match(err.message, msgRe, `message: ${describeError(err)}`);
+  assert.ok(err instanceof ServerError, `${what}expected a ServerError, got ${describeError(err)}`);
+  assert.equal(err.code, code, `${what}Twirp code: ${describeError(err)}`);
+  assert.equal(err.status, status, `${what}HTTP status: ${describeError(err)}`);
+  if (msgRe) assert.match(err.message, msgRe, `${what}message: ${describeError(err)}`);
   return err;
 }
 
@@ -218,6 +218,30 @@ describe('sip_api', { timeout: TIMEOUT }, () => {
     );
   });
 
+  test('an outbound trunk without numbers is invalid_argument', async () => {
+    await expectServerError(sip.createSipOutboundTrunk('no numbers', 'sip.example.com', []), 'invalid_argument', 400);
+  });
+
+  test('an outbound trunk whose address is a SIP URI is invalid_argument', async () => {
+    for (const address of ['sip:pbx.example.com', 'user@pbx.example.com', 'pbx.example.com;transport=tcp', '']) {
+      await expectServerError(
+        sip.createSipOutboundTrunk('uri address', address, ['+15550001234']),
+        'invalid_argument',
+        400,
+        undefined,
+        `address ${JSON.stringify(address)}: `,
+      );
+    }
+  });
+
+  test('a dispatch rule without a rule is invalid_argument', async () => {
+    const at = new AccessToken(API_KEY, API_SECRET, { ttl: '5m' });
+    at.addSIPGrant({ admin: true });
+    const res = await twirp(server, 'SIP', 'CreateSIPDispatchRule', { name: 'ruleless' }, { token: await at.toJwt() });
+    assert.equal(res.status, 400, `HTTP ${res.status}: ${res.text}`);
+    assert.equal(res.json?.code, 'invalid_argument', res.text);
+  });
+
   test('deleting an unknown trunk is not_found', async () => {
     await expectServerError(sip.deleteSipTrunk('ST_doesnotexist1'), 'not_found', 404);
   });
@@ -268,6 +292,34 @@ describe('sip_api', { timeout: TIMEOUT }, () => {
     assert.deepEqual(t.allowed_addresses ?? t.allowedAddresses, ['192.0.2.1'], 'allowed_addresses taken from snake_case');
     assert.equal(t.auth_username ?? t.authUsername, 'su', 'auth_username taken from snake_case');
     made.snake = id;
+  });
+
+  test('trunk and rule replies use Twirp JSON: snake_case, every field, RFC 3339 timestamps', async () => {
+    // protojson as LiveKit's twirp handlers write it (UseProtoNames,
+    // EmitUnpopulated): google.protobuf.Timestamp is an RFC 3339 string,
+    // and fields left at their defaults are written out.
+    const at = new AccessToken(API_KEY, API_SECRET, { ttl: '5m' });
+    at.addSIPGrant({ admin: true });
+    const token = await at.toJwt();
+    const rfc3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
+    const res = await twirp(server, 'SIP', 'ListSIPInboundTrunk', {}, { token });
+    assert.equal(res.status, 200, res.text);
+    const t = res.json?.items?.[0];
+    assert.ok(t, `a trunk in ${res.text.slice(0, 300)}`);
+    const missingT = ['sip_trunk_id', 'name', 'metadata', 'numbers', 'allowed_addresses', 'allowed_numbers', 'auth_username', 'auth_password', 'headers'].filter((k) => !(k in t));
+    assert.deepEqual(missingT, [], `fields missing from a ListSIPInboundTrunk item (EmitUnpopulated): ${JSON.stringify(t)}`);
+    for (const k of ['created_at', 'updated_at']) {
+      if (k in t) assert.match(String(t[k]), rfc3339, `${k} as RFC 3339 string, got ${JSON.stringify(t[k])}`);
+    }
+    const rr = await twirp(server, 'SIP', 'ListSIPDispatchRule', {}, { token });
+    assert.equal(rr.status, 200, rr.text);
+    const r = rr.json?.items?.[0];
+    assert.ok(r, `a rule in ${rr.text.slice(0, 300)}`);
+    const missingR = ['sip_dispatch_rule_id', 'rule', 'trunk_ids', 'hide_phone_number', 'inbound_numbers', 'numbers', 'name', 'metadata', 'attributes'].filter((k) => !(k in r));
+    assert.deepEqual(missingR, [], `fields missing from a ListSIPDispatchRule item (EmitUnpopulated): ${JSON.stringify(r)}`);
+    for (const k of ['created_at', 'updated_at']) {
+      if (k in r) assert.match(String(r[k]), rfc3339, `${k} as RFC 3339 string, got ${JSON.stringify(r[k])}`);
+    }
   });
 
   test('trunks and rules survive a restart on the same database', async () => {

@@ -160,6 +160,30 @@ describe('tokens', { timeout: 60000 }, () => {
     assertTwirpError(res, 400, 'malformed');
   });
 
+  test('a body over the size limit (300 KiB) gets 400 malformed', async () => {
+    const token = await sdkToken({ roomList: true });
+    const body = JSON.stringify({ names: ['x'.repeat(300 * 1024)] });
+    const res = await twirp(server, 'RoomService', 'ListRooms', body, { token });
+    assertTwirpError(res, 400, 'malformed');
+  });
+
+  test('a 4 MiB body is refused (error or closed connection) and the server keeps serving', async () => {
+    const token = await sdkToken({ roomList: true });
+    const body = JSON.stringify({ names: ['x'.repeat(4 << 20)] });
+    let outcome;
+    try {
+      const res = await twirp(server, 'RoomService', 'ListRooms', body, { token });
+      outcome = `HTTP ${res.status} ${res.text.slice(0, 100)}`;
+      assert.ok(res.status >= 400 && res.status < 500, `refused with a 4xx: ${outcome}`);
+    } catch (e) {
+      if (e instanceof assert.AssertionError) throw e;
+      outcome = `${e.message} ${e.cause?.code ?? ''}`; // the server may close the connection early
+    }
+    assert.equal(server.exited, null, `server exited after the big body (${outcome})`);
+    const after = await twirp(server, 'RoomService', 'ListRooms', {}, { token });
+    assert.equal(after.status, 200, `the next request (after: ${outcome}): HTTP ${after.status} ${after.text}`);
+  });
+
   test('a Content-Type other than JSON or protobuf gets 404 bad_route', async () => {
     const token = await sdkToken({ roomList: true });
     const res = await twirp(server, 'RoomService', 'ListRooms', '{}', { token, contentType: 'text/plain' });

@@ -10,6 +10,7 @@ import {
   startWebhookReceiver,
   sipp,
   waitUntil,
+  pickPort,
   API_KEY,
   API_SECRET,
   GUID12,
@@ -183,6 +184,109 @@ describe('webhooks', { timeout: 60000 }, () => {
   });
 
   test('the server exits 0 on SIGTERM', async () => {
+    await server.stop();
+  });
+});
+
+// Delivery runs per receiver: one that is down, one that is slow and one
+// that refuses once must not delay the call or the other receivers.
+describe('webhooks with receivers down, slow and refusing', { timeout: 60000 }, () => {
+  let server;
+  let good;
+  let slow;
+  let flaky;
+  let roomName;
+  let setupMs;
+  let callError;
+  const caller = '+15556668888';
+
+  const forRoom = (list) =>
+    list
+      .map((r) => {
+        try {
+          return { ...r, json: JSON.parse(r.body) };
+        } catch {
+          return { ...r, json: null };
+        }
+      })
+      .filter((e) => e.json?.room?.name === roomName);
+  const finished = (list) => forRoom(list).some((e) => e.json.event === 'room_finished');
+
+  before(async () => {
+    good = await startWebhookReceiver();
+    slow = await startWebhookReceiver({ respond: (n) => (n === 0 ? { delayMs: 2500 } : {}) });
+    flaky = await startWebhookReceiver({ respond: (n) => (n === 0 ? { status: 503 } : {}) });
+    const deadPort = await pickPort(); // nothing listens there
+    server = await startServer({
+      webhookUrls: [`http://127.0.0.1:${deadPort}/hook`, slow.url, flaky.url, good.url],
+      emptyTimeout: '1s',
+    });
+    const sip = new SipClient(server.url, API_KEY, API_SECRET);
+    const rooms = new RoomServiceClient(server.url, API_KEY, API_SECRET);
+    const trunk = await sip.createSipInboundTrunk('hooks', [NUMBER]);
+    await sip.createSipDispatchRule({ type: 'individual', roomPrefix: 'hook' }, { trunkIds: [trunk.sipTrunkId] });
+    const t0 = Date.now();
+    const call = sipp(server, 'lk_uac_bye.xml', { label: 'hookcall2', service: NUMBER, caller, durationMs: 2000, timeoutS: 15 });
+    try {
+      const room = await Promise.race([
+        waitUntil(async () => {
+          const ps = (await rooms.listRooms()).find((r) => r.name.startsWith('hook_'));
+          if (!ps) return null;
+          const parts = await rooms.listParticipants(ps.name);
+          return parts.some((p) => p.attributes['sip.callStatus'] === 'active') ? ps : null;
+        }, { timeoutMs: 8000, intervalMs: 50, what: 'the call active in its room' }),
+        call.done.then((r) => {
+          throw new Error(`sipp ended before the call was up: ${r.why}`);
+        }),
+      ]);
+      setupMs = Date.now() - t0;
+      roomName = room.name;
+      const res = await call.done;
+      if (res.code !== 0) callError = `the call failed: ${res.why}`;
+      await good.waitFor(finished, 12000);
+      await flaky.waitFor(finished, 12000);
+      await slow.waitFor(finished, 12000);
+    } catch (e) {
+      callError = callError ?? e.message;
+      call.kill();
+    }
+  });
+
+  after(async () => {
+    if (server && !server.exited) server.kill();
+    await Promise.all([good?.close(), slow?.close(), flaky?.close()]);
+  });
+
+  const names = (rcv) => forRoom(rcv.received).map((e) => e.json.event);
+
+  test('the call is up promptly and every receiver that answers gets room_finished', () => {
+    assert.equal(callError, undefined, `${callError}; good: ${names(good)}; slow: ${names(slow)}; flaky: ${names(flaky)}`);
+    assert.ok(setupMs < 3000, `INVITE to active participant took ${setupMs} ms`);
+  });
+
+  test('the healthy receiver gets the six events in order', () => {
+    assert.deepEqual(names(good), EXPECTED);
+  });
+
+  test('the slow receiver holds up nobody else and still gets every event in order', () => {
+    assert.deepEqual(names(slow), EXPECTED);
+    const goodJoined = forRoom(good.received).find((e) => e.json.event === 'participant_joined');
+    const slowStarted = forRoom(slow.received).find((e) => e.json.event === 'room_started');
+    assert.ok(goodJoined && slowStarted, 'events present');
+    assert.ok(goodJoined.at < slowStarted.at,
+      `the healthy receiver got participant_joined (${goodJoined.at}) before the slow one finished taking room_started (${slowStarted.at})`);
+  });
+
+  test('the receiver that answered 503 gets the event again, then the rest in order', () => {
+    assert.equal(flaky.refused.length, 1, 'one refused request');
+    assert.deepEqual(names(flaky), EXPECTED);
+    const refusedId = JSON.parse(flaky.refused[0].body).id;
+    const first = forRoom(flaky.received)[0];
+    assert.equal(first?.json.id, refusedId, 'the refused event was sent again (same id)');
+    assert.ok(first.at - flaky.refused[0].at >= 500, `retried after a backoff (${first.at - flaky.refused[0].at} ms)`);
+  });
+
+  test('the server exits 0 on SIGTERM with a receiver still down', async () => {
     await server.stop();
   });
 });
