@@ -425,6 +425,121 @@ bad:
 	return false;
 }
 
+/* Twirp's JSON writes every field (EmitUnpopulated); stored objects keep
+ * only what was set, so replies fill in the zero values. */
+struct field {
+	const char *name;
+	char type;        /* s string, a list, m map, b bool, n null, e enum */
+	const char *zero; /* the enum's zero name */
+};
+
+static const struct field inbound_fields[] = {
+    {"sipTrunkId", 's'},
+    {"name", 's'},
+    {"metadata", 's'},
+    {"numbers", 'a'},
+    {"allowedAddresses", 'a'},
+    {"allowedNumbers", 'a'},
+    {"authUsername", 's'},
+    {"authPassword", 's'},
+    {"headers", 'm'},
+    {"headersToAttributes", 'm'},
+    {"attributesToHeaders", 'm'},
+    {"includeHeaders", 'e', "SIP_NO_HEADERS"},
+    {"ringingTimeout", 'n'},
+    {"maxCallDuration", 'n'},
+    {"krispEnabled", 'b'},
+    {"mediaEncryption", 'e', "SIP_MEDIA_ENCRYPT_DISABLE"},
+    {"createdAt", 'n'},
+    {"updatedAt", 'n'},
+    {NULL, 0, NULL}};
+
+static const struct field outbound_fields[] = {
+    {"sipTrunkId", 's'},
+    {"name", 's'},
+    {"metadata", 's'},
+    {"address", 's'},
+    {"destinationCountry", 's'},
+    {"transport", 'e', "SIP_TRANSPORT_AUTO"},
+    {"numbers", 'a'},
+    {"authUsername", 's'},
+    {"authPassword", 's'},
+    {"headers", 'm'},
+    {"headersToAttributes", 'm'},
+    {"attributesToHeaders", 'm'},
+    {"includeHeaders", 'e', "SIP_NO_HEADERS"},
+    {"mediaEncryption", 'e', "SIP_MEDIA_ENCRYPT_DISABLE"},
+    {"fromHost", 's'},
+    {"createdAt", 'n'},
+    {"updatedAt", 'n'},
+    {NULL, 0, NULL}};
+
+static const struct field rule_fields[] = {
+    {"sipDispatchRuleId", 's'},
+    {"rule", 'n'},
+    {"trunkIds", 'a'},
+    {"hidePhoneNumber", 'b'},
+    {"inboundNumbers", 'a'},
+    {"numbers", 'a'},
+    {"name", 's'},
+    {"metadata", 's'},
+    {"attributes", 'm'},
+    {"roomPreset", 's'},
+    {"roomConfig", 'n'},
+    {"krispEnabled", 'b'},
+    {"mediaEncryption", 'e', "SIP_MEDIA_ENCRYPT_DISABLE"},
+    {"createdAt", 'n'},
+    {"updatedAt", 'n'},
+    {NULL, 0, NULL}};
+
+static json_t *with_zero_fields(json_t *obj, const struct field *f)
+{
+	for (; f->name; f++) {
+		json_t *zero;
+
+		if (json_object_get(obj, f->name))
+			continue;
+		switch (f->type) {
+		case 's':
+			zero = json_string("");
+			break;
+		case 'a':
+			zero = json_array();
+			break;
+		case 'm':
+			zero = json_object();
+			break;
+		case 'b':
+			zero = json_false();
+			break;
+		case 'e':
+			zero = json_string(f->zero);
+			break;
+		default:
+			zero = json_null();
+			break;
+		}
+		json_object_set_new(obj, f->name, zero);
+	}
+	return obj;
+}
+
+static json_t *all_with_zero_fields(json_t *items, const struct field *f)
+{
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(items, i, x) with_zero_fields(x, f);
+	return items;
+}
+
+/* LiveKit's SIPOutboundTrunkInfo.Validate: a host, not a SIP URI. */
+static bool outbound_address_ok(const char *a)
+{
+	return *a && strncmp(a, "sip:", 4) && strncmp(a, "sips:", 5) &&
+	       !strchr(a, '@') && !strchr(a, ';') && !strstr(a, "transport=");
+}
+
 static void create_trunk(struct call_ctx *c, bool inbound)
 {
 	json_t *trunk = json_object_get(c->req, "trunk");
@@ -468,6 +583,12 @@ static void create_trunk(struct call_ctx *c, bool inbound)
 		twirp_error(c->conn, "invalid_argument",
 		            "address and numbers are required");
 		return;
+	} else if (!outbound_address_ok(obj_str(trunk, "address"))) {
+		json_decref(trunk);
+		twirp_error(c->conn, "invalid_argument",
+		            "trunk address should be a hostname or IP, not SIP "
+		            "URI");
+		return;
 	}
 	id_make(id, sizeof(id), "ST_");
 	json_object_set_new(trunk, "sipTrunkId", json_string(id));
@@ -483,7 +604,8 @@ static void create_trunk(struct call_ctx *c, bool inbound)
 	log_event(LOGL_INFO, NULL, "trunk_created", "id=%s kind=%s", id,
 	          inbound ? "inbound" : "outbound");
 	changed(c);
-	reply_ok(c, trunk);
+	reply_ok(c, with_zero_fields(trunk, inbound ? inbound_fields
+	                                            : outbound_fields));
 }
 
 static void create_inbound_trunk(struct call_ctx *c)
@@ -560,6 +682,9 @@ static void list_trunks(struct call_ctx *c, enum store_trunk_kind kind)
 	items =
 	    filtered(items, json_object_get(c->req, "trunkIds"), "sipTrunkId",
 	             json_object_get(c->req, "numbers"), "numbers");
+	all_with_zero_fields(items, kind == STORE_TRUNK_INBOUND
+	                                ? inbound_fields
+	                                : outbound_fields);
 	reply_ok(c, json_pack("{s:o}", "items", items));
 }
 
@@ -674,7 +799,7 @@ static void create_rule(struct call_ctx *c)
 		return;
 	}
 	log_event(LOGL_INFO, NULL, "rule_created", "id=%s", id);
-	reply_ok(c, rule);
+	reply_ok(c, with_zero_fields(rule, rule_fields));
 }
 
 static void list_rules(struct call_ctx *c)
@@ -693,6 +818,7 @@ static void list_rules(struct call_ctx *c)
 	items = filtered(items, json_object_get(c->req, "dispatchRuleIds"),
 	                 "sipDispatchRuleId",
 	                 json_object_get(c->req, "trunkIds"), "trunkIds");
+	all_with_zero_fields(items, rule_fields);
 	reply_ok(c, json_pack("{s:o}", "items", items));
 }
 
@@ -750,7 +876,7 @@ static void update_rule(struct call_ctx *c)
 		return;
 	}
 	log_event(LOGL_INFO, NULL, "rule_updated", "id=%s", id);
-	reply_ok(c, rule);
+	reply_ok(c, with_zero_fields(rule, rule_fields));
 }
 
 static void delete_rule(struct call_ctx *c)
@@ -774,7 +900,7 @@ static void delete_rule(struct call_ctx *c)
 	}
 	log_event(LOGL_INFO, NULL, "rule_deleted", "id=%s", id);
 	changed(c);
-	reply_ok(c, rule);
+	reply_ok(c, with_zero_fields(rule, rule_fields));
 }
 
 /* ---- dispatch --------------------------------------------------------- */
