@@ -196,6 +196,9 @@ static int control_plane_open(struct server *srv)
 	    .store = srv->store,
 	    .empty_timeout_s =
 	        cfg->empty_timeout_ms / 1000 ? cfg->empty_timeout_ms / 1000 : 1,
+	    .departure_timeout_s = cfg->departure_timeout_ms / 1000
+	                               ? cfg->departure_timeout_ms / 1000
+	                               : 1,
 	};
 	err = rooms_alloc(&srv->rooms, &rp);
 	if (err)

@@ -675,8 +675,11 @@ static const struct key keys[] = {
      "no dispatch rule: put the call in a room anyway (turn off in "
      "production)",
      parse_bool, FIELD(default_route)},
-    {"empty_timeout", "5m", "an empty room is closed after this long",
+    {"empty_timeout", "5m", "a room nobody has joined closes after this long",
      parse_duration, FIELD(empty_timeout_ms)},
+    {"departure_timeout", "20s",
+     "a room closes this long after its last participant left", parse_duration,
+     FIELD(departure_timeout_ms)},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

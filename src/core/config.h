@@ -52,7 +52,8 @@ struct config {
 	size_t nwebhook_urls;
 	char webhook_api_key[128]; /* one of keys; default the first */
 	bool default_route;        /* route calls with no rule; default true */
-	uint32_t empty_timeout_ms; /* an empty room lives this long, 5 min */
+	uint32_t empty_timeout_ms; /* a room nobody joined lives 5 min */
+	uint32_t departure_timeout_ms; /* after the last one left, 20 s */
 };
 
 /*

@@ -16,6 +16,7 @@
 #include <re_mem.h>
 #include <re_list.h>
 #include <re_tmr.h>
+#include <re_hash.h>
 #include <jansson.h>
 #include "room/room.h"
 #include "room/webhook.h"
@@ -23,9 +24,17 @@
 #include "core/id.h"
 #include "core/log.h"
 
+/* LiveKit's default: a room whose last participant left closes after 20 s;
+ * empty_timeout applies to a room nobody has joined yet. */
+#define DEPARTURE_TIMEOUT_S 20
+#define SWEEP_MS            1000
+
 struct rooms {
 	struct rooms_params prm;
 	struct list rooms;
+	struct hash *by_name;
+	struct list empty; /* rooms waiting to close */
+	struct tmr sweep;
 };
 
 struct room {
@@ -35,10 +44,14 @@ struct room {
 	char name[256];
 	char *metadata;
 	uint32_t empty_timeout_s;
+	uint32_t departure_timeout_s;
+	bool joined_once;
+	struct le he;       /* in rs->by_name */
+	struct le empty_le; /* in rs->empty while nobody is in the room */
+	uint64_t expires_ms;
 	uint32_t max_participants;
 	int64_t created_ms;
 	struct list participants;
-	struct tmr empty_tmr;
 	bool closing;
 };
 
@@ -90,7 +103,7 @@ json_t *room_json(const struct room *room, bool twirp)
 	put(o, twirp, "emptyTimeout", "empty_timeout",
 	    json_integer(room->empty_timeout_s));
 	put(o, twirp, "departureTimeout", "departure_timeout",
-	    json_integer(20));
+	    json_integer(room->departure_timeout_s));
 	put(o, twirp, "maxParticipants", "max_participants",
 	    json_integer(room->max_participants));
 	put(o, twirp, "creationTime", "creation_time",
@@ -187,7 +200,6 @@ static void room_close(struct room *room)
 {
 	struct rooms *rs = room->rs;
 
-	tmr_cancel(&room->empty_tmr);
 	announce(room, "room_finished", NULL, false);
 	if (rs->prm.store)
 		(void)store_room_finished(rs->prm.store, room->sid,
@@ -197,16 +209,38 @@ static void room_close(struct room *room)
 	mem_deref(room);
 }
 
-static void empty_timeout(void *arg)
+static uint64_t mono_ms(void)
 {
-	room_close(arg);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* One timer sweeps the empty rooms: a timer per room would put thousands
+ * of long timers in libre's sorted timer list, which every new timer walks. */
+static void sweep(void *arg)
+{
+	struct rooms *rs = arg;
+	uint64_t now = mono_ms();
+	struct le *le = list_head(&rs->empty);
+
+	while (le) {
+		struct room *room = le->data;
+
+		le = le->next;
+		if (now >= room->expires_ms)
+			room_close(room);
+	}
+	tmr_start(&rs->sweep, SWEEP_MS, sweep, rs);
 }
 
 static void room_destructor(void *arg)
 {
 	struct room *room = arg;
 
-	tmr_cancel(&room->empty_tmr);
+	hash_unlink(&room->he);
+	list_unlink(&room->empty_le);
 	list_unlink(&room->le);
 	list_flush(&room->participants);
 	mem_deref(room->metadata);
@@ -232,6 +266,13 @@ int rooms_alloc(struct rooms **rsp, const struct rooms_params *prm)
 		return ENOMEM;
 	rs->prm = *prm;
 	list_init(&rs->rooms);
+	list_init(&rs->empty);
+	tmr_init(&rs->sweep);
+	if (hash_alloc(&rs->by_name, 4096)) {
+		mem_deref(rs);
+		return ENOMEM;
+	}
+	tmr_start(&rs->sweep, SWEEP_MS, sweep, rs);
 	*rsp = rs;
 	return 0;
 }
@@ -240,20 +281,26 @@ void rooms_free(struct rooms *rs)
 {
 	if (!rs)
 		return;
+	tmr_cancel(&rs->sweep);
 	while (!list_isempty(&rs->rooms))
 		room_delete(list_head(&rs->rooms)->data);
+	mem_deref(rs->by_name);
 	mem_deref(rs);
+}
+
+static bool name_eq(struct le *le, void *arg)
+{
+	const struct room *room = le->data;
+
+	return !strcmp(room->name, arg);
 }
 
 struct room *room_find(struct rooms *rs, const char *name)
 {
-	for (struct le *le = list_head(&rs->rooms); le; le = le->next) {
-		struct room *room = le->data;
+	struct le *le = hash_lookup(rs->by_name, hash_joaat_str(name), name_eq,
+	                            (void *)name);
 
-		if (!strcmp(room->name, name))
-			return room;
-	}
-	return NULL;
+	return le ? le->data : NULL;
 }
 
 const char *room_name(const struct room *room)
@@ -270,6 +317,9 @@ static void apply_opts(struct room *room, const json_t *opts)
 	v = json_object_get(opts, "emptyTimeout");
 	if (json_is_integer(v) && json_integer_value(v) > 0)
 		room->empty_timeout_s = (uint32_t)json_integer_value(v);
+	v = json_object_get(opts, "departureTimeout");
+	if (json_is_integer(v) && json_integer_value(v) > 0)
+		room->departure_timeout_s = (uint32_t)json_integer_value(v);
 	v = json_object_get(opts, "maxParticipants");
 	if (json_is_integer(v) && json_integer_value(v) > 0)
 		room->max_participants = (uint32_t)json_integer_value(v);
@@ -280,12 +330,16 @@ static void apply_opts(struct room *room, const json_t *opts)
 	}
 }
 
-static void arm_empty_timer(struct room *room)
+static void mark_if_empty(struct room *room)
 {
-	if (list_isempty(&room->participants))
-		tmr_start(&room->empty_tmr,
-		          (uint64_t)room->empty_timeout_s * 1000, empty_timeout,
-		          room);
+	uint32_t timeout_s = room->joined_once ? room->departure_timeout_s
+	                                       : room->empty_timeout_s;
+
+	if (!list_isempty(&room->participants))
+		return;
+	room->expires_ms = mono_ms() + (uint64_t)timeout_s * 1000;
+	if (!room->empty_le.list)
+		list_append(&room->rs->empty, &room->empty_le, room);
 }
 
 int room_open(struct rooms *rs, const char *name, const json_t *opts,
@@ -313,9 +367,10 @@ int room_open(struct rooms *rs, const char *name, const json_t *opts,
 	room->empty_timeout_s = rs->prm.empty_timeout_s;
 	room->created_ms = wall_ms();
 	list_init(&room->participants);
-	tmr_init(&room->empty_tmr);
+	room->departure_timeout_s = rs->prm.departure_timeout_s;
 	apply_opts(room, opts);
 	list_append(&rs->rooms, &room->le, room);
+	hash_append(rs->by_name, hash_joaat_str(room->name), &room->he, room);
 
 	log_event(LOGL_INFO, NULL, "room_started", "room=%s sid=%s", room->name,
 	          room->sid);
@@ -326,7 +381,7 @@ int room_open(struct rooms *rs, const char *name, const json_t *opts,
 		                         j, room->created_ms / 1000);
 		json_decref(j);
 	}
-	arm_empty_timer(room);
+	mark_if_empty(room);
 	if (created)
 		*created = true;
 	if (roomp)
@@ -392,7 +447,8 @@ int participant_join(struct room *room, const struct participant_info *info,
 	p->joined_ms = wall_ms();
 	p->kickh = kickh;
 	p->arg = arg;
-	tmr_cancel(&room->empty_tmr);
+	list_unlink(&room->empty_le);
+	room->joined_once = true;
 	list_append(&room->participants, &p->le, p);
 
 	log_event(LOGL_INFO, NULL, "participant_joined",
@@ -429,7 +485,7 @@ void participant_leave(struct participant *p, const char *reason)
 	announce(room, "participant_left", p, false);
 	mem_deref(p);
 	if (!room->closing)
-		arm_empty_timer(room);
+		mark_if_empty(room);
 }
 
 struct participant *participant_find(struct room *room, const char *identity)

@@ -22,9 +22,10 @@ struct room;
 struct participant;
 
 struct rooms_params {
-	struct webhook *webhook;  /* borrowed, may be NULL */
-	struct store *store;      /* borrowed, may be NULL */
-	uint32_t empty_timeout_s; /* default for new rooms */
+	struct webhook *webhook;      /* borrowed, may be NULL */
+	struct store *store;          /* borrowed, may be NULL */
+	uint32_t empty_timeout_s;     /* default for new rooms */
+	uint32_t departure_timeout_s; /* after the last participant left */
 };
 
 /* Asks the owner of a participant (the SIP call) to hang up. The handler

@@ -307,18 +307,12 @@ static void rec_num(json_t *o, const char *key, unsigned long long v)
 int dispatch_record(struct dispatch *d, const char *call_id,
                     const struct dispatch_record *rec)
 {
-	json_t *o = NULL;
-	char key[32];
+	json_t *o;
 	int err;
 
 	if (!d || !call_id || !*call_id || !rec)
 		return EINVAL;
-	err = store_call_get(d->prm.store, call_id, &o);
-	if (err == ENOENT)
-		o = json_pack("{s:s,s:I}", "callId", call_id, "createdAt",
-		              (json_int_t)time(NULL));
-	else if (err)
-		return err;
+	o = json_pack("{s:s}", "callId", call_id);
 	rec_str(o, "sipCallId", rec->sip_call_id);
 	rec_str(o, "from", rec->from);
 	rec_str(o, "to", rec->to);
@@ -327,17 +321,15 @@ int dispatch_record(struct dispatch *d, const char *call_id,
 	rec_str(o, "trunkId", rec->trunk_id);
 	rec_str(o, "ruleId", rec->rule_id);
 	rec_str(o, "status", rec->status);
+	rec_num(o, "ringingAt", (unsigned long long)rec->ringing_at);
+	rec_num(o, "activeAt", (unsigned long long)rec->active_at);
+	rec_num(o, "endedAt", (unsigned long long)rec->ended_at);
 	rec_str(o, "endedBy", rec->ended_by);
 	rec_str(o, "endReason", rec->end_reason);
 	rec_num(o, "durationMs", (unsigned long long)rec->duration_ms);
 	rec_num(o, "packetsIn", rec->packets_in);
 	rec_num(o, "packetsOut", rec->packets_out);
 	rec_num(o, "lost", rec->lost);
-	if (rec->status) {
-		snprintf(key, sizeof(key), "%sAt", rec->status);
-		json_object_set_new(o, key,
-		                    json_integer((json_int_t)time(NULL)));
-	}
 	err = store_call_put(d->prm.store, call_id, o);
 	json_decref(o);
 	return err;

@@ -69,6 +69,8 @@ struct dispatch_record {
 	const char *sip_call_id;
 	const char *from, *to, *room, *identity, *trunk_id, *rule_id;
 	const char *status; /* ringing, active, hangup */
+	long long ringing_at, active_at,
+	    ended_at; /* unix seconds, 0 = not yet */
 	const char *ended_by, *end_reason;
 	long long duration_ms;
 	unsigned long long packets_in, packets_out, lost;
@@ -79,8 +81,9 @@ void dispatch_free(struct dispatch *d);
 /* Reads trunks and rules from the store again (after an API change). */
 int dispatch_reload(struct dispatch *d);
 
-/* Writes the call record for call_id (SCL_...), merging into what was
- * recorded before, with the time of this step. */
+/* Writes the whole call record for call_id (SCL_...), replacing the last
+ * one: the caller keeps the record and passes all of it at each step, so
+ * a step costs one write and no read. */
 int dispatch_record(struct dispatch *d, const char *call_id,
                     const struct dispatch_record *rec);
 

@@ -49,8 +49,10 @@ struct call {
 	uint64_t invite_ms, answer_ms;
 	struct participant *participant; /* NULL once left (or no rooms) */
 	char room[256];
-	char scl_id[20];   /* LiveKit's call id, names the call record */
-	bool remote_offer; /* the INVITE carried SDP */
+	char scl_id[20]; /* LiveKit's call id, names the call record */
+	char identity[300], trunk_id[32], rule_id[32];
+	struct dispatch_record rec; /* points into this call */
+	bool remote_offer;          /* the INVITE carried SDP */
 	bool media_started;
 	bool ending;
 	const char *end_by;
@@ -91,14 +93,13 @@ static void pl_copy(char *dst, size_t sz, const struct pl *pl)
 	dst[n] = '\0';
 }
 
-static void record(struct sipua *ua, const struct call *call,
-                   const struct dispatch_record *rec)
+static void record(struct call *call)
 {
 	int err;
 
-	if (!ua->prm.dispatch || !call->scl_id[0])
+	if (!call->ua->prm.dispatch || !call->scl_id[0])
 		return;
-	err = dispatch_record(ua->prm.dispatch, call->scl_id, rec);
+	err = dispatch_record(call->ua->prm.dispatch, call->scl_id, &call->rec);
 	if (err)
 		log_event(LOGL_ERROR, call->id, "call_record_failed",
 		          "error=\"%s\"", strerror(err));
@@ -153,16 +154,15 @@ static void call_finish(struct call *call)
 	          (unsigned long long)(st ? st->unknown_pt : 0),
 	          (unsigned long long)(st ? st->malformed : 0),
 	          (unsigned long long)(st ? st->dtmf_in : 0));
-	const struct dispatch_record rec = {
-	    .status = "hangup",
-	    .ended_by = call->end_by,
-	    .end_reason = call->end_reason,
-	    .duration_ms = (long long)dur,
-	    .packets_in = st ? st->packets_in : 0,
-	    .packets_out = st ? st->packets_out : 0,
-	    .lost = st ? st->lost : 0,
-	};
-	record(ua, call, &rec);
+	call->rec.status = "hangup";
+	call->rec.ended_at = (long long)time(NULL);
+	call->rec.ended_by = call->end_by;
+	call->rec.end_reason = call->end_reason;
+	call->rec.duration_ms = (long long)dur;
+	call->rec.packets_in = st ? st->packets_in : 0;
+	call->rec.packets_out = st ? st->packets_out : 0;
+	call->rec.lost = st ? st->lost : 0;
+	record(call);
 	mem_deref(call);
 	check_idle(ua);
 }
@@ -460,8 +460,9 @@ static void answer_call(void *arg)
 	if (call->participant)
 		(void)participant_set_attribute(call->participant,
 		                                "sip.callStatus", "active");
-	const struct dispatch_record rec = {.status = "active"};
-	record(call->ua, call, &rec);
+	call->rec.status = "active";
+	call->rec.active_at = (long long)time(NULL);
+	record(call);
 	log_event(LOGL_INFO, call->id, "answered", "after_ms=%llu sdp=%s",
 	          (unsigned long long)(call->answer_ms - call->invite_ms),
 	          offer ? "offer" : "answer");
@@ -670,17 +671,21 @@ static bool route_call(struct sipua *ua, struct call *call,
 	call->participant = res.p;
 	snprintf(call->room, sizeof(call->room), "%s", res.room);
 	snprintf(call->scl_id, sizeof(call->scl_id), "%s", res.call_id);
-	const struct dispatch_record rec = {
+	snprintf(call->identity, sizeof(call->identity), "%s", res.identity);
+	snprintf(call->trunk_id, sizeof(call->trunk_id), "%s", res.trunk_id);
+	snprintf(call->rule_id, sizeof(call->rule_id), "%s", res.rule_id);
+	call->rec = (struct dispatch_record){
 	    .sip_call_id = call->id,
 	    .from = call->from,
 	    .to = call->to,
-	    .room = res.room,
-	    .identity = res.identity,
-	    .trunk_id = res.trunk_id,
-	    .rule_id = res.rule_id,
+	    .room = call->room,
+	    .identity = call->identity,
+	    .trunk_id = call->trunk_id,
+	    .rule_id = call->rule_id,
 	    .status = "ringing",
+	    .ringing_at = (long long)time(NULL),
 	};
-	record(ua, call, &rec);
+	record(call);
 	log_event(LOGL_INFO, call->id, "routed",
 	          "room=%s identity=%s call=%s trunk=%s rule=%s", res.room,
 	          res.identity, res.call_id,
@@ -873,7 +878,10 @@ int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
 	list_init(&ua->calls);
 	rand_bytes(ua->nonce_key, sizeof(ua->nonce_key));
 
-	err = sip_alloc(&ua->sip, NULL, 32, 32, 32, "voxgate", NULL, NULL);
+	/* Hash tables sized for thousands of live transactions at hundreds of
+	 * calls a second (a server transaction lives 32 s). */
+	err =
+	    sip_alloc(&ua->sip, NULL, 4096, 4096, 4096, "voxgate", NULL, NULL);
 	if (err)
 		goto out;
 	err = sip_transp_add(ua->sip, SIP_TRANSP_UDP, &prm->listen);

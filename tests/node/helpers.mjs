@@ -171,6 +171,7 @@ export async function startServer(opts = {}) {
     '--db', db,
     '--keys', `${API_KEY}: ${API_SECRET}`,
     '--empty_timeout', opts.emptyTimeout ?? '1s',
+    '--departure_timeout', opts.departureTimeout ?? '1s',
     '--default_route', opts.defaultRoute ? 'true' : 'false',
     '--drain_timeout', '3s',
     '--log_format', 'json',
