@@ -169,6 +169,7 @@ static void announce(struct room *room, const char *event,
                      const struct participant *p, bool with_track)
 {
 	json_t *ev;
+	int err;
 
 	if (!room->rs->prm.webhook)
 		return;
@@ -190,9 +191,12 @@ static void announce(struct room *room, const char *event,
 			                    participant_json(p, false));
 		}
 	}
-	if (webhook_send(room->rs->prm.webhook, room->name, ev))
+	/* A full queue is logged by the delivery thread, once per burst. */
+	err = webhook_send(room->rs->prm.webhook, room->name, ev);
+	if (err && err != ENOSPC)
 		log_event(LOGL_WARN, NULL, "webhook_queue_failed",
-		          "room=%s event=%s", room->name, event);
+		          "room=%s event=%s error=\"%s\"", room->name, event,
+		          strerror(err));
 	json_decref(ev);
 }
 
