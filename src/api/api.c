@@ -698,6 +698,40 @@ static void list_outbound_trunks(struct call_ctx *c)
 	list_trunks(c, STORE_TRUNK_OUTBOUND);
 }
 
+static void get_trunk(struct call_ctx *c, enum store_trunk_kind want)
+{
+	enum store_trunk_kind kind;
+	json_t *trunk = NULL;
+	int err = store_trunk_get(c->api->prm.store, req_str(c, "sipTrunkId"),
+	                          &kind, &trunk);
+
+	if (err == ENOENT || (!err && kind != want)) {
+		json_decref(trunk);
+		twirp_error(c->conn, "not_found",
+		            "requested sip trunk does not exist");
+		return;
+	}
+	if (err) {
+		store_failed(c, err);
+		return;
+	}
+	reply_ok(c,
+	         json_pack("{s:o}", "trunk",
+	                   with_zero_fields(trunk, want == STORE_TRUNK_INBOUND
+	                                               ? inbound_fields
+	                                               : outbound_fields)));
+}
+
+static void get_inbound_trunk(struct call_ctx *c)
+{
+	get_trunk(c, STORE_TRUNK_INBOUND);
+}
+
+static void get_outbound_trunk(struct call_ctx *c)
+{
+	get_trunk(c, STORE_TRUNK_OUTBOUND);
+}
+
 static void delete_trunk(struct call_ctx *c)
 {
 	const char *id = req_str(c, "sipTrunkId");
@@ -926,6 +960,8 @@ static const struct route {
     {"livekit.SIP/CreateSIPOutboundTrunk", GRANT_SIP_ADMIN,
      create_outbound_trunk},
     {"livekit.SIP/ListSIPOutboundTrunk", GRANT_SIP_ADMIN, list_outbound_trunks},
+    {"livekit.SIP/GetSIPInboundTrunk", GRANT_SIP_ADMIN, get_inbound_trunk},
+    {"livekit.SIP/GetSIPOutboundTrunk", GRANT_SIP_ADMIN, get_outbound_trunk},
     {"livekit.SIP/DeleteSIPTrunk", GRANT_SIP_ADMIN, delete_trunk},
     {"livekit.SIP/CreateSIPDispatchRule", GRANT_SIP_ADMIN, create_rule},
     {"livekit.SIP/ListSIPDispatchRule", GRANT_SIP_ADMIN, list_rules},

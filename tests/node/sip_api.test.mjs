@@ -294,6 +294,21 @@ describe('sip_api', { timeout: TIMEOUT }, () => {
     made.snake = id;
   });
 
+  test('GetSIPInboundTrunk returns the trunk; GetSIPOutboundTrunk of an inbound id is not_found', async () => {
+    assert.ok(made.snake, 'needs the snake_case trunk');
+    const at = new AccessToken(API_KEY, API_SECRET, { ttl: '5m' });
+    at.addSIPGrant({ admin: true });
+    const token = await at.toJwt();
+    const got = await twirp(server, 'SIP', 'GetSIPInboundTrunk', { sipTrunkId: made.snake }, { token });
+    assert.equal(got.status, 200, `status (body ${got.text})`);
+    assert.equal(got.json?.trunk?.sip_trunk_id, made.snake, `trunk in ${got.text}`);
+    assert.deepEqual(got.json.trunk.numbers, ['+15550008888']);
+    assert.deepEqual(got.json.trunk.allowed_numbers, [], 'zero fields written out');
+    const wrong = await twirp(server, 'SIP', 'GetSIPOutboundTrunk', { sip_trunk_id: made.snake }, { token });
+    assert.equal(wrong.status, 404, `status (body ${wrong.text})`);
+    assert.equal(wrong.json?.code, 'not_found');
+  });
+
   test('trunk and rule replies use Twirp JSON: snake_case, every field, RFC 3339 timestamps', async () => {
     // protojson as LiveKit's twirp handlers write it (UseProtoNames,
     // EmitUnpopulated): google.protobuf.Timestamp is an RFC 3339 string,
