@@ -858,11 +858,80 @@ static void list_rules(struct call_ctx *c)
 
 /* UpdateSIPDispatchRule: {sipDispatchRuleId, replace: rule} or
  * {sipDispatchRuleId, update: {fields to set, trunkIds as ListUpdate}}. */
+/* LiveKit's ListUpdate: {set, add, remove, clear} over a string list. */
+static json_t *list_update(const json_t *old, const json_t *u)
+{
+	json_t *set = json_object_get(u, "set");
+	json_t *out = json_is_array(set) ? json_deep_copy(set)
+	              : json_is_true(json_object_get(u, "clear")) || !old
+	                  ? json_array()
+	                  : json_deep_copy(old);
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(json_object_get(u, "add"), i, x)
+	{
+		if (json_is_string(x) && !in_list(out, json_string_value(x)))
+			json_array_append(out, x);
+	}
+	json_array_foreach(json_object_get(u, "remove"), i, x)
+	{
+		for (size_t k = json_array_size(out);
+		     json_is_string(x) && k--;) {
+			if (!strcmp(json_string_value(json_array_get(out, k)),
+			            json_string_value(x)))
+				json_array_remove(out, k);
+		}
+	}
+	return out;
+}
+
+static bool is_list_update(const json_t *v)
+{
+	return json_is_object(v) &&
+	       (json_object_get(v, "set") || json_object_get(v, "add") ||
+	        json_object_get(v, "remove") || json_object_get(v, "clear"));
+}
+
+/* An Update request's {replace: obj} or {update: fields}, applied to the
+ * stored obj (stolen). NULL with a reply sent when neither is given. */
+static json_t *apply_update(struct call_ctx *c, json_t *obj)
+{
+	json_t *replace = json_object_get(c->req, "replace");
+	json_t *update = json_object_get(c->req, "update");
+	const char *k;
+	json_t *v;
+
+	if (json_is_object(replace)) {
+		json_t *created =
+		    json_incref(json_object_get(obj, "createdAt"));
+
+		json_decref(obj);
+		obj = json_deep_copy(replace);
+		if (created)
+			json_object_set_new(obj, "createdAt", created);
+		return obj;
+	}
+	if (!json_is_object(update)) {
+		json_decref(obj);
+		twirp_error(c->conn, "invalid_argument",
+		            "replace or update is required");
+		return NULL;
+	}
+	json_object_foreach(update, k, v)
+	{
+		if (is_list_update(v))
+			json_object_set_new(
+			    obj, k, list_update(json_object_get(obj, k), v));
+		else
+			json_object_set(obj, k, v);
+	}
+	return obj;
+}
+
 static void update_rule(struct call_ctx *c)
 {
 	const char *id = req_str(c, "sipDispatchRuleId");
-	json_t *replace = json_object_get(c->req, "replace");
-	json_t *update = json_object_get(c->req, "update");
 	json_t *rule = NULL;
 	int err;
 
@@ -876,34 +945,9 @@ static void update_rule(struct call_ctx *c)
 		store_failed(c, err);
 		return;
 	}
-	if (json_is_object(replace)) {
-		json_t *created =
-		    json_incref(json_object_get(rule, "createdAt"));
-
-		json_decref(rule);
-		rule = json_deep_copy(replace);
-		if (created)
-			json_object_set_new(rule, "createdAt", created);
-	} else if (json_is_object(update)) {
-		const char *k;
-		json_t *v;
-
-		json_object_foreach(update, k, v)
-		{
-			json_t *set = json_object_get(v, "set");
-
-			/* ListUpdate fields replace the list with "set". */
-			if (json_is_object(v) && json_is_array(set))
-				json_object_set(rule, k, set);
-			else
-				json_object_set(rule, k, v);
-		}
-	} else {
-		json_decref(rule);
-		twirp_error(c->conn, "invalid_argument",
-		            "replace or update is required");
+	rule = apply_update(c, rule);
+	if (!rule)
 		return;
-	}
 	json_object_set_new(rule, "sipDispatchRuleId", json_string(id));
 	if (!rule_valid(c, rule) || save_rule(c, rule, id, false)) {
 		json_decref(rule);
@@ -911,6 +955,76 @@ static void update_rule(struct call_ctx *c)
 	}
 	log_event(LOGL_INFO, NULL, "rule_updated", "id=%s", id);
 	reply_ok(c, with_zero_fields(rule, rule_fields));
+}
+
+static void update_trunk(struct call_ctx *c, enum store_trunk_kind want)
+{
+	const char *id = req_str(c, "sipTrunkId");
+	enum store_trunk_kind kind;
+	json_t *trunk = NULL, *existing = NULL;
+	const char *why = NULL;
+	int err;
+
+	err = store_trunk_get(c->api->prm.store, id, &kind, &trunk);
+	if (err == ENOENT || (!err && kind != want)) {
+		json_decref(trunk);
+		twirp_error(c->conn, "not_found",
+		            "requested sip trunk does not exist");
+		return;
+	}
+	if (err) {
+		store_failed(c, err);
+		return;
+	}
+	trunk = apply_update(c, trunk);
+	if (!trunk)
+		return;
+	json_object_set_new(trunk, "sipTrunkId", json_string(id));
+	if (!string_list(c, trunk, "numbers") ||
+	    !string_list(c, trunk, "allowedAddresses") ||
+	    !string_list(c, trunk, "allowedNumbers"))
+		goto out;
+	if (want == STORE_TRUNK_INBOUND) {
+		err = store_trunk_list(c->api->prm.store, STORE_TRUNK_INBOUND,
+		                       &existing);
+		if (err) {
+			store_failed(c, err);
+			goto out;
+		}
+		err = routing_check_inbound_trunk(existing, trunk, &why);
+		json_decref(existing);
+	} else if (!outbound_address_ok(obj_str(trunk, "address"))) {
+		err = EINVAL;
+		why = "trunk address should be a hostname or IP, not SIP URI";
+	}
+	if (err) {
+		twirp_error(c->conn, "invalid_argument", why);
+		goto out;
+	}
+	stamp(trunk, false);
+	err = store_trunk_put(c->api->prm.store, id, want, trunk);
+	if (err) {
+		store_failed(c, err);
+		goto out;
+	}
+	log_event(LOGL_INFO, NULL, "trunk_updated", "id=%s", id);
+	changed(c);
+	reply_ok(c, with_zero_fields(trunk, want == STORE_TRUNK_INBOUND
+	                                        ? inbound_fields
+	                                        : outbound_fields));
+	return;
+out:
+	json_decref(trunk);
+}
+
+static void update_inbound_trunk(struct call_ctx *c)
+{
+	update_trunk(c, STORE_TRUNK_INBOUND);
+}
+
+static void update_outbound_trunk(struct call_ctx *c)
+{
+	update_trunk(c, STORE_TRUNK_OUTBOUND);
 }
 
 static void delete_rule(struct call_ctx *c)
@@ -960,6 +1074,10 @@ static const struct route {
     {"livekit.SIP/CreateSIPOutboundTrunk", GRANT_SIP_ADMIN,
      create_outbound_trunk},
     {"livekit.SIP/ListSIPOutboundTrunk", GRANT_SIP_ADMIN, list_outbound_trunks},
+    {"livekit.SIP/UpdateSIPInboundTrunk", GRANT_SIP_ADMIN,
+     update_inbound_trunk},
+    {"livekit.SIP/UpdateSIPOutboundTrunk", GRANT_SIP_ADMIN,
+     update_outbound_trunk},
     {"livekit.SIP/GetSIPInboundTrunk", GRANT_SIP_ADMIN, get_inbound_trunk},
     {"livekit.SIP/GetSIPOutboundTrunk", GRANT_SIP_ADMIN, get_outbound_trunk},
     {"livekit.SIP/DeleteSIPTrunk", GRANT_SIP_ADMIN, delete_trunk},

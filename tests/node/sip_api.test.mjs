@@ -309,6 +309,34 @@ describe('sip_api', { timeout: TIMEOUT }, () => {
     assert.equal(wrong.json?.code, 'not_found');
   });
 
+  test('UpdateSIPInboundTrunk applies ListUpdate and field updates, and keeps the conflict check', async () => {
+    assert.ok(made.snake, 'needs the snake_case trunk');
+    const at = new AccessToken(API_KEY, API_SECRET, { ttl: '5m' });
+    at.addSIPGrant({ admin: true });
+    const token = await at.toJwt();
+    const up = await twirp(server, 'SIP', 'UpdateSIPInboundTrunk', {
+      sipTrunkId: made.snake,
+      update: { name: 'renamed', numbers: { add: ['+15550008889'] } },
+    }, { token });
+    assert.equal(up.status, 200, `status (body ${up.text})`);
+    assert.equal(up.json?.name, 'renamed');
+    assert.deepEqual(up.json?.numbers, ['+15550008888', '+15550008889']);
+    const removed = await twirp(server, 'SIP', 'UpdateSIPInboundTrunk', {
+      sip_trunk_id: made.snake,
+      update: { numbers: { remove: ['+15550008888'] } },
+    }, { token });
+    assert.equal(removed.status, 200, `status (body ${removed.text})`);
+    assert.deepEqual(removed.json?.numbers, ['+15550008889']);
+    const missing = await twirp(server, 'SIP', 'UpdateSIPInboundTrunk', {
+      sipTrunkId: 'ST_doesnotexist', update: { name: 'x' },
+    }, { token });
+    assert.equal(missing.status, 404);
+    assert.equal(missing.json?.code, 'not_found');
+    const neither = await twirp(server, 'SIP', 'UpdateSIPInboundTrunk', { sipTrunkId: made.snake }, { token });
+    assert.equal(neither.status, 400);
+    assert.equal(neither.json?.code, 'invalid_argument');
+  });
+
   test('trunk and rule replies use Twirp JSON: snake_case, every field, RFC 3339 timestamps', async () => {
     // protojson as LiveKit's twirp handlers write it (UseProtoNames,
     // EmitUnpopulated): google.protobuf.Timestamp is an RFC 3339 string,
