@@ -17,6 +17,8 @@
  * restore them.
  */
 #include <errno.h>
+#include <limits.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
@@ -70,51 +72,48 @@ const struct token_key *token_keyring_find(const struct token_keyring *ring,
 	return NULL;
 }
 
-static int b64url_val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
 /* Decodes unpadded base64url (RFC 7515 section 2) into a new NUL-terminated
- * buffer. EBADMSG for any other character or an impossible length. */
+ * buffer, through OpenSSL's base64 once the alphabet and padding are made
+ * standard. EBADMSG for any other character or an impossible length. */
 static int b64url_decode(const char *s, size_t n, char **outp, size_t *lenp)
 {
-	uint32_t acc = 0;
-	size_t i, bits = 0, len = 0;
-	char *out;
+	size_t pad = (4 - n % 4) % 4;
+	char *std;
+	unsigned char *out;
+	int len;
 
-	if (n % 4 == 1)
+	if (n % 4 == 1 || n > INT_MAX / 2)
 		return EBADMSG;
-	out = malloc(n / 4 * 3 + 3);
-	if (!out)
+	std = malloc(n + pad + 1);
+	out = malloc((n + pad) / 4 * 3 + 1);
+	if (!std || !out) {
+		free(std);
+		free(out);
 		return ENOMEM;
-	for (i = 0; i < n; i++) {
-		int v = b64url_val(s[i]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
 
-		if (v < 0) {
+		/* The standard alphabet's own characters (and the padding
+		 * and whitespace OpenSSL would skip) are not base64url. */
+		if (!isalnum((unsigned char)c) && c != '-' && c != '_') {
+			free(std);
 			free(out);
 			return EBADMSG;
 		}
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[len++] = (char)((acc >> bits) & 0xff);
-		}
+		std[i] = c == '-' ? '+' : c == '_' ? '/' : c;
 	}
+	memset(std + n, '=', pad);
+	len = EVP_DecodeBlock(out, (unsigned char *)std, (int)(n + pad));
+	free(std);
+	if (len < 0) {
+		free(out);
+		return EBADMSG;
+	}
+	len -= (int)pad;
 	out[len] = '\0';
-	*outp = out;
-	*lenp = len;
+	*outp = (char *)out;
+	*lenp = (size_t)len;
 	return 0;
 }
 
