@@ -53,6 +53,7 @@ struct call_ctx {
 	struct http_conn *conn;
 	const struct token_claims *claims;
 	json_t *req;
+	enum store_trunk_kind kind; /* for trunk methods: the route's */
 };
 
 typedef void(handler_h)(struct call_ctx *c);
@@ -492,6 +493,11 @@ static const struct field rule_fields[] = {
     {"updatedAt", 'n'},
     {NULL, 0, NULL}};
 
+static const struct field *trunk_fields(enum store_trunk_kind kind)
+{
+	return kind == STORE_TRUNK_INBOUND ? inbound_fields : outbound_fields;
+}
+
 static json_t *with_zero_fields(json_t *obj, const struct field *f)
 {
 	for (; f->name; f++) {
@@ -540,8 +546,9 @@ static bool outbound_address_ok(const char *a)
 	       !strchr(a, '@') && !strchr(a, ';') && !strstr(a, "transport=");
 }
 
-static void create_trunk(struct call_ctx *c, bool inbound)
+static void create_trunk(struct call_ctx *c)
 {
+	bool inbound = c->kind == STORE_TRUNK_INBOUND;
 	json_t *trunk = json_object_get(c->req, "trunk");
 	json_t *existing = NULL;
 	const char *why = NULL;
@@ -604,18 +611,7 @@ static void create_trunk(struct call_ctx *c, bool inbound)
 	log_event(LOGL_INFO, NULL, "trunk_created", "id=%s kind=%s", id,
 	          inbound ? "inbound" : "outbound");
 	changed(c);
-	reply_ok(c, with_zero_fields(trunk, inbound ? inbound_fields
-	                                            : outbound_fields));
-}
-
-static void create_inbound_trunk(struct call_ctx *c)
-{
-	create_trunk(c, true);
-}
-
-static void create_outbound_trunk(struct call_ctx *c)
-{
-	create_trunk(c, false);
+	reply_ok(c, with_zero_fields(trunk, trunk_fields(c->kind)));
 }
 
 static bool in_list(const json_t *list, const char *s)
@@ -666,8 +662,9 @@ static json_t *filtered(json_t *items, const json_t *ids, const char *id_key,
 	return out;
 }
 
-static void list_trunks(struct call_ctx *c, enum store_trunk_kind kind)
+static void list_trunks(struct call_ctx *c)
 {
+	enum store_trunk_kind kind = c->kind;
 	json_t *items = NULL;
 	int err;
 
@@ -682,54 +679,37 @@ static void list_trunks(struct call_ctx *c, enum store_trunk_kind kind)
 	items =
 	    filtered(items, json_object_get(c->req, "trunkIds"), "sipTrunkId",
 	             json_object_get(c->req, "numbers"), "numbers");
-	all_with_zero_fields(items, kind == STORE_TRUNK_INBOUND
-	                                ? inbound_fields
-	                                : outbound_fields);
+	all_with_zero_fields(items, trunk_fields(kind));
 	reply_ok(c, json_pack("{s:o}", "items", items));
 }
 
-static void list_inbound_trunks(struct call_ctx *c)
-{
-	list_trunks(c, STORE_TRUNK_INBOUND);
-}
-
-static void list_outbound_trunks(struct call_ctx *c)
-{
-	list_trunks(c, STORE_TRUNK_OUTBOUND);
-}
-
-static void get_trunk(struct call_ctx *c, enum store_trunk_kind want)
+/* The request's trunk, of the route's kind; NULL with a reply sent. */
+static json_t *load_trunk(struct call_ctx *c)
 {
 	enum store_trunk_kind kind;
 	json_t *trunk = NULL;
 	int err = store_trunk_get(c->api->prm.store, req_str(c, "sipTrunkId"),
 	                          &kind, &trunk);
 
-	if (err == ENOENT || (!err && kind != want)) {
+	if (err == ENOENT || (!err && kind != c->kind)) {
 		json_decref(trunk);
 		twirp_error(c->conn, "not_found",
 		            "requested sip trunk does not exist");
-		return;
+		return NULL;
 	}
-	if (err) {
+	if (err)
 		store_failed(c, err);
-		return;
-	}
-	reply_ok(c,
-	         json_pack("{s:o}", "trunk",
-	                   with_zero_fields(trunk, want == STORE_TRUNK_INBOUND
-	                                               ? inbound_fields
-	                                               : outbound_fields)));
+	return err ? NULL : trunk;
 }
 
-static void get_inbound_trunk(struct call_ctx *c)
+static void get_trunk(struct call_ctx *c)
 {
-	get_trunk(c, STORE_TRUNK_INBOUND);
-}
+	json_t *trunk = load_trunk(c);
 
-static void get_outbound_trunk(struct call_ctx *c)
-{
-	get_trunk(c, STORE_TRUNK_OUTBOUND);
+	if (trunk)
+		reply_ok(c, json_pack("{s:o}", "trunk",
+		                      with_zero_fields(trunk,
+		                                       trunk_fields(c->kind))));
 }
 
 static void delete_trunk(struct call_ctx *c)
@@ -957,25 +937,16 @@ static void update_rule(struct call_ctx *c)
 	reply_ok(c, with_zero_fields(rule, rule_fields));
 }
 
-static void update_trunk(struct call_ctx *c, enum store_trunk_kind want)
+static void update_trunk(struct call_ctx *c)
 {
+	enum store_trunk_kind want = c->kind;
 	const char *id = req_str(c, "sipTrunkId");
-	enum store_trunk_kind kind;
-	json_t *trunk = NULL, *existing = NULL;
+	json_t *trunk = load_trunk(c), *existing = NULL;
 	const char *why = NULL;
-	int err;
+	int err = 0;
 
-	err = store_trunk_get(c->api->prm.store, id, &kind, &trunk);
-	if (err == ENOENT || (!err && kind != want)) {
-		json_decref(trunk);
-		twirp_error(c->conn, "not_found",
-		            "requested sip trunk does not exist");
+	if (!trunk)
 		return;
-	}
-	if (err) {
-		store_failed(c, err);
-		return;
-	}
 	trunk = apply_update(c, trunk);
 	if (!trunk)
 		return;
@@ -1009,22 +980,10 @@ static void update_trunk(struct call_ctx *c, enum store_trunk_kind want)
 	}
 	log_event(LOGL_INFO, NULL, "trunk_updated", "id=%s", id);
 	changed(c);
-	reply_ok(c, with_zero_fields(trunk, want == STORE_TRUNK_INBOUND
-	                                        ? inbound_fields
-	                                        : outbound_fields));
+	reply_ok(c, with_zero_fields(trunk, trunk_fields(want)));
 	return;
 out:
 	json_decref(trunk);
-}
-
-static void update_inbound_trunk(struct call_ctx *c)
-{
-	update_trunk(c, STORE_TRUNK_INBOUND);
-}
-
-static void update_outbound_trunk(struct call_ctx *c)
-{
-	update_trunk(c, STORE_TRUNK_OUTBOUND);
 }
 
 static void delete_rule(struct call_ctx *c)
@@ -1057,6 +1016,7 @@ static const struct route {
 	const char *path;
 	enum grant grant;
 	handler_h *h;
+	enum store_trunk_kind kind;
 } routes[] = {
     {"livekit.RoomService/CreateRoom", GRANT_ROOM_CREATE, create_room},
     {"livekit.RoomService/ListRooms", GRANT_ROOM_LIST, list_rooms},
@@ -1068,18 +1028,22 @@ static const struct route {
      remove_participant},
     {"livekit.RoomService/UpdateRoomMetadata", GRANT_ROOM_ADMIN,
      update_room_metadata},
-    {"livekit.SIP/CreateSIPInboundTrunk", GRANT_SIP_ADMIN,
-     create_inbound_trunk},
-    {"livekit.SIP/ListSIPInboundTrunk", GRANT_SIP_ADMIN, list_inbound_trunks},
-    {"livekit.SIP/CreateSIPOutboundTrunk", GRANT_SIP_ADMIN,
-     create_outbound_trunk},
-    {"livekit.SIP/ListSIPOutboundTrunk", GRANT_SIP_ADMIN, list_outbound_trunks},
-    {"livekit.SIP/UpdateSIPInboundTrunk", GRANT_SIP_ADMIN,
-     update_inbound_trunk},
-    {"livekit.SIP/UpdateSIPOutboundTrunk", GRANT_SIP_ADMIN,
-     update_outbound_trunk},
-    {"livekit.SIP/GetSIPInboundTrunk", GRANT_SIP_ADMIN, get_inbound_trunk},
-    {"livekit.SIP/GetSIPOutboundTrunk", GRANT_SIP_ADMIN, get_outbound_trunk},
+    {"livekit.SIP/CreateSIPInboundTrunk", GRANT_SIP_ADMIN, create_trunk,
+     STORE_TRUNK_INBOUND},
+    {"livekit.SIP/ListSIPInboundTrunk", GRANT_SIP_ADMIN, list_trunks,
+     STORE_TRUNK_INBOUND},
+    {"livekit.SIP/CreateSIPOutboundTrunk", GRANT_SIP_ADMIN, create_trunk,
+     STORE_TRUNK_OUTBOUND},
+    {"livekit.SIP/ListSIPOutboundTrunk", GRANT_SIP_ADMIN, list_trunks,
+     STORE_TRUNK_OUTBOUND},
+    {"livekit.SIP/UpdateSIPInboundTrunk", GRANT_SIP_ADMIN, update_trunk,
+     STORE_TRUNK_INBOUND},
+    {"livekit.SIP/UpdateSIPOutboundTrunk", GRANT_SIP_ADMIN, update_trunk,
+     STORE_TRUNK_OUTBOUND},
+    {"livekit.SIP/GetSIPInboundTrunk", GRANT_SIP_ADMIN, get_trunk,
+     STORE_TRUNK_INBOUND},
+    {"livekit.SIP/GetSIPOutboundTrunk", GRANT_SIP_ADMIN, get_trunk,
+     STORE_TRUNK_OUTBOUND},
     {"livekit.SIP/DeleteSIPTrunk", GRANT_SIP_ADMIN, delete_trunk},
     {"livekit.SIP/CreateSIPDispatchRule", GRANT_SIP_ADMIN, create_rule},
     {"livekit.SIP/ListSIPDispatchRule", GRANT_SIP_ADMIN, list_rules},
@@ -1191,6 +1155,7 @@ static void handle_twirp(struct api *api, struct http_conn *conn,
 	if (!permitted(&c, r->grant)) {
 		twirp_error(conn, "unauthenticated", "permissions denied");
 	} else {
+		c.kind = r->kind;
 		r->h(&c);
 	}
 	json_decref(c.req);
