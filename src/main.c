@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "agent/agent.h"
+#include "agent/clip.h"
 #include "media/media.h"
 #include "media/wav.h"
 #include "sip/sipua.h"
@@ -37,7 +38,7 @@ struct server {
 	struct token_key keys[CONFIG_KEYS_MAX];
 	struct token_keyring ring;
 	struct agent_assets assets;
-	int16_t *greeting;
+	int16_t *greeting, *pin_prompt, *pin_wrong;
 	int sigfd;
 	bool draining;
 };
@@ -53,6 +54,32 @@ static void usage(FILE *out)
 	        "  token     create or verify an access token\n"
 	        "            (voxgate token --help)\n"
 	        "  help      this text\n");
+}
+
+/* The PIN stage's defaults: two beeps, and the three rising tones that
+ * telephone networks use to say a call cannot go on (ITU-T E.180 SIT). */
+static const struct agent_tone pin_prompt_tones[] = {
+    {0, 200}, {880, 200}, {0, 80}, {880, 200}};
+static const struct agent_tone pin_wrong_tones[] = {
+    {914, 330}, {1371, 330}, {1777, 330}, {0, 200}};
+
+/* Loads a WAV setting at 8 kHz, or renders the tones when it is empty
+ * (no audio when there are none). Prints why on failure. */
+static int load_audio(const char *key, const char *path,
+                      const struct agent_tone *tones, size_t ntones,
+                      int16_t **pcmp, size_t *samplesp)
+{
+	const char *why = NULL;
+	int err;
+
+	if (!path[0])
+		err = ntones ? agent_tones(tones, ntones, pcmp, samplesp) : 0;
+	else
+		err = wav_load(path, 8000, pcmp, samplesp, &why);
+	if (err)
+		fprintf(stderr, "voxgate: %s: %s: %s\n", key, path,
+		        why ? why : strerror(err));
+	return err;
 }
 
 static void drained(void *arg)
@@ -258,7 +285,7 @@ static int serve(int argc, char *const argv[])
 	struct media_engine_params mp = {0};
 	struct sipua_params up = {0};
 	const struct agent_ops *agent;
-	const char *key = NULL, *why = NULL;
+	const char *key = NULL;
 	char err_msg[512];
 	int err, rc = EXIT_USAGE;
 
@@ -277,18 +304,21 @@ static int serve(int argc, char *const argv[])
 		        cfg->agent, agent_names());
 		return EXIT_USAGE;
 	}
-	if (cfg->greeting[0]) {
-		size_t n = 0;
-
-		err = wav_load(cfg->greeting, 8000, &srv.greeting, &n, &why);
-		if (err) {
-			fprintf(stderr, "voxgate: greeting: %s: %s\n",
-			        cfg->greeting, why);
-			return EXIT_USAGE;
-		}
-		srv.assets.greeting = srv.greeting;
-		srv.assets.greeting_samples = n;
+	if (load_audio("greeting", cfg->greeting, NULL, 0, &srv.greeting,
+	               &srv.assets.greeting_samples) ||
+	    load_audio("pin_prompt", cfg->pin_prompt, pin_prompt_tones,
+	               sizeof(pin_prompt_tones) / sizeof(pin_prompt_tones[0]),
+	               &srv.pin_prompt, &srv.assets.pin_prompt_samples) ||
+	    load_audio("pin_wrong", cfg->pin_wrong, pin_wrong_tones,
+	               sizeof(pin_wrong_tones) / sizeof(pin_wrong_tones[0]),
+	               &srv.pin_wrong, &srv.assets.pin_wrong_samples)) {
+		free(srv.greeting);
+		free(srv.pin_prompt);
+		return EXIT_USAGE;
 	}
+	srv.assets.greeting = srv.greeting;
+	srv.assets.pin_prompt = srv.pin_prompt;
+	srv.assets.pin_wrong = srv.pin_wrong;
 
 	err = libre_init();
 	if (err) {
@@ -332,6 +362,7 @@ static int serve(int argc, char *const argv[])
 	up.media = srv.media;
 	up.dispatch = srv.dispatch;
 	up.agent = agent;
+	up.pin_timeout_ms = cfg->pin_timeout_ms;
 	up.assets = &srv.assets;
 	up.answer_delay_ms = cfg->answer_delay_ms;
 	up.max_call_duration_ms = cfg->max_call_duration_ms;
@@ -374,6 +405,8 @@ out:
 		close(srv.sigfd);
 	}
 	free(srv.greeting);
+	free(srv.pin_prompt);
+	free(srv.pin_wrong);
 	libre_close();
 	return rc;
 }

@@ -19,10 +19,14 @@ struct agent_call_info {
 	uint32_t sample_rate;
 };
 
-/* Read-only audio shared by all calls (the greeting), loaded at startup. */
+/* Read-only audio shared by all calls, loaded at startup; all at 8000 Hz. */
 struct agent_assets {
 	const int16_t *greeting;
-	size_t greeting_samples; /* at 8000 Hz */
+	size_t greeting_samples;
+	const int16_t *pin_prompt; /* asks for a dispatch rule's PIN */
+	size_t pin_prompt_samples;
+	const int16_t *pin_wrong; /* before hanging up on a wrong PIN */
+	size_t pin_wrong_samples;
 };
 
 struct agent_ops {

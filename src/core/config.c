@@ -161,7 +161,7 @@ static int parse_addr_opt(struct config *cfg, const struct key *k,
 	return parse_addr(cfg, k, v, why, whysz);
 }
 
-static int parse_greeting(struct config *cfg, const struct key *k,
+static int parse_wav_path(struct config *cfg, const struct key *k,
                           const char *v, char *why, size_t whysz)
 {
 	struct stat st;
@@ -649,8 +649,17 @@ static const struct key keys[] = {
      parse_jitter},
     {"log_format", "text", "text or json", parse_log_format},
     {"log_level", "info", "debug, info, warn or error", parse_log_level},
-    {"greeting", "", "WAV file played on answer; empty = none", parse_greeting,
+    {"greeting", "", "WAV file played on answer; empty = none", parse_wav_path,
      FIELD(greeting)},
+    {"pin_prompt", "",
+     "WAV asking for a dispatch rule's PIN; empty = two beeps", parse_wav_path,
+     FIELD(pin_prompt)},
+    {"pin_wrong", "",
+     "WAV played before hanging up on a wrong PIN; empty = the three-tone "
+     "error signal",
+     parse_wav_path, FIELD(pin_wrong)},
+    {"pin_timeout", "30s", "hang up when the PIN is not entered by then",
+     parse_duration, FIELD(pin_timeout_ms)},
     {"agent", "audio-echo", "agent that talks on each call", parse_str,
      FIELD(agent)},
     {"answer_delay", "0", "ring this long before answering", parse_duration,

@@ -38,10 +38,13 @@ struct config {
 	enum log_format log_format; /* text */
 	enum log_level log_level;   /* info */
 	char greeting[PATH_MAX];    /* WAV played on answer, "" = none */
-	char agent[32];             /* default "audio-echo" */
-	uint32_t answer_delay_ms;   /* ringing time before 200 OK, default 0 */
-	uint32_t drain_timeout_ms;  /* after SIGTERM, default 30 s */
-	uint32_t media_threads;     /* 0 = one per CPU */
+	char pin_prompt[PATH_MAX];  /* "" = the built-in tones */
+	char pin_wrong[PATH_MAX];
+	uint32_t pin_timeout_ms;
+	char agent[32];            /* default "audio-echo" */
+	uint32_t answer_delay_ms;  /* ringing time before 200 OK, default 0 */
+	uint32_t drain_timeout_ms; /* after SIGTERM, default 30 s */
+	uint32_t media_threads;    /* 0 = one per CPU */
 	/* API keys, in the order given; see config_keyring(). */
 	struct config_key keys[CONFIG_KEYS_MAX];
 	size_t nkeys;

@@ -43,13 +43,19 @@ enum cmd_bits {
 	CMD_ADD = 1,
 	CMD_UPDATE = 2,
 	CMD_REMOVE = 4,
+	CMD_AGENT = 8,
 };
 
 enum ev_bits {
 	EV_FIRST_RTP = 1,
 	EV_TIMEOUT = 2,
 	EV_STOPPED = 4,
+	EV_DTMF = 8,
+	EV_AGENT_SWAPPED = 16,
 };
+
+/* Digits waiting for the signalling thread; a power of two. */
+#define DTMF_RING 32
 
 struct media_thread;
 
@@ -75,6 +81,8 @@ struct media_session {
 	/* Guarded by mt->lock. */
 	unsigned cmd;
 	struct media_params pending;
+	const struct agent_ops *pending_ops;
+	void *pending_state;
 	struct media_session *cmd_next;
 	bool cmd_linked;
 
@@ -82,6 +90,16 @@ struct media_session {
 	unsigned ev;
 	struct media_session *ev_next;
 	bool ev_linked;
+	/* The agent a swap replaced, for the signalling thread to stop. */
+	const struct agent_ops *retired_ops;
+	void *retired_state;
+
+	/* Signalling thread only. */
+	bool swapping;
+
+	/* Single producer (media thread), single consumer (signalling). */
+	char dtmf[DTMF_RING];
+	atomic_uint dtmf_head, dtmf_tail;
 
 	/* Owned by the media thread while started; by signalling after
 	 * STOPPED. */
@@ -112,6 +130,8 @@ struct media_session {
 	double jitter;
 	uint32_t last_sr_ntp; /* middle 32 bits of the last SR's NTP time */
 	uint64_t last_sr_us;
+	bool dtmf_seen;
+	uint32_t dtmf_ts; /* RTP timestamp of the last event reported */
 
 	int16_t fifo[PCM_FIFO_SAMPLES];
 	size_t fifo_len;
@@ -246,6 +266,8 @@ static void event_dispatch(int flags, void *arg)
 
 	for (struct media_session *ms = list; ms; ms = next) {
 		unsigned ev;
+		const struct agent_ops *retired_ops;
+		void *retired_state;
 
 		/* Unlinked one at a time under the lock: a media thread may
 		 * post again for a session further down this list. */
@@ -254,11 +276,22 @@ static void event_dispatch(int flags, void *arg)
 		ev = ms->ev;
 		ms->ev = 0;
 		ms->ev_linked = false;
+		retired_ops = ms->retired_ops;
+		retired_state = ms->retired_state;
+		ms->retired_ops = NULL;
+		ms->retired_state = NULL;
 		pthread_mutex_unlock(&me->ev_lock);
 
+		if (ev & EV_AGENT_SWAPPED) {
+			if (retired_ops && retired_state)
+				retired_ops->stop(retired_state);
+			ms->swapping = false;
+		}
 		/* STOPPED is last: the handler may free the session. */
 		if (ev & EV_FIRST_RTP)
 			ms->evh(MEDIA_EVENT_FIRST_RTP, ms->arg);
+		if (ev & EV_DTMF)
+			ms->evh(MEDIA_EVENT_DTMF, ms->arg);
 		if (ev & EV_TIMEOUT)
 			ms->evh(MEDIA_EVENT_TIMEOUT, ms->arg);
 		if (ev & EV_STOPPED)
@@ -319,6 +352,32 @@ static bool is_dtmf(const struct media_session *ms, uint8_t pt)
 static bool known_pt(const struct media_session *ms, uint8_t pt)
 {
 	return pt == MEDIA_PT_PCMU || pt == MEDIA_PT_PCMA || is_dtmf(ms, pt);
+}
+
+/*
+ * RFC 4733: an event is sent as a run of packets sharing one timestamp,
+ * its end repeated three times. A digit is reported on the first packet
+ * of a new timestamp, so a lost start or end still yields it once.
+ */
+static void dtmf_input(struct media_session *ms, uint32_t ts, const uint8_t *p,
+                       size_t len)
+{
+	static const char digits[] = "0123456789*#ABCD";
+	unsigned head, tail;
+
+	if (len < 4 || p[0] >= sizeof(digits) - 1)
+		return;
+	if (ms->dtmf_seen && ts == ms->dtmf_ts)
+		return;
+	ms->dtmf_seen = true;
+	ms->dtmf_ts = ts;
+	head = atomic_load_explicit(&ms->dtmf_head, memory_order_relaxed);
+	tail = atomic_load_explicit(&ms->dtmf_tail, memory_order_acquire);
+	if (head - tail >= DTMF_RING)
+		return;
+	ms->dtmf[head % DTMF_RING] = digits[p[0]];
+	atomic_store_explicit(&ms->dtmf_head, head + 1, memory_order_release);
+	event_post(ms, EV_DTMF);
 }
 
 static void rtp_input(struct media_session *ms, const uint8_t *b, size_t len,
@@ -384,8 +443,10 @@ static void rtp_input(struct media_session *ms, const uint8_t *b, size_t len,
 	ms->timeout_sent = false;
 	seq_update(ms, seq, ssrc);
 	jitter_update(ms, ts, t);
-	if (is_dtmf(ms, pt))
+	if (is_dtmf(ms, pt)) {
 		ms->stats.dtmf_in++;
+		dtmf_input(ms, ts, b + off, end - off);
+	}
 	if (!ms->prm.recv)
 		return;
 	/* Telephone-events share the audio's sequence numbers: they pass
@@ -752,6 +813,8 @@ static void run_commands(struct media_thread *mt)
 	for (struct media_session *ms = list; ms; ms = next) {
 		unsigned cmd;
 		struct media_params prm;
+		const struct agent_ops *ops;
+		void *state;
 
 		pthread_mutex_lock(&mt->lock);
 		next = ms->cmd_next;
@@ -759,7 +822,21 @@ static void run_commands(struct media_thread *mt)
 		cmd = ms->cmd;
 		ms->cmd = 0;
 		prm = ms->pending;
+		ops = ms->pending_ops;
+		state = ms->pending_state;
+		ms->pending_ops = NULL;
+		ms->pending_state = NULL;
 		pthread_mutex_unlock(&mt->lock);
+
+		if (cmd & CMD_AGENT) {
+			pthread_mutex_lock(&ms->me->ev_lock);
+			ms->retired_ops = ms->ops;
+			ms->retired_state = ms->agent_state;
+			pthread_mutex_unlock(&ms->me->ev_lock);
+			ms->ops = ops;
+			ms->agent_state = state;
+			event_post(ms, EV_AGENT_SWAPPED);
+		}
 
 		if (cmd & CMD_ADD) {
 			apply_params(ms, &prm);
@@ -1027,6 +1104,10 @@ static void session_destructor(void *arg)
 
 	if (ms->ops && ms->agent_state)
 		ms->ops->stop(ms->agent_state);
+	if (ms->retired_ops && ms->retired_state)
+		ms->retired_ops->stop(ms->retired_state);
+	if (ms->pending_ops && ms->pending_state)
+		ms->pending_ops->stop(ms->pending_state);
 	if (ms->rtp_fd >= 0)
 		close(ms->rtp_fd);
 	if (ms->rtcp_fd >= 0)
@@ -1172,6 +1253,50 @@ void media_session_stop(struct media_session *ms)
 		post_command(ms, CMD_REMOVE, NULL);
 	else
 		event_post(ms, EV_STOPPED);
+}
+
+int media_session_set_agent(struct media_session *ms,
+                            const struct agent_ops *ops, void *agent_state)
+{
+	struct media_thread *mt;
+
+	if (!ops)
+		return EINVAL;
+	if (!ms || ms->swapping) {
+		if (agent_state)
+			ops->stop(agent_state);
+		return ms ? EBUSY : EINVAL;
+	}
+	if (!ms->started) {
+		if (ms->ops && ms->agent_state)
+			ms->ops->stop(ms->agent_state);
+		ms->ops = ops;
+		ms->agent_state = agent_state;
+		return 0;
+	}
+	mt = ms->mt;
+	pthread_mutex_lock(&mt->lock);
+	ms->pending_ops = ops;
+	ms->pending_state = agent_state;
+	pthread_mutex_unlock(&mt->lock);
+	ms->swapping = true;
+	post_command(ms, CMD_AGENT, NULL);
+	return 0;
+}
+
+size_t media_session_dtmf_read(struct media_session *ms, char *out, size_t max)
+{
+	unsigned head, tail;
+	size_t n = 0;
+
+	if (!ms || !out)
+		return 0;
+	tail = atomic_load_explicit(&ms->dtmf_tail, memory_order_relaxed);
+	head = atomic_load_explicit(&ms->dtmf_head, memory_order_acquire);
+	while (tail != head && n < max)
+		out[n++] = ms->dtmf[tail++ % DTMF_RING];
+	atomic_store_explicit(&ms->dtmf_tail, tail, memory_order_release);
+	return n;
 }
 
 const struct sa *media_session_first_rtp_addr(const struct media_session *ms)

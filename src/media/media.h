@@ -64,6 +64,7 @@ struct media_totals {
 enum media_event {
 	MEDIA_EVENT_FIRST_RTP,
 	MEDIA_EVENT_TIMEOUT,
+	MEDIA_EVENT_DTMF, /* digits wait in media_session_dtmf_read */
 	MEDIA_EVENT_STOPPED,
 };
 
@@ -89,6 +90,14 @@ int media_session_start(struct media_session *ms,
                         const struct agent_ops *ops, void *agent_state);
 int media_session_update(struct media_session *ms,
                          const struct media_params *prm);
+/* Hands the call to another agent at the next frame; the one it replaces
+ * is stopped on the signalling thread afterwards. Takes ownership of
+ * agent_state, also on error. EBUSY while the previous swap is under way. */
+int media_session_set_agent(struct media_session *ms,
+                            const struct agent_ops *ops, void *agent_state);
+/* Copies up to max digits (0-9 * # A-D) received as RFC 4733 events since
+ * the last read; returns how many. */
+size_t media_session_dtmf_read(struct media_session *ms, char *out, size_t max);
 /* Asynchronous: MEDIA_EVENT_STOPPED follows (at once if never started). */
 void media_session_stop(struct media_session *ms);
 /* Valid from MEDIA_EVENT_FIRST_RTP on. */

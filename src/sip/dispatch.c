@@ -165,6 +165,42 @@ static json_t *attributes(const struct dispatch_call *call, const json_t *trunk,
 	return a;
 }
 
+/* RFC 3261 token characters: a header name from the API must not be able
+ * to end the header block or start another header. */
+static bool header_name_ok(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (!isalnum((unsigned char)*s) && !strchr("-.!%*_+`'~", *s))
+			return false;
+	}
+	return true;
+}
+
+static void trunk_headers(const json_t *trunk, char *out, size_t sz)
+{
+	size_t len = 0;
+	const char *k;
+	json_t *v;
+
+	out[0] = '\0';
+	json_object_foreach(json_object_get(trunk, "headers"), k, v)
+	{
+		const char *val = json_string_value(v);
+		int n;
+
+		if (!val || !header_name_ok(k) || strpbrk(val, "\r\n"))
+			continue;
+		n = snprintf(out + len, sz - len, "%s: %s\r\n", k, val);
+		if (n < 0 || (size_t)n >= sz - len) {
+			out[len] = '\0';
+			break;
+		}
+		len += (size_t)n;
+	}
+}
+
 /* The default route's room, as an individual rule with prefix "call". */
 static json_t *default_rule(void)
 {
@@ -227,7 +263,7 @@ void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
                     struct dispatch_result *res)
 {
 	struct routing_call rc = {call->from_user, call->from_host,
-	                          call->to_user, call->src_ip, NULL};
+	                          call->to_user, call->src_ip, call->pin};
 	const json_t *trunk = NULL, *rule = NULL;
 	json_t *fallback = NULL;
 	const char *why = NULL;
@@ -235,7 +271,11 @@ void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
 	int err;
 
 	memset(res, 0, sizeof(*res));
-	id_make(res->call_id, sizeof(res->call_id), "SCL_");
+	if (call->call_id && *call->call_id)
+		snprintf(res->call_id, sizeof(res->call_id), "%s",
+		         call->call_id);
+	else
+		id_make(res->call_id, sizeof(res->call_id), "SCL_");
 
 	err = routing_match_trunk(d->trunks, &rc, &trunk, &why);
 	if (err) {
@@ -257,15 +297,19 @@ void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
 			             : "voxgate");
 			return;
 		}
+		trunk_headers(trunk, res->headers, sizeof(res->headers));
 	}
 
 	err = routing_match_rule(d->rules, trunk ? res->trunk_id : NULL, &rc,
 	                         &rule, &needs_pin);
 	if (err || !rule) {
-		if (needs_pin) {
-			reject(res, 404,
-			       "Dispatch rule needs a PIN, which is not "
-			       "collected yet");
+		if (needs_pin && !call->pin) {
+			res->outcome = DISPATCH_PIN;
+			return;
+		}
+		/* A wrong PIN must not fall through to the default room. */
+		if (call->pin) {
+			reject(res, 403, "Wrong PIN");
 			return;
 		}
 		if (!d->prm.default_route || trunk) {

@@ -36,6 +36,10 @@ struct dispatch_call {
 	const char *twilio_account_sid;
 	const void *msg;                  /* opaque, for headers */
 	dispatch_hdr_iter_h *foreach_hdr; /* may be NULL */
+	/* The digits entered after DISPATCH_PIN ("" for a bare #), and the
+	 * call id that outcome gave; both NULL on the first pass. */
+	const char *pin;
+	const char *call_id;
 };
 
 struct dispatch_auth {
@@ -48,6 +52,8 @@ enum dispatch_outcome {
 	DISPATCH_JOINED = 0, /* *p is the caller's participant */
 	DISPATCH_AUTH,       /* the trunk wants digest credentials (auth) */
 	DISPATCH_REJECT,     /* answer status/reason */
+	DISPATCH_PIN,        /* only rules with a PIN match: answer, ask for
+	                        it, and route again with dispatch_call.pin */
 };
 
 struct dispatch_result {
@@ -61,6 +67,8 @@ struct dispatch_result {
 	char rule_id[32];
 	struct dispatch_auth auth;
 	struct participant *p;
+	/* The trunk's headers for our 200 OK, as "Name: value\r\n" lines. */
+	char headers[1024];
 };
 
 /* What is known of a call at one step; NULL strings and zero numbers are

@@ -14,9 +14,9 @@
 struct routing_call {
 	const char *from_user; /* caller number */
 	const char *from_host;
-	const char *to_user;   /* called number */
-	const char *src_ip;    /* source address of the INVITE, no port */
-	const char *pin;       /* NULL when no PIN was given */
+	const char *to_user; /* called number */
+	const char *src_ip;  /* source address of the INVITE, no port */
+	const char *pin;     /* NULL when no PIN was given */
 };
 
 /* NormalizeNumber: strips space - ( ) and prefixes + when the value looks
@@ -30,7 +30,7 @@ void routing_normalize_number(const char *in, char *out, size_t outsz);
  * "Multiple SIP Trunks matched for ...").
  */
 int routing_match_trunk(const json_t *trunks, const struct routing_call *call,
-			const json_t **trunkp, const char **why);
+                        const json_t **trunkp, const char **why);
 
 /*
  * Picks the dispatch rule (rules: JSON array of SIPDispatchRuleInfo) for a
@@ -40,26 +40,26 @@ int routing_match_trunk(const json_t *trunks, const struct routing_call *call,
  * was given.
  */
 int routing_match_rule(const json_t *rules, const char *trunk_id,
-		       const struct routing_call *call, const json_t **rulep,
-		       bool *needs_pin);
+                       const struct routing_call *call, const json_t **rulep,
+                       bool *needs_pin);
 
 /* Room name by the rule's kind (direct/individual/callee); random parts are
  * 12 characters from the shortuuid alphabet. */
 int routing_room_name(const json_t *rule, const struct routing_call *call,
-		      char *out, size_t outsz);
+                      char *out, size_t outsz);
 
 /* Participant identity and name: "sip_<from>" and "Phone <from>", or the
  * hashed/last-4 forms when the rule hides the number. */
 void routing_participant(const json_t *rule, const char *from_user,
-			 char *identity, size_t idsz, char *name,
-			 size_t namesz);
+                         char *identity, size_t idsz, char *name,
+                         size_t namesz);
 
 /* Create-time checks, as LiveKit makes them; 0 or EINVAL with the message
  * LiveKit gives in why (a static or thread-local string). existing arrays
  * hold the stored objects; the new one is obj. */
 int routing_check_inbound_trunk(const json_t *existing, const json_t *obj,
-				const char **why);
+                                const char **why);
 int routing_check_rule(const json_t *existing, const json_t *obj,
-		       const char **why);
+                       const char **why);
 
 #endif

@@ -14,6 +14,7 @@
 #include <time.h>
 #include "sip/sipua.h"
 #include "sip/dispatch.h"
+#include "agent/clip.h"
 #include "room/room.h"
 #include "core/log.h"
 
@@ -35,6 +36,16 @@ struct sipua {
 	uint8_t nonce_key[20]; /* signs digest nonces, random per run */
 };
 
+/* A call to rules with a PIN is answered and asked for it (LiveKit's
+ * limit of 16 digits, ended by #), then routed again. */
+#define PIN_MAX_DIGITS 16
+
+enum pin_stage {
+	PIN_NONE,
+	PIN_COLLECTING,
+	PIN_REJECTED, /* playing pin_wrong before the BYE */
+};
+
 struct call {
 	struct le le;
 	struct sipua *ua;
@@ -52,7 +63,12 @@ struct call {
 	char scl_id[20]; /* LiveKit's call id, names the call record */
 	char identity[300], trunk_id[32], rule_id[32];
 	struct dispatch_record rec; /* points into this call */
-	bool remote_offer;          /* the INVITE carried SDP */
+	char headers[1024];         /* the trunk's, for our 200 OK */
+	enum pin_stage pin;
+	char digits[PIN_MAX_DIGITS + 1];
+	const struct sip_msg *invite; /* kept while the PIN is collected */
+	struct tmr pin_tmr;
+	bool remote_offer; /* the INVITE carried SDP */
 	bool media_started;
 	bool ending;
 	const char *end_by;
@@ -113,7 +129,9 @@ static void call_destructor(void *arg)
 
 	tmr_cancel(&call->answer_tmr);
 	tmr_cancel(&call->limit_tmr);
+	tmr_cancel(&call->pin_tmr);
 	list_unlink(&call->le);
+	mem_deref((void *)call->invite);
 	mem_deref(call->sess);
 	mem_deref(call->media);
 	mem_deref(call->sdp);
@@ -188,6 +206,7 @@ static void call_end(struct call *call, const char *by, const char *reason,
 	snprintf(call->end_reason, sizeof(call->end_reason), "%s", reason);
 	tmr_cancel(&call->answer_tmr);
 	tmr_cancel(&call->limit_tmr);
+	tmr_cancel(&call->pin_tmr);
 
 	if (call->sess && !call->answer_ms && scode)
 		(void)sipsess_reject(call->sess, scode, reason, NULL);
@@ -198,6 +217,8 @@ static void call_end(struct call *call, const char *by, const char *reason,
 	else
 		call_finish(call);
 }
+
+static void pin_digits(struct call *call);
 
 static void media_event(enum media_event ev, void *arg)
 {
@@ -210,6 +231,10 @@ static void media_event(enum media_event ev, void *arg)
 			    LOGL_INFO, call->id, "first_rtp", "addr=%s",
 			    addr_fmt(media_session_first_rtp_addr(call->media))
 			        .s);
+		break;
+	case MEDIA_EVENT_DTMF:
+		if (!call->ending)
+			pin_digits(call);
 		break;
 	case MEDIA_EVENT_TIMEOUT:
 		if (!call->ending) {
@@ -304,16 +329,33 @@ static void sdp_set_direction(struct call *call)
 	                   sa_is_any(raddr) ? SDP_INACTIVE : SDP_SENDRECV);
 }
 
-static int start_media(struct call *call)
+/* The agent for the call's stage: the PIN prompt, or the real one. */
+static int start_agent(const struct call *call, const struct agent_ops **opsp,
+                       void **statep)
 {
-	struct media_params mp;
-	void *state = NULL;
+	const struct agent_assets *assets = call->ua->prm.assets;
 	struct agent_call_info info = {
 	    .call_id = call->id,
 	    .from = call->from,
 	    .to = call->to,
 	    .sample_rate = 8000,
 	};
+
+	*statep = NULL;
+	if (call->pin == PIN_COLLECTING) {
+		*opsp = &agent_clip;
+		return agent_clip_start(statep, assets->pin_prompt,
+		                        assets->pin_prompt_samples);
+	}
+	*opsp = call->ua->prm.agent;
+	return (*opsp)->start(statep, &info, assets);
+}
+
+static int start_media(struct call *call)
+{
+	struct media_params mp;
+	const struct agent_ops *ops;
+	void *state = NULL;
 	int err;
 
 	err = sdp_params(call, &mp);
@@ -322,12 +364,12 @@ static int start_media(struct call *call)
 	if (call->media_started)
 		return media_session_update(call->media, &mp);
 
-	err = call->ua->prm.agent->start(&state, &info, call->ua->prm.assets);
+	err = start_agent(call, &ops, &state);
 	if (err)
 		return err;
-	err = media_session_start(call->media, &mp, call->ua->prm.agent, state);
+	err = media_session_start(call->media, &mp, ops, state);
 	if (err) {
-		call->ua->prm.agent->stop(state);
+		ops->stop(state);
 		return err;
 	}
 	call->media_started = true;
@@ -428,6 +470,15 @@ static void limit_handler(void *arg)
 	call_end(call, "server", "max call duration", 0);
 }
 
+static void pin_timeout(void *arg)
+{
+	struct call *call = arg;
+
+	log_event(LOGL_INFO, call->id, "pin_timeout", "digits=%zu",
+	          strlen(call->digits));
+	call_end(call, "server", "PIN not entered", 0);
+}
+
 static void answer_call(void *arg)
 {
 	struct call *call = arg;
@@ -448,7 +499,8 @@ static void answer_call(void *arg)
 	}
 	err = sdp_encode(&desc, call->sdp, offer);
 	if (!err)
-		err = sipsess_answer(call->sess, 200, "OK", desc, ALLOW_HDR);
+		err = sipsess_answer(call->sess, 200, "OK", desc, "%s%s",
+		                     ALLOW_HDR, call->headers);
 	mem_deref(desc);
 	if (err) {
 		log_event(LOGL_ERROR, call->id, "answer_failed", "error=\"%s\"",
@@ -469,6 +521,9 @@ static void answer_call(void *arg)
 	if (call->ua->prm.max_call_duration_ms)
 		tmr_start(&call->limit_tmr, call->ua->prm.max_call_duration_ms,
 		          limit_handler, call);
+	if (call->pin == PIN_COLLECTING && call->ua->prm.pin_timeout_ms)
+		tmr_start(&call->pin_tmr, call->ua->prm.pin_timeout_ms,
+		          pin_timeout, call);
 }
 
 /* ---- incoming requests ------------------------------------------------ */
@@ -625,34 +680,58 @@ static void xhdr_copy(const struct sip_msg *msg, const char *name, char *out,
 	pl_copy(out, sz, h ? &h->val : NULL);
 }
 
-/* Puts the caller in a room. false when the INVITE has been answered
- * (challenge or rejection) and the call must go. */
-static bool route_call(struct sipua *ua, struct call *call,
-                       const struct sip_msg *msg)
-{
+/* What routing reads from the INVITE; the dispatch_call points into it. */
+struct invite_keys {
 	char from_user[128], from_host[128], to_user[128], src[64];
 	char sid[128], account[128];
-	struct dispatch_result res;
-	struct dispatch_call dc = {
+};
+
+static void invite_read(const struct call *call, const struct sip_msg *msg,
+                        struct invite_keys *k, struct dispatch_call *dc)
+{
+	pl_copy(k->from_user, sizeof(k->from_user), &msg->from.uri.user);
+	pl_copy(k->from_host, sizeof(k->from_host), &msg->from.uri.host);
+	pl_copy(k->to_user, sizeof(k->to_user), &msg->to.uri.user);
+	if (re_snprintf(k->src, sizeof(k->src), "%j", &msg->src) < 0)
+		k->src[0] = '\0';
+	xhdr_copy(msg, "X-Twilio-CallSid", k->sid, sizeof(k->sid));
+	xhdr_copy(msg, "X-Twilio-AccountSid", k->account, sizeof(k->account));
+	*dc = (struct dispatch_call){
 	    .sip_call_id = call->id,
-	    .from_user = from_user,
-	    .from_host = from_host,
-	    .to_user = to_user,
-	    .src_ip = src,
+	    .from_user = k->from_user,
+	    .from_host = k->from_host,
+	    .to_user = k->to_user,
+	    .src_ip = k->src,
+	    .twilio_call_sid = k->sid[0] ? k->sid : NULL,
+	    .twilio_account_sid = k->account[0] ? k->account : NULL,
 	    .msg = msg,
 	    .foreach_hdr = foreach_header,
 	};
+}
 
-	pl_copy(from_user, sizeof(from_user), &msg->from.uri.user);
-	pl_copy(from_host, sizeof(from_host), &msg->from.uri.host);
-	pl_copy(to_user, sizeof(to_user), &msg->to.uri.user);
-	if (re_snprintf(src, sizeof(src), "%j", &msg->src) < 0)
-		src[0] = '\0';
-	xhdr_copy(msg, "X-Twilio-CallSid", sid, sizeof(sid));
-	xhdr_copy(msg, "X-Twilio-AccountSid", account, sizeof(account));
-	dc.twilio_call_sid = sid[0] ? sid : NULL;
-	dc.twilio_account_sid = account[0] ? account : NULL;
+static void adopt_route(struct call *call, const struct dispatch_result *res)
+{
+	call->participant = res->p;
+	snprintf(call->room, sizeof(call->room), "%s", res->room);
+	snprintf(call->identity, sizeof(call->identity), "%s", res->identity);
+	snprintf(call->rule_id, sizeof(call->rule_id), "%s", res->rule_id);
+	log_event(LOGL_INFO, call->id, "routed",
+	          "room=%s identity=%s call=%s trunk=%s rule=%s", res->room,
+	          res->identity, res->call_id,
+	          res->trunk_id[0] ? res->trunk_id : "none",
+	          res->rule_id[0] ? res->rule_id : "default");
+}
 
+/* Puts the caller in a room, or readies the PIN stage. false when the
+ * INVITE has been answered (challenge or rejection) and the call must go. */
+static bool route_call(struct sipua *ua, struct call *call,
+                       const struct sip_msg *msg)
+{
+	struct invite_keys k;
+	struct dispatch_result res;
+	struct dispatch_call dc;
+
+	invite_read(call, msg, &k, &dc);
 	dispatch_route(ua->prm.dispatch, &dc, false, kick_handler, call, &res);
 	if (res.outcome == DISPATCH_AUTH) {
 		if (!authorized(ua, msg, &res.auth))
@@ -660,20 +739,17 @@ static bool route_call(struct sipua *ua, struct call *call,
 		dispatch_route(ua->prm.dispatch, &dc, true, kick_handler, call,
 		               &res);
 	}
-	if (res.outcome != DISPATCH_JOINED) {
+	if (res.outcome != DISPATCH_JOINED && res.outcome != DISPATCH_PIN) {
 		log_event(LOGL_WARN, call->id, "route_rejected",
 		          "from=%s to=%s src=%s trunk=%s reason=\"%s\"",
-		          from_user, to_user, src,
+		          k.from_user, k.to_user, k.src,
 		          res.trunk_id[0] ? res.trunk_id : "none", res.reason);
 		reply_reject(ua, msg, (uint16_t)res.status, res.reason);
 		return false;
 	}
-	call->participant = res.p;
-	snprintf(call->room, sizeof(call->room), "%s", res.room);
 	snprintf(call->scl_id, sizeof(call->scl_id), "%s", res.call_id);
-	snprintf(call->identity, sizeof(call->identity), "%s", res.identity);
 	snprintf(call->trunk_id, sizeof(call->trunk_id), "%s", res.trunk_id);
-	snprintf(call->rule_id, sizeof(call->rule_id), "%s", res.rule_id);
+	snprintf(call->headers, sizeof(call->headers), "%s", res.headers);
 	call->rec = (struct dispatch_record){
 	    .sip_call_id = call->id,
 	    .from = call->from,
@@ -685,13 +761,112 @@ static bool route_call(struct sipua *ua, struct call *call,
 	    .status = "ringing",
 	    .ringing_at = (long long)time(NULL),
 	};
+	if (res.outcome == DISPATCH_PIN) {
+		call->pin = PIN_COLLECTING;
+		call->invite = mem_ref((void *)msg);
+		log_event(LOGL_INFO, call->id, "pin_requested",
+		          "call=%s trunk=%s", res.call_id,
+		          res.trunk_id[0] ? res.trunk_id : "none");
+	} else {
+		adopt_route(call, &res);
+	}
 	record(call);
-	log_event(LOGL_INFO, call->id, "routed",
-	          "room=%s identity=%s call=%s trunk=%s rule=%s", res.room,
-	          res.identity, res.call_id,
-	          res.trunk_id[0] ? res.trunk_id : "none",
-	          res.rule_id[0] ? res.rule_id : "default");
 	return true;
+}
+
+/* ---- PIN stage -------------------------------------------------------- */
+
+static void pin_hangup(void *arg)
+{
+	struct call *call = arg;
+
+	call_end(call, "server", "wrong PIN", 0);
+}
+
+/* Plays pin_wrong, then hangs up. */
+static void pin_reject(struct call *call, const char *why)
+{
+	const struct agent_assets *assets = call->ua->prm.assets;
+	void *state = NULL;
+	int err;
+
+	log_event(LOGL_WARN, call->id, "pin_rejected",
+	          "digits=%zu reason=\"%s\"", strlen(call->digits), why);
+	call->pin = PIN_REJECTED;
+	tmr_cancel(&call->pin_tmr);
+	err = agent_clip_start(&state, assets->pin_wrong,
+	                       assets->pin_wrong_samples);
+	if (!err)
+		err = media_session_set_agent(call->media, &agent_clip, state);
+	if (err) {
+		pin_hangup(call);
+		return;
+	}
+	tmr_start(&call->pin_tmr, assets->pin_wrong_samples / 8 + 200,
+	          pin_hangup, call);
+}
+
+static void pin_submit(struct call *call)
+{
+	struct invite_keys k;
+	struct dispatch_call dc;
+	struct dispatch_result res;
+	const struct agent_ops *ops;
+	void *state = NULL;
+	int err;
+
+	invite_read(call, call->invite, &k, &dc);
+	dc.pin = call->digits;
+	dc.call_id = call->scl_id;
+	dispatch_route(call->ua->prm.dispatch, &dc, true, kick_handler, call,
+	               &res);
+	if (res.outcome != DISPATCH_JOINED) {
+		pin_reject(call, res.reason);
+		return;
+	}
+	log_event(LOGL_INFO, call->id, "pin_accepted", "rule=%s", res.rule_id);
+	call->pin = PIN_NONE;
+	tmr_cancel(&call->pin_tmr);
+	call->invite = mem_deref((void *)call->invite);
+	adopt_route(call, &res);
+	(void)participant_set_attribute(call->participant, "sip.callStatus",
+	                                "active");
+	call->rec.status = "active";
+	record(call);
+
+	err = start_agent(call, &ops, &state);
+	if (!err)
+		err = media_session_set_agent(call->media, ops, state);
+	if (err) {
+		log_event(LOGL_ERROR, call->id, "agent_failed", "error=\"%s\"",
+		          strerror(err));
+		call_end(call, "server", "agent start failed", 0);
+	}
+}
+
+static void pin_digits(struct call *call)
+{
+	char buf[32];
+	size_t n = media_session_dtmf_read(call->media, buf, sizeof(buf));
+
+	if (call->pin != PIN_COLLECTING) {
+		/* Outside the PIN stage digits only tell the call's story;
+		 * the PIN itself is never logged. */
+		if (n)
+			log_event(LOGL_INFO, call->id, "dtmf", "digits=%.*s",
+			          (int)n, buf);
+		return;
+	}
+	for (size_t i = 0; i < n && call->pin == PIN_COLLECTING; i++) {
+		size_t len = strlen(call->digits);
+
+		if (buf[i] == '#')
+			pin_submit(call);
+		else if (len == PIN_MAX_DIGITS)
+			pin_reject(call, "more than 16 digits");
+		else
+			call->digits[len] = buf[i];
+	}
 }
 
 static void conn_handler(const struct sip_msg *msg, void *arg)
@@ -731,6 +906,7 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 	call->invite_ms = mono_ms();
 	tmr_init(&call->answer_tmr);
 	tmr_init(&call->limit_tmr);
+	tmr_init(&call->pin_tmr);
 	pl_copy(call->id, sizeof(call->id), &msg->callid);
 	(void)re_snprintf(call->from, sizeof(call->from), "%H", uri_encode,
 	                  &msg->from.uri);

@@ -25,6 +25,7 @@ struct sipua_params {
 	struct dispatch *dispatch; /* borrowed; NULL = no rooms, answer all */
 	uint32_t answer_delay_ms;
 	uint32_t max_call_duration_ms;
+	uint32_t pin_timeout_ms; /* to enter a dispatch rule's PIN, 0 = none */
 };
 
 typedef void(sipua_idle_h)(void *arg);

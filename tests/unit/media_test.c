@@ -354,7 +354,9 @@ struct sess {
 	struct media_session *ms;
 	bool started;
 	uint16_t port;
-	unsigned n_first, n_timeout, n_stopped, n_after_stop;
+	unsigned n_first, n_timeout, n_stopped, n_after_stop, n_dtmf;
+	char digits[64];
+	size_t ndigits;
 	uint64_t t_start_us, t_first_us, t_timeout_us, t_stopped_us;
 	struct sa first_addr;
 	struct media_stats stats; /* copied at STOPPED */
@@ -374,6 +376,13 @@ static void sess_event(enum media_event ev, void *arg)
 		s->n_first++;
 		s->t_first_us = now_us();
 		s->first_addr = *media_session_first_rtp_addr(s->ms);
+		break;
+	case MEDIA_EVENT_DTMF:
+		s->n_dtmf++;
+		s->ndigits +=
+		    media_session_dtmf_read(s->ms, s->digits + s->ndigits,
+		                            sizeof(s->digits) - 1 - s->ndigits);
+		s->digits[s->ndigits] = '\0';
 		break;
 	case MEDIA_EVENT_TIMEOUT:
 		s->n_timeout++;
@@ -1343,11 +1352,146 @@ TEST(dtmf_not_heard)
 	CHECK(silences <= TO - FROM);
 	CHECK(A.nrx - silences >= N - (TO - FROM) - 4);
 
+	WAIT(S.ndigits, 500);
+	CHECK(!strcmp(S.digits, "5"));
 	CHECK_OK(sess_stop(&S));
 	CHECK_EQ(S.stats.dtmf_in, TO - FROM);
 	CHECK_EQ(S.stats.packets_in, N);
 	CHECK_EQ(S.stats.unknown_pt, 0);
 	CHECK(sess_release(&S));
+	return 0;
+}
+
+static void dtmf_send(struct peer *p, uint16_t port, uint16_t seq, uint32_t ts,
+                      uint8_t event, bool end, size_t len)
+{
+	uint8_t b[16];
+	struct sa dst;
+
+	sa_set_in(&dst, INADDR_LOOPBACK, port);
+	rtp_header(b, false, DTMF_PT, seq, ts, 0x55667788u);
+	b[12] = event;
+	b[13] = (uint8_t)((end ? 0x80 : 0) | 10);
+	put_be16(b + 14, 800);
+	peer_send(p, &dst, b, len);
+}
+
+/* Each event is reported once however many packets carry it: a whole
+ * event, one whose start was lost, the same digit again as a new event;
+ * short payloads and unknown event codes are not digits. */
+TEST(dtmf_digits_reported)
+{
+	struct media_params prm;
+	uint16_t seq = 100;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+
+	for (int k = 0; k < 6; k++)
+		dtmf_send(&A, S.port, seq++, 1000, 1, k >= 3, 16);
+	for (int k = 0; k < 3; k++)
+		dtmf_send(&A, S.port, seq++, 3000, 11, true, 16);
+	dtmf_send(&A, S.port, seq++, 4000, 7, false, 15);
+	dtmf_send(&A, S.port, seq++, 5000, 16, true, 16);
+	for (int k = 0; k < 4; k++)
+		dtmf_send(&A, S.port, seq++, 6000, 1, k == 3, 16);
+	WAIT(S.ndigits >= 3, 1000);
+	sleep_loop(100);
+	CHECK(!strcmp(S.digits, "1#1"));
+	CHECK(S.n_dtmf >= 1);
+
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.stats.dtmf_in, 15);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* A test agent that sends one constant level and counts its stops. */
+static unsigned level_stops;
+
+static void level_in(void *state, const int16_t *pcm, size_t samples)
+{
+	(void)state;
+	(void)pcm;
+	(void)samples;
+}
+
+static size_t level_out(void *state, int16_t *pcm, size_t samples)
+{
+	int16_t v = (int16_t)(intptr_t)state;
+
+	for (size_t i = 0; i < samples; i++)
+		pcm[i] = v;
+	return samples;
+}
+
+static void level_stop(void *state)
+{
+	(void)state;
+	level_stops++;
+}
+
+static const struct agent_ops level_agent = {"level", NULL, level_in, level_out,
+                                             level_stop};
+
+/* The level in the last packet A received, decoded. */
+static int last_level(const struct peer *p)
+{
+	int16_t pcm[FRAME];
+
+	if (!p->nrx || p->rx[p->nrx - 1].len < RTP_LEN)
+		return 0;
+	decode(MEDIA_PT_PCMU, pcm, p->rx[p->nrx - 1].b + 12, FRAME);
+	return pcm[FRAME / 2];
+}
+
+/* set_agent hands the call over at the next frame and stops the agent it
+ * replaced; a second swap before the first is done is refused (and its
+ * agent stopped), a later one goes through. */
+TEST(agent_swap)
+{
+	struct media_params prm;
+	int level;
+
+	level_stops = 0;
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(media_session_start(S.ms, &prm, &level_agent,
+	                             (void *)(intptr_t)1000),
+	         0);
+	S.started = true;
+	peer_stream(&A, S.port, MEDIA_PT_PCMU, 8, 40);
+	WAIT(A.nrx >= 3, 1000);
+	level = last_level(&A);
+	CHECK(level > 900 && level < 1100);
+
+	CHECK_EQ(media_session_set_agent(S.ms, &level_agent,
+	                                 (void *)(intptr_t)-3000),
+	         0);
+	CHECK_EQ(
+	    media_session_set_agent(S.ms, &level_agent, (void *)(intptr_t)5000),
+	    EBUSY);
+	CHECK_EQ(level_stops, 1);
+	WAIT(level_stops == 2, 1000);
+	CHECK_EQ(level_stops, 2);
+	sleep_loop(60);
+	level = last_level(&A);
+	CHECK(level < -2800 && level > -3200);
+
+	CHECK_EQ(
+	    media_session_set_agent(S.ms, &level_agent, (void *)(intptr_t)2000),
+	    0);
+	WAIT(level_stops == 3, 1000);
+	sleep_loop(60);
+	level = last_level(&A);
+	CHECK(level > 1800 && level < 2200);
+
+	CHECK_OK(sess_stop(&S));
+	CHECK(sess_release(&S));
+	CHECK_EQ(level_stops, 4);
 	return 0;
 }
 
@@ -1724,6 +1868,8 @@ int main(void)
 	RUN(header_extras_skipped);
 	RUN(pcma_session);
 	RUN(dtmf_not_heard);
+	RUN(dtmf_digits_reported);
+	RUN(agent_swap);
 	RUN(recv_false_not_heard);
 	RUN(events_and_timeout);
 	RUN(timeout_without_rtp);
