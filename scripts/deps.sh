@@ -39,7 +39,7 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	apt-get install -y -q --no-install-recommends nodejs npm
 fi
 
-node_dir="$(dirname "$0")/../tests/node"
+node_dir="$(dirname "$0")/../tests/integration/node"
 if [ ! -d "$node_dir/node_modules/livekit-server-sdk" ]; then
 	(cd "$node_dir" && npm ci --no-audit --no-fund)
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The LiveKit-compatible API driven by the real livekit-server-sdk: runs the
-# node tests in tests/node/ (node --test, TAP reporter) against
+# node tests in tests/integration/node/ (node --test, TAP reporter) against
 # build/asan/voxgate (or $VOXGATE_BIN) and turns their TAP into one line
 # per leaf test: "ok <file>/<suite>/<test>" or "FAIL <name>: <reason>",
 # followed on failure by "#" lines with the details. A suite whose hook
@@ -17,7 +17,7 @@ set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT" || exit 1
-NODE_DIR=tests/node
+NODE_DIR=tests/integration/node
 LOGDIR=$ROOT/build/test-logs
 mkdir -p "$LOGDIR"
 TAP=$LOGDIR/livekit-node.tap
