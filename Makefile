@@ -7,7 +7,8 @@
 #   make fmt      clang-format every source file
 
 CC      ?= cc
-PKGS    := libre yaml-0.1 speexdsp libjwt jansson libcurl sqlite3 openssl
+PKGS    := libre yaml-0.1 speexdsp spandsp libjwt jansson libcurl sqlite3 openssl \
+           pocketsphinx sphinxbase espeak-ng
 WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wvla -Wno-missing-field-initializers
 CPPFLAGS_ALL := -D_GNU_SOURCE -DHAVE_INTTYPES_H -Isrc \

@@ -8,6 +8,7 @@ packages=(
 	libre-dev libyaml-dev libspandsp-dev libspeexdsp-dev
 	libjwt-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev
 	sqlite3
+	libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us libespeak-ng-dev
 	sip-tester baresip-core espeak-ng sox tshark
 	valgrind procps iproute2
 )

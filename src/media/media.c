@@ -27,6 +27,7 @@
 #include "media/media.h"
 #include "media/g711.h"
 #include "media/jitter.h"
+#include "core/ring.h"
 
 #define FRAME_MS            20
 #define CLOCK_RATE          8000
@@ -54,7 +55,7 @@ enum ev_bits {
 	EV_AGENT_SWAPPED = 16,
 };
 
-/* Digits waiting for the signalling thread; a power of two. */
+/* Digits waiting for the signalling thread. */
 #define DTMF_RING 32
 
 struct media_thread;
@@ -98,8 +99,7 @@ struct media_session {
 	bool swapping;
 
 	/* Single producer (media thread), single consumer (signalling). */
-	char dtmf[DTMF_RING];
-	atomic_uint dtmf_head, dtmf_tail;
+	struct ring dtmf;
 
 	/* Owned by the media thread while started; by signalling after
 	 * STOPPED. */
@@ -363,7 +363,6 @@ static void dtmf_input(struct media_session *ms, uint32_t ts, const uint8_t *p,
                        size_t len)
 {
 	static const char digits[] = "0123456789*#ABCD";
-	unsigned head, tail;
 
 	if (len < 4 || p[0] >= sizeof(digits) - 1)
 		return;
@@ -371,12 +370,8 @@ static void dtmf_input(struct media_session *ms, uint32_t ts, const uint8_t *p,
 		return;
 	ms->dtmf_seen = true;
 	ms->dtmf_ts = ts;
-	head = atomic_load_explicit(&ms->dtmf_head, memory_order_relaxed);
-	tail = atomic_load_explicit(&ms->dtmf_tail, memory_order_acquire);
-	if (head - tail >= DTMF_RING)
+	if (ring_write(&ms->dtmf, &digits[p[0]], 1))
 		return;
-	ms->dtmf[head % DTMF_RING] = digits[p[0]];
-	atomic_store_explicit(&ms->dtmf_head, head + 1, memory_order_release);
 	event_post(ms, EV_DTMF);
 }
 
@@ -1113,6 +1108,7 @@ static void session_destructor(void *arg)
 	if (ms->rtcp_fd >= 0)
 		close(ms->rtcp_fd);
 	jitter_free(ms->jb);
+	ring_destroy(&ms->dtmf);
 }
 
 static int bind_udp(const struct sa *laddr, uint16_t port, int *fdp)
@@ -1193,6 +1189,9 @@ int media_session_alloc(struct media_session **msp, struct media_engine *me,
 	ms->seq = rand_u16();
 	ms->ts = rand_u32();
 
+	err = ring_init(&ms->dtmf, DTMF_RING);
+	if (err)
+		goto out;
 	err = jitter_alloc(&ms->jb, CLOCK_RATE, me->prm.jitter_min_ms,
 	                   me->prm.jitter_max_ms);
 	if (err)
@@ -1286,17 +1285,9 @@ int media_session_set_agent(struct media_session *ms,
 
 size_t media_session_dtmf_read(struct media_session *ms, char *out, size_t max)
 {
-	unsigned head, tail;
-	size_t n = 0;
-
 	if (!ms || !out)
 		return 0;
-	tail = atomic_load_explicit(&ms->dtmf_tail, memory_order_relaxed);
-	head = atomic_load_explicit(&ms->dtmf_head, memory_order_acquire);
-	while (tail != head && n < max)
-		out[n++] = ms->dtmf[tail++ % DTMF_RING];
-	atomic_store_explicit(&ms->dtmf_tail, tail, memory_order_release);
-	return n;
+	return ring_read(&ms->dtmf, out, max);
 }
 
 const struct sa *media_session_first_rtp_addr(const struct media_session *ms)
