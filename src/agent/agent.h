@@ -35,8 +35,12 @@ struct agent_ops {
 	int (*start)(void **statep, const struct agent_call_info *info,
 	             const struct agent_assets *assets);
 	/* One frame heard from the caller; pcm is NULL when nothing arrived
-	 * for this frame (silence suppression, loss, hold). */
-	void (*audio_in)(void *state, const int16_t *pcm, size_t samples);
+	 * for this frame (silence suppression, loss, hold). arrival_us is when
+	 * the packet that completed it arrived (CLOCK_MONOTONIC), so latency
+	 * can be measured from the wire rather than from the jitter buffer's
+	 * output. */
+	void (*audio_in)(void *state, const int16_t *pcm, size_t samples,
+	                 uint64_t arrival_us);
 	/* Fills up to samples of audio to send; returns how many were
 	 * written, 0 when the agent has nothing to say this frame. */
 	size_t (*audio_out)(void *state, int16_t *pcm, size_t samples);

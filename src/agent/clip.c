@@ -28,8 +28,10 @@ int agent_clip_start(void **statep, const int16_t *pcm, size_t samples)
 	return 0;
 }
 
-static void clip_audio_in(void *state, const int16_t *pcm, size_t samples)
+static void clip_audio_in(void *state, const int16_t *pcm, size_t samples,
+                          uint64_t arrival_us)
 {
+	(void)arrival_us;
 	(void)state;
 	(void)pcm;
 	(void)samples;

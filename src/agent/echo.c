@@ -34,10 +34,12 @@ static int echo_start(void **statep, const struct agent_call_info *info,
 	return 0;
 }
 
-static void echo_audio_in(void *state, const int16_t *pcm, size_t samples)
+static void echo_audio_in(void *state, const int16_t *pcm, size_t samples,
+                          uint64_t arrival_us)
 {
 	struct echo_state *st = state;
 
+	(void)arrival_us;
 	/* What the caller says over the greeting is not echoed: they would
 	 * hear it after the greeting, out of context. */
 	if (!pcm || st->greeting_left)

@@ -694,11 +694,12 @@ static void session_tick(struct media_thread *mt, struct media_session *ms,
 	}
 
 	if (pull_frame(ms)) {
-		ops->audio_in(ms->agent_state, ms->fifo, FRAME_SAMPLES);
+		ops->audio_in(ms->agent_state, ms->fifo, FRAME_SAMPLES,
+		              ms->fifo_arrival_us);
 		fifo_consume(ms, FRAME_SAMPLES);
 		heard = true;
 	} else {
-		ops->audio_in(ms->agent_state, NULL, FRAME_SAMPLES);
+		ops->audio_in(ms->agent_state, NULL, FRAME_SAMPLES, t);
 	}
 
 	n = ops->audio_out(ms->agent_state, out, FRAME_SAMPLES);

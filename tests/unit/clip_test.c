@@ -22,7 +22,7 @@ TEST(clip_plays_once)
 		clip[i] = (int16_t)(i * 3);
 	CHECK_EQ(agent_clip_start(&st, clip, 400), 0);
 	for (int f = 0; f < 3; f++) {
-		agent_clip.audio_in(st, NULL, FRAME);
+		agent_clip.audio_in(st, NULL, FRAME, 0);
 		n = agent_clip.audio_out(st, out, FRAME);
 		CHECK_EQ(n, f < 2 ? FRAME : 80);
 		for (size_t i = 0; i < n; i++)

@@ -76,7 +76,7 @@ TEST(echo_without_greeting)
 
 	for (unsigned f = 0; f < 5; f++) {
 		fill(in, FRAME, 1, f * FRAME);
-		ops->audio_in(st, in, FRAME);
+		ops->audio_in(st, in, FRAME, 0);
 		memset(out, 0, sizeof(out));
 		CHECK_EQ(ops->audio_out(st, out, FRAME), FRAME);
 		for (size_t i = 0; i < FRAME; i++)
@@ -95,13 +95,13 @@ TEST(silence_gives_nothing)
 
 	CHECK_EQ(start(&st, 8000, NULL), 0);
 	for (int f = 0; f < 10; f++) {
-		ops->audio_in(st, NULL, FRAME);
+		ops->audio_in(st, NULL, FRAME, 0);
 		CHECK_EQ(ops->audio_out(st, out, FRAME), 0);
 	}
 	/* A gap does not disturb what follows. */
 	fill(in, FRAME, 2, 0);
-	ops->audio_in(st, in, FRAME);
-	ops->audio_in(st, NULL, FRAME);
+	ops->audio_in(st, in, FRAME, 0);
+	ops->audio_in(st, NULL, FRAME, 0);
 	CHECK_EQ(ops->audio_out(st, out, FRAME), FRAME);
 	for (size_t i = 0; i < FRAME; i++)
 		CHECK_EQ(out[i], wave(2, i));
@@ -119,8 +119,8 @@ TEST(order_and_partial_reads)
 
 	CHECK_EQ(start(&st, 8000, NULL), 0);
 	fill(in, 400, 3, 0);
-	ops->audio_in(st, in, 100);
-	ops->audio_in(st, in + 100, 300);
+	ops->audio_in(st, in, 100, 0);
+	ops->audio_in(st, in + 100, 300, 0);
 
 	CHECK_EQ(ops->audio_out(st, out, 150), 150);
 	got = 150;
@@ -150,7 +150,7 @@ TEST(overflow_keeps_newest)
 	CHECK_EQ(start(&st, 8000, NULL), 0);
 	fill(in, N, 4, 0);
 	for (size_t off = 0; off < N; off += FRAME)
-		ops->audio_in(st, in + off, FRAME);
+		ops->audio_in(st, in + off, FRAME, 0);
 	n = ops->audio_out(st, out, N);
 	CHECK(n >= 5 * FRAME && n < N);
 	/* The last n samples heard, in order. */
@@ -180,7 +180,7 @@ TEST(greeting_first_then_echo)
 	 * audio_in then audio_out. None of it is echoed. */
 	for (size_t f = 0; f < 3; f++) {
 		fill(in, FRAME, 6, f * FRAME);
-		ops->audio_in(st, in, FRAME);
+		ops->audio_in(st, in, FRAME, 0);
 		memset(out, 0, sizeof(out));
 		CHECK_EQ(ops->audio_out(st, out, FRAME), sizes[f]);
 		for (size_t i = 0; i < sizes[f]; i++)
@@ -192,7 +192,7 @@ TEST(greeting_first_then_echo)
 	CHECK_EQ(ops->audio_out(st, out, FRAME), 0);
 
 	fill(in, FRAME, 7, 0);
-	ops->audio_in(st, in, FRAME);
+	ops->audio_in(st, in, FRAME, 0);
 	CHECK_EQ(ops->audio_out(st, out, FRAME), FRAME);
 	for (size_t i = 0; i < FRAME; i++)
 		CHECK_EQ(out[i], wave(7, i));
@@ -236,7 +236,7 @@ TEST(other_rate_skips_greeting)
 	CHECK_EQ(start(&st, 16000, &assets), 0);
 	CHECK_EQ(ops->audio_out(st, out, 2 * FRAME), 0);
 	fill(in, 2 * FRAME, 10, 0);
-	ops->audio_in(st, in, 2 * FRAME);
+	ops->audio_in(st, in, 2 * FRAME, 0);
 	CHECK_EQ(ops->audio_out(st, out, 2 * FRAME), 2 * FRAME);
 	for (size_t i = 0; i < 2 * FRAME; i++)
 		CHECK_EQ(out[i], wave(10, i));
@@ -258,7 +258,7 @@ TEST(empty_greeting)
 		CHECK_EQ(start(&st, 8000, cases[c]), 0);
 		CHECK_EQ(ops->audio_out(st, out, FRAME), 0);
 		fill(in, FRAME, 11, 0);
-		ops->audio_in(st, in, FRAME);
+		ops->audio_in(st, in, FRAME, 0);
 		CHECK_EQ(ops->audio_out(st, out, FRAME), FRAME);
 		CHECK_EQ(out[5], wave(11, 5));
 		ops->stop(st);

@@ -1411,8 +1411,10 @@ TEST(dtmf_digits_reported)
 /* A test agent that sends one constant level and counts its stops. */
 static unsigned level_stops;
 
-static void level_in(void *state, const int16_t *pcm, size_t samples)
+static void level_in(void *state, const int16_t *pcm, size_t samples,
+                     uint64_t arrival_us)
 {
+	(void)arrival_us;
 	(void)state;
 	(void)pcm;
 	(void)samples;
