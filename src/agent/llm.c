@@ -1,0 +1,608 @@
+/*
+ * Streaming chat completions over libcurl.
+ *
+ * The easy handle is driven through a private multi handle rather than
+ * curl_easy_perform: curl_easy_perform only calls back (progress) about
+ * once a second while the server is silent, and the caller needs cancel
+ * and the first-text deadline checked every LLM_POLL_MS.
+ *
+ * The reply is parsed as Server-Sent Events inside the write callback, as
+ * bytes arrive: a line is gathered until CR, LF or CRLF ends it, data lines
+ * are joined until a blank line ends the event, and each event's JSON is
+ * decoded whole, so a read may split the stream anywhere, even inside a
+ * UTF-8 character. "[DONE]" ends the reply; the transfer is then aborted
+ * rather than waited out, so a server that keeps the connection open
+ * delays nothing.
+ */
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "agent/llm.h"
+
+#define LLM_POLL_MS     20
+#define LLM_LINE_MAX    (1024 * 1024) /* a longer SSE line is malformed */
+#define LLM_ERRBODY_MAX 4096          /* of an HTTP error's body, kept */
+#define LLM_ERRMSG_MAX  200           /* of a server's message, in err */
+#define LLM_CONNECT_MS  2000
+#define LLM_FIRST_MS    5000
+#define LLM_TOTAL_MS    30000
+
+struct llm_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+struct llm_stream {
+	CURL *easy;
+	llm_delta_h *h;
+	void *arg;
+	long status;          /* 0 until the response's first body byte */
+	struct llm_buf line;  /* the SSE line being read, without its end */
+	struct llm_buf data;  /* the event's data lines, joined with \n */
+	struct llm_buf ebody; /* the body of a non-200 response */
+	bool has_data;        /* the event being read has a data line */
+	bool after_cr;        /* an LF right after CR ends no second line */
+	bool done;            /* "[DONE]" came */
+	bool got_text;
+	size_t events;
+	int err; /* what stopped the parse: EPROTO, EIO or ENOMEM */
+	char *msg;
+	size_t msgsz;
+};
+
+void llm_params_default(struct llm_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->temperature = -1;
+	p->connect_timeout_ms = LLM_CONNECT_MS;
+	p->first_token_timeout_ms = LLM_FIRST_MS;
+	p->total_timeout_ms = LLM_TOTAL_MS;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Formats into msg (when given) and blanks control characters, since a
+ * server's text may hold newlines and err is one line. */
+static void set_msg(char *msg, size_t msgsz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!msg || !msgsz)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, msgsz, fmt, ap);
+	va_end(ap);
+	for (char *c = msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = ' ';
+}
+
+static int buf_add(struct llm_buf *b, const char *s, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		char *d;
+
+		while (cap < b->len + n)
+			cap *= 2;
+		d = realloc(b->data, cap);
+		if (!d)
+			return ENOMEM;
+		b->data = d;
+		b->cap = cap;
+	}
+	if (n)
+		memcpy(b->data + b->len, s, n);
+	b->len += n;
+	return 0;
+}
+
+static int stream_fail(struct llm_stream *s, int err, const char *what,
+                       const char *detail)
+{
+	s->err = err;
+	set_msg(s->msg, s->msgsz, "%s%s%.*s", what, detail ? ": " : "",
+	        LLM_ERRMSG_MAX, detail ? detail : "");
+	return err;
+}
+
+/* The server's message from an error object: {"message": ...} as OpenAI
+ * sends it, or a bare string as some compatible servers do. */
+static const char *error_text(json_t *e)
+{
+	if (json_is_string(e))
+		return json_string_value(e);
+	return json_string_value(json_object_get(e, "message"));
+}
+
+/* One event's data: "[DONE]" or a chunk whose choices[0].delta.content,
+ * when a non-empty string, is the next piece of text. */
+static int sse_event(struct llm_stream *s)
+{
+	json_error_t jerr;
+	json_t *root, *content;
+	const char *text;
+	int err = 0;
+
+	s->events++;
+	if (s->data.len == 6 && memcmp(s->data.data, "[DONE]", 6) == 0) {
+		s->done = true;
+		return 0;
+	}
+	root = json_loadb(s->data.data, s->data.len, 0, &jerr);
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return stream_fail(s, EPROTO, "malformed JSON in the stream",
+		                   root ? "not an object" : jerr.text);
+	}
+	if (json_object_get(root, "error")) {
+		text = error_text(json_object_get(root, "error"));
+		err = stream_fail(s, EIO, "error in the stream",
+		                  text ? text : "no message");
+		json_decref(root);
+		return err;
+	}
+	content = json_object_get(
+	    json_object_get(json_array_get(json_object_get(root, "choices"), 0),
+	                    "delta"),
+	    "content");
+	if (json_is_string(content) && json_string_length(content) > 0) {
+		s->got_text = true;
+		s->h(json_string_value(content), json_string_length(content),
+		     s->arg);
+	}
+	json_decref(root);
+	return 0;
+}
+
+/* One complete line: a blank line ends the event, "data" lines add to it,
+ * comments (":") and other fields (event, id, retry) are ignored. */
+static int sse_line(struct llm_stream *s)
+{
+	const char *l = s->line.data, *colon, *v;
+	size_t len = s->line.len, flen, vlen;
+	int err;
+
+	if (len == 0) {
+		if (!s->has_data)
+			return 0;
+		err = sse_event(s);
+		s->has_data = false;
+		s->data.len = 0;
+		return err;
+	}
+	colon = memchr(l, ':', len);
+	flen = colon ? (size_t)(colon - l) : len;
+	if (flen != 4 || memcmp(l, "data", 4) != 0)
+		return 0;
+	v = colon ? colon + 1 : l + len;
+	vlen = (size_t)(l + len - v);
+	if (vlen && *v == ' ') {
+		v++;
+		vlen--;
+	}
+	if ((s->has_data && buf_add(&s->data, "\n", 1)) ||
+	    buf_add(&s->data, v, vlen))
+		return stream_fail(s, ENOMEM, "out of memory", NULL);
+	s->has_data = true;
+	return 0;
+}
+
+/* Feeds bytes as they come; nonzero once the parse must stop (an error, or
+ * the reply is complete). */
+static int sse_feed(struct llm_stream *s, const char *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t run = i;
+
+		while (run < n && p[run] != '\r' && p[run] != '\n')
+			run++;
+		if (run > i) {
+			if (s->line.len + (run - i) > LLM_LINE_MAX)
+				return stream_fail(
+				    s, EPROTO, "line too long in the stream",
+				    NULL);
+			if (buf_add(&s->line, p + i, run - i))
+				return stream_fail(s, ENOMEM, "out of memory",
+				                   NULL);
+			s->after_cr = false;
+			i = run;
+			continue;
+		}
+		if (p[i] == '\n' && s->after_cr) {
+			s->after_cr = false;
+			i++;
+			continue;
+		}
+		s->after_cr = p[i] == '\r';
+		i++;
+		if (sse_line(s))
+			return -1;
+		s->line.len = 0;
+		if (s->done)
+			return -1;
+	}
+	return 0;
+}
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct llm_stream *s = arg;
+	size_t n = size * nmemb;
+
+	if (!s->status && curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE,
+	                                    &s->status) != CURLE_OK)
+		return 0;
+	if (s->status != 200) {
+		size_t room = LLM_ERRBODY_MAX - s->ebody.len;
+
+		if (buf_add(&s->ebody, ptr, n < room ? n : room)) {
+			stream_fail(s, ENOMEM, "out of memory", NULL);
+			return 0;
+		}
+		return n;
+	}
+	/* A short count makes curl abort the transfer. */
+	return sse_feed(s, ptr, n) ? 0 : n;
+}
+
+/* "HTTP <status>: <the server's message>", the message from an OpenAI
+ * error body, or else the body's text. */
+static void http_error(struct llm_stream *s)
+{
+	json_t *root = NULL;
+	const char *text = NULL;
+
+	if (s->ebody.len)
+		root = json_loadb(s->ebody.data, s->ebody.len, 0, NULL);
+	if (root)
+		text = error_text(json_object_get(root, "error"));
+	if (text)
+		set_msg(s->msg, s->msgsz, "HTTP %ld: %.*s", s->status,
+		        LLM_ERRMSG_MAX, text);
+	else if (s->ebody.len)
+		set_msg(s->msg, s->msgsz, "HTTP %ld: %.*s", s->status,
+		        (int)(s->ebody.len < LLM_ERRMSG_MAX ? s->ebody.len
+		                                            : LLM_ERRMSG_MAX),
+		        s->ebody.data);
+	else
+		set_msg(s->msg, s->msgsz, "HTTP %ld", s->status);
+	json_decref(root);
+}
+
+/* What a finished transfer means; res is curl's result. */
+static int outcome(struct llm_stream *s, CURLcode res, const char *cerr,
+                   const char *url)
+{
+	long code = 0;
+
+	if (s->done)
+		return 0;
+	if (!s->status && curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE,
+	                                    &code) == CURLE_OK)
+		s->status = code;
+	if (s->status && s->status != 200) {
+		http_error(s);
+		return EIO;
+	}
+	if (s->err)
+		return s->err;
+	switch (res) {
+	case CURLE_OK:
+		set_msg(s->msg, s->msgsz, "%s",
+		        s->events ? "the stream ended before [DONE]"
+		                  : "no data in the stream");
+		return EPROTO;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+		set_msg(s->msg, s->msgsz, "cannot connect to %s: %s", url,
+		        cerr);
+		return ECONNREFUSED;
+	case CURLE_OPERATION_TIMEDOUT:
+		set_msg(s->msg, s->msgsz, "%s", cerr);
+		return ETIMEDOUT;
+	default:
+		set_msg(s->msg, s->msgsz, "%s%s",
+		        s->status ? "the stream was cut: " : "", cerr);
+		return s->status ? EPROTO : EIO;
+	}
+}
+
+/* The request's JSON; *bodyp is malloc'd and the caller frees it. */
+static int request_body(const struct llm_params *p,
+                        const struct llm_message *msgs, size_t n, char **bodyp,
+                        char *msg, size_t msgsz)
+{
+	json_t *root, *arr;
+
+	root = json_pack("{s:s,s:[],s:b}", "model", p->model, "messages",
+	                 "stream", 1);
+	if (!root) {
+		set_msg(msg, msgsz, "the model name is not UTF-8");
+		return EINVAL;
+	}
+	arr = json_object_get(root, "messages");
+	for (size_t i = 0; i < n; i++) {
+		json_t *m = json_pack("{s:s,s:s}", "role", msgs[i].role,
+		                      "content", msgs[i].content);
+
+		if (!m) {
+			json_decref(root);
+			set_msg(msg, msgsz, "message %zu is not UTF-8", i);
+			return EINVAL;
+		}
+		if (json_array_append_new(arr, m))
+			goto nomem;
+	}
+	if (p->temperature >= 0 &&
+	    json_object_set_new(root, "temperature", json_real(p->temperature)))
+		goto nomem;
+	if (p->max_tokens &&
+	    json_object_set_new(root, "max_tokens",
+	                        json_integer((json_int_t)p->max_tokens)))
+		goto nomem;
+	*bodyp = json_dumps(root, JSON_COMPACT);
+	if (*bodyp) {
+		json_decref(root);
+		return 0;
+	}
+nomem:
+	json_decref(root);
+	set_msg(msg, msgsz, "out of memory");
+	return ENOMEM;
+}
+
+static int args_ok(const struct llm_params *p, const struct llm_message *msgs,
+                   size_t n, llm_delta_h *h, char *msg, size_t msgsz)
+{
+	if (!p || !p->base_url || !*p->base_url || !p->model || !h ||
+	    (n && !msgs)) {
+		set_msg(msg, msgsz, "missing base_url, model or handler");
+		return EINVAL;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!msgs[i].role || !msgs[i].content) {
+			set_msg(msg, msgsz,
+			        "message %zu has no role or content", i);
+			return EINVAL;
+		}
+	return 0;
+}
+
+/* Headers; the list is the caller's to free, also on failure. */
+static int request_headers(const struct llm_params *p,
+                           struct curl_slist **hdrsp)
+{
+	static const char *const fixed[] = {
+	    "Content-Type: application/json", "Accept: text/event-stream",
+	    "Expect:" /* no 100-continue round trip */};
+	struct curl_slist *h;
+	char *auth;
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		if (!(h = curl_slist_append(*hdrsp, fixed[i])))
+			return ENOMEM;
+		*hdrsp = h;
+	}
+	if (!p->api_key || !*p->api_key)
+		return 0;
+	if (asprintf(&auth, "Authorization: Bearer %s", p->api_key) < 0)
+		return ENOMEM;
+	h = curl_slist_append(*hdrsp, auth);
+	free(auth);
+	if (!h)
+		return ENOMEM;
+	*hdrsp = h;
+	return 0;
+}
+
+static unsigned or_default(unsigned v, unsigned def)
+{
+	return v ? v : def;
+}
+
+static int easy_setup(struct llm_stream *s, const struct llm_params *p,
+                      const char *url, const char *body,
+                      struct curl_slist *hdrs, char *cerr)
+{
+	CURL *e = s->easy;
+	bool bad = false;
+
+	bad |= curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") !=
+	       CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, cerr) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "voxgate") != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+	                        (curl_off_t)strlen(body)) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, body) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	                        (long)or_default(p->connect_timeout_ms,
+	                                         LLM_CONNECT_MS)) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+	                        (long)or_default(p->total_timeout_ms,
+	                                         LLM_TOTAL_MS)) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, s) != CURLE_OK;
+	return bad ? ENOMEM : 0;
+}
+
+/* Runs the transfer until it ends, cancel is set or the first text is
+ * late; the multi handle holds s->easy. */
+static int run(struct llm_stream *s, CURLM *multi, const struct llm_params *p,
+               const atomic_bool *cancel, const char *url, const char *cerr)
+{
+	unsigned first_ms = or_default(p->first_token_timeout_ms, LLM_FIRST_MS);
+	uint64_t start = now_ms();
+
+	for (;;) {
+		int running = 0, left;
+		CURLMsg *m;
+
+		if (cancel && atomic_load(cancel)) {
+			set_msg(s->msg, s->msgsz, "cancelled");
+			return ECANCELED;
+		}
+		if (curl_multi_perform(multi, &running) != CURLM_OK)
+			break;
+		if (!running) {
+			while ((m = curl_multi_info_read(multi, &left)))
+				if (m->msg == CURLMSG_DONE)
+					return outcome(s, m->data.result, cerr,
+					               url);
+			break;
+		}
+		if (!s->got_text && now_ms() - start >= first_ms) {
+			set_msg(s->msg, s->msgsz, "no text within %u ms",
+			        first_ms);
+			return ETIMEDOUT;
+		}
+		if (curl_multi_poll(multi, NULL, 0, LLM_POLL_MS, NULL) !=
+		    CURLM_OK)
+			break;
+	}
+	set_msg(s->msg, s->msgsz, "curl multi handle failed");
+	return EIO;
+}
+
+int llm_chat(const struct llm_params *p, const struct llm_message *msgs,
+             size_t n, llm_delta_h *h, void *arg, const atomic_bool *cancel,
+             char *err, size_t errsz)
+{
+	struct llm_stream s = {.h = h, .arg = arg, .msg = err, .msgsz = errsz};
+	char cerr[CURL_ERROR_SIZE] = "";
+	struct curl_slist *hdrs = NULL;
+	char *url = NULL, *body = NULL;
+	size_t blen;
+	CURLM *multi = NULL;
+	int rc;
+
+	set_msg(err, errsz, "%s", "");
+	rc = args_ok(p, msgs, n, h, err, errsz);
+	if (rc)
+		return rc;
+	rc = request_body(p, msgs, n, &body, err, errsz);
+	if (rc)
+		return rc;
+	blen = strlen(p->base_url);
+	while (blen && p->base_url[blen - 1] == '/')
+		blen--;
+	if (asprintf(&url, "%.*s/chat/completions", (int)blen, p->base_url) <
+	    0) {
+		free(body);
+		set_msg(err, errsz, "out of memory");
+		return ENOMEM;
+	}
+	/* Counted and thread-safe since libcurl 7.84: each call holds its
+	 * own reference, so no module has to own curl's setup. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		free(url);
+		free(body);
+		set_msg(err, errsz, "curl_global_init failed");
+		return ENOMEM;
+	}
+	rc = request_headers(p, &hdrs);
+	if (!rc && !(s.easy = curl_easy_init()))
+		rc = ENOMEM;
+	if (!rc)
+		rc = easy_setup(&s, p, url, body, hdrs, cerr);
+	if (!rc && !(multi = curl_multi_init()))
+		rc = ENOMEM;
+	if (!rc && curl_multi_add_handle(multi, s.easy) != CURLM_OK)
+		rc = ENOMEM;
+	if (rc)
+		set_msg(err, errsz, "cannot set up the transfer");
+	else
+		rc = run(&s, multi, p, cancel, url, cerr);
+	if (multi) {
+		curl_multi_remove_handle(multi, s.easy);
+		curl_multi_cleanup(multi);
+	}
+	curl_easy_cleanup(s.easy);
+	curl_slist_free_all(hdrs);
+	curl_global_cleanup();
+	free(s.line.data);
+	free(s.data.data);
+	free(s.ebody.data);
+	free(url);
+	free(body);
+	return rc;
+}
+
+/* Lower case; each is matched against the letters and dots before a '.'. */
+static const char *const llm_abbrevs[] = {"mr", "mrs", "ms",  "dr",
+                                          "st", "vs",  "e.g", "i.e"};
+
+static bool abbrev_before(const char *text, size_t dot)
+{
+	size_t start = dot, wlen;
+
+	while (start > 0 && (isalpha((unsigned char)text[start - 1]) ||
+	                     text[start - 1] == '.'))
+		start--;
+	wlen = dot - start;
+	for (size_t i = 0; i < sizeof(llm_abbrevs) / sizeof(llm_abbrevs[0]);
+	     i++)
+		if (strlen(llm_abbrevs[i]) == wlen &&
+		    strncasecmp(text + start, llm_abbrevs[i], wlen) == 0)
+			return true;
+	return false;
+}
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+size_t llm_clause_end(const char *text, size_t len, size_t min_chars)
+{
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		bool at_end = i + 1 == len;
+
+		switch (c) {
+		case '.':
+		case '!':
+		case '?':
+		case ';':
+		case ':':
+		case ',':
+			break;
+		default:
+			continue;
+		}
+		if (!at_end && !is_space(text[i + 1]))
+			continue;
+		if (c == ',' && i + 1 < min_chars)
+			continue;
+		if (at_end && i > 0 && isdigit((unsigned char)text[i - 1]) &&
+		    (c == '.' || c == ',' || c == ':'))
+			continue;
+		if (c == '.' && abbrev_before(text, i))
+			continue;
+		return i + 1;
+	}
+	return 0;
+}

@@ -1,0 +1,67 @@
+/*
+ * A client for OpenAI-compatible streaming chat completions (OpenAI, Groq,
+ * vLLM, llama.cpp server, Ollama ...): POST {base_url}/chat/completions
+ * with "stream": true, the reply read as Server-Sent Events and handed out
+ * piece by piece as it arrives, so an agent can start speaking on the
+ * first clause. Also the clause splitter that decides when to start.
+ */
+#ifndef VOXGATE_AGENT_LLM_H
+#define VOXGATE_AGENT_LLM_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+struct llm_params {
+	/* e.g. "http://127.0.0.1:8080/v1"; no trailing /chat/completions */
+	const char *base_url;
+	const char *api_key; /* "" or NULL = no Authorization header */
+	const char *model;
+	double temperature;  /* < 0 = not sent */
+	unsigned max_tokens; /* 0 = not sent */
+	/* The three timeouts count from the start of the call; 0 means the
+	 * default given. */
+	unsigned connect_timeout_ms;     /* 2000 */
+	unsigned first_token_timeout_ms; /* 5000: no text by then, ETIMEDOUT */
+	unsigned total_timeout_ms;       /* 30000 */
+};
+
+/* Fills p with the defaults above, temperature -1, max_tokens 0 and
+ * NULL strings. */
+void llm_params_default(struct llm_params *p);
+
+/* One chat message, role "system", "user" or "assistant". */
+struct llm_message {
+	const char *role;
+	const char *content;
+};
+
+/* A piece of the reply's text, len bytes of UTF-8, not NUL-terminated and
+ * only valid during the call; pieces come in order and are never empty. */
+typedef void(llm_delta_h)(const char *text, size_t len, void *arg);
+
+/*
+ * Blocking: runs one chat completion on the calling thread and streams the
+ * reply's text to h as it arrives. cancel, when not NULL, is polled at
+ * least every 50 ms, even while the server is silent, and aborts with
+ * ECANCELED. Returns 0, EINVAL (bad arguments), ENOMEM, ECANCELED,
+ * ETIMEDOUT, ECONNREFUSED (cannot resolve or connect), EPROTO (malformed
+ * stream, or one that ends before "[DONE]"), or EIO (HTTP error status, an
+ * error reported inside the stream, or another transfer failure). On an
+ * error, the text handed out so far stays handed out. err (when not NULL)
+ * gets a one-line reason, or "" on success.
+ */
+int llm_chat(const struct llm_params *p, const struct llm_message *msgs,
+             size_t n, llm_delta_h *h, void *arg, const atomic_bool *cancel,
+             char *err, size_t errsz);
+
+/*
+ * Length in bytes of the first complete clause of text, 0 if there is none
+ * yet. A clause ends at . ! ? ; : or , followed by whitespace or the end of
+ * text; a comma only once the clause is at least min_chars bytes long. Not
+ * counted: a mark inside a number ("3.14", "1,000"), a . , or : right after
+ * a digit at the very end (more digits may follow), and the . of these
+ * abbreviations: Mr. Mrs. Ms. Dr. St. vs. e.g. i.e. (any case).
+ */
+size_t llm_clause_end(const char *text, size_t len, size_t min_chars);
+
+#endif

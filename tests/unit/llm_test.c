@@ -1,0 +1,809 @@
+/*
+ * The chat-completions client against a stand-in server run inside the test
+ * (a plain socket on 127.0.0.1, one thread, one connection): it records the
+ * request and writes a scripted response in pieces, pausing before each, so
+ * the client sees the stream split where the script splits it. Also the
+ * clause splitter.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/llm.h"
+#include "test.h"
+
+#define SSE_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+#define TEXT(t)                                                                \
+	"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" t         \
+	"\"}}]}\n\n"
+#define DONE "data: [DONE]\n\n"
+
+struct step {
+	unsigned pause_ms; /* before this write */
+	const char *data;
+};
+
+struct srv {
+	int lfd;
+	char base[64]; /* the base_url to give the client */
+	pthread_t th;
+	atomic_bool stop;
+	/* script, set before srv_start */
+	const char *head; /* status line and headers; NULL = answer nothing */
+	bool chunked;     /* Transfer-Encoding: chunked, a chunk per step */
+	bool cut;         /* chunked, but the last chunk never comes */
+	bool hold;        /* keep the connection open after the script */
+	const struct step *steps;
+	size_t nsteps;
+	/* recorded; read after srv_stop */
+	char *req_head;
+	char *req_body;
+	uint64_t done_ms; /* when the last step was written */
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Sleeps up to ms; false if told to stop meanwhile. */
+static bool srv_pause(struct srv *sv, unsigned ms)
+{
+	uint64_t end = now_ms() + ms;
+
+	while (now_ms() < end) {
+		if (atomic_load(&sv->stop))
+			return false;
+		sleep_ms(5);
+	}
+	return !atomic_load(&sv->stop);
+}
+
+/* Value of header name in head (case-insensitive), copied to out. */
+static bool header(const char *head, const char *name, char *out, size_t outsz)
+{
+	size_t nl = strlen(name);
+	const char *p = strstr(head, "\r\n");
+
+	while (p && p[2]) {
+		const char *line = p + 2, *end = strstr(line, "\r\n");
+
+		if (!end)
+			end = line + strlen(line);
+		if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+			const char *v = line + nl + 1;
+			size_t len;
+
+			while (*v == ' ')
+				v++;
+			len = (size_t)(end - v);
+			if (len >= outsz)
+				len = outsz - 1;
+			memcpy(out, v, len);
+			out[len] = '\0';
+			return true;
+		}
+		p = *end ? end : NULL;
+	}
+	return false;
+}
+
+/* Reads one request (head and Content-Length body); 0 on success. */
+static int read_request(int fd, char **headp, char **bodyp)
+{
+	char buf[16384];
+	size_t len = 0, hlen = 0, clen = 0;
+	char *eoh = NULL;
+
+	while (!eoh || len < hlen + clen) {
+		ssize_t n;
+
+		if (len == sizeof(buf) - 1)
+			return -1;
+		n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+		if (n <= 0)
+			return -1;
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (!eoh && (eoh = strstr(buf, "\r\n\r\n"))) {
+			char cl[32];
+
+			hlen = (size_t)(eoh - buf) + 4;
+			eoh[2] = '\0';
+			if (header(buf, "Content-Length", cl, sizeof(cl)))
+				clen = strtoul(cl, NULL, 10);
+		}
+	}
+	*headp = strdup(buf);
+	*bodyp = strndup(buf + hlen, clen);
+	return *headp && *bodyp ? 0 : -1;
+}
+
+static bool send_all(int fd, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return false;
+		data += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+static bool send_step(struct srv *sv, int fd, const char *data)
+{
+	char size[32];
+
+	if (!sv->chunked)
+		return send_all(fd, data, strlen(data));
+	snprintf(size, sizeof(size), "%zx\r\n", strlen(data));
+	return send_all(fd, size, strlen(size)) &&
+	       send_all(fd, data, strlen(data)) && send_all(fd, "\r\n", 2);
+}
+
+static void srv_script(struct srv *sv, int fd)
+{
+	char head[512];
+
+	snprintf(head, sizeof(head), "%s%sConnection: close\r\n\r\n", sv->head,
+	         sv->chunked ? "Transfer-Encoding: chunked\r\n" : "");
+	if (!send_all(fd, head, strlen(head)))
+		return;
+	for (size_t i = 0; i < sv->nsteps; i++)
+		if (!srv_pause(sv, sv->steps[i].pause_ms) ||
+		    !send_step(sv, fd, sv->steps[i].data))
+			return;
+	if (sv->chunked && !sv->cut && !send_all(fd, "0\r\n\r\n", 5))
+		return;
+	sv->done_ms = now_ms();
+}
+
+static void *srv_run(void *arg)
+{
+	struct srv *sv = arg;
+	struct timeval tv = {2, 0};
+	int fd = -1, one = 1;
+
+	while (fd < 0 && !atomic_load(&sv->stop)) {
+		struct pollfd pfd = {.fd = sv->lfd, .events = POLLIN};
+
+		if (poll(&pfd, 1, 20) > 0)
+			fd = accept(sv->lfd, NULL, NULL);
+	}
+	if (fd < 0)
+		return NULL;
+	/* Each step leaves as its own segment, as a server flushing its
+	 * events does. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (read_request(fd, &sv->req_head, &sv->req_body) == 0 && sv->head)
+		srv_script(sv, fd);
+	if (sv->hold || !sv->head)
+		while (!atomic_load(&sv->stop))
+			sleep_ms(5);
+	close(fd);
+	return NULL;
+}
+
+static int srv_start(struct srv *sv)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sv->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (sv->lfd < 0 || bind(sv->lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(sv->lfd, 4) ||
+	    getsockname(sv->lfd, (struct sockaddr *)&sa, &sl))
+		return -1;
+	snprintf(sv->base, sizeof(sv->base), "http://127.0.0.1:%d/v1",
+	         ntohs(sa.sin_port));
+	return pthread_create(&sv->th, NULL, srv_run, sv);
+}
+
+static void srv_stop(struct srv *sv)
+{
+	atomic_store(&sv->stop, true);
+	pthread_join(sv->th, NULL);
+	close(sv->lfd);
+}
+
+static void srv_free(struct srv *sv)
+{
+	free(sv->req_head);
+	free(sv->req_body);
+}
+
+struct got {
+	char text[1024];
+	size_t len;
+	int n;
+	int empty; /* pieces of length 0, which must not come */
+	uint64_t first_ms;
+	atomic_bool any;
+};
+
+static void on_delta(const char *text, size_t len, void *arg)
+{
+	struct got *g = arg;
+
+	if (!g->n)
+		g->first_ms = now_ms();
+	if (!len)
+		g->empty++;
+	if (g->len + len < sizeof(g->text)) {
+		memcpy(g->text + g->len, text, len);
+		g->len += len;
+		g->text[g->len] = '\0';
+	}
+	g->n++;
+	atomic_store(&g->any, true);
+}
+
+static const struct llm_message hello[] = {{"user", "Hello"}};
+
+/* One chat against sv with default timeouts but the given ones that are
+ * not 0; the server is stopped before returning. */
+static int chat(struct srv *sv, struct got *g, unsigned first_ms,
+                unsigned total_ms, char *err, size_t errsz)
+{
+	struct llm_params p;
+	int rc;
+
+	llm_params_default(&p);
+	p.base_url = sv->base;
+	p.model = "m";
+	if (first_ms)
+		p.first_token_timeout_ms = first_ms;
+	if (total_ms)
+		p.total_timeout_ms = total_ms;
+	rc = llm_chat(&p, hello, 1, on_delta, g, NULL, err, errsz);
+	srv_stop(sv);
+	return rc;
+}
+
+TEST(streams_split_anywhere)
+{
+	static const struct step steps[] = {
+	    {0,
+	     "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n"},
+	    /* mid-JSON */
+	    {20, "data: {\"choices\":[{\"delta\":{\"content\":\"Hel"},
+	    /* between the line's end and the blank line */
+	    {20, "lo, \"}}]}\n"},
+	    /* mid-"data:" */
+	    {20, "\ndat"},
+	    /* mid-UTF-8 character (é is C3 A9) */
+	    {20, "a: {\"choices\":[{\"delta\":{\"content\":\"caf\xc3"},
+	    {20, "\xa9 time.\"}}]}\n\n"},
+	    {300, TEXT(" The rest")},
+	    {20, TEXT(" is \\u00e9t\\u00e9.") "data: [DO"},
+	    {20, "NE]\n\n"},
+	};
+	struct srv sv = {.head = SSE_HEAD,
+	                 .chunked = true,
+	                 .steps = steps,
+	                 .nsteps = sizeof(steps) / sizeof(steps[0])};
+	struct got g = {0};
+	char err[256];
+	uint64_t t0;
+
+	CHECK(srv_start(&sv) == 0);
+	t0 = now_ms();
+	CHECK_EQ(chat(&sv, &g, 0, 0, err, sizeof(err)), 0);
+	CHECK_STR(err, "");
+	CHECK_STR(g.text,
+	          "Hello, caf\xc3\xa9 time. The rest is \xc3\xa9t\xc3\xa9.");
+	CHECK_EQ(g.n, 4);
+	CHECK_EQ(g.empty, 0);
+	/* The first piece came before the server's 300 ms pause ended. */
+	CHECK(sv.done_ms > 0);
+	CHECK(g.first_ms < sv.done_ms);
+	CHECK(sv.done_ms - g.first_ms >= 250);
+	CHECK(g.first_ms - t0 < 250);
+	srv_free(&sv);
+	return 0;
+}
+
+static const struct step ok_steps[] = {{0, TEXT("ok") DONE}};
+
+/* The request sv got, parsed; checks the parts every request shares. */
+static json_t *request_json(struct srv *sv, const char *path)
+{
+	char v[256], line[128];
+
+	snprintf(line, sizeof(line), "POST %s HTTP/1.1\r\n", path);
+	if (!sv->req_head || strncmp(sv->req_head, line, strlen(line)) != 0)
+		return NULL;
+	if (!header(sv->req_head, "Content-Type", v, sizeof(v)) ||
+	    strcmp(v, "application/json") != 0)
+		return NULL;
+	return json_loads(sv->req_body, 0, NULL);
+}
+
+TEST(request_body_and_auth)
+{
+	const struct llm_message msgs[] = {
+	    {"system", "Be brief."},
+	    {"user", "What time is it?"},
+	    {"assistant", "Noon."},
+	    {"user", "Caf\xc3\xa9 \"quoted\"\nnext line"},
+	};
+	struct srv a = {.head = SSE_HEAD, .steps = ok_steps, .nsteps = 1};
+	struct srv b = {.head = SSE_HEAD, .steps = ok_steps, .nsteps = 1};
+	struct llm_params p;
+	struct got g = {0};
+	char v[256], url[80];
+	json_t *req, *m;
+
+	CHECK(srv_start(&a) == 0);
+	llm_params_default(&p);
+	p.base_url = a.base;
+	p.api_key = "sk-test";
+	p.model = "llama-3.1-8b";
+	p.temperature = 0.5;
+	p.max_tokens = 64;
+	CHECK_EQ(llm_chat(&p, msgs, 4, on_delta, &g, NULL, NULL, 0), 0);
+	srv_stop(&a);
+	CHECK_STR(g.text, "ok");
+	req = request_json(&a, "/v1/chat/completions");
+	CHECK(req);
+	CHECK_STR(json_string_value(json_object_get(req, "model")),
+	          "llama-3.1-8b");
+	CHECK(json_is_true(json_object_get(req, "stream")));
+	CHECK(json_real_value(json_object_get(req, "temperature")) == 0.5);
+	CHECK_EQ(json_integer_value(json_object_get(req, "max_tokens")), 64);
+	CHECK_EQ(json_array_size(json_object_get(req, "messages")), 4);
+	for (size_t i = 0; i < 4; i++) {
+		m = json_array_get(json_object_get(req, "messages"), i);
+		CHECK_EQ(json_object_size(m), 2);
+		CHECK_STR(json_string_value(json_object_get(m, "role")),
+		          msgs[i].role);
+		CHECK_STR(json_string_value(json_object_get(m, "content")),
+		          msgs[i].content);
+	}
+	json_decref(req);
+	CHECK(header(a.req_head, "Authorization", v, sizeof(v)));
+	CHECK_STR(v, "Bearer sk-test");
+	CHECK(!header(a.req_head, "Expect", v, sizeof(v)));
+	srv_free(&a);
+
+	/* No key, no temperature, no max_tokens; a trailing slash. */
+	CHECK(srv_start(&b) == 0);
+	snprintf(url, sizeof(url), "%s/", b.base);
+	llm_params_default(&p);
+	p.base_url = url;
+	p.api_key = "";
+	p.model = "m";
+	CHECK_EQ(llm_chat(&p, msgs + 1, 1, on_delta, &g, NULL, NULL, 0), 0);
+	srv_stop(&b);
+	req = request_json(&b, "/v1/chat/completions");
+	CHECK(req);
+	CHECK(!json_object_get(req, "temperature"));
+	CHECK(!json_object_get(req, "max_tokens"));
+	CHECK_EQ(json_array_size(json_object_get(req, "messages")), 1);
+	json_decref(req);
+	CHECK(!header(b.req_head, "Authorization", v, sizeof(v)));
+	srv_free(&b);
+	return 0;
+}
+
+/* CRLF and lone CR line ends, comments, event/id/retry fields, a role-only
+ * chunk, null and missing content, an event over two data lines, a usage
+ * chunk with no choices. */
+TEST(crlf_comments_and_empty_chunks)
+{
+	static const struct step steps[] = {
+	    {0, ": connected\r\n\r\n"},
+	    {10, "event: message\r\nid: 1\r\nretry: 100\r\n"
+	         "data: {\"choices\":[{\"index\":0,\"delta\":"
+	         "{\"role\":\"assistant\"}}]}\r\n\r\n"},
+	    {10,
+	     "data: {\"choices\":[{\"delta\":{\"content\":null}}]}\r\n\r\n"},
+	    {10, "data: {\"choices\":[{\"delta\":{\"content\":\"One\"}}]}\r"},
+	    {10, "\n\r\n: keep-alive\r\n"},
+	    {10, "data: {\"choices\":[{\"delta\":\r\n"
+	         "data: {\"content\":\" two\"}}]}\r\n\r\n"},
+	    {10,
+	     "data:{\"choices\":[{\"delta\":{\"content\":\" three\"}}]}\r\r"},
+	    {10, "data: {\"choices\":[],\"usage\":{\"total_tokens\":3}}\r\n\r\n"
+	         "data: {\"choices\":[{\"delta\":{},"
+	         "\"finish_reason\":\"stop\"}]}\r\n\r\n"},
+	    {10, "data: [DONE]\r\n\r\n"},
+	};
+	struct srv sv = {.head = SSE_HEAD,
+	                 .steps = steps,
+	                 .nsteps = sizeof(steps) / sizeof(steps[0])};
+	struct got g = {0};
+	char err[256];
+
+	CHECK(srv_start(&sv) == 0);
+	CHECK_EQ(chat(&sv, &g, 0, 0, err, sizeof(err)), 0);
+	CHECK_STR(g.text, "One two three");
+	CHECK_EQ(g.n, 3);
+	CHECK_EQ(g.empty, 0);
+	srv_free(&sv);
+	return 0;
+}
+
+TEST(http_error)
+{
+	static const struct step json_body[] = {
+	    {0, "{\"error\":{\"message\":\"model overloaded\","
+	        "\"type\":\"server_error\",\"code\":null}}"}};
+	static const struct step text_body[] = {{0, "Unauthorized\nbye"}};
+	struct srv a = {.head = "HTTP/1.1 500 Internal Server Error\r\n"
+	                        "Content-Type: application/json\r\n",
+	                .steps = json_body,
+	                .nsteps = 1};
+	struct srv b = {.head = "HTTP/1.1 401 Unauthorized\r\n",
+	                .steps = text_body,
+	                .nsteps = 1};
+	struct got g = {0};
+	char err[256];
+
+	CHECK(srv_start(&a) == 0);
+	CHECK_EQ(chat(&a, &g, 0, 0, err, sizeof(err)), EIO);
+	CHECK_STR(err, "HTTP 500: model overloaded");
+	CHECK_EQ(g.n, 0);
+	srv_free(&a);
+
+	/* Not JSON: the body's text, on one line. */
+	CHECK(srv_start(&b) == 0);
+	CHECK_EQ(chat(&b, &g, 0, 0, err, sizeof(err)), EIO);
+	CHECK_STR(err, "HTTP 401: Unauthorized bye");
+	CHECK_EQ(g.n, 0);
+	srv_free(&b);
+	return 0;
+}
+
+TEST(malformed_json)
+{
+	static const struct step bad[] = {
+	    {0, TEXT("Hello")},
+	    {20, "data: {\"choices\":[{\"delta\":{\"content\":\"oops\"}}]\n\n"},
+	    {20, TEXT(" never") DONE}};
+	static const struct step not_object[] = {{0, "data: 42\n\n" DONE}};
+	static const struct step in_stream[] = {
+	    {0, TEXT("Hi") "data: {\"error\":{\"message\":\"context too "
+	                   "long\"}}\n\n" DONE}};
+	struct srv a = {.head = SSE_HEAD, .steps = bad, .nsteps = 3};
+	struct srv b = {.head = SSE_HEAD, .steps = not_object, .nsteps = 1};
+	struct srv c = {.head = SSE_HEAD, .steps = in_stream, .nsteps = 1};
+	struct got ga = {0}, gb = {0}, gc = {0};
+	char err[256];
+
+	CHECK(srv_start(&a) == 0);
+	CHECK_EQ(chat(&a, &ga, 0, 0, err, sizeof(err)), EPROTO);
+	CHECK_STR(ga.text, "Hello");
+	CHECK(strstr(err, "malformed JSON"));
+	srv_free(&a);
+
+	CHECK(srv_start(&b) == 0);
+	CHECK_EQ(chat(&b, &gb, 0, 0, err, sizeof(err)), EPROTO);
+	CHECK_EQ(gb.n, 0);
+	srv_free(&b);
+
+	/* An error object inside a 200 stream, as vLLM sends one. */
+	CHECK(srv_start(&c) == 0);
+	CHECK_EQ(chat(&c, &gc, 0, 0, err, sizeof(err)), EIO);
+	CHECK_STR(gc.text, "Hi");
+	CHECK_STR(err, "error in the stream: context too long");
+	srv_free(&c);
+	return 0;
+}
+
+TEST(stream_cut_before_done)
+{
+	static const struct step cut[] = {
+	    {0, TEXT("Hello")}, {20, TEXT(" world")}, {20, "data: [DO"}};
+	struct srv a = {.head = SSE_HEAD, .steps = cut, .nsteps = 3};
+	struct srv b = {.head = SSE_HEAD,
+	                .chunked = true,
+	                .cut = true,
+	                .steps = cut,
+	                .nsteps = 3};
+	struct srv c = {.head = SSE_HEAD};
+	struct got ga = {0}, gb = {0}, gc = {0};
+	char err[256];
+
+	/* The connection closes: a clean end for HTTP, not for the reply. */
+	CHECK(srv_start(&a) == 0);
+	CHECK_EQ(chat(&a, &ga, 0, 0, err, sizeof(err)), EPROTO);
+	CHECK_STR(ga.text, "Hello world");
+	CHECK_STR(err, "the stream ended before [DONE]");
+	srv_free(&a);
+
+	/* Chunked, without its last chunk. */
+	CHECK(srv_start(&b) == 0);
+	CHECK_EQ(chat(&b, &gb, 0, 0, err, sizeof(err)), EPROTO);
+	CHECK_STR(gb.text, "Hello world");
+	CHECK(strncmp(err, "the stream was cut: ", 20) == 0);
+	srv_free(&b);
+
+	/* Headers, then nothing at all. */
+	CHECK(srv_start(&c) == 0);
+	CHECK_EQ(chat(&c, &gc, 0, 0, err, sizeof(err)), EPROTO);
+	CHECK_EQ(gc.n, 0);
+	CHECK_STR(err, "no data in the stream");
+	srv_free(&c);
+	return 0;
+}
+
+TEST(timeouts)
+{
+	static const struct step role_only[] = {
+	    {0, "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}"
+	        "\n\n: thinking\n\n"}};
+	static const struct step slow[] = {{0, TEXT("Hello")},
+	                                   {5000, TEXT(" late") DONE}};
+	struct srv silent = {0};
+	struct srv a = {
+	    .head = SSE_HEAD, .hold = true, .steps = role_only, .nsteps = 1};
+	struct srv b = {.head = SSE_HEAD, .steps = slow, .nsteps = 2};
+	struct got g = {0}, gb = {0};
+	char err[256];
+	uint64_t t0, dt;
+
+	/* Accepts, reads the request, answers nothing. */
+	CHECK(srv_start(&silent) == 0);
+	t0 = now_ms();
+	CHECK_EQ(chat(&silent, &g, 300, 0, err, sizeof(err)), ETIMEDOUT);
+	dt = now_ms() - t0;
+	CHECK(dt >= 290 && dt < 1000);
+	CHECK_STR(err, "no text within 300 ms");
+	CHECK(silent.req_body != NULL);
+	srv_free(&silent);
+
+	/* Headers and a role, but no text: still late. */
+	CHECK(srv_start(&a) == 0);
+	t0 = now_ms();
+	CHECK_EQ(chat(&a, &g, 300, 0, err, sizeof(err)), ETIMEDOUT);
+	dt = now_ms() - t0;
+	CHECK(dt >= 290 && dt < 1000);
+	CHECK_EQ(g.n, 0);
+	srv_free(&a);
+
+	/* Text came, but the whole reply is late. */
+	CHECK(srv_start(&b) == 0);
+	t0 = now_ms();
+	CHECK_EQ(chat(&b, &gb, 300, 500, err, sizeof(err)), ETIMEDOUT);
+	dt = now_ms() - t0;
+	CHECK(dt >= 490 && dt < 1200);
+	CHECK_STR(gb.text, "Hello");
+	srv_free(&b);
+	return 0;
+}
+
+struct canceller {
+	struct got *g; /* NULL: do not wait for text */
+	atomic_bool *cancel;
+	uint64_t at_ms;
+};
+
+/* Sets cancel 300 ms after the first piece of text, or after starting:
+ * later than the timers curl sets itself, so only polling notices it. */
+static void *cancel_run(void *arg)
+{
+	struct canceller *c = arg;
+	uint64_t end = now_ms() + 3000;
+
+	while (c->g && !atomic_load(&c->g->any) && now_ms() < end)
+		sleep_ms(2);
+	sleep_ms(300);
+	c->at_ms = now_ms();
+	atomic_store(c->cancel, true);
+	return NULL;
+}
+
+TEST(cancel)
+{
+	static const struct step steps[] = {{0, TEXT("Hello")},
+	                                    {5000, TEXT(" late") DONE}};
+	struct srv sv = {.head = SSE_HEAD,
+	                 .chunked = true,
+	                 .hold = true,
+	                 .steps = steps,
+	                 .nsteps = 2};
+	atomic_bool cancel = false;
+	struct got g = {0};
+	struct canceller c = {.g = &g, .cancel = &cancel};
+	struct llm_params p;
+	pthread_t th;
+	char err[256];
+	uint64_t end;
+	int rc;
+
+	CHECK(srv_start(&sv) == 0);
+	llm_params_default(&p);
+	p.base_url = sv.base;
+	p.model = "m";
+	CHECK(pthread_create(&th, NULL, cancel_run, &c) == 0);
+	rc = llm_chat(&p, hello, 1, on_delta, &g, &cancel, err, sizeof(err));
+	end = now_ms();
+	pthread_join(th, NULL);
+	srv_stop(&sv);
+	CHECK_EQ(rc, ECANCELED);
+	CHECK_STR(g.text, "Hello");
+	CHECK(c.at_ms > 0 && end - c.at_ms < 200);
+	CHECK_STR(err, "cancelled");
+	srv_free(&sv);
+
+	/* While the server has not even answered. */
+	memset(&sv, 0, sizeof(sv));
+	CHECK(srv_start(&sv) == 0);
+	p.base_url = sv.base;
+	atomic_store(&cancel, false);
+	c.g = NULL;
+	c.at_ms = 0;
+	CHECK(pthread_create(&th, NULL, cancel_run, &c) == 0);
+	rc = llm_chat(&p, hello, 1, on_delta, &g, &cancel, err, sizeof(err));
+	end = now_ms();
+	pthread_join(th, NULL);
+	srv_stop(&sv);
+	CHECK_EQ(rc, ECANCELED);
+	CHECK(c.at_ms > 0 && end - c.at_ms < 200);
+	CHECK(sv.req_body != NULL);
+	srv_free(&sv);
+
+	/* Already set: nothing is sent, even to a server that is not there. */
+	p.base_url = "http://127.0.0.1:9/v1";
+	end = now_ms();
+	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, &cancel, NULL, 0),
+	         ECANCELED);
+	CHECK(now_ms() - end < 100);
+	return 0;
+}
+
+TEST(connection_refused)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	struct llm_params p;
+	struct got g = {0};
+	char base[64], err[256];
+	uint64_t t0;
+	int fd;
+
+	/* A port just free: bound, noted and closed. */
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(fd >= 0);
+	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CHECK(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
+	close(fd);
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d/v1",
+	         ntohs(sa.sin_port));
+	llm_params_default(&p);
+	p.base_url = base;
+	p.model = "m";
+	t0 = now_ms();
+	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, NULL, err, sizeof(err)),
+	         ECONNREFUSED);
+	CHECK(now_ms() - t0 < 1000);
+	CHECK(strncmp(err, "cannot connect to http://127.0.0.1:", 35) == 0);
+	CHECK_EQ(g.n, 0);
+	return 0;
+}
+
+TEST(bad_arguments)
+{
+	const struct llm_message no_content[] = {{"user", NULL}};
+	const struct llm_message not_utf8[] = {{"user", "caf\xe9"}};
+	struct llm_params p;
+	struct got g = {0};
+	char err[256];
+
+	llm_params_default(&p);
+	CHECK_EQ(p.connect_timeout_ms, 2000);
+	CHECK_EQ(p.first_token_timeout_ms, 5000);
+	CHECK_EQ(p.total_timeout_ms, 30000);
+	CHECK(p.temperature < 0);
+	CHECK_EQ(p.max_tokens, 0);
+	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, NULL, err, sizeof(err)),
+	         EINVAL);
+	p.base_url = "http://127.0.0.1:9/v1";
+	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, NULL, err, sizeof(err)),
+	         EINVAL);
+	p.model = "m";
+	CHECK_EQ(llm_chat(&p, hello, 1, NULL, &g, NULL, err, sizeof(err)),
+	         EINVAL);
+	CHECK_EQ(llm_chat(&p, NULL, 1, on_delta, &g, NULL, err, sizeof(err)),
+	         EINVAL);
+	CHECK_EQ(
+	    llm_chat(&p, no_content, 1, on_delta, &g, NULL, err, sizeof(err)),
+	    EINVAL);
+	CHECK_STR(err, "message 0 has no role or content");
+	CHECK_EQ(
+	    llm_chat(&p, not_utf8, 1, on_delta, &g, NULL, err, sizeof(err)),
+	    EINVAL);
+	CHECK_STR(err, "message 0 is not UTF-8");
+	CHECK_EQ(g.n, 0);
+	return 0;
+}
+
+static size_t clause(const char *s, size_t min_chars)
+{
+	return llm_clause_end(s, strlen(s), min_chars);
+}
+
+TEST(clause_end)
+{
+	CHECK_EQ(clause("", 0), 0);
+	CHECK_EQ(clause("Hello there", 0), 0);
+	CHECK_EQ(clause("Hello there. How are", 0), 12);
+	CHECK_EQ(clause("Hello there.", 0), 12);
+	CHECK_EQ(clause("Wait! Go", 0), 5);
+	CHECK_EQ(clause("Why? No", 0), 4);
+	CHECK_EQ(clause("First; second", 0), 6);
+	CHECK_EQ(clause("Note: this", 0), 5);
+	CHECK_EQ(clause("Line one.\nLine two", 0), 9);
+	/* Numbers. */
+	CHECK_EQ(clause("Pi is 3.14 today. Yes", 0), 17);
+	CHECK_EQ(clause("It costs 3", 0), 0);
+	CHECK_EQ(clause("It costs 3.", 0), 0);
+	CHECK_EQ(clause("It costs 3. Next", 0), 11);
+	CHECK_EQ(clause("We are 3!", 0), 9);
+	CHECK_EQ(clause("1,000 people at 10:30 came", 0), 0);
+	/* Abbreviations. */
+	CHECK_EQ(clause("Ask Dr. Smith now. Ok", 0), 18);
+	CHECK_EQ(clause("Ask Dr.", 0), 0);
+	CHECK_EQ(clause("Mrs. and MR. Jones", 0), 0);
+	CHECK_EQ(clause("Salt, e.g. the coarse kind", 100), 0);
+	CHECK_EQ(clause("Salt, i.e. the coarse kind. Then", 100), 27);
+	CHECK_EQ(clause("Go to the dr. Then rest", 0), 0);
+	CHECK_EQ(clause("Go to the shop. Then rest", 0), 15);
+	/* Commas wait for min_chars. */
+	CHECK_EQ(clause("Well, then", 10), 0);
+	CHECK_EQ(clause("Well, then", 5), 5);
+	CHECK_EQ(clause("Well, then, I think so", 10), 11);
+	CHECK_EQ(clause("Well,", 3), 5);
+	/* A mark must be followed by whitespace. */
+	CHECK_EQ(clause("Really...? Yes", 0), 10);
+	CHECK_EQ(clause("see example.com now", 0), 0);
+	CHECK_EQ(llm_clause_end("Hi. There", 2, 0), 0);
+	CHECK_EQ(llm_clause_end("Hi. There", 3, 0), 3);
+	return 0;
+}
+
+int main(void)
+{
+	RUN(streams_split_anywhere);
+	RUN(request_body_and_auth);
+	RUN(crlf_comments_and_empty_chunks);
+	RUN(http_error);
+	RUN(malformed_json);
+	RUN(stream_cut_before_done);
+	RUN(timeouts);
+	RUN(cancel);
+	RUN(connection_refused);
+	RUN(bad_arguments);
+	RUN(clause_end);
+	return test_failures ? 1 : 0;
+}
