@@ -341,6 +341,61 @@ static int parse_path(struct config *cfg, const struct key *k, const char *v,
 	return parse_str(cfg, k, v, why, whysz);
 }
 
+/* A decimal within [lo, hi] into a double field; k->size carries no range,
+ * so the key's parser says which. */
+static int parse_double_in(struct config *cfg, const struct key *k,
+                           const char *v, double lo, double hi, char *why,
+                           size_t whysz)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(v, &end);
+	if (errno || end == v || *end != '\0' || !(d >= lo && d <= hi)) {
+		snprintf(why, whysz, "is not a number from %g to %g", lo, hi);
+		return EINVAL;
+	}
+	*(double *)field(cfg, k) = d;
+	return 0;
+}
+
+static int parse_seconds(struct config *cfg, const struct key *k, const char *v,
+                         char *why, size_t whysz)
+{
+	return parse_double_in(cfg, k, v, 0.0, 10.0, why, whysz);
+}
+
+static int parse_fraction(struct config *cfg, const struct key *k,
+                          const char *v, char *why, size_t whysz)
+{
+	return parse_double_in(cfg, k, v, 0.0, 1.0, why, whysz);
+}
+
+static int parse_count(struct config *cfg, const struct key *k, const char *v,
+                       char *why, size_t whysz)
+{
+	uint64_t n;
+
+	if (num_parse(&v, 1000, &n) != 0 || *v != '\0') {
+		snprintf(why, whysz, "is not a count (0-1000)");
+		return EINVAL;
+	}
+	*(uint32_t *)field(cfg, k) = (uint32_t)n;
+	return 0;
+}
+
+static int parse_brain(struct config *cfg, const struct key *k, const char *v,
+                       char *why, size_t whysz)
+{
+	if (*v && strcmp(v, "echo") && strcmp(v, "script") &&
+	    strcmp(v, "llm")) {
+		snprintf(why, whysz, "is not echo, script or llm");
+		return EINVAL;
+	}
+	return parse_str(cfg, k, v, why, whysz);
+}
+
 static int parse_bool(struct config *cfg, const struct key *k, const char *v,
                       char *why, size_t whysz)
 {
@@ -689,6 +744,63 @@ static const struct key keys[] = {
     {"departure_timeout", "20s",
      "a room closes this long after its last participant left", parse_duration,
      FIELD(departure_timeout_ms)},
+    {"vad_start_secs", "0.2",
+     "seconds of voice before the caller counts as speaking (barge-in)",
+     parse_seconds, FIELD(vad_start_secs)},
+    {"vad_stop_secs", "0.3", "seconds of silence that end the caller's turn",
+     parse_seconds, FIELD(vad_stop_secs)},
+    {"vad_min_volume", "0.6", "loudness a voiced frame needs (0-1)",
+     parse_fraction, FIELD(vad_min_volume)},
+    {"vad_confidence", "0.7", "speech likelihood a voiced frame needs (0-1)",
+     parse_fraction, FIELD(vad_confidence)},
+    {"agent_workers", "2", "agent worker processes the server starts",
+     parse_count, FIELD(agent_workers)},
+    {"agent_capacity", "1", "calls each of those workers takes at once",
+     parse_count, FIELD(agent_capacity)},
+    {"agent_queue", "8", "calls that may wait for a free worker", parse_count,
+     FIELD(agent_queue)},
+    {"agent_queue_timeout", "30s", "how long a call waits for a worker",
+     parse_duration, FIELD(agent_queue_timeout_ms)},
+    {"agent_dispatch_timeout", "5s",
+     "how long a worker has to take a call offered to it", parse_duration,
+     FIELD(agent_dispatch_timeout_ms)},
+    {"agent_busy_message",
+     "Sorry, all our agents are busy. Please call again later.",
+     "what a caller hears when no worker takes the call", parse_str,
+     FIELD(agent_busy_message)},
+    {"agent_server", "", "voxgate agent: the server's ws://host:port/agent",
+     parse_str, FIELD(agent_server)},
+    {"agent_token", "", "voxgate agent: access token with the agent grant",
+     parse_str, FIELD(agent_token)},
+    {"brain", "",
+     "echo, script or llm; empty = llm when llm_base_url is set, else echo",
+     parse_brain, FIELD(brain)},
+    {"greeting_text", "Hello! Say something, and I will say it back.",
+     "what the agent says when the call starts; empty = nothing", parse_str,
+     FIELD(greeting_text)},
+    {"script", "", "the scripted dialog (brain script)", parse_wav_path,
+     FIELD(script)},
+    {"llm_base_url", "", "OpenAI-compatible API, e.g. http://127.0.0.1:8080/v1",
+     parse_str, FIELD(llm_base_url)},
+    {"llm_api_key", "", "its API key; empty = none", parse_str,
+     FIELD(llm_api_key)},
+    {"llm_model", "gpt-4o-mini", "the model asked for", parse_str,
+     FIELD(llm_model)},
+    {"system_prompt",
+     "You are a friendly voice assistant on a phone call. Answer in one or "
+     "two short sentences, without lists or markup.",
+     "the LLM's instructions", parse_str, FIELD(system_prompt)},
+    {"tts_provider", "espeak-ng", "text to speech: espeak-ng or flite",
+     parse_str, FIELD(tts_provider)},
+    {"tts_voice", "en-us", "the TTS voice", parse_str, FIELD(tts_voice)},
+    {"tts_rate_wpm", "175", "speaking rate in words per minute", parse_count,
+     FIELD(tts_rate_wpm)},
+    {"stt_hmm", "", "acoustic model directory; empty = Debian's en-us",
+     parse_str, FIELD(stt_hmm)},
+    {"stt_lm", "", "language model; empty = Debian's en-us", parse_str,
+     FIELD(stt_lm)},
+    {"stt_dict", "", "pronunciation dictionary; empty = Debian's en-us",
+     parse_str, FIELD(stt_dict)},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

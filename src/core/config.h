@@ -57,6 +57,29 @@ struct config {
 	bool default_route;        /* route calls with no rule; default true */
 	uint32_t empty_timeout_ms; /* a room nobody joined lives 5 min */
 	uint32_t departure_timeout_ms; /* after the last one left, 20 s */
+
+	/* The agent pipeline: the server's side (VAD, dispatch) ... */
+	double vad_start_secs, vad_stop_secs, vad_min_volume, vad_confidence;
+	uint32_t agent_workers;  /* local worker processes, default 2 */
+	uint32_t agent_capacity; /* calls per local worker, default 1 */
+	uint32_t agent_queue;    /* calls waiting for a worker, default 8 */
+	uint32_t agent_queue_timeout_ms;
+	uint32_t agent_dispatch_timeout_ms;
+	char agent_busy_message[512];
+	/* ... and the worker's. */
+	char agent_server[1024]; /* ws:// URL of the server's /agent */
+	char agent_token[2048];
+	char brain[16];          /* echo, script or llm; "" = by the settings */
+	char greeting_text[512]; /* what the agent says first */
+	char script[PATH_MAX];
+	char llm_base_url[1024];
+	char llm_api_key[512];
+	char llm_model[128];
+	char system_prompt[4096];
+	char tts_provider[16];
+	char tts_voice[64];
+	uint32_t tts_rate_wpm;
+	char stt_hmm[PATH_MAX], stt_lm[PATH_MAX], stt_dict[PATH_MAX];
 };
 
 /*
