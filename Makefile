@@ -13,7 +13,8 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wvla -Wno-missing-field-initializers
 CPPFLAGS_ALL := -D_GNU_SOURCE -DHAVE_INTTYPES_H -Isrc \
                 $(shell pkg-config --cflags $(PKGS))
-LIBS    := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+LIBS    := $(shell pkg-config --libs $(PKGS)) -lflite_cmu_us_kal -lflite_usenglish \
+           -lflite_cmulex -lflite -lpthread -lm
 
 RELEASE_CFLAGS := -std=c11 -O2 -g $(WARN)
 ASAN_CFLAGS    := -std=c11 -O1 -g -fno-omit-frame-pointer \

@@ -9,6 +9,7 @@ packages=(
 	libjwt-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev
 	sqlite3
 	libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us libespeak-ng-dev
+	flite1-dev
 	sip-tester baresip-core espeak-ng sox tshark
 	valgrind procps iproute2
 )

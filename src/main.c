@@ -15,6 +15,8 @@
 #include "core/log.h"
 #include "agent/agent.h"
 #include "agent/clip.h"
+#include "agent/hub.h"
+#include "agent/tts.h"
 #include "media/media.h"
 #include "media/wav.h"
 #include "sip/sipua.h"
@@ -23,6 +25,7 @@
 #include "room/webhook.h"
 #include "store/store.h"
 #include "api/api.h"
+#include "cli/cli.h"
 
 #define EXIT_USAGE 2
 
@@ -39,6 +42,12 @@ struct server {
 	struct token_keyring ring;
 	struct agent_assets assets;
 	int16_t *greeting, *pin_prompt, *pin_wrong;
+	struct hub *hub;
+	int16_t *busy;
+	size_t busy_samples;
+	char **worker_env;
+	char exe[PATH_MAX];
+	char agent_url[128];
 	int sigfd;
 	bool draining;
 };
@@ -51,8 +60,13 @@ static void usage(FILE *out)
 	        "commands:\n"
 	        "  serve     answer SIP calls and connect them to an agent\n"
 	        "            (voxgate serve --help lists its settings)\n"
+	        "  agent     an agent worker: talks on the server's calls\n"
+	        "            (voxgate agent --help)\n"
 	        "  token     create or verify an access token\n"
 	        "            (voxgate token --help)\n"
+	        "  vad       print the speech segments in a WAV file\n"
+	        "  tts       synthesise text into a WAV file\n"
+	        "  stt       transcribe the speech in a WAV file\n"
 	        "  help      this text\n");
 }
 
@@ -188,6 +202,24 @@ static void routes_changed(void *arg)
 		          "error=\"%s\"", strerror(err));
 }
 
+static int metrics_handler(struct mbuf *mb, void *arg)
+{
+	struct server *srv = arg;
+
+	return hub_metrics(srv->hub, mb);
+}
+
+static void agent_handler(struct http_conn *conn, const struct http_msg *msg,
+                          void *arg)
+{
+	struct server *srv = arg;
+
+	if (srv->hub)
+		hub_accept(srv->hub, conn, msg);
+	else
+		http_ereply(conn, 503, "Service Unavailable");
+}
+
 /* The store, webhooks, rooms, call routing and the HTTP API. Returns an
  * exit code, 0 when all is up. */
 static int control_plane_open(struct server *srv)
@@ -252,6 +284,9 @@ static int control_plane_open(struct server *srv)
 	    .keys = srv->ring,
 	    .rooms = srv->rooms,
 	    .store = srv->store,
+	    .agenth = agent_handler,
+	    .metricsh = metrics_handler,
+	    .harg = srv,
 	};
 	err = api_alloc(&srv->api, &ap, routes_changed, srv);
 	if (err) {
@@ -260,6 +295,183 @@ static int control_plane_open(struct server *srv)
 		        cfg->http_host, cfg->http_port, strerror(err));
 		return EXIT_USAGE;
 	}
+	return 0;
+}
+
+static bool busy_chunk(const int16_t *pcm, size_t n, void *arg)
+{
+	struct server *srv = arg;
+	int16_t *p = realloc(srv->busy, (srv->busy_samples + n) * sizeof(*p));
+
+	if (!p)
+		return false;
+	memcpy(p + srv->busy_samples, pcm, n * sizeof(*p));
+	srv->busy = p;
+	srv->busy_samples += n;
+	return true;
+}
+
+/* The busy message is said by the server itself (no worker may be there
+ * to say it), so it is synthesized once, at start. */
+static int busy_message(struct server *srv)
+{
+	const struct config *cfg = &srv->cfg;
+	struct tts_params tp;
+	struct tts *tts = NULL;
+	const char *why = NULL;
+	int err;
+
+	if (!cfg->agent_busy_message[0])
+		return 0;
+	tts_params_default(&tp);
+	tp.provider = cfg->tts_provider;
+	tp.voice = cfg->tts_voice;
+	tp.rate_wpm = cfg->tts_rate_wpm;
+	tp.out_rate = 8000;
+	err = tts_alloc(&tts, &tp, &why);
+	if (err) {
+		fprintf(stderr, "voxgate: tts: %s\n",
+		        why ? why : strerror(err));
+		return err;
+	}
+	err = tts_synth(tts, cfg->agent_busy_message, busy_chunk, srv);
+	tts_free(tts);
+	if (err)
+		fprintf(stderr, "voxgate: agent_busy_message: %s\n",
+		        strerror(err));
+	return err;
+}
+
+/* What the pool's workers are told through their environment: the
+ * server's own environment, then every agent setting as it was resolved
+ * here (from flags, file or environment). */
+static int worker_env(struct server *srv)
+{
+	const struct config *cfg = &srv->cfg;
+	extern char **environ;
+	static const char *const levels[] = {"debug", "info", "warn", "error"};
+	char rate[16], stop[32], cap[16];
+	const char *const set[][2] = {
+	    {"BRAIN", cfg->brain},
+	    {"GREETING_TEXT", cfg->greeting_text},
+	    {"SCRIPT", cfg->script},
+	    {"LLM_BASE_URL", cfg->llm_base_url},
+	    {"LLM_API_KEY", cfg->llm_api_key},
+	    {"LLM_MODEL", cfg->llm_model},
+	    {"SYSTEM_PROMPT", cfg->system_prompt},
+	    {"TTS_PROVIDER", cfg->tts_provider},
+	    {"TTS_VOICE", cfg->tts_voice},
+	    {"TTS_RATE_WPM", rate},
+	    {"STT_HMM", cfg->stt_hmm},
+	    {"STT_LM", cfg->stt_lm},
+	    {"STT_DICT", cfg->stt_dict},
+	    {"VAD_STOP_SECS", stop},
+	    {"AGENT_CAPACITY", cap},
+	    {"LOG_FORMAT",
+	     cfg->log_format == LOG_FORMAT_JSON ? "json" : "text"},
+	    {"LOG_LEVEL", levels[cfg->log_level]},
+	};
+	const size_t nset = sizeof(set) / sizeof(set[0]);
+	size_t n = 0, k = 0;
+
+	snprintf(rate, sizeof(rate), "%u", cfg->tts_rate_wpm);
+	snprintf(stop, sizeof(stop), "%g", cfg->vad_stop_secs);
+	snprintf(cap, sizeof(cap), "%u", cfg->agent_capacity);
+	while (environ[n])
+		n++;
+	srv->worker_env = calloc(n + nset + 1, sizeof(char *));
+	if (!srv->worker_env)
+		return ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(environ[i], "VOXGATE_", 8))
+			srv->worker_env[k++] = strdup(environ[i]);
+	}
+	for (size_t i = 0; i < nset; i++) {
+		char *e = NULL;
+
+		if (re_sdprintf(&e, "VOXGATE_%s=%s", set[i][0], set[i][1]))
+			return ENOMEM;
+		srv->worker_env[k++] = strdup(e);
+		mem_deref(e);
+	}
+	for (size_t i = 0; i < k; i++) {
+		if (!srv->worker_env[i])
+			return ENOMEM;
+	}
+	return 0;
+}
+
+static void worker_env_free(struct server *srv)
+{
+	for (size_t i = 0; srv->worker_env && srv->worker_env[i]; i++)
+		free(srv->worker_env[i]);
+	free(srv->worker_env);
+	srv->worker_env = NULL;
+}
+
+/* The pipeline agent: its controller, the pool of local workers and the
+ * busy message. Returns an exit code. */
+static int agent_plane_open(struct server *srv)
+{
+	const struct config *cfg = &srv->cfg;
+	struct hub_params hp = {
+	    .dispatch_timeout_ms = cfg->agent_dispatch_timeout_ms,
+	    .queue_max = cfg->agent_queue,
+	    .queue_timeout_ms = cfg->agent_queue_timeout_ms,
+	    .workers = cfg->agent_workers,
+	};
+	const char *host = cfg->http_host;
+	ssize_t n;
+	int err;
+
+	if (strcmp(cfg->agent, "pipeline"))
+		return 0;
+	if (!cfg->http_port) {
+		fprintf(stderr, "voxgate: agent: pipeline needs the HTTP API "
+		                "(http_port) for its workers\n");
+		return EXIT_USAGE;
+	}
+	if (busy_message(srv))
+		return EXIT_USAGE;
+	vad_params_default(&hp.vad);
+	hp.vad.start_secs = cfg->vad_start_secs;
+	hp.vad.stop_secs = cfg->vad_stop_secs;
+	hp.vad.min_volume = cfg->vad_min_volume;
+	hp.vad.confidence = cfg->vad_confidence;
+	hp.busy = srv->busy;
+	hp.busy_samples = srv->busy_samples;
+	if (hp.workers) {
+		n = readlink("/proc/self/exe", srv->exe, sizeof(srv->exe) - 1);
+		if (n <= 0) {
+			fprintf(stderr,
+			        "voxgate: cannot find my own binary: "
+			        "%s\n",
+			        strerror(errno));
+			return 1;
+		}
+		srv->exe[n] = '\0';
+		if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::"))
+			host = "127.0.0.1";
+		snprintf(srv->agent_url, sizeof(srv->agent_url),
+		         strchr(host, ':') ? "ws://[%s]:%u/agent"
+		                           : "ws://%s:%u/agent",
+		         host, cfg->http_port);
+		if (worker_env(srv)) {
+			fprintf(stderr, "voxgate: out of memory\n");
+			return 1;
+		}
+		hp.exe = srv->exe;
+		hp.url = srv->agent_url;
+		hp.key = srv->keys[0].key;
+		hp.secret = srv->keys[0].secret;
+		hp.env = srv->worker_env;
+	}
+	err = hub_alloc(&srv->hub, &hp);
+	if (err) {
+		fprintf(stderr, "voxgate: agent workers: %s\n", strerror(err));
+		return 1;
+	}
+	srv->assets.hub = srv->hub;
 	return 0;
 }
 
@@ -355,6 +567,8 @@ static int serve(int argc, char *const argv[])
 	}
 
 	rc = control_plane_open(&srv);
+	if (!rc)
+		rc = agent_plane_open(&srv);
 	if (rc)
 		goto out;
 	rc = EXIT_USAGE;
@@ -394,11 +608,15 @@ static int serve(int argc, char *const argv[])
 	media_engine_stop(srv.media);
 	control_plane_close(&srv);
 	srv.ua = mem_deref(srv.ua);
+	srv.hub = mem_deref(srv.hub);
 	log_totals(&srv);
 	log_event(LOGL_INFO, NULL, "exit", "code=%d", rc);
 out:
 	control_plane_close(&srv);
 	mem_deref(srv.ua);
+	mem_deref(srv.hub);
+	worker_env_free(&srv);
+	free(srv.busy);
 	mem_deref(srv.media);
 	if (srv.sigfd >= 0) {
 		fd_close(srv.sigfd);
@@ -739,6 +957,14 @@ int main(int argc, char *argv[])
 		return serve(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "token"))
 		return token_cmd(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "vad"))
+		return cli_vad(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "tts"))
+		return cli_tts(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "agent"))
+		return cli_agent(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "stt"))
+		return cli_stt(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
 	    !strcmp(argv[1], "-h")) {
 		usage(stdout);

@@ -2,9 +2,11 @@
 #include <string.h>
 #include "agent/agent.h"
 #include "agent/echo.h"
+#include "agent/hub.h"
 
 static const struct agent_ops *const agents[] = {
     &agent_audio_echo,
+    &agent_pipeline,
 };
 
 const struct agent_ops *agent_find(const char *name)
@@ -20,5 +22,5 @@ const struct agent_ops *agent_find(const char *name)
 
 const char *agent_names(void)
 {
-	return "audio-echo";
+	return "audio-echo, pipeline";
 }

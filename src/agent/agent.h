@@ -12,11 +12,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct hub;
+
 struct agent_call_info {
 	const char *call_id;
 	const char *from;
 	const char *to;
 	uint32_t sample_rate;
+	const char *room;        /* NULL when the call is in no room */
+	const char *participant; /* the caller's identity in it */
+	/* Lets the agent end the call (signalling thread); NULL = it
+	 * cannot. */
+	void (*hangup)(void *arg, const char *reason);
+	void *hangup_arg;
 };
 
 /* Read-only audio shared by all calls, loaded at startup; all at 8000 Hz. */
@@ -27,6 +35,7 @@ struct agent_assets {
 	size_t pin_prompt_samples;
 	const int16_t *pin_wrong; /* before hanging up on a wrong PIN */
 	size_t pin_wrong_samples;
+	struct hub *hub; /* the agent workers' controller, for pipeline */
 };
 
 struct agent_ops {

@@ -1161,10 +1161,50 @@ static void handle_twirp(struct api *api, struct http_conn *conn,
 	json_decref(c.req);
 }
 
+static void handle_metrics(struct api *api, struct http_conn *conn)
+{
+	struct mbuf *mb = mbuf_alloc(4096);
+
+	if (!mb || api->prm.metricsh(mb, api->prm.harg)) {
+		plain(conn, 500, "Internal Server Error", "out of memory");
+	} else {
+		(void)http_creply(conn, 200, "OK",
+		                  "text/plain; version=0.0.4; charset=utf-8",
+		                  "%b", mb->buf, mb->end);
+	}
+	mem_deref(mb);
+}
+
+static void handle_agent(struct api *api, struct http_conn *conn,
+                         const struct http_msg *msg)
+{
+	struct token_claims claims;
+
+	if (authenticate(api, conn, msg, &claims))
+		return;
+	if (!claims.grants.agent) {
+		plain(conn, 401, "Unauthorized",
+		      "an agent worker needs a token with the agent grant");
+		return;
+	}
+	api->prm.agenth(conn, msg, api->prm.harg);
+}
+
 static void request_handler(struct http_conn *conn, const struct http_msg *msg,
                             void *arg)
 {
 	struct api *api = arg;
+
+	if (!pl_strcmp(&msg->path, "/metrics") && api->prm.metricsh &&
+	    !pl_strcmp(&msg->met, "GET")) {
+		handle_metrics(api, conn);
+		return;
+	}
+	if (!pl_strcmp(&msg->path, "/agent") && api->prm.agenth &&
+	    !pl_strcmp(&msg->met, "GET")) {
+		handle_agent(api, conn, msg);
+		return;
+	}
 
 	if (!pl_strcmp(&msg->path, "/healthz") || !pl_strcmp(&msg->path, "/")) {
 		if (api->ready)

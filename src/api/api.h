@@ -1,6 +1,7 @@
 /*
- * The HTTP API: LiveKit's Twirp server API (RoomService, SIP) in JSON and
- * GET /healthz. Runs on the signalling thread's loop.
+ * The HTTP API: LiveKit's Twirp server API (RoomService, SIP) in JSON,
+ * GET /healthz, GET /metrics and the agent workers' WebSocket (GET
+ * /agent). Runs on the signalling thread's loop.
  */
 #ifndef VOXGATE_API_API_H
 #define VOXGATE_API_API_H
@@ -11,6 +12,9 @@
 #include "auth/token.h"
 
 struct api;
+struct http_conn;
+struct http_msg;
+struct mbuf;
 struct rooms;
 struct store;
 
@@ -21,6 +25,13 @@ struct api_params {
 	struct rooms *rooms;       /* borrowed */
 	struct store *store;       /* borrowed */
 	size_t max_body;           /* 0 = 256 KiB */
+	/* GET /agent with a token holding the agent grant: an agent
+	 * worker's WebSocket (NULL = 404). */
+	void (*agenth)(struct http_conn *conn, const struct http_msg *msg,
+	               void *arg);
+	/* GET /metrics: appends Prometheus text (NULL = 404). */
+	int (*metricsh)(struct mbuf *mb, void *arg);
+	void *harg;
 };
 
 /* Called when trunks or rules change, so SIP routing reloads them. */

@@ -88,9 +88,11 @@ size_t ring_read(struct ring *r, void *data, size_t n)
 	return n;
 }
 
-void ring_clear(struct ring *r)
+size_t ring_clear(struct ring *r)
 {
+	size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
 	size_t head = atomic_load_explicit(&r->head, memory_order_acquire);
 
 	atomic_store_explicit(&r->tail, head, memory_order_release);
+	return head - tail;
 }

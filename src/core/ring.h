@@ -35,7 +35,7 @@ size_t ring_read(struct ring *r, void *data, size_t n);
 size_t ring_peek(const struct ring *r, void *data, size_t n);
 /* Consumer: how many bytes are waiting. */
 size_t ring_used(const struct ring *r);
-/* Consumer: drops everything written so far. */
-void ring_clear(struct ring *r);
+/* Consumer: drops everything written so far; returns how many bytes. */
+size_t ring_clear(struct ring *r);
 
 #endif

@@ -1,8 +1,11 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <speex/speex_resampler.h>
 #include "media/wav.h"
 
@@ -227,4 +230,115 @@ out:
 	if (e && err)
 		*err = why ? why : strerror(e);
 	return e;
+}
+
+static void put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* The header, then the samples little-endian whatever the host's order,
+ * a block at a time. */
+static int wav_write(int fd, const int16_t *pcm, size_t samples, uint32_t rate)
+{
+	uint32_t data = (uint32_t)(samples * 2);
+	uint8_t block[4096];
+	int err;
+
+	memcpy(block, "RIFF", 4);
+	put_le32(block + 4, 36 + data);
+	memcpy(block + 8, "WAVEfmt ", 8);
+	put_le32(block + 16, 16);
+	put_le16(block + 20, 1); /* PCM */
+	put_le16(block + 22, 1); /* mono */
+	put_le32(block + 24, rate);
+	put_le32(block + 28, rate * 2);
+	put_le16(block + 32, 2);
+	put_le16(block + 34, 16);
+	memcpy(block + 36, "data", 4);
+	put_le32(block + 40, data);
+	err = write_all(fd, block, 44);
+	while (!err && samples) {
+		size_t n =
+		    samples < sizeof(block) / 2 ? samples : sizeof(block) / 2;
+
+		for (size_t i = 0; i < n; i++)
+			put_le16(block + 2 * i, (uint16_t)pcm[i]);
+		err = write_all(fd, block, 2 * n);
+		pcm += n;
+		samples -= n;
+	}
+	return err;
+}
+
+int wav_save(const char *path, const int16_t *pcm, size_t samples,
+             uint32_t rate)
+{
+	static atomic_uint seq;
+	size_t len;
+	char *tmp;
+	int fd = -1, err = 0;
+
+	if (!path || !*path || !rate || rate > UINT32_MAX / 2 ||
+	    (samples && !pcm))
+		return EINVAL;
+	if (samples > (UINT32_MAX - 36) / 2)
+		return EFBIG;
+	len = strlen(path) + 48;
+	tmp = malloc(len);
+	if (!tmp)
+		return ENOMEM;
+	/* A name no other writer (thread or process) is using: the same
+	 * directory, so the rename cannot cross file systems. */
+	for (int tries = 0; fd < 0 && tries < 100; tries++) {
+		snprintf(tmp, len, "%s.%ld.%u.tmp", path, (long)getpid(),
+		         atomic_fetch_add(&seq, 1));
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (fd < 0 && errno != EEXIST) {
+			err = errno;
+			break;
+		}
+	}
+	if (fd < 0) {
+		free(tmp);
+		return err ? err : EEXIST;
+	}
+	err = wav_write(fd, pcm, samples, rate);
+	/* On disk before it takes the name, so a crash cannot leave a
+	 * truncated file under it either. */
+	if (!err && fsync(fd))
+		err = errno;
+	if (close(fd) && !err)
+		err = errno;
+	if (!err && rename(tmp, path))
+		err = errno;
+	if (err)
+		unlink(tmp);
+	free(tmp);
+	return err;
 }

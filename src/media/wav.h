@@ -14,4 +14,12 @@
 int wav_load(const char *path, uint32_t rate, int16_t **pcmp, size_t *samplesp,
              const char **err);
 
+/*
+ * Writes samples as a 16-bit mono PCM WAV file at rate. The file appears
+ * whole or not at all: it is written under a temporary name in the same
+ * directory and renamed over path. Returns 0 or an errno value.
+ */
+int wav_save(const char *path, const int16_t *pcm, size_t samples,
+             uint32_t rate);
+
 #endif

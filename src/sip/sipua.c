@@ -329,8 +329,18 @@ static void sdp_set_direction(struct call *call)
 	                   sa_is_any(raddr) ? SDP_INACTIVE : SDP_SENDRECV);
 }
 
+/* The agent ends the call (the busy message was said, its worker went
+ * away, or its dialog ended it). */
+static void agent_hangup(void *arg, const char *reason)
+{
+	struct call *call = arg;
+
+	if (!call->ending)
+		call_end(call, "agent", reason, 0);
+}
+
 /* The agent for the call's stage: the PIN prompt, or the real one. */
-static int start_agent(const struct call *call, const struct agent_ops **opsp,
+static int start_agent(struct call *call, const struct agent_ops **opsp,
                        void **statep)
 {
 	const struct agent_assets *assets = call->ua->prm.assets;
@@ -339,6 +349,10 @@ static int start_agent(const struct call *call, const struct agent_ops **opsp,
 	    .from = call->from,
 	    .to = call->to,
 	    .sample_rate = 8000,
+	    .room = call->room[0] ? call->room : NULL,
+	    .participant = call->identity,
+	    .hangup = agent_hangup,
+	    .hangup_arg = call,
 	};
 
 	*statep = NULL;

@@ -396,7 +396,8 @@ vg_call_end_check() {
 # ==== the server ====
 
 # vg_server_start [--key value ...]: starts $VG_BIN serve on 127.0.0.1 with a
-# free SIP port (UDP+TCP) and a free RTP range, JSON logs to VG_SERVER_LOG;
+# free SIP port (UDP+TCP), a free RTP range and the audio-echo agent (unless
+# given), JSON logs to VG_SERVER_LOG;
 # waits up to 10 s for the "listening" event.
 # shellcheck disable=SC2120 # the flags are optional
 vg_server_start() {
@@ -413,7 +414,8 @@ vg_server_start() {
 	VG_SERVER_ARGS=(serve --sip_host 127.0.0.1 --sip_port "$VG_SIP_PORT"
 		--rtp_port_range "$rtp_base-$((rtp_base + 199))"
 		--log_format json --log_level debug
-		--http_port 0 --db "$VG_TMP/voxgate.$VG_SERVER_N.db" "$@")
+		--http_port 0 --db "$VG_TMP/voxgate.$VG_SERVER_N.db"
+		--agent audio-echo "$@")
 	[ "${VG_VERBOSE:-0}" = 1 ] && echo "# $VG_BIN ${VG_SERVER_ARGS[*]}"
 	# own process group (setsid), so cleanup can signal all of it
 	setsid "$VG_BIN" "${VG_SERVER_ARGS[@]}" </dev/null \

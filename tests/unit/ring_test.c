@@ -49,7 +49,7 @@ TEST(full_peek_clear)
 	CHECK_EQ(b[10], 1);
 	CHECK_EQ(b[12], 3);
 	CHECK_EQ(ring_used(&r), 60);
-	ring_clear(&r);
+	CHECK_EQ(ring_clear(&r), 60);
 	CHECK_EQ(ring_used(&r), 0);
 	CHECK_EQ(ring_read(&r, b, 10), 0);
 	CHECK_EQ(ring_init(&r, 0), EINVAL);

@@ -4,11 +4,15 @@
  * float, WAVE_FORMAT_EXTENSIBLE; mixing to mono and resampling to 8 kHz;
  * and the errors a bad greeting file gives.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "media/wav.h"
 
@@ -710,6 +714,183 @@ TEST(zero_channels_or_rate)
 	return 0;
 }
 
+/* ---- writing ---------------------------------------------------------- */
+
+static char save_dir[64];
+
+static int make_save_dir(void)
+{
+	snprintf(save_dir, sizeof(save_dir), "/tmp/voxgate-wavsave-XXXXXX");
+	return mkdtemp(save_dir) ? 0 : errno;
+}
+
+/* Entries in save_dir other than . and .., or -1. */
+static int dir_entries(void)
+{
+	DIR *d = opendir(save_dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+static void remove_save_dir(void)
+{
+	DIR *d = opendir(save_dir);
+	struct dirent *e;
+	char p[320];
+
+	if (d) {
+		while ((e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", save_dir, e->d_name);
+			if (unlink(p))
+				rmdir(p);
+		}
+		closedir(d);
+	}
+	rmdir(save_dir);
+}
+
+static long file_size(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) ? -1 : (long)st.st_size;
+}
+
+/* What is saved loads back sample for sample, with a canonical 44-byte
+ * header that says 16-bit mono at the rate given. */
+TEST(save_round_trip)
+{
+	enum { N = 12345 };
+	static int16_t v[N];
+	char p[128];
+	uint8_t head[44];
+	FILE *f;
+	int16_t *pcm = NULL;
+	size_t n = 0, bad = 0;
+	const char *why = NULL;
+
+	for (int i = 0; i < N; i++)
+		v[i] = (int16_t)(i * 5309 - 32768 * (i % 3 == 0));
+	v[0] = INT16_MIN;
+	v[1] = INT16_MAX;
+	CHECK_EQ(make_save_dir(), 0);
+	snprintf(p, sizeof(p), "%s/out.wav", save_dir);
+	CHECK_EQ(wav_save(p, v, N, 8000), 0);
+	CHECK_EQ(file_size(p), 44 + 2 * N);
+	CHECK_EQ(dir_entries(), 1);
+	f = fopen(p, "rb");
+	CHECK(f != NULL);
+	CHECK_EQ(fread(head, 1, 44, f), 44);
+	fclose(f);
+	CHECK(!memcmp(head, "RIFF", 4) && !memcmp(head + 8, "WAVEfmt ", 8));
+	CHECK_EQ(head[4] | head[5] << 8 | head[6] << 16, 36 + 2 * N);
+	CHECK_EQ(head[20] | head[21] << 8, 1);
+	CHECK_EQ(head[22] | head[23] << 8, 1);
+	CHECK_EQ(head[24] | head[25] << 8 | head[26] << 16, 8000);
+	CHECK_EQ(head[28] | head[29] << 8 | head[30] << 16, 16000);
+	CHECK_EQ(head[32] | head[33] << 8, 2);
+	CHECK_EQ(head[34] | head[35] << 8, 16);
+	CHECK(!memcmp(head + 36, "data", 4));
+	CHECK_EQ(head[40] | head[41] << 8 | head[42] << 16, 2 * N);
+
+	CHECK_EQ(wav_load(p, 8000, &pcm, &n, &why), 0);
+	CHECK_EQ(n, N);
+	for (int i = 0; i < N; i++)
+		bad += pcm[i] != v[i];
+	free(pcm);
+	CHECK_EQ(bad, 0);
+
+	/* Over an existing file; the rate in the header is what wav_load
+	 * resamples from. */
+	CHECK_EQ(wav_save(p, v, N, 16000), 0);
+	CHECK_EQ(wav_load(p, 8000, &pcm, &n, &why), 0);
+	free(pcm);
+	CHECK(n >= N / 2 - 2 && n <= N / 2 + 2);
+
+	/* No samples: a valid, empty file. */
+	CHECK_EQ(wav_save(p, NULL, 0, 8000), 0);
+	CHECK_EQ(file_size(p), 44);
+	pcm = NULL;
+	CHECK_EQ(wav_load(p, 8000, &pcm, &n, &why), 0);
+	free(pcm);
+	CHECK_EQ(n, 0);
+	CHECK_EQ(dir_entries(), 1);
+	remove_save_dir();
+	return 0;
+}
+
+TEST(save_errors)
+{
+	int16_t v[4] = {1, 2, 3, 4};
+	char p[160], file[128];
+	FILE *f;
+
+	CHECK_EQ(make_save_dir(), 0);
+	snprintf(p, sizeof(p), "%s/missing/out.wav", save_dir);
+	CHECK_EQ(wav_save(p, v, 4, 8000), ENOENT);
+	/* A directory in the way of the name; nothing left beside it. */
+	snprintf(p, sizeof(p), "%s/sub", save_dir);
+	CHECK_EQ(mkdir(p, 0700), 0);
+	CHECK_EQ(wav_save(p, v, 4, 8000), EISDIR);
+	CHECK_EQ(dir_entries(), 1);
+	CHECK_EQ(rmdir(p), 0);
+	/* A file where a directory should be. */
+	snprintf(file, sizeof(file), "%s/file", save_dir);
+	f = fopen(file, "w");
+	CHECK(f != NULL);
+	fclose(f);
+	snprintf(p, sizeof(p), "%s/out.wav", file);
+	CHECK_EQ(wav_save(p, v, 4, 8000), ENOTDIR);
+	CHECK_EQ(dir_entries(), 1);
+	/* A read-only file system. */
+	CHECK(wav_save("/proc/voxgate.wav", v, 4, 8000) != 0);
+
+	CHECK_EQ(wav_save(NULL, v, 4, 8000), EINVAL);
+	CHECK_EQ(wav_save("", v, 4, 8000), EINVAL);
+	CHECK_EQ(wav_save(file, v, 4, 0), EINVAL);
+	CHECK_EQ(wav_save(file, NULL, 4, 8000), EINVAL);
+	remove_save_dir();
+	return 0;
+}
+
+/* The disk fills up halfway (a file size limit stands in for it): the
+ * error comes back, the file already under the name is untouched and no
+ * partial file is left. */
+TEST(save_fails_midway)
+{
+	enum { N = 100000 };
+	static int16_t v[N];
+	struct rlimit old, lim;
+	char p[128];
+	int err;
+
+	CHECK_EQ(make_save_dir(), 0);
+	snprintf(p, sizeof(p), "%s/out.wav", save_dir);
+	CHECK_EQ(wav_save(p, v, 10, 8000), 0);
+	CHECK_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 50000;
+	signal(SIGXFSZ, SIG_IGN);
+	CHECK_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	err = wav_save(p, v, N, 8000);
+	CHECK_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	CHECK_EQ(err, EFBIG);
+	CHECK_EQ(file_size(p), 44 + 20);
+	CHECK_EQ(dir_entries(), 1);
+	remove_save_dir();
+	return 0;
+}
+
 int main(void)
 {
 	RUN(mono16_unchanged);
@@ -731,6 +912,9 @@ int main(void)
 	RUN(no_data_chunk);
 	RUN(unsupported_format);
 	RUN(zero_channels_or_rate);
+	RUN(save_round_trip);
+	RUN(save_errors);
+	RUN(save_fails_midway);
 	free(loaded);
 	TEST_EXIT();
 }

@@ -176,6 +176,7 @@ export async function startServer(opts = {}) {
     '--drain_timeout', '3s',
     '--log_format', 'json',
     '--log_level', 'debug',
+    '--agent', opts.agent ?? 'audio-echo',
   ];
   if (opts.webhookUrls && opts.webhookUrls.length) {
     args.push('--webhook_urls', opts.webhookUrls.join(','));

@@ -1,0 +1,74 @@
+/*
+ * The brains of the agent: what it answers to what the caller said.
+ *
+ * echo   "You said: <transcript>." (the default);
+ * script a dialog read from a file by brain_script_load;
+ * llm    an OpenAI-compatible chat model, given the system prompt and the
+ *        conversation so far.
+ *
+ * A brain hands its reply out as text pieces as they come, so the pipeline
+ * can speak the first clause while the rest is still being written. It is
+ * called with the history of the call (user and assistant messages, the
+ * last one the caller's), never with an empty transcript: what to do about
+ * silence is the pipeline's business.
+ *
+ * Script format, one item per line (see examples/booking.script):
+ *
+ *   # text          a comment; blank lines are ignored too
+ *   > words | more  a rule's pattern: alternatives separated by |; an
+ *                   alternative matches when each of its words occurs in
+ *                   what the caller said (any order, any case, whole
+ *                   words). Further > lines add alternatives to the rule.
+ *   < text          the rule's reply; further < lines continue it.
+ *   ? text          the fallback reply, when no rule matches; exactly one.
+ *                   Further < lines continue it.
+ *   ! hangup        the call ends once the reply above has been played.
+ *
+ * Rules are tried in the order of the file and the first match answers.
+ */
+#ifndef VOXGATE_AGENT_BRAIN_H
+#define VOXGATE_AGENT_BRAIN_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "agent/llm.h"
+
+struct brain_script;
+
+struct brain_config {
+	enum brain_kind { BRAIN_ECHO, BRAIN_SCRIPT, BRAIN_LLM } kind;
+	struct llm_params llm;     /* BRAIN_LLM */
+	const char *system_prompt; /* BRAIN_LLM; NULL or "" = none */
+	/* BRAIN_SCRIPT: made by brain_script_load, borrowed */
+	const struct brain_script *script;
+};
+
+/*
+ * Reads a script file. On success the caller owns *sp and frees it with
+ * brain_script_free. EINVAL for a malformed script, with the reason and
+ * the line ("booking.script:7: ...") in why; an errno value from opening
+ * or reading the file otherwise, with why naming the file.
+ */
+int brain_script_load(const char *path, struct brain_script **sp, char *why,
+                      size_t whysz);
+void brain_script_free(struct brain_script *s);
+
+/* A piece of the reply, len bytes of UTF-8, valid only during the call. */
+typedef void(brain_text_h)(const char *text, size_t len, void *arg);
+
+/*
+ * Blocking: answers the last message of history (n >= 1, the last one the
+ * caller's) by handing the reply to h piece by piece. *hangup is set when
+ * the call should end after this reply. cancel is watched as llm_chat
+ * watches it. Returns 0, EINVAL, ECANCELED, or one of llm_chat's errors
+ * (the LLM brain) with a one-line reason in err; text handed out before an
+ * error stays handed out.
+ */
+int brain_reply(const struct brain_config *cfg,
+                const struct llm_message *history, size_t n, brain_text_h *h,
+                void *arg, const atomic_bool *cancel, bool *hangup, char *err,
+                size_t errsz);
+
+#endif

@@ -1,0 +1,113 @@
+/*
+ * One call's agent pipeline, behind the agent protocol (docs/agent-
+ * protocol.md): the caller's audio and the server's VAD and playout events
+ * come in, the agent's speech goes out through callbacks. The transport is
+ * the caller's business; this is what runs between.
+ *
+ *   audio ─▶ pre-roll ─▶ STT ─▶ turn ─▶ brain ─▶ clauses ─▶ TTS ─▶ paced say
+ *
+ * Everything streams: TTS starts on the first clause of the reply, audio
+ * goes out on the first TTS chunk. Three threads per call: the listener
+ * (STT, in the order of the caller's frames), the speaker (brain and TTS,
+ * which block) and the control thread, which owns the conversation, paces
+ * the audio and makes every ops call. Events from the server are handled on
+ * the control thread before any audio; a barge-in also cancels the reply's
+ * LLM request and synthesis at once, from the input call itself.
+ *
+ * Barge-in keeps in the history only what the caller heard; a barge-in
+ * followed by a turn with nothing in it (a cough, a click) resumes the
+ * unheard rest of the reply. pipeline.c tells how.
+ */
+#ifndef VOXGATE_AGENT_PIPELINE_H
+#define VOXGATE_AGENT_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/brain.h"
+#include "agent/vad.h"
+
+#define PIPELINE_FRAME 160 /* samples per caller frame: 20 ms at 8 kHz */
+
+struct stt_model;
+struct tts;
+
+/* Shared by all calls of a worker; borrowed, must outlive the pipelines. */
+struct pipeline_config {
+	struct stt_model *stt;
+	struct tts *tts; /* its out_rate must be 8000 */
+	const struct brain_config *brain;
+	const char *greeting; /* said when the call starts; NULL/"" = none */
+	/* The server's VAD stop window: the caller's speech ended this long
+	 * before the STOP event. 0 = 0.3 s, the server's default. */
+	double stop_secs;
+};
+
+/* One turn's figures, reported once the reply's fate is known (played to
+ * its end or cut by the caller). Times are ms from the end of the caller's
+ * speech (the STOP event's arrival minus stop_secs); -1 = not reached. */
+struct pipeline_turn {
+	uint32_t utterance;     /* the reply's */
+	const char *transcript; /* "" for a resume (below) */
+	const char *reply;      /* what the caller heard of the reply */
+	int32_t stt_ms;         /* final transcript */
+	int32_t llm_ms;         /* the brain's first text */
+	int32_t tts_ms;         /* first audio handed to say */
+	int32_t v2v_ms;         /* the server's voice-to-voice, -1 if none */
+	bool interrupted;       /* the caller talked over it */
+	bool resumed;           /* it resumes a reply cut by a false alarm */
+	const char *error;      /* why the brain failed (the agent
+	                           apologised), NULL if it did not */
+};
+
+/* How audio and events leave; all called from the control thread, never
+ * two at once, never with a pipeline lock held (they may call the inputs
+ * below). */
+struct pipeline_ops {
+	/* n samples at 8 kHz of an utterance; ids grow from 1 */
+	void (*say)(void *arg, uint32_t utterance, const int16_t *pcm,
+	            size_t n);
+	void (*say_end)(void *arg, uint32_t utterance);
+	/* after each clause's audio; mark = the clause's index from 0 */
+	void (*mark)(void *arg, uint32_t utterance, uint32_t mark);
+	void (*clear)(void *arg); /* drop what the server has queued */
+	void (*turn)(void *arg, const struct pipeline_turn *t);
+	void (*hangup)(void *arg, const char *reason);
+};
+
+struct pipeline;
+
+/*
+ * Starts the call's threads and says the greeting. The caller owns *pp and
+ * ends it with pipeline_stop; cfg, ops and arg are borrowed until then.
+ * EINVAL for a missing argument, ENOMEM, or an error from stt_alloc or
+ * pthread_create.
+ */
+int pipeline_start(struct pipeline **pp, const struct pipeline_config *cfg,
+                   const struct pipeline_ops *ops, void *arg);
+/* Cancels what is in progress, joins the threads and frees p. No ops call
+ * is made once it returns. */
+void pipeline_stop(struct pipeline *p);
+
+/*
+ * Inputs, from the transport's thread (one thread at a time). They queue
+ * and return: they never wait for the pipeline's work. Frames are
+ * numbered as the server numbers them; a VAD event at frame f falls
+ * between frames f-1 and f, whichever of them arrives first.
+ */
+void pipeline_audio(struct pipeline *p, uint32_t frame,
+                    const int16_t pcm[PIPELINE_FRAME]);
+void pipeline_vad(struct pipeline *p, enum vad_event ev, uint32_t frame);
+void pipeline_speaking(struct pipeline *p, uint32_t utterance,
+                       int32_t latency_ms);
+void pipeline_mark_played(struct pipeline *p, uint32_t utterance,
+                          uint32_t mark);
+void pipeline_played(struct pipeline *p, uint32_t utterance, uint32_t heard_ms);
+void pipeline_interrupted(struct pipeline *p, uint32_t utterance,
+                          uint32_t heard_ms);
+/* Keys the caller pressed: a turn of its own, "DTMF: <digits>" to the
+ * brain. */
+void pipeline_dtmf(struct pipeline *p, const char *digits);
+
+#endif

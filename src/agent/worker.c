@@ -1,0 +1,522 @@
+/*
+ * DESIGN. The main thread runs libre's loop with the WebSocket; each call
+ * runs in its pipeline's own threads. What the server sends is handed to
+ * the pipeline at once (its inputs never block); what a pipeline says comes
+ * back to the loop through an mqueue, since only the loop may write the
+ * WebSocket. Models are loaded before connecting, once per process, and
+ * shared by all the calls.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <re.h>
+#include "agent/worker.h"
+#include "agent/brain.h"
+#include "agent/pipeline.h"
+#include "agent/proto.h"
+#include "agent/stt.h"
+#include "agent/tts.h"
+#include "core/config.h"
+#include "core/log.h"
+
+#define CONNECT_TIMEOUT_MS 10000
+#define WS_KEEPALIVE_S     30
+
+struct worker;
+
+struct wjob {
+	struct worker *w;
+	uint32_t id;
+	struct pipeline *p; /* NULL: the slot is free */
+	char call_id[128];
+};
+
+struct worker {
+	const struct config *cfg;
+	struct stt_model *stt;
+	struct tts *tts;
+	struct brain_script *script;
+	struct brain_config brain;
+	struct pipeline_config pcfg;
+	struct dnsc *dnsc;
+	struct http_cli *cli;
+	struct websock *ws;
+	struct websock_conn *wc;
+	struct mqueue *mq;
+	struct tmr connect_tmr;
+	struct wjob *jobs;
+	uint32_t capacity;
+	bool connected, stopping;
+	int rc;
+};
+
+/* What a pipeline thread hands the loop to send. */
+struct outmsg {
+	enum websock_opcode op;
+	size_t len;
+	uint8_t data[];
+};
+
+/* ---- from pipeline threads --------------------------------------------- */
+
+static void push(struct worker *w, enum websock_opcode op, const void *data,
+                 size_t len)
+{
+	struct outmsg *m = malloc(sizeof(*m) + len);
+
+	if (!m)
+		return;
+	m->op = op;
+	m->len = len;
+	memcpy(m->data, data, len);
+	if (mqueue_push(w->mq, 0, m))
+		free(m);
+}
+
+static void push_msg(struct wjob *j, struct proto_msg *m)
+{
+	char *s;
+
+	m->job = j->id;
+	s = proto_encode(m, false);
+	if (!s)
+		return;
+	push(j->w, WEBSOCK_TEXT, s, strlen(s));
+	free(s);
+}
+
+static void op_say(void *arg, uint32_t utterance, const int16_t *pcm,
+                   size_t n)
+{
+	struct wjob *j = arg;
+	uint8_t buf[PROTO_AUDIO_HDR + 2 * 1600];
+
+	/* 200 ms per frame: small enough to keep the server's queue fed
+	 * smoothly, large enough not to flood the socket. */
+	while (n) {
+		size_t k = n < 1600 ? n : 1600;
+		size_t len = proto_audio_encode(buf, sizeof(buf),
+		                                PROTO_AUDIO_AGENT, j->id,
+		                                utterance, pcm, k);
+
+		if (len)
+			push(j->w, WEBSOCK_BIN, buf, len);
+		pcm += k;
+		n -= k;
+	}
+}
+
+static void op_say_end(void *arg, uint32_t utterance)
+{
+	struct proto_msg m;
+
+	proto_init(&m, PROTO_SAY_END);
+	m.utterance = utterance;
+	push_msg(arg, &m);
+}
+
+static void op_mark(void *arg, uint32_t utterance, uint32_t mark)
+{
+	struct proto_msg m;
+
+	proto_init(&m, PROTO_MARK_AFTER);
+	m.utterance = utterance;
+	m.mark = mark;
+	push_msg(arg, &m);
+}
+
+static void op_clear(void *arg)
+{
+	struct proto_msg m;
+
+	proto_init(&m, PROTO_CLEAR);
+	push_msg(arg, &m);
+}
+
+static void op_turn(void *arg, const struct pipeline_turn *t)
+{
+	struct proto_msg m;
+
+	proto_init(&m, PROTO_TURN);
+	snprintf(m.transcript, sizeof(m.transcript), "%s", t->transcript);
+	snprintf(m.reply, sizeof(m.reply), "%s", t->reply);
+	m.stt_ms = t->stt_ms;
+	m.llm_ms = t->llm_ms;
+	m.tts_ms = t->tts_ms;
+	m.v2v_ms = t->v2v_ms;
+	m.interrupted = t->interrupted;
+	push_msg(arg, &m);
+}
+
+static void op_hangup(void *arg, const char *reason)
+{
+	struct proto_msg m;
+
+	proto_init(&m, PROTO_HANGUP);
+	snprintf(m.reason, sizeof(m.reason), "%s", reason ? reason : "");
+	push_msg(arg, &m);
+}
+
+static const struct pipeline_ops ops = {
+    .say = op_say,
+    .say_end = op_say_end,
+    .mark = op_mark,
+    .clear = op_clear,
+    .turn = op_turn,
+    .hangup = op_hangup,
+};
+
+static void mqueue_handler(int id, void *data, void *arg)
+{
+	struct worker *w = arg;
+	struct outmsg *m = data;
+
+	(void)id;
+	if (w->wc)
+		(void)websock_send(w->wc, m->op, "%b", m->data, m->len);
+	free(m);
+}
+
+/* ---- from the server --------------------------------------------------- */
+
+static void send_now(struct worker *w, struct proto_msg *m)
+{
+	char *s = proto_encode(m, false);
+
+	if (!s)
+		return;
+	(void)websock_send(w->wc, WEBSOCK_TEXT, "%s", s);
+	free(s);
+}
+
+static struct wjob *job_find(struct worker *w, uint32_t id)
+{
+	for (uint32_t i = 0; i < w->capacity; i++) {
+		if (w->jobs[i].p && w->jobs[i].id == id)
+			return &w->jobs[i];
+	}
+	return NULL;
+}
+
+static void job_take(struct worker *w, const struct proto_msg *in)
+{
+	struct wjob *slot = NULL;
+	struct proto_msg m;
+	int err;
+
+	for (uint32_t i = 0; i < w->capacity && !slot; i++) {
+		if (!w->jobs[i].p)
+			slot = &w->jobs[i];
+	}
+	proto_init(&m, PROTO_DECLINE);
+	m.job = in->job;
+	if (!slot) {
+		snprintf(m.reason, sizeof(m.reason), "at capacity");
+		send_now(w, &m);
+		return;
+	}
+	slot->w = w;
+	slot->id = in->job;
+	snprintf(slot->call_id, sizeof(slot->call_id), "%s", in->call_id);
+	err = pipeline_start(&slot->p, &w->pcfg, &ops, slot);
+	if (err) {
+		slot->p = NULL;
+		snprintf(m.reason, sizeof(m.reason), "cannot start: %s",
+		         strerror(err));
+		send_now(w, &m);
+		log_event(LOGL_ERROR, in->call_id, "agent_job_failed",
+		          "job=%u error=\"%s\"", in->job, strerror(err));
+		return;
+	}
+	proto_init(&m, PROTO_ACCEPT);
+	m.job = in->job;
+	send_now(w, &m);
+	log_event(LOGL_INFO, in->call_id, "agent_job", "job=%u room=%s from=%s",
+	          in->job, in->room, in->from);
+}
+
+static void job_end(struct wjob *j, const char *reason)
+{
+	log_event(LOGL_INFO, j->call_id, "agent_job_end",
+	          "job=%u reason=\"%s\"", j->id, reason);
+	pipeline_stop(j->p);
+	j->p = NULL;
+}
+
+static void server_text(struct worker *w, const char *text, size_t len)
+{
+	struct proto_msg m;
+	struct wjob *j;
+
+	if (proto_decode(text, len, true, &m)) {
+		log_event(LOGL_WARN, NULL, "agent_bad_message", "len=%zu", len);
+		return;
+	}
+	if (m.type == PROTO_REGISTERED) {
+		log_event(LOGL_INFO, NULL, "agent_registered",
+		          "worker=%u capacity=%u", m.worker, w->capacity);
+		return;
+	}
+	if (m.type == PROTO_JOB) {
+		job_take(w, &m);
+		return;
+	}
+	j = job_find(w, m.job);
+	if (!j)
+		return;
+	switch (m.type) {
+	case PROTO_VAD:
+		pipeline_vad(j->p, m.vad, m.frame);
+		break;
+	case PROTO_SPEAKING:
+		pipeline_speaking(j->p, m.utterance, m.latency_ms);
+		break;
+	case PROTO_MARK_PLAYED:
+		pipeline_mark_played(j->p, m.utterance, m.mark);
+		break;
+	case PROTO_PLAYED:
+		pipeline_played(j->p, m.utterance, m.heard_ms);
+		break;
+	case PROTO_INTERRUPTED:
+		pipeline_interrupted(j->p, m.utterance, m.heard_ms);
+		break;
+	case PROTO_DTMF:
+		pipeline_dtmf(j->p, m.digits);
+		break;
+	case PROTO_END:
+		job_end(j, m.reason);
+		break;
+	default:
+		break;
+	}
+}
+
+static void server_audio(struct worker *w, const uint8_t *buf, size_t len)
+{
+	int16_t pcm[PROTO_AUDIO_MAX];
+	uint8_t kind;
+	uint32_t id, frame;
+	size_t n;
+	struct wjob *j;
+
+	if (proto_audio_decode(buf, len, &kind, &id, &frame, pcm,
+	                       PROTO_AUDIO_MAX, &n) ||
+	    kind != PROTO_AUDIO_CALLER || n != PIPELINE_FRAME)
+		return;
+	j = job_find(w, id);
+	if (j)
+		pipeline_audio(j->p, frame, pcm);
+}
+
+static void ws_recv(const struct websock_hdr *hdr, struct mbuf *mb, void *arg)
+{
+	struct worker *w = arg;
+
+	if (hdr->opcode == WEBSOCK_TEXT)
+		server_text(w, (const char *)mbuf_buf(mb), mbuf_get_left(mb));
+	else if (hdr->opcode == WEBSOCK_BIN)
+		server_audio(w, mbuf_buf(mb), mbuf_get_left(mb));
+}
+
+static void ws_estab(void *arg)
+{
+	struct worker *w = arg;
+	struct proto_msg m;
+	char host[40];
+
+	tmr_cancel(&w->connect_tmr);
+	w->connected = true;
+	if (gethostname(host, sizeof(host)))
+		snprintf(host, sizeof(host), "worker");
+	host[sizeof(host) - 1] = '\0';
+	proto_init(&m, PROTO_REGISTER);
+	m.capacity = w->capacity;
+	m.version = PROTO_VERSION;
+	snprintf(m.name, sizeof(m.name), "%s/%d", host, (int)getpid());
+	send_now(w, &m);
+	log_event(LOGL_INFO, NULL, "agent_connected", "server=%s name=%s",
+	          w->cfg->agent_server, m.name);
+}
+
+static void ws_close(int err, void *arg)
+{
+	struct worker *w = arg;
+
+	log_event(w->stopping ? LOGL_INFO : LOGL_WARN, NULL,
+	          "agent_disconnected", "error=\"%s\"",
+	          err ? strerror(err) : "closed by the server");
+	w->wc = mem_deref(w->wc);
+	if (!w->stopping)
+		w->rc = 1;
+	re_cancel();
+}
+
+static void connect_timeout(void *arg)
+{
+	struct worker *w = arg;
+
+	log_event(LOGL_ERROR, NULL, "agent_connect_timeout", "server=%s",
+	          w->cfg->agent_server);
+	w->rc = 1;
+	re_cancel();
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	re_cancel();
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+static int load_models(struct worker *w)
+{
+	const struct config *cfg = w->cfg;
+	struct stt_params sp = {
+	    .hmm = cfg->stt_hmm[0] ? cfg->stt_hmm : NULL,
+	    .lm = cfg->stt_lm[0] ? cfg->stt_lm : NULL,
+	    .dict = cfg->stt_dict[0] ? cfg->stt_dict : NULL,
+	};
+	struct tts_params tp;
+	const char *why = NULL;
+	int err;
+
+	err = stt_model_load(&w->stt, &sp, &why);
+	if (err) {
+		fprintf(stderr, "voxgate: stt: %s\n", why ? why : strerror(err));
+		return err;
+	}
+	tts_params_default(&tp);
+	tp.provider = cfg->tts_provider;
+	tp.voice = cfg->tts_voice;
+	tp.rate_wpm = cfg->tts_rate_wpm;
+	tp.out_rate = 8000;
+	err = tts_alloc(&w->tts, &tp, &why);
+	if (err) {
+		fprintf(stderr, "voxgate: tts: %s\n", why ? why : strerror(err));
+		return err;
+	}
+
+	memset(&w->brain, 0, sizeof(w->brain));
+	if (!strcmp(cfg->brain, "script") ||
+	    (!cfg->brain[0] && cfg->script[0])) {
+		char reason[256];
+
+		w->brain.kind = BRAIN_SCRIPT;
+		err = brain_script_load(cfg->script, &w->script, reason,
+		                        sizeof(reason));
+		if (err) {
+			fprintf(stderr, "voxgate: script: %s\n", reason);
+			return err;
+		}
+		w->brain.script = w->script;
+	} else if (!strcmp(cfg->brain, "llm") ||
+	           (!cfg->brain[0] && cfg->llm_base_url[0])) {
+		if (!cfg->llm_base_url[0]) {
+			fprintf(stderr, "voxgate: brain llm needs llm_base_url\n");
+			return EINVAL;
+		}
+		w->brain.kind = BRAIN_LLM;
+		llm_params_default(&w->brain.llm);
+		w->brain.llm.base_url = cfg->llm_base_url;
+		w->brain.llm.api_key = cfg->llm_api_key;
+		w->brain.llm.model = cfg->llm_model;
+		w->brain.system_prompt = cfg->system_prompt;
+	} else {
+		w->brain.kind = BRAIN_ECHO;
+	}
+	w->pcfg.stt = w->stt;
+	w->pcfg.tts = w->tts;
+	w->pcfg.brain = &w->brain;
+	w->pcfg.greeting = cfg->greeting_text;
+	w->pcfg.stop_secs = cfg->vad_stop_secs;
+	return 0;
+}
+
+static int connect_server(struct worker *w)
+{
+	struct sa dns;
+	int err;
+
+	/* The server's URL holds an address; libre's client wants a
+	 * resolver all the same. */
+	err = sa_set_str(&dns, "127.0.0.1", 53);
+	if (!err)
+		err = dnsc_alloc(&w->dnsc, NULL, &dns, 1);
+	if (!err)
+		err = http_client_alloc(&w->cli, w->dnsc);
+	if (!err)
+		err = websock_alloc(&w->ws, NULL, NULL);
+	if (!err)
+		err = mqueue_alloc(&w->mq, mqueue_handler, w);
+	if (!err)
+		err = websock_connect(&w->wc, w->ws, w->cli,
+		                      w->cfg->agent_server, WS_KEEPALIVE_S,
+		                      ws_estab, ws_recv, ws_close, w,
+		                      "Authorization: Bearer %s\r\n",
+		                      w->cfg->agent_token);
+	if (!err)
+		tmr_start(&w->connect_tmr, CONNECT_TIMEOUT_MS, connect_timeout,
+		          w);
+	return err;
+}
+
+int worker_run(const struct config *cfg)
+{
+	struct worker w = {.cfg = cfg};
+	int err;
+
+	if (!cfg->agent_server[0] || !cfg->agent_token[0]) {
+		fprintf(stderr, "voxgate: agent: agent_server and agent_token "
+		                "are needed (see voxgate agent --help)\n");
+		return 2;
+	}
+	w.capacity = cfg->agent_capacity ? cfg->agent_capacity : 1;
+	w.jobs = calloc(w.capacity, sizeof(*w.jobs));
+	if (!w.jobs)
+		return 1;
+	err = load_models(&w);
+	if (err) {
+		w.rc = 1;
+		goto out;
+	}
+	err = libre_init();
+	if (err) {
+		fprintf(stderr, "voxgate: cannot start the event loop: %s\n",
+		        strerror(err));
+		w.rc = 1;
+		goto out;
+	}
+	tmr_init(&w.connect_tmr);
+	err = connect_server(&w);
+	if (err) {
+		fprintf(stderr, "voxgate: agent_server: %s: %s\n",
+		        cfg->agent_server, strerror(err));
+		w.rc = 2;
+	} else {
+		err = re_main(on_signal);
+		if (err)
+			w.rc = 1;
+	}
+	w.stopping = true;
+	tmr_cancel(&w.connect_tmr);
+	for (uint32_t i = 0; i < w.capacity; i++) {
+		if (w.jobs[i].p)
+			job_end(&w.jobs[i], "worker stopping");
+	}
+	if (w.wc)
+		(void)websock_close(w.wc, WEBSOCK_GOING_AWAY, "stopping");
+	w.wc = mem_deref(w.wc);
+	mem_deref(w.mq);
+	mem_deref(w.ws);
+	mem_deref(w.cli);
+	mem_deref(w.dnsc);
+	libre_close();
+out:
+	brain_script_free(w.script);
+	tts_free(w.tts);
+	stt_model_free(w.stt);
+	free(w.jobs);
+	return w.rc;
+}

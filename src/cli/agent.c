@@ -1,0 +1,42 @@
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "cli/cli.h"
+#include "agent/worker.h"
+#include "core/config.h"
+#include "core/log.h"
+
+int cli_agent(int argc, char **argv)
+{
+	static struct config cfg;
+	char err_msg[512];
+	int err;
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: voxgate agent --agent_server "
+			       "ws://HOST:PORT/agent --agent_token TOKEN "
+			       "[settings]\n\n"
+			       "An agent worker: it connects to a voxgate "
+			       "server, loads the speech models once and\n"
+			       "talks on the calls the server gives it, up to "
+			       "agent_capacity at once. The server\n"
+			       "starts agent_workers of these itself; run more "
+			       "on other hosts with a token from\n"
+			       "`voxgate token create --agent`. The settings "
+			       "are the server's (brain, llm_*, tts_*,\n"
+			       "stt_*, greeting_text, ...):\n\n");
+			config_print_help(stdout);
+			return 0;
+		}
+	}
+	err = config_load(&cfg, argc, argv, err_msg, sizeof(err_msg));
+	if (err == EALREADY)
+		return 0;
+	if (err) {
+		fprintf(stderr, "voxgate: %s\n", err_msg);
+		return 2;
+	}
+	log_setup(cfg.log_level, cfg.log_format, NULL);
+	return worker_run(&cfg);
+}

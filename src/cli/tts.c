@@ -1,0 +1,294 @@
+/*
+ * voxgate tts "text" OUT.wav: synthesises text as a call would hear it and
+ * prints how fast the synthesiser was, to hear and measure the voices.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/tts.h"
+#include "cli/cli.h"
+#include "media/wav.h"
+
+static void usage(FILE *out)
+{
+	struct tts_params d;
+
+	tts_params_default(&d);
+	fprintf(out,
+	        "usage: voxgate tts TEXT OUT.wav [options]\n"
+	        "\n"
+	        "Synthesises TEXT (plain UTF-8 text) with the embedded\n"
+	        "text-to-speech that agents use and writes it to OUT.wav,\n"
+	        "16-bit mono; OUT.wav \"-\" writes the WAV to stdout. Prints\n"
+	        "one line on stderr: the time to the first chunk of audio,\n"
+	        "the whole synthesis time, the audio's duration and the\n"
+	        "real-time factor (synthesis time / duration).\n"
+	        "\n"
+	        "  --provider P     espeak-ng or flite (default %s)\n"
+	        "  --voice V        the provider's voice (default: en-us for\n"
+	        "                   espeak-ng, see espeak-ng --voices; kal\n"
+	        "                   for flite)\n"
+	        "  --rate_wpm N     speaking rate, 80-450 words a minute\n"
+	        "                   (default %u)\n"
+	        "  --pitch N        0-100 (default %u)\n"
+	        "  --out_rate HZ    sample rate written, 8000-48000 (default\n"
+	        "                   %u)\n"
+	        "\n"
+	        "Options take --name value or --name=value, '-' or '_'.\n"
+	        "Exit 0, 1 when synthesis fails, 2 on bad usage or an output\n"
+	        "that cannot be written.\n",
+	        d.provider, d.rate_wpm, d.pitch, d.out_rate);
+}
+
+/* "--rate-wpm" and "--rate_wpm" alike. */
+static bool opt_is(const char *arg, size_t len, const char *name)
+{
+	if (len != strlen(name))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = arg[i] == '-' ? '_' : arg[i];
+
+		if (c != name[i])
+			return false;
+	}
+	return true;
+}
+
+struct tts_args {
+	struct tts_params prm;
+	const char *text, *out;
+};
+
+static bool parse_uint(const char *s, unsigned *v)
+{
+	unsigned long n;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno || *end || n > UINT_MAX)
+		return false;
+	*v = (unsigned)n;
+	return true;
+}
+
+/* Returns 0, EALREADY after --help, or EINVAL having said why. */
+static int parse(struct tts_args *a, int argc, char **argv)
+{
+	enum { PROVIDER, VOICE, RATE_WPM, PITCH, OUT_RATE, NOPTS };
+	static const char *const names[NOPTS] = {
+	    "provider", "voice", "rate_wpm", "pitch", "out_rate"};
+	unsigned out_rate = a->prm.out_rate;
+	unsigned *nums[NOPTS] = {NULL, NULL, &a->prm.rate_wpm, &a->prm.pitch,
+	                         &out_rate};
+
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i], *name, *eq, *val;
+		size_t len;
+		int k;
+
+		if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+			usage(stdout);
+			return EALREADY;
+		}
+		if (strncmp(arg, "--", 2) != 0 || !arg[2]) {
+			if (!a->text)
+				a->text = arg;
+			else if (!a->out)
+				a->out = arg;
+			else {
+				fprintf(
+				    stderr,
+				    "voxgate tts: TEXT and OUT.wav only, got "
+				    "\"%s\" too\n",
+				    arg);
+				return EINVAL;
+			}
+			continue;
+		}
+		name = arg + 2;
+		eq = strchr(name, '=');
+		len = eq ? (size_t)(eq - name) : strlen(name);
+		for (k = 0; k < NOPTS; k++)
+			if (opt_is(name, len, names[k]))
+				break;
+		if (k == NOPTS) {
+			fprintf(stderr,
+			        "voxgate tts: unknown option \"%s\" (voxgate "
+			        "tts --help)\n",
+			        arg);
+			return EINVAL;
+		}
+		val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+		if (!val) {
+			fprintf(stderr, "voxgate tts: --%s needs a value\n",
+			        names[k]);
+			return EINVAL;
+		}
+		if (k == PROVIDER)
+			a->prm.provider = val;
+		else if (k == VOICE)
+			a->prm.voice = val;
+		else if (!parse_uint(val, nums[k])) {
+			fprintf(stderr,
+			        "voxgate tts: --%s: \"%s\" is not a whole "
+			        "number\n",
+			        names[k], val);
+			return EINVAL;
+		}
+	}
+	a->prm.out_rate = out_rate;
+	if (!a->text || !a->out) {
+		fprintf(stderr, "voxgate tts: needs TEXT and OUT.wav (voxgate "
+		                "tts --help)\n");
+		return EINVAL;
+	}
+	if (!a->text[0]) {
+		fprintf(stderr, "voxgate tts: TEXT is empty\n");
+		return EINVAL;
+	}
+	return 0;
+}
+
+/* The audio as it comes, and when its first chunk came. */
+struct take {
+	int16_t *pcm;
+	size_t n, cap;
+	double t0, first_ms;
+	bool oom;
+};
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static bool take_chunk(const int16_t *pcm, size_t n, void *arg)
+{
+	struct take *tk = arg;
+
+	if (tk->first_ms < 0)
+		tk->first_ms = now_ms() - tk->t0;
+	if (tk->n + n > tk->cap) {
+		size_t cap = tk->cap ? tk->cap : 16384;
+		int16_t *p;
+
+		while (cap < tk->n + n)
+			cap *= 2;
+		p = realloc(tk->pcm, cap * sizeof(*p));
+		if (!p) {
+			tk->oom = true;
+			return false;
+		}
+		tk->pcm = p;
+		tk->cap = cap;
+	}
+	memcpy(tk->pcm + tk->n, pcm, n * sizeof(*pcm));
+	tk->n += n;
+	return true;
+}
+
+/* wav_save writes files by name; for stdout the WAV is made in a private
+ * directory and copied out. */
+static int save_stdout(const int16_t *pcm, size_t n, uint32_t rate)
+{
+	const char *tmp = getenv("TMPDIR");
+	char dir[256], path[300], buf[65536];
+	FILE *f;
+	size_t got;
+	int err;
+
+	snprintf(dir, sizeof(dir), "%s/voxgate-tts-XXXXXX",
+	         tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir))
+		return errno;
+	snprintf(path, sizeof(path), "%s/out.wav", dir);
+	err = wav_save(path, pcm, n, rate);
+	f = err ? NULL : fopen(path, "rb");
+	if (!err && !f)
+		err = errno;
+	while (f && (got = fread(buf, 1, sizeof(buf), f)) > 0)
+		if (fwrite(buf, 1, got, stdout) != got) {
+			err = EIO;
+			break;
+		}
+	if (f && ferror(f) && !err)
+		err = EIO;
+	if (f)
+		fclose(f);
+	if (fflush(stdout) && !err)
+		err = errno;
+	unlink(path);
+	rmdir(dir);
+	return err;
+}
+
+int cli_tts(int argc, char **argv)
+{
+	struct tts_args a = {0};
+	struct take tk = {.first_ms = -1};
+	struct tts *t = NULL;
+	const char *why = NULL;
+	double t_load, synth_ms, audio_s;
+	int err;
+
+	tts_params_default(&a.prm);
+	err = parse(&a, argc, argv);
+	if (err)
+		return err == EALREADY ? 0 : 2;
+	if (!strcmp(a.out, "-") && isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "voxgate tts: not writing a WAV to a "
+		                "terminal\n");
+		return 2;
+	}
+
+	t_load = now_ms();
+	err = tts_alloc(&t, &a.prm, &why);
+	t_load = now_ms() - t_load;
+	if (err) {
+		fprintf(stderr, "voxgate tts: %s\n", why ? why : strerror(err));
+		return err == EINVAL ? 2 : 1;
+	}
+	tk.t0 = now_ms();
+	err = tts_synth(t, a.text, take_chunk, &tk);
+	synth_ms = now_ms() - tk.t0;
+	tts_free(t);
+	if (err) {
+		fprintf(stderr, "voxgate tts: synthesis failed: %s\n",
+		        strerror(tk.oom ? ENOMEM : err));
+		free(tk.pcm);
+		return 1;
+	}
+
+	if (!strcmp(a.out, "-"))
+		err = save_stdout(tk.pcm, tk.n, a.prm.out_rate);
+	else
+		err = wav_save(a.out, tk.pcm, tk.n, a.prm.out_rate);
+	free(tk.pcm);
+	if (err) {
+		fprintf(stderr, "voxgate tts: %s: cannot write: %s\n",
+		        !strcmp(a.out, "-") ? "stdout" : a.out, strerror(err));
+		return 2;
+	}
+	if (!tk.n) {
+		fprintf(stderr, "voxgate tts: no audio, nothing to say\n");
+		return 0;
+	}
+	audio_s = (double)tk.n / a.prm.out_rate;
+	fprintf(stderr,
+	        "voxgate tts: first_chunk_ms=%.2f synth_ms=%.2f "
+	        "audio_s=%.3f rtf=%.4f load_ms=%.1f\n",
+	        tk.first_ms, synth_ms, audio_s, synth_ms / 1000 / audio_s,
+	        t_load);
+	return 0;
+}

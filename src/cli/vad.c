@@ -1,0 +1,210 @@
+/*
+ * voxgate vad FILE.wav: runs the call VAD over a recording and prints the
+ * speech segments it finds, to check and tune it on real audio.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/vad.h"
+#include "cli/cli.h"
+#include "media/wav.h"
+
+#define RATE  8000
+#define FRAME (RATE / 50)
+
+static void usage(FILE *out)
+{
+	struct vad_params d;
+
+	vad_params_default(&d);
+	fprintf(out,
+	        "usage: voxgate vad FILE.wav [options]\n"
+	        "\n"
+	        "Runs the voice activity detector that calls use over FILE\n"
+	        "(any PCM WAV; taken as 8 kHz mono, as a phone line carries\n"
+	        "it) and prints one line per speech segment, \"start end\" in\n"
+	        "seconds: start is the first voiced frame of the onset that\n"
+	        "led to START, end is when the last voiced frame before STOP\n"
+	        "ended. A segment still open at the end of the file ends at\n"
+	        "its last voiced frame. No speech prints nothing.\n"
+	        "\n"
+	        "  --start_secs S   voiced this long before START (default "
+	        "%g)\n"
+	        "  --stop_secs S    unvoiced this long before STOP (default "
+	        "%g)\n"
+	        "  --min_volume V   loudness a voiced frame needs, 0..1\n"
+	        "                   (default %g, about -50 dBFS)\n"
+	        "  --confidence C   speech likelihood a voiced frame needs,\n"
+	        "                   0..1 (default %g)\n"
+	        "  --frames         also print every 20 ms frame: \"t "
+	        "confidence\n"
+	        "                   volume voiced\" (voiced is 0 or 1)\n"
+	        "\n"
+	        "Options take --name value or --name=value, '-' or '_'.\n"
+	        "Exit 0, 1 when the output cannot be written, 2 on bad usage\n"
+	        "or a file that is not a readable WAV.\n",
+	        d.start_secs, d.stop_secs, d.min_volume, d.confidence);
+}
+
+/* "--start-secs" and "--start_secs" alike. */
+static bool opt_is(const char *arg, size_t len, const char *name)
+{
+	if (len != strlen(name))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = arg[i] == '-' ? '_' : arg[i];
+
+		if (c != name[i])
+			return false;
+	}
+	return true;
+}
+
+struct vad_args {
+	struct vad_params prm;
+	const char *path;
+	bool frames;
+};
+
+/* Returns 0, EALREADY after --help, or EINVAL having said why. */
+static int parse(struct vad_args *a, int argc, char **argv)
+{
+	static const char *const names[] = {"start_secs", "stop_secs",
+	                                    "min_volume", "confidence"};
+	double *vals[] = {&a->prm.start_secs, &a->prm.stop_secs,
+	                  &a->prm.min_volume, &a->prm.confidence};
+
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i], *name, *eq, *val;
+		size_t len, k;
+		char *end;
+
+		if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+			usage(stdout);
+			return EALREADY;
+		}
+		if (strncmp(arg, "--", 2) != 0 || !arg[2]) {
+			if (a->path) {
+				fprintf(
+				    stderr,
+				    "voxgate vad: one file only, got \"%s\" "
+				    "too\n",
+				    arg);
+				return EINVAL;
+			}
+			a->path = arg;
+			continue;
+		}
+		name = arg + 2;
+		eq = strchr(name, '=');
+		len = eq ? (size_t)(eq - name) : strlen(name);
+		if (opt_is(name, len, "frames")) {
+			if (eq) {
+				fprintf(stderr, "voxgate vad: --frames takes "
+				                "no value\n");
+				return EINVAL;
+			}
+			a->frames = true;
+			continue;
+		}
+		for (k = 0; k < 4; k++)
+			if (opt_is(name, len, names[k]))
+				break;
+		if (k == 4) {
+			fprintf(stderr,
+			        "voxgate vad: unknown option \"%s\" (voxgate "
+			        "vad --help)\n",
+			        arg);
+			return EINVAL;
+		}
+		val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+		if (!val) {
+			fprintf(stderr, "voxgate vad: --%s needs a value\n",
+			        names[k]);
+			return EINVAL;
+		}
+		errno = 0;
+		*vals[k] = strtod(val, &end);
+		if (errno || end == val || *end || !isfinite(*vals[k])) {
+			fprintf(stderr,
+			        "voxgate vad: --%s: \"%s\" is not a number\n",
+			        names[k], val);
+			return EINVAL;
+		}
+	}
+	if (!a->path) {
+		fprintf(stderr, "voxgate vad: no FILE.wav (voxgate vad "
+		                "--help)\n");
+		return EINVAL;
+	}
+	return 0;
+}
+
+int cli_vad(int argc, char **argv)
+{
+	struct vad_args a = {0};
+	struct vad *v = NULL;
+	int16_t *pcm = NULL;
+	size_t samples = 0;
+	const char *why = NULL;
+	long onset = -1, last_voiced = -1;
+	int err;
+
+	vad_params_default(&a.prm);
+	err = parse(&a, argc, argv);
+	if (err)
+		return err == EALREADY ? 0 : 2;
+	err = vad_alloc(&v, &a.prm, RATE);
+	if (err == EINVAL) {
+		fprintf(stderr, "voxgate vad: out of range: start_secs and "
+		                "stop_secs take 0..10, min_volume and "
+		                "confidence 0..1\n");
+		return 2;
+	}
+	if (err) {
+		fprintf(stderr, "voxgate vad: %s\n", strerror(err));
+		return 1;
+	}
+	err = wav_load(a.path, RATE, &pcm, &samples, &why);
+	if (err) {
+		fprintf(stderr, "voxgate vad: %s: %s\n", a.path,
+		        why ? why : strerror(err));
+		vad_free(v);
+		return 2;
+	}
+
+	/* frame k covers [k, k + 1) * 20 ms; a short tail is left out */
+	for (size_t k = 0; (k + 1) * FRAME <= samples; k++) {
+		struct vad_frame f;
+
+		vad_process(v, pcm + k * FRAME, FRAME, &f);
+		if (a.frames)
+			printf("%.2f %.3f %.3f %d\n", k * 0.02, f.confidence,
+			       f.volume, f.voiced);
+		if (f.voiced)
+			last_voiced = (long)k;
+		if (f.event == VAD_EVENT_ONSET ||
+		    (f.event == VAD_EVENT_START && onset < 0))
+			onset = (long)k;
+		else if (f.event == VAD_EVENT_CANCEL)
+			onset = -1;
+		if (f.event == VAD_EVENT_STOP) {
+			printf("%.2f %.2f\n", onset * 0.02,
+			       (last_voiced + 1) * 0.02);
+			onset = -1;
+		} else if (f.speaking && (k + 2) * FRAME > samples) {
+			printf("%.2f %.2f\n", onset * 0.02,
+			       (last_voiced + 1) * 0.02);
+		}
+	}
+	free(pcm);
+	vad_free(v);
+	if (fflush(stdout) || ferror(stdout)) {
+		fprintf(stderr, "voxgate vad: cannot write the output\n");
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,1267 @@
+/*
+ * A call's pipeline with the real STT and TTS. The caller's speech is made
+ * by espeak-ng, run through the real VAD as the server runs it, and fed as
+ * 20 ms frames in real time; the test plays the server: it reports the
+ * agent's audio as speaking, marks played, played or interrupted, and
+ * records what comes out of ops. The LLM brain talks to a stand-in server
+ * on 127.0.0.1 that answers with OpenAI-style SSE from a script and keeps
+ * each request's body.
+ *
+ * Echo latency, from the VAD STOP to the first ops->say, is printed as a
+ * "measure" line: the agent's share of voice-to-voice.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/brain.h"
+#include "agent/pipeline.h"
+#include "agent/stt.h"
+#include "agent/tts.h"
+#include "agent/vad.h"
+#include "media/wav.h"
+
+#include "test.h"
+
+#define FRAME   PIPELINE_FRAME
+#define MAX_UTT 16
+#define MAX_EV  1024
+#define APOLOGY "Sorry, I had a problem answering that. Could you say it again?"
+
+static struct stt_model *model;
+static struct tts *tts;
+static int16_t *booking, *hello; /* the caller's speech */
+static size_t booking_n, hello_n;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* ---- what comes out of the pipeline ----------------------------------- */
+
+struct utt_rec {
+	int16_t *pcm;
+	size_t n, cap;
+	int says;
+	size_t first_n;
+	uint64_t t_first, t_last;
+	bool ended;
+};
+
+/* ops calls in order: 's'ay, 'm'ark, 'e'nd, 'c'lear, 'h'angup; at = the
+ * utterance's samples said by then. */
+struct ev_rec {
+	char kind;
+	uint32_t utt, mark;
+	size_t at;
+};
+
+struct turn_rec {
+	uint32_t utt;
+	char transcript[256], reply[512], error[256];
+	int32_t stt_ms, llm_ms, tts_ms, v2v_ms;
+	bool interrupted, resumed;
+};
+
+struct call {
+	pthread_mutex_t m;
+	struct utt_rec u[MAX_UTT];
+	struct ev_rec ev[MAX_EV];
+	size_t nev;
+	int clears, bad;
+	struct turn_rec t[16];
+	size_t nt;
+	char hangup[64];
+	/* the caller's line */
+	struct pipeline *p;
+	struct vad *vad;
+	uint32_t frame;
+	uint64_t t_stop; /* when the last STOP was handed over */
+	uint32_t noise;
+};
+
+static void ev_add(struct call *c, char kind, uint32_t utt, uint32_t mark)
+{
+	if (c->nev < MAX_EV)
+		c->ev[c->nev++] = (struct ev_rec){
+		    kind, utt, mark, utt < MAX_UTT ? c->u[utt].n : 0};
+}
+
+static void op_say(void *arg, uint32_t utt, const int16_t *pcm, size_t n)
+{
+	struct call *c = arg;
+	struct utt_rec *u;
+
+	pthread_mutex_lock(&c->m);
+	if (utt >= MAX_UTT || !n || c->u[utt].ended) {
+		c->bad++;
+		pthread_mutex_unlock(&c->m);
+		return;
+	}
+	u = &c->u[utt];
+	if (u->n + n > u->cap) {
+		size_t cap = u->cap ? u->cap : 8000;
+		int16_t *q;
+
+		while (cap < u->n + n)
+			cap *= 2;
+		q = realloc(u->pcm, cap * sizeof(*q));
+		if (!q) {
+			c->bad++;
+			pthread_mutex_unlock(&c->m);
+			return;
+		}
+		u->pcm = q;
+		u->cap = cap;
+	}
+	memcpy(u->pcm + u->n, pcm, n * sizeof(*pcm));
+	u->n += n;
+	if (!u->says++) {
+		u->t_first = now_ms();
+		u->first_n = n;
+	}
+	u->t_last = now_ms();
+	ev_add(c, 's', utt, 0);
+	pthread_mutex_unlock(&c->m);
+}
+
+static void op_say_end(void *arg, uint32_t utt)
+{
+	struct call *c = arg;
+
+	pthread_mutex_lock(&c->m);
+	if (utt < MAX_UTT && !c->u[utt].ended)
+		c->u[utt].ended = true;
+	else
+		c->bad++;
+	ev_add(c, 'e', utt, 0);
+	pthread_mutex_unlock(&c->m);
+}
+
+static void op_mark(void *arg, uint32_t utt, uint32_t mark)
+{
+	struct call *c = arg;
+
+	pthread_mutex_lock(&c->m);
+	ev_add(c, 'm', utt, mark);
+	pthread_mutex_unlock(&c->m);
+}
+
+static void op_clear(void *arg)
+{
+	struct call *c = arg;
+
+	pthread_mutex_lock(&c->m);
+	c->clears++;
+	ev_add(c, 'c', 0, 0);
+	pthread_mutex_unlock(&c->m);
+}
+
+static void op_turn(void *arg, const struct pipeline_turn *t)
+{
+	struct call *c = arg;
+	struct turn_rec *r;
+
+	pthread_mutex_lock(&c->m);
+	if (c->nt == sizeof(c->t) / sizeof(c->t[0])) {
+		c->bad++;
+		pthread_mutex_unlock(&c->m);
+		return;
+	}
+	r = &c->t[c->nt++];
+	r->utt = t->utterance;
+	snprintf(r->transcript, sizeof(r->transcript), "%s", t->transcript);
+	snprintf(r->reply, sizeof(r->reply), "%s", t->reply);
+	snprintf(r->error, sizeof(r->error), "%s", t->error ? t->error : "");
+	r->stt_ms = t->stt_ms;
+	r->llm_ms = t->llm_ms;
+	r->tts_ms = t->tts_ms;
+	r->v2v_ms = t->v2v_ms;
+	r->interrupted = t->interrupted;
+	r->resumed = t->resumed;
+	pthread_mutex_unlock(&c->m);
+}
+
+static void op_hangup(void *arg, const char *reason)
+{
+	struct call *c = arg;
+
+	pthread_mutex_lock(&c->m);
+	snprintf(c->hangup, sizeof(c->hangup), "%s", reason);
+	ev_add(c, 'h', 0, 0);
+	pthread_mutex_unlock(&c->m);
+}
+
+static const struct pipeline_ops ops = {
+    .say = op_say,
+    .say_end = op_say_end,
+    .mark = op_mark,
+    .clear = op_clear,
+    .turn = op_turn,
+    .hangup = op_hangup,
+};
+
+/* Polls expr (evaluated with the call's lock held) until true or ms. */
+#define WAIT_FOR(ok, c, expr, ms)                                              \
+	do {                                                                   \
+		uint64_t dl_ = now_ms() + (ms);                                \
+		for (;;) {                                                     \
+			pthread_mutex_lock(&(c)->m);                           \
+			ok = (expr);                                           \
+			pthread_mutex_unlock(&(c)->m);                         \
+			if (ok || now_ms() > dl_)                              \
+				break;                                         \
+			sleep_ms(2);                                           \
+		}                                                              \
+	} while (0)
+
+/* Tests keep their call in a static: one that fails returns with the
+ * pipeline's threads still running on it. */
+static int call_start(struct call *c, const struct pipeline_config *cfg)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->m, NULL);
+	c->noise = 12345;
+	if (vad_alloc(&c->vad, NULL, 8000))
+		return -1;
+	return pipeline_start(&c->p, cfg, &ops, c);
+}
+
+static void call_end(struct call *c)
+{
+	pipeline_stop(c->p);
+	vad_free(c->vad);
+	for (int i = 0; i < MAX_UTT; i++)
+		free(c->u[i].pcm);
+	pthread_mutex_destroy(&c->m);
+}
+
+/* ---- the caller's side ------------------------------------------------ */
+
+/* Line noise at about -66 dBFS: digital silence is not what a phone line
+ * carries. */
+static int16_t noise(struct call *c)
+{
+	c->noise = c->noise * 1103515245u + 12345u;
+	return (int16_t)((int)((c->noise >> 16) % 33) - 16);
+}
+
+/* Feeds 300 ms of line noise, pcm and up to 1 s more noise as 20 ms frames
+ * in real time, through the VAD, as the server does: an event found in a
+ * frame goes out before that frame. Stops after the frame where STOP came;
+ * false if no STOP came. */
+static bool speak(struct call *c, const int16_t *pcm, size_t n)
+{
+	size_t lead = 15 * FRAME, total = lead + n + 50 * FRAME;
+	uint64_t next = now_ms();
+	bool started = false;
+
+	for (size_t at = 0; at + FRAME <= total; at += FRAME) {
+		int16_t f[FRAME];
+		struct vad_frame vf;
+
+		for (size_t i = 0; i < FRAME; i++) {
+			size_t k = at + i;
+
+			f[i] = k >= lead && k - lead < n ? pcm[k - lead]
+			                                 : noise(c);
+		}
+		while (now_ms() < next)
+			sleep_ms(1);
+		next += 20;
+		vad_process(c->vad, f, FRAME, &vf);
+		if (vf.event != VAD_EVENT_NONE) {
+			if (vf.event == VAD_EVENT_STOP)
+				c->t_stop = now_ms();
+			pipeline_vad(c->p, vf.event, c->frame);
+		}
+		started |= vf.event == VAD_EVENT_START;
+		pipeline_audio(c->p, c->frame++, f);
+		if (vf.event == VAD_EVENT_STOP)
+			return started;
+	}
+	return false;
+}
+
+/* A voice that is not speech: START (unless the test sent it), frames of
+ * line noise, STOP, as the server's VAD reports a cough it took for a
+ * voice. */
+static void cough(struct call *c, bool start)
+{
+	int16_t f[FRAME];
+
+	if (start)
+		pipeline_vad(c->p, VAD_EVENT_START, c->frame);
+	for (int k = 0; k < 25; k++) {
+		for (size_t i = 0; i < FRAME; i++)
+			f[i] = noise(c);
+		if (k == 15) {
+			c->t_stop = now_ms();
+			pipeline_vad(c->p, VAD_EVENT_STOP, c->frame);
+		}
+		pipeline_audio(c->p, c->frame++, f);
+		sleep_ms(20);
+	}
+}
+
+/* The STT's reading of the agent's audio, between 300 ms of line noise as
+ * the caller's line would carry it. */
+static int transcribe(struct call *c, const int16_t *pcm, size_t n, char *text,
+                      size_t size)
+{
+	int16_t quiet[FRAME];
+	struct stt *s;
+	int err = stt_alloc(&s, model);
+
+	if (err)
+		return err;
+	err = stt_begin(s);
+	for (int k = 0; !err && k < 15; k++) {
+		for (size_t i = 0; i < FRAME; i++)
+			quiet[i] = noise(c);
+		err = stt_feed(s, quiet, FRAME, NULL, 0, NULL);
+	}
+	for (size_t at = 0; !err && at < n; at += FRAME)
+		err = stt_feed(s, pcm + at, n - at < FRAME ? n - at : FRAME,
+		               NULL, 0, NULL);
+	for (int k = 0; !err && k < 15; k++) {
+		for (size_t i = 0; i < FRAME; i++)
+			quiet[i] = noise(c);
+		err = stt_feed(s, quiet, FRAME, NULL, 0, NULL);
+	}
+	if (!err)
+		err = stt_end(s, text, size);
+	stt_free(s);
+	return err;
+}
+
+struct pcm_buf {
+	int16_t *pcm;
+	size_t n;
+};
+
+static bool on_chunk(const int16_t *pcm, size_t n, void *arg)
+{
+	struct pcm_buf *b = arg;
+	int16_t *q = realloc(b->pcm, (b->n + n) * sizeof(*q));
+
+	if (!q)
+		return false;
+	memcpy(q + b->n, pcm, n * sizeof(*q));
+	b->pcm = q;
+	b->n += n;
+	return true;
+}
+
+/* What the TTS makes of text, in one malloc'd buffer. */
+static int synth(const char *text, int16_t **pcmp, size_t *np)
+{
+	struct pcm_buf b = {NULL, 0};
+	int err = tts_synth(tts, text, on_chunk, &b);
+
+	if (err) {
+		free(b.pcm);
+		return err;
+	}
+	*pcmp = b.pcm;
+	*np = b.n;
+	return 0;
+}
+
+/* ---- the server's side ------------------------------------------------ */
+
+static size_t marks_of(struct call *c, uint32_t utt)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->nev; i++)
+		n += c->ev[i].kind == 'm' && c->ev[i].utt == utt;
+	return n;
+}
+
+/* Where mark k of utt came, in samples; 0 if it has not. */
+static size_t mark_at(struct call *c, uint32_t utt, uint32_t k)
+{
+	for (size_t i = 0; i < c->nev; i++)
+		if (c->ev[i].kind == 'm' && c->ev[i].utt == utt &&
+		    c->ev[i].mark == k)
+			return c->ev[i].at;
+	return 0;
+}
+
+/* Plays utt to its end as the server would report it: speaking, every
+ * mark, played. False if it never ended. */
+static bool play_all(struct call *c, uint32_t utt, int32_t latency)
+{
+	bool ok;
+	size_t marks, n;
+
+	WAIT_FOR(ok, c, c->u[utt].says > 0, 15000);
+	if (!ok)
+		return false;
+	pipeline_speaking(c->p, utt, latency);
+	WAIT_FOR(ok, c, c->u[utt].ended, 15000);
+	if (!ok)
+		return false;
+	pthread_mutex_lock(&c->m);
+	marks = marks_of(c, utt);
+	n = c->u[utt].n;
+	pthread_mutex_unlock(&c->m);
+	for (uint32_t k = 0; k < marks; k++)
+		pipeline_mark_played(c->p, utt, k);
+	pipeline_played(c->p, utt, (uint32_t)(n / 8));
+	return true;
+}
+
+/* ---- a stand-in LLM server -------------------------------------------- */
+
+#define SSE_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+#define TEXT(t)                                                                \
+	"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" t         \
+	"\"}}]}\n\n"
+#define DONE "data: [DONE]\n\n"
+
+struct step {
+	unsigned pause_ms; /* before this write */
+	const char *data;
+};
+
+/* The answer to one request. */
+struct answer {
+	const char *head; /* status line and headers */
+	const struct step *steps;
+	size_t nsteps;
+};
+
+#define MAX_REQ 8
+
+struct srv {
+	int lfd;
+	char base[64];
+	pthread_t th;
+	atomic_bool stop;
+	const struct answer *answers;
+	size_t nanswers;
+	atomic_uint got; /* requests read so far */
+	/* recorded; read after srv_stop */
+	size_t nreq;
+	char *body[MAX_REQ];
+	uint64_t t_last[MAX_REQ]; /* when the last step went out */
+	bool gone[MAX_REQ];       /* the client hung up mid-answer */
+	uint64_t t_gone[MAX_REQ];
+};
+
+/* Sleeps up to ms; false if the client hung up or the server stops. */
+static bool srv_pause(struct srv *sv, int fd, unsigned ms)
+{
+	uint64_t end = now_ms() + ms;
+
+	while (now_ms() < end && !atomic_load(&sv->stop)) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		char b;
+
+		if (poll(&pfd, 1, 5) > 0 && recv(fd, &b, 1, MSG_DONTWAIT) <= 0)
+			return false;
+	}
+	return !atomic_load(&sv->stop);
+}
+
+static bool send_all(int fd, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return false;
+		data += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* Reads one request; its body is kept. */
+static char *read_body(int fd)
+{
+	char buf[65536], *eoh = NULL;
+	size_t len = 0, hlen = 0, clen = 0;
+
+	while (!eoh || len < hlen + clen) {
+		ssize_t n;
+
+		if (len == sizeof(buf) - 1)
+			return NULL;
+		n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+		if (n <= 0)
+			return NULL;
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (!eoh && (eoh = strstr(buf, "\r\n\r\n"))) {
+			const char *cl = strcasestr(buf, "\r\nContent-Length:");
+
+			hlen = (size_t)(eoh - buf) + 4;
+			if (cl && cl < eoh)
+				clen = strtoul(cl + 17, NULL, 10);
+		}
+	}
+	return strndup(buf + hlen, clen);
+}
+
+static void srv_answer(struct srv *sv, int fd, size_t i)
+{
+	const struct answer *a = &sv->answers[i < sv->nanswers ? i : 0];
+	char head[512];
+
+	snprintf(head, sizeof(head), "%sConnection: close\r\n\r\n", a->head);
+	if (!send_all(fd, head, strlen(head)))
+		return;
+	for (size_t k = 0; k < a->nsteps; k++) {
+		if (!srv_pause(sv, fd, a->steps[k].pause_ms) ||
+		    !send_all(fd, a->steps[k].data, strlen(a->steps[k].data))) {
+			sv->gone[i] = !atomic_load(&sv->stop);
+			sv->t_gone[i] = now_ms();
+			return;
+		}
+		sv->t_last[i] = now_ms();
+	}
+}
+
+static void *srv_run(void *arg)
+{
+	struct srv *sv = arg;
+
+	while (!atomic_load(&sv->stop)) {
+		struct pollfd pfd = {.fd = sv->lfd, .events = POLLIN};
+		struct timeval tv = {2, 0};
+		int fd, one = 1;
+
+		if (poll(&pfd, 1, 20) <= 0)
+			continue;
+		fd = accept(sv->lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if (sv->nreq < MAX_REQ) {
+			size_t i = sv->nreq;
+
+			sv->body[i] = read_body(fd);
+			sv->nreq++;
+			atomic_fetch_add(&sv->got, 1);
+			if (sv->body[i])
+				srv_answer(sv, fd, i);
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+static int srv_start(struct srv *sv, const struct answer *answers, size_t n)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+
+	memset(sv, 0, sizeof(*sv));
+	sv->answers = answers;
+	sv->nanswers = n;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sv->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (sv->lfd < 0 || bind(sv->lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(sv->lfd, 4) ||
+	    getsockname(sv->lfd, (struct sockaddr *)&sa, &sl))
+		return -1;
+	snprintf(sv->base, sizeof(sv->base), "http://127.0.0.1:%d/v1",
+	         ntohs(sa.sin_port));
+	return pthread_create(&sv->th, NULL, srv_run, sv);
+}
+
+static void srv_stop(struct srv *sv)
+{
+	atomic_store(&sv->stop, true);
+	pthread_join(sv->th, NULL);
+	close(sv->lfd);
+}
+
+static void srv_free(struct srv *sv)
+{
+	for (size_t i = 0; i < sv->nreq; i++)
+		free(sv->body[i]);
+}
+
+/* The messages of request i as "role: content" lines. */
+static int request_messages(struct srv *sv, size_t i, char *out, size_t size)
+{
+	json_t *root = json_loads(sv->body[i] ? sv->body[i] : "", 0, NULL);
+	json_t *msgs = json_object_get(root, "messages"), *m;
+	size_t k, len = 0;
+
+	out[0] = '\0';
+	if (!json_is_array(msgs)) {
+		json_decref(root);
+		return -1;
+	}
+	json_array_foreach(msgs, k, m)
+	{
+		int n =
+		    snprintf(out + len, size - len, "%s: %s\n",
+		             json_string_value(json_object_get(m, "role")),
+		             json_string_value(json_object_get(m, "content")));
+
+		if (n < 0 || (size_t)n >= size - len)
+			break;
+		len += (size_t)n;
+	}
+	json_decref(root);
+	return 0;
+}
+
+static void llm_brain(struct brain_config *b, struct srv *sv)
+{
+	memset(b, 0, sizeof(*b));
+	b->kind = BRAIN_LLM;
+	llm_params_default(&b->llm);
+	b->llm.base_url = sv->base;
+	b->llm.model = "m";
+	b->llm.first_token_timeout_ms = 600;
+	b->system_prompt = "You are a phone agent. Be brief.";
+}
+
+/* ---- echo ------------------------------------------------------------- */
+
+static const struct brain_config echo = {.kind = BRAIN_ECHO};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The greeting, said at the start of the call: it is utterance 1; its
+ * audio streams from the first TTS chunk, paced to at most 1 s ahead of
+ * real time, with a mark where each clause ends. */
+TEST(greeting_streams_paced_with_marks)
+{
+	struct pipeline_config cfg = {
+	    .stt = model,
+	    .tts = tts,
+	    .brain = &echo,
+	    .greeting = "Hello, thank you for calling the booking line. How "
+	                "can I help you today?"};
+	static struct call c;
+	size_t at0, at1, max_ahead = 0;
+	char heard[512];
+	bool ok;
+
+	CHECK_EQ(call_start(&c, &cfg), 0);
+	CHECK(play_all(&c, 1, -1));
+	pthread_mutex_lock(&c.m);
+	CHECK_EQ(c.u[0].says, 0);
+	/* Two clauses, a mark after each where its audio ends, then
+	 * say_end. */
+	CHECK_EQ(marks_of(&c, 1), 2);
+	at0 = mark_at(&c, 1, 0);
+	at1 = mark_at(&c, 1, 1);
+	CHECK(at0 > 8000 && at0 < at1);
+	CHECK_EQ(at1, c.u[1].n);
+	CHECK_EQ(c.ev[c.nev - 1].kind, 'e');
+	/* Paced: the first say holds at most a second of audio, and the
+	 * last audio of 3 s and more goes out at least 2 s after the first.
+	 * (That the first audio goes out before the reply is all made shows
+	 * with the LLM brain, whose text comes slowly.) */
+	CHECK(c.u[1].n > 24000);
+	CHECK(c.u[1].first_n <= 8000);
+	CHECK(c.u[1].t_last - c.u[1].t_first >= c.u[1].n / 8 - 1000 - 50);
+	pthread_mutex_unlock(&c.m);
+	CHECK_EQ(transcribe(&c, c.u[1].pcm, c.u[1].n, heard, sizeof(heard)), 0);
+	printf("# greeting heard back: \"%s\"\n", heard);
+	CHECK(strstr(heard, "thank you for calling") != NULL);
+
+	/* No more than a second ahead at any time: sampled while a second
+	 * greeting-length reply plays, from a DTMF turn. */
+	pipeline_dtmf(c.p, "1234567890");
+	WAIT_FOR(ok, &c, c.u[2].says > 0, 5000);
+	CHECK(ok);
+	for (;;) {
+		uint64_t t;
+		size_t n, ahead;
+
+		pthread_mutex_lock(&c.m);
+		t = now_ms() - c.u[2].t_first;
+		n = c.u[2].n;
+		ok = c.u[2].ended;
+		pthread_mutex_unlock(&c.m);
+		ahead = n > t * 8 ? n / 8 - t : 0;
+		if (ahead > max_ahead)
+			max_ahead = ahead;
+		if (ok)
+			break;
+		sleep_ms(10);
+	}
+	printf("# most ahead of real time: %zu ms\n", max_ahead);
+	CHECK(max_ahead >= 900 && max_ahead <= 1050);
+	CHECK_EQ(c.bad, 0);
+	CHECK_EQ(c.clears, 0);
+	call_end(&c);
+	return 0;
+}
+
+TEST(echo_reply)
+{
+	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &echo};
+	static struct call c;
+	char heard[512], want[300];
+	int16_t *ref = NULL;
+	size_t ref_n = 0;
+	bool ok;
+
+	CHECK_EQ(call_start(&c, &cfg), 0);
+	CHECK(speak(&c, booking, booking_n));
+	CHECK(play_all(&c, 1, 321));
+	WAIT_FOR(ok, &c, c.nt == 1, 5000);
+	CHECK(ok);
+
+	pthread_mutex_lock(&c.m);
+	printf("# transcript \"%s\"\n", c.t[0].transcript);
+	CHECK_EQ(c.t[0].utt, 1);
+	CHECK(c.t[0].transcript[0] != '\0');
+	snprintf(want, sizeof(want), "You said: %s.", c.t[0].transcript);
+	CHECK_STR(c.t[0].reply, want);
+	CHECK(!c.t[0].interrupted && !c.t[0].resumed);
+	CHECK_STR(c.t[0].error, "");
+	CHECK_EQ(c.t[0].v2v_ms, 321);
+	CHECK(c.t[0].stt_ms >= 0 && c.t[0].stt_ms <= c.t[0].llm_ms &&
+	      c.t[0].llm_ms <= c.t[0].tts_ms && c.t[0].tts_ms < 3000);
+	CHECK_EQ(marks_of(&c, 1), 2);
+	CHECK_EQ(c.bad, 0);
+	pthread_mutex_unlock(&c.m);
+
+	/* "You said:" is the TTS's, sample for sample. The STT cannot be the
+	 * judge of it: it hears flite's "you said" as "used and" (espeak-ng's
+	 * as "you can"). It is for the rest, the caller's words, which must
+	 * come back. */
+	CHECK_EQ(synth("You said:", &ref, &ref_n), 0);
+	pthread_mutex_lock(&c.m);
+	CHECK_EQ(mark_at(&c, 1, 0), ref_n);
+	CHECK(memcmp(c.u[1].pcm, ref, ref_n * sizeof(*ref)) == 0);
+	pthread_mutex_unlock(&c.m);
+	free(ref);
+	CHECK_EQ(transcribe(&c, c.u[1].pcm, c.u[1].n, heard, sizeof(heard)), 0);
+	printf("# heard back: \"%s\"\n", heard);
+	CHECK(strstr(heard, c.t[0].transcript) != NULL);
+	call_end(&c);
+	return 0;
+}
+
+/* The caller barges in once "You said:" has been played: the reply stops
+ * at once, and the turn (the history) keeps only "You said:". A cough
+ * after it resumes the rest, as a new utterance. */
+TEST(barge_in_then_false_interruption_resumes)
+{
+	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &echo};
+	static struct call c;
+	size_t at0, says;
+	uint64_t t_cut;
+	char rest[300];
+	bool ok;
+
+	CHECK_EQ(call_start(&c, &cfg), 0);
+	CHECK(speak(&c, booking, booking_n));
+	WAIT_FOR(ok, &c, c.u[1].says > 0, 10000);
+	CHECK(ok);
+	pipeline_speaking(c.p, 1, -1);
+	WAIT_FOR(ok, &c, marks_of(&c, 1) >= 1, 5000);
+	CHECK(ok);
+	pthread_mutex_lock(&c.m);
+	at0 = mark_at(&c, 1, 0);
+	pthread_mutex_unlock(&c.m);
+
+	/* The server: VAD START while talking, a barge-in 50 ms into the
+	 * pause after the first clause. */
+	pipeline_mark_played(c.p, 1, 0);
+	pipeline_vad(c.p, VAD_EVENT_START, c.frame);
+	pipeline_interrupted(c.p, 1, (uint32_t)(at0 / 8 + 50));
+	t_cut = now_ms();
+	sleep_ms(100);
+	pthread_mutex_lock(&c.m);
+	says = (size_t)c.u[1].says;
+	pthread_mutex_unlock(&c.m);
+	sleep_ms(1200);
+	WAIT_FOR(ok, &c, c.nt == 1, 3000);
+	CHECK(ok);
+	pthread_mutex_lock(&c.m);
+	CHECK_EQ(c.u[1].says, says);
+	CHECK(c.u[1].t_last <= t_cut + 100);
+	CHECK(!c.u[1].ended);
+	CHECK(c.u[1].n > at0);
+	CHECK(c.t[0].interrupted);
+	CHECK_STR(c.t[0].reply, "You said:");
+	snprintf(rest, sizeof(rest), "%s.", c.t[0].transcript);
+	CHECK_EQ(c.clears, 0);
+	pthread_mutex_unlock(&c.m);
+
+	/* The voice was a cough: the transcript is empty, the rest of the
+	 * reply comes as utterance 2. */
+	cough(&c, false);
+	CHECK(play_all(&c, 2, -1));
+	WAIT_FOR(ok, &c, c.nt == 2, 5000);
+	CHECK(ok);
+	pthread_mutex_lock(&c.m);
+	CHECK_EQ(c.t[1].utt, 2);
+	CHECK(c.t[1].resumed);
+	CHECK_STR(c.t[1].transcript, "");
+	CHECK_STR(c.t[1].reply, rest);
+	CHECK(!c.t[1].interrupted);
+	CHECK_EQ(c.bad, 0);
+	pthread_mutex_unlock(&c.m);
+
+	/* Another cough, with nothing left to resume: nothing is said. */
+	cough(&c, true);
+	sleep_ms(500);
+	pthread_mutex_lock(&c.m);
+	CHECK_EQ(c.u[3].says, 0);
+	CHECK_EQ(c.nt, 2);
+	pthread_mutex_unlock(&c.m);
+	call_end(&c);
+	return 0;
+}
+
+/* The caller can barge into the greeting like into any reply, and the
+ * next turn is answered as utterance 2. */
+TEST(greeting_barge_in)
+{
+	struct pipeline_config cfg = {.stt = model,
+	                              .tts = tts,
+	                              .brain = &echo,
+	                              .greeting = "Hello, thank you for "
+	                                          "calling. How can I help?"};
+	static struct call c;
+	size_t says;
+	bool ok;
+
+	CHECK_EQ(call_start(&c, &cfg), 0);
+	WAIT_FOR(ok, &c, c.u[1].says > 0, 5000);
+	CHECK(ok);
+	pipeline_speaking(c.p, 1, -1);
+	sleep_ms(300);
+	pipeline_vad(c.p, VAD_EVENT_START, c.frame);
+	pipeline_interrupted(c.p, 1, 300);
+	sleep_ms(100);
+	pthread_mutex_lock(&c.m);
+	says = (size_t)c.u[1].says;
+	CHECK_EQ(c.u[0].says, 0);
+	pthread_mutex_unlock(&c.m);
+
+	CHECK(speak(&c, hello, hello_n));
+	CHECK(play_all(&c, 2, -1));
+	WAIT_FOR(ok, &c, c.nt == 1, 5000);
+	CHECK(ok);
+	pthread_mutex_lock(&c.m);
+	CHECK_EQ(c.u[1].says, says);
+	CHECK_EQ(c.t[0].utt, 2);
+	CHECK(strncmp(c.t[0].reply, "You said: ", 10) == 0);
+	CHECK_EQ(c.bad, 0);
+	pthread_mutex_unlock(&c.m);
+	call_end(&c);
+	return 0;
+}
+
+TEST(echo_latency)
+{
+	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &echo};
+	uint64_t lat[5], stt[5];
+	static struct call c;
+	bool ok;
+
+	CHECK_EQ(call_start(&c, &cfg), 0);
+	for (uint32_t i = 0; i < 5; i++) {
+		CHECK(speak(&c, i % 2 ? hello : booking,
+		            i % 2 ? hello_n : booking_n));
+		CHECK(play_all(&c, i + 1, -1));
+		WAIT_FOR(ok, &c, c.nt == i + 1, 5000);
+		CHECK(ok);
+		pthread_mutex_lock(&c.m);
+		lat[i] = c.u[i + 1].t_first - c.t_stop;
+		stt[i] = (uint64_t)c.t[i].stt_ms;
+		pthread_mutex_unlock(&c.m);
+	}
+	qsort(lat, 5, sizeof(lat[0]), cmp_u64);
+	qsort(stt, 5, sizeof(stt[0]), cmp_u64);
+	printf("# measure: echo VAD STOP to first say: median %llu ms "
+	       "(min %llu, max %llu, 5 turns); STT final median %llu ms "
+	       "after the end of speech (STOP - 300 ms)\n",
+	       (unsigned long long)lat[2], (unsigned long long)lat[0],
+	       (unsigned long long)lat[4], (unsigned long long)stt[2]);
+	CHECK(lat[2] < 1000);
+	call_end(&c);
+	return 0;
+}
+
+TEST(dtmf_and_script_hangup)
+{
+	struct brain_config b = {.kind = BRAIN_SCRIPT};
+	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &b};
+	struct brain_script *script;
+	char path[] = "/tmp/voxgate-pipeline-XXXXXX", why[200];
+	static const char text[] = "> dtmf 1\n< One.\n"
+	                           "> dtmf 9\n< Goodbye.\n! hangup\n"
+	                           "? Press one or nine.\n";
+	static struct call c;
+	int fd = mkstemp(path);
+	bool ok;
+
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+	close(fd);
+	CHECK_EQ(brain_script_load(path, &script, why, sizeof(why)), 0);
+	unlink(path);
+	b.script = script;
+
+	CHECK_EQ(call_start(&c, &cfg), 0);
+	pipeline_dtmf(c.p, "1");
+	CHECK(play_all(&c, 1, -1));
+	pipeline_dtmf(c.p, "9");
+	CHECK(play_all(&c, 2, -1));
+	WAIT_FOR(ok, &c, c.nt == 2 && c.hangup[0], 5000);
+	CHECK(ok);
+	pthread_mutex_lock(&c.m);
+	CHECK_STR(c.t[0].transcript, "DTMF: 1");
+	CHECK_STR(c.t[0].reply, "One.");
+	CHECK_STR(c.t[1].reply, "Goodbye.");
+	CHECK_STR(c.hangup, "dialog ended");
+	/* The hangup follows the reply's last audio. */
+	CHECK_EQ(c.ev[c.nev - 1].kind, 'h');
+	CHECK_EQ(c.ev[c.nev - 2].kind, 'e');
+	pthread_mutex_unlock(&c.m);
+	call_end(&c);
+	brain_script_free(script);
+	return 0;
+}
+
+/* ---- the LLM brain ---------------------------------------------------- */
+
+#define LONG_REPLY                                                             \
+	"Sure, I can help with that. The weather today is sunny and warm, "    \
+	"with a light breeze from the west. Anything else?"
+
+/* The server: once the second clause of utt has been sent (its mark
+ * came), the caller barges in 800 ms into the third, "with a light breeze
+ * from the west.", which takes about two seconds after a pause of 200. */
+static bool barge_into_third(struct call *c, uint32_t utt)
+{
+	size_t at1;
+	bool ok;
+
+	WAIT_FOR(ok, c, c->u[utt].says > 0, 5000);
+	if (!ok)
+		return false;
+	pipeline_speaking(c->p, utt, -1);
+	WAIT_FOR(ok, c, marks_of(c, utt) >= 2, 10000);
+	if (!ok)
+		return false;
+	pthread_mutex_lock(&c->m);
+	at1 = mark_at(c, utt, 1);
+	pthread_mutex_unlock(&c->m);
+	pipeline_mark_played(c->p, utt, 0);
+	pipeline_mark_played(c->p, utt, 1);
+	pipeline_vad(c->p, VAD_EVENT_START, c->frame);
+	pipeline_interrupted(c->p, utt, (uint32_t)(at1 / 8 + 800));
+	return true;
+}
+
+/* The reply streams into clauses as it is written. A barge-in in the
+ * middle of the third clause keeps the words heard in the history, which
+ * the next request carries after the system prompt; when the barge-in was
+ * a cough, the rest is said and joins the same message. */
+TEST(llm_streams_and_history_keeps_heard_part)
+{
+	static const struct step longer[] = {
+	    {0, TEXT("Sure, I can help with that. ")},
+	    {400, TEXT("The weather today is sunny and warm, ")},
+	    {0, TEXT("with a light breeze from the west. ")},
+	    {400, TEXT("Anything else?") DONE},
+	};
+	static const struct step shorter[] = {{0, TEXT("Fine.") DONE}};
+	const struct answer answers[] = {{SSE_HEAD, longer, 4},
+	                                 {SSE_HEAD, longer, 4},
+	                                 {SSE_HEAD, shorter, 1}};
+	struct brain_config b;
+	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &b};
+	struct srv sv;
+	static struct call c;
+	uint64_t t_first;
+	char msgs[2048], want[2048], joined[1100];
+	const char *heard_from = "Sure, I can help with that. The weather "
+	                         "today is sunny and warm, with";
+	bool ok;
+
+	CHECK_EQ(srv_start(&sv, answers, 3), 0);
+	llm_brain(&b, &sv);
+	CHECK_EQ(call_start(&c, &cfg), 0);
+	CHECK(speak(&c, hello, hello_n));
+	CHECK(barge_into_third(&c, 1));
+	WAIT_FOR(ok, &c, c.nt == 1, 5000);
+	CHECK(ok);
+	pthread_mutex_lock(&c.m);
+	t_first = c.u[1].t_first;
+	printf("# heard of the LLM reply: \"%s\"\n", c.t[0].reply);
+	CHECK(c.t[0].interrupted);
+	CHECK(strncmp(c.t[0].reply, heard_from, strlen(heard_from)) == 0);
+	CHECK(strlen(c.t[0].reply) <
+	      strlen("Sure, I can help with that. The weather today is sunny "
+	             "and warm, with a light breeze from the west."));
+	CHECK(c.t[0].llm_ms >= c.t[0].stt_ms && c.t[0].llm_ms < 2000);
+	pthread_mutex_unlock(&c.m);
+
+	/* A real turn: the same reply, cut the same way, then a cough. */
+	CHECK(speak(&c, booking, booking_n));
+	CHECK(barge_into_third(&c, 2));
+	WAIT_FOR(ok, &c, c.nt == 2, 5000);
+	CHECK(ok);
+	cough(&c, false);
+	CHECK(play_all(&c, 3, -1));
+	WAIT_FOR(ok, &c, c.nt == 3, 5000);
+	CHECK(ok);
+	pthread_mutex_lock(&c.m);
+	CHECK(c.t[2].resumed);
+	snprintf(joined, sizeof(joined), "%s %s", c.t[1].reply, c.t[2].reply);
+	CHECK_STR(joined, LONG_REPLY);
+	pthread_mutex_unlock(&c.m);
+
+	CHECK(speak(&c, hello, hello_n));
+	CHECK(play_all(&c, 4, -1));
+	WAIT_FOR(ok, &c, c.nt == 4, 5000);
+	CHECK(ok);
+	srv_stop(&sv);
+	CHECK_EQ(sv.nreq, 3);
+	/* The first audio went out while the server was still writing. */
+	CHECK(t_first + 300 < sv.t_last[0]);
+	pthread_mutex_lock(&c.m);
+	CHECK_EQ(request_messages(&sv, 1, msgs, sizeof(msgs)), 0);
+	snprintf(want, sizeof(want),
+	         "system: You are a phone agent. Be brief.\n"
+	         "user: %s\nassistant: %s\nuser: %s\n",
+	         c.t[0].transcript, c.t[0].reply, c.t[1].transcript);
+	CHECK_STR(msgs, want);
+	CHECK_EQ(request_messages(&sv, 2, msgs, sizeof(msgs)), 0);
+	snprintf(want, sizeof(want),
+	         "system: You are a phone agent. Be brief.\n"
+	         "user: %s\nassistant: %s\nuser: %s\nassistant: %s\n"
+	         "user: %s\n",
+	         c.t[0].transcript, c.t[0].reply, c.t[1].transcript, LONG_REPLY,
+	         c.t[3].transcript);
+	CHECK_STR(msgs, want);
+	CHECK_STR(c.t[3].reply, "Fine.");
+	CHECK_EQ(c.bad, 0);
+	pthread_mutex_unlock(&c.m);
+	srv_free(&sv);
+	call_end(&c);
+	return 0;
+}
+
+/* The caller speaks again while the LLM is still thinking: the request is
+ * dropped at once, clear goes out, nothing is said. The voice was a cough,
+ * so the question is asked again. */
+TEST(llm_cut_while_thinking)
+{
+	static const struct step slow[] = {{3000, TEXT("Too late.") DONE}};
+	static const struct step fast[] = {{0, TEXT("Here you are.") DONE}};
+	const struct answer answers[] = {{SSE_HEAD, slow, 1},
+	                                 {SSE_HEAD, fast, 1}};
+	struct brain_config b;
+	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &b};
+	struct srv sv;
+	static struct call c;
+	uint64_t t_cut;
+	char msgs0[2048], msgs1[2048];
+	bool ok;
+
+	CHECK_EQ(srv_start(&sv, answers, 2), 0);
+	llm_brain(&b, &sv);
+	b.llm.first_token_timeout_ms = 5000;
+	CHECK_EQ(call_start(&c, &cfg), 0);
+	CHECK(speak(&c, hello, hello_n));
+	for (int i = 0; i < 500 && !atomic_load(&sv.got); i++)
+		sleep_ms(2);
+	CHECK_EQ(atomic_load(&sv.got), 1);
+	sleep_ms(100);
+	t_cut = now_ms();
+	pipeline_vad(c.p, VAD_EVENT_START, c.frame);
+	WAIT_FOR(ok, &c, c.clears == 1, 1000);
+	CHECK(ok);
+	WAIT_FOR(ok, &c, c.nt == 1, 1000);
+	CHECK(ok);
+	pthread_mutex_lock(&c.m);
+	CHECK(c.t[0].interrupted);
+	CHECK_STR(c.t[0].reply, "");
+	CHECK_EQ(c.u[1].says, 0);
+	pthread_mutex_unlock(&c.m);
+
+	cough(&c, false);
+	CHECK(play_all(&c, 2, -1));
+	WAIT_FOR(ok, &c, c.nt == 2, 5000);
+	CHECK(ok);
+	srv_stop(&sv);
+	CHECK_EQ(sv.nreq, 2);
+	CHECK(sv.gone[0]);
+	printf("# LLM request dropped %llu ms after VAD START\n",
+	       (unsigned long long)(sv.t_gone[0] - t_cut));
+	CHECK(sv.t_gone[0] < t_cut + 100);
+	CHECK_EQ(request_messages(&sv, 0, msgs0, sizeof(msgs0)), 0);
+	CHECK_EQ(request_messages(&sv, 1, msgs1, sizeof(msgs1)), 0);
+	CHECK_STR(msgs1, msgs0);
+	pthread_mutex_lock(&c.m);
+	CHECK(c.t[1].resumed);
+	CHECK_STR(c.t[1].reply, "Here you are.");
+	CHECK_EQ(c.u[1].says, 0);
+	pthread_mutex_unlock(&c.m);
+	srv_free(&sv);
+	call_end(&c);
+	return 0;
+}
+
+/* A 500, a model that never answers, and a broken stream: each time the
+ * caller hears the apology, and the next turn is answered. */
+TEST(llm_faults_apologise)
+{
+	static const struct step err500[] = {
+	    {0, "{\"error\":{\"message\":\"overloaded\"}}"}};
+	static const struct step silent[] = {{2000, ""}};
+	static const struct step broken[] = {
+	    {0, TEXT("Let me see.")}, {0, "data: {\"choices\":[{\"delta\n\n"}};
+	static const struct step fine[] = {{0, TEXT("All good now.") DONE}};
+	const struct answer answers[] = {
+	    {"HTTP/1.1 500 Internal Server Error\r\n"
+	     "Content-Type: application/json\r\n",
+	     err500, 1},
+	    {SSE_HEAD, silent, 1},
+	    {SSE_HEAD, broken, 2},
+	    {SSE_HEAD, fine, 1},
+	};
+	static const char *want[] = {APOLOGY, APOLOGY, ("Let me see. " APOLOGY),
+	                             "All good now."};
+	struct brain_config b;
+	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &b};
+	struct srv sv;
+	static struct call c;
+	bool ok;
+
+	CHECK_EQ(srv_start(&sv, answers, 4), 0);
+	llm_brain(&b, &sv);
+	CHECK_EQ(call_start(&c, &cfg), 0);
+	for (uint32_t i = 0; i < 4; i++) {
+		CHECK(speak(&c, hello, hello_n));
+		CHECK(play_all(&c, i + 1, -1));
+		WAIT_FOR(ok, &c, c.nt == i + 1, 5000);
+		CHECK(ok);
+		pthread_mutex_lock(&c.m);
+		printf("# fault %u: error \"%s\"\n", i, c.t[i].error);
+		CHECK_STR(c.t[i].reply, want[i]);
+		CHECK(i == 3 ? !c.t[i].error[0] : c.t[i].error[0] != '\0');
+		CHECK(c.u[i + 1].n > 4000);
+		pthread_mutex_unlock(&c.m);
+	}
+	srv_stop(&sv);
+	CHECK_EQ(sv.nreq, 4);
+	srv_free(&sv);
+	call_end(&c);
+	return 0;
+}
+
+TEST(bad_arguments)
+{
+	struct brain_config script_without = {.kind = BRAIN_SCRIPT};
+	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &echo};
+	struct pipeline *p = NULL;
+
+	CHECK_EQ(pipeline_start(NULL, &cfg, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_start(&p, NULL, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_start(&p, &cfg, NULL, NULL), EINVAL);
+	cfg.stop_secs = -1;
+	CHECK_EQ(pipeline_start(&p, &cfg, &ops, NULL), EINVAL);
+	cfg.stop_secs = 0;
+	cfg.brain = &script_without;
+	CHECK_EQ(pipeline_start(&p, &cfg, &ops, NULL), EINVAL);
+	cfg.brain = NULL;
+	CHECK_EQ(pipeline_start(&p, &cfg, &ops, NULL), EINVAL);
+	CHECK(p == NULL);
+	/* Inputs to no pipeline are ignored; stopping none is a no-op. */
+	pipeline_dtmf(NULL, "1");
+	pipeline_stop(NULL);
+	return 0;
+}
+
+/* The caller's speech, made by espeak-ng as a phone would carry it. */
+static int make_speech(const char *text, int16_t **pcmp, size_t *np)
+{
+	char path[] = "/tmp/voxgate-speech-XXXXXX", cmd[512];
+	const char *why = NULL;
+	int fd = mkstemp(path), rc;
+
+	if (fd < 0)
+		return -1;
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "espeak-ng -v en-us -w %s '%s'", path, text);
+	rc = system(cmd);
+	if (rc == 0)
+		rc = wav_load(path, 8000, pcmp, np, &why);
+	unlink(path);
+	if (rc)
+		printf("# espeak-ng: %d %s\n", rc, why ? why : "");
+	return rc;
+}
+
+int main(void)
+{
+	struct stt_params sp = {0};
+	struct tts_params tp;
+	const char *why = NULL;
+
+	tts_params_default(&tp);
+	tp.provider = "flite";
+	if (stt_model_load(&model, &sp, &why) || tts_alloc(&tts, &tp, &why) ||
+	    make_speech("I would like to book a table for two.", &booking,
+	                &booking_n) ||
+	    make_speech("Hello there.", &hello, &hello_n)) {
+		printf("FAIL setup: %s\n", why ? why : "no speech");
+		return 1;
+	}
+	RUN(bad_arguments);
+	RUN(greeting_streams_paced_with_marks);
+	RUN(echo_reply);
+	RUN(barge_in_then_false_interruption_resumes);
+	RUN(greeting_barge_in);
+	RUN(dtmf_and_script_hangup);
+	RUN(llm_streams_and_history_keeps_heard_part);
+	RUN(llm_cut_while_thinking);
+	RUN(llm_faults_apologise);
+	RUN(echo_latency);
+	free(booking);
+	free(hello);
+	tts_free(tts);
+	stt_model_free(model);
+	TEST_EXIT();
+}
