@@ -52,6 +52,7 @@ struct bridge {
 	atomic_uint_fast32_t silence_utt; /* signalling writes */
 	atomic_uint_fast32_t cut_utt;     /* media writes */
 	atomic_bool talking;              /* media writes */
+	atomic_bool barge_in;             /* signalling writes */
 
 	/* Signalling thread only. */
 	uint32_t say_utt;
@@ -273,11 +274,12 @@ static void bridge_audio_in(void *state, const int16_t *pcm, size_t samples,
 	struct vad_frame vf;
 	struct audio_rec rec;
 	const int16_t *in = pcm && samples == BRIDGE_FRAME ? pcm : silence;
+	bool can_barge =
+	    atomic_load_explicit(&b->barge_in, memory_order_relaxed);
 
 	vad_process(b->vad, in, BRIDGE_FRAME, &vf);
 	if (vf.voiced)
 		b->last_voiced_us = arrival_us;
-
 	switch (vf.event) {
 	case VAD_EVENT_NONE:
 		break;
@@ -285,11 +287,13 @@ static void bridge_audio_in(void *state, const int16_t *pcm, size_t samples,
 		b->onset_us = arrival_us;
 		/* Stop at once; START or CANCEL decides what happens to
 		 * the rest. */
-		if (b->cur_utt && b->cur_heard && !utt_cut(b, b->cur_utt))
+		if (can_barge && b->cur_utt && b->cur_heard &&
+		    !utt_cut(b, b->cur_utt))
 			b->paused = true;
 		break;
 	case VAD_EVENT_START:
-		barge_in(b);
+		if (can_barge)
+			barge_in(b);
 		break;
 	case VAD_EVENT_CANCEL:
 		b->paused = false;
@@ -370,6 +374,7 @@ int bridge_alloc(struct bridge **bp, const struct bridge_params *prm)
 	atomic_init(&b->silence_utt, 0);
 	atomic_init(&b->cut_utt, 0);
 	atomic_init(&b->talking, false);
+	atomic_init(&b->barge_in, true);
 	*bp = b;
 	return 0;
 }
@@ -486,6 +491,12 @@ void bridge_silence(struct bridge *b)
 	b->say_open = false;
 	atomic_store_explicit(&b->silence_utt, b->say_utt,
 	                      memory_order_release);
+}
+
+void bridge_set_barge_in(struct bridge *b, bool on)
+{
+	if (b)
+		atomic_store_explicit(&b->barge_in, on, memory_order_relaxed);
 }
 
 bool bridge_talking(const struct bridge *b)

@@ -85,6 +85,9 @@ int bridge_say_end(struct bridge *b, uint32_t utterance);
 /* The agent stops talking: what is queued is dropped, as on barge-in but
  * without an INTERRUPTED event. */
 void bridge_silence(struct bridge *b);
+/* Whether the caller's voice stops the agent (default true); off for what
+ * must be heard whole, such as the busy message. */
+void bridge_set_barge_in(struct bridge *b, bool on);
 /* True while the agent's audio is queued or playing. */
 bool bridge_talking(const struct bridge *b);
 

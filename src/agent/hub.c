@@ -195,6 +195,7 @@ static void say_busy(struct job *job, const char *why)
 	h->busy_total++;
 	log_event(LOGL_WARN, job->call_id, "agent_busy", "job=%u reason=\"%s\"",
 	          job->id, why);
+	bridge_set_barge_in(job->bridge, false);
 	if (!h->prm.busy_samples ||
 	    bridge_say(job->bridge, 1, h->prm.busy, h->prm.busy_samples) ||
 	    bridge_say_end(job->bridge, 1)) {

@@ -595,8 +595,7 @@ static bool q_add(struct reply *r, const int16_t *pcm, size_t n)
 struct synth {
 	struct pipeline *p;
 	struct reply *r;
-	struct clause *c; /* valid under the lock only: r->cl may move */
-	size_t ci;
+	size_t ci; /* the clause; r->cl may move while it is made */
 	bool first;
 };
 
@@ -749,18 +748,21 @@ static void run_reply(struct pipeline *p, struct reply *r)
 		    brain_reply(p->cfg->brain, r->msgs, r->nmsgs, on_text, &b,
 		                &p->cancel, &r->hangup, r->err, sizeof(r->err));
 		r->brain_done = !err;
-		if (err && !r->err[0])
-			snprintf(r->err, sizeof(r->err), "%s", strerror(err));
 		if (err == ECANCELED || atomic_load(&p->cancel)) {
 			r->err[0] = '\0';
 		} else if (err) {
-			/* Whatever was said stays said; the apology follows
-			 * it as a sentence of its own. */
-			speak_text(p, r, true);
-			if (r->len)
-				text_add(r, " ", 1);
-			text_add(r, apology, sizeof(apology) - 1);
+			if (!r->err[0])
+				snprintf(r->err, sizeof(r->err), "%s",
+				         strerror(err));
 			r->hangup = false;
+			/* Whatever was said stays said; the apology follows
+			 * it as a sentence of its own. Out of memory, it is
+			 * lost: there is nothing better to say. */
+			speak_text(p, r, true);
+			if (r->len && !text_add(r, " ", 1))
+				return;
+			if (!text_add(r, apology, sizeof(apology) - 1))
+				return;
 		}
 	}
 	speak_text(p, r, true);
@@ -1170,7 +1172,8 @@ static void *control_main(void *arg)
 				r->ended = true;
 			if (act != ACT_NONE) {
 				uint32_t utt = r->utt;
-				bool hangup = r->hangup;
+				/* Read once the speaker is done with r. */
+				bool hangup = act == ACT_END && r->hangup;
 
 				pthread_mutex_unlock(&p->lock);
 				if (act == ACT_SAY)

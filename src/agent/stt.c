@@ -121,10 +121,17 @@ static void ps_log(void *arg, err_lvl_t lvl, const char *fmt, ...)
 	at = strstr(msg, "\", line ");
 	if (at && (at = strstr(at, ": ")))
 		msg = at + 2;
-	len = strlen(msg);
-	while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
-		msg[--len] = '\0';
-	memmove(ps_error, msg, len + 1);
+	/* one line, printable: some messages quote bytes of a broken file */
+	len = 0;
+	for (char *p = msg; *p; p++) {
+		bool keep = isgraph((unsigned char)*p);
+
+		if (keep || (len && ps_error[len - 1] != ' '))
+			ps_error[len++] = keep ? *p : ' ';
+	}
+	while (len && ps_error[len - 1] == ' ')
+		len--;
+	ps_error[len] = '\0';
 	/* exit() follows an E_FATAL: say why while there is a chance */
 	if (lvl == ERR_FATAL)
 		fprintf(stderr, "voxgate: stt: pocketsphinx: %s\n", ps_error);
@@ -148,8 +155,8 @@ static int bad(const char **why, const char *what, const char *path,
 	return EINVAL;
 }
 
-/* Reads as pocketsphinx would: a missing file is worth a clear reason,
- * not the library's. */
+/* Checked before pocketsphinx sees the path: its complaint would not say
+ * which file is missing or why. */
 static int check_path(const char *what, const char *path, bool dir,
                       const char **why)
 {
@@ -263,6 +270,7 @@ int stt_model_load(struct stt_model **mp, const struct stt_params *prm,
 		          "DMP or binary)");
 		goto out;
 	}
+	ps_error[0] = '\0';
 	m->spare = decoder_new(m);
 	if (!m->spare) {
 		snprintf(stt_why, sizeof(stt_why),

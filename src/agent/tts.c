@@ -344,9 +344,11 @@ static int flite_load(struct provider *pv)
 	return 0;
 }
 
+/* kal is US English, so "en-us", espeak-ng's default, names it too: one
+ * voice setting then works with either provider. */
 static int flite_check(const char *voice)
 {
-	return strcmp(voice, "kal") ? EINVAL : 0;
+	return strcmp(voice, "kal") && strcmp(voice, "en-us") ? EINVAL : 0;
 }
 
 static int flite_synth(const struct tts *t, const char *text, struct run *r)
@@ -501,7 +503,7 @@ int tts_alloc(struct tts **tp, const struct tts_params *prm, const char **why)
 		err = pv->voice_check(voice);
 		if (err == EINVAL)
 			reason = "unknown voice (espeak-ng --voices lists "
-			         "espeak-ng's; flite has kal)";
+			         "espeak-ng's; flite has kal, or en-us)";
 	}
 	pthread_mutex_unlock(&pv->lock);
 	if (err)

@@ -16,7 +16,8 @@ struct tts_params {
 	const char *provider;
 	/* The provider's voice; NULL takes its default: "en-us" for
 	 * espeak-ng (any voice `espeak-ng --voices` lists, variants such as
-	 * "en-us+f3" too), "kal" for flite (its only voice here). */
+	 * "en-us+f3" too), "kal" for flite (its only voice here, a US
+	 * English one, which "en-us" also names). */
 	const char *voice;
 	/* Speaking rate in words per minute, 80-450; default 175. */
 	unsigned rate_wpm;

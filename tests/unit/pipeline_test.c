@@ -793,7 +793,10 @@ TEST(barge_in_then_false_interruption_resumes)
 	WAIT_FOR(ok, &c, c.u[1].says > 0, 10000);
 	CHECK(ok);
 	pipeline_speaking(c.p, 1, -1);
-	WAIT_FOR(ok, &c, marks_of(&c, 1) >= 1, 5000);
+	/* Past the first clause, into the pause after it. */
+	WAIT_FOR(ok, &c,
+	         marks_of(&c, 1) >= 1 && c.u[1].n > mark_at(&c, 1, 0) + 800,
+	         5000);
 	CHECK(ok);
 	pthread_mutex_lock(&c.m);
 	at0 = mark_at(&c, 1, 0);
@@ -816,7 +819,6 @@ TEST(barge_in_then_false_interruption_resumes)
 	CHECK_EQ(c.u[1].says, says);
 	CHECK(c.u[1].t_last <= t_cut + 100);
 	CHECK(!c.u[1].ended);
-	CHECK(c.u[1].n > at0);
 	CHECK(c.t[0].interrupted);
 	CHECK_STR(c.t[0].reply, "You said:");
 	snprintf(rest, sizeof(rest), "%s.", c.t[0].transcript);

@@ -108,7 +108,7 @@ struct run {
 	char text[TEXT_MAX];
 };
 
-/* One utterance of a fed chunk by chunk; the transcript in r->text. */
+/* One utterance of audio a, fed chunk by chunk; the transcript in r->text. */
 static int transcribe(struct stt *s, const struct audio *a, struct run *r,
                       size_t sz)
 {

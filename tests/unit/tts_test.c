@@ -651,8 +651,12 @@ TEST(bad_params)
 	CHECK_EQ(tts_alloc(&t, &p, &why), EINVAL);
 	CHECK(why != NULL && *why);
 	p.provider = "flite";
-	p.voice = "en-us";
+	p.voice = "en-gb";
 	CHECK_EQ(tts_alloc(&t, &p, NULL), EINVAL);
+	p.voice = "en-us";
+	CHECK_EQ(tts_alloc(&t, &p, NULL), 0);
+	tts_free(t);
+	t = NULL;
 
 	tts_params_default(&p);
 	p.rate_wpm = 10;

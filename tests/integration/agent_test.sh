@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# The agent pipeline end to end: voxgate serve with --agent pipeline starts
+# its pool of agent workers; baresip calls in, says a sentence made by
+# espeak-ng and records what it hears.
+# - conversation: the worker registers; the caller's sentence comes back as
+#   the echo bot's reply: the turn's transcript holds the key words, and
+#   baresip's recording of the reply, transcribed by `voxgate stt`, too;
+#   voice-to-voice is logged and lands in GET /metrics;
+# - barge_in: the caller talks over the greeting; on the wire, the agent's
+#   audio stops within 450 ms of the caller's first speech packet (the
+#   target is 150 ms: a benchmark figure; a test asserts a looser bound),
+#   and the server logs the barge-in with what was heard;
+# - no_worker: with no worker to take the call, the caller hears the busy
+#   message and the server hangs up (BYE);
+# - worker_dies: killing the worker mid-call ends that call cleanly (BYE)
+#   and the pool starts a new worker.
+# Case functions run through vg_case, which shellcheck cannot see.
+# shellcheck disable=SC2317
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+vg_need baresip sox soxi espeak-ng dumpcap tshark curl
+
+KEYS="devkey: agent-test-secret-0123456789abcdef"
+FIXTURE=$VG_ROOT/tests/fixtures/call_me_back.wav
+
+# agent_server_start [flags]: the server with the pipeline agent, its HTTP
+# API on a free port (VG_HTTP_PORT) and one worker; waits until the worker
+# has registered.
+agent_server_start() {
+	vg_pick_port_into VG_HTTP_PORT 1 || return 1
+	vg_server_start --agent pipeline --http_port "$VG_HTTP_PORT" \
+		--keys "$KEYS" --agent_workers 1 --tts_voice en-us+klatt3 "$@" ||
+		return 1
+	vg_wait_event agent_worker_registered 30
+}
+
+# mic FILE SILENCE_S: the caller's microphone: SILENCE_S of silence, the
+# fixture sentence, then silence until the call ends.
+mic() {
+	sox -D -n -r 8000 -c 1 -b 16 "$VG_CDIR/lead.wav" trim 0 "$2" &&
+		sox -D "$VG_CDIR/lead.wav" "$FIXTURE" "$1" pad 0 12
+}
+
+case_conversation() {
+	local dir=$VG_CDIR/caller pcap=$VG_CDIR/rtp.pcapng
+	local turn transcript heard v2v metrics seg
+	vg_need_server || return 1
+	mic "$VG_CDIR/mic.wav" 4 || return 1
+	vg_baresip_config "$dir" "$VG_CDIR/mic.wav" || return 1
+	vg_capture_start "$pcap" "udp portrange $VG_BS_RTP_LO-$VG_BS_RTP_HI" ||
+		return 1
+	vg_baresip_dial "$dir" "sip:agent@127.0.0.1:$VG_SIP_PORT" 12
+	vg_capture_stop
+	vg_wait_event turn 10 || return 1
+	turn=$(vg_events turn | head -n 1)
+	transcript=$(vg_jfield "$turn" transcript)
+	case $transcript in
+	*tomorrow*morning*) ;;
+	*)
+		vg_reason "turn transcript \"$transcript\" lacks the key words: $turn"
+		return 1
+		;;
+	esac
+	v2v=$(vg_jfield "$(vg_events agent_speaking | tail -n 1)" voice_to_voice_ms)
+	if [ -z "$v2v" ] || [ "$v2v" -lt 0 ] || [ "$v2v" -gt 3000 ]; then
+		vg_reason "voice_to_voice_ms \"$v2v\" not within 0-3000"
+		return 1
+	fi
+	# What the caller heard, on its time line (the pauses kept), then
+	# the last thing said in it (the reply, after the greeting)
+	vg_rtp_timeline "$pcap" "$VG_BS_RTP_LO" "$VG_BS_RTP_HI" \
+		"$VG_CDIR/tx.ul" "$VG_CDIR/rx.ul" || return 1
+	sox -D -t ul -r 8000 -c 1 "$VG_CDIR/rx.ul" -b 16 "$VG_CDIR/rx.wav" ||
+		return 1
+	seg=$("$VG_BIN" vad "$VG_CDIR/rx.wav" 2>"$VG_CDIR/vad.log" | tail -n 1)
+	if [ -z "$seg" ]; then
+		vg_reason "voxgate vad found no speech in what the caller heard"
+		return 1
+	fi
+	# shellcheck disable=SC2086 # "start end"
+	set -- $seg
+	sox -D "$VG_CDIR/rx.wav" "$VG_CDIR/reply.wav" trim "$1" \
+		"=$(echo "$2 + 0.3" | bc)" || return 1
+	heard=$("$VG_BIN" stt "$VG_CDIR/reply.wav" 2>"$VG_CDIR/stt.log")
+	case $heard in
+	*tomorrow*) ;;
+	*)
+		vg_reason "the reply the caller heard reads \"$heard\", not the caller's words"
+		return 1
+		;;
+	esac
+	metrics=$(curl -sf "http://127.0.0.1:$VG_HTTP_PORT/metrics") || {
+		vg_reason "GET /metrics failed"
+		return 1
+	}
+	if ! grep -Eq '^voxgate_voice_to_voice_seconds_count [1-9]' <<<"$metrics"; then
+		vg_reason "no voice-to-voice figure in /metrics"
+		return 1
+	fi
+}
+
+# The caller's first speech packet, and the agent's last packet before its
+# audio stops, from the capture of the caller's RTP port.
+case_barge_in() {
+	local dir=$VG_CDIR/caller pcap=$VG_CDIR/rtp.pcapng ev heard speech_t stop_t
+	vg_need_server || return 1
+	# the greeting is long; the caller speaks 1.5 s into it
+	mic "$VG_CDIR/mic.wav" 1.5 || return 1
+	vg_baresip_config "$dir" "$VG_CDIR/mic.wav" || return 1
+	vg_capture_start "$pcap" "udp portrange $VG_BS_RTP_LO-$VG_BS_RTP_HI" ||
+		return 1
+	vg_baresip_dial "$dir" "sip:agent@127.0.0.1:$VG_SIP_PORT" 6
+	vg_capture_stop
+	vg_wait_event barge_in 5 || return 1
+	ev=$(vg_events barge_in | head -n 1)
+	heard=$(vg_jfield "$ev" heard_ms)
+	if [ -z "$heard" ] || [ "$heard" -lt 500 ] || [ "$heard" -gt 4000 ]; then
+		vg_reason "barge_in heard_ms \"$heard\" not about 1.5 s: $ev"
+		return 1
+	fi
+	# caller → server packets carrying speech (|sample| well above
+	# silence), and server → caller packets; times in ms
+	speech_t=$(first_speech_ms "$pcap" src) || return 1
+	stop_t=$(last_agent_before_gap_ms "$pcap" "$speech_t") || return 1
+	if [ $((stop_t - speech_t)) -gt 450 ]; then
+		vg_reason "the agent's audio went on $((stop_t - speech_t)) ms after the caller began to speak"
+		return 1
+	fi
+}
+
+# first_speech_ms PCAP: the capture time of the first RTP packet the caller
+# sent whose payload is not silence (u-law bytes far from 0xff/0x7f).
+first_speech_ms() {
+	tshark -r "$1" -d "udp.port==$VG_BS_RTP_LO,rtp" -Y "rtp && udp.srcport == $VG_BS_RTP_LO" \
+		-T fields -e frame.time_relative -e rtp.payload 2>/dev/null |
+		perl -ne 'my ($t, $p) = split; my $n = 0;
+			for my $b (map hex, $p =~ /(..)/g) { my $m = $b & 0x7f; $n++ if $m < 0x50 }
+			if ($n > 20) { printf "%d\n", $t * 1000; exit }'
+}
+
+# last_agent_before_gap_ms PCAP T: after T (ms), the time of the last
+# server → caller packet that carries sound before the first 100 ms with
+# none (the agent stopped talking).
+last_agent_before_gap_ms() {
+	tshark -r "$1" -d "udp.port==$VG_BS_RTP_LO,rtp" -Y "rtp && udp.dstport == $VG_BS_RTP_LO" \
+		-T fields -e frame.time_relative -e rtp.payload 2>/dev/null |
+		perl -se 'my $last; while (<>) { my ($t, $p) = split; $t *= 1000;
+			my $n = 0; for my $b (map hex, $p =~ /(..)/g) { $n++ if ($b & 0x7f) < 0x60 }
+			next if $n < 10;
+			if (defined $last && $last >= $since && $t - $last > 100) { last }
+			$last = $t }
+			printf "%d\n", $last // 0' -- -since="$2"
+}
+
+case_no_worker() {
+	vg_need_server || return 1
+	vg_wav_to_g711 "$FIXTURE" "$VG_CDIR/audio.ul" || return 1
+	vg_sipp busy lk_uac_wait_bye.xml -s agent -key caller +15550001234 \
+		-key xhdr_name X-Voxgate-Test -key xhdr_value 1 || {
+		vg_reason "sipp did not get the server's BYE: $(vg_sipp_why busy)"
+		return 1
+	}
+	vg_wait_event agent_busy 2 || return 1
+	vg_call_end_check agent 3
+}
+
+case_worker_dies() {
+	local pid
+	vg_need_server || return 1
+	vg_wav_to_g711 "$FIXTURE" "$VG_CDIR/audio.ul" || return 1
+	vg_sipp_bg dies lk_uac_wait_bye.xml -s agent -key caller +15550001234 \
+		-key xhdr_name X-Voxgate-Test -key xhdr_value 1
+	vg_wait_event agent_dispatched 10 || return 1
+	pid=$(vg_jfield "$(grep agent_worker_started "$VG_SERVER_LOG" | tail -n 1)" pid)
+	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || {
+		vg_reason "no worker pid to kill"
+		return 1
+	}
+	vg_wait_event agent_worker_lost 5 || return 1
+	vg_call_end_check agent 5 || return 1
+	vg_wait_pid "$VG_BG_PID" 10 || {
+		vg_reason "sipp still running after the call ended"
+		return 1
+	}
+	vg_wait_event agent_worker_registered 30
+}
+
+if agent_server_start; then
+	vg_case conversation case_conversation
+	vg_case barge_in case_barge_in
+	vg_case worker_dies case_worker_dies
+	vg_server_stop_case clean_exit
+else
+	vg_skip_cases "server: $VG_REASON" conversation barge_in worker_dies clean_exit
+fi
+
+vg_pick_port_into VG_HTTP_PORT 1
+if vg_server_start --agent pipeline --keys "$KEYS" --agent_workers 0 \
+	--http_port "$VG_HTTP_PORT" --agent_queue 0; then
+	vg_case no_worker case_no_worker
+	vg_server_stop_case clean_exit_no_worker
+else
+	vg_skip_cases "server: $VG_REASON" no_worker clean_exit_no_worker
+fi
+
+vg_finish
