@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "agent/bridge.h"
+#include "agent/echo_guard.h"
 #include "core/ring.h"
 
 #define RATE               8000
@@ -45,6 +46,7 @@ struct audio_rec {
 struct bridge {
 	struct bridge_params prm;
 	struct vad *vad;
+	struct echo_guard *echo;
 	struct ring events, audio; /* up */
 	struct ring playout, ctl;  /* down */
 
@@ -224,9 +226,12 @@ static size_t bridge_audio_out(void *state, int16_t *pcm, size_t samples)
 	playing = b->cur_utt && !utt_cut(b, b->cur_utt);
 	atomic_store_explicit(&b->talking, playing, memory_order_relaxed);
 	if (!playing || b->paused || samples != BRIDGE_FRAME ||
-	    avail < BRIDGE_FRAME)
+	    avail < BRIDGE_FRAME) {
+		echo_guard_out(b->echo, NULL);
 		return 0;
+	}
 	ring_read(&b->playout, pcm, BRIDGE_FRAME * sizeof(int16_t));
+	echo_guard_out(b->echo, pcm);
 	b->played += BRIDGE_FRAME;
 	b->cur_sent += BRIDGE_FRAME;
 	b->last_sent_us = b->prm.clock_us();
@@ -269,15 +274,22 @@ static void barge_in(struct bridge *b)
 static void bridge_audio_in(void *state, const int16_t *pcm, size_t samples,
                             uint64_t arrival_us)
 {
-	static const int16_t silence[BRIDGE_FRAME];
 	struct bridge *b = state;
 	struct vad_frame vf;
-	struct audio_rec rec;
-	const int16_t *in = pcm && samples == BRIDGE_FRAME ? pcm : silence;
+	struct audio_rec rec = {.frame = b->frames++};
 	bool can_barge =
 	    atomic_load_explicit(&b->barge_in, memory_order_relaxed);
 
-	vad_process(b->vad, in, BRIDGE_FRAME, &vf);
+	/* The caller's audio, less our own voice coming back, is what the
+	 * VAD and the worker get. */
+	if (pcm && samples == BRIDGE_FRAME) {
+		memcpy(rec.pcm, pcm, sizeof(rec.pcm));
+		(void)echo_guard_in(b->echo, rec.pcm);
+	} else {
+		memset(rec.pcm, 0, sizeof(rec.pcm));
+		(void)echo_guard_in(b->echo, rec.pcm);
+	}
+	vad_process(b->vad, rec.pcm, BRIDGE_FRAME, &vf);
 	if (vf.voiced)
 		b->last_voiced_us = arrival_us;
 	switch (vf.event) {
@@ -310,8 +322,6 @@ static void bridge_audio_in(void *state, const int16_t *pcm, size_t samples,
 		post(b, BRIDGE_EV_VAD, &ev);
 	}
 
-	rec.frame = b->frames++;
-	memcpy(rec.pcm, in, sizeof(rec.pcm));
 	if (ring_write(&b->audio, &rec, sizeof(rec)))
 		b->dropped_audio++;
 	wake(b);
@@ -324,6 +334,7 @@ static void bridge_stop(void *state)
 	if (!b)
 		return;
 	vad_free(b->vad);
+	echo_guard_free(b->echo);
 	ring_destroy(&b->events);
 	ring_destroy(&b->audio);
 	ring_destroy(&b->playout);
@@ -355,6 +366,8 @@ int bridge_alloc(struct bridge **bp, const struct bridge_params *prm)
 		b->prm.clock_us = monotonic_us;
 	playout_ms = prm->playout_ms ? prm->playout_ms : DEFAULT_PLAYOUT_MS;
 	err = vad_alloc(&b->vad, &prm->vad, RATE);
+	if (!err)
+		err = echo_guard_alloc(&b->echo);
 	if (!err)
 		err = ring_init(&b->events,
 		                EVENT_SLOTS * sizeof(struct bridge_event));

@@ -30,10 +30,11 @@
  * `interrupted` for it, or VAD START before the server said it was
  * `speaking`, sets the atomic cancel flag that llm_chat polls and the TTS
  * chunk handler reads, so the brain and the synthesis stop within a poll
- * (llm_chat's 20 ms) or a chunk (50 ms), whatever the pipeline threads are
- * doing, and no audio is sent after it. VAD START before `speaking` also
- * makes the control thread call clear: the server drops unheard audio on
- * START by itself (bridge.c), clear covers audio still on the way.
+ * (llm_chat's, 20 ms) or a chunk, whatever the pipeline threads are doing,
+ * and the control thread sends none of the reply's audio after it. VAD
+ * START before `speaking` also makes the control thread call clear: the
+ * server drops unheard audio on START by itself (bridge.c), clear covers
+ * audio still on the way.
  *
  * What was heard. The clauses whose marks were played (or which the
  * server's heard_ms covers whole) were heard; of the clause in progress,
@@ -70,7 +71,9 @@
 #define MS_SAMPLES  (RATE / 1000)
 #define AHEAD_MS    1000
 #define AUDIO_QUEUE 250 /* caller frames waiting for the listener: 5 s */
-#define PREROLL     40  /* caller frames kept for START's pre-roll */
+/* Caller frames kept for START's pre-roll: PREROLL_MS before an ONSET
+ * that came up to 500 ms (vad_start_secs) before START. */
+#define PREROLL     40
 #define PREROLL_MS  300
 #define VAD_QUEUE   32
 #define VAD_WAIT_MS 100

@@ -4,7 +4,7 @@
  * come in, the agent's speech goes out through callbacks. The transport is
  * the caller's business; this is what runs between.
  *
- *   audio ─▶ pre-roll ─▶ STT ─▶ turn ─▶ brain ─▶ clauses ─▶ TTS ─▶ paced say
+ *   audio -> pre-roll -> STT -> turn -> brain -> clauses -> TTS -> paced say
  *
  * Everything streams: TTS starts on the first clause of the reply, audio
  * goes out on the first TTS chunk. Three threads per call: the listener
@@ -87,7 +87,7 @@ struct pipeline;
 int pipeline_start(struct pipeline **pp, const struct pipeline_config *cfg,
                    const struct pipeline_ops *ops, void *arg);
 /* Cancels what is in progress, joins the threads and frees p. No ops call
- * is made once it returns. */
+ * is made once it returns; it must not be called from one. */
 void pipeline_stop(struct pipeline *p);
 
 /*

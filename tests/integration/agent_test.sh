@@ -10,6 +10,10 @@
 #   audio stops within 450 ms of the caller's first speech packet (the
 #   target is 150 ms: a benchmark figure; a test asserts a looser bound),
 #   and the server logs the barge-in with what was heard;
+# - line_echo: a line that sends the agent's voice back 120 ms later at
+#   -10 dB (tests/tools/line_echo) never barges in over a whole
+#   conversation: the greeting and the reply to the caller's sentence play
+#   to their ends;
 # - no_worker: with no worker to take the call, the caller hears the busy
 #   message and the server hangs up (BYE);
 # - worker_dies: killing the worker mid-call ends that call cleanly (BYE)
@@ -20,6 +24,7 @@
 . "$(dirname "$0")/lib.sh"
 
 vg_need baresip sox soxi espeak-ng dumpcap tshark curl
+vg_build_tool line_echo || vg_abort "cannot build build/tools/line_echo"
 
 KEYS="devkey: agent-test-secret-0123456789abcdef"
 FIXTURE=$VG_ROOT/tests/fixtures/call_me_back.wav
@@ -153,6 +158,40 @@ last_agent_before_gap_ms() {
 			printf "%d\n", $last // 0' -- -since="$2"
 }
 
+case_line_echo() {
+	local port out barges
+	vg_need_server || return 1
+	vg_pick_port_into port 1 || return 1
+	vg_wav_to_g711 "$FIXTURE" "$VG_CDIR/speech.ul" || return 1
+	"$VG_TOOLS/line_echo" -p "$port" -d 120 -g 0.3 -s "$VG_CDIR/speech.ul" \
+		-a 6 -t 13 >"$VG_CDIR/line_echo.out" 2>&1 &
+	local echo_pid=$!
+	vg_track "$echo_pid"
+	SIPP_TIMEOUT=30 vg_sipp line lk_uac_line.xml -s agent -d 13000 \
+		-key caller +15550004321 -key echo_port "$port" \
+		-key xhdr_name X-Voxgate-Test -key xhdr_value 1 || {
+		vg_reason "sipp: $(vg_sipp_why line)"
+		return 1
+	}
+	vg_wait_pid "$echo_pid" 5
+	out=$(cat "$VG_CDIR/line_echo.out")
+	barges=$(vg_events barge_in | wc -l)
+	if [ "$barges" -ne 0 ]; then
+		vg_reason "the agent's own echo barged in $barges times: $(vg_events barge_in | head -n 1)"
+		return 1
+	fi
+	vg_log_has_event turn || {
+		vg_reason "the caller's sentence was not answered ($out)"
+		return 1
+	}
+	case $out in
+	*"received=0 "*)
+		vg_reason "the line got no audio from the agent: $out"
+		return 1
+		;;
+	esac
+}
+
 case_no_worker() {
 	vg_need_server || return 1
 	vg_wav_to_g711 "$FIXTURE" "$VG_CDIR/audio.ul" || return 1
@@ -189,10 +228,12 @@ case_worker_dies() {
 if agent_server_start; then
 	vg_case conversation case_conversation
 	vg_case barge_in case_barge_in
+	vg_case line_echo case_line_echo
 	vg_case worker_dies case_worker_dies
 	vg_server_stop_case clean_exit
 else
-	vg_skip_cases "server: $VG_REASON" conversation barge_in worker_dies clean_exit
+	vg_skip_cases "server: $VG_REASON" conversation barge_in line_echo \
+		worker_dies clean_exit
 fi
 
 vg_pick_port_into VG_HTTP_PORT 1

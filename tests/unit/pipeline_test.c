@@ -1145,6 +1145,50 @@ TEST(llm_cut_while_thinking)
 	return 0;
 }
 
+/* A barge-in while the LLM is still writing the reply drops the request at
+ * once, not when the model is done. */
+TEST(llm_barge_in_drops_request)
+{
+	static const struct step steps[] = {
+	    {0, TEXT("Sure, I can help with that. ")},
+	    {3000, TEXT("And here is a lot more.") DONE}};
+	const struct answer answers[] = {{SSE_HEAD, steps, 2}};
+	struct brain_config b;
+	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &b};
+	struct srv sv;
+	static struct call c;
+	uint64_t t_cut;
+	bool ok;
+
+	CHECK_EQ(srv_start(&sv, answers, 1), 0);
+	llm_brain(&b, &sv);
+	CHECK_EQ(call_start(&c, &cfg), 0);
+	CHECK(speak(&c, hello, hello_n));
+	WAIT_FOR(ok, &c, c.u[1].says > 0, 5000);
+	CHECK(ok);
+	pipeline_speaking(c.p, 1, -1);
+	sleep_ms(300);
+	pipeline_vad(c.p, VAD_EVENT_START, c.frame);
+	pipeline_interrupted(c.p, 1, 300);
+	t_cut = now_ms();
+	WAIT_FOR(ok, &c, c.nt == 1, 3000);
+	CHECK(ok);
+	srv_stop(&sv);
+	CHECK(sv.gone[0]);
+	printf("# LLM request dropped %llu ms after the barge-in\n",
+	       (unsigned long long)(sv.t_gone[0] - t_cut));
+	CHECK(sv.t_gone[0] < t_cut + 100);
+	pthread_mutex_lock(&c.m);
+	CHECK(c.t[0].interrupted);
+	CHECK(c.u[1].t_last <= t_cut + 100);
+	CHECK(!c.u[1].ended);
+	CHECK_EQ(c.clears, 0);
+	pthread_mutex_unlock(&c.m);
+	srv_free(&sv);
+	call_end(&c);
+	return 0;
+}
+
 /* A 500, a model that never answers, and a broken stream: each time the
  * caller hears the apology, and the next turn is answered. */
 TEST(llm_faults_apologise)
@@ -1259,6 +1303,7 @@ int main(void)
 	RUN(dtmf_and_script_hangup);
 	RUN(llm_streams_and_history_keeps_heard_part);
 	RUN(llm_cut_while_thinking);
+	RUN(llm_barge_in_drops_request);
 	RUN(llm_faults_apologise);
 	RUN(echo_latency);
 	free(booking);
