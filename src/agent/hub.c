@@ -452,11 +452,12 @@ static void worker_turn(struct job *job, const struct proto_msg *m)
 		observe(&h->llm, m->llm_ms / 1000.0);
 	if (m->tts_ms >= 0)
 		observe(&h->tts, m->tts_ms / 1000.0);
-	log_event(LOGL_INFO, job->call_id, "turn",
+	log_event(m->reason[0] ? LOGL_WARN : LOGL_INFO, job->call_id, "turn",
 	          "job=%u transcript=\"%s\" reply=\"%s\" stt_ms=%d llm_ms=%d "
-	          "tts_ms=%d voice_to_voice_ms=%d interrupted=%s",
+	          "tts_ms=%d voice_to_voice_ms=%d interrupted=%s error=\"%s\"",
 	          job->id, m->transcript, m->reply, m->stt_ms, m->llm_ms,
-	          m->tts_ms, m->v2v_ms, m->interrupted ? "true" : "false");
+	          m->tts_ms, m->v2v_ms, m->interrupted ? "true" : "false",
+	          m->reason);
 }
 
 static void fill_registered(struct proto_msg *m, const void *arg)

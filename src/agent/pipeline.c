@@ -1267,7 +1267,7 @@ static void release(struct pipeline *p)
 		free(p->hist[i].content);
 	free(p->hist);
 	free(p->rest);
-	if (p->stt)
+	if (p->stt && !p->cfg->decoder)
 		stt_free(p->stt);
 	pthread_cond_destroy(&p->listen_cv);
 	pthread_cond_destroy(&p->speak_cv);
@@ -1325,7 +1325,10 @@ int pipeline_start(struct pipeline **pp, const struct pipeline_config *cfg,
 		free(p);
 		return err;
 	}
-	err = stt_alloc(&p->stt, cfg->stt);
+	if (cfg->decoder)
+		p->stt = cfg->decoder;
+	else
+		err = stt_alloc(&p->stt, cfg->stt);
 	if (!err)
 		err = pthread_create(&p->listener, NULL, listener_main, p);
 	if (!err && ++threads)

@@ -34,7 +34,7 @@ static const struct kind {
     {PROTO_SAY_END, "say_end", false, F_JOB | F_UTT},
     {PROTO_MARK_AFTER, "mark", false, F_JOB | F_UTT | F_MARK},
     {PROTO_CLEAR, "clear", false, F_JOB},
-    {PROTO_TURN, "turn", false, F_JOB | F_TURN},
+    {PROTO_TURN, "turn", false, F_JOB | F_TURN | F_REASON},
     {PROTO_HANGUP, "hangup", false, F_JOB | F_REASON},
     {PROTO_REGISTERED, "registered", true, F_WORKER},
     {PROTO_JOB, "job", true, F_JOB | F_CALL},

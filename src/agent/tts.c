@@ -344,11 +344,15 @@ static int flite_load(struct provider *pv)
 	return 0;
 }
 
-/* kal is US English, so "en-us", espeak-ng's default, names it too: one
- * voice setting then works with either provider. */
+/* kal is US English, so "en-us" and its espeak-ng variants ("en-us+klatt3",
+ * the agent's default) name it too: one voice setting then works with
+ * either provider. */
 static int flite_check(const char *voice)
 {
-	return strcmp(voice, "kal") && strcmp(voice, "en-us") ? EINVAL : 0;
+	return strcmp(voice, "kal") && strcmp(voice, "en-us") &&
+	               strncmp(voice, "en-us+", 6)
+	           ? EINVAL
+	           : 0;
 }
 
 static int flite_synth(const struct tts *t, const char *text, struct run *r)

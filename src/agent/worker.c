@@ -30,6 +30,9 @@ struct wjob {
 	uint32_t id;
 	struct pipeline *p; /* NULL: the slot is free */
 	char call_id[128];
+	/* The worker's settings with this slot's own decoder, made once. */
+	struct pipeline_config cfg;
+	struct stt *decoder;
 };
 
 struct worker {
@@ -86,8 +89,7 @@ static void push_msg(struct wjob *j, struct proto_msg *m)
 	free(s);
 }
 
-static void op_say(void *arg, uint32_t utterance, const int16_t *pcm,
-                   size_t n)
+static void op_say(void *arg, uint32_t utterance, const int16_t *pcm, size_t n)
 {
 	struct wjob *j = arg;
 	uint8_t buf[PROTO_AUDIO_HDR + 2 * 1600];
@@ -96,9 +98,9 @@ static void op_say(void *arg, uint32_t utterance, const int16_t *pcm,
 	 * smoothly, large enough not to flood the socket. */
 	while (n) {
 		size_t k = n < 1600 ? n : 1600;
-		size_t len = proto_audio_encode(buf, sizeof(buf),
-		                                PROTO_AUDIO_AGENT, j->id,
-		                                utterance, pcm, k);
+		size_t len =
+		    proto_audio_encode(buf, sizeof(buf), PROTO_AUDIO_AGENT,
+		                       j->id, utterance, pcm, k);
 
 		if (len)
 			push(j->w, WEBSOCK_BIN, buf, len);
@@ -146,6 +148,7 @@ static void op_turn(void *arg, const struct pipeline_turn *t)
 	m.tts_ms = t->tts_ms;
 	m.v2v_ms = t->v2v_ms;
 	m.interrupted = t->interrupted;
+	snprintf(m.reason, sizeof(m.reason), "%s", t->error ? t->error : "");
 	push_msg(arg, &m);
 }
 
@@ -219,7 +222,7 @@ static void job_take(struct worker *w, const struct proto_msg *in)
 	slot->w = w;
 	slot->id = in->job;
 	snprintf(slot->call_id, sizeof(slot->call_id), "%s", in->call_id);
-	err = pipeline_start(&slot->p, &w->pcfg, &ops, slot);
+	err = pipeline_start(&slot->p, &slot->cfg, &ops, slot);
 	if (err) {
 		slot->p = NULL;
 		snprintf(m.reason, sizeof(m.reason), "cannot start: %s",
@@ -384,7 +387,8 @@ static int load_models(struct worker *w)
 
 	err = stt_model_load(&w->stt, &sp, &why);
 	if (err) {
-		fprintf(stderr, "voxgate: stt: %s\n", why ? why : strerror(err));
+		fprintf(stderr, "voxgate: stt: %s\n",
+		        why ? why : strerror(err));
 		return err;
 	}
 	tts_params_default(&tp);
@@ -394,7 +398,8 @@ static int load_models(struct worker *w)
 	tp.out_rate = 8000;
 	err = tts_alloc(&w->tts, &tp, &why);
 	if (err) {
-		fprintf(stderr, "voxgate: tts: %s\n", why ? why : strerror(err));
+		fprintf(stderr, "voxgate: tts: %s\n",
+		        why ? why : strerror(err));
 		return err;
 	}
 
@@ -414,7 +419,8 @@ static int load_models(struct worker *w)
 	} else if (!strcmp(cfg->brain, "llm") ||
 	           (!cfg->brain[0] && cfg->llm_base_url[0])) {
 		if (!cfg->llm_base_url[0]) {
-			fprintf(stderr, "voxgate: brain llm needs llm_base_url\n");
+			fprintf(stderr,
+			        "voxgate: brain llm needs llm_base_url\n");
 			return EINVAL;
 		}
 		w->brain.kind = BRAIN_LLM;
@@ -431,6 +437,16 @@ static int load_models(struct worker *w)
 	w->pcfg.brain = &w->brain;
 	w->pcfg.greeting = cfg->greeting_text;
 	w->pcfg.stop_secs = cfg->vad_stop_secs;
+	/* Every slot's decoder now, so a call does not wait for one. */
+	for (uint32_t i = 0; i < w->capacity; i++) {
+		err = stt_alloc(&w->jobs[i].decoder, w->stt);
+		if (err) {
+			fprintf(stderr, "voxgate: stt: %s\n", strerror(err));
+			return err;
+		}
+		w->jobs[i].cfg = w->pcfg;
+		w->jobs[i].cfg.decoder = w->jobs[i].decoder;
+	}
 	return 0;
 }
 
@@ -451,11 +467,10 @@ static int connect_server(struct worker *w)
 	if (!err)
 		err = mqueue_alloc(&w->mq, mqueue_handler, w);
 	if (!err)
-		err = websock_connect(&w->wc, w->ws, w->cli,
-		                      w->cfg->agent_server, WS_KEEPALIVE_S,
-		                      ws_estab, ws_recv, ws_close, w,
-		                      "Authorization: Bearer %s\r\n",
-		                      w->cfg->agent_token);
+		err = websock_connect(
+		    &w->wc, w->ws, w->cli, w->cfg->agent_server, WS_KEEPALIVE_S,
+		    ws_estab, ws_recv, ws_close, w,
+		    "Authorization: Bearer %s\r\n", w->cfg->agent_token);
 	if (!err)
 		tmr_start(&w->connect_tmr, CONNECT_TIMEOUT_MS, connect_timeout,
 		          w);
@@ -514,6 +529,8 @@ int worker_run(const struct config *cfg)
 	mem_deref(w.dnsc);
 	libre_close();
 out:
+	for (uint32_t i = 0; i < w.capacity; i++)
+		stt_free(w.jobs[i].decoder);
 	brain_script_free(w.script);
 	tts_free(w.tts);
 	stt_model_free(w.stt);
