@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# make demo: install what is needed, build, start the server and place a real
-# phone call to it with baresip. The caller says a sentence made by espeak-ng;
-# the server's echo agent sends it back; we record what the caller hears,
-# compare it with what was said and tell the story. Runs as root on a fresh
+# make demo: install what is needed, build, start the server with the agent
+# pipeline and its embedded defaults, and place a real phone call to it with
+# baresip. The caller says a sentence made by espeak-ng; the agent (VAD,
+# pocketsphinx, the echo bot, espeak-ng) answers; we capture what the caller
+# hears, transcribe it and print the conversation with its latencies. Runs as root on a fresh
 # Debian 12 (scripts/deps.sh installs the packages). Everything runs on
 # 127.0.0.1 on free ports; the server is stopped at the end. The recordings
 # stay in build/demo/.
@@ -27,7 +28,6 @@ bash scripts/deps.sh || die "scripts/deps.sh failed"
 
 step "Building (make)"
 make || die "make failed"
-make -s build/tools/xcorr || die "building build/tools/xcorr failed"
 
 # The integration-test helpers: free ports, server start/stop, baresip,
 # capture, cross-correlation. They clean up everything at exit.
@@ -36,86 +36,78 @@ export VOXGATE_BIN=$PWD/build/voxgate
 . tests/integration/lib.sh
 
 OUT=$VG_ROOT/build/demo
-SENTENCE="Hello, this is a phone call to voxgate. Everything I say travels \
-over SIP and RTP to the server, and the echo agent sends it straight back."
+SENTENCE="Please call me back tomorrow morning."
+KEYS="demo: $(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
 
-step "Starting the server"
-vg_server_start || die "the server did not start: $VG_REASON
+step "Starting the server with the agent pipeline"
+vg_pick_port_into http_port 1 || die "no free port for the HTTP API"
+vg_server_start --agent pipeline --http_port "$http_port" --keys "$KEYS" \
+	--agent_workers 1 || die "the server did not start: $VG_REASON
 $(tail -n 20 "$VG_SERVER_LOG" 2>/dev/null)"
-say "build/voxgate serve --sip_host 127.0.0.1 --sip_port $VG_SIP_PORT (agent audio-echo)"
-say "listening on udp+tcp 127.0.0.1:$VG_SIP_PORT (JSON log: build/demo/server.log)"
+say "build/voxgate serve --agent pipeline: SIP on 127.0.0.1:$VG_SIP_PORT, HTTP on 127.0.0.1:$http_port"
+say "embedded defaults: our VAD, pocketsphinx (en-us), the echo bot, espeak-ng"
+vg_wait_event agent_worker_registered 30 ||
+	die "no agent worker registered: $(tail -n 5 "$VG_SERVER_LOG")"
+say "an agent worker (voxgate agent) started, loaded its models and registered"
 
 step "Making the caller's voice"
 mkdir -p "$OUT"
-vg_make_speech "$OUT/said.wav" "$SENTENCE" || die "$VG_REASON"
-speech_s=$(soxi -D "$OUT/said.wav")
-say "espeak-ng: \"$SENTENCE\""
-say "$(printf '%.1f' "$speech_s") s of speech, 8 kHz mono (build/demo/said.wav)"
-# baresip hangs up when its microphone file ends: pad with silence
-sox -D "$OUT/said.wav" "$VG_TMP/mic.wav" pad 0 5 || die "sox failed"
-call_s=$(awk -v s="$speech_s" 'BEGIN { printf "%d", s + 2.999 }')
+espeak-ng -v en-us+klatt3 -s 160 -w "$VG_TMP/said22.wav" "$SENTENCE" &&
+	sox -D "$VG_TMP/said22.wav" -r 8000 -c 1 -b 16 "$OUT/said.wav" ||
+	die "espeak-ng or sox failed"
+say "espeak-ng: \"$SENTENCE\" ($(printf '%.1f' "$(soxi -D "$OUT/said.wav")") s)"
+# the greeting plays first; the caller speaks after it, then listens
+sox -D -n -r 8000 -c 1 -b 16 "$VG_TMP/lead.wav" trim 0 4 &&
+	sox -D "$VG_TMP/lead.wav" "$OUT/said.wav" "$VG_TMP/mic.wav" pad 0 8 ||
+	die "sox failed"
 
 step "Placing the call"
 dir=$VG_TMP/caller
 vg_baresip_config "$dir" "$VG_TMP/mic.wav" || die "no free ports for baresip"
-uri="sip:echo@127.0.0.1:$VG_SIP_PORT"
-say "caller: baresip as sip:caller@127.0.0.1:$VG_BS_SIP_PORT, microphone = the speech above"
-say "dialling $uri; baresip hangs up after $call_s s"
-captured=0
-if command -v dumpcap >/dev/null 2>&1 &&
-	vg_capture_start "$VG_TMP/rtp.pcapng" \
-		"udp portrange $VG_BS_RTP_LO-$VG_BS_RTP_HI" 2>/dev/null; then
-	captured=1
-fi
-vg_baresip_dial "$dir" "$uri" "$call_s"
+uri="sip:agent@127.0.0.1:$VG_SIP_PORT"
+say "caller: baresip dials $uri; it listens 4 s, says the sentence, listens again"
+vg_capture_start "$VG_TMP/rtp.pcapng" "udp portrange $VG_BS_RTP_LO-$VG_BS_RTP_HI" ||
+	die "cannot capture: $VG_REASON"
+vg_baresip_dial "$dir" "$uri" 12
 bs_rc=$VG_RC
-[ "$captured" = 1 ] && vg_capture_stop
+vg_capture_stop
 
 VG_MARK=0
-inv=$(vg_events invite | tail -n 1)
-media=$(vg_events media | tail -n 1)
-end=$(vg_events call_end | tail -n 1)
-[ -n "$inv" ] || die "the server never saw the INVITE (baresip exit $bs_rc)
-$(tail -n 20 "$dir/baresip.log")"
-say "call placed: the server got an INVITE from $(vg_jfield "$inv" from) over $(vg_jfield "$inv" transport)"
-if vg_log_has_event answered && grep -q 'Call established' "$dir/baresip.log"; then
-	say "answered: 200 OK, codec $(vg_jfield "$media" codec); baresip says \"Call established\""
-else
+grep -q 'Call established' "$dir/baresip.log" ||
 	die "the call was not answered (baresip exit $bs_rc)
 $(tail -n 20 "$dir/baresip.log")"
-fi
-if [ -n "$end" ]; then
-	say "hung up by the $(vg_jfield "$end" by) after $(awk -v ms="$(vg_jfield "$end" duration_ms)" 'BEGIN { printf "%.1f", ms / 1000 }') s: $(vg_jfield "$end" packets_in) RTP packets in, $(vg_jfield "$end" packets_out) out"
+turn=$(vg_events turn | head -n 1)
+speaking=$(vg_events agent_speaking | tail -n 1)
+[ -n "$turn" ] || die "the agent did not answer; server log: build/demo/server.log"
+
+step "The conversation"
+say "agent : Hello! Say something, and I will say it back."
+say "caller: $SENTENCE"
+say "         the agent heard: \"$(vg_jfield "$turn" transcript)\""
+say "agent : $(vg_jfield "$turn" reply)"
+vg_rtp_timeline "$VG_TMP/rtp.pcapng" "$VG_BS_RTP_LO" "$VG_BS_RTP_HI" \
+	"$VG_TMP/tx.ul" "$VG_TMP/rx.ul" &&
+	sox -D -t ul -r 8000 -c 1 "$VG_TMP/rx.ul" -b 16 "$OUT/heard.wav" ||
+	die "cannot read the captured RTP"
+seg=$(build/voxgate vad "$OUT/heard.wav" 2>/dev/null | tail -n 1)
+if [ -n "$seg" ]; then
+	read -r from to <<<"$seg"
+	sox -V1 -D "$OUT/heard.wav" "$VG_TMP/reply.wav" trim "$from" "=$(echo "$to + 0.3" | bc)" &&
+		say "         the caller heard (voxgate stt): \"$(build/voxgate stt "$VG_TMP/reply.wav" 2>/dev/null)\""
 fi
 
-step "What the caller heard"
-vg_baresip_recordings "$dir"
-[ -s "$VG_BS_DEC" ] || die "baresip recorded nothing received"
-cp "$VG_BS_DEC" "$OUT/heard.wav"
-heard_s=$(soxi -D "$OUT/heard.wav")
-say "$(printf '%.1f' "$heard_s") s of echo received (build/demo/heard.wav)"
-if vg_xcorr -w 500 -m 1000 "$OUT/said.wav" "$OUT/heard.wav"; then
-	if vg_fcmp "$VG_CORR" ">" 0.5; then
-		say "it is the caller's own voice: correlation $VG_CORR with what was said"
-	else
-		say "it does NOT sound like what was said: correlation only $VG_CORR"
-	fi
-fi
-if [ "$captured" = 1 ] &&
-	vg_rtp_timeline "$VG_TMP/rtp.pcapng" "$VG_BS_RTP_LO" "$VG_BS_RTP_HI" \
-		"$VG_TMP/tx.ul" "$VG_TMP/rx.ul" &&
-	vg_xcorr -w 500 -m 1000 "$VG_TMP/tx.ul" "$VG_TMP/rx.ul"; then
-	say "round trip through the server: the echo follows the voice by $VG_LAG_MS ms on the wire (correlation $VG_CORR)"
-fi
+step "Latencies of that turn"
+say "end of speech -> STT final        $(vg_jfield "$turn" stt_ms) ms"
+say "end of speech -> first reply text $(vg_jfield "$turn" llm_ms) ms"
+say "end of speech -> first TTS audio  $(vg_jfield "$turn" tts_ms) ms"
+say "end of speech -> first RTP packet $(vg_jfield "$speaking" voice_to_voice_ms) ms (voice to voice)"
+barge=$(vg_events barge_in | head -n 1)
+[ -n "$barge" ] && say "barge-in: the caller talked over the agent after $(vg_jfield "$barge" heard_ms) ms; it stopped in $(vg_jfield "$barge" reaction_ms) ms"
+curl -sf "http://127.0.0.1:$http_port/metrics" >"$OUT/metrics.txt" &&
+	say "Prometheus figures: build/demo/metrics.txt (GET /metrics)"
 
 step "Stopping the server"
-stopped=0
-vg_server_stop && stopped=1
+vg_server_stop || die "stopping the server: $VG_REASON"
 cp "$VG_SERVER_LOG" "$OUT/server.log" 2>/dev/null
-if [ "$stopped" = 1 ]; then
-	stats=$(vg_events stats | tail -n 1)
-	say "SIGTERM: the server drained and exited 0 ($(vg_jfield "$stats" calls) call, jitter-buffer residence p50 $(awk -v us="$(vg_jfield "$stats" residence_p50_us)" 'BEGIN { printf "%.0f", us / 1000 }') ms)"
-else
-	die "stopping the server: $VG_REASON"
-fi
-printf '\nDemo done. Listen: build/demo/said.wav (said) and build/demo/heard.wav (heard).\n'
+say "SIGTERM: the server drained, stopped its worker and exited 0"
+printf '\nDemo done. Listen: build/demo/said.wav (the caller) and build/demo/heard.wav (what the caller heard).\n'
