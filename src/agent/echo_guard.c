@@ -15,7 +15,9 @@
  * smallest in/out energy ratio seen at the delay, since a caller talking
  * only adds energy) with 3 dB to spare. Before the delay is known, the
  * loudest reference frame of the last 400 ms and a 6 dB ERL (the least a
- * line is expected to give, as in G.168) stand in.
+ * line is expected to give, as in G.168) stand in, until three estimates in
+ * a row have found no echo at all: then the line returns nothing of the
+ * agent and nothing is held back.
  */
 #include <errno.h>
 #include <math.h>
@@ -36,6 +38,9 @@
 #define ERL_ASSUMED 0.25 /* 6 dB */
 #define MARGIN      2.0  /* 3 dB */
 #define QUIET       1e4  /* mean square of a frame below about -50 dBFS */
+/* Estimates (200 ms apart, while the agent talks) that must find no echo
+ * before the line counts as echo-free. */
+#define NO_ECHO_MISSES 3
 
 struct echo_guard {
 	int16_t ref[REF_LEN];
@@ -45,9 +50,10 @@ struct echo_guard {
 	double ref_frame_e[HIST_FRAMES]; /* mean squares of recent out frames */
 	unsigned hist_pos;
 	unsigned frames, since_estimate;
-	int delay;     /* samples, -1 = unknown */
-	int candidate; /* a new delay seen once */
-	double erl;    /* echo energy / reference energy */
+	int delay;       /* samples, -1 = unknown */
+	unsigned misses; /* estimates in a row that found no echo */
+	int candidate;   /* a new delay seen once */
+	double erl;      /* echo energy / reference energy */
 };
 
 int echo_guard_alloc(struct echo_guard **egp)
@@ -169,8 +175,11 @@ static void estimate(struct echo_guard *eg)
 	int lag = best_lag(eg, &corr);
 	int delay;
 
-	if (lag < 0)
+	if (lag < 0) {
+		eg->misses++;
 		return;
+	}
+	eg->misses = 0;
 	delay = lag * DEC;
 	if (eg->delay >= 0 && abs(delay - eg->delay) <= 2 * DEC)
 		return;
@@ -218,6 +227,11 @@ bool echo_guard_in(struct echo_guard *eg, int16_t *pcm)
 			eg->erl = ratio < eg->erl ? ratio : eg->erl * 1.002;
 		}
 		expected = ref_e * eg->erl * MARGIN;
+	} else if (eg->misses >= NO_ECHO_MISSES) {
+		/* A line that returns nothing of the agent: nothing to
+		 * guard against, and a quiet caller must not be held
+		 * back. */
+		expected = 0;
 	} else {
 		double loudest = 0;
 

@@ -747,7 +747,7 @@ static const struct key keys[] = {
     {"vad_start_secs", "0.2",
      "seconds of voice before the caller counts as speaking (barge-in)",
      parse_seconds, FIELD(vad_start_secs)},
-    {"vad_stop_secs", "0.3", "seconds of silence that end the caller's turn",
+    {"vad_stop_secs", "0.25", "seconds of silence that end the caller's turn",
      parse_seconds, FIELD(vad_stop_secs)},
     {"vad_min_volume", "0.6", "loudness a voiced frame needs (0-1)",
      parse_fraction, FIELD(vad_min_volume)},

@@ -2,16 +2,23 @@
  * line_echo: the media end of a phone line whose caller hears the agent
  * through a hybrid that sends it back.
  *
- *   line_echo -p PORT [-d DELAY_MS] [-g GAIN] [-s SPEECH.ul -a AT_S]
- *             [-t SECONDS]
+ *   line_echo -p PORT [-d DELAY_MS] [-g GAIN] [-s SPEECH.ul -a AT_S
+ *             [-r EVERY_S]] [-t SECONDS]
  *
  * Binds 127.0.0.1:PORT. From the first PCMU packet it receives, it sends a
  * PCMU packet every 20 ms back to where that packet came from: what it
  * received DELAY_MS earlier (default 120) times GAIN (default 0.3, about
  * -10 dB), plus, from AT_S seconds after the first packet, the raw u-law
- * SPEECH file (the caller talking). It stops after SECONDS (default 15) and
- * prints "received=N sent=M" on stdout. Exit code 0, 1 on a socket error,
- * 2 on bad usage.
+ * SPEECH file (the caller talking), again every EVERY_S seconds when given.
+ * It stops after SECONDS (default 15) and prints "received=N sent=M" on
+ * stdout, then what it measured on the wire for each time it spoke:
+ *
+ *   reply n=K ms=X   the agent's first sound X ms after the caller's speech
+ *                    ended (voice to voice, as the caller hears it)
+ *   barge n=K ms=X   the agent was talking when the caller began; its
+ *                    sound stopped X ms later (barge-in reaction)
+ *
+ * Exit code 0, 1 on a socket error, 2 on bad usage.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +36,9 @@
 
 #define FRAME     160
 #define MAX_DELAY 100 /* frames: 2 s */
+#define MAX_SAYS  256
+#define GAP_NS    100000000u /* 100 ms without sound ends a stretch */
+#define SOUND_RMS 300.0      /* a packet with sound, about -40 dBFS */
 
 /* G.711 u-law, written out here so the tool does not share the server's
  * codec it tests. */
@@ -71,13 +81,21 @@ static uint64_t now_ns(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: line_echo -p PORT [-d DELAY_MS] [-g GAIN] "
-	                "[-s SPEECH.ul -a AT_S] [-t SECONDS]\n");
+	                "[-s SPEECH.ul -a AT_S [-r EVERY_S]] [-t SECONDS]\n");
 }
 
 int main(int argc, char **argv)
 {
 	int port = 0, delay_ms = 120, opt, fd;
-	double gain = 0.3, at_s = 0, secs = 15;
+	double gain = 0.3, at_s = 0, secs = 15, every_s = 0;
+	/* Per time the caller spoke: when it started and ended, the agent's
+	 * first sound after the end, and (barge) its last before a gap. */
+	struct say {
+		uint64_t start, end, reply, last_sound;
+		bool over_agent, reply_seen, stopped;
+	} says[MAX_SAYS];
+	size_t nsays = 0, speech_active = 0;
+	uint64_t last_sound = 0;
 	const char *speech_path = NULL;
 	uint8_t *speech = NULL;
 	size_t speech_len = 0;
@@ -89,7 +107,8 @@ int main(int argc, char **argv)
 	uint16_t seq = 1;
 	uint32_t ts = 0;
 
-	while ((opt = getopt(argc, argv, "p:d:g:s:a:t:")) != -1) {
+	memset(says, 0, sizeof(says));
+	while ((opt = getopt(argc, argv, "p:d:g:s:a:t:r:")) != -1) {
 		switch (opt) {
 		case 'p':
 			port = atoi(optarg);
@@ -108,6 +127,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			secs = atof(optarg);
+			break;
+		case 'r':
+			every_s = atof(optarg);
 			break;
 		default:
 			usage();
@@ -136,6 +158,16 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		fclose(f);
+		/* Where the words end, without the file's trailing
+		 * silence. */
+		for (size_t i = 0; i < speech_len; i++) {
+			if (abs(ulaw_to_linear(speech[i])) > 500)
+				speech_active = i + 1;
+		}
+	}
+	if (every_s && every_s * 8000 < (double)speech_len) {
+		usage();
+		return 2;
 	}
 	memset(line, 0, sizeof(line));
 
@@ -164,16 +196,55 @@ int main(int argc, char **argv)
 				t0 = next = t;
 			}
 			received++;
-			for (size_t i = 0; i < FRAME; i++)
-				line[tick % MAX_DELAY][i] =
-				    ulaw_to_linear(b[12 + i]);
+			double e = 0;
+			for (size_t i = 0; i < FRAME; i++) {
+				int16_t v = ulaw_to_linear(b[12 + i]);
+
+				line[tick % MAX_DELAY][i] = v;
+				e += (double)v * v;
+			}
+			if (sqrt(e / FRAME) < SOUND_RMS)
+				continue;
+			for (size_t k = 0; k < nsays; k++) {
+				struct say *s = &says[k];
+
+				if (t > s->end && !s->reply_seen) {
+					s->reply_seen = true;
+					s->reply = t;
+				}
+				if (s->over_agent && !s->stopped &&
+				    t >= s->start) {
+					if (s->last_sound &&
+					    t - s->last_sound > GAP_NS)
+						s->stopped = true;
+					else
+						s->last_sound = t;
+				}
+			}
+			last_sound = t;
 		}
 		if (have_peer && t >= next) {
 			int16_t *back =
 			    line[(tick + MAX_DELAY - (uint64_t)delay_ms / 20) %
 			         MAX_DELAY];
 			double since = (double)(t - t0) / 1e9;
-			size_t sp = (size_t)((since - at_s) * 8000);
+			double into = since - at_s;
+			size_t sp;
+
+			if (every_s > 0 && into > 0)
+				into = fmod(into, every_s);
+			sp = (size_t)(into * 8000);
+			/* A new time the caller speaks: note it. */
+			if (speech && into >= 0 && sp < FRAME &&
+			    nsays < MAX_SAYS) {
+				struct say *s = &says[nsays++];
+
+				s->start = t;
+				s->end = t + (uint64_t)speech_active * 125000u;
+				s->over_agent =
+				    last_sound && t - last_sound < GAP_NS;
+				s->last_sound = s->over_agent ? last_sound : 0;
+			}
 
 			b[0] = 0x80;
 			b[1] = 0;
@@ -187,8 +258,7 @@ int main(int argc, char **argv)
 			for (size_t i = 0; i < FRAME; i++) {
 				double v = gain * back[i];
 
-				if (speech && since >= at_s &&
-				    sp + i < speech_len)
+				if (speech && into >= 0 && sp + i < speech_len)
 					v += ulaw_to_linear(speech[sp + i]);
 				v = fmax(-32768, fmin(32767, v));
 				b[12 + i] = linear_to_ulaw((int)v);
@@ -208,6 +278,18 @@ int main(int argc, char **argv)
 	}
 	printf("received=%llu sent=%llu\n", (unsigned long long)received,
 	       (unsigned long long)sent);
+	for (size_t k = 0; k < nsays; k++) {
+		const struct say *s = &says[k];
+
+		if (s->over_agent && s->last_sound)
+			printf("barge n=%zu ms=%lld\n", k,
+			       (long long)((int64_t)(s->last_sound - s->start) /
+			                   1000000));
+		else if (s->reply_seen &&
+		         (k + 1 == nsays || s->reply < says[k + 1].start))
+			printf("reply n=%zu ms=%lld\n", k,
+			       (long long)((s->reply - s->end) / 1000000));
+	}
 	free(speech);
 	close(fd);
 	return 0;

@@ -63,6 +63,7 @@ struct line {
 	double gain;           /* of the echo */
 	size_t caller_from;    /* frame the caller starts talking at; 0 = no */
 	bool agent_talks;
+	double caller_gain; /* 0 = 1 */
 };
 
 struct outcome {
@@ -102,7 +103,8 @@ static int run(const struct line *ln, size_t frames, struct outcome *o)
 				     sent[(f - ln->delay_frames) * FRAME + i];
 			if (ln->caller_from && f >= ln->caller_from &&
 			    k - ln->caller_from * FRAME < caller_len)
-				v += caller[k - ln->caller_from * FRAME];
+				v += (ln->caller_gain ? ln->caller_gain : 1) *
+				     caller[k - ln->caller_from * FRAME];
 			in[i] = (int16_t)fmax(-32768, fmin(32767, v));
 		}
 		o->guarded += echo_guard_in(eg, in);
@@ -162,6 +164,20 @@ TEST(caller_over_the_agent_is_heard)
 	return 0;
 }
 
+/* A line with no echo at all: once the guard has seen that, a caller
+ * much quieter than the agent is heard over it at once. */
+TEST(quiet_caller_on_an_echo_free_line)
+{
+	struct line ln = {8, 0.0, 150, true, 0.2};
+	struct outcome o;
+
+	CHECK_EQ(run(&ln, 150 + caller_len / FRAME + 30, &o), 0);
+	CHECK(o.starts >= 1);
+	CHECK(o.first_start >= 150 && o.first_start <= 150 + 20);
+	CHECK_EQ(o.delay_ms, -1);
+	return 0;
+}
+
 TEST(caller_alone_passes)
 {
 	struct line ln = {8, 0.3, 20, false};
@@ -183,6 +199,7 @@ int main(void)
 	}
 	RUN(echo_never_starts_the_vad);
 	RUN(caller_over_the_agent_is_heard);
+	RUN(quiet_caller_on_an_echo_free_line);
 	RUN(caller_alone_passes);
 	free(agent);
 	free(caller);

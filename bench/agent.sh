@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Agent pipeline benchmarks (part "d" of bench/run.sh; see bench/README.md).
+# The server runs the pipeline agent with its embedded providers and a pool
+# of workers; callers are tests/tools/line_echo processes on SIPp calls,
+# saying tests/fixtures/call_me_back.wav at fixed intervals and measuring
+# on the wire what they hear back.
+#
+#   d1 voice-to-voice: TURNS turns over CALLS calls; the server's figure
+#      (end of speech → first reply packet sent) and the caller's (end of
+#      its speech → first reply packet received), p50 and p95
+#   d2 barge-in: the caller starts again while the reply plays; the
+#      agent's sound stops X ms after the caller's first speech packet, on
+#      the wire, p50 and p95
+#   d3 load: N concurrent agents (one worker each), all talking: CPU and
+#      memory per agent and voice-to-voice at each N
+#
+# Environment: BENCH_QUICK=1, BENCH_AGENT_TURNS (50), BENCH_AGENT_LEVELS
+# ("1 2 4 6 8"), BENCH_AGENT_SECS (40), BENCH_OUT_AGENT (markdown to append
+# to), VOXGATE_BIN (build/voxgate).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+export VOXGATE_BIN=${VOXGATE_BIN:-$PWD/build/voxgate}
+# shellcheck source-path=SCRIPTDIR source=../tests/integration/lib.sh
+. tests/integration/lib.sh
+
+QUICK=${BENCH_QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+	TURNS=${BENCH_AGENT_TURNS:-10}
+	LEVELS=${BENCH_AGENT_LEVELS:-1 2}
+	SECS=${BENCH_AGENT_SECS:-20}
+else
+	TURNS=${BENCH_AGENT_TURNS:-50}
+	LEVELS=${BENCH_AGENT_LEVELS:-1 2 4 6 8}
+	SECS=${BENCH_AGENT_SECS:-40}
+fi
+OUT=${BENCH_OUT_AGENT:-/dev/stdout}
+KEYS="bench: $(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+FIXTURE=$VG_ROOT/tests/fixtures/call_me_back.wav
+EVERY=7 # seconds between the caller's sentences: sentence, reply, pause
+
+log() { echo "[bench-agent $(date +%T)] $*" >&2; }
+
+vg_build_tool line_echo || vg_abort "cannot build line_echo"
+vg_wav_to_g711 "$FIXTURE" "$VG_TMP/speech.ul" || vg_abort "sox failed"
+
+# pct P < numbers: the P-th percentile (nearest rank)
+pct() {
+	sort -n | awk -v p="$1" '{ v[NR] = $1 } END {
+		if (!NR) { print "n/a"; exit }
+		k = int(p / 100 * NR + 0.999999); if (k < 1) k = 1; print v[k] }'
+}
+
+start() { # start WORKERS [flags]
+	local workers=$1
+	shift
+	vg_pick_port_into HTTP_PORT 1 || return 1
+	vg_server_start --agent pipeline --http_port "$HTTP_PORT" --keys "$KEYS" \
+		--agent_workers "$workers" --log_level info "$@" || return 1
+	local i
+	for ((i = 0; i < 600; i++)); do
+		[ "$(vg_events agent_worker_registered | wc -l)" -ge "$workers" ] &&
+			return 0
+		sleep 0.1
+	done
+	vg_reason "only $(vg_events agent_worker_registered | wc -l) of $workers workers registered"
+	return 1
+}
+
+# calls N SECONDS EVERY AT: N concurrent calls, each caller speaking from
+# AT s every EVERY s; the callers' reports go to $VG_TMP/calls.$k.out.
+calls() {
+	local n=$1 secs=$2 every=$3 at=$4 k port pids=()
+	for ((k = 0; k < n; k++)); do
+		vg_pick_port_into port 1 || return 1
+		"$VG_TOOLS/line_echo" -p "$port" -g 0 -s "$VG_TMP/speech.ul" \
+			-a "$at" -r "$every" -t "$secs" >"$VG_TMP/calls.$k.out" 2>&1 &
+		pids+=($!)
+		vg_track "$!"
+		VG_CDIR=$VG_TMP SIPP_TIMEOUT=$((secs + 20)) vg_sipp_bg "call$k" \
+			lk_uac_line.xml -s agent -d "$((secs * 1000 + 500))" \
+			-key caller "+1555000$((1000 + k))" -key echo_port "$port" \
+			-key xhdr_name X-Voxgate-Test -key xhdr_value 1
+		pids+=("$VG_BG_PID")
+		sleep 0.3
+	done
+	for k in "${pids[@]}"; do
+		vg_wait_pid "$k" "$((secs + 30))" || vg_kill_pid "$k"
+	done
+}
+
+server_v2v() { vg_events agent_speaking | sed -n -E 's/.*"voice_to_voice_ms":([0-9]+).*/\1/p'; }
+wire() { cat "$VG_TMP"/calls.*.out 2>/dev/null | sed -n -E "s/^$1 n=[0-9]+ ms=(-?[0-9]+)/\1/p"; }
+
+proc_cpu_s() { # total CPU seconds of the server and its workers
+	local total=0 p
+	for p in "$VG_SERVER_PID" $(pgrep -P "$VG_SERVER_PID"); do
+		total=$((total + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
+}
+
+worker_mem() { # PSS and RSS of the workers, MB (total)
+	local pss=0 rss=0 p
+	for p in $(pgrep -P "$VG_SERVER_PID"); do
+		pss=$((pss + $(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
+		rss=$((rss + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)))
+	done
+	echo "$((pss / 1024)) $((rss / 1024))"
+}
+
+{
+	echo
+	echo "## Agent pipeline ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores)"
+	echo
+}>>"$OUT"
+
+# ---- d1: voice to voice ----------------------------------------------------
+C=2
+per_call=$(((TURNS + C - 1) / C))
+secs=$((4 + per_call * EVERY))
+log "d1: $TURNS turns over $C calls ($secs s)"
+rm -f "$VG_TMP"/calls.*.out
+if start "$C"; then
+	vg_mark
+	calls "$C" "$secs" "$EVERY" 4
+	sv=$(server_v2v)
+	wv=$(wire reply)
+	{
+		echo "### Voice to voice, $(echo "$sv" | grep -c .) turns"
+		echo
+		echo "| measured | p50 ms | p95 ms | turns |"
+		echo "|---|---|---|---|"
+		echo "| server: end of speech (last voiced packet in) → first reply packet out | $(pct 50 <<<"$sv") | $(pct 95 <<<"$sv") | $(echo "$sv" | grep -c .) |"
+		echo "| caller: end of its speech → first reply packet heard, on the wire | $(pct 50 <<<"$wv") | $(pct 95 <<<"$wv") | $(echo "$wv" | grep -c .) |"
+		echo
+	} >>"$OUT"
+	vg_server_stop
+else
+	log "d1 could not run: $VG_REASON"
+fi
+
+# ---- d2: barge-in ----------------------------------------------------------
+# The reply ("You said: ..." about 3 s) starts about 0.5 s after the caller's
+# sentence (2.5 s) ends; speaking again 4 s after the last start lands in it.
+log "d2: barge-in"
+rm -f "$VG_TMP"/calls.*.out
+if start 2; then
+	vg_mark
+	calls 2 "$((QUICK == 1 ? 20 : 44))" 4 4
+	bw=$(wire barge)
+	bs=$(vg_events barge_in | sed -n -E 's/.*"reaction_ms":(-?[0-9]+).*/\1/p')
+	{
+		echo "### Barge-in reaction, $(echo "$bw" | grep -c .) times"
+		echo
+		echo "| measured | p50 ms | p95 ms | max ms |"
+		echo "|---|---|---|---|"
+		echo "| caller, on the wire: its first speech packet → the agent's last sound packet | $(pct 50 <<<"$bw") | $(pct 95 <<<"$bw") | $(pct 100 <<<"$bw") |"
+		echo "| server: voiced onset packet in → last agent packet out | $(pct 50 <<<"$bs") | $(pct 95 <<<"$bs") | $(pct 100 <<<"$bs") |"
+		echo
+	} >>"$OUT"
+	vg_server_stop
+else
+	log "d2 could not run: $VG_REASON"
+fi
+
+# ---- d3: concurrent agents -------------------------------------------------
+{
+	echo "### Concurrent agents, each caller talking every $EVERY s for $SECS s"
+	echo
+	echo "| agents | CPU, % of one core (server + workers) | per agent | worker PSS MB per agent | RSS MB per agent | v2v p50 ms | v2v p95 ms | turns | busy |"
+	echo "|---|---|---|---|---|---|---|---|---|"
+} >>"$OUT"
+for n in $LEVELS; do
+	log "d3: $n agents"
+	rm -f "$VG_TMP"/calls.*.out
+	if ! start "$n"; then
+		log "d3 $n could not run: $VG_REASON"
+		continue
+	fi
+	vg_mark
+	c0=$(proc_cpu_s)
+	t0=$(date +%s.%N)
+	( calls "$n" "$SECS" "$EVERY" 4 ) &
+	cpid=$!
+	sleep $((SECS / 2))
+	mem=$(worker_mem)
+	wait "$cpid"
+	c1=$(proc_cpu_s)
+	t1=$(date +%s.%N)
+	sv=$(server_v2v)
+	read -r pss rss <<<"$mem"
+	cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.0f", (b - a) / (e - s) * 100 }')
+	echo "| $n | $cpu | $((cpu / n)) | $((pss / n)) | $((rss / n)) | $(pct 50 <<<"$sv") | $(pct 95 <<<"$sv") | $(echo "$sv" | grep -c .) | $(vg_events agent_busy | wc -l) |" >>"$OUT"
+	vg_server_stop
+done
+echo >>"$OUT"
+vg_finish
