@@ -5,10 +5,12 @@
 #   (a) calls: concurrent SIPp callers streaming PCMU at 100/250/500/1000
 #   (b) setup: call set-up rate without media (INVITE/200/ACK/BYE)
 #   (c) ratio: CPU per packet of the server's media path vs bench/udp_echo
+#   (d) agent: voice-to-voice, barge-in and load of the agent pipeline
+#       (bench/agent.sh, appended to the report)
 #
 # Environment:
 #   BENCH_QUICK=1          short runs, small counts (a few minutes)
-#   BENCH_ONLY="a b c"     run only some of the benchmarks
+#   BENCH_ONLY="a b c d"   run only some of the benchmarks
 #   BENCH_TARGET=stand-in  SIPp's built-in UAS with -rtp_echo instead of
 #                          voxgate (to check this script, not to measure)
 #   BENCH_LEVELS="100 250 500 1000"  BENCH_HOLD=60  BENCH_RAMP_CPS=200
@@ -28,7 +30,7 @@ QUICK=${BENCH_QUICK:-0}
 TARGET=${BENCH_TARGET:-voxgate}
 VOXGATE=${VOXGATE:-build/voxgate}
 OUT=${BENCH_OUT:-bench/results/latest.md}
-ONLY=${BENCH_ONLY:-a b c}
+ONLY=${BENCH_ONLY:-a b c d}
 if [ "$QUICK" = 1 ]; then
 	LEVELS=${BENCH_LEVELS:-50 200}
 	HOLD=${BENCH_HOLD:-10}
@@ -563,6 +565,11 @@ esac
 		printf -- '- %s\n' "${PROBLEMS[@]}"
 	fi
 } >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
+case " $ONLY " in *" d "*)
+	BENCH_OUT_AGENT=$(realpath "$OUT") VOXGATE_BIN=$(realpath "$VOXGATE") \
+		bash bench/agent.sh || STATUS=1
+	;;
+esac
 cp "$OUT" "$RUN/results.md"
 log "results in $OUT"
 exit $STATUS
