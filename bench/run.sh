@@ -186,7 +186,7 @@ start_server() { # start_server NAME
 		SRV_CMD="sipp -sn uas -i 127.0.0.1 -p $SIP_PORT -mi 127.0.0.1 -mp $RTP_LO -rtp_echo -aa -nostdin"
 		(cd "$RUN" && exec $SRV_CMD) >"$SRV_LOG" 2>&1 &
 	else
-		SRV_CMD="$VOXGATE serve --sip_host 127.0.0.1 --sip_port $SIP_PORT --rtp_port_range $RTP_LO-$RTP_HI --log_format json --http_port 0 --db $RUN/$name.db"
+		SRV_CMD="$VOXGATE serve --sip_host 127.0.0.1 --sip_port $SIP_PORT --rtp_port_range $RTP_LO-$RTP_HI --log_format json --http_port 0 --db $RUN/$name.db --agent audio-echo"
 		$SRV_CMD 2>"$SRV_LOG" >/dev/null &
 	fi
 	SRV_PID=$!

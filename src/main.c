@@ -566,6 +566,19 @@ static int serve(int argc, char *const argv[])
 		goto out;
 	}
 
+	/* The pool's workers prove themselves with a token: with no API key
+	 * configured, one that nobody else knows is made for them. */
+	if (!strcmp(cfg->agent, "pipeline") && !cfg->nkeys) {
+		uint8_t secret[24];
+
+		snprintf(cfg->keys[0].key, sizeof(cfg->keys[0].key),
+		         "voxgate-workers");
+		rand_bytes(secret, sizeof(secret));
+		for (size_t i = 0; i < sizeof(secret); i++)
+			snprintf(cfg->keys[0].secret + 2 * i, 3, "%02x",
+			         secret[i]);
+		cfg->nkeys = 1;
+	}
 	rc = control_plane_open(&srv);
 	if (!rc)
 		rc = agent_plane_open(&srv);

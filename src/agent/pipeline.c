@@ -83,7 +83,7 @@
 /* Pauses put between clauses, after . ! ? and after , ; : */
 #define PAUSE_SENTENCE_MS 300
 #define PAUSE_CLAUSE_MS   200
-#define DEFAULT_STOP_SECS 0.3
+#define DEFAULT_STOP_SECS 0.25
 #define STT_TEXT_MAX      1024
 
 static const char apology[] =

@@ -43,7 +43,7 @@ struct pipeline_config {
 	const struct brain_config *brain;
 	const char *greeting; /* said when the call starts; NULL/"" = none */
 	/* The server's VAD stop window: the caller's speech ended this long
-	 * before the STOP event. 0 = 0.3 s, the server's default. */
+	 * before the STOP event. 0 = 0.25 s, the server's default. */
 	double stop_secs;
 };
 

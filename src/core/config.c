@@ -715,7 +715,10 @@ static const struct key keys[] = {
      parse_wav_path, FIELD(pin_wrong)},
     {"pin_timeout", "30s", "hang up when the PIN is not entered by then",
      parse_duration, FIELD(pin_timeout_ms)},
-    {"agent", "audio-echo", "agent that talks on each call", parse_str,
+    {"agent", "pipeline",
+     "agent that talks on each call: pipeline (VAD, STT, brain, TTS in "
+     "agent workers) or audio-echo (says back what it hears)",
+     parse_str,
      FIELD(agent)},
     {"answer_delay", "0", "ring this long before answering", parse_duration,
      FIELD(answer_delay_ms)},

@@ -103,7 +103,7 @@ TEST(defaults)
 	CHECK_EQ(cfg.log_format, LOG_FORMAT_TEXT);
 	CHECK_EQ(cfg.log_level, LOGL_INFO);
 	CHECK_STR(cfg.greeting, "");
-	CHECK_STR(cfg.agent, "audio-echo");
+	CHECK_STR(cfg.agent, "pipeline");
 	CHECK_EQ(cfg.answer_delay_ms, 0);
 	CHECK_EQ(cfg.drain_timeout_ms, 30000);
 	CHECK_EQ(cfg.media_threads, 0);
