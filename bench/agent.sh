@@ -15,8 +15,9 @@
 #      memory per agent and voice-to-voice at each N
 #
 # Environment: BENCH_QUICK=1, BENCH_AGENT_TURNS (50), BENCH_AGENT_LEVELS
-# ("1 2 4 6 8"), BENCH_AGENT_SECS (40), BENCH_OUT_AGENT (markdown to append
-# to), VOXGATE_BIN (build/voxgate).
+# ("1 2 4 6 8 4s 6s 8s": agents; "s" spreads the callers' sentences over
+# the interval instead of all at once), BENCH_AGENT_SECS (40),
+# BENCH_OUT_AGENT (markdown to append to), VOXGATE_BIN (build/voxgate).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 export VOXGATE_BIN=${VOXGATE_BIN:-$PWD/build/voxgate}
@@ -30,7 +31,7 @@ if [ "$QUICK" = 1 ]; then
 	SECS=${BENCH_AGENT_SECS:-20}
 else
 	TURNS=${BENCH_AGENT_TURNS:-50}
-	LEVELS=${BENCH_AGENT_LEVELS:-1 2 4 6 8}
+	LEVELS=${BENCH_AGENT_LEVELS:-1 2 4 6 8 4s 6s 8s}
 	SECS=${BENCH_AGENT_SECS:-40}
 fi
 OUT=${BENCH_OUT_AGENT:-/dev/stdout}
@@ -66,14 +67,20 @@ start() { # start WORKERS [flags]
 	return 1
 }
 
-# calls N SECONDS EVERY AT: N concurrent calls, each caller speaking from
-# AT s every EVERY s; the callers' reports go to $VG_TMP/calls.$k.out.
+# calls N SECONDS EVERY AT [SPREAD]: N concurrent calls, each caller
+# speaking from AT s every EVERY s; with SPREAD=1 the callers' first
+# sentences are spread evenly over EVERY, as independent calls would be
+# (otherwise they all speak at once, the worst case); their reports go to
+# $VG_TMP/calls.$k.out.
 calls() {
-	local n=$1 secs=$2 every=$3 at=$4 k port pids=()
+	local n=$1 secs=$2 every=$3 at=$4 spread=${5:-0} k port pids=() a
 	for ((k = 0; k < n; k++)); do
 		vg_pick_port_into port 1 || return 1
+		a=$at
+		[ "$spread" = 1 ] && a=$(awk -v a="$at" -v k="$k" -v n="$n" -v e="$every" \
+			'BEGIN { printf "%.2f", a + k * e / n }')
 		"$VG_TOOLS/line_echo" -p "$port" -g 0 -s "$VG_TMP/speech.ul" \
-			-a "$at" -r "$every" -t "$secs" >"$VG_TMP/calls.$k.out" 2>&1 &
+			-a "$a" -r "$every" -t "$secs" >"$VG_TMP/calls.$k.out" 2>&1 &
 		pids+=($!)
 		vg_track "$!"
 		VG_CDIR=$VG_TMP SIPP_TIMEOUT=$((secs + 20)) vg_sipp_bg "call$k" \
@@ -81,7 +88,7 @@ calls() {
 			-key caller "+1555000$((1000 + k))" -key echo_port "$port" \
 			-key xhdr_name X-Voxgate-Test -key xhdr_value 1
 		pids+=("$VG_BG_PID")
-		sleep 0.3
+		sleep 0.1
 	done
 	for k in "${pids[@]}"; do
 		vg_wait_pid "$k" "$((secs + 30))" || vg_kill_pid "$k"
@@ -167,11 +174,17 @@ fi
 {
 	echo "### Concurrent agents, each caller talking every $EVERY s for $SECS s"
 	echo
-	echo "| agents | CPU, % of one core (server + workers) | per agent | worker PSS MB per agent | RSS MB per agent | v2v p50 ms | v2v p95 ms | turns | busy |"
-	echo "|---|---|---|---|---|---|---|---|---|"
+	echo "Rows \"together\": all callers speak at the same moments (the worst case); rows"
+	echo "\"spread\": their sentences are spread evenly over the $EVERY s, as independent calls are."
+	echo
+	echo "| agents | callers | CPU, % of one core (server + workers) | per agent | worker PSS MB per agent | RSS MB per agent | v2v p50 ms | v2v p95 ms | turns | busy |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
 } >>"$OUT"
-for n in $LEVELS; do
-	log "d3: $n agents"
+for run in $LEVELS; do
+	n=${run%s}
+	spread=0
+	[ "$n" != "$run" ] && spread=1
+	log "d3: $n agents$([ "$spread" = 1 ] && echo ", spread")"
 	rm -f "$VG_TMP"/calls.*.out
 	if ! start "$n"; then
 		log "d3 $n could not run: $VG_REASON"
@@ -180,7 +193,7 @@ for n in $LEVELS; do
 	vg_mark
 	c0=$(proc_cpu_s)
 	t0=$(date +%s.%N)
-	( calls "$n" "$SECS" "$EVERY" 4 ) &
+	( calls "$n" "$SECS" "$EVERY" 4 "$spread" ) &
 	cpid=$!
 	sleep $((SECS / 2))
 	mem=$(worker_mem)
@@ -190,7 +203,7 @@ for n in $LEVELS; do
 	sv=$(server_v2v)
 	read -r pss rss <<<"$mem"
 	cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.0f", (b - a) / (e - s) * 100 }')
-	echo "| $n | $cpu | $((cpu / n)) | $((pss / n)) | $((rss / n)) | $(pct 50 <<<"$sv") | $(pct 95 <<<"$sv") | $(echo "$sv" | grep -c .) | $(vg_events agent_busy | wc -l) |" >>"$OUT"
+	echo "| $n | $([ "$spread" = 1 ] && echo spread || echo together) | $cpu | $((cpu / n)) | $((pss / n)) | $((rss / n)) | $(pct 50 <<<"$sv") | $(pct 95 <<<"$sv") | $(echo "$sv" | grep -c .) | $(vg_events agent_busy | wc -l) |" >>"$OUT"
 	vg_server_stop
 done
 echo >>"$OUT"
