@@ -14,6 +14,13 @@
 #   -10 dB (tests/tools/line_echo) never barges in over a whole
 #   conversation: the greeting and the reply to the caller's sentence play
 #   to their ends;
+# - llm_reply / llm_error / llm_malformed: the LLM brain against a local
+#   stand-in that speaks OpenAI's streaming format (tests/integration/
+#   standins/llm.mjs): the reply streams into the call, the request holds
+#   the system prompt and the caller's words; a 500 or a broken stream
+#   makes the agent apologise, and the next call works;
+# - worker_stalled: a worker that never answers (SIGSTOP): the offer times
+#   out, the caller hears the busy message, and the server hangs up;
 # - no_worker: with no worker to take the call, the caller hears the busy
 #   message and the server hangs up (BYE);
 # - worker_dies: killing the worker mid-call ends that call cleanly (BYE)
@@ -23,7 +30,7 @@
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_need baresip sox soxi espeak-ng dumpcap tshark curl
+vg_need baresip sox soxi espeak-ng dumpcap tshark curl node
 vg_build_tool line_echo || vg_abort "cannot build build/tools/line_echo"
 
 KEYS="devkey: agent-test-secret-0123456789abcdef"
@@ -192,6 +199,93 @@ case_line_echo() {
 	esac
 }
 
+# llm_call LABEL: a SIPp call saying the fixture sentence, then listening
+# (sipp loops its audio: the silence after the sentence is the listening).
+llm_call() {
+	sox -D "$FIXTURE" "$VG_CDIR/said.wav" pad 0.5 11 &&
+		vg_wav_to_g711 "$VG_CDIR/said.wav" "$VG_CDIR/audio.ul" || return 1
+	vg_sipp "$1" lk_uac_bye.xml -s agent -d 10000 -key caller +15550007777 \
+		-key xhdr_name X-Voxgate-Test -key xhdr_value 1 || {
+		vg_reason "sipp: $(vg_sipp_why "$1")"
+		return 1
+	}
+	vg_wait_event turn 5 || return 1
+	LLM_TURN=$(vg_events turn | head -n 1)
+}
+
+case_llm_reply() {
+	local reply req
+	vg_need_server || return 1
+	echo reply >"$LLM_MODE"
+	: >"$LLM_LOG"
+	llm_call llm_reply || return 1
+	reply=$(vg_jfield "$LLM_TURN" reply)
+	case $reply in
+	*"Our hours are nine to five."*) ;;
+	*)
+		vg_reason "the turn's reply is not the LLM's: $LLM_TURN"
+		return 1
+		;;
+	esac
+	req=$(head -n 1 "$LLM_LOG")
+	case $req in
+	*'"stream":true'*'You are the test agent.'*tomorrow*) ;;
+	*'You are the test agent.'*'"stream":true'*) ;;
+	*)
+		vg_reason "the LLM request lacks the stream flag, the system prompt or the caller's words: $req"
+		return 1
+		;;
+	esac
+}
+
+case_llm_fault() { # MODE
+	local reply err
+	vg_need_server || return 1
+	echo "$1" >"$LLM_MODE"
+	llm_call "llm_$1" || return 1
+	reply=$(vg_jfield "$LLM_TURN" reply)
+	err=$(vg_jfield "$LLM_TURN" error)
+	case $reply in
+	*Sorry*) ;;
+	*)
+		vg_reason "no apology after an LLM $1: $LLM_TURN"
+		return 1
+		;;
+	esac
+	[ -n "$err" ] || {
+		vg_reason "the turn does not say what went wrong: $LLM_TURN"
+		return 1
+	}
+}
+
+case_worker_stalled() {
+	local pid
+	vg_need_server || return 1
+	pid=$(vg_jfield "$(grep agent_worker_started "$VG_SERVER_LOG" | tail -n 1)" pid)
+	[ -n "$pid" ] && kill -STOP "$pid" || {
+		vg_reason "no worker pid to stop"
+		return 1
+	}
+	vg_wav_to_g711 "$FIXTURE" "$VG_CDIR/audio.ul" || return 1
+	vg_sipp stalled lk_uac_wait_bye.xml -s agent -key caller +15550001234 \
+		-key xhdr_name X-Voxgate-Test -key xhdr_value 1
+	local rc=$?
+	kill -CONT "$pid"
+	[ "$rc" -eq 0 ] || {
+		vg_reason "sipp did not get the server's BYE: $(vg_sipp_why stalled)"
+		return 1
+	}
+	vg_log_has_event agent_offer_timeout || {
+		vg_reason "no agent_offer_timeout in the log"
+		return 1
+	}
+	vg_log_has_event agent_busy || {
+		vg_reason "the caller was not told (no agent_busy)"
+		return 1
+	}
+	vg_call_end_check agent 3
+}
+
 case_no_worker() {
 	vg_need_server || return 1
 	vg_wav_to_g711 "$FIXTURE" "$VG_CDIR/audio.ul" || return 1
@@ -234,6 +328,33 @@ if agent_server_start; then
 else
 	vg_skip_cases "server: $VG_REASON" conversation barge_in line_echo \
 		worker_dies clean_exit
+fi
+
+LLM_MODE=$VG_TMP/llm.mode
+LLM_LOG=$VG_TMP/llm.log
+echo reply >"$LLM_MODE"
+vg_pick_port_into LLM_PORT 1
+node "$VG_ROOT/tests/integration/standins/llm.mjs" "$LLM_PORT" "$LLM_MODE" \
+	"$LLM_LOG" >"$VG_TMP/llm.out" 2>&1 &
+vg_track $!
+if agent_server_start --brain llm --llm_base_url "http://127.0.0.1:$LLM_PORT/v1" \
+	--llm_model standin --system_prompt "You are the test agent." \
+	--greeting_text ""; then
+	vg_case llm_reply case_llm_reply
+	vg_case llm_error case_llm_fault error
+	vg_case llm_malformed case_llm_fault malformed
+	vg_case llm_after_faults case_llm_reply
+	vg_server_stop_case clean_exit_llm
+else
+	vg_skip_cases "server: $VG_REASON" llm_reply llm_error llm_malformed \
+		llm_after_faults clean_exit_llm
+fi
+
+if agent_server_start --agent_dispatch_timeout 1s --agent_queue 0; then
+	vg_case worker_stalled case_worker_stalled
+	vg_server_stop_case clean_exit_stalled
+else
+	vg_skip_cases "server: $VG_REASON" worker_stalled clean_exit_stalled
 fi
 
 vg_pick_port_into VG_HTTP_PORT 1
