@@ -151,18 +151,20 @@ first_speech_ms() {
 			if ($n > 20) { printf "%d\n", $t * 1000; exit }'
 }
 
-# last_agent_before_gap_ms PCAP T: after T (ms), the time of the last
-# server → caller packet that carries sound before the first 100 ms with
-# none (the agent stopped talking).
+# last_agent_before_gap_ms PCAP T: the time the agent fell silent for
+# 100 ms or more at or after T (ms): the last server → caller packet with
+# sound before that gap, or T itself when the agent was already between
+# words then.
 last_agent_before_gap_ms() {
 	tshark -r "$1" -d "udp.port==$VG_BS_RTP_LO,rtp" -Y "rtp && udp.dstport == $VG_BS_RTP_LO" \
 		-T fields -e frame.time_relative -e rtp.payload 2>/dev/null |
 		perl -se 'my $last; while (<>) { my ($t, $p) = split; $t *= 1000;
 			my $n = 0; for my $b (map hex, $p =~ /(..)/g) { $n++ if ($b & 0x7f) < 0x60 }
 			next if $n < 10;
-			if (defined $last && $last >= $since && $t - $last > 100) { last }
+			if (defined $last && $t > $since && $t - $last > 100) { last }
 			$last = $t }
-			printf "%d\n", $last // 0' -- -since="$2"
+			$last = $since if !defined $last || $last < $since;
+			printf "%d\n", $last' -- -since="$2"
 }
 
 case_line_echo() {

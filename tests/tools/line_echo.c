@@ -282,9 +282,13 @@ int main(int argc, char **argv)
 		const struct say *s = &says[k];
 
 		if (s->over_agent && s->last_sound)
+			/* 0 when the agent was between words as the caller
+			 * began and never sounded again. */
 			printf("barge n=%zu ms=%lld\n", k,
-			       (long long)((int64_t)(s->last_sound - s->start) /
-			                   1000000));
+			       s->last_sound > s->start
+			           ? (long long)((s->last_sound - s->start) /
+			                         1000000)
+			           : 0LL);
 		else if (s->reply_seen &&
 		         (k + 1 == nsays || s->reply < says[k + 1].start))
 			printf("reply n=%zu ms=%lld\n", k,
