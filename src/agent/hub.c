@@ -445,6 +445,8 @@ static void hangup_when_quiet(void *arg)
 static void worker_turn(struct job *job, const struct proto_msg *m)
 {
 	struct hub *h = job->hub;
+	char transcript[2 * sizeof(m->transcript)], reply[2 * sizeof(m->reply)];
+	char reason[2 * sizeof(m->reason)];
 
 	if (m->stt_ms >= 0)
 		observe(&h->stt, m->stt_ms / 1000.0);
@@ -452,12 +454,14 @@ static void worker_turn(struct job *job, const struct proto_msg *m)
 		observe(&h->llm, m->llm_ms / 1000.0);
 	if (m->tts_ms >= 0)
 		observe(&h->tts, m->tts_ms / 1000.0);
-	log_event(m->reason[0] ? LOGL_WARN : LOGL_INFO, job->call_id, "turn",
-	          "job=%u transcript=\"%s\" reply=\"%s\" stt_ms=%d llm_ms=%d "
-	          "tts_ms=%d voice_to_voice_ms=%d interrupted=%s error=\"%s\"",
-	          job->id, m->transcript, m->reply, m->stt_ms, m->llm_ms,
-	          m->tts_ms, m->v2v_ms, m->interrupted ? "true" : "false",
-	          m->reason);
+	log_event(
+	    m->reason[0] ? LOGL_WARN : LOGL_INFO, job->call_id, "turn",
+	    "job=%u transcript=\"%s\" reply=\"%s\" stt_ms=%d llm_ms=%d "
+	    "tts_ms=%d voice_to_voice_ms=%d interrupted=%s error=\"%s\"",
+	    job->id, log_quote(transcript, sizeof(transcript), m->transcript),
+	    log_quote(reply, sizeof(reply), m->reply), m->stt_ms, m->llm_ms,
+	    m->tts_ms, m->v2v_ms, m->interrupted ? "true" : "false",
+	    log_quote(reason, sizeof(reason), m->reason));
 }
 
 static void fill_registered(struct proto_msg *m, const void *arg)
@@ -511,14 +515,17 @@ static void worker_text(struct worker *w, const char *text, size_t len)
 		log_event(LOGL_INFO, job->call_id, "agent_dispatched",
 		          "job=%u worker=%u name=%s", job->id, w->id, w->name);
 		break;
-	case PROTO_DECLINE:
+	case PROTO_DECLINE: {
+		char reason[2 * sizeof(m.reason)];
+
 		log_event(LOGL_INFO, job->call_id, "agent_declined",
 		          "job=%u worker=%u reason=\"%s\"", job->id, w->id,
-		          m.reason);
+		          log_quote(reason, sizeof(reason), m.reason));
 		tmr_cancel(&job->tmr);
 		job_unassign(job);
 		dispatch(job);
 		break;
+	}
 	case PROTO_SAY_END:
 		(void)bridge_say_end(job->bridge, m.utterance);
 		break;

@@ -382,3 +382,21 @@ void log_event(enum log_level level, const char *call_id, const char *event,
 		(void)fflush(out);
 	funlockfile(out);
 }
+
+const char *log_quote(char *out, size_t sz, const char *in)
+{
+	size_t n = 0;
+
+	if (!out || !sz)
+		return "";
+	for (; in && *in && n + 1 < sz; in++) {
+		if (*in == '"' || *in == '\\') {
+			if (n + 2 >= sz)
+				break;
+			out[n++] = '\\';
+		}
+		out[n++] = *in;
+	}
+	out[n] = '\0';
+	return out;
+}

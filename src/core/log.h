@@ -31,6 +31,10 @@ void log_setup(enum log_level min, enum log_format format, FILE *out);
 void log_event(enum log_level level, const char *call_id, const char *event,
                const char *fields, ...) __attribute__((format(printf, 4, 5)));
 
+/* Copies in into out with " and \ escaped, for a `k="%s"` field whose
+ * value may hold quotes (a transcript, an LLM's reply); cut to fit. */
+const char *log_quote(char *out, size_t sz, const char *in);
+
 int log_level_parse(const char *s, enum log_level *out);
 int log_format_parse(const char *s, enum log_format *out);
 

@@ -159,6 +159,28 @@ TEST(json_escaping)
 	return 0;
 }
 
+/* A value quoted with log_quote keeps its quotes and backslashes, and the
+ * fields after it stay their own. */
+TEST(quoted_values)
+{
+	char q[64], small[6];
+	char *l;
+
+	CHECK_STR(log_quote(q, sizeof(q), "say \"hi\" \\ now"),
+	          "say \\\"hi\\\" \\\\ now");
+	/* cut to fit, never in the middle of an escape */
+	CHECK_STR(log_quote(small, sizeof(small), "ab\"cd"), "ab\\\"c");
+	CHECK_STR(log_quote(small, 5, "abc\"d"), "abc");
+	CHECK_STR(log_quote(small, sizeof(small), NULL), "");
+	CHECK_EQ(log_to_mem(LOGL_INFO, LOG_FORMAT_JSON), 0);
+	log_event(LOGL_INFO, NULL, "turn", "reply=\"%s\" n=1",
+	          log_quote(q, sizeof(q), "He said \"no\"."));
+	l = log_take();
+	CHECK(l);
+	CHECK(strstr(l, "\"reply\":\"He said \\\"no\\\".\",\"n\":1}") != NULL);
+	return 0;
+}
+
 /* An unterminated quote runs to the end; odd input still gives JSON. */
 TEST(json_odd_fields)
 {
@@ -316,6 +338,7 @@ int main(void)
 	RUN(json_no_call_no_fields);
 	RUN(json_escaping);
 	RUN(json_odd_fields);
+	RUN(quoted_values);
 	RUN(long_lines_cut);
 	RUN(threads);
 	RUN(parse_names);
