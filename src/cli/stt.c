@@ -11,6 +11,7 @@
 
 #include "agent/stt.h"
 #include "cli/cli.h"
+#include "cli/opt.h"
 #include "media/wav.h"
 
 #define RATE  8000
@@ -58,67 +59,31 @@ struct stt_args {
 /* Returns 0, EALREADY after --help, or EINVAL having said why. */
 static int parse(struct stt_args *a, int argc, char **argv)
 {
-	static const char *const names[] = {"hmm", "lm", "dict"};
-	const char **vals[] = {&a->prm.hmm, &a->prm.lm, &a->prm.dict};
+	const struct cli_opt opts[] = {
+	    {"partials", CLI_OPT_FLAG, &a->partials},
+	    {"hmm", CLI_OPT_STRING, &a->prm.hmm},
+	    {"lm", CLI_OPT_STRING, &a->prm.lm},
+	    {"dict", CLI_OPT_STRING, &a->prm.dict},
+	};
+	const char **const args[] = {&a->path};
+	const struct cli_opt_cmd cmd = {
+	    .name = "stt",
+	    .opts = opts,
+	    .nopts = sizeof(opts) / sizeof(*opts),
+	    .args = args,
+	    .nargs = 1,
+	    .args_what = "one file",
+	};
+	int err = cli_opt_parse(&cmd, argc, argv);
 
-	for (int i = 0; i < argc; i++) {
-		const char *arg = argv[i], *name, *eq, *val;
-		size_t len, k;
-
-		if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
-			usage(stdout);
-			return EALREADY;
-		}
-		if (strncmp(arg, "--", 2) != 0 || !arg[2]) {
-			if (a->path) {
-				fprintf(
-				    stderr,
-				    "voxgate stt: one file only, got \"%s\" "
-				    "too\n",
-				    arg);
-				return EINVAL;
-			}
-			a->path = arg;
-			continue;
-		}
-		name = arg + 2;
-		eq = strchr(name, '=');
-		len = eq ? (size_t)(eq - name) : strlen(name);
-		if (len == strlen("partials") &&
-		    !strncmp(name, "partials", len)) {
-			if (eq) {
-				fprintf(stderr, "voxgate stt: --partials takes "
-				                "no value\n");
-				return EINVAL;
-			}
-			a->partials = true;
-			continue;
-		}
-		for (k = 0; k < 3; k++)
-			if (len == strlen(names[k]) &&
-			    !strncmp(name, names[k], len))
-				break;
-		if (k == 3) {
-			fprintf(stderr,
-			        "voxgate stt: unknown option \"%s\" (voxgate "
-			        "stt --help)\n",
-			        arg);
-			return EINVAL;
-		}
-		val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
-		if (!val || !val[0]) {
-			fprintf(stderr, "voxgate stt: --%s needs a value\n",
-			        names[k]);
-			return EINVAL;
-		}
-		*vals[k] = val;
-	}
-	if (!a->path) {
+	if (err == EALREADY)
+		usage(stdout);
+	else if (!err && !a->path) {
 		fprintf(stderr, "voxgate stt: no FILE.wav (voxgate stt "
 		                "--help)\n");
-		return EINVAL;
+		err = EINVAL;
 	}
-	return 0;
+	return err;
 }
 
 static double now(void)

@@ -3,7 +3,6 @@
  * prints how fast the synthesiser was, to hear and measure the voices.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 
 #include "agent/tts.h"
 #include "cli/cli.h"
+#include "cli/opt.h"
 #include "media/wav.h"
 
 static void usage(FILE *out)
@@ -45,105 +45,39 @@ static void usage(FILE *out)
 	        d.provider, d.rate_wpm, d.pitch, d.out_rate);
 }
 
-/* "--rate-wpm" and "--rate_wpm" alike. */
-static bool opt_is(const char *arg, size_t len, const char *name)
-{
-	if (len != strlen(name))
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = arg[i] == '-' ? '_' : arg[i];
-
-		if (c != name[i])
-			return false;
-	}
-	return true;
-}
-
 struct tts_args {
 	struct tts_params prm;
 	const char *text, *out;
 };
 
-static bool parse_uint(const char *s, unsigned *v)
-{
-	unsigned long n;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	n = strtoul(s, &end, 10);
-	if (errno || *end || n > UINT_MAX)
-		return false;
-	*v = (unsigned)n;
-	return true;
-}
-
-/* Returns 0, EALREADY after --help, or EINVAL having said why. */
+/* Returns 0, EALREADY after --help, or EINVAL having said why. The ranges
+ * are left to tts_alloc, which names the setting out of them. */
 static int parse(struct tts_args *a, int argc, char **argv)
 {
-	enum { PROVIDER, VOICE, RATE_WPM, PITCH, OUT_RATE, NOPTS };
-	static const char *const names[NOPTS] = {
-	    "provider", "voice", "rate_wpm", "pitch", "out_rate"};
+	/* out_rate is a uint32_t, which need not be an unsigned */
 	unsigned out_rate = a->prm.out_rate;
-	unsigned *nums[NOPTS] = {NULL, NULL, &a->prm.rate_wpm, &a->prm.pitch,
-	                         &out_rate};
+	const struct cli_opt opts[] = {
+	    {"provider", CLI_OPT_STRING, &a->prm.provider},
+	    {"voice", CLI_OPT_STRING, &a->prm.voice},
+	    {"rate_wpm", CLI_OPT_UNSIGNED, &a->prm.rate_wpm},
+	    {"pitch", CLI_OPT_UNSIGNED, &a->prm.pitch},
+	    {"out_rate", CLI_OPT_UNSIGNED, &out_rate},
+	};
+	const char **const args[] = {&a->text, &a->out};
+	const struct cli_opt_cmd cmd = {
+	    .name = "tts",
+	    .opts = opts,
+	    .nopts = sizeof(opts) / sizeof(*opts),
+	    .args = args,
+	    .nargs = 2,
+	    .args_what = "TEXT and OUT.wav",
+	};
+	int err = cli_opt_parse(&cmd, argc, argv);
 
-	for (int i = 0; i < argc; i++) {
-		const char *arg = argv[i], *name, *eq, *val;
-		size_t len;
-		int k;
-
-		if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
-			usage(stdout);
-			return EALREADY;
-		}
-		if (strncmp(arg, "--", 2) != 0 || !arg[2]) {
-			if (!a->text)
-				a->text = arg;
-			else if (!a->out)
-				a->out = arg;
-			else {
-				fprintf(
-				    stderr,
-				    "voxgate tts: TEXT and OUT.wav only, got "
-				    "\"%s\" too\n",
-				    arg);
-				return EINVAL;
-			}
-			continue;
-		}
-		name = arg + 2;
-		eq = strchr(name, '=');
-		len = eq ? (size_t)(eq - name) : strlen(name);
-		for (k = 0; k < NOPTS; k++)
-			if (opt_is(name, len, names[k]))
-				break;
-		if (k == NOPTS) {
-			fprintf(stderr,
-			        "voxgate tts: unknown option \"%s\" (voxgate "
-			        "tts --help)\n",
-			        arg);
-			return EINVAL;
-		}
-		val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
-		if (!val) {
-			fprintf(stderr, "voxgate tts: --%s needs a value\n",
-			        names[k]);
-			return EINVAL;
-		}
-		if (k == PROVIDER)
-			a->prm.provider = val;
-		else if (k == VOICE)
-			a->prm.voice = val;
-		else if (!parse_uint(val, nums[k])) {
-			fprintf(stderr,
-			        "voxgate tts: --%s: \"%s\" is not a whole "
-			        "number\n",
-			        names[k], val);
-			return EINVAL;
-		}
-	}
+	if (err == EALREADY)
+		usage(stdout);
+	if (err)
+		return err;
 	a->prm.out_rate = out_rate;
 	if (!a->text || !a->out) {
 		fprintf(stderr, "voxgate tts: needs TEXT and OUT.wav (voxgate "

@@ -3,13 +3,13 @@
  * speech segments it finds, to check and tune it on real audio.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent/vad.h"
 #include "cli/cli.h"
+#include "cli/opt.h"
 #include "media/wav.h"
 
 #define RATE  8000
@@ -49,20 +49,6 @@ static void usage(FILE *out)
 	        d.start_secs, d.stop_secs, d.min_volume, d.confidence);
 }
 
-/* "--start-secs" and "--start_secs" alike. */
-static bool opt_is(const char *arg, size_t len, const char *name)
-{
-	if (len != strlen(name))
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = arg[i] == '-' ? '_' : arg[i];
-
-		if (c != name[i])
-			return false;
-	}
-	return true;
-}
-
 struct vad_args {
 	struct vad_params prm;
 	const char *path;
@@ -72,75 +58,34 @@ struct vad_args {
 /* Returns 0, EALREADY after --help, or EINVAL having said why. */
 static int parse(struct vad_args *a, int argc, char **argv)
 {
-	static const char *const names[] = {"start_secs", "stop_secs",
-	                                    "min_volume", "confidence"};
-	double *vals[] = {&a->prm.start_secs, &a->prm.stop_secs,
-	                  &a->prm.min_volume, &a->prm.confidence};
+	/* vad_alloc's ranges, checked here too to name the option that is
+	 * out of them */
+	const struct cli_opt opts[] = {
+	    {"start_secs", CLI_OPT_DOUBLE, &a->prm.start_secs, 0, 10},
+	    {"stop_secs", CLI_OPT_DOUBLE, &a->prm.stop_secs, 0, 10},
+	    {"min_volume", CLI_OPT_DOUBLE, &a->prm.min_volume, 0, 1},
+	    {"confidence", CLI_OPT_DOUBLE, &a->prm.confidence, 0, 1},
+	    {"frames", CLI_OPT_FLAG, &a->frames},
+	};
+	const char **const args[] = {&a->path};
+	const struct cli_opt_cmd cmd = {
+	    .name = "vad",
+	    .opts = opts,
+	    .nopts = sizeof(opts) / sizeof(*opts),
+	    .args = args,
+	    .nargs = 1,
+	    .args_what = "one file",
+	};
+	int err = cli_opt_parse(&cmd, argc, argv);
 
-	for (int i = 0; i < argc; i++) {
-		const char *arg = argv[i], *name, *eq, *val;
-		size_t len, k;
-		char *end;
-
-		if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
-			usage(stdout);
-			return EALREADY;
-		}
-		if (strncmp(arg, "--", 2) != 0 || !arg[2]) {
-			if (a->path) {
-				fprintf(
-				    stderr,
-				    "voxgate vad: one file only, got \"%s\" "
-				    "too\n",
-				    arg);
-				return EINVAL;
-			}
-			a->path = arg;
-			continue;
-		}
-		name = arg + 2;
-		eq = strchr(name, '=');
-		len = eq ? (size_t)(eq - name) : strlen(name);
-		if (opt_is(name, len, "frames")) {
-			if (eq) {
-				fprintf(stderr, "voxgate vad: --frames takes "
-				                "no value\n");
-				return EINVAL;
-			}
-			a->frames = true;
-			continue;
-		}
-		for (k = 0; k < 4; k++)
-			if (opt_is(name, len, names[k]))
-				break;
-		if (k == 4) {
-			fprintf(stderr,
-			        "voxgate vad: unknown option \"%s\" (voxgate "
-			        "vad --help)\n",
-			        arg);
-			return EINVAL;
-		}
-		val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
-		if (!val) {
-			fprintf(stderr, "voxgate vad: --%s needs a value\n",
-			        names[k]);
-			return EINVAL;
-		}
-		errno = 0;
-		*vals[k] = strtod(val, &end);
-		if (errno || end == val || *end || !isfinite(*vals[k])) {
-			fprintf(stderr,
-			        "voxgate vad: --%s: \"%s\" is not a number\n",
-			        names[k], val);
-			return EINVAL;
-		}
-	}
-	if (!a->path) {
+	if (err == EALREADY)
+		usage(stdout);
+	else if (!err && !a->path) {
 		fprintf(stderr, "voxgate vad: no FILE.wav (voxgate vad "
 		                "--help)\n");
-		return EINVAL;
+		err = EINVAL;
 	}
-	return 0;
+	return err;
 }
 
 int cli_vad(int argc, char **argv)
@@ -158,12 +103,6 @@ int cli_vad(int argc, char **argv)
 	if (err)
 		return err == EALREADY ? 0 : 2;
 	err = vad_alloc(&v, &a.prm, RATE);
-	if (err == EINVAL) {
-		fprintf(stderr, "voxgate vad: out of range: start_secs and "
-		                "stop_secs take 0..10, min_volume and "
-		                "confidence 0..1\n");
-		return 2;
-	}
 	if (err) {
 		fprintf(stderr, "voxgate vad: %s\n", strerror(err));
 		return 1;

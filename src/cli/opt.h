@@ -1,0 +1,47 @@
+/*
+ * The command-line options of voxgate's file commands (vad, stt, tts), read
+ * one way so they behave alike: "--name value" or "--name=value", with '-'
+ * and '_' interchangeable in names, and every error one line on stderr.
+ */
+#ifndef VOXGATE_CLI_OPT_H
+#define VOXGATE_CLI_OPT_H
+
+#include <stddef.h>
+
+enum cli_opt_kind {
+	CLI_OPT_FLAG,     /* bool, set by --name alone; "=value" is refused */
+	CLI_OPT_DOUBLE,   /* double, finite */
+	CLI_OPT_UNSIGNED, /* unsigned, decimal digits only, so no sign */
+	CLI_OPT_STRING,   /* const char *, not empty; points into argv */
+};
+
+struct cli_opt {
+	const char *name; /* spelt with '_', as the help text shows it */
+	enum cli_opt_kind kind;
+	void *val;       /* of the kind's type; left alone when not given */
+	double min, max; /* numbers: the accepted range; both 0: any */
+};
+
+struct cli_opt_cmd {
+	const char *name; /* "vad": errors start "voxgate vad: " */
+	const struct cli_opt *opts;
+	size_t nopts;
+	/* Filled with the positional arguments in order; one more is an
+	 * error, "voxgate vad: one file only, got "x" too", where "one file"
+	 * is args_what. Slots not given are left alone. */
+	const char **const *args;
+	size_t nargs;
+	const char *args_what;
+};
+
+/*
+ * Reads argc/argv (the arguments after the command's name). An argument
+ * not starting with "--", or "--" itself, is positional. The value of an
+ * option without "=" is the next argument, whatever it looks like.
+ * Returns 0; EALREADY at --help or -h, for the caller to print its usage;
+ * or EINVAL having printed why on stderr, in one line. It stops at the
+ * first of these, with the arguments before it already stored.
+ */
+int cli_opt_parse(const struct cli_opt_cmd *cmd, int argc, char **argv);
+
+#endif
