@@ -9,8 +9,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -18,24 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agent/llm.h"
+#include "standin.h"
 #include "test.h"
-
-#define SSE_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-#define TEXT(t)                                                                \
-	"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" t         \
-	"\"}}]}\n\n"
-#define DONE "data: [DONE]\n\n"
-
-struct step {
-	unsigned pause_ms; /* before this write */
-	const char *data;
-};
 
 struct srv {
 	int lfd;
@@ -47,7 +33,7 @@ struct srv {
 	bool chunked;     /* Transfer-Encoding: chunked, a chunk per step */
 	bool cut;         /* chunked, but the last chunk never comes */
 	bool hold;        /* keep the connection open after the script */
-	const struct step *steps;
+	const struct standin_step *steps;
 	size_t nsteps;
 	/* recorded; read after srv_stop */
 	char *req_head;
@@ -55,131 +41,13 @@ struct srv {
 	uint64_t done_ms; /* when the last step was written */
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-/* Sleeps up to ms; false if told to stop meanwhile. */
-static bool srv_pause(struct srv *sv, unsigned ms)
-{
-	uint64_t end = now_ms() + ms;
-
-	while (now_ms() < end) {
-		if (atomic_load(&sv->stop))
-			return false;
-		sleep_ms(5);
-	}
-	return !atomic_load(&sv->stop);
-}
-
-/* Value of header name in head (case-insensitive), copied to out. */
-static bool header(const char *head, const char *name, char *out, size_t outsz)
-{
-	size_t nl = strlen(name);
-	const char *p = strstr(head, "\r\n");
-
-	while (p && p[2]) {
-		const char *line = p + 2, *end = strstr(line, "\r\n");
-
-		if (!end)
-			end = line + strlen(line);
-		if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
-			const char *v = line + nl + 1;
-			size_t len;
-
-			while (*v == ' ')
-				v++;
-			len = (size_t)(end - v);
-			if (len >= outsz)
-				len = outsz - 1;
-			memcpy(out, v, len);
-			out[len] = '\0';
-			return true;
-		}
-		p = *end ? end : NULL;
-	}
-	return false;
-}
-
-/* Reads one request (head and Content-Length body); 0 on success. */
-static int read_request(int fd, char **headp, char **bodyp)
-{
-	char buf[16384];
-	size_t len = 0, hlen = 0, clen = 0;
-	char *eoh = NULL;
-
-	while (!eoh || len < hlen + clen) {
-		ssize_t n;
-
-		if (len == sizeof(buf) - 1)
-			return -1;
-		n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-		if (n <= 0)
-			return -1;
-		len += (size_t)n;
-		buf[len] = '\0';
-		if (!eoh && (eoh = strstr(buf, "\r\n\r\n"))) {
-			char cl[32];
-
-			hlen = (size_t)(eoh - buf) + 4;
-			eoh[2] = '\0';
-			if (header(buf, "Content-Length", cl, sizeof(cl)))
-				clen = strtoul(cl, NULL, 10);
-		}
-	}
-	*headp = strdup(buf);
-	*bodyp = strndup(buf + hlen, clen);
-	return *headp && *bodyp ? 0 : -1;
-}
-
-static bool send_all(int fd, const char *data, size_t len)
-{
-	while (len) {
-		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-
-		if (n <= 0)
-			return false;
-		data += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
-static bool send_step(struct srv *sv, int fd, const char *data)
-{
-	char size[32];
-
-	if (!sv->chunked)
-		return send_all(fd, data, strlen(data));
-	snprintf(size, sizeof(size), "%zx\r\n", strlen(data));
-	return send_all(fd, size, strlen(size)) &&
-	       send_all(fd, data, strlen(data)) && send_all(fd, "\r\n", 2);
-}
-
 static void srv_script(struct srv *sv, int fd)
 {
-	char head[512];
-
-	snprintf(head, sizeof(head), "%s%sConnection: close\r\n\r\n", sv->head,
-	         sv->chunked ? "Transfer-Encoding: chunked\r\n" : "");
-	if (!send_all(fd, head, strlen(head)))
+	if (!standin_send_head(fd, sv->head, sv->chunked) ||
+	    !standin_play(fd, sv->steps, sv->nsteps, sv->chunked, &sv->stop,
+	                  NULL))
 		return;
-	for (size_t i = 0; i < sv->nsteps; i++)
-		if (!srv_pause(sv, sv->steps[i].pause_ms) ||
-		    !send_step(sv, fd, sv->steps[i].data))
-			return;
-	if (sv->chunked && !sv->cut && !send_all(fd, "0\r\n\r\n", 5))
+	if (sv->chunked && !sv->cut && !standin_send_all(fd, "0\r\n\r\n", 5))
 		return;
 	sv->done_ms = now_ms();
 }
@@ -187,22 +55,12 @@ static void srv_script(struct srv *sv, int fd)
 static void *srv_run(void *arg)
 {
 	struct srv *sv = arg;
-	struct timeval tv = {2, 0};
-	int fd = -1, one = 1;
+	int fd = standin_accept(sv->lfd, &sv->stop);
 
-	while (fd < 0 && !atomic_load(&sv->stop)) {
-		struct pollfd pfd = {.fd = sv->lfd, .events = POLLIN};
-
-		if (poll(&pfd, 1, 20) > 0)
-			fd = accept(sv->lfd, NULL, NULL);
-	}
 	if (fd < 0)
 		return NULL;
-	/* Each step leaves as its own segment, as a server flushing its
-	 * events does. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (read_request(fd, &sv->req_head, &sv->req_body) == 0 && sv->head)
+	if (standin_read_request(fd, &sv->req_head, &sv->req_body) == 0 &&
+	    sv->head)
 		srv_script(sv, fd);
 	if (sv->hold || !sv->head)
 		while (!atomic_load(&sv->stop))
@@ -213,17 +71,12 @@ static void *srv_run(void *arg)
 
 static int srv_start(struct srv *sv)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t sl = sizeof(sa);
+	int port;
 
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sv->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (sv->lfd < 0 || bind(sv->lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(sv->lfd, 4) ||
-	    getsockname(sv->lfd, (struct sockaddr *)&sa, &sl))
+	sv->lfd = standin_listen(&port);
+	if (sv->lfd < 0)
 		return -1;
-	snprintf(sv->base, sizeof(sv->base), "http://127.0.0.1:%d/v1",
-	         ntohs(sa.sin_port));
+	snprintf(sv->base, sizeof(sv->base), "http://127.0.0.1:%d/v1", port);
 	return pthread_create(&sv->th, NULL, srv_run, sv);
 }
 
@@ -290,7 +143,7 @@ static int chat(struct srv *sv, struct got *g, unsigned first_ms,
 
 TEST(streams_split_anywhere)
 {
-	static const struct step steps[] = {
+	static const struct standin_step steps[] = {
 	    {0,
 	     "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n"},
 	    /* mid-JSON */
@@ -331,7 +184,7 @@ TEST(streams_split_anywhere)
 	return 0;
 }
 
-static const struct step ok_steps[] = {{0, TEXT("ok") DONE}};
+static const struct standin_step ok_steps[] = {{0, TEXT("ok") DONE}};
 
 /* The request sv got, parsed; checks the parts every request shares. */
 static json_t *request_json(struct srv *sv, const char *path)
@@ -341,7 +194,7 @@ static json_t *request_json(struct srv *sv, const char *path)
 	snprintf(line, sizeof(line), "POST %s HTTP/1.1\r\n", path);
 	if (!sv->req_head || strncmp(sv->req_head, line, strlen(line)) != 0)
 		return NULL;
-	if (!header(sv->req_head, "Content-Type", v, sizeof(v)) ||
+	if (!standin_header(sv->req_head, "Content-Type", v, sizeof(v)) ||
 	    strcmp(v, "application/json") != 0)
 		return NULL;
 	return json_loads(sv->req_body, 0, NULL);
@@ -389,9 +242,9 @@ TEST(request_body_and_auth)
 		          msgs[i].content);
 	}
 	json_decref(req);
-	CHECK(header(a.req_head, "Authorization", v, sizeof(v)));
+	CHECK(standin_header(a.req_head, "Authorization", v, sizeof(v)));
 	CHECK_STR(v, "Bearer sk-test");
-	CHECK(!header(a.req_head, "Expect", v, sizeof(v)));
+	CHECK(!standin_header(a.req_head, "Expect", v, sizeof(v)));
 	srv_free(&a);
 
 	/* No key, no temperature, no max_tokens; a trailing slash. */
@@ -409,7 +262,7 @@ TEST(request_body_and_auth)
 	CHECK(!json_object_get(req, "max_tokens"));
 	CHECK_EQ(json_array_size(json_object_get(req, "messages")), 1);
 	json_decref(req);
-	CHECK(!header(b.req_head, "Authorization", v, sizeof(v)));
+	CHECK(!standin_header(b.req_head, "Authorization", v, sizeof(v)));
 	srv_free(&b);
 	return 0;
 }
@@ -419,7 +272,7 @@ TEST(request_body_and_auth)
  * chunk with no choices. */
 TEST(crlf_comments_and_empty_chunks)
 {
-	static const struct step steps[] = {
+	static const struct standin_step steps[] = {
 	    {0, ": connected\r\n\r\n"},
 	    {10, "event: message\r\nid: 1\r\nretry: 100\r\n"
 	         "data: {\"choices\":[{\"index\":0,\"delta\":"
@@ -454,10 +307,11 @@ TEST(crlf_comments_and_empty_chunks)
 
 TEST(http_error)
 {
-	static const struct step json_body[] = {
+	static const struct standin_step json_body[] = {
 	    {0, "{\"error\":{\"message\":\"model overloaded\","
 	        "\"type\":\"server_error\",\"code\":null}}"}};
-	static const struct step text_body[] = {{0, "Unauthorized\nbye"}};
+	static const struct standin_step text_body[] = {
+	    {0, "Unauthorized\nbye"}};
 	struct srv a = {.head = "HTTP/1.1 500 Internal Server Error\r\n"
 	                        "Content-Type: application/json\r\n",
 	                .steps = json_body,
@@ -485,12 +339,13 @@ TEST(http_error)
 
 TEST(malformed_json)
 {
-	static const struct step bad[] = {
+	static const struct standin_step bad[] = {
 	    {0, TEXT("Hello")},
 	    {20, "data: {\"choices\":[{\"delta\":{\"content\":\"oops\"}}]\n\n"},
 	    {20, TEXT(" never") DONE}};
-	static const struct step not_object[] = {{0, "data: 42\n\n" DONE}};
-	static const struct step in_stream[] = {
+	static const struct standin_step not_object[] = {
+	    {0, "data: 42\n\n" DONE}};
+	static const struct standin_step in_stream[] = {
 	    {0, TEXT("Hi") "data: {\"error\":{\"message\":\"context too "
 	                   "long\"}}\n\n" DONE}};
 	struct srv a = {.head = SSE_HEAD, .steps = bad, .nsteps = 3};
@@ -521,7 +376,7 @@ TEST(malformed_json)
 
 TEST(stream_cut_before_done)
 {
-	static const struct step cut[] = {
+	static const struct standin_step cut[] = {
 	    {0, TEXT("Hello")}, {20, TEXT(" world")}, {20, "data: [DO"}};
 	struct srv a = {.head = SSE_HEAD, .steps = cut, .nsteps = 3};
 	struct srv b = {.head = SSE_HEAD,
@@ -558,11 +413,11 @@ TEST(stream_cut_before_done)
 
 TEST(timeouts)
 {
-	static const struct step role_only[] = {
+	static const struct standin_step role_only[] = {
 	    {0, "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}"
 	        "\n\n: thinking\n\n"}};
-	static const struct step slow[] = {{0, TEXT("Hello")},
-	                                   {5000, TEXT(" late") DONE}};
+	static const struct standin_step slow[] = {{0, TEXT("Hello")},
+	                                           {5000, TEXT(" late") DONE}};
 	struct srv silent = {0};
 	struct srv a = {
 	    .head = SSE_HEAD, .hold = true, .steps = role_only, .nsteps = 1};
@@ -624,8 +479,8 @@ static void *cancel_run(void *arg)
 
 TEST(cancel)
 {
-	static const struct step steps[] = {{0, TEXT("Hello")},
-	                                    {5000, TEXT(" late") DONE}};
+	static const struct standin_step steps[] = {{0, TEXT("Hello")},
+	                                            {5000, TEXT(" late") DONE}};
 	struct srv sv = {.head = SSE_HEAD,
 	                 .chunked = true,
 	                 .hold = true,

@@ -10,12 +10,8 @@
  * Echo latency, from the VAD STOP to the first ops->say, is printed as a
  * "measure" line: the agent's share of voice-to-voice.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -23,8 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agent/brain.h"
@@ -34,6 +28,7 @@
 #include "agent/vad.h"
 #include "media/wav.h"
 
+#include "standin.h"
 #include "test.h"
 
 #define FRAME   PIPELINE_FRAME
@@ -45,21 +40,6 @@ static struct stt_model *model;
 static struct tts *tts;
 static int16_t *booking, *hello; /* the caller's speech */
 static size_t booking_n, hello_n;
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
 
 /* ---- what comes out of the pipeline ----------------------------------- */
 
@@ -439,21 +419,10 @@ static bool play_all(struct call *c, uint32_t utt, int32_t latency)
 
 /* ---- a stand-in LLM server -------------------------------------------- */
 
-#define SSE_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-#define TEXT(t)                                                                \
-	"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" t         \
-	"\"}}]}\n\n"
-#define DONE "data: [DONE]\n\n"
-
-struct step {
-	unsigned pause_ms; /* before this write */
-	const char *data;
-};
-
 /* The answer to one request. */
 struct answer {
 	const char *head; /* status line and headers */
-	const struct step *steps;
+	const struct standin_step *steps;
 	size_t nsteps;
 };
 
@@ -475,100 +444,33 @@ struct srv {
 	uint64_t t_gone[MAX_REQ];
 };
 
-/* Sleeps up to ms; false if the client hung up or the server stops. */
-static bool srv_pause(struct srv *sv, int fd, unsigned ms)
-{
-	uint64_t end = now_ms() + ms;
-
-	while (now_ms() < end && !atomic_load(&sv->stop)) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		char b;
-
-		if (poll(&pfd, 1, 5) > 0 && recv(fd, &b, 1, MSG_DONTWAIT) <= 0)
-			return false;
-	}
-	return !atomic_load(&sv->stop);
-}
-
-static bool send_all(int fd, const char *data, size_t len)
-{
-	while (len) {
-		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-
-		if (n <= 0)
-			return false;
-		data += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
-/* Reads one request; its body is kept. */
-static char *read_body(int fd)
-{
-	char buf[65536], *eoh = NULL;
-	size_t len = 0, hlen = 0, clen = 0;
-
-	while (!eoh || len < hlen + clen) {
-		ssize_t n;
-
-		if (len == sizeof(buf) - 1)
-			return NULL;
-		n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-		if (n <= 0)
-			return NULL;
-		len += (size_t)n;
-		buf[len] = '\0';
-		if (!eoh && (eoh = strstr(buf, "\r\n\r\n"))) {
-			const char *cl = strcasestr(buf, "\r\nContent-Length:");
-
-			hlen = (size_t)(eoh - buf) + 4;
-			if (cl && cl < eoh)
-				clen = strtoul(cl + 17, NULL, 10);
-		}
-	}
-	return strndup(buf + hlen, clen);
-}
-
 static void srv_answer(struct srv *sv, int fd, size_t i)
 {
 	const struct answer *a = &sv->answers[i < sv->nanswers ? i : 0];
-	char head[512];
 
-	snprintf(head, sizeof(head), "%sConnection: close\r\n\r\n", a->head);
-	if (!send_all(fd, head, strlen(head)))
+	if (!standin_send_head(fd, a->head, false))
 		return;
-	for (size_t k = 0; k < a->nsteps; k++) {
-		if (!srv_pause(sv, fd, a->steps[k].pause_ms) ||
-		    !send_all(fd, a->steps[k].data, strlen(a->steps[k].data))) {
-			sv->gone[i] = !atomic_load(&sv->stop);
-			sv->t_gone[i] = now_ms();
-			return;
-		}
-		sv->t_last[i] = now_ms();
+	if (!standin_play(fd, a->steps, a->nsteps, false, &sv->stop,
+	                  &sv->t_last[i])) {
+		sv->gone[i] = !atomic_load(&sv->stop);
+		sv->t_gone[i] = now_ms();
 	}
 }
 
 static void *srv_run(void *arg)
 {
 	struct srv *sv = arg;
+	int fd;
 
-	while (!atomic_load(&sv->stop)) {
-		struct pollfd pfd = {.fd = sv->lfd, .events = POLLIN};
-		struct timeval tv = {2, 0};
-		int fd, one = 1;
-
-		if (poll(&pfd, 1, 20) <= 0)
-			continue;
-		fd = accept(sv->lfd, NULL, NULL);
-		if (fd < 0)
-			continue;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while ((fd = standin_accept(sv->lfd, &sv->stop)) >= 0) {
 		if (sv->nreq < MAX_REQ) {
 			size_t i = sv->nreq;
+			char *head;
 
-			sv->body[i] = read_body(fd);
+			/* One that cannot be read still counts, with
+			 * no body and no answer. */
+			standin_read_request(fd, &head, &sv->body[i]);
+			free(head);
 			sv->nreq++;
 			atomic_fetch_add(&sv->got, 1);
 			if (sv->body[i])
@@ -581,20 +483,15 @@ static void *srv_run(void *arg)
 
 static int srv_start(struct srv *sv, const struct answer *answers, size_t n)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t sl = sizeof(sa);
+	int port;
 
 	memset(sv, 0, sizeof(*sv));
 	sv->answers = answers;
 	sv->nanswers = n;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sv->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (sv->lfd < 0 || bind(sv->lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(sv->lfd, 4) ||
-	    getsockname(sv->lfd, (struct sockaddr *)&sa, &sl))
+	sv->lfd = standin_listen(&port);
+	if (sv->lfd < 0)
 		return -1;
-	snprintf(sv->base, sizeof(sv->base), "http://127.0.0.1:%d/v1",
-	         ntohs(sa.sin_port));
+	snprintf(sv->base, sizeof(sv->base), "http://127.0.0.1:%d/v1", port);
 	return pthread_create(&sv->th, NULL, srv_run, sv);
 }
 
@@ -1000,13 +897,13 @@ static bool barge_into_third(struct call *c, uint32_t utt)
  * a cough, the rest is said and joins the same message. */
 TEST(llm_streams_and_history_keeps_heard_part)
 {
-	static const struct step longer[] = {
+	static const struct standin_step longer[] = {
 	    {0, TEXT("Sure, I can help with that. ")},
 	    {400, TEXT("The weather today is sunny and warm, ")},
 	    {0, TEXT("with a light breeze from the west. ")},
 	    {400, TEXT("Anything else?") DONE},
 	};
-	static const struct step shorter[] = {{0, TEXT("Fine.") DONE}};
+	static const struct standin_step shorter[] = {{0, TEXT("Fine.") DONE}};
 	const struct answer answers[] = {{SSE_HEAD, longer, 4},
 	                                 {SSE_HEAD, longer, 4},
 	                                 {SSE_HEAD, shorter, 1}};
@@ -1089,8 +986,10 @@ TEST(llm_streams_and_history_keeps_heard_part)
  * so the question is asked again. */
 TEST(llm_cut_while_thinking)
 {
-	static const struct step slow[] = {{3000, TEXT("Too late.") DONE}};
-	static const struct step fast[] = {{0, TEXT("Here you are.") DONE}};
+	static const struct standin_step slow[] = {
+	    {3000, TEXT("Too late.") DONE}};
+	static const struct standin_step fast[] = {
+	    {0, TEXT("Here you are.") DONE}};
 	const struct answer answers[] = {{SSE_HEAD, slow, 1},
 	                                 {SSE_HEAD, fast, 1}};
 	struct brain_config b;
@@ -1149,7 +1048,7 @@ TEST(llm_cut_while_thinking)
  * once, not when the model is done. */
 TEST(llm_barge_in_drops_request)
 {
-	static const struct step steps[] = {
+	static const struct standin_step steps[] = {
 	    {0, TEXT("Sure, I can help with that. ")},
 	    {3000, TEXT("And here is a lot more.") DONE}};
 	const struct answer answers[] = {{SSE_HEAD, steps, 2}};
@@ -1193,12 +1092,13 @@ TEST(llm_barge_in_drops_request)
  * caller hears the apology, and the next turn is answered. */
 TEST(llm_faults_apologise)
 {
-	static const struct step err500[] = {
+	static const struct standin_step err500[] = {
 	    {0, "{\"error\":{\"message\":\"overloaded\"}}"}};
-	static const struct step silent[] = {{2000, ""}};
-	static const struct step broken[] = {
+	static const struct standin_step silent[] = {{2000, ""}};
+	static const struct standin_step broken[] = {
 	    {0, TEXT("Let me see.")}, {0, "data: {\"choices\":[{\"delta\n\n"}};
-	static const struct step fine[] = {{0, TEXT("All good now.") DONE}};
+	static const struct standin_step fine[] = {
+	    {0, TEXT("All good now.") DONE}};
 	const struct answer answers[] = {
 	    {"HTTP/1.1 500 Internal Server Error\r\n"
 	     "Content-Type: application/json\r\n",

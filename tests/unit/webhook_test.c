@@ -10,7 +10,6 @@
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -18,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +24,7 @@
 #include "auth/token.h"
 #include "core/log.h"
 #include "room/webhook.h"
+#include "standin.h"
 #include "test.h"
 
 #define KEY    "whkey"
@@ -61,101 +60,17 @@ struct rx {
 	unsigned delay_first_ms; /* before answering the first request */
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-/* Value of header name in head (case-insensitive), copied to out. */
-static bool header(const char *head, const char *name, char *out, size_t outsz)
-{
-	size_t nl = strlen(name);
-	const char *p = strstr(head, "\r\n");
-
-	while (p && p[2]) {
-		const char *line = p + 2, *end = strstr(line, "\r\n");
-
-		if (!end)
-			end = line + strlen(line);
-		if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
-			const char *v = line + nl + 1;
-			size_t len;
-
-			while (*v == ' ')
-				v++;
-			len = (size_t)(end - v);
-			if (len >= outsz)
-				len = outsz - 1;
-			memcpy(out, v, len);
-			out[len] = '\0';
-			return true;
-		}
-		p = *end ? end : NULL;
-	}
-	return false;
-}
-
-/* Reads one request; 0 on success. */
-static int read_request(int fd, char **headp, char **bodyp)
-{
-	char buf[16384];
-	size_t len = 0, hlen = 0, clen = 0;
-	char *eoh = NULL;
-
-	while (!eoh || len < hlen + clen) {
-		ssize_t n;
-
-		if (len == sizeof(buf) - 1)
-			return -1;
-		n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-		if (n <= 0)
-			return -1;
-		len += (size_t)n;
-		buf[len] = '\0';
-		if (!eoh && (eoh = strstr(buf, "\r\n\r\n"))) {
-			char cl[32];
-
-			hlen = (size_t)(eoh - buf) + 4;
-			eoh[2] = '\0'; /* head keeps its last CRLF */
-			if (header(buf, "Content-Length", cl, sizeof(cl)))
-				clen = strtoul(cl, NULL, 10);
-		}
-	}
-	*headp = strdup(buf);
-	*bodyp = strndup(buf + hlen, clen);
-	return *headp && *bodyp ? 0 : -1;
-}
-
 static void *rx_run(void *arg)
 {
 	struct rx *rx = arg;
+	int fd;
 
-	while (!atomic_load(&rx->stop)) {
-		struct pollfd pfd = {.fd = rx->lfd, .events = POLLIN};
-		struct timeval tv = {2, 0};
-		char *head = NULL, *body = NULL, extra[128] = "";
-		int fd, status, idx;
+	while ((fd = standin_accept(rx->lfd, &rx->stop)) >= 0) {
+		char *head, *body, extra[128] = "";
+		int status, idx;
 		char resp[256];
 
-		if (poll(&pfd, 1, 20) <= 0)
-			continue;
-		fd = accept(rx->lfd, NULL, NULL);
-		if (fd < 0)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		if (read_request(fd, &head, &body)) {
-			free(head);
-			free(body);
+		if (standin_read_request(fd, &head, &body)) {
 			close(fd);
 			continue;
 		}
@@ -193,7 +108,7 @@ static void *rx_run(void *arg)
 		         "HTTP/1.1 %d X\r\nContent-Length: 0\r\n"
 		         "Connection: close\r\n%s\r\n",
 		         status, extra);
-		if (send(fd, resp, strlen(resp), MSG_NOSIGNAL) < 0)
+		if (!standin_send_all(fd, resp, strlen(resp)))
 			perror("send");
 		close(fd);
 	}
@@ -202,17 +117,10 @@ static void *rx_run(void *arg)
 
 static int rx_start(struct rx *rx)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t sl = sizeof(sa);
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	pthread_mutex_init(&rx->mtx, NULL);
-	rx->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (rx->lfd < 0 || bind(rx->lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(rx->lfd, 64) ||
-	    getsockname(rx->lfd, (struct sockaddr *)&sa, &sl))
+	rx->lfd = standin_listen(&rx->port);
+	if (rx->lfd < 0)
 		return -1;
-	rx->port = ntohs(sa.sin_port);
 	snprintf(rx->url, sizeof(rx->url), "http://127.0.0.1:%d/hook",
 	         rx->port);
 	return pthread_create(&rx->th, NULL, rx_run, rx);
@@ -355,17 +263,18 @@ TEST(delivers_signed)
 
 	/* headers */
 	CHECK(strncmp(rx.req[0].head, "POST /hook HTTP/1.1\r\n", 21) == 0);
-	CHECK(header(rx.req[0].head, "Content-Type", v, sizeof(v)));
+	CHECK(standin_header(rx.req[0].head, "Content-Type", v, sizeof(v)));
 	CHECK_STR(v, "application/webhook+json");
-	CHECK(header(rx.req[0].head, "User-Agent", v, sizeof(v)));
+	CHECK(standin_header(rx.req[0].head, "User-Agent", v, sizeof(v)));
 	CHECK_STR(v, "LiveKit");
-	CHECK(!header(rx.req[0].head, "Expect", v, sizeof(v)));
+	CHECK(!standin_header(rx.req[0].head, "Expect", v, sizeof(v)));
 
 	/* Authorization: a raw JWT over the exact body bytes */
 	for (int i = 0; i < 2; i++) {
 		const char *body = rx.req[i].body;
 
-		CHECK(header(rx.req[i].head, "Authorization", v, sizeof(v)));
+		CHECK(standin_header(rx.req[i].head, "Authorization", v,
+		                     sizeof(v)));
 		CHECK(strncmp(v, "Bearer", 6) != 0);
 		memset(&claims, 0, sizeof(claims));
 		CHECK_EQ(token_verify(v, &ring, time(NULL), &claims, &why), 0);
