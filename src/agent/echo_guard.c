@@ -11,13 +11,14 @@
  * before the delay moves, so one loud caller word cannot drag it.
  *
  * The gate compares the frame's energy with the echo's expected energy:
- * the aligned reference times the echo return loss (ERL, learned as the
- * smallest in/out energy ratio seen at the delay, since a caller talking
- * only adds energy) with 3 dB to spare. Before the delay is known, the
+ * the loudest reference frame within 40 ms of the delay (the delay moves
+ * with both ends' jitter buffers) times the echo return loss (ERL, the
+ * in/out energy ratio of windows where the echo stands out), with 6 dB to
+ * spare. Before the delay is known, the
  * loudest reference frame of the last 400 ms and a 6 dB ERL (the least a
- * line is expected to give, as in G.168) stand in, until three estimates in
- * a row have found no echo at all: then the line returns nothing of the
- * agent and nothing is held back.
+ * line is expected to give, as in G.168) stand in, until three estimates
+ * have found the line returning next to nothing while the agent talked:
+ * then it has no echo, and nothing is held back.
  */
 #include <errno.h>
 #include <math.h>
@@ -36,11 +37,15 @@
 #define MIN_CORR    0.45
 #define HIST_FRAMES 20   /* 400 ms of reference frame energies */
 #define ERL_ASSUMED 0.25 /* 6 dB */
-#define MARGIN      2.0  /* 3 dB */
+#define MARGIN      4.0  /* 6 dB */
+#define WANDER      2    /* frames (40 ms) the echo's delay may move */
+#define ERL_CORR    0.6  /* windows this clearly echo measure the ERL */
 #define QUIET       1e4  /* mean square of a frame below about -50 dBFS */
-/* Estimates (200 ms apart, while the agent talks) that must find no echo
- * before the line counts as echo-free. */
+/* Estimates (200 ms apart, while the agent talks) that must find the
+ * line returning nothing, less than NO_ECHO_RATIO (-20 dB) of what went
+ * out, before it counts as echo-free. */
 #define NO_ECHO_MISSES 3
+#define NO_ECHO_RATIO  0.01
 
 struct echo_guard {
 	int16_t ref[REF_LEN];
@@ -54,6 +59,7 @@ struct echo_guard {
 	unsigned misses; /* estimates in a row that found no echo */
 	int candidate;   /* a new delay seen once */
 	double erl;      /* echo energy / reference energy */
+	bool erl_known;
 };
 
 int echo_guard_alloc(struct echo_guard **egp)
@@ -126,8 +132,9 @@ static int16_t ref_at(const struct echo_guard *eg, int64_t p)
 }
 
 /* Best lag of the input's last WIN decimated samples against the
- * reference; -1 when nothing correlates well enough. */
-static int best_lag(const struct echo_guard *eg, double *corr)
+ * reference; -1 when nothing correlates well enough. *ratio gets the
+ * window's in/out energy ratio at that lag. */
+static int best_lag(const struct echo_guard *eg, double *corr, double *ratio)
 {
 	double in_e = 0, best = 0;
 	int lag = -1;
@@ -154,6 +161,7 @@ static int best_lag(const struct echo_guard *eg, double *corr)
 		if (c > best) {
 			best = c;
 			lag = l;
+			*ratio = in_e / ref_e;
 		}
 	}
 	*corr = best;
@@ -169,17 +177,42 @@ static bool agent_spoke_recently(const struct echo_guard *eg)
 	return false;
 }
 
+/* Whether what came in over the last window is far quieter than what
+ * went out over the span it could echo: a line that returns nothing. An
+ * input that is loud but uncorrelated (the caller talking, or an echo not
+ * yet lined up) proves nothing either way. */
+static bool nothing_returned(const struct echo_guard *eg)
+{
+	double in_e = 0, ref_e = 0;
+	uint64_t end = eg->din_pos;
+
+	if (end < WIN + LAG_MAX)
+		return false;
+	for (uint64_t i = end - WIN; i < end; i++)
+		in_e += (double)eg->din[i % DLEN] * eg->din[i % DLEN];
+	for (uint64_t i = end - WIN - LAG_MAX; i < end - LAG_MIN; i++)
+		ref_e += (double)eg->dref[i % DLEN] * eg->dref[i % DLEN];
+	return ref_e > 0 &&
+	       in_e * (WIN + LAG_MAX - LAG_MIN) < ref_e * WIN * NO_ECHO_RATIO;
+}
+
 static void estimate(struct echo_guard *eg)
 {
-	double corr = 0;
-	int lag = best_lag(eg, &corr);
+	double corr = 0, ratio = 0;
+	int lag = best_lag(eg, &corr, &ratio);
 	int delay;
 
 	if (lag < 0) {
-		eg->misses++;
+		if (nothing_returned(eg))
+			eg->misses++;
 		return;
 	}
 	eg->misses = 0;
+	/* Over a whole window where the echo stands out, the energy ratio is
+	 * the echo's loss, whatever the frame-to-frame wander. */
+	if (corr >= ERL_CORR)
+		eg->erl = eg->erl_known ? 0.7 * eg->erl + 0.3 * ratio : ratio;
+	eg->erl_known |= corr >= ERL_CORR;
 	delay = lag * DEC;
 	if (eg->delay >= 0 && abs(delay - eg->delay) <= 2 * DEC)
 		return;
@@ -191,18 +224,26 @@ static void estimate(struct echo_guard *eg)
 	}
 }
 
-/* Energy of the reference aligned with the frame now coming in. */
+/* Energy of the reference that can be coming back in this frame: the
+ * loudest frame within WANDER frames of the delay, since the delay moves
+ * with the far end's and our jitter buffers. */
 static double aligned_ref_energy(const struct echo_guard *eg)
 {
-	double e = 0;
-	int64_t start = (int64_t)eg->in_pos - eg->delay;
+	double loudest = 0;
 
-	for (int64_t i = 0; i < FRAME; i++) {
-		double r = ref_at(eg, start + i);
+	for (int k = -WANDER; k <= WANDER; k++) {
+		int64_t start = (int64_t)eg->in_pos - eg->delay + k * FRAME;
+		double e = 0;
 
-		e += r * r;
+		for (int64_t i = 0; i < FRAME; i++) {
+			double r = ref_at(eg, start + i);
+
+			e += r * r;
+		}
+		if (e / FRAME > loudest)
+			loudest = e / FRAME;
 	}
-	return e / FRAME;
+	return loudest;
 }
 
 bool echo_guard_in(struct echo_guard *eg, int16_t *pcm)
@@ -217,16 +258,7 @@ bool echo_guard_in(struct echo_guard *eg, int16_t *pcm)
 	}
 
 	if (eg->delay >= 0) {
-		double ref_e = aligned_ref_energy(eg);
-
-		/* What comes back relative to what went out: the smallest
-		 * ratio is the echo alone. */
-		if (ref_e > QUIET && in_e > 0) {
-			double ratio = in_e / ref_e;
-
-			eg->erl = ratio < eg->erl ? ratio : eg->erl * 1.002;
-		}
-		expected = ref_e * eg->erl * MARGIN;
+		expected = aligned_ref_energy(eg) * eg->erl * MARGIN;
 	} else if (eg->misses >= NO_ECHO_MISSES) {
 		/* A line that returns nothing of the agent: nothing to
 		 * guard against, and a quiet caller must not be held
