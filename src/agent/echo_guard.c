@@ -207,7 +207,6 @@ static void estimate(struct echo_guard *eg)
 			eg->misses++;
 		return;
 	}
-	eg->misses = 0;
 	/* Over a whole window where the echo stands out, the energy ratio is
 	 * the echo's loss, whatever the frame-to-frame wander. */
 	if (corr >= ERL_CORR)
@@ -217,8 +216,11 @@ static void estimate(struct echo_guard *eg)
 	if (eg->delay >= 0 && abs(delay - eg->delay) <= 2 * DEC)
 		return;
 	if (eg->candidate >= 0 && abs(delay - eg->candidate) <= 2 * DEC) {
+		/* Only a confirmed echo undoes "no echo": a caller whose
+		 * voice happens to resemble the agent's does not. */
 		eg->delay = delay;
 		eg->candidate = -1;
+		eg->misses = 0;
 	} else {
 		eg->candidate = delay;
 	}
