@@ -55,6 +55,9 @@ struct agent_ops {
 	size_t (*audio_out)(void *state, int16_t *pcm, size_t samples);
 	/* Frees the state; the media thread no longer touches it. */
 	void (*stop)(void *state);
+	/* Keys the caller pressed (0-9 * # A-D), on the signalling thread;
+	 * NULL = the agent ignores them. */
+	void (*dtmf)(void *state, const char *digits, size_t n);
 };
 
 /* NULL when no agent has that name. */

@@ -748,12 +748,35 @@ static void pipeline_stop(void *state)
 	dispatch_queue(h);
 }
 
+struct digits {
+	const char *p;
+	size_t n;
+};
+
+static void fill_dtmf(struct proto_msg *m, const void *arg)
+{
+	const struct digits *d = arg;
+
+	snprintf(m->digits, sizeof(m->digits), "%.*s", (int)d->n, d->p);
+}
+
+/* The caller's keys go to the worker, which makes them a turn. */
+static void pipeline_dtmf(void *state, const char *digits, size_t n)
+{
+	struct job *job = state;
+	const struct digits d = {digits, n};
+
+	if (job->state == JOB_ACTIVE)
+		send_job_msg(job, PROTO_DTMF, fill_dtmf, &d);
+}
+
 const struct agent_ops agent_pipeline = {
     .name = "pipeline",
     .start = pipeline_start,
     .audio_in = pipeline_audio_in,
     .audio_out = pipeline_audio_out,
     .stop = pipeline_stop,
+    .dtmf = pipeline_dtmf,
 };
 
 /* ---- metrics ----------------------------------------------------------- */

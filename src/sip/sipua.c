@@ -67,6 +67,10 @@ struct call {
 	enum pin_stage pin;
 	char digits[PIN_MAX_DIGITS + 1];
 	const struct sip_msg *invite; /* kept while the PIN is collected */
+	/* The agent talking now (owned by the media session), for the
+	 * caller's keys. */
+	const struct agent_ops *agent_ops;
+	void *agent_state;
 	struct tmr pin_tmr;
 	bool remote_offer; /* the INVITE carried SDP */
 	bool media_started;
@@ -386,6 +390,8 @@ static int start_media(struct call *call)
 		ops->stop(state);
 		return err;
 	}
+	call->agent_ops = ops;
+	call->agent_state = state;
 	call->media_started = true;
 	log_event(LOGL_INFO, call->id, "media",
 	          "codec=%s dtmf_pt=%d remote=%s local_port=%u",
@@ -808,6 +814,7 @@ static void pin_reject(struct call *call, const char *why)
 	          "digits=%zu reason=\"%s\"", strlen(call->digits), why);
 	call->pin = PIN_REJECTED;
 	tmr_cancel(&call->pin_tmr);
+	call->agent_ops = NULL;
 	err = agent_clip_start(&state, assets->pin_wrong,
 	                       assets->pin_wrong_samples);
 	if (!err)
@@ -848,6 +855,7 @@ static void pin_submit(struct call *call)
 	call->rec.status = "active";
 	record(call);
 
+	call->agent_ops = NULL;
 	err = start_agent(call, &ops, &state);
 	if (!err)
 		err = media_session_set_agent(call->media, ops, state);
@@ -855,7 +863,10 @@ static void pin_submit(struct call *call)
 		log_event(LOGL_ERROR, call->id, "agent_failed", "error=\"%s\"",
 		          strerror(err));
 		call_end(call, "server", "agent start failed", 0);
+		return;
 	}
+	call->agent_ops = ops;
+	call->agent_state = state;
 }
 
 static void pin_digits(struct call *call)
@@ -869,6 +880,8 @@ static void pin_digits(struct call *call)
 		if (n)
 			log_event(LOGL_INFO, call->id, "dtmf", "digits=%.*s",
 			          (int)n, buf);
+		if (n && call->agent_ops && call->agent_ops->dtmf)
+			call->agent_ops->dtmf(call->agent_state, buf, n);
 		return;
 	}
 	for (size_t i = 0; i < n && call->pin == PIN_COLLECTING; i++) {

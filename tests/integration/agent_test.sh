@@ -21,6 +21,7 @@
 #   makes the agent apologise, and the next call works;
 # - worker_stalled: a worker that never answers (SIGSTOP): the offer times
 #   out, the caller hears the busy message, and the server hangs up;
+# - dtmf: keys the caller presses (RFC 4733) reach the agent as a turn;
 # - no_worker: with no worker to take the call, the caller hears the busy
 #   message and the server hangs up (BYE);
 # - worker_dies: killing the worker mid-call ends that call cleanly (BYE)
@@ -288,6 +289,24 @@ case_worker_stalled() {
 	vg_call_end_check agent 3
 }
 
+case_dtmf() {
+	local turns
+	vg_need_server || return 1
+	# SIPp keys 1 2 3 4 # half a second apart, then waits; the call is
+	# ended by sipp's own timeout, which is fine here
+	SIPP_TIMEOUT=8 vg_sipp keys lk_uac_pin.xml -s agent -key caller +15550008888 \
+		-key xhdr_name X-Voxgate-Test -key xhdr_value 1
+	vg_wait_event turn 5 || return 1
+	turns=$(vg_events turn)
+	case $turns in
+	*'"transcript":"DTMF: '[0-9#]*) ;;
+	*)
+		vg_reason "no turn with the caller's keys: $(head -n 1 <<<"$turns")"
+		return 1
+		;;
+	esac
+}
+
 case_no_worker() {
 	vg_need_server || return 1
 	vg_wav_to_g711 "$FIXTURE" "$VG_CDIR/audio.ul" || return 1
@@ -325,11 +344,12 @@ if agent_server_start; then
 	vg_case conversation case_conversation
 	vg_case barge_in case_barge_in
 	vg_case line_echo case_line_echo
+	vg_case dtmf case_dtmf
 	vg_case worker_dies case_worker_dies
 	vg_server_stop_case clean_exit
 else
 	vg_skip_cases "server: $VG_REASON" conversation barge_in line_echo \
-		worker_dies clean_exit
+		dtmf worker_dies clean_exit
 fi
 
 LLM_MODE=$VG_TMP/llm.mode
