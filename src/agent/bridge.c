@@ -74,7 +74,6 @@ struct bridge {
 	uint64_t turn_end_us; /* the caller's last turn ended, not answered */
 	uint64_t onset_us;
 	uint64_t last_sent_us;
-	uint32_t dropped_audio, dropped_events;
 };
 
 static uint64_t monotonic_us(void)
@@ -103,8 +102,9 @@ static void post(struct bridge *b, enum bridge_event_kind kind,
 	ev.kind = kind;
 	ev.frame = b->frames;
 	ev.t_us = b->prm.clock_us();
-	if (ring_write(&b->events, &ev, sizeof(ev)))
-		b->dropped_events++;
+	/* A full ring means the signalling thread is stalled: the event is
+	 * lost rather than the media thread held up. */
+	(void)ring_write(&b->events, &ev, sizeof(ev));
 	wake(b);
 }
 
@@ -282,13 +282,11 @@ static void bridge_audio_in(void *state, const int16_t *pcm, size_t samples,
 
 	/* The caller's audio, less our own voice coming back, is what the
 	 * VAD and the worker get. */
-	if (pcm && samples == BRIDGE_FRAME) {
+	if (pcm && samples == BRIDGE_FRAME)
 		memcpy(rec.pcm, pcm, sizeof(rec.pcm));
-		(void)echo_guard_in(b->echo, rec.pcm);
-	} else {
+	else
 		memset(rec.pcm, 0, sizeof(rec.pcm));
-		(void)echo_guard_in(b->echo, rec.pcm);
-	}
+	(void)echo_guard_in(b->echo, rec.pcm);
 	vad_process(b->vad, rec.pcm, BRIDGE_FRAME, &vf);
 	if (vf.voiced)
 		b->last_voiced_us = arrival_us;
@@ -322,8 +320,7 @@ static void bridge_audio_in(void *state, const int16_t *pcm, size_t samples,
 		post(b, BRIDGE_EV_VAD, &ev);
 	}
 
-	if (ring_write(&b->audio, &rec, sizeof(rec)))
-		b->dropped_audio++;
+	(void)ring_write(&b->audio, &rec, sizeof(rec));
 	wake(b);
 }
 
