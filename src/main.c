@@ -387,12 +387,12 @@ static int worker_env(struct server *srv)
 			srv->worker_env[k++] = strdup(environ[i]);
 	}
 	for (size_t i = 0; i < nset; i++) {
-		char *e = NULL;
-
-		if (re_sdprintf(&e, "VOXGATE_%s=%s", set[i][0], set[i][1]))
+		if (asprintf(&srv->worker_env[k], "VOXGATE_%s=%s", set[i][0],
+		             set[i][1]) < 0) {
+			srv->worker_env[k] = NULL;
 			return ENOMEM;
-		srv->worker_env[k++] = strdup(e);
-		mem_deref(e);
+		}
+		k++;
 	}
 	for (size_t i = 0; i < k; i++) {
 		if (!srv->worker_env[i])
@@ -569,14 +569,9 @@ static int serve(int argc, char *const argv[])
 	/* The pool's workers prove themselves with a token: with no API key
 	 * configured, one that nobody else knows is made for them. */
 	if (!strcmp(cfg->agent, "pipeline") && !cfg->nkeys) {
-		uint8_t secret[24];
-
 		snprintf(cfg->keys[0].key, sizeof(cfg->keys[0].key),
 		         "voxgate-workers");
-		rand_bytes(secret, sizeof(secret));
-		for (size_t i = 0; i < sizeof(secret); i++)
-			snprintf(cfg->keys[0].secret + 2 * i, 3, "%02x",
-			         secret[i]);
+		rand_str(cfg->keys[0].secret, 49);
 		cfg->nkeys = 1;
 	}
 	rc = control_plane_open(&srv);
