@@ -92,7 +92,7 @@ vg_rtp_timeline "$VG_TMP/rtp.pcapng" "$VG_BS_RTP_LO" "$VG_BS_RTP_HI" \
 seg=$(build/voxgate vad "$OUT/heard.wav" 2>/dev/null | tail -n 1)
 if [ -n "$seg" ]; then
 	read -r from to <<<"$seg"
-	sox -V1 -D "$OUT/heard.wav" "$VG_TMP/reply.wav" trim "$from" "=$(echo "$to + 0.3" | bc)" &&
+	sox -V1 -D "$OUT/heard.wav" "$VG_TMP/reply.wav" trim "$from" "=$(awk -v e="$to" 'BEGIN { print e + 0.3 }')" &&
 		say "         the caller heard (voxgate stt): \"$(build/voxgate stt "$VG_TMP/reply.wav" 2>/dev/null)\""
 fi
 

@@ -10,7 +10,7 @@ packages=(
 	sqlite3
 	libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us libespeak-ng-dev
 	flite1-dev
-	sip-tester baresip-core espeak-ng sox tshark
+	sip-tester baresip-core espeak-ng sox tshark curl
 	valgrind procps iproute2
 )
 

@@ -94,7 +94,7 @@ case_conversation() {
 	# shellcheck disable=SC2086 # "start end"
 	set -- $seg
 	sox -D "$VG_CDIR/rx.wav" "$VG_CDIR/reply.wav" trim "$1" \
-		"=$(echo "$2 + 0.3" | bc)" || return 1
+		"=$(awk -v e="$2" 'BEGIN { print e + 0.3 }')" || return 1
 	heard=$("$VG_BIN" stt "$VG_CDIR/reply.wav" 2>"$VG_CDIR/stt.log")
 	case $heard in
 	*tomorrow*) ;;
