@@ -25,6 +25,11 @@
 #define AUDIO_SLOTS        64 /* 1.3 s of caller audio */
 #define CTL_SLOTS          1024
 #define DEFAULT_PLAYOUT_MS 10000
+/* After an onset comes to nothing the agent stays paused this much longer:
+ * a soft first consonant often makes an onset that is cancelled a frame
+ * before the vowel makes the next one, and resuming in between would put
+ * 40-60 ms more of the agent's voice over the caller's. */
+#define CANCEL_HOLD_US 80000
 
 enum ctl_kind {
 	CTL_START,
@@ -68,6 +73,7 @@ struct bridge {
 	uint64_t cur_sent; /* samples of cur_utt sent */
 	bool cur_heard;
 	bool paused;
+	uint64_t resume_us; /* a paused agent goes on then; 0 = not set */
 	struct ctl_rec next;
 	bool have_next;
 	uint64_t last_voiced_us;
@@ -135,6 +141,7 @@ static void cut_all(struct bridge *b, uint32_t upto)
 		atomic_store_explicit(&b->cut_utt, upto, memory_order_release);
 	b->played += ring_clear(&b->playout) / sizeof(int16_t);
 	b->paused = false;
+	b->resume_us = 0;
 }
 
 static void apply_ctl(struct bridge *b, const struct ctl_rec *r)
@@ -224,6 +231,11 @@ static size_t bridge_audio_out(void *state, int16_t *pcm, size_t samples)
 			break;
 	}
 	playing = b->cur_utt && !utt_cut(b, b->cur_utt);
+	if (b->paused && b->resume_us && b->prm.clock_us() >= b->resume_us) {
+		b->paused = false;
+		b->resume_us = 0;
+		b->onset_us = 0;
+	}
 	atomic_store_explicit(&b->talking, playing, memory_order_relaxed);
 	if (!playing || b->paused || samples != BRIDGE_FRAME ||
 	    avail < BRIDGE_FRAME) {
@@ -292,9 +304,14 @@ static void bridge_audio_in(void *state, const int16_t *pcm, size_t samples,
 		b->last_voiced_us = arrival_us;
 	switch (vf.event) {
 	case VAD_EVENT_NONE:
+	case VAD_EVENT_PAUSE:
+	case VAD_EVENT_RESUME:
 		break;
 	case VAD_EVENT_ONSET:
-		b->onset_us = arrival_us;
+		/* An onset in the hold continues the one before it. */
+		if (!b->resume_us)
+			b->onset_us = arrival_us;
+		b->resume_us = 0;
 		/* Stop at once; START or CANCEL decides what happens to
 		 * the rest. */
 		if (can_barge && b->cur_utt && b->cur_heard &&
@@ -306,8 +323,10 @@ static void bridge_audio_in(void *state, const int16_t *pcm, size_t samples,
 			barge_in(b);
 		break;
 	case VAD_EVENT_CANCEL:
-		b->paused = false;
-		b->onset_us = 0;
+		if (b->paused)
+			b->resume_us = b->prm.clock_us() + CANCEL_HOLD_US;
+		else
+			b->onset_us = 0;
 		break;
 	case VAD_EVENT_STOP:
 		b->turn_end_us = b->last_voiced_us;

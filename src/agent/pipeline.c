@@ -11,6 +11,17 @@
  * syllable is in there), so the recogniser hears the word from its start.
  * STOP closes it and hands the transcript to the control thread.
  *
+ * Speculative end of turn. The recogniser's final pass takes 100-150 ms,
+ * which would come after the stop window. So when the voice has paused
+ * (VAD PAUSE) and stayed quiet until SPEC_LEAD_MS before STOP is due, the
+ * listener ends the utterance there and keeps the transcript; STOP then
+ * hands it over at once. When the voice resumes instead, the recogniser
+ * starts again on the turn's audio so far, which is kept for that (up to
+ * TURN_KEEP_MS; a longer turn is not decoded ahead, so a re-decode costs
+ * at most a second or so of CPU). Pauses shorter than stop_secs -
+ * SPEC_LEAD_MS cost nothing; longer ones that are not the end cost a
+ * re-decode.
+ *
  * The speaker runs a reply's brain and TTS, both of which block: brain
  * text is cut into clauses (llm_clause_end), each clause is synthesised as
  * soon as it is complete, and each TTS chunk is queued for the control
@@ -73,10 +84,14 @@
 #define AUDIO_QUEUE 250 /* caller frames waiting for the listener: 5 s */
 /* Caller frames kept for START's pre-roll: PREROLL_MS before an ONSET
  * that came up to 500 ms (vad_start_secs) before START. */
-#define PREROLL     40
-#define PREROLL_MS  300
-#define VAD_QUEUE   32
-#define VAD_WAIT_MS 100
+#define PREROLL    40
+#define PREROLL_MS 300
+#define VAD_QUEUE  64
+/* How long before STOP the final pass is started (it takes 100-150 ms),
+ * and how much of a turn is kept to decode it again. */
+#define SPEC_LEAD_MS 160
+#define TURN_KEEP_MS 8000
+#define VAD_WAIT_MS  100
 /* A comma ends a clause only past this many bytes: shorter pieces make
  * choppy speech for no gain in latency. */
 #define CLAUSE_MIN 24
@@ -218,6 +233,13 @@ struct pipeline {
 	uint32_t next_frame;
 	uint32_t onset;
 	bool has_onset, hearing;
+	int16_t turn_audio[TURN_KEEP_MS * MS_SAMPLES]; /* fed since START */
+	size_t turn_len;
+	bool turn_long; /* turn_audio overflowed: no speculation */
+	bool paused;    /* PAUSE without RESUME or STOP yet */
+	uint32_t pause_frame, spec_frames;
+	bool spec; /* the final pass ran; frames are kept, not fed */
+	char spec_text[STT_TEXT_MAX];
 
 	/* under the lock: the control thread's input, and the inputs' view
 	 * of the reply in flight */
@@ -433,6 +455,21 @@ void pipeline_dtmf(struct pipeline *p, const char *digits)
 
 /* ---- the listener ----------------------------------------------------- */
 
+/* The recogniser takes the frame, unless its final pass has run ahead;
+ * the turn's audio keeps it in case the caller goes on. */
+static void hear_feed(struct pipeline *p, const int16_t pcm[PIPELINE_FRAME])
+{
+	if (p->turn_len + PIPELINE_FRAME <= TURN_KEEP_MS * MS_SAMPLES) {
+		memcpy(p->turn_audio + p->turn_len, pcm,
+		       PIPELINE_FRAME * sizeof(*pcm));
+		p->turn_len += PIPELINE_FRAME;
+	} else {
+		p->turn_long = true;
+	}
+	if (!p->spec && stt_feed(p->stt, pcm, PIPELINE_FRAME, NULL, 0, NULL))
+		p->hearing = false;
+}
+
 static void hear_start(struct pipeline *p, uint32_t frame)
 {
 	uint32_t back = PREROLL_MS / 20;
@@ -442,19 +479,36 @@ static void hear_start(struct pipeline *p, uint32_t frame)
 	/* A START without STOP (the server's VAD restarted) drops what was
 	 * heard with the turn it belonged to. */
 	p->hearing = false;
+	p->turn_len = 0;
+	p->turn_long = p->paused = p->spec = false;
 	if (stt_begin(p->stt))
 		return;
 	p->hearing = true;
-	for (size_t i = 0; i < p->npre; i++) {
+	for (size_t i = 0; i < p->npre && p->hearing; i++) {
 		const struct frame *f =
 		    &p->pre[(p->pre_at + PREROLL - p->npre + i) % PREROLL];
 
-		if (f->n >= from &&
-		    stt_feed(p->stt, f->pcm, PIPELINE_FRAME, NULL, 0, NULL)) {
-			p->hearing = false;
-			return;
-		}
+		if (f->n >= from)
+			hear_feed(p, f->pcm);
 	}
+}
+
+static void speculate(struct pipeline *p)
+{
+	if (stt_end(p->stt, p->spec_text, sizeof(p->spec_text)))
+		p->hearing = false;
+	else
+		p->spec = true;
+}
+
+/* The caller went on after the final pass ran ahead: decode the turn
+ * again from its start. */
+static void unspeculate(struct pipeline *p)
+{
+	p->spec = false;
+	if (stt_begin(p->stt) ||
+	    stt_feed(p->stt, p->turn_audio, p->turn_len, NULL, 0, NULL))
+		p->hearing = false;
 }
 
 static void hear_stop(struct pipeline *p, uint64_t t_event)
@@ -465,7 +519,9 @@ static void hear_stop(struct pipeline *p, uint64_t t_event)
 	if (!p->hearing)
 		return;
 	p->hearing = false;
-	if (stt_end(p->stt, text, sizeof(text)))
+	if (p->spec)
+		memcpy(text, p->spec_text, sizeof(text));
+	else if (stt_end(p->stt, text, sizeof(text)))
 		return;
 	t_stt = now_ms();
 	copy = trimmed(text, strlen(text));
@@ -493,7 +549,16 @@ static void on_vad(struct pipeline *p, const struct vad_item *v)
 		break;
 	case VAD_EVENT_STOP:
 		hear_stop(p, v->t);
-		p->has_onset = false;
+		p->has_onset = p->paused = false;
+		break;
+	case VAD_EVENT_PAUSE:
+		p->paused = true;
+		p->pause_frame = v->frame;
+		break;
+	case VAD_EVENT_RESUME:
+		p->paused = false;
+		if (p->hearing && p->spec)
+			unspeculate(p);
 		break;
 	default:
 		break;
@@ -508,9 +573,12 @@ static void on_frame(struct pipeline *p, const struct frame *f)
 		p->npre++;
 	if (f->n >= p->next_frame)
 		p->next_frame = f->n + 1;
-	if (p->hearing &&
-	    stt_feed(p->stt, f->pcm, PIPELINE_FRAME, NULL, 0, NULL))
-		p->hearing = false;
+	if (!p->hearing)
+		return;
+	hear_feed(p, f->pcm);
+	if (p->hearing && p->paused && !p->spec && !p->turn_long &&
+	    f->n >= p->pause_frame + p->spec_frames)
+		speculate(p);
 }
 
 static void *listener_main(void *arg)
@@ -1317,6 +1385,9 @@ int pipeline_start(struct pipeline **pp, const struct pipeline_config *cfg,
 	                                            : DEFAULT_STOP_SECS) *
 	                            1000 +
 	                        0.5);
+	p->spec_frames = p->stop_ms > SPEC_LEAD_MS
+	                     ? (uint32_t)((p->stop_ms - SPEC_LEAD_MS) / 20)
+	                     : 0;
 	p->ctl_tail = &p->ctl_head;
 	p->turn_tail = &p->turn_head;
 	atomic_init(&p->cancel, false);

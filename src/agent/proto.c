@@ -49,9 +49,10 @@ static const struct kind {
 };
 
 static const char *const vad_names[] = {
-    [VAD_EVENT_NONE] = "none",   [VAD_EVENT_ONSET] = "onset",
-    [VAD_EVENT_START] = "start", [VAD_EVENT_CANCEL] = "cancel",
-    [VAD_EVENT_STOP] = "stop",
+    [VAD_EVENT_NONE] = "none",     [VAD_EVENT_ONSET] = "onset",
+    [VAD_EVENT_START] = "start",   [VAD_EVENT_CANCEL] = "cancel",
+    [VAD_EVENT_STOP] = "stop",     [VAD_EVENT_PAUSE] = "pause",
+    [VAD_EVENT_RESUME] = "resume",
 };
 
 const char *proto_vad_name(enum vad_event ev)

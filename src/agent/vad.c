@@ -420,13 +420,15 @@ static enum vad_event step(struct vad *v, bool voiced)
 	case VAD_SPEAKING:
 	case VAD_STOPPING:
 		if (voiced) {
+			bool resumed = v->state == VAD_STOPPING;
+
 			v->state = VAD_SPEAKING;
-			return VAD_EVENT_NONE;
+			return resumed ? VAD_EVENT_RESUME : VAD_EVENT_NONE;
 		}
 		v->count = v->state == VAD_SPEAKING ? 1 : v->count + 1;
 		v->state = VAD_STOPPING;
 		if (v->count < v->stop_frames)
-			return VAD_EVENT_NONE;
+			return v->count == 1 ? VAD_EVENT_PAUSE : VAD_EVENT_NONE;
 		v->state = VAD_QUIET;
 		return VAD_EVENT_STOP;
 	}

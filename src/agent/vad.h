@@ -38,6 +38,10 @@ enum vad_event {
 	VAD_EVENT_CANCEL, /* an ONSET that did not reach START (a click, a
 	                     cough) */
 	VAD_EVENT_STOP,   /* after START, unvoiced for stop_secs: end of turn */
+	VAD_EVENT_PAUSE,  /* after START, the first unvoiced frame: STOP
+	                     follows unless RESUME comes first (with
+	                     stop_secs under two frames, STOP comes alone) */
+	VAD_EVENT_RESUME, /* voiced again after a PAUSE, before STOP */
 };
 
 struct vad_frame {

@@ -18,6 +18,10 @@
  *   barge n=K ms=X   the agent was talking when the caller began; its
  *                    sound stopped X ms later (barge-in reaction)
  *
+ * The caller's speech begins and ends where SPEECH's first and last
+ * samples above -36 dBFS are, not with the file's leading and trailing
+ * silence.
+ *
  * Exit code 0, 1 on a socket error, 2 on bad usage.
  */
 #include <arpa/inet.h>
@@ -94,7 +98,7 @@ int main(int argc, char **argv)
 		uint64_t start, end, reply, last_sound;
 		bool over_agent, reply_seen, stopped;
 	} says[MAX_SAYS];
-	size_t nsays = 0, speech_active = 0;
+	size_t nsays = 0, speech_begin = 0, speech_active = 0;
 	uint64_t last_sound = 0;
 	const char *speech_path = NULL;
 	uint8_t *speech = NULL;
@@ -158,11 +162,14 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		fclose(f);
-		/* Where the words end, without the file's trailing
-		 * silence. */
+		/* Where the words begin and end, without the file's
+		 * leading and trailing silence. */
 		for (size_t i = 0; i < speech_len; i++) {
-			if (abs(ulaw_to_linear(speech[i])) > 500)
-				speech_active = i + 1;
+			if (abs(ulaw_to_linear(speech[i])) <= 500)
+				continue;
+			if (!speech_active)
+				speech_begin = i;
+			speech_active = i + 1;
 		}
 	}
 	if (every_s && every_s * 8000 < (double)speech_len) {
@@ -239,7 +246,7 @@ int main(int argc, char **argv)
 			    nsays < MAX_SAYS) {
 				struct say *s = &says[nsays++];
 
-				s->start = t;
+				s->start = t + (uint64_t)speech_begin * 125000u;
 				s->end = t + (uint64_t)speech_active * 125000u;
 				s->over_agent =
 				    last_sound && t - last_sound < GAP_NS;

@@ -297,6 +297,51 @@ TEST(blip_pauses_then_resumes)
 	return 0;
 }
 
+/* A soft first consonant: an onset, cancelled, and the voice back a frame
+ * later. The agent stays paused through the gap (no word of it between
+ * the caller's sounds) and is then cut by the barge-in. */
+TEST(onset_again_soon_stays_paused)
+{
+	struct bridge *b = make();
+	struct bridge_event ev;
+	int16_t out[FRAME], in[FRAME];
+	size_t leaked = 0;
+	bool onset = false, cancelled = false, interrupted = false;
+
+	CHECK(b);
+	CHECK_EQ(say_frames(b, 1, 0, 100), 0);
+	for (int k = 0; k < 5; k++)
+		CHECK_EQ(tick(b, NULL, out), FRAME);
+	/* into the voice until it makes an onset, then quiet */
+	for (int k = 0; k < 50 && !onset; k++) {
+		speech_frame(in);
+		if (tick(b, in, out) == 0)
+			onset = true;
+		while (bridge_event_next(b, &ev))
+			onset |= ev.kind == BRIDGE_EV_VAD &&
+			         ev.vad == VAD_EVENT_ONSET;
+	}
+	CHECK(onset);
+	for (int k = 0; k < 10 && !cancelled; k++) {
+		leaked += tick(b, NULL, out) > 0;
+		while (bridge_event_next(b, &ev))
+			cancelled |= ev.kind == BRIDGE_EV_VAD &&
+			             ev.vad == VAD_EVENT_CANCEL;
+	}
+	CHECK(cancelled);
+	leaked += tick(b, NULL, out) > 0;
+	for (int k = 0; k < 30; k++) {
+		speech_frame(in);
+		leaked += tick(b, in, out) > 0;
+		while (bridge_event_next(b, &ev))
+			interrupted |= ev.kind == BRIDGE_EV_INTERRUPTED;
+	}
+	CHECK(interrupted);
+	CHECK_EQ(leaked, 0);
+	bridge_agent.stop(b);
+	return 0;
+}
+
 TEST(silence_drops_queued)
 {
 	struct bridge *b = make();
@@ -363,6 +408,7 @@ int main(void)
 	RUN(partial_frame_is_padded);
 	RUN(barge_in_stops_and_cuts);
 	RUN(blip_pauses_then_resumes);
+	RUN(onset_again_soon_stays_paused);
 	RUN(silence_drops_queued);
 	RUN(voice_to_voice_and_audio_up);
 	free(voice);

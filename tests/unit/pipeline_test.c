@@ -819,6 +819,69 @@ TEST(echo_latency)
 	return 0;
 }
 
+static size_t words(const char *s)
+{
+	size_t n = 0;
+
+	for (const char *w = s; *w; w++)
+		n += *w != ' ' && (w == s || w[-1] == ' ');
+	return n;
+}
+
+/* Where the voice in espeak-ng's output starts and ends (it pads both). */
+static size_t voice_start(const int16_t *pcm, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && abs(pcm[i]) < 500)
+		i++;
+	return i;
+}
+
+static size_t voice_end(const int16_t *pcm, size_t n)
+{
+	while (n && abs(pcm[n - 1]) < 500)
+		n--;
+	return n;
+}
+
+/* A pause long enough for the final pass to run ahead of STOP, but short
+ * of the stop window, and the caller goes on: the turn is one, and has
+ * the words after the pause too (the turn was decoded again whole). */
+TEST(pause_inside_a_turn)
+{
+	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &echo};
+	size_t a = voice_end(booking, booking_n),
+	       b = voice_start(hello, hello_n);
+	size_t gap = 10 * FRAME, n = a + gap + (hello_n - b), w1;
+	int16_t *both = calloc(n, sizeof(*both));
+	static struct call c;
+	bool ok;
+
+	CHECK(both);
+	memcpy(both, booking, a * sizeof(*both));
+	memcpy(both + a + gap, hello + b, (hello_n - b) * sizeof(*both));
+	CHECK_EQ(call_start(&c, &cfg), 0);
+	CHECK(speak(&c, booking, booking_n));
+	CHECK(play_all(&c, 1, -1));
+	WAIT_FOR(ok, &c, c.nt == 1, 5000);
+	CHECK(ok);
+	CHECK(speak(&c, both, n));
+	CHECK(play_all(&c, 2, -1));
+	WAIT_FOR(ok, &c, c.nt == 2, 5000);
+	CHECK(ok);
+	pthread_mutex_lock(&c.m);
+	printf("# alone \"%s\", with more after a pause \"%s\"\n",
+	       c.t[0].transcript, c.t[1].transcript);
+	w1 = words(c.t[0].transcript);
+	CHECK(w1 > 0);
+	CHECK(words(c.t[1].transcript) > w1);
+	pthread_mutex_unlock(&c.m);
+	call_end(&c);
+	free(both);
+	return 0;
+}
+
 TEST(dtmf_and_script_hangup)
 {
 	struct brain_config b = {.kind = BRAIN_SCRIPT};
@@ -1201,6 +1264,7 @@ int main(void)
 	RUN(barge_in_then_false_interruption_resumes);
 	RUN(greeting_barge_in);
 	RUN(dtmf_and_script_hangup);
+	RUN(pause_inside_a_turn);
 	RUN(llm_streams_and_history_keeps_heard_part);
 	RUN(llm_cut_while_thinking);
 	RUN(llm_barge_in_drops_request);

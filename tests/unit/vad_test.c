@@ -165,7 +165,7 @@ static void add_speech(size_t from, size_t to, double db, double rate)
 
 /* What a run of the detector over sig did. */
 struct run {
-	unsigned onsets, starts, cancels, stops, voiced;
+	unsigned onsets, starts, cancels, stops, pauses, resumes, voiced;
 	long start_at[8], stop_at[8]; /* frame indexes */
 	double conf_max;
 };
@@ -204,6 +204,12 @@ static int analyse(const struct vad_params *p, uint32_t rate, size_t samples,
 			if (r->stops < 8)
 				r->stop_at[r->stops] = k;
 			r->stops++;
+			break;
+		case VAD_EVENT_PAUSE:
+			r->pauses++;
+			break;
+		case VAD_EVENT_RESUME:
+			r->resumes++;
 			break;
 		case VAD_EVENT_NONE:
 			break;
@@ -509,6 +515,9 @@ TEST(pauses)
 	print_run("short pause", &r);
 	CHECK_EQ(r.starts, 1);
 	CHECK_EQ(r.stops, 1);
+	/* Every PAUSE ends in RESUME or STOP: the gap's, then the end's. */
+	CHECK(r.resumes >= 1);
+	CHECK_EQ(r.pauses, r.resumes + r.stops);
 	CHECK(turn_ok(&r, 0, a, b + short_gap + RATE, &p));
 
 	acc_clear(n);
@@ -520,6 +529,7 @@ TEST(pauses)
 	print_run("long pause", &r);
 	CHECK_EQ(r.starts, 2);
 	CHECK_EQ(r.stops, 2);
+	CHECK_EQ(r.pauses, r.resumes + r.stops);
 	CHECK(turn_ok(&r, 0, a, b, &p));
 	CHECK(turn_ok(&r, 1, b + long_gap, b + long_gap + RATE, &p));
 	return 0;
