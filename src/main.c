@@ -25,6 +25,7 @@
 #include "room/webhook.h"
 #include "store/store.h"
 #include "api/api.h"
+#include "carrier/front.h"
 #include "cli/cli.h"
 
 #define EXIT_USAGE 2
@@ -38,6 +39,8 @@ struct server {
 	struct rooms *rooms;
 	struct dispatch *dispatch;
 	struct api *api;
+	struct carrier *carrier;
+	char sip_uri[512]; /* what carriers dial: sip_uri or ours */
 	struct token_key keys[CONFIG_KEYS_MAX];
 	struct token_keyring ring;
 	struct agent_assets assets;
@@ -277,6 +280,21 @@ static int control_plane_open(struct server *srv)
 	}
 	if (!cfg->http_port)
 		return 0;
+	const struct carrier_params cp = {
+	    .public_url = cfg->public_url,
+	    .sip_uri = srv->sip_uri,
+	    .twilio_auth_token = cfg->twilio_auth_token,
+	    .telnyx_public_key = cfg->telnyx_public_key,
+	    .telnyx_api_url = cfg->telnyx_api_url,
+	    .telnyx_api_key = cfg->telnyx_api_key,
+	    .store = srv->store,
+	};
+	err = carrier_alloc(&srv->carrier, &cp);
+	if (err) {
+		fprintf(stderr, "voxgate: carriers: cannot start: %s\n",
+		        strerror(err));
+		return 1;
+	}
 	config_keyring(cfg, &srv->ring, srv->keys, CONFIG_KEYS_MAX);
 	const struct api_params ap = {
 	    .host = cfg->http_host,
@@ -284,6 +302,8 @@ static int control_plane_open(struct server *srv)
 	    .keys = srv->ring,
 	    .rooms = srv->rooms,
 	    .store = srv->store,
+	    .admin_token = cfg->admin_token,
+	    .carrier = srv->carrier,
 	    .agenth = agent_handler,
 	    .metricsh = metrics_handler,
 	    .harg = srv,
@@ -480,6 +500,7 @@ static int agent_plane_open(struct server *srv)
 static void control_plane_close(struct server *srv)
 {
 	srv->api = mem_deref(srv->api);
+	srv->carrier = mem_deref(srv->carrier);
 	rooms_free(srv->rooms);
 	srv->rooms = NULL;
 	webhook_close(srv->webhook, 2000);
@@ -574,6 +595,13 @@ static int serve(int argc, char *const argv[])
 		rand_str(cfg->keys[0].secret, 49);
 		cfg->nkeys = 1;
 	}
+	if (cfg->sip_uri[0])
+		snprintf(srv.sip_uri, sizeof(srv.sip_uri), "%s", cfg->sip_uri);
+	else
+		re_snprintf(srv.sip_uri, sizeof(srv.sip_uri),
+		            sa_af(&up.external) == AF_INET6 ? "sip:[%j]:%u"
+		                                            : "sip:%j:%u",
+		            &up.external, cfg->sip_port);
 	rc = control_plane_open(&srv);
 	if (!rc)
 		rc = agent_plane_open(&srv);
@@ -602,12 +630,12 @@ static int serve(int argc, char *const argv[])
 	log_event(LOGL_INFO, NULL, "listening",
 	          "sip=%s:%u transports=udp,tcp external_ip=%s rtp_ports=%u-%u "
 	          "agent=%s greeting_ms=%zu http=%s:%u db=%s webhooks=%zu "
-	          "default_route=%s",
+	          "default_route=%s sip_uri=%s",
 	          cfg->sip_host, cfg->sip_port, ext, cfg->rtp_port_min,
 	          cfg->rtp_port_max, agent->name,
 	          srv.assets.greeting_samples / 8, cfg->http_host,
 	          cfg->http_port, cfg->db, cfg->nwebhook_urls,
-	          cfg->default_route ? "true" : "false");
+	          cfg->default_route ? "true" : "false", srv.sip_uri);
 
 	err = re_main(NULL);
 	rc = err ? 1 : 0;

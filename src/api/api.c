@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <re_types.h>
 #include <re_fmt.h>
 #include <re_mem.h>
@@ -23,6 +24,7 @@
 #include <re_msg.h>
 #include <re_http.h>
 #include "api/api.h"
+#include "carrier/front.h"
 #include "room/room.h"
 #include "store/store.h"
 #include "sip/routing.h"
@@ -106,6 +108,12 @@ static void twirp_error(struct http_conn *conn, const char *code,
 {
 	reply_json(conn, twirp_status(code), "Error",
 	           json_pack("{s:s,s:s}", "code", code, "msg", msg));
+}
+
+static void plain(struct http_conn *conn, uint16_t status, const char *reason,
+                  const char *text)
+{
+	(void)http_creply(conn, status, reason, "text/plain", "%s", text);
 }
 
 /* ---- key names -------------------------------------------------------- */
@@ -1010,6 +1018,165 @@ static void delete_rule(struct call_ctx *c)
 	reply_ok(c, with_zero_fields(rule, rule_fields));
 }
 
+/* ---- admin ------------------------------------------------------------ */
+
+/* What marks the trunk and rule /api/admin/sip/setup made, so a second run
+ * finds them instead of making more. */
+#define TELNYX_SETUP_MARK "voxgate:telnyx-default"
+
+static json_t *find_marked(json_t *items)
+{
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(items, i, x)
+	{
+		if (!strcmp(obj_str(x, "metadata"), TELNYX_SETUP_MARK))
+			return json_incref(x);
+	}
+	return NULL;
+}
+
+/*
+ * POST /api/admin/sip/setup: the default route for calls Telnyx transfers
+ * to us, as the seed's setupDefaultTelnyxRoute makes it: an inbound trunk
+ * (for "numbers", or any number) and a dispatch rule giving each call a
+ * room of its own ("room_prefix", default "telnyx-"), or putting every
+ * call in one room ("room"). What an earlier run made is kept as it is.
+ */
+static void admin_sip_setup(struct call_ctx *c)
+{
+	struct store *st = c->api->prm.store;
+	json_t *trunks = NULL, *rules = NULL, *trunk, *rule, *numbers;
+	const char *room = req_str(c, "room"),
+	           *prefix = req_str(c, "room_prefix");
+	bool created = false;
+	char id[20];
+	int err;
+
+	numbers = json_object_get(c->req, "numbers");
+	if (numbers && !string_list(c, c->req, "numbers"))
+		return;
+	err = store_trunk_list(st, STORE_TRUNK_INBOUND, &trunks);
+	if (!err)
+		err = store_rule_list(st, &rules);
+	if (err) {
+		json_decref(trunks);
+		store_failed(c, err);
+		return;
+	}
+	trunk = find_marked(trunks);
+	rule = find_marked(rules);
+	json_decref(trunks);
+	json_decref(rules);
+	if (!trunk) {
+		id_make(id, sizeof(id), "ST_");
+		trunk = json_pack(
+		    "{s:s,s:s,s:s,s:o}", "sipTrunkId", id, "name",
+		    "Telnyx inbound", "metadata", TELNYX_SETUP_MARK, "numbers",
+		    numbers ? json_deep_copy(numbers) : json_array());
+		stamp(trunk, true);
+		err = store_trunk_put(st, id, STORE_TRUNK_INBOUND, trunk);
+		if (err) {
+			json_decref(trunk);
+			json_decref(rule);
+			store_failed(c, err);
+			return;
+		}
+		log_event(LOGL_INFO, NULL, "trunk_created",
+		          "id=%s kind=inbound by=admin_setup", id);
+		created = true;
+		changed(c);
+	}
+	if (!rule) {
+		json_t *how =
+		    *room
+		        ? json_pack("{s:{s:s}}", "dispatchRuleDirect",
+		                    "roomName", room)
+		        : json_pack("{s:{s:s}}", "dispatchRuleIndividual",
+		                    "roomPrefix", *prefix ? prefix : "telnyx-");
+
+		id_make(id, sizeof(id), "SDR_");
+		rule = json_pack("{s:s,s:s,s:s,s:[s],s:o}", "sipDispatchRuleId",
+		                 id, "name", "Telnyx default", "metadata",
+		                 TELNYX_SETUP_MARK, "trunkIds",
+		                 obj_str(trunk, "sipTrunkId"), "rule", how);
+		if (save_rule(c, rule, id, true)) {
+			json_decref(rule);
+			json_decref(trunk);
+			return;
+		}
+		log_event(LOGL_INFO, NULL, "rule_created",
+		          "id=%s by=admin_setup", id);
+		created = true;
+	}
+	log_event(LOGL_INFO, NULL, "admin_sip_setup", "trunk=%s rule=%s %s",
+	          obj_str(trunk, "sipTrunkId"),
+	          obj_str(rule, "sipDispatchRuleId"),
+	          created ? "created=true" : "created=false");
+	reply_ok(c, json_pack("{s:o,s:o,s:b}", "trunk",
+	                      with_zero_fields(
+	                          trunk, trunk_fields(STORE_TRUNK_INBOUND)),
+	                      "rule", with_zero_fields(rule, rule_fields),
+	                      "created", created));
+}
+
+/* Bearer admin_token, compared in constant time; 1 when a reply was sent. */
+static int admin_refused(struct api *api, struct http_conn *conn,
+                         const struct http_msg *msg)
+{
+	const struct http_hdr *h = http_msg_hdr(msg, HTTP_HDR_AUTHORIZATION);
+	const char *want = api->prm.admin_token;
+	size_t n = want ? strlen(want) : 0;
+	static const char bearer[] = "Bearer ";
+
+	if (!n) {
+		plain(conn, 404, "Not Found",
+		      "the admin API is off: admin_token is not set");
+		return 1;
+	}
+	if (!h || h->val.l != sizeof(bearer) - 1 + n ||
+	    memcmp(h->val.p, bearer, sizeof(bearer) - 1) ||
+	    CRYPTO_memcmp(h->val.p + sizeof(bearer) - 1, want, n)) {
+		log_event(LOGL_WARN, NULL, "admin_refused", "path=%.*s",
+		          (int)msg->path.l, msg->path.p);
+		plain(
+		    conn, 401, "Unauthorized",
+		    "a valid admin token is required (Authorization: Bearer)");
+		return 1;
+	}
+	return 0;
+}
+
+static void handle_admin(struct api *api, struct http_conn *conn,
+                         const struct http_msg *msg)
+{
+	struct call_ctx c = {.api = api, .conn = conn};
+	json_error_t jerr;
+
+	if (admin_refused(api, conn, msg))
+		return;
+	if (pl_strcmp(&msg->path, "/api/admin/sip/setup") ||
+	    pl_strcmp(&msg->met, "POST")) {
+		plain(conn, 404, "Not Found", "no such admin endpoint");
+		return;
+	}
+	if (mbuf_get_left(msg->mb)) {
+		c.req = json_loadb((const char *)mbuf_buf(msg->mb),
+		                   mbuf_get_left(msg->mb), 0, &jerr);
+		if (!json_is_object(c.req)) {
+			json_decref(c.req);
+			plain(conn, 400, "Bad Request",
+			      "the body is not a JSON object");
+			return;
+		}
+	} else {
+		c.req = json_object();
+	}
+	admin_sip_setup(&c);
+	json_decref(c.req);
+}
+
 /* ---- dispatch --------------------------------------------------------- */
 
 static const struct route {
@@ -1066,12 +1233,6 @@ static const struct route *find_route(const struct pl *path)
 			return &routes[i];
 	}
 	return NULL;
-}
-
-static void plain(struct http_conn *conn, uint16_t status, const char *reason,
-                  const char *text)
-{
-	(void)http_creply(conn, status, reason, "text/plain", "%s", text);
 }
 
 /* 0 with claims filled; 1 when a reply was sent. No token is not an error:
@@ -1206,6 +1367,12 @@ static void request_handler(struct http_conn *conn, const struct http_msg *msg,
 		return;
 	}
 
+	if (carrier_http(api->prm.carrier, conn, msg))
+		return;
+	if (msg->path.l >= 11 && !memcmp(msg->path.p, "/api/admin/", 11)) {
+		handle_admin(api, conn, msg);
+		return;
+	}
 	if (!pl_strcmp(&msg->path, "/healthz") || !pl_strcmp(&msg->path, "/")) {
 		if (api->ready)
 			plain(conn, 200, "OK", "OK");

@@ -25,6 +25,8 @@ struct api_params {
 	struct rooms *rooms;       /* borrowed */
 	struct store *store;       /* borrowed */
 	size_t max_body;           /* 0 = 256 KiB */
+	const char *admin_token;   /* for /api/admin/...; NULL or "" = off */
+	struct carrier *carrier;   /* Twilio's and Telnyx's paths; NULL = off */
 	/* GET /agent with a token holding the agent grant: an agent
 	 * worker's WebSocket (NULL = 404). */
 	void (*agenth)(struct http_conn *conn, const struct http_msg *msg,

@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -683,6 +684,61 @@ static int parse_urls_node(struct config *cfg, yaml_document_t *doc,
 	return 0;
 }
 
+/* An http(s) URL with a host: what carriers call. */
+static int parse_http_url(struct config *cfg, const struct key *k,
+                          const char *v, char *why, size_t whysz)
+{
+	size_t n = strlen(v), scheme = 0;
+
+	if (n >= 7 && strncasecmp(v, "http://", 7) == 0)
+		scheme = 7;
+	else if (n >= 8 && strncasecmp(v, "https://", 8) == 0)
+		scheme = 8;
+	if (n && (scheme == 0 || n == scheme || v[scheme] == '/' ||
+	          has_ctl_or_space(v, n))) {
+		snprintf(why, whysz, "is not an http:// or https:// URL");
+		return EINVAL;
+	}
+	return parse_str(cfg, k, v, why, whysz);
+}
+
+/* A SIP URI carriers can dial: sip: or sips: and a host. */
+static int parse_sip_uri(struct config *cfg, const struct key *k, const char *v,
+                         char *why, size_t whysz)
+{
+	size_t n = strlen(v);
+
+	if (n && ((strncasecmp(v, "sip:", 4) && strncasecmp(v, "sips:", 5)) ||
+	          n <= 5 || has_ctl_or_space(v, n))) {
+		snprintf(why, whysz, "is not a sip: or sips: URI");
+		return EINVAL;
+	}
+	return parse_str(cfg, k, v, why, whysz);
+}
+
+/* Base64 of a 32-byte Ed25519 public key, as Telnyx's portal shows it. */
+static int parse_ed25519_key(struct config *cfg, const struct key *k,
+                             const char *v, char *why, size_t whysz)
+{
+	unsigned char raw[64];
+	size_t n = strlen(v), pad = 0;
+
+	if (n) {
+		while (pad < n && pad < 2 && v[n - 1 - pad] == '=')
+			pad++;
+		if (n != 44 ||
+		    EVP_DecodeBlock(raw, (const unsigned char *)v, (int)n) !=
+		        33 ||
+		    pad != 1) {
+			snprintf(why, whysz,
+			         "is not the base64 of a 32-byte Ed25519 "
+			         "public key");
+			return EINVAL;
+		}
+	}
+	return parse_str(cfg, k, v, why, whysz);
+}
+
 /* keys[KEY_CONFIG] names the file and so cannot be set inside it. */
 enum { KEY_CONFIG = 0 };
 
@@ -718,8 +774,7 @@ static const struct key keys[] = {
     {"agent", "pipeline",
      "agent that talks on each call: pipeline (VAD, STT, brain, TTS in "
      "agent workers) or audio-echo (says back what it hears)",
-     parse_str,
-     FIELD(agent)},
+     parse_str, FIELD(agent)},
     {"answer_delay", "0", "ring this long before answering", parse_duration,
      FIELD(answer_delay_ms)},
     {"drain_timeout", "30s", "on SIGTERM, wait this long for calls",
@@ -806,6 +861,29 @@ static const struct key keys[] = {
      FIELD(stt_lm)},
     {"stt_dict", "", "pronunciation dictionary; empty = Debian's en-us",
      parse_str, FIELD(stt_dict)},
+    {"public_url", "",
+     "the HTTP API's URL as carriers call it (Twilio signs it); empty = "
+     "http:// and the request's Host header",
+     parse_http_url, FIELD(public_url)},
+    {"sip_uri", "",
+     "the SIP URI carriers send calls to; empty = sip:external_ip:sip_port",
+     parse_sip_uri, FIELD(sip_uri)},
+    {"twilio_auth_token", "",
+     "Twilio auth token: checks X-Twilio-Signature; empty = Twilio's "
+     "webhooks are refused",
+     parse_str, FIELD(twilio_auth_token)},
+    {"telnyx_api_key", "", "Telnyx API v2 key for Call Control commands",
+     parse_str, FIELD(telnyx_api_key)},
+    {"telnyx_public_key", "",
+     "Telnyx public key (base64) that signs its webhooks; empty = they are "
+     "refused",
+     parse_ed25519_key, FIELD(telnyx_public_key)},
+    {"telnyx_api_url", "https://api.telnyx.com/v2",
+     "Telnyx API base URL (Call Control commands)", parse_http_url,
+     FIELD(telnyx_api_url)},
+    {"admin_token", "",
+     "bearer token for /api/admin/*; empty = those endpoints are off",
+     parse_str, FIELD(admin_token)},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

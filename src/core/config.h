@@ -80,6 +80,17 @@ struct config {
 	char tts_voice[64];
 	uint32_t tts_rate_wpm;
 	char stt_hmm[PATH_MAX], stt_lm[PATH_MAX], stt_dict[PATH_MAX];
+
+	/* The carriers' front doors (Twilio, Telnyx). */
+	char public_url[1024]; /* how carriers reach the HTTP API; "" = by
+	                          the request's Host header */
+	char sip_uri[512];     /* what carriers dial; "" = from external_ip and
+	                          sip_port */
+	char twilio_auth_token[128];
+	char telnyx_api_key[256];
+	char telnyx_public_key[64]; /* base64 of the 32-byte Ed25519 key */
+	char telnyx_api_url[1024];
+	char admin_token[256];
 };
 
 /*

@@ -94,6 +94,17 @@ struct hdr_ctx {
 	bool all_x, all;   /* includeHeaders */
 };
 
+/* Headers carriers put on the INVITE, as LiveKit names them (and the call
+ * control id our own Telnyx transfer adds). X-Twilio-* have fields of their
+ * own: they also name the room. */
+static const struct {
+	const char *header, *attr;
+} carrier_headers[] = {
+    {"x-call_leg_id", "sip.telnyx.callLegID"},
+    {"x-call_session_id", "sip.telnyx.callSessionID"},
+    {"x-telnyx-call-control-id", "sip.telnyx.callControlID"},
+};
+
 static void header_attr(const char *name, size_t nlen, const char *val,
                         size_t vlen, void *arg)
 {
@@ -109,6 +120,12 @@ static void header_attr(const char *name, size_t nlen, const char *val,
 	lname[nlen] = '\0';
 	snprintf(value, sizeof(value), "%.*s", (int)vlen, val);
 
+	for (size_t i = 0;
+	     i < sizeof(carrier_headers) / sizeof(carrier_headers[0]); i++) {
+		if (!strcmp(lname, carrier_headers[i].header))
+			json_object_set_new(h->attrs, carrier_headers[i].attr,
+			                    json_string(value));
+	}
 	json_object_foreach((json_t *)h->map, k, v)
 	{
 		if (json_is_string(v) && !strcasecmp(k, lname))
@@ -152,7 +169,7 @@ static json_t *attributes(const struct dispatch_call *call, const json_t *trunk,
 	if (call->twilio_account_sid)
 		json_object_set_new(a, "sip.twilio.accountSid",
 		                    json_string(call->twilio_account_sid));
-	if (call->foreach_hdr && trunk) {
+	if (call->foreach_hdr) {
 		const char *inc = jstr(trunk, "includeHeaders");
 		struct hdr_ctx h = {
 		    .attrs = a,

@@ -969,6 +969,62 @@ TEST(new_scalar_keys)
 	return 0;
 }
 
+/* The carriers' keys: env names like every other key, and values checked
+ * at load. */
+TEST(carrier_keys)
+{
+	static const struct {
+		const char *key, *val;
+	} bad[] = {
+	    {"public_url", "gw.example.com"},
+	    {"public_url", "ftp://gw.example.com"},
+	    {"public_url", "https://"},
+	    {"sip_uri", "gw.example.com:5060"},
+	    {"sip_uri", "sip:"},
+	    {"sip_uri", "sip:a b"},
+	    {"telnyx_public_key", "abc"},
+	    /* 31 and 33 bytes */
+	    {"telnyx_public_key",
+	     "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHUQ=="},
+	    {"telnyx_public_key",
+	     "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURoA"},
+	    {"telnyx_api_url", "api.telnyx.com"},
+	};
+	char flag[128];
+	size_t i;
+
+	CHECK_EQ(load(NULL), 0);
+	CHECK_STR(cfg.public_url, "");
+	CHECK_STR(cfg.sip_uri, "");
+	CHECK_STR(cfg.telnyx_api_url, "https://api.telnyx.com/v2");
+	CHECK_STR(cfg.admin_token, "");
+	setenv("VOXGATE_TWILIO_AUTH_TOKEN", "12345", 1);
+	setenv("VOXGATE_TELNYX_PUBLIC_KEY",
+	       "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", 1);
+	setenv("VOXGATE_ADMIN_TOKEN", "adm", 1);
+	CHECK_EQ(load("--public_url=https://gw.example.com/base",
+	              "--sip_uri=sip:gw.example.com:5070;transport=tcp", NULL),
+	         0);
+	unsetenv("VOXGATE_TWILIO_AUTH_TOKEN");
+	unsetenv("VOXGATE_TELNYX_PUBLIC_KEY");
+	unsetenv("VOXGATE_ADMIN_TOKEN");
+	CHECK_STR(cfg.twilio_auth_token, "12345");
+	CHECK_STR(cfg.telnyx_public_key,
+	          "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
+	CHECK_STR(cfg.admin_token, "adm");
+	CHECK_STR(cfg.public_url, "https://gw.example.com/base");
+	CHECK_STR(cfg.sip_uri, "sip:gw.example.com:5070;transport=tcp");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(flag, sizeof(flag), "--%s=%s", bad[i].key, bad[i].val);
+		if (load(flag, NULL) != EINVAL)
+			TEST_FAIL("carrier_keys", "%s accepted", flag);
+		if (strncmp(err, bad[i].key, strlen(bad[i].key)) != 0)
+			TEST_FAIL("carrier_keys", "%s: message \"%s\"", flag,
+			          err);
+	}
+	return 0;
+}
+
 /* config_load_keys reads config and keys only: a bad unrelated value does
  * not stop `voxgate token`, an unknown key still does. */
 TEST(load_keys_only)
@@ -1077,6 +1133,7 @@ int main(void)
 	RUN(list_file_errors);
 	RUN(webhooks);
 	RUN(new_scalar_keys);
+	RUN(carrier_keys);
 	RUN(load_keys_only);
 	RUN(keyring);
 	RUN(duration_parse_public);
