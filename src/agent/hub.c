@@ -355,7 +355,7 @@ static void job_event(struct job *job, const struct bridge_event *ev)
 
 	switch (ev->kind) {
 	case BRIDGE_EV_VAD:
-		log_event(LOGL_DEBUG, job->call_id, "vad", "event=%s frame=%u",
+		log_event(LOGL_DEBUG, job->call_id, "vad", "vad=%s frame=%u",
 		          proto_vad_name(ev->vad), ev->frame);
 		break;
 	case BRIDGE_EV_SPEAKING:

@@ -18,6 +18,9 @@
 #include <re_msg.h>
 #include <re_http.h>
 #include "carrier/front.h"
+#include "carrier/sipuri.h"
+#include "carrier/telnyx.h"
+#include "carrier/telnyx_api.h"
 #include "carrier/twilio.h"
 #include "core/log.h"
 #include "store/store.h"
@@ -25,9 +28,22 @@
 /* Bodies larger than this are not webhooks. */
 #define BODY_MAX (64 * 1024)
 
+/* Telnyx event ids remembered to spot retries: Telnyx retries for minutes,
+ * and ids beyond these are still caught by the commands' command_id. */
+#define TELNYX_SEEN     4096
+#define TELNYX_SEEN_TTL 900
+
+/* The client_state our answer command leaves on the call: the call.answered
+ * that carries it is ours to transfer, even if call.initiated has not
+ * arrived yet (Telnyx does not keep order). */
+#define TELNYX_STATE_ANSWERED "voxgate:answered"
+
 struct carrier {
 	struct carrier_params prm;
 	char *public_url, *sip_uri, *twilio_token;
+	struct telnyx_key *telnyx_key;
+	struct telnyx_seen *telnyx_seen;
+	struct telnyx_api *telnyx_api;
 };
 
 static int64_t now_s(const struct carrier *c)
@@ -352,12 +368,248 @@ static void twilio_status(struct carrier *c, struct http_conn *conn,
 	twilio_done(&r);
 }
 
+/* ---- Telnyx ----------------------------------------------------------- */
+
+/* Copies header name's value into out ("" when absent). */
+static void xhdr(const struct http_msg *msg, const char *name, char *out,
+                 size_t sz)
+{
+	const struct http_hdr *h = http_msg_xhdr(msg, name);
+
+	if (h)
+		pl_strcpy(&h->val, out, sz);
+	else
+		out[0] = '\0';
+}
+
+/* A transfer Telnyx refused or never took leaves the caller answered in
+ * silence: hang up instead. Runs on the command thread. */
+struct transfer_watch {
+	struct telnyx_api *api;
+	char call_control_id[160], command_id[140];
+};
+
+static void transfer_done(const struct telnyx_api_result *res, void *arg)
+{
+	struct transfer_watch *w = arg;
+
+	if (!res->ok && !(res->code && !strcmp(res->code, "90018")))
+		(void)telnyx_api_command(w->api, w->call_control_id, "hangup",
+		                         NULL, w->command_id, NULL, NULL);
+	free(w);
+}
+
+static void telnyx_command(struct carrier *c, const struct telnyx_event *ev,
+                           const char *action, json_t *body)
+{
+	struct transfer_watch *w = NULL;
+	char command_id[128], *text;
+	int err;
+
+	/* The same event retried gives the same command_id, which Telnyx
+	 * ignores the second time. */
+	snprintf(command_id, sizeof(command_id), "%s:%s", ev->id, action);
+	if (!strcmp(action, "transfer")) {
+		w = calloc(1, sizeof(*w));
+		if (w) {
+			w->api = c->telnyx_api;
+			snprintf(w->call_control_id, sizeof(w->call_control_id),
+			         "%s", ev->call_control_id);
+			snprintf(w->command_id, sizeof(w->command_id),
+			         "%s:hangup", ev->id);
+		}
+	}
+	text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	err = text ? telnyx_api_command(c->telnyx_api, ev->call_control_id,
+	                                action, text, command_id,
+	                                w ? transfer_done : NULL, w)
+	           : ENOMEM;
+	if (err)
+		free(w);
+	free(text);
+	if (err)
+		log_event(LOGL_ERROR, NULL, "telnyx_command_failed",
+		          "action=%s call_control_id=%s error=\"%s\"", action,
+		          ev->call_control_id, strerror(err));
+}
+
+static void telnyx_answer(struct carrier *c, const struct telnyx_event *ev)
+{
+	char state[128];
+
+	if (telnyx_client_state_encode(state, sizeof(state),
+	                               TELNYX_STATE_ANSWERED))
+		return;
+	telnyx_command(c, ev, "answer",
+	               json_pack("{s:s}", "client_state", state));
+}
+
+/* Sends the answered call on to our SIP edge, its ids in X- headers so
+ * they become the participant's attributes and tie the SIP call to this
+ * record. */
+static void telnyx_transfer(struct carrier *c, const struct telnyx_event *ev)
+{
+	char *to = NULL;
+	json_t *headers = json_array();
+	int err = sipuri_with_user(&to, c->sip_uri, ev->to);
+
+	if (err) {
+		json_decref(headers);
+		log_event(LOGL_WARN, NULL, "telnyx_transfer_failed",
+		          "call_control_id=%s to=%s error=\"%s\"",
+		          ev->call_control_id, ev->to, strerror(err));
+		return;
+	}
+	json_array_append_new(headers, json_pack("{s:s,s:s}", "name",
+	                                         "X-Telnyx-Call-Control-Id",
+	                                         "value", ev->call_control_id));
+	if (*ev->call_session_id)
+		json_array_append_new(
+		    headers, json_pack("{s:s,s:s}", "name", "X-call_session_id",
+		                       "value", ev->call_session_id));
+	if (*ev->call_leg_id)
+		json_array_append_new(
+		    headers, json_pack("{s:s,s:s}", "name", "X-call_leg_id",
+		                       "value", ev->call_leg_id));
+	telnyx_command(
+	    c, ev, "transfer",
+	    json_pack("{s:s,s:o}", "to", to, "custom_headers", headers));
+	log_event(LOGL_INFO, NULL, "telnyx_transfer",
+	          "call_control_id=%s to=%s", ev->call_control_id, to);
+	free(to);
+}
+
+/* 0 with *ev read from a request Telnyx signed, or 1 when a reply was
+ * sent. */
+static int telnyx_read(struct carrier *c, struct http_conn *conn,
+                       const struct http_msg *msg, struct telnyx_event *ev)
+{
+	const char *body = (const char *)mbuf_buf(msg->mb);
+	size_t len = mbuf_get_left(msg->mb);
+	char sig[160], ts[32];
+	const char *why;
+	int err;
+
+	if (!c->telnyx_key) {
+		why = "telnyx_public_key is not set";
+		goto refused;
+	}
+	if (len > BODY_MAX) {
+		reply(conn, 413, "Payload Too Large", "the body is too large");
+		return 1;
+	}
+	xhdr(msg, "telnyx-signature-ed25519", sig, sizeof(sig));
+	xhdr(msg, "telnyx-timestamp", ts, sizeof(ts));
+	err = telnyx_verify(c->telnyx_key, sig[0] ? sig : NULL,
+	                    ts[0] ? ts : NULL, body, len, now_s(c));
+	if (err == ETIME) {
+		why = "timestamp outside 300 s (replay)";
+		goto refused;
+	}
+	if (err) {
+		why = sig[0] ? "bad signature" : "no signature";
+		goto refused;
+	}
+	if (telnyx_event_parse(ev, body, len)) {
+		reply(conn, 400, "Bad Request",
+		      "not a Call Control event (data.event_type, data.id)");
+		return 1;
+	}
+	return 0;
+
+refused:
+	log_event(LOGL_WARN, NULL, "telnyx_refused", "reason=\"%s\"", why);
+	reply(conn, 403, "Forbidden", "request not signed by Telnyx");
+	return 1;
+}
+
+static void telnyx_webhook(struct carrier *c, struct http_conn *conn,
+                           const struct http_msg *msg)
+{
+	struct telnyx_event ev;
+	char key[200], state[64];
+	int rank;
+	json_t *rec;
+
+	if (telnyx_read(c, conn, msg, &ev))
+		return;
+	if (telnyx_seen_check(c->telnyx_seen, ev.id, now_s(c))) {
+		log_event(LOGL_INFO, NULL, "telnyx_duplicate", "type=%s id=%s",
+		          ev.event_type, ev.id);
+		reply(conn, 200, "OK", "duplicate");
+		return;
+	}
+	if (!*ev.call_control_id) {
+		log_event(LOGL_INFO, NULL, "telnyx_event", "type=%s id=%s",
+		          ev.event_type, ev.id);
+		reply(conn, 200, "OK", "ok");
+		return;
+	}
+	snprintf(key, sizeof(key), "telnyx-%s", ev.call_control_id);
+	rec = record_get(c, key, "telnyx");
+	rank = telnyx_event_rank(ev.type);
+	if (rank && rank < json_integer_value(json_object_get(rec, "rank"))) {
+		log_event(LOGL_INFO, NULL, "telnyx_out_of_order",
+		          "type=%s id=%s call_control_id=%s state=%s",
+		          ev.event_type, ev.id, ev.call_control_id,
+		          json_string_value(json_object_get(rec, "state")));
+		record_event(c, key, rec, ev.event_type);
+		reply(conn, 200, "OK", "late");
+		return;
+	}
+	if (rank)
+		json_object_set_new(rec, "rank", json_integer(rank));
+	set_str(rec, "call_control_id", ev.call_control_id);
+	set_str(rec, "call_session_id", ev.call_session_id);
+	set_str(rec, "call_leg_id", ev.call_leg_id);
+	set_str(rec, "from", ev.from);
+	set_str(rec, "to", ev.to);
+	set_str(rec, "direction", ev.direction);
+	set_str(rec, "state", ev.state);
+	set_str(rec, "hangup_cause", ev.hangup_cause);
+	set_str(rec, "hangup_source", ev.hangup_source);
+	if (ev.type == TELNYX_EV_CALL_HANGUP) {
+		char at[32];
+
+		iso_time(at, sizeof(at), now_s(c));
+		set_str(rec, "ended_at", at);
+	}
+	log_event(LOGL_INFO, NULL, "telnyx_event",
+	          "type=%s id=%s call_control_id=%s direction=%s from=%s "
+	          "to=%s",
+	          ev.event_type, ev.id, ev.call_control_id,
+	          json_string_value(json_object_get(rec, "direction")), ev.from,
+	          ev.to);
+	if (telnyx_client_state_decode(state, sizeof(state), ev.client_state))
+		state[0] = '\0';
+	if (!c->telnyx_api && (ev.type == TELNYX_EV_CALL_INITIATED ||
+	                       ev.type == TELNYX_EV_CALL_ANSWERED))
+		log_event(LOGL_WARN, NULL, "telnyx_no_api_key",
+		          "call_control_id=%s type=%s", ev.call_control_id,
+		          ev.event_type);
+	else if (ev.type == TELNYX_EV_CALL_INITIATED &&
+	         !strcmp(ev.direction, "incoming"))
+		telnyx_answer(c, &ev);
+	else if (ev.type == TELNYX_EV_CALL_ANSWERED &&
+	         !strcmp(state, TELNYX_STATE_ANSWERED))
+		telnyx_transfer(c, &ev);
+	record_event(c, key, rec, ev.event_type);
+	reply(conn, 200, "OK", "ok");
+}
+
 /* ---- the object ------------------------------------------------------- */
 
 static void carrier_destructor(void *arg)
 {
 	struct carrier *c = arg;
 
+	/* Commands still queued get a moment: an answer or a transfer lost
+	 * at shutdown leaves a caller in silence. */
+	if (c->telnyx_api)
+		telnyx_api_close(c->telnyx_api, 2000);
+	telnyx_seen_free(c->telnyx_seen);
+	telnyx_key_free(c->telnyx_key);
 	free(c->public_url);
 	free(c->sip_uri);
 	free(c->twilio_token);
@@ -372,6 +624,7 @@ int carrier_alloc(struct carrier **cp, const struct carrier_params *prm)
 {
 	struct carrier *c;
 	size_t n;
+	int err;
 
 	if (!cp || !prm || !prm->store || !prm->sip_uri)
 		return EINVAL;
@@ -390,6 +643,24 @@ int carrier_alloc(struct carrier **cp, const struct carrier_params *prm)
 	n = strlen(c->public_url);
 	while (n && c->public_url[n - 1] == '/')
 		c->public_url[--n] = '\0';
+	if (prm->telnyx_public_key && *prm->telnyx_public_key) {
+		err = telnyx_key_parse(&c->telnyx_key, prm->telnyx_public_key);
+		if (!err)
+			err = telnyx_seen_alloc(&c->telnyx_seen, TELNYX_SEEN,
+			                        TELNYX_SEEN_TTL);
+		if (!err && prm->telnyx_api_key && *prm->telnyx_api_key) {
+			const struct telnyx_api_params tp = {
+			    .base_url = prm->telnyx_api_url,
+			    .api_key = prm->telnyx_api_key,
+			};
+
+			err = telnyx_api_open(&c->telnyx_api, &tp);
+		}
+		if (err) {
+			mem_deref(c);
+			return err;
+		}
+	}
 	*cp = c;
 	return 0;
 }
@@ -397,17 +668,26 @@ int carrier_alloc(struct carrier **cp, const struct carrier_params *prm)
 bool carrier_http(struct carrier *c, struct http_conn *conn,
                   const struct http_msg *msg)
 {
+	static const struct {
+		const char *path;
+		bool post_only; /* else GET too (Twilio's Voice URL may be) */
+		void (*h)(struct carrier *c, struct http_conn *conn,
+		          const struct http_msg *msg);
+	} routes[] = {
+	    {"/voice", false, twilio_voice},
+	    {"/twilio/status", true, twilio_status},
+	    {"/telnyx/webhook", true, telnyx_webhook},
+	};
+
 	if (!c)
 		return false;
-	if (!pl_strcmp(&msg->path, "/voice")) {
-		twilio_voice(c, conn, msg);
-		return true;
-	}
-	if (!pl_strcmp(&msg->path, "/twilio/status")) {
-		if (pl_strcmp(&msg->met, "POST"))
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (pl_strcmp(&msg->path, routes[i].path))
+			continue;
+		if (routes[i].post_only && pl_strcmp(&msg->met, "POST"))
 			reply(conn, 405, "Method Not Allowed", "POST only");
 		else
-			twilio_status(c, conn, msg);
+			routes[i].h(c, conn, msg);
 		return true;
 	}
 	return false;

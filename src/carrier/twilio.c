@@ -28,15 +28,14 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "carrier/sipuri.h"
 #include "carrier/twilio.h"
 
 #define XML_HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
 
 /* RFC 3986 unreserved, besides letters and digits: what needs no % escape
- * in a SIP URI header value, and in its user part (with '+' too, which
- * E.164 numbers start with). */
+ * in a SIP URI header value. */
 #define UNRESERVED_MARKS "-_.!~*'()"
-#define USER_MARKS       UNRESERVED_MARKS "+"
 
 #define SHA256_HEX_LEN 64
 
@@ -540,35 +539,22 @@ int twilio_twiml_dial(char **out, const char *sip_uri,
                       const char *called_number, const char *call_sid)
 {
 	struct sbuf uri = {0}, doc = {0};
-	const char *host, *at;
-	size_t scheme_len;
+	char *base = NULL;
+	int err;
 
 	if (!out)
 		return EINVAL;
 	*out = NULL;
-	if (!sip_uri || !called_number || !*called_number || !call_sid ||
-	    !*call_sid)
+	if (!call_sid || !*call_sid)
 		return EINVAL;
-	if (strncasecmp(sip_uri, "sip:", 4) == 0)
-		scheme_len = 4;
-	else if (strncasecmp(sip_uri, "sips:", 5) == 0)
-		scheme_len = 5;
-	else
-		return EINVAL;
-	host = sip_uri + scheme_len;
-	at = host + strcspn(host, "@;?");
-	if (*at == '@')
-		host = at + 1;
-	if (strcspn(host, ";?") == 0)
-		return EINVAL;
-
-	sb_put(&uri, sip_uri, scheme_len);
-	sb_put_pct(&uri, called_number, USER_MARKS);
-	sb_puts(&uri, "@");
-	sb_puts(&uri, host);
+	err = sipuri_with_user(&base, sip_uri, called_number);
+	if (err)
+		return err;
+	sb_puts(&uri, base);
 	/* Twilio turns the URI's headers into INVITE headers; custom ones
 	 * must be X- named. */
-	sb_puts(&uri, strchr(host, '?') ? "&" : "?");
+	sb_puts(&uri, strchr(base, '?') ? "&" : "?");
+	free(base);
 	sb_puts(&uri, "X-Voxgate-CallSid=");
 	sb_put_pct(&uri, call_sid, UNRESERVED_MARKS);
 	if (!uri.err && uri.len > TWILIO_SIP_URI_MAX)
