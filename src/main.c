@@ -26,6 +26,7 @@
 #include "store/store.h"
 #include "api/api.h"
 #include "carrier/front.h"
+#include "carrier/stream.h"
 #include "cli/cli.h"
 
 #define EXIT_USAGE 2
@@ -40,7 +41,9 @@ struct server {
 	struct dispatch *dispatch;
 	struct api *api;
 	struct carrier *carrier;
-	char sip_uri[512]; /* what carriers dial: sip_uri or ours */
+	struct stream_server *streams;
+	const struct agent_ops *agent; /* what talks on each call */
+	char sip_uri[512];             /* what carriers dial: sip_uri or ours */
 	struct token_key keys[CONFIG_KEYS_MAX];
 	struct token_keyring ring;
 	struct agent_assets assets;
@@ -284,6 +287,7 @@ static int control_plane_open(struct server *srv)
 	    .public_url = cfg->public_url,
 	    .sip_uri = srv->sip_uri,
 	    .twilio_auth_token = cfg->twilio_auth_token,
+	    .twilio_stream = !strcmp(cfg->twilio_answer, "stream"),
 	    .telnyx_public_key = cfg->telnyx_public_key,
 	    .telnyx_api_url = cfg->telnyx_api_url,
 	    .telnyx_api_key = cfg->telnyx_api_key,
@@ -292,6 +296,20 @@ static int control_plane_open(struct server *srv)
 	err = carrier_alloc(&srv->carrier, &cp);
 	if (err) {
 		fprintf(stderr, "voxgate: carriers: cannot start: %s\n",
+		        strerror(err));
+		return 1;
+	}
+	const struct stream_params sp = {
+	    .rooms = srv->rooms,
+	    .agent = srv->agent,
+	    .assets = &srv->assets,
+	    .twilio_auth_token = cfg->twilio_auth_token,
+	    .public_url = cfg->public_url,
+	    .telnyx_stream_token = cfg->telnyx_stream_token,
+	};
+	err = stream_server_alloc(&srv->streams, &sp);
+	if (err) {
+		fprintf(stderr, "voxgate: media streams: cannot start: %s\n",
 		        strerror(err));
 		return 1;
 	}
@@ -304,6 +322,7 @@ static int control_plane_open(struct server *srv)
 	    .store = srv->store,
 	    .admin_token = cfg->admin_token,
 	    .carrier = srv->carrier,
+	    .streams = srv->streams,
 	    .agenth = agent_handler,
 	    .metricsh = metrics_handler,
 	    .harg = srv,
@@ -500,6 +519,7 @@ static int agent_plane_open(struct server *srv)
 static void control_plane_close(struct server *srv)
 {
 	srv->api = mem_deref(srv->api);
+	srv->streams = mem_deref(srv->streams);
 	srv->carrier = mem_deref(srv->carrier);
 	rooms_free(srv->rooms);
 	srv->rooms = NULL;
@@ -535,6 +555,15 @@ static int serve(int argc, char *const argv[])
 	if (!agent) {
 		fprintf(stderr, "voxgate: agent: \"%s\" is not an agent (%s)\n",
 		        cfg->agent, agent_names());
+		return EXIT_USAGE;
+	}
+	srv.agent = agent;
+	if (!strcmp(cfg->twilio_answer, "stream") &&
+	    strncmp(cfg->public_url, "https://", 8)) {
+		fprintf(stderr,
+		        "voxgate: twilio_answer: stream needs public_url "
+		        "to be an https:// URL (Twilio opens wss:// "
+		        "streams only)\n");
 		return EXIT_USAGE;
 	}
 	if (load_audio("greeting", cfg->greeting, NULL, 0, &srv.greeting,

@@ -25,6 +25,10 @@ struct agent_call_info {
 	 * cannot. */
 	void (*hangup)(void *arg, const char *reason);
 	void *hangup_arg;
+	/* The caller talked over the agent (signalling thread): a transport
+	 * that buffers the agent's audio downstream drops it (a Media
+	 * Streams clear). NULL = nothing to drop. Same arg as hangup. */
+	void (*interrupted)(void *arg);
 };
 
 /* Read-only audio shared by all calls, loaded at startup; all at 8000 Hz. */

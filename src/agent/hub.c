@@ -70,6 +70,7 @@ struct job {
 	char call_id[128], room[256], participant[300], from[256], to[256];
 	void (*hangup)(void *arg, const char *reason);
 	void *hangup_arg;
+	void (*interrupted)(void *arg);
 	char hangup_reason[160];
 	uint64_t hangup_deadline;
 };
@@ -372,6 +373,8 @@ static void job_event(struct job *job, const struct bridge_event *ev)
 		log_event(LOGL_INFO, job->call_id, "barge_in",
 		          "utterance=%u heard_ms=%u reaction_ms=%d",
 		          ev->utterance, ev->heard_ms, ev->latency_ms);
+		if (job->interrupted)
+			job->interrupted(job->hangup_arg);
 		break;
 	case BRIDGE_EV_PLAYED:
 		if (job->state == JOB_BUSY) {
@@ -699,6 +702,7 @@ static int pipeline_start(void **statep, const struct agent_call_info *info,
 	snprintf(job->to, sizeof(job->to), "%s", info->to);
 	job->hangup = info->hangup;
 	job->hangup_arg = info->hangup_arg;
+	job->interrupted = info->interrupted;
 	job->state = JOB_QUEUED;
 	list_append(&h->jobs, &job->le, job);
 	h->jobs_total++;

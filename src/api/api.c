@@ -25,6 +25,7 @@
 #include <re_http.h>
 #include "api/api.h"
 #include "carrier/front.h"
+#include "carrier/stream.h"
 #include "room/room.h"
 #include "store/store.h"
 #include "sip/routing.h"
@@ -1367,7 +1368,8 @@ static void request_handler(struct http_conn *conn, const struct http_msg *msg,
 		return;
 	}
 
-	if (carrier_http(api->prm.carrier, conn, msg))
+	if (carrier_http(api->prm.carrier, conn, msg) ||
+	    stream_http(api->prm.streams, conn, msg))
 		return;
 	if (msg->path.l >= 11 && !memcmp(msg->path.p, "/api/admin/", 11)) {
 		handle_admin(api, conn, msg);

@@ -12,8 +12,10 @@
 #include "auth/token.h"
 
 struct api;
+struct carrier;
 struct http_conn;
 struct http_msg;
+struct stream_server;
 struct mbuf;
 struct rooms;
 struct store;
@@ -27,6 +29,7 @@ struct api_params {
 	size_t max_body;           /* 0 = 256 KiB */
 	const char *admin_token;   /* for /api/admin/...; NULL or "" = off */
 	struct carrier *carrier;   /* Twilio's and Telnyx's paths; NULL = off */
+	struct stream_server *streams; /* Media Streams; NULL = off */
 	/* GET /agent with a token holding the agent grant: an agent
 	 * worker's WebSocket (NULL = 404). */
 	void (*agenth)(struct http_conn *conn, const struct http_msg *msg,

@@ -280,8 +280,25 @@ static void twilio_voice(struct carrier *c, struct http_conn *conn,
 		return;
 	}
 	sid = twilio_param(&r, "CallSid");
-	err =
-	    twilio_twiml_dial(&twiml, c->sip_uri, twilio_param(&r, "To"), sid);
+	if (c->prm.twilio_stream) {
+		/* The stream's start carries no numbers: pass them on. */
+		struct twilio_param p[2] = {
+		    {.name = (char *)"From",
+		     .value = (char *)twilio_param(&r, "From")},
+		    {.name = (char *)"To",
+		     .value = (char *)twilio_param(&r, "To")},
+		};
+		char *url = NULL;
+
+		err = asprintf(&url, "wss://%s/twilio/stream",
+		               c->public_url + strlen("https://")) < 0
+		          ? ENOMEM
+		          : twilio_twiml_stream(&twiml, url, p, 2);
+		free(url);
+	} else {
+		err = twilio_twiml_dial(&twiml, c->sip_uri,
+		                        twilio_param(&r, "To"), sid);
+	}
 	if (err) {
 		log_event(LOGL_WARN, NULL, "twilio_voice_failed",
 		          "call_sid=%s error=\"%s\"", sid, strerror(err));
@@ -300,8 +317,9 @@ static void twilio_voice(struct carrier *c, struct http_conn *conn,
 	set_str(rec, "status", twilio_param(&r, "CallStatus"));
 	record_event(c, key, rec, "voice");
 	log_event(LOGL_INFO, NULL, "twilio_voice",
-	          "call_sid=%s from=%s to=%s answer=dial", sid,
-	          twilio_param(&r, "From"), twilio_param(&r, "To"));
+	          "call_sid=%s from=%s to=%s answer=%s", sid,
+	          twilio_param(&r, "From"), twilio_param(&r, "To"),
+	          c->prm.twilio_stream ? "stream" : "dial");
 	(void)http_creply(conn, 200, "OK", "text/xml", "%s", twiml);
 	free(twiml);
 	twilio_done(&r);

@@ -25,6 +25,9 @@ struct carrier_params {
 	const char *public_url;
 	const char *sip_uri;           /* what the carriers send calls to */
 	const char *twilio_auth_token; /* "" = Twilio's requests refused */
+	/* /voice answers <Connect><Stream> to wss://public_url/twilio/stream
+	 * (public_url must be https) instead of dialling sip_uri. */
+	bool twilio_stream;
 	const char *telnyx_public_key; /* base64; "" = Telnyx's refused */
 	const char *telnyx_api_url;    /* Call Control commands */
 	const char *telnyx_api_key;    /* "" = no commands are sent */

@@ -259,17 +259,28 @@ static char *splice(const char *head, size_t hlen, const char *mid,
  * userinfo: the last '@' of the authority. */
 static int url_port_variants(const char *url, char **with, char **without)
 {
-	const char *auth, *end, *host, *port, *dflt, *p;
+	/* Media Streams requests are signed over their wss:// URL. */
+	static const struct {
+		const char *scheme, *port;
+	} schemes[] = {
+	    {"https://", ":443"},
+	    {"http://", ":80"},
+	    {"wss://", ":443"},
+	    {"ws://", ":80"},
+	};
+	const char *auth = NULL, *end, *host, *port, *dflt = NULL, *p;
 
-	if (strncasecmp(url, "https://", 8) == 0) {
-		auth = url + 8;
-		dflt = ":443";
-	} else if (strncasecmp(url, "http://", 7) == 0) {
-		auth = url + 7;
-		dflt = ":80";
-	} else {
-		return EINVAL;
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		size_t n = strlen(schemes[i].scheme);
+
+		if (!strncasecmp(url, schemes[i].scheme, n)) {
+			auth = url + n;
+			dflt = schemes[i].port;
+			break;
+		}
 	}
+	if (!auth)
+		return EINVAL;
 	end = auth + strcspn(auth, "/?#");
 	host = auth;
 	for (p = auth; p < end; p++) {

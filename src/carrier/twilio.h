@@ -64,7 +64,8 @@ int twilio_signature(const char *auth_token, const char *url,
  * a GET. body: the raw body of a JSON request, whose url must then carry
  * bodySHA256 = its hex SHA-256; NULL otherwise (form and body together are
  * EINVAL). 0 when valid; EACCES when not (signature NULL included); EINVAL
- * for a missing auth_token or url, or a url not http(s)://.
+ * for a missing auth_token or url, or a url not http(s):// or ws(s)://
+ * (Media Streams requests are signed over their wss:// URL).
  */
 int twilio_signature_check(const char *auth_token, const char *url,
                            const struct twilio_form *form, const char *body,

@@ -684,6 +684,16 @@ static int parse_urls_node(struct config *cfg, yaml_document_t *doc,
 	return 0;
 }
 
+static int parse_twilio_answer(struct config *cfg, const struct key *k,
+                               const char *v, char *why, size_t whysz)
+{
+	if (strcmp(v, "dial") && strcmp(v, "stream")) {
+		snprintf(why, whysz, "is not dial or stream");
+		return EINVAL;
+	}
+	return parse_str(cfg, k, v, why, whysz);
+}
+
 /* An http(s) URL with a host: what carriers call. */
 static int parse_http_url(struct config *cfg, const struct key *k,
                           const char *v, char *why, size_t whysz)
@@ -872,6 +882,15 @@ static const struct key keys[] = {
      "Twilio auth token: checks X-Twilio-Signature; empty = Twilio's "
      "webhooks are refused",
      parse_str, FIELD(twilio_auth_token)},
+    {"twilio_answer", "dial",
+     "what /voice answers: dial (<Dial><Sip> to sip_uri) or stream "
+     "(<Connect><Stream> to our Media Streams WebSocket; needs an https "
+     "public_url)",
+     parse_twilio_answer, FIELD(twilio_answer)},
+    {"telnyx_stream_token", "",
+     "the stream_auth_token Telnyx media streams must present; empty = "
+     "they are refused",
+     parse_str, FIELD(telnyx_stream_token)},
     {"telnyx_api_key", "", "Telnyx API v2 key for Call Control commands",
      parse_str, FIELD(telnyx_api_key)},
     {"telnyx_public_key", "",

@@ -87,6 +87,8 @@ struct config {
 	char sip_uri[512];     /* what carriers dial; "" = from external_ip and
 	                          sip_port */
 	char twilio_auth_token[128];
+	char twilio_answer[16]; /* dial or stream */
+	char telnyx_stream_token[256];
 	char telnyx_api_key[256];
 	char telnyx_public_key[64]; /* base64 of the 32-byte Ed25519 key */
 	char telnyx_api_url[1024];

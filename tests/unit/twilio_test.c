@@ -311,6 +311,18 @@ TEST(check_port_forms)
 	CHECK_EQ(twilio_signature_check(TOKEN, "https://gw.example/", NULL,
 	                                NULL, 0, sig),
 	         EACCES);
+
+	/* A Media Streams WebSocket request, signed over its wss:// URL. */
+	CHECK_EQ(twilio_signature(TOKEN, "wss://gw.example/twilio/stream", NULL,
+	                          sig),
+	         0);
+	CHECK_EQ(twilio_signature_check(TOKEN,
+	                                "wss://gw.example:443/twilio/stream",
+	                                NULL, NULL, 0, sig),
+	         0);
+	CHECK_EQ(twilio_signature_check(TOKEN, "ws://gw.example/twilio/stream",
+	                                NULL, NULL, 0, sig),
+	         EACCES);
 	return 0;
 }
 
