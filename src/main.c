@@ -306,6 +306,7 @@ static int control_plane_open(struct server *srv)
 	    .twilio_auth_token = cfg->twilio_auth_token,
 	    .public_url = cfg->public_url,
 	    .telnyx_stream_token = cfg->telnyx_stream_token,
+	    .media_timeout_ms = cfg->media_timeout_ms,
 	};
 	err = stream_server_alloc(&srv->streams, &sp);
 	if (err) {

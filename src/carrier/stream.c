@@ -42,12 +42,14 @@
 #include "media/g711.h"
 #include "room/room.h"
 
-#define FRAME        160 /* 20 ms at 8 kHz */
-#define TICK_US      20000
-#define FIFO_FRAMES  25 /* 500 ms */
-#define CATCH_UP     5  /* ticks run at once after the loop was held up */
-#define KEEPALIVE_S  30
-#define OUT_FRAME_SZ 512 /* a media frame of 160 bytes is about 300 */
+#define FRAME            160 /* 20 ms at 8 kHz */
+#define TICK_US          20000
+#define FIFO_FRAMES      25 /* 500 ms */
+#define CATCH_UP         5  /* ticks run at once after the loop was held up */
+#define KEEPALIVE_S      30
+#define OUT_FRAME_SZ     512   /* a media frame of 160 bytes is about 300 */
+#define START_TIMEOUT_MS 10000 /* from the socket to its start frame */
+#define MEDIA_TIMEOUT_MS 15000
 
 enum stream_state {
 	STREAM_WAITING,
@@ -172,6 +174,11 @@ static void kicked(struct participant *p, const char *reason, void *arg)
 
 /* ---- the 20 ms tick --------------------------------------------------- */
 
+static void no_start(void *arg)
+{
+	end(arg, WEBSOCK_POLICY_VIOLATION, "no start frame");
+}
+
 static void frame_in(struct stream *st)
 {
 	int16_t pcm[FRAME];
@@ -221,8 +228,15 @@ static void on_tick(void *arg)
 {
 	struct stream *st = arg;
 	uint64_t now = mono_us();
+	unsigned timeout = st->srv->prm.media_timeout_ms
+	                       ? st->srv->prm.media_timeout_ms
+	                       : MEDIA_TIMEOUT_MS;
 	int k = 0;
 
+	if (now - st->arrival_us > (uint64_t)timeout * 1000u) {
+		end(st, WEBSOCK_GOING_AWAY, "no media");
+		return;
+	}
 	while (st->next_us <= now && k++ < CATCH_UP &&
 	       st->state == STREAM_LIVE) {
 		frame_in(st);
@@ -358,7 +372,8 @@ static void start_call(struct stream *st)
 		return;
 	}
 	st->state = STREAM_LIVE;
-	st->next_us = mono_us() + TICK_US;
+	st->arrival_us = mono_us();
+	st->next_us = st->arrival_us + TICK_US;
 	tmr_start(&st->tick, TICK_US / 1000, on_tick, st);
 	log_event(LOGL_INFO, st->id, "stream_started",
 	          "carrier=%s stream=%s call=%s from=%s to=%s room=%s "
@@ -560,6 +575,8 @@ static void accept_stream(struct stream_server *s, struct http_conn *conn,
 		return;
 	}
 	list_append(&s->streams, &st->le, st);
+	/* The tick timer waits for start until the call is live. */
+	tmr_start(&st->tick, START_TIMEOUT_MS, no_start, st);
 	log_event(LOGL_INFO, st->id, "stream_connected", "carrier=%s",
 	          dialect_name(d));
 }

@@ -33,6 +33,8 @@ struct stream_params {
 	/* What Telnyx sends as x-telnyx-streaming-auth-token (the
 	 * stream_auth_token given to Telnyx); "" = Telnyx streams refused. */
 	const char *telnyx_stream_token;
+	/* A live stream with no media this long ends; 0 = 15 s. */
+	unsigned media_timeout_ms;
 };
 
 struct stream_server;
