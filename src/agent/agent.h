@@ -21,6 +21,9 @@ struct agent_call_info {
 	uint32_t sample_rate;
 	const char *room;        /* NULL when the call is in no room */
 	const char *participant; /* the caller's identity in it */
+	/* The external bot the call's dispatch rule names (ws:// or
+	 * wss://), for agent_bot; NULL = none. */
+	const char *agent_url;
 	/* Lets the agent end the call (signalling thread); NULL = it
 	 * cannot. */
 	void (*hangup)(void *arg, const char *reason);

@@ -96,3 +96,14 @@ size_t ring_clear(struct ring *r)
 	atomic_store_explicit(&r->tail, head, memory_order_release);
 	return head - tail;
 }
+
+size_t ring_skip(struct ring *r, size_t n)
+{
+	size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	size_t used = ring_used(r);
+
+	if (n > used)
+		n = used;
+	atomic_store_explicit(&r->tail, tail + n, memory_order_release);
+	return n;
+}

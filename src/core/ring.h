@@ -37,5 +37,7 @@ size_t ring_peek(const struct ring *r, void *data, size_t n);
 size_t ring_used(const struct ring *r);
 /* Consumer: drops everything written so far; returns how many bytes. */
 size_t ring_clear(struct ring *r);
+/* Consumer: drops up to n bytes; returns how many. */
+size_t ring_skip(struct ring *r, size_t n);
 
 #endif

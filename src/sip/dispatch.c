@@ -138,6 +138,30 @@ static void header_attr(const char *name, size_t nlen, const char *val,
 	}
 }
 
+_Static_assert(sizeof(((struct dispatch_result *)0)->agent_url) >
+                   ROUTING_AGENT_URL_MAX,
+               "agent_url holds any URL routing takes");
+
+/* A bot URL the API refused would not be stored; one that is there all
+ * the same (an older rule, an edited database) must not cost the call. */
+static void agent_url(const json_t *rule, const struct dispatch_call *call,
+                      struct dispatch_result *res)
+{
+	const char *url = NULL, *why = NULL;
+
+	if (routing_agent_url(rule, &url, &why)) {
+		log_event(LOGL_WARN, call->sip_call_id, "bot_url_invalid",
+		          "rule=%s reason=\"%s\" agent=default", res->rule_id,
+		          why);
+		return;
+	}
+	if (!url)
+		return;
+	snprintf(res->agent_url, sizeof(res->agent_url), "%s", url);
+	for (char *p = res->agent_url; *p != ':'; p++)
+		*p = (char)tolower((unsigned char)*p);
+}
+
 static json_t *attributes(const struct dispatch_call *call, const json_t *trunk,
                           const json_t *rule, const struct dispatch_result *res,
                           bool hide)
@@ -340,6 +364,7 @@ void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
 	snprintf(res->rule_id, sizeof(res->rule_id), "%s",
 	         jstr(rule, "sipDispatchRuleId"));
 
+	agent_url(rule, call, res);
 	err = join(d, call, trunk, rule, kickh, arg, res);
 	json_decref(fallback);
 	if (err == EMLINK) {

@@ -69,6 +69,9 @@ struct dispatch_result {
 	struct participant *p;
 	/* The trunk's headers for our 200 OK, as "Name: value\r\n" lines. */
 	char headers[1024];
+	/* The external bot the rule names (a ws:// or wss:// URL, scheme in
+	 * lower case), "" for voxgate's own agent. */
+	char agent_url[512];
 };
 
 /* What is known of a call at one step; NULL strings and zero numbers are

@@ -25,12 +25,14 @@
 #include "core/id.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/sha.h>
 
@@ -778,13 +780,98 @@ static const json_t *rule_conflict(const json_t *existing, const json_t *obj,
 	return NULL;
 }
 
+/* ---- external bots ---------------------------------------------------- */
+
+/* Length of a ws:// or wss:// prefix (any case), or 0. */
+static size_t bot_scheme_len(const char *s)
+{
+	if (!strncasecmp(s, "ws://", 5))
+		return 5;
+	if (!strncasecmp(s, "wss://", 6))
+		return 6;
+	return 0;
+}
+
+/* The host: a name or IPv4 address, or an IPv6 address in brackets. */
+static const char *url_host_end(const char *p)
+{
+	const char *start = p;
+
+	if (*p == '[') {
+		for (p++;
+		     isxdigit((unsigned char)*p) || *p == ':' || *p == '.';)
+			p++;
+		return *p == ']' && p > start + 1 ? p + 1 : NULL;
+	}
+	while (isalnum((unsigned char)*p) || *p == '.' || *p == '-')
+		p++;
+	return p > start ? p : NULL;
+}
+
+int routing_agent_url(const json_t *rule, const char **url, const char **why)
+{
+	const json_t *agents =
+	    jarr(json_object_get(rule, "roomConfig"), "agents");
+	const char *s = jstr(json_array_get(agents, 0), "agentName");
+	size_t n = bot_scheme_len(s);
+	const char *p;
+
+	*url = NULL;
+	*why = NULL;
+	if (!n)
+		return 0;
+	if (strlen(s) > ROUTING_AGENT_URL_MAX) {
+		*why = "roomConfig.agents[0].agentName: the URL is longer than "
+		       "511 bytes";
+		return EINVAL;
+	}
+	p = url_host_end(s + n);
+	if (!p) {
+		*why = "roomConfig.agents[0].agentName: the URL has no valid "
+		       "host";
+		return EINVAL;
+	}
+	if (*p == ':') {
+		unsigned long port = 0;
+		size_t digits = 0;
+
+		for (p++; isdigit((unsigned char)*p) && digits < 6; p++)
+			port = port * 10 + (unsigned long)(*p - '0'), digits++;
+		if (!digits || port < 1 || port > 65535) {
+			*why = "roomConfig.agents[0].agentName: the URL has a "
+			       "bad port";
+			return EINVAL;
+		}
+	}
+	if (*p && *p != '/') {
+		*why = "roomConfig.agents[0].agentName: the URL's host must "
+		       "end with a port or a path starting with /";
+		return EINVAL;
+	}
+	/* What follows goes on the request line as it is. */
+	for (; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c <= ' ' || c >= 0x7f || strchr("#\"<>\\^`{|}", c)) {
+			*why =
+			    "roomConfig.agents[0].agentName: the URL holds a "
+			    "character a URL may not (a space, a control "
+			    "character, '#', a quote, <>\\^`{|} or a byte "
+			    "outside ASCII)";
+			return EINVAL;
+		}
+	}
+	*url = s;
+	return 0;
+}
+
 int routing_check_rule(const json_t *existing, const json_t *obj,
                        const char **why)
 {
 	size_t nt = dim_len(jarr(obj, "trunkIds"));
 	size_t ni = dim_len(jarr(obj, "inboundNumbers"));
 	size_t nn = dim_len(jarr(obj, "numbers"));
-	const char *room, *pin;
+	const char *room, *pin, *url, *bad_url;
 
 	if (why)
 		*why = NULL;
@@ -796,6 +883,11 @@ int routing_check_rule(const json_t *existing, const json_t *obj,
 	if (rule_kind(obj, NULL, &room, &pin) == KIND_NONE) {
 		if (why)
 			*why = "Unsupported SIP Dispatch Rule: <nil>";
+		return EINVAL;
+	}
+	if (routing_agent_url(obj, &url, &bad_url)) {
+		if (why)
+			*why = bad_url;
 		return EINVAL;
 	}
 	for (size_t t = 0; t < nt; t++) {

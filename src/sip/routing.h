@@ -54,9 +54,23 @@ void routing_participant(const json_t *rule, const char *from_user,
                          char *identity, size_t idsz, char *name,
                          size_t namesz);
 
+/* The longest external bot URL taken, in bytes. */
+#define ROUTING_AGENT_URL_MAX 511
+
+/*
+ * The external bot a rule names: its first roomConfig.agents[].agentName
+ * when that starts with ws:// or wss:// (any case). 0 with *url borrowed
+ * from rule, or NULL when the rule names no bot; EINVAL with why when the
+ * name starts like a bot's URL but is not one voxgate can open (no host,
+ * a bad port, a character RFC 3986 does not allow or '#', or longer than
+ * ROUTING_AGENT_URL_MAX).
+ */
+int routing_agent_url(const json_t *rule, const char **url, const char **why);
+
 /* Create-time checks, as LiveKit makes them; 0 or EINVAL with the message
  * LiveKit gives in why (a static or thread-local string). existing arrays
- * hold the stored objects; the new one is obj. */
+ * hold the stored objects; the new one is obj. A rule is also refused, by
+ * a check of ours, when its bot URL is not usable (routing_agent_url). */
 int routing_check_inbound_trunk(const json_t *existing, const json_t *obj,
                                 const char **why);
 int routing_check_rule(const json_t *existing, const json_t *obj,

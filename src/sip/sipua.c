@@ -14,6 +14,7 @@
 #include <time.h>
 #include "sip/sipua.h"
 #include "sip/dispatch.h"
+#include "agent/bot.h"
 #include "agent/clip.h"
 #include "room/room.h"
 #include "core/log.h"
@@ -64,6 +65,7 @@ struct call {
 	char identity[300], trunk_id[32], rule_id[32];
 	struct dispatch_record rec; /* points into this call */
 	char headers[1024];         /* the trunk's, for our 200 OK */
+	char agent_url[512]; /* the rule's external bot, "" = our agent */
 	enum pin_stage pin;
 	char digits[PIN_MAX_DIGITS + 1];
 	const struct sip_msg *invite; /* kept while the PIN is collected */
@@ -74,6 +76,8 @@ struct call {
 	struct tmr pin_tmr;
 	bool remote_offer; /* the INVITE carried SDP */
 	bool media_started;
+	bool acked;         /* the ACK of our 200 came: a BYE may go */
+	char agent_end[64]; /* the agent's hangup, waiting for that ACK */
 	bool ending;
 	const char *end_by;
 	char end_reason[64];
@@ -339,8 +343,17 @@ static void agent_hangup(void *arg, const char *reason)
 {
 	struct call *call = arg;
 
-	if (!call->ending)
-		call_end(call, "agent", reason, 0);
+	if (call->ending)
+		return;
+	/* An agent can give up within a millisecond of the answer (a bot
+	 * that is not there), and RFC 3261 (15) allows no BYE before the
+	 * ACK of our 200. */
+	if (call->answer_ms && !call->acked) {
+		snprintf(call->agent_end, sizeof(call->agent_end), "%s",
+		         reason ? reason : "agent hung up");
+		return;
+	}
+	call_end(call, "agent", reason, 0);
 }
 
 /* The agent for the call's stage: the PIN prompt, or the real one. */
@@ -365,7 +378,12 @@ static int start_agent(struct call *call, const struct agent_ops **opsp,
 		return agent_clip_start(statep, assets->pin_prompt,
 		                        assets->pin_prompt_samples);
 	}
-	*opsp = call->ua->prm.agent;
+	if (call->agent_url[0]) {
+		*opsp = &agent_bot;
+		info.agent_url = call->agent_url;
+	} else {
+		*opsp = call->ua->prm.agent;
+	}
 	return (*opsp)->start(statep, &info, assets);
 }
 
@@ -457,6 +475,9 @@ static void estab_handler(const struct sip_msg *msg, void *arg)
 
 	(void)msg;
 	log_event(LOGL_INFO, call->id, "established", NULL);
+	call->acked = true;
+	if (call->agent_end[0] && !call->ending)
+		call_end(call, "agent", call->agent_end, 0);
 }
 
 static void close_handler(int err, const struct sip_msg *msg, void *arg)
@@ -735,11 +756,14 @@ static void adopt_route(struct call *call, const struct dispatch_result *res)
 	snprintf(call->room, sizeof(call->room), "%s", res->room);
 	snprintf(call->identity, sizeof(call->identity), "%s", res->identity);
 	snprintf(call->rule_id, sizeof(call->rule_id), "%s", res->rule_id);
+	snprintf(call->agent_url, sizeof(call->agent_url), "%s",
+	         res->agent_url);
 	log_event(LOGL_INFO, call->id, "routed",
-	          "room=%s identity=%s call=%s trunk=%s rule=%s", res->room,
-	          res->identity, res->call_id,
+	          "room=%s identity=%s call=%s trunk=%s rule=%s agent=%s",
+	          res->room, res->identity, res->call_id,
 	          res->trunk_id[0] ? res->trunk_id : "none",
-	          res->rule_id[0] ? res->rule_id : "default");
+	          res->rule_id[0] ? res->rule_id : "default",
+	          res->agent_url[0] ? res->agent_url : "default");
 }
 
 /* Puts the caller in a room, or readies the PIN stage. false when the

@@ -1,6 +1,6 @@
 /*
  * The SPSC byte ring: order and wrap-around, all-or-nothing writes, peek,
- * clear, and a producer and a consumer thread moving a counted stream
+ * skip, clear, and a producer and a consumer thread moving a counted stream
  * with nothing lost, duplicated or reordered.
  */
 #include <errno.h>
@@ -49,9 +49,15 @@ TEST(full_peek_clear)
 	CHECK_EQ(b[10], 1);
 	CHECK_EQ(b[12], 3);
 	CHECK_EQ(ring_used(&r), 60);
-	CHECK_EQ(ring_clear(&r), 60);
+	CHECK_EQ(ring_skip(&r, 2), 2);
+	CHECK_EQ(ring_read(&r, b + 20, 1), 1);
+	CHECK_EQ(b[20], 3);
+	CHECK_EQ(ring_clear(&r), 57);
 	CHECK_EQ(ring_used(&r), 0);
 	CHECK_EQ(ring_read(&r, b, 10), 0);
+	CHECK_EQ(ring_write(&r, b, 5), 0);
+	CHECK_EQ(ring_skip(&r, 9), 5);
+	CHECK_EQ(ring_used(&r), 0);
 	CHECK_EQ(ring_init(&r, 0), EINVAL);
 	ring_destroy(&r);
 	return 0;

@@ -1,7 +1,7 @@
 /*
  * Inbound routing as LiveKit SIP does it: number normalisation, trunk and
- * dispatch rule matching, room and participant naming, and the create-time
- * checks with their exact messages.
+ * dispatch rule matching, room and participant naming, the create-time
+ * checks with their exact messages, and the external bot a rule names.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -794,6 +794,87 @@ TEST(check_rule_update_excludes_self)
 	return 0;
 }
 
+TEST(agent_url)
+{
+	const char *url = "x", *why = "x";
+	static const char *const good[] = {
+	    "ws://127.0.0.1:8765/bot",
+	    "wss://bots.example.com/twilio?token=abc&x=1",
+	    "WSS://bots.example.com",
+	    "ws://[::1]:9000/",
+	    "ws://bot-1.internal/a/b%20c",
+	};
+	static const char *const bad[] = {
+	    "ws://",           "ws:///path",        "ws://host:0/",
+	    "ws://host:70000", "ws://host:/",       "ws://host?x=1",
+	    "ws://u@host/",    "ws://host/a b",     "ws://host/#frag",
+	    "ws://[::1/",      "ws://host/\"quote",
+	};
+	char buf[700], json[800];
+
+	CHECK_EQ(routing_agent_url(J("{'rule':{}}"), &url, &why), 0);
+	CHECK(url == NULL && why == NULL);
+	CHECK_EQ(routing_agent_url(J("{'roomConfig':{'agents':"
+	                             "[{'agentName':'my-agent'}]}}"),
+	                           &url, &why),
+	         0);
+	CHECK(url == NULL);
+	/* Only the first dispatch counts, as the bot takes the call alone. */
+	CHECK_EQ(routing_agent_url(J("{'roomConfig':{'agents':"
+	                             "[{'agentName':'a'},"
+	                             " {'agentName':'ws://h/'}]}}"),
+	                           &url, &why),
+	         0);
+	CHECK(url == NULL);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(json, sizeof(json),
+		         "{\"roomConfig\":{\"agents\":[{\"agentName\":\"%s\","
+		         "\"metadata\":\"m\"}]}}",
+		         good[i]);
+		json_t *rule = json_loads(json, 0, NULL);
+
+		CHECK(rule != NULL);
+		CHECK_EQ(routing_agent_url(rule, &url, &why), 0);
+		CHECK(url != NULL);
+		CHECK_STR(url, good[i]);
+		json_decref(rule);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *rule = json_pack("{s:{s:[{s:s}]}}", "roomConfig",
+		                         "agents", "agentName", bad[i]);
+
+		url = "x";
+		if (routing_agent_url(rule, &url, &why) != EINVAL)
+			TEST_FAIL("agent_url", "%s was taken", bad[i]);
+		CHECK(url == NULL && why != NULL);
+		json_decref(rule);
+	}
+	memset(buf, 'a', sizeof(buf) - 1);
+	buf[sizeof(buf) - 1] = '\0';
+	memcpy(buf, "ws://h/", 7);
+	json_t *rule = json_pack("{s:{s:[{s:s}]}}", "roomConfig", "agents",
+	                         "agentName", buf);
+	CHECK_EQ(routing_agent_url(rule, &url, &why), EINVAL);
+	json_decref(rule);
+
+	/* Refused when the rule is created or updated. */
+	CHECK_EQ(routing_check_rule(J("[]"),
+	                            J("{'rule':{'dispatchRuleIndividual':{}},"
+	                              " 'roomConfig':{'agents':"
+	                              "  [{'agentName':'ws://'}]}}"),
+	                            &why),
+	         EINVAL);
+	CHECK_STR(why, "roomConfig.agents[0].agentName: the URL has no valid "
+	               "host");
+	CHECK_EQ(routing_check_rule(J("[]"),
+	                            J("{'rule':{'dispatchRuleIndividual':{}},"
+	                              " 'roomConfig':{'agents':"
+	                              "  [{'agentName':'ws://h:1/b'}]}}"),
+	                            &why),
+	         0);
+	return 0;
+}
+
 int main(void)
 {
 	RUN(normalize_table);
@@ -818,6 +899,7 @@ int main(void)
 	RUN(check_trunk_update_excludes_self);
 	RUN(check_rule);
 	RUN(check_rule_update_excludes_self);
+	RUN(agent_url);
 	for (size_t i = 0; i < pool_n; i++)
 		json_decref(pool[i]);
 	TEST_EXIT();
