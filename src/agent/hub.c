@@ -26,7 +26,7 @@
 #include "auth/token.h"
 #include "core/log.h"
 
-#define WS_KEEPALIVE_S   30
+#define WS_KEEPALIVE_MS  30000 /* libre counts it in ms */
 #define POOL_TOKEN_TTL_S (7 * 24 * 3600)
 #define RESPAWN_MIN_MS   1000
 #define RESPAWN_MAX_MS   30000
@@ -636,7 +636,7 @@ void hub_accept(struct hub *h, struct http_conn *conn,
 	w->hub = h;
 	w->id = ++h->next_worker;
 	list_init(&w->jobs);
-	err = websock_accept(&w->wc, h->ws, conn, msg, WS_KEEPALIVE_S,
+	err = websock_accept(&w->wc, h->ws, conn, msg, WS_KEEPALIVE_MS,
 	                     worker_recv, worker_close, w);
 	if (err) {
 		log_event(LOGL_WARN, NULL, "agent_accept_failed",

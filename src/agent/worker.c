@@ -21,7 +21,7 @@
 #include "core/log.h"
 
 #define CONNECT_TIMEOUT_MS 10000
-#define WS_KEEPALIVE_S     30
+#define WS_KEEPALIVE_MS    30000 /* libre counts it in ms */
 
 struct worker;
 
@@ -468,8 +468,8 @@ static int connect_server(struct worker *w)
 		err = mqueue_alloc(&w->mq, mqueue_handler, w);
 	if (!err)
 		err = websock_connect(
-		    &w->wc, w->ws, w->cli, w->cfg->agent_server, WS_KEEPALIVE_S,
-		    ws_estab, ws_recv, ws_close, w,
+		    &w->wc, w->ws, w->cli, w->cfg->agent_server,
+		    WS_KEEPALIVE_MS, ws_estab, ws_recv, ws_close, w,
 		    "Authorization: Bearer %s\r\n", w->cfg->agent_token);
 	if (!err)
 		tmr_start(&w->connect_tmr, CONNECT_TIMEOUT_MS, connect_timeout,

@@ -46,7 +46,7 @@
 #define TICK_US          20000
 #define FIFO_FRAMES      25 /* 500 ms */
 #define CATCH_UP         5  /* ticks run at once after the loop was held up */
-#define KEEPALIVE_S      30
+#define KEEPALIVE_MS     30000 /* libre counts it in ms */
 #define OUT_FRAME_SZ     512   /* a media frame of 160 bytes is about 300 */
 #define START_TIMEOUT_MS 10000 /* from the socket to its start frame */
 #define MEDIA_TIMEOUT_MS 15000
@@ -564,7 +564,7 @@ static void accept_stream(struct stream_server *s, struct http_conn *conn,
 	id_make(st->id, sizeof(st->id), "SMS_");
 	tmr_init(&st->tick);
 	tmr_init(&st->end_tmr);
-	err = websock_accept(&st->wc, s->ws, conn, msg, KEEPALIVE_S,
+	err = websock_accept(&st->wc, s->ws, conn, msg, KEEPALIVE_MS,
 	                     stream_recv, stream_closed, st);
 	if (err) {
 		log_event(LOGL_WARN, NULL, "stream_accept_failed",
