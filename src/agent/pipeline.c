@@ -18,9 +18,14 @@
  * hands it over at once. When the voice resumes instead, the recogniser
  * starts again on the turn's audio so far, which is kept for that (up to
  * TURN_KEEP_MS; a longer turn is not decoded ahead, so a re-decode costs
- * at most a second or so of CPU). Pauses shorter than stop_secs -
- * SPEC_LEAD_MS cost nothing; longer ones that are not the end cost a
- * re-decode.
+ * at most a second or so of CPU). A pause that is not the end costs a
+ * re-decode, so the final pass waits, besides SPEC_LEAD_MS, for the pause
+ * to outlast the longest one this caller has resumed after (a caller who
+ * stops to think between words is not decoded twice on every turn), and
+ * runs ahead at most once a turn. Measured with four callers speaking at
+ * once on two cores, re-decodes went from 14-17 in 24 turns to 6 (the
+ * first turns, before the call has learnt), and voice to voice p95 from
+ * 1.2-1.7 s to 0.64 s (without running ahead at all: 0.74 s).
  *
  * The speaker runs a reply's brain and TTS, both of which block: brain
  * text is cut into clauses (llm_clause_end), each clause is synthesised as
@@ -129,6 +134,7 @@ struct turn_item {
 	struct turn_item *next;
 	char *transcript;
 	uint64_t t_end, t_stt;
+	bool redecoded;
 };
 
 struct frame {
@@ -178,6 +184,7 @@ struct reply {
 	struct llm_message *msgs; /* for the brain: copies of the history */
 	size_t nmsgs;
 	uint64_t t_end, t_stt;
+	bool redecoded; /* its turn's transcript was decoded twice */
 
 	/* the speaker; read by others once gen_done is set */
 	char *text; /* everything the brain said, NUL-terminated */
@@ -235,10 +242,15 @@ struct pipeline {
 	bool has_onset, hearing;
 	int16_t turn_audio[TURN_KEEP_MS * MS_SAMPLES]; /* fed since START */
 	size_t turn_len;
-	bool turn_long; /* turn_audio overflowed: no speculation */
-	bool paused;    /* PAUSE without RESUME or STOP yet */
+	/* No more speculation this turn: its audio overflowed turn_audio,
+	 * or a pause already turned out not to be its end. */
+	bool spec_off;
+	bool paused; /* PAUSE without RESUME or STOP yet */
 	uint32_t pause_frame, spec_frames;
-	bool spec; /* the final pass ran; frames are kept, not fed */
+	uint32_t pause_max; /* frames of the longest pause the caller resumed
+	                       after, in this call */
+	bool spec;          /* the final pass ran; frames are kept, not fed */
+	bool redecoded;     /* this turn was decoded again after a pause */
 	char spec_text[STT_TEXT_MAX];
 
 	/* under the lock: the control thread's input, and the inputs' view
@@ -334,7 +346,7 @@ static void ctl_push(struct pipeline *p, enum ctl_kind kind, uint32_t utt,
 
 /* With the lock held; takes transcript. */
 static void turn_push(struct pipeline *p, char *transcript, uint64_t t_end,
-                      uint64_t t_stt)
+                      uint64_t t_stt, bool redecoded)
 {
 	struct turn_item *t = calloc(1, sizeof(*t));
 
@@ -345,6 +357,7 @@ static void turn_push(struct pipeline *p, char *transcript, uint64_t t_end,
 	t->transcript = transcript;
 	t->t_end = t_end;
 	t->t_stt = t_stt;
+	t->redecoded = redecoded;
 	*p->turn_tail = t;
 	p->turn_tail = &t->next;
 	pthread_cond_signal(&p->ctl_cv);
@@ -449,7 +462,7 @@ void pipeline_dtmf(struct pipeline *p, const char *digits)
 	if (asprintf(&text, "DTMF: %s", digits) < 0)
 		return;
 	pthread_mutex_lock(&p->lock);
-	turn_push(p, text, t, t);
+	turn_push(p, text, t, t, false);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -464,7 +477,7 @@ static void hear_feed(struct pipeline *p, const int16_t pcm[PIPELINE_FRAME])
 		       PIPELINE_FRAME * sizeof(*pcm));
 		p->turn_len += PIPELINE_FRAME;
 	} else {
-		p->turn_long = true;
+		p->spec_off = true;
 	}
 	if (!p->spec && stt_feed(p->stt, pcm, PIPELINE_FRAME, NULL, 0, NULL))
 		p->hearing = false;
@@ -480,7 +493,7 @@ static void hear_start(struct pipeline *p, uint32_t frame)
 	 * heard with the turn it belonged to. */
 	p->hearing = false;
 	p->turn_len = 0;
-	p->turn_long = p->paused = p->spec = false;
+	p->spec_off = p->paused = p->spec = p->redecoded = false;
 	if (stt_begin(p->stt))
 		return;
 	p->hearing = true;
@@ -505,6 +518,8 @@ static void speculate(struct pipeline *p)
  * again from its start. */
 static void unspeculate(struct pipeline *p)
 {
+	p->spec_off = true;
+	p->redecoded = true;
 	p->spec = false;
 	if (stt_begin(p->stt) ||
 	    stt_feed(p->stt, p->turn_audio, p->turn_len, NULL, 0, NULL))
@@ -529,7 +544,8 @@ static void hear_stop(struct pipeline *p, uint64_t t_event)
 		return;
 	pthread_mutex_lock(&p->lock);
 	turn_push(p, copy,
-	          t_event > p->stop_ms ? t_event - p->stop_ms : t_event, t_stt);
+	          t_event > p->stop_ms ? t_event - p->stop_ms : t_event, t_stt,
+	          p->redecoded);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -556,6 +572,8 @@ static void on_vad(struct pipeline *p, const struct vad_item *v)
 		p->pause_frame = v->frame;
 		break;
 	case VAD_EVENT_RESUME:
+		if (p->paused && v->frame - p->pause_frame > p->pause_max)
+			p->pause_max = v->frame - p->pause_frame;
 		p->paused = false;
 		if (p->hearing && p->spec)
 			unspeculate(p);
@@ -576,8 +594,9 @@ static void on_frame(struct pipeline *p, const struct frame *f)
 	if (!p->hearing)
 		return;
 	hear_feed(p, f->pcm);
-	if (p->hearing && p->paused && !p->spec && !p->turn_long &&
-	    f->n >= p->pause_frame + p->spec_frames)
+	if (p->hearing && p->paused && !p->spec && !p->spec_off &&
+	    f->n >= p->pause_frame + p->spec_frames &&
+	    f->n > p->pause_frame + p->pause_max)
 		speculate(p);
 }
 
@@ -962,6 +981,7 @@ static void on_turn(struct pipeline *p, struct turn_item *t)
 		return;
 	r->t_end = t->t_end;
 	r->t_stt = t->t_stt;
+	r->redecoded = t->redecoded;
 	if (!t->transcript[0]) {
 		bool rerun = p->has_rest && !p->rest[0] && p->rest_rerun;
 
@@ -1127,6 +1147,7 @@ static void settle(struct pipeline *p)
 		    .interrupted =
 		        r->fate == FATE_INTERRUPTED || r->fate == FATE_CUT,
 		    .resumed = r->resume,
+		    .redecoded = r->redecoded,
 		    .error = r->err[0] ? r->err : NULL,
 		};
 

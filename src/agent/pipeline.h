@@ -60,6 +60,9 @@ struct pipeline_turn {
 	int32_t v2v_ms;         /* the server's voice-to-voice, -1 if none */
 	bool interrupted;       /* the caller talked over it */
 	bool resumed;           /* it resumes a reply cut by a false alarm */
+	bool redecoded;         /* the caller paused long enough for the
+	                           final pass to run ahead, then went on: the
+	                           turn was decoded twice (pipeline.c) */
 	const char *error;      /* why the brain failed (the agent
 	                           apologised), NULL if it did not */
 };

@@ -64,7 +64,7 @@ struct turn_rec {
 	uint32_t utt;
 	char transcript[256], reply[512], error[256];
 	int32_t stt_ms, llm_ms, tts_ms, v2v_ms;
-	bool interrupted, resumed;
+	bool interrupted, resumed, redecoded;
 };
 
 struct call {
@@ -183,6 +183,7 @@ static void op_turn(void *arg, const struct pipeline_turn *t)
 	r->v2v_ms = t->v2v_ms;
 	r->interrupted = t->interrupted;
 	r->resumed = t->resumed;
+	r->redecoded = t->redecoded;
 	pthread_mutex_unlock(&c->m);
 }
 
@@ -875,6 +876,8 @@ TEST(pause_inside_a_turn)
 	       c.t[0].transcript, c.t[1].transcript);
 	w1 = words(c.t[0].transcript);
 	CHECK(w1 > 0);
+	CHECK(!c.t[0].redecoded);
+	CHECK(c.t[1].redecoded);
 	CHECK(words(c.t[1].transcript) > w1);
 	pthread_mutex_unlock(&c.m);
 	call_end(&c);
