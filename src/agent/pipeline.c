@@ -21,8 +21,9 @@
  * at most a second or so of CPU). A pause that is not the end costs a
  * re-decode, so the final pass waits, besides SPEC_LEAD_MS, for the pause
  * to outlast the longest one this caller has resumed after (a caller who
- * stops to think between words is not decoded twice on every turn), and
- * runs ahead at most once a turn. Measured with four callers speaking at
+ * stops to think between words is not decoded twice on every turn), but
+ * no longer than until SPEC_LEAD_MIN_MS before STOP, and runs ahead at
+ * most once a turn. Measured with four callers speaking at
  * once on two cores, re-decodes went from 14-17 in 24 turns to 6 (the
  * first turns, before the call has learnt), and voice to voice p95 from
  * 1.2-1.7 s to 0.64 s (without running ahead at all: 0.74 s).
@@ -95,8 +96,11 @@
 /* How long before STOP the final pass is started (it takes 100-150 ms),
  * and how much of a turn is kept to decode it again. */
 #define SPEC_LEAD_MS 160
-#define TURN_KEEP_MS 8000
-#define VAD_WAIT_MS  100
+/* However long the caller's pauses, the pass starts this long before STOP
+ * at the latest: later, it would end after STOP and gain nothing. */
+#define SPEC_LEAD_MIN_MS 120
+#define TURN_KEEP_MS     8000
+#define VAD_WAIT_MS      100
 /* A comma ends a clause only past this many bytes: shorter pieces make
  * choppy speech for no gain in latency. */
 #define CLAUSE_MIN 24
@@ -246,7 +250,7 @@ struct pipeline {
 	 * or a pause already turned out not to be its end. */
 	bool spec_off;
 	bool paused; /* PAUSE without RESUME or STOP yet */
-	uint32_t pause_frame, spec_frames;
+	uint32_t pause_frame, spec_frames, spec_frames_max;
 	uint32_t pause_max; /* frames of the longest pause the caller resumed
 	                       after, in this call */
 	bool spec;          /* the final pass ran; frames are kept, not fed */
@@ -596,7 +600,8 @@ static void on_frame(struct pipeline *p, const struct frame *f)
 	hear_feed(p, f->pcm);
 	if (p->hearing && p->paused && !p->spec && !p->spec_off &&
 	    f->n >= p->pause_frame + p->spec_frames &&
-	    f->n > p->pause_frame + p->pause_max)
+	    (f->n > p->pause_frame + p->pause_max ||
+	     f->n >= p->pause_frame + p->spec_frames_max))
 		speculate(p);
 }
 
@@ -1409,6 +1414,10 @@ int pipeline_start(struct pipeline **pp, const struct pipeline_config *cfg,
 	p->spec_frames = p->stop_ms > SPEC_LEAD_MS
 	                     ? (uint32_t)((p->stop_ms - SPEC_LEAD_MS) / 20)
 	                     : 0;
+	p->spec_frames_max =
+	    p->stop_ms > SPEC_LEAD_MIN_MS
+	        ? (uint32_t)((p->stop_ms - SPEC_LEAD_MIN_MS) / 20)
+	        : 0;
 	p->ctl_tail = &p->ctl_head;
 	p->turn_tail = &p->turn_head;
 	atomic_init(&p->cancel, false);
