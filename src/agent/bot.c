@@ -67,6 +67,10 @@ struct bot {
 	uint32_t seq, chunk;
 	uint64_t frames_to, frames_from, marks_in, marks_out, clears;
 	uint64_t bad_frames;
+	/* Keys pressed while the socket was still opening: sent after the
+	 * start frame, so the bot sees every one. */
+	char early_dtmf[32];
+	size_t nearly_dtmf;
 	char reason[160];       /* why the bot's side ended the call, or "" */
 	struct mstream_msg msg; /* the frame being read (large) */
 	char out[OUT_SZ];
@@ -133,6 +137,16 @@ static void on_tick(void *arg)
 	send_due_marks(b);
 }
 
+static void send_dtmf(struct bot *b, const char *digits, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char digit[2] = {digits[i], '\0'};
+
+		send_out(b, mstream_dtmf(b->out, sizeof(b->out), b->stream_sid,
+		                         digit, ++b->seq));
+	}
+}
+
 static void on_estab(void *arg)
 {
 	struct bot *b = arg;
@@ -161,6 +175,8 @@ static void on_estab(void *arg)
 	bot_line_drop_up(&b->line);
 	log_event(LOGL_INFO, b->call_id, "bot_stream_started",
 	          "stream=%s call=%s", b->stream_sid, b->call_id);
+	send_dtmf(b, b->early_dtmf, b->nearly_dtmf);
+	b->nearly_dtmf = 0;
 }
 
 static void bad_frame(struct bot *b, const char *why)
@@ -424,14 +440,14 @@ static void bot_dtmf(void *state, const char *digits, size_t n)
 {
 	struct bot *b = state;
 
-	if (b->state != BOT_LIVE)
+	if (b->state == BOT_LIVE) {
+		send_dtmf(b, digits, n);
 		return;
-	for (size_t i = 0; i < n; i++) {
-		const char digit[2] = {digits[i], '\0'};
-
-		send_out(b, mstream_dtmf(b->out, sizeof(b->out), b->stream_sid,
-		                         digit, ++b->seq));
 	}
+	for (size_t i = 0; b->state == BOT_CONNECTING && i < n &&
+	                   b->nearly_dtmf < sizeof(b->early_dtmf);
+	     i++)
+		b->early_dtmf[b->nearly_dtmf++] = digits[i];
 }
 
 static void bot_stop(void *state)
