@@ -39,6 +39,7 @@
 #include "carrier/twilio.h"
 #include "core/id.h"
 #include "core/log.h"
+#include "core/ring.h"
 #include "media/g711.h"
 #include "room/room.h"
 
@@ -79,8 +80,7 @@ struct stream {
 	void *agent;
 	struct tmr tick, end_tmr;
 	uint64_t next_us, arrival_us;
-	uint8_t fifo[FIFO_FRAMES * FRAME];
-	size_t fhead, flen;
+	struct ring caller; /* G.711 from the carrier, FIFO_FRAMES at most */
 	uint64_t frames_in, frames_out, lost, dropped;
 	char end_reason[120];
 	enum websock_scode close_code;
@@ -183,22 +183,13 @@ static void frame_in(struct stream *st)
 {
 	int16_t pcm[FRAME];
 	uint8_t g711[FRAME];
-	size_t first;
 
-	if (st->flen < FRAME) {
+	if (ring_used(&st->caller) < FRAME) {
 		st->lost++;
 		st->ops->audio_in(st->agent, NULL, FRAME, 0);
 		return;
 	}
-	first = sizeof(st->fifo) - st->fhead;
-	if (first >= FRAME) {
-		memcpy(g711, st->fifo + st->fhead, FRAME);
-	} else {
-		memcpy(g711, st->fifo + st->fhead, first);
-		memcpy(g711 + first, st->fifo, FRAME - first);
-	}
-	st->fhead = (st->fhead + FRAME) % sizeof(st->fifo);
-	st->flen -= FRAME;
+	(void)ring_read(&st->caller, g711, FRAME);
 	if (st->alaw)
 		g711_alaw_decode(pcm, g711, FRAME);
 	else
@@ -252,23 +243,21 @@ static void on_tick(void *arg)
 
 /* ---- frames from the carrier ------------------------------------------ */
 
+/* The ring is written and read on this thread alone: making room by
+ * dropping the oldest audio is safe here. */
 static void fifo_put(struct stream *st, const uint8_t *p, size_t n)
 {
-	if (n > sizeof(st->fifo)) {
-		st->dropped += n - sizeof(st->fifo);
-		p += n - sizeof(st->fifo);
-		n = sizeof(st->fifo);
-	}
-	if (st->flen + n > sizeof(st->fifo)) {
-		size_t drop = st->flen + n - sizeof(st->fifo);
+	size_t cap = FIFO_FRAMES * FRAME, space;
 
-		st->fhead = (st->fhead + drop) % sizeof(st->fifo);
-		st->flen -= drop;
-		st->dropped += drop;
+	if (n > cap) {
+		st->dropped += n - cap;
+		p += n - cap;
+		n = cap;
 	}
-	for (size_t i = 0; i < n; i++)
-		st->fifo[(st->fhead + st->flen + i) % sizeof(st->fifo)] = p[i];
-	st->flen += n;
+	space = cap - ring_used(&st->caller);
+	if (n > space)
+		st->dropped += ring_skip(&st->caller, n - space);
+	(void)ring_write(&st->caller, p, n);
 }
 
 static const char *param(const struct mstream_msg *m, const char *name)
@@ -485,6 +474,7 @@ static void stream_destructor(void *arg)
 	tmr_cancel(&st->end_tmr);
 	list_unlink(&st->le);
 	mem_deref(st->wc);
+	ring_destroy(&st->caller);
 }
 
 /* ---- the server ------------------------------------------------------- */
@@ -560,6 +550,11 @@ static void accept_stream(struct stream_server *s, struct http_conn *conn,
 		if (h)
 			pl_strcpy(&h->val, token, sizeof(token));
 		st->authed = token_ok(s, token);
+	}
+	if (ring_init(&st->caller, FIFO_FRAMES * FRAME)) {
+		http_ereply(conn, 500, "Internal Server Error");
+		mem_deref(st);
+		return;
 	}
 	id_make(st->id, sizeof(st->id), "SMS_");
 	tmr_init(&st->tick);
