@@ -11,6 +11,18 @@
  *
  * Sequence numbers are compared as int16_t differences, which handles the
  * 65535 -> 0 wrap without special cases.
+ *
+ * ADAPTATION. Each audio packet's delay is measured against the quickest
+ * packet lately: arrival minus RTP timestamp, both in samples, above the
+ * lowest such value (the base). The base is the network's fixed delay and
+ * the clocks' offset; what a packet arrives above it is jitter. The target
+ * delay is the decaying peak of that jitter, kept within [min, max]; it
+ * sets how much audio playout (re)starts behind. A clean line therefore
+ * costs at most one read period, a jittery one earns the delay it shows.
+ * A packet that arrives after its turn had passed holds the next read
+ * (one frame more behind the head); a surplus of a whole frame above the
+ * target for SHRINK_READS reads in a row drops one packet, so the delay
+ * comes back down once a burst of jitter is over.
  */
 #include <assert.h>
 #include <errno.h>
@@ -22,6 +34,19 @@
 #define JITTER_SLOTS 128 /* power of two, above JITTER_FAR */
 #define JITTER_MASK  (JITTER_SLOTS - 1)
 #define JITTER_FAR   100 /* seq distance that means the sender restarted */
+
+/* 0.5 s of 20 ms reads with a frame to spare before one packet is dropped:
+ * short enough to give back a burst's delay, long enough that a steady
+ * line never swings between dropping and holding. */
+#define SHRINK_READS 25
+/* The jitter peak loses 1/128 per packet: it halves in under 2 s at 20 ms. */
+#define PEAK_DECAY_SHIFT 7
+#define PEAK_FRAC        8 /* the peak is kept in 1/256 samples */
+/* And at least 1/16 sample per packet, so its last samples go too. */
+#define PEAK_DECAY_LEAST (1 << PEAK_FRAC >> 4)
+/* The base rises one sample every 8 packets (~780 ppm at 8 kHz at 20 ms),
+ * so a sender whose clock runs slow is not taken for growing jitter. */
+#define BASE_CREEP_PACKETS 8
 
 struct slot {
 	uint8_t payload[JITTER_MAX_PAYLOAD];
@@ -48,6 +73,15 @@ struct jitter {
 	/* The last packet played: concealment continues from it. */
 	uint32_t last_ts;
 	uint32_t last_samples;
+	uint32_t clock_rate;
+	/* Adaptation, see the top of the file. */
+	uint32_t base; /* lowest arrival - timestamp lately, in samples */
+	uint32_t base_age;
+	uint64_t peak; /* decaying jitter peak, in 1/256 samples */
+	uint64_t target;
+	uint32_t surplus; /* reads in a row with a frame above the target */
+	bool have_base;
+	bool stretch; /* a packet came too late: hold the next read */
 	bool started; /* playout has fixed `next`: older packets are late */
 	bool playing; /* releasing packets rather than buffering */
 	struct slot slot[JITTER_SLOTS];
@@ -68,6 +102,62 @@ static void forget(struct jitter *jb)
 	jb->last_samples = 0;
 	jb->started = false;
 	jb->playing = false;
+	jb->have_base = false;
+	jb->peak = 0;
+	jb->target = jb->min_samples;
+	jb->surplus = 0;
+	jb->stretch = false;
+}
+
+/* The audio above which the oldest is discarded: at least one packet above
+ * the start threshold, or a range narrower than a packet could never start
+ * playing. */
+static uint64_t ceiling(const struct jitter *jb)
+{
+	return jb->max_samples > jb->min_samples + jb->frame
+	           ? jb->max_samples
+	           : jb->min_samples + jb->frame;
+}
+
+static uint32_t samples_at(const struct jitter *jb, uint64_t us)
+{
+	return (uint32_t)((us / 1000000u) * jb->clock_rate +
+	                  (us % 1000000u) * jb->clock_rate / 1000000u);
+}
+
+static void measure(struct jitter *jb, uint32_t ts, uint32_t samples,
+                    uint64_t arrival_us)
+{
+	uint32_t transit = samples_at(jb, arrival_us) - ts;
+	int32_t above = (int32_t)(transit - jb->base);
+	uint64_t decay;
+
+	/* Telephone-events carry their start time, not the time sent. */
+	if (!samples)
+		return;
+	/* A leap beyond anything worth buffering is a new timeline (a
+	 * sender that stopped its clock through silence, say), not jitter:
+	 * waiting for it would pin the delay at the maximum. */
+	if (!jb->have_base || above < 0 || (uint64_t)above > 2 * ceiling(jb)) {
+		jb->base = transit;
+		jb->base_age = 0;
+		jb->have_base = true;
+		above = 0;
+	} else if (++jb->base_age == BASE_CREEP_PACKETS) {
+		jb->base_age = 0;
+		jb->base++;
+	}
+
+	decay = (jb->peak >> PEAK_DECAY_SHIFT) + PEAK_DECAY_LEAST;
+	jb->peak -= decay < jb->peak ? decay : jb->peak;
+	if ((uint64_t)above << PEAK_FRAC > jb->peak)
+		jb->peak = (uint64_t)above << PEAK_FRAC;
+
+	jb->target = jb->peak >> PEAK_FRAC;
+	if (jb->target < jb->min_samples)
+		jb->target = jb->min_samples;
+	if (jb->target > jb->max_samples)
+		jb->target = jb->max_samples;
 }
 
 static void drop(struct jitter *jb, struct slot *s)
@@ -114,6 +204,8 @@ int jitter_alloc(struct jitter **jbp, uint32_t clock_rate, uint32_t min_ms,
 
 	jb->min_samples = (uint64_t)clock_rate * min_ms / 1000;
 	jb->max_samples = (uint64_t)clock_rate * max_ms / 1000;
+	jb->clock_rate = clock_rate;
+	jb->target = jb->min_samples;
 
 	*jbp = jb;
 	return 0;
@@ -151,7 +243,10 @@ enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
 		/* Before playout an older packet just becomes the first one,
 		 * unless the newer ones have already moved too far on. */
 		if (jb->started || seq_diff(jb->high, seq) > JITTER_FAR) {
+			measure(jb, ts, samples, arrival_us);
 			jb->stats.late++;
+			if (jb->playing && jb->depth + jb->frame <= ceiling(jb))
+				jb->stretch = true;
 			return JITTER_PUT_LATE;
 		}
 		jb->next = seq;
@@ -164,6 +259,7 @@ enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
 		return JITTER_PUT_DUPLICATE;
 	}
 
+	measure(jb, ts, samples, arrival_us);
 	if (len)
 		memcpy(s->payload, payload, len);
 	s->arrival_us = arrival_us;
@@ -184,12 +280,7 @@ enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
 	jb->stats.received++;
 
 	/* Always keep one packet, even one that alone is over the maximum. */
-	/* The ceiling sits at least one packet above the start threshold,
-	 * or a range narrower than a packet could never start playing. */
-	uint64_t ceiling = jb->max_samples > jb->min_samples + jb->frame
-	                       ? jb->max_samples
-	                       : jb->min_samples + jb->frame;
-	while (jb->depth > ceiling + jb->frame && jb->held > 1)
+	while (jb->depth > ceiling(jb) + jb->frame && jb->held > 1)
 		discard_oldest(jb);
 
 	return JITTER_PUT_OK;
@@ -202,10 +293,13 @@ enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out)
 	*out = (struct jitter_frame){0};
 
 	if (!jb->playing) {
-		if (!jb->held || jb->depth < jb->min_samples + jb->frame)
+		if (!jb->held || jb->depth < jb->target + jb->frame)
 			return JITTER_GET_EMPTY;
 		jb->playing = true;
 		jb->started = true;
+		jb->surplus = 0;
+		/* Rebuffering has already deepened it. */
+		jb->stretch = false;
 	}
 
 	/* Counted once per episode: the gets while rebuffering are the
@@ -214,6 +308,22 @@ enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out)
 		jb->playing = false;
 		jb->stats.underrun++;
 		return JITTER_GET_EMPTY;
+	}
+
+	if (jb->stretch) {
+		jb->stretch = false;
+		jb->surplus = 0;
+		jb->stats.stretched++;
+		return JITTER_GET_EMPTY;
+	}
+
+	if (jb->depth >= jb->target + 2 * (uint64_t)jb->frame && jb->held > 1) {
+		if (++jb->surplus == SHRINK_READS) {
+			jb->surplus = 0;
+			discard_oldest(jb);
+		}
+	} else {
+		jb->surplus = 0;
 	}
 
 	s = &jb->slot[jb->next & JITTER_MASK];
@@ -247,6 +357,11 @@ enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out)
 void jitter_reset(struct jitter *jb)
 {
 	forget(jb);
+}
+
+uint32_t jitter_target(const struct jitter *jb)
+{
+	return (uint32_t)jb->target;
 }
 
 uint32_t jitter_depth(const struct jitter *jb)

@@ -2,10 +2,12 @@
  * Inbound jitter buffer for one RTP stream.
  *
  * Packets are held by sequence number and released in order once the
- * audio queued behind the next one to play reaches the minimum delay, so
- * that packet has waited about that long; when more than the maximum is
- * queued the oldest packets are discarded so latency stays bounded. All memory is
- * taken in jitter_alloc: put and get never allocate.
+ * audio queued behind the next one to play reaches the target delay, so
+ * that packet has waited about that long. The target adapts between the
+ * minimum and the maximum to the jitter the packets arrive with; when more
+ * than the maximum is queued the oldest packets are discarded so latency
+ * stays bounded. All memory is taken in jitter_alloc: put and get never
+ * allocate.
  *
  * Owned by the media thread that runs the call; not thread-safe.
  */
@@ -28,6 +30,7 @@ struct jitter_stats {
 	uint64_t duplicate; /* same sequence number twice */
 	uint64_t discarded; /* dropped to keep the delay under the maximum */
 	uint64_t underrun;  /* get found nothing to play */
+	uint64_t stretched; /* gets held back to deepen after a late packet */
 };
 
 struct jitter_frame {
@@ -51,7 +54,8 @@ enum jitter_get_result {
 	JITTER_GET_FRAME = 0, /* *out holds the next packet */
 	JITTER_GET_LOST,      /* the next packet is missing: conceal
 				 out->samples of audio */
-	JITTER_GET_EMPTY,     /* nothing to play yet (buffering or underrun) */
+	JITTER_GET_EMPTY,     /* nothing to play now (buffering, underrun or
+				 deepening after a late packet) */
 };
 
 /* clock_rate in Hz; min_ms <= max_ms. Owned by the caller: jitter_free. */
@@ -67,6 +71,8 @@ enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out);
 
 /* Forget the stream (new SSRC, re-INVITE): buffering starts again. */
 void jitter_reset(struct jitter *jb);
+/* The delay the buffer aims for now, in samples. */
+uint32_t jitter_target(const struct jitter *jb);
 /* Audio held right now, in samples. */
 uint32_t jitter_depth(const struct jitter *jb);
 const struct jitter_stats *jitter_stats(const struct jitter *jb);

@@ -224,6 +224,8 @@ static void stats_add(struct media_stats *dst, const struct media_stats *s)
 	dst->late += s->late;
 	dst->duplicate += s->duplicate;
 	dst->discarded += s->discarded;
+	dst->underrun += s->underrun;
+	dst->stretched += s->stretched;
 	dst->wrong_source += s->wrong_source;
 	dst->unknown_pt += s->unknown_pt;
 	dst->malformed += s->malformed;
@@ -792,6 +794,10 @@ static void thread_remove(struct media_thread *mt, struct media_session *ms)
 	const struct jitter_stats *js = jitter_stats(ms->jb);
 	ms->stats.lost = js->lost;
 	ms->stats.discarded = js->discarded;
+	ms->stats.underrun = js->underrun;
+	ms->stats.stretched = js->stretched;
+	ms->stats.jitter_target_ms =
+	    jitter_target(ms->jb) / (CLOCK_RATE / 1000);
 	stats_add(&mt->totals, &ms->stats);
 }
 

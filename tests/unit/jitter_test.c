@@ -34,15 +34,32 @@ static enum jitter_put_result put(struct jitter *jb, uint16_t seq)
 	return put_n(jb, seq, P20MS);
 }
 
-static int frame_ok(const struct jitter_frame *f, uint16_t seq)
+static enum jitter_put_result put_at(struct jitter *jb, uint16_t seq,
+                                     uint64_t arrival_us)
+{
+	uint8_t payload[P20MS];
+
+	for (uint32_t i = 0; i < P20MS; i++)
+		payload[i] = (uint8_t)(seq + i);
+	return jitter_put(jb, seq, (uint32_t)seq * P20MS, P20MS, 0, arrival_us,
+	                  payload, P20MS);
+}
+
+/* The packet it should be, whenever it arrived. */
+static int payload_ok(const struct jitter_frame *f, uint16_t seq)
 {
 	if (f->seq != seq || f->ts != (uint32_t)seq * f->samples ||
-	    f->arrival_us != 1000u * seq || f->len != f->samples)
+	    f->len != f->samples)
 		return 0;
 	for (size_t i = 0; i < f->len; i++)
 		if (f->payload[i] != (uint8_t)(seq + i))
 			return 0;
 	return 1;
+}
+
+static int frame_ok(const struct jitter_frame *f, uint16_t seq)
+{
+	return payload_ok(f, seq) && f->arrival_us == 1000u * seq;
 }
 
 /* Expect a frame with this seq from the next get. */
@@ -177,10 +194,15 @@ TEST(late)
 	CHECK_EQ(put(jb, 3), JITTER_PUT_LATE);
 	CHECK_EQ(put(jb, 1), JITTER_PUT_LATE);
 	CHECK_EQ(jitter_depth(jb), P20MS);
+	/* Packets are arriving after their turn: one read is held back so
+	 * the next ones have a frame longer to come. */
+	CHECK_GET(jb, JITTER_GET_EMPTY);
 	CHECK_FRAME(jb, 4);
 
 	const struct jitter_stats *st = jitter_stats(jb);
 	CHECK_EQ(st->late, 2);
+	CHECK_EQ(st->stretched, 1);
+	CHECK_EQ(st->underrun, 0);
 	CHECK_EQ(st->lost, 1);
 	CHECK_EQ(st->received, 3);
 	jitter_free(jb);
@@ -599,10 +621,9 @@ TEST(random_network)
 	struct jitter *jb;
 	uint16_t first = 65000, expect = 0;
 	bool have_expect = false, playing = false;
-	uint64_t discarded = 0, underrun = 0;
-	/* All packets are 20 ms: min 40 ms starts playout at three held,
-	 * max 120 ms keeps at most seven. */
-	const uint32_t start = 3 * P20MS, most = 7 * P20MS;
+	uint64_t discarded = 0, underrun = 0, stretched = 0;
+	/* All packets are 20 ms: max 120 ms keeps at most seven. */
+	const uint32_t most = 7 * P20MS;
 
 	sim_network();
 	CHECK_EQ(jitter_alloc(&jb, RATE, 40, 120), 0);
@@ -616,7 +637,7 @@ TEST(random_network)
 
 				if (d < 0 || i + d != t)
 					continue;
-				put(jb, (uint16_t)(first + i));
+				put_at(jb, (uint16_t)(first + i), 20000u * t);
 				/* Discarding stops at exactly the limit. */
 				CHECK(jitter_depth(jb) <= most);
 				if (jitter_stats(jb)->discarded != before)
@@ -626,21 +647,24 @@ TEST(random_network)
 
 		struct jitter_frame f;
 		uint32_t depth = jitter_depth(jb);
+		uint32_t start = jitter_target(jb) + P20MS;
 		enum jitter_get_result res = jitter_get(jb, &f);
 
-		/* Starts once min is queued behind the next packet, and
-		 * stops (one underrun) only when nothing is held. */
+		CHECK(start >= 3 * P20MS && start <= most);
+		/* Starts once the target is queued behind the next packet, and
+		 * stops (one underrun) only when nothing is held; a late
+		 * packet holds one read back while playing. */
 		if (!playing) {
 			CHECK_EQ(res == JITTER_GET_EMPTY, depth < start);
 			playing = res != JITTER_GET_EMPTY;
+		} else if (res == JITTER_GET_EMPTY && depth > 0) {
+			CHECK_EQ(jitter_stats(jb)->stretched, stretched + 1);
 		} else if (res == JITTER_GET_EMPTY) {
-			CHECK_EQ(depth, 0);
 			CHECK_EQ(jitter_stats(jb)->underrun, underrun + 1);
 			playing = false;
-		} else {
-			CHECK(depth > 0);
 		}
 		underrun = jitter_stats(jb)->underrun;
+		stretched = jitter_stats(jb)->stretched;
 
 		if (res != JITTER_GET_EMPTY) {
 			/* Only a discard skips ahead. */
@@ -649,7 +673,7 @@ TEST(random_network)
 				CHECK((int16_t)(uint16_t)(f.seq - expect) > 0);
 			}
 			if (res == JITTER_GET_FRAME)
-				CHECK(frame_ok(&f, f.seq));
+				CHECK(payload_ok(&f, f.seq));
 			expect = (uint16_t)(f.seq + 1);
 			have_expect = true;
 			discarded = jitter_stats(jb)->discarded;
@@ -664,7 +688,180 @@ TEST(random_network)
 	const struct jitter_stats *st = jitter_stats(jb);
 	CHECK(st->played > SIM_PACKETS * 8 / 10);
 	CHECK(st->lost > 0 && st->late > 0 && st->duplicate > 0);
-	CHECK(st->discarded > 0 && st->underrun > 0);
+	CHECK(st->discarded > 0 && st->underrun > 0 && st->stretched > 0);
+	jitter_free(jb);
+	return 0;
+}
+
+/*
+ * A line: packet i is sent at i * 20 ms with timestamp i * 160 and arrives
+ * at line_arrival[i] (0: lost); the buffer is read every 20 ms at `phase`.
+ * line_wait[i] is how long packet i waited for its read, -1 if never played.
+ */
+#define LINE_PACKETS 3000 /* a minute */
+
+static uint64_t line_arrival[LINE_PACKETS];
+static int64_t line_wait[LINE_PACKETS];
+
+static void play_line(struct jitter *jb, uint64_t phase)
+{
+	const uint64_t period = 20000, window = 6000000;
+	uint64_t end = 0;
+
+	for (int i = 0; i < LINE_PACKETS; i++) {
+		line_wait[i] = -1;
+		if (line_arrival[i] > end)
+			end = line_arrival[i];
+	}
+	for (uint64_t get_us = phase; get_us <= end + 10 * period;
+	     get_us += period) {
+		int lo =
+		    get_us > window ? (int)((get_us - window) / period) : 0;
+		int due[64], ndue = 0;
+		struct jitter_frame f;
+
+		/* Those arriving since the last read, in order of arrival;
+		 * no delay simulated here exceeds the window. */
+		for (int i = lo;
+		     i < LINE_PACKETS && (uint64_t)i * period <= get_us; i++) {
+			uint64_t a = line_arrival[i];
+			int k = ndue;
+
+			if (!a || a > get_us || a + period <= get_us ||
+			    ndue == 64)
+				continue;
+			while (k > 0 && line_arrival[due[k - 1]] > a) {
+				due[k] = due[k - 1];
+				k--;
+			}
+			due[k] = i;
+			ndue++;
+		}
+		for (int k = 0; k < ndue; k++)
+			put_at(jb, (uint16_t)due[k], line_arrival[due[k]]);
+		if (jitter_get(jb, &f) == JITTER_GET_FRAME)
+			line_wait[f.seq] = (int64_t)(get_us - f.arrival_us);
+	}
+}
+
+/* Waits of the packets played in [from, to), in ms: the largest, and how
+ * many packets of the range were not played. */
+static void line_summary(int from, int to, int64_t *max_ms, int *missed)
+{
+	*max_ms = 0;
+	*missed = 0;
+	for (int i = from; i < to; i++) {
+		if (line_wait[i] < 0)
+			(*missed)++;
+		else if (line_wait[i] / 1000 > *max_ms)
+			*max_ms = line_wait[i] / 1000;
+	}
+}
+
+static uint32_t lcg(uint32_t *rng)
+{
+	*rng = *rng * 1103515245u + 12345u;
+	return *rng >> 16;
+}
+
+/* A clean line, however late it runs: with a floor of 0 every packet is
+ * played at the first read after it arrives. */
+TEST(clean_line_costs_one_read)
+{
+	for (uint64_t phase = 0; phase < 20000; phase += 2500) {
+		struct jitter *jb;
+		int64_t most;
+		int missed;
+
+		for (int i = 0; i < LINE_PACKETS; i++)
+			line_arrival[i] = 20000u * (uint64_t)i + 37000;
+		CHECK_EQ(jitter_alloc(&jb, RATE, 0, 100), 0);
+		play_line(jb, phase);
+		line_summary(0, LINE_PACKETS, &most, &missed);
+		CHECK_EQ(missed, 0);
+		CHECK(most < 20);
+		CHECK_EQ(jitter_target(jb), 0);
+		jitter_free(jb);
+	}
+	return 0;
+}
+
+/* Up to 30 ms of random delay: at first the buffer runs dry, then it has
+ * deepened to the delay the line shows and packets are in time, without
+ * waiting much more than that delay and a read. */
+TEST(deepens_to_the_jitter)
+{
+	uint32_t rng = 7;
+	struct jitter *jb;
+	int64_t most;
+	int missed;
+
+	for (int i = 0; i < LINE_PACKETS; i++)
+		line_arrival[i] =
+		    20000u * (uint64_t)i + 1000 + 1000u * (lcg(&rng) % 31);
+	CHECK_EQ(jitter_alloc(&jb, RATE, 0, 100), 0);
+	play_line(jb, 500);
+	CHECK(jitter_stats(jb)->underrun > 0);
+	line_summary(500, LINE_PACKETS, &most, &missed);
+	CHECK(missed <= (LINE_PACKETS - 500) / 200);
+	CHECK(most <= 30 + 2 * 20);
+	CHECK(jitter_target(jb) >= 25 * RATE / 1000);
+	CHECK(jitter_target(jb) <= 30 * RATE / 1000);
+	jitter_free(jb);
+	return 0;
+}
+
+/* A 200 ms stall on an otherwise clean line: the burst it releases is
+ * held, then the delay comes back down to one read within 20 s, at the
+ * cost of a few dropped packets. */
+TEST(gives_back_a_burst)
+{
+	struct jitter *jb;
+	int64_t most;
+	int missed;
+
+	for (int i = 0; i < LINE_PACKETS; i++)
+		line_arrival[i] = 20000u * (uint64_t)i + 1000;
+	for (int i = 500; i < 510; i++)
+		line_arrival[i] = 20000u * 510 + 1000;
+	CHECK_EQ(jitter_alloc(&jb, RATE, 0, 300), 0);
+	play_line(jb, 5000);
+	line_summary(0, 500, &most, &missed);
+	CHECK(missed == 0 && most < 20);
+	line_summary(500, 520, &most, &missed);
+	CHECK_EQ(missed, 0);
+	line_summary(1500, LINE_PACKETS, &most, &missed);
+	CHECK(missed == 0 && most < 20);
+	CHECK(jitter_stats(jb)->discarded <= 12);
+	jitter_free(jb);
+	return 0;
+}
+
+/* Neither a sender whose clock runs 500 ppm slow nor one whose timestamps
+ * stood still through 5 s of silence is taken for jitter. */
+TEST(clock_drift_and_leaps)
+{
+	struct jitter *jb;
+	int64_t most;
+	int missed;
+
+	for (int i = 0; i < LINE_PACKETS; i++)
+		line_arrival[i] = 20010u * (uint64_t)i + 1000;
+	CHECK_EQ(jitter_alloc(&jb, RATE, 0, 100), 0);
+	play_line(jb, 3000);
+	CHECK(jitter_target(jb) <= 5 * RATE / 1000);
+	line_summary(0, LINE_PACKETS, &most, &missed);
+	CHECK(missed <= 3 && most < 25);
+	jitter_free(jb);
+
+	for (int i = 0; i < LINE_PACKETS; i++)
+		line_arrival[i] =
+		    20000u * (uint64_t)i + 1000 + (i >= 1000 ? 5000000 : 0);
+	CHECK_EQ(jitter_alloc(&jb, RATE, 0, 100), 0);
+	play_line(jb, 3000);
+	line_summary(1100, LINE_PACKETS, &most, &missed);
+	CHECK(missed == 0 && most < 20);
+	CHECK_EQ(jitter_target(jb), 0);
 	jitter_free(jb);
 	return 0;
 }
@@ -716,6 +913,10 @@ int main(void)
 	RUN(reset);
 	RUN(waits_min_delay);
 	RUN(random_network);
+	RUN(clean_line_costs_one_read);
+	RUN(deepens_to_the_jitter);
+	RUN(gives_back_a_burst);
+	RUN(clock_drift_and_leaps);
 	RUN(narrow_range_plays);
 	TEST_EXIT();
 }
