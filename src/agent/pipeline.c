@@ -23,7 +23,7 @@
  * to outlast the longest one this caller has resumed after (a caller who
  * stops to think between words is not decoded twice on every turn), but
  * no longer than until SPEC_LEAD_MIN_MS before STOP, and runs ahead at
- * most once a turn. Measured with four callers speaking at
+ * most SPEC_PER_TURN times a turn. Measured with four callers speaking at
  * once on two cores, re-decodes went from 14-17 in 24 turns to 6 (the
  * first turns, before the call has learnt), and voice to voice p95 from
  * 1.2-1.7 s to 0.64 s (without running ahead at all: 0.74 s).
@@ -99,8 +99,12 @@
 /* However long the caller's pauses, the pass starts this long before STOP
  * at the latest: later, it would end after STOP and gain nothing. */
 #define SPEC_LEAD_MIN_MS 120
-#define TURN_KEEP_MS     8000
-#define VAD_WAIT_MS      100
+/* A turn whose pause outlasted the caller's pauses and turned out not to
+ * be its end still gets its final pass ahead of STOP: at most two
+ * re-decodes a turn. */
+#define SPEC_PER_TURN 2
+#define TURN_KEEP_MS  8000
+#define VAD_WAIT_MS   100
 /* A comma ends a clause only past this many bytes: shorter pieces make
  * choppy speech for no gain in latency. */
 #define CLAUSE_MIN 24
@@ -246,10 +250,10 @@ struct pipeline {
 	bool has_onset, hearing;
 	int16_t turn_audio[TURN_KEEP_MS * MS_SAMPLES]; /* fed since START */
 	size_t turn_len;
-	/* No more speculation this turn: its audio overflowed turn_audio,
-	 * or a pause already turned out not to be its end. */
+	/* No more speculation this turn: its audio overflowed turn_audio. */
 	bool spec_off;
-	bool paused; /* PAUSE without RESUME or STOP yet */
+	unsigned specs; /* times the final pass ran ahead this turn */
+	bool paused;    /* PAUSE without RESUME or STOP yet */
 	uint32_t pause_frame, spec_frames, spec_frames_max;
 	uint32_t pause_max; /* frames of the longest pause the caller resumed
 	                       after, in this call */
@@ -498,6 +502,7 @@ static void hear_start(struct pipeline *p, uint32_t frame)
 	p->hearing = false;
 	p->turn_len = 0;
 	p->spec_off = p->paused = p->spec = p->redecoded = false;
+	p->specs = 0;
 	if (stt_begin(p->stt))
 		return;
 	p->hearing = true;
@@ -516,13 +521,13 @@ static void speculate(struct pipeline *p)
 		p->hearing = false;
 	else
 		p->spec = true;
+	p->specs++;
 }
 
 /* The caller went on after the final pass ran ahead: decode the turn
  * again from its start. */
 static void unspeculate(struct pipeline *p)
 {
-	p->spec_off = true;
 	p->redecoded = true;
 	p->spec = false;
 	if (stt_begin(p->stt) ||
@@ -599,6 +604,7 @@ static void on_frame(struct pipeline *p, const struct frame *f)
 		return;
 	hear_feed(p, f->pcm);
 	if (p->hearing && p->paused && !p->spec && !p->spec_off &&
+	    p->specs < SPEC_PER_TURN &&
 	    f->n >= p->pause_frame + p->spec_frames &&
 	    (f->n > p->pause_frame + p->pause_max ||
 	     f->n >= p->pause_frame + p->spec_frames_max))
