@@ -77,8 +77,7 @@ struct jitter {
 	/* Adaptation, see the top of the file. */
 	uint32_t base; /* lowest arrival - timestamp lately, in samples */
 	uint32_t base_age;
-	uint64_t peak; /* decaying jitter peak, in 1/256 samples */
-	uint64_t target;
+	uint64_t peak;    /* decaying jitter peak, in 1/256 samples */
 	uint32_t surplus; /* reads in a row with a frame above the target */
 	bool have_base;
 	bool stretch; /* a packet came too late: hold the next read */
@@ -104,7 +103,6 @@ static void forget(struct jitter *jb)
 	jb->playing = false;
 	jb->have_base = false;
 	jb->peak = 0;
-	jb->target = jb->min_samples;
 	jb->surplus = 0;
 	jb->stretch = false;
 }
@@ -152,12 +150,16 @@ static void measure(struct jitter *jb, uint32_t ts, uint32_t samples,
 	jb->peak -= decay < jb->peak ? decay : jb->peak;
 	if ((uint64_t)above << PEAK_FRAC > jb->peak)
 		jb->peak = (uint64_t)above << PEAK_FRAC;
+}
 
-	jb->target = jb->peak >> PEAK_FRAC;
-	if (jb->target < jb->min_samples)
-		jb->target = jb->min_samples;
-	if (jb->target > jb->max_samples)
-		jb->target = jb->max_samples;
+/* The delay to hold: the jitter peak, within [min, max]. */
+static uint64_t target(const struct jitter *jb)
+{
+	uint64_t t = jb->peak >> PEAK_FRAC;
+
+	return t < jb->min_samples   ? jb->min_samples
+	       : t > jb->max_samples ? jb->max_samples
+	                             : t;
 }
 
 static void drop(struct jitter *jb, struct slot *s)
@@ -205,7 +207,6 @@ int jitter_alloc(struct jitter **jbp, uint32_t clock_rate, uint32_t min_ms,
 	jb->min_samples = (uint64_t)clock_rate * min_ms / 1000;
 	jb->max_samples = (uint64_t)clock_rate * max_ms / 1000;
 	jb->clock_rate = clock_rate;
-	jb->target = jb->min_samples;
 
 	*jbp = jb;
 	return 0;
@@ -293,7 +294,7 @@ enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out)
 	*out = (struct jitter_frame){0};
 
 	if (!jb->playing) {
-		if (!jb->held || jb->depth < jb->target + jb->frame)
+		if (!jb->held || jb->depth < target(jb) + jb->frame)
 			return JITTER_GET_EMPTY;
 		jb->playing = true;
 		jb->started = true;
@@ -317,7 +318,7 @@ enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out)
 		return JITTER_GET_EMPTY;
 	}
 
-	if (jb->depth >= jb->target + 2 * (uint64_t)jb->frame && jb->held > 1) {
+	if (jb->depth >= target(jb) + 2 * (uint64_t)jb->frame && jb->held > 1) {
 		if (++jb->surplus == SHRINK_READS) {
 			jb->surplus = 0;
 			discard_oldest(jb);
@@ -361,7 +362,7 @@ void jitter_reset(struct jitter *jb)
 
 uint32_t jitter_target(const struct jitter *jb)
 {
-	return (uint32_t)jb->target;
+	return (uint32_t)target(jb);
 }
 
 uint32_t jitter_depth(const struct jitter *jb)

@@ -28,7 +28,8 @@ struct jitter_stats {
 	uint64_t lost;      /* sequence numbers never received in time */
 	uint64_t late;      /* arrived after their turn had passed */
 	uint64_t duplicate; /* same sequence number twice */
-	uint64_t discarded; /* dropped to keep the delay under the maximum */
+	uint64_t discarded; /* dropped to keep the delay under the maximum,
+			       or to bring it back to the target */
 	uint64_t underrun;  /* get found nothing to play */
 	uint64_t stretched; /* gets held back to deepen after a late packet */
 };
