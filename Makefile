@@ -11,7 +11,7 @@ PKGS    := libre yaml-0.1 speexdsp spandsp libjwt jansson libcurl sqlite3 openss
            pocketsphinx sphinxbase espeak-ng
 WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wvla -Wno-missing-field-initializers
-CPPFLAGS_ALL := -D_GNU_SOURCE -DHAVE_INTTYPES_H -Isrc \
+CPPFLAGS_ALL := -D_GNU_SOURCE -DHAVE_INTTYPES_H -DHAVE_STDBOOL_H -Isrc \
                 $(shell pkg-config --cflags $(PKGS))
 LIBS    := $(shell pkg-config --libs $(PKGS)) -lflite_cmu_us_kal -lflite_usenglish \
            -lflite_cmulex -lflite -lpthread -lm

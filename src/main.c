@@ -28,6 +28,7 @@
 #include "carrier/front.h"
 #include "carrier/stream.h"
 #include "cli/cli.h"
+#include "net/conngate.h"
 
 #define EXIT_USAGE 2
 
@@ -147,6 +148,40 @@ static int signals_setup(struct server *srv)
 	if (srv->sigfd < 0)
 		return errno;
 	return fd_listen(srv->sigfd, FD_READ, signal_readable, srv);
+}
+
+/* The loop holds max_open_files descriptors, and TCP connections are
+ * capped well within them, so that no flood of idle connections can stop
+ * SIP/TCP, the HTTP API and the WebSockets together. */
+static int gate_connections(const struct config *cfg)
+{
+	struct conngate_prm prm = {.max_total = cfg->max_connections,
+	                           .max_per_addr = cfg->max_conns_per_addr,
+	                           .silent_ms = cfg->silent_timeout_ms};
+	const char *why = NULL;
+	uint32_t fds = 0;
+	int err = conngate_fd_setup(cfg->max_open_files, &fds, &why);
+
+	if (err) {
+		fprintf(stderr, "voxgate: max_open_files: %s: %s\n", why,
+		        strerror(err));
+		return err;
+	}
+	if (!prm.max_total || prm.max_total > fds / 2)
+		prm.max_total = fds / 2;
+	if (!prm.max_per_addr || prm.max_per_addr > prm.max_total)
+		prm.max_per_addr = prm.max_total;
+	err = conngate_start(&prm, fds);
+	if (err) {
+		fprintf(stderr, "voxgate: connection limits: %s\n",
+		        strerror(err));
+		return err;
+	}
+	log_event(LOGL_INFO, NULL, "connection_limits",
+	          "open_files=%u max_connections=%u per_address=%u "
+	          "silent_timeout_ms=%u",
+	          fds, prm.max_total, prm.max_per_addr, prm.silent_ms);
+	return 0;
 }
 
 static int resolve_addresses(const struct config *cfg, struct sa *listen,
@@ -592,6 +627,11 @@ static int serve(int argc, char *const argv[])
 		        strerror(err));
 		return 1;
 	}
+	err = gate_connections(cfg);
+	if (err) {
+		rc = 1;
+		goto out;
+	}
 	err = resolve_addresses(cfg, &up.listen, &up.external, &key);
 	if (err) {
 		fprintf(stderr, "voxgate: %s: cannot use this address: %s\n",
@@ -684,6 +724,7 @@ out:
 	control_plane_close(&srv);
 	mem_deref(srv.ua);
 	mem_deref(srv.hub);
+	conngate_stop();
 	worker_env_free(&srv);
 	free(srv.busy);
 	mem_deref(srv.media);

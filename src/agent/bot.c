@@ -31,6 +31,7 @@
 #include "agent/bot_line.h"
 #include "carrier/mstream.h"
 #include "core/log.h"
+#include "net/wsguard.h"
 
 #define TICK_MS            20
 #define CONNECT_TIMEOUT_MS 10000
@@ -160,6 +161,10 @@ static void on_estab(void *arg)
 	size_t n = 0;
 
 	tmr_cancel(&b->conn_tmr);
+	if (wsguard_attach(b->wc, &(struct wsguard_prm){.label = "bot"})) {
+		bot_gone(b, "bot connection: out of memory");
+		return;
+	}
 	b->state = BOT_LIVE;
 	log_event(LOGL_INFO, b->call_id, "bot_connected", "url=%s", b->url);
 	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {

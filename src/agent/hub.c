@@ -24,6 +24,7 @@
 #include "agent/bridge.h"
 #include "agent/proto.h"
 #include "auth/token.h"
+#include "net/wsguard.h"
 #include "core/log.h"
 
 #define WS_KEEPALIVE_MS  30000 /* libre counts it in ms */
@@ -84,6 +85,7 @@ struct worker {
 	uint32_t capacity;
 	bool registered;
 	struct list jobs;
+	struct tmr reap; /* frees it after its socket's close handler */
 };
 
 struct child {
@@ -102,6 +104,7 @@ struct hub {
 	struct websock *ws;
 	int wake_fd;
 	struct list jobs, queue, workers, children;
+	struct list gone; /* workers whose socket closed, freed next */
 	uint32_t next_job, next_worker;
 	bool closing;
 	uint64_t jobs_total, busy_total, lost_total;
@@ -594,8 +597,14 @@ static void worker_destructor(void *arg)
 {
 	struct worker *w = arg;
 
+	tmr_cancel(&w->reap);
 	list_unlink(&w->le);
 	mem_deref(w->wc);
+}
+
+static void worker_reap(void *arg)
+{
+	mem_deref(arg);
 }
 
 static void worker_close(int err, void *arg)
@@ -614,7 +623,12 @@ static void worker_close(int err, void *arg)
 		h->lost_total++;
 		job_hangup(job, "agent lost");
 	}
-	mem_deref(w);
+	/* Not freed under libre's handler that called us: moved out of the
+	 * workers the calls see, freed from a 0 ms timer. */
+	w->registered = false;
+	list_unlink(&w->le);
+	list_append(&h->gone, &w->le, w);
+	tmr_start(&w->reap, 0, worker_reap, w);
 }
 
 void hub_accept(struct hub *h, struct http_conn *conn,
@@ -635,6 +649,7 @@ void hub_accept(struct hub *h, struct http_conn *conn,
 	}
 	w->hub = h;
 	w->id = ++h->next_worker;
+	tmr_init(&w->reap);
 	list_init(&w->jobs);
 	err = websock_accept(&w->wc, h->ws, conn, msg, WS_KEEPALIVE_MS,
 	                     worker_recv, worker_close, w);
@@ -642,6 +657,14 @@ void hub_accept(struct hub *h, struct http_conn *conn,
 		log_event(LOGL_WARN, NULL, "agent_accept_failed",
 		          "error=\"%s\"", strerror(err));
 		http_ereply(conn, 400, "Bad Request");
+		mem_deref(w);
+		return;
+	}
+	err = wsguard_attach(
+	    w->wc, &(struct wsguard_prm){.server = true, .label = "agent"});
+	if (err) {
+		log_event(LOGL_WARN, NULL, "agent_accept_failed",
+		          "error=\"%s\"", strerror(err));
 		mem_deref(w);
 		return;
 	}
@@ -1053,6 +1076,7 @@ static void hub_destructor(void *arg)
 	h->closing = true;
 	pool_stop(h);
 	list_flush(&h->workers);
+	list_flush(&h->gone);
 	mem_deref(h->ws);
 	if (h->wake_fd >= 0) {
 		fd_close(h->wake_fd);
@@ -1095,6 +1119,7 @@ int hub_alloc(struct hub **hp, const struct hub_params *prm)
 	list_init(&h->jobs);
 	list_init(&h->queue);
 	list_init(&h->workers);
+	list_init(&h->gone);
 	list_init(&h->children);
 	hist_init(&h->v2v, "voxgate_voice_to_voice_seconds",
 	          "End of the caller's speech to the first packet of the "

@@ -19,6 +19,7 @@
 #include "agent/tts.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "net/wsguard.h"
 
 #define CONNECT_TIMEOUT_MS 10000
 #define WS_KEEPALIVE_MS    30000 /* libre counts it in ms */
@@ -50,7 +51,7 @@ struct worker {
 	struct tmr connect_tmr;
 	struct wjob *jobs;
 	uint32_t capacity;
-	bool connected, stopping;
+	bool connected, stopping, closed;
 	int rc;
 };
 
@@ -176,7 +177,7 @@ static void mqueue_handler(int id, void *data, void *arg)
 	struct outmsg *m = data;
 
 	(void)id;
-	if (w->wc)
+	if (w->wc && !w->closed)
 		(void)websock_send(w->wc, m->op, "%b", m->data, m->len);
 	free(m);
 }
@@ -329,6 +330,13 @@ static void ws_estab(void *arg)
 	char host[40];
 
 	tmr_cancel(&w->connect_tmr);
+	if (wsguard_attach(w->wc, &(struct wsguard_prm){.label = "server"})) {
+		log_event(LOGL_ERROR, NULL, "agent_disconnected",
+		          "error=\"out of memory\"");
+		w->rc = 1;
+		re_cancel();
+		return;
+	}
 	w->connected = true;
 	if (gethostname(host, sizeof(host)))
 		snprintf(host, sizeof(host), "worker");
@@ -349,7 +357,8 @@ static void ws_close(int err, void *arg)
 	log_event(w->stopping ? LOGL_INFO : LOGL_WARN, NULL,
 	          "agent_disconnected", "error=\"%s\"",
 	          err ? strerror(err) : "closed by the server");
-	w->wc = mem_deref(w->wc);
+	/* The socket is freed after the loop, not under its own handler. */
+	w->closed = true;
 	if (!w->stopping)
 		w->rc = 1;
 	re_cancel();
@@ -520,7 +529,7 @@ int worker_run(const struct config *cfg)
 		if (w.jobs[i].p)
 			job_end(&w.jobs[i], "worker stopping");
 	}
-	if (w.wc)
+	if (w.wc && !w.closed)
 		(void)websock_close(w.wc, WEBSOCK_GOING_AWAY, "stopping");
 	w.wc = mem_deref(w.wc);
 	mem_deref(w.mq);

@@ -41,6 +41,7 @@
 #include "core/log.h"
 #include "core/ring.h"
 #include "media/g711.h"
+#include "net/wsguard.h"
 #include "room/room.h"
 
 #define FRAME            160 /* 20 ms at 8 kHz */
@@ -71,7 +72,6 @@ struct stream {
 	struct websock_conn *wc;
 	enum mstream_dialect dialect;
 	enum stream_state state;
-	bool authed; /* Telnyx: the token came, in the request or connected */
 	bool alaw;
 	char id[32]; /* ours, for the logs */
 	char stream_id[80], call_id[160], from[128], to[128], room[200];
@@ -395,14 +395,12 @@ static void on_frame(struct stream *st, const char *text, size_t len)
 		    why);
 		return;
 	}
-	if (m->event == MSTREAM_CONNECTED && !st->authed) {
-		st->authed = token_ok(st->srv, m->token);
-		return;
-	}
-	if (!st->authed) {
+	/* Telnyx repeats its token in "connected": one that differs from
+	 * the request's is a guess, and the socket gets no second one. */
+	if (m->event == MSTREAM_CONNECTED && st->dialect == MSTREAM_TELNYX &&
+	    *m->token && !token_ok(st->srv, m->token)) {
 		log_event(LOGL_WARN, st->id, "stream_refused",
-		          "carrier=%s reason=\"no streaming token\"",
-		          dialect_name(st->dialect));
+		          "carrier=telnyx reason=\"wrong streaming token\"");
 		end(st, WEBSOCK_POLICY_VIOLATION, "not authorised");
 		return;
 	}
@@ -514,6 +512,28 @@ static bool twilio_signed(const struct stream_server *s,
 	return ok;
 }
 
+/* Telnyx sends its stream_auth_token in the upgrade request: checked there,
+ * so that nobody without it reaches the WebSocket code at all. */
+static bool telnyx_token_ok(const struct stream_server *s,
+                            const struct http_msg *msg, const char **why)
+{
+	const struct http_hdr *h =
+	    http_msg_xhdr(msg, "x-telnyx-streaming-auth-token");
+	char token[256];
+
+	if (!*s->telnyx_token) {
+		*why = "telnyx_stream_token is not set";
+		return false;
+	}
+	if (!h) {
+		*why = "no streaming token";
+		return false;
+	}
+	*why = "wrong streaming token";
+	return h->val.l < sizeof(token) &&
+	       !pl_strcpy(&h->val, token, sizeof(token)) && token_ok(s, token);
+}
+
 static void accept_stream(struct stream_server *s, struct http_conn *conn,
                           const struct http_msg *msg, enum mstream_dialect d)
 {
@@ -527,10 +547,9 @@ static void accept_stream(struct stream_server *s, struct http_conn *conn,
 		http_ereply(conn, 403, "Forbidden");
 		return;
 	}
-	if (d == MSTREAM_TELNYX && !*s->telnyx_token) {
+	if (d == MSTREAM_TELNYX && !telnyx_token_ok(s, msg, &why)) {
 		log_event(LOGL_WARN, NULL, "stream_refused",
-		          "carrier=telnyx reason=\"telnyx_stream_token is not "
-		          "set\"");
+		          "carrier=telnyx reason=\"%s\"", why);
 		http_ereply(conn, 403, "Forbidden");
 		return;
 	}
@@ -541,16 +560,6 @@ static void accept_stream(struct stream_server *s, struct http_conn *conn,
 	}
 	st->srv = s;
 	st->dialect = d;
-	st->authed = d == MSTREAM_TWILIO;
-	if (d == MSTREAM_TELNYX) {
-		const struct http_hdr *h =
-		    http_msg_xhdr(msg, "x-telnyx-streaming-auth-token");
-		char token[256] = "";
-
-		if (h)
-			pl_strcpy(&h->val, token, sizeof(token));
-		st->authed = token_ok(s, token);
-	}
 	if (ring_init(&st->caller, FIFO_FRAMES * FRAME)) {
 		http_ereply(conn, 500, "Internal Server Error");
 		mem_deref(st);
@@ -566,6 +575,15 @@ static void accept_stream(struct stream_server *s, struct http_conn *conn,
 		          "carrier=%s error=\"%s\"", dialect_name(d),
 		          strerror(err));
 		http_ereply(conn, 400, "Bad Request");
+		mem_deref(st);
+		return;
+	}
+	err = wsguard_attach(
+	    st->wc, &(struct wsguard_prm){.server = true, .label = "stream"});
+	if (err) {
+		log_event(LOGL_WARN, NULL, "stream_accept_failed",
+		          "carrier=%s error=\"%s\"", dialect_name(d),
+		          strerror(err));
 		mem_deref(st);
 		return;
 	}

@@ -386,6 +386,19 @@ static int parse_count(struct config *cfg, const struct key *k, const char *v,
 	return 0;
 }
 
+static int parse_limit(struct config *cfg, const struct key *k, const char *v,
+                       char *why, size_t whysz)
+{
+	uint64_t n;
+
+	if (num_parse(&v, 1000000, &n) != 0 || *v != '\0') {
+		snprintf(why, whysz, "is not a count (0-1000000)");
+		return EINVAL;
+	}
+	*(uint32_t *)field(cfg, k) = (uint32_t)n;
+	return 0;
+}
+
 static int parse_brain(struct config *cfg, const struct key *k, const char *v,
                        char *why, size_t whysz)
 {
@@ -798,6 +811,21 @@ static const struct key keys[] = {
      parse_addr_opt, FIELD(http_host)},
     {"http_port", "7880", "HTTP API port (Twirp); 0 = no HTTP API",
      parse_http_port},
+    {"max_open_files", "65536",
+     "file descriptors the server may hold (RLIMIT_NOFILE is raised to it, "
+     "within the hard limit)",
+     parse_limit, FIELD(max_open_files)},
+    {"max_connections", "0",
+     "TCP connections open at once (SIP/TCP, HTTP, WebSockets); further "
+     "ones are closed on accept; 0 = half the file descriptors",
+     parse_limit, FIELD(max_connections)},
+    {"max_connections_per_address", "256",
+     "TCP connections open at once from one IPv4 address or IPv6 /64",
+     parse_limit, FIELD(max_conns_per_addr)},
+    {"connection_silent_timeout", "5s",
+     "close an accepted TCP connection that has sent nothing by then; 0 = "
+     "never",
+     parse_duration, FIELD(silent_timeout_ms)},
     {"db", "voxgate.db", "SQLite file for trunks, rules and call records",
      parse_path, FIELD(db)},
     {"webhook_urls", "", "webhook receivers, comma-separated http(s) URLs",

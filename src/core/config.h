@@ -33,7 +33,7 @@ struct config {
 	char external_ip[64];          /* "" = derive from the listen address */
 	uint32_t media_timeout_ms;     /* default 15 s */
 	uint32_t max_call_duration_ms; /* default 24 h */
-	uint32_t jitter_min_ms;        /* jitter_buffer, default 0-100 ms, adaptive */
+	uint32_t jitter_min_ms; /* jitter_buffer, default 0-100 ms, adaptive */
 	uint32_t jitter_max_ms;
 	enum log_format log_format; /* text */
 	enum log_level log_level;   /* info */
@@ -48,9 +48,13 @@ struct config {
 	/* API keys, in the order given; see config_keyring(). */
 	struct config_key keys[CONFIG_KEYS_MAX];
 	size_t nkeys;
-	uint16_t http_port; /* HTTP API; default 7880, 0 = none */
-	char http_host[64]; /* default: sip_host (filled in by the load) */
-	char db[PATH_MAX];  /* SQLite file, default voxgate.db */
+	uint16_t http_port;      /* HTTP API; default 7880, 0 = none */
+	char http_host[64];      /* default: sip_host (filled in by the load) */
+	uint32_t max_open_files; /* default 65536, within the hard limit */
+	uint32_t max_connections;    /* TCP, at once; 0 = max_open_files / 2 */
+	uint32_t max_conns_per_addr; /* default 256 */
+	uint32_t silent_timeout_ms;  /* default 5 s, 0 = none */
+	char db[PATH_MAX];           /* SQLite file, default voxgate.db */
 	char webhook_urls[CONFIG_WEBHOOKS_MAX][1024]; /* http(s) URLs */
 	size_t nwebhook_urls;
 	char webhook_api_key[128]; /* one of keys; default the first */

@@ -229,10 +229,15 @@ describe('Twilio Media Streams', { timeout: 120000 }, () => {
   });
 
   test('Telnyx: the streaming token, PCMA, and clear without a stream id', async () => {
-    const bad = await connect(server, '/telnyx/stream', { 'x-telnyx-streaming-auth-token': 'wrong' });
+    // no token, or a wrong one, in the request: no WebSocket at all
+    for (const headers of [{}, { 'x-telnyx-streaming-auth-token': 'wrong' }]) {
+      await assert.rejects(connect(server, '/telnyx/stream', headers), (e) => e.status === 403);
+    }
+    // the request's token, then another one in "connected": one guess, closed with 1008
+    const bad = await connect(server, '/telnyx/stream', { 'x-telnyx-streaming-auth-token': TELNYX_TOKEN });
     const badClosed = new Promise((resolve) => bad.once('close', (code) => resolve(code)));
-    bad.send(JSON.stringify({ event: 'connected', version: '1.0.0' }));
-    bad.send(JSON.stringify({ event: 'start', sequence_number: '1', stream_id: 'S0', start: { call_control_id: 'v3:x', media_format: { encoding: 'PCMU', sample_rate: 8000, channels: 1 } } }));
+    bad.send(JSON.stringify({ event: 'connected', version: '1.0.0', 'x-telnyx-streaming-auth-token': 'guess-1' }));
+    bad.send(JSON.stringify({ event: 'connected', version: '1.0.0', 'x-telnyx-streaming-auth-token': 'guess-2' }));
     assert.equal(await badClosed, 1008);
 
     const ccid = 'v3:telnyx-stream-call';
