@@ -63,7 +63,7 @@ build/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $< $(LIBS)
 
-test: build/asan/voxgate $(UNIT_BIN) $(TOOL_BIN)
+test: build/asan/voxgate build/voxgate $(UNIT_BIN) $(TOOL_BIN)
 	@scripts/run-tests.sh
 
 bench: build/voxgate $(TOOL_BIN) $(BENCH_BIN)
