@@ -718,7 +718,8 @@ static void token_usage(FILE *out)
 	    "  --ttl D            lifetime, default 10m (500ms, 15s, 10m, "
 	    "24h)\n"
 	    "  --join, --no-join  roomJoin (default: on with --room)\n"
-	    "  --admin --create --list  roomAdmin, roomCreate, roomList\n"
+	    "  --admin            roomAdmin of --room (needs --room)\n"
+	    "  --create --list    roomCreate, roomList\n"
 	    "  --no-publish --no-subscribe  deny publishing, subscribing\n"
 	    "  --sip-admin --sip-call       SIP grants\n"
 	    "  --agent            the video agent grant\n"
@@ -903,6 +904,13 @@ static int token_create_cmd(const struct token_args *a,
 		        "(standard, sip, agent, ingress, egress, connector, "
 		        "bridge)\n",
 		        a->kind);
+		return EXIT_USAGE;
+	}
+	/* roomAdmin counts only for the token's room: without one the
+	 * token would administer nothing. */
+	if (a->admin && (!a->room || !a->room[0])) {
+		fprintf(stderr, "voxgate: token: --admin needs --room: a room "
+		                "admin token is for one room\n");
 		return EXIT_USAGE;
 	}
 	token_grants_default(g);

@@ -246,11 +246,13 @@ static bool check_types(struct call_ctx *c, const char *const *strings)
 	return true;
 }
 
+/* As LiveKit's EnsureAdminPermission: roomAdmin holds for the token's own
+ * room only; a token without a room administers none. */
 static bool room_admin(const struct call_ctx *c, const char *room)
 {
 	const struct token_grants *g = &c->claims->grants;
 
-	return g->room_admin && (!g->room[0] || !strcmp(g->room, room));
+	return g->room_admin && !strcmp(g->room, room);
 }
 
 static bool permitted(const struct call_ctx *c, enum grant g)
