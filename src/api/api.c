@@ -694,13 +694,16 @@ static void list_trunks(struct call_ctx *c)
 	reply_ok(c, json_pack("{s:o}", "items", items));
 }
 
-/* The request's trunk, of the route's kind; NULL with a reply sent. */
+/* The request's trunk, of the route's kind; NULL with a reply sent. An
+ * empty id (the store's EINVAL) names no trunk: not_found, as in LiveKit,
+ * here and in the other lookups by id. */
 static json_t *load_trunk(struct call_ctx *c)
 {
+	const char *id = req_str(c, "sipTrunkId");
 	enum store_trunk_kind kind;
 	json_t *trunk = NULL;
-	int err = store_trunk_get(c->api->prm.store, req_str(c, "sipTrunkId"),
-	                          &kind, &trunk);
+	int err = *id ? store_trunk_get(c->api->prm.store, id, &kind, &trunk)
+	              : ENOENT;
 
 	if (err == ENOENT || (!err && kind != c->kind)) {
 		json_decref(trunk);
@@ -726,7 +729,7 @@ static void get_trunk(struct call_ctx *c)
 static void delete_trunk(struct call_ctx *c)
 {
 	const char *id = req_str(c, "sipTrunkId");
-	int err = store_trunk_delete(c->api->prm.store, id);
+	int err = *id ? store_trunk_delete(c->api->prm.store, id) : ENOENT;
 
 	if (err == ENOENT) {
 		twirp_error(c->conn, "not_found",
@@ -1016,7 +1019,7 @@ static void update_rule(struct call_ctx *c)
 	json_t *rule = NULL;
 	int err;
 
-	err = store_rule_get(c->api->prm.store, id, &rule);
+	err = *id ? store_rule_get(c->api->prm.store, id, &rule) : ENOENT;
 	if (err == ENOENT) {
 		twirp_error(c->conn, "not_found",
 		            "requested sip dispatch rule does not exist");
@@ -1091,7 +1094,7 @@ static void delete_rule(struct call_ctx *c)
 {
 	const char *id = req_str(c, "sipDispatchRuleId");
 	json_t *rule = NULL;
-	int err = store_rule_get(c->api->prm.store, id, &rule);
+	int err = *id ? store_rule_get(c->api->prm.store, id, &rule) : ENOENT;
 
 	if (!err)
 		err = store_rule_delete(c->api->prm.store, id);
@@ -1418,9 +1421,13 @@ static void handle_twirp(struct api *api, struct http_conn *conn,
 static void handle_metrics(struct api *api, struct http_conn *conn)
 {
 	struct mbuf *mb = mbuf_alloc(4096);
+	int err = mb ? api->prm.metricsh(mb, api->prm.harg) : ENOMEM;
 
-	if (!mb || api->prm.metricsh(mb, api->prm.harg)) {
-		plain(conn, 500, "Internal Server Error", "out of memory");
+	if (err) {
+		log_event(LOGL_ERROR, NULL, "metrics_failed", "error=\"%s\"",
+		          strerror(err));
+		plain(conn, 500, "Internal Server Error",
+		      "the metrics could not be written");
 	} else {
 		(void)http_creply(conn, 200, "OK",
 		                  "text/plain; version=0.0.4; charset=utf-8",

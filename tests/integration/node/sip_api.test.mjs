@@ -309,6 +309,29 @@ describe('sip_api', { timeout: TIMEOUT }, () => {
     assert.equal(wrong.json?.code, 'not_found');
   });
 
+  test('an empty or missing id is not_found (404), not internal', async () => {
+    const at = new AccessToken(API_KEY, API_SECRET, { ttl: '5m' });
+    at.addSIPGrant({ admin: true });
+    const token = await at.toJwt();
+    const calls = [
+      ['GetSIPInboundTrunk', { sipTrunkId: '' }],
+      ['GetSIPInboundTrunk', {}],
+      ['GetSIPOutboundTrunk', { sip_trunk_id: '' }],
+      ['UpdateSIPInboundTrunk', { sipTrunkId: '', update: { name: 'x' } }],
+      ['UpdateSIPOutboundTrunk', { update: { name: 'x' } }],
+      ['DeleteSIPTrunk', { sipTrunkId: '' }],
+      ['UpdateSIPDispatchRule', { sipDispatchRuleId: '', update: { name: 'x' } }],
+      ['DeleteSIPDispatchRule', {}],
+    ];
+    for (const [method, body] of calls) {
+      const res = await twirp(server, 'SIP', method, body, { token });
+      const what = `${method} ${JSON.stringify(body)}: HTTP ${res.status} ${res.text}`;
+      assert.equal(res.status, 404, what);
+      assert.equal(res.json?.code, 'not_found', what);
+      assert.match(res.json?.msg ?? '', /does not exist/, what);
+    }
+  });
+
   test('UpdateSIPInboundTrunk applies ListUpdate and field updates, and keeps the conflict check', async () => {
     assert.ok(made.snake, 'needs the snake_case trunk');
     const at = new AccessToken(API_KEY, API_SECRET, { ttl: '5m' });
