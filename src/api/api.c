@@ -1206,10 +1206,10 @@ static void admin_sip_setup(struct call_ctx *c)
 		          "id=%s by=admin_setup", id);
 		created = true;
 	}
-	log_event(LOGL_INFO, NULL, "admin_sip_setup", "trunk=%s rule=%s %s",
-	          obj_str(trunk, "sipTrunkId"),
+	log_event(LOGL_INFO, NULL, "admin_sip_setup",
+	          "trunk=%s rule=%s created=%s", obj_str(trunk, "sipTrunkId"),
 	          obj_str(rule, "sipDispatchRuleId"),
-	          created ? "created=true" : "created=false");
+	          created ? "true" : "false");
 	reply_ok(c, json_pack("{s:o,s:o,s:b}", "trunk",
 	                      with_zero_fields(
 	                          trunk, trunk_fields(STORE_TRUNK_INBOUND)),
