@@ -125,6 +125,7 @@ static void signal_readable(int flags, void *arg)
 		return;
 	}
 	srv->draining = true;
+	api_set_draining(srv->api);
 	log_event(LOGL_INFO, NULL, "draining",
 	          "signal=%u calls=%u drain_timeout_ms=%u", si.ssi_signo,
 	          sipua_call_count(srv->ua), srv->cfg.drain_timeout_ms);

@@ -40,6 +40,7 @@ struct api {
 	struct api_params prm;
 	struct http_sock *sock;
 	bool ready;
+	bool draining;
 	api_changed_h *changedh;
 	void *arg;
 };
@@ -1475,7 +1476,9 @@ static void request_handler(struct http_conn *conn, const struct http_msg *msg,
 		return;
 	}
 	if (!pl_strcmp(&msg->path, "/healthz") || !pl_strcmp(&msg->path, "/")) {
-		if (api->ready)
+		if (api->draining)
+			plain(conn, 503, "Service Unavailable", "draining");
+		else if (api->ready)
 			plain(conn, 200, "OK", "OK");
 		else
 			plain(conn, 503, "Service Unavailable", "starting");
@@ -1520,4 +1523,10 @@ void api_set_ready(struct api *api, bool ready)
 {
 	if (api)
 		api->ready = ready;
+}
+
+void api_set_draining(struct api *api)
+{
+	if (api)
+		api->draining = true;
 }
