@@ -388,9 +388,49 @@ static int busy_message(struct server *srv)
 	return err;
 }
 
-/* What the pool's workers are told through their environment: the
- * server's own environment, then every agent setting as it was resolved
- * here (from flags, file or environment). */
+/* What a worker keeps of the server's environment: what the process and
+ * its libraries need to run (locale, time zone, temporary files, library
+ * path, proxies and CA files for the LLM's HTTPS, espeak-ng's data, the
+ * sanitizers' options). Nothing else: the server's environment holds its
+ * own secrets (LIVEKIT_API_SECRET, VOXGATE_KEYS, VOXGATE_ADMIN_TOKEN, the
+ * carriers' tokens) and whatever else its deployment put there, none of
+ * which a worker needs. A trailing '*' matches a prefix. */
+static const char *const worker_env_keep[] = {
+    "PATH",           "HOME",
+    "USER",           "LOGNAME",
+    "TMPDIR",         "TZ",
+    "LANG",           "LANGUAGE",
+    "LC_*",           "LD_LIBRARY_PATH",
+    "http_proxy",     "https_proxy",
+    "no_proxy",       "all_proxy",
+    "HTTP_PROXY",     "HTTPS_PROXY",
+    "NO_PROXY",       "ALL_PROXY",
+    "SSL_CERT_FILE",  "SSL_CERT_DIR",
+    "CURL_CA_BUNDLE", "ESPEAK_DATA_PATH",
+    "ASAN_OPTIONS",   "UBSAN_OPTIONS",
+    "LSAN_OPTIONS",   "TSAN_OPTIONS",
+};
+
+static bool worker_env_kept(const char *entry)
+{
+	size_t n = strcspn(entry, "=");
+
+	for (size_t i = 0;
+	     i < sizeof(worker_env_keep) / sizeof(worker_env_keep[0]); i++) {
+		const char *k = worker_env_keep[i];
+		size_t kl = strlen(k);
+
+		if (k[kl - 1] == '*' ? n >= kl - 1 && !strncmp(entry, k, kl - 1)
+		                     : n == kl && !strncmp(entry, k, kl))
+			return true;
+	}
+	return false;
+}
+
+/* What the pool's workers are told through their environment: the part
+ * of the server's own that worker_env_keep names, then every agent
+ * setting as it was resolved here (from flags, file or environment). The
+ * hub adds the worker's token and the server's URL. */
 static int worker_env(struct server *srv)
 {
 	const struct config *cfg = &srv->cfg;
@@ -429,7 +469,7 @@ static int worker_env(struct server *srv)
 	if (!srv->worker_env)
 		return ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		if (strncmp(environ[i], "VOXGATE_", 8))
+		if (worker_env_kept(environ[i]))
 			srv->worker_env[k++] = strdup(environ[i]);
 	}
 	for (size_t i = 0; i < nset; i++) {
