@@ -126,6 +126,7 @@ static void signal_readable(int flags, void *arg)
 		return;
 	}
 	srv->draining = true;
+	api_set_draining(srv->api);
 	log_event(LOGL_INFO, NULL, "draining",
 	          "signal=%u calls=%u drain_timeout_ms=%u", si.ssi_signo,
 	          sipua_call_count(srv->ua), srv->cfg.drain_timeout_ms);
@@ -246,11 +247,13 @@ static void routes_changed(void *arg)
 		          "error=\"%s\"", strerror(err));
 }
 
+/* Only the pipeline agent has a hub and figures to show; with another
+ * agent the scrape is an empty, valid one. */
 static int metrics_handler(struct mbuf *mb, void *arg)
 {
 	struct server *srv = arg;
 
-	return hub_metrics(srv->hub, mb);
+	return srv->hub ? hub_metrics(srv->hub, mb) : 0;
 }
 
 static void agent_handler(struct http_conn *conn, const struct http_msg *msg,
@@ -420,9 +423,49 @@ static int busy_message(struct server *srv)
 	return err;
 }
 
-/* What the pool's workers are told through their environment: the
- * server's own environment, then every agent setting as it was resolved
- * here (from flags, file or environment). */
+/* What a worker keeps of the server's environment: what the process and
+ * its libraries need to run (locale, time zone, temporary files, library
+ * path, proxies and CA files for the LLM's HTTPS, espeak-ng's data, the
+ * sanitizers' options). Nothing else: the server's environment holds its
+ * own secrets (LIVEKIT_API_SECRET, VOXGATE_KEYS, VOXGATE_ADMIN_TOKEN, the
+ * carriers' tokens) and whatever else its deployment put there, none of
+ * which a worker needs. A trailing '*' matches a prefix. */
+static const char *const worker_env_keep[] = {
+    "PATH",           "HOME",
+    "USER",           "LOGNAME",
+    "TMPDIR",         "TZ",
+    "LANG",           "LANGUAGE",
+    "LC_*",           "LD_LIBRARY_PATH",
+    "http_proxy",     "https_proxy",
+    "no_proxy",       "all_proxy",
+    "HTTP_PROXY",     "HTTPS_PROXY",
+    "NO_PROXY",       "ALL_PROXY",
+    "SSL_CERT_FILE",  "SSL_CERT_DIR",
+    "CURL_CA_BUNDLE", "ESPEAK_DATA_PATH",
+    "ASAN_OPTIONS",   "UBSAN_OPTIONS",
+    "LSAN_OPTIONS",   "TSAN_OPTIONS",
+};
+
+static bool worker_env_kept(const char *entry)
+{
+	size_t n = strcspn(entry, "=");
+
+	for (size_t i = 0;
+	     i < sizeof(worker_env_keep) / sizeof(worker_env_keep[0]); i++) {
+		const char *k = worker_env_keep[i];
+		size_t kl = strlen(k);
+
+		if (k[kl - 1] == '*' ? n >= kl - 1 && !strncmp(entry, k, kl - 1)
+		                     : n == kl && !strncmp(entry, k, kl))
+			return true;
+	}
+	return false;
+}
+
+/* What the pool's workers are told through their environment: the part
+ * of the server's own that worker_env_keep names, then every agent
+ * setting as it was resolved here (from flags, file or environment). The
+ * hub adds the worker's token and the server's URL. */
 static int worker_env(struct server *srv)
 {
 	const struct config *cfg = &srv->cfg;
@@ -461,7 +504,7 @@ static int worker_env(struct server *srv)
 	if (!srv->worker_env)
 		return ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		if (strncmp(environ[i], "VOXGATE_", 8))
+		if (worker_env_kept(environ[i]))
 			srv->worker_env[k++] = strdup(environ[i]);
 	}
 	for (size_t i = 0; i < nset; i++) {
@@ -759,7 +802,8 @@ static void token_usage(FILE *out)
 	    "  --ttl D            lifetime, default 10m (500ms, 15s, 10m, "
 	    "24h)\n"
 	    "  --join, --no-join  roomJoin (default: on with --room)\n"
-	    "  --admin --create --list  roomAdmin, roomCreate, roomList\n"
+	    "  --admin            roomAdmin of --room (needs --room)\n"
+	    "  --create --list    roomCreate, roomList\n"
 	    "  --no-publish --no-subscribe  deny publishing, subscribing\n"
 	    "  --sip-admin --sip-call       SIP grants\n"
 	    "  --agent            the video agent grant\n"
@@ -944,6 +988,13 @@ static int token_create_cmd(const struct token_args *a,
 		        "(standard, sip, agent, ingress, egress, connector, "
 		        "bridge)\n",
 		        a->kind);
+		return EXIT_USAGE;
+	}
+	/* roomAdmin counts only for the token's room: without one the
+	 * token would administer nothing. */
+	if (a->admin && (!a->room || !a->room[0])) {
+		fprintf(stderr, "voxgate: token: --admin needs --room: a room "
+		                "admin token is for one room\n");
 		return EXIT_USAGE;
 	}
 	token_grants_default(g);

@@ -930,6 +930,7 @@ static void child_spawn(struct child *c)
 {
 	struct hub *h = c->hub;
 	char *argv[] = {(char *)h->prm.exe, "agent", NULL};
+	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none;
 	pid_t pid;
@@ -941,7 +942,15 @@ static void child_spawn(struct child *c)
 	 * see SIGTERM. */
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-	err = posix_spawn(&pid, h->prm.exe, NULL, &attr, argv, h->env);
+	/* Not every descriptor of the server is close-on-exec (libre's
+	 * sockets are not): a worker keeps stdin, stdout and stderr only, so
+	 * it can neither accept on the server's sockets nor read its
+	 * database. */
+	posix_spawn_file_actions_init(&fa);
+	err = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	if (!err)
+		err = posix_spawn(&pid, h->prm.exe, &fa, &attr, argv, h->env);
+	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (err) {
 		log_event(LOGL_ERROR, NULL, "agent_worker_spawn_failed",

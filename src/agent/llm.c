@@ -8,7 +8,8 @@
  *
  * The reply is parsed as Server-Sent Events inside the write callback, as
  * bytes arrive: a line is gathered until CR, LF or CRLF ends it, data lines
- * are joined until a blank line ends the event, and each event's JSON is
+ * are joined until a blank line ends the event (each line and each event's
+ * data bounded, LLM_LINE_MAX and LLM_EVENT_MAX), and each event's JSON is
  * decoded whole, so a read may split the stream anywhere, even inside a
  * UTF-8 character. "[DONE]" ends the reply; the transfer is then aborted
  * rather than waited out, so a server that keeps the connection open
@@ -31,6 +32,7 @@
 
 #define LLM_POLL_MS     20
 #define LLM_LINE_MAX    (1024 * 1024) /* a longer SSE line is malformed */
+#define LLM_EVENT_MAX   (1024 * 1024) /* and so is an event's data, whole */
 #define LLM_ERRBODY_MAX 4096          /* of an HTTP error's body, kept */
 #define LLM_ERRMSG_MAX  200           /* of a server's message, in err */
 #define LLM_CONNECT_MS  2000
@@ -198,6 +200,11 @@ static int sse_line(struct llm_stream *s)
 		v++;
 		vlen--;
 	}
+	/* Lines are bounded one by one; without this, short data lines
+	 * that never meet a blank line would pile up until a timeout. */
+	if (s->data.len + s->has_data + vlen > LLM_EVENT_MAX)
+		return stream_fail(s, EPROTO, "event too large in the stream",
+		                   NULL);
 	if ((s->has_data && buf_add(&s->data, "\n", 1)) ||
 	    buf_add(&s->data, v, vlen))
 		return stream_fail(s, ENOMEM, "out of memory", NULL);

@@ -40,6 +40,7 @@ struct api {
 	struct api_params prm;
 	struct http_sock *sock;
 	bool ready;
+	bool draining;
 	api_changed_h *changedh;
 	void *arg;
 };
@@ -246,11 +247,13 @@ static bool check_types(struct call_ctx *c, const char *const *strings)
 	return true;
 }
 
+/* As LiveKit's EnsureAdminPermission: roomAdmin holds for the token's own
+ * room only; a token without a room administers none. */
 static bool room_admin(const struct call_ctx *c, const char *room)
 {
 	const struct token_grants *g = &c->claims->grants;
 
-	return g->room_admin && (!g->room[0] || !strcmp(g->room, room));
+	return g->room_admin && !strcmp(g->room, room);
 }
 
 static bool permitted(const struct call_ctx *c, enum grant g)
@@ -692,13 +695,16 @@ static void list_trunks(struct call_ctx *c)
 	reply_ok(c, json_pack("{s:o}", "items", items));
 }
 
-/* The request's trunk, of the route's kind; NULL with a reply sent. */
+/* The request's trunk, of the route's kind; NULL with a reply sent. An
+ * empty id (the store's EINVAL) names no trunk: not_found, as in LiveKit,
+ * here and in the other lookups by id. */
 static json_t *load_trunk(struct call_ctx *c)
 {
+	const char *id = req_str(c, "sipTrunkId");
 	enum store_trunk_kind kind;
 	json_t *trunk = NULL;
-	int err = store_trunk_get(c->api->prm.store, req_str(c, "sipTrunkId"),
-	                          &kind, &trunk);
+	int err = *id ? store_trunk_get(c->api->prm.store, id, &kind, &trunk)
+	              : ENOENT;
 
 	if (err == ENOENT || (!err && kind != c->kind)) {
 		json_decref(trunk);
@@ -724,7 +730,7 @@ static void get_trunk(struct call_ctx *c)
 static void delete_trunk(struct call_ctx *c)
 {
 	const char *id = req_str(c, "sipTrunkId");
-	int err = store_trunk_delete(c->api->prm.store, id);
+	int err = *id ? store_trunk_delete(c->api->prm.store, id) : ENOENT;
 
 	if (err == ENOENT) {
 		twirp_error(c->conn, "not_found",
@@ -847,44 +853,130 @@ static void list_rules(struct call_ctx *c)
 
 /* UpdateSIPDispatchRule: {sipDispatchRuleId, replace: rule} or
  * {sipDispatchRuleId, update: {fields to set, trunkIds as ListUpdate}}. */
-/* LiveKit's ListUpdate: {set, add, remove, clear} over a string list. */
+/* LiveKit's ListUpdate: {set, add, remove, clear} over a string list. Its
+ * lists hold only strings: update_check has made sure. */
 static json_t *list_update(const json_t *old, const json_t *u)
 {
 	json_t *set = json_object_get(u, "set");
-	json_t *out = json_is_array(set) ? json_deep_copy(set)
-	              : json_is_true(json_object_get(u, "clear")) || !old
-	                  ? json_array()
-	                  : json_deep_copy(old);
+	json_t *out =
+	    json_array_size(set) ? json_deep_copy(set)
+	    : json_is_true(json_object_get(u, "clear")) || !json_is_array(old)
+	        ? json_array()
+	        : json_deep_copy(old);
 	size_t i;
 	json_t *x;
 
 	json_array_foreach(json_object_get(u, "add"), i, x)
 	{
-		if (json_is_string(x) && !in_list(out, json_string_value(x)))
+		if (!in_list(out, json_string_value(x)))
 			json_array_append(out, x);
 	}
 	json_array_foreach(json_object_get(u, "remove"), i, x)
 	{
-		for (size_t k = json_array_size(out);
-		     json_is_string(x) && k--;) {
-			if (!strcmp(json_string_value(json_array_get(out, k)),
-			            json_string_value(x)))
+		for (size_t k = json_array_size(out); k--;) {
+			const char *have =
+			    json_string_value(json_array_get(out, k));
+
+			/* The stored list may hold anything an older
+			 * version let through. */
+			if (!have || !strcmp(have, json_string_value(x)))
 				json_array_remove(out, k);
 		}
 	}
 	return out;
 }
 
-static bool is_list_update(const json_t *v)
+static bool list_field(const struct field *f, const char *name)
 {
-	return json_is_object(v) &&
-	       (json_object_get(v, "set") || json_object_get(v, "add") ||
-	        json_object_get(v, "remove") || json_object_get(v, "clear"));
+	for (; f->name; f++) {
+		if (!strcmp(f->name, name))
+			return f->type == 'a';
+	}
+	return false;
+}
+
+/* Absent, null, or a list of non-empty strings; its length in *n. */
+static bool strings_or_null(const json_t *v, size_t *n)
+{
+	size_t i;
+	json_t *x;
+
+	*n = 0;
+	if (!v || json_is_null(v))
+		return true;
+	if (!json_is_array(v))
+		return false;
+	json_array_foreach(v, i, x)
+	{
+		if (!json_is_string(x) || !json_string_length(x))
+			return false;
+	}
+	*n = json_array_size(v);
+	return true;
+}
+
+/* LiveKit's ListUpdate.Validate, with the types protojson would check. */
+static const char *list_update_why(const json_t *u)
+{
+	static const char *const keys[] = {"set", "add", "remove"};
+	size_t n[3];
+	const json_t *clear = json_object_get(u, "clear");
+
+	for (size_t i = 0; i < 3; i++) {
+		if (!strings_or_null(json_object_get(u, keys[i]), &n[i]))
+			return "set, add and remove must be lists of "
+			       "non-empty strings";
+	}
+	if (clear && !json_is_boolean(clear) && !json_is_null(clear))
+		return "clear must be true or false";
+	if (!json_is_true(clear) && !n[0] && !n[1] && !n[2])
+		return "unsupported list update operation";
+	if (json_is_true(clear) && (n[0] || n[1] || n[2]))
+		return "cannot clear and change the list at the same time";
+	if (n[0] && (n[1] || n[2]))
+		return "cannot set and change the list at the same time";
+	return NULL;
+}
+
+/* Every field of an update request's ListUpdates, checked before any is
+ * applied. An object given for a list field is a ListUpdate; one that
+ * looks like a ListUpdate on any other field is refused. false with an
+ * invalid_argument reply sent. */
+static bool update_check(struct call_ctx *c, const json_t *update,
+                         const struct field *fields)
+{
+	const char *k, *why = NULL;
+	json_t *v;
+	char msg[200];
+
+	json_object_foreach((json_t *)update, k, v)
+	{
+		bool listed = list_field(fields, k);
+
+		if (listed && json_is_object(v))
+			why = list_update_why(v);
+		else if (!listed && json_is_object(v) &&
+		         (json_object_get(v, "set") ||
+		          json_object_get(v, "add") ||
+		          json_object_get(v, "remove") ||
+		          json_object_get(v, "clear")))
+			why = "not a list field, it takes no ListUpdate";
+		if (why)
+			break;
+	}
+	if (!why)
+		return true;
+	snprintf(msg, sizeof(msg), "update.%.64s: %s", k, why);
+	log_event(LOGL_WARN, NULL, "api_update_refused", "error=\"%s\"", msg);
+	twirp_error(c->conn, "invalid_argument", msg);
+	return false;
 }
 
 /* An Update request's {replace: obj} or {update: fields}, applied to the
- * stored obj (stolen). NULL with a reply sent when neither is given. */
-static json_t *apply_update(struct call_ctx *c, json_t *obj)
+ * stored obj (stolen). NULL with a reply sent when neither is given or the
+ * update is not valid; nothing is applied then. */
+static json_t *apply_update(struct call_ctx *c, json_t *obj,
+                            const struct field *fields)
 {
 	json_t *replace = json_object_get(c->req, "replace");
 	json_t *update = json_object_get(c->req, "update");
@@ -907,9 +999,13 @@ static json_t *apply_update(struct call_ctx *c, json_t *obj)
 		            "replace or update is required");
 		return NULL;
 	}
+	if (!update_check(c, update, fields)) {
+		json_decref(obj);
+		return NULL;
+	}
 	json_object_foreach(update, k, v)
 	{
-		if (is_list_update(v))
+		if (list_field(fields, k) && json_is_object(v))
 			json_object_set_new(
 			    obj, k, list_update(json_object_get(obj, k), v));
 		else
@@ -924,7 +1020,7 @@ static void update_rule(struct call_ctx *c)
 	json_t *rule = NULL;
 	int err;
 
-	err = store_rule_get(c->api->prm.store, id, &rule);
+	err = *id ? store_rule_get(c->api->prm.store, id, &rule) : ENOENT;
 	if (err == ENOENT) {
 		twirp_error(c->conn, "not_found",
 		            "requested sip dispatch rule does not exist");
@@ -934,7 +1030,7 @@ static void update_rule(struct call_ctx *c)
 		store_failed(c, err);
 		return;
 	}
-	rule = apply_update(c, rule);
+	rule = apply_update(c, rule, rule_fields);
 	if (!rule)
 		return;
 	json_object_set_new(rule, "sipDispatchRuleId", json_string(id));
@@ -956,7 +1052,7 @@ static void update_trunk(struct call_ctx *c)
 
 	if (!trunk)
 		return;
-	trunk = apply_update(c, trunk);
+	trunk = apply_update(c, trunk, trunk_fields(want));
 	if (!trunk)
 		return;
 	json_object_set_new(trunk, "sipTrunkId", json_string(id));
@@ -999,7 +1095,7 @@ static void delete_rule(struct call_ctx *c)
 {
 	const char *id = req_str(c, "sipDispatchRuleId");
 	json_t *rule = NULL;
-	int err = store_rule_get(c->api->prm.store, id, &rule);
+	int err = *id ? store_rule_get(c->api->prm.store, id, &rule) : ENOENT;
 
 	if (!err)
 		err = store_rule_delete(c->api->prm.store, id);
@@ -1111,10 +1207,10 @@ static void admin_sip_setup(struct call_ctx *c)
 		          "id=%s by=admin_setup", id);
 		created = true;
 	}
-	log_event(LOGL_INFO, NULL, "admin_sip_setup", "trunk=%s rule=%s %s",
-	          obj_str(trunk, "sipTrunkId"),
+	log_event(LOGL_INFO, NULL, "admin_sip_setup",
+	          "trunk=%s rule=%s created=%s", obj_str(trunk, "sipTrunkId"),
 	          obj_str(rule, "sipDispatchRuleId"),
-	          created ? "created=true" : "created=false");
+	          created ? "true" : "false");
 	reply_ok(c, json_pack("{s:o,s:o,s:b}", "trunk",
 	                      with_zero_fields(
 	                          trunk, trunk_fields(STORE_TRUNK_INBOUND)),
@@ -1326,9 +1422,13 @@ static void handle_twirp(struct api *api, struct http_conn *conn,
 static void handle_metrics(struct api *api, struct http_conn *conn)
 {
 	struct mbuf *mb = mbuf_alloc(4096);
+	int err = mb ? api->prm.metricsh(mb, api->prm.harg) : ENOMEM;
 
-	if (!mb || api->prm.metricsh(mb, api->prm.harg)) {
-		plain(conn, 500, "Internal Server Error", "out of memory");
+	if (err) {
+		log_event(LOGL_ERROR, NULL, "metrics_failed", "error=\"%s\"",
+		          strerror(err));
+		plain(conn, 500, "Internal Server Error",
+		      "the metrics could not be written");
 	} else {
 		(void)http_creply(conn, 200, "OK",
 		                  "text/plain; version=0.0.4; charset=utf-8",
@@ -1376,7 +1476,9 @@ static void request_handler(struct http_conn *conn, const struct http_msg *msg,
 		return;
 	}
 	if (!pl_strcmp(&msg->path, "/healthz") || !pl_strcmp(&msg->path, "/")) {
-		if (api->ready)
+		if (api->draining)
+			plain(conn, 503, "Service Unavailable", "draining");
+		else if (api->ready)
 			plain(conn, 200, "OK", "OK");
 		else
 			plain(conn, 503, "Service Unavailable", "starting");
@@ -1421,4 +1523,10 @@ void api_set_ready(struct api *api, bool ready)
 {
 	if (api)
 		api->ready = ready;
+}
+
+void api_set_draining(struct api *api)
+{
+	if (api)
+		api->draining = true;
 }

@@ -47,5 +47,8 @@ int api_alloc(struct api **ap, const struct api_params *prm,
               api_changed_h *changedh, void *arg);
 /* /healthz answers 200 from now on (503 before). */
 void api_set_ready(struct api *api, bool ready);
+/* /healthz answers 503 "draining" from now on, so that a load balancer
+ * stops sending new work; everything else keeps being served. */
+void api_set_draining(struct api *api);
 
 #endif

@@ -30,6 +30,9 @@
 /* Far above any real token; a bound on the work done for garbage. */
 #define TOKEN_MAX_LEN (64 * 1024)
 
+/* 9999-12-31T23:59:59Z, the last second RFC 3339 can write. */
+#define TOKEN_TIME_MAX 253402300799.0
+
 #define TOKEN_DEFAULT_TTL_S 600
 #define WEBHOOK_TTL_S       300
 
@@ -206,19 +209,27 @@ static int claim_bool(const json_t *obj, const char *name, bool def, bool *out)
 	return 0;
 }
 
-/* A NumericDate: integer or fractional seconds. */
+/* A NumericDate: integer or fractional seconds, from 1970 to the end of
+ * 9999. Anything else (a huge or negative value, which no issuer writes)
+ * is refused here rather than cast to int64_t later, where a double out
+ * of range is undefined behaviour. */
 static int claim_time(const json_t *obj, const char *name, bool *present,
                       double *out)
 {
 	const json_t *v = json_object_get(obj, name);
+	double t;
 
 	*present = false;
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_number(v))
 		return EBADMSG;
+	t = json_number_value(v);
+	/* Written so that NaN fails too. */
+	if (!(t >= 0 && t <= TOKEN_TIME_MAX))
+		return EBADMSG;
 	*present = true;
-	*out = json_number_value(v);
+	*out = t;
 	return 0;
 }
 
@@ -323,7 +334,7 @@ int token_verify(const char *jwt, const struct token_keyring *ring, time_t now,
 	}
 	if (claim_time(claims, "exp", &have_exp, &exp) ||
 	    claim_time(claims, "nbf", &have_nbf, &nbf)) {
-		*why = "exp or nbf is not a number";
+		*why = "exp or nbf is not a time in seconds from 1970 to 9999";
 		err = EBADMSG;
 		goto out;
 	}

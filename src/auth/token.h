@@ -63,7 +63,8 @@ const struct token_key *token_keyring_find(const struct token_keyring *ring,
  * token that does not parse. why (optional) gets a short reason.
  * Also EACCES: an alg other than HS256 (none included) and a token without
  * iss or exp. Also EBADMSG: a claim of the wrong JSON type, or a string
- * too long for its field (checked after the signature).
+ * too long for its field (checked after the signature), and an exp or nbf
+ * that is not a number of seconds from 1970 to the end of 9999.
  */
 int token_verify(const char *jwt, const struct token_keyring *ring, time_t now,
                  struct token_claims *out, const char **why);

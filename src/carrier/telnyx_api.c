@@ -154,15 +154,20 @@ static void on_done(const struct outbox_outcome *o, void *arg)
 		          "action=%s call_control_id=\"%s\" status=%d "
 		          "attempts=%u",
 		          c->action, qid, r.status, r.attempts);
+	else if (r.code)
+		/* Field names stay in the format: what an argument renders
+		 * is always one value. */
+		log_event(LOGL_WARN, NULL, "telnyx_command",
+		          "action=%s call_control_id=\"%s\" status=%d "
+		          "attempts=%u code=\"%s\" error=\"%s\"",
+		          c->action, qid, r.status, r.attempts, r.code,
+		          log_quote(qerr, sizeof(qerr), r.error));
 	else
 		log_event(LOGL_WARN, NULL, "telnyx_command",
 		          "action=%s call_control_id=\"%s\" status=%d "
-		          "attempts=%u%s%s%s%s%s%s",
+		          "attempts=%u error=\"%s\"",
 		          c->action, qid, r.status, r.attempts,
-		          r.code ? " code=\"" : "", r.code ? r.code : "",
-		          r.code ? "\"" : "", r.error ? " error=\"" : "",
-		          r.error ? log_quote(qerr, sizeof(qerr), r.error) : "",
-		          r.error ? "\"" : "");
+		          log_quote(qerr, sizeof(qerr), r.error));
 	if (c->done)
 		c->done(&r, c->arg);
 	free(c);

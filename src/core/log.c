@@ -9,6 +9,14 @@
  * member, so one call site serves both formats and nobody writes JSON by
  * hand.
  *
+ * Only the format's own bytes are structure. The fields are rendered one
+ * conversion at a time, each byte marked with where it came from, and the
+ * JSON parse splits fields at the format's spaces, '=' and quotes only:
+ * what an argument renders (a Call-ID, a path, a SIP header) is always
+ * part of one value, so `path=%s` given "x level=error" stays one member
+ * and cannot forge "level" or "event". Keys and field separators must
+ * therefore be written in the format, never passed through %s.
+ *
  * Every line is built in a stack buffer of LOG_LINE_MAX bytes and handed to
  * stdio in one fwrite under the FILE lock, so lines from several threads
  * never interleave and logging allocates nothing. A line that does not fit
@@ -22,9 +30,12 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/types.h>
 
 #include "core/log.h"
 
@@ -220,65 +231,254 @@ static bool is_json_number(const char *s, size_t n)
 	return i == n;
 }
 
-/*
- * Turns the rendered `k=v k="v v"` string into JSON members. Quoted values
- * are unescaped in place (the result is never longer) and always stay
- * strings, so a caller can quote a number to keep it a string. A word
- * without '=' becomes a member with the value true.
- */
-static void put_json_fields(struct line *l, char *f)
-{
-	char *p = f;
+/* The rendered fields: text, and for each byte whether an argument
+ * rendered it (true) or it is the format's own (false). */
+struct fields {
+	char text[LOG_LINE_MAX];
+	bool arg[LOG_LINE_MAX];
+	size_t len;
+};
 
+/* Marks the n bytes just written at the end of the text with their
+ * origin; they are cut at a character boundary when they did not all fit.
+ * false when they did not. */
+static bool fields_grow(struct fields *f, size_t n, bool arg)
+{
+	size_t room = sizeof(f->text) - 1 - f->len;
+	bool fit = n <= room;
+
+	if (!fit)
+		n = utf8_trim(f->text + f->len, room);
+	memset(f->arg + f->len, arg, n);
+	f->len += n;
+	f->text[f->len] = '\0';
+	return fit;
+}
+
+/* One conversion, spec (its whole "%...c" text), with its argument(s)
+ * taken from ap with the types C gives them; the compiler has checked
+ * them against the format. -1 for one this does not know (%n included),
+ * which ends the rendering: the arguments after it cannot be found. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static int render_one(char *out, size_t sz, const char *spec, size_t slen,
+                      va_list *ap)
+{
+	char conv = spec[slen - 1], len[3] = "";
+	int star[2], nstar = 0, n;
+	const char *p = spec + 1;
+
+	while (*p && strchr("-+ #0'", *p))
+		p++;
+	if (*p == '*') {
+		star[nstar++] = va_arg(*ap, int);
+		p++;
+	}
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (*p == '.') {
+		p++;
+		if (*p == '*') {
+			star[nstar++] = va_arg(*ap, int);
+			p++;
+		}
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (strchr("hlLqjzt", *p)) {
+		len[0] = *p++;
+		if ((len[0] == 'h' || len[0] == 'l') && *p == len[0])
+			len[1] = *p++;
+	}
+	if (p != spec + slen - 1)
+		return -1;
+
+#define RENDER(T)                                                                \
+	do {                                                                     \
+		T v_ = va_arg(*ap, T);                                           \
+		n = nstar == 2   ? snprintf(out, sz, spec, star[0], star[1], v_) \
+		    : nstar == 1 ? snprintf(out, sz, spec, star[0], v_)          \
+		                 : snprintf(out, sz, spec, v_);                  \
+	} while (0)
+
+	switch (conv) {
+	case 'd':
+	case 'i':
+		if (!strcmp(len, "l"))
+			RENDER(long);
+		else if (!strcmp(len, "ll") || !strcmp(len, "q"))
+			RENDER(long long);
+		else if (!strcmp(len, "z"))
+			RENDER(ssize_t);
+		else if (!strcmp(len, "j"))
+			RENDER(intmax_t);
+		else if (!strcmp(len, "t"))
+			RENDER(ptrdiff_t);
+		else if (!len[0] || len[0] == 'h')
+			RENDER(int);
+		else
+			return -1;
+		break;
+	case 'o':
+	case 'u':
+	case 'x':
+	case 'X':
+		if (!strcmp(len, "l"))
+			RENDER(unsigned long);
+		else if (!strcmp(len, "ll") || !strcmp(len, "q"))
+			RENDER(unsigned long long);
+		else if (!strcmp(len, "z"))
+			RENDER(size_t);
+		else if (!strcmp(len, "j"))
+			RENDER(uintmax_t);
+		else if (!strcmp(len, "t"))
+			RENDER(ptrdiff_t);
+		else if (!len[0] || len[0] == 'h')
+			RENDER(unsigned int);
+		else
+			return -1;
+		break;
+	case 'c':
+		if (len[0])
+			return -1;
+		RENDER(int);
+		break;
+	case 's':
+		if (len[0])
+			return -1;
+		RENDER(const char *);
+		break;
+	case 'p':
+		if (len[0])
+			return -1;
+		RENDER(void *);
+		break;
+	case 'f':
+	case 'F':
+	case 'e':
+	case 'E':
+	case 'g':
+	case 'G':
+	case 'a':
+	case 'A':
+		if (len[0] == 'L')
+			RENDER(long double);
+		else if (!len[0] || !strcmp(len, "l"))
+			RENDER(double);
+		else
+			return -1;
+		break;
+	default:
+		return -1;
+	}
+#undef RENDER
+	return n;
+}
+#pragma GCC diagnostic pop
+
+/* Renders fmt as vsnprintf would, marking what each conversion wrote. */
+static void fields_render(struct fields *f, const char *fmt, va_list *ap)
+{
+	char spec[32];
+
+	while (*fmt) {
+		size_t room = sizeof(f->text) - f->len, slen;
+		const char *end;
+		int n;
+
+		if (*fmt != '%' || fmt[1] == '%') {
+			size_t lit;
+
+			end = *fmt == '%' ? fmt + 1 : strchrnul(fmt, '%');
+			lit = (size_t)(end - fmt);
+			memcpy(f->text + f->len, fmt, lit < room ? lit : room);
+			if (!fields_grow(f, lit, false))
+				return;
+			fmt = *fmt == '%' ? fmt + 2 : end;
+			continue;
+		}
+		end = fmt + 1;
+		while (*end && !strchr("diouxXcspfFeEgGaAnm", *end))
+			end++;
+		slen = (size_t)(end - fmt) + 1;
+		if (!*end || slen >= sizeof(spec))
+			return;
+		memcpy(spec, fmt, slen);
+		spec[slen] = '\0';
+		n = render_one(f->text + f->len, room, spec, slen, ap);
+		if (n < 0 || !fields_grow(f, (size_t)n, true))
+			return;
+		fmt = end + 1;
+	}
+}
+
+/*
+ * Turns the rendered `k=v k="v v"` string into JSON members, splitting
+ * only at the format's own spaces, '=' and quotes. Quoted values are
+ * unescaped in place (the result is never longer; a backslash escapes a
+ * quote or backslash of its own origin only, so an argument ending in one
+ * cannot swallow the closing quote) and always stay strings, so a caller
+ * can quote a number to keep it a string. A word without '=' becomes a
+ * member with the value true.
+ */
+static void put_json_fields(struct line *l, struct fields *f)
+{
+	char *t = f->text;
+	const bool *arg = f->arg;
+	size_t p = 0;
+
+#define LIT(i, c) (t[i] == (c) && !arg[i])
 	for (;;) {
-		const char *key, *val;
-		size_t klen, vlen, mark = l->len;
+		size_t key, klen, val, mark = l->len;
 		bool ok;
 
-		while (*p == ' ')
+		while (LIT(p, ' '))
 			p++;
-		if (*p == '\0' || l->full)
+		if (t[p] == '\0' || l->full)
 			return;
 		key = p;
-		while (*p != '\0' && *p != '=' && *p != ' ')
+		while (t[p] != '\0' && !LIT(p, '=') && !LIT(p, ' '))
 			p++;
-		klen = (size_t)(p - key);
+		klen = p - key;
 		/* A member with a cut key would be misleading; drop it. */
-		if (!line_put(l, ",", 1) || !line_put_json_str(l, key, klen) ||
-		    l->full || !line_put(l, ":", 1)) {
+		if (!line_put(l, ",", 1) ||
+		    !line_put_json_str(l, t + key, klen) || l->full ||
+		    !line_put(l, ":", 1)) {
 			l->len = mark;
 			return;
 		}
-		if (*p != '=') {
+		if (!LIT(p, '=')) {
 			ok = line_put(l, "true", 4);
-		} else if (p[1] == '"') {
-			char *w = p + 2;
+		} else if (LIT(p + 1, '"')) {
+			size_t w = p + 2;
 
 			p += 2;
 			val = w;
-			while (*p != '\0' && *p != '"') {
-				if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+			while (t[p] != '\0' && !LIT(p, '"')) {
+				if (t[p] == '\\' &&
+				    (t[p + 1] == '"' || t[p + 1] == '\\') &&
+				    arg[p + 1] == arg[p])
 					p++;
-				*w++ = *p++;
+				t[w++] = t[p++];
 			}
-			if (*p == '"')
+			if (t[p] == '"')
 				p++;
-			ok = line_put_json_str(l, val, (size_t)(w - val));
+			ok = line_put_json_str(l, t + val, w - val);
 		} else {
 			val = ++p;
-			while (*p != '\0' && *p != ' ')
+			while (t[p] != '\0' && !LIT(p, ' '))
 				p++;
-			vlen = (size_t)(p - val);
-			if (is_json_number(val, vlen))
-				ok = line_put(l, val, vlen);
+			if (is_json_number(t + val, p - val))
+				ok = line_put(l, t + val, p - val);
 			else
-				ok = line_put_json_str(l, val, vlen);
+				ok = line_put_json_str(l, t + val, p - val);
 		}
 		if (!ok) {
 			l->len = mark;
 			return;
 		}
 	}
+#undef LIT
 }
 
 static void format_ts(char *ts, size_t size)
@@ -327,7 +527,8 @@ static void build_text(struct line *l, const char *ts, enum log_level level,
 }
 
 static void build_json(struct line *l, const char *ts, enum log_level level,
-                       const char *call_id, const char *event, char *fields)
+                       const char *call_id, const char *event,
+                       struct fields *fields)
 {
 	/* ts and level always fit; a huge call_id or event is cut and the
 	 * line then ends early, still closed. */
@@ -350,8 +551,9 @@ static void build_json(struct line *l, const char *ts, enum log_level level,
 void log_event(enum log_level level, const char *call_id, const char *event,
                const char *fields, ...)
 {
-	char buf[LOG_LINE_MAX], fbuf[LOG_LINE_MAX], ts[32];
+	char buf[LOG_LINE_MAX], ts[32];
 	struct line l = {buf, 0, sizeof(buf) - 2, false};
+	struct fields f; /* 4 KiB left uninitialised: only len bytes count */
 	FILE *out;
 	va_list ap;
 
@@ -361,18 +563,18 @@ void log_event(enum log_level level, const char *call_id, const char *event,
 		level = LOGL_ERROR;
 	if (!event)
 		event = "-";
-	fbuf[0] = '\0';
+	f.len = 0;
+	f.text[0] = '\0';
 	if (fields) {
 		va_start(ap, fields);
-		if (vsnprintf(fbuf, sizeof(fbuf), fields, ap) < 0)
-			fbuf[0] = '\0';
+		fields_render(&f, fields, &ap);
 		va_end(ap);
 	}
 	format_ts(ts, sizeof(ts));
 	if (logger.format == LOG_FORMAT_JSON)
-		build_json(&l, ts, level, call_id, event, fbuf);
+		build_json(&l, ts, level, call_id, event, &f);
 	else
-		build_text(&l, ts, level, call_id, event, fbuf);
+		build_text(&l, ts, level, call_id, event, f.text);
 
 	out = logger.out ? logger.out : stderr;
 	/* The lock makes write and flush one step for other threads too. A

@@ -27,7 +27,9 @@ enum log_format {
 void log_setup(enum log_level min, enum log_format format, FILE *out);
 
 /* call_id may be NULL for events not tied to a call. fields is a printf
- * format producing `k=v k="v v"` pairs; it may be NULL. */
+ * format producing `k=v k="v v"` pairs; it may be NULL. Keys, '=', the
+ * quotes and the spaces between fields must be the format's own: what a
+ * conversion renders is always part of one value in the JSON form. */
 void log_event(enum log_level level, const char *call_id, const char *event,
                const char *fields, ...) __attribute__((format(printf, 4, 5)));
 

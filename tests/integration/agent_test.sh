@@ -25,7 +25,11 @@
 # - no_worker: with no worker to take the call, the caller hears the busy
 #   message and the server hangs up (BYE);
 # - worker_dies: killing the worker mid-call ends that call cleanly (BYE)
-#   and the pool starts a new worker.
+#   and the pool starts a new worker;
+# - worker_env: a pool worker gets its token and the agent's settings, but
+#   none of the server's secrets (the API secret from its flags or from
+#   LIVEKIT_* variables, other variables of its environment) and none of
+#   its open files and sockets.
 # Case functions run through vg_case, which shellcheck cannot see.
 # shellcheck disable=SC2317
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -319,6 +323,50 @@ case_no_worker() {
 	vg_call_end_check agent 3
 }
 
+case_worker_env() {
+	local pid env fd link server_fds=" " secret
+	vg_need_server || return 1
+	pid=$(vg_jfield "$(grep agent_worker_started "$VG_SERVER_LOG" | tail -n 1)" pid)
+	if [ -z "$pid" ] || [ ! -r "/proc/$pid/environ" ]; then
+		vg_reason "no worker process to look at (pid \"$pid\")"
+		return 1
+	fi
+	env=$(tr '\0' '\n' <"/proc/$pid/environ")
+	grep -q '^VOXGATE_AGENT_TOKEN=eyJ' <<<"$env" || {
+		vg_reason "the worker has no VOXGATE_AGENT_TOKEN"
+		return 1
+	}
+	for secret in "${KEYS#*: }" "$ENV_API_SECRET" "$ENV_OTHER_SECRET"; do
+		if grep -qF -- "$secret" <<<"$env" ||
+			tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$secret"; then
+			vg_reason "the worker was given a secret of the server: $(grep -F -- "$secret" <<<"$env" | cut -c 1-40)"
+			return 1
+		fi
+	done
+	for fd in "/proc/$VG_SERVER_PID/fd/"*; do
+		server_fds+="$(readlink "$fd") "
+	done
+	# stdin, stdout and stderr are shared on purpose (the worker logs
+	# where the server does); an anon_inode's name says nothing of whose
+	# it is
+	for fd in "/proc/$pid/fd/"*; do
+		case ${fd##*/} in 0 | 1 | 2) continue ;; esac
+		link=$(readlink "$fd") || continue
+		case $link in
+		*.db | *.db-wal | *.db-shm)
+			vg_reason "the worker holds the server's database open: $fd -> $link"
+			return 1
+			;;
+		socket:* | pipe:*)
+			if [[ $server_fds == *" $link "* ]]; then
+				vg_reason "the worker holds the server's $link ($fd)"
+				return 1
+			fi
+			;;
+		esac
+	done
+}
+
 case_worker_dies() {
 	local pid
 	vg_need_server || return 1
@@ -340,15 +388,20 @@ case_worker_dies() {
 	vg_wait_event agent_worker_registered 30
 }
 
-if agent_server_start; then
+# Secrets in the server's environment, which its workers must not get.
+ENV_API_SECRET=env-api-secret-for-the-server-only-0123
+ENV_OTHER_SECRET=unrelated-secret-of-the-deployment-4567
+if LIVEKIT_API_KEY=envkey LIVEKIT_API_SECRET=$ENV_API_SECRET \
+	VG_TEST_DEPLOYMENT_SECRET=$ENV_OTHER_SECRET agent_server_start; then
 	vg_case conversation case_conversation
 	vg_case barge_in case_barge_in
 	vg_case dtmf case_dtmf
+	vg_case worker_env case_worker_env
 	vg_case worker_dies case_worker_dies
 	vg_server_stop_case clean_exit
 else
 	vg_skip_cases "server: $VG_REASON" conversation barge_in dtmf \
-		worker_dies clean_exit
+		worker_env worker_dies clean_exit
 fi
 
 # The echo case counts every barge-in as the echo's. The fixture sentence

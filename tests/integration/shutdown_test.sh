@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Graceful shutdown: SIGTERM while a call is up. A new INVITE gets 503, the
-# call in progress keeps its echo until the caller's BYE, then the server
-# exits 0. Case: sigterm_drain.
+# Graceful shutdown: SIGTERM while a call is up. A new INVITE gets 503,
+# GET /healthz answers 503 (a load balancer stops sending), the call in
+# progress keeps its echo until the caller's BYE, then the server exits 0.
+# Case: sigterm_drain.
 # Case functions run through vg_case, which shellcheck cannot see.
 # shellcheck disable=SC2317
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_need sipp sox espeak-ng
+vg_need sipp sox espeak-ng curl
 
 case_sigterm_drain() {
-	local pid rc ce pin pout
+	local pid rc ce pin pout health
 	vg_need_server || return 1
 	vg_speech_fixture || return 1
 	vg_wav_to_g711 "$VG_SPEECH" "$VG_CDIR/audio.ul" || return 1
@@ -22,8 +23,19 @@ case_sigterm_drain() {
 		return 1
 	}
 	sleep 1
+	health=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$VG_HTTP_PORT/healthz")
+	if [ "$health" != 200 ]; then
+		vg_reason "GET /healthz before SIGTERM: $health, not 200"
+		return 1
+	fi
 	kill -TERM "$VG_SERVER_PID"
 	vg_wait_event draining 3 || return 1
+	# draining: the health check tells a load balancer to stop sending
+	health=$(curl -s -w ' %{http_code}' "http://127.0.0.1:$VG_HTTP_PORT/healthz")
+	if [ "$health" != "draining 503" ]; then
+		vg_reason "GET /healthz while draining: \"$health\", not \"draining 503\""
+		return 1
+	fi
 	# call B, while draining: must be refused with 503
 	vg_sipp callB uac_expect_503.xml || {
 		vg_reason "INVITE while draining: $(vg_sipp_why callB)"
@@ -59,6 +71,8 @@ case_sigterm_drain() {
 	}
 }
 
-vg_server_start --drain_timeout 20s || vg_abort "server did not start: $VG_REASON"
+vg_pick_port_into VG_HTTP_PORT 1 || vg_abort "no free port for the HTTP API"
+vg_server_start --drain_timeout 20s --http_port "$VG_HTTP_PORT" ||
+	vg_abort "server did not start: $VG_REASON"
 vg_case sigterm_drain case_sigterm_drain
 vg_finish

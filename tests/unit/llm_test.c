@@ -411,6 +411,43 @@ TEST(stream_cut_before_done)
 	return 0;
 }
 
+/* Each line is bounded, and so is one event: short data lines that never
+ * meet a blank line must not pile up without end. The client gives up at
+ * once, as with any malformed stream (the caller then apologises), rather
+ * than holding all of it until a timeout. */
+TEST(event_size_bounded)
+{
+	static const char line[] =
+	    "data: {\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}\n";
+	const size_t nlines = (3u << 20) / (sizeof(line) - 1); /* 3 MiB */
+	struct standin_step step = {0, NULL};
+	struct srv sv = {.head = SSE_HEAD, .hold = true, .nsteps = 1};
+	struct got g = {0};
+	char err[256], *big;
+	uint64_t t0, dt;
+	int rc;
+
+	big = malloc(nlines * (sizeof(line) - 1) + 1);
+	CHECK(big);
+	for (size_t i = 0; i < nlines; i++)
+		memcpy(big + i * (sizeof(line) - 1), line, sizeof(line) - 1);
+	big[nlines * (sizeof(line) - 1)] = '\0';
+	step.data = big;
+	sv.steps = &step;
+	CHECK(srv_start(&sv) == 0);
+	t0 = now_ms();
+	rc = chat(&sv, &g, 4000, 4000, err, sizeof(err));
+	dt = now_ms() - t0;
+	srv_free(&sv);
+	free(big);
+	CHECK_EQ(rc, EPROTO);
+	CHECK_STR(err, "event too large in the stream");
+	CHECK(dt < 3000);
+	CHECK_EQ(g.n, 0);
+	return 0;
+}
+
 TEST(timeouts)
 {
 	static const struct standin_step role_only[] = {
@@ -655,6 +692,7 @@ int main(void)
 	RUN(http_error);
 	RUN(malformed_json);
 	RUN(stream_cut_before_done);
+	RUN(event_size_bounded);
 	RUN(timeouts);
 	RUN(cancel);
 	RUN(connection_refused);

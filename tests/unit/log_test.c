@@ -181,6 +181,86 @@ TEST(quoted_values)
 	return 0;
 }
 
+/* What an argument renders is a value, whole: its spaces, '=' and quotes
+ * are not the line's structure, so a caller-written value cannot forge a
+ * field (level, event) or end its own early. */
+TEST(json_values_whole)
+{
+	char *l;
+
+	CHECK_EQ(log_to_mem(LOGL_INFO, LOG_FORMAT_JSON), 0);
+	log_event(LOGL_INFO, NULL, "admin_refused", "path=%s n=1",
+	          "x level=error event=forged");
+	l = log_take();
+	CHECK(l);
+	CHECK_STR(l + 31, "\",\"level\":\"info\",\"event\":\"admin_refused\","
+	                  "\"path\":\"x level=error event=forged\",\"n\":1}\n");
+
+	/* A quote in a value quoted in the format (no log_quote) does not
+	 * end it; nor does a trailing backslash escape the closing quote. */
+	CHECK_EQ(log_to_mem(LOGL_INFO, LOG_FORMAT_JSON), 0);
+	log_event(LOGL_INFO, NULL, "e", "ua=\"%s\" q=\"%s\" n=%d",
+	          "a\" level=\"error", "x\\", 2);
+	l = log_take();
+	CHECK(l);
+	CHECK_STR(l + 31, "\",\"level\":\"info\",\"event\":\"e\","
+	                  "\"ua\":\"a\\\" level=\\\"error\",\"q\":\"x\\\\\","
+	                  "\"n\":2}\n");
+
+	/* Precision, several conversions in one value, a value that is
+	 * all '=' and spaces, an empty one. */
+	CHECK_EQ(log_to_mem(LOGL_INFO, LOG_FORMAT_JSON), 0);
+	log_event(LOGL_INFO, NULL, "e", "path=%.*s sip=%s:%u k=%s e=%s z=1", 5,
+	          "ab cdEFG", "127.0.0.1", 5060u, " = =", "");
+	l = log_take();
+	CHECK(l);
+	CHECK_STR(l + 31, "\",\"level\":\"info\",\"event\":\"e\","
+	                  "\"path\":\"ab cd\",\"sip\":\"127.0.0.1:5060\","
+	                  "\"k\":\" = =\",\"e\":\"\",\"z\":1}\n");
+
+	/* log_quote'd values still come back as they were. */
+	CHECK_EQ(log_to_mem(LOGL_INFO, LOG_FORMAT_JSON), 0);
+	{
+		char q[64];
+
+		log_event(LOGL_INFO, NULL, "e", "t=\"%s\" n=1",
+		          log_quote(q, sizeof(q), "say \"x\" \\ y"));
+	}
+	l = log_take();
+	CHECK(l);
+	CHECK(strstr(l, "\"t\":\"say \\\"x\\\" \\\\ y\",\"n\":1}\n"));
+	return 0;
+}
+
+/* The fields are rendered a conversion at a time; the text must be what
+ * printf renders. */
+TEST(conversions_as_printf)
+{
+	char want[512], *l;
+	long long ll = -1234567890123LL;
+	size_t z = 42;
+	double d = 3.14159;
+	void *ptr = &z;
+
+	CHECK_EQ(log_to_mem(LOGL_INFO, LOG_FORMAT_TEXT), 0);
+#define FMT                                                                    \
+	"a=%d b=%5.2f c=%-4s| d=%*d e=%.*s f=%zu g=%lld h=%#x i=%c j=%% "      \
+	"k=%hhu l=%ld m=%g n=%p o=%-*.*s| p=%e q=%+i r=%o s=%lu t=%hd"
+	snprintf(want, sizeof(want), FMT, -7, d, "ab", 6, 42, 3, "xyzzy", z, ll,
+	         255u, 'Q', (unsigned char)200, -5L, 1e-7, ptr, 6, 2, "hello",
+	         d, 9, 8u, 123456UL, (short)-3);
+	log_event(LOGL_INFO, NULL, "e", FMT, -7, d, "ab", 6, 42, 3, "xyzzy", z,
+	          ll, 255u, 'Q', (unsigned char)200, -5L, 1e-7, ptr, 6, 2,
+	          "hello", d, 9, 8u, 123456UL, (short)-3);
+#undef FMT
+	l = log_take();
+	CHECK(l);
+	CHECK(strncmp(l + 25, "INFO  e ", 8) == 0);
+	l[strlen(l) - 1] = '\0';
+	CHECK_STR(l + 33, want);
+	return 0;
+}
+
 /* An unterminated quote runs to the end; odd input still gives JSON. */
 TEST(json_odd_fields)
 {
@@ -339,6 +419,8 @@ int main(void)
 	RUN(json_escaping);
 	RUN(json_odd_fields);
 	RUN(quoted_values);
+	RUN(json_values_whole);
+	RUN(conversions_as_printf);
 	RUN(long_lines_cut);
 	RUN(threads);
 	RUN(parse_names);

@@ -474,6 +474,43 @@ TEST(times)
 	return 0;
 }
 
+/* exp and nbf outside what an int64_t of seconds holds (or before 1970)
+ * are refused, not cast: the cast of such a double is undefined. */
+TEST(times_out_of_range)
+{
+	static const char *const bad[] = {
+	    "{\"iss\":\"devkey\",\"exp\":1e300}",
+	    "{\"iss\":\"devkey\",\"exp\":9.3e18}",
+	    "{\"iss\":\"devkey\",\"exp\":1e12}",
+	    "{\"iss\":\"devkey\",\"exp\":-1e300}",
+	    "{\"iss\":\"devkey\",\"exp\":-1}",
+	    "{\"iss\":\"devkey\",\"exp\":1767226200,\"nbf\":-1e300}",
+	    "{\"iss\":\"devkey\",\"exp\":1767226200,\"nbf\":-9.3e18}",
+	    "{\"iss\":\"devkey\",\"exp\":1767226200,\"nbf\":-1}",
+	    "{\"iss\":\"devkey\",\"exp\":1767226200,\"nbf\":1e300}",
+	    "{\"iss\":\"devkey\",\"exp\":1767226200,\"nbf\":-0.5}",
+	};
+	struct token_claims c;
+	const char *why = NULL;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (verify_claims(bad[i], SECRET, &c, &why) != EBADMSG)
+			TEST_FAIL("times_out_of_range",
+			          "accepted or wrong error: %s (%s)", bad[i],
+			          why);
+		CHECK_STR(why, "exp or nbf is not a time in seconds from "
+		               "1970 to 9999");
+	}
+	/* The year 9999 is still a time; 0 is nbf as old Node wrote it. */
+	CHECK_EQ(verify_claims("{\"iss\":\"devkey\",\"exp\":253402300799,"
+	                       "\"nbf\":0}",
+	                       SECRET, &c, &why),
+	         0);
+	CHECK_EQ(c.exp, 253402300799LL);
+	CHECK_EQ(c.nbf, 0);
+	return 0;
+}
+
 TEST(algorithms)
 {
 	static const char claims[] =
@@ -631,6 +668,7 @@ int main(void)
 	RUN(node_sdk_token);
 	RUN(refused);
 	RUN(times);
+	RUN(times_out_of_range);
 	RUN(algorithms);
 	RUN(garbage);
 	RUN(sign_body);

@@ -309,6 +309,29 @@ describe('sip_api', { timeout: TIMEOUT }, () => {
     assert.equal(wrong.json?.code, 'not_found');
   });
 
+  test('an empty or missing id is not_found (404), not internal', async () => {
+    const at = new AccessToken(API_KEY, API_SECRET, { ttl: '5m' });
+    at.addSIPGrant({ admin: true });
+    const token = await at.toJwt();
+    const calls = [
+      ['GetSIPInboundTrunk', { sipTrunkId: '' }],
+      ['GetSIPInboundTrunk', {}],
+      ['GetSIPOutboundTrunk', { sip_trunk_id: '' }],
+      ['UpdateSIPInboundTrunk', { sipTrunkId: '', update: { name: 'x' } }],
+      ['UpdateSIPOutboundTrunk', { update: { name: 'x' } }],
+      ['DeleteSIPTrunk', { sipTrunkId: '' }],
+      ['UpdateSIPDispatchRule', { sipDispatchRuleId: '', update: { name: 'x' } }],
+      ['DeleteSIPDispatchRule', {}],
+    ];
+    for (const [method, body] of calls) {
+      const res = await twirp(server, 'SIP', method, body, { token });
+      const what = `${method} ${JSON.stringify(body)}: HTTP ${res.status} ${res.text}`;
+      assert.equal(res.status, 404, what);
+      assert.equal(res.json?.code, 'not_found', what);
+      assert.match(res.json?.msg ?? '', /does not exist/, what);
+    }
+  });
+
   test('UpdateSIPInboundTrunk applies ListUpdate and field updates, and keeps the conflict check', async () => {
     assert.ok(made.snake, 'needs the snake_case trunk');
     const at = new AccessToken(API_KEY, API_SECRET, { ttl: '5m' });
@@ -335,6 +358,73 @@ describe('sip_api', { timeout: TIMEOUT }, () => {
     const neither = await twirp(server, 'SIP', 'UpdateSIPInboundTrunk', { sipTrunkId: made.snake }, { token });
     assert.equal(neither.status, 400);
     assert.equal(neither.json?.code, 'invalid_argument');
+  });
+
+  test('a ListUpdate that is not a list of strings is invalid_argument and changes nothing', async () => {
+    // {"set":[1],"remove":["x"]} once crashed the server (a NULL string
+    // compared in the remove step).
+    const at = new AccessToken(API_KEY, API_SECRET, { ttl: '5m' });
+    at.addSIPGrant({ admin: true });
+    const token = await at.toJwt();
+    const inbound = await sip.createSipInboundTrunk('list update in', ['+15550010001']);
+    const outbound = await sip.createSipOutboundTrunk('list update out', 'sip.example.org', ['+15550010002']);
+    const rule = await sip.createSipDispatchRule({ type: 'direct', roomName: 'lu' }, { trunkIds: [inbound.sipTrunkId] });
+    const bad = [
+      { set: [1], remove: ['x'] },
+      { add: [null] },
+      { remove: [{}] },
+      { set: 'not-a-list' },
+      { add: [['nested']] },
+      { clear: 'yes' },
+      // LiveKit's ListUpdate.Validate
+      { add: [''] },
+      {},
+      { set: ['a'], add: ['b'] },
+      { clear: true, remove: ['a'] },
+    ];
+    const targets = [
+      ['UpdateSIPDispatchRule', { sipDispatchRuleId: rule.sipDispatchRuleId }, 'trunkIds'],
+      ['UpdateSIPInboundTrunk', { sipTrunkId: inbound.sipTrunkId }, 'numbers'],
+      ['UpdateSIPInboundTrunk', { sipTrunkId: inbound.sipTrunkId }, 'allowedAddresses'],
+      ['UpdateSIPOutboundTrunk', { sipTrunkId: outbound.sipTrunkId }, 'numbers'],
+    ];
+    for (const [method, id, field] of targets) {
+      for (const u of bad) {
+        const what = `${method} ${field} ${JSON.stringify(u)}`;
+        const res = await twirp(server, 'SIP', method, { ...id, update: { name: 'changed', [field]: u } }, { token });
+        assert.equal(res.status, 400, `${what}: HTTP ${res.status} ${res.text}`);
+        assert.equal(res.json?.code, 'invalid_argument', `${what}: ${res.text}`);
+        assert.match(res.json?.msg ?? '', new RegExp(field), `${what}: the message names the field: ${res.text}`);
+      }
+    }
+    // a ListUpdate on a field that is not a list
+    const notList = await twirp(server, 'SIP', 'UpdateSIPInboundTrunk',
+      { sipTrunkId: inbound.sipTrunkId, update: { name: { set: ['a'] } } }, { token });
+    assert.equal(notList.status, 400, `ListUpdate on name: HTTP ${notList.status} ${notList.text}`);
+    assert.equal(notList.json?.code, 'invalid_argument', notList.text);
+    // nothing was applied, and the server still answers
+    const t = (await sip.listSipInboundTrunk()).find((x) => x.sipTrunkId === inbound.sipTrunkId);
+    assert.equal(t?.name, 'list update in');
+    assert.deepEqual(t?.numbers, ['+15550010001']);
+    const o = (await sip.listSipOutboundTrunk()).find((x) => x.sipTrunkId === outbound.sipTrunkId);
+    assert.equal(o?.name, 'list update out');
+    assert.deepEqual(o?.numbers, ['+15550010002']);
+    const r = (await sip.listSipDispatchRule()).find((x) => x.sipDispatchRuleId === rule.sipDispatchRuleId);
+    assert.equal(r?.name, '');
+    assert.deepEqual(r?.trunkIds, [inbound.sipTrunkId]);
+    // good ListUpdates still work
+    const set = await twirp(server, 'SIP', 'UpdateSIPDispatchRule', {
+      sipDispatchRuleId: rule.sipDispatchRuleId,
+      update: { trunkIds: { set: [inbound.sipTrunkId, 'ST_other'] } },
+    }, { token });
+    assert.equal(set.status, 200, `ListUpdate set: HTTP ${set.status} ${set.text}`);
+    assert.deepEqual(set.json?.trunk_ids, [inbound.sipTrunkId, 'ST_other']);
+    const removed = await twirp(server, 'SIP', 'UpdateSIPDispatchRule', {
+      sipDispatchRuleId: rule.sipDispatchRuleId,
+      update: { trunkIds: { remove: ['ST_other'] } },
+    }, { token });
+    assert.equal(removed.status, 200, `ListUpdate remove: HTTP ${removed.status} ${removed.text}`);
+    assert.deepEqual(removed.json?.trunk_ids, [inbound.sipTrunkId]);
   });
 
   test('trunk and rule replies use Twirp JSON: snake_case, every field, RFC 3339 timestamps', async () => {

@@ -135,6 +135,55 @@ describe('tokens', { timeout: 60000 }, () => {
     assertTwirpError(res, 401, 'unauthenticated', /permissions denied/);
   });
 
+  test('roomAdmin without room administers no room: 401 permissions denied, as LiveKit', async () => {
+    // LiveKit's EnsureAdminPermission: roomAdmin counts only for the
+    // token's own room, and an empty room is not "every room".
+    const rooms = new RoomServiceClient(server.url, API_KEY, API_SECRET);
+    await rooms.createRoom({ name: 'admin-a', emptyTimeout: 300 });
+    await rooms.createRoom({ name: 'admin-b', emptyTimeout: 300 });
+    const noRoom = await sdkToken({ roomAdmin: true });
+    for (const [method, body] of [
+      ['ListParticipants', { room: 'admin-a' }],
+      ['GetParticipant', { room: 'admin-a', identity: 'x' }],
+      ['RemoveParticipant', { room: 'admin-a', identity: 'x' }],
+      ['UpdateRoomMetadata', { room: 'admin-a', metadata: 'taken' }],
+    ]) {
+      const res = await twirp(server, 'RoomService', method, body, { token: noRoom });
+      assertTwirpError(res, 401, 'unauthenticated', /permissions denied/);
+    }
+    const a = (await rooms.listRooms(['admin-a']))[0];
+    assert.equal(a?.metadata, '', 'the metadata was not changed');
+  });
+
+  test('roomAdmin with room administers that room only', async () => {
+    const rooms = new RoomServiceClient(server.url, API_KEY, API_SECRET);
+    await rooms.createRoom({ name: 'admin-a', emptyTimeout: 300 });
+    await rooms.createRoom({ name: 'admin-b', emptyTimeout: 300 });
+    const token = await sdkToken({ roomAdmin: true, room: 'admin-a' });
+    const own = await twirp(server, 'RoomService', 'UpdateRoomMetadata', { room: 'admin-a', metadata: 'mine' }, { token });
+    assert.equal(own.status, 200, `own room: HTTP ${own.status} ${own.text}`);
+    assert.equal(own.json?.metadata, 'mine');
+    const list = await twirp(server, 'RoomService', 'ListParticipants', { room: 'admin-a' }, { token });
+    assert.equal(list.status, 200, `own room: HTTP ${list.status} ${list.text}`);
+    const other = await twirp(server, 'RoomService', 'UpdateRoomMetadata', { room: 'admin-b', metadata: 'theirs' }, { token });
+    assertTwirpError(other, 401, 'unauthenticated', /permissions denied/);
+    assert.equal((await rooms.listRooms(['admin-b']))[0]?.metadata, '', 'the other room was not changed');
+  });
+
+  test('voxgate token create --admin needs --room (exit 2); with it, the grant is for that room', async () => {
+    const secret = 'cli-secret-cli-secret-cli-secret-0123456789';
+    const keys = ['--api-key', API_KEY, '--api-secret', secret];
+    const bare = await run(BIN, ['token', 'create', '--admin', ...keys]);
+    assert.equal(bare.code, 2, `exit ${bare.code}: ${bare.stderr || bare.stdout}`);
+    assert.match(bare.stderr, /--admin.*--room/, `the message says why: ${bare.stderr}`);
+    assert.doesNotMatch(bare.stdout, /eyJ/, 'no token printed');
+    const res = await run(BIN, ['token', 'create', '--admin', '--room', 'admin-a', '--no-join', ...keys]);
+    assert.equal(res.code, 0, `exit ${res.code}: ${res.stderr || res.stdout}`);
+    const claims = await new TokenVerifier(API_KEY, secret).verify(res.stdout.trim());
+    assert.equal(claims.video?.roomAdmin, true, JSON.stringify(claims));
+    assert.equal(claims.video?.room, 'admin-a', JSON.stringify(claims));
+  });
+
   test('no Authorization header: 401 permissions denied', async () => {
     const res = await twirp(server, 'RoomService', 'ListRooms', {});
     assertTwirpError(res, 401, 'unauthenticated', /permissions denied/);
