@@ -23,10 +23,8 @@
  * to outlast the longest one this caller has resumed after (a caller who
  * stops to think between words is not decoded twice on every turn), but
  * no longer than until SPEC_LEAD_MIN_MS before STOP, and runs ahead at
- * most SPEC_PER_TURN times a turn. Measured with four callers speaking at
- * once on two cores, re-decodes went from 14-17 in 24 turns to 6 (the
- * first turns, before the call has learnt), and voice to voice p95 from
- * 1.2-1.7 s to 0.64 s (without running ahead at all: 0.74 s).
+ * most SPEC_PER_TURN times a turn (bench/README.md, (d), has what this
+ * saves).
  *
  * The speaker runs a reply's brain and TTS, both of which block: brain
  * text is cut into clauses (llm_clause_end), each clause is synthesised as

@@ -43,16 +43,11 @@
 #define PS_ERROR_MAX 256
 
 /*
- * Measured on 70 espeak-ng utterances (10 sentences, 7 voices and rates,
- * 511 words) at 8 kHz, clean and under brown noise 15 dB down: with
- * pocketsphinx's defaults 48% (clean) and 59% (noisy) of the words came
- * out right at a real-time factor of 0.18-0.22; with these settings and
- * the cepstral mean below, 54% and 61% at 0.15-0.20. Capping the HMMs
- * and words searched per frame (defaults 30000 and unlimited) saves a
- * fifth of the CPU at the same accuracy; noise removal, tuned for wideband
- * microphones, cost 4-11 points here. Narrower beams, no second pass
- * (-fwdflat no) or fewer Gaussians (-topn 2) saved CPU at a cost of 5-15
- * points; other language weights did no better.
+ * pocketsphinx's settings for telephone speech: the HMMs and words searched
+ * per frame are capped (its defaults search far more for no better
+ * result) and its noise removal, tuned for wideband microphones, is off.
+ * The accuracy and CPU behind the choice are in bench/README.md, "Speech
+ * to text settings".
  */
 #define STT_ARGS                                                               \
 	"-mmap", "yes", "-remove_noise", "no", "-maxhmmpf", "10000",           \

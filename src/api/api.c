@@ -6,8 +6,6 @@
  * the handler. Request keys are accepted in camelCase or snake_case and
  * turned to camelCase; replies are snake_case, as LiveKit's Twirp server
  * writes them. Map fields (attributes, headers) keep their keys as given.
- *
- * libre is included header by header: its re_json.h clashes with jansson.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -15,14 +13,7 @@
 #include <time.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <re_types.h>
-#include <re_fmt.h>
-#include <re_mem.h>
-#include <re_mbuf.h>
-#include <re_list.h>
-#include <re_sa.h>
-#include <re_msg.h>
-#include <re_http.h>
+#include "core/libre.h"
 #include "api/api.h"
 #include "carrier/front.h"
 #include "carrier/stream.h"

@@ -1,7 +1,5 @@
 /*
  * The carriers' HTTP front doors (front.h).
- *
- * libre is included header by header: its re_json.h clashes with jansson.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -9,14 +7,7 @@
 #include <strings.h>
 #include <time.h>
 #include <jansson.h>
-#include <re_types.h>
-#include <re_fmt.h>
-#include <re_mem.h>
-#include <re_mbuf.h>
-#include <re_list.h>
-#include <re_sa.h>
-#include <re_msg.h>
-#include <re_http.h>
+#include "core/libre.h"
 #include "carrier/front.h"
 #include "carrier/sipuri.h"
 #include "carrier/telnyx.h"

@@ -13,8 +13,6 @@
  * agent's audio goes out as it is made, one frame per tick: the carrier
  * then holds next to nothing, and "clear" on barge-in drops at most the
  * frame in flight.
- *
- * libre is included header by header: its re_json.h clashes with jansson.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -23,16 +21,7 @@
 #include <time.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <re_types.h>
-#include <re_fmt.h>
-#include <re_mem.h>
-#include <re_mbuf.h>
-#include <re_list.h>
-#include <re_sa.h>
-#include <re_msg.h>
-#include <re_http.h>
-#include <re_tmr.h>
-#include <re_websock.h>
+#include "core/libre.h"
 #include "agent/agent.h"
 #include "carrier/mstream.h"
 #include "carrier/stream.h"

@@ -5,18 +5,11 @@
  * publishes one audio track, so joining announces participant_joined then
  * track_published, and leaving the reverse. Webhooks are queued per room,
  * so each receiver sees a room's events in the order they happened.
- *
- * libre is included header by header: its re_json.h clashes with jansson.
  */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
-#include <re_types.h>
-#include <re_fmt.h>
-#include <re_mem.h>
-#include <re_list.h>
-#include <re_tmr.h>
-#include <re_hash.h>
+#include "core/libre.h"
 #include <jansson.h>
 #include "room/room.h"
 #include "room/webhook.h"

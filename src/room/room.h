@@ -12,8 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* jansson's json_t, declared here so that files built on libre's re.h
- * (whose re_json.h clashes with jansson.h) can use this header. */
+/* declared, not included: see core/libre.h */
 struct json_t;
 struct webhook;
 struct store;

@@ -3,8 +3,8 @@
  * trunks and dispatch rules (sip/routing.h), names the room, opens it and
  * joins the caller as a SIP participant with LiveKit's sip.* attributes.
  *
- * Free of libre and jansson types, so the SIP edge (built on libre's re.h,
- * which clashes with jansson) can call it. Signalling thread only.
+ * Free of libre and jansson types (core/libre.h says why). Signalling
+ * thread only.
  */
 #ifndef VOXGATE_SIP_DISPATCH_H
 #define VOXGATE_SIP_DISPATCH_H

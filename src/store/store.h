@@ -11,8 +11,7 @@
 #define VOXGATE_STORE_STORE_H
 
 #include <stdint.h>
-/* jansson's struct json_t, declared rather than included: files built on libre's
- * re.h (whose re_json.h clashes with jansson.h) use this header too. */
+/* declared, not included: see core/libre.h */
 struct json_t;
 
 struct store;
