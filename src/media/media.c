@@ -55,6 +55,7 @@ enum cmd_bits {
 	CMD_UPDATE = 2,
 	CMD_REMOVE = 4,
 	CMD_AGENT = 8,
+	CMD_CONFIRM = 16,
 };
 
 enum ev_bits {
@@ -97,6 +98,7 @@ struct media_session {
 	void *agent_state;
 	struct media_thread *mt;
 	bool started;
+	bool confirm_at_start; /* the ACK came before the start */
 
 	/* Guarded by mt->lock. */
 	unsigned cmd;
@@ -128,6 +130,9 @@ struct media_session {
 	bool latched, rtcp_latched;
 	struct sa peer, peer_rtcp; /* where we send */
 	bool raddr_private;        /* the SDP's address is one behind NAT */
+	/* The caller showed it is where the SDP says: the ACK came, or its
+	 * RTP from the SDP's address. Nothing is sent before. */
+	bool cleared;
 	struct latch_candidate cand[LATCH_CANDIDATES];
 	struct sa first_rtp;
 	uint64_t last_rx_us;
@@ -384,6 +389,70 @@ bool media_addr_private(const struct sa *a)
 	       (b[0] == 0xfe && (b[1] & 0xc0) == 0x80); /* fe80::/10 */
 }
 
+/* Why no media may go to a: one that is not a single host (multicast,
+ * limited broadcast, the reserved 240/4 and 0/8), or none (unspecified).
+ * A subnet's directed broadcast needs SO_BROADCAST, which our sockets do
+ * not set: the kernel refuses to send there (EACCES). */
+static const char *addr_refusal(const struct sa *a, bool *unspecified)
+{
+	uint32_t v;
+	uint8_t b[16];
+	static const uint8_t zero[16];
+
+	*unspecified = false;
+	if (ipv4_of(a, &v)) {
+		if (!v) {
+			*unspecified = true;
+			return "unspecified address";
+		}
+		if ((v >> 24) == 0)
+			return "reserved address"; /* "this network", 0/8 */
+		if ((v & 0xf0000000u) == 0xe0000000u)
+			return "multicast address";
+		if ((v & 0xf0000000u) == 0xf0000000u)
+			return "broadcast or reserved address";
+		return NULL;
+	}
+	if (sa_af(a) != AF_INET6) {
+		*unspecified = true;
+		return "no address";
+	}
+	sa_in6(a, b);
+	if (!memcmp(b, zero, sizeof(b))) {
+		*unspecified = true;
+		return "unspecified address";
+	}
+	if (b[0] == 0xff)
+		return "multicast address";
+	return NULL;
+}
+
+int media_params_check(const struct media_params *prm, bool update,
+                       const char **why)
+{
+	const char *r;
+	bool unspecified;
+
+	if (!prm)
+		return EINVAL;
+	r = addr_refusal(&prm->raddr, &unspecified);
+	/* c=0.0.0.0 puts a call on hold (RFC 2543): nothing is sent there.
+	 * The call's first offer or answer must say where the caller is. */
+	if (r && !(unspecified && update)) {
+		if (why)
+			*why = r;
+		return EADDRNOTAVAIL;
+	}
+	/* No RTCP address (or an unspecified one) means no reports. */
+	r = addr_refusal(&prm->raddr_rtcp, &unspecified);
+	if (r && !unspecified) {
+		if (why)
+			*why = r;
+		return EADDRNOTAVAIL;
+	}
+	return 0;
+}
+
 /* ---- receive path ----------------------------------------------------- */
 
 /* RFC 3550 A.1: extended highest sequence number and cycle count. */
@@ -495,6 +564,8 @@ static bool rtp_source_ok(struct media_session *ms, const struct sa *src,
 			ms->stats.probation++;
 			return false;
 		}
+	} else {
+		ms->cleared = true;
 	}
 	ms->latched = true;
 	ms->peer = *src;
@@ -860,6 +931,13 @@ static void session_tick(struct media_thread *mt, struct media_session *ms,
 		ms->timeout_sent = true;
 		event_post(ms, EV_TIMEOUT);
 	}
+	/* Until the caller shows it is where the SDP says, the INVITE may
+	 * have been forged to make us stream at someone else: send nothing,
+	 * and let the agent wait, so a greeting starts from its beginning. */
+	if (!ms->cleared) {
+		ms->ts += FRAME_SAMPLES;
+		return;
+	}
 
 	if (pull_frame(ms)) {
 		ops->audio_in(ms->agent_state, ms->fifo, FRAME_SAMPLES,
@@ -1017,6 +1095,8 @@ static void run_commands(struct media_thread *mt)
 		} else if (cmd & CMD_UPDATE) {
 			apply_params(ms, &prm);
 		}
+		if (cmd & CMD_CONFIRM)
+			ms->cleared = true;
 		if (cmd & CMD_REMOVE) {
 			thread_remove(mt, ms);
 			atomic_fetch_sub(&mt->load, 1);
@@ -1393,6 +1473,8 @@ int media_session_start(struct media_session *ms,
 
 	if (!ms || !prm || !ops || ms->started)
 		return EINVAL;
+	if (media_params_check(prm, false, NULL))
+		return EADDRNOTAVAIL;
 	me = ms->me;
 	least = &me->threads[0];
 	for (unsigned i = 1; i < me->nthreads; i++) {
@@ -1405,7 +1487,8 @@ int media_session_start(struct media_session *ms,
 	ms->mt = least;
 	ms->started = true;
 	atomic_fetch_add(&least->load, 1);
-	post_command(ms, CMD_ADD, prm);
+	post_command(ms, CMD_ADD | (ms->confirm_at_start ? CMD_CONFIRM : 0),
+	             prm);
 	return 0;
 }
 
@@ -1414,8 +1497,20 @@ int media_session_update(struct media_session *ms,
 {
 	if (!ms || !prm || !ms->started)
 		return EINVAL;
+	if (media_params_check(prm, true, NULL))
+		return EADDRNOTAVAIL;
 	post_command(ms, CMD_UPDATE, prm);
 	return 0;
+}
+
+void media_session_confirm(struct media_session *ms)
+{
+	if (!ms)
+		return;
+	if (ms->started)
+		post_command(ms, CMD_CONFIRM, NULL);
+	else
+		ms->confirm_at_start = true;
 }
 
 void media_session_stop(struct media_session *ms)

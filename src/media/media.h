@@ -14,6 +14,10 @@
  * from the SDP's address has the call at once; another source only when
  * the SDP allows it (the same host, or any host when the SDP's address is
  * private) and after a few packets in sequence, while no source has it.
+ * Nothing at all is sent (RTP or RTCP), and the agent waits, until the
+ * caller shows it is where the SDP says: the ACK of our answer arrives
+ * (media_session_confirm) or its RTP from the SDP's address does. So an
+ * INVITE with a forged source cannot make us stream at a third party.
  *
  * Events (first RTP, media timeout, stopped) come back on the signalling
  * thread's loop through the handler given at creation. After STOPPED the
@@ -95,13 +99,24 @@ void media_engine_totals(const struct media_engine *me, struct media_totals *t);
 int media_session_alloc(struct media_session **msp, struct media_engine *me,
                         media_event_h *evh, void *arg);
 uint16_t media_session_port(const struct media_session *ms);
+/* Whether prm's addresses can carry a call's media: EADDRNOTAVAIL (with
+ * the reason in *why) for multicast, broadcast or reserved ones, and for
+ * an unspecified c= (0.0.0.0, ::) except in an update (update = true),
+ * where it puts the call on hold. An unspecified RTCP address means no
+ * reports. */
+int media_params_check(const struct media_params *prm, bool update,
+                       const char **why);
 /* Hands the session to a media thread. The session takes ownership of
- * agent_state: ops->stop runs when the session is freed. */
+ * agent_state: ops->stop runs when the session is freed. EADDRNOTAVAIL
+ * when media_params_check refuses prm. */
 int media_session_start(struct media_session *ms,
                         const struct media_params *prm,
                         const struct agent_ops *ops, void *agent_state);
 int media_session_update(struct media_session *ms,
                          const struct media_params *prm);
+/* The ACK of our answer came: the caller is where its SDP says, so media
+ * may go there. Before or after the start. */
+void media_session_confirm(struct media_session *ms);
 /* Hands the call to another agent at the next frame; the one it replaces
  * is stopped on the signalling thread afterwards. Takes ownership of
  * agent_state, also on error. EBUSY while the previous swap is under way. */

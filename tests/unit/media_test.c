@@ -147,9 +147,9 @@ static struct peer A = PEER("A"), B = PEER("B"), C = PEER("C"), D = PEER("D");
 static struct peer E = PEER("E"), F = PEER("F");
 static struct peer A1 = PEER("A1"), R1 = PEER("R1"), A2 = PEER("A2"),
                    R2a = PEER("R2a"), R2b = PEER("R2b"), R3 = PEER("R3"),
-                   R4 = PEER("R4"), X4 = PEER("X4");
-static struct peer *const peers[] = {&A,  &B,  &C,   &D,   &E,  &F,  &A1,
-                                     &R1, &A2, &R2a, &R2b, &R3, &R4, &X4};
+                   R4 = PEER("R4"), X4 = PEER("X4"), R5 = PEER("R5");
+static struct peer *const peers[] = {&A,  &B,   &C,   &D,  &E,  &F,  &A1, &R1,
+                                     &A2, &R2a, &R2b, &R3, &R4, &X4, &R5};
 
 static void peer_close(struct peer *p)
 {
@@ -371,8 +371,8 @@ struct sess {
 	struct media_stats stats; /* copied at STOPPED */
 };
 
-static struct sess S, S1, S2, S3, S4;
-static struct sess *const sessions[] = {&S, &S1, &S2, &S3, &S4};
+static struct sess S, S1, S2, S3, S4, S5;
+static struct sess *const sessions[] = {&S, &S1, &S2, &S3, &S4, &S5};
 
 static void sess_event(enum media_event ev, void *arg)
 {
@@ -452,8 +452,9 @@ static struct media_params params(uint8_t pt, const struct peer *rtp,
 	return prm;
 }
 
-static int sess_start(struct sess *s, const struct media_params *prm,
-                      const int16_t *greeting, size_t greeting_samples)
+/* Starts the session as the answer does: the ACK has not come yet. */
+static int sess_start_unacked(struct sess *s, const struct media_params *prm,
+                              const int16_t *greeting, size_t greeting_samples)
 {
 	const struct agent_ops *ops = &agent_audio_echo;
 	struct agent_call_info info = {"call-1", "sip:a@test", "sip:b@test",
@@ -471,6 +472,17 @@ static int sess_start(struct sess *s, const struct media_params *prm,
 		ops->stop(st);
 	else
 		s->started = true;
+	return err;
+}
+
+/* Starts the session as if the ACK had come with the answer. */
+static int sess_start(struct sess *s, const struct media_params *prm,
+                      const int16_t *greeting, size_t greeting_samples)
+{
+	int err = sess_start_unacked(s, prm, greeting, greeting_samples);
+
+	if (!err)
+		media_session_confirm(s->ms);
 	return err;
 }
 
@@ -698,6 +710,7 @@ static void send_sr(struct peer *p, uint16_t port)
  * S3: nothing arrives: an RR without report block to R3.
  * S4: an SR from X4, another host than the SDP's, arrives first: it is
  * dropped, and S4's RR still goes to the SDP's R4, not to X4.
+ * S5: the ACK never comes and nothing arrives: no report goes to R5.
  */
 TEST(rtcp_start)
 {
@@ -712,11 +725,13 @@ TEST(rtcp_start)
 	CHECK_EQ(peer_open(&R3), 0);
 	CHECK_EQ(peer_open(&R4), 0);
 	CHECK_EQ(peer_open_on(&X4, INADDR_LOOPBACK + 1), 0);
+	CHECK_EQ(peer_open(&R5), 0);
 
 	CHECK_EQ(sess_alloc(&S1, engine), 0);
 	CHECK_EQ(sess_alloc(&S2, engine), 0);
 	CHECK_EQ(sess_alloc(&S3, engine), 0);
 	CHECK_EQ(sess_alloc(&S4, engine), 0);
+	CHECK_EQ(sess_alloc(&S5, engine), 0);
 
 	rtcp_t0_us = now_us();
 	prm = params(MEDIA_PT_PCMU, &A1, &R1);
@@ -728,6 +743,8 @@ TEST(rtcp_start)
 	CHECK_EQ(sess_start(&S3, &prm, NULL, 0), 0);
 	prm = params(MEDIA_PT_PCMU, &A2, &R4);
 	CHECK_EQ(sess_start(&S4, &prm, NULL, 0), 0);
+	prm = params(MEDIA_PT_PCMU, &A2, &R5);
+	CHECK_EQ(sess_start_unacked(&S5, &prm, NULL, 0), 0);
 
 	send_sr(&X4, (uint16_t)(S4.port + 1));
 	send_sr(&R2b, (uint16_t)(S2.port + 1));
@@ -872,7 +889,8 @@ TEST(rtcp_reports)
 	uint64_t t_rep;
 	double diff;
 
-	CHECK(S1.started && S2.started && S3.started && S4.started);
+	CHECK(S1.started && S2.started && S3.started && S4.started &&
+	      S5.started);
 	while (!(R1.nrx && R2b.nrx && R3.nrx && R4.nrx) &&
 	       now_us() < rtcp_t0_us + 6000000u)
 		step();
@@ -933,6 +951,9 @@ TEST(rtcp_reports)
 	CHECK_EQ(rep.pt, 201);
 	CHECK_EQ(rep.rc, 0);
 
+	/* S5: no ACK, nothing from the caller: nothing sent. */
+	CHECK_EQ(R5.nrx, 0);
+
 	/* S4: X4's SR was not the caller's; the SDP still decides. */
 	CHECK_OK(report_parse(&R4, 0, S4.port, &rep));
 	CHECK_EQ(rep.pt, 201);
@@ -942,6 +963,7 @@ TEST(rtcp_reports)
 	CHECK_OK(sess_stop(&S2));
 	CHECK_OK(sess_stop(&S3));
 	CHECK_OK(sess_stop(&S4));
+	CHECK_OK(sess_stop(&S5));
 	sleep_loop(50);
 	/* The other cases ran meanwhile: more than 5 s may have passed. */
 	CHECK_EQ(S1.stats.rtcp_out, R1.nrx);
@@ -956,8 +978,10 @@ TEST(rtcp_reports)
 	CHECK_EQ(S3.stats.packets_in, 0);
 	CHECK_EQ(S4.stats.rtcp_out, R4.nrx);
 	CHECK_EQ(S4.stats.wrong_source, 1);
+	CHECK_EQ(S5.stats.rtcp_out, 0);
+	CHECK_EQ(S5.stats.packets_out, 0);
 	CHECK(sess_release(&S1) && sess_release(&S2) && sess_release(&S3) &&
-	      sess_release(&S4));
+	      sess_release(&S4) && sess_release(&S5));
 	return 0;
 }
 
@@ -1379,6 +1403,171 @@ TEST(private_addresses)
 			          !cases[i].private, cases[i].private);
 	}
 	CHECK(!media_addr_private(NULL));
+	return 0;
+}
+
+/* ---- nothing before the caller shows it is there ---------------------- */
+
+/*
+ * The SDP names C, who sends nothing and has not ACKed: the INVITE may
+ * have been sent with a forged source to make us stream at C. Nothing goes
+ * to C, though the agent has a greeting. The ACK comes: the greeting
+ * plays, from its first frame.
+ */
+TEST(nothing_before_ack)
+{
+	enum { G = 10 };
+	struct media_params prm;
+	struct stream st = {0};
+
+	CHECK_EQ(peer_open(&C), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &C, NULL);
+	CHECK_EQ(sess_start_unacked(&S, &prm, greeting, G * FRAME), 0);
+	sleep_loop(300);
+	CHECK_EQ(C.nrx, 0);
+
+	media_session_confirm(S.ms);
+	WAIT(C.nrx >= G, 1000);
+	sleep_loop(60);
+	CHECK_EQ(C.nrx, G);
+	CHECK_OK(stream_check(&st, &C, 0, G, S.port, MEDIA_PT_PCMU));
+	for (size_t g = 0; g < G; g++)
+		CHECK(greeting_is(&C, g, g, MEDIA_PT_PCMU));
+
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.stats.packets_out, G);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* The ACK may be known before the media starts (the answer came in it). */
+TEST(ack_before_start)
+{
+	enum { G = 5 };
+	struct media_params prm;
+
+	CHECK_EQ(peer_open(&C), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &C, NULL);
+	media_session_confirm(S.ms);
+	CHECK_EQ(sess_start_unacked(&S, &prm, greeting, G * FRAME), 0);
+	WAIT(C.nrx >= G, 1000);
+	CHECK_EQ(C.nrx, G);
+	CHECK(greeting_is(&C, 0, 0, MEDIA_PT_PCMU));
+	CHECK_OK(sess_stop(&S));
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* A packet from the SDP's address shows the caller is there as well as
+ * the ACK does: the greeting starts, from its first frame. */
+TEST(caller_rtp_before_ack)
+{
+	enum { G = 10 };
+	struct media_params prm;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start_unacked(&S, &prm, greeting, G * FRAME), 0);
+	sleep_loop(200);
+	CHECK_EQ(A.nrx, 0);
+	send_seq(&A, S.port, 1, 0x77);
+	WAIT(A.nrx >= G, 1000);
+	CHECK_EQ(A.nrx, G);
+	for (size_t g = 0; g < G; g++)
+		CHECK(greeting_is(&A, g, g, MEDIA_PT_PCMU));
+
+	CHECK_OK(sess_stop(&S));
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* The SDP's address is private, so F's run has the call; but F is not
+ * the SDP's address and could be anyone: nothing goes to it until the ACK
+ * comes, then the greeting does. */
+TEST(run_from_elsewhere_waits_for_ack)
+{
+	enum { G = 5 };
+	struct media_params prm;
+
+	CHECK_EQ(peer_open_on(&F, INADDR_LOOPBACK + 2), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &F, NULL);
+	CHECK_EQ(sa_set_str(&prm.raddr, "10.11.12.13", 4000), 0);
+	CHECK_EQ(sess_start_unacked(&S, &prm, greeting, G * FRAME), 0);
+	peer_stream(&F, S.port, MEDIA_PT_PCMU, 5, 15);
+	WAIT(S.n_first, 500);
+	CHECK_EQ(S.n_first, 1);
+	WAIT(peer_done(&F) && now_us() - F.last_send_us > 150000, 1000);
+	CHECK(peer_done(&F));
+	CHECK_EQ(F.nrx, 0);
+
+	media_session_confirm(S.ms);
+	WAIT(F.nrx >= G, 1000);
+	CHECK(F.nrx >= G);
+	for (size_t g = 0; g < G; g++)
+		CHECK(greeting_is(&F, g, g, MEDIA_PT_PCMU));
+
+	CHECK_OK(sess_stop(&S));
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* The SDP's addresses must be where one caller can be: not multicast,
+ * broadcast or reserved; not unspecified either, except to put the call
+ * on hold in an update (c=0.0.0.0, RFC 2543). */
+TEST(sdp_addresses_refused)
+{
+	static const char *const refused[] = {
+	    "224.0.0.1",
+	    "239.255.255.250",
+	    "255.255.255.255",
+	    "240.0.0.1",
+	    "0.0.0.0",
+	    "0.1.2.3",
+	    "ff02::1",
+	    "::",
+	    "::ffff:224.0.0.251",
+	    "::ffff:0.0.0.0",
+	};
+	static const char *const hold_ok[] = {"0.0.0.0", "::"};
+	struct media_params prm;
+
+	CHECK_EQ(peer_open(&A), 0);
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		CHECK_EQ(sess_alloc(&S, engine), 0);
+		prm = params(MEDIA_PT_PCMU, &A, NULL);
+		CHECK_EQ(sa_set_str(&prm.raddr, refused[i], 4000), 0);
+		if (sess_start_unacked(&S, &prm, NULL, 0) != EADDRNOTAVAIL)
+			TEST_FAIL("sdp_addresses_refused", "c=%s accepted",
+			          refused[i]);
+		/* The RTCP address too, where it would be sent to. */
+		prm = params(MEDIA_PT_PCMU, &A, NULL);
+		CHECK_EQ(sa_set_str(&prm.raddr_rtcp, refused[i], 4001), 0);
+		if (sa_isset(&prm.raddr_rtcp, SA_ADDR) &&
+		    sess_start_unacked(&S, &prm, NULL, 0) != EADDRNOTAVAIL)
+			TEST_FAIL("sdp_addresses_refused",
+			          "a=rtcp:4001 IN IP4 %s accepted", refused[i]);
+		CHECK(sess_release(&S));
+	}
+
+	/* An update may put the call on hold with an unspecified address,
+	 * but not move it to a refused one. */
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+	for (size_t i = 0; i < sizeof(hold_ok) / sizeof(hold_ok[0]); i++) {
+		CHECK_EQ(sa_set_str(&prm.raddr, hold_ok[i], 4000), 0);
+		CHECK_EQ(media_session_update(S.ms, &prm), 0);
+	}
+	CHECK_EQ(sa_set_str(&prm.raddr, "224.0.0.1", 4000), 0);
+	CHECK_EQ(media_session_update(S.ms, &prm), EADDRNOTAVAIL);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(media_session_update(S.ms, &prm), 0);
+	CHECK_OK(sess_stop(&S));
+	CHECK(sess_release(&S));
 	return 0;
 }
 
@@ -2165,6 +2354,11 @@ int main(void)
 	RUN(other_host_refused);
 	RUN(private_sdp_needs_a_run);
 	RUN(private_addresses);
+	RUN(nothing_before_ack);
+	RUN(ack_before_start);
+	RUN(caller_rtp_before_ack);
+	RUN(run_from_elsewhere_waits_for_ack);
+	RUN(sdp_addresses_refused);
 	RUN(bad_packets_counted);
 	RUN(truncated_extension_malformed);
 	RUN(header_extras_skipped);
