@@ -17,7 +17,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -2320,6 +2322,64 @@ TEST(ports_random)
 	return 0;
 }
 
+/* ---- descriptors above libre's 1024 ---------------------------------- */
+
+/*
+ * The media threads poll their sockets with their own epoll, not with a
+ * libre loop (whose default fd_listen refuses descriptors from 1024 on):
+ * with the process' low descriptors all taken, a call's sockets numbered
+ * above 1024 still carry its audio both ways.
+ */
+TEST(sockets_above_1024)
+{
+	enum { N = 12, FILL = 1100 };
+	static int fill[FILL];
+	struct rlimit old, rl;
+	struct media_params prm;
+	size_t nfill = 0;
+	int probe, ok;
+
+	CHECK_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+	if (old.rlim_max != RLIM_INFINITY && old.rlim_max < FILL + 100) {
+		printf("# sockets_above_1024: RLIMIT_NOFILE hard limit %llu, "
+		       "not checked\n",
+		       (unsigned long long)old.rlim_max);
+		return 0;
+	}
+	rl = old;
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur < FILL + 100)
+		rl.rlim_cur = FILL + 100;
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0); /* frees the last one first */
+	S.ms = mem_deref(S.ms);
+	for (probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	     probe >= 0 && probe < 1030 && nfill < FILL;
+	     probe = open("/dev/null", O_RDONLY | O_CLOEXEC))
+		fill[nfill++] = probe;
+	if (probe >= 0)
+		close(probe);
+	ok = probe >= 1024;
+	if (ok)
+		ok = !sess_alloc(&S, engine);
+	for (size_t i = 0; i < nfill; i++)
+		close(fill[i]);
+	CHECK(ok);
+
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+	peer_stream(&A, S.port, MEDIA_PT_PCMU, 9, N);
+	WAIT(peer_done(&A) && now_us() - A.last_send_us > 200000, 2000);
+	CHECK(A.nrx >= N - 4);
+	CHECK_OK(echo_check(&A, 0, A.nrx, &A, NULL, NULL));
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.stats.packets_in, N);
+	CHECK(sess_release(&S));
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+	return 0;
+}
+
 int main(void)
 {
 	struct media_engine_params ep = {.threads = 2,
@@ -2373,6 +2433,7 @@ int main(void)
 	RUN(update_moves_media);
 	RUN(port_range_exhaustion);
 	RUN(ports_random);
+	RUN(sockets_above_1024);
 	RUN(rtcp_reports);
 
 	for (size_t i = 0; i < sizeof(sessions) / sizeof(sessions[0]); i++) {
