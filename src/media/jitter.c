@@ -24,7 +24,6 @@
  * target for SHRINK_READS reads in a row drops one packet, so the delay
  * comes back down once a burst of jitter is over.
  */
-#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +33,8 @@
 #define JITTER_SLOTS 128 /* power of two, above JITTER_FAR */
 #define JITTER_MASK  (JITTER_SLOTS - 1)
 #define JITTER_FAR   100 /* seq distance that means the sender restarted */
+_Static_assert(JITTER_FAR < JITTER_SLOTS,
+               "a held packet's slot must be its own: see DESIGN above");
 
 /* 0.5 s of 20 ms reads with a frame to spare before one packet is dropped:
  * short enough to give back a burst's delay, long enough that a steady
@@ -254,10 +255,16 @@ enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
 	}
 
 	s = &jb->slot[seq & JITTER_MASK];
-	if (s->used) {
-		assert(s->seq == seq);
+	if (s->used && s->seq == seq) {
 		jb->stats.duplicate++;
 		return JITTER_PUT_DUPLICATE;
+	}
+	/* The window above keeps this from happening; were it ever broken,
+	 * the packet is refused and counted rather than overwrite another
+	 * (or abort on a sender's say-so). */
+	if (s->used) {
+		jb->stats.late++;
+		return JITTER_PUT_LATE;
 	}
 
 	measure(jb, ts, samples, arrival_us);

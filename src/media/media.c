@@ -39,12 +39,23 @@
 #define RESIDENCE_BUCKET_US 50
 #define RESIDENCE_BUCKETS   10000 /* up to 500 ms */
 #define MAX_THREADS         64
+/* A source other than the SDP's address has the call only after this many
+ * packets in sequence (one SSRC, consecutive numbers): a stray or guessed
+ * packet, or a spray of them, never does. */
+#define LATCH_RUN 3
+/* Sources proving themselves at once: a spray from one address cannot
+ * push the caller's run out. */
+#define LATCH_CANDIDATES 4
+/* In sequence: numbers at most this far apart, so a lost packet or one
+ * of a payload type we do not count (comfort noise) does not break it. */
+#define LATCH_GAP 4
 
 enum cmd_bits {
 	CMD_ADD = 1,
 	CMD_UPDATE = 2,
 	CMD_REMOVE = 4,
 	CMD_AGENT = 8,
+	CMD_CONFIRM = 16,
 };
 
 enum ev_bits {
@@ -59,6 +70,15 @@ enum ev_bits {
 #define DTMF_RING 32
 
 struct media_thread;
+
+/* A source on probation: its run of packets in sequence so far. */
+struct latch_candidate {
+	struct sa addr;
+	uint32_t ssrc;
+	uint16_t seq;
+	uint8_t run; /* 0 = free slot */
+	uint64_t last_us;
+};
 
 /* epoll user data: tells a session's RTP socket from its RTCP socket. */
 struct fd_tag {
@@ -78,6 +98,7 @@ struct media_session {
 	void *agent_state;
 	struct media_thread *mt;
 	bool started;
+	bool confirm_at_start; /* the ACK came before the start */
 
 	/* Guarded by mt->lock. */
 	unsigned cmd;
@@ -108,6 +129,11 @@ struct media_session {
 	size_t index; /* in mt->sessions */
 	bool latched, rtcp_latched;
 	struct sa peer, peer_rtcp; /* where we send */
+	bool raddr_private;        /* the SDP's address is one behind NAT */
+	/* The caller showed it is where the SDP says: the ACK came, or its
+	 * RTP from the SDP's address. Nothing is sent before. */
+	bool cleared;
+	struct latch_candidate cand[LATCH_CANDIDATES];
 	struct sa first_rtp;
 	uint64_t last_rx_us;
 	bool timeout_sent;
@@ -166,7 +192,6 @@ struct media_engine {
 	struct media_engine_params prm;
 	unsigned nthreads;
 	struct media_thread threads[MAX_THREADS];
-	uint16_t next_port;
 
 	pthread_mutex_t ev_lock;
 	struct media_session *ev_head;
@@ -227,6 +252,7 @@ static void stats_add(struct media_stats *dst, const struct media_stats *s)
 	dst->underrun += s->underrun;
 	dst->stretched += s->stretched;
 	dst->wrong_source += s->wrong_source;
+	dst->probation += s->probation;
 	dst->unknown_pt += s->unknown_pt;
 	dst->malformed += s->malformed;
 	dst->dtmf_in += s->dtmf_in;
@@ -301,6 +327,132 @@ static void event_dispatch(int flags, void *arg)
 	}
 }
 
+/* ---- addresses -------------------------------------------------------- */
+
+/* The IPv4 address in a (host order), also when a holds it IPv4-mapped. */
+static bool ipv4_of(const struct sa *a, uint32_t *v4)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
+	                                   0, 0, 0, 0, 0xff, 0xff};
+	uint8_t b[16];
+
+	if (sa_af(a) == AF_INET) {
+		*v4 = sa_in(a);
+		return true;
+	}
+	if (sa_af(a) != AF_INET6)
+		return false;
+	sa_in6(a, b);
+	if (memcmp(b, mapped, sizeof(mapped)))
+		return false;
+	*v4 = get_be32(b + 12);
+	return true;
+}
+
+static bool same_host(const struct sa *a, const struct sa *b)
+{
+	uint32_t x, y;
+	uint8_t x6[16], y6[16];
+	bool v4a = ipv4_of(a, &x), v4b = ipv4_of(b, &y);
+
+	if (v4a || v4b)
+		return v4a && v4b && x == y;
+	if (sa_af(a) != AF_INET6 || sa_af(b) != AF_INET6)
+		return false;
+	sa_in6(a, x6);
+	sa_in6(b, y6);
+	return !memcmp(x6, y6, sizeof(x6));
+}
+
+static bool same_addr(const struct sa *a, const struct sa *b)
+{
+	return sa_port(a) == sa_port(b) && same_host(a, b);
+}
+
+bool media_addr_private(const struct sa *a)
+{
+	uint32_t v;
+	uint8_t b[16];
+
+	if (!a)
+		return false;
+	if (ipv4_of(a, &v))
+		return (v >> 24) == 10 ||                  /* RFC 1918 */
+		       (v & 0xfff00000u) == 0xac100000u || /* 172.16/12 */
+		       (v & 0xffff0000u) == 0xc0a80000u || /* 192.168/16 */
+		       (v & 0xffc00000u) == 0x64400000u || /* 100.64/10 */
+		       (v & 0xffff0000u) == 0xa9fe0000u;   /* link-local */
+	if (sa_af(a) != AF_INET6)
+		return false;
+	sa_in6(a, b);
+	return (b[0] & 0xfe) == 0xfc ||                 /* fc00::/7 */
+	       (b[0] == 0xfe && (b[1] & 0xc0) == 0x80); /* fe80::/10 */
+}
+
+/* Why no media may go to a: one that is not a single host (multicast,
+ * limited broadcast, the reserved 240/4 and 0/8), or none (unspecified).
+ * A subnet's directed broadcast needs SO_BROADCAST, which our sockets do
+ * not set: the kernel refuses to send there (EACCES). */
+static const char *addr_refusal(const struct sa *a, bool *unspecified)
+{
+	uint32_t v;
+	uint8_t b[16];
+	static const uint8_t zero[16];
+
+	*unspecified = false;
+	if (ipv4_of(a, &v)) {
+		if (!v) {
+			*unspecified = true;
+			return "unspecified address";
+		}
+		if ((v >> 24) == 0)
+			return "reserved address"; /* "this network", 0/8 */
+		if ((v & 0xf0000000u) == 0xe0000000u)
+			return "multicast address";
+		if ((v & 0xf0000000u) == 0xf0000000u)
+			return "broadcast or reserved address";
+		return NULL;
+	}
+	if (sa_af(a) != AF_INET6) {
+		*unspecified = true;
+		return "no address";
+	}
+	sa_in6(a, b);
+	if (!memcmp(b, zero, sizeof(b))) {
+		*unspecified = true;
+		return "unspecified address";
+	}
+	if (b[0] == 0xff)
+		return "multicast address";
+	return NULL;
+}
+
+int media_params_check(const struct media_params *prm, bool update,
+                       const char **why)
+{
+	const char *r;
+	bool unspecified;
+
+	if (!prm)
+		return EINVAL;
+	r = addr_refusal(&prm->raddr, &unspecified);
+	/* c=0.0.0.0 puts a call on hold (RFC 2543): nothing is sent there.
+	 * The call's first offer or answer must say where the caller is. */
+	if (r && !(unspecified && update)) {
+		if (why)
+			*why = r;
+		return EADDRNOTAVAIL;
+	}
+	/* No RTCP address (or an unspecified one) means no reports. */
+	r = addr_refusal(&prm->raddr_rtcp, &unspecified);
+	if (r && !unspecified) {
+		if (why)
+			*why = r;
+		return EADDRNOTAVAIL;
+	}
+	return 0;
+}
+
 /* ---- receive path ----------------------------------------------------- */
 
 /* RFC 3550 A.1: extended highest sequence number and cycle count. */
@@ -344,6 +496,107 @@ static void jitter_update(struct media_session *ms, uint32_t ts,
 		ms->jitter += ((double)d - ms->jitter) / 16.0;
 	}
 	ms->transit = transit;
+}
+
+/* Which candidate slot a new source takes: a free one, else the one with
+ * the shortest run, else the one heard from longest ago. */
+static bool better_victim(const struct latch_candidate *a,
+                          const struct latch_candidate *b)
+{
+	if (a->run != b->run)
+		return a->run < b->run;
+	return a->last_us < b->last_us;
+}
+
+/* Counts src's packet in its run; true once the run is long enough. */
+static bool candidate_run(struct media_session *ms, const struct sa *src,
+                          uint16_t seq, uint32_t ssrc, uint64_t t)
+{
+	struct latch_candidate *c = NULL, *victim = &ms->cand[0];
+
+	for (size_t i = 0; i < LATCH_CANDIDATES; i++) {
+		struct latch_candidate *k = &ms->cand[i];
+
+		if (k->run && same_addr(&k->addr, src)) {
+			c = k;
+			break;
+		}
+		if (better_victim(k, victim))
+			victim = k;
+	}
+	if (c && c->ssrc == ssrc &&
+	    (unsigned)(uint16_t)(seq - c->seq) - 1u < LATCH_GAP) {
+		if (c->run < LATCH_RUN)
+			c->run++;
+	} else {
+		if (!c)
+			c = victim;
+		c->addr = *src;
+		c->ssrc = ssrc;
+		c->run = 1;
+	}
+	c->seq = seq;
+	c->last_us = t;
+	return c->run >= LATCH_RUN;
+}
+
+/*
+ * Whether RTP from src is the caller's. The SDP's address is trusted at
+ * once: media goes there anyway, and its packet takes the call back from
+ * any other source. Another source may have the call only where the SDP
+ * allows it: the same host on another port (a NAT that rewrote the port),
+ * any host when the SDP's address is private (the caller is behind a NAT
+ * and does not know its public address). Even then it needs LATCH_RUN
+ * packets in sequence first, and no source may have the call already.
+ */
+static bool rtp_source_ok(struct media_session *ms, const struct sa *src,
+                          uint16_t seq, uint32_t ssrc, uint64_t t)
+{
+	if (ms->latched && same_addr(src, &ms->peer))
+		return true;
+	if (!same_addr(src, &ms->prm.raddr)) {
+		if (ms->latched ||
+		    !(ms->raddr_private || same_host(src, &ms->prm.raddr))) {
+			ms->stats.wrong_source++;
+			return false;
+		}
+		if (!candidate_run(ms, src, seq, ssrc, t)) {
+			ms->stats.probation++;
+			return false;
+		}
+	} else {
+		ms->cleared = true;
+	}
+	ms->latched = true;
+	ms->peer = *src;
+	memset(ms->cand, 0, sizeof(ms->cand));
+	if (!sa_isset(&ms->first_rtp, SA_ADDR)) {
+		ms->first_rtp = *src;
+		event_post(ms, EV_FIRST_RTP);
+	}
+	return true;
+}
+
+/* RTCP carries no sequence: a report is the caller's when it comes from
+ * the SDP's RTCP address, or else from the caller's host (the SDP's, or
+ * the one its RTP has the call from) while no source has the RTCP. */
+static bool rtcp_source_ok(struct media_session *ms, const struct sa *src)
+{
+	if (ms->rtcp_latched && same_addr(src, &ms->peer_rtcp))
+		return true;
+	if (!same_addr(src, &ms->prm.raddr_rtcp)) {
+		bool host = same_host(src, &ms->prm.raddr_rtcp) ||
+		            same_host(src, &ms->prm.raddr) ||
+		            (ms->latched && same_host(src, &ms->peer));
+
+		if (ms->rtcp_latched || !host) {
+			ms->stats.wrong_source++;
+			return false;
+		}
+	}
+	ms->rtcp_latched = true;
+	ms->peer_rtcp = *src;
+	return true;
 }
 
 static bool is_dtmf(const struct media_session *ms, uint8_t pt)
@@ -418,23 +671,12 @@ static void rtp_input(struct media_session *ms, const uint8_t *b, size_t len,
 		ms->stats.unknown_pt++;
 		return;
 	}
-	if (ms->latched) {
-		if (!sa_cmp(src, &ms->peer, SA_ALL)) {
-			ms->stats.wrong_source++;
-			return;
-		}
-	} else {
-		ms->latched = true;
-		ms->peer = *src;
-		if (!sa_isset(&ms->first_rtp, SA_ADDR)) {
-			ms->first_rtp = *src;
-			event_post(ms, EV_FIRST_RTP);
-		}
-	}
-
 	seq = get_be16(b + 2);
 	ts = get_be32(b + 4);
 	ssrc = get_be32(b + 8);
+	if (!rtp_source_ok(ms, src, seq, ssrc, t))
+		return;
+
 	ms->stats.packets_in++;
 	ms->last_rx_us = t;
 	ms->timeout_sent = false;
@@ -475,13 +717,8 @@ static void rtcp_input(struct media_session *ms, const uint8_t *b, size_t len,
 		return;
 	}
 	ms->stats.rtcp_in++;
-	if (!ms->rtcp_latched) {
-		ms->rtcp_latched = true;
-		ms->peer_rtcp = *src;
-	} else if (!sa_cmp(src, &ms->peer_rtcp, SA_ALL)) {
-		ms->stats.wrong_source++;
+	if (!rtcp_source_ok(ms, src))
 		return;
-	}
 	/* An SR's NTP time is echoed in our next report (LSR/DLSR). */
 	if (b[1] == 200 && len >= 28) {
 		ms->last_sr_ntp = get_be32(b + 10);
@@ -694,6 +931,13 @@ static void session_tick(struct media_thread *mt, struct media_session *ms,
 		ms->timeout_sent = true;
 		event_post(ms, EV_TIMEOUT);
 	}
+	/* Until the caller shows it is where the SDP says, the INVITE may
+	 * have been forged to make us stream at someone else: send nothing,
+	 * and let the agent wait, so a greeting starts from its beginning. */
+	if (!ms->cleared) {
+		ms->ts += FRAME_SAMPLES;
+		return;
+	}
 
 	if (pull_frame(ms)) {
 		ops->audio_in(ms->agent_state, ms->fifo, FRAME_SAMPLES,
@@ -733,11 +977,13 @@ static void apply_params(struct media_session *ms,
 	bool moved = !sa_cmp(&prm->raddr, &ms->prm.raddr, SA_ALL);
 
 	ms->prm = *prm;
+	ms->raddr_private = media_addr_private(&prm->raddr);
 	/* A new address in the SDP (re-INVITE) means the caller moved:
 	 * send there and latch again on what arrives. */
 	if (moved || !ms->latched) {
 		ms->latched = false;
 		ms->peer = prm->raddr;
+		memset(ms->cand, 0, sizeof(ms->cand));
 	}
 	if (moved || !ms->rtcp_latched) {
 		ms->rtcp_latched = false;
@@ -849,6 +1095,8 @@ static void run_commands(struct media_thread *mt)
 		} else if (cmd & CMD_UPDATE) {
 			apply_params(ms, &prm);
 		}
+		if (cmd & CMD_CONFIRM)
+			ms->cleared = true;
 		if (cmd & CMD_REMOVE) {
 			thread_remove(mt, ms);
 			atomic_fetch_sub(&mt->load, 1);
@@ -1010,7 +1258,6 @@ int media_engine_alloc(struct media_engine **mep,
 	me->prm = *prm;
 	me->ev_fd = -1;
 	pthread_mutex_init(&me->ev_lock, NULL);
-	me->next_port = (uint16_t)((prm->port_min + 1) & ~1u);
 
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	nthreads =
@@ -1136,21 +1383,21 @@ static int bind_udp(const struct sa *laddr, uint16_t port, int *fdp)
 	return 0;
 }
 
+/* Binds a pair at random in the range: the port of one call tells nothing
+ * of the next one's, and a guess at a call's port rarely hits. */
 static int bind_pair(struct media_engine *me, struct media_session *ms)
 {
-	unsigned span = (unsigned)(me->prm.port_max - me->prm.port_min) + 1;
+	unsigned first = (me->prm.port_min + 1u) & ~1u;
+	unsigned pairs, start;
 
-	for (unsigned tries = 0; tries < span / 2; tries++) {
-		uint16_t port = me->next_port;
+	if (first + 1u > me->prm.port_max)
+		return EADDRINUSE;
+	pairs = (me->prm.port_max - first - 1u) / 2 + 1;
+	start = rand_u32() % pairs;
+
+	for (unsigned i = 0; i < pairs; i++) {
+		uint16_t port = (uint16_t)(first + 2 * ((start + i) % pairs));
 		int err;
-
-		me->next_port = (uint16_t)(port + 2);
-		if (me->next_port + 1u > me->prm.port_max ||
-		    me->next_port < me->prm.port_min)
-			me->next_port =
-			    (uint16_t)((me->prm.port_min + 1) & ~1u);
-		if (port + 1u > me->prm.port_max)
-			continue;
 
 		err = bind_udp(&me->prm.bind, port, &ms->rtp_fd);
 		if (err == EADDRINUSE || err == EACCES)
@@ -1226,6 +1473,8 @@ int media_session_start(struct media_session *ms,
 
 	if (!ms || !prm || !ops || ms->started)
 		return EINVAL;
+	if (media_params_check(prm, false, NULL))
+		return EADDRNOTAVAIL;
 	me = ms->me;
 	least = &me->threads[0];
 	for (unsigned i = 1; i < me->nthreads; i++) {
@@ -1238,7 +1487,8 @@ int media_session_start(struct media_session *ms,
 	ms->mt = least;
 	ms->started = true;
 	atomic_fetch_add(&least->load, 1);
-	post_command(ms, CMD_ADD, prm);
+	post_command(ms, CMD_ADD | (ms->confirm_at_start ? CMD_CONFIRM : 0),
+	             prm);
 	return 0;
 }
 
@@ -1247,8 +1497,20 @@ int media_session_update(struct media_session *ms,
 {
 	if (!ms || !prm || !ms->started)
 		return EINVAL;
+	if (media_params_check(prm, true, NULL))
+		return EADDRNOTAVAIL;
 	post_command(ms, CMD_UPDATE, prm);
 	return 0;
+}
+
+void media_session_confirm(struct media_session *ms)
+{
+	if (!ms)
+		return;
+	if (ms->started)
+		post_command(ms, CMD_CONFIRM, NULL);
+	else
+		ms->confirm_at_start = true;
 }
 
 void media_session_stop(struct media_session *ms)

@@ -9,6 +9,16 @@
  * frame for the agent, takes one frame from it, encodes and sends it. The
  * per-packet path neither allocates nor blocks nor takes a shared lock.
  *
+ * Media goes to the SDP's address until the caller's RTP arrives, then to
+ * where that comes from (symmetric RTP, for callers behind NAT). A packet
+ * from the SDP's address has the call at once; another source only when
+ * the SDP allows it (the same host, or any host when the SDP's address is
+ * private) and after a few packets in sequence, while no source has it.
+ * Nothing at all is sent (RTP or RTCP), and the agent waits, until the
+ * caller shows it is where the SDP says: the ACK of our answer arrives
+ * (media_session_confirm) or its RTP from the SDP's address does. So an
+ * INVITE with a forged source cannot make us stream at a third party.
+ *
  * Events (first RTP, media timeout, stopped) come back on the signalling
  * thread's loop through the handler given at creation. After STOPPED the
  * media thread no longer touches the session: its statistics may be read
@@ -39,7 +49,8 @@ struct media_engine_params {
 struct media_params {
 	uint8_t send_pt; /* MEDIA_PT_PCMU or MEDIA_PT_PCMA */
 	int dtmf_pt;     /* telephone-event payload type, -1 = none */
-	struct sa raddr; /* where to send until the caller's RTP arrives */
+	struct sa raddr; /* the SDP's: where to send until the caller's RTP
+	                    arrives, and whose RTP that may be */
 	struct sa raddr_rtcp;
 	bool send; /* false while the caller holds the call */
 	bool recv; /* the caller sends us audio */
@@ -50,7 +61,10 @@ struct media_stats {
 	uint64_t lost, late, duplicate, discarded;
 	uint64_t underrun, stretched; /* the jitter buffer ran dry, deepened */
 	uint32_t jitter_target_ms; /* the delay it had adapted to, per call */
-	uint64_t wrong_source, unknown_pt, malformed;
+	/* From a source that may not have the call; from one still proving
+	 * itself (packets in sequence) before it has it. */
+	uint64_t wrong_source, probation;
+	uint64_t unknown_pt, malformed;
 	uint64_t dtmf_in, rtcp_in, rtcp_out;
 };
 
@@ -80,18 +94,29 @@ int media_engine_alloc(struct media_engine **mep,
 void media_engine_stop(struct media_engine *me);
 void media_engine_totals(const struct media_engine *me, struct media_totals *t);
 
-/* Binds an even RTP port and the next odd RTCP port from the range.
- * EADDRINUSE when the range is exhausted. */
+/* Binds an even RTP port, picked at random, and the next odd RTCP port
+ * from the range. EADDRINUSE when the range is exhausted. */
 int media_session_alloc(struct media_session **msp, struct media_engine *me,
                         media_event_h *evh, void *arg);
 uint16_t media_session_port(const struct media_session *ms);
+/* Whether prm's addresses can carry a call's media: EADDRNOTAVAIL (with
+ * the reason in *why) for multicast, broadcast or reserved ones, and for
+ * an unspecified c= (0.0.0.0, ::) except in an update (update = true),
+ * where it puts the call on hold. An unspecified RTCP address means no
+ * reports. */
+int media_params_check(const struct media_params *prm, bool update,
+                       const char **why);
 /* Hands the session to a media thread. The session takes ownership of
- * agent_state: ops->stop runs when the session is freed. */
+ * agent_state: ops->stop runs when the session is freed. EADDRNOTAVAIL
+ * when media_params_check refuses prm. */
 int media_session_start(struct media_session *ms,
                         const struct media_params *prm,
                         const struct agent_ops *ops, void *agent_state);
 int media_session_update(struct media_session *ms,
                          const struct media_params *prm);
+/* The ACK of our answer came: the caller is where its SDP says, so media
+ * may go there. Before or after the start. */
+void media_session_confirm(struct media_session *ms);
 /* Hands the call to another agent at the next frame; the one it replaces
  * is stopped on the signalling thread afterwards. Takes ownership of
  * agent_state, also on error. EBUSY while the previous swap is under way. */
@@ -102,9 +127,16 @@ int media_session_set_agent(struct media_session *ms,
 size_t media_session_dtmf_read(struct media_session *ms, char *out, size_t max);
 /* Asynchronous: MEDIA_EVENT_STOPPED follows (at once if never started). */
 void media_session_stop(struct media_session *ms);
-/* Valid from MEDIA_EVENT_FIRST_RTP on. */
+/* The first source the call latched to. Valid from MEDIA_EVENT_FIRST_RTP
+ * on. */
 const struct sa *media_session_first_rtp_addr(const struct media_session *ms);
 /* Valid after MEDIA_EVENT_STOPPED. */
 const struct media_stats *media_session_stats(const struct media_session *ms);
+
+/* An address a caller behind NAT puts in its SDP: RFC 1918, shared
+ * address space (100.64/10), link-local, IPv6 unique-local (fc00::/7) and
+ * link-local (fe80::/10), also IPv4-mapped. Media from such a caller comes
+ * from elsewhere (its NAT), so any source may prove itself the caller. */
+bool media_addr_private(const struct sa *a);
 
 #endif

@@ -288,7 +288,7 @@ static int sdp_prepare(struct call *call)
 /*
  * Reads the negotiated stream: the first audio codec the caller listed that
  * we support, and telephone-event when offered. ENOENT when there is no
- * common codec.
+ * common codec, EADDRNOTAVAIL when media cannot go where the SDP says.
  */
 static int sdp_params(const struct call *call, struct media_params *mp)
 {
@@ -296,6 +296,8 @@ static int sdp_params(const struct call *call, struct media_params *mp)
 	const struct sa *raddr = sdp_media_raddr(m);
 	enum sdp_dir rdir = sdp_media_rdir(m);
 	bool found = false;
+	const char *why = NULL;
+	int err;
 
 	memset(mp, 0, sizeof(*mp));
 	mp->dtmf_pt = -1;
@@ -326,7 +328,13 @@ static int sdp_params(const struct call *call, struct media_params *mp)
 	 * "sendonly" is our SDP_RECVONLY. */
 	mp->send = (rdir & SDP_SENDONLY) != 0;
 	mp->recv = (rdir & SDP_RECVONLY) != 0;
-	return 0;
+	/* A re-INVITE may hold with c=0.0.0.0; no SDP may name a group. */
+	err = media_params_check(mp, call->media_started, &why);
+	if (err)
+		log_event(LOGL_WARN, call->id, "sdp_refused",
+		          "rtp=%s rtcp=%s reason=\"%s\"", addr_fmt(raddr).s,
+		          addr_fmt(&mp->raddr_rtcp).s, why);
+	return err;
 }
 
 /* libre answers with our direction masked by the caller's (already seen
@@ -479,6 +487,7 @@ static void estab_handler(const struct sip_msg *msg, void *arg)
 	(void)msg;
 	log_event(LOGL_INFO, call->id, "established", NULL);
 	call->acked = true;
+	media_session_confirm(call->media);
 	if (call->agent_end[0] && !call->ending)
 		call_end(call, "agent", call->agent_end, 0);
 }

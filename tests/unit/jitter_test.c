@@ -895,6 +895,84 @@ TEST(narrow_range_plays)
 	return 0;
 }
 
+/*
+ * Sequences as a hostile sender would pick them: jumps to the edges of
+ * the restart distance and of the slot ring (and one past), back and
+ * forth, wraps, duplicates, any timestamp, sizes up to too large, reads and
+ * resets in between. The buffer must never abort, and every frame it gives
+ * must be the packet put under that sequence number: a slot never hands
+ * out another packet's payload.
+ */
+TEST(hostile_sequences)
+{
+	static const int jumps[] = {0,    1,    -1,    2,     27,    28,   29,
+	                            99,   100,  101,   -99,   -100,  -101, 127,
+	                            128,  129,  -127,  -128,  -129,  255,  256,
+	                            -256, 4096, -4096, 32767, -32768};
+	static const uint32_t sizes[] = {0, 80, 160, 240, 480, 481, 1000};
+	uint8_t payload[1000];
+	uint32_t rng = 11;
+	uint64_t frames = 0;
+
+	for (int round = 0; round < 400; round++) {
+		struct jitter *jb;
+		uint16_t seq = (uint16_t)lcg(&rng);
+		uint64_t t = 0;
+
+		CHECK_EQ(jitter_alloc(&jb, RATE, lcg(&rng) % 80,
+		                      80 + lcg(&rng) % 200),
+		         0);
+		for (int op = 0; op < 400; op++) {
+			uint32_t r = lcg(&rng);
+			struct jitter_frame f;
+
+			t += 1000u * (lcg(&rng) % 40);
+			if (r % 8 == 0) {
+				enum jitter_get_result g = jitter_get(jb, &f);
+
+				if (g == JITTER_GET_LOST)
+					CHECK(f.samples <= JITTER_MAX_PAYLOAD);
+				if (g != JITTER_GET_FRAME)
+					continue;
+				frames++;
+				CHECK(f.len <= JITTER_MAX_PAYLOAD);
+				for (size_t i = 0; i < f.len; i++)
+					if (f.payload[i] !=
+					    (uint8_t)(f.seq * 7 + i))
+						TEST_FAIL(
+						    "hostile_sequences",
+						    "seq %u holds another "
+						    "packet's payload",
+						    f.seq);
+				continue;
+			}
+			if (r % 97 == 0) {
+				jitter_reset(jb);
+				continue;
+			}
+			if (r % 3)
+				seq =
+				    (uint16_t)(seq + jumps[lcg(&rng) %
+				                           (sizeof(jumps) /
+				                            sizeof(jumps[0]))]);
+			else
+				seq = (uint16_t)(seq + 1);
+			uint32_t n = sizes[lcg(&rng) %
+			                   (sizeof(sizes) / sizeof(sizes[0]))];
+			for (uint32_t i = 0; i < n; i++)
+				payload[i] = (uint8_t)(seq * 7 + i);
+			jitter_put(jb, seq,
+			           (uint32_t)lcg(&rng) << 16 | lcg(&rng),
+			           n <= JITTER_MAX_PAYLOAD ? n : 160, 0, t,
+			           payload, n);
+		}
+		jitter_free(jb);
+	}
+	/* The sequences did play, not only fill and restart. */
+	CHECK(frames > 1000);
+	return 0;
+}
+
 int main(void)
 {
 	RUN(alloc_args);
@@ -918,5 +996,6 @@ int main(void)
 	RUN(gives_back_a_burst);
 	RUN(clock_drift_and_leaps);
 	RUN(narrow_range_plays);
+	RUN(hostile_sequences);
 	TEST_EXIT();
 }

@@ -17,7 +17,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -143,10 +145,13 @@ struct peer {
 		.name = n, .fd = -1                                            \
 	}
 static struct peer A = PEER("A"), B = PEER("B"), C = PEER("C"), D = PEER("D");
+/* On 127.0.0.2 and 127.0.0.3: other hosts, as far as the engine can tell. */
+static struct peer E = PEER("E"), F = PEER("F");
 static struct peer A1 = PEER("A1"), R1 = PEER("R1"), A2 = PEER("A2"),
-                   R2a = PEER("R2a"), R2b = PEER("R2b"), R3 = PEER("R3");
-static struct peer *const peers[] = {&A,  &B,  &C,   &D,   &A1,
-                                     &R1, &A2, &R2a, &R2b, &R3};
+                   R2a = PEER("R2a"), R2b = PEER("R2b"), R3 = PEER("R3"),
+                   R4 = PEER("R4"), X4 = PEER("X4"), R5 = PEER("R5");
+static struct peer *const peers[] = {&A,  &B,   &C,   &D,  &E,  &F,  &A1, &R1,
+                                     &A2, &R2a, &R2b, &R3, &R4, &X4, &R5};
 
 static void peer_close(struct peer *p)
 {
@@ -160,8 +165,9 @@ static void peer_close(struct peer *p)
 	p->dtmf_from = p->dtmf_to = 0;
 }
 
-/* A UDP socket on 127.0.0.1 with a kernel-chosen port. */
-static int peer_open(struct peer *p)
+/* A UDP socket on ip (host order, within 127/8) with a kernel-chosen
+ * port. */
+static int peer_open_on(struct peer *p, uint32_t ip)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t alen = sizeof(a);
@@ -173,12 +179,17 @@ static int peer_open(struct peer *p)
 	p->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (p->fd < 0)
 		return errno;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_addr.s_addr = htonl(ip);
 	if (bind(p->fd, (struct sockaddr *)&a, sizeof(a)) ||
 	    getsockname(p->fd, (struct sockaddr *)&a, &alen))
 		return errno;
-	sa_set_in(&p->addr, INADDR_LOOPBACK, ntohs(a.sin_port));
+	sa_set_in(&p->addr, ip, ntohs(a.sin_port));
 	return 0;
+}
+
+static int peer_open(struct peer *p)
+{
+	return peer_open_on(p, INADDR_LOOPBACK);
 }
 
 static void peer_send(struct peer *p, const struct sa *dst, const void *b,
@@ -362,8 +373,8 @@ struct sess {
 	struct media_stats stats; /* copied at STOPPED */
 };
 
-static struct sess S, S1, S2, S3;
-static struct sess *const sessions[] = {&S, &S1, &S2, &S3};
+static struct sess S, S1, S2, S3, S4, S5;
+static struct sess *const sessions[] = {&S, &S1, &S2, &S3, &S4, &S5};
 
 static void sess_event(enum media_event ev, void *arg)
 {
@@ -443,8 +454,9 @@ static struct media_params params(uint8_t pt, const struct peer *rtp,
 	return prm;
 }
 
-static int sess_start(struct sess *s, const struct media_params *prm,
-                      const int16_t *greeting, size_t greeting_samples)
+/* Starts the session as the answer does: the ACK has not come yet. */
+static int sess_start_unacked(struct sess *s, const struct media_params *prm,
+                              const int16_t *greeting, size_t greeting_samples)
 {
 	const struct agent_ops *ops = &agent_audio_echo;
 	struct agent_call_info info = {"call-1", "sip:a@test", "sip:b@test",
@@ -462,6 +474,17 @@ static int sess_start(struct sess *s, const struct media_params *prm,
 		ops->stop(st);
 	else
 		s->started = true;
+	return err;
+}
+
+/* Starts the session as if the ACK had come with the answer. */
+static int sess_start(struct sess *s, const struct media_params *prm,
+                      const int16_t *greeting, size_t greeting_samples)
+{
+	int err = sess_start_unacked(s, prm, greeting, greeting_samples);
+
+	if (!err)
+		media_session_confirm(s->ms);
 	return err;
 }
 
@@ -687,6 +710,9 @@ static void send_sr(struct peer *p, uint16_t port)
  * not the SDP's R2a: its report is an RR that goes to R2b (symmetric
  * RTCP) and echoes the SR's time (LSR, DLSR).
  * S3: nothing arrives: an RR without report block to R3.
+ * S4: an SR from X4, another host than the SDP's, arrives first: it is
+ * dropped, and S4's RR still goes to the SDP's R4, not to X4.
+ * S5: the ACK never comes and nothing arrives: no report goes to R5.
  */
 TEST(rtcp_start)
 {
@@ -699,10 +725,15 @@ TEST(rtcp_start)
 	CHECK_EQ(peer_open(&R2a), 0);
 	CHECK_EQ(peer_open(&R2b), 0);
 	CHECK_EQ(peer_open(&R3), 0);
+	CHECK_EQ(peer_open(&R4), 0);
+	CHECK_EQ(peer_open_on(&X4, INADDR_LOOPBACK + 1), 0);
+	CHECK_EQ(peer_open(&R5), 0);
 
 	CHECK_EQ(sess_alloc(&S1, engine), 0);
 	CHECK_EQ(sess_alloc(&S2, engine), 0);
 	CHECK_EQ(sess_alloc(&S3, engine), 0);
+	CHECK_EQ(sess_alloc(&S4, engine), 0);
+	CHECK_EQ(sess_alloc(&S5, engine), 0);
 
 	rtcp_t0_us = now_us();
 	prm = params(MEDIA_PT_PCMU, &A1, &R1);
@@ -712,7 +743,12 @@ TEST(rtcp_start)
 	CHECK_EQ(sess_start(&S2, &prm, NULL, 0), 0);
 	prm = params(MEDIA_PT_PCMU, &A2, &R3);
 	CHECK_EQ(sess_start(&S3, &prm, NULL, 0), 0);
+	prm = params(MEDIA_PT_PCMU, &A2, &R4);
+	CHECK_EQ(sess_start(&S4, &prm, NULL, 0), 0);
+	prm = params(MEDIA_PT_PCMU, &A2, &R5);
+	CHECK_EQ(sess_start_unacked(&S5, &prm, NULL, 0), 0);
 
+	send_sr(&X4, (uint16_t)(S4.port + 1));
 	send_sr(&R2b, (uint16_t)(S2.port + 1));
 	sr_sent_us = now_us();
 
@@ -855,16 +891,19 @@ TEST(rtcp_reports)
 	uint64_t t_rep;
 	double diff;
 
-	CHECK(S1.started && S2.started && S3.started);
-	while (!(R1.nrx && R2b.nrx && R3.nrx) &&
+	CHECK(S1.started && S2.started && S3.started && S4.started &&
+	      S5.started);
+	while (!(R1.nrx && R2b.nrx && R3.nrx && R4.nrx) &&
 	       now_us() < rtcp_t0_us + 6000000u)
 		step();
-	CHECK(R1.nrx && R2b.nrx && R3.nrx);
+	CHECK_EQ(X4.nrx, 0);
+	CHECK(R1.nrx && R2b.nrx && R3.nrx && R4.nrx);
 	sleep_loop(50);
 	/* Every 5 s, the first 5 s after the start. */
 	CHECK_OK(report_times(&R1, &S1));
 	CHECK_OK(report_times(&R2b, &S2));
 	CHECK_OK(report_times(&R3, &S3));
+	CHECK_OK(report_times(&R4, &S4));
 
 	/* S1: an SR about what it sent, a block about A1's stream. */
 	CHECK(A1.nrx >= 8);
@@ -914,20 +953,37 @@ TEST(rtcp_reports)
 	CHECK_EQ(rep.pt, 201);
 	CHECK_EQ(rep.rc, 0);
 
+	/* S5: no ACK, nothing from the caller: nothing sent. */
+	CHECK_EQ(R5.nrx, 0);
+
+	/* S4: X4's SR was not the caller's; the SDP still decides. */
+	CHECK_OK(report_parse(&R4, 0, S4.port, &rep));
+	CHECK_EQ(rep.pt, 201);
+	CHECK_EQ(X4.nrx, 0);
+
 	CHECK_OK(sess_stop(&S1));
 	CHECK_OK(sess_stop(&S2));
 	CHECK_OK(sess_stop(&S3));
-	CHECK_EQ(S1.stats.rtcp_out, 1);
+	CHECK_OK(sess_stop(&S4));
+	CHECK_OK(sess_stop(&S5));
+	sleep_loop(50);
+	/* The other cases ran meanwhile: more than 5 s may have passed. */
+	CHECK_EQ(S1.stats.rtcp_out, R1.nrx);
 	CHECK_EQ(S1.stats.packets_in, a1_sent);
 	CHECK_EQ(S1.stats.packets_out, A1.nrx);
 	CHECK_EQ(S1.stats.lost, 1);
-	CHECK_EQ(S2.stats.rtcp_out, 1);
+	CHECK_EQ(S2.stats.rtcp_out, R2b.nrx);
 	CHECK_EQ(S2.stats.rtcp_in, 1);
 	CHECK_EQ(S2.stats.packets_in, 5);
 	CHECK_EQ(S2.stats.packets_out, 0);
-	CHECK_EQ(S3.stats.rtcp_out, 1);
+	CHECK_EQ(S3.stats.rtcp_out, R3.nrx);
 	CHECK_EQ(S3.stats.packets_in, 0);
-	CHECK(sess_release(&S1) && sess_release(&S2) && sess_release(&S3));
+	CHECK_EQ(S4.stats.rtcp_out, R4.nrx);
+	CHECK_EQ(S4.stats.wrong_source, 1);
+	CHECK_EQ(S5.stats.rtcp_out, 0);
+	CHECK_EQ(S5.stats.packets_out, 0);
+	CHECK(sess_release(&S1) && sess_release(&S2) && sess_release(&S3) &&
+	      sess_release(&S4) && sess_release(&S5));
 	return 0;
 }
 
@@ -1002,9 +1058,11 @@ TEST(stop_unstarted)
 /* ---- echo over symmetric RTP ------------------------------------------ */
 
 /*
- * The SDP says C; the caller really sends from A. The greeting goes to C
- * until A's first packet arrives; from then on everything goes to A: the
- * rest of the call's single stream, with A's audio said back.
+ * The SDP says C; the caller really sends from A, on C's host (a NAT that
+ * rewrote the port). The greeting goes to C until A has proved itself with
+ * three packets in sequence (the first two are not heard); from then on
+ * everything goes to A: the rest of the call's single stream, with A's
+ * audio said back.
  */
 TEST(greeting_then_echo)
 {
@@ -1044,20 +1102,21 @@ TEST(greeting_then_echo)
 
 	/* Echo: all of A's frames, in order (a few may be dropped if the
 	 * test's own timing bunches packets beyond the jitter maximum). */
-	CHECK(A.nrx >= N - 4 && A.nrx <= N);
+	CHECK(A.nrx >= N - 6 && A.nrx <= N - 2);
 	CHECK_OK(stream_check(&st, &A, 0, A.nrx, S.port, MEDIA_PT_PCMU));
 	CHECK(st.markers <= 1 + A.nrx / 5);
 	CHECK_OK(echo_check(&A, 0, A.nrx, &A, &first, NULL));
-	CHECK(first <= 2);
+	CHECK(first >= 2 && first <= 4);
 
 	CHECK_OK(sess_stop(&S));
 	sleep_loop(60);
-	CHECK_EQ(S.stats.packets_in, N);
+	CHECK_EQ(S.stats.packets_in, N - 2);
+	CHECK_EQ(S.stats.probation, 2);
 	CHECK_EQ(S.stats.packets_out, G + A.nrx);
-	/* Each frame is said back unless the jitter buffer dropped it (or,
-	 * after an underrun, the last one is left waiting alone). */
-	CHECK(S.stats.packets_out + S.stats.discarded <= G + N);
-	CHECK(S.stats.packets_out + S.stats.discarded >= G + N - 1);
+	/* Each frame heard is said back unless the jitter buffer dropped it
+	 * (or, after an underrun, the last one is left waiting alone). */
+	CHECK(S.stats.packets_out + S.stats.discarded <= G + N - 2);
+	CHECK(S.stats.packets_out + S.stats.discarded >= G + N - 3);
 	CHECK_EQ(S.stats.wrong_source, 0);
 	CHECK_EQ(S.stats.unknown_pt, 0);
 	CHECK_EQ(S.stats.malformed, 0);
@@ -1107,6 +1166,409 @@ TEST(wrong_source_dropped)
 	CHECK_EQ(S.stats.wrong_source, NB);
 	CHECK_EQ(S.stats.packets_in, NA);
 	CHECK_EQ(S.stats.packets_out, A.nrx);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* ---- whom the call latches to ----------------------------------------- */
+
+/* One packet by hand from p: seq, its timestamp, SSRC ssrc. */
+static void send_seq(struct peer *p, uint16_t port, uint16_t seq, uint32_t ssrc)
+{
+	uint8_t b[RTP_LEN];
+	struct sa dst;
+
+	memset(b, 0xff, sizeof(b));
+	rtp_header(b, false, MEDIA_PT_PCMU, seq, FRAME * seq, ssrc);
+	sa_set_in(&dst, INADDR_LOOPBACK, port);
+	peer_send(p, &dst, b, sizeof(b));
+}
+
+/* n packets in sequence from p, 20 ms apart, from seq on. */
+static void send_run(struct peer *p, uint16_t port, uint16_t seq, unsigned n)
+{
+	uint64_t t0 = now_us();
+
+	for (unsigned i = 0; i < n; i++) {
+		sleep_until(t0 + 20000u * i);
+		send_seq(p, port, (uint16_t)(seq + i), 0x77);
+	}
+}
+
+/*
+ * A third party's packet reaches the call's port before the caller's
+ * first one: the call does not go to it. The caller (the SDP's address)
+ * is heard and hears its echo; the third party hears nothing.
+ */
+TEST(stray_packet_first)
+{
+	enum { N = 20 };
+	struct media_params prm;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(peer_open(&B), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+
+	send_seq(&B, S.port, 1, 0x77);
+	sleep_loop(40);
+	peer_stream(&A, S.port, MEDIA_PT_PCMU, 0, N);
+	WAIT(peer_done(&A) && now_us() - A.last_send_us > 200000, 2000);
+	CHECK(peer_done(&A));
+	CHECK_EQ(B.nrx, 0);
+	CHECK(A.nrx >= N - 4);
+	CHECK_OK(echo_check(&A, 0, A.nrx, &A, NULL, NULL));
+
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.n_first, 1);
+	CHECK(sa_cmp(&S.first_addr, &A.addr, SA_ALL));
+	CHECK_EQ(S.stats.packets_in, N);
+	CHECK_EQ(S.stats.wrong_source, 0);
+	CHECK_EQ(S.stats.probation, 1);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/*
+ * A third party on the caller's host (another port, as a NAT would
+ * rewrite it) sends a run in sequence before the caller: it may have the
+ * call until the caller's first packet from the SDP's address, which
+ * takes it back for good.
+ */
+TEST(sdp_address_takes_the_call_back)
+{
+	enum { N = 20 };
+	struct media_params prm;
+	size_t b_had;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(peer_open(&B), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+
+	send_run(&B, S.port, 100, 5);
+	/* What B earned is said back to it before A starts. */
+	sleep_loop(200);
+	b_had = B.nrx;
+	peer_stream(&A, S.port, MEDIA_PT_PCMU, 0, N);
+	WAIT(peer_done(&A) && now_us() - A.last_send_us > 200000, 2000);
+	CHECK(peer_done(&A));
+	CHECK(A.nrx >= N - 4);
+	CHECK_OK(echo_check(&A, 0, A.nrx, &A, NULL, NULL));
+	CHECK_EQ(B.nrx, b_had);
+	/* From now on B is the wrong source, however long its run. */
+	send_run(&B, S.port, 105, 5);
+	sleep_loop(100);
+	CHECK_EQ(B.nrx, b_had);
+
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.stats.wrong_source, 5);
+	CHECK_EQ(S.stats.probation, 2);
+	CHECK_EQ(S.stats.packets_in, 3 + N);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* The SDP's address is public (not one behind NAT): another host is never
+ * the caller, however well it numbers its packets. */
+TEST(other_host_refused)
+{
+	enum { N = 12 };
+	struct media_params prm;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(peer_open_on(&E, INADDR_LOOPBACK + 1), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+
+	peer_stream(&E, S.port, MEDIA_PT_PCMU, 1, N);
+	WAIT(peer_done(&E) && now_us() - E.last_send_us > 100000, 2000);
+	CHECK(peer_done(&E));
+	CHECK_EQ(E.nrx, 0);
+	CHECK_EQ(S.n_first, 0);
+
+	peer_stream(&A, S.port, MEDIA_PT_PCMU, 0, N);
+	WAIT(peer_done(&A) && now_us() - A.last_send_us > 200000, 2000);
+	CHECK(A.nrx >= N - 4);
+	CHECK_OK(echo_check(&A, 0, A.nrx, &A, NULL, NULL));
+	CHECK_EQ(E.nrx, 0);
+
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.n_first, 1);
+	CHECK(sa_cmp(&S.first_addr, &A.addr, SA_ALL));
+	CHECK_EQ(S.stats.wrong_source, N);
+	CHECK_EQ(S.stats.packets_in, N);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/*
+ * The SDP names a private address (a caller behind NAT): the caller's
+ * packets will come from elsewhere, so any host may have the call, but
+ * only with packets in sequence. E's scattered packets come first and
+ * get nothing; F's stream has the call although E goes on spraying
+ * between F's packets.
+ */
+TEST(private_sdp_needs_a_run)
+{
+	enum { N = 20 };
+	struct media_params prm;
+	unsigned sprayed = 0;
+	uint64_t last = 0;
+
+	CHECK_EQ(peer_open_on(&E, INADDR_LOOPBACK + 1), 0);
+	CHECK_EQ(peer_open_on(&F, INADDR_LOOPBACK + 2), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &F, NULL);
+	CHECK_EQ(sa_set_str(&prm.raddr, "10.11.12.13", 4000), 0);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+
+	for (unsigned i = 0; i < 8; i++) {
+		send_seq(&E, S.port, (uint16_t)(1000 + 7 * i), 0x77);
+		sleep_loop(20);
+	}
+	sleep_loop(60);
+	CHECK_EQ(S.n_first, 0);
+
+	peer_stream(&F, S.port, MEDIA_PT_PCMU, 3, N);
+	while (!peer_done(&F) && now_us() - F.t0_us < 2000000) {
+		step();
+		if (now_us() - last >= 7000) {
+			send_seq(&E, S.port, (uint16_t)(3000 + 11 * sprayed++),
+			         0x77);
+			last = now_us();
+		}
+	}
+	WAIT(now_us() - F.last_send_us > 200000, 1000);
+	CHECK(peer_done(&F));
+	CHECK(F.nrx >= N - 6);
+	CHECK_OK(echo_check(&F, 0, F.nrx, &F, NULL, NULL));
+	CHECK_EQ(E.nrx, 0);
+
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.n_first, 1);
+	CHECK(sa_cmp(&S.first_addr, &F.addr, SA_ALL));
+	CHECK_EQ(S.stats.packets_in, N - 2);
+	/* E's spray once F had the call: from the wrong source. */
+	CHECK(S.stats.wrong_source > 0);
+	CHECK_EQ(S.stats.probation + S.stats.wrong_source, 8 + 2 + sprayed);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+TEST(private_addresses)
+{
+	static const struct {
+		const char *addr;
+		bool private;
+	} cases[] = {
+	    {"10.0.0.1", true},
+	    {"10.255.255.255", true},
+	    {"11.0.0.1", false},
+	    {"9.255.255.255", false},
+	    {"172.16.0.1", true},
+	    {"172.31.255.254", true},
+	    {"172.32.0.1", false},
+	    {"172.15.255.255", false},
+	    {"192.168.1.1", true},
+	    {"192.169.0.1", false},
+	    {"100.64.0.1", true},
+	    {"100.127.255.255", true},
+	    {"100.128.0.1", false},
+	    {"100.63.255.255", false},
+	    {"169.254.7.7", true},
+	    {"169.253.0.1", false},
+	    {"127.0.0.1", false},
+	    {"203.0.113.7", false},
+	    {"fd12:3456::1", true},
+	    {"fc00::1", true},
+	    {"fe80::1", true},
+	    {"febf::1", true},
+	    {"fec0::1", false},
+	    {"2001:db8::1", false},
+	    {"::1", false},
+	    {"::ffff:192.168.0.1", true},
+	    {"::ffff:8.8.8.8", false},
+	    {"::ffff:100.100.0.1", true},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sa a;
+
+		CHECK_EQ(sa_set_str(&a, cases[i].addr, 5000), 0);
+		if (media_addr_private(&a) != cases[i].private)
+			TEST_FAIL("private_addresses",
+			          "%s: private %d, want %d", cases[i].addr,
+			          !cases[i].private, cases[i].private);
+	}
+	CHECK(!media_addr_private(NULL));
+	return 0;
+}
+
+/* ---- nothing before the caller shows it is there ---------------------- */
+
+/*
+ * The SDP names C, who sends nothing and has not ACKed: the INVITE may
+ * have been sent with a forged source to make us stream at C. Nothing goes
+ * to C, though the agent has a greeting. The ACK comes: the greeting
+ * plays, from its first frame.
+ */
+TEST(nothing_before_ack)
+{
+	enum { G = 10 };
+	struct media_params prm;
+	struct stream st = {0};
+
+	CHECK_EQ(peer_open(&C), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &C, NULL);
+	CHECK_EQ(sess_start_unacked(&S, &prm, greeting, G * FRAME), 0);
+	sleep_loop(300);
+	CHECK_EQ(C.nrx, 0);
+
+	media_session_confirm(S.ms);
+	WAIT(C.nrx >= G, 1000);
+	sleep_loop(60);
+	CHECK_EQ(C.nrx, G);
+	CHECK_OK(stream_check(&st, &C, 0, G, S.port, MEDIA_PT_PCMU));
+	for (size_t g = 0; g < G; g++)
+		CHECK(greeting_is(&C, g, g, MEDIA_PT_PCMU));
+
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.stats.packets_out, G);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* The ACK may be known before the media starts (the answer came in it). */
+TEST(ack_before_start)
+{
+	enum { G = 5 };
+	struct media_params prm;
+
+	CHECK_EQ(peer_open(&C), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &C, NULL);
+	media_session_confirm(S.ms);
+	CHECK_EQ(sess_start_unacked(&S, &prm, greeting, G * FRAME), 0);
+	WAIT(C.nrx >= G, 1000);
+	CHECK_EQ(C.nrx, G);
+	CHECK(greeting_is(&C, 0, 0, MEDIA_PT_PCMU));
+	CHECK_OK(sess_stop(&S));
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* A packet from the SDP's address shows the caller is there as well as
+ * the ACK does: the greeting starts, from its first frame. */
+TEST(caller_rtp_before_ack)
+{
+	enum { G = 10 };
+	struct media_params prm;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start_unacked(&S, &prm, greeting, G * FRAME), 0);
+	sleep_loop(200);
+	CHECK_EQ(A.nrx, 0);
+	send_seq(&A, S.port, 1, 0x77);
+	WAIT(A.nrx >= G, 1000);
+	CHECK_EQ(A.nrx, G);
+	for (size_t g = 0; g < G; g++)
+		CHECK(greeting_is(&A, g, g, MEDIA_PT_PCMU));
+
+	CHECK_OK(sess_stop(&S));
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* The SDP's address is private, so F's run has the call; but F is not
+ * the SDP's address and could be anyone: nothing goes to it until the ACK
+ * comes, then the greeting does. */
+TEST(run_from_elsewhere_waits_for_ack)
+{
+	enum { G = 5 };
+	struct media_params prm;
+
+	CHECK_EQ(peer_open_on(&F, INADDR_LOOPBACK + 2), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &F, NULL);
+	CHECK_EQ(sa_set_str(&prm.raddr, "10.11.12.13", 4000), 0);
+	CHECK_EQ(sess_start_unacked(&S, &prm, greeting, G * FRAME), 0);
+	peer_stream(&F, S.port, MEDIA_PT_PCMU, 5, 15);
+	WAIT(S.n_first, 500);
+	CHECK_EQ(S.n_first, 1);
+	WAIT(peer_done(&F) && now_us() - F.last_send_us > 150000, 1000);
+	CHECK(peer_done(&F));
+	CHECK_EQ(F.nrx, 0);
+
+	media_session_confirm(S.ms);
+	WAIT(F.nrx >= G, 1000);
+	CHECK(F.nrx >= G);
+	for (size_t g = 0; g < G; g++)
+		CHECK(greeting_is(&F, g, g, MEDIA_PT_PCMU));
+
+	CHECK_OK(sess_stop(&S));
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* The SDP's addresses must be where one caller can be: not multicast,
+ * broadcast or reserved; not unspecified either, except to put the call
+ * on hold in an update (c=0.0.0.0, RFC 2543). */
+TEST(sdp_addresses_refused)
+{
+	static const char *const refused[] = {
+	    "224.0.0.1",
+	    "239.255.255.250",
+	    "255.255.255.255",
+	    "240.0.0.1",
+	    "0.0.0.0",
+	    "0.1.2.3",
+	    "ff02::1",
+	    "::",
+	    "::ffff:224.0.0.251",
+	    "::ffff:0.0.0.0",
+	};
+	static const char *const hold_ok[] = {"0.0.0.0", "::"};
+	struct media_params prm;
+
+	CHECK_EQ(peer_open(&A), 0);
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		CHECK_EQ(sess_alloc(&S, engine), 0);
+		prm = params(MEDIA_PT_PCMU, &A, NULL);
+		CHECK_EQ(sa_set_str(&prm.raddr, refused[i], 4000), 0);
+		if (sess_start_unacked(&S, &prm, NULL, 0) != EADDRNOTAVAIL)
+			TEST_FAIL("sdp_addresses_refused", "c=%s accepted",
+			          refused[i]);
+		/* The RTCP address too, where it would be sent to. */
+		prm = params(MEDIA_PT_PCMU, &A, NULL);
+		CHECK_EQ(sa_set_str(&prm.raddr_rtcp, refused[i], 4001), 0);
+		if (sa_isset(&prm.raddr_rtcp, SA_ADDR) &&
+		    sess_start_unacked(&S, &prm, NULL, 0) != EADDRNOTAVAIL)
+			TEST_FAIL("sdp_addresses_refused",
+			          "a=rtcp:4001 IN IP4 %s accepted", refused[i]);
+		CHECK(sess_release(&S));
+	}
+
+	/* An update may put the call on hold with an unspecified address,
+	 * but not move it to a refused one. */
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+	for (size_t i = 0; i < sizeof(hold_ok) / sizeof(hold_ok[0]); i++) {
+		CHECK_EQ(sa_set_str(&prm.raddr, hold_ok[i], 4000), 0);
+		CHECK_EQ(media_session_update(S.ms, &prm), 0);
+	}
+	CHECK_EQ(sa_set_str(&prm.raddr, "224.0.0.1", 4000), 0);
+	CHECK_EQ(media_session_update(S.ms, &prm), EADDRNOTAVAIL);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(media_session_update(S.ms, &prm), 0);
+	CHECK_OK(sess_stop(&S));
 	CHECK(sess_release(&S));
 	return 0;
 }
@@ -1637,7 +2099,9 @@ TEST(hold_sends_nothing)
 		CHECK(greeting_is(&A, i, g0 + i, MEDIA_PT_PCMU));
 
 	CHECK_OK(sess_stop(&S));
-	CHECK_EQ(S.stats.packets_in, 5);
+	/* A is not the SDP's address: its first two proved it. */
+	CHECK_EQ(S.stats.packets_in, 3);
+	CHECK_EQ(S.stats.probation, 2);
 	CHECK_EQ(S.stats.packets_out, A.nrx);
 	CHECK(sess_release(&S));
 	return 0;
@@ -1667,22 +2131,11 @@ static const char *only_to(struct peer *p, size_t more)
 	return NULL;
 }
 
-static void send_one(struct peer *p, uint16_t port, uint16_t seq)
-{
-	uint8_t b[RTP_LEN];
-	struct sa dst;
-
-	memset(b, 0xff, sizeof(b));
-	rtp_header(b, false, MEDIA_PT_PCMU, seq, FRAME * seq, 0x77);
-	sa_set_in(&dst, INADDR_LOOPBACK, port);
-	peer_send(p, &dst, b, sizeof(b));
-}
-
 /*
- * The greeting plays to C (the SDP); A's packet latches it to A; a
- * re-INVITE moves it to D; B's packet latches it to B; A's packet after
- * that is from the wrong source. Through all of it, one stream: the
- * greeting frame after frame, sequence and timestamps unbroken.
+ * The greeting plays to C (the SDP); A's run of packets latches it to A; a
+ * re-INVITE moves it to D; B's run latches it to B; A's packet after that
+ * is from the wrong source. Through all of it, one stream: the greeting
+ * frame after frame, sequence and timestamps unbroken.
  */
 TEST(update_moves_media)
 {
@@ -1701,20 +2154,21 @@ TEST(update_moves_media)
 	CHECK_EQ(sess_start(&S, &prm, greeting, 100 * FRAME), 0);
 
 	CHECK_OK(only_to(&C, 3));
-	send_one(&A, S.port, 1);
+	send_run(&A, S.port, 1, 3);
 	CHECK_OK(only_to(&A, 3));
 	prm = params(MEDIA_PT_PCMU, &D, NULL);
 	CHECK_EQ(media_session_update(S.ms, &prm), 0);
 	CHECK_OK(only_to(&D, 3));
-	send_one(&B, S.port, 2);
+	send_run(&B, S.port, 4, 3);
 	CHECK_OK(only_to(&B, 3));
-	send_one(&A, S.port, 3);
+	send_seq(&A, S.port, 7, 0x77);
 	CHECK_OK(only_to(&B, 2));
 
 	CHECK_OK(sess_stop(&S));
 	CHECK_EQ(S.n_first, 1);
 	CHECK(sa_cmp(&S.first_addr, &A.addr, SA_ALL));
 	CHECK_EQ(S.stats.packets_in, 2);
+	CHECK_EQ(S.stats.probation, 4);
 	CHECK_EQ(S.stats.wrong_source, 1);
 
 	/* C's, then A's, D's and B's packets make one stream. */
@@ -1812,8 +2266,10 @@ TEST(port_range_exhaustion)
 	CHECK_EQ(engine_on(&me, 41203, 41207), 0);
 	CHECK_EQ(media_session_alloc(&s1, me, noop_event, NULL), 0);
 	CHECK_EQ(media_session_alloc(&s2, me, noop_event, NULL), 0);
-	CHECK_EQ(media_session_port(s1), 41204);
-	CHECK_EQ(media_session_port(s2), 41206);
+	/* In either order. */
+	CHECK_EQ(media_session_port(s1) + media_session_port(s2),
+	         41204 + 41206);
+	CHECK(media_session_port(s1) != media_session_port(s2));
 	CHECK_EQ(media_session_alloc(&s3, me, noop_event, NULL), EADDRINUSE);
 	s1 = mem_deref(s1);
 	s2 = mem_deref(s2);
@@ -1833,6 +2289,94 @@ TEST(port_range_exhaustion)
 	s1 = mem_deref(s1);
 	media_engine_stop(me);
 	me = mem_deref(me);
+	return 0;
+}
+
+/* Pairs are handed out at random within the range, so one call's port
+ * tells nothing of the next call's. */
+TEST(ports_random)
+{
+	enum { N = 12 };
+	struct media_engine *me = NULL;
+	struct media_session *s[N] = {0};
+	uint16_t port[N];
+	unsigned next_pair = 0;
+	bool ok = true;
+
+	CHECK_EQ(engine_on(&me, 42000, 42999), 0);
+	for (size_t i = 0; i < N && ok; i++) {
+		ok = !media_session_alloc(&s[i], me, noop_event, NULL);
+		port[i] = media_session_port(s[i]);
+		ok = ok && port[i] % 2 == 0 && port[i] >= 42000 &&
+		     port[i] < 42999;
+		if (ok && i && port[i] == port[i - 1] + 2)
+			next_pair++;
+	}
+	for (size_t i = 0; i < N; i++)
+		mem_deref(s[i]);
+	media_engine_stop(me);
+	mem_deref(me);
+	CHECK(ok);
+	/* In order, all N - 1 would be; at random, about one in 500. */
+	CHECK(next_pair < 3);
+	return 0;
+}
+
+/* ---- descriptors above libre's 1024 ---------------------------------- */
+
+/*
+ * The media threads poll their sockets with their own epoll, not with a
+ * libre loop (whose default fd_listen refuses descriptors from 1024 on):
+ * with the process' low descriptors all taken, a call's sockets numbered
+ * above 1024 still carry its audio both ways.
+ */
+TEST(sockets_above_1024)
+{
+	enum { N = 12, FILL = 1100 };
+	static int fill[FILL];
+	struct rlimit old, rl;
+	struct media_params prm;
+	size_t nfill = 0;
+	int probe, ok;
+
+	CHECK_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+	if (old.rlim_max != RLIM_INFINITY && old.rlim_max < FILL + 100) {
+		printf("# sockets_above_1024: RLIMIT_NOFILE hard limit %llu, "
+		       "not checked\n",
+		       (unsigned long long)old.rlim_max);
+		return 0;
+	}
+	rl = old;
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur < FILL + 100)
+		rl.rlim_cur = FILL + 100;
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0); /* frees the last one first */
+	S.ms = mem_deref(S.ms);
+	for (probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	     probe >= 0 && probe < 1030 && nfill < FILL;
+	     probe = open("/dev/null", O_RDONLY | O_CLOEXEC))
+		fill[nfill++] = probe;
+	if (probe >= 0)
+		close(probe);
+	ok = probe >= 1024;
+	if (ok)
+		ok = !sess_alloc(&S, engine);
+	for (size_t i = 0; i < nfill; i++)
+		close(fill[i]);
+	CHECK(ok);
+
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+	peer_stream(&A, S.port, MEDIA_PT_PCMU, 9, N);
+	WAIT(peer_done(&A) && now_us() - A.last_send_us > 200000, 2000);
+	CHECK(A.nrx >= N - 4);
+	CHECK_OK(echo_check(&A, 0, A.nrx, &A, NULL, NULL));
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.stats.packets_in, N);
+	CHECK(sess_release(&S));
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
 	return 0;
 }
 
@@ -1865,6 +2409,16 @@ int main(void)
 	RUN(stop_unstarted);
 	RUN(greeting_then_echo);
 	RUN(wrong_source_dropped);
+	RUN(stray_packet_first);
+	RUN(sdp_address_takes_the_call_back);
+	RUN(other_host_refused);
+	RUN(private_sdp_needs_a_run);
+	RUN(private_addresses);
+	RUN(nothing_before_ack);
+	RUN(ack_before_start);
+	RUN(caller_rtp_before_ack);
+	RUN(run_from_elsewhere_waits_for_ack);
+	RUN(sdp_addresses_refused);
 	RUN(bad_packets_counted);
 	RUN(truncated_extension_malformed);
 	RUN(header_extras_skipped);
@@ -1878,6 +2432,8 @@ int main(void)
 	RUN(hold_sends_nothing);
 	RUN(update_moves_media);
 	RUN(port_range_exhaustion);
+	RUN(ports_random);
+	RUN(sockets_above_1024);
 	RUN(rtcp_reports);
 
 	for (size_t i = 0; i < sizeof(sessions) / sizeof(sessions[0]); i++) {
