@@ -11,12 +11,13 @@
 #include <unistd.h>
 #include <sys/signalfd.h>
 #include <re.h>
+#include "auth/token.h"
 #include "core/config.h"
 #include "core/log.h"
-#include "agent/agent.h"
+#include "agent/agents.h"
 #include "agent/clip.h"
 #include "agent/hub.h"
-#include "agent/tts.h"
+#include "speech/tts.h"
 #include "media/media.h"
 #include "media/wav.h"
 #include "sip/sipua.h"
@@ -26,7 +27,7 @@
 #include "store/store.h"
 #include "api/api.h"
 #include "carrier/front.h"
-#include "carrier/stream.h"
+#include "mstream/stream.h"
 #include "cli/cli.h"
 #include "net/conngate.h"
 
@@ -149,6 +150,20 @@ static int signals_setup(struct server *srv)
 	if (srv->sigfd < 0)
 		return errno;
 	return fd_listen(srv->sigfd, FD_READ, signal_readable, srv);
+}
+
+/* Points ring at cfg's keys through storage (n entries). The ring borrows
+ * cfg's strings: cfg must not move or change while the ring is used. */
+static void config_keyring(const struct config *cfg, struct token_keyring *ring,
+                           struct token_key *storage, size_t n)
+{
+	ring->keys = storage;
+	ring->count = 0;
+	for (size_t i = 0; i < cfg->nkeys && i < n; i++) {
+		storage[i].key = cfg->keys[i].key;
+		storage[i].secret = cfg->keys[i].secret;
+		ring->count++;
+	}
 }
 
 /* The loop holds max_open_files descriptors, and TCP connections are

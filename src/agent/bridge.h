@@ -20,8 +20,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include "agent/agent.h"
-#include "agent/vad.h"
+#include "media/agent.h"
+#include "speech/vad.h"
 
 #define BRIDGE_FRAME 160 /* samples per 20 ms frame at 8 kHz */
 

@@ -5,7 +5,7 @@
 #ifndef VOXGATE_AGENT_CLIP_H
 #define VOXGATE_AGENT_CLIP_H
 
-#include "agent/agent.h"
+#include "media/agent.h"
 
 /* Its start is NULL: a clip agent is made with agent_clip_start. */
 extern const struct agent_ops agent_clip;

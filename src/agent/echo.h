@@ -5,7 +5,7 @@
 #ifndef VOXGATE_AGENT_ECHO_H
 #define VOXGATE_AGENT_ECHO_H
 
-#include "agent/agent.h"
+#include "media/agent.h"
 
 extern const struct agent_ops agent_audio_echo;
 

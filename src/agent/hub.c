@@ -22,7 +22,7 @@
 #include <re.h>
 #include "agent/hub.h"
 #include "agent/bridge.h"
-#include "agent/proto.h"
+#include "proto/proto.h"
 #include "auth/token.h"
 #include "net/wsguard.h"
 #include "core/log.h"

@@ -15,8 +15,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "agent/agent.h"
-#include "agent/vad.h"
+#include "media/agent.h"
+#include "speech/vad.h"
 
 struct hub;
 struct http_conn;

@@ -16,7 +16,7 @@
 #include "core/libre.h"
 #include "api/api.h"
 #include "carrier/front.h"
-#include "carrier/stream.h"
+#include "mstream/stream.h"
 #include "room/room.h"
 #include "store/store.h"
 #include "sip/routing.h"

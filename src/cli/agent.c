@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli/cli.h"
-#include "agent/worker.h"
+#include "worker/worker.h"
 #include "core/config.h"
 #include "core/log.h"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "agent/stt.h"
+#include "speech/stt.h"
 #include "cli/cli.h"
 #include "cli/opt.h"
 #include "media/wav.h"

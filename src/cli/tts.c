@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/tts.h"
+#include "speech/tts.h"
 #include "cli/cli.h"
 #include "cli/opt.h"
 #include "media/wav.h"

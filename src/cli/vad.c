@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/vad.h"
+#include "speech/vad.h"
 #include "cli/cli.h"
 #include "cli/opt.h"
 #include "media/wav.h"

@@ -1408,20 +1408,6 @@ int config_load_keys(struct config *cfg, int argc, char *const argv[],
 	return load(cfg, argc, argv, err, errsz, true);
 }
 
-void config_keyring(const struct config *cfg, struct token_keyring *ring,
-                    struct token_key *storage, size_t n)
-{
-	size_t i;
-
-	ring->keys = storage;
-	ring->count = 0;
-	for (i = 0; i < cfg->nkeys && i < n; i++) {
-		storage[i].key = cfg->keys[i].key;
-		storage[i].secret = cfg->keys[i].secret;
-		ring->count++;
-	}
-}
-
 const char *config_key_secret(const struct config *cfg, const char *key)
 {
 	size_t i;

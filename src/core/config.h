@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <limits.h>
-#include "auth/token.h"
 #include "core/log.h"
 
 #define CONFIG_KEYS_MAX     16
@@ -45,7 +44,7 @@ struct config {
 	uint32_t answer_delay_ms;  /* ringing time before 200 OK, default 0 */
 	uint32_t drain_timeout_ms; /* after SIGTERM, default 30 s */
 	uint32_t media_threads;    /* 0 = one per CPU */
-	/* API keys, in the order given; see config_keyring(). */
+	/* API keys, in the order given; the first signs. */
 	struct config_key keys[CONFIG_KEYS_MAX];
 	size_t nkeys;
 	uint16_t http_port;      /* HTTP API; default 7880, 0 = none */
@@ -117,12 +116,6 @@ int config_load_keys(struct config *cfg, int argc, char *const argv[],
                      char *err, size_t errsz);
 
 void config_print_help(FILE *out);
-
-/* Points ring at cfg's keys through storage (n entries, at most
- * CONFIG_KEYS_MAX used). The ring borrows cfg's strings: cfg must not move
- * or change while the ring is used. */
-void config_keyring(const struct config *cfg, struct token_keyring *ring,
-                    struct token_key *storage, size_t n);
 
 /* The secret of key, or NULL. */
 const char *config_key_secret(const struct config *cfg, const char *key);

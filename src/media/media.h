@@ -30,7 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <re.h>
-#include "agent/agent.h"
+#include "media/agent.h"
 
 #define MEDIA_PT_PCMU 0
 #define MEDIA_PT_PCMA 8

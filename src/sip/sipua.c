@@ -14,7 +14,7 @@
 #include <time.h>
 #include "sip/sipua.h"
 #include "sip/dispatch.h"
-#include "agent/bot.h"
+#include "mstream/bot.h"
 #include "agent/clip.h"
 #include "room/room.h"
 #include "core/log.h"

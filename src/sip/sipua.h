@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 #include <re.h>
-#include "agent/agent.h"
+#include "media/agent.h"
 #include "media/media.h"
 
 struct sipua;

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "agent/bot_line.h"
+#include "mstream/bot_line.h"
 #include "media/g711.h"
 
 #include "test.h"

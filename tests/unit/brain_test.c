@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/brain.h"
+#include "worker/brain.h"
 
 #include "test.h"
 

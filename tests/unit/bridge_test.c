@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "agent/bridge.h"
-#include "agent/tts.h"
+#include "speech/tts.h"
 
 #include "test.h"
 

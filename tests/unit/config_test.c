@@ -1065,17 +1065,11 @@ TEST(load_keys_only)
 
 TEST(keyring)
 {
-	struct token_key storage[CONFIG_KEYS_MAX];
-	struct token_keyring ring;
-
 	CHECK_EQ(load("--keys", "a: 1, b: 2, c: 3", NULL), 0);
-	config_keyring(&cfg, &ring, storage, CONFIG_KEYS_MAX);
-	CHECK_EQ(ring.count, 3);
-	CHECK(ring.keys == storage);
-	CHECK_STR(ring.keys[2].key, "c");
-	CHECK_STR(ring.keys[2].secret, "3");
-	config_keyring(&cfg, &ring, storage, 2);
-	CHECK_EQ(ring.count, 2);
+	CHECK_EQ(cfg.nkeys, 3);
+	CHECK_STR(cfg.keys[0].key, "a");
+	CHECK_STR(cfg.keys[2].key, "c");
+	CHECK_STR(cfg.keys[2].secret, "3");
 	CHECK_STR(config_key_secret(&cfg, "b"), "2");
 	CHECK(config_key_secret(&cfg, "d") == NULL);
 	CHECK(config_key_secret(&cfg, NULL) == NULL);

@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "agent/echo_guard.h"
-#include "agent/tts.h"
-#include "agent/vad.h"
+#include "speech/tts.h"
+#include "speech/vad.h"
 #include "media/wav.h"
 
 #include "test.h"

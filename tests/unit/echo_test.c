@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "agent/agent.h"
+#include "agent/agents.h"
 #include "agent/echo.h"
 
 #include "test.h"

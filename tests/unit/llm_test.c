@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "agent/llm.h"
+#include "worker/llm.h"
 #include "standin.h"
 #include "test.h"
 

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <jansson.h>
 
-#include "carrier/mstream.h"
+#include "mstream/mstream.h"
 #include "test.h"
 
 #define MZ     "MZ18ad3ab5a668481ce02b83e7395059f0"

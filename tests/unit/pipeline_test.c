@@ -21,11 +21,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/brain.h"
-#include "agent/pipeline.h"
-#include "agent/stt.h"
-#include "agent/tts.h"
-#include "agent/vad.h"
+#include "worker/brain.h"
+#include "worker/pipeline.h"
+#include "speech/stt.h"
+#include "speech/tts.h"
+#include "speech/vad.h"
 #include "media/wav.h"
 
 #include "standin.h"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/proto.h"
+#include "proto/proto.h"
 
 #include "test.h"
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/stt.h"
+#include "speech/stt.h"
 #include "media/wav.h"
 
 #include "test.h"

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "agent/tts.h"
+#include "speech/tts.h"
 
 #include "test.h"
 

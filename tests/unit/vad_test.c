@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "agent/vad.h"
+#include "speech/vad.h"
 #include "media/g711.h"
 
 #include "test.h"

@@ -26,14 +26,14 @@
  *
  * Rules are tried in the order of the file and the first match answers.
  */
-#ifndef VOXGATE_AGENT_BRAIN_H
-#define VOXGATE_AGENT_BRAIN_H
+#ifndef VOXGATE_WORKER_BRAIN_H
+#define VOXGATE_WORKER_BRAIN_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "agent/llm.h"
+#include "worker/llm.h"
 
 struct brain_script;
 

@@ -4,13 +4,13 @@
  * and the binary audio frames. Free of libre and jansson types, so both
  * the server's hub and the worker can use it.
  */
-#ifndef VOXGATE_AGENT_PROTO_H
-#define VOXGATE_AGENT_PROTO_H
+#ifndef VOXGATE_PROTO_PROTO_H
+#define VOXGATE_PROTO_PROTO_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "agent/vad.h"
+#include "speech/vad.h"
 
 #define PROTO_VERSION 1
 

@@ -36,7 +36,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "carrier/mstream.h"
+#include "mstream/mstream.h"
 
 #define TELNYX_TOKEN_KEY "x-telnyx-streaming-auth-token"
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
-#include "agent/proto.h"
+#include "proto/proto.h"
 
 /* Which fields each message carries: one table drives both directions. */
 enum field {

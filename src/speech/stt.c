@@ -15,7 +15,7 @@
 #include <sphinxbase/logmath.h>
 #include <sphinxbase/ngram_model.h>
 #include <speex/speex_resampler.h>
-#include "agent/stt.h"
+#include "speech/stt.h"
 
 #define STT_MODEL_DIR "/usr/share/pocketsphinx/model/en-us"
 #define STT_HMM       STT_MODEL_DIR "/en-us"

@@ -10,7 +10,7 @@
  */
 #include <errno.h>
 #include <string.h>
-#include "agent/bot_line.h"
+#include "mstream/bot_line.h"
 #include "media/g711.h"
 
 #define ULAW_SILENCE 0xFF

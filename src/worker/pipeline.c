@@ -77,10 +77,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "agent/llm.h"
-#include "agent/pipeline.h"
-#include "agent/stt.h"
-#include "agent/tts.h"
+#include "worker/llm.h"
+#include "worker/pipeline.h"
+#include "speech/stt.h"
+#include "speech/tts.h"
 
 #define RATE        8000
 #define MS_SAMPLES  (RATE / 1000)

@@ -28,7 +28,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "agent/llm.h"
+#include "worker/llm.h"
 
 #define LLM_POLL_MS     20
 #define LLM_LINE_MAX    (1024 * 1024) /* a longer SSE line is malformed */

@@ -42,7 +42,7 @@
 #include <string.h>
 #include <speex/speex_resampler.h>
 
-#include "agent/vad.h"
+#include "speech/vad.h"
 
 /* The pitch analysis rate and its windows, in samples at PITCH_RATE. */
 #define PITCH_RATE 4000

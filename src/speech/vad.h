@@ -8,8 +8,8 @@
  * and is described in vad.c. vad_process does no allocation, takes no lock
  * and never blocks.
  */
-#ifndef VOXGATE_AGENT_VAD_H
-#define VOXGATE_AGENT_VAD_H
+#ifndef VOXGATE_SPEECH_VAD_H
+#define VOXGATE_SPEECH_VAD_H
 
 #include <stdbool.h>
 #include <stddef.h>

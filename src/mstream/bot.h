@@ -9,10 +9,10 @@
  *
  * Not in agent_find: its URL comes with each call.
  */
-#ifndef VOXGATE_AGENT_BOT_H
-#define VOXGATE_AGENT_BOT_H
+#ifndef VOXGATE_MSTREAM_BOT_H
+#define VOXGATE_MSTREAM_BOT_H
 
-#include "agent/agent.h"
+#include "media/agent.h"
 
 extern const struct agent_ops agent_bot;
 

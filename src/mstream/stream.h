@@ -11,8 +11,8 @@
  * arrives over TCP in bursts, so a 20 ms timer, not a media thread's
  * socket, paces it.
  */
-#ifndef VOXGATE_CARRIER_STREAM_H
-#define VOXGATE_CARRIER_STREAM_H
+#ifndef VOXGATE_MSTREAM_STREAM_H
+#define VOXGATE_MSTREAM_STREAM_H
 
 #include <stdbool.h>
 

@@ -12,8 +12,8 @@
  * bytes since the start. Each function says which thread may call it;
  * none blocks, and only init allocates.
  */
-#ifndef VOXGATE_AGENT_BOT_LINE_H
-#define VOXGATE_AGENT_BOT_LINE_H
+#ifndef VOXGATE_MSTREAM_BOT_LINE_H
+#define VOXGATE_MSTREAM_BOT_LINE_H
 
 #include <stdatomic.h>
 #include <stdbool.h>

@@ -5,8 +5,8 @@
  * server closes the connection, so that whoever started it (the server's
  * pool, or a supervisor) starts a fresh one.
  */
-#ifndef VOXGATE_AGENT_WORKER_H
-#define VOXGATE_AGENT_WORKER_H
+#ifndef VOXGATE_WORKER_WORKER_H
+#define VOXGATE_WORKER_WORKER_H
 
 struct config;
 

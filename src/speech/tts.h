@@ -4,8 +4,8 @@
  * first words before the sentence is finished, and which stop mid-sentence
  * when the caller talks over them (barge-in).
  */
-#ifndef VOXGATE_AGENT_TTS_H
-#define VOXGATE_AGENT_TTS_H
+#ifndef VOXGATE_SPEECH_TTS_H
+#define VOXGATE_SPEECH_TTS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -27,9 +27,9 @@
 #include <string.h>
 #include <strings.h>
 #include <re.h>
-#include "agent/bot.h"
-#include "agent/bot_line.h"
-#include "carrier/mstream.h"
+#include "mstream/bot.h"
+#include "mstream/bot_line.h"
+#include "mstream/mstream.h"
 #include "core/log.h"
 #include "net/wsguard.h"
 

@@ -6,7 +6,7 @@
 #include <espeak-ng/espeak_ng.h>
 #include <flite/flite.h>
 #include <speex/speex_resampler.h>
-#include "agent/tts.h"
+#include "speech/tts.h"
 
 /* Audio goes out every 50 ms of it, not when a sentence is done; 50 ms
  * is as small as espeak-ng's synchronous mode goes, and both providers

@@ -22,9 +22,9 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include "core/libre.h"
-#include "agent/agent.h"
-#include "carrier/mstream.h"
-#include "carrier/stream.h"
+#include "media/agent.h"
+#include "mstream/mstream.h"
+#include "mstream/stream.h"
 #include "carrier/twilio.h"
 #include "core/id.h"
 #include "core/log.h"

@@ -13,8 +13,8 @@
  * No libre and no jansson types here, so either kind of file can include
  * this header.
  */
-#ifndef VOXGATE_CARRIER_MSTREAM_H
-#define VOXGATE_CARRIER_MSTREAM_H
+#ifndef VOXGATE_MSTREAM_MSTREAM_H
+#define VOXGATE_MSTREAM_MSTREAM_H
 
 #include <stdbool.h>
 #include <stddef.h>

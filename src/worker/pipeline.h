@@ -18,15 +18,15 @@
  * followed by a turn with nothing in it (a cough, a click) resumes the
  * unheard rest of the reply. pipeline.c tells how.
  */
-#ifndef VOXGATE_AGENT_PIPELINE_H
-#define VOXGATE_AGENT_PIPELINE_H
+#ifndef VOXGATE_WORKER_PIPELINE_H
+#define VOXGATE_WORKER_PIPELINE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/brain.h"
-#include "agent/vad.h"
+#include "worker/brain.h"
+#include "speech/vad.h"
 
 #define PIPELINE_FRAME 160 /* samples per caller frame: 20 ms at 8 kHz */
 

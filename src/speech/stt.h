@@ -3,8 +3,8 @@
  * model on the caller's 8 kHz audio, streaming partial transcripts while
  * the caller speaks and a final one at the end of the turn.
  */
-#ifndef VOXGATE_AGENT_STT_H
-#define VOXGATE_AGENT_STT_H
+#ifndef VOXGATE_SPEECH_STT_H
+#define VOXGATE_SPEECH_STT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -5,8 +5,8 @@
  * piece by piece as it arrives, so an agent can start speaking on the
  * first clause. Also the clause splitter that decides when to start.
  */
-#ifndef VOXGATE_AGENT_LLM_H
-#define VOXGATE_AGENT_LLM_H
+#ifndef VOXGATE_WORKER_LLM_H
+#define VOXGATE_WORKER_LLM_H
 
 #include <stdatomic.h>
 #include <stddef.h>

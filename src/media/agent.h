@@ -6,8 +6,8 @@
  * run on the call's media thread every 20 ms and must neither block nor
  * allocate. Audio is 16-bit mono PCM at the call's sample rate.
  */
-#ifndef VOXGATE_AGENT_AGENT_H
-#define VOXGATE_AGENT_AGENT_H
+#ifndef VOXGATE_MEDIA_AGENT_H
+#define VOXGATE_MEDIA_AGENT_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -66,10 +66,5 @@ struct agent_ops {
 	 * NULL = the agent ignores them. */
 	void (*dtmf)(void *state, const char *digits, size_t n);
 };
-
-/* NULL when no agent has that name. */
-const struct agent_ops *agent_find(const char *name);
-/* Comma-separated names, for --help and errors. */
-const char *agent_names(void);
 
 #endif

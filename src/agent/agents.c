@@ -1,6 +1,6 @@
 #include <stddef.h>
 #include <string.h>
-#include "agent/agent.h"
+#include "agent/agents.h"
 #include "agent/echo.h"
 #include "agent/hub.h"
 

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/types.h>
 
-#include "agent/brain.h"
+#include "worker/brain.h"
 
 /* One alternative of a pattern: words that must all be heard. */
 struct alt {

@@ -1,0 +1,15 @@
+/*
+ * The agents a server can give its calls, by the name the `agent` setting
+ * takes.
+ */
+#ifndef VOXGATE_AGENT_AGENTS_H
+#define VOXGATE_AGENT_AGENTS_H
+
+#include "media/agent.h"
+
+/* NULL when no agent has that name. */
+const struct agent_ops *agent_find(const char *name);
+/* Comma-separated names, for --help and errors. */
+const char *agent_names(void);
+
+#endif
