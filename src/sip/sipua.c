@@ -55,6 +55,7 @@ struct call {
 	struct sdp_media *sdpm;
 	struct media_session *media;
 	struct tmr answer_tmr, limit_tmr;
+	struct tmr sess_tmr; /* releases sess after the callback that ended */
 	char id[128];
 	char from[128];
 	char to[128];
@@ -138,6 +139,7 @@ static void call_destructor(void *arg)
 	tmr_cancel(&call->answer_tmr);
 	tmr_cancel(&call->limit_tmr);
 	tmr_cancel(&call->pin_tmr);
+	tmr_cancel(&call->sess_tmr);
 	list_unlink(&call->le);
 	mem_deref((void *)call->invite);
 	mem_deref(call->sess);
@@ -196,10 +198,21 @@ static void call_finish(struct call *call)
 	check_idle(ua);
 }
 
+/* Releasing the session makes libre send our BYE when the dialog is
+ * established and the caller has not hung up. */
+static void sess_release(void *arg)
+{
+	struct call *call = arg;
+
+	call->sess = mem_deref(call->sess);
+}
+
 /*
- * Ends the call once. The session is released here: if the dialog is
- * established and the caller has not hung up, libre sends our BYE; an
- * unanswered INVITE gets the final response given.
+ * Ends the call once. An unanswered INVITE gets the final response given.
+ * The session is released on the next turn of the loop, never here: a call
+ * often ends inside one of the session's own handlers (the ACK's answer,
+ * the BYE, the CANCEL), and libre goes on using the session after the
+ * handler returns.
  */
 static void call_end(struct call *call, const char *by, const char *reason,
                      uint16_t scode)
@@ -221,7 +234,8 @@ static void call_end(struct call *call, const char *by, const char *reason,
 
 	if (call->sess && !call->answer_ms && scode)
 		(void)sipsess_reject(call->sess, scode, reason, NULL);
-	call->sess = mem_deref(call->sess);
+	if (call->sess)
+		tmr_start(&call->sess_tmr, 0, sess_release, call);
 
 	if (call->media)
 		media_session_stop(call->media);
@@ -430,6 +444,9 @@ static int offer_handler(struct mbuf **descp, const struct sip_msg *msg,
 	struct media_params mp;
 	int err;
 
+	/* The media session is stopping: a re-INVITE now gets a 488. */
+	if (call->ending)
+		return ECONNRESET;
 	if (!mbuf_get_left(msg->mb)) {
 		/* A re-INVITE without SDP asks for our offer again. */
 		return sdp_encode(descp, call->sdp, true);
@@ -455,18 +472,28 @@ static int offer_handler(struct mbuf **descp, const struct sip_msg *msg,
 	return sdp_encode(descp, call->sdp, false);
 }
 
-/* The ACK carries the answer to the offer we put in our 200. */
+/* The ACK carries the answer to the offer we put in our 200. An error
+ * returned makes libre end the dialog with a BYE once it is done with the
+ * ACK; call_end leaves the session to it. */
 static int answer_handler(const struct sip_msg *msg, void *arg)
 {
 	struct call *call = arg;
-	int err;
+	const char *why = NULL;
+	int err = 0;
 
-	err = sdp_decode(call->sdp, msg->mb, false);
-	if (!err)
-		err = start_media(call);
+	if (call->ending)
+		return 0;
+	if (!mbuf_get_left(msg->mb)) {
+		why = "no SDP answer";
+		err = EPROTO;
+	} else if ((err = sdp_decode(call->sdp, msg->mb, false))) {
+		why = "malformed SDP";
+	} else if ((err = start_media(call))) {
+		why = err == ENOENT ? "no common codec" : "media start failed";
+	}
 	if (err) {
 		log_event(LOGL_WARN, call->id, "bad_answer", "reason=\"%s\"",
-		          err == ENOENT ? "no common codec" : "malformed SDP");
+		          why);
 		call_end(call, "server", "bad SDP answer in ACK", 0);
 	}
 	return err;
@@ -961,6 +988,7 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 	tmr_init(&call->answer_tmr);
 	tmr_init(&call->limit_tmr);
 	tmr_init(&call->pin_tmr);
+	tmr_init(&call->sess_tmr);
 	pl_copy(call->id, sizeof(call->id), &msg->callid);
 	(void)re_snprintf(call->from, sizeof(call->from), "%H", uri_encode,
 	                  &msg->from.uri);
