@@ -21,6 +21,7 @@
 #include "media/wav.h"
 #include "sip/sipua.h"
 #include "sip/dispatch.h"
+#include "sip/hosts.h"
 #include "room/room.h"
 #include "room/webhook.h"
 #include "store/store.h"
@@ -39,6 +40,7 @@ struct server {
 	struct webhook *webhook;
 	struct rooms *rooms;
 	struct dispatch *dispatch;
+	struct hosts *hosts; /* allowedAddresses host names, resolved */
 	struct api *api;
 	struct carrier *carrier;
 	struct stream_server *streams;
@@ -271,9 +273,15 @@ static int control_plane_open(struct server *srv)
 	err = rooms_alloc(&srv->rooms, &rp);
 	if (err)
 		return 1;
+	err = hosts_alloc(&srv->hosts, NULL);
+	if (err) {
+		fprintf(stderr, "voxgate: DNS resolver: %s\n", strerror(err));
+		return 1;
+	}
 	const struct dispatch_params dp = {
 	    .store = srv->store,
 	    .rooms = srv->rooms,
+	    .hosts = srv->hosts,
 	    .default_route = cfg->default_route,
 	};
 	err = dispatch_alloc(&srv->dispatch, &dp);
@@ -531,6 +539,7 @@ static void control_plane_close(struct server *srv)
 	srv->webhook = NULL;
 	dispatch_free(srv->dispatch);
 	srv->dispatch = NULL;
+	srv->hosts = mem_deref(srv->hosts);
 	store_close(srv->store);
 	srv->store = NULL;
 }

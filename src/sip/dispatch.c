@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include "sip/dispatch.h"
 #include "sip/routing.h"
+#include "sip/hosts.h"
 #include "store/store.h"
 #include "core/id.h"
 #include "core/log.h"
@@ -25,6 +26,50 @@ struct dispatch {
 	json_t *trunks; /* inbound trunks */
 	json_t *rules;
 };
+
+static const char *jstr(const json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	return s ? s : "";
+}
+
+/* Names past this many are not resolved (and so match nothing). */
+#define HOST_NAMES_MAX 256
+
+/* Hands the host names the inbound trunks list in allowedAddresses to the
+ * resolver, which keeps them resolved until the next reload. */
+static void resolve_hosts(struct dispatch *d)
+{
+	const char *names[HOST_NAMES_MAX];
+	size_t n = 0, i, j;
+	json_t *t, *a;
+	int err;
+
+	if (!d->prm.hosts)
+		return;
+	json_array_foreach(d->trunks, i, t)
+	{
+		json_array_foreach(json_object_get(t, "allowedAddresses"), j, a)
+		{
+			const char *s = json_string_value(a);
+
+			if (!routing_addr_is_host(s))
+				continue;
+			if (n == HOST_NAMES_MAX) {
+				log_event(
+				    LOGL_WARN, NULL, "allowed_hosts_capped",
+				    "max=%d trunk=%s name=%s", HOST_NAMES_MAX,
+				    jstr(t, "sipTrunkId"), s);
+				continue;
+			}
+			names[n++] = s;
+		}
+	}
+	err = hosts_set(d->prm.hosts, names, n);
+	if (err)
+		log_event(LOGL_ERROR, NULL, "allowed_hosts_failed",
+		          "error=\"%s\"", strerror(err));
+}
 
 int dispatch_reload(struct dispatch *d)
 {
@@ -42,6 +87,7 @@ int dispatch_reload(struct dispatch *d)
 	json_decref(d->rules);
 	d->trunks = trunks;
 	d->rules = rules;
+	resolve_hosts(d);
 	return 0;
 }
 
@@ -72,12 +118,6 @@ void dispatch_free(struct dispatch *d)
 	json_decref(d->trunks);
 	json_decref(d->rules);
 	free(d);
-}
-
-static const char *jstr(const json_t *obj, const char *key)
-{
-	const char *s = json_string_value(json_object_get(obj, key));
-	return s ? s : "";
 }
 
 static void reject(struct dispatch_result *res, unsigned status,
@@ -254,8 +294,11 @@ static int join(struct dispatch *d, const struct dispatch_call *call,
                 participant_kick_h *kickh, void *arg,
                 struct dispatch_result *res)
 {
-	struct routing_call rc = {call->from_user, call->from_host,
-	                          call->to_user, call->src_ip, NULL};
+	struct routing_call rc = {
+	    .from_user = call->from_user,
+	    .to_user = call->to_user,
+	    .src_ip = call->src_ip,
+	};
 	char name[256];
 	struct room *room;
 	json_t *attrs;
@@ -299,12 +342,23 @@ static int join(struct dispatch *d, const struct dispatch_call *call,
 	return err;
 }
 
+static bool host_match(const char *name, const char *ip, void *arg)
+{
+	return hosts_match(arg, name, ip);
+}
+
 void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
                     bool authenticated, participant_kick_h *kickh, void *arg,
                     struct dispatch_result *res)
 {
-	struct routing_call rc = {call->from_user, call->from_host,
-	                          call->to_user, call->src_ip, call->pin};
+	struct routing_call rc = {
+	    .from_user = call->from_user,
+	    .to_user = call->to_user,
+	    .src_ip = call->src_ip,
+	    .pin = call->pin,
+	    .host_match = host_match,
+	    .host_arg = d->prm.hosts,
+	};
 	const json_t *trunk = NULL, *rule = NULL;
 	json_t *fallback = NULL;
 	const char *why = NULL;

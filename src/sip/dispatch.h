@@ -15,11 +15,15 @@
 
 struct dispatch;
 struct store;
+struct hosts;
 
 struct dispatch_params {
 	struct store *store; /* borrowed */
 	struct rooms *rooms; /* borrowed */
-	bool default_route;  /* unmatched calls go to call_<caller>_<random> */
+	/* borrowed; resolves allowedAddresses host names (NULL: they
+	 * match nothing) */
+	struct hosts *hosts;
+	bool default_route; /* unmatched calls go to call_<caller>_<random> */
 };
 
 /* Calls back for each SIP header of the INVITE (for sip.h.* attributes). */
@@ -30,7 +34,7 @@ typedef void(dispatch_hdr_iter_h)(const void *msg, dispatch_hdr_h *h,
 
 struct dispatch_call {
 	const char *sip_call_id; /* Call-ID */
-	const char *from_user, *from_host, *to_user;
+	const char *from_user, *to_user;
 	const char *src_ip;
 	const char *twilio_call_sid; /* X-Twilio-CallSid, or NULL */
 	const char *twilio_account_sid;

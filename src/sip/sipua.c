@@ -753,7 +753,7 @@ static void xhdr_copy(const struct sip_msg *msg, const char *name, char *out,
 
 /* What routing reads from the INVITE; the dispatch_call points into it. */
 struct invite_keys {
-	char from_user[128], from_host[128], to_user[128], src[64];
+	char from_user[128], to_user[128], src[64];
 	char sid[128], account[128];
 };
 
@@ -761,7 +761,6 @@ static void invite_read(const struct call *call, const struct sip_msg *msg,
                         struct invite_keys *k, struct dispatch_call *dc)
 {
 	pl_copy(k->from_user, sizeof(k->from_user), &msg->from.uri.user);
-	pl_copy(k->from_host, sizeof(k->from_host), &msg->from.uri.host);
 	pl_copy(k->to_user, sizeof(k->to_user), &msg->to.uri.user);
 	if (re_snprintf(k->src, sizeof(k->src), "%j", &msg->src) < 0)
 		k->src[0] = '\0';
@@ -770,7 +769,6 @@ static void invite_read(const struct call *call, const struct sip_msg *msg,
 	*dc = (struct dispatch_call){
 	    .sip_call_id = call->id,
 	    .from_user = k->from_user,
-	    .from_host = k->from_host,
 	    .to_user = k->to_user,
 	    .src_ip = k->src,
 	    .twilio_call_sid = k->sid[0] ? k->sid : NULL,

@@ -223,6 +223,64 @@ describe('calls', { timeout: 90000 }, () => {
     assert.ok(!left.includes('far-room'), `no room for the refused call: ${show(left)}`);
   });
 
+  describe('allowedAddresses take the source address, never the From host', () => {
+    const FORGED_NUMBER = '+15550006666';
+    const NAMED_NUMBER = '+15550007777';
+    const LOCAL_NUMBER = '+15550008888';
+
+    before(async () => {
+      // 192.0.2.55 and a name that cannot resolve, each with its own room
+      const forged = await sip.createSipInboundTrunk('by address', [FORGED_NUMBER], { allowedAddresses: ['192.0.2.55'] });
+      await sip.createSipDispatchRule({ type: 'direct', roomName: 'forged-room' }, { trunkIds: [forged.sipTrunkId] });
+      const named = await sip.createSipInboundTrunk('by name', [NAMED_NUMBER], { allowedAddresses: ['pbx.voxgate-test.invalid'] });
+      await sip.createSipDispatchRule({ type: 'direct', roomName: 'named-room' }, { trunkIds: [named.sipTrunkId] });
+      // localhost resolves to the address SIPp sends from
+      const local = await sip.createSipInboundTrunk('localhost', [LOCAL_NUMBER], { allowedAddresses: ['localhost'] });
+      await sip.createSipDispatchRule({ type: 'direct', roomName: 'local-room' }, { trunkIds: [local.sipTrunkId] });
+    });
+
+    test('a From host equal to an allowed address gets 404', async () => {
+      const res = await runSipp(server, 'lk_uac_from_host_expect_404.xml', {
+        label: 'forged-from',
+        service: FORGED_NUMBER,
+        caller: '+15552228888',
+        args: ['-key', 'from_host', '192.0.2.55'],
+        timeoutS: 10,
+      });
+      assertSippOk(res, 'expected 404 (source 127.0.0.1 is not 192.0.2.55, whatever From says)');
+      assert.ok(!(await rooms.listRooms()).some((r) => r.name === 'forged-room'), 'no room for the forged call');
+    });
+
+    test('a From host equal to an allowed host name gets 404', async () => {
+      const res = await runSipp(server, 'lk_uac_from_host_expect_404.xml', {
+        label: 'forged-name',
+        service: NAMED_NUMBER,
+        caller: '+15552228888',
+        args: ['-key', 'from_host', 'pbx.voxgate-test.invalid'],
+        timeoutS: 10,
+      });
+      assertSippOk(res, 'expected 404 (the name resolves to nothing)');
+      assert.ok(!(await rooms.listRooms()).some((r) => r.name === 'named-room'), 'no room for the forged call');
+    });
+
+    test('a host name entry matches the addresses it resolves to', async () => {
+      const caller = '+15552229999';
+      const call = sipp(server, 'lk_uac_wait_bye.xml', { label: 'localhost', service: LOCAL_NUMBER, caller, timeoutS: 25 });
+      try {
+        await Promise.race([
+          waitRoom(rooms, /^local-room$/, 'call from 127.0.0.1 through the localhost trunk'),
+          call.done.then((r) => {
+            throw new Error(`sipp ended before room local-room showed up: ${r.why}`);
+          }),
+        ]);
+        await rooms.deleteRoom('local-room');
+        assertSippOk(await call.done, 'sipp waiting for the BYE');
+      } finally {
+        call.kill();
+      }
+    });
+  });
+
   test('the server exits 0 on SIGTERM', async () => {
     await server.stop();
   });
