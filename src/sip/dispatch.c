@@ -6,6 +6,12 @@
  * in silence, we answer 404 and say why in the log. With default_route on,
  * a call that no trunk or rule takes goes to an individual room, so a fresh
  * install answers the phone.
+ *
+ * The carriers' headers (X-Twilio-*, X-Telnyx-*) are believed only on a
+ * call through a trunk that checked where it came from (allowedAddresses)
+ * or who sent it (digest): anyone else can write them. They never name
+ * the room over a rule; a carrier's call no rule takes goes to
+ * pstn-<CallSid>, as its Media Streams do.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -132,11 +138,13 @@ struct hdr_ctx {
 	json_t *attrs;
 	const json_t *map; /* headersToAttributes */
 	bool all_x, all;   /* includeHeaders */
+	bool carrier;      /* carrier_trunk(): its headers may be believed */
+	unsigned dropped;  /* carrier headers not believed */
 };
 
 /* Headers carriers put on the INVITE, as LiveKit names them (and the call
  * control id our own Telnyx transfer adds). X-Twilio-* have fields of their
- * own: they also name the room. */
+ * own: the CallSid also names the room when no rule does. */
 static const struct {
 	const char *header, *attr;
 } carrier_headers[] = {
@@ -144,6 +152,20 @@ static const struct {
     {"x-call_session_id", "sip.telnyx.callSessionID"},
     {"x-telnyx-call-control-id", "sip.telnyx.callControlID"},
 };
+
+/* Headers only a carrier may set: they name its call (and with
+ * X-Twilio-CallSid, the room). */
+static bool carrier_header(const char *lname)
+{
+	if (!strncmp(lname, "x-twilio-", 9) || !strncmp(lname, "x-telnyx-", 9))
+		return true;
+	for (size_t i = 0;
+	     i < sizeof(carrier_headers) / sizeof(carrier_headers[0]); i++) {
+		if (!strcmp(lname, carrier_headers[i].header))
+			return true;
+	}
+	return false;
+}
 
 static void header_attr(const char *name, size_t nlen, const char *val,
                         size_t vlen, void *arg)
@@ -160,6 +182,12 @@ static void header_attr(const char *name, size_t nlen, const char *val,
 	lname[nlen] = '\0';
 	snprintf(value, sizeof(value), "%.*s", (int)vlen, val);
 
+	/* Anyone can write them: from elsewhere they become nothing, not
+	 * even sip.h.* or a mapped attribute. */
+	if (!h->carrier && carrier_header(lname)) {
+		h->dropped++;
+		return;
+	}
 	for (size_t i = 0;
 	     i < sizeof(carrier_headers) / sizeof(carrier_headers[0]); i++) {
 		if (!strcmp(lname, carrier_headers[i].header))
@@ -202,9 +230,10 @@ static void agent_url(const json_t *rule, const struct dispatch_call *call,
 		*p = (char)tolower((unsigned char)*p);
 }
 
+/* *dropped counts the carrier headers left out (carrier false). */
 static json_t *attributes(const struct dispatch_call *call, const json_t *trunk,
                           const json_t *rule, const struct dispatch_result *res,
-                          bool hide)
+                          bool hide, bool carrier, unsigned *dropped)
 {
 	json_t *a = json_object();
 	const char *k;
@@ -227,10 +256,11 @@ static json_t *attributes(const struct dispatch_call *call, const json_t *trunk,
 		json_object_set_new(a, "sip.trunkPhoneNumber",
 		                    json_string(call->to_user));
 	}
-	if (call->twilio_call_sid)
+	*dropped = 0;
+	if (carrier && call->twilio_call_sid)
 		json_object_set_new(a, "sip.twilio.callSid",
 		                    json_string(call->twilio_call_sid));
-	if (call->twilio_account_sid)
+	if (carrier && call->twilio_account_sid)
 		json_object_set_new(a, "sip.twilio.accountSid",
 		                    json_string(call->twilio_account_sid));
 	if (call->foreach_hdr) {
@@ -240,8 +270,10 @@ static json_t *attributes(const struct dispatch_call *call, const json_t *trunk,
 		    .map = json_object_get(trunk, "headersToAttributes"),
 		    .all_x = !strcmp(inc, "SIP_X_HEADERS"),
 		    .all = !strcmp(inc, "SIP_ALL_HEADERS"),
+		    .carrier = carrier,
 		};
 		call->foreach_hdr(call->msg, header_attr, &h);
+		*dropped = h.dropped;
 	}
 	return a;
 }
@@ -282,6 +314,25 @@ static void trunk_headers(const json_t *trunk, char *out, size_t sz)
 	}
 }
 
+/* Twilio's call, when no rule takes it: its room is named after the
+ * CallSid, as for its Media Streams. A CallSid is "CA" and 32 hex
+ * digits; anything but letters and digits is not one. */
+static json_t *carrier_rule(const char *sid)
+{
+	char room[80];
+	size_t n = strlen(sid);
+
+	if (!n || n > 64)
+		return NULL;
+	for (const char *p = sid; *p; p++) {
+		if (!isalnum((unsigned char)*p))
+			return NULL;
+	}
+	snprintf(room, sizeof(room), "pstn-%s", sid);
+	return json_pack("{s:s,s:{s:{s:s}}}", "sipDispatchRuleId", "", "rule",
+	                 "dispatchRuleDirect", "roomName", room);
+}
+
 /* The default route's room, as an individual rule with prefix "call". */
 static json_t *default_rule(void)
 {
@@ -290,7 +341,7 @@ static json_t *default_rule(void)
 }
 
 static int join(struct dispatch *d, const struct dispatch_call *call,
-                const json_t *trunk, const json_t *rule,
+                const json_t *trunk, const json_t *rule, bool carrier,
                 participant_kick_h *kickh, void *arg,
                 struct dispatch_result *res)
 {
@@ -302,13 +353,11 @@ static int join(struct dispatch *d, const struct dispatch_call *call,
 	char name[256];
 	struct room *room;
 	json_t *attrs;
+	unsigned dropped;
 	int err;
 
-	if (call->twilio_call_sid && *call->twilio_call_sid)
-		snprintf(res->room, sizeof(res->room), "pstn-%s",
-		         call->twilio_call_sid);
-	else if ((err = routing_room_name(rule, &rc, res->room,
-	                                  sizeof(res->room))))
+	err = routing_room_name(rule, &rc, res->room, sizeof(res->room));
+	if (err)
 		return err;
 
 	err = room_open(d->prm.rooms, res->room,
@@ -329,7 +378,15 @@ static int join(struct dispatch *d, const struct dispatch_call *call,
 	}
 	attrs =
 	    attributes(call, trunk, rule, res,
-	               json_is_true(json_object_get(rule, "hidePhoneNumber")));
+	               json_is_true(json_object_get(rule, "hidePhoneNumber")),
+	               carrier, &dropped);
+	if (dropped)
+		log_event(LOGL_WARN, call->sip_call_id,
+		          "carrier_headers_ignored",
+		          "count=%u trunk=%s reason=\"%s\"", dropped,
+		          res->trunk_id[0] ? res->trunk_id : "none",
+		          "X-Twilio-*/X-Telnyx-* count only from a trunk that "
+		          "checks the source address or credentials");
 	const struct participant_info info = {
 	    .identity = res->identity,
 	    .name = name,
@@ -362,7 +419,7 @@ void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
 	const json_t *trunk = NULL, *rule = NULL;
 	json_t *fallback = NULL;
 	const char *why = NULL;
-	bool needs_pin = false;
+	bool needs_pin = false, carrier = false;
 	int err;
 
 	memset(res, 0, sizeof(*res));
@@ -393,6 +450,10 @@ void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
 			return;
 		}
 		trunk_headers(trunk, res->headers, sizeof(res->headers));
+		/* A carrier's own trunk: it checked where the INVITE came
+		 * from, or who sent it. */
+		carrier = routing_trunk_checks_source(trunk) ||
+		          (authenticated && *jstr(trunk, "authUsername"));
 	}
 
 	err = routing_match_rule(d->rules, trunk ? res->trunk_id : NULL, &rc,
@@ -407,19 +468,22 @@ void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
 			reject(res, 403, "Wrong PIN");
 			return;
 		}
-		if (!d->prm.default_route || trunk) {
+		if (carrier && call->twilio_call_sid)
+			fallback = carrier_rule(call->twilio_call_sid);
+		if (!fallback && (!d->prm.default_route || trunk)) {
 			reject(res, 404,
 			       "Does not match Trunks or Dispatch Rules");
 			return;
 		}
-		fallback = default_rule();
+		if (!fallback)
+			fallback = default_rule();
 		rule = fallback;
 	}
 	snprintf(res->rule_id, sizeof(res->rule_id), "%s",
 	         jstr(rule, "sipDispatchRuleId"));
 
 	agent_url(rule, call, res);
-	err = join(d, call, trunk, rule, kickh, arg, res);
+	err = join(d, call, trunk, rule, carrier, kickh, arg, res);
 	json_decref(fallback);
 	if (err == EMLINK) {
 		reject(res, 486, "Room is full");

@@ -36,7 +36,8 @@ struct dispatch_call {
 	const char *sip_call_id; /* Call-ID */
 	const char *from_user, *to_user;
 	const char *src_ip;
-	const char *twilio_call_sid; /* X-Twilio-CallSid, or NULL */
+	/* X-Twilio-CallSid, or NULL; believed only from a carrier's trunk */
+	const char *twilio_call_sid;
 	const char *twilio_account_sid;
 	const void *msg;                  /* opaque, for headers */
 	dispatch_hdr_iter_h *foreach_hdr; /* may be NULL */

@@ -321,6 +321,17 @@ bool routing_addr_is_host(const char *entry)
 	       !parse_ip(entry, &ip) && host_syntax(entry);
 }
 
+bool routing_trunk_checks_source(const json_t *trunk)
+{
+	const json_t *masks = jarr(trunk, "allowedAddresses");
+
+	for (size_t i = 0; i < json_array_size(masks); i++) {
+		if (valid_mask(arr_str(masks, i)))
+			return true;
+	}
+	return false;
+}
+
 static bool match_addr_masks(const struct routing_call *call,
                              const json_t *masks)
 {

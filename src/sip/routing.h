@@ -25,6 +25,10 @@ struct routing_call {
 	void *host_arg;
 };
 
+/* Does the trunk restrict calls by source address (allowedAddresses with
+ * an entry LiveKit does not ignore)? A call it takes came from there. */
+bool routing_trunk_checks_source(const json_t *trunk);
+
 /* Is this allowedAddresses entry a host name (not an address, not a
  * CIDR block, not one of the entries LiveKit ignores)? */
 bool routing_addr_is_host(const char *entry);

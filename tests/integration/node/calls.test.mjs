@@ -1,7 +1,8 @@
 // Calls placed with SIPp and watched through livekit-server-sdk's
 // RoomServiceClient: the room and the SIP participant a call becomes, its
 // sip.* attributes, DeleteRoom / RemoveParticipant hanging the caller up,
-// X-Twilio-CallSid rooms, digest auth, 404 for calls no rule takes, and the
+// carrier headers believed only from the carrier's trunk, allowedAddresses
+// by source address, digest auth, 404 for calls no rule takes, and the
 // default route of a fresh install.
 
 import { describe, test, before, after } from 'node:test';
@@ -137,38 +138,68 @@ describe('calls', { timeout: 90000 }, () => {
     });
   });
 
-  describe('a call with X-Twilio-CallSid', () => {
+  describe('carrier headers (X-Twilio-*, X-Telnyx-*)', () => {
+    const CARRIER_NUMBER = '+15550009999';
+    const carrierKeys = (ccid) => ['-key', 'ccid', ccid, '-key', 'session', `session-${ccid}`, '-key', 'leg', `leg-${ccid}`];
+    const carrierAttrs = (a) => Object.keys(a).filter((k) => /^sip\.(twilio|telnyx)\.|^sip\.h\.x-(twilio|telnyx|call_)/.test(k));
     let call;
-    const caller = '+15552224444';
-    const identity = `sip_${caller}`;
     after(() => call?.kill());
 
-    test('lands in room pstn-<CallSid> with sip.twilio.callSid', async () => {
-      call = sipp(server, 'lk_uac_wait_bye.xml', {
-        label: 'twilio',
+    before(async () => {
+      // the carrier's trunk: only its address, and no rule of its own
+      await sip.createSipInboundTrunk('carrier', [CARRIER_NUMBER], { allowedAddresses: ['127.0.0.1'] });
+    });
+
+    test('from anyone they are ignored: the rule names the room, no sip.twilio.* / sip.telnyx.*', async () => {
+      const caller = '+15552224444';
+      call = sipp(server, 'lk_uac_telnyx_leg.xml', {
+        label: 'forged-carrier',
         service: TRUNK_NUMBER,
         caller,
+        header: ['X-Twilio-CallSid', 'CAforged'],
+        args: carrierKeys('v3:forged'),
+        timeoutS: 25,
+      });
+      const room = await Promise.race([
+        waitRoom(rooms, new RegExp(`^call_\\${caller}_`), 'forged carrier call'),
+        call.done.then((r) => {
+          throw new Error(`sipp ended before the room showed up: ${r.why}`);
+        }),
+      ]);
+      assert.ok(!(await rooms.listRooms()).some((r) => r.name === 'pstn-CAforged'), 'no room pstn-CAforged');
+      const p = await waitActive(rooms, room.name, `sip_${caller}`);
+      assert.deepEqual(carrierAttrs(p.attributes), [], `attributes ${show(p.attributes)}`);
+      assert.ok(server.events('carrier_headers_ignored').some((e) => e.count === 4), 'carrier_headers_ignored logged');
+      await rooms.deleteRoom(room.name);
+      assertSippOk(await call.done, 'sipp waiting for the BYE');
+    });
+
+    test('from the carrier\'s trunk they count: room pstn-<CallSid> and the attributes', async () => {
+      const caller = '+15552225555';
+      const identity = `sip_${caller}`;
+      call = sipp(server, 'lk_uac_telnyx_leg.xml', {
+        label: 'carrier',
+        service: CARRIER_NUMBER,
+        caller,
         header: ['X-Twilio-CallSid', 'CA123'],
+        args: carrierKeys('v3:real'),
         timeoutS: 25,
       });
       await Promise.race([
-        waitRoom(rooms, /^pstn-CA123$/, 'twilio call'),
+        waitRoom(rooms, /^pstn-CA123$/, 'carrier call'),
         call.done.then((r) => {
           throw new Error(`sipp ended before room pstn-CA123 showed up: ${r.why}`);
         }),
       ]);
       const p = await waitActive(rooms, 'pstn-CA123', identity);
       assert.equal(p.attributes['sip.twilio.callSid'], 'CA123', `attributes ${show(p.attributes)}`);
+      assert.equal(p.attributes['sip.telnyx.callControlID'], 'v3:real');
+      assert.equal(p.attributes['sip.telnyx.callLegID'], 'leg-v3:real');
       assert.equal(p.kind, ParticipantInfo_Kind.SIP);
-    });
-
-    test('RemoveParticipant hangs that caller up', async () => {
       await rooms.removeParticipant('pstn-CA123', identity);
       const res = await call.done;
       assertSippOk(res, 'sipp waiting for the BYE');
       assert.ok(res.received.includes('BYE'), `sipp received ${res.received.join(' ')}`);
-      const ps = await rooms.listParticipants('pstn-CA123').catch(() => []);
-      assert.ok(!ps.some((x) => x.identity === identity), 'participant gone');
     });
   });
 
