@@ -25,6 +25,7 @@
 #include "room/room.h"
 #include "room/webhook.h"
 #include "store/store.h"
+#include "store/retention.h"
 #include "api/api.h"
 #include "carrier/front.h"
 #include "carrier/stream.h"
@@ -37,6 +38,7 @@ struct server {
 	struct media_engine *media;
 	struct sipua *ua;
 	struct store *store;
+	struct retention *retention; /* prunes the store's history */
 	struct webhook *webhook;
 	struct rooms *rooms;
 	struct dispatch *dispatch;
@@ -243,6 +245,14 @@ static int control_plane_open(struct server *srv)
 		fprintf(stderr, "voxgate: db: %s\n", store_error(NULL));
 		return EXIT_USAGE;
 	}
+	const struct retention_params tp = {
+	    .store = srv->store,
+	    .days = cfg->history_days,
+	    .max_rows = cfg->history_max_rows,
+	};
+	err = retention_alloc(&srv->retention, &tp);
+	if (err)
+		return 1;
 	if (cfg->nwebhook_urls) {
 		const char *urls[CONFIG_WEBHOOKS_MAX];
 		struct webhook_params wp = {
@@ -540,6 +550,7 @@ static void control_plane_close(struct server *srv)
 	dispatch_free(srv->dispatch);
 	srv->dispatch = NULL;
 	srv->hosts = mem_deref(srv->hosts);
+	srv->retention = mem_deref(srv->retention);
 	store_close(srv->store);
 	srv->store = NULL;
 }

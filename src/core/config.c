@@ -386,6 +386,20 @@ static int parse_count(struct config *cfg, const struct key *k, const char *v,
 	return 0;
 }
 
+/* A count up to 10^9 (uint32_t field). */
+static int parse_limit(struct config *cfg, const struct key *k, const char *v,
+                       char *why, size_t whysz)
+{
+	uint64_t n;
+
+	if (num_parse(&v, 1000000000, &n) != 0 || *v != '\0') {
+		snprintf(why, whysz, "is not a number (0-1000000000)");
+		return EINVAL;
+	}
+	*(uint32_t *)field(cfg, k) = (uint32_t)n;
+	return 0;
+}
+
 static int parse_brain(struct config *cfg, const struct key *k, const char *v,
                        char *why, size_t whysz)
 {
@@ -813,6 +827,14 @@ static const struct key keys[] = {
     {"departure_timeout", "20s",
      "a room closes this long after its last participant left", parse_duration,
      FIELD(departure_timeout_ms)},
+    {"history_days", "30",
+     "call records and finished rooms are deleted this many days after "
+     "their last change; 0 = kept for ever",
+     parse_limit, FIELD(history_days)},
+    {"history_max_rows", "100000",
+     "at most this many call records and finished rooms are kept (each), "
+     "the oldest deleted first; 0 = no limit",
+     parse_limit, FIELD(history_max_rows)},
     {"vad_start_secs", "0.2",
      "seconds of voice before the caller counts as speaking (barge-in)",
      parse_seconds, FIELD(vad_start_secs)},

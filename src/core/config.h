@@ -33,7 +33,7 @@ struct config {
 	char external_ip[64];          /* "" = derive from the listen address */
 	uint32_t media_timeout_ms;     /* default 15 s */
 	uint32_t max_call_duration_ms; /* default 24 h */
-	uint32_t jitter_min_ms;        /* jitter_buffer, default 0-100 ms, adaptive */
+	uint32_t jitter_min_ms; /* jitter_buffer, default 0-100 ms, adaptive */
 	uint32_t jitter_max_ms;
 	enum log_format log_format; /* text */
 	enum log_level log_level;   /* info */
@@ -57,6 +57,8 @@ struct config {
 	bool default_route;        /* route calls with no rule; default true */
 	uint32_t empty_timeout_ms; /* a room nobody joined lives 5 min */
 	uint32_t departure_timeout_ms; /* after the last one left, 20 s */
+	uint32_t history_days;         /* call records and rooms kept, 30 */
+	uint32_t history_max_rows;     /* ... at most, per table, 100000 */
 
 	/* The agent pipeline: the server's side (VAD, dispatch) ... */
 	double vad_start_secs, vad_stop_secs, vad_min_volume, vad_confidence;

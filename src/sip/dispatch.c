@@ -530,6 +530,7 @@ int dispatch_record(struct dispatch *d, const char *call_id,
 	rec_num(o, "endedAt", (unsigned long long)rec->ended_at);
 	rec_str(o, "endedBy", rec->ended_by);
 	rec_str(o, "endReason", rec->end_reason);
+	rec_num(o, "sipStatusCode", rec->sip_status);
 	rec_num(o, "durationMs", (unsigned long long)rec->duration_ms);
 	rec_num(o, "packetsIn", rec->packets_in);
 	rec_num(o, "packetsOut", rec->packets_out);

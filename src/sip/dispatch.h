@@ -84,10 +84,13 @@ struct dispatch_result {
 struct dispatch_record {
 	const char *sip_call_id;
 	const char *from, *to, *room, *identity, *trunk_id, *rule_id;
-	const char *status; /* ringing, active, hangup */
+	/* ringing, active, hangup; failed when we refused the call (a final
+	 * response other than 2xx, in sip_status) */
+	const char *status;
 	long long ringing_at, active_at,
 	    ended_at; /* unix seconds, 0 = not yet */
 	const char *ended_by, *end_reason;
+	unsigned sip_status;
 	long long duration_ms;
 	unsigned long long packets_in, packets_out, lost;
 };

@@ -82,6 +82,7 @@ struct call {
 	bool ending;
 	const char *end_by;
 	char end_reason[64];
+	uint16_t end_scode; /* the final response that refused the call */
 };
 
 /* Addresses are formatted with libre's %J before they reach the logger,
@@ -185,7 +186,8 @@ static void call_finish(struct call *call)
 	          (unsigned long long)(st ? st->unknown_pt : 0),
 	          (unsigned long long)(st ? st->malformed : 0),
 	          (unsigned long long)(st ? st->dtmf_in : 0));
-	call->rec.status = "hangup";
+	call->rec.status = call->end_scode ? "failed" : "hangup";
+	call->rec.sip_status = call->end_scode;
 	call->rec.ended_at = (long long)time(NULL);
 	call->rec.ended_by = call->end_by;
 	call->rec.end_reason = call->end_reason;
@@ -232,8 +234,10 @@ static void call_end(struct call *call, const char *by, const char *reason,
 	tmr_cancel(&call->limit_tmr);
 	tmr_cancel(&call->pin_tmr);
 
-	if (call->sess && !call->answer_ms && scode)
+	if (call->sess && !call->answer_ms && scode) {
 		(void)sipsess_reject(call->sess, scode, reason, NULL);
+		call->end_scode = scode;
+	}
 	if (call->sess)
 		tmr_start(&call->sess_tmr, 0, sess_release, call);
 
@@ -612,6 +616,24 @@ static void reply_reject(struct sipua *ua, const struct sip_msg *msg,
 	                  scode == 488 ? "Warning: 305 voxgate "
 	                                 "\"Incompatible media format\"\r\n"
 	                               : "");
+}
+
+/* Refuses an INVITE that routing took: the final response, and the call
+ * record (written as ringing by route_call) closed as failed with it. */
+static void refuse(struct call *call, const struct sip_msg *msg, uint16_t scode,
+                   const char *reason)
+{
+	reply_reject(call->ua, msg, scode, reason);
+	call->ending = true;
+	call->end_by = "server";
+	call->end_scode = scode;
+	snprintf(call->end_reason, sizeof(call->end_reason), "%s", reason);
+	call->rec.status = "failed";
+	call->rec.sip_status = scode;
+	call->rec.ended_at = (long long)time(NULL);
+	call->rec.ended_by = call->end_by;
+	call->rec.end_reason = call->end_reason;
+	record(call);
 }
 
 static const char *invite_problem(const struct sip_msg *msg)
@@ -1002,28 +1024,28 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 	err =
 	    media_session_alloc(&call->media, ua->prm.media, media_event, call);
 	if (err) {
-		reply_reject(ua, msg, 503,
-		             err == EADDRINUSE ? "No media ports available"
-		                               : "Media unavailable");
+		refuse(call, msg, 503,
+		       err == EADDRINUSE ? "No media ports available"
+		                         : "Media unavailable");
 		goto fail;
 	}
 	err = sdp_prepare(call);
 	if (err) {
-		reply_reject(ua, msg, 500, "SDP setup failed");
+		refuse(call, msg, 500, "SDP setup failed");
 		goto fail;
 	}
 	if (has_sdp) {
 		err = sdp_decode(call->sdp, msg->mb, true);
 		if (err) {
-			reply_reject(ua, msg, 400, "Malformed SDP");
+			refuse(call, msg, 400, "Malformed SDP");
 			goto fail;
 		}
 		if (!sdp_media_rport(call->sdpm)) {
-			reply_reject(ua, msg, 488, "No audio stream offered");
+			refuse(call, msg, 488, "No audio stream offered");
 			goto fail;
 		}
 		if (sdp_params(call, &mp)) {
-			reply_reject(ua, msg, 488, "Not Acceptable Here");
+			refuse(call, msg, 488, "Not Acceptable Here");
 			goto fail;
 		}
 		sdp_set_direction(call);
@@ -1038,7 +1060,7 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 	                     offer_handler, answer_handler, estab_handler, NULL,
 	                     NULL, close_handler, call, ALLOW_HDR);
 	if (err) {
-		reply_reject(ua, msg, 400, "Cannot establish dialog");
+		refuse(call, msg, 400, "Cannot establish dialog");
 		goto fail;
 	}
 	list_append(&ua->calls, &call->le, call);

@@ -6,12 +6,17 @@
 #    empty, not SDP, or offers no codec we have. The server ends the dialog
 #    with a BYE (call_end by=server) and keeps going; each is sent three
 #    times, as heap damage shows on a later call.
+#  refused_calls_recorded: INVITEs refused after routing (488 no common
+#    codec, 400 malformed SDP) leave call records closed as failed with the
+#    SIP code, none ringing.
+#  history_max_rows: the same file opened again with --history_max_rows 2
+#    keeps the two newest call records (history_pruned logged).
 # Case functions run through vg_case, which shellcheck cannot see.
 # shellcheck disable=SC2317
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_need sipp
+vg_need sipp sqlite3
 
 # bad_answer BODY WHY: three calls whose ACK carries BODY; each must get our
 # BYE, and the log must say WHY (the bad_answer event's reason).
@@ -67,9 +72,63 @@ case_bad_answer_no_codec() {
 	bad_answer "$body" "no common codec"
 }
 
+# sql QUERY: runs QUERY on the first server's database.
+sql() {
+	sqlite3 "$VG_TMP/voxgate.1.db" "$1"
+}
+
+case_refused_calls_recorded() {
+	local n ringing codes
+	vg_need_server || return 1
+	for n in 1 2; do
+		vg_sipp "g729_$n" uac_no_common_codec.xml || {
+			vg_reason "G.729-only offer: $(vg_sipp_why "g729_$n")"
+			return 1
+		}
+		vg_sipp "badsdp_$n" uac_bad_sdp.xml || {
+			vg_reason "garbage SDP: $(vg_sipp_why "badsdp_$n")"
+			return 1
+		}
+	done
+	ringing=$(sql "SELECT count(*) FROM calls WHERE json_extract(json, '$.status') = 'ringing'")
+	if [ "$ringing" != 0 ]; then
+		vg_reason "$ringing call records still ringing after refused INVITEs: $(sql "SELECT json FROM calls WHERE json_extract(json, '$.status') = 'ringing' LIMIT 1")"
+		return 1
+	fi
+	codes=$(sql "SELECT json_extract(json, '$.sipStatusCode') || ':' || json_extract(json, '$.endReason') FROM calls WHERE json_extract(json, '$.status') = 'failed' AND json_extract(json, '$.endedAt') > 0 AND json_extract(json, '$.endedBy') = 'server' ORDER BY rowid" | sort | uniq -c | tr -s ' \n' ' ')
+	if [ "$codes" != " 2 400:Malformed SDP 2 488:Not Acceptable Here " ]; then
+		vg_reason "failed records: '$codes' (want 2 x 400 Malformed SDP, 2 x 488)"
+		return 1
+	fi
+}
+
+case_history_max_rows() {
+	local n total
+	total=$(sql "SELECT count(*) FROM calls")
+	if [ "${total:-0}" -lt 6 ]; then
+		vg_reason "only ${total:-0} call records to prune"
+		return 1
+	fi
+	vg_server_start --db "$VG_TMP/voxgate.1.db" --history_max_rows 2 || return 1
+	vg_wait_event history_pruned 5 || return 1
+	n=$(vg_jfield "$(vg_events history_pruned)" calls)
+	if [ "$n" != "$((total - 2))" ]; then
+		vg_reason "history_pruned calls=$n, want $((total - 2)): $(vg_events history_pruned)"
+		return 1
+	fi
+	n=$(sql "SELECT count(*) FROM calls")
+	[ "$n" = 2 ] || {
+		vg_reason "$n call records left, want 2"
+		return 1
+	}
+	vg_server_stop || return 1
+}
+
 vg_server_start || vg_abort "server did not start: $VG_REASON"
 vg_case bad_answer_empty case_bad_answer_empty
 vg_case bad_answer_garbage case_bad_answer_garbage
 vg_case bad_answer_no_codec case_bad_answer_no_codec
+vg_case refused_calls_recorded case_refused_calls_recorded
 vg_server_stop_case clean_exit
+vg_case history_max_rows case_history_max_rows
 vg_finish
