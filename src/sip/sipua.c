@@ -949,11 +949,11 @@ static void pin_digits(struct call *call)
 	size_t n = media_session_dtmf_read(call->media, buf, sizeof(buf));
 
 	if (call->pin != PIN_COLLECTING) {
-		/* Outside the PIN stage digits only tell the call's story;
-		 * the PIN itself is never logged. */
+		/* That keys came tells the call's story; which ones is the
+		 * caller's business (card numbers, PINs of other systems),
+		 * so they are never logged. */
 		if (n)
-			log_event(LOGL_INFO, call->id, "dtmf", "digits=%.*s",
-			          (int)n, buf);
+			log_event(LOGL_INFO, call->id, "dtmf", "keys=%zu", n);
 		if (n && call->agent_ops && call->agent_ops->dtmf)
 			call->agent_ops->dtmf(call->agent_state, buf, n);
 		return;

@@ -11,6 +11,7 @@ import { startServer, sipp, runSipp, waitUntil, API_KEY, API_SECRET } from './he
 
 const VAULT_NUMBER = '+15550004444'; // rule PIN 1234, the one SIPp keys in
 const OTHER_NUMBER = '+15550005555'; // rule PIN 4321
+const OPEN_NUMBER = '+15550006666'; // no PIN: the keys go to the agent
 const CALLER = '+15552223333';
 const PIN_TIMEOUT_S = 4;
 
@@ -34,6 +35,34 @@ describe('PIN on a direct rule', { timeout: 90000 }, () => {
     );
     const other = await sip.createSipInboundTrunk('other', [OTHER_NUMBER]);
     await sip.createSipDispatchRule({ type: 'direct', roomName: 'other', pin: '4321' }, { trunkIds: [other.sipTrunkId] });
+    const open = await sip.createSipInboundTrunk('open', [OPEN_NUMBER]);
+    await sip.createSipDispatchRule({ type: 'direct', roomName: 'open' }, { trunkIds: [open.sipTrunkId] });
+  });
+
+  test('keys pressed outside the PIN stage are counted in the log, never written', async () => {
+    const call = sipp(server, 'lk_uac_pin.xml', { label: 'keys', service: OPEN_NUMBER, caller: CALLER, timeoutS: 25 });
+    try {
+      // 1 2 3 4 # as five RFC 4733 events
+      const keys = await Promise.race([
+        waitUntil(
+          () => {
+            const n = server.events('dtmf').reduce((sum, e) => sum + Number(e.keys ?? String(e.digits ?? '').length), 0);
+            return n >= 5 ? n : null;
+          },
+          { timeoutMs: 10000, what: 'dtmf events counting five keys' },
+        ),
+        call.done.then((r) => {
+          throw new Error(`sipp ended before the keys came: ${r.why}\n${server.logTail()}`);
+        }),
+      ]);
+      assert.equal(keys, 5);
+      for (const e of server.events('dtmf')) assert.equal(e.digits, undefined, `a dtmf line names the keys: ${JSON.stringify(e)}`);
+      assert.ok(!/"[^"]*":"[0-9#*]*1[0-9#*]*2[0-9#*]*"/.test(server.log()), 'no log value holds the keys');
+      await rooms.deleteRoom('open');
+      assert.equal((await call.done).code, 0, 'sipp gets the BYE of DeleteRoom');
+    } finally {
+      call.kill();
+    }
   });
 
   after(async () => {
