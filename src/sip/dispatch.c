@@ -182,6 +182,11 @@ static void header_attr(const char *name, size_t nlen, const char *val,
 	lname[nlen] = '\0';
 	snprintf(value, sizeof(value), "%.*s", (int)vlen, val);
 
+	/* Credentials are never shown to the room, whatever the trunk
+	 * asks for: a digest response is a password's stand-in. */
+	if (!strcmp(lname, "authorization") ||
+	    !strcmp(lname, "proxy-authorization"))
+		return;
 	/* Anyone can write them: from elsewhere they become nothing, not
 	 * even sip.h.* or a mapped attribute. */
 	if (!h->carrier && carrier_header(lname)) {

@@ -167,6 +167,20 @@ static int setup(void)
 	                "{\"sipTrunkId\":\"ST_pstn\",\"numbers\":"
 	                "[\"+15550003333\"],\"allowedAddresses\":"
 	                "[\"198.51.100.0/24\"]}");
+	/* ... one that wants every header ... */
+	err = err ? err
+	          : put("trunk", "ST_all",
+	                "{\"sipTrunkId\":\"ST_all\",\"numbers\":"
+	                "[\"+15550005555\"],\"includeHeaders\":"
+	                "\"SIP_ALL_HEADERS\",\"headersToAttributes\":"
+	                "{\"Proxy-Authorization\":\"creds\","
+	                "\"Authorization\":\"creds2\",\"X-Other\":"
+	                "\"other\"}}");
+	err = err ? err
+	          : put("rule", "SDR_all",
+	                "{\"sipDispatchRuleId\":\"SDR_all\",\"trunkIds\":"
+	                "[\"ST_all\"],\"rule\":{\"dispatchRuleDirect\":"
+	                "{\"roomName\":\"all-room\"}}}");
 	/* ... and one with credentials. */
 	err = err ? err
 	          : put("trunk", "ST_auth",
@@ -290,6 +304,44 @@ TEST(carrier_trunk_by_credentials)
 	return 0;
 }
 
+TEST(credentials_never_become_attributes)
+{
+	static const char *const kv[] = {
+	    "Proxy-Authorization",
+	    "Digest username=\"u\", realm=\"voxgate\", response=\"0f\"",
+	    "authorization",
+	    "Digest username=\"u\", response=\"1e\"",
+	    "X-Other",
+	    "kept",
+	    "Subject",
+	    "hello",
+	    NULL,
+	};
+	static const struct hdrs hs = {kv};
+	static const char *const keys[] = {
+	    "sip.h.proxy-authorization",
+	    "sip.h.authorization",
+	    "creds",
+	    "creds2",
+	    "sip.h.x-other",
+	    "other",
+	    "sip.h.subject",
+	};
+	struct dispatch_call c = call_of("+15550005555", "203.0.113.9", NULL);
+	struct dispatch_result res;
+
+	c.msg = &hs;
+	dispatch_route(disp, &c, false, kicked, NULL, &res);
+	CHECK_EQ(res.outcome, DISPATCH_JOINED);
+	attrs_of(&res, keys, 7);
+	for (int i = 0; i < 4; i++)
+		CHECK_STR(attr_buf[i], "");
+	CHECK_STR(attr_buf[4], "kept");
+	CHECK_STR(attr_buf[5], "kept");
+	CHECK_STR(attr_buf[6], "hello");
+	return 0;
+}
+
 int main(void)
 {
 	int err;
@@ -308,6 +360,7 @@ int main(void)
 	RUN(carrier_trunk_keeps_the_rule_room);
 	RUN(carrier_trunk_without_rule_names_the_room);
 	RUN(carrier_trunk_by_credentials);
+	RUN(credentials_never_become_attributes);
 	dispatch_free(disp);
 	rooms_free(rooms);
 	store_close(st);

@@ -8,7 +8,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RoomServiceClient, SipClient } from 'livekit-server-sdk';
-import { ParticipantInfo_Kind } from '@livekit/protocol';
+import { ParticipantInfo_Kind, SIPHeaderOptions } from '@livekit/protocol';
 import {
   startServer,
   sipp,
@@ -70,6 +70,7 @@ describe('calls', { timeout: 90000 }, () => {
     authTrunk = await sip.createSipInboundTrunk('calls with auth', [AUTH_NUMBER], {
       authUsername: 'user',
       authPassword: 'pass',
+      includeHeaders: SIPHeaderOptions.SIP_ALL_HEADERS,
     });
     authRule = await sip.createSipDispatchRule({ type: 'direct', roomName: 'auth-room' }, { trunkIds: [authTrunk.sipTrunkId] });
     // a trunk that only takes calls from 192.0.2.1, with its own rule
@@ -228,6 +229,9 @@ describe('calls', { timeout: 90000 }, () => {
         ]);
         const p = await waitActive(rooms, 'auth-room', `sip_${caller}`);
         assert.equal(p.attributes['sip.trunkID'], authTrunk.sipTrunkId);
+        // SIP_ALL_HEADERS shows the headers, never the credentials
+        assert.ok(p.attributes['sip.h.call-id'], `sip.h.* in ${show(p.attributes)}`);
+        assert.equal(p.attributes['sip.h.proxy-authorization'], undefined, `attributes ${show(p.attributes)}`);
         assert.equal(p.attributes['sip.ruleID'], authRule.sipDispatchRuleId);
         const res = await call.done;
         assertSippOk(res, 'authenticated call');
