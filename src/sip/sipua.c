@@ -8,6 +8,7 @@
  * drain). Ending stops the media session; the call is logged and freed when
  * the media thread reports the session stopped, so its figures are final.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <string.h>
 #include <stdlib.h>
@@ -22,6 +23,9 @@
 #define ALLOW_HDR   "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS\r\n"
 #define DTMF_PT     "101"
 #define NONCE_TTL_S 300
+/* Nonces whose use is remembered at once; past this the oldest is
+ * forgotten and every nonce issued up to it counts as stale. */
+#define NONCE_USES_MAX 65536
 
 struct sipua {
 	struct sipua_params prm;
@@ -35,6 +39,12 @@ struct sipua {
 	void *idle_arg;
 	struct tmr drain_tmr;
 	uint8_t nonce_key[20]; /* signs digest nonces, random per run */
+	/* Nonces answered with valid credentials, oldest first, and their
+	 * highest nc: a response seen once is never taken again. */
+	struct hash *nonce_ht;
+	struct list nonce_uses;
+	uint32_t nonce_nuses;
+	uint32_t nonce_floor; /* nonces issued at or before: stale */
 };
 
 /* A call to rules with a PIN is answered and asked for it (LiveKit's
@@ -649,53 +659,159 @@ static const char *invite_problem(const struct sip_msg *msg)
 
 /* ---- routing and digest auth ------------------------------------------ */
 
-/* A nonce is its issue time and a MAC over it, so any nonce we issued can
- * be checked, and aged out, without keeping state per call. */
-static void nonce_make(const struct sipua *ua, uint32_t t, char *out, size_t sz)
+/* A nonce is its issue time, a random salt and a MAC over both
+ * (8 + 8 + 16 hex digits), so any nonce we issued can be checked, and
+ * aged out, without keeping state per challenge; the salt makes each
+ * challenge's nonce its own, which single use (nonce_take) needs. */
+#define NONCE_LEN 32
+
+static void nonce_make(const struct sipua *ua, const char *ts_salt, char *out,
+                       size_t sz)
 {
-	char ts[9];
 	uint8_t mac[20];
 
-	snprintf(ts, sizeof(ts), "%08x", t);
-	hmac_sha1(ua->nonce_key, sizeof(ua->nonce_key), (const uint8_t *)ts, 8,
-	          mac, sizeof(mac));
-	snprintf(out, sz, "%s%02x%02x%02x%02x%02x%02x%02x%02x", ts, mac[0],
-	         mac[1], mac[2], mac[3], mac[4], mac[5], mac[6], mac[7]);
+	hmac_sha1(ua->nonce_key, sizeof(ua->nonce_key),
+	          (const uint8_t *)ts_salt, 16, mac, sizeof(mac));
+	snprintf(out, sz, "%.16s%02x%02x%02x%02x%02x%02x%02x%02x", ts_salt,
+	         mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], mac[6],
+	         mac[7]);
+}
+
+static void nonce_new(const struct sipua *ua, char *out, size_t sz)
+{
+	char ts_salt[17];
+
+	snprintf(ts_salt, sizeof(ts_salt), "%08x%08x", (uint32_t)time(NULL),
+	         rand_u32());
+	nonce_make(ua, ts_salt, out, sz);
+}
+
+/* The issue time of a nonce of NONCE_LEN characters. */
+static uint32_t nonce_time(const struct pl *nonce)
+{
+	char ts[9];
+
+	memcpy(ts, nonce->p, 8);
+	ts[8] = '\0';
+	return (uint32_t)strtoul(ts, NULL, 16);
 }
 
 /* 0 valid, ESTALE expired, EBADMSG not ours. */
 static int nonce_check(const struct sipua *ua, const struct pl *nonce)
 {
-	char want[32], ts[9];
+	char want[NONCE_LEN + 1], ts_salt[17];
 	uint32_t t;
 	time_t now = time(NULL);
 
-	if (nonce->l != 24)
+	if (nonce->l != NONCE_LEN)
 		return EBADMSG;
-	memcpy(ts, nonce->p, 8);
-	ts[8] = '\0';
-	t = (uint32_t)strtoul(ts, NULL, 16);
-	nonce_make(ua, t, want, sizeof(want));
+	memcpy(ts_salt, nonce->p, 16);
+	ts_salt[16] = '\0';
+	nonce_make(ua, ts_salt, want, sizeof(want));
 	if (pl_strcmp(nonce, want))
 		return EBADMSG;
-	if ((uint32_t)now - t > NONCE_TTL_S)
+	t = nonce_time(nonce);
+	if ((uint32_t)now - t > NONCE_TTL_S || t <= ua->nonce_floor)
 		return ESTALE;
+	return 0;
+}
+
+/* One nonce answered with valid credentials. */
+struct nonce_use {
+	struct le le; /* ua->nonce_uses, in order of first use */
+	struct le he; /* ua->nonce_ht */
+	char nonce[NONCE_LEN + 1];
+	uint32_t t;  /* issued (from the nonce itself) */
+	uint32_t nc; /* highest nonce count taken; 0 = used without qop */
+};
+
+static void nonce_use_destructor(void *arg)
+{
+	struct nonce_use *u = arg;
+
+	list_unlink(&u->le);
+	hash_unlink(&u->he);
+}
+
+static bool nonce_cmp(struct le *le, void *arg)
+{
+	const struct nonce_use *u = le->data;
+
+	return !pl_strcmp(arg, u->nonce);
+}
+
+/* 8 hex digits, as RFC 2617 writes nc; 0 when it is not that. */
+static uint32_t nc_value(const struct pl *nc)
+{
+	uint32_t v = 0;
+
+	if (nc->l != 8)
+		return 0;
+	for (size_t i = 0; i < 8; i++) {
+		if (!isxdigit((unsigned char)nc->p[i]))
+			return 0;
+		v = v << 4 | ch_hex(nc->p[i]);
+	}
+	return v;
+}
+
+/*
+ * Takes a nonce for a response already checked: 0, or EALREADY when this
+ * nonce was used before with the same or a higher nc (or, without qop, at
+ * all). Remembered until the nonce expires.
+ */
+static int nonce_take(struct sipua *ua, const struct pl *nonce, uint32_t nc)
+{
+	uint32_t now = (uint32_t)time(NULL);
+	struct nonce_use *u;
+	struct le *le;
+
+	/* The oldest go first: expired, or past the bound. */
+	while ((le = list_head(&ua->nonce_uses))) {
+		u = le->data;
+		if (now - u->t <= NONCE_TTL_S &&
+		    ua->nonce_nuses < NONCE_USES_MAX)
+			break;
+		if (now - u->t <= NONCE_TTL_S && u->t > ua->nonce_floor)
+			ua->nonce_floor = u->t;
+		mem_deref(u);
+		ua->nonce_nuses--;
+	}
+	u = list_ledata(hash_lookup(ua->nonce_ht, hash_joaat_pl(nonce),
+	                            nonce_cmp, (void *)nonce));
+	if (u) {
+		if (!nc || nc <= u->nc)
+			return EALREADY;
+		u->nc = nc;
+		return 0;
+	}
+	u = mem_zalloc(sizeof(*u), nonce_use_destructor);
+	if (!u)
+		return ENOMEM;
+	pl_strcpy(nonce, u->nonce, sizeof(u->nonce));
+	u->t = nonce_time(nonce);
+	u->nc = nc;
+	list_append(&ua->nonce_uses, &u->le, u);
+	hash_append(ua->nonce_ht, hash_joaat_pl(nonce), &u->he, u);
+	ua->nonce_nuses++;
 	return 0;
 }
 
 static void challenge(struct sipua *ua, const struct sip_msg *msg,
                       const char *realm, bool stale)
 {
-	char nonce[32], cid[128];
+	char nonce[NONCE_LEN + 1], cid[128];
 
-	nonce_make(ua, (uint32_t)time(NULL), nonce, sizeof(nonce));
+	nonce_new(ua, nonce, sizeof(nonce));
 	pl_copy(cid, sizeof(cid), &msg->callid);
 	log_event(LOGL_INFO, cid, "auth_challenge", "realm=%s stale=%s", realm,
 	          stale ? "true" : "false");
+	/* qop=auth makes clients count their uses of a nonce (nc), so a
+	 * response captured on the way can be told from a new one. */
 	(void)sip_treplyf(NULL, NULL, ua->sip, msg, false, 407,
 	                  "Proxy Authentication Required",
 	                  "Proxy-Authenticate: Digest realm=\"%s\", "
-	                  "nonce=\"%s\", algorithm=MD5%s\r\n"
+	                  "nonce=\"%s\", algorithm=MD5, qop=\"auth\"%s\r\n"
 	                  "Content-Length: 0\r\n\r\n",
 	                  realm, nonce, stale ? ", stale=true" : "");
 }
@@ -729,6 +845,22 @@ static bool authorized(struct sipua *ua, const struct sip_msg *msg,
 		reply_reject(ua, msg, 401, "Unauthorized");
 		return false;
 	}
+	/* The response covers the uri it names: it must be this request's,
+	 * or one captured for another could be sent here (RFC 2617 3.2.2.5). */
+	if (pl_cmp(&resp.uri, &msg->ruri)) {
+		log_event(LOGL_WARN, NULL, "auth_refused",
+		          "reason=\"digest uri is not the Request-URI\" "
+		          "src=%s",
+		          addr_fmt(&msg->src).s);
+		reply_reject(ua, msg, 400, "Digest uri does not match");
+		return false;
+	}
+	if (pl_isset(&resp.qop) &&
+	    (pl_strcasecmp(&resp.qop, "auth") || !nc_value(&resp.nc) ||
+	     !pl_isset(&resp.cnonce))) {
+		reply_reject(ua, msg, 401, "Bad credentials");
+		return false;
+	}
 	if (re_sdprintf(&a1, "%s:%s:%s", auth->username, auth->realm,
 	                auth->password)) {
 		reply_reject(ua, msg, 500, "Out of memory");
@@ -738,6 +870,25 @@ static bool authorized(struct sipua *ua, const struct sip_msg *msg,
 	mem_deref(a1);
 	if (httpauth_digest_response_auth(&resp, &msg->met, ha1)) {
 		reply_reject(ua, msg, 401, "Unauthorized");
+		return false;
+	}
+	err = nonce_take(ua, &resp.nonce,
+	                 pl_isset(&resp.qop) ? nc_value(&resp.nc) : 0);
+	if (err == EALREADY) {
+		char cid[128];
+
+		pl_copy(cid, sizeof(cid), &msg->callid);
+		log_event(LOGL_WARN, cid, "auth_replay",
+		          "src=%s nc=%.*s reason=\"%s\"", addr_fmt(&msg->src).s,
+		          (int)resp.nc.l, resp.nc.p,
+		          pl_isset(&resp.qop)
+		              ? "nonce count not above the last one taken"
+		              : "nonce used before");
+		challenge(ua, msg, auth->realm, true);
+		return false;
+	}
+	if (err) {
+		reply_reject(ua, msg, 500, "Out of memory");
 		return false;
 	}
 	return true;
@@ -1133,6 +1284,8 @@ static void ua_destructor(void *arg)
 
 	tmr_cancel(&ua->drain_tmr);
 	list_flush(&ua->calls);
+	list_flush(&ua->nonce_uses);
+	mem_deref(ua->nonce_ht);
 	mem_deref(ua->lsnr);
 	mem_deref(ua->sock);
 	sip_close(ua->sip, true);
@@ -1155,6 +1308,10 @@ int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
 	tmr_init(&ua->drain_tmr);
 	list_init(&ua->calls);
 	rand_bytes(ua->nonce_key, sizeof(ua->nonce_key));
+	list_init(&ua->nonce_uses);
+	err = hash_alloc(&ua->nonce_ht, 4096);
+	if (err)
+		goto out;
 
 	/* Hash tables sized for thousands of live transactions at hundreds of
 	 * calls a second (a server transaction lives 32 s). */

@@ -217,7 +217,9 @@ describe('calls', { timeout: 90000 }, () => {
         service: AUTH_NUMBER,
         caller,
         durationMs: 6000,
-        args: ['-au', 'user', '-ap', 'pass'],
+        // the digest's uri must be the Request-URI (SIPp's default is
+        // host:port)
+        args: ['-au', 'user', '-ap', 'pass', '-auth_uri', `${AUTH_NUMBER}@127.0.0.1:${server.sipPort}`],
         timeoutS: 20,
       });
       try {
