@@ -666,6 +666,8 @@ static int serve(int argc, char *const argv[])
 	up.dispatch = srv.dispatch;
 	up.agent = agent;
 	up.pin_timeout_ms = cfg->pin_timeout_ms;
+	up.pin_max_tries = cfg->pin_max_tries;
+	up.pin_tries_window_ms = cfg->pin_tries_window_ms;
 	up.assets = &srv.assets;
 	up.answer_delay_ms = cfg->answer_delay_ms;
 	up.max_call_duration_ms = cfg->max_call_duration_ms;

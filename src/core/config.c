@@ -796,6 +796,13 @@ static const struct key keys[] = {
      parse_wav_path, FIELD(pin_wrong)},
     {"pin_timeout", "30s", "hang up when the PIN is not entered by then",
      parse_duration, FIELD(pin_timeout_ms)},
+    {"pin_max_tries", "5",
+     "wrong PINs one source address may key in within pin_tries_window; "
+     "then its calls to PIN rules get 403 (0-1000, 0 = no limit)",
+     parse_count, FIELD(pin_max_tries)},
+    {"pin_tries_window", "10m",
+     "the window of pin_max_tries, from the first wrong PIN", parse_duration,
+     FIELD(pin_tries_window_ms)},
     {"agent", "pipeline",
      "agent that talks on each call: pipeline (VAD, STT, brain, TTS in "
      "agent workers) or audio-echo (says back what it hears)",

@@ -41,7 +41,9 @@ struct config {
 	char pin_prompt[PATH_MAX];  /* "" = the built-in tones */
 	char pin_wrong[PATH_MAX];
 	uint32_t pin_timeout_ms;
-	char agent[32];            /* default "pipeline" */
+	uint32_t pin_max_tries;       /* wrong PINs per address, 5 */
+	uint32_t pin_tries_window_ms; /* ... within 10 min */
+	char agent[32];               /* default "pipeline" */
 	uint32_t answer_delay_ms;  /* ringing time before 200 OK, default 0 */
 	uint32_t drain_timeout_ms; /* after SIGTERM, default 30 s */
 	uint32_t media_threads;    /* 0 = one per CPU */

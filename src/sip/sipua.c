@@ -15,6 +15,7 @@
 #include <time.h>
 #include "sip/sipua.h"
 #include "sip/dispatch.h"
+#include "sip/tries.h"
 #include "agent/bot.h"
 #include "agent/clip.h"
 #include "room/room.h"
@@ -38,7 +39,8 @@ struct sipua {
 	sipua_idle_h *idleh;
 	void *idle_arg;
 	struct tmr drain_tmr;
-	uint8_t nonce_key[20]; /* signs digest nonces, random per run */
+	struct tries *pin_tries; /* wrong PINs per source address */
+	uint8_t nonce_key[20];   /* signs digest nonces, random per run */
 	/* Nonces answered with valid credentials, oldest first, and their
 	 * highest nc: a response seen once is never taken again. */
 	struct hash *nonce_ht;
@@ -50,6 +52,8 @@ struct sipua {
 /* A call to rules with a PIN is answered and asked for it (LiveKit's
  * limit of 16 digits, ended by #), then routed again. */
 #define PIN_MAX_DIGITS 16
+/* Source addresses whose wrong PINs are counted at once. */
+#define PIN_TRIES_ADDRS 4096
 
 enum pin_stage {
 	PIN_NONE,
@@ -67,6 +71,7 @@ struct call {
 	struct tmr answer_tmr, limit_tmr;
 	struct tmr sess_tmr; /* releases sess after the callback that ended */
 	char id[128];
+	struct sa src; /* where the INVITE came from */
 	char from[128];
 	char to[128];
 	uint64_t invite_ms, answer_ms;
@@ -967,6 +972,26 @@ static void adopt_route(struct call *call, const struct dispatch_result *res)
 	          res->agent_url[0] ? res->agent_url : "default");
 }
 
+/* An address that keyed too many wrong PINs gets no more tries for a
+ * while: true when the INVITE has been refused for it. */
+static bool pin_refused(struct sipua *ua, struct call *call,
+                        const struct sip_msg *msg)
+{
+	uint64_t wait = tries_blocked(ua->pin_tries, &call->src, tmr_jiffies());
+	char ip[64];
+
+	if (!wait)
+		return false;
+	if (re_snprintf(ip, sizeof(ip), "%j", &call->src) < 0)
+		ip[0] = '\0';
+	log_event(LOGL_WARN, call->id, "pin_blocked",
+	          "src=%s retry_s=%llu max_tries=%u", ip,
+	          (unsigned long long)(wait + 999) / 1000,
+	          ua->prm.pin_max_tries);
+	reply_reject(ua, msg, 403, "Too many wrong PINs");
+	return true;
+}
+
 /* Puts the caller in a room, or readies the PIN stage. false when the
  * INVITE has been answered (challenge or rejection) and the call must go. */
 static bool route_call(struct sipua *ua, struct call *call,
@@ -992,6 +1017,8 @@ static bool route_call(struct sipua *ua, struct call *call,
 		reply_reject(ua, msg, (uint16_t)res.status, res.reason);
 		return false;
 	}
+	if (res.outcome == DISPATCH_PIN && pin_refused(ua, call, msg))
+		return false;
 	snprintf(call->scl_id, sizeof(call->scl_id), "%s", res.call_id);
 	snprintf(call->trunk_id, sizeof(call->trunk_id), "%s", res.trunk_id);
 	snprintf(call->headers, sizeof(call->headers), "%s", res.headers);
@@ -1061,12 +1088,18 @@ static void pin_submit(struct call *call)
 	void *state = NULL;
 	int err;
 
+	/* Calls from one address at once share its tries. */
+	if (tries_blocked(call->ua->pin_tries, &call->src, tmr_jiffies())) {
+		pin_reject(call, "too many wrong PINs from this address");
+		return;
+	}
 	invite_read(call, call->invite, &k, &dc);
 	dc.pin = call->digits;
 	dc.call_id = call->scl_id;
 	dispatch_route(call->ua->prm.dispatch, &dc, true, kick_handler, call,
 	               &res);
 	if (res.outcome != DISPATCH_JOINED) {
+		tries_fail(call->ua->pin_tries, &call->src, tmr_jiffies());
 		pin_reject(call, res.reason);
 		return;
 	}
@@ -1114,9 +1147,11 @@ static void pin_digits(struct call *call)
 
 		if (buf[i] == '#')
 			pin_submit(call);
-		else if (len == PIN_MAX_DIGITS)
+		else if (len == PIN_MAX_DIGITS) {
+			tries_fail(call->ua->pin_tries, &call->src,
+			           tmr_jiffies());
 			pin_reject(call, "more than 16 digits");
-		else
+		} else
 			call->digits[len] = buf[i];
 	}
 }
@@ -1161,6 +1196,7 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 	tmr_init(&call->pin_tmr);
 	tmr_init(&call->sess_tmr);
 	pl_copy(call->id, sizeof(call->id), &msg->callid);
+	call->src = msg->src;
 	(void)re_snprintf(call->from, sizeof(call->from), "%H", uri_encode,
 	                  &msg->from.uri);
 	(void)re_snprintf(call->to, sizeof(call->to), "%H", uri_encode,
@@ -1286,6 +1322,7 @@ static void ua_destructor(void *arg)
 	list_flush(&ua->calls);
 	list_flush(&ua->nonce_uses);
 	mem_deref(ua->nonce_ht);
+	mem_deref(ua->pin_tries);
 	mem_deref(ua->lsnr);
 	mem_deref(ua->sock);
 	sip_close(ua->sip, true);
@@ -1310,6 +1347,9 @@ int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
 	rand_bytes(ua->nonce_key, sizeof(ua->nonce_key));
 	list_init(&ua->nonce_uses);
 	err = hash_alloc(&ua->nonce_ht, 4096);
+	if (!err)
+		err = tries_alloc(&ua->pin_tries, prm->pin_max_tries,
+		                  prm->pin_tries_window_ms, PIN_TRIES_ADDRS);
 	if (err)
 		goto out;
 

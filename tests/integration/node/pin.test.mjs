@@ -126,3 +126,48 @@ describe('PIN on a direct rule', { timeout: 90000 }, () => {
     assert.equal(server.events('pin_timeout').length, 1, 'pin_timeout logged');
   });
 });
+
+describe('wrong PINs from one address', { timeout: 60000 }, () => {
+  let server;
+  let rooms;
+
+  before(async () => {
+    server = await startServer({ args: ['--pin_max_tries', '2', '--pin_tries_window', '1m'] });
+    const sip = new SipClient(server.url, API_KEY, API_SECRET);
+    rooms = new RoomServiceClient(server.url, API_KEY, API_SECRET);
+    const other = await sip.createSipInboundTrunk('other', [OTHER_NUMBER]);
+    await sip.createSipDispatchRule({ type: 'direct', roomName: 'other', pin: '4321' }, { trunkIds: [other.sipTrunkId] });
+    const open = await sip.createSipInboundTrunk('open', [OPEN_NUMBER]);
+    await sip.createSipDispatchRule({ type: 'direct', roomName: 'open' }, { trunkIds: [open.sipTrunkId] });
+  });
+
+  after(async () => {
+    if (server && !server.exited) await server.stop();
+  });
+
+  test('after pin_max_tries wrong PINs the address gets 403 for PIN rules', async () => {
+    for (let i = 1; i <= 2; i++) {
+      const res = await runSipp(server, 'lk_uac_pin.xml', { label: `wrong-${i}`, service: OTHER_NUMBER, caller: CALLER, timeoutS: 20 });
+      assert.equal(res.code, 0, `wrong PIN ${i}: sipp gets a BYE: ${res.why}`);
+    }
+    assert.equal(server.events('pin_rejected').length, 2);
+    const res = await runSipp(server, 'lk_uac_expect_403.xml', { label: 'blocked', service: OTHER_NUMBER, caller: CALLER, timeoutS: 10 });
+    assert.equal(res.code, 0, `the third call is refused with 403: ${res.why}`);
+    await waitUntil(() => server.events('pin_blocked').length === 1, { what: 'a pin_blocked line' });
+    const b = server.events('pin_blocked')[0];
+    assert.equal(b.src, '127.0.0.1');
+    assert.ok(b.retry_s > 0 && b.retry_s <= 60, `retry_s ${b.retry_s}`);
+    assert.equal(server.events('pin_requested').length, 2, 'no PIN asked of the blocked call');
+  });
+
+  test('calls to rules without a PIN still go through', async () => {
+    const call = sipp(server, 'lk_uac_wait_bye.xml', { label: 'open-after', service: OPEN_NUMBER, caller: CALLER, timeoutS: 20 });
+    try {
+      await waitUntil(async () => (await rooms.listRooms()).some((r) => r.name === 'open'), { what: 'room open' });
+      await rooms.deleteRoom('open');
+      assert.equal((await call.done).code, 0);
+    } finally {
+      call.kill();
+    }
+  });
+});
