@@ -22,9 +22,11 @@
 #include "media/wav.h"
 #include "sip/sipua.h"
 #include "sip/dispatch.h"
+#include "sip/hosts.h"
 #include "room/room.h"
 #include "room/webhook.h"
 #include "store/store.h"
+#include "store/retention.h"
 #include "api/api.h"
 #include "carrier/front.h"
 #include "mstream/stream.h"
@@ -38,9 +40,11 @@ struct server {
 	struct media_engine *media;
 	struct sipua *ua;
 	struct store *store;
+	struct retention *retention; /* prunes the store's history */
 	struct webhook *webhook;
 	struct rooms *rooms;
 	struct dispatch *dispatch;
+	struct hosts *hosts; /* allowedAddresses host names, resolved */
 	struct api *api;
 	struct carrier *carrier;
 	struct stream_server *streams;
@@ -294,6 +298,14 @@ static int control_plane_open(struct server *srv)
 		fprintf(stderr, "voxgate: db: %s\n", store_error(NULL));
 		return EXIT_USAGE;
 	}
+	const struct retention_params tp = {
+	    .store = srv->store,
+	    .days = cfg->history_days,
+	    .max_rows = cfg->history_max_rows,
+	};
+	err = retention_alloc(&srv->retention, &tp);
+	if (err)
+		return 1;
 	if (cfg->nwebhook_urls) {
 		const char *urls[CONFIG_WEBHOOKS_MAX];
 		struct webhook_params wp = {
@@ -324,9 +336,15 @@ static int control_plane_open(struct server *srv)
 	err = rooms_alloc(&srv->rooms, &rp);
 	if (err)
 		return 1;
+	err = hosts_alloc(&srv->hosts, NULL);
+	if (err) {
+		fprintf(stderr, "voxgate: DNS resolver: %s\n", strerror(err));
+		return 1;
+	}
 	const struct dispatch_params dp = {
 	    .store = srv->store,
 	    .rooms = srv->rooms,
+	    .hosts = srv->hosts,
 	    .default_route = cfg->default_route,
 	};
 	err = dispatch_alloc(&srv->dispatch, &dp);
@@ -624,6 +642,8 @@ static void control_plane_close(struct server *srv)
 	srv->webhook = NULL;
 	dispatch_free(srv->dispatch);
 	srv->dispatch = NULL;
+	srv->hosts = mem_deref(srv->hosts);
+	srv->retention = mem_deref(srv->retention);
 	store_close(srv->store);
 	srv->store = NULL;
 }
@@ -744,6 +764,8 @@ static int serve(int argc, char *const argv[])
 	up.dispatch = srv.dispatch;
 	up.agent = agent;
 	up.pin_timeout_ms = cfg->pin_timeout_ms;
+	up.pin_max_tries = cfg->pin_max_tries;
+	up.pin_tries_window_ms = cfg->pin_tries_window_ms;
 	up.assets = &srv.assets;
 	up.answer_delay_ms = cfg->answer_delay_ms;
 	up.max_call_duration_ms = cfg->max_call_duration_ms;

@@ -386,13 +386,14 @@ static int parse_count(struct config *cfg, const struct key *k, const char *v,
 	return 0;
 }
 
+/* A count up to 10^9 (uint32_t field). */
 static int parse_limit(struct config *cfg, const struct key *k, const char *v,
                        char *why, size_t whysz)
 {
 	uint64_t n;
 
-	if (num_parse(&v, 1000000, &n) != 0 || *v != '\0') {
-		snprintf(why, whysz, "is not a count (0-1000000)");
+	if (num_parse(&v, 1000000000, &n) != 0 || *v != '\0') {
+		snprintf(why, whysz, "is not a number (0-1000000000)");
 		return EINVAL;
 	}
 	*(uint32_t *)field(cfg, k) = (uint32_t)n;
@@ -795,6 +796,13 @@ static const struct key keys[] = {
      parse_wav_path, FIELD(pin_wrong)},
     {"pin_timeout", "30s", "hang up when the PIN is not entered by then",
      parse_duration, FIELD(pin_timeout_ms)},
+    {"pin_max_tries", "5",
+     "wrong PINs one source address may key in within pin_tries_window; "
+     "then its calls to PIN rules get 403 (0-1000, 0 = no limit)",
+     parse_count, FIELD(pin_max_tries)},
+    {"pin_tries_window", "10m",
+     "the window of pin_max_tries, from the first wrong PIN", parse_duration,
+     FIELD(pin_tries_window_ms)},
     {"agent", "pipeline",
      "agent that talks on each call: pipeline (VAD, STT, brain, TTS in "
      "agent workers) or audio-echo (says back what it hears)",
@@ -841,6 +849,14 @@ static const struct key keys[] = {
     {"departure_timeout", "20s",
      "a room closes this long after its last participant left", parse_duration,
      FIELD(departure_timeout_ms)},
+    {"history_days", "30",
+     "call records and finished rooms are deleted this many days after "
+     "their last change; 0 = kept for ever",
+     parse_limit, FIELD(history_days)},
+    {"history_max_rows", "100000",
+     "at most this many call records and finished rooms are kept (each), "
+     "the oldest deleted first; 0 = no limit",
+     parse_limit, FIELD(history_max_rows)},
     {"vad_start_secs", "0.2",
      "seconds of voice before the caller counts as speaking (barge-in)",
      parse_seconds, FIELD(vad_start_secs)},

@@ -40,7 +40,9 @@ struct config {
 	char pin_prompt[PATH_MAX];  /* "" = the built-in tones */
 	char pin_wrong[PATH_MAX];
 	uint32_t pin_timeout_ms;
-	char agent[32];            /* default "pipeline" */
+	uint32_t pin_max_tries;       /* wrong PINs per address, 5 */
+	uint32_t pin_tries_window_ms; /* ... within 10 min */
+	char agent[32];               /* default "pipeline" */
 	uint32_t answer_delay_ms;  /* ringing time before 200 OK, default 0 */
 	uint32_t drain_timeout_ms; /* after SIGTERM, default 30 s */
 	uint32_t media_threads;    /* 0 = one per CPU */
@@ -60,6 +62,8 @@ struct config {
 	bool default_route;        /* route calls with no rule; default true */
 	uint32_t empty_timeout_ms; /* a room nobody joined lives 5 min */
 	uint32_t departure_timeout_ms; /* after the last one left, 20 s */
+	uint32_t history_days;         /* call records and rooms kept, 30 */
+	uint32_t history_max_rows;     /* ... at most, per table, 100000 */
 
 	/* The agent pipeline: the server's side (VAD, dispatch) ... */
 	double vad_start_secs, vad_stop_secs, vad_min_volume, vad_confidence;

@@ -6,6 +6,12 @@
  * in silence, we answer 404 and say why in the log. With default_route on,
  * a call that no trunk or rule takes goes to an individual room, so a fresh
  * install answers the phone.
+ *
+ * The carriers' headers (X-Twilio-*, X-Telnyx-*) are believed only on a
+ * call through a trunk that checked where it came from (allowedAddresses)
+ * or who sent it (digest): anyone else can write them. They never name
+ * the room over a rule; a carrier's call no rule takes goes to
+ * pstn-<CallSid>, as its Media Streams do.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -16,6 +22,7 @@
 #include <jansson.h>
 #include "sip/dispatch.h"
 #include "sip/routing.h"
+#include "sip/hosts.h"
 #include "store/store.h"
 #include "core/id.h"
 #include "core/log.h"
@@ -25,6 +32,50 @@ struct dispatch {
 	json_t *trunks; /* inbound trunks */
 	json_t *rules;
 };
+
+static const char *jstr(const json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	return s ? s : "";
+}
+
+/* Names past this many are not resolved (and so match nothing). */
+#define HOST_NAMES_MAX 256
+
+/* Hands the host names the inbound trunks list in allowedAddresses to the
+ * resolver, which keeps them resolved until the next reload. */
+static void resolve_hosts(struct dispatch *d)
+{
+	const char *names[HOST_NAMES_MAX];
+	size_t n = 0, i, j;
+	json_t *t, *a;
+	int err;
+
+	if (!d->prm.hosts)
+		return;
+	json_array_foreach(d->trunks, i, t)
+	{
+		json_array_foreach(json_object_get(t, "allowedAddresses"), j, a)
+		{
+			const char *s = json_string_value(a);
+
+			if (!routing_addr_is_host(s))
+				continue;
+			if (n == HOST_NAMES_MAX) {
+				log_event(
+				    LOGL_WARN, NULL, "allowed_hosts_capped",
+				    "max=%d trunk=%s name=%s", HOST_NAMES_MAX,
+				    jstr(t, "sipTrunkId"), s);
+				continue;
+			}
+			names[n++] = s;
+		}
+	}
+	err = hosts_set(d->prm.hosts, names, n);
+	if (err)
+		log_event(LOGL_ERROR, NULL, "allowed_hosts_failed",
+		          "error=\"%s\"", strerror(err));
+}
 
 int dispatch_reload(struct dispatch *d)
 {
@@ -42,6 +93,7 @@ int dispatch_reload(struct dispatch *d)
 	json_decref(d->rules);
 	d->trunks = trunks;
 	d->rules = rules;
+	resolve_hosts(d);
 	return 0;
 }
 
@@ -74,12 +126,6 @@ void dispatch_free(struct dispatch *d)
 	free(d);
 }
 
-static const char *jstr(const json_t *obj, const char *key)
-{
-	const char *s = json_string_value(json_object_get(obj, key));
-	return s ? s : "";
-}
-
 static void reject(struct dispatch_result *res, unsigned status,
                    const char *reason)
 {
@@ -92,11 +138,13 @@ struct hdr_ctx {
 	json_t *attrs;
 	const json_t *map; /* headersToAttributes */
 	bool all_x, all;   /* includeHeaders */
+	bool carrier;      /* carrier_trunk(): its headers may be believed */
+	unsigned dropped;  /* carrier headers not believed */
 };
 
 /* Headers carriers put on the INVITE, as LiveKit names them (and the call
  * control id our own Telnyx transfer adds). X-Twilio-* have fields of their
- * own: they also name the room. */
+ * own: the CallSid also names the room when no rule does. */
 static const struct {
 	const char *header, *attr;
 } carrier_headers[] = {
@@ -104,6 +152,20 @@ static const struct {
     {"x-call_session_id", "sip.telnyx.callSessionID"},
     {"x-telnyx-call-control-id", "sip.telnyx.callControlID"},
 };
+
+/* Headers only a carrier may set: they name its call (and with
+ * X-Twilio-CallSid, the room). */
+static bool carrier_header(const char *lname)
+{
+	if (!strncmp(lname, "x-twilio-", 9) || !strncmp(lname, "x-telnyx-", 9))
+		return true;
+	for (size_t i = 0;
+	     i < sizeof(carrier_headers) / sizeof(carrier_headers[0]); i++) {
+		if (!strcmp(lname, carrier_headers[i].header))
+			return true;
+	}
+	return false;
+}
 
 static void header_attr(const char *name, size_t nlen, const char *val,
                         size_t vlen, void *arg)
@@ -120,6 +182,17 @@ static void header_attr(const char *name, size_t nlen, const char *val,
 	lname[nlen] = '\0';
 	snprintf(value, sizeof(value), "%.*s", (int)vlen, val);
 
+	/* Credentials are never shown to the room, whatever the trunk
+	 * asks for: a digest response is a password's stand-in. */
+	if (!strcmp(lname, "authorization") ||
+	    !strcmp(lname, "proxy-authorization"))
+		return;
+	/* Anyone can write them: from elsewhere they become nothing, not
+	 * even sip.h.* or a mapped attribute. */
+	if (!h->carrier && carrier_header(lname)) {
+		h->dropped++;
+		return;
+	}
 	for (size_t i = 0;
 	     i < sizeof(carrier_headers) / sizeof(carrier_headers[0]); i++) {
 		if (!strcmp(lname, carrier_headers[i].header))
@@ -162,9 +235,10 @@ static void agent_url(const json_t *rule, const struct dispatch_call *call,
 		*p = (char)tolower((unsigned char)*p);
 }
 
+/* *dropped counts the carrier headers left out (carrier false). */
 static json_t *attributes(const struct dispatch_call *call, const json_t *trunk,
                           const json_t *rule, const struct dispatch_result *res,
-                          bool hide)
+                          bool hide, bool carrier, unsigned *dropped)
 {
 	json_t *a = json_object();
 	const char *k;
@@ -187,10 +261,11 @@ static json_t *attributes(const struct dispatch_call *call, const json_t *trunk,
 		json_object_set_new(a, "sip.trunkPhoneNumber",
 		                    json_string(call->to_user));
 	}
-	if (call->twilio_call_sid)
+	*dropped = 0;
+	if (carrier && call->twilio_call_sid)
 		json_object_set_new(a, "sip.twilio.callSid",
 		                    json_string(call->twilio_call_sid));
-	if (call->twilio_account_sid)
+	if (carrier && call->twilio_account_sid)
 		json_object_set_new(a, "sip.twilio.accountSid",
 		                    json_string(call->twilio_account_sid));
 	if (call->foreach_hdr) {
@@ -200,8 +275,10 @@ static json_t *attributes(const struct dispatch_call *call, const json_t *trunk,
 		    .map = json_object_get(trunk, "headersToAttributes"),
 		    .all_x = !strcmp(inc, "SIP_X_HEADERS"),
 		    .all = !strcmp(inc, "SIP_ALL_HEADERS"),
+		    .carrier = carrier,
 		};
 		call->foreach_hdr(call->msg, header_attr, &h);
+		*dropped = h.dropped;
 	}
 	return a;
 }
@@ -242,6 +319,25 @@ static void trunk_headers(const json_t *trunk, char *out, size_t sz)
 	}
 }
 
+/* Twilio's call, when no rule takes it: its room is named after the
+ * CallSid, as for its Media Streams. A CallSid is "CA" and 32 hex
+ * digits; anything but letters and digits is not one. */
+static json_t *carrier_rule(const char *sid)
+{
+	char room[80];
+	size_t n = strlen(sid);
+
+	if (!n || n > 64)
+		return NULL;
+	for (const char *p = sid; *p; p++) {
+		if (!isalnum((unsigned char)*p))
+			return NULL;
+	}
+	snprintf(room, sizeof(room), "pstn-%s", sid);
+	return json_pack("{s:s,s:{s:{s:s}}}", "sipDispatchRuleId", "", "rule",
+	                 "dispatchRuleDirect", "roomName", room);
+}
+
 /* The default route's room, as an individual rule with prefix "call". */
 static json_t *default_rule(void)
 {
@@ -250,22 +346,23 @@ static json_t *default_rule(void)
 }
 
 static int join(struct dispatch *d, const struct dispatch_call *call,
-                const json_t *trunk, const json_t *rule,
+                const json_t *trunk, const json_t *rule, bool carrier,
                 participant_kick_h *kickh, void *arg,
                 struct dispatch_result *res)
 {
-	struct routing_call rc = {call->from_user, call->from_host,
-	                          call->to_user, call->src_ip, NULL};
+	struct routing_call rc = {
+	    .from_user = call->from_user,
+	    .to_user = call->to_user,
+	    .src_ip = call->src_ip,
+	};
 	char name[256];
 	struct room *room;
 	json_t *attrs;
+	unsigned dropped;
 	int err;
 
-	if (call->twilio_call_sid && *call->twilio_call_sid)
-		snprintf(res->room, sizeof(res->room), "pstn-%s",
-		         call->twilio_call_sid);
-	else if ((err = routing_room_name(rule, &rc, res->room,
-	                                  sizeof(res->room))))
+	err = routing_room_name(rule, &rc, res->room, sizeof(res->room));
+	if (err)
 		return err;
 
 	err = room_open(d->prm.rooms, res->room,
@@ -286,7 +383,15 @@ static int join(struct dispatch *d, const struct dispatch_call *call,
 	}
 	attrs =
 	    attributes(call, trunk, rule, res,
-	               json_is_true(json_object_get(rule, "hidePhoneNumber")));
+	               json_is_true(json_object_get(rule, "hidePhoneNumber")),
+	               carrier, &dropped);
+	if (dropped)
+		log_event(LOGL_WARN, call->sip_call_id,
+		          "carrier_headers_ignored",
+		          "count=%u trunk=%s reason=\"%s\"", dropped,
+		          res->trunk_id[0] ? res->trunk_id : "none",
+		          "X-Twilio-*/X-Telnyx-* count only from a trunk that "
+		          "checks the source address or credentials");
 	const struct participant_info info = {
 	    .identity = res->identity,
 	    .name = name,
@@ -299,16 +404,27 @@ static int join(struct dispatch *d, const struct dispatch_call *call,
 	return err;
 }
 
+static bool host_match(const char *name, const char *ip, void *arg)
+{
+	return hosts_match(arg, name, ip);
+}
+
 void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
                     bool authenticated, participant_kick_h *kickh, void *arg,
                     struct dispatch_result *res)
 {
-	struct routing_call rc = {call->from_user, call->from_host,
-	                          call->to_user, call->src_ip, call->pin};
+	struct routing_call rc = {
+	    .from_user = call->from_user,
+	    .to_user = call->to_user,
+	    .src_ip = call->src_ip,
+	    .pin = call->pin,
+	    .host_match = host_match,
+	    .host_arg = d->prm.hosts,
+	};
 	const json_t *trunk = NULL, *rule = NULL;
 	json_t *fallback = NULL;
 	const char *why = NULL;
-	bool needs_pin = false;
+	bool needs_pin = false, carrier = false;
 	int err;
 
 	memset(res, 0, sizeof(*res));
@@ -339,6 +455,10 @@ void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
 			return;
 		}
 		trunk_headers(trunk, res->headers, sizeof(res->headers));
+		/* A carrier's own trunk: it checked where the INVITE came
+		 * from, or who sent it. */
+		carrier = routing_trunk_checks_source(trunk) ||
+		          (authenticated && *jstr(trunk, "authUsername"));
 	}
 
 	err = routing_match_rule(d->rules, trunk ? res->trunk_id : NULL, &rc,
@@ -353,19 +473,22 @@ void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
 			reject(res, 403, "Wrong PIN");
 			return;
 		}
-		if (!d->prm.default_route || trunk) {
+		if (carrier && call->twilio_call_sid)
+			fallback = carrier_rule(call->twilio_call_sid);
+		if (!fallback && (!d->prm.default_route || trunk)) {
 			reject(res, 404,
 			       "Does not match Trunks or Dispatch Rules");
 			return;
 		}
-		fallback = default_rule();
+		if (!fallback)
+			fallback = default_rule();
 		rule = fallback;
 	}
 	snprintf(res->rule_id, sizeof(res->rule_id), "%s",
 	         jstr(rule, "sipDispatchRuleId"));
 
 	agent_url(rule, call, res);
-	err = join(d, call, trunk, rule, kickh, arg, res);
+	err = join(d, call, trunk, rule, carrier, kickh, arg, res);
 	json_decref(fallback);
 	if (err == EMLINK) {
 		reject(res, 486, "Room is full");
@@ -412,6 +535,7 @@ int dispatch_record(struct dispatch *d, const char *call_id,
 	rec_num(o, "endedAt", (unsigned long long)rec->ended_at);
 	rec_str(o, "endedBy", rec->ended_by);
 	rec_str(o, "endReason", rec->end_reason);
+	rec_num(o, "sipStatusCode", rec->sip_status);
 	rec_num(o, "durationMs", (unsigned long long)rec->duration_ms);
 	rec_num(o, "packetsIn", rec->packets_in);
 	rec_num(o, "packetsOut", rec->packets_out);

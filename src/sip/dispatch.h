@@ -15,11 +15,15 @@
 
 struct dispatch;
 struct store;
+struct hosts;
 
 struct dispatch_params {
 	struct store *store; /* borrowed */
 	struct rooms *rooms; /* borrowed */
-	bool default_route;  /* unmatched calls go to call_<caller>_<random> */
+	/* borrowed; resolves allowedAddresses host names (NULL: they
+	 * match nothing) */
+	struct hosts *hosts;
+	bool default_route; /* unmatched calls go to call_<caller>_<random> */
 };
 
 /* Calls back for each SIP header of the INVITE (for sip.h.* attributes). */
@@ -30,9 +34,10 @@ typedef void(dispatch_hdr_iter_h)(const void *msg, dispatch_hdr_h *h,
 
 struct dispatch_call {
 	const char *sip_call_id; /* Call-ID */
-	const char *from_user, *from_host, *to_user;
+	const char *from_user, *to_user;
 	const char *src_ip;
-	const char *twilio_call_sid; /* X-Twilio-CallSid, or NULL */
+	/* X-Twilio-CallSid, or NULL; believed only from a carrier's trunk */
+	const char *twilio_call_sid;
 	const char *twilio_account_sid;
 	const void *msg;                  /* opaque, for headers */
 	dispatch_hdr_iter_h *foreach_hdr; /* may be NULL */
@@ -79,10 +84,13 @@ struct dispatch_result {
 struct dispatch_record {
 	const char *sip_call_id;
 	const char *from, *to, *room, *identity, *trunk_id, *rule_id;
-	const char *status; /* ringing, active, hangup */
+	/* ringing, active, hangup; failed when we refused the call (a final
+	 * response other than 2xx, in sip_status) */
+	const char *status;
 	long long ringing_at, active_at,
 	    ended_at; /* unix seconds, 0 = not yet */
 	const char *ended_by, *end_reason;
+	unsigned sip_status;
 	long long duration_ms;
 	unsigned long long packets_in, packets_out, lost;
 };

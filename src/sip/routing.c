@@ -9,8 +9,11 @@
  * this file on the same thread.
  *
  * Where this differs from LiveKit, on purpose:
- * - an INVITE whose source address is missing or not an IP matches no
- *   allowedAddresses entry except an equal From host (LiveKit lets it
+ * - allowedAddresses are matched against the INVITE's source address
+ *   only: an address or CIDR entry directly, a host name entry through
+ *   the addresses DNS gives for it. LiveKit also takes a From host equal
+ *   to an entry, which any caller can write. An INVITE whose source
+ *   address is missing or not an IP matches no entry (LiveKit lets it
  *   through unchecked);
  * - a trunk listing the called number twice (e.g. "+1555..." and
  *   "1555...") is one match, not a conflict with itself;
@@ -293,12 +296,48 @@ static bool valid_mask(const char *m)
 	return !strpbrk(m, "()+*;, \t\n\r") && !strstr(m, "://");
 }
 
+/* A name as DNS takes it: letters, digits, '-' and '.', 253 at most. */
+static bool host_syntax(const char *s)
+{
+	size_t n = 0;
+	bool letter = false;
+
+	for (; *s; s++, n++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (isalpha(c))
+			letter = true;
+		else if (!isdigit(c) && c != '-' && c != '.')
+			return false;
+	}
+	return n && n <= 253 && letter;
+}
+
+bool routing_addr_is_host(const char *entry)
+{
+	struct ipaddr ip;
+
+	return entry && valid_mask(entry) && !strchr(entry, '/') &&
+	       !parse_ip(entry, &ip) && host_syntax(entry);
+}
+
+bool routing_trunk_checks_source(const json_t *trunk)
+{
+	const json_t *masks = jarr(trunk, "allowedAddresses");
+
+	for (size_t i = 0; i < json_array_size(masks); i++) {
+		if (valid_mask(arr_str(masks, i)))
+			return true;
+	}
+	return false;
+}
+
 static bool match_addr_masks(const struct routing_call *call,
                              const json_t *masks)
 {
 	struct ipaddr ip;
 	bool have_ip = call->src_ip && parse_ip(call->src_ip, &ip);
-	const char *host = nz(call->from_host);
+	char ip_text[INET6_ADDRSTRLEN];
 	size_t valid = 0;
 
 	static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0,    0,
@@ -310,22 +349,26 @@ static bool match_addr_masks(const struct routing_call *call,
 		memmove(ip.b, ip.b + 12, 4);
 		ip.family = AF_INET;
 	}
+	if (have_ip && !inet_ntop(ip.family, ip.b, ip_text, sizeof(ip_text)))
+		have_ip = false;
 	for (size_t i = 0; i < json_array_size(masks); i++) {
 		const char *m = arr_str(masks, i);
+		struct ipaddr exp;
+
 		if (!valid_mask(m))
 			continue;
 		valid++;
-		if (strcmp(m, host) == 0)
-			return true;
 		if (!have_ip)
 			continue;
 		if (strchr(m, '/')) {
 			if (prefix_contains(m, &ip))
 				return true;
-		} else {
-			struct ipaddr exp;
-			if (parse_ip(m, &exp) && ip_eq(&exp, &ip))
+		} else if (parse_ip(m, &exp)) {
+			if (ip_eq(&exp, &ip))
 				return true;
+		} else if (call->host_match && host_syntax(m) &&
+		           call->host_match(m, ip_text, call->host_arg)) {
+			return true;
 		}
 	}
 	/* Only invalid entries: LiveKit applies no restriction. */

@@ -11,13 +11,27 @@
 #include <stddef.h>
 #include <jansson.h>
 
+/* Does the host name an allowedAddresses entry gives resolve to ip (an
+ * IPv4 or IPv6 address as text)? Answered from what was resolved before:
+ * the call path never waits on DNS. */
+typedef bool(routing_host_h)(const char *name, const char *ip, void *arg);
+
 struct routing_call {
-	const char *from_user; /* caller number */
-	const char *from_host;
-	const char *to_user; /* called number */
-	const char *src_ip;  /* source address of the INVITE, no port */
-	const char *pin;     /* NULL when no PIN was given */
+	const char *from_user;      /* caller number */
+	const char *to_user;        /* called number */
+	const char *src_ip;         /* source address of the INVITE, no port */
+	const char *pin;            /* NULL when no PIN was given */
+	routing_host_h *host_match; /* NULL: host name entries match nothing */
+	void *host_arg;
 };
+
+/* Does the trunk restrict calls by source address (allowedAddresses with
+ * an entry LiveKit does not ignore)? A call it takes came from there. */
+bool routing_trunk_checks_source(const json_t *trunk);
+
+/* Is this allowedAddresses entry a host name (not an address, not a
+ * CIDR block, not one of the entries LiveKit ignores)? */
+bool routing_addr_is_host(const char *entry);
 
 /* NormalizeNumber: strips space - ( ) and prefixes + when the value looks
  * like a phone number; other values are copied. */

@@ -8,12 +8,14 @@
  * drain). Ending stops the media session; the call is logged and freed when
  * the media thread reports the session stopped, so its figures are final.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <string.h>
 #include <stdlib.h>
 #include <time.h>
 #include "sip/sipua.h"
 #include "sip/dispatch.h"
+#include "sip/tries.h"
 #include "mstream/bot.h"
 #include "agent/clip.h"
 #include "room/room.h"
@@ -22,6 +24,9 @@
 #define ALLOW_HDR   "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS\r\n"
 #define DTMF_PT     "101"
 #define NONCE_TTL_S 300
+/* Nonces whose use is remembered at once; past this the oldest is
+ * forgotten and every nonce issued up to it counts as stale. */
+#define NONCE_USES_MAX 65536
 
 struct sipua {
 	struct sipua_params prm;
@@ -34,12 +39,21 @@ struct sipua {
 	sipua_idle_h *idleh;
 	void *idle_arg;
 	struct tmr drain_tmr;
-	uint8_t nonce_key[20]; /* signs digest nonces, random per run */
+	struct tries *pin_tries; /* wrong PINs per source address */
+	uint8_t nonce_key[20];   /* signs digest nonces, random per run */
+	/* Nonces answered with valid credentials, oldest first, and their
+	 * highest nc: a response seen once is never taken again. */
+	struct hash *nonce_ht;
+	struct list nonce_uses;
+	uint32_t nonce_nuses;
+	uint32_t nonce_floor; /* nonces issued at or before: stale */
 };
 
 /* A call to rules with a PIN is answered and asked for it (LiveKit's
  * limit of 16 digits, ended by #), then routed again. */
 #define PIN_MAX_DIGITS 16
+/* Source addresses whose wrong PINs are counted at once. */
+#define PIN_TRIES_ADDRS 4096
 
 enum pin_stage {
 	PIN_NONE,
@@ -55,7 +69,9 @@ struct call {
 	struct sdp_media *sdpm;
 	struct media_session *media;
 	struct tmr answer_tmr, limit_tmr;
+	struct tmr sess_tmr; /* releases sess after the callback that ended */
 	char id[128];
+	struct sa src; /* where the INVITE came from */
 	char from[128];
 	char to[128];
 	uint64_t invite_ms, answer_ms;
@@ -81,6 +97,7 @@ struct call {
 	bool ending;
 	const char *end_by;
 	char end_reason[64];
+	uint16_t end_scode; /* the final response that refused the call */
 };
 
 /* Addresses are formatted with libre's %J before they reach the logger,
@@ -138,6 +155,7 @@ static void call_destructor(void *arg)
 	tmr_cancel(&call->answer_tmr);
 	tmr_cancel(&call->limit_tmr);
 	tmr_cancel(&call->pin_tmr);
+	tmr_cancel(&call->sess_tmr);
 	list_unlink(&call->le);
 	mem_deref((void *)call->invite);
 	mem_deref(call->sess);
@@ -183,7 +201,8 @@ static void call_finish(struct call *call)
 	          (unsigned long long)(st ? st->unknown_pt : 0),
 	          (unsigned long long)(st ? st->malformed : 0),
 	          (unsigned long long)(st ? st->dtmf_in : 0));
-	call->rec.status = "hangup";
+	call->rec.status = call->end_scode ? "failed" : "hangup";
+	call->rec.sip_status = call->end_scode;
 	call->rec.ended_at = (long long)time(NULL);
 	call->rec.ended_by = call->end_by;
 	call->rec.end_reason = call->end_reason;
@@ -196,10 +215,21 @@ static void call_finish(struct call *call)
 	check_idle(ua);
 }
 
+/* Releasing the session makes libre send our BYE when the dialog is
+ * established and the caller has not hung up. */
+static void sess_release(void *arg)
+{
+	struct call *call = arg;
+
+	call->sess = mem_deref(call->sess);
+}
+
 /*
- * Ends the call once. The session is released here: if the dialog is
- * established and the caller has not hung up, libre sends our BYE; an
- * unanswered INVITE gets the final response given.
+ * Ends the call once. An unanswered INVITE gets the final response given.
+ * The session is released on the next turn of the loop, never here: a call
+ * often ends inside one of the session's own handlers (the ACK's answer,
+ * the BYE, the CANCEL), and libre goes on using the session after the
+ * handler returns.
  */
 static void call_end(struct call *call, const char *by, const char *reason,
                      uint16_t scode)
@@ -219,9 +249,12 @@ static void call_end(struct call *call, const char *by, const char *reason,
 	tmr_cancel(&call->limit_tmr);
 	tmr_cancel(&call->pin_tmr);
 
-	if (call->sess && !call->answer_ms && scode)
+	if (call->sess && !call->answer_ms && scode) {
 		(void)sipsess_reject(call->sess, scode, reason, NULL);
-	call->sess = mem_deref(call->sess);
+		call->end_scode = scode;
+	}
+	if (call->sess)
+		tmr_start(&call->sess_tmr, 0, sess_release, call);
 
 	if (call->media)
 		media_session_stop(call->media);
@@ -438,6 +471,9 @@ static int offer_handler(struct mbuf **descp, const struct sip_msg *msg,
 	struct media_params mp;
 	int err;
 
+	/* The media session is stopping: a re-INVITE now gets a 488. */
+	if (call->ending)
+		return ECONNRESET;
 	if (!mbuf_get_left(msg->mb)) {
 		/* A re-INVITE without SDP asks for our offer again. */
 		return sdp_encode(descp, call->sdp, true);
@@ -463,18 +499,28 @@ static int offer_handler(struct mbuf **descp, const struct sip_msg *msg,
 	return sdp_encode(descp, call->sdp, false);
 }
 
-/* The ACK carries the answer to the offer we put in our 200. */
+/* The ACK carries the answer to the offer we put in our 200. An error
+ * returned makes libre end the dialog with a BYE once it is done with the
+ * ACK; call_end leaves the session to it. */
 static int answer_handler(const struct sip_msg *msg, void *arg)
 {
 	struct call *call = arg;
-	int err;
+	const char *why = NULL;
+	int err = 0;
 
-	err = sdp_decode(call->sdp, msg->mb, false);
-	if (!err)
-		err = start_media(call);
+	if (call->ending)
+		return 0;
+	if (!mbuf_get_left(msg->mb)) {
+		why = "no SDP answer";
+		err = EPROTO;
+	} else if ((err = sdp_decode(call->sdp, msg->mb, false))) {
+		why = "malformed SDP";
+	} else if ((err = start_media(call))) {
+		why = err == ENOENT ? "no common codec" : "media start failed";
+	}
 	if (err) {
 		log_event(LOGL_WARN, call->id, "bad_answer", "reason=\"%s\"",
-		          err == ENOENT ? "no common codec" : "malformed SDP");
+		          why);
 		call_end(call, "server", "bad SDP answer in ACK", 0);
 	}
 	return err;
@@ -596,6 +642,24 @@ static void reply_reject(struct sipua *ua, const struct sip_msg *msg,
 	                               : "");
 }
 
+/* Refuses an INVITE that routing took: the final response, and the call
+ * record (written as ringing by route_call) closed as failed with it. */
+static void refuse(struct call *call, const struct sip_msg *msg, uint16_t scode,
+                   const char *reason)
+{
+	reply_reject(call->ua, msg, scode, reason);
+	call->ending = true;
+	call->end_by = "server";
+	call->end_scode = scode;
+	snprintf(call->end_reason, sizeof(call->end_reason), "%s", reason);
+	call->rec.status = "failed";
+	call->rec.sip_status = scode;
+	call->rec.ended_at = (long long)time(NULL);
+	call->rec.ended_by = call->end_by;
+	call->rec.end_reason = call->end_reason;
+	record(call);
+}
+
 static const char *invite_problem(const struct sip_msg *msg)
 {
 	if (!sip_msg_hdr(msg, SIP_HDR_CONTACT))
@@ -609,53 +673,159 @@ static const char *invite_problem(const struct sip_msg *msg)
 
 /* ---- routing and digest auth ------------------------------------------ */
 
-/* A nonce is its issue time and a MAC over it, so any nonce we issued can
- * be checked, and aged out, without keeping state per call. */
-static void nonce_make(const struct sipua *ua, uint32_t t, char *out, size_t sz)
+/* A nonce is its issue time, a random salt and a MAC over both
+ * (8 + 8 + 16 hex digits), so any nonce we issued can be checked, and
+ * aged out, without keeping state per challenge; the salt makes each
+ * challenge's nonce its own, which single use (nonce_take) needs. */
+#define NONCE_LEN 32
+
+static void nonce_make(const struct sipua *ua, const char *ts_salt, char *out,
+                       size_t sz)
 {
-	char ts[9];
 	uint8_t mac[20];
 
-	snprintf(ts, sizeof(ts), "%08x", t);
-	hmac_sha1(ua->nonce_key, sizeof(ua->nonce_key), (const uint8_t *)ts, 8,
-	          mac, sizeof(mac));
-	snprintf(out, sz, "%s%02x%02x%02x%02x%02x%02x%02x%02x", ts, mac[0],
-	         mac[1], mac[2], mac[3], mac[4], mac[5], mac[6], mac[7]);
+	hmac_sha1(ua->nonce_key, sizeof(ua->nonce_key),
+	          (const uint8_t *)ts_salt, 16, mac, sizeof(mac));
+	snprintf(out, sz, "%.16s%02x%02x%02x%02x%02x%02x%02x%02x", ts_salt,
+	         mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], mac[6],
+	         mac[7]);
+}
+
+static void nonce_new(const struct sipua *ua, char *out, size_t sz)
+{
+	char ts_salt[17];
+
+	snprintf(ts_salt, sizeof(ts_salt), "%08x%08x", (uint32_t)time(NULL),
+	         rand_u32());
+	nonce_make(ua, ts_salt, out, sz);
+}
+
+/* The issue time of a nonce of NONCE_LEN characters. */
+static uint32_t nonce_time(const struct pl *nonce)
+{
+	char ts[9];
+
+	memcpy(ts, nonce->p, 8);
+	ts[8] = '\0';
+	return (uint32_t)strtoul(ts, NULL, 16);
 }
 
 /* 0 valid, ESTALE expired, EBADMSG not ours. */
 static int nonce_check(const struct sipua *ua, const struct pl *nonce)
 {
-	char want[32], ts[9];
+	char want[NONCE_LEN + 1], ts_salt[17];
 	uint32_t t;
 	time_t now = time(NULL);
 
-	if (nonce->l != 24)
+	if (nonce->l != NONCE_LEN)
 		return EBADMSG;
-	memcpy(ts, nonce->p, 8);
-	ts[8] = '\0';
-	t = (uint32_t)strtoul(ts, NULL, 16);
-	nonce_make(ua, t, want, sizeof(want));
+	memcpy(ts_salt, nonce->p, 16);
+	ts_salt[16] = '\0';
+	nonce_make(ua, ts_salt, want, sizeof(want));
 	if (pl_strcmp(nonce, want))
 		return EBADMSG;
-	if ((uint32_t)now - t > NONCE_TTL_S)
+	t = nonce_time(nonce);
+	if ((uint32_t)now - t > NONCE_TTL_S || t <= ua->nonce_floor)
 		return ESTALE;
+	return 0;
+}
+
+/* One nonce answered with valid credentials. */
+struct nonce_use {
+	struct le le; /* ua->nonce_uses, in order of first use */
+	struct le he; /* ua->nonce_ht */
+	char nonce[NONCE_LEN + 1];
+	uint32_t t;  /* issued (from the nonce itself) */
+	uint32_t nc; /* highest nonce count taken; 0 = used without qop */
+};
+
+static void nonce_use_destructor(void *arg)
+{
+	struct nonce_use *u = arg;
+
+	list_unlink(&u->le);
+	hash_unlink(&u->he);
+}
+
+static bool nonce_cmp(struct le *le, void *arg)
+{
+	const struct nonce_use *u = le->data;
+
+	return !pl_strcmp(arg, u->nonce);
+}
+
+/* 8 hex digits, as RFC 2617 writes nc; 0 when it is not that. */
+static uint32_t nc_value(const struct pl *nc)
+{
+	uint32_t v = 0;
+
+	if (nc->l != 8)
+		return 0;
+	for (size_t i = 0; i < 8; i++) {
+		if (!isxdigit((unsigned char)nc->p[i]))
+			return 0;
+		v = v << 4 | ch_hex(nc->p[i]);
+	}
+	return v;
+}
+
+/*
+ * Takes a nonce for a response already checked: 0, or EALREADY when this
+ * nonce was used before with the same or a higher nc (or, without qop, at
+ * all). Remembered until the nonce expires.
+ */
+static int nonce_take(struct sipua *ua, const struct pl *nonce, uint32_t nc)
+{
+	uint32_t now = (uint32_t)time(NULL);
+	struct nonce_use *u;
+	struct le *le;
+
+	/* The oldest go first: expired, or past the bound. */
+	while ((le = list_head(&ua->nonce_uses))) {
+		u = le->data;
+		if (now - u->t <= NONCE_TTL_S &&
+		    ua->nonce_nuses < NONCE_USES_MAX)
+			break;
+		if (now - u->t <= NONCE_TTL_S && u->t > ua->nonce_floor)
+			ua->nonce_floor = u->t;
+		mem_deref(u);
+		ua->nonce_nuses--;
+	}
+	u = list_ledata(hash_lookup(ua->nonce_ht, hash_joaat_pl(nonce),
+	                            nonce_cmp, (void *)nonce));
+	if (u) {
+		if (!nc || nc <= u->nc)
+			return EALREADY;
+		u->nc = nc;
+		return 0;
+	}
+	u = mem_zalloc(sizeof(*u), nonce_use_destructor);
+	if (!u)
+		return ENOMEM;
+	pl_strcpy(nonce, u->nonce, sizeof(u->nonce));
+	u->t = nonce_time(nonce);
+	u->nc = nc;
+	list_append(&ua->nonce_uses, &u->le, u);
+	hash_append(ua->nonce_ht, hash_joaat_pl(nonce), &u->he, u);
+	ua->nonce_nuses++;
 	return 0;
 }
 
 static void challenge(struct sipua *ua, const struct sip_msg *msg,
                       const char *realm, bool stale)
 {
-	char nonce[32], cid[128];
+	char nonce[NONCE_LEN + 1], cid[128];
 
-	nonce_make(ua, (uint32_t)time(NULL), nonce, sizeof(nonce));
+	nonce_new(ua, nonce, sizeof(nonce));
 	pl_copy(cid, sizeof(cid), &msg->callid);
 	log_event(LOGL_INFO, cid, "auth_challenge", "realm=%s stale=%s", realm,
 	          stale ? "true" : "false");
+	/* qop=auth makes clients count their uses of a nonce (nc), so a
+	 * response captured on the way can be told from a new one. */
 	(void)sip_treplyf(NULL, NULL, ua->sip, msg, false, 407,
 	                  "Proxy Authentication Required",
 	                  "Proxy-Authenticate: Digest realm=\"%s\", "
-	                  "nonce=\"%s\", algorithm=MD5%s\r\n"
+	                  "nonce=\"%s\", algorithm=MD5, qop=\"auth\"%s\r\n"
 	                  "Content-Length: 0\r\n\r\n",
 	                  realm, nonce, stale ? ", stale=true" : "");
 }
@@ -689,6 +859,22 @@ static bool authorized(struct sipua *ua, const struct sip_msg *msg,
 		reply_reject(ua, msg, 401, "Unauthorized");
 		return false;
 	}
+	/* The response covers the uri it names: it must be this request's,
+	 * or one captured for another could be sent here (RFC 2617 3.2.2.5). */
+	if (pl_cmp(&resp.uri, &msg->ruri)) {
+		log_event(LOGL_WARN, NULL, "auth_refused",
+		          "reason=\"digest uri is not the Request-URI\" "
+		          "src=%s",
+		          addr_fmt(&msg->src).s);
+		reply_reject(ua, msg, 400, "Digest uri does not match");
+		return false;
+	}
+	if (pl_isset(&resp.qop) &&
+	    (pl_strcasecmp(&resp.qop, "auth") || !nc_value(&resp.nc) ||
+	     !pl_isset(&resp.cnonce))) {
+		reply_reject(ua, msg, 401, "Bad credentials");
+		return false;
+	}
 	if (re_sdprintf(&a1, "%s:%s:%s", auth->username, auth->realm,
 	                auth->password)) {
 		reply_reject(ua, msg, 500, "Out of memory");
@@ -698,6 +884,25 @@ static bool authorized(struct sipua *ua, const struct sip_msg *msg,
 	mem_deref(a1);
 	if (httpauth_digest_response_auth(&resp, &msg->met, ha1)) {
 		reply_reject(ua, msg, 401, "Unauthorized");
+		return false;
+	}
+	err = nonce_take(ua, &resp.nonce,
+	                 pl_isset(&resp.qop) ? nc_value(&resp.nc) : 0);
+	if (err == EALREADY) {
+		char cid[128];
+
+		pl_copy(cid, sizeof(cid), &msg->callid);
+		log_event(LOGL_WARN, cid, "auth_replay",
+		          "src=%s nc=%.*s reason=\"%s\"", addr_fmt(&msg->src).s,
+		          (int)resp.nc.l, resp.nc.p,
+		          pl_isset(&resp.qop)
+		              ? "nonce count not above the last one taken"
+		              : "nonce used before");
+		challenge(ua, msg, auth->realm, true);
+		return false;
+	}
+	if (err) {
+		reply_reject(ua, msg, 500, "Out of memory");
 		return false;
 	}
 	return true;
@@ -735,7 +940,7 @@ static void xhdr_copy(const struct sip_msg *msg, const char *name, char *out,
 
 /* What routing reads from the INVITE; the dispatch_call points into it. */
 struct invite_keys {
-	char from_user[128], from_host[128], to_user[128], src[64];
+	char from_user[128], to_user[128], src[64];
 	char sid[128], account[128];
 };
 
@@ -743,7 +948,6 @@ static void invite_read(const struct call *call, const struct sip_msg *msg,
                         struct invite_keys *k, struct dispatch_call *dc)
 {
 	pl_copy(k->from_user, sizeof(k->from_user), &msg->from.uri.user);
-	pl_copy(k->from_host, sizeof(k->from_host), &msg->from.uri.host);
 	pl_copy(k->to_user, sizeof(k->to_user), &msg->to.uri.user);
 	if (re_snprintf(k->src, sizeof(k->src), "%j", &msg->src) < 0)
 		k->src[0] = '\0';
@@ -752,7 +956,6 @@ static void invite_read(const struct call *call, const struct sip_msg *msg,
 	*dc = (struct dispatch_call){
 	    .sip_call_id = call->id,
 	    .from_user = k->from_user,
-	    .from_host = k->from_host,
 	    .to_user = k->to_user,
 	    .src_ip = k->src,
 	    .twilio_call_sid = k->sid[0] ? k->sid : NULL,
@@ -776,6 +979,26 @@ static void adopt_route(struct call *call, const struct dispatch_result *res)
 	          res->trunk_id[0] ? res->trunk_id : "none",
 	          res->rule_id[0] ? res->rule_id : "default",
 	          res->agent_url[0] ? res->agent_url : "default");
+}
+
+/* An address that keyed too many wrong PINs gets no more tries for a
+ * while: true when the INVITE has been refused for it. */
+static bool pin_refused(struct sipua *ua, struct call *call,
+                        const struct sip_msg *msg)
+{
+	uint64_t wait = tries_blocked(ua->pin_tries, &call->src, tmr_jiffies());
+	char ip[64];
+
+	if (!wait)
+		return false;
+	if (re_snprintf(ip, sizeof(ip), "%j", &call->src) < 0)
+		ip[0] = '\0';
+	log_event(LOGL_WARN, call->id, "pin_blocked",
+	          "src=%s retry_s=%llu max_tries=%u", ip,
+	          (unsigned long long)(wait + 999) / 1000,
+	          ua->prm.pin_max_tries);
+	reply_reject(ua, msg, 403, "Too many wrong PINs");
+	return true;
 }
 
 /* Puts the caller in a room, or readies the PIN stage. false when the
@@ -803,6 +1026,8 @@ static bool route_call(struct sipua *ua, struct call *call,
 		reply_reject(ua, msg, (uint16_t)res.status, res.reason);
 		return false;
 	}
+	if (res.outcome == DISPATCH_PIN && pin_refused(ua, call, msg))
+		return false;
 	snprintf(call->scl_id, sizeof(call->scl_id), "%s", res.call_id);
 	snprintf(call->trunk_id, sizeof(call->trunk_id), "%s", res.trunk_id);
 	snprintf(call->headers, sizeof(call->headers), "%s", res.headers);
@@ -872,12 +1097,18 @@ static void pin_submit(struct call *call)
 	void *state = NULL;
 	int err;
 
+	/* Calls from one address at once share its tries. */
+	if (tries_blocked(call->ua->pin_tries, &call->src, tmr_jiffies())) {
+		pin_reject(call, "too many wrong PINs from this address");
+		return;
+	}
 	invite_read(call, call->invite, &k, &dc);
 	dc.pin = call->digits;
 	dc.call_id = call->scl_id;
 	dispatch_route(call->ua->prm.dispatch, &dc, true, kick_handler, call,
 	               &res);
 	if (res.outcome != DISPATCH_JOINED) {
+		tries_fail(call->ua->pin_tries, &call->src, tmr_jiffies());
 		pin_reject(call, res.reason);
 		return;
 	}
@@ -911,11 +1142,11 @@ static void pin_digits(struct call *call)
 	size_t n = media_session_dtmf_read(call->media, buf, sizeof(buf));
 
 	if (call->pin != PIN_COLLECTING) {
-		/* Outside the PIN stage digits only tell the call's story;
-		 * the PIN itself is never logged. */
+		/* That keys came tells the call's story; which ones is the
+		 * caller's business (card numbers, PINs of other systems),
+		 * so they are never logged. */
 		if (n)
-			log_event(LOGL_INFO, call->id, "dtmf", "digits=%.*s",
-			          (int)n, buf);
+			log_event(LOGL_INFO, call->id, "dtmf", "keys=%zu", n);
 		if (n && call->agent_ops && call->agent_ops->dtmf)
 			call->agent_ops->dtmf(call->agent_state, buf, n);
 		return;
@@ -925,9 +1156,11 @@ static void pin_digits(struct call *call)
 
 		if (buf[i] == '#')
 			pin_submit(call);
-		else if (len == PIN_MAX_DIGITS)
+		else if (len == PIN_MAX_DIGITS) {
+			tries_fail(call->ua->pin_tries, &call->src,
+			           tmr_jiffies());
 			pin_reject(call, "more than 16 digits");
-		else
+		} else
 			call->digits[len] = buf[i];
 	}
 }
@@ -970,7 +1203,9 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 	tmr_init(&call->answer_tmr);
 	tmr_init(&call->limit_tmr);
 	tmr_init(&call->pin_tmr);
+	tmr_init(&call->sess_tmr);
 	pl_copy(call->id, sizeof(call->id), &msg->callid);
+	call->src = msg->src;
 	(void)re_snprintf(call->from, sizeof(call->from), "%H", uri_encode,
 	                  &msg->from.uri);
 	(void)re_snprintf(call->to, sizeof(call->to), "%H", uri_encode,
@@ -985,28 +1220,28 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 	err =
 	    media_session_alloc(&call->media, ua->prm.media, media_event, call);
 	if (err) {
-		reply_reject(ua, msg, 503,
-		             err == EADDRINUSE ? "No media ports available"
-		                               : "Media unavailable");
+		refuse(call, msg, 503,
+		       err == EADDRINUSE ? "No media ports available"
+		                         : "Media unavailable");
 		goto fail;
 	}
 	err = sdp_prepare(call);
 	if (err) {
-		reply_reject(ua, msg, 500, "SDP setup failed");
+		refuse(call, msg, 500, "SDP setup failed");
 		goto fail;
 	}
 	if (has_sdp) {
 		err = sdp_decode(call->sdp, msg->mb, true);
 		if (err) {
-			reply_reject(ua, msg, 400, "Malformed SDP");
+			refuse(call, msg, 400, "Malformed SDP");
 			goto fail;
 		}
 		if (!sdp_media_rport(call->sdpm)) {
-			reply_reject(ua, msg, 488, "No audio stream offered");
+			refuse(call, msg, 488, "No audio stream offered");
 			goto fail;
 		}
 		if (sdp_params(call, &mp)) {
-			reply_reject(ua, msg, 488, "Not Acceptable Here");
+			refuse(call, msg, 488, "Not Acceptable Here");
 			goto fail;
 		}
 		sdp_set_direction(call);
@@ -1021,7 +1256,7 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 	                     offer_handler, answer_handler, estab_handler, NULL,
 	                     NULL, close_handler, call, ALLOW_HDR);
 	if (err) {
-		reply_reject(ua, msg, 400, "Cannot establish dialog");
+		refuse(call, msg, 400, "Cannot establish dialog");
 		goto fail;
 	}
 	list_append(&ua->calls, &call->le, call);
@@ -1094,6 +1329,9 @@ static void ua_destructor(void *arg)
 
 	tmr_cancel(&ua->drain_tmr);
 	list_flush(&ua->calls);
+	list_flush(&ua->nonce_uses);
+	mem_deref(ua->nonce_ht);
+	mem_deref(ua->pin_tries);
 	mem_deref(ua->lsnr);
 	mem_deref(ua->sock);
 	sip_close(ua->sip, true);
@@ -1116,6 +1354,13 @@ int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
 	tmr_init(&ua->drain_tmr);
 	list_init(&ua->calls);
 	rand_bytes(ua->nonce_key, sizeof(ua->nonce_key));
+	list_init(&ua->nonce_uses);
+	err = hash_alloc(&ua->nonce_ht, 4096);
+	if (!err)
+		err = tries_alloc(&ua->pin_tries, prm->pin_max_tries,
+		                  prm->pin_tries_window_ms, PIN_TRIES_ADDRS);
+	if (err)
+		goto out;
 
 	/* Hash tables sized for thousands of live transactions at hundreds of
 	 * calls a second (a server transaction lives 32 s). */

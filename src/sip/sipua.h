@@ -26,6 +26,10 @@ struct sipua_params {
 	uint32_t answer_delay_ms;
 	uint32_t max_call_duration_ms;
 	uint32_t pin_timeout_ms; /* to enter a dispatch rule's PIN, 0 = none */
+	/* Wrong PINs one source address may key in within the window
+	 * before its PIN calls are refused (403); 0 = no limit. */
+	uint32_t pin_max_tries;
+	uint32_t pin_tries_window_ms;
 };
 
 typedef void(sipua_idle_h)(void *arg);

@@ -74,6 +74,9 @@ static const char *const migrations[] = {
     " json TEXT NOT NULL,"
     " created_at INTEGER NOT NULL,"
     " updated_at INTEGER NOT NULL);",
+    /* 2: the history's retention deletes by age and in insertion order. */
+    "CREATE INDEX calls_updated_at ON calls (updated_at);"
+    "CREATE INDEX rooms_finished_at ON rooms (finished_at);",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -98,6 +101,10 @@ enum stmt_id {
 	STMT_ROOM_FINISHED,
 	STMT_CALL_PUT,
 	STMT_CALL_GET,
+	STMT_PRUNE_CALLS_AGE,
+	STMT_PRUNE_CALLS_ROWS,
+	STMT_PRUNE_ROOMS_AGE,
+	STMT_PRUNE_ROOMS_ROWS,
 	STMT_COUNT
 };
 
@@ -133,6 +140,25 @@ static const char *const stmt_sql[STMT_COUNT] = {
         " ON CONFLICT (call_id) DO UPDATE SET json = excluded.json,"
         " updated_at = excluded.updated_at",
     [STMT_CALL_GET] = "SELECT json FROM calls WHERE call_id = ?1",
+    /* Retention, a batch at a time: ?1 the cut-off (calls: ms since the
+     * epoch of the last write; rooms: s of the finish, open rooms are
+     * kept) or the rows to keep, ?2 the batch. Rows go oldest first, by
+     * rowid, which grows with each insert. */
+    [STMT_PRUNE_CALLS_AGE] =
+        "DELETE FROM calls WHERE rowid IN (SELECT rowid FROM calls"
+        " WHERE updated_at < ?1 LIMIT ?2)",
+    [STMT_PRUNE_CALLS_ROWS] =
+        "DELETE FROM calls WHERE rowid IN (SELECT rowid FROM calls"
+        " WHERE rowid <= (SELECT rowid FROM calls ORDER BY rowid DESC"
+        " LIMIT 1 OFFSET ?1) ORDER BY rowid LIMIT ?2)",
+    [STMT_PRUNE_ROOMS_AGE] =
+        "DELETE FROM rooms WHERE rowid IN (SELECT rowid FROM rooms"
+        " WHERE finished_at > 0 AND finished_at < ?1 LIMIT ?2)",
+    [STMT_PRUNE_ROOMS_ROWS] =
+        "DELETE FROM rooms WHERE rowid IN (SELECT rowid FROM rooms"
+        " WHERE finished_at > 0 AND rowid <= (SELECT rowid FROM rooms"
+        " WHERE finished_at > 0 ORDER BY rowid DESC LIMIT 1 OFFSET ?1)"
+        " ORDER BY rowid LIMIT ?2)",
 };
 
 struct store {
@@ -706,4 +732,65 @@ int store_call_put(struct store *st, const char *call_id, const json_t *rec)
 int store_call_get(struct store *st, const char *call_id, json_t **recp)
 {
 	return row_get(st, STMT_CALL_GET, "calls", call_id, NULL, recp);
+}
+
+/* ---- retention -------------------------------------------------------- */
+
+/* Runs one pruning statement: binds ?1 and the batch left, counts. */
+static int prune_step(struct store *st, enum stmt_id sid, int64_t arg,
+                      unsigned *left, unsigned *deleted, const char *what)
+{
+	sqlite3_stmt *s = st->stmt[sid];
+	int err;
+
+	if (!*left)
+		return 0;
+	err = bind_int64(st, s, 1, arg);
+	if (!err)
+		err = bind_int64(st, s, 2, *left);
+	if (!err)
+		err = step_write(st, s, what);
+	if (!err) {
+		unsigned n = (unsigned)sqlite3_changes(st->db);
+
+		*deleted += n;
+		*left -= n < *left ? n : *left;
+	}
+	stmt_done(s);
+	return err;
+}
+
+int store_prune(struct store *st, const struct store_retention *r,
+                unsigned batch, struct store_pruned *out)
+{
+	unsigned left = batch;
+	int64_t now_s;
+	int err = 0;
+
+	if (!st)
+		return EINVAL;
+	if (!r || !out || !batch)
+		return set_err(st, EINVAL, "prune: bad arguments");
+	memset(out, 0, sizeof(*out));
+	now_s = now_ms() / 1000;
+	if (r->max_age_s) {
+		int64_t cut = now_s - (int64_t)r->max_age_s;
+
+		err = prune_step(st, STMT_PRUNE_CALLS_AGE, cut * 1000, &left,
+		                 &out->calls, "calls");
+		if (!err)
+			err = prune_step(st, STMT_PRUNE_ROOMS_AGE, cut, &left,
+			                 &out->rooms, "rooms");
+	}
+	if (!err && r->max_rows) {
+		err =
+		    prune_step(st, STMT_PRUNE_CALLS_ROWS, (int64_t)r->max_rows,
+		               &left, &out->calls, "calls");
+		if (!err)
+			err = prune_step(st, STMT_PRUNE_ROOMS_ROWS,
+			                 (int64_t)r->max_rows, &left,
+			                 &out->rooms, "rooms");
+	}
+	out->more = !err && !left;
+	return err;
 }

@@ -10,6 +10,7 @@
 #ifndef VOXGATE_STORE_STORE_H
 #define VOXGATE_STORE_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 /* declared, not included: see core/libre.h */
 struct json_t;
@@ -65,5 +66,22 @@ int store_room_finished(struct store *st, const char *sid, int64_t finished_at);
 int store_call_put(struct store *st, const char *call_id,
                    const struct json_t *rec);
 int store_call_get(struct store *st, const char *call_id, struct json_t **recp);
+
+/* How much history (call records, finished rooms) is kept; 0 = no limit. */
+struct store_retention {
+	uint64_t max_age_s; /* calls by their last write, rooms by their end */
+	uint64_t max_rows;  /* per table; the oldest go first */
+};
+
+struct store_pruned {
+	unsigned calls, rooms; /* rows deleted */
+	bool more;             /* the batch was used up: call again */
+};
+
+/* Deletes at most batch rows the retention no longer keeps (each
+ * statement is one short transaction, so the writes of calls in progress
+ * wait at most one batch). */
+int store_prune(struct store *st, const struct store_retention *r,
+                unsigned batch, struct store_pruned *out);
 
 #endif

@@ -52,7 +52,7 @@ static const char *rule_id(const json_t *r)
 static struct routing_call call_of(const char *from, const char *to,
                                    const char *src)
 {
-	struct routing_call c = {from, "pbx.example.com", to, src, NULL};
+	struct routing_call c = {from, to, src, NULL, NULL, NULL};
 	return c;
 }
 
@@ -163,7 +163,7 @@ TEST(trunk_by_cidr_v4)
 	CHECK_STR(match_src(trunks, "203.0.113.8"), "(none)");
 	/* A dual-stack socket's view of an IPv4 peer. */
 	CHECK_STR(match_src(trunks, "::ffff:10.9.9.9"), "ST_net");
-	/* No usable source address: only the From host could match. */
+	/* No usable source address: nothing matches. */
 	CHECK_STR(match_src(trunks, NULL), "(none)");
 	CHECK_STR(match_src(trunks, "garbage"), "(none)");
 
@@ -198,21 +198,102 @@ TEST(trunk_by_cidr_v6)
 	return 0;
 }
 
-TEST(trunk_by_from_host)
+/* A stand-in for DNS: pbx.carrier.example has 198.51.100.7 and
+ * 2001:db8::7; every other name has nothing. */
+static unsigned fake_dns_asked;
+
+static bool fake_dns(const char *name, const char *ip, void *arg)
 {
-	json_t *trunks = J("[{'sipTrunkId':'ST_h','numbers':['+15550001111'],"
+	(void)arg;
+	fake_dns_asked++;
+	return !strcmp(name, "pbx.carrier.example") &&
+	       (!strcmp(ip, "198.51.100.7") || !strcmp(ip, "2001:db8::7"));
+}
+
+/* The From host is written by the caller: it never satisfies an entry,
+ * whether the entry is an address or a name. */
+TEST(trunk_not_by_from_host)
+{
+	json_t *trunks = J("[{'sipTrunkId':'ST_ip','numbers':['+15550001111'],"
+	                   "   'allowedAddresses':['203.0.113.7']},"
+	                   " {'sipTrunkId':'ST_net','numbers':['+15550002222'],"
+	                   "   'allowedAddresses':['203.0.113.0/24']},"
+	                   " {'sipTrunkId':'ST_h','numbers':['+15550003333'],"
 	                   "   'allowedAddresses':['sip.carrier.example']}]");
 	struct routing_call c =
 	    call_of("+15551234567", "+15550001111", "198.51.100.1");
 	const json_t *t = NULL;
 	const char *why;
 
-	c.from_host = "sip.carrier.example";
-	CHECK_EQ(routing_match_trunk(trunks, &c, &t, &why), 0);
-	CHECK_STR(trunk_id(t), "ST_h");
-	c.from_host = "evil.example";
+	/* routing_call has no From host: that is the fix. What an INVITE
+	 * from 198.51.100.1 claiming "From: <sip:x@203.0.113.7>" reaches is
+	 * what the source address reaches, and nothing else. */
 	CHECK_EQ(routing_match_trunk(trunks, &c, &t, &why), 0);
 	CHECK(t == NULL);
+	c.to_user = "+15550002222";
+	CHECK_EQ(routing_match_trunk(trunks, &c, &t, &why), 0);
+	CHECK(t == NULL);
+	c.to_user = "+15550003333";
+	CHECK_EQ(routing_match_trunk(trunks, &c, &t, &why), 0);
+	CHECK(t == NULL);
+	/* No resolver: a name entry matches nothing, not even its own
+	 * addresses. */
+	c.src_ip = "203.0.113.7";
+	CHECK_EQ(routing_match_trunk(trunks, &c, &t, &why), 0);
+	CHECK(t == NULL);
+	c.to_user = "+15550001111";
+	CHECK_EQ(routing_match_trunk(trunks, &c, &t, &why), 0);
+	CHECK_STR(trunk_id(t), "ST_ip");
+	return 0;
+}
+
+TEST(trunk_by_host_name)
+{
+	json_t *trunks =
+	    J("[{'sipTrunkId':'ST_h','numbers':['+15550001111'],"
+	      "   'allowedAddresses':['10.0.0.0/8','pbx.carrier.example']}]");
+	struct routing_call c =
+	    call_of("+15551234567", "+15550001111", "198.51.100.7");
+	const json_t *t = NULL;
+	const char *why;
+
+	c.host_match = fake_dns;
+	CHECK_EQ(routing_match_trunk(trunks, &c, &t, &why), 0);
+	CHECK_STR(trunk_id(t), "ST_h");
+	c.src_ip = "2001:db8::7";
+	CHECK_EQ(routing_match_trunk(trunks, &c, &t, &why), 0);
+	CHECK_STR(trunk_id(t), "ST_h");
+	/* The name's address as a dual-stack socket shows it. */
+	c.src_ip = "::ffff:198.51.100.7";
+	CHECK_EQ(routing_match_trunk(trunks, &c, &t, &why), 0);
+	CHECK_STR(trunk_id(t), "ST_h");
+	c.src_ip = "198.51.100.8";
+	CHECK_EQ(routing_match_trunk(trunks, &c, &t, &why), 0);
+	CHECK(t == NULL);
+	/* No source address: DNS is not even asked. */
+	fake_dns_asked = 0;
+	c.src_ip = NULL;
+	CHECK_EQ(routing_match_trunk(trunks, &c, &t, &why), 0);
+	CHECK(t == NULL);
+	CHECK_EQ(fake_dns_asked, 0);
+	return 0;
+}
+
+TEST(addr_is_host)
+{
+	CHECK(routing_addr_is_host("pbx.carrier.example"));
+	CHECK(routing_addr_is_host("localhost"));
+	CHECK(routing_addr_is_host("sip-1.example.com."));
+	CHECK(!routing_addr_is_host("203.0.113.7"));
+	CHECK(!routing_addr_is_host("2001:db8::1"));
+	CHECK(!routing_addr_is_host("[2001:db8::1]"));
+	CHECK(!routing_addr_is_host("10.0.0.0/8"));
+	CHECK(!routing_addr_is_host("1.2.3.4, 5.6.7.8"));
+	CHECK(!routing_addr_is_host("sip://pbx.example"));
+	CHECK(!routing_addr_is_host("pbx_1.example"));
+	CHECK(!routing_addr_is_host("1.2.3"));
+	CHECK(!routing_addr_is_host(""));
+	CHECK(!routing_addr_is_host(NULL));
 	return 0;
 }
 
@@ -882,7 +963,9 @@ int main(void)
 	RUN(trunk_by_caller);
 	RUN(trunk_by_cidr_v4);
 	RUN(trunk_by_cidr_v6);
-	RUN(trunk_by_from_host);
+	RUN(trunk_not_by_from_host);
+	RUN(trunk_by_host_name);
+	RUN(addr_is_host);
 	RUN(trunk_specific_beats_default);
 	RUN(trunk_conflicts);
 	RUN(trunk_allowed_numbers_exclude);

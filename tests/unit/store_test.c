@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -596,6 +597,128 @@ TEST(calls)
 	return 0;
 }
 
+/* Puts n call records, SCL_<first>.. in that order. */
+static int put_calls(struct store *st, int first, int n)
+{
+	for (int i = first; i < first + n; i++) {
+		char id[32];
+		json_t *rec;
+		int err;
+
+		snprintf(id, sizeof(id), "SCL_%d", i);
+		rec = json_pack("{s:s}", "status", "failed");
+		err = store_call_put(st, id, rec);
+		json_decref(rec);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+TEST(prune_by_rows)
+{
+	const char *path = db_path("prune_rows.db");
+	struct store *st = NULL;
+	struct store_retention keep = {.max_rows = 5};
+	struct store_pruned out;
+	char buf[64];
+
+	CHECK_EQ(store_open(&st, path), 0);
+	CHECK_EQ(put_calls(st, 0, 12), 0);
+	/* An update keeps a record's place: SCL_0 is still the oldest. */
+	CHECK_EQ(put_calls(st, 0, 1), 0);
+	for (int i = 0; i < 8; i++) {
+		char sid[16];
+
+		snprintf(sid, sizeof(sid), "RM_%d", i);
+		CHECK_EQ(store_room_started(st, sid, "r", NULL, 1700000000), 0);
+		/* RM_7 stays open */
+		if (i < 7)
+			CHECK_EQ(store_room_finished(st, sid, 1700000060), 0);
+	}
+
+	/* Batches of 4: 7 calls and 2 rooms to go. */
+	CHECK_EQ(store_prune(st, &keep, 4, &out), 0);
+	CHECK_EQ(out.calls, 4);
+	CHECK_EQ(out.rooms, 0);
+	CHECK(out.more);
+	CHECK_EQ(store_prune(st, &keep, 4, &out), 0);
+	CHECK_EQ(out.calls, 3);
+	CHECK_EQ(out.rooms, 1);
+	CHECK(out.more);
+	CHECK_EQ(store_prune(st, &keep, 4, &out), 0);
+	CHECK_EQ(out.calls, 0);
+	CHECK_EQ(out.rooms, 1);
+	CHECK(!out.more);
+	CHECK_EQ(store_prune(st, &keep, 4, &out), 0);
+	CHECK_EQ(out.calls + out.rooms, 0);
+	store_close(st);
+
+	CHECK_EQ(raw_int(path, "SELECT count(*) FROM calls"), 5);
+	CHECK_STR(raw_text(path,
+	                   "SELECT group_concat(call_id) FROM (SELECT call_id "
+	                   "FROM calls ORDER BY rowid)",
+	                   buf, sizeof(buf)),
+	          "SCL_7,SCL_8,SCL_9,SCL_10,SCL_11");
+	/* Five finished rooms kept, and the open one. */
+	CHECK_EQ(raw_int(path, "SELECT count(*) FROM rooms"), 6);
+	CHECK_EQ(raw_int(path, "SELECT count(*) FROM rooms WHERE sid = 'RM_7'"),
+	         1);
+	CHECK_EQ(raw_int(path, "SELECT count(*) FROM rooms WHERE sid = 'RM_1'"),
+	         0);
+	return 0;
+}
+
+TEST(prune_by_age)
+{
+	const char *path = db_path("prune_age.db");
+	struct store *st = NULL;
+	struct store_retention keep = {.max_age_s = 86400};
+	struct store_pruned out;
+
+	CHECK_EQ(store_open(&st, path), 0);
+	CHECK_EQ(put_calls(st, 0, 6), 0);
+	CHECK_EQ(store_room_started(st, "RM_old", "r", NULL, 1000), 0);
+	CHECK_EQ(store_room_finished(st, "RM_old", 2000), 0);
+	CHECK_EQ(store_room_started(st, "RM_open", "r", NULL, 1000), 0);
+	CHECK_EQ(store_room_started(st, "RM_new", "r", NULL, 1000), 0);
+	CHECK_EQ(store_room_finished(st, "RM_new", (int64_t)time(NULL)), 0);
+	store_close(st);
+	/* Two records last written two days ago, one just within a day. */
+	CHECK_EQ(raw_exec(path, "UPDATE calls SET updated_at = "
+	                        "updated_at - 2 * 86400000 WHERE call_id IN "
+	                        "('SCL_1', 'SCL_4')"),
+	         0);
+	CHECK_EQ(raw_exec(path,
+	                  "UPDATE calls SET updated_at = "
+	                  "updated_at - 86000000 WHERE call_id = 'SCL_2'"),
+	         0);
+
+	CHECK_EQ(store_open(&st, path), 0);
+	CHECK_EQ(store_prune(st, &keep, 100, &out), 0);
+	CHECK_EQ(out.calls, 2);
+	CHECK_EQ(out.rooms, 1);
+	CHECK(!out.more);
+	/* Nothing to keep by: nothing goes. */
+	keep.max_age_s = 0;
+	CHECK_EQ(store_prune(st, &keep, 100, &out), 0);
+	CHECK_EQ(out.calls + out.rooms, 0);
+	CHECK_EQ(store_prune(st, &keep, 0, &out), EINVAL);
+	CHECK_EQ(store_prune(st, NULL, 10, &out), EINVAL);
+	CHECK_EQ(store_prune(NULL, &keep, 10, &out), EINVAL);
+	store_close(st);
+
+	CHECK_EQ(raw_int(path, "SELECT count(*) FROM calls"), 4);
+	CHECK_EQ(raw_int(path, "SELECT count(*) FROM calls WHERE call_id IN "
+	                       "('SCL_1', 'SCL_4')"),
+	         0);
+	CHECK_EQ(raw_int(path, "SELECT count(*) FROM rooms"), 2);
+	CHECK_EQ(raw_int(path, "SELECT count(*) FROM rooms WHERE sid = "
+	                       "'RM_old'"),
+	         0);
+	return 0;
+}
+
 TEST(bad_rows)
 {
 	const char *path = db_path("badrows.db");
@@ -720,6 +843,8 @@ int main(void)
 	RUN(migrations);
 	RUN(rooms);
 	RUN(calls);
+	RUN(prune_by_rows);
+	RUN(prune_by_age);
 	RUN(bad_rows);
 	RUN(corrupt_file);
 	RUN(unwritable_path);

@@ -1,13 +1,14 @@
 // Calls placed with SIPp and watched through livekit-server-sdk's
 // RoomServiceClient: the room and the SIP participant a call becomes, its
 // sip.* attributes, DeleteRoom / RemoveParticipant hanging the caller up,
-// X-Twilio-CallSid rooms, digest auth, 404 for calls no rule takes, and the
+// carrier headers believed only from the carrier's trunk, allowedAddresses
+// by source address, digest auth, 404 for calls no rule takes, and the
 // default route of a fresh install.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RoomServiceClient, SipClient } from 'livekit-server-sdk';
-import { ParticipantInfo_Kind } from '@livekit/protocol';
+import { ParticipantInfo_Kind, SIPHeaderOptions } from '@livekit/protocol';
 import {
   startServer,
   sipp,
@@ -69,6 +70,7 @@ describe('calls', { timeout: 90000 }, () => {
     authTrunk = await sip.createSipInboundTrunk('calls with auth', [AUTH_NUMBER], {
       authUsername: 'user',
       authPassword: 'pass',
+      includeHeaders: SIPHeaderOptions.SIP_ALL_HEADERS,
     });
     authRule = await sip.createSipDispatchRule({ type: 'direct', roomName: 'auth-room' }, { trunkIds: [authTrunk.sipTrunkId] });
     // a trunk that only takes calls from 192.0.2.1, with its own rule
@@ -137,38 +139,68 @@ describe('calls', { timeout: 90000 }, () => {
     });
   });
 
-  describe('a call with X-Twilio-CallSid', () => {
+  describe('carrier headers (X-Twilio-*, X-Telnyx-*)', () => {
+    const CARRIER_NUMBER = '+15550009999';
+    const carrierKeys = (ccid) => ['-key', 'ccid', ccid, '-key', 'session', `session-${ccid}`, '-key', 'leg', `leg-${ccid}`];
+    const carrierAttrs = (a) => Object.keys(a).filter((k) => /^sip\.(twilio|telnyx)\.|^sip\.h\.x-(twilio|telnyx|call_)/.test(k));
     let call;
-    const caller = '+15552224444';
-    const identity = `sip_${caller}`;
     after(() => call?.kill());
 
-    test('lands in room pstn-<CallSid> with sip.twilio.callSid', async () => {
-      call = sipp(server, 'lk_uac_wait_bye.xml', {
-        label: 'twilio',
+    before(async () => {
+      // the carrier's trunk: only its address, and no rule of its own
+      await sip.createSipInboundTrunk('carrier', [CARRIER_NUMBER], { allowedAddresses: ['127.0.0.1'] });
+    });
+
+    test('from anyone they are ignored: the rule names the room, no sip.twilio.* / sip.telnyx.*', async () => {
+      const caller = '+15552224444';
+      call = sipp(server, 'lk_uac_telnyx_leg.xml', {
+        label: 'forged-carrier',
         service: TRUNK_NUMBER,
         caller,
+        header: ['X-Twilio-CallSid', 'CAforged'],
+        args: carrierKeys('v3:forged'),
+        timeoutS: 25,
+      });
+      const room = await Promise.race([
+        waitRoom(rooms, new RegExp(`^call_\\${caller}_`), 'forged carrier call'),
+        call.done.then((r) => {
+          throw new Error(`sipp ended before the room showed up: ${r.why}`);
+        }),
+      ]);
+      assert.ok(!(await rooms.listRooms()).some((r) => r.name === 'pstn-CAforged'), 'no room pstn-CAforged');
+      const p = await waitActive(rooms, room.name, `sip_${caller}`);
+      assert.deepEqual(carrierAttrs(p.attributes), [], `attributes ${show(p.attributes)}`);
+      assert.ok(server.events('carrier_headers_ignored').some((e) => e.count === 4), 'carrier_headers_ignored logged');
+      await rooms.deleteRoom(room.name);
+      assertSippOk(await call.done, 'sipp waiting for the BYE');
+    });
+
+    test('from the carrier\'s trunk they count: room pstn-<CallSid> and the attributes', async () => {
+      const caller = '+15552225555';
+      const identity = `sip_${caller}`;
+      call = sipp(server, 'lk_uac_telnyx_leg.xml', {
+        label: 'carrier',
+        service: CARRIER_NUMBER,
+        caller,
         header: ['X-Twilio-CallSid', 'CA123'],
+        args: carrierKeys('v3:real'),
         timeoutS: 25,
       });
       await Promise.race([
-        waitRoom(rooms, /^pstn-CA123$/, 'twilio call'),
+        waitRoom(rooms, /^pstn-CA123$/, 'carrier call'),
         call.done.then((r) => {
           throw new Error(`sipp ended before room pstn-CA123 showed up: ${r.why}`);
         }),
       ]);
       const p = await waitActive(rooms, 'pstn-CA123', identity);
       assert.equal(p.attributes['sip.twilio.callSid'], 'CA123', `attributes ${show(p.attributes)}`);
+      assert.equal(p.attributes['sip.telnyx.callControlID'], 'v3:real');
+      assert.equal(p.attributes['sip.telnyx.callLegID'], 'leg-v3:real');
       assert.equal(p.kind, ParticipantInfo_Kind.SIP);
-    });
-
-    test('RemoveParticipant hangs that caller up', async () => {
       await rooms.removeParticipant('pstn-CA123', identity);
       const res = await call.done;
       assertSippOk(res, 'sipp waiting for the BYE');
       assert.ok(res.received.includes('BYE'), `sipp received ${res.received.join(' ')}`);
-      const ps = await rooms.listParticipants('pstn-CA123').catch(() => []);
-      assert.ok(!ps.some((x) => x.identity === identity), 'participant gone');
     });
   });
 
@@ -185,7 +217,9 @@ describe('calls', { timeout: 90000 }, () => {
         service: AUTH_NUMBER,
         caller,
         durationMs: 6000,
-        args: ['-au', 'user', '-ap', 'pass'],
+        // the digest's uri must be the Request-URI (SIPp's default is
+        // host:port)
+        args: ['-au', 'user', '-ap', 'pass', '-auth_uri', `${AUTH_NUMBER}@127.0.0.1:${server.sipPort}`],
         timeoutS: 20,
       });
       try {
@@ -197,6 +231,9 @@ describe('calls', { timeout: 90000 }, () => {
         ]);
         const p = await waitActive(rooms, 'auth-room', `sip_${caller}`);
         assert.equal(p.attributes['sip.trunkID'], authTrunk.sipTrunkId);
+        // SIP_ALL_HEADERS shows the headers, never the credentials
+        assert.ok(p.attributes['sip.h.call-id'], `sip.h.* in ${show(p.attributes)}`);
+        assert.equal(p.attributes['sip.h.proxy-authorization'], undefined, `attributes ${show(p.attributes)}`);
         assert.equal(p.attributes['sip.ruleID'], authRule.sipDispatchRuleId);
         const res = await call.done;
         assertSippOk(res, 'authenticated call');
@@ -221,6 +258,64 @@ describe('calls', { timeout: 90000 }, () => {
     assertSippOk(res, 'expected 404 (source 127.0.0.1 is not in 192.0.2.1/32)');
     const left = (await rooms.listRooms()).map((r) => r.name);
     assert.ok(!left.includes('far-room'), `no room for the refused call: ${show(left)}`);
+  });
+
+  describe('allowedAddresses take the source address, never the From host', () => {
+    const FORGED_NUMBER = '+15550006666';
+    const NAMED_NUMBER = '+15550007777';
+    const LOCAL_NUMBER = '+15550008888';
+
+    before(async () => {
+      // 192.0.2.55 and a name that cannot resolve, each with its own room
+      const forged = await sip.createSipInboundTrunk('by address', [FORGED_NUMBER], { allowedAddresses: ['192.0.2.55'] });
+      await sip.createSipDispatchRule({ type: 'direct', roomName: 'forged-room' }, { trunkIds: [forged.sipTrunkId] });
+      const named = await sip.createSipInboundTrunk('by name', [NAMED_NUMBER], { allowedAddresses: ['pbx.voxgate-test.invalid'] });
+      await sip.createSipDispatchRule({ type: 'direct', roomName: 'named-room' }, { trunkIds: [named.sipTrunkId] });
+      // localhost resolves to the address SIPp sends from
+      const local = await sip.createSipInboundTrunk('localhost', [LOCAL_NUMBER], { allowedAddresses: ['localhost'] });
+      await sip.createSipDispatchRule({ type: 'direct', roomName: 'local-room' }, { trunkIds: [local.sipTrunkId] });
+    });
+
+    test('a From host equal to an allowed address gets 404', async () => {
+      const res = await runSipp(server, 'lk_uac_from_host_expect_404.xml', {
+        label: 'forged-from',
+        service: FORGED_NUMBER,
+        caller: '+15552228888',
+        args: ['-key', 'from_host', '192.0.2.55'],
+        timeoutS: 10,
+      });
+      assertSippOk(res, 'expected 404 (source 127.0.0.1 is not 192.0.2.55, whatever From says)');
+      assert.ok(!(await rooms.listRooms()).some((r) => r.name === 'forged-room'), 'no room for the forged call');
+    });
+
+    test('a From host equal to an allowed host name gets 404', async () => {
+      const res = await runSipp(server, 'lk_uac_from_host_expect_404.xml', {
+        label: 'forged-name',
+        service: NAMED_NUMBER,
+        caller: '+15552228888',
+        args: ['-key', 'from_host', 'pbx.voxgate-test.invalid'],
+        timeoutS: 10,
+      });
+      assertSippOk(res, 'expected 404 (the name resolves to nothing)');
+      assert.ok(!(await rooms.listRooms()).some((r) => r.name === 'named-room'), 'no room for the forged call');
+    });
+
+    test('a host name entry matches the addresses it resolves to', async () => {
+      const caller = '+15552229999';
+      const call = sipp(server, 'lk_uac_wait_bye.xml', { label: 'localhost', service: LOCAL_NUMBER, caller, timeoutS: 25 });
+      try {
+        await Promise.race([
+          waitRoom(rooms, /^local-room$/, 'call from 127.0.0.1 through the localhost trunk'),
+          call.done.then((r) => {
+            throw new Error(`sipp ended before room local-room showed up: ${r.why}`);
+          }),
+        ]);
+        await rooms.deleteRoom('local-room');
+        assertSippOk(await call.done, 'sipp waiting for the BYE');
+      } finally {
+        call.kill();
+      }
+    });
   });
 
   test('the server exits 0 on SIGTERM', async () => {

@@ -11,6 +11,7 @@ import { startServer, sipp, runSipp, waitUntil, API_KEY, API_SECRET } from './he
 
 const VAULT_NUMBER = '+15550004444'; // rule PIN 1234, the one SIPp keys in
 const OTHER_NUMBER = '+15550005555'; // rule PIN 4321
+const OPEN_NUMBER = '+15550006666'; // no PIN: the keys go to the agent
 const CALLER = '+15552223333';
 const PIN_TIMEOUT_S = 4;
 
@@ -34,6 +35,34 @@ describe('PIN on a direct rule', { timeout: 90000 }, () => {
     );
     const other = await sip.createSipInboundTrunk('other', [OTHER_NUMBER]);
     await sip.createSipDispatchRule({ type: 'direct', roomName: 'other', pin: '4321' }, { trunkIds: [other.sipTrunkId] });
+    const open = await sip.createSipInboundTrunk('open', [OPEN_NUMBER]);
+    await sip.createSipDispatchRule({ type: 'direct', roomName: 'open' }, { trunkIds: [open.sipTrunkId] });
+  });
+
+  test('keys pressed outside the PIN stage are counted in the log, never written', async () => {
+    const call = sipp(server, 'lk_uac_pin.xml', { label: 'keys', service: OPEN_NUMBER, caller: CALLER, timeoutS: 25 });
+    try {
+      // 1 2 3 4 # as five RFC 4733 events
+      const keys = await Promise.race([
+        waitUntil(
+          () => {
+            const n = server.events('dtmf').reduce((sum, e) => sum + Number(e.keys ?? String(e.digits ?? '').length), 0);
+            return n >= 5 ? n : null;
+          },
+          { timeoutMs: 10000, what: 'dtmf events counting five keys' },
+        ),
+        call.done.then((r) => {
+          throw new Error(`sipp ended before the keys came: ${r.why}\n${server.logTail()}`);
+        }),
+      ]);
+      assert.equal(keys, 5);
+      for (const e of server.events('dtmf')) assert.equal(e.digits, undefined, `a dtmf line names the keys: ${JSON.stringify(e)}`);
+      assert.ok(!/"[^"]*":"[0-9#*]*1[0-9#*]*2[0-9#*]*"/.test(server.log()), 'no log value holds the keys');
+      await rooms.deleteRoom('open');
+      assert.equal((await call.done).code, 0, 'sipp gets the BYE of DeleteRoom');
+    } finally {
+      call.kill();
+    }
   });
 
   after(async () => {
@@ -95,5 +124,50 @@ describe('PIN on a direct rule', { timeout: 90000 }, () => {
     assert.equal(res.code, 0, `sipp gets a BYE: ${res.why}`);
     assert.ok(took >= PIN_TIMEOUT_S * 1000 - 500, `BYE after ${took} ms, before pin_timeout`);
     assert.equal(server.events('pin_timeout').length, 1, 'pin_timeout logged');
+  });
+});
+
+describe('wrong PINs from one address', { timeout: 60000 }, () => {
+  let server;
+  let rooms;
+
+  before(async () => {
+    server = await startServer({ args: ['--pin_max_tries', '2', '--pin_tries_window', '1m'] });
+    const sip = new SipClient(server.url, API_KEY, API_SECRET);
+    rooms = new RoomServiceClient(server.url, API_KEY, API_SECRET);
+    const other = await sip.createSipInboundTrunk('other', [OTHER_NUMBER]);
+    await sip.createSipDispatchRule({ type: 'direct', roomName: 'other', pin: '4321' }, { trunkIds: [other.sipTrunkId] });
+    const open = await sip.createSipInboundTrunk('open', [OPEN_NUMBER]);
+    await sip.createSipDispatchRule({ type: 'direct', roomName: 'open' }, { trunkIds: [open.sipTrunkId] });
+  });
+
+  after(async () => {
+    if (server && !server.exited) await server.stop();
+  });
+
+  test('after pin_max_tries wrong PINs the address gets 403 for PIN rules', async () => {
+    for (let i = 1; i <= 2; i++) {
+      const res = await runSipp(server, 'lk_uac_pin.xml', { label: `wrong-${i}`, service: OTHER_NUMBER, caller: CALLER, timeoutS: 20 });
+      assert.equal(res.code, 0, `wrong PIN ${i}: sipp gets a BYE: ${res.why}`);
+    }
+    assert.equal(server.events('pin_rejected').length, 2);
+    const res = await runSipp(server, 'lk_uac_expect_403.xml', { label: 'blocked', service: OTHER_NUMBER, caller: CALLER, timeoutS: 10 });
+    assert.equal(res.code, 0, `the third call is refused with 403: ${res.why}`);
+    await waitUntil(() => server.events('pin_blocked').length === 1, { what: 'a pin_blocked line' });
+    const b = server.events('pin_blocked')[0];
+    assert.equal(b.src, '127.0.0.1');
+    assert.ok(b.retry_s > 0 && b.retry_s <= 60, `retry_s ${b.retry_s}`);
+    assert.equal(server.events('pin_requested').length, 2, 'no PIN asked of the blocked call');
+  });
+
+  test('calls to rules without a PIN still go through', async () => {
+    const call = sipp(server, 'lk_uac_wait_bye.xml', { label: 'open-after', service: OPEN_NUMBER, caller: CALLER, timeoutS: 20 });
+    try {
+      await waitUntil(async () => (await rooms.listRooms()).some((r) => r.name === 'open'), { what: 'room open' });
+      await rooms.deleteRoom('open');
+      assert.equal((await call.done).code, 0);
+    } finally {
+      call.kill();
+    }
   });
 });

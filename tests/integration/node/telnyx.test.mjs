@@ -145,7 +145,12 @@ describe('Telnyx Call Control', { timeout: 120000 }, () => {
       'X-call_leg_id': `leg-${ccid}`,
     });
 
-    // Telnyx's leg B reaches our SIP edge with those headers.
+    // Telnyx's leg B reaches our SIP edge with those headers, through
+    // Telnyx's trunk (its signalling addresses; SIPp's here): from
+    // anywhere else they would not count.
+    const sip = new SipClient(server.url, API_KEY, API_SECRET);
+    const trunk = await sip.createSipInboundTrunk('telnyx leg', [CALLED], { allowedAddresses: ['127.0.0.1'] });
+    const rule = await sip.createSipDispatchRule({ type: 'individual', roomPrefix: 'telnyx' }, { trunkIds: [trunk.sipTrunkId] });
     const call = sipp(server, 'lk_uac_telnyx_leg.xml', {
       label: 'telnyx-leg',
       service: CALLED,
@@ -174,6 +179,9 @@ describe('Telnyx Call Control', { timeout: 120000 }, () => {
       assert.equal(p.attributes['sip.telnyx.callLegID'], `leg-${ccid}`);
     } finally {
       call.kill();
+      // the admin setup test below wants the store without them
+      await sip.deleteSipDispatchRule(rule.sipDispatchRuleId);
+      await sip.deleteSipTrunk(trunk.sipTrunkId);
     }
 
     const hangup = event('call.hangup', ccid, { state: 'hangup', hangup_cause: 'normal_clearing', hangup_source: 'caller' });

@@ -8,7 +8,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
-import { RoomServiceClient } from 'livekit-server-sdk';
+import { RoomServiceClient, SipClient } from 'livekit-server-sdk';
 import { startServer, sipp, waitUntil, run, API_KEY, API_SECRET } from './helpers.mjs';
 
 const TOKEN = 'twilio-test-auth-token-0123456789';
@@ -61,6 +61,9 @@ describe('Twilio voice webhook', { timeout: 90000 }, () => {
   before(async () => {
     server = await startServer({ defaultRoute: true, args: ['--twilio_auth_token', TOKEN] });
     rooms = new RoomServiceClient(server.url, API_KEY, API_SECRET);
+    // Twilio's trunk: X-Twilio-CallSid names the room only on calls from
+    // the addresses it allows (Twilio's signalling addresses; SIPp here).
+    await new SipClient(server.url, API_KEY, API_SECRET).createSipInboundTrunk('twilio', [], { allowedAddresses: ['127.0.0.1'] });
   });
   after(async () => {
     if (server && !server.exited) await server.stop();

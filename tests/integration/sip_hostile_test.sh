@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Hostile SIP input with SIPp: what anyone can send without credentials must
+# end the call cleanly and leave the server running. Cases:
+#  bad_answer_empty, bad_answer_garbage, bad_answer_no_codec: an INVITE
+#    without SDP (the 200 carries our offer), then an ACK whose answer is
+#    empty, not SDP, or offers no codec we have. The server ends the dialog
+#    with a BYE (call_end by=server) and keeps going; each is sent three
+#    times, as heap damage shows on a later call.
+#  refused_calls_recorded: INVITEs refused after routing (488 no common
+#    codec, 400 malformed SDP) leave call records closed as failed with the
+#    SIP code, none ringing.
+#  history_max_rows: the same file opened again with --history_max_rows 2
+#    keeps the two newest call records (history_pruned logged).
+# Case functions run through vg_case, which shellcheck cannot see.
+# shellcheck disable=SC2317
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+vg_need sipp sqlite3
+
+# bad_answer BODY WHY: three calls whose ACK carries BODY; each must get our
+# BYE, and the log must say WHY (the bad_answer event's reason).
+bad_answer() {
+	local body=$1 why=$2 i ends reason n
+	vg_need_server || return 1
+	for i in 1 2 3; do
+		vg_sipp "ack$i" uac_late_offer_bad_answer.xml -key ack_body "$body" \
+			-timeout 10s || {
+			vg_reason "call $i: $(vg_sipp_why "ack$i")"
+			return 1
+		}
+		vg_need_server || {
+			vg_reason "server died after call $i"
+			return 1
+		}
+	done
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		ends=$(vg_events call_end | wc -l)
+		[ "$ends" -ge 3 ] && break
+		sleep 0.2
+	done
+	if [ "$ends" -ne 3 ]; then
+		vg_reason "$ends call_end events for 3 calls"
+		return 1
+	fi
+	reason=$(vg_jfield "$(vg_events call_end | tail -n 1)" reason)
+	if [ "$reason" != "bad SDP answer in ACK" ]; then
+		vg_reason "call_end reason \"$reason\", want \"bad SDP answer in ACK\""
+		return 1
+	fi
+	n=$(vg_events bad_answer | grep -c "\"reason\":\"$why\"")
+	[ "$n" -eq 3 ] || {
+		vg_reason "want 3 bad_answer events saying \"$why\", got $n: $(vg_events bad_answer | tail -n 1)"
+		return 1
+	}
+}
+
+case_bad_answer_empty() {
+	bad_answer "" "no SDP answer"
+}
+
+case_bad_answer_garbage() {
+	bad_answer $'this is not a session description\r\n%%% m=audio x' \
+		"malformed SDP"
+}
+
+case_bad_answer_no_codec() {
+	local body
+	printf -v body '%s\r\n' v=0 'o=x 1 1 IN IP4 127.0.0.1' s=- \
+		'c=IN IP4 127.0.0.1' 't=0 0' 'm=audio 27000 RTP/AVP 18' \
+		'a=rtpmap:18 G729/8000'
+	bad_answer "$body" "no common codec"
+}
+
+# sql QUERY: runs QUERY on the first server's database.
+sql() {
+	sqlite3 "$VG_TMP/voxgate.1.db" "$1"
+}
+
+case_refused_calls_recorded() {
+	local n ringing codes
+	vg_need_server || return 1
+	for n in 1 2; do
+		vg_sipp "g729_$n" uac_no_common_codec.xml || {
+			vg_reason "G.729-only offer: $(vg_sipp_why "g729_$n")"
+			return 1
+		}
+		vg_sipp "badsdp_$n" uac_bad_sdp.xml || {
+			vg_reason "garbage SDP: $(vg_sipp_why "badsdp_$n")"
+			return 1
+		}
+	done
+	ringing=$(sql "SELECT count(*) FROM calls WHERE json_extract(json, '$.status') = 'ringing'")
+	if [ "$ringing" != 0 ]; then
+		vg_reason "$ringing call records still ringing after refused INVITEs: $(sql "SELECT json FROM calls WHERE json_extract(json, '$.status') = 'ringing' LIMIT 1")"
+		return 1
+	fi
+	codes=$(sql "SELECT json_extract(json, '$.sipStatusCode') || ':' || json_extract(json, '$.endReason') FROM calls WHERE json_extract(json, '$.status') = 'failed' AND json_extract(json, '$.endedAt') > 0 AND json_extract(json, '$.endedBy') = 'server' ORDER BY rowid" | sort | uniq -c | tr -s ' \n' ' ')
+	if [ "$codes" != " 2 400:Malformed SDP 2 488:Not Acceptable Here " ]; then
+		vg_reason "failed records: '$codes' (want 2 x 400 Malformed SDP, 2 x 488)"
+		return 1
+	fi
+}
+
+case_history_max_rows() {
+	local n total
+	total=$(sql "SELECT count(*) FROM calls")
+	if [ "${total:-0}" -lt 6 ]; then
+		vg_reason "only ${total:-0} call records to prune"
+		return 1
+	fi
+	vg_server_start --db "$VG_TMP/voxgate.1.db" --history_max_rows 2 || return 1
+	vg_wait_event history_pruned 5 || return 1
+	n=$(vg_jfield "$(vg_events history_pruned)" calls)
+	if [ "$n" != "$((total - 2))" ]; then
+		vg_reason "history_pruned calls=$n, want $((total - 2)): $(vg_events history_pruned)"
+		return 1
+	fi
+	n=$(sql "SELECT count(*) FROM calls")
+	[ "$n" = 2 ] || {
+		vg_reason "$n call records left, want 2"
+		return 1
+	}
+	vg_server_stop || return 1
+}
+
+vg_server_start || vg_abort "server did not start: $VG_REASON"
+vg_case bad_answer_empty case_bad_answer_empty
+vg_case bad_answer_garbage case_bad_answer_garbage
+vg_case bad_answer_no_codec case_bad_answer_no_codec
+vg_case refused_calls_recorded case_refused_calls_recorded
+vg_server_stop_case clean_exit
+vg_case history_max_rows case_history_max_rows
+vg_finish
