@@ -5,6 +5,7 @@
 #   make run      the server with default settings
 #   make demo     install, build, start the server and place a real call
 #   make fmt      clang-format every source file
+#   make fmt-check  fail when a source file is not clang-formatted
 
 CC      ?= cc
 PKGS    := libre yaml-0.1 speexdsp spandsp libjwt jansson libcurl sqlite3 openssl \
@@ -21,6 +22,7 @@ ASAN_CFLAGS    := -std=c11 -O1 -g -fno-omit-frame-pointer \
                   -fsanitize=address,undefined -fno-sanitize-recover=all $(WARN)
 
 LIB_SRC  := $(wildcard src/*/*.c)
+FMT_SRC  := $(wildcard src/*.c src/*/*.c src/*/*.h tests/*/*.c tests/*/*.h bench/*.c)
 MAIN_SRC := src/main.c
 UNIT_SRC := $(wildcard tests/unit/*_test.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
@@ -32,7 +34,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=build/tools/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=build/bench/%)
 
-.PHONY: all test bench run demo fmt clean
+.PHONY: all test bench run demo fmt fmt-check clean
 # Keep object files make would treat as intermediate and delete.
 .SECONDARY:
 all: build/voxgate
@@ -76,7 +78,11 @@ demo:
 	@scripts/demo.sh
 
 fmt:
-	clang-format -i $(wildcard src/*.c src/*/*.c src/*/*.h tests/*/*.c tests/*/*.h bench/*.c)
+	clang-format -i $(FMT_SRC)
+
+fmt-check:
+	@clang-format --dry-run -Werror $(FMT_SRC) && \
+	echo "fmt-check: $(words $(FMT_SRC)) files formatted"
 
 clean:
 	rm -rf build

@@ -33,7 +33,7 @@ struct config {
 	char external_ip[64];          /* "" = derive from the listen address */
 	uint32_t media_timeout_ms;     /* default 15 s */
 	uint32_t max_call_duration_ms; /* default 24 h */
-	uint32_t jitter_min_ms;        /* jitter_buffer, default 0-100 ms, adaptive */
+	uint32_t jitter_min_ms; /* jitter_buffer, default 0-100 ms, adaptive */
 	uint32_t jitter_max_ms;
 	enum log_format log_format; /* text */
 	enum log_level log_level;   /* info */
