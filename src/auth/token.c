@@ -206,7 +206,8 @@ static int claim_bool(const json_t *obj, const char *name, bool def, bool *out)
 	return 0;
 }
 
-/* A NumericDate: integer or fractional seconds. */
+/* A NumericDate: integer or fractional seconds. ERANGE beyond what the
+ * int64_t it becomes can hold (JSON allows 2e79). */
 static int claim_time(const json_t *obj, const char *name, bool *present,
                       double *out)
 {
@@ -217,8 +218,10 @@ static int claim_time(const json_t *obj, const char *name, bool *present,
 		return 0;
 	if (!json_is_number(v))
 		return EBADMSG;
-	*present = true;
 	*out = json_number_value(v);
+	if (!(*out >= -0x1p63 && *out < 0x1p63))
+		return ERANGE;
+	*present = true;
 	return 0;
 }
 
@@ -321,9 +324,12 @@ int token_verify(const char *jwt, const struct token_keyring *ring, time_t now,
 		err = EACCES;
 		goto out;
 	}
-	if (claim_time(claims, "exp", &have_exp, &exp) ||
-	    claim_time(claims, "nbf", &have_nbf, &nbf)) {
-		*why = "exp or nbf is not a number";
+	err = claim_time(claims, "exp", &have_exp, &exp);
+	if (!err)
+		err = claim_time(claims, "nbf", &have_nbf, &nbf);
+	if (err) {
+		*why = err == ERANGE ? "exp or nbf is out of range"
+		                     : "exp or nbf is not a number";
 		err = EBADMSG;
 		goto out;
 	}

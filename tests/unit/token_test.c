@@ -474,6 +474,30 @@ TEST(times)
 	return 0;
 }
 
+/* exp and nbf are kept as int64_t seconds: a NumericDate beyond that range
+ * (JSON allows 2e79) names no time and is refused, never converted. */
+TEST(times_out_of_range)
+{
+	static const char *const claims[] = {
+	    "{\"iss\":\"devkey\",\"exp\":2e79}",
+	    "{\"iss\":\"devkey\",\"exp\":9.3e18}",
+	    "{\"iss\":\"devkey\",\"exp\":1767229200,\"nbf\":-1e300}",
+	};
+	struct token_claims c;
+	const char *why = NULL;
+
+	for (size_t i = 0; i < sizeof(claims) / sizeof(claims[0]); i++) {
+		CHECK_EQ(verify_claims(claims[i], SECRET, &c, &why), EBADMSG);
+		CHECK_STR(why, "exp or nbf is out of range");
+	}
+	/* The largest exp that fits still reads back. */
+	CHECK_EQ(verify_claims("{\"iss\":\"devkey\",\"exp\":9.2e18}", SECRET,
+	                       &c, &why),
+	         0);
+	CHECK_EQ(c.exp, 9200000000000000000LL);
+	return 0;
+}
+
 TEST(algorithms)
 {
 	static const char claims[] =
@@ -632,6 +656,7 @@ int main(void)
 	RUN(refused);
 	RUN(times);
 	RUN(algorithms);
+	RUN(times_out_of_range);
 	RUN(garbage);
 	RUN(sign_body);
 	RUN(keyring_find);
