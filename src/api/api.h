@@ -48,4 +48,10 @@ int api_alloc(struct api **ap, const struct api_params *prm,
 /* /healthz answers 200 from now on (503 before). */
 void api_set_ready(struct api *api, bool ready);
 
+/* A request to /twirp/..., as the HTTP server hands it over; its body is
+ * msg->mb. Exposed so that requests can be driven without a socket: with
+ * conn NULL the reply is dropped. */
+void api_twirp(struct api *api, struct http_conn *conn,
+               const struct http_msg *msg);
+
 #endif
