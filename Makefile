@@ -6,6 +6,8 @@
 #   make demo     install, build, start the server and place a real call
 #   make fmt      clang-format every source file
 #   make fmt-check  fail when a source file is not clang-formatted
+#   make fuzz     every libFuzzer target for FUZZ_SECONDS (default 60) each;
+#                 FUZZ_TARGETS="sdp rtp" picks some (see tests/fuzz/README.md)
 
 CC      ?= cc
 PKGS    := libre yaml-0.1 speexdsp spandsp libjwt jansson libcurl sqlite3 openssl \
@@ -27,14 +29,29 @@ MAIN_SRC := src/main.c
 UNIT_SRC := $(wildcard tests/unit/*_test.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
+# One libFuzzer target per tests/fuzz/fuzz_<name>.c, seeds in
+# tests/fuzz/corpus/<name>/. The WebSocket frame guard's target,
+# fuzz_websocket.c, is picked up the same way once it lands.
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 REL_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
 ASAN_OBJ := $(LIB_SRC:%.c=build/asan/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=build/tools/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=build/bench/%)
+FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
-.PHONY: all test bench run demo fmt fmt-check clean
+# libFuzzer comes with clang only. The library is built with coverage
+# instrumentation and ASan+UBSan; each target links libFuzzer's main.
+FUZZ_CC     ?= clang
+FUZZ_CFLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer \
+               -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=all $(WARN)
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+
+.PHONY: all test bench run demo fmt fmt-check fuzz clean
 # Keep object files make would treat as intermediate and delete.
 .SECONDARY:
 all: build/voxgate
@@ -57,6 +74,13 @@ build/asan/tests/%: build/asan/obj/tests/unit/%.o $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LIBS)
 
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS_ALL) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+build/fuzz/%: build/fuzz/obj/tests/fuzz/%.o $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
 build/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $< $(LIBS)
@@ -65,8 +89,11 @@ build/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $< $(LIBS)
 
-test: build/asan/voxgate $(UNIT_BIN) $(TOOL_BIN)
+test: build/asan/voxgate $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN)
 	@scripts/run-tests.sh
+
+fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_TARGETS)
 
 bench: build/voxgate $(TOOL_BIN) $(BENCH_BIN)
 	@bench/run.sh
