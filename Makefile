@@ -8,6 +8,8 @@
 #   make fmt-check  fail when a source file is not clang-formatted
 #   make fuzz     every libFuzzer target for FUZZ_SECONDS (default 60) each;
 #                 FUZZ_TARGETS="sdp rtp" picks some (see tests/fuzz/README.md)
+#   make tsan     ThreadSanitizer build (build/tsan) running the tests of the
+#                 threaded parts: media threads, outbox, the worker's pipeline
 
 CC      ?= cc
 PKGS    := libre yaml-0.1 speexdsp spandsp libjwt jansson libcurl sqlite3 openssl \
@@ -51,7 +53,16 @@ FUZZ_CFLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer \
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 
-.PHONY: all test bench run demo fmt fmt-check fuzz clean
+# ThreadSanitizer, also from clang's runtime. Only the tests that run more
+# than one thread are worth its slowdown.
+TSAN_CC     ?= clang
+TSAN_CFLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=thread $(WARN)
+TSAN_OBJ    := $(LIB_SRC:%.c=build/tsan/obj/%.o)
+TSAN_UNITS  := media ring outbox webhook telnyx_api bot_line bridge pipeline log
+TSAN_BIN    := $(TSAN_UNITS:%=build/tsan/tests/%_test)
+TSAN_SCRIPTS := media_echo_test.sh reinvite_test.sh shutdown_test.sh
+
+.PHONY: all test bench run demo fmt fmt-check fuzz tsan clean
 # Keep object files make would treat as intermediate and delete.
 .SECONDARY:
 all: build/voxgate
@@ -81,6 +92,17 @@ build/fuzz/obj/%.o: %.c
 build/fuzz/%: build/fuzz/obj/tests/fuzz/%.o $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
+build/tsan/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(TSAN_CC) $(CPPFLAGS_ALL) $(TSAN_CFLAGS) -MMD -MP -c $< -o $@
+
+build/tsan/voxgate: build/tsan/obj/src/main.o $(TSAN_OBJ)
+	$(TSAN_CC) $(TSAN_CFLAGS) -o $@ $^ $(LIBS)
+
+build/tsan/tests/%: build/tsan/obj/tests/unit/%.o $(TSAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(TSAN_CC) $(TSAN_CFLAGS) -o $@ $^ $(LIBS)
+
 build/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $< $(LIBS)
@@ -94,6 +116,12 @@ test: build/asan/voxgate $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN)
 
 fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_TARGETS)
+
+tsan: build/tsan/voxgate $(TSAN_BIN) $(TOOL_BIN)
+	@VOXGATE_BIN=build/tsan/voxgate VG_LOG_DIR=build/test-logs/tsan \
+	TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1 \
+	suppressions=$(CURDIR)/tests/tsan.supp" \
+	scripts/run-tests.sh $(TSAN_BIN) $(TSAN_SCRIPTS:%=tests/integration/%)
 
 bench: build/voxgate $(TOOL_BIN) $(BENCH_BIN)
 	@bench/run.sh
