@@ -5,6 +5,11 @@
 #   make run      the server with default settings
 #   make demo     install, build, start the server and place a real call
 #   make fmt      clang-format every source file
+#   make fmt-check  fail when a source file is not clang-formatted
+#   make fuzz     every libFuzzer target for FUZZ_SECONDS (default 60) each;
+#                 FUZZ_TARGETS="sdp rtp" picks some (see tests/fuzz/README.md)
+#   make tsan     ThreadSanitizer build (build/tsan) running the tests of the
+#                 threaded parts: media threads, outbox, the worker's pipeline
 
 CC      ?= cc
 PKGS    := libre yaml-0.1 speexdsp spandsp libjwt jansson libcurl sqlite3 openssl \
@@ -21,18 +26,42 @@ ASAN_CFLAGS    := -std=c11 -O1 -g -fno-omit-frame-pointer \
                   -fsanitize=address,undefined -fno-sanitize-recover=all $(WARN)
 
 LIB_SRC  := $(wildcard src/*/*.c)
+FMT_SRC  := $(wildcard src/*.c src/*/*.c src/*/*.h tests/*/*.c tests/*/*.h bench/*.c)
 MAIN_SRC := src/main.c
 UNIT_SRC := $(wildcard tests/unit/*_test.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
+# One libFuzzer target per tests/fuzz/fuzz_<name>.c, seeds in
+# tests/fuzz/corpus/<name>/.
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 REL_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
 ASAN_OBJ := $(LIB_SRC:%.c=build/asan/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=build/tools/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=build/bench/%)
+FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
-.PHONY: all test bench run demo fmt clean
+# libFuzzer comes with clang only. The library is built with coverage
+# instrumentation and ASan+UBSan; each target links libFuzzer's main.
+FUZZ_CC     ?= clang
+FUZZ_CFLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer \
+               -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=all $(WARN)
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+
+# ThreadSanitizer, also from clang's runtime. Only the tests that run more
+# than one thread are worth its slowdown.
+TSAN_CC     ?= clang
+TSAN_CFLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=thread $(WARN)
+TSAN_OBJ    := $(LIB_SRC:%.c=build/tsan/obj/%.o)
+TSAN_UNITS  := media ring outbox webhook telnyx_api bot_line bridge pipeline log
+TSAN_BIN    := $(TSAN_UNITS:%=build/tsan/tests/%_test)
+TSAN_SCRIPTS := media_echo_test.sh reinvite_test.sh shutdown_test.sh
+
+.PHONY: all test bench run demo fmt fmt-check fuzz tsan clean
 # Keep object files make would treat as intermediate and delete.
 .SECONDARY:
 all: build/voxgate
@@ -55,6 +84,24 @@ build/asan/tests/%: build/asan/obj/tests/unit/%.o $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LIBS)
 
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS_ALL) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+build/fuzz/%: build/fuzz/obj/tests/fuzz/%.o $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+build/tsan/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(TSAN_CC) $(CPPFLAGS_ALL) $(TSAN_CFLAGS) -MMD -MP -c $< -o $@
+
+build/tsan/voxgate: build/tsan/obj/src/main.o $(TSAN_OBJ)
+	$(TSAN_CC) $(TSAN_CFLAGS) -o $@ $^ $(LIBS)
+
+build/tsan/tests/%: build/tsan/obj/tests/unit/%.o $(TSAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(TSAN_CC) $(TSAN_CFLAGS) -o $@ $^ $(LIBS)
+
 build/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $< $(LIBS)
@@ -63,8 +110,17 @@ build/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $< $(LIBS)
 
-test: build/asan/voxgate build/voxgate $(UNIT_BIN) $(TOOL_BIN)
+test: build/asan/voxgate build/voxgate $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN)
 	@scripts/run-tests.sh
+
+fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_TARGETS)
+
+tsan: build/tsan/voxgate $(TSAN_BIN) $(TOOL_BIN)
+	@VOXGATE_BIN=build/tsan/voxgate VG_LOG_DIR=build/test-logs/tsan \
+	TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1 \
+	suppressions=$(CURDIR)/tests/tsan.supp" \
+	scripts/run-tests.sh $(TSAN_BIN) $(TSAN_SCRIPTS:%=tests/integration/%)
 
 bench: build/voxgate $(TOOL_BIN) $(BENCH_BIN)
 	@bench/run.sh
@@ -76,7 +132,11 @@ demo:
 	@scripts/demo.sh
 
 fmt:
-	clang-format -i $(wildcard src/*.c src/*/*.c src/*/*.h tests/*/*.c tests/*/*.h bench/*.c)
+	clang-format -i $(FMT_SRC)
+
+fmt-check:
+	@clang-format --dry-run -Werror $(FMT_SRC) && \
+	echo "fmt-check: $(words $(FMT_SRC)) files formatted"
 
 clean:
 	rm -rf build

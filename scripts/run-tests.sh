@@ -3,13 +3,18 @@
 # "ok <name>" or "FAIL <name>: ..." per case. A program that exits non-zero
 # without a FAIL line (a crash, a sanitizer report) counts as one failure.
 # Ends with one line: "N passed, N failed".
+#
+#   scripts/run-tests.sh [test ...]
+#
+# With arguments, runs only those (unit test binaries and integration
+# scripts). VG_LOG_DIR: where the logs go (default build/test-logs).
 set -u
 cd "$(dirname "$0")/.."
 
 passed=0
 failed=0
 failed_names=()
-logdir=build/test-logs
+logdir=${VG_LOG_DIR:-build/test-logs}
 mkdir -p "$logdir"
 
 run_one() {
@@ -34,14 +39,16 @@ run_one() {
 	echo "  [$(basename "$name")] done in $((SECONDS - start)) s"
 }
 
-for t in build/asan/tests/*_test; do
-	[ -x "$t" ] || continue
-	run_one "$t" "$t"
-done
-
-for t in tests/integration/*_test.sh; do
-	[ -f "$t" ] || continue
-	run_one "$t" bash "$t"
+if [ $# -gt 0 ]; then
+	tests=("$@")
+else
+	tests=(build/asan/tests/*_test tests/integration/*_test.sh)
+fi
+for t in "${tests[@]}"; do
+	case $t in
+	*.sh) [ -f "$t" ] && run_one "$t" bash "$t" ;;
+	*) [ -x "$t" ] && run_one "$t" "$t" ;;
+	esac
 done
 
 if [ ${#failed_names[@]} -gt 0 ]; then

@@ -1410,6 +1410,12 @@ static void handle_twirp(struct api *api, struct http_conn *conn,
 	json_decref(c.req);
 }
 
+void api_twirp(struct api *api, struct http_conn *conn,
+               const struct http_msg *msg)
+{
+	handle_twirp(api, conn, msg);
+}
+
 static void handle_metrics(struct api *api, struct http_conn *conn)
 {
 	struct mbuf *mb = mbuf_alloc(4096);

@@ -51,4 +51,10 @@ void api_set_ready(struct api *api, bool ready);
  * stops sending new work; everything else keeps being served. */
 void api_set_draining(struct api *api);
 
+/* A request to /twirp/..., as the HTTP server hands it over; its body is
+ * msg->mb. Exposed so that requests can be driven without a socket: with
+ * conn NULL the reply is dropped. */
+void api_twirp(struct api *api, struct http_conn *conn,
+               const struct http_msg *msg);
+
 #endif

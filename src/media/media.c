@@ -27,6 +27,7 @@
 #include "media/media.h"
 #include "media/g711.h"
 #include "media/jitter.h"
+#include "media/rtp.h"
 #include "core/ring.h"
 
 #define FRAME_MS            20
@@ -221,17 +222,6 @@ static void put_be32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-static uint16_t get_be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
 static void wake(int fd)
 {
 	uint64_t one = 1;
@@ -345,7 +335,8 @@ static bool ipv4_of(const struct sa *a, uint32_t *v4)
 	sa_in6(a, b);
 	if (memcmp(b, mapped, sizeof(mapped)))
 		return false;
-	*v4 = get_be32(b + 12);
+	*v4 = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
+	      (uint32_t)b[14] << 8 | b[15];
 	return true;
 }
 
@@ -633,47 +624,32 @@ static void dtmf_input(struct media_session *ms, uint32_t ts, const uint8_t *p,
 static void rtp_input(struct media_session *ms, const uint8_t *b, size_t len,
                       const struct sa *src, uint64_t t)
 {
-	size_t off, end = len;
+	struct rtp_packet h;
+	size_t off, end;
 	uint8_t pt;
 	uint16_t seq;
 	uint32_t ts, ssrc;
+	int err = rtp_parse(b, len, &h);
 
-	if (len < 12 || (b[0] >> 6) != 2) {
-		ms->stats.malformed++;
-		return;
-	}
 	/* RFC 5761: RTCP multiplexed on the RTP port. */
-	if (b[1] >= 192 && b[1] <= 223) {
+	if (err == EPROTO) {
 		ms->stats.rtcp_in++;
 		return;
 	}
-	off = 12 + 4u * (b[0] & 0x0f);
-	if (b[0] & 0x10) {
-		if (off + 4 > len) {
-			ms->stats.malformed++;
-			return;
-		}
-		off += 4 + 4u * get_be16(b + off + 2);
-	}
-	if (b[0] & 0x20) {
-		uint8_t pad = b[len - 1];
-		if (!pad || pad > len)
-			end = 0;
-		else
-			end = len - pad;
-	}
-	if (off > end) {
+	if (err) {
 		ms->stats.malformed++;
 		return;
 	}
-	pt = b[1] & 0x7f;
+	off = h.off;
+	end = h.end;
+	pt = h.pt;
 	if (!known_pt(ms, pt)) {
 		ms->stats.unknown_pt++;
 		return;
 	}
-	seq = get_be16(b + 2);
-	ts = get_be32(b + 4);
-	ssrc = get_be32(b + 8);
+	seq = h.seq;
+	ts = h.ts;
+	ssrc = h.ssrc;
 	if (!rtp_source_ok(ms, src, seq, ssrc, t))
 		return;
 
@@ -712,7 +688,9 @@ static void rtp_input(struct media_session *ms, const uint8_t *b, size_t len,
 static void rtcp_input(struct media_session *ms, const uint8_t *b, size_t len,
                        const struct sa *src, uint64_t t)
 {
-	if (len < 8 || (b[0] >> 6) != 2 || b[1] < 192 || b[1] > 223) {
+	struct rtcp_packet h;
+
+	if (rtcp_parse(b, len, &h)) {
 		ms->stats.malformed++;
 		return;
 	}
@@ -720,8 +698,8 @@ static void rtcp_input(struct media_session *ms, const uint8_t *b, size_t len,
 	if (!rtcp_source_ok(ms, src))
 		return;
 	/* An SR's NTP time is echoed in our next report (LSR/DLSR). */
-	if (b[1] == 200 && len >= 28) {
-		ms->last_sr_ntp = get_be32(b + 10);
+	if (h.sr) {
+		ms->last_sr_ntp = h.sr_ntp;
 		ms->last_sr_us = t;
 	}
 }

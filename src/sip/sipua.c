@@ -15,6 +15,7 @@
 #include <time.h>
 #include "sip/sipua.h"
 #include "sip/dispatch.h"
+#include "sip/sipua_sdp.h"
 #include "sip/tries.h"
 #include "mstream/bot.h"
 #include "agent/clip.h"
@@ -294,43 +295,49 @@ static void media_event(enum media_event ev, void *arg)
 
 /* ---- SDP -------------------------------------------------------------- */
 
-static int sdp_prepare(struct call *call)
+int sipua_sdp_alloc(struct sdp_session **sessp, struct sdp_media **mp,
+                    const struct sa *laddr, uint16_t port)
 {
-	struct sipua *ua = call->ua;
+	struct sdp_session *sess;
+	struct sdp_media *m = NULL;
 	int err;
 
-	err = sdp_session_alloc(&call->sdp, &ua->prm.external);
+	err = sdp_session_alloc(&sess, laddr);
 	if (err)
 		return err;
-	err = sdp_media_add(&call->sdpm, call->sdp, sdp_media_audio,
-	                    media_session_port(call->media), sdp_proto_rtpavp);
+	err = sdp_media_add(&m, sess, sdp_media_audio, port, sdp_proto_rtpavp);
 	if (err)
-		return err;
-	err = sdp_format_add(NULL, call->sdpm, false, "0", "PCMU", 8000, 1,
-	                     NULL, NULL, NULL, false, NULL);
-	err |= sdp_format_add(NULL, call->sdpm, false, "8", "PCMA", 8000, 1,
-	                      NULL, NULL, NULL, false, NULL);
-	err |=
-	    sdp_format_add(NULL, call->sdpm, false, DTMF_PT, "telephone-event",
-	                   8000, 1, NULL, NULL, NULL, false, "0-15");
+		goto out;
+	err = sdp_format_add(NULL, m, false, "0", "PCMU", 8000, 1, NULL, NULL,
+	                     NULL, false, NULL);
+	err |= sdp_format_add(NULL, m, false, "8", "PCMA", 8000, 1, NULL, NULL,
+	                      NULL, false, NULL);
+	err |= sdp_format_add(NULL, m, false, DTMF_PT, "telephone-event", 8000,
+	                      1, NULL, NULL, NULL, false, "0-15");
 	if (err)
+		goto out;
+	err = sdp_media_set_lattr(m, true, sdp_attr_ptime, "20");
+out:
+	if (err) {
+		mem_deref(sess);
 		return err;
-	return sdp_media_set_lattr(call->sdpm, true, sdp_attr_ptime, "20");
+	}
+	*sessp = sess;
+	*mp = m;
+	return 0;
 }
 
-/*
- * Reads the negotiated stream: the first audio codec the caller listed that
- * we support, and telephone-event when offered. ENOENT when there is no
- * common codec, EADDRNOTAVAIL when media cannot go where the SDP says.
- */
-static int sdp_params(const struct call *call, struct media_params *mp)
+static int sdp_prepare(struct call *call)
 {
-	const struct sdp_media *m = call->sdpm;
+	return sipua_sdp_alloc(&call->sdp, &call->sdpm, &call->ua->prm.external,
+	                       media_session_port(call->media));
+}
+
+int sipua_sdp_params(const struct sdp_media *m, struct media_params *mp)
+{
 	const struct sa *raddr = sdp_media_raddr(m);
 	enum sdp_dir rdir = sdp_media_rdir(m);
 	bool found = false;
-	const char *why = NULL;
-	int err;
 
 	memset(mp, 0, sizeof(*mp));
 	mp->dtmf_pt = -1;
@@ -361,24 +368,41 @@ static int sdp_params(const struct call *call, struct media_params *mp)
 	 * "sendonly" is our SDP_RECVONLY. */
 	mp->send = (rdir & SDP_SENDONLY) != 0;
 	mp->recv = (rdir & SDP_RECVONLY) != 0;
-	/* A re-INVITE may hold with c=0.0.0.0; no SDP may name a group. */
+	return 0;
+}
+
+/* The call's negotiated stream, where media may go: ENOENT when there is
+ * no common codec, EADDRNOTAVAIL when media cannot go where the SDP says
+ * (a re-INVITE may hold with c=0.0.0.0; no SDP may name a group). */
+static int sdp_params(const struct call *call, struct media_params *mp)
+{
+	const char *why = NULL;
+	int err = sipua_sdp_params(call->sdpm, mp);
+
+	if (err)
+		return err;
 	err = media_params_check(mp, call->media_started, &why);
 	if (err)
 		log_event(LOGL_WARN, call->id, "sdp_refused",
-		          "rtp=%s rtcp=%s reason=\"%s\"", addr_fmt(raddr).s,
-		          addr_fmt(&mp->raddr_rtcp).s, why);
+		          "rtp=%s rtcp=%s reason=\"%s\"",
+		          addr_fmt(&mp->raddr).s, addr_fmt(&mp->raddr_rtcp).s,
+		          why);
 	return err;
 }
 
 /* libre answers with our direction masked by the caller's (already seen
  * from our side), so hold (sendonly) is answered recvonly by itself. Only
  * the old c=0.0.0.0 hold needs saying: answer it inactive. */
+void sipua_sdp_direction(struct sdp_media *m)
+{
+	const struct sa *raddr = sdp_media_raddr(m);
+
+	sdp_media_set_ldir(m, sa_is_any(raddr) ? SDP_INACTIVE : SDP_SENDRECV);
+}
+
 static void sdp_set_direction(struct call *call)
 {
-	const struct sa *raddr = sdp_media_raddr(call->sdpm);
-
-	sdp_media_set_ldir(call->sdpm,
-	                   sa_is_any(raddr) ? SDP_INACTIVE : SDP_SENDRECV);
+	sipua_sdp_direction(call->sdpm);
 }
 
 /* The agent ends the call (the busy message was said, its worker went

@@ -558,6 +558,41 @@ int llm_chat(const struct llm_params *p, const struct llm_message *msgs,
 	return rc;
 }
 
+int llm_sse_parse(const char *body, size_t len, size_t chunk, llm_delta_h *h,
+                  void *arg, char *err, size_t errsz)
+{
+	struct llm_stream s = {
+	    .h = h, .arg = arg, .status = 200, .msg = err, .msgsz = errsz};
+	size_t off = 0;
+	int rc;
+
+	set_msg(err, errsz, "%s", "");
+	if (!h || (len && !body))
+		return EINVAL;
+	if (!chunk)
+		chunk = len ? len : 1;
+	while (off < len) {
+		size_t n = len - off < chunk ? len - off : chunk;
+
+		off += n;
+		if (sse_feed(&s, body + off - n, n))
+			break;
+	}
+	if (s.done)
+		rc = 0;
+	else if (s.err)
+		rc = s.err;
+	else {
+		set_msg(err, errsz, "%s",
+		        s.events ? "the stream ended before [DONE]"
+		                 : "no data in the stream");
+		rc = EPROTO;
+	}
+	free(s.line.data);
+	free(s.data.data);
+	return rc;
+}
+
 /* Lower case; each is matched against the letters and dots before a '.'. */
 static const char *const llm_abbrevs[] = {"mr", "mrs", "ms",  "dr",
                                           "st", "vs",  "e.g", "i.e"};

@@ -55,6 +55,15 @@ int llm_chat(const struct llm_params *p, const struct llm_message *msgs,
              char *err, size_t errsz);
 
 /*
+ * The reply's Server-Sent Events without the transfer: body read as
+ * llm_chat reads a 200 response arriving in pieces of chunk bytes (0 = in
+ * one piece), its text handed to h. 0 once "[DONE]" came; otherwise what
+ * llm_chat returns for that stream (EPROTO, EIO or ENOMEM), with err.
+ */
+int llm_sse_parse(const char *body, size_t len, size_t chunk, llm_delta_h *h,
+                  void *arg, char *err, size_t errsz);
+
+/*
  * Length in bytes of the first complete clause of text, 0 if there is none
  * yet. A clause ends at . ! ? ; : or , followed by whitespace or the end of
  * text; a comma only once the clause is at least min_chars bytes long. Not

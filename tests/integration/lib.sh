@@ -19,7 +19,8 @@
 # place when VG_KEEP=1). Every wait has a timeout.
 #
 # Environment: VOXGATE_BIN (default build/asan/voxgate), VG_KEEP=1,
-# VG_VERBOSE=1 (echo sipp/server command lines).
+# VG_VERBOSE=1 (echo sipp/server command lines), VG_LOG_DIR (where failed
+# artifacts go, default build/test-logs).
 
 set -u
 
@@ -109,7 +110,7 @@ vg_cleanup() {
 		return
 	fi
 	if [ "$VG_FAILED" -ne 0 ]; then
-		dest=$VG_ROOT/build/test-logs/$VG_NAME-artifacts
+		dest=$VG_ROOT/${VG_LOG_DIR:-build/test-logs}/$VG_NAME-artifacts
 		rm -rf "$dest"
 		mkdir -p "$dest" && cp -r "$VG_TMP"/. "$dest"/ 2>/dev/null &&
 			echo "# artifacts copied to $dest"
@@ -489,7 +490,7 @@ vg_server_wait_exit() {
 		vg_reason "server exited with code $VG_RC$(vg_sanitizer_summary)"
 		return 1
 	fi
-	if grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$VG_SERVER_LOG"; then
+	if grep -q -E 'ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$VG_SERVER_LOG"; then
 		vg_reason "sanitizer report in server log$(vg_sanitizer_summary)"
 		return 1
 	fi

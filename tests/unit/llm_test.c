@@ -448,6 +448,48 @@ TEST(event_size_bounded)
 	return 0;
 }
 
+/* The parse without the transfer: the same reply in pieces of every size
+ * reads the same, and ends as llm_chat's would. */
+TEST(sse_parse_any_piece_size)
+{
+	static const char body[] =
+	    ": keep-alive\r\n\r\n"
+	    "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n"
+	    "data: "
+	    "{\"choices\":[{\"delta\":{\"content\":\"caf\xc3\xa9\"}}]}\r\r"
+	    "event: x\ndata: {\"choices\":[{\"delta\":\ndata: "
+	    "{\"content\":\" ok\"}}]}\n\n" DONE;
+	char err[256];
+
+	for (size_t chunk = 0; chunk <= sizeof(body); chunk++) {
+		struct got g = {0};
+
+		CHECK_EQ(llm_sse_parse(body, sizeof(body) - 1, chunk, on_delta,
+		                       &g, err, sizeof(err)),
+		         0);
+		CHECK_STR(g.text, "caf\xc3\xa9 ok");
+		CHECK_EQ(g.empty, 0);
+	}
+	{
+		static const char busy[] = "data: {\"error\":\"busy\"}\n\n";
+		struct got g = {0};
+
+		CHECK_EQ(llm_sse_parse(body, sizeof(body) - 1 - strlen(DONE), 7,
+		                       on_delta, &g, err, sizeof(err)),
+		         EPROTO);
+		CHECK_STR(err, "the stream ended before [DONE]");
+		CHECK_EQ(llm_sse_parse(busy, strlen(busy), 0, on_delta, &g, err,
+		                       sizeof(err)),
+		         EIO);
+		CHECK_STR(err, "error in the stream: busy");
+		CHECK_EQ(
+		    llm_sse_parse("", 0, 0, on_delta, &g, err, sizeof(err)),
+		    EPROTO);
+		CHECK_STR(err, "no data in the stream");
+	}
+	return 0;
+}
+
 TEST(timeouts)
 {
 	static const struct standin_step role_only[] = {
@@ -693,6 +735,7 @@ int main(void)
 	RUN(malformed_json);
 	RUN(stream_cut_before_done);
 	RUN(event_size_bounded);
+	RUN(sse_parse_any_piece_size);
 	RUN(timeouts);
 	RUN(cancel);
 	RUN(connection_refused);

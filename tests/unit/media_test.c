@@ -29,6 +29,7 @@
 #include "agent/echo.h"
 #include "media/g711.h"
 #include "media/media.h"
+#include "media/rtp.h"
 
 #include "test.h"
 
@@ -988,6 +989,61 @@ TEST(rtcp_reports)
 }
 
 /* ---- argument checks -------------------------------------------------- */
+
+/* The header read on its own: where the payload lies, and every way a
+ * header can overrun its datagram. */
+TEST(rtp_parse_bounds)
+{
+	uint8_t b[64] = {0x80, 0x08, 0x12, 0x34, 0, 0, 0x01, 0x40, 0, 0, 0, 9};
+	struct rtp_packet h;
+	struct rtcp_packet r;
+
+	CHECK_EQ(rtp_parse(b, 11, &h), EBADMSG);
+	CHECK_EQ(rtp_parse(b, 12, &h), 0);
+	CHECK(h.pt == 8 && h.seq == 0x1234 && h.ts == 320 && h.ssrc == 9);
+	CHECK(h.off == 12 && h.end == 12 && !h.marker);
+	b[0] = 0x40; /* version 1 */
+	CHECK_EQ(rtp_parse(b, 20, &h), EBADMSG);
+	b[0] = 0x80;
+	b[1] = 200; /* RTCP on the RTP port */
+	CHECK_EQ(rtp_parse(b, 20, &h), EPROTO);
+	b[1] = 0x80;
+	/* Two CSRCs, an extension of one word, 4 bytes of payload and 4 of
+	 * padding. */
+	b[0] = 0x80 | 0x20 | 0x10 | 2;
+	b[22] = 0;
+	b[23] = 1;
+	b[35] = 4;
+	CHECK_EQ(rtp_parse(b, 36, &h), 0);
+	CHECK(h.marker && h.pt == 0 && h.off == 28 && h.end == 32);
+	/* Each part cut short: the extension's header, its body, then the
+	 * padding. */
+	b[0] = 0x80 | 0x10 | 2;
+	CHECK_EQ(rtp_parse(b, 23, &h), EBADMSG);
+	CHECK_EQ(rtp_parse(b, 27, &h), EBADMSG);
+	CHECK_EQ(rtp_parse(b, 28, &h), 0);
+	b[0] = 0x80 | 0x20 | 0x10 | 2;
+	b[35] = 36 + 1;
+	CHECK_EQ(rtp_parse(b, 36, &h), EBADMSG);
+	b[35] = 0;
+	CHECK_EQ(rtp_parse(b, 36, &h), EBADMSG);
+	b[0] = 0x80 | 15; /* fifteen CSRCs */
+	CHECK_EQ(rtp_parse(b, 64, &h), EBADMSG);
+
+	memset(b, 0, sizeof(b));
+	b[0] = 0x80;
+	b[1] = 200;
+	b[10] = 0xab;
+	b[13] = 0xcd;
+	CHECK_EQ(rtcp_parse(b, 7, &r), EBADMSG);
+	CHECK_EQ(rtcp_parse(b, 27, &r), 0);
+	CHECK(r.pt == 200 && !r.sr);
+	CHECK_EQ(rtcp_parse(b, 28, &r), 0);
+	CHECK(r.sr && r.sr_ntp == 0xab0000cd);
+	b[1] = 96;
+	CHECK_EQ(rtcp_parse(b, 28, &r), EBADMSG);
+	return 0;
+}
 
 TEST(bad_arguments)
 {
@@ -2405,6 +2461,7 @@ int main(void)
 	}
 
 	RUN(rtcp_start);
+	RUN(rtp_parse_bounds);
 	RUN(bad_arguments);
 	RUN(stop_unstarted);
 	RUN(greeting_then_echo);

@@ -670,6 +670,7 @@ int main(void)
 	RUN(times);
 	RUN(times_out_of_range);
 	RUN(algorithms);
+	RUN(times_out_of_range);
 	RUN(garbage);
 	RUN(sign_body);
 	RUN(keyring_find);

@@ -1,0 +1,36 @@
+/*
+ * An LLM server's streamed reply (Server-Sent Events of chat completion
+ * chunks) as the worker's client reads it, arriving in pieces of a size
+ * the input picks: the split may fall anywhere, inside a line, a CRLF or a
+ * UTF-8 character.
+ *
+ * Input: one byte, the piece size (0: all at once), then the body.
+ */
+#include <errno.h>
+
+#include "worker/llm.h"
+
+#include "fuzz.h"
+
+static void delta(const char *text, size_t len, void *arg)
+{
+	size_t *total = arg;
+
+	FUZZ_CHECK(text && len > 0);
+	*total += len;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fuzz_in in = {data, size};
+	size_t chunk = fuzz_u8(&in), total = 0;
+	char *body = fuzz_copy(in.p, in.n, false), err[256];
+	int rc =
+	    llm_sse_parse(body, in.n, chunk, delta, &total, err, sizeof(err));
+
+	FUZZ_CHECK(rc == 0 || rc == EPROTO || rc == EIO);
+	FUZZ_CHECK(rc == 0 || err[0] != '\0');
+	FUZZ_CHECK(total <= in.n);
+	free(body);
+	return 0;
+}
