@@ -1098,6 +1098,8 @@ static void *thread_main(void *arg)
 				continue;
 			break;
 		}
+		bool commands = false;
+
 		for (int i = 0; i < n; i++) {
 			void *tag = evs[i].data.ptr;
 
@@ -1116,12 +1118,17 @@ static void *thread_main(void *arg)
 				if (read(mt->wakefd, &v, sizeof(v)) < 0 &&
 				    errno != EAGAIN)
 					continue;
-				run_commands(mt);
+				commands = true;
 			} else {
 				struct fd_tag *ft = tag;
 				socket_readable(ft->ms, ft->rtcp);
 			}
 		}
+		/* After the batch: a command may remove a session, which the
+		 * signalling thread then frees, and a later event of the same
+		 * batch may still name one of its sockets. */
+		if (commands)
+			run_commands(mt);
 	}
 	return NULL;
 }
