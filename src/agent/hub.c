@@ -10,108 +10,17 @@
  * release it through the agent's stop).
  */
 #include <errno.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
-#include <sys/pidfd.h>
-#include <sys/wait.h>
 #include <re.h>
-#include "agent/hub.h"
+#include "agent/hub_int.h"
 #include "agent/bridge.h"
-#include "proto/proto.h"
-#include "auth/token.h"
-#include "net/wsguard.h"
 #include "core/log.h"
 
-#define WS_KEEPALIVE_MS  30000 /* libre counts it in ms */
-#define POOL_TOKEN_TTL_S (7 * 24 * 3600)
-#define RESPAWN_MIN_MS   1000
-#define RESPAWN_MAX_MS   30000
-#define HANGUP_POLL_MS   100
-#define HANGUP_WAIT_MS   30000
-#define TRIED_MAX        8
-
-/* Prometheus histograms, in seconds. */
-static const double bucket_s[] = {0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5,
-                                  0.6,  0.8, 1.0,  1.5, 2.0, 3.0, 5.0};
-#define NBUCKETS (sizeof(bucket_s) / sizeof(bucket_s[0]))
-
-struct histogram {
-	const char *name, *help;
-	uint64_t counts[NBUCKETS + 1];
-	uint64_t count;
-	double sum;
-};
-
-enum job_state {
-	JOB_QUEUED,
-	JOB_OFFERED,
-	JOB_ACTIVE,
-	JOB_BUSY,
-	JOB_DONE,
-};
-
-struct worker;
-
-struct job {
-	struct le le;  /* hub->jobs */
-	struct le wle; /* worker->jobs or hub->queue */
-	struct hub *hub;
-	uint32_t id;
-	struct bridge *bridge;
-	struct worker *worker;
-	enum job_state state;
-	struct tmr tmr;
-	uint32_t tried[TRIED_MAX];
-	size_t ntried;
-	char call_id[128], room[256], participant[300], from[256], to[256];
-	void (*hangup)(void *arg, const char *reason);
-	void *hangup_arg;
-	void (*interrupted)(void *arg);
-	char hangup_reason[160];
-	uint64_t hangup_deadline;
-};
-
-struct worker {
-	struct le le;
-	struct hub *hub;
-	struct websock_conn *wc;
-	uint32_t id;
-	char name[64];
-	uint32_t capacity;
-	bool registered;
-	struct list jobs;
-	struct tmr reap; /* frees it after its socket's close handler */
-};
-
-struct child {
-	struct le le;
-	struct hub *hub;
-	pid_t pid;
-	int pidfd;
-	uint64_t started_ms;
-	uint32_t backoff_ms;
-	struct tmr respawn;
-};
-
-struct hub {
-	struct hub_params prm;
-	char **env; /* prm.env's strings plus the pool's own two */
-	struct websock *ws;
-	int wake_fd;
-	struct list jobs, queue, workers, children;
-	struct list gone; /* workers whose socket closed, freed next */
-	uint32_t next_job, next_worker;
-	bool closing;
-	uint64_t jobs_total, busy_total, lost_total;
-	struct histogram v2v, reaction, stt, llm, tts;
-};
-
-static uint64_t mono_ms(void)
+uint64_t hub_mono_ms(void)
 {
 	struct timespec ts;
 
@@ -119,67 +28,23 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void observe(struct histogram *h, double s)
-{
-	size_t i = 0;
-
-	while (i < NBUCKETS && s > bucket_s[i])
-		i++;
-	h->counts[i]++;
-	h->count++;
-	h->sum += s;
-}
-
-/* ---- sending to workers ------------------------------------------------ */
-
-static void send_msg(struct worker *w, const struct proto_msg *m)
-{
-	char *s;
-
-	if (!w || !w->wc)
-		return;
-	s = proto_encode(m, true);
-	if (!s)
-		return;
-	if (websock_send(w->wc, WEBSOCK_TEXT, "%s", s))
-		log_event(LOGL_WARN, NULL, "agent_send_failed", "worker=%u",
-		          w->id);
-	free(s);
-}
-
-static void send_job_msg(struct job *job, enum proto_type type,
-                         void (*fill)(struct proto_msg *m, const void *arg),
-                         const void *arg)
-{
-	struct proto_msg m;
-
-	proto_init(&m, type);
-	m.job = job->id;
-	if (fill)
-		fill(&m, arg);
-	send_msg(job->worker, &m);
-}
-
 /* ---- jobs -------------------------------------------------------------- */
 
-static void dispatch(struct job *job);
-static void dispatch_queue(struct hub *h);
-
-static void job_unassign(struct job *job)
+void hub_job_unassign(struct job *job)
 {
 	list_unlink(&job->wle);
 	job->worker = NULL;
 }
 
 /* Ends the call from our side, once. */
-static void job_hangup(struct job *job, const char *reason)
+void hub_job_hangup(struct job *job, const char *reason)
 {
 	if (job->state == JOB_DONE)
 		return;
 	tmr_cancel(&job->tmr);
 	if (job->worker) {
-		job_unassign(job);
-		dispatch_queue(job->hub);
+		hub_job_unassign(job);
+		hub_dispatch_queue(job->hub);
 	} else {
 		list_unlink(&job->wle);
 	}
@@ -203,7 +68,7 @@ static void say_busy(struct job *job, const char *why)
 	if (!h->prm.busy_samples ||
 	    bridge_say(job->bridge, 1, h->prm.busy, h->prm.busy_samples) ||
 	    bridge_say_end(job->bridge, 1)) {
-		job_hangup(job, why);
+		hub_job_hangup(job, why);
 		return;
 	}
 	job->state = JOB_BUSY;
@@ -226,8 +91,8 @@ static void offer_timeout(void *arg)
 	log_event(LOGL_WARN, job->call_id, "agent_offer_timeout",
 	          "job=%u worker=%u", job->id,
 	          job->worker ? job->worker->id : 0);
-	job_unassign(job);
-	dispatch(job);
+	hub_job_unassign(job);
+	hub_dispatch(job);
 }
 
 static void queue_timeout(void *arg)
@@ -268,7 +133,7 @@ static struct worker *pick_worker(struct hub *h, const struct job *job)
 	return best;
 }
 
-static void dispatch(struct job *job)
+void hub_dispatch(struct job *job)
 {
 	struct hub *h = job->hub;
 	struct worker *w = pick_worker(h, job);
@@ -280,7 +145,7 @@ static void dispatch(struct job *job)
 		job->worker = w;
 		job->state = JOB_OFFERED;
 		list_append(&w->jobs, &job->wle, job);
-		send_job_msg(job, PROTO_JOB, fill_job, job);
+		hub_send_job(job, PROTO_JOB, fill_job, job);
 		tmr_start(&job->tmr, h->prm.dispatch_timeout_ms, offer_timeout,
 		          job);
 		log_event(LOGL_INFO, job->call_id, "agent_offered",
@@ -306,7 +171,7 @@ static void dispatch(struct job *job)
 	          job->id, list_count(&h->queue));
 }
 
-static void dispatch_queue(struct hub *h)
+void hub_dispatch_queue(struct hub *h)
 {
 	struct le *le = list_head(&h->queue);
 
@@ -317,11 +182,11 @@ static void dispatch_queue(struct hub *h)
 		if (!pick_worker(h, job))
 			continue;
 		tmr_cancel(&job->tmr);
-		dispatch(job);
+		hub_dispatch(job);
 	}
 }
 
-static struct job *job_find(struct hub *h, uint32_t id)
+struct job *hub_job_find(struct hub *h, uint32_t id)
 {
 	for (struct le *le = list_head(&h->jobs); le; le = le->next) {
 		struct job *job = le->data;
@@ -364,7 +229,7 @@ static void job_event(struct job *job, const struct bridge_event *ev)
 		break;
 	case BRIDGE_EV_SPEAKING:
 		if (ev->latency_ms >= 0) {
-			observe(&h->v2v, ev->latency_ms / 1000.0);
+			hub_observe(&h->v2v, ev->latency_ms / 1000.0);
 			log_event(LOGL_INFO, job->call_id, "agent_speaking",
 			          "utterance=%u voice_to_voice_ms=%d",
 			          ev->utterance, ev->latency_ms);
@@ -372,7 +237,7 @@ static void job_event(struct job *job, const struct bridge_event *ev)
 		break;
 	case BRIDGE_EV_INTERRUPTED:
 		if (ev->latency_ms >= 0)
-			observe(&h->reaction, ev->latency_ms / 1000.0);
+			hub_observe(&h->reaction, ev->latency_ms / 1000.0);
 		log_event(LOGL_INFO, job->call_id, "barge_in",
 		          "utterance=%u heard_ms=%u reaction_ms=%d",
 		          ev->utterance, ev->heard_ms, ev->latency_ms);
@@ -381,7 +246,7 @@ static void job_event(struct job *job, const struct bridge_event *ev)
 		break;
 	case BRIDGE_EV_PLAYED:
 		if (job->state == JOB_BUSY) {
-			job_hangup(job, job->hangup_reason);
+			hub_job_hangup(job, job->hangup_reason);
 			return;
 		}
 		break;
@@ -389,7 +254,7 @@ static void job_event(struct job *job, const struct bridge_event *ev)
 		break;
 	}
 	if (job->state == JOB_ACTIVE)
-		send_job_msg(job, types[ev->kind], fill_event, ev);
+		hub_send_job(job, types[ev->kind], fill_event, ev);
 }
 
 static void job_relay(struct job *job)
@@ -435,262 +300,11 @@ static void wake_handler(int flags, void *arg)
 	}
 }
 
-/* ---- workers ----------------------------------------------------------- */
-
-static void hangup_when_quiet(void *arg)
-{
-	struct job *job = arg;
-
-	if (bridge_talking(job->bridge) && mono_ms() < job->hangup_deadline) {
-		tmr_start(&job->tmr, HANGUP_POLL_MS, hangup_when_quiet, job);
-		return;
-	}
-	job_hangup(job, job->hangup_reason);
-}
-
-static void worker_turn(struct job *job, const struct proto_msg *m)
-{
-	struct hub *h = job->hub;
-	char transcript[2 * sizeof(m->transcript)], reply[2 * sizeof(m->reply)];
-	char reason[2 * sizeof(m->reason)];
-
-	if (m->stt_ms >= 0)
-		observe(&h->stt, m->stt_ms / 1000.0);
-	if (m->llm_ms >= 0)
-		observe(&h->llm, m->llm_ms / 1000.0);
-	if (m->tts_ms >= 0)
-		observe(&h->tts, m->tts_ms / 1000.0);
-	log_event(
-	    m->reason[0] ? LOGL_WARN : LOGL_INFO, job->call_id, "turn",
-	    "job=%u transcript=\"%s\" reply=\"%s\" stt_ms=%d llm_ms=%d "
-	    "tts_ms=%d voice_to_voice_ms=%d interrupted=%s error=\"%s\"",
-	    job->id, log_quote(transcript, sizeof(transcript), m->transcript),
-	    log_quote(reply, sizeof(reply), m->reply), m->stt_ms, m->llm_ms,
-	    m->tts_ms, m->v2v_ms, m->interrupted ? "true" : "false",
-	    log_quote(reason, sizeof(reason), m->reason));
-}
-
-static void fill_registered(struct proto_msg *m, const void *arg)
-{
-	m->worker = *(const uint32_t *)arg;
-}
-
-static void worker_text(struct worker *w, const char *text, size_t len)
-{
-	struct hub *h = w->hub;
-	struct proto_msg m;
-	struct job *job;
-
-	if (proto_decode(text, len, false, &m)) {
-		log_event(LOGL_WARN, NULL, "agent_bad_message",
-		          "worker=%u len=%zu", w->id, len);
-		return;
-	}
-	if (m.type == PROTO_REGISTER) {
-		struct proto_msg r;
-
-		w->capacity = m.capacity ? m.capacity : 1;
-		snprintf(w->name, sizeof(w->name), "%s", m.name);
-		w->registered = true;
-		proto_init(&r, PROTO_REGISTERED);
-		fill_registered(&r, &w->id);
-		send_msg(w, &r);
-		log_event(LOGL_INFO, NULL, "agent_worker_registered",
-		          "worker=%u name=%s capacity=%u", w->id, w->name,
-		          w->capacity);
-		dispatch_queue(h);
-		return;
-	}
-	if (m.type == PROTO_UNKNOWN) {
-		log_event(LOGL_DEBUG, NULL, "agent_unknown_message",
-		          "worker=%u type=%s", w->id, m.name);
-		return;
-	}
-	job = job_find(h, m.job);
-	if (!job || job->worker != w) {
-		log_event(LOGL_DEBUG, NULL, "agent_stale_message",
-		          "worker=%u job=%u", w->id, m.job);
-		return;
-	}
-	switch (m.type) {
-	case PROTO_ACCEPT:
-		if (job->state != JOB_OFFERED)
-			break;
-		tmr_cancel(&job->tmr);
-		job->state = JOB_ACTIVE;
-		log_event(LOGL_INFO, job->call_id, "agent_dispatched",
-		          "job=%u worker=%u name=%s", job->id, w->id, w->name);
-		break;
-	case PROTO_DECLINE: {
-		char reason[2 * sizeof(m.reason)];
-
-		log_event(LOGL_INFO, job->call_id, "agent_declined",
-		          "job=%u worker=%u reason=\"%s\"", job->id, w->id,
-		          log_quote(reason, sizeof(reason), m.reason));
-		tmr_cancel(&job->tmr);
-		job_unassign(job);
-		dispatch(job);
-		break;
-	}
-	case PROTO_SAY_END:
-		(void)bridge_say_end(job->bridge, m.utterance);
-		break;
-	case PROTO_MARK_AFTER:
-		(void)bridge_mark(job->bridge, m.utterance, m.mark);
-		break;
-	case PROTO_CLEAR:
-		bridge_silence(job->bridge);
-		break;
-	case PROTO_TURN:
-		worker_turn(job, &m);
-		break;
-	case PROTO_HANGUP:
-		if (job->state != JOB_ACTIVE)
-			break;
-		snprintf(job->hangup_reason, sizeof(job->hangup_reason), "%s",
-		         m.reason[0] ? m.reason : "agent hung up");
-		job->hangup_deadline = mono_ms() + HANGUP_WAIT_MS;
-		tmr_start(&job->tmr, HANGUP_POLL_MS, hangup_when_quiet, job);
-		break;
-	default:
-		break;
-	}
-}
-
-static void worker_audio(struct worker *w, const uint8_t *buf, size_t len)
-{
-	static int16_t pcm[PROTO_AUDIO_MAX];
-	uint8_t kind;
-	uint32_t id, utt;
-	size_t n;
-	struct job *job;
-	int err;
-
-	err = proto_audio_decode(buf, len, &kind, &id, &utt, pcm,
-	                         PROTO_AUDIO_MAX, &n);
-	if (err || kind != PROTO_AUDIO_AGENT) {
-		log_event(LOGL_WARN, NULL, "agent_bad_audio",
-		          "worker=%u len=%zu", w->id, len);
-		return;
-	}
-	job = job_find(w->hub, id);
-	if (!job || job->worker != w || job->state != JOB_ACTIVE)
-		return;
-	err = bridge_say(job->bridge, utt, pcm, n);
-	if (err == ENOSPC)
-		log_event(LOGL_WARN, job->call_id, "agent_audio_overflow",
-		          "job=%u utterance=%u samples=%zu", job->id, utt, n);
-}
-
-static void worker_recv(const struct websock_hdr *hdr, struct mbuf *mb,
-                        void *arg)
-{
-	struct worker *w = arg;
-
-	if (hdr->opcode == WEBSOCK_TEXT)
-		worker_text(w, (const char *)mbuf_buf(mb), mbuf_get_left(mb));
-	else if (hdr->opcode == WEBSOCK_BIN)
-		worker_audio(w, mbuf_buf(mb), mbuf_get_left(mb));
-}
-
-static void worker_destructor(void *arg)
-{
-	struct worker *w = arg;
-
-	tmr_cancel(&w->reap);
-	list_unlink(&w->le);
-	mem_deref(w->wc);
-}
-
-static void worker_reap(void *arg)
-{
-	mem_deref(arg);
-}
-
-static void worker_close(int err, void *arg)
-{
-	struct worker *w = arg;
-	struct hub *h = w->hub;
-	struct le *le = list_head(&w->jobs);
-
-	log_event(LOGL_WARN, NULL, "agent_worker_lost",
-	          "worker=%u name=%s calls=%u error=\"%s\"", w->id, w->name,
-	          list_count(&w->jobs), err ? strerror(err) : "closed");
-	while (le) {
-		struct job *job = le->data;
-
-		le = le->next;
-		h->lost_total++;
-		job_hangup(job, "agent lost");
-	}
-	/* Not freed under libre's handler that called us: moved out of the
-	 * workers the calls see, freed from a 0 ms timer. */
-	w->registered = false;
-	list_unlink(&w->le);
-	list_append(&h->gone, &w->le, w);
-	tmr_start(&w->reap, 0, worker_reap, w);
-}
-
-void hub_accept(struct hub *h, struct http_conn *conn,
-                const struct http_msg *msg)
-{
-	struct worker *w;
-	char peer[64];
-	int err;
-
-	if (!h || h->closing) {
-		http_ereply(conn, 503, "Service Unavailable");
-		return;
-	}
-	w = mem_zalloc(sizeof(*w), worker_destructor);
-	if (!w) {
-		http_ereply(conn, 500, "Internal Server Error");
-		return;
-	}
-	w->hub = h;
-	w->id = ++h->next_worker;
-	tmr_init(&w->reap);
-	list_init(&w->jobs);
-	err = websock_accept(&w->wc, h->ws, conn, msg, WS_KEEPALIVE_MS,
-	                     worker_recv, worker_close, w);
-	if (err) {
-		log_event(LOGL_WARN, NULL, "agent_accept_failed",
-		          "error=\"%s\"", strerror(err));
-		http_ereply(conn, 400, "Bad Request");
-		mem_deref(w);
-		return;
-	}
-	err = wsguard_attach(
-	    w->wc, &(struct wsguard_prm){.server = true, .label = "agent"});
-	if (err) {
-		log_event(LOGL_WARN, NULL, "agent_accept_failed",
-		          "error=\"%s\"", strerror(err));
-		mem_deref(w);
-		return;
-	}
-	list_append(&h->workers, &w->le, w);
-	if (re_snprintf(peer, sizeof(peer), "%J", websock_peer(w->wc)) < 0)
-		peer[0] = '\0';
-	log_event(LOGL_INFO, NULL, "agent_worker_connected",
-	          "worker=%u peer=%s", w->id, peer);
-}
-
-unsigned hub_worker_count(const struct hub *h)
-{
-	unsigned n = 0;
-
-	if (!h)
-		return 0;
-	for (struct le *le = list_head(&h->workers); le; le = le->next)
-		n += ((const struct worker *)le->data)->registered;
-	return n;
-}
-
 /* ---- the agent the calls get ------------------------------------------ */
 
 static void dispatch_later(void *arg)
 {
-	dispatch(arg);
+	hub_dispatch(arg);
 }
 
 static int pipeline_start(void **statep, const struct agent_call_info *info,
@@ -763,8 +377,8 @@ static void pipeline_stop(void *state)
 		proto_init(&m, PROTO_END);
 		m.job = job->id;
 		snprintf(m.reason, sizeof(m.reason), "call ended");
-		send_msg(job->worker, &m);
-		job_unassign(job);
+		hub_send(job->worker, &m);
+		hub_job_unassign(job);
 	} else {
 		list_unlink(&job->wle);
 	}
@@ -772,7 +386,7 @@ static void pipeline_stop(void *state)
 	/* What the bridge still holds for us is dropped with it. */
 	bridge_agent.stop(job->bridge);
 	free(job);
-	dispatch_queue(h);
+	hub_dispatch_queue(h);
 }
 
 struct digits {
@@ -794,7 +408,7 @@ static void pipeline_dtmf(void *state, const char *digits, size_t n)
 	const struct digits d = {digits, n};
 
 	if (job->state == JOB_ACTIVE)
-		send_job_msg(job, PROTO_DTMF, fill_dtmf, &d);
+		hub_send_job(job, PROTO_DTMF, fill_dtmf, &d);
 }
 
 const struct agent_ops agent_pipeline = {
@@ -806,276 +420,6 @@ const struct agent_ops agent_pipeline = {
     .dtmf = pipeline_dtmf,
 };
 
-/* ---- metrics ----------------------------------------------------------- */
-
-static int print_histogram(struct mbuf *mb, const struct histogram *hg)
-{
-	uint64_t cum = 0;
-	int err;
-
-	err = mbuf_printf(mb, "# HELP %s %s\n# TYPE %s histogram\n", hg->name,
-	                  hg->help, hg->name);
-	for (size_t i = 0; i < NBUCKETS && !err; i++) {
-		char le[16];
-
-		/* libre's printf has no %g. */
-		snprintf(le, sizeof(le), "%g", bucket_s[i]);
-		cum += hg->counts[i];
-		err = mbuf_printf(mb, "%s_bucket{le=\"%s\"} %llu\n", hg->name,
-		                  le, (unsigned long long)cum);
-	}
-	if (!err)
-		err = mbuf_printf(mb,
-		                  "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n"
-		                  "%s_count %llu\n",
-		                  hg->name, (unsigned long long)hg->count,
-		                  hg->name, hg->sum, hg->name,
-		                  (unsigned long long)hg->count);
-	return err;
-}
-
-int hub_metrics(struct hub *h, struct mbuf *mb)
-{
-	unsigned active = 0;
-	int err;
-
-	if (!h || !mb)
-		return EINVAL;
-	for (struct le *le = list_head(&h->jobs); le; le = le->next)
-		active += ((struct job *)le->data)->state == JOB_ACTIVE;
-	err = print_histogram(mb, &h->v2v);
-	err |= print_histogram(mb, &h->reaction);
-	err |= print_histogram(mb, &h->stt);
-	err |= print_histogram(mb, &h->llm);
-	err |= print_histogram(mb, &h->tts);
-	err |= mbuf_printf(
-	    mb,
-	    "# HELP voxgate_agent_workers Agent workers connected.\n"
-	    "# TYPE voxgate_agent_workers gauge\n"
-	    "voxgate_agent_workers %u\n"
-	    "# HELP voxgate_agent_calls Calls with an agent talking.\n"
-	    "# TYPE voxgate_agent_calls gauge\n"
-	    "voxgate_agent_calls %u\n"
-	    "# HELP voxgate_agent_queued Calls waiting for an agent.\n"
-	    "# TYPE voxgate_agent_queued gauge\n"
-	    "voxgate_agent_queued %u\n"
-	    "# HELP voxgate_agent_jobs_total Calls that asked for an agent.\n"
-	    "# TYPE voxgate_agent_jobs_total counter\n"
-	    "voxgate_agent_jobs_total %llu\n"
-	    "# HELP voxgate_agent_busy_total Calls no agent took.\n"
-	    "# TYPE voxgate_agent_busy_total counter\n"
-	    "voxgate_agent_busy_total %llu\n"
-	    "# HELP voxgate_agent_lost_total Calls whose agent went away.\n"
-	    "# TYPE voxgate_agent_lost_total counter\n"
-	    "voxgate_agent_lost_total %llu\n",
-	    hub_worker_count(h), active, list_count(&h->queue),
-	    (unsigned long long)h->jobs_total,
-	    (unsigned long long)h->busy_total,
-	    (unsigned long long)h->lost_total);
-	return err ? ENOMEM : 0;
-}
-
-/* ---- the local pool ---------------------------------------------------- */
-
-static void child_spawn(struct child *c);
-
-static void child_destructor(void *arg)
-{
-	struct child *c = arg;
-
-	tmr_cancel(&c->respawn);
-	list_unlink(&c->le);
-	if (c->pidfd >= 0) {
-		fd_close(c->pidfd);
-		close(c->pidfd);
-	}
-}
-
-static void child_respawn(void *arg)
-{
-	child_spawn(arg);
-}
-
-static void child_exited(int flags, void *arg)
-{
-	struct child *c = arg;
-	struct hub *h = c->hub;
-	int status = 0;
-	uint64_t lived;
-
-	(void)flags;
-	if (waitpid(c->pid, &status, WNOHANG) != c->pid)
-		return;
-	fd_close(c->pidfd);
-	close(c->pidfd);
-	c->pidfd = -1;
-	lived = mono_ms() - c->started_ms;
-	log_event(h->closing ? LOGL_INFO : LOGL_WARN, NULL,
-	          "agent_worker_exited", "pid=%d status=%d signal=%d",
-	          (int)c->pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-	          WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-	c->pid = 0;
-	if (h->closing)
-		return;
-	/* One that dies at once would otherwise be restarted in a loop. */
-	c->backoff_ms =
-	    lived < 10000 ? (c->backoff_ms ? c->backoff_ms * 2 : RESPAWN_MIN_MS)
-	                  : RESPAWN_MIN_MS;
-	if (c->backoff_ms > RESPAWN_MAX_MS)
-		c->backoff_ms = RESPAWN_MAX_MS;
-	tmr_start(&c->respawn, c->backoff_ms, child_respawn, c);
-}
-
-static void child_spawn(struct child *c)
-{
-	struct hub *h = c->hub;
-	char *argv[] = {(char *)h->prm.exe, "agent", NULL};
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none;
-	pid_t pid;
-	int err;
-
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	/* The server blocks its signals for its signalfd; workers must
-	 * see SIGTERM. */
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-	/* Not every descriptor of the server is close-on-exec (libre's
-	 * sockets are not): a worker keeps stdin, stdout and stderr only, so
-	 * it can neither accept on the server's sockets nor read its
-	 * database. */
-	posix_spawn_file_actions_init(&fa);
-	err = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	if (!err)
-		err = posix_spawn(&pid, h->prm.exe, &fa, &attr, argv, h->env);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	if (err) {
-		log_event(LOGL_ERROR, NULL, "agent_worker_spawn_failed",
-		          "exe=%s error=\"%s\"", h->prm.exe, strerror(err));
-		tmr_start(&c->respawn, RESPAWN_MAX_MS, child_respawn, c);
-		return;
-	}
-	c->pid = pid;
-	c->started_ms = mono_ms();
-	c->pidfd = pidfd_open(pid, 0);
-	if (c->pidfd < 0 || fd_listen(c->pidfd, FD_READ, child_exited, c)) {
-		log_event(LOGL_ERROR, NULL, "agent_worker_watch_failed",
-		          "pid=%d", (int)pid);
-		if (c->pidfd >= 0)
-			close(c->pidfd);
-		c->pidfd = -1;
-		return;
-	}
-	log_event(LOGL_INFO, NULL, "agent_worker_started", "pid=%d", (int)pid);
-}
-
-/* The pool's environment: the given one without our two variables, then
- * those two. */
-static int pool_env(struct hub *h)
-{
-	char *token = NULL, *server = NULL, *tok = NULL;
-	struct token_spec spec = {.identity = "agent-pool",
-	                          .kind = "agent",
-	                          .ttl_s = POOL_TOKEN_TTL_S};
-	size_t n = 0, k = 0;
-	int err;
-
-	token_grants_default(&spec.grants);
-	spec.grants.agent = true;
-	err =
-	    token_create(&token, h->prm.key, h->prm.secret, &spec, time(NULL));
-	if (err)
-		return err;
-	err = re_sdprintf(&tok, "VOXGATE_AGENT_TOKEN=%s", token);
-	free(token);
-	if (!err)
-		err =
-		    re_sdprintf(&server, "VOXGATE_AGENT_SERVER=%s", h->prm.url);
-	while (!err && h->prm.env && h->prm.env[n])
-		n++;
-	if (!err) {
-		h->env = mem_zalloc((n + 3) * sizeof(char *), NULL);
-		if (!h->env)
-			err = ENOMEM;
-	}
-	if (err) {
-		mem_deref(tok);
-		mem_deref(server);
-		return err;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const char *e = h->prm.env[i];
-
-		if (strncmp(e, "VOXGATE_AGENT_TOKEN=", 20) &&
-		    strncmp(e, "VOXGATE_AGENT_SERVER=", 21))
-			h->env[k++] = (char *)e;
-	}
-	h->env[k++] = tok;
-	h->env[k++] = server;
-	h->env[k] = NULL;
-	return 0;
-}
-
-static int pool_start(struct hub *h)
-{
-	int err = pool_env(h);
-
-	if (err)
-		return err;
-	for (uint32_t i = 0; i < h->prm.workers; i++) {
-		struct child *c = mem_zalloc(sizeof(*c), child_destructor);
-
-		if (!c)
-			return ENOMEM;
-		c->hub = h;
-		c->pidfd = -1;
-		tmr_init(&c->respawn);
-		list_append(&h->children, &c->le, c);
-		child_spawn(c);
-	}
-	return 0;
-}
-
-static void pool_stop(struct hub *h)
-{
-	uint64_t deadline = mono_ms() + 2000;
-	bool left;
-
-	for (struct le *le = list_head(&h->children); le; le = le->next) {
-		struct child *c = le->data;
-
-		if (c->pid > 0)
-			kill(c->pid, SIGTERM);
-	}
-	do {
-		left = false;
-		for (struct le *le = list_head(&h->children); le;
-		     le = le->next) {
-			struct child *c = le->data;
-
-			if (c->pid > 0 &&
-			    waitpid(c->pid, NULL, WNOHANG) == c->pid)
-				c->pid = 0;
-			left |= c->pid > 0;
-		}
-		if (left)
-			usleep(20000);
-	} while (left && mono_ms() < deadline);
-	for (struct le *le = list_head(&h->children); le; le = le->next) {
-		struct child *c = le->data;
-
-		if (c->pid > 0) {
-			kill(c->pid, SIGKILL);
-			waitpid(c->pid, NULL, 0);
-			c->pid = 0;
-		}
-	}
-	list_flush(&h->children);
-}
-
 /* ---- life -------------------------------------------------------------- */
 
 static void hub_destructor(void *arg)
@@ -1083,7 +427,7 @@ static void hub_destructor(void *arg)
 	struct hub *h = arg;
 
 	h->closing = true;
-	pool_stop(h);
+	hub_pool_stop(h);
 	list_flush(&h->workers);
 	list_flush(&h->gone);
 	mem_deref(h->ws);
@@ -1092,7 +436,7 @@ static void hub_destructor(void *arg)
 		close(h->wake_fd);
 	}
 	if (h->env) {
-		/* Only the last two are ours. */
+		/* Only the last two are ours (pool_env, hub_pool.c). */
 		size_t n = 0;
 
 		while (h->env[n])
@@ -1103,12 +447,6 @@ static void hub_destructor(void *arg)
 		}
 		mem_deref(h->env);
 	}
-}
-
-static void hist_init(struct histogram *hg, const char *name, const char *help)
-{
-	hg->name = name;
-	hg->help = help;
 }
 
 int hub_alloc(struct hub **hp, const struct hub_params *prm)
@@ -1130,18 +468,7 @@ int hub_alloc(struct hub **hp, const struct hub_params *prm)
 	list_init(&h->workers);
 	list_init(&h->gone);
 	list_init(&h->children);
-	hist_init(&h->v2v, "voxgate_voice_to_voice_seconds",
-	          "End of the caller's speech to the first packet of the "
-	          "agent's reply on the wire.");
-	hist_init(&h->reaction, "voxgate_barge_in_reaction_seconds",
-	          "The caller's first speech packet to the agent's last "
-	          "packet when the caller talks over the agent.");
-	hist_init(&h->stt, "voxgate_stt_final_seconds",
-	          "End of the caller's speech to the final transcript.");
-	hist_init(&h->llm, "voxgate_llm_first_token_seconds",
-	          "End of the caller's speech to the brain's first text.");
-	hist_init(&h->tts, "voxgate_tts_first_audio_seconds",
-	          "End of the caller's speech to the first synthesized audio.");
+	hub_metrics_init(h);
 	h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (h->wake_fd < 0) {
 		err = errno;
@@ -1154,7 +481,7 @@ int hub_alloc(struct hub **hp, const struct hub_params *prm)
 	if (err)
 		goto out;
 	if (prm->workers)
-		err = pool_start(h);
+		err = hub_pool_start(h);
 out:
 	if (err)
 		mem_deref(h);

@@ -1,0 +1,299 @@
+/*
+ * The workers connected to the hub over GET /agent: what is sent to them,
+ * the agent protocol they speak (docs/agent-protocol.md), their audio into
+ * a job's bridge, and what their going away does to their calls.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <re.h>
+#include "agent/hub_int.h"
+#include "agent/bridge.h"
+#include "net/wsguard.h"
+#include "core/log.h"
+
+#define WS_KEEPALIVE_MS 30000 /* libre counts it in ms */
+#define HANGUP_POLL_MS  100
+#define HANGUP_WAIT_MS  30000
+
+/* ---- sending to workers ------------------------------------------------ */
+
+void hub_send(struct worker *w, const struct proto_msg *m)
+{
+	char *s;
+
+	if (!w || !w->wc)
+		return;
+	s = proto_encode(m, true);
+	if (!s)
+		return;
+	if (websock_send(w->wc, WEBSOCK_TEXT, "%s", s))
+		log_event(LOGL_WARN, NULL, "agent_send_failed", "worker=%u",
+		          w->id);
+	free(s);
+}
+
+void hub_send_job(struct job *job, enum proto_type type,
+                  void (*fill)(struct proto_msg *m, const void *arg),
+                  const void *arg)
+{
+	struct proto_msg m;
+
+	proto_init(&m, type);
+	m.job = job->id;
+	if (fill)
+		fill(&m, arg);
+	hub_send(job->worker, &m);
+}
+
+/* ---- workers ----------------------------------------------------------- */
+
+static void hangup_when_quiet(void *arg)
+{
+	struct job *job = arg;
+
+	if (bridge_talking(job->bridge) &&
+	    hub_mono_ms() < job->hangup_deadline) {
+		tmr_start(&job->tmr, HANGUP_POLL_MS, hangup_when_quiet, job);
+		return;
+	}
+	hub_job_hangup(job, job->hangup_reason);
+}
+
+static void worker_turn(struct job *job, const struct proto_msg *m)
+{
+	struct hub *h = job->hub;
+	char transcript[2 * sizeof(m->transcript)], reply[2 * sizeof(m->reply)];
+	char reason[2 * sizeof(m->reason)];
+
+	if (m->stt_ms >= 0)
+		hub_observe(&h->stt, m->stt_ms / 1000.0);
+	if (m->llm_ms >= 0)
+		hub_observe(&h->llm, m->llm_ms / 1000.0);
+	if (m->tts_ms >= 0)
+		hub_observe(&h->tts, m->tts_ms / 1000.0);
+	log_event(
+	    m->reason[0] ? LOGL_WARN : LOGL_INFO, job->call_id, "turn",
+	    "job=%u transcript=\"%s\" reply=\"%s\" stt_ms=%d llm_ms=%d "
+	    "tts_ms=%d voice_to_voice_ms=%d interrupted=%s error=\"%s\"",
+	    job->id, log_quote(transcript, sizeof(transcript), m->transcript),
+	    log_quote(reply, sizeof(reply), m->reply), m->stt_ms, m->llm_ms,
+	    m->tts_ms, m->v2v_ms, m->interrupted ? "true" : "false",
+	    log_quote(reason, sizeof(reason), m->reason));
+}
+
+static void fill_registered(struct proto_msg *m, const void *arg)
+{
+	m->worker = *(const uint32_t *)arg;
+}
+
+static void worker_text(struct worker *w, const char *text, size_t len)
+{
+	struct hub *h = w->hub;
+	struct proto_msg m;
+	struct job *job;
+
+	if (proto_decode(text, len, false, &m)) {
+		log_event(LOGL_WARN, NULL, "agent_bad_message",
+		          "worker=%u len=%zu", w->id, len);
+		return;
+	}
+	if (m.type == PROTO_REGISTER) {
+		struct proto_msg r;
+
+		w->capacity = m.capacity ? m.capacity : 1;
+		snprintf(w->name, sizeof(w->name), "%s", m.name);
+		w->registered = true;
+		proto_init(&r, PROTO_REGISTERED);
+		fill_registered(&r, &w->id);
+		hub_send(w, &r);
+		log_event(LOGL_INFO, NULL, "agent_worker_registered",
+		          "worker=%u name=%s capacity=%u", w->id, w->name,
+		          w->capacity);
+		hub_dispatch_queue(h);
+		return;
+	}
+	if (m.type == PROTO_UNKNOWN) {
+		log_event(LOGL_DEBUG, NULL, "agent_unknown_message",
+		          "worker=%u type=%s", w->id, m.name);
+		return;
+	}
+	job = hub_job_find(h, m.job);
+	if (!job || job->worker != w) {
+		log_event(LOGL_DEBUG, NULL, "agent_stale_message",
+		          "worker=%u job=%u", w->id, m.job);
+		return;
+	}
+	switch (m.type) {
+	case PROTO_ACCEPT:
+		if (job->state != JOB_OFFERED)
+			break;
+		tmr_cancel(&job->tmr);
+		job->state = JOB_ACTIVE;
+		log_event(LOGL_INFO, job->call_id, "agent_dispatched",
+		          "job=%u worker=%u name=%s", job->id, w->id, w->name);
+		break;
+	case PROTO_DECLINE: {
+		char reason[2 * sizeof(m.reason)];
+
+		log_event(LOGL_INFO, job->call_id, "agent_declined",
+		          "job=%u worker=%u reason=\"%s\"", job->id, w->id,
+		          log_quote(reason, sizeof(reason), m.reason));
+		tmr_cancel(&job->tmr);
+		hub_job_unassign(job);
+		hub_dispatch(job);
+		break;
+	}
+	case PROTO_SAY_END:
+		(void)bridge_say_end(job->bridge, m.utterance);
+		break;
+	case PROTO_MARK_AFTER:
+		(void)bridge_mark(job->bridge, m.utterance, m.mark);
+		break;
+	case PROTO_CLEAR:
+		bridge_silence(job->bridge);
+		break;
+	case PROTO_TURN:
+		worker_turn(job, &m);
+		break;
+	case PROTO_HANGUP:
+		if (job->state != JOB_ACTIVE)
+			break;
+		snprintf(job->hangup_reason, sizeof(job->hangup_reason), "%s",
+		         m.reason[0] ? m.reason : "agent hung up");
+		job->hangup_deadline = hub_mono_ms() + HANGUP_WAIT_MS;
+		tmr_start(&job->tmr, HANGUP_POLL_MS, hangup_when_quiet, job);
+		break;
+	default:
+		break;
+	}
+}
+
+static void worker_audio(struct worker *w, const uint8_t *buf, size_t len)
+{
+	static int16_t pcm[PROTO_AUDIO_MAX];
+	uint8_t kind;
+	uint32_t id, utt;
+	size_t n;
+	struct job *job;
+	int err;
+
+	err = proto_audio_decode(buf, len, &kind, &id, &utt, pcm,
+	                         PROTO_AUDIO_MAX, &n);
+	if (err || kind != PROTO_AUDIO_AGENT) {
+		log_event(LOGL_WARN, NULL, "agent_bad_audio",
+		          "worker=%u len=%zu", w->id, len);
+		return;
+	}
+	job = hub_job_find(w->hub, id);
+	if (!job || job->worker != w || job->state != JOB_ACTIVE)
+		return;
+	err = bridge_say(job->bridge, utt, pcm, n);
+	if (err == ENOSPC)
+		log_event(LOGL_WARN, job->call_id, "agent_audio_overflow",
+		          "job=%u utterance=%u samples=%zu", job->id, utt, n);
+}
+
+static void worker_recv(const struct websock_hdr *hdr, struct mbuf *mb,
+                        void *arg)
+{
+	struct worker *w = arg;
+
+	if (hdr->opcode == WEBSOCK_TEXT)
+		worker_text(w, (const char *)mbuf_buf(mb), mbuf_get_left(mb));
+	else if (hdr->opcode == WEBSOCK_BIN)
+		worker_audio(w, mbuf_buf(mb), mbuf_get_left(mb));
+}
+
+static void worker_destructor(void *arg)
+{
+	struct worker *w = arg;
+
+	tmr_cancel(&w->reap);
+	list_unlink(&w->le);
+	mem_deref(w->wc);
+}
+
+static void worker_reap(void *arg)
+{
+	mem_deref(arg);
+}
+
+static void worker_close(int err, void *arg)
+{
+	struct worker *w = arg;
+	struct hub *h = w->hub;
+	struct le *le = list_head(&w->jobs);
+
+	log_event(LOGL_WARN, NULL, "agent_worker_lost",
+	          "worker=%u name=%s calls=%u error=\"%s\"", w->id, w->name,
+	          list_count(&w->jobs), err ? strerror(err) : "closed");
+	while (le) {
+		struct job *job = le->data;
+
+		le = le->next;
+		h->lost_total++;
+		hub_job_hangup(job, "agent lost");
+	}
+	/* Not freed under libre's handler that called us: moved out of the
+	 * workers the calls see, freed from a 0 ms timer. */
+	w->registered = false;
+	list_unlink(&w->le);
+	list_append(&h->gone, &w->le, w);
+	tmr_start(&w->reap, 0, worker_reap, w);
+}
+
+void hub_accept(struct hub *h, struct http_conn *conn,
+                const struct http_msg *msg)
+{
+	struct worker *w;
+	char peer[64];
+	int err;
+
+	if (!h || h->closing) {
+		http_ereply(conn, 503, "Service Unavailable");
+		return;
+	}
+	w = mem_zalloc(sizeof(*w), worker_destructor);
+	if (!w) {
+		http_ereply(conn, 500, "Internal Server Error");
+		return;
+	}
+	w->hub = h;
+	w->id = ++h->next_worker;
+	tmr_init(&w->reap);
+	list_init(&w->jobs);
+	err = websock_accept(&w->wc, h->ws, conn, msg, WS_KEEPALIVE_MS,
+	                     worker_recv, worker_close, w);
+	if (err) {
+		log_event(LOGL_WARN, NULL, "agent_accept_failed",
+		          "error=\"%s\"", strerror(err));
+		http_ereply(conn, 400, "Bad Request");
+		mem_deref(w);
+		return;
+	}
+	err = wsguard_attach(
+	    w->wc, &(struct wsguard_prm){.server = true, .label = "agent"});
+	if (err) {
+		log_event(LOGL_WARN, NULL, "agent_accept_failed",
+		          "error=\"%s\"", strerror(err));
+		mem_deref(w);
+		return;
+	}
+	list_append(&h->workers, &w->le, w);
+	if (re_snprintf(peer, sizeof(peer), "%J", websock_peer(w->wc)) < 0)
+		peer[0] = '\0';
+	log_event(LOGL_INFO, NULL, "agent_worker_connected",
+	          "worker=%u peer=%s", w->id, peer);
+}
+
+unsigned hub_worker_count(const struct hub *h)
+{
+	unsigned n = 0;
+
+	if (!h)
+		return 0;
+	for (struct le *le = list_head(&h->workers); le; le = le->next)
+		n += ((const struct worker *)le->data)->registered;
+	return n;
+}

@@ -1,0 +1,433 @@
+/*
+ * The pipeline's control thread (the DESIGN at the top of pipeline.c): it
+ * owns the conversation (the history, the reply in flight and its fate),
+ * takes the server's events before anything else, paces the reply's audio
+ * out, settles what the caller heard, and starts the reply to the next
+ * turn. It is the only thread that calls ops.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker/pipeline_int.h"
+
+static int hist_add(struct pipeline *p, const char *role, const char *text,
+                    size_t *idx)
+{
+	char *copy = strdup(text);
+
+	if (!copy)
+		return ENOMEM;
+	if (p->nhist == p->caphist) {
+		size_t cap = p->caphist ? 2 * p->caphist : 16;
+		struct hist *h = realloc(p->hist, cap * sizeof(*h));
+
+		if (!h) {
+			free(copy);
+			return ENOMEM;
+		}
+		p->hist = h;
+		p->caphist = cap;
+	}
+	p->hist[p->nhist].role = role;
+	p->hist[p->nhist].content = copy;
+	if (idx)
+		*idx = p->nhist;
+	p->nhist++;
+	return 0;
+}
+
+/* The history as the brain sees it: the messages with text, copied, since
+ * the control thread goes on changing it while the brain runs. */
+static int hist_copy(struct pipeline *p, struct reply *r)
+{
+	r->msgs = calloc(p->nhist ? p->nhist : 1, sizeof(*r->msgs));
+	if (!r->msgs)
+		return ENOMEM;
+	for (size_t i = 0; i < p->nhist; i++) {
+		char *c;
+
+		if (!p->hist[i].content[0])
+			continue;
+		c = strdup(p->hist[i].content);
+		if (!c)
+			return ENOMEM;
+		r->msgs[r->nmsgs].role = p->hist[i].role;
+		r->msgs[r->nmsgs++].content = c;
+	}
+	return 0;
+}
+
+static void rest_clear(struct pipeline *p)
+{
+	free(p->rest);
+	p->rest = NULL;
+	p->has_rest = false;
+}
+
+/* Hands r to the speaker; it becomes the reply in flight. */
+static void reply_begin(struct pipeline *p, struct reply *r)
+{
+	r->utt = ++p->next_utt;
+	r->v2v_ms = -1;
+	pthread_mutex_lock(&p->lock);
+	p->cur = r;
+	p->job = r;
+	p->live_utt = r->utt;
+	p->live_audible = false;
+	p->live_open = true;
+	atomic_store(&p->cancel, false);
+	pthread_cond_signal(&p->speak_cv);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void greet(struct pipeline *p)
+{
+	const char *g = p->cfg->greeting;
+	struct reply *r;
+
+	if (!g || !g[0])
+		return;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return;
+	r->fixed = strdup(g);
+	if (!r->fixed || hist_add(p, "assistant", "", &r->hist)) {
+		pipeline_reply_free(r);
+		return;
+	}
+	reply_begin(p, r);
+}
+
+static void on_turn(struct pipeline *p, struct turn_item *t)
+{
+	struct reply *r = calloc(1, sizeof(*r));
+	int err = 0;
+
+	if (!r)
+		return;
+	r->t_end = t->t_end;
+	r->t_stt = t->t_stt;
+	r->redecoded = t->redecoded;
+	if (!t->transcript[0]) {
+		bool rerun = p->has_rest && !p->rest[0] && p->rest_rerun;
+
+		/* Nothing said and nothing to resume: no turn at all. */
+		if (!p->has_rest || (!p->rest[0] && !rerun)) {
+			rest_clear(p);
+			pipeline_reply_free(r);
+			return;
+		}
+		r->resume = true;
+		r->hist = p->rest_hist;
+		r->transcript = strdup("");
+		if (!r->transcript)
+			err = ENOMEM;
+		else if (rerun)
+			err = hist_copy(p, r);
+		else if (!(r->fixed = strdup(p->rest)))
+			err = ENOMEM;
+		rest_clear(p);
+	} else {
+		rest_clear(p);
+		r->transcript = strdup(t->transcript);
+		if (!r->transcript)
+			err = ENOMEM;
+		if (!err)
+			err = hist_add(p, "user", t->transcript, NULL);
+		if (!err)
+			err = hist_add(p, "assistant", "", &r->hist);
+		if (!err)
+			err = hist_copy(p, r);
+	}
+	if (err) {
+		pipeline_reply_free(r);
+		return;
+	}
+	reply_begin(p, r);
+}
+
+static void on_ctl(struct pipeline *p, const struct ctl *c)
+{
+	struct reply *r = p->cur;
+	bool mine = r && r->utt == c->utt;
+
+	switch (c->kind) {
+	case CTL_SPEAKING:
+		if (mine)
+			r->v2v_ms = c->latency_ms;
+		break;
+	case CTL_MARK:
+		if (mine && c->mark + 1 > r->marks)
+			r->marks = c->mark + 1;
+		break;
+	case CTL_PLAYED:
+		if (mine && r->fate == FATE_OPEN)
+			r->fate = FATE_PLAYED;
+		break;
+	case CTL_INTERRUPTED:
+		/* Also after a CUT: the server knows better what was
+		 * played. */
+		if (mine && r->fate != FATE_PLAYED) {
+			r->fate = FATE_INTERRUPTED;
+			r->heard_ms = c->heard_ms;
+		}
+		break;
+	case CTL_CUT:
+		p->ops->clear(p->arg);
+		if (mine && r->fate == FATE_OPEN)
+			r->fate = FATE_CUT;
+		break;
+	}
+}
+
+/* Bytes of the reply's text the caller heard (see the top of pipeline.c). */
+static size_t heard_bytes(const struct reply *r)
+{
+	size_t at = (size_t)r->heard_ms * MS_SAMPLES, pos = 0;
+
+	if (r->fate == FATE_PLAYED)
+		return r->said;
+	if (r->fate == FATE_CUT)
+		return 0;
+	for (size_t i = 0; i < r->ncl; i++) {
+		const struct clause *c = &r->cl[i];
+		size_t words = c->samples - c->lead, into, cut;
+		const char *t = r->text + c->off;
+
+		if (i < r->marks || (c->done && at >= c->start + c->samples)) {
+			pos = c->off + c->len;
+			continue;
+		}
+		if (!words || at <= c->start + c->lead)
+			break;
+		into = at - c->start - c->lead;
+		cut = into >= words ? c->len : c->len * into / words;
+		if (cut < c->len && !pipeline_is_space(t[cut]))
+			while (cut && !pipeline_is_space(t[cut - 1]))
+				cut--;
+		if (cut)
+			pos = c->off + cut;
+		break;
+	}
+	return pos;
+}
+
+static int32_t since(uint64_t t, uint64_t t_end)
+{
+	if (!t || !t_end)
+		return -1;
+	return t > t_end ? (int32_t)(t - t_end) : 0;
+}
+
+/* The fate of the reply in flight is known: the history, what can be
+ * resumed, the turn's figures. */
+static void settle(struct pipeline *p)
+{
+	struct reply *r = p->cur;
+	size_t pos = heard_bytes(r);
+	const char *text = r->text ? r->text : "";
+	char *heard = pipeline_trimmed(text, pos);
+	char *rest = pipeline_trimmed(text + pos, r->len - pos);
+	struct hist *h = &p->hist[r->hist];
+
+	pthread_mutex_lock(&p->lock);
+	if (p->live_utt == r->utt)
+		p->live_open = false;
+	p->cur = NULL;
+	pthread_mutex_unlock(&p->lock);
+
+	/* A resume adds to the message of the reply it resumes. */
+	if (heard && heard[0]) {
+		char *content = NULL;
+
+		if (h->content[0]) {
+			if (asprintf(&content, "%s %s", h->content, heard) < 0)
+				content = NULL;
+		} else {
+			content = strdup(heard);
+		}
+		if (content) {
+			free(h->content);
+			h->content = content;
+		}
+	}
+	if (r->fate == FATE_INTERRUPTED || r->fate == FATE_CUT) {
+		rest_clear(p);
+		if (rest) {
+			p->has_rest = true;
+			p->rest = rest;
+			p->rest_hist = r->hist;
+			p->rest_rerun = !r->brain_done && !r->fixed && !pos;
+			rest = NULL;
+		}
+	}
+	if (r->transcript) {
+		struct pipeline_turn t = {
+		    .utterance = r->utt,
+		    .transcript = r->transcript,
+		    .reply = heard ? heard : "",
+		    .stt_ms = since(r->t_stt, r->t_end),
+		    .llm_ms = since(r->t_llm, r->t_end),
+		    .tts_ms = since(r->t_tts, r->t_end),
+		    .v2v_ms = r->v2v_ms,
+		    .interrupted =
+		        r->fate == FATE_INTERRUPTED || r->fate == FATE_CUT,
+		    .resumed = r->resume,
+		    .redecoded = r->redecoded,
+		    .error = r->err[0] ? r->err : NULL,
+		};
+
+		p->ops->turn(p->arg, &t);
+	}
+	free(heard);
+	free(rest);
+	pipeline_reply_free(r);
+}
+
+enum act {
+	ACT_NONE,
+	ACT_SAY,
+	ACT_MARK,
+	ACT_END,
+};
+
+/* With the lock held: the next thing to send for r, or when to look again
+ * (*wake, 0 = when something happens). */
+static enum act next_act(struct pipeline *p, struct reply *r, size_t *n,
+                         uint64_t *wake)
+{
+	uint64_t now = pipeline_now_ms();
+	size_t allowed, upto;
+	const struct clause *c;
+
+	*wake = 0;
+	if (atomic_load(&p->cancel) || r->fate != FATE_OPEN) {
+		r->qlen = 0;
+		return ACT_NONE;
+	}
+	/* A clause that made no sound gets no mark: there is nothing to
+	 * have played. */
+	while (r->next_mark < r->ncl && r->cl[r->next_mark].done &&
+	       !r->cl[r->next_mark].samples)
+		r->next_mark++;
+	c = r->next_mark < r->ncl ? &r->cl[r->next_mark] : NULL;
+	if (c && c->done && r->sent >= c->start + c->samples)
+		return ACT_MARK;
+	if (r->qlen) {
+		upto = c && c->done ? c->start + c->samples : r->made;
+		allowed = AHEAD_MS * MS_SAMPLES;
+		if (r->t0)
+			allowed += (size_t)(now - r->t0) * MS_SAMPLES;
+		allowed = allowed > r->sent ? allowed - r->sent : 0;
+		*n = upto - r->sent;
+		if (*n > allowed)
+			*n = allowed;
+		if (*n > sizeof(p->out) / sizeof(p->out[0]))
+			*n = sizeof(p->out) / sizeof(p->out[0]);
+		if (*n >= PIPELINE_FRAME || *n == upto - r->sent) {
+			memcpy(p->out, r->q + r->qhead, *n * sizeof(*r->q));
+			r->qhead += *n;
+			r->qlen -= *n;
+			r->sent += *n;
+			if (!r->t0)
+				r->t0 = now;
+			return ACT_SAY;
+		}
+		/* + 1: the ms rounding must not leave it just short. */
+		*wake = r->t0 + (r->sent + PIPELINE_FRAME) / MS_SAMPLES -
+		        AHEAD_MS + 1;
+		return ACT_NONE;
+	}
+	if (r->gen_done && !c && r->sent && !r->ended)
+		return ACT_END;
+	return ACT_NONE;
+}
+
+void *pipeline_control_main(void *arg)
+{
+	struct pipeline *p = arg;
+
+	greet(p);
+	pthread_mutex_lock(&p->lock);
+	while (!p->stop) {
+		struct ctl *c = p->ctl_head;
+		struct reply *r = p->cur;
+		uint64_t wake = 0;
+		size_t n = 0;
+		enum act act;
+
+		if (c) {
+			p->ctl_head = c->next;
+			if (!p->ctl_head)
+				p->ctl_tail = &p->ctl_head;
+			pthread_mutex_unlock(&p->lock);
+			on_ctl(p, c);
+			free(c);
+			pthread_mutex_lock(&p->lock);
+			continue;
+		}
+		/* A turn waits for the reply before it to be played; if
+		 * the server never says so, it is taken as heard. */
+		if (r && r->gen_done && r->fate == FATE_OPEN && p->turn_head &&
+		    r->ended)
+			r->fate = FATE_PLAYED;
+		if (r && r->gen_done &&
+		    (r->fate != FATE_OPEN || (!r->sent && !r->qlen))) {
+			if (r->fate == FATE_OPEN)
+				r->fate = FATE_PLAYED;
+			pthread_mutex_unlock(&p->lock);
+			settle(p);
+			pthread_mutex_lock(&p->lock);
+			continue;
+		}
+		if (r) {
+			act = next_act(p, r, &n, &wake);
+			if (act == ACT_SAY && !r->t_tts)
+				r->t_tts = r->t0;
+			if (act == ACT_MARK)
+				n = r->next_mark++;
+			if (act == ACT_END)
+				r->ended = true;
+			if (act != ACT_NONE) {
+				uint32_t utt = r->utt;
+				/* Read once the speaker is done with r. */
+				bool hangup = act == ACT_END && r->hangup;
+
+				pthread_mutex_unlock(&p->lock);
+				if (act == ACT_SAY)
+					p->ops->say(p->arg, utt, p->out, n);
+				else if (act == ACT_MARK)
+					p->ops->mark(p->arg, utt, (uint32_t)n);
+				else
+					p->ops->say_end(p->arg, utt);
+				if (act == ACT_END && hangup)
+					p->ops->hangup(p->arg, "dialog ended");
+				pthread_mutex_lock(&p->lock);
+				continue;
+			}
+		}
+		if (!r && p->turn_head) {
+			struct turn_item *t = p->turn_head;
+
+			p->turn_head = t->next;
+			if (!p->turn_head)
+				p->turn_tail = &p->turn_head;
+			pthread_mutex_unlock(&p->lock);
+			on_turn(p, t);
+			free(t->transcript);
+			free(t);
+			pthread_mutex_lock(&p->lock);
+			continue;
+		}
+		if (wake)
+			pipeline_wait_until(&p->ctl_cv, &p->lock, wake);
+		else
+			pthread_cond_wait(&p->ctl_cv, &p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}

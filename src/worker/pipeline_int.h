@@ -1,0 +1,232 @@
+/*
+ * The pipeline's insides, shared by its files and by no one else:
+ * pipeline.c (the design, the inputs on the transport's thread, life),
+ * pipeline_listen.c (the listener), pipeline_speak.c (the speaker) and
+ * pipeline_control.c (the control thread). The fields of struct pipeline
+ * say which thread owns them, or that the lock guards them.
+ */
+#ifndef VOXGATE_WORKER_PIPELINE_INT_H
+#define VOXGATE_WORKER_PIPELINE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "worker/llm.h"
+#include "worker/pipeline.h"
+
+#define RATE        8000
+#define MS_SAMPLES  (RATE / 1000)
+#define AHEAD_MS    1000
+#define AUDIO_QUEUE 250 /* caller frames waiting for the listener: 5 s */
+/* Caller frames kept for START's pre-roll: PREROLL_MS before an ONSET
+ * that came up to 500 ms (vad_start_secs) before START. */
+#define PREROLL    40
+#define PREROLL_MS 300
+#define VAD_QUEUE  64
+/* How long before STOP the final pass is started (it takes 100-150 ms),
+ * and how much of a turn is kept to decode it again. */
+#define SPEC_LEAD_MS 160
+/* However long the caller's pauses, the pass starts this long before STOP
+ * at the latest: later, it would end after STOP and gain nothing. */
+#define SPEC_LEAD_MIN_MS 120
+/* A turn whose pause outlasted the caller's pauses and turned out not to
+ * be its end still gets its final pass ahead of STOP: at most two
+ * re-decodes a turn. */
+#define SPEC_PER_TURN 2
+#define TURN_KEEP_MS  8000
+#define VAD_WAIT_MS   100
+/* A comma ends a clause only past this many bytes: shorter pieces make
+ * choppy speech for no gain in latency. */
+#define CLAUSE_MIN 24
+/* Pauses put between clauses, after . ! ? and after , ; : */
+#define PAUSE_SENTENCE_MS 300
+#define PAUSE_CLAUSE_MS   200
+#define DEFAULT_STOP_SECS 0.25
+#define STT_TEXT_MAX      1024
+
+/* ---- queues ----------------------------------------------------------- */
+
+/* A server event for the control thread. CTL_CUT is made by the inputs:
+ * VAD START cut a reply that was not yet audible. */
+enum ctl_kind {
+	CTL_SPEAKING,
+	CTL_MARK,
+	CTL_PLAYED,
+	CTL_INTERRUPTED,
+	CTL_CUT,
+};
+
+struct ctl {
+	struct ctl *next;
+	enum ctl_kind kind;
+	uint32_t utt, mark, heard_ms;
+	int32_t latency_ms;
+};
+
+/* A finished caller turn: its transcript, the end of its speech and when
+ * the transcript was final (ms, CLOCK_MONOTONIC). */
+struct turn_item {
+	struct turn_item *next;
+	char *transcript;
+	uint64_t t_end, t_stt;
+	bool redecoded;
+};
+
+struct frame {
+	uint32_t n;
+	int16_t pcm[PIPELINE_FRAME];
+};
+
+struct vad_item {
+	enum vad_event ev;
+	uint32_t frame;
+	uint64_t t;
+};
+
+/* ---- replies ---------------------------------------------------------- */
+
+struct clause {
+	size_t off, len; /* its text, in the reply's text */
+	size_t start;    /* its first sample in the utterance */
+	size_t lead;     /* samples of pause before its words */
+	size_t samples;  /* made so far, lead included */
+	bool done;       /* its synthesis is over */
+};
+
+enum fate {
+	FATE_OPEN,        /* not known yet */
+	FATE_PLAYED,      /* heard to its end */
+	FATE_INTERRUPTED, /* cut by barge-in after heard_ms */
+	FATE_CUT,         /* cut before it was audible */
+};
+
+struct hist {
+	const char *role; /* "user" or "assistant" */
+	char *content;    /* "" until known; empty ones are not sent */
+};
+
+/*
+ * One utterance of the agent. Made by the control thread, which owns and
+ * frees it; the speaker borrows it from being handed the job until it sets
+ * gen_done. The fields are grouped by who writes them.
+ */
+struct reply {
+	uint32_t utt;
+	char *transcript; /* of its turn; NULL for the greeting */
+	bool resume;
+	size_t hist;              /* its assistant message */
+	char *fixed;              /* what to say; NULL = ask the brain */
+	struct llm_message *msgs; /* for the brain: copies of the history */
+	size_t nmsgs;
+	uint64_t t_end, t_stt;
+	bool redecoded; /* its turn's transcript was decoded twice */
+
+	/* the speaker; read by others once gen_done is set */
+	char *text; /* everything the brain said, NUL-terminated */
+	size_t len, cap;
+	size_t said; /* bytes of text handed to TTS */
+	bool brain_done, hangup, got_text;
+	char err[200];
+	uint64_t t_llm;
+
+	/* under the lock */
+	struct clause *cl;
+	size_t ncl, capcl;
+	int16_t *q; /* audio made, not yet sent */
+	size_t qhead, qlen, qcap;
+	size_t made;   /* samples made */
+	size_t sent;   /* samples sent */
+	uint64_t t0;   /* when its first audio was sent */
+	bool gen_done; /* the speaker is done with it */
+	size_t pause;  /* samples of pause owed before the next clause */
+
+	/* the control thread */
+	uint32_t next_mark;
+	bool ended;     /* say_end sent */
+	uint32_t marks; /* clauses whose marks were played */
+	enum fate fate;
+	uint32_t heard_ms;
+	int32_t v2v_ms;
+	uint64_t t_tts;
+};
+
+struct pipeline {
+	const struct pipeline_config *cfg;
+	const struct pipeline_ops *ops;
+	void *arg;
+	struct stt *stt;
+	uint64_t stop_ms;
+
+	pthread_mutex_t lock;
+	pthread_cond_t listen_cv, speak_cv, ctl_cv;
+	pthread_t listener, speaker, control;
+	bool stop;
+	atomic_bool cancel; /* the reply in flight is cut */
+
+	/* under the lock: the listener's input */
+	struct frame audio[AUDIO_QUEUE];
+	size_t ahead, alen;
+	struct vad_item vq[VAD_QUEUE];
+	size_t vhead, vlen;
+
+	/* the listener */
+	struct frame pre[PREROLL];
+	size_t npre, pre_at;
+	uint32_t next_frame;
+	uint32_t onset;
+	bool has_onset, hearing;
+	int16_t turn_audio[TURN_KEEP_MS * MS_SAMPLES]; /* fed since START */
+	size_t turn_len;
+	/* No more speculation this turn: its audio overflowed turn_audio. */
+	bool spec_off;
+	unsigned specs; /* times the final pass ran ahead this turn */
+	bool paused;    /* PAUSE without RESUME or STOP yet */
+	uint32_t pause_frame, spec_frames, spec_frames_max;
+	uint32_t pause_max; /* frames of the longest pause the caller resumed
+	                       after, in this call */
+	bool spec;          /* the final pass ran; frames are kept, not fed */
+	bool redecoded;     /* this turn was decoded again after a pause */
+	char spec_text[STT_TEXT_MAX];
+
+	/* under the lock: the control thread's input, and the inputs' view
+	 * of the reply in flight */
+	struct ctl *ctl_head, **ctl_tail;
+	struct turn_item *turn_head, **turn_tail;
+	uint32_t live_utt;
+	bool live_audible, live_open;
+	struct reply *job; /* for the speaker */
+
+	/* the control thread */
+	struct reply *cur;
+	struct hist *hist;
+	size_t nhist, caphist;
+	bool has_rest; /* a reply cut by the caller can be resumed */
+	char *rest;    /* its unheard text ("" = ask the brain again) */
+	size_t rest_hist;
+	bool rest_rerun;
+	uint32_t next_utt;
+	int16_t out[AHEAD_MS * MS_SAMPLES];
+};
+
+/* pipeline.c */
+uint64_t pipeline_now_ms(void);
+void pipeline_wait_until(pthread_cond_t *cv, pthread_mutex_t *lock,
+                         uint64_t at_ms);
+bool pipeline_is_space(char c);
+/* Copies s[0..len) without the spaces around it; NULL on ENOMEM. */
+char *pipeline_trimmed(const char *s, size_t len);
+void pipeline_reply_free(struct reply *r);
+/* With the lock held; takes transcript. */
+void pipeline_turn_push(struct pipeline *p, char *transcript, uint64_t t_end,
+                        uint64_t t_stt, bool redecoded);
+
+/* The threads' bodies: pipeline_listen.c, pipeline_speak.c,
+ * pipeline_control.c. */
+void *pipeline_listener_main(void *arg);
+void *pipeline_speaker_main(void *arg);
+void *pipeline_control_main(void *arg);
+
+#endif
