@@ -132,6 +132,20 @@ case_per_address_cap() {
 	}
 }
 
+# libre listens with a backlog of 5: a burst of connections would be
+# refused by the kernel before the loop could take them.
+case_listen_backlog() {
+	local port q
+	for port in "$VG_HTTP_PORT" "$VG_SIP_PORT"; do
+		q=$(ss -Hltn "( sport = :$port )" | awk '{print $3}' | head -n 1)
+		echo "# $VG_CASE: port $port backlog ${q:-none}"
+		[ "${q:-0}" -ge 1024 ] || {
+			vg_reason "listen backlog on port $port is ${q:-none}, want 1024"
+			return 1
+		}
+	done
+}
+
 run_all() {
 	vg_pick_port_into VG_HTTP_PORT 1 || vg_abort "no free port"
 	VG_TAG=$1
@@ -142,6 +156,7 @@ run_all() {
 	vg_case "${VG_TAG}ws_huge_length_stream" case_ws_huge_length_stream
 	vg_case "${VG_TAG}ws_big_length_stream" case_ws_big_length_stream
 	vg_case "${VG_TAG}ws_huge_length_agent" case_ws_huge_length_agent
+	vg_case "${VG_TAG}listen_backlog" case_listen_backlog
 	vg_case "${VG_TAG}idle_flood" case_idle_flood
 	vg_case "${VG_TAG}per_address_cap" case_per_address_cap
 	vg_server_stop_case "${VG_TAG}clean_exit"
