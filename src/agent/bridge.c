@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "core/clock.h"
 #include "agent/bridge.h"
 #include "agent/echo_guard.h"
 #include "core/ring.h"
@@ -81,14 +82,6 @@ struct bridge {
 	uint64_t onset_us;
 	uint64_t last_sent_us;
 };
-
-static uint64_t monotonic_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void wake(const struct bridge *b)
 {
@@ -379,7 +372,7 @@ int bridge_alloc(struct bridge **bp, const struct bridge_params *prm)
 		return ENOMEM;
 	b->prm = *prm;
 	if (!b->prm.clock_us)
-		b->prm.clock_us = monotonic_us;
+		b->prm.clock_us = clock_mono_us;
 	playout_ms = prm->playout_ms ? prm->playout_ms : DEFAULT_PLAYOUT_MS;
 	err = vad_alloc(&b->vad, &prm->vad, RATE);
 	if (!err)

@@ -20,14 +20,6 @@
 #include "agent/bridge.h"
 #include "core/log.h"
 
-uint64_t hub_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* ---- jobs -------------------------------------------------------------- */
 
 void hub_job_unassign(struct job *job)

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <re.h>
+#include "core/clock.h"
 #include "agent/hub.h"
 #include "proto/proto.h"
 
@@ -82,7 +83,6 @@ struct hub {
 };
 
 /* hub.c */
-uint64_t hub_mono_ms(void);
 void hub_job_unassign(struct job *job);
 /* Ends the call from our side, once. */
 void hub_job_hangup(struct job *job, const char *reason);

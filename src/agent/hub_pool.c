@@ -13,6 +13,7 @@
 #include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <re.h>
+#include "core/clock.h"
 #include "agent/hub_int.h"
 #include "auth/token.h"
 #include "core/log.h"
@@ -63,7 +64,7 @@ static void child_exited(int flags, void *arg)
 	fd_close(c->pidfd);
 	close(c->pidfd);
 	c->pidfd = -1;
-	lived = hub_mono_ms() - c->started_ms;
+	lived = clock_mono_ms() - c->started_ms;
 	log_event(h->closing ? LOGL_INFO : LOGL_WARN, NULL,
 	          "agent_worker_exited", "pid=%d status=%d signal=%d",
 	          (int)c->pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
@@ -113,7 +114,7 @@ static void child_spawn(struct child *c)
 		return;
 	}
 	c->pid = pid;
-	c->started_ms = hub_mono_ms();
+	c->started_ms = clock_mono_ms();
 	c->pidfd = pidfd_open(pid, 0);
 	if (c->pidfd < 0 || fd_listen(c->pidfd, FD_READ, child_exited, c)) {
 		log_event(LOGL_ERROR, NULL, "agent_worker_watch_failed",
@@ -195,7 +196,7 @@ int hub_pool_start(struct hub *h)
 
 void hub_pool_stop(struct hub *h)
 {
-	uint64_t deadline = hub_mono_ms() + 2000;
+	uint64_t deadline = clock_mono_ms() + 2000;
 	bool left;
 
 	for (struct le *le = list_head(&h->children); le; le = le->next) {
@@ -217,7 +218,7 @@ void hub_pool_stop(struct hub *h)
 		}
 		if (left)
 			usleep(20000);
-	} while (left && hub_mono_ms() < deadline);
+	} while (left && clock_mono_ms() < deadline);
 	for (struct le *le = list_head(&h->children); le; le = le->next) {
 		struct child *c = le->data;
 

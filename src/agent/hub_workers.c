@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <re.h>
+#include "core/clock.h"
 #include "agent/hub_int.h"
 #include "agent/bridge.h"
 #include "net/wsguard.h"
@@ -53,7 +54,7 @@ static void hangup_when_quiet(void *arg)
 	struct job *job = arg;
 
 	if (bridge_talking(job->bridge) &&
-	    hub_mono_ms() < job->hangup_deadline) {
+	    clock_mono_ms() < job->hangup_deadline) {
 		tmr_start(&job->tmr, HANGUP_POLL_MS, hangup_when_quiet, job);
 		return;
 	}
@@ -161,7 +162,7 @@ static void worker_text(struct worker *w, const char *text, size_t len)
 			break;
 		snprintf(job->hangup_reason, sizeof(job->hangup_reason), "%s",
 		         m.reason[0] ? m.reason : "agent hung up");
-		job->hangup_deadline = hub_mono_ms() + HANGUP_WAIT_MS;
+		job->hangup_deadline = clock_mono_ms() + HANGUP_WAIT_MS;
 		tmr_start(&job->tmr, HANGUP_POLL_MS, hangup_when_quiet, job);
 		break;
 	default:

@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 
 #include "auth/token.h"
+#include "core/b64.h"
 
 /* Far above any real token; a bound on the work done for garbage. */
 #define TOKEN_MAX_LEN (64 * 1024)
@@ -76,47 +77,27 @@ const struct token_key *token_keyring_find(const struct token_keyring *ring,
 }
 
 /* Decodes unpadded base64url (RFC 7515 section 2) into a new NUL-terminated
- * buffer, through OpenSSL's base64 once the alphabet and padding are made
- * standard. EBADMSG for any other character or an impossible length. */
+ * buffer. EBADMSG for any other character or an impossible length. */
 static int b64url_decode(const char *s, size_t n, char **outp, size_t *lenp)
 {
-	size_t pad = (4 - n % 4) % 4;
-	char *std;
-	unsigned char *out;
-	int len;
+	size_t cap = B64_DECODED_MAX(n), len = 0;
+	char *out;
+	int err;
 
-	if (n % 4 == 1 || n > INT_MAX / 2)
+	if (n > INT_MAX / 2)
 		return EBADMSG;
-	std = malloc(n + pad + 1);
-	out = malloc((n + pad) / 4 * 3 + 1);
-	if (!std || !out) {
-		free(std);
-		free(out);
+	out = malloc(cap + 1);
+	if (!out)
 		return ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		/* The standard alphabet's own characters (and the padding
-		 * and whitespace OpenSSL would skip) are not base64url. */
-		if (!isalnum((unsigned char)c) && c != '-' && c != '_') {
-			free(std);
-			free(out);
-			return EBADMSG;
-		}
-		std[i] = c == '-' ? '+' : c == '_' ? '/' : c;
-	}
-	memset(std + n, '=', pad);
-	len = EVP_DecodeBlock(out, (unsigned char *)std, (int)(n + pad));
-	free(std);
-	if (len < 0) {
+	err = b64_decode(s, n, B64_URL | B64_PAD_FORBIDDEN, (uint8_t *)out, cap,
+	                 &len);
+	if (err) {
 		free(out);
 		return EBADMSG;
 	}
-	len -= (int)pad;
 	out[len] = '\0';
-	*outp = (char *)out;
-	*lenp = (size_t)len;
+	*outp = out;
+	*lenp = len;
 	return 0;
 }
 

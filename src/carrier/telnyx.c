@@ -12,10 +12,8 @@
  * Pure Ed25519 cannot be fed piecewise (EVP_DigestVerifyUpdate is refused
  * for it), so the signed message is assembled in one buffer.
  *
- * Base64 is checked here character by character before OpenSSL sees it:
- * EVP_DecodeBlock skips surrounding whitespace, counts padding as zero
- * bytes and takes no unpadded input, none of which should leak into what a
- * header or a key is allowed to look like.
+ * Base64, padded or not, is read strictly (core/b64.h): a header or a key
+ * must look like nothing else.
  *
  * The seen set is a ring of the last `capacity` records, which makes
  * eviction of the oldest free, with a chained hash table over the ring's
@@ -32,6 +30,7 @@
 #include <openssl/evp.h>
 
 #include "carrier/telnyx.h"
+#include "core/b64.h"
 
 #define ED25519_KEY_LEN 32
 #define ED25519_SIG_LEN 64
@@ -42,59 +41,6 @@ struct telnyx_key {
 	EVP_PKEY *pkey;
 };
 
-static bool b64_char(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	       (c >= '0' && c <= '9') || c == '+' || c == '/';
-}
-
-/*
- * Decodes standard base64, padded or not, into out (cap bytes). EBADMSG
- * for any character outside the alphabet, padding anywhere but at the end,
- * or an impossible length; ENOSPC when the bytes do not fit.
- */
-static int b64_decode(const char *s, size_t n, unsigned char *out, size_t cap,
-                      size_t *lenp)
-{
-	size_t data = n, groups, bulk, tail, i;
-	char last[4];
-	unsigned char three[3];
-
-	if (n % 4 == 0) {
-		while (data > 0 && n - data < 2 && s[data - 1] == '=')
-			data--;
-	} else if (n % 4 == 1) {
-		return EBADMSG;
-	}
-	for (i = 0; i < data; i++) {
-		if (!b64_char(s[i]))
-			return EBADMSG;
-	}
-	if (data % 4 == 1)
-		return EBADMSG;
-	if (n > INT_MAX)
-		return ENOSPC;
-	/* Every group but the last is whole; the last is decoded apart so
-	 * that its padding never reaches out. */
-	groups = (data + 3) / 4;
-	bulk = groups > 0 ? groups - 1 : 0;
-	tail = data - bulk * 4;
-	if (bulk * 3 + (tail ? tail - 1 : 0) > cap)
-		return ENOSPC;
-	if (bulk > 0 && EVP_DecodeBlock(out, (const unsigned char *)s,
-	                                (int)(bulk * 4)) != (int)(bulk * 3))
-		return EBADMSG;
-	if (tail > 0) {
-		memset(last, 'A', sizeof(last));
-		memcpy(last, s + bulk * 4, tail);
-		if (EVP_DecodeBlock(three, (const unsigned char *)last, 4) != 3)
-			return EBADMSG;
-		memcpy(out + bulk * 3, three, tail - 1);
-	}
-	*lenp = bulk * 3 + (tail ? tail - 1 : 0);
-	return 0;
-}
-
 int telnyx_key_parse(struct telnyx_key **kp, const char *base64)
 {
 	unsigned char raw[ED25519_KEY_LEN];
@@ -103,7 +49,8 @@ int telnyx_key_parse(struct telnyx_key **kp, const char *base64)
 
 	if (!kp || !base64)
 		return EINVAL;
-	if (b64_decode(base64, strlen(base64), raw, sizeof(raw), &len) != 0 ||
+	if (b64_decode(base64, strlen(base64), 0, raw, sizeof(raw), &len) !=
+	        0 ||
 	    len != sizeof(raw))
 		return EINVAL;
 	k = malloc(sizeof(*k));
@@ -180,8 +127,8 @@ int telnyx_verify(const struct telnyx_key *k, const char *signature_b64,
 	if (err)
 		return err;
 	if (!signature_b64 ||
-	    b64_decode(signature_b64, strlen(signature_b64), sig, sizeof(sig),
-	               &sig_len) != 0 ||
+	    b64_decode(signature_b64, strlen(signature_b64), 0, sig,
+	               sizeof(sig), &sig_len) != 0 ||
 	    sig_len != sizeof(sig))
 		return EACCES;
 	ts_len = strlen(timestamp);
@@ -403,7 +350,7 @@ int telnyx_client_state_decode(char *out, size_t sz, const char *b64)
 
 	if (!out || sz == 0 || !b64)
 		return EINVAL;
-	err = b64_decode(b64, strlen(b64), (unsigned char *)out, sz - 1, &len);
+	err = b64_decode(b64, strlen(b64), 0, (uint8_t *)out, sz - 1, &len);
 	if (!err && memchr(out, '\0', len))
 		err = EBADMSG;
 	/* Never a half-decoded state for a caller that ignores the error. */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "speech/stt.h"
 #include "cli/cli.h"
 #include "cli/opt.h"
@@ -86,14 +87,6 @@ static int parse(struct stt_args *a, int argc, char **argv)
 	return err;
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Feeds pcm as 20 ms frames, printing partials when asked; the final
  * transcript goes to text. */
 static int transcribe(struct stt *s, const int16_t *pcm, size_t samples,
@@ -140,7 +133,7 @@ int cli_stt(int argc, char **argv)
 		        why ? why : strerror(err));
 		return 2;
 	}
-	t0 = now();
+	t0 = clock_mono_us() / 1e6;
 	err = stt_model_load(&m, &a.prm, &why);
 	if (err) {
 		fprintf(stderr, "voxgate stt: %s\n", why ? why : strerror(err));
@@ -153,9 +146,9 @@ int cli_stt(int argc, char **argv)
 		        strerror(err));
 		goto out;
 	}
-	t1 = now();
+	t1 = clock_mono_us() / 1e6;
 	err = transcribe(s, pcm, samples, a.partials, text);
-	t2 = now();
+	t2 = clock_mono_us() / 1e6;
 	if (err) {
 		fprintf(stderr, "voxgate stt: decoding failed: %s\n",
 		        strerror(err));

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "speech/tts.h"
 #include "cli/cli.h"
 #include "cli/opt.h"
@@ -99,20 +100,12 @@ struct take {
 	bool oom;
 };
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static bool take_chunk(const int16_t *pcm, size_t n, void *arg)
 {
 	struct take *tk = arg;
 
 	if (tk->first_ms < 0)
-		tk->first_ms = now_ms() - tk->t0;
+		tk->first_ms = clock_mono_us() / 1e3 - tk->t0;
 	if (tk->n + n > tk->cap) {
 		size_t cap = tk->cap ? tk->cap : 16384;
 		int16_t *p;
@@ -186,16 +179,16 @@ int cli_tts(int argc, char **argv)
 		return 2;
 	}
 
-	t_load = now_ms();
+	t_load = clock_mono_us() / 1e3;
 	err = tts_alloc(&t, &a.prm, &why);
-	t_load = now_ms() - t_load;
+	t_load = clock_mono_us() / 1e3 - t_load;
 	if (err) {
 		fprintf(stderr, "voxgate tts: %s\n", why ? why : strerror(err));
 		return err == EINVAL ? 2 : 1;
 	}
-	tk.t0 = now_ms();
+	tk.t0 = clock_mono_us() / 1e3;
 	err = tts_synth(t, a.text, take_chunk, &tk);
-	synth_ms = now_ms() - tk.t0;
+	synth_ms = clock_mono_us() / 1e3 - tk.t0;
 	tts_free(t);
 	if (err) {
 		fprintf(stderr, "voxgate tts: synthesis failed: %s\n",

@@ -61,6 +61,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/outbox.h"
 
 #define OB_CONNECT_TIMEOUT_MS 5000
@@ -127,14 +128,6 @@ struct outbox {
 	bool idle; /* nothing queued, nothing in flight */
 	struct outbox_stats st;
 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 void outbox_payload_unref(struct outbox_payload *p)
 {
@@ -373,7 +366,7 @@ static void finish(struct outbox *ob, CURL *e, CURLcode rc)
 		ob->st.delivered++;
 	} else if (retry && q->head->attempts < ob->max_attempts) {
 		q->head->due_ms =
-		    mono_ms() +
+		    clock_mono_ms() +
 		    backoff_ms(ob, q->head->attempts, (long long)retry_after);
 		ob->st.retried++;
 	} else {
@@ -398,7 +391,7 @@ static void finish(struct outbox *ob, CURL *e, CURLcode rc)
 static long schedule(struct outbox *ob, struct ob_item **dropped)
 {
 	struct ob_item **dtail = dropped;
-	uint64_t now = mono_ms();
+	uint64_t now = clock_mono_ms();
 	long timeout = OB_POLL_MAX_MS;
 	bool idle = true;
 
@@ -676,7 +669,7 @@ int outbox_post(struct outbox *ob, size_t dest, const char *url,
 	it->d = d;
 	it->done = done;
 	it->arg = arg;
-	it->queued_ms = mono_ms();
+	it->queued_ms = clock_mono_ms();
 	it->due_ms = it->queued_ms;
 
 	pthread_mutex_lock(&ob->mtx);

@@ -17,11 +17,7 @@
  * parameters, track, encoding) is cut at a character boundary instead.
  * JSON null reads as absent, since senders use it for "no value".
  *
- * Base64 is checked character by character before OpenSSL sees it:
- * EVP_DecodeBlock decodes '=' anywhere as zero bits and skips surrounding
- * whitespace. Its output counts padding as zero bytes, so the last group
- * goes through a scratch buffer: a full 8000-byte payload is 10668 chars
- * whose groups decode to 8001 bytes.
+ * The payload is padded base64, read strictly (core/b64.h).
  *
  * The writers run once per 20 ms per call and per direction, so they
  * never allocate: they append to the caller's buffer and only remember
@@ -36,6 +32,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "core/b64.h"
 #include "mstream/mstream.h"
 
 #define TELNYX_TOKEN_KEY "x-telnyx-streaming-auth-token"
@@ -181,40 +178,19 @@ static int get_u32(struct reader *r, json_t *obj, const char *key,
 	return 0;
 }
 
-static bool b64_char(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	       (c >= '0' && c <= '9') || c == '+' || c == '/';
-}
-
 /* Padded base64 (n chars) into m->payload. */
 static int payload_decode(struct reader *r, const char *s, size_t n)
 {
 	struct mstream_msg *m = r->m;
-	unsigned char last[3];
-	size_t pad = 0, groups, i;
+	size_t len = 0;
+	int err = b64_decode(s, n, B64_PAD_REQUIRED, m->payload,
+	                     sizeof(m->payload), &len);
 
-	if (n % 4 != 0)
-		return fail(r, EBADMSG, "payload", "not base64");
-	if (n == 0)
-		return 0;
-	if (s[n - 1] == '=')
-		pad = s[n - 2] == '=' ? 2 : 1;
-	groups = n / 4;
-	if (groups * 3 - pad > MSTREAM_PAYLOAD_MAX)
+	if (err == ENOSPC)
 		return fail(r, EMSGSIZE, "payload", "too large");
-	for (i = 0; i < n - pad; i++) {
-		if (!b64_char(s[i]))
-			return fail(r, EBADMSG, "payload", "not base64");
-	}
-	if (groups > 1 &&
-	    EVP_DecodeBlock(m->payload, (const unsigned char *)s,
-	                    (int)(groups - 1) * 4) != (int)(groups - 1) * 3)
+	if (err)
 		return fail(r, EBADMSG, "payload", "not base64");
-	if (EVP_DecodeBlock(last, (const unsigned char *)s + n - 4, 4) != 3)
-		return fail(r, EBADMSG, "payload", "not base64");
-	memcpy(m->payload + (groups - 1) * 3, last, 3 - pad);
-	m->payload_len = groups * 3 - pad;
+	m->payload_len = len;
 	return 0;
 }
 

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include "core/clock.h"
 #include "core/libre.h"
 #include "media/agent.h"
 #include "mstream/mstream.h"
@@ -78,14 +79,6 @@ struct stream {
 	    msg; /* the frame being read (large: not on the stack) */
 	char out[OUT_FRAME_SZ];
 };
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static const char *dialect_name(enum mstream_dialect d)
 {
@@ -207,7 +200,7 @@ static void frame_out(struct stream *st)
 static void on_tick(void *arg)
 {
 	struct stream *st = arg;
-	uint64_t now = mono_us();
+	uint64_t now = clock_mono_us();
 	unsigned timeout = st->srv->prm.media_timeout_ms
 	                       ? st->srv->prm.media_timeout_ms
 	                       : MEDIA_TIMEOUT_MS;
@@ -350,7 +343,7 @@ static void start_call(struct stream *st)
 		return;
 	}
 	st->state = STREAM_LIVE;
-	st->arrival_us = mono_us();
+	st->arrival_us = clock_mono_us();
 	st->next_us = st->arrival_us + TICK_US;
 	tmr_start(&st->tick, TICK_US / 1000, on_tick, st);
 	log_event(LOGL_INFO, st->id, "stream_started",
@@ -407,7 +400,7 @@ static void on_frame(struct stream *st, const char *text, size_t len)
 		if (*m->track && strcmp(m->track, "inbound") &&
 		    strcmp(m->track, "inbound_track"))
 			break;
-		st->arrival_us = mono_us();
+		st->arrival_us = clock_mono_us();
 		st->frames_in++;
 		fifo_put(st, m->payload, m->payload_len);
 		break;

@@ -34,6 +34,7 @@
 #include <re_list.h>
 #include <re_main.h>
 #include <re_tmr.h>
+#include "core/clock.h"
 #include "core/log.h"
 #include "net/conngate.h"
 
@@ -79,14 +80,6 @@ typedef int(listen_fn)(int, int);
 static void *next_symbol(const char *name)
 {
 	return dlsym(RTLD_NEXT, name);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* IPv4 (also mapped into IPv6) by address, IPv6 by its /64. */
@@ -228,7 +221,7 @@ static void sweep(uint64_t now)
 static void sweep_timer(void *arg)
 {
 	(void)arg;
-	sweep(now_ms());
+	sweep(clock_mono_ms());
 	log_changes();
 	tmr_start(&g.tmr, SWEEP_MS, sweep_timer, NULL);
 }
@@ -243,7 +236,7 @@ static void forced_sweep(uint64_t now)
 
 static bool admit(int fd, const struct sockaddr_storage *ss)
 {
-	uint64_t now = now_ms(), hi, lo;
+	uint64_t now = clock_mono_ms(), hi, lo;
 	struct addr_count *e;
 	struct stat sb;
 	struct slot *s;
@@ -469,5 +462,5 @@ void conngate_stats(struct conngate_stats *st)
 void conngate_sweep(void)
 {
 	if (g.on)
-		sweep(now_ms());
+		sweep(clock_mono_ms());
 }

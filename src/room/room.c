@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include "core/clock.h"
 #include "core/libre.h"
 #include <jansson.h>
 #include "room/room.h"
@@ -206,20 +207,12 @@ static void room_close(struct room *room)
 	mem_deref(room);
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* One timer sweeps the empty rooms: a timer per room would put thousands
  * of long timers in libre's sorted timer list, which every new timer walks. */
 static void sweep(void *arg)
 {
 	struct rooms *rs = arg;
-	uint64_t now = mono_ms();
+	uint64_t now = clock_mono_ms();
 	struct le *le = list_head(&rs->empty);
 
 	while (le) {
@@ -334,7 +327,7 @@ static void mark_if_empty(struct room *room)
 
 	if (!list_isempty(&room->participants))
 		return;
-	room->expires_ms = mono_ms() + (uint64_t)timeout_s * 1000;
+	room->expires_ms = clock_mono_ms() + (uint64_t)timeout_s * 1000;
 	if (!room->empty_le.list)
 		list_append(&room->rs->empty, &room->empty_le, room);
 }

@@ -28,6 +28,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "worker/llm.h"
 
 #define LLM_POLL_MS     20
@@ -70,14 +71,6 @@ void llm_params_default(struct llm_params *p)
 	p->connect_timeout_ms = LLM_CONNECT_MS;
 	p->first_token_timeout_ms = LLM_FIRST_MS;
 	p->total_timeout_ms = LLM_TOTAL_MS;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* Formats into msg (when given) and blanks control characters, since a
@@ -462,7 +455,7 @@ static int run(struct llm_stream *s, CURLM *multi, const struct llm_params *p,
                const atomic_bool *cancel, const char *url, const char *cerr)
 {
 	unsigned first_ms = or_default(p->first_token_timeout_ms, LLM_FIRST_MS);
-	uint64_t start = now_ms();
+	uint64_t start = clock_mono_ms();
 
 	for (;;) {
 		int running = 0, left;
@@ -481,7 +474,7 @@ static int run(struct llm_stream *s, CURLM *multi, const struct llm_params *p,
 					               url);
 			break;
 		}
-		if (!s->got_text && now_ms() - start >= first_ms) {
+		if (!s->got_text && clock_mono_ms() - start >= first_ms) {
 			set_msg(s->msg, s->msgsz, "no text within %u ms",
 			        first_ms);
 			return ETIMEDOUT;

@@ -83,16 +83,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "worker/pipeline_int.h"
 #include "speech/stt.h"
-
-uint64_t pipeline_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 void pipeline_wait_until(pthread_cond_t *cv, pthread_mutex_t *lock,
                          uint64_t at_ms)
@@ -213,7 +206,7 @@ void pipeline_vad(struct pipeline *p, enum vad_event ev, uint32_t frame)
 
 		v->ev = ev;
 		v->frame = frame;
-		v->t = pipeline_now_ms();
+		v->t = clock_mono_ms();
 		pthread_cond_signal(&p->listen_cv);
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -267,7 +260,7 @@ void pipeline_interrupted(struct pipeline *p, uint32_t utterance,
 
 void pipeline_dtmf(struct pipeline *p, const char *digits)
 {
-	uint64_t t = pipeline_now_ms();
+	uint64_t t = clock_mono_ms();
 	char *text;
 
 	if (!p || !digits || !digits[0])

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "worker/pipeline_int.h"
 
 static int hist_add(struct pipeline *p, const char *role, const char *text,
@@ -300,7 +301,7 @@ enum act {
 static enum act next_act(struct pipeline *p, struct reply *r, size_t *n,
                          uint64_t *wake)
 {
-	uint64_t now = pipeline_now_ms();
+	uint64_t now = clock_mono_ms();
 	size_t allowed, upto;
 	const struct clause *c;
 

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/clock.h"
 #include "worker/llm.h"
 #include "worker/pipeline.h"
 
@@ -212,7 +213,6 @@ struct pipeline {
 };
 
 /* pipeline.c */
-uint64_t pipeline_now_ms(void);
 void pipeline_wait_until(pthread_cond_t *cv, pthread_mutex_t *lock,
                          uint64_t at_ms);
 bool pipeline_is_space(char c);

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "worker/pipeline_int.h"
 #include "speech/stt.h"
 
@@ -82,7 +83,7 @@ static void hear_stop(struct pipeline *p, uint64_t t_event)
 		memcpy(text, p->spec_text, sizeof(text));
 	else if (stt_end(p->stt, text, sizeof(text)))
 		return;
-	t_stt = pipeline_now_ms();
+	t_stt = clock_mono_ms();
 	copy = pipeline_trimmed(text, strlen(text));
 	if (!copy)
 		return;
@@ -171,7 +172,7 @@ void *pipeline_listener_main(void *arg)
 		} else if (p->vlen) {
 			uint64_t due = p->vq[p->vhead].t + VAD_WAIT_MS;
 
-			if (pipeline_now_ms() >= due)
+			if (clock_mono_ms() >= due)
 				p->next_frame = p->vq[p->vhead].frame;
 			else
 				pipeline_wait_until(&p->listen_cv, &p->lock,

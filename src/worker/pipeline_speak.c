@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "worker/pipeline_int.h"
 #include "speech/tts.h"
 
@@ -82,7 +83,7 @@ static bool on_pcm(const int16_t *pcm, size_t n, void *arg)
 		 * first audio was sent: a caller who already waits for the
 		 * next words needs no pause. */
 		bool starved =
-		    r->t0 && r->t0 + r->made / MS_SAMPLES < pipeline_now_ms();
+		    r->t0 && r->t0 + r->made / MS_SAMPLES < clock_mono_ms();
 
 		if (r->pause && !starved && q_add(r, NULL, r->pause))
 			c->lead = c->samples = r->pause;
@@ -196,7 +197,7 @@ static void on_text(const char *text, size_t len, void *arg)
 
 	if (!b->r->got_text) {
 		b->r->got_text = true;
-		b->r->t_llm = pipeline_now_ms();
+		b->r->t_llm = clock_mono_ms();
 	}
 	if (text_add(b->r, text, len))
 		speak_text(b->p, b->r, false);
