@@ -168,11 +168,21 @@ static int32_t get_ms(const json_t *o, const char *k)
 	return !json_is_integer(v) || i < 0 || i > INT32_MAX ? -1 : (int32_t)i;
 }
 
+/* Cut, if it must be, before a character that does not fit whole: the
+ * field stays UTF-8 and encodes again. */
 static void get_s(const json_t *o, const char *k, char *out, size_t sz)
 {
 	const char *v = json_string_value(json_object_get(o, k));
+	size_t n = v ? strlen(v) : 0;
 
-	snprintf(out, sz, "%s", v ? v : "");
+	if (n >= sz) {
+		n = sz - 1;
+		while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
+			n--;
+	}
+	if (n)
+		memcpy(out, v, n);
+	out[n] = '\0';
 }
 
 static enum vad_event vad_of(const char *name)

@@ -26,8 +26,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(pcm);
 	/* Nothing comes from nothing: each output sample needs input. */
 	FUZZ_CHECK(samples <= 8000u * (size + 1));
-	if (samples)
-		FUZZ_CHECK(pcm[samples - 1] >= INT16_MIN);
+	if (samples) {
+		/* Read, so that ASan checks the buffer is that long. */
+		volatile int16_t last = pcm[samples - 1];
+
+		(void)last;
+	}
 	free(pcm);
 	return 0;
 }

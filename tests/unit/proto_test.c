@@ -135,6 +135,33 @@ TEST(bad_text)
 	return 0;
 }
 
+/* A string too long for its field is cut before the character that does
+ * not fit whole: what was read stays UTF-8, so it encodes again (jansson
+ * refuses to encode a broken character, and the field would vanish). */
+TEST(long_text_cut_on_a_character)
+{
+	struct proto_msg got, back;
+	char json[512], want[200];
+
+	memset(want, 'a', 158);
+	want[158] = '\0';
+	snprintf(json, sizeof(json),
+	         "{\"type\":\"decline\",\"job\":1,\"reason\":\"%s"
+	         "\xc3\xa9\xc3\xa9\"}",
+	         want);
+	CHECK_EQ(proto_decode(json, strlen(json), false, &got), 0);
+	CHECK_STR(got.reason, want);
+	CHECK_EQ(roundtrip(&got, false, &back), 0);
+	CHECK_STR(back.reason, want);
+	/* Cut inside a four-byte character too. */
+	snprintf(json, sizeof(json),
+	         "{\"type\":\"dtmf\",\"job\":1,\"digits\":"
+	         "\"123456789012345678901234567890\xf0\x9f\x93\x9e\"}");
+	CHECK_EQ(proto_decode(json, strlen(json), true, &got), 0);
+	CHECK_STR(got.digits, "123456789012345678901234567890");
+	return 0;
+}
+
 TEST(audio_frames)
 {
 	int16_t pcm[160], back[160];
@@ -180,6 +207,7 @@ int main(void)
 	RUN(job_and_register);
 	RUN(events_and_turns);
 	RUN(bad_text);
+	RUN(long_text_cut_on_a_character);
 	RUN(audio_frames);
 	return test_failures ? 1 : 0;
 }
