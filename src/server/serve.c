@@ -36,6 +36,7 @@
 #include "net/conngate.h"
 #include "server/keyring.h"
 #include "server/serve.h"
+#include "server/worker_env.h"
 
 #define EXIT_USAGE 2
 
@@ -428,113 +429,6 @@ static int busy_message(struct server *srv)
 	return err;
 }
 
-/* What a worker keeps of the server's environment: what the process and
- * its libraries need to run (locale, time zone, temporary files, library
- * path, proxies and CA files for the LLM's HTTPS, espeak-ng's data, the
- * sanitizers' options). Nothing else: the server's environment holds its
- * own secrets (LIVEKIT_API_SECRET, VOXGATE_KEYS, VOXGATE_ADMIN_TOKEN, the
- * carriers' tokens) and whatever else its deployment put there, none of
- * which a worker needs. A trailing '*' matches a prefix. */
-static const char *const worker_env_keep[] = {
-    "PATH",           "HOME",
-    "USER",           "LOGNAME",
-    "TMPDIR",         "TZ",
-    "LANG",           "LANGUAGE",
-    "LC_*",           "LD_LIBRARY_PATH",
-    "http_proxy",     "https_proxy",
-    "no_proxy",       "all_proxy",
-    "HTTP_PROXY",     "HTTPS_PROXY",
-    "NO_PROXY",       "ALL_PROXY",
-    "SSL_CERT_FILE",  "SSL_CERT_DIR",
-    "CURL_CA_BUNDLE", "ESPEAK_DATA_PATH",
-    "ASAN_OPTIONS",   "UBSAN_OPTIONS",
-    "LSAN_OPTIONS",   "TSAN_OPTIONS",
-};
-
-static bool worker_env_kept(const char *entry)
-{
-	size_t n = strcspn(entry, "=");
-
-	for (size_t i = 0;
-	     i < sizeof(worker_env_keep) / sizeof(worker_env_keep[0]); i++) {
-		const char *k = worker_env_keep[i];
-		size_t kl = strlen(k);
-
-		if (k[kl - 1] == '*' ? n >= kl - 1 && !strncmp(entry, k, kl - 1)
-		                     : n == kl && !strncmp(entry, k, kl))
-			return true;
-	}
-	return false;
-}
-
-/* What the pool's workers are told through their environment: the part
- * of the server's own that worker_env_keep names, then every agent
- * setting as it was resolved here (from flags, file or environment). The
- * hub adds the worker's token and the server's URL. */
-static int worker_env(struct server *srv)
-{
-	const struct config *cfg = &srv->cfg;
-	extern char **environ;
-	static const char *const levels[] = {"debug", "info", "warn", "error"};
-	char rate[16], stop[32], cap[16];
-	const char *const set[][2] = {
-	    {"BRAIN", cfg->brain},
-	    {"GREETING_TEXT", cfg->greeting_text},
-	    {"SCRIPT", cfg->script},
-	    {"LLM_BASE_URL", cfg->llm_base_url},
-	    {"LLM_API_KEY", cfg->llm_api_key},
-	    {"LLM_MODEL", cfg->llm_model},
-	    {"SYSTEM_PROMPT", cfg->system_prompt},
-	    {"TTS_PROVIDER", cfg->tts_provider},
-	    {"TTS_VOICE", cfg->tts_voice},
-	    {"TTS_RATE_WPM", rate},
-	    {"STT_HMM", cfg->stt_hmm},
-	    {"STT_LM", cfg->stt_lm},
-	    {"STT_DICT", cfg->stt_dict},
-	    {"VAD_STOP_SECS", stop},
-	    {"AGENT_CAPACITY", cap},
-	    {"LOG_FORMAT",
-	     cfg->log_format == LOG_FORMAT_JSON ? "json" : "text"},
-	    {"LOG_LEVEL", levels[cfg->log_level]},
-	};
-	const size_t nset = sizeof(set) / sizeof(set[0]);
-	size_t n = 0, k = 0;
-
-	snprintf(rate, sizeof(rate), "%u", cfg->tts_rate_wpm);
-	snprintf(stop, sizeof(stop), "%g", cfg->vad_stop_secs);
-	snprintf(cap, sizeof(cap), "%u", cfg->agent_capacity);
-	while (environ[n])
-		n++;
-	srv->worker_env = calloc(n + nset + 1, sizeof(char *));
-	if (!srv->worker_env)
-		return ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		if (worker_env_kept(environ[i]))
-			srv->worker_env[k++] = strdup(environ[i]);
-	}
-	for (size_t i = 0; i < nset; i++) {
-		if (asprintf(&srv->worker_env[k], "VOXGATE_%s=%s", set[i][0],
-		             set[i][1]) < 0) {
-			srv->worker_env[k] = NULL;
-			return ENOMEM;
-		}
-		k++;
-	}
-	for (size_t i = 0; i < k; i++) {
-		if (!srv->worker_env[i])
-			return ENOMEM;
-	}
-	return 0;
-}
-
-static void worker_env_free(struct server *srv)
-{
-	for (size_t i = 0; srv->worker_env && srv->worker_env[i]; i++)
-		free(srv->worker_env[i]);
-	free(srv->worker_env);
-	srv->worker_env = NULL;
-}
-
 /* The pipeline agent: its controller, the pool of local workers and the
  * busy message. Returns an exit code. */
 static int agent_plane_open(struct server *srv)
@@ -582,7 +476,7 @@ static int agent_plane_open(struct server *srv)
 		         strchr(host, ':') ? "ws://[%s]:%u/agent"
 		                           : "ws://%s:%u/agent",
 		         host, cfg->http_port);
-		if (worker_env(srv)) {
+		if (worker_env_build(&srv->worker_env, cfg)) {
 			fprintf(stderr, "voxgate: out of memory\n");
 			return 1;
 		}
@@ -777,7 +671,7 @@ out:
 	mem_deref(srv.ua);
 	mem_deref(srv.hub);
 	conngate_stop();
-	worker_env_free(&srv);
+	worker_env_free(srv.worker_env);
 	free(srv.busy);
 	mem_deref(srv.media);
 	if (srv.sigfd >= 0) {
