@@ -10,6 +10,7 @@
 #include "auth/token.h"
 #include "core/config.h"
 #include "cli/cli.h"
+#include "cli/opt.h"
 #include "server/keyring.h"
 
 #define EXIT_USAGE 2
@@ -56,96 +57,46 @@ struct token_args {
 	bool sip_admin, sip_call, agent;
 };
 
-/* Flags with '-' and '_' alike; --flag value or --flag=value. */
+/* Returns 0, EALREADY after --help, or EINVAL having said why. */
 static int token_args_parse(struct token_args *a, bool verify, int argc,
-                            char *const argv[])
+                            char **argv)
 {
-	const struct {
-		const char *name;
-		const char **val; /* NULL: a switch */
-		bool *on;
-		bool verify; /* also taken by verify */
-	} opts[] = {
-	    {"room", &a->room, NULL, false},
-	    {"identity", &a->identity, NULL, false},
-	    {"ttl", &a->ttl, NULL, false},
-	    {"name", &a->name, NULL, false},
-	    {"metadata", &a->metadata, NULL, false},
-	    {"kind", &a->kind, NULL, false},
-	    {"api-key", &a->api_key, NULL, true},
-	    {"api-secret", &a->api_secret, NULL, true},
-	    {"config", &a->config, NULL, true},
-	    {"keys", &a->keys, NULL, true},
-	    {"admin", NULL, &a->admin, false},
-	    {"create", NULL, &a->create, false},
-	    {"list", NULL, &a->list, false},
-	    {"no-publish", NULL, &a->no_publish, false},
-	    {"no-subscribe", NULL, &a->no_subscribe, false},
-	    {"sip-admin", NULL, &a->sip_admin, false},
-	    {"sip-call", NULL, &a->sip_call, false},
-	    {"agent", NULL, &a->agent, false},
+	/* Texts, not names or paths: an empty one is taken as given and
+	 * judged below, as an empty --metadata (none) or --ttl (no
+	 * duration). verify takes the first four, the keys. */
+	const struct cli_opt opts[] = {
+	    {"api_key", CLI_OPT_TEXT, &a->api_key},
+	    {"api_secret", CLI_OPT_TEXT, &a->api_secret},
+	    {"config", CLI_OPT_TEXT, &a->config},
+	    {"keys", CLI_OPT_TEXT, &a->keys},
+	    {"room", CLI_OPT_TEXT, &a->room},
+	    {"identity", CLI_OPT_TEXT, &a->identity},
+	    {"ttl", CLI_OPT_TEXT, &a->ttl},
+	    {"name", CLI_OPT_TEXT, &a->name},
+	    {"metadata", CLI_OPT_TEXT, &a->metadata},
+	    {"kind", CLI_OPT_TEXT, &a->kind},
+	    {"join", CLI_OPT_SET, &a->join, .set = 1},
+	    {"no_join", CLI_OPT_SET, &a->join, .set = 0},
+	    {"admin", CLI_OPT_FLAG, &a->admin},
+	    {"create", CLI_OPT_FLAG, &a->create},
+	    {"list", CLI_OPT_FLAG, &a->list},
+	    {"no_publish", CLI_OPT_FLAG, &a->no_publish},
+	    {"no_subscribe", CLI_OPT_FLAG, &a->no_subscribe},
+	    {"sip_admin", CLI_OPT_FLAG, &a->sip_admin},
+	    {"sip_call", CLI_OPT_FLAG, &a->sip_call},
+	    {"agent", CLI_OPT_FLAG, &a->agent},
 	};
-	int i;
+	const char **const args[] = {&a->token};
+	const struct cli_opt_cmd cmd = {
+	    .name = verify ? "token verify" : "token create",
+	    .opts = opts,
+	    .nopts = verify ? 4 : sizeof(opts) / sizeof(*opts),
+	    .args = args,
+	    .nargs = verify ? 1 : 0,
+	    .args_what = verify ? "one TOKEN" : "options",
+	};
 
-	for (i = 0; i < argc; i++) {
-		const char *arg = argv[i], *eq;
-		char name[32];
-		size_t n, j;
-
-		if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
-			if (verify && !a->token) {
-				a->token = arg;
-				continue;
-			}
-			fprintf(stderr,
-			        "voxgate: token: unexpected argument \"%s\" "
-			        "(see voxgate token --help)\n",
-			        arg);
-			return EINVAL;
-		}
-		eq = strchr(arg + 2, '=');
-		n = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
-		if (n >= sizeof(name))
-			n = sizeof(name) - 1;
-		for (j = 0; j < n; j++)
-			name[j] = arg[2 + j] == '_' ? '-' : arg[2 + j];
-		name[n] = '\0';
-		if (!verify && !eq &&
-		    (!strcmp(name, "join") || !strcmp(name, "no-join"))) {
-			a->join = !strcmp(name, "join");
-			continue;
-		}
-		for (j = 0; j < sizeof(opts) / sizeof(opts[0]); j++) {
-			if (!strcmp(name, opts[j].name) &&
-			    (!verify || opts[j].verify))
-				break;
-		}
-		if (j == sizeof(opts) / sizeof(opts[0])) {
-			fprintf(stderr,
-			        "voxgate: token: unknown option \"%s\" (see "
-			        "voxgate token --help)\n",
-			        arg);
-			return EINVAL;
-		}
-		if (!opts[j].val) {
-			if (eq) {
-				fprintf(stderr,
-				        "voxgate: token: --%s takes no value\n",
-				        name);
-				return EINVAL;
-			}
-			*opts[j].on = true;
-		} else if (eq) {
-			*opts[j].val = eq + 1;
-		} else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
-			*opts[j].val = argv[++i];
-		} else {
-			fprintf(stderr, "voxgate: token: --%s: missing value\n",
-			        name);
-			return EINVAL;
-		}
-	}
-	return 0;
+	return cli_opt_parse(&cmd, argc, argv);
 }
 
 /* The keys: --api-key/--api-secret, else the server's sources. */
@@ -316,8 +267,15 @@ int cli_token(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	verify = !strcmp(argv[0], "verify");
-	if (token_args_parse(&a, verify, argc - 1, argv + 1) != 0)
+	switch (token_args_parse(&a, verify, argc - 1, argv + 1)) {
+	case 0:
+		break;
+	case EALREADY:
+		token_usage(stdout);
+		return 0;
+	default:
 		return EXIT_USAGE;
+	}
 	if (verify && !a.token) {
 		fprintf(stderr, "voxgate: token: verify: no token given\n");
 		return EXIT_USAGE;
