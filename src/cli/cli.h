@@ -14,6 +14,9 @@ int cli_tts(int argc, char **argv);
 /* voxgate agent: an agent worker connected to a server. */
 int cli_agent(int argc, char **argv);
 
+/* voxgate token create|verify: mints or checks an access token. */
+int cli_token(int argc, char **argv);
+
 /* voxgate stt FILE.wav: transcribes a file as calls are transcribed. */
 int cli_stt(int argc, char **argv);
 

@@ -110,24 +110,36 @@ int cli_opt_parse(const struct cli_opt_cmd *cmd, int argc, char **argv)
 			        cmd->name, arg, cmd->name);
 			return EINVAL;
 		}
-		if (o->kind == CLI_OPT_FLAG) {
+		if (o->kind == CLI_OPT_FLAG || o->kind == CLI_OPT_SET) {
 			if (eq) {
 				fprintf(stderr,
 				        "voxgate %s: --%s takes no value\n",
 				        cmd->name, o->name);
 				return EINVAL;
 			}
-			*(bool *)o->val = true;
+			if (o->kind == CLI_OPT_FLAG)
+				*(bool *)o->val = true;
+			else
+				*(int *)o->val = o->set;
 			continue;
 		}
-		val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
-		/* an empty name or path is one left out, not one meant */
+		/* A text may be empty, so only this tells that its value was
+		 * left out: the next argument is an option. */
+		if (eq)
+			val = eq + 1;
+		else if (i + 1 < argc && (o->kind != CLI_OPT_TEXT ||
+		                          strncmp(argv[i + 1], "--", 2) != 0))
+			val = argv[++i];
+		else
+			val = NULL;
+		/* an empty name or path is one left out, not one meant; an
+		 * empty text (a token's metadata) is meant */
 		if (!val || (o->kind == CLI_OPT_STRING && !val[0])) {
 			fprintf(stderr, "voxgate %s: --%s needs a value\n",
 			        cmd->name, o->name);
 			return EINVAL;
 		}
-		if (o->kind == CLI_OPT_STRING) {
+		if (o->kind == CLI_OPT_STRING || o->kind == CLI_OPT_TEXT) {
 			*(const char **)o->val = val;
 			continue;
 		}

@@ -1,7 +1,8 @@
 /*
- * The command-line options of voxgate's file commands (vad, stt, tts), read
- * one way so they behave alike: "--name value" or "--name=value", with '-'
- * and '_' interchangeable in names, and every error one line on stderr.
+ * The command-line options of voxgate's commands other than serve and agent
+ * (vad, stt, tts, token), read one way so they behave alike: "--name value"
+ * or "--name=value", with '-' and '_' interchangeable in names, and every
+ * error one line on stderr.
  */
 #ifndef VOXGATE_CLI_OPT_H
 #define VOXGATE_CLI_OPT_H
@@ -13,6 +14,10 @@ enum cli_opt_kind {
 	CLI_OPT_DOUBLE,   /* double, finite */
 	CLI_OPT_UNSIGNED, /* unsigned, decimal digits only, so no sign */
 	CLI_OPT_STRING,   /* const char *, not empty; points into argv */
+	CLI_OPT_TEXT,     /* const char *, may be empty; points into argv;
+	                   * "--name --x" is no value, "--name=--x" is */
+	CLI_OPT_SET,      /* int, set to the option's set by --name alone;
+	                   * "=value" is refused */
 };
 
 struct cli_opt {
@@ -20,6 +25,10 @@ struct cli_opt {
 	enum cli_opt_kind kind;
 	void *val;       /* of the kind's type; left alone when not given */
 	double min, max; /* numbers: the accepted range; both 0: any */
+	/* CLI_OPT_SET: what --name stores. A switch and its opposite share
+	 * one int (--join 1, --no-join 0): the last one given wins, and the
+	 * int keeps its own value when neither is. */
+	int set;
 };
 
 struct cli_opt_cmd {
@@ -37,7 +46,8 @@ struct cli_opt_cmd {
 /*
  * Reads argc/argv (the arguments after the command's name). An argument
  * not starting with "--", or "--" itself, is positional. The value of an
- * option without "=" is the next argument, whatever it looks like.
+ * option without "=" is the next argument, whatever it looks like; only a
+ * CLI_OPT_TEXT's is not one that starts with "--".
  * Returns 0; EALREADY at --help or -h, for the caller to print its usage;
  * or EINVAL having printed why on stderr, in one line. It stops at the
  * first of these, with the arguments before it already stored.

@@ -1,5 +1,5 @@
 /*
- * The option parser of the file commands: every kind of option in both
+ * The option parser of the commands: every kind of option in both
  * spellings, ranges, positional arguments, and each mistake refused with
  * exactly one line on stderr and the value it was for left alone.
  */
@@ -17,7 +17,8 @@ static struct {
 	bool loud;
 	double secs, gain;
 	unsigned rate;
-	const char *voice, *in, *out;
+	const char *voice, *note, *in, *out;
+	int join;
 } v;
 
 static const struct cli_opt opts[] = {
@@ -26,6 +27,9 @@ static const struct cli_opt opts[] = {
     {"gain", CLI_OPT_DOUBLE, &v.gain},
     {"out_rate", CLI_OPT_UNSIGNED, &v.rate, 8000, 48000},
     {"voice", CLI_OPT_STRING, &v.voice},
+    {"note", CLI_OPT_TEXT, &v.note},
+    {"join", CLI_OPT_SET, &v.join, .set = 1},
+    {"no_join", CLI_OPT_SET, &v.join, .set = 0},
 };
 
 static const char **const args[] = {&v.in, &v.out};
@@ -60,7 +64,8 @@ static int parse(const char *arg, ...)
 	v.secs = 1;
 	v.gain = 1;
 	v.rate = 8000;
-	v.voice = v.in = v.out = NULL;
+	v.voice = v.note = v.in = v.out = NULL;
+	v.join = -1;
 
 	fflush(stderr);
 	f = tmpfile();
@@ -176,6 +181,55 @@ TEST(equals_and_space)
 	return 0;
 }
 
+TEST(texts_may_be_empty)
+{
+	CHECK_EQ(parse("--note=", NULL), 0);
+	CHECK_STR(v.note, "");
+	CHECK_EQ(parse("--note", "", "a", NULL), 0);
+	CHECK_STR(v.note, "");
+	CHECK_STR(v.in, "a");
+	CHECK_EQ(parse("--note", "a b", NULL), 0);
+	CHECK_STR(v.note, "a b");
+	CHECK_STR(said, "");
+	/* given no value at all is still a mistake, and as an empty text
+	 * cannot tell so, an option that follows is not taken for one */
+	CHECK_EQ(parse("--note", NULL), EINVAL);
+	CHECK_STR(said, "voxgate test: --note needs a value\n");
+	CHECK(!v.note);
+	CHECK_EQ(parse("--note", "--loud", NULL), EINVAL);
+	CHECK_STR(said, "voxgate test: --note needs a value\n");
+	CHECK(!v.note);
+	CHECK(!v.loud);
+	CHECK_EQ(parse("--note", "--", NULL), EINVAL);
+	CHECK_EQ(parse("--note=--loud", NULL), 0);
+	CHECK_STR(v.note, "--loud");
+	CHECK(!v.loud);
+	CHECK_EQ(parse("--note", "-x", NULL), 0);
+	CHECK_STR(v.note, "-x");
+	return 0;
+}
+
+TEST(switch_pairs)
+{
+	CHECK_EQ(parse(NULL), 0);
+	CHECK_EQ(v.join, -1);
+	CHECK_EQ(parse("--join", NULL), 0);
+	CHECK_EQ(v.join, 1);
+	CHECK_EQ(parse("--no-join", NULL), 0);
+	CHECK_EQ(v.join, 0);
+	/* the last one given wins */
+	CHECK_EQ(parse("--join", "--no_join", NULL), 0);
+	CHECK_EQ(v.join, 0);
+	CHECK_EQ(parse("--no-join", "--loud", "--join", NULL), 0);
+	CHECK_EQ(v.join, 1);
+	CHECK(v.loud);
+	CHECK_STR(said, "");
+	CHECK_EQ(parse("--join=1", NULL), EINVAL);
+	CHECK_STR(said, "voxgate test: --join takes no value\n");
+	CHECK_EQ(v.join, -1);
+	return 0;
+}
+
 TEST(dashes_and_underscores)
 {
 	CHECK_EQ(parse("--start-secs=3", "--out-rate", "16000", NULL), 0);
@@ -269,6 +323,8 @@ int main(void)
 	RUN(numbers_out_of_range);
 	RUN(not_numbers);
 	RUN(equals_and_space);
+	RUN(texts_may_be_empty);
+	RUN(switch_pairs);
 	RUN(dashes_and_underscores);
 	RUN(missing_value);
 	RUN(unknown_options);

@@ -2,7 +2,8 @@
 // livekit-server-sdk's AccessToken are accepted; wrong secret, expired,
 // missing grant, bad header, bad body, bad content type and unknown methods
 // get the answers a LiveKit server gives; `voxgate token create` mints a
-// token the SDK's TokenVerifier accepts.
+// token the SDK's TokenVerifier accepts, and reads its flags as its --help
+// says.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -271,6 +272,55 @@ describe('tokens', { timeout: 60000 }, () => {
     const ttl = claims.exp - Math.floor(Date.now() / 1000);
     assert.ok(ttl > 0 && ttl <= 600 + 5, `default TTL is 10 minutes, got ${ttl} s`);
     await assert.rejects(new TokenVerifier(API_KEY, WRONG_SECRET).verify(m[0]), 'wrong secret must not verify');
+  });
+
+  test('voxgate token reads its flags as documented: switch pairs, empty texts, values left out, verify', async () => {
+    const secret = 'cli-secret-cli-secret-cli-secret-0123456789';
+    const keys = ['--api-key', API_KEY, '--api-secret', secret];
+    const verifier = new TokenVerifier(API_KEY, secret);
+    const create = async (...args) => {
+      const res = await run(BIN, ['token', 'create', ...args, ...keys]);
+      assert.equal(res.code, 0, `${args.join(' ')}: exit ${res.code}: ${res.stderr}`);
+      return { jwt: res.stdout.trim(), claims: await verifier.verify(res.stdout.trim()) };
+    };
+    const refused = async (code, re, ...args) => {
+      const res = await run(BIN, ['token', ...args]);
+      assert.equal(res.code, code, `${args.join(' ')}: exit ${res.code}: ${res.stderr || res.stdout}`);
+      assert.match(res.stderr, re, `${args.join(' ')}: ${res.stderr}`);
+      assert.doesNotMatch(res.stdout, /eyJ/, 'no token printed');
+    };
+
+    // --join and --no-join: the last one given wins
+    let { claims } = await create('--no-join', '--join', '--room', 'r', '--identity', 'i');
+    assert.equal(claims.video?.roomJoin, true, JSON.stringify(claims));
+    ({ claims } = await create('--join', '--no_join', '--room=r'));
+    assert.ok(!claims.video?.roomJoin, JSON.stringify(claims));
+    assert.equal(claims.video?.room, 'r');
+    // an empty text is one given: no metadata, no name
+    ({ claims } = await create('--metadata', '', '--name=', '--room', 'r', '--identity', 'i'));
+    assert.equal(claims.metadata ?? '', '', JSON.stringify(claims));
+    assert.equal(claims.sub, 'i');
+    // a value that looks like an option is given with '='
+    ({ claims } = await create('--room=--r', '--identity', 'i'));
+    assert.equal(claims.video?.room, '--r', JSON.stringify(claims));
+
+    await refused(2, /--room\b.*value/, 'create', '--room', '--identity', 'i', ...keys);
+    await refused(2, /unknown option "--bogus"/, 'create', '--bogus', ...keys);
+    await refused(2, /--agent takes no value/, 'create', '--agent=1', ...keys);
+    await refused(2, /"extra"/, 'create', 'extra', ...keys);
+    await refused(2, /--identity is needed/, 'create', '--room', 'r', ...keys);
+
+    const { jwt } = await create('--list');
+    const ok = await run(BIN, ['token', 'verify', jwt, ...keys]);
+    assert.equal(ok.code, 0, `verify: exit ${ok.code}: ${ok.stderr}`);
+    assert.equal(JSON.parse(ok.stdout).video?.roomList, true, ok.stdout);
+    await refused(2, /unknown option "--room"/, 'verify', jwt, '--room', 'r', ...keys);
+    await refused(2, /no token given/, 'verify', ...keys);
+    await refused(1, /invalid/, 'verify', jwt, '--api-key', API_KEY, '--api-secret', 'another-secret-another-secret-0123456789');
+
+    const help = await run(BIN, ['token', 'verify', jwt, '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /usage: voxgate token create/);
   });
 
   test('the server exits 0 on SIGTERM', async () => {

@@ -1,0 +1,686 @@
+/*
+ * The server's assembly: the one place that imports every subsystem of the
+ * server process. serve() loads the audio, caps the connections, starts the
+ * media engine, then the control plane (store, webhooks, rooms, routing,
+ * carriers, Media Streams, the HTTP API), the agent plane (the hub and its
+ * workers) and the SIP user agent; it runs the loop until signals drain it
+ * and takes everything down again, threads first.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/signalfd.h>
+#include <re.h>
+#include "auth/token.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "agent/agents.h"
+#include "agent/clip.h"
+#include "agent/hub.h"
+#include "speech/tts.h"
+#include "media/media.h"
+#include "media/wav.h"
+#include "sip/sipua.h"
+#include "sip/dispatch.h"
+#include "sip/hosts.h"
+#include "room/room.h"
+#include "room/webhook.h"
+#include "store/store.h"
+#include "store/retention.h"
+#include "api/api.h"
+#include "carrier/front.h"
+#include "mstream/stream.h"
+#include "net/conngate.h"
+#include "server/keyring.h"
+#include "server/serve.h"
+#include "server/worker_env.h"
+
+#define EXIT_USAGE 2
+
+struct server {
+	struct config cfg;
+	struct media_engine *media;
+	struct sipua *ua;
+	struct store *store;
+	struct retention *retention; /* prunes the store's history */
+	struct webhook *webhook;
+	struct rooms *rooms;
+	struct dispatch *dispatch;
+	struct hosts *hosts; /* allowedAddresses host names, resolved */
+	struct api *api;
+	struct carrier *carrier;
+	struct stream_server *streams;
+	const struct agent_ops *agent; /* what talks on each call */
+	char sip_uri[512];             /* what carriers dial: sip_uri or ours */
+	struct token_key keys[CONFIG_KEYS_MAX];
+	struct token_keyring ring;
+	struct agent_assets assets;
+	int16_t *greeting, *pin_prompt, *pin_wrong;
+	struct hub *hub;
+	int16_t *busy;
+	size_t busy_samples;
+	char **worker_env;
+	char exe[PATH_MAX];
+	char agent_url[128];
+	int sigfd;
+	bool draining;
+};
+
+/* The PIN stage's defaults: two beeps, and the three rising tones that
+ * telephone networks use to say a call cannot go on (ITU-T E.180 SIT). */
+static const struct agent_tone pin_prompt_tones[] = {
+    {0, 200}, {880, 200}, {0, 80}, {880, 200}};
+static const struct agent_tone pin_wrong_tones[] = {
+    {914, 330}, {1371, 330}, {1777, 330}, {0, 200}};
+
+/* Loads a WAV setting at 8 kHz, or renders the tones when it is empty
+ * (no audio when there are none). Prints why on failure. */
+static int load_audio(const char *key, const char *path,
+                      const struct agent_tone *tones, size_t ntones,
+                      int16_t **pcmp, size_t *samplesp)
+{
+	const char *why = NULL;
+	int err;
+
+	if (!path[0])
+		err = ntones ? agent_tones(tones, ntones, pcmp, samplesp) : 0;
+	else
+		err = wav_load(path, 8000, pcmp, samplesp, &why);
+	if (err)
+		fprintf(stderr, "voxgate: %s: %s: %s\n", key, path,
+		        why ? why : strerror(err));
+	return err;
+}
+
+static void drained(void *arg)
+{
+	(void)arg;
+	log_event(LOGL_INFO, NULL, "drained", NULL);
+	re_cancel();
+}
+
+static void signal_readable(int flags, void *arg)
+{
+	struct server *srv = arg;
+	struct signalfd_siginfo si;
+
+	(void)flags;
+	if (read(srv->sigfd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (srv->draining) {
+		log_event(LOGL_WARN, NULL, "second_signal",
+		          "signal=%u calls=%u", si.ssi_signo,
+		          sipua_call_count(srv->ua));
+		re_cancel();
+		return;
+	}
+	srv->draining = true;
+	api_set_draining(srv->api);
+	log_event(LOGL_INFO, NULL, "draining",
+	          "signal=%u calls=%u drain_timeout_ms=%u", si.ssi_signo,
+	          sipua_call_count(srv->ua), srv->cfg.drain_timeout_ms);
+	sipua_drain(srv->ua, srv->cfg.drain_timeout_ms, drained, srv);
+}
+
+/* Signals are taken through a signalfd on the main loop, so the drain
+ * logic runs as an ordinary event and the media threads never see them. */
+static int signals_setup(struct server *srv)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
+		return errno;
+	signal(SIGPIPE, SIG_IGN);
+	srv->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (srv->sigfd < 0)
+		return errno;
+	return fd_listen(srv->sigfd, FD_READ, signal_readable, srv);
+}
+
+/* The loop holds max_open_files descriptors, and TCP connections are
+ * capped well within them, so that no flood of idle connections can stop
+ * SIP/TCP, the HTTP API and the WebSockets together. */
+static int gate_connections(const struct config *cfg)
+{
+	struct conngate_prm prm = {.max_total = cfg->max_connections,
+	                           .max_per_addr = cfg->max_conns_per_addr,
+	                           .silent_ms = cfg->silent_timeout_ms};
+	const char *why = NULL;
+	uint32_t fds = 0;
+	int err = conngate_fd_setup(cfg->max_open_files, &fds, &why);
+
+	if (err) {
+		fprintf(stderr, "voxgate: max_open_files: %s: %s\n", why,
+		        strerror(err));
+		return err;
+	}
+	if (!prm.max_total || prm.max_total > fds / 2)
+		prm.max_total = fds / 2;
+	if (!prm.max_per_addr || prm.max_per_addr > prm.max_total)
+		prm.max_per_addr = prm.max_total;
+	err = conngate_start(&prm, fds);
+	if (err) {
+		fprintf(stderr, "voxgate: connection limits: %s\n",
+		        strerror(err));
+		return err;
+	}
+	log_event(LOGL_INFO, NULL, "connection_limits",
+	          "open_files=%u max_connections=%u per_address=%u "
+	          "silent_timeout_ms=%u",
+	          fds, prm.max_total, prm.max_per_addr, prm.silent_ms);
+	return 0;
+}
+
+static int resolve_addresses(const struct config *cfg, struct sa *listen,
+                             struct sa *external, const char **key)
+{
+	int err;
+
+	*key = "sip_host";
+	err = sa_set_str(listen, cfg->sip_host, cfg->sip_port);
+	if (err)
+		return err;
+	if (cfg->external_ip[0]) {
+		*key = "external_ip";
+		return sa_set_str(external, cfg->external_ip, 0);
+	}
+	if (!sa_is_any(listen)) {
+		*external = *listen;
+		sa_set_port(external, 0);
+		return 0;
+	}
+	/* Listening everywhere: advertise the address the default route
+	 * leaves from, the one a caller can reach. */
+	*key = "external_ip";
+	return net_default_source_addr_get(sa_af(listen), external);
+}
+
+static void log_totals(struct server *srv)
+{
+	struct media_totals t;
+
+	media_engine_totals(srv->media, &t);
+	log_event(
+	    LOGL_INFO, NULL, "stats",
+	    "calls=%llu packets_in=%llu packets_out=%llu lost=%llu "
+	    "late=%llu duplicate=%llu discarded=%llu underrun=%llu "
+	    "stretched=%llu wrong_source=%llu "
+	    "unknown_pt=%llu malformed=%llu tick_late=%llu "
+	    "residence_count=%llu residence_p50_us=%u "
+	    "residence_p99_us=%u residence_max_us=%u",
+	    (unsigned long long)t.calls, (unsigned long long)t.stats.packets_in,
+	    (unsigned long long)t.stats.packets_out,
+	    (unsigned long long)t.stats.lost, (unsigned long long)t.stats.late,
+	    (unsigned long long)t.stats.duplicate,
+	    (unsigned long long)t.stats.discarded,
+	    (unsigned long long)t.stats.underrun,
+	    (unsigned long long)t.stats.stretched,
+	    (unsigned long long)t.stats.wrong_source,
+	    (unsigned long long)t.stats.unknown_pt,
+	    (unsigned long long)t.stats.malformed,
+	    (unsigned long long)t.tick_late,
+	    (unsigned long long)t.residence_count, t.residence_p50_us,
+	    t.residence_p99_us, t.residence_max_us);
+}
+
+static void routes_changed(void *arg)
+{
+	struct server *srv = arg;
+	int err = dispatch_reload(srv->dispatch);
+
+	if (err)
+		log_event(LOGL_ERROR, NULL, "routes_reload_failed",
+		          "error=\"%s\"", strerror(err));
+}
+
+/* Only the pipeline agent has a hub and figures to show; with another
+ * agent the scrape is an empty, valid one. */
+static int metrics_handler(struct mbuf *mb, void *arg)
+{
+	struct server *srv = arg;
+
+	return srv->hub ? hub_metrics(srv->hub, mb) : 0;
+}
+
+static void agent_handler(struct http_conn *conn, const struct http_msg *msg,
+                          void *arg)
+{
+	struct server *srv = arg;
+
+	if (srv->hub)
+		hub_accept(srv->hub, conn, msg);
+	else
+		http_ereply(conn, 503, "Service Unavailable");
+}
+
+/* The store, webhooks, rooms, call routing and the HTTP API. Returns an
+ * exit code, 0 when all is up. */
+static int control_plane_open(struct server *srv)
+{
+	const struct config *cfg = &srv->cfg;
+	int err;
+
+	err = store_open(&srv->store, cfg->db);
+	if (err) {
+		fprintf(stderr, "voxgate: db: %s\n", store_error(NULL));
+		return EXIT_USAGE;
+	}
+	const struct retention_params tp = {
+	    .store = srv->store,
+	    .days = cfg->history_days,
+	    .max_rows = cfg->history_max_rows,
+	};
+	err = retention_alloc(&srv->retention, &tp);
+	if (err)
+		return 1;
+	if (cfg->nwebhook_urls) {
+		const char *urls[CONFIG_WEBHOOKS_MAX];
+		struct webhook_params wp = {
+		    .urls = urls,
+		    .nurls = cfg->nwebhook_urls,
+		    .api_key = cfg->webhook_api_key,
+		    .api_secret = config_key_secret(cfg, cfg->webhook_api_key),
+		};
+
+		for (size_t i = 0; i < cfg->nwebhook_urls; i++)
+			urls[i] = cfg->webhook_urls[i];
+		err = webhook_open(&srv->webhook, &wp);
+		if (err) {
+			fprintf(stderr, "voxgate: webhook_urls: %s\n",
+			        strerror(err));
+			return EXIT_USAGE;
+		}
+	}
+	const struct rooms_params rp = {
+	    .webhook = srv->webhook,
+	    .store = srv->store,
+	    .empty_timeout_s =
+	        cfg->empty_timeout_ms / 1000 ? cfg->empty_timeout_ms / 1000 : 1,
+	    .departure_timeout_s = cfg->departure_timeout_ms / 1000
+	                               ? cfg->departure_timeout_ms / 1000
+	                               : 1,
+	};
+	err = rooms_alloc(&srv->rooms, &rp);
+	if (err)
+		return 1;
+	err = hosts_alloc(&srv->hosts, NULL);
+	if (err) {
+		fprintf(stderr, "voxgate: DNS resolver: %s\n", strerror(err));
+		return 1;
+	}
+	const struct dispatch_params dp = {
+	    .store = srv->store,
+	    .rooms = srv->rooms,
+	    .hosts = srv->hosts,
+	    .default_route = cfg->default_route,
+	};
+	err = dispatch_alloc(&srv->dispatch, &dp);
+	if (err) {
+		fprintf(stderr,
+		        "voxgate: db: cannot read trunks and rules: "
+		        "%s\n",
+		        strerror(err));
+		return 1;
+	}
+	if (!cfg->http_port)
+		return 0;
+	const struct carrier_params cp = {
+	    .public_url = cfg->public_url,
+	    .sip_uri = srv->sip_uri,
+	    .twilio_auth_token = cfg->twilio_auth_token,
+	    .twilio_stream = !strcmp(cfg->twilio_answer, "stream"),
+	    .telnyx_public_key = cfg->telnyx_public_key,
+	    .telnyx_api_url = cfg->telnyx_api_url,
+	    .telnyx_api_key = cfg->telnyx_api_key,
+	    .store = srv->store,
+	};
+	err = carrier_alloc(&srv->carrier, &cp);
+	if (err) {
+		fprintf(stderr, "voxgate: carriers: cannot start: %s\n",
+		        strerror(err));
+		return 1;
+	}
+	const struct stream_params sp = {
+	    .rooms = srv->rooms,
+	    .agent = srv->agent,
+	    .assets = &srv->assets,
+	    .twilio_auth_token = cfg->twilio_auth_token,
+	    .public_url = cfg->public_url,
+	    .telnyx_stream_token = cfg->telnyx_stream_token,
+	    .media_timeout_ms = cfg->media_timeout_ms,
+	};
+	err = stream_server_alloc(&srv->streams, &sp);
+	if (err) {
+		fprintf(stderr, "voxgate: media streams: cannot start: %s\n",
+		        strerror(err));
+		return 1;
+	}
+	keyring_from_config(cfg, &srv->ring, srv->keys, CONFIG_KEYS_MAX);
+	const struct api_params ap = {
+	    .host = cfg->http_host,
+	    .port = cfg->http_port,
+	    .keys = srv->ring,
+	    .rooms = srv->rooms,
+	    .store = srv->store,
+	    .admin_token = cfg->admin_token,
+	    .carrier = srv->carrier,
+	    .streams = srv->streams,
+	    .agenth = agent_handler,
+	    .metricsh = metrics_handler,
+	    .harg = srv,
+	};
+	err = api_alloc(&srv->api, &ap, routes_changed, srv);
+	if (err) {
+		fprintf(stderr,
+		        "voxgate: http_port: cannot listen on %s:%u: %s\n",
+		        cfg->http_host, cfg->http_port, strerror(err));
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static bool busy_chunk(const int16_t *pcm, size_t n, void *arg)
+{
+	struct server *srv = arg;
+	int16_t *p = realloc(srv->busy, (srv->busy_samples + n) * sizeof(*p));
+
+	if (!p)
+		return false;
+	memcpy(p + srv->busy_samples, pcm, n * sizeof(*p));
+	srv->busy = p;
+	srv->busy_samples += n;
+	return true;
+}
+
+/* The busy message is said by the server itself (no worker may be there
+ * to say it), so it is synthesized once, at start. */
+static int busy_message(struct server *srv)
+{
+	const struct config *cfg = &srv->cfg;
+	struct tts_params tp;
+	struct tts *tts = NULL;
+	const char *why = NULL;
+	int err;
+
+	if (!cfg->agent_busy_message[0])
+		return 0;
+	tts_params_default(&tp);
+	tp.provider = cfg->tts_provider;
+	tp.voice = cfg->tts_voice;
+	tp.rate_wpm = cfg->tts_rate_wpm;
+	tp.out_rate = 8000;
+	err = tts_alloc(&tts, &tp, &why);
+	if (err) {
+		fprintf(stderr, "voxgate: tts: %s\n",
+		        why ? why : strerror(err));
+		return err;
+	}
+	err = tts_synth(tts, cfg->agent_busy_message, busy_chunk, srv);
+	tts_free(tts);
+	if (err)
+		fprintf(stderr, "voxgate: agent_busy_message: %s\n",
+		        strerror(err));
+	return err;
+}
+
+/* The pipeline agent: its controller, the pool of local workers and the
+ * busy message. Returns an exit code. */
+static int agent_plane_open(struct server *srv)
+{
+	const struct config *cfg = &srv->cfg;
+	struct hub_params hp = {
+	    .dispatch_timeout_ms = cfg->agent_dispatch_timeout_ms,
+	    .queue_max = cfg->agent_queue,
+	    .queue_timeout_ms = cfg->agent_queue_timeout_ms,
+	    .workers = cfg->agent_workers,
+	};
+	const char *host = cfg->http_host;
+	ssize_t n;
+	int err;
+
+	if (strcmp(cfg->agent, "pipeline"))
+		return 0;
+	if (!cfg->http_port) {
+		fprintf(stderr, "voxgate: agent: pipeline needs the HTTP API "
+		                "(http_port) for its workers\n");
+		return EXIT_USAGE;
+	}
+	if (busy_message(srv))
+		return EXIT_USAGE;
+	vad_params_default(&hp.vad);
+	hp.vad.start_secs = cfg->vad_start_secs;
+	hp.vad.stop_secs = cfg->vad_stop_secs;
+	hp.vad.min_volume = cfg->vad_min_volume;
+	hp.vad.confidence = cfg->vad_confidence;
+	hp.busy = srv->busy;
+	hp.busy_samples = srv->busy_samples;
+	if (hp.workers) {
+		n = readlink("/proc/self/exe", srv->exe, sizeof(srv->exe) - 1);
+		if (n <= 0) {
+			fprintf(stderr,
+			        "voxgate: cannot find my own binary: "
+			        "%s\n",
+			        strerror(errno));
+			return 1;
+		}
+		srv->exe[n] = '\0';
+		if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::"))
+			host = "127.0.0.1";
+		snprintf(srv->agent_url, sizeof(srv->agent_url),
+		         strchr(host, ':') ? "ws://[%s]:%u/agent"
+		                           : "ws://%s:%u/agent",
+		         host, cfg->http_port);
+		if (worker_env_build(&srv->worker_env, cfg)) {
+			fprintf(stderr, "voxgate: out of memory\n");
+			return 1;
+		}
+		hp.exe = srv->exe;
+		hp.url = srv->agent_url;
+		hp.key = srv->keys[0].key;
+		hp.secret = srv->keys[0].secret;
+		hp.env = srv->worker_env;
+	}
+	err = hub_alloc(&srv->hub, &hp);
+	if (err) {
+		fprintf(stderr, "voxgate: agent workers: %s\n", strerror(err));
+		return 1;
+	}
+	srv->assets.hub = srv->hub;
+	return 0;
+}
+
+/* Rooms go first: closing them hangs up the callers still in them and
+ * sends room_finished, which the webhook thread then gets time to send. */
+static void control_plane_close(struct server *srv)
+{
+	srv->api = mem_deref(srv->api);
+	srv->streams = mem_deref(srv->streams);
+	srv->carrier = mem_deref(srv->carrier);
+	rooms_free(srv->rooms);
+	srv->rooms = NULL;
+	webhook_close(srv->webhook, 2000);
+	srv->webhook = NULL;
+	dispatch_free(srv->dispatch);
+	srv->dispatch = NULL;
+	srv->hosts = mem_deref(srv->hosts);
+	srv->retention = mem_deref(srv->retention);
+	store_close(srv->store);
+	srv->store = NULL;
+}
+
+int serve(int argc, char **argv)
+{
+	struct server srv = {.sigfd = -1};
+	struct config *cfg = &srv.cfg;
+	struct media_engine_params mp = {0};
+	struct sipua_params up = {0};
+	const struct agent_ops *agent;
+	const char *key = NULL;
+	char err_msg[512];
+	int err, rc = EXIT_USAGE;
+
+	err = config_load(cfg, argc, argv, err_msg, sizeof(err_msg));
+	if (err == EALREADY)
+		return 0;
+	if (err) {
+		fprintf(stderr, "voxgate: %s\n", err_msg);
+		return EXIT_USAGE;
+	}
+	log_setup(cfg->log_level, cfg->log_format, NULL);
+
+	agent = agent_find(cfg->agent);
+	if (!agent) {
+		fprintf(stderr, "voxgate: agent: \"%s\" is not an agent (%s)\n",
+		        cfg->agent, agent_names());
+		return EXIT_USAGE;
+	}
+	srv.agent = agent;
+	if (!strcmp(cfg->twilio_answer, "stream") &&
+	    strncmp(cfg->public_url, "https://", 8)) {
+		fprintf(stderr,
+		        "voxgate: twilio_answer: stream needs public_url "
+		        "to be an https:// URL (Twilio opens wss:// "
+		        "streams only)\n");
+		return EXIT_USAGE;
+	}
+	if (load_audio("greeting", cfg->greeting, NULL, 0, &srv.greeting,
+	               &srv.assets.greeting_samples) ||
+	    load_audio("pin_prompt", cfg->pin_prompt, pin_prompt_tones,
+	               sizeof(pin_prompt_tones) / sizeof(pin_prompt_tones[0]),
+	               &srv.pin_prompt, &srv.assets.pin_prompt_samples) ||
+	    load_audio("pin_wrong", cfg->pin_wrong, pin_wrong_tones,
+	               sizeof(pin_wrong_tones) / sizeof(pin_wrong_tones[0]),
+	               &srv.pin_wrong, &srv.assets.pin_wrong_samples)) {
+		free(srv.greeting);
+		free(srv.pin_prompt);
+		return EXIT_USAGE;
+	}
+	srv.assets.greeting = srv.greeting;
+	srv.assets.pin_prompt = srv.pin_prompt;
+	srv.assets.pin_wrong = srv.pin_wrong;
+
+	err = libre_init();
+	if (err) {
+		fprintf(stderr, "voxgate: cannot start the event loop: %s\n",
+		        strerror(err));
+		return 1;
+	}
+	err = gate_connections(cfg);
+	if (err) {
+		rc = 1;
+		goto out;
+	}
+	err = resolve_addresses(cfg, &up.listen, &up.external, &key);
+	if (err) {
+		fprintf(stderr, "voxgate: %s: cannot use this address: %s\n",
+		        key, strerror(err));
+		goto out;
+	}
+	err = signals_setup(&srv);
+	if (err) {
+		fprintf(stderr, "voxgate: signals: %s\n", strerror(err));
+		rc = 1;
+		goto out;
+	}
+
+	mp.threads = cfg->media_threads;
+	mp.bind = up.listen;
+	mp.port_min = cfg->rtp_port_min;
+	mp.port_max = cfg->rtp_port_max;
+	mp.jitter_min_ms = cfg->jitter_min_ms;
+	mp.jitter_max_ms = cfg->jitter_max_ms;
+	mp.media_timeout_ms = cfg->media_timeout_ms;
+	err = media_engine_alloc(&srv.media, &mp);
+	if (err) {
+		fprintf(stderr, "voxgate: media: cannot start: %s\n",
+		        strerror(err));
+		rc = 1;
+		goto out;
+	}
+
+	/* The pool's workers prove themselves with a token: with no API key
+	 * configured, one that nobody else knows is made for them. */
+	if (!strcmp(cfg->agent, "pipeline") && !cfg->nkeys) {
+		snprintf(cfg->keys[0].key, sizeof(cfg->keys[0].key),
+		         "voxgate-workers");
+		rand_str(cfg->keys[0].secret, 49);
+		cfg->nkeys = 1;
+	}
+	if (cfg->sip_uri[0])
+		snprintf(srv.sip_uri, sizeof(srv.sip_uri), "%s", cfg->sip_uri);
+	else
+		re_snprintf(srv.sip_uri, sizeof(srv.sip_uri),
+		            sa_af(&up.external) == AF_INET6 ? "sip:[%j]:%u"
+		                                            : "sip:%j:%u",
+		            &up.external, cfg->sip_port);
+	rc = control_plane_open(&srv);
+	if (!rc)
+		rc = agent_plane_open(&srv);
+	if (rc)
+		goto out;
+	rc = EXIT_USAGE;
+
+	up.media = srv.media;
+	up.dispatch = srv.dispatch;
+	up.agent = agent;
+	up.pin_timeout_ms = cfg->pin_timeout_ms;
+	up.pin_max_tries = cfg->pin_max_tries;
+	up.pin_tries_window_ms = cfg->pin_tries_window_ms;
+	up.assets = &srv.assets;
+	up.answer_delay_ms = cfg->answer_delay_ms;
+	up.max_call_duration_ms = cfg->max_call_duration_ms;
+	err = sipua_alloc(&srv.ua, &up);
+	if (err) {
+		fprintf(stderr,
+		        "voxgate: sip_port: cannot listen on %s:%u: %s\n",
+		        cfg->sip_host, cfg->sip_port, strerror(err));
+		goto out;
+	}
+
+	char ext[64];
+	re_snprintf(ext, sizeof(ext), "%j", &up.external);
+	api_set_ready(srv.api, true);
+	log_event(LOGL_INFO, NULL, "listening",
+	          "sip=%s:%u transports=udp,tcp external_ip=%s rtp_ports=%u-%u "
+	          "agent=%s greeting_ms=%zu http=%s:%u db=%s webhooks=%zu "
+	          "default_route=%s sip_uri=%s",
+	          cfg->sip_host, cfg->sip_port, ext, cfg->rtp_port_min,
+	          cfg->rtp_port_max, agent->name,
+	          srv.assets.greeting_samples / 8, cfg->http_host,
+	          cfg->http_port, cfg->db, cfg->nwebhook_urls,
+	          cfg->default_route ? "true" : "false", srv.sip_uri);
+
+	err = re_main(NULL);
+	rc = err ? 1 : 0;
+	/* Threads first: after a forced exit calls may still hold sessions
+	 * that the media threads are running. */
+	media_engine_stop(srv.media);
+	control_plane_close(&srv);
+	srv.ua = mem_deref(srv.ua);
+	srv.hub = mem_deref(srv.hub);
+	log_totals(&srv);
+	log_event(LOGL_INFO, NULL, "exit", "code=%d", rc);
+out:
+	control_plane_close(&srv);
+	mem_deref(srv.ua);
+	mem_deref(srv.hub);
+	conngate_stop();
+	worker_env_free(srv.worker_env);
+	free(srv.busy);
+	mem_deref(srv.media);
+	if (srv.sigfd >= 0) {
+		fd_close(srv.sigfd);
+		close(srv.sigfd);
+	}
+	free(srv.greeting);
+	free(srv.pin_prompt);
+	free(srv.pin_wrong);
+	libre_close();
+	return rc;
+}

@@ -1,0 +1,102 @@
+/*
+ * The pool workers' environment: of the server's own only the allowlist
+ * (none of its secrets, nothing merely alike in name), then the agent
+ * settings as the configuration resolved them, each once.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/worker_env.h"
+
+#include "test.h"
+
+/* How many entries of env start with prefix. */
+static size_t count(char **env, const char *prefix)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; env[i]; i++)
+		n += !strncmp(env[i], prefix, strlen(prefix));
+	return n;
+}
+
+static bool has(char **env, const char *entry)
+{
+	for (size_t i = 0; env[i]; i++) {
+		if (!strcmp(env[i], entry))
+			return true;
+	}
+	return false;
+}
+
+TEST(allowlist)
+{
+	static const char *const set[][2] = {
+	    {"LANG", "C.UTF-8"},
+	    {"LC_ALL", "C"},
+	    {"TZ", "UTC"},
+	    {"https_proxy", "http://proxy:3128"},
+	    {"LIVEKIT_API_SECRET", "secret"},
+	    {"VOXGATE_KEYS", "k: secret"},
+	    {"VOXGATE_ADMIN_TOKEN", "admin"},
+	    {"VOXGATE_BRAIN", "from-the-environment"},
+	    {"PATHX", "1"},
+	    {"XPATH", "1"},
+	    {"LC", "1"},
+	};
+	static struct config cfg;
+	char **env = NULL;
+
+	for (size_t i = 0; i < sizeof(set) / sizeof(*set); i++)
+		CHECK_EQ(setenv(set[i][0], set[i][1], 1), 0);
+	strcpy(cfg.brain, "echo");
+	strcpy(cfg.llm_model, "m");
+	cfg.tts_rate_wpm = 175;
+	cfg.vad_stop_secs = 0.8;
+	cfg.agent_capacity = 2;
+	cfg.log_format = LOG_FORMAT_JSON;
+	cfg.log_level = LOGL_WARN;
+	CHECK_EQ(worker_env_build(&env, &cfg), 0);
+	CHECK(env != NULL);
+
+	CHECK(has(env, "LANG=C.UTF-8"));
+	CHECK(has(env, "LC_ALL=C"));
+	CHECK(has(env, "TZ=UTC"));
+	CHECK(has(env, "https_proxy=http://proxy:3128"));
+	CHECK_EQ(count(env, "PATH="), getenv("PATH") ? 1 : 0);
+	CHECK_EQ(count(env, "LIVEKIT_"), 0);
+	CHECK_EQ(count(env, "VOXGATE_KEYS="), 0);
+	CHECK_EQ(count(env, "VOXGATE_ADMIN_TOKEN="), 0);
+	CHECK_EQ(count(env, "PATHX="), 0);
+	CHECK_EQ(count(env, "XPATH="), 0);
+	CHECK_EQ(count(env, "LC="), 0);
+
+	/* the settings as resolved, not as the environment had them */
+	CHECK_EQ(count(env, "VOXGATE_BRAIN="), 1);
+	CHECK(has(env, "VOXGATE_BRAIN=echo"));
+	CHECK(has(env, "VOXGATE_LLM_MODEL=m"));
+	CHECK(has(env, "VOXGATE_TTS_RATE_WPM=175"));
+	CHECK(has(env, "VOXGATE_VAD_STOP_SECS=0.8"));
+	CHECK(has(env, "VOXGATE_AGENT_CAPACITY=2"));
+	CHECK(has(env, "VOXGATE_LOG_FORMAT=json"));
+	CHECK(has(env, "VOXGATE_LOG_LEVEL=warn"));
+	CHECK(has(env, "VOXGATE_SCRIPT="));
+	worker_env_free(env);
+
+	for (size_t i = 0; i < sizeof(set) / sizeof(*set); i++)
+		unsetenv(set[i][0]);
+	return 0;
+}
+
+TEST(free_nothing)
+{
+	worker_env_free(NULL);
+	return 0;
+}
+
+int main(void)
+{
+	RUN(allowlist);
+	RUN(free_nothing);
+	TEST_EXIT();
+}
