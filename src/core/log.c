@@ -37,6 +37,7 @@
 #include <time.h>
 #include <sys/types.h>
 
+#include "core/utf8.h"
 #include "core/log.h"
 
 #define LOG_LINE_MAX 2048
@@ -100,24 +101,6 @@ int log_format_parse(const char *s, enum log_format *out)
 	else
 		return EINVAL;
 	return 0;
-}
-
-/* Length of b[0..len) without a trailing incomplete UTF-8 sequence, which a
- * cut can leave behind. */
-static size_t utf8_trim(const char *b, size_t len)
-{
-	size_t i = len, cont = 0, need;
-	unsigned char lead;
-
-	while (i > 0 && ((unsigned char)b[i - 1] & 0xc0) == 0x80 && cont < 3) {
-		i--;
-		cont++;
-	}
-	if (i == 0)
-		return len;
-	lead = (unsigned char)b[i - 1];
-	need = lead >= 0xf0 ? 3 : lead >= 0xe0 ? 2 : lead >= 0xc0 ? 1 : 0;
-	return need > cont ? i - 1 : len;
 }
 
 /* Appends all of s or nothing: JSON punctuation and numbers must not be

@@ -33,6 +33,7 @@
 #include <openssl/evp.h>
 
 #include "core/b64.h"
+#include "core/utf8.h"
 #include "mstream/mstream.h"
 
 #define TELNYX_TOKEN_KEY "x-telnyx-streaming-auth-token"
@@ -91,19 +92,6 @@ static int fail(struct reader *r, int err, const char *key, const char *what)
 	return err;
 }
 
-/* Copies src (n bytes) into a field of size bytes, cutting before a
- * character that would not fit whole so the field stays UTF-8. */
-static void field_copy(char *dst, size_t size, const char *src, size_t n)
-{
-	if (n >= size) {
-		n = size - 1;
-		while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
-			n--;
-	}
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 /* obj's member key, NULL when absent or null (obj itself may be NULL). */
 static json_t *member(json_t *obj, const char *key)
 {
@@ -136,7 +124,7 @@ static int get_str(struct reader *r, json_t *obj, const char *key, char *dst,
 		return fail(r, EBADMSG, key, "not a string");
 	if (whole && json_string_length(v) >= size)
 		return fail(r, EBADMSG, key, "too long");
-	field_copy(dst, size, json_string_value(v), json_string_length(v));
+	utf8_copy(dst, size, json_string_value(v), json_string_length(v));
 	return 0;
 }
 
@@ -213,9 +201,9 @@ static int read_params(struct reader *r, json_t *start)
 		if (!json_is_string(v))
 			continue;
 		p = &m->params[m->nparams];
-		field_copy(p->name, sizeof(p->name), name, strlen(name));
-		field_copy(p->value, sizeof(p->value), json_string_value(v),
-		           json_string_length(v));
+		utf8_copy(p->name, sizeof(p->name), name, strlen(name));
+		utf8_copy(p->value, sizeof(p->value), json_string_value(v),
+		          json_string_length(v));
 		m->nparams++;
 	}
 	return 0;
@@ -361,8 +349,8 @@ static int read_frame(struct reader *r, json_t *root)
 	if (!json_is_string(ev))
 		return fail(r, EBADMSG, "event", "not a string");
 	m->event = event_of(json_string_value(ev));
-	field_copy(m->name, sizeof(m->name), json_string_value(ev),
-	           json_string_length(ev));
+	utf8_copy(m->name, sizeof(m->name), json_string_value(ev),
+	          json_string_length(ev));
 	err = get_str(r, root, r->k->stream, m->stream_id, sizeof(m->stream_id),
 	              true);
 	if (!err)

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
+#include "core/utf8.h"
 #include "proto/proto.h"
 
 /* Which fields each message carries: one table drives both directions. */
@@ -173,16 +174,8 @@ static int32_t get_ms(const json_t *o, const char *k)
 static void get_s(const json_t *o, const char *k, char *out, size_t sz)
 {
 	const char *v = json_string_value(json_object_get(o, k));
-	size_t n = v ? strlen(v) : 0;
 
-	if (n >= sz) {
-		n = sz - 1;
-		while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
-			n--;
-	}
-	if (n)
-		memcpy(out, v, n);
-	out[n] = '\0';
+	utf8_copy(out, sz, v ? v : "", v ? strlen(v) : 0);
 }
 
 static enum vad_event vad_of(const char *name)

@@ -1,0 +1,20 @@
+/*
+ * Cutting text without cutting a character: a field cut in the middle of
+ * a UTF-8 sequence is not UTF-8 any more, and JSON writers, WebSocket
+ * peers and log readers refuse it.
+ */
+#ifndef VOXGATE_CORE_UTF8_H
+#define VOXGATE_CORE_UTF8_H
+
+#include <stddef.h>
+
+/* Copies src (n bytes) into dst (size > 0 bytes, NUL-terminated), cut if
+ * it must be before the first character that does not fit whole. Returns
+ * the bytes copied. */
+size_t utf8_copy(char *dst, size_t size, const char *src, size_t n);
+
+/* The length of b[0..len) without a trailing incomplete sequence, which a
+ * cut can leave behind. */
+size_t utf8_trim(const char *b, size_t len);
+
+#endif
