@@ -1,0 +1,225 @@
+/*
+ * The media engine's insides, shared by its files and by no one else:
+ *
+ *   media.c          the engine and its threads, the commands signalling
+ *                    hands a thread and the events a thread hands back
+ *   media_session.c  a call's session as the signalling thread drives it,
+ *                    and which addresses its media may use
+ *   media_rx.c       a media thread's loop and what it reads: RTP and RTCP,
+ *                    which source has the call, statistics, DTMF
+ *   media_tick.c     the 20 ms tick: audio to and from the agent, RTP and
+ *                    RTCP reports out
+ *
+ * Every struct says which thread owns which of its fields.
+ */
+#ifndef VOXGATE_MEDIA_MEDIA_INT_H
+#define VOXGATE_MEDIA_MEDIA_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <re.h>
+#include "core/clock.h"
+#include "media/media.h"
+#include "core/ring.h"
+
+#define FRAME_MS            20
+#define CLOCK_RATE          8000
+#define FRAME_SAMPLES       (CLOCK_RATE * FRAME_MS / 1000)
+#define PCM_FIFO_SAMPLES    1024
+#define RTCP_INTERVAL_MS    5000
+#define RESIDENCE_BUCKET_US 50
+#define RESIDENCE_BUCKETS   10000 /* up to 500 ms */
+#define MAX_THREADS         64
+/* Sources proving themselves at once: a spray from one address cannot
+ * push the caller's run out. */
+#define LATCH_CANDIDATES 4
+
+enum cmd_bits {
+	CMD_ADD = 1,
+	CMD_UPDATE = 2,
+	CMD_REMOVE = 4,
+	CMD_AGENT = 8,
+	CMD_CONFIRM = 16,
+};
+
+enum ev_bits {
+	EV_FIRST_RTP = 1,
+	EV_TIMEOUT = 2,
+	EV_STOPPED = 4,
+	EV_DTMF = 8,
+	EV_AGENT_SWAPPED = 16,
+};
+
+struct media_thread;
+
+/* A source on probation: its run of packets in sequence so far. */
+struct latch_candidate {
+	struct sa addr;
+	uint32_t ssrc;
+	uint16_t seq;
+	uint8_t run; /* 0 = free slot */
+	uint64_t last_us;
+};
+
+/* epoll user data: tells a session's RTP socket from its RTCP socket. */
+struct fd_tag {
+	struct media_session *ms;
+	bool rtcp;
+};
+
+struct media_session {
+	/* Set at creation, read-only afterwards. */
+	struct media_engine *me;
+	media_event_h *evh;
+	void *arg;
+	int rtp_fd, rtcp_fd;
+	uint16_t port;
+	struct fd_tag rtp_tag, rtcp_tag;
+	const struct agent_ops *ops;
+	void *agent_state;
+	struct media_thread *mt;
+	bool started;
+	bool confirm_at_start; /* the ACK came before the start */
+
+	/* Guarded by mt->lock. */
+	unsigned cmd;
+	struct media_params pending;
+	const struct agent_ops *pending_ops;
+	void *pending_state;
+	struct media_session *cmd_next;
+	bool cmd_linked;
+
+	/* Guarded by me->ev_lock. */
+	unsigned ev;
+	struct media_session *ev_next;
+	bool ev_linked;
+	/* The agent a swap replaced, for the signalling thread to stop. */
+	const struct agent_ops *retired_ops;
+	void *retired_state;
+
+	/* Signalling thread only. */
+	bool swapping;
+
+	/* Single producer (media thread), single consumer (signalling). */
+	struct ring dtmf;
+
+	/* Owned by the media thread while started; by signalling after
+	 * STOPPED. */
+	struct media_params prm;
+	struct jitter *jb;
+	size_t index; /* in mt->sessions */
+	bool latched, rtcp_latched;
+	struct sa peer, peer_rtcp; /* where we send */
+	bool raddr_private;        /* the SDP's address is one behind NAT */
+	/* The caller showed it is where the SDP says: the ACK came, or its
+	 * RTP from the SDP's address. Nothing is sent before. */
+	bool cleared;
+	struct latch_candidate cand[LATCH_CANDIDATES];
+	struct sa first_rtp;
+	uint64_t last_rx_us;
+	bool timeout_sent;
+
+	uint32_t ssrc, ts;
+	uint16_t seq;
+	bool talking; /* last tick sent audio: the next spurt has no marker */
+	uint64_t sent_since_rtcp;
+	uint64_t octets_out;
+	uint64_t next_rtcp_us;
+
+	bool have_remote;
+	uint32_t remote_ssrc;
+	uint16_t max_seq;
+	uint32_t cycles;
+	uint32_t base_seq;
+	uint64_t received;
+	uint32_t expected_prior, received_prior;
+	int64_t transit;
+	double jitter;
+	uint32_t last_sr_ntp; /* middle 32 bits of the last SR's NTP time */
+	uint64_t last_sr_us;
+	bool dtmf_seen;
+	uint32_t dtmf_ts; /* RTP timestamp of the last event reported */
+
+	int16_t fifo[PCM_FIFO_SAMPLES];
+	size_t fifo_len;
+	uint64_t fifo_arrival_us;
+
+	struct media_stats stats;
+};
+
+struct media_thread {
+	struct media_engine *me;
+	pthread_t tid;
+	bool joinable; /* owned by the engine's thread */
+	bool running;  /* owned by the media thread */
+	int epfd, wakefd, timerfd;
+	int wake_tag, timer_tag; /* addresses used as epoll tags */
+	atomic_uint load;
+
+	pthread_mutex_t lock;
+	struct media_session *cmd_head;
+	bool quit;
+
+	/* Owned by the thread. */
+	struct media_session **sessions;
+	size_t nsessions, cap;
+	uint64_t tick_late;
+	uint64_t calls;
+	struct media_stats totals;
+	uint32_t *residence; /* histogram, RESIDENCE_BUCKETS */
+};
+
+struct media_engine {
+	struct media_engine_params prm;
+	unsigned nthreads;
+	struct media_thread threads[MAX_THREADS];
+
+	pthread_mutex_t ev_lock;
+	struct media_session *ev_head;
+	int ev_fd;
+	bool ev_listening;
+};
+
+/* The IPv4 address in a (host order), also when a holds it IPv4-mapped. */
+static inline bool media_ipv4_of(const struct sa *a, uint32_t *v4)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
+	                                   0, 0, 0, 0, 0xff, 0xff};
+	uint8_t b[16];
+
+	if (sa_af(a) == AF_INET) {
+		*v4 = sa_in(a);
+		return true;
+	}
+	if (sa_af(a) != AF_INET6)
+		return false;
+	sa_in6(a, b);
+	if (memcmp(b, mapped, sizeof(mapped)))
+		return false;
+	*v4 = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
+	      (uint32_t)b[14] << 8 | b[15];
+	return true;
+}
+
+/* media.c */
+
+/* Posts an event bit to the signalling thread (first RTP, DTMF, timeout,
+ * agent swapped, stopped); it runs the session's handler there. */
+void media_event_post(struct media_session *ms, unsigned bit);
+/* Posts a command bit (and new parameters) to the session's thread. */
+void media_command_post(struct media_session *ms, unsigned cmd,
+                        const struct media_params *prm);
+/* On the media thread: runs the commands posted since the last call. */
+void media_commands_run(struct media_thread *mt);
+
+/* media_rx.c: a media thread's loop (pthread_create's start routine). */
+void *media_thread_main(void *arg);
+
+/* media_tick.c: one 20 ms frame of every session of mt, at time t. */
+void media_tick(struct media_thread *mt, uint64_t t);
+
+#endif

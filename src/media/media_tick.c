@@ -1,0 +1,259 @@
+/*
+ * The 20 ms tick of a media thread: for every session, the caller's audio
+ * from the jitter buffer to the agent, the agent's audio back as RTP, and
+ * every RTCP_INTERVAL_MS a report. Nothing is sent before the caller
+ * showed it is where its SDP says (media.h).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <sys/socket.h>
+#include "media/media_int.h"
+#include "media/g711.h"
+#include "media/jitter.h"
+
+static void put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* ---- the 20 ms tick --------------------------------------------------- */
+
+static void decode_into_fifo(struct media_session *ms,
+                             const struct jitter_frame *f)
+{
+	size_t room = PCM_FIFO_SAMPLES - ms->fifo_len;
+	size_t n = f->len < room ? f->len : room;
+
+	if (f->pt == MEDIA_PT_PCMA)
+		g711_alaw_decode(ms->fifo + ms->fifo_len, f->payload, n);
+	else
+		g711_ulaw_decode(ms->fifo + ms->fifo_len, f->payload, n);
+	ms->fifo_len += n;
+}
+
+/* Fills the fifo with at least one frame from the jitter buffer, or
+ * returns false when there is no audio to hear this tick. */
+static bool pull_frame(struct media_session *ms)
+{
+	struct jitter_frame f;
+
+	while (ms->fifo_len < FRAME_SAMPLES) {
+		switch (jitter_get(ms->jb, &f)) {
+		case JITTER_GET_FRAME:
+			if (!f.len)
+				break;
+			decode_into_fifo(ms, &f);
+			ms->fifo_arrival_us = f.arrival_us;
+			break;
+		case JITTER_GET_LOST: {
+			size_t room = PCM_FIFO_SAMPLES - ms->fifo_len;
+			size_t n = f.samples < room ? f.samples : room;
+
+			/* Silence conceals a lost packet; the agent
+			 * hears a gap, not stale audio. */
+			memset(ms->fifo + ms->fifo_len, 0, n * sizeof(int16_t));
+			ms->fifo_len += n;
+			if (!n)
+				return false;
+			break;
+		}
+		case JITTER_GET_EMPTY:
+			return false;
+		}
+	}
+	return true;
+}
+
+static void fifo_consume(struct media_session *ms, size_t n)
+{
+	ms->fifo_len -= n;
+	memmove(ms->fifo, ms->fifo + n, ms->fifo_len * sizeof(int16_t));
+}
+
+static void send_rtp(struct media_session *ms, const int16_t *pcm)
+{
+	uint8_t pkt[12 + FRAME_SAMPLES];
+
+	pkt[0] = 0x80;
+	pkt[1] = (uint8_t)((ms->talking ? 0 : 0x80) | ms->prm.send_pt);
+	put_be16(pkt + 2, ms->seq);
+	put_be32(pkt + 4, ms->ts);
+	put_be32(pkt + 8, ms->ssrc);
+	if (ms->prm.send_pt == MEDIA_PT_PCMA)
+		g711_alaw_encode(pkt + 12, pcm, FRAME_SAMPLES);
+	else
+		g711_ulaw_encode(pkt + 12, pcm, FRAME_SAMPLES);
+
+	if (sendto(ms->rtp_fd, pkt, sizeof(pkt), MSG_DONTWAIT, &ms->peer.u.sa,
+	           ms->peer.len) < 0)
+		return;
+	ms->seq++;
+	ms->stats.packets_out++;
+	ms->sent_since_rtcp++;
+	ms->octets_out += FRAME_SAMPLES;
+}
+
+static uint64_t ntp_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec + 2208988800u) << 32 |
+	       (uint64_t)(((double)ts.tv_nsec / 1e9) * 4294967296.0);
+}
+
+/* A compound report: SR (or RR when we sent nothing) with one report
+ * block about the caller, then SDES with our CNAME. */
+static void send_rtcp(struct media_session *ms, uint64_t t)
+{
+	uint8_t p[128];
+	size_t off = 0;
+	bool sr = ms->sent_since_rtcp > 0;
+	unsigned rc = ms->have_remote ? 1 : 0;
+	char cname[24];
+	size_t cl, sdes_len;
+
+	p[off++] = (uint8_t)(0x80 | rc);
+	p[off++] = sr ? 200 : 201;
+	off += 2; /* length, below */
+	put_be32(p + off, ms->ssrc);
+	off += 4;
+	if (sr) {
+		uint64_t ntp = ntp_now();
+		put_be32(p + off, (uint32_t)(ntp >> 32));
+		put_be32(p + off + 4, (uint32_t)ntp);
+		put_be32(p + off + 8, ms->ts);
+		put_be32(p + off + 12, (uint32_t)ms->stats.packets_out);
+		put_be32(p + off + 16, (uint32_t)ms->octets_out);
+		off += 20;
+	}
+	if (rc) {
+		uint32_t ext_max = ms->cycles + ms->max_seq;
+		uint32_t expected = ext_max - ms->base_seq + 1;
+		int64_t lost = (int64_t)expected - (int64_t)ms->received;
+		uint32_t exp_int = expected - ms->expected_prior;
+		uint32_t rec_int = (uint32_t)ms->received - ms->received_prior;
+		int64_t lost_int = (int64_t)exp_int - (int64_t)rec_int;
+		uint8_t fraction = 0;
+		uint32_t dlsr = 0;
+
+		if (exp_int && lost_int > 0)
+			fraction = (uint8_t)((lost_int << 8) / exp_int);
+		ms->expected_prior = expected;
+		ms->received_prior = (uint32_t)ms->received;
+		if (lost > 0x7fffff)
+			lost = 0x7fffff;
+		if (lost < -0x800000)
+			lost = -0x800000;
+		if (ms->last_sr_us)
+			dlsr =
+			    (uint32_t)((t - ms->last_sr_us) * 65536 / 1000000u);
+
+		put_be32(p + off, ms->remote_ssrc);
+		put_be32(p + off + 4, (uint32_t)fraction << 24 |
+		                          ((uint32_t)lost & 0xffffff));
+		put_be32(p + off + 8, ext_max);
+		put_be32(p + off + 12, (uint32_t)ms->jitter);
+		put_be32(p + off + 16, ms->last_sr_ntp);
+		put_be32(p + off + 20, dlsr);
+		off += 24;
+	}
+	put_be16(p + 2, (uint16_t)(off / 4 - 1));
+
+	cl = (size_t)snprintf(cname, sizeof(cname), "voxgate-%08x", ms->ssrc);
+	sdes_len = 4 + 4 + 2 + cl + 1; /* header, ssrc, item, end */
+	sdes_len = (sdes_len + 3) & ~(size_t)3;
+	memset(p + off, 0, sdes_len);
+	p[off] = 0x81;
+	p[off + 1] = 202;
+	put_be16(p + off + 2, (uint16_t)(sdes_len / 4 - 1));
+	put_be32(p + off + 4, ms->ssrc);
+	p[off + 8] = 1; /* CNAME */
+	p[off + 9] = (uint8_t)cl;
+	memcpy(p + off + 10, cname, cl);
+	off += sdes_len;
+
+	ms->sent_since_rtcp = 0;
+	if (sendto(ms->rtcp_fd, p, off, MSG_DONTWAIT, &ms->peer_rtcp.u.sa,
+	           ms->peer_rtcp.len) >= 0)
+		ms->stats.rtcp_out++;
+}
+
+static void residence_add(struct media_thread *mt, uint64_t us)
+{
+	uint64_t b = us / RESIDENCE_BUCKET_US;
+
+	mt->residence[b < RESIDENCE_BUCKETS ? b : RESIDENCE_BUCKETS - 1]++;
+}
+
+/* One session's frame, once per session and tick: as often as a packet
+ * is sent, so it stays inside media_tick's loop (gcc would not inline it
+ * there by itself, for the stack it adds to so small a function). */
+static inline __attribute__((always_inline)) void
+session_tick(struct media_thread *mt, struct media_session *ms, uint64_t t)
+{
+	const struct agent_ops *ops = ms->ops;
+	int16_t out[FRAME_SAMPLES];
+	size_t n;
+	bool heard = false;
+
+	if (ms->prm.recv && !ms->timeout_sent &&
+	    t - ms->last_rx_us >
+	        (uint64_t)mt->me->prm.media_timeout_ms * 1000) {
+		ms->timeout_sent = true;
+		media_event_post(ms, EV_TIMEOUT);
+	}
+	/* Until the caller shows it is where the SDP says, the INVITE may
+	 * have been forged to make us stream at someone else: send nothing,
+	 * and let the agent wait, so a greeting starts from its beginning. */
+	if (!ms->cleared) {
+		ms->ts += FRAME_SAMPLES;
+		return;
+	}
+
+	if (pull_frame(ms)) {
+		ops->audio_in(ms->agent_state, ms->fifo, FRAME_SAMPLES,
+		              ms->fifo_arrival_us);
+		fifo_consume(ms, FRAME_SAMPLES);
+		heard = true;
+	} else {
+		ops->audio_in(ms->agent_state, NULL, FRAME_SAMPLES, t);
+	}
+
+	n = ops->audio_out(ms->agent_state, out, FRAME_SAMPLES);
+	if (n && ms->prm.send && sa_isset(&ms->peer, SA_ALL)) {
+		if (n < FRAME_SAMPLES)
+			memset(out + n, 0, (FRAME_SAMPLES - n) * sizeof(*out));
+		send_rtp(ms, out);
+		if (heard)
+			residence_add(mt,
+			              clock_mono_us() - ms->fifo_arrival_us);
+		ms->talking = true;
+	} else {
+		ms->talking = false;
+	}
+	/* The clock runs on through silence (RFC 3550 5.1). */
+	ms->ts += FRAME_SAMPLES;
+
+	if (t >= ms->next_rtcp_us) {
+		ms->next_rtcp_us = t + RTCP_INTERVAL_MS * 1000u;
+		if (sa_isset(&ms->peer_rtcp, SA_ALL))
+			send_rtcp(ms, t);
+	}
+}
+
+void media_tick(struct media_thread *mt, uint64_t t)
+{
+	for (size_t k = 0; k < mt->nsessions; k++)
+		session_tick(mt, mt->sessions[k], t);
+}

@@ -1,0 +1,181 @@
+/*
+ * Inside the SIP edge: what sipua's files share, and no one else.
+ *
+ *   sipua.c        a call from INVITE to its end: the session handlers,
+ *                  media start, ending, drain and the transports
+ *   sipua_sdp.c    the SDP offer and answer (sipua_sdp.h)
+ *   sipua_route.c  from an INVITE to a room, through dispatch
+ *   sipua_auth.c   digest auth of trunks with credentials: nonces and
+ *                  their single use
+ *   sipua_pin.c    the PIN stage of rules with a PIN, and the caller's keys
+ *
+ * All on the signalling thread.
+ */
+#ifndef VOXGATE_SIP_SIPUA_INT_H
+#define VOXGATE_SIP_SIPUA_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <re.h>
+#include "sip/sipua.h"
+#include "sip/dispatch.h"
+
+/* The digest nonces of one sipua (sipua_auth.c). */
+struct sipua_nonces {
+	uint8_t key[20]; /* signs them, random per run */
+	/* Nonces answered with valid credentials, oldest first, and their
+	 * highest nc: a response seen once is never taken again. */
+	struct hash *ht;
+	struct list uses;
+	uint32_t nuses;
+	uint32_t floor; /* nonces issued at or before: stale */
+};
+
+struct sipua {
+	struct sipua_params prm;
+	struct sip *sip;
+	struct sipsess_sock *sock;
+	struct sip_lsnr *lsnr;
+	struct list calls;
+	char *contact_udp, *contact_tcp;
+	bool draining;
+	sipua_idle_h *idleh;
+	void *idle_arg;
+	struct tmr drain_tmr;
+	struct tries *pin_tries; /* wrong PINs per source address */
+	struct sipua_nonces nonces;
+};
+
+/* A call to rules with a PIN is answered and asked for it (LiveKit's
+ * limit of 16 digits, ended by #), then routed again. */
+#define PIN_MAX_DIGITS 16
+
+enum pin_stage {
+	PIN_NONE,
+	PIN_COLLECTING,
+	PIN_REJECTED, /* playing pin_wrong before the BYE */
+};
+
+struct call {
+	struct le le;
+	struct sipua *ua;
+	struct sipsess *sess;
+	struct sdp_session *sdp;
+	struct sdp_media *sdpm;
+	struct media_session *media;
+	struct tmr answer_tmr, limit_tmr;
+	struct tmr sess_tmr; /* releases sess after the callback that ended */
+	char id[128];
+	struct sa src; /* where the INVITE came from */
+	char from[128];
+	char to[128];
+	uint64_t invite_ms, answer_ms;
+	struct participant *participant; /* NULL once left (or no rooms) */
+	char room[256];
+	char scl_id[20]; /* LiveKit's call id, names the call record */
+	char identity[300], trunk_id[32], rule_id[32];
+	struct dispatch_record rec; /* points into this call */
+	char headers[1024];         /* the trunk's, for our 200 OK */
+	char agent_url[512]; /* the rule's external bot, "" = our agent */
+	enum pin_stage pin;
+	char digits[PIN_MAX_DIGITS + 1];
+	const struct sip_msg *invite; /* kept while the PIN is collected */
+	/* The agent talking now (owned by the media session), for the
+	 * caller's keys. */
+	const struct agent_ops *agent_ops;
+	void *agent_state;
+	struct tmr pin_tmr;
+	bool remote_offer; /* the INVITE carried SDP */
+	bool media_started;
+	bool acked;         /* the ACK of our 200 came: a BYE may go */
+	char agent_end[64]; /* the agent's hangup, waiting for that ACK */
+	bool ending;
+	const char *end_by;
+	char end_reason[64];
+	uint16_t end_scode; /* the final response that refused the call */
+};
+
+/* What routing reads from the INVITE; the dispatch_call points into it. */
+struct invite_keys {
+	char from_user[128], to_user[128], src[64];
+	char sid[128], account[128];
+};
+
+/* Addresses are formatted with libre's %J before they reach the logger,
+ * which takes plain printf formats. */
+struct addr_str {
+	char s[64];
+};
+
+static inline struct addr_str sipua_addr_fmt(const struct sa *sa)
+{
+	struct addr_str a;
+
+	if (re_snprintf(a.s, sizeof(a.s), "%J", sa) < 0)
+		snprintf(a.s, sizeof(a.s), "?");
+	return a;
+}
+
+static inline void sipua_pl_copy(char *dst, size_t sz, const struct pl *pl)
+{
+	size_t n = pl && pl->p ? pl->l : 0;
+
+	if (n >= sz)
+		n = sz - 1;
+	if (n)
+		memcpy(dst, pl->p, n);
+	dst[n] = '\0';
+}
+
+/* sipua.c */
+
+/* Writes the call's record (dispatch_record), when the call has one. */
+void sipua_call_record(struct call *call);
+/* Ends the call once; an unanswered INVITE gets scode (0 = none). */
+void sipua_call_end(struct call *call, const char *by, const char *reason,
+                    uint16_t scode);
+/* Replies to a request outside any dialog, and logs why. */
+void sipua_reply_reject(struct sipua *ua, const struct sip_msg *msg,
+                        uint16_t scode, const char *reason);
+/* Starts the agent for the call's stage: the PIN prompt, or the real one. */
+int sipua_start_agent(struct call *call, const struct agent_ops **opsp,
+                      void **statep);
+
+/* sipua_route.c */
+
+/* Puts the caller in a room, or readies the PIN stage. false when the
+ * INVITE has been answered (challenge or rejection) and the call must go. */
+bool sipua_route_call(struct sipua *ua, struct call *call,
+                      const struct sip_msg *msg);
+/* What routing reads from msg, into k; dc points into k and call. */
+void sipua_invite_read(const struct call *call, const struct sip_msg *msg,
+                       struct invite_keys *k, struct dispatch_call *dc);
+/* Takes the room, identity, rule and agent dispatch gave the call. */
+void sipua_adopt_route(struct call *call, const struct dispatch_result *res);
+/* The call's participant was removed from its room: the call ends. */
+void sipua_kick_handler(struct participant *p, const char *reason, void *arg);
+
+/* sipua_auth.c */
+
+/* A fresh key and no use; reset forgets every use and frees the table. */
+int sipua_nonces_init(struct sipua_nonces *n);
+void sipua_nonces_reset(struct sipua_nonces *n);
+/* Checks the INVITE's Proxy-Authorization against the trunk's
+ * credentials. Returns true when they hold; otherwise it has replied. */
+bool sipua_authorized(struct sipua *ua, const struct sip_msg *msg,
+                      const struct dispatch_auth *auth);
+
+/* sipua_pin.c */
+
+/* An address that keyed too many wrong PINs gets no more tries for a
+ * while: true when the INVITE has been refused for it. */
+bool sipua_pin_refused(struct sipua *ua, struct call *call,
+                       const struct sip_msg *msg);
+/* The caller's keys (MEDIA_EVENT_DTMF): the PIN, or the agent's. */
+void sipua_pin_digits(struct call *call);
+/* The pin_timeout_ms timer: no PIN came. */
+void sipua_pin_timeout(void *arg);
+
+#endif
