@@ -131,4 +131,13 @@ vg_case bad_answer_no_codec case_bad_answer_no_codec
 vg_case refused_calls_recorded case_refused_calls_recorded
 vg_server_stop_case clean_exit
 vg_case history_max_rows case_history_max_rows
+
+# The same hostile calls against the release server (VG_RELEASE_BIN),
+# which has no sanitizer: what a caller sees must be the same.
+VG_BIN=${VG_RELEASE_BIN:-$VG_ROOT/build/voxgate}
+vg_server_start || vg_abort "release server did not start: $VG_REASON"
+vg_case release_bad_answer_empty case_bad_answer_empty
+vg_case release_bad_answer_garbage case_bad_answer_garbage
+vg_case release_bad_answer_no_codec case_bad_answer_no_codec
+vg_server_stop_case release_clean_exit
 vg_finish
