@@ -46,6 +46,7 @@ static void stats_add(struct media_stats *dst, const struct media_stats *s)
 	dst->discarded += s->discarded;
 	dst->underrun += s->underrun;
 	dst->stretched += s->stretched;
+	dst->concealed += s->concealed;
 	dst->wrong_source += s->wrong_source;
 	dst->probation += s->probation;
 	dst->unknown_pt += s->unknown_pt;
@@ -145,6 +146,9 @@ static void apply_params(struct media_session *ms,
 	if (!prm->recv) {
 		jitter_reset(ms->jb);
 		ms->fifo_len = 0;
+		/* Nothing heard on hold is continued after it. */
+		plc_init(&ms->plc);
+		ms->plc_primed = false;
 	}
 	ms->last_rx_us = clock_mono_us();
 	ms->timeout_sent = false;

@@ -60,6 +60,10 @@ struct media_stats {
 	uint64_t packets_in, packets_out;
 	uint64_t lost, late, duplicate, discarded;
 	uint64_t underrun, stretched; /* the jitter buffer ran dry, deepened */
+	/* Missing frames of the caller's audio the agent heard filled in
+	 * by packet loss concealment (a lost packet, or a tick the buffer
+	 * had nothing for). */
+	uint64_t concealed;
 	uint32_t jitter_target_ms; /* the delay it had adapted to, per call */
 	/* From a source that may not have the call; from one still proving
 	 * itself (packets in sequence) before it has it. */

@@ -22,6 +22,8 @@
 #include <string.h>
 #include <time.h>
 #include <re.h>
+#include <spandsp/telephony.h>
+#include <spandsp/plc.h>
 #include "core/clock.h"
 #include "media/media.h"
 #include "core/ring.h"
@@ -34,6 +36,9 @@
 #define RESIDENCE_BUCKET_US 50
 #define RESIDENCE_BUCKETS   10000 /* up to 500 ms */
 #define MAX_THREADS         64
+/* Audio that was due and never came is filled in for at most this long
+ * in one run; spandsp's fill-in has faded to silence by then. */
+#define PLC_MAX_SAMPLES (3 * FRAME_SAMPLES)
 /* Sources proving themselves at once: a spray from one address cannot
  * push the caller's run out. */
 #define LATCH_CANDIDATES 4
@@ -143,6 +148,13 @@ struct media_session {
 	uint64_t last_sr_us;
 	bool dtmf_seen;
 	uint32_t dtmf_ts; /* RTP timestamp of the last event reported */
+
+	/* Packet loss concealment of the caller's audio: fed every frame
+	 * heard, it fills in the ones missing. Only once audio was heard,
+	 * and not after a telephone-event until audio comes again. */
+	plc_state_t plc;
+	bool plc_primed;
+	uint32_t plc_run; /* samples filled in since the last heard */
 
 	int16_t fifo[PCM_FIFO_SAMPLES];
 	size_t fifo_len;

@@ -199,6 +199,7 @@ int media_session_alloc(struct media_session **msp, struct media_engine *me,
 	ms->ssrc = rand_u32();
 	ms->seq = rand_u16();
 	ms->ts = rand_u32();
+	plc_init(&ms->plc);
 
 	err = ring_init(&ms->dtmf, DTMF_RING);
 	if (err)

@@ -33,25 +33,82 @@ static void decode_into_fifo(struct media_session *ms,
 {
 	size_t room = PCM_FIFO_SAMPLES - ms->fifo_len;
 	size_t n = f->len < room ? f->len : room;
+	int16_t *pcm = ms->fifo + ms->fifo_len;
 
 	if (f->pt == MEDIA_PT_PCMA)
-		g711_alaw_decode(ms->fifo + ms->fifo_len, f->payload, n);
+		g711_alaw_decode(pcm, f->payload, n);
 	else
-		g711_ulaw_decode(ms->fifo + ms->fifo_len, f->payload, n);
+		g711_ulaw_decode(pcm, f->payload, n);
+	/* Remembered for a fill-in later; after one, the first samples are
+	 * blended with it so the audio resumes without a click. */
+	plc_rx(&ms->plc, pcm, (int)n);
+	ms->plc_primed = true;
+	ms->plc_run = 0;
 	ms->fifo_len += n;
 }
 
-/* Fills the fifo with at least one frame from the jitter buffer, or
- * returns false when there is no audio to hear this tick. */
-static bool pull_frame(struct media_session *ms)
+/* spandsp 0.0.6 starts a fill-in by rotating its history buffer with
+ * memcpy over overlapping ranges (undefined behaviour, caught by ASan).
+ * Rotated here first, with memmove, it finds nothing left to do. */
+static void plc_history_rotate(plc_state_t *s)
+{
+	int16_t tmp[PLC_HISTORY_LEN];
+	size_t p;
+
+	if (s->buf_ptr <= 0 || s->buf_ptr >= PLC_HISTORY_LEN) {
+		s->buf_ptr = 0; /* a full turn: already in order */
+		return;
+	}
+	p = (size_t)s->buf_ptr;
+	memcpy(tmp, s->history, p * sizeof(int16_t));
+	memmove(s->history, s->history + p,
+	        (PLC_HISTORY_LEN - p) * sizeof(int16_t));
+	memcpy(s->history + PLC_HISTORY_LEN - p, tmp, p * sizeof(int16_t));
+	s->buf_ptr = 0;
+}
+
+/* Fills n samples that were due and never came: spandsp repeats the last
+ * pitch period, fading out; past PLC_MAX_SAMPLES of one run, before the
+ * caller's first audio or during a telephone-event, silence. Returns how
+ * many samples were filled in. */
+static size_t conceal(struct media_session *ms, int16_t *pcm, size_t n)
+{
+	size_t k = 0;
+
+	if (ms->plc_primed && ms->plc_run < PLC_MAX_SAMPLES) {
+		k = PLC_MAX_SAMPLES - ms->plc_run;
+		if (k > n)
+			k = n;
+		if (!ms->plc.missing_samples)
+			plc_history_rotate(&ms->plc);
+		plc_fillin(&ms->plc, pcm, (int)k);
+		ms->plc_run += (uint32_t)k;
+	}
+	memset(pcm + k, 0, (n - k) * sizeof(int16_t));
+	return k;
+}
+
+enum pulled {
+	PULLED_NONE,      /* nothing to hear this tick */
+	PULLED_HEARD,     /* a frame in the fifo, from packets */
+	PULLED_CONCEALED, /* a frame in the fifo, partly filled in */
+};
+
+/* Fills the fifo with at least one frame from the jitter buffer, filling
+ * in what is missing for a short while. */
+static enum pulled pull_frame(struct media_session *ms)
 {
 	struct jitter_frame f;
+	bool filled = false;
 
 	while (ms->fifo_len < FRAME_SAMPLES) {
 		switch (jitter_get(ms->jb, &f)) {
 		case JITTER_GET_FRAME:
-			if (!f.len)
+			if (!f.len) {
+				/* A telephone-event: no voice to continue. */
+				ms->plc_run = PLC_MAX_SAMPLES;
 				break;
+			}
 			decode_into_fifo(ms, &f);
 			ms->fifo_arrival_us = f.arrival_us;
 			break;
@@ -59,19 +116,27 @@ static bool pull_frame(struct media_session *ms)
 			size_t room = PCM_FIFO_SAMPLES - ms->fifo_len;
 			size_t n = f.samples < room ? f.samples : room;
 
-			/* Silence conceals a lost packet; the agent
-			 * hears a gap, not stale audio. */
-			memset(ms->fifo + ms->fifo_len, 0, n * sizeof(int16_t));
-			ms->fifo_len += n;
 			if (!n)
-				return false;
+				return PULLED_NONE;
+			if (conceal(ms, ms->fifo + ms->fifo_len, n)) {
+				ms->stats.concealed++;
+				filled = true;
+			}
+			ms->fifo_len += n;
 			break;
 		}
 		case JITTER_GET_EMPTY:
-			return false;
+			/* The frame was due: late, lost at the end of a
+			 * burst, or the buffer deepening. */
+			if (!conceal(ms, ms->fifo + ms->fifo_len,
+			             FRAME_SAMPLES - ms->fifo_len))
+				return PULLED_NONE;
+			ms->fifo_len = FRAME_SAMPLES;
+			ms->stats.concealed++;
+			return PULLED_CONCEALED;
 		}
 	}
-	return true;
+	return filled ? PULLED_CONCEALED : PULLED_HEARD;
 }
 
 static void fifo_consume(struct media_session *ms, size_t n)
@@ -221,13 +286,21 @@ session_tick(struct media_thread *mt, struct media_session *ms, uint64_t t)
 		return;
 	}
 
-	if (pull_frame(ms)) {
+	switch (pull_frame(ms)) {
+	case PULLED_HEARD:
 		ops->audio_in(ms->agent_state, ms->fifo, FRAME_SAMPLES,
 		              ms->fifo_arrival_us);
 		fifo_consume(ms, FRAME_SAMPLES);
 		heard = true;
-	} else {
+		break;
+	case PULLED_CONCEALED:
+		/* No packet's arrival to measure from. */
+		ops->audio_in(ms->agent_state, ms->fifo, FRAME_SAMPLES, t);
+		fifo_consume(ms, FRAME_SAMPLES);
+		break;
+	case PULLED_NONE:
 		ops->audio_in(ms->agent_state, NULL, FRAME_SAMPLES, t);
+		break;
 	}
 
 	n = ops->audio_out(ms->agent_state, out, FRAME_SAMPLES);

@@ -210,7 +210,7 @@ static void log_totals(struct server *srv)
 	    LOGL_INFO, NULL, "stats",
 	    "calls=%llu packets_in=%llu packets_out=%llu lost=%llu "
 	    "late=%llu duplicate=%llu discarded=%llu underrun=%llu "
-	    "stretched=%llu wrong_source=%llu "
+	    "stretched=%llu concealed=%llu wrong_source=%llu "
 	    "unknown_pt=%llu malformed=%llu tick_late=%llu "
 	    "residence_count=%llu residence_p50_us=%u "
 	    "residence_p99_us=%u residence_max_us=%u",
@@ -221,6 +221,7 @@ static void log_totals(struct server *srv)
 	    (unsigned long long)t.stats.discarded,
 	    (unsigned long long)t.stats.underrun,
 	    (unsigned long long)t.stats.stretched,
+	    (unsigned long long)t.stats.concealed,
 	    (unsigned long long)t.stats.wrong_source,
 	    (unsigned long long)t.stats.unknown_pt,
 	    (unsigned long long)t.stats.malformed,

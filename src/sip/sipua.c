@@ -79,7 +79,8 @@ static void call_finish(struct call *call)
 	log_event(LOGL_INFO, call->id, "call_end",
 	          "by=%s reason=\"%s\" duration_ms=%llu packets_in=%llu "
 	          "packets_out=%llu lost=%llu late=%llu discarded=%llu "
-	          "duplicate=%llu underrun=%llu stretched=%llu jitter_ms=%u "
+	          "duplicate=%llu underrun=%llu stretched=%llu concealed=%llu "
+	          "jitter_ms=%u "
 	          "wrong_source=%llu unknown_pt=%llu malformed=%llu "
 	          "dtmf_in=%llu",
 	          call->end_by, call->end_reason, (unsigned long long)dur,
@@ -91,6 +92,7 @@ static void call_finish(struct call *call)
 	          (unsigned long long)(st ? st->duplicate : 0),
 	          (unsigned long long)(st ? st->underrun : 0),
 	          (unsigned long long)(st ? st->stretched : 0),
+	          (unsigned long long)(st ? st->concealed : 0),
 	          st ? st->jitter_target_ms : 0,
 	          (unsigned long long)(st ? st->wrong_source : 0),
 	          (unsigned long long)(st ? st->unknown_pt : 0),

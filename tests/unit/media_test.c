@@ -599,9 +599,10 @@ static const char *stream_check(struct stream *st, const struct peer *p,
 }
 
 /* Is payload (encoded as out_pt) what src's packet j decodes to? Same law:
- * exactly; transcoded: within the coarser law's quantisation. */
-static bool frame_is(const struct peer *src, unsigned j, uint8_t out_pt,
-                     const uint8_t *payload)
+ * exactly; transcoded: within the coarser law's quantisation. The first
+ * skip samples are not compared. */
+static bool frame_is_from(const struct peer *src, unsigned j, uint8_t out_pt,
+                          const uint8_t *payload, size_t skip)
 {
 	int16_t pcm[FRAME], want[FRAME], got[FRAME];
 	uint8_t enc[FRAME];
@@ -611,12 +612,18 @@ static bool frame_is(const struct peer *src, unsigned j, uint8_t out_pt,
 	encode(in_pt, enc, pcm, FRAME);
 	decode(in_pt, want, enc, FRAME);
 	decode(out_pt, got, payload, FRAME);
-	for (size_t k = 0; k < FRAME; k++) {
+	for (size_t k = skip; k < FRAME; k++) {
 		int d = abs(got[k] - want[k]);
 		if (in_pt == out_pt ? d != 0 : d > 16 + abs(want[k]) / 16)
 			return false;
 	}
 	return true;
+}
+
+static bool frame_is(const struct peer *src, unsigned j, uint8_t out_pt,
+                     const uint8_t *payload)
+{
+	return frame_is_from(src, j, out_pt, payload, 0);
 }
 
 static bool is_silence(const uint8_t *payload, uint8_t pt)
@@ -630,17 +637,26 @@ static bool is_silence(const uint8_t *payload, uint8_t pt)
 	return true;
 }
 
+/* Audio that was due and never came (the end of a stream, or a packet
+ * late under load) is filled in for up to this many frames; the frame
+ * heard after them is blended with the fill-in over its first samples. */
+#define FILL_FRAMES 3
+#define FILL_BLEND  30 /* spandsp's PLC_PITCH_OVERLAP_MAX */
+
 /*
  * Packets [from, to) of p are src's audio said back, in order: each is
- * one of src's audio packets, each later than the one before. *first is
- * the index of the first one. With silences, frames of silence (lost
- * audio concealed) are allowed too, and counted there.
+ * one of src's audio packets, each later than the one before, or after
+ * one of them up to FILL_FRAMES filled in (the first heard may be
+ * blended with a fill-in too: that of another source). *first is the index of the
+ * first one. With silences, frames of silence (lost audio past the
+ * fill-in) are allowed too, and counted there.
  */
 static const char *echo_check(const struct peer *p, size_t from, size_t to,
                               const struct peer *src, unsigned *first,
                               size_t *silences)
 {
-	unsigned next = 0;
+	unsigned next = 0, fill = 0;
+	bool heard = false;
 
 	for (size_t i = from; i < to; i++) {
 		const struct rx *r = &p->rx[i];
@@ -652,16 +668,24 @@ static const char *echo_check(const struct peer *p, size_t from, size_t to,
 		}
 		for (j = next; j < src->sent && j < MAX_TX; j++) {
 			if (src->sent_pt[j] != DTMF_PT &&
-			    frame_is(src, j, r->b[1] & 0x7f, r->b + 12))
+			    frame_is_from(src, j, r->b[1] & 0x7f, r->b + 12,
+			                  fill || !heard ? FILL_BLEND : 0))
 				break;
 		}
-		if (j >= src->sent || j >= MAX_TX)
+		if (j >= src->sent || j >= MAX_TX) {
+			if (heard && fill < FILL_FRAMES) {
+				fill++;
+				continue;
+			}
 			return FAILED("%s[%zu] is none of %s's frames from "
 			              "#%u on",
 			              p->name, i, src->name, next);
+		}
 		if (i == from && first)
 			*first = j;
 		next = j + 1;
+		heard = true;
+		fill = 0;
 	}
 	return NULL;
 }
@@ -1158,7 +1182,7 @@ TEST(greeting_then_echo)
 
 	/* Echo: all of A's frames, in order (a few may be dropped if the
 	 * test's own timing bunches packets beyond the jitter maximum). */
-	CHECK(A.nrx >= N - 6 && A.nrx <= N - 2);
+	CHECK(A.nrx >= N - 6 && A.nrx <= N - 2 + FILL_FRAMES);
 	CHECK_OK(stream_check(&st, &A, 0, A.nrx, S.port, MEDIA_PT_PCMU));
 	CHECK(st.markers <= 1 + A.nrx / 5);
 	CHECK_OK(echo_check(&A, 0, A.nrx, &A, &first, NULL));
@@ -1169,9 +1193,13 @@ TEST(greeting_then_echo)
 	CHECK_EQ(S.stats.packets_in, N - 2);
 	CHECK_EQ(S.stats.probation, 2);
 	CHECK_EQ(S.stats.packets_out, G + A.nrx);
-	/* Each frame heard is said back unless the jitter buffer dropped it
-	 * (or, after an underrun, the last one is left waiting alone). */
-	CHECK(S.stats.packets_out + S.stats.discarded <= G + N - 2);
+	/* Each frame heard or filled in is said back unless the jitter
+	 * buffer dropped it (or, after an underrun, the last one is left
+	 * waiting alone). */
+	CHECK(S.stats.concealed <=
+	      FILL_FRAMES * (1 + S.stats.underrun + S.stats.stretched));
+	CHECK(S.stats.packets_out + S.stats.discarded <=
+	      G + N - 2 + S.stats.concealed);
 	CHECK(S.stats.packets_out + S.stats.discarded >= G + N - 3);
 	CHECK_EQ(S.stats.wrong_source, 0);
 	CHECK_EQ(S.stats.unknown_pt, 0);
@@ -1815,6 +1843,7 @@ TEST(pcma_session)
 	enum { N = 24 };
 	struct media_params prm;
 	struct stream st = {0};
+	size_t k;
 
 	CHECK_EQ(peer_open(&A), 0);
 	CHECK_EQ(sess_alloc(&S, engine), 0);
@@ -1834,8 +1863,12 @@ TEST(pcma_session)
 	/* Both kinds came back. */
 	CHECK(frame_is(&A, 0, MEDIA_PT_PCMA, A.rx[0].b + 12) ||
 	      frame_is(&A, 1, MEDIA_PT_PCMA, A.rx[0].b + 12));
-	CHECK(frame_is(&A, N - 1, MEDIA_PT_PCMA, A.rx[A.nrx - 1].b + 12) ||
-	      frame_is(&A, N - 2, MEDIA_PT_PCMA, A.rx[A.nrx - 1].b + 12));
+	/* The last heard, before the fill-in of the stream's end. */
+	for (k = A.nrx; k-- > 0 && k + FILL_FRAMES + 1 >= A.nrx;)
+		if (frame_is(&A, N - 1, MEDIA_PT_PCMA, A.rx[k].b + 12) ||
+		    frame_is(&A, N - 2, MEDIA_PT_PCMA, A.rx[k].b + 12))
+			break;
+	CHECK(k < A.nrx && k + FILL_FRAMES + 1 >= A.nrx);
 	CHECK_OK(sess_stop(&S));
 	CHECK_EQ(S.stats.packets_in, N);
 	CHECK_EQ(S.stats.unknown_pt, 0);
@@ -1844,6 +1877,156 @@ TEST(pcma_session)
 }
 
 /* ---- what the agent hears --------------------------------------------- */
+
+/* ---- packet loss concealment ------------------------------------------ */
+
+#define TONE_AMP 8000.0
+#define TONE_RMS (TONE_AMP / M_SQRT2)
+
+/* Packet j of a 1 kHz tone from p (after the probation run, A is the
+ * call's source), sent now. */
+static void send_tone(struct peer *p, uint16_t port, unsigned j)
+{
+	uint8_t b[RTP_LEN];
+	int16_t pcm[FRAME];
+	struct sa dst;
+
+	for (unsigned k = 0; k < FRAME; k++)
+		pcm[k] =
+		    (int16_t)lrint(TONE_AMP * sin(2 * M_PI * 1000.0 *
+		                                  (FRAME * j + k) / 8000.0));
+	rtp_header(b, j == 0, MEDIA_PT_PCMU, (uint16_t)(1000 + j), FRAME * j,
+	           0x5eed);
+	encode(MEDIA_PT_PCMU, b + 12, pcm, FRAME);
+	sa_set_in(&dst, INADDR_LOOPBACK, port);
+	peer_send(p, &dst, b, sizeof(b));
+}
+
+/* Packets [0, n) of the tone 20 ms apart, except [gap_from, gap_to). */
+static void tone_run(struct peer *p, uint16_t port, unsigned n,
+                     unsigned gap_from, unsigned gap_to)
+{
+	uint64_t t0 = now_us();
+
+	for (unsigned j = 0; j < n; j++) {
+		sleep_until(t0 + 20000u * j);
+		if (j < gap_from || j >= gap_to)
+			send_tone(p, port, j);
+	}
+	sleep_loop(200);
+}
+
+static double rx_rms(const struct rx *r)
+{
+	int16_t pcm[FRAME];
+	double e = 0;
+
+	decode(r->b[1] & 0x7f, pcm, r->b + 12, FRAME);
+	for (size_t k = 0; k < FRAME; k++)
+		e += (double)pcm[k] * pcm[k];
+	return sqrt(e / FRAME);
+}
+
+/*
+ * One packet of a tone never comes: the echo agent hears its slot filled
+ * in from the tone around it, not silence, and says it back. Every frame
+ * it said back from the first to the last is tone-like.
+ */
+TEST(lost_frame_concealed)
+{
+	enum { N = 30, LOST = 15 };
+	struct media_params prm;
+	size_t quiet = 0, last;
+	double min_rms = 1e9;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+
+	tone_run(&A, S.port, N, LOST, LOST + 1);
+	CHECK_OK(sess_stop(&S));
+	last = A.nrx;
+	CHECK(A.nrx >= N - 8);
+	/* From the first to the last frame of tone heard (the stream's end
+	 * fades out after it). */
+	while (last > 0 && rx_rms(&A.rx[last - 1]) < 0.9 * TONE_RMS)
+		last--;
+	CHECK(last >= N - 8);
+	for (size_t i = 0; i < last; i++) {
+		double rms = rx_rms(&A.rx[i]);
+
+		if (rms < 0.4 * TONE_RMS)
+			quiet++;
+		if (rms < min_rms)
+			min_rms = rms;
+	}
+	CHECK_EQ(quiet, 0);
+	CHECK(min_rms > 0.4 * TONE_RMS);
+	CHECK_EQ(S.stats.lost, 1);
+	CHECK(S.stats.concealed >= 1);
+	/* Frames are concealed only for a loss or the buffer running dry. */
+	CHECK(S.stats.concealed <=
+	      S.stats.lost + 3 * (S.stats.underrun + S.stats.stretched));
+	CHECK(sess_release(&S));
+	return 0;
+}
+
+/*
+ * A long silence from the caller (200 ms): the first frames missing are
+ * filled in, fading, and within 60 ms the agent hears nothing; then the
+ * tone again.
+ */
+TEST(long_loss_fades)
+{
+	enum { N = 30, FROM = 10, TO = 20 };
+	struct media_params prm;
+	size_t i, fading = 0, silent = 0, faded = 0, after = 0;
+	double prev;
+	int16_t pcm[FRAME];
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+
+	tone_run(&A, S.port, N, FROM, TO);
+	CHECK_OK(sess_stop(&S));
+	CHECK(A.nrx >= N - (TO - FROM) - 8);
+
+	/* The tone, then frames fading out, the last ending in silence,
+	 * then the tone again. */
+	for (i = 0; i < A.nrx && rx_rms(&A.rx[i]) > 0.9 * TONE_RMS; i++)
+		;
+	CHECK(i >= FROM - 2 - 4);
+	prev = TONE_RMS;
+	for (; i < A.nrx && rx_rms(&A.rx[i]) < 0.9 * TONE_RMS; i++) {
+		double rms = rx_rms(&A.rx[i]);
+
+		/* Packets the buffer knows lost, past the fill-in. */
+		if (rms == 0) {
+			silent++;
+			continue;
+		}
+		CHECK(!silent);
+		CHECK(rms < prev);
+		prev = rms;
+		faded = i;
+		fading++;
+	}
+	CHECK(fading >= 1 && fading <= 3);
+	decode(MEDIA_PT_PCMU, pcm, A.rx[faded].b + 12, FRAME);
+	CHECK(prev < 0.2 * TONE_RMS);
+	CHECK_EQ(pcm[FRAME - 1], 0);
+	for (; i < A.nrx; i++)
+		if (rx_rms(&A.rx[i]) > 0.8 * TONE_RMS)
+			after++;
+	CHECK(after >= N - TO - 4);
+	CHECK(S.stats.concealed >= 1);
+	CHECK(S.stats.concealed <= 3 + S.stats.lost);
+	CHECK(sess_release(&S));
+	return 0;
+}
 
 /* A DTMF event in the middle of the caller's audio is counted, not heard:
  * the agent gets the audio before and after it and, in its place, at
@@ -2480,6 +2663,8 @@ int main(void)
 	RUN(truncated_extension_malformed);
 	RUN(header_extras_skipped);
 	RUN(pcma_session);
+	RUN(lost_frame_concealed);
+	RUN(long_loss_fades);
 	RUN(dtmf_not_heard);
 	RUN(dtmf_digits_reported);
 	RUN(agent_swap);
