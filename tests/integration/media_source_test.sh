@@ -145,9 +145,11 @@ vg_server_stop_case clean_exit_greeting
 
 # The races and reflections against the release server (VG_RELEASE_BIN).
 VG_BIN=${VG_RELEASE_BIN:-$VG_ROOT/build/voxgate}
+vg_server_start || vg_abort "release server did not start: $VG_REASON"
+vg_case release_race_latch case_race_latch
+vg_server_stop_case release_clean_exit_race
 vg_server_start --greeting "$VG_SPEECH" ||
 	vg_abort "release server did not start: $VG_REASON"
-vg_case release_race_latch case_race_latch
 vg_case release_no_ack_nothing_sent case_no_ack_nothing_sent
 vg_case release_refused_addresses case_refused_addresses
 vg_server_stop_case release_clean_exit
