@@ -118,7 +118,7 @@ static void session_destructor(void *arg)
 		close(ms->rtp_fd);
 	if (ms->rtcp_fd >= 0)
 		close(ms->rtcp_fd);
-	jitter_free(ms->jb);
+	mem_deref(ms->jb);
 	ring_destroy(&ms->dtmf);
 }
 
