@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <re.h>
 #include "core/clock.h"
 #include "agent/bridge.h"
 #include "agent/echo_guard.h"
@@ -342,7 +343,7 @@ static void bridge_stop(void *state)
 
 	if (!b)
 		return;
-	vad_free(b->vad);
+	mem_deref(b->vad);
 	echo_guard_free(b->echo);
 	ring_destroy(&b->events);
 	ring_destroy(&b->audio);

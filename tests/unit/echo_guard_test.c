@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <re.h>
 
 #include "agent/echo_guard.h"
 #include "speech/tts.h"
@@ -128,7 +129,7 @@ static int run(const struct line *ln, size_t frames, struct outcome *o)
 	}
 	o->delay_ms = echo_guard_delay_ms(eg);
 	echo_guard_free(eg);
-	vad_free(vad);
+	mem_deref(vad);
 	free(sent);
 	return err;
 }

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/libre.h"
 #include "worker/brain.h"
 #include "worker/pipeline.h"
 #include "speech/stt.h"
@@ -235,7 +236,7 @@ static int call_start(struct call *c, const struct pipeline_config *cfg)
 static void call_end(struct call *c)
 {
 	pipeline_stop(c->p);
-	vad_free(c->vad);
+	mem_deref(c->vad);
 	for (int i = 0; i < MAX_UTT; i++)
 		free(c->u[i].pcm);
 	pthread_mutex_destroy(&c->m);
