@@ -82,6 +82,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <re.h>
 
 #include "core/clock.h"
 #include "worker/pipeline_int.h"
@@ -327,7 +328,7 @@ static void release(struct pipeline *p)
 	free(p->hist);
 	free(p->rest);
 	if (p->stt && !p->cfg->decoder)
-		stt_free(p->stt);
+		mem_deref(p->stt);
 	pthread_cond_destroy(&p->listen_cv);
 	pthread_cond_destroy(&p->speak_cv);
 	pthread_cond_destroy(&p->ctl_cv);

@@ -337,7 +337,7 @@ static int transcribe(struct call *c, const int16_t *pcm, size_t n, char *text,
 	}
 	if (!err)
 		err = stt_end(s, text, size);
-	stt_free(s);
+	mem_deref(s);
 	return err;
 }
 
@@ -1277,6 +1277,6 @@ int main(void)
 	free(booking);
 	free(hello);
 	tts_free(tts);
-	stt_model_free(model);
+	mem_deref(model);
 	TEST_EXIT();
 }
