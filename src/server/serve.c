@@ -422,7 +422,7 @@ static int busy_message(struct server *srv)
 		return err;
 	}
 	err = tts_synth(tts, cfg->agent_busy_message, busy_chunk, srv);
-	tts_free(tts);
+	mem_deref(tts);
 	if (err)
 		fprintf(stderr, "voxgate: agent_busy_message: %s\n",
 		        strerror(err));

@@ -541,7 +541,7 @@ out:
 	for (uint32_t i = 0; i < w.capacity; i++)
 		mem_deref(w.jobs[i].decoder);
 	brain_script_free(w.script);
-	tts_free(w.tts);
+	mem_deref(w.tts);
 	mem_deref(w.stt);
 	free(w.jobs);
 	return w.rc;

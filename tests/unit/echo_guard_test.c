@@ -52,7 +52,7 @@ static int setup(void)
 		              "booking, your order, or anything else you need "
 		              "today. Just tell me what you would like to do.",
 		              collect, NULL);
-	tts_free(tts);
+	mem_deref(tts);
 	if (!err)
 		err = wav_load("tests/fixtures/call_me_back.wav", 8000, &caller,
 		               &caller_len, &why);

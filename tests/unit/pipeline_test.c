@@ -1276,7 +1276,7 @@ int main(void)
 	RUN(echo_latency);
 	free(booking);
 	free(hello);
-	tts_free(tts);
+	mem_deref(tts);
 	mem_deref(model);
 	TEST_EXIT();
 }
