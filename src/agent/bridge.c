@@ -344,7 +344,7 @@ static void bridge_stop(void *state)
 	if (!b)
 		return;
 	mem_deref(b->vad);
-	echo_guard_free(b->echo);
+	mem_deref(b->echo);
 	ring_destroy(&b->events);
 	ring_destroy(&b->audio);
 	ring_destroy(&b->playout);

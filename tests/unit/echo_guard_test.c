@@ -128,7 +128,7 @@ static int run(const struct line *ln, size_t frames, struct outcome *o)
 		}
 	}
 	o->delay_ms = echo_guard_delay_ms(eg);
-	echo_guard_free(eg);
+	mem_deref(eg);
 	mem_deref(vad);
 	free(sent);
 	return err;
