@@ -617,7 +617,7 @@ static void carrier_destructor(void *arg)
 	 * at shutdown leaves a caller in silence. */
 	if (c->telnyx_api)
 		telnyx_api_close(c->telnyx_api, 2000);
-	telnyx_seen_free(c->telnyx_seen);
+	mem_deref(c->telnyx_seen);
 	telnyx_key_free(c->telnyx_key);
 	free(c->public_url);
 	free(c->sip_uri);

@@ -122,10 +122,9 @@ int telnyx_client_state_decode(char *out, size_t sz, const char *b64);
  */
 struct telnyx_seen;
 
-/* On success the caller owns *sp and frees it with telnyx_seen_free.
+/* *sp is a mem object: mem_deref.
  * EINVAL for a capacity or ttl_s of 0, or a capacity over 2^28; ENOMEM. */
 int telnyx_seen_alloc(struct telnyx_seen **sp, size_t capacity, unsigned ttl_s);
-void telnyx_seen_free(struct telnyx_seen *s);
 
 /*
  * true when id was recorded less than ttl_s seconds before now (the event
