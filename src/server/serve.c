@@ -502,8 +502,7 @@ static void control_plane_close(struct server *srv)
 	srv->api = mem_deref(srv->api);
 	srv->streams = mem_deref(srv->streams);
 	srv->carrier = mem_deref(srv->carrier);
-	rooms_free(srv->rooms);
-	srv->rooms = NULL;
+	srv->rooms = mem_deref(srv->rooms);
 	webhook_close(srv->webhook, 2000);
 	srv->webhook = NULL;
 	dispatch_free(srv->dispatch);

@@ -171,7 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(b);
 	}
 	mem_deref(api);
-	rooms_free(rooms);
+	mem_deref(rooms);
 	store_close(st);
 	return 0;
 }

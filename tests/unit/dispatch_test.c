@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <re_types.h>
 #include <re_fmt.h>
+#include <re_mem.h>
 #include <re_main.h>
 #include <jansson.h>
 
@@ -362,7 +363,7 @@ int main(void)
 	RUN(carrier_trunk_by_credentials);
 	RUN(credentials_never_become_attributes);
 	dispatch_free(disp);
-	rooms_free(rooms);
+	mem_deref(rooms);
 	store_close(st);
 	unlink(db);
 	strcat(db, "-wal");
