@@ -505,8 +505,7 @@ static void control_plane_close(struct server *srv)
 	srv->rooms = mem_deref(srv->rooms);
 	webhook_close(srv->webhook, 2000);
 	srv->webhook = NULL;
-	dispatch_free(srv->dispatch);
-	srv->dispatch = NULL;
+	srv->dispatch = mem_deref(srv->dispatch);
 	srv->hosts = mem_deref(srv->hosts);
 	srv->retention = mem_deref(srv->retention);
 	store_close(srv->store);

@@ -362,7 +362,7 @@ int main(void)
 	RUN(carrier_trunk_without_rule_names_the_room);
 	RUN(carrier_trunk_by_credentials);
 	RUN(credentials_never_become_attributes);
-	dispatch_free(disp);
+	mem_deref(disp);
 	mem_deref(rooms);
 	store_close(st);
 	unlink(db);
