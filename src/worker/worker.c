@@ -540,7 +540,7 @@ int worker_run(const struct config *cfg)
 out:
 	for (uint32_t i = 0; i < w.capacity; i++)
 		mem_deref(w.jobs[i].decoder);
-	brain_script_free(w.script);
+	mem_deref(w.script);
 	mem_deref(w.tts);
 	mem_deref(w.stt);
 	free(w.jobs);

@@ -923,7 +923,7 @@ TEST(dtmf_and_script_hangup)
 	CHECK_EQ(c.ev[c.nev - 2].kind, 'e');
 	pthread_mutex_unlock(&c.m);
 	call_end(&c);
-	brain_script_free(script);
+	mem_deref(script);
 	return 0;
 }
 
