@@ -345,10 +345,10 @@ static void bridge_stop(void *state)
 		return;
 	mem_deref(b->vad);
 	mem_deref(b->echo);
-	ring_destroy(&b->events);
-	ring_destroy(&b->audio);
-	ring_destroy(&b->playout);
-	ring_destroy(&b->ctl);
+	ring_reset(&b->events);
+	ring_reset(&b->audio);
+	ring_reset(&b->playout);
+	ring_reset(&b->ctl);
 	free(b);
 }
 

@@ -119,7 +119,7 @@ static void session_destructor(void *arg)
 	if (ms->rtcp_fd >= 0)
 		close(ms->rtcp_fd);
 	mem_deref(ms->jb);
-	ring_destroy(&ms->dtmf);
+	ring_reset(&ms->dtmf);
 }
 
 static int bind_udp(const struct sa *laddr, uint16_t port, int *fdp)
