@@ -36,7 +36,7 @@ int bot_line_init(struct bot_line *l, unsigned up_ms, unsigned down_ms)
 	return 0;
 }
 
-void bot_line_destroy(struct bot_line *l)
+void bot_line_reset(struct bot_line *l)
 {
 	if (!l)
 		return;
