@@ -266,7 +266,7 @@ static int control_plane_open(struct server *srv)
 	const struct config *cfg = &srv->cfg;
 	int err;
 
-	err = store_open(&srv->store, cfg->db);
+	err = store_alloc(&srv->store, cfg->db);
 	if (err) {
 		fprintf(stderr, "voxgate: db: %s\n", store_error(NULL));
 		return EXIT_USAGE;
@@ -508,8 +508,7 @@ static void control_plane_close(struct server *srv)
 	srv->dispatch = mem_deref(srv->dispatch);
 	srv->hosts = mem_deref(srv->hosts);
 	srv->retention = mem_deref(srv->retention);
-	store_close(srv->store);
-	srv->store = NULL;
+	srv->store = mem_deref(srv->store);
 }
 
 int serve(int argc, char **argv)

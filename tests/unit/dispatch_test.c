@@ -138,7 +138,7 @@ static int setup(void)
 	snprintf(db, sizeof(db), "/tmp/voxgate-dispatch-test-%d.db",
 	         (int)getpid());
 	unlink(db);
-	err = store_open(&st, db);
+	err = store_alloc(&st, db);
 	/* A trunk anyone can reach (numbers only), with SIP_X_HEADERS ... */
 	err = err ? err
 	          : put("trunk", "ST_open",
@@ -364,7 +364,7 @@ int main(void)
 	RUN(credentials_never_become_attributes);
 	mem_deref(disp);
 	mem_deref(rooms);
-	store_close(st);
+	mem_deref(st);
 	unlink(db);
 	strcat(db, "-wal");
 	unlink(db);
