@@ -618,7 +618,7 @@ static void carrier_destructor(void *arg)
 	if (c->telnyx_api)
 		telnyx_api_close(c->telnyx_api, 2000);
 	mem_deref(c->telnyx_seen);
-	telnyx_key_free(c->telnyx_key);
+	mem_deref(c->telnyx_key);
 	free(c->public_url);
 	free(c->sip_uri);
 	free(c->twilio_token);

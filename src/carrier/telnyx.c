@@ -42,6 +42,14 @@ struct telnyx_key {
 	EVP_PKEY *pkey;
 };
 
+static void telnyx_key_destructor(void *arg)
+{
+	struct telnyx_key *k = arg;
+
+	if (k->pkey)
+		EVP_PKEY_free(k->pkey);
+}
+
 int telnyx_key_parse(struct telnyx_key **kp, const char *base64)
 {
 	unsigned char raw[ED25519_KEY_LEN];
@@ -54,25 +62,17 @@ int telnyx_key_parse(struct telnyx_key **kp, const char *base64)
 	        0 ||
 	    len != sizeof(raw))
 		return EINVAL;
-	k = malloc(sizeof(*k));
+	k = mem_zalloc(sizeof(*k), telnyx_key_destructor);
 	if (!k)
 		return ENOMEM;
 	k->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw,
 	                                      sizeof(raw));
 	if (!k->pkey) {
-		free(k);
+		mem_deref(k);
 		return ENOMEM;
 	}
 	*kp = k;
 	return 0;
-}
-
-void telnyx_key_free(struct telnyx_key *k)
-{
-	if (!k)
-		return;
-	EVP_PKEY_free(k->pkey);
-	free(k);
 }
 
 /* A Unix time in decimal digits only: Telnyx sends no sign, no space. */

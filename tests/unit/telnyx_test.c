@@ -94,7 +94,7 @@ static int verify_at(const char *sig, const char *ts, const char *body,
 	if (err)
 		return -1;
 	err = telnyx_verify(k, sig, ts, body, body ? strlen(body) : 0, now);
-	telnyx_key_free(k);
+	mem_deref(k);
 	return err;
 }
 
@@ -199,8 +199,8 @@ TEST(bad_args)
 	CHECK_EQ(telnyx_verify(k, SIG, TS, NULL, 5, NOW), EINVAL);
 	/* The length given is what is checked, not up to a NUL. */
 	CHECK_EQ(telnyx_verify(k, SIG, TS, BODY "xyz", strlen(BODY), NOW), 0);
-	telnyx_key_free(k);
-	telnyx_key_free(NULL);
+	mem_deref(k);
+	mem_deref(NULL);
 	return 0;
 }
 
@@ -212,7 +212,7 @@ TEST(key_parse)
 	CHECK_EQ(
 	    telnyx_key_parse(&k, "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
 	    0);
-	telnyx_key_free(k);
+	mem_deref(k);
 	/* 31 and 33 bytes. */
 	CHECK_EQ(telnyx_key_parse(
 	             &k, "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHUQ=="),
@@ -698,7 +698,7 @@ TEST(handler_flow)
 	}
 	CHECK_EQ(rank, 9);
 	mem_deref(seen);
-	telnyx_key_free(k);
+	mem_deref(k);
 	return 0;
 }
 
