@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <re.h>
 #include "core/clock.h"
 #include "agent/bridge.h"
 #include "agent/echo_guard.h"
@@ -342,12 +343,12 @@ static void bridge_stop(void *state)
 
 	if (!b)
 		return;
-	vad_free(b->vad);
-	echo_guard_free(b->echo);
-	ring_destroy(&b->events);
-	ring_destroy(&b->audio);
-	ring_destroy(&b->playout);
-	ring_destroy(&b->ctl);
+	mem_deref(b->vad);
+	mem_deref(b->echo);
+	ring_reset(&b->events);
+	ring_reset(&b->audio);
+	ring_reset(&b->playout);
+	ring_reset(&b->ctl);
 	free(b);
 }
 

@@ -24,6 +24,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <re.h>
 #include "agent/echo_guard.h"
 
 #define FRAME       ECHO_GUARD_FRAME
@@ -68,7 +69,7 @@ int echo_guard_alloc(struct echo_guard **egp)
 
 	if (!egp)
 		return EINVAL;
-	eg = calloc(1, sizeof(*eg));
+	eg = mem_zalloc(sizeof(*eg), NULL);
 	if (!eg)
 		return ENOMEM;
 	eg->delay = -1;
@@ -76,13 +77,6 @@ int echo_guard_alloc(struct echo_guard **egp)
 	eg->erl = ERL_ASSUMED;
 	*egp = eg;
 	return 0;
-}
-
-void echo_guard_free(struct echo_guard *eg)
-{
-	if (!eg)
-		return;
-	free(eg);
 }
 
 int echo_guard_delay_ms(const struct echo_guard *eg)

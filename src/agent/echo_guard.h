@@ -23,8 +23,8 @@
 
 struct echo_guard;
 
+/* *egp is a mem object: mem_deref. */
 int echo_guard_alloc(struct echo_guard **egp);
-void echo_guard_free(struct echo_guard *eg);
 
 /* What went out this frame; NULL when nothing did. Call once per frame,
  * after echo_guard_in for the same frame. */

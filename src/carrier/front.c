@@ -192,7 +192,7 @@ static int twilio_read(struct carrier *c, struct http_conn *conn,
 	url = request_url(c, msg);
 	if (!url || (sig && pl_strdup(&sigz, &sig->val))) {
 		free(url);
-		twilio_form_free(&r->form);
+		twilio_form_reset(&r->form);
 		reply(conn, 500, "Internal Server Error", "out of memory");
 		return 1;
 	}
@@ -202,7 +202,7 @@ static int twilio_read(struct carrier *c, struct http_conn *conn,
 	mem_deref(sigz);
 	free(url);
 	if (err) {
-		twilio_form_free(&r->form);
+		twilio_form_reset(&r->form);
 		why = sig ? "bad signature" : "no signature";
 		goto refused;
 	}
@@ -229,7 +229,7 @@ refused:
 
 static void twilio_done(struct twilio_req *r)
 {
-	twilio_form_free(&r->form);
+	twilio_form_reset(&r->form);
 	json_decref(r->json);
 }
 
@@ -617,8 +617,8 @@ static void carrier_destructor(void *arg)
 	 * at shutdown leaves a caller in silence. */
 	if (c->telnyx_api)
 		telnyx_api_close(c->telnyx_api, 2000);
-	telnyx_seen_free(c->telnyx_seen);
-	telnyx_key_free(c->telnyx_key);
+	mem_deref(c->telnyx_seen);
+	mem_deref(c->telnyx_key);
 	free(c->public_url);
 	free(c->sip_uri);
 	free(c->twilio_token);

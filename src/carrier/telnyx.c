@@ -29,6 +29,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
+#include "core/libre.h"
 #include "carrier/telnyx.h"
 #include "core/b64.h"
 
@@ -40,6 +41,14 @@
 struct telnyx_key {
 	EVP_PKEY *pkey;
 };
+
+static void telnyx_key_destructor(void *arg)
+{
+	struct telnyx_key *k = arg;
+
+	if (k->pkey)
+		EVP_PKEY_free(k->pkey);
+}
 
 int telnyx_key_parse(struct telnyx_key **kp, const char *base64)
 {
@@ -53,25 +62,17 @@ int telnyx_key_parse(struct telnyx_key **kp, const char *base64)
 	        0 ||
 	    len != sizeof(raw))
 		return EINVAL;
-	k = malloc(sizeof(*k));
+	k = mem_zalloc(sizeof(*k), telnyx_key_destructor);
 	if (!k)
 		return ENOMEM;
 	k->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw,
 	                                      sizeof(raw));
 	if (!k->pkey) {
-		free(k);
+		mem_deref(k);
 		return ENOMEM;
 	}
 	*kp = k;
 	return 0;
-}
-
-void telnyx_key_free(struct telnyx_key *k)
-{
-	if (!k)
-		return;
-	EVP_PKEY_free(k->pkey);
-	free(k);
 }
 
 /* A Unix time in decimal digits only: Telnyx sends no sign, no space. */
@@ -381,6 +382,14 @@ struct telnyx_seen {
 	uint64_t ttl;
 };
 
+static void telnyx_seen_destructor(void *arg)
+{
+	struct telnyx_seen *s = arg;
+
+	free(s->ring);
+	free(s->buckets);
+}
+
 int telnyx_seen_alloc(struct telnyx_seen **sp, size_t capacity, unsigned ttl_s)
 {
 	struct telnyx_seen *s;
@@ -391,13 +400,13 @@ int telnyx_seen_alloc(struct telnyx_seen **sp, size_t capacity, unsigned ttl_s)
 	/* Twice as many buckets as records keeps chains about one long. */
 	while (nb < capacity * 2)
 		nb <<= 1;
-	s = calloc(1, sizeof(*s));
+	s = mem_zalloc(sizeof(*s), telnyx_seen_destructor);
 	if (!s)
 		return ENOMEM;
 	s->ring = calloc(capacity, sizeof(*s->ring));
 	s->buckets = malloc(nb * sizeof(*s->buckets));
 	if (!s->ring || !s->buckets) {
-		telnyx_seen_free(s);
+		mem_deref(s);
 		return ENOMEM;
 	}
 	for (i = 0; i < nb; i++)
@@ -407,15 +416,6 @@ int telnyx_seen_alloc(struct telnyx_seen **sp, size_t capacity, unsigned ttl_s)
 	s->ttl = ttl_s;
 	*sp = s;
 	return 0;
-}
-
-void telnyx_seen_free(struct telnyx_seen *s)
-{
-	if (!s)
-		return;
-	free(s->ring);
-	free(s->buckets);
-	free(s);
 }
 
 /* FNV-1a: ids reach this only from authenticated events, so there is no

@@ -32,12 +32,10 @@ struct telnyx_key;
 
 /*
  * Parses the base64 of a raw 32-byte Ed25519 public key (padding
- * optional). On success the caller owns *kp and frees it with
- * telnyx_key_free. EINVAL when base64 is NULL, not base64 or not 32 bytes;
- * ENOMEM.
+ * optional) into *kp, a mem object (mem_deref). EINVAL when base64 is
+ * NULL, not base64 or not 32 bytes; ENOMEM.
  */
 int telnyx_key_parse(struct telnyx_key **kp, const char *base64);
-void telnyx_key_free(struct telnyx_key *k);
 
 /*
  * Checks a webhook: signature_b64 and timestamp are the values of the
@@ -122,10 +120,9 @@ int telnyx_client_state_decode(char *out, size_t sz, const char *b64);
  */
 struct telnyx_seen;
 
-/* On success the caller owns *sp and frees it with telnyx_seen_free.
+/* *sp is a mem object: mem_deref.
  * EINVAL for a capacity or ttl_s of 0, or a capacity over 2^28; ENOMEM. */
 int telnyx_seen_alloc(struct telnyx_seen **sp, size_t capacity, unsigned ttl_s);
-void telnyx_seen_free(struct telnyx_seen *s);
 
 /*
  * true when id was recorded less than ttl_s seconds before now (the event

@@ -159,7 +159,7 @@ const char *twilio_form_get(const struct twilio_form *f, const char *name)
 	return NULL;
 }
 
-void twilio_form_free(struct twilio_form *f)
+void twilio_form_reset(struct twilio_form *f)
 {
 	if (!f)
 		return;

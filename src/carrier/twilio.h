@@ -36,15 +36,15 @@ struct twilio_form {
  * without its '?': '+' is a space, %XX a byte; empty values and repeated
  * names are kept, empty pairs ("a=1&&b=2") skipped. EBADMSG for a bad %
  * escape or a NUL byte (raw or %00), EMSGSIZE beyond the bounds above.
- * The caller owns *f and frees it with twilio_form_free; on error *f is
- * empty.
+ * *f is the caller's struct (stack or embedded): twilio_form_reset frees
+ * what this put in it; on error *f is empty.
  */
 int twilio_form_parse(struct twilio_form *f, const char *data, size_t len);
 
 /* The first value of name, or NULL. */
 const char *twilio_form_get(const struct twilio_form *f, const char *name);
 
-void twilio_form_free(struct twilio_form *f);
+void twilio_form_reset(struct twilio_form *f);
 
 /*
  * The X-Twilio-Signature of one exact url (no port variants): url, then

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <re.h>
 
 #include "core/clock.h"
 #include "speech/stt.h"
@@ -166,8 +167,8 @@ int cli_stt(int argc, char **argv)
 	        dur, t2 - t1, dur > 0 ? (t2 - t1) / dur : 0.0, t1 - t0);
 	rc = 0;
 out:
-	stt_free(s);
-	stt_model_free(m);
+	mem_deref(s);
+	mem_deref(m);
 	free(pcm);
 	return rc;
 }

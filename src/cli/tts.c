@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <re.h>
 
 #include "core/clock.h"
 #include "speech/tts.h"
@@ -189,7 +190,7 @@ int cli_tts(int argc, char **argv)
 	tk.t0 = clock_mono_us() / 1e3;
 	err = tts_synth(t, a.text, take_chunk, &tk);
 	synth_ms = clock_mono_us() / 1e3 - tk.t0;
-	tts_free(t);
+	mem_deref(t);
 	if (err) {
 		fprintf(stderr, "voxgate tts: synthesis failed: %s\n",
 		        strerror(tk.oom ? ENOMEM : err));

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <re.h>
 
 #include "speech/vad.h"
 #include "cli/cli.h"
@@ -111,7 +112,7 @@ int cli_vad(int argc, char **argv)
 	if (err) {
 		fprintf(stderr, "voxgate vad: %s: %s\n", a.path,
 		        why ? why : strerror(err));
-		vad_free(v);
+		mem_deref(v);
 		return 2;
 	}
 
@@ -140,7 +141,7 @@ int cli_vad(int argc, char **argv)
 		}
 	}
 	free(pcm);
-	vad_free(v);
+	mem_deref(v);
 	if (fflush(stdout) || ferror(stdout)) {
 		fprintf(stderr, "voxgate vad: cannot write the output\n");
 		return 1;

@@ -20,7 +20,7 @@ int ring_init(struct ring *r, size_t capacity)
 	return 0;
 }
 
-void ring_destroy(struct ring *r)
+void ring_reset(struct ring *r)
 {
 	if (!r)
 		return;

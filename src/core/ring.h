@@ -19,10 +19,11 @@ struct ring {
 	atomic_size_t tail; /* written by the consumer */
 };
 
-/* Capacity is rounded up to a power of two; the buffer is malloc'd and
+/* An embedded struct: ring_init sets it up, ring_reset frees its buffer.
+ * Capacity is rounded up to a power of two; the buffer is malloc'd and
  * owned by the ring. */
 int ring_init(struct ring *r, size_t capacity);
-void ring_destroy(struct ring *r);
+void ring_reset(struct ring *r);
 
 /* Producer: writes all n bytes or none (ENOSPC). */
 int ring_write(struct ring *r, const void *data, size_t n);

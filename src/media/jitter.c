@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <re.h>
 
 #include "media/jitter.h"
 
@@ -201,7 +202,7 @@ int jitter_alloc(struct jitter **jbp, uint32_t clock_rate, uint32_t min_ms,
 	if (!jbp || !clock_rate || min_ms > max_ms)
 		return EINVAL;
 
-	jb = calloc(1, sizeof(*jb));
+	jb = mem_zalloc(sizeof(*jb), NULL);
 	if (!jb)
 		return ENOMEM;
 
@@ -211,11 +212,6 @@ int jitter_alloc(struct jitter **jbp, uint32_t clock_rate, uint32_t min_ms,
 
 	*jbp = jb;
 	return 0;
-}
-
-void jitter_free(struct jitter *jb)
-{
-	free(jb);
 }
 
 enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,

@@ -59,10 +59,9 @@ enum jitter_get_result {
 				 deepening after a late packet) */
 };
 
-/* clock_rate in Hz; min_ms <= max_ms. Owned by the caller: jitter_free. */
+/* clock_rate in Hz; min_ms <= max_ms. A mem object: mem_deref. */
 int jitter_alloc(struct jitter **jbp, uint32_t clock_rate, uint32_t min_ms,
                  uint32_t max_ms);
-void jitter_free(struct jitter *jb);
 
 enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
                                   uint32_t samples, uint8_t pt,

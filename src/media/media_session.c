@@ -118,8 +118,8 @@ static void session_destructor(void *arg)
 		close(ms->rtp_fd);
 	if (ms->rtcp_fd >= 0)
 		close(ms->rtcp_fd);
-	jitter_free(ms->jb);
-	ring_destroy(&ms->dtmf);
+	mem_deref(ms->jb);
+	ring_reset(&ms->dtmf);
 }
 
 static int bind_udp(const struct sa *laddr, uint16_t port, int *fdp)

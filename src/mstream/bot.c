@@ -351,7 +351,7 @@ static void release(struct bot *b)
 	mem_deref(b->ws);
 	mem_deref(b->cli);
 	mem_deref(b->dnsc);
-	bot_line_destroy(&b->line);
+	bot_line_reset(&b->line);
 	free(b);
 }
 

@@ -30,18 +30,18 @@ int bot_line_init(struct bot_line *l, unsigned up_ms, unsigned down_ms)
 		return err;
 	err = ring_init(&l->down, (size_t)down_ms * BYTES_PER_MS);
 	if (err) {
-		ring_destroy(&l->up);
+		ring_reset(&l->up);
 		return err;
 	}
 	return 0;
 }
 
-void bot_line_destroy(struct bot_line *l)
+void bot_line_reset(struct bot_line *l)
 {
 	if (!l)
 		return;
-	ring_destroy(&l->up);
-	ring_destroy(&l->down);
+	ring_reset(&l->up);
+	ring_reset(&l->down);
 }
 
 void bot_line_in(struct bot_line *l, const int16_t *pcm, size_t samples)

@@ -49,10 +49,11 @@ struct bot_line {
 	uint64_t marks_dropped; /* marks beyond BOT_LINE_MARKS */
 };
 
-/* up holds up_ms and down down_ms of audio; both buffers are owned by
- * the line until bot_line_destroy. 0 or ENOMEM / EINVAL. */
+/* An embedded struct: up holds up_ms and down down_ms of audio; both
+ * buffers are owned by the line until bot_line_reset. 0 or ENOMEM /
+ * EINVAL. */
 int bot_line_init(struct bot_line *l, unsigned up_ms, unsigned down_ms);
-void bot_line_destroy(struct bot_line *l);
+void bot_line_reset(struct bot_line *l);
 
 /* Media thread: one frame heard from the caller, 16-bit PCM (NULL when
  * nothing arrived: the bot gets silence, it expects a steady stream). */

@@ -454,7 +454,7 @@ static void stream_destructor(void *arg)
 	tmr_cancel(&st->end_tmr);
 	list_unlink(&st->le);
 	mem_deref(st->wc);
-	ring_destroy(&st->caller);
+	ring_reset(&st->caller);
 }
 
 /* ---- the server ------------------------------------------------------- */

@@ -245,13 +245,23 @@ static void participant_destructor(void *arg)
 	json_decref(p->attributes);
 }
 
+static void rooms_destructor(void *arg)
+{
+	struct rooms *rs = arg;
+
+	tmr_cancel(&rs->sweep);
+	while (!list_isempty(&rs->rooms))
+		room_delete(list_head(&rs->rooms)->data);
+	mem_deref(rs->by_name);
+}
+
 int rooms_alloc(struct rooms **rsp, const struct rooms_params *prm)
 {
 	struct rooms *rs;
 
 	if (!rsp || !prm)
 		return EINVAL;
-	rs = mem_zalloc(sizeof(*rs), NULL);
+	rs = mem_zalloc(sizeof(*rs), rooms_destructor);
 	if (!rs)
 		return ENOMEM;
 	rs->prm = *prm;
@@ -265,17 +275,6 @@ int rooms_alloc(struct rooms **rsp, const struct rooms_params *prm)
 	tmr_start(&rs->sweep, SWEEP_MS, sweep, rs);
 	*rsp = rs;
 	return 0;
-}
-
-void rooms_free(struct rooms *rs)
-{
-	if (!rs)
-		return;
-	tmr_cancel(&rs->sweep);
-	while (!list_isempty(&rs->rooms))
-		room_delete(list_head(&rs->rooms)->data);
-	mem_deref(rs->by_name);
-	mem_deref(rs);
 }
 
 static bool name_eq(struct le *le, void *arg)

@@ -32,14 +32,15 @@ struct rooms_params {
 typedef void(participant_kick_h)(struct participant *p, const char *reason,
                                  void *arg);
 
+/* *rsp is a mem object; mem_deref closes every room (participants are
+ * kicked first). */
 int rooms_alloc(struct rooms **rsp, const struct rooms_params *prm);
-/* Closes every room (participants are kicked first). */
-void rooms_free(struct rooms *rs);
 
 struct room *room_find(struct rooms *rs, const char *name);
-/* Creates the room if needed; *created tells. Options (JSON, LiveKit's
- * CreateRoomRequest fields) apply only to a new room or to non-zero
- * fields, as CreateRoom does. */
+/* Opens a room in the list: creates it if needed; *created tells. The
+ * room belongs to the list (room_delete ends it), so this is not an alloc.
+ * Options (JSON, LiveKit's CreateRoomRequest fields) apply only to a new
+ * room or to non-zero fields, as CreateRoom does. */
 int room_open(struct rooms *rs, const char *name, const struct json_t *opts,
               struct room **roomp, bool *created);
 /* Kicks every participant and closes the room now. */

@@ -267,7 +267,7 @@ static int control_plane_open(struct server *srv)
 	const struct config *cfg = &srv->cfg;
 	int err;
 
-	err = store_open(&srv->store, cfg->db);
+	err = store_alloc(&srv->store, cfg->db);
 	if (err) {
 		fprintf(stderr, "voxgate: db: %s\n", store_error(NULL));
 		return EXIT_USAGE;
@@ -423,7 +423,7 @@ static int busy_message(struct server *srv)
 		return err;
 	}
 	err = tts_synth(tts, cfg->agent_busy_message, busy_chunk, srv);
-	tts_free(tts);
+	mem_deref(tts);
 	if (err)
 		fprintf(stderr, "voxgate: agent_busy_message: %s\n",
 		        strerror(err));
@@ -503,16 +503,13 @@ static void control_plane_close(struct server *srv)
 	srv->api = mem_deref(srv->api);
 	srv->streams = mem_deref(srv->streams);
 	srv->carrier = mem_deref(srv->carrier);
-	rooms_free(srv->rooms);
-	srv->rooms = NULL;
+	srv->rooms = mem_deref(srv->rooms);
 	webhook_close(srv->webhook, 2000);
 	srv->webhook = NULL;
-	dispatch_free(srv->dispatch);
-	srv->dispatch = NULL;
+	srv->dispatch = mem_deref(srv->dispatch);
 	srv->hosts = mem_deref(srv->hosts);
 	srv->retention = mem_deref(srv->retention);
-	store_close(srv->store);
-	srv->store = NULL;
+	srv->store = mem_deref(srv->store);
 }
 
 int serve(int argc, char **argv)

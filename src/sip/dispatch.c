@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 #include <jansson.h>
+#include "core/libre.h"
 #include "sip/dispatch.h"
 #include "sip/routing.h"
 #include "sip/hosts.h"
@@ -97,6 +98,14 @@ int dispatch_reload(struct dispatch *d)
 	return 0;
 }
 
+static void dispatch_destructor(void *arg)
+{
+	struct dispatch *d = arg;
+
+	json_decref(d->trunks);
+	json_decref(d->rules);
+}
+
 int dispatch_alloc(struct dispatch **dp, const struct dispatch_params *prm)
 {
 	struct dispatch *d;
@@ -104,26 +113,17 @@ int dispatch_alloc(struct dispatch **dp, const struct dispatch_params *prm)
 
 	if (!dp || !prm || !prm->store || !prm->rooms)
 		return EINVAL;
-	d = calloc(1, sizeof(*d));
+	d = mem_zalloc(sizeof(*d), dispatch_destructor);
 	if (!d)
 		return ENOMEM;
 	d->prm = *prm;
 	err = dispatch_reload(d);
 	if (err) {
-		free(d);
+		mem_deref(d);
 		return err;
 	}
 	*dp = d;
 	return 0;
-}
-
-void dispatch_free(struct dispatch *d)
-{
-	if (!d)
-		return;
-	json_decref(d->trunks);
-	json_decref(d->rules);
-	free(d);
 }
 
 static void reject(struct dispatch_result *res, unsigned status,

@@ -95,8 +95,8 @@ struct dispatch_record {
 	unsigned long long packets_in, packets_out, lost;
 };
 
+/* *dp is a mem object: mem_deref. */
 int dispatch_alloc(struct dispatch **dp, const struct dispatch_params *prm);
-void dispatch_free(struct dispatch *d);
 /* Reads trunks and rules from the store again (after an API change). */
 int dispatch_reload(struct dispatch *d);
 

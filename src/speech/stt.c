@@ -15,6 +15,7 @@
 #include <sphinxbase/logmath.h>
 #include <sphinxbase/ngram_model.h>
 #include <speex/speex_resampler.h>
+#include <re.h>
 #include "speech/stt.h"
 
 #define STT_MODEL_DIR "/usr/share/pocketsphinx/model/en-us"
@@ -72,6 +73,7 @@ struct stt_model {
 	 * share the language model, whose scoring cache is not thread-safe,
 	 * and the settings, whose reference count is not atomic. */
 	pthread_mutex_t lock;
+	bool lock_ready; /* lock was initialised: the destructor destroys it */
 	cmd_ln_t *config;
 	logmath_t *lmath;    /* the language model's, must outlive it */
 	ngram_model_t *lm;   /* each decoder's search holds a reference */
@@ -202,10 +204,10 @@ static ps_decoder_t *decoder_new(struct stt_model *m)
 	return ps;
 }
 
-void stt_model_free(struct stt_model *m)
+static void stt_model_destructor(void *arg)
 {
-	if (!m)
-		return;
+	struct stt_model *m = arg;
+
 	if (m->spare)
 		ps_free(m->spare);
 	if (m->lm)
@@ -214,8 +216,8 @@ void stt_model_free(struct stt_model *m)
 		logmath_free(m->lmath);
 	if (m->config)
 		cmd_ln_free_r(m->config);
-	pthread_mutex_destroy(&m->lock);
-	free(m);
+	if (m->lock_ready)
+		pthread_mutex_destroy(&m->lock);
 }
 
 int stt_model_load(struct stt_model **mp, const struct stt_params *prm,
@@ -235,14 +237,15 @@ int stt_model_load(struct stt_model **mp, const struct stt_params *prm,
 	err = check_paths(hmm, lm, dict, why);
 	if (err)
 		return err;
-	m = calloc(1, sizeof(*m));
+	m = mem_zalloc(sizeof(*m), stt_model_destructor);
 	if (!m)
 		return ENOMEM;
 	err = pthread_mutex_init(&m->lock, NULL);
 	if (err) {
-		free(m);
+		mem_deref(m);
 		return err;
 	}
+	m->lock_ready = true;
 	m->phone_cmn = !strcmp(hmm, STT_HMM);
 	ps_error[0] = '\0';
 	m->config = cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", hmm, "-dict",
@@ -280,14 +283,14 @@ int stt_model_load(struct stt_model **mp, const struct stt_params *prm,
 	*mp = m;
 	return 0;
 out:
-	stt_model_free(m);
+	mem_deref(m);
 	return err;
 }
 
-void stt_free(struct stt *s)
+static void stt_destructor(void *arg)
 {
-	if (!s)
-		return;
+	struct stt *s = arg;
+
 	if (s->ps) {
 		pthread_mutex_lock(&s->m->lock);
 		ps_free(s->ps);
@@ -298,7 +301,6 @@ void stt_free(struct stt *s)
 	free(s->cmn);
 	free(s->prev);
 	free(s->cur);
-	free(s);
 }
 
 int stt_alloc(struct stt **sp, struct stt_model *m)
@@ -309,14 +311,14 @@ int stt_alloc(struct stt **sp, struct stt_model *m)
 
 	if (!sp || !m)
 		return EINVAL;
-	s = calloc(1, sizeof(*s));
+	s = mem_zalloc(sizeof(*s), stt_destructor);
 	if (!s)
 		return ENOMEM;
 	s->m = m;
 	s->rs = speex_resampler_init(1, STT_RATE, STT_MODEL_RATE,
 	                             STT_RESAMPLE_QUALITY, &err);
 	if (!s->rs) {
-		free(s);
+		mem_deref(s);
 		return ENOMEM;
 	}
 	pthread_mutex_lock(&m->lock);
@@ -336,7 +338,7 @@ int stt_alloc(struct stt **sp, struct stt_model *m)
 	pthread_mutex_unlock(&m->lock);
 	if (!s->ps || !s->cmn) {
 		err = s->ps ? ENOMEM : EIO;
-		stt_free(s);
+		mem_deref(s);
 		return err;
 	}
 	if (m->phone_cmn && s->ncmn == STT_CEPLEN) {

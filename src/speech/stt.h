@@ -26,9 +26,8 @@ struct stt_model;
 
 /*
  * Loads the model and builds the first decoder (the first stt_alloc takes
- * it), so that a file pocketsphinx cannot read is reported here. The
- * caller owns *mp and frees it with stt_model_free once its decoders are
- * freed. Returns EINVAL for a path that is not a model (a reason in *why,
+ * it), so that a file pocketsphinx cannot read is reported here. *mp is
+ * a mem object: mem_deref it once its decoders are gone. Returns EINVAL for a path that is not a model (a reason in *why,
  * valid until this thread loads another model), ENOMEM or EIO.
  *
  * pocketsphinx's own log is silenced for the whole process. The library
@@ -37,7 +36,6 @@ struct stt_model;
  */
 int stt_model_load(struct stt_model **mp, const struct stt_params *prm,
                    const char **why);
-void stt_model_free(struct stt_model *m);
 
 /*
  * One stream decoder. Making one takes about 0.2 s and 57 MB (its search
@@ -49,9 +47,8 @@ void stt_model_free(struct stt_model *m);
  */
 struct stt;
 
-/* The caller owns *sp and frees it with stt_free. EINVAL, ENOMEM or EIO. */
+/* *sp is a mem object: mem_deref. EINVAL, ENOMEM or EIO. */
 int stt_alloc(struct stt **sp, struct stt_model *m);
-void stt_free(struct stt *s);
 
 /* Starts an utterance (a caller's turn); resets the resampler. An
  * utterance in progress is dropped. Returns 0, EINVAL or EIO. */

@@ -6,6 +6,9 @@
 #include <espeak-ng/espeak_ng.h>
 #include <flite/flite.h>
 #include <speex/speex_resampler.h>
+/* libre's mem only: re_fmt.h declares a utf8_decode of its own */
+#include <re_types.h>
+#include <re_mem.h>
 #include "speech/tts.h"
 
 /* Audio goes out every 50 ms of it, not when a sentence is done; 50 ms
@@ -477,6 +480,14 @@ static int params_check(const struct tts_params *prm, struct provider **pvp,
 	return 0;
 }
 
+static void tts_destructor(void *arg)
+{
+	struct tts *t = arg;
+
+	if (t->rs)
+		speex_resampler_destroy(t->rs);
+}
+
 int tts_alloc(struct tts **tp, const struct tts_params *prm, const char **why)
 {
 	const char *reason = NULL, *voice = NULL;
@@ -513,7 +524,7 @@ int tts_alloc(struct tts **tp, const struct tts_params *prm, const char **why)
 	if (err)
 		goto out;
 
-	t = calloc(1, sizeof(*t));
+	t = mem_zalloc(sizeof(*t), tts_destructor);
 	if (!t) {
 		err = ENOMEM;
 		goto out;
@@ -527,7 +538,7 @@ int tts_alloc(struct tts **tp, const struct tts_params *prm, const char **why)
 		t->rs = speex_resampler_init(1, pv->rate, prm->out_rate,
 		                             TTS_RESAMPLE_QUALITY, &rerr);
 		if (!t->rs) {
-			free(t);
+			mem_deref(t);
 			reason = "cannot resample to out_rate";
 			err = rerr == RESAMPLER_ERR_ALLOC_FAILED ? ENOMEM
 			                                         : EINVAL;
@@ -537,8 +548,7 @@ int tts_alloc(struct tts **tp, const struct tts_params *prm, const char **why)
 		 * of silence. */
 		if (speex_resampler_skip_zeros(t->rs) !=
 		    RESAMPLER_ERR_SUCCESS) {
-			speex_resampler_destroy(t->rs);
-			free(t);
+			mem_deref(t);
 			reason = "cannot resample to out_rate";
 			err = EINVAL;
 			goto out;
@@ -549,15 +559,6 @@ out:
 	if (err && why)
 		*why = reason ? reason : strerror(err);
 	return err;
-}
-
-void tts_free(struct tts *t)
-{
-	if (!t)
-		return;
-	if (t->rs)
-		speex_resampler_destroy(t->rs);
-	free(t);
 }
 
 /* The length of the UTF-8 sequence at s (1-4), its code point in *cp;

@@ -33,15 +33,12 @@ void tts_params_default(struct tts_params *p);
 struct tts;
 
 /*
- * Makes a synthesiser with prm's settings; the caller owns *tp and frees it
- * with tts_free. The provider's library and voice are loaded once per
- * process, on first use. EINVAL for an unknown provider or voice or a
+ * Makes a synthesiser with prm's settings, a mem object (mem_deref). The
+ * provider's library and voice are loaded once per process, on first use. EINVAL for an unknown provider or voice or a
  * setting out of range, EIO when the provider cannot start (no voice data);
  * with a reason (a static string) in *why when why is given.
  */
 int tts_alloc(struct tts **tp, const struct tts_params *prm, const char **why);
-
-void tts_free(struct tts *t);
 
 /* Audio as it is made: n samples, 16-bit mono at out_rate. pcm is valid
  * only during the call. Return false to stop the synthesis (barge-in). */

@@ -38,6 +38,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <re.h>
 #include <stdlib.h>
 #include <string.h>
 #include <speex/speex_resampler.h>
@@ -200,6 +201,14 @@ static void hpf_design(struct vad *v, uint32_t rate)
 	v->a2 = (1 - alpha) / a0;
 }
 
+static void vad_destructor(void *arg)
+{
+	struct vad *v = arg;
+
+	if (v->rs)
+		speex_resampler_destroy(v->rs);
+}
+
 int vad_alloc(struct vad **vp, const struct vad_params *prm, uint32_t rate)
 {
 	struct vad_params def;
@@ -214,7 +223,8 @@ int vad_alloc(struct vad **vp, const struct vad_params *prm, uint32_t rate)
 	}
 	if (!params_ok(prm))
 		return EINVAL;
-	v = calloc(1, sizeof(*v) + rate / 50 * sizeof(v->hp[0]));
+	v = mem_zalloc(sizeof(*v) + rate / 50 * sizeof(v->hp[0]),
+	               vad_destructor);
 	if (!v)
 		return ENOMEM;
 	v->prm = *prm;
@@ -225,7 +235,7 @@ int vad_alloc(struct vad **vp, const struct vad_params *prm, uint32_t rate)
 	v->rs =
 	    speex_resampler_init(1, rate, PITCH_RATE, RESAMPLE_QUALITY, &err);
 	if (!v->rs) {
-		free(v);
+		mem_deref(v);
 		return err == RESAMPLER_ERR_ALLOC_FAILED ? ENOMEM : EINVAL;
 	}
 	/* the decimated signal then lines up with the frame it came from */
@@ -234,14 +244,6 @@ int vad_alloc(struct vad **vp, const struct vad_params *prm, uint32_t rate)
 	v->state = VAD_QUIET;
 	*vp = v;
 	return 0;
-}
-
-void vad_free(struct vad *v)
-{
-	if (!v)
-		return;
-	speex_resampler_destroy(v->rs);
-	free(v);
 }
 
 void vad_reset(struct vad *v)

@@ -59,11 +59,9 @@ struct vad;
 /*
  * rate is 8000 or 16000; frames are rate/50 samples. prm NULL means the
  * defaults. EINVAL on a bad rate or parameters (a duration outside 0..10 s,
- * a threshold outside 0..1), ENOMEM. The caller owns *vp and frees it with
- * vad_free.
+ * a threshold outside 0..1), ENOMEM. *vp is a mem object: mem_deref.
  */
 int vad_alloc(struct vad **vp, const struct vad_params *prm, uint32_t rate);
-void vad_free(struct vad *v);
 
 /*
  * Back to QUIET: a turn in progress is dropped without a STOP. What was

@@ -3,12 +3,12 @@
  *
  * DESIGN
  *
- * One connection, used from the signalling thread only. store_open sets
+ * One connection, used from the signalling thread only. store_alloc sets
  * WAL (readers never wait for the writer, a crash loses no committed
  * write), synchronous=NORMAL (a commit is durable once the WAL is synced at
  * checkpoint; enough for configuration and history), foreign keys and a
  * busy timeout, then brings the schema up to date and prepares every
- * statement once; store_close finalizes them.
+ * statement once; its destructor finalizes them.
  *
  * The schema version lives in PRAGMA user_version (0 for a new file).
  * migrations[] is the ordered list of schema changes: entry i takes the
@@ -38,6 +38,7 @@
 #include <sqlite3.h>
 
 #include <jansson.h>
+#include "core/libre.h"
 #include "store/store.h"
 
 #define STORE_BUSY_TIMEOUT_MS 5000
@@ -168,7 +169,7 @@ struct store {
 	char err[STORE_ERR_SIZE];
 };
 
-/* Why the last store_open on this thread failed. */
+/* Why the last store_alloc on this thread failed. */
 static _Thread_local char open_err[2 * STORE_ERR_SIZE];
 
 /* ---- errors ----------------------------------------------------------- */
@@ -523,7 +524,18 @@ static int prepare_all(struct store *st)
 	return 0;
 }
 
-int store_open(struct store **stp, const char *path)
+static void store_destructor(void *arg)
+{
+	struct store *st = arg;
+
+	for (int i = 0; i < STMT_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	/* Every statement is finalized, so this closes (and, as the last
+	 * connection, checkpoints the WAL into the file). */
+	sqlite3_close(st->db);
+}
+
+int store_alloc(struct store **stp, const char *path)
 {
 	struct store *st;
 	int rc, err;
@@ -531,13 +543,13 @@ int store_open(struct store **stp, const char *path)
 	open_err[0] = '\0';
 	if (!stp || !valid_key(path)) {
 		snprintf(open_err, sizeof(open_err),
-		         "store_open: bad arguments");
+		         "store_alloc: bad arguments");
 		return EINVAL;
 	}
 	*stp = NULL;
-	st = calloc(1, sizeof(*st));
+	st = mem_zalloc(sizeof(*st), store_destructor);
 	if (!st) {
-		snprintf(open_err, sizeof(open_err), "store_open: no memory");
+		snprintf(open_err, sizeof(open_err), "store_alloc: no memory");
 		return ENOMEM;
 	}
 	rc = sqlite3_open_v2(path, &st->db,
@@ -569,23 +581,11 @@ int store_open(struct store **stp, const char *path)
 out:
 	if (err) {
 		snprintf(open_err, sizeof(open_err), "%s: %s", path, st->err);
-		store_close(st);
+		mem_deref(st);
 		return err;
 	}
 	*stp = st;
 	return 0;
-}
-
-void store_close(struct store *st)
-{
-	if (!st)
-		return;
-	for (int i = 0; i < STMT_COUNT; i++)
-		sqlite3_finalize(st->stmt[i]);
-	/* Every statement is finalized, so this closes (and, as the last
-	 * connection, checkpoints the WAL into the file). */
-	sqlite3_close(st->db);
-	free(st);
 }
 
 /* ---- trunks ----------------------------------------------------------- */

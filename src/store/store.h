@@ -26,17 +26,18 @@ enum store_trunk_kind {
  * ENOENT (no such row), ENOMEM, EIO (SQLite failed), EBADMSG (a stored row
  * whose JSON does not parse). */
 
-/* Opens (creating the file, schema and running pending migrations).
+/* Opens the database (creating the file, schema and running pending
+ * migrations) as *stp, a mem object: mem_deref closes it. No thread of its
+ * own, so an alloc, not an open.
  * Errors: EINVAL (bad arguments), ENOMEM, EIO (SQLite could not open,
  * read or migrate the file: not a database, corrupt, not writable),
  * ENOTSUP (written by a newer voxgate: its schema version is higher than
  * this build knows). store_error(NULL) then tells why. */
-int store_open(struct store **stp, const char *path);
-void store_close(struct store *st);
+int store_alloc(struct store **stp, const char *path);
 
 /* Why the last failed call on st failed ("" if none has); with st NULL,
- * why the last store_open on this thread failed. Valid until the next call
- * on st (the next store_open for NULL). */
+ * why the last store_alloc on this thread failed. Valid until the next call
+ * on st (the next store_alloc for NULL). */
 const char *store_error(const struct store *st);
 
 /* Inserts or replaces; obj is not stolen. */

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "core/libre.h"
 #include "worker/brain.h"
 
 /* One alternative of a pattern: words that must all be heard. */
@@ -112,15 +113,14 @@ static void item_clear(struct item *it)
 	memset(it, 0, sizeof(*it));
 }
 
-void brain_script_free(struct brain_script *s)
+static void brain_script_destructor(void *arg)
 {
-	if (!s)
-		return;
+	struct brain_script *s = arg;
+
 	for (size_t i = 0; i < s->nrules; i++)
 		item_clear(&s->rules[i]);
 	free(s->rules);
 	item_clear(&s->fallback);
-	free(s);
 }
 
 enum stage {
@@ -285,7 +285,7 @@ int brain_script_load(const char *path, struct brain_script **sp, char *why,
 		why[0] = '\0';
 	if (!path || !sp)
 		return EINVAL;
-	ps.s = calloc(1, sizeof(*ps.s));
+	ps.s = mem_zalloc(sizeof(*ps.s), brain_script_destructor);
 	if (!ps.s)
 		return ENOMEM;
 	f = fopen(path, "r");
@@ -293,7 +293,7 @@ int brain_script_load(const char *path, struct brain_script **sp, char *why,
 		err = errno;
 		if (why && whysz)
 			snprintf(why, whysz, "%s: %s", path, strerror(err));
-		brain_script_free(ps.s);
+		mem_deref(ps.s);
 		return err;
 	}
 	while (!err) {
@@ -330,7 +330,7 @@ int brain_script_load(const char *path, struct brain_script **sp, char *why,
 			         path);
 	}
 	if (err) {
-		brain_script_free(ps.s);
+		mem_deref(ps.s);
 		return err;
 	}
 	*sp = ps.s;

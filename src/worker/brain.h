@@ -46,14 +46,13 @@ struct brain_config {
 };
 
 /*
- * Reads a script file. On success the caller owns *sp and frees it with
- * brain_script_free. EINVAL for a malformed script, with the reason and
- * the line ("booking.script:7: ...") in why; an errno value from opening
- * or reading the file otherwise, with why naming the file.
+ * Reads a script file into *sp, a mem object (mem_deref). EINVAL for a
+ * malformed script, with the reason and the line ("booking.script:7: ...")
+ * in why; an errno value from opening or reading the file otherwise, with
+ * why naming the file.
  */
 int brain_script_load(const char *path, struct brain_script **sp, char *why,
                       size_t whysz);
-void brain_script_free(struct brain_script *s);
 
 /* A piece of the reply, len bytes of UTF-8, valid only during the call. */
 typedef void(brain_text_h)(const char *text, size_t len, void *arg);

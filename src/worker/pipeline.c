@@ -82,6 +82,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <re.h>
 
 #include "core/clock.h"
 #include "worker/pipeline_int.h"
@@ -113,10 +114,10 @@ char *pipeline_trimmed(const char *s, size_t len)
 	return strndup(s, len);
 }
 
-void pipeline_reply_free(struct reply *r)
+static void reply_destructor(void *arg)
 {
-	if (!r)
-		return;
+	struct reply *r = arg;
+
 	for (size_t i = 0; i < r->nmsgs; i++)
 		free((char *)r->msgs[i].content);
 	free(r->msgs);
@@ -125,7 +126,16 @@ void pipeline_reply_free(struct reply *r)
 	free(r->text);
 	free(r->cl);
 	free(r->q);
-	free(r);
+}
+
+int pipeline_reply_alloc(struct reply **rp)
+{
+	struct reply *r = mem_zalloc(sizeof(*r), reply_destructor);
+
+	if (!r)
+		return ENOMEM;
+	*rp = r;
+	return 0;
 }
 
 /* ---- inputs (the transport's thread) ---------------------------------- */
@@ -321,13 +331,13 @@ static void release(struct pipeline *p)
 		free(t);
 	}
 	/* p->job, when set, is p->cur. */
-	pipeline_reply_free(p->cur);
+	mem_deref(p->cur);
 	for (size_t i = 0; i < p->nhist; i++)
 		free(p->hist[i].content);
 	free(p->hist);
 	free(p->rest);
 	if (p->stt && !p->cfg->decoder)
-		stt_free(p->stt);
+		mem_deref(p->stt);
 	pthread_cond_destroy(&p->listen_cv);
 	pthread_cond_destroy(&p->speak_cv);
 	pthread_cond_destroy(&p->ctl_cv);

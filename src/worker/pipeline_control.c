@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/libre.h"
 #include "core/clock.h"
 #include "worker/pipeline_int.h"
 
@@ -92,12 +93,11 @@ static void greet(struct pipeline *p)
 
 	if (!g || !g[0])
 		return;
-	r = calloc(1, sizeof(*r));
-	if (!r)
+	if (pipeline_reply_alloc(&r))
 		return;
 	r->fixed = strdup(g);
 	if (!r->fixed || hist_add(p, "assistant", "", &r->hist)) {
-		pipeline_reply_free(r);
+		mem_deref(r);
 		return;
 	}
 	reply_begin(p, r);
@@ -105,10 +105,10 @@ static void greet(struct pipeline *p)
 
 static void on_turn(struct pipeline *p, struct turn_item *t)
 {
-	struct reply *r = calloc(1, sizeof(*r));
+	struct reply *r;
 	int err = 0;
 
-	if (!r)
+	if (pipeline_reply_alloc(&r))
 		return;
 	r->t_end = t->t_end;
 	r->t_stt = t->t_stt;
@@ -119,7 +119,7 @@ static void on_turn(struct pipeline *p, struct turn_item *t)
 		/* Nothing said and nothing to resume: no turn at all. */
 		if (!p->has_rest || (!p->rest[0] && !rerun)) {
 			rest_clear(p);
-			pipeline_reply_free(r);
+			mem_deref(r);
 			return;
 		}
 		r->resume = true;
@@ -145,7 +145,7 @@ static void on_turn(struct pipeline *p, struct turn_item *t)
 			err = hist_copy(p, r);
 	}
 	if (err) {
-		pipeline_reply_free(r);
+		mem_deref(r);
 		return;
 	}
 	reply_begin(p, r);
@@ -286,7 +286,7 @@ static void settle(struct pipeline *p)
 	}
 	free(heard);
 	free(rest);
-	pipeline_reply_free(r);
+	mem_deref(r);
 }
 
 enum act {

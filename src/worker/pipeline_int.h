@@ -218,7 +218,8 @@ void pipeline_wait_until(pthread_cond_t *cv, pthread_mutex_t *lock,
 bool pipeline_is_space(char c);
 /* Copies s[0..len) without the spaces around it; NULL on ENOMEM. */
 char *pipeline_trimmed(const char *s, size_t len);
-void pipeline_reply_free(struct reply *r);
+/* A reply is a mem object: mem_deref. 0 or ENOMEM. */
+int pipeline_reply_alloc(struct reply **rp);
 /* With the lock held; takes transcript. */
 void pipeline_turn_push(struct pipeline *p, char *transcript, uint64_t t_end,
                         uint64_t t_stt, bool redecoded);

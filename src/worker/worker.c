@@ -539,10 +539,10 @@ int worker_run(const struct config *cfg)
 	libre_close();
 out:
 	for (uint32_t i = 0; i < w.capacity; i++)
-		stt_free(w.jobs[i].decoder);
-	brain_script_free(w.script);
-	tts_free(w.tts);
-	stt_model_free(w.stt);
+		mem_deref(w.jobs[i].decoder);
+	mem_deref(w.script);
+	mem_deref(w.tts);
+	mem_deref(w.stt);
 	free(w.jobs);
 	return w.rc;
 }

@@ -7,6 +7,8 @@
  * Input: two bytes for the minimum and maximum delay, then operations,
  * each an opcode byte and its fields (see below).
  */
+#include <re.h>
+
 #include "media/jitter.h"
 
 #include "fuzz.h"
@@ -118,6 +120,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(jitter_target(jb) <= 8 * max_ms);
 		}
 	}
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }

@@ -8,6 +8,7 @@
  * many bytes.
  */
 #include <errno.h>
+#include <re.h>
 
 #include "media/g711.h"
 #include "media/jitter.h"
@@ -93,6 +94,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			play(jb);
 		}
 	}
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }

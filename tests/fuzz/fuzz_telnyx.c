@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <openssl/evp.h>
 
+#include "core/libre.h"
 #include "carrier/telnyx.h"
 
 #include "fuzz.h"

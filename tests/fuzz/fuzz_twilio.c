@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(strlen(sig) == TWILIO_SIGNATURE_LEN);
 	FUZZ_CHECK(twilio_signature_check(TOKEN, URL, &f, NULL, 0, sig) == 0);
 	twiml(&f);
-	twilio_form_free(&f);
+	twilio_form_reset(&f);
 	free(body);
 	free(hdr);
 	return 0;

@@ -154,7 +154,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *p;
 	size_t len;
 
-	if (store_open(&st, ":memory:"))
+	if (store_alloc(&st, ":memory:"))
 		abort();
 	rp.store = st;
 	if (rooms_alloc(&rooms, &rp))
@@ -171,7 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(b);
 	}
 	mem_deref(api);
-	rooms_free(rooms);
-	store_close(st);
+	mem_deref(rooms);
+	mem_deref(st);
 	return 0;
 }

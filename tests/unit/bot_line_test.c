@@ -48,7 +48,7 @@ TEST(caller_frames)
 	CHECK_EQ(l.up_dropped, 9);
 	bot_line_drop_up(&l);
 	CHECK(!bot_line_take(&l, got));
-	bot_line_destroy(&l);
+	bot_line_reset(&l);
 	return 0;
 }
 
@@ -80,7 +80,7 @@ TEST(bot_audio_and_tail)
 	CHECK_EQ(bot_line_put(&l, bytes, 60), 0);
 	CHECK_EQ(bot_line_out(&l, out, F), F);
 	CHECK_EQ(atomic_load(&l.played), 560);
-	bot_line_destroy(&l);
+	bot_line_reset(&l);
 	return 0;
 }
 
@@ -113,7 +113,7 @@ TEST(marks_after_their_audio)
 	CHECK(bot_line_mark_due(&l, name));
 	CHECK_STR(name, "b");
 	CHECK(!bot_line_mark_due(&l, name));
-	bot_line_destroy(&l);
+	bot_line_reset(&l);
 	return 0;
 }
 
@@ -146,7 +146,7 @@ TEST(clear_drops_before_keeps_after)
 	CHECK(bot_line_mark_due(&l, name));
 	CHECK_STR(name, "m2");
 	CHECK_EQ(bot_line_out(&l, out, F), 0);
-	bot_line_destroy(&l);
+	bot_line_reset(&l);
 	return 0;
 }
 
@@ -170,7 +170,7 @@ TEST(overflow_counted)
 	name[BOT_LINE_MARK_NAME] = '\0';
 	CHECK_EQ(bot_line_mark(&l, name), ENAMETOOLONG);
 	CHECK_EQ(bot_line_init(&l, 0, 100), EINVAL);
-	bot_line_destroy(&l);
+	bot_line_reset(&l);
 	return 0;
 }
 

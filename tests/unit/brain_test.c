@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/libre.h"
 #include "worker/brain.h"
 
 #include "test.h"
@@ -156,7 +157,7 @@ TEST(script_dialog)
 	CHECK(hangup);
 	CHECK_EQ(s.pieces, 1);
 
-	brain_script_free(script);
+	mem_deref(script);
 	return 0;
 }
 
@@ -238,7 +239,7 @@ TEST(script_example)
 	CHECK(s.len > 0);
 	CHECK_EQ(ask(&cfg, "purple elephants", &s, &hangup), 0);
 	CHECK(!hangup);
-	brain_script_free(script);
+	mem_deref(script);
 	return 0;
 }
 

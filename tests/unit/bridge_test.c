@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <re.h>
 
 #include "agent/bridge.h"
 #include "speech/tts.h"
@@ -49,7 +50,7 @@ static int voice_make(void)
 		                "Hello there, I would like to book a table "
 		                "for four people tomorrow evening, please.",
 		                collect, NULL);
-	tts_free(tts);
+	mem_deref(tts);
 	/* Start at the first word. */
 	while (voice_start < voice_len && abs(voice[voice_start]) < 500)
 		voice_start++;

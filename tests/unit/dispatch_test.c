@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <re_types.h>
 #include <re_fmt.h>
+#include <re_mem.h>
 #include <re_main.h>
 #include <jansson.h>
 
@@ -137,7 +138,7 @@ static int setup(void)
 	snprintf(db, sizeof(db), "/tmp/voxgate-dispatch-test-%d.db",
 	         (int)getpid());
 	unlink(db);
-	err = store_open(&st, db);
+	err = store_alloc(&st, db);
 	/* A trunk anyone can reach (numbers only), with SIP_X_HEADERS ... */
 	err = err ? err
 	          : put("trunk", "ST_open",
@@ -361,9 +362,9 @@ int main(void)
 	RUN(carrier_trunk_without_rule_names_the_room);
 	RUN(carrier_trunk_by_credentials);
 	RUN(credentials_never_become_attributes);
-	dispatch_free(disp);
-	rooms_free(rooms);
-	store_close(st);
+	mem_deref(disp);
+	mem_deref(rooms);
+	mem_deref(st);
 	unlink(db);
 	strcat(db, "-wal");
 	unlink(db);

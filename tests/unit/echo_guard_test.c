@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <re.h>
 
 #include "agent/echo_guard.h"
 #include "speech/tts.h"
@@ -51,7 +52,7 @@ static int setup(void)
 		              "booking, your order, or anything else you need "
 		              "today. Just tell me what you would like to do.",
 		              collect, NULL);
-	tts_free(tts);
+	mem_deref(tts);
 	if (!err)
 		err = wav_load("tests/fixtures/call_me_back.wav", 8000, &caller,
 		               &caller_len, &why);
@@ -127,8 +128,8 @@ static int run(const struct line *ln, size_t frames, struct outcome *o)
 		}
 	}
 	o->delay_ms = echo_guard_delay_ms(eg);
-	echo_guard_free(eg);
-	vad_free(vad);
+	mem_deref(eg);
+	mem_deref(vad);
 	free(sent);
 	return err;
 }

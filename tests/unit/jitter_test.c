@@ -8,6 +8,8 @@
  */
 #include <errno.h>
 
+#include <re.h>
+
 #include "media/jitter.h"
 
 #include "test.h"
@@ -86,8 +88,8 @@ TEST(alloc_args)
 	CHECK_EQ(jitter_alloc(NULL, RATE, 40, 100), EINVAL);
 	CHECK(jb == NULL);
 	CHECK_EQ(jitter_alloc(&jb, RATE, 40, 40), 0);
-	jitter_free(jb);
-	jitter_free(NULL);
+	mem_deref(jb);
+	mem_deref(NULL);
 	return 0;
 }
 
@@ -119,7 +121,7 @@ TEST(in_order)
 	CHECK_EQ(st->played, 20);
 	CHECK_EQ(st->underrun, 0);
 	CHECK_EQ(st->lost + st->late + st->duplicate + st->discarded, 0);
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }
 
@@ -145,7 +147,7 @@ TEST(reorder)
 	CHECK_EQ(jitter_stats(jb)->lost, 0);
 	CHECK_EQ(jitter_stats(jb)->late, 0);
 	CHECK_EQ(jitter_stats(jb)->underrun, 0);
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }
 
@@ -174,7 +176,7 @@ TEST(loss)
 	CHECK_FRAME(jb, 5);
 	CHECK_EQ(jitter_stats(jb)->lost, 1);
 	CHECK_EQ(jitter_stats(jb)->played, 4);
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }
 
@@ -205,7 +207,7 @@ TEST(late)
 	CHECK_EQ(st->underrun, 0);
 	CHECK_EQ(st->lost, 1);
 	CHECK_EQ(st->received, 3);
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }
 
@@ -233,7 +235,7 @@ TEST(duplicate)
 	CHECK_EQ(jitter_stats(jb)->duplicate, 3);
 	CHECK_EQ(jitter_stats(jb)->received, 3);
 	CHECK_EQ(jitter_stats(jb)->played, 3);
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }
 
@@ -264,7 +266,7 @@ TEST(max_delay)
 
 	/* A discarded seq arriving again is late, not new. */
 	CHECK_EQ(put(jb, 10), JITTER_PUT_LATE);
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }
 
@@ -300,7 +302,7 @@ TEST(max_delay_one_packet)
 	CHECK_FRAME(jb, 11);
 	CHECK_EQ(jitter_depth(jb), 0);
 	CHECK_EQ(jitter_stats(jb)->played, 3);
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }
 
@@ -326,7 +328,7 @@ TEST(wrap)
 	CHECK_EQ(put(jb, 65535), JITTER_PUT_LATE);
 	CHECK_EQ(jitter_stats(jb)->late, 1);
 	CHECK_EQ(jitter_stats(jb)->lost, 1);
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }
 
@@ -369,7 +371,7 @@ TEST(underrun)
 	CHECK_FRAME(jb, 10);
 	CHECK_EQ(jitter_stats(jb)->lost, 1);
 	CHECK_EQ(jitter_stats(jb)->underrun, 2);
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }
 
@@ -410,7 +412,7 @@ TEST(restart)
 	CHECK_EQ(jitter_depth(jb), P20MS);
 	CHECK_EQ(jitter_stats(jb)->late, 1);
 	CHECK_EQ(jitter_stats(jb)->lost, 0);
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }
 
@@ -445,7 +447,7 @@ TEST(variable_duration)
 		CHECK_EQ(put_n(jb, seq, P30MS), JITTER_PUT_OK);
 	CHECK_EQ(jitter_depth(jb), 7 * P30MS);
 	CHECK_EQ(jitter_stats(jb)->discarded, 1);
-	jitter_free(jb);
+	mem_deref(jb);
 
 	/* Mixed durations: the latest packet is the one subtracted. With
 	 * 30 ms minimum, 30 + 20 ms is enough, 20 + 30 ms is not. */
@@ -459,7 +461,7 @@ TEST(variable_duration)
 	CHECK_GET(jb, JITTER_GET_EMPTY);
 	CHECK_EQ(put_n(jb, 3, P20MS), JITTER_PUT_OK);
 	CHECK_FRAME(jb, 1);
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }
 
@@ -478,7 +480,7 @@ TEST(too_large)
 	CHECK_EQ(jitter_put(jb, 1, 0, P20MS, 0, 0, big, JITTER_MAX_PAYLOAD),
 	         JITTER_PUT_OK);
 	CHECK_GET(jb, JITTER_GET_FRAME);
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }
 
@@ -505,7 +507,7 @@ TEST(reset)
 	CHECK_EQ(jitter_stats(jb)->received, 6);
 	CHECK_EQ(jitter_stats(jb)->late, 0);
 	CHECK_EQ(jitter_stats(jb)->underrun, 0);
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }
 
@@ -577,7 +579,7 @@ TEST(waits_min_delay)
 			CHECK_EQ(st->lost + st->discarded + st->underrun, 0);
 			CHECK_GET(jb, JITTER_GET_EMPTY);
 			CHECK_EQ(st->underrun, 1);
-			jitter_free(jb);
+			mem_deref(jb);
 		}
 	}
 	return 0;
@@ -689,7 +691,7 @@ TEST(random_network)
 	CHECK(st->played > SIM_PACKETS * 8 / 10);
 	CHECK(st->lost > 0 && st->late > 0 && st->duplicate > 0);
 	CHECK(st->discarded > 0 && st->underrun > 0 && st->stretched > 0);
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }
 
@@ -781,7 +783,7 @@ TEST(clean_line_costs_one_read)
 		CHECK_EQ(missed, 0);
 		CHECK(most < 20);
 		CHECK_EQ(jitter_target(jb), 0);
-		jitter_free(jb);
+		mem_deref(jb);
 	}
 	return 0;
 }
@@ -807,7 +809,7 @@ TEST(deepens_to_the_jitter)
 	CHECK(most <= 30 + 2 * 20);
 	CHECK(jitter_target(jb) >= 25 * RATE / 1000);
 	CHECK(jitter_target(jb) <= 30 * RATE / 1000);
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }
 
@@ -833,7 +835,7 @@ TEST(gives_back_a_burst)
 	line_summary(1500, LINE_PACKETS, &most, &missed);
 	CHECK(missed == 0 && most < 20);
 	CHECK(jitter_stats(jb)->discarded <= 12);
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }
 
@@ -852,7 +854,7 @@ TEST(clock_drift_and_leaps)
 	CHECK(jitter_target(jb) <= 5 * RATE / 1000);
 	line_summary(0, LINE_PACKETS, &most, &missed);
 	CHECK(missed <= 3 && most < 25);
-	jitter_free(jb);
+	mem_deref(jb);
 
 	for (int i = 0; i < LINE_PACKETS; i++)
 		line_arrival[i] =
@@ -862,7 +864,7 @@ TEST(clock_drift_and_leaps)
 	line_summary(1100, LINE_PACKETS, &most, &missed);
 	CHECK(missed == 0 && most < 20);
 	CHECK_EQ(jitter_target(jb), 0);
-	jitter_free(jb);
+	mem_deref(jb);
 	return 0;
 }
 
@@ -890,7 +892,7 @@ TEST(narrow_range_plays)
 		}
 		CHECK(played >= 490);
 		CHECK_EQ(jitter_stats(jb)->discarded, 0);
-		jitter_free(jb);
+		mem_deref(jb);
 	}
 	return 0;
 }
@@ -966,7 +968,7 @@ TEST(hostile_sequences)
 			           n <= JITTER_MAX_PAYLOAD ? n : 160, 0, t,
 			           payload, n);
 		}
-		jitter_free(jb);
+		mem_deref(jb);
 	}
 	/* The sequences did play, not only fill and restart. */
 	CHECK(frames > 1000);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/libre.h"
 #include "worker/brain.h"
 #include "worker/pipeline.h"
 #include "speech/stt.h"
@@ -235,7 +236,7 @@ static int call_start(struct call *c, const struct pipeline_config *cfg)
 static void call_end(struct call *c)
 {
 	pipeline_stop(c->p);
-	vad_free(c->vad);
+	mem_deref(c->vad);
 	for (int i = 0; i < MAX_UTT; i++)
 		free(c->u[i].pcm);
 	pthread_mutex_destroy(&c->m);
@@ -336,7 +337,7 @@ static int transcribe(struct call *c, const int16_t *pcm, size_t n, char *text,
 	}
 	if (!err)
 		err = stt_end(s, text, size);
-	stt_free(s);
+	mem_deref(s);
 	return err;
 }
 
@@ -922,7 +923,7 @@ TEST(dtmf_and_script_hangup)
 	CHECK_EQ(c.ev[c.nev - 2].kind, 'e');
 	pthread_mutex_unlock(&c.m);
 	call_end(&c);
-	brain_script_free(script);
+	mem_deref(script);
 	return 0;
 }
 
@@ -1275,7 +1276,7 @@ int main(void)
 	RUN(echo_latency);
 	free(booking);
 	free(hello);
-	tts_free(tts);
-	stt_model_free(model);
+	mem_deref(tts);
+	mem_deref(model);
 	TEST_EXIT();
 }

@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include <jansson.h>
+#include "core/libre.h"
 #include "store/store.h"
 
 #include "test.h"
@@ -141,11 +142,11 @@ TEST(open_fresh)
 	struct store *st = NULL;
 	char buf[64];
 
-	CHECK_EQ(store_open(&st, path), 0);
+	CHECK_EQ(store_alloc(&st, path), 0);
 	CHECK(st != NULL);
 	CHECK_STR(store_error(st), "");
 	CHECK_STR(store_error(NULL), "");
-	store_close(st);
+	mem_deref(st);
 
 	/* The latest schema, in WAL mode. */
 	CHECK(raw_int(path, "PRAGMA user_version") >= 1);
@@ -158,15 +159,15 @@ TEST(open_fresh)
 
 	/* Reopening runs nothing again and keeps the version. */
 	int64_t v = raw_int(path, "PRAGMA user_version");
-	CHECK_EQ(store_open(&st, path), 0);
-	store_close(st);
+	CHECK_EQ(store_alloc(&st, path), 0);
+	mem_deref(st);
 	CHECK_EQ(raw_int(path, "PRAGMA user_version"), v);
 
 	/* An empty file is a new database. */
 	path = db_path("empty.db");
 	CHECK_EQ(write_file(path, "", 0), 0);
-	CHECK_EQ(store_open(&st, path), 0);
-	store_close(st);
+	CHECK_EQ(store_alloc(&st, path), 0);
+	mem_deref(st);
 	CHECK_EQ(raw_int(path, "PRAGMA user_version"), v);
 	return 0;
 }
@@ -178,7 +179,7 @@ TEST(trunks)
 	json_t *a = trunk("ST_a", "a"), *b = trunk("ST_b", "b"),
 	       *c = trunk("ST_c", "c"), *got = NULL, *arr = NULL;
 
-	CHECK_EQ(store_open(&st, db_path("trunks.db")), 0);
+	CHECK_EQ(store_alloc(&st, db_path("trunks.db")), 0);
 	CHECK_EQ(store_trunk_put(st, "ST_a", STORE_TRUNK_INBOUND, a), 0);
 	CHECK_EQ(store_trunk_put(st, "ST_b", STORE_TRUNK_OUTBOUND, b), 0);
 	CHECK_EQ(store_trunk_put(st, "ST_c", STORE_TRUNK_INBOUND, c), 0);
@@ -231,7 +232,7 @@ TEST(trunks)
 	CHECK_EQ(json_array_size(arr), 0);
 	json_decref(arr);
 
-	store_close(st);
+	mem_deref(st);
 	json_decref(a);
 	json_decref(b);
 	json_decref(c);
@@ -248,11 +249,11 @@ TEST(trunk_replace)
 	enum store_trunk_kind kind;
 	char buf[256];
 
-	CHECK_EQ(store_open(&st, path), 0);
+	CHECK_EQ(store_alloc(&st, path), 0);
 	CHECK_EQ(store_trunk_put(st, "ST_a", STORE_TRUNK_INBOUND, a), 0);
 	CHECK_EQ(store_trunk_put(st, "ST_b", STORE_TRUNK_INBOUND, b), 0);
 	CHECK_EQ(store_trunk_put(st, "ST_c", STORE_TRUNK_INBOUND, c), 0);
-	store_close(st);
+	mem_deref(st);
 	int64_t created = raw_int(path, "SELECT created_at FROM trunks "
 	                                "WHERE id = 'ST_a'");
 	int64_t seq = raw_int(path, "SELECT seq FROM trunks WHERE id = 'ST_a'");
@@ -262,7 +263,7 @@ TEST(trunk_replace)
 	         created);
 
 	usleep(5000);
-	CHECK_EQ(store_open(&st, path), 0);
+	CHECK_EQ(store_alloc(&st, path), 0);
 	CHECK_EQ(store_trunk_put(st, "ST_a", STORE_TRUNK_INBOUND, a2), 0);
 	CHECK_EQ(store_trunk_get(st, "ST_a", &kind, &got), 0);
 	CHECK(json_equal(got, a2));
@@ -286,7 +287,7 @@ TEST(trunk_replace)
 	CHECK_EQ(store_trunk_get(st, "ST_b", &kind, &got), 0);
 	CHECK_EQ(kind, STORE_TRUNK_OUTBOUND);
 	json_decref(got);
-	store_close(st);
+	mem_deref(st);
 
 	CHECK_EQ(raw_int(path, "SELECT created_at FROM trunks "
 	                       "WHERE id = 'ST_a'"),
@@ -316,7 +317,7 @@ TEST(rules)
 	       *r3 = rule("SDR_3", "three"), *r1b = rule("SDR_1", "uno"),
 	       *got = NULL, *arr = NULL;
 
-	CHECK_EQ(store_open(&st, db_path("rules.db")), 0);
+	CHECK_EQ(store_alloc(&st, db_path("rules.db")), 0);
 	CHECK_EQ(store_rule_list(st, &arr), 0);
 	CHECK_EQ(json_array_size(arr), 0);
 	json_decref(arr);
@@ -351,7 +352,7 @@ TEST(rules)
 	/* Trunks and rules are separate tables. */
 	CHECK_EQ(store_trunk_delete(st, "SDR_1"), ENOENT);
 
-	store_close(st);
+	mem_deref(st);
 	json_decref(r1);
 	json_decref(r2);
 	json_decref(r3);
@@ -364,12 +365,12 @@ TEST(bad_arguments)
 	struct store *st = NULL;
 	json_t *obj = trunk("ST_a", "a"), *arr = json_array(), *got = NULL;
 
-	CHECK_EQ(store_open(NULL, db_path("args.db")), EINVAL);
-	CHECK_EQ(store_open(&st, NULL), EINVAL);
-	CHECK_EQ(store_open(&st, ""), EINVAL);
+	CHECK_EQ(store_alloc(NULL, db_path("args.db")), EINVAL);
+	CHECK_EQ(store_alloc(&st, NULL), EINVAL);
+	CHECK_EQ(store_alloc(&st, ""), EINVAL);
 	CHECK(st == NULL);
 	CHECK(store_error(NULL)[0] != '\0');
-	store_close(NULL);
+	mem_deref(NULL);
 
 	CHECK_EQ(store_trunk_put(NULL, "ST_a", STORE_TRUNK_INBOUND, obj),
 	         EINVAL);
@@ -378,7 +379,7 @@ TEST(bad_arguments)
 	CHECK_EQ(store_call_put(NULL, "SCL_1", obj), EINVAL);
 	CHECK_EQ(store_room_finished(NULL, "RM_1", 1), EINVAL);
 
-	CHECK_EQ(store_open(&st, db_path("args.db")), 0);
+	CHECK_EQ(store_alloc(&st, db_path("args.db")), 0);
 	CHECK_EQ(store_trunk_put(st, NULL, STORE_TRUNK_INBOUND, obj), EINVAL);
 	CHECK_EQ(store_trunk_put(st, "", STORE_TRUNK_INBOUND, obj), EINVAL);
 	CHECK_EQ(store_trunk_put(st, "ST_a", STORE_TRUNK_INBOUND, NULL),
@@ -403,7 +404,7 @@ TEST(bad_arguments)
 	CHECK_EQ(store_trunk_list(st, STORE_TRUNK_INBOUND, &got), 0);
 	CHECK_EQ(json_array_size(got), 0);
 	json_decref(got);
-	store_close(st);
+	mem_deref(st);
 	CHECK_EQ(raw_int(db_path("args.db"), "SELECT count(*) FROM rooms"), 0);
 
 	json_decref(obj);
@@ -421,16 +422,16 @@ TEST(persistence)
 	       *got = NULL, *arr = NULL;
 	enum store_trunk_kind kind;
 
-	CHECK_EQ(store_open(&st, path), 0);
+	CHECK_EQ(store_alloc(&st, path), 0);
 	CHECK_EQ(store_trunk_put(st, "ST_1", STORE_TRUNK_INBOUND, t1), 0);
 	CHECK_EQ(store_trunk_put(st, "ST_2", STORE_TRUNK_OUTBOUND, t2), 0);
 	CHECK_EQ(store_rule_put(st, "SDR_1", r), 0);
 	CHECK_EQ(store_call_put(st, "SCL_1", rec), 0);
 	CHECK_EQ(store_room_started(st, "RM_1", "room", NULL, 1000), 0);
-	store_close(st);
+	mem_deref(st);
 
 	/* A restart loses nothing. */
-	CHECK_EQ(store_open(&st, path), 0);
+	CHECK_EQ(store_alloc(&st, path), 0);
 	CHECK_EQ(store_trunk_get(st, "ST_1", &kind, &got), 0);
 	CHECK_EQ(kind, STORE_TRUNK_INBOUND);
 	CHECK(json_equal(got, t1));
@@ -451,15 +452,15 @@ TEST(persistence)
 	CHECK_EQ(store_trunk_put(st, "ST_3", STORE_TRUNK_INBOUND, t3), 0);
 	CHECK_EQ(store_trunk_delete(st, "ST_1"), 0);
 	CHECK_EQ(store_trunk_put(st, "ST_1", STORE_TRUNK_INBOUND, t1), 0);
-	store_close(st);
+	mem_deref(st);
 
-	CHECK_EQ(store_open(&st, path), 0);
+	CHECK_EQ(store_alloc(&st, path), 0);
 	CHECK_EQ(store_trunk_list(st, STORE_TRUNK_INBOUND, &arr), 0);
 	CHECK_EQ(json_array_size(arr), 2);
 	CHECK_STR(list_id(arr, 0, "sipTrunkId"), "ST_3");
 	CHECK_STR(list_id(arr, 1, "sipTrunkId"), "ST_1");
 	json_decref(arr);
-	store_close(st);
+	mem_deref(st);
 	CHECK_EQ(raw_int(path, "SELECT finished_at FROM rooms"), 2000);
 
 	json_decref(t1);
@@ -476,15 +477,15 @@ TEST(migrations)
 	struct store *st = NULL;
 	int64_t latest;
 
-	CHECK_EQ(store_open(&st, path), 0);
-	store_close(st);
+	CHECK_EQ(store_alloc(&st, path), 0);
+	mem_deref(st);
 	latest = raw_int(path, "PRAGMA user_version");
 	CHECK(latest >= 1);
 
 	/* Written by a newer voxgate: refused, and left as it was. */
 	CHECK_EQ(raw_exec(path, "PRAGMA user_version = 999"), 0);
 	st = (struct store *)1;
-	CHECK_EQ(store_open(&st, path), ENOTSUP);
+	CHECK_EQ(store_alloc(&st, path), ENOTSUP);
 	CHECK(st == NULL);
 	CHECK(strstr(store_error(NULL), "newer") != NULL);
 	CHECK(strstr(store_error(NULL), "999") != NULL);
@@ -495,21 +496,21 @@ TEST(migrations)
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld",
 	         (long long)latest + 1);
 	CHECK_EQ(raw_exec(path, sql), 0);
-	CHECK_EQ(store_open(&st, path), ENOTSUP);
+	CHECK_EQ(store_alloc(&st, path), ENOTSUP);
 
 	/* Back at the version this build knows: opens again. */
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld",
 	         (long long)latest);
 	CHECK_EQ(raw_exec(path, sql), 0);
-	CHECK_EQ(store_open(&st, path), 0);
+	CHECK_EQ(store_alloc(&st, path), 0);
 	CHECK_STR(store_error(NULL), "");
-	store_close(st);
+	mem_deref(st);
 
 	/* A version-0 file that already holds a table of the schema: the
 	 * migration fails whole, leaving the version at 0. */
 	path = db_path("clash.db");
 	CHECK_EQ(raw_exec(path, "CREATE TABLE calls (x)"), 0);
-	CHECK_EQ(store_open(&st, path), EIO);
+	CHECK_EQ(store_alloc(&st, path), EIO);
 	CHECK(st == NULL);
 	CHECK(strstr(store_error(NULL), "calls") != NULL);
 	CHECK_EQ(raw_int(path, "PRAGMA user_version"), 0);
@@ -526,12 +527,12 @@ TEST(rooms)
 	json_t *room = json_pack("{s:s, s:s}", "sid", "RM_1", "name", "lobby");
 	char buf[256];
 
-	CHECK_EQ(store_open(&st, path), 0);
+	CHECK_EQ(store_alloc(&st, path), 0);
 	CHECK_EQ(store_room_started(st, "RM_1", "lobby", room, 1700000000), 0);
 	CHECK_EQ(store_room_started(st, "RM_2", "other", NULL, 1700000001), 0);
 	CHECK_EQ(store_room_finished(st, "RM_1", 1700000060), 0);
 	CHECK_EQ(store_room_finished(st, "RM_none", 1700000060), ENOENT);
-	store_close(st);
+	mem_deref(st);
 
 	CHECK_EQ(raw_int(path, "SELECT started_at FROM rooms "
 	                       "WHERE sid = 'RM_1'"),
@@ -553,9 +554,9 @@ TEST(rooms)
 	         1);
 
 	/* Started again under the same sid: open again. */
-	CHECK_EQ(store_open(&st, path), 0);
+	CHECK_EQ(store_alloc(&st, path), 0);
 	CHECK_EQ(store_room_started(st, "RM_1", "lobby", room, 1700000100), 0);
-	store_close(st);
+	mem_deref(st);
 	CHECK_EQ(raw_int(path, "SELECT finished_at FROM rooms "
 	                       "WHERE sid = 'RM_1'"),
 	         0);
@@ -576,7 +577,7 @@ TEST(calls)
 	                         1700000099),
 	       *got = NULL;
 
-	CHECK_EQ(store_open(&st, path), 0);
+	CHECK_EQ(store_alloc(&st, path), 0);
 	CHECK_EQ(store_call_get(st, "SCL_1", &got), ENOENT);
 	CHECK_EQ(store_call_put(st, "SCL_1", rec), 0);
 	CHECK_EQ(store_call_get(st, "SCL_1", &got), 0);
@@ -588,7 +589,7 @@ TEST(calls)
 	CHECK_EQ(json_integer_value(json_object_get(got, "endedAt")),
 	         1700000099);
 	json_decref(got);
-	store_close(st);
+	mem_deref(st);
 	CHECK_EQ(raw_int(path, "SELECT count(*) FROM calls"), 1);
 	CHECK(raw_int(path, "SELECT created_at FROM calls") > 0);
 
@@ -623,7 +624,7 @@ TEST(prune_by_rows)
 	struct store_pruned out;
 	char buf[64];
 
-	CHECK_EQ(store_open(&st, path), 0);
+	CHECK_EQ(store_alloc(&st, path), 0);
 	CHECK_EQ(put_calls(st, 0, 12), 0);
 	/* An update keeps a record's place: SCL_0 is still the oldest. */
 	CHECK_EQ(put_calls(st, 0, 1), 0);
@@ -652,7 +653,7 @@ TEST(prune_by_rows)
 	CHECK(!out.more);
 	CHECK_EQ(store_prune(st, &keep, 4, &out), 0);
 	CHECK_EQ(out.calls + out.rooms, 0);
-	store_close(st);
+	mem_deref(st);
 
 	CHECK_EQ(raw_int(path, "SELECT count(*) FROM calls"), 5);
 	CHECK_STR(raw_text(path,
@@ -676,14 +677,14 @@ TEST(prune_by_age)
 	struct store_retention keep = {.max_age_s = 86400};
 	struct store_pruned out;
 
-	CHECK_EQ(store_open(&st, path), 0);
+	CHECK_EQ(store_alloc(&st, path), 0);
 	CHECK_EQ(put_calls(st, 0, 6), 0);
 	CHECK_EQ(store_room_started(st, "RM_old", "r", NULL, 1000), 0);
 	CHECK_EQ(store_room_finished(st, "RM_old", 2000), 0);
 	CHECK_EQ(store_room_started(st, "RM_open", "r", NULL, 1000), 0);
 	CHECK_EQ(store_room_started(st, "RM_new", "r", NULL, 1000), 0);
 	CHECK_EQ(store_room_finished(st, "RM_new", (int64_t)time(NULL)), 0);
-	store_close(st);
+	mem_deref(st);
 	/* Two records last written two days ago, one just within a day. */
 	CHECK_EQ(raw_exec(path, "UPDATE calls SET updated_at = "
 	                        "updated_at - 2 * 86400000 WHERE call_id IN "
@@ -694,7 +695,7 @@ TEST(prune_by_age)
 	                  "updated_at - 86000000 WHERE call_id = 'SCL_2'"),
 	         0);
 
-	CHECK_EQ(store_open(&st, path), 0);
+	CHECK_EQ(store_alloc(&st, path), 0);
 	CHECK_EQ(store_prune(st, &keep, 100, &out), 0);
 	CHECK_EQ(out.calls, 2);
 	CHECK_EQ(out.rooms, 1);
@@ -706,7 +707,7 @@ TEST(prune_by_age)
 	CHECK_EQ(store_prune(st, &keep, 0, &out), EINVAL);
 	CHECK_EQ(store_prune(st, NULL, 10, &out), EINVAL);
 	CHECK_EQ(store_prune(NULL, &keep, 10, &out), EINVAL);
-	store_close(st);
+	mem_deref(st);
 
 	CHECK_EQ(raw_int(path, "SELECT count(*) FROM calls"), 4);
 	CHECK_EQ(raw_int(path, "SELECT count(*) FROM calls WHERE call_id IN "
@@ -727,12 +728,12 @@ TEST(bad_rows)
 	       *arr = NULL;
 	enum store_trunk_kind kind;
 
-	CHECK_EQ(store_open(&st, path), 0);
+	CHECK_EQ(store_alloc(&st, path), 0);
 	CHECK_EQ(store_trunk_put(st, "ST_a", STORE_TRUNK_INBOUND, t), 0);
 	CHECK_EQ(store_trunk_put(st, "ST_b", STORE_TRUNK_INBOUND, t), 0);
 	CHECK_EQ(store_rule_put(st, "SDR_1", r), 0);
 	CHECK_EQ(store_call_put(st, "SCL_1", r), 0);
-	store_close(st);
+	mem_deref(st);
 	CHECK_EQ(raw_exec(path, "UPDATE trunks SET json = '{\"sipTrunk' "
 	                        "WHERE id = 'ST_a';"
 	                        "UPDATE trunks SET kind = 5 WHERE id = 'ST_b';"
@@ -740,7 +741,7 @@ TEST(bad_rows)
 	                        "UPDATE calls SET json = '';"),
 	         0);
 
-	CHECK_EQ(store_open(&st, path), 0);
+	CHECK_EQ(store_alloc(&st, path), 0);
 	got = NULL;
 	CHECK_EQ(store_trunk_get(st, "ST_a", &kind, &got), EBADMSG);
 	CHECK(got == NULL);
@@ -760,7 +761,7 @@ TEST(bad_rows)
 	CHECK_EQ(store_rule_list(st, &arr), 0);
 	CHECK_EQ(json_array_size(arr), 0);
 	json_decref(arr);
-	store_close(st);
+	mem_deref(st);
 
 	json_decref(t);
 	json_decref(r);
@@ -778,21 +779,21 @@ TEST(corrupt_file)
 		junk[i] = (char)("voxgate garbage "[i % 16] ^ (i >> 4));
 	CHECK_EQ(write_file(path, junk, sizeof(junk)), 0);
 	st = (struct store *)1;
-	CHECK_EQ(store_open(&st, path), EIO);
+	CHECK_EQ(store_alloc(&st, path), EIO);
 	CHECK(st == NULL);
 	CHECK(store_error(NULL)[0] != '\0');
 
 	/* A real database whose schema page is overwritten after the
 	 * header. */
 	path = db_path("corrupt.db");
-	CHECK_EQ(store_open(&st, path), 0);
-	store_close(st);
+	CHECK_EQ(store_alloc(&st, path), 0);
+	mem_deref(st);
 	FILE *f = fopen(path, "r+b");
 	CHECK(f != NULL);
 	CHECK_EQ(fseek(f, 100, SEEK_SET), 0);
 	CHECK_EQ(fwrite(junk, 1, 4096 - 100, f), 4096 - 100);
 	CHECK_EQ(fclose(f), 0);
-	CHECK_EQ(store_open(&st, path), EIO);
+	CHECK_EQ(store_alloc(&st, path), EIO);
 	CHECK(st == NULL);
 	CHECK(store_error(NULL)[0] != '\0');
 	return 0;
@@ -804,16 +805,16 @@ TEST(unwritable_path)
 	char dir[300];
 
 	/* The path is a directory. */
-	CHECK_EQ(store_open(&st, tmpdir), EIO);
+	CHECK_EQ(store_alloc(&st, tmpdir), EIO);
 	CHECK(st == NULL);
 	CHECK(store_error(NULL)[0] != '\0');
 
 	/* In a directory that does not exist. */
-	CHECK_EQ(store_open(&st, db_path("missing/dir/x.db")), EIO);
+	CHECK_EQ(store_alloc(&st, db_path("missing/dir/x.db")), EIO);
 	CHECK(st == NULL);
 
 	/* In a read-only directory: /proc refuses new files even to root. */
-	CHECK_EQ(store_open(&st, "/proc/voxgate-store-test.db"), EIO);
+	CHECK_EQ(store_alloc(&st, "/proc/voxgate-store-test.db"), EIO);
 	CHECK(st == NULL);
 
 	/* A directory with its write bits off (root writes there anyway). */
@@ -821,7 +822,7 @@ TEST(unwritable_path)
 	CHECK_EQ(mkdir(dir, 0500), 0);
 	if (access(dir, W_OK) != 0) {
 		snprintf(dir, sizeof(dir), "%s/ro/x.db", tmpdir);
-		CHECK_EQ(store_open(&st, dir), EIO);
+		CHECK_EQ(store_alloc(&st, dir), EIO);
 		CHECK(st == NULL);
 		CHECK(store_error(NULL)[0] != '\0');
 	}

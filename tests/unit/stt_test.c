@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <re.h>
 
 #include "speech/stt.h"
 #include "media/wav.h"
@@ -166,7 +167,7 @@ static int refused(const struct stt_params *prm, const char *want)
 	if (err != EINVAL || m || !why || !strstr(why, want) || noise) {
 		printf("# err %d, why \"%s\", %ld bytes on stderr\n", err,
 		       why ? why : "(null)", noise);
-		stt_model_free(m);
+		mem_deref(m);
 		return 1;
 	}
 	return 0;
@@ -205,7 +206,7 @@ TEST(transcribes_speech)
 	CHECK_EQ(stt_alloc(&s, model), 0);
 	CHECK_EQ(transcribe(s, &a, &ra, sizeof(ra.text)), 0);
 	CHECK_EQ(transcribe(s, &b, &rb, sizeof(rb.text)), 0);
-	stt_free(s);
+	mem_deref(s);
 	free(a.pcm);
 	free(b.pcm);
 	printf("# \"%s\", \"%s\"; %u and %u partials\n", ra.text, rb.text,
@@ -231,7 +232,7 @@ TEST(silence_gives_nothing)
 	CHECK(a.pcm != NULL);
 	CHECK_EQ(stt_alloc(&s, model), 0);
 	CHECK_EQ(transcribe(s, &a, &r, sizeof(r.text)), 0);
-	stt_free(s);
+	mem_deref(s);
 	free(a.pcm);
 	CHECK_STR(r.text, "");
 	CHECK_EQ(r.changes, 0);
@@ -263,7 +264,7 @@ TEST(decoder_reusable)
 		err = stt_feed(s, b.pcm, b.n / 2, NULL, 0, NULL);
 	if (!err)
 		err = transcribe(s, &a, &after_drop, TEXT_MAX);
-	stt_free(s);
+	mem_deref(s);
 	free(a.pcm);
 	free(b.pcm);
 	CHECK_EQ(err, 0);
@@ -299,7 +300,7 @@ TEST(any_chunk_size)
 			err = EPROTO;
 		}
 	}
-	stt_free(s);
+	mem_deref(s);
 	free(a.pcm);
 	CHECK_EQ(err, 0);
 	CHECK(ref.text[0] != '\0');
@@ -343,7 +344,7 @@ TEST(cut_at_word)
 	}
 	if (!err)
 		err = transcribe(s, &a, &narrow, TEXT_MAX);
-	stt_free(s);
+	mem_deref(s);
 	free(a.pcm);
 	CHECK_EQ(err, 0);
 	CHECK(len > 12);
@@ -411,8 +412,8 @@ TEST(own_model_upper_case)
 		err = load(CALL_ME_BACK, &a);
 	if (!err)
 		err = transcribe(s, &a, &r, TEXT_MAX);
-	stt_free(s);
-	stt_model_free(m);
+	mem_deref(s);
+	mem_deref(m);
 	free(a.pcm);
 	unlink(dpath);
 	unlink(lpath);
@@ -451,9 +452,9 @@ TEST(misuse)
 	CHECK_EQ(stt_end(s, text, sizeof(text)), 0);
 	CHECK_EQ(stt_end(s, text, sizeof(text)), EINVAL);
 	CHECK_EQ(stt_begin(NULL), EINVAL);
-	stt_free(s);
-	stt_free(NULL);
-	stt_model_free(NULL);
+	mem_deref(s);
+	mem_deref(NULL);
+	mem_deref(NULL);
 	return 0;
 }
 
@@ -468,6 +469,6 @@ int main(void)
 	RUN(cut_at_word);
 	RUN(own_model_upper_case);
 	RUN(misuse);
-	stt_model_free(model);
+	mem_deref(model);
 	TEST_EXIT();
 }

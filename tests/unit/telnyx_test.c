@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <openssl/evp.h>
 
+#include "core/libre.h"
 #include "carrier/telnyx.h"
 #include "test.h"
 
@@ -93,7 +94,7 @@ static int verify_at(const char *sig, const char *ts, const char *body,
 	if (err)
 		return -1;
 	err = telnyx_verify(k, sig, ts, body, body ? strlen(body) : 0, now);
-	telnyx_key_free(k);
+	mem_deref(k);
 	return err;
 }
 
@@ -198,8 +199,8 @@ TEST(bad_args)
 	CHECK_EQ(telnyx_verify(k, SIG, TS, NULL, 5, NOW), EINVAL);
 	/* The length given is what is checked, not up to a NUL. */
 	CHECK_EQ(telnyx_verify(k, SIG, TS, BODY "xyz", strlen(BODY), NOW), 0);
-	telnyx_key_free(k);
-	telnyx_key_free(NULL);
+	mem_deref(k);
+	mem_deref(NULL);
 	return 0;
 }
 
@@ -211,7 +212,7 @@ TEST(key_parse)
 	CHECK_EQ(
 	    telnyx_key_parse(&k, "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
 	    0);
-	telnyx_key_free(k);
+	mem_deref(k);
 	/* 31 and 33 bytes. */
 	CHECK_EQ(telnyx_key_parse(
 	             &k, "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHUQ=="),
@@ -521,8 +522,8 @@ TEST(seen_duplicates)
 	CHECK(telnyx_seen_check(s, "a", 900));
 	CHECK(!telnyx_seen_check(s, NULL, 1000));
 	CHECK(!telnyx_seen_check(NULL, "a", 1000));
-	telnyx_seen_free(s);
-	telnyx_seen_free(NULL);
+	mem_deref(s);
+	mem_deref(NULL);
 	return 0;
 }
 
@@ -542,7 +543,7 @@ TEST(seen_expiry)
 	CHECK(!telnyx_seen_check(s, "z", INT64_MIN));
 	CHECK(!telnyx_seen_check(s, "z", INT64_MAX));
 	CHECK(telnyx_seen_check(s, "z", INT64_MAX));
-	telnyx_seen_free(s);
+	mem_deref(s);
 	return 0;
 }
 
@@ -563,7 +564,7 @@ TEST(seen_eviction)
 	CHECK(telnyx_seen_check(s, "d", 6));
 	CHECK(telnyx_seen_check(s, "a", 6));
 	CHECK(telnyx_seen_check(s, "b", 6));
-	telnyx_seen_free(s);
+	mem_deref(s);
 	return 0;
 }
 
@@ -583,7 +584,7 @@ TEST(seen_rerecord)
 	CHECK(telnyx_seen_check(s, "c", 12));
 	CHECK(telnyx_seen_check(s, "d", 12));
 	CHECK(!telnyx_seen_check(s, "b", 12));
-	telnyx_seen_free(s);
+	mem_deref(s);
 	return 0;
 }
 
@@ -604,7 +605,7 @@ TEST(seen_long_ids)
 	CHECK(telnyx_seen_check(s, b, 0));
 	a[120] = '\0';
 	CHECK(!telnyx_seen_check(s, a, 0));
-	telnyx_seen_free(s);
+	mem_deref(s);
 	return 0;
 }
 
@@ -640,7 +641,7 @@ TEST(seen_stress)
 		         (unsigned)i * 2654435761u);
 		CHECK(!telnyx_seen_check(s, id, N / 10));
 	}
-	telnyx_seen_free(s);
+	mem_deref(s);
 	return 0;
 }
 
@@ -657,7 +658,7 @@ TEST(seen_alloc_args)
 	CHECK(telnyx_seen_check(s, "a", 0));
 	CHECK(!telnyx_seen_check(s, "b", 0));
 	CHECK(!telnyx_seen_check(s, "a", 0));
-	telnyx_seen_free(s);
+	mem_deref(s);
 	return 0;
 }
 
@@ -696,8 +697,8 @@ TEST(handler_flow)
 		CHECK_EQ(acted, acted_expect[i]);
 	}
 	CHECK_EQ(rank, 9);
-	telnyx_seen_free(seen);
-	telnyx_key_free(k);
+	mem_deref(seen);
+	mem_deref(k);
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
+#include <re.h>
 
 #include "speech/tts.h"
 
@@ -145,7 +146,7 @@ static int each_hello_world(void)
 
 		CHECK_EQ(make(&t, rates[i], 175), 0);
 		err = synth(t, "hello world", &c);
-		tts_free(t);
+		mem_deref(t);
 		CHECK_EQ(err, 0);
 		CHECK(!c.oom);
 		secs[i] = (double)c.n / rates[i];
@@ -180,7 +181,7 @@ static int each_streams(void)
 	CHECK_EQ(make(&t, 8000, 175), 0);
 	err = synth(t, long_text, &c);
 	total = now_ms() - c.t0;
-	tts_free(t);
+	mem_deref(t);
 	free(c.pcm);
 	CHECK_EQ(err, 0);
 	CHECK((double)c.n / 8000 > 10);
@@ -258,7 +259,7 @@ static int each_cancels(void)
 
 	c.stop_after = 0;
 	err = synth(t, "hello world", &c);
-	tts_free(t);
+	mem_deref(t);
 	alike = start_alike(hello, hello_n, c.pcm, c.n);
 	free(hello);
 	free(c.pcm);
@@ -290,7 +291,7 @@ static int each_empty_text(void)
 	CHECK_EQ(tts_synth(t, NULL, collect, &c), EINVAL);
 	CHECK_EQ(tts_synth(t, "hi", NULL, &c), EINVAL);
 	CHECK_EQ(tts_synth(NULL, "hi", collect, &c), EINVAL);
-	tts_free(t);
+	mem_deref(t);
 	free(c.pcm);
 	return 0;
 }
@@ -318,7 +319,7 @@ static int each_odd_text(void)
 	            &c);
 	CHECK_EQ(err, 0);
 	CHECK((double)c.n / 8000 > 1.0);
-	tts_free(t);
+	mem_deref(t);
 	free(c.pcm);
 	return 0;
 }
@@ -349,7 +350,7 @@ static int each_long_input(void)
 	text[5000] = '\0';
 	CHECK_EQ(make(&t, 8000, 175), 0);
 	err = synth(t, text, &c);
-	tts_free(t);
+	mem_deref(t);
 	free(text);
 	free(c.pcm);
 	CHECK_EQ(err, 0);
@@ -416,8 +417,8 @@ static int each_settings(void)
 	n2 = c.n;
 	CHECK_EQ(synth(slow, long_text, &c), 0);
 	n3 = c.n;
-	tts_free(slow);
-	tts_free(fast);
+	mem_deref(slow);
+	mem_deref(fast);
 
 	tts_params_default(&p);
 	p.provider = provider;
@@ -429,8 +430,8 @@ static int each_settings(void)
 	f_low = median_f0(c.pcm, c.n);
 	CHECK_EQ(synth(high, long_text, &c), 0);
 	f_high = median_f0(c.pcm, c.n);
-	tts_free(low);
-	tts_free(high);
+	mem_deref(low);
+	mem_deref(high);
 	free(c.pcm);
 
 	if (n2 < n1 * 0.35 || n2 > n1 * 0.75)
@@ -497,8 +498,8 @@ static int each_threads(void)
 		CHECK_EQ(pthread_create(&th[i], NULL, worker, &jobs[i]), 0);
 	for (int i = 0; i < 3; i++)
 		CHECK_EQ(pthread_join(th[i], NULL), 0);
-	tts_free(a);
-	tts_free(b);
+	mem_deref(a);
+	mem_deref(b);
 	for (int i = 0; i < 3; i++) {
 		CHECK_EQ(jobs[i].err, 0);
 		CHECK_EQ(jobs[i].bad, 0);
@@ -585,8 +586,8 @@ static int each_spectrum(void)
 	CHECK_EQ(band_energy(c.pcm, c.n, 8000, edges, NB, e8), 0);
 	CHECK_EQ(synth(t16, text, &c), 0);
 	CHECK_EQ(band_energy(c.pcm, c.n, 16000, edges, NB, e16), 0);
-	tts_free(t8);
-	tts_free(t16);
+	mem_deref(t8);
+	mem_deref(t16);
 	free(c.pcm);
 
 	for (size_t b = 0; b < NB; b++) {
@@ -642,7 +643,7 @@ TEST(bad_params)
 	CHECK_EQ(tts_alloc(&t, &p, &why), EINVAL);
 	p.voice = "en-us+f3";
 	CHECK_EQ(tts_alloc(&t, &p, &why), 0);
-	tts_free(t);
+	mem_deref(t);
 	t = NULL;
 
 	tts_params_default(&p);
@@ -655,7 +656,7 @@ TEST(bad_params)
 	CHECK_EQ(tts_alloc(&t, &p, NULL), EINVAL);
 	p.voice = "en-us";
 	CHECK_EQ(tts_alloc(&t, &p, NULL), 0);
-	tts_free(t);
+	mem_deref(t);
 	t = NULL;
 
 	tts_params_default(&p);
@@ -672,7 +673,7 @@ TEST(bad_params)
 	CHECK(t == NULL);
 	CHECK_EQ(tts_alloc(NULL, &p, &why), EINVAL);
 	CHECK_EQ(tts_alloc(&t, NULL, &why), EINVAL);
-	tts_free(NULL);
+	mem_deref(NULL);
 	return 0;
 }
 
@@ -700,8 +701,8 @@ TEST(providers_together)
 		CHECK_EQ(pthread_create(&th[i], NULL, worker, &jobs[i]), 0);
 	for (int i = 0; i < 2; i++)
 		CHECK_EQ(pthread_join(th[i], NULL), 0);
-	tts_free(e);
-	tts_free(f);
+	mem_deref(e);
+	mem_deref(f);
 	for (int i = 0; i < 2; i++) {
 		CHECK_EQ(jobs[i].err, 0);
 		CHECK_EQ(jobs[i].bad, 0);

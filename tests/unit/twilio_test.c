@@ -44,7 +44,7 @@ static int sig_is(const char *url, const char *body, const char *want)
 
 	if (!err)
 		err = twilio_signature(TOKEN, url, &f, sig);
-	twilio_form_free(&f);
+	twilio_form_reset(&f);
 	return !err && strcmp(sig, want) == 0;
 }
 
@@ -56,7 +56,7 @@ static int check_form(const char *url, const char *body, const char *sig)
 
 	if (!err)
 		err = twilio_signature_check(TOKEN, url, &f, NULL, 0, sig);
-	twilio_form_free(&f);
+	twilio_form_reset(&f);
 	return err;
 }
 
@@ -81,16 +81,16 @@ TEST(form_parse)
 	CHECK_STR(twilio_form_get(&f, "bare"), "");
 	CHECK(twilio_form_get(&f, "A") == NULL);
 	CHECK(twilio_form_get(&f, "missing") == NULL);
-	twilio_form_free(&f);
+	twilio_form_reset(&f);
 	CHECK(f.v == NULL && f.n == 0);
-	twilio_form_free(&f);
+	twilio_form_reset(&f);
 
 	/* The length bounds the input, not a NUL. */
 	CHECK_EQ(twilio_form_parse(&f, "k%20=v%C3%A9&rest", 12), 0);
 	CHECK_EQ(f.n, 1);
 	CHECK_STR(f.v[0].name, "k ");
 	CHECK_STR(f.v[0].value, "v\xc3\xa9");
-	twilio_form_free(&f);
+	twilio_form_reset(&f);
 
 	CHECK_EQ(parse(&f, ""), 0);
 	CHECK_EQ(f.n, 0);
@@ -98,7 +98,7 @@ TEST(form_parse)
 	CHECK_EQ(f.n, 0);
 	CHECK_EQ(twilio_form_parse(&f, NULL, 0), 0);
 	CHECK_EQ(f.n, 0);
-	twilio_form_free(&f);
+	twilio_form_reset(&f);
 	return 0;
 }
 
@@ -135,7 +135,7 @@ TEST(form_bounds)
 	}
 	CHECK_EQ(twilio_form_parse(&f, s, 2 * TWILIO_FORM_MAX_PARAMS), 0);
 	CHECK_EQ(f.n, TWILIO_FORM_MAX_PARAMS);
-	twilio_form_free(&f);
+	twilio_form_reset(&f);
 	s[2 * TWILIO_FORM_MAX_PARAMS] = 'b';
 	CHECK_EQ(twilio_form_parse(&f, s, 2 * TWILIO_FORM_MAX_PARAMS + 1),
 	         EMSGSIZE);
@@ -145,7 +145,7 @@ TEST(form_bounds)
 	CHECK_EQ(twilio_form_parse(&f, s, TWILIO_FORM_MAX_LEN), 0);
 	CHECK_EQ(f.n, 1);
 	CHECK_EQ(strlen(f.v[0].name), TWILIO_FORM_MAX_LEN);
-	twilio_form_free(&f);
+	twilio_form_reset(&f);
 	CHECK_EQ(twilio_form_parse(&f, s, TWILIO_FORM_MAX_LEN + 1), EMSGSIZE);
 	free(s);
 	return 0;
@@ -250,7 +250,7 @@ TEST(check_host_and_userinfo)
 
 	CHECK_EQ(parse(&f, BODY_A), 0);
 	CHECK_EQ(twilio_signature(TOKEN, url_g443, &f, sig443), 0);
-	twilio_form_free(&f);
+	twilio_form_reset(&f);
 
 	CHECK_EQ(check_form(url_g, BODY_A, sig_g), 0);
 	/* The port goes after the host, not after the userinfo. */
@@ -391,7 +391,7 @@ TEST(check_body_sha256)
 	CHECK_EQ(parse(&f, BODY_A), 0);
 	CHECK_EQ(twilio_signature_check(TOKEN, URL_F, &f, body, len, SIG_F),
 	         EINVAL);
-	twilio_form_free(&f);
+	twilio_form_reset(&f);
 	return 0;
 }
 

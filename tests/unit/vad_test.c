@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
+#include <re.h>
 
 #include "speech/vad.h"
 #include "media/g711.h"
@@ -215,7 +216,7 @@ static int analyse(const struct vad_params *p, uint32_t rate, size_t samples,
 			break;
 		}
 	}
-	vad_free(v);
+	mem_deref(v);
 	return 0;
 }
 
@@ -278,7 +279,7 @@ TEST(silence_is_quiet)
 		CHECK(f.confidence == 0);
 		CHECK(f.volume < 0.2);
 	}
-	vad_free(v);
+	mem_deref(v);
 	return 0;
 }
 
@@ -681,8 +682,8 @@ TEST(bad_params)
 	CHECK_EQ(vad_alloc(&v, &p, RATE), EINVAL);
 	CHECK(v == NULL);
 	CHECK_EQ(vad_alloc(&v, NULL, 16000), 0);
-	vad_free(v);
-	vad_free(NULL);
+	mem_deref(v);
+	mem_deref(NULL);
 	return 0;
 }
 
@@ -759,7 +760,7 @@ TEST(reset_and_lost_frames)
 	}
 	CHECK_EQ(starts, 2);
 	CHECK_EQ(stops, 2);
-	vad_free(v);
+	mem_deref(v);
 	return 0;
 }
 
@@ -814,7 +815,7 @@ static void measure_cost(void)
 			voiced += f.voiced;
 		}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	vad_free(v);
+	mem_deref(v);
 	printf("# vad_process: %.0f ns per 20 ms frame (%u voiced)\n",
 	       ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) /
 	           (10.0 * (n / FRAME)),
