@@ -47,11 +47,9 @@ static void nonce_new(const struct sipua_nonces *n, char *out, size_t sz)
 /* The issue time of a nonce of NONCE_LEN characters. */
 static uint32_t nonce_time(const struct pl *nonce)
 {
-	char ts[9];
+	const struct pl ts = {nonce->p, 8};
 
-	memcpy(ts, nonce->p, 8);
-	ts[8] = '\0';
-	return (uint32_t)strtoul(ts, NULL, 16);
+	return pl_x32(&ts);
 }
 
 /* 0 valid, ESTALE expired, EBADMSG not ours. */
@@ -101,16 +99,8 @@ static bool nonce_cmp(struct le *le, void *arg)
 /* 8 hex digits, as RFC 2617 writes nc; 0 when it is not that. */
 static uint32_t nc_value(const struct pl *nc)
 {
-	uint32_t v = 0;
-
-	if (nc->l != 8)
-		return 0;
-	for (size_t i = 0; i < 8; i++) {
-		if (!isxdigit((unsigned char)nc->p[i]))
-			return 0;
-		v = v << 4 | ch_hex(nc->p[i]);
-	}
-	return v;
+	/* libre's pl_x32 gives 0 for any character that is not hex */
+	return nc->l == 8 ? pl_x32(nc) : 0;
 }
 
 /*
