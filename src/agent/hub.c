@@ -299,8 +299,8 @@ static void dispatch_later(void *arg)
 	hub_dispatch(arg);
 }
 
-static int pipeline_start(void **statep, const struct agent_call_info *info,
-                          const struct agent_assets *assets)
+static int pipeline_open(void **statep, const struct agent_call_info *info,
+                         const struct agent_assets *assets)
 {
 	struct hub *h = assets ? assets->hub : NULL;
 	struct bridge_params bp = {.wake_fd = -1};
@@ -357,7 +357,7 @@ static size_t pipeline_audio_out(void *state, int16_t *pcm, size_t samples)
 	return bridge_agent.audio_out(job->bridge, pcm, samples);
 }
 
-static void pipeline_stop(void *state)
+static void pipeline_close(void *state)
 {
 	struct job *job = state;
 	struct hub *h = job->hub;
@@ -405,10 +405,10 @@ static void pipeline_dtmf(void *state, const char *digits, size_t n)
 
 const struct agent_ops agent_pipeline = {
     .name = "pipeline",
-    .start = pipeline_start,
+    .start = pipeline_open,
     .audio_in = pipeline_audio_in,
     .audio_out = pipeline_audio_out,
-    .stop = pipeline_stop,
+    .stop = pipeline_close,
     .dtmf = pipeline_dtmf,
 };
 

@@ -29,8 +29,8 @@ void api_create_room(struct call_ctx *c)
 		                "name is required");
 		return;
 	}
-	err = room_open(c->api->prm.rooms, api_req_str(c, "name"), c->req,
-	                &room, NULL);
+	err = room_ensure(c->api->prm.rooms, api_req_str(c, "name"), c->req,
+	                  &room, NULL);
 	if (err) {
 		api_twirp_error(c->conn, "invalid_argument",
 		                "invalid room name");

@@ -358,7 +358,7 @@ enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out)
 	return JITTER_GET_FRAME;
 }
 
-void jitter_reset(struct jitter *jb)
+void jitter_restart(struct jitter *jb)
 {
 	forget(jb);
 }

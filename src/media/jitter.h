@@ -70,7 +70,7 @@ enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
 enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out);
 
 /* Forget the stream (new SSRC, re-INVITE): buffering starts again. */
-void jitter_reset(struct jitter *jb);
+void jitter_restart(struct jitter *jb);
 /* The delay the buffer aims for now, in samples. */
 uint32_t jitter_target(const struct jitter *jb);
 /* Audio held right now, in samples. */

@@ -144,7 +144,7 @@ static void apply_params(struct media_session *ms,
 		ms->peer_rtcp = prm->raddr_rtcp;
 	}
 	if (!prm->recv) {
-		jitter_reset(ms->jb);
+		jitter_restart(ms->jb);
 		ms->fifo_len = 0;
 		/* Nothing heard on hold is continued after it. */
 		plc_init(&ms->plc);
@@ -345,6 +345,52 @@ static int thread_open(struct media_thread *mt, struct media_engine *me)
 	return err;
 }
 
+static void engine_totals(const struct media_engine *me, struct media_totals *t)
+{
+	uint64_t total = 0, seen = 0;
+	uint64_t p50 = 0, p99 = 0, max = 0;
+	bool have50 = false, have99 = false;
+
+	memset(t, 0, sizeof(*t));
+	if (!me)
+		return;
+	for (unsigned i = 0; i < me->nthreads; i++) {
+		const struct media_thread *mt = &me->threads[i];
+
+		t->calls += mt->calls;
+		t->tick_late += mt->tick_late;
+		stats_add(&t->stats, &mt->totals);
+		for (size_t b = 0; mt->residence && b < RESIDENCE_BUCKETS; b++)
+			total += mt->residence[b];
+	}
+	t->residence_count = total;
+	for (size_t b = 0; total && b < RESIDENCE_BUCKETS; b++) {
+		uint64_t c = 0;
+
+		for (unsigned i = 0; i < me->nthreads; i++)
+			c += me->threads[i].residence[b];
+		if (!c)
+			continue;
+		seen += c;
+		max = b;
+		if (!have50 && seen * 2 >= total) {
+			p50 = b;
+			have50 = true;
+		}
+		if (!have99 && seen * 100 >= total * 99) {
+			p99 = b;
+			have99 = true;
+		}
+	}
+	/* A bucket is reported by its upper edge. */
+	t->residence_p50_us = (uint32_t)((p50 + 1) * RESIDENCE_BUCKET_US);
+	t->residence_p99_us = (uint32_t)((p99 + 1) * RESIDENCE_BUCKET_US);
+	t->residence_max_us = (uint32_t)((max + 1) * RESIDENCE_BUCKET_US);
+	if (!total)
+		t->residence_p50_us = t->residence_p99_us =
+		    t->residence_max_us = 0;
+}
+
 static void engine_destructor(void *arg)
 {
 	struct media_engine *me = arg;
@@ -358,8 +404,8 @@ static void engine_destructor(void *arg)
 	pthread_mutex_destroy(&me->ev_lock);
 }
 
-int media_engine_alloc(struct media_engine **mep,
-                       const struct media_engine_params *prm)
+int media_engine_open(struct media_engine **mep,
+                      const struct media_engine_params *prm)
 {
 	struct media_engine *me;
 	unsigned nthreads;
@@ -407,56 +453,23 @@ out:
 	return err;
 }
 
-void media_engine_stop(struct media_engine *me)
+void media_engine_close(struct media_engine *me, struct media_totals *t)
 {
+	if (t)
+		memset(t, 0, sizeof(*t));
 	if (!me)
 		return;
+	/* Joined before the totals are read: a thread folds a session's
+	 * figures into its own as it lets the session go. */
 	for (unsigned i = 0; i < me->nthreads; i++)
 		thread_stop(&me->threads[i]);
-}
-
-void media_engine_totals(const struct media_engine *me, struct media_totals *t)
-{
-	uint64_t total = 0, seen = 0;
-	uint64_t p50 = 0, p99 = 0, max = 0;
-	bool have50 = false, have99 = false;
-
-	memset(t, 0, sizeof(*t));
-	if (!me)
-		return;
-	for (unsigned i = 0; i < me->nthreads; i++) {
-		const struct media_thread *mt = &me->threads[i];
-
-		t->calls += mt->calls;
-		t->tick_late += mt->tick_late;
-		stats_add(&t->stats, &mt->totals);
-		for (size_t b = 0; mt->residence && b < RESIDENCE_BUCKETS; b++)
-			total += mt->residence[b];
+	if (t)
+		engine_totals(me, t);
+	if (me->ev_listening) {
+		fd_close(me->ev_fd);
+		me->ev_listening = false;
 	}
-	t->residence_count = total;
-	for (size_t b = 0; total && b < RESIDENCE_BUCKETS; b++) {
-		uint64_t c = 0;
-
-		for (unsigned i = 0; i < me->nthreads; i++)
-			c += me->threads[i].residence[b];
-		if (!c)
-			continue;
-		seen += c;
-		max = b;
-		if (!have50 && seen * 2 >= total) {
-			p50 = b;
-			have50 = true;
-		}
-		if (!have99 && seen * 100 >= total * 99) {
-			p99 = b;
-			have99 = true;
-		}
-	}
-	/* A bucket is reported by its upper edge. */
-	t->residence_p50_us = (uint32_t)((p50 + 1) * RESIDENCE_BUCKET_US);
-	t->residence_p99_us = (uint32_t)((p99 + 1) * RESIDENCE_BUCKET_US);
-	t->residence_max_us = (uint32_t)((max + 1) * RESIDENCE_BUCKET_US);
-	if (!total)
-		t->residence_p50_us = t->residence_p99_us =
-		    t->residence_max_us = 0;
+	/* Sessions still alive hold a reference: their last commands land
+	 * in queues nobody reads, and the memory goes with the last one. */
+	mem_deref(me);
 }

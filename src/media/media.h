@@ -90,13 +90,16 @@ enum media_event {
 
 typedef void(media_event_h)(enum media_event ev, void *arg);
 
-/* Starts the media threads. The engine is a libre mem object: mem_deref
- * stops and joins its threads; sessions must all be stopped first. */
-int media_engine_alloc(struct media_engine **mep,
-                       const struct media_engine_params *prm);
-/* Joins the media threads; the totals are complete afterwards. */
-void media_engine_stop(struct media_engine *me);
-void media_engine_totals(const struct media_engine *me, struct media_totals *t);
+/* Starts the media threads; media_engine_close stops them. */
+int media_engine_open(struct media_engine **mep,
+                      const struct media_engine_params *prm);
+/*
+ * Stops and joins the media threads, fills t (when not NULL) with the
+ * engine's totals, complete once the threads are joined, and lets the
+ * engine go. Sessions that outlive it may then only be stopped and freed:
+ * no thread runs them any more.
+ */
+void media_engine_close(struct media_engine *me, struct media_totals *t);
 
 /* Binds an even RTP port, picked at random, and the next odd RTCP port
  * from the range. EADDRINUSE when the range is exhausted. */

@@ -64,7 +64,7 @@ static void seq_update(struct media_session *ms, uint16_t seq, uint32_t ssrc)
 		ms->received_prior = 0;
 		ms->transit = 0;
 		ms->jitter = 0;
-		jitter_reset(ms->jb);
+		jitter_restart(ms->jb);
 	} else {
 		uint16_t delta = (uint16_t)(seq - ms->max_seq);
 

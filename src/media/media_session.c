@@ -120,6 +120,7 @@ static void session_destructor(void *arg)
 		close(ms->rtcp_fd);
 	mem_deref(ms->jb);
 	ring_reset(&ms->dtmf);
+	mem_deref(ms->me);
 }
 
 static int bind_udp(const struct sa *laddr, uint16_t port, int *fdp)
@@ -187,7 +188,7 @@ int media_session_alloc(struct media_session **msp, struct media_engine *me,
 	ms = mem_zalloc(sizeof(*ms), session_destructor);
 	if (!ms)
 		return ENOMEM;
-	ms->me = me;
+	ms->me = mem_ref(me);
 	ms->evh = evh;
 	ms->arg = arg;
 	ms->rtp_fd = ms->rtcp_fd = -1;

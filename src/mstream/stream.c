@@ -260,7 +260,7 @@ static int join_room(struct stream *st, const struct mstream_msg *m)
 	int err;
 
 	snprintf(st->room, sizeof(st->room), "pstn-%s", st->call_id);
-	err = room_open(st->srv->prm.rooms, st->room, NULL, &room, &created);
+	err = room_ensure(st->srv->prm.rooms, st->room, NULL, &room, &created);
 	if (err)
 		return err;
 	if (*st->from)

@@ -331,8 +331,8 @@ static void mark_if_empty(struct room *room)
 		list_append(&room->rs->empty, &room->empty_le, room);
 }
 
-int room_open(struct rooms *rs, const char *name, const json_t *opts,
-              struct room **roomp, bool *created)
+int room_ensure(struct rooms *rs, const char *name, const json_t *opts,
+                struct room **roomp, bool *created)
 {
 	struct room *room;
 

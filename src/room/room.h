@@ -41,8 +41,8 @@ struct room *room_find(struct rooms *rs, const char *name);
  * room belongs to the list (room_delete ends it), so this is not an alloc.
  * Options (JSON, LiveKit's CreateRoomRequest fields) apply only to a new
  * room or to non-zero fields, as CreateRoom does. */
-int room_open(struct rooms *rs, const char *name, const struct json_t *opts,
-              struct room **roomp, bool *created);
+int room_ensure(struct rooms *rs, const char *name, const struct json_t *opts,
+                struct room **roomp, bool *created);
 /* Kicks every participant and closes the room now. */
 void room_delete(struct room *room);
 int room_set_metadata(struct room *room, const char *metadata);

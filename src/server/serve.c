@@ -201,11 +201,10 @@ static int resolve_addresses(const struct config *cfg, struct sa *listen,
 	return net_default_source_addr_get(sa_af(listen), external);
 }
 
-static void log_totals(struct server *srv)
+static void log_totals(const struct media_totals *tp)
 {
-	struct media_totals t;
+	const struct media_totals t = *tp;
 
-	media_engine_totals(srv->media, &t);
 	log_event(
 	    LOGL_INFO, NULL, "stats",
 	    "calls=%llu packets_in=%llu packets_out=%llu lost=%llu "
@@ -517,6 +516,7 @@ int serve(int argc, char **argv)
 	struct server srv = {.sigfd = -1};
 	struct config *cfg = &srv.cfg;
 	struct media_engine_params mp = {0};
+	struct media_totals totals;
 	struct sipua_params up = {0};
 	const struct agent_ops *agent;
 	const char *key = NULL;
@@ -594,7 +594,7 @@ int serve(int argc, char **argv)
 	mp.jitter_min_ms = cfg->jitter_min_ms;
 	mp.jitter_max_ms = cfg->jitter_max_ms;
 	mp.media_timeout_ms = cfg->media_timeout_ms;
-	err = media_engine_alloc(&srv.media, &mp);
+	err = media_engine_open(&srv.media, &mp);
 	if (err) {
 		fprintf(stderr, "voxgate: media: cannot start: %s\n",
 		        strerror(err));
@@ -658,20 +658,21 @@ int serve(int argc, char **argv)
 	rc = err ? 1 : 0;
 	/* Threads first: after a forced exit calls may still hold sessions
 	 * that the media threads are running. */
-	media_engine_stop(srv.media);
+	media_engine_close(srv.media, &totals);
+	srv.media = NULL;
 	control_plane_close(&srv);
 	srv.ua = mem_deref(srv.ua);
 	srv.hub = mem_deref(srv.hub);
-	log_totals(&srv);
+	log_totals(&totals);
 	log_event(LOGL_INFO, NULL, "exit", "code=%d", rc);
 out:
+	media_engine_close(srv.media, NULL);
 	control_plane_close(&srv);
 	mem_deref(srv.ua);
 	mem_deref(srv.hub);
 	conngate_stop();
 	worker_env_free(srv.worker_env);
 	free(srv.busy);
-	mem_deref(srv.media);
 	if (srv.sigfd >= 0) {
 		fd_close(srv.sigfd);
 		close(srv.sigfd);

@@ -365,8 +365,8 @@ static int join(struct dispatch *d, const struct dispatch_call *call,
 	if (err)
 		return err;
 
-	err = room_open(d->prm.rooms, res->room,
-	                json_object_get(rule, "roomConfig"), &room, NULL);
+	err = room_ensure(d->prm.rooms, res->room,
+	                  json_object_get(rule, "roomConfig"), &room, NULL);
 	if (err)
 		return err;
 	routing_participant(rule, call->from_user, res->identity,

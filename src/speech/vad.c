@@ -246,7 +246,7 @@ int vad_alloc(struct vad **vp, const struct vad_params *prm, uint32_t rate)
 	return 0;
 }
 
-void vad_reset(struct vad *v)
+void vad_restart(struct vad *v)
 {
 	v->state = VAD_QUIET;
 	v->count = 0;

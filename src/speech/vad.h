@@ -68,7 +68,7 @@ int vad_alloc(struct vad **vp, const struct vad_params *prm, uint32_t rate);
  * learnt about the line (its noise floor) is kept, so a voice already
  * there when this is called is heard as a new ONSET.
  */
-void vad_reset(struct vad *v);
+void vad_restart(struct vad *v);
 
 /*
  * One 20 ms frame. A frame of another size, or pcm NULL (a lost packet),

@@ -364,8 +364,8 @@ static int sync_init(struct pipeline *p)
 	return err;
 }
 
-int pipeline_start(struct pipeline **pp, const struct pipeline_config *cfg,
-                   const struct pipeline_ops *ops, void *arg)
+int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
+                  const struct pipeline_ops *ops, void *arg)
 {
 	struct pipeline *p;
 	int err, threads = 0;
@@ -423,7 +423,7 @@ int pipeline_start(struct pipeline **pp, const struct pipeline_config *cfg,
 	return 0;
 }
 
-void pipeline_stop(struct pipeline *p)
+void pipeline_close(struct pipeline *p)
 {
 	if (!p)
 		return;

@@ -86,15 +86,15 @@ struct pipeline;
 
 /*
  * Starts the call's threads and says the greeting. The caller owns *pp and
- * ends it with pipeline_stop; cfg, ops and arg are borrowed until then.
+ * ends it with pipeline_close; cfg, ops and arg are borrowed until then.
  * EINVAL for a missing argument, ENOMEM, or an error from stt_alloc or
  * pthread_create.
  */
-int pipeline_start(struct pipeline **pp, const struct pipeline_config *cfg,
-                   const struct pipeline_ops *ops, void *arg);
+int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
+                  const struct pipeline_ops *ops, void *arg);
 /* Cancels what is in progress, joins the threads and frees p. No ops call
  * is made once it returns; it must not be called from one. */
-void pipeline_stop(struct pipeline *p);
+void pipeline_close(struct pipeline *p);
 
 /*
  * Inputs, from the transport's thread (one thread at a time). They queue

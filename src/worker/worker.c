@@ -223,7 +223,7 @@ static void job_take(struct worker *w, const struct proto_msg *in)
 	slot->w = w;
 	slot->id = in->job;
 	snprintf(slot->call_id, sizeof(slot->call_id), "%s", in->call_id);
-	err = pipeline_start(&slot->p, &slot->cfg, &ops, slot);
+	err = pipeline_open(&slot->p, &slot->cfg, &ops, slot);
 	if (err) {
 		slot->p = NULL;
 		snprintf(m.reason, sizeof(m.reason), "cannot start: %s",
@@ -244,7 +244,7 @@ static void job_end(struct wjob *j, const char *reason)
 {
 	log_event(LOGL_INFO, j->call_id, "agent_job_end",
 	          "job=%u reason=\"%s\"", j->id, reason);
-	pipeline_stop(j->p);
+	pipeline_close(j->p);
 	j->p = NULL;
 }
 

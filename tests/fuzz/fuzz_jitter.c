@@ -102,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		case 2:
 			if ((op >> 2) == 0)
-				jitter_reset(jb);
+				jitter_restart(jb);
 			break;
 		default:
 			/* A silence in the stream. */

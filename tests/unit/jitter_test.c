@@ -294,7 +294,7 @@ TEST(max_delay_one_packet)
 	/* An older 20 ms packet arrives behind a 60 ms one before playout:
 	 * discarding it still leaves 60 ms, over max + 20 ms, but the last
 	 * packet stays. */
-	jitter_reset(jb);
+	jitter_restart(jb);
 	CHECK_EQ(put_n(jb, 11, 3 * P20MS), JITTER_PUT_OK);
 	CHECK_EQ(put_n(jb, 10, P20MS), JITTER_PUT_OK);
 	CHECK_EQ(jitter_depth(jb), 3 * P20MS);
@@ -455,7 +455,7 @@ TEST(variable_duration)
 	CHECK_EQ(put_n(jb, 1, P30MS), JITTER_PUT_OK);
 	CHECK_EQ(put_n(jb, 2, P20MS), JITTER_PUT_OK);
 	CHECK_FRAME(jb, 1);
-	jitter_reset(jb);
+	jitter_restart(jb);
 	CHECK_EQ(put_n(jb, 1, P20MS), JITTER_PUT_OK);
 	CHECK_EQ(put_n(jb, 2, P30MS), JITTER_PUT_OK);
 	CHECK_GET(jb, JITTER_GET_EMPTY);
@@ -493,7 +493,7 @@ TEST(reset)
 	CHECK_EQ(put(jb, 31), JITTER_PUT_OK);
 	CHECK_EQ(put(jb, 32), JITTER_PUT_OK);
 	CHECK_FRAME(jb, 30);
-	jitter_reset(jb);
+	jitter_restart(jb);
 	CHECK_EQ(jitter_depth(jb), 0);
 	CHECK_GET(jb, JITTER_GET_EMPTY);
 
@@ -949,7 +949,7 @@ TEST(hostile_sequences)
 				continue;
 			}
 			if (r % 97 == 0) {
-				jitter_reset(jb);
+				jitter_restart(jb);
 				continue;
 			}
 			if (r % 3)

@@ -1083,11 +1083,11 @@ TEST(bad_arguments)
 	struct agent_call_info info = {.sample_rate = 8000};
 
 	sa_set_str(&ep.bind, "127.0.0.1", 0);
-	CHECK_EQ(media_engine_alloc(&me, &ep), EINVAL);
+	CHECK_EQ(media_engine_open(&me, &ep), EINVAL);
 	ep.port_max = 41200;
-	CHECK_EQ(media_engine_alloc(&me, &ep), EINVAL);
-	CHECK_EQ(media_engine_alloc(NULL, &ep), EINVAL);
-	CHECK_EQ(media_engine_alloc(&me, NULL), EINVAL);
+	CHECK_EQ(media_engine_open(&me, &ep), EINVAL);
+	CHECK_EQ(media_engine_open(NULL, &ep), EINVAL);
+	CHECK_EQ(media_engine_open(&me, NULL), EINVAL);
 	CHECK(me == NULL);
 
 	CHECK_EQ(media_session_alloc(NULL, engine, sess_event, &S), EINVAL);
@@ -2443,7 +2443,7 @@ static int engine_on(struct media_engine **me, uint16_t lo, uint16_t hi)
 	                                 .media_timeout_ms = TIMEOUT_MS};
 
 	sa_set_str(&ep.bind, "127.0.0.1", 0);
-	return media_engine_alloc(me, &ep);
+	return media_engine_open(me, &ep);
 }
 
 /* Binding p's socket to port fails (the engine holds it) or not. */
@@ -2498,8 +2498,8 @@ TEST(port_range_exhaustion)
 	CHECK_EQ(media_session_alloc(&s1, me, noop_event, NULL), 0);
 	CHECK_EQ(media_session_port(s1), 41200);
 	s1 = mem_deref(s1);
-	media_engine_stop(me);
-	me = mem_deref(me);
+	media_engine_close(me, NULL);
+	me = NULL;
 
 	/* An odd bottom: pairs start on even ports, 41204 and 41206. */
 	CHECK_EQ(engine_on(&me, 41203, 41207), 0);
@@ -2512,8 +2512,8 @@ TEST(port_range_exhaustion)
 	CHECK_EQ(media_session_alloc(&s3, me, noop_event, NULL), EADDRINUSE);
 	s1 = mem_deref(s1);
 	s2 = mem_deref(s2);
-	media_engine_stop(me);
-	me = mem_deref(me);
+	media_engine_close(me, NULL);
+	me = NULL;
 
 	/* Someone else's RTCP port: that pair is skipped. */
 	fd = hold_port(41211);
@@ -2526,8 +2526,8 @@ TEST(port_range_exhaustion)
 	CHECK_EQ(media_session_alloc(&s2, me, noop_event, NULL), EADDRINUSE);
 	close(fd);
 	s1 = mem_deref(s1);
-	media_engine_stop(me);
-	me = mem_deref(me);
+	media_engine_close(me, NULL);
+	me = NULL;
 	return 0;
 }
 
@@ -2553,8 +2553,7 @@ TEST(ports_random)
 	}
 	for (size_t i = 0; i < N; i++)
 		mem_deref(s[i]);
-	media_engine_stop(me);
-	mem_deref(me);
+	media_engine_close(me, NULL);
 	CHECK(ok);
 	/* In order, all N - 1 would be; at random, about one in 500. */
 	CHECK(next_pair < 3);
@@ -2619,6 +2618,26 @@ TEST(sockets_above_1024)
 	return 0;
 }
 
+/* A session still held when the engine closes can be stopped and freed
+ * afterwards (the server's forced exit), and the totals count what the
+ * engine's threads saw. */
+TEST(session_outlives_engine)
+{
+	struct media_engine *me = NULL;
+	struct media_session *s1 = NULL;
+	struct media_totals t;
+
+	CHECK_EQ(engine_on(&me, 41220, 41223), 0);
+	CHECK_EQ(media_session_alloc(&s1, me, noop_event, NULL), 0);
+	media_engine_close(me, &t);
+	CHECK_EQ(t.calls, 0);
+	CHECK(port_taken(media_session_port(s1)));
+	media_session_stop(s1);
+	s1 = mem_deref(s1);
+	CHECK(!port_taken(41220) && !port_taken(41222));
+	return 0;
+}
+
 int main(void)
 {
 	struct media_engine_params ep = {.threads = 2,
@@ -2637,9 +2656,9 @@ int main(void)
 		return 1;
 	}
 	sa_set_str(&ep.bind, "127.0.0.1", 0);
-	err = media_engine_alloc(&engine, &ep);
+	err = media_engine_open(&engine, &ep);
 	if (err) {
-		printf("FAIL setup: media_engine_alloc: %d\n", err);
+		printf("FAIL setup: media_engine_open: %d\n", err);
 		return 1;
 	}
 
@@ -2675,6 +2694,7 @@ int main(void)
 	RUN(update_moves_media);
 	RUN(port_range_exhaustion);
 	RUN(ports_random);
+	RUN(session_outlives_engine);
 	RUN(sockets_above_1024);
 	RUN(rtcp_reports);
 
@@ -2682,8 +2702,8 @@ int main(void)
 		if (!sess_release(sessions[i]))
 			printf("# session %zu never stopped\n", i);
 	}
-	media_engine_stop(engine);
-	engine = mem_deref(engine);
+	media_engine_close(engine, NULL);
+	engine = NULL;
 	for (size_t i = 0; i < sizeof(peers) / sizeof(peers[0]); i++)
 		peer_close(peers[i]);
 	tmr_cancel(&step_tmr);

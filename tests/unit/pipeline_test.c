@@ -230,12 +230,12 @@ static int call_start(struct call *c, const struct pipeline_config *cfg)
 	c->noise = 12345;
 	if (vad_alloc(&c->vad, NULL, 8000))
 		return -1;
-	return pipeline_start(&c->p, cfg, &ops, c);
+	return pipeline_open(&c->p, cfg, &ops, c);
 }
 
 static void call_end(struct call *c)
 {
-	pipeline_stop(c->p);
+	pipeline_close(c->p);
 	mem_deref(c->vad);
 	for (int i = 0; i < MAX_UTT; i++)
 		free(c->u[i].pcm);
@@ -1210,20 +1210,20 @@ TEST(bad_arguments)
 	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &echo};
 	struct pipeline *p = NULL;
 
-	CHECK_EQ(pipeline_start(NULL, &cfg, &ops, NULL), EINVAL);
-	CHECK_EQ(pipeline_start(&p, NULL, &ops, NULL), EINVAL);
-	CHECK_EQ(pipeline_start(&p, &cfg, NULL, NULL), EINVAL);
+	CHECK_EQ(pipeline_open(NULL, &cfg, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_open(&p, NULL, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_open(&p, &cfg, NULL, NULL), EINVAL);
 	cfg.stop_secs = -1;
-	CHECK_EQ(pipeline_start(&p, &cfg, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_open(&p, &cfg, &ops, NULL), EINVAL);
 	cfg.stop_secs = 0;
 	cfg.brain = &script_without;
-	CHECK_EQ(pipeline_start(&p, &cfg, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_open(&p, &cfg, &ops, NULL), EINVAL);
 	cfg.brain = NULL;
-	CHECK_EQ(pipeline_start(&p, &cfg, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_open(&p, &cfg, &ops, NULL), EINVAL);
 	CHECK(p == NULL);
 	/* Inputs to no pipeline are ignored; stopping none is a no-op. */
 	pipeline_dtmf(NULL, "1");
-	pipeline_stop(NULL);
+	pipeline_close(NULL);
 	return 0;
 }
 

@@ -708,7 +708,7 @@ TEST(reset_and_lost_frames)
 	for (long k = 0; k < (long)(n / FRAME); k++) {
 		if (k == reset_at) {
 			CHECK(f.speaking);
-			vad_reset(v);
+			vad_restart(v);
 		}
 		vad_process(v, sig + k * FRAME, FRAME, &f);
 		if (k == reset_at) {
@@ -726,7 +726,7 @@ TEST(reset_and_lost_frames)
 	CHECK_EQ(stops, 1);
 
 	/* 100 ms lost, then 40 ms of wrong-sized frames: one turn */
-	vad_reset(v);
+	vad_restart(v);
 	starts = stops = 0;
 	for (long k = 0; k < (long)(n / FRAME); k++) {
 		long in = k - FRAME_OF(2 * RATE);
@@ -746,7 +746,7 @@ TEST(reset_and_lost_frames)
 	CHECK_EQ(stops, 1);
 
 	/* 400 ms lost: the turn ends during the gap */
-	vad_reset(v);
+	vad_restart(v);
 	starts = stops = 0;
 	for (long k = 0; k < (long)(n / FRAME); k++) {
 		long in = k - FRAME_OF(2 * RATE);
