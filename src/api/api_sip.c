@@ -10,6 +10,9 @@
 #include "core/log.h"
 #include "sip/routing.h"
 
+#define MISSING_TRUNK "requested sip trunk does not exist"
+#define MISSING_RULE  "requested sip dispatch rule does not exist"
+
 static const struct field inbound_fields[] = {
     {"sipTrunkId", 's'},
     {"name", 's'},
@@ -262,6 +265,17 @@ void api_list_trunks(struct call_ctx *c)
 	api_reply_ok(c, json_pack("{s:o}", "items", items));
 }
 
+/* True when a lookup by id found its object; otherwise the reply is sent:
+ * not_found with what is missing, or the store's failure. */
+static bool found(struct call_ctx *c, int err, const char *missing)
+{
+	if (err == ENOENT)
+		api_twirp_error(c->conn, "not_found", missing);
+	else if (err)
+		api_store_failed(c, err);
+	return !err;
+}
+
 /* The request's trunk, of the route's kind; NULL with a reply sent. An
  * empty id (the store's EINVAL) names no trunk: not_found, as in LiveKit,
  * here and in the other lookups by id. */
@@ -273,15 +287,11 @@ static json_t *load_trunk(struct call_ctx *c)
 	int err = *id ? store_trunk_get(c->api->prm.store, id, &kind, &trunk)
 	              : ENOENT;
 
-	if (err == ENOENT || (!err && kind != c->kind)) {
+	if (!err && kind != c->kind) {
 		json_decref(trunk);
-		api_twirp_error(c->conn, "not_found",
-		                "requested sip trunk does not exist");
-		return NULL;
+		err = ENOENT;
 	}
-	if (err)
-		api_store_failed(c, err);
-	return err ? NULL : trunk;
+	return found(c, err, MISSING_TRUNK) ? trunk : NULL;
 }
 
 void api_get_trunk(struct call_ctx *c)
@@ -300,15 +310,8 @@ void api_delete_trunk(struct call_ctx *c)
 	const char *id = api_req_str(c, "sipTrunkId");
 	int err = *id ? store_trunk_delete(c->api->prm.store, id) : ENOENT;
 
-	if (err == ENOENT) {
-		api_twirp_error(c->conn, "not_found",
-		                "requested sip trunk does not exist");
+	if (!found(c, err, MISSING_TRUNK))
 		return;
-	}
-	if (err) {
-		api_store_failed(c, err);
-		return;
-	}
 	log_event(LOGL_INFO, NULL, "trunk_deleted", "id=%s", id);
 	api_changed(c);
 	api_reply_ok(c, json_pack("{s:s}", "sipTrunkId", id));
@@ -589,15 +592,8 @@ void api_update_rule(struct call_ctx *c)
 	int err;
 
 	err = *id ? store_rule_get(c->api->prm.store, id, &rule) : ENOENT;
-	if (err == ENOENT) {
-		api_twirp_error(c->conn, "not_found",
-		                "requested sip dispatch rule does not exist");
+	if (!found(c, err, MISSING_RULE))
 		return;
-	}
-	if (err) {
-		api_store_failed(c, err);
-		return;
-	}
 	rule = apply_update(c, rule, api_rule_fields);
 	if (!rule)
 		return;
@@ -667,15 +663,8 @@ void api_delete_rule(struct call_ctx *c)
 
 	if (!err)
 		err = store_rule_delete(c->api->prm.store, id);
-	if (err == ENOENT) {
-		api_twirp_error(c->conn, "not_found",
-		                "requested sip dispatch rule does not exist");
+	if (!found(c, err, MISSING_RULE)) {
 		json_decref(rule);
-		return;
-	}
-	if (err) {
-		json_decref(rule);
-		api_store_failed(c, err);
 		return;
 	}
 	log_event(LOGL_INFO, NULL, "rule_deleted", "id=%s", id);
