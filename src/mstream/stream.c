@@ -292,8 +292,10 @@ static int join_room(struct stream *st, const struct mstream_msg *m)
 	    .identity = identity,
 	    .kind = "SIP",
 	    .attributes = attrs,
+	    .track = &participant_phone_track,
 	};
-	err = participant_join(room, &info, kicked, st, &st->participant);
+	const struct participant_ops ops = {.kick = kicked};
+	err = participant_join(room, &info, &ops, st, &st->participant);
 	json_decref(attrs);
 	return err;
 }

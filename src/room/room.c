@@ -53,14 +53,19 @@ struct participant {
 	struct le le;
 	struct room *room;
 	char sid[16];
-	char track_sid[16];
 	char identity[256];
 	char name[256];
 	char kind[16];
 	char *metadata;
 	json_t *attributes;
 	int64_t joined_ms;
+	struct participant_permission perm;
+	struct participant_track tracks[PARTICIPANT_TRACKS_MAX];
+	size_t ntracks;
+	uint32_t version;
+	bool leaving;
 	participant_kick_h *kickh;
+	participant_update_h *updateh;
 	void *arg;
 };
 
@@ -119,38 +124,54 @@ json_t *room_json(const struct room *room, bool twirp)
 	return o;
 }
 
+static json_t *track_json(const struct participant_track *t, bool twirp)
+{
+	json_t *o = json_object();
+
+	put(o, twirp, "sid", "sid", json_string(t->sid));
+	put(o, twirp, "type", "type", json_string("AUDIO"));
+	put(o, twirp, "name", "name", json_string(t->name));
+	put(o, twirp, "muted", "muted", json_boolean(t->muted));
+	put(o, twirp, "source", "source", json_string("MICROPHONE"));
+	put(o, twirp, "mimeType", "mime_type", json_string(t->mime));
+	put(o, twirp, "stereo", "stereo", json_boolean(t->stereo));
+	return o;
+}
+
 json_t *participant_json(const struct participant *p, bool twirp)
 {
 	json_t *o = json_object();
-	json_t *track = json_object();
+	json_t *tracks = json_array();
 	json_t *perm = json_object();
 
-	put(track, twirp, "sid", "sid", json_string(p->track_sid));
-	put(track, twirp, "type", "type", json_string("AUDIO"));
-	put(track, twirp, "name", "name", json_string("phone"));
-	put(track, twirp, "muted", "muted", json_false());
-	put(track, twirp, "source", "source", json_string("MICROPHONE"));
-	put(track, twirp, "mimeType", "mime_type", json_string("audio/PCMU"));
+	for (size_t i = 0; i < p->ntracks; i++)
+		json_array_append_new(tracks, track_json(&p->tracks[i], twirp));
 
-	put(perm, twirp, "canSubscribe", "can_subscribe", json_true());
-	put(perm, twirp, "canPublish", "can_publish", json_true());
-	put(perm, twirp, "canPublishData", "can_publish_data", json_true());
-	put(perm, twirp, "hidden", "hidden", json_false());
+	put(perm, twirp, "canSubscribe", "can_subscribe",
+	    json_boolean(p->perm.can_subscribe));
+	put(perm, twirp, "canPublish", "can_publish",
+	    json_boolean(p->perm.can_publish));
+	put(perm, twirp, "canPublishData", "can_publish_data",
+	    json_boolean(p->perm.can_publish_data));
+	put(perm, twirp, "hidden", "hidden", json_boolean(p->perm.hidden));
 	put(perm, twirp, "canUpdateMetadata", "can_update_metadata",
-	    json_false());
+	    json_boolean(p->perm.can_update_metadata));
+	put(perm, twirp, "agent", "agent", json_boolean(p->perm.agent));
 
 	put(o, twirp, "sid", "sid", json_string(p->sid));
 	put(o, twirp, "identity", "identity", json_string(p->identity));
-	put(o, twirp, "state", "state", json_string("ACTIVE"));
-	put(o, twirp, "tracks", "tracks", json_pack("[o]", track));
+	put(o, twirp, "state", "state",
+	    json_string(p->leaving ? "DISCONNECTED" : "ACTIVE"));
+	put(o, twirp, "tracks", "tracks", tracks);
 	put(o, twirp, "metadata", "metadata",
 	    json_string(p->metadata ? p->metadata : ""));
 	put(o, twirp, "joinedAt", "joined_at", json_int64(p->joined_ms / 1000));
 	put(o, twirp, "joinedAtMs", "joined_at_ms", json_int64(p->joined_ms));
 	put(o, twirp, "name", "name", json_string(p->name));
-	put(o, twirp, "version", "version", json_integer(1));
+	put(o, twirp, "version", "version", json_integer(p->version));
 	put(o, twirp, "permission", "permission", perm);
-	put(o, twirp, "isPublisher", "is_publisher", json_true());
+	put(o, twirp, "isPublisher", "is_publisher",
+	    json_boolean(p->ntracks > 0));
 	put(o, twirp, "kind", "kind", json_string(p->kind));
 	put(o, twirp, "attributes", "attributes",
 	    json_deep_copy(p->attributes));
@@ -159,32 +180,10 @@ json_t *participant_json(const struct participant *p, bool twirp)
 	return o;
 }
 
-static void announce(struct room *room, const char *event,
-                     const struct participant *p, bool with_track)
+static void send_event(struct room *room, const char *event, json_t *ev)
 {
-	json_t *ev;
 	int err;
 
-	if (!room->rs->prm.webhook)
-		return;
-	ev = json_pack("{s:s,s:o}", "event", event, "room",
-	               room_json(room, false));
-	if (p) {
-		if (with_track) {
-			json_object_set_new(ev, "participant",
-			                    json_pack("{s:s,s:s}", "sid",
-			                              p->sid, "identity",
-			                              p->identity));
-			json_object_set_new(
-			    ev, "track",
-			    json_pack("{s:s,s:s,s:s,s:s}", "sid", p->track_sid,
-			              "type", "AUDIO", "source", "MICROPHONE",
-			              "name", "phone"));
-		} else {
-			json_object_set_new(ev, "participant",
-			                    participant_json(p, false));
-		}
-	}
 	/* A full queue is logged by the delivery thread, once per burst. */
 	err = webhook_send(room->rs->prm.webhook, room->name, ev);
 	if (err && err != ENOSPC)
@@ -194,11 +193,64 @@ static void announce(struct room *room, const char *event,
 	json_decref(ev);
 }
 
+static void announce(struct room *room, const char *event,
+                     const struct participant *p)
+{
+	json_t *ev;
+
+	if (!room->rs->prm.webhook)
+		return;
+	ev = json_pack("{s:s,s:o}", "event", event, "room",
+	               room_json(room, false));
+	if (p)
+		json_object_set_new(ev, "participant",
+		                    participant_json(p, false));
+	send_event(room, event, ev);
+}
+
+static void announce_track(struct room *room, const char *event,
+                           const struct participant *p,
+                           const struct participant_track *t)
+{
+	json_t *ev;
+
+	if (!room->rs->prm.webhook)
+		return;
+	ev = json_pack("{s:s,s:o,s:{s:s,s:s},s:o}", "event", event, "room",
+	               room_json(room, false), "participant", "sid", p->sid,
+	               "identity", p->identity, "track", track_json(t, false));
+	send_event(room, event, ev);
+}
+
+/* Tells everyone in the room but p itself; a hidden participant is not
+ * shown to the others. */
+static void notify(struct room *room, struct participant *p,
+                   enum participant_change what)
+{
+	struct le *le = list_head(&room->participants);
+
+	if (p && p->perm.hidden)
+		return;
+	while (le) {
+		struct participant *q = le->data;
+
+		le = le->next;
+		if (q != p && q->updateh && !q->leaving)
+			q->updateh(q, p, what, q->arg);
+	}
+}
+
+static void changed(struct participant *p)
+{
+	p->version++;
+	notify(p->room, p, PARTICIPANT_UPDATED);
+}
+
 static void room_close(struct room *room)
 {
 	struct rooms *rs = room->rs;
 
-	announce(room, "room_finished", NULL, false);
+	announce(room, "room_finished", NULL);
 	if (rs->prm.store)
 		(void)store_room_finished(rs->prm.store, room->sid,
 		                          wall_ms() / 1000);
@@ -363,7 +415,7 @@ int room_ensure(struct rooms *rs, const char *name, const json_t *opts,
 
 	log_event(LOGL_INFO, NULL, "room_started", "room=%s sid=%s", room->name,
 	          room->sid);
-	announce(room, "room_started", NULL, false);
+	announce(room, "room_started", NULL);
 	if (rs->prm.store) {
 		json_t *j = room_json(room, false);
 		(void)store_room_started(rs->prm.store, room->sid, room->name,
@@ -402,17 +454,89 @@ void room_delete(struct room *room)
 
 int room_set_metadata(struct room *room, const char *metadata)
 {
+	int err;
+
 	room->metadata = mem_deref(room->metadata);
-	return metadata ? str_dup(&room->metadata, metadata) : 0;
+	err = metadata ? str_dup(&room->metadata, metadata) : 0;
+	notify(room, NULL, PARTICIPANT_ROOM);
+	return err;
+}
+
+const char *room_sid(const struct room *room)
+{
+	return room->sid;
+}
+
+const char *room_metadata(const struct room *room)
+{
+	return room->metadata ? room->metadata : "";
+}
+
+int64_t room_created(const struct room *room)
+{
+	return room->created_ms / 1000;
+}
+
+uint32_t room_empty_timeout(const struct room *room)
+{
+	return room->empty_timeout_s;
+}
+
+uint32_t room_departure_timeout(const struct room *room)
+{
+	return room->departure_timeout_s;
+}
+
+uint32_t room_max_participants(const struct room *room)
+{
+	return room->max_participants;
+}
+
+struct participant *room_participant_next(const struct room *room,
+                                          const struct participant *prev)
+{
+	struct le *le = prev ? prev->le.next : list_head(&room->participants);
+
+	return le ? le->data : NULL;
+}
+
+const struct participant_track participant_phone_track = {
+    .name = "phone",
+    .mime = "audio/PCMU",
+};
+
+/* What LiveKit gives a SIP participant. */
+static const struct participant_permission sip_permission = {
+    .can_subscribe = true,
+    .can_publish = true,
+    .can_publish_data = true,
+};
+
+static bool string_map(const json_t *m)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(m))
+		return false;
+	json_object_foreach((json_t *)m, k, v)
+	{
+		if (!json_is_string(v))
+			return false;
+	}
+	return true;
 }
 
 int participant_join(struct room *room, const struct participant_info *info,
-                     participant_kick_h *kickh, void *arg,
+                     const struct participant_ops *ops, void *arg,
                      struct participant **pp)
 {
 	struct participant *p;
 
-	if (!room || !info || !info->identity || room->closing)
+	if (!room || !info || !info->identity || !*info->identity || !pp ||
+	    room->closing)
+		return EINVAL;
+	if (info->attributes && !string_map(info->attributes))
 		return EINVAL;
 	if (room->max_participants &&
 	    list_count(&room->participants) >= room->max_participants)
@@ -424,7 +548,6 @@ int participant_join(struct room *room, const struct participant_info *info,
 		return ENOMEM;
 	p->room = room;
 	id_make(p->sid, sizeof(p->sid), "PA_");
-	id_make(p->track_sid, sizeof(p->track_sid), "TR_");
 	snprintf(p->identity, sizeof(p->identity), "%s", info->identity);
 	snprintf(p->name, sizeof(p->name), "%s", info->name ? info->name : "");
 	snprintf(p->kind, sizeof(p->kind), "%s",
@@ -433,9 +556,19 @@ int participant_join(struct room *room, const struct participant_info *info,
 		(void)str_dup(&p->metadata, info->metadata);
 	p->attributes =
 	    info->attributes ? json_deep_copy(info->attributes) : json_object();
+	p->perm = info->permission ? *info->permission : sip_permission;
 	p->joined_ms = wall_ms();
-	p->kickh = kickh;
+	p->version = 1;
+	if (ops) {
+		p->kickh = ops->kick;
+		p->updateh = ops->update;
+	}
 	p->arg = arg;
+	if (info->track) {
+		p->tracks[0] = *info->track;
+		id_make(p->tracks[0].sid, sizeof(p->tracks[0].sid), "TR_");
+		p->ntracks = 1;
+	}
 	list_unlink(&room->empty_le);
 	room->joined_once = true;
 	list_append(&room->participants, &p->le, p);
@@ -443,8 +576,10 @@ int participant_join(struct room *room, const struct participant_info *info,
 	log_event(LOGL_INFO, NULL, "participant_joined",
 	          "room=%s identity=%s sid=%s kind=%s", room->name, p->identity,
 	          p->sid, p->kind);
-	announce(room, "participant_joined", p, false);
-	announce(room, "track_published", p, true);
+	announce(room, "participant_joined", p);
+	if (p->ntracks)
+		announce_track(room, "track_published", p, &p->tracks[0]);
+	notify(room, p, PARTICIPANT_JOINED);
 	*pp = p;
 	return 0;
 }
@@ -454,24 +589,141 @@ int participant_set_attribute(struct participant *p, const char *key,
 {
 	if (!p || !key || !value)
 		return EINVAL;
-	return json_object_set_new(p->attributes, key, json_string(value))
-	           ? ENOMEM
-	           : 0;
+	if (json_object_set_new(p->attributes, key, json_string(value)))
+		return ENOMEM;
+	changed(p);
+	return 0;
+}
+
+int participant_update(struct participant *p, const char *name,
+                       const char *metadata, const json_t *attributes)
+{
+	const char *k;
+	json_t *v;
+
+	if (!p || (attributes && !string_map(attributes)))
+		return EINVAL;
+	if (name)
+		snprintf(p->name, sizeof(p->name), "%s", name);
+	if (metadata) {
+		p->metadata = mem_deref(p->metadata);
+		if (str_dup(&p->metadata, metadata))
+			return ENOMEM;
+	}
+	json_object_foreach((json_t *)attributes, k, v)
+	{
+		if (!json_string_length(v))
+			json_object_del(p->attributes, k);
+		else if (json_object_set(p->attributes, k, v))
+			return ENOMEM;
+	}
+	changed(p);
+	return 0;
+}
+
+static struct participant_track *track_get(struct participant *p,
+                                           const char *sid)
+{
+	for (size_t i = 0; sid && i < p->ntracks; i++) {
+		if (!strcmp(p->tracks[i].sid, sid))
+			return &p->tracks[i];
+	}
+	return NULL;
+}
+
+int participant_track_add(struct participant *p, struct participant_track *t)
+{
+	struct participant_track *slot;
+
+	if (!p || !t || p->leaving)
+		return EINVAL;
+	if (p->ntracks >= PARTICIPANT_TRACKS_MAX)
+		return ENOSPC;
+	id_make(t->sid, sizeof(t->sid), "TR_");
+	slot = &p->tracks[p->ntracks++];
+	*slot = *t;
+	log_event(LOGL_INFO, NULL, "track_published",
+	          "room=%s identity=%s track=%s mime=%s", p->room->name,
+	          p->identity, slot->sid, slot->mime);
+	announce_track(p->room, "track_published", p, slot);
+	changed(p);
+	return 0;
+}
+
+int participant_track_remove(struct participant *p, const char *sid)
+{
+	struct participant_track *t = p ? track_get(p, sid) : NULL;
+	struct participant_track gone;
+
+	if (!t)
+		return ENOENT;
+	gone = *t;
+	memmove(t, t + 1,
+	        (size_t)(p->tracks + p->ntracks - (t + 1)) * sizeof(*t));
+	p->ntracks--;
+	log_event(LOGL_INFO, NULL, "track_unpublished",
+	          "room=%s identity=%s track=%s", p->room->name, p->identity,
+	          gone.sid);
+	announce_track(p->room, "track_unpublished", p, &gone);
+	changed(p);
+	return 0;
+}
+
+int participant_track_mute(struct participant *p, const char *sid, bool muted)
+{
+	struct participant_track *t = p ? track_get(p, sid) : NULL;
+
+	if (!t)
+		return ENOENT;
+	if (t->muted != muted) {
+		t->muted = muted;
+		changed(p);
+	}
+	return 0;
+}
+
+const struct participant_track *participant_tracks(const struct participant *p,
+                                                   size_t *n)
+{
+	*n = p->ntracks;
+	return p->tracks;
+}
+
+const struct participant_track *room_track_find(const struct room *room,
+                                                const char *sid,
+                                                struct participant **pubp)
+{
+	for (struct le *le = list_head(&room->participants); le;
+	     le = le->next) {
+		struct participant *p = le->data;
+		const struct participant_track *t = track_get(p, sid);
+
+		if (t) {
+			if (pubp)
+				*pubp = p;
+			return t;
+		}
+	}
+	return NULL;
 }
 
 void participant_leave(struct participant *p, const char *reason)
 {
 	struct room *room;
 
-	if (!p)
+	if (!p || p->leaving)
 		return;
 	room = p->room;
+	p->leaving = true;
 	p->kickh = NULL;
 	log_event(LOGL_INFO, NULL, "participant_left",
 	          "room=%s identity=%s reason=%s", room->name, p->identity,
 	          reason ? reason : "CLIENT_INITIATED");
-	announce(room, "track_unpublished", p, true);
-	announce(room, "participant_left", p, false);
+	for (size_t i = p->ntracks; i > 0; i--)
+		announce_track(room, "track_unpublished", p, &p->tracks[i - 1]);
+	announce(room, "participant_left", p);
+	p->version++;
+	notify(room, p, PARTICIPANT_LEFT);
 	mem_deref(p);
 	if (!room->closing)
 		mark_if_empty(room);
@@ -532,4 +784,60 @@ json_t *room_participants_json(const struct room *room, bool twirp)
 	for (struct le *le = list_head(&room->participants); le; le = le->next)
 		json_array_append_new(arr, participant_json(le->data, twirp));
 	return arr;
+}
+
+struct room *participant_room(const struct participant *p)
+{
+	return p->room;
+}
+
+const char *participant_sid(const struct participant *p)
+{
+	return p->sid;
+}
+
+const char *participant_identity(const struct participant *p)
+{
+	return p->identity;
+}
+
+const char *participant_name(const struct participant *p)
+{
+	return p->name;
+}
+
+const char *participant_kind(const struct participant *p)
+{
+	return p->kind;
+}
+
+const char *participant_metadata(const struct participant *p)
+{
+	return p->metadata ? p->metadata : "";
+}
+
+const json_t *participant_attributes(const struct participant *p)
+{
+	return p->attributes;
+}
+
+const struct participant_permission *
+participant_permission(const struct participant *p)
+{
+	return &p->perm;
+}
+
+int64_t participant_joined_ms(const struct participant *p)
+{
+	return p->joined_ms;
+}
+
+uint32_t participant_version(const struct participant *p)
+{
+	return p->version;
+}
+
+bool participant_leaving(const struct participant *p)
+{
+	return p->leaving;
 }

@@ -398,8 +398,10 @@ static int join(struct dispatch *d, const struct dispatch_call *call,
 	    .kind = "SIP",
 	    .metadata = jstr(rule, "metadata"),
 	    .attributes = attrs,
+	    .track = &participant_phone_track,
 	};
-	err = participant_join(room, &info, kickh, arg, &res->p);
+	const struct participant_ops ops = {.kick = kickh};
+	err = participant_join(room, &info, &ops, arg, &res->p);
 	json_decref(attrs);
 	return err;
 }
