@@ -369,16 +369,24 @@ out:
 	return err;
 }
 
-char *token_claims_json(const char *jwt)
+json_t *token_claims_object(const char *jwt)
 {
 	json_t *head, *claims;
 	const char *why;
-	char *s;
 
 	if (!jwt || token_split(jwt, &head, &claims, &why) != 0)
 		return NULL;
-	s = json_dumps(claims, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(head);
+	return claims;
+}
+
+char *token_claims_json(const char *jwt)
+{
+	json_t *claims = token_claims_object(jwt);
+	char *s = claims
+	              ? json_dumps(claims, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+	              : NULL;
+
 	json_decref(claims);
 	return s;
 }

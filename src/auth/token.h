@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <time.h>
 
+struct json_t;
+
 #define TOKEN_LEEWAY_S 60 /* exp/nbf tolerance, as LiveKit's verifier */
 
 /* API key/secret pairs. Owned by the config; borrowed everywhere else. */
@@ -73,6 +75,10 @@ int token_verify(const char *jwt, const struct token_keyring *ring, time_t now,
  * anything: call token_verify first. malloc'd, or NULL if it does not
  * parse. */
 char *token_claims_json(const char *jwt);
+/* The same as a JSON object (a new reference), for the claims that
+ * token_claims leaves out (metadata, attributes, roomConfig); NULL if it
+ * does not parse. */
+struct json_t *token_claims_object(const char *jwt);
 
 struct token_spec {
 	const char *identity; /* NULL or "" for none */

@@ -92,12 +92,20 @@ static int verify_claims(const char *claims, const char *secret,
 static json_t *claims_of(const char *jwt)
 {
 	char *text = token_claims_json(jwt);
-	json_t *obj;
+	json_t *obj, *direct = token_claims_object(jwt);
 
-	if (!text)
+	if (!text) {
+		json_decref(direct);
 		return NULL;
+	}
 	obj = json_loads(text, 0, NULL);
 	free(text);
+	/* The object and its text agree. */
+	if (!json_equal(obj, direct)) {
+		json_decref(obj);
+		obj = NULL;
+	}
+	json_decref(direct);
 	return obj;
 }
 
@@ -610,6 +618,7 @@ TEST(garbage)
 	free(big);
 	CHECK_EQ(token_verify(NULL, &ring, NOW, &c, &why), EINVAL);
 	CHECK(token_claims_json("a.b") == NULL);
+	CHECK(token_claims_object("a.b") == NULL);
 	return 0;
 }
 
