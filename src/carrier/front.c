@@ -132,13 +132,13 @@ static void set_str(json_t *rec, const char *field, const char *value)
 
 /* A Twilio request's parameters, once its signature is checked. */
 struct twilio_req {
-	struct twilio_form form; /* POST body or GET query */
-	json_t *json;            /* a JSON body's object, or NULL */
+	struct form form; /* POST body or GET query */
+	json_t *json;     /* a JSON body's object, or NULL */
 };
 
 static const char *twilio_param(const struct twilio_req *r, const char *name)
 {
-	const char *v = twilio_form_get(&r->form, name);
+	const char *v = form_get(&r->form, name);
 
 	if (!v && r->json)
 		v = json_string_value(json_object_get(r->json, name));
@@ -179,10 +179,9 @@ static int twilio_read(struct carrier *c, struct http_conn *conn,
 		return 1;
 	}
 	if (post && !json)
-		err = twilio_form_parse(&r->form, body, len);
+		err = form_parse(&r->form, body, len);
 	else if (!post && msg->prm.l > 1)
-		err =
-		    twilio_form_parse(&r->form, msg->prm.p + 1, msg->prm.l - 1);
+		err = form_parse(&r->form, msg->prm.p + 1, msg->prm.l - 1);
 	else
 		err = 0;
 	if (err) {
@@ -192,7 +191,7 @@ static int twilio_read(struct carrier *c, struct http_conn *conn,
 	url = request_url(c, msg);
 	if (!url || (sig && pl_strdup(&sigz, &sig->val))) {
 		free(url);
-		twilio_form_reset(&r->form);
+		form_reset(&r->form);
 		reply(conn, 500, "Internal Server Error", "out of memory");
 		return 1;
 	}
@@ -202,7 +201,7 @@ static int twilio_read(struct carrier *c, struct http_conn *conn,
 	mem_deref(sigz);
 	free(url);
 	if (err) {
-		twilio_form_reset(&r->form);
+		form_reset(&r->form);
 		why = sig ? "bad signature" : "no signature";
 		goto refused;
 	}
@@ -229,7 +228,7 @@ refused:
 
 static void twilio_done(struct twilio_req *r)
 {
-	twilio_form_reset(&r->form);
+	form_reset(&r->form);
 	json_decref(r->json);
 }
 
@@ -273,7 +272,7 @@ static void twilio_voice(struct carrier *c, struct http_conn *conn,
 	sid = twilio_param(&r, "CallSid");
 	if (c->prm.twilio_stream) {
 		/* The stream's start carries no numbers: pass them on. */
-		struct twilio_param p[2] = {
+		struct form_param p[2] = {
 		    {.name = (char *)"From",
 		     .value = (char *)twilio_param(&r, "From")},
 		    {.name = (char *)"To",

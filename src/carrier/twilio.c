@@ -10,8 +10,9 @@
  * port, because Twilio signs sometimes with and sometimes without the
  * default port; both variants are tried, as the official SDKs do.
  *
- * The decoded form keeps every pair as received, since Twilio adds new
- * parameters without notice and any one left out breaks the signature.
+ * The decoded form (core/form.h) keeps every pair as received, since
+ * Twilio adds new parameters without notice and any one left out breaks
+ * the signature.
  *
  * TwiML is written by hand rather than through an XML library: three
  * fixed shapes, every value escaped, and values XML cannot carry at all
@@ -29,6 +30,7 @@
 #include <openssl/hmac.h>
 
 #include "carrier/sipuri.h"
+#include "core/form.h"
 #include "carrier/twilio.h"
 
 #define XML_HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
@@ -39,149 +41,20 @@
 
 #define SHA256_HEX_LEN 64
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* n bytes of urlencoded s into out, NUL-terminated. A NUL byte is
- * refused because the pair is handed on as C strings, which it would cut
- * short without a trace. */
-static int form_decode(const char *s, size_t n, char *out)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		int c = (unsigned char)s[i];
-
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			int hi, lo;
-
-			if (n - i < 3)
-				return EBADMSG;
-			hi = hex_value(s[i + 1]);
-			lo = hex_value(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return EBADMSG;
-			c = hi << 4 | lo;
-			i += 2;
-		}
-		if (c == '\0')
-			return EBADMSG;
-		*out++ = (char)c;
-	}
-	*out = '\0';
-	return 0;
-}
-
-int twilio_form_parse(struct twilio_form *f, const char *data, size_t len)
-{
-	size_t npairs = 0, start, i, k = 0;
-	struct twilio_param *v;
-	char *str;
-
-	if (!f)
-		return EINVAL;
-	f->v = NULL;
-	f->n = 0;
-	if (!data && len)
-		return EINVAL;
-	if (len > TWILIO_FORM_MAX_LEN)
-		return EMSGSIZE;
-	for (start = 0, i = 0; i <= len; i++) {
-		if (i == len || data[i] == '&') {
-			if (i > start)
-				npairs++;
-			start = i + 1;
-		}
-	}
-	if (npairs == 0)
-		return 0;
-	if (npairs > TWILIO_FORM_MAX_PARAMS)
-		return EMSGSIZE;
-
-	/* One block: the pairs, then their strings, which decoding only
-	 * shortens; each pair needs at most two NULs beyond its bytes. */
-	v = malloc(npairs * sizeof(*v) + len + 2 * npairs);
-	if (!v)
-		return ENOMEM;
-	str = (char *)(v + npairs);
-	for (start = 0, i = 0; i <= len; i++) {
-		const char *seg = data + start, *eq;
-		size_t seglen = i - start, nlen;
-		int err;
-
-		if (i < len && data[i] != '&')
-			continue;
-		start = i + 1;
-		if (seglen == 0)
-			continue;
-		eq = memchr(seg, '=', seglen);
-		nlen = eq ? (size_t)(eq - seg) : seglen;
-		v[k].name = str;
-		err = form_decode(seg, nlen, str);
-		if (!err) {
-			str += strlen(str) + 1;
-			v[k].value = str;
-			err = eq ? form_decode(eq + 1, seglen - nlen - 1, str)
-			         : form_decode("", 0, str);
-		}
-		if (err) {
-			free(v);
-			return err;
-		}
-		str += strlen(str) + 1;
-		k++;
-	}
-	f->v = v;
-	f->n = k;
-	return 0;
-}
-
-const char *twilio_form_get(const struct twilio_form *f, const char *name)
-{
-	size_t i;
-
-	if (!f || !name)
-		return NULL;
-	for (i = 0; i < f->n; i++) {
-		if (strcmp(f->v[i].name, name) == 0)
-			return f->v[i].value;
-	}
-	return NULL;
-}
-
-void twilio_form_reset(struct twilio_form *f)
-{
-	if (!f)
-		return;
-	free(f->v); /* the strings live in the same block */
-	f->v = NULL;
-	f->n = 0;
-}
-
 static int param_cmp(const void *a, const void *b)
 {
-	const struct twilio_param *pa = *(const struct twilio_param *const *)a;
-	const struct twilio_param *pb = *(const struct twilio_param *const *)b;
+	const struct form_param *pa = *(const struct form_param *const *)a;
+	const struct form_param *pb = *(const struct form_param *const *)b;
 	int r = strcmp(pa->name, pb->name);
 
 	return r ? r : strcmp(pa->value, pb->value);
 }
 
 int twilio_signature(const char *auth_token, const char *url,
-                     const struct twilio_form *form,
+                     const struct form *form,
                      char out[TWILIO_SIGNATURE_LEN + 1])
 {
-	const struct twilio_param **sorted = NULL;
+	const struct form_param **sorted = NULL;
 	size_t n = form ? form->n : 0, len, ulen, keylen, i;
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
@@ -357,7 +230,7 @@ static int body_hash_matches(const char *url, const char *body, size_t len,
 }
 
 int twilio_signature_check(const char *auth_token, const char *url,
-                           const struct twilio_form *form, const char *body,
+                           const struct form *form, const char *body,
                            size_t body_len, const char *signature)
 {
 	char *with = NULL, *without = NULL;
@@ -583,7 +456,7 @@ int twilio_twiml_dial(char **out, const char *sip_uri,
 }
 
 int twilio_twiml_stream(char **out, const char *wss_url,
-                        const struct twilio_param *params, size_t nparams)
+                        const struct form_param *params, size_t nparams)
 {
 	struct sbuf doc = {0};
 	size_t i;

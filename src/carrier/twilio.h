@@ -9,42 +9,12 @@
 #define VOXGATE_CARRIER_TWILIO_H
 
 #include <stddef.h>
-
-/* Bounds on what twilio_form_parse accepts, far above any Twilio webhook,
- * so that garbage costs little memory. */
-#define TWILIO_FORM_MAX_LEN    (64 * 1024)
-#define TWILIO_FORM_MAX_PARAMS 1000
+#include "core/form.h"
 
 #define TWILIO_SIGNATURE_LEN 28 /* base64 of a SHA-1 HMAC */
 
 /* Twilio rejects a longer <Sip> URI (headers included). */
 #define TWILIO_SIP_URI_MAX 254
-
-struct twilio_param {
-	char *name;
-	char *value;
-};
-
-/* Pairs in the order received, names repeated as they came. */
-struct twilio_form {
-	struct twilio_param *v;
-	size_t n;
-};
-
-/*
- * Decodes an application/x-www-form-urlencoded body, or a URL query
- * without its '?': '+' is a space, %XX a byte; empty values and repeated
- * names are kept, empty pairs ("a=1&&b=2") skipped. EBADMSG for a bad %
- * escape or a NUL byte (raw or %00), EMSGSIZE beyond the bounds above.
- * *f is the caller's struct (stack or embedded): twilio_form_reset frees
- * what this put in it; on error *f is empty.
- */
-int twilio_form_parse(struct twilio_form *f, const char *data, size_t len);
-
-/* The first value of name, or NULL. */
-const char *twilio_form_get(const struct twilio_form *f, const char *name);
-
-void twilio_form_reset(struct twilio_form *f);
 
 /*
  * The X-Twilio-Signature of one exact url (no port variants): url, then
@@ -53,7 +23,7 @@ void twilio_form_reset(struct twilio_form *f);
  * form is NULL for a GET or a JSON body. out is NUL-terminated.
  */
 int twilio_signature(const char *auth_token, const char *url,
-                     const struct twilio_form *form,
+                     const struct form *form,
                      char out[TWILIO_SIGNATURE_LEN + 1]);
 
 /*
@@ -68,7 +38,7 @@ int twilio_signature(const char *auth_token, const char *url,
  * (Media Streams requests are signed over their wss:// URL).
  */
 int twilio_signature_check(const char *auth_token, const char *url,
-                           const struct twilio_form *form, const char *body,
+                           const struct form *form, const char *body,
                            size_t body_len, const char *signature);
 
 /*
@@ -88,7 +58,7 @@ int twilio_twiml_dial(char **out, const char *sip_uri,
  * stream. wss_url must be wss:// without a query, which Twilio does not
  * pass on (params are the way to send values). */
 int twilio_twiml_stream(char **out, const char *wss_url,
-                        const struct twilio_param *params, size_t nparams);
+                        const struct form_param *params, size_t nparams);
 
 /* <Say>text</Say><Hangup/>. */
 int twilio_twiml_say_hangup(char **out, const char *text);

@@ -15,13 +15,12 @@
 #define TOKEN "12345678901234567890123456789012"
 #define URL   "https://voxgate.example.com/twilio/voice?x=1"
 
-static void twiml(const struct twilio_form *f)
+static void twiml(const struct form *f)
 {
-	const char *to = twilio_form_get(f, "To");
-	const char *sid = twilio_form_get(f, "CallSid");
-	struct twilio_param p[2] = {
-	    {.name = (char *)"From",
-	     .value = (char *)twilio_form_get(f, "From")},
+	const char *to = form_get(f, "To");
+	const char *sid = form_get(f, "CallSid");
+	struct form_param p[2] = {
+	    {.name = (char *)"From", .value = (char *)form_get(f, "From")},
 	    {.name = (char *)"To", .value = (char *)to},
 	};
 	char *out = NULL;
@@ -44,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = {data, size};
 	char sig[TWILIO_SIGNATURE_LEN + 1];
-	struct twilio_form f;
+	struct form f;
 	const uint8_t *p;
 	size_t len;
 	char *hdr, *body;
@@ -54,19 +53,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	hdr = fuzz_copy(p, len, true);
 	body = fuzz_copy(in.p, in.n, false);
-	err = twilio_form_parse(&f, body, in.n);
+	err = form_parse(&f, body, in.n);
 	if (err) {
 		FUZZ_CHECK(err == EBADMSG || err == EMSGSIZE);
 		FUZZ_CHECK(f.n == 0);
 	}
-	FUZZ_CHECK(f.n <= TWILIO_FORM_MAX_PARAMS);
+	FUZZ_CHECK(f.n <= FORM_MAX_PARAMS);
 	err = twilio_signature_check(TOKEN, URL, &f, NULL, 0, hdr);
 	FUZZ_CHECK(err == 0 || err == EACCES);
 	FUZZ_CHECK(twilio_signature(TOKEN, URL, &f, sig) == 0);
 	FUZZ_CHECK(strlen(sig) == TWILIO_SIGNATURE_LEN);
 	FUZZ_CHECK(twilio_signature_check(TOKEN, URL, &f, NULL, 0, sig) == 0);
 	twiml(&f);
-	twilio_form_reset(&f);
+	form_reset(&f);
 	free(body);
 	free(hdr);
 	return 0;
