@@ -71,10 +71,11 @@ static int set_option(const struct cli_opt_cmd *cmd, struct opt_reader *r,
 		if (opt_name_is(a->name, a->namelen, cmd->opts[k].name))
 			o = &cmd->opts[k];
 	if (!o) {
-		fprintf(
-		    stderr,
-		    "voxgate %s: unknown option \"%s\" (voxgate %s --help)\n",
-		    cmd->name, a->arg, cmd->name);
+		/* the name alone: the value may be a secret */
+		fprintf(stderr,
+		        "voxgate %s: unknown option \"--%.*s\" (voxgate %s "
+		        "--help)\n",
+		        cmd->name, (int)a->namelen, a->name, cmd->name);
 		return EINVAL;
 	}
 	if (o->kind == CLI_OPT_FLAG || o->kind == CLI_OPT_SET) {
