@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "core/opt.h"
 #include "server/serve.h"
 
 #define EXIT_USAGE 2
@@ -52,7 +53,7 @@ int main(int argc, char *argv[])
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+	if (opt_is_help(argv[1])) {
 		usage(stdout);
 		return 0;
 	}

@@ -1,10 +1,10 @@
 #include <errno.h>
 #include <stdio.h>
-#include <string.h>
 #include "cli/cli.h"
 #include "worker/worker.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/opt.h"
 
 int cli_agent(int argc, char **argv)
 {
@@ -12,23 +12,23 @@ int cli_agent(int argc, char **argv)
 	char err_msg[512];
 	int err;
 
-	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: voxgate agent --agent_server "
-			       "ws://HOST:PORT/agent --agent_token TOKEN "
-			       "[settings]\n\n"
-			       "An agent worker: it connects to a voxgate "
-			       "server, loads the speech models once and\n"
-			       "talks on the calls the server gives it, up to "
-			       "agent_capacity at once. The server\n"
-			       "starts agent_workers of these itself; run more "
-			       "on other hosts with a token from\n"
-			       "`voxgate token create --agent`. The settings "
-			       "are the server's (brain, llm_*, tts_*,\n"
-			       "stt_*, greeting_text, ...):\n\n");
-			config_print_help(stdout);
-			return 0;
-		}
+	/* Its usage comes before the settings' help, which config_load
+	 * prints by itself, so help is looked for first. */
+	if (opt_help_asked(argc, argv)) {
+		printf("usage: voxgate agent --agent_server "
+		       "ws://HOST:PORT/agent --agent_token TOKEN "
+		       "[settings]\n\n"
+		       "An agent worker: it connects to a voxgate "
+		       "server, loads the speech models once and\n"
+		       "talks on the calls the server gives it, up to "
+		       "agent_capacity at once. The server\n"
+		       "starts agent_workers of these itself; run more "
+		       "on other hosts with a token from\n"
+		       "`voxgate token create --agent`. The settings "
+		       "are the server's (brain, llm_*, tts_*,\n"
+		       "stt_*, greeting_text, ...):\n\n");
+		config_print_help(stdout);
+		return 0;
 	}
 	err = config_load(&cfg, argc, argv, err_msg, sizeof(err_msg));
 	if (err == EALREADY)

@@ -4,23 +4,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cli/opt.h"
-
-/* "--start-secs" and "--start_secs" alike: shells and habits differ. */
-static bool name_is(const char *arg, size_t len, const char *name)
-{
-	if (len != strlen(name))
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = arg[i] == '-' ? '_' : arg[i];
-
-		if (c != name[i])
-			return false;
-	}
-	return true;
-}
+#include "core/opt.h"
 
 /* strtoul alone would take "-5" as a huge number and " 5" or "+5" too. */
 static bool parse_unsigned(const char *s, unsigned *v)
@@ -74,78 +60,81 @@ static int set_number(const char *cmd, const struct cli_opt *o, const char *val)
 	return 0;
 }
 
-int cli_opt_parse(const struct cli_opt_cmd *cmd, int argc, char **argv)
+/* Stores the option read as a, with its value if it takes one. */
+static int set_option(const struct cli_opt_cmd *cmd, struct opt_reader *r,
+                      const struct opt *a)
 {
-	size_t got = 0;
+	const struct cli_opt *o = NULL;
+	const char *val;
 
-	for (int i = 0; i < argc; i++) {
-		const char *arg = argv[i], *name, *eq, *val;
-		const struct cli_opt *o = NULL;
-		size_t len;
-		int err;
-
-		if (!strcmp(arg, "--help") || !strcmp(arg, "-h"))
-			return EALREADY;
-		/* "-" is stdout or stdin and "--" could be a file name */
-		if (strncmp(arg, "--", 2) != 0 || !arg[2]) {
-			if (got == cmd->nargs) {
-				fprintf(stderr,
-				        "voxgate %s: %s only, got \"%s\" too\n",
-				        cmd->name, cmd->args_what, arg);
-				return EINVAL;
-			}
-			*cmd->args[got++] = arg;
-			continue;
-		}
-		name = arg + 2;
-		eq = strchr(name, '=');
-		len = eq ? (size_t)(eq - name) : strlen(name);
-		for (size_t k = 0; !o && k < cmd->nopts; k++)
-			if (name_is(name, len, cmd->opts[k].name))
-				o = &cmd->opts[k];
-		if (!o) {
-			fprintf(stderr,
-			        "voxgate %s: unknown option \"%s\" (voxgate %s "
-			        "--help)\n",
-			        cmd->name, arg, cmd->name);
-			return EINVAL;
-		}
-		if (o->kind == CLI_OPT_FLAG || o->kind == CLI_OPT_SET) {
-			if (eq) {
-				fprintf(stderr,
-				        "voxgate %s: --%s takes no value\n",
-				        cmd->name, o->name);
-				return EINVAL;
-			}
-			if (o->kind == CLI_OPT_FLAG)
-				*(bool *)o->val = true;
-			else
-				*(int *)o->val = o->set;
-			continue;
-		}
-		/* A text may be empty, so only this tells that its value was
-		 * left out: the next argument is an option. */
-		if (eq)
-			val = eq + 1;
-		else if (i + 1 < argc && (o->kind != CLI_OPT_TEXT ||
-		                          strncmp(argv[i + 1], "--", 2) != 0))
-			val = argv[++i];
-		else
-			val = NULL;
-		/* an empty name or path is one left out, not one meant; an
-		 * empty text (a token's metadata) is meant */
-		if (!val || (o->kind == CLI_OPT_STRING && !val[0])) {
-			fprintf(stderr, "voxgate %s: --%s needs a value\n",
+	for (size_t k = 0; !o && k < cmd->nopts; k++)
+		if (opt_name_is(a->name, a->namelen, cmd->opts[k].name))
+			o = &cmd->opts[k];
+	if (!o) {
+		/* the name alone: the value may be a secret */
+		fprintf(stderr,
+		        "voxgate %s: unknown option \"--%.*s\" (voxgate %s "
+		        "--help)\n",
+		        cmd->name, (int)a->namelen, a->name, cmd->name);
+		return EINVAL;
+	}
+	if (o->kind == CLI_OPT_FLAG || o->kind == CLI_OPT_SET) {
+		if (a->val) {
+			fprintf(stderr, "voxgate %s: --%s takes no value\n",
 			        cmd->name, o->name);
 			return EINVAL;
 		}
-		if (o->kind == CLI_OPT_STRING || o->kind == CLI_OPT_TEXT) {
-			*(const char **)o->val = val;
-			continue;
-		}
-		err = set_number(cmd->name, o, val);
-		if (err)
-			return err;
+		if (o->kind == CLI_OPT_FLAG)
+			*(bool *)o->val = true;
+		else
+			*(int *)o->val = o->set;
+		return 0;
 	}
-	return 0;
+	/* A text may be empty, so only this tells that its value was left
+	 * out: the next argument is an option. */
+	val = opt_value(r, a, o->kind != CLI_OPT_TEXT);
+	/* an empty name or path is one left out, not one meant; an empty
+	 * text (a token's metadata) is meant */
+	if (!val || (o->kind == CLI_OPT_STRING && !val[0])) {
+		fprintf(stderr, "voxgate %s: --%s needs a value\n", cmd->name,
+		        o->name);
+		return EINVAL;
+	}
+	if (o->kind == CLI_OPT_STRING || o->kind == CLI_OPT_TEXT) {
+		*(const char **)o->val = val;
+		return 0;
+	}
+	return set_number(cmd->name, o, val);
+}
+
+int cli_opt_parse(const struct cli_opt_cmd *cmd, int argc, char **argv)
+{
+	struct opt_reader r;
+	struct opt a;
+	size_t got = 0;
+	int err;
+
+	opt_init(&r, argc, argv);
+	for (;;) {
+		switch (opt_next(&r, &a)) {
+		case OPT_END:
+			return 0;
+		case OPT_HELP:
+			return EALREADY;
+		case OPT_ARG:
+			if (got == cmd->nargs) {
+				fprintf(stderr,
+				        "voxgate %s: %s only, got \"%s\" too\n",
+				        cmd->name, cmd->args_what, a.arg);
+				return EINVAL;
+			}
+			*cmd->args[got++] = a.arg;
+			break;
+		case OPT_NAMED:
+			err = set_option(cmd, &r, &a);
+			if (err)
+				return err;
+			break;
+		}
+	}
 }

@@ -1,8 +1,10 @@
 /*
  * The command-line options of voxgate's commands other than serve and agent
- * (vad, stt, tts, token), read one way so they behave alike: "--name value"
- * or "--name=value", with '-' and '_' interchangeable in names, and every
- * error one line on stderr.
+ * (vad, stt, tts, token), typed: flags, numbers in a range, names, texts,
+ * and the positional arguments a command takes. The command line is read
+ * as every command's is (core/opt.h): "--name value" or "--name=value",
+ * with '-' and '_' interchangeable in names. Every error is one line on
+ * stderr.
  */
 #ifndef VOXGATE_CLI_OPT_H
 #define VOXGATE_CLI_OPT_H
@@ -47,7 +49,7 @@ struct cli_opt_cmd {
  * Reads argc/argv (the arguments after the command's name). An argument
  * not starting with "--", or "--" itself, is positional. The value of an
  * option without "=" is the next argument, whatever it looks like; only a
- * CLI_OPT_TEXT's is not one that starts with "--".
+ * CLI_OPT_TEXT's is not one that starts with "--" (opt_value).
  * Returns 0; EALREADY at --help or -h, for the caller to print its usage;
  * or EINVAL having printed why on stderr, in one line. It stops at the
  * first of these, with the arguments before it already stored.

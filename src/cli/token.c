@@ -9,6 +9,7 @@
 #include <time.h>
 #include "auth/token.h"
 #include "core/config.h"
+#include "core/opt.h"
 #include "cli/cli.h"
 #include "cli/opt.h"
 #include "server/keyring.h"
@@ -245,20 +246,15 @@ int cli_token(int argc, char **argv)
 	struct token_keyring ring = {0};
 	struct config *cfg;
 	bool verify;
-	int i, rc;
+	int rc;
 
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			token_usage(stdout);
-			return 0;
-		}
+	/* help after create or verify is the options' to find */
+	if (argc >= 1 && (opt_is_help(argv[0]) || !strcmp(argv[0], "help"))) {
+		token_usage(stdout);
+		return 0;
 	}
 	if (argc < 1 ||
 	    (strcmp(argv[0], "create") && strcmp(argv[0], "verify"))) {
-		if (argc >= 1 && !strcmp(argv[0], "help")) {
-			token_usage(stdout);
-			return 0;
-		}
 		if (argc >= 1)
 			fprintf(stderr,
 			        "voxgate: token: unknown command \"%s\"\n",

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/config_int.h"
+#include "core/opt.h"
 
 /* Far above any real config; stops a path like /dev/zero eating memory. */
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -74,18 +75,10 @@ static int fail(struct load *ld, int e, const char *fmt, ...)
 /* Key names match with '-' and '_' interchangeable. */
 static const struct key *key_find(const char *s, size_t n)
 {
-	size_t i, j;
+	size_t i;
 
 	for (i = 0; i < CONFIG_NKEYS; i++) {
-		const char *name = config_keys[i].name;
-
-		for (j = 0; j < n && name[j] != '\0'; j++) {
-			char c = s[j] == '-' ? '_' : s[j];
-
-			if (c != name[j])
-				break;
-		}
-		if (j == n && name[j] == '\0')
+		if (opt_name_is(s, n, config_keys[i].name))
 			return &config_keys[i];
 	}
 	return NULL;
@@ -109,43 +102,41 @@ static void env_name(char *buf, size_t size, const char *key)
 
 static int flags_collect(struct load *ld, int argc, char *const argv[])
 {
-	int i;
+	struct opt_reader r;
+	struct opt o;
+	enum opt_type t;
 
-	for (i = 0; i < argc; i++) {
-		const char *a = argv[i], *name, *eq;
+	opt_init(&r, argc, argv);
+	while ((t = opt_next(&r, &o)) != OPT_END) {
 		const struct key *k;
 		struct setting *s;
-		size_t n;
+		const char *val;
 
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+		if (t == OPT_HELP) {
 			config_print_help(stdout);
 			return EALREADY;
 		}
-		if (strncmp(a, "--", 2) != 0)
+		if (t == OPT_ARG)
 			return fail(ld, EINVAL,
 			            "unexpected argument \"%s\" (see --help)",
-			            a);
-		name = a + 2;
-		eq = strchr(name, '=');
-		n = eq ? (size_t)(eq - name) : strlen(name);
-		k = key_find(name, n);
+			            o.arg);
+		k = key_find(o.name, o.namelen);
 		if (!k)
 			return fail(ld, EINVAL,
 			            "unknown option \"--%.*s\" (see --help)",
-			            (int)n, name);
+			            (int)o.namelen, o.name);
 		s = &ld->set[k - config_keys];
-		/* A following "--x" is the next option, not this one's
-		 * value; --key=--x still allows such a value. */
-		if (eq)
-			s->val = eq + 1;
-		else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
-			s->val = argv[++i];
-		else
-			return fail(ld, EINVAL, "--%.*s: missing value", (int)n,
-			            name);
+		/* A value may be empty, so a following "--x" is the next
+		 * option, not this one's value; --key=--x still allows such
+		 * a value. */
+		val = opt_value(&r, &o, false);
+		if (!val)
+			return fail(ld, EINVAL, "--%.*s: missing value",
+			            (int)o.namelen, o.name);
+		s->val = val;
 		s->src = SRC_FLAG;
-		s->flag = a;
-		s->flaglen = n + 2;
+		s->flag = o.arg;
+		s->flaglen = o.namelen + 2;
 	}
 	return 0;
 }

@@ -267,8 +267,13 @@ TEST(unknown_options)
 	CHECK_EQ(parse("--bogus", NULL), EINVAL);
 	CHECK_STR(said, "voxgate test: unknown option \"--bogus\" (voxgate "
 	                "test --help)\n");
-	CHECK_EQ(parse("--bogus=1", NULL), EINVAL);
-	CHECK_STR(said, "voxgate test: unknown option \"--bogus=1\" (voxgate "
+	/* named without its value, which may be a secret typed under a
+	 * misspelt name */
+	CHECK_EQ(parse("--bogus=s3cret", NULL), EINVAL);
+	CHECK_STR(said, "voxgate test: unknown option \"--bogus\" (voxgate "
+	                "test --help)\n");
+	CHECK_EQ(parse("--=x", NULL), EINVAL);
+	CHECK_STR(said, "voxgate test: unknown option \"--\" (voxgate "
 	                "test --help)\n");
 	/* neither prefixes, nor other cases, nor a trailing dash */
 	CHECK_EQ(parse("--start", "1", NULL), EINVAL);

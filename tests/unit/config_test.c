@@ -466,6 +466,39 @@ TEST(bad_flags)
 	return 0;
 }
 
+/* Flags are read as every command reads its options (core/opt.c). */
+TEST(flags_as_options)
+{
+	/* "--" is an argument, not an option without a name */
+	CHECK_EQ(load("--", NULL), EINVAL);
+	CHECK_STR(err, "unexpected argument \"--\" (see --help)");
+	CHECK_EQ(load("--sip-port", "5060", "-", NULL), EINVAL);
+	CHECK_STR(err, "unexpected argument \"-\" (see --help)");
+	/* an unknown option is named without its value, which may be a
+	 * secret */
+	CHECK_EQ(load("--llm-apikey=sk-secret", NULL), EINVAL);
+	CHECK_STR(err, "unknown option \"--llm-apikey\" (see --help)");
+	CHECK_EQ(load("--=x", NULL), EINVAL);
+	CHECK_STR(err, "unknown option \"--\" (see --help)");
+	CHECK_EQ(load("--help=1", NULL), EINVAL);
+	CHECK_STR(err, "unknown option \"--help\" (see --help)");
+	/* after '=' a value may look like an option; as the next argument
+	 * it is the next option, and this one has none */
+	CHECK_EQ(load("--agent=--x", NULL), 0);
+	CHECK_STR(cfg.agent, "--x");
+	CHECK_EQ(load("--agent", "--help", NULL), EINVAL);
+	CHECK_STR(err, "--agent: missing value");
+	CHECK_EQ(load("--agent=", "--sip_port", "--", NULL), EINVAL);
+	CHECK_STR(err, "--sip_port: missing value");
+	/* one dash is a value */
+	CHECK_EQ(load("--agent", "-h", NULL), 0);
+	CHECK_STR(cfg.agent, "-h");
+	/* a bad value names its flag as typed, without the value */
+	CHECK_EQ(load("--sip-port=x", NULL), EINVAL);
+	CHECK(strstr(err, "(from --sip-port)"));
+	return 0;
+}
+
 /* config_load writes help to stdout, which the test runner reads; send it
  * to /dev/null for the call. */
 static int load_quiet(const char *arg)
@@ -1114,6 +1147,7 @@ int main(void)
 	RUN(bad_value_sources);
 	RUN(control_chars_in_message);
 	RUN(bad_flags);
+	RUN(flags_as_options);
 	RUN(help);
 	RUN(file_errors);
 	RUN(file_unreadable);

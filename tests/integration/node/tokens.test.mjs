@@ -318,9 +318,17 @@ describe('tokens', { timeout: 60000 }, () => {
     await refused(2, /no token given/, 'verify', ...keys);
     await refused(1, /invalid/, 'verify', jwt, '--api-key', API_KEY, '--api-secret', 'another-secret-another-secret-0123456789');
 
-    const help = await run(BIN, ['token', 'verify', jwt, '--help']);
-    assert.equal(help.code, 0);
-    assert.match(help.stdout, /usage: voxgate token create/);
+    // help in place of create or verify, or where an option stands
+    for (const args of [['--help'], ['-h'], ['help'], ['verify', jwt, '--help'], ['create', '--room', 'r', '-h']]) {
+      const help = await run(BIN, ['token', ...args]);
+      assert.equal(help.code, 0, `${args.join(' ')}: exit ${help.code}: ${help.stderr}`);
+      assert.match(help.stdout, /usage: voxgate token create/, args.join(' '));
+    }
+    // the options are read in order, as every command's are: a mistake
+    // before --help is one, and "-h" as a value is a value
+    await refused(2, /unknown option "--bogus"/, 'create', '--bogus', '--help', ...keys);
+    ({ claims } = await create('--room', 'r', '--identity', '-h'));
+    assert.equal(claims.sub, '-h', JSON.stringify(claims));
   });
 
   test('the server exits 0 on SIGTERM', async () => {
