@@ -389,11 +389,12 @@ static int echo_reply(const char *heard, brain_text_h *h, void *arg)
 
 static int llm_reply(const struct brain_config *cfg,
                      const struct llm_message *history, size_t n,
-                     brain_text_h *h, void *arg, const atomic_bool *cancel,
-                     char *err, size_t errsz)
+                     brain_text_h *h, void *arg, struct llm_run *run, char *err,
+                     size_t errsz)
 {
 	bool sys = cfg->system_prompt && cfg->system_prompt[0];
 	struct llm_message *msgs = malloc((n + 1) * sizeof(*msgs));
+	const char *why = NULL;
 	size_t m = 0;
 	int rc;
 
@@ -402,14 +403,16 @@ static int llm_reply(const struct brain_config *cfg,
 	if (sys)
 		msgs[m++] = (struct llm_message){"system", cfg->system_prompt};
 	memcpy(msgs + m, history, n * sizeof(*msgs));
-	rc = llm_chat(&cfg->llm, msgs, m + n, h, arg, cancel, err, errsz);
+	rc = llm_chat(&cfg->llm, msgs, m + n, h, arg, run, &why);
 	free(msgs);
+	if (rc)
+		set_err(err, errsz, why);
 	return rc;
 }
 
 int brain_reply(const struct brain_config *cfg,
                 const struct llm_message *history, size_t n, brain_text_h *h,
-                void *arg, const atomic_bool *cancel, bool *hangup, char *err,
+                void *arg, struct llm_run *run, bool *hangup, char *err,
                 size_t errsz)
 {
 	const char *heard, *reply;
@@ -419,7 +422,7 @@ int brain_reply(const struct brain_config *cfg,
 	set_err(err, errsz, "");
 	if (!cfg || !history || !n || !h || !history[n - 1].content)
 		return EINVAL;
-	if (cancel && atomic_load(cancel))
+	if (run && atomic_load(&run->cancel))
 		return ECANCELED;
 	heard = history[n - 1].content;
 	switch (cfg->kind) {
@@ -434,7 +437,7 @@ int brain_reply(const struct brain_config *cfg,
 			h(reply, strlen(reply), arg);
 		break;
 	case BRAIN_LLM:
-		rc = llm_reply(cfg, history, n, h, arg, cancel, err, errsz);
+		rc = llm_reply(cfg, history, n, h, arg, run, err, errsz);
 		break;
 	default:
 		return EINVAL;

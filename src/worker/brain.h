@@ -60,14 +60,15 @@ typedef void(brain_text_h)(const char *text, size_t len, void *arg);
 /*
  * Blocking: answers the last message of history (n >= 1, the last one the
  * caller's) by handing the reply to h piece by piece. *hangup is set when
- * the call should end after this reply. cancel is watched as llm_chat
- * watches it. Returns 0, EINVAL, ECANCELED, or one of llm_chat's errors
- * (the LLM brain) with a one-line reason in err; text handed out before an
- * error stays handed out.
+ * the call should end after this reply. run, the caller's as llm_chat
+ * takes it, may be NULL: then nothing cancels the reply. Returns 0,
+ * EINVAL, ECANCELED, or one of llm_chat's errors (the LLM brain) with a
+ * one-line reason in err; text handed out before an error stays handed
+ * out.
  */
 int brain_reply(const struct brain_config *cfg,
                 const struct llm_message *history, size_t n, brain_text_h *h,
-                void *arg, const atomic_bool *cancel, bool *hangup, char *err,
+                void *arg, struct llm_run *run, bool *hangup, char *err,
                 size_t errsz);
 
 #endif

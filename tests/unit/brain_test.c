@@ -68,7 +68,7 @@ TEST(echo)
 	struct llm_message two[] = {{"user", "first"},
 	                            {"assistant", "You said: first."},
 	                            {"user", "second one  "}};
-	atomic_bool cancel;
+	struct llm_run run;
 	struct said s;
 	bool hangup;
 
@@ -86,9 +86,10 @@ TEST(echo)
 	         0);
 	CHECK_STR(s.text, "You said: second one.");
 
-	atomic_init(&cancel, true);
+	llm_run_init(&run);
+	atomic_store(&run.cancel, true);
 	memset(&s, 0, sizeof(s));
-	CHECK_EQ(brain_reply(&cfg, two, 3, on_text, &s, &cancel, NULL, NULL, 0),
+	CHECK_EQ(brain_reply(&cfg, two, 3, on_text, &s, &run, NULL, NULL, 0),
 	         ECANCELED);
 	CHECK_EQ(s.pieces, 0);
 

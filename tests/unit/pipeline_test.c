@@ -1194,6 +1194,9 @@ TEST(llm_faults_apologise)
 		printf("# fault %u: error \"%s\"\n", i, c.t[i].error);
 		CHECK_STR(c.t[i].reply, want[i]);
 		CHECK(i == 3 ? !c.t[i].error[0] : c.t[i].error[0] != '\0');
+		/* The server's own words reach the turn's report. */
+		if (i == 0)
+			CHECK_STR(c.t[i].error, "HTTP 500: overloaded");
 		CHECK(c.u[i + 1].n > 4000);
 		pthread_mutex_unlock(&c.m);
 	}
