@@ -206,6 +206,7 @@ static void on_text(const char *text, size_t len, void *arg)
 static void run_reply(struct pipeline *p, struct reply *r)
 {
 	struct brain_run b = {p, r};
+	const char *why = NULL;
 	int err;
 
 	if (r->fixed) {
@@ -215,14 +216,15 @@ static void run_reply(struct pipeline *p, struct reply *r)
 		r->brain_done = true;
 	} else {
 		err = brain_reply(p->cfg->brain, r->msgs, r->nmsgs, on_text, &b,
-		                  &p->chat, &r->hangup, r->err, sizeof(r->err));
+		                  &p->chat, &r->hangup, &why);
 		r->brain_done = !err;
 		if (err == ECANCELED || atomic_load(&p->chat.cancel)) {
 			r->err[0] = '\0';
 		} else if (err) {
-			if (!r->err[0])
-				snprintf(r->err, sizeof(r->err), "%s",
-				         strerror(err));
+			/* The reply keeps its own copy: the control thread
+			 * reports it after the next chat may have begun. */
+			snprintf(r->err, sizeof(r->err), "%s",
+			         why ? why : strerror(err));
 			r->hangup = false;
 			/* Whatever was said stays said; the apology follows
 			 * it as a sentence of its own. Out of memory, it is

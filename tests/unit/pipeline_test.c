@@ -891,7 +891,7 @@ TEST(dtmf_and_script_hangup)
 	struct brain_config b = {.kind = BRAIN_SCRIPT};
 	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &b};
 	struct brain_script *script;
-	char path[] = "/tmp/voxgate-pipeline-XXXXXX", why[200];
+	char path[] = "/tmp/voxgate-pipeline-XXXXXX";
 	static const char text[] = "> dtmf 1\n< One.\n"
 	                           "> dtmf 9\n< Goodbye.\n! hangup\n"
 	                           "? Press one or nine.\n";
@@ -902,7 +902,8 @@ TEST(dtmf_and_script_hangup)
 	CHECK(fd >= 0);
 	CHECK_EQ(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
 	close(fd);
-	CHECK_EQ(brain_script_load(path, &script, why, sizeof(why)), 0);
+	CHECK_EQ(brain_script_alloc(&script), 0);
+	CHECK_EQ(brain_script_load(script, path, NULL), 0);
 	unlink(path);
 	b.script = script;
 
