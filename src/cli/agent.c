@@ -9,7 +9,7 @@
 int cli_agent(int argc, char **argv)
 {
 	static struct config cfg;
-	char err_msg[512];
+	const char *why;
 	int err;
 
 	/* Its usage comes before the settings' help, which config_load
@@ -30,11 +30,11 @@ int cli_agent(int argc, char **argv)
 		config_print_help(stdout);
 		return 0;
 	}
-	err = config_load(&cfg, argc, argv, err_msg, sizeof(err_msg));
+	err = config_load(&cfg, argc, argv, &why);
 	if (err == EALREADY)
 		return 0;
 	if (err) {
-		fprintf(stderr, "voxgate: %s\n", err_msg);
+		fprintf(stderr, "voxgate: %s\n", why);
 		return 2;
 	}
 	log_setup(cfg.log_level, cfg.log_format, NULL);

@@ -104,7 +104,8 @@ static int token_args_parse(struct token_args *a, bool verify, int argc,
 static int token_keys(const struct token_args *a, struct config *cfg,
                       struct token_key *storage, struct token_keyring *ring)
 {
-	char *argv[4], err[512];
+	const char *why;
+	char *argv[4];
 	int argc = 0;
 
 	if (a->api_key || a->api_secret) {
@@ -128,8 +129,8 @@ static int token_keys(const struct token_args *a, struct config *cfg,
 		argv[argc++] = (char *)"--keys";
 		argv[argc++] = (char *)a->keys;
 	}
-	if (config_load_keys(cfg, argc, argv, err, sizeof(err)) != 0) {
-		fprintf(stderr, "voxgate: %s\n", err);
+	if (config_load_keys(cfg, argc, argv, &why) != 0) {
+		fprintf(stderr, "voxgate: %s\n", why);
 		return EINVAL;
 	}
 	keyring_from_config(cfg, ring, storage, CONFIG_KEYS_MAX);

@@ -45,30 +45,30 @@ struct load {
 	struct setting set[CONFIG_NKEYS];
 	const char *path;     /* config file, or NULL */
 	yaml_document_t *doc; /* the file's, once loaded */
-	char *err;
-	size_t errsz;
+	struct config *cfg;   /* its why holds the message */
 };
 
-/* Writes the message the caller prints and returns e. Values may come from
- * anywhere, so control characters are replaced to keep it one line. */
+/* Writes the message the caller prints into cfg->why and returns e. Values
+ * may come from anywhere, so control characters are replaced to keep it
+ * one line. An argument may be a parser's reason in cfg->why itself, so
+ * the message is made aside first. */
 static int fail(struct load *ld, int e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int fail(struct load *ld, int e, const char *fmt, ...)
 {
+	char msg[sizeof(ld->cfg->why)], *p;
 	va_list ap;
-	char *p;
 
-	if (ld->errsz == 0)
-		return e;
 	va_start(ap, fmt);
-	if (vsnprintf(ld->err, ld->errsz, fmt, ap) < 0)
-		ld->err[0] = '\0';
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
 	va_end(ap);
-	for (p = ld->err; *p != '\0'; p++) {
+	for (p = msg; *p != '\0'; p++) {
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
 	}
+	memcpy(ld->cfg->why, msg, sizeof(msg));
 	return e;
 }
 
@@ -378,18 +378,19 @@ static int setting_parse(struct load *ld, struct config *cfg, size_t i)
 {
 	const struct key *k = &config_keys[i];
 	const struct setting *s = &ld->set[i];
-	char why[512], src[PATH_MAX + 32];
 	const char *v = s->src == SRC_DEFAULT ? k->def : s->val;
+	const char *why = "is not valid";
+	char src[PATH_MAX + 32];
 	int e;
 
 	if (s->node)
-		e = k->parse_node(cfg, ld->doc, s->node, why, sizeof(why));
+		e = k->parse_node(cfg, ld->doc, s->node, &why);
 	else if (s->secret) {
 		cfg->nkeys = 0;
 		e = config_key_add(cfg, s->val, strlen(s->val), s->secret,
-		                   strlen(s->secret), why, sizeof(why));
+		                   strlen(s->secret), &why);
 	} else
-		e = k->parse(cfg, k, v, why, sizeof(why));
+		e = k->parse(cfg, k, v, &why);
 	if (e == 0)
 		return 0;
 	setting_source(ld, i, src, sizeof(src));
@@ -430,27 +431,28 @@ static int settings_check(struct load *ld, struct config *cfg)
 }
 
 /* Loads every key, or with keys_only config and keys alone. */
-static int load(struct config *cfg, int argc, char *const argv[], char *err,
-                size_t errsz, bool keys_only)
+static int load(struct config *cfg, int argc, char *const argv[],
+                const char **why, bool keys_only)
 {
-	struct load ld = {.err = err, .errsz = errsz};
+	struct load ld = {.cfg = cfg};
 	yaml_document_t doc;
 	bool have_doc = false;
 	size_t i, ikeys = key_index("keys");
 	int e;
 
-	if (!cfg || argc < 0 || (argc > 0 && !argv) || (errsz > 0 && !err))
+	if (!cfg || argc < 0 || (argc > 0 && !argv)) {
+		if (why)
+			*why = "no configuration to fill, or no arguments";
 		return EINVAL;
-	if (errsz > 0)
-		err[0] = '\0';
+	}
 	memset(cfg, 0, sizeof(*cfg));
 
 	e = flags_collect(&ld, argc, argv);
 	if (e)
-		return e;
+		goto out;
 	e = env_collect(&ld);
 	if (e)
-		return e;
+		goto out;
 	if (ld.set[KEY_CONFIG].val && ld.set[KEY_CONFIG].val[0] != '\0') {
 		ld.path = ld.set[KEY_CONFIG].val;
 		e = file_collect(&ld, &doc, &have_doc);
@@ -469,17 +471,21 @@ static int load(struct config *cfg, int argc, char *const argv[], char *err,
 out:
 	if (have_doc)
 		yaml_document_delete(&doc);
+	if (e == EALREADY && !cfg->why[0])
+		snprintf(cfg->why, sizeof(cfg->why), "--help was asked for");
+	if (e && why)
+		*why = cfg->why;
 	return e;
 }
 
-int config_load(struct config *cfg, int argc, char *const argv[], char *err,
-                size_t errsz)
+int config_load(struct config *cfg, int argc, char *const argv[],
+                const char **why)
 {
-	return load(cfg, argc, argv, err, errsz, false);
+	return load(cfg, argc, argv, why, false);
 }
 
 int config_load_keys(struct config *cfg, int argc, char *const argv[],
-                     char *err, size_t errsz)
+                     const char **why)
 {
-	return load(cfg, argc, argv, err, errsz, true);
+	return load(cfg, argc, argv, why, true);
 }

@@ -100,16 +100,22 @@ struct config {
 	char telnyx_public_key[64]; /* base64 of the 32-byte Ed25519 key */
 	char telnyx_api_url[1024];
 	char admin_token[256];
+
+	/* Why the last load into this config failed, one line: what the
+	 * loaders' *why points to. */
+	char why[512];
 };
 
 /*
  * Fills cfg from all sources. argv holds the arguments after the
- * subcommand. Returns 0, or EINVAL with a one-line message naming the key
- * and the problem in err. Returns EALREADY when --help was asked for (the
- * help has then been printed to stdout).
+ * subcommand. Returns 0, or EINVAL with *why (when why is not NULL) set to
+ * a one-line message naming the key, the problem and where the value came
+ * from; it lives in cfg->why, valid as long as cfg and until the next load
+ * into it. Returns EALREADY when --help was asked for (the help has then
+ * been printed to stdout).
  */
-int config_load(struct config *cfg, int argc, char *const argv[], char *err,
-                size_t errsz);
+int config_load(struct config *cfg, int argc, char *const argv[],
+                const char **why);
 
 /*
  * As config_load, but only config and keys are read and checked: what
@@ -117,7 +123,7 @@ int config_load(struct config *cfg, int argc, char *const argv[], char *err,
  * key in the file still fails). The other fields are left zero.
  */
 int config_load_keys(struct config *cfg, int argc, char *const argv[],
-                     char *err, size_t errsz);
+                     const char **why);
 
 void config_print_help(FILE *out);
 

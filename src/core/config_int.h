@@ -14,14 +14,15 @@
 
 struct key;
 
-/* Parses v into cfg. On failure returns EINVAL and writes the problem, as
- * it reads after the quoted value, into why. */
+/* Parses v into cfg. On failure returns EINVAL and sets *why to the
+ * problem, as it reads after the quoted value: a fixed string, or one
+ * formatted into cfg->why by config_why. */
 typedef int(config_parse_h)(struct config *cfg, const struct key *k,
-                            const char *v, char *why, size_t whysz);
+                            const char *v, const char **why);
 
 /* Parses a non-scalar YAML value (a list key's mapping or sequence). */
 typedef int(config_parse_node_h)(struct config *cfg, yaml_document_t *doc,
-                                 yaml_node_t *node, char *why, size_t whysz);
+                                 yaml_node_t *node, const char **why);
 
 struct key {
 	const char *name;
@@ -45,19 +46,25 @@ extern const struct key config_keys[];
 /* config_keys[KEY_CONFIG] names the file and so cannot be set inside it. */
 enum { KEY_CONFIG = 0 };
 
+/* A parser's reason formatted at run time: written into cfg->why, *why
+ * pointed at it; returns EINVAL. The loader composes its message from it
+ * without writing over it first (config.c, fail). */
+int config_why(struct config *cfg, const char **why, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* ---- config_lists.c --------------------------------------------------- */
 
 int config_parse_keys(struct config *cfg, const struct key *k, const char *v,
-                      char *why, size_t whysz);
+                      const char **why);
 int config_parse_keys_node(struct config *cfg, yaml_document_t *doc,
-                           yaml_node_t *node, char *why, size_t whysz);
+                           yaml_node_t *node, const char **why);
 int config_parse_urls(struct config *cfg, const struct key *k, const char *v,
-                      char *why, size_t whysz);
+                      const char **why);
 int config_parse_urls_node(struct config *cfg, yaml_document_t *doc,
-                           yaml_node_t *node, char *why, size_t whysz);
+                           yaml_node_t *node, const char **why);
 /* Adds one API key and its secret to cfg->keys. */
 int config_key_add(struct config *cfg, const char *key, size_t klen,
-                   const char *secret, size_t slen, char *why, size_t whysz);
+                   const char *secret, size_t slen, const char **why);
 bool config_has_ctl_or_space(const char *s, size_t n);
 
 #endif

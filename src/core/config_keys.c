@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/evp.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -20,6 +21,18 @@
 #include "core/config_int.h"
 
 #define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)NULL)->f)
+
+int config_why(struct config *cfg, const char **why, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vsnprintf(cfg->why, sizeof(cfg->why), fmt, ap) < 0)
+		cfg->why[0] = '\0';
+	va_end(ap);
+	*why = cfg->why;
+	return EINVAL;
+}
 
 static void *field(struct config *cfg, const struct key *k)
 {
@@ -72,81 +85,77 @@ int config_duration_parse(const char *s, uint32_t *ms)
 }
 
 static int parse_duration(struct config *cfg, const struct key *k,
-                          const char *v, char *why, size_t whysz)
+                          const char *v, const char **why)
 {
 	int err = config_duration_parse(v, field(cfg, k));
 
 	if (err == ERANGE)
-		snprintf(why, whysz,
-		         "is too long (at most 4294967295ms, about 49 days)");
+		*why = "is too long (at most 4294967295ms, about 49 days)";
 	else if (err)
-		snprintf(why, whysz,
-		         "is not a duration (e.g. 500ms, 15s, 10m, 24h)");
+		*why = "is not a duration (e.g. 500ms, 15s, 10m, 24h)";
 	return err ? EINVAL : 0;
 }
 
 static int parse_str(struct config *cfg, const struct key *k, const char *v,
-                     char *why, size_t whysz)
+                     const char **why)
 {
 	size_t n = strlen(v);
 
-	if (n >= k->size) {
-		snprintf(why, whysz, "is too long (at most %zu characters)",
-		         k->size - 1);
-		return EINVAL;
-	}
+	if (n >= k->size)
+		return config_why(cfg, why,
+		                  "is too long (at most %zu characters)",
+		                  k->size - 1);
 	memcpy(field(cfg, k), v, n + 1);
 	return 0;
 }
 
 static int parse_addr(struct config *cfg, const struct key *k, const char *v,
-                      char *why, size_t whysz)
+                      const char **why)
 {
 	struct in6_addr a;
 
 	if (inet_pton(AF_INET, v, &a) != 1 && inet_pton(AF_INET6, v, &a) != 1) {
-		snprintf(why, whysz, "is not an IPv4 or IPv6 address");
+		*why = "is not an IPv4 or IPv6 address";
 		return EINVAL;
 	}
-	return parse_str(cfg, k, v, why, whysz);
+	return parse_str(cfg, k, v, why);
 }
 
 static int parse_addr_opt(struct config *cfg, const struct key *k,
-                          const char *v, char *why, size_t whysz)
+                          const char *v, const char **why)
 {
 	if (v[0] == '\0')
-		return parse_str(cfg, k, v, why, whysz);
-	return parse_addr(cfg, k, v, why, whysz);
+		return parse_str(cfg, k, v, why);
+	return parse_addr(cfg, k, v, why);
 }
 
 static int parse_wav_path(struct config *cfg, const struct key *k,
-                          const char *v, char *why, size_t whysz)
+                          const char *v, const char **why)
 {
 	struct stat st;
 
 	if (v[0] == '\0')
-		return parse_str(cfg, k, v, why, whysz);
-	if (access(v, R_OK) != 0 || stat(v, &st) != 0) {
-		snprintf(why, whysz, "cannot be read: %s", strerror(errno));
-		return EINVAL;
-	}
+		return parse_str(cfg, k, v, why);
+	if (access(v, R_OK) != 0 || stat(v, &st) != 0)
+		return config_why(cfg, why, "cannot be read: %s",
+		                  strerror(errno));
 	/* A directory passes access() but would only fail at the first
 	 * call. */
 	if (!S_ISREG(st.st_mode)) {
-		snprintf(why, whysz, "is not a regular file");
+		*why = "is not a regular file";
 		return EINVAL;
 	}
-	return parse_str(cfg, k, v, why, whysz);
+	return parse_str(cfg, k, v, why);
 }
 
 static int parse_sip_port(struct config *cfg, const struct key *k,
-                          const char *v, char *why, size_t whysz)
+                          const char *v, const char **why)
 {
 	uint64_t port;
 
 	(void)k;
 	if (num_parse(&v, 65535, &port) != 0 || *v != '\0' || port == 0) {
-		snprintf(why, whysz, "is not a port number (1-65535)");
+		*why = "is not a port number (1-65535)";
 		return EINVAL;
 	}
 	cfg->sip_port = (uint16_t)port;
@@ -154,7 +163,7 @@ static int parse_sip_port(struct config *cfg, const struct key *k,
 }
 
 static int parse_rtp_range(struct config *cfg, const struct key *k,
-                           const char *v, char *why, size_t whysz)
+                           const char *v, const char **why)
 {
 	uint64_t min, max;
 	int err;
@@ -168,24 +177,21 @@ static int parse_rtp_range(struct config *cfg, const struct key *k,
 	if (!err && *v != '\0')
 		err = EINVAL;
 	if (err == EINVAL) {
-		snprintf(why, whysz,
-		         "is not a port range MIN-MAX (e.g. 10000-20000)");
+		*why = "is not a port range MIN-MAX (e.g. 10000-20000)";
 		return EINVAL;
 	}
 	if (err || min < 1024 || max < 1024) {
-		snprintf(why, whysz, "has a port outside 1024-65535");
+		*why = "has a port outside 1024-65535";
 		return EINVAL;
 	}
 	if (min >= max) {
-		snprintf(why, whysz, "needs MIN below MAX");
+		*why = "needs MIN below MAX";
 		return EINVAL;
 	}
 	/* RTP takes the even port of each pair and RTCP the odd one above. */
 	min += min & 1;
 	if (min + 1 > max) {
-		snprintf(
-		    why, whysz,
-		    "holds no even RTP port with its odd RTCP port above it");
+		*why = "holds no even RTP port with its odd RTCP port above it";
 		return EINVAL;
 	}
 	cfg->rtp_port_min = (uint16_t)min;
@@ -204,7 +210,7 @@ static int jitter_part(const char **sp, uint64_t *ms)
 }
 
 static int parse_jitter(struct config *cfg, const struct key *k, const char *v,
-                        char *why, size_t whysz)
+                        const char **why)
 {
 	uint64_t min, max;
 	int err;
@@ -219,16 +225,15 @@ static int parse_jitter(struct config *cfg, const struct key *k, const char *v,
 	if (!err && *v != '\0')
 		err = EINVAL;
 	if (err == EINVAL) {
-		snprintf(why, whysz,
-		         "is not MIN-MAX or one value in ms (e.g. 40-60)");
+		*why = "is not MIN-MAX or one value in ms (e.g. 40-60)";
 		return EINVAL;
 	}
 	if (err || max > 1000) {
-		snprintf(why, whysz, "is outside 0-1000 ms");
+		*why = "is outside 0-1000 ms";
 		return EINVAL;
 	}
 	if (min > max) {
-		snprintf(why, whysz, "has MIN above MAX");
+		*why = "has MIN above MAX";
 		return EINVAL;
 	}
 	cfg->jitter_min_ms = (uint32_t)min;
@@ -237,37 +242,35 @@ static int parse_jitter(struct config *cfg, const struct key *k, const char *v,
 }
 
 static int parse_log_format(struct config *cfg, const struct key *k,
-                            const char *v, char *why, size_t whysz)
+                            const char *v, const char **why)
 {
 	(void)k;
 	if (log_format_parse(v, &cfg->log_format) != 0) {
-		snprintf(why, whysz, "is not a log format (text or json)");
+		*why = "is not a log format (text or json)";
 		return EINVAL;
 	}
 	return 0;
 }
 
 static int parse_log_level(struct config *cfg, const struct key *k,
-                           const char *v, char *why, size_t whysz)
+                           const char *v, const char **why)
 {
 	(void)k;
 	if (log_level_parse(v, &cfg->log_level) != 0) {
-		snprintf(why, whysz,
-		         "is not a log level (debug, info, warn or error)");
+		*why = "is not a log level (debug, info, warn or error)";
 		return EINVAL;
 	}
 	return 0;
 }
 
 static int parse_media_threads(struct config *cfg, const struct key *k,
-                               const char *v, char *why, size_t whysz)
+                               const char *v, const char **why)
 {
 	uint64_t n;
 
 	(void)k;
 	if (num_parse(&v, 64, &n) != 0 || *v != '\0') {
-		snprintf(why, whysz,
-		         "is not a thread count (0-64, 0 = one per CPU)");
+		*why = "is not a thread count (0-64, 0 = one per CPU)";
 		return EINVAL;
 	}
 	cfg->media_threads = (uint32_t)n;
@@ -275,14 +278,13 @@ static int parse_media_threads(struct config *cfg, const struct key *k,
 }
 
 static int parse_http_port(struct config *cfg, const struct key *k,
-                           const char *v, char *why, size_t whysz)
+                           const char *v, const char **why)
 {
 	uint64_t port;
 
 	(void)k;
 	if (num_parse(&v, 65535, &port) != 0 || *v != '\0') {
-		snprintf(why, whysz,
-		         "is not a port number (0-65535, 0 = no HTTP API)");
+		*why = "is not a port number (0-65535, 0 = no HTTP API)";
 		return EINVAL;
 	}
 	cfg->http_port = (uint16_t)port;
@@ -290,53 +292,52 @@ static int parse_http_port(struct config *cfg, const struct key *k,
 }
 
 static int parse_path(struct config *cfg, const struct key *k, const char *v,
-                      char *why, size_t whysz)
+                      const char **why)
 {
 	if (v[0] == '\0') {
-		snprintf(why, whysz, "is empty");
+		*why = "is empty";
 		return EINVAL;
 	}
-	return parse_str(cfg, k, v, why, whysz);
+	return parse_str(cfg, k, v, why);
 }
 
 /* A decimal within [lo, hi] into a double field; k->size carries no range,
  * so the key's parser says which. */
 static int parse_double_in(struct config *cfg, const struct key *k,
-                           const char *v, double lo, double hi, char *why,
-                           size_t whysz)
+                           const char *v, double lo, double hi,
+                           const char **why)
 {
 	char *end;
 	double d;
 
 	errno = 0;
 	d = strtod(v, &end);
-	if (errno || end == v || *end != '\0' || !(d >= lo && d <= hi)) {
-		snprintf(why, whysz, "is not a number from %g to %g", lo, hi);
-		return EINVAL;
-	}
+	if (errno || end == v || *end != '\0' || !(d >= lo && d <= hi))
+		return config_why(cfg, why, "is not a number from %g to %g", lo,
+		                  hi);
 	*(double *)field(cfg, k) = d;
 	return 0;
 }
 
 static int parse_seconds(struct config *cfg, const struct key *k, const char *v,
-                         char *why, size_t whysz)
+                         const char **why)
 {
-	return parse_double_in(cfg, k, v, 0.0, 10.0, why, whysz);
+	return parse_double_in(cfg, k, v, 0.0, 10.0, why);
 }
 
 static int parse_fraction(struct config *cfg, const struct key *k,
-                          const char *v, char *why, size_t whysz)
+                          const char *v, const char **why)
 {
-	return parse_double_in(cfg, k, v, 0.0, 1.0, why, whysz);
+	return parse_double_in(cfg, k, v, 0.0, 1.0, why);
 }
 
 static int parse_count(struct config *cfg, const struct key *k, const char *v,
-                       char *why, size_t whysz)
+                       const char **why)
 {
 	uint64_t n;
 
 	if (num_parse(&v, 1000, &n) != 0 || *v != '\0') {
-		snprintf(why, whysz, "is not a count (0-1000)");
+		*why = "is not a count (0-1000)";
 		return EINVAL;
 	}
 	*(uint32_t *)field(cfg, k) = (uint32_t)n;
@@ -345,12 +346,12 @@ static int parse_count(struct config *cfg, const struct key *k, const char *v,
 
 /* A count up to 10^9 (uint32_t field). */
 static int parse_limit(struct config *cfg, const struct key *k, const char *v,
-                       char *why, size_t whysz)
+                       const char **why)
 {
 	uint64_t n;
 
 	if (num_parse(&v, 1000000000, &n) != 0 || *v != '\0') {
-		snprintf(why, whysz, "is not a number (0-1000000000)");
+		*why = "is not a number (0-1000000000)";
 		return EINVAL;
 	}
 	*(uint32_t *)field(cfg, k) = (uint32_t)n;
@@ -358,18 +359,18 @@ static int parse_limit(struct config *cfg, const struct key *k, const char *v,
 }
 
 static int parse_brain(struct config *cfg, const struct key *k, const char *v,
-                       char *why, size_t whysz)
+                       const char **why)
 {
 	if (*v && strcmp(v, "echo") && strcmp(v, "script") &&
 	    strcmp(v, "llm")) {
-		snprintf(why, whysz, "is not echo, script or llm");
+		*why = "is not echo, script or llm";
 		return EINVAL;
 	}
-	return parse_str(cfg, k, v, why, whysz);
+	return parse_str(cfg, k, v, why);
 }
 
 static int parse_bool(struct config *cfg, const struct key *k, const char *v,
-                      char *why, size_t whysz)
+                      const char **why)
 {
 	static const char *const yes[] = {"true", "yes", "on", "1"};
 	static const char *const no[] = {"false", "no", "off", "0"};
@@ -386,23 +387,23 @@ static int parse_bool(struct config *cfg, const struct key *k, const char *v,
 			return 0;
 		}
 	}
-	snprintf(why, whysz, "is not true or false");
+	*why = "is not true or false";
 	return EINVAL;
 }
 
 static int parse_twilio_answer(struct config *cfg, const struct key *k,
-                               const char *v, char *why, size_t whysz)
+                               const char *v, const char **why)
 {
 	if (strcmp(v, "dial") && strcmp(v, "stream")) {
-		snprintf(why, whysz, "is not dial or stream");
+		*why = "is not dial or stream";
 		return EINVAL;
 	}
-	return parse_str(cfg, k, v, why, whysz);
+	return parse_str(cfg, k, v, why);
 }
 
 /* An http(s) URL with a host: what carriers call. */
 static int parse_http_url(struct config *cfg, const struct key *k,
-                          const char *v, char *why, size_t whysz)
+                          const char *v, const char **why)
 {
 	size_t n = strlen(v), scheme = 0;
 
@@ -412,29 +413,29 @@ static int parse_http_url(struct config *cfg, const struct key *k,
 		scheme = 8;
 	if (n && (scheme == 0 || n == scheme || v[scheme] == '/' ||
 	          config_has_ctl_or_space(v, n))) {
-		snprintf(why, whysz, "is not an http:// or https:// URL");
+		*why = "is not an http:// or https:// URL";
 		return EINVAL;
 	}
-	return parse_str(cfg, k, v, why, whysz);
+	return parse_str(cfg, k, v, why);
 }
 
 /* A SIP URI carriers can dial: sip: or sips: and a host. */
 static int parse_sip_uri(struct config *cfg, const struct key *k, const char *v,
-                         char *why, size_t whysz)
+                         const char **why)
 {
 	size_t n = strlen(v);
 
 	if (n && ((strncasecmp(v, "sip:", 4) && strncasecmp(v, "sips:", 5)) ||
 	          n <= 5 || config_has_ctl_or_space(v, n))) {
-		snprintf(why, whysz, "is not a sip: or sips: URI");
+		*why = "is not a sip: or sips: URI";
 		return EINVAL;
 	}
-	return parse_str(cfg, k, v, why, whysz);
+	return parse_str(cfg, k, v, why);
 }
 
 /* Base64 of a 32-byte Ed25519 public key, as Telnyx's portal shows it. */
 static int parse_ed25519_key(struct config *cfg, const struct key *k,
-                             const char *v, char *why, size_t whysz)
+                             const char *v, const char **why)
 {
 	unsigned char raw[64];
 	size_t n = strlen(v), pad = 0;
@@ -446,13 +447,12 @@ static int parse_ed25519_key(struct config *cfg, const struct key *k,
 		    EVP_DecodeBlock(raw, (const unsigned char *)v, (int)n) !=
 		        33 ||
 		    pad != 1) {
-			snprintf(why, whysz,
-			         "is not the base64 of a 32-byte Ed25519 "
-			         "public key");
+			*why = "is not the base64 of a 32-byte Ed25519 "
+			       "public key";
 			return EINVAL;
 		}
 	}
-	return parse_str(cfg, k, v, why, whysz);
+	return parse_str(cfg, k, v, why);
 }
 
 const struct key config_keys[] = {

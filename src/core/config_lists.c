@@ -63,52 +63,43 @@ static bool has_ctl(const char *s, size_t n)
 
 /* Adds one pair; the messages never show the secret. */
 int config_key_add(struct config *cfg, const char *key, size_t klen,
-                   const char *secret, size_t slen, char *why, size_t whysz)
+                   const char *secret, size_t slen, const char **why)
 {
 	struct config_key *ck;
 	size_t i;
 
 	if (klen == 0) {
-		snprintf(why, whysz, "has an empty API key");
+		*why = "has an empty API key";
 		return EINVAL;
 	}
-	if (klen >= sizeof(ck->key)) {
-		snprintf(why, whysz,
-		         "has an API key longer than %zu characters",
-		         sizeof(ck->key) - 1);
-		return EINVAL;
-	}
+	if (klen >= sizeof(ck->key))
+		return config_why(cfg, why,
+		                  "has an API key longer than %zu characters",
+		                  sizeof(ck->key) - 1);
 	if (config_has_ctl_or_space(key, klen) || memchr(key, ':', klen) ||
 	    memchr(key, ',', klen)) {
-		snprintf(why, whysz,
-		         "has an API key with a space, ':', ',' or a control "
-		         "character");
+		*why = "has an API key with a space, ':', ',' or a control "
+		       "character";
 		return EINVAL;
 	}
-	if (slen == 0) {
-		snprintf(why, whysz, "has no secret for \"%.*s\"", (int)klen,
-		         key);
-		return EINVAL;
-	}
-	if (slen >= sizeof(ck->secret) || has_ctl(secret, slen)) {
-		snprintf(why, whysz,
-		         "has a secret for \"%.*s\" that is longer than %zu "
-		         "characters or holds a control character",
-		         (int)klen, key, sizeof(ck->secret) - 1);
-		return EINVAL;
-	}
+	if (slen == 0)
+		return config_why(cfg, why, "has no secret for \"%.*s\"",
+		                  (int)klen, key);
+	if (slen >= sizeof(ck->secret) || has_ctl(secret, slen))
+		return config_why(
+		    cfg, why,
+		    "has a secret for \"%.*s\" that is longer than %zu "
+		    "characters or holds a control character",
+		    (int)klen, key, sizeof(ck->secret) - 1);
 	for (i = 0; i < cfg->nkeys; i++) {
 		if (strlen(cfg->keys[i].key) == klen &&
-		    memcmp(cfg->keys[i].key, key, klen) == 0) {
-			snprintf(why, whysz, "lists \"%.*s\" twice", (int)klen,
-			         key);
-			return EINVAL;
-		}
+		    memcmp(cfg->keys[i].key, key, klen) == 0)
+			return config_why(cfg, why, "lists \"%.*s\" twice",
+			                  (int)klen, key);
 	}
-	if (cfg->nkeys == CONFIG_KEYS_MAX) {
-		snprintf(why, whysz, "has more than %d pairs", CONFIG_KEYS_MAX);
-		return EINVAL;
-	}
+	if (cfg->nkeys == CONFIG_KEYS_MAX)
+		return config_why(cfg, why, "has more than %d pairs",
+		                  CONFIG_KEYS_MAX);
 	ck = &cfg->keys[cfg->nkeys++];
 	memcpy(ck->key, key, klen);
 	ck->key[klen] = '\0';
@@ -120,7 +111,7 @@ int config_key_add(struct config *cfg, const char *key, size_t klen,
 /* "key1: secret1, key2: secret2": pairs separated by commas or newlines,
  * so LiveKit's "key: secret" lines read too; braces around are allowed. */
 int config_parse_keys(struct config *cfg, const struct key *k, const char *v,
-                      char *why, size_t whysz)
+                      const char **why)
 {
 	size_t n = strlen(v), item = 0;
 	const char *end;
@@ -147,18 +138,17 @@ int config_parse_keys(struct config *cfg, const struct key *k, const char *v,
 			continue;
 		item++;
 		colon = memchr(entry, ':', len);
-		if (!colon) {
-			snprintf(why, whysz,
-			         "entry %zu is not \"key: secret\" (e.g. "
-			         "\"devkey: secret, key2: secret2\")",
-			         item);
-			return EINVAL;
-		}
+		if (!colon)
+			return config_why(
+			    cfg, why,
+			    "entry %zu is not \"key: secret\" (e.g. "
+			    "\"devkey: secret, key2: secret2\")",
+			    item);
 		klen = (size_t)(colon - entry);
 		slen = (size_t)(entry + len - (colon + 1));
 		key = trim(entry, &klen);
 		secret = trim(colon + 1, &slen);
-		err = config_key_add(cfg, key, klen, secret, slen, why, whysz);
+		err = config_key_add(cfg, key, klen, secret, slen, why);
 		if (err)
 			return err;
 	}
@@ -166,15 +156,14 @@ int config_parse_keys(struct config *cfg, const struct key *k, const char *v,
 }
 
 int config_parse_keys_node(struct config *cfg, yaml_document_t *doc,
-                           yaml_node_t *node, char *why, size_t whysz)
+                           yaml_node_t *node, const char **why)
 {
 	yaml_node_pair_t *pair;
 	int err;
 
 	cfg->nkeys = 0;
 	if (node->type != YAML_MAPPING_NODE) {
-		snprintf(why, whysz,
-		         "expected a mapping of key: secret, not a list");
+		*why = "expected a mapping of key: secret, not a list";
 		return EINVAL;
 	}
 	for (pair = node->data.mapping.pairs.start;
@@ -183,23 +172,22 @@ int config_parse_keys_node(struct config *cfg, yaml_document_t *doc,
 		yaml_node_t *vn = yaml_document_get_node(doc, pair->value);
 
 		if (kn->type != YAML_SCALAR_NODE ||
-		    vn->type != YAML_SCALAR_NODE) {
-			snprintf(why, whysz, "line %zu: expected key: secret",
-			         kn->start_mark.line + 1);
-			return EINVAL;
-		}
+		    vn->type != YAML_SCALAR_NODE)
+			return config_why(cfg, why,
+			                  "line %zu: expected key: secret",
+			                  kn->start_mark.line + 1);
 		err = config_key_add(cfg, (const char *)kn->data.scalar.value,
 		                     kn->data.scalar.length,
 		                     (const char *)vn->data.scalar.value,
-		                     vn->data.scalar.length, why, whysz);
+		                     vn->data.scalar.length, why);
 		if (err)
 			return err;
 	}
 	return 0;
 }
 
-static int url_add(struct config *cfg, const char *u, size_t n, char *why,
-                   size_t whysz)
+static int url_add(struct config *cfg, const char *u, size_t n,
+                   const char **why)
 {
 	size_t scheme = 0;
 
@@ -208,30 +196,26 @@ static int url_add(struct config *cfg, const char *u, size_t n, char *why,
 	else if (n >= 8 && strncasecmp(u, "https://", 8) == 0)
 		scheme = 8;
 	if (scheme == 0 || n == scheme || u[scheme] == '/' ||
-	    config_has_ctl_or_space(u, n)) {
-		snprintf(why, whysz,
-		         "has \"%.*s\", which is not an http:// or https:// "
-		         "URL",
-		         (int)(n > 200 ? 200 : n), u);
-		return EINVAL;
-	}
-	if (n >= sizeof(cfg->webhook_urls[0])) {
-		snprintf(why, whysz, "has a URL longer than %zu characters",
-		         sizeof(cfg->webhook_urls[0]) - 1);
-		return EINVAL;
-	}
-	if (cfg->nwebhook_urls == CONFIG_WEBHOOKS_MAX) {
-		snprintf(why, whysz, "has more than %d URLs",
-		         CONFIG_WEBHOOKS_MAX);
-		return EINVAL;
-	}
+	    config_has_ctl_or_space(u, n))
+		return config_why(
+		    cfg, why,
+		    "has \"%.*s\", which is not an http:// or https:// "
+		    "URL",
+		    (int)(n > 200 ? 200 : n), u);
+	if (n >= sizeof(cfg->webhook_urls[0]))
+		return config_why(cfg, why,
+		                  "has a URL longer than %zu characters",
+		                  sizeof(cfg->webhook_urls[0]) - 1);
+	if (cfg->nwebhook_urls == CONFIG_WEBHOOKS_MAX)
+		return config_why(cfg, why, "has more than %d URLs",
+		                  CONFIG_WEBHOOKS_MAX);
 	memcpy(cfg->webhook_urls[cfg->nwebhook_urls], u, n);
 	cfg->webhook_urls[cfg->nwebhook_urls++][n] = '\0';
 	return 0;
 }
 
 int config_parse_urls(struct config *cfg, const struct key *k, const char *v,
-                      char *why, size_t whysz)
+                      const char **why)
 {
 	int err;
 
@@ -242,7 +226,7 @@ int config_parse_urls(struct config *cfg, const struct key *k, const char *v,
 		const char *u = trim(v, &n);
 
 		if (n > 0) {
-			err = url_add(cfg, u, n, why, whysz);
+			err = url_add(cfg, u, n, why);
 			if (err)
 				return err;
 		}
@@ -254,27 +238,25 @@ int config_parse_urls(struct config *cfg, const struct key *k, const char *v,
 }
 
 int config_parse_urls_node(struct config *cfg, yaml_document_t *doc,
-                           yaml_node_t *node, char *why, size_t whysz)
+                           yaml_node_t *node, const char **why)
 {
 	yaml_node_item_t *item;
 	int err;
 
 	cfg->nwebhook_urls = 0;
 	if (node->type != YAML_SEQUENCE_NODE) {
-		snprintf(why, whysz, "expected a list of URLs, not a mapping");
+		*why = "expected a list of URLs, not a mapping";
 		return EINVAL;
 	}
 	for (item = node->data.sequence.items.start;
 	     item < node->data.sequence.items.top; item++) {
 		yaml_node_t *in = yaml_document_get_node(doc, *item);
 
-		if (in->type != YAML_SCALAR_NODE) {
-			snprintf(why, whysz, "line %zu: expected a URL",
-			         in->start_mark.line + 1);
-			return EINVAL;
-		}
+		if (in->type != YAML_SCALAR_NODE)
+			return config_why(cfg, why, "line %zu: expected a URL",
+			                  in->start_mark.line + 1);
 		err = url_add(cfg, (const char *)in->data.scalar.value,
-		              in->data.scalar.length, why, whysz);
+		              in->data.scalar.length, why);
 		if (err)
 			return err;
 	}

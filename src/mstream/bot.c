@@ -198,10 +198,10 @@ static void bad_frame(struct bot *b, const char *why)
 static void on_frame(struct bot *b, const char *text, size_t len)
 {
 	struct mstream_msg *m = &b->msg;
-	char why[120];
+	const char *why;
 
-	if (mstream_parse(m, MSTREAM_TWILIO, text, len, why, sizeof(why))) {
-		bad_frame(b, *why ? why : "unreadable frame");
+	if (mstream_parse(m, MSTREAM_TWILIO, text, len, &why)) {
+		bad_frame(b, why);
 		return;
 	}
 	switch (m->event) {

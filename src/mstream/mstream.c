@@ -80,15 +80,14 @@ static const char *const event_names[] = {
 struct reader {
 	struct mstream_msg *m;
 	const struct keys *k;
-	char *why;
-	size_t whysz;
 };
 
+/* The reason, "<member> <problem>", is put together in the message being
+ * read, which each socket has its own of. */
 static int fail(struct reader *r, int err, const char *key, const char *what)
 {
-	if (r->why && r->whysz > 0)
-		snprintf(r->why, r->whysz, "%s%s%s", key, key[0] ? " " : "",
-		         what);
+	snprintf(r->m->why, sizeof(r->m->why), "%s%s%s", key, key[0] ? " " : "",
+	         what);
 	return err;
 }
 
@@ -377,19 +376,20 @@ static int read_frame(struct reader *r, json_t *root)
 }
 
 int mstream_parse(struct mstream_msg *m, enum mstream_dialect d,
-                  const char *text, size_t len, char *why, size_t whysz)
+                  const char *text, size_t len, const char **why)
 {
-	struct reader r = {m, d == MSTREAM_TELNYX ? &telnyx_keys : &twilio_keys,
-	                   why, whysz};
+	struct reader r = {m,
+	                   d == MSTREAM_TELNYX ? &telnyx_keys : &twilio_keys};
 	const size_t pay = offsetof(struct mstream_msg, payload);
 	json_error_t jerr;
 	json_t *root;
 	int err;
 
-	if (!m || !text)
+	if (!m || !text) {
+		if (why)
+			*why = "no frame";
 		return EINVAL;
-	if (why && whysz > 0)
-		why[0] = '\0';
+	}
 	/* Every field but the payload's bytes: only payload_len of them
 	 * count, and clearing 8 KB fifty times a second per call is waste. */
 	memset(m, 0, pay);
@@ -398,11 +398,15 @@ int mstream_parse(struct mstream_msg *m, enum mstream_dialect d,
 	root = json_loadb(text, len, 0, &jerr);
 	if (!root) {
 		if (json_error_code(&jerr) == json_error_out_of_memory)
-			return ENOMEM;
-		return fail(&r, EBADMSG, "", "not JSON");
+			err = fail(&r, ENOMEM, "", "out of memory");
+		else
+			err = fail(&r, EBADMSG, "", "not JSON");
+	} else {
+		err = read_frame(&r, root);
+		json_decref(root);
 	}
-	err = read_frame(&r, root);
-	json_decref(root);
+	if (err && why)
+		*why = m->why;
 	return err;
 }
 

@@ -67,6 +67,7 @@ struct mstream_msg {
 	char token[256]; /* connected: x-telnyx-streaming-auth-token */
 	struct mstream_param params[MSTREAM_PARAMS_MAX]; /* start: custom */
 	size_t nparams;
+	char why[120]; /* why the frame was refused: mstream_parse's *why */
 };
 
 /*
@@ -74,16 +75,18 @@ struct mstream_msg {
  * MSTREAM_UNKNOWN); EBADMSG when the frame is not a JSON object with a
  * string "event", when a known event lacks what it needs (start without a
  * stream id or call id, media without a base64 payload, mark without a
- * name, dtmf without a digit) or has a field of the wrong type, with why
- * (a short reason fit for a WebSocket close frame, under 120 bytes);
- * EMSGSIZE for a payload over MSTREAM_PAYLOAD_MAX. Custom parameters
+ * name, dtmf without a digit) or has a field of the wrong type; EMSGSIZE
+ * for a payload over MSTREAM_PAYLOAD_MAX; ENOMEM; EINVAL without m or
+ * text. On failure *why (when why is not NULL) is a short reason fit for a
+ * WebSocket close frame, under 120 bytes, in m->why when m is given:
+ * valid as long as m, until the next frame read into it. Custom parameters
  * beyond MSTREAM_PARAMS_MAX are dropped, and so are those whose value is
  * not a string. JSON null reads as absent. An id, a mark name or a token
  * too long for its field is EBADMSG (cut, it would name something else);
  * other text is cut to its field. Twilio's audio/x-mulaw reads as "PCMU".
  */
 int mstream_parse(struct mstream_msg *m, enum mstream_dialect d,
-                  const char *text, size_t len, char *why, size_t whysz);
+                  const char *text, size_t len, const char **why);
 
 /*
  * Frames to write. Each writes a NUL-terminated JSON object into buf and

@@ -366,8 +366,8 @@ static bool token_ok(const struct stream_server *s, const char *token)
 static void on_frame(struct stream *st, const char *text, size_t len)
 {
 	struct mstream_msg *m = &st->msg;
-	char why[120];
-	int err = mstream_parse(m, st->dialect, text, len, why, sizeof(why));
+	const char *why;
+	int err = mstream_parse(m, st->dialect, text, len, &why);
 
 	if (err) {
 		log_event(LOGL_WARN, st->id, "stream_bad_frame",

@@ -520,14 +520,14 @@ int serve(int argc, char **argv)
 	struct sipua_params up = {0};
 	const struct agent_ops *agent;
 	const char *key = NULL;
-	char err_msg[512];
+	const char *why;
 	int err, rc = EXIT_USAGE;
 
-	err = config_load(cfg, argc, argv, err_msg, sizeof(err_msg));
+	err = config_load(cfg, argc, argv, &why);
 	if (err == EALREADY)
 		return 0;
 	if (err) {
-		fprintf(stderr, "voxgate: %s\n", err_msg);
+		fprintf(stderr, "voxgate: %s\n", why);
 		return EXIT_USAGE;
 	}
 	log_setup(cfg->log_level, cfg->log_format, NULL);

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@ struct brain_script {
 	size_t nrules;
 	struct item fallback;
 	bool has_fallback;
+	/* Why the last load failed, "file:line: ..." */
+	char why[PATH_MAX + 128];
 };
 
 /* ---- words ------------------------------------------------------------ */
@@ -113,14 +116,21 @@ static void item_clear(struct item *it)
 	memset(it, 0, sizeof(*it));
 }
 
-static void brain_script_destructor(void *arg)
+/* Back to no script; the reason stays. */
+static void script_clear(struct brain_script *s)
 {
-	struct brain_script *s = arg;
-
 	for (size_t i = 0; i < s->nrules; i++)
 		item_clear(&s->rules[i]);
 	free(s->rules);
+	s->rules = NULL;
+	s->nrules = 0;
 	item_clear(&s->fallback);
+	s->has_fallback = false;
+}
+
+static void brain_script_destructor(void *arg)
+{
+	script_clear(arg);
 }
 
 enum stage {
@@ -135,14 +145,12 @@ struct parse {
 	enum stage stage;
 	const char *path;
 	unsigned line;
-	char *why;
-	size_t whysz;
 };
 
 static int parse_fail(struct parse *ps, unsigned line, const char *what)
 {
-	if (ps->why && ps->whysz)
-		snprintf(ps->why, ps->whysz, "%s:%u: %s", ps->path, line, what);
+	snprintf(ps->s->why, sizeof(ps->s->why), "%s:%u: %s", ps->path, line,
+	         what);
 	return EINVAL;
 }
 
@@ -272,29 +280,34 @@ static int parse_line(struct parse *ps, char *l)
 	}
 }
 
-int brain_script_load(const char *path, struct brain_script **sp, char *why,
-                      size_t whysz)
+int brain_script_alloc(struct brain_script **sp)
 {
-	struct parse ps = {.path = path, .why = why, .whysz = whysz};
+	if (!sp)
+		return EINVAL;
+	*sp = mem_zalloc(sizeof(**sp), brain_script_destructor);
+	return *sp ? 0 : ENOMEM;
+}
+
+int brain_script_load(struct brain_script *s, const char *path,
+                      const char **why)
+{
+	struct parse ps = {.s = s, .path = path};
 	char *line = NULL;
 	size_t cap = 0;
 	FILE *f;
 	int err = 0;
 
-	if (why && whysz)
-		why[0] = '\0';
-	if (!path || !sp)
+	if (!s || !path) {
+		if (why)
+			*why = "no script or no path";
 		return EINVAL;
-	ps.s = mem_zalloc(sizeof(*ps.s), brain_script_destructor);
-	if (!ps.s)
-		return ENOMEM;
+	}
+	script_clear(s);
+	s->why[0] = '\0';
 	f = fopen(path, "r");
 	if (!f) {
 		err = errno;
-		if (why && whysz)
-			snprintf(why, whysz, "%s: %s", path, strerror(err));
-		mem_deref(ps.s);
-		return err;
+		goto out;
 	}
 	while (!err) {
 		ssize_t got;
@@ -303,9 +316,6 @@ int brain_script_load(const char *path, struct brain_script **sp, char *why,
 		got = getline(&line, &cap, f);
 		if (got < 0) {
 			err = errno;
-			if (err && why && whysz)
-				snprintf(why, whysz, "%s: %s", path,
-				         strerror(err));
 			break;
 		}
 		ps.line++;
@@ -321,20 +331,23 @@ int brain_script_load(const char *path, struct brain_script **sp, char *why,
 	if (!err && ps.stage == STAGE_PATTERN)
 		err =
 		    parse_fail(&ps, ps.cur->line, "the rule has no reply (<)");
-	if (!err && !ps.s->has_fallback) {
+	if (!err && !s->has_fallback) {
 		err = EINVAL;
-		if (why && whysz)
-			snprintf(why, whysz,
-			         "%s: no fallback reply (a line starting "
-			         "with ?)",
-			         path);
+		snprintf(s->why, sizeof(s->why),
+		         "%s: no fallback reply (a line starting with ?)",
+		         path);
 	}
-	if (err) {
-		mem_deref(ps.s);
-		return err;
-	}
-	*sp = ps.s;
-	return 0;
+out:
+	if (!err)
+		return 0;
+	/* Not a line's fault: the file cannot be opened or read, or memory
+	 * ran out. */
+	if (!s->why[0])
+		snprintf(s->why, sizeof(s->why), "%s: %s", path, strerror(err));
+	script_clear(s);
+	if (why)
+		*why = s->why;
+	return err;
 }
 
 static int script_reply(const struct brain_script *s, const char *heard,
@@ -361,12 +374,6 @@ static int script_reply(const struct brain_script *s, const char *heard,
 
 /* ---- replies ---------------------------------------------------------- */
 
-static void set_err(char *err, size_t errsz, const char *what)
-{
-	if (err && errsz)
-		snprintf(err, errsz, "%s", what);
-}
-
 static int echo_reply(const char *heard, brain_text_h *h, void *arg)
 {
 	size_t len = strlen(heard);
@@ -389,59 +396,73 @@ static int echo_reply(const char *heard, brain_text_h *h, void *arg)
 
 static int llm_reply(const struct brain_config *cfg,
                      const struct llm_message *history, size_t n,
-                     brain_text_h *h, void *arg, const atomic_bool *cancel,
-                     char *err, size_t errsz)
+                     brain_text_h *h, void *arg, struct llm_run *run,
+                     const char **why)
 {
 	bool sys = cfg->system_prompt && cfg->system_prompt[0];
 	struct llm_message *msgs = malloc((n + 1) * sizeof(*msgs));
 	size_t m = 0;
 	int rc;
 
-	if (!msgs)
+	if (!msgs) {
+		*why = "out of memory";
 		return ENOMEM;
+	}
 	if (sys)
 		msgs[m++] = (struct llm_message){"system", cfg->system_prompt};
 	memcpy(msgs + m, history, n * sizeof(*msgs));
-	rc = llm_chat(&cfg->llm, msgs, m + n, h, arg, cancel, err, errsz);
+	rc = llm_chat(&cfg->llm, msgs, m + n, h, arg, run, why);
 	free(msgs);
 	return rc;
 }
 
 int brain_reply(const struct brain_config *cfg,
                 const struct llm_message *history, size_t n, brain_text_h *h,
-                void *arg, const atomic_bool *cancel, bool *hangup, char *err,
-                size_t errsz)
+                void *arg, struct llm_run *run, bool *hangup, const char **why)
 {
-	const char *heard, *reply;
+	const char *heard, *reply, *reason = NULL;
 	bool end = false;
 	int rc;
 
-	set_err(err, errsz, "");
-	if (!cfg || !history || !n || !h || !history[n - 1].content)
-		return EINVAL;
-	if (cancel && atomic_load(cancel))
-		return ECANCELED;
+	if (!cfg || !history || !n || !h || !history[n - 1].content) {
+		reason = "no history or no handler";
+		rc = EINVAL;
+		goto out;
+	}
+	if (run && atomic_load(&run->cancel)) {
+		reason = "cancelled";
+		rc = ECANCELED;
+		goto out;
+	}
 	heard = history[n - 1].content;
 	switch (cfg->kind) {
 	case BRAIN_ECHO:
 		rc = echo_reply(heard, h, arg);
 		break;
 	case BRAIN_SCRIPT:
-		if (!cfg->script)
-			return EINVAL;
+		if (!cfg->script || !cfg->script->has_fallback) {
+			reason = "no script loaded";
+			rc = EINVAL;
+			goto out;
+		}
 		rc = script_reply(cfg->script, heard, &reply, &end);
 		if (!rc)
 			h(reply, strlen(reply), arg);
 		break;
 	case BRAIN_LLM:
-		rc = llm_reply(cfg, history, n, h, arg, cancel, err, errsz);
+		rc = llm_reply(cfg, history, n, h, arg, run, &reason);
 		break;
 	default:
-		return EINVAL;
+		reason = "unknown brain";
+		rc = EINVAL;
+		goto out;
 	}
 	if (rc == ENOMEM)
-		set_err(err, errsz, "out of memory");
+		reason = "out of memory";
 	if (hangup)
 		*hangup = !rc && end;
+out:
+	if (rc && why)
+		*why = reason ? reason : strerror(rc);
 	return rc;
 }

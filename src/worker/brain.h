@@ -41,18 +41,23 @@ struct brain_config {
 	enum brain_kind { BRAIN_ECHO, BRAIN_SCRIPT, BRAIN_LLM } kind;
 	struct llm_params llm;     /* BRAIN_LLM */
 	const char *system_prompt; /* BRAIN_LLM; NULL or "" = none */
-	/* BRAIN_SCRIPT: made by brain_script_load, borrowed */
+	/* BRAIN_SCRIPT: loaded by brain_script_load, borrowed */
 	const struct brain_script *script;
 };
 
+/* A script with nothing loaded yet, a mem object (mem_deref). ENOMEM. */
+int brain_script_alloc(struct brain_script **sp);
+
 /*
- * Reads a script file into *sp, a mem object (mem_deref). EINVAL for a
- * malformed script, with the reason and the line ("booking.script:7: ...")
- * in why; an errno value from opening or reading the file otherwise, with
- * why naming the file.
+ * Reads the script file at path into s, in place of what s held. EINVAL
+ * for a malformed script, with the reason and the line
+ * ("booking.script:7: ...") in *why; an errno value from opening or
+ * reading the file otherwise, with *why naming the file. The reason is
+ * kept in s: valid as long as s, until its next load. On failure s holds
+ * no script, and a script brain on it answers EINVAL.
  */
-int brain_script_load(const char *path, struct brain_script **sp, char *why,
-                      size_t whysz);
+int brain_script_load(struct brain_script *s, const char *path,
+                      const char **why);
 
 /* A piece of the reply, len bytes of UTF-8, valid only during the call. */
 typedef void(brain_text_h)(const char *text, size_t len, void *arg);
@@ -60,14 +65,16 @@ typedef void(brain_text_h)(const char *text, size_t len, void *arg);
 /*
  * Blocking: answers the last message of history (n >= 1, the last one the
  * caller's) by handing the reply to h piece by piece. *hangup is set when
- * the call should end after this reply. cancel is watched as llm_chat
- * watches it. Returns 0, EINVAL, ECANCELED, or one of llm_chat's errors
- * (the LLM brain) with a one-line reason in err; text handed out before an
- * error stays handed out.
+ * the call should end after this reply. run, the caller's as llm_chat
+ * takes it, may be NULL: then nothing cancels the reply. Returns 0,
+ * EINVAL, ENOMEM, ECANCELED, or one of llm_chat's errors (the LLM brain);
+ * text handed out before an error stays handed out. On failure *why (when
+ * why is not NULL) is a one-line reason: the LLM's as llm_chat sets it
+ * (in run->why, valid as long as run, until its next reply), the others
+ * fixed strings.
  */
 int brain_reply(const struct brain_config *cfg,
                 const struct llm_message *history, size_t n, brain_text_h *h,
-                void *arg, const atomic_bool *cancel, bool *hangup, char *err,
-                size_t errsz);
+                void *arg, struct llm_run *run, bool *hangup, const char **why);
 
 #endif

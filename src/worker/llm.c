@@ -59,9 +59,10 @@ struct llm_stream {
 	bool done;            /* "[DONE]" came */
 	bool got_text;
 	size_t events;
-	int err; /* what stopped the parse: EPROTO, EIO or ENOMEM */
-	char *msg;
-	size_t msgsz;
+	int err;             /* what stopped the parse: EPROTO, EIO or ENOMEM */
+	struct llm_run *run; /* NULL: nothing cancels, no reason is kept */
+	char *why;           /* run->why, or own */
+	char own[LLM_WHY_MAX];
 };
 
 void llm_params_default(struct llm_params *p)
@@ -73,20 +74,46 @@ void llm_params_default(struct llm_params *p)
 	p->total_timeout_ms = LLM_TOTAL_MS;
 }
 
-/* Formats into msg (when given) and blanks control characters, since a
- * server's text may hold newlines and err is one line. */
-static void set_msg(char *msg, size_t msgsz, const char *fmt, ...)
+void llm_run_init(struct llm_run *run)
+{
+	atomic_init(&run->cancel, false);
+	run->why[0] = '\0';
+}
+
+/* Formats the reason into why (LLM_WHY_MAX bytes) and blanks control
+ * characters, since a server's text may hold newlines and a reason is one
+ * line. */
+static void set_why(char *why, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void set_why(char *why, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!msg || !msgsz)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, msgsz, fmt, ap);
+	if (vsnprintf(why, LLM_WHY_MAX, fmt, ap) < 0)
+		why[0] = '\0';
 	va_end(ap);
-	for (char *c = msg; *c; c++)
+	for (char *c = why; *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = ' ';
+}
+
+/* Points the stream's reason at the run's, or at its own. */
+static void stream_init(struct llm_stream *s, struct llm_run *run)
+{
+	s->run = run;
+	s->why = run ? run->why : s->own;
+	s->why[0] = '\0';
+}
+
+/* The caller's *why for a failed stream: the run's reason, or without a
+ * run, where the reason cannot outlive the call, the error's name. */
+static int stream_why(const struct llm_stream *s, int rc, const char **why)
+{
+	if (rc && why)
+		*why = s->run && s->why[0] ? s->why : strerror(rc);
+	return rc;
 }
 
 static int buf_add(struct llm_buf *b, const char *s, size_t n)
@@ -113,8 +140,8 @@ static int stream_fail(struct llm_stream *s, int err, const char *what,
                        const char *detail)
 {
 	s->err = err;
-	set_msg(s->msg, s->msgsz, "%s%s%.*s", what, detail ? ": " : "",
-	        LLM_ERRMSG_MAX, detail ? detail : "");
+	set_why(s->why, "%s%s%.*s", what, detail ? ": " : "", LLM_ERRMSG_MAX,
+	        detail ? detail : "");
 	return err;
 }
 
@@ -277,15 +304,15 @@ static void http_error(struct llm_stream *s)
 	if (root)
 		text = error_text(json_object_get(root, "error"));
 	if (text)
-		set_msg(s->msg, s->msgsz, "HTTP %ld: %.*s", s->status,
-		        LLM_ERRMSG_MAX, text);
+		set_why(s->why, "HTTP %ld: %.*s", s->status, LLM_ERRMSG_MAX,
+		        text);
 	else if (s->ebody.len)
-		set_msg(s->msg, s->msgsz, "HTTP %ld: %.*s", s->status,
+		set_why(s->why, "HTTP %ld: %.*s", s->status,
 		        (int)(s->ebody.len < LLM_ERRMSG_MAX ? s->ebody.len
 		                                            : LLM_ERRMSG_MAX),
 		        s->ebody.data);
 	else
-		set_msg(s->msg, s->msgsz, "HTTP %ld", s->status);
+		set_why(s->why, "HTTP %ld", s->status);
 	json_decref(root);
 }
 
@@ -308,22 +335,21 @@ static int outcome(struct llm_stream *s, CURLcode res, const char *cerr,
 		return s->err;
 	switch (res) {
 	case CURLE_OK:
-		set_msg(s->msg, s->msgsz, "%s",
+		set_why(s->why, "%s",
 		        s->events ? "the stream ended before [DONE]"
 		                  : "no data in the stream");
 		return EPROTO;
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
 	case CURLE_COULDNT_CONNECT:
-		set_msg(s->msg, s->msgsz, "cannot connect to %s: %s", url,
-		        cerr);
+		set_why(s->why, "cannot connect to %s: %s", url, cerr);
 		return ECONNREFUSED;
 	case CURLE_OPERATION_TIMEDOUT:
-		set_msg(s->msg, s->msgsz, "%s", cerr);
+		set_why(s->why, "%s", cerr);
 		return ETIMEDOUT;
 	default:
-		set_msg(s->msg, s->msgsz, "%s%s",
-		        s->status ? "the stream was cut: " : "", cerr);
+		set_why(s->why, "%s%s", s->status ? "the stream was cut: " : "",
+		        cerr);
 		return s->status ? EPROTO : EIO;
 	}
 }
@@ -331,14 +357,14 @@ static int outcome(struct llm_stream *s, CURLcode res, const char *cerr,
 /* The request's JSON; *bodyp is malloc'd and the caller frees it. */
 static int request_body(const struct llm_params *p,
                         const struct llm_message *msgs, size_t n, char **bodyp,
-                        char *msg, size_t msgsz)
+                        char *why)
 {
 	json_t *root, *arr;
 
 	root = json_pack("{s:s,s:[],s:b}", "model", p->model, "messages",
 	                 "stream", 1);
 	if (!root) {
-		set_msg(msg, msgsz, "the model name is not UTF-8");
+		set_why(why, "the model name is not UTF-8");
 		return EINVAL;
 	}
 	arr = json_object_get(root, "messages");
@@ -348,7 +374,7 @@ static int request_body(const struct llm_params *p,
 
 		if (!m) {
 			json_decref(root);
-			set_msg(msg, msgsz, "message %zu is not UTF-8", i);
+			set_why(why, "message %zu is not UTF-8", i);
 			return EINVAL;
 		}
 		if (json_array_append_new(arr, m))
@@ -368,22 +394,21 @@ static int request_body(const struct llm_params *p,
 	}
 nomem:
 	json_decref(root);
-	set_msg(msg, msgsz, "out of memory");
+	set_why(why, "out of memory");
 	return ENOMEM;
 }
 
 static int args_ok(const struct llm_params *p, const struct llm_message *msgs,
-                   size_t n, llm_delta_h *h, char *msg, size_t msgsz)
+                   size_t n, llm_delta_h *h, char *why)
 {
 	if (!p || !p->base_url || !*p->base_url || !p->model || !h ||
 	    (n && !msgs)) {
-		set_msg(msg, msgsz, "missing base_url, model or handler");
+		set_why(why, "missing base_url, model or handler");
 		return EINVAL;
 	}
 	for (size_t i = 0; i < n; i++)
 		if (!msgs[i].role || !msgs[i].content) {
-			set_msg(msg, msgsz,
-			        "message %zu has no role or content", i);
+			set_why(why, "message %zu has no role or content", i);
 			return EINVAL;
 		}
 	return 0;
@@ -451,8 +476,9 @@ static int easy_setup(struct llm_stream *s, const struct llm_params *p,
 
 /* Runs the transfer until it ends, cancel is set or the first text is
  * late; the multi handle holds s->easy. */
-static int run(struct llm_stream *s, CURLM *multi, const struct llm_params *p,
-               const atomic_bool *cancel, const char *url, const char *cerr)
+static int transfer(struct llm_stream *s, CURLM *multi,
+                    const struct llm_params *p, const char *url,
+                    const char *cerr)
 {
 	unsigned first_ms = or_default(p->first_token_timeout_ms, LLM_FIRST_MS);
 	uint64_t start = clock_mono_ms();
@@ -461,8 +487,8 @@ static int run(struct llm_stream *s, CURLM *multi, const struct llm_params *p,
 		int running = 0, left;
 		CURLMsg *m;
 
-		if (cancel && atomic_load(cancel)) {
-			set_msg(s->msg, s->msgsz, "cancelled");
+		if (s->run && atomic_load(&s->run->cancel)) {
+			set_why(s->why, "cancelled");
 			return ECANCELED;
 		}
 		if (curl_multi_perform(multi, &running) != CURLM_OK)
@@ -475,23 +501,22 @@ static int run(struct llm_stream *s, CURLM *multi, const struct llm_params *p,
 			break;
 		}
 		if (!s->got_text && clock_mono_ms() - start >= first_ms) {
-			set_msg(s->msg, s->msgsz, "no text within %u ms",
-			        first_ms);
+			set_why(s->why, "no text within %u ms", first_ms);
 			return ETIMEDOUT;
 		}
 		if (curl_multi_poll(multi, NULL, 0, LLM_POLL_MS, NULL) !=
 		    CURLM_OK)
 			break;
 	}
-	set_msg(s->msg, s->msgsz, "curl multi handle failed");
+	set_why(s->why, "curl multi handle failed");
 	return EIO;
 }
 
 int llm_chat(const struct llm_params *p, const struct llm_message *msgs,
-             size_t n, llm_delta_h *h, void *arg, const atomic_bool *cancel,
-             char *err, size_t errsz)
+             size_t n, llm_delta_h *h, void *arg, struct llm_run *run,
+             const char **why)
 {
-	struct llm_stream s = {.h = h, .arg = arg, .msg = err, .msgsz = errsz};
+	struct llm_stream s = {.h = h, .arg = arg};
 	char cerr[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdrs = NULL;
 	char *url = NULL, *body = NULL;
@@ -499,29 +524,29 @@ int llm_chat(const struct llm_params *p, const struct llm_message *msgs,
 	CURLM *multi = NULL;
 	int rc;
 
-	set_msg(err, errsz, "%s", "");
-	rc = args_ok(p, msgs, n, h, err, errsz);
+	stream_init(&s, run);
+	rc = args_ok(p, msgs, n, h, s.why);
 	if (rc)
-		return rc;
-	rc = request_body(p, msgs, n, &body, err, errsz);
+		return stream_why(&s, rc, why);
+	rc = request_body(p, msgs, n, &body, s.why);
 	if (rc)
-		return rc;
+		return stream_why(&s, rc, why);
 	blen = strlen(p->base_url);
 	while (blen && p->base_url[blen - 1] == '/')
 		blen--;
 	if (asprintf(&url, "%.*s/chat/completions", (int)blen, p->base_url) <
 	    0) {
 		free(body);
-		set_msg(err, errsz, "out of memory");
-		return ENOMEM;
+		set_why(s.why, "out of memory");
+		return stream_why(&s, ENOMEM, why);
 	}
 	/* Counted and thread-safe since libcurl 7.84: each call holds its
 	 * own reference, so no module has to own curl's setup. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		free(url);
 		free(body);
-		set_msg(err, errsz, "curl_global_init failed");
-		return ENOMEM;
+		set_why(s.why, "curl_global_init failed");
+		return stream_why(&s, ENOMEM, why);
 	}
 	rc = request_headers(p, &hdrs);
 	if (!rc && !(s.easy = curl_easy_init()))
@@ -533,9 +558,9 @@ int llm_chat(const struct llm_params *p, const struct llm_message *msgs,
 	if (!rc && curl_multi_add_handle(multi, s.easy) != CURLM_OK)
 		rc = ENOMEM;
 	if (rc)
-		set_msg(err, errsz, "cannot set up the transfer");
+		set_why(s.why, "cannot set up the transfer");
 	else
-		rc = run(&s, multi, p, cancel, url, cerr);
+		rc = transfer(&s, multi, p, url, cerr);
 	if (multi) {
 		curl_multi_remove_handle(multi, s.easy);
 		curl_multi_cleanup(multi);
@@ -548,20 +573,21 @@ int llm_chat(const struct llm_params *p, const struct llm_message *msgs,
 	free(s.ebody.data);
 	free(url);
 	free(body);
-	return rc;
+	return stream_why(&s, rc, why);
 }
 
 int llm_sse_parse(const char *body, size_t len, size_t chunk, llm_delta_h *h,
-                  void *arg, char *err, size_t errsz)
+                  void *arg, struct llm_run *run, const char **why)
 {
-	struct llm_stream s = {
-	    .h = h, .arg = arg, .status = 200, .msg = err, .msgsz = errsz};
+	struct llm_stream s = {.h = h, .arg = arg, .status = 200};
 	size_t off = 0;
 	int rc;
 
-	set_msg(err, errsz, "%s", "");
-	if (!h || (len && !body))
-		return EINVAL;
+	stream_init(&s, run);
+	if (!h || (len && !body)) {
+		set_why(s.why, "missing body or handler");
+		return stream_why(&s, EINVAL, why);
+	}
 	if (!chunk)
 		chunk = len ? len : 1;
 	while (off < len) {
@@ -576,14 +602,14 @@ int llm_sse_parse(const char *body, size_t len, size_t chunk, llm_delta_h *h,
 	else if (s.err)
 		rc = s.err;
 	else {
-		set_msg(err, errsz, "%s",
+		set_why(s.why, "%s",
 		        s.events ? "the stream ended before [DONE]"
 		                 : "no data in the stream");
 		rc = EPROTO;
 	}
 	free(s.line.data);
 	free(s.data.data);
-	return rc;
+	return stream_why(&s, rc, why);
 }
 
 /* Lower case; each is matched against the letters and dots before a '.'. */

@@ -40,28 +40,48 @@ struct llm_message {
 typedef void(llm_delta_h)(const char *text, size_t len, void *arg);
 
 /*
+ * What a chat shares with its caller, who keeps it with the rest of its
+ * per-call state (the pipeline: one per phone call, for the chat in
+ * flight): cancel, which any thread may set to cut the chat, and the
+ * reason the last chat failed. Reasons are mostly made at run time (an
+ * HTTP status and the server's message, curl's error, the URL), so they
+ * need a home that outlives the chat. Set up with llm_run_init.
+ */
+#define LLM_WHY_MAX 256
+
+struct llm_run {
+	atomic_bool cancel;
+	char why[LLM_WHY_MAX];
+};
+
+/* cancel false, no reason. */
+void llm_run_init(struct llm_run *run);
+
+/*
  * Blocking: runs one chat completion on the calling thread and streams the
- * reply's text to h as it arrives. cancel, when not NULL, is polled at
- * least every 50 ms, even while the server is silent, and aborts with
- * ECANCELED. Returns 0, EINVAL (bad arguments), ENOMEM, ECANCELED,
+ * reply's text to h as it arrives. run->cancel, when run is not NULL, is
+ * polled at least every 50 ms, even while the server is silent, and aborts
+ * with ECANCELED. Returns 0, EINVAL (bad arguments), ENOMEM, ECANCELED,
  * ETIMEDOUT, ECONNREFUSED (cannot resolve or connect), EPROTO (malformed
  * stream, or one that ends before "[DONE]"), or EIO (HTTP error status, an
  * error reported inside the stream, or another transfer failure). On an
- * error, the text handed out so far stays handed out. err (when not NULL)
- * gets a one-line reason, or "" on success.
+ * error, the text handed out so far stays handed out, and *why (when why
+ * is not NULL) is a one-line reason: in run->why, valid as long as run and
+ * until its next chat; without run, only the error's name (strerror).
  */
 int llm_chat(const struct llm_params *p, const struct llm_message *msgs,
-             size_t n, llm_delta_h *h, void *arg, const atomic_bool *cancel,
-             char *err, size_t errsz);
+             size_t n, llm_delta_h *h, void *arg, struct llm_run *run,
+             const char **why);
 
 /*
  * The reply's Server-Sent Events without the transfer: body read as
  * llm_chat reads a 200 response arriving in pieces of chunk bytes (0 = in
  * one piece), its text handed to h. 0 once "[DONE]" came; otherwise what
- * llm_chat returns for that stream (EPROTO, EIO or ENOMEM), with err.
+ * llm_chat returns for that stream (EPROTO, EIO or ENOMEM), or EINVAL for
+ * bad arguments, with *why as llm_chat sets it.
  */
 int llm_sse_parse(const char *body, size_t len, size_t chunk, llm_delta_h *h,
-                  void *arg, char *err, size_t errsz);
+                  void *arg, struct llm_run *run, const char **why);
 
 /*
  * Length in bytes of the first complete clause of text, 0 if there is none

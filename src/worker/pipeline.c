@@ -207,7 +207,7 @@ void pipeline_vad(struct pipeline *p, enum vad_event ev, uint32_t frame)
 	pthread_mutex_lock(&p->lock);
 	if (ev == VAD_EVENT_START && p->live_utt && p->live_open &&
 	    !p->live_audible) {
-		atomic_store(&p->cancel, true);
+		atomic_store(&p->chat.cancel, true);
 		p->live_open = false;
 		ctl_push(p, CTL_CUT, p->live_utt, 0, 0, -1);
 	}
@@ -261,7 +261,7 @@ void pipeline_interrupted(struct pipeline *p, uint32_t utterance,
 		return;
 	pthread_mutex_lock(&p->lock);
 	if (utterance == p->live_utt && p->live_open) {
-		atomic_store(&p->cancel, true);
+		atomic_store(&p->chat.cancel, true);
 		p->live_open = false;
 	}
 	ctl_push(p, CTL_INTERRUPTED, utterance, 0, heard_ms, -1);
@@ -302,7 +302,7 @@ static void halt(struct pipeline *p, int threads)
 {
 	pthread_mutex_lock(&p->lock);
 	p->stop = true;
-	atomic_store(&p->cancel, true);
+	atomic_store(&p->chat.cancel, true);
 	pthread_cond_broadcast(&p->listen_cv);
 	pthread_cond_broadcast(&p->speak_cv);
 	pthread_cond_broadcast(&p->ctl_cv);
@@ -395,7 +395,7 @@ int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
 	        : 0;
 	p->ctl_tail = &p->ctl_head;
 	p->turn_tail = &p->turn_head;
-	atomic_init(&p->cancel, false);
+	llm_run_init(&p->chat);
 	err = sync_init(p);
 	if (err) {
 		free(p);

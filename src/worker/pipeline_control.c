@@ -81,7 +81,7 @@ static void reply_begin(struct pipeline *p, struct reply *r)
 	p->live_utt = r->utt;
 	p->live_audible = false;
 	p->live_open = true;
-	atomic_store(&p->cancel, false);
+	atomic_store(&p->chat.cancel, false);
 	pthread_cond_signal(&p->speak_cv);
 	pthread_mutex_unlock(&p->lock);
 }
@@ -306,7 +306,7 @@ static enum act next_act(struct pipeline *p, struct reply *r, size_t *n,
 	const struct clause *c;
 
 	*wake = 0;
-	if (atomic_load(&p->cancel) || r->fate != FATE_OPEN) {
+	if (atomic_load(&p->chat.cancel) || r->fate != FATE_OPEN) {
 		r->qlen = 0;
 		return ACT_NONE;
 	}

@@ -165,7 +165,9 @@ struct pipeline {
 	pthread_cond_t listen_cv, speak_cv, ctl_cv;
 	pthread_t listener, speaker, control;
 	bool stop;
-	atomic_bool cancel; /* the reply in flight is cut */
+	/* The brain's chat for the reply in flight: chat.cancel, the reply
+	 * is cut; chat.why, the speaker's, why the brain failed. */
+	struct llm_run chat;
 
 	/* under the lock: the listener's input */
 	struct frame audio[AUDIO_QUEUE];

@@ -76,7 +76,7 @@ static bool on_pcm(const int16_t *pcm, size_t n, void *arg)
 	bool ok;
 
 	pthread_mutex_lock(&p->lock);
-	ok = !p->stop && !atomic_load(&p->cancel);
+	ok = !p->stop && !atomic_load(&p->chat.cancel);
 	if (ok && s->first) {
 		struct clause *c = &r->cl[s->ci];
 		/* Where the server's playout is, if it started when the
@@ -168,7 +168,7 @@ static bool text_add(struct reply *r, const char *s, size_t n)
  * rest too. */
 static void speak_text(struct pipeline *p, struct reply *r, bool last)
 {
-	while (!atomic_load(&p->cancel)) {
+	while (!atomic_load(&p->chat.cancel)) {
 		size_t e;
 
 		while (r->said < r->len && pipeline_is_space(r->text[r->said]))
@@ -206,6 +206,7 @@ static void on_text(const char *text, size_t len, void *arg)
 static void run_reply(struct pipeline *p, struct reply *r)
 {
 	struct brain_run b = {p, r};
+	const char *why = NULL;
 	int err;
 
 	if (r->fixed) {
@@ -214,16 +215,16 @@ static void run_reply(struct pipeline *p, struct reply *r)
 		on_text(r->fixed, strlen(r->fixed), &b);
 		r->brain_done = true;
 	} else {
-		err =
-		    brain_reply(p->cfg->brain, r->msgs, r->nmsgs, on_text, &b,
-		                &p->cancel, &r->hangup, r->err, sizeof(r->err));
+		err = brain_reply(p->cfg->brain, r->msgs, r->nmsgs, on_text, &b,
+		                  &p->chat, &r->hangup, &why);
 		r->brain_done = !err;
-		if (err == ECANCELED || atomic_load(&p->cancel)) {
+		if (err == ECANCELED || atomic_load(&p->chat.cancel)) {
 			r->err[0] = '\0';
 		} else if (err) {
-			if (!r->err[0])
-				snprintf(r->err, sizeof(r->err), "%s",
-				         strerror(err));
+			/* The reply keeps its own copy: the control thread
+			 * reports it after the next chat may have begun. */
+			snprintf(r->err, sizeof(r->err), "%s",
+			         why ? why : strerror(err));
 			r->hangup = false;
 			/* Whatever was said stays said; the apology follows
 			 * it as a sentence of its own. Out of memory, it is

@@ -415,13 +415,14 @@ static int load_models(struct worker *w)
 	memset(&w->brain, 0, sizeof(w->brain));
 	if (!strcmp(cfg->brain, "script") ||
 	    (!cfg->brain[0] && cfg->script[0])) {
-		char reason[256];
-
 		w->brain.kind = BRAIN_SCRIPT;
-		err = brain_script_load(cfg->script, &w->script, reason,
-		                        sizeof(reason));
+		why = NULL;
+		err = brain_script_alloc(&w->script);
+		if (!err)
+			err = brain_script_load(w->script, cfg->script, &why);
 		if (err) {
-			fprintf(stderr, "voxgate: script: %s\n", reason);
+			fprintf(stderr, "voxgate: script: %s\n",
+			        why ? why : strerror(err));
 			return err;
 		}
 		w->brain.script = w->script;

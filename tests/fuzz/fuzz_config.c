@@ -39,12 +39,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *argv[] = {(char *)"--config", (char *)fuzz_file(data, size),
 	                NULL};
-	char err[512];
-	int rc = config_load(&cfg, 2, argv, err, sizeof(err));
+	const char *why = NULL;
+	int rc = config_load(&cfg, 2, argv, &why);
 
 	FUZZ_CHECK(rc == 0 || rc == EINVAL || rc == ENOMEM);
 	if (rc) {
-		FUZZ_CHECK(err[0] != '\0');
+		FUZZ_CHECK(why && why[0] != '\0' && !strchr(why, '\n'));
 		return 0;
 	}
 	FUZZ_CHECK(cfg.nkeys <= CONFIG_KEYS_MAX);

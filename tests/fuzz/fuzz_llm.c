@@ -12,6 +12,8 @@
 
 #include "fuzz.h"
 
+static struct llm_run run;
+
 static void delta(const char *text, size_t len, void *arg)
 {
 	size_t *total = arg;
@@ -24,12 +26,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = {data, size};
 	size_t chunk = fuzz_u8(&in), total = 0;
-	char *body = fuzz_copy(in.p, in.n, false), err[256];
-	int rc =
-	    llm_sse_parse(body, in.n, chunk, delta, &total, err, sizeof(err));
+	char *body = fuzz_copy(in.p, in.n, false);
+	const char *why = NULL;
+	int rc = llm_sse_parse(body, in.n, chunk, delta, &total, &run, &why);
 
 	FUZZ_CHECK(rc == 0 || rc == EPROTO || rc == EIO);
-	FUZZ_CHECK(rc == 0 || err[0] != '\0');
+	FUZZ_CHECK(rc == 0 ||
+	           (why == run.why && why[0] != '\0' &&
+	            strlen(why) < sizeof(run.why) && !strchr(why, '\n')));
 	FUZZ_CHECK(total <= in.n);
 	free(body);
 	return 0;

@@ -41,7 +41,7 @@ static int ask(const struct brain_config *cfg, const char *heard,
 
 	memset(s, 0, sizeof(*s));
 	*hangup = true;
-	return brain_reply(cfg, &m, 1, on_text, s, NULL, hangup, NULL, 0);
+	return brain_reply(cfg, &m, 1, on_text, s, NULL, hangup, NULL);
 }
 
 /* Writes text to a new temporary file; its name goes to path. */
@@ -68,7 +68,8 @@ TEST(echo)
 	struct llm_message two[] = {{"user", "first"},
 	                            {"assistant", "You said: first."},
 	                            {"user", "second one  "}};
-	atomic_bool cancel;
+	struct llm_run run;
+	const char *why;
 	struct said s;
 	bool hangup;
 
@@ -82,22 +83,25 @@ TEST(echo)
 
 	/* The last message is the one answered. */
 	memset(&s, 0, sizeof(s));
-	CHECK_EQ(brain_reply(&cfg, two, 3, on_text, &s, NULL, NULL, NULL, 0),
-	         0);
+	CHECK_EQ(brain_reply(&cfg, two, 3, on_text, &s, NULL, NULL, NULL), 0);
 	CHECK_STR(s.text, "You said: second one.");
 
-	atomic_init(&cancel, true);
+	llm_run_init(&run);
+	atomic_store(&run.cancel, true);
 	memset(&s, 0, sizeof(s));
-	CHECK_EQ(brain_reply(&cfg, two, 3, on_text, &s, &cancel, NULL, NULL, 0),
+	why = NULL;
+	CHECK_EQ(brain_reply(&cfg, two, 3, on_text, &s, &run, NULL, &why),
 	         ECANCELED);
 	CHECK_EQ(s.pieces, 0);
+	CHECK_STR(why, "cancelled");
 
-	CHECK_EQ(brain_reply(NULL, two, 3, on_text, &s, NULL, NULL, NULL, 0),
+	why = NULL;
+	CHECK_EQ(brain_reply(NULL, two, 3, on_text, &s, NULL, NULL, &why),
 	         EINVAL);
-	CHECK_EQ(brain_reply(&cfg, two, 0, on_text, &s, NULL, NULL, NULL, 0),
+	CHECK(why && why[0] != '\0');
+	CHECK_EQ(brain_reply(&cfg, two, 0, on_text, &s, NULL, NULL, NULL),
 	         EINVAL);
-	CHECK_EQ(brain_reply(&cfg, two, 3, NULL, &s, NULL, NULL, NULL, 0),
-	         EINVAL);
+	CHECK_EQ(brain_reply(&cfg, two, 3, NULL, &s, NULL, NULL, NULL), EINVAL);
 	return 0;
 }
 
@@ -119,16 +123,18 @@ TEST(script_dialog)
 {
 	struct brain_config cfg = {.kind = BRAIN_SCRIPT};
 	struct brain_script *script = NULL;
-	char path[64], why[256];
+	const char *why = NULL;
+	char path[64];
 	struct said s;
 	bool hangup;
 
 	CHECK_EQ(
 	    write_tmp(good_script, sizeof(good_script) - 1, path, sizeof(path)),
 	    0);
-	CHECK_EQ(brain_script_load(path, &script, why, sizeof(why)), 0);
+	CHECK_EQ(brain_script_alloc(&script), 0);
+	CHECK_EQ(brain_script_load(script, path, &why), 0);
 	unlink(path);
-	CHECK_STR(why, "");
+	CHECK(why == NULL);
 	cfg.script = script;
 
 	/* Words in any order and case, whole words only. */
@@ -190,34 +196,56 @@ TEST(script_errors)
 	    {"> a\n< b\n", " no fallback reply (a line starting with ?)"},
 	    {"", " no fallback reply (a line starting with ?)"},
 	};
-	char path[64], why[256], want[320];
-	struct brain_script *script;
+	struct brain_config cfg = {.kind = BRAIN_SCRIPT};
+	struct brain_script *script = NULL;
+	const char *why;
+	char path[64], want[320];
+	struct said s;
+	bool hangup;
 
+	CHECK_EQ(brain_script_alloc(&script), 0);
+	cfg.script = script;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		CHECK_EQ(write_tmp(bad[i].text, strlen(bad[i].text), path,
 		                   sizeof(path)),
 		         0);
-		script = NULL;
-		CHECK_EQ(brain_script_load(path, &script, why, sizeof(why)),
-		         EINVAL);
-		CHECK(script == NULL);
+		why = NULL;
+		CHECK_EQ(brain_script_load(script, path, &why), EINVAL);
 		unlink(path);
 		snprintf(want, sizeof(want), "%s:%s", path, bad[i].why);
+		CHECK(why != NULL);
 		CHECK_STR(why, want);
 	}
 
 	/* A NUL would hide the rest of its line. */
 	CHECK_EQ(write_tmp("? f\n> a\0b\n< c\n", 14, path, sizeof(path)), 0);
-	CHECK_EQ(brain_script_load(path, &script, why, sizeof(why)), EINVAL);
+	CHECK_EQ(brain_script_load(script, path, &why), EINVAL);
 	unlink(path);
 	snprintf(want, sizeof(want), "%s:2: a NUL byte in the line", path);
 	CHECK_STR(why, want);
 
-	CHECK_EQ(brain_script_load("/nonexistent/x.script", &script, why,
-	                           sizeof(why)),
+	CHECK_EQ(brain_script_load(script, "/nonexistent/x.script", &why),
 	         ENOENT);
 	CHECK_STR(why, "/nonexistent/x.script: No such file or directory");
-	CHECK_EQ(brain_script_load(NULL, &script, why, sizeof(why)), EINVAL);
+	why = NULL;
+	CHECK_EQ(brain_script_load(script, NULL, &why), EINVAL);
+	CHECK(why && why[0] != '\0');
+	CHECK_EQ(brain_script_load(NULL, "x", NULL), EINVAL);
+
+	/* A failed load leaves no script: its rules are not half there. */
+	CHECK_EQ(
+	    write_tmp(good_script, sizeof(good_script) - 1, path, sizeof(path)),
+	    0);
+	CHECK_EQ(brain_script_load(script, path, NULL), 0);
+	unlink(path);
+	CHECK_EQ(ask(&cfg, "book a table", &s, &hangup), 0);
+	CHECK_EQ(write_tmp("> a\n< b\n", 8, path, sizeof(path)), 0);
+	CHECK_EQ(brain_script_load(script, path, &why), EINVAL);
+	unlink(path);
+	CHECK(strstr(why, "no fallback reply"));
+	CHECK_EQ(ask(&cfg, "book a table", &s, &hangup), EINVAL);
+	CHECK_EQ(s.pieces, 0);
+	mem_deref(script);
 	return 0;
 }
 
@@ -226,13 +254,11 @@ TEST(script_example)
 {
 	struct brain_config cfg = {.kind = BRAIN_SCRIPT};
 	struct brain_script *script = NULL;
-	char why[256];
 	struct said s;
 	bool hangup;
 
-	CHECK_EQ(brain_script_load("examples/booking.script", &script, why,
-	                           sizeof(why)),
-	         0);
+	CHECK_EQ(brain_script_alloc(&script), 0);
+	CHECK_EQ(brain_script_load(script, "examples/booking.script", NULL), 0);
 	cfg.script = script;
 	CHECK_EQ(ask(&cfg, "goodbye", &s, &hangup), 0);
 	CHECK(hangup);
@@ -246,9 +272,10 @@ TEST(script_example)
 TEST(llm_errors)
 {
 	struct brain_config cfg = {.kind = BRAIN_LLM};
-	char err[200];
 	struct llm_message m = {"user", "hi"};
+	const char *why = NULL;
 	struct said s = {0};
+	struct llm_run run;
 	bool hangup = true;
 
 	/* Port 1 on loopback: nothing listens there. */
@@ -256,12 +283,19 @@ TEST(llm_errors)
 	cfg.llm.base_url = "http://127.0.0.1:1/v1";
 	cfg.llm.model = "m";
 	cfg.system_prompt = "Be brief.";
-	CHECK_EQ(brain_reply(&cfg, &m, 1, on_text, &s, NULL, &hangup, err,
-	                     sizeof(err)),
+	llm_run_init(&run);
+	CHECK_EQ(brain_reply(&cfg, &m, 1, on_text, &s, &run, &hangup, &why),
 	         ECONNREFUSED);
-	CHECK(err[0] != '\0');
+	/* The LLM's own words, kept in the caller's run. */
+	CHECK(why == run.why);
+	CHECK(strncmp(why, "cannot connect to http://127.0.0.1:1/v1", 39) == 0);
 	CHECK(!hangup);
 	CHECK_EQ(s.pieces, 0);
+	/* Without a run there is nowhere to keep them: the error's name. */
+	why = NULL;
+	CHECK_EQ(brain_reply(&cfg, &m, 1, on_text, &s, NULL, &hangup, &why),
+	         ECONNREFUSED);
+	CHECK_STR(why, strerror(ECONNREFUSED));
 	return 0;
 }
 

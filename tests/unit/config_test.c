@@ -44,7 +44,7 @@ static const char *const env_vars[] = {
 };
 
 static struct config cfg;
-static char err[512];
+static const char *err = "";
 
 static void env_clear(void)
 {
@@ -65,7 +65,8 @@ static int load(const char *arg, ...)
 	for (; arg && argc < 64; arg = va_arg(ap, const char *))
 		argv[argc++] = (char *)arg;
 	va_end(ap);
-	return config_load(&cfg, argc, argv, err, sizeof(err));
+	err = "";
+	return config_load(&cfg, argc, argv, &err);
 }
 
 /* A temporary file holding text; path must hold 32 bytes. */
@@ -1071,16 +1072,14 @@ TEST(load_keys_only)
 	         0);
 	rc = load("--config", path, NULL);
 	CHECK_EQ(rc, EINVAL);
-	rc = config_load_keys(&cfg, 2, (char *[]){"--config", path}, err,
-	                      sizeof(err));
+	rc = config_load_keys(&cfg, 2, (char *[]){"--config", path}, &err);
 	CHECK_EQ(rc, 0);
 	CHECK_EQ(cfg.nkeys, 2);
 	CHECK_STR(cfg.keys[1].secret, "s2");
 	CHECK_EQ(cfg.sip_port, 0);
 	setenv("LIVEKIT_API_KEY", "envkey", 1);
 	setenv("LIVEKIT_API_SECRET", "envsecret", 1);
-	rc = config_load_keys(&cfg, 2, (char *[]){"--config", path}, err,
-	                      sizeof(err));
+	rc = config_load_keys(&cfg, 2, (char *[]){"--config", path}, &err);
 	env_clear();
 	unlink(path);
 	CHECK_EQ(rc, 0);
@@ -1088,8 +1087,7 @@ TEST(load_keys_only)
 	CHECK_STR(cfg.keys[0].key, "envkey");
 
 	CHECK_EQ(tmp_write(path, "bogus: 1\n"), 0);
-	rc = config_load_keys(&cfg, 2, (char *[]){"--config", path}, err,
-	                      sizeof(err));
+	rc = config_load_keys(&cfg, 2, (char *[]){"--config", path}, &err);
 	unlink(path);
 	CHECK_EQ(rc, EINVAL);
 	CHECK(strstr(err, "unknown key \"bogus\""));
@@ -1125,10 +1123,20 @@ TEST(duration_parse_public)
 
 TEST(bad_arguments)
 {
-	CHECK_EQ(config_load(NULL, 0, NULL, err, sizeof(err)), EINVAL);
-	CHECK_EQ(config_load(&cfg, 1, NULL, err, sizeof(err)), EINVAL);
-	/* No room for a message is allowed; the error code still comes. */
-	CHECK_EQ(config_load(&cfg, 0, NULL, NULL, 0), 0);
+	err = NULL;
+	CHECK_EQ(config_load(NULL, 0, NULL, &err), EINVAL);
+	CHECK(err && err[0] != '\0');
+	err = NULL;
+	CHECK_EQ(config_load(&cfg, 1, NULL, &err), EINVAL);
+	CHECK(err && err[0] != '\0');
+	/* No reason wanted is allowed; the error code still comes. */
+	CHECK_EQ(config_load(&cfg, 0, NULL, NULL), 0);
+	CHECK_EQ(config_load(&cfg, 1, (char *[]){"--sip-port"}, NULL), EINVAL);
+	/* The reason is the config's, and stays with it. */
+	CHECK_EQ(load("--sip-port", "0", NULL), EINVAL);
+	CHECK(err == cfg.why);
+	CHECK_STR(err, "sip_port: \"0\" is not a port number (1-65535) "
+	               "(from --sip-port)");
 	return 0;
 }
 

@@ -121,10 +121,13 @@ static void on_delta(const char *text, size_t len, void *arg)
 
 static const struct llm_message hello[] = {{"user", "Hello"}};
 
+/* The chats' state, as a caller's per-call state holds it. */
+static struct llm_run run;
+
 /* One chat against sv with default timeouts but the given ones that are
  * not 0; the server is stopped before returning. */
 static int chat(struct srv *sv, struct got *g, unsigned first_ms,
-                unsigned total_ms, char *err, size_t errsz)
+                unsigned total_ms, const char **why)
 {
 	struct llm_params p;
 	int rc;
@@ -136,7 +139,8 @@ static int chat(struct srv *sv, struct got *g, unsigned first_ms,
 		p.first_token_timeout_ms = first_ms;
 	if (total_ms)
 		p.total_timeout_ms = total_ms;
-	rc = llm_chat(&p, hello, 1, on_delta, g, NULL, err, errsz);
+	llm_run_init(&run);
+	rc = llm_chat(&p, hello, 1, on_delta, g, &run, why);
 	srv_stop(sv);
 	return rc;
 }
@@ -164,12 +168,12 @@ TEST(streams_split_anywhere)
 	                 .steps = steps,
 	                 .nsteps = sizeof(steps) / sizeof(steps[0])};
 	struct got g = {0};
-	char err[256];
+	const char *err = "";
 	uint64_t t0;
 
 	CHECK(srv_start(&sv) == 0);
 	t0 = now_ms();
-	CHECK_EQ(chat(&sv, &g, 0, 0, err, sizeof(err)), 0);
+	CHECK_EQ(chat(&sv, &g, 0, 0, &err), 0);
 	CHECK_STR(err, "");
 	CHECK_STR(g.text,
 	          "Hello, caf\xc3\xa9 time. The rest is \xc3\xa9t\xc3\xa9.");
@@ -222,7 +226,7 @@ TEST(request_body_and_auth)
 	p.model = "llama-3.1-8b";
 	p.temperature = 0.5;
 	p.max_tokens = 64;
-	CHECK_EQ(llm_chat(&p, msgs, 4, on_delta, &g, NULL, NULL, 0), 0);
+	CHECK_EQ(llm_chat(&p, msgs, 4, on_delta, &g, NULL, NULL), 0);
 	srv_stop(&a);
 	CHECK_STR(g.text, "ok");
 	req = request_json(&a, "/v1/chat/completions");
@@ -254,7 +258,7 @@ TEST(request_body_and_auth)
 	p.base_url = url;
 	p.api_key = "";
 	p.model = "m";
-	CHECK_EQ(llm_chat(&p, msgs + 1, 1, on_delta, &g, NULL, NULL, 0), 0);
+	CHECK_EQ(llm_chat(&p, msgs + 1, 1, on_delta, &g, NULL, NULL), 0);
 	srv_stop(&b);
 	req = request_json(&b, "/v1/chat/completions");
 	CHECK(req);
@@ -294,10 +298,10 @@ TEST(crlf_comments_and_empty_chunks)
 	                 .steps = steps,
 	                 .nsteps = sizeof(steps) / sizeof(steps[0])};
 	struct got g = {0};
-	char err[256];
+	const char *err = "";
 
 	CHECK(srv_start(&sv) == 0);
-	CHECK_EQ(chat(&sv, &g, 0, 0, err, sizeof(err)), 0);
+	CHECK_EQ(chat(&sv, &g, 0, 0, &err), 0);
 	CHECK_STR(g.text, "One two three");
 	CHECK_EQ(g.n, 3);
 	CHECK_EQ(g.empty, 0);
@@ -320,17 +324,17 @@ TEST(http_error)
 	                .steps = text_body,
 	                .nsteps = 1};
 	struct got g = {0};
-	char err[256];
+	const char *err = "";
 
 	CHECK(srv_start(&a) == 0);
-	CHECK_EQ(chat(&a, &g, 0, 0, err, sizeof(err)), EIO);
+	CHECK_EQ(chat(&a, &g, 0, 0, &err), EIO);
 	CHECK_STR(err, "HTTP 500: model overloaded");
 	CHECK_EQ(g.n, 0);
 	srv_free(&a);
 
 	/* Not JSON: the body's text, on one line. */
 	CHECK(srv_start(&b) == 0);
-	CHECK_EQ(chat(&b, &g, 0, 0, err, sizeof(err)), EIO);
+	CHECK_EQ(chat(&b, &g, 0, 0, &err), EIO);
 	CHECK_STR(err, "HTTP 401: Unauthorized bye");
 	CHECK_EQ(g.n, 0);
 	srv_free(&b);
@@ -352,22 +356,22 @@ TEST(malformed_json)
 	struct srv b = {.head = SSE_HEAD, .steps = not_object, .nsteps = 1};
 	struct srv c = {.head = SSE_HEAD, .steps = in_stream, .nsteps = 1};
 	struct got ga = {0}, gb = {0}, gc = {0};
-	char err[256];
+	const char *err = "";
 
 	CHECK(srv_start(&a) == 0);
-	CHECK_EQ(chat(&a, &ga, 0, 0, err, sizeof(err)), EPROTO);
+	CHECK_EQ(chat(&a, &ga, 0, 0, &err), EPROTO);
 	CHECK_STR(ga.text, "Hello");
 	CHECK(strstr(err, "malformed JSON"));
 	srv_free(&a);
 
 	CHECK(srv_start(&b) == 0);
-	CHECK_EQ(chat(&b, &gb, 0, 0, err, sizeof(err)), EPROTO);
+	CHECK_EQ(chat(&b, &gb, 0, 0, &err), EPROTO);
 	CHECK_EQ(gb.n, 0);
 	srv_free(&b);
 
 	/* An error object inside a 200 stream, as vLLM sends one. */
 	CHECK(srv_start(&c) == 0);
-	CHECK_EQ(chat(&c, &gc, 0, 0, err, sizeof(err)), EIO);
+	CHECK_EQ(chat(&c, &gc, 0, 0, &err), EIO);
 	CHECK_STR(gc.text, "Hi");
 	CHECK_STR(err, "error in the stream: context too long");
 	srv_free(&c);
@@ -386,25 +390,25 @@ TEST(stream_cut_before_done)
 	                .nsteps = 3};
 	struct srv c = {.head = SSE_HEAD};
 	struct got ga = {0}, gb = {0}, gc = {0};
-	char err[256];
+	const char *err = "";
 
 	/* The connection closes: a clean end for HTTP, not for the reply. */
 	CHECK(srv_start(&a) == 0);
-	CHECK_EQ(chat(&a, &ga, 0, 0, err, sizeof(err)), EPROTO);
+	CHECK_EQ(chat(&a, &ga, 0, 0, &err), EPROTO);
 	CHECK_STR(ga.text, "Hello world");
 	CHECK_STR(err, "the stream ended before [DONE]");
 	srv_free(&a);
 
 	/* Chunked, without its last chunk. */
 	CHECK(srv_start(&b) == 0);
-	CHECK_EQ(chat(&b, &gb, 0, 0, err, sizeof(err)), EPROTO);
+	CHECK_EQ(chat(&b, &gb, 0, 0, &err), EPROTO);
 	CHECK_STR(gb.text, "Hello world");
 	CHECK(strncmp(err, "the stream was cut: ", 20) == 0);
 	srv_free(&b);
 
 	/* Headers, then nothing at all. */
 	CHECK(srv_start(&c) == 0);
-	CHECK_EQ(chat(&c, &gc, 0, 0, err, sizeof(err)), EPROTO);
+	CHECK_EQ(chat(&c, &gc, 0, 0, &err), EPROTO);
 	CHECK_EQ(gc.n, 0);
 	CHECK_STR(err, "no data in the stream");
 	srv_free(&c);
@@ -424,7 +428,8 @@ TEST(event_size_bounded)
 	struct standin_step step = {0, NULL};
 	struct srv sv = {.head = SSE_HEAD, .hold = true, .nsteps = 1};
 	struct got g = {0};
-	char err[256], *big;
+	const char *err = "";
+	char *big;
 	uint64_t t0, dt;
 	int rc;
 
@@ -437,7 +442,7 @@ TEST(event_size_bounded)
 	sv.steps = &step;
 	CHECK(srv_start(&sv) == 0);
 	t0 = now_ms();
-	rc = chat(&sv, &g, 4000, 4000, err, sizeof(err));
+	rc = chat(&sv, &g, 4000, 4000, &err);
 	dt = now_ms() - t0;
 	srv_free(&sv);
 	free(big);
@@ -459,13 +464,13 @@ TEST(sse_parse_any_piece_size)
 	    "{\"choices\":[{\"delta\":{\"content\":\"caf\xc3\xa9\"}}]}\r\r"
 	    "event: x\ndata: {\"choices\":[{\"delta\":\ndata: "
 	    "{\"content\":\" ok\"}}]}\n\n" DONE;
-	char err[256];
+	const char *err = "";
 
 	for (size_t chunk = 0; chunk <= sizeof(body); chunk++) {
 		struct got g = {0};
 
 		CHECK_EQ(llm_sse_parse(body, sizeof(body) - 1, chunk, on_delta,
-		                       &g, err, sizeof(err)),
+		                       &g, &run, &err),
 		         0);
 		CHECK_STR(g.text, "caf\xc3\xa9 ok");
 		CHECK_EQ(g.empty, 0);
@@ -475,16 +480,15 @@ TEST(sse_parse_any_piece_size)
 		struct got g = {0};
 
 		CHECK_EQ(llm_sse_parse(body, sizeof(body) - 1 - strlen(DONE), 7,
-		                       on_delta, &g, err, sizeof(err)),
+		                       on_delta, &g, &run, &err),
 		         EPROTO);
 		CHECK_STR(err, "the stream ended before [DONE]");
-		CHECK_EQ(llm_sse_parse(busy, strlen(busy), 0, on_delta, &g, err,
-		                       sizeof(err)),
+		CHECK_EQ(llm_sse_parse(busy, strlen(busy), 0, on_delta, &g,
+		                       &run, &err),
 		         EIO);
 		CHECK_STR(err, "error in the stream: busy");
-		CHECK_EQ(
-		    llm_sse_parse("", 0, 0, on_delta, &g, err, sizeof(err)),
-		    EPROTO);
+		CHECK_EQ(llm_sse_parse("", 0, 0, on_delta, &g, &run, &err),
+		         EPROTO);
 		CHECK_STR(err, "no data in the stream");
 	}
 	return 0;
@@ -502,13 +506,13 @@ TEST(timeouts)
 	    .head = SSE_HEAD, .hold = true, .steps = role_only, .nsteps = 1};
 	struct srv b = {.head = SSE_HEAD, .steps = slow, .nsteps = 2};
 	struct got g = {0}, gb = {0};
-	char err[256];
+	const char *err = "";
 	uint64_t t0, dt;
 
 	/* Accepts, reads the request, answers nothing. */
 	CHECK(srv_start(&silent) == 0);
 	t0 = now_ms();
-	CHECK_EQ(chat(&silent, &g, 300, 0, err, sizeof(err)), ETIMEDOUT);
+	CHECK_EQ(chat(&silent, &g, 300, 0, &err), ETIMEDOUT);
 	dt = now_ms() - t0;
 	CHECK(dt >= 290 && dt < 1000);
 	CHECK_STR(err, "no text within 300 ms");
@@ -518,7 +522,7 @@ TEST(timeouts)
 	/* Headers and a role, but no text: still late. */
 	CHECK(srv_start(&a) == 0);
 	t0 = now_ms();
-	CHECK_EQ(chat(&a, &g, 300, 0, err, sizeof(err)), ETIMEDOUT);
+	CHECK_EQ(chat(&a, &g, 300, 0, &err), ETIMEDOUT);
 	dt = now_ms() - t0;
 	CHECK(dt >= 290 && dt < 1000);
 	CHECK_EQ(g.n, 0);
@@ -527,7 +531,7 @@ TEST(timeouts)
 	/* Text came, but the whole reply is late. */
 	CHECK(srv_start(&b) == 0);
 	t0 = now_ms();
-	CHECK_EQ(chat(&b, &gb, 300, 500, err, sizeof(err)), ETIMEDOUT);
+	CHECK_EQ(chat(&b, &gb, 300, 500, &err), ETIMEDOUT);
 	dt = now_ms() - t0;
 	CHECK(dt >= 490 && dt < 1200);
 	CHECK_STR(gb.text, "Hello");
@@ -565,12 +569,11 @@ TEST(cancel)
 	                 .hold = true,
 	                 .steps = steps,
 	                 .nsteps = 2};
-	atomic_bool cancel = false;
 	struct got g = {0};
-	struct canceller c = {.g = &g, .cancel = &cancel};
+	struct canceller c = {.g = &g, .cancel = &run.cancel};
 	struct llm_params p;
 	pthread_t th;
-	char err[256];
+	const char *err = "";
 	uint64_t end;
 	int rc;
 
@@ -578,8 +581,9 @@ TEST(cancel)
 	llm_params_default(&p);
 	p.base_url = sv.base;
 	p.model = "m";
+	llm_run_init(&run);
 	CHECK(pthread_create(&th, NULL, cancel_run, &c) == 0);
-	rc = llm_chat(&p, hello, 1, on_delta, &g, &cancel, err, sizeof(err));
+	rc = llm_chat(&p, hello, 1, on_delta, &g, &run, &err);
 	end = now_ms();
 	pthread_join(th, NULL);
 	srv_stop(&sv);
@@ -593,11 +597,11 @@ TEST(cancel)
 	memset(&sv, 0, sizeof(sv));
 	CHECK(srv_start(&sv) == 0);
 	p.base_url = sv.base;
-	atomic_store(&cancel, false);
+	atomic_store(&run.cancel, false);
 	c.g = NULL;
 	c.at_ms = 0;
 	CHECK(pthread_create(&th, NULL, cancel_run, &c) == 0);
-	rc = llm_chat(&p, hello, 1, on_delta, &g, &cancel, err, sizeof(err));
+	rc = llm_chat(&p, hello, 1, on_delta, &g, &run, &err);
 	end = now_ms();
 	pthread_join(th, NULL);
 	srv_stop(&sv);
@@ -609,8 +613,7 @@ TEST(cancel)
 	/* Already set: nothing is sent, even to a server that is not there. */
 	p.base_url = "http://127.0.0.1:9/v1";
 	end = now_ms();
-	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, &cancel, NULL, 0),
-	         ECANCELED);
+	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, &run, NULL), ECANCELED);
 	CHECK(now_ms() - end < 100);
 	return 0;
 }
@@ -621,7 +624,8 @@ TEST(connection_refused)
 	socklen_t sl = sizeof(sa);
 	struct llm_params p;
 	struct got g = {0};
-	char base[64], err[256];
+	const char *err = "";
+	char base[64];
 	uint64_t t0;
 	int fd;
 
@@ -638,10 +642,13 @@ TEST(connection_refused)
 	p.base_url = base;
 	p.model = "m";
 	t0 = now_ms();
-	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, NULL, err, sizeof(err)),
+	llm_run_init(&run);
+	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, &run, &err),
 	         ECONNREFUSED);
 	CHECK(now_ms() - t0 < 1000);
 	CHECK(strncmp(err, "cannot connect to http://127.0.0.1:", 35) == 0);
+	/* The reason lives in the caller's run. */
+	CHECK(err == run.why);
 	CHECK_EQ(g.n, 0);
 	return 0;
 }
@@ -652,32 +659,31 @@ TEST(bad_arguments)
 	const struct llm_message not_utf8[] = {{"user", "caf\xe9"}};
 	struct llm_params p;
 	struct got g = {0};
-	char err[256];
+	const char *err = "";
 
 	llm_params_default(&p);
+	llm_run_init(&run);
 	CHECK_EQ(p.connect_timeout_ms, 2000);
 	CHECK_EQ(p.first_token_timeout_ms, 5000);
 	CHECK_EQ(p.total_timeout_ms, 30000);
 	CHECK(p.temperature < 0);
 	CHECK_EQ(p.max_tokens, 0);
-	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, NULL, err, sizeof(err)),
-	         EINVAL);
+	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, &run, &err), EINVAL);
 	p.base_url = "http://127.0.0.1:9/v1";
-	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, NULL, err, sizeof(err)),
-	         EINVAL);
+	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, &run, &err), EINVAL);
 	p.model = "m";
-	CHECK_EQ(llm_chat(&p, hello, 1, NULL, &g, NULL, err, sizeof(err)),
-	         EINVAL);
-	CHECK_EQ(llm_chat(&p, NULL, 1, on_delta, &g, NULL, err, sizeof(err)),
-	         EINVAL);
-	CHECK_EQ(
-	    llm_chat(&p, no_content, 1, on_delta, &g, NULL, err, sizeof(err)),
-	    EINVAL);
+	CHECK_EQ(llm_chat(&p, hello, 1, NULL, &g, &run, &err), EINVAL);
+	CHECK_EQ(llm_chat(&p, NULL, 1, on_delta, &g, &run, &err), EINVAL);
+	CHECK_EQ(llm_chat(&p, no_content, 1, on_delta, &g, &run, &err), EINVAL);
 	CHECK_STR(err, "message 0 has no role or content");
-	CHECK_EQ(
-	    llm_chat(&p, not_utf8, 1, on_delta, &g, NULL, err, sizeof(err)),
-	    EINVAL);
+	CHECK_EQ(llm_chat(&p, not_utf8, 1, on_delta, &g, &run, &err), EINVAL);
 	CHECK_STR(err, "message 0 is not UTF-8");
+	/* Without a run, a reason made at run time has nowhere to live: the
+	 * error's name stands for it. */
+	err = NULL;
+	CHECK_EQ(llm_chat(&p, not_utf8, 1, on_delta, &g, NULL, &err), EINVAL);
+	CHECK_STR(err, strerror(EINVAL));
+	CHECK_EQ(llm_chat(&p, not_utf8, 1, on_delta, &g, NULL, NULL), EINVAL);
 	CHECK_EQ(g.n, 0);
 	return 0;
 }
@@ -728,6 +734,7 @@ TEST(clause_end)
 
 int main(void)
 {
+	llm_run_init(&run);
 	RUN(streams_split_anywhere);
 	RUN(request_body_and_auth);
 	RUN(crlf_comments_and_empty_chunks);

@@ -63,7 +63,7 @@
 #define BIG 12000
 
 static struct mstream_msg m;
-static char why[128];
+static const char *why = "";
 static char frame[BIG + 1024];
 
 /* 160 bytes: twenty periods of G.711's digital milliwatt (ITU-T G.711
@@ -97,14 +97,16 @@ static void b64(char *out, const uint8_t *in, size_t n)
 
 static int parse(enum mstream_dialect d, const char *s)
 {
-	memset(why, 0, sizeof(why));
-	return mstream_parse(&m, d, s, strlen(s), why, sizeof(why));
+	why = "";
+	return mstream_parse(&m, d, s, strlen(s), &why);
 }
 
-/* A refused frame: err, with a reason of some length that fits. */
+/* A refused frame: err, with a reason of some length that fits, kept in
+ * the message. */
 static int refused(enum mstream_dialect d, const char *s, int err)
 {
-	return parse(d, s) == err && why[0] != '\0' && strlen(why) < 120;
+	return parse(d, s) == err && why == m.why && why[0] != '\0' &&
+	       strlen(why) < 120;
 }
 
 static void ulaw_init(void)
@@ -548,18 +550,19 @@ TEST(malformed)
 	              EBADMSG));
 	/* A frame not NUL-terminated is read within len. */
 	CHECK_EQ(mstream_parse(&m, MSTREAM_TWILIO, TW_DTMF "garbage",
-	                       strlen(TW_DTMF), why, sizeof(why)),
+	                       strlen(TW_DTMF), &why),
 	         0);
 	CHECK_STR(m.digit, "1");
-	/* why may be absent or tiny. */
-	CHECK_EQ(mstream_parse(&m, MSTREAM_TWILIO, "[]", 2, NULL, 0), EBADMSG);
-	why[0] = 'x';
-	why[1] = 'y';
-	CHECK_EQ(mstream_parse(&m, MSTREAM_TWILIO, "[]", 2, why, 1), EBADMSG);
-	CHECK_EQ(why[0], '\0');
-	CHECK_EQ(why[1], 'y');
-	CHECK_EQ(mstream_parse(NULL, MSTREAM_TWILIO, "{}", 2, NULL, 0), EINVAL);
-	CHECK_EQ(mstream_parse(&m, MSTREAM_TWILIO, NULL, 0, NULL, 0), EINVAL);
+	/* why may be absent. */
+	CHECK_EQ(mstream_parse(&m, MSTREAM_TWILIO, "[]", 2, NULL), EBADMSG);
+	CHECK_STR(m.why, "not a JSON object");
+	why = NULL;
+	CHECK_EQ(mstream_parse(NULL, MSTREAM_TWILIO, "{}", 2, &why), EINVAL);
+	CHECK(why && why[0] != '\0');
+	why = NULL;
+	CHECK_EQ(mstream_parse(&m, MSTREAM_TWILIO, NULL, 0, &why), EINVAL);
+	CHECK(why && why[0] != '\0');
+	CHECK_EQ(mstream_parse(&m, MSTREAM_TWILIO, NULL, 0, NULL), EINVAL);
 	return 0;
 }
 
@@ -1053,8 +1056,7 @@ TEST(cost)
 		len = mstream_media_in(frame, sizeof(frame), MZ, (uint32_t)i,
 		                       (uint32_t)i, (uint32_t)i * 20, ulaw,
 		                       sizeof(ulaw));
-		if (mstream_parse(&m, MSTREAM_TWILIO, frame, len, why,
-		                  sizeof(why)) != 0)
+		if (mstream_parse(&m, MSTREAM_TWILIO, frame, len, &why) != 0)
 			TEST_FAIL("cost", "%s", why);
 	}
 	t1 = now_ns();
