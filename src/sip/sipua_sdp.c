@@ -54,7 +54,9 @@ int sipua_sdp_params(const struct sdp_media *m, struct media_params *mp)
 		if (!f->sup)
 			continue;
 		if (!str_casecmp(f->name, "telephone-event")) {
-			if (mp->dtmf_pt < 0)
+			/* An RTP payload type has 7 bits: a larger one
+			 * could never match a packet. */
+			if (mp->dtmf_pt < 0 && f->pt >= 0 && f->pt <= 127)
 				mp->dtmf_pt = f->pt;
 		} else if (!found &&
 		           (f->pt == MEDIA_PT_PCMU || f->pt == MEDIA_PT_PCMA)) {
