@@ -108,7 +108,7 @@ static const char *check(const ProtobufCMessage *m)
 int lkpb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
                 size_t len, ProtobufCMessage **msgp, const char **why)
 {
-	struct budget b = {.left = MEM_BASE + MEM_PER_BYTE * len};
+	struct budget b = {0};
 	ProtobufCAllocator a = {budget_alloc, budget_free, &b};
 	ProtobufCMessage *m;
 	const char *reason = NULL;
@@ -122,6 +122,7 @@ int lkpb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
 		reason = "frame over 1 MiB";
 		goto out;
 	}
+	b.left = MEM_BASE + MEM_PER_BYTE * len;
 	m = protobuf_c_message_unpack(desc, &a, len, p);
 	if (!m) {
 		err = b.over ? ENOMEM : EBADMSG;
