@@ -13,10 +13,10 @@
 
 CC      ?= cc
 PKGS    := libre yaml-0.1 speexdsp spandsp libjwt jansson libcurl sqlite3 openssl \
-           pocketsphinx sphinxbase espeak-ng
+           pocketsphinx sphinxbase espeak-ng libprotobuf-c
 WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wvla -Wno-missing-field-initializers
-CPPFLAGS_ALL := -D_GNU_SOURCE -DHAVE_INTTYPES_H -DHAVE_STDBOOL_H -Isrc \
+CPPFLAGS_ALL := -D_GNU_SOURCE -DHAVE_INTTYPES_H -DHAVE_STDBOOL_H -Isrc -Ibuild/gen \
                 $(shell pkg-config --cflags $(PKGS))
 LIBS    := $(shell pkg-config --libs $(PKGS)) -lflite_cmu_us_kal -lflite_usenglish \
            -lflite_cmulex -lflite -lpthread -lm
@@ -26,6 +26,11 @@ ASAN_CFLAGS    := -std=c11 -O1 -g -fno-omit-frame-pointer \
                   -fsanitize=address,undefined -fno-sanitize-recover=all $(WARN)
 
 LIB_SRC  := $(wildcard src/*/*.c)
+# LiveKit's protobuf messages: protoc-c writes their C once into build/gen/,
+# and every build variant compiles that copy into its library objects.
+PROTO    := $(wildcard src/livekit/*.proto)
+GEN_C    := $(PROTO:src/%.proto=build/gen/%.pb-c.c)
+GEN_H    := $(GEN_C:.c=.h)
 FMT_SRC  := $(wildcard src/*.c src/*/*.c src/*/*.h tests/*/*.c tests/*/*.h bench/*.c)
 MAIN_SRC := src/main.c
 UNIT_SRC := $(wildcard tests/unit/*_test.c)
@@ -35,12 +40,12 @@ BENCH_SRC := $(wildcard bench/*.c)
 # tests/fuzz/corpus/<name>/.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
-REL_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
-ASAN_OBJ := $(LIB_SRC:%.c=build/asan/obj/%.o)
+REL_OBJ  := $(LIB_SRC:%.c=build/obj/%.o) $(GEN_C:build/%.c=build/obj/%.o)
+ASAN_OBJ := $(LIB_SRC:%.c=build/asan/obj/%.o) $(GEN_C:build/%.c=build/asan/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=build/tools/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=build/bench/%)
-FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o) $(GEN_C:build/%.c=build/fuzz/obj/%.o)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
 # libFuzzer comes with clang only. The library is built with coverage
@@ -56,7 +61,7 @@ FUZZ_TARGETS ?= $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 # than one thread are worth its slowdown.
 TSAN_CC     ?= clang
 TSAN_CFLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=thread $(WARN)
-TSAN_OBJ    := $(LIB_SRC:%.c=build/tsan/obj/%.o)
+TSAN_OBJ    := $(LIB_SRC:%.c=build/tsan/obj/%.o) $(GEN_C:build/%.c=build/tsan/obj/%.o)
 TSAN_UNITS  := media ring outbox webhook telnyx_api bot_line bridge pipeline log
 TSAN_BIN    := $(TSAN_UNITS:%=build/tsan/tests/%_test)
 TSAN_SCRIPTS := media_echo_test.sh reinvite_test.sh shutdown_test.sh
@@ -66,11 +71,34 @@ TSAN_SCRIPTS := media_echo_test.sh reinvite_test.sh shutdown_test.sh
 .SECONDARY:
 all: build/voxgate
 
-build/obj/%.o: %.c
+# All at once: a file's generated code names the types of those it imports.
+$(GEN_C) $(GEN_H) &: $(PROTO)
+	@mkdir -p build/gen/livekit
+	protoc-c --c_out=build/gen/livekit -Isrc/livekit $(PROTO)
+
+# Any source may include a generated header, so every compile waits for them
+# (order-only: the .d files track who really includes what).
+build/obj/gen/%.o: build/gen/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -MMD -MP -c $< -o $@
 
-build/asan/obj/%.o: %.c
+build/asan/obj/gen/%.o: build/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(ASAN_CFLAGS) -MMD -MP -c $< -o $@
+
+build/fuzz/obj/gen/%.o: build/gen/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS_ALL) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+build/tsan/obj/gen/%.o: build/gen/%.c
+	@mkdir -p $(dir $@)
+	$(TSAN_CC) $(CPPFLAGS_ALL) $(TSAN_CFLAGS) -MMD -MP -c $< -o $@
+
+build/obj/%.o: %.c | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -MMD -MP -c $< -o $@
+
+build/asan/obj/%.o: %.c | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(ASAN_CFLAGS) -MMD -MP -c $< -o $@
 
@@ -84,14 +112,14 @@ build/asan/tests/%: build/asan/obj/tests/unit/%.o $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LIBS)
 
-build/fuzz/obj/%.o: %.c
+build/fuzz/obj/%.o: %.c | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS_ALL) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
 build/fuzz/%: build/fuzz/obj/tests/fuzz/%.o $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
-build/tsan/obj/%.o: %.c
+build/tsan/obj/%.o: %.c | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(TSAN_CC) $(CPPFLAGS_ALL) $(TSAN_CFLAGS) -MMD -MP -c $< -o $@
 
@@ -102,11 +130,16 @@ build/tsan/tests/%: build/tsan/obj/tests/unit/%.o $(TSAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(TSAN_CC) $(TSAN_CFLAGS) -o $@ $^ $(LIBS)
 
-build/tools/%: tests/tools/%.c
+build/tools/%: tests/tools/%.c | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $< $(LIBS)
 
-build/bench/%: bench/%.c
+# The one tool that links the library: it writes frames with lkpb.
+build/tools/lkpb_pack: tests/tools/lkpb_pack.c $(REL_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS)
+
+build/bench/%: bench/%.c | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $< $(LIBS)
 

@@ -11,6 +11,7 @@ packages=(
 	sqlite3
 	libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us libespeak-ng-dev
 	flite1-dev
+	protobuf-c-compiler libprotobuf-c-dev # LiveKit's protobuf wire format (src/livekit)
 	sip-tester baresip-core espeak-ng sox tshark curl
 	valgrind procps iproute2
 )

@@ -31,3 +31,43 @@ size_t utf8_trim(const char *b, size_t len)
 	need = lead >= 0xf0 ? 3 : lead >= 0xe0 ? 2 : lead >= 0xc0 ? 1 : 0;
 	return need > cont ? i - 1 : len;
 }
+
+bool utf8_valid(const char *b, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)b;
+	size_t i = 0, n, k;
+	unsigned lo, hi;
+
+	while (i < len) {
+		unsigned c = s[i];
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		/* the second byte's range rules out overlong forms,
+		 * surrogates and code points past U+10FFFF */
+		lo = 0x80, hi = 0xbf;
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 2;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 3;
+			lo = c == 0xe0 ? 0xa0 : 0x80;
+			hi = c == 0xed ? 0x9f : 0xbf;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 4;
+			lo = c == 0xf0 ? 0x90 : 0x80;
+			hi = c == 0xf4 ? 0x8f : 0xbf;
+		} else {
+			return false;
+		}
+		if (len - i < n || s[i + 1] < lo || s[i + 1] > hi)
+			return false;
+		for (k = 2; k < n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+		}
+		i += n;
+	}
+	return true;
+}

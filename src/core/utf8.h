@@ -6,6 +6,7 @@
 #ifndef VOXGATE_CORE_UTF8_H
 #define VOXGATE_CORE_UTF8_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Copies src (n bytes) into dst (size > 0 bytes, NUL-terminated), cut if
@@ -16,5 +17,9 @@ size_t utf8_copy(char *dst, size_t size, const char *src, size_t n);
 /* The length of b[0..len) without a trailing incomplete sequence, which a
  * cut can leave behind. */
 size_t utf8_trim(const char *b, size_t len);
+
+/* Whether b[0..len) is well-formed UTF-8 (RFC 3629): no overlong forms, no
+ * surrogates, nothing past U+10FFFF, no sequence cut short. */
+bool utf8_valid(const char *b, size_t len);
 
 #endif

@@ -36,9 +36,56 @@ TEST(trim_drops_an_incomplete_tail)
 	return 0;
 }
 
+TEST(valid_takes_well_formed_text_only)
+{
+	/* "aé€𝄞" and the bounds of each sequence length */
+	static const char good[] = "a\xc3\xa9\xe2\x82\xac\xf0\x9d\x84\x9e"
+	                           "\x7f\xc2\x80\xdf\xbf\xe0\xa0\x80"
+	                           "\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf"
+	                           "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf";
+	static const char *const bad[] = {
+	    "\x80",             /* a stray continuation byte */
+	    "\xc0\xaf",         /* overlong '/' */
+	    "\xc1\xbf",         /* overlong */
+	    "\xe0\x9f\xbf",     /* overlong, 3 bytes */
+	    "\xf0\x8f\xbf\xbf", /* overlong, 4 bytes */
+	    "\xed\xa0\x80",     /* a surrogate, U+D800 */
+	    "\xed\xbf\xbf",     /* U+DFFF */
+	    "\xf4\x90\x80\x80", /* U+110000 */
+	    "\xf5\x80\x80\x80", /* no such lead byte */
+	    "\xff",
+	    "\xc3", /* cut short */
+	    "\xe2\x82",
+	    "\xf0\x9d\x84",
+	    "\xe2\x28\xa1", /* a continuation byte missing */
+	    "\xf0\x9d\x84\x41",
+	};
+
+	CHECK(utf8_valid(good, sizeof(good) - 1));
+	CHECK(utf8_valid("", 0));
+	CHECK(utf8_valid("a\0b", 3)); /* NUL is a character */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char s[16];
+		size_t n = strlen(bad[i]);
+
+		if (utf8_valid(bad[i], n))
+			TEST_FAIL("valid_takes_well_formed_text_only",
+			          "bad[%zu] taken", i);
+		/* and inside text */
+		snprintf(s, sizeof(s), "ab%scd", bad[i]);
+		CHECK(!utf8_valid(s, strlen(s)));
+	}
+	/* the length bounds the read: a cut sequence at the end of the
+	 * span is refused although the bytes after it would complete it */
+	CHECK(!utf8_valid("\xe2\x82\xac", 2));
+	CHECK(utf8_valid("\xe2\x82\xac", 3));
+	return 0;
+}
+
 int main(void)
 {
 	RUN(copy_cuts_before_a_character);
 	RUN(trim_drops_an_incomplete_tail);
+	RUN(valid_takes_well_formed_text_only);
 	TEST_EXIT();
 }
