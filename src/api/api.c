@@ -18,6 +18,7 @@
 #include "core/libre.h"
 #include "carrier/front.h"
 #include "mstream/stream.h"
+#include "rtc/rtc.h"
 #include "core/log.h"
 
 /* Below libre's own 512 KiB buffer, past which it drops the connection
@@ -254,7 +255,8 @@ static void request_handler(struct http_conn *conn, const struct http_msg *msg,
 	}
 
 	if (carrier_http(api->prm.carrier, conn, msg) ||
-	    stream_http(api->prm.streams, conn, msg))
+	    stream_http(api->prm.streams, conn, msg) ||
+	    rtc_http(api->prm.rtc, conn, msg))
 		return;
 	if (msg->path.l >= 11 && !memcmp(msg->path.p, "/api/admin/", 11)) {
 		api_handle_admin(api, conn, msg);

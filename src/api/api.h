@@ -1,7 +1,7 @@
 /*
  * The HTTP API: LiveKit's Twirp server API (RoomService, SIP) in JSON,
- * GET /healthz, GET /metrics and the agent workers' WebSocket (GET
- * /agent). Runs on the signalling thread's loop.
+ * GET /healthz, GET /metrics, the agent workers' WebSocket (GET /agent)
+ * and LiveKit's room signalling (/rtc). Runs on the signalling thread's loop.
  */
 #ifndef VOXGATE_API_API_H
 #define VOXGATE_API_API_H
@@ -16,6 +16,7 @@ struct carrier;
 struct http_conn;
 struct http_msg;
 struct stream_server;
+struct rtc;
 struct mbuf;
 struct rooms;
 struct store;
@@ -30,6 +31,7 @@ struct api_params {
 	const char *admin_token;   /* for /api/admin/...; NULL or "" = off */
 	struct carrier *carrier;   /* Twilio's and Telnyx's paths; NULL = off */
 	struct stream_server *streams; /* Media Streams; NULL = off */
+	struct rtc *rtc;               /* LiveKit's /rtc; NULL = off */
 	/* GET /agent with a token holding the agent grant: an agent
 	 * worker's WebSocket (NULL = 404). */
 	void (*agenth)(struct http_conn *conn, const struct http_msg *msg,

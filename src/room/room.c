@@ -222,21 +222,24 @@ static void announce_track(struct room *room, const char *event,
 	send_event(room, event, ev);
 }
 
-/* Tells everyone in the room but p itself; a hidden participant is not
- * shown to the others. */
+/* Tells everyone in the room, p itself of its own updates only (as
+ * LiveKit echoes a participant's changes back to it); a hidden participant
+ * is shown to nobody else. */
 static void notify(struct room *room, struct participant *p,
                    enum participant_change what)
 {
 	struct le *le = list_head(&room->participants);
 
-	if (p && p->perm.hidden)
-		return;
 	while (le) {
 		struct participant *q = le->data;
 
 		le = le->next;
-		if (q != p && q->updateh && !q->leaving)
-			q->updateh(q, p, what, q->arg);
+		if (!q->updateh || q->leaving)
+			continue;
+		if (q == p ? what != PARTICIPANT_UPDATED
+		           : p && p->perm.hidden)
+			continue;
+		q->updateh(q, p, what, q->arg);
 	}
 }
 

@@ -41,7 +41,9 @@ enum participant_change {
 };
 
 /* Tells a participant's owner what changed in its room, for owners that
- * show the room to a client (LiveKit's ParticipantUpdate). Called on the
+ * show the room to a client (LiveKit's ParticipantUpdate): the others'
+ * joins, updates and departures, its own updates (other == self), and
+ * the room's. Called on the
  * signalling thread from inside room calls: it must not join, leave or
  * kick anyone, nor change the room; defer such work. */
 typedef void(participant_update_h)(struct participant *self,

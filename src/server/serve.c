@@ -33,6 +33,7 @@
 #include "api/api.h"
 #include "carrier/front.h"
 #include "mstream/stream.h"
+#include "rtc/rtc.h"
 #include "net/conngate.h"
 #include "server/keyring.h"
 #include "server/serve.h"
@@ -53,6 +54,7 @@ struct server {
 	struct api *api;
 	struct carrier *carrier;
 	struct stream_server *streams;
+	struct rtc *rtc; /* LiveKit clients on /rtc */
 	const struct agent_ops *agent; /* what talks on each call */
 	char sip_uri[512];             /* what carriers dial: sip_uri or ours */
 	struct token_key keys[CONFIG_KEYS_MAX];
@@ -244,8 +246,9 @@ static void routes_changed(void *arg)
 static int metrics_handler(struct mbuf *mb, void *arg)
 {
 	struct server *srv = arg;
+	int err = srv->hub ? hub_metrics(srv->hub, mb) : 0;
 
-	return srv->hub ? hub_metrics(srv->hub, mb) : 0;
+	return err ? err : rtc_metrics(srv->rtc, mb);
 }
 
 static void agent_handler(struct http_conn *conn, const struct http_msg *msg,
@@ -362,6 +365,16 @@ static int control_plane_open(struct server *srv)
 		return 1;
 	}
 	keyring_from_config(cfg, &srv->ring, srv->keys, CONFIG_KEYS_MAX);
+	const struct rtc_params rtp = {
+	    .keys = srv->ring,
+	    .rooms = srv->rooms,
+	};
+	err = rtc_alloc(&srv->rtc, &rtp);
+	if (err) {
+		fprintf(stderr, "voxgate: rtc signalling: cannot start: %s\n",
+		        strerror(err));
+		return 1;
+	}
 	const struct api_params ap = {
 	    .host = cfg->http_host,
 	    .port = cfg->http_port,
@@ -371,6 +384,7 @@ static int control_plane_open(struct server *srv)
 	    .admin_token = cfg->admin_token,
 	    .carrier = srv->carrier,
 	    .streams = srv->streams,
+	    .rtc = srv->rtc,
 	    .agenth = agent_handler,
 	    .metricsh = metrics_handler,
 	    .harg = srv,
@@ -500,6 +514,7 @@ static int agent_plane_open(struct server *srv)
 static void control_plane_close(struct server *srv)
 {
 	srv->api = mem_deref(srv->api);
+	srv->rtc = mem_deref(srv->rtc);
 	srv->streams = mem_deref(srv->streams);
 	srv->carrier = mem_deref(srv->carrier);
 	srv->rooms = mem_deref(srv->rooms);
