@@ -236,8 +236,7 @@ static void notify(struct room *room, struct participant *p,
 		le = le->next;
 		if (!q->updateh || q->leaving)
 			continue;
-		if (q == p ? what != PARTICIPANT_UPDATED
-		           : p && p->perm.hidden)
+		if (q == p ? what != PARTICIPANT_UPDATED : p && p->perm.hidden)
 			continue;
 		q->updateh(q, p, what, q->arg);
 	}

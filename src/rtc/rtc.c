@@ -169,8 +169,7 @@ static void serve_rtc(struct rtc *r, struct http_conn *conn,
 	json_decref(j.extra);
 }
 
-bool rtc_http(struct rtc *r, struct http_conn *conn,
-              const struct http_msg *msg)
+bool rtc_http(struct rtc *r, struct http_conn *conn, const struct http_msg *msg)
 {
 	bool v1 = !pl_strcmp(&msg->path, "/rtc/v1") ||
 	          !pl_strcmp(&msg->path, "/rtc/v1/validate");

@@ -29,7 +29,7 @@ struct rtc {
 /* Who is joining, as the token and the query say. */
 struct rtc_join {
 	struct token_claims claims;
-	struct json_t *extra;    /* the token's claims object */
+	struct json_t *extra; /* the token's claims object */
 	char room[256];
 	bool auto_subscribe;
 };

@@ -82,15 +82,17 @@ static int send_msg(struct rtc_session *s, const Livekit__SignalResponse *m)
 	mem_deref(mb);
 	if (err)
 		log_event(LOGL_WARN, NULL, "rtc_send_failed",
-		          "room=%s identity=%s message=%s error=\"%s\"", s->room,
-		          s->identity, lkpb_member(&m->base), strerror(err));
+		          "room=%s identity=%s message=%s error=\"%s\"",
+		          s->room, s->identity, lkpb_member(&m->base),
+		          strerror(err));
 	return err;
 }
 
 static Livekit__DisconnectReason reason_of(const char *name)
 {
-	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(
-	    &livekit__disconnect_reason__descriptor, name ? name : "");
+	const ProtobufCEnumValue *v =
+	    protobuf_c_enum_descriptor_get_value_by_name(
+	        &livekit__disconnect_reason__descriptor, name ? name : "");
 
 	return v ? (Livekit__DisconnectReason)v->value
 	         : LIVEKIT__DISCONNECT_REASON__UNKNOWN_REASON;
@@ -328,7 +330,8 @@ static void on_update_metadata(struct rtc_session *s,
 	int err;
 
 	if (!participant_permission(s->p)->can_update_metadata) {
-		request_response(s, u, LIVEKIT__REQUEST_RESPONSE__REASON__NOT_ALLOWED,
+		request_response(s, u,
+		                 LIVEKIT__REQUEST_RESPONSE__REASON__NOT_ALLOWED,
 		                 "does not have permission to update own "
 		                 "metadata");
 		return;
@@ -341,7 +344,8 @@ static void on_update_metadata(struct rtc_session *s,
 	    attr_len > ATTRIBUTES_MAX_LEN) {
 		request_response(
 		    s, u, LIVEKIT__REQUEST_RESPONSE__REASON__LIMIT_EXCEEDED,
-		    strlen(u->name) >= NAME_MAX_LEN ? "exceeds name length limit"
+		    strlen(u->name) >= NAME_MAX_LEN
+		        ? "exceeds name length limit"
 		    : attr_len > ATTRIBUTES_MAX_LEN
 		        ? "exceeds attributes size limit"
 		        : "exceeds metadata size limit");
@@ -369,10 +373,11 @@ static void on_update_metadata(struct rtc_session *s,
 	err = participant_update(s->p, *u->name ? u->name : NULL,
 	                         *u->metadata ? u->metadata : NULL, attrs);
 	json_decref(attrs);
-	request_response(s, u,
-	                 err ? LIVEKIT__REQUEST_RESPONSE__REASON__INVALID_REQUEST
-	                     : LIVEKIT__REQUEST_RESPONSE__REASON__OK,
-	                 err ? strerror(err) : "");
+	request_response(
+	    s, u,
+	    err ? LIVEKIT__REQUEST_RESPONSE__REASON__INVALID_REQUEST
+	        : LIVEKIT__REQUEST_RESPONSE__REASON__OK,
+	    err ? strerror(err) : "");
 }
 
 static void subscribe_one(struct rtc_session *s, const char *sid, bool on)
@@ -419,8 +424,8 @@ static void on_request(struct rtc_session *s, Livekit__SignalRequest *req)
 		break;
 	case LIVEKIT__SIGNAL_REQUEST__MESSAGE_LEAVE:
 		s->rtc->n.left++;
-		log_event(LOGL_INFO, NULL, "rtc_leave",
-		          "room=%s identity=%s", s->room, s->identity);
+		log_event(LOGL_INFO, NULL, "rtc_leave", "room=%s identity=%s",
+		          s->room, s->identity);
 		(void)websock_close(s->wc, WEBSOCK_NORMAL_CLOSURE, "leave");
 		session_end(s, "CLIENT_INITIATED");
 		break;
@@ -564,8 +569,8 @@ void rtc_session_open(struct rtc *r, struct http_conn *conn,
 	s->auto_subscribe = j->auto_subscribe;
 	snprintf(s->identity, sizeof(s->identity), "%s", j->claims.identity);
 	snprintf(s->room, sizeof(s->room), "%s", j->room);
-	if (re_snprintf(s->peer, sizeof(s->peer), "%J",
-	                http_conn_peer(conn)) < 0)
+	if (re_snprintf(s->peer, sizeof(s->peer), "%J", http_conn_peer(conn)) <
+	    0)
 		s->peer[0] = '\0';
 	err = join(s, j);
 	if (err) {
@@ -589,8 +594,9 @@ void rtc_session_open(struct rtc *r, struct http_conn *conn,
 	                     close_h, s);
 	if (!err) {
 		what = "guard";
-		err = wsguard_attach(s->wc, &(struct wsguard_prm){
-		                                .server = true, .label = "rtc"});
+		err = wsguard_attach(
+		    s->wc,
+		    &(struct wsguard_prm){.server = true, .label = "rtc"});
 	}
 	if (!err) {
 		what = "join response";

@@ -54,7 +54,7 @@ struct server {
 	struct api *api;
 	struct carrier *carrier;
 	struct stream_server *streams;
-	struct rtc *rtc; /* LiveKit clients on /rtc */
+	struct rtc *rtc;               /* LiveKit clients on /rtc */
 	const struct agent_ops *agent; /* what talks on each call */
 	char sip_uri[512];             /* what carriers dial: sip_uri or ours */
 	struct token_key keys[CONFIG_KEYS_MAX];
