@@ -277,6 +277,9 @@ static int map_status(srtp_err_status_t st)
 	case srtp_err_status_ok:
 		return 0;
 	case srtp_err_status_auth_fail:
+	case srtp_err_status_cant_check:
+		/* cant_check: SRTCP's E flag changed, refused before the tag
+		 * is checked; only a damaged or forged packet does that */
 		return EBADMSG;
 	case srtp_err_status_replay_fail:
 	case srtp_err_status_replay_old:

@@ -211,6 +211,16 @@ TEST(flipped_bit_fails_auth)
 			CHECK_EQ(srtpx_unprotect_rtcp(&b, buf, &len), EBADMSG);
 			fails++;
 		}
+		/* SRTCP's E flag (encrypted or not): libsrtp2 refuses a
+		 * changed one before it checks the tag. It leads the index
+		 * word, which GCM puts after its tag and CM before. */
+		memcpy(buf, sealed, n);
+		buf[all[i] == SRTPX_AEAD_AES_128_GCM
+		        ? n - 4
+		        : n - srtpx_trailer(&a, true)] ^= 0x80;
+		len = n;
+		CHECK_EQ(srtpx_unprotect_rtcp(&b, buf, &len), EBADMSG);
+		fails++;
 		CHECK_EQ(srtpx_stats(&b)->auth_fail, fails);
 		memcpy(buf, sealed, n);
 		len = n;
