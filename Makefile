@@ -110,6 +110,11 @@ build/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $< $(LIBS)
 
+# The benchmark of one module links that module's release object.
+build/bench/srtpx_bench: bench/srtpx_bench.c build/obj/src/webrtc/srtpx.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS)
+
 test: build/asan/voxgate build/voxgate $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN)
 	@scripts/run-tests.sh
 
