@@ -14,11 +14,12 @@
  * at once.
  *
  * The packet calls work in place on the caller's buffer and allocate
- * nothing of ours, with one exception in libsrtp2 itself: the first
- * authenticated packet of an SSRC not seen before makes it allocate that
- * SSRC's stream state (once per SSRC; inbound SSRCs are capped at
- * SRTPX_MAX_SSRC). Buffers should be 4-byte aligned: libsrtp2 reads the
- * headers as 32-bit words.
+ * nothing themselves. libsrtp2 does: the first authenticated packet of an
+ * SSRC not seen before gets its stream state (once per SSRC; inbound
+ * SSRCs are capped at SRTPX_MAX_SSRC), and Debian's libsrtp2, built on
+ * NSS, mallocs inside NSS on every packet (5 calls per GCM packet, 14 per
+ * CM one; bench/README.md). Buffers should be 4-byte aligned: libsrtp2
+ * reads the headers as 32-bit words.
  */
 #ifndef VOXGATE_WEBRTC_SRTPX_H
 #define VOXGATE_WEBRTC_SRTPX_H
