@@ -13,7 +13,7 @@
 
 CC      ?= cc
 PKGS    := libre yaml-0.1 speexdsp spandsp libjwt jansson libcurl sqlite3 openssl \
-           pocketsphinx sphinxbase espeak-ng libprotobuf-c
+           pocketsphinx sphinxbase espeak-ng libprotobuf-c libsrtp2
 WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wvla -Wno-missing-field-initializers
 CPPFLAGS_ALL := -D_GNU_SOURCE -DHAVE_INTTYPES_H -DHAVE_STDBOOL_H -Isrc -Ibuild/gen \
@@ -142,6 +142,11 @@ build/tools/lkpb_pack: tests/tools/lkpb_pack.c $(REL_OBJ)
 build/bench/%: bench/%.c | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $< $(LIBS)
+
+# The benchmark of one module links that module's release object.
+build/bench/srtpx_bench: bench/srtpx_bench.c build/obj/src/webrtc/srtpx.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS)
 
 test: build/asan/voxgate build/voxgate $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN)
 	@scripts/run-tests.sh
