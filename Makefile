@@ -110,6 +110,12 @@ build/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $< $(LIBS)
 
+# Measures the media objects it links.
+build/bench/opus_rx_cost: bench/opus_rx_cost.c build/obj/src/media/opus_rx.o \
+                          build/obj/src/media/jitter.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS)
+
 test: build/asan/voxgate build/voxgate $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN)
 	@scripts/run-tests.sh
 
