@@ -13,7 +13,7 @@
 
 CC      ?= cc
 PKGS    := libre yaml-0.1 speexdsp spandsp libjwt jansson libcurl sqlite3 openssl \
-           pocketsphinx sphinxbase espeak-ng libprotobuf-c libsrtp2
+           pocketsphinx sphinxbase espeak-ng libprotobuf-c libsrtp2 opus
 WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wvla -Wno-missing-field-initializers
 CPPFLAGS_ALL := -D_GNU_SOURCE -DHAVE_INTTYPES_H -DHAVE_STDBOOL_H -Isrc -Ibuild/gen \
@@ -143,8 +143,13 @@ build/bench/%: bench/%.c | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $< $(LIBS)
 
-# The benchmark of one module links that module's release object.
+# The benchmark of one module links that module's release objects.
 build/bench/srtpx_bench: bench/srtpx_bench.c build/obj/src/webrtc/srtpx.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS)
+
+build/bench/opus_rx_cost: bench/opus_rx_cost.c build/obj/src/media/opus_rx.o \
+                          build/obj/src/media/jitter.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS)
 

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
 	build-essential pkg-config clang clang-format
 	libclang-rt-dev # libFuzzer and the sanitizer runtimes for clang
-	libre-dev libyaml-dev libspandsp-dev libspeexdsp-dev
+	libre-dev libyaml-dev libspandsp-dev libspeexdsp-dev libopus-dev
 	libjwt-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev
 	libsrtp2-dev
 	sqlite3

@@ -2,7 +2,8 @@
  * Inbound jitter buffer for one RTP stream.
  *
  * DESIGN: a ring of JITTER_SLOTS slots indexed by seq & (JITTER_SLOTS - 1),
- * each with room for the largest payload, allocated once in jitter_alloc.
+ * each with room for the largest payload (in a block after the ring, so
+ * the room can be sized per stream), allocated once in jitter_alloc.
  * `next` is the sequence number to play next; before the first playout it
  * is the lowest one held, so early reordering still comes out in order.
  * Every held packet lies in [next, next + JITTER_FAR] (anything further is
@@ -51,7 +52,7 @@ _Static_assert(JITTER_FAR < JITTER_SLOTS,
 #define BASE_CREEP_PACKETS 8
 
 struct slot {
-	uint8_t payload[JITTER_MAX_PAYLOAD];
+	uint8_t *payload; /* max_payload bytes of the block after the ring */
 	uint64_t arrival_us;
 	uint32_t ts;
 	uint32_t samples;
@@ -76,6 +77,7 @@ struct jitter {
 	uint32_t last_ts;
 	uint32_t last_samples;
 	uint32_t clock_rate;
+	uint16_t max_payload;
 	/* Adaptation, see the top of the file. */
 	uint32_t base; /* lowest arrival - timestamp lately, in samples */
 	uint32_t base_age;
@@ -194,24 +196,37 @@ static void discard_oldest(struct jitter *jb)
 	}
 }
 
-int jitter_alloc(struct jitter **jbp, uint32_t clock_rate, uint32_t min_ms,
-                 uint32_t max_ms)
+int jitter_alloc_sized(struct jitter **jbp, uint32_t clock_rate,
+                       uint32_t min_ms, uint32_t max_ms, size_t max_payload)
 {
 	struct jitter *jb;
+	uint8_t *room;
 
-	if (!jbp || !clock_rate || min_ms > max_ms)
+	if (!jbp || !clock_rate || min_ms > max_ms || !max_payload ||
+	    max_payload > UINT16_MAX)
 		return EINVAL;
 
-	jb = mem_zalloc(sizeof(*jb), NULL);
+	jb = mem_zalloc(sizeof(*jb) + JITTER_SLOTS * max_payload, NULL);
 	if (!jb)
 		return ENOMEM;
 
+	room = (uint8_t *)(jb + 1);
+	for (size_t i = 0; i < JITTER_SLOTS; i++)
+		jb->slot[i].payload = room + i * max_payload;
 	jb->min_samples = (uint64_t)clock_rate * min_ms / 1000;
 	jb->max_samples = (uint64_t)clock_rate * max_ms / 1000;
 	jb->clock_rate = clock_rate;
+	jb->max_payload = (uint16_t)max_payload;
 
 	*jbp = jb;
 	return 0;
+}
+
+int jitter_alloc(struct jitter **jbp, uint32_t clock_rate, uint32_t min_ms,
+                 uint32_t max_ms)
+{
+	return jitter_alloc_sized(jbp, clock_rate, min_ms, max_ms,
+	                          JITTER_MAX_PAYLOAD);
 }
 
 enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
@@ -222,7 +237,7 @@ enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
 	struct slot *s;
 	int d = 0;
 
-	if (len > JITTER_MAX_PAYLOAD)
+	if (len > jb->max_payload)
 		return JITTER_PUT_TOO_LARGE;
 
 	if (jb->started || jb->held) {
@@ -290,6 +305,17 @@ enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
 	return JITTER_PUT_OK;
 }
 
+static void frame_of(const struct slot *s, struct jitter_frame *out)
+{
+	out->seq = s->seq;
+	out->ts = s->ts;
+	out->samples = s->samples;
+	out->arrival_us = s->arrival_us;
+	out->pt = s->pt;
+	out->len = s->len;
+	out->payload = s->payload;
+}
+
 enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out)
 {
 	struct slot *s;
@@ -342,20 +368,24 @@ enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out)
 		return JITTER_GET_LOST;
 	}
 
-	out->seq = s->seq;
-	out->ts = s->ts;
-	out->samples = s->samples;
-	out->arrival_us = s->arrival_us;
-	out->pt = s->pt;
-	out->len = s->len;
-	out->payload = s->payload;
-
+	frame_of(s, out);
 	drop(jb, s);
 	jb->last_ts = s->ts;
 	jb->last_samples = s->samples;
 	jb->next++;
 	jb->stats.played++;
 	return JITTER_GET_FRAME;
+}
+
+bool jitter_peek(const struct jitter *jb, struct jitter_frame *out)
+{
+	const struct slot *s = &jb->slot[jb->next & JITTER_MASK];
+
+	*out = (struct jitter_frame){0};
+	if (!jb->held || !s->used || s->seq != jb->next)
+		return false;
+	frame_of(s, out);
+	return true;
 }
 
 void jitter_restart(struct jitter *jb)

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JITTER_MAX_PAYLOAD 480 /* 60 ms of G.711 */
+#define JITTER_MAX_PAYLOAD 480 /* 60 ms of G.711: jitter_alloc's room */
 
 struct jitter;
 
@@ -59,15 +59,24 @@ enum jitter_get_result {
 				 deepening after a late packet) */
 };
 
-/* clock_rate in Hz; min_ms <= max_ms. A mem object: mem_deref. */
+/* clock_rate in Hz; min_ms <= max_ms. A mem object: mem_deref. Room for
+ * payloads of up to JITTER_MAX_PAYLOAD bytes. */
 int jitter_alloc(struct jitter **jbp, uint32_t clock_rate, uint32_t min_ms,
                  uint32_t max_ms);
+/* The same with room for payloads of up to max_payload bytes (1 to
+ * 65535), for codecs whose packets outgrow G.711's: Opus. */
+int jitter_alloc_sized(struct jitter **jbp, uint32_t clock_rate,
+                       uint32_t min_ms, uint32_t max_ms, size_t max_payload);
 
 enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
                                   uint32_t samples, uint8_t pt,
                                   uint64_t arrival_us, const uint8_t *payload,
                                   size_t len);
 enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out);
+/* The packet held under the next sequence number to play, left in place:
+ * right after a JITTER_GET_LOST, the one behind the gap, whose in-band FEC
+ * may rebuild the lost audio. false when that number is not held. */
+bool jitter_peek(const struct jitter *jb, struct jitter_frame *out);
 
 /* Forget the stream (new SSRC, re-INVITE): buffering starts again. */
 void jitter_restart(struct jitter *jb);

@@ -1,7 +1,7 @@
 /*
  * The jitter buffer under a hostile stream: sequence numbers, timestamps,
- * sizes, arrival times and the order of puts, gets and resets all come
- * from the input. Whatever it releases must be exactly the packet last
+ * sizes, arrival times and the order of puts, gets, peeks and resets all
+ * come from the input. Whatever it releases must be exactly the packet last
  * accepted under that sequence number.
  *
  * Input: two bytes for the minimum and maximum delay, then operations,
@@ -100,10 +100,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				check_frame(&f);
 			break;
 		}
-		case 2:
+		case 2: {
+			/* A look at the head: what a get would release. */
+			struct jitter_frame f;
+
 			if ((op >> 2) == 0)
 				jitter_restart(jb);
+			else if ((op >> 2) == 1 && jitter_peek(jb, &f))
+				check_frame(&f);
 			break;
+		}
 		default:
 			/* A silence in the stream. */
 			t += (uint64_t)fuzz_u16(&in) * 1000u;

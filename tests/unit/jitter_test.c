@@ -180,6 +180,39 @@ TEST(loss)
 	return 0;
 }
 
+/* What follows a gap can be looked at before its turn (in-band FEC), and
+ * stays to be played. */
+TEST(peek_behind_gap)
+{
+	struct jitter *jb;
+	struct jitter_frame f;
+
+	CHECK_EQ(jitter_alloc(&jb, RATE, 0, 200), 0);
+	CHECK(!jitter_peek(jb, &f));
+	CHECK_EQ(put(jb, 1), JITTER_PUT_OK);
+	CHECK_EQ(put(jb, 4), JITTER_PUT_OK);
+	/* Before playout, the lowest held is next. */
+	CHECK(jitter_peek(jb, &f));
+	CHECK(frame_ok(&f, 1));
+	CHECK_FRAME(jb, 1);
+
+	CHECK(!jitter_peek(jb, &f));
+	CHECK_EQ(f.len, 0);
+	CHECK(f.payload == NULL);
+	CHECK_GET(jb, JITTER_GET_LOST); /* 2: 3 is missing too */
+	CHECK(!jitter_peek(jb, &f));
+	CHECK_GET(jb, JITTER_GET_LOST); /* 3 */
+	CHECK(jitter_peek(jb, &f));
+	CHECK(frame_ok(&f, 4));
+	CHECK_EQ(jitter_depth(jb), P20MS);
+	CHECK_FRAME(jb, 4);
+	CHECK(!jitter_peek(jb, &f));
+	CHECK_EQ(jitter_stats(jb)->played, 2);
+	CHECK_EQ(jitter_stats(jb)->lost, 2);
+	mem_deref(jb);
+	return 0;
+}
+
 TEST(late)
 {
 	struct jitter *jb;
@@ -480,6 +513,35 @@ TEST(too_large)
 	CHECK_EQ(jitter_put(jb, 1, 0, P20MS, 0, 0, big, JITTER_MAX_PAYLOAD),
 	         JITTER_PUT_OK);
 	CHECK_GET(jb, JITTER_GET_FRAME);
+	mem_deref(jb);
+	return 0;
+}
+
+/* Room sized per stream: Opus packets outgrow G.711's 480 bytes. */
+TEST(sized_room)
+{
+	static uint8_t big[1276];
+	struct jitter *jb = NULL;
+	struct jitter_frame f;
+
+	CHECK_EQ(jitter_alloc_sized(&jb, 48000, 0, 100, 0), EINVAL);
+	CHECK_EQ(jitter_alloc_sized(&jb, 48000, 0, 100, 65536), EINVAL);
+	CHECK(jb == NULL);
+	CHECK_EQ(jitter_alloc_sized(&jb, 48000, 0, 100, 1275), 0);
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 13);
+	CHECK_EQ(jitter_put(jb, 1, 0, 960, 0, 0, big, 1276),
+	         JITTER_PUT_TOO_LARGE);
+	/* Two in adjacent slots: neither overwrites the other's room. */
+	CHECK_EQ(jitter_put(jb, 1, 0, 960, 0, 0, big, 1275), JITTER_PUT_OK);
+	CHECK_EQ(jitter_put(jb, 2, 960, 960, 0, 20000, big + 1, 1275),
+	         JITTER_PUT_OK);
+	CHECK_EQ(jitter_get(jb, &f), JITTER_GET_FRAME);
+	CHECK_EQ(f.len, 1275);
+	CHECK(memcmp(f.payload, big, 1275) == 0);
+	CHECK_EQ(jitter_get(jb, &f), JITTER_GET_FRAME);
+	CHECK_EQ(f.len, 1275);
+	CHECK(memcmp(f.payload, big + 1, 1275) == 0);
 	mem_deref(jb);
 	return 0;
 }
@@ -981,6 +1043,7 @@ int main(void)
 	RUN(in_order);
 	RUN(reorder);
 	RUN(loss);
+	RUN(peek_behind_gap);
 	RUN(late);
 	RUN(duplicate);
 	RUN(max_delay);
@@ -990,6 +1053,7 @@ int main(void)
 	RUN(restart);
 	RUN(variable_duration);
 	RUN(too_large);
+	RUN(sized_room);
 	RUN(reset);
 	RUN(waits_min_delay);
 	RUN(random_network);
