@@ -1,0 +1,457 @@
+/*
+ * The WebRTC SDP: the descriptions LiveKit clients send (Chromium's and
+ * rtc-node's publisher offers, their answers to our subscriber offers, in
+ * tests/fuzz/corpus/wsdp/), our offers and answers read back with the same
+ * parser and checked line by line against what the SDKs need, and
+ * hostile descriptions refused.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "webrtc/wsdp.h"
+
+#include "test.h"
+
+#define SEEDS "tests/fuzz/corpus/wsdp/"
+
+static struct wsdp_desc d;
+static char text[WSDP_SIZE_MAX + 2];
+
+static size_t load(const char *name)
+{
+	char path[256];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), SEEDS "%s", name);
+	f = fopen(path, "rb");
+	if (!f)
+		return 0;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	return n;
+}
+
+static int parse_str(struct wsdp_desc *to, const char *s, const char **why)
+{
+	return wsdp_parse(to, s, strlen(s), why);
+}
+
+TEST(parse_chromium_publisher_offer)
+{
+	const char *why = NULL;
+	size_t n = load("chromium_publisher_offer");
+
+	CHECK(n > 0);
+	CHECK_EQ(wsdp_parse(&d, text, n, &why), 0);
+	CHECK_EQ(d.n, 2);
+	CHECK_EQ(d.nbundle, 2);
+	CHECK_EQ(d.bundle[0], 0);
+	CHECK_EQ(d.bundle[1], 1);
+	CHECK_EQ(d.transport, 0);
+	CHECK_STR(d.ice_ufrag, "Xq7v");
+	CHECK_STR(d.ice_pwd, "Zt4mD0sq4TgY0s3J7Hc6X1bN");
+	CHECK_EQ(d.fp_sha256[0], 0xf2);
+	CHECK_EQ(d.fp_sha256[31], 0xd8);
+	CHECK_EQ(d.setup, WSDP_SETUP_ACTPASS);
+	CHECK(!d.ice_lite);
+
+	CHECK_EQ(d.m[0].kind, WSDP_AUDIO);
+	CHECK_EQ(d.m[0].port, 9);
+	CHECK(!d.m[0].rejected && d.m[0].bundled && d.m[0].savpf);
+	CHECK_STR(d.m[0].proto, "UDP/TLS/RTP/SAVPF");
+	CHECK_EQ(d.m[0].nfmt, 8);
+	CHECK_STR(d.m[0].fmt0, "111");
+	CHECK_STR(d.m[0].mid, "0");
+	CHECK_EQ(d.m[0].dir, WSDP_SENDONLY);
+	CHECK_EQ(d.m[0].opus_pt, 111);
+	CHECK_STR(
+	    d.m[0].opus_fmtp,
+	    "minptime=10;useinbandfec=1;usedtx=1;stereo=1;sprop-stereo=1");
+	CHECK(d.m[0].pcmu);
+	CHECK(d.m[0].has_msid);
+	CHECK_STR(d.m[0].msid_stream, "-");
+	CHECK_STR(d.m[0].msid_track, "6c1d8a43-6a4b-4f0b-9b5e-2c3f1b2a7d10");
+	CHECK(d.m[0].has_ssrc);
+	CHECK_EQ(d.m[0].ssrc, 2839180522u);
+	CHECK_STR(d.m[0].cname, "3oGmcZ7kB0v+Uq2L");
+	CHECK(d.m[0].rtcp_mux);
+
+	CHECK_EQ(d.m[1].kind, WSDP_APPLICATION);
+	CHECK(d.m[1].sctp && !d.m[1].savpf);
+	CHECK_STR(d.m[1].fmt0, "webrtc-datachannel");
+	CHECK_STR(d.m[1].mid, "1");
+	CHECK_EQ(d.m[1].sctp_port, 5000);
+	CHECK(d.m[1].has_max_message_size);
+	CHECK_EQ(d.m[1].max_message_size, 262144);
+	CHECK_EQ(wsdp_find_mid(&d, "1"), 1);
+	CHECK_EQ(wsdp_find_mid(&d, "2"), -1);
+	return 0;
+}
+
+TEST(parse_rtc_node_publisher_offer)
+{
+	const char *why = NULL;
+	size_t n = load("rtc_node_publisher_offer");
+
+	CHECK(n > 0);
+	CHECK_EQ(wsdp_parse(&d, text, n, &why), 0);
+	CHECK_EQ(d.n, 8);
+	CHECK_EQ(d.nbundle, 8);
+	CHECK_STR(d.ice_ufrag, "d3Jq");
+	CHECK_EQ(d.fp_sha256[0], 0x45);
+	for (unsigned i = 0; i < 3; i++) {
+		CHECK_EQ(d.m[i].kind, WSDP_AUDIO);
+		CHECK_EQ(d.m[i].dir, WSDP_RECVONLY);
+		CHECK_EQ(d.m[i].opus_pt, 111);
+		CHECK(!d.m[i].has_msid && !d.m[i].has_ssrc);
+	}
+	for (unsigned i = 3; i < 6; i++) {
+		CHECK_EQ(d.m[i].kind, WSDP_VIDEO);
+		CHECK_STR(d.m[i].kind_name, "video");
+		CHECK_EQ(d.m[i].nfmt, 29);
+		CHECK_STR(d.m[i].fmt0, "96");
+		CHECK_EQ(d.m[i].opus_pt, -1);
+		CHECK(d.m[i].bundled);
+	}
+	CHECK_EQ(d.m[6].kind, WSDP_APPLICATION);
+	CHECK_STR(d.m[6].mid, "6");
+	CHECK_EQ(d.m[7].dir, WSDP_SENDONLY);
+	CHECK_STR(d.m[7].mid, "7");
+	CHECK_STR(d.m[7].msid_track, "0b7c3f52-1d2e-4c61-8d3a-55f0e6a9c1b4");
+	CHECK_EQ(d.m[7].ssrc, 1398442317u);
+	CHECK_STR(d.m[7].cname, "Jd2fK9qL3mWn8xVt");
+	CHECK_STR(d.m[7].opus_fmtp, "minptime=10;useinbandfec=1");
+	return 0;
+}
+
+TEST(parse_answers)
+{
+	const char *why = NULL;
+	size_t n = load("chromium_subscriber_answer");
+
+	CHECK_EQ(wsdp_parse(&d, text, n, &why), 0);
+	CHECK_EQ(d.n, 1);
+	CHECK_EQ(d.setup, WSDP_SETUP_ACTIVE);
+	CHECK_EQ(d.m[0].dir, WSDP_RECVONLY);
+	CHECK(d.m[0].pcmu && d.m[0].opus_pt < 0 && d.m[0].rtcp_mux);
+	CHECK_STR(d.ice_ufrag, "pL2w");
+	CHECK_EQ(d.fp_sha256[0], 0xda);
+
+	n = load("rtc_node_subscriber_answer");
+	CHECK_EQ(wsdp_parse(&d, text, n, &why), 0);
+	CHECK_EQ(d.n, 4);
+	CHECK_EQ(d.m[0].dir, WSDP_INACTIVE);
+	CHECK_EQ(d.m[1].dir, WSDP_RECVONLY);
+	CHECK_EQ(d.m[2].opus_pt, 111);
+	CHECK_EQ(d.m[3].kind, WSDP_APPLICATION);
+	for (unsigned i = 0; i < 4; i++)
+		CHECK_EQ(d.m[i].ncand, 2); /* counted, never resolved */
+	CHECK_STR(d.ice_pwd, "vT8bN2qLx5Wc0mZr7yGd1fKs");
+
+	/* LF line ends, the transport at session level. */
+	n = load("session_level_answer");
+	CHECK(!memchr(text, '\r', n));
+	CHECK_EQ(wsdp_parse(&d, text, n, &why), 0);
+	CHECK_STR(d.ice_ufrag, "4045");
+	CHECK_STR(d.ice_pwd, "e0491b63d0406bf91bb1a8");
+	CHECK_EQ(d.fp_sha256[0], 0x43);
+	CHECK_EQ(d.setup, WSDP_SETUP_ACTIVE);
+	CHECK_STR(d.m[0].mid, "0");
+	return 0;
+}
+
+static const char *const levels =
+    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+    "a=group:BUNDLE b a\r\n"
+    "a=ice-ufrag:SESS\r\na=ice-pwd:sessionsessionsession0\r\n"
+    "a=fingerprint:sha-1 01:02:03:04:05:06:07:08:09:0A:0B:0C:0D:0E:0F:10:"
+    "11:12:13:14\r\n"
+    "a=fingerprint:sha-256 11:11:11:11:11:11:11:11:11:11:11:11:11:11:11:11:"
+    "11:11:11:11:11:11:11:11:11:11:11:11:11:11:11:11\r\n"
+    "a=setup:passive\r\na=recvonly\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:a\r\na=ice-ufrag:AAAA\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:b\r\na=ice-ufrag:BBBB\r\n"
+    "a=fingerprint:sha-512 AA:AA:AA:AA\r\n"
+    "a=fingerprint:sha-256 22:22:22:22:22:22:22:22:22:22:22:22:22:22:22:22:"
+    "22:22:22:22:22:22:22:22:22:22:22:22:22:22:22:22\r\n"
+    "a=fingerprint:sha-256 33:33:33:33:33:33:33:33:33:33:33:33:33:33:33:33:"
+    "33:33:33:33:33:33:33:33:33:33:33:33:33:33:33:33\r\n"
+    "a=setup:active\r\na=sendonly\r\n";
+
+/* The BUNDLE tag's media-level transport wins over the session's; the
+ * session's fills what the tag lacks; directions fall back likewise. */
+TEST(transport_levels)
+{
+	const char *why = NULL;
+
+	CHECK_EQ(parse_str(&d, levels, &why), 0);
+	CHECK_EQ(d.transport, 1); /* "b" comes first in the group */
+	CHECK_STR(d.ice_ufrag, "BBBB");
+	CHECK_STR(d.ice_pwd, "sessionsessionsession0");
+	CHECK_EQ(d.fp_sha256[0], 0x22); /* the first sha-256 of the line */
+	CHECK_EQ(d.setup, WSDP_SETUP_ACTIVE);
+	CHECK_EQ(d.m[0].dir, WSDP_RECVONLY);
+	CHECK_EQ(d.m[1].dir, WSDP_SENDONLY);
+	return 0;
+}
+
+/* A session with the transport and one line (after v=0); then extra
+ * lines. */
+#define SESS                                                                   \
+	"o=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"                           \
+	"a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\n"             \
+	"a=fingerprint:sha-256 11:11:11:11:11:11:11:11:11:11:11:11:11:11:11:"  \
+	"11:11:11:11:11:11:11:11:11:11:11:11:11:11:11:11:11\r\n"               \
+	"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n"
+#define BASE "v=0\r\n" SESS
+
+static int refused(const char *sdp, int err, const char *why_want)
+{
+	const char *why = NULL;
+	int got = parse_str(&d, sdp, &why);
+
+	if (got != err || !why || strcmp(why, why_want) != 0) {
+		printf("# %.60s...: %d (%s), wanted %d (%s)\n", sdp, got,
+		       why ? why : "-", err, why_want);
+		return 1;
+	}
+	return 0;
+}
+
+TEST(hostile_refused)
+{
+	char *big = malloc(WSDP_SIZE_MAX + 64);
+	const char *why = NULL;
+	size_t n;
+
+	CHECK(big);
+	CHECK_EQ(parse_str(&d, BASE, &why), 0);
+	CHECK_EQ(parse_str(&d, BASE "a=mid:1\r\n", &why), EBADMSG);
+	CHECK_STR(why, "a=mid twice");
+	CHECK_EQ(d.err_line, 10);
+
+	/* Size: just over 64 KiB refused before reading. */
+	memset(big, 'x', WSDP_SIZE_MAX + 1);
+	memcpy(big, BASE, strlen(BASE));
+	CHECK_EQ(wsdp_parse(&d, big, WSDP_SIZE_MAX + 1, &why), E2BIG);
+	/* A line of 1025 bytes. */
+	n = (size_t)snprintf(big, 1024, "%s", BASE "a=x:");
+	memset(big + n, 'y', 1021);
+	big[n + 1021] = '\0';
+	CHECK_EQ(parse_str(&d, big, &why), E2BIG);
+	big[n + 1020] = '\0';
+	CHECK_EQ(parse_str(&d, big, &why), 0);
+	/* 17 m-lines. */
+	n = (size_t)snprintf(big, 4096, "%s", BASE);
+	for (unsigned i = 1; i < 17; i++)
+		n += (size_t)snprintf(big + n, WSDP_SIZE_MAX - n,
+		                      "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n"
+		                      "a=mid:%u\r\n",
+		                      i);
+	CHECK_EQ(parse_str(&d, big, &why), E2BIG);
+	CHECK_STR(why, "more than 16 m-lines");
+	free(big);
+
+	CHECK_EQ(wsdp_parse(&d, "v=0\r\n\0m=", 8, &why), EBADMSG);
+	CHECK(!refused("", EBADMSG, "empty description"));
+	CHECK(!refused("v=0\r\n", EPROTO, "no m-line"));
+	CHECK(!refused("o=- 1 1 IN IP4 0.0.0.0\r\nv=0\r\n", EBADMSG,
+	               "does not start with v=0"));
+	CHECK(!refused("v=1\r\n", EBADMSG, "does not start with v=0"));
+	CHECK(!refused(BASE "a=x\ry\r\n", EBADMSG,
+	               "control character in a line"));
+	CHECK(!refused(BASE "x=1\r\n", EBADMSG, "unknown line type"));
+	CHECK(!refused(BASE "junk\r\n", EBADMSG,
+	               "line not of the form <type>=<value>"));
+	CHECK(!refused(BASE "v=0\r\n", EBADMSG, "v= twice"));
+	CHECK(!refused(BASE "a=:x\r\n", EBADMSG, "attribute without a name"));
+	/* m-lines */
+	CHECK(!refused(BASE "m=audio 65536 RTP/AVP 0\r\n", EBADMSG,
+	               "bad m-line port"));
+	CHECK(!refused(BASE "m=audio 9/2 RTP/AVP 0\r\n", EBADMSG,
+	               "bad m-line port"));
+	CHECK(!refused(BASE "m=audio -1 RTP/AVP 0\r\n", EBADMSG,
+	               "bad m-line port"));
+	CHECK(!refused(BASE "m=audio 9 RTP/AVP 128\r\n", EBADMSG,
+	               "bad m-line payload type"));
+	CHECK(!refused(BASE "m=audio 9 RTP/AVP x\r\n", EBADMSG,
+	               "bad m-line payload type"));
+	CHECK(!refused(BASE "m=audio 9 RTP/AVP\r\n", EBADMSG,
+	               "m-line without formats"));
+	CHECK(!refused(BASE "m=audio 9\r\n", EBADMSG, "bad m-line protocol"));
+	CHECK(!refused(BASE "m=audiovideoaudiovideo 9 RTP/AVP 0\r\n", EBADMSG,
+	               "bad m-line media type"));
+	CHECK(!refused(BASE "m=audio 9 RTP/AVP/0123456789012345678901234 "
+	                    "0\r\n",
+	               EBADMSG, "bad m-line protocol"));
+	/* mids and BUNDLE */
+	CHECK(!refused(BASE "m=audio 9 RTP/AVP 0\r\na=mid:0\r\n", EPROTO,
+	               "two m-lines, one mid"));
+	CHECK(!refused(BASE "m=audio 9 RTP/AVP 0\r\n", EPROTO,
+	               "m-line without a=mid"));
+	CHECK(!refused(BASE "m=audio 9 RTP/AVP 0\r\na=mid:"
+	                    "012345678901234567890123456789012\r\n",
+	               EBADMSG, "bad a=mid"));
+	CHECK(!refused(BASE "m=audio 9 RTP/AVP 0\r\na=mid:a b\r\n", EBADMSG,
+	               "bad a=mid"));
+	CHECK(!refused("v=0\r\na=group:BUNDLE 0 1\r\n" SESS, EPROTO,
+	               "BUNDLE names a mid of no m-line"));
+	CHECK(!refused("v=0\r\na=group:BUNDLE 0\r\na=group:BUNDLE 0\r\n" SESS,
+	               EPROTO, "more than one BUNDLE group"));
+	CHECK(!refused("v=0\r\na=group:BUNDLE 0 0\r\n" SESS, EPROTO,
+	               "mid twice in BUNDLE group"));
+	CHECK(!refused("v=0\r\na=group:BUNDLE 0 a\"b\r\n" SESS, EBADMSG,
+	               "bad mid in BUNDLE group"));
+	/* transport */
+	CHECK(!refused("v=0\r\nm=audio 9 RTP/AVP 0\r\na=mid:0\r\n", EPROTO,
+	               "no a=ice-ufrag"));
+	CHECK(!refused("v=0\r\na=ice-ufrag:abcd\r\nm=audio 9 RTP/AVP 0\r\n"
+	               "a=mid:0\r\n",
+	               EPROTO, "no a=ice-pwd"));
+	CHECK(!refused("v=0\r\na=ice-ufrag:abcd\r\n"
+	               "a=ice-pwd:abcdefghijklmnopqrstuv\r\n"
+	               "a=fingerprint:sha-1 01:02:03:04:05:06:07:08:09:0A:0B:"
+	               "0C:0D:0E:0F:10:11:12:13:14\r\n"
+	               "m=audio 9 RTP/AVP 0\r\na=mid:0\r\n",
+	               EPROTO, "no sha-256 a=fingerprint"));
+	CHECK(!refused(BASE "a=ice-ufrag:abc\r\n", EBADMSG, "bad a=ice-ufrag"));
+	CHECK(
+	    !refused(BASE "a=ice-ufrag:ab;c\r\n", EBADMSG, "bad a=ice-ufrag"));
+	CHECK(!refused(BASE "a=ice-ufrag:abcd\r\na=ice-ufrag:abcd\r\n", EBADMSG,
+	               "a=ice-ufrag twice"));
+	CHECK(!refused(BASE "a=ice-pwd:abcdefghijklmnopqrstu\r\n", EBADMSG,
+	               "bad a=ice-pwd"));
+	CHECK(!refused(BASE "a=fingerprint:sha-256 11:22\r\n", EBADMSG,
+	               "sha-256 fingerprint not 32 bytes"));
+	CHECK(!refused(BASE "a=fingerprint:sha-256 11:2G\r\n", EBADMSG,
+	               "bad a=fingerprint digest"));
+	CHECK(!refused(BASE "a=fingerprint:sha-256 11:\r\n", EBADMSG,
+	               "bad a=fingerprint digest"));
+	CHECK(!refused(BASE "a=fingerprint:sha-256 1122\r\n", EBADMSG,
+	               "bad a=fingerprint digest"));
+	CHECK(!refused(BASE "a=fingerprint:sha-256\r\n", EBADMSG,
+	               "bad a=fingerprint"));
+	CHECK(!refused(BASE "a=setup:client\r\n", EBADMSG, "bad a=setup"));
+	CHECK(!refused(BASE "a=setup:active\r\na=setup:active\r\n", EBADMSG,
+	               "a=setup twice"));
+	CHECK(!refused(BASE "a=sendonly\r\na=recvonly\r\n", EBADMSG,
+	               "two directions"));
+	/* codecs, msid, ssrc, data */
+	CHECK(!refused(BASE "a=rtpmap:111 opus\r\n", EBADMSG, "bad a=rtpmap"));
+	CHECK(!refused(BASE "a=rtpmap:200 opus/48000/2\r\n", EBADMSG,
+	               "bad a=rtpmap"));
+	CHECK(!refused(BASE "a=rtpmap:111 opus/fast/2\r\n", EBADMSG,
+	               "bad a=rtpmap"));
+	CHECK(!refused(BASE "a=fmtp:x a=b\r\n", EBADMSG, "bad a=fmtp"));
+	CHECK(!refused(BASE "a=msid:\r\n", EBADMSG, "bad a=msid"));
+	CHECK(!refused(BASE "a=msid:a b c\r\n", EBADMSG, "bad a=msid"));
+	CHECK(!refused(BASE "a=msid:"
+	                    "01234567890123456789012345678901234567890123456789"
+	                    "012345678901234\r\n",
+	               EBADMSG, "bad a=msid"));
+	CHECK(!refused(BASE "a=ssrc:4294967296 cname:x\r\n", EBADMSG,
+	               "bad a=ssrc"));
+	CHECK(!refused(BASE "a=ssrc:1\r\n", EBADMSG, "bad a=ssrc"));
+	CHECK(
+	    !refused(BASE "a=ssrc:1 cname:\r\n", EBADMSG, "bad a=ssrc cname"));
+	CHECK(!refused(BASE "a=ssrc:1 msid:a\"b c\r\n", EBADMSG,
+	               "bad a=ssrc msid"));
+	CHECK(!refused(BASE "a=sctp-port:0\r\n", EBADMSG, "bad a=sctp-port"));
+	CHECK(!refused(BASE "a=max-message-size:-1\r\n", EBADMSG,
+	               "bad a=max-message-size"));
+
+	/* A long Opus fmtp is refused only once it is the Opus one. */
+	n = (size_t)snprintf(text, sizeof(text), "%s",
+	                     BASE "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 ");
+	memset(text + n, 'z', 256);
+	strcpy(text + n + 256, "\r\n");
+	CHECK_EQ(parse_str(&d, text, &why), E2BIG);
+	text[n - 5] = '2'; /* a=fmtp:112 */
+	CHECK_EQ(parse_str(&d, text, &why), 0);
+	CHECK_EQ(d.m[0].opus_pt, 111);
+	CHECK_STR(d.m[0].opus_fmtp, "");
+	return 0;
+}
+
+/* What is tolerated: unknown attributes and grouping, extmaps, the legacy
+ * sctpmap, ssrc-only msid, a rejected line without mid, bundle-only,
+ * blank lines and a missing final line end. */
+TEST(tolerated)
+{
+	const char *why = NULL;
+
+	CHECK_EQ(
+	    parse_str(&d,
+	              "v=0\r\na=group:LS 0 1\r\n"
+	              "a=x-google-flag:conference\r\n" SESS
+	              "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid\r\n"
+	              "a=ssrc-group:FID 5 6\r\n"
+	              "a=ssrc:5 msid:stream track\r\n"
+	              "a=ssrc:6 msid:other other\r\n"
+	              "a=ssrc:5 cname:c5\r\n"
+	              "\r\n"
+	              "m=video 0 UDP/TLS/RTP/SAVPF 96\r\n"
+	              "m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+	              "a=mid:d\r\na=bundle-only\r\n"
+	              "a=sctpmap:5000 webrtc-datachannel 1024\r\n"
+	              "a=sctp-port:6000\r\n"
+	              "a=max-message-size:0",
+	              &why),
+	    0);
+	CHECK_EQ(d.n, 3);
+	CHECK(d.m[0].has_ssrc && d.m[0].ssrc == 5);
+	CHECK_STR(d.m[0].msid_stream, "stream");
+	CHECK_STR(d.m[0].msid_track, "track");
+	CHECK_STR(d.m[0].cname, "c5");
+	CHECK(d.m[1].rejected && !d.m[1].mid[0]);
+	CHECK(!d.m[2].rejected && d.m[2].bundled == false);
+	CHECK_EQ(d.m[2].sctp_port, 5000);
+	CHECK(d.m[2].has_max_message_size && d.m[2].max_message_size == 0);
+	CHECK_EQ(d.transport, 0);
+	CHECK(d.m[0].bundled);
+	return 0;
+}
+
+/* Every cut of a real description either reads or is refused cleanly. */
+TEST(every_prefix)
+{
+	static const char *const seeds[] = {
+	    "chromium_publisher_offer",   "rtc_node_publisher_offer",
+	    "chromium_subscriber_answer", "rtc_node_subscriber_answer",
+	    "session_level_answer",
+	};
+	const char *why;
+
+	for (size_t k = 0; k < sizeof(seeds) / sizeof(seeds[0]); k++) {
+		size_t n = load(seeds[k]);
+		char *copy;
+
+		CHECK(n > 0);
+		for (size_t i = 0; i <= n; i += i < 2000 ? 1 : 7) {
+			copy = malloc(i ? i : 1);
+			CHECK(copy);
+			memcpy(copy, text, i);
+			why = NULL;
+			if (wsdp_parse(&d, copy, i, &why))
+				CHECK(why && why[0]);
+			free(copy);
+		}
+	}
+	return 0;
+}
+
+int main(void)
+{
+	RUN(parse_chromium_publisher_offer);
+	RUN(parse_rtc_node_publisher_offer);
+	RUN(parse_answers);
+	RUN(transport_levels);
+	RUN(hostile_refused);
+	RUN(tolerated);
+	RUN(every_prefix);
+	TEST_EXIT();
+}
