@@ -13,8 +13,21 @@
  * skipped too: we are ICE-lite, the client's checks tell us its address,
  * and resolving its mDNS names cost werift 13 s of join time.
  *
+ * Writing. Offers and answers are written into the caller's buffer in one
+ * pass; overflow is detected, never truncated into a valid-looking SDP.
+ * Every m-line that is not rejected repeats the transport (ICE, DTLS,
+ * candidate): libwebrtc takes it from the BUNDLE tag, other stacks from
+ * each line.
+ *
+ * The subscriber PC's lines live in struct wsdp_sub because libwebrtc
+ * refuses a re-offer whose lines moved ("The order of m-lines in
+ * subsequent offer doesn't match order from previous offer/answer").
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -754,4 +767,483 @@ int wsdp_find_mid(const struct wsdp_desc *d, const char *mid)
 			return (int)i;
 	}
 	return -1;
+}
+
+/* ---- writing ---- */
+
+static struct span span_str(const char *s)
+{
+	return (struct span){s, strlen(s)};
+}
+
+/* What we write into an msid: LiveKit sids are "PA_"/"TR_" + base62. */
+static bool sid_char(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+	       (c >= 'a' && c <= 'z') || c == '_' || c == '-';
+}
+
+struct out {
+	char *b;
+	size_t size, len;
+	bool over;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct out *o,
+                                                      const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->over)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->b + o->len, o->size - o->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->size - o->len) {
+		o->over = true;
+		return;
+	}
+	o->len += (size_t)n;
+}
+
+uint32_t wsdp_host_priority(uint16_t local_pref, unsigned component)
+{
+	if (component < 1)
+		component = 1;
+	if (component > 256)
+		component = 256;
+	return (uint32_t)126 << 24 | (uint32_t)local_pref << 8 |
+	       (256 - component);
+}
+
+/* Our transport, checked, with the address in its canonical text. */
+struct local {
+	const struct wsdp_local *l;
+	char addr[INET6_ADDRSTRLEN];
+};
+
+static int check_local(struct local *lc, const struct wsdp_local *l,
+                       const char **why)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+	int af = AF_INET;
+
+	if (!l || !l->ufrag || !l->pwd || !l->addr) {
+		*why = "no local transport";
+		return EINVAL;
+	}
+	if (!field_ok(span_str(l->ufrag), 4, WSDP_ICE_MAX, ice_char) ||
+	    !field_ok(span_str(l->pwd), 22, WSDP_ICE_MAX, ice_char)) {
+		*why = "bad local ICE credentials";
+		return EINVAL;
+	}
+	if (inet_pton(AF_INET, l->addr, a) != 1) {
+		af = AF_INET6;
+		if (inet_pton(AF_INET6, l->addr, a) != 1) {
+			*why = "local address not an IP literal";
+			return EINVAL;
+		}
+	}
+	if (!l->port) {
+		*why = "local port 0";
+		return EINVAL;
+	}
+	if (!inet_ntop(af, a, lc->addr, sizeof(lc->addr))) {
+		*why = "local address not an IP literal";
+		return EINVAL;
+	}
+	lc->l = l;
+	return 0;
+}
+
+static void put_origin(struct out *o, uint64_t sess_id, uint32_t version)
+{
+	put(o,
+	    "v=0\r\no=- %" PRIu64 " %" PRIu32 " IN IP4 0.0.0.0\r\n"
+	    "s=-\r\nt=0 0\r\n",
+	    sess_id & INT64_MAX, version);
+}
+
+static void put_transport(struct out *o, const struct local *lc,
+                          const char *setup)
+{
+	const struct wsdp_local *l = lc->l;
+
+	put(o,
+	    "a=candidate:1 1 udp %" PRIu32 " %s %u typ host\r\n"
+	    "a=end-of-candidates\r\n"
+	    "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\n"
+	    "a=fingerprint:sha-256 ",
+	    wsdp_host_priority(65535, 1), lc->addr, (unsigned)l->port, l->ufrag,
+	    l->pwd);
+	for (size_t i = 0; i < WSDP_FP_LEN; i++)
+		put(o, "%02X%s", l->fp_sha256[i],
+		    i + 1 < WSDP_FP_LEN ? ":" : "\r\n");
+	put(o, "a=setup:%s\r\n", setup);
+}
+
+static void put_codec(struct out *o, enum wsdp_codec codec, unsigned pt)
+{
+	if (codec == WSDP_OPUS)
+		put(o,
+		    "a=rtpmap:%u opus/48000/2\r\n"
+		    "a=fmtp:%u minptime=10;useinbandfec=1\r\n",
+		    pt, pt);
+	else
+		put(o, "a=rtpmap:0 PCMU/8000\r\n");
+}
+
+static int written(struct out *o, size_t *len, const char **why)
+{
+	if (o->over) {
+		*why = "description does not fit the buffer";
+		if (o->size)
+			o->b[0] = '\0';
+		return ENOSPC;
+	}
+	*len = o->len;
+	return 0;
+}
+
+/* ---- the subscriber PC ---- */
+
+void wsdp_sub_init(struct wsdp_sub *s, uint64_t sess_id)
+{
+	if (!s)
+		return;
+	memset(s, 0, sizeof(*s));
+	s->sess_id = sess_id & INT64_MAX;
+}
+
+int wsdp_sub_find(const struct wsdp_sub *s, const char *tr_sid)
+{
+	if (!s || !tr_sid)
+		return -1;
+	for (unsigned i = 0; i < s->n; i++) {
+		if (s->line[i].state == WSDP_LINE_TRACK &&
+		    !strcmp(s->line[i].track.tr_sid, tr_sid))
+			return (int)i;
+	}
+	return -1;
+}
+
+/*
+ * A line for something new: appended while there is room, else a rejected
+ * line of the same kind recycled with a new mid (RFC 8829 5.2.2), which
+ * only a rejection the client has answered allows. Line 0 is the BUNDLE
+ * tag and stays.
+ */
+static int new_line(struct wsdp_sub *s, enum wsdp_line_state state,
+                    enum wsdp_kind kind)
+{
+	struct wsdp_sub_line *ln = NULL;
+	int i = -1;
+
+	if (s->next_mid == UINT32_MAX)
+		return -1;
+	if (s->n < WSDP_MEDIA_MAX) {
+		i = (int)s->n++;
+	} else {
+		for (unsigned j = 1; j < s->n && i < 0; j++) {
+			if (s->line[j].state == WSDP_LINE_STOPPED &&
+			    s->line[j].recyclable && s->line[j].kind == kind)
+				i = (int)j;
+		}
+		if (i < 0)
+			return -1;
+	}
+	ln = &s->line[i];
+	memset(ln, 0, sizeof(*ln));
+	ln->state = state;
+	ln->kind = kind;
+	snprintf(ln->mid, sizeof(ln->mid), "%" PRIu32, s->next_mid++);
+	s->changed = true;
+	return i;
+}
+
+int wsdp_sub_add(struct wsdp_sub *s, const char *pa_sid, const char *tr_sid,
+                 uint32_t ssrc, enum wsdp_codec codec, unsigned *linep,
+                 const char **why)
+{
+	const char *ignored;
+	int i;
+
+	if (!why)
+		why = &ignored;
+	if (!s || !pa_sid || !tr_sid ||
+	    !field_ok(span_str(pa_sid), 1, WSDP_SID_MAX, sid_char) ||
+	    !field_ok(span_str(tr_sid), 1, WSDP_SID_MAX, sid_char)) {
+		*why = "bad participant or track sid";
+		return EINVAL;
+	}
+	if (!ssrc || (codec != WSDP_PCMU && codec != WSDP_OPUS)) {
+		*why = "bad SSRC or codec";
+		return EINVAL;
+	}
+	for (unsigned j = 0; j < s->n; j++) {
+		const struct wsdp_sub_line *ln = &s->line[j];
+
+		if (ln->state != WSDP_LINE_TRACK)
+			continue;
+		if (!strcmp(ln->track.tr_sid, tr_sid)) {
+			*why = "track already sent";
+			return EEXIST;
+		}
+		if (ln->track.ssrc == ssrc) {
+			*why = "SSRC already sent";
+			return EEXIST;
+		}
+	}
+	i = new_line(s, WSDP_LINE_TRACK, WSDP_AUDIO);
+	if (i < 0) {
+		*why = "no free m-line";
+		return ENOSPC;
+	}
+	strcpy(s->line[i].track.pa_sid, pa_sid);
+	strcpy(s->line[i].track.tr_sid, tr_sid);
+	s->line[i].track.ssrc = ssrc;
+	s->line[i].track.codec = codec;
+	if (linep)
+		*linep = (unsigned)i;
+	return 0;
+}
+
+int wsdp_sub_remove(struct wsdp_sub *s, const char *tr_sid)
+{
+	int i = wsdp_sub_find(s, tr_sid);
+	struct wsdp_sub_line *ln;
+
+	if (i < 0)
+		return ENOENT;
+	ln = &s->line[i];
+	s->changed = true;
+	ln->receiving = false;
+	/* Never offered: the client knows nothing of it. */
+	if ((unsigned)i >= s->nsent && (unsigned)i == s->n - 1) {
+		s->n--;
+		return 0;
+	}
+	ln->track.pa_sid[0] = ln->track.tr_sid[0] = '\0';
+	ln->track.ssrc = 0;
+	if (i == 0) {
+		ln->state = WSDP_LINE_IDLE;
+		return 0;
+	}
+	ln->state = WSDP_LINE_STOPPED;
+	/* The client never saw this mid: no answer needs to come first. */
+	ln->recyclable = !ln->offered;
+	return 0;
+}
+
+int wsdp_sub_data(struct wsdp_sub *s)
+{
+	if (!s)
+		return EINVAL;
+	for (unsigned j = 0; j < s->n; j++) {
+		if (s->line[j].state == WSDP_LINE_DATA)
+			return EALREADY;
+	}
+	return new_line(s, WSDP_LINE_DATA, WSDP_APPLICATION) < 0 ? ENOSPC : 0;
+}
+
+static void put_sub_line(struct out *o, const struct wsdp_sub_line *ln,
+                         const struct local *lc)
+{
+	const struct wsdp_track *t = &ln->track;
+	unsigned pt = t->codec == WSDP_OPUS ? WSDP_OPUS_PT : 0;
+
+	if (ln->kind == WSDP_APPLICATION) {
+		put(o,
+		    "m=application %u UDP/DTLS/SCTP webrtc-datachannel\r\n"
+		    "c=IN IP4 0.0.0.0\r\n",
+		    ln->state == WSDP_LINE_STOPPED ? 0 : 9);
+		if (ln->state == WSDP_LINE_STOPPED) {
+			put(o, "a=mid:%s\r\n", ln->mid);
+			return;
+		}
+		put_transport(o, lc, "actpass");
+		put(o,
+		    "a=mid:%s\r\na=sctp-port:%u\r\na=max-message-size:%u\r\n",
+		    ln->mid, WSDP_SCTP_PORT, WSDP_MAX_MESSAGE_SIZE);
+		return;
+	}
+	if (ln->state == WSDP_LINE_STOPPED) {
+		put(o,
+		    "m=audio 0 UDP/TLS/RTP/SAVPF %u\r\nc=IN IP4 0.0.0.0\r\n"
+		    "a=mid:%s\r\na=inactive\r\n",
+		    pt, ln->mid);
+		put_codec(o, t->codec, pt);
+		return;
+	}
+	put(o, "m=audio 9 UDP/TLS/RTP/SAVPF %u\r\nc=IN IP4 0.0.0.0\r\n", pt);
+	put_transport(o, lc, "actpass");
+	put(o, "a=mid:%s\r\n", ln->mid);
+	if (ln->state == WSDP_LINE_TRACK)
+		/* The stream id is how LiveKit SDKs find the publisher and
+		 * the track (unpack_stream_id). */
+		put(o, "a=sendonly\r\na=msid:%s|%s %s\r\n", t->pa_sid,
+		    t->tr_sid, t->tr_sid);
+	else
+		put(o, "a=inactive\r\n");
+	put(o, "a=rtcp-mux\r\n");
+	put_codec(o, t->codec, pt);
+	if (ln->state == WSDP_LINE_TRACK)
+		/* With several lines and no MID header extension, libwebrtc
+		 * demultiplexes by these SSRCs. */
+		put(o,
+		    "a=ssrc:%" PRIu32 " cname:voxgate\r\n"
+		    "a=ssrc:%" PRIu32 " msid:%s|%s %s\r\n",
+		    t->ssrc, t->ssrc, t->pa_sid, t->tr_sid, t->tr_sid);
+}
+
+int wsdp_sub_offer(struct wsdp_sub *s, const struct wsdp_local *l, char *buf,
+                   size_t size, size_t *len, const char **why)
+{
+	const char *ignored;
+	struct out o = {buf, size, 0, size == 0};
+	struct local lc;
+	bool group = false;
+	int err;
+
+	if (!why)
+		why = &ignored;
+	if (!s || !buf || !len) {
+		*why = "no buffer";
+		return EINVAL;
+	}
+	if (s->pending) {
+		*why = "an offer is waiting for its answer";
+		return EALREADY;
+	}
+	err = check_local(&lc, l, why);
+	if (err)
+		return err;
+	/* Nothing to carry yet: ICE and DTLS still need a line to start. */
+	if (!s->n && new_line(s, WSDP_LINE_IDLE, WSDP_AUDIO) < 0) {
+		*why = "no free m-line";
+		return ENOSPC;
+	}
+
+	put_origin(&o, s->sess_id, s->version + 1);
+	for (unsigned i = 0; i < s->n; i++) {
+		if (s->line[i].state == WSDP_LINE_STOPPED)
+			continue;
+		put(&o, "%s %s", group ? "" : "a=group:BUNDLE", s->line[i].mid);
+		group = true;
+	}
+	if (group)
+		put(&o, "\r\n");
+	put(&o, "a=ice-lite\r\na=msid-semantic: WMS *\r\n");
+	for (unsigned i = 0; i < s->n; i++)
+		put_sub_line(&o, &s->line[i], &lc);
+	err = written(&o, len, why);
+	if (err)
+		return err;
+
+	s->version++;
+	for (unsigned i = 0; i < s->n; i++)
+		s->line[i].offered = true;
+	memcpy(s->sent, s->line, sizeof(s->sent));
+	s->nsent = s->n;
+	s->pending = true;
+	s->changed = false;
+	return 0;
+}
+
+/* Whether the client's answer to one offered line fits it. */
+static const char *check_answered(const struct wsdp_sub_line *sent,
+                                  const struct wsdp_media *am)
+{
+	if (am->mid[0] ? strcmp(am->mid, sent->mid) != 0 : !am->rejected)
+		return "answer's mids are not the offer's";
+	if (am->kind != sent->kind)
+		return "answer's media types are not the offer's";
+	if (sent->state == WSDP_LINE_STOPPED)
+		return am->rejected ? NULL : "answer accepts a rejected line";
+	if (am->rejected)
+		return NULL;
+	if (!am->bundled)
+		return "answer leaves an accepted line out of BUNDLE";
+	if (sent->kind == WSDP_APPLICATION)
+		return am->sctp ? NULL : "answer's data line is not SCTP";
+	if (!am->savpf || !am->rtcp_mux)
+		return "answer's audio line lacks UDP/TLS/RTP/SAVPF or "
+		       "rtcp-mux";
+	if (sent->track.codec == WSDP_OPUS ? am->opus_pt != WSDP_OPUS_PT
+	                                   : !am->pcmu)
+		return "answer drops our codec";
+	if (sent->state == WSDP_LINE_TRACK)
+		return am->dir == WSDP_RECVONLY || am->dir == WSDP_INACTIVE
+		           ? NULL
+		           : "answer sends on a line we only send on";
+	return am->dir == WSDP_INACTIVE
+	           ? NULL
+	           : "answer to an inactive line not inactive";
+}
+
+int wsdp_sub_answer(struct wsdp_sub *s, const struct wsdp_desc *a,
+                    const char **why)
+{
+	const char *ignored;
+	bool any = false;
+
+	if (!why)
+		why = &ignored;
+	if (!s || !a) {
+		*why = "no answer";
+		return EINVAL;
+	}
+	if (!s->pending) {
+		*why = "no offer is waiting for an answer";
+		return EALREADY;
+	}
+	if (a->n != s->nsent) {
+		*why = "answer's m-lines are not the offer's";
+		return EPROTO;
+	}
+	for (unsigned i = 0; i < s->nsent; i++) {
+		const char *w = check_answered(&s->sent[i], &a->m[i]);
+
+		if (w) {
+			*why = w;
+			return EPROTO;
+		}
+		any |= !a->m[i].rejected;
+	}
+	if (any && a->setup != WSDP_SETUP_ACTIVE &&
+	    a->setup != WSDP_SETUP_PASSIVE) {
+		*why = "answer's a=setup is not active or passive";
+		return EPROTO;
+	}
+
+	for (unsigned i = 0; i < s->nsent; i++) {
+		const struct wsdp_sub_line *sent = &s->sent[i];
+		const struct wsdp_media *am = &a->m[i];
+		struct wsdp_sub_line *ln = &s->line[i];
+
+		/* Recycled since the offer went out: not this answer's. */
+		if (i >= s->n || strcmp(ln->mid, sent->mid) != 0)
+			continue;
+		if (sent->state == WSDP_LINE_STOPPED || am->rejected) {
+			/* A rejection by either side stops the line. */
+			ln->track.pa_sid[0] = ln->track.tr_sid[0] = '\0';
+			ln->track.ssrc = 0;
+			ln->state = WSDP_LINE_STOPPED;
+			ln->receiving = false;
+			ln->recyclable = true;
+			continue;
+		}
+		if (sent->state == WSDP_LINE_DATA) {
+			s->peer_sctp_port = am->sctp_port;
+			s->peer_max_message_size = am->max_message_size;
+		}
+		if (ln->state == WSDP_LINE_TRACK &&
+		    sent->state == WSDP_LINE_TRACK &&
+		    !strcmp(ln->track.tr_sid, sent->track.tr_sid))
+			ln->receiving = am->dir == WSDP_RECVONLY;
+	}
+	s->dtls_server = a->setup == WSDP_SETUP_ACTIVE;
+	s->pending = false;
+	return 0;
 }

@@ -6,6 +6,9 @@
  *
  * - wsdp_parse reads a client's description: the answer to our subscriber
  *   offer, or the client's publisher offer.
+ * - struct wsdp_sub keeps the m-lines of a subscriber PC across offers and
+ *   writes each offer (wsdp_sub_offer), then checks the client's answer
+ *   (wsdp_sub_answer).
  *
  * What the LiveKit SDKs and libwebrtc insist on is in the project's
  * livekit-rtc notes (sections a and b): ICE-lite with one host candidate,
@@ -30,6 +33,12 @@
 #define WSDP_FMTP_MAX  255   /* the Opus a=fmtp parameters kept */
 #define WSDP_SID_MAX   31    /* a LiveKit PA_/TR_ sid we write in an msid */
 #define WSDP_FP_LEN    32    /* a sha-256 certificate fingerprint */
+
+/* What we announce: LiveKit's a=max-message-size and a=sctp-port, and the pt
+ * of the Opus tracks we forward. */
+#define WSDP_MAX_MESSAGE_SIZE 262144
+#define WSDP_SCTP_PORT        5000
+#define WSDP_OPUS_PT          111
 
 enum wsdp_kind { WSDP_AUDIO, WSDP_VIDEO, WSDP_APPLICATION, WSDP_KIND_OTHER };
 
@@ -115,5 +124,122 @@ int wsdp_parse(struct wsdp_desc *d, const char *sdp, size_t len,
 
 /* The index of the m-line with this mid, or -1. */
 int wsdp_find_mid(const struct wsdp_desc *d, const char *mid);
+
+/* Our end of a peer connection, written into each description. */
+struct wsdp_local {
+	const char *ufrag;              /* 4-256 ice-chars (RFC 8839) */
+	const char *pwd;                /* 22-256 ice-chars */
+	uint8_t fp_sha256[WSDP_FP_LEN]; /* of our DTLS certificate */
+	const char *addr; /* our host candidate: an IPv4 or IPv6 literal */
+	uint16_t port;    /* and its UDP port, not 0 */
+};
+
+/* RFC 8445 section 5.1.2.1 for a host candidate (type preference 126),
+ * component 1-256. Our one candidate has local preference 65535. */
+uint32_t wsdp_host_priority(uint16_t local_pref, unsigned component);
+
+/* ---- the subscriber PC: we offer, the client answers ---- */
+
+enum wsdp_codec {
+	WSDP_PCMU, /* a phone caller's track, as it comes: PCMU/8000, pt 0 */
+	WSDP_OPUS  /* a WebRTC publisher's track forwarded as is, sent with
+	              pt WSDP_OPUS_PT whatever pt it arrived with */
+};
+
+enum wsdp_line_state {
+	WSDP_LINE_TRACK,   /* sendonly: one track */
+	WSDP_LINE_IDLE,    /* inactive audio with no track */
+	WSDP_LINE_STOPPED, /* port 0: its track left */
+	WSDP_LINE_DATA     /* m=application, the data channels */
+};
+
+struct wsdp_track {
+	char pa_sid[WSDP_SID_MAX + 1]; /* the publishing participant */
+	char tr_sid[WSDP_SID_MAX + 1];
+	uint32_t ssrc; /* what we send the track with */
+	enum wsdp_codec codec;
+};
+
+struct wsdp_sub_line {
+	enum wsdp_line_state state;
+	enum wsdp_kind kind; /* WSDP_AUDIO or WSDP_APPLICATION */
+	char mid[WSDP_MID_MAX + 1];
+	struct wsdp_track track; /* TRACK; IDLE and STOPPED keep the codec */
+	bool offered;            /* this mid has been in an offer */
+	bool receiving;          /* TRACK: the client answered recvonly */
+	bool recyclable; /* STOPPED, and that was answered (RFC 8829 5.2.2) */
+};
+
+/*
+ * The m-lines of one subscriber PC. A line's mid never changes and is
+ * never given to another line: a track removed leaves its line rejected
+ * (port 0), except on line 0, the BUNDLE tag, which goes inactive so the
+ * transport never moves. New tracks get new lines; only when all
+ * WSDP_MEDIA_MAX are taken is a rejected line whose rejection was
+ * answered recycled, with a new mid. When the first offer has nothing to
+ * carry, it holds one inactive audio line so ICE and DTLS can start.
+ *
+ * Fields are readable; change them through the functions only.
+ */
+struct wsdp_sub {
+	uint64_t sess_id;
+	uint32_t version; /* of the last offer's o= line */
+	unsigned n;
+	struct wsdp_sub_line line[WSDP_MEDIA_MAX];
+	unsigned nsent; /* the offer out, kept to check its answer */
+	struct wsdp_sub_line sent[WSDP_MEDIA_MAX];
+	bool pending; /* an offer is out, its answer not in */
+	bool changed; /* lines changed since the last offer */
+	uint32_t next_mid;
+	/* From the last answer accepted: */
+	bool dtls_server; /* the client answered a=setup:active */
+	uint16_t peer_sctp_port;
+	uint32_t peer_max_message_size; /* 0: none given or no limit */
+};
+
+/* An empty PC; sess_id goes in every offer's o= line (below 2^63). */
+void wsdp_sub_init(struct wsdp_sub *s, uint64_t sess_id);
+
+/*
+ * Adds a track to send: pa_sid and tr_sid of 1-WSDP_SID_MAX characters
+ * [A-Za-z0-9_-], ssrc not 0 and not used by another track of this PC.
+ * 0 with *linep (may be NULL) its line; EINVAL for bad values, EEXIST for
+ * a track or SSRC already sent, ENOSPC when no line is free.
+ */
+int wsdp_sub_add(struct wsdp_sub *s, const char *pa_sid, const char *tr_sid,
+                 uint32_t ssrc, enum wsdp_codec codec, unsigned *linep,
+                 const char **why);
+
+/* Removes a track: 0, or ENOENT. */
+int wsdp_sub_remove(struct wsdp_sub *s, const char *tr_sid);
+
+/* The line of a track being sent, or -1. */
+int wsdp_sub_find(const struct wsdp_sub *s, const char *tr_sid);
+
+/* Adds the m=application line (a=sctp-port:5000, a=max-message-size
+ * WSDP_MAX_MESSAGE_SIZE): 0, EALREADY, or ENOSPC. */
+int wsdp_sub_data(struct wsdp_sub *s);
+
+/*
+ * Writes the next offer into buf (size bytes, NUL-terminated), *len its
+ * length: session-level a=ice-lite and a=group:BUNDLE of every line not
+ * rejected. 0; EALREADY while the previous offer has no answer; EINVAL for
+ * a bad *l; ENOSPC when buf is too small (WSDP_SIZE_MAX always suffices).
+ */
+int wsdp_sub_offer(struct wsdp_sub *s, const struct wsdp_local *l, char *buf,
+                   size_t size, size_t *len, const char **why);
+
+/*
+ * Takes the client's answer to the offer out: the same lines in the same
+ * order with the same mids and kinds, our codec on each track line it
+ * accepts, recvonly or inactive on those, rtcp-mux and BUNDLE on every
+ * line it accepts, a=setup active or passive. 0 with the lines' receiving
+ * and recyclable flags, dtls_server and the peer's SCTP values updated; a
+ * line the client rejected is rejected from then on (its track is no
+ * longer sent). EALREADY without an offer out; EPROTO for an answer that
+ * does not fit (nothing changed then, and the PC cannot go on).
+ */
+int wsdp_sub_answer(struct wsdp_sub *s, const struct wsdp_desc *ans,
+                    const char **why);
 
 #endif

@@ -1,16 +1,36 @@
 /*
- * The WebRTC SDP (src/webrtc/wsdp.c): a client's description through
- * wsdp_parse. What it keeps must hold to its grammar (every string bounded
- * and of its characters, mids unique, BUNDLE and the transport consistent)
- * and a refusal must say why.
+ * The WebRTC SDP (src/webrtc/wsdp.c), two ways.
+ *
+ * Input starting with 'v': a client's description. What wsdp_parse keeps
+ * must hold to its grammar; taken as the answer to a subscriber offer of
+ * as many lines, wsdp_sub_answer must keep its state whole.
+ *
+ * Any other first byte: a program run on one subscriber PC, a byte per
+ * step, 256 steps at most (low 3 bits the operation, the rest its
+ * argument): add a PCMU or Opus track, remove one, add the data channels,
+ * write the offer, answer it as libwebrtc does (the next two bytes
+ * rejecting lines). Every offer must read back with the PC's lines, BUNDLE
+ * of exactly the lines not rejected, and no mid ever carrying a second
+ * track.
  */
 #include <errno.h>
 
 #include "webrtc/wsdp.h"
 
 #include "fuzz.h"
+#include "../unit/wsdp_peer.h"
 
-static struct wsdp_desc d;
+static struct wsdp_desc d, back;
+static struct wsdp_sub s;
+static char out[WSDP_SIZE_MAX], ans[WSDP_SIZE_MAX];
+
+static const struct wsdp_local local = {
+    .ufrag = "vXg1",
+    .pwd = "0123456789abcdefghijKL",
+    .fp_sha256 = {0xde, 0xad, 0xbe, 0xef},
+    .addr = "2001:db8::7",
+    .port = 40002,
+};
 
 static bool chars_ok(const char *str, size_t cap, size_t min,
                      bool (*ok)(unsigned char))
@@ -96,12 +116,151 @@ static void check_desc(const struct wsdp_desc *x)
 	FUZZ_CHECK(chars_ok(x->ice_pwd, sizeof(x->ice_pwd), 22, ice));
 }
 
+/* d taken as the answer to a subscriber offer of as many lines. */
+static void answer_subscriber(void)
+{
+	const char *why = NULL;
+	size_t len = 0;
+	char tr[16];
+	int err;
+
+	wsdp_sub_init(&s, 1);
+	for (unsigned i = 0; i < d.n; i++) {
+		if (d.m[i].kind == WSDP_APPLICATION && wsdp_sub_data(&s) == 0)
+			continue;
+		snprintf(tr, sizeof(tr), "TR_%u", i);
+		FUZZ_CHECK(wsdp_sub_add(&s, "PA_f", tr, i + 1,
+		                        d.m[i].pcmu ? WSDP_PCMU : WSDP_OPUS,
+		                        NULL, &why) == 0);
+	}
+	FUZZ_CHECK(wsdp_sub_offer(&s, &local, out, sizeof(out), &len, &why) ==
+	           0);
+	err = wsdp_sub_answer(&s, &d, &why);
+	FUZZ_CHECK(err == 0 || err == EPROTO);
+	FUZZ_CHECK(s.pending == (err != 0));
+	for (unsigned i = 0; !err && i < s.n; i++) {
+		FUZZ_CHECK(!s.line[i].receiving ||
+		           s.line[i].state == WSDP_LINE_TRACK);
+		if (d.m[i].rejected)
+			FUZZ_CHECK(s.line[i].state == WSDP_LINE_STOPPED);
+	}
+}
+
+/* Programs stop after this many steps: each offer is read back, and long
+ * programs find nothing short ones do not, only slower. */
+#define STEPS 256
+
+/* Which track each mid ever carried: none may carry a second. */
+#define MIDS (STEPS + 2)
+static char owner[MIDS][WSDP_SID_MAX + 1];
+
+static void check_offer(void)
+{
+	const char *why = NULL;
+	size_t len = 0;
+	unsigned k = 0;
+
+	FUZZ_CHECK(wsdp_sub_offer(&s, &local, out, sizeof(out), &len, &why) ==
+	           0);
+	FUZZ_CHECK(wsdp_parse(&back, out, len, &why) == 0);
+	check_desc(&back);
+	FUZZ_CHECK(back.ice_lite && back.n == s.n);
+	for (unsigned i = 0; i < s.n; i++) {
+		const struct wsdp_sub_line *ln = &s.line[i];
+		const struct wsdp_media *m = &back.m[i];
+		unsigned long mid = strtoul(ln->mid, NULL, 10);
+
+		FUZZ_CHECK(!strcmp(m->mid, ln->mid));
+		FUZZ_CHECK(m->rejected == (ln->state == WSDP_LINE_STOPPED));
+		if (!m->rejected) {
+			FUZZ_CHECK(k < back.nbundle && back.bundle[k] == i);
+			k++;
+		}
+		FUZZ_CHECK(mid < MIDS);
+		if (ln->state != WSDP_LINE_TRACK)
+			continue;
+		FUZZ_CHECK(m->dir == WSDP_SENDONLY &&
+		           m->ssrc == ln->track.ssrc);
+		FUZZ_CHECK(!strcmp(m->msid_track, ln->track.tr_sid));
+		if (!owner[mid][0])
+			strcpy(owner[mid], ln->track.tr_sid);
+		FUZZ_CHECK(!strcmp(owner[mid], ln->track.tr_sid));
+	}
+	FUZZ_CHECK(k == back.nbundle);
+}
+
+static void run_program(struct fuzz_in *in)
+{
+	const char *why = NULL;
+	char tr[16];
+	size_t len;
+
+	wsdp_sub_init(&s, 3);
+	memset(owner, 0, sizeof(owner));
+	for (unsigned step = 0; step < STEPS && in->n; step++) {
+		uint8_t b = fuzz_u8(in), arg = b >> 3;
+
+		snprintf(tr, sizeof(tr), "TR_%u", arg);
+		switch (b & 7) {
+		case 0:
+		case 1: {
+			int err = wsdp_sub_add(&s, "PA_f", tr, arg + 1u,
+			                       b & 1 ? WSDP_OPUS : WSDP_PCMU,
+			                       NULL, &why);
+			FUZZ_CHECK(err == 0 || err == EEXIST || err == ENOSPC);
+			/* Same argument, same sid and SSRC. */
+			FUZZ_CHECK((wsdp_sub_find(&s, tr) >= 0) ==
+			           (err != ENOSPC));
+			break;
+		}
+		case 2:
+			FUZZ_CHECK(wsdp_sub_remove(&s, tr) == 0 ||
+			           wsdp_sub_find(&s, tr) < 0);
+			FUZZ_CHECK(wsdp_sub_find(&s, tr) < 0);
+			break;
+		case 3:
+			wsdp_sub_data(&s);
+			break;
+		case 4:
+			if (!s.pending)
+				check_offer();
+			break;
+		case 5:
+			if (!s.pending)
+				break;
+			FUZZ_CHECK(peer_answer(&back, fuzz_u16(in), ans,
+			                       sizeof(ans), &len) == 0);
+			FUZZ_CHECK(wsdp_parse(&d, ans, len, &why) == 0);
+			FUZZ_CHECK(wsdp_sub_answer(&s, &d, &why) == 0);
+			for (unsigned i = 0; i < d.n; i++) {
+				if (d.m[i].rejected &&
+				    !strcmp(s.line[i].mid, d.m[i].mid))
+					FUZZ_CHECK(s.line[i].state ==
+					           WSDP_LINE_STOPPED);
+			}
+			break;
+		default:
+			break;
+		}
+		FUZZ_CHECK(s.n <= WSDP_MEDIA_MAX);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct fuzz_in in = {data, size};
 	const char *why = NULL;
 	char *text;
 	int err;
 
+	if (!size)
+		return 0;
+	if (data[0] != 'v') {
+		in.p++;
+		in.n--;
+		run_program(&in);
+		return 0;
+	}
 	text = fuzz_copy(data, size, false);
 	err = wsdp_parse(&d, text, size, &why);
 	free(text);
@@ -111,5 +270,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	check_desc(&d);
+	answer_subscriber();
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include "webrtc/wsdp.h"
 
 #include "test.h"
+#include "wsdp_peer.h"
 
 #define SEEDS "tests/fuzz/corpus/wsdp/"
 
@@ -444,6 +445,475 @@ TEST(every_prefix)
 	return 0;
 }
 
+static struct wsdp_desc back;
+static char out[WSDP_SIZE_MAX];
+
+static const struct wsdp_local local = {
+    .ufrag = "vXg1",
+    .pwd = "0123456789abcdefghijKL",
+    .fp_sha256 = {0xde, 0xad, 0xbe, 0xef, 1,  2,  3,  4,  5,  6,   7,
+                  8,    9,    10,   11,   12, 13, 14, 15, 16, 17,  18,
+                  19,   20,   21,   22,   23, 24, 25, 26, 27, 0xff},
+    .addr = "203.0.113.7",
+    .port = 40002,
+};
+
+#define OUR_FP                                                                 \
+	"a=fingerprint:sha-256 DE:AD:BE:EF:01:02:03:04:05:06:07:08:09:0A:0B:"  \
+	"0C:0D:0E:0F:10:11:12:13:14:15:16:17:18:19:1A:1B:FF"
+
+/* The m-section i of sdp (its m= line up to the next), "" past the end. */
+static const char *section(const char *sdp, unsigned i, size_t *n)
+{
+	const char *p = strstr(sdp, "\r\nm=");
+	const char *next;
+
+	while (p && i--)
+		p = strstr(p + 2, "\r\nm=");
+	if (!p) {
+		*n = 0;
+		return "";
+	}
+	p += 2;
+	next = strstr(p, "\r\nm=");
+	*n = next ? (size_t)(next - p) + 2 : strlen(p);
+	return p;
+}
+
+/* Whether a whole line equal to line is in [p, p + n). */
+static bool has_line_in(const char *p, size_t n, const char *line)
+{
+	size_t l = strlen(line);
+
+	for (const char *q = p; q < p + n;) {
+		const char *e = memchr(q, '\n', (size_t)(p + n - q));
+		size_t len = e ? (size_t)(e - q) : (size_t)(p + n - q);
+
+		if (len && q[len - 1] == '\r')
+			len--;
+		if (len == l && !memcmp(q, line, l))
+			return true;
+		if (!e)
+			break;
+		q = e + 1;
+	}
+	return false;
+}
+
+static bool in_section(const char *sdp, unsigned i, const char *line)
+{
+	size_t n;
+	const char *p = section(sdp, i, &n);
+
+	return has_line_in(p, n, line);
+}
+
+static bool in_session(const char *sdp, const char *line)
+{
+	const char *m = strstr(sdp, "\r\nm=");
+
+	return has_line_in(sdp, m ? (size_t)(m - sdp) + 2 : strlen(sdp), line);
+}
+
+/* Every line ends with CRLF and none is empty. */
+static bool crlf_only(const char *sdp)
+{
+	for (const char *p = sdp; *p; p++) {
+		if (*p == '\n' && (p == sdp || p[-1] != '\r'))
+			return false;
+		if (*p == '\r' && p[1] != '\n')
+			return false;
+		if (*p == '\n' && p[1] == '\r')
+			return false;
+	}
+	return strlen(sdp) >= 2 && !strcmp(sdp + strlen(sdp) - 2, "\r\n");
+}
+
+static int offer(struct wsdp_sub *s, const struct wsdp_local *l)
+{
+	const char *why = NULL;
+	size_t len = 0;
+	int err = wsdp_sub_offer(s, l, out, sizeof(out), &len, &why);
+
+	if (err)
+		return err;
+	if (len != strlen(out) || !crlf_only(out))
+		return EINVAL;
+	return wsdp_parse(&back, out, len, &why);
+}
+
+/* The client answers the offer in out (parsed in back). */
+static int answer(struct wsdp_sub *s, uint32_t reject_mask)
+{
+	char ans[WSDP_SIZE_MAX];
+	const char *why = NULL;
+	size_t len = 0;
+	int err = peer_answer(&back, reject_mask, ans, sizeof(ans), &len);
+
+	if (!err)
+		err = wsdp_parse(&d, ans, len, &why);
+	if (!err)
+		err = wsdp_sub_answer(s, &d, &why);
+	return err;
+}
+
+/* Nothing subscribed yet: one inactive audio line, so ICE and DTLS can
+ * start; a=ice-lite at session level. */
+TEST(sub_offer_first_empty)
+{
+	static struct wsdp_sub s;
+
+	wsdp_sub_init(&s, 32349875);
+	CHECK_EQ(offer(&s, &local), 0);
+	CHECK(in_session(out, "v=0"));
+	CHECK(in_session(out, "o=- 32349875 1 IN IP4 0.0.0.0"));
+	CHECK(in_session(out, "a=ice-lite"));
+	CHECK(in_session(out, "a=group:BUNDLE 0"));
+	CHECK(in_session(out, "a=msid-semantic: WMS *"));
+	CHECK(!in_section(out, 0, "a=ice-lite"));
+	CHECK(in_section(out, 0, "m=audio 9 UDP/TLS/RTP/SAVPF 0"));
+	CHECK(in_section(out, 0, "c=IN IP4 0.0.0.0"));
+	CHECK(in_section(out, 0, "a=inactive"));
+	CHECK(in_section(out, 0, "a=setup:actpass"));
+	CHECK(in_section(out, 0, "a=ice-ufrag:vXg1"));
+	CHECK(in_section(out, 0, "a=ice-pwd:0123456789abcdefghijKL"));
+	CHECK(in_section(out, 0, OUR_FP));
+	CHECK(in_section(out, 0,
+	                 "a=candidate:1 1 udp 2130706431 203.0.113.7 "
+	                 "40002 typ host"));
+	CHECK(in_section(out, 0, "a=end-of-candidates"));
+	CHECK(in_section(out, 0, "a=rtcp-mux"));
+	CHECK(!strstr(out, "a=msid:") && !strstr(out, "a=ssrc"));
+	CHECK(back.ice_lite);
+	CHECK_EQ(back.n, 1);
+	CHECK_EQ(back.m[0].dir, WSDP_INACTIVE);
+	CHECK_EQ(back.setup, WSDP_SETUP_ACTPASS);
+	CHECK(s.pending);
+	CHECK_EQ(
+	    wsdp_sub_offer(&s, &local, out, sizeof(out), &(size_t){0}, NULL),
+	    EALREADY);
+
+	/* The client answers with its own transport, DTLS active. */
+	CHECK_EQ(answer(&s, 0), 0);
+	CHECK(!s.pending && s.dtls_server);
+	CHECK_EQ(s.line[0].state, WSDP_LINE_IDLE);
+	CHECK_EQ(wsdp_sub_answer(&s, &d, NULL), EALREADY);
+	return 0;
+}
+
+TEST(sub_offer_tracks)
+{
+	static struct wsdp_sub s;
+	const char *why = NULL;
+	unsigned line = 99;
+
+	wsdp_sub_init(&s, 5);
+	CHECK_EQ(wsdp_sub_add(&s, "PA_caller0000001", "TR_caller0000001",
+	                      3166947600u, WSDP_PCMU, &line, &why),
+	         0);
+	CHECK_EQ(line, 0);
+	CHECK_EQ(wsdp_sub_add(&s, "PA_agent00000001", "TR_agent00000001", 42,
+	                      WSDP_OPUS, &line, &why),
+	         0);
+	CHECK_EQ(line, 1);
+	CHECK_EQ(wsdp_sub_data(&s), 0);
+	CHECK_EQ(wsdp_sub_data(&s), EALREADY);
+	CHECK_EQ(offer(&s, &local), 0);
+
+	CHECK(in_session(out, "a=group:BUNDLE 0 1 2"));
+	CHECK(in_session(out, "a=ice-lite"));
+	/* The phone caller's track: PCMU, sendonly, PA|TR msid. */
+	CHECK(in_section(out, 0, "m=audio 9 UDP/TLS/RTP/SAVPF 0"));
+	CHECK(in_section(out, 0, "a=sendonly"));
+	CHECK(in_section(out, 0, "a=mid:0"));
+	CHECK(in_section(out, 0,
+	                 "a=msid:PA_caller0000001|TR_caller0000001 "
+	                 "TR_caller0000001"));
+	CHECK(in_section(out, 0, "a=ssrc:3166947600 cname:voxgate"));
+	CHECK(in_section(out, 0,
+	                 "a=ssrc:3166947600 msid:PA_caller0000001|"
+	                 "TR_caller0000001 TR_caller0000001"));
+	CHECK(in_section(out, 0, "a=rtpmap:0 PCMU/8000"));
+	CHECK(in_section(out, 0, "a=rtcp-mux"));
+	/* A WebRTC publisher's track forwarded: Opus 111. */
+	CHECK(in_section(out, 1, "m=audio 9 UDP/TLS/RTP/SAVPF 111"));
+	CHECK(in_section(out, 1, "a=rtpmap:111 opus/48000/2"));
+	CHECK(in_section(out, 1, "a=fmtp:111 minptime=10;useinbandfec=1"));
+	CHECK(in_section(out, 1,
+	                 "a=msid:PA_agent00000001|TR_agent00000001 "
+	                 "TR_agent00000001"));
+	CHECK(in_section(out, 1, "a=ssrc:42 cname:voxgate"));
+	/* The data channels. */
+	CHECK(in_section(out, 2,
+	                 "m=application 9 UDP/DTLS/SCTP webrtc-datachannel"));
+	CHECK(in_section(out, 2, "a=sctp-port:5000"));
+	CHECK(in_section(out, 2, "a=max-message-size:262144"));
+	CHECK(in_section(out, 2, "a=setup:actpass"));
+
+	CHECK_EQ(back.n, 3);
+	CHECK_STR(back.m[0].msid_stream, "PA_caller0000001|TR_caller0000001");
+	CHECK_STR(back.m[0].msid_track, "TR_caller0000001");
+	CHECK_EQ(back.m[0].ssrc, 3166947600u);
+	CHECK_STR(back.m[0].cname, "voxgate");
+	CHECK_EQ(back.m[0].dir, WSDP_SENDONLY);
+	CHECK(back.m[0].pcmu && back.m[0].nfmt == 1);
+	CHECK_EQ(back.m[1].opus_pt, 111);
+	CHECK_EQ(back.m[2].sctp_port, 5000);
+
+	/* The werift/Chromium answer form, through the same check. */
+	CHECK_EQ(answer(&s, 0), 0);
+	CHECK(s.line[0].receiving && s.line[1].receiving);
+	CHECK_EQ(s.peer_sctp_port, 5000);
+	CHECK_EQ(s.peer_max_message_size, 262144);
+
+	/* Bad values refused. */
+	CHECK_EQ(wsdp_sub_add(&s, "PA_x", "TR_caller0000001", 7, WSDP_PCMU,
+	                      NULL, &why),
+	         EEXIST);
+	CHECK_EQ(wsdp_sub_add(&s, "PA_x", "TR_y", 42, WSDP_PCMU, NULL, &why),
+	         EEXIST);
+	CHECK_EQ(wsdp_sub_add(&s, "PA_x", "TR y", 8, WSDP_PCMU, NULL, &why),
+	         EINVAL);
+	CHECK_EQ(wsdp_sub_add(&s, "PA|x", "TR_y", 8, WSDP_PCMU, NULL, &why),
+	         EINVAL);
+	CHECK_EQ(wsdp_sub_add(&s, "", "TR_y", 8, WSDP_PCMU, NULL, &why),
+	         EINVAL);
+	CHECK_EQ(wsdp_sub_add(&s, "PA_x", "TR_01234567890123456789012345678", 8,
+	                      WSDP_PCMU, NULL, &why),
+	         EINVAL);
+	CHECK_EQ(wsdp_sub_add(&s, "PA_x", "TR_y", 0, WSDP_PCMU, NULL, &why),
+	         EINVAL);
+	CHECK_EQ(wsdp_sub_remove(&s, "TR_none"), ENOENT);
+	return 0;
+}
+
+/* Mids stay with their tracks across re-offers; a track removed leaves a
+ * port-0 line (line 0, the BUNDLE tag, goes inactive); mids are never
+ * given again. */
+TEST(sub_reoffer_stable_mids)
+{
+	static struct wsdp_sub s;
+	const char *why = NULL;
+
+	wsdp_sub_init(&s, 9);
+	CHECK_EQ(wsdp_sub_add(&s, "PA_a", "TR_a", 1, WSDP_PCMU, NULL, &why), 0);
+	CHECK_EQ(offer(&s, &local), 0);
+	CHECK_EQ(answer(&s, 0), 0);
+
+	CHECK_EQ(wsdp_sub_add(&s, "PA_b", "TR_b", 2, WSDP_OPUS, NULL, &why), 0);
+	CHECK(s.changed);
+	CHECK_EQ(offer(&s, &local), 0);
+	CHECK(!s.changed);
+	CHECK(in_session(out, "o=- 9 2 IN IP4 0.0.0.0"));
+	CHECK(in_session(out, "a=group:BUNDLE 0 1"));
+	CHECK(in_section(out, 0, "a=msid:PA_a|TR_a TR_a"));
+	CHECK(in_section(out, 1, "a=msid:PA_b|TR_b TR_b"));
+	CHECK_EQ(answer(&s, 0), 0);
+
+	CHECK_EQ(wsdp_sub_remove(&s, "TR_a"), 0);
+	CHECK_EQ(wsdp_sub_remove(&s, "TR_b"), 0);
+	CHECK_EQ(wsdp_sub_find(&s, "TR_b"), -1);
+	CHECK_EQ(wsdp_sub_add(&s, "PA_c", "TR_c", 3, WSDP_PCMU, NULL, &why), 0);
+	CHECK_EQ(offer(&s, &local), 0);
+	CHECK_EQ(back.n, 3);
+	CHECK(in_session(out, "a=group:BUNDLE 0 2"));
+	CHECK(in_section(out, 0, "a=inactive"));
+	CHECK(in_section(out, 0, "a=mid:0"));
+	CHECK(!in_section(out, 0, "a=msid:PA_a|TR_a TR_a"));
+	CHECK(!back.m[0].rejected && back.m[0].bundled);
+	CHECK(in_section(out, 1, "m=audio 0 UDP/TLS/RTP/SAVPF 111"));
+	CHECK(in_section(out, 1, "a=mid:1"));
+	CHECK(!in_section(out, 1, "a=ice-ufrag:vXg1"));
+	CHECK(back.m[1].rejected && !back.m[1].bundled);
+	CHECK(in_section(out, 2, "a=mid:2"));
+	CHECK(in_section(out, 2, "a=msid:PA_c|TR_c TR_c"));
+	CHECK_EQ(answer(&s, 0), 0);
+	CHECK(s.line[1].recyclable);
+	CHECK(s.line[2].receiving);
+
+	/* Re-adding a track that left gets a new line and mid. */
+	CHECK_EQ(wsdp_sub_add(&s, "PA_b", "TR_b", 2, WSDP_OPUS, NULL, &why), 0);
+	CHECK_EQ(wsdp_sub_find(&s, "TR_b"), 3);
+	CHECK_EQ(offer(&s, &local), 0);
+	CHECK_STR(back.m[3].mid, "3");
+	CHECK(in_session(out, "a=group:BUNDLE 0 2 3"));
+	return 0;
+}
+
+/* Only when all 16 lines are taken is a rejected line recycled, and only
+ * once its rejection was answered; it gets a new mid. */
+TEST(sub_recycle)
+{
+	static struct wsdp_sub s;
+	const char *why = NULL;
+	char sid[16];
+
+	wsdp_sub_init(&s, 1);
+	for (unsigned i = 0; i < WSDP_MEDIA_MAX; i++) {
+		snprintf(sid, sizeof(sid), "TR_%u", i);
+		CHECK_EQ(wsdp_sub_add(&s, "PA_p", sid, 100 + i, WSDP_PCMU, NULL,
+		                      &why),
+		         0);
+	}
+	CHECK_EQ(wsdp_sub_add(&s, "PA_p", "TR_x", 99, WSDP_PCMU, NULL, &why),
+	         ENOSPC);
+	CHECK_EQ(wsdp_sub_data(&s), ENOSPC);
+	CHECK_EQ(offer(&s, &local), 0);
+	CHECK_EQ(back.n, 16);
+	CHECK_EQ(answer(&s, 0), 0);
+
+	CHECK_EQ(wsdp_sub_remove(&s, "TR_5"), 0);
+	/* Not answered yet: the client still has mid 5 at line 5. */
+	CHECK_EQ(wsdp_sub_add(&s, "PA_p", "TR_x", 99, WSDP_PCMU, NULL, &why),
+	         ENOSPC);
+	CHECK_EQ(offer(&s, &local), 0);
+	CHECK(back.m[5].rejected);
+	CHECK_EQ(wsdp_sub_add(&s, "PA_p", "TR_x", 99, WSDP_PCMU, NULL, &why),
+	         ENOSPC);
+	CHECK_EQ(answer(&s, 0), 0);
+	CHECK_EQ(wsdp_sub_add(&s, "PA_p", "TR_x", 99, WSDP_PCMU, NULL, &why),
+	         0);
+	CHECK_EQ(wsdp_sub_find(&s, "TR_x"), 5);
+	CHECK_STR(s.line[5].mid, "16");
+	CHECK_EQ(offer(&s, &local), 0);
+	CHECK_STR(back.m[5].mid, "16");
+	CHECK(!back.m[5].rejected);
+	CHECK_EQ(answer(&s, 0), 0);
+	CHECK(s.line[5].receiving);
+
+	/* Line 0 is the tag: its track leaves it inactive, never rejected,
+	 * never recycled. */
+	CHECK_EQ(wsdp_sub_remove(&s, "TR_0"), 0);
+	CHECK_EQ(s.line[0].state, WSDP_LINE_IDLE);
+	CHECK_EQ(offer(&s, &local), 0);
+	CHECK_EQ(answer(&s, 0), 0);
+	CHECK_EQ(wsdp_sub_add(&s, "PA_p", "TR_y", 98, WSDP_PCMU, NULL, &why),
+	         ENOSPC);
+	return 0;
+}
+
+/* A client that rejects a line stops it; what the client may not do. */
+TEST(sub_answer_refused)
+{
+	static struct wsdp_sub s;
+	const char *why = NULL;
+	char ans[4096];
+	size_t len = 0;
+
+	wsdp_sub_init(&s, 2);
+	CHECK_EQ(wsdp_sub_add(&s, "PA_a", "TR_a", 1, WSDP_PCMU, NULL, &why), 0);
+	CHECK_EQ(wsdp_sub_add(&s, "PA_b", "TR_b", 2, WSDP_OPUS, NULL, &why), 0);
+	CHECK_EQ(offer(&s, &local), 0);
+
+	/* Chromium's one-line answer does not fit a two-line offer. */
+	len = load("chromium_subscriber_answer");
+	CHECK_EQ(wsdp_parse(&d, text, len, &why), 0);
+	CHECK_EQ(wsdp_sub_answer(&s, &d, &why), EPROTO);
+	CHECK(s.pending);
+
+	/* Each change to a good answer that must be refused. */
+	static const char *const breaks[][2] = {
+	    {"a=mid:1", "a=mid:7"},
+	    {"a=setup:active", "a=setup:actpass"},
+	    {"a=recvonly", "a=sendrecv"},
+	    {"a=group:BUNDLE 0 1", "a=group:BUNDLE 0"},
+	    {"a=rtcp-mux", "a=rtcp-rsize"},
+	    {"UDP/TLS/RTP/SAVPF 111", "UDP/TLS/RTP/SAVPF 96"},
+	    {"m=audio 9 UDP/TLS/RTP/SAVPF 0", "m=video 9 UDP/TLS/RTP/SAVPF 0"},
+	};
+	CHECK_EQ(peer_answer(&back, 0, ans, sizeof(ans), &len), 0);
+	for (size_t i = 0; i < sizeof(breaks) / sizeof(breaks[0]); i++) {
+		char bad[4096];
+		char *at = strstr(ans, breaks[i][0]);
+		int err;
+
+		CHECK(at);
+		snprintf(bad, sizeof(bad), "%.*s%s%s", (int)(at - ans), ans,
+		         breaks[i][1], at + strlen(breaks[i][0]));
+		err = parse_str(&d, bad, &why);
+		if (!err)
+			err = wsdp_sub_answer(&s, &d, &why);
+		if (err != EPROTO)
+			TEST_FAIL("sub_answer_refused", "%s -> %s: %d",
+			          breaks[i][0], breaks[i][1], err);
+		CHECK(s.pending);
+	}
+
+	/* A client that answers inactive is not receiving (yet). */
+	{
+		char in[4096];
+		char *at = strstr(ans, "a=recvonly");
+
+		CHECK(at);
+		snprintf(in, sizeof(in), "%.*sa=inactive%s", (int)(at - ans),
+		         ans, at + strlen("a=recvonly"));
+		CHECK_EQ(parse_str(&d, in, &why), 0);
+		CHECK_EQ(wsdp_sub_answer(&s, &d, &why), 0);
+		CHECK(!s.line[0].receiving && s.line[1].receiving);
+		CHECK_EQ(offer(&s, &local), 0);
+	}
+
+	/* The client rejects the Opus line: it is stopped from then on. */
+	CHECK_EQ(answer(&s, 1u << 1), 0);
+	CHECK(s.line[0].receiving);
+	CHECK_EQ(s.line[1].state, WSDP_LINE_STOPPED);
+	CHECK(!s.line[1].receiving);
+	CHECK_EQ(wsdp_sub_find(&s, "TR_b"), -1);
+	CHECK_EQ(offer(&s, &local), 0);
+	CHECK(back.m[1].rejected);
+	CHECK(in_session(out, "a=group:BUNDLE 0"));
+	return 0;
+}
+
+TEST(candidate_address)
+{
+	static struct wsdp_sub s;
+	struct wsdp_local l = local;
+	const char *why = NULL;
+
+	CHECK_EQ(wsdp_host_priority(65535, 1), 2130706431u);
+	CHECK_EQ(wsdp_host_priority(0, 1), (126u << 24) + 255);
+	CHECK_EQ(wsdp_host_priority(65535, 2), 2130706430u);
+
+	l.addr = "2001:DB8:0::7";
+	wsdp_sub_init(&s, 1);
+	CHECK_EQ(offer(&s, &l), 0);
+	CHECK(in_section(out, 0,
+	                 "a=candidate:1 1 udp 2130706431 2001:db8::7 "
+	                 "40002 typ host"));
+
+	static const char *const bad_addr[] = {
+	    "example.com", "203.0.113.7\r\na=x", "fe80::1%eth0", "", "1.2.3",
+	};
+	for (size_t i = 0; i < sizeof(bad_addr) / sizeof(bad_addr[0]); i++) {
+		wsdp_sub_init(&s, 1);
+		l.addr = bad_addr[i];
+		CHECK_EQ(wsdp_sub_offer(&s, &l, out, sizeof(out), &(size_t){0},
+		                        &why),
+		         EINVAL);
+		CHECK(!s.pending);
+	}
+	l = local;
+	l.ufrag = "ab c";
+	CHECK_EQ(wsdp_sub_offer(&s, &l, out, sizeof(out), &(size_t){0}, &why),
+	         EINVAL);
+	l = local;
+	l.pwd = "short";
+	CHECK_EQ(wsdp_sub_offer(&s, &l, out, sizeof(out), &(size_t){0}, &why),
+	         EINVAL);
+	l = local;
+	l.port = 0;
+	CHECK_EQ(wsdp_sub_offer(&s, &l, out, sizeof(out), &(size_t){0}, &why),
+	         EINVAL);
+
+	/* Too small a buffer: ENOSPC, nothing sent. */
+	CHECK_EQ(wsdp_sub_offer(&s, &local, out, 100, &(size_t){0}, &why),
+	         ENOSPC);
+	CHECK(!s.pending);
+	CHECK_EQ(out[0], '\0');
+	return 0;
+}
+
 int main(void)
 {
 	RUN(parse_chromium_publisher_offer);
@@ -453,5 +923,11 @@ int main(void)
 	RUN(hostile_refused);
 	RUN(tolerated);
 	RUN(every_prefix);
+	RUN(sub_offer_first_empty);
+	RUN(sub_offer_tracks);
+	RUN(sub_reoffer_stable_mids);
+	RUN(sub_recycle);
+	RUN(sub_answer_refused);
+	RUN(candidate_address);
 	TEST_EXIT();
 }
