@@ -1247,3 +1247,129 @@ int wsdp_sub_answer(struct wsdp_sub *s, const struct wsdp_desc *a,
 	s->pending = false;
 	return 0;
 }
+
+/* ---- the publisher PC ---- */
+
+static enum wsdp_answered pub_decide(const struct wsdp_media *m,
+                                     const struct wsdp_pub_prm *prm,
+                                     bool *data_taken)
+{
+	if (m->rejected || !m->bundled)
+		return WSDP_ANS_REJECTED;
+	if (m->kind == WSDP_AUDIO) {
+		if (!m->savpf || !m->rtcp_mux || m->opus_pt < 0)
+			return WSDP_ANS_REJECTED;
+		return m->dir == WSDP_SENDRECV || m->dir == WSDP_SENDONLY
+		           ? WSDP_ANS_RECEIVING
+		           : WSDP_ANS_INACTIVE;
+	}
+	if (m->kind == WSDP_APPLICATION && prm->data && !*data_taken &&
+	    m->sctp && !strcmp(m->fmt0, "webrtc-datachannel")) {
+		*data_taken = true;
+		return WSDP_ANS_DATA;
+	}
+	return WSDP_ANS_REJECTED;
+}
+
+int wsdp_pub_answer(const struct wsdp_desc *offer, const struct wsdp_local *l,
+                    const struct wsdp_pub_prm *prm, struct wsdp_pub_result *res,
+                    char *buf, size_t size, size_t *len, const char **why)
+{
+	const char *ignored;
+	struct out o = {buf, size, 0, size == 0};
+	struct local lc;
+	const char *setup;
+	uint32_t mms;
+	bool data_taken = false, group = false;
+	int err;
+
+	if (!why)
+		why = &ignored;
+	if (!offer || !prm || !res || !buf || !len || !offer->n ||
+	    offer->n > WSDP_MEDIA_MAX) {
+		*why = "no offer or buffer";
+		return EINVAL;
+	}
+	memset(res, 0, sizeof(*res));
+	err = check_local(&lc, l, why);
+	if (err)
+		return err;
+	if (offer->setup == WSDP_SETUP_HOLDCONN) {
+		*why = "offer's a=setup is holdconn";
+		return EPROTO;
+	}
+	/* RFC 5763: the answerer picks when offered actpass; an offer
+	 * without a=setup is active (RFC 4145). */
+	res->dtls_client = offer->setup != WSDP_SETUP_ACTIVE &&
+	                   offer->setup != WSDP_SETUP_NONE;
+	setup = res->dtls_client ? "active" : "passive";
+	mms = prm->max_message_size ? prm->max_message_size
+	                            : WSDP_MAX_MESSAGE_SIZE;
+
+	res->n = offer->n;
+	for (unsigned i = 0; i < offer->n; i++) {
+		const struct wsdp_media *m = &offer->m[i];
+		struct wsdp_pub_line *pl = &res->line[i];
+
+		pl->how = pub_decide(m, prm, &data_taken);
+		if (pl->how == WSDP_ANS_RECEIVING ||
+		    pl->how == WSDP_ANS_INACTIVE)
+			pl->opus_pt = (uint8_t)m->opus_pt;
+		if (pl->how == WSDP_ANS_RECEIVING) {
+			memcpy(pl->track_id, m->msid_track,
+			       sizeof(pl->track_id));
+			pl->has_ssrc = m->has_ssrc;
+			pl->ssrc = m->ssrc;
+		}
+		if (pl->how == WSDP_ANS_DATA) {
+			res->peer_sctp_port = m->sctp_port;
+			res->peer_max_message_size = m->max_message_size;
+		}
+	}
+
+	put_origin(&o, prm->sess_id, prm->version);
+	for (unsigned i = 0; i < offer->n; i++) {
+		if (res->line[i].how == WSDP_ANS_REJECTED)
+			continue;
+		put(&o, "%s %s", group ? "" : "a=group:BUNDLE",
+		    offer->m[i].mid);
+		group = true;
+	}
+	if (group)
+		put(&o, "\r\n");
+	put(&o, "a=ice-lite\r\n");
+	for (unsigned i = 0; i < offer->n; i++) {
+		const struct wsdp_media *m = &offer->m[i];
+		const struct wsdp_pub_line *pl = &res->line[i];
+
+		switch (pl->how) {
+		case WSDP_ANS_REJECTED:
+			put(&o, "m=%s 0 %s %s\r\nc=IN IP4 0.0.0.0\r\n",
+			    m->kind_name, m->proto, m->fmt0);
+			if (m->mid[0])
+				put(&o, "a=mid:%s\r\n", m->mid);
+			break;
+		case WSDP_ANS_DATA:
+			put(&o,
+			    "m=application 9 %s webrtc-datachannel\r\n"
+			    "c=IN IP4 0.0.0.0\r\n",
+			    m->proto);
+			put_transport(&o, &lc, setup);
+			put(&o,
+			    "a=mid:%s\r\na=sctp-port:%u\r\n"
+			    "a=max-message-size:%" PRIu32 "\r\n",
+			    m->mid, WSDP_SCTP_PORT, mms);
+			break;
+		default:
+			put(&o, "m=audio 9 %s %u\r\nc=IN IP4 0.0.0.0\r\n",
+			    m->proto, (unsigned)pl->opus_pt);
+			put_transport(&o, &lc, setup);
+			put(&o, "a=mid:%s\r\na=%s\r\na=rtcp-mux\r\n", m->mid,
+			    pl->how == WSDP_ANS_RECEIVING ? "recvonly"
+			                                  : "inactive");
+			put_codec(&o, WSDP_OPUS, (unsigned)pl->opus_pt);
+			break;
+		}
+	}
+	return written(&o, len, why);
+}

@@ -9,6 +9,8 @@
  * - struct wsdp_sub keeps the m-lines of a subscriber PC across offers and
  *   writes each offer (wsdp_sub_offer), then checks the client's answer
  *   (wsdp_sub_answer).
+ * - wsdp_pub_answer answers a publisher offer and says which client track
+ *   (AddTrackRequest cid) and SSRC each accepted audio line carries.
  *
  * What the LiveKit SDKs and libwebrtc insist on is in the project's
  * livekit-rtc notes (sections a and b): ICE-lite with one host candidate,
@@ -241,5 +243,56 @@ int wsdp_sub_offer(struct wsdp_sub *s, const struct wsdp_local *l, char *buf,
  */
 int wsdp_sub_answer(struct wsdp_sub *s, const struct wsdp_desc *ans,
                     const char **why);
+
+/* ---- the publisher PC: the client offers, we answer ---- */
+
+struct wsdp_pub_prm {
+	uint64_t sess_id; /* of our o= line, below 2^63 */
+	uint32_t version; /* incremented by the caller for each answer */
+	bool data;        /* accept the data channels' m=application */
+	uint32_t max_message_size; /* ours, 0 for WSDP_MAX_MESSAGE_SIZE */
+};
+
+enum wsdp_answered {
+	WSDP_ANS_REJECTED,  /* port 0 */
+	WSDP_ANS_INACTIVE,  /* audio the client only receives on */
+	WSDP_ANS_RECEIVING, /* audio the client sends: recvonly, Opus */
+	WSDP_ANS_DATA       /* the data channels */
+};
+
+struct wsdp_pub_line {
+	enum wsdp_answered how;
+	uint8_t opus_pt; /* RECEIVING, INACTIVE: the offer's Opus pt */
+	/* RECEIVING: the client's track (its msid's track id, the
+	 * AddTrackRequest cid; "" when the offer gave none) and first SSRC,
+	 * to map SSRC to track. */
+	char track_id[WSDP_ID_MAX + 1];
+	bool has_ssrc;
+	uint32_t ssrc;
+};
+
+struct wsdp_pub_result {
+	unsigned n; /* = the offer's lines */
+	struct wsdp_pub_line line[WSDP_MEDIA_MAX];
+	bool dtls_client;               /* we answered a=setup:active */
+	uint16_t peer_sctp_port;        /* DATA: the offer's a=sctp-port */
+	uint32_t peer_max_message_size; /* and a=max-message-size, 0: none */
+};
+
+/*
+ * Answers a publisher offer into buf (size bytes, NUL-terminated), *len its
+ * length: the offer's lines in its order; audio the client sends answered
+ * recvonly with the offer's Opus pt only (rejected without Opus or
+ * rtcp-mux); audio it only receives on answered inactive; video and other
+ * kinds rejected; m=application rejected unless prm->data; lines outside
+ * the offer's BUNDLE rejected. a=setup:active unless the offer is
+ * a=setup:active (then passive); ICE-lite; BUNDLE of the lines accepted.
+ * 0 with *res filled; EINVAL for bad arguments; EPROTO for an offer we
+ * cannot answer (a=setup:holdconn); ENOSPC when buf is too small
+ * (WSDP_SIZE_MAX always suffices).
+ */
+int wsdp_pub_answer(const struct wsdp_desc *offer, const struct wsdp_local *l,
+                    const struct wsdp_pub_prm *prm, struct wsdp_pub_result *res,
+                    char *buf, size_t size, size_t *len, const char **why);
 
 #endif

@@ -2,8 +2,11 @@
  * The WebRTC SDP (src/webrtc/wsdp.c), two ways.
  *
  * Input starting with 'v': a client's description. What wsdp_parse keeps
- * must hold to its grammar; taken as the answer to a subscriber offer of
- * as many lines, wsdp_sub_answer must keep its state whole.
+ * must hold to its grammar; the answer to it as a publisher offer (with
+ * and without data channels) must read back with the same lines, mids and
+ * kinds, Opus alone on each accepted audio line, rejected lines at port 0
+ * and out of BUNDLE; and taken as the answer to a subscriber offer of as
+ * many lines, wsdp_sub_answer must keep its state whole.
  *
  * Any other first byte: a program run on one subscriber PC, a byte per
  * step, 256 steps at most (low 3 bits the operation, the rest its
@@ -114,6 +117,65 @@ static void check_desc(const struct wsdp_desc *x)
 	FUZZ_CHECK(x->m[x->transport].bundled);
 	FUZZ_CHECK(chars_ok(x->ice_ufrag, sizeof(x->ice_ufrag), 4, ice));
 	FUZZ_CHECK(chars_ok(x->ice_pwd, sizeof(x->ice_pwd), 22, ice));
+}
+
+static void answer_publisher(bool data)
+{
+	const struct wsdp_pub_prm prm = {
+	    .sess_id = 7, .version = 2, .data = data};
+	struct wsdp_pub_result res;
+	const char *why = NULL;
+	size_t len = 0;
+	int err;
+
+	err = wsdp_pub_answer(&d, &local, &prm, &res, out, sizeof(out), &len,
+	                      &why);
+	if (d.setup == WSDP_SETUP_HOLDCONN) {
+		FUZZ_CHECK(err == EPROTO);
+		return;
+	}
+	FUZZ_CHECK(err == 0 && len == strlen(out));
+	err = wsdp_parse(&back, out, len, &why);
+	if (err)
+		fprintf(stderr, "answer refused: %s (line %u)\n", why,
+		        back.err_line);
+	FUZZ_CHECK(err == 0);
+	check_desc(&back);
+	FUZZ_CHECK(back.ice_lite && back.n == d.n && res.n == d.n);
+	for (unsigned i = 0; i < d.n; i++) {
+		const struct wsdp_media *o = &d.m[i], *a = &back.m[i];
+
+		FUZZ_CHECK(!strcmp(o->mid, a->mid));
+		FUZZ_CHECK(!strcmp(o->kind_name, a->kind_name));
+		switch (res.line[i].how) {
+		case WSDP_ANS_REJECTED:
+			FUZZ_CHECK(a->port == 0 && a->rejected);
+			break;
+		case WSDP_ANS_DATA:
+			FUZZ_CHECK(data && o->kind == WSDP_APPLICATION);
+			FUZZ_CHECK(a->sctp_port == 5000 && a->bundled);
+			break;
+		default:
+			FUZZ_CHECK(o->kind == WSDP_AUDIO && o->bundled);
+			FUZZ_CHECK(o->opus_pt >= 0 && o->rtcp_mux);
+			FUZZ_CHECK(a->opus_pt == o->opus_pt && a->nfmt == 1);
+			FUZZ_CHECK(a->bundled && a->rtcp_mux && !a->pcmu);
+			FUZZ_CHECK(a->dir ==
+			           (res.line[i].how == WSDP_ANS_RECEIVING
+			                ? WSDP_RECVONLY
+			                : WSDP_INACTIVE));
+			FUZZ_CHECK((res.line[i].how == WSDP_ANS_RECEIVING) ==
+			           (o->dir == WSDP_SENDONLY ||
+			            o->dir == WSDP_SENDRECV));
+			break;
+		}
+	}
+	if (back.transport >= 0) {
+		FUZZ_CHECK(!strcmp(back.ice_ufrag, local.ufrag));
+		FUZZ_CHECK(
+		    back.setup ==
+		    (res.dtls_client ? WSDP_SETUP_ACTIVE : WSDP_SETUP_PASSIVE));
+	}
 }
 
 /* d taken as the answer to a subscriber offer of as many lines. */
@@ -270,6 +332,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	check_desc(&d);
+	answer_publisher(false);
+	answer_publisher(true);
 	answer_subscriber();
 	return 0;
 }

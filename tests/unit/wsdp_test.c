@@ -914,6 +914,223 @@ TEST(candidate_address)
 	return 0;
 }
 
+static int answer_pub(const char *seed, bool data, struct wsdp_pub_result *res)
+{
+	const struct wsdp_pub_prm prm = {
+	    .sess_id = 77, .version = 3, .data = data};
+	const char *why = NULL;
+	size_t n = load(seed), len = 0;
+	int err;
+
+	err = wsdp_parse(&d, text, n, &why);
+	if (err)
+		return err;
+	err = wsdp_pub_answer(&d, &local, &prm, res, out, sizeof(out), &len,
+	                      &why);
+	if (err)
+		return err;
+	if (len != strlen(out))
+		return EINVAL;
+	return wsdp_parse(&back, out, len, &why);
+}
+
+TEST(pub_answer_chromium)
+{
+	struct wsdp_pub_result res;
+
+	CHECK_EQ(answer_pub("chromium_publisher_offer", false, &res), 0);
+	CHECK(crlf_only(out));
+	CHECK(in_session(out, "o=- 77 3 IN IP4 0.0.0.0"));
+	CHECK(in_session(out, "a=ice-lite"));
+	CHECK(in_session(out, "a=group:BUNDLE 0"));
+	CHECK(back.ice_lite);
+	CHECK_EQ(back.n, 2);
+	CHECK_EQ(back.setup, WSDP_SETUP_ACTIVE);
+	CHECK(res.dtls_client);
+	CHECK_STR(back.ice_ufrag, "vXg1");
+	CHECK_STR(back.ice_pwd, "0123456789abcdefghijKL");
+	CHECK(!memcmp(back.fp_sha256, local.fp_sha256, WSDP_FP_LEN));
+
+	/* The microphone: recvonly, Opus only, at the offer's pt. */
+	CHECK(in_section(out, 0, "m=audio 9 UDP/TLS/RTP/SAVPF 111"));
+	CHECK(in_section(out, 0, "a=recvonly"));
+	CHECK(in_section(out, 0, "a=rtpmap:111 opus/48000/2"));
+	CHECK(in_section(out, 0, "a=fmtp:111 minptime=10;useinbandfec=1"));
+	CHECK(in_section(out, 0, "a=rtcp-mux"));
+	CHECK(in_section(out, 0, "a=mid:0"));
+	CHECK(in_section(out, 0, "a=setup:active"));
+	CHECK(in_section(out, 0, OUR_FP));
+	CHECK(in_section(out, 0,
+	                 "a=candidate:1 1 udp 2130706431 203.0.113.7 "
+	                 "40002 typ host"));
+	CHECK(in_section(out, 0, "a=end-of-candidates"));
+	CHECK(!strstr(out, "PCMU") && !strstr(out, "red/") &&
+	      !strstr(out, "a=extmap"));
+	CHECK_EQ(back.m[0].nfmt, 1);
+	CHECK_EQ(back.m[0].opus_pt, 111);
+	CHECK_EQ(back.m[0].dir, WSDP_RECVONLY);
+	CHECK_EQ(res.line[0].how, WSDP_ANS_RECEIVING);
+	CHECK_STR(res.line[0].track_id, "6c1d8a43-6a4b-4f0b-9b5e-2c3f1b2a7d10");
+	CHECK(res.line[0].has_ssrc);
+	CHECK_EQ(res.line[0].ssrc, 2839180522u);
+	CHECK_EQ(res.line[0].opus_pt, 111);
+
+	/* Data channels not taken yet: port 0, out of BUNDLE, mid kept. */
+	CHECK(in_section(out, 1,
+	                 "m=application 0 UDP/DTLS/SCTP webrtc-datachannel"));
+	CHECK(in_section(out, 1, "a=mid:1"));
+	CHECK(!in_section(out, 1, "a=ice-ufrag:vXg1"));
+	CHECK(back.m[1].rejected && !back.m[1].bundled);
+	CHECK_EQ(res.line[1].how, WSDP_ANS_REJECTED);
+	CHECK_EQ(back.nbundle, 1);
+
+	/* Taken. */
+	CHECK_EQ(answer_pub("chromium_publisher_offer", true, &res), 0);
+	CHECK(in_session(out, "a=group:BUNDLE 0 1"));
+	CHECK(in_section(out, 1,
+	                 "m=application 9 UDP/DTLS/SCTP webrtc-datachannel"));
+	CHECK(in_section(out, 1, "a=sctp-port:5000"));
+	CHECK(in_section(out, 1, "a=max-message-size:262144"));
+	CHECK(in_section(out, 1, "a=setup:active"));
+	CHECK_EQ(res.line[1].how, WSDP_ANS_DATA);
+	CHECK_EQ(res.peer_sctp_port, 5000);
+	CHECK_EQ(res.peer_max_message_size, 262144);
+	CHECK_EQ(back.m[1].sctp_port, 5000);
+	CHECK(back.m[1].bundled);
+	return 0;
+}
+
+TEST(pub_answer_rtc_node_fallback)
+{
+	struct wsdp_pub_result res;
+
+	CHECK_EQ(answer_pub("rtc_node_publisher_offer", false, &res), 0);
+	CHECK(crlf_only(out));
+	CHECK_EQ(back.n, 8);
+	CHECK_EQ(res.n, 8);
+	CHECK(in_session(out, "a=group:BUNDLE 0 1 2 7"));
+	for (unsigned i = 0; i < 8; i++) {
+		char mid[16];
+
+		snprintf(mid, sizeof(mid), "%u", i);
+		CHECK_STR(back.m[i].mid, mid);
+		CHECK_EQ(back.m[i].kind, d.m[i].kind);
+	}
+	/* The recvonly audio of single-PC mode: inactive, still Opus. */
+	for (unsigned i = 0; i < 3; i++) {
+		CHECK(in_section(out, i, "a=inactive"));
+		CHECK(in_section(out, i, "m=audio 9 UDP/TLS/RTP/SAVPF 111"));
+		CHECK_EQ(res.line[i].how, WSDP_ANS_INACTIVE);
+		CHECK_EQ(back.m[i].dir, WSDP_INACTIVE);
+		CHECK(back.m[i].bundled);
+	}
+	/* Video: port 0, out of BUNDLE. */
+	for (unsigned i = 3; i < 6; i++) {
+		CHECK(in_section(out, i, "m=video 0 UDP/TLS/RTP/SAVPF 96"));
+		CHECK_EQ(res.line[i].how, WSDP_ANS_REJECTED);
+		CHECK(back.m[i].rejected && !back.m[i].bundled);
+	}
+	CHECK(back.m[6].rejected);
+	CHECK_EQ(res.line[7].how, WSDP_ANS_RECEIVING);
+	CHECK_STR(res.line[7].track_id, "0b7c3f52-1d2e-4c61-8d3a-55f0e6a9c1b4");
+	CHECK_EQ(res.line[7].ssrc, 1398442317u);
+	CHECK(in_section(out, 7, "a=recvonly"));
+	CHECK(!strstr(out, "PCMU") && !strstr(out, "VP8"));
+
+	CHECK_EQ(answer_pub("rtc_node_publisher_offer", true, &res), 0);
+	CHECK(in_session(out, "a=group:BUNDLE 0 1 2 6 7"));
+	CHECK_EQ(res.line[6].how, WSDP_ANS_DATA);
+	return 0;
+}
+
+static const char *const pub_head =
+    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+    "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\n"
+    "a=fingerprint:sha-256 11:11:11:11:11:11:11:11:11:11:11:11:11:11:11:11:"
+    "11:11:11:11:11:11:11:11:11:11:11:11:11:11:11:11\r\n";
+
+static int pub_of(const char *sess, const char *lines,
+                  struct wsdp_pub_result *res, const char **why)
+{
+	const struct wsdp_pub_prm prm = {.sess_id = 1, .version = 1};
+	char offer[4096];
+	size_t len;
+	int err;
+
+	snprintf(offer, sizeof(offer), "%s%s%s", pub_head, sess, lines);
+	err = parse_str(&d, offer, why);
+	if (err)
+		return err;
+	return wsdp_pub_answer(&d, &local, &prm, res, out, sizeof(out), &len,
+	                       why);
+}
+
+/* What the answer refuses: audio without Opus or rtcp-mux, lines outside
+ * BUNDLE; and the DTLS role follows the offer's a=setup. */
+TEST(pub_answer_rules)
+{
+	struct wsdp_pub_result res;
+	const char *why = NULL;
+
+	CHECK_EQ(pub_of("a=group:BUNDLE 0 1\r\na=setup:actpass\r\n",
+	                "m=audio 9 UDP/TLS/RTP/SAVPF 0 8\r\na=mid:0\r\n"
+	                "a=sendonly\r\na=rtcp-mux\r\n"
+	                "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:1\r\n"
+	                "a=sendrecv\r\na=rtpmap:111 opus/48000/2\r\n",
+	                &res, &why),
+	         0);
+	CHECK_EQ(res.line[0].how, WSDP_ANS_REJECTED); /* PCMU only */
+	CHECK_EQ(res.line[1].how, WSDP_ANS_REJECTED); /* no rtcp-mux */
+	CHECK(in_section(out, 0, "m=audio 0 UDP/TLS/RTP/SAVPF 0"));
+	CHECK(!strstr(out, "a=group:BUNDLE"));
+
+	/* Opus at another pt, mono: not Opus 48000/2. */
+	CHECK_EQ(pub_of("a=group:BUNDLE 0 1\r\na=setup:actpass\r\n",
+	                "m=audio 9 UDP/TLS/RTP/SAVPF 109 96\r\na=mid:0\r\n"
+	                "a=rtcp-mux\r\na=rtpmap:96 opus/48000\r\n"
+	                "a=rtpmap:109 opus/48000/2\r\n"
+	                "m=audio 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\n"
+	                "a=rtcp-mux\r\na=rtpmap:96 opus/48000\r\n",
+	                &res, &why),
+	         0);
+	CHECK_EQ(res.line[0].how, WSDP_ANS_RECEIVING); /* sendrecv default */
+	CHECK_EQ(res.line[0].opus_pt, 109);
+	CHECK(in_section(out, 0, "a=rtpmap:109 opus/48000/2"));
+	CHECK(in_section(out, 0, "m=audio 9 UDP/TLS/RTP/SAVPF 109"));
+	CHECK_EQ(res.line[1].how, WSDP_ANS_REJECTED);
+
+	/* Offer active: we answer passive and are the DTLS server. */
+	CHECK_EQ(pub_of("a=setup:active\r\n",
+	                "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n"
+	                "a=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n",
+	                &res, &why),
+	         0);
+	CHECK(!res.dtls_client);
+	CHECK(in_section(out, 0, "a=setup:passive"));
+
+	CHECK_EQ(pub_of("a=setup:holdconn\r\n",
+	                "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n", &res,
+	                &why),
+	         EPROTO);
+
+	/* Line 2 is not in the BUNDLE group: it would need a transport of
+	 * its own. */
+	CHECK_EQ(pub_of("a=group:BUNDLE 0 1\r\na=setup:actpass\r\n",
+	                "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n"
+	                "a=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n"
+	                "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:2\r\n"
+	                "a=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n"
+	                "m=text 9 RTP/AVP 98\r\na=mid:1\r\n",
+	                &res, &why),
+	         0);
+	CHECK_EQ(res.line[0].how, WSDP_ANS_RECEIVING);
+	CHECK_EQ(res.line[1].how, WSDP_ANS_REJECTED);
+	CHECK_EQ(res.line[2].how, WSDP_ANS_REJECTED);
+	CHECK(in_section(out, 2, "m=text 0 RTP/AVP 98"));
+	CHECK(in_session(out, "a=group:BUNDLE 0"));
+	return 0;
+}
+
 int main(void)
 {
 	RUN(parse_chromium_publisher_offer);
@@ -929,5 +1146,8 @@ int main(void)
 	RUN(sub_recycle);
 	RUN(sub_answer_refused);
 	RUN(candidate_address);
+	RUN(pub_answer_chromium);
+	RUN(pub_answer_rtc_node_fallback);
+	RUN(pub_answer_rules);
 	TEST_EXIT();
 }
