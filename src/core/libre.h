@@ -18,6 +18,7 @@
 #include <re_list.h>
 #include <re_hash.h>
 #include <re_sa.h>
+#include <re_sys.h>
 #include <re_tmr.h>
 #include <re_msg.h>
 #include <re_http.h>

@@ -56,6 +56,89 @@ static void stats_add(struct media_stats *dst, const struct media_stats *s)
 	dst->rtcp_out += s->rtcp_out;
 }
 
+/* ---- jobs ---------------------------------------------------------------- */
+
+static struct media_job *job_new(media_job_h *h, void *arg)
+{
+	struct media_job *j = malloc(sizeof(*j));
+
+	if (j) {
+		j->next = NULL;
+		j->h = h;
+		j->arg = arg;
+	}
+	return j;
+}
+
+static void jobq_put(struct media_jobq *q, struct media_job *j)
+{
+	if (q->tail)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+}
+
+static void jobs_run(struct media_job *j)
+{
+	while (j) {
+		struct media_job *next = j->next;
+
+		j->h(j->arg);
+		free(j);
+		j = next;
+	}
+}
+
+int media_job_post(struct media_thread *mt, media_job_h *h, void *arg)
+{
+	struct media_job *j;
+
+	if (mt->me->closed) {
+		h(arg);
+		return 0;
+	}
+	j = job_new(h, arg);
+	if (!j)
+		return ENOMEM;
+	pthread_mutex_lock(&mt->lock);
+	jobq_put(&mt->jobs, j);
+	pthread_mutex_unlock(&mt->lock);
+	wake(mt->wakefd);
+	return 0;
+}
+
+int media_job_main(struct media_engine *me, media_job_h *h, void *arg)
+{
+	struct media_job *j;
+
+	if (me->closed) {
+		h(arg);
+		return 0;
+	}
+	j = job_new(h, arg);
+	if (!j)
+		return ENOMEM;
+	pthread_mutex_lock(&me->ev_lock);
+	jobq_put(&me->main_jobs, j);
+	pthread_mutex_unlock(&me->ev_lock);
+	wake(me->ev_fd);
+	return 0;
+}
+
+struct media_thread *media_thread_pick(struct media_engine *me)
+{
+	struct media_thread *least = &me->threads[0];
+
+	for (unsigned i = 1; i < me->nthreads; i++) {
+		if (atomic_load(&me->threads[i].load) <
+		    atomic_load(&least->load))
+			least = &me->threads[i];
+	}
+	atomic_fetch_add(&least->load, 1);
+	return least;
+}
+
 /* ---- events to the signalling thread ---------------------------------- */
 
 void media_event_post(struct media_session *ms, unsigned bit)
@@ -77,6 +160,7 @@ static void event_dispatch(int flags, void *arg)
 {
 	struct media_engine *me = arg;
 	struct media_session *list, *next;
+	struct media_job *jobs;
 	uint64_t n;
 
 	(void)flags;
@@ -86,6 +170,8 @@ static void event_dispatch(int flags, void *arg)
 	pthread_mutex_lock(&me->ev_lock);
 	list = me->ev_head;
 	me->ev_head = NULL;
+	jobs = me->main_jobs.head;
+	me->main_jobs.head = me->main_jobs.tail = NULL;
 	pthread_mutex_unlock(&me->ev_lock);
 
 	for (struct media_session *ms = list; ms; ms = next) {
@@ -121,6 +207,9 @@ static void event_dispatch(int flags, void *arg)
 		if (ev & EV_STOPPED)
 			ms->evh(MEDIA_EVENT_STOPPED, ms->arg);
 	}
+	/* After the sessions' events: a job may free what an event of the
+	 * same batch still names. */
+	jobs_run(jobs);
 }
 
 /* ---- commands from signalling ----------------------------------------- */
@@ -187,6 +276,7 @@ static void thread_remove(struct media_thread *mt, struct media_session *ms)
 {
 	size_t i = ms->index;
 
+	mroom_session_gone(ms);
 	if (i >= mt->nsessions || mt->sessions[i] != ms)
 		return;
 	epoll_ctl(mt->epfd, EPOLL_CTL_DEL, ms->rtp_fd, NULL);
@@ -207,14 +297,20 @@ static void thread_remove(struct media_thread *mt, struct media_session *ms)
 void media_commands_run(struct media_thread *mt)
 {
 	struct media_session *list, *next;
+	struct media_job *jobs;
 	bool quit;
 
 	pthread_mutex_lock(&mt->lock);
 	list = mt->cmd_head;
 	mt->cmd_head = NULL;
+	jobs = mt->jobs.head;
+	mt->jobs.head = mt->jobs.tail = NULL;
 	quit = mt->quit;
 	pthread_mutex_unlock(&mt->lock);
 
+	/* Jobs first: one posted before a session's stop must not find the
+	 * session already gone. */
+	jobs_run(jobs);
 	for (struct media_session *ms = list; ms; ms = next) {
 		unsigned cmd;
 		struct media_params prm;
@@ -321,6 +417,8 @@ static int thread_open(struct media_thread *mt, struct media_engine *me)
 
 	mt->me = me;
 	mt->epfd = mt->wakefd = mt->timerfd = -1;
+	list_init(&mt->rooms);
+	list_init(&mt->pcs);
 	pthread_mutex_init(&mt->lock, NULL);
 	mt->residence = calloc(RESIDENCE_BUCKETS, sizeof(*mt->residence));
 	if (!mt->residence)
@@ -463,6 +561,21 @@ void media_engine_close(struct media_engine *me, struct media_totals *t)
 	 * figures into its own as it lets the session go. */
 	for (unsigned i = 0; i < me->nthreads; i++)
 		thread_stop(&me->threads[i]);
+	/* Jobs still queued run here, the threads gone: each object's stop
+	 * then still reaches its owner; later ones run as they are posted. */
+	me->closed = true;
+	for (unsigned i = 0; i < me->nthreads; i++) {
+		struct media_job *j = me->threads[i].jobs.head;
+
+		me->threads[i].jobs.head = me->threads[i].jobs.tail = NULL;
+		jobs_run(j);
+	}
+	while (me->main_jobs.head) {
+		struct media_job *j = me->main_jobs.head;
+
+		me->main_jobs.head = me->main_jobs.tail = NULL;
+		jobs_run(j);
+	}
 	if (t)
 		engine_totals(me, t);
 	if (me->ev_listening) {

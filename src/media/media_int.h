@@ -70,11 +70,33 @@ struct latch_candidate {
 	uint64_t last_us;
 };
 
-/* epoll user data: tells a session's RTP socket from its RTCP socket. */
+/* epoll user data: tells a session's RTP socket from its RTCP socket, or
+ * names another reader (a WebRTC peer connection's socket) by io. */
 struct fd_tag {
 	struct media_session *ms;
 	bool rtcp;
+	void (*io)(void *arg);
+	void *io_arg;
 };
+
+/* A function to run on another thread, posted with media_job_post (to a
+ * media thread) or media_job_main (to the signalling thread). Jobs run in
+ * the order they were posted, so an object's last job (its stop) comes
+ * after all the others posted for it. */
+typedef void(media_job_h)(void *arg);
+
+struct media_job {
+	struct media_job *next;
+	media_job_h *h;
+	void *arg;
+};
+
+struct media_jobq {
+	struct media_job *head, *tail;
+};
+
+struct media_room;
+struct mroom_track;
 
 struct media_session {
 	/* Set at creation, read-only afterwards. */
@@ -108,6 +130,7 @@ struct media_session {
 
 	/* Signalling thread only. */
 	bool swapping;
+	struct media_thread *home; /* where to start: its room's thread */
 
 	/* Single producer (media thread), single consumer (signalling). */
 	struct ring dtmf;
@@ -115,6 +138,10 @@ struct media_session {
 	/* Owned by the media thread while started; by signalling after
 	 * STOPPED. */
 	struct media_params prm;
+	/* The room whose WebRTC participants hear this call and whom it
+	 * hears, and the call's own track in it; NULL when none. */
+	struct media_room *room;
+	struct mroom_track *track;
 	struct jitter *jb;
 	size_t index; /* in mt->sessions */
 	bool latched, rtcp_latched;
@@ -174,9 +201,12 @@ struct media_thread {
 
 	pthread_mutex_t lock;
 	struct media_session *cmd_head;
+	struct media_jobq jobs;
 	bool quit;
 
 	/* Owned by the thread. */
+	struct list rooms; /* struct media_room, in media_room.c */
+	struct list pcs;   /* struct media_pc, in media_pc.c */
 	struct media_session **sessions;
 	size_t nsessions, cap;
 	uint64_t tick_late;
@@ -192,6 +222,11 @@ struct media_engine {
 
 	pthread_mutex_t ev_lock;
 	struct media_session *ev_head;
+	struct media_jobq main_jobs;
+	/* Closed: no thread runs any more, so a job runs where it is
+	 * posted, on the signalling thread (what is still to let go then
+	 * lets go). */
+	bool closed;
 	int ev_fd;
 	bool ev_listening;
 };
@@ -227,6 +262,41 @@ void media_command_post(struct media_session *ms, unsigned cmd,
                         const struct media_params *prm);
 /* On the media thread: runs the commands posted since the last call. */
 void media_commands_run(struct media_thread *mt);
+
+/* Runs h(arg) on mt after its current batch of packets: ENOMEM, else 0. */
+int media_job_post(struct media_thread *mt, media_job_h *h, void *arg);
+/* Runs h(arg) on the signalling thread: ENOMEM, else 0. */
+int media_job_main(struct media_engine *me, media_job_h *h, void *arg);
+/* Binds one UDP port at random in the range (a WebRTC connection's):
+ * EADDRINUSE when none is free. */
+int media_bind_one(struct media_engine *me, int *fdp, uint16_t *portp);
+/* The thread with the fewest sessions and rooms, counted as taken. */
+struct media_thread *media_thread_pick(struct media_engine *me);
+
+/* media_room.c, on the media thread. */
+/* A phone call's packet of audio (PT 0 or 8, already accepted): to the
+ * room's subscribers of its track. */
+struct rtp_packet;
+void mroom_phone_rtp(struct media_session *ms, const struct rtp_packet *h,
+                     const uint8_t *payload, size_t len);
+/* Adds what the room's WebRTC publishers said this tick into pcm (n
+ * samples at 8 kHz); true when there was any. */
+bool mroom_mix(struct media_session *ms, int16_t *pcm, size_t n);
+/* The thread a room runs on. */
+struct media_thread *media_room_thread(const struct media_room *mr);
+/* The rooms' work of one tick, before the sessions'. */
+void mroom_tick(struct media_thread *mt, uint64_t t);
+/* A session leaves its thread: out of its room too. */
+void mroom_session_gone(struct media_session *ms);
+struct media_pc;
+/* A publisher connection's RTP (already unprotected): to the track its
+ * SSRC is, forwarded and decoded. */
+void mroom_opus_rtp(struct media_room *mr, struct media_pc *pc,
+                    const struct rtp_packet *h, const uint8_t *payload,
+                    size_t len, uint64_t arrival_us);
+/* A connection leaves its thread: no track sends to it or comes from it
+ * any more. */
+void mroom_pc_gone(struct media_thread *mt, struct media_pc *pc);
 
 /* media_rx.c: a media thread's loop (pthread_create's start routine). */
 void *media_thread_main(void *arg);

@@ -276,6 +276,10 @@ static void rtp_input(struct media_session *ms, const uint8_t *b, size_t len,
 	switch (jitter_put(ms->jb, seq, ts, (uint32_t)(end - off), pt, t,
 	                   b + off, end - off)) {
 	case JITTER_PUT_OK:
+		/* Re-wrapped for the room's WebRTC subscribers as it came:
+		 * their own jitter buffers take it from here. */
+		if (ms->track && end > off)
+			mroom_phone_rtp(ms, &h, b + off, end - off);
 		break;
 	case JITTER_PUT_DUPLICATE:
 		ms->stats.duplicate++;
@@ -365,7 +369,11 @@ void *media_thread_main(void *arg)
 				commands = true;
 			} else {
 				struct fd_tag *ft = tag;
-				socket_readable(ft->ms, ft->rtcp);
+
+				if (ft->io)
+					ft->io(ft->io_arg);
+				else
+					socket_readable(ft->ms, ft->rtcp);
 			}
 		}
 		/* After the batch: a command may remove a session, which the

@@ -177,6 +177,24 @@ static int bind_pair(struct media_engine *me, struct media_session *ms)
 	return EADDRINUSE;
 }
 
+int media_bind_one(struct media_engine *me, int *fdp, uint16_t *portp)
+{
+	unsigned n = (unsigned)me->prm.port_max - me->prm.port_min + 1u;
+	unsigned start = rand_u32() % n;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t port = (uint16_t)(me->prm.port_min + (start + i) % n);
+		int err = bind_udp(&me->prm.bind, port, fdp);
+
+		if (err == EADDRINUSE || err == EACCES)
+			continue;
+		if (!err)
+			*portp = port;
+		return err;
+	}
+	return EADDRINUSE;
+}
+
 int media_session_alloc(struct media_session **msp, struct media_engine *me,
                         media_event_h *evh, void *arg)
 {
@@ -235,17 +253,16 @@ int media_session_start(struct media_session *ms,
 	if (media_params_check(prm, false, NULL))
 		return EADDRNOTAVAIL;
 	me = ms->me;
-	least = &me->threads[0];
-	for (unsigned i = 1; i < me->nthreads; i++) {
-		if (atomic_load(&me->threads[i].load) <
-		    atomic_load(&least->load))
-			least = &me->threads[i];
+	if (ms->home) {
+		least = ms->home;
+		atomic_fetch_add(&least->load, 1);
+	} else {
+		least = media_thread_pick(me);
 	}
 	ms->ops = ops;
 	ms->agent_state = agent_state;
 	ms->mt = least;
 	ms->started = true;
-	atomic_fetch_add(&least->load, 1);
 	media_command_post(
 	    ms, CMD_ADD | (ms->confirm_at_start ? CMD_CONFIRM : 0), prm);
 	return 0;

@@ -11,6 +11,7 @@
 #include "media/media_int.h"
 #include "media/g711.h"
 #include "media/jitter.h"
+#include "media/media_pc.h"
 
 static void put_be16(uint8_t *p, uint16_t v)
 {
@@ -304,6 +305,13 @@ session_tick(struct media_thread *mt, struct media_session *ms, uint64_t t)
 	}
 
 	n = ops->audio_out(ms->agent_state, out, FRAME_SAMPLES);
+	if (ms->room) {
+		/* The room's WebRTC publishers, over the agent's voice. */
+		if (n < FRAME_SAMPLES)
+			memset(out + n, 0, (FRAME_SAMPLES - n) * sizeof(*out));
+		if (mroom_mix(ms, out, FRAME_SAMPLES) || n)
+			n = FRAME_SAMPLES;
+	}
 	if (n && ms->prm.send && sa_isset(&ms->peer, SA_ALL)) {
 		if (n < FRAME_SAMPLES)
 			memset(out + n, 0, (FRAME_SAMPLES - n) * sizeof(*out));
@@ -327,6 +335,10 @@ session_tick(struct media_thread *mt, struct media_session *ms, uint64_t t)
 
 void media_tick(struct media_thread *mt, uint64_t t)
 {
+	/* The connections' timers and the rooms' decoding first: the calls
+	 * mix what the rooms decoded this tick. */
+	mpc_tick(mt, t);
+	mroom_tick(mt, t);
 	for (size_t k = 0; k < mt->nsessions; k++)
 		session_tick(mt, mt->sessions[k], t);
 }
