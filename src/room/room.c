@@ -47,6 +47,8 @@ struct room {
 	int64_t created_ms;
 	struct list participants;
 	bool closing;
+	void *media;
+	void (*media_release)(void *media);
 };
 
 struct participant {
@@ -64,6 +66,7 @@ struct participant {
 	size_t ntracks;
 	uint32_t version;
 	bool leaving;
+	void *media;
 	participant_kick_h *kickh;
 	participant_update_h *updateh;
 	void *arg;
@@ -283,6 +286,8 @@ static void room_destructor(void *arg)
 {
 	struct room *room = arg;
 
+	if (room->media_release)
+		room->media_release(room->media);
 	hash_unlink(&room->he);
 	list_unlink(&room->empty_le);
 	list_unlink(&room->le);
@@ -842,4 +847,28 @@ uint32_t participant_version(const struct participant *p)
 bool participant_leaving(const struct participant *p)
 {
 	return p->leaving;
+}
+
+void *room_media(const struct room *room)
+{
+	return room->media;
+}
+
+void room_set_media(struct room *room, void *media, void (*release)(void *))
+{
+	room->media = media;
+	room->media_release = release;
+}
+
+void *participant_media(const struct participant *p)
+{
+	return p->media;
+}
+
+void participant_set_media(struct participant *p, void *media)
+{
+	if (!p || p->media == media)
+		return;
+	p->media = media;
+	changed(p);
 }

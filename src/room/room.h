@@ -78,6 +78,11 @@ int64_t room_created(const struct room *room);
 uint32_t room_empty_timeout(const struct room *room);
 uint32_t room_departure_timeout(const struct room *room);
 uint32_t room_max_participants(const struct room *room);
+/* What carries the room's audio (a media/webrtc.h media_room), made by
+ * whoever needs it first and released (release(media)) when the room
+ * closes; NULL until then. The room only keeps it. */
+void *room_media(const struct room *room);
+void room_set_media(struct room *room, void *media, void (*release)(void *));
 /* The room's participants in the order they joined; NULL after the last. */
 struct participant *room_participant_next(const struct room *room,
                                           const struct participant *prev);
@@ -150,6 +155,10 @@ const struct participant_track *room_track_find(const struct room *room,
                                                 const char *sid,
                                                 struct participant **pubp);
 
+/* A phone participant's call media (a media_session, started), or NULL;
+ * setting it tells the others (PARTICIPANT_UPDATED). */
+void *participant_media(const struct participant *p);
+void participant_set_media(struct participant *p, void *media);
 struct room *participant_room(const struct participant *p);
 const char *participant_sid(const struct participant *p);
 const char *participant_identity(const struct participant *p);
