@@ -23,6 +23,7 @@
 #include "mstream/bot.h"
 #include "agent/clip.h"
 #include "room/room.h"
+#include "media/webrtc.h"
 #include "core/log.h"
 
 #define ALLOW_HDR "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS\r\n"
@@ -284,6 +285,11 @@ static int start_media(struct call *call)
 	err = sipua_start_agent(call, &ops, &state);
 	if (err)
 		return err;
+	/* A room that already carries WebRTC audio runs on one thread: the
+	 * call joins it there. */
+	if (call->participant)
+		media_room_home(room_media(participant_room(call->participant)),
+		                call->media);
 	err = media_session_start(call->media, &mp, ops, state);
 	if (err) {
 		ops->stop(state);
@@ -292,6 +298,9 @@ static int start_media(struct call *call)
 	call->agent_ops = ops;
 	call->agent_state = state;
 	call->media_started = true;
+	/* The room's WebRTC side takes the call's audio from here. */
+	if (call->participant)
+		participant_set_media(call->participant, call->media);
 	log_event(LOGL_INFO, call->id, "media",
 	          "codec=%s dtmf_pt=%d remote=%s local_port=%u",
 	          mp.send_pt == MEDIA_PT_PCMA ? "PCMA" : "PCMU", mp.dtmf_pt,

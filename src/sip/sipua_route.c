@@ -63,6 +63,9 @@ void sipua_invite_read(const struct call *call, const struct sip_msg *msg,
 void sipua_adopt_route(struct call *call, const struct dispatch_result *res)
 {
 	call->participant = res->p;
+	/* Routed again after the answer (a PIN): its media is running. */
+	if (call->media_started)
+		participant_set_media(call->participant, call->media);
 	snprintf(call->room, sizeof(call->room), "%s", res->room);
 	snprintf(call->identity, sizeof(call->identity), "%s", res->identity);
 	snprintf(call->rule_id, sizeof(call->rule_id), "%s", res->rule_id);
