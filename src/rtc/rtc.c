@@ -13,6 +13,7 @@
 #include "rtc/rtc_int.h"
 #include "core/form.h"
 #include "core/log.h"
+#include "webrtc/dtls.h"
 #include <jansson.h>
 
 #define CORS                                                                   \
@@ -214,12 +215,24 @@ int rtc_metrics(const struct rtc *r, struct mbuf *mb)
 	    "voxgate_rtc_signal_total{event=\"malformed\"} %llu\n"
 	    "voxgate_rtc_signal_total{event=\"timed_out\"} %llu\n"
 	    "voxgate_rtc_signal_total{event=\"left\"} %llu\n"
-	    "voxgate_rtc_signal_total{event=\"dropped\"} %llu\n",
+	    "voxgate_rtc_signal_total{event=\"dropped\"} %llu\n"
+	    "# HELP voxgate_rtc_pc_total WebRTC peer connection events.\n"
+	    "# TYPE voxgate_rtc_pc_total counter\n"
+	    "voxgate_rtc_pc_total{event=\"connected\"} %llu\n"
+	    "voxgate_rtc_pc_total{event=\"failed\"} %llu\n"
+	    "voxgate_rtc_pc_total{event=\"join_timeout\"} %llu\n"
+	    "# HELP voxgate_rtc_connect_ms_sum Join to connected, summed.\n"
+	    "# TYPE voxgate_rtc_connect_ms_sum counter\n"
+	    "voxgate_rtc_connect_ms_sum %llu\n",
 	    rtc_session_count(r), (unsigned long long)r->n.joined,
 	    (unsigned long long)r->n.refused,
 	    (unsigned long long)r->n.malformed,
 	    (unsigned long long)r->n.timed_out, (unsigned long long)r->n.left,
-	    (unsigned long long)r->n.dropped);
+	    (unsigned long long)r->n.dropped,
+	    (unsigned long long)r->n.connected,
+	    (unsigned long long)r->n.pc_failed,
+	    (unsigned long long)r->n.join_timeouts,
+	    (unsigned long long)r->n.connect_ms_sum);
 }
 
 static void rtc_destructor(void *arg)
@@ -228,6 +241,7 @@ static void rtc_destructor(void *arg)
 
 	rtc_session_close_all(r, "SERVER_SHUTDOWN");
 	mem_deref(r->ws);
+	mem_deref(r->cert);
 }
 
 int rtc_alloc(struct rtc **rp, const struct rtc_params *prm)
@@ -248,6 +262,21 @@ int rtc_alloc(struct rtc **rp, const struct rtc_params *prm)
 	if (!r->prm.version)
 		r->prm.version = RTC_LIVEKIT_VERSION;
 	list_init(&r->sessions);
+	if (r->prm.media) {
+		const char *why = NULL;
+
+		if (!r->prm.ice_addr || !*r->prm.ice_addr) {
+			mem_deref(r);
+			return EINVAL;
+		}
+		err = dtls_cert_alloc(&r->cert, &why);
+		if (err) {
+			log_event(LOGL_ERROR, NULL, "rtc_cert_failed",
+			          "error=\"%s\"", why ? why : strerror(err));
+			mem_deref(r);
+			return err;
+		}
+	}
 	err = websock_alloc(&r->ws, NULL, NULL);
 	if (err)
 		mem_deref(r);

@@ -21,6 +21,7 @@ struct rooms;
 struct http_conn;
 struct http_msg;
 struct mbuf;
+struct media_engine;
 
 /* The LiveKit server release whose signalling /rtc follows, told to the
  * clients as the server's version: the SDKs gate features on it. */
@@ -32,6 +33,11 @@ struct rtc_params {
 	uint32_t ping_interval_s;  /* 0 = 5, as LiveKit */
 	uint32_t ping_timeout_s;   /* 0 = 15: silent this long, gone */
 	const char *version;       /* NULL = RTC_LIVEKIT_VERSION */
+	/* Audio over WebRTC: the media threads, and the address the
+	 * clients reach our UDP ports at (the host candidate). NULL media:
+	 * signalling only. */
+	struct media_engine *media;
+	const char *ice_addr;
 };
 
 /* A libre mem object; mem_deref sends every client a leave

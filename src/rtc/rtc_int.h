@@ -6,9 +6,16 @@
 #include <stdint.h>
 #include "core/libre.h"
 #include "rtc/rtc.h"
+#include "livekit/lkpb.h"
+#include "room/room.h"
+#include "webrtc/wsdp.h"
 
 struct participant;
 struct json_t;
+struct media_pc;
+struct media_room;
+struct room;
+struct dtls_cert;
 
 struct rtc_counters {
 	uint64_t joined;    /* sessions that got their JoinResponse */
@@ -17,10 +24,15 @@ struct rtc_counters {
 	uint64_t timed_out; /* clients silent past ping_timeout */
 	uint64_t left;      /* clients that sent leave */
 	uint64_t dropped;   /* sockets that closed without leave */
+	uint64_t connected; /* subscriber connections up */
+	uint64_t connect_ms_sum;
+	uint64_t pc_failed;     /* connections that failed (DTLS, ICE) */
+	uint64_t join_timeouts; /* joins whose connection never came up */
 };
 
 struct rtc {
 	struct rtc_params prm;
+	struct dtls_cert *cert; /* every connection's */
 	struct websock *ws;
 	struct list sessions;
 	struct rtc_counters n;
@@ -33,6 +45,60 @@ struct rtc_join {
 	char room[256];
 	bool auto_subscribe;
 };
+
+#define RTC_SUBSCRIBED_MAX 32
+
+/* A client's peer connections and what they carry. */
+struct rtc_media {
+	struct media_pc *sub, *pub;
+	bool sub_up, pub_up;
+	struct wsdp_sub sdp; /* the subscriber connection's m-lines */
+	uint32_t offer_id;
+	uint32_t pub_version;
+	struct tmr connect; /* the subscriber connection's deadline */
+	uint64_t joined_us;
+	/* The tracks it publishes that someone consumes, told so. */
+	char told[PARTICIPANT_TRACKS_MAX][16];
+	size_t ntold;
+};
+
+struct rtc_session {
+	struct le le; /* in rtc->sessions */
+	struct rtc *rtc;
+	struct websock_conn *wc;
+	struct participant *p; /* NULL once out of the room */
+	char identity[256];
+	char room[256];
+	char peer[64];
+	struct tmr silence; /* restarted by every frame from the client */
+	struct tmr end;     /* frees the session, outside libre's handlers */
+	bool auto_subscribe;
+	bool ending;
+	/* Tracks asked for with UpdateSubscription, beside auto_subscribe. */
+	char subscribed[RTC_SUBSCRIBED_MAX][16];
+	size_t nsubscribed;
+	struct rtc_media media;
+};
+
+int rtc_session_send(struct rtc_session *s, const Livekit__SignalResponse *m);
+/* The server ends the session: leave (reason), then the close. */
+void rtc_session_close(struct rtc_session *s, const char *reason);
+
+/* rtc_media.c: the session's WebRTC side. */
+/* After the JoinResponse: the subscriber connection and its offer. */
+int rtc_media_open(struct rtc_session *s);
+void rtc_media_close(struct rtc_session *s);
+void rtc_media_answer(struct rtc_session *s,
+                      const Livekit__SessionDescription *sd);
+void rtc_media_offer(struct rtc_session *s,
+                     const Livekit__SessionDescription *sd);
+void rtc_media_add_track(struct rtc_session *s,
+                         const Livekit__AddTrackRequest *req);
+/* Tracks subscribed (on) or not, by sid. */
+void rtc_media_subscribe(struct rtc_session *s, const char *sid, bool on);
+/* Another participant joined, changed or left. */
+void rtc_media_changed(struct rtc_session *s, const struct participant *other,
+                       enum participant_change what);
 
 /* Accepts the upgrade, joins the room and sends the JoinResponse; replies
  * with an HTTP error itself when it cannot. */

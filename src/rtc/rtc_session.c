@@ -28,24 +28,6 @@
 #define NAME_MAX_LEN       256
 #define METADATA_MAX_LEN   (64 * 1024)
 #define ATTRIBUTES_MAX_LEN (64 * 1024)
-#define SUBSCRIBED_MAX     32
-
-struct rtc_session {
-	struct le le; /* in rtc->sessions */
-	struct rtc *rtc;
-	struct websock_conn *wc;
-	struct participant *p; /* NULL once out of the room */
-	char identity[256];
-	char room[256];
-	char peer[64];
-	struct tmr silence; /* restarted by every frame from the client */
-	struct tmr end;     /* frees the session, outside libre's handlers */
-	bool auto_subscribe;
-	bool ending;
-	/* Tracks asked for with UpdateSubscription, beside auto_subscribe. */
-	char subscribed[SUBSCRIBED_MAX][16];
-	size_t nsubscribed;
-};
 
 static void session_destructor(void *arg)
 {
@@ -53,6 +35,7 @@ static void session_destructor(void *arg)
 
 	tmr_cancel(&s->silence);
 	tmr_cancel(&s->end);
+	rtc_media_close(s);
 	list_unlink(&s->le);
 	if (s->p)
 		participant_leave(s->p, "SIGNAL_CLOSE");
@@ -66,7 +49,7 @@ unsigned rtc_session_count(const struct rtc *r)
 
 /* ---- sending ----------------------------------------------------------- */
 
-static int send_msg(struct rtc_session *s, const Livekit__SignalResponse *m)
+int rtc_session_send(struct rtc_session *s, const Livekit__SignalResponse *m)
 {
 	struct mbuf *mb;
 	int err;
@@ -106,6 +89,7 @@ static void end_h(void *arg)
 /* Out of the room now; the session goes from a 0 ms timer. */
 static void session_end(struct rtc_session *s, const char *reason)
 {
+	rtc_media_close(s);
 	if (s->p) {
 		struct participant *p = s->p;
 
@@ -118,7 +102,7 @@ static void session_end(struct rtc_session *s, const char *reason)
 }
 
 /* The server ends the session: leave (no reconnect), then the close. */
-static void session_close(struct rtc_session *s, const char *reason)
+void rtc_session_close(struct rtc_session *s, const char *reason)
 {
 	Livekit__LeaveRequest leave = LIVEKIT__LEAVE_REQUEST__INIT;
 	Livekit__SignalResponse m = LIVEKIT__SIGNAL_RESPONSE__INIT;
@@ -130,7 +114,7 @@ static void session_close(struct rtc_session *s, const char *reason)
 	leave.action = LIVEKIT__LEAVE_REQUEST__ACTION__DISCONNECT;
 	m.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_LEAVE;
 	m.leave = &leave;
-	(void)send_msg(s, &m);
+	(void)rtc_session_send(s, &m);
 	if (s->wc)
 		(void)websock_close(s->wc, WEBSOCK_NORMAL_CLOSURE, "%s",
 		                    reason);
@@ -169,7 +153,7 @@ static int send_update(struct rtc_session *s, const struct participant *other)
 		up.participants = &pi;
 		m.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_UPDATE;
 		m.update = &up;
-		err = send_msg(s, &m);
+		err = rtc_session_send(s, &m);
 	} else {
 		err = ENOMEM;
 	}
@@ -190,7 +174,7 @@ static int send_room_update(struct rtc_session *s, const struct room *room)
 	if (ru.room) {
 		m.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_ROOM_UPDATE;
 		m.room_update = &ru;
-		err = send_msg(s, &m);
+		err = rtc_session_send(s, &m);
 	} else {
 		err = ENOMEM;
 	}
@@ -242,7 +226,7 @@ static int send_join(struct rtc_session *s)
 	m.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_JOIN;
 	m.join = &jr;
 	if (!err)
-		err = send_msg(s, &m);
+		err = rtc_session_send(s, &m);
 	mem_deref(a);
 	return err;
 }
@@ -254,7 +238,7 @@ static void kicked(struct participant *p, const char *reason, void *arg)
 	struct rtc_session *s = arg;
 
 	(void)p;
-	session_close(s, reason);
+	rtc_session_close(s, reason);
 }
 
 static void room_changed(struct participant *self,
@@ -270,6 +254,7 @@ static void room_changed(struct participant *self,
 		(void)send_room_update(s, participant_room(self));
 	else
 		(void)send_update(s, other);
+	rtc_media_changed(s, other, what);
 }
 
 static const struct participant_ops session_ops = {
@@ -301,7 +286,7 @@ static void on_ping(struct rtc_session *s, const Livekit__SignalRequest *req)
 		m.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_PONG_RESP;
 		m.pong_resp = &pong;
 	}
-	(void)send_msg(s, &m);
+	(void)rtc_session_send(s, &m);
 }
 
 static void request_response(struct rtc_session *s,
@@ -319,7 +304,7 @@ static void request_response(struct rtc_session *s,
 	rr.update_metadata = u;
 	m.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_REQUEST_RESPONSE;
 	m.request_response = &rr;
-	(void)send_msg(s, &m);
+	(void)rtc_session_send(s, &m);
 }
 
 static void on_update_metadata(struct rtc_session *s,
@@ -382,6 +367,7 @@ static void on_update_metadata(struct rtc_session *s,
 
 static void subscribe_one(struct rtc_session *s, const char *sid, bool on)
 {
+	rtc_media_subscribe(s, sid, on);
 	for (size_t i = 0; i < s->nsubscribed; i++) {
 		if (strcmp(s->subscribed[i], sid))
 			continue;
@@ -393,7 +379,7 @@ static void subscribe_one(struct rtc_session *s, const char *sid, bool on)
 		}
 		return;
 	}
-	if (on && s->nsubscribed < SUBSCRIBED_MAX &&
+	if (on && s->nsubscribed < RTC_SUBSCRIBED_MAX &&
 	    strlen(sid) < sizeof(s->subscribed[0]))
 		snprintf(s->subscribed[s->nsubscribed++],
 		         sizeof(s->subscribed[0]), "%s", sid);
@@ -435,6 +421,19 @@ static void on_request(struct rtc_session *s, Livekit__SignalRequest *req)
 	case LIVEKIT__SIGNAL_REQUEST__MESSAGE_SUBSCRIPTION:
 		on_subscription(s, req->subscription);
 		break;
+	case LIVEKIT__SIGNAL_REQUEST__MESSAGE_OFFER:
+		rtc_media_offer(s, req->offer);
+		break;
+	case LIVEKIT__SIGNAL_REQUEST__MESSAGE_ANSWER:
+		rtc_media_answer(s, req->answer);
+		break;
+	case LIVEKIT__SIGNAL_REQUEST__MESSAGE_ADD_TRACK:
+		rtc_media_add_track(s, req->add_track);
+		break;
+	case LIVEKIT__SIGNAL_REQUEST__MESSAGE_TRICKLE:
+		/* ICE-lite: the client's candidates are never used; its
+		 * checks tell where it is. */
+		break;
 	case LIVEKIT__SIGNAL_REQUEST__MESSAGE_MUTE:
 		(void)participant_track_mute(s->p, req->mute->sid,
 		                             req->mute->muted);
@@ -457,7 +456,7 @@ static void silence_h(void *arg)
 	log_event(LOGL_INFO, NULL, "rtc_timeout",
 	          "room=%s identity=%s silent_s=%u", s->room, s->identity,
 	          s->rtc->prm.ping_timeout_s);
-	session_close(s, "CONNECTION_TIMEOUT");
+	rtc_session_close(s, "CONNECTION_TIMEOUT");
 }
 
 static void recv_h(const struct websock_hdr *hdr, struct mbuf *mb, void *arg)
@@ -602,6 +601,10 @@ void rtc_session_open(struct rtc *r, struct http_conn *conn,
 		what = "join response";
 		err = send_join(s);
 	}
+	if (!err) {
+		what = "subscriber connection";
+		err = rtc_media_open(s);
+	}
 	if (err) {
 		log_event(LOGL_WARN, NULL, "rtc_open_failed",
 		          "room=%s identity=%s step=\"%s\" error=\"%s\"",
@@ -629,7 +632,7 @@ void rtc_session_close_all(struct rtc *r, const char *reason)
 		struct rtc_session *s = le->data;
 
 		le = le->next;
-		session_close(s, reason);
+		rtc_session_close(s, reason);
 		/* Shutting down: no timer will run. */
 		tmr_cancel(&s->end);
 		mem_deref(s);

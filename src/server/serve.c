@@ -55,6 +55,7 @@ struct server {
 	struct carrier *carrier;
 	struct stream_server *streams;
 	struct rtc *rtc;               /* LiveKit clients on /rtc */
+	char ice_addr[64];             /* the external address, in WebRTC SDP */
 	const struct agent_ops *agent; /* what talks on each call */
 	char sip_uri[512];             /* what carriers dial: sip_uri or ours */
 	struct token_key keys[CONFIG_KEYS_MAX];
@@ -368,6 +369,8 @@ static int control_plane_open(struct server *srv)
 	const struct rtc_params rtp = {
 	    .keys = srv->ring,
 	    .rooms = srv->rooms,
+	    .media = srv->media,
+	    .ice_addr = srv->ice_addr,
 	};
 	err = rtc_alloc(&srv->rtc, &rtp);
 	if (err) {
@@ -609,6 +612,9 @@ int serve(int argc, char **argv)
 	mp.jitter_min_ms = cfg->jitter_min_ms;
 	mp.jitter_max_ms = cfg->jitter_max_ms;
 	mp.media_timeout_ms = cfg->media_timeout_ms;
+	if (re_snprintf(srv.ice_addr, sizeof(srv.ice_addr), "%j",
+	                &up.external) < 0)
+		srv.ice_addr[0] = '\0';
 	err = media_engine_open(&srv.media, &mp);
 	if (err) {
 		fprintf(stderr, "voxgate: media: cannot start: %s\n",
