@@ -1,0 +1,189 @@
+// A phone call and LiveKit's own Node SDK (@livekit/rtc-node, the Rust
+// engine LiveKit's agents run on) in one room, over WebRTC: the SDK hears
+// the caller's tone (PCMU forwarded as it came), and the caller hears the
+// tone the SDK publishes (its Opus, decoded and mixed into the call). The
+// phone is phone.mjs, whose RTP is captured and measured here.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { AccessToken, RoomServiceClient, SipClient } from 'livekit-server-sdk';
+import {
+  Room,
+  RoomEvent,
+  AudioStream,
+  AudioSource,
+  AudioFrame,
+  LocalAudioTrack,
+  TrackPublishOptions,
+  TrackSource,
+  dispose,
+} from '@livekit/rtc-node';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer, waitUntil, sleep, API_KEY, API_SECRET } from './helpers.mjs';
+import { Phone, toneShare } from './phone.mjs';
+
+const NUMBER = '+15550004444';
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOM = 'web-room';
+
+async function token(identity, room = ROOM) {
+  const at = new AccessToken(API_KEY, API_SECRET, { identity, ttl: '10m' });
+  at.addGrant({ roomJoin: true, room, canUpdateOwnMetadata: true });
+  return at.toJwt();
+}
+
+// Reads a subscribed track for ms milliseconds at 48 kHz mono.
+async function listen(track, ms) {
+  const stream = new AudioStream(track, 48000, 1);
+  const reader = stream.getReader();
+  const parts = [];
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    parts.push(Int16Array.from(value.data));
+  }
+  reader.releaseLock();
+  await stream.cancel().catch(() => {});
+  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+// Publishes a sine at hz until stop() is called.
+function publishTone(room, hz) {
+  const source = new AudioSource(48000, 1);
+  const track = LocalAudioTrack.createAudioTrack('tone', source);
+  let running = true;
+  let phase = 0;
+  const loop = (async () => {
+    while (running) {
+      const data = new Int16Array(480);
+      for (let i = 0; i < data.length; i++) {
+        data[i] = Math.round(8000 * Math.sin(phase));
+        phase += (2 * Math.PI * hz) / 48000;
+      }
+      await source.captureFrame(new AudioFrame(data, 48000, 1, 480));
+    }
+  })();
+  const published = room.localParticipant.publishTrack(
+    track,
+    new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE }),
+  );
+  return {
+    published,
+    async stop() {
+      running = false;
+      await loop.catch(() => {});
+      await source.close?.();
+    },
+  };
+}
+
+describe('WebRTC with rtc-node', { timeout: 90000 }, () => {
+  let server;
+  let rooms;
+  let phone;
+  let room;
+
+  before(async () => {
+    server = await startServer({ emptyTimeout: '30s', departureTimeout: '30s' });
+    rooms = new RoomServiceClient(server.url, API_KEY, API_SECRET);
+    const sip = new SipClient(server.url, API_KEY, API_SECRET);
+    const trunk = await sip.createSipInboundTrunk('web-trunk', [NUMBER]);
+    await sip.createSipDispatchRule({ type: 'direct', roomName: ROOM }, { trunkIds: [trunk.sipTrunkId] });
+  });
+
+  after(async () => {
+    await room?.disconnect().catch(() => {});
+    phone?.close();
+    await dispose().catch(() => {});
+    if (server && !server.exited) await server.stop();
+  });
+
+  test('the SDK joins the call and hears the caller', async () => {
+    phone = new Phone(server, { number: NUMBER, toneHz: 440 });
+    await phone.call();
+    await waitUntil(async () => (await rooms.listParticipants(ROOM)).some((p) => p.kind === 3), {
+      what: 'the caller in the room',
+    });
+    room = new Room();
+    const subscribed = new Promise((resolve) =>
+      room.on(RoomEvent.TrackSubscribed, (track, _pub, p) => {
+        if (p.identity.startsWith('sip_')) resolve(track);
+      }),
+    );
+    const t0 = Date.now();
+    await room.connect(`ws://127.0.0.1:${server.httpPort}`, await token('listener'), { autoSubscribe: true, dynacast: false });
+    const joinMs = Date.now() - t0;
+    assert.ok(joinMs < 5000, `connected in ${joinMs} ms`);
+    const track = await Promise.race([subscribed, sleep(8000).then(() => null)]);
+    assert.ok(track, 'TrackSubscribed for the caller');
+    const pcm = await listen(track, 1500);
+    assert.ok(pcm.length > 48000, `heard ${pcm.length} samples`);
+    const share = toneShare(pcm, 48000, 440);
+    assert.ok(share > 0.5, `440 Hz is ${(share * 100).toFixed(1)} % of what the SDK heard`);
+    const connected = server.events('rtc_connected').filter((e) => e.identity === 'listener');
+    assert.ok(connected.length >= 1, 'rtc_connected logged');
+  });
+
+  test('the caller hears what the SDK publishes', async () => {
+    const before = phone.heardSince(Date.now() - 1000);
+    assert.ok(toneShare(before, 8000, 1000) < 0.05, `1 kHz before publishing: ${toneShare(before, 8000, 1000)}`);
+    const tone = publishTone(room, 1000);
+    await tone.published;
+    await waitUntil(async () => (await rooms.getParticipant(ROOM, 'listener')).tracks.length === 1, { what: 'track published' });
+    await sleep(1500);
+    const t1 = Date.now();
+    await sleep(1500);
+    const heard = phone.heardSince(t1);
+    await tone.stop();
+    assert.ok(heard.length > 8000, `the phone heard ${heard.length} samples`);
+    const share = toneShare(heard, 8000, 1000);
+    assert.ok(share > 0.2, `1 kHz is ${(share * 100).toFixed(1)} % of what the phone heard`);
+    assert.ok(server.events('rtc_track_subscribed').some((e) => e.identity === 'listener'), 'the publisher was told its track is heard');
+  });
+
+  test('a client that vanishes without leave is removed, and participant_left follows', { timeout: 40000 }, async () => {
+    const child = spawn(process.execPath, [path.join(HERE, 'tools/rtc_join.mjs'), `ws://127.0.0.1:${server.httpPort}`, await token('vanisher')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      await waitUntil(() => out.includes('connected'), { timeoutMs: 10000, what: 'the child connected' });
+      assert.ok((await rooms.listParticipants(ROOM)).some((p) => p.identity === 'vanisher'));
+      // Frozen: no ping, no leave, no ICE consent.
+      process.kill(child.pid, 'SIGSTOP');
+      const t0 = Date.now();
+      await waitUntil(async () => !(await rooms.listParticipants(ROOM)).some((p) => p.identity === 'vanisher'), {
+        timeoutMs: 25000,
+        intervalMs: 500,
+        what: 'vanisher removed',
+      });
+      const took = Date.now() - t0;
+      assert.ok(took > 10000, `removed after ${took} ms, before the ping timeout`);
+      assert.ok(server.events('rtc_timeout').some((e) => e.identity === 'vanisher'), 'rtc_timeout logged');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  test('leaving ends the connections and the caller goes on', async () => {
+    await room.disconnect();
+    room = null;
+    await waitUntil(async () => !(await rooms.listParticipants(ROOM)).some((p) => p.identity === 'listener'), {
+      what: 'listener gone',
+    });
+    const t = Date.now();
+    await sleep(500);
+    assert.ok(phone.heardSince(t).length > 0, 'the call still has audio');
+    await phone.hangup();
+  });
+});
