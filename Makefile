@@ -13,13 +13,16 @@
 
 CC      ?= cc
 PKGS    := libre yaml-0.1 speexdsp spandsp libjwt jansson libcurl sqlite3 openssl \
-           pocketsphinx sphinxbase espeak-ng libprotobuf-c libsrtp2 opus
+           pocketsphinx sphinxbase espeak-ng libprotobuf-c opus
 WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wvla -Wno-missing-field-initializers
 CPPFLAGS_ALL := -D_GNU_SOURCE -DHAVE_INTTYPES_H -DHAVE_STDBOOL_H -Isrc -Ibuild/gen \
                 $(shell pkg-config --cflags $(PKGS))
 LIBS    := $(shell pkg-config --libs $(PKGS)) -lflite_cmu_us_kal -lflite_usenglish \
            -lflite_cmulex -lflite -lpthread -lm
+# libsrtp2, the SRTP of libwebrtc, is the reference srtpx's unit test and
+# benchmark compare it with; voxgate itself does not link it.
+SRTP_REF_LIBS := $(shell pkg-config --libs libsrtp2)
 
 RELEASE_CFLAGS := -std=c11 -O2 -g $(WARN)
 ASAN_CFLAGS    := -std=c11 -O1 -g -fno-omit-frame-pointer \
@@ -146,7 +149,9 @@ build/bench/%: bench/%.c | $(GEN_H)
 # The benchmark of one module links that module's release objects.
 build/bench/srtpx_bench: bench/srtpx_bench.c build/obj/src/webrtc/srtpx.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS) $(SRTP_REF_LIBS)
+
+build/%/tests/srtpx_test: LIBS += $(SRTP_REF_LIBS)
 
 build/bench/opus_rx_cost: bench/opus_rx_cost.c build/obj/src/media/opus_rx.o \
                           build/obj/src/media/jitter.o

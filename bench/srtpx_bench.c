@@ -2,8 +2,8 @@
  * srtpx_bench: what SRTP costs per 172-byte RTP packet (12-byte header,
  * 160 bytes of PCMU), for each profile: srtpx_protect_rtp on one context,
  * srtpx_unprotect_rtp of the same packet on its peer, in batches, timed
- * apart. The same packets through libre's own SRTP (re_srtp.h) for
- * comparison.
+ * apart. The same packets through libsrtp2 (what libwebrtc uses; Debian's
+ * is built on NSS) and libre's own SRTP (re_srtp.h) for comparison.
  *
  *   srtpx_bench [-n PACKETS] [-t THREADS]
  *
@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <re.h>
+#include <srtp2/srtp.h>
 
 #include "webrtc/srtpx.h"
 
@@ -71,10 +72,13 @@ void free(void *p)
 static const struct {
 	enum srtpx_profile p;
 	enum srtp_suite re_suite;
+	srtp_profile_t lib;
 } profiles[] = {
-    {SRTPX_AEAD_AES_128_GCM, SRTP_AES_128_GCM},
-    {SRTPX_AES_CM_128_HMAC_SHA1_80, SRTP_AES_CM_128_HMAC_SHA1_80},
-    {SRTPX_AES_CM_128_HMAC_SHA1_32, SRTP_AES_CM_128_HMAC_SHA1_32},
+    {SRTPX_AEAD_AES_128_GCM, SRTP_AES_128_GCM, srtp_profile_aead_aes_128_gcm},
+    {SRTPX_AES_CM_128_HMAC_SHA1_80, SRTP_AES_CM_128_HMAC_SHA1_80,
+     srtp_profile_aes128_cm_sha1_80},
+    {SRTPX_AES_CM_128_HMAC_SHA1_32, SRTP_AES_CM_128_HMAC_SHA1_32,
+     srtp_profile_aes128_cm_sha1_32},
 };
 #define NPROFILES (sizeof(profiles) / sizeof(profiles[0]))
 
@@ -233,6 +237,76 @@ static int run_libre(enum srtp_suite suite, enum srtpx_profile p,
 	return 0;
 }
 
+static int libsrtp2_session(srtp_t *sp, srtp_profile_t lib,
+                            enum srtpx_profile p, bool inbound)
+{
+	uint8_t ks[30];
+	srtp_policy_t pol;
+
+	memset(&pol, 0, sizeof(pol));
+	if (srtp_crypto_policy_set_from_profile_for_rtp(&pol.rtp, lib) ||
+	    srtp_crypto_policy_set_from_profile_for_rtcp(&pol.rtcp, lib))
+		return EPROTO;
+	memcpy(ks, key_a, srtpx_key_len(p));
+	memcpy(ks + srtpx_key_len(p), salt_a, srtpx_salt_len(p));
+	pol.ssrc.type = inbound ? ssrc_any_inbound : ssrc_any_outbound;
+	pol.key = ks;
+	pol.window_size = 128;
+	return srtp_create(sp, &pol) == srtp_err_status_ok ? 0 : EPROTO;
+}
+
+static int run_libsrtp2(srtp_profile_t lib, enum srtpx_profile p,
+                        unsigned long n, struct result *r)
+{
+	srtp_t tx = NULL, rx = NULL;
+	int len[BATCH];
+	double t_prot = 0, t_unprot = 0, t0;
+	unsigned long a_prot = 0, a_unprot = 0, a0;
+	uint32_t seq = 0;
+	double wall = 0, w0;
+	int err;
+
+	err = libsrtp2_session(&tx, lib, p, false);
+	if (!err)
+		err = libsrtp2_session(&rx, lib, p, true);
+	memset(r, 0, sizeof(*r));
+	for (unsigned long done = 0; !err && done < n; done += BATCH) {
+		for (int i = 0; i < BATCH; i++) {
+			make_rtp((uint8_t *)bufs[i], seq++);
+			len[i] = PKT;
+		}
+		w0 = clock_s(CLOCK_MONOTONIC);
+		a0 = atomic_load(&allocs);
+		t0 = cpu_s();
+		for (int i = 0; i < BATCH; i++)
+			r->failed += srtp_protect(tx, bufs[i], &len[i]) !=
+			             srtp_err_status_ok;
+		t_prot += cpu_s() - t0;
+		a_prot += atomic_load(&allocs) - a0;
+		a0 = atomic_load(&allocs);
+		t0 = cpu_s();
+		for (int i = 0; i < BATCH; i++)
+			r->failed += srtp_unprotect(rx, bufs[i], &len[i]) !=
+			             srtp_err_status_ok;
+		t_unprot += cpu_s() - t0;
+		a_unprot += atomic_load(&allocs) - a0;
+		wall += clock_s(CLOCK_MONOTONIC) - w0;
+	}
+	if (tx)
+		srtp_dealloc(tx);
+	if (rx)
+		srtp_dealloc(rx);
+	if (err)
+		return err;
+	n = (n + BATCH - 1) / BATCH * BATCH;
+	r->prot_us = t_prot * 1e6 / (double)n;
+	r->unprot_us = t_unprot * 1e6 / (double)n;
+	r->prot_al = (double)a_prot / (double)n;
+	r->unprot_al = (double)a_unprot / (double)n;
+	r->wall_us = wall * 1e6 / (double)n;
+	return 0;
+}
+
 struct job {
 	pthread_t thread;
 	size_t profile;
@@ -295,8 +369,9 @@ int main(int argc, char **argv)
 		        BATCH);
 		return 2;
 	}
-	if (srtpx_global_init()) {
-		fprintf(stderr, "srtpx_bench: libsrtp2 failed to start\n");
+	if (srtpx_global_init() || srtp_init() != srtp_err_status_ok) {
+		fprintf(stderr, "srtpx_bench: OpenSSL or libsrtp2 failed to "
+		                "start\n");
 		return 1;
 	}
 	printf("%lu packets of %d bytes per profile and thread, %u "
@@ -308,7 +383,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < NPROFILES; i++) {
 		struct job jobs[64];
 
-		/* a warm-up run: NSS and the caches */
+		/* a warm-up run: the caches */
 		jobs[0] = (struct job){.profile = i, .n = n / 10 + BATCH};
 		job_main(&jobs[0]);
 		for (unsigned t = 0; t < threads; t++) {
@@ -324,13 +399,30 @@ int main(int argc, char **argv)
 				        srtpx_profile_name(profiles[i].p));
 				return 1;
 			}
-			row(threads > 1 ? "libsrtp2 (srtpx), per thread"
-			                : "libsrtp2 (srtpx)",
+			row(threads > 1 ? "srtpx (OpenSSL), per thread"
+			                : "srtpx (OpenSSL)",
 			    profiles[i].p, &jobs[t].r, threads == 1);
 		}
 	}
 	if (threads > 1)
 		return 0;
+	bufs = malloc(BATCH * sizeof(packet_buf));
+	if (!bufs)
+		return 1;
+	for (size_t i = 0; i < NPROFILES; i++) {
+		struct result r;
+
+		/* a warm-up run first: NSS and the caches */
+		run_libsrtp2(profiles[i].lib, profiles[i].p, n / 10 + BATCH,
+		             &r);
+		if (run_libsrtp2(profiles[i].lib, profiles[i].p, n, &r)) {
+			fprintf(stderr, "srtpx_bench: libsrtp2 %s failed\n",
+			        srtpx_profile_name(profiles[i].p));
+			return 1;
+		}
+		row("libsrtp2 2.5 (NSS)", profiles[i].p, &r, true);
+	}
+	free(bufs);
 	for (size_t i = 0; i < NPROFILES; i++) {
 		struct result r;
 

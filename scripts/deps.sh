@@ -8,7 +8,7 @@ packages=(
 	libclang-rt-dev # libFuzzer and the sanitizer runtimes for clang
 	libre-dev libyaml-dev libspandsp-dev libspeexdsp-dev libopus-dev
 	libjwt-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev
-	libsrtp2-dev
+	libsrtp2-dev # only the reference srtpx's unit test and benchmark check against
 	sqlite3
 	libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us libespeak-ng-dev
 	flite1-dev

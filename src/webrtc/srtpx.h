@@ -1,25 +1,30 @@
 /*
- * SRTP for one media stream (RFC 3711, RFC 7714): a pair of libsrtp2
- * sessions, one that protects what we send with our keys and one that
- * unprotects what the peer sends with its keys. RTP and RTCP share the
- * keys (rtcp-mux). WebRTC peer connections key it from DTLS-SRTP
+ * SRTP for one media stream (RFC 3711, RFC 7714): our keys protect what
+ * we send, the peer's keys unprotect what it sends. RTP and RTCP share
+ * the keys (rtcp-mux). WebRTC peer connections key it from DTLS-SRTP
  * (srtpx_dtls_keys), SIP calls from SDES a=crypto lines.
  *
- * The prefix is srtpx_ because libsrtp2 owns srtp_*.
+ * The packet transforms are OpenSSL's (AES-CTR and AES-GCM through
+ * EVP cipher contexts made at init and re-keyed with each packet's IV,
+ * HMAC-SHA1 from SHA-1 states keyed at init); the key derivation, the
+ * rollover counter, the replay windows and the SSRC table are here. It
+ * makes the same bytes as libsrtp2 (and libwebrtc) for every profile,
+ * including the 80-bit SRTCP tag under AES_CM_128_HMAC_SHA1_32.
  *
- * Threads: srtpx_global_init runs libsrtp2's srtp_init once per process
- * (pthread_once); srtpx_init calls it, so nothing else needs to. A
- * context is used by one thread at a time (the one that owns the
- * stream's socket); different contexts may be used on different threads
- * at once.
+ * The prefix is srtpx_ because libre and libsrtp2 own srtp_*.
  *
- * The packet calls work in place on the caller's buffer and allocate
- * nothing themselves. libsrtp2 does: the first authenticated packet of an
- * SSRC not seen before gets its stream state (once per SSRC; inbound
- * SSRCs are capped at SRTPX_MAX_SSRC), and Debian's libsrtp2, built on
- * NSS, mallocs inside NSS on every packet (5 calls per GCM packet, 14 per
- * CM one; bench/README.md). Buffers should be 4-byte aligned: libsrtp2
- * reads the headers as 32-bit words.
+ * Threads: srtpx_global_init fetches OpenSSL's ciphers once per process
+ * (pthread_once) and keeps them for its lifetime; srtpx_init calls it, so
+ * nothing else needs to. A context is used by one thread at a time (the
+ * one that owns the stream's socket); different contexts may be used on
+ * different threads at once.
+ *
+ * Allocation: srtpx_init allocates everything a context needs, the state
+ * of SRTPX_MAX_SSRC SSRCs each way included (their replay windows take
+ * 3 x 64 x window/8 bytes, window rounded up to a power of two: 3 KB at
+ * the default 128). The packet calls work in place on the caller's buffer
+ * and allocate nothing, for every profile, whether they accept or refuse
+ * (tests/unit/srtpx_test.c counts it). Buffers need no alignment.
  */
 #ifndef VOXGATE_WEBRTC_SRTPX_H
 #define VOXGATE_WEBRTC_SRTPX_H
@@ -62,7 +67,8 @@ struct srtpx_prm {
 	enum srtpx_profile profile;
 	struct srtpx_keys local;  /* protects what we send */
 	struct srtpx_keys remote; /* unprotects what the peer sends */
-	unsigned replay_window;   /* RTP packets; 0 = 128; 128..32767 */
+	unsigned replay_window;   /* packets, 0 = 128, 128..32767: each
+	                           * SSRC's RTP and its SRTCP have one each */
 };
 
 /*
@@ -72,7 +78,7 @@ struct srtpx_prm {
  * and tag, longer than SRTPX_MAX_PACKET, or header lengths overrunning
  * it; other, the SSRC limit, keys used up, a cipher failure. tx_fail
  * counts our own packets refused (no room, bad header, sequence number
- * reused).
+ * reused, SSRC limit).
  */
 struct srtpx_stats {
 	uint64_t tx; /* RTP and RTCP packets protected */
@@ -81,35 +87,35 @@ struct srtpx_stats {
 	uint64_t tx_fail;
 };
 
-struct srtp_ctx_t_; /* libsrtp2's session */
+struct srtpx_dir; /* one direction: cipher contexts, keys, SSRC states */
 
 /* Embed it in its owner zeroed; srtpx_init, then srtpx_reset. */
 struct srtpx {
-	struct srtp_ctx_t_ *tx, *rx;
+	struct srtpx_dir *tx, *rx;
 	enum srtpx_profile profile;
 	unsigned rtp_tag, rtcp_tag; /* tag bytes */
-	unsigned nssrc;
-	uint32_t ssrc[SRTPX_MAX_SSRC]; /* inbound SSRCs libsrtp2 holds */
+	unsigned nssrc;             /* inbound SSRCs held */
 	struct srtpx_stats st;
 };
 
 /*
- * libsrtp2's srtp_init, once per process, from any thread. 0, or EPROTO
- * when it failed (then every srtpx_init fails too).
+ * Fetches OpenSSL's AES-128-CTR and AES-128-GCM, once per process, from
+ * any thread. 0, or EPROTO when OpenSSL lacks them (then every srtpx_init
+ * fails too).
  */
 int srtpx_global_init(void);
 
 /*
  * Sets up a zeroed (or reset) context with prm's keys: 0, or EINVAL
  * (a key or salt of the wrong length for the profile, a window out of
- * range), ENOMEM, EPROTO (libsrtp2 refused), with the reason in *why
+ * range), ENOMEM, EPROTO (OpenSSL refused), with the reason in *why
  * (may be NULL). The keys are copied; the caller may wipe its own.
  * On error the context is left reset.
  */
 int srtpx_init(struct srtpx *s, const struct srtpx_prm *prm, const char **why);
 
-/* Frees the sessions and zeroes the context, counters included. Safe on
- * a zeroed or reset context. */
+/* Frees the context's state, wipes its keys and zeroes it, counters
+ * included. Safe on a zeroed or reset context. */
 void srtpx_reset(struct srtpx *s);
 
 /*
@@ -118,12 +124,15 @@ void srtpx_reset(struct srtpx *s);
  * EMSGSIZE  shorter than a header, header lengths overrun it, or longer
  *           than SRTPX_MAX_PACKET,
  * ENOBUFS   cap lacks room for the trailer,
- * EALREADY  RTP only: this SSRC already sent this sequence number,
- * EKEYEXPIRED the keys have protected as many packets as allowed,
- * EPROTO    libsrtp2 failed otherwise,
+ * EALREADY  RTP only: this SSRC already sent this sequence number, or
+ *           one older than the replay window,
+ * ENOSPC    a new SSRC beyond SRTPX_MAX_SSRC,
+ * EKEYEXPIRED the keys have protected as many packets as allowed (2^48
+ *           RTP in all, 2^31 - 1 SRTCP per SSRC): rekey,
+ * EPROTO    OpenSSL failed,
  * EINVAL    no context or buffer.
- * On error *len is unchanged and buf must not be sent (libsrtp2 checks
- * before it encrypts, so buf is untouched except after EPROTO).
+ * On error *len is unchanged and buf must not be sent (every check comes
+ * before encryption, so buf is untouched except after EPROTO).
  */
 int srtpx_protect_rtp(struct srtpx *s, uint8_t *buf, size_t *len, size_t cap);
 int srtpx_protect_rtcp(struct srtpx *s, uint8_t *buf, size_t *len, size_t cap);
