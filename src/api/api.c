@@ -235,7 +235,7 @@ static void handle_agent(struct api *api, struct http_conn *conn,
 		          "an agent worker needs a token with the agent grant");
 		return;
 	}
-	api->prm.agenth(conn, msg, api->prm.harg);
+	api->prm.agenth(conn, msg, claims.api_key, api->prm.harg);
 }
 
 static void request_handler(struct http_conn *conn, const struct http_msg *msg,

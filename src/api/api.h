@@ -32,10 +32,10 @@ struct api_params {
 	struct carrier *carrier;   /* Twilio's and Telnyx's paths; NULL = off */
 	struct stream_server *streams; /* Media Streams; NULL = off */
 	struct rtc *rtc;               /* LiveKit's /rtc; NULL = off */
-	/* GET /agent with a token holding the agent grant: an agent
-	 * worker's WebSocket (NULL = 404). */
+	/* GET /agent with a token holding the agent grant, signed with
+	 * api_key: an agent worker's WebSocket (NULL = 404). */
 	void (*agenth)(struct http_conn *conn, const struct http_msg *msg,
-	               void *arg);
+	               const char *api_key, void *arg);
 	/* GET /metrics: appends Prometheus text (NULL = 404). */
 	int (*metricsh)(struct mbuf *mb, void *arg);
 	void *harg;
