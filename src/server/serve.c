@@ -429,6 +429,7 @@ static int control_plane_open(struct server *srv)
 	    .carrier = srv->carrier,
 	    .streams = srv->streams,
 	    .rtc = srv->rtc,
+	    .lkagent = srv->lkagent,
 	    .agenth = agent_handler,
 	    .metricsh = metrics_handler,
 	    .harg = srv,
