@@ -7,7 +7,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { AccessToken, AgentDispatchClient, RoomServiceClient } from 'livekit-server-sdk';
-import { JobStatus, JobType } from '@livekit/protocol';
+import { JobStatus, JobType, SignalRequest, DisconnectReason } from '@livekit/protocol';
 import { startServer, waitUntil, twirp, API_KEY, API_SECRET, GUID12, describeError } from './helpers.mjs';
 import { StubWorker, RtcAgent } from './lkworker.mjs';
 
@@ -94,6 +94,46 @@ describe('AgentDispatchService', { timeout: 60000 }, () => {
         return x.state.jobs[0].state.status === JobStatus.JS_SUCCESS;
       }, { what: 'terminate ends the job' });
     } finally {
+      await worker.close();
+    }
+  });
+
+  test('an agent that leaves ends its job; DeleteRoom sends the agent leave and terminates the job', async () => {
+    const worker = await StubWorker.connect(server, { agentName: 'roomie' });
+    let rtc;
+    try {
+      await rooms.createRoom({ name: 'leave-room' });
+      const d1 = await dispatch.createDispatch('leave-room', 'roomie');
+      let req = await worker.next('availability');
+      worker.accept(req.job, { identity: 'roomie-1' });
+      let asg = await worker.next('assignment');
+      rtc = new RtcAgent(server, asg.token);
+      await rtc.opened();
+      await rtc.next('join');
+      // the agent leaves the room by itself: its job fails, as LiveKit has it
+      rtc.ws.send(new SignalRequest({ message: { case: 'leave', value: {} } }).toBinary());
+      await rtc.closed;
+      const term = await worker.next('termination');
+      assert.equal(term.jobId, req.job.id);
+      const [x] = (await dispatch.listDispatch('leave-room')).filter((y) => y.id === d1.id);
+      assert.equal(x.state.jobs[0].state.status, JobStatus.JS_FAILED);
+      assert.equal(x.state.jobs[0].state.error, 'agent worker left the room');
+
+      await dispatch.createDispatch('leave-room', 'roomie');
+      req = await worker.next('availability');
+      worker.accept(req.job, { identity: 'roomie-2' });
+      asg = await worker.next('assignment');
+      rtc = new RtcAgent(server, asg.token);
+      await rtc.opened();
+      await rtc.next('join');
+      await rooms.deleteRoom('leave-room');
+      const leave = await rtc.next('leave');
+      assert.equal(leave.reason, DisconnectReason.ROOM_DELETED);
+      const term2 = await worker.next('termination');
+      assert.equal(term2.jobId, req.job.id);
+      await assert.rejects(dispatch.listDispatch('leave-room'), (e) => e.code === 'not_found');
+    } finally {
+      rtc?.close();
       await worker.close();
     }
   });

@@ -59,6 +59,10 @@ describe('LiveKit agent workers', { timeout: 180000 }, () => {
     assert.match(w.registration.workerId, new RegExp(`^AW_${GUID12}$`));
     assert.equal(w.registration.serverInfo.agentProtocol, 1);
     assert.equal(w.registration.serverInfo.version, '1.9.0');
+    // WebSocket pings (Python's aiohttp heartbeat) are answered
+    const wsPong = new Promise((resolve) => w.ws.once('pong', (d) => resolve(String(d))));
+    w.ws.ping('hb');
+    assert.equal(await wsPong, 'hb');
     w.send('ping', { timestamp: 4242n });
     const pong = await w.next('pong');
     assert.equal(pong.lastTimestamp, 4242n);
@@ -298,8 +302,36 @@ describe('LiveKit agent workers', { timeout: 180000 }, () => {
       call.kill();
     }
   });
+});
 
-  test('a socket that sends nothing, or does not register, is closed after 10 s', async () => {
+describe('workers that keep silent', { timeout: 60000 }, () => {
+  let server;
+  let sip;
+
+  before(async () => {
+    // the call waits longer than a worker has to answer
+    server = await startServer({ args: ['--agent_queue_timeout', '30s'] });
+    sip = new SipClient(server.url, API_KEY, API_SECRET);
+  });
+
+  after(async () => {
+    if (server && !server.exited) await server.stop();
+  });
+
+  async function route(roomConfig) {
+    const number = '+15554449999';
+    const trunk = await sip.createSipInboundTrunk(`lk ${number}`, [number]);
+    await sip.createSipDispatchRule({ type: 'individual', roomPrefix: 'mute' }, { trunkIds: [trunk.sipTrunkId], roomConfig });
+    return number;
+  }
+
+  test('10 s: a socket that sends nothing or does not register is closed; a worker that does not answer loses the job', async () => {
+    // the job of a call, offered to a worker that keeps silent, goes to
+    // the next one after 10 s (runs beside the sockets below)
+    const number = await route(agents('mute'));
+    const m1 = await StubWorker.connect(server, { agentName: 'mute' });
+    const m2 = await StubWorker.connect(server, { agentName: 'mute' });
+    const call = sipp(server, 'lk_uac_bye.xml', { label: 'lk-mute', service: number, caller: CALLER, durationMs: 14000, timeoutS: 30 });
     const quiet = new StubWorker(server);
     await quiet.opened();
     const pinger = new StubWorker(server);
@@ -314,6 +346,27 @@ describe('LiveKit agent workers', { timeout: 180000 }, () => {
     assert.match(c2.reason, /no register/);
     assert.ok(took > 8500 && took < 14000, `closed after ${took} ms`);
     assert.equal(pinger.cases()[0], 'pong', 'a ping before the register is answered');
+
+    try {
+      await waitUntil(() => m1.count('availability') + m2.count('availability') === 2, { what: 'the job offered to the second worker', timeoutMs: 8000 });
+      const [silent, next] = m1.msgs.find((m) => m.case === 'availability').at < m2.msgs.find((m) => m.case === 'availability').at ? [m1, m2] : [m2, m1];
+      const first = await silent.next('availability');
+      const req = await next.next('availability');
+      assert.equal(req.job.id, first.job.id);
+      const gap = next.msgs.find((m) => m.case === 'availability').at - silent.msgs.find((m) => m.case === 'availability').at;
+      assert.ok(gap >= 9500 && gap < 13000, `asked the next one ${gap} ms later`);
+      assert.ok(server.events('lk_availability_timeout').some((e) => e.job === req.job.id));
+      next.accept(req.job);
+      await next.next('assignment');
+      // a late answer from the first is for no job it was asked
+      silent.accept(first.job);
+      await sleep(300);
+      assert.equal(silent.count('assignment'), 0);
+      assert.equal((await call.done).code, 0);
+    } finally {
+      call.kill();
+      await Promise.all([m1.close(), m2.close()]);
+    }
   });
 });
 
