@@ -193,7 +193,7 @@ static void on_register(struct lk_worker *w,
 	    LIVEKIT__REGISTER_WORKER_RESPONSE__INIT;
 	Livekit__ServerInfo si = LIVEKIT__SERVER_INFO__INIT;
 	const Livekit__ParticipantPermission *p = req->allowed_permissions;
-	char name[2 * LK_NAME_MAX];
+	char name[2 * LK_NAME_MAX], ver[2 * sizeof(w->version)];
 
 	if (w->registered) {
 		refuse(w, WEBSOCK_POLICY_VIOLATION, "registered twice");
@@ -238,10 +238,10 @@ static void on_register(struct lk_worker *w,
 	w->registered = true;
 	log_event(LOGL_INFO, NULL, "lk_worker_registered",
 	          "worker=%s seq=%u peer=%s agent_name=\"%s\" type=%d "
-	          "version=%s",
+	          "version=\"%s\"",
 	          w->id, w->seq, w->peer,
 	          log_quote(name, sizeof(name), w->agent_name), w->job_type,
-	          w->version);
+	          log_quote(ver, sizeof(ver), w->version));
 	lk_dispatch_pending(w->lk);
 }
 
@@ -249,11 +249,13 @@ static void on_availability(struct lk_worker *w,
                             const Livekit__AvailabilityResponse *res)
 {
 	struct lk_job *job = lk_worker_job(w, res->job_id);
+	char id[64];
 
 	if (!job || job->state != LK_JOB_OFFERED) {
 		/* As LiveKit: an answer for no job it asked is noted. */
 		log_event(LOGL_DEBUG, NULL, "lk_stale_availability",
-		          "worker=%s job=%.32s", w->id, res->job_id);
+		          "worker=%s job=\"%s\"", w->id,
+		          log_quote(id, sizeof(id), res->job_id));
 		return;
 	}
 	lk_job_answered(job, res);
@@ -291,11 +293,12 @@ static void on_update_job(struct lk_worker *w,
 {
 	struct lk_job *job = lk_worker_job(w, u->job_id);
 	struct lk_room *r;
-	char err[256];
+	char err[256], id[64];
 
 	if (!job || job->state != LK_JOB_RUNNING) {
 		log_event(LOGL_DEBUG, NULL, "lk_stale_update",
-		          "worker=%s job=%.32s", w->id, u->job_id);
+		          "worker=%s job=\"%s\"", w->id,
+		          log_quote(id, sizeof(id), u->job_id));
 		return;
 	}
 	job->updated_ns = lk_now_ns();

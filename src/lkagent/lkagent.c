@@ -154,6 +154,7 @@ static struct lk_dispatch *dispatch_add(struct lk_room *r, const json_t *spec,
 {
 	struct lk_dispatch *d = mem_zalloc(sizeof(*d), dispatch_destructor);
 	const json_t *attrs = json_object_get(spec, "attributes");
+	char name[2 * LK_NAME_MAX];
 
 	if (!d)
 		return NULL;
@@ -173,7 +174,8 @@ static struct lk_dispatch *dispatch_add(struct lk_room *r, const json_t *spec,
 	list_append(&r->dispatches, &d->le, d);
 	log_event(LOGL_INFO, NULL, "lk_dispatch_created",
 	          "dispatch=%s room=%s agent_name=\"%s\" automatic=%s", d->id,
-	          room_name(r->room), d->agent_name,
+	          room_name(r->room),
+	          log_quote(name, sizeof(name), d->agent_name),
 	          automatic ? "true" : "false");
 	return d;
 }
