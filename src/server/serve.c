@@ -678,10 +678,15 @@ int serve(int argc, char **argv)
 		                                            : "sip:%j:%u",
 		            &up.external, cfg->sip_port);
 	/* Said by the server itself when no worker takes a call: the
-	 * pipeline's workers and LiveKit's, which come by the HTTP API. */
+	 * pipeline's workers and LiveKit's, which come by the HTTP API. Only
+	 * the pipeline cannot do without it. */
 	if (cfg->http_port && busy_message(&srv)) {
-		rc = EXIT_USAGE;
-		goto out;
+		if (!strcmp(cfg->agent, "pipeline")) {
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		fprintf(stderr, "voxgate: calls that no LiveKit worker takes "
+		                "are hung up without agent_busy_message\n");
 	}
 	rc = control_plane_open(&srv);
 	if (!rc)
