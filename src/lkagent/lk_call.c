@@ -8,8 +8,8 @@
  * media (lkagent_params.room_media, the WebRTC side) from the start. The
  * call waits for one of its room's jobs to be assigned, up to
  * queue_timeout_ms, and at most queue_max calls wait at once; a call that
- * waits in vain hears the busy message, with barge-in off as the pipeline
- * says it, and is hung up once it has been played.
+ * waits in vain hears the busy message whole (nothing cuts it), and is
+ * hung up once it has been played.
  *
  * Threads: start, stop, dtmf and the rest of this file on the signalling
  * thread; audio_in and audio_out on the media thread, which reads only

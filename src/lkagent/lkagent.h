@@ -82,8 +82,10 @@ struct lkagent_params {
 	const char *version; /* the server_info version workers are told */
 };
 
-/* A libre mem object; mem_deref closes every worker's socket. Jobs must
- * have ended (rooms closed) first, or are dropped silently. */
+/* A libre mem object. mem_deref, once the loop has stopped and before the
+ * rooms go (it stops watching them), closes every worker's socket and
+ * forgets the dispatches; calls that outlive it keep their room media
+ * until they stop. */
 int lkagent_alloc(struct lkagent **lkp, const struct lkagent_params *prm);
 
 /* Takes GET /agent, authenticated by a token with the agent grant signed
