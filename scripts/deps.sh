@@ -44,7 +44,25 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	apt-get install -y -q --no-install-recommends nodejs npm
 fi
 
+# The node tests' packages, exactly as package-lock.json pins them: npm ci
+# runs when node_modules is missing, lacks a package the lockfile lists or
+# holds another version of one (the lockfile changed since the install).
+# Optional packages (another platform's binaries) may be absent.
 node_dir="$(dirname "$0")/../tests/integration/node"
-if [ ! -d "$node_dir/node_modules/livekit-server-sdk" ]; then
-	(cd "$node_dir" && npm ci --no-audit --no-fund)
+stale=$(cd "$node_dir" && node -e '
+const fs = require("fs");
+let lock;
+try { lock = JSON.parse(fs.readFileSync("package-lock.json", "utf8")); } catch (e) { console.log("package-lock.json unreadable"); process.exit(0); }
+for (const [p, e] of Object.entries(lock.packages || {})) {
+  if (!p.startsWith("node_modules/") || e.optional || e.dev || e.link) continue;
+  let v;
+  try { v = JSON.parse(fs.readFileSync(p + "/package.json", "utf8")).version; } catch { v = null; }
+  if (v !== e.version) { console.log(`${p.slice(13)} ${v ?? "missing"}, the lockfile has ${e.version}`); break; }
+}')
+if [ -n "$stale" ]; then
+	echo "deps.sh: npm ci in tests/integration/node ($stale)"
+	# onnxruntime-node (@livekit/agents) would download its runtime at
+	# install; the CPU one is in its package already.
+	(cd "$node_dir" && ONNXRUNTIME_NODE_INSTALL=skip \
+		ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --no-audit --no-fund)
 fi

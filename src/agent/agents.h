@@ -7,6 +7,9 @@
 
 #include "media/agent.h"
 
+/* none: calls are answered and sit in their room with no agent. */
+extern const struct agent_ops agent_none;
+
 /* NULL when no agent has that name. */
 const struct agent_ops *agent_find(const char *name);
 /* Comma-separated names, for --help and errors. */

@@ -422,7 +422,6 @@ static void hub_destructor(void *arg)
 	hub_pool_stop(h);
 	list_flush(&h->workers);
 	list_flush(&h->gone);
-	mem_deref(h->ws);
 	if (h->wake_fd >= 0) {
 		fd_close(h->wake_fd);
 		close(h->wake_fd);
@@ -467,9 +466,6 @@ int hub_alloc(struct hub **hp, const struct hub_params *prm)
 		goto out;
 	}
 	err = fd_listen(h->wake_fd, FD_READ, wake_handler, h);
-	if (err)
-		goto out;
-	err = websock_alloc(&h->ws, NULL, NULL);
 	if (err)
 		goto out;
 	if (prm->workers)

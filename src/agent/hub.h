@@ -19,9 +19,14 @@
 #include "speech/vad.h"
 
 struct hub;
-struct http_conn;
-struct http_msg;
 struct mbuf;
+struct websock_conn;
+struct websock_hdr;
+
+/* libre's websock_recv_h and websock_close_h, kept out of this header. */
+typedef void(hub_recv_h)(const struct websock_hdr *hdr, struct mbuf *mb,
+                         void *arg);
+typedef void(hub_close_h)(int err, void *arg);
 
 struct hub_params {
 	struct vad_params vad;
@@ -44,10 +49,15 @@ struct hub_params {
  * after two seconds). Jobs must have ended first. */
 int hub_alloc(struct hub **hp, const struct hub_params *prm);
 
-/* Takes GET /agent, already authenticated with the agent grant, as a
- * worker's WebSocket. */
-void hub_accept(struct hub *h, struct http_conn *conn,
-                const struct http_msg *msg);
+/*
+ * Takes a worker's WebSocket that GET /agent upgraded (authenticated with
+ * the agent grant) and whose first frame was text, voxgate's protocol.
+ * The hub keeps a reference to wc; the one who accepted it keeps its
+ * handlers and hands every frame, that first one included, to *recvhp
+ * and the close to *closehp, with *argp. ESHUTDOWN while the hub closes.
+ */
+int hub_adopt(struct hub *h, struct websock_conn *wc, hub_recv_h **recvhp,
+              hub_close_h **closehp, void **argp);
 
 /* Prometheus text: latency histograms and worker/job gauges. */
 int hub_metrics(struct hub *h, struct mbuf *mb);

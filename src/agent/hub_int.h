@@ -72,7 +72,6 @@ struct worker {
 struct hub {
 	struct hub_params prm;
 	char **env; /* prm.env's strings plus the pool's own two */
-	struct websock *ws;
 	int wake_fd;
 	struct list jobs, queue, workers, children;
 	struct list gone; /* workers whose socket closed, freed next */

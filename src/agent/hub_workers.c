@@ -10,12 +10,10 @@
 #include "core/clock.h"
 #include "agent/hub_int.h"
 #include "agent/bridge.h"
-#include "net/wsguard.h"
 #include "core/log.h"
 
-#define WS_KEEPALIVE_MS 30000 /* libre counts it in ms */
-#define HANGUP_POLL_MS  100
-#define HANGUP_WAIT_MS  30000
+#define HANGUP_POLL_MS 100
+#define HANGUP_WAIT_MS 30000
 
 /* ---- sending to workers ------------------------------------------------ */
 
@@ -244,48 +242,33 @@ static void worker_close(int err, void *arg)
 	tmr_start(&w->reap, 0, worker_reap, w);
 }
 
-void hub_accept(struct hub *h, struct http_conn *conn,
-                const struct http_msg *msg)
+int hub_adopt(struct hub *h, struct websock_conn *wc, hub_recv_h **recvhp,
+              hub_close_h **closehp, void **argp)
 {
 	struct worker *w;
 	char peer[64];
-	int err;
 
-	if (!h || h->closing) {
-		http_ereply(conn, 503, "Service Unavailable");
-		return;
-	}
+	if (!h || !wc || !recvhp || !closehp || !argp)
+		return EINVAL;
+	if (h->closing)
+		return ESHUTDOWN;
 	w = mem_zalloc(sizeof(*w), worker_destructor);
-	if (!w) {
-		http_ereply(conn, 500, "Internal Server Error");
-		return;
-	}
+	if (!w)
+		return ENOMEM;
 	w->hub = h;
 	w->id = ++h->next_worker;
 	tmr_init(&w->reap);
 	list_init(&w->jobs);
-	err = websock_accept(&w->wc, h->ws, conn, msg, WS_KEEPALIVE_MS,
-	                     worker_recv, worker_close, w);
-	if (err) {
-		log_event(LOGL_WARN, NULL, "agent_accept_failed",
-		          "error=\"%s\"", strerror(err));
-		http_ereply(conn, 400, "Bad Request");
-		mem_deref(w);
-		return;
-	}
-	err = wsguard_attach(
-	    w->wc, &(struct wsguard_prm){.server = true, .label = "agent"});
-	if (err) {
-		log_event(LOGL_WARN, NULL, "agent_accept_failed",
-		          "error=\"%s\"", strerror(err));
-		mem_deref(w);
-		return;
-	}
+	w->wc = mem_ref(wc);
 	list_append(&h->workers, &w->le, w);
 	if (re_snprintf(peer, sizeof(peer), "%J", websock_peer(w->wc)) < 0)
 		peer[0] = '\0';
 	log_event(LOGL_INFO, NULL, "agent_worker_connected",
 	          "worker=%u peer=%s", w->id, peer);
+	*recvhp = worker_recv;
+	*closehp = worker_close;
+	*argp = w;
+	return 0;
 }
 
 unsigned hub_worker_count(const struct hub *h)

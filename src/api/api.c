@@ -8,7 +8,7 @@
  * writes them. Map fields (attributes, headers) keep their keys as given.
  *
  * This file is the server: routing, auth, the table. The handlers are in
- * api_rooms.c and api_sip.c, /api/admin in api_admin.c, the JSON in and
+ * api_rooms.c, api_sip.c and api_agents.c, /api/admin in api_admin.c, the JSON in and
  * out in api_json.c; api_int.h is what they share.
  */
 #include <errno.h>
@@ -91,6 +91,12 @@ static const struct route {
     {"livekit.SIP/ListSIPDispatchRule", GRANT_SIP_ADMIN, api_list_rules},
     {"livekit.SIP/UpdateSIPDispatchRule", GRANT_SIP_ADMIN, api_update_rule},
     {"livekit.SIP/DeleteSIPDispatchRule", GRANT_SIP_ADMIN, api_delete_rule},
+    {"livekit.AgentDispatchService/CreateDispatch", GRANT_ROOM_ADMIN,
+     api_create_dispatch},
+    {"livekit.AgentDispatchService/ListDispatch", GRANT_ROOM_ADMIN,
+     api_list_dispatch},
+    {"livekit.AgentDispatchService/DeleteDispatch", GRANT_ROOM_ADMIN,
+     api_delete_dispatch},
 };
 
 static const struct route *find_route(const struct pl *path)
@@ -235,7 +241,7 @@ static void handle_agent(struct api *api, struct http_conn *conn,
 		          "an agent worker needs a token with the agent grant");
 		return;
 	}
-	api->prm.agenth(conn, msg, api->prm.harg);
+	api->prm.agenth(conn, msg, claims.api_key, api->prm.harg);
 }
 
 static void request_handler(struct http_conn *conn, const struct http_msg *msg,

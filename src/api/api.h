@@ -1,5 +1,6 @@
 /*
- * The HTTP API: LiveKit's Twirp server API (RoomService, SIP) in JSON,
+ * The HTTP API: LiveKit's Twirp server API (RoomService, SIP,
+ * AgentDispatchService) in JSON,
  * GET /healthz, GET /metrics, the agent workers' WebSocket (GET /agent)
  * and LiveKit's room signalling (/rtc). Runs on the signalling thread's loop.
  */
@@ -17,6 +18,7 @@ struct http_conn;
 struct http_msg;
 struct stream_server;
 struct rtc;
+struct lkagent;
 struct mbuf;
 struct rooms;
 struct store;
@@ -32,10 +34,12 @@ struct api_params {
 	struct carrier *carrier;   /* Twilio's and Telnyx's paths; NULL = off */
 	struct stream_server *streams; /* Media Streams; NULL = off */
 	struct rtc *rtc;               /* LiveKit's /rtc; NULL = off */
-	/* GET /agent with a token holding the agent grant: an agent
-	 * worker's WebSocket (NULL = 404). */
+	/* AgentDispatchService; NULL = unimplemented */
+	struct lkagent *lkagent;
+	/* GET /agent with a token holding the agent grant, signed with
+	 * api_key: an agent worker's WebSocket (NULL = 404). */
 	void (*agenth)(struct http_conn *conn, const struct http_msg *msg,
-	               void *arg);
+	               const char *api_key, void *arg);
 	/* GET /metrics: appends Prometheus text (NULL = 404). */
 	int (*metricsh)(struct mbuf *mb, void *arg);
 	void *harg;

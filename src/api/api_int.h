@@ -107,6 +107,12 @@ void api_list_rules(struct call_ctx *c);
 void api_update_rule(struct call_ctx *c);
 void api_delete_rule(struct call_ctx *c);
 
+/* ---- api_agents.c: AgentDispatchService -------------------------------- */
+
+void api_create_dispatch(struct call_ctx *c);
+void api_list_dispatch(struct call_ctx *c);
+void api_delete_dispatch(struct call_ctx *c);
+
 /* ---- api_admin.c ------------------------------------------------------ */
 
 /* A request to /api/admin/...: the admin token, then the endpoint. */

@@ -392,6 +392,21 @@ char *token_claims_json(const char *jwt)
 }
 
 /* Sets name to a new JSON value; jansson steals v. */
+static bool string_object(const json_t *o)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(o))
+		return false;
+	json_object_foreach((json_t *)o, k, v)
+	{
+		if (!json_is_string(v))
+			return false;
+	}
+	return true;
+}
+
 static int set_new(json_t *obj, const char *name, json_t *v)
 {
 	return json_object_set_new(obj, name, v) ? ENOMEM : 0;
@@ -487,6 +502,9 @@ static int claims_build(const char *key, const struct token_spec *spec,
 	if (!err && spec->kind && strcmp(spec->kind, "standard") != 0)
 		err = set_str(c, "kind", spec->kind);
 	err = err ? err : set_str(c, "sha256", spec->sha256);
+	if (!err && json_object_size(spec->attributes))
+		err =
+		    set_new(c, "attributes", json_deep_copy(spec->attributes));
 	err = err ? err : video_build(&spec->grants, &video);
 	if (!err && video)
 		err = set_new(c, "video", video);
@@ -521,6 +539,8 @@ int token_create(char **jwtp, const char *key, const char *secret,
 		return EINVAL;
 	/* As the Node SDK: a join without an identity is refused. */
 	if (spec->grants.room_join && (!spec->identity || !spec->identity[0]))
+		return EINVAL;
+	if (spec->attributes && !string_object(spec->attributes))
 		return EINVAL;
 
 	err = claims_build(key, spec, now, &claims);

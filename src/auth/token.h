@@ -88,16 +88,20 @@ struct token_spec {
 	uint32_t ttl_s;             /* 0 = 10 minutes */
 	struct token_grants grants; /* start from token_grants_default() */
 	const char *sha256;         /* base64 SHA-256 of a body, for webhooks */
+	/* The participant's attributes, a JSON object of strings (copied);
+	 * NULL or {} for none. */
+	const struct json_t *attributes;
 };
 
 /*
  * Mints a token; *jwtp is malloc'd (free it). The claims are those the
  * Node SDK's AccessToken writes: iss, exp (now + ttl), nbf (now), sub
  * when identity is set, name, metadata, kind (not when standard), sha256,
- * and video and sip holding only the grants that differ from a verifier's
- * defaults (no video at all when none does). EINVAL for a missing key or
- * secret, an unknown kind, roomJoin without identity (as Node) or a string
- * that is not UTF-8.
+ * attributes, and video and sip holding only the grants that differ from
+ * a verifier's defaults (no video at all when none does). EINVAL for a
+ * missing key or secret, an unknown kind, roomJoin without identity (as
+ * Node), attributes that are not an object of strings or a string that
+ * is not UTF-8.
  */
 int token_create(char **jwtp, const char *key, const char *secret,
                  const struct token_spec *spec, time_t now);

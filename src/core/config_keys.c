@@ -493,8 +493,9 @@ const struct key config_keys[] = {
      "the window of pin_max_tries, from the first wrong PIN", parse_duration,
      FIELD(pin_tries_window_ms)},
     {"agent", "pipeline",
-     "agent that talks on each call: pipeline (VAD, STT, brain, TTS in "
-     "agent workers) or audio-echo (says back what it hears)",
+     "agent that talks on each call whose room has no LiveKit agent: "
+     "pipeline (VAD, STT, brain, TTS in agent workers), audio-echo (says "
+     "back what it hears) or none (answered, nobody talks)",
      parse_str, FIELD(agent)},
     {"answer_delay", "0", "ring this long before answering", parse_duration,
      FIELD(answer_delay_ms)},

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct hub;
+struct lkagent;
 
 struct agent_call_info {
 	const char *call_id;
@@ -43,6 +44,9 @@ struct agent_assets {
 	const int16_t *pin_wrong; /* before hanging up on a wrong PIN */
 	size_t pin_wrong_samples;
 	struct hub *hub; /* the agent workers' controller, for pipeline */
+	/* LiveKit's agents and their dispatch, for the agent that picks a
+	 * call's agent by its room (lkagent/lkagent.h). */
+	struct lkagent *lkagent;
 };
 
 struct agent_ops {

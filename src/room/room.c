@@ -29,6 +29,8 @@ struct rooms {
 	struct hash *by_name;
 	struct list empty; /* rooms waiting to close */
 	struct tmr sweep;
+	struct rooms_watch watch;
+	void *watch_arg;
 };
 
 struct room {
@@ -255,6 +257,8 @@ static void room_close(struct room *room)
 {
 	struct rooms *rs = room->rs;
 
+	if (rs->watch.finished)
+		rs->watch.finished(room, rs->watch_arg);
 	announce(room, "room_finished", NULL);
 	if (rs->prm.store)
 		(void)store_room_finished(rs->prm.store, room->sid,
@@ -334,6 +338,17 @@ int rooms_alloc(struct rooms **rsp, const struct rooms_params *prm)
 	tmr_start(&rs->sweep, SWEEP_MS, sweep, rs);
 	*rsp = rs;
 	return 0;
+}
+
+void rooms_set_watch(struct rooms *rs, const struct rooms_watch *w, void *arg)
+{
+	if (!rs)
+		return;
+	if (w)
+		rs->watch = *w;
+	else
+		memset(&rs->watch, 0, sizeof(rs->watch));
+	rs->watch_arg = arg;
 }
 
 static bool name_eq(struct le *le, void *arg)
@@ -430,6 +445,8 @@ int room_ensure(struct rooms *rs, const char *name, const json_t *opts,
 		json_decref(j);
 	}
 	mark_if_empty(room);
+	if (rs->watch.started)
+		rs->watch.started(room, opts, rs->watch_arg);
 	if (created)
 		*created = true;
 	if (roomp)
@@ -731,6 +748,8 @@ void participant_leave(struct participant *p, const char *reason)
 	announce(room, "participant_left", p);
 	p->version++;
 	notify(room, p, PARTICIPANT_LEFT);
+	if (room->rs->watch.left)
+		room->rs->watch.left(room, p, room->rs->watch_arg);
 	mem_deref(p);
 	if (!room->closing)
 		mark_if_empty(room);

@@ -59,6 +59,24 @@ struct participant_ops {
  * kicked first). */
 int rooms_alloc(struct rooms **rsp, const struct rooms_params *prm);
 
+/*
+ * One watcher of every room (the agent dispatcher): told of each room as
+ * it starts, with the options it was created with (CreateRoom's request,
+ * a dispatch rule's or a token's roomConfig; NULL when none), of each
+ * participant as it leaves (still readable, already leaving), and of each
+ * room as it finishes (everyone has left; it is freed after the call).
+ * Called from inside room calls, under the rules of participant_update_h.
+ */
+struct rooms_watch {
+	void (*started)(struct room *room, const struct json_t *opts,
+	                void *arg);
+	void (*left)(struct room *room, const struct participant *p, void *arg);
+	void (*finished)(struct room *room, void *arg);
+};
+
+/* Replaces the watcher (w copied; NULL = none). */
+void rooms_set_watch(struct rooms *rs, const struct rooms_watch *w, void *arg);
+
 struct room *room_find(struct rooms *rs, const char *name);
 /* Opens a room in the list: creates it if needed; *created tells. The
  * room belongs to the list (room_delete ends it), so this is not an alloc.

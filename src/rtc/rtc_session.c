@@ -619,8 +619,10 @@ void rtc_session_open(struct rtc *r, struct http_conn *conn,
 	r->n.joined++;
 	tmr_start(&s->silence, r->prm.ping_timeout_s * 1000u, silence_h, s);
 	log_event(LOGL_INFO, NULL, "rtc_joined",
-	          "room=%s identity=%s sid=%s peer=%s auto_subscribe=%s",
-	          s->room, s->identity, participant_sid(s->p), s->peer,
+	          "room=%s identity=%s sid=%s kind=%s peer=%s "
+	          "auto_subscribe=%s",
+	          s->room, s->identity, participant_sid(s->p),
+	          participant_kind(s->p), s->peer,
 	          s->auto_subscribe ? "yes" : "no");
 }
 

@@ -34,6 +34,7 @@
 #include "carrier/front.h"
 #include "mstream/stream.h"
 #include "rtc/rtc.h"
+#include "lkagent/lkagent.h"
 #include "net/conngate.h"
 #include "server/keyring.h"
 #include "server/serve.h"
@@ -56,6 +57,7 @@ struct server {
 	struct stream_server *streams;
 	struct rtc *rtc;               /* LiveKit clients on /rtc */
 	char ice_addr[64];             /* the external address, in WebRTC SDP */
+	struct lkagent *lkagent;       /* LiveKit's agent workers */
 	const struct agent_ops *agent; /* what talks on each call */
 	char sip_uri[512];             /* what carriers dial: sip_uri or ours */
 	struct token_key keys[CONFIG_KEYS_MAX];
@@ -249,18 +251,56 @@ static int metrics_handler(struct mbuf *mb, void *arg)
 	struct server *srv = arg;
 	int err = srv->hub ? hub_metrics(srv->hub, mb) : 0;
 
+	err = err ? err : lkagent_metrics(srv->lkagent, mb);
 	return err ? err : rtc_metrics(srv->rtc, mb);
 }
 
 static void agent_handler(struct http_conn *conn, const struct http_msg *msg,
-                          void *arg)
+                          const char *api_key, void *arg)
 {
 	struct server *srv = arg;
 
-	if (srv->hub)
-		hub_accept(srv->hub, conn, msg);
-	else
-		http_ereply(conn, 503, "Service Unavailable");
+	lkagent_accept(srv->lkagent, conn, msg, api_key);
+}
+
+/* A socket on /agent that speaks voxgate's own worker protocol. */
+static int own_adopt(struct websock_conn *wc, lkagent_recv_h **recvhp,
+                     lkagent_close_h **closehp, void **argp, void *arg)
+{
+	struct server *srv = arg;
+
+	return srv->hub ? hub_adopt(srv->hub, wc, recvhp, closehp, argp)
+	                : ENOTSUP;
+}
+
+/* LiveKit's agent workers on /agent and the agent each call gets: theirs
+ * when its room has LiveKit agents, the `agent` setting's otherwise. */
+static int lkagent_open(struct server *srv)
+{
+	const struct config *cfg = &srv->cfg;
+	const struct lkagent_params lp = {
+	    .rooms = srv->rooms,
+	    .keys = srv->ring,
+	    .queue_max = cfg->agent_queue,
+	    .queue_timeout_ms = cfg->agent_queue_timeout_ms,
+	    .busy = srv->busy,
+	    .busy_samples = srv->busy_samples,
+	    .builtin = srv->agent,
+	    /* The WebRTC media side fills this in (issue 12, step 2). */
+	    .own_adopt = own_adopt,
+	    .own_arg = srv,
+	    .version = RTC_LIVEKIT_VERSION,
+	};
+	int err = lkagent_alloc(&srv->lkagent, &lp);
+
+	if (err) {
+		fprintf(stderr, "voxgate: agent dispatch: cannot start: %s\n",
+		        strerror(err));
+		return 1;
+	}
+	srv->assets.lkagent = srv->lkagent;
+	srv->agent = &lkagent_call_agent;
+	return 0;
 }
 
 /* The store, webhooks, rooms, call routing and the HTTP API. Returns an
@@ -350,6 +390,10 @@ static int control_plane_open(struct server *srv)
 		        strerror(err));
 		return 1;
 	}
+	keyring_from_config(cfg, &srv->ring, srv->keys, CONFIG_KEYS_MAX);
+	err = lkagent_open(srv);
+	if (err)
+		return err;
 	const struct stream_params sp = {
 	    .rooms = srv->rooms,
 	    .agent = srv->agent,
@@ -365,7 +409,6 @@ static int control_plane_open(struct server *srv)
 		        strerror(err));
 		return 1;
 	}
-	keyring_from_config(cfg, &srv->ring, srv->keys, CONFIG_KEYS_MAX);
 	const struct rtc_params rtp = {
 	    .keys = srv->ring,
 	    .rooms = srv->rooms,
@@ -388,6 +431,7 @@ static int control_plane_open(struct server *srv)
 	    .carrier = srv->carrier,
 	    .streams = srv->streams,
 	    .rtc = srv->rtc,
+	    .lkagent = srv->lkagent,
 	    .agenth = agent_handler,
 	    .metricsh = metrics_handler,
 	    .harg = srv,
@@ -468,8 +512,6 @@ static int agent_plane_open(struct server *srv)
 		                "(http_port) for its workers\n");
 		return EXIT_USAGE;
 	}
-	if (busy_message(srv))
-		return EXIT_USAGE;
 	vad_params_default(&hp.vad);
 	hp.vad.start_secs = cfg->vad_start_secs;
 	hp.vad.stop_secs = cfg->vad_stop_secs;
@@ -518,6 +560,8 @@ static void control_plane_close(struct server *srv)
 {
 	srv->api = mem_deref(srv->api);
 	srv->rtc = mem_deref(srv->rtc);
+	srv->lkagent = mem_deref(srv->lkagent);
+	srv->assets.lkagent = NULL;
 	srv->streams = mem_deref(srv->streams);
 	srv->carrier = mem_deref(srv->carrier);
 	srv->rooms = mem_deref(srv->rooms);
@@ -638,6 +682,17 @@ int serve(int argc, char **argv)
 		            sa_af(&up.external) == AF_INET6 ? "sip:[%j]:%u"
 		                                            : "sip:%j:%u",
 		            &up.external, cfg->sip_port);
+	/* Said by the server itself when no worker takes a call: the
+	 * pipeline's workers and LiveKit's, which come by the HTTP API. Only
+	 * the pipeline cannot do without it. */
+	if (cfg->http_port && busy_message(&srv)) {
+		if (!strcmp(cfg->agent, "pipeline")) {
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		fprintf(stderr, "voxgate: calls that no LiveKit worker takes "
+		                "are hung up without agent_busy_message\n");
+	}
 	rc = control_plane_open(&srv);
 	if (!rc)
 		rc = agent_plane_open(&srv);
@@ -647,7 +702,7 @@ int serve(int argc, char **argv)
 
 	up.media = srv.media;
 	up.dispatch = srv.dispatch;
-	up.agent = agent;
+	up.agent = srv.agent;
 	up.pin_timeout_ms = cfg->pin_timeout_ms;
 	up.pin_max_tries = cfg->pin_max_tries;
 	up.pin_tries_window_ms = cfg->pin_tries_window_ms;

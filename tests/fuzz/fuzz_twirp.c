@@ -1,8 +1,10 @@
 /*
- * Twirp requests to the HTTP API (RoomService and SIP: rooms, trunks,
- * dispatch rules) as an authenticated admin sends them, each through the
- * server's own request path: body parse, key renaming, validation, the
- * store and the rooms. A short sequence per input, so that an update or a
+ * Twirp requests to the HTTP API (RoomService, SIP and AgentDispatchService:
+ * rooms, trunks, dispatch rules, agent dispatches) as an authenticated
+ * admin sends them, each through the server's own request path: body
+ * parse, key renaming, validation, the store, the rooms and LiveKit's
+ * dispatch (rooms' agents). The token administers room "fuzz" (roomAdmin
+ * holds for one room). A short sequence per input, so that an update or a
  * delete can find what a create made.
  *
  * Input: requests separated by a blank line, each a method path (what
@@ -10,6 +12,7 @@
  * stand for the ids of the trunks and rules stored so far (they are
  * random), in the order the store lists them.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <re_types.h>
 #include <re_fmt.h>
@@ -24,6 +27,7 @@
 #include "api/api.h"
 #include "auth/token.h"
 #include "core/log.h"
+#include "lkagent/lkagent.h"
 #include "room/room.h"
 #include "store/store.h"
 
@@ -51,6 +55,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	token_grants_default(&spec.grants);
 	spec.grants.room_create = spec.grants.room_list = true;
 	spec.grants.room_admin = spec.grants.sip_admin = true;
+	snprintf(spec.grants.room, sizeof(spec.grants.room), "fuzz");
 	if (token_create(&bearer, KEY, SECRET, &spec, time(NULL)))
 		abort();
 	return 0;
@@ -141,6 +146,18 @@ static void request(struct api *api, struct store *st, const uint8_t *p,
 	mem_deref(head);
 }
 
+/* The built-in agent lkagent needs; no call starts here. */
+static int no_start(void **statep, const struct agent_call_info *info,
+                    const struct agent_assets *assets)
+{
+	(void)statep;
+	(void)info;
+	(void)assets;
+	return ENOTSUP;
+}
+
+static const struct agent_ops no_agent = {.name = "none", .start = no_start};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = {data, size};
@@ -150,6 +167,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	                          .departure_timeout_s = 20};
 	struct store *st = NULL;
 	struct rooms *rooms = NULL;
+	struct lkagent *lk = NULL;
 	struct api *api = NULL;
 	const uint8_t *p;
 	size_t len;
@@ -159,8 +177,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rp.store = st;
 	if (rooms_alloc(&rooms, &rp))
 		abort();
+	const struct lkagent_params lp = {.rooms = rooms,
+	                                  .keys = {keys, 1},
+	                                  .queue_max = 8,
+	                                  .queue_timeout_ms = 30000,
+	                                  .builtin = &no_agent};
+	if (lkagent_alloc(&lk, &lp))
+		abort();
 	prm.rooms = rooms;
 	prm.store = st;
+	prm.lkagent = lk;
 	if (api_alloc(&api, &prm, NULL, NULL))
 		abort();
 	for (int i = 0; i < MAX_REQUESTS && fuzz_piece(&in, "\n\n", &p, &len);
@@ -171,6 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(b);
 	}
 	mem_deref(api);
+	mem_deref(lk);
 	mem_deref(rooms);
 	mem_deref(st);
 	return 0;

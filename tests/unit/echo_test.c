@@ -52,6 +52,28 @@ TEST(ops_table)
 	return 0;
 }
 
+/* none: a call with nobody on it, silent whatever it hears. */
+TEST(none)
+{
+	const struct agent_ops *none = agent_find("none");
+	struct agent_call_info info = {.call_id = "c2", .sample_rate = 8000};
+	int16_t in[FRAME] = {1000}, out[FRAME];
+	void *st = NULL;
+
+	CHECK(none == &agent_none);
+	CHECK(strstr(agent_names(), "none") != NULL);
+	CHECK_EQ(none->start(NULL, &info, NULL), EINVAL);
+	CHECK_EQ(none->start(&st, &info, NULL), 0);
+	CHECK(st != NULL);
+	for (int f = 0; f < 3; f++) {
+		none->audio_in(st, in, FRAME, 0);
+		none->audio_in(st, NULL, FRAME, 0);
+		CHECK_EQ(none->audio_out(st, out, FRAME), 0);
+	}
+	none->stop(st);
+	return 0;
+}
+
 TEST(start_args)
 {
 	struct agent_call_info info = {.sample_rate = 8000};
@@ -269,6 +291,7 @@ TEST(empty_greeting)
 int main(void)
 {
 	RUN(ops_table);
+	RUN(none);
 	RUN(start_args);
 	RUN(echo_without_greeting);
 	RUN(silence_gives_nothing);

@@ -306,6 +306,80 @@ TEST(participants_in_order)
 	return 0;
 }
 
+/* What the rooms' watcher was told, in order, as "started r7 agents=1". */
+struct watched {
+	char seen[8][96];
+	size_t n;
+};
+
+static void note(struct watched *w, const char *fmt, const char *a,
+                 const char *b)
+{
+	if (w->n < 8)
+		snprintf(w->seen[w->n++], sizeof(w->seen[0]), fmt, a, b);
+}
+
+static void watch_started(struct room *room, const json_t *opts, void *arg)
+{
+	note(arg, "started %s %s", room_name(room),
+	     json_array_size(json_object_get(opts, "agents")) ? "agents"
+	                                                      : "none");
+}
+
+static void watch_left(struct room *room, const struct participant *p,
+                       void *arg)
+{
+	/* Still readable and in the room, already leaving. */
+	if (!participant_leaving(p) ||
+	    participant_find(room, participant_identity(p)) != p)
+		note(arg, "wrong %s %s", room_name(room), "");
+	else
+		note(arg, "left %s %s", room_name(room),
+		     participant_identity(p));
+}
+
+static void watch_finished(struct room *room, void *arg)
+{
+	note(arg, "finished %s%s", room_name(room),
+	     room_participant_next(room, NULL) ? " not empty" : "");
+}
+
+TEST(watched)
+{
+	static const struct rooms_watch w = {
+	    .started = watch_started,
+	    .left = watch_left,
+	    .finished = watch_finished,
+	};
+	struct rooms *rs = rooms_new();
+	struct room *room = NULL;
+	struct owner a = {0}, b = {0};
+	struct watched seen = {0};
+	json_t *opts = json_pack("{s:[{s:s}]}", "agents", "agentName", "x");
+
+	CHECK(rs && opts);
+	rooms_set_watch(rs, &w, &seen);
+	CHECK_EQ(room_ensure(rs, "r7", opts, &room, NULL), 0);
+	/* An existing room does not start again. */
+	CHECK_EQ(room_ensure(rs, "r7", NULL, &room, NULL), 0);
+	CHECK_EQ(join(room, "alice", &a, NULL), 0);
+	CHECK_EQ(join(room, "bob", &b, NULL), 0);
+	participant_leave(a.p, "CLIENT_INITIATED");
+	room_delete(room);
+	CHECK_EQ(room_ensure(rs, "r8", NULL, &room, NULL), 0);
+	rooms_set_watch(rs, NULL, NULL);
+	room_delete(room);
+	CHECK_EQ(seen.n, 5);
+	CHECK_STR(seen.seen[0], "started r7 agents");
+	CHECK_STR(seen.seen[1], "left r7 alice");
+	CHECK_STR(seen.seen[2], "left r7 bob");
+	CHECK_STR(seen.seen[3], "finished r7");
+	CHECK_STR(seen.seen[4], "started r8 none");
+	json_decref(opts);
+	mem_deref(rs);
+	return 0;
+}
+
 int main(void)
 {
 	if (libre_init())
@@ -317,6 +391,7 @@ int main(void)
 	RUN(phone_caller);
 	RUN(refusals);
 	RUN(participants_in_order);
+	RUN(watched);
 	libre_close();
 	TEST_EXIT();
 }

@@ -265,6 +265,24 @@ TEST(created_claims)
 	CHECK_STR(json_string_value(json_object_get(cl, "kind")), "agent");
 	json_decref(cl);
 	free(jwt);
+
+	/* Attributes as an object of strings; an empty object writes none. */
+	json_t *attrs = json_pack("{s:s,s:s}", "lk.agent_name", "support",
+	                          "lk.agent.name", "");
+	bare.attributes = attrs;
+	CHECK_EQ(token_create(&jwt, "devkey", SECRET, &bare, NOW), 0);
+	cl = claims_of(jwt);
+	CHECK(cl);
+	CHECK(json_equal(json_object_get(cl, "attributes"), attrs));
+	json_decref(cl);
+	free(jwt);
+	json_object_clear(attrs);
+	CHECK_EQ(token_create(&jwt, "devkey", SECRET, &bare, NOW), 0);
+	cl = claims_of(jwt);
+	CHECK(cl && !json_object_get(cl, "attributes"));
+	json_decref(cl);
+	free(jwt);
+	json_decref(attrs);
 	return 0;
 }
 
@@ -289,6 +307,11 @@ TEST(create_errors)
 	CHECK_EQ(token_create(&jwt, "devkey", SECRET, NULL, NOW), EINVAL);
 	spec.name = "\xff\xfe";
 	CHECK_EQ(token_create(&jwt, "devkey", SECRET, &spec, NOW), EINVAL);
+	spec.name = NULL;
+	json_t *attrs = json_pack("{s:i}", "n", 1);
+	spec.attributes = attrs;
+	CHECK_EQ(token_create(&jwt, "devkey", SECRET, &spec, NOW), EINVAL);
+	json_decref(attrs);
 	CHECK(token_kind_known("connector") && !token_kind_known("SIP") &&
 	      !token_kind_known(NULL));
 	return 0;
