@@ -2460,6 +2460,22 @@ static bool port_taken(uint16_t port)
 	return taken;
 }
 
+/* An even port with the n ports from it free now: fixed numbers could be
+ * taken by whatever else runs on the machine (other tests' servers). */
+static uint16_t free_base(unsigned n)
+{
+	for (unsigned tries = 0; tries < 1000; tries++) {
+		uint16_t base = (uint16_t)((30000 + rand_u16() % 30000) & ~1u);
+		unsigned k = 0;
+
+		while (k < n && !port_taken((uint16_t)(base + k)))
+			k++;
+		if (k == n)
+			return base;
+	}
+	return 41200;
+}
+
 static int hold_port(uint16_t port)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -2483,31 +2499,32 @@ TEST(port_range_exhaustion)
 {
 	struct media_engine *me = NULL;
 	struct media_session *s1 = NULL, *s2 = NULL, *s3 = NULL;
+	uint16_t base = free_base(14);
 	int fd;
 
 	/* Room for one pair. */
-	CHECK_EQ(engine_on(&me, 41200, 41201), 0);
+	CHECK_EQ(engine_on(&me, base, base + 1), 0);
 	CHECK_EQ(media_session_alloc(&s1, me, noop_event, NULL), 0);
-	CHECK_EQ(media_session_port(s1), 41200);
-	CHECK(port_taken(41200) && port_taken(41201));
+	CHECK_EQ(media_session_port(s1), base);
+	CHECK(port_taken(base) && port_taken(base + 1));
 	CHECK_EQ(media_session_alloc(&s2, me, noop_event, NULL), EADDRINUSE);
 	CHECK(s2 == NULL);
 	/* Freed, the pair is free again. */
 	s1 = mem_deref(s1);
-	CHECK(!port_taken(41200) && !port_taken(41201));
+	CHECK(!port_taken(base) && !port_taken(base + 1));
 	CHECK_EQ(media_session_alloc(&s1, me, noop_event, NULL), 0);
-	CHECK_EQ(media_session_port(s1), 41200);
+	CHECK_EQ(media_session_port(s1), base);
 	s1 = mem_deref(s1);
 	media_engine_close(me, NULL);
 	me = NULL;
 
-	/* An odd bottom: pairs start on even ports, 41204 and 41206. */
-	CHECK_EQ(engine_on(&me, 41203, 41207), 0);
+	/* An odd bottom: pairs start on even ports, base + 4 and base + 6. */
+	CHECK_EQ(engine_on(&me, base + 3, base + 7), 0);
 	CHECK_EQ(media_session_alloc(&s1, me, noop_event, NULL), 0);
 	CHECK_EQ(media_session_alloc(&s2, me, noop_event, NULL), 0);
 	/* In either order. */
 	CHECK_EQ(media_session_port(s1) + media_session_port(s2),
-	         41204 + 41206);
+	         base + 4 + base + 6);
 	CHECK(media_session_port(s1) != media_session_port(s2));
 	CHECK_EQ(media_session_alloc(&s3, me, noop_event, NULL), EADDRINUSE);
 	s1 = mem_deref(s1);
@@ -2516,13 +2533,13 @@ TEST(port_range_exhaustion)
 	me = NULL;
 
 	/* Someone else's RTCP port: that pair is skipped. */
-	fd = hold_port(41211);
+	fd = hold_port(base + 11);
 	CHECK(fd >= 0);
-	CHECK_EQ(engine_on(&me, 41210, 41213), 0);
+	CHECK_EQ(engine_on(&me, base + 10, base + 13), 0);
 	CHECK_EQ(media_session_alloc(&s1, me, noop_event, NULL), 0);
-	CHECK_EQ(media_session_port(s1), 41212);
-	CHECK(port_taken(41213));
-	CHECK(!port_taken(41210)); /* not left bound by the failed try */
+	CHECK_EQ(media_session_port(s1), base + 12);
+	CHECK(port_taken(base + 13));
+	CHECK(!port_taken(base + 10)); /* not left bound by the failed try */
 	CHECK_EQ(media_session_alloc(&s2, me, noop_event, NULL), EADDRINUSE);
 	close(fd);
 	s1 = mem_deref(s1);
@@ -2626,15 +2643,16 @@ TEST(session_outlives_engine)
 	struct media_engine *me = NULL;
 	struct media_session *s1 = NULL;
 	struct media_totals t;
+	uint16_t base = free_base(4);
 
-	CHECK_EQ(engine_on(&me, 41220, 41223), 0);
+	CHECK_EQ(engine_on(&me, base, base + 3), 0);
 	CHECK_EQ(media_session_alloc(&s1, me, noop_event, NULL), 0);
 	media_engine_close(me, &t);
 	CHECK_EQ(t.calls, 0);
 	CHECK(port_taken(media_session_port(s1)));
 	media_session_stop(s1);
 	s1 = mem_deref(s1);
-	CHECK(!port_taken(41220) && !port_taken(41222));
+	CHECK(!port_taken(base) && !port_taken(base + 2));
 	return 0;
 }
 
