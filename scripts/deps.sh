@@ -14,6 +14,7 @@ packages=(
 	flite1-dev
 	protobuf-c-compiler libprotobuf-c-dev # LiveKit's protobuf wire format (src/livekit)
 	sip-tester baresip-core espeak-ng sox tshark curl
+	chromium # livekit-client in a browser (tests/integration/node/browser.test.mjs)
 	valgrind procps iproute2
 )
 
