@@ -49,6 +49,7 @@
 #define DCEP_OPEN      0x03
 #define DCEP_ACK       0x02
 #define DCEP_OPEN_HDR  12
+#define INIT_FIXED     20 /* chunk header, tag, a_rwnd, streams, TSN */
 #define DCEP_UNORDERED 0x80
 #define DCEP_REXMIT    0x01
 #define DCEP_TIMED     0x02
@@ -1220,6 +1221,53 @@ static int start(struct sctpx_assoc *a, const char **why)
 	return 0;
 }
 
+/*
+ * The framing usrsctp 0.9.5 trusts too far, checked before it sees the
+ * packet: chunks of at least their header that end inside the packet
+ * (then at most 3 bytes of padding), and in INIT and INIT ACK chunks the
+ * fixed part and parameters of at least their header that end inside
+ * the chunk. An INIT for an existing association with a parameter of
+ * length 0 sends 0.9.5's sctp_are_there_new_addresses round a loop
+ * forever (fixed upstream after 0.9.5 in c08562ec); genuine stacks send
+ * nothing these checks refuse.
+ */
+static const char *screen(const uint8_t *p, size_t len)
+{
+	size_t off = SCTPX_PACKET_MIN;
+
+	while (len - off >= 4) {
+		size_t cl = rd16(p + off + 2), end = off + cl;
+
+		if (cl < 4 || cl > len - off)
+			return "a chunk's length runs past the packet";
+		if (p[off] == 1 || p[off] == 2) { /* INIT, INIT ACK */
+			size_t po = off + INIT_FIXED;
+
+			if (cl < INIT_FIXED)
+				return "an INIT shorter than its fixed part";
+			while (end - po >= 4) {
+				size_t pl = rd16(p + po + 2);
+
+				if (pl < 4 || pl > end - po)
+					return "an INIT parameter's length is "
+					       "wrong";
+				po += (pl + 3) & ~(size_t)3;
+				if (po > end)
+					po = end;
+			}
+			if (po != end)
+				return "an INIT ends inside a parameter";
+		}
+		off += (cl + 3) & ~(size_t)3;
+		if (off > len)
+			off = len;
+	}
+	if (len - off > 3 || (off == SCTPX_PACKET_MIN && len == off))
+		return len == SCTPX_PACKET_MIN ? "no chunk"
+		                               : "bytes after the last chunk";
+	return NULL;
+}
+
 /* The checks every call on an association starts with. */
 static int check(const struct sctpx_assoc *a, const char **why)
 {
@@ -1285,6 +1333,18 @@ int sctpx_input(struct sctpx_assoc *a, const uint8_t *pkt, size_t len,
 			          a->label, len, *why);
 		}
 		return len < SCTPX_PACKET_MIN ? EBADMSG : EMSGSIZE;
+	}
+	*why = screen(pkt, len);
+	if (*why) {
+		a->stats.rx_refused++;
+		if (!(a->logged & LOGGED_PACKET)) {
+			a->logged |= LOGGED_PACKET;
+			log_event(LOGL_WARN, NULL, "sctp_packet_refused",
+			          "assoc=\"%s\" len=%zu reason=\"%s\" "
+			          "note=\"logged once; counted after\"",
+			          a->label, len, *why);
+		}
+		return EBADMSG;
 	}
 	/* The peer's INIT may come before our sctpx_start: a socket not yet
 	 * connecting would answer it with an ABORT. */

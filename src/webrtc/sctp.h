@@ -39,6 +39,14 @@
  * the exception: usrsctp calls it from inside, holding its locks, so it
  * must only hand the packet on (to DTLS) and never call sctpx_*.
  *
+ * Hostile packets: usrsctp parses them, after a check of their framing
+ * here (chunk lengths; the parameters of INIT and INIT ACK chunks), since
+ * usrsctp 0.9.5, Debian 12's, loops forever on an INIT for an existing
+ * association whose parameter has length 0 (fixed upstream after 0.9.5).
+ * Such packets are refused with EBADMSG and counted; genuine stacks never
+ * send them. usrsctp itself drops what fails its checksum and tag checks
+ * (sctpx_lib_stats).
+ *
  * Clocks: usrsctp counts time in the ticks sctpx_timers gives it, but
  * also reads the wall clock (gettimeofday) to measure round trips and to
  * tell which outstanding chunks a retransmission timeout may resend. The
@@ -240,9 +248,9 @@ int sctpx_start(struct sctpx_assoc *a, const char **why);
  * One DTLS application data record from the peer. 0 when usrsctp took it
  * (which says nothing of whether it was valid: usrsctp drops what fails
  * its checks, see sctpx_lib_stats). EBADMSG (shorter than
- * SCTPX_PACKET_MIN) and EMSGSIZE (longer than SCTPX_PACKET_MAX) drop it
- * unseen; ENOTCONN after the association ended. Starts the association
- * when sctpx_start has not.
+ * SCTPX_PACKET_MIN, or its framing refused, see above) and EMSGSIZE
+ * (longer than SCTPX_PACKET_MAX) drop it unseen; ENOTCONN after the
+ * association ended. Starts the association when sctpx_start has not.
  */
 int sctpx_input(struct sctpx_assoc *a, const uint8_t *pkt, size_t len,
                 const char **why);

@@ -19,10 +19,12 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 #include <re.h>
 
 #include "core/clock.h"
 #include "webrtc/sctp.h"
+#include <usrsctp.h> /* usrsctp_crc32c, to forge packets */
 
 #include "test.h"
 
@@ -65,6 +67,7 @@ struct side {
 	struct rxmsg msg[MSGS];
 	bool echo;            /* send each message back */
 	bool free_on_message; /* let the association go from a handler */
+	uint32_t vtag;        /* its verification tag, once seen */
 };
 
 static struct {
@@ -186,6 +189,11 @@ static int send_h(const uint8_t *pkt, size_t len, void *arg)
 	s->sent++;
 	if (len > s->largest)
 		s->largest = len;
+	/* The sender's verification tag: its INIT's or INIT ACK's initiate
+	 * tag, what packets to it must carry. */
+	if (len >= 20 && (pkt[12] == 1 || pkt[12] == 2))
+		s->vtag = (uint32_t)pkt[16] << 24 | (uint32_t)pkt[17] << 16 |
+		          (uint32_t)pkt[18] << 8 | pkt[19];
 	capture(s, pkt, len);
 	lk.count++;
 	if (lk.cut || (lk.drop_next && lk.drop_next--) ||
@@ -995,7 +1003,7 @@ static uint32_t rnd(void)
 }
 
 /* Random bytes in a chunk of the right length, behind a random common
- * header: dropped by usrsctp's checksum. */
+ * header: past the framing checks, dropped by usrsctp's checksum. */
 static size_t framed_junk(uint8_t *b, size_t body)
 {
 	for (size_t i = 0; i < 16 + body; i++)
@@ -1007,14 +1015,15 @@ static size_t framed_junk(uint8_t *b, size_t body)
 	return 16 + body;
 }
 
-/* Garbage into an association in each state, dropped by usrsctp; the
- * association comes up and works regardless. */
+/* Garbage into an association in each state: refused by the framing
+ * checks, or dropped by usrsctp; the association comes up and works
+ * regardless. */
 TEST(garbage)
 {
 	struct sctpx_prm pa = prm_for(&A), pb = prm_for(&B);
 	static uint8_t junk[SCTPX_PACKET_MAX + 2];
 	struct sctpx_lib_stats ls0, ls1;
-	unsigned taken = 0;
+	unsigned refused = 0, taken = 0;
 	uint16_t sid;
 	size_t n;
 	int err;
@@ -1027,8 +1036,9 @@ TEST(garbage)
 	CHECK_EQ(make(&B, &pb), 0);
 	CHECK_EQ(sctpx_input(A.a, junk, 0, NULL), EBADMSG);
 	CHECK_EQ(sctpx_input(A.a, junk, 11, NULL), EBADMSG);
+	CHECK_EQ(sctpx_input(A.a, junk, 12, NULL), EBADMSG); /* no chunk */
 	CHECK_EQ(sctpx_input(A.a, junk, SCTPX_PACKET_MAX + 1, NULL), EMSGSIZE);
-	CHECK_EQ(sctpx_stats(A.a)->rx_refused, 3);
+	CHECK_EQ(sctpx_stats(A.a)->rx_refused, 4);
 	CHECK_EQ(sctpx_state(A.a), SCTPX_STATE_NEW);
 	/* A well-framed packet starts the association (the peer is there:
 	 * DTLS is up), and is dropped. */
@@ -1045,6 +1055,7 @@ TEST(garbage)
 				junk[k] = (uint8_t)rnd();
 		err = sctpx_input(s->a, junk, n, NULL);
 		CHECK(err == 0 || err == EBADMSG);
+		refused += err == EBADMSG;
 		taken += err == 0;
 		if (i % 40 == 0)
 			deliver();
@@ -1064,7 +1075,76 @@ TEST(garbage)
 	CHECK(pump(got_all, 2000));
 	CHECK(B.msg[0].intact);
 	sctpx_lib_stats(&ls1);
+	CHECK(refused >= 190); /* nearly all the unframed ones */
 	CHECK(ls1.bad_checksum - ls0.bad_checksum >= taken);
+	CHECK(both_up());
+	return 0;
+}
+
+/* A packet as the peer would send it to s: the common header with s's
+ * verification tag (0 for an INIT, RFC 4960 8.5.1) and a valid CRC32c
+ * around chunk bytes. */
+static size_t forge(uint8_t *out, const struct side *s, const uint8_t *chunks,
+                    size_t len)
+{
+	uint32_t crc, vtag = chunks[0] == 1 ? 0 : s->vtag;
+
+	out[0] = out[2] = SCTPX_PORT >> 8;
+	out[1] = out[3] = SCTPX_PORT & 0xff;
+	out[4] = (uint8_t)(vtag >> 24);
+	out[5] = (uint8_t)(vtag >> 16);
+	out[6] = (uint8_t)(vtag >> 8);
+	out[7] = (uint8_t)vtag;
+	memset(out + 8, 0, 4);
+	memcpy(out + 12, chunks, len);
+	crc = usrsctp_crc32c(out, 12 + len);
+	memcpy(out + 8, &crc, 4); /* as usrsctp writes it */
+	return 12 + len;
+}
+
+/* usrsctp 0.9.5 loops forever on an INIT for an existing association
+ * whose parameter has length 0 (fixed upstream after 0.9.5, in
+ * sctp_are_there_new_addresses); malformed INIT, INIT ACK and chunk
+ * framing are refused before usrsctp sees them. The alarm turns a hang
+ * into a failure. */
+TEST(malformed_init)
+{
+	static const uint8_t init_zero_param[] = {
+	    1,    0,    0,    24,   /* INIT, 24 bytes */
+	    0x11, 0x22, 0x33, 0x44, /* initiate tag */
+	    0,    2,    0,    0,    /* a_rwnd */
+	    0,    16,   0,    16,   /* streams */
+	    0,    0,    0,    1,    /* initial TSN */
+	    0,    0,    0,    0,    /* a parameter of length 0 */
+	};
+	static const uint8_t init_short_param[] = {
+	    1, 0,  0, 26, 0x11, 0x22, 0x33, 0x44, 0, 2,  0, 0, 0, 16,
+	    0, 16, 0, 0,  0,    1,    0x80, 0x08, 0, 12, 1, 2, 0, 0,
+	};
+	static const uint8_t chunk_past_end[] = {0, 3, 0, 40, 0, 0, 0, 1};
+	static const uint8_t chunk_zero_len[] = {3, 0, 0, 0, 0, 0, 0, 1};
+	uint8_t pkt[128];
+	uint16_t sid;
+	size_t n;
+
+	CHECK_EQ(connect_pair(NULL, NULL), 0);
+	CHECK_EQ(open_chan(&A, "_reliable", true, -1, &sid), 0);
+	CHECK(pump(NULL, 100));
+	CHECK(A.vtag != 0);
+	alarm(20);
+	n = forge(pkt, &A, init_zero_param, sizeof(init_zero_param));
+	CHECK_EQ(sctpx_input(A.a, pkt, n, NULL), EBADMSG);
+	n = forge(pkt, &A, init_short_param, sizeof(init_short_param));
+	CHECK_EQ(sctpx_input(A.a, pkt, n, NULL), EBADMSG);
+	n = forge(pkt, &A, chunk_past_end, sizeof(chunk_past_end));
+	CHECK_EQ(sctpx_input(A.a, pkt, n, NULL), EBADMSG);
+	n = forge(pkt, &A, chunk_zero_len, sizeof(chunk_zero_len));
+	CHECK_EQ(sctpx_input(A.a, pkt, n, NULL), EBADMSG);
+	alarm(0);
+	CHECK_EQ(sctpx_stats(A.a)->rx_refused, 4);
+	CHECK_EQ(send_seq(&B, sid, 1, 100), 0);
+	want_a = 1;
+	CHECK(pump(got_all, 1000));
 	CHECK(both_up());
 	return 0;
 }
@@ -1342,6 +1422,7 @@ int main(void)
 	RUN_ONE(hostile_dcep);
 	RUN_ONE(open_refused);
 	RUN_ONE(garbage);
+	RUN_ONE(malformed_init);
 	RUN_ONE(link_lost);
 	RUN_ONE(no_answer);
 	RUN_ONE(shutdown);
