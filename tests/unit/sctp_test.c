@@ -633,6 +633,34 @@ TEST(messages)
 	return 0;
 }
 
+/* The largest message each side takes (256 KiB, LiveKit's
+ * a=max-message-size), past usrsctp's partial delivery point (half its
+ * receive buffer): read in pieces, whole at the end, both ways. */
+TEST(largest_message)
+{
+	uint16_t ar, br;
+
+	CHECK_EQ(connect_pair(NULL, NULL), 0);
+	CHECK_EQ(open_chan(&A, "_reliable", true, -1, &ar), 0);
+	CHECK_EQ(open_chan(&B, "_reliable", true, -1, &br), 0);
+	CHECK(pump(NULL, 100));
+	CHECK_EQ(send_seq(&A, ar, 1, SCTPX_MAX_MESSAGE_DEFAULT), 0);
+	/* It fills the send buffer on its own. */
+	CHECK_EQ(send_seq(&A, ar, 2, 10), EAGAIN);
+	CHECK_EQ(send_seq(&B, br, 3, SCTPX_MAX_MESSAGE_DEFAULT), 0);
+	want_a = want_b = 1;
+	CHECK(pump(got_all, 20000));
+	CHECK_EQ(send_seq(&A, ar, 2, 10), 0);
+	want_b = 2;
+	CHECK(pump(got_all, 1000));
+	CHECK(B.msg[0].intact && B.msg[0].len == SCTPX_MAX_MESSAGE_DEFAULT);
+	CHECK(B.msg[1].intact && B.msg[1].seq == 2);
+	CHECK(A.msg[0].intact && A.msg[0].len == SCTPX_MAX_MESSAGE_DEFAULT);
+	CHECK_EQ(sctpx_stats(B.a)->msg_too_big, 0);
+	CHECK_EQ(send_seq(&A, ar, 4, SCTPX_MAX_MESSAGE_DEFAULT + 1), EMSGSIZE);
+	return 0;
+}
+
 /* What each side takes: larger messages are refused by the sender, or,
  * when the sender was told a larger limit, dropped by the receiver, which
  * goes on. */
@@ -1412,6 +1440,7 @@ int main(void)
 	RUN_ONE(livekit_channels);
 	RUN_ONE(message_before_ack);
 	RUN_ONE(messages);
+	RUN_ONE(largest_message);
 	RUN_ONE(message_size);
 	RUN_ONE(send_buffer);
 	RUN_ONE(close);
