@@ -189,8 +189,9 @@ struct sctpx_prm {
 struct sctpx_stats {
 	uint64_t rx_packets; /* given to usrsctp */
 	uint64_t rx_bytes;
-	uint64_t rx_refused; /* shorter than a header or longer than
-	                        SCTPX_PACKET_MAX: not given to usrsctp */
+	/* shorter than a header, longer than SCTPX_PACKET_MAX or framed
+	 * wrong (see above): not given to usrsctp */
+	uint64_t rx_refused;
 	uint64_t rx_ignored; /* arrived after the association ended */
 	uint64_t tx_packets;
 	uint64_t tx_bytes;
@@ -204,8 +205,9 @@ struct sctpx_stats {
 	uint64_t msg_bad_ppid; /* an unknown or deprecated PPID */
 	uint64_t msg_partial_aborted; /* the peer abandoned it midway */
 	uint64_t send_blocked;        /* sctpx_send said EAGAIN */
-	uint64_t chan_opened;         /* by either side (one the open handler
-	                        refuses counts here and in chan_closed) */
+	/* slots taken by channels of either side (one the open handler
+	 * refuses counts here and in chan_closed) */
+	uint64_t chan_opened;
 	uint64_t chan_closed;
 	uint64_t chan_refused; /* the peer's OPEN refused: full table,
 	                           wrong parity, bad label, handler */
