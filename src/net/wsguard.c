@@ -16,6 +16,9 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <re_types.h>
 #include <re_fmt.h>
 #include <re_mem.h>
@@ -213,6 +216,22 @@ static void sweep(void)
 	}
 }
 
+/*
+ * The protocols on these sockets answer a request with small messages back
+ * to back (a ParticipantUpdate, then the RequestResponse the client waits
+ * for): Nagle's algorithm holds the second until the first is acknowledged,
+ * and the peer delays that ACK by up to 40 ms. Go, and so LiveKit's server,
+ * turns Nagle off on every TCP connection. A socket that refuses the option
+ * still works, only slower.
+ */
+static void no_delay(struct tcp_conn *tc)
+{
+	int one = 1;
+
+	(void)setsockopt(tcp_conn_fd(tc), IPPROTO_TCP, TCP_NODELAY, &one,
+	                 sizeof(one));
+}
+
 int wsguard_attach(struct websock_conn *wc, const struct wsguard_prm *prm)
 {
 	struct tcp_conn *tc;
@@ -225,6 +244,7 @@ int wsguard_attach(struct websock_conn *wc, const struct wsguard_prm *prm)
 	tc = websock_tcp(wc);
 	if (!tc)
 		return ENOTCONN;
+	no_delay(tc);
 	g = mem_zalloc(sizeof(*g), guard_destructor);
 	if (!g)
 		return ENOMEM;

@@ -48,10 +48,12 @@ struct wsguard_prm {
 
 /*
  * Guards wc's connection from now on: call it right after websock_accept,
- * or in the estab handler of websock_connect. The guard lives as long as
- * the TCP connection does (libre keeps a closing WebSocket open for a
- * while after its owner has let it go), so there is nothing to free.
- * Main thread only.
+ * or in the estab handler of websock_connect. It also turns Nagle's
+ * algorithm off on the connection (TCP_NODELAY), so that a reply made of
+ * several small messages is not held back by the peer's delayed ACK. The
+ * guard lives as long as the TCP connection does (libre keeps a closing
+ * WebSocket open for a while after its owner has let it go), so there is
+ * nothing to free. Main thread only.
  */
 int wsguard_attach(struct websock_conn *wc, const struct wsguard_prm *prm);
 

@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <re.h>
 #include "net/wsguard.h"
 #include "test.h"
@@ -253,6 +256,16 @@ TEST(guarded_socket)
 	CHECK_EQ(l.texts, 1);
 	CHECK(!l.server_closed);
 	CHECK_EQ(wsguard_count(), 1);
+	/* what the server writes leaves at once, Nagle's algorithm off */
+	{
+		int nodelay = 0;
+		socklen_t len = sizeof(nodelay);
+
+		CHECK_EQ(getsockopt(tcp_conn_fd(websock_tcp(l.wc)), IPPROTO_TCP,
+		                    TCP_NODELAY, &nodelay, &len),
+		         0);
+		CHECK_EQ(nodelay, 1);
+	}
 	/* let go while open: libre keeps the socket closing a while, the
 	 * guard with it, and both go when the peer has gone */
 	l.wc = mem_deref(l.wc);

@@ -176,13 +176,28 @@ export class Phone {
     b.writeUInt16BE(this.seq++ & 0xffff, 2);
     b.writeUInt32BE(this.ts >>> 0, 4);
     b.writeUInt32BE(this.ssrc, 8);
+    const words = this.words;
     for (let i = 0; i < 160; i++) {
-      const v = this.toneHz ? Math.round(this.level * Math.sin(this.phase)) : 0;
+      let v;
+      if (words) v = words.off < words.pcm.length ? words.pcm[words.off++] : 0;
+      else v = this.toneHz ? Math.round(this.level * Math.sin(this.phase)) : 0;
       this.phase += (2 * Math.PI * this.toneHz) / 8000;
       b[12 + i] = ulawEncode(v);
     }
     this.ts += 160;
     this.rtp.send(b, this.remote.port, this.remote.host);
+    if (words && words.off >= words.pcm.length) {
+      this.words = null;
+      words.done({ start: words.start, end: Date.now() });
+    }
+  }
+
+  // Says pcm (8 kHz samples) in place of the tone, from the next frame on;
+  // resolves with {start, end}: when its first and last frames were sent.
+  say(pcm) {
+    return new Promise((done) => {
+      this.words = { pcm, off: 0, start: Date.now(), done };
+    });
   }
 
   // What the phone heard in the last ms milliseconds, as one array.
