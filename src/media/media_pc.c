@@ -41,6 +41,7 @@ struct media_pc {
 
 	/* Signalling thread. */
 	media_pc_event_h *evh;
+	media_pc_app_h *apph;
 	void *arg;
 	bool started, stopping;
 	struct media_thread *mt;
@@ -73,6 +74,13 @@ struct pc_job {
 	char pwd[ICE_CRED_MAX + 1];
 	char fp[DTLS_FP_STR_SIZE];
 	enum dtls_role role;
+};
+
+/* Application data on its way across, either way. */
+struct pc_app {
+	struct media_pc *pc;
+	size_t len;
+	uint8_t data[];
 };
 
 struct pc_event {
@@ -163,6 +171,52 @@ static void pc_dtls_estab(const struct dtls_srtp_keys *k, void *arg)
 	}
 	pc->srtp_up = true;
 	post_event(pc, MEDIA_PC_CONNECTED, dtls_srtp_profile_name(k->profile));
+}
+
+static void app_in_h(void *arg)
+{
+	struct pc_app *a = arg;
+
+	if (a->pc->apph && !a->pc->stopping)
+		a->pc->apph(a->data, a->len, a->pc->arg);
+	free(a);
+}
+
+static struct pc_app *app_new(struct media_pc *pc, const uint8_t *data,
+                              size_t len)
+{
+	struct pc_app *a = malloc(sizeof(*a) + len);
+
+	if (!a)
+		return NULL;
+	a->pc = pc;
+	a->len = len;
+	memcpy(a->data, data, len);
+	return a;
+}
+
+/* Data channels ride here, rarely and never on the audio path: a copy
+ * per record crosses to the signalling thread, where SCTP runs. */
+static void pc_dtls_app(const uint8_t *data, size_t len, void *arg)
+{
+	struct media_pc *pc = arg;
+	struct pc_app *a = app_new(pc, data, len);
+
+	pc->st.app_in++;
+	if (a && media_job_main(pc->me, app_in_h, a))
+		free(a);
+}
+
+static void app_out_h(void *arg)
+{
+	struct pc_app *a = arg;
+	struct media_pc *pc = a->pc;
+
+	if (pc->dtls && !pc->failed &&
+	    dtls_conn_state(pc->dtls) == DTLS_STATE_CONNECTED &&
+	    !dtls_conn_send_app(pc->dtls, a->data, a->len, NULL))
+		pc->st.app_out++;
+	free(a);
 }
 
 static void pc_dtls_close(int err, const char *why, void *arg)
@@ -318,6 +372,7 @@ static void pc_remote(struct media_pc *pc, struct pc_job *j)
 	    .label = pc->label,
 	    .sendh = pc_dtls_send,
 	    .estabh = pc_dtls_estab,
+	    .recvh = pc_dtls_app,
 	    .closeh = pc_dtls_close,
 	    .arg = pc,
 	};
@@ -429,6 +484,7 @@ int media_pc_alloc(struct media_pc **pcp, const struct media_pc_prm *prm,
 	pc->fd = -1;
 	pc->subscriber = prm->subscriber;
 	pc->evh = evh;
+	pc->apph = prm->apph;
 	pc->arg = arg;
 	pc->tag = (struct fd_tag){.io = readable, .io_arg = pc};
 	snprintf(pc->label, sizeof(pc->label), "%s",
@@ -509,12 +565,29 @@ int media_pc_remote(struct media_pc *pc, const char *ufrag, const char *pwd,
 	return 0;
 }
 
+int media_pc_send_app(struct media_pc *pc, const uint8_t *data, size_t len)
+{
+	struct pc_app *a;
+
+	if (!pc || !data || !len || !pc->started || pc->stopping)
+		return EINVAL;
+	a = app_new(pc, data, len);
+	if (!a)
+		return ENOMEM;
+	if (media_job_post(pc->mt, app_out_h, a)) {
+		free(a);
+		return ENOMEM;
+	}
+	return 0;
+}
+
 void media_pc_stop(struct media_pc *pc)
 {
 	if (!pc || pc->stopping)
 		return;
 	pc->stopping = true;
 	pc->evh = NULL;
+	pc->apph = NULL;
 	if (pc->started && post(pc, OP_STOP, NULL)) {
 		/* Without memory for the job the thread keeps polling the
 		 * socket until the engine closes; the connection leaks then,

@@ -75,6 +75,9 @@ enum media_pc_event {
 
 typedef void(media_pc_event_h)(enum media_pc_event ev, const char *why,
                                void *arg);
+/* DTLS application data from the peer (its data channels' SCTP), on the
+ * signalling thread; not after media_pc_stop. */
+typedef void(media_pc_app_h)(const uint8_t *data, size_t len, void *arg);
 
 struct dtls_cert;
 
@@ -82,7 +85,8 @@ struct media_pc_prm {
 	struct media_engine *engine;
 	struct dtls_cert *cert; /* ours, for every connection */
 	bool subscriber;
-	const char *label; /* names it in the logs */
+	const char *label;    /* names it in the logs */
+	media_pc_app_h *apph; /* NULL: application data is dropped */
 };
 
 struct media_pc_stats {
@@ -94,6 +98,7 @@ struct media_pc_stats {
 	uint64_t srtp_auth_fail, srtp_replay;
 	uint64_t dtls_retransmits;
 	uint64_t handshake_us;
+	uint64_t app_in, app_out; /* DTLS application records (SCTP) */
 };
 
 /* Binds its socket and makes its ICE credentials; a libre mem object. */
@@ -112,6 +117,9 @@ int media_pc_start(struct media_pc *pc, struct media_room *mr);
  */
 int media_pc_remote(struct media_pc *pc, const char *ufrag, const char *pwd,
                     const char *fingerprint, bool dtls_server);
+/* Sends DTLS application data (one SCTP packet) once the connection is
+ * up; dropped before. 0, EINVAL or ENOMEM. */
+int media_pc_send_app(struct media_pc *pc, const uint8_t *data, size_t len);
 /* Takes it off its thread; mem_deref may follow at once. */
 void media_pc_stop(struct media_pc *pc);
 /* As of its last event. */

@@ -223,7 +223,12 @@ int rtc_metrics(const struct rtc *r, struct mbuf *mb)
 	    "voxgate_rtc_pc_total{event=\"join_timeout\"} %llu\n"
 	    "# HELP voxgate_rtc_connect_ms_sum Join to connected, summed.\n"
 	    "# TYPE voxgate_rtc_connect_ms_sum counter\n"
-	    "voxgate_rtc_connect_ms_sum %llu\n",
+	    "voxgate_rtc_connect_ms_sum %llu\n"
+	    "# HELP voxgate_rtc_data_total DataPackets over data channels.\n"
+	    "# TYPE voxgate_rtc_data_total counter\n"
+	    "voxgate_rtc_data_total{event=\"routed\"} %llu\n"
+	    "voxgate_rtc_data_total{event=\"refused\"} %llu\n"
+	    "voxgate_rtc_data_total{event=\"dropped\"} %llu\n",
 	    rtc_session_count(r), (unsigned long long)r->n.joined,
 	    (unsigned long long)r->n.refused,
 	    (unsigned long long)r->n.malformed,
@@ -232,7 +237,10 @@ int rtc_metrics(const struct rtc *r, struct mbuf *mb)
 	    (unsigned long long)r->n.connected,
 	    (unsigned long long)r->n.pc_failed,
 	    (unsigned long long)r->n.join_timeouts,
-	    (unsigned long long)r->n.connect_ms_sum);
+	    (unsigned long long)r->n.connect_ms_sum,
+	    (unsigned long long)r->n.data_in,
+	    (unsigned long long)r->n.data_refused,
+	    (unsigned long long)r->n.data_dropped);
 }
 
 static void rtc_destructor(void *arg)
@@ -240,6 +248,7 @@ static void rtc_destructor(void *arg)
 	struct rtc *r = arg;
 
 	rtc_session_close_all(r, "SERVER_SHUTDOWN");
+	tmr_cancel(&r->sctp_tmr);
 	mem_deref(r->ws);
 	mem_deref(r->cert);
 }
@@ -262,6 +271,7 @@ int rtc_alloc(struct rtc **rp, const struct rtc_params *prm)
 	if (!r->prm.version)
 		r->prm.version = RTC_LIVEKIT_VERSION;
 	list_init(&r->sessions);
+	tmr_init(&r->sctp_tmr);
 	if (r->prm.media) {
 		const char *why = NULL;
 

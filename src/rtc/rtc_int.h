@@ -16,6 +16,7 @@ struct media_pc;
 struct media_room;
 struct room;
 struct dtls_cert;
+struct sctpx_assoc;
 
 struct rtc_counters {
 	uint64_t joined;    /* sessions that got their JoinResponse */
@@ -28,11 +29,15 @@ struct rtc_counters {
 	uint64_t connect_ms_sum;
 	uint64_t pc_failed;     /* connections that failed (DTLS, ICE) */
 	uint64_t join_timeouts; /* joins whose connection never came up */
+	uint64_t data_in;       /* DataPackets routed */
+	uint64_t data_refused;  /* not a DataPacket, text, no grant */
+	uint64_t data_dropped;  /* a receiver's channel refused it */
 };
 
 struct rtc {
 	struct rtc_params prm;
 	struct dtls_cert *cert; /* every connection's */
+	struct tmr sctp_tmr;    /* the data channels' timers */
 	struct websock *ws;
 	struct list sessions;
 	struct rtc_counters n;
@@ -60,6 +65,13 @@ struct rtc_media {
 	/* The tracks it publishes that someone consumes, told so. */
 	char told[PARTICIPANT_TRACKS_MAX][16];
 	size_t ntold;
+	/* Data channels: SCTP on each connection, once it is up. */
+	struct sctpx_assoc *sub_sctp, *pub_sctp;
+	bool data_up; /* ours on the subscriber connection are open */
+	uint16_t sid_reliable, sid_lossy;
+	uint16_t pub_sctp_port; /* from the publisher offer */
+	uint32_t pub_max_message_size;
+	bool pub_dtls_client;
 };
 
 struct rtc_session {
@@ -99,6 +111,14 @@ void rtc_media_subscribe(struct rtc_session *s, const char *sid, bool on);
 /* Another participant joined, changed or left. */
 void rtc_media_changed(struct rtc_session *s, const struct participant *other,
                        enum participant_change what);
+
+/* rtc_data.c: the session's data channels. */
+/* A connection is up: its SCTP association starts if its SDP has one. */
+void rtc_data_connected(struct rtc_session *s, bool sub);
+/* DTLS application data from the client's connection. */
+void rtc_data_in(struct rtc_session *s, bool sub, const uint8_t *data,
+                 size_t len);
+void rtc_data_close(struct rtc_session *s);
 
 /* Accepts the upgrade, joins the room and sends the JoinResponse; replies
  * with an HTTP error itself when it cannot. */

@@ -301,6 +301,7 @@ static void pc_event(struct rtc_session *s, bool sub, enum media_pc_event ev,
 
 	switch (ev) {
 	case MEDIA_PC_CONNECTED:
+		rtc_data_connected(s, sub);
 		if (sub) {
 			uint64_t ms =
 			    (clock_mono_us() - md->joined_us + 500) / 1000;
@@ -343,6 +344,16 @@ static void pub_event_h(enum media_pc_event ev, const char *why, void *arg)
 	pc_event(arg, false, ev, why);
 }
 
+static void sub_app_h(const uint8_t *data, size_t len, void *arg)
+{
+	rtc_data_in(arg, true, data, len);
+}
+
+static void pub_app_h(const uint8_t *data, size_t len, void *arg)
+{
+	rtc_data_in(arg, false, data, len);
+}
+
 static int pc_new(struct rtc_session *s, bool sub, struct media_pc **pcp)
 {
 	struct media_room *mr = room_media_get(s->rtc, participant_room(s->p));
@@ -358,6 +369,7 @@ static int pc_new(struct rtc_session *s, bool sub, struct media_pc **pcp)
 	    .cert = s->rtc->cert,
 	    .subscriber = sub,
 	    .label = label,
+	    .apph = sub ? sub_app_h : pub_app_h,
 	};
 	err = media_pc_alloc(pcp, &prm, sub ? sub_event_h : pub_event_h, s);
 	if (!err)
@@ -384,6 +396,8 @@ int rtc_media_open(struct rtc_session *s)
 	err = pc_new(s, true, &md->sub);
 	if (err)
 		return err;
+	/* The data channels' line, as LiveKit offers it. */
+	(void)wsdp_sub_data(&md->sdp);
 	while ((q = room_participant_next(room, q)) != NULL)
 		sub_all_of(s, q);
 	md->sdp.changed = true;
@@ -397,6 +411,7 @@ void rtc_media_close(struct rtc_session *s)
 	struct rtc_media *md = &s->media;
 
 	tmr_cancel(&md->connect);
+	rtc_data_close(s);
 	/* Its published tracks leave the room's media with it. */
 	if (s->p && room_media(participant_room(s->p))) {
 		const struct participant_track *t;
@@ -522,6 +537,7 @@ void rtc_media_offer(struct rtc_session *s,
 		const struct wsdp_pub_prm prm = {
 		    .sess_id = md->sdp.sess_id,
 		    .version = ++md->pub_version,
+		    .data = true,
 		};
 		err = wsdp_pub_answer(d, &l, &prm, res, buf, WSDP_SIZE_MAX,
 		                      &len, &why);
@@ -558,6 +574,9 @@ void rtc_media_offer(struct rtc_session *s,
 		else
 			added = true;
 	}
+	md->pub_sctp_port = res->peer_sctp_port;
+	md->pub_max_message_size = res->peer_max_message_size;
+	md->pub_dtls_client = res->dtls_client;
 	fp_string(fp, d->fp_sha256);
 	if (media_pc_remote(md->pub, d->ice_ufrag, d->ice_pwd, fp,
 	                    !res->dtls_client)) {

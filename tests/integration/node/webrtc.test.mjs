@@ -150,6 +150,37 @@ describe('WebRTC with rtc-node', { timeout: 90000 }, () => {
     assert.ok(server.events('rtc_track_subscribed').some((e) => e.identity === 'listener'), 'the publisher was told its track is heard');
   });
 
+  test('data packets reach the other clients, stamped with their sender, and only those named', async () => {
+    const other = new Room();
+    const got = [];
+    other.on(RoomEvent.DataReceived, (payload, p, kind, topic) =>
+      got.push({ text: Buffer.from(payload).toString(), from: p?.identity, topic }),
+    );
+    await other.connect(`ws://127.0.0.1:${server.httpPort}`, await token('other'), { autoSubscribe: true, dynacast: false });
+    try {
+      await waitUntil(() => server.events('rtc_data_up').some((e) => e.identity === 'other' && e.pc === 'subscriber'), {
+        what: 'the data channels to other',
+      });
+      const enc = (t) => new TextEncoder().encode(t);
+      await room.localParticipant.publishData(enc('to all'), { reliable: true, topic: 'greet' });
+      await room.localParticipant.publishData(enc('lossy one'), { reliable: false });
+      await room.localParticipant.publishData(enc('not for you'), { reliable: true, destination_identities: ['nobody'] });
+      await room.localParticipant.publishData(enc('for other'), { reliable: true, destination_identities: ['other'] });
+      await waitUntil(() => got.some((g) => g.text === 'for other'), { timeoutMs: 10000, what: 'the named packet' });
+      await sleep(300);
+      const texts = got.map((g) => g.text);
+      assert.ok(texts.includes('to all'), JSON.stringify(got));
+      assert.ok(!texts.includes('not for you'), JSON.stringify(got));
+      const first = got.find((g) => g.text === 'to all');
+      assert.equal(first.from, 'listener');
+      assert.equal(first.topic, 'greet');
+      const m = await (await fetch(`${server.url}/metrics`)).text();
+      assert.match(m, /voxgate_rtc_data_total\{event="routed"\} [1-9]/);
+    } finally {
+      await other.disconnect();
+    }
+  });
+
   test('a client that vanishes without leave is removed, and participant_left follows', { timeout: 40000 }, async () => {
     const child = spawn(process.execPath, [path.join(HERE, 'tools/rtc_join.mjs'), `ws://127.0.0.1:${server.httpPort}`, await token('vanisher')], {
       stdio: ['ignore', 'pipe', 'pipe'],

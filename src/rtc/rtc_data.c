@@ -1,0 +1,269 @@
+/*
+ * DESIGN. A client's data channels, LiveKit's way (spec section b): the
+ * client opens "_reliable" and "_lossy" on its publisher connection to
+ * send, voxgate opens the same two on the subscriber connection to
+ * deliver. SCTP runs here, on the signalling thread, over the DTLS of the
+ * media thread (media_pc_send_app and the connection's application data
+ * handler): data is rare next to audio, and here is where the room is.
+ *
+ * Every message is a DataPacket. voxgate stamps the sender's identity and
+ * sid on it, as LiveKit's server does, and delivers it to the identities
+ * it names, or to everyone else in the room, on the channel its kind
+ * (reliable or lossy) asks for.
+ */
+#include <errno.h>
+#include <string.h>
+#include "rtc/rtc_int.h"
+#include "core/log.h"
+#include "media/webrtc.h"
+#include "webrtc/sctp.h"
+
+#define LABEL_RELIABLE "_reliable"
+#define LABEL_LOSSY    "_lossy"
+
+/* ---- the associations' timers --------------------------------------------- */
+
+static void timers_h(void *arg)
+{
+	struct rtc *r = arg;
+
+	sctpx_timers(SCTPX_TICK_MS);
+	if (sctpx_count())
+		tmr_start(&r->sctp_tmr, SCTPX_TICK_MS, timers_h, r);
+}
+
+static void timers_run(struct rtc *r)
+{
+	if (!tmr_isrunning(&r->sctp_tmr))
+		tmr_start(&r->sctp_tmr, SCTPX_TICK_MS, timers_h, r);
+}
+
+/* ---- delivering --------------------------------------------------------- */
+
+static void deliver(struct rtc_session *to, bool lossy, const uint8_t *pkt,
+                    size_t len)
+{
+	struct rtc_media *md = &to->media;
+	const char *why = NULL;
+	int err;
+
+	if (!md->sub_sctp || !md->data_up)
+		return;
+	err = sctpx_send(md->sub_sctp, lossy ? md->sid_lossy : md->sid_reliable,
+	                 len ? SCTPX_PPID_BINARY : SCTPX_PPID_BINARY_EMPTY, pkt,
+	                 len, &why);
+	if (err) {
+		to->rtc->n.data_dropped++;
+		log_event(LOGL_DEBUG, NULL, "rtc_data_dropped",
+		          "room=%s identity=%s error=\"%s\"", to->room,
+		          to->identity, why ? why : strerror(err));
+	}
+}
+
+static bool named(const Livekit__DataPacket *dp, const char *identity)
+{
+	for (size_t i = 0; i < dp->n_destination_identities; i++) {
+		if (!strcmp(dp->destination_identities[i], identity))
+			return true;
+	}
+	return false;
+}
+
+/* A DataPacket from s: stamped with its sender and passed on. */
+static void route(struct rtc_session *s, const uint8_t *data, size_t len)
+{
+	Livekit__DataPacket *dp = NULL;
+	const char *why = NULL;
+	struct mbuf *mb = NULL;
+	char *was_identity, *was_sid;
+	bool lossy;
+	int err;
+
+	if (!s->p || !participant_permission(s->p)->can_publish_data) {
+		s->rtc->n.data_refused++;
+		return;
+	}
+	if (lkpb_unpack(&livekit__data_packet__descriptor, data, len,
+	                (ProtobufCMessage **)&dp, &why)) {
+		s->rtc->n.data_refused++;
+		log_event(LOGL_WARN, NULL, "rtc_data_refused",
+		          "room=%s identity=%s reason=\"%s\"", s->room,
+		          s->identity, why ? why : "not a DataPacket");
+		return;
+	}
+	lossy = dp->kind == LIVEKIT__DATA_PACKET__KIND__LOSSY;
+	/* As LiveKit: who sent it is the server's to say. The decoded
+	 * strings are put back before the message is freed. */
+	was_identity = dp->participant_identity;
+	was_sid = dp->participant_sid;
+	dp->participant_identity = (char *)participant_identity(s->p);
+	dp->participant_sid = (char *)participant_sid(s->p);
+	mb = mbuf_alloc(len + 64);
+	err = mb ? lkpb_pack(mb, &dp->base) : ENOMEM;
+	dp->participant_identity = was_identity;
+	dp->participant_sid = was_sid;
+	if (err) {
+		mem_deref(mb);
+		lkpb_free(dp);
+		return;
+	}
+	s->rtc->n.data_in++;
+	for (struct le *le = list_head(&s->rtc->sessions); le; le = le->next) {
+		struct rtc_session *to = le->data;
+
+		if (to == s || !to->p || to->ending ||
+		    participant_room(to->p) != participant_room(s->p))
+			continue;
+		if (dp->n_destination_identities &&
+		    !named(dp, participant_identity(to->p)))
+			continue;
+		deliver(to, lossy, mb->buf, mb->end);
+	}
+	mem_deref(mb);
+	lkpb_free(dp);
+}
+
+/* ---- the associations ------------------------------------------------------ */
+
+static int sub_send_h(const uint8_t *pkt, size_t len, void *arg)
+{
+	struct rtc_session *s = arg;
+
+	return media_pc_send_app(s->media.sub, pkt, len);
+}
+
+static int pub_send_h(const uint8_t *pkt, size_t len, void *arg)
+{
+	struct rtc_session *s = arg;
+
+	return media_pc_send_app(s->media.pub, pkt, len);
+}
+
+static void sub_state_h(enum sctpx_state state, const char *why, void *arg)
+{
+	struct rtc_session *s = arg;
+	struct rtc_media *md = &s->media;
+	const struct sctpx_chan reliable = {.label = LABEL_RELIABLE,
+	                                    .ordered = true,
+	                                    .max_rtx = -1,
+	                                    .max_life_ms = -1};
+	const struct sctpx_chan lossy = {.label = LABEL_LOSSY,
+	                                 .ordered = false,
+	                                 .max_rtx = 0,
+	                                 .max_life_ms = -1};
+
+	if (state != SCTPX_STATE_UP) {
+		if (state == SCTPX_STATE_FAILED)
+			log_event(LOGL_WARN, NULL, "rtc_data_failed",
+			          "room=%s identity=%s pc=subscriber "
+			          "reason=\"%s\"",
+			          s->room, s->identity, why ? why : "");
+		md->data_up = false;
+		return;
+	}
+	if (sctpx_open_channel(md->sub_sctp, &reliable, &md->sid_reliable,
+	                       &why) ||
+	    sctpx_open_channel(md->sub_sctp, &lossy, &md->sid_lossy, &why)) {
+		log_event(LOGL_WARN, NULL, "rtc_data_failed",
+		          "room=%s identity=%s pc=subscriber reason=\"%s\"",
+		          s->room, s->identity, why ? why : "");
+		return;
+	}
+	md->data_up = true;
+	log_event(LOGL_INFO, NULL, "rtc_data_up",
+	          "room=%s identity=%s pc=subscriber", s->room, s->identity);
+}
+
+static void pub_state_h(enum sctpx_state state, const char *why, void *arg)
+{
+	struct rtc_session *s = arg;
+
+	if (state == SCTPX_STATE_UP)
+		log_event(LOGL_INFO, NULL, "rtc_data_up",
+		          "room=%s identity=%s pc=publisher", s->room,
+		          s->identity);
+	else if (state == SCTPX_STATE_FAILED)
+		log_event(LOGL_WARN, NULL, "rtc_data_failed",
+		          "room=%s identity=%s pc=publisher reason=\"%s\"",
+		          s->room, s->identity, why ? why : "");
+}
+
+static void message_h(uint16_t sid, enum sctpx_ppid ppid, const uint8_t *data,
+                      size_t len, void *arg)
+{
+	(void)sid;
+	if (!sctpx_ppid_binary(ppid)) {
+		/* LiveKit's SDKs refuse text messages; so does voxgate. */
+		((struct rtc_session *)arg)->rtc->n.data_refused++;
+		return;
+	}
+	route(arg, data, len);
+}
+
+static int assoc_new(struct rtc_session *s, bool sub, bool dtls_client,
+                     uint16_t port, uint32_t peer_max, struct sctpx_assoc **ap)
+{
+	char label[300];
+	const char *why = NULL;
+	int err;
+
+	snprintf(label, sizeof(label), "%s/%s", s->identity,
+	         sub ? "sub" : "pub");
+	const struct sctpx_prm prm = {
+	    .dtls_client = dtls_client,
+	    .remote_port = port,
+	    .peer_max_message_size = peer_max,
+	    .label = label,
+	    .sendh = sub ? sub_send_h : pub_send_h,
+	    .stateh = sub ? sub_state_h : pub_state_h,
+	    .messageh = message_h,
+	    .arg = s,
+	};
+	err = sctpx_alloc(ap, &prm, &why);
+	if (!err)
+		err = sctpx_start(*ap, &why);
+	if (err) {
+		log_event(LOGL_WARN, NULL, "rtc_data_failed",
+		          "room=%s identity=%s reason=\"%s\"", s->room,
+		          s->identity, why ? why : strerror(err));
+		*ap = mem_deref(*ap);
+		return err;
+	}
+	timers_run(s->rtc);
+	return 0;
+}
+
+void rtc_data_connected(struct rtc_session *s, bool sub)
+{
+	struct rtc_media *md = &s->media;
+
+	if (sub) {
+		if (!md->sdp.peer_sctp_port || md->sub_sctp)
+			return;
+		(void)assoc_new(s, true, !md->sdp.dtls_server,
+		                md->sdp.peer_sctp_port,
+		                md->sdp.peer_max_message_size, &md->sub_sctp);
+	} else {
+		if (!md->pub_sctp_port || md->pub_sctp)
+			return;
+		(void)assoc_new(s, false, md->pub_dtls_client,
+		                md->pub_sctp_port, md->pub_max_message_size,
+		                &md->pub_sctp);
+	}
+}
+
+void rtc_data_in(struct rtc_session *s, bool sub, const uint8_t *data,
+                 size_t len)
+{
+	struct sctpx_assoc *a = sub ? s->media.sub_sctp : s->media.pub_sctp;
+
+	if (a)
+		(void)sctpx_input(a, data, len, NULL);
+}
+
+void rtc_data_close(struct rtc_session *s)
+{
+	s->media.data_up = false;
+	s->media.sub_sctp = mem_deref(s->media.sub_sctp);
+	s->media.pub_sctp = mem_deref(s->media.pub_sctp);
+}
