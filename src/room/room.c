@@ -71,6 +71,7 @@ struct participant {
 	void *media;
 	participant_kick_h *kickh;
 	participant_update_h *updateh;
+	participant_dtmf_h *dtmfh;
 	void *arg;
 };
 
@@ -586,6 +587,7 @@ int participant_join(struct room *room, const struct participant_info *info,
 	if (ops) {
 		p->kickh = ops->kick;
 		p->updateh = ops->update;
+		p->dtmfh = ops->dtmf;
 	}
 	p->arg = arg;
 	if (info->track) {
@@ -606,6 +608,22 @@ int participant_join(struct room *room, const struct participant_info *info,
 	notify(room, p, PARTICIPANT_JOINED);
 	*pp = p;
 	return 0;
+}
+
+void participant_dtmf(struct participant *p, const char *digits, size_t n)
+{
+	struct le *le;
+
+	if (!p || !digits || !n || p->leaving)
+		return;
+	le = list_head(&p->room->participants);
+	while (le) {
+		struct participant *q = le->data;
+
+		le = le->next;
+		if (q != p && q->dtmfh && !q->leaving)
+			q->dtmfh(q, p, digits, n, q->arg);
+	}
 }
 
 int participant_set_attribute(struct participant *p, const char *key,

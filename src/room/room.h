@@ -10,6 +10,7 @@
 #define VOXGATE_ROOM_ROOM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* declared, not included: see core/libre.h */
@@ -50,9 +51,16 @@ typedef void(participant_update_h)(struct participant *self,
                                    const struct participant *other,
                                    enum participant_change what, void *arg);
 
+/* Keys another participant (a phone caller) pressed, 0-9 * # A-D, for
+ * owners that pass them on (LiveKit's sip_dtmf). Same rules as update. */
+typedef void(participant_dtmf_h)(struct participant *self,
+                                 const struct participant *from,
+                                 const char *digits, size_t n, void *arg);
+
 struct participant_ops {
 	participant_kick_h *kick;     /* NULL: a kick just leaves */
 	participant_update_h *update; /* NULL: not told */
+	participant_dtmf_h *dtmf;     /* NULL: not told */
 };
 
 /* *rsp is a mem object; mem_deref closes every room (participants are
@@ -152,6 +160,8 @@ int participant_join(struct room *room, const struct participant_info *info,
  * LiveKit: attributes such as sip.callStatus change as a call goes on. */
 int participant_set_attribute(struct participant *p, const char *key,
                               const char *value);
+/* The participant pressed keys: everyone else in the room is told. */
+void participant_dtmf(struct participant *p, const char *digits, size_t n);
 /* Replaces what is not NULL: name, metadata, and attributes merged (an
  * empty value deletes the key, as LiveKit's UpdateParticipantMetadata);
  * tells the others. EINVAL when attributes is not a string map. */

@@ -131,6 +131,9 @@ void sipua_pin_digits(struct call *call)
 			log_event(LOGL_INFO, call->id, "dtmf", "keys=%zu", n);
 		if (n && call->agent_ops && call->agent_ops->dtmf)
 			call->agent_ops->dtmf(call->agent_state, buf, n);
+		/* And to the room: LiveKit clients get them as sip_dtmf. */
+		if (n && call->participant)
+			participant_dtmf(call->participant, buf, n);
 		return;
 	}
 	for (size_t i = 0; i < n && call->pin == PIN_COLLECTING; i++) {
