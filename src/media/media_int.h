@@ -134,6 +134,14 @@ struct media_session {
 
 	/* Single producer (media thread), single consumer (signalling). */
 	struct ring dtmf;
+	/* Keys to send the caller as RFC 4733 events: signalling writes,
+	 * the media thread reads. */
+	struct ring dtmf_out;
+	/* The event being sent (media thread): its code, timestamp, and
+	 * how many 20 ms packets of it have gone out; -1 none. */
+	int dtmf_code;
+	uint32_t dtmf_out_ts;
+	unsigned dtmf_sent;
 
 	/* Owned by the media thread while started; by signalling after
 	 * STOPPED. */

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include "media/media_int.h"
+#include "media/webrtc.h"
 #include "media/jitter.h"
 
 /* Digits waiting for the signalling thread. */
@@ -120,6 +121,7 @@ static void session_destructor(void *arg)
 		close(ms->rtcp_fd);
 	mem_deref(ms->jb);
 	ring_reset(&ms->dtmf);
+	ring_reset(&ms->dtmf_out);
 	mem_deref(ms->me);
 }
 
@@ -220,7 +222,10 @@ int media_session_alloc(struct media_session **msp, struct media_engine *me,
 	ms->ts = rand_u32();
 	plc_init(&ms->plc);
 
+	ms->dtmf_code = -1;
 	err = ring_init(&ms->dtmf, DTMF_RING);
+	if (!err)
+		err = ring_init(&ms->dtmf_out, DTMF_RING);
 	if (err)
 		goto out;
 	err = jitter_alloc(&ms->jb, CLOCK_RATE, me->prm.jitter_min_ms,
@@ -325,6 +330,26 @@ int media_session_set_agent(struct media_session *ms,
 	pthread_mutex_unlock(&mt->lock);
 	ms->swapping = true;
 	media_command_post(ms, CMD_AGENT, NULL);
+	return 0;
+}
+
+int media_session_dtmf_send(struct media_session *ms, const char *digits,
+                            size_t n)
+{
+	static const char keys[] = "0123456789*#ABCD";
+
+	if (!ms || !digits)
+		return EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		const char *k = digits[i] ? strchr(keys, digits[i]) : NULL;
+		unsigned char code;
+
+		if (!k)
+			return EINVAL;
+		code = (unsigned char)(k - keys);
+		if (ring_write(&ms->dtmf_out, &code, 1))
+			return ENOSPC;
+	}
 	return 0;
 }
 

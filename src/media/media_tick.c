@@ -169,6 +169,56 @@ static void send_rtp(struct media_session *ms, const int16_t *pcm)
 	ms->octets_out += FRAME_SAMPLES;
 }
 
+/* RFC 4733: an event is 100 ms of packets (5), its end told three times,
+ * then 60 ms of nothing before the next key. */
+#define DTMF_TONE_PKTS 5
+#define DTMF_END_PKTS  3
+#define DTMF_GAP_TICKS 3
+
+static void send_event(struct media_session *ms, bool end)
+{
+	uint8_t pkt[16];
+	uint32_t dur = (ms->dtmf_sent + 1) * FRAME_SAMPLES;
+
+	if (dur > DTMF_TONE_PKTS * FRAME_SAMPLES)
+		dur = DTMF_TONE_PKTS * FRAME_SAMPLES;
+	pkt[0] = 0x80;
+	pkt[1] = (uint8_t)((ms->dtmf_sent ? 0 : 0x80) | ms->prm.dtmf_pt);
+	put_be16(pkt + 2, ms->seq);
+	put_be32(pkt + 4, ms->dtmf_out_ts);
+	put_be32(pkt + 8, ms->ssrc);
+	pkt[12] = (uint8_t)ms->dtmf_code;
+	pkt[13] = (uint8_t)((end ? 0x80 : 0) | 10); /* volume -10 dBm0 */
+	put_be16(pkt + 14, (uint16_t)dur);
+	if (sendto(ms->rtp_fd, pkt, sizeof(pkt), MSG_DONTWAIT, &ms->peer.u.sa,
+	           ms->peer.len) < 0)
+		return;
+	ms->seq++;
+	ms->stats.packets_out++;
+	ms->sent_since_rtcp++;
+}
+
+/* True while a key is being sent: the tick sends it in place of audio. */
+static bool dtmf_tick(struct media_session *ms)
+{
+	unsigned char code;
+
+	if (ms->dtmf_code < 0) {
+		if (!ring_read(&ms->dtmf_out, &code, 1))
+			return false;
+		if (ms->prm.dtmf_pt < 0 || ms->prm.dtmf_pt > 127)
+			return false; /* the caller takes none: dropped */
+		ms->dtmf_code = code;
+		ms->dtmf_out_ts = ms->ts;
+		ms->dtmf_sent = 0;
+	}
+	if (ms->dtmf_sent < DTMF_TONE_PKTS + DTMF_END_PKTS)
+		send_event(ms, ms->dtmf_sent >= DTMF_TONE_PKTS);
+	if (++ms->dtmf_sent >= DTMF_TONE_PKTS + DTMF_END_PKTS + DTMF_GAP_TICKS)
+		ms->dtmf_code = -1;
+	return true;
+}
+
 static uint64_t ntp_now(void)
 {
 	struct timespec ts;
@@ -312,7 +362,9 @@ session_tick(struct media_thread *mt, struct media_session *ms, uint64_t t)
 		if (mroom_mix(ms, out, FRAME_SAMPLES) || n)
 			n = FRAME_SAMPLES;
 	}
-	if (n && ms->prm.send && sa_isset(&ms->peer, SA_ALL)) {
+	if (ms->prm.send && sa_isset(&ms->peer, SA_ALL) && dtmf_tick(ms)) {
+		ms->talking = false;
+	} else if (n && ms->prm.send && sa_isset(&ms->peer, SA_ALL)) {
 		if (n < FRAME_SAMPLES)
 			memset(out + n, 0, (FRAME_SAMPLES - n) * sizeof(*out));
 		send_rtp(ms, out);

@@ -17,6 +17,7 @@
 #define VOXGATE_MEDIA_WEBRTC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct media_engine;
@@ -56,6 +57,12 @@ int media_room_remove_track(struct media_room *mr, const char *sid);
 /* Sends track sid's packets to a subscriber peer connection, or stops. */
 int media_room_subscribe(struct media_room *mr, struct media_pc *pc,
                          const char *sid, bool on);
+/* A WebRTC participant's sip_dtmf for a call: sends keys (0-9 * # A-D) to the caller as RFC 4733 events, one after
+ * the other (100 ms each, 60 ms apart), in place of the call's audio
+ * while they last; not when the caller offered no telephone-event.
+ * EINVAL for another character, ENOSPC when too many are waiting. */
+int media_session_dtmf_send(struct media_session *ms, const char *digits,
+                            size_t n);
 /* What subscribers of sid receive; false when the room has no such
  * track. */
 bool media_room_track(const struct media_room *mr, const char *sid,
