@@ -69,6 +69,31 @@ static bool named(const Livekit__DataPacket *dp, const char *identity)
 	return false;
 }
 
+/* An agent's sip_dtmf: played to the phone callers it names (all of the
+ * room's when it names none) as RFC 4733 events. */
+static void dtmf_to_phones(struct rtc_session *s, const Livekit__DataPacket *dp)
+{
+	static const char keys[] = "0123456789*#ABCD";
+	const struct participant *q = NULL;
+	char key;
+
+	if (dp->sip_dtmf->digit[0] && strchr(keys, dp->sip_dtmf->digit[0]))
+		key = dp->sip_dtmf->digit[0];
+	else if (dp->sip_dtmf->code < sizeof(keys) - 1)
+		key = keys[dp->sip_dtmf->code];
+	else
+		return;
+	while ((q = room_participant_next(participant_room(s->p), q)) != NULL) {
+		struct media_session *ms = participant_media(q);
+
+		if (!ms || (dp->n_destination_identities &&
+		            !named(dp, participant_identity(q))))
+			continue;
+		if (media_session_dtmf_send(ms, &key, 1))
+			s->rtc->n.data_dropped++;
+	}
+}
+
 /* A DataPacket from s: stamped with its sender and passed on. */
 static void route(struct rtc_session *s, const uint8_t *data, size_t len)
 {
@@ -108,6 +133,9 @@ static void route(struct rtc_session *s, const uint8_t *data, size_t len)
 		return;
 	}
 	s->rtc->n.data_in++;
+	if (dp->value_case == LIVEKIT__DATA_PACKET__VALUE_SIP_DTMF &&
+	    dp->sip_dtmf)
+		dtmf_to_phones(s, dp);
 	for (struct le *le = list_head(&s->rtc->sessions); le; le = le->next) {
 		struct rtc_session *to = le->data;
 
@@ -121,6 +149,41 @@ static void route(struct rtc_session *s, const uint8_t *data, size_t len)
 	}
 	mem_deref(mb);
 	lkpb_free(dp);
+}
+
+/* RFC 4733's event code of a key. */
+static int dtmf_code(char d)
+{
+	static const char keys[] = "0123456789*#ABCD";
+	const char *k = d ? strchr(keys, d) : NULL;
+
+	return k ? (int)(k - keys) : -1;
+}
+
+void rtc_data_dtmf(struct rtc_session *s, const struct participant *from,
+                   const char *digits, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		Livekit__DataPacket dp = LIVEKIT__DATA_PACKET__INIT;
+		Livekit__SipDTMF dtmf = LIVEKIT__SIP_DTMF__INIT;
+		char digit[2] = {digits[i], '\0'};
+		uint8_t buf[256];
+		size_t len;
+		int code = dtmf_code(digits[i]);
+
+		if (code < 0)
+			continue;
+		dtmf.code = (uint32_t)code;
+		dtmf.digit = digit;
+		dp.kind = LIVEKIT__DATA_PACKET__KIND__RELIABLE;
+		dp.participant_identity = (char *)participant_identity(from);
+		dp.participant_sid = (char *)participant_sid(from);
+		dp.value_case = LIVEKIT__DATA_PACKET__VALUE_SIP_DTMF;
+		dp.sip_dtmf = &dtmf;
+		if (lkpb_pack_buf(buf, sizeof(buf), &dp.base, &len))
+			continue;
+		deliver(s, false, buf, len);
+	}
 }
 
 /* ---- the associations ------------------------------------------------------ */

@@ -119,6 +119,9 @@ void rtc_data_connected(struct rtc_session *s, bool sub);
 void rtc_data_in(struct rtc_session *s, bool sub, const uint8_t *data,
                  size_t len);
 void rtc_data_close(struct rtc_session *s);
+/* Keys a phone caller pressed, to the client as sip_dtmf DataPackets. */
+void rtc_data_dtmf(struct rtc_session *s, const struct participant *from,
+                   const char *digits, size_t n);
 
 /* Accepts the upgrade, joins the room and sends the JoinResponse; replies
  * with an HTTP error itself when it cannot. */

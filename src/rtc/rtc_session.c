@@ -257,9 +257,17 @@ static void room_changed(struct participant *self,
 	rtc_media_changed(s, other, what);
 }
 
+static void room_dtmf(struct participant *self, const struct participant *from,
+                      const char *digits, size_t n, void *arg)
+{
+	(void)self;
+	rtc_data_dtmf(arg, from, digits, n);
+}
+
 static const struct participant_ops session_ops = {
     .kick = kicked,
     .update = room_changed,
+    .dtmf = room_dtmf,
 };
 
 /* ---- the client's requests --------------------------------------------- */

@@ -95,7 +95,14 @@ export class Phone {
       this.inbox.push(msg);
       for (const w of this.waiters) w();
     });
+    this.dtmfHeard = []; // RFC 4733 events: {code, end, ts}
     this.rtp.on('message', (buf) => {
+      if (buf.length >= 16 && (buf[1] & 0x7f) === 101) {
+        const cc = buf[0] & 0x0f;
+        const off = 12 + 4 * cc;
+        this.dtmfHeard.push({ code: buf[off], end: (buf[off + 1] & 0x80) !== 0, ts: buf.readUInt32BE(4) });
+        return;
+      }
       if (buf.length <= 12 || (buf[1] & 0x7f) !== 0) return; // PCMU only
       const cc = buf[0] & 0x0f;
       const off = 12 + 4 * cc;
@@ -198,6 +205,38 @@ export class Phone {
     return new Promise((done) => {
       this.words = { pcm, off: 0, start: Date.now(), done };
     });
+  }
+
+  // The keys heard as RFC 4733 events, one per event (its timestamp).
+  keysHeard() {
+    const keys = [];
+    const seen = new Set();
+    for (const e of this.dtmfHeard) {
+      if (seen.has(e.ts)) continue;
+      seen.add(e.ts);
+      keys.push('0123456789*#ABCD'[e.code]);
+    }
+    return keys.join('');
+  }
+
+  // Presses a key: RFC 4733 events (payload type 101) on the call's RTP,
+  // five packets of one event, the last three marked as its end.
+  sendDtmf(key) {
+    const code = '0123456789*#ABCD'.indexOf(key);
+    if (code < 0) throw new Error(`no DTMF key ${key}`);
+    const ts = this.ts >>> 0;
+    for (let i = 0; i < 5; i++) {
+      const b = Buffer.alloc(16);
+      b[0] = 0x80;
+      b[1] = (i === 0 ? 0x80 : 0) | 101;
+      b.writeUInt16BE(this.seq++ & 0xffff, 2);
+      b.writeUInt32BE(ts, 4);
+      b.writeUInt32BE(this.ssrc, 8);
+      b[12] = code;
+      b[13] = (i >= 2 ? 0x80 : 0) | 10; // end bit, volume
+      b.writeUInt16BE(Math.min(160 * (i + 1), 800), 14);
+      this.rtp.send(b, this.remote.port, this.remote.host);
+    }
   }
 
   // What the phone heard in the last ms milliseconds, as one array.

@@ -181,6 +181,36 @@ describe('WebRTC with rtc-node', { timeout: 90000 }, () => {
     }
   });
 
+  test('keys the caller presses reach the client as sip_dtmf', async () => {
+    const got = [];
+    const h = (code, digit, p) => got.push({ code, digit, from: p?.identity });
+    room.on(RoomEvent.DtmfReceived, h);
+    try {
+      phone.sendDtmf('5');
+      await sleep(200);
+      phone.sendDtmf('#');
+      await waitUntil(() => got.length >= 2, { timeoutMs: 5000, what: `two keys (got ${JSON.stringify(got)})` });
+      assert.deepEqual(
+        got.map((g) => [g.code, g.digit]),
+        [
+          [5, '5'],
+          [11, '#'],
+        ],
+      );
+      assert.match(got[0].from, /^sip_/);
+    } finally {
+      room.off(RoomEvent.DtmfReceived, h);
+    }
+  });
+
+  test('sip_dtmf from a client is played to the caller as RFC 4733 events', async () => {
+    await room.localParticipant.publishDtmf(7, '7');
+    await room.localParticipant.publishDtmf(11, '#');
+    await waitUntil(() => phone.keysHeard().length >= 2, { timeoutMs: 5000, what: `keys at the phone (${phone.keysHeard()})` });
+    assert.equal(phone.keysHeard(), '7#');
+    assert.ok(phone.dtmfHeard.some((e) => e.end), 'end of event marked');
+  });
+
   test('a client that vanishes without leave is removed, and participant_left follows', { timeout: 40000 }, async () => {
     const child = spawn(process.execPath, [path.join(HERE, 'tools/rtc_join.mjs'), `ws://127.0.0.1:${server.httpPort}`, await token('vanisher')], {
       stdio: ['ignore', 'pipe', 'pipe'],
