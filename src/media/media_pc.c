@@ -59,6 +59,11 @@ struct media_pc {
 	struct sa peer;
 	bool have_peer;
 	struct media_pc_stats st;
+	/* The peer's first DTLS datagram when it came before our DTLS
+	 * connection did: its checks are answered from the start, so its
+	 * ClientHello may beat its answer's job to this thread. */
+	uint8_t early_dtls[MAX_DATAGRAM];
+	size_t early_len;
 };
 
 enum pc_op {
@@ -325,6 +330,12 @@ static void readable(void *arg)
 			stun_in(pc, b, (size_t)n, &src, now_us / 1000);
 			break;
 		case ICE_PKT_DTLS:
+			if (!pc->dtls && from_peer(pc, &src) &&
+			    !pc->early_len) {
+				memcpy(pc->early_dtls, b, (size_t)n);
+				pc->early_len = (size_t)n;
+				break;
+			}
 			if (!pc->dtls || !from_peer(pc, &src)) {
 				pc->st.early++;
 				break;
@@ -408,8 +419,15 @@ static void pc_remote(struct media_pc *pc, struct pc_job *j)
 	/* A server waits for the ClientHello; a client sends it once ICE
 	 * knows the peer (stun_in), at once if it already does. */
 	if (pc->role == DTLS_ROLE_SERVER || pc->have_peer) {
-		if (dtls_conn_start(pc->dtls, &why))
+		if (dtls_conn_start(pc->dtls, &why)) {
 			fail(pc, why);
+			return;
+		}
+	}
+	if (pc->early_len) {
+		(void)dtls_conn_recv(pc->dtls, pc->early_dtls, pc->early_len,
+		                     NULL);
+		pc->early_len = 0;
 	}
 }
 
