@@ -212,14 +212,17 @@ typedef void(rtcc_ws_frame_h)(const uint8_t *p, size_t len, bool binary,
                               void *arg);
 /* The connection is over (not called after rtcc_ws_close). */
 typedef void(rtcc_ws_close_h)(int err, const char *why, void *arg);
-/* A mem object; mem_deref closes the TCP connection. */
+/* A mem object; mem_deref closes the TCP connection at once,
+ * rtcc_ws_shutdown when the server has. */
 int rtcc_ws_connect(struct rtcc_ws **wsp, const char *host, uint16_t port,
                     const char *path, rtcc_ws_open_h *openh,
                     rtcc_ws_frame_h *frameh, rtcc_ws_close_h *closeh,
                     void *arg);
 int rtcc_ws_send(struct rtcc_ws *ws, const uint8_t *p, size_t len);
-/* Sends a close frame (1000); nothing is delivered afterwards. */
-void rtcc_ws_close(struct rtcc_ws *ws);
+/* Sends a close frame (1000) and takes over the caller's reference: it
+ * frees itself once the server has closed the connection (at most 2 s).
+ * No handler runs afterwards. */
+void rtcc_ws_shutdown(struct rtcc_ws *ws);
 /* The HTTP status of the upgrade's response, 0 before one came. */
 unsigned rtcc_ws_status(const struct rtcc_ws *ws);
 

@@ -87,8 +87,8 @@ static void send_sdp(struct rtcc_client *cl, bool offer, const char *sdp,
 void rtcc_signal_close(struct rtcc_client *cl)
 {
 	cl->teardown = false;
-	rtcc_ws_close(cl->wc);
-	cl->wc = mem_deref(cl->wc);
+	rtcc_ws_shutdown(cl->wc);
+	cl->wc = NULL;
 	rtcc_pc_shutdown(cl->sub);
 	rtcc_pc_shutdown(cl->pub);
 }

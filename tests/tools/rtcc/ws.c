@@ -26,6 +26,8 @@ struct rtcc_ws {
 	struct mbuf *in;
 	char key[32];
 	bool open, closed;
+	bool shut; /* given up by its owner: frees itself */
+	struct tmr tmr;
 	unsigned status; /* of the upgrade's response */
 	rtcc_ws_open_h *openh;
 	rtcc_ws_frame_h *frameh;
@@ -38,8 +40,14 @@ static void ws_destructor(void *arg)
 {
 	struct rtcc_ws *ws = arg;
 
+	tmr_cancel(&ws->tmr);
 	mem_deref(ws->tc);
 	mem_deref(ws->in);
+}
+
+static void release_h(void *arg)
+{
+	mem_deref(arg);
 }
 
 static void ws_end(struct rtcc_ws *ws, int err, const char *why)
@@ -89,14 +97,19 @@ int rtcc_ws_send(struct rtcc_ws *ws, const uint8_t *p, size_t len)
 	return send_frame(ws, 0x2, p, len);
 }
 
-void rtcc_ws_close(struct rtcc_ws *ws)
+void rtcc_ws_shutdown(struct rtcc_ws *ws)
 {
 	static const uint8_t normal[2] = {0x03, 0xe8}; /* 1000 */
 
-	if (!ws || !ws->open || ws->closed)
+	if (!ws)
 		return;
-	(void)send_frame(ws, 0x8, normal, sizeof(normal));
+	if (ws->open && !ws->closed)
+		(void)send_frame(ws, 0x8, normal, sizeof(normal));
 	ws->closed = true;
+	ws->shut = true;
+	/* Closing the socket at once could reset it with the frames just
+	 * sent unread by the server: it closes first, or a timer does. */
+	tmr_start(&ws->tmr, ws->tc ? 2000 : 0, release_h, ws);
 }
 
 unsigned rtcc_ws_status(const struct rtcc_ws *ws)
@@ -213,7 +226,7 @@ static void ws_tcp_recv(struct mbuf *mb, void *arg)
 	int r;
 
 	if (ws->closed)
-		return;
+		return; /* after a shutdown: read and dropped */
 	ws->in->pos = ws->in->end;
 	if (mbuf_write_mem(ws->in, mbuf_buf(mb), mbuf_get_left(mb))) {
 		ws_end(ws, ENOMEM, "out of memory");
@@ -277,6 +290,10 @@ static void ws_tcp_close(int err, void *arg)
 {
 	struct rtcc_ws *ws = arg;
 
+	if (ws->shut) {
+		tmr_start(&ws->tmr, 0, release_h, ws);
+		return;
+	}
 	ws_end(ws, err ? err : ECONNRESET,
 	       ws->open ? "the connection closed"
 	                : "the connection closed before the upgrade");
@@ -300,6 +317,7 @@ int rtcc_ws_connect(struct rtcc_ws **wsp, const char *host, uint16_t port,
 	ws = mem_zalloc(sizeof(*ws), ws_destructor);
 	if (!ws)
 		return ENOMEM;
+	tmr_init(&ws->tmr);
 	ws->in = mbuf_alloc(4096);
 	rand_bytes(nonce, sizeof(nonce));
 	kl = sizeof(ws->key) - 1;
