@@ -33,11 +33,13 @@ void rtcc_pc_shutdown(struct rtcc_pc *pc)
 {
 	if (!pc)
 		return;
-	pc->us = mem_deref(pc->us);
-	pc->junk = mem_deref(pc->junk);
+	/* The close_notify goes out on the socket, before it closes. */
 	if (pc->dtls)
 		dtls_conn_close(pc->dtls);
 	pc->dtls = mem_deref(pc->dtls);
+	pc->us = mem_deref(pc->us);
+	pc->junk = mem_deref(pc->junk);
+	pc->fd = -1;
 	if (pc->srtp_up)
 		srtpx_reset(&pc->srtp);
 	pc->srtp_up = false;
