@@ -61,14 +61,17 @@
 #include "net/conngate.h"
 #include "rtcc/rtcc.h"
 
-#define TICK_MS      2
-#define MAX_CLIENTS  2000
-#define MAX_ROOMS    2000
-#define FD_WANT      8192
-#define TONE_HZ      440
-#define TONE_AMP     8000
-#define BURST_FRAMES 3
-#define BURST_PERIOD 10
+/* Every client's periodic work, and the send times' granularity: 1 ms
+ * when measuring latency, whose jitter buffer would adapt to ours. */
+#define TICK_MS       2
+#define TICK_PHONE_MS 1
+#define MAX_CLIENTS   2000
+#define MAX_ROOMS     2000
+#define FD_WANT       8192
+#define TONE_HZ       440
+#define TONE_AMP      8000
+#define BURST_FRAMES  3
+#define BURST_PERIOD  10
 
 struct rtcc_run rtcc;
 
@@ -310,7 +313,8 @@ static void tick_h(void *arg)
 	uint64_t now = rtcc_now_us();
 
 	(void)arg;
-	tmr_start(&g.tick, TICK_MS, tick_h, NULL);
+	tmr_start(&g.tick, g.phone_host ? TICK_PHONE_MS : TICK_MS, tick_h,
+	          NULL);
 	if (g.phone_host) {
 		rtcc_phone_tick(now);
 		if (g.phone_waiting) {
