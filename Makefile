@@ -34,7 +34,8 @@ LIB_SRC  := $(wildcard src/*/*.c)
 PROTO    := $(wildcard src/livekit/*.proto)
 GEN_C    := $(PROTO:src/%.proto=build/gen/%.pb-c.c)
 GEN_H    := $(GEN_C:.c=.h)
-FMT_SRC  := $(wildcard src/*.c src/*/*.c src/*/*.h tests/*/*.c tests/*/*.h bench/*.c)
+FMT_SRC  := $(wildcard src/*.c src/*/*.c src/*/*.h tests/*/*.c tests/*/*.h \
+              tests/tools/*/*.c tests/tools/*/*.h bench/*.c)
 MAIN_SRC := src/main.c
 UNIT_SRC := $(wildcard tests/unit/*_test.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
@@ -141,6 +142,15 @@ build/tools/%: tests/tools/%.c | $(GEN_H)
 build/tools/lkpb_pack: tests/tools/lkpb_pack.c $(REL_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS)
+
+# The WebRTC test client: its own files in tests/tools/rtcc/, on the
+# library's ICE, DTLS, SRTP, SDP, token and protobuf code.
+RTCC_SRC := $(wildcard tests/tools/rtcc/*.c)
+build/tools/rtc_client: tests/tools/rtc_client.c $(RTCC_SRC) \
+                        $(wildcard tests/tools/rtcc/*.h) $(REL_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) -Itests/tools $(RELEASE_CFLAGS) -o $@ \
+	    tests/tools/rtc_client.c $(RTCC_SRC) $(REL_OBJ) $(LIBS)
 
 build/bench/%: bench/%.c | $(GEN_H)
 	@mkdir -p $(dir $@)

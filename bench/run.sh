@@ -7,10 +7,12 @@
 #   (c) ratio: CPU per packet of the server's media path vs bench/udp_echo
 #   (d) agent: voice-to-voice, barge-in and load of the agent pipeline
 #       (bench/agent.sh, appended to the report)
+#   (e) webrtc: join time, CPU and memory per WebRTC participant, latency
+#       added each way (bench/webrtc.sh, with build/tools/rtc_client)
 #
 # Environment:
 #   BENCH_QUICK=1          short runs, small counts (a few minutes)
-#   BENCH_ONLY="a b c d"   run only some of the benchmarks
+#   BENCH_ONLY="a b c d e" run only some of the benchmarks
 #   BENCH_TARGET=stand-in  SIPp's built-in UAS with -rtp_echo instead of
 #                          voxgate (to check this script, not to measure)
 #   BENCH_LEVELS="100 250 500 1000"  BENCH_HOLD=60  BENCH_RAMP_CPS=200
@@ -18,6 +20,8 @@
 #   BENCH_SUSTAIN="500:40"           one more set-up run, RATE:SECONDS, longer
 #                                    than SIP's 32 s transaction lifetime ("" = none)
 #   BENCH_RATIO_STREAMS=500          BENCH_RATIO_SECS=30
+#   BENCH_WEBRTC_JOINS=200 BENCH_WEBRTC_CALLS=200 BENCH_WEBRTC_SECS=30
+#   BENCH_WEBRTC_LAT_SECS=60
 #   BENCH_OUT=bench/results/latest.md
 #   VOXGATE=build/voxgate
 # Raw logs go to build/bench/run-<time>/. Exit status 0 when every
@@ -30,7 +34,7 @@ QUICK=${BENCH_QUICK:-0}
 TARGET=${BENCH_TARGET:-voxgate}
 VOXGATE=${VOXGATE:-build/voxgate}
 OUT=${BENCH_OUT:-bench/results/latest.md}
-ONLY=${BENCH_ONLY:-a b c d}
+ONLY=${BENCH_ONLY:-a b c d e}
 if [ "$QUICK" = 1 ]; then
 	LEVELS=${BENCH_LEVELS:-50 200}
 	HOLD=${BENCH_HOLD:-10}
@@ -147,15 +151,19 @@ range_free() { # range_free LO HI
 	done
 	return 0
 }
-pick_base() { # pick_base BASE LEN → first free BASE+k*LEN.. range (below 32768)
-	local b=$1 k
+# pick_base BASE LEN [STEP] → the first free range of LEN ports at BASE,
+# BASE+STEP, ... (STEP defaults to LEN, ten tries; a smaller STEP tries
+# every start up to 32768).
+pick_base() {
+	local b=$1 step=${3:-$2} k tries=10
+	[ -n "${3:-}" ] && tries=$(((32768 - $1 - $2) / $3 + 1))
 	refresh_ports
-	for k in 0 1 2 3 4 5 6 7 8 9; do
+	for ((k = 0; k < tries; k++)); do
 		if range_free "$b" $((b + $2 - 1)); then
 			echo "$b"
 			return 0
 		fi
-		b=$((b + $2))
+		b=$((b + step))
 	done
 	log "no free port range of $2 from $1"
 	return 1
@@ -176,17 +184,18 @@ SIP_PORT=""
 RTP_LO=""
 RTP_HI=""
 SRV_CMD=""
-start_server() { # start_server NAME
+start_server() { # start_server NAME [EXTRA FLAGS...]
 	local name=$1
+	shift
 	SIP_PORT=$(pick_base 25060 1) || return 1
-	RTP_LO=$(pick_base 26000 4000) || return 1
-	RTP_HI=$((RTP_LO + 3999))
+	RTP_LO=$(pick_base "${RTP_FROM:-26000}" "${RTP_LEN:-4000}" ${RTP_STEP:+"$RTP_STEP"}) || return 1
+	RTP_HI=$((RTP_LO + ${RTP_LEN:-4000} - 1))
 	SRV_LOG=$RUN/$name.server.log
 	if [ "$TARGET" = stand-in ]; then
 		SRV_CMD="sipp -sn uas -i 127.0.0.1 -p $SIP_PORT -mi 127.0.0.1 -mp $RTP_LO -rtp_echo -aa -nostdin"
 		(cd "$RUN" && exec $SRV_CMD) >"$SRV_LOG" 2>&1 &
 	else
-		SRV_CMD="$VOXGATE serve --sip_host 127.0.0.1 --sip_port $SIP_PORT --rtp_port_range $RTP_LO-$RTP_HI --log_format json --http_port 0 --db $RUN/$name.db --agent audio-echo"
+		SRV_CMD="$VOXGATE serve --sip_host 127.0.0.1 --sip_port $SIP_PORT --rtp_port_range $RTP_LO-$RTP_HI --log_format json --http_port 0 --db $RUN/$name.db --agent audio-echo $*"
 		$SRV_CMD 2>"$SRV_LOG" >/dev/null &
 	fi
 	SRV_PID=$!
@@ -252,6 +261,7 @@ log_problems() {
 RESULTS_A=()
 RESULTS_B=()
 RESULTS_C=()
+RESULTS_E=()
 CMDS_A=()
 CMDS_B=()
 CMDS_C=()
@@ -492,6 +502,12 @@ case " $ONLY " in *" c "*)
 	bench_ratio_server
 	;;
 esac
+case " $ONLY " in *" e "*)
+	# shellcheck source=bench/webrtc.sh
+	. bench/webrtc.sh
+	bench_webrtc
+	;;
+esac
 
 # ---- report ----
 {
@@ -554,6 +570,25 @@ esac
 		echo "Commands (PID = the target's pid):"
 		echo '```'
 		printf '%s\n' "${CMDS_C[@]}"
+		echo '```'
+	fi
+	if [ ${#RESULTS_E[@]} -gt 0 ]; then
+		echo
+		echo "## (e) WebRTC"
+		echo
+		echo "build/tools/rtc_client: a LiveKit WebRTC client in C on voxgate's own ICE/DTLS/SRTP code (not libwebrtc)."
+		echo "Join: WebSocket open → subscriber connection connected (SRTP keyed), sequential joins into a call's room."
+		echo "Cost: the server's CPU (utime+stime, /proc) and peak RSS over a ${WR_SECS} s window with the calls alone, then"
+		echo "with one participant per call; the difference per participant. Latency: one process is the phone (plain RTP)"
+		echo "and the client; phone → WebRTC by payload, WebRTC → phone by Opus bursts (includes the jitter buffer and the 20 ms tick)."
+		echo
+		echo "| what | load | outcome | figures | target |"
+		echo "|---|---|---|---|---|"
+		printf '%s\n' "${RESULTS_E[@]}"
+		echo
+		echo "Commands:"
+		echo '```'
+		printf '%s\n' "${CMDS_E[@]}"
 		echo '```'
 	fi
 	echo

@@ -26,6 +26,7 @@
 #include <spandsp/plc.h>
 #include "core/clock.h"
 #include "media/media.h"
+#include "media/webrtc.h"
 #include "core/ring.h"
 
 #define FRAME_MS            20
@@ -237,6 +238,9 @@ struct media_engine {
 	bool closed;
 	int ev_fd;
 	bool ev_listening;
+
+	/* Signalling thread only: what stopped connections handed back. */
+	struct media_pc_totals pc_totals;
 };
 
 /* The IPv4 address in a (host order), also when a holds it IPv4-mapped. */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include "core/log.h"
 #include "media/media_int.h"
 #include "media/media_pc.h"
 #include "media/rtp.h"
@@ -37,7 +38,7 @@ struct media_pc {
 	uint16_t port;
 	bool subscriber;
 	struct fd_tag tag;
-	char label[40];
+	char label[128];
 
 	/* Signalling thread. */
 	media_pc_event_h *evh;
@@ -59,6 +60,11 @@ struct media_pc {
 	struct sa peer;
 	bool have_peer;
 	struct media_pc_stats st;
+	/* The peer's first DTLS datagram when it came before our DTLS
+	 * connection did: its checks are answered from the start, so its
+	 * ClientHello may beat its answer's job to this thread. */
+	uint8_t early_dtls[MAX_DATAGRAM];
+	size_t early_len;
 };
 
 enum pc_op {
@@ -87,10 +93,68 @@ struct pc_event {
 	struct media_pc *pc;
 	enum media_pc_event ev;
 	char why[96];
+	bool up; /* SRTP was keyed */
 	struct media_pc_stats st;
 };
 
 /* ---- events, to the signalling thread ----------------------------------- */
+
+static void totals_add(struct media_pc_totals *t,
+                       const struct media_pc_stats *s, bool up)
+{
+	struct media_pc_stats *d = &t->sum;
+
+	t->closed++;
+	t->up += up;
+	d->stun_in += s->stun_in;
+	d->stun_refused += s->stun_refused;
+	d->stun_bad_integrity += s->stun_bad_integrity;
+	d->stun_bad_username += s->stun_bad_username;
+	d->rtp_in += s->rtp_in;
+	d->rtp_out += s->rtp_out;
+	d->rtcp_in += s->rtcp_in;
+	d->early += s->early;
+	d->wrong_source += s->wrong_source;
+	d->malformed += s->malformed;
+	d->unknown_ssrc += s->unknown_ssrc;
+	d->not_ready += s->not_ready;
+	d->send_errors += s->send_errors;
+	d->srtp_auth_fail += s->srtp_auth_fail;
+	d->srtp_replay += s->srtp_replay;
+	d->dtls_retransmits += s->dtls_retransmits;
+	if (up)
+		d->handshake_us += s->handshake_us;
+}
+
+/* A connection's life in one line, as it stops. */
+static void log_closed(const struct media_pc *pc, const struct pc_event *e)
+{
+	const struct media_pc_stats *s = &e->st;
+
+	log_event(
+	    LOGL_INFO, NULL, "webrtc_pc_closed",
+	    "pc=%s port=%u up=%s stun_in=%llu stun_refused=%llu "
+	    "stun_bad_integrity=%llu stun_bad_username=%llu rtp_in=%llu "
+	    "rtp_out=%llu rtcp_in=%llu srtp_auth_fail=%llu srtp_replay=%llu "
+	    "dtls_retransmits=%llu handshake_ms=%.1f early=%llu "
+	    "wrong_source=%llu malformed=%llu unknown_ssrc=%llu "
+	    "not_ready=%llu send_errors=%llu",
+	    pc->label, pc->port, e->up ? "yes" : "no",
+	    (unsigned long long)s->stun_in, (unsigned long long)s->stun_refused,
+	    (unsigned long long)s->stun_bad_integrity,
+	    (unsigned long long)s->stun_bad_username,
+	    (unsigned long long)s->rtp_in, (unsigned long long)s->rtp_out,
+	    (unsigned long long)s->rtcp_in,
+	    (unsigned long long)s->srtp_auth_fail,
+	    (unsigned long long)s->srtp_replay,
+	    (unsigned long long)s->dtls_retransmits,
+	    (double)s->handshake_us / 1000.0, (unsigned long long)s->early,
+	    (unsigned long long)s->wrong_source,
+	    (unsigned long long)s->malformed,
+	    (unsigned long long)s->unknown_ssrc,
+	    (unsigned long long)s->not_ready,
+	    (unsigned long long)s->send_errors);
+}
 
 static void event_h(void *arg)
 {
@@ -98,6 +162,11 @@ static void event_h(void *arg)
 	struct media_pc *pc = e->pc;
 
 	pc->last = e->st;
+	if (e->ev == MEDIA_PC_STOPPED) {
+		/* The thread's counters, handed over with its last event. */
+		totals_add(&pc->me->pc_totals, &e->st, e->up);
+		log_closed(pc, e);
+	}
 	if (pc->evh)
 		pc->evh(e->ev, e->why, pc->arg);
 	if (e->ev == MEDIA_PC_STOPPED)
@@ -114,9 +183,16 @@ static void post_event(struct media_pc *pc, enum media_pc_event ev,
 		return;
 	e->pc = pc;
 	e->ev = ev;
+	e->up = pc->srtp_up;
 	e->st = pc->st;
-	if (pc->dtls)
-		e->st.dtls_retransmits = dtls_conn_stats(pc->dtls)->retransmits;
+	e->st.stun_bad_integrity = pc->ice.count[ICE_RX_BAD_INTEGRITY];
+	e->st.stun_bad_username = pc->ice.count[ICE_RX_BAD_USERNAME];
+	if (pc->dtls) {
+		const struct dtls_stats *ds = dtls_conn_stats(pc->dtls);
+
+		e->st.dtls_retransmits = ds->retransmits;
+		e->st.handshake_us = ds->handshake_us;
+	}
 	if (pc->srtp_up) {
 		const struct srtpx_stats *ss = srtpx_stats(&pc->srtp);
 
@@ -308,6 +384,12 @@ static void readable(void *arg)
 			stun_in(pc, b, (size_t)n, &src, now_us / 1000);
 			break;
 		case ICE_PKT_DTLS:
+			if (!pc->dtls && from_peer(pc, &src) &&
+			    !pc->early_len) {
+				memcpy(pc->early_dtls, b, (size_t)n);
+				pc->early_len = (size_t)n;
+				break;
+			}
 			if (!pc->dtls || !from_peer(pc, &src)) {
 				pc->st.early++;
 				break;
@@ -392,8 +474,15 @@ static void pc_remote(struct media_pc *pc, struct pc_job *j)
 	/* A server waits for the ClientHello; a client sends it once ICE
 	 * knows the peer (stun_in), at once if it already does. */
 	if (pc->role == DTLS_ROLE_SERVER || pc->have_peer) {
-		if (dtls_conn_start(pc->dtls, &why))
+		if (dtls_conn_start(pc->dtls, &why)) {
 			fail(pc, why);
+			return;
+		}
+	}
+	if (pc->early_len) {
+		(void)dtls_conn_recv(pc->dtls, pc->early_dtls, pc->early_len,
+		                     NULL);
+		pc->early_len = 0;
 	}
 }
 
@@ -421,11 +510,8 @@ static void pc_job_h(void *arg)
 			epoll_ctl(pc->mt->epfd, EPOLL_CTL_DEL, pc->fd, NULL);
 			list_unlink(&pc->le);
 		}
-		if (pc->dtls) {
+		if (pc->dtls)
 			dtls_conn_close(pc->dtls);
-			pc->st.handshake_us =
-			    dtls_conn_stats(pc->dtls)->handshake_us;
-		}
 		atomic_fetch_sub(&pc->mt->load, 1);
 		post_event(pc, MEDIA_PC_STOPPED, NULL);
 		break;
@@ -599,4 +685,12 @@ void media_pc_stop(struct media_pc *pc)
 const struct media_pc_stats *media_pc_stats(const struct media_pc *pc)
 {
 	return &pc->last;
+}
+
+void media_pc_totals(const struct media_engine *me, struct media_pc_totals *t)
+{
+	if (me)
+		*t = me->pc_totals;
+	else
+		memset(t, 0, sizeof(*t));
 }

@@ -98,6 +98,9 @@ struct media_pc_prm {
 
 struct media_pc_stats {
 	uint64_t stun_in, stun_refused;
+	/* Of the refused: signed with another pwd (a peer with stale or
+	 * forged credentials), or naming another ufrag. */
+	uint64_t stun_bad_integrity, stun_bad_username;
 	uint64_t rtp_in, rtp_out, rtcp_in;
 	uint64_t early;        /* DTLS or SRTP before its time */
 	uint64_t wrong_source; /* media from elsewhere than the ICE peer */
@@ -131,5 +134,19 @@ int media_pc_send_app(struct media_pc *pc, const uint8_t *data, size_t len);
 void media_pc_stop(struct media_pc *pc);
 /* As of its last event. */
 const struct media_pc_stats *media_pc_stats(const struct media_pc *pc);
+
+/*
+ * The connections of an engine that have stopped, and their counters
+ * added up: each hands its own to the signalling thread with its STOPPED
+ * event, which also logs them (webrtc_pc_closed). Live connections are
+ * not in it. Signalling thread.
+ */
+struct media_pc_totals {
+	uint64_t closed; /* connections stopped */
+	uint64_t up;     /* of them, ones that were connected (SRTP keyed) */
+	struct media_pc_stats sum; /* handshake_us: summed over those up */
+};
+
+void media_pc_totals(const struct media_engine *me, struct media_pc_totals *t);
 
 #endif

@@ -13,6 +13,7 @@
 #include "rtc/rtc_int.h"
 #include "core/form.h"
 #include "core/log.h"
+#include "media/webrtc.h"
 #include "webrtc/dtls.h"
 #include <jansson.h>
 
@@ -199,10 +200,77 @@ bool rtc_http(struct rtc *r, struct http_conn *conn, const struct http_msg *msg)
 	return true;
 }
 
+/* The counters of the peer connections closed so far. */
+static int pc_metrics(const struct rtc *r, struct mbuf *mb)
+{
+	struct media_pc_totals t;
+	const struct media_pc_stats *s = &t.sum;
+
+	media_pc_totals(r->prm.media, &t);
+	return mbuf_printf(
+	    mb,
+	    "# HELP voxgate_webrtc_closed_total Peer connections closed "
+	    "(up: were connected).\n"
+	    "# TYPE voxgate_webrtc_closed_total counter\n"
+	    "voxgate_webrtc_closed_total{up=\"yes\"} %llu\n"
+	    "voxgate_webrtc_closed_total{up=\"no\"} %llu\n"
+	    "# HELP voxgate_webrtc_stun_total STUN checks on closed "
+	    "connections, by result.\n"
+	    "# TYPE voxgate_webrtc_stun_total counter\n"
+	    "voxgate_webrtc_stun_total{result=\"answered\"} %llu\n"
+	    "voxgate_webrtc_stun_total{result=\"refused\"} %llu\n"
+	    "voxgate_webrtc_stun_total{result=\"bad_integrity\"} %llu\n"
+	    "voxgate_webrtc_stun_total{result=\"bad_username\"} %llu\n"
+	    "# HELP voxgate_webrtc_rtp_total RTP on closed connections.\n"
+	    "# TYPE voxgate_webrtc_rtp_total counter\n"
+	    "voxgate_webrtc_rtp_total{dir=\"in\"} %llu\n"
+	    "voxgate_webrtc_rtp_total{dir=\"out\"} %llu\n"
+	    "voxgate_webrtc_rtp_total{dir=\"rtcp_in\"} %llu\n"
+	    "# HELP voxgate_webrtc_dropped_total Datagrams dropped on closed "
+	    "connections, by reason.\n"
+	    "# TYPE voxgate_webrtc_dropped_total counter\n"
+	    "voxgate_webrtc_dropped_total{reason=\"srtp_auth_fail\"} %llu\n"
+	    "voxgate_webrtc_dropped_total{reason=\"srtp_replay\"} %llu\n"
+	    "voxgate_webrtc_dropped_total{reason=\"early\"} %llu\n"
+	    "voxgate_webrtc_dropped_total{reason=\"wrong_source\"} %llu\n"
+	    "voxgate_webrtc_dropped_total{reason=\"malformed\"} %llu\n"
+	    "voxgate_webrtc_dropped_total{reason=\"unknown_ssrc\"} %llu\n"
+	    "voxgate_webrtc_dropped_total{reason=\"not_ready\"} %llu\n"
+	    "voxgate_webrtc_dropped_total{reason=\"send_error\"} %llu\n"
+	    "# HELP voxgate_webrtc_dtls_retransmits_total DTLS flights "
+	    "resent.\n"
+	    "# TYPE voxgate_webrtc_dtls_retransmits_total counter\n"
+	    "voxgate_webrtc_dtls_retransmits_total %llu\n"
+	    "# HELP voxgate_webrtc_handshake_ms_sum DTLS handshake time of "
+	    "the closed connections that were up, summed.\n"
+	    "# TYPE voxgate_webrtc_handshake_ms_sum counter\n"
+	    "voxgate_webrtc_handshake_ms_sum %llu\n",
+	    (unsigned long long)t.up, (unsigned long long)(t.closed - t.up),
+	    (unsigned long long)s->stun_in, (unsigned long long)s->stun_refused,
+	    (unsigned long long)s->stun_bad_integrity,
+	    (unsigned long long)s->stun_bad_username,
+	    (unsigned long long)s->rtp_in, (unsigned long long)s->rtp_out,
+	    (unsigned long long)s->rtcp_in,
+	    (unsigned long long)s->srtp_auth_fail,
+	    (unsigned long long)s->srtp_replay, (unsigned long long)s->early,
+	    (unsigned long long)s->wrong_source,
+	    (unsigned long long)s->malformed,
+	    (unsigned long long)s->unknown_ssrc,
+	    (unsigned long long)s->not_ready,
+	    (unsigned long long)s->send_errors,
+	    (unsigned long long)s->dtls_retransmits,
+	    (unsigned long long)(s->handshake_us / 1000u));
+}
+
 int rtc_metrics(const struct rtc *r, struct mbuf *mb)
 {
+	int err;
+
 	if (!r)
 		return 0;
+	err = r->prm.media ? pc_metrics(r, mb) : 0;
+	if (err)
+		return err;
 	return mbuf_printf(
 	    mb,
 	    "# HELP voxgate_rtc_sessions Clients joined over /rtc now.\n"

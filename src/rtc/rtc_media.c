@@ -357,12 +357,12 @@ static void pub_app_h(const uint8_t *data, size_t len, void *arg)
 static int pc_new(struct rtc_session *s, bool sub, struct media_pc **pcp)
 {
 	struct media_room *mr = room_media_get(s->rtc, participant_room(s->p));
-	char label[300];
+	char label[520];
 	int err;
 
 	if (!mr)
 		return ENOMEM;
-	snprintf(label, sizeof(label), "%s/%s", s->identity,
+	snprintf(label, sizeof(label), "%s/%s/%s", s->room, s->identity,
 	         sub ? "sub" : "pub");
 	const struct media_pc_prm prm = {
 	    .engine = s->rtc->prm.media,

@@ -16,13 +16,14 @@
 #include <openssl/sha.h>
 #include <re_types.h>
 #include <re_sa.h>
+#include <re_sys.h>
 
 #include "core/id.h"
 #include "webrtc/ice.h"
 
 enum {
 	HDR_LEN = 20,
-	TID_LEN = 12,
+	TID_LEN = ICE_TID_LEN,
 	MAGIC = 0x2112a442,
 	FP_XOR = 0x5354554e, /* "STUN", RFC 5389 section 15.5 */
 	MI_LEN = 20,
@@ -57,6 +58,7 @@ struct request {
 	size_t mi_off; /* MESSAGE-INTEGRITY's attribute header; 0: none */
 	bool user, priority, use_candidate, controlling, controlled;
 	bool fingerprint;
+	unsigned err_code; /* ERROR-CODE's, in a response; 0: none */
 	uint16_t unknown[UNKNOWN_MAX];
 	size_t n_unknown;
 };
@@ -106,14 +108,22 @@ static uint32_t crc32_iso(const uint8_t *p, size_t n)
 	return ~c;
 }
 
-/* HMAC-SHA1 (RFC 2104) of a || b under a key of at most one block. */
+/* HMAC-SHA1 (RFC 2104) of a || b. A key longer than a block (a peer's
+ * ice-pwd may have 256 characters) is hashed first, as RFC 2104 says. */
 static void hmac_sha1(const char *key, size_t klen, const uint8_t *a,
                       size_t alen, const uint8_t *b, size_t blen,
                       uint8_t out[MI_LEN])
 {
-	uint8_t pad[64], inner[SHA_DIGEST_LENGTH];
+	uint8_t pad[64], inner[SHA_DIGEST_LENGTH], khash[SHA_DIGEST_LENGTH];
 	SHA_CTX c;
 
+	if (klen > sizeof(pad)) {
+		SHA1_Init(&c);
+		SHA1_Update(&c, key, klen);
+		SHA1_Final(khash, &c);
+		key = (const char *)khash;
+		klen = sizeof(khash);
+	}
 	memset(pad, 0x36, sizeof(pad));
 	for (size_t i = 0; i < klen; i++)
 		pad[i] ^= (uint8_t)key[i];
@@ -131,6 +141,7 @@ static void hmac_sha1(const char *key, size_t klen, const uint8_t *a,
 	SHA1_Update(&c, inner, sizeof(inner));
 	SHA1_Final(out, &c);
 	OPENSSL_cleanse(pad, sizeof(pad));
+	OPENSSL_cleanse(khash, sizeof(khash));
 	OPENSSL_cleanse(&c, sizeof(c));
 }
 
@@ -306,6 +317,13 @@ static enum ice_rx parse(const uint8_t *b, size_t len, struct request *r)
 				r->user_ptr = v;
 				r->user_len = alen;
 			}
+		} else if (type == A_ERROR_CODE && r->type == BINDING_ERROR) {
+			/* Class 3-6, number 0-99 (RFC 5389 15.6). */
+			if (alen < 4 || (v[2] & 7) < 3 || (v[2] & 7) > 6 ||
+			    v[3] > 99)
+				return ICE_RX_MALFORMED;
+			if (!r->err_code)
+				r->err_code = (v[2] & 7) * 100u + v[3];
 		} else if (type == A_MESSAGE_INTEGRITY) {
 			if (alen != MI_LEN)
 				return ICE_RX_MALFORMED;
@@ -360,7 +378,7 @@ static size_t username_ok(const struct ice_lite *ice, const struct request *r)
 
 /* HMAC over the message up to MESSAGE-INTEGRITY, with the header's length
  * as if it ended there (RFC 5389 section 15.4). */
-static bool integrity_ok(const struct ice_lite *ice, const uint8_t *b,
+static bool integrity_ok(const char *key, const uint8_t *b,
                          const struct request *r)
 {
 	uint8_t hdr[HDR_LEN], mac[MI_LEN];
@@ -369,7 +387,7 @@ static bool integrity_ok(const struct ice_lite *ice, const uint8_t *b,
 		return false;
 	memcpy(hdr, b, HDR_LEN);
 	put_be16(hdr + 2, (uint16_t)(r->mi_off + MI_ATTR - HDR_LEN));
-	hmac_sha1(ice->pwd, strlen(ice->pwd), hdr, HDR_LEN, b + HDR_LEN,
+	hmac_sha1(key, strlen(key), hdr, HDR_LEN, b + HDR_LEN,
 	          r->mi_off - HDR_LEN, mac);
 	return CRYPTO_memcmp(mac, b + r->mi_off + 4, MI_LEN) == 0;
 }
@@ -437,12 +455,12 @@ static size_t put_error(uint8_t *p, unsigned code, const char *reason)
 
 /* MESSAGE-INTEGRITY then FINGERPRINT after the n bytes written, each with
  * the header's length up to its own end. The total length. */
-static size_t seal(const struct ice_lite *ice, uint8_t *w, size_t n)
+static size_t seal(const char *key, uint8_t *w, size_t n)
 {
 	uint8_t mac[MI_LEN], fp[4];
 
 	put_be16(w + 2, (uint16_t)(n + MI_ATTR - HDR_LEN));
-	hmac_sha1(ice->pwd, strlen(ice->pwd), w, n, NULL, 0, mac);
+	hmac_sha1(key, strlen(key), w, n, NULL, 0, mac);
 	n += put_attr(w + n, A_MESSAGE_INTEGRITY, mac, MI_LEN);
 	put_be16(w + 2, (uint16_t)(n + FP_ATTR - HDR_LEN));
 	put_be32(fp, crc32_iso(w, n) ^ FP_XOR);
@@ -476,7 +494,7 @@ static size_t put_rejection(const struct ice_lite *ice, uint8_t *w,
 	} else {
 		n += put_error(w + n, 400, "Bad Request");
 	}
-	return seal(ice, w, n);
+	return seal(ice->pwd, w, n);
 }
 
 enum ice_rx ice_recv(struct ice_lite *ice, const uint8_t *b, size_t len,
@@ -500,7 +518,7 @@ enum ice_rx ice_recv(struct ice_lite *ice, const uint8_t *b, size_t len,
 		rx = ICE_RX_BAD_USERNAME;
 		goto out;
 	}
-	if (!integrity_ok(ice, b, &r)) {
+	if (!integrity_ok(ice->pwd, b, &r)) {
 		rx = ICE_RX_BAD_INTEGRITY;
 		goto out;
 	}
@@ -517,7 +535,7 @@ enum ice_rx ice_recv(struct ice_lite *ice, const uint8_t *b, size_t len,
 		rx = ICE_RX_MALFORMED; /* no address to give back */
 		goto out;
 	}
-	chk->reply_len = seal(ice, reply, n);
+	chk->reply_len = seal(ice->pwd, reply, n);
 
 	if (!ice->rufrag[0]) {
 		size_t rl = r.user_len - theirs;
@@ -533,4 +551,70 @@ enum ice_rx ice_recv(struct ice_lite *ice, const uint8_t *b, size_t len,
 out:
 	ice->count[rx]++;
 	return rx;
+}
+
+/* ---- the controlling side ------------------------------------------------ */
+
+int ice_request_write(const struct ice_lite *ice,
+                      const struct ice_request_prm *prm,
+                      uint8_t tid[ICE_TID_LEN], uint8_t *buf, size_t size,
+                      size_t *len)
+{
+	size_t ul = strlen(ice->ufrag), rl = strlen(ice->rufrag);
+	char user[ICE_CRED_MAX + 1 + ICE_UFRAG_LEN];
+	uint8_t v[8], *w = buf;
+	size_t n;
+
+	if (!rl || !ice->rpwd[0] || !ul || !prm || !tid || !buf || !len)
+		return EINVAL;
+	if (size < ICE_REQUEST_MAX)
+		return ENOSPC;
+	rand_bytes(tid, ICE_TID_LEN);
+	n = put_header(w, BINDING_REQUEST, tid);
+	/* USERNAME: theirs, then ours (RFC 8445 7.2.2). */
+	memcpy(user, ice->rufrag, rl);
+	user[rl] = ':';
+	memcpy(user + rl + 1, ice->ufrag, ul);
+	n += put_attr(w + n, A_USERNAME, user, (uint16_t)(rl + 1 + ul));
+	put_be32(v, prm->priority);
+	n += put_attr(w + n, A_PRIORITY, v, 4);
+	put_be32(v, (uint32_t)(prm->tiebreaker >> 32));
+	put_be32(v + 4, (uint32_t)prm->tiebreaker);
+	n += put_attr(w + n, A_ICE_CONTROLLING, v, 8);
+	if (prm->use_candidate)
+		n += put_attr(w + n, A_USE_CANDIDATE, NULL, 0);
+	*len = seal(ice->rpwd, w, n);
+	return 0;
+}
+
+enum ice_resp ice_response_read(const struct ice_lite *ice, const uint8_t *b,
+                                size_t len, const uint8_t tid[ICE_TID_LEN],
+                                unsigned *code)
+{
+	struct request r;
+
+	if (code)
+		*code = 0;
+	if (!b)
+		return ICE_RESP_MALFORMED;
+	switch (parse(b, len, &r)) {
+	case ICE_RX_ANSWERED:
+		break;
+	case ICE_RX_BAD_FINGERPRINT:
+		return ICE_RESP_BAD_FINGERPRINT;
+	default:
+		return ICE_RESP_MALFORMED;
+	}
+	if (r.type != BINDING_SUCCESS && r.type != BINDING_ERROR)
+		return ICE_RESP_NOT_RESPONSE;
+	if (!tid || CRYPTO_memcmp(r.tid, tid, ICE_TID_LEN))
+		return ICE_RESP_OTHER_TID;
+	if (!ice->rpwd[0] || !integrity_ok(ice->rpwd, b, &r))
+		return ICE_RESP_BAD_INTEGRITY;
+	if (r.type == BINDING_ERROR) {
+		if (code)
+			*code = r.err_code;
+		return ICE_RESP_ERROR;
+	}
+	return ICE_RESP_SUCCESS;
 }

@@ -164,4 +164,60 @@ enum ice_rx ice_recv(struct ice_lite *ice, const uint8_t *b, size_t len,
  * since init while there has been none). */
 bool ice_expired(const struct ice_lite *ice, uint64_t now_ms);
 
+/*
+ * ---- the controlling side ----
+ *
+ * voxgate's server never sends checks, but its load and test client
+ * (tests/tools/rtc_client) is a full agent in the controlling role, as
+ * libwebrtc is: it keeps its own credentials (ice_init) and the server's
+ * (ice_set_remote, pwd included) in a struct ice_lite, writes checks with
+ * ice_request_write and reads what answers them with ice_response_read.
+ * Neither allocates.
+ */
+
+#define ICE_TID_LEN 12
+/* A buffer of this size holds any check ice_request_write writes. */
+#define ICE_REQUEST_MAX 384
+
+struct ice_request_prm {
+	uint32_t priority;   /* PRIORITY: our candidate's (RFC 8445 7.1.1) */
+	uint64_t tiebreaker; /* ICE-CONTROLLING's value */
+	bool use_candidate;  /* USE-CANDIDATE: nominate the pair */
+};
+
+/*
+ * A connectivity check from the controlling agent (RFC 8445 7.2.2): a
+ * Binding request with USERNAME "<their ufrag>:<our ufrag>", PRIORITY,
+ * ICE-CONTROLLING, USE-CANDIDATE when asked, MESSAGE-INTEGRITY keyed by
+ * their pwd, FINGERPRINT; a fresh random transaction id, copied to tid.
+ * 0 with *len; EINVAL while the peer's ufrag or pwd is unknown; ENOSPC
+ * when size is below ICE_REQUEST_MAX.
+ */
+int ice_request_write(const struct ice_lite *ice,
+                      const struct ice_request_prm *prm,
+                      uint8_t tid[ICE_TID_LEN], uint8_t *buf, size_t size,
+                      size_t *len);
+
+/* What ice_response_read made of a datagram. */
+enum ice_resp {
+	ICE_RESP_SUCCESS,   /* Binding success to tid, signed by the peer */
+	ICE_RESP_ERROR,     /* Binding error to tid, signed: *code */
+	ICE_RESP_MALFORMED, /* not a STUN message that can be read */
+	ICE_RESP_BAD_FINGERPRINT, /* FINGERPRINT missing or wrong */
+	ICE_RESP_NOT_RESPONSE,    /* STUN, but not a Binding response */
+	ICE_RESP_OTHER_TID,       /* a response to another transaction */
+	ICE_RESP_BAD_INTEGRITY,   /* not signed with the peer's pwd */
+};
+
+/*
+ * Reads a STUN datagram that may answer the check whose transaction id is
+ * tid: the same header, attribute and FINGERPRINT checks as ice_recv, then
+ * the class, the transaction, and MESSAGE-INTEGRITY under the peer's pwd
+ * (a response is signed with the password of the agent that answers).
+ * *code (may be NULL) gets an authenticated error's code.
+ */
+enum ice_resp ice_response_read(const struct ice_lite *ice, const uint8_t *b,
+                                size_t len, const uint8_t tid[ICE_TID_LEN],
+                                unsigned *code);
+
 #endif

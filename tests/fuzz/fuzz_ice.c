@@ -13,7 +13,13 @@
  *                password and FINGERPRINT, so that mutations reach what
  *                lies behind the integrity check.
  * Bit 0: the peer's ufrag is known from its SDP ("rmt+Ufr/"); bit 1: the
- * datagram comes from IPv6.
+ * datagram comes from IPv6; bits 3-4, when signing here: the message is a
+ * Binding request (0, 3), success (1) or error response (2).
+ *
+ * The controlling side's reader (ice_response_read) gets every datagram
+ * too, as the answer to the transaction it names, keyed by the same
+ * password: what it accepts must verify with libre's code, and it must
+ * accept every reply the responder writes.
  */
 #include <re.h>
 
@@ -45,15 +51,16 @@ static void put_be16(uint8_t *p, size_t v)
 	p[1] = (uint8_t)v;
 }
 
-/* Header, body, MESSAGE-INTEGRITY (libre's hmac_sha1), FINGERPRINT. */
-static size_t sign(uint8_t *out, const uint8_t *tid, const uint8_t *body,
-                   size_t blen)
+/* Header of the type, body, MESSAGE-INTEGRITY (libre's hmac_sha1),
+ * FINGERPRINT. */
+static size_t sign(uint8_t *out, uint16_t type, const uint8_t *tid,
+                   const uint8_t *body, size_t blen)
 {
 	size_t n = 20 + ((blen + 3) & ~(size_t)3);
 	uint32_t fp;
 
 	memset(out, 0, n);
-	put_be16(out, 0x0001);
+	put_be16(out, type);
 	out[4] = 0x21, out[5] = 0x12, out[6] = 0xa4, out[7] = 0x42;
 	memcpy(out + 8, tid, 12);
 	memcpy(out + 20, body, blen);
@@ -100,6 +107,99 @@ static void check_reply(const uint8_t *rep, size_t n, const uint8_t *req,
 	}
 	mem_deref(msg);
 	mem_deref(mb);
+
+	/* The controlling side reads what the responder writes. */
+	{
+		struct ice_lite cli;
+		const char *why = NULL;
+		unsigned code = 0;
+
+		ice_init(&cli, 0);
+		FUZZ_CHECK(ice_set_remote(&cli, LUFRAG, LPWD, &why) == 0);
+		FUZZ_CHECK(ice_response_read(&cli, rep, n, req + 8, &code) ==
+		           (rx == ICE_RX_ANSWERED ? ICE_RESP_SUCCESS
+		                                  : ICE_RESP_ERROR));
+		FUZZ_CHECK(rx == ICE_RX_ANSWERED ? code == 0
+		                                 : code == 400 || code == 420);
+	}
+}
+
+/* The first MESSAGE-INTEGRITY verifies under LPWD, by libre's HMAC over
+ * what precedes it, the length field set to end after it. */
+static bool mi_ok(const uint8_t *b, size_t len)
+{
+	size_t off = 20;
+	uint8_t *tmp, mac[20];
+	bool ok;
+
+	while (off + 4 <= len) {
+		size_t alen = (size_t)b[off + 2] << 8 | b[off + 3];
+
+		if (b[off] == 0x00 && b[off + 1] == 0x08)
+			break;
+		off += 4 + ((alen + 3) & ~(size_t)3);
+	}
+	if (off + 24 > len)
+		return false;
+	tmp = malloc(off);
+	FUZZ_CHECK(tmp);
+	memcpy(tmp, b, off);
+	put_be16(tmp + 2, off + 24 - 20);
+	hmac_sha1((const uint8_t *)LPWD, strlen(LPWD), tmp, off, mac, 20);
+	ok = !memcmp(mac, b + off + 4, 20);
+	free(tmp);
+	return ok;
+}
+
+/* A datagram to the controlling side, as an answer to tid: what it
+ * accepts, libre's decoder accepts and verifies under the peer's pwd. */
+static void client_read(const uint8_t *b, size_t len, const uint8_t *tid)
+{
+	struct ice_lite cli;
+	const char *why = NULL;
+	unsigned code = 99;
+	enum ice_resp r;
+	struct mbuf *mb;
+	struct stun_msg *msg = NULL;
+	struct stun_attr *a;
+
+	ice_init(&cli, 0);
+	FUZZ_CHECK(ice_set_remote(&cli, LUFRAG, LPWD, &why) == 0);
+	r = ice_response_read(&cli, b, len, tid, &code);
+	FUZZ_CHECK((unsigned)r <= ICE_RESP_BAD_INTEGRITY);
+	if (r != ICE_RESP_SUCCESS && r != ICE_RESP_ERROR) {
+		FUZZ_CHECK(code == 0);
+		return;
+	}
+	FUZZ_CHECK(mi_ok(b, len));
+	FUZZ_CHECK(b[0] == 0x01 && (b[1] == 0x01 || b[1] == 0x11));
+	FUZZ_CHECK(!memcmp(b + 8, tid, 12));
+	mb = mbuf_alloc(len);
+	FUZZ_CHECK(mb);
+	FUZZ_CHECK(mbuf_write_mem(mb, b, len) == 0);
+	mb->pos = 0;
+	/* libre also reads the values of attributes the reader skips (an
+	 * XOR-MAPPED-ADDRESS of an unknown family): only what it reads is
+	 * compared. */
+	if (stun_msg_decode(&msg, mb, NULL)) {
+		mem_deref(mb);
+		return;
+	}
+	FUZZ_CHECK(stun_msg_method(msg) == STUN_METHOD_BINDING);
+	FUZZ_CHECK(stun_msg_class(msg) == (r == ICE_RESP_SUCCESS
+	                                       ? STUN_CLASS_SUCCESS_RESP
+	                                       : STUN_CLASS_ERROR_RESP));
+	FUZZ_CHECK(!memcmp(stun_msg_tid(msg), tid, 12));
+	FUZZ_CHECK(stun_msg_chk_mi(msg, (const uint8_t *)LPWD, strlen(LPWD)) ==
+	           0);
+	FUZZ_CHECK(stun_msg_chk_fingerprint(msg) == 0);
+	a = stun_msg_attr(msg, STUN_ATTR_ERR_CODE);
+	if (r == ICE_RESP_ERROR && a)
+		FUZZ_CHECK(code == a->v.err_code.code);
+	if (r == ICE_RESP_SUCCESS)
+		FUZZ_CHECK(code == 0);
+	mem_deref(msg);
+	mem_deref(mb);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -125,6 +225,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sa_set_str(&src, "198.51.100.5", 40000);
 
 	if (mode & 4) {
+		/* Bits 3-4: a Binding request, success or error response. */
+		static const uint16_t types[4] = {0x0001, 0x0101, 0x0111,
+		                                  0x0001};
+		uint16_t type = types[mode >> 3 & 3];
 		size_t tl, bl;
 		const uint8_t *tid = fuzz_take(&in, 12, &tl);
 		const uint8_t *body = fuzz_take(&in, BODY_MAX, &bl);
@@ -134,7 +238,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(t, tid, tl);
 		tmp = malloc(20 + BODY_MAX + 3 + 24 + 8);
 		FUZZ_CHECK(tmp);
-		len = sign(tmp, t, body, bl);
+		len = sign(tmp, type, t, body, bl);
 		/* Its own allocation of exactly its size, for ASan. */
 		b = fuzz_copy(tmp, len, false);
 		free(tmp);
@@ -172,6 +276,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ice_demux(b, len) != ICE_PKT_STUN)
 		FUZZ_CHECK(rx == ICE_RX_MALFORMED || rx == ICE_RX_NOT_REQUEST ||
 		           rx == ICE_RX_BAD_FINGERPRINT);
+	if (len >= 20)
+		client_read(b, len, b + 8);
 	free(b);
 	return 0;
 }

@@ -775,6 +775,224 @@ TEST(no_allocation_and_cost)
 	return 0;
 }
 
+/* ---- the controlling side ------------------------------------------------ */
+
+/* A client keyed with the responder's credentials. */
+static void client(struct ice_lite *cli, const char *rpwd)
+{
+	const char *why = NULL;
+
+	ice_init(cli, 0);
+	if (ice_set_remote(cli, LUFRAG, rpwd, &why))
+		printf("# ice_set_remote: %s\n", why);
+}
+
+/* The check as libre reads it: a Binding request signed with pwd,
+ * USERNAME "<responder>:<client>", PRIORITY, ICE-CONTROLLING and, when
+ * nominated, USE-CANDIDATE. */
+static bool check_ok(const uint8_t *b, size_t n, const struct ice_lite *cli,
+                     const char *pwd, const uint8_t *tid, bool nominated)
+{
+	struct stun_msg *msg = decode(b, n);
+	struct stun_attr *u, *p, *c;
+	char user[64];
+	bool ok;
+
+	if (!msg)
+		return false;
+	snprintf(user, sizeof(user), "%s:%s", LUFRAG, ice_local_ufrag(cli));
+	u = stun_msg_attr(msg, STUN_ATTR_USERNAME);
+	p = stun_msg_attr(msg, STUN_ATTR_PRIORITY);
+	c = stun_msg_attr(msg, STUN_ATTR_CONTROLLING);
+	ok = stun_msg_class(msg) == STUN_CLASS_REQUEST &&
+	     stun_msg_method(msg) == STUN_METHOD_BINDING &&
+	     !memcmp(stun_msg_tid(msg), tid, 12) && u &&
+	     !strcmp(u->v.username, user) && p && p->v.priority == 0x6e7f1eff &&
+	     c && c->v.controlling == 0x1c2d3e4f5a6b7c8dull &&
+	     !stun_msg_attr(msg, STUN_ATTR_CONTROLLED) &&
+	     !!stun_msg_attr(msg, STUN_ATTR_USE_CAND) == nominated &&
+	     stun_msg_chk_mi(msg, (const uint8_t *)pwd, strlen(pwd)) == 0 &&
+	     stun_msg_chk_fingerprint(msg) == 0;
+	mem_deref(msg);
+	return ok;
+}
+
+TEST(client_check_answered)
+{
+	const struct ice_request_prm prm = {0x6e7f1eff, 0x1c2d3e4f5a6b7c8dull,
+	                                    true};
+	struct ice_lite srv, cli;
+	struct ice_check chk;
+	struct sa src;
+	uint8_t req[ICE_REQUEST_MAX], rep[ICE_REPLY_MAX], tid[ICE_TID_LEN];
+	uint8_t tid2[ICE_TID_LEN];
+	size_t n;
+	unsigned code = 7;
+
+	responder(&srv, 0);
+	client(&cli, LPWD);
+	sa_set_str(&src, "127.0.0.1", 40000);
+	CHECK_EQ(ice_request_write(&cli, &prm, tid, req, sizeof(req), &n), 0);
+	CHECK(n <= ICE_REQUEST_MAX);
+	CHECK_EQ(ice_demux(req, n), ICE_PKT_STUN);
+	CHECK(check_ok(req, n, &cli, LPWD, tid, true));
+	CHECK_EQ(ice_recv(&srv, req, n, &src, 10, rep, &chk), ICE_RX_ANSWERED);
+	CHECK(chk.nominated && chk.first);
+	CHECK_STR(ice_remote_ufrag(&srv), ice_local_ufrag(&cli));
+	CHECK_EQ(ice_response_read(&cli, rep, chk.reply_len, tid, &code),
+	         ICE_RESP_SUCCESS);
+	CHECK_EQ(code, 0);
+
+	/* A fresh transaction each time; the old answer is not its. */
+	CHECK_EQ(ice_request_write(&cli, &(struct ice_request_prm){1, 2, false},
+	                           tid2, req, sizeof(req), &n),
+	         0);
+	CHECK(memcmp(tid, tid2, ICE_TID_LEN) != 0);
+	CHECK_EQ(ice_response_read(&cli, rep, chk.reply_len, tid2, NULL),
+	         ICE_RESP_OTHER_TID);
+	CHECK_EQ(ice_recv(&srv, req, n, &src, 20, rep, &chk), ICE_RX_ANSWERED);
+	CHECK(!chk.nominated);
+	CHECK_EQ(ice_response_read(&cli, rep, chk.reply_len, tid2, NULL),
+	         ICE_RESP_SUCCESS);
+
+	/* A request is not an answer; nor is a damaged one. */
+	CHECK_EQ(ice_response_read(&cli, req, n, tid2, NULL),
+	         ICE_RESP_NOT_RESPONSE);
+	rep[chk.reply_len - 1] ^= 1;
+	CHECK_EQ(ice_response_read(&cli, rep, chk.reply_len, tid2, NULL),
+	         ICE_RESP_BAD_FINGERPRINT);
+	CHECK_EQ(ice_response_read(&cli, rep, 19, tid2, NULL),
+	         ICE_RESP_MALFORMED);
+	CHECK_EQ(ice_response_read(&cli, NULL, 0, tid2, NULL),
+	         ICE_RESP_MALFORMED);
+	return 0;
+}
+
+TEST(client_wrong_password)
+{
+	const struct ice_request_prm prm = {0x6e7f1eff, 0x1c2d3e4f5a6b7c8dull,
+	                                    true};
+	struct ice_lite srv, cli, ok;
+	struct ice_check chk;
+	struct sa src;
+	uint8_t req[ICE_REQUEST_MAX], rep[ICE_REPLY_MAX], tid[ICE_TID_LEN];
+	size_t n;
+
+	/* The responder does not answer a check signed with another pwd. */
+	responder(&srv, 0);
+	client(&cli, "wrongPasswordOfTheRightLength00");
+	sa_set_str(&src, "127.0.0.1", 40000);
+	CHECK_EQ(ice_request_write(&cli, &prm, tid, req, sizeof(req), &n), 0);
+	CHECK_EQ(ice_recv(&srv, req, n, &src, 10, rep, &chk),
+	         ICE_RX_BAD_INTEGRITY);
+	CHECK_EQ(chk.reply_len, 0);
+
+	/* Nor does the client take an answer the peer did not sign. */
+	client(&ok, LPWD);
+	memcpy(ok.ufrag, cli.ufrag, sizeof(ok.ufrag));
+	CHECK_EQ(ice_request_write(&ok, &prm, tid, req, sizeof(req), &n), 0);
+	CHECK_EQ(ice_recv(&srv, req, n, &src, 20, rep, &chk), ICE_RX_ANSWERED);
+	CHECK_EQ(ice_response_read(&cli, rep, chk.reply_len, tid, NULL),
+	         ICE_RESP_BAD_INTEGRITY);
+	CHECK_EQ(ice_response_read(&ok, rep, chk.reply_len, tid, NULL),
+	         ICE_RESP_SUCCESS);
+	return 0;
+}
+
+TEST(client_error_answer)
+{
+	struct ice_lite srv, cli;
+	struct ice_check chk;
+	struct sa src;
+	uint8_t req[512], rep[ICE_REPLY_MAX];
+	unsigned code = 0;
+	size_t n;
+
+	/* Authenticated but refused (no PRIORITY): a signed 400. */
+	responder(&srv, 0);
+	client(&cli, LPWD);
+	sa_set_str(&src, "127.0.0.1", 40000);
+	n = build(req, sizeof(req), &(struct req){.no_priority = true});
+	CHECK_EQ(ice_recv(&srv, req, n, &src, 10, rep, &chk), ICE_RX_REJECTED);
+	CHECK_EQ(ice_response_read(&cli, rep, chk.reply_len, tid0, &code),
+	         ICE_RESP_ERROR);
+	CHECK_EQ(code, 400);
+	n = build(req, sizeof(req), &(struct req){.required_attr = true});
+	CHECK_EQ(ice_recv(&srv, req, n, &src, 10, rep, &chk), ICE_RX_REJECTED);
+	CHECK_EQ(ice_response_read(&cli, rep, chk.reply_len, tid0, &code),
+	         ICE_RESP_ERROR);
+	CHECK_EQ(code, 420);
+	return 0;
+}
+
+TEST(client_bounds)
+{
+	const struct ice_request_prm prm = {1, 2, true};
+	struct ice_lite cli;
+	char big[ICE_CRED_MAX + 1];
+	uint8_t req[ICE_REQUEST_MAX], tid[ICE_TID_LEN];
+	const char *why = NULL;
+	size_t n;
+
+	ice_init(&cli, 0);
+	CHECK_EQ(ice_request_write(&cli, &prm, tid, req, sizeof(req), &n),
+	         EINVAL);
+	CHECK_EQ(ice_set_remote(&cli, LUFRAG, NULL, &why), 0);
+	CHECK_EQ(ice_request_write(&cli, &prm, tid, req, sizeof(req), &n),
+	         EINVAL); /* no pwd */
+
+	/* The longest credentials RFC 8839 allows fit, and a pwd longer
+	 * than an HMAC block is hashed into the key as RFC 2104 says:
+	 * libre's check (OpenSSL's HMAC) agrees. */
+	memset(big, 'k', ICE_CRED_MAX);
+	big[ICE_CRED_MAX] = '\0';
+	CHECK_EQ(ice_set_remote(&cli, big, big, &why), 0);
+	CHECK_EQ(ice_request_write(&cli, &prm, tid, req, sizeof(req) - 1, &n),
+	         ENOSPC);
+	CHECK_EQ(ice_request_write(&cli, &prm, tid, req, sizeof(req), &n), 0);
+	CHECK(n <= ICE_REQUEST_MAX);
+	{
+		struct stun_msg *msg = decode(req, n);
+
+		CHECK(msg != NULL);
+		CHECK_EQ(
+		    stun_msg_chk_mi(msg, (const uint8_t *)big, ICE_CRED_MAX),
+		    0);
+		CHECK_EQ(stun_msg_chk_fingerprint(msg), 0);
+		mem_deref(msg);
+	}
+	return 0;
+}
+
+/* Writing a check and reading its answer allocate nothing either. */
+TEST(client_no_allocation)
+{
+	const struct ice_request_prm prm = {0x6e7f1eff, 7, true};
+	struct ice_lite srv, cli;
+	struct ice_check chk;
+	struct sa src;
+	uint8_t req[ICE_REQUEST_MAX], rep[ICE_REPLY_MAX], tid[ICE_TID_LEN];
+	size_t n;
+	int ok = 0;
+
+	responder(&srv, 0);
+	client(&cli, LPWD);
+	sa_set_str(&src, "127.0.0.1", 40000);
+	__sanitizer_install_malloc_and_free_hooks(count_malloc, count_free);
+	allocations = 0;
+	for (int i = 0; i < 100; i++) {
+		if (ice_request_write(&cli, &prm, tid, req, sizeof(req), &n))
+			break;
+		ice_recv(&srv, req, n, &src, (uint64_t)i, rep, &chk);
+		ok += ice_response_read(&cli, rep, chk.reply_len, tid, NULL) ==
+		      ICE_RESP_SUCCESS;
+	}
+	__sanitizer_install_malloc_and_free_hooks(NULL, NULL);
+	CHECK_EQ(allocations, 0);
+	CHECK_EQ(ok, 100);
+	return 0;
+}
+
 int main(void)
 {
 	RUN(demux_first_byte);
@@ -791,5 +1009,10 @@ int main(void)
 	RUN(only_what_integrity_covers);
 	RUN(consent_expiry);
 	RUN(no_allocation_and_cost);
+	RUN(client_check_answered);
+	RUN(client_wrong_password);
+	RUN(client_error_answer);
+	RUN(client_bounds);
+	RUN(client_no_allocation);
 	TEST_EXIT();
 }
