@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/be.h"
 #include "media/media_int.h"
 #include "media/media_pc.h"
 #include "media/opus_rx.h"
@@ -101,20 +102,6 @@ static void track_clear(struct mroom_track *t)
 	}
 	mem_deref(t->dec);
 	memset(t, 0, sizeof(*t));
-}
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
 }
 
 /* To every subscriber of t: a fresh 12-byte header, the payload as it

@@ -8,24 +8,11 @@
 #include <string.h>
 #include <time.h>
 #include <sys/socket.h>
+#include "core/be.h"
 #include "media/media_int.h"
 #include "media/g711.h"
 #include "media/jitter.h"
 #include "media/media_pc.h"
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 /* ---- the 20 ms tick --------------------------------------------------- */
 

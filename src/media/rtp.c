@@ -1,18 +1,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "core/be.h"
 #include "media/rtp.h"
-
-static uint16_t get_be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
 
 /* RFC 5761 section 4: these payload types are RTCP's. */
 static bool rtcp_pt(uint8_t pt)

@@ -18,6 +18,7 @@
 #include <re_sa.h>
 #include <re_sys.h>
 
+#include "core/be.h"
 #include "core/id.h"
 #include "webrtc/ice.h"
 
@@ -62,31 +63,6 @@ struct request {
 	uint16_t unknown[UNKNOWN_MAX];
 	size_t n_unknown;
 };
-
-static uint16_t get_be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 /* CRC-32 (ISO-HDLC, as zlib's crc32) four bits at a time: libre 1.1.0 as
  * Debian builds it takes crc32 from zlib, which voxgate does not link. */

@@ -38,6 +38,7 @@
 #include <re_hash.h>
 #include <re_mem.h>
 #include <usrsctp.h>
+#include "core/be.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/utf8.h"
@@ -526,17 +527,6 @@ static void refuse_open(struct sctpx_assoc *a, uint16_t sid, const char *reason)
 	reset_out(a, sid);
 }
 
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
 static void dcep_open(struct sctpx_assoc *a, uint16_t sid, const uint8_t *b,
                       size_t len)
 {
@@ -556,9 +546,9 @@ static void dcep_open(struct sctpx_assoc *a, uint16_t sid, const uint8_t *b,
 		return;
 	}
 	type = b[1];
-	rel = rd32(b + 4);
-	ll = rd16(b + 8);
-	pl = rd16(b + 10);
+	rel = get_be32(b + 4);
+	ll = get_be16(b + 8);
+	pl = get_be16(b + 10);
 	rtype = type & (uint8_t)~DCEP_UNORDERED;
 	if (DCEP_OPEN_HDR + ll + pl != len) {
 		a->stats.dcep_bad++;
@@ -616,7 +606,7 @@ static void dcep_open(struct sctpx_assoc *a, uint16_t sid, const uint8_t *b,
 	c->max_life_ms = rtype == DCEP_TIMED
 	                     ? (int32_t)(rel > INT32_MAX ? INT32_MAX : rel)
 	                     : -1;
-	c->priority = rd16(b + 2);
+	c->priority = get_be16(b + 2);
 	memcpy(c->label, b + DCEP_OPEN_HDR, ll);
 	c->label[ll] = '\0';
 	memcpy(c->protocol, b + DCEP_OPEN_HDR + ll, pl);
@@ -1236,7 +1226,7 @@ static const char *screen(const uint8_t *p, size_t len)
 	size_t off = SCTPX_PACKET_MIN;
 
 	while (len - off >= 4) {
-		size_t cl = rd16(p + off + 2), end = off + cl;
+		size_t cl = get_be16(p + off + 2), end = off + cl;
 
 		if (cl < 4 || cl > len - off)
 			return "a chunk's length runs past the packet";
@@ -1246,7 +1236,7 @@ static const char *screen(const uint8_t *p, size_t len)
 			if (cl < INIT_FIXED)
 				return "an INIT shorter than its fixed part";
 			while (end - po >= 4) {
-				size_t pl = rd16(p + po + 2);
+				size_t pl = get_be16(p + po + 2);
 
 				if (pl < 4 || pl > end - po)
 					return "an INIT parameter's length is "

@@ -40,6 +40,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "core/be.h"
 #include "webrtc/srtpx.h"
 
 #define RTP_HDR       12
@@ -192,20 +193,6 @@ struct srtpx_dir {
 	struct stream st[SRTPX_MAX_SSRC];
 	uint64_t *bits; /* rings: per stream RTP, and SRTCP when rx */
 };
-
-static uint32_t rd32(const uint8_t *b)
-{
-	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
-	       (uint32_t)b[2] << 8 | b[3];
-}
-
-static void wr32(uint8_t *b, uint32_t v)
-{
-	b[0] = (uint8_t)(v >> 24);
-	b[1] = (uint8_t)(v >> 16);
-	b[2] = (uint8_t)(v >> 8);
-	b[3] = (uint8_t)v;
-}
 
 /* RFC 3711 4.3.1 with a key derivation rate of 0: AES-CM of zeros under
  * the master key, IV the master salt (padded to 14 bytes) with the label
@@ -630,7 +617,7 @@ static int protect_rtp(struct srtpx *s, uint8_t *buf, size_t *len, size_t cap)
 		err = ENOBUFS;
 	if (err)
 		return err;
-	ssrc = rd32(buf + 8);
+	ssrc = get_be32(buf + 8);
 	st = stream_find(d, ssrc);
 	if (!st && d->n >= SRTPX_MAX_SSRC)
 		return ENOSPC;
@@ -653,7 +640,7 @@ static int protect_rtp(struct srtpx *s, uint8_t *buf, size_t *len, size_t cap)
 		uint8_t roc[4], mac[SHA1_LEN];
 
 		err = ctr(&d->rtp, ssrc, ix, buf + hl, n - hl);
-		wr32(roc, (uint32_t)(ix >> 16));
+		put_be32(roc, (uint32_t)(ix >> 16));
 		hmac(&d->rtp, buf, n, roc, sizeof(roc), mac);
 		memcpy(buf + n, mac, s->rtp_tag);
 	}
@@ -675,7 +662,7 @@ static int protect_rtcp(struct srtpx *s, uint8_t *buf, size_t *len, size_t cap)
 		return EMSGSIZE;
 	if (n + trailer > cap)
 		return ENOBUFS;
-	ssrc = rd32(buf + 4);
+	ssrc = get_be32(buf + 4);
 	st = stream_find(d, ssrc);
 	if (!st && d->n >= SRTPX_MAX_SSRC)
 		return ENOSPC;
@@ -685,7 +672,7 @@ static int protect_rtcp(struct srtpx *s, uint8_t *buf, size_t *len, size_t cap)
 	if (!st)
 		st = stream_take(d, ssrc);
 	st->rtcp_ix++;
-	wr32(word, SRTCP_E | st->rtcp_ix);
+	put_be32(word, SRTCP_E | st->rtcp_ix);
 
 	if (d->gcm) {
 		/* RFC 7714 9.1: header | ciphertext | tag | E and index */
@@ -749,7 +736,7 @@ static int unprotect_rtp(struct srtpx *s, uint8_t *buf, size_t *len)
 		err = EMSGSIZE;
 	if (err)
 		return err;
-	ssrc = rd32(buf + 8);
+	ssrc = get_be32(buf + 8);
 	st = stream_find(d, ssrc);
 	if (!st && d->n >= SRTPX_MAX_SSRC)
 		return ENOSPC;
@@ -767,7 +754,7 @@ static int unprotect_rtp(struct srtpx *s, uint8_t *buf, size_t *len)
 	} else {
 		uint8_t roc[4], mac[SHA1_LEN];
 
-		wr32(roc, (uint32_t)(ix >> 16));
+		put_be32(roc, (uint32_t)(ix >> 16));
 		hmac(&d->rtp, buf, body, roc, sizeof(roc), mac);
 		err = CRYPTO_memcmp(mac, buf + body, s->rtp_tag) ? EBADMSG : 0;
 		if (!err)
@@ -796,12 +783,12 @@ static int unprotect_rtcp(struct srtpx *s, uint8_t *buf, size_t *len)
 
 	if (n < RTCP_HDR + SRTCP_TRAILER + s->rtcp_tag || n > SRTPX_MAX_PACKET)
 		return EMSGSIZE;
-	ssrc = rd32(buf + 4);
+	ssrc = get_be32(buf + 4);
 	st = stream_find(d, ssrc);
 	if (!st && d->n >= SRTPX_MAX_SSRC)
 		return ENOSPC;
 	at = d->gcm ? n - SRTCP_TRAILER : n - s->rtcp_tag - SRTCP_TRAILER;
-	word = rd32(buf + at);
+	word = get_be32(buf + at);
 	/* we encrypt, so does the peer: a cleared E flag is damage or
 	 * forgery (libsrtp2 refuses it as well, before the tag) */
 	if (!(word & SRTCP_E))
