@@ -371,6 +371,7 @@ static void readable(void *arg)
 		struct sa src;
 		ssize_t n;
 		uint64_t now_us;
+		enum ice_pkt kind;
 
 		sa_init(&src, AF_INET6);
 		src.len = sizeof(src.u);
@@ -379,7 +380,8 @@ static void readable(void *arg)
 		if (n < 0)
 			return;
 		now_us = clock_mono_us();
-		switch (ice_demux(b, (size_t)n)) {
+		kind = ice_demux(b, (size_t)n);
+		switch (kind) {
 		case ICE_PKT_STUN:
 			stun_in(pc, b, (size_t)n, &src, now_us / 1000);
 			break;
@@ -402,9 +404,7 @@ static void readable(void *arg)
 				pc->st.wrong_source++;
 				break;
 			}
-			srtp_in(pc, b, (size_t)n,
-			        ice_demux(b, (size_t)n) == ICE_PKT_RTCP,
-			        now_us);
+			srtp_in(pc, b, (size_t)n, kind == ICE_PKT_RTCP, now_us);
 			break;
 		default:
 			pc->st.malformed++;

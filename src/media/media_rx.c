@@ -14,6 +14,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include "media/media_int.h"
+#include "media/dtmf.h"
 #include "media/jitter.h"
 #include "media/rtp.h"
 
@@ -212,15 +213,15 @@ static bool known_pt(const struct media_session *ms, uint8_t pt)
 static void dtmf_input(struct media_session *ms, uint32_t ts, const uint8_t *p,
                        size_t len)
 {
-	static const char digits[] = "0123456789*#ABCD";
+	char key = len >= 4 ? dtmf_key(p[0]) : '\0';
 
-	if (len < 4 || p[0] >= sizeof(digits) - 1)
+	if (!key)
 		return;
 	if (ms->dtmf_seen && ts == ms->dtmf_ts)
 		return;
 	ms->dtmf_seen = true;
 	ms->dtmf_ts = ts;
-	if (ring_write(&ms->dtmf, &digits[p[0]], 1))
+	if (ring_write(&ms->dtmf, &key, 1))
 		return;
 	media_event_post(ms, EV_DTMF);
 }

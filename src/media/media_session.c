@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include "media/media_int.h"
+#include "media/dtmf.h"
 #include "media/webrtc.h"
 #include "media/jitter.h"
 
@@ -336,17 +337,14 @@ int media_session_set_agent(struct media_session *ms,
 int media_session_dtmf_send(struct media_session *ms, const char *digits,
                             size_t n)
 {
-	static const char keys[] = "0123456789*#ABCD";
-
 	if (!ms || !digits)
 		return EINVAL;
 	for (size_t i = 0; i < n; i++) {
-		const char *k = digits[i] ? strchr(keys, digits[i]) : NULL;
-		unsigned char code;
+		int c = dtmf_code(digits[i]);
+		unsigned char code = (unsigned char)c;
 
-		if (!k)
+		if (c < 0)
 			return EINVAL;
-		code = (unsigned char)(k - keys);
 		if (ring_write(&ms->dtmf_out, &code, 1))
 			return ENOSPC;
 	}

@@ -15,6 +15,7 @@
 #include <string.h>
 #include "rtc/rtc_int.h"
 #include "core/log.h"
+#include "media/dtmf.h"
 #include "media/webrtc.h"
 #include "webrtc/sctp.h"
 
@@ -73,15 +74,12 @@ static bool named(const Livekit__DataPacket *dp, const char *identity)
  * room's when it names none) as RFC 4733 events. */
 static void dtmf_to_phones(struct rtc_session *s, const Livekit__DataPacket *dp)
 {
-	static const char keys[] = "0123456789*#ABCD";
 	const struct participant *q = NULL;
-	char key;
+	char key = dtmf_code(dp->sip_dtmf->digit[0]) >= 0
+	               ? dp->sip_dtmf->digit[0]
+	               : dtmf_key(dp->sip_dtmf->code);
 
-	if (dp->sip_dtmf->digit[0] && strchr(keys, dp->sip_dtmf->digit[0]))
-		key = dp->sip_dtmf->digit[0];
-	else if (dp->sip_dtmf->code < sizeof(keys) - 1)
-		key = keys[dp->sip_dtmf->code];
-	else
+	if (!key)
 		return;
 	while ((q = room_participant_next(participant_room(s->p), q)) != NULL) {
 		struct media_session *ms = participant_media(q);
@@ -149,15 +147,6 @@ static void route(struct rtc_session *s, const uint8_t *data, size_t len)
 	}
 	mem_deref(mb);
 	lkpb_free(dp);
-}
-
-/* RFC 4733's event code of a key. */
-static int dtmf_code(char d)
-{
-	static const char keys[] = "0123456789*#ABCD";
-	const char *k = d ? strchr(keys, d) : NULL;
-
-	return k ? (int)(k - keys) : -1;
 }
 
 void rtc_data_dtmf(struct rtc_session *s, const struct participant *from,
