@@ -1,14 +1,14 @@
 /*
  * Inbound jitter buffer for one RTP stream.
  *
- * DESIGN: a ring of JITTER_SLOTS slots indexed by seq & (JITTER_SLOTS - 1),
- * each with room for the largest payload (in a block after the ring, so
- * the room can be sized per stream), allocated once in jitter_alloc.
- * `next` is the sequence number to play next; before the first playout it
- * is the lowest one held, so early reordering still comes out in order.
- * Every held packet lies in [next, next + JITTER_FAR] (anything further is
- * treated as a stream restart), and JITTER_FAR < JITTER_SLOTS, so a slot
- * that is in use always holds the sequence number that maps to it.
+ * DESIGN: a ring of `slots` slots (a power of two) indexed by
+ * seq & (slots - 1), each with room for the largest payload (in a block
+ * after the ring, so both are sized per stream), allocated once in
+ * jitter_alloc. `next` is the sequence number to play next; before the
+ * first playout it is the lowest one held, so early reordering still
+ * comes out in order. Every held packet lies in [next, next + far]
+ * (anything further is treated as a stream restart), and far < slots, so
+ * a slot that is in use always holds the sequence number that maps to it.
  *
  * Sequence numbers are compared as int16_t differences, which handles the
  * 65535 -> 0 wrap without special cases.
@@ -32,11 +32,12 @@
 
 #include "media/jitter.h"
 
-#define JITTER_SLOTS 128 /* power of two, above JITTER_FAR */
-#define JITTER_MASK  (JITTER_SLOTS - 1)
-#define JITTER_FAR   100 /* seq distance that means the sender restarted */
-_Static_assert(JITTER_FAR < JITTER_SLOTS,
-               "a held packet's slot must be its own: see DESIGN above");
+/* jitter_alloc's ring: 2.5 s of 20 ms packets. The seq distance that
+ * means the sender restarted is 25/32 of the ring (100 of 128), short of
+ * it by the reordering a restart can still show. */
+#define JITTER_SLOTS     128
+#define JITTER_SLOTS_MIN 16
+#define JITTER_SLOTS_MAX 1024
 
 /* 0.5 s of 20 ms reads with a frame to spare before one packet is dropped:
  * short enough to give back a burst's delay, long enough that a steady
@@ -84,10 +85,12 @@ struct jitter {
 	uint64_t peak;    /* decaying jitter peak, in 1/256 samples */
 	uint32_t surplus; /* reads in a row with a frame above the target */
 	bool have_base;
-	bool stretch; /* a packet came too late: hold the next read */
-	bool started; /* playout has fixed `next`: older packets are late */
-	bool playing; /* releasing packets rather than buffering */
-	struct slot slot[JITTER_SLOTS];
+	bool stretch;  /* a packet came too late: hold the next read */
+	bool started;  /* playout has fixed `next`: older packets are late */
+	bool playing;  /* releasing packets rather than buffering */
+	uint16_t mask; /* slots - 1 */
+	int far;       /* seq distance that means the sender restarted */
+	struct slot slot[];
 };
 
 static int seq_diff(uint16_t a, uint16_t b)
@@ -97,7 +100,7 @@ static int seq_diff(uint16_t a, uint16_t b)
 
 static void forget(struct jitter *jb)
 {
-	for (size_t i = 0; i < JITTER_SLOTS; i++)
+	for (size_t i = 0; i <= jb->mask; i++)
 		jb->slot[i].used = false;
 	jb->depth = 0;
 	jb->held = 0;
@@ -178,7 +181,7 @@ static void discard_oldest(struct jitter *jb)
 {
 	uint16_t seq = jb->next;
 
-	while (!jb->slot[seq & JITTER_MASK].used)
+	while (!jb->slot[seq & jb->mask].used)
 		seq++;
 
 	/* Once playing, the gap before the discarded packet will never be
@@ -186,32 +189,37 @@ static void discard_oldest(struct jitter *jb)
 	if (jb->started)
 		jb->stats.lost += (uint16_t)(seq - jb->next);
 
-	drop(jb, &jb->slot[seq & JITTER_MASK]);
+	drop(jb, &jb->slot[seq & jb->mask]);
 	jb->stats.discarded++;
 	jb->next = (uint16_t)(seq + 1);
 
 	if (!jb->started) {
-		while (!jb->slot[jb->next & JITTER_MASK].used)
+		while (!jb->slot[jb->next & jb->mask].used)
 			jb->next++;
 	}
 }
 
 int jitter_alloc_sized(struct jitter **jbp, uint32_t clock_rate,
-                       uint32_t min_ms, uint32_t max_ms, size_t max_payload)
+                       uint32_t min_ms, uint32_t max_ms, size_t max_payload,
+                       size_t slots)
 {
 	struct jitter *jb;
 	uint8_t *room;
 
 	if (!jbp || !clock_rate || min_ms > max_ms || !max_payload ||
-	    max_payload > UINT16_MAX)
+	    max_payload > UINT16_MAX || slots < JITTER_SLOTS_MIN ||
+	    slots > JITTER_SLOTS_MAX || (slots & (slots - 1)))
 		return EINVAL;
 
-	jb = mem_zalloc(sizeof(*jb) + JITTER_SLOTS * max_payload, NULL);
+	jb = mem_zalloc(
+	    sizeof(*jb) + slots * (sizeof(struct slot) + max_payload), NULL);
 	if (!jb)
 		return ENOMEM;
 
-	room = (uint8_t *)(jb + 1);
-	for (size_t i = 0; i < JITTER_SLOTS; i++)
+	jb->mask = (uint16_t)(slots - 1);
+	jb->far = (int)(slots * 25 / 32);
+	room = (uint8_t *)&jb->slot[slots];
+	for (size_t i = 0; i < slots; i++)
 		jb->slot[i].payload = room + i * max_payload;
 	jb->min_samples = (uint64_t)clock_rate * min_ms / 1000;
 	jb->max_samples = (uint64_t)clock_rate * max_ms / 1000;
@@ -226,7 +234,7 @@ int jitter_alloc(struct jitter **jbp, uint32_t clock_rate, uint32_t min_ms,
                  uint32_t max_ms)
 {
 	return jitter_alloc_sized(jbp, clock_rate, min_ms, max_ms,
-	                          JITTER_MAX_PAYLOAD);
+	                          JITTER_MAX_PAYLOAD, JITTER_SLOTS);
 }
 
 enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
@@ -243,7 +251,7 @@ enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
 	if (jb->started || jb->held) {
 		d = seq_diff(seq, jb->next);
 		/* Waiting for the old numbering would only produce loss. */
-		if (d > JITTER_FAR || d < -JITTER_FAR) {
+		if (d > jb->far || d < -jb->far) {
 			forget(jb);
 			d = 0;
 		}
@@ -255,7 +263,7 @@ enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
 	} else if (d < 0) {
 		/* Before playout an older packet just becomes the first one,
 		 * unless the newer ones have already moved too far on. */
-		if (jb->started || seq_diff(jb->high, seq) > JITTER_FAR) {
+		if (jb->started || seq_diff(jb->high, seq) > jb->far) {
 			measure(jb, ts, samples, arrival_us);
 			jb->stats.late++;
 			if (jb->playing && jb->depth + jb->frame <= ceiling(jb))
@@ -265,7 +273,7 @@ enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
 		jb->next = seq;
 	}
 
-	s = &jb->slot[seq & JITTER_MASK];
+	s = &jb->slot[seq & jb->mask];
 	if (s->used && s->seq == seq) {
 		jb->stats.duplicate++;
 		return JITTER_PUT_DUPLICATE;
@@ -356,7 +364,7 @@ enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out)
 		jb->surplus = 0;
 	}
 
-	s = &jb->slot[jb->next & JITTER_MASK];
+	s = &jb->slot[jb->next & jb->mask];
 	if (!s->used) {
 		/* Held packets are all after `next`, so this one is lost. */
 		jb->last_ts += jb->last_samples;
@@ -379,7 +387,7 @@ enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out)
 
 bool jitter_peek(const struct jitter *jb, struct jitter_frame *out)
 {
-	const struct slot *s = &jb->slot[jb->next & JITTER_MASK];
+	const struct slot *s = &jb->slot[jb->next & jb->mask];
 
 	*out = (struct jitter_frame){0};
 	if (!jb->held || !s->used || s->seq != jb->next)

@@ -60,13 +60,20 @@ enum jitter_get_result {
 };
 
 /* clock_rate in Hz; min_ms <= max_ms. A mem object: mem_deref. Room for
- * payloads of up to JITTER_MAX_PAYLOAD bytes. */
+ * payloads of up to JITTER_MAX_PAYLOAD bytes in 128 slots: 2.5 s of 20 ms
+ * packets, the reordering and gaps a sequence number may show before the
+ * stream counts as restarted. */
 int jitter_alloc(struct jitter **jbp, uint32_t clock_rate, uint32_t min_ms,
                  uint32_t max_ms);
 /* The same with room for payloads of up to max_payload bytes (1 to
- * 65535), for codecs whose packets outgrow G.711's: Opus. */
+ * 65535) in `slots` slots (a power of two, 16 to 1024), for codecs whose
+ * packets outgrow G.711's: Opus. Every slot has the whole room, so the
+ * memory is their product; a stream whose packets are larger wants fewer
+ * slots. A sequence number more than 25/32 of the slots ahead of the one
+ * to play restarts the stream. */
 int jitter_alloc_sized(struct jitter **jbp, uint32_t clock_rate,
-                       uint32_t min_ms, uint32_t max_ms, size_t max_payload);
+                       uint32_t min_ms, uint32_t max_ms, size_t max_payload,
+                       size_t slots);
 
 enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
                                   uint32_t samples, uint8_t pt,

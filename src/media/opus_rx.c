@@ -42,6 +42,14 @@
  * (what would fold back into the band) down by more than 70 dB, for
  * 10 us a frame; see bench/README.md, "Opus receive". */
 #define RESAMPLE_QUALITY 4
+/* The jitter ring holds the deepest the buffer gets (its maximum and a
+ * packet over) in 10 ms packets, the shortest WebRTC senders use
+ * (minptime=10), with REORDER_SLACK packets of reordering beyond; a ring
+ * for 2.5 ms packets would cost four times the memory for a sender that
+ * does not exist. Shorter packets still play, through a shallower
+ * buffer. */
+#define SHORT_PTIME_MS 10
+#define REORDER_SLACK  4
 /* Packets pulled for one frame: 8 of 2.5 ms fill it; the rest is slack
  * against a stream that only ever yields nothing. */
 #define PULLS_MAX 16
@@ -61,6 +69,19 @@ struct opus_rx {
 	int16_t pcm[DEC_MAX];
 	int16_t fifo[FIFO_SAMPLES];
 };
+
+/* The smallest ring (jitter.h: a power of two of at least 16) whose
+ * restart distance, 25/32 of it, covers the deepest buffer. */
+static size_t ring_slots(uint32_t max_ms)
+{
+	size_t need =
+	    (max_ms + 2 * SHORT_PTIME_MS) / SHORT_PTIME_MS + REORDER_SLACK;
+	size_t slots = 16;
+
+	while (slots * 25 / 32 < need)
+		slots *= 2;
+	return slots;
+}
 
 static void destructor(void *arg)
 {
@@ -86,7 +107,8 @@ int opus_rx_alloc(struct opus_rx **rxp, const struct opus_rx_prm *prm)
 		return ENOMEM;
 
 	err = jitter_alloc_sized(&rx->jb, DEC_RATE, prm->jitter_min_ms,
-	                         prm->jitter_max_ms, OPUS_RX_MAX_PAYLOAD);
+	                         prm->jitter_max_ms, OPUS_RX_MAX_PAYLOAD,
+	                         ring_slots(prm->jitter_max_ms));
 	if (err)
 		goto out;
 	/* One channel: libopus mixes a stereo stream down itself. */

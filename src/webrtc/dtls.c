@@ -49,7 +49,6 @@
 
 #define RECORD_HEADER   13
 #define RECORD_MAX_BODY (16384 + 2048) /* RFC 6347 4.1: 2^14 + 2048 */
-#define APP_BUF         16384          /* the largest plaintext record */
 #define RTO_DEFAULT_MS  500
 #define RTO_MAX_FACTOR  8
 #define DEADLINE_MS     15000
@@ -105,7 +104,10 @@ struct dtls_conn {
 	dtls_conn_recv_h *recvh;
 	dtls_conn_close_h *closeh;
 	void *arg;
-	uint8_t app[APP_BUF];
+	/* Room for the plaintext of the longest datagram taken (rx_max):
+	 * no record in it can be longer. */
+	size_t rx_max;
+	uint8_t app[];
 };
 
 static const char *role_name(enum dtls_role role)
@@ -197,6 +199,9 @@ static int make_ctx(struct dtls_cert *cert, const char **why)
 	                             SSL_OP_NO_TICKET |
 	                             SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* A connection carries a datagram now and then (SCTP, a resent
+	 * flight): its read buffer need not stay between them. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	/* The peer must present a certificate; verify_cert matches it
 	 * against its fingerprint instead of a CA chain. */
 	SSL_CTX_set_verify(
@@ -555,12 +560,12 @@ static size_t min_protected(const struct dtls_conn *c)
  * here.
  */
 static int check_framing(const uint8_t *p, size_t len, size_t min_prot,
-                         const char **why)
+                         size_t max, const char **why)
 {
 	size_t off = 0;
 
-	if (len > DTLS_MAX_DATAGRAM) {
-		*why = "datagram longer than any DTLS record";
+	if (len > max) {
+		*why = "datagram longer than the connection takes";
 		return EMSGSIZE;
 	}
 	if (!len) {
@@ -613,7 +618,8 @@ int dtls_conn_alloc(struct dtls_conn **connp, struct dtls_cert *cert,
 {
 	struct dtls_conn *c;
 	const char *w = NULL, *offer;
-	size_t fplen;
+	size_t fplen, rx_max;
+	uint16_t mtu;
 	int err;
 
 	if (!why)
@@ -650,13 +656,16 @@ int dtls_conn_alloc(struct dtls_conn **connp, struct dtls_cert *cert,
 		*why = "unknown SRTP profile offer";
 		return EINVAL;
 	}
-	c = mem_zalloc(sizeof(*c), conn_destructor);
+	mtu = prm->mtu ? prm->mtu : DTLS_MTU;
+	rx_max = mtu > DTLS_RX_MIN ? mtu : DTLS_RX_MIN;
+	c = mem_zalloc(sizeof(*c) + rx_max, conn_destructor);
 	if (!c) {
 		*why = "no memory for the connection";
 		return ENOMEM;
 	}
 	c->role = prm->role;
-	c->mtu = prm->mtu ? prm->mtu : DTLS_MTU;
+	c->mtu = mtu;
+	c->rx_max = rx_max;
 	c->rto_ms = prm->rto_ms ? prm->rto_ms : RTO_DEFAULT_MS;
 	c->deadline_ms = prm->deadline_ms ? prm->deadline_ms : DEADLINE_MS;
 	c->sendh = prm->sendh;
@@ -704,7 +713,10 @@ int dtls_conn_alloc(struct dtls_conn **connp, struct dtls_cert *cert,
 		SSL_set_accept_state(c->ssl);
 	/* The MTU is set, never probed: a memory BIO has no path MTU. */
 	SSL_set_options(c->ssl, SSL_OP_NO_QUERY_MTU);
+	/* Records no longer than a datagram: OpenSSL's write buffer is sized
+	 * for the largest one, 16 KiB unless told (512 is its floor). */
 	if (!SSL_set_mtu(c->ssl, c->mtu) ||
+	    !SSL_set_max_send_fragment(c->ssl, c->mtu > 512 ? c->mtu : 512) ||
 	    SSL_set_tlsext_use_srtp(c->ssl, offer) != 0) {
 		*why = "the DTLS connection could not be set up";
 		err = EIO;
@@ -775,7 +787,7 @@ static int read_app(struct dtls_conn *c)
 {
 	/* A handler may close the connection: check before each read. */
 	while (c->state == DTLS_STATE_CONNECTED) {
-		int r = SSL_read(c->ssl, c->app, sizeof(c->app));
+		int r = SSL_read(c->ssl, c->app, (int)c->rx_max);
 		int e = SSL_get_error(c->ssl, r);
 
 		/* Reads send too: a flight resent for a repeated Finished,
@@ -858,7 +870,7 @@ int dtls_conn_recv(struct dtls_conn *c, const uint8_t *pkt, size_t len,
 		*why = c->why;
 		return ENOTCONN;
 	}
-	err = check_framing(pkt, len, min_protected(c), why);
+	err = check_framing(pkt, len, min_protected(c), c->rx_max, why);
 	if (err) {
 		c->stats.rx_refused++;
 		/* Once per connection: the counter tells the rest. */

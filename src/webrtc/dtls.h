@@ -35,8 +35,10 @@
 #define DTLS_MTU             1200
 #define DTLS_MTU_MIN         256 /* OpenSSL's floor */
 #define DTLS_MTU_MAX         9000
-#define DTLS_MAX_DATAGRAM    18445 /* one record of the largest size allowed */
-#define DTLS_SRTP_MASTER_MAX 30    /* a 16-byte key and a 14-byte salt */
+#define DTLS_SRTP_MASTER_MAX 30 /* a 16-byte key and a 14-byte salt */
+/* The longest datagram a connection takes is its MTU, and at least
+ * Ethernet's: what a peer with another MTU than ours may send. */
+#define DTLS_RX_MIN 1500
 /* OpenSSL takes a DTLS timer within 15 ms of its end as run out: a
  * shorter first timeout would resend at every read. */
 #define DTLS_RTO_MIN_MS 50
@@ -196,8 +198,9 @@ int dtls_conn_start(struct dtls_conn *conn, const char **why);
  * the handshake, carried application data or a close_notify, or been
  * discarded by OpenSSL as DTLS requires of records that fail their checks).
  * EBADMSG when it is not DTLS records (a truncated or unknown header,
- * bytes left over) and EMSGSIZE when longer than DTLS_MAX_DATAGRAM: the
- * datagram is dropped and counted, the connection goes on. ENOTCONN after
+ * bytes left over) and EMSGSIZE when longer than the MTU or DTLS_RX_MIN,
+ * whichever is larger: the datagram is dropped and counted, the
+ * connection goes on. ENOTCONN after
  * close or failure. Any other error means the connection failed on this
  * datagram: EPROTO (the handshake broke, an alert came, no SRTP profile in
  * common), EACCES (the peer's certificate does not match its fingerprint).

@@ -46,6 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = {data, size};
 	uint32_t min_ms = fuzz_u8(&in), max_ms = min_ms + 4u * fuzz_u8(&in);
+	/* 16 to 128 slots: the rings opus_rx sizes and jitter_alloc's */
+	size_t slots = (size_t)16 << (fuzz_u8(&in) & 3);
 	uint8_t payload[JITTER_MAX_PAYLOAD + 64];
 	struct jitter_stats prev = {0};
 	struct jitter *jb;
@@ -54,7 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t t = 0;
 
 	memset(shadow, 0, sizeof(shadow));
-	if (jitter_alloc(&jb, 8000, min_ms, max_ms))
+	if (jitter_alloc_sized(&jb, 8000, min_ms, max_ms, JITTER_MAX_PAYLOAD,
+	                       slots))
 		abort();
 	while (in.n) {
 		uint8_t op = fuzz_u8(&in);

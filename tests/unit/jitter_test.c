@@ -524,10 +524,13 @@ TEST(sized_room)
 	struct jitter *jb = NULL;
 	struct jitter_frame f;
 
-	CHECK_EQ(jitter_alloc_sized(&jb, 48000, 0, 100, 0), EINVAL);
-	CHECK_EQ(jitter_alloc_sized(&jb, 48000, 0, 100, 65536), EINVAL);
+	CHECK_EQ(jitter_alloc_sized(&jb, 48000, 0, 100, 0, 32), EINVAL);
+	CHECK_EQ(jitter_alloc_sized(&jb, 48000, 0, 100, 65536, 32), EINVAL);
+	CHECK_EQ(jitter_alloc_sized(&jb, 48000, 0, 100, 1275, 8), EINVAL);
+	CHECK_EQ(jitter_alloc_sized(&jb, 48000, 0, 100, 1275, 48), EINVAL);
+	CHECK_EQ(jitter_alloc_sized(&jb, 48000, 0, 100, 1275, 2048), EINVAL);
 	CHECK(jb == NULL);
-	CHECK_EQ(jitter_alloc_sized(&jb, 48000, 0, 100, 1275), 0);
+	CHECK_EQ(jitter_alloc_sized(&jb, 48000, 0, 100, 1275, 32), 0);
 	for (size_t i = 0; i < sizeof(big); i++)
 		big[i] = (uint8_t)(i * 13);
 	CHECK_EQ(jitter_put(jb, 1, 0, 960, 0, 0, big, 1276),
@@ -542,6 +545,28 @@ TEST(sized_room)
 	CHECK_EQ(jitter_get(jb, &f), JITTER_GET_FRAME);
 	CHECK_EQ(f.len, 1275);
 	CHECK(memcmp(f.payload, big + 1, 1275) == 0);
+	mem_deref(jb);
+	return 0;
+}
+
+/* A smaller ring restarts the stream at a shorter jump: 12 of 16 slots
+ * ahead is still the stream, with the gap lost; 13 is a restart. */
+TEST(small_ring)
+{
+	struct jitter *jb;
+
+	CHECK_EQ(jitter_alloc_sized(&jb, RATE, 0, 100, JITTER_MAX_PAYLOAD, 16),
+	         0);
+	CHECK_EQ(put(jb, 10), JITTER_PUT_OK);
+	CHECK_FRAME(jb, 10);
+	CHECK_EQ(put(jb, 11 + 12), JITTER_PUT_OK);
+	CHECK_GET(jb, JITTER_GET_LOST);
+	/* next is 12: 0 is 12 behind, late; 25 is 13 ahead, a restart */
+	CHECK_EQ(put(jb, 0), JITTER_PUT_LATE);
+	CHECK_EQ(jitter_stats(jb)->late, 1);
+	CHECK_EQ(put(jb, 25), JITTER_PUT_OK);
+	CHECK_EQ(jitter_depth(jb), P20MS);
+	CHECK_FRAME(jb, 25);
 	mem_deref(jb);
 	return 0;
 }
@@ -969,10 +994,12 @@ TEST(narrow_range_plays)
  */
 TEST(hostile_sequences)
 {
-	static const int jumps[] = {0,    1,    -1,    2,     27,    28,   29,
-	                            99,   100,  101,   -99,   -100,  -101, 127,
-	                            128,  129,  -127,  -128,  -129,  255,  256,
-	                            -256, 4096, -4096, 32767, -32768};
+	static const int jumps[] = {
+	    0,    1,    -1,  2,   12,   13,   -12,   -13,   15,    16,  17,
+	    -16,  25,   26,  -25, -26,  27,   28,    29,    31,    32,  33,
+	    -32,  99,   100, 101, -99,  -100, -101,  127,   128,   129, -127,
+	    -128, -129, 255, 256, -256, 4096, -4096, 32767, -32768};
+	static const size_t rings[] = {16, 32, 128};
 	static const uint32_t sizes[] = {0, 80, 160, 240, 480, 481, 1000};
 	uint8_t payload[1000];
 	uint32_t rng = 11;
@@ -983,8 +1010,9 @@ TEST(hostile_sequences)
 		uint16_t seq = (uint16_t)lcg(&rng);
 		uint64_t t = 0;
 
-		CHECK_EQ(jitter_alloc(&jb, RATE, lcg(&rng) % 80,
-		                      80 + lcg(&rng) % 200),
+		CHECK_EQ(jitter_alloc_sized(
+		             &jb, RATE, lcg(&rng) % 80, 80 + lcg(&rng) % 200,
+		             JITTER_MAX_PAYLOAD, rings[round % 3]),
 		         0);
 		for (int op = 0; op < 400; op++) {
 			uint32_t r = lcg(&rng);
@@ -1054,6 +1082,7 @@ int main(void)
 	RUN(variable_duration);
 	RUN(too_large);
 	RUN(sized_room);
+	RUN(small_ring);
 	RUN(reset);
 	RUN(waits_min_delay);
 	RUN(random_network);
