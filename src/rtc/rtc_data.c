@@ -9,7 +9,10 @@
  * Every message is a DataPacket. voxgate stamps the sender's identity and
  * sid on it, as LiveKit's server does, and delivers it to the identities
  * it names, or to everyone else in the room, on the channel its kind
- * (reliable or lossy) asks for.
+ * (reliable or lossy) asks for. LiveKit's two exceptions hold here too
+ * (rtc_data_stamp): an agent may open a text stream in another's name (the
+ * caller's transcription), and only an agent's legacy Transcription
+ * packets are passed on.
  */
 #include <errno.h>
 #include <string.h>
@@ -92,13 +95,43 @@ static void dtmf_to_phones(struct rtc_session *s, const Livekit__DataPacket *dp)
 	}
 }
 
+int rtc_data_stamp(struct mbuf *mb, Livekit__DataPacket *dp,
+                   const char *identity, const char *sid, bool agent)
+{
+	char *was_identity = dp->participant_identity;
+	char *was_sid = dp->participant_sid;
+	int err;
+
+	if (dp->value_case == LIVEKIT__DATA_PACKET__VALUE_TRANSCRIPTION &&
+	    !agent)
+		return EPERM;
+	/* An agent writes the user's transcription as the user: receivers
+	 * file a text stream under the identity its header carries, and
+	 * LiveKit leaves it there, the stream marked generated. Chunks and
+	 * trailers are stamped as usual; receivers follow the header. */
+	if (agent &&
+	    dp->value_case == LIVEKIT__DATA_PACKET__VALUE_STREAM_HEADER &&
+	    dp->stream_header->content_header_case ==
+	        LIVEKIT__DATA_STREAM__HEADER__CONTENT_HEADER_TEXT_HEADER &&
+	    was_identity[0] && strcmp(was_identity, identity)) {
+		dp->stream_header->text_header->generated = true;
+		return lkpb_pack(mb, &dp->base);
+	}
+	/* The decoded strings are put back before the message is freed. */
+	dp->participant_identity = (char *)identity;
+	dp->participant_sid = (char *)sid;
+	err = lkpb_pack(mb, &dp->base);
+	dp->participant_identity = was_identity;
+	dp->participant_sid = was_sid;
+	return err;
+}
+
 /* A DataPacket from s: stamped with its sender and passed on. */
 static void route(struct rtc_session *s, const uint8_t *data, size_t len)
 {
 	Livekit__DataPacket *dp = NULL;
 	const char *why = NULL;
 	struct mbuf *mb = NULL;
-	char *was_identity, *was_sid;
 	bool lossy;
 	int err;
 
@@ -115,16 +148,18 @@ static void route(struct rtc_session *s, const uint8_t *data, size_t len)
 		return;
 	}
 	lossy = dp->kind == LIVEKIT__DATA_PACKET__KIND__LOSSY;
-	/* As LiveKit: who sent it is the server's to say. The decoded
-	 * strings are put back before the message is freed. */
-	was_identity = dp->participant_identity;
-	was_sid = dp->participant_sid;
-	dp->participant_identity = (char *)participant_identity(s->p);
-	dp->participant_sid = (char *)participant_sid(s->p);
 	mb = mbuf_alloc(len + 64);
-	err = mb ? lkpb_pack(mb, &dp->base) : ENOMEM;
-	dp->participant_identity = was_identity;
-	dp->participant_sid = was_sid;
+	err = mb ? rtc_data_stamp(mb, dp, participant_identity(s->p),
+	                          participant_sid(s->p),
+	                          !strcmp(participant_kind(s->p), "AGENT"))
+	         : ENOMEM;
+	if (err == EPERM) {
+		s->rtc->n.data_refused++;
+		log_event(LOGL_DEBUG, NULL, "rtc_data_refused",
+		          "room=%s identity=%s reason=\"a transcription from "
+		          "a participant that is not an agent\"",
+		          s->room, s->identity);
+	}
 	if (err) {
 		mem_deref(mb);
 		lkpb_free(dp);

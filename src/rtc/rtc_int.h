@@ -30,7 +30,8 @@ struct rtc_counters {
 	uint64_t pc_failed;     /* connections that failed (DTLS, ICE) */
 	uint64_t join_timeouts; /* joins whose connection never came up */
 	uint64_t data_in;       /* DataPackets routed */
-	uint64_t data_refused;  /* not a DataPacket, text, no grant */
+	uint64_t data_refused;  /* not a DataPacket, text, no grant, a
+	                         * Transcription from a non-agent */
 	uint64_t data_dropped;  /* a receiver's channel refused it */
 };
 
@@ -118,6 +119,16 @@ void rtc_data_connected(struct rtc_session *s, bool sub);
 /* DTLS application data from the client's connection. */
 void rtc_data_in(struct rtc_session *s, bool sub, const uint8_t *data,
                  size_t len);
+/*
+ * Writes into mb (at mb->pos) the DataPacket dp, from the participant
+ * identity (sid, agent or not), as the room's others get it: stamped with
+ * its sender, as LiveKit's server does, except a text stream's header that
+ * an agent sends in another's name, which keeps that name and is marked
+ * generated. dp is left as it was but for that mark. 0; EPERM for a
+ * Transcription from anyone but an agent (LiveKit passes none on); ENOMEM.
+ */
+int rtc_data_stamp(struct mbuf *mb, Livekit__DataPacket *dp,
+                   const char *identity, const char *sid, bool agent);
 void rtc_data_close(struct rtc_session *s);
 /* Keys a phone caller pressed, to the client as sip_dtmf DataPackets. */
 void rtc_data_dtmf(struct rtc_session *s, const struct participant *from,

@@ -341,9 +341,13 @@ TEST(data_packets_from_the_sdk)
 	CHECK_STR(
 	    MAP_GET(h->attributes, h->n_attributes, "lk.transcribed_track_id"),
 	    "TR_agent00000001");
-	/* text_header (field 9) is not in the subset */
-	CHECK_EQ(h->base.n_unknown_fields, 1);
-	CHECK_EQ(h->base.unknown_fields[0].tag, 9);
+	/* the text_header says whether it was written in another's name */
+	CHECK_EQ(h->content_header_case,
+	         LIVEKIT__DATA_STREAM__HEADER__CONTENT_HEADER_TEXT_HEADER);
+	CHECK_EQ(h->text_header->operation_type,
+	         LIVEKIT__DATA_STREAM__OPERATION_TYPE__CREATE);
+	CHECK(h->text_header->generated);
+	CHECK_EQ(h->base.n_unknown_fields, 0);
 	lkpb_free(d);
 
 	d = dp(FX(dp_rpc_request));

@@ -5,8 +5,10 @@
 // sentence rendered by espeak-ng; the agent must transcribe it, ask the LLM,
 // synthesise the reply (the stand-in's 600 Hz tone) and speak it, which the
 // phone must hear in its RTP. A hidden participant (rtc-node) watches the
-// agent's `lk.agent.state` attribute. Hanging up ends the job and its
-// process.
+// agent's `lk.agent.state` attribute and reads the transcriptions the
+// session publishes as `lk.transcription` text streams: the caller's words
+// in the caller's name, the reply in the agent's. Hanging up ends the job
+// and its process.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AccessToken, SipClient } from 'livekit-server-sdk';
 import { RoomAgentDispatch, RoomConfiguration } from '@livekit/protocol';
-import { Room, RoomEvent, dispose } from '@livekit/rtc-node';
+import { ParticipantKind, Room, RoomEvent, TrackSource, dispose } from '@livekit/rtc-node';
 import { startServer, waitUntil, sleep, tmpDir, run, API_KEY, API_SECRET } from './helpers.mjs';
 import { Phone, toneShare } from './phone.mjs';
 import { startOpenAIStandIn, TRANSCRIPT, REPLY, TONE_HZ, TONE_MS } from '../standins/openai.mjs';
@@ -26,6 +28,11 @@ const NUMBER = '+15550007001';
 const CALLER = '+15552227001';
 const AGENT_NAME = 'session-agent';
 const STATE = 'lk.agent.state';
+// the transcriptions' text streams, as @livekit/agents names them
+const TOPIC = 'lk.transcription';
+const TRACK_ID = 'lk.transcribed_track_id';
+const FINAL = 'lk.transcription_final';
+const SEGMENT_ID = 'lk.segment_id';
 // one sentence: a pause between two could end the caller's turn early
 const WORDS = 'What are your opening hours?';
 
@@ -70,6 +77,7 @@ describe('a stock voice.AgentSession takes a phone call', { timeout: 120000 }, (
   let entry; // the job process's job_entry line
   let spoken; // {start, end} of the caller's sentence
   const states = []; // {state, at} of the agent, as the watcher saw them
+  const texts = []; // the lk.transcription streams the watcher received
 
   const appLog = () => out.replace(/\x1b\[[0-9;]*m/g, '');
   const appEvents = (name) =>
@@ -84,6 +92,13 @@ describe('a stock voice.AgentSession takes a phone call', { timeout: 120000 }, (
         }
       })
       .filter((e) => e && e.event === name);
+  // The worker's WARN and ERROR lines about its data (streams,
+  // transcriptions, data packets, RPC), or those matching re, counted.
+  const complaints = (re = /stream|transcri|data|publish|rpc|channel/i) => {
+    const said = {};
+    for (const m of appLog().matchAll(/\] (?:WARN|ERROR) \(\d+\): (.*)$/gm)) if (re.test(m[1])) said[m[1]] = (said[m[1]] ?? 0) + 1;
+    return said;
+  };
   // waitUntil, and on a timeout the end of the app's output as it is then
   const waitApp = (fn, opts) =>
     waitUntil(fn, opts).catch((e) => {
@@ -165,7 +180,8 @@ describe('a stock voice.AgentSession takes a phone call', { timeout: 120000 }, (
     job = await waitUntil(() => server.events('lk_job_assigned').find((e) => e.worker === reg.worker), { what: 'the job assigned', timeoutMs: 10000 });
     entry = await waitApp(() => appEvents('job_entry').find((e) => e.job === job.job), { what: 'the job process entered', timeoutMs: 15000 });
 
-    // a hidden participant watches the agent's state attribute
+    // a hidden participant watches the agent's state attribute and reads
+    // the transcriptions
     const at = new AccessToken(API_KEY, API_SECRET, { identity: 'state-watcher', ttl: '10m' });
     at.addGrant({ roomJoin: true, room: job.room, hidden: true, canPublish: false, canPublishData: false });
     watcher = new Room();
@@ -175,6 +191,16 @@ describe('a stock voice.AgentSession takes a phone call', { timeout: 120000 }, (
     };
     watcher.on(RoomEvent.ParticipantAttributesChanged, (_changed, p) => note(p));
     watcher.on(RoomEvent.ParticipantConnected, (p) => note(p));
+    watcher.registerTextStreamHandler(TOPIC, async (reader, from) => {
+      const x = { identity: from.identity, id: reader.info.streamId, attributes: { ...reader.info.attributes }, at: Date.now(), text: '' };
+      texts.push(x);
+      try {
+        for await (const chunk of reader) x.text += chunk;
+        x.done = Date.now();
+      } catch (e) {
+        x.error = e.message;
+      }
+    });
     await watcher.connect(`ws://127.0.0.1:${server.httpPort}`, await at.toJwt(), { autoSubscribe: false, dynacast: false });
     for (const p of watcher.remoteParticipants.values()) note(p);
 
@@ -191,6 +217,11 @@ describe('a stock voice.AgentSession takes a phone call', { timeout: 120000 }, (
       server.events('rtc_connected').some((e) => e.identity === job.identity),
       'the agent\'s peer connection connected',
     );
+    // (what is sent to the watcher before its data channels open is lost)
+    await waitUntil(() => server.events('rtc_data_up').some((e) => e.identity === 'state-watcher' && e.pc === 'subscriber'), {
+      what: 'the data channels to the watcher',
+      timeoutMs: 10000,
+    });
   });
 
   test('the caller\'s words reach the STT, then the LLM, then the TTS', async () => {
@@ -265,6 +296,59 @@ describe('a stock voice.AgentSession takes a phone call', { timeout: 120000 }, (
     assert.deepEqual(seq(), sdk.filter((s, i) => s !== sdk[i - 1]).slice(-seq().length), 'the watcher saw the states the SDK set');
   });
 
+  test('the transcriptions reach another participant', async (t) => {
+    assert.ok(spoken, 'the caller spoke');
+    const parts = [...watcher.remoteParticipants.values()];
+    const caller = parts.find((p) => p.kind === ParticipantKind.SIP);
+    const agent = parts.find((p) => p.identity === job.identity);
+    assert.ok(caller && agent, `the watcher sees the caller and the agent: ${JSON.stringify(parts.map((p) => [p.identity, p.kind]))}`);
+    const trackOf = (p) => [...p.trackPublications.values()].find((x) => x.source === TrackSource.SOURCE_MICROPHONE)?.sid;
+    const callerTrack = trackOf(caller);
+    const agentTrack = trackOf(agent);
+    assert.ok(callerTrack && agentTrack, `both publish a microphone track: ${callerTrack}, ${agentTrack}`);
+    const seen = () => JSON.stringify(texts);
+    const ofTrack = (sid) => texts.filter((x) => x.attributes[TRACK_ID] === sid);
+    await waitApp(
+      () =>
+        ofTrack(callerTrack).some((x) => x.done && x.attributes[FINAL] === 'true') && ofTrack(agentTrack).some((x) => x.done && x.text === REPLY),
+      { what: `the caller's final transcript and the agent's reply as ${TOPIC} streams (seen: ${seen()})`, timeoutMs: 10000 },
+    );
+    for (const x of texts) {
+      assert.ok(!x.error, `a stream ended in error: ${seen()}`);
+      assert.ok([callerTrack, agentTrack].includes(x.attributes[TRACK_ID]), `a stream names the track it transcribes: ${seen()}`);
+    }
+
+    // What the caller said, as the STT returned it, in the caller's name
+    // (the agent writes it; the server leaves the name) and before the
+    // reply: interim then final, one segment.
+    const user = ofTrack(callerTrack);
+    for (const x of user) {
+      assert.equal(x.identity, caller.identity, `the caller's transcript is the caller's: ${seen()}`);
+      assert.equal(x.text, TRANSCRIPT);
+      assert.ok(x.at > spoken.start, 'transcribed after the caller spoke');
+    }
+    assert.equal(new Set(user.map((x) => x.attributes[SEGMENT_ID])).size, 1, `one segment: ${seen()}`);
+    const final = user.find((x) => x.attributes[FINAL] === 'true');
+
+    // The agent's reply, in its own name, streamed as it is spoken.
+    const reply = ofTrack(agentTrack);
+    for (const x of reply) assert.equal(x.identity, job.identity, `the reply is the agent's: ${seen()}`);
+    assert.ok(reply.every((x) => REPLY.startsWith(x.text)), `the reply's text: ${seen()}`);
+    assert.ok(reply[0].at >= final.at, 'the reply after the caller\'s final transcript');
+    t.diagnostic(
+      `${user.length} streams of the caller's words, the final one ${final.at - spoken.end} ms after the caller's last frame; ` +
+        `${reply.length} of the reply, opened ${reply[0].at - final.at} ms after it and read in ${reply[0].done - reply[0].at} ms`,
+    );
+
+    // Nothing refused or dropped on the way, and the SDK had nothing to
+    // say about its streams.
+    const m = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(m, /voxgate_rtc_data_total\{event="routed"\} [1-9]/);
+    assert.match(m, /voxgate_rtc_data_total\{event="refused"\} 0\n/);
+    assert.match(m, /voxgate_rtc_data_total\{event="dropped"\} 0\n/);
+    assert.deepEqual(complaints(), {}, 'the worker complained about its data');
+  });
+
   test('hanging up ends the job and its process', async (t) => {
     assert.ok(job && entry, 'the call has a job');
     await phone.hangup();
@@ -286,9 +370,10 @@ describe('a stock voice.AgentSession takes a phone call', { timeout: 120000 }, (
       { what: `the job process ${entry.pid} exited`, timeoutMs: 10000 },
     );
     await waitUntil(() => server.events('participant_left').find((e) => e.identity === job.identity), { what: 'the agent left the room' });
-    // Data channels are not there yet: what the SDK said about them.
-    const said = {};
-    for (const m of appLog().matchAll(/\] (?:WARN|ERROR) \(\d+\): (.*(?:stream|transcription|data|attributes).*)$/gim)) said[m[1]] = (said[m[1]] ?? 0) + 1;
-    t.diagnostic(`the worker's data-channel complaints: ${JSON.stringify(said)}`);
+    // The session's last state update races the room's disconnect in the
+    // SDK ("Failed to update agent state attributes", an AbortError):
+    // shown, not held against voxgate.
+    t.diagnostic(`the worker's complaints after the hang-up: ${JSON.stringify(complaints(/attributes/))}`);
+    assert.deepEqual(complaints(), {}, 'the worker complained about its data');
   });
 });
