@@ -9,21 +9,23 @@
  * each by default): a voice-like signal (a 140 Hz harmonic series up to
  * 7 kHz, syllables at 4 Hz, a little noise) as a WebRTC sender would send
  * it. Each stream then goes through opus_rx_put + opus_rx_get as the media
- * thread drives them, and through its parts alone: opus_decode at 48 kHz,
- * the 48 to 8 kHz resampling, and for comparison opus_decode straight at
+ * thread drives them, and through its parts alone: opus_decode at 16 kHz
+ * and the 16 to 8 kHz resampling (what opus_rx does), and for comparison
+ * opus_decode at 48 kHz resampled from there, and opus_decode straight at
  * 8 kHz. Times are CPU time (CLOCK_THREAD_CPUTIME_ID), the best of 5
- * runs, per 20 ms of audio.
+ * runs, per 20 ms of audio. The end of each stream is concealed (60 ms):
+ * 3 frames.
  *
  * Then the resampler's response at each speexdsp quality: pure tones at
- * 48 kHz straight into it, the level out at the tone (in the band) or at
+ * 16 kHz straight into it, the level out at the tone (in the band) or at
  * its alias (above 4 kHz, what folds back into the band), in dB, and its
- * cost per frame. The end of each stream is concealed (60 ms): 3 frames.
+ * cost per frame.
  *
  * Last, tones through the whole chain (a voice stream at 32 kbps, the
  * tone alone or over white noise 24 dB down, which makes the encoder
- * code the band above 4 kHz), resampled as opus_rx does or decoded
- * straight at 8 kHz by libopus, whose own resampling lets more fold
- * back.
+ * code the band above 4 kHz), decoded at 16 or 48 kHz and resampled by
+ * speexdsp, or decoded straight at 8 kHz by libopus, whose own band
+ * limiting lets more fold back.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -39,6 +41,9 @@
 
 #define MAX_PKTS 3000 /* 60 s of 20 ms */
 #define RUNS     5
+#define QUALITY  4     /* opus_rx.c's RESAMPLE_QUALITY */
+#define IN_RATE  16000 /* opus_rx.c's DEC_RATE */
+#define IN_FRAME (IN_RATE / 50)
 
 struct stream {
 	const char *name;
@@ -138,15 +143,21 @@ static double run_rx(const struct stream *st, int n, struct opus_rx_stats *s)
 	return t / ticks;
 }
 
-/* The parts alone: decode at 48 kHz, resample, or decode at 8 kHz. */
-static double run_part(const struct stream *st, int n, int part)
+enum part {
+	DECODE,       /* at `rate` */
+	RESAMPLE,     /* from `rate` to 8 kHz, after decoding there */
+	DECODE_AND_RS /* both */
+};
+
+/* The parts alone: decode at `rate`, resample from it to 8 kHz, or both. */
+static double run_part(const struct stream *st, int n, int rate, enum part part)
 {
 	static int16_t pcm[5760];
 	int16_t out[960];
 	int err, frames = n * st->ms / 20;
-	OpusDecoder *dec =
-	    opus_decoder_create(part == 2 ? 8000 : 48000, 1, &err);
-	SpeexResamplerState *rs = speex_resampler_init(1, 48000, 8000, 4, &err);
+	OpusDecoder *dec = opus_decoder_create(rate, 1, &err);
+	SpeexResamplerState *rs =
+	    speex_resampler_init(1, (spx_uint32_t)rate, 8000, QUALITY, &err);
 	double t0, spent = 0;
 
 	for (int i = 0; i < n; i++) {
@@ -154,10 +165,11 @@ static double run_part(const struct stream *st, int n, int part)
 
 		t0 = cpu_us();
 		got = opus_decode(dec, data[i], lens[i], pcm, 5760, 0);
-		if (part == 1) {
+		if (part != DECODE && rate != 8000) {
 			spx_uint32_t in_len = (spx_uint32_t)got, out_len = 960;
 
-			t0 = cpu_us();
+			if (part == RESAMPLE)
+				t0 = cpu_us();
 			speex_resampler_process_int(rs, 0, pcm, &in_len, out,
 			                            &out_len);
 		}
@@ -186,13 +198,14 @@ static void streams(int seconds)
 	     true},
 	};
 
-	printf("| stream | opus_rx put+get | decode 48 kHz | resample | "
-	       "decode 8 kHz (alternative) | lost / FEC / concealed |\n"
-	       "|---|---|---|---|---|---|\n");
+	printf("| stream | opus_rx put+get | decode 16 kHz | resample 16 to "
+	       "8 kHz | decode 48 kHz and resample (alternative) | decode "
+	       "8 kHz (alternative) | lost / FEC / concealed |\n"
+	       "|---|---|---|---|---|---|---|\n");
 	for (size_t i = 0; i < sizeof(list) / sizeof(*list); i++) {
 		const struct stream *st = &list[i];
 		int n = seconds * 1000 / st->ms;
-		double rx = 1e9, dec = 1e9, res = 1e9, dec8 = 1e9;
+		double rx = 1e9, dec = 1e9, res = 1e9, dec48 = 1e9, dec8 = 1e9;
 		struct opus_rx_stats s;
 
 		if (n > MAX_PKTS)
@@ -203,14 +216,16 @@ static void streams(int seconds)
 		}
 		for (int r = 0; r < RUNS; r++) {
 			rx = best(rx, run_rx(st, n, &s));
-			dec = best(dec, run_part(st, n, 0));
-			res = best(res, run_part(st, n, 1));
-			dec8 = best(dec8, run_part(st, n, 2));
+			dec = best(dec, run_part(st, n, IN_RATE, DECODE));
+			res = best(res, run_part(st, n, IN_RATE, RESAMPLE));
+			dec48 =
+			    best(dec48, run_part(st, n, 48000, DECODE_AND_RS));
+			dec8 = best(dec8, run_part(st, n, 8000, DECODE));
 		}
-		printf("| %s | %.1f us | %.1f us | %.1f us | %.1f us | "
-		       "%llu / %llu / %llu |\n",
-		       st->name, rx, dec, res, dec8, (unsigned long long)s.lost,
-		       (unsigned long long)s.fec,
+		printf("| %s | %.1f us | %.1f us | %.1f us | %.1f us | %.1f us "
+		       "| %llu / %llu / %llu |\n",
+		       st->name, rx, dec, res, dec48, dec8,
+		       (unsigned long long)s.lost, (unsigned long long)s.fec,
 		       (unsigned long long)s.concealed);
 	}
 }
@@ -219,20 +234,20 @@ static void streams(int seconds)
  * 4 kHz, where it folds to; in dB against the tone in. */
 static double response(int quality, double f, double *us)
 {
-	static int16_t in[48000], out[8000];
-	spx_uint32_t in_len = 48000, out_len = 8000;
+	static int16_t in[IN_RATE], out[8000];
+	spx_uint32_t in_len, out_len;
 	SpeexResamplerState *rs;
 	double fa = f, w, c, s1 = 0, s2 = 0, p, t0;
 	int err, n = 4000;
 
-	for (int i = 0; i < 48000; i++)
-		in[i] = (int16_t)(10000 * sin(2 * M_PI * f * i / 48000));
-	rs = speex_resampler_init(1, 48000, 8000, quality, &err);
+	for (int i = 0; i < IN_RATE; i++)
+		in[i] = (int16_t)(10000 * sin(2 * M_PI * f * i / IN_RATE));
+	rs = speex_resampler_init(1, IN_RATE, 8000, quality, &err);
 	t0 = cpu_us();
 	for (int k = 0; k < 50; k++) {
-		in_len = 960;
+		in_len = IN_FRAME;
 		out_len = 160;
-		speex_resampler_process_int(rs, 0, in + 960 * k, &in_len,
+		speex_resampler_process_int(rs, 0, in + IN_FRAME * k, &in_len,
 		                            out + 160 * k, &out_len);
 	}
 	*us = (cpu_us() - t0) / 50;
@@ -286,17 +301,19 @@ static void qualities(void)
 }
 
 /* A tone through the whole chain, encoded as a voice stream (SILK or
- * hybrid), then decoded at 48 kHz and resampled as opus_rx does, or
- * decoded straight at 8 kHz: the level out at the tone or its alias. */
-static double through(double f, bool native, bool noise)
+ * hybrid), then decoded at `rate` and resampled to 8 kHz (none at 8 kHz,
+ * where libopus does it all): the level out at the tone or its alias. */
+static double through(double f, int rate, bool noise)
 {
 	static int16_t pcm[960], out[50 * 160];
 	static uint8_t pkt[1500];
 	int err, o = 0;
+	bool native = rate == 8000;
 	OpusEncoder *enc =
 	    opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &err);
-	OpusDecoder *dec = opus_decoder_create(native ? 8000 : 48000, 1, &err);
-	SpeexResamplerState *rs = speex_resampler_init(1, 48000, 8000, 4, &err);
+	OpusDecoder *dec = opus_decoder_create(rate, 1, &err);
+	SpeexResamplerState *rs =
+	    speex_resampler_init(1, (spx_uint32_t)rate, 8000, QUALITY, &err);
 	double fa = f, w, c, s1 = 0, s2 = 0, p;
 	uint32_t seed = 3;
 	long k = 0;
@@ -344,6 +361,7 @@ static double through(double f, bool native, bool noise)
 static void chains(void)
 {
 	static const double tones[] = {1000, 3400, 3700, 4300, 4600, 5000};
+	static const int rates[] = {IN_RATE, 48000, 8000};
 
 	printf("\n| signal, decoded |");
 	for (size_t j = 0; j < sizeof(tones) / sizeof(*tones); j++)
@@ -352,15 +370,19 @@ static void chains(void)
 	for (size_t j = 0; j < sizeof(tones) / sizeof(*tones); j++)
 		printf("---|");
 	printf("\n");
-	for (int row = 0; row < 4; row++) {
-		bool native = row & 1, noise = row & 2;
+	for (int row = 0; row < 6; row++) {
+		int rate = rates[row % 3];
+		bool noise = row >= 3;
 
-		printf("| %s, %s |", noise ? "tone + noise" : "tone",
-		       native ? "at 8 kHz by libopus"
-		              : "at 48 kHz, speexdsp 4 to 8 kHz");
-		for (size_t j = 0; j < sizeof(tones) / sizeof(*tones); j++) {
-			print_db(through(tones[j], native, noise));
-		}
+		if (rate == 8000)
+			printf("| %s, at 8 kHz by libopus |",
+			       noise ? "tone + noise" : "tone");
+		else
+			printf("| %s, at %d kHz, speexdsp %d to 8 kHz%s |",
+			       noise ? "tone + noise" : "tone", rate / 1000,
+			       QUALITY, rate == IN_RATE ? " (opus_rx)" : "");
+		for (size_t j = 0; j < sizeof(tones) / sizeof(*tones); j++)
+			print_db(through(tones[j], rate, noise));
 		printf("\n");
 	}
 }

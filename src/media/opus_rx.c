@@ -7,13 +7,21 @@
  * decoder sees later has passed libopus's own parser and lasts at most
  * 120 ms, which the decode buffer holds. get pulls packets until the
  * FIFO of 8 kHz samples holds a frame: a packet decodes into `pcm` at
- * 48 kHz, speexdsp brings it to 8 kHz into the FIFO. The FIFO is only
+ * 16 kHz, speexdsp brings it to 8 kHz into the FIFO. The FIFO is only
  * filled while it holds less than a frame, so it never holds more than
- * a frame plus one packet's worth (120 ms).
+ * a frame plus one packet's worth (120 ms). The jitter buffer counts in
+ * the RTP clock, 48 kHz for Opus whatever the rate decoded at.
  *
- * The resampler runs without skip_zeros, so every 6 samples in give one
+ * Why 16 kHz: libopus decoding at a lower rate drops what lies above
+ * its Nyquist, and at 8 kHz lets a coded 4.3 kHz come back at 3.7 kHz
+ * only 29 dB down; at 16 kHz all it lets through lies above 4 kHz, where
+ * speexdsp's filter takes out more than 70 dB. And it costs two thirds
+ * of decoding at 48 kHz and resampling from there (bench/README.md,
+ * "Opus receive"), which 100 tracks on a media thread feel every tick.
+ *
+ * The resampler runs without skip_zeros, so every 2 samples in give one
  * out from the first call on: FIFO levels stay multiples of 2.5 ms,
- * the step libopus conceals in. Its filter delays the audio by 4 ms.
+ * the step libopus conceals in.
  *
  * LOSS. A sequence number the buffer gives up on is rebuilt from the next
  * packet's in-band FEC (LBRR in SILK and hybrid packets) when that packet
@@ -31,16 +39,17 @@
 #include "media/jitter.h"
 #include "media/opus_rx.h"
 
-#define DEC_RATE   48000
+#define RTP_RATE   48000 /* Opus's RTP clock (RFC 7587) */
+#define DEC_RATE   16000
 #define DECIMATION (DEC_RATE / OPUS_RX_RATE)
-#define DEC_MAX    5760 /* 120 ms at 48 kHz: the longest Opus packet */
-#define STEP       (DEC_RATE / 400) /* 2.5 ms: the unit of concealment */
+#define DEC_MAX    (120 * DEC_RATE / 1000) /* the longest Opus packet */
+#define STEP       (DEC_RATE / 400)        /* 2.5 ms: the unit of concealment */
 /* Less than a frame when it is filled, plus the longest packet. */
 #define FIFO_SAMPLES    (OPUS_RX_FRAME + DEC_MAX / DECIMATION)
 #define PLC_MAX_SAMPLES (60 * DEC_RATE / 1000)
 /* speexdsp quality 4: flat to 3.4 kHz and everything from 4.3 kHz up
- * (what would fold back into the band) down by more than 70 dB, for
- * 10 us a frame; see bench/README.md, "Opus receive". */
+ * (what would fold back into the band) down by more than 70 dB; see
+ * bench/README.md, "Opus receive". */
 #define RESAMPLE_QUALITY 4
 /* The jitter ring holds the deepest the buffer gets (its maximum and a
  * packet over) in 10 ms packets, the shortest WebRTC senders use
@@ -55,6 +64,7 @@
 #define PULLS_MAX 16
 
 _Static_assert(DEC_RATE % OPUS_RX_RATE == 0, "an integer decimation");
+_Static_assert(RTP_RATE % DEC_RATE == 0, "whole RTP samples decoded");
 _Static_assert(PLC_MAX_SAMPLES % STEP == 0, "concealment in whole steps");
 
 struct opus_rx {
@@ -62,7 +72,7 @@ struct opus_rx {
 	struct jitter *jb;
 	OpusDecoder *dec;
 	SpeexResamplerState *rs;
-	uint32_t plc_run; /* 48 kHz samples filled in since a packet played */
+	uint32_t plc_run; /* samples decoded filled in since a packet played */
 	bool primed;      /* a packet played: concealment has a voice */
 	enum opus_rx_got last; /* what went into the FIFO last */
 	size_t fifo_len;
@@ -106,7 +116,7 @@ int opus_rx_alloc(struct opus_rx **rxp, const struct opus_rx_prm *prm)
 	if (!rx)
 		return ENOMEM;
 
-	err = jitter_alloc_sized(&rx->jb, DEC_RATE, prm->jitter_min_ms,
+	err = jitter_alloc_sized(&rx->jb, RTP_RATE, prm->jitter_min_ms,
 	                         prm->jitter_max_ms, OPUS_RX_MAX_PAYLOAD,
 	                         ring_slots(prm->jitter_max_ms));
 	if (err)
@@ -142,8 +152,8 @@ enum opus_rx_put_result opus_rx_put(struct opus_rx *rx, uint16_t seq,
 	 * lengths past the end, bad padding and more than 120 ms. */
 	n = opus_packet_parse(payload, (opus_int32)len, NULL, frames, sizes,
 	                      NULL);
-	per_frame = opus_packet_get_samples_per_frame(payload, DEC_RATE);
-	if (n <= 0 || per_frame <= 0 || n * per_frame > DEC_MAX) {
+	per_frame = opus_packet_get_samples_per_frame(payload, RTP_RATE);
+	if (n <= 0 || per_frame <= 0 || n * per_frame > 120 * RTP_RATE / 1000) {
 		rx->stats.malformed++;
 		return OPUS_RX_PUT_MALFORMED;
 	}
@@ -166,7 +176,13 @@ enum opus_rx_put_result opus_rx_put(struct opus_rx *rx, uint16_t seq,
 	}
 }
 
-/* n samples of pcm (48 kHz) into the FIFO at 8 kHz. */
+/* A duration in the RTP clock, in samples decoded. */
+static uint32_t decoded(uint32_t rtp_samples)
+{
+	return rtp_samples / (RTP_RATE / DEC_RATE);
+}
+
+/* n samples of pcm (DEC_RATE) into the FIFO at 8 kHz. */
 static void to_fifo(struct opus_rx *rx, size_t n)
 {
 	spx_uint32_t in_len = (spx_uint32_t)n;
@@ -179,13 +195,13 @@ static void to_fifo(struct opus_rx *rx, size_t n)
 	rx->fifo_len += out_len;
 }
 
-/* The 48 kHz samples, in whole steps, that give at least n at 8 kHz. */
+/* The samples decoded, in whole steps, that give at least n at 8 kHz. */
 static uint32_t steps_for(size_t n)
 {
 	return (uint32_t)((n * DECIMATION + STEP - 1) / STEP * STEP);
 }
 
-/* Fills samples (48 kHz, whole steps) that were due and never came:
+/* Fills samples (DEC_RATE, whole steps) that were due and never came:
  * libopus's concealment, then silence past PLC_MAX_SAMPLES in a row or
  * before anything played. */
 static void conceal(struct opus_rx *rx, uint32_t samples)
@@ -226,7 +242,8 @@ static bool has_fec(const uint8_t *p, size_t len)
 	    sizes[0] < 1)
 		return false;
 	per_frame = opus_packet_get_samples_per_frame(p, DEC_RATE);
-	silk_frames = per_frame > 960 ? per_frame / 960 : 1;
+	silk_frames =
+	    per_frame > DEC_RATE / 50 ? per_frame / (DEC_RATE / 50) : 1;
 	lbrr = (frames[0][0] >> (7 - silk_frames)) & 1;
 	if (opus_packet_get_nb_channels(p) == 2)
 		lbrr = lbrr || ((frames[0][0] >> (6 - 2 * silk_frames)) & 1);
@@ -238,23 +255,23 @@ static bool has_fec(const uint8_t *p, size_t len)
 static bool recover(struct opus_rx *rx, const struct jitter_frame *lost)
 {
 	struct jitter_frame next;
+	uint32_t gap = decoded(lost->samples);
 	int n;
 
-	if (!lost->samples || lost->samples > DEC_MAX ||
-	    !jitter_peek(rx->jb, &next) ||
+	if (!gap || gap > DEC_MAX || !jitter_peek(rx->jb, &next) ||
 	    next.seq != (uint16_t)(lost->seq + 1) ||
 	    !has_fec(next.payload, next.len))
 		return false;
 	/* FEC covers one frame of the next packet's: a shorter gap than
 	 * that would only be concealed, under the FEC's name. */
-	if ((int)lost->samples <
+	if ((int)gap <
 	    opus_packet_get_samples_per_frame(next.payload, DEC_RATE))
 		return false;
 	/* libopus conceals what the FEC does not cover (the start of a
 	 * gap longer than the next packet's frame) and decodes the rest. */
 	n = opus_decode(rx->dec, next.payload, (opus_int32)next.len, rx->pcm,
-	                (int)lost->samples, 1);
-	if (n != (int)lost->samples)
+	                (int)gap, 1);
+	if (n != (int)gap)
 		return false;
 	rx->stats.fec++;
 	rx->plc_run = 0;
@@ -271,7 +288,7 @@ static bool play(struct opus_rx *rx, const struct jitter_frame *f)
 
 	if (n <= 0) {
 		rx->stats.undecodable++;
-		conceal(rx, f->samples);
+		conceal(rx, decoded(f->samples));
 		return false;
 	}
 	rx->stats.decoded++;
@@ -304,7 +321,7 @@ enum opus_rx_got opus_rx_get(struct opus_rx *rx, int16_t out[OPUS_RX_FRAME])
 			if (recover(rx, &f)) {
 				heard = true;
 			} else {
-				conceal(rx, f.samples);
+				conceal(rx, decoded(f.samples));
 				filled = true;
 			}
 			break;

@@ -5,7 +5,7 @@
  *
  * Packets go through the call's jitter buffer (jitter.h, at the 48 kHz
  * RTP clock of Opus) as they arrive; each tick takes one 20 ms frame:
- * Opus decoded at 48 kHz mono (a stereo stream is mixed down by libopus),
+ * Opus decoded at 16 kHz mono (a stereo stream is mixed down by libopus),
  * brought to 8 kHz by speexdsp, with packets of 2.5 to 120 ms cut into
  * 20 ms frames. A lost packet is rebuilt from the next one's in-band FEC
  * when that one is already held and carries it, otherwise concealed by
