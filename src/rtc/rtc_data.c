@@ -24,6 +24,16 @@
 
 #define LABEL_RELIABLE "_reliable"
 #define LABEL_LOSSY    "_lossy"
+/* Reliable packets held for a receiver whose channels are not open yet:
+ * a few seconds of an agent's first words, not a mailbox. */
+#define HELD_MAX       64
+#define HELD_BYTES_MAX (64 * 1024)
+
+struct held {
+	struct le le; /* in rtc_media.held */
+	size_t len;
+	uint8_t pkt[];
+};
 
 /* ---- the associations' timers --------------------------------------------- */
 
@@ -44,24 +54,86 @@ static void timers_run(struct rtc *r)
 
 /* ---- delivering --------------------------------------------------------- */
 
-static void deliver(struct rtc_session *to, bool lossy, const uint8_t *pkt,
-                    size_t len)
+static void dropped(struct rtc_session *to, const char *why)
+{
+	to->rtc->n.data_dropped++;
+	log_event(LOGL_DEBUG, NULL, "rtc_data_dropped",
+	          "room=%s identity=%s error=\"%s\"", to->room, to->identity,
+	          why);
+}
+
+static void send_now(struct rtc_session *to, bool lossy, const uint8_t *pkt,
+                     size_t len)
 {
 	struct rtc_media *md = &to->media;
 	const char *why = NULL;
 	int err;
 
-	if (!md->sub_sctp || !md->data_up)
-		return;
 	err = sctpx_send(md->sub_sctp, lossy ? md->sid_lossy : md->sid_reliable,
 	                 len ? SCTPX_PPID_BINARY : SCTPX_PPID_BINARY_EMPTY, pkt,
 	                 len, &why);
-	if (err) {
-		to->rtc->n.data_dropped++;
-		log_event(LOGL_DEBUG, NULL, "rtc_data_dropped",
-		          "room=%s identity=%s error=\"%s\"", to->room,
-		          to->identity, why ? why : strerror(err));
+	if (err)
+		dropped(to, why ? why : strerror(err));
+}
+
+/* A receiver still connecting gets the reliable packets sent meanwhile
+ * once its channels open, in order, as LiveKit's clients expect of what
+ * was said while they joined (an agent's lk.agent.session stream, a
+ * DTMF digit). Lossy ones are for now or never. */
+static void hold(struct rtc_session *to, const uint8_t *pkt, size_t len)
+{
+	struct rtc_media *md = &to->media;
+	struct held *h;
+
+	if (md->nheld >= HELD_MAX || len > HELD_BYTES_MAX - md->held_bytes) {
+		dropped(to, "its channels are not open yet and enough is "
+		            "held for it");
+		return;
 	}
+	/* zeroed: list_append refuses an element that seems linked */
+	h = mem_zalloc(sizeof(*h) + len, NULL);
+	if (!h) {
+		dropped(to, "no memory to hold it");
+		return;
+	}
+	h->len = len;
+	if (len)
+		memcpy(h->pkt, pkt, len);
+	list_append(&md->held, &h->le, h);
+	md->nheld++;
+	md->held_bytes += len;
+}
+
+static void release_held(struct rtc_session *to, bool send)
+{
+	struct rtc_media *md = &to->media;
+	struct le *le;
+
+	while ((le = list_head(&md->held)) != NULL) {
+		struct held *h = le->data;
+
+		list_unlink(le);
+		if (send && md->data_up)
+			send_now(to, false, h->pkt, h->len);
+		else
+			dropped(to, "it left before its channels opened");
+		mem_deref(h);
+	}
+	md->nheld = 0;
+	md->held_bytes = 0;
+}
+
+static void deliver(struct rtc_session *to, bool lossy, const uint8_t *pkt,
+                    size_t len)
+{
+	struct rtc_media *md = &to->media;
+
+	if (md->sub_sctp && md->data_up)
+		send_now(to, lossy, pkt, len);
+	else if (lossy)
+		dropped(to, "its channels are not open yet");
+	else
+		hold(to, pkt, len);
 }
 
 static bool named(const Livekit__DataPacket *dp, const char *identity)
@@ -126,13 +198,14 @@ int rtc_data_stamp(struct mbuf *mb, Livekit__DataPacket *dp,
 	return err;
 }
 
-/* A DataPacket from s: stamped with its sender and passed on. */
-static void route(struct rtc_session *s, const uint8_t *data, size_t len)
+/* A DataPacket from s: stamped with its sender and passed on, on the
+ * kind of channel it came on. */
+static void route(struct rtc_session *s, bool lossy, const uint8_t *data,
+                  size_t len)
 {
 	Livekit__DataPacket *dp = NULL;
 	const char *why = NULL;
 	struct mbuf *mb = NULL;
-	bool lossy;
 	int err;
 
 	if (!s->p || !participant_permission(s->p)->can_publish_data) {
@@ -147,7 +220,11 @@ static void route(struct rtc_session *s, const uint8_t *data, size_t len)
 		          s->identity, why ? why : "not a DataPacket");
 		return;
 	}
-	lossy = dp->kind == LIVEKIT__DATA_PACKET__KIND__LOSSY;
+	/* The channel, not the packet's deprecated kind, says how it
+	 * travels, as LiveKit's server has it: rtc-node marks reliable
+	 * packets lossy. */
+	dp->kind = lossy ? LIVEKIT__DATA_PACKET__KIND__LOSSY
+	                 : LIVEKIT__DATA_PACKET__KIND__RELIABLE;
 	mb = mbuf_alloc(len + 64);
 	err = mb ? rtc_data_stamp(mb, dp, participant_identity(s->p),
 	                          participant_sid(s->p),
@@ -258,7 +335,9 @@ static void sub_state_h(enum sctpx_state state, const char *why, void *arg)
 	}
 	md->data_up = true;
 	log_event(LOGL_INFO, NULL, "rtc_data_up",
-	          "room=%s identity=%s pc=subscriber", s->room, s->identity);
+	          "room=%s identity=%s pc=subscriber held=%zu", s->room,
+	          s->identity, md->nheld);
+	release_held(s, true);
 }
 
 static void pub_state_h(enum sctpx_state state, const char *why, void *arg)
@@ -275,16 +354,36 @@ static void pub_state_h(enum sctpx_state state, const char *why, void *arg)
 		          s->room, s->identity, why ? why : "");
 }
 
-static void message_h(uint16_t sid, enum sctpx_ppid ppid, const uint8_t *data,
-                      size_t len, void *arg)
+static void message(struct rtc_session *s, struct sctpx_assoc *a, uint16_t sid,
+                    enum sctpx_ppid ppid, const uint8_t *data, size_t len)
 {
-	(void)sid;
+	struct sctpx_chan chan;
+
 	if (!sctpx_ppid_binary(ppid)) {
 		/* LiveKit's SDKs refuse text messages; so does voxgate. */
-		((struct rtc_session *)arg)->rtc->n.data_refused++;
+		s->rtc->n.data_refused++;
 		return;
 	}
-	route(arg, data, len);
+	route(s,
+	      a && !sctpx_channel(a, sid, &chan, NULL, NULL) && chan.label &&
+	          !strcmp(chan.label, LABEL_LOSSY),
+	      data, len);
+}
+
+static void pub_message_h(uint16_t sid, enum sctpx_ppid ppid,
+                          const uint8_t *data, size_t len, void *arg)
+{
+	struct rtc_session *s = arg;
+
+	message(s, s->media.pub_sctp, sid, ppid, data, len);
+}
+
+static void sub_message_h(uint16_t sid, enum sctpx_ppid ppid,
+                          const uint8_t *data, size_t len, void *arg)
+{
+	struct rtc_session *s = arg;
+
+	message(s, s->media.sub_sctp, sid, ppid, data, len);
 }
 
 static int assoc_new(struct rtc_session *s, bool sub, bool dtls_client,
@@ -303,7 +402,7 @@ static int assoc_new(struct rtc_session *s, bool sub, bool dtls_client,
 	    .label = label,
 	    .sendh = sub ? sub_send_h : pub_send_h,
 	    .stateh = sub ? sub_state_h : pub_state_h,
-	    .messageh = message_h,
+	    .messageh = sub ? sub_message_h : pub_message_h,
 	    .arg = s,
 	};
 	err = sctpx_alloc(ap, &prm, &why);
@@ -351,6 +450,7 @@ void rtc_data_in(struct rtc_session *s, bool sub, const uint8_t *data,
 void rtc_data_close(struct rtc_session *s)
 {
 	s->media.data_up = false;
+	release_held(s, false);
 	s->media.sub_sctp = mem_deref(s->media.sub_sctp);
 	s->media.pub_sctp = mem_deref(s->media.pub_sctp);
 }

@@ -69,6 +69,9 @@ struct rtc_media {
 	/* Data channels: SCTP on each connection, once it is up. */
 	struct sctpx_assoc *sub_sctp, *pub_sctp;
 	bool data_up; /* ours on the subscriber connection are open */
+	/* Reliable packets for it until then (rtc_data.c). */
+	struct list held;
+	size_t nheld, held_bytes;
 	uint16_t sid_reliable, sid_lossy;
 	uint16_t pub_sctp_port; /* from the publisher offer */
 	uint32_t pub_max_message_size;

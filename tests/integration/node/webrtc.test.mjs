@@ -181,6 +181,38 @@ describe('WebRTC with rtc-node', { timeout: 90000 }, () => {
     }
   });
 
+  test('a reliable packet sent while its receiver is still joining reaches it once its channels open', async () => {
+    const late = new Room();
+    const got = [];
+    late.on(RoomEvent.DataReceived, (payload, p) => got.push({ text: Buffer.from(payload).toString(), from: p?.identity }));
+    const enc = (t) => new TextEncoder().encode(t);
+    let upBefore = null;
+    const sent = new Promise((resolve, reject) => {
+      const h = (p) => {
+        if (p.identity !== 'late') return;
+        room.off(RoomEvent.ParticipantConnected, h);
+        // Whether its channels were open when this went out: the log says.
+        upBefore = server.events('rtc_data_up').some((e) => e.identity === 'late' && e.pc === 'subscriber');
+        room.localParticipant
+          .publishData(enc('while you joined'), { reliable: true, destination_identities: ['late'] })
+          .then(resolve, reject);
+      };
+      room.on(RoomEvent.ParticipantConnected, h);
+    });
+    await late.connect(`ws://127.0.0.1:${server.httpPort}`, await token('late'), { autoSubscribe: true, dynacast: false });
+    try {
+      await Promise.race([sent, sleep(8000).then(() => assert.fail('the joiner was never announced'))]);
+      await waitUntil(() => got.some((g) => g.text === 'while you joined'), { timeoutMs: 10000, what: 'the packet sent while joining' });
+      assert.equal(got.find((g) => g.text === 'while you joined').from, 'listener');
+      if (!upBefore) {
+        const up = server.events('rtc_data_up').find((e) => e.identity === 'late' && e.pc === 'subscriber');
+        assert.ok(Number(up.held) >= 1, `held for the joiner: ${JSON.stringify(up)}`);
+      }
+    } finally {
+      await late.disconnect();
+    }
+  });
+
   test('keys the caller presses reach the client as sip_dtmf', async () => {
     const got = [];
     const h = (code, digit, p) => got.push({ code, digit, from: p?.identity });
