@@ -2,6 +2,7 @@
  * application/x-www-form-urlencoded, read whole into one block.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/form.h"
@@ -133,4 +134,27 @@ void form_reset(struct form *f)
 	free(f->v); /* the strings live in the same block */
 	f->v = NULL;
 	f->n = 0;
+}
+
+size_t form_encode(char *out, size_t sz, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		             (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+		             c == '_' || c == '~';
+		char enc[3] = {'%', hex[c >> 4], hex[c & 15]};
+		size_t k = plain ? 1 : 3;
+
+		for (size_t j = 0; j < k; j++, len++) {
+			if (len + 1 < sz)
+				out[len] = plain ? (char)c : enc[j];
+		}
+	}
+	if (sz)
+		out[len < sz ? len : sz - 1] = '\0';
+	return len;
 }

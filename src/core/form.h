@@ -38,4 +38,13 @@ const char *form_get(const struct form *f, const char *name);
 
 void form_reset(struct form *f);
 
+/*
+ * Percent-encodes s (n bytes) for a URL's query or a form: RFC 3986's
+ * unreserved characters stay, every other byte becomes %XX (a space too,
+ * never '+', which some servers read as a plus). Writes at most sz bytes
+ * to out, NUL included, and returns the length of the whole encoding, as
+ * snprintf does: a first call with sz 0 sizes the buffer.
+ */
+size_t form_encode(char *out, size_t sz, const char *s, size_t n);
+
 #endif

@@ -103,11 +103,36 @@ TEST(bounds)
 	return 0;
 }
 
+/* What encoding writes, decoding reads back; the length is known first. */
+TEST(encode)
+{
+	const char in[] = "a b+c&d=é~-._/?%\x01";
+	char out[64];
+	struct form f;
+	size_t need = form_encode(NULL, 0, in, strlen(in));
+
+	CHECK_EQ(form_encode(out, sizeof(out), in, strlen(in)), need);
+	CHECK_STR(out, "a%20b%2Bc%26d%3D%C3%A9~-._%2F%3F%25%01");
+	CHECK_EQ(form_encode(out, 4, in, strlen(in)), need);
+	CHECK_STR(out, "a%2");
+	CHECK_EQ(form_encode(out, sizeof(out), "", 0), 0);
+	CHECK_STR(out, "");
+
+	char pair[80];
+	snprintf(pair, sizeof(pair), "k=");
+	form_encode(pair + 2, sizeof(pair) - 2, "x y&z", 5);
+	CHECK_EQ(form_parse(&f, pair, strlen(pair)), 0);
+	CHECK_STR(form_get(&f, "k"), "x y&z");
+	form_reset(&f);
+	return 0;
+}
+
 /* The documented string for vector A, signed with OpenSSL directly. */
 int main(void)
 {
 	RUN(decode);
 	RUN(refused);
 	RUN(bounds);
+	RUN(encode);
 	TEST_EXIT();
 }
