@@ -426,16 +426,19 @@ static void io_h(int flags, void *arg);
 static void close_wait_h(void *arg);
 static void idle_h(void *arg);
 
-static void watch(struct wsc *w)
+/* Only the first call can fail: a descriptor beyond the loop's size
+ * (fd_setsize; 1024 unless the process raised it). */
+static int watch(struct wsc *w)
 {
 	int flags = FD_READ | (list_isempty(&w->txq) ? 0 : FD_WRITE);
+	int err = 0;
 
-	if (w->fd < 0)
-		return;
-	if (flags != w->fd_flags) {
-		if (fd_listen(w->fd, flags, io_h, w) == 0)
+	if (w->fd >= 0 && flags != w->fd_flags) {
+		err = fd_listen(w->fd, flags, io_h, w);
+		if (!err)
 			w->fd_flags = flags;
 	}
+	return err;
 }
 
 static void csocks_drop(struct wsc *w)
@@ -528,7 +531,7 @@ static void finish(struct wsc *w, int err, uint16_t code, bool by_server,
 		          w->label, w->host, w->path, err, q);
 
 	if (w->opened && w->easy && !list_isempty(&w->txq) && !w->tx_err) {
-		watch(w);
+		(void)watch(w);
 		tmr_start(&w->tmr_close, WSC_CLOSE_WAIT_MS, close_wait_h, w);
 	} else {
 		conn_release(w);
@@ -633,7 +636,7 @@ static int flush(struct wsc *w)
 		list_unlink(le);
 		mem_deref(qf);
 	}
-	watch(w);
+	(void)watch(w);
 	return 0;
 }
 
@@ -1372,6 +1375,11 @@ static void upgrade_start(struct wsc *w)
 	log_event(LOGL_DEBUG, w->call_id, "wsc_connected",
 	          "label=%s host=%s ms=%u", w->label, w->host,
 	          (unsigned)(tmr_jiffies() - w->t_start));
+	if (watch(w)) {
+		finish(w, EMFILE, 1006, false,
+		       "socket beyond the event loop's descriptors");
+		return;
+	}
 	if (flush(w))
 		on_eof(w, w->errbuf);
 }

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <re.h>
+#include "net/conngate.h"
 #include "net/wsc.h"
 #include "test.h"
 
@@ -31,17 +32,24 @@ enum mode {
 	M_DEAF,      /* opens, then answers nothing (no pong either) */
 };
 
-struct srv {
-	struct tcp_sock *ts;
+/* One connection the server took. */
+struct sconn {
+	struct le le;
 	struct tcp_conn *tc;
-	struct tls *tls;
 	struct tls_conn *tlsc;
-	uint16_t port;
-	enum mode mode;
 	uint8_t *in;
 	size_t in_len;
 	bool upgraded;
-	char request[4096];
+};
+
+struct srv {
+	struct tcp_sock *ts;
+	struct tls *tls;
+	struct list conns;
+	unsigned accepted;
+	uint16_t port;
+	enum mode mode;
+	char request[4096]; /* the last one */
 	unsigned frames;
 	bool all_masked;
 	uint32_t keys[4];
@@ -54,6 +62,7 @@ struct srv {
 };
 
 static struct srv srv;
+static struct sconn *cur; /* the connection being served */
 
 static void srv_send(const void *p, size_t n)
 {
@@ -61,8 +70,8 @@ static void srv_send(const void *p, size_t n)
 
 	mbuf_write_mem(mb, p, n);
 	mb->pos = 0;
-	if (srv.tc)
-		tcp_send(srv.tc, mb);
+	if (cur && cur->tc)
+		tcp_send(cur->tc, mb);
 	mem_deref(mb);
 }
 
@@ -151,8 +160,8 @@ static void srv_command(const char *c, size_t n)
 
 		memset(h + 2, 'm', 10);
 		srv_send(h, sizeof(h));
-		srv.tc = mem_deref(srv.tc);
-		srv.tlsc = mem_deref(srv.tlsc);
+		cur->tlsc = mem_deref(cur->tlsc);
+		cur->tc = mem_deref(cur->tc);
 	} else if (n == 7 && !memcmp(c, "badutf8", 7)) {
 		srv_frame(0x81, "\xc3\x28", 2);
 	} else if (n == 3 && !memcmp(c, "two", 3)) {
@@ -163,17 +172,17 @@ static void srv_command(const char *c, size_t n)
 	}
 }
 
-/* Client frames in srv.in: masked, small enough for the tests. */
+/* Client frames in cur->in: masked, small enough for the tests. */
 static void srv_frames(void)
 {
 	for (;;) {
-		uint8_t *p = srv.in, key[4], op;
+		uint8_t *p = cur->in, key[4], op;
 		size_t hl = 2, n;
 		uint64_t len;
 		uint32_t k32;
 		bool seen = false;
 
-		if (srv.in_len < 2)
+		if (cur->in_len < 2)
 			return;
 		len = p[1] & 0x7f;
 		if (len == 126)
@@ -181,7 +190,7 @@ static void srv_frames(void)
 		else if (len == 127)
 			hl += 8;
 		hl += (p[1] & 0x80) ? 4 : 0;
-		if (srv.in_len < hl)
+		if (cur->in_len < hl)
 			return;
 		if (len == 126)
 			len = (uint64_t)p[2] << 8 | p[3];
@@ -190,7 +199,7 @@ static void srv_frames(void)
 			for (int i = 0; i < 8; i++)
 				len = len << 8 | p[2 + i];
 		}
-		if (srv.in_len - hl < len)
+		if (cur->in_len - hl < len)
 			return;
 		n = (size_t)len;
 		if (!(p[1] & 0x80)) {
@@ -232,25 +241,25 @@ static void srv_frames(void)
 		} else {
 			srv_frame((uint8_t)(0x80 | op), p + hl, n);
 		}
-		if (!srv.tc)
+		if (!cur->tc)
 			return;
-		memmove(srv.in, srv.in + hl + n, srv.in_len - hl - n);
-		srv.in_len -= hl + n;
+		memmove(cur->in, cur->in + hl + n, cur->in_len - hl - n);
+		cur->in_len -= hl + n;
 	}
 }
 
 static void srv_upgrade(void)
 {
 	char acc[32], out[1024];
-	uint8_t *end = memmem(srv.in, srv.in_len, "\r\n\r\n", 4);
+	uint8_t *end = memmem(cur->in, cur->in_len, "\r\n\r\n", 4);
 	size_t hl, l;
 
 	if (!end)
 		return;
-	hl = (size_t)(end + 4 - srv.in);
-	snprintf(srv.request, sizeof(srv.request), "%.*s", (int)hl, srv.in);
-	memmove(srv.in, srv.in + hl, srv.in_len - hl);
-	srv.in_len -= hl;
+	hl = (size_t)(end + 4 - cur->in);
+	snprintf(srv.request, sizeof(srv.request), "%.*s", (int)hl, cur->in);
+	memmove(cur->in, cur->in + hl, cur->in_len - hl);
+	cur->in_len -= hl;
 	accept_of(srv.request, acc);
 
 	switch (srv.mode) {
@@ -294,7 +303,7 @@ static void srv_upgrade(void)
 	if (srv.mode == M_COMBINED)
 		l += frame((uint8_t *)out + l, 0x81, "first", 5);
 	srv_send(out, l);
-	srv.upgraded = true;
+	cur->upgraded = true;
 	srv_frames();
 }
 
@@ -302,36 +311,51 @@ static void srv_recv_h(struct mbuf *mb, void *arg)
 {
 	size_t n = mbuf_get_left(mb);
 
-	(void)arg;
-	srv.in = realloc(srv.in, srv.in_len + n);
-	memcpy(srv.in + srv.in_len, mbuf_buf(mb), n);
-	srv.in_len += n;
-	if (!srv.upgraded)
+	cur = arg;
+	cur->in = realloc(cur->in, cur->in_len + n);
+	memcpy(cur->in + cur->in_len, mbuf_buf(mb), n);
+	cur->in_len += n;
+	if (!cur->upgraded)
 		srv_upgrade();
 	else
 		srv_frames();
+	cur = NULL;
+}
+
+static void sconn_free(struct sconn *c)
+{
+	list_unlink(&c->le);
+	mem_deref(c->tlsc);
+	mem_deref(c->tc);
+	free(c->in);
+	free(c);
 }
 
 static void srv_close_h(int err, void *arg)
 {
 	(void)err;
-	(void)arg;
-	srv.tlsc = mem_deref(srv.tlsc);
-	srv.tc = mem_deref(srv.tc);
+	sconn_free(arg);
 }
 
 static void srv_conn_h(const struct sa *peer, void *arg)
 {
+	struct sconn *c = calloc(1, sizeof(*c));
+
 	(void)peer;
 	(void)arg;
-	if (srv.tc) {
-		tcp_reject(srv.ts);
-		return;
-	}
-	if (tcp_accept(&srv.tc, srv.ts, NULL, srv_recv_h, srv_close_h, NULL) ==
-	        0 &&
-	    srv.tls)
-		tls_start_tcp(&srv.tlsc, srv.tls, srv.tc, 0);
+	list_append(&srv.conns, &c->le, c);
+	srv.accepted++;
+	if (tcp_accept(&c->tc, srv.ts, NULL, srv_recv_h, srv_close_h, c) ||
+	    (srv.tls && tls_start_tcp(&c->tlsc, srv.tls, c->tc, 0)))
+		sconn_free(c);
+}
+
+static void srv_stop(void)
+{
+	while (list_head(&srv.conns))
+		sconn_free(list_head(&srv.conns)->data);
+	srv.ts = mem_deref(srv.ts);
+	srv.tls = mem_deref(srv.tls);
 }
 
 /* tls: 0 none, 1 the certificate for 127.0.0.1 and localhost, 2 one for
@@ -342,10 +366,7 @@ static int srv_start(enum mode mode, int tls)
 	static char chain[300];
 	int err;
 
-	srv_close_h(0, NULL);
-	srv.ts = mem_deref(srv.ts);
-	srv.tls = mem_deref(srv.tls);
-	free(srv.in);
+	srv_stop();
 	memset(&srv, 0, sizeof(srv));
 	srv.mode = mode;
 	srv.close_code = -1;
@@ -364,15 +385,6 @@ static int srv_start(enum mode mode, int tls)
 	tcp_sock_local_get(srv.ts, &sa);
 	srv.port = sa_port(&sa);
 	return 0;
-}
-
-static void srv_stop(void)
-{
-	srv_close_h(0, NULL);
-	srv.ts = mem_deref(srv.ts);
-	srv.tls = mem_deref(srv.tls);
-	free(srv.in);
-	srv.in = NULL;
 }
 
 /* ---- the client's side ---- */
@@ -1017,6 +1029,103 @@ TEST(back_pressure)
 	return 0;
 }
 
+/* Many sockets on one loop, as a worker holds them: each gets its own
+ * echo back, then closes. */
+#define MANY 200
+
+struct many {
+	struct wsc *w;
+	unsigned i;
+	bool got, closed;
+	int err;
+	uint16_t code;
+};
+
+static struct many many[MANY];
+static unsigned many_closed;
+
+static void many_open_h(void *arg)
+{
+	struct many *m = arg;
+	char t[32];
+	int n = snprintf(t, sizeof(t), "n:%u", m->i);
+
+	wsc_send(m->w, WSC_TEXT, t, (size_t)n);
+}
+
+static void many_msg_h(enum wsc_op op, const uint8_t *p, size_t n, void *arg)
+{
+	struct many *m = arg;
+	char t[32];
+	int tn = snprintf(t, sizeof(t), "n:%u", m->i);
+
+	m->got = op == WSC_TEXT && n == (size_t)tn && !memcmp(p, t, n);
+	wsc_close(m->w, 1000, NULL);
+}
+
+static void many_close_h(const struct wsc_end *end, void *arg)
+{
+	struct many *m = arg;
+
+	m->closed = true;
+	m->err = end->err;
+	m->code = end->code;
+	if (++many_closed == MANY)
+		re_cancel();
+}
+
+TEST(many_sockets)
+{
+	struct wsc_totals t0, t1;
+	char url[64];
+	unsigned ok = 0;
+
+	/* the server's listen() with a real backlog (libre's is 5), as
+	 * voxgate's own server and any provider's has */
+	struct conngate_prm gate = {
+	    .max_total = 4096, .max_per_addr = 4096, .backlog = 1024};
+	uint32_t fds = 0;
+	const char *why = NULL;
+
+	CHECK_EQ(conngate_fd_setup(4096, &fds, &why), 0);
+	CHECK_EQ(conngate_start(&gate, fds), 0);
+	wsc_totals(&t0);
+	CHECK_EQ(srv_start(M_ECHO, 0), 0);
+	conngate_stop();
+	snprintf(url, sizeof(url), "ws://127.0.0.1:%u/v1/listen", srv.port);
+	many_closed = 0;
+	for (unsigned i = 0; i < MANY; i++) {
+		struct wsc_prm prm = {
+		    .url = url,
+		    .label = "many",
+		    .openh = many_open_h,
+		    .msgh = many_msg_h,
+		    .closeh = many_close_h,
+		    .arg = &many[i],
+		};
+
+		memset(&many[i], 0, sizeof(many[i]));
+		many[i].i = i;
+		CHECK_EQ(wsc_alloc(&many[i].w, &prm, NULL), 0);
+	}
+	wsc_totals(&t1);
+	CHECK_EQ(t1.open_now - t0.open_now, MANY);
+	CHECK(run(10000));
+	for (unsigned i = 0; i < MANY; i++) {
+		ok += many[i].got && many[i].closed && many[i].err == 0 &&
+		      many[i].code == 1000;
+		many[i].w = mem_deref(many[i].w);
+	}
+	CHECK_EQ(ok, MANY);
+	CHECK_EQ(srv.accepted, MANY);
+	wsc_totals(&t1);
+	CHECK_EQ(t1.opened - t0.opened, MANY);
+	CHECK_EQ(t1.closes[0] - t0.closes[0], MANY);
+	CHECK_EQ(t1.open_now, t0.open_now);
+	srv_stop();
+	return 0;
+}
+
 static void tls_open(struct cli *c)
 {
 	send_cmd(c, "over tls");
@@ -1149,6 +1258,7 @@ int main(void)
 	RUN(free_in_handler);
 	RUN(idle);
 	RUN(back_pressure);
+	RUN(many_sockets);
 	RUN(tls);
 	srv_stop();
 	libre_close();
