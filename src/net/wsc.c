@@ -1560,6 +1560,40 @@ static bool header_ok(const struct wsc_header *h)
 	return true;
 }
 
+/*
+ * Which CAs the connection trusts. curl loads its CA file into every
+ * connection's own SSL_CTX and keeps it there: with the system's bundle
+ * (some 140 certificates) that is about 900 KiB and 25 ms of CPU per
+ * socket. A hashed directory (c_rehash) is read per look-up instead, a
+ * certificate or two per handshake. So the system's CAs are taken from
+ * the directory curl was built to use, when it has one (Debian's
+ * /etc/ssl/certs), and the bundle only when it has not.
+ */
+static int ca_setup(CURL *easy, const struct wsc_prm *prm, const char **why)
+{
+	char *capath = NULL;
+	CURLcode rc = CURLE_OK;
+
+	if (prm->ca_file) {
+		rc = curl_easy_setopt(easy, CURLOPT_CAINFO, prm->ca_file);
+		if (rc == CURLE_OK)
+			rc = curl_easy_setopt(easy, CURLOPT_CAPATH, NULL);
+	} else if (prm->ca_path) {
+		rc = curl_easy_setopt(easy, CURLOPT_CAPATH, prm->ca_path);
+		if (rc == CURLE_OK)
+			rc = curl_easy_setopt(easy, CURLOPT_CAINFO, NULL);
+	} else if (curl_easy_getinfo(easy, CURLINFO_CAPATH, &capath) ==
+	               CURLE_OK &&
+	           capath && *capath) {
+		rc = curl_easy_setopt(easy, CURLOPT_CAINFO, NULL);
+	}
+	if (rc != CURLE_OK) {
+		*why = "CA file or directory not taken";
+		return EINVAL;
+	}
+	return 0;
+}
+
 static int build_request(struct wsc *w, const struct url_parts *u,
                          const struct wsc_prm *prm, const char **why)
 {
@@ -1685,12 +1719,9 @@ int wsc_alloc(struct wsc **wscp, const struct wsc_prm *prm, const char **why)
 	curl_easy_setopt(w->easy, CURLOPT_ERRORBUFFER, w->errbuf);
 	curl_easy_setopt(w->easy, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(w->easy, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (prm->ca_file && curl_easy_setopt(w->easy, CURLOPT_CAINFO,
-	                                     prm->ca_file) != CURLE_OK) {
-		*why = "CA file not taken";
-		err = EINVAL;
+	err = ca_setup(w->easy, prm, why);
+	if (err)
 		goto out;
-	}
 	curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
 	curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
 	curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, timer_cb);

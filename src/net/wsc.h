@@ -76,6 +76,8 @@ struct wsc_prm {
 	size_t headerc;
 	const char *ca_file; /* PEM file of CAs to trust instead of the
 	                         system's (tests); NULL: the system's */
+	const char *ca_path; /* or a hashed directory of them (c_rehash),
+	                        when ca_file is NULL */
 	const char *label;   /* the log's name for it: "deepgram", ... */
 	const char *call_id; /* the log's call, or NULL */
 	uint32_t connect_ms; /* DNS, TCP, TLS and the upgrade answer;

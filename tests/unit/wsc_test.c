@@ -1147,6 +1147,19 @@ TEST(tls)
 	CHECK_STR(cli.texts, "over tls");
 	cli_end();
 
+	/* the CA in a hashed directory, as the system's are read */
+	snprintf(ca, sizeof(ca), "%s/cas", getenv("WSC_TEST_DIR"));
+	over.ca_file = NULL;
+	over.ca_path = ca;
+	CHECK_EQ(srv_start(M_ECHO, 1), 0);
+	CHECK_EQ(cli_start("wss", NULL, NULL, &over), 0);
+	cli.on_open = tls_open;
+	for (int i = 0; i < 40 && !cli.msgs && !cli.closed; i++)
+		run(50);
+	CHECK(cli.opened);
+	CHECK_STR(cli.texts, "over tls");
+	cli_end();
+
 	/* the same server, the system's CAs: not trusted */
 	CHECK_EQ(srv_start(M_ECHO, 1), 0);
 	CHECK_EQ(cli_start("wss", NULL, NULL, NULL), 0);
@@ -1157,6 +1170,8 @@ TEST(tls)
 	cli_end();
 
 	/* the CA given, but a name the certificate does not hold */
+	snprintf(ca, sizeof(ca), "%s/ca.pem", getenv("WSC_TEST_DIR"));
+	over.ca_file = ca;
 	CHECK_EQ(srv_start(M_ECHO, 2), 0);
 	CHECK_EQ(cli_start("wss", NULL, NULL, &over), 0);
 	CHECK(run(3000));
@@ -1219,7 +1234,8 @@ static int make_certs(char *dir, size_t sz)
 	         "> other.cnf && "
 	         "openssl x509 -req -in other.csr -CA ca.pem -CAkey ca.key "
 	         "-CAcreateserial -out other.pem -days 2 -extfile other.cnf && "
-	         "cat other.pem other.key > other_chain.pem",
+	         "cat other.pem other.key > other_chain.pem && "
+	         "mkdir cas && cp ca.pem cas/ && openssl rehash cas",
 	         dir);
 	if (system(cmd) != 0)
 		return EIO;
