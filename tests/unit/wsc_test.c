@@ -22,14 +22,15 @@
 /* ---- the server ---- */
 
 enum mode {
-	M_ECHO,      /* echoes messages, answers pings, runs commands */
-	M_REFUSE,    /* 401 with a JSON body, in one segment */
-	M_REFUSE_CH, /* 429, body chunked, in two segments */
-	M_BADACCEPT, /* 101 with a wrong Sec-WebSocket-Accept */
-	M_SILENT,    /* takes the connection, never answers */
-	M_COMBINED,  /* 101 and a first frame in one segment */
-	M_SINK,      /* reads messages, echoes none, counts their bytes */
-	M_DEAF,      /* opens, then answers nothing (no pong either) */
+	M_ECHO,       /* echoes messages, answers pings, runs commands */
+	M_REFUSE,     /* 401 with a JSON body, in one segment */
+	M_REFUSE_CH,  /* 429, body chunked, in two segments */
+	M_REFUSE_EOF, /* 503, a text body ended by closing the connection */
+	M_BADACCEPT,  /* 101 with a wrong Sec-WebSocket-Accept */
+	M_SILENT,     /* takes the connection, never answers */
+	M_COMBINED,   /* 101 and a first frame in one segment */
+	M_SINK,       /* reads messages, echoes none, counts their bytes */
+	M_DEAF,       /* opens, then answers nothing (no pong either) */
 };
 
 /* One connection the server took. */
@@ -284,6 +285,16 @@ static void srv_upgrade(void)
 
 		srv_send(a, strlen(a));
 		srv_send(b, strlen(b));
+		return;
+	}
+	case M_REFUSE_EOF: {
+		const char *a = "HTTP/1.1 503 Service Unavailable\r\n"
+		                "Connection: close\r\n\r\n"
+		                "upstream\nbusy";
+
+		srv_send(a, strlen(a));
+		cur->tlsc = mem_deref(cur->tlsc);
+		cur->tc = mem_deref(cur->tc);
 		return;
 	}
 	case M_SILENT:
@@ -807,6 +818,15 @@ TEST(refused_json)
 	CHECK_STR(cli.end.reason, "HTTP 429: Rate limit reached");
 	CHECK_STR(cli.end.body, "{\"error\":{\"message\":\"Rate limit "
 	                        "reached\"}}");
+	cli_end();
+
+	CHECK_EQ(srv_start(M_REFUSE_EOF, 0), 0);
+	CHECK_EQ(cli_start("ws", NULL, NULL, NULL), 0);
+	CHECK(run(3000));
+	CHECK_EQ(cli.end.err, EPERM);
+	CHECK_EQ(cli.end.status, 503);
+	CHECK_STR(cli.end.reason, "HTTP 503: upstream busy");
+	CHECK_STR(cli.end.body, "upstream\nbusy");
 	cli_end();
 	srv_stop();
 	return 0;
