@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "carrier/telnyx_api.h"
+#include "core/form.h"
 #include "core/log.h"
 #include "core/outbox.h"
 
@@ -56,29 +57,15 @@ static bool code_ok(const char *s, size_t max)
 	                 "0123456789_.-") == n;
 }
 
-/* Percent-encodes all but RFC 3986's unreserved characters, as
- * encodeURIComponent does. The caller frees the result. */
+/* The id as one path segment, percent-encoded as encodeURIComponent
+ * does. The caller frees the result. */
 static char *path_escape(const char *s)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	char *out = malloc(3 * strlen(s) + 1), *o = out;
+	size_t n = strlen(s), len = form_encode(NULL, 0, s, n);
+	char *out = malloc(len + 1);
 
-	if (!out)
-		return NULL;
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
-		    ch == '_' || ch == '~') {
-			*o++ = (char)ch;
-		} else {
-			*o++ = '%';
-			*o++ = hex[ch >> 4];
-			*o++ = hex[ch & 15];
-		}
-	}
-	*o = '\0';
+	if (out)
+		form_encode(out, len + 1, s, n);
 	return out;
 }
 
