@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { initializeLogger, APIStatusError } from '@livekit/agents';
 import * as deepgram from '@livekit/agents-plugin-deepgram';
 import * as elevenlabs from '@livekit/agents-plugin-elevenlabs';
+import * as openaiPlugin from '@livekit/agents-plugin-openai';
 import { AudioFrame } from '@livekit/rtc-node';
 import OpenAI from 'openai';
 import { OpenAIRealtimeWS } from 'openai/realtime/ws';
@@ -324,6 +325,61 @@ describe('openai realtime', () => {
     assert.equal(conn.beta, false);
     assert.equal(conn.query.model, 'gpt-realtime');
     c.ws.close();
+  });
+
+  test('the LiveKit OpenAI plugin (GA, ws://, pcm16 24 kHz): audio, text and a tool call; interrupt and truncate as after a barge-in', async () => {
+    const plain = await startRealtimeStandIn({ replies: [{ text: 'Goodbye.', audioMs: 300, tools: [{ name: 'end_call', arguments: { reason: 'bye' } }] }, { text: 'one two three four five six seven eight', audioMs: 1600 }] });
+    const model = new openaiPlugin.realtime.RealtimeModel({ apiKey: plain.key, baseURL: plain.url, model: 'gpt-realtime', voice: 'alloy', turnDetection: null });
+    const session = model.session();
+    try {
+      const gen = await session.generateReply();
+      const fns = (async () => {
+        const out = [];
+        for await (const f of gen.functionStream) out.push(f);
+        return out;
+      })();
+      let samples = 0;
+      let text = '';
+      for await (const msg of gen.messageStream) {
+        const t = (async () => {
+          for await (const x of msg.textStream) text += x;
+        })();
+        for await (const f of msg.audioStream) {
+          assert.equal(f.sampleRate, 24000);
+          samples += f.samplesPerChannel;
+        }
+        await t;
+      }
+      assert.equal(samples, 24000 * 0.3);
+      assert.equal(text, 'Goodbye.');
+      const calls = await fns;
+      assert.deepEqual(calls.map((f) => [f.name, JSON.parse(f.args)]), [['end_call', { reason: 'bye' }]]);
+      const upd = plain.log.find((e) => e.kind === 'in' && e.type === 'session.update').event.session;
+      assert.equal(upd.type, 'realtime');
+      assert.deepEqual(upd.audio.output.format, { type: 'audio/pcm', rate: 24000 });
+      // the second reply is cut after 300 ms of audio, as a barge-in would
+      plain.timing.chunkMs = 50;
+      const g2 = await session.generateReply();
+      let id = null;
+      let ms = 0;
+      for await (const msg of g2.messageStream) {
+        id = msg.messageId;
+        for await (const f of msg.audioStream) {
+          ms += f.samplesPerChannel / 24;
+          if (ms >= 300) break;
+        }
+        break;
+      }
+      await session.interrupt();
+      await session.truncate({ messageId: id, audioEndMs: 300 });
+      const t0 = Date.now();
+      while ((!plain.truncates.length || plain.of('response_done').length < 2) && Date.now() - t0 < 2000) await sleep(20);
+      assert.deepEqual(plain.truncates.map((t) => [t.item_id, t.audio_end_ms, t.heard]), [[id, 300, 'one ']]);
+      assert.deepEqual(plain.of('response_done').map((e) => e.status), ['completed', 'cancelled']);
+    } finally {
+      await session.close();
+      await plain.stop();
+    }
   });
 
   test('beta format, g711_ulaw, no server VAD: commit, response, barge-in cancel and truncate; the history keeps what was heard', async () => {

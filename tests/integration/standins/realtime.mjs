@@ -16,12 +16,14 @@
 //   (twilio-samples/speech-assistant-openai-realtime-api-python#4,
 //   openai/openai-realtime-api-beta#2).
 //   in:  session.update, input_audio_buffer.append/commit/clear,
-//        conversation.item.create, response.create, response.cancel,
+//        conversation.item.create/delete, response.create (its metadata
+//        echoed), response.cancel,
 //        conversation.item.truncate {item_id, content_index, audio_end_ms}
 //   out: session.created/updated, input_audio_buffer.speech_started/
 //        speech_stopped/committed/cleared, conversation.item.created (beta)
 //        or .added/.done (GA), conversation.item.input_audio_transcription.
-//        completed, response.created, response.output_item.added/done,
+//        completed, conversation.item.deleted, response.created,
+//        response.output_item.added/done,
 //        response.content_part.added/done, response.(output_)audio.delta/
 //        done, response.(output_)audio_transcript.delta/done,
 //        response.function_call_arguments.delta/done, response.done (usage;
@@ -210,12 +212,14 @@ export async function startRealtimeStandIn(opts = {}) {
     };
 
     // one response, paced; resolves when it is done
-    async function respond(clientEventId) {
+    async function respond(params = {}) {
       const r = { id: newId('resp_'), cancelled: null, out: [] };
       active = r;
       const reply = replies.length ? replies.shift() : defaultReply;
       rec.keep({ kind: 'response', response_id: r.id, reply });
-      const base = { object: 'realtime.response', id: r.id, status: 'in_progress', status_details: null, output: [], usage: null };
+      // metadata comes back as given (the LiveKit plugin matches its
+      // response.create to response.created by it)
+      const base = { object: 'realtime.response', id: r.id, status: 'in_progress', status_details: null, output: [], usage: null, metadata: params.metadata ?? null };
       if (beta) base.modalities = sess.modalities;
       else base.output_modalities = sess.output_modalities;
       send({ type: 'response.created', response: base });
@@ -352,7 +356,7 @@ export async function startRealtimeStandIn(opts = {}) {
           speaking = false;
           send({ type: 'input_audio_buffer.speech_stopped', audio_end_ms: lastVoicedMs, item_id: userItemId });
           rec.keep({ kind: 'speech', startMs: speechStartMs, endMs: lastVoicedMs });
-          if (commit(null) && td?.create_response !== false && !active) respond(null);
+          if (commit(null) && td?.create_response !== false && !active) respond();
         }
         heardMs = tEnd;
       }
@@ -410,10 +414,18 @@ export async function startRealtimeStandIn(opts = {}) {
         }
         case 'response.create':
           if (active) return error(`Conversation already has an active response in progress: ${active.id}. Wait until the response is finished before creating a new one.`, 'conversation_already_has_active_response', id);
-          return void respond(id);
+          return void respond(ev.response ?? {});
         case 'response.cancel':
+          if (ev.response_id && active && ev.response_id !== active.id) return error(`Cancellation failed: no active response found with id ${ev.response_id}`, 'response_cancel_not_active', id);
           if (!cancel('client_cancelled')) return error('Cancellation failed: no active response found', 'response_cancel_not_active', id);
           return;
+        case 'conversation.item.delete': {
+          const at = items.findIndex((i) => i.id === ev.item_id);
+          if (at < 0) return error(`Error deleting item: the item with id '${ev.item_id}' does not exist.`, 'item_delete_invalid_item_id', id, 'item_id');
+          items.splice(at, 1);
+          rec.keep({ kind: 'delete', item_id: ev.item_id });
+          return send({ type: 'conversation.item.deleted', item_id: ev.item_id });
+        }
         case 'conversation.item.truncate': {
           const item = items.find((i) => i.id === ev.item_id);
           if (!item || item.type !== 'message' || item.role !== 'assistant') return error(`Item with item_id not found: ${ev.item_id}`, 'item_truncate_invalid_item_id', id, 'item_id');
