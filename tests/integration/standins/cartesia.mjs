@@ -49,7 +49,7 @@ const httpError = (status) => {
 export async function startCartesiaStandIn(opts = {}) {
   const key = opts.key ?? 'cartesia-test-key';
   const ctl = controls(opts);
-  const rec = recorder(opts.log);
+  const rec = recorder(opts.log, opts.quiet);
   const msPerChar = opts.msPerChar ?? 40;
   const chunkAudioMs = opts.chunkAudioMs ?? 100;
   const toneHz = opts.toneHz ?? 520;

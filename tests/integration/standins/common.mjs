@@ -78,11 +78,14 @@ export async function listen(handler, opts = {}) {
   };
 }
 
-// Headers as the log keeps them: the named secret headers replaced by
-// "<redacted>" so a log can be printed, the rest as they came.
-export function safeHeaders(headers, secret) {
+// Headers as the log keeps them: those that carry keys (the named ones,
+// and always Authorization, the providers' key headers and the
+// subprotocols browsers pass keys in) replaced by "<redacted>" so a log
+// can be printed, the rest as they came.
+const SECRET_HEADERS = ['authorization', 'x-api-key', 'xi-api-key', 'api-key', 'sec-websocket-protocol'];
+export function safeHeaders(headers, secret = []) {
   const out = {};
-  for (const [k, v] of Object.entries(headers)) out[k] = secret.includes(k) ? '<redacted>' : v;
+  for (const [k, v] of Object.entries(headers)) out[k] = secret.includes(k) || SECRET_HEADERS.includes(k) ? '<redacted>' : v;
   return out;
 }
 
@@ -122,13 +125,16 @@ export function controls(opts = {}) {
   return c;
 }
 
-// An in-memory log (and, with `file`, one JSON line each).
-export function recorder(file) {
+// An in-memory log (and, with `file`, one JSON line each). `quiet` (for
+// benchmarks holding hundreds of calls) leaves out the messages in and
+// out, keeping connections, faults and what tests assert on.
+export function recorder(file, quiet = false) {
   const log = [];
   return {
     log,
     keep(entry) {
       const e = { at: Date.now(), ...entry };
+      if (quiet && (e.kind === 'in' || e.kind === 'out')) return e;
       log.push(e);
       if (file) fs.appendFileSync(file, `${JSON.stringify(e)}\n`);
       return e;

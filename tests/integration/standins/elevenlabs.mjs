@@ -42,7 +42,7 @@ const detail = (status, message) => ({ detail: { status, message } });
 export async function startElevenLabsStandIn(opts = {}) {
   const key = opts.key ?? 'eleven-test-key';
   const ctl = controls(opts);
-  const rec = recorder(opts.log);
+  const rec = recorder(opts.log, opts.quiet);
   const msPerChar = opts.msPerChar ?? 40;
   const chunkAudioMs = opts.chunkAudioMs ?? 100;
   const toneHz = opts.toneHz ?? 440;

@@ -78,7 +78,7 @@ const apiError = (message, type, code, param = null) => ({ error: { message, typ
 export async function startRealtimeStandIn(opts = {}) {
   const key = opts.key ?? 'openai-test-key';
   const ctl = controls(opts);
-  const rec = recorder(opts.log);
+  const rec = recorder(opts.log, opts.quiet);
   const transcripts = [...(opts.transcripts ?? [])];
   const fallbackTranscript = opts.transcript ?? REALTIME_TRANSCRIPT;
   const replies = [...(opts.replies ?? [])];
@@ -136,7 +136,7 @@ export async function startRealtimeStandIn(opts = {}) {
     let lastVoicedMs = 0;
     let userItemId = newId('item_');
     let active = null; // the response in progress
-    const S = { id: newId('sess_'), log: [] };
+    const S = { id: newId('sess_') };
     sessions.push(S);
 
     // the session as the protocol shows it
@@ -374,7 +374,6 @@ export async function startRealtimeStandIn(opts = {}) {
       if (ev.type === 'input_audio_buffer.append') logged.bytes = typeof ev.audio === 'string' ? Buffer.from(ev.audio, 'base64').length : 0;
       else logged.event = ev;
       rec.keep(logged);
-      S.log.push(logged);
       const id = ev.event_id ?? null;
       switch (ev.type) {
         case 'session.update': {
