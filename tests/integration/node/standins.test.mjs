@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { initializeLogger, APIStatusError } from '@livekit/agents';
 import * as deepgram from '@livekit/agents-plugin-deepgram';
+import { DeepgramClient } from '@deepgram/sdk';
 import * as elevenlabs from '@livekit/agents-plugin-elevenlabs';
 import * as openaiPlugin from '@livekit/agents-plugin-openai';
 import { AudioFrame } from '@livekit/rtc-node';
@@ -146,6 +147,32 @@ describe('deepgram', () => {
     assert.equal(conn.query.encoding, 'linear16');
     assert.equal(conn.query.sample_rate, '16000');
     assert.ok(dg.log.slice(before).some((e) => e.kind === 'in' && e.type === 'CloseStream'), 'CloseStream recorded');
+  });
+
+  test("Deepgram's own SDK (@deepgram/sdk listen.v1) with mu-law 8 kHz and the issue's parameters: results, UtteranceEnd, Metadata; a wrong key fails the open", async () => {
+    dg.script.push('Hello from the SDK.');
+    const sdkClient = (key) => new DeepgramClient({ apiKey: key, environment: { base: dg.httpURL, production: dg.url, agent: dg.url, agentRest: dg.httpURL } });
+    const params = { model: 'nova-3', language: 'en', encoding: 'mulaw', sample_rate: 8000, channels: 1, interim_results: 'true', endpointing: 150, utterance_end_ms: 1000, vad_events: 'true', punctuate: 'true', smart_format: 'true' };
+    const conn = await sdkClient(dg.key).listen.v1.connect(params);
+    const got = [];
+    conn.on('message', (d) => got.push(d));
+    conn.connect();
+    await conn.waitForOpen();
+    await realtime((p) => conn.sendMedia(p), ulawUtterance(200, 600, 1400));
+    conn.sendCloseStream({ type: 'CloseStream' });
+    const t0 = Date.now();
+    while (!got.some((m) => m.type === 'Metadata') && Date.now() - t0 < 3000) await sleep(20);
+    const types = got.map((m) => m.type);
+    assert.deepEqual([...new Set(types)], ['SpeechStarted', 'Results', 'UtteranceEnd', 'Metadata'], `types ${types}`);
+    const final = got.find((m) => m.type === 'Results' && m.is_final);
+    assert.equal(final.channel.alternatives[0].transcript, 'Hello from the SDK.');
+    assert.equal(final.speech_final, true);
+    const q = dg.of('connect').at(-1).query;
+    assert.deepEqual([q.encoding, q.sample_rate, q.endpointing, q.utterance_end_ms, q.vad_events], ['mulaw', '8000', '150', '1000', 'true']);
+    const bad = await sdkClient('wrong').listen.v1.connect(params);
+    bad.on('error', () => {});
+    bad.connect();
+    await assert.rejects(bad.waitForOpen(), (e) => /401/.test(e.message));
   });
 
   test('mu-law in real time: SpeechStarted, interims, the final endpointing ms after the speech, UtteranceEnd, Finalize, CloseStream', async () => {
