@@ -128,7 +128,7 @@ export async function startRealtimeStandIn(opts = {}) {
     let open = true;
     let deltas = 0;
     const items = []; // the conversation
-    let buffer = []; // appended audio not yet committed (Buffers)
+    let bufferBytes = 0; // appended audio not yet committed (its length only)
     let bufferMs = 0;
     let heardMs = 0; // input audio time, for the VAD
     let speaking = false;
@@ -187,8 +187,8 @@ export async function startRealtimeStandIn(opts = {}) {
       const id = userItemId;
       userItemId = newId('item_');
       const previous = lastItemId();
-      const bytes = buffer.reduce((n, b) => n + b.length, 0);
-      buffer = [];
+      const bytes = bufferBytes;
+      bufferBytes = 0;
       bufferMs = 0;
       rec.keep({ kind: 'committed', item_id: id, ms, bytes });
       send({ type: 'input_audio_buffer.committed', previous_item_id: previous, item_id: id });
@@ -371,7 +371,7 @@ export async function startRealtimeStandIn(opts = {}) {
         return error("We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)", 'invalid_json');
       }
       const logged = { kind: 'in', type: ev.type };
-      if (ev.type === 'input_audio_buffer.append') logged.bytes = typeof ev.audio === 'string' ? Buffer.from(ev.audio, 'base64').length : 0;
+      if (ev.type === 'input_audio_buffer.append') logged.bytes = typeof ev.audio === 'string' ? Math.floor((ev.audio.length * 3) / 4) : 0;
       else logged.event = ev;
       rec.keep(logged);
       const id = ev.event_id ?? null;
@@ -394,7 +394,7 @@ export async function startRealtimeStandIn(opts = {}) {
         case 'input_audio_buffer.append': {
           const fmt = FORMATS[inFmt()] ?? FORMATS.pcm16;
           const b = Buffer.from(ev.audio ?? '', 'base64');
-          buffer.push(b);
+          bufferBytes += b.length;
           bufferMs += b.length / fmt[2] / (fmt[1] / 1000);
           return hear(decodeSamples(b, fmt[0]), fmt[1]);
         }
@@ -402,7 +402,7 @@ export async function startRealtimeStandIn(opts = {}) {
           speaking = false;
           return commit(id);
         case 'input_audio_buffer.clear':
-          buffer = [];
+          bufferBytes = 0;
           bufferMs = 0;
           speaking = false;
           return send({ type: 'input_audio_buffer.cleared' });
