@@ -225,6 +225,20 @@ describe('deepgram', () => {
     assert.ok(errors.some((x) => x instanceof APIStatusError && x.statusCode === 401), `errors: ${errors.map((x) => x?.message)}`);
   });
 
+  test("the browsers' way: the key in Sec-WebSocket-Protocol \"token, KEY\", redacted in the log", async () => {
+    const ok = new WebSocket(`${dg.url}/v1/listen?encoding=mulaw&sample_rate=8000`, ['token', dg.key]);
+    await new Promise((resolve, reject) => {
+      ok.on('open', resolve);
+      ok.on('error', reject);
+    });
+    assert.equal(ok.protocol, 'token');
+    const conn = dg.of('connect').at(-1);
+    assert.equal(conn.authOk, true);
+    assert.equal(conn.headers['sec-websocket-protocol'], '<redacted>');
+    assert.ok(!JSON.stringify(dg.log).includes(dg.key), 'the key is not in the log');
+    ok.close();
+  });
+
   test('fault status 503 and 429: the plugin reports the status; the body is Deepgram error JSON', async () => {
     dg.fault = { kind: 'status', status: 503 };
     try {
