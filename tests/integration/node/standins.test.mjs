@@ -467,6 +467,71 @@ describe('openai realtime', () => {
     c.ws.close();
   });
 
+  test('transcription sessions: beta (?intent=transcription, g711_ulaw) and GA (the openai SDK, session.type transcription) transcribe and never respond', async () => {
+    rt.transcripts.push('I would like to book a table.', 'For two people.');
+    const c = client(`${rt.url.replace(/^http/, 'ws')}/realtime?intent=transcription`, { ca: ca(), headers: { Authorization: `Bearer ${rt.key}`, 'OpenAI-Beta': 'realtime=v1' } });
+    await c.opened;
+    await c.next((m) => m.type === 'transcription_session.created');
+    c.send({ type: 'transcription_session.update', session: { input_audio_format: 'g711_ulaw', input_audio_transcription: { model: 'gpt-4o-transcribe', language: 'en' }, turn_detection: { type: 'server_vad', silence_duration_ms: 300 } } });
+    assert.equal((await c.next((m) => m.type === 'transcription_session.updated')).session.input_audio_format, 'g711_ulaw');
+    await realtime((p) => c.send({ type: 'input_audio_buffer.append', audio: p.toString('base64') }), ulawUtterance(100, 600, 500), 800);
+    const done = await c.next((m) => m.type === 'conversation.item.input_audio_transcription.completed');
+    assert.equal(done.transcript, 'I would like to book a table.');
+    const deltas = c.msgs.filter((m) => m.type === 'conversation.item.input_audio_transcription.delta');
+    assert.ok(deltas.length > 1);
+    assert.equal(deltas.map((m) => m.delta).join(''), done.transcript);
+    assert.ok(['input_audio_buffer.speech_started', 'input_audio_buffer.speech_stopped', 'input_audio_buffer.committed', 'conversation.item.created'].every((t) => c.msgs.some((m) => m.type === t)));
+    c.send({ type: 'response.create', event_id: 'r1' });
+    await c.next((m) => m.type === 'error' && m.error.event_id === 'r1');
+    assert.ok(!c.msgs.some((m) => m.type === 'response.created'), 'no response in a transcription session');
+    c.ws.close();
+    const g = sdk();
+    await g.next('session.created');
+    g.ws.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { format: { type: 'audio/pcmu' }, transcription: { model: 'gpt-4o-transcribe', language: 'en' }, turn_detection: { type: 'server_vad', silence_duration_ms: 300 } } } } });
+    assert.equal((await g.next('session.updated')).session.type, 'transcription');
+    await realtime((p) => g.ws.send({ type: 'input_audio_buffer.append', audio: p.toString('base64') }), ulawUtterance(100, 600, 500), 800);
+    assert.equal((await g.next('conversation.item.input_audio_transcription.completed')).transcript, 'For two people.');
+    await sleep(100);
+    assert.ok(!g.events.some((e) => e.type === 'response.created'));
+    assert.deepEqual(g.errors, []);
+    g.ws.close();
+  });
+
+  test("the LiveKit OpenAI plugin's realtime STT (?intent=transcription, GA, pcm16 24 kHz) gets interim and final transcripts", async () => {
+    const plain = await startRealtimeStandIn({ transcripts: ['Realtime transcription works.'] });
+    try {
+      const stt = new openaiPlugin.STT({ apiKey: plain.key, baseURL: plain.url, useRealtime: true, model: 'gpt-4o-transcribe', language: 'en' });
+      const errors = [];
+      stt.on('error', (e) => errors.push(e.error));
+      const st = stt.stream();
+      const rate = 24000;
+      const audio = new Int16Array(rate * 2.5);
+      audio.set(toneSamples(300, 800, rate), rate * 0.3);
+      const feed = (async () => {
+        for (let off = 0; off < audio.length; off += 2400) {
+          st.pushFrame(new AudioFrame(audio.slice(off, off + 2400), rate, 1, 2400));
+          await sleep(20);
+        }
+        await sleep(300);
+        st.endInput();
+      })();
+      const events = [];
+      for await (const ev of st) events.push(ev);
+      await feed;
+      assert.deepEqual(errors, []);
+      const final = events.find((e) => e.type === 2);
+      assert.equal(final?.alternatives[0].text, 'Realtime transcription works.');
+      assert.ok(events.filter((e) => e.type === 1).length >= 2, 'interim transcripts from the deltas');
+      const conn = plain.of('connect')[0];
+      assert.equal(conn.query.intent, 'transcription');
+      const upd = plain.log.find((e) => e.kind === 'in' && e.type === 'session.update').event.session;
+      assert.equal(upd.type, 'transcription');
+      assert.equal(upd.audio.input.transcription.model, 'gpt-4o-transcribe');
+    } finally {
+      await plain.stop();
+    }
+  });
+
   test('errors have the documented shape: cancel with none active, an empty commit, an unknown event, a second response', async () => {
     const c = beta();
     await c.opened;

@@ -31,6 +31,12 @@
 //        error {type:"error", event_id, error:{type, code, message, param,
 //        event_id}}.
 //
+// Transcription sessions (?intent=transcription, transcription_session.
+// update in the beta format, session.update with session.type
+// "transcription" in GA) hear and transcribe the same way, with
+// conversation.item.input_audio_transcription.delta events, and never
+// respond.
+//
 // Speech in is "heard" by its energy (server_vad: speech_started at the
 // first 10 ms above speechDbfs, speech_stopped after silence_duration_ms);
 // the input transcription is the next of `transcripts` (a queue), then
@@ -136,6 +142,10 @@ export async function startRealtimeStandIn(opts = {}) {
     let lastVoicedMs = 0;
     let userItemId = newId('item_');
     let active = null; // the response in progress
+    // a transcription session (?intent=transcription, or turned into one by
+    // transcription_session.update / session.update type "transcription")
+    // hears and transcribes but never responds
+    let transcribeOnly = url.searchParams.get('intent') === 'transcription';
     const S = { id: newId('sess_') };
     sessions.push(S);
 
@@ -143,8 +153,14 @@ export async function startRealtimeStandIn(opts = {}) {
     let sess = beta
       ? { id: S.id, object: 'realtime.session', model, modalities: ['text', 'audio'], instructions: '', voice: 'alloy', input_audio_format: 'pcm16', output_audio_format: 'pcm16', input_audio_transcription: null, turn_detection: { type: 'server_vad', threshold: 0.5, prefix_padding_ms: 300, silence_duration_ms: 200, create_response: true, interrupt_response: true }, tools: [], tool_choice: 'auto', temperature: 0.8, max_response_output_tokens: 'inf' }
       : { type: 'realtime', object: 'realtime.session', id: S.id, model, output_modalities: ['audio'], instructions: '', tools: [], tool_choice: 'auto', max_output_tokens: 'inf', audio: { input: { format: { type: 'audio/pcm', rate: 24000 }, transcription: null, noise_reduction: null, turn_detection: { type: 'server_vad', threshold: 0.5, prefix_padding_ms: 300, silence_duration_ms: 200, create_response: true, interrupt_response: true, idle_timeout_ms: null } }, output: { format: { type: 'audio/pcm', rate: 24000 }, voice: 'alloy', speed: 1 } } };
+    const TD = { type: 'server_vad', threshold: 0.5, prefix_padding_ms: 300, silence_duration_ms: 500 };
+    const transcriptionSession = (prev = {}) =>
+      beta
+        ? { id: S.id, object: 'realtime.transcription_session', input_audio_format: 'pcm16', input_audio_transcription: null, turn_detection: TD, input_audio_noise_reduction: null, include: null, ...prev }
+        : { type: 'transcription', object: 'realtime.transcription_session', id: S.id, audio: { input: { format: { type: 'audio/pcm', rate: 24000 }, transcription: null, noise_reduction: null, turn_detection: TD, ...(prev.audio?.input ?? {}) } }, include: prev.include ?? null };
+    if (transcribeOnly) sess = transcriptionSession();
     const inFmt = () => (beta ? sess.input_audio_format : GA_FORMATS[sess.audio.input.format?.type]);
-    const outFmt = () => (beta ? sess.output_audio_format : GA_FORMATS[sess.audio.output.format?.type]);
+    const outFmt = () => (beta ? sess.output_audio_format : GA_FORMATS[sess.audio.output?.format?.type]);
     const turnDetection = () => (beta ? sess.turn_detection : sess.audio.input.turn_detection);
     const transcription = () => (beta ? sess.input_audio_transcription : sess.audio.input.transcription);
     S.session = () => sess;
@@ -165,7 +181,7 @@ export async function startRealtimeStandIn(opts = {}) {
       ws.close(3000, 'invalid_request_error.invalid_api_key');
       return;
     }
-    send({ type: 'session.created', session: sess });
+    send({ type: beta && transcribeOnly ? 'transcription_session.created' : 'session.created', session: sess });
 
     // GA announces an item twice: added, then done once it is complete
     const addItem = (item, previous, complete = true) => {
@@ -194,13 +210,16 @@ export async function startRealtimeStandIn(opts = {}) {
       send({ type: 'input_audio_buffer.committed', previous_item_id: previous, item_id: id });
       const item = { id, object: 'realtime.item', type: 'message', status: 'completed', role: 'user', content: [{ type: 'input_audio', transcript: null }], audio_ms: ms };
       addItem(item, previous);
-      if (transcription()) {
-        // the transcription runs beside the response: it may come after it
+      if (transcription() || transcribeOnly) {
+        // the transcription runs beside the response: it may come after it;
+        // deltas word by word, as the gpt-4o-transcribe models send them
         const text = transcripts.length ? transcripts.shift() : fallbackTranscript;
         item.content[0].transcript = text;
-        const ev = { type: 'conversation.item.input_audio_transcription.completed', item_id: id, content_index: 0, transcript: text, ...(beta ? {} : { usage: { type: 'duration', seconds: ms / 1000 } }) };
-        if (ctl.timing.transcriptMs > 0) setTimeout(() => send(ev), ctl.timing.transcriptMs);
-        else send(ev);
+        const events = (text.match(/\S+\s*/g) ?? []).map((delta) => ({ type: 'conversation.item.input_audio_transcription.delta', item_id: id, content_index: 0, delta }));
+        events.push({ type: 'conversation.item.input_audio_transcription.completed', item_id: id, content_index: 0, transcript: text, ...(beta ? {} : { usage: { type: 'duration', seconds: ms / 1000 } }) });
+        rec.keep({ kind: 'transcribed', item_id: id, transcript: text });
+        if (ctl.timing.transcriptMs > 0) setTimeout(() => events.forEach(send), ctl.timing.transcriptMs);
+        else events.forEach(send);
       }
       return true;
     };
@@ -356,7 +375,7 @@ export async function startRealtimeStandIn(opts = {}) {
           speaking = false;
           send({ type: 'input_audio_buffer.speech_stopped', audio_end_ms: lastVoicedMs, item_id: userItemId });
           rec.keep({ kind: 'speech', startMs: speechStartMs, endMs: lastVoicedMs });
-          if (commit(null) && td?.create_response !== false && !active) respond();
+          if (commit(null) && td?.create_response !== false && !active && !transcribeOnly) respond();
         }
         heardMs = tEnd;
       }
@@ -376,9 +395,29 @@ export async function startRealtimeStandIn(opts = {}) {
       rec.keep(logged);
       const id = ev.event_id ?? null;
       switch (ev.type) {
+        case 'transcription_session.update': {
+          const s = ev.session ?? {};
+          if (s.input_audio_format !== undefined && !(s.input_audio_format in FORMATS)) return error(`Invalid value: '${s.input_audio_format}'. Supported values are: 'pcm16', 'g711_ulaw', and 'g711_alaw'.`, 'invalid_value', id, 'session.input_audio_format');
+          if (!transcribeOnly) {
+            transcribeOnly = true;
+            sess = transcriptionSession();
+          }
+          sess = { ...sess, ...s, id: sess.id, object: sess.object };
+          return send({ type: 'transcription_session.updated', session: sess });
+        }
         case 'session.update': {
           const s = ev.session ?? {};
           if (!beta && s.type !== 'realtime' && s.type !== 'transcription') return error("Missing required parameter: 'session.type'.", 'missing_required_parameter', id, 'session.type');
+          if (!beta && s.type === 'transcription') {
+            const bad = s.audio?.input?.format?.type;
+            if (bad !== undefined && !(bad in GA_FORMATS)) return error(`Invalid value: '${bad}'. Supported values are: ${Object.keys(GA_FORMATS).map((k) => `'${k}'`).join(', ')}.`, 'invalid_value', id, 'session.audio.input.format.type');
+            if (!transcribeOnly) {
+              transcribeOnly = true;
+              sess = transcriptionSession();
+            }
+            sess = { ...sess, ...s, id: sess.id, object: sess.object, audio: { input: { ...sess.audio.input, ...(s.audio?.input ?? {}) } } };
+            return send({ type: 'session.updated', session: sess });
+          }
           const fmts = beta ? [s.input_audio_format, s.output_audio_format] : [s.audio?.input?.format?.type, s.audio?.output?.format?.type];
           const known = beta ? FORMATS : GA_FORMATS;
           const bad = fmts.find((x) => x !== undefined && !(x in known));
@@ -412,6 +451,7 @@ export async function startRealtimeStandIn(opts = {}) {
           return addItem(item, ev.previous_item_id ?? lastItemId());
         }
         case 'response.create':
+          if (transcribeOnly) return error('Responses are not available in a transcription session.', 'invalid_request_error', id, 'type');
           if (active) return error(`Conversation already has an active response in progress: ${active.id}. Wait until the response is finished before creating a new one.`, 'conversation_already_has_active_response', id);
           return void respond(ev.response ?? {});
         case 'response.cancel':
