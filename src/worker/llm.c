@@ -29,6 +29,8 @@
 #include <time.h>
 
 #include "core/clock.h"
+#include "core/libre.h"
+#include "net/httpc.h"
 #include "worker/llm.h"
 
 #define LLM_POLL_MS     20
@@ -574,6 +576,243 @@ int llm_chat(const struct llm_params *p, const struct llm_message *msgs,
 	free(url);
 	free(body);
 	return stream_why(&s, rc, why);
+}
+
+/* ---- on the loop ------------------------------------------------------ */
+
+/* What a chat in flight keeps. The caller's handle (struct llm_chat) is
+ * apart from it so that the handle can go from inside a handler while the
+ * parse that called it is still on the stack: every entry from the loop
+ * holds a reference to the chat until it returns. */
+struct chat {
+	struct llm_stream s;
+	struct llm_chat *h; /* NULL once the caller released it */
+	struct httpc_req *req;
+	struct tmr first;
+	unsigned first_ms;
+	bool over;
+	llm_delta_h *deltah;
+	llm_done_h *doneh;
+	void *arg;
+	char *url;
+};
+
+struct llm_chat {
+	struct chat *c;
+};
+
+static void chat_destructor(void *arg)
+{
+	struct chat *c = arg;
+
+	tmr_cancel(&c->first);
+	mem_deref(c->req);
+	free(c->s.line.data);
+	free(c->s.data.data);
+	free(c->s.ebody.data);
+	free(c->url);
+}
+
+static void handle_destructor(void *arg)
+{
+	struct llm_chat *h = arg;
+	struct chat *c = h->c;
+
+	c->h = NULL;
+	c->over = true;
+	tmr_cancel(&c->first);
+	c->req = mem_deref(c->req);
+	mem_deref(c);
+}
+
+/* Once: the request goes, and the caller hears how it ended. */
+static void chat_finish(struct chat *c, int err)
+{
+	if (c->over)
+		return;
+	c->over = true;
+	tmr_cancel(&c->first);
+	c->req = mem_deref(c->req);
+	if (c->h && c->doneh)
+		c->doneh(err, err ? c->s.why : "", c->arg);
+}
+
+static void chat_delta(const char *text, size_t len, void *arg)
+{
+	struct chat *c = arg;
+
+	if (!c->h || c->over)
+		return;
+	tmr_cancel(&c->first);
+	c->deltah(text, len, c->arg);
+}
+
+static void chat_first_late(void *arg)
+{
+	struct chat *c = mem_ref(arg);
+
+	set_why(c->s.why, "no text within %u ms", c->first_ms);
+	chat_finish(c, ETIMEDOUT);
+	mem_deref(c);
+}
+
+static void chat_body(const uint8_t *data, size_t n, void *arg)
+{
+	struct chat *c = mem_ref(arg);
+	struct llm_stream *s = &c->s;
+
+	if (c->over) {
+		mem_deref(c);
+		return;
+	}
+	if (s->status != 200) {
+		size_t room = LLM_ERRBODY_MAX - s->ebody.len;
+
+		if (buf_add(&s->ebody, (const char *)data, n < room ? n : room))
+			chat_finish(
+			    c, stream_fail(s, ENOMEM, "out of memory", NULL));
+	} else if (sse_feed(s, (const char *)data, n)) {
+		/* "[DONE]": the server may keep the connection open, and
+		 * nothing after it matters. */
+		chat_finish(c, s->done ? 0 : s->err);
+	}
+	mem_deref(c);
+}
+
+static void chat_head(uint16_t status, void *arg)
+{
+	struct chat *c = arg;
+
+	c->s.status = status;
+}
+
+static void chat_done(int err, uint16_t status, const char *why, void *arg)
+{
+	struct chat *c = mem_ref(arg);
+	struct llm_stream *s = &c->s;
+	int rc;
+
+	if (!s->status)
+		s->status = status;
+	if (s->status && s->status != 200) {
+		http_error(s);
+		rc = EIO;
+	} else if (s->err) {
+		rc = s->err;
+	} else if (!err) {
+		set_why(s->why, "%s",
+		        s->events ? "the stream ended before [DONE]"
+		                  : "no data in the stream");
+		rc = EPROTO;
+	} else if (err == ECONNREFUSED) {
+		set_why(s->why, "cannot connect to %s: %s", c->url, why);
+		rc = ECONNREFUSED;
+	} else if (err == ETIMEDOUT) {
+		set_why(s->why, "%s", why);
+		rc = ETIMEDOUT;
+	} else {
+		set_why(s->why, "%s%s", s->status ? "the stream was cut: " : "",
+		        why);
+		rc = s->status ? EPROTO : err == ENOMEM ? ENOMEM : EIO;
+	}
+	chat_finish(c, rc);
+	mem_deref(c);
+}
+
+int llm_chat_start(struct llm_chat **cp, struct httpc *hc,
+                   const struct llm_params *p, const struct llm_message *msgs,
+                   size_t n, llm_delta_h *deltah, llm_done_h *doneh, void *arg,
+                   const char **why)
+{
+	static __thread char fail[LLM_WHY_MAX];
+	const char *hdrs[3] = {"Content-Type: application/json",
+	                       "Accept: text/event-stream", NULL};
+	struct httpc_prm prm = {0};
+	struct llm_chat *h;
+	struct chat *c;
+	char *body = NULL, *auth = NULL;
+	const char *const all[] = {hdrs[0], hdrs[1], NULL, NULL};
+	const char *const *use = all;
+	const char *withauth[4];
+	size_t blen;
+	int err;
+
+	fail[0] = '\0';
+	if (!cp || !hc || !doneh) {
+		set_why(fail, "missing chat, client or handler");
+		err = EINVAL;
+		goto out;
+	}
+	err = args_ok(p, msgs, n, deltah, fail);
+	if (!err)
+		err = request_body(p, msgs, n, &body, fail);
+	if (err)
+		goto out;
+	c = mem_zalloc(sizeof(*c), chat_destructor);
+	h = mem_zalloc(sizeof(*h), handle_destructor);
+	if (!c || !h) {
+		mem_deref(c);
+		mem_deref(h);
+		free(body);
+		set_why(fail, "out of memory");
+		err = ENOMEM;
+		goto out;
+	}
+	tmr_init(&c->first);
+	stream_init(&c->s, NULL);
+	c->s.h = chat_delta;
+	c->s.arg = c;
+	c->h = h;
+	h->c = c;
+	c->deltah = deltah;
+	c->doneh = doneh;
+	c->arg = arg;
+	c->first_ms = or_default(p->first_token_timeout_ms, LLM_FIRST_MS);
+	blen = strlen(p->base_url);
+	while (blen && p->base_url[blen - 1] == '/')
+		blen--;
+	if (asprintf(&c->url, "%.*s/chat/completions", (int)blen, p->base_url) <
+	    0)
+		c->url = NULL;
+	if (p->api_key && *p->api_key &&
+	    asprintf(&auth, "Authorization: Bearer %s", p->api_key) < 0)
+		auth = NULL;
+	if (!c->url || (p->api_key && *p->api_key && !auth)) {
+		err = ENOMEM;
+	} else {
+		if (auth) {
+			withauth[0] = hdrs[0];
+			withauth[1] = hdrs[1];
+			withauth[2] = auth;
+			withauth[3] = NULL;
+			use = withauth;
+		}
+		prm.url = c->url;
+		prm.headers = use;
+		prm.body = body;
+		prm.body_len = strlen(body);
+		prm.connect_ms =
+		    or_default(p->connect_timeout_ms, LLM_CONNECT_MS);
+		prm.total_ms = or_default(p->total_timeout_ms, LLM_TOTAL_MS);
+		err = httpc_request(&c->req, hc, &prm, chat_head, chat_body,
+		                    chat_done, c);
+	}
+	free(auth);
+	free(body);
+	if (err) {
+		mem_deref(h);
+		set_why(fail, "%s",
+		        err == ENOMEM ? "out of memory"
+		                      : "cannot set up the transfer");
+		goto out;
+	}
+	tmr_start(&c->first, c->first_ms, chat_first_late, c);
+	*cp = h;
+	return 0;
+out:
+	if (why)
+		*why = fail;
+	return err;
 }
 
 int llm_sse_parse(const char *body, size_t len, size_t chunk, llm_delta_h *h,

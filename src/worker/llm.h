@@ -73,6 +73,28 @@ int llm_chat(const struct llm_params *p, const struct llm_message *msgs,
              size_t n, llm_delta_h *h, void *arg, struct llm_run *run,
              const char **why);
 
+struct httpc;
+struct llm_chat;
+
+/* The chat is over: err 0 once "[DONE]" came, otherwise one of the errors
+ * llm_chat returns; why is the one-line reason, valid during the call. The
+ * chat may be released here. */
+typedef void(llm_done_h)(int err, const char *why, void *arg);
+
+/*
+ * Starts one chat completion on the calling thread's loop, through hc, and
+ * returns at once: the reply's text goes to deltah as it arrives, then
+ * doneh is called once. *cp is a mem object; releasing it (anywhere, in
+ * the handlers too) cancels the chat, and no handler is called after.
+ * first_token_timeout_ms is kept by a timer; connect and total timeouts by
+ * hc. Returns EINVAL (bad arguments, *why says which) or ENOMEM, and then
+ * no handler is ever called.
+ */
+int llm_chat_start(struct llm_chat **cp, struct httpc *hc,
+                   const struct llm_params *p, const struct llm_message *msgs,
+                   size_t n, llm_delta_h *deltah, llm_done_h *doneh, void *arg,
+                   const char **why);
+
 /*
  * The reply's Server-Sent Events without the transfer: body read as
  * llm_chat reads a 200 response arriving in pieces of chunk bytes (0 = in
