@@ -29,7 +29,6 @@
 #ifndef VOXGATE_WORKER_BRAIN_H
 #define VOXGATE_WORKER_BRAIN_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 

@@ -2,7 +2,8 @@
  * The chat-completions client against a stand-in server run inside the test
  * (a plain socket on 127.0.0.1, one thread, one connection): it records the
  * request and writes a scripted response in pieces, pausing before each, so
- * the client sees the stream split where the script splits it. Also the
+ * the client sees the stream split where the script splits it. The chats
+ * run on a libre loop on the test's thread, as on the worker's. Also the
  * clause splitter.
  */
 #include <arpa/inet.h>
@@ -127,9 +128,7 @@ static const struct llm_message hello[] = {{"user", "Hello"}};
 /* The chats' state, as a caller's per-call state holds it. */
 static struct llm_run run;
 
-/* The tests that take a chat's outcome run twice: through the blocking
- * llm_chat, then through llm_chat_start on the loop. */
-static bool on_loop;
+/* The chats run on the loop, on the test's thread. */
 static struct httpc *hc;
 
 /* One handler argument for both handlers: the pieces are relayed to the
@@ -172,8 +171,6 @@ static int run_chat(const struct llm_params *p, const struct llm_message *msgs,
 	struct tmr t;
 	int err;
 
-	if (!on_loop)
-		return llm_chat(p, msgs, n, h, arg, &run, why);
 	run.why[0] = '\0';
 	err = llm_chat_start(&c, hc, p, msgs, n, relay_delta, loop_done, &lc,
 	                     why);
@@ -606,155 +603,6 @@ TEST(timeouts)
 	return 0;
 }
 
-struct canceller {
-	struct got *g; /* NULL: do not wait for text */
-	atomic_bool *cancel;
-	uint64_t at_ms;
-};
-
-/* Sets cancel 300 ms after the first piece of text, or after starting:
- * later than the timers curl sets itself, so only polling notices it. */
-static void *cancel_run(void *arg)
-{
-	struct canceller *c = arg;
-	uint64_t end = now_ms() + 3000;
-
-	while (c->g && !atomic_load(&c->g->any) && now_ms() < end)
-		sleep_ms(2);
-	sleep_ms(300);
-	c->at_ms = now_ms();
-	atomic_store(c->cancel, true);
-	return NULL;
-}
-
-TEST(cancel)
-{
-	static const struct standin_step steps[] = {{0, TEXT("Hello")},
-	                                            {5000, TEXT(" late") DONE}};
-	struct srv sv = {.head = SSE_HEAD,
-	                 .chunked = true,
-	                 .hold = true,
-	                 .steps = steps,
-	                 .nsteps = 2};
-	struct got g = {0};
-	struct canceller c = {.g = &g, .cancel = &run.cancel};
-	struct llm_params p;
-	pthread_t th;
-	const char *err = "";
-	uint64_t end;
-	int rc;
-
-	CHECK(srv_start(&sv) == 0);
-	llm_params_default(&p);
-	p.base_url = sv.base;
-	p.model = "m";
-	llm_run_init(&run);
-	CHECK(pthread_create(&th, NULL, cancel_run, &c) == 0);
-	rc = llm_chat(&p, hello, 1, on_delta, &g, &run, &err);
-	end = now_ms();
-	pthread_join(th, NULL);
-	srv_stop(&sv);
-	CHECK_EQ(rc, ECANCELED);
-	CHECK_STR(g.text, "Hello");
-	CHECK(c.at_ms > 0 && end - c.at_ms < 200);
-	CHECK_STR(err, "cancelled");
-	srv_free(&sv);
-
-	/* While the server has not even answered. */
-	memset(&sv, 0, sizeof(sv));
-	CHECK(srv_start(&sv) == 0);
-	p.base_url = sv.base;
-	atomic_store(&run.cancel, false);
-	c.g = NULL;
-	c.at_ms = 0;
-	CHECK(pthread_create(&th, NULL, cancel_run, &c) == 0);
-	rc = llm_chat(&p, hello, 1, on_delta, &g, &run, &err);
-	end = now_ms();
-	pthread_join(th, NULL);
-	srv_stop(&sv);
-	CHECK_EQ(rc, ECANCELED);
-	CHECK(c.at_ms > 0 && end - c.at_ms < 200);
-	CHECK(sv.req_body != NULL);
-	srv_free(&sv);
-
-	/* Already set: nothing is sent, even to a server that is not there. */
-	p.base_url = "http://127.0.0.1:9/v1";
-	end = now_ms();
-	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, &run, NULL), ECANCELED);
-	CHECK(now_ms() - end < 100);
-	return 0;
-}
-
-TEST(connection_refused)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t sl = sizeof(sa);
-	struct llm_params p;
-	struct got g = {0};
-	const char *err = "";
-	char base[64];
-	uint64_t t0;
-	int fd;
-
-	/* A port just free: bound, noted and closed. */
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(fd >= 0);
-	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-	CHECK(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
-	close(fd);
-	snprintf(base, sizeof(base), "http://127.0.0.1:%d/v1",
-	         ntohs(sa.sin_port));
-	llm_params_default(&p);
-	p.base_url = base;
-	p.model = "m";
-	t0 = now_ms();
-	llm_run_init(&run);
-	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, &run, &err),
-	         ECONNREFUSED);
-	CHECK(now_ms() - t0 < 1000);
-	CHECK(strncmp(err, "cannot connect to http://127.0.0.1:", 35) == 0);
-	/* The reason lives in the caller's run. */
-	CHECK(err == run.why);
-	CHECK_EQ(g.n, 0);
-	return 0;
-}
-
-TEST(bad_arguments)
-{
-	const struct llm_message no_content[] = {{"user", NULL}};
-	const struct llm_message not_utf8[] = {{"user", "caf\xe9"}};
-	struct llm_params p;
-	struct got g = {0};
-	const char *err = "";
-
-	llm_params_default(&p);
-	llm_run_init(&run);
-	CHECK_EQ(p.connect_timeout_ms, 2000);
-	CHECK_EQ(p.first_token_timeout_ms, 5000);
-	CHECK_EQ(p.total_timeout_ms, 30000);
-	CHECK(p.temperature < 0);
-	CHECK_EQ(p.max_tokens, 0);
-	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, &run, &err), EINVAL);
-	p.base_url = "http://127.0.0.1:9/v1";
-	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, &run, &err), EINVAL);
-	p.model = "m";
-	CHECK_EQ(llm_chat(&p, hello, 1, NULL, &g, &run, &err), EINVAL);
-	CHECK_EQ(llm_chat(&p, NULL, 1, on_delta, &g, &run, &err), EINVAL);
-	CHECK_EQ(llm_chat(&p, no_content, 1, on_delta, &g, &run, &err), EINVAL);
-	CHECK_STR(err, "message 0 has no role or content");
-	CHECK_EQ(llm_chat(&p, not_utf8, 1, on_delta, &g, &run, &err), EINVAL);
-	CHECK_STR(err, "message 0 is not UTF-8");
-	/* Without a run, a reason made at run time has nowhere to live: the
-	 * error's name stands for it. */
-	err = NULL;
-	CHECK_EQ(llm_chat(&p, not_utf8, 1, on_delta, &g, NULL, &err), EINVAL);
-	CHECK_STR(err, strerror(EINVAL));
-	CHECK_EQ(llm_chat(&p, not_utf8, 1, on_delta, &g, NULL, NULL), EINVAL);
-	CHECK_EQ(g.n, 0);
-	return 0;
-}
-
 static size_t clause(const char *s, size_t min_chars)
 {
 	return llm_clause_end(s, strlen(s), min_chars);
@@ -892,6 +740,7 @@ TEST(loop_refused_and_bad_arguments)
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	socklen_t sl = sizeof(sa);
 	const struct llm_message not_utf8[] = {{"user", "caf\xe9"}};
+	const struct llm_message no_content[] = {{"user", NULL}};
 	struct llm_params p;
 	struct llm_chat *c = NULL;
 	struct got g = {0};
@@ -908,12 +757,24 @@ TEST(loop_refused_and_bad_arguments)
 	snprintf(base, sizeof(base), "http://127.0.0.1:%d/v1",
 	         ntohs(sa.sin_port));
 	llm_params_default(&p);
+	CHECK_EQ(p.connect_timeout_ms, 2000);
+	CHECK_EQ(p.first_token_timeout_ms, 5000);
+	CHECK_EQ(p.total_timeout_ms, 30000);
+	CHECK(p.temperature < 0);
+	CHECK_EQ(p.max_tokens, 0);
+	CHECK_EQ(
+	    llm_chat_start(&c, hc, &p, hello, 1, on_delta, loop_done, &g, &err),
+	    EINVAL);
 	p.base_url = base;
 	p.model = "m";
 	CHECK_EQ(run_chat(&p, hello, 1, on_delta, &g, &err), ECONNREFUSED);
 	CHECK(strncmp(err, "cannot connect to http://127.0.0.1:", 35) == 0);
 	CHECK_EQ(g.n, 0);
 
+	CHECK_EQ(llm_chat_start(&c, hc, &p, no_content, 1, on_delta, loop_done,
+	                        &g, &err),
+	         EINVAL);
+	CHECK_STR(err, "message 0 has no role or content");
 	CHECK_EQ(llm_chat_start(&c, hc, &p, not_utf8, 1, on_delta, loop_done,
 	                        &g, &err),
 	         EINVAL);
@@ -1006,23 +867,10 @@ int main(void)
 	RUN(event_size_bounded);
 	RUN(sse_parse_any_piece_size);
 	RUN(timeouts);
-	RUN(cancel);
-	RUN(connection_refused);
-	RUN(bad_arguments);
-	RUN(clause_end);
-	on_loop = true;
-	printf("# the same on the loop\n");
-	RUN(streams_split_anywhere);
-	RUN(request_body_and_auth);
-	RUN(crlf_comments_and_empty_chunks);
-	RUN(http_error);
-	RUN(malformed_json);
-	RUN(stream_cut_before_done);
-	RUN(event_size_bounded);
-	RUN(timeouts);
 	RUN(loop_cancel);
 	RUN(loop_refused_and_bad_arguments);
 	RUN(loop_chats_at_once);
+	RUN(clause_end);
 	mem_deref(hc);
 	libre_close();
 	return test_failures ? 1 : 0;
