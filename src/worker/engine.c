@@ -131,7 +131,10 @@ static void *thread_main(void *arg)
 		if (!p->run_head)
 			p->run_tail = &p->run_head;
 		q->listed = false;
+		/* A flush empties a queue but leaves it listed. */
 		job = q->head;
+		if (!job)
+			continue;
 		q->head = job->next;
 		if (!q->head)
 			q->tail = &q->head;

@@ -249,6 +249,54 @@ TEST(flush_cancels)
 	return 0;
 }
 
+/* A queue flushed while its jobs wait their turn behind another call's:
+ * the pool's thread finds it empty and goes on. */
+TEST(flush_while_waiting_its_turn)
+{
+	static struct lane a, b;
+	struct engine_pool *p;
+	struct engine_queue *qa, *qb;
+	struct job_arg *first;
+	int left = 1, before = atomic_load(&released);
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	CHECK_EQ(engine_pool_alloc(&p, 1), 0);
+	CHECK_EQ(engine_queue_alloc(&qa, p), 0);
+	CHECK_EQ(engine_queue_alloc(&qb, p), 0);
+	first = arg_new(&a, 0);
+	first->long_run = true;
+	CHECK_EQ(engine_submit(qa, work, on_out, on_done, first), 0);
+	run_loop(50);
+	for (int k = 0; k < 3; k++) {
+		struct job_arg *j = arg_new(&b, k);
+
+		CHECK_EQ(engine_submit(qb, work, on_out, on_done, j), 0);
+		mem_deref(j);
+	}
+	engine_queue_flush(qb);
+	/* a's long job ends; the thread then meets b, empty. */
+	engine_queue_flush(qa);
+	run_loop(100);
+	{
+		struct job_arg *j = arg_new(&b, 7);
+
+		b.left = &left;
+		CHECK_EQ(engine_submit(qb, work, on_out, on_done, j), 0);
+		mem_deref(j);
+	}
+	run_loop(3000);
+	CHECK_EQ(left, 0);
+	CHECK_EQ(atomic_load(&b.nran), 1);
+	CHECK_EQ(b.ended[0], 7);
+	mem_deref(first);
+	mem_deref(qa);
+	mem_deref(qb);
+	mem_deref(p);
+	CHECK_EQ(atomic_load(&released) - before, 5);
+	return 0;
+}
+
 /* A call released while its job runs: the job is told to stop, nothing
  * is called back, and the arg goes on the loop once the job is over. */
 TEST(queue_released_while_running)
@@ -343,6 +391,7 @@ int main(void)
 	loop_thread = pthread_self();
 	RUN(order_per_queue);
 	RUN(flush_cancels);
+	RUN(flush_while_waiting_its_turn);
 	RUN(queue_released_while_running);
 	RUN(shutdown_with_jobs_queued);
 	RUN(threads_and_bad_arguments);
