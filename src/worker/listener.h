@@ -52,8 +52,8 @@ int listener_alloc(struct listener **lp, const struct listener_config *cfg,
 /* Opens an utterance, dropping one still open; *utt is its number. */
 int listener_begin(struct listener *l, uint32_t *utt);
 /* 8 kHz 16-bit mono for the open utterance, any length (the frames of a
- * turn may be fed again at once). EBUSY when the recogniser is this far
- * behind (5 s of audio waiting): the audio is dropped. */
+ * turn may be fed again at once). A recogniser this far behind (5 s of
+ * audio waiting) drops the oldest, so that what follows is current. */
 int listener_feed(struct listener *l, const int16_t *pcm, size_t n);
 /* Ends the open utterance: its final (or error) follows. */
 int listener_end(struct listener *l);

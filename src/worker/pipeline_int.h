@@ -38,6 +38,7 @@
 #define SPEC_PER_TURN 2
 #define TURN_KEEP_MS  8000
 #define VAD_WAIT_MS   100
+#define FINAL_WAITS   8 /* turns ended, their transcripts not yet in */
 /* A comma ends a clause only past this many bytes: shorter pieces make
  * choppy speech for no gain in latency. */
 #define CLAUSE_MIN 24
@@ -188,10 +189,14 @@ struct pipeline {
 	bool spec_ready;    /* ... and its transcript came */
 	bool redecoded;     /* this turn was decoded again after a pause */
 	char spec_text[STT_TEXT_MAX];
-	/* STOP came: the turn waits for the listener's final */
-	bool final_wait;
-	uint64_t wait_t_end;
-	bool wait_redecoded;
+	/* Turns whose STOP came, waiting for the listener's final (a new
+	 * turn may start meanwhile) */
+	struct final_wait {
+		uint32_t utt;
+		uint64_t t_end;
+		bool redecoded;
+	} wait[FINAL_WAITS];
+	size_t nwait;
 
 	/* the conversation (pipeline_control.c) */
 	struct turn_item *turn_head, **turn_tail;

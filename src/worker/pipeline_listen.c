@@ -38,7 +38,6 @@ static void hear_start(struct pipeline *p, uint32_t frame)
 	/* A START without STOP (the server's VAD restarted) drops what was
 	 * heard with the turn it belonged to. */
 	p->hearing = false;
-	p->final_wait = false;
 	p->turn_len = 0;
 	p->spec_off = p->paused = p->spec = p->spec_ready = p->redecoded =
 	    false;
@@ -98,24 +97,37 @@ static void hear_stop(struct pipeline *p, uint64_t t_event)
 		turn_out(p, p->spec_text, t_end, p->redecoded);
 		return;
 	}
-	if (!p->spec && listener_end(p->ear))
+	if ((!p->spec && listener_end(p->ear)) || p->nwait == FINAL_WAITS)
 		return;
-	p->final_wait = true;
-	p->wait_t_end = t_end;
-	p->wait_redecoded = p->redecoded;
+	p->wait[p->nwait++] = (struct final_wait){
+	    .utt = p->utt_id, .t_end = t_end, .redecoded = p->redecoded};
+}
+
+/* The turn waiting for utterance utt's final, taken off the list. */
+static bool wait_take(struct pipeline *p, uint32_t utt, struct final_wait *w)
+{
+	for (size_t i = 0; i < p->nwait; i++) {
+		if (p->wait[i].utt != utt)
+			continue;
+		*w = p->wait[i];
+		memmove(&p->wait[i], &p->wait[i + 1],
+		        (p->nwait - i - 1) * sizeof(p->wait[0]));
+		p->nwait--;
+		return true;
+	}
+	return false;
 }
 
 static void on_final(uint32_t utt, const char *text, void *arg)
 {
 	struct pipeline *p = arg;
 
-	if (utt != p->utt_id)
-		return;
-	if (p->final_wait) {
-		p->final_wait = false;
-		turn_out(p, text, p->wait_t_end, p->wait_redecoded);
+	struct final_wait w;
+
+	if (wait_take(p, utt, &w)) {
+		turn_out(p, text, w.t_end, w.redecoded);
 		pipeline_pump(p);
-	} else if (p->spec && p->hearing) {
+	} else if (utt == p->utt_id && p->spec && p->hearing) {
 		strncpy(p->spec_text, text, sizeof(p->spec_text) - 1);
 		p->spec_text[sizeof(p->spec_text) - 1] = '\0';
 		p->spec_ready = true;
@@ -126,12 +138,13 @@ static void on_error(uint32_t utt, int err, void *arg)
 {
 	struct pipeline *p = arg;
 
+	struct final_wait w;
+
 	(void)err;
-	if (utt != p->utt_id)
-		return;
 	/* The turn is lost, as a turn nobody heard. */
-	p->hearing = false;
-	p->final_wait = false;
+	(void)wait_take(p, utt, &w);
+	if (utt == p->utt_id)
+		p->hearing = false;
 }
 
 static void on_vad(struct pipeline *p, const struct vad_item *v)
