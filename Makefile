@@ -66,7 +66,7 @@ FUZZ_TARGETS ?= $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 TSAN_CC     ?= clang
 TSAN_CFLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=thread $(WARN)
 TSAN_OBJ    := $(LIB_SRC:%.c=build/tsan/obj/%.o) $(GEN_C:build/%.c=build/tsan/obj/%.o)
-TSAN_UNITS  := media ring outbox webhook telnyx_api bot_line bridge pipeline log dtls
+TSAN_UNITS  := media ring outbox webhook telnyx_api bot_line bridge pipeline log dtls engine
 TSAN_BIN    := $(TSAN_UNITS:%=build/tsan/tests/%_test)
 TSAN_SCRIPTS := media_echo_test.sh reinvite_test.sh shutdown_test.sh
 

@@ -13,10 +13,15 @@
 #      the wire, p50 and p95
 #   d3 load: N concurrent agents (one worker each), all talking: CPU and
 #      memory per agent and voice-to-voice at each N
+#   d4 one worker, many calls: a single worker with agent_capacity DENSITY;
+#      its threads (/proc/PID/task) and PSS idle, with 1 call and with
+#      DENSITY calls, and voice to voice meanwhile
 #
 # Environment: BENCH_QUICK=1, BENCH_AGENT_TURNS (50), BENCH_AGENT_LEVELS
 # ("1 2 4 6 8 4s 6s 8s": agents; "s" spreads the callers' sentences over
 # the interval instead of all at once), BENCH_AGENT_SECS (40),
+# BENCH_AGENT_DENSITY (4: calls of the one worker in d4), BENCH_AGENT_PARTS
+# ("d1 d2 d3 d4": which to run),
 # BENCH_OUT_AGENT (markdown to append to), VOXGATE_BIN (build/voxgate).
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -40,6 +45,8 @@ FIXTURE=$VG_ROOT/tests/fixtures/call_me_back.wav
 EVERY=7 # seconds between the caller's sentences: sentence, reply, pause
 
 log() { echo "[bench-agent $(date +%T)] $*" >&2; }
+PARTS=" ${BENCH_AGENT_PARTS:-d1 d2 d3 d4} "
+want() { [[ "$PARTS" == *" $1 "* ]]; }
 
 vg_build_tool line_echo || vg_abort "cannot build line_echo"
 vg_wav_to_g711 "$FIXTURE" "$VG_TMP/speech.ul" || vg_abort "sox failed"
@@ -122,89 +129,129 @@ worker_mem() { # PSS and RSS of the workers, MB (total)
 }>>"$OUT"
 
 # ---- d1: voice to voice ----------------------------------------------------
-C=2
-per_call=$(((TURNS + C - 1) / C))
-secs=$((4 + per_call * EVERY))
-log "d1: $TURNS turns over $C calls ($secs s)"
-rm -f "$VG_TMP"/calls.*.out
-if start "$C"; then
-	vg_mark
-	calls "$C" "$secs" "$EVERY" 4
-	sv=$(server_v2v)
-	wv=$(wire reply)
-	{
-		echo "### Voice to voice, $(echo "$sv" | grep -c .) turns"
-		echo
-		echo "| measured | p50 ms | p95 ms | turns |"
-		echo "|---|---|---|---|"
-		echo "| server: end of speech (last voiced packet in) → first reply packet out | $(pct 50 <<<"$sv") | $(pct 95 <<<"$sv") | $(echo "$sv" | grep -c .) |"
-		echo "| caller: end of its speech → first reply packet heard, on the wire | $(pct 50 <<<"$wv") | $(pct 95 <<<"$wv") | $(echo "$wv" | grep -c .) |"
-		echo
-	} >>"$OUT"
-	vg_server_stop
-else
-	log "d1 could not run: $VG_REASON"
+if want d1; then
+	C=2
+	per_call=$(((TURNS + C - 1) / C))
+	secs=$((4 + per_call * EVERY))
+	log "d1: $TURNS turns over $C calls ($secs s)"
+	rm -f "$VG_TMP"/calls.*.out
+	if start "$C"; then
+		vg_mark
+		calls "$C" "$secs" "$EVERY" 4
+		sv=$(server_v2v)
+		wv=$(wire reply)
+		{
+			echo "### Voice to voice, $(echo "$sv" | grep -c .) turns"
+			echo
+			echo "| measured | p50 ms | p95 ms | turns |"
+			echo "|---|---|---|---|"
+			echo "| server: end of speech (last voiced packet in) → first reply packet out | $(pct 50 <<<"$sv") | $(pct 95 <<<"$sv") | $(echo "$sv" | grep -c .) |"
+			echo "| caller: end of its speech → first reply packet heard, on the wire | $(pct 50 <<<"$wv") | $(pct 95 <<<"$wv") | $(echo "$wv" | grep -c .) |"
+			echo
+		} >>"$OUT"
+		vg_server_stop
+	else
+		log "d1 could not run: $VG_REASON"
+	fi
 fi
 
 # ---- d2: barge-in ----------------------------------------------------------
 # The reply ("You said: ..." about 3 s) starts about 0.5 s after the caller's
 # sentence (2.5 s) ends; speaking again 4 s after the last start lands in it.
-log "d2: barge-in"
-rm -f "$VG_TMP"/calls.*.out
-if start 2; then
-	vg_mark
-	calls 2 "$((QUICK == 1 ? 20 : 44))" 4 4
-	bw=$(wire barge)
-	bs=$(vg_events barge_in | sed -n -E 's/.*"reaction_ms":(-?[0-9]+).*/\1/p')
-	{
-		echo "### Barge-in reaction, $(echo "$bw" | grep -c .) times"
-		echo
-		echo "| measured | p50 ms | p95 ms | max ms |"
-		echo "|---|---|---|---|"
-		echo "| caller, on the wire: its first speech packet → the agent's last sound packet | $(pct 50 <<<"$bw") | $(pct 95 <<<"$bw") | $(pct 100 <<<"$bw") |"
-		echo "| server: voiced onset packet in → last agent packet out | $(pct 50 <<<"$bs") | $(pct 95 <<<"$bs") | $(pct 100 <<<"$bs") |"
-		echo
-	} >>"$OUT"
-	vg_server_stop
-else
-	log "d2 could not run: $VG_REASON"
+if want d2; then
+	log "d2: barge-in"
+	rm -f "$VG_TMP"/calls.*.out
+	if start 2; then
+		vg_mark
+		calls 2 "$((QUICK == 1 ? 20 : 44))" 4 4
+		bw=$(wire barge)
+		bs=$(vg_events barge_in | sed -n -E 's/.*"reaction_ms":(-?[0-9]+).*/\1/p')
+		{
+			echo "### Barge-in reaction, $(echo "$bw" | grep -c .) times"
+			echo
+			echo "| measured | p50 ms | p95 ms | max ms |"
+			echo "|---|---|---|---|"
+			echo "| caller, on the wire: its first speech packet → the agent's last sound packet | $(pct 50 <<<"$bw") | $(pct 95 <<<"$bw") | $(pct 100 <<<"$bw") |"
+			echo "| server: voiced onset packet in → last agent packet out | $(pct 50 <<<"$bs") | $(pct 95 <<<"$bs") | $(pct 100 <<<"$bs") |"
+			echo
+		} >>"$OUT"
+		vg_server_stop
+	else
+		log "d2 could not run: $VG_REASON"
+	fi
 fi
 
 # ---- d3: concurrent agents -------------------------------------------------
-{
-	echo "### Concurrent agents, each caller talking every $EVERY s for $SECS s"
-	echo
-	echo "Rows \"together\": all callers speak at the same moments (the worst case); rows"
-	echo "\"spread\": their sentences are spread evenly over the $EVERY s, as independent calls are."
-	echo
-	echo "| agents | callers | CPU, % of one core (server + workers) | per agent | worker PSS MB per agent | RSS MB per agent | v2v p50 ms | v2v p95 ms | turns | busy |"
-	echo "|---|---|---|---|---|---|---|---|---|---|"
-} >>"$OUT"
-for run in $LEVELS; do
-	n=${run%s}
-	spread=0
-	[ "$n" != "$run" ] && spread=1
-	log "d3: $n agents$([ "$spread" = 1 ] && echo ", spread")"
-	rm -f "$VG_TMP"/calls.*.out
-	if ! start "$n"; then
-		log "d3 $n could not run: $VG_REASON"
-		continue
+if want d3; then
+	{
+		echo "### Concurrent agents, each caller talking every $EVERY s for $SECS s"
+		echo
+		echo "Rows \"together\": all callers speak at the same moments (the worst case); rows"
+		echo "\"spread\": their sentences are spread evenly over the $EVERY s, as independent calls are."
+		echo
+		echo "| agents | callers | CPU, % of one core (server + workers) | per agent | worker PSS MB per agent | RSS MB per agent | v2v p50 ms | v2v p95 ms | turns | busy |"
+		echo "|---|---|---|---|---|---|---|---|---|---|"
+	} >>"$OUT"
+	for run in $LEVELS; do
+		n=${run%s}
+		spread=0
+		[ "$n" != "$run" ] && spread=1
+		log "d3: $n agents$([ "$spread" = 1 ] && echo ", spread")"
+		rm -f "$VG_TMP"/calls.*.out
+		if ! start "$n"; then
+			log "d3 $n could not run: $VG_REASON"
+			continue
+		fi
+		vg_mark
+		c0=$(proc_cpu_s)
+		t0=$(date +%s.%N)
+		( calls "$n" "$SECS" "$EVERY" 4 "$spread" ) &
+		cpid=$!
+		sleep $((SECS / 2))
+		mem=$(worker_mem)
+		wait "$cpid"
+		c1=$(proc_cpu_s)
+		t1=$(date +%s.%N)
+		sv=$(server_v2v)
+		read -r pss rss <<<"$mem"
+		cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.0f", (b - a) / (e - s) * 100 }')
+		echo "| $n | $([ "$spread" = 1 ] && echo spread || echo together) | $cpu | $((cpu / n)) | $((pss / n)) | $((rss / n)) | $(pct 50 <<<"$sv") | $(pct 95 <<<"$sv") | $(echo "$sv" | grep -c .) | $(vg_events agent_busy | wc -l) |" >>"$OUT"
+		vg_server_stop
+	done
+	echo >>"$OUT"
+fi
+
+# ---- d4: one worker, many calls ---------------------------------------------
+if want d4; then
+	DENSITY=${BENCH_AGENT_DENSITY:-4}
+	tasks() { find "/proc/$1/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+	pss_mb() { awk '/^Pss:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/smaps_rollup" 2>/dev/null; }
+	log "d4: one worker, $DENSITY calls"
+	if start 1 --agent_capacity "$DENSITY"; then
+		wpid=$(pgrep -P "$VG_SERVER_PID" | head -1)
+		{
+			echo "### One worker, up to $DENSITY calls (agent_capacity $DENSITY)"
+			echo
+			echo "| calls | worker threads | worker PSS MB | v2v p50 ms | v2v p95 ms | turns |"
+			echo "|---|---|---|---|---|---|"
+			echo "| 0 | $(tasks "$wpid") | $(pss_mb "$wpid") | | | |"
+		} >>"$OUT"
+		for n in 1 "$DENSITY"; do
+			rm -f "$VG_TMP"/calls.*.out
+			vg_mark
+			( calls "$n" 24 "$EVERY" 2 1 ) &
+			cpid=$!
+			sleep 12
+			th=$(tasks "$wpid")
+			mem=$(pss_mb "$wpid")
+			wait "$cpid"
+			sv=$(server_v2v)
+			echo "| $n | $th | $mem | $(pct 50 <<<"$sv") | $(pct 95 <<<"$sv") | $(echo "$sv" | grep -c .) |" >>"$OUT"
+		done
+		echo >>"$OUT"
+		vg_server_stop
+	else
+		log "d4 could not run: $VG_REASON"
 	fi
-	vg_mark
-	c0=$(proc_cpu_s)
-	t0=$(date +%s.%N)
-	( calls "$n" "$SECS" "$EVERY" 4 "$spread" ) &
-	cpid=$!
-	sleep $((SECS / 2))
-	mem=$(worker_mem)
-	wait "$cpid"
-	c1=$(proc_cpu_s)
-	t1=$(date +%s.%N)
-	sv=$(server_v2v)
-	read -r pss rss <<<"$mem"
-	cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.0f", (b - a) / (e - s) * 100 }')
-	echo "| $n | $([ "$spread" = 1 ] && echo spread || echo together) | $cpu | $((cpu / n)) | $((pss / n)) | $((rss / n)) | $(pct 50 <<<"$sv") | $(pct 95 <<<"$sv") | $(echo "$sv" | grep -c .) | $(vg_events agent_busy | wc -l) |" >>"$OUT"
-	vg_server_stop
-done
-echo >>"$OUT"
+fi
 vg_finish

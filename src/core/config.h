@@ -68,8 +68,10 @@ struct config {
 	/* The agent pipeline: the server's side (VAD, dispatch) ... */
 	double vad_start_secs, vad_stop_secs, vad_min_volume, vad_confidence;
 	uint32_t agent_workers;  /* local worker processes, default 2 */
-	uint32_t agent_capacity; /* calls per local worker, default 1 */
-	uint32_t agent_queue;    /* calls waiting for a worker, default 8 */
+	uint32_t agent_capacity; /* calls per local worker, 0 = the worker's
+	                            default for its engines */
+	uint32_t agent_engine_threads; /* the worker's engine pool, 0 = CPUs */
+	uint32_t agent_queue; /* calls waiting for a worker, default 8 */
 	uint32_t agent_queue_timeout_ms;
 	uint32_t agent_dispatch_timeout_ms;
 	char agent_busy_message[512];

@@ -374,35 +374,100 @@ static int script_reply(const struct brain_script *s, const char *heard,
 
 /* ---- replies ---------------------------------------------------------- */
 
-static int echo_reply(const char *heard, brain_text_h *h, void *arg)
+static int echo_text(const char *heard, char **textp)
 {
 	size_t len = strlen(heard);
 	const char *end;
-	char *text;
-	int n;
 
 	while (len && (heard[len - 1] == ' ' || heard[len - 1] == '\t'))
 		len--;
 	/* pocketsphinx gives no punctuation, but a DTMF turn or another
 	 * recogniser may; "hello.." would read oddly. */
 	end = len && strchr(".!?", heard[len - 1]) ? "" : ".";
-	n = asprintf(&text, "You said: %.*s%s", (int)len, heard, end);
-	if (n < 0)
+	if (asprintf(textp, "You said: %.*s%s", (int)len, heard, end) < 0)
 		return ENOMEM;
-	h(text, (size_t)n, arg);
-	free(text);
 	return 0;
 }
 
-static int llm_reply(const struct brain_config *cfg,
-                     const struct llm_message *history, size_t n,
-                     brain_text_h *h, void *arg, struct llm_run *run,
-                     const char **why)
+/*
+ * A reply in flight. The echo and script brains know their answer at
+ * once; it is handed out from a 0 ms timer so that every brain answers
+ * the same way, never from inside brain_reply_start. The LLM's comes from
+ * its chat. The handle the caller holds is apart from this, so that its
+ * release inside a handler only marks the reply: each entry from the loop
+ * holds a reference until it returns.
+ */
+struct reply_run {
+	struct brain_reply *h; /* NULL once released */
+	struct llm_chat *chat;
+	struct tmr tmr;
+	char *text; /* echo, script */
+	bool hangup;
+	brain_text_h *texth;
+	brain_done_h *doneh;
+	void *arg;
+};
+
+struct brain_reply {
+	struct reply_run *r;
+};
+
+static void run_destructor(void *arg)
+{
+	struct reply_run *r = arg;
+
+	tmr_cancel(&r->tmr);
+	mem_deref(r->chat);
+	free(r->text);
+}
+
+static void handle_destructor(void *arg)
+{
+	struct brain_reply *h = arg;
+	struct reply_run *r = h->r;
+
+	r->h = NULL;
+	tmr_cancel(&r->tmr);
+	r->chat = mem_deref(r->chat);
+	mem_deref(r);
+}
+
+static void fixed_answer(void *arg)
+{
+	struct reply_run *r = mem_ref(arg);
+
+	if (r->h && r->text[0])
+		r->texth(r->text, strlen(r->text), r->arg);
+	if (r->h)
+		r->doneh(0, "", r->hangup, r->arg);
+	mem_deref(r);
+}
+
+static void llm_text(const char *text, size_t len, void *arg)
+{
+	struct reply_run *r = arg;
+
+	if (r->h)
+		r->texth(text, len, r->arg);
+}
+
+static void llm_done(int err, const char *why, void *arg)
+{
+	struct reply_run *r = mem_ref(arg);
+
+	if (r->h)
+		r->doneh(err, err ? why : "", false, r->arg);
+	mem_deref(r);
+}
+
+static int llm_start(struct reply_run *r, const struct brain_config *cfg,
+                     struct httpc *hc, const struct llm_message *history,
+                     size_t n, const char **why)
 {
 	bool sys = cfg->system_prompt && cfg->system_prompt[0];
 	struct llm_message *msgs = malloc((n + 1) * sizeof(*msgs));
 	size_t m = 0;
-	int rc;
+	int err;
 
 	if (!msgs) {
 		*why = "out of memory";
@@ -411,58 +476,80 @@ static int llm_reply(const struct brain_config *cfg,
 	if (sys)
 		msgs[m++] = (struct llm_message){"system", cfg->system_prompt};
 	memcpy(msgs + m, history, n * sizeof(*msgs));
-	rc = llm_chat(&cfg->llm, msgs, m + n, h, arg, run, why);
+	err = llm_chat_start(&r->chat, hc, &cfg->llm, msgs, m + n, llm_text,
+	                     llm_done, r, why);
 	free(msgs);
-	return rc;
+	return err;
 }
 
-int brain_reply(const struct brain_config *cfg,
-                const struct llm_message *history, size_t n, brain_text_h *h,
-                void *arg, struct llm_run *run, bool *hangup, const char **why)
+int brain_reply_start(struct brain_reply **rp, const struct brain_config *cfg,
+                      struct httpc *hc, const struct llm_message *history,
+                      size_t n, brain_text_h *texth, brain_done_h *doneh,
+                      void *arg, const char **why)
 {
-	const char *heard, *reply, *reason = NULL;
-	bool end = false;
-	int rc;
+	const char *reason = NULL, *reply;
+	struct brain_reply *h = NULL;
+	struct reply_run *r = NULL;
+	int err;
 
-	if (!cfg || !history || !n || !h || !history[n - 1].content) {
+	if (!rp || !cfg || !history || !n || !texth || !doneh ||
+	    !history[n - 1].content) {
 		reason = "no history or no handler";
-		rc = EINVAL;
+		err = EINVAL;
 		goto out;
 	}
-	if (run && atomic_load(&run->cancel)) {
-		reason = "cancelled";
-		rc = ECANCELED;
+	r = mem_zalloc(sizeof(*r), run_destructor);
+	h = r ? mem_zalloc(sizeof(*h), handle_destructor) : NULL;
+	if (!h) {
+		mem_deref(r);
+		r = NULL;
+		err = ENOMEM;
 		goto out;
 	}
-	heard = history[n - 1].content;
+	tmr_init(&r->tmr);
+	r->texth = texth;
+	r->doneh = doneh;
+	r->arg = arg;
+	r->h = h;
+	h->r = r;
 	switch (cfg->kind) {
 	case BRAIN_ECHO:
-		rc = echo_reply(heard, h, arg);
+		err = echo_text(history[n - 1].content, &r->text);
 		break;
 	case BRAIN_SCRIPT:
 		if (!cfg->script || !cfg->script->has_fallback) {
 			reason = "no script loaded";
-			rc = EINVAL;
-			goto out;
+			err = EINVAL;
+			break;
 		}
-		rc = script_reply(cfg->script, heard, &reply, &end);
-		if (!rc)
-			h(reply, strlen(reply), arg);
+		err = script_reply(cfg->script, history[n - 1].content, &reply,
+		                   &r->hangup);
+		if (!err && !(r->text = strdup(reply)))
+			err = ENOMEM;
 		break;
 	case BRAIN_LLM:
-		rc = llm_reply(cfg, history, n, h, arg, run, &reason);
+		if (!hc) {
+			reason = "no HTTP client for the LLM";
+			err = EINVAL;
+			break;
+		}
+		err = llm_start(r, cfg, hc, history, n, &reason);
 		break;
 	default:
 		reason = "unknown brain";
-		rc = EINVAL;
+		err = EINVAL;
+		break;
+	}
+	if (!err && r->text)
+		tmr_start(&r->tmr, 0, fixed_answer, r);
+	if (err) {
+		mem_deref(h);
 		goto out;
 	}
-	if (rc == ENOMEM)
-		reason = "out of memory";
-	if (hangup)
-		*hangup = !rc && end;
+	*rp = h;
+	return 0;
 out:
-	if (rc && why)
-		*why = reason ? reason : strerror(rc);
-	return rc;
+	if (why)
+		*why = reason ? reason : strerror(err);
+	return err;
 }

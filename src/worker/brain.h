@@ -29,7 +29,6 @@
 #ifndef VOXGATE_WORKER_BRAIN_H
 #define VOXGATE_WORKER_BRAIN_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -61,20 +60,29 @@ int brain_script_load(struct brain_script *s, const char *path,
 
 /* A piece of the reply, len bytes of UTF-8, valid only during the call. */
 typedef void(brain_text_h)(const char *text, size_t len, void *arg);
+/* The reply is over: err 0 (then hangup says whether the call should end
+ * once it has been played) or why it failed, in why (valid during the
+ * call); text handed out before an error stays handed out. The reply may
+ * be released here. */
+typedef void(brain_done_h)(int err, const char *why, bool hangup, void *arg);
+
+struct httpc;
+struct brain_reply;
 
 /*
- * Blocking: answers the last message of history (n >= 1, the last one the
- * caller's) by handing the reply to h piece by piece. *hangup is set when
- * the call should end after this reply. run, the caller's as llm_chat
- * takes it, may be NULL: then nothing cancels the reply. Returns 0,
- * EINVAL, ENOMEM, ECANCELED, or one of llm_chat's errors (the LLM brain);
- * text handed out before an error stays handed out. On failure *why (when
- * why is not NULL) is a one-line reason: the LLM's as llm_chat sets it
- * (in run->why, valid as long as run, until its next reply), the others
- * fixed strings.
+ * Answers the last message of history (n >= 1, the last one the caller's)
+ * on the calling thread's loop: the reply goes to texth piece by piece,
+ * then doneh is called once. hc carries the LLM brain's requests (unused
+ * by the others). history is copied. *rp is a mem object; its release,
+ * anywhere (in the handlers too), cancels the reply and no handler is
+ * called after it. No handler is called from inside brain_reply_start.
+ * Returns EINVAL (bad arguments, no script loaded), ENOMEM, or an error of
+ * llm_chat_start, with a one-line reason in *why; the errors of the reply
+ * itself (the LLM's: ETIMEDOUT, ECONNREFUSED, EPROTO, EIO) come to doneh.
  */
-int brain_reply(const struct brain_config *cfg,
-                const struct llm_message *history, size_t n, brain_text_h *h,
-                void *arg, struct llm_run *run, bool *hangup, const char **why);
+int brain_reply_start(struct brain_reply **rp, const struct brain_config *cfg,
+                      struct httpc *hc, const struct llm_message *history,
+                      size_t n, brain_text_h *texth, brain_done_h *doneh,
+                      void *arg, const char **why);
 
 #endif

@@ -1,22 +1,15 @@
 /*
- * Streaming chat completions over libcurl.
+ * Streaming chat completions on the loop, through httpc.
  *
- * The easy handle is driven through a private multi handle rather than
- * curl_easy_perform: curl_easy_perform only calls back (progress) about
- * once a second while the server is silent, and the caller needs cancel
- * and the first-text deadline checked every LLM_POLL_MS.
- *
- * The reply is parsed as Server-Sent Events inside the write callback, as
- * bytes arrive: a line is gathered until CR, LF or CRLF ends it, data lines
- * are joined until a blank line ends the event (each line and each event's
- * data bounded, LLM_LINE_MAX and LLM_EVENT_MAX), and each event's JSON is
- * decoded whole, so a read may split the stream anywhere, even inside a
- * UTF-8 character. "[DONE]" ends the reply; the transfer is then aborted
- * rather than waited out, so a server that keeps the connection open
- * delays nothing.
+ * The reply is parsed as Server-Sent Events as bytes arrive: a line is
+ * gathered until CR, LF or CRLF ends it, data lines are joined until a
+ * blank line ends the event (each line and each event's data bounded,
+ * LLM_LINE_MAX and LLM_EVENT_MAX), and each event's JSON is decoded whole,
+ * so a read may split the stream anywhere, even inside a UTF-8 character.
+ * "[DONE]" ends the reply; the request is then released rather than
+ * waited out, so a server that keeps the connection open delays nothing.
  */
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -29,9 +22,10 @@
 #include <time.h>
 
 #include "core/clock.h"
+#include "core/libre.h"
+#include "net/httpc.h"
 #include "worker/llm.h"
 
-#define LLM_POLL_MS     20
 #define LLM_LINE_MAX    (1024 * 1024) /* a longer SSE line is malformed */
 #define LLM_EVENT_MAX   (1024 * 1024) /* and so is an event's data, whole */
 #define LLM_ERRBODY_MAX 4096          /* of an HTTP error's body, kept */
@@ -47,7 +41,6 @@ struct llm_buf {
 };
 
 struct llm_stream {
-	CURL *easy;
 	llm_delta_h *h;
 	void *arg;
 	long status;          /* 0 until the response's first body byte */
@@ -76,7 +69,6 @@ void llm_params_default(struct llm_params *p)
 
 void llm_run_init(struct llm_run *run)
 {
-	atomic_init(&run->cancel, false);
 	run->why[0] = '\0';
 }
 
@@ -271,27 +263,6 @@ static int sse_feed(struct llm_stream *s, const char *p, size_t n)
 	return 0;
 }
 
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct llm_stream *s = arg;
-	size_t n = size * nmemb;
-
-	if (!s->status && curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE,
-	                                    &s->status) != CURLE_OK)
-		return 0;
-	if (s->status != 200) {
-		size_t room = LLM_ERRBODY_MAX - s->ebody.len;
-
-		if (buf_add(&s->ebody, ptr, n < room ? n : room)) {
-			stream_fail(s, ENOMEM, "out of memory", NULL);
-			return 0;
-		}
-		return n;
-	}
-	/* A short count makes curl abort the transfer. */
-	return sse_feed(s, ptr, n) ? 0 : n;
-}
-
 /* "HTTP <status>: <the server's message>", the message from an OpenAI
  * error body, or else the body's text. */
 static void http_error(struct llm_stream *s)
@@ -314,44 +285,6 @@ static void http_error(struct llm_stream *s)
 	else
 		set_why(s->why, "HTTP %ld", s->status);
 	json_decref(root);
-}
-
-/* What a finished transfer means; res is curl's result. */
-static int outcome(struct llm_stream *s, CURLcode res, const char *cerr,
-                   const char *url)
-{
-	long code = 0;
-
-	if (s->done)
-		return 0;
-	if (!s->status && curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE,
-	                                    &code) == CURLE_OK)
-		s->status = code;
-	if (s->status && s->status != 200) {
-		http_error(s);
-		return EIO;
-	}
-	if (s->err)
-		return s->err;
-	switch (res) {
-	case CURLE_OK:
-		set_why(s->why, "%s",
-		        s->events ? "the stream ended before [DONE]"
-		                  : "no data in the stream");
-		return EPROTO;
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_COULDNT_CONNECT:
-		set_why(s->why, "cannot connect to %s: %s", url, cerr);
-		return ECONNREFUSED;
-	case CURLE_OPERATION_TIMEDOUT:
-		set_why(s->why, "%s", cerr);
-		return ETIMEDOUT;
-	default:
-		set_why(s->why, "%s%s", s->status ? "the stream was cut: " : "",
-		        cerr);
-		return s->status ? EPROTO : EIO;
-	}
 }
 
 /* The request's JSON; *bodyp is malloc'd and the caller frees it. */
@@ -414,166 +347,246 @@ static int args_ok(const struct llm_params *p, const struct llm_message *msgs,
 	return 0;
 }
 
-/* Headers; the list is the caller's to free, also on failure. */
-static int request_headers(const struct llm_params *p,
-                           struct curl_slist **hdrsp)
-{
-	static const char *const fixed[] = {
-	    "Content-Type: application/json", "Accept: text/event-stream",
-	    "Expect:" /* no 100-continue round trip */};
-	struct curl_slist *h;
-	char *auth;
-
-	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-		if (!(h = curl_slist_append(*hdrsp, fixed[i])))
-			return ENOMEM;
-		*hdrsp = h;
-	}
-	if (!p->api_key || !*p->api_key)
-		return 0;
-	if (asprintf(&auth, "Authorization: Bearer %s", p->api_key) < 0)
-		return ENOMEM;
-	h = curl_slist_append(*hdrsp, auth);
-	free(auth);
-	if (!h)
-		return ENOMEM;
-	*hdrsp = h;
-	return 0;
-}
-
 static unsigned or_default(unsigned v, unsigned def)
 {
 	return v ? v : def;
 }
 
-static int easy_setup(struct llm_stream *s, const struct llm_params *p,
-                      const char *url, const char *body,
-                      struct curl_slist *hdrs, char *cerr)
-{
-	CURL *e = s->easy;
-	bool bad = false;
+/* ---- on the loop ------------------------------------------------------ */
 
-	bad |= curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") !=
-	       CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, cerr) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "voxgate") != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-	                        (curl_off_t)strlen(body)) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, body) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	                        (long)or_default(p->connect_timeout_ms,
-	                                         LLM_CONNECT_MS)) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
-	                        (long)or_default(p->total_timeout_ms,
-	                                         LLM_TOTAL_MS)) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, s) != CURLE_OK;
-	return bad ? ENOMEM : 0;
+/* What a chat in flight keeps. The caller's handle (struct llm_chat) is
+ * apart from it so that the handle can go from inside a handler while the
+ * parse that called it is still on the stack: every entry from the loop
+ * holds a reference to the chat until it returns. */
+struct chat {
+	struct llm_stream s;
+	struct llm_chat *h; /* NULL once the caller released it */
+	struct httpc_req *req;
+	struct tmr first;
+	unsigned first_ms;
+	bool over;
+	llm_delta_h *deltah;
+	llm_done_h *doneh;
+	void *arg;
+	char *url;
+};
+
+struct llm_chat {
+	struct chat *c;
+};
+
+static void chat_destructor(void *arg)
+{
+	struct chat *c = arg;
+
+	tmr_cancel(&c->first);
+	mem_deref(c->req);
+	free(c->s.line.data);
+	free(c->s.data.data);
+	free(c->s.ebody.data);
+	free(c->url);
 }
 
-/* Runs the transfer until it ends, cancel is set or the first text is
- * late; the multi handle holds s->easy. */
-static int transfer(struct llm_stream *s, CURLM *multi,
-                    const struct llm_params *p, const char *url,
-                    const char *cerr)
+static void handle_destructor(void *arg)
 {
-	unsigned first_ms = or_default(p->first_token_timeout_ms, LLM_FIRST_MS);
-	uint64_t start = clock_mono_ms();
+	struct llm_chat *h = arg;
+	struct chat *c = h->c;
 
-	for (;;) {
-		int running = 0, left;
-		CURLMsg *m;
+	c->h = NULL;
+	c->over = true;
+	tmr_cancel(&c->first);
+	c->req = mem_deref(c->req);
+	mem_deref(c);
+}
 
-		if (s->run && atomic_load(&s->run->cancel)) {
-			set_why(s->why, "cancelled");
-			return ECANCELED;
-		}
-		if (curl_multi_perform(multi, &running) != CURLM_OK)
-			break;
-		if (!running) {
-			while ((m = curl_multi_info_read(multi, &left)))
-				if (m->msg == CURLMSG_DONE)
-					return outcome(s, m->data.result, cerr,
-					               url);
-			break;
-		}
-		if (!s->got_text && clock_mono_ms() - start >= first_ms) {
-			set_why(s->why, "no text within %u ms", first_ms);
-			return ETIMEDOUT;
-		}
-		if (curl_multi_poll(multi, NULL, 0, LLM_POLL_MS, NULL) !=
-		    CURLM_OK)
-			break;
+/* Once: the request goes, and the caller hears how it ended. */
+static void chat_finish(struct chat *c, int err)
+{
+	if (c->over)
+		return;
+	c->over = true;
+	tmr_cancel(&c->first);
+	c->req = mem_deref(c->req);
+	if (c->h && c->doneh)
+		c->doneh(err, err ? c->s.why : "", c->arg);
+}
+
+static void chat_delta(const char *text, size_t len, void *arg)
+{
+	struct chat *c = arg;
+
+	if (!c->h || c->over)
+		return;
+	tmr_cancel(&c->first);
+	c->deltah(text, len, c->arg);
+}
+
+static void chat_first_late(void *arg)
+{
+	struct chat *c = mem_ref(arg);
+
+	set_why(c->s.why, "no text within %u ms", c->first_ms);
+	chat_finish(c, ETIMEDOUT);
+	mem_deref(c);
+}
+
+static void chat_body(const uint8_t *data, size_t n, void *arg)
+{
+	struct chat *c = mem_ref(arg);
+	struct llm_stream *s = &c->s;
+
+	if (c->over) {
+		mem_deref(c);
+		return;
 	}
-	set_why(s->why, "curl multi handle failed");
-	return EIO;
+	if (s->status != 200) {
+		size_t room = LLM_ERRBODY_MAX - s->ebody.len;
+
+		if (buf_add(&s->ebody, (const char *)data, n < room ? n : room))
+			chat_finish(
+			    c, stream_fail(s, ENOMEM, "out of memory", NULL));
+	} else if (sse_feed(s, (const char *)data, n)) {
+		/* "[DONE]": the server may keep the connection open, and
+		 * nothing after it matters. */
+		chat_finish(c, s->done ? 0 : s->err);
+	}
+	mem_deref(c);
 }
 
-int llm_chat(const struct llm_params *p, const struct llm_message *msgs,
-             size_t n, llm_delta_h *h, void *arg, struct llm_run *run,
-             const char **why)
+static void chat_head(uint16_t status, void *arg)
 {
-	struct llm_stream s = {.h = h, .arg = arg};
-	char cerr[CURL_ERROR_SIZE] = "";
-	struct curl_slist *hdrs = NULL;
-	char *url = NULL, *body = NULL;
-	size_t blen;
-	CURLM *multi = NULL;
+	struct chat *c = arg;
+
+	c->s.status = status;
+}
+
+static void chat_done(int err, uint16_t status, const char *why, void *arg)
+{
+	struct chat *c = mem_ref(arg);
+	struct llm_stream *s = &c->s;
 	int rc;
 
-	stream_init(&s, run);
-	rc = args_ok(p, msgs, n, h, s.why);
-	if (rc)
-		return stream_why(&s, rc, why);
-	rc = request_body(p, msgs, n, &body, s.why);
-	if (rc)
-		return stream_why(&s, rc, why);
+	if (!s->status)
+		s->status = status;
+	if (s->status && s->status != 200) {
+		http_error(s);
+		rc = EIO;
+	} else if (s->err) {
+		rc = s->err;
+	} else if (!err) {
+		set_why(s->why, "%s",
+		        s->events ? "the stream ended before [DONE]"
+		                  : "no data in the stream");
+		rc = EPROTO;
+	} else if (err == ECONNREFUSED) {
+		set_why(s->why, "cannot connect to %s: %s", c->url, why);
+		rc = ECONNREFUSED;
+	} else if (err == ETIMEDOUT) {
+		set_why(s->why, "%s", why);
+		rc = ETIMEDOUT;
+	} else {
+		set_why(s->why, "%s%s", s->status ? "the stream was cut: " : "",
+		        why);
+		rc = s->status ? EPROTO : err == ENOMEM ? ENOMEM : EIO;
+	}
+	chat_finish(c, rc);
+	mem_deref(c);
+}
+
+int llm_chat_start(struct llm_chat **cp, struct httpc *hc,
+                   const struct llm_params *p, const struct llm_message *msgs,
+                   size_t n, llm_delta_h *deltah, llm_done_h *doneh, void *arg,
+                   const char **why)
+{
+	static __thread char fail[LLM_WHY_MAX];
+	const char *hdrs[3] = {"Content-Type: application/json",
+	                       "Accept: text/event-stream", NULL};
+	struct httpc_prm prm = {0};
+	struct llm_chat *h;
+	struct chat *c;
+	char *body = NULL, *auth = NULL;
+	const char *const all[] = {hdrs[0], hdrs[1], NULL, NULL};
+	const char *const *use = all;
+	const char *withauth[4];
+	size_t blen;
+	int err;
+
+	fail[0] = '\0';
+	if (!cp || !hc || !doneh) {
+		set_why(fail, "missing chat, client or handler");
+		err = EINVAL;
+		goto out;
+	}
+	err = args_ok(p, msgs, n, deltah, fail);
+	if (!err)
+		err = request_body(p, msgs, n, &body, fail);
+	if (err)
+		goto out;
+	c = mem_zalloc(sizeof(*c), chat_destructor);
+	h = mem_zalloc(sizeof(*h), handle_destructor);
+	if (!c || !h) {
+		mem_deref(c);
+		mem_deref(h);
+		free(body);
+		set_why(fail, "out of memory");
+		err = ENOMEM;
+		goto out;
+	}
+	tmr_init(&c->first);
+	stream_init(&c->s, NULL);
+	c->s.h = chat_delta;
+	c->s.arg = c;
+	c->h = h;
+	h->c = c;
+	c->deltah = deltah;
+	c->doneh = doneh;
+	c->arg = arg;
+	c->first_ms = or_default(p->first_token_timeout_ms, LLM_FIRST_MS);
 	blen = strlen(p->base_url);
 	while (blen && p->base_url[blen - 1] == '/')
 		blen--;
-	if (asprintf(&url, "%.*s/chat/completions", (int)blen, p->base_url) <
-	    0) {
-		free(body);
-		set_why(s.why, "out of memory");
-		return stream_why(&s, ENOMEM, why);
+	if (asprintf(&c->url, "%.*s/chat/completions", (int)blen, p->base_url) <
+	    0)
+		c->url = NULL;
+	if (p->api_key && *p->api_key &&
+	    asprintf(&auth, "Authorization: Bearer %s", p->api_key) < 0)
+		auth = NULL;
+	if (!c->url || (p->api_key && *p->api_key && !auth)) {
+		err = ENOMEM;
+	} else {
+		if (auth) {
+			withauth[0] = hdrs[0];
+			withauth[1] = hdrs[1];
+			withauth[2] = auth;
+			withauth[3] = NULL;
+			use = withauth;
+		}
+		prm.url = c->url;
+		prm.headers = use;
+		prm.body = body;
+		prm.body_len = strlen(body);
+		prm.connect_ms =
+		    or_default(p->connect_timeout_ms, LLM_CONNECT_MS);
+		prm.total_ms = or_default(p->total_timeout_ms, LLM_TOTAL_MS);
+		err = httpc_request(&c->req, hc, &prm, chat_head, chat_body,
+		                    chat_done, c);
 	}
-	/* Counted and thread-safe since libcurl 7.84: each call holds its
-	 * own reference, so no module has to own curl's setup. */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		free(url);
-		free(body);
-		set_why(s.why, "curl_global_init failed");
-		return stream_why(&s, ENOMEM, why);
-	}
-	rc = request_headers(p, &hdrs);
-	if (!rc && !(s.easy = curl_easy_init()))
-		rc = ENOMEM;
-	if (!rc)
-		rc = easy_setup(&s, p, url, body, hdrs, cerr);
-	if (!rc && !(multi = curl_multi_init()))
-		rc = ENOMEM;
-	if (!rc && curl_multi_add_handle(multi, s.easy) != CURLM_OK)
-		rc = ENOMEM;
-	if (rc)
-		set_why(s.why, "cannot set up the transfer");
-	else
-		rc = transfer(&s, multi, p, url, cerr);
-	if (multi) {
-		curl_multi_remove_handle(multi, s.easy);
-		curl_multi_cleanup(multi);
-	}
-	curl_easy_cleanup(s.easy);
-	curl_slist_free_all(hdrs);
-	curl_global_cleanup();
-	free(s.line.data);
-	free(s.data.data);
-	free(s.ebody.data);
-	free(url);
+	free(auth);
 	free(body);
-	return stream_why(&s, rc, why);
+	if (err) {
+		mem_deref(h);
+		set_why(fail, "%s",
+		        err == ENOMEM ? "out of memory"
+		                      : "cannot set up the transfer");
+		goto out;
+	}
+	tmr_start(&c->first, c->first_ms, chat_first_late, c);
+	*cp = h;
+	return 0;
+out:
+	if (why)
+		*why = fail;
+	return err;
 }
 
 int llm_sse_parse(const char *body, size_t len, size_t chunk, llm_delta_h *h,

@@ -1,55 +1,81 @@
 /*
- * DESIGN. Three threads per call, one lock.
+ * DESIGN. A state machine per call on the worker's loop.
  *
- * The listener turns the caller's frames into turns. The server sends its
- * control messages ahead of audio, so a VAD event may arrive before the
- * frames that precede it; each event carries its frame number and is
+ * A call used to run three threads (listener, speaker, control) around a
+ * lock, since its engines block: pocketsphinx, espeak-ng or flite, and the
+ * LLM over blocking curl. A worker meant to hold hundreds of calls cannot
+ * spend three threads and their stacks on each, nor have every event
+ * cross a lock. Now everything of a call happens on the worker's one loop
+ * thread, and whatever would block happens elsewhere, behind three seams
+ * that answer on the loop:
+ *
+ *   listener (listener.h)  begin / feed frames / end -> final, error
+ *   speaker  (speaker.h)   say a clause -> audio chunks, done; cancel
+ *   brain    (brain.h)     reply to the history -> text pieces, done
+ *                          (with hangup), error; release cancels
+ *
+ * The embedded engines run on the engine pool (engine.h): a few threads
+ * for all the calls, each call's jobs in order on its own queue, results
+ * back on the loop. The LLM streams on the loop through httpc (curl's
+ * multi interface on libre's fds and timers). A network provider takes
+ * the same seams with its socket on the loop and no pool at all. The
+ * seams are the pipeline's own (speech/stt.h and tts.h stay the engines'
+ * blocking interfaces), so a provider needs no change here.
+ *
+ * Why not a thread per engine call, or per-call worker processes: the
+ * pool's size is fixed by the CPUs, which is all the CPU-bound engines can
+ * use anyway (one model's decoders take turns, and the TTS providers
+ * serialise their synthesis), while network-bound calls cost a few
+ * hundred bytes of state and their sockets.
+ *
+ * The listener side turns the caller's frames into turns. The server sends
+ * its control messages ahead of audio, so a VAD event may arrive before
+ * the frames that precede it; each event carries its frame number and is
  * applied when the frames before it have gone through (or after
- * VAD_WAIT_MS without them, should they never come). START opens the
- * recogniser with the pre-roll: PREROLL_MS before the voice's ONSET (the
+ * VAD_WAIT_MS without them, should they never come: a timer). START opens
+ * an utterance with the pre-roll: PREROLL_MS before the voice's ONSET (the
  * VAD needs vad_start_secs of voice before it says START, and the first
  * syllable is in there), so the recogniser hears the word from its start.
- * STOP closes it and hands the transcript to the control thread.
+ * STOP ends it; the transcript, when the listener has it, becomes a turn.
  *
  * Speculative end of turn. The recogniser's final pass takes 100-150 ms,
  * which would come after the stop window. So when the voice has paused
  * (VAD PAUSE) and stayed quiet until SPEC_LEAD_MS before STOP is due, the
- * listener ends the utterance there and keeps the transcript; STOP then
- * hands it over at once. When the voice resumes instead, the recogniser
- * starts again on the turn's audio so far, which is kept for that (up to
- * TURN_KEEP_MS; a longer turn is not decoded ahead, so a re-decode costs
- * at most a second or so of CPU). A pause that is not the end costs a
- * re-decode, so the final pass waits, besides SPEC_LEAD_MS, for the pause
- * to outlast the longest one this caller has resumed after (a caller who
- * stops to think between words is not decoded twice on every turn), but
- * no longer than until SPEC_LEAD_MIN_MS before STOP, and runs ahead at
- * most SPEC_PER_TURN times a turn (bench/README.md, (d), has what this
- * saves).
+ * utterance is ended there and its transcript kept; STOP then hands it
+ * over at once (or as soon as it comes). When the voice resumes instead,
+ * a new utterance is begun on the turn's audio so far, which is kept for
+ * that (up to TURN_KEEP_MS; a longer turn is not decoded ahead, so a
+ * re-decode costs at most a second or so of CPU), and the early
+ * transcript, named by its utterance number, is ignored. A pause that is
+ * not the end costs a re-decode, so the final pass waits, besides
+ * SPEC_LEAD_MS, for the pause to outlast the longest one this caller has
+ * resumed after (a caller who stops to think between words is not decoded
+ * twice on every turn), but no longer than until SPEC_LEAD_MIN_MS before
+ * STOP, and runs ahead at most SPEC_PER_TURN times a turn (bench/README.md,
+ * (d), has what this saves).
  *
- * The speaker runs a reply's brain and TTS, both of which block: brain
- * text is cut into clauses (llm_clause_end), each clause is synthesised as
- * soon as it is complete, and each TTS chunk is queued for the control
- * thread as it is made. A pause is put between clauses, since each
- * synthesis starts at its first sound.
+ * A reply is made as it comes: brain text is cut into clauses
+ * (llm_clause_end), each clause goes to the speaker as soon as it is
+ * complete, and each audio chunk is queued on the reply as it is made. A
+ * pause is put between clauses, since each synthesis starts at its first
+ * sound.
  *
- * The control thread owns the conversation: the history, the reply in
- * flight and its fate. It takes server events before anything else, then
- * sends the queued audio paced to at most AHEAD_MS ahead of real time
- * (counted from the utterance's first audio; the server holds 10 s, so a
- * late start costs nothing), a mark after each clause (mark = its index),
- * say_end at the end; then it starts the reply to the next turn. It is the
- * only thread that calls ops.
+ * The conversation (pipeline_control.c) owns the history, the reply in
+ * flight and its fate. Server events are applied as they arrive; after
+ * every event the pump sends the queued audio paced to at most AHEAD_MS
+ * ahead of real time (counted from the utterance's first audio; the server
+ * holds 10 s, so a late start costs nothing; a loop timer wakes it when
+ * the next 20 ms may go), a mark after each clause (mark = its index),
+ * say_end at the end, then starts the reply to the next turn. It makes
+ * every ops call.
  *
- * Barge-in. The inputs run on the transport's thread and decide there,
- * under the lock, what a control message means for the reply in flight:
- * `interrupted` for it, or VAD START before the server said it was
- * `speaking`, sets the atomic cancel flag that llm_chat polls and the TTS
- * chunk handler reads, so the brain and the synthesis stop within a poll
- * (llm_chat's, 20 ms) or a chunk, whatever the pipeline threads are doing,
- * and the control thread sends none of the reply's audio after it. VAD
- * START before `speaking` also makes the control thread call clear: the
- * server drops unheard audio on START by itself (bridge.c), clear covers
- * audio still on the way.
+ * Barge-in. `interrupted` for the reply in flight, or VAD START before the
+ * server said it was `speaking`, releases the brain's request (the LLM's
+ * connection closes at once) and cancels the speaker (the clause being
+ * synthesised stops at its next chunk, the others never start) in the
+ * input call itself, and none of the reply's audio is sent after it. VAD
+ * START before `speaking` also calls clear: the server drops unheard audio
+ * on START by itself (bridge.c), clear covers audio still on the way.
  *
  * What was heard. The clauses whose marks were played (or which the
  * server's heard_ms covers whole) were heard; of the clause in progress,
@@ -65,37 +91,29 @@
  * text came (an LLM still thinking) is asked again instead. An LLM reply
  * is not continued: the rest is what it had written when it was cut.
  *
+ * Hangup. A brain that says the call should end (a script's "! hangup")
+ * has it ended once its reply is played: hangup follows say_end.
+ *
  * Figures. The end of the caller's speech is taken as the STOP event's
  * arrival minus stop_secs (the server's VAD says STOP after that much
  * silence), not the last voiced frame: the worker does not run a VAD.
  *
- * Files. The inputs and the pipeline's life are here; the listener is in
- * pipeline_listen.c, the speaker in pipeline_speak.c, the control thread
- * in pipeline_control.c. What they share, the queues, the reply and the
- * limits named above (PREROLL_MS, SPEC_LEAD_MS, AHEAD_MS...), is in
+ * Files. The inputs and the pipeline's life are here; the listener side
+ * in pipeline_listen.c, the making of a reply in pipeline_speak.c, the
+ * conversation in pipeline_control.c. What they share, and the limits
+ * named above (PREROLL_MS, SPEC_LEAD_MS, AHEAD_MS...), is in
  * pipeline_int.h.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <re.h>
+#include "core/libre.h"
 
 #include "core/clock.h"
+#include "worker/listener.h"
 #include "worker/pipeline_int.h"
-#include "speech/stt.h"
-
-void pipeline_wait_until(pthread_cond_t *cv, pthread_mutex_t *lock,
-                         uint64_t at_ms)
-{
-	struct timespec ts = {(time_t)(at_ms / 1000),
-	                      (long)(at_ms % 1000) * 1000000L};
-
-	pthread_cond_timedwait(cv, lock, &ts);
-}
+#include "worker/speaker.h"
 
 bool pipeline_is_space(char c)
 {
@@ -118,6 +136,7 @@ static void reply_destructor(void *arg)
 {
 	struct reply *r = arg;
 
+	mem_deref(r->brain);
 	for (size_t i = 0; i < r->nmsgs; i++)
 		free((char *)r->msgs[i].content);
 	free(r->msgs);
@@ -138,29 +157,6 @@ int pipeline_reply_alloc(struct reply **rp)
 	return 0;
 }
 
-/* ---- inputs (the transport's thread) ---------------------------------- */
-
-/* With the lock held. */
-static void ctl_push(struct pipeline *p, enum ctl_kind kind, uint32_t utt,
-                     uint32_t mark, uint32_t heard_ms, int32_t latency_ms)
-{
-	struct ctl *c = calloc(1, sizeof(*c));
-
-	/* Out of memory, the event is lost; a cancel already made by the
-	 * caller stands. */
-	if (!c)
-		return;
-	c->kind = kind;
-	c->utt = utt;
-	c->mark = mark;
-	c->heard_ms = heard_ms;
-	c->latency_ms = latency_ms;
-	*p->ctl_tail = c;
-	p->ctl_tail = &c->next;
-	pthread_cond_signal(&p->ctl_cv);
-}
-
-/* With the lock held; takes transcript. */
 void pipeline_turn_push(struct pipeline *p, char *transcript, uint64_t t_end,
                         uint64_t t_stt, bool redecoded)
 {
@@ -176,50 +172,46 @@ void pipeline_turn_push(struct pipeline *p, char *transcript, uint64_t t_end,
 	t->redecoded = redecoded;
 	*p->turn_tail = t;
 	p->turn_tail = &t->next;
-	pthread_cond_signal(&p->ctl_cv);
+}
+
+/* ---- inputs ----------------------------------------------------------- */
+
+static void ctl_apply(struct pipeline *p, enum ctl_kind kind, uint32_t utt,
+                      uint32_t mark, uint32_t heard_ms, int32_t latency_ms)
+{
+	const struct ctl c = {.kind = kind,
+	                      .utt = utt,
+	                      .mark = mark,
+	                      .heard_ms = heard_ms,
+	                      .latency_ms = latency_ms};
+
+	pipeline_on_ctl(p, &c);
 }
 
 void pipeline_audio(struct pipeline *p, uint32_t frame,
                     const int16_t pcm[PIPELINE_FRAME])
 {
-	struct frame *f;
-
 	if (!p || !pcm)
 		return;
-	pthread_mutex_lock(&p->lock);
-	/* A listener this far behind is lost anyway; the oldest audio goes
-	 * so that what follows is current. */
-	if (p->alen == AUDIO_QUEUE) {
-		p->ahead = (p->ahead + 1) % AUDIO_QUEUE;
-		p->alen--;
-	}
-	f = &p->audio[(p->ahead + p->alen++) % AUDIO_QUEUE];
-	f->n = frame;
-	memcpy(f->pcm, pcm, sizeof(f->pcm));
-	pthread_cond_signal(&p->listen_cv);
-	pthread_mutex_unlock(&p->lock);
+	pipeline_listen_frame(p, frame, pcm);
+	pipeline_pump(p);
 }
 
 void pipeline_vad(struct pipeline *p, enum vad_event ev, uint32_t frame)
 {
 	if (!p)
 		return;
-	pthread_mutex_lock(&p->lock);
+	/* Barge-in before the reply is audible: the brain and the speaker
+	 * stop now, whatever the listener's events wait for. */
 	if (ev == VAD_EVENT_START && p->live_utt && p->live_open &&
 	    !p->live_audible) {
-		atomic_store(&p->chat.cancel, true);
 		p->live_open = false;
-		ctl_push(p, CTL_CUT, p->live_utt, 0, 0, -1);
+		if (p->cur && p->cur->utt == p->live_utt)
+			pipeline_speak_cancel(p, p->cur);
+		ctl_apply(p, CTL_CUT, p->live_utt, 0, 0, -1);
 	}
-	if (p->vlen < VAD_QUEUE) {
-		struct vad_item *v = &p->vq[(p->vhead + p->vlen++) % VAD_QUEUE];
-
-		v->ev = ev;
-		v->frame = frame;
-		v->t = clock_mono_ms();
-		pthread_cond_signal(&p->listen_cv);
-	}
-	pthread_mutex_unlock(&p->lock);
+	pipeline_listen_vad(p, ev, frame);
+	pipeline_pump(p);
 }
 
 void pipeline_speaking(struct pipeline *p, uint32_t utterance,
@@ -227,31 +219,28 @@ void pipeline_speaking(struct pipeline *p, uint32_t utterance,
 {
 	if (!p)
 		return;
-	pthread_mutex_lock(&p->lock);
 	if (utterance == p->live_utt)
 		p->live_audible = true;
-	ctl_push(p, CTL_SPEAKING, utterance, 0, 0, latency_ms);
-	pthread_mutex_unlock(&p->lock);
+	ctl_apply(p, CTL_SPEAKING, utterance, 0, 0, latency_ms);
+	pipeline_pump(p);
 }
 
 void pipeline_mark_played(struct pipeline *p, uint32_t utterance, uint32_t mark)
 {
 	if (!p)
 		return;
-	pthread_mutex_lock(&p->lock);
-	ctl_push(p, CTL_MARK, utterance, mark, 0, -1);
-	pthread_mutex_unlock(&p->lock);
+	ctl_apply(p, CTL_MARK, utterance, mark, 0, -1);
+	pipeline_pump(p);
 }
 
 void pipeline_played(struct pipeline *p, uint32_t utterance, uint32_t heard_ms)
 {
 	if (!p)
 		return;
-	pthread_mutex_lock(&p->lock);
 	if (utterance == p->live_utt)
 		p->live_open = false;
-	ctl_push(p, CTL_PLAYED, utterance, 0, heard_ms, -1);
-	pthread_mutex_unlock(&p->lock);
+	ctl_apply(p, CTL_PLAYED, utterance, 0, heard_ms, -1);
+	pipeline_pump(p);
 }
 
 void pipeline_interrupted(struct pipeline *p, uint32_t utterance,
@@ -259,13 +248,13 @@ void pipeline_interrupted(struct pipeline *p, uint32_t utterance,
 {
 	if (!p)
 		return;
-	pthread_mutex_lock(&p->lock);
 	if (utterance == p->live_utt && p->live_open) {
-		atomic_store(&p->chat.cancel, true);
 		p->live_open = false;
+		if (p->cur && p->cur->utt == utterance)
+			pipeline_speak_cancel(p, p->cur);
 	}
-	ctl_push(p, CTL_INTERRUPTED, utterance, 0, heard_ms, -1);
-	pthread_mutex_unlock(&p->lock);
+	ctl_apply(p, CTL_INTERRUPTED, utterance, 0, heard_ms, -1);
+	pipeline_pump(p);
 }
 
 void pipeline_dtmf(struct pipeline *p, const char *digits)
@@ -277,101 +266,22 @@ void pipeline_dtmf(struct pipeline *p, const char *digits)
 		return;
 	if (asprintf(&text, "DTMF: %s", digits) < 0)
 		return;
-	pthread_mutex_lock(&p->lock);
 	pipeline_turn_push(p, text, t, t, false);
-	pthread_mutex_unlock(&p->lock);
+	pipeline_pump(p);
 }
 
 /* ---- life ------------------------------------------------------------- */
-
-static int cond_init(pthread_cond_t *cv)
-{
-	pthread_condattr_t a;
-	int err = pthread_condattr_init(&a);
-
-	if (err)
-		return err;
-	err = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	if (!err)
-		err = pthread_cond_init(cv, &a);
-	pthread_condattr_destroy(&a);
-	return err;
-}
-
-static void halt(struct pipeline *p, int threads)
-{
-	pthread_mutex_lock(&p->lock);
-	p->stop = true;
-	atomic_store(&p->chat.cancel, true);
-	pthread_cond_broadcast(&p->listen_cv);
-	pthread_cond_broadcast(&p->speak_cv);
-	pthread_cond_broadcast(&p->ctl_cv);
-	pthread_mutex_unlock(&p->lock);
-	if (threads > 0)
-		pthread_join(p->listener, NULL);
-	if (threads > 1)
-		pthread_join(p->speaker, NULL);
-	if (threads > 2)
-		pthread_join(p->control, NULL);
-}
-
-static void release(struct pipeline *p)
-{
-	while (p->ctl_head) {
-		struct ctl *c = p->ctl_head;
-
-		p->ctl_head = c->next;
-		free(c);
-	}
-	while (p->turn_head) {
-		struct turn_item *t = p->turn_head;
-
-		p->turn_head = t->next;
-		free(t->transcript);
-		free(t);
-	}
-	/* p->job, when set, is p->cur. */
-	mem_deref(p->cur);
-	for (size_t i = 0; i < p->nhist; i++)
-		free(p->hist[i].content);
-	free(p->hist);
-	free(p->rest);
-	if (p->stt && !p->cfg->decoder)
-		mem_deref(p->stt);
-	pthread_cond_destroy(&p->listen_cv);
-	pthread_cond_destroy(&p->speak_cv);
-	pthread_cond_destroy(&p->ctl_cv);
-	pthread_mutex_destroy(&p->lock);
-	free(p);
-}
-
-static int sync_init(struct pipeline *p)
-{
-	pthread_cond_t *cvs[] = {&p->listen_cv, &p->speak_cv, &p->ctl_cv};
-	int err = pthread_mutex_init(&p->lock, NULL);
-	size_t i;
-
-	if (err)
-		return err;
-	for (i = 0; i < 3; i++)
-		if ((err = cond_init(cvs[i])))
-			break;
-	if (!err)
-		return 0;
-	while (i--)
-		pthread_cond_destroy(cvs[i]);
-	pthread_mutex_destroy(&p->lock);
-	return err;
-}
 
 int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
                   const struct pipeline_ops *ops, void *arg)
 {
 	struct pipeline *p;
-	int err, threads = 0;
+	int err;
 
-	if (!pp || !cfg || !cfg->stt || !cfg->tts || !cfg->brain ||
-	    (cfg->brain->kind == BRAIN_SCRIPT && !cfg->brain->script) || !ops ||
+	if (!pp || !cfg || !cfg->decoder || !cfg->tts || !cfg->pool ||
+	    !cfg->brain ||
+	    (cfg->brain->kind == BRAIN_SCRIPT && !cfg->brain->script) ||
+	    (cfg->brain->kind == BRAIN_LLM && !cfg->http) || !ops ||
 	    !ops->say || !ops->say_end || !ops->mark || !ops->clear ||
 	    !ops->turn || !ops->hangup || cfg->stop_secs < 0 ||
 	    cfg->stop_secs > 10)
@@ -393,32 +303,16 @@ int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
 	    p->stop_ms > SPEC_LEAD_MIN_MS
 	        ? (uint32_t)((p->stop_ms - SPEC_LEAD_MIN_MS) / 20)
 	        : 0;
-	p->ctl_tail = &p->ctl_head;
 	p->turn_tail = &p->turn_head;
-	llm_run_init(&p->chat);
-	err = sync_init(p);
-	if (err) {
-		free(p);
-		return err;
-	}
-	if (cfg->decoder)
-		p->stt = cfg->decoder;
-	else
-		err = stt_alloc(&p->stt, cfg->stt);
+	tmr_init(&p->pace_tmr);
+	err = pipeline_listen_open(p);
 	if (!err)
-		err = pthread_create(&p->listener, NULL, pipeline_listener_main,
-		                     p);
-	if (!err && ++threads)
-		err =
-		    pthread_create(&p->speaker, NULL, pipeline_speaker_main, p);
-	if (!err && ++threads)
-		err =
-		    pthread_create(&p->control, NULL, pipeline_control_main, p);
+		err = pipeline_speak_open(p);
 	if (err) {
-		halt(p, threads);
-		release(p);
+		pipeline_close(p);
 		return err;
 	}
+	pipeline_greet(p);
 	*pp = p;
 	return 0;
 }
@@ -427,6 +321,22 @@ void pipeline_close(struct pipeline *p)
 {
 	if (!p)
 		return;
-	halt(p, 3);
-	release(p);
+	tmr_cancel(&p->pace_tmr);
+	tmr_cancel(&p->vad_tmr);
+	/* Their jobs still running end on the pool, unheard. */
+	p->ear = mem_deref(p->ear);
+	p->mouth = mem_deref(p->mouth);
+	mem_deref(p->cur);
+	while (p->turn_head) {
+		struct turn_item *t = p->turn_head;
+
+		p->turn_head = t->next;
+		free(t->transcript);
+		free(t);
+	}
+	for (size_t i = 0; i < p->nhist; i++)
+		free(p->hist[i].content);
+	free(p->hist);
+	free(p->rest);
+	free(p);
 }

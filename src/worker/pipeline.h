@@ -7,12 +7,13 @@
  *   audio -> pre-roll -> STT -> turn -> brain -> clauses -> TTS -> paced say
  *
  * Everything streams: TTS starts on the first clause of the reply, audio
- * goes out on the first TTS chunk. Three threads per call: the listener
- * (STT, in the order of the caller's frames), the speaker (brain and TTS,
- * which block) and the control thread, which owns the conversation, paces
- * the audio and makes every ops call. Events from the server are handled on
- * the control thread before any audio; a barge-in also cancels the reply's
- * LLM request and synthesis at once, from the input call itself.
+ * goes out on the first TTS chunk. A pipeline is a state machine on the
+ * worker's loop: no thread of its own. Its inputs, its ops calls, the
+ * brain's text and the speech engines' results all come and go on the
+ * loop thread; the engines themselves (STT, TTS) run on the worker's
+ * engine pool and the LLM on its HTTP client, neither of which makes the
+ * loop wait. A barge-in cancels the reply's LLM request and synthesis at
+ * once, from the input call itself.
  *
  * Barge-in keeps in the history only what the caller heard; a barge-in
  * followed by a turn with nothing in it (a cough, a click) resumes the
@@ -30,16 +31,21 @@
 
 #define PIPELINE_FRAME 160 /* samples per caller frame: 20 ms at 8 kHz */
 
-struct stt_model;
+struct engine_pool;
+struct httpc;
+struct stt;
 struct tts;
 
-/* Shared by all calls of a worker; borrowed, must outlive the pipelines. */
+/* Shared by all calls of a worker (but the decoder); borrowed, must
+ * outlive the pipelines. */
 struct pipeline_config {
-	struct stt_model *stt;
-	/* A decoder of stt made ahead of the call, borrowed (each takes
-	 * 0.2 s and some 60 MB to make); NULL = make one per call. */
+	/* A decoder made ahead of the call for it alone (each takes 0.2 s
+	 * and some 60 MB to make); the pipeline references it until its
+	 * last job is over, so its reference count says when it is free. */
 	struct stt *decoder;
-	struct tts *tts; /* its out_rate must be 8000 */
+	struct tts *tts;          /* its out_rate must be 8000 */
+	struct engine_pool *pool; /* runs the decoder and the synthesis */
+	struct httpc *http;       /* the LLM brain's requests */
 	const struct brain_config *brain;
 	const char *greeting; /* said when the call starts; NULL/"" = none */
 	/* The server's VAD stop window: the caller's speech ended this long
@@ -67,8 +73,8 @@ struct pipeline_turn {
 	                           apologised), NULL if it did not */
 };
 
-/* How audio and events leave; all called from the control thread, never
- * two at once, never with a pipeline lock held (they may call the inputs
+/* How audio and events leave; all called on the loop thread, never from
+ * inside pipeline_open or pipeline_close (they may call the inputs
  * below). */
 struct pipeline_ops {
 	/* n samples at 8 kHz of an utterance; ids grow from 1 */
@@ -85,22 +91,21 @@ struct pipeline_ops {
 struct pipeline;
 
 /*
- * Starts the call's threads and says the greeting. The caller owns *pp and
- * ends it with pipeline_close; cfg, ops and arg are borrowed until then.
- * EINVAL for a missing argument, ENOMEM, or an error from stt_alloc or
- * pthread_create.
+ * Starts the call on the calling thread's loop and says the greeting. The
+ * caller owns *pp and ends it with pipeline_close; cfg, ops and arg are
+ * borrowed until then. EINVAL for a missing argument, ENOMEM.
  */
 int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
                   const struct pipeline_ops *ops, void *arg);
-/* Cancels what is in progress, joins the threads and frees p. No ops call
- * is made once it returns; it must not be called from one. */
+/* Cancels what is in progress and frees p at once (engine jobs still
+ * running end on the pool, unheard). No ops call is made once it returns;
+ * it must not be called from one. */
 void pipeline_close(struct pipeline *p);
 
 /*
- * Inputs, from the transport's thread (one thread at a time). They queue
- * and return: they never wait for the pipeline's work. Frames are
- * numbered as the server numbers them; a VAD event at frame f falls
- * between frames f-1 and f, whichever of them arrives first.
+ * Inputs, on the loop thread. They never wait for the pipeline's work.
+ * Frames are numbered as the server numbers them; a VAD event at frame f
+ * falls between frames f-1 and f, whichever of them arrives first.
  */
 void pipeline_audio(struct pipeline *p, uint32_t frame,
                     const int16_t pcm[PIPELINE_FRAME]);

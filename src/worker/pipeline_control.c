@@ -1,13 +1,11 @@
 /*
- * The pipeline's control thread (the DESIGN at the top of pipeline.c): it
- * owns the conversation (the history, the reply in flight and its fate),
- * takes the server's events before anything else, paces the reply's audio
- * out, settles what the caller heard, and starts the reply to the next
- * turn. It is the only thread that calls ops.
+ * The conversation (the DESIGN at the top of pipeline.c): the history,
+ * the reply in flight and its fate; the server's events applied as they
+ * come, the reply's audio paced out by a timer, what the caller heard
+ * settled, and the reply to the next turn started. Every ops call is made
+ * from here.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,23 +68,19 @@ static void rest_clear(struct pipeline *p)
 	p->has_rest = false;
 }
 
-/* Hands r to the speaker; it becomes the reply in flight. */
+/* r becomes the reply in flight, and its making starts. */
 static void reply_begin(struct pipeline *p, struct reply *r)
 {
 	r->utt = ++p->next_utt;
 	r->v2v_ms = -1;
-	pthread_mutex_lock(&p->lock);
 	p->cur = r;
-	p->job = r;
 	p->live_utt = r->utt;
 	p->live_audible = false;
 	p->live_open = true;
-	atomic_store(&p->chat.cancel, false);
-	pthread_cond_signal(&p->speak_cv);
-	pthread_mutex_unlock(&p->lock);
+	pipeline_speak_start(p, r);
 }
 
-static void greet(struct pipeline *p)
+void pipeline_greet(struct pipeline *p)
 {
 	const char *g = p->cfg->greeting;
 	struct reply *r;
@@ -151,7 +145,7 @@ static void on_turn(struct pipeline *p, struct turn_item *t)
 	reply_begin(p, r);
 }
 
-static void on_ctl(struct pipeline *p, const struct ctl *c)
+void pipeline_on_ctl(struct pipeline *p, const struct ctl *c)
 {
 	struct reply *r = p->cur;
 	bool mine = r && r->utt == c->utt;
@@ -235,11 +229,10 @@ static void settle(struct pipeline *p)
 	char *rest = pipeline_trimmed(text + pos, r->len - pos);
 	struct hist *h = &p->hist[r->hist];
 
-	pthread_mutex_lock(&p->lock);
 	if (p->live_utt == r->utt)
 		p->live_open = false;
 	p->cur = NULL;
-	pthread_mutex_unlock(&p->lock);
+	pipeline_speak_cancel(p, r);
 
 	/* A resume adds to the message of the reply it resumes. */
 	if (heard && heard[0]) {
@@ -296,8 +289,8 @@ enum act {
 	ACT_END,
 };
 
-/* With the lock held: the next thing to send for r, or when to look again
- * (*wake, 0 = when something happens). */
+/* The next thing to send for r, or when to look again (*wake, 0 = when
+ * something happens). */
 static enum act next_act(struct pipeline *p, struct reply *r, size_t *n,
                          uint64_t *wake)
 {
@@ -306,7 +299,7 @@ static enum act next_act(struct pipeline *p, struct reply *r, size_t *n,
 	const struct clause *c;
 
 	*wake = 0;
-	if (atomic_load(&p->chat.cancel) || r->fate != FATE_OPEN) {
+	if (r->cancelled || r->fate != FATE_OPEN) {
 		r->qlen = 0;
 		return ACT_NONE;
 	}
@@ -348,87 +341,87 @@ static enum act next_act(struct pipeline *p, struct reply *r, size_t *n,
 	return ACT_NONE;
 }
 
-void *pipeline_control_main(void *arg)
+static void pace_due(void *arg)
 {
-	struct pipeline *p = arg;
+	pipeline_pump(arg);
+}
 
-	greet(p);
-	pthread_mutex_lock(&p->lock);
-	while (!p->stop) {
-		struct ctl *c = p->ctl_head;
-		struct reply *r = p->cur;
-		uint64_t wake = 0;
-		size_t n = 0;
-		enum act act;
+/* One pass: false when there is nothing to do until an event or the
+ * pacing timer. */
+static bool step(struct pipeline *p)
+{
+	struct reply *r = p->cur;
+	uint64_t wake = 0, now;
+	size_t n = 0;
+	enum act act;
 
-		if (c) {
-			p->ctl_head = c->next;
-			if (!p->ctl_head)
-				p->ctl_tail = &p->ctl_head;
-			pthread_mutex_unlock(&p->lock);
-			on_ctl(p, c);
-			free(c);
-			pthread_mutex_lock(&p->lock);
-			continue;
-		}
-		/* A turn waits for the reply before it to be played; if
-		 * the server never says so, it is taken as heard. */
-		if (r && r->gen_done && r->fate == FATE_OPEN && p->turn_head &&
-		    r->ended)
+	/* A turn waits for the reply before it to be played; if the server
+	 * never says so, it is taken as heard. */
+	if (r && r->gen_done && r->fate == FATE_OPEN && p->turn_head &&
+	    r->ended)
+		r->fate = FATE_PLAYED;
+	if (r && r->gen_done &&
+	    (r->fate != FATE_OPEN || (!r->sent && !r->qlen))) {
+		if (r->fate == FATE_OPEN)
 			r->fate = FATE_PLAYED;
-		if (r && r->gen_done &&
-		    (r->fate != FATE_OPEN || (!r->sent && !r->qlen))) {
-			if (r->fate == FATE_OPEN)
-				r->fate = FATE_PLAYED;
-			pthread_mutex_unlock(&p->lock);
-			settle(p);
-			pthread_mutex_lock(&p->lock);
-			continue;
-		}
-		if (r) {
-			act = next_act(p, r, &n, &wake);
-			if (act == ACT_SAY && !r->t_tts)
-				r->t_tts = r->t0;
-			if (act == ACT_MARK)
-				n = r->next_mark++;
-			if (act == ACT_END)
-				r->ended = true;
-			if (act != ACT_NONE) {
-				uint32_t utt = r->utt;
-				/* Read once the speaker is done with r. */
-				bool hangup = act == ACT_END && r->hangup;
-
-				pthread_mutex_unlock(&p->lock);
-				if (act == ACT_SAY)
-					p->ops->say(p->arg, utt, p->out, n);
-				else if (act == ACT_MARK)
-					p->ops->mark(p->arg, utt, (uint32_t)n);
-				else
-					p->ops->say_end(p->arg, utt);
-				if (act == ACT_END && hangup)
-					p->ops->hangup(p->arg, "dialog ended");
-				pthread_mutex_lock(&p->lock);
-				continue;
-			}
-		}
-		if (!r && p->turn_head) {
-			struct turn_item *t = p->turn_head;
-
-			p->turn_head = t->next;
-			if (!p->turn_head)
-				p->turn_tail = &p->turn_head;
-			pthread_mutex_unlock(&p->lock);
-			on_turn(p, t);
-			free(t->transcript);
-			free(t);
-			pthread_mutex_lock(&p->lock);
-			continue;
-		}
-		if (wake)
-			pipeline_wait_until(&p->ctl_cv, &p->lock, wake);
-		else
-			pthread_cond_wait(&p->ctl_cv, &p->lock);
+		settle(p);
+		return true;
 	}
-	pthread_mutex_unlock(&p->lock);
-	return NULL;
+	if (r) {
+		act = next_act(p, r, &n, &wake);
+		if (act == ACT_SAY && !r->t_tts)
+			r->t_tts = r->t0;
+		if (act == ACT_MARK)
+			n = r->next_mark++;
+		if (act == ACT_END)
+			r->ended = true;
+		if (act != ACT_NONE) {
+			uint32_t utt = r->utt;
+			bool hangup = act == ACT_END && r->hangup;
+
+			if (act == ACT_SAY)
+				p->ops->say(p->arg, utt, p->out, n);
+			else if (act == ACT_MARK)
+				p->ops->mark(p->arg, utt, (uint32_t)n);
+			else
+				p->ops->say_end(p->arg, utt);
+			if (hangup)
+				p->ops->hangup(p->arg, "dialog ended");
+			return true;
+		}
+	}
+	if (!r && p->turn_head) {
+		struct turn_item *t = p->turn_head;
+
+		p->turn_head = t->next;
+		if (!p->turn_head)
+			p->turn_tail = &p->turn_head;
+		on_turn(p, t);
+		free(t->transcript);
+		free(t);
+		return true;
+	}
+	if (wake) {
+		now = clock_mono_ms();
+		tmr_start(&p->pace_tmr, wake > now ? wake - now : 0, pace_due,
+		          p);
+	}
+	return false;
+}
+
+void pipeline_pump(struct pipeline *p)
+{
+	/* An ops call may come back into the inputs, which pump again:
+	 * that pass is left to the one running. */
+	if (p->pumping) {
+		p->again = true;
+		return;
+	}
+	p->pumping = true;
+	do {
+		p->again = false;
+		while (step(p))
+			;
+	} while (p->again);
+	p->pumping = false;
 }

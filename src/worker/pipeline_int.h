@@ -1,27 +1,26 @@
 /*
  * The pipeline's insides, shared by its files and by no one else:
- * pipeline.c (the design, the inputs on the transport's thread, life),
- * pipeline_listen.c (the listener), pipeline_speak.c (the speaker) and
- * pipeline_control.c (the control thread). The fields of struct pipeline
- * say which thread owns them, or that the lock guards them.
+ * pipeline.c (the design, the inputs, life), pipeline_listen.c (the
+ * caller's side: frames and VAD events into the listener), pipeline_speak.c
+ * (the brain and the speaker filling a reply) and pipeline_control.c (the
+ * conversation, the pacing and every ops call). All of it runs on the
+ * loop thread: nothing here is locked.
  */
 #ifndef VOXGATE_WORKER_PIPELINE_INT_H
 #define VOXGATE_WORKER_PIPELINE_INT_H
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "core/libre.h"
 
 #include "core/clock.h"
 #include "worker/llm.h"
 #include "worker/pipeline.h"
 
-#define RATE        8000
-#define MS_SAMPLES  (RATE / 1000)
-#define AHEAD_MS    1000
-#define AUDIO_QUEUE 250 /* caller frames waiting for the listener: 5 s */
+#define RATE       8000
+#define MS_SAMPLES (RATE / 1000)
+#define AHEAD_MS   1000
 /* Caller frames kept for START's pre-roll: PREROLL_MS before an ONSET
  * that came up to 500 ms (vad_start_secs) before START. */
 #define PREROLL    40
@@ -39,6 +38,7 @@
 #define SPEC_PER_TURN 2
 #define TURN_KEEP_MS  8000
 #define VAD_WAIT_MS   100
+#define FINAL_WAITS   8 /* turns ended, their transcripts not yet in */
 /* A comma ends a clause only past this many bytes: shorter pieces make
  * choppy speech for no gain in latency. */
 #define CLAUSE_MIN 24
@@ -48,9 +48,7 @@
 #define DEFAULT_STOP_SECS 0.25
 #define STT_TEXT_MAX      1024
 
-/* ---- queues ----------------------------------------------------------- */
-
-/* A server event for the control thread. CTL_CUT is made by the inputs:
+/* A server event the control side applies. CTL_CUT is made by the inputs:
  * VAD START cut a reply that was not yet audible. */
 enum ctl_kind {
 	CTL_SPEAKING,
@@ -61,7 +59,6 @@ enum ctl_kind {
 };
 
 struct ctl {
-	struct ctl *next;
 	enum ctl_kind kind;
 	uint32_t utt, mark, heard_ms;
 	int32_t latency_ms;
@@ -94,6 +91,7 @@ struct clause {
 	size_t start;    /* its first sample in the utterance */
 	size_t lead;     /* samples of pause before its words */
 	size_t samples;  /* made so far, lead included */
+	bool begun;      /* its first audio came (start is set) */
 	bool done;       /* its synthesis is over */
 };
 
@@ -109,11 +107,10 @@ struct hist {
 	char *content;    /* "" until known; empty ones are not sent */
 };
 
-/*
- * One utterance of the agent. Made by the control thread, which owns and
- * frees it; the speaker borrows it from being handed the job until it sets
- * gen_done. The fields are grouped by who writes them.
- */
+struct brain_reply;
+
+/* One utterance of the agent, the reply in flight (p->cur) from its start
+ * until its fate is settled. */
 struct reply {
 	uint32_t utt;
 	char *transcript; /* of its turn; NULL for the greeting */
@@ -125,26 +122,29 @@ struct reply {
 	uint64_t t_end, t_stt;
 	bool redecoded; /* its turn's transcript was decoded twice */
 
-	/* the speaker; read by others once gen_done is set */
+	/* making it: the brain's text, cut into clauses for the speaker */
+	struct brain_reply *brain; /* while the brain writes */
 	char *text; /* everything the brain said, NUL-terminated */
 	size_t len, cap;
-	size_t said; /* bytes of text handed to TTS */
-	bool brain_done, hangup, got_text;
+	size_t said;     /* bytes of text handed to the speaker */
+	bool brain_over; /* the brain finished, well or not */
+	bool brain_done; /* ... well */
+	bool hangup, got_text;
+	bool cancelled; /* barge-in: nothing more of it is made or sent */
 	char err[200];
 	uint64_t t_llm;
-
-	/* under the lock */
 	struct clause *cl;
 	size_t ncl, capcl;
-	int16_t *q; /* audio made, not yet sent */
+	size_t cl_next; /* the clause the speaker is on */
+	int16_t *q;     /* audio made, not yet sent */
 	size_t qhead, qlen, qcap;
 	size_t made;   /* samples made */
 	size_t sent;   /* samples sent */
 	uint64_t t0;   /* when its first audio was sent */
-	bool gen_done; /* the speaker is done with it */
+	bool gen_done; /* brain and speaker are done with it */
 	size_t pause;  /* samples of pause owed before the next clause */
 
-	/* the control thread */
+	/* sending it and its fate */
 	uint32_t next_mark;
 	bool ended;     /* say_end sent */
 	uint32_t marks; /* clauses whose marks were played */
@@ -154,33 +154,27 @@ struct reply {
 	uint64_t t_tts;
 };
 
+struct listener;
+struct speaker;
+
 struct pipeline {
 	const struct pipeline_config *cfg;
 	const struct pipeline_ops *ops;
 	void *arg;
-	struct stt *stt;
 	uint64_t stop_ms;
+	struct listener *ear;
+	struct speaker *mouth;
 
-	pthread_mutex_t lock;
-	pthread_cond_t listen_cv, speak_cv, ctl_cv;
-	pthread_t listener, speaker, control;
-	bool stop;
-	/* The brain's chat for the reply in flight: chat.cancel, the reply
-	 * is cut; chat.why, the speaker's, why the brain failed. */
-	struct llm_run chat;
-
-	/* under the lock: the listener's input */
-	struct frame audio[AUDIO_QUEUE];
-	size_t ahead, alen;
+	/* the caller's side (pipeline_listen.c) */
 	struct vad_item vq[VAD_QUEUE];
 	size_t vhead, vlen;
-
-	/* the listener */
+	struct tmr vad_tmr; /* a VAD event waits for its frames */
 	struct frame pre[PREROLL];
 	size_t npre, pre_at;
 	uint32_t next_frame;
 	uint32_t onset;
 	bool has_onset, hearing;
+	uint32_t utt_id; /* the listener's utterance being heard */
 	int16_t turn_audio[TURN_KEEP_MS * MS_SAMPLES]; /* fed since START */
 	size_t turn_len;
 	/* No more speculation this turn: its audio overflowed turn_audio. */
@@ -190,19 +184,24 @@ struct pipeline {
 	uint32_t pause_frame, spec_frames, spec_frames_max;
 	uint32_t pause_max; /* frames of the longest pause the caller resumed
 	                       after, in this call */
-	bool spec;          /* the final pass ran; frames are kept, not fed */
+	bool spec;          /* the final pass ran ahead: frames are kept,
+	                       not fed */
+	bool spec_ready;    /* ... and its transcript came */
 	bool redecoded;     /* this turn was decoded again after a pause */
 	char spec_text[STT_TEXT_MAX];
+	/* Turns whose STOP came, waiting for the listener's final (a new
+	 * turn may start meanwhile) */
+	struct final_wait {
+		uint32_t utt;
+		uint64_t t_end;
+		bool redecoded;
+	} wait[FINAL_WAITS];
+	size_t nwait;
 
-	/* under the lock: the control thread's input, and the inputs' view
-	 * of the reply in flight */
-	struct ctl *ctl_head, **ctl_tail;
+	/* the conversation (pipeline_control.c) */
 	struct turn_item *turn_head, **turn_tail;
 	uint32_t live_utt;
 	bool live_audible, live_open;
-	struct reply *job; /* for the speaker */
-
-	/* the control thread */
 	struct reply *cur;
 	struct hist *hist;
 	size_t nhist, caphist;
@@ -211,25 +210,40 @@ struct pipeline {
 	size_t rest_hist;
 	bool rest_rerun;
 	uint32_t next_utt;
+	struct tmr pace_tmr;
+	bool pumping, again;
 	int16_t out[AHEAD_MS * MS_SAMPLES];
 };
 
 /* pipeline.c */
-void pipeline_wait_until(pthread_cond_t *cv, pthread_mutex_t *lock,
-                         uint64_t at_ms);
 bool pipeline_is_space(char c);
 /* Copies s[0..len) without the spaces around it; NULL on ENOMEM. */
 char *pipeline_trimmed(const char *s, size_t len);
 /* A reply is a mem object: mem_deref. 0 or ENOMEM. */
 int pipeline_reply_alloc(struct reply **rp);
-/* With the lock held; takes transcript. */
+/* Takes transcript; queues the turn for the conversation. */
 void pipeline_turn_push(struct pipeline *p, char *transcript, uint64_t t_end,
                         uint64_t t_stt, bool redecoded);
 
-/* The threads' bodies: pipeline_listen.c, pipeline_speak.c,
- * pipeline_control.c. */
-void *pipeline_listener_main(void *arg);
-void *pipeline_speaker_main(void *arg);
-void *pipeline_control_main(void *arg);
+/* pipeline_listen.c: the caller's side. */
+int pipeline_listen_open(struct pipeline *p);
+void pipeline_listen_frame(struct pipeline *p, uint32_t frame,
+                           const int16_t pcm[PIPELINE_FRAME]);
+void pipeline_listen_vad(struct pipeline *p, enum vad_event ev, uint32_t frame);
+
+/* pipeline_speak.c: making a reply. */
+int pipeline_speak_open(struct pipeline *p);
+/* Starts making r (the brain, or its fixed text). */
+void pipeline_speak_start(struct pipeline *p, struct reply *r);
+/* Stops making r at once: the brain's request and the speaker's clauses
+ * go; r->gen_done. */
+void pipeline_speak_cancel(struct pipeline *p, struct reply *r);
+
+/* pipeline_control.c: the conversation. */
+void pipeline_greet(struct pipeline *p);
+void pipeline_on_ctl(struct pipeline *p, const struct ctl *c);
+/* Sends what is due, settles what is known, starts the next reply; arms
+ * the pacing timer. Safe to call from anywhere on the loop. */
+void pipeline_pump(struct pipeline *p);
 
 #endif

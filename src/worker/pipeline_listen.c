@@ -1,19 +1,19 @@
 /*
- * The pipeline's listener (the DESIGN at the top of pipeline.c): the
- * caller's frames and the server's VAD events, in frame order, into the
- * recogniser with the pre-roll; the final pass run ahead of STOP when the
- * caller pauses, and again when the caller goes on; each turn's
- * transcript queued for the control thread.
+ * The caller's side of the pipeline (the DESIGN at the top of pipeline.c):
+ * the caller's frames and the server's VAD events, in frame order, into
+ * the listener with the pre-roll; the final pass ended ahead of STOP when
+ * the caller pauses, and begun again when the caller goes on; each turn's
+ * transcript queued for the conversation once the listener has it.
  */
-#include <pthread.h>
 #include <string.h>
+#include "core/libre.h"
 
 #include "core/clock.h"
+#include "worker/listener.h"
 #include "worker/pipeline_int.h"
-#include "speech/stt.h"
 
-/* The recogniser takes the frame, unless its final pass has run ahead;
- * the turn's audio keeps it in case the caller goes on. */
+/* The listener takes the frame, unless the final pass has run ahead; the
+ * turn's audio keeps it in case the caller goes on. */
 static void hear_feed(struct pipeline *p, const int16_t pcm[PIPELINE_FRAME])
 {
 	if (p->turn_len + PIPELINE_FRAME <= TURN_KEEP_MS * MS_SAMPLES) {
@@ -23,8 +23,10 @@ static void hear_feed(struct pipeline *p, const int16_t pcm[PIPELINE_FRAME])
 	} else {
 		p->spec_off = true;
 	}
-	if (!p->spec && stt_feed(p->stt, pcm, PIPELINE_FRAME, NULL, 0, NULL))
-		p->hearing = false;
+	/* A listener 5 s behind drops the frame: the turn is lost anyway,
+	 * and what follows stays current. */
+	if (!p->spec)
+		(void)listener_feed(p->ear, pcm, PIPELINE_FRAME);
 }
 
 static void hear_start(struct pipeline *p, uint32_t frame)
@@ -37,12 +39,13 @@ static void hear_start(struct pipeline *p, uint32_t frame)
 	 * heard with the turn it belonged to. */
 	p->hearing = false;
 	p->turn_len = 0;
-	p->spec_off = p->paused = p->spec = p->redecoded = false;
+	p->spec_off = p->paused = p->spec = p->spec_ready = p->redecoded =
+	    false;
 	p->specs = 0;
-	if (stt_begin(p->stt))
+	if (listener_begin(p->ear, &p->utt_id))
 		return;
 	p->hearing = true;
-	for (size_t i = 0; i < p->npre && p->hearing; i++) {
+	for (size_t i = 0; i < p->npre; i++) {
 		const struct frame *f =
 		    &p->pre[(p->pre_at + PREROLL - p->npre + i) % PREROLL];
 
@@ -53,45 +56,95 @@ static void hear_start(struct pipeline *p, uint32_t frame)
 
 static void speculate(struct pipeline *p)
 {
-	if (stt_end(p->stt, p->spec_text, sizeof(p->spec_text)))
+	if (listener_end(p->ear)) {
 		p->hearing = false;
-	else
+	} else {
 		p->spec = true;
+		p->spec_ready = false;
+	}
 	p->specs++;
 }
 
 /* The caller went on after the final pass ran ahead: decode the turn
- * again from its start. */
+ * again from its start, as a new utterance (the early final, when it
+ * comes, is for the old one and goes unheard). */
 static void unspeculate(struct pipeline *p)
 {
 	p->redecoded = true;
-	p->spec = false;
-	if (stt_begin(p->stt) ||
-	    stt_feed(p->stt, p->turn_audio, p->turn_len, NULL, 0, NULL))
+	p->spec = p->spec_ready = false;
+	if (listener_begin(p->ear, &p->utt_id) ||
+	    listener_feed(p->ear, p->turn_audio, p->turn_len))
 		p->hearing = false;
+}
+
+static void turn_out(struct pipeline *p, const char *text, uint64_t t_end,
+                     bool redecoded)
+{
+	char *copy = pipeline_trimmed(text, strlen(text));
+
+	if (copy)
+		pipeline_turn_push(p, copy, t_end, clock_mono_ms(), redecoded);
 }
 
 static void hear_stop(struct pipeline *p, uint64_t t_event)
 {
-	char text[STT_TEXT_MAX], *copy;
-	uint64_t t_stt;
+	uint64_t t_end = t_event > p->stop_ms ? t_event - p->stop_ms : t_event;
 
 	if (!p->hearing)
 		return;
 	p->hearing = false;
-	if (p->spec)
-		memcpy(text, p->spec_text, sizeof(text));
-	else if (stt_end(p->stt, text, sizeof(text)))
+	if (p->spec && p->spec_ready) {
+		turn_out(p, p->spec_text, t_end, p->redecoded);
 		return;
-	t_stt = clock_mono_ms();
-	copy = pipeline_trimmed(text, strlen(text));
-	if (!copy)
+	}
+	if ((!p->spec && listener_end(p->ear)) || p->nwait == FINAL_WAITS)
 		return;
-	pthread_mutex_lock(&p->lock);
-	pipeline_turn_push(
-	    p, copy, t_event > p->stop_ms ? t_event - p->stop_ms : t_event,
-	    t_stt, p->redecoded);
-	pthread_mutex_unlock(&p->lock);
+	p->wait[p->nwait++] = (struct final_wait){
+	    .utt = p->utt_id, .t_end = t_end, .redecoded = p->redecoded};
+}
+
+/* The turn waiting for utterance utt's final, taken off the list. */
+static bool wait_take(struct pipeline *p, uint32_t utt, struct final_wait *w)
+{
+	for (size_t i = 0; i < p->nwait; i++) {
+		if (p->wait[i].utt != utt)
+			continue;
+		*w = p->wait[i];
+		memmove(&p->wait[i], &p->wait[i + 1],
+		        (p->nwait - i - 1) * sizeof(p->wait[0]));
+		p->nwait--;
+		return true;
+	}
+	return false;
+}
+
+static void on_final(uint32_t utt, const char *text, void *arg)
+{
+	struct pipeline *p = arg;
+
+	struct final_wait w;
+
+	if (wait_take(p, utt, &w)) {
+		turn_out(p, text, w.t_end, w.redecoded);
+		pipeline_pump(p);
+	} else if (utt == p->utt_id && p->spec && p->hearing) {
+		strncpy(p->spec_text, text, sizeof(p->spec_text) - 1);
+		p->spec_text[sizeof(p->spec_text) - 1] = '\0';
+		p->spec_ready = true;
+	}
+}
+
+static void on_error(uint32_t utt, int err, void *arg)
+{
+	struct pipeline *p = arg;
+
+	struct final_wait w;
+
+	(void)err;
+	/* The turn is lost, as a turn nobody heard. */
+	(void)wait_take(p, utt, &w);
+	if (utt == p->utt_id)
+		p->hearing = false;
 }
 
 static void on_vad(struct pipeline *p, const struct vad_item *v)
@@ -128,59 +181,85 @@ static void on_vad(struct pipeline *p, const struct vad_item *v)
 	}
 }
 
-static void on_frame(struct pipeline *p, const struct frame *f)
+static void vad_late(void *arg);
+
+/* Applies the VAD events whose frames have gone through; the first one
+ * still waiting gets VAD_WAIT_MS from its arrival. */
+static void drain(struct pipeline *p)
 {
-	p->pre[p->pre_at] = *f;
+	while (p->vlen && p->vq[p->vhead].frame <= p->next_frame) {
+		struct vad_item v = p->vq[p->vhead];
+
+		p->vhead = (p->vhead + 1) % VAD_QUEUE;
+		p->vlen--;
+		on_vad(p, &v);
+	}
+	if (p->vlen) {
+		uint64_t due = p->vq[p->vhead].t + VAD_WAIT_MS, now;
+
+		now = clock_mono_ms();
+		tmr_start(&p->vad_tmr, due > now ? due - now : 0, vad_late, p);
+	} else {
+		tmr_cancel(&p->vad_tmr);
+	}
+}
+
+/* The frames before a VAD event never came: it applies without them. */
+static void vad_late(void *arg)
+{
+	struct pipeline *p = arg;
+
+	if (!p->vlen)
+		return;
+	p->next_frame = p->vq[p->vhead].frame;
+	drain(p);
+	pipeline_pump(p);
+}
+
+void pipeline_listen_frame(struct pipeline *p, uint32_t frame,
+                           const int16_t pcm[PIPELINE_FRAME])
+{
+	struct frame *f = &p->pre[p->pre_at];
+
+	drain(p);
+	f->n = frame;
+	memcpy(f->pcm, pcm, sizeof(f->pcm));
 	p->pre_at = (p->pre_at + 1) % PREROLL;
 	if (p->npre < PREROLL)
 		p->npre++;
-	if (f->n >= p->next_frame)
-		p->next_frame = f->n + 1;
-	if (!p->hearing)
-		return;
-	hear_feed(p, f->pcm);
-	if (p->hearing && p->paused && !p->spec && !p->spec_off &&
-	    p->specs < SPEC_PER_TURN &&
-	    f->n >= p->pause_frame + p->spec_frames &&
-	    (f->n > p->pause_frame + p->pause_max ||
-	     f->n >= p->pause_frame + p->spec_frames_max))
-		speculate(p);
+	if (frame >= p->next_frame)
+		p->next_frame = frame + 1;
+	if (p->hearing) {
+		hear_feed(p, pcm);
+		if (p->hearing && p->paused && !p->spec && !p->spec_off &&
+		    p->specs < SPEC_PER_TURN &&
+		    frame >= p->pause_frame + p->spec_frames &&
+		    (frame > p->pause_frame + p->pause_max ||
+		     frame >= p->pause_frame + p->spec_frames_max))
+			speculate(p);
+	}
+	drain(p);
 }
 
-void *pipeline_listener_main(void *arg)
+void pipeline_listen_vad(struct pipeline *p, enum vad_event ev, uint32_t frame)
 {
-	struct pipeline *p = arg;
-	struct vad_item v;
-	struct frame f;
+	if (p->vlen < VAD_QUEUE) {
+		struct vad_item *v = &p->vq[(p->vhead + p->vlen++) % VAD_QUEUE];
 
-	pthread_mutex_lock(&p->lock);
-	while (!p->stop) {
-		if (p->vlen && p->vq[p->vhead].frame <= p->next_frame) {
-			v = p->vq[p->vhead];
-			p->vhead = (p->vhead + 1) % VAD_QUEUE;
-			p->vlen--;
-			pthread_mutex_unlock(&p->lock);
-			on_vad(p, &v);
-			pthread_mutex_lock(&p->lock);
-		} else if (p->alen) {
-			f = p->audio[p->ahead];
-			p->ahead = (p->ahead + 1) % AUDIO_QUEUE;
-			p->alen--;
-			pthread_mutex_unlock(&p->lock);
-			on_frame(p, &f);
-			pthread_mutex_lock(&p->lock);
-		} else if (p->vlen) {
-			uint64_t due = p->vq[p->vhead].t + VAD_WAIT_MS;
-
-			if (clock_mono_ms() >= due)
-				p->next_frame = p->vq[p->vhead].frame;
-			else
-				pipeline_wait_until(&p->listen_cv, &p->lock,
-				                    due);
-		} else {
-			pthread_cond_wait(&p->listen_cv, &p->lock);
-		}
+		v->ev = ev;
+		v->frame = frame;
+		v->t = clock_mono_ms();
 	}
-	pthread_mutex_unlock(&p->lock);
-	return NULL;
+	drain(p);
+}
+
+int pipeline_listen_open(struct pipeline *p)
+{
+	const struct listener_config lc = {.decoder = p->cfg->decoder,
+	                                   .pool = p->cfg->pool};
+	const struct listener_handlers h = {.finalh = on_final,
+	                                    .errorh = on_error};
+
+	tmr_init(&p->vad_tmr);
+	return listener_alloc(&p->ear, &lc, &h, p);
 }

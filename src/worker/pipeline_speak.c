@@ -1,19 +1,20 @@
 /*
- * The pipeline's speaker (the DESIGN at the top of pipeline.c): a reply's
- * brain and TTS, which block; the brain's text cut into clauses, each
- * synthesised as soon as it is complete, its audio queued for the control
- * thread as it is made, with a pause between clauses.
+ * Making a reply (the DESIGN at the top of pipeline.c): the brain's text,
+ * as it comes, cut into clauses, each handed to the speaker as soon as it
+ * is complete; the speaker's audio queued on the reply as it is made, with
+ * a pause between clauses. Nothing here waits: the brain and the speaker
+ * answer on the loop.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/libre.h"
 
 #include "core/clock.h"
+#include "worker/brain.h"
 #include "worker/pipeline_int.h"
-#include "speech/tts.h"
+#include "worker/speaker.h"
 
 static const char apology[] =
     "Sorry, I had a problem answering that. Could you say it again?";
@@ -31,7 +32,6 @@ static size_t pause_after(const char *clause, size_t len)
 	return 0;
 }
 
-/* With the lock held. */
 static bool q_add(struct reply *r, const int16_t *pcm, size_t n)
 {
 	if (r->qhead + r->qlen + n > r->qcap) {
@@ -61,87 +61,97 @@ static bool q_add(struct reply *r, const int16_t *pcm, size_t n)
 	return true;
 }
 
-struct synth {
-	struct pipeline *p;
-	struct reply *r;
-	size_t ci; /* the clause; r->cl may move while it is made */
-	bool first;
-};
-
-static bool on_pcm(const int16_t *pcm, size_t n, void *arg)
+static void gen_check(struct reply *r)
 {
-	struct synth *s = arg;
-	struct pipeline *p = s->p;
-	struct reply *r = s->r;
-	bool ok;
+	if (r->brain_over && r->cl_next == r->ncl)
+		r->gen_done = true;
+}
 
-	pthread_mutex_lock(&p->lock);
-	ok = !p->stop && !atomic_load(&p->chat.cancel);
-	if (ok && s->first) {
-		struct clause *c = &r->cl[s->ci];
+/* The speaker's clauses come back in the order given: the one it is on is
+ * r->cl_next. */
+static struct clause *clause_of(struct pipeline *p, uint32_t tag,
+                                struct reply **rp)
+{
+	struct reply *r = p->cur;
+
+	if (!r || r->utt != tag || r->cancelled || r->cl_next >= r->ncl)
+		return NULL;
+	*rp = r;
+	return &r->cl[r->cl_next];
+}
+
+static void on_audio(uint32_t tag, const int16_t *pcm, size_t n, void *arg)
+{
+	struct pipeline *p = arg;
+	struct reply *r = NULL;
+	struct clause *c = clause_of(p, tag, &r);
+
+	if (!c || !n)
+		return;
+	if (!c->begun) {
 		/* Where the server's playout is, if it started when the
 		 * first audio was sent: a caller who already waits for the
 		 * next words needs no pause. */
 		bool starved =
 		    r->t0 && r->t0 + r->made / MS_SAMPLES < clock_mono_ms();
 
+		c->begun = true;
+		c->start = r->made;
 		if (r->pause && !starved && q_add(r, NULL, r->pause))
 			c->lead = c->samples = r->pause;
 		r->pause = 0;
-		s->first = false;
 	}
-	if (ok && !q_add(r, pcm, n))
-		ok = false;
-	if (ok) {
-		r->cl[s->ci].samples += n;
-		pthread_cond_signal(&p->ctl_cv);
-	}
-	pthread_mutex_unlock(&p->lock);
-	return ok;
+	/* Out of memory, the chunk is lost: the clause is shorter. */
+	if (q_add(r, pcm, n))
+		c->samples += n;
+	pipeline_pump(p);
 }
 
-/* Synthesises r->text[off..off+len) as the next clause. */
+static void on_clause_done(uint32_t tag, int err, void *arg)
+{
+	struct pipeline *p = arg;
+	struct reply *r = NULL;
+	struct clause *c = clause_of(p, tag, &r);
+
+	/* An error leaves the clause shorter, or silent, and the reply goes
+	 * on. */
+	(void)err;
+	if (!c)
+		return;
+	if (!c->begun) {
+		c->begun = true;
+		c->start = r->made;
+	}
+	c->done = true;
+	if (c->samples > c->lead)
+		r->pause = pause_after(r->text + c->off, c->len);
+	r->cl_next++;
+	gen_check(r);
+	pipeline_pump(p);
+}
+
+/* Hands r->text[off..off+len) to the speaker as the next clause. */
 static void speak_clause(struct pipeline *p, struct reply *r, size_t off,
                          size_t len)
 {
-	struct synth s = {.p = p, .r = r, .first = true};
-	char *text = strndup(r->text + off, len);
 	struct clause *c;
 
-	if (!text)
-		return;
-	pthread_mutex_lock(&p->lock);
 	if (r->ncl == r->capcl) {
 		size_t cap = r->capcl ? 2 * r->capcl : 8;
 		struct clause *cl = realloc(r->cl, cap * sizeof(*cl));
 
-		if (!cl) {
-			pthread_mutex_unlock(&p->lock);
-			free(text);
+		if (!cl)
 			return;
-		}
 		r->cl = cl;
 		r->capcl = cap;
 	}
-	s.ci = r->ncl++;
-	c = &r->cl[s.ci];
+	c = &r->cl[r->ncl];
 	memset(c, 0, sizeof(*c));
 	c->off = off;
 	c->len = len;
-	c->start = r->made;
-	pthread_mutex_unlock(&p->lock);
-
-	/* ECANCELED is the barge-in; another error leaves the clause
-	 * shorter, or silent, and the reply goes on. */
-	(void)tts_synth(p->cfg->tts, text, on_pcm, &s);
-	free(text);
-
-	pthread_mutex_lock(&p->lock);
-	r->cl[s.ci].done = true;
-	if (r->cl[s.ci].samples > r->cl[s.ci].lead)
-		r->pause = pause_after(r->text + off, len);
-	pthread_cond_signal(&p->ctl_cv);
-	pthread_mutex_unlock(&p->lock);
+	if (speaker_say(p->mouth, r->text + off, len, r->utt))
+		return;
+	r->ncl++;
 }
 
 static bool text_add(struct reply *r, const char *s, size_t n)
@@ -168,7 +178,7 @@ static bool text_add(struct reply *r, const char *s, size_t n)
  * rest too. */
 static void speak_text(struct pipeline *p, struct reply *r, bool last)
 {
-	while (!atomic_load(&p->chat.cancel)) {
+	while (!r->cancelled) {
 		size_t e;
 
 		while (r->said < r->len && pipeline_is_space(r->text[r->said]))
@@ -186,79 +196,100 @@ static void speak_text(struct pipeline *p, struct reply *r, bool last)
 	}
 }
 
-struct brain_run {
-	struct pipeline *p;
-	struct reply *r;
-};
-
 static void on_text(const char *text, size_t len, void *arg)
 {
-	struct brain_run *b = arg;
+	struct pipeline *p = arg;
+	struct reply *r = p->cur;
 
-	if (!b->r->got_text) {
-		b->r->got_text = true;
-		b->r->t_llm = clock_mono_ms();
+	if (!r || r->cancelled)
+		return;
+	if (!r->got_text) {
+		r->got_text = true;
+		r->t_llm = clock_mono_ms();
 	}
-	if (text_add(b->r, text, len))
-		speak_text(b->p, b->r, false);
+	if (text_add(r, text, len))
+		speak_text(p, r, false);
 }
 
-static void run_reply(struct pipeline *p, struct reply *r)
+static void on_brain_done(int err, const char *why, bool hangup, void *arg)
 {
-	struct brain_run b = {p, r};
+	struct pipeline *p = arg;
+	struct reply *r = p->cur;
+
+	if (!r || r->cancelled)
+		return;
+	r->brain = mem_deref(r->brain);
+	r->brain_done = !err;
+	r->hangup = !err && hangup;
+	if (err) {
+		/* The reply keeps its own copy for the turn's report. */
+		snprintf(r->err, sizeof(r->err), "%s",
+		         why && why[0] ? why : strerror(err));
+		/* Whatever was said stays said; the apology follows it as
+		 * a sentence of its own. Out of memory, it is lost: there
+		 * is nothing better to say. */
+		speak_text(p, r, true);
+		if ((!r->len || text_add(r, " ", 1)))
+			(void)text_add(r, apology, sizeof(apology) - 1);
+	}
+	speak_text(p, r, true);
+	r->brain_over = true;
+	gen_check(r);
+	pipeline_pump(p);
+}
+
+void pipeline_speak_start(struct pipeline *p, struct reply *r)
+{
 	const char *why = NULL;
 	int err;
 
 	if (r->fixed) {
 		/* No brain: no brain figure either. */
 		r->got_text = true;
-		on_text(r->fixed, strlen(r->fixed), &b);
-		r->brain_done = true;
-	} else {
-		err = brain_reply(p->cfg->brain, r->msgs, r->nmsgs, on_text, &b,
-		                  &p->chat, &r->hangup, &why);
-		r->brain_done = !err;
-		if (err == ECANCELED || atomic_load(&p->chat.cancel)) {
-			r->err[0] = '\0';
-		} else if (err) {
-			/* The reply keeps its own copy: the control thread
-			 * reports it after the next chat may have begun. */
-			snprintf(r->err, sizeof(r->err), "%s",
-			         why ? why : strerror(err));
-			r->hangup = false;
-			/* Whatever was said stays said; the apology follows
-			 * it as a sentence of its own. Out of memory, it is
-			 * lost: there is nothing better to say. */
+		if (text_add(r, r->fixed, strlen(r->fixed)))
 			speak_text(p, r, true);
-			if (r->len && !text_add(r, " ", 1))
-				return;
-			if (!text_add(r, apology, sizeof(apology) - 1))
-				return;
-		}
+		r->brain_done = r->brain_over = true;
+		gen_check(r);
+		return;
 	}
-	speak_text(p, r, true);
+	err = brain_reply_start(&r->brain, p->cfg->brain, p->cfg->http, r->msgs,
+	                        r->nmsgs, on_text, on_brain_done, p, &why);
+	if (err) {
+		/* Said at once: the brain could not even start. */
+		snprintf(r->err, sizeof(r->err), "%s",
+		         why ? why : strerror(err));
+		(void)text_add(r, apology, sizeof(apology) - 1);
+		speak_text(p, r, true);
+		r->brain_over = true;
+		gen_check(r);
+	}
 }
 
-void *pipeline_speaker_main(void *arg)
+void pipeline_speak_cancel(struct pipeline *p, struct reply *r)
 {
-	struct pipeline *p = arg;
-	struct reply *r;
-
-	pthread_mutex_lock(&p->lock);
-	while (!p->stop) {
-		if (!p->job) {
-			pthread_cond_wait(&p->speak_cv, &p->lock);
-			continue;
+	if (!r || r->cancelled)
+		return;
+	r->cancelled = true;
+	r->brain = mem_deref(r->brain);
+	speaker_cancel(p->mouth);
+	/* The clause being made is over where it stands; those not begun
+	 * were never made (and none of their text was heard). */
+	for (size_t i = r->cl_next; i < r->ncl; i++) {
+		if (!r->cl[i].begun) {
+			r->ncl = i;
+			break;
 		}
-		r = p->job;
-		p->job = NULL;
-		pthread_mutex_unlock(&p->lock);
-		run_reply(p, r);
-		pthread_mutex_lock(&p->lock);
-		/* From here the control thread may free r. */
-		r->gen_done = true;
-		pthread_cond_signal(&p->ctl_cv);
+		r->cl[i].done = true;
 	}
-	pthread_mutex_unlock(&p->lock);
-	return NULL;
+	r->cl_next = r->ncl;
+	r->brain_over = true;
+	r->gen_done = true;
+}
+
+int pipeline_speak_open(struct pipeline *p)
+{
+	const struct speaker_config sc = {.tts = p->cfg->tts,
+	                                  .pool = p->cfg->pool};
+
+	return speaker_alloc(&p->mouth, &sc, on_audio, on_clause_done, p);
 }

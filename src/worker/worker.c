@@ -1,10 +1,24 @@
 /*
- * DESIGN. The main thread runs libre's loop with the WebSocket; each call
- * runs in its pipeline's own threads. What the server sends is handed to
- * the pipeline at once (its inputs never block); what a pipeline says comes
- * back to the loop through an mqueue, since only the loop may write the
- * WebSocket. Models are loaded before connecting, once per process, and
- * shared by all the calls.
+ * DESIGN. One libre loop per worker process drives every call: the
+ * server's WebSocket, each call's pipeline (a state machine, no thread of
+ * its own), the LLM's HTTP requests (httpc, curl on the loop) and, later,
+ * the speech providers' sockets. What the server sends is handed to the
+ * pipeline at once and what a pipeline says is written to the WebSocket
+ * from the same thread. The CPU-bound engines (pocketsphinx, espeak-ng,
+ * flite) run on the engine pool, a few threads for all the calls, whose
+ * results come back to the loop; the pool does not grow with the calls,
+ * so a worker's threads are the loop plus the pool whatever it holds.
+ *
+ * Capacity, the calls a worker takes, is agent_capacity, or by default
+ * what its engines allow (default_capacity): pocketsphinx costs a sixth
+ * of a core and 100 MB a call, so one; calls whose speech is on the
+ * network cost the loop little, and that is where a provider adds its
+ * figure. The loop holds as many descriptors as RLIMIT_NOFILE allows, as
+ * the server's does: a call may hold several sockets.
+ *
+ * Models are loaded before connecting, once per process, and shared by
+ * all the calls; each slot has its decoder made ahead, and a slot is free
+ * again once its decoder's last job is over (its reference count).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,7 +33,10 @@
 #include "speech/tts.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "net/conngate.h"
+#include "net/httpc.h"
 #include "net/wsguard.h"
+#include "worker/engine.h"
 
 #define CONNECT_TIMEOUT_MS 10000
 #define WS_KEEPALIVE_MS    30000 /* libre counts it in ms */
@@ -43,11 +60,12 @@ struct worker {
 	struct brain_script *script;
 	struct brain_config brain;
 	struct pipeline_config pcfg;
+	struct engine_pool *pool;
+	struct httpc *http;
 	struct dnsc *dnsc;
 	struct http_cli *cli;
 	struct websock *ws;
 	struct websock_conn *wc;
-	struct mqueue *mq;
 	struct tmr connect_tmr;
 	struct wjob *jobs;
 	uint32_t capacity;
@@ -55,27 +73,13 @@ struct worker {
 	int rc;
 };
 
-/* What a pipeline thread hands the loop to send. */
-struct outmsg {
-	enum websock_opcode op;
-	size_t len;
-	uint8_t data[];
-};
-
-/* ---- from pipeline threads --------------------------------------------- */
+/* ---- from the pipelines (on the loop) --------------------------------- */
 
 static void push(struct worker *w, enum websock_opcode op, const void *data,
                  size_t len)
 {
-	struct outmsg *m = malloc(sizeof(*m) + len);
-
-	if (!m)
-		return;
-	m->op = op;
-	m->len = len;
-	memcpy(m->data, data, len);
-	if (mqueue_push(w->mq, 0, m))
-		free(m);
+	if (w->wc && !w->closed)
+		(void)websock_send(w->wc, op, "%b", data, len);
 }
 
 static void push_msg(struct wjob *j, struct proto_msg *m)
@@ -171,17 +175,6 @@ static const struct pipeline_ops ops = {
     .hangup = op_hangup,
 };
 
-static void mqueue_handler(int id, void *data, void *arg)
-{
-	struct worker *w = arg;
-	struct outmsg *m = data;
-
-	(void)id;
-	if (w->wc && !w->closed)
-		(void)websock_send(w->wc, m->op, "%b", m->data, m->len);
-	free(m);
-}
-
 /* ---- from the server --------------------------------------------------- */
 
 static void send_now(struct worker *w, struct proto_msg *m)
@@ -209,8 +202,9 @@ static void job_take(struct worker *w, const struct proto_msg *in)
 	struct proto_msg m;
 	int err;
 
+	/* A slot's decoder may still finish a job of its last call. */
 	for (uint32_t i = 0; i < w->capacity && !slot; i++) {
-		if (!w->jobs[i].p)
+		if (!w->jobs[i].p && mem_nrefs(w->jobs[i].decoder) == 1)
 			slot = &w->jobs[i];
 	}
 	proto_init(&m, PROTO_DECLINE);
@@ -394,6 +388,11 @@ static int load_models(struct worker *w)
 	const char *why = NULL;
 	int err;
 
+	err = engine_pool_alloc(&w->pool, cfg->agent_engine_threads);
+	if (err) {
+		fprintf(stderr, "voxgate: engine pool: %s\n", strerror(err));
+		return err;
+	}
 	err = stt_model_load(&w->stt, &sp, &why);
 	if (err) {
 		fprintf(stderr, "voxgate: stt: %s\n",
@@ -442,7 +441,6 @@ static int load_models(struct worker *w)
 	} else {
 		w->brain.kind = BRAIN_ECHO;
 	}
-	w->pcfg.stt = w->stt;
 	w->pcfg.tts = w->tts;
 	w->pcfg.brain = &w->brain;
 	w->pcfg.greeting = cfg->greeting_text;
@@ -456,6 +454,7 @@ static int load_models(struct worker *w)
 		}
 		w->jobs[i].cfg = w->pcfg;
 		w->jobs[i].cfg.decoder = w->jobs[i].decoder;
+		w->jobs[i].cfg.pool = w->pool;
 	}
 	return 0;
 }
@@ -475,8 +474,6 @@ static int connect_server(struct worker *w)
 	if (!err)
 		err = websock_alloc(&w->ws, NULL, NULL);
 	if (!err)
-		err = mqueue_alloc(&w->mq, mqueue_handler, w);
-	if (!err)
 		err = websock_connect(
 		    &w->wc, w->ws, w->cli, w->cfg->agent_server,
 		    WS_KEEPALIVE_MS, ws_estab, ws_recv, ws_close, w,
@@ -487,9 +484,25 @@ static int connect_server(struct worker *w)
 	return err;
 }
 
+/*
+ * The calls a worker takes unless agent_capacity says: as many as its
+ * speech engines allow. pocketsphinx decodes on this machine's cores
+ * (about a sixth of one and 100 MB per call, and one model's decoders
+ * take turns): one call, as the server's pool of workers expects. A
+ * network provider, whose calls cost the loop little, adds its own figure
+ * here.
+ */
+static uint32_t default_capacity(const struct config *cfg)
+{
+	(void)cfg;
+	return 1;
+}
+
 int worker_run(const struct config *cfg)
 {
 	struct worker w = {.cfg = cfg};
+	const char *why = NULL;
+	uint32_t fds = 0;
 	int err;
 
 	if (!cfg->agent_server[0] || !cfg->agent_token[0]) {
@@ -497,22 +510,38 @@ int worker_run(const struct config *cfg)
 		                "are needed (see voxgate agent --help)\n");
 		return 2;
 	}
-	w.capacity = cfg->agent_capacity ? cfg->agent_capacity : 1;
+	w.capacity =
+	    cfg->agent_capacity ? cfg->agent_capacity : default_capacity(cfg);
 	w.jobs = calloc(w.capacity, sizeof(*w.jobs));
 	if (!w.jobs)
 		return 1;
-	err = load_models(&w);
-	if (err) {
-		w.rc = 1;
-		goto out;
-	}
+	/* The loop first: the engine pool's wake-ups and the HTTP client's
+	 * sockets live on it. */
 	err = libre_init();
 	if (err) {
 		fprintf(stderr, "voxgate: cannot start the event loop: %s\n",
 		        strerror(err));
+		free(w.jobs);
+		return 1;
+	}
+	err = conngate_fd_setup(cfg->max_open_files, &fds, &why);
+	if (err) {
+		fprintf(stderr, "voxgate: max_open_files: %s: %s\n", why,
+		        strerror(err));
 		w.rc = 1;
 		goto out;
 	}
+	err = load_models(&w);
+	if (!err && httpc_alloc(&w.http)) {
+		fprintf(stderr, "voxgate: cannot start the HTTP client\n");
+		err = EIO;
+	}
+	if (err) {
+		w.rc = 1;
+		goto out;
+	}
+	for (uint32_t i = 0; i < w.capacity; i++)
+		w.jobs[i].cfg.http = w.http;
 	tmr_init(&w.connect_tmr);
 	err = connect_server(&w);
 	if (err) {
@@ -533,17 +562,20 @@ int worker_run(const struct config *cfg)
 	if (w.wc && !w.closed)
 		(void)websock_close(w.wc, WEBSOCK_GOING_AWAY, "stopping");
 	w.wc = mem_deref(w.wc);
-	mem_deref(w.mq);
 	mem_deref(w.ws);
 	mem_deref(w.cli);
 	mem_deref(w.dnsc);
-	libre_close();
 out:
+	/* The pool waits for the jobs still running, which hold decoders;
+	 * the HTTP client after the calls' requests. */
+	mem_deref(w.pool);
+	mem_deref(w.http);
 	for (uint32_t i = 0; i < w.capacity; i++)
 		mem_deref(w.jobs[i].decoder);
 	mem_deref(w.script);
 	mem_deref(w.tts);
 	mem_deref(w.stt);
 	free(w.jobs);
+	libre_close();
 	return w.rc;
 }

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "core/libre.h"
+#include <re_main.h>
+#include "net/httpc.h"
 #include "worker/brain.h"
 
 #include "test.h"
@@ -33,6 +35,85 @@ static void on_text(const char *text, size_t len, void *arg)
 	s->pieces++;
 }
 
+static struct httpc *hc;
+
+struct outcome {
+	bool done;
+	int err;
+	bool hangup;
+	char why[256];
+};
+
+/* One argument for both handlers: the text goes to s. */
+struct run {
+	struct said *s;
+	struct outcome o;
+};
+
+static void run_text(const char *text, size_t len, void *arg)
+{
+	struct run *r = arg;
+
+	on_text(text, len, r->s);
+}
+
+static void run_done(int err, const char *why, bool hangup, void *arg)
+{
+	struct run *r = arg;
+
+	r->o.done = true;
+	r->o.err = err;
+	r->o.hangup = hangup;
+	snprintf(r->o.why, sizeof(r->o.why), "%s", why ? why : "");
+	re_cancel();
+}
+
+static void give_up(void *arg)
+{
+	(void)arg;
+	re_cancel();
+}
+
+static void run_for(unsigned ms)
+{
+	struct tmr t;
+
+	tmr_init(&t);
+	tmr_start(&t, ms, give_up, NULL);
+	re_main(NULL);
+	tmr_cancel(&t);
+}
+
+/* A reply on the loop, waited for: its error, the reason in *why (valid
+ * until the next), hangup in *hangup. */
+static int run_reply(const struct brain_config *cfg,
+                     const struct llm_message *hist, size_t n, struct said *s,
+                     bool *hangup, const char **why)
+{
+	static struct run r;
+	struct brain_reply *br = NULL;
+	int err;
+
+	memset(&r, 0, sizeof(r));
+	r.s = s;
+	err = brain_reply_start(&br, cfg, hc, hist, n, run_text, run_done, &r,
+	                        why);
+	if (err)
+		return err;
+	/* Never from inside brain_reply_start. */
+	if (r.o.done || s->pieces)
+		return -2;
+	run_for(5000);
+	mem_deref(br);
+	if (!r.o.done)
+		return -1;
+	if (hangup)
+		*hangup = !r.o.err && r.o.hangup;
+	if (why)
+		*why = r.o.why;
+	return r.o.err;
+}
+
 /* The reply of cfg to one user message. */
 static int ask(const struct brain_config *cfg, const char *heard,
                struct said *s, bool *hangup)
@@ -41,7 +122,7 @@ static int ask(const struct brain_config *cfg, const char *heard,
 
 	memset(s, 0, sizeof(*s));
 	*hangup = true;
-	return brain_reply(cfg, &m, 1, on_text, s, NULL, hangup, NULL);
+	return run_reply(cfg, &m, 1, s, hangup, NULL);
 }
 
 /* Writes text to a new temporary file; its name goes to path. */
@@ -68,7 +149,7 @@ TEST(echo)
 	struct llm_message two[] = {{"user", "first"},
 	                            {"assistant", "You said: first."},
 	                            {"user", "second one  "}};
-	struct llm_run run;
+	struct brain_reply *br = NULL;
 	const char *why;
 	struct said s;
 	bool hangup;
@@ -83,25 +164,33 @@ TEST(echo)
 
 	/* The last message is the one answered. */
 	memset(&s, 0, sizeof(s));
-	CHECK_EQ(brain_reply(&cfg, two, 3, on_text, &s, NULL, NULL, NULL), 0);
+	CHECK_EQ(run_reply(&cfg, two, 3, &s, NULL, NULL), 0);
 	CHECK_STR(s.text, "You said: second one.");
 
-	llm_run_init(&run);
-	atomic_store(&run.cancel, true);
+	/* Released before it answered: nothing comes. */
 	memset(&s, 0, sizeof(s));
-	why = NULL;
-	CHECK_EQ(brain_reply(&cfg, two, 3, on_text, &s, &run, NULL, &why),
-	         ECANCELED);
+	CHECK_EQ(brain_reply_start(&br, &cfg, hc, two, 3, on_text, run_done, &s,
+	                           NULL),
+	         0);
+	br = mem_deref(br);
+	run_for(50);
 	CHECK_EQ(s.pieces, 0);
-	CHECK_STR(why, "cancelled");
 
 	why = NULL;
-	CHECK_EQ(brain_reply(NULL, two, 3, on_text, &s, NULL, NULL, &why),
+	CHECK_EQ(brain_reply_start(&br, NULL, hc, two, 3, on_text, run_done, &s,
+	                           &why),
 	         EINVAL);
 	CHECK(why && why[0] != '\0');
-	CHECK_EQ(brain_reply(&cfg, two, 0, on_text, &s, NULL, NULL, NULL),
+	CHECK_EQ(brain_reply_start(&br, &cfg, hc, two, 0, on_text, run_done, &s,
+	                           NULL),
 	         EINVAL);
-	CHECK_EQ(brain_reply(&cfg, two, 3, NULL, &s, NULL, NULL, NULL), EINVAL);
+	CHECK_EQ(
+	    brain_reply_start(&br, &cfg, hc, two, 3, NULL, run_done, &s, NULL),
+	    EINVAL);
+	CHECK_EQ(
+	    brain_reply_start(&br, &cfg, hc, two, 3, on_text, NULL, &s, NULL),
+	    EINVAL);
+	CHECK(br == NULL);
 	return 0;
 }
 
@@ -275,7 +364,6 @@ TEST(llm_errors)
 	struct llm_message m = {"user", "hi"};
 	const char *why = NULL;
 	struct said s = {0};
-	struct llm_run run;
 	bool hangup = true;
 
 	/* Port 1 on loopback: nothing listens there. */
@@ -283,28 +371,34 @@ TEST(llm_errors)
 	cfg.llm.base_url = "http://127.0.0.1:1/v1";
 	cfg.llm.model = "m";
 	cfg.system_prompt = "Be brief.";
-	llm_run_init(&run);
-	CHECK_EQ(brain_reply(&cfg, &m, 1, on_text, &s, &run, &hangup, &why),
-	         ECONNREFUSED);
-	/* The LLM's own words, kept in the caller's run. */
-	CHECK(why == run.why);
+	CHECK_EQ(run_reply(&cfg, &m, 1, &s, &hangup, &why), ECONNREFUSED);
+	/* The LLM's own words. */
 	CHECK(strncmp(why, "cannot connect to http://127.0.0.1:1/v1", 39) == 0);
 	CHECK(!hangup);
 	CHECK_EQ(s.pieces, 0);
-	/* Without a run there is nowhere to keep them: the error's name. */
-	why = NULL;
-	CHECK_EQ(brain_reply(&cfg, &m, 1, on_text, &s, NULL, &hangup, &why),
-	         ECONNREFUSED);
-	CHECK_STR(why, strerror(ECONNREFUSED));
+	/* No HTTP client to send it with. */
+	{
+		struct brain_reply *br = NULL;
+
+		why = NULL;
+		CHECK_EQ(brain_reply_start(&br, &cfg, NULL, &m, 1, on_text,
+		                           run_done, &s, &why),
+		         EINVAL);
+		CHECK(why && why[0]);
+	}
 	return 0;
 }
 
 int main(void)
 {
+	if (libre_init() || httpc_alloc(&hc))
+		return 1;
 	RUN(echo);
 	RUN(script_dialog);
 	RUN(script_errors);
 	RUN(script_example);
 	RUN(llm_errors);
+	mem_deref(hc);
+	libre_close();
 	TEST_EXIT();
 }

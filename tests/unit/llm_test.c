@@ -2,7 +2,8 @@
  * The chat-completions client against a stand-in server run inside the test
  * (a plain socket on 127.0.0.1, one thread, one connection): it records the
  * request and writes a scripted response in pieces, pausing before each, so
- * the client sees the stream split where the script splits it. Also the
+ * the client sees the stream split where the script splits it. The chats
+ * run on a libre loop on the test's thread, as on the worker's. Also the
  * clause splitter.
  */
 #include <arpa/inet.h>
@@ -19,6 +20,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/libre.h"
+#include <re_main.h>
+#include "net/httpc.h"
 #include "worker/llm.h"
 #include "standin.h"
 #include "test.h"
@@ -124,6 +128,66 @@ static const struct llm_message hello[] = {{"user", "Hello"}};
 /* The chats' state, as a caller's per-call state holds it. */
 static struct llm_run run;
 
+/* The chats run on the loop, on the test's thread. */
+static struct httpc *hc;
+
+/* One handler argument for both handlers: the pieces are relayed to the
+ * caller's handler with the caller's arg. */
+struct loop_chat {
+	bool done;
+	int err;
+	llm_delta_h *h;
+	void *arg;
+};
+
+static void loop_done(int err, const char *why, void *arg)
+{
+	struct loop_chat *lc = arg;
+
+	lc->done = true;
+	lc->err = err;
+	snprintf(run.why, sizeof(run.why), "%s", why);
+	re_cancel();
+}
+
+static void loop_give_up(void *arg)
+{
+	(void)arg;
+	re_cancel();
+}
+
+static void relay_delta(const char *text, size_t len, void *arg)
+{
+	struct loop_chat *lc = arg;
+
+	lc->h(text, len, lc->arg);
+}
+
+static int run_chat(const struct llm_params *p, const struct llm_message *msgs,
+                    size_t n, llm_delta_h *h, void *arg, const char **why)
+{
+	struct loop_chat lc = {.h = h, .arg = arg};
+	struct llm_chat *c = NULL;
+	struct tmr t;
+	int err;
+
+	run.why[0] = '\0';
+	err = llm_chat_start(&c, hc, p, msgs, n, relay_delta, loop_done, &lc,
+	                     why);
+	if (err)
+		return err;
+	tmr_init(&t);
+	tmr_start(&t, 10000, loop_give_up, NULL);
+	re_main(NULL);
+	tmr_cancel(&t);
+	mem_deref(c);
+	if (!lc.done)
+		return -1;
+	if (why)
+		*why = lc.err ? run.why : "";
+	return lc.err;
+}
+
 /* One chat against sv with default timeouts but the given ones that are
  * not 0; the server is stopped before returning. */
 static int chat(struct srv *sv, struct got *g, unsigned first_ms,
@@ -140,7 +204,7 @@ static int chat(struct srv *sv, struct got *g, unsigned first_ms,
 	if (total_ms)
 		p.total_timeout_ms = total_ms;
 	llm_run_init(&run);
-	rc = llm_chat(&p, hello, 1, on_delta, g, &run, why);
+	rc = run_chat(&p, hello, 1, on_delta, g, why);
 	srv_stop(sv);
 	return rc;
 }
@@ -226,7 +290,7 @@ TEST(request_body_and_auth)
 	p.model = "llama-3.1-8b";
 	p.temperature = 0.5;
 	p.max_tokens = 64;
-	CHECK_EQ(llm_chat(&p, msgs, 4, on_delta, &g, NULL, NULL), 0);
+	CHECK_EQ(run_chat(&p, msgs, 4, on_delta, &g, NULL), 0);
 	srv_stop(&a);
 	CHECK_STR(g.text, "ok");
 	req = request_json(&a, "/v1/chat/completions");
@@ -258,7 +322,7 @@ TEST(request_body_and_auth)
 	p.base_url = url;
 	p.api_key = "";
 	p.model = "m";
-	CHECK_EQ(llm_chat(&p, msgs + 1, 1, on_delta, &g, NULL, NULL), 0);
+	CHECK_EQ(run_chat(&p, msgs + 1, 1, on_delta, &g, NULL), 0);
 	srv_stop(&b);
 	req = request_json(&b, "/v1/chat/completions");
 	CHECK(req);
@@ -539,155 +603,6 @@ TEST(timeouts)
 	return 0;
 }
 
-struct canceller {
-	struct got *g; /* NULL: do not wait for text */
-	atomic_bool *cancel;
-	uint64_t at_ms;
-};
-
-/* Sets cancel 300 ms after the first piece of text, or after starting:
- * later than the timers curl sets itself, so only polling notices it. */
-static void *cancel_run(void *arg)
-{
-	struct canceller *c = arg;
-	uint64_t end = now_ms() + 3000;
-
-	while (c->g && !atomic_load(&c->g->any) && now_ms() < end)
-		sleep_ms(2);
-	sleep_ms(300);
-	c->at_ms = now_ms();
-	atomic_store(c->cancel, true);
-	return NULL;
-}
-
-TEST(cancel)
-{
-	static const struct standin_step steps[] = {{0, TEXT("Hello")},
-	                                            {5000, TEXT(" late") DONE}};
-	struct srv sv = {.head = SSE_HEAD,
-	                 .chunked = true,
-	                 .hold = true,
-	                 .steps = steps,
-	                 .nsteps = 2};
-	struct got g = {0};
-	struct canceller c = {.g = &g, .cancel = &run.cancel};
-	struct llm_params p;
-	pthread_t th;
-	const char *err = "";
-	uint64_t end;
-	int rc;
-
-	CHECK(srv_start(&sv) == 0);
-	llm_params_default(&p);
-	p.base_url = sv.base;
-	p.model = "m";
-	llm_run_init(&run);
-	CHECK(pthread_create(&th, NULL, cancel_run, &c) == 0);
-	rc = llm_chat(&p, hello, 1, on_delta, &g, &run, &err);
-	end = now_ms();
-	pthread_join(th, NULL);
-	srv_stop(&sv);
-	CHECK_EQ(rc, ECANCELED);
-	CHECK_STR(g.text, "Hello");
-	CHECK(c.at_ms > 0 && end - c.at_ms < 200);
-	CHECK_STR(err, "cancelled");
-	srv_free(&sv);
-
-	/* While the server has not even answered. */
-	memset(&sv, 0, sizeof(sv));
-	CHECK(srv_start(&sv) == 0);
-	p.base_url = sv.base;
-	atomic_store(&run.cancel, false);
-	c.g = NULL;
-	c.at_ms = 0;
-	CHECK(pthread_create(&th, NULL, cancel_run, &c) == 0);
-	rc = llm_chat(&p, hello, 1, on_delta, &g, &run, &err);
-	end = now_ms();
-	pthread_join(th, NULL);
-	srv_stop(&sv);
-	CHECK_EQ(rc, ECANCELED);
-	CHECK(c.at_ms > 0 && end - c.at_ms < 200);
-	CHECK(sv.req_body != NULL);
-	srv_free(&sv);
-
-	/* Already set: nothing is sent, even to a server that is not there. */
-	p.base_url = "http://127.0.0.1:9/v1";
-	end = now_ms();
-	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, &run, NULL), ECANCELED);
-	CHECK(now_ms() - end < 100);
-	return 0;
-}
-
-TEST(connection_refused)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t sl = sizeof(sa);
-	struct llm_params p;
-	struct got g = {0};
-	const char *err = "";
-	char base[64];
-	uint64_t t0;
-	int fd;
-
-	/* A port just free: bound, noted and closed. */
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(fd >= 0);
-	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-	CHECK(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
-	close(fd);
-	snprintf(base, sizeof(base), "http://127.0.0.1:%d/v1",
-	         ntohs(sa.sin_port));
-	llm_params_default(&p);
-	p.base_url = base;
-	p.model = "m";
-	t0 = now_ms();
-	llm_run_init(&run);
-	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, &run, &err),
-	         ECONNREFUSED);
-	CHECK(now_ms() - t0 < 1000);
-	CHECK(strncmp(err, "cannot connect to http://127.0.0.1:", 35) == 0);
-	/* The reason lives in the caller's run. */
-	CHECK(err == run.why);
-	CHECK_EQ(g.n, 0);
-	return 0;
-}
-
-TEST(bad_arguments)
-{
-	const struct llm_message no_content[] = {{"user", NULL}};
-	const struct llm_message not_utf8[] = {{"user", "caf\xe9"}};
-	struct llm_params p;
-	struct got g = {0};
-	const char *err = "";
-
-	llm_params_default(&p);
-	llm_run_init(&run);
-	CHECK_EQ(p.connect_timeout_ms, 2000);
-	CHECK_EQ(p.first_token_timeout_ms, 5000);
-	CHECK_EQ(p.total_timeout_ms, 30000);
-	CHECK(p.temperature < 0);
-	CHECK_EQ(p.max_tokens, 0);
-	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, &run, &err), EINVAL);
-	p.base_url = "http://127.0.0.1:9/v1";
-	CHECK_EQ(llm_chat(&p, hello, 1, on_delta, &g, &run, &err), EINVAL);
-	p.model = "m";
-	CHECK_EQ(llm_chat(&p, hello, 1, NULL, &g, &run, &err), EINVAL);
-	CHECK_EQ(llm_chat(&p, NULL, 1, on_delta, &g, &run, &err), EINVAL);
-	CHECK_EQ(llm_chat(&p, no_content, 1, on_delta, &g, &run, &err), EINVAL);
-	CHECK_STR(err, "message 0 has no role or content");
-	CHECK_EQ(llm_chat(&p, not_utf8, 1, on_delta, &g, &run, &err), EINVAL);
-	CHECK_STR(err, "message 0 is not UTF-8");
-	/* Without a run, a reason made at run time has nowhere to live: the
-	 * error's name stands for it. */
-	err = NULL;
-	CHECK_EQ(llm_chat(&p, not_utf8, 1, on_delta, &g, NULL, &err), EINVAL);
-	CHECK_STR(err, strerror(EINVAL));
-	CHECK_EQ(llm_chat(&p, not_utf8, 1, on_delta, &g, NULL, NULL), EINVAL);
-	CHECK_EQ(g.n, 0);
-	return 0;
-}
-
 static size_t clause(const char *s, size_t min_chars)
 {
 	return llm_clause_end(s, strlen(s), min_chars);
@@ -732,8 +647,216 @@ TEST(clause_end)
 	return 0;
 }
 
+/* ---- on the loop only ------------------------------------------------- */
+
+struct cut_in {
+	struct llm_chat *c;
+	struct got g;
+	bool done;
+	int err;
+	int pending_done;
+};
+
+static void cut_delta(const char *text, size_t len, void *arg)
+{
+	struct cut_in *ci = arg;
+
+	on_delta(text, len, &ci->g);
+	/* Released from inside its own handler, as a barge-in does. */
+	ci->c = mem_deref(ci->c);
+	re_cancel();
+}
+
+static void cut_done(int err, const char *why, void *arg)
+{
+	struct cut_in *ci = arg;
+
+	(void)why;
+	ci->done = true;
+	ci->err = err;
+	re_cancel();
+}
+
+static void run_for(unsigned ms)
+{
+	struct tmr t;
+
+	tmr_init(&t);
+	tmr_start(&t, ms, loop_give_up, NULL);
+	re_main(NULL);
+	tmr_cancel(&t);
+}
+
+/* Released from its delta handler, and from outside while the server is
+ * silent: no handler after, the server sees the connection go. */
+TEST(loop_cancel)
+{
+	static const struct standin_step steps[] = {
+	    {0, TEXT("Hello") TEXT(" there")}, {300, TEXT(" late") DONE}};
+	struct srv sv = {
+	    .head = SSE_HEAD, .chunked = true, .steps = steps, .nsteps = 2};
+	struct srv quiet = {0};
+	struct cut_in ci = {0};
+	struct llm_params p;
+	const char *why = NULL;
+
+	CHECK(srv_start(&sv) == 0);
+	llm_params_default(&p);
+	p.base_url = sv.base;
+	p.model = "m";
+	CHECK_EQ(llm_chat_start(&ci.c, hc, &p, hello, 1, cut_delta, cut_done,
+	                        &ci, &why),
+	         0);
+	run_for(3000);
+	CHECK(ci.c == NULL);
+	run_for(500);
+	CHECK(!ci.done);
+	CHECK_STR(ci.g.text, "Hello");
+	CHECK_EQ(ci.g.n, 1);
+	CHECK_EQ(httpc_active(hc), 0);
+	srv_stop(&sv);
+	srv_free(&sv);
+
+	CHECK(srv_start(&quiet) == 0);
+	p.base_url = quiet.base;
+	memset(&ci, 0, sizeof(ci));
+	CHECK_EQ(llm_chat_start(&ci.c, hc, &p, hello, 1, cut_delta, cut_done,
+	                        &ci, &why),
+	         0);
+	run_for(200);
+	CHECK(!ci.done);
+	ci.c = mem_deref(ci.c);
+	CHECK_EQ(httpc_active(hc), 0);
+	run_for(300);
+	CHECK(!ci.done);
+	srv_stop(&quiet);
+	CHECK(quiet.req_body != NULL);
+	srv_free(&quiet);
+	return 0;
+}
+
+TEST(loop_refused_and_bad_arguments)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	const struct llm_message not_utf8[] = {{"user", "caf\xe9"}};
+	const struct llm_message no_content[] = {{"user", NULL}};
+	struct llm_params p;
+	struct llm_chat *c = NULL;
+	struct got g = {0};
+	const char *err = "";
+	char base[64];
+	int fd;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(fd >= 0);
+	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CHECK(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
+	close(fd);
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d/v1",
+	         ntohs(sa.sin_port));
+	llm_params_default(&p);
+	CHECK_EQ(p.connect_timeout_ms, 2000);
+	CHECK_EQ(p.first_token_timeout_ms, 5000);
+	CHECK_EQ(p.total_timeout_ms, 30000);
+	CHECK(p.temperature < 0);
+	CHECK_EQ(p.max_tokens, 0);
+	CHECK_EQ(
+	    llm_chat_start(&c, hc, &p, hello, 1, on_delta, loop_done, &g, &err),
+	    EINVAL);
+	p.base_url = base;
+	p.model = "m";
+	CHECK_EQ(run_chat(&p, hello, 1, on_delta, &g, &err), ECONNREFUSED);
+	CHECK(strncmp(err, "cannot connect to http://127.0.0.1:", 35) == 0);
+	CHECK_EQ(g.n, 0);
+
+	CHECK_EQ(llm_chat_start(&c, hc, &p, no_content, 1, on_delta, loop_done,
+	                        &g, &err),
+	         EINVAL);
+	CHECK_STR(err, "message 0 has no role or content");
+	CHECK_EQ(llm_chat_start(&c, hc, &p, not_utf8, 1, on_delta, loop_done,
+	                        &g, &err),
+	         EINVAL);
+	CHECK_STR(err, "message 0 is not UTF-8");
+	CHECK_EQ(llm_chat_start(&c, NULL, &p, hello, 1, on_delta, loop_done, &g,
+	                        &err),
+	         EINVAL);
+	CHECK_EQ(llm_chat_start(&c, hc, &p, hello, 1, on_delta, NULL, &g, &err),
+	         EINVAL);
+	p.model = NULL;
+	CHECK_EQ(
+	    llm_chat_start(&c, hc, &p, hello, 1, on_delta, loop_done, &g, &err),
+	    EINVAL);
+	CHECK(c == NULL);
+	return 0;
+}
+
+/* g first: on_delta takes the handlers' one argument as its struct got. */
+struct many {
+	struct got g;
+	struct llm_chat *c;
+	bool done;
+	int err;
+	int *left;
+};
+
+static void many_done(int err, const char *why, void *arg)
+{
+	struct many *m = arg;
+
+	(void)why;
+	m->done = true;
+	m->err = err;
+	if (!--*m->left)
+		re_cancel();
+}
+
+/* Chats side by side on the one thread, each answered after 300 ms of
+ * thinking: together they take about as long as one. */
+TEST(loop_chats_at_once)
+{
+	enum { N = 8 };
+	static const struct standin_step steps[] = {{300, TEXT("ok") DONE}};
+	static struct srv sv[N];
+	static struct many m[N];
+	struct llm_params p;
+	int left = N;
+	uint64_t t0 = now_ms();
+
+	memset(sv, 0, sizeof(sv));
+	memset(m, 0, sizeof(m));
+	llm_params_default(&p);
+	p.model = "m";
+	for (int i = 0; i < N; i++) {
+		sv[i].head = SSE_HEAD;
+		sv[i].steps = steps;
+		sv[i].nsteps = 1;
+		CHECK(srv_start(&sv[i]) == 0);
+		p.base_url = sv[i].base;
+		m[i].left = &left;
+		CHECK_EQ(llm_chat_start(&m[i].c, hc, &p, hello, 1, on_delta,
+		                        many_done, &m[i], NULL),
+		         0);
+	}
+	run_for(5000);
+	printf("# %d chats of 300 ms: %u ms\n", N, (unsigned)(now_ms() - t0));
+	CHECK(now_ms() - t0 < 1500);
+	for (int i = 0; i < N; i++) {
+		CHECK(m[i].done);
+		CHECK_EQ(m[i].err, 0);
+		CHECK_STR(m[i].g.text, "ok");
+		mem_deref(m[i].c);
+		srv_stop(&sv[i]);
+		srv_free(&sv[i]);
+	}
+	return 0;
+}
+
 int main(void)
 {
+	if (libre_init() || httpc_alloc(&hc))
+		return 1;
 	llm_run_init(&run);
 	RUN(streams_split_anywhere);
 	RUN(request_body_and_auth);
@@ -744,9 +867,11 @@ int main(void)
 	RUN(event_size_bounded);
 	RUN(sse_parse_any_piece_size);
 	RUN(timeouts);
-	RUN(cancel);
-	RUN(connection_refused);
-	RUN(bad_arguments);
+	RUN(loop_cancel);
+	RUN(loop_refused_and_bad_arguments);
+	RUN(loop_chats_at_once);
 	RUN(clause_end);
+	mem_deref(hc);
+	libre_close();
 	return test_failures ? 1 : 0;
 }

@@ -9,6 +9,12 @@
  *
  * Echo latency, from the VAD STOP to the first ops->say, is printed as a
  * "measure" line: the agent's share of voice-to-voice.
+ *
+ * The pipeline lives on a libre loop, as in the worker: the loop runs on
+ * a thread of its own with the engine pool and the HTTP client, and the
+ * test's thread, which plays the caller and the server in real time,
+ * hands it every input through an mqueue (in order, without waiting),
+ * and opens and closes calls there too (waiting for them).
  */
 #include <errno.h>
 #include <jansson.h>
@@ -21,8 +27,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <semaphore.h>
+
 #include "core/libre.h"
+#include <re_main.h>
+#include <re_mqueue.h>
+#include "net/httpc.h"
 #include "worker/brain.h"
+#include "worker/engine.h"
 #include "worker/pipeline.h"
 #include "speech/stt.h"
 #include "speech/tts.h"
@@ -83,6 +95,7 @@ struct call {
 	uint32_t frame;
 	uint64_t t_stop; /* when the last STOP was handed over */
 	uint32_t noise;
+	struct pipeline_config cfg; /* the test's, filled for the loop */
 };
 
 static void ev_add(struct call *c, char kind, uint32_t utt, uint32_t mark)
@@ -221,21 +234,238 @@ static const struct pipeline_ops ops = {
 		}                                                              \
 	} while (0)
 
+/* ---- the loop --------------------------------------------------------- */
+
+static pthread_t loop_th;
+static struct mqueue *loop_mq;
+static struct engine_pool *pool;
+static struct httpc *http;
+static struct stt *decoders[2];
+static sem_t loop_ready;
+
+enum msg_kind {
+	MSG_OPEN,
+	MSG_CLOSE,
+	MSG_AUDIO,
+	MSG_VAD,
+	MSG_SPEAKING,
+	MSG_MARK,
+	MSG_PLAYED,
+	MSG_INTERRUPTED,
+	MSG_DTMF,
+	MSG_STOP,
+};
+
+struct msg {
+	enum msg_kind kind;
+	struct pipeline *p;
+	struct pipeline **pp; /* MSG_OPEN */
+	const struct pipeline_config *cfg;
+	void *arg;
+	uint32_t a, b;
+	int32_t i;
+	int16_t pcm[FRAME];
+	char digits[32];
+	int *ret;
+	sem_t *done; /* posted once handled, when set */
+};
+
+static const struct pipeline_ops ops;
+
+static void on_msg(int id, void *data, void *arg)
+{
+	struct msg *m = data;
+
+	(void)id;
+	(void)arg;
+	switch (m->kind) {
+	case MSG_OPEN:
+		*m->ret = pipeline_open(m->pp, m->cfg, &ops, m->arg);
+		break;
+	case MSG_CLOSE:
+		pipeline_close(m->p);
+		break;
+	case MSG_AUDIO:
+		pipeline_audio(m->p, m->a, m->pcm);
+		break;
+	case MSG_VAD:
+		pipeline_vad(m->p, (enum vad_event)m->a, m->b);
+		break;
+	case MSG_SPEAKING:
+		pipeline_speaking(m->p, m->a, m->i);
+		break;
+	case MSG_MARK:
+		pipeline_mark_played(m->p, m->a, m->b);
+		break;
+	case MSG_PLAYED:
+		pipeline_played(m->p, m->a, m->b);
+		break;
+	case MSG_INTERRUPTED:
+		pipeline_interrupted(m->p, m->a, m->b);
+		break;
+	case MSG_DTMF:
+		pipeline_dtmf(m->p, m->digits);
+		break;
+	case MSG_STOP:
+		re_cancel();
+		break;
+	}
+	if (m->done)
+		sem_post(m->done);
+	free(m);
+}
+
+static void *loop_main(void *arg)
+{
+	(void)arg;
+	if (re_thread_init() || mqueue_alloc(&loop_mq, on_msg, NULL) ||
+	    engine_pool_alloc(&pool, 2) || httpc_alloc(&http)) {
+		sem_post(&loop_ready);
+		return NULL;
+	}
+	sem_post(&loop_ready);
+	re_main(NULL);
+	mem_deref(http);
+	mem_deref(pool);
+	mem_deref(loop_mq);
+	re_thread_close();
+	return NULL;
+}
+
+/* Hands m to the loop; with wait, returns once it is handled. */
+static void post(struct msg *m, bool wait)
+{
+	sem_t done;
+
+	if (wait) {
+		sem_init(&done, 0, 0);
+		m->done = &done;
+	}
+	if (mqueue_push(loop_mq, 0, m)) {
+		free(m);
+		return;
+	}
+	if (wait) {
+		sem_wait(&done);
+		sem_destroy(&done);
+	}
+}
+
+static struct msg *msg_new(enum msg_kind kind, struct pipeline *p)
+{
+	struct msg *m = calloc(1, sizeof(*m));
+
+	if (m) {
+		m->kind = kind;
+		m->p = p;
+	}
+	return m;
+}
+
+static int t_open(struct pipeline **pp, const struct pipeline_config *cfg,
+                  void *arg)
+{
+	struct msg *m = msg_new(MSG_OPEN, NULL);
+	int ret = ENOMEM;
+
+	if (!m)
+		return ENOMEM;
+	m->pp = pp;
+	m->cfg = cfg;
+	m->arg = arg;
+	m->ret = &ret;
+	post(m, true);
+	return ret;
+}
+
+static void t_close(struct pipeline *p)
+{
+	struct msg *m = msg_new(MSG_CLOSE, p);
+
+	if (m)
+		post(m, true);
+}
+
+static void t_input(enum msg_kind kind, struct pipeline *p, uint32_t a,
+                    uint32_t b, int32_t i)
+{
+	struct msg *m = msg_new(kind, p);
+
+	if (!m)
+		return;
+	m->a = a;
+	m->b = b;
+	m->i = i;
+	post(m, false);
+}
+
+static void t_audio(struct pipeline *p, uint32_t frame, const int16_t *pcm)
+{
+	struct msg *m = msg_new(MSG_AUDIO, p);
+
+	if (!m)
+		return;
+	m->a = frame;
+	memcpy(m->pcm, pcm, sizeof(m->pcm));
+	post(m, false);
+}
+
+static void t_dtmf(struct pipeline *p, const char *digits)
+{
+	struct msg *m = msg_new(MSG_DTMF, p);
+
+	if (!m)
+		return;
+	snprintf(m->digits, sizeof(m->digits), "%s", digits);
+	post(m, false);
+}
+
+/* From here on the test's thread reaches the pipeline only through the
+ * loop. */
+#define pipeline_audio(p, f, pcm)     t_audio(p, f, pcm)
+#define pipeline_vad(p, ev, f)        t_input(MSG_VAD, p, (uint32_t)(ev), f, 0)
+#define pipeline_speaking(p, u, l)    t_input(MSG_SPEAKING, p, u, 0, l)
+#define pipeline_mark_played(p, u, k) t_input(MSG_MARK, p, u, k, 0)
+#define pipeline_played(p, u, h)      t_input(MSG_PLAYED, p, u, h, 0)
+#define pipeline_interrupted(p, u, h) t_input(MSG_INTERRUPTED, p, u, h, 0)
+#define pipeline_dtmf(p, d)           t_dtmf(p, d)
+
+/* What every call's settings need besides the test's: a free decoder (a
+ * call's last jobs may still hold the one before), the pool and the HTTP
+ * client. */
+static void cfg_fill(struct pipeline_config *cfg)
+{
+	uint64_t end = now_ms() + 2000;
+
+	cfg->pool = pool;
+	cfg->http = http;
+	cfg->decoder = NULL;
+	while (!cfg->decoder && now_ms() < end) {
+		for (size_t i = 0; i < 2 && !cfg->decoder; i++)
+			if (mem_nrefs(decoders[i]) == 1)
+				cfg->decoder = decoders[i];
+		if (!cfg->decoder)
+			sleep_ms(5);
+	}
+}
+
 /* Tests keep their call in a static: one that fails returns with the
- * pipeline's threads still running on it. */
+ * pipeline still open on it. */
 static int call_start(struct call *c, const struct pipeline_config *cfg)
 {
 	memset(c, 0, sizeof(*c));
 	pthread_mutex_init(&c->m, NULL);
 	c->noise = 12345;
+	c->cfg = *cfg;
+	cfg_fill(&c->cfg);
 	if (vad_alloc(&c->vad, NULL, 8000))
 		return -1;
-	return pipeline_open(&c->p, cfg, &ops, c);
+	return t_open(&c->p, &c->cfg, c);
 }
 
 static void call_end(struct call *c)
 {
-	pipeline_close(c->p);
+	t_close(c->p);
 	mem_deref(c->vad);
 	for (int i = 0; i < MAX_UTT; i++)
 		free(c->u[i].pcm);
@@ -565,7 +795,7 @@ static int cmp_u64(const void *a, const void *b)
 TEST(greeting_streams_paced_with_marks)
 {
 	struct pipeline_config cfg = {
-	    .stt = model,
+
 	    .tts = tts,
 	    .brain = &echo,
 	    .greeting = "Hello, thank you for calling the booking line. How "
@@ -628,9 +858,95 @@ TEST(greeting_streams_paced_with_marks)
 	return 0;
 }
 
+/* Two callers at once, each through its own VAD, frame by frame in real
+ * time: speak() for both. False unless both got a STOP. */
+static bool speak_two(struct call *a, const int16_t *pa, size_t na,
+                      struct call *b, const int16_t *pb, size_t nb)
+{
+	struct call *cs[2] = {a, b};
+	const int16_t *pcm[2] = {pa, pb};
+	size_t n[2] = {na, nb}, lead = 15 * FRAME;
+	size_t total = lead + (na > nb ? na : nb) + 50 * FRAME;
+	bool stopped[2] = {false, false};
+	uint64_t next = now_ms();
+
+	for (size_t at = 0; at + FRAME <= total; at += FRAME) {
+		while (now_ms() < next)
+			sleep_ms(1);
+		next += 20;
+		for (int k = 0; k < 2; k++) {
+			struct call *c = cs[k];
+			int16_t f[FRAME];
+			struct vad_frame vf;
+
+			if (stopped[k])
+				continue;
+			for (size_t i = 0; i < FRAME; i++) {
+				size_t j = at + i;
+
+				f[i] = j >= lead && j - lead < n[k]
+				           ? pcm[k][j - lead]
+				           : noise(c);
+			}
+			vad_process(c->vad, f, FRAME, &vf);
+			if (vf.event != VAD_EVENT_NONE)
+				pipeline_vad(c->p, vf.event, c->frame);
+			pipeline_audio(c->p, c->frame++, f);
+			stopped[k] = vf.event == VAD_EVENT_STOP;
+		}
+		if (stopped[0] && stopped[1])
+			return true;
+	}
+	return false;
+}
+
+/* Two calls side by side on the one loop and pool: each hears its own
+ * caller and answers it; one ends while the other speaks, which goes on. */
+TEST(calls_side_by_side)
+{
+	struct pipeline_config cfg = {.tts = tts, .brain = &echo};
+	static struct call a, b;
+	char want[300];
+	bool ok;
+
+	CHECK_EQ(call_start(&a, &cfg), 0);
+	CHECK_EQ(call_start(&b, &cfg), 0);
+	CHECK(a.cfg.decoder != b.cfg.decoder);
+	CHECK(speak_two(&a, booking, booking_n, &b, hello, hello_n));
+	CHECK(play_all(&a, 1, -1));
+	CHECK(play_all(&b, 1, -1));
+	WAIT_FOR(ok, &a, a.nt == 1, 5000);
+	CHECK(ok);
+	WAIT_FOR(ok, &b, b.nt == 1, 5000);
+	CHECK(ok);
+	printf("# side by side: \"%s\", \"%s\"\n", a.t[0].transcript,
+	       b.t[0].transcript);
+	CHECK(strstr(a.t[0].transcript, "book") != NULL);
+	/* "Hello there." comes out as words of its own (pocketsphinx
+	 * hears "oh dear" as often): some words, and b's reply to them. */
+	CHECK(b.t[0].transcript[0] != '\0');
+	snprintf(want, sizeof(want), "You said: %s.", b.t[0].transcript);
+	CHECK_STR(b.t[0].reply, want);
+
+	/* a goes mid-reply; b's reply, begun at the same time, plays to
+	 * its end. */
+	pipeline_dtmf(a.p, "1234567890");
+	pipeline_dtmf(b.p, "1234567890");
+	WAIT_FOR(ok, &a, a.u[2].says > 0, 5000);
+	CHECK(ok);
+	call_end(&a);
+	CHECK(play_all(&b, 2, -1));
+	WAIT_FOR(ok, &b, b.nt == 2, 5000);
+	CHECK(ok);
+	CHECK_STR(b.t[1].reply, "You said: DTMF: 1234567890.");
+	CHECK_EQ(b.bad, 0);
+	call_end(&b);
+	return 0;
+}
+
 TEST(echo_reply)
 {
-	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &echo};
+	struct pipeline_config cfg = {.tts = tts, .brain = &echo};
 	static struct call c;
 	char heard[512], want[300];
 	int16_t *ref = NULL;
@@ -680,7 +996,7 @@ TEST(echo_reply)
  * after it resumes the rest, as a new utterance. */
 TEST(barge_in_then_false_interruption_resumes)
 {
-	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &echo};
+	struct pipeline_config cfg = {.tts = tts, .brain = &echo};
 	static struct call c;
 	size_t at0, says;
 	uint64_t t_cut;
@@ -754,8 +1070,7 @@ TEST(barge_in_then_false_interruption_resumes)
  * next turn is answered as utterance 2. */
 TEST(greeting_barge_in)
 {
-	struct pipeline_config cfg = {.stt = model,
-	                              .tts = tts,
+	struct pipeline_config cfg = {.tts = tts,
 	                              .brain = &echo,
 	                              .greeting = "Hello, thank you for "
 	                                          "calling. How can I help?"};
@@ -792,7 +1107,7 @@ TEST(greeting_barge_in)
 
 TEST(echo_latency)
 {
-	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &echo};
+	struct pipeline_config cfg = {.tts = tts, .brain = &echo};
 	uint64_t lat[5], stt[5];
 	static struct call c;
 	bool ok;
@@ -852,7 +1167,7 @@ static size_t voice_end(const int16_t *pcm, size_t n)
  * the words after the pause too (the turn was decoded again whole). */
 TEST(pause_inside_a_turn)
 {
-	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &echo};
+	struct pipeline_config cfg = {.tts = tts, .brain = &echo};
 	size_t a = voice_end(booking, booking_n),
 	       b = voice_start(hello, hello_n);
 	size_t gap = 10 * FRAME, n = a + gap + (hello_n - b), w1;
@@ -889,7 +1204,7 @@ TEST(pause_inside_a_turn)
 TEST(dtmf_and_script_hangup)
 {
 	struct brain_config b = {.kind = BRAIN_SCRIPT};
-	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &b};
+	struct pipeline_config cfg = {.tts = tts, .brain = &b};
 	struct brain_script *script;
 	char path[] = "/tmp/voxgate-pipeline-XXXXXX";
 	static const char text[] = "> dtmf 1\n< One.\n"
@@ -976,7 +1291,7 @@ TEST(llm_streams_and_history_keeps_heard_part)
 	                                 {SSE_HEAD, longer, 4},
 	                                 {SSE_HEAD, shorter, 1}};
 	struct brain_config b;
-	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &b};
+	struct pipeline_config cfg = {.tts = tts, .brain = &b};
 	struct srv sv;
 	static struct call c;
 	uint64_t t_first;
@@ -1061,7 +1376,7 @@ TEST(llm_cut_while_thinking)
 	const struct answer answers[] = {{SSE_HEAD, slow, 1},
 	                                 {SSE_HEAD, fast, 1}};
 	struct brain_config b;
-	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &b};
+	struct pipeline_config cfg = {.tts = tts, .brain = &b};
 	struct srv sv;
 	static struct call c;
 	uint64_t t_cut;
@@ -1121,7 +1436,7 @@ TEST(llm_barge_in_drops_request)
 	    {3000, TEXT("And here is a lot more.") DONE}};
 	const struct answer answers[] = {{SSE_HEAD, steps, 2}};
 	struct brain_config b;
-	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &b};
+	struct pipeline_config cfg = {.tts = tts, .brain = &b};
 	struct srv sv;
 	static struct call c;
 	uint64_t t_cut;
@@ -1178,7 +1493,7 @@ TEST(llm_faults_apologise)
 	static const char *want[] = {APOLOGY, APOLOGY, ("Let me see. " APOLOGY),
 	                             "All good now."};
 	struct brain_config b;
-	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &b};
+	struct pipeline_config cfg = {.tts = tts, .brain = &b};
 	struct srv sv;
 	static struct call c;
 	bool ok;
@@ -1211,9 +1526,11 @@ TEST(llm_faults_apologise)
 TEST(bad_arguments)
 {
 	struct brain_config script_without = {.kind = BRAIN_SCRIPT};
-	struct pipeline_config cfg = {.stt = model, .tts = tts, .brain = &echo};
+	struct pipeline_config cfg = {.tts = tts, .brain = &echo};
 	struct pipeline *p = NULL;
 
+	/* Each refused before the pipeline touches the loop. */
+	cfg_fill(&cfg);
 	CHECK_EQ(pipeline_open(NULL, &cfg, &ops, NULL), EINVAL);
 	CHECK_EQ(pipeline_open(&p, NULL, &ops, NULL), EINVAL);
 	CHECK_EQ(pipeline_open(&p, &cfg, NULL, NULL), EINVAL);
@@ -1223,6 +1540,12 @@ TEST(bad_arguments)
 	cfg.brain = &script_without;
 	CHECK_EQ(pipeline_open(&p, &cfg, &ops, NULL), EINVAL);
 	cfg.brain = NULL;
+	CHECK_EQ(pipeline_open(&p, &cfg, &ops, NULL), EINVAL);
+	cfg.brain = &echo;
+	cfg.decoder = NULL;
+	CHECK_EQ(pipeline_open(&p, &cfg, &ops, NULL), EINVAL);
+	cfg_fill(&cfg);
+	cfg.pool = NULL;
 	CHECK_EQ(pipeline_open(&p, &cfg, &ops, NULL), EINVAL);
 	CHECK(p == NULL);
 	/* Inputs to no pipeline are ignored; stopping none is a no-op. */
@@ -1266,9 +1589,21 @@ int main(void)
 		printf("FAIL setup: %s\n", why ? why : "no speech");
 		return 1;
 	}
+	sem_init(&loop_ready, 0, 0);
+	if (stt_alloc(&decoders[0], model) || stt_alloc(&decoders[1], model) ||
+	    pthread_create(&loop_th, NULL, loop_main, NULL)) {
+		printf("FAIL setup: decoders or loop\n");
+		return 1;
+	}
+	sem_wait(&loop_ready);
+	if (!http) {
+		printf("FAIL setup: the loop did not start\n");
+		return 1;
+	}
 	RUN(bad_arguments);
 	RUN(greeting_streams_paced_with_marks);
 	RUN(echo_reply);
+	RUN(calls_side_by_side);
 	RUN(barge_in_then_false_interruption_resumes);
 	RUN(greeting_barge_in);
 	RUN(dtmf_and_script_hangup);
@@ -1278,6 +1613,15 @@ int main(void)
 	RUN(llm_barge_in_drops_request);
 	RUN(llm_faults_apologise);
 	RUN(echo_latency);
+	{
+		struct msg *m = msg_new(MSG_STOP, NULL);
+
+		if (m)
+			post(m, false);
+		pthread_join(loop_th, NULL);
+	}
+	mem_deref(decoders[0]);
+	mem_deref(decoders[1]);
 	free(booking);
 	free(hello);
 	mem_deref(tts);

@@ -1,0 +1,61 @@
+/*
+ * The listener seam: a call's speech to text, on the loop. The pipeline
+ * opens an utterance when the caller starts, feeds it the caller's 20 ms
+ * frames and ends it when the caller stops; the transcript comes back
+ * later, on the loop, through the handlers. Every recogniser sits behind
+ * it: pocketsphinx runs on the engine pool (engine.h), one job per call
+ * at a time; a network recogniser would send the frames on its socket.
+ *
+ * Utterances are numbered: a final, partial or error names the one it
+ * belongs to, so that one ended and then abandoned (the caller went on, a
+ * new one was begun) is told apart from the current one.
+ */
+#ifndef VOXGATE_WORKER_LISTENER_H
+#define VOXGATE_WORKER_LISTENER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct engine_pool;
+struct stt;
+
+/* What a call's listener is made with; borrowed for listener_alloc. */
+struct listener_config {
+	/* pocketsphinx: a decoder for this call alone, referenced until
+	 * the listener and its last job are gone (its reference count
+	 * tells the worker when it is free again), run on pool. */
+	struct stt *decoder;
+	struct engine_pool *pool;
+};
+
+/* The partial hypothesis changed (not every recogniser gives them). */
+typedef void(listener_partial_h)(uint32_t utt, const char *text, void *arg);
+/* The transcript of an ended utterance: lower case, words separated by
+ * single spaces, "" when nothing was recognised. */
+typedef void(listener_final_h)(uint32_t utt, const char *text, void *arg);
+/* The utterance is lost (the recogniser failed); no final comes. */
+typedef void(listener_error_h)(uint32_t utt, int err, void *arg);
+
+struct listener_handlers {
+	listener_partial_h *partialh; /* may be NULL */
+	listener_final_h *finalh;
+	listener_error_h *errorh;
+};
+
+struct listener;
+
+/* A mem object; its release drops what is in progress, and no handler is
+ * called after it. EINVAL, ENOMEM. */
+int listener_alloc(struct listener **lp, const struct listener_config *cfg,
+                   const struct listener_handlers *h, void *arg);
+
+/* Opens an utterance, dropping one still open; *utt is its number. */
+int listener_begin(struct listener *l, uint32_t *utt);
+/* 8 kHz 16-bit mono for the open utterance, any length (the frames of a
+ * turn may be fed again at once). A recogniser this far behind (5 s of
+ * audio waiting) drops the oldest, so that what follows is current. */
+int listener_feed(struct listener *l, const int16_t *pcm, size_t n);
+/* Ends the open utterance: its final (or error) follows. */
+int listener_end(struct listener *l);
+
+#endif

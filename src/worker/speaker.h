@@ -1,0 +1,45 @@
+/*
+ * The speaker seam: a call's text to speech, on the loop. The pipeline
+ * hands it the reply clause by clause as the brain writes it; the audio
+ * comes back in chunks as it is made, then the clause's end, all on the
+ * loop and in the order the clauses were given. Cancel (barge-in) drops
+ * every clause given and stops the one being made. espeak-ng and flite run
+ * on the engine pool (engine.h), one clause of a call at a time; a network
+ * voice would stream the clauses on its socket.
+ */
+#ifndef VOXGATE_WORKER_SPEAKER_H
+#define VOXGATE_WORKER_SPEAKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct engine_pool;
+struct tts;
+
+struct speaker_config {
+	struct tts *tts; /* shared by the worker's calls; out_rate 8000 */
+	struct engine_pool *pool;
+};
+
+/* n samples at 8 kHz of the clause given with tag, valid during the
+ * call. */
+typedef void(speaker_audio_h)(uint32_t tag, const int16_t *pcm, size_t n,
+                              void *arg);
+/* The clause is over: err 0, or why it is shorter or silent (the reply
+ * goes on without it). */
+typedef void(speaker_done_h)(uint32_t tag, int err, void *arg);
+
+struct speaker;
+
+/* A mem object; its release cancels as speaker_cancel does. EINVAL,
+ * ENOMEM. */
+int speaker_alloc(struct speaker **sp, const struct speaker_config *cfg,
+                  speaker_audio_h *audioh, speaker_done_h *doneh, void *arg);
+/* Queues text[0..len) to be said after the clauses before it. EINVAL,
+ * ENOMEM. */
+int speaker_say(struct speaker *s, const char *text, size_t len, uint32_t tag);
+/* Drops every clause given and stops the one being made: no handler is
+ * called for them. Clauses given afterwards are said as usual. */
+void speaker_cancel(struct speaker *s);
+
+#endif
