@@ -39,7 +39,12 @@
 #include "worker/engine.h"
 
 #define CONNECT_TIMEOUT_MS 10000
-#define WS_KEEPALIVE_MS    30000 /* libre counts it in ms */
+/* A recogniser pass lasts at most about a second: an offer waits that
+ * long and a half for its slot's decoder, polled every OFFER_POLL_MS,
+ * well inside the server's agent_dispatch_timeout. */
+#define OFFER_WAIT_MS   1500
+#define OFFER_POLL_MS   10
+#define WS_KEEPALIVE_MS 30000 /* libre counts it in ms */
 
 struct worker;
 
@@ -51,6 +56,12 @@ struct wjob {
 	/* The worker's settings with this slot's own decoder, made once. */
 	struct pipeline_config cfg;
 	struct stt *decoder;
+	/* A call offered while the decoder still finishes the last call's
+	 * job: it waits for it (offer_retry) rather than being declined for
+	 * a place the server rightly counted free. NULL: none. */
+	struct proto_msg *offer;
+	uint64_t offer_until;
+	struct tmr offer_tmr;
 };
 
 struct worker {
@@ -196,30 +207,25 @@ static struct wjob *job_find(struct worker *w, uint32_t id)
 	return NULL;
 }
 
-static void job_take(struct worker *w, const struct proto_msg *in)
+static bool decoder_free(const struct wjob *j)
 {
-	struct wjob *slot = NULL;
+	return mem_nrefs(j->decoder) == 1;
+}
+
+/* The call in `in` on slot, whose decoder is free. */
+static void job_start(struct wjob *slot, const struct proto_msg *in)
+{
+	struct worker *w = slot->w;
 	struct proto_msg m;
 	int err;
 
-	/* A slot's decoder may still finish a job of its last call. */
-	for (uint32_t i = 0; i < w->capacity && !slot; i++) {
-		if (!w->jobs[i].p && mem_nrefs(w->jobs[i].decoder) == 1)
-			slot = &w->jobs[i];
-	}
-	proto_init(&m, PROTO_DECLINE);
-	m.job = in->job;
-	if (!slot) {
-		snprintf(m.reason, sizeof(m.reason), "at capacity");
-		send_now(w, &m);
-		return;
-	}
-	slot->w = w;
 	slot->id = in->job;
 	snprintf(slot->call_id, sizeof(slot->call_id), "%s", in->call_id);
 	err = pipeline_open(&slot->p, &slot->cfg, &ops, slot);
 	if (err) {
 		slot->p = NULL;
+		proto_init(&m, PROTO_DECLINE);
+		m.job = in->job;
 		snprintf(m.reason, sizeof(m.reason), "cannot start: %s",
 		         strerror(err));
 		send_now(w, &m);
@@ -232,6 +238,68 @@ static void job_take(struct worker *w, const struct proto_msg *in)
 	send_now(w, &m);
 	log_event(LOGL_INFO, in->call_id, "agent_job", "job=%u room=%s from=%s",
 	          in->job, in->room, in->from);
+}
+
+static void decline(struct worker *w, uint32_t job, const char *reason)
+{
+	struct proto_msg m;
+
+	proto_init(&m, PROTO_DECLINE);
+	m.job = job;
+	snprintf(m.reason, sizeof(m.reason), "%s", reason);
+	send_now(w, &m);
+}
+
+static void offer_retry(void *arg)
+{
+	struct wjob *slot = arg;
+	struct proto_msg *in = slot->offer;
+
+	if (decoder_free(slot)) {
+		slot->offer = NULL;
+		job_start(slot, in);
+		free(in);
+	} else if (tmr_jiffies() >= slot->offer_until) {
+		slot->offer = NULL;
+		decline(slot->w, in->job, "at capacity");
+		free(in);
+	} else {
+		tmr_start(&slot->offer_tmr, OFFER_POLL_MS, offer_retry, slot);
+	}
+}
+
+static void job_take(struct worker *w, const struct proto_msg *in)
+{
+	struct wjob *slot = NULL, *ending = NULL;
+
+	for (uint32_t i = 0; i < w->capacity && !slot; i++) {
+		struct wjob *j = &w->jobs[i];
+
+		if (j->p || j->offer)
+			continue;
+		if (decoder_free(j))
+			slot = j;
+		else if (!ending)
+			ending = j;
+	}
+	if (slot) {
+		slot->w = w;
+		job_start(slot, in);
+		return;
+	}
+	/* A slot's decoder may still finish a job of its last call. */
+	if (ending) {
+		ending->offer = malloc(sizeof(*ending->offer));
+		if (ending->offer) {
+			*ending->offer = *in;
+			ending->w = w;
+			ending->offer_until = tmr_jiffies() + OFFER_WAIT_MS;
+			tmr_start(&ending->offer_tmr, OFFER_POLL_MS,
+			          offer_retry, ending);
+			return;
+		}
+	}
+	decline(w, in->job, "at capacity");
 }
 
 static void job_end(struct wjob *j, const char *reason)
@@ -556,6 +624,9 @@ int worker_run(const struct config *cfg)
 	w.stopping = true;
 	tmr_cancel(&w.connect_tmr);
 	for (uint32_t i = 0; i < w.capacity; i++) {
+		tmr_cancel(&w.jobs[i].offer_tmr);
+		free(w.jobs[i].offer);
+		w.jobs[i].offer = NULL;
 		if (w.jobs[i].p)
 			job_end(&w.jobs[i], "worker stopping");
 	}
