@@ -4,13 +4,15 @@
  * media thread runs it (bridge.c: the echo guard first, fed what the agent
  * sent, then the VAD), and prints one line per clip for bench/vad_score.py:
  *
- *   name  audio_s  cpu_s  segments
+ *   name  audio_s  cpu_s  segments  cancels
  *
  * segments is "-" or comma-separated begin:end:onset:start (seconds):
  * begin is where the onset frame that led to START begins, end where the
  * last voiced frame before STOP ends, onset when that onset frame was
  * known (its end: the bridge pauses the agent then), start when START
- * came. cpu_s is the thread's CPU time inside vad_process alone.
+ * came. cpu_s is the thread's CPU time inside vad_process alone. cancels
+ * counts the onsets that came to nothing (CANCEL): each paused a talking
+ * agent for a moment.
  *
  * --raw leaves the echo guard out. The VAD settings are the server's
  * defaults (the vad_* config keys as config_load gives them), or
@@ -101,7 +103,7 @@ static int run_clip(const char *dir, const char *name, const char *wav,
 
 	printf("%s\t%.3f\t%.6f\t", name, (double)n / RATE, cpu);
 	long onset = -1, start = -1, last_voiced = -1;
-	int segs = 0;
+	int segs = 0, cancels = 0;
 	for (size_t k = 0; k < frames; k++) {
 		const struct vad_frame *f = &out[k];
 		bool close = false;
@@ -110,8 +112,10 @@ static int run_clip(const char *dir, const char *name, const char *wav,
 			last_voiced = (long)k;
 		if (f->event == VAD_EVENT_ONSET)
 			onset = (long)k;
-		else if (f->event == VAD_EVENT_CANCEL)
+		else if (f->event == VAD_EVENT_CANCEL) {
 			onset = -1;
+			cancels++;
+		}
 		if (f->event == VAD_EVENT_START) {
 			if (onset < 0)
 				onset = (long)k;
@@ -128,7 +132,7 @@ static int run_clip(const char *dir, const char *name, const char *wav,
 			onset = start = -1;
 		}
 	}
-	printf("%s\n", segs ? "" : "-");
+	printf("%s\t%d\n", segs ? "" : "-", cancels);
 	free(out);
 out:
 	mem_deref(v);

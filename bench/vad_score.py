@@ -19,7 +19,10 @@ start was confirmed (START; START_OF_SPEECH). An utterance no segment
 overlaps is missed.
 
 False alarms: segments per minute on the non-speech and the echo-only clips,
-and the fraction of their frames said to be speech.
+and the fraction of their frames said to be speech. Stray onsets: onsets
+that came to nothing (ours: CANCEL; Silero: a run of speech windows that
+ended before START_OF_SPEECH), per minute of every clip: each pauses a
+talking agent for a moment.
 
 CPU: the detector's CPU time per second of audio, over the whole split.
 """
@@ -28,7 +31,7 @@ import re
 import sys
 
 LEVELS = ["clean", "20", "10", "5"]
-KINDS = ["street", "car", "cafe", "babble"]
+KINDS = ["street", "car", "cafe", "babble", "hiss"]
 
 
 def load_manifest(setdir, split):
@@ -50,7 +53,7 @@ def load_results(path):
     with open(path) as f:
         for line in f:
             p = line.rstrip("\n").split("\t")
-            if len(p) != 4:
+            if len(p) not in (4, 5):
                 continue
             segs = []
             if p[3] != "-":
@@ -58,7 +61,8 @@ def load_results(path):
                     b, e, o, st = (float(v) for v in s.split(":"))
                     segs.append((b, e, o, st))
             res[p[0]] = {"audio": float(p[1]), "cpu": float(p[2]),
-                         "segs": segs}
+                         "segs": segs,
+                         "cancels": int(p[4]) if len(p) == 5 else 0}
     return res
 
 
@@ -151,21 +155,22 @@ def main():
     echo = [c for c in clips if c["kind"] == "echo"]
     mins = lambda cs: sum(len(c["lab"]) for c in cs) / 100 / 60
     print(f"Split `{split}`: {len(speech)} speech clips "
-          f"({mins(speech):.1f} min, {len(speech) // 13} talkers' clips x 13 "
+          f"({mins(speech):.1f} min, {len(speech) // 16} talkers' clips x 16 "
           f"conditions), {len(nsp)} non-speech ({mins(nsp):.1f} min), "
           f"{len(echo)} echo-only ({mins(echo):.1f} min).\n")
 
     print("| level | detector | precision | recall | F1 | onset p50 / p90 ms "
           "| start p50 / p90 ms | missed / early / utterances |")
     print("|---|---|---|---|---|---|---|---|")
-    for lv in LEVELS:
+    for lv in LEVELS + ["all"]:
         for n, _ in dets:
             acc = Acc()
             for c in speech:
-                if (lv == "clean" and c["noise"] == "clean") or c["snr"] == lv:
+                if (lv == "all" or (lv == "clean" and c["noise"] == "clean")
+                        or c["snr"] == lv):
                     score_speech(c, results[n][c["name"]], acc)
             p, r, f = acc.prf()
-            name = "clean" if lv == "clean" else f"{lv} dB"
+            name = lv if lv in ("clean", "all") else f"{lv} dB"
             print(f"| {name} | {n} | {p:.3f} | {r:.3f} | **{f:.3f}** | "
                   f"{pct(acc.onset, .5):.0f} / {pct(acc.onset, .9):.0f} | "
                   f"{pct(acc.start, .5):.0f} / {pct(acc.start, .9):.0f} | "
@@ -190,8 +195,9 @@ def main():
 
     print("| detector | non-speech: false alarms / min | non-speech: "
           "speech frames | echo-only: false alarms / min | echo-only: "
-          "speech frames | CPU ms per s of audio |")
-    print("|---|---|---|---|---|---|")
+          "speech frames | stray onsets / min (all clips) | CPU ms per s of "
+          "audio |")
+    print("|---|---|---|---|---|---|---|")
     for n, _ in dets:
         row = []
         for cs in (nsp, echo):
@@ -201,6 +207,8 @@ def main():
             tot = sum(len(c["lab"]) for c in cs)
             row.append(f"{segs / mins(cs):.2f}" if cs else "-")
             row.append(f"{100 * fr / tot:.1f} %" if cs else "-")
+        canc = sum(results[n][c["name"]]["cancels"] for c in clips)
+        row.append(f"{canc / mins(clips):.2f}")
         cpu = sum(r["cpu"] for r in results[n].values())
         audio = sum(r["audio"] for r in results[n].values())
         row.append(f"{1000 * cpu / audio:.3f}")

@@ -10,12 +10,13 @@
 // while p > 0.5), minSpeechDuration 50 ms, minSilenceDuration 550 ms.
 //
 // Prints one line per clip in the format of bench/vad_eval.c:
-//   name  audio_s  cpu_s  begin:end:onset:start,...
+//   name  audio_s  cpu_s  begin:end:onset:start,...  cancels
 // begin: where the run of speech windows that led to START_OF_SPEECH began;
 // end: where the last speech window before END_OF_SPEECH ended; onset: when
 // the first window of that run was known (its end); start: when
 // START_OF_SPEECH came. cpu_s: process CPU (user + system) over the clip's
 // inference, the float conversion included, as the plugin does it.
+// cancels: runs of speech windows that ended before START_OF_SPEECH.
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -100,6 +101,7 @@ async function runClip(session, pcm) {
   let runStart = -1;
   let seg = null;
   let lastSpeech = -1;
+  let cancels = 0;
   for (let j = 0; j < probs.length; j++) {
     const end = ((j + 1) * winMs) / 1000;
     if (probs[j] > ACTIVATION) {
@@ -116,6 +118,7 @@ async function runClip(session, pcm) {
         };
       }
     } else {
+      if (!speaking && speechMs > 0) cancels++;
       silenceMs += winMs;
       speechMs = 0;
       if (speaking && silenceMs > MIN_SILENCE_MS) {
@@ -130,7 +133,7 @@ async function runClip(session, pcm) {
     seg.end = ((lastSpeech + 1) * winMs) / 1000;
     segs.push(seg);
   }
-  return { cpu, segs };
+  return { cpu, segs, cancels };
 }
 
 async function main() {
@@ -154,11 +157,11 @@ async function main() {
     const f = line.split('\t');
     if (f.length !== 8 || f[0] !== split) continue;
     const pcm = readWav(path.join(dir, f[5]));
-    const { cpu, segs } = await runClip(session, pcm);
+    const { cpu, segs, cancels } = await runClip(session, pcm);
     const s = segs
       .map((g) => [g.begin, g.end, g.onset, g.start].map((v) => v.toFixed(3)).join(':'))
       .join(',');
-    out += `${f[1]}\t${(pcm.length / RATE).toFixed(3)}\t${cpu.toFixed(6)}\t${s || '-'}\n`;
+    out += `${f[1]}\t${(pcm.length / RATE).toFixed(3)}\t${cpu.toFixed(6)}\t${s || '-'}\t${cancels}\n`;
   }
   process.stdout.write(out);
 }

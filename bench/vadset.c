@@ -6,12 +6,14 @@
  *
  * Caller speech: espeak-ng voices and variants at several rates and
  * pitches, and flite, each clip one talker saying sentences separated by
- * 0.7-3 s pauses, at -32..-20 dBFS active level. It is heard in five
- * conditions: clean (line hiss only) and in street, car, cafe and babble
- * noise at 20, 10 and 5 dB SNR. The SNR is measured in the telephone band
- * over the speech frames (speech power over the frames the labels mark,
- * noise power over the same frames), then the mix goes through the
- * telephone channel: 300-3400 Hz and a G.711 mu-law round trip.
+ * 0.7-3 s pauses, at -32..-20 dBFS active level, every other talker on a
+ * PSTN line (300-3400 Hz) and the rest on a VoIP one (100-3800 Hz), every
+ * third line with mains hum (-50..-35 dBFS). It is heard in six
+ * conditions: clean (line hiss only) and in street, car, cafe, babble and
+ * steady (hiss: white or pink) noise at 20, 10 and 5 dB SNR. The SNR is
+ * measured in the line's band over the speech frames (speech power over
+ * the frames the labels mark, noise power over the same frames); the mix
+ * ends with a G.711 mu-law round trip.
  *
  * Labels: one character per 10 ms frame, '1' speech. From the clean
  * band-limited speech of each utterance: a frame is speech when its energy
@@ -21,18 +23,22 @@
  *
  * Non-speech clips (all frames '0'): coughs and breaths (shaped noise
  * bursts, a cough with a short glottal buzz), knocks and clicks, DTMF
- * digit strings, music-like tones (harmonic notes, chords). Echo-only
- * clips: the agent's own speech as it comes back on the line (delayed
- * 20-200 ms, 10-30 dB down, band-limited and smeared by a short dispersive
- * path), with no caller speech; the agent's audio as sent is written
- * beside it (the echo guard's reference).
+ * digit strings, music-like tones (harmonic notes, chords), and line
+ * impairments: stretches of white, pink, brown or band noise at -60..-10
+ * dBFS that start and stop at once, hum, DC steps; one clip in four on a
+ * digital line with no hiss at all.
+ *
+ * Echo-only clips: the agent's own speech as it comes back on the line
+ * (delayed 20-200 ms, 10-30 dB down, band-limited and smeared by a short
+ * dispersive path), with no caller speech; the agent's audio as sent is
+ * written beside it (the echo guard's reference).
  *
  * Splits: train, dev and test use different voices, sentences and seeds.
  * Only train and dev may be used to tune or train anything.
  *
  * OUTDIR/manifest.tsv lists every clip: split, name, kind (speech,
- * nonspeech, echo), noise (clean, street, car, cafe, babble, -), snr (dB,
- * or -), the wav, its labels, the reference wav (or -).
+ * nonspeech, echo), noise (clean, street, car, cafe, babble, hiss, -),
+ * snr (dB, or -), the wav, its labels, the reference wav (or -).
  */
 #include <errno.h>
 #include <math.h>
@@ -142,6 +148,24 @@ static void telephone_band(double *x, size_t n)
 	filter(x, n, 'h', 300, 1.3066);
 	filter(x, n, 'l', 3400, 0.5412);
 	filter(x, n, 'l', 3400, 1.3066);
+}
+
+/* A VoIP line's band: G.711 end to end carries what the phone's codec
+ * passes, 100-3800 Hz, voices' low nasals and fundamentals included. */
+static void voip_band(double *x, size_t n)
+{
+	filter(x, n, 'h', 100, 0.5412);
+	filter(x, n, 'h', 100, 1.3066);
+	filter(x, n, 'l', 3800, 0.5412);
+	filter(x, n, 'l', 3800, 1.3066);
+}
+
+static void line_band(double *x, size_t n, bool voip)
+{
+	if (voip)
+		voip_band(x, n);
+	else
+		telephone_band(x, n);
 }
 
 static double power(const double *x, size_t n)
@@ -358,10 +382,10 @@ static const struct voice test_agent = {"espeak-ng", "en-us"};
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct split splits[] = {
-    {"train", 1000, 0, 40, train_voices, N(train_voices), 4, &train_agent, 12,
+    {"train", 1000, 0, 40, train_voices, N(train_voices), 4, &train_agent, 60,
      8},
-    {"dev", 2000, 40, 12, dev_voices, N(dev_voices), 2, &dev_agent, 4, 3},
-    {"test", 3000, 52, 24, test_voices, N(test_voices), 2, &test_agent, 8, 6},
+    {"dev", 2000, 40, 12, dev_voices, N(dev_voices), 2, &dev_agent, 8, 3},
+    {"test", 3000, 52, 24, test_voices, N(test_voices), 2, &test_agent, 14, 6},
 };
 
 static const struct voice *pick_voice(struct rng *r, const struct split *s)
@@ -598,6 +622,20 @@ static void babble_noise(struct rng *r, double *x, size_t n)
 		           range(r, 2500, 3400));
 }
 
+/* Steady line or room noise: white or pink, drifting by a dB or two. */
+static void hiss(struct rng *r, double *x, size_t n)
+{
+	double ph = range(r, 0, 6.28), fm = range(r, 0.03, 0.1);
+
+	if (uni(r) < 0.5)
+		for (size_t i = 0; i < n; i++)
+			x[i] += gauss(r);
+	else
+		pink(r, x, n, 3.0);
+	for (size_t i = 0; i < n; i++)
+		x[i] *= 1 + 0.2 * sin(ph + 2 * M_PI * fm * i / RATE);
+}
+
 /* Line hiss of every clip: -66 dBFS in the band before mu-law. */
 static void line_hiss(struct rng *r, double *x, size_t n)
 {
@@ -668,6 +706,70 @@ static void write_clip(const char *split, const char *name, const char *kind,
 
 #define CLIP_SECS 20
 
+/* Mains hum on the line (after the band filter, as a ground loop adds
+ * it): 50 or 60 Hz with odd and even harmonics. */
+static void add_hum(struct rng *r, double *x, size_t n, size_t from, size_t len,
+                    double db)
+{
+	double hz = uni(r) < 0.5 ? 50 : 60, a = db_to_amp(db);
+	double h[6];
+
+	for (int k = 0; k < 6; k++)
+		h[k] = k ? range(r, 0, 0.6) : 1;
+	for (size_t i = 0; i < len && from + i < n; i++) {
+		double w = 2 * M_PI * hz * (double)i / RATE, s = 0;
+
+		for (int k = 0; k < 6; k++)
+			s += h[k] * sin((k + 1) * w);
+		x[from + i] += a * s * 0.6;
+	}
+}
+
+/* A line impairment at t (s), after the band filter: a stretch of steady
+ * noise starting and stopping at once (white, pink, brown or in the
+ * band), hum, or a DC step. Returns its length in seconds. */
+static double line_event(struct rng *r, double *y, size_t n, double t)
+{
+	size_t from = (size_t)(t * RATE), len = (size_t)(range(r, 1, 4) * RATE);
+	double db = range(r, -60, -10);
+	unsigned kind = pick(r, 6);
+	double *z;
+
+	if (from >= n)
+		return 0;
+	if (from + len > n)
+		len = n - from;
+	if (kind == 4) {
+		add_hum(r, y, n, from, len, range(r, -50, -10));
+		return (double)len / RATE;
+	}
+	if (kind == 5) {
+		double dc = range(r, -8000, 8000);
+
+		for (size_t i = from; i < n; i++)
+			y[i] += dc;
+		return 0.5;
+	}
+	z = zeros(len);
+	if (kind == 0)
+		for (size_t i = 0; i < len; i++)
+			z[i] = gauss(r);
+	else if (kind == 1)
+		pink(r, z, len, 1);
+	else if (kind == 2)
+		brown(r, z, len, 1);
+	else {
+		for (size_t i = 0; i < len; i++)
+			z[i] = gauss(r);
+		telephone_band(z, len);
+	}
+	double k = db_to_amp(db) / sqrt(power(z, len) + 1e-12);
+	for (size_t i = 0; i < len; i++)
+		y[from + i] += k * z[i];
+	free(z);
+	return (double)len / RATE;
+}
+
 /* Labels one utterance (samples [from, from + len) of the clean,
  * band-limited speech) into lab (one char per 10 ms). */
 static void label(const double *s, size_t from, size_t len, char *lab)
@@ -712,7 +814,8 @@ static void label(const double *s, size_t from, size_t len, char *lab)
 
 static void speech_clips(const struct split *s)
 {
-	static const char *const kinds[] = {"street", "car", "cafe", "babble"};
+	static const char *const kinds[] = {"street", "car", "cafe", "babble",
+	                                    "hiss"};
 	static const int snrs[] = {20, 10, 5};
 	struct buf u = {0};
 	size_t n = (size_t)CLIP_SECS * RATE, nlab = n / LABHOP;
@@ -727,6 +830,9 @@ static void speech_clips(const struct split *s)
 			unsigned wpm, pitch;
 			double t, level;
 			char name[64];
+			/* every other talker is on a VoIP line, the rest on the
+			 * narrower PSTN band */
+			bool voip = idx % 2;
 
 			rng_seed(&r, s->seed + 100 * idx + 1);
 			voice_style(&r, v, &wpm, &pitch);
@@ -742,7 +848,7 @@ static void speech_clips(const struct split *s)
 				say(&u, v, wpm, pitch, pick_sentence(&r, s));
 				if (from + u.n + RATE > n)
 					break;
-				telephone_band(u.x, u.n);
+				line_band(u.x, u.n, voip);
 				double k = db_to_amp(level) /
 				           sqrt(power(u.x, u.n) + 1e-9);
 				for (size_t i = 0; i < u.n; i++)
@@ -760,9 +866,15 @@ static void speech_clips(const struct split *s)
 				}
 			ps /= nf ? nf : 1;
 
+			/* every third talker's line hums */
+			double hum_db = range(&r, -50, -35);
+			double *hum = zeros(n);
+			if (idx % 3 == 2)
+				add_hum(&r, hum, n, 0, n, hum_db);
+
 			snprintf(name, sizeof(name), "s%02u_clean", idx);
 			for (size_t i = 0; i < n; i++)
-				mix[i] = sp[i];
+				mix[i] = sp[i] + hum[i];
 			line_hiss(&r, mix, n);
 			write_clip(s->name, name, "speech", "clean", "-", mix,
 			           n, lab, NULL);
@@ -781,10 +893,13 @@ static void speech_clips(const struct split *s)
 				case 2:
 					cafe(&nr, noise, n);
 					break;
-				default:
+				case 3:
 					babble_noise(&nr, noise, n);
+					break;
+				default:
+					hiss(&nr, noise, n);
 				}
-				telephone_band(noise, n);
+				line_band(noise, n, voip);
 				double pn = 0;
 				for (size_t f = 0; f < nlab; f++)
 					if (lab[f] == '1')
@@ -798,7 +913,8 @@ static void speech_clips(const struct split *s)
 					char snr[8];
 
 					for (size_t i = 0; i < n; i++)
-						mix[i] = sp[i] + g * noise[i];
+						mix[i] = sp[i] + g * noise[i] +
+						         hum[i];
 					line_hiss(&nr, mix, n);
 					snprintf(name, sizeof(name),
 					         "s%02u_%s%d", idx, kinds[ki],
@@ -810,6 +926,7 @@ static void speech_clips(const struct split *s)
 					           NULL);
 				}
 			}
+			free(hum);
 		}
 	free(u.x);
 	free(lab);
@@ -943,32 +1060,40 @@ static void nonspeech_clips(const struct split *s)
 {
 	size_t n = (size_t)CLIP_SECS * RATE, nlab = n / LABHOP;
 	char *lab = malloc(nlab + 1);
-	double *x = zeros(n);
+	double *x = zeros(n), *y = zeros(n);
 
 	memset(lab, '0', nlab);
 	lab[nlab] = 0;
 	for (unsigned c = 0; c < s->nonspeech_clips; c++) {
 		struct rng r;
 		char name[64];
-		/* each clip favours one kind, with others mixed in */
-		unsigned main_kind = c % 5;
+		/* each clip favours one kind (the sixth: line impairments),
+		 * with others mixed in */
+		unsigned main_kind = c % 6;
 
 		rng_seed(&r, s->seed + 5000 + c);
 		memset(x, 0, n * sizeof(*x));
+		memset(y, 0, n * sizeof(*y));
 		for (double t = range(&r, 0.5, 1.5); t < CLIP_SECS - 2;) {
-			unsigned kind = uni(&r) < 0.6 ? main_kind : pick(&r, 5);
+			unsigned kind = uni(&r) < 0.6 ? main_kind : pick(&r, 6);
 
-			t += nonspeech_event(&r, x, n, t, kind) +
+			t += (kind == 5 ? line_event(&r, y, n, t)
+			                : nonspeech_event(&r, x, n, t, kind)) +
 			     range(&r, 0.3, 1.5);
 		}
 		telephone_band(x, n);
-		line_hiss(&r, x, n);
+		for (size_t i = 0; i < n; i++)
+			x[i] += y[i];
+		/* one clip in four has a digital line: no hiss at all */
+		if (c % 4 != 3)
+			line_hiss(&r, x, n);
 		snprintf(name, sizeof(name), "n%02u", c);
 		write_clip(s->name, name, "nonspeech", "-", "-", x, n, lab,
 		           NULL);
 	}
 	free(lab);
 	free(x);
+	free(y);
 }
 
 static void echo_clips(const struct split *s)
