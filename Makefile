@@ -157,9 +157,9 @@ build/bench/%: bench/%.c | $(GEN_H)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $< $(LIBS)
 
 # The benchmark of one module links that module's release objects.
-# The VAD set's generator and the VAD's evaluator link the library (tts,
+# The VAD set's generator, the VAD's evaluator and its trainer link the library (tts,
 # g711, wav; vad, echo_guard).
-build/bench/vadset build/bench/vad_eval: build/bench/%: bench/%.c $(REL_OBJ)
+build/bench/vadset build/bench/vad_eval build/bench/vad_train: build/bench/%: bench/%.c $(REL_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS)
 
