@@ -157,6 +157,12 @@ build/bench/%: bench/%.c | $(GEN_H)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $< $(LIBS)
 
 # The benchmark of one module links that module's release objects.
+# The VAD set's generator, the VAD's evaluator and its trainer link the library (tts,
+# g711, wav; vad, echo_guard).
+build/bench/vadset build/bench/vad_eval build/bench/vad_train: build/bench/%: bench/%.c $(REL_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS)
+
 build/bench/srtpx_bench: bench/srtpx_bench.c build/obj/src/webrtc/srtpx.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS) $(SRTP_REF_LIBS)

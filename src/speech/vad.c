@@ -1,40 +1,68 @@
 /*
- * The voice activity detector.
+ * DESIGN. The voice activity detector: a small learned model on
+ * noise-normalised features, with the turn logic of Pipecat's VADAnalyzer
+ * after it.
  *
  * Telephone speech is band-limited (300-3400 Hz), G.711-quantised and often
- * quiet, and the line adds hiss, hum, rumble, clicks and DC. Loudness alone
- * cannot tell a caller from a hum or a cough, so a frame counts as speech
- * only when two independent cues agree:
+ * quiet, and the line adds hiss, hum and clicks; callers ring from streets,
+ * cars and cafes. A fixed rule on one or two cues (the detector before this
+ * one: periodicity and level over a noise floor) holds in line noise but
+ * goes deaf when the noise is itself periodic or loud (an engine's
+ * harmonics, other voices): measured on bench/vadset.c's set it found less
+ * than half the speech at 5 dB SNR. What tells a caller from street, car or
+ * cafe noise is the combination of many cues over a few hundred ms: where
+ * in the spectrum the level rose above that band's noise, the spectral
+ * shape, harmonicity, how fast the spectrum moves. A model weighs them;
+ * hand-set thresholds cannot.
  *
- *  - periodicity: voiced speech (every vowel, the nasals, most of what is
- *    said) repeats at the pitch period, 2.5-16.7 ms (400-60 Hz). The peak of
- *    the normalised cross-correlation between the newest audio and the
- *    audio one period earlier is near 1 for voicing and stays low for hiss,
- *    clicks, coughs and unvoiced noise. It runs at 4 kHz (speexdsp
- *    decimates): the harmonics under 2 kHz carry the period, and it costs a
- *    quarter of doing it at 8 kHz.
- *  - level above the noise floor (SNR): the floor follows the quietest
- *    recent level at once and creeps up otherwise, and a sound that keeps
- *    its level within a few dB for a second (hum, a tone, steady hiss) is
- *    taken into the floor outright: speech never holds its level that long.
- *    This is what rejects a 60 Hz hum, whose period is in the voice range.
+ * Front end, per 20 ms frame (8 kHz; 16 kHz input is first decimated with
+ * speexdsp): a 200 Hz high-pass (DC, hum, rumble), a 256-sample Hann
+ * window (32 ms) and FFT, 16 mel-spaced band energies over 250-3600 Hz.
+ * Each band's noise floor is the minimum of its smoothed level over the
+ * last 1.6 s (minimum statistics: speech leaves gaps between syllables and
+ * words where the floor shows, and a noise that rises is followed within
+ * 1.6 s). The 37 features of a frame: the 16 band levels over their
+ * floors (per-band SNR), the 16 band levels against their mean (spectral
+ * shape), the frame's level and its SNR, periodicity (the peak normalised
+ * autocorrelation at a pitch lag, at 4 kHz; see periodicity()), spectral
+ * flatness and spectral flux.
  *
- * Each cue maps to a 0..1 score; confidence = sqrt(periodicity score * SNR
- * score), a geometric mean, so a frame strong in one cue can be a little
- * weaker in the other but never pass on one alone. The scores are held over
- * breaks of a few frames (PERIOD_HOLD), the memory a voice has and a
- * frame-by-frame measure lacks. Unvoiced consonants score low; the
- * STOPPING hangover (stop_secs) spans them, as it spans the gaps between
- * words.
+ * The model: the features of this frame and of the frames 1, 2, 3, 5, 8 and
+ * 12 before it (260 ms of context, causal), a 259-32-16-1 perceptron
+ * (tanh, tanh, logistic), its weights in vad_model.h. bench/vad_train.c
+ * learns them on the train split of bench/vadset.c's set only (synthetic
+ * callers through a telephone channel in street, car, cafe, babble and
+ * steady noise, with coughs, knocks, DTMF, tunes, hum, DC and noise steps
+ * as negatives; the dev split calibrates, the test split only measures),
+ * with the input normalisation folded into the first layer;
+ * bench/vad_train.sh reproduces them bit for bit. Its output is the
+ * confidence; until START it is held over short breaks (it decays by
+ * CONF_HOLD a frame rather than dropping), so a doubtful frame inside the
+ * first word does not cancel the onset; in a turn, stop_secs spans the
+ * breaks, and the confidence is the lower of two frames' so that a lone
+ * confident frame in the noise after the voice does not delay its end. A frame under LEVEL_GATE_DB is not
+ * asked: digital silence is not speech whatever the model would say.
  *
- * volume is Pipecat's scale (its pyloudnorm loudness of int16 samples,
- * normalised from -20..80, is -110..-10 dBFS), measured after the DC and
- * rumble filter. It rises at once and falls with Pipecat's smoothing (0.2
- * per frame), so a syllable's start is not delayed and its tail is held.
+ * Why a learned model and not a library: Debian 12 has no libfvad;
+ * WebRTC's GMM VAD (webrtc-audio-processing 0.3) is, in Silero's wiki,
+ * good at telling noise from silence and poor at telling speech from
+ * noise; speexdsp's preprocessor VAD thresholds its own SNR estimate, and
+ * so is deaf where the detector before this one was. Silero itself needs
+ * ONNX Runtime (tens of MB, threads of its own) on the media thread. This
+ * model is 9 k weights in the source.
  *
- * Per frame: a biquad, a speexdsp decimation and 120 dot products of 80
- * samples; about 2 us at 8 kHz on one core of the development machine
- * (release build; the unit test prints the figure for its own build).
+ * The turn logic is unchanged: a frame is voiced when its confidence
+ * reaches `confidence` and its volume `min_volume`; ONSET, START after
+ * start_secs voiced, PAUSE, RESUME, STOP after stop_secs unvoiced.
+ *
+ * Cost: one FFT of 256, a pitch search of 120 dot products of 80 samples
+ * at 4 kHz, 9 k multiply-adds for the model: about 13 us a frame, 0.7 ms
+ * of CPU per second of audio on one core of the development machine
+ * (Silero as LiveKit runs it: 4-5 ms; bench/README.md, "VAD"). Memory is
+ * fixed per call: struct vad is 7.4 KiB (the windows, FFT tables, the
+ * floors' minima, 16 frames of features) plus the frame scratch (0.6 KiB
+ * at 8 kHz, 1.25 at 16) and speexdsp's resampler states (about 1 KiB at
+ * 8 kHz); vad_process allocates nothing, takes no lock, never blocks.
  */
 #include <errno.h>
 #include <math.h>
@@ -44,6 +72,16 @@
 #include <speex/speex_resampler.h>
 
 #include "speech/vad.h"
+
+/* The model's weights, written by bench/vad_train.c. */
+#include "speech/vad_model.h"
+
+#define RATE8      8000
+#define FRAME8     160
+#define NFFT       256
+#define NBANDS     16
+#define BAND_LO_HZ 250.0
+#define BAND_HI_HZ 3600.0
 
 /* The pitch analysis rate and its windows, in samples at PITCH_RATE. */
 #define PITCH_RATE 4000
@@ -55,66 +93,47 @@
 #define HIST (2 * WIN + LAG_MAX + 1)
 
 /* The DC and rumble filter: 2nd-order Butterworth high-pass at 200 Hz. It
- * takes out a DC offset, cuts mains hum (50/60 Hz) by 21-24 dB, and the
- * rumble of wind and handling noise, which below 200 Hz is narrow enough
- * to look periodic. A phone line carries nothing below 300 Hz to lose; in
- * 16 kHz audio a low voice loses its fundamental, not its harmonics, and
- * the period is in those. */
+ * takes out a DC offset and cuts mains hum (50/60 Hz) by 21-24 dB; a phone
+ * line carries nothing below 300 Hz to lose. */
 #define HPF_HZ 200.0
 
-/* speexdsp quality for the 4 kHz decimation: 2 keeps aliasing well below
- * the harmonics that set the period at a third of quality 3's cost. */
+/* speexdsp quality for the decimations: 2 keeps aliasing well below the
+ * harmonics that set the period at a third of quality 3's cost. */
 #define RESAMPLE_QUALITY 2
+/* 16 kHz audio comes down to the model's 8 kHz at speexdsp's VoIP
+ * quality: the model was trained on what a phone line carries up to
+ * 3.6 kHz, and aliasing above would put energy where it never saw any. */
+#define WIDE_QUALITY 5
 
 /* Frame levels are clamped here: below G.711's quietest code. */
 #define LEVEL_MIN_DB -100.0
+/* A frame quieter than this is not speech, whatever its shape: 20 dB
+ * under min_volume's default and any talker on a line; the model is not
+ * asked (digital silence, a muted line). */
+#define LEVEL_GATE_DB -72.0
 
-/* Periodicity maps to 0..1 between these correlations. Over 30 s of
- * white, pink or telephone-band noise the highest peak of a frame is 0.3
- * at the median and 0.54 at most (0.67 for brown noise); espeak-ng
- * speech's frames have a median of 0.86 and a lower quartile of 0.69. */
-#define PERIOD_LO 0.45
-#define PERIOD_HI 0.80
+/* The band levels are smoothed by this per frame before the floor takes
+ * their minimum, so that the floor sits near a noise's mean rather than
+ * its deepest 20 ms dip. */
+#define BAND_SMOOTH 0.5
+/* Minimum statistics: the floor is the least smoothed level over
+ * FLOOR_BLOCKS blocks of FLOOR_BLOCK frames (1.6 s). */
+#define FLOOR_BLOCK  10
+#define FLOOR_BLOCKS 8
+/* The floor goes no lower than this band level: about -80 dBFS of hiss,
+ * G.711's quietest. Below it, the SNR of a voice would say more about the
+ * line (digital silence or a hiss) than about the voice. */
+#define FLOOR_MIN_DB -96.0f
 
-/*
- * Both scores decay by these per frame rather than dropping, as a voice
- * does not stop and start within 20 ms while a frame-by-frame measure
- * does: a stop closure ("goo_d m_orning") sinks the level into the line
- * noise for 40-80 ms, a pitch jump or a glottal stop breaks periodicity for
- * a frame or two, and Pipecat's STARTING state falls back to QUIET on one
- * unvoiced frame. With confidence 0.7, a break in the level alone is
- * bridged for up to 4 frames, one in periodicity alone for up to 6, and
- * where both fall, as where speech ends over line noise, for 2. The price
- * is that the last voiced frame comes 40 ms (80 ms over a periodic hum)
- * after the voice ended; STOP comes that much later than stop_secs.
- */
-#define PERIOD_HOLD 0.9
-#define SNR_HOLD    0.85
+/* Before START the confidence decays by this per frame rather than
+ * dropping: a stop closure or a glottal catch makes one to three doubtful
+ * frames inside a word, which would cancel the onset. 0.9 bridges three
+ * (at the default confidence) and, on the dev split, brings the onset's
+ * 90th percentile under 100 ms at 20 and 10 dB SNR for 0.01 of F1. */
+#define CONF_HOLD 0.9
 
-/* SNR maps to 0..1 between these (dB): under 3 dB a frame is the noise
- * itself, 12 dB over the floor is clearly a voice even for a quiet talker
- * in line noise. */
-#define SNR_LO 3.0
-#define SNR_HI 12.0
-
-/* The floor follows the frame level smoothed by this per frame (about
- * 60 ms): the quietest smoothed level of a noise is near its mean, not the
- * deepest dip of one 20 ms frame of it, and one lost or silent frame does
- * not drag the floor down. */
-#define LEVEL_SMOOTH 0.3
-
-/* The floor creeps up by this fraction of the gap per frame (a 10 s time
- * constant): a few seconds of speech without a pause lift it by a few dB
- * only, and a line that gets noisier is followed within seconds, besides
- * the steady rule below. */
-#define FLOOR_RISE 0.002
-
-/* A smoothed level that stays within STEADY_DB for STEADY_FRAMES (1 s) is
- * steady background: the floor jumps to it. Over any second, the smoothed
- * level of white noise spans 1.2 dB, of brown noise 2.6 dB, of a hum less;
- * speech swings 10 dB or more at the syllable rate (4-5 a second). */
-#define STEADY_DB     3.0
-#define STEADY_FRAMES 50
+/* Feature history: a power of two above the oldest frame the model sees. */
+#define FHIST 16
 
 /* Pipecat's volume scale and its smoothing factor. */
 #define VOLUME_DB_MIN   -110.0
@@ -123,6 +142,9 @@
 
 #define FRAME_SECS 0.02
 #define SECS_MAX   10.0
+
+/* The frames before this one whose features the model sees. */
+static const unsigned context_lag[VAD_CONTEXT] = {0, 1, 2, 3, 5, 8, 12};
 
 enum vad_state {
 	VAD_QUIET,
@@ -133,27 +155,39 @@ enum vad_state {
 
 struct vad {
 	struct vad_params prm;
-	size_t frame; /* samples per frame */
+	size_t frame; /* samples per frame at the input rate */
 	unsigned start_frames, stop_frames;
-	SpeexResamplerState *rs;
+	SpeexResamplerState *rs8; /* 16 kHz → 8 kHz; NULL at 8 kHz */
+	SpeexResamplerState *rs4; /* 8 kHz → the pitch rate */
 
 	double b0, b1, b2, a1, a2; /* high-pass biquad */
 	double z1, z2;             /* its state (transposed direct form II) */
-	bool primed;               /* the filter and floor have seen a frame */
+	bool primed;               /* the filter and floors have seen a frame */
 
+	float win[NFFT]; /* the newest 32 ms at 8 kHz, high-passed */
+	float hann[NFFT];
+	float cosv[NFFT / 2], sinv[NFFT / 2]; /* FFT twiddles */
+	uint8_t bitrev[NFFT];
+	uint8_t band_edge[NBANDS + 1]; /* FFT bins */
 	float
 	    hist[HIST]; /* the high-passed signal at PITCH_RATE, newest last */
-	double pscore, sscore; /* the two scores, held over short breaks */
-	double smooth_pow; /* frame power smoothed over ~60 ms, re full scale */
-	double floor_db;
-	double steady_lo, steady_hi; /* level range of the current steady run */
-	unsigned steady_len;
+
+	float band_sm[NBANDS + 1]; /* smoothed levels (dB); [NBANDS] = all */
+	float floor_min[FLOOR_BLOCKS][NBANDS + 1]; /* minima of past blocks */
+	float cur_min[NBANDS + 1];                 /* of the current block */
+	unsigned block_len, block_pos;
+	float prev_band[NBANDS];
+
+	float feat[FHIST][VAD_FEATURES]; /* the frames' features, a ring */
+	unsigned feat_pos;
+	double conf;
+	double p_prev; /* the model's output for the frame before */
 	double volume;
 
 	enum vad_state state;
 	unsigned count; /* frames in STARTING or STOPPING */
 
-	float hp[]; /* frame scratch: the high-passed frame */
+	float hp[]; /* frame scratch: the high-passed frame at the input rate */
 };
 
 void vad_params_default(struct vad_params *p)
@@ -165,7 +199,9 @@ void vad_params_default(struct vad_params *p)
 	 * agent's reply quick; Pipecat's 0.8 leaves the turn-end decision to
 	 * a later stage, which this may grow. min_volume 0.6 and confidence
 	 * 0.7 are Pipecat's: -50 dBFS is well under a quiet talker on a
-	 * phone line (-35 to -25 dBFS) and above its idle noise. */
+	 * phone line (-35 to -25 dBFS) and above its idle noise; the model's
+	 * output is calibrated so that 0.7 stands for the threshold chosen
+	 * on the dev split (bench/vad_train.sh says how). */
 	p->start_secs = 0.2;
 	p->stop_secs = 0.3;
 	p->min_volume = 0.6;
@@ -201,12 +237,63 @@ static void hpf_design(struct vad *v, uint32_t rate)
 	v->a2 = (1 - alpha) / a0;
 }
 
+static double mel(double hz)
+{
+	return 2595 * log10(1 + hz / 700);
+}
+
+static double mel_hz(double m)
+{
+	return 700 * (pow(10, m / 2595) - 1);
+}
+
+static void tables(struct vad *v)
+{
+	for (unsigned i = 0; i < NFFT; i++) {
+		unsigned r = 0;
+
+		for (unsigned b = 0; b < 8; b++)
+			r |= ((i >> b) & 1) << (7 - b);
+		v->bitrev[i] = (uint8_t)r;
+		v->hann[i] = (float)(0.5 - 0.5 * cos(2 * M_PI * i / NFFT));
+	}
+	for (unsigned i = 0; i < NFFT / 2; i++) {
+		v->cosv[i] = (float)cos(2 * M_PI * i / NFFT);
+		v->sinv[i] = (float)-sin(2 * M_PI * i / NFFT);
+	}
+	for (unsigned b = 0; b <= NBANDS; b++) {
+		double m = mel(BAND_LO_HZ) +
+		           (mel(BAND_HI_HZ) - mel(BAND_LO_HZ)) * b / NBANDS;
+		unsigned k = (unsigned)lround(mel_hz(m) * NFFT / RATE8);
+
+		/* every band at least one bin wide */
+		if (b > 0 && k <= v->band_edge[b - 1])
+			k = v->band_edge[b - 1] + 1u;
+		v->band_edge[b] = (uint8_t)k;
+	}
+}
+
 static void vad_destructor(void *arg)
 {
 	struct vad *v = arg;
 
-	if (v->rs)
-		speex_resampler_destroy(v->rs);
+	if (v->rs8)
+		speex_resampler_destroy(v->rs8);
+	if (v->rs4)
+		speex_resampler_destroy(v->rs4);
+}
+
+static int resampler(SpeexResamplerState **rsp, uint32_t from, uint32_t to,
+                     int quality)
+{
+	int err = 0;
+
+	*rsp = speex_resampler_init(1, from, to, quality, &err);
+	if (!*rsp)
+		return err == RESAMPLER_ERR_ALLOC_FAILED ? ENOMEM : EINVAL;
+	/* the output then lines up with the frame it came from */
+	speex_resampler_skip_zeros(*rsp);
+	return 0;
 }
 
 int vad_alloc(struct vad **vp, const struct vad_params *prm, uint32_t rate)
@@ -232,15 +319,14 @@ int vad_alloc(struct vad **vp, const struct vad_params *prm, uint32_t rate)
 	v->start_frames = secs_to_frames(prm->start_secs);
 	v->stop_frames = secs_to_frames(prm->stop_secs);
 	hpf_design(v, rate);
-	v->rs =
-	    speex_resampler_init(1, rate, PITCH_RATE, RESAMPLE_QUALITY, &err);
-	if (!v->rs) {
+	tables(v);
+	err = rate == RATE8 ? 0 : resampler(&v->rs8, rate, RATE8, WIDE_QUALITY);
+	if (!err)
+		err = resampler(&v->rs4, RATE8, PITCH_RATE, RESAMPLE_QUALITY);
+	if (err) {
 		mem_deref(v);
-		return err == RESAMPLER_ERR_ALLOC_FAILED ? ENOMEM : EINVAL;
+		return err;
 	}
-	/* the decimated signal then lines up with the frame it came from */
-	speex_resampler_skip_zeros(v->rs);
-	v->floor_db = LEVEL_MIN_DB;
 	v->state = VAD_QUIET;
 	*vp = v;
 	return 0;
@@ -278,18 +364,61 @@ static double highpass(struct vad *v, const int16_t *pcm)
 	return db < LEVEL_MIN_DB ? LEVEL_MIN_DB : db;
 }
 
-/* Decimates the high-passed frame into the history. */
-static void decimate(struct vad *v)
+/* The high-passed frame at 8 kHz into the window, and at the pitch rate
+ * into the pitch history. */
+static void shift_in(struct vad *v)
 {
-	float out[WIN * 2];
-	spx_uint32_t in_len = (spx_uint32_t)v->frame;
-	spx_uint32_t out_len = sizeof(out) / sizeof(out[0]);
+	float x8[FRAME8 * 2], x4[WIN * 2];
+	const float *in = v->hp;
+	spx_uint32_t in_len = (spx_uint32_t)v->frame, n8 = FRAME8, n4;
 
-	/* out holds two frames' worth: all of this frame is consumed */
-	speex_resampler_process_float(v->rs, 0, v->hp, &in_len, out, &out_len);
-	memmove(v->hist, v->hist + out_len,
-	        (HIST - out_len) * sizeof(v->hist[0]));
-	memcpy(v->hist + HIST - out_len, out, out_len * sizeof(out[0]));
+	if (v->rs8) {
+		n8 = sizeof(x8) / sizeof(x8[0]);
+		speex_resampler_process_float(v->rs8, 0, v->hp, &in_len, x8,
+		                              &n8);
+		in = x8;
+	}
+	if (n8 > NFFT)
+		n8 = NFFT;
+	memmove(v->win, v->win + n8, (NFFT - n8) * sizeof(v->win[0]));
+	memcpy(v->win + NFFT - n8, in, n8 * sizeof(in[0]));
+
+	in_len = n8;
+	n4 = sizeof(x4) / sizeof(x4[0]);
+	speex_resampler_process_float(v->rs4, 0, in, &in_len, x4, &n4);
+	memmove(v->hist, v->hist + n4, (HIST - n4) * sizeof(v->hist[0]));
+	memcpy(v->hist + HIST - n4, x4, n4 * sizeof(x4[0]));
+}
+
+/* The window's power spectrum into pw[0..NFFT/2]: an in-place radix-2
+ * FFT of the Hann-windowed samples. */
+static void spectrum(const struct vad *v, float pw[NFFT / 2 + 1])
+{
+	float re[NFFT], im[NFFT];
+
+	for (unsigned i = 0; i < NFFT; i++) {
+		re[v->bitrev[i]] = v->win[i] * v->hann[i];
+		im[v->bitrev[i]] = 0;
+	}
+	for (unsigned len = 2; len <= NFFT; len <<= 1) {
+		unsigned half = len / 2, step = NFFT / len;
+
+		for (unsigned i = 0; i < NFFT; i += len)
+			for (unsigned j = 0; j < half; j++) {
+				float wr = v->cosv[j * step],
+				      wi = v->sinv[j * step];
+				unsigned a = i + j, b = a + half;
+				float tr = re[b] * wr - im[b] * wi;
+				float ti = re[b] * wi + im[b] * wr;
+
+				re[b] = re[a] - tr;
+				im[b] = im[a] - ti;
+				re[a] += tr;
+				im[a] += ti;
+			}
+	}
+	for (unsigned k = 0; k <= NFFT / 2; k++)
+		pw[k] = re[k] * re[k] + im[k] * im[k];
 }
 
 static double ncc(double xy, double xx, double yy)
@@ -357,46 +486,6 @@ static double periodicity(const struct vad *v)
 	return best;
 }
 
-/*
- * Returns the level over the floor (dB), then moves the floor. The floor
- * starts at the first frame's level: a call starts with the line, and a
- * hum present from the first frame is then never taken for a voice. A
- * caller already talking then is heard from their first pause on.
- */
-static double snr_update(struct vad *v, double db)
-{
-	double snr = db - v->floor_db, sm;
-
-	if (!v->primed) {
-		v->smooth_pow = pow(10, db / 10);
-		v->floor_db = v->steady_lo = v->steady_hi = db;
-		snr = 0;
-	}
-	v->smooth_pow += LEVEL_SMOOTH * (pow(10, db / 10) - v->smooth_pow);
-	sm = 10 * log10(v->smooth_pow);
-	if (sm < v->floor_db)
-		v->floor_db = sm;
-	else
-		v->floor_db += FLOOR_RISE * (sm - v->floor_db);
-
-	if (sm < v->steady_lo)
-		v->steady_lo = sm;
-	if (sm > v->steady_hi)
-		v->steady_hi = sm;
-	if (v->steady_hi - v->steady_lo > STEADY_DB) {
-		v->steady_lo = v->steady_hi = sm;
-		v->steady_len = 0;
-	}
-	if (++v->steady_len >= STEADY_FRAMES && v->floor_db < v->steady_lo)
-		v->floor_db = v->steady_lo;
-	return snr;
-}
-
-static double clamp01(double x)
-{
-	return x < 0 ? 0 : x > 1 ? 1 : x;
-}
-
 static enum vad_event step(struct vad *v, bool voiced)
 {
 	switch (v->state) {
@@ -437,25 +526,165 @@ static enum vad_event step(struct vad *v, bool voiced)
 	return VAD_EVENT_NONE;
 }
 
+/* Full scale: a full-scale sine's bin in the Hann-windowed FFT. */
+#define REF_POWER ((32768.0 * NFFT / 4) * (32768.0 * NFFT / 4))
+
+static float clampf(float x, float lo, float hi)
+{
+	return x < lo ? lo : x > hi ? hi : x;
+}
+
+/* This frame's features into the history (see DESIGN). */
+static void features(struct vad *v, double periodic)
+{
+	float pw[NFFT / 2 + 1], lev[NBANDS + 1], floor_db[NBANDS + 1];
+	float *f = v->feat[v->feat_pos = (v->feat_pos + 1) & (FHIST - 1)];
+	double tot = 0, mean = 0, lin_mean = 0, flux = 0;
+	unsigned tot_bins = 0;
+
+	spectrum(v, pw);
+	for (unsigned b = 0; b < NBANDS; b++) {
+		unsigned nb = v->band_edge[b + 1] - v->band_edge[b];
+		double e = 0;
+
+		for (unsigned k = v->band_edge[b]; k < v->band_edge[b + 1]; k++)
+			e += pw[k];
+		tot += e;
+		tot_bins += nb;
+		e /= nb * REF_POWER;
+		lev[b] = (float)(10 * log10(e + 1e-12));
+		mean += lev[b];
+		lin_mean += e;
+	}
+	lev[NBANDS] = (float)(10 * log10(tot / tot_bins / REF_POWER + 1e-12));
+	mean /= NBANDS;
+	lin_mean /= NBANDS;
+
+	if (!v->primed) {
+		for (unsigned i = 0; i <= NBANDS; i++) {
+			v->band_sm[i] = v->cur_min[i] = lev[i];
+			for (unsigned k = 0; k < FLOOR_BLOCKS; k++)
+				v->floor_min[k][i] = lev[i];
+		}
+		memcpy(v->prev_band, lev, sizeof(v->prev_band));
+	}
+	for (unsigned i = 0; i <= NBANDS; i++) {
+		float m;
+
+		v->band_sm[i] += (float)BAND_SMOOTH * (lev[i] - v->band_sm[i]);
+		if (v->band_sm[i] < v->cur_min[i])
+			v->cur_min[i] = v->band_sm[i];
+		m = v->cur_min[i];
+		for (unsigned k = 0; k < FLOOR_BLOCKS; k++)
+			if (v->floor_min[k][i] < m)
+				m = v->floor_min[k][i];
+		/* a digital line's silence is no deeper a floor than the
+		 * quietest line's hiss */
+		floor_db[i] = m > FLOOR_MIN_DB ? m : FLOOR_MIN_DB;
+	}
+	if (++v->block_len == FLOOR_BLOCK) {
+		memcpy(v->floor_min[v->block_pos], v->cur_min,
+		       sizeof(v->cur_min));
+		v->block_pos = (v->block_pos + 1) % FLOOR_BLOCKS;
+		v->block_len = 0;
+		memcpy(v->cur_min, v->band_sm, sizeof(v->cur_min));
+	}
+
+	for (unsigned b = 0; b < NBANDS; b++) {
+		float d = lev[b] - v->prev_band[b];
+
+		flux += d > 0 ? d : 0;
+		f[b] = clampf((lev[b] - floor_db[b]) / 20, -1, 3);
+		f[NBANDS + b] = (float)((lev[b] - mean) / 20);
+	}
+	memcpy(v->prev_band, lev, sizeof(v->prev_band));
+	f[2 * NBANDS] = (lev[NBANDS] + 50) / 20;
+	f[2 * NBANDS + 1] =
+	    clampf((lev[NBANDS] - floor_db[NBANDS]) / 20, -1, 3);
+	f[2 * NBANDS + 2] = (float)periodic;
+	f[2 * NBANDS + 3] = (float)((mean - 10 * log10(lin_mean + 1e-12)) / 10);
+	f[2 * NBANDS + 4] = clampf((float)(flux / NBANDS / 10), 0, 3);
+}
+
+/* The front end for one heard frame: returns its level (dBFS) and fills
+ * the model's input. */
+static double front(struct vad *v, const int16_t *pcm,
+                    float in[VAD_MODEL_INPUTS])
+{
+	double level = highpass(v, pcm);
+
+	shift_in(v);
+	features(v, periodicity(v));
+	v->primed = true;
+	for (unsigned c = 0; c < VAD_CONTEXT; c++)
+		memcpy(in + c * VAD_FEATURES,
+		       v->feat[(v->feat_pos - context_lag[c]) & (FHIST - 1)],
+		       VAD_FEATURES * sizeof(float));
+	return level;
+}
+
+_Static_assert(VAD_MODEL_IN == VAD_MODEL_INPUTS,
+               "vad_model.h was trained on other features");
+
+static double model(const float in[VAD_MODEL_INPUTS])
+{
+	float h1[VAD_MODEL_H1], h2[VAD_MODEL_H2];
+	double z = vad_model_b3;
+
+	for (unsigned j = 0; j < VAD_MODEL_H1; j++) {
+		float s = vad_model_b1[j];
+
+		for (unsigned i = 0; i < VAD_MODEL_IN; i++)
+			s += vad_model_w1[j][i] * in[i];
+		h1[j] = tanhf(s);
+	}
+	for (unsigned j = 0; j < VAD_MODEL_H2; j++) {
+		float s = vad_model_b2[j];
+
+		for (unsigned i = 0; i < VAD_MODEL_H1; i++)
+			s += vad_model_w2[j][i] * h1[i];
+		h2[j] = tanhf(s);
+	}
+	for (unsigned j = 0; j < VAD_MODEL_H2; j++)
+		z += vad_model_w3[j] * h2[j];
+	return 1 / (1 + exp(-z));
+}
+
+bool vad_model_input(struct vad *v, const int16_t *pcm, size_t n,
+                     float in[VAD_MODEL_INPUTS])
+{
+	if (!v || !in || !pcm || n != v->frame)
+		return false;
+	(void)front(v, pcm, in);
+	return true;
+}
+
+static double clamp01(double x)
+{
+	return x < 0 ? 0 : x > 1 ? 1 : x;
+}
+
 void vad_process(struct vad *v, const int16_t *pcm, size_t n,
                  struct vad_frame *out)
 {
-	double pscore = 0, sscore = 0, level = LEVEL_MIN_DB, conf, vol;
+	float in[VAD_MODEL_INPUTS];
+	double level = LEVEL_MIN_DB, p = 0, vol;
 	bool heard = pcm && n == v->frame;
 
 	if (heard) {
-		level = highpass(v, pcm);
-		decimate(v);
-		pscore = clamp01((periodicity(v) - PERIOD_LO) /
-		                 (PERIOD_HI - PERIOD_LO));
-		sscore = clamp01((snr_update(v, level) - SNR_LO) /
-		                 (SNR_HI - SNR_LO));
-		v->primed = true;
+		level = front(v, pcm, in);
+		p = level < LEVEL_GATE_DB ? 0 : model(in);
 	}
-	/* the scores decay rather than drop: see PERIOD_HOLD, SNR_HOLD */
-	v->pscore = fmax(pscore, v->pscore * PERIOD_HOLD);
-	v->sscore = fmax(sscore, v->sscore * SNR_HOLD);
-	conf = heard ? sqrt(v->pscore * v->sscore) : 0;
+	/* Before START the confidence decays rather than drops (CONF_HOLD),
+	 * so a dip inside the first word does not cancel the onset. In a
+	 * turn it is the lower of this frame's and the last: stop_secs
+	 * already spans the dips, and after the voice ends a lone confident
+	 * frame in the noise must not put the turn's end later. */
+	if (v->state == VAD_QUIET || v->state == VAD_STARTING)
+		v->conf = fmax(p, v->conf * CONF_HOLD);
+	else
+		v->conf = fmin(p, v->p_prev);
+	v->p_prev = p;
 
 	vol = clamp01((level - VOLUME_DB_MIN) / VOLUME_DB_RANGE);
 	if (vol > v->volume)
@@ -463,10 +692,12 @@ void vad_process(struct vad *v, const int16_t *pcm, size_t n,
 	else
 		v->volume += VOLUME_RELEASE * (vol - v->volume);
 
-	out->confidence = conf;
+	out->confidence = heard ? v->conf : 0;
 	out->volume = v->volume;
-	out->voiced =
-	    conf >= v->prm.confidence && v->volume >= v->prm.min_volume;
+	/* an unheard frame is unvoiced (vad.h) even with both thresholds
+	 * at 0 */
+	out->voiced = heard && out->confidence >= v->prm.confidence &&
+	              v->volume >= v->prm.min_volume;
 	out->event = step(v, out->voiced);
 	out->speaking = v->state == VAD_SPEAKING || v->state == VAD_STOPPING;
 }

@@ -46,9 +46,10 @@ enum vad_event {
 
 struct vad_frame {
 	enum vad_event event;
-	bool voiced;       /* this frame passed both thresholds; as confidence
-	                      is held over short breaks, it stays set 2-4
-	                      frames past the end of a voice (vad.c) */
+	bool voiced;       /* this frame was heard and passed both
+	                      thresholds; before START the confidence is held
+	                      over short breaks, so an onset's voiced run
+	                      outlasts a dip of up to three frames (vad.c) */
 	double confidence; /* 0..1 */
 	double volume;     /* 0..1, same scale as min_volume */
 	bool speaking;     /* between START and STOP */
@@ -76,5 +77,18 @@ void vad_restart(struct vad *v);
  */
 void vad_process(struct vad *v, const int16_t *pcm, size_t n,
                  struct vad_frame *out);
+
+/*
+ * For the model's trainer (bench/vad_train.c), which learns the weights in
+ * vad_model.h from these: the model's input for one frame, as vad_process
+ * computes it (and so moving the detector's state the same way), without
+ * running the model or the turn logic. Returns false, leaving in alone,
+ * for a frame that is not heard (pcm NULL or n not a frame).
+ */
+#define VAD_FEATURES     37 /* per frame */
+#define VAD_CONTEXT      7  /* frames the model sees: this and 6 before */
+#define VAD_MODEL_INPUTS (VAD_FEATURES * VAD_CONTEXT)
+bool vad_model_input(struct vad *v, const int16_t *pcm, size_t n,
+                     float in[VAD_MODEL_INPUTS]);
 
 #endif
