@@ -13,7 +13,9 @@
 // - the STT provider stalls past stt_timeout: the same;
 // - the TTS provider drops its socket mid-stream: the caller heard the
 //   start of the tone, then the embedded voice's apology;
-// - the TTS provider stalls past tts_timeout: the embedded apology.
+// - the TTS provider stalls past tts_timeout: the embedded apology;
+// - another server whose worker has the wrong TTS key: the greeting is
+//   refused and the embedded voice apologises.
 // The keys are never in the server's log nor in /metrics.
 
 import { describe, test, before, after } from 'node:test';
@@ -226,6 +228,38 @@ describe('the agent on OpenAI-compatible STT and TTS', { timeout: 180000 }, () =
     const line = server.events('tts_failed').at(-1);
     assert.ok(Number(line.elapsed_ms) >= 1400 && Number(line.elapsed_ms) < 3000, `elapsed ${line.elapsed_ms} ms`);
     assert.ok(speechFrames(phone, spoken.end).length * 20 >= 1000, 'the embedded apology heard');
+  });
+
+  test('a worker given the wrong TTS key: the greeting is refused and the embedded voice apologises', async () => {
+    const WRONG = 'sk-wrong-tts-key-9e8d7c6b5a';
+    const other = await startServer({
+      agent: 'pipeline',
+      defaultRoute: true,
+      args: [
+        '--agent_workers', '1',
+        '--greeting_text', GREETING,
+        '--tts_provider', 'openai',
+        '--tts_url', tts.baseURL,
+        '--tts_api_key', WRONG,
+      ],
+    });
+    const p2 = new Phone(other, { number: NUMBER, toneHz: 0 });
+    try {
+      await waitUntil(() => other.events('agent_worker_registered').length > 0, { timeoutMs: 30000, what: 'an agent worker' });
+      const before = tts.to('/v1/audio/speech').length;
+      const t0 = Date.now();
+      await p2.call();
+      const line = await waitUntil(() => other.events('tts_failed')[0], { timeoutMs: 15000, what: 'a tts_failed line' });
+      assert.equal(Number(line.status), 401);
+      await waitUntil(() => speechFrames(p2, t0).length * 20 >= 1000, { timeoutMs: 15000, what: 'the embedded apology' });
+      assert.equal(toneFrames(p2, t0).length, 0, 'nothing from the network voice');
+      const refused = tts.to('/v1/audio/speech').slice(before);
+      assert.ok(refused.length >= 1 && refused.every((r) => r.refused === 401 && r.authOk === false), JSON.stringify(refused));
+      assert.ok(!other.log().includes(WRONG) && !other.log().includes(WRONG.slice(3)), 'the key in the log');
+    } finally {
+      await p2.hangup().catch(() => {});
+      if (!other.exited) await other.stop();
+    }
   });
 
   test('after the faults a turn works as before; no key in the log or /metrics', async () => {
