@@ -106,10 +106,13 @@ describe('the agent on OpenAI-compatible STT and TTS', { timeout: 180000 }, () =
   });
 
   after(async () => {
-    if (phone) await phone.hangup().catch(() => {});
-    await stt?.close();
-    await tts?.close();
-    if (server && !server.exited) await server.stop();
+    try {
+      if (phone) await phone.hangup().catch(() => {});
+      await stt?.close();
+      await tts?.close();
+    } finally {
+      if (server && !server.exited) await server.stop();
+    }
   });
 
   test('a settings error: an unknown provider is refused at start, naming those that exist', async () => {
