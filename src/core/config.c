@@ -489,3 +489,49 @@ int config_load_keys(struct config *cfg, int argc, char *const argv[],
 {
 	return load(cfg, argc, argv, why, true);
 }
+
+/* The variable OpenAI's SDKs read; only the openai provider takes it, so
+ * a key meant for OpenAI never goes to another provider. */
+static const char *openai_key(const char *provider, const char *key)
+{
+	const char *v;
+
+	if (key[0] || strcmp(provider, "openai"))
+		return key;
+	v = getenv("OPENAI_API_KEY");
+	return v ? v : "";
+}
+
+const char *config_stt_api_key(const struct config *cfg)
+{
+	return openai_key(cfg->stt_provider, cfg->stt_api_key);
+}
+
+const char *config_tts_api_key(const struct config *cfg)
+{
+	return openai_key(cfg->tts_provider, cfg->tts_api_key);
+}
+
+const char *config_tts_voice(const struct config *cfg)
+{
+	if (cfg->tts_voice[0])
+		return cfg->tts_voice;
+	if (!strcmp(cfg->tts_provider, "flite"))
+		return "kal";
+	if (!strcmp(cfg->tts_provider, "openai"))
+		return "alloy";
+	return "en-us+klatt3";
+}
+
+void config_tts_embedded(const struct config *cfg, const char **provider,
+                         const char **voice)
+{
+	if (!strcmp(cfg->tts_provider, "espeak-ng") ||
+	    !strcmp(cfg->tts_provider, "flite")) {
+		*provider = cfg->tts_provider;
+		*voice = config_tts_voice(cfg);
+	} else {
+		*provider = "espeak-ng";
+		*voice = "en-us+klatt3";
+	}
+}

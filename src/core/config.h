@@ -85,9 +85,19 @@ struct config {
 	char llm_api_key[512];
 	char llm_model[128];
 	char system_prompt[4096];
-	char tts_provider[16];
-	char tts_voice[64];
+	char tts_provider[16]; /* espeak-ng, flite or openai */
+	char tts_voice[64];    /* "" = the provider's own default */
 	uint32_t tts_rate_wpm;
+	char tts_url[1024]; /* a network provider's base URL */
+	char tts_api_key[512];
+	char tts_model[128];
+	uint32_t tts_timeout_ms;
+	char stt_provider[16]; /* pocketsphinx or openai */
+	char stt_url[1024];
+	char stt_api_key[512];
+	char stt_model[128];
+	char stt_language[16];
+	uint32_t stt_timeout_ms;
 	char stt_hmm[PATH_MAX], stt_lm[PATH_MAX], stt_dict[PATH_MAX];
 
 	/* The carriers' front doors (Twilio, Telnyx). */
@@ -131,6 +141,21 @@ void config_print_help(FILE *out);
 
 /* The secret of key, or NULL. */
 const char *config_key_secret(const struct config *cfg, const char *key);
+
+/* The speech providers' keys: stt_api_key or tts_api_key, else, for the
+ * openai provider, OPENAI_API_KEY as OpenAI's own SDKs read it; "" when
+ * neither is set (a self-hosted server may need none). */
+const char *config_stt_api_key(const struct config *cfg);
+const char *config_tts_api_key(const struct config *cfg);
+/* tts_voice, or the provider's default when it is "": en-us+klatt3 for
+ * espeak-ng (the Klatt voices are the clearest on a phone line), kal for
+ * flite, alloy for openai. */
+const char *config_tts_voice(const struct config *cfg);
+/* The embedded synthesiser and its voice: tts_provider's when it is one,
+ * else espeak-ng's default, which speaks for a network provider that
+ * fails (and the busy message). */
+void config_tts_embedded(const struct config *cfg, const char **provider,
+                         const char **voice);
 
 /* "500ms", "15s", "10m", "24h" or bare seconds into milliseconds. 0,
  * EINVAL (not a duration) or ERANGE (above UINT32_MAX ms). */

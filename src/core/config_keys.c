@@ -369,6 +369,41 @@ static int parse_brain(struct config *cfg, const struct key *k, const char *v,
 	return parse_str(cfg, k, v, why);
 }
 
+/* A name from list (NULL-terminated); the error lists them all. */
+static int parse_one_of(struct config *cfg, const struct key *k, const char *v,
+                        const char *const *list, const char *why_not,
+                        const char **why)
+{
+	for (size_t i = 0; list[i]; i++)
+		if (!strcmp(v, list[i]))
+			return parse_str(cfg, k, v, why);
+	*why = why_not;
+	return EINVAL;
+}
+
+static int parse_stt_provider(struct config *cfg, const struct key *k,
+                              const char *v, const char **why)
+{
+	static const char *const names[] = {"pocketsphinx", "openai", NULL};
+
+	return parse_one_of(cfg, k, v, names,
+	                    "is not a speech to text provider voxgate has "
+	                    "(pocketsphinx, openai)",
+	                    why);
+}
+
+static int parse_tts_provider(struct config *cfg, const struct key *k,
+                              const char *v, const char **why)
+{
+	static const char *const names[] = {"espeak-ng", "flite", "openai",
+	                                    NULL};
+
+	return parse_one_of(cfg, k, v, names,
+	                    "is not a text to speech provider voxgate has "
+	                    "(espeak-ng, flite, openai)",
+	                    why);
+}
+
 static int parse_bool(struct config *cfg, const struct key *k, const char *v,
                       const char **why)
 {
@@ -598,13 +633,46 @@ const struct key config_keys[] = {
      "You are a friendly voice assistant on a phone call. Answer in one or "
      "two short sentences, without lists or markup.",
      "the LLM's instructions", parse_str, FIELD(system_prompt)},
-    {"tts_provider", "espeak-ng", "text to speech: espeak-ng or flite",
-     parse_str, FIELD(tts_provider)},
-    {"tts_voice", "en-us+klatt3",
-     "the TTS voice (the Klatt voices are the clearest on a phone line)",
+    {"tts_provider", "espeak-ng",
+     "text to speech: espeak-ng, flite or openai (OpenAI-compatible "
+     "/audio/speech)",
+     parse_tts_provider, FIELD(tts_provider)},
+    {"tts_voice", "",
+     "the TTS voice; empty = the provider's default (en-us+klatt3, kal, "
+     "alloy)",
      parse_str, FIELD(tts_voice)},
     {"tts_rate_wpm", "175", "speaking rate in words per minute", parse_count,
      FIELD(tts_rate_wpm)},
+    {"tts_url", "https://api.openai.com/v1",
+     "the network TTS provider's base URL", parse_http_url, FIELD(tts_url)},
+    {"tts_api_key", "",
+     "its API key; empty = OPENAI_API_KEY for openai, else none", parse_str,
+     FIELD(tts_api_key), NULL, true},
+    {"tts_model", "gpt-4o-mini-tts", "the TTS model asked for", parse_str,
+     FIELD(tts_model)},
+    {"tts_timeout", "5s",
+     "longest wait for a network TTS provider's audio: the first chunk, "
+     "then each next",
+     parse_duration, FIELD(tts_timeout_ms)},
+    {"stt_provider", "pocketsphinx",
+     "speech to text: pocketsphinx or openai (OpenAI-compatible "
+     "/audio/transcriptions)",
+     parse_stt_provider, FIELD(stt_provider)},
+    {"stt_url", "https://api.openai.com/v1",
+     "the network STT provider's base URL", parse_http_url, FIELD(stt_url)},
+    {"stt_api_key", "",
+     "its API key; empty = OPENAI_API_KEY for openai, else none", parse_str,
+     FIELD(stt_api_key), NULL, true},
+    {"stt_model", "whisper-1", "the STT model asked for", parse_str,
+     FIELD(stt_model)},
+    {"stt_language", "",
+     "the caller's language (ISO 639-1, e.g. en); empty = the provider "
+     "guesses",
+     parse_str, FIELD(stt_language)},
+    {"stt_timeout", "10s",
+     "longest wait for a network STT provider's transcript after the end "
+     "of the turn",
+     parse_duration, FIELD(stt_timeout_ms)},
     {"stt_hmm", "", "acoustic model directory; empty = Debian's en-us",
      parse_str, FIELD(stt_hmm)},
     {"stt_lm", "", "language model; empty = Debian's en-us", parse_str,

@@ -472,8 +472,7 @@ static int busy_message(struct server *srv)
 	if (!cfg->agent_busy_message[0])
 		return 0;
 	tts_params_default(&tp);
-	tp.provider = cfg->tts_provider;
-	tp.voice = cfg->tts_voice;
+	config_tts_embedded(cfg, &tp.provider, &tp.voice);
 	tp.rate_wpm = cfg->tts_rate_wpm;
 	tp.out_rate = 8000;
 	err = tts_alloc(&tts, &tp, &why);

@@ -52,7 +52,7 @@ int worker_env_build(char ***envp, const struct config *cfg)
 {
 	extern char **environ;
 	static const char *const levels[] = {"debug", "info", "warn", "error"};
-	char rate[16], stop[32], cap[16];
+	char rate[16], stop[32], cap[16], tts_to[24], stt_to[24];
 	const char *const set[][2] = {
 	    {"BRAIN", cfg->brain},
 	    {"GREETING_TEXT", cfg->greeting_text},
@@ -64,6 +64,18 @@ int worker_env_build(char ***envp, const struct config *cfg)
 	    {"TTS_PROVIDER", cfg->tts_provider},
 	    {"TTS_VOICE", cfg->tts_voice},
 	    {"TTS_RATE_WPM", rate},
+	    {"TTS_URL", cfg->tts_url},
+	    /* Resolved here: OPENAI_API_KEY is not among what a worker
+	     * keeps of the server's environment. */
+	    {"TTS_API_KEY", config_tts_api_key(cfg)},
+	    {"TTS_MODEL", cfg->tts_model},
+	    {"TTS_TIMEOUT", tts_to},
+	    {"STT_PROVIDER", cfg->stt_provider},
+	    {"STT_URL", cfg->stt_url},
+	    {"STT_API_KEY", config_stt_api_key(cfg)},
+	    {"STT_MODEL", cfg->stt_model},
+	    {"STT_LANGUAGE", cfg->stt_language},
+	    {"STT_TIMEOUT", stt_to},
 	    {"STT_HMM", cfg->stt_hmm},
 	    {"STT_LM", cfg->stt_lm},
 	    {"STT_DICT", cfg->stt_dict},
@@ -81,6 +93,8 @@ int worker_env_build(char ***envp, const struct config *cfg)
 	snprintf(rate, sizeof(rate), "%u", cfg->tts_rate_wpm);
 	snprintf(stop, sizeof(stop), "%g", cfg->vad_stop_secs);
 	snprintf(cap, sizeof(cap), "%u", cfg->agent_capacity);
+	snprintf(tts_to, sizeof(tts_to), "%ums", cfg->tts_timeout_ms);
+	snprintf(stt_to, sizeof(stt_to), "%ums", cfg->stt_timeout_ms);
 	while (environ[n])
 		n++;
 	*envp = NULL;

@@ -331,6 +331,24 @@ static void flush_locked(struct eq *q)
 	if (q->running)
 		atomic_store(&q->running->cancel, true);
 	q->epoch++;
+	/* Off the run list too: a queue released once its jobs' ends are
+	 * in is freed, and a thread must not find it there afterwards. */
+	if (q->listed) {
+		struct engine_pool *p = q->pool;
+		struct eq **pp = &p->run_head, *prev = NULL;
+
+		while (*pp && *pp != q) {
+			prev = *pp;
+			pp = &(*pp)->run_next;
+		}
+		if (*pp) {
+			*pp = q->run_next;
+			if (p->run_tail == &q->run_next)
+				p->run_tail =
+				    prev ? &prev->run_next : &p->run_head;
+		}
+		q->listed = false;
+	}
 }
 
 static void queue_destructor(void *arg)

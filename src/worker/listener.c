@@ -19,9 +19,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include "core/libre.h"
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "net/httpc.h"
 #include "worker/engine.h"
 #include "worker/listener.h"
+#include "worker/provider.h"
 #include "speech/stt.h"
 
 #define TEXT_MAX   1024
@@ -45,7 +51,10 @@ struct cmd {
 	size_t n, cap;
 };
 
+struct net_ear;
+
 struct listener {
+	struct net_ear *net; /* a network recogniser: nothing below used */
 	struct engine_queue *q;
 	struct ear *ear;
 	struct listener_handlers h;
@@ -183,6 +192,302 @@ static void trim(struct listener *l)
 	}
 }
 
+/* ---- an OpenAI-compatible /audio/transcriptions ------------------------
+ *
+ * The utterance's audio is kept as it comes (the latest NET_KEEP_MS of it:
+ * a longer turn loses its start, as a recogniser behind loses its oldest
+ * audio) and sent whole when it ends, as a 16-bit 8 kHz WAV in a
+ * multipart/form-data POST with response_format json; the transcript is
+ * the answer's "text". The provider gives no partials. Each ended
+ * utterance has its own request, so an early final pass and the turn's
+ * last one may be in flight together; stt_timeout bounds each from its
+ * start (the end of the turn) to its answer.
+ */
+#define NET_KEEP_MS  30000
+#define NET_KEEP     (NET_KEEP_MS * 8)
+#define NET_BODY_MAX 65536 /* an answer's bytes kept */
+#define BOUNDARY     "voxgate-7c1f0e9a4b3d5268"
+
+struct net_ear {
+	struct listener *l;
+	const struct provider *pv;
+	const char *call_id;
+	int16_t *pcm;
+	size_t n, cap;
+	bool open;
+	struct list reqs;
+};
+
+struct net_req {
+	struct le le;
+	struct net_ear *e;
+	struct httpc_req *req;
+	uint32_t utt;
+	uint16_t status;
+	uint64_t t_start;
+	double secs;
+	char *body;
+	size_t len;
+};
+
+static void net_req_destructor(void *arg)
+{
+	struct net_req *r = arg;
+
+	list_unlink(&r->le);
+	mem_deref(r->req);
+	free(r->body);
+}
+
+static void net_ear_destructor(void *arg)
+{
+	struct net_ear *e = arg;
+
+	list_flush(&e->reqs);
+	free(e->pcm);
+}
+
+static int net_alloc(struct listener *l, const struct listener_config *cfg)
+{
+	struct net_ear *e = mem_zalloc(sizeof(*e), net_ear_destructor);
+
+	if (!e)
+		return ENOMEM;
+	e->l = l;
+	e->pv = cfg->net;
+	e->call_id = cfg->call_id;
+	list_init(&e->reqs);
+	l->net = e;
+	return 0;
+}
+
+static void net_begin(struct listener *l)
+{
+	l->net->n = 0;
+	l->net->open = true;
+}
+
+static int net_feed(struct listener *l, const int16_t *pcm, size_t n)
+{
+	struct net_ear *e = l->net;
+
+	if (!e->open)
+		return 0;
+	if (n > NET_KEEP) {
+		pcm += n - NET_KEEP;
+		n = NET_KEEP;
+	}
+	if (e->n + n > NET_KEEP) {
+		size_t k = e->n + n - NET_KEEP;
+
+		memmove(e->pcm, e->pcm + k, (e->n - k) * sizeof(*e->pcm));
+		e->n -= k;
+	}
+	if (e->n + n > e->cap) {
+		size_t cap = e->cap ? e->cap : 8000;
+		int16_t *q;
+
+		while (cap < e->n + n)
+			cap *= 2;
+		if (cap > NET_KEEP)
+			cap = NET_KEEP;
+		q = realloc(e->pcm, cap * sizeof(*q));
+		if (!q)
+			return ENOMEM;
+		e->pcm = q;
+		e->cap = cap;
+	}
+	memcpy(e->pcm + e->n, pcm, n * sizeof(*pcm));
+	e->n += n;
+	return 0;
+}
+
+static void put_le(struct mbuf *mb, uint32_t v, size_t bytes)
+{
+	for (size_t i = 0; i < bytes; i++)
+		(void)mbuf_write_u8(mb, (uint8_t)(v >> (8 * i)));
+}
+
+/* The multipart body: the WAV, the model, the format, the language. */
+static struct mbuf *net_body(const struct net_ear *e)
+{
+	const struct provider *pv = e->pv;
+	uint32_t data = (uint32_t)(e->n * 2);
+	struct mbuf *mb = mbuf_alloc(data + 1024);
+	int err = 0;
+
+	if (!mb)
+		return NULL;
+	err |= mbuf_printf(mb, "--" BOUNDARY "\r\n"
+	                       "Content-Disposition: form-data; name=\"file\"; "
+	                       "filename=\"audio.wav\"\r\n"
+	                       "Content-Type: audio/wav\r\n\r\n");
+	err |= mbuf_write_str(mb, "RIFF");
+	put_le(mb, 36 + data, 4);
+	err |= mbuf_write_str(mb, "WAVEfmt ");
+	put_le(mb, 16, 4);
+	put_le(mb, 1, 2);     /* PCM */
+	put_le(mb, 1, 2);     /* mono */
+	put_le(mb, 8000, 4);  /* rate */
+	put_le(mb, 16000, 4); /* bytes per second */
+	put_le(mb, 2, 2);     /* block */
+	put_le(mb, 16, 2);    /* bits */
+	err |= mbuf_write_str(mb, "data");
+	put_le(mb, data, 4);
+	for (size_t i = 0; i < e->n; i++)
+		put_le(mb, (uint16_t)e->pcm[i], 2);
+	err |= mbuf_printf(mb,
+	                   "\r\n--" BOUNDARY "\r\n"
+	                   "Content-Disposition: form-data; name=\"model\""
+	                   "\r\n\r\n%s\r\n"
+	                   "--" BOUNDARY "\r\n"
+	                   "Content-Disposition: form-data; "
+	                   "name=\"response_format\"\r\n\r\njson\r\n",
+	                   pv->model);
+	if (pv->language && pv->language[0])
+		err |= mbuf_printf(mb,
+		                   "--" BOUNDARY "\r\n"
+		                   "Content-Disposition: form-data; "
+		                   "name=\"language\"\r\n\r\n%s\r\n",
+		                   pv->language);
+	err |= mbuf_printf(mb, "--" BOUNDARY "--\r\n");
+	if (err || mb->end < 44 + data) {
+		mem_deref(mb);
+		return NULL;
+	}
+	return mb;
+}
+
+static void net_head(uint16_t status, void *arg)
+{
+	struct net_req *r = arg;
+
+	r->status = status;
+}
+
+static void net_data(const uint8_t *data, size_t n, void *arg)
+{
+	struct net_req *r = arg;
+	size_t k = n < NET_BODY_MAX - r->len ? n : NET_BODY_MAX - r->len;
+	char *b;
+
+	if (!k)
+		return;
+	b = realloc(r->body, r->len + k + 1);
+	if (!b)
+		return;
+	memcpy(b + r->len, data, k);
+	r->body = b;
+	r->len += k;
+	r->body[r->len] = '\0';
+}
+
+/* The answer's text, spaces collapsed, into out; false if it has none. */
+static bool net_text(const struct net_req *r, char *out, size_t size)
+{
+	json_t *root = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
+	const char *t = json_string_value(json_object_get(root, "text"));
+	size_t k = 0;
+	bool space = false;
+
+	if (!t) {
+		json_decref(root);
+		return false;
+	}
+	for (; *t && k + 2 < size; t++) {
+		if (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r') {
+			space = k > 0;
+			continue;
+		}
+		if (space)
+			out[k++] = ' ';
+		space = false;
+		out[k++] = *t;
+	}
+	out[k] = '\0';
+	json_decref(root);
+	return true;
+}
+
+static void net_done(int err, uint16_t status, const char *why, void *arg)
+{
+	struct net_req *r = arg;
+	struct net_ear *e = r->e;
+	struct listener *l = e->l;
+	uint64_t ms = clock_mono_ms() - r->t_start;
+	uint32_t utt = r->utt;
+	char text[TEXT_MAX], reason[PROVIDER_WHY_MAX], q[PROVIDER_WHY_MAX + 32];
+	bool ok = !err && status == 200 && net_text(r, text, sizeof(text));
+	int transfer;
+
+	if (ok) {
+		mem_deref(r);
+		l->h.finalh(utt, text, l->arg);
+		return;
+	}
+	transfer = err ? err : status == 200 ? EPROTO : 0;
+	if (!err)
+		err = status == 401 || status == 403 ? EACCES : EPROTO;
+	provider_why(reason, transfer, status, r->body, r->len,
+	             status == 200 ? "no text in the answer" : why,
+	             e->pv->api_key);
+	log_event(LOGL_WARN, e->call_id, "stt_failed",
+	          "provider=%s stage=stt status=%u elapsed_ms=%llu "
+	          "audio_ms=%.0f error=\"%s\"",
+	          e->pv->name, status, (unsigned long long)ms, r->secs * 1000,
+	          log_quote(q, sizeof(q), reason));
+	mem_deref(r);
+	l->h.errorh(utt, err, l->arg);
+}
+
+static int net_end(struct listener *l)
+{
+	struct net_ear *e = l->net;
+	const struct provider *pv = e->pv;
+	const char *hdrs[3] = {
+	    "Content-Type: multipart/form-data; boundary=" BOUNDARY, NULL,
+	    NULL};
+	struct httpc_prm prm = {0};
+	struct net_req *r;
+	struct mbuf *mb;
+	char *auth = NULL;
+	int err;
+
+	if (!e->open)
+		return EINVAL;
+	e->open = false;
+	r = mem_zalloc(sizeof(*r), net_req_destructor);
+	mb = r ? net_body(e) : NULL;
+	err = mb ? provider_auth(&auth, pv->api_key) : ENOMEM;
+	if (err) {
+		mem_deref(mb);
+		mem_deref(r);
+		return err;
+	}
+	r->e = e;
+	r->utt = l->utt;
+	r->secs = (double)e->n / 8000;
+	r->t_start = clock_mono_ms();
+	hdrs[1] = auth;
+	prm.url = pv->url;
+	prm.headers = hdrs;
+	prm.body = mb->buf;
+	prm.body_len = mb->end;
+	prm.connect_ms = pv->timeout_ms;
+	prm.total_ms = pv->timeout_ms;
+	err = httpc_request(&r->req, pv->http, &prm, net_head, net_data,
+	                    net_done, r);
+	free(auth);
+	mem_deref(mb);
+	e->n = 0;
+	if (err) {
+		mem_deref(r);
+		return err;
+	}
+	list_append(&e->reqs, &r->le, r);
+	return 0;
+}
+
 static void listener_destructor(void *arg)
 {
 	struct listener *l = arg;
@@ -194,6 +499,7 @@ static void listener_destructor(void *arg)
 		free(c->pcm);
 		free(c);
 	}
+	mem_deref(l->net);
 	/* Jobs still running keep the ear, and with it the decoder. */
 	mem_deref(l->q);
 	mem_deref(l->ear);
@@ -205,8 +511,9 @@ int listener_alloc(struct listener **lp, const struct listener_config *cfg,
 	struct listener *l;
 	int err;
 
-	if (!lp || !cfg || !cfg->decoder || !cfg->pool || !h || !h->finalh ||
-	    !h->errorh)
+	if (!lp || !cfg || !h || !h->finalh || !h->errorh ||
+	    (cfg->net ? !cfg->net->http || !cfg->net->url
+	              : !cfg->decoder || !cfg->pool))
 		return EINVAL;
 	l = mem_zalloc(sizeof(*l), listener_destructor);
 	if (!l)
@@ -214,6 +521,15 @@ int listener_alloc(struct listener **lp, const struct listener_config *cfg,
 	l->h = *h;
 	l->arg = arg;
 	l->tail = &l->head;
+	if (cfg->net) {
+		err = net_alloc(l, cfg);
+		if (err) {
+			mem_deref(l);
+			return err;
+		}
+		*lp = l;
+		return 0;
+	}
 	l->ear = mem_zalloc(sizeof(*l->ear), ear_destructor);
 	if (!l->ear) {
 		mem_deref(l);
@@ -237,6 +553,12 @@ int listener_begin(struct listener *l, uint32_t *utt)
 	if (!l)
 		return EINVAL;
 	l->utt++;
+	if (l->net) {
+		net_begin(l);
+		if (utt)
+			*utt = l->utt;
+		return 0;
+	}
 	err = command(l, JOB_BEGIN);
 	if (!err && utt)
 		*utt = l->utt;
@@ -251,6 +573,8 @@ int listener_feed(struct listener *l, const int16_t *pcm, size_t n)
 		return EINVAL;
 	if (!n)
 		return 0;
+	if (l->net)
+		return net_feed(l, pcm, n);
 	/* Joined to the feed waiting last, when it is this utterance's. */
 	c = l->head
 	        ? (struct cmd *)((char *)l->tail - offsetof(struct cmd, next))
@@ -288,5 +612,7 @@ int listener_end(struct listener *l)
 {
 	if (!l)
 		return EINVAL;
+	if (l->net)
+		return net_end(l);
 	return command(l, JOB_END);
 }

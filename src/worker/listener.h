@@ -4,7 +4,8 @@
  * frames and ends it when the caller stops; the transcript comes back
  * later, on the loop, through the handlers. Every recogniser sits behind
  * it: pocketsphinx runs on the engine pool (engine.h), one job per call
- * at a time; a network recogniser would send the frames on its socket.
+ * at a time; an OpenAI-compatible /audio/transcriptions gets the
+ * utterance's audio as a WAV when it ends, over HTTP on the loop.
  *
  * Utterances are numbered: a final, partial or error names the one it
  * belongs to, so that one ended and then abandoned (the caller went on, a
@@ -17,6 +18,7 @@
 #include <stdint.h>
 
 struct engine_pool;
+struct provider;
 struct stt;
 
 /* What a call's listener is made with; borrowed for listener_alloc. */
@@ -26,14 +28,21 @@ struct listener_config {
 	 * tells the worker when it is free again), run on pool. */
 	struct stt *decoder;
 	struct engine_pool *pool;
+	/* Or an OpenAI-compatible transcription endpoint (no decoder, no
+	 * pool). */
+	const struct provider *net;
+	const char *call_id; /* for the log; NULL = none */
 };
 
 /* The partial hypothesis changed (not every recogniser gives them). */
 typedef void(listener_partial_h)(uint32_t utt, const char *text, void *arg);
-/* The transcript of an ended utterance: lower case, words separated by
- * single spaces, "" when nothing was recognised. */
+/* The transcript of an ended utterance, words separated by single
+ * spaces, "" when nothing was recognised: lower case from pocketsphinx,
+ * as the provider wrote it (case, punctuation) from a network one. */
 typedef void(listener_final_h)(uint32_t utt, const char *text, void *arg);
-/* The utterance is lost (the recogniser failed); no final comes. */
+/* The utterance is lost (the recogniser failed: for a network one a
+ * refused key, an error status, no answer within its timeout, a
+ * connection cut); no final comes. */
 typedef void(listener_error_h)(uint32_t utt, int err, void *arg);
 
 struct listener_handlers {

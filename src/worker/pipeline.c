@@ -174,6 +174,25 @@ void pipeline_turn_push(struct pipeline *p, char *transcript, uint64_t t_end,
 	p->turn_tail = &t->next;
 }
 
+void pipeline_turn_fail(struct pipeline *p, char *why, uint64_t t_end)
+{
+	struct turn_item *t = calloc(1, sizeof(*t));
+
+	if (t)
+		t->transcript = strdup("");
+	if (!t || !t->transcript) {
+		if (t)
+			free(t);
+		free(why);
+		return;
+	}
+	t->failed = why;
+	t->t_end = t_end;
+	t->t_stt = clock_mono_ms();
+	*p->turn_tail = t;
+	p->turn_tail = &t->next;
+}
+
 /* ---- inputs ----------------------------------------------------------- */
 
 static void ctl_apply(struct pipeline *p, enum ctl_kind kind, uint32_t utt,
@@ -278,8 +297,8 @@ int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
 	struct pipeline *p;
 	int err;
 
-	if (!pp || !cfg || !cfg->decoder || !cfg->tts || !cfg->pool ||
-	    !cfg->brain ||
+	if (!pp || !cfg || (!cfg->decoder && !cfg->stt_net) || !cfg->tts ||
+	    !cfg->pool || !cfg->brain ||
 	    (cfg->brain->kind == BRAIN_SCRIPT && !cfg->brain->script) ||
 	    (cfg->brain->kind == BRAIN_LLM && !cfg->http) || !ops ||
 	    !ops->say || !ops->say_end || !ops->mark || !ops->clear ||
@@ -332,6 +351,7 @@ void pipeline_close(struct pipeline *p)
 
 		p->turn_head = t->next;
 		free(t->transcript);
+		free(t->failed);
 		free(t);
 	}
 	for (size_t i = 0; i < p->nhist; i++)

@@ -33,6 +33,7 @@
 
 struct engine_pool;
 struct httpc;
+struct provider;
 struct stt;
 struct tts;
 
@@ -43,7 +44,13 @@ struct pipeline_config {
 	 * and some 60 MB to make); the pipeline references it until its
 	 * last job is over, so its reference count says when it is free. */
 	struct stt *decoder;
-	struct tts *tts;          /* its out_rate must be 8000 */
+	struct tts *tts; /* its out_rate must be 8000 */
+	/* Network speech providers (provider.h), NULL = the embedded
+	 * engines: no decoder is needed with stt_net, and with tts_net the
+	 * embedded tts only speaks when the network voice fails. */
+	const struct provider *stt_net;
+	const struct provider *tts_net;
+	const char *call_id;      /* the providers' log lines; NULL = none */
 	struct engine_pool *pool; /* runs the decoder and the synthesis */
 	struct httpc *http;       /* the LLM brain's requests */
 	const struct brain_config *brain;
@@ -69,8 +76,9 @@ struct pipeline_turn {
 	bool redecoded;         /* the caller paused long enough for the
 	                           final pass to run ahead, then went on: the
 	                           turn was decoded twice (pipeline.c) */
-	const char *error;      /* why the brain failed (the agent
-	                           apologised), NULL if it did not */
+	const char *error;      /* why the brain, the recogniser or the
+	                           voice failed (the agent apologised),
+	                           NULL if none did */
 };
 
 /* How audio and events leave; all called on the loop thread, never from

@@ -107,6 +107,21 @@ static void on_turn(struct pipeline *p, struct turn_item *t)
 	r->t_end = t->t_end;
 	r->t_stt = t->t_stt;
 	r->redecoded = t->redecoded;
+	if (t->failed) {
+		/* The caller spoke and was not understood: a reply cut by
+		 * them is not resumed, they are asked to say it again. */
+		rest_clear(p);
+		snprintf(r->err, sizeof(r->err), "%s", t->failed);
+		r->transcript = strdup("");
+		r->fixed = strdup(PIPELINE_STT_APOLOGY);
+		if (!r->transcript || !r->fixed ||
+		    hist_add(p, "assistant", "", &r->hist)) {
+			mem_deref(r);
+			return;
+		}
+		reply_begin(p, r);
+		return;
+	}
 	if (!t->transcript[0]) {
 		bool rerun = p->has_rest && !p->rest[0] && p->rest_rerun;
 
@@ -398,6 +413,7 @@ static bool step(struct pipeline *p)
 			p->turn_tail = &p->turn_head;
 		on_turn(p, t);
 		free(t->transcript);
+		free(t->failed);
 		free(t);
 		return true;
 	}

@@ -47,6 +47,12 @@
 #define PAUSE_CLAUSE_MS   200
 #define DEFAULT_STOP_SECS 0.25
 #define STT_TEXT_MAX      1024
+/* What the agent says when a network recogniser loses the caller's turn,
+ * and when the brain or the network voice fails. */
+#define PIPELINE_STT_APOLOGY                                                   \
+	"Sorry, I did not catch that. Could you say it again?"
+#define PIPELINE_APOLOGY                                                       \
+	"Sorry, I had a problem answering that. Could you say it again?"
 
 /* A server event the control side applies. CTL_CUT is made by the inputs:
  * VAD START cut a reply that was not yet audible. */
@@ -69,6 +75,7 @@ struct ctl {
 struct turn_item {
 	struct turn_item *next;
 	char *transcript;
+	char *failed; /* the recogniser failed, why: the agent apologises */
 	uint64_t t_end, t_stt;
 	bool redecoded;
 };
@@ -120,7 +127,9 @@ struct reply {
 	struct llm_message *msgs; /* for the brain: copies of the history */
 	size_t nmsgs;
 	uint64_t t_end, t_stt;
-	bool redecoded; /* its turn's transcript was decoded twice */
+	bool redecoded;  /* its turn's transcript was decoded twice */
+	bool tts_failed; /* the network voice failed: the embedded one
+	                    apologised, nothing more is said */
 
 	/* making it: the brain's text, cut into clauses for the speaker */
 	struct brain_reply *brain; /* while the brain writes */
@@ -187,6 +196,7 @@ struct pipeline {
 	bool spec;          /* the final pass ran ahead: frames are kept,
 	                       not fed */
 	bool spec_ready;    /* ... and its transcript came */
+	int spec_err;       /* ... or the recogniser failed (a network one) */
 	bool redecoded;     /* this turn was decoded again after a pause */
 	char spec_text[STT_TEXT_MAX];
 	/* Turns whose STOP came, waiting for the listener's final (a new
@@ -224,6 +234,8 @@ int pipeline_reply_alloc(struct reply **rp);
 /* Takes transcript; queues the turn for the conversation. */
 void pipeline_turn_push(struct pipeline *p, char *transcript, uint64_t t_end,
                         uint64_t t_stt, bool redecoded);
+/* Takes why: a turn the recogniser lost, answered with an apology. */
+void pipeline_turn_fail(struct pipeline *p, char *why, uint64_t t_end);
 
 /* pipeline_listen.c: the caller's side. */
 int pipeline_listen_open(struct pipeline *p);

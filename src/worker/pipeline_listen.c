@@ -5,6 +5,7 @@
  * the caller pauses, and begun again when the caller goes on; each turn's
  * transcript queued for the conversation once the listener has it.
  */
+#include <stdio.h>
 #include <string.h>
 #include "core/libre.h"
 
@@ -41,6 +42,7 @@ static void hear_start(struct pipeline *p, uint32_t frame)
 	p->turn_len = 0;
 	p->spec_off = p->paused = p->spec = p->spec_ready = p->redecoded =
 	    false;
+	p->spec_err = 0;
 	p->specs = 0;
 	if (listener_begin(p->ear, &p->utt_id))
 		return;
@@ -61,6 +63,7 @@ static void speculate(struct pipeline *p)
 	} else {
 		p->spec = true;
 		p->spec_ready = false;
+		p->spec_err = 0;
 	}
 	p->specs++;
 }
@@ -72,6 +75,7 @@ static void unspeculate(struct pipeline *p)
 {
 	p->redecoded = true;
 	p->spec = p->spec_ready = false;
+	p->spec_err = 0;
 	if (listener_begin(p->ear, &p->utt_id) ||
 	    listener_feed(p->ear, p->turn_audio, p->turn_len))
 		p->hearing = false;
@@ -94,7 +98,12 @@ static void hear_stop(struct pipeline *p, uint64_t t_event)
 		return;
 	p->hearing = false;
 	if (p->spec && p->spec_ready) {
-		turn_out(p, p->spec_text, t_end, p->redecoded);
+		char *why = NULL;
+
+		if (!p->spec_err)
+			turn_out(p, p->spec_text, t_end, p->redecoded);
+		else if (asprintf(&why, "stt: %s", strerror(p->spec_err)) >= 0)
+			pipeline_turn_fail(p, why, t_end);
 		return;
 	}
 	if ((!p->spec && listener_end(p->ear)) || p->nwait == FINAL_WAITS)
@@ -140,9 +149,23 @@ static void on_error(uint32_t utt, int err, void *arg)
 
 	struct final_wait w;
 
-	(void)err;
-	/* The turn is lost, as a turn nobody heard. */
-	(void)wait_take(p, utt, &w);
+	/* The turn is lost. A network recogniser's failure is told to the
+	 * caller (the conversation apologises); pocketsphinx's is a turn
+	 * nobody heard, as it always was. */
+	if (wait_take(p, utt, &w) && p->cfg->stt_net) {
+		char *why = NULL;
+
+		if (asprintf(&why, "stt: %s", strerror(err)) >= 0)
+			pipeline_turn_fail(p, why, w.t_end);
+		pipeline_pump(p);
+	}
+	/* The final pass run ahead failed: STOP tells it, unless the caller
+	 * goes on and the turn is decoded again. */
+	if (utt == p->utt_id && p->spec && p->hearing && p->cfg->stt_net) {
+		p->spec_err = err ? err : EIO;
+		p->spec_ready = true;
+		return;
+	}
 	if (utt == p->utt_id)
 		p->hearing = false;
 }
@@ -256,7 +279,9 @@ void pipeline_listen_vad(struct pipeline *p, enum vad_event ev, uint32_t frame)
 int pipeline_listen_open(struct pipeline *p)
 {
 	const struct listener_config lc = {.decoder = p->cfg->decoder,
-	                                   .pool = p->cfg->pool};
+	                                   .pool = p->cfg->pool,
+	                                   .net = p->cfg->stt_net,
+	                                   .call_id = p->cfg->call_id};
 	const struct listener_handlers h = {.finalh = on_final,
 	                                    .errorh = on_error};
 

@@ -16,8 +16,7 @@
 #include "worker/pipeline_int.h"
 #include "worker/speaker.h"
 
-static const char apology[] =
-    "Sorry, I had a problem answering that. Could you say it again?";
+static const char apology[] = PIPELINE_APOLOGY;
 
 static size_t pause_after(const char *clause, size_t len)
 {
@@ -107,17 +106,43 @@ static void on_audio(uint32_t tag, const int16_t *pcm, size_t n, void *arg)
 	pipeline_pump(p);
 }
 
+static bool text_add(struct reply *r, const char *s, size_t n);
+static void speak_clause(struct pipeline *p, struct reply *r, size_t off,
+                         size_t len, bool embedded);
+
+/* The network voice failed on r: the brain stops, and the embedded voice
+ * apologises after what was heard. The speaker logged why. */
+static void tts_fail(struct pipeline *p, struct reply *r, int err)
+{
+	size_t off;
+
+	r->tts_failed = true;
+	if (!r->err[0])
+		snprintf(r->err, sizeof(r->err), "tts: %s", strerror(err));
+	r->brain = mem_deref(r->brain);
+	r->brain_over = true;
+	off = r->len;
+	if ((r->len && !text_add(r, " ", 1)) ||
+	    !text_add(r, apology, sizeof(apology) - 1))
+		return;
+	if (r->len > off && r->text[off] == ' ')
+		off++;
+	r->said = r->len;
+	speak_clause(p, r, off, r->len - off, true);
+}
+
 static void on_clause_done(uint32_t tag, int err, void *arg)
 {
 	struct pipeline *p = arg;
 	struct reply *r = NULL;
 	struct clause *c = clause_of(p, tag, &r);
+	bool fail;
 
 	/* An error leaves the clause shorter, or silent, and the reply goes
-	 * on. */
-	(void)err;
+	 * on; a network voice's failure is apologised for. */
 	if (!c)
 		return;
+	fail = err && err != ECANCELED && p->cfg->tts_net && !r->tts_failed;
 	if (!c->begun) {
 		c->begun = true;
 		c->start = r->made;
@@ -126,13 +151,16 @@ static void on_clause_done(uint32_t tag, int err, void *arg)
 	if (c->samples > c->lead)
 		r->pause = pause_after(r->text + c->off, c->len);
 	r->cl_next++;
+	if (fail)
+		tts_fail(p, r, err);
 	gen_check(r);
 	pipeline_pump(p);
 }
 
-/* Hands r->text[off..off+len) to the speaker as the next clause. */
+/* Hands r->text[off..off+len) to the speaker as the next clause, said by
+ * the embedded voice with embedded. */
 static void speak_clause(struct pipeline *p, struct reply *r, size_t off,
-                         size_t len)
+                         size_t len, bool embedded)
 {
 	struct clause *c;
 
@@ -149,7 +177,8 @@ static void speak_clause(struct pipeline *p, struct reply *r, size_t off,
 	memset(c, 0, sizeof(*c));
 	c->off = off;
 	c->len = len;
-	if (speaker_say(p->mouth, r->text + off, len, r->utt))
+	if ((embedded ? speaker_say_embedded
+	              : speaker_say)(p->mouth, r->text + off, len, r->utt))
 		return;
 	r->ncl++;
 }
@@ -178,7 +207,7 @@ static bool text_add(struct reply *r, const char *s, size_t n)
  * rest too. */
 static void speak_text(struct pipeline *p, struct reply *r, bool last)
 {
-	while (!r->cancelled) {
+	while (!r->cancelled && !r->tts_failed) {
 		size_t e;
 
 		while (r->said < r->len && pipeline_is_space(r->text[r->said]))
@@ -191,7 +220,7 @@ static void speak_text(struct pipeline *p, struct reply *r, bool last)
 			return;
 		if (!e)
 			e = r->len - r->said;
-		speak_clause(p, r, r->said, e);
+		speak_clause(p, r, r->said, e, false);
 		r->said += e;
 	}
 }
@@ -201,7 +230,7 @@ static void on_text(const char *text, size_t len, void *arg)
 	struct pipeline *p = arg;
 	struct reply *r = p->cur;
 
-	if (!r || r->cancelled)
+	if (!r || r->cancelled || r->tts_failed)
 		return;
 	if (!r->got_text) {
 		r->got_text = true;
@@ -289,7 +318,9 @@ void pipeline_speak_cancel(struct pipeline *p, struct reply *r)
 int pipeline_speak_open(struct pipeline *p)
 {
 	const struct speaker_config sc = {.tts = p->cfg->tts,
-	                                  .pool = p->cfg->pool};
+	                                  .pool = p->cfg->pool,
+	                                  .net = p->cfg->tts_net,
+	                                  .call_id = p->cfg->call_id};
 
 	return speaker_alloc(&p->mouth, &sc, on_audio, on_clause_done, p);
 }

@@ -1,24 +1,82 @@
 /*
- * The speaker on the embedded synthesisers (speaker.h): each clause is a
- * job on the call's engine queue; tts_synth hands each chunk as it is made
- * to engine_job_out, which takes it to the loop, and stops at the chunk
- * after a cancel.
+ * The speaker (speaker.h). Clauses wait in the call's queue and are said
+ * one at a time, in order, each by one of two voices:
+ *
+ * - the embedded synthesiser: a job on the call's engine queue; tts_synth
+ *   hands each chunk as it is made to engine_job_out, which takes it to
+ *   the loop, and stops at the chunk after a cancel;
+ * - an OpenAI-compatible /audio/speech: a POST on the loop's HTTP client
+ *   asking for response_format pcm (16-bit mono at 24 kHz, OpenAI's
+ *   documented rate), each piece of the body resampled to 8 kHz with
+ *   speexdsp and handed on as it arrives, so the first words play while
+ *   the rest is on its way. The stage's timeout bounds the wait for the
+ *   first audio and then each silence of the stream.
+ *
+ * A clause at a time per call: the next request starts when the last
+ * clause's audio is in, which a provider sends faster than it plays, so
+ * the caller hears no gap, and a cancel has one request to drop.
  */
 #include <errno.h>
+#include <jansson.h>
+#include <speex/speex_resampler.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "core/libre.h"
 
+#include "core/clock.h"
+#include "core/log.h"
+#include "net/httpc.h"
 #include "worker/engine.h"
+#include "worker/provider.h"
 #include "worker/speaker.h"
 #include "speech/tts.h"
+
+#define NET_RATE 24000
+#define DECIM    3   /* NET_RATE / 8000 */
+#define BLOCK    480 /* input samples resampled at a time: 20 ms */
+/* speexdsp's quality: 3 is its VoIP setting; the phone band needs no
+ * more. */
+#define RS_QUALITY 3
+
+struct item {
+	struct item *next;
+	uint32_t tag;
+	bool embedded;
+	size_t len;
+	char text[];
+};
 
 struct speaker {
 	struct engine_queue *q;
 	struct tts *tts;
+	const struct provider *net;
+	const char *call_id;
 	speaker_audio_h *audioh;
 	speaker_done_h *doneh;
 	void *arg;
+	struct item *head, **tail;
+	struct item *cur; /* being said */
+	bool draining;    /* inside next(): it loops, no nesting */
+	/* speaker_say never calls a handler: what it queues starts from
+	 * the loop */
+	struct tmr kick;
+	/* the network clause in progress */
+	struct httpc_req *req;
+	SpeexResamplerState *rs;
+	uint16_t status;
+	uint64_t t_start;
+	size_t bytes;   /* of audio received */
+	bool has_carry; /* an odd byte waits for its pair */
+	uint8_t carry;
+	int16_t in[BLOCK];
+	size_t nin;
+	char ebody[PROVIDER_ERRBODY_MAX];
+	size_t elen;
+	/* a network clause failed: the rest of its tag's are not tried */
+	bool failed;
+	uint32_t failed_tag;
 };
 
 struct sjob {
@@ -29,6 +87,10 @@ struct sjob {
 	int err;
 	char text[];
 };
+
+static void next(struct speaker *s);
+
+/* ---- the embedded voice ------------------------------------------------ */
 
 static bool on_chunk(const int16_t *pcm, size_t n, void *arg)
 {
@@ -52,18 +114,236 @@ static void out(const void *data, size_t len, void *arg)
 	j->s->audioh(j->tag, data, len / sizeof(int16_t), j->s->arg);
 }
 
-static void done(void *arg)
+/* The clause in progress is over; the next starts. */
+static void clause_over(struct speaker *s, uint32_t tag, int err)
+{
+	s->cur = mem_deref(s->cur);
+	s->doneh(tag, err, s->arg);
+	next(s);
+}
+
+static void job_done(void *arg)
 {
 	struct sjob *j = arg;
 
-	j->s->doneh(j->tag, j->err, j->s->arg);
+	clause_over(j->s, j->tag, j->err);
+}
+
+static int say_embedded(struct speaker *s, const struct item *it)
+{
+	struct sjob *j;
+	int err;
+
+	j = mem_zalloc(sizeof(*j) + it->len + 1, NULL);
+	if (!j)
+		return ENOMEM;
+	j->s = s;
+	j->tts = s->tts;
+	j->tag = it->tag;
+	memcpy(j->text, it->text, it->len);
+	j->text[it->len] = '\0';
+	err = engine_submit(s->q, work, out, job_done, j);
+	mem_deref(j);
+	return err;
+}
+
+/* ---- the network voice ------------------------------------------------- */
+
+/* Resamples the block waiting and hands it on. */
+static void block_out(struct speaker *s)
+{
+	int16_t o[BLOCK / DECIM + 16];
+	spx_uint32_t in_len = (spx_uint32_t)s->nin;
+	spx_uint32_t out_len = sizeof(o) / sizeof(o[0]);
+
+	if (!s->nin)
+		return;
+	(void)speex_resampler_process_int(s->rs, 0, s->in, &in_len, o,
+	                                  &out_len);
+	s->nin = 0;
+	if (out_len)
+		s->audioh(s->cur->tag, o, out_len, s->arg);
+}
+
+static void net_head(uint16_t status, void *arg)
+{
+	struct speaker *s = arg;
+
+	s->status = status;
+}
+
+static void net_body(const uint8_t *data, size_t n, void *arg)
+{
+	struct speaker *s = arg;
+	struct item *cur = s->cur;
+
+	if (s->status != 200) {
+		size_t k = n < sizeof(s->ebody) - 1 - s->elen
+		               ? n
+		               : sizeof(s->ebody) - 1 - s->elen;
+
+		memcpy(s->ebody + s->elen, data, k);
+		s->elen += k;
+		return;
+	}
+	s->bytes += n;
+	for (size_t i = 0; i < n && s->cur == cur; i++) {
+		if (!s->has_carry) {
+			s->carry = data[i];
+			s->has_carry = true;
+			continue;
+		}
+		s->has_carry = false;
+		s->in[s->nin++] =
+		    (int16_t)(uint16_t)(s->carry | (uint16_t)data[i] << 8);
+		if (s->nin == BLOCK)
+			block_out(s);
+	}
+}
+
+static void net_done(int err, uint16_t status, const char *why, void *arg)
+{
+	struct speaker *s = arg;
+	uint32_t tag = s->cur->tag;
+	uint64_t ms = clock_mono_ms() - s->t_start;
+	char reason[PROVIDER_WHY_MAX], q[PROVIDER_WHY_MAX + 32];
+	int transfer;
+
+	s->req = mem_deref(s->req);
+	if (!err && status == 200 && s->bytes >= 2) {
+		/* The resampler's delay: the clause's last milliseconds are
+		 * still in its filter. */
+		int lat = speex_resampler_get_input_latency(s->rs);
+
+		block_out(s);
+		while (lat > 0) {
+			size_t k = (size_t)lat < BLOCK ? (size_t)lat : BLOCK;
+
+			memset(s->in, 0, k * sizeof(s->in[0]));
+			s->nin = k;
+			block_out(s);
+			lat -= (int)k;
+		}
+		clause_over(s, tag, 0);
+		return;
+	}
+	transfer = err ? err : status == 200 ? ENODATA : 0;
+	if (!err)
+		err = status == 401 || status == 403 ? EACCES
+		      : status == 200                ? ENODATA
+		                                     : EPROTO;
+	provider_why(reason, transfer, status, s->ebody, s->elen,
+	             err == ENODATA ? "no audio in the answer" : why,
+	             s->net->api_key);
+	log_event(LOGL_WARN, s->call_id, "tts_failed",
+	          "provider=%s stage=tts status=%u elapsed_ms=%llu "
+	          "audio_bytes=%zu error=\"%s\"",
+	          s->net->name, status, (unsigned long long)ms, s->bytes,
+	          log_quote(q, sizeof(q), reason));
+	s->failed = true;
+	s->failed_tag = tag;
+	clause_over(s, tag, err);
+}
+
+static int say_net(struct speaker *s, const struct item *it)
+{
+	const struct provider *pv = s->net;
+	const char *hdrs[3] = {"Content-Type: application/json", NULL, NULL};
+	struct httpc_prm prm = {0};
+	char *body, *auth = NULL;
+	json_t *root;
+	int err;
+
+	root = json_pack("{s:s,s:s%,s:s,s:s}", "model", pv->model, "input",
+	                 it->text, it->len, "voice", pv->voice,
+	                 "response_format", "pcm");
+	if (!root)
+		return EINVAL; /* not UTF-8 */
+	body = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	if (!body)
+		return ENOMEM;
+	err = provider_auth(&auth, pv->api_key);
+	hdrs[1] = auth;
+	prm.url = pv->url;
+	prm.headers = hdrs;
+	prm.body = body;
+	prm.body_len = strlen(body);
+	prm.connect_ms = pv->timeout_ms;
+	prm.idle_ms = pv->timeout_ms;
+	s->status = 0;
+	s->bytes = 0;
+	s->elen = 0;
+	s->nin = 0;
+	s->has_carry = false;
+	speex_resampler_reset_mem(s->rs);
+	speex_resampler_skip_zeros(s->rs);
+	s->t_start = clock_mono_ms();
+	if (!err)
+		err = httpc_request(&s->req, pv->http, &prm, net_head, net_body,
+		                    net_done, s);
+	free(auth);
+	free(body);
+	return err;
+}
+
+/* ---- the queue --------------------------------------------------------- */
+
+/* Starts the clauses waiting, one at a time; those that cannot start are
+ * over at once. */
+static void next(struct speaker *s)
+{
+	if (s->draining)
+		return;
+	s->draining = true;
+	while (!s->cur && s->head) {
+		struct item *it = s->head;
+		int err;
+
+		s->head = it->next;
+		if (!s->head)
+			s->tail = &s->head;
+		it->next = NULL;
+		s->cur = it;
+		if (!it->embedded && s->failed && s->failed_tag == it->tag)
+			err = ECANCELED;
+		else if (it->embedded || !s->net)
+			err = say_embedded(s, it);
+		else
+			err = say_net(s, it);
+		if (err) {
+			uint32_t tag = it->tag;
+
+			s->cur = mem_deref(s->cur);
+			s->doneh(tag, err, s->arg);
+		}
+	}
+	s->draining = false;
+}
+
+static void flush(struct speaker *s)
+{
+	engine_queue_flush(s->q);
+	s->req = mem_deref(s->req);
+	s->cur = mem_deref(s->cur);
+	while (s->head) {
+		struct item *it = s->head;
+
+		s->head = it->next;
+		mem_deref(it);
+	}
+	s->tail = &s->head;
 }
 
 static void speaker_destructor(void *arg)
 {
 	struct speaker *s = arg;
 
+	tmr_cancel(&s->kick);
+	flush(s);
 	mem_deref(s->q);
+	if (s->rs)
+		speex_resampler_destroy(s->rs);
 }
 
 int speaker_alloc(struct speaker **sp, const struct speaker_config *cfg,
@@ -72,15 +352,30 @@ int speaker_alloc(struct speaker **sp, const struct speaker_config *cfg,
 	struct speaker *s;
 	int err;
 
-	if (!sp || !cfg || !cfg->tts || !cfg->pool || !audioh || !doneh)
+	if (!sp || !cfg || !cfg->tts || !cfg->pool || !audioh || !doneh ||
+	    (cfg->net && (!cfg->net->http || !cfg->net->url)))
 		return EINVAL;
 	s = mem_zalloc(sizeof(*s), speaker_destructor);
 	if (!s)
 		return ENOMEM;
 	s->tts = cfg->tts;
+	s->net = cfg->net;
+	s->call_id = cfg->call_id;
 	s->audioh = audioh;
 	s->doneh = doneh;
 	s->arg = arg;
+	s->tail = &s->head;
+	tmr_init(&s->kick);
+	if (s->net) {
+		int rerr = 0;
+
+		s->rs =
+		    speex_resampler_init(1, NET_RATE, 8000, RS_QUALITY, &rerr);
+		if (!s->rs) {
+			mem_deref(s);
+			return ENOMEM;
+		}
+	}
 	err = engine_queue_alloc(&s->q, cfg->pool);
 	if (err) {
 		mem_deref(s);
@@ -90,28 +385,49 @@ int speaker_alloc(struct speaker **sp, const struct speaker_config *cfg,
 	return 0;
 }
 
-int speaker_say(struct speaker *s, const char *text, size_t len, uint32_t tag)
+static void kicked(void *arg)
 {
-	struct sjob *j;
-	int err;
+	next(arg);
+}
+
+static int enqueue(struct speaker *s, const char *text, size_t len,
+                   uint32_t tag, bool embedded)
+{
+	struct item *it;
 
 	if (!s || (len && !text))
 		return EINVAL;
-	j = mem_zalloc(sizeof(*j) + len + 1, NULL);
-	if (!j)
+	it = mem_zalloc(sizeof(*it) + len + 1, NULL);
+	if (!it)
 		return ENOMEM;
-	j->s = s;
-	j->tts = s->tts;
-	j->tag = tag;
-	memcpy(j->text, text, len);
-	j->text[len] = '\0';
-	err = engine_submit(s->q, work, out, done, j);
-	mem_deref(j);
-	return err;
+	it->tag = tag;
+	it->embedded = embedded;
+	it->len = len;
+	memcpy(it->text, text, len);
+	it->text[len] = '\0';
+	*s->tail = it;
+	s->tail = &it->next;
+	if (!s->cur)
+		tmr_start(&s->kick, 0, kicked, s);
+	return 0;
+}
+
+int speaker_say(struct speaker *s, const char *text, size_t len, uint32_t tag)
+{
+	return enqueue(s, text, len, tag, false);
+}
+
+int speaker_say_embedded(struct speaker *s, const char *text, size_t len,
+                         uint32_t tag)
+{
+	return enqueue(s, text, len, tag, true);
 }
 
 void speaker_cancel(struct speaker *s)
 {
-	if (s)
-		engine_queue_flush(s->q);
+	if (!s)
+		return;
+	flush(s);
+	/* A new reply is a new chance for the network voice. */
+	s->failed = false;
 }

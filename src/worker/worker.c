@@ -1,8 +1,8 @@
 /*
  * DESIGN. One libre loop per worker process drives every call: the
  * server's WebSocket, each call's pipeline (a state machine, no thread of
- * its own), the LLM's HTTP requests (httpc, curl on the loop) and, later,
- * the speech providers' sockets. What the server sends is handed to the
+ * its own), the LLM's HTTP requests and the network speech providers'
+ * (httpc, curl on the loop: provider.h). What the server sends is handed to the
  * pipeline at once and what a pipeline says is written to the WebSocket
  * from the same thread. The CPU-bound engines (pocketsphinx, espeak-ng,
  * flite) run on the engine pool, a few threads for all the calls, whose
@@ -12,8 +12,7 @@
  * Capacity, the calls a worker takes, is agent_capacity, or by default
  * what its engines allow (default_capacity): pocketsphinx costs a sixth
  * of a core and 100 MB a call, so one; calls whose speech is on the
- * network cost the loop little, and that is where a provider adds its
- * figure. The loop holds as many descriptors as RLIMIT_NOFILE allows, as
+ * network cost the loop little, so many. The loop holds as many descriptors as RLIMIT_NOFILE allows, as
  * the server's does: a call may hold several sockets.
  *
  * Models are loaded before connecting, once per process, and shared by
@@ -35,8 +34,10 @@
 #include "core/log.h"
 #include "net/conngate.h"
 #include "net/httpc.h"
+#include "net/url.h"
 #include "net/wsguard.h"
 #include "worker/engine.h"
+#include "worker/provider.h"
 
 #define CONNECT_TIMEOUT_MS 10000
 /* A recogniser pass lasts at most about a second: an offer waits that
@@ -71,6 +72,10 @@ struct worker {
 	struct brain_script *script;
 	struct brain_config brain;
 	struct pipeline_config pcfg;
+	/* The network providers, when the settings name them. */
+	struct provider stt_pv, tts_pv;
+	char *stt_url, *tts_url;
+	bool stt_net, tts_net;
 	struct engine_pool *pool;
 	struct httpc *http;
 	struct dnsc *dnsc;
@@ -209,7 +214,7 @@ static struct wjob *job_find(struct worker *w, uint32_t id)
 
 static bool decoder_free(const struct wjob *j)
 {
-	return mem_nrefs(j->decoder) == 1;
+	return !j->decoder || mem_nrefs(j->decoder) == 1;
 }
 
 /* The call in `in` on slot, whose decoder is free. */
@@ -444,6 +449,54 @@ static void on_signal(int sig)
 
 /* ---- set-up ------------------------------------------------------------ */
 
+/* The network providers the settings name, their endpoints made from
+ * their base URLs now, so that a bad one stops the worker at start. */
+static int providers_load(struct worker *w)
+{
+	const struct config *cfg = w->cfg;
+	const char *why = NULL;
+	int err = 0;
+
+	w->stt_net = !strcmp(cfg->stt_provider, "openai");
+	w->tts_net = !strcmp(cfg->tts_provider, "openai");
+	if (w->stt_net) {
+		err =
+		    url_endpoint(&w->stt_url, cfg->stt_url,
+		                 "audio/transcriptions", false, NULL, 0, &why);
+		if (err) {
+			fprintf(stderr, "voxgate: stt_url: %s\n",
+			        why ? why : strerror(err));
+			return err;
+		}
+		w->stt_pv = (struct provider){
+		    .name = cfg->stt_provider,
+		    .url = w->stt_url,
+		    .api_key = config_stt_api_key(cfg),
+		    .model = cfg->stt_model,
+		    .language = cfg->stt_language,
+		    .timeout_ms = cfg->stt_timeout_ms,
+		};
+	}
+	if (w->tts_net) {
+		err = url_endpoint(&w->tts_url, cfg->tts_url, "audio/speech",
+		                   false, NULL, 0, &why);
+		if (err) {
+			fprintf(stderr, "voxgate: tts_url: %s\n",
+			        why ? why : strerror(err));
+			return err;
+		}
+		w->tts_pv = (struct provider){
+		    .name = cfg->tts_provider,
+		    .url = w->tts_url,
+		    .api_key = config_tts_api_key(cfg),
+		    .model = cfg->tts_model,
+		    .voice = config_tts_voice(cfg),
+		    .timeout_ms = cfg->tts_timeout_ms,
+		};
+	}
+	return 0;
+}
+
 static int load_models(struct worker *w)
 {
 	const struct config *cfg = w->cfg;
@@ -461,15 +514,17 @@ static int load_models(struct worker *w)
 		fprintf(stderr, "voxgate: engine pool: %s\n", strerror(err));
 		return err;
 	}
-	err = stt_model_load(&w->stt, &sp, &why);
+	err = providers_load(w);
+	if (err)
+		return err;
+	err = w->stt_net ? 0 : stt_model_load(&w->stt, &sp, &why);
 	if (err) {
 		fprintf(stderr, "voxgate: stt: %s\n",
 		        why ? why : strerror(err));
 		return err;
 	}
 	tts_params_default(&tp);
-	tp.provider = cfg->tts_provider;
-	tp.voice = cfg->tts_voice;
+	config_tts_embedded(cfg, &tp.provider, &tp.voice);
 	tp.rate_wpm = cfg->tts_rate_wpm;
 	tp.out_rate = 8000;
 	err = tts_alloc(&w->tts, &tp, &why);
@@ -510,12 +565,14 @@ static int load_models(struct worker *w)
 		w->brain.kind = BRAIN_ECHO;
 	}
 	w->pcfg.tts = w->tts;
+	w->pcfg.stt_net = w->stt_net ? &w->stt_pv : NULL;
+	w->pcfg.tts_net = w->tts_net ? &w->tts_pv : NULL;
 	w->pcfg.brain = &w->brain;
 	w->pcfg.greeting = cfg->greeting_text;
 	w->pcfg.stop_secs = cfg->vad_stop_secs;
 	/* Every slot's decoder now, so a call does not wait for one. */
 	for (uint32_t i = 0; i < w->capacity; i++) {
-		err = stt_alloc(&w->jobs[i].decoder, w->stt);
+		err = w->stt_net ? 0 : stt_alloc(&w->jobs[i].decoder, w->stt);
 		if (err) {
 			fprintf(stderr, "voxgate: stt: %s\n", strerror(err));
 			return err;
@@ -523,6 +580,7 @@ static int load_models(struct worker *w)
 		w->jobs[i].cfg = w->pcfg;
 		w->jobs[i].cfg.decoder = w->jobs[i].decoder;
 		w->jobs[i].cfg.pool = w->pool;
+		w->jobs[i].cfg.call_id = w->jobs[i].call_id;
 	}
 	return 0;
 }
@@ -556,14 +614,26 @@ static int connect_server(struct worker *w)
  * The calls a worker takes unless agent_capacity says: as many as its
  * speech engines allow. pocketsphinx decodes on this machine's cores
  * (about a sixth of one and 100 MB per call, and one model's decoders
- * take turns): one call, as the server's pool of workers expects. A
- * network provider, whose calls cost the loop little, adds its own figure
- * here.
+ * take turns): one call, as the server's pool of workers expects.
+ *
+ * With a network recogniser the CPU-bound part is gone. Its voice on the
+ * engine pool (espeak-ng or flite) makes a clause in tens of milliseconds
+ * of one core, a few calls' clauses queued behind each other on the pool
+ * still come ahead of their playout: 8 calls. With both providers on the
+ * network a call costs the loop its frames (50 a second each way, a
+ * copy and a pace check each), a few hundred kilobytes (the pipeline's
+ * turn buffer and queues, the utterance's audio until it is sent) and two
+ * sockets now and then: 200 calls stay far below one core and 100 MB, and
+ * two workers (agent_workers' default) hold 400 on two cores.
  */
 static uint32_t default_capacity(const struct config *cfg)
 {
-	(void)cfg;
-	return 1;
+	bool stt_net = !strcmp(cfg->stt_provider, "openai");
+	bool tts_net = !strcmp(cfg->tts_provider, "openai");
+
+	if (!stt_net)
+		return 1;
+	return tts_net ? 200 : 8;
 }
 
 int worker_run(const struct config *cfg)
@@ -610,6 +680,8 @@ int worker_run(const struct config *cfg)
 	}
 	for (uint32_t i = 0; i < w.capacity; i++)
 		w.jobs[i].cfg.http = w.http;
+	w.stt_pv.http = w.http;
+	w.tts_pv.http = w.http;
 	tmr_init(&w.connect_tmr);
 	err = connect_server(&w);
 	if (err) {
@@ -646,6 +718,8 @@ out:
 	mem_deref(w.script);
 	mem_deref(w.tts);
 	mem_deref(w.stt);
+	mem_deref(w.stt_url);
+	mem_deref(w.tts_url);
 	free(w.jobs);
 	libre_close();
 	return w.rc;

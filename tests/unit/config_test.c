@@ -1003,6 +1003,79 @@ TEST(new_scalar_keys)
 	return 0;
 }
 
+/* The speech providers: only those voxgate has are taken, the error names
+ * them all; keys never appear in an error; OPENAI_API_KEY is the openai
+ * provider's key when none is set, and no other provider's. */
+TEST(speech_provider_keys)
+{
+	const char *prov = NULL, *voice = NULL;
+
+	CHECK_EQ(load(NULL), 0);
+	CHECK_STR(cfg.stt_provider, "pocketsphinx");
+	CHECK_STR(cfg.tts_provider, "espeak-ng");
+	CHECK_STR(cfg.stt_url, "https://api.openai.com/v1");
+	CHECK_STR(cfg.tts_url, "https://api.openai.com/v1");
+	CHECK_STR(cfg.stt_model, "whisper-1");
+	CHECK_STR(cfg.tts_model, "gpt-4o-mini-tts");
+	CHECK_EQ(cfg.stt_timeout_ms, 10000);
+	CHECK_EQ(cfg.tts_timeout_ms, 5000);
+	CHECK_STR(config_tts_voice(&cfg), "en-us+klatt3");
+
+	CHECK_EQ(load("--stt-provider=deepgram", NULL), EINVAL);
+	CHECK_STR(err, "stt_provider: \"deepgram\" is not a speech to text "
+	               "provider voxgate has (pocketsphinx, openai) (from "
+	               "--stt-provider)");
+	CHECK_EQ(load("--tts-provider=cartesia", NULL), EINVAL);
+	CHECK_STR(err, "tts_provider: \"cartesia\" is not a text to speech "
+	               "provider voxgate has (espeak-ng, flite, openai) (from "
+	               "--tts-provider)");
+	CHECK_EQ(load("--stt-url=ftp://x", NULL), EINVAL);
+	CHECK_EQ(load("--tts-timeout=soon", NULL), EINVAL);
+	/* a key never shows in an error, even its own */
+	{
+		static char flag[700];
+
+		snprintf(flag, sizeof(flag), "--stt-api-key=sk-secret%0600d",
+		         7);
+		CHECK_EQ(load(flag, NULL), EINVAL);
+		CHECK(!strncmp(err, "stt_api_key: is too long", 24));
+		CHECK(!strstr(err, "sk-secret"));
+		flag[2] = 't';
+		flag[3] = 't';
+		flag[4] = 's';
+		CHECK_EQ(load(flag, NULL), EINVAL);
+		CHECK(!strstr(err, "sk-secret"));
+	}
+
+	CHECK_EQ(setenv("OPENAI_API_KEY", "sk-env", 1), 0);
+	CHECK_EQ(load(NULL), 0);
+	CHECK_STR(config_stt_api_key(&cfg), "");
+	CHECK_STR(config_tts_api_key(&cfg), "");
+	config_tts_embedded(&cfg, &prov, &voice);
+	CHECK_STR(prov, "espeak-ng");
+	CHECK_EQ(load("--stt-provider=openai", "--tts-provider=openai",
+	              "--stt-language=en", "--stt-timeout=2s", NULL),
+	         0);
+	CHECK_STR(config_stt_api_key(&cfg), "sk-env");
+	CHECK_STR(config_tts_api_key(&cfg), "sk-env");
+	CHECK_STR(config_tts_voice(&cfg), "alloy");
+	CHECK_STR(cfg.stt_language, "en");
+	CHECK_EQ(cfg.stt_timeout_ms, 2000);
+	/* a failing network voice is stood in for by the embedded one */
+	config_tts_embedded(&cfg, &prov, &voice);
+	CHECK_STR(prov, "espeak-ng");
+	CHECK_STR(voice, "en-us+klatt3");
+	CHECK_EQ(load("--stt-provider=openai", "--stt-api-key=sk-set",
+	              "--tts-provider=flite", NULL),
+	         0);
+	CHECK_STR(config_stt_api_key(&cfg), "sk-set");
+	CHECK_STR(config_tts_voice(&cfg), "kal");
+	config_tts_embedded(&cfg, &prov, &voice);
+	CHECK_STR(prov, "flite");
+	unsetenv("OPENAI_API_KEY");
+	return 0;
+}
+
 /* The carriers' keys: env names like every other key, and values checked
  * at load. */
 TEST(carrier_keys)
@@ -1169,6 +1242,7 @@ int main(void)
 	RUN(list_file_errors);
 	RUN(webhooks);
 	RUN(new_scalar_keys);
+	RUN(speech_provider_keys);
 	RUN(carrier_keys);
 	RUN(load_keys_only);
 	RUN(keyring);

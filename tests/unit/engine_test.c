@@ -297,6 +297,47 @@ TEST(flush_while_waiting_its_turn)
 	return 0;
 }
 
+/* A queue released while its jobs wait their turn behind another call's:
+ * their ends come back on the loop, which frees it, and the pool's thread
+ * must not meet it in its run list afterwards (ASan tells). */
+TEST(release_while_waiting_its_turn)
+{
+	static struct lane a, b;
+	struct engine_pool *p;
+	struct engine_queue *qa, *qb;
+	struct job_arg *first;
+	int before = atomic_load(&released);
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	CHECK_EQ(engine_pool_alloc(&p, 1), 0);
+	CHECK_EQ(engine_queue_alloc(&qa, p), 0);
+	CHECK_EQ(engine_queue_alloc(&qb, p), 0);
+	first = arg_new(&a, 0);
+	first->long_run = true;
+	CHECK_EQ(engine_submit(qa, work, on_out, on_done, first), 0);
+	run_loop(50);
+	for (int k = 0; k < 2; k++) {
+		struct job_arg *j = arg_new(&b, k);
+
+		CHECK_EQ(engine_submit(qb, work, on_out, on_done, j), 0);
+		mem_deref(j);
+	}
+	mem_deref(qb);
+	/* b's ends are released: b's queue is gone. */
+	run_loop(50);
+	CHECK_EQ(atomic_load(&released) - before, 2);
+	/* a's long job ends; the thread goes on to what is listed. */
+	engine_queue_flush(qa);
+	run_loop(200);
+	CHECK_EQ(atomic_load(&b.nran), 0);
+	mem_deref(first);
+	mem_deref(qa);
+	mem_deref(p);
+	CHECK_EQ(atomic_load(&released) - before, 3);
+	return 0;
+}
+
 /* A call released while its job runs: the job is told to stop, nothing
  * is called back, and the arg goes on the loop once the job is over. */
 TEST(queue_released_while_running)
@@ -392,6 +433,7 @@ int main(void)
 	RUN(order_per_queue);
 	RUN(flush_cancels);
 	RUN(flush_while_waiting_its_turn);
+	RUN(release_while_waiting_its_turn);
 	RUN(queue_released_while_running);
 	RUN(shutdown_with_jobs_queued);
 	RUN(threads_and_bad_arguments);

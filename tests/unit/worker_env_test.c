@@ -88,6 +88,50 @@ TEST(allowlist)
 	return 0;
 }
 
+/* The speech providers' settings reach the worker; OPENAI_API_KEY, which
+ * the worker does not keep, reaches it as the openai provider's key, and
+ * only as that. */
+TEST(speech_providers)
+{
+	static struct config cfg;
+	char **env = NULL;
+
+	CHECK_EQ(setenv("OPENAI_API_KEY", "sk-from-env", 1), 0);
+	strcpy(cfg.stt_provider, "openai");
+	strcpy(cfg.stt_url, "http://127.0.0.1:9/v1");
+	strcpy(cfg.stt_model, "whisper-1");
+	strcpy(cfg.stt_language, "en");
+	cfg.stt_timeout_ms = 7000;
+	strcpy(cfg.tts_provider, "espeak-ng");
+	strcpy(cfg.tts_url, "http://127.0.0.1:8/v1");
+	strcpy(cfg.tts_model, "tts-1");
+	cfg.tts_timeout_ms = 1500;
+	CHECK_EQ(worker_env_build(&env, &cfg), 0);
+	CHECK(has(env, "VOXGATE_STT_PROVIDER=openai"));
+	CHECK(has(env, "VOXGATE_STT_URL=http://127.0.0.1:9/v1"));
+	CHECK(has(env, "VOXGATE_STT_MODEL=whisper-1"));
+	CHECK(has(env, "VOXGATE_STT_LANGUAGE=en"));
+	CHECK(has(env, "VOXGATE_STT_TIMEOUT=7000ms"));
+	CHECK(has(env, "VOXGATE_STT_API_KEY=sk-from-env"));
+	CHECK(has(env, "VOXGATE_TTS_URL=http://127.0.0.1:8/v1"));
+	CHECK(has(env, "VOXGATE_TTS_MODEL=tts-1"));
+	CHECK(has(env, "VOXGATE_TTS_TIMEOUT=1500ms"));
+	/* espeak-ng takes no key: OpenAI's is not handed to it */
+	CHECK(has(env, "VOXGATE_TTS_API_KEY="));
+	CHECK_EQ(count(env, "OPENAI_API_KEY="), 0);
+	worker_env_free(env);
+
+	/* a key set for the provider wins over the variable */
+	strcpy(cfg.tts_provider, "openai");
+	strcpy(cfg.tts_api_key, "sk-set");
+	CHECK_EQ(worker_env_build(&env, &cfg), 0);
+	CHECK(has(env, "VOXGATE_TTS_API_KEY=sk-set"));
+	CHECK(has(env, "VOXGATE_STT_API_KEY=sk-from-env"));
+	worker_env_free(env);
+	unsetenv("OPENAI_API_KEY");
+	return 0;
+}
+
 TEST(free_nothing)
 {
 	worker_env_free(NULL);
@@ -97,6 +141,7 @@ TEST(free_nothing)
 int main(void)
 {
 	RUN(allowlist);
+	RUN(speech_providers);
 	RUN(free_nothing);
 	TEST_EXIT();
 }

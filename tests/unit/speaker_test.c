@@ -1,0 +1,364 @@
+/*
+ * The speaker on an OpenAI-compatible /audio/speech, against a stand-in
+ * run inside the test (plain sockets, a thread per connection): the
+ * request as OpenAI documents it, the 24 kHz pcm stream resampled to 8 kHz
+ * and handed on as it arrives, the provider's refusal and stall reported
+ * with the rest of the reply's network clauses cancelled unsaid, and the
+ * embedded voice still speaking. The loop runs on the test's thread.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <re.h>
+
+#include "net/httpc.h"
+#include "speech/tts.h"
+#include "worker/engine.h"
+#include "worker/provider.h"
+#include "worker/speaker.h"
+#include "standin.h"
+#include "test.h"
+
+#define HZ     600
+#define CHUNKS 10 /* of 100 ms at 24 kHz */
+#define GAP_MS 60
+
+static int lfd, port;
+static atomic_bool stop_srv;
+static atomic_int open_conns, requests;
+static pthread_t srv_th;
+static char last_head[4096], last_body[4096];
+static pthread_mutex_t last_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t t_last_chunk;
+
+static bool send_chunk(int fd, const void *data, size_t len)
+{
+	char size[32];
+
+	snprintf(size, sizeof(size), "%zx\r\n", len);
+	return standin_send_all(fd, size, strlen(size)) &&
+	       standin_send_all(fd, data, len) &&
+	       standin_send_all(fd, "\r\n", 2);
+}
+
+static void tone(int fd)
+{
+	int16_t pcm[2400];
+
+	if (!standin_send_head(
+	        fd, "HTTP/1.1 200 OK\r\nContent-Type: audio/pcm\r\n", true))
+		return;
+	for (int c = 0; c < CHUNKS; c++) {
+		for (int i = 0; i < 2400; i++)
+			pcm[i] =
+			    (int16_t)(8000 * sin(2 * M_PI * HZ *
+			                         (c * 2400 + i) / 24000.0));
+		if (c && !standin_pause(fd, GAP_MS, &stop_srv))
+			return;
+		/* an odd split: a sample across two chunks */
+		if (!send_chunk(fd, pcm, 2401) ||
+		    !send_chunk(fd, (char *)pcm + 2401, sizeof(pcm) - 2401))
+			return;
+		t_last_chunk = now_ms();
+	}
+	standin_send_all(fd, "0\r\n\r\n", 5);
+}
+
+static void answer(int fd, const char *path)
+{
+	static const char refused[] =
+	    "{\"error\":{\"message\":\"Incorrect API key provided: "
+	    "sk-wrong-0123456789.\",\"type\":\"invalid_request_error\","
+	    "\"param\":null,\"code\":\"invalid_api_key\"}}";
+	char buf[512];
+
+	if (!strcmp(path, "/ok/audio/speech")) {
+		tone(fd);
+	} else if (!strcmp(path, "/refuse/audio/speech")) {
+		snprintf(buf, sizeof(buf),
+		         "HTTP/1.1 401 Unauthorized\r\nContent-Type: "
+		         "application/json\r\nContent-Length: %zu\r\n"
+		         "Connection: close\r\n\r\n%s",
+		         strlen(refused), refused);
+		standin_send_all(fd, buf, strlen(buf));
+	} else if (!strcmp(path, "/stall/audio/speech")) {
+		standin_pause(fd, 3000, &stop_srv);
+	}
+}
+
+static void *conn_run(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char *head = NULL, *body = NULL, path[64] = "";
+
+	if (standin_read_request(fd, &head, &body) == 0 && head) {
+		sscanf(head, "%*s %63s", path);
+		pthread_mutex_lock(&last_lock);
+		snprintf(last_head, sizeof(last_head), "%s", head);
+		snprintf(last_body, sizeof(last_body), "%s", body);
+		pthread_mutex_unlock(&last_lock);
+		atomic_fetch_add(&requests, 1);
+	}
+	answer(fd, path);
+	free(head);
+	free(body);
+	close(fd);
+	atomic_fetch_sub(&open_conns, 1);
+	return NULL;
+}
+
+static void *srv_run(void *arg)
+{
+	int fd;
+
+	(void)arg;
+	while ((fd = standin_accept(lfd, &stop_srv)) >= 0) {
+		pthread_t th;
+
+		atomic_fetch_add(&open_conns, 1);
+		if (pthread_create(&th, NULL, conn_run, (void *)(intptr_t)fd)) {
+			close(fd);
+			atomic_fetch_sub(&open_conns, 1);
+			continue;
+		}
+		pthread_detach(th);
+	}
+	return NULL;
+}
+
+/* ---- the speaker, on the loop ----------------------------------------- */
+
+static struct httpc *http;
+static struct engine_pool *pool;
+static struct tts *tts;
+
+struct clause_log {
+	int16_t pcm[40000];
+	size_t n;
+	uint64_t t_first;
+	int err;
+	bool done;
+};
+
+struct heard {
+	struct clause_log c[4];
+	int pending;
+};
+
+static void on_audio(uint32_t tag, const int16_t *pcm, size_t n, void *arg)
+{
+	struct heard *h = arg;
+	struct clause_log *c = &h->c[tag];
+	size_t k = n < 40000 - c->n ? n : 40000 - c->n;
+
+	if (!c->t_first)
+		c->t_first = now_ms();
+	memcpy(c->pcm + c->n, pcm, k * sizeof(*pcm));
+	c->n += k;
+}
+
+static void on_done(uint32_t tag, int err, void *arg)
+{
+	struct heard *h = arg;
+
+	h->c[tag].done = true;
+	h->c[tag].err = err;
+	if (!--h->pending)
+		re_cancel();
+}
+
+static void give_up(void *arg)
+{
+	(void)arg;
+	re_cancel();
+}
+
+static void run_loop(unsigned ms)
+{
+	struct tmr t;
+
+	tmr_init(&t);
+	tmr_start(&t, ms, give_up, NULL);
+	re_main(NULL);
+	tmr_cancel(&t);
+}
+
+/* The share of pcm's energy at hz (Goertzel). */
+static double share(const int16_t *pcm, size_t n, double hz)
+{
+	double k = 2 * M_PI * hz / 8000, c = 2 * cos(k), s1 = 0, s2 = 0;
+	double total = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double s0 = pcm[i] + c * s1 - s2;
+
+		s2 = s1;
+		s1 = s0;
+		total += (double)pcm[i] * pcm[i];
+	}
+	return total ? 2 * (s1 * s1 + s2 * s2 - c * s1 * s2) / (n * total) : 0;
+}
+
+static int make(struct speaker **sp, struct provider *pv, char *url,
+                size_t size, const char *path, struct heard *h)
+{
+	snprintf(url, size, "http://127.0.0.1:%d/%s/audio/speech", port, path);
+	*pv = (struct provider){.name = "openai",
+	                        .http = http,
+	                        .url = url,
+	                        .api_key = "sk-test-key-77",
+	                        .model = "tts-1",
+	                        .voice = "alloy",
+	                        .timeout_ms = 400};
+	const struct speaker_config cfg = {
+	    .tts = tts, .pool = pool, .net = pv, .call_id = "c1"};
+
+	return speaker_alloc(sp, &cfg, on_audio, on_done, h);
+}
+
+TEST(streams_resampled_as_it_arrives)
+{
+	static struct heard h;
+	struct provider pv;
+	struct speaker *s;
+	char url[128];
+	uint64_t t0;
+
+	memset(&h, 0, sizeof(h));
+	CHECK_EQ(make(&s, &pv, url, sizeof(url), "ok", &h), 0);
+	h.pending = 1;
+	t0 = now_ms();
+	CHECK_EQ(speaker_say(s, "Hello \"there\".", 14, 1), 0);
+	run_loop(5000);
+	CHECK(h.c[1].done);
+	CHECK_EQ(h.c[1].err, 0);
+	/* 1 s of audio at 8 kHz, within the resampler's edges */
+	CHECK(h.c[1].n > 7900 && h.c[1].n < 8100);
+	CHECK(share(h.c[1].pcm + 400, h.c[1].n - 800, HZ) > 0.9);
+	/* the first audio came before the last chunk was sent */
+	CHECK(h.c[1].t_first < t_last_chunk - 3 * GAP_MS);
+	CHECK(h.c[1].t_first - t0 < 300);
+	pthread_mutex_lock(&last_lock);
+	CHECK(strstr(last_head, "POST /ok/audio/speech HTTP/1.1"));
+	CHECK(strstr(last_head, "Authorization: Bearer sk-test-key-77"));
+	CHECK(strstr(last_head, "Content-Type: application/json"));
+	CHECK(strstr(last_body, "\"model\":\"tts-1\""));
+	CHECK(strstr(last_body, "\"input\":\"Hello \\\"there\\\".\""));
+	CHECK(strstr(last_body, "\"voice\":\"alloy\""));
+	CHECK(strstr(last_body, "\"response_format\":\"pcm\""));
+	pthread_mutex_unlock(&last_lock);
+	mem_deref(s);
+	return 0;
+}
+
+/* A refusal: the clause fails with EACCES, the reply's next network clause
+ * is not even asked for, the embedded voice speaks, and a new reply (tag)
+ * is tried again. */
+TEST(refused_then_embedded)
+{
+	static struct heard h;
+	struct provider pv;
+	struct speaker *s;
+	char url[128];
+	int before;
+
+	memset(&h, 0, sizeof(h));
+	CHECK_EQ(make(&s, &pv, url, sizeof(url), "refuse", &h), 0);
+	before = atomic_load(&requests);
+	h.pending = 4;
+	CHECK_EQ(speaker_say(s, "One.", 4, 1), 0);
+	CHECK_EQ(speaker_say(s, "Two.", 4, 1), 0);
+	CHECK_EQ(speaker_say_embedded(s, "Sorry.", 6, 1), 0);
+	CHECK_EQ(speaker_say(s, "Three.", 6, 2), 0);
+	run_loop(10000);
+	CHECK_EQ(h.pending, 0);
+	CHECK_EQ(h.c[1].err, 0); /* the embedded clause's, reported last */
+	CHECK(h.c[1].n > 2000);  /* "Sorry." in espeak-ng */
+	CHECK_EQ(h.c[2].err, EACCES);
+	CHECK_EQ(atomic_load(&requests) - before, 2); /* One, Three */
+	mem_deref(s);
+	return 0;
+}
+
+TEST(stall_times_out)
+{
+	static struct heard h;
+	struct provider pv;
+	struct speaker *s;
+	char url[128];
+	uint64_t t0;
+
+	memset(&h, 0, sizeof(h));
+	CHECK_EQ(make(&s, &pv, url, sizeof(url), "stall", &h), 0);
+	h.pending = 1;
+	t0 = now_ms();
+	CHECK_EQ(speaker_say(s, "Hi.", 3, 1), 0);
+	run_loop(3000);
+	CHECK(h.c[1].done);
+	CHECK_EQ(h.c[1].err, ETIMEDOUT);
+	CHECK(now_ms() - t0 >= 390 && now_ms() - t0 < 1500);
+	mem_deref(s);
+	return 0;
+}
+
+/* A cancel drops the request in flight: no handler comes. */
+TEST(cancel_drops_the_request)
+{
+	static struct heard h;
+	struct provider pv;
+	struct speaker *s;
+	char url[128];
+
+	memset(&h, 0, sizeof(h));
+	CHECK_EQ(make(&s, &pv, url, sizeof(url), "ok", &h), 0);
+	h.pending = 1;
+	CHECK_EQ(speaker_say(s, "Hi.", 3, 1), 0);
+	run_loop(150);
+	speaker_cancel(s);
+	run_loop(1000);
+	CHECK(!h.c[1].done);
+	CHECK(h.c[1].n < 8000);
+	mem_deref(s);
+	return 0;
+}
+
+int main(void)
+{
+	struct tts_params tp;
+	const char *why = NULL;
+	int err = libre_init();
+
+	if (err)
+		return 1;
+	tts_params_default(&tp);
+	tp.out_rate = 8000;
+	if (tts_alloc(&tts, &tp, &why) || httpc_alloc(&http) ||
+	    engine_pool_alloc(&pool, 1)) {
+		printf("FAIL setup: %s\n", why ? why : "http or pool");
+		return 1;
+	}
+	lfd = standin_listen(&port);
+	if (lfd < 0 || pthread_create(&srv_th, NULL, srv_run, NULL))
+		return 1;
+	RUN(streams_resampled_as_it_arrives);
+	RUN(refused_then_embedded);
+	RUN(stall_times_out);
+	RUN(cancel_drops_the_request);
+	atomic_store(&stop_srv, true);
+	pthread_join(srv_th, NULL);
+	while (atomic_load(&open_conns) > 0)
+		sleep_ms(5);
+	close(lfd);
+	mem_deref(pool);
+	mem_deref(http);
+	mem_deref(tts);
+	libre_close();
+	TEST_EXIT();
+}
