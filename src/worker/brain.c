@@ -1,11 +1,14 @@
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 
 #include "core/libre.h"
+#include "core/log.h"
 #include "worker/brain.h"
 
 /* One alternative of a pattern: words that must all be heard. */
@@ -393,9 +396,10 @@ static int echo_text(const char *heard, char **textp)
  * A reply in flight. The echo and script brains know their answer at
  * once; it is handed out from a 0 ms timer so that every brain answers
  * the same way, never from inside brain_reply_start. The LLM's comes from
- * its chat. The handle the caller holds is apart from this, so that its
- * release inside a handler only marks the reply: each entry from the loop
- * holds a reference until it returns.
+ * its chat, round after round while the model calls tools. The handle the
+ * caller holds is apart from this, so that its release inside a handler
+ * only marks the reply: each entry from the loop holds a reference until
+ * it returns.
  */
 struct reply_run {
 	struct brain_reply *h; /* NULL once released */
@@ -406,11 +410,52 @@ struct reply_run {
 	brain_text_h *texth;
 	brain_done_h *doneh;
 	void *arg;
+
+	/* the LLM's rounds */
+	const struct brain_config *cfg;
+	struct httpc *hc;
+	struct llm_message *msgs; /* every string owned */
+	size_t nmsgs, capmsgs;
+	struct llm_tool *defs; /* cfg's tools as a chat takes them */
+	unsigned round;        /* completions started */
+	char *round_text;      /* this round's words, for its message */
+	size_t round_len;
+	bool round_got; /* this round said something */
+	bool said;      /* words went to texth */
+	bool space;     /* ... and the last of them was a space */
+	/* the calls of the last round, run one after the other */
+	struct llm_tool_call *calls;
+	size_t ncalls, next;
+	struct brain_tool_call *pending; /* its handler has not answered */
+	bool running;                    /* run_tools is on the stack */
+	bool end;
+	char *say;
 };
 
 struct brain_reply {
 	struct reply_run *r;
 };
+
+/* The brain's reference is call->r, cleared once the call is answered or
+ * the reply goes; the handler holds the object. */
+struct brain_tool_call {
+	struct reply_run *r;
+};
+
+/* A round's words kept for its assistant message; a longer text is cut,
+ * the model's own words past it mattering little to the next round. */
+#define ROUND_TEXT_MAX 4096
+
+static void msgs_free(struct reply_run *r)
+{
+	for (size_t i = 0; i < r->nmsgs; i++) {
+		free((char *)r->msgs[i].role);
+		free((char *)r->msgs[i].content);
+		free((char *)r->msgs[i].tool_call_id);
+		free((struct llm_tool_call *)r->msgs[i].calls);
+	}
+	free(r->msgs);
+}
 
 static void run_destructor(void *arg)
 {
@@ -419,6 +464,15 @@ static void run_destructor(void *arg)
 	tmr_cancel(&r->tmr);
 	mem_deref(r->chat);
 	free(r->text);
+	if (r->pending) {
+		r->pending->r = NULL;
+		mem_deref(r->pending);
+	}
+	msgs_free(r);
+	free(r->defs);
+	free(r->round_text);
+	free(r->calls);
+	free(r->say);
 }
 
 static void handle_destructor(void *arg)
@@ -443,20 +497,305 @@ static void fixed_answer(void *arg)
 	mem_deref(r);
 }
 
+/* Appends a message whose strings are copied (content, id: NULL = none)
+ * and whose calls are taken. */
+static int msg_add(struct reply_run *r, const char *role, const char *content,
+                   const char *id, struct llm_tool_call *calls, size_t ncalls)
+{
+	struct llm_message *m;
+
+	if (r->nmsgs == r->capmsgs) {
+		size_t cap = r->capmsgs ? 2 * r->capmsgs : 8;
+
+		m = realloc(r->msgs, cap * sizeof(*m));
+		if (!m)
+			return ENOMEM;
+		r->msgs = m;
+		r->capmsgs = cap;
+	}
+	m = &r->msgs[r->nmsgs];
+	memset(m, 0, sizeof(*m));
+	m->role = strdup(role);
+	m->content = content ? strdup(content) : NULL;
+	m->tool_call_id = id ? strdup(id) : NULL;
+	if (!m->role || (content && !m->content) || (id && !m->tool_call_id)) {
+		free((char *)m->role);
+		free((char *)m->content);
+		free((char *)m->tool_call_id);
+		return ENOMEM;
+	}
+	m->calls = calls;
+	m->ncalls = ncalls;
+	r->nmsgs++;
+	return 0;
+}
+
+static void say(struct reply_run *r, const char *text, size_t len)
+{
+	if (!len || !r->h)
+		return;
+	r->said = true;
+	r->space = strchr(" \t\r\n", text[len - 1]) != NULL;
+	r->texth(text, len, r->arg);
+}
+
 static void llm_text(const char *text, size_t len, void *arg)
 {
 	struct reply_run *r = arg;
 
+	if (!r->h)
+		return;
+	/* A round's words follow the last one's as a new sentence would. */
+	if (!r->round_got && r->said && !r->space)
+		say(r, " ", 1);
+	r->round_got = true;
+	if (r->round_len < ROUND_TEXT_MAX) {
+		size_t n = len < ROUND_TEXT_MAX - r->round_len
+		               ? len
+		               : ROUND_TEXT_MAX - r->round_len;
+		char *t = realloc(r->round_text, r->round_len + n + 1);
+
+		if (t) {
+			memcpy(t + r->round_len, text, n);
+			r->round_len += n;
+			t[r->round_len] = '\0';
+			r->round_text = t;
+		}
+	}
 	if (r->h)
-		r->texth(text, len, r->arg);
+		say(r, text, len);
+}
+
+/* The reply is over: what the tools asked to be said if the model said
+ * nothing, then doneh. */
+static void finish(struct reply_run *r, int err, const char *why)
+{
+	if (!err && !r->said && r->say)
+		say(r, r->say, strlen(r->say));
+	if (r->h)
+		r->doneh(err, err ? why : "", !err && r->hangup, r->arg);
+}
+
+static void llm_done(int err, const char *why, void *arg);
+
+static int round_start(struct reply_run *r, const char **why)
+{
+	struct llm_params p = r->cfg->llm;
+
+	p.tools = r->defs;
+	p.ntools = r->defs ? r->cfg->ntools : 0;
+	/* The last completion is asked for words: the caller must hear
+	 * something. */
+	p.tools_off = p.ntools && r->round + 1 >= BRAIN_TOOL_ROUNDS;
+	r->round++;
+	r->round_len = 0;
+	r->round_got = false;
+	r->chat = mem_deref(r->chat);
+	return llm_chat_start(&r->chat, r->hc, &p, r->msgs, r->nmsgs, llm_text,
+	                      llm_done, r, why);
+}
+
+static const struct brain_tool *tool_find(const struct brain_config *cfg,
+                                          const char *name)
+{
+	for (size_t i = 0; i < cfg->ntools; i++)
+		if (cfg->tools[i].def.name &&
+		    !strcmp(cfg->tools[i].def.name, name))
+			return &cfg->tools[i];
+	return NULL;
+}
+
+/* The tool message answering the call being run; the next one is run. */
+static void result_add(struct reply_run *r, const char *content)
+{
+	/* Out of memory, the answer is missing, and the server says so
+	 * at the next round: the turn ends with the apology. */
+	(void)msg_add(r, "tool", content, r->calls[r->next].id, NULL, 0);
+	r->next++;
+}
+
+static void result_error(struct reply_run *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* {"error": "..."}, as models read a failed call. */
+static void result_error(struct reply_run *r, const char *fmt, ...)
+{
+	char text[300], *s = NULL;
+	json_t *o;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vsnprintf(text, sizeof(text), fmt, ap) < 0)
+		text[0] = '\0';
+	va_end(ap);
+	o = json_pack("{s:s}", "error", text);
+	if (!o)
+		o = json_pack("{s:s}", "error", "the call failed");
+	if (o)
+		s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	result_add(r, s ? s : "{\"error\":\"out of memory\"}");
+	free(s);
+}
+
+static void call_one(struct reply_run *r)
+{
+	const struct llm_tool_call *c = &r->calls[r->next];
+	const struct brain_tool *tool = tool_find(r->cfg, c->name);
+	struct brain_tool_call *call;
+	const char *args = c->args, *why = NULL;
+	json_error_t jerr;
+	json_t *o;
+	int err;
+
+	if (!tool) {
+		log_event(LOGL_WARN, NULL, "llm_tool_unknown", "name=\"%.64s\"",
+		          c->name);
+		result_error(r, "there is no tool named \"%s\"", c->name);
+		return;
+	}
+	if (c->args_cut) {
+		result_error(r, "the arguments are longer than %d bytes",
+		             LLM_TOOL_ARGS_MAX);
+		return;
+	}
+	/* Some servers send no arguments at all for a call without any. */
+	while (*args == ' ' || *args == '\t' || *args == '\n' || *args == '\r')
+		args++;
+	if (!*args)
+		args = "{}";
+	o = json_loads(args, 0, &jerr);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		log_event(LOGL_WARN, NULL, "llm_tool_bad_arguments",
+		          "name=%s error=\"%s\"", c->name,
+		          o ? "not an object" : jerr.text);
+		result_error(r, "the arguments are not a JSON object: %s",
+		             o ? "not an object" : jerr.text);
+		return;
+	}
+	json_decref(o);
+	call = mem_zalloc(sizeof(*call), NULL);
+	if (!call) {
+		result_error(r, "out of memory");
+		return;
+	}
+	call->r = r;
+	r->pending = call;
+	err = tool->h(call, args, r->arg, &why);
+	if (err && r->pending == call) {
+		call->r = NULL;
+		r->pending = NULL;
+		mem_deref(call);
+		result_error(r, "%s", why && why[0] ? why : strerror(err));
+	}
+}
+
+/* Runs the calls not yet run, one at a time; then ends the reply or asks
+ * the model again. */
+static void run_tools(struct reply_run *r)
+{
+	const char *why = NULL;
+	int err;
+
+	if (r->running)
+		return;
+	mem_ref(r);
+	r->running = true;
+	while (r->h && !r->pending && r->next < r->ncalls)
+		call_one(r);
+	r->running = false;
+	if (r->h && !r->pending && r->next == r->ncalls) {
+		if (r->end) {
+			finish(r, 0, "");
+		} else {
+			err = round_start(r, &why);
+			if (err)
+				finish(r, err, why);
+		}
+	}
+	mem_deref(r);
+}
+
+void brain_tool_answer(struct brain_tool_call *call,
+                       const struct brain_tool_result *res)
+{
+	struct reply_run *r = call ? call->r : NULL;
+
+	if (!r || !res)
+		return;
+	call->r = NULL;
+	if (r->pending == call) {
+		r->pending = NULL;
+		mem_deref(call);
+	}
+	r->end |= res->end || res->hangup;
+	r->hangup |= res->hangup;
+	if (res->say && res->say[0] && !r->say)
+		r->say = strdup(res->say);
+	result_add(r, res->content ? res->content : "{}");
+	run_tools(r);
+}
+
+static void tools_due(void *arg)
+{
+	struct reply_run *r = arg;
+
+	r->chat = mem_deref(r->chat);
+	run_tools(r);
 }
 
 static void llm_done(int err, const char *why, void *arg)
 {
 	struct reply_run *r = mem_ref(arg);
+	const struct llm_tool_call *calls;
+	struct llm_tool_call *mine;
+	size_t n = 0;
+	char what[80];
 
-	if (r->h)
-		r->doneh(err, err ? why : "", false, r->arg);
+	if (!r->h)
+		goto out;
+	calls = err ? NULL : llm_chat_calls(r->chat, &n, NULL);
+	if (err || !n) {
+		finish(r, err, why);
+		goto out;
+	}
+	if (r->round >= BRAIN_TOOL_ROUNDS) {
+		snprintf(what, sizeof(what),
+		         "the model called tools past %d completions",
+		         BRAIN_TOOL_ROUNDS);
+		finish(r, EPROTO, what);
+		goto out;
+	}
+	free(r->calls);
+	r->calls = malloc(n * sizeof(*r->calls));
+	/* The assistant message owns its copy, the run another. */
+	mine = malloc(n * sizeof(*mine));
+
+	if (!r->calls || !mine) {
+		free(mine);
+		finish(r, ENOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(r->calls, calls, n * sizeof(*calls));
+	for (size_t i = 0; i < n; i++)
+		if (!r->calls[i].id[0])
+			snprintf(r->calls[i].id, sizeof(r->calls[i].id),
+			         "call_%u_%zu", r->round, i);
+	memcpy(mine, r->calls, n * sizeof(*mine));
+	r->ncalls = n;
+	r->next = 0;
+	if (msg_add(r, "assistant", r->round_len ? r->round_text : NULL, NULL,
+	            mine, n)) {
+		free(mine);
+		finish(r, ENOMEM, "out of memory");
+		goto out;
+	}
+	/* Not from inside the chat's handler, which runs within the HTTP
+	 * client's transfer: the next round's request could not start
+	 * there. */
+	tmr_start(&r->tmr, 0, tools_due, r);
+out:
 	mem_deref(r);
 }
 
@@ -464,22 +803,27 @@ static int llm_start(struct reply_run *r, const struct brain_config *cfg,
                      struct httpc *hc, const struct llm_message *history,
                      size_t n, const char **why)
 {
-	bool sys = cfg->system_prompt && cfg->system_prompt[0];
-	struct llm_message *msgs = malloc((n + 1) * sizeof(*msgs));
-	size_t m = 0;
-	int err;
+	int err = 0;
 
-	if (!msgs) {
-		*why = "out of memory";
-		return ENOMEM;
+	r->cfg = cfg;
+	r->hc = hc;
+	if (cfg->system_prompt && cfg->system_prompt[0])
+		err = msg_add(r, "system", cfg->system_prompt, NULL, NULL, 0);
+	for (size_t i = 0; !err && i < n; i++)
+		err = msg_add(r, history[i].role, history[i].content, NULL,
+		              NULL, 0);
+	if (!err && cfg->ntools) {
+		r->defs = calloc(cfg->ntools, sizeof(*r->defs));
+		if (!r->defs)
+			err = ENOMEM;
+		for (size_t i = 0; !err && i < cfg->ntools; i++)
+			r->defs[i] = cfg->tools[i].def;
 	}
-	if (sys)
-		msgs[m++] = (struct llm_message){"system", cfg->system_prompt};
-	memcpy(msgs + m, history, n * sizeof(*msgs));
-	err = llm_chat_start(&r->chat, hc, &cfg->llm, msgs, m + n, llm_text,
-	                     llm_done, r, why);
-	free(msgs);
-	return err;
+	if (err) {
+		*why = "out of memory";
+		return err;
+	}
+	return round_start(r, why);
 }
 
 int brain_reply_start(struct brain_reply **rp, const struct brain_config *cfg,
@@ -493,7 +837,7 @@ int brain_reply_start(struct brain_reply **rp, const struct brain_config *cfg,
 	int err;
 
 	if (!rp || !cfg || !history || !n || !texth || !doneh ||
-	    !history[n - 1].content) {
+	    !history[n - 1].content || (cfg->ntools && !cfg->tools)) {
 		reason = "no history or no handler";
 		err = EINVAL;
 		goto out;

@@ -4,7 +4,13 @@
  * echo   "You said: <transcript>." (the default);
  * script a dialog read from a file by brain_script_load;
  * llm    an OpenAI-compatible chat model, given the system prompt and the
- *        conversation so far.
+ *        conversation so far, and the tools of brain_config to call: a
+ *        reply with calls runs them (handlers in the table), sends their
+ *        results back as OpenAI expects (the assistant message with its
+ *        tool_calls, a "tool" message for each) and asks again, at most
+ *        BRAIN_TOOL_ROUNDS completions a turn. A call to no tool of the
+ *        table, or with arguments that are not a JSON object, is answered
+ *        to the model with the error.
  *
  * A brain hands its reply out as text pieces as they come, so the pipeline
  * can speak the first clause while the rest is still being written. It is
@@ -35,11 +41,58 @@
 #include "worker/llm.h"
 
 struct brain_script;
+struct brain_tool_call;
+
+/*
+ * What a tool call comes to, given by its handler. content goes back to
+ * the model as the "tool" message; unless end, the model is asked again
+ * with it, to say what follows. say is said when the reply ends with
+ * nothing said (the model's own words come first); hangup ends the call
+ * once the reply has been played, and implies end.
+ */
+struct brain_tool_result {
+	const char *content;
+	const char *say;
+	bool end;
+	bool hangup;
+};
+
+/*
+ * A tool's handler, on the loop: args is the call's arguments, a JSON
+ * object (checked by the brain). It answers with brain_tool_answer, at
+ * once or later from the loop, holding a reference to call (mem_ref) until
+ * then; the reply may be gone by then, and the answer is dropped. Returns
+ * 0, or an errno value and a reason in *why (valid during the call), then
+ * the model is told the call failed and why, and answer is not called.
+ * arg: the reply's handler argument (brain_reply_start's).
+ */
+typedef int(brain_tool_h)(struct brain_tool_call *call, const char *args,
+                          void *arg, const char **why);
+
+/* One tool the LLM brain offers: more join the table without touching
+ * the brain or the stream's parser. */
+struct brain_tool {
+	struct llm_tool def; /* name, description, parameters (JSON Schema) */
+	brain_tool_h *h;
+};
+
+/* r is copied; a second answer, or one after the reply is gone, is
+ * dropped. */
+void brain_tool_answer(struct brain_tool_call *call,
+                       const struct brain_tool_result *r);
+
+/* Completions a turn may take: the first, and those that follow tool
+ * calls. The last is asked for words only ("tool_choice": "none"); a
+ * model that calls tools all the same ends the turn with an error. */
+#define BRAIN_TOOL_ROUNDS 3
 
 struct brain_config {
 	enum brain_kind { BRAIN_ECHO, BRAIN_SCRIPT, BRAIN_LLM } kind;
-	struct llm_params llm;     /* BRAIN_LLM */
+	struct llm_params llm;     /* BRAIN_LLM (its tools: below) */
 	const char *system_prompt; /* BRAIN_LLM; NULL or "" = none */
+	/* BRAIN_LLM: the tools offered, borrowed; none = a plain chat */
+	const struct brain_tool *tools;
+	size_t ntools;
 	/* BRAIN_SCRIPT: loaded by brain_script_load, borrowed */
 	const struct brain_script *script;
 };

@@ -8,6 +8,12 @@
  * so a read may split the stream anywhere, even inside a UTF-8 character.
  * "[DONE]" ends the reply; the request is then released rather than
  * waited out, so a server that keeps the connection open delays nothing.
+ *
+ * Tool calls come as fragments in delta.tool_calls: the first of a call
+ * carries its index, id and name, the next ones pieces of its arguments
+ * under the same index. They are joined in place, bounded (calls, name, id
+ * and arguments: LLM_TOOL_*_MAX), with no allocation but the calls' array
+ * at the first one.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -23,6 +29,7 @@
 
 #include "core/clock.h"
 #include "core/libre.h"
+#include "core/utf8.h"
 #include "net/httpc.h"
 #include "worker/llm.h"
 
@@ -56,6 +63,11 @@ struct llm_stream {
 	struct llm_run *run; /* NULL: nothing cancels, no reason is kept */
 	char *why;           /* run->why, or own */
 	char own[LLM_WHY_MAX];
+	/* run->calls, or own: allocated at the first call, freed with the
+	 * stream */
+	struct llm_tool_call *calls;
+	size_t ncalls;
+	char finish[LLM_FINISH_MAX];
 };
 
 void llm_params_default(struct llm_params *p)
@@ -70,6 +82,8 @@ void llm_params_default(struct llm_params *p)
 void llm_run_init(struct llm_run *run)
 {
 	run->why[0] = '\0';
+	run->ncalls = 0;
+	run->finish[0] = '\0';
 }
 
 /* Formats the reason into why (LLM_WHY_MAX bytes) and blanks control
@@ -97,6 +111,20 @@ static void stream_init(struct llm_stream *s, struct llm_run *run)
 	s->run = run;
 	s->why = run ? run->why : s->own;
 	s->why[0] = '\0';
+	s->calls = run ? run->calls : NULL;
+	if (run) {
+		run->ncalls = 0;
+		run->finish[0] = '\0';
+	}
+}
+
+static void stream_free(struct llm_stream *s)
+{
+	free(s->line.data);
+	free(s->data.data);
+	free(s->ebody.data);
+	if (!s->run)
+		free(s->calls);
 }
 
 /* The caller's *why for a failed stream: the run's reason, or without a
@@ -146,12 +174,122 @@ static const char *error_text(json_t *e)
 	return json_string_value(json_object_get(e, "message"));
 }
 
+/* A string member of a fragment: NULL when absent or empty. (A NUL
+ * inside cannot come: the stream's JSON is read without JSON_ALLOW_NUL.) */
+static int frag_str(struct llm_stream *s, json_t *o, const char *key,
+                    const char **v, size_t *len)
+{
+	json_t *j = json_object_get(o, key);
+
+	*v = NULL;
+	*len = 0;
+	if (!j || json_is_null(j))
+		return 0;
+	if (!json_is_string(j))
+		return stream_fail(s, EPROTO, "malformed tool call", key);
+	*len = json_string_length(j);
+	if (*len)
+		*v = json_string_value(j);
+	return 0;
+}
+
+/*
+ * One element of delta.tool_calls. Its index says which call it adds to;
+ * without one (some servers send each call whole), a new id starts a new
+ * call and anything else adds to the last. The id and the name are taken
+ * once, from the first fragment that has them (some servers repeat them
+ * in every fragment); the arguments are joined.
+ */
+static int tool_fragment(struct llm_stream *s, json_t *c)
+{
+	json_t *index = json_object_get(c, "index"), *fn;
+	const char *id, *name, *args;
+	size_t idlen, namelen, argslen, at, room;
+	struct llm_tool_call *call;
+	int err;
+
+	if (!json_is_object(c))
+		return stream_fail(s, EPROTO, "malformed tool call",
+		                   "not an object");
+	fn = json_object_get(c, "function");
+	if (fn && !json_is_null(fn) && !json_is_object(fn))
+		return stream_fail(s, EPROTO, "malformed tool call",
+		                   "function is not an object");
+	err = frag_str(s, c, "id", &id, &idlen);
+	if (!err)
+		err = frag_str(s, fn, "name", &name, &namelen);
+	if (!err)
+		err = frag_str(s, fn, "arguments", &args, &argslen);
+	if (err)
+		return err;
+	if (json_is_integer(index)) {
+		json_int_t i = json_integer_value(index);
+
+		if (i < 0 || i >= LLM_TOOL_CALLS_MAX) {
+			char what[48];
+
+			snprintf(what, sizeof(what),
+			         "index %lld, at most %d calls", (long long)i,
+			         LLM_TOOL_CALLS_MAX);
+			return stream_fail(s, EPROTO, "malformed tool call",
+			                   what);
+		}
+		at = (size_t)i;
+	} else if (index && !json_is_null(index)) {
+		return stream_fail(s, EPROTO, "malformed tool call",
+		                   "index is not an integer");
+	} else if (!s->ncalls) {
+		at = 0;
+	} else {
+		at = s->ncalls - 1;
+		if (id && s->calls[at].id[0] &&
+		    (strlen(s->calls[at].id) != idlen ||
+		     memcmp(s->calls[at].id, id, idlen)))
+			at++;
+		if (at >= LLM_TOOL_CALLS_MAX)
+			return stream_fail(s, EPROTO, "malformed tool call",
+			                   "too many calls");
+	}
+	if (idlen > LLM_TOOL_ID_MAX)
+		return stream_fail(s, EPROTO, "malformed tool call",
+		                   "id too long");
+	if (namelen > LLM_TOOL_NAME_MAX)
+		return stream_fail(s, EPROTO, "malformed tool call",
+		                   "name too long");
+	if (!s->calls) {
+		s->calls = calloc(LLM_TOOL_CALLS_MAX, sizeof(*s->calls));
+		if (!s->calls)
+			return stream_fail(s, ENOMEM, "out of memory", NULL);
+	}
+	while (s->ncalls <= at)
+		memset(&s->calls[s->ncalls++], 0, sizeof(*s->calls));
+	call = &s->calls[at];
+	if (id && !call->id[0]) {
+		memcpy(call->id, id, idlen);
+		call->id[idlen] = '\0';
+	}
+	if (name && !call->name[0]) {
+		memcpy(call->name, name, namelen);
+		call->name[namelen] = '\0';
+	}
+	room = LLM_TOOL_ARGS_MAX - call->args_len;
+	if (argslen > room) {
+		call->args_cut = true;
+		argslen = room;
+	}
+	memcpy(call->args + call->args_len, args ? args : "", argslen);
+	call->args_len += argslen;
+	call->args[call->args_len] = '\0';
+	return 0;
+}
+
 /* One event's data: "[DONE]" or a chunk whose choices[0].delta.content,
- * when a non-empty string, is the next piece of text. */
+ * when a non-empty string, is the next piece of text, and whose
+ * delta.tool_calls, when there, are fragments of calls. */
 static int sse_event(struct llm_stream *s)
 {
 	json_error_t jerr;
-	json_t *root, *content;
+	json_t *root, *choice, *delta, *content, *finish, *calls;
 	const char *text;
 	int err = 0;
 
@@ -173,17 +311,36 @@ static int sse_event(struct llm_stream *s)
 		json_decref(root);
 		return err;
 	}
-	content = json_object_get(
-	    json_object_get(json_array_get(json_object_get(root, "choices"), 0),
-	                    "delta"),
-	    "content");
-	if (json_is_string(content) && json_string_length(content) > 0) {
+	choice = json_array_get(json_object_get(root, "choices"), 0);
+	delta = json_object_get(choice, "delta");
+	content = json_object_get(delta, "content");
+	finish = json_object_get(choice, "finish_reason");
+	if (json_is_string(finish))
+		utf8_copy(s->finish, sizeof(s->finish),
+		          json_string_value(finish),
+		          json_string_length(finish));
+	calls = json_object_get(delta, "tool_calls");
+	if (calls && !json_is_null(calls)) {
+		size_t i;
+		json_t *c;
+
+		if (!json_is_array(calls))
+			err = stream_fail(s, EPROTO, "malformed tool call",
+			                  "tool_calls is not a list");
+		json_array_foreach(calls, i, c)
+		{
+			if (!err)
+				err = tool_fragment(s, c);
+		}
+	}
+	if (!err && json_is_string(content) &&
+	    json_string_length(content) > 0) {
 		s->got_text = true;
 		s->h(json_string_value(content), json_string_length(content),
 		     s->arg);
 	}
 	json_decref(root);
-	return 0;
+	return err;
 }
 
 /* One complete line: a blank line ends the event, "data" lines add to it,
@@ -287,12 +444,94 @@ static void http_error(struct llm_stream *s)
 	json_decref(root);
 }
 
+/* One message as OpenAI takes it: an assistant's calls as
+ * {"id", "type": "function", "function": {"name", "arguments"}}, a tool's
+ * answer with its tool_call_id. NULL when a string is not UTF-8. */
+static json_t *message_json(const struct llm_message *m)
+{
+	json_t *o = json_pack("{s:s,s:s?}", "role", m->role, "content",
+	                      m->content),
+	       *calls;
+
+	if (!o)
+		return NULL;
+	if (m->tool_call_id &&
+	    json_object_set_new(o, "tool_call_id",
+	                        json_string(m->tool_call_id))) {
+		json_decref(o);
+		return NULL;
+	}
+	if (!m->ncalls)
+		return o;
+	calls = json_array();
+	if (json_object_set_new(o, "tool_calls", calls)) {
+		json_decref(o);
+		return NULL;
+	}
+	for (size_t i = 0; i < m->ncalls; i++) {
+		const struct llm_tool_call *c = &m->calls[i];
+		json_t *j =
+		    json_pack("{s:s,s:s,s:{s:s,s:s%}}", "id", c->id, "type",
+		              "function", "function", "name", c->name,
+		              "arguments", c->args, c->args_len);
+
+		if (json_array_append_new(calls, j)) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+/* The tools offered: their schemas are parsed here, so a malformed one is
+ * the caller's EINVAL. */
+static int tools_json(json_t *root, const struct llm_params *p, char *why)
+{
+	json_t *arr = json_array();
+
+	if (json_object_set_new(root, "tools", arr))
+		goto nomem;
+	for (size_t i = 0; i < p->ntools; i++) {
+		const struct llm_tool *t = &p->tools[i];
+		json_error_t jerr;
+		json_t *schema = json_loads(
+		           t->parameters ? t->parameters : "{}", 0, &jerr),
+		       *j;
+
+		if (!json_is_object(schema)) {
+			json_decref(schema);
+			set_why(why, "tool %s: parameters: %s",
+			        t->name ? t->name : "(no name)",
+			        schema ? "not an object" : jerr.text);
+			return EINVAL;
+		}
+		j = json_pack(
+		    "{s:s,s:{s:s,s:s,s:o}}", "type", "function", "function",
+		    "name", t->name ? t->name : "", "description",
+		    t->description ? t->description : "", "parameters", schema);
+		if (!j) {
+			set_why(why, "tool %zu is not UTF-8", i);
+			return EINVAL;
+		}
+		if (json_array_append_new(arr, j))
+			goto nomem;
+	}
+	if (p->tools_off &&
+	    json_object_set_new(root, "tool_choice", json_string("none")))
+		goto nomem;
+	return 0;
+nomem:
+	set_why(why, "out of memory");
+	return ENOMEM;
+}
+
 /* The request's JSON; *bodyp is malloc'd and the caller frees it. */
 static int request_body(const struct llm_params *p,
                         const struct llm_message *msgs, size_t n, char **bodyp,
                         char *why)
 {
 	json_t *root, *arr;
+	int err;
 
 	root = json_pack("{s:s,s:[],s:b}", "model", p->model, "messages",
 	                 "stream", 1);
@@ -302,8 +541,7 @@ static int request_body(const struct llm_params *p,
 	}
 	arr = json_object_get(root, "messages");
 	for (size_t i = 0; i < n; i++) {
-		json_t *m = json_pack("{s:s,s:s}", "role", msgs[i].role,
-		                      "content", msgs[i].content);
+		json_t *m = message_json(&msgs[i]);
 
 		if (!m) {
 			json_decref(root);
@@ -312,6 +550,13 @@ static int request_body(const struct llm_params *p,
 		}
 		if (json_array_append_new(arr, m))
 			goto nomem;
+	}
+	if (p->ntools) {
+		err = tools_json(root, p, why);
+		if (err) {
+			json_decref(root);
+			return err;
+		}
 	}
 	if (p->temperature >= 0 &&
 	    json_object_set_new(root, "temperature", json_real(p->temperature)))
@@ -339,11 +584,20 @@ static int args_ok(const struct llm_params *p, const struct llm_message *msgs,
 		set_why(why, "missing base_url, model or handler");
 		return EINVAL;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (!msgs[i].role || !msgs[i].content) {
+	for (size_t i = 0; i < n; i++) {
+		if (!msgs[i].role || (!msgs[i].content && !msgs[i].ncalls)) {
 			set_why(why, "message %zu has no role or content", i);
 			return EINVAL;
 		}
+		if (msgs[i].ncalls && !msgs[i].calls) {
+			set_why(why, "message %zu has no calls", i);
+			return EINVAL;
+		}
+	}
+	if (p->ntools && !p->tools) {
+		set_why(why, "no tools");
+		return EINVAL;
+	}
 	return 0;
 }
 
@@ -381,9 +635,7 @@ static void chat_destructor(void *arg)
 
 	tmr_cancel(&c->first);
 	mem_deref(c->req);
-	free(c->s.line.data);
-	free(c->s.data.data);
-	free(c->s.ebody.data);
+	stream_free(&c->s);
 	free(c->url);
 }
 
@@ -449,6 +701,9 @@ static void chat_body(const uint8_t *data, size_t n, void *arg)
 		/* "[DONE]": the server may keep the connection open, and
 		 * nothing after it matters. */
 		chat_finish(c, s->done ? 0 : s->err);
+	} else if (s->ncalls) {
+		/* A call is the model's answer as much as text is. */
+		tmr_cancel(&c->first);
 	}
 	mem_deref(c);
 }
@@ -589,6 +844,15 @@ out:
 	return err;
 }
 
+const struct llm_tool_call *llm_chat_calls(const struct llm_chat *c, size_t *n,
+                                           const char **finish)
+{
+	if (finish)
+		*finish = c ? c->c->s.finish : "";
+	*n = c ? c->c->s.ncalls : 0;
+	return c ? c->c->s.calls : NULL;
+}
+
 int llm_sse_parse(const char *body, size_t len, size_t chunk, llm_delta_h *h,
                   void *arg, struct llm_run *run, const char **why)
 {
@@ -620,8 +884,11 @@ int llm_sse_parse(const char *body, size_t len, size_t chunk, llm_delta_h *h,
 		                 : "no data in the stream");
 		rc = EPROTO;
 	}
-	free(s.line.data);
-	free(s.data.data);
+	if (run) {
+		run->ncalls = s.ncalls;
+		memcpy(run->finish, s.finish, sizeof(run->finish));
+	}
+	stream_free(&s);
 	return stream_why(&s, rc, why);
 }
 

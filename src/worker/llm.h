@@ -3,12 +3,40 @@
  * vLLM, llama.cpp server, Ollama ...): POST {base_url}/chat/completions
  * with "stream": true, the reply read as Server-Sent Events and handed out
  * piece by piece as it arrives, so an agent can start speaking on the
- * first clause. Also the clause splitter that decides when to start.
+ * first clause; the model may call the tools it is offered instead of, or
+ * after, answering. Also the clause splitter that decides when to start.
  */
 #ifndef VOXGATE_WORKER_LLM_H
 #define VOXGATE_WORKER_LLM_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+/* Bounds on the tool calls of one reply: a reply past them is malformed
+ * (EPROTO), but for arguments, which are cut and flagged. */
+#define LLM_TOOL_CALLS_MAX 4
+#define LLM_TOOL_NAME_MAX  64 /* OpenAI's own limit on a function name */
+#define LLM_TOOL_ID_MAX    128
+#define LLM_TOOL_ARGS_MAX  4096
+#define LLM_FINISH_MAX     32
+
+/* A function offered to the model, sent as OpenAI's
+ * {"type":"function","function":{name, description, parameters}}. */
+struct llm_tool {
+	const char *name;
+	const char *description;
+	const char *parameters; /* a JSON Schema object, as JSON text */
+};
+
+/* A call the model made, assembled from its streamed fragments; also what
+ * an assistant message sends back with the history. */
+struct llm_tool_call {
+	char id[LLM_TOOL_ID_MAX + 1];
+	char name[LLM_TOOL_NAME_MAX + 1];
+	char args[LLM_TOOL_ARGS_MAX + 1]; /* JSON text, NUL-terminated */
+	size_t args_len;
+	bool args_cut; /* longer than LLM_TOOL_ARGS_MAX: args is its start */
+};
 
 struct llm_params {
 	/* e.g. "http://127.0.0.1:8080/v1"; no trailing /chat/completions */
@@ -22,16 +50,27 @@ struct llm_params {
 	unsigned connect_timeout_ms;     /* 2000 */
 	unsigned first_token_timeout_ms; /* 5000: no text by then, ETIMEDOUT */
 	unsigned total_timeout_ms;       /* 30000 */
+	/* Offered to the model; with tools_off, "tool_choice": "none" asks
+	 * it to answer in words only (the tools still describe the calls
+	 * in the history). */
+	const struct llm_tool *tools;
+	size_t ntools;
+	bool tools_off;
 };
 
 /* Fills p with the defaults above, temperature -1, max_tokens 0 and
  * NULL strings. */
 void llm_params_default(struct llm_params *p);
 
-/* One chat message, role "system", "user" or "assistant". */
+/* One chat message, role "system", "user", "assistant" or "tool". An
+ * assistant message may carry the calls the model made (content may then
+ * be NULL); a "tool" message answers the call tool_call_id. */
 struct llm_message {
 	const char *role;
 	const char *content;
+	const struct llm_tool_call *calls;
+	size_t ncalls;
+	const char *tool_call_id;
 };
 
 /* A piece of the reply's text, len bytes of UTF-8, not NUL-terminated and
@@ -47,9 +86,13 @@ typedef void(llm_delta_h)(const char *text, size_t len, void *arg);
 
 struct llm_run {
 	char why[LLM_WHY_MAX];
+	/* The reply's tool calls and its last finish_reason ("" = none). */
+	struct llm_tool_call calls[LLM_TOOL_CALLS_MAX];
+	size_t ncalls;
+	char finish[LLM_FINISH_MAX];
 };
 
-/* No reason. */
+/* No reason, no calls. */
 void llm_run_init(struct llm_run *run);
 
 struct httpc;
@@ -80,9 +123,19 @@ int llm_chat_start(struct llm_chat **cp, struct httpc *hc,
                    const char **why);
 
 /*
+ * The tool calls of c's reply (choices[0].delta.tool_calls, fragments
+ * joined by their index), *n of them, and its finish_reason in *finish
+ * when finish is not NULL; valid until c is released. Complete once doneh
+ * was called with 0. A call may lack a name or an id, or hold arguments
+ * that are not JSON: what to do about it is the caller's business.
+ */
+const struct llm_tool_call *llm_chat_calls(const struct llm_chat *c, size_t *n,
+                                           const char **finish);
+
+/*
  * The reply's Server-Sent Events without the transfer: body read as a
  * chat reads a 200 response arriving in pieces of chunk bytes (0 = in one
- * piece), its text handed to h. 0 once "[DONE]" came; otherwise what a
+ * piece), its text handed to h, its tool calls and finish_reason kept in run. 0 once "[DONE]" came; otherwise what a
  * chat ends with for that stream (EPROTO, EIO or ENOMEM), or EINVAL for
  * bad arguments. *why (when why is not NULL) is the one-line reason: in
  * run->why, valid as long as run; without run, the error's name.

@@ -4,6 +4,8 @@
  * the input picks: the split may fall anywhere, inside a line, a CRLF or a
  * UTF-8 character.
  *
+ * Its tool calls are joined from their fragments within their bounds.
+ *
  * Input: one byte, the piece size (0: all at once), then the body.
  */
 #include <errno.h>
@@ -35,6 +37,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	           (why == run.why && why[0] != '\0' &&
 	            strlen(why) < sizeof(run.why) && !strchr(why, '\n')));
 	FUZZ_CHECK(total <= in.n);
+	FUZZ_CHECK(run.ncalls <= LLM_TOOL_CALLS_MAX);
+	FUZZ_CHECK(memchr(run.finish, '\0', sizeof(run.finish)));
+	for (size_t i = 0; i < run.ncalls; i++) {
+		const struct llm_tool_call *c = &run.calls[i];
+
+		FUZZ_CHECK(strlen(c->id) <= LLM_TOOL_ID_MAX);
+		FUZZ_CHECK(strlen(c->name) <= LLM_TOOL_NAME_MAX);
+		FUZZ_CHECK(c->args_len <= LLM_TOOL_ARGS_MAX);
+		FUZZ_CHECK(strlen(c->args) == c->args_len);
+		FUZZ_CHECK(c->args_len == LLM_TOOL_ARGS_MAX || !c->args_cut);
+	}
 	free(body);
 	return 0;
 }

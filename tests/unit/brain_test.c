@@ -1,10 +1,14 @@
 /*
  * The brains without a pipeline: the echo reply, script files (a good one,
  * and bad ones whose errors must name the line), a dialog through a
- * script, and the LLM brain's errors reaching the caller. The LLM brain's
- * requests are checked in pipeline_test.c, against a stand-in server.
+ * script, the LLM brain's errors reaching the caller, and its tool calls
+ * against a stand-in server that answers each completion of a turn from a
+ * script (one connection each): the rounds' requests as OpenAI expects
+ * them, the handlers' answers, bad calls told to the model, the bound on
+ * rounds. The LLM brain's plain requests are checked in pipeline_test.c.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +19,7 @@
 #include "net/httpc.h"
 #include "worker/brain.h"
 
+#include "standin.h"
 #include "test.h"
 
 struct said {
@@ -389,6 +394,373 @@ TEST(llm_errors)
 	return 0;
 }
 
+/* ---- tool calls ---------------------------------------------------------- */
+
+#define CHUNK(delta)                                                           \
+	"data: {\"choices\":[{\"index\":0,\"delta\":" delta                    \
+	",\"finish_reason\":null}]}\n\n"
+#define CALL(i, id, name)                                                      \
+	CHUNK("{\"tool_calls\":[{\"index\":" #i ",\"id\":\"" id                \
+	      "\",\"type\":\"function\",\"function\":{\"name\":\"" name        \
+	      "\",\"arguments\":\"\"}}]}")
+#define ARGS(i, a)                                                             \
+	CHUNK("{\"tool_calls\":[{\"index\":" #i                                \
+	      ",\"function\":{\"arguments\":\"" a "\"}}]}")
+#define FINISH(why)                                                            \
+	"data: "                                                               \
+	"{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"" why     \
+	"\"}]}\n\n"
+
+/* Answers the i-th request with bodies[i], each on its own connection,
+ * and keeps the requests' bodies. */
+struct multi {
+	int lfd;
+	char base[64];
+	pthread_t th;
+	atomic_bool stop;
+	const char *const *bodies;
+	size_t n;
+	char *req[8];
+	size_t got;
+};
+
+static void *multi_run(void *arg)
+{
+	struct multi *m = arg;
+
+	for (size_t i = 0; i < m->n && i < 8; i++) {
+		int fd = standin_accept(m->lfd, &m->stop);
+		char *head = NULL, *body = NULL, hdr[200];
+
+		if (fd < 0)
+			return NULL;
+		if (standin_read_request(fd, &head, &body) == 0) {
+			snprintf(hdr, sizeof(hdr),
+			         "HTTP/1.1 200 OK\r\nContent-Type: "
+			         "text/event-stream\r\nConnection: close\r\n"
+			         "Content-Length: %zu\r\n\r\n",
+			         strlen(m->bodies[i]));
+			m->req[m->got++] = body;
+			body = NULL;
+			(void)(standin_send_all(fd, hdr, strlen(hdr)) &&
+			       standin_send_all(fd, m->bodies[i],
+			                        strlen(m->bodies[i])));
+		}
+		free(head);
+		free(body);
+		close(fd);
+	}
+	return NULL;
+}
+
+static int multi_start(struct multi *m, const char *const *bodies, size_t n)
+{
+	int port;
+
+	memset(m, 0, sizeof(*m));
+	m->bodies = bodies;
+	m->n = n;
+	m->lfd = standin_listen(&port);
+	if (m->lfd < 0)
+		return -1;
+	snprintf(m->base, sizeof(m->base), "http://127.0.0.1:%d/v1", port);
+	return pthread_create(&m->th, NULL, multi_run, m);
+}
+
+static void multi_stop(struct multi *m)
+{
+	atomic_store(&m->stop, true);
+	pthread_join(m->th, NULL);
+	close(m->lfd);
+}
+
+/* The requests, once checked. */
+static void multi_free(struct multi *m)
+{
+	for (size_t i = 0; i < m->got; i++)
+		free(m->req[i]);
+	m->got = 0;
+}
+
+/* What the handlers saw, and how they answer. */
+static struct {
+	int calls;
+	char args[256];
+	bool later;  /* answer from a timer */
+	bool refuse; /* return an error */
+	struct brain_tool_call *held;
+	struct tmr tmr;
+} tools_seen;
+
+static const struct brain_tool_result end_result = {
+    .content = "{\"ok\":true}", .say = "Goodbye.", .hangup = true};
+static const struct brain_tool_result hours_result = {
+    .content = "{\"open\":\"nine to five\"}", .say = "We are open."};
+
+static void answer_later(void *arg)
+{
+	(void)arg;
+	brain_tool_answer(tools_seen.held, &hours_result);
+	tools_seen.held = mem_deref(tools_seen.held);
+}
+
+static int end_h(struct brain_tool_call *call, const char *args, void *arg,
+                 const char **why)
+{
+	(void)arg;
+	(void)why;
+	tools_seen.calls++;
+	snprintf(tools_seen.args, sizeof(tools_seen.args), "%s", args);
+	brain_tool_answer(call, &end_result);
+	return 0;
+}
+
+static int hours_h(struct brain_tool_call *call, const char *args, void *arg,
+                   const char **why)
+{
+	(void)arg;
+	tools_seen.calls++;
+	snprintf(tools_seen.args, sizeof(tools_seen.args), "%s", args);
+	if (tools_seen.refuse) {
+		*why = "the calendar is closed";
+		return EPERM;
+	}
+	if (!tools_seen.later) {
+		brain_tool_answer(call, &hours_result);
+		return 0;
+	}
+	tools_seen.held = mem_ref(call);
+	tmr_start(&tools_seen.tmr, 50, answer_later, NULL);
+	return 0;
+}
+
+static const struct brain_tool test_tools[] = {
+    {{"end_call", "Ends the call.", "{\"type\":\"object\",\"properties\":{}}"},
+     end_h},
+    {{"opening_hours", "The opening hours.",
+      "{\"type\":\"object\",\"properties\":{\"day\":{\"type\":\"string\"}}}"},
+     hours_h},
+};
+
+static void tools_cfg(struct brain_config *cfg, const struct multi *m)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->kind = BRAIN_LLM;
+	llm_params_default(&cfg->llm);
+	cfg->llm.base_url = m->base;
+	cfg->llm.model = "m";
+	cfg->tools = test_tools;
+	cfg->ntools = 2;
+	memset(&tools_seen, 0, sizeof(tools_seen));
+	tmr_init(&tools_seen.tmr);
+}
+
+/* The model says goodbye and ends the call: no second completion; the
+ * request offered the tools as OpenAI takes them. */
+TEST(tool_end_call)
+{
+	static const char *const bodies[] = {
+	    TEXT("Goodbye, ") TEXT("and thanks.") CALL(0, "call_1", "end_call")
+	        ARGS(0, "{}") FINISH("tool_calls") DONE,
+	    CALL(0, "call_2", "end_call") FINISH("tool_calls") DONE,
+	};
+	struct brain_config cfg;
+	struct llm_message m = {"user", "bye"};
+	struct multi srv;
+	struct said s = {0};
+	bool hangup = false;
+	const char *why = NULL;
+
+	CHECK(multi_start(&srv, bodies, 1) == 0);
+	tools_cfg(&cfg, &srv);
+	CHECK_EQ(run_reply(&cfg, &m, 1, &s, &hangup, &why), 0);
+	multi_stop(&srv);
+	CHECK(hangup);
+	CHECK_STR(s.text, "Goodbye, and thanks.");
+	CHECK_EQ(tools_seen.calls, 1);
+	CHECK_STR(tools_seen.args, "{}");
+	CHECK_EQ(srv.got, 1);
+	CHECK(
+	    strstr(srv.req[0],
+	           "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+	           "\"end_call\",\"description\":\"Ends the call.\","
+	           "\"parameters\":{\"type\":\"object\",\"properties\":{}}}}"));
+	CHECK(!strstr(srv.req[0], "tool_choice"));
+	multi_free(&srv);
+
+	/* No words of its own: the handler's goodbye is said. */
+	CHECK(multi_start(&srv, bodies + 1, 1) == 0);
+	tools_cfg(&cfg, &srv);
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ(run_reply(&cfg, &m, 1, &s, &hangup, &why), 0);
+	multi_stop(&srv);
+	CHECK(hangup);
+	CHECK_STR(s.text, "Goodbye.");
+	multi_free(&srv);
+	return 0;
+}
+
+/* A call answered later, from the loop: the next completion carries the
+ * assistant's calls and the tool's answer, and its words follow the first
+ * round's as a sentence of their own. */
+TEST(tool_round_trip)
+{
+	static const char *const bodies[] = {
+	    TEXT("Let me look.") CALL(0, "call_a", "opening_hours")
+	        ARGS(0, "{\\\"day\\\":") ARGS(0, "\\\"monday\\\"}")
+	            FINISH("tool_calls") DONE,
+	    TEXT("We open at nine.") FINISH("stop") DONE,
+	};
+	struct brain_config cfg;
+	struct llm_message m = {"user", "when do you open"};
+	struct multi srv;
+	struct said s = {0};
+	bool hangup = true;
+	const char *why = NULL;
+
+	CHECK(multi_start(&srv, bodies, 2) == 0);
+	tools_cfg(&cfg, &srv);
+	tools_seen.later = true;
+	CHECK_EQ(run_reply(&cfg, &m, 1, &s, &hangup, &why), 0);
+	multi_stop(&srv);
+	CHECK(!hangup);
+	CHECK_STR(s.text, "Let me look. We open at nine.");
+	CHECK_STR(tools_seen.args, "{\"day\":\"monday\"}");
+	CHECK_EQ(srv.got, 2);
+	CHECK(strstr(srv.req[1],
+	             "{\"role\":\"assistant\",\"content\":\"Let me look.\","
+	             "\"tool_calls\":[{\"id\":\"call_a\",\"type\":\"function\","
+	             "\"function\":{\"name\":\"opening_hours\",\"arguments\":"
+	             "\"{\\\"day\\\":\\\"monday\\\"}\"}}]}"));
+	CHECK(strstr(srv.req[1],
+	             "{\"role\":\"tool\",\"content\":\"{\\\"open\\\":\\\"nine "
+	             "to five\\\"}\",\"tool_call_id\":\"call_a\"}"));
+	/* The second of three completions may still call tools. */
+	CHECK(!strstr(srv.req[1], "tool_choice"));
+	multi_free(&srv);
+	return 0;
+}
+
+/* An unknown tool, arguments that are not JSON and a handler's refusal
+ * each go back to the model as an error; the turn goes on. */
+TEST(tool_errors)
+{
+	static const char *const bodies[] = {
+	    CALL(0, "c0", "fly_to_the_moon") ARGS(0, "{}")
+	        CALL(1, "c1", "opening_hours") ARGS(1, "{\\\"day\\\":")
+	            CALL(2, "c2", "opening_hours") ARGS(2, "[1]")
+	                CALL(3, "c3", "opening_hours") ARGS(3, "{}")
+	                    FINISH("tool_calls") DONE,
+	    TEXT("Sorry about that.") FINISH("stop") DONE,
+	};
+	struct brain_config cfg;
+	struct llm_message m = {"user", "hours"};
+	struct multi srv;
+	struct said s = {0};
+	bool hangup = true;
+	const char *why = NULL;
+	const char *r;
+
+	CHECK(multi_start(&srv, bodies, 2) == 0);
+	tools_cfg(&cfg, &srv);
+	tools_seen.refuse = true;
+	CHECK_EQ(run_reply(&cfg, &m, 1, &s, &hangup, &why), 0);
+	multi_stop(&srv);
+	CHECK_STR(s.text, "Sorry about that.");
+	/* Only the well-formed call reached the handler. */
+	CHECK_EQ(tools_seen.calls, 1);
+	CHECK_EQ(srv.got, 2);
+	r = srv.req[1];
+	CHECK(strstr(r, "there is no tool named \\\\\\\"fly_to_the_moon"));
+	CHECK(strstr(r, "\"tool_call_id\":\"c0\""));
+	CHECK(strstr(r, "the arguments are not a JSON object"));
+	CHECK(strstr(r, "\"tool_call_id\":\"c2\""));
+	CHECK(strstr(r, "the calendar is closed"));
+	CHECK(strstr(r, "\"tool_call_id\":\"c3\""));
+	multi_free(&srv);
+	return 0;
+}
+
+/* A model that calls tools round after round: the last completion is
+ * asked for words only, and calls in it end the turn with an error. */
+TEST(tool_rounds_bounded)
+{
+	static const char *const bodies[] = {
+	    CALL(0, "c0", "opening_hours") FINISH("tool_calls") DONE,
+	    CALL(0, "c1", "opening_hours") FINISH("tool_calls") DONE,
+	    CALL(0, "c2", "opening_hours") FINISH("tool_calls") DONE,
+	};
+	struct brain_config cfg;
+	struct llm_message m = {"user", "hours"};
+	struct multi srv;
+	struct said s = {0};
+	bool hangup = true;
+	const char *why = NULL;
+
+	_Static_assert(BRAIN_TOOL_ROUNDS == 3, "the script has 3 rounds");
+	CHECK(multi_start(&srv, bodies, 3) == 0);
+	tools_cfg(&cfg, &srv);
+	CHECK_EQ(run_reply(&cfg, &m, 1, &s, &hangup, &why), EPROTO);
+	multi_stop(&srv);
+	CHECK(strstr(why, "past 3 completions"));
+	CHECK_EQ(tools_seen.calls, 2);
+	CHECK_EQ(srv.got, 3);
+	CHECK(!strstr(srv.req[1], "tool_choice"));
+	CHECK(strstr(srv.req[2], "\"tool_choice\":\"none\""));
+	multi_free(&srv);
+	return 0;
+}
+
+static void drop_reply(void *arg)
+{
+	struct brain_reply **br = arg;
+
+	*br = mem_deref(*br);
+	re_cancel();
+}
+
+/* The reply goes while its tool's answer is awaited: the answer, when it
+ * comes, is dropped, and no handler of the reply is called. */
+TEST(tool_answer_after_cancel)
+{
+	static const char *const bodies[] = {
+	    CALL(0, "c0", "opening_hours") FINISH("tool_calls") DONE,
+	};
+	struct brain_config cfg;
+	struct llm_message m = {"user", "hours"};
+	struct multi srv;
+	struct said s = {0};
+	struct brain_reply *br = NULL;
+	struct tmr t;
+	struct run r = {.s = &s};
+	const char *why = NULL;
+
+	CHECK(multi_start(&srv, bodies, 1) == 0);
+	tools_cfg(&cfg, &srv);
+	tools_seen.later = true;
+	CHECK_EQ(brain_reply_start(&br, &cfg, hc, &m, 1, run_text, run_done, &r,
+	                           &why),
+	         0);
+	/* The handler is called, then the reply goes before its answer. */
+	tmr_init(&t);
+	while (!tools_seen.calls && !r.o.done) {
+		tmr_start(&t, 5, give_up, NULL);
+		re_main(NULL);
+	}
+	CHECK_EQ(tools_seen.calls, 1);
+	tmr_start(&t, 0, drop_reply, &br);
+	re_main(NULL);
+	CHECK(!br);
+	run_for(150); /* the answer's timer fires */
+	tmr_cancel(&t);
+	multi_stop(&srv);
+	CHECK(!tools_seen.held);
+	CHECK(!r.o.done);
+	CHECK_EQ(s.pieces, 0);
+	multi_free(&srv);
+	return 0;
+}
+
 int main(void)
 {
 	if (libre_init() || httpc_alloc(&hc))
@@ -398,6 +770,11 @@ int main(void)
 	RUN(script_errors);
 	RUN(script_example);
 	RUN(llm_errors);
+	RUN(tool_end_call);
+	RUN(tool_round_trip);
+	RUN(tool_errors);
+	RUN(tool_rounds_bounded);
+	RUN(tool_answer_after_cancel);
 	mem_deref(hc);
 	libre_close();
 	TEST_EXIT();

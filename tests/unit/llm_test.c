@@ -558,6 +558,214 @@ TEST(sse_parse_any_piece_size)
 	return 0;
 }
 
+#define TC(frag)                                                               \
+	"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[" frag    \
+	"]},\"finish_reason\":null}]}\n\n"
+
+/* Tool calls as OpenAI streams them (index, id and name first, arguments
+ * in pieces), as some servers do (each call whole, without index, ids
+ * and names repeated), joined the same in pieces of every size; the
+ * reply's words beside them still stream. */
+TEST(tool_calls_assembled)
+{
+	static const char openai[] = TEXT("One moment.") TC(
+	    "{\"index\":0,\"id\":\"call_A\",\"type\":\"function\","
+	    "\"function\":{\"name\":\"transfer_call\",\"arguments\":\"\"}}")
+	    TC("{\"index\":0,\"function\":{\"arguments\":\"{\\\"rea\"}}")
+	        TC("{\"index\":0,\"function\":{\"arguments\":\"son\\\":"
+	           "\\\"x\\\"}\"}}")
+	            TC("{\"index\":1,\"id\":\"call_B\",\"type\":\"function\","
+	               "\"function\":{\"name\":\"end_call\",\"arguments\":\"{}"
+	               "\"}}") "data: {\"choices\":[{\"index\":0,\"delta\":{},"
+	                       "\"finish_reason\":\"tool_calls\"}]}\n\n" DONE;
+	static const char whole[] =
+	    TC("{\"id\":\"a\",\"function\":{\"name\":\"f\",\"arguments\":\"{"
+	       "\\\"x\\\":\"}}") TC("{\"id\":\"a\",\"function\":{\"name\":"
+	                            "\"f\",\"arguments\":\"1}\"}}")
+	        TC("{\"id\":\"b\",\"function\":{\"name\":\"g\",\"arguments\":"
+	           "null}}") "data: "
+	                     "{\"choices\":[{\"delta\":{},\"finish_reason\":"
+	                     "\"stop\"}]}\n\n" DONE;
+	const char *err = "";
+
+	for (size_t chunk = 0; chunk <= sizeof(openai); chunk += 7) {
+		struct got g = {0};
+
+		CHECK_EQ(llm_sse_parse(openai, sizeof(openai) - 1, chunk,
+		                       on_delta, &g, &run, &err),
+		         0);
+		CHECK_STR(g.text, "One moment.");
+		CHECK_EQ(run.ncalls, 2);
+		CHECK_STR(run.calls[0].id, "call_A");
+		CHECK_STR(run.calls[0].name, "transfer_call");
+		CHECK_STR(run.calls[0].args, "{\"reason\":\"x\"}");
+		CHECK_EQ(run.calls[0].args_len, strlen(run.calls[0].args));
+		CHECK(!run.calls[0].args_cut);
+		CHECK_STR(run.calls[1].id, "call_B");
+		CHECK_STR(run.calls[1].name, "end_call");
+		CHECK_STR(run.calls[1].args, "{}");
+		CHECK_STR(run.finish, "tool_calls");
+	}
+	{
+		struct got g = {0};
+
+		CHECK_EQ(llm_sse_parse(whole, sizeof(whole) - 1, 0, on_delta,
+		                       &g, &run, &err),
+		         0);
+		CHECK_EQ(run.ncalls, 2);
+		CHECK_STR(run.calls[0].name, "f");
+		CHECK_STR(run.calls[0].args, "{\"x\":1}");
+		CHECK_STR(run.calls[1].id, "b");
+		CHECK_STR(run.calls[1].name, "g");
+		CHECK_STR(run.calls[1].args, "");
+		CHECK_STR(run.finish, "stop");
+		/* A plain reply after it has none. */
+		CHECK_EQ(llm_sse_parse(TEXT("Hi.") DONE,
+		                       strlen(TEXT("Hi.") DONE), 0, on_delta,
+		                       &g, &run, &err),
+		         0);
+		CHECK_EQ(run.ncalls, 0);
+		CHECK_STR(run.finish, "");
+	}
+	return 0;
+}
+
+/* Calls past the bounds: too many, a name or id too long, a NUL inside,
+ * fragments of the wrong shape are malformed; arguments too long are cut
+ * and flagged, for the model to be told. */
+TEST(tool_calls_bounded)
+{
+	static const struct {
+		const char *body;
+		const char *why;
+	} bad[] = {
+	    {TC("{\"index\":4,\"id\":\"x\",\"function\":{\"name\":\"f\"}}"),
+	     "malformed tool call: index 4, at most 4 calls"},
+	    {TC("{\"index\":-1}"),
+	     "malformed tool call: index -1, at most 4 calls"},
+	    {TC("{\"index\":\"0\"}"),
+	     "malformed tool call: index is not an integer"},
+	    {TC("{\"index\":0,\"function\":{\"name\":"
+	        "\"n12345678901234567890123456789012345678901234567890123456789"
+	        "012345\"}}"),
+	     "malformed tool call: name too long"},
+	    {TC("{\"index\":0,\"function\":{\"name\":\"end_call\\u0000x\"}}"),
+	     "malformed JSON in the stream: \\u0000 is not allowed without "
+	     "JSON_ALLOW_NUL near '\"end_call\\u0000x\"'"},
+	    {TC("{\"index\":0,\"function\":{\"arguments\":{}}}"),
+	     "malformed tool call: arguments"},
+	    {TC("{\"index\":0,\"function\":[]}"),
+	     "malformed tool call: function is not an object"},
+	    {TC("7"), "malformed tool call: not an object"},
+	    {"data: {\"choices\":[{\"delta\":{\"tool_calls\":{}}}]}\n\n",
+	     "malformed tool call: tool_calls is not a list"},
+	    {TC("{\"id\":\"a\"},{\"id\":\"b\"},{\"id\":\"c\"},{\"id\":\"d\"},"
+	        "{\"id\":\"e\"}"),
+	     "malformed tool call: too many calls"},
+	};
+	char *body, id[LLM_TOOL_ID_MAX + 2];
+	const char *err = "";
+	size_t n, off;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct got g = {0};
+		char full[512];
+
+		snprintf(full, sizeof(full), "%s%s", bad[i].body, DONE);
+		CHECK_EQ(llm_sse_parse(full, strlen(full), 0, on_delta, &g,
+		                       &run, &err),
+		         EPROTO);
+		CHECK_STR(err, bad[i].why);
+	}
+	/* An id one byte too long. */
+	memset(id, 'i', sizeof(id) - 1);
+	id[sizeof(id) - 1] = '\0';
+	body = malloc(2 * LLM_TOOL_ARGS_MAX + 1024);
+	CHECK(body != NULL);
+	snprintf(body, 1024, TC("{\"index\":0,\"id\":\"%s\"}") DONE, id);
+	CHECK_EQ(
+	    llm_sse_parse(body, strlen(body), 0, on_delta, NULL, &run, &err),
+	    EPROTO);
+	CHECK_STR(err, "malformed tool call: id too long");
+	/* Arguments past LLM_TOOL_ARGS_MAX, in two fragments. */
+	off = (size_t)sprintf(body, "%s",
+	                      TC("{\"index\":0,\"id\":\"c\",\"function\":{"
+	                         "\"name\":\"f\",\"arguments\":\"{\"}}"));
+	for (int k = 0; k < 2; k++) {
+		off += (size_t)sprintf(body + off, "%s",
+		                       "data: {\"choices\":[{\"delta\":{"
+		                       "\"tool_calls\":[{\"index\":0,"
+		                       "\"function\":{\"arguments\":\"");
+		for (n = 0; n < LLM_TOOL_ARGS_MAX / 2 + 10; n++)
+			body[off++] = 'a';
+		off += (size_t)sprintf(body + off, "\"}}]}}]}\n\n");
+	}
+	off += (size_t)sprintf(body + off, DONE);
+	CHECK_EQ(llm_sse_parse(body, off, 0, on_delta, NULL, &run, &err), 0);
+	CHECK_EQ(run.ncalls, 1);
+	CHECK(run.calls[0].args_cut);
+	CHECK_EQ(run.calls[0].args_len, LLM_TOOL_ARGS_MAX);
+	CHECK_EQ(strlen(run.calls[0].args), LLM_TOOL_ARGS_MAX);
+	free(body);
+	return 0;
+}
+
+/* The request offers the tools as OpenAI takes them, tool_choice "none"
+ * when they are off, and carries an assistant's calls and a tool's answer
+ * in the history; a schema that is not a JSON object is refused. */
+TEST(tool_request)
+{
+	static const struct standin_step steps[] = {{0, TEXT("Ok.") DONE}};
+	static const struct llm_tool tools[] = {
+	    {"end_call", "Ends the call.", "{\"type\":\"object\"}"}};
+	struct llm_tool_call call = {.id = "call_1", .name = "end_call"};
+	const struct llm_message msgs[] = {
+	    {"user", "bye"},
+	    {"assistant", NULL, &call, 1, NULL},
+	    {"tool", "{\"ok\":true}", NULL, 0, "call_1"},
+	};
+	struct srv sv = {
+	    .head = SSE_HEAD, .chunked = true, .steps = steps, .nsteps = 1};
+	struct llm_params p;
+	struct got g = {0};
+	const char *err = "";
+	struct llm_tool broken = {"x", "", "[1"};
+	struct llm_chat *c = NULL;
+
+	strcpy(call.args, "{}");
+	call.args_len = 2;
+	CHECK(srv_start(&sv) == 0);
+	llm_params_default(&p);
+	p.base_url = sv.base;
+	p.model = "m";
+	p.tools = tools;
+	p.ntools = 1;
+	p.tools_off = true;
+	llm_run_init(&run);
+	CHECK_EQ(run_chat(&p, msgs, 3, on_delta, &g, &err), 0);
+	srv_stop(&sv);
+	CHECK_STR(g.text, "Ok.");
+	CHECK(strstr(sv.req_body,
+	             "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":"
+	             "[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{"
+	             "\"name\":\"end_call\",\"arguments\":\"{}\"}}]}"));
+	CHECK(strstr(sv.req_body, "{\"role\":\"tool\",\"content\":"
+	                          "\"{\\\"ok\\\":true}\",\"tool_call_id\":"
+	                          "\"call_1\"}"));
+	CHECK(strstr(sv.req_body,
+	             "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+	             "\"end_call\",\"description\":\"Ends the call.\","
+	             "\"parameters\":{\"type\":\"object\"}}}]"));
+	CHECK(strstr(sv.req_body, "\"tool_choice\":\"none\""));
+	srv_free(&sv);
+	p.tools = &broken;
+	CHECK_EQ(llm_chat_start(&c, hc, &p, msgs, 1, on_delta, loop_done, NULL,
+	                        &err),
+	         EINVAL);
+	CHECK(strncmp(err, "tool x: parameters:", 19) == 0);
+	return 0;
+}
+
 TEST(timeouts)
 {
 	static const struct standin_step role_only[] = {
@@ -866,6 +1074,9 @@ int main(void)
 	RUN(stream_cut_before_done);
 	RUN(event_size_bounded);
 	RUN(sse_parse_any_piece_size);
+	RUN(tool_calls_assembled);
+	RUN(tool_calls_bounded);
+	RUN(tool_request);
 	RUN(timeouts);
 	RUN(loop_cancel);
 	RUN(loop_refused_and_bad_arguments);
