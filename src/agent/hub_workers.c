@@ -81,6 +81,27 @@ static void worker_turn(struct job *job, const struct proto_msg *m)
 	    log_quote(reason, sizeof(reason), m->reason));
 }
 
+/* Why the server refuses transfers: the SIP edge has no REFER yet. When
+ * it has, the answer comes from it, and the workers stay as they are. */
+#define TRANSFER_REFUSED "this server cannot transfer calls yet"
+
+static void worker_transfer(struct job *job, const struct proto_msg *m)
+{
+	struct proto_msg r;
+	char to[2 * sizeof(m->to)];
+
+	log_event(LOGL_INFO, job->call_id, "agent_transfer",
+	          "job=%u request=%u to=\"%s\" ok=false reason=\"%s\"", job->id,
+	          m->request, log_quote(to, sizeof(to), m->to),
+	          TRANSFER_REFUSED);
+	proto_init(&r, PROTO_TRANSFER_RESULT);
+	r.job = job->id;
+	r.request = m->request;
+	r.ok = false;
+	snprintf(r.reason, sizeof(r.reason), "%s", TRANSFER_REFUSED);
+	hub_send(job->worker, &r);
+}
+
 static void fill_registered(struct proto_msg *m, const void *arg)
 {
 	m->worker = *(const uint32_t *)arg;
@@ -154,6 +175,10 @@ static void worker_text(struct worker *w, const char *text, size_t len)
 		break;
 	case PROTO_TURN:
 		worker_turn(job, &m);
+		break;
+	case PROTO_TRANSFER:
+		if (job->state == JOB_ACTIVE)
+			worker_transfer(job, &m);
 		break;
 	case PROTO_HANGUP:
 		if (job->state != JOB_ACTIVE)

@@ -85,6 +85,7 @@ struct config {
 	char llm_api_key[512];
 	char llm_model[128];
 	char system_prompt[4096];
+	char transfer_to[256]; /* sip:/sips: URI or number; "" = no transfers */
 	char tts_provider[16]; /* espeak-ng, flite or openai */
 	char tts_voice[64];    /* "" = the provider's own default */
 	uint32_t tts_rate_wpm;

@@ -455,6 +455,32 @@ static int parse_http_url(struct config *cfg, const struct key *k,
 }
 
 /* A SIP URI carriers can dial: sip: or sips: and a host. */
+/* Where the LLM brain's transfer_call sends the caller: a sip: or sips:
+ * URI, or a number (digits, an optional leading +, * and # as a keypad
+ * has them); "" = none. */
+static int parse_transfer_to(struct config *cfg, const struct key *k,
+                             const char *v, const char **why)
+{
+	size_t n = strlen(v), i = v[0] == '+';
+
+	if (n && (!strncasecmp(v, "sip:", 4) || !strncasecmp(v, "sips:", 5))) {
+		if (n <= 5 || config_has_ctl_or_space(v, n)) {
+			*why = "is not a sip: or sips: URI";
+			return EINVAL;
+		}
+		return parse_str(cfg, k, v, why);
+	}
+	if (n && i == n)
+		i = 0; /* a lone + is no number */
+	for (; n && i < n; i++) {
+		if (!strchr("0123456789*#", v[i])) {
+			*why = "is neither a sip: or sips: URI nor a number";
+			return EINVAL;
+		}
+	}
+	return parse_str(cfg, k, v, why);
+}
+
 static int parse_sip_uri(struct config *cfg, const struct key *k, const char *v,
                          const char **why)
 {
@@ -633,6 +659,10 @@ const struct key config_keys[] = {
      "You are a friendly voice assistant on a phone call. Answer in one or "
      "two short sentences, without lists or markup.",
      "the LLM's instructions", parse_str, FIELD(system_prompt)},
+    {"transfer_to", "",
+     "where the LLM brain's transfer_call tool sends the caller: a sip: "
+     "URI or a number; empty = the tool is not offered",
+     parse_transfer_to, FIELD(transfer_to)},
     {"tts_provider", "espeak-ng",
      "text to speech: espeak-ng, flite or openai (OpenAI-compatible "
      "/audio/speech)",

@@ -21,6 +21,9 @@ enum field {
 	F_CALL = 1 << 10, /* call_id, room, participant, from, to, rate */
 	F_REG = 1 << 11,  /* capacity, name, version */
 	F_TURN = 1 << 12,
+	F_REQUEST = 1 << 13,
+	F_TO = 1 << 14,
+	F_OK = 1 << 15,
 };
 
 static const struct kind {
@@ -37,6 +40,7 @@ static const struct kind {
     {PROTO_CLEAR, "clear", false, F_JOB},
     {PROTO_TURN, "turn", false, F_JOB | F_TURN | F_REASON},
     {PROTO_HANGUP, "hangup", false, F_JOB | F_REASON},
+    {PROTO_TRANSFER, "transfer", false, F_JOB | F_REQUEST | F_TO | F_REASON},
     {PROTO_REGISTERED, "registered", true, F_WORKER},
     {PROTO_JOB, "job", true, F_JOB | F_CALL},
     {PROTO_VAD, "vad", true, F_JOB | F_VAD | F_FRAME},
@@ -47,6 +51,8 @@ static const struct kind {
      F_JOB | F_UTT | F_HEARD | F_LATENCY},
     {PROTO_DTMF, "dtmf", true, F_JOB | F_DIGITS},
     {PROTO_END, "end", true, F_JOB | F_REASON},
+    {PROTO_TRANSFER_RESULT, "transfer_result", true,
+     F_JOB | F_REQUEST | F_OK | F_REASON},
 };
 
 static const char *const vad_names[] = {
@@ -139,6 +145,12 @@ char *proto_encode(const struct proto_msg *m, bool from_server)
 		set_s(o, "name", m->name);
 		set_u(o, "version", m->version);
 	}
+	if (k->fields & F_REQUEST)
+		set_u(o, "request", m->request);
+	if (k->fields & F_TO)
+		set_s(o, "to", m->to);
+	if (k->fields & F_OK)
+		json_object_set_new(o, "ok", json_boolean(m->ok));
 	if (k->fields & F_TURN) {
 		set_s(o, "transcript", m->transcript);
 		set_s(o, "reply", m->reply);
@@ -240,6 +252,8 @@ int proto_decode(const char *json, size_t len, bool from_server,
 	m->tts_ms = get_ms(o, "tts_ms");
 	m->v2v_ms = get_ms(o, "v2v_ms");
 	m->interrupted = json_is_true(json_object_get(o, "interrupted"));
+	m->request = get_u(o, "request");
+	m->ok = json_is_true(json_object_get(o, "ok"));
 	json_decref(o);
 	return 0;
 }

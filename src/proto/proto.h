@@ -25,6 +25,7 @@ enum proto_type {
 	PROTO_CLEAR,
 	PROTO_TURN,
 	PROTO_HANGUP,
+	PROTO_TRANSFER,
 	/* server → worker */
 	PROTO_REGISTERED,
 	PROTO_JOB,
@@ -35,6 +36,7 @@ enum proto_type {
 	PROTO_INTERRUPTED,
 	PROTO_DTMF,
 	PROTO_END,
+	PROTO_TRANSFER_RESULT,
 };
 
 struct proto_msg {
@@ -44,11 +46,16 @@ struct proto_msg {
 	int32_t latency_ms; /* -1 = none */
 	enum vad_event vad;
 	char name[64], reason[160], digits[32];
+	/* job; and transfer's target in to */
 	char call_id[128], room[256], participant[300], from[256], to[256];
 	/* turn */
 	char transcript[1024], reply[2048];
 	int32_t stt_ms, llm_ms, tts_ms, v2v_ms; /* -1 = not measured */
 	bool interrupted;
+	/* transfer, transfer_result: the worker's number for the request,
+	 * and whether the call is being transferred */
+	uint32_t request;
+	bool ok;
 };
 
 /* Zeroes m and sets the "not measured" markers. */

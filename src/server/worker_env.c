@@ -61,6 +61,7 @@ int worker_env_build(char ***envp, const struct config *cfg)
 	    {"LLM_API_KEY", cfg->llm_api_key},
 	    {"LLM_MODEL", cfg->llm_model},
 	    {"SYSTEM_PROMPT", cfg->system_prompt},
+	    {"TRANSFER_TO", cfg->transfer_to},
 	    {"TTS_PROVIDER", cfg->tts_provider},
 	    {"TTS_VOICE", cfg->tts_voice},
 	    {"TTS_RATE_WPM", rate},

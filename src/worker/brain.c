@@ -644,13 +644,16 @@ static void call_one(struct reply_run *r)
 	const struct brain_tool *tool = tool_find(r->cfg, c->name);
 	struct brain_tool_call *call;
 	const char *args = c->args, *why = NULL;
+	char name[2 * LLM_TOOL_NAME_MAX + 8], what[2 * JSON_ERROR_TEXT_LENGTH];
 	json_error_t jerr;
 	json_t *o;
 	int err;
 
+	/* The model's words: quoted for the log. */
+	log_quote(name, sizeof(name), c->name);
 	if (!tool) {
-		log_event(LOGL_WARN, NULL, "llm_tool_unknown", "name=\"%.64s\"",
-		          c->name);
+		log_event(LOGL_WARN, NULL, "llm_tool_unknown", "name=\"%s\"",
+		          name);
 		result_error(r, "there is no tool named \"%s\"", c->name);
 		return;
 	}
@@ -668,8 +671,9 @@ static void call_one(struct reply_run *r)
 	if (!json_is_object(o)) {
 		json_decref(o);
 		log_event(LOGL_WARN, NULL, "llm_tool_bad_arguments",
-		          "name=%s error=\"%s\"", c->name,
-		          o ? "not an object" : jerr.text);
+		          "name=\"%s\" error=\"%s\"", name,
+		          log_quote(what, sizeof(what),
+		                    o ? "not an object" : jerr.text));
 		result_error(r, "the arguments are not a JSON object: %s",
 		             o ? "not an object" : jerr.text);
 		return;

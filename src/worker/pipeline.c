@@ -324,6 +324,7 @@ int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
 	        : 0;
 	p->turn_tail = &p->turn_head;
 	tmr_init(&p->pace_tmr);
+	tmr_init(&p->xfer_tmr);
 	err = pipeline_listen_open(p);
 	if (!err)
 		err = pipeline_speak_open(p);
@@ -342,6 +343,7 @@ void pipeline_close(struct pipeline *p)
 		return;
 	tmr_cancel(&p->pace_tmr);
 	tmr_cancel(&p->vad_tmr);
+	pipeline_tools_close(p);
 	/* Their jobs still running end on the pool, unheard. */
 	p->ear = mem_deref(p->ear);
 	p->mouth = mem_deref(p->mouth);

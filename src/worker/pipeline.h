@@ -58,6 +58,13 @@ struct pipeline_config {
 	/* The server's VAD stop window: the caller's speech ended this long
 	 * before the STOP event. 0 = 0.25 s, the server's default. */
 	double stop_secs;
+	/* Where transfer_call sends the caller (ops->transfer); NULL/"" =
+	 * nowhere, and the brain should not offer it (pipeline_tools). */
+	const char *transfer_to;
+	/* Which provider does each stage, as the turns report them (and the
+	 * server's metrics label them): e.g. "pocketsphinx", "deepgram";
+	 * "echo", "llm", "realtime"; "espeak-ng", "cartesia". NULL = "". */
+	const char *stt_name, *brain_name, *tts_name;
 };
 
 /* One turn's figures, reported once the reply's fate is known (played to
@@ -79,6 +86,8 @@ struct pipeline_turn {
 	const char *error;      /* why the brain, the recogniser or the
 	                           voice failed (the agent apologised),
 	                           NULL if none did */
+	/* the providers of its stages: pipeline_config's names, "" = none */
+	const char *stt, *brain, *tts;
 };
 
 /* How audio and events leave; all called on the loop thread, never from
@@ -94,6 +103,9 @@ struct pipeline_ops {
 	void (*clear)(void *arg); /* drop what the server has queued */
 	void (*turn)(void *arg, const struct pipeline_turn *t);
 	void (*hangup)(void *arg, const char *reason);
+	/* The caller is to be transferred to `to`: answered, by request,
+	 * with pipeline_transfer_result. NULL = no transfers. */
+	void (*transfer)(void *arg, uint32_t request, const char *to);
 };
 
 struct pipeline;
@@ -128,5 +140,19 @@ void pipeline_interrupted(struct pipeline *p, uint32_t utterance,
 /* Keys the caller pressed: a turn of its own, "DTMF: <digits>" to the
  * brain. */
 void pipeline_dtmf(struct pipeline *p, const char *digits);
+/* The answer to ops->transfer's request: ok, the call is being
+ * transferred; otherwise why not. An answer to no request in flight (a
+ * late one, or a stranger's) is dropped. */
+void pipeline_transfer_result(struct pipeline *p, uint32_t request, bool ok,
+                              const char *reason);
+
+/*
+ * The tools the LLM brain offers on a call, for brain_config.tools (*n of
+ * them): end_call (the agent says goodbye, the call ends once it has been
+ * played), and with transfer, transfer_call (the caller to transfer_to,
+ * through ops->transfer; refused, the agent says so and the call goes
+ * on). Their handlers take the pipeline as the brain's argument.
+ */
+const struct brain_tool *pipeline_tools(bool transfer, size_t *n);
 
 #endif

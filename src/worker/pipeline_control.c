@@ -288,6 +288,9 @@ static void settle(struct pipeline *p)
 		    .resumed = r->resume,
 		    .redecoded = r->redecoded,
 		    .error = r->err[0] ? r->err : NULL,
+		    .stt = p->cfg->stt_name ? p->cfg->stt_name : "",
+		    .brain = p->cfg->brain_name ? p->cfg->brain_name : "",
+		    .tts = p->cfg->tts_name ? p->cfg->tts_name : "",
 		};
 
 		p->ops->turn(p->arg, &t);
@@ -377,9 +380,15 @@ static bool step(struct pipeline *p)
 		r->fate = FATE_PLAYED;
 	if (r && r->gen_done &&
 	    (r->fate != FATE_OPEN || (!r->sent && !r->qlen))) {
+		bool hangup = r->hangup && !r->ended;
+
 		if (r->fate == FATE_OPEN)
 			r->fate = FATE_PLAYED;
 		settle(p);
+		/* A goodbye that made no sound, or that the caller talked
+		 * over, ends the call all the same. */
+		if (hangup)
+			p->ops->hangup(p->arg, "dialog ended");
 		return true;
 	}
 	if (r) {

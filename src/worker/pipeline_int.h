@@ -222,6 +222,12 @@ struct pipeline {
 	uint32_t next_utt;
 	struct tmr pace_tmr;
 	bool pumping, again;
+
+	/* transfer_call (pipeline_tools.c): the call waiting for the
+	 * server's answer, its request number */
+	struct brain_tool_call *xfer;
+	uint32_t xfer_id, xfer_seq;
+	struct tmr xfer_tmr;
 	int16_t out[AHEAD_MS * MS_SAMPLES];
 };
 
@@ -250,6 +256,9 @@ void pipeline_speak_start(struct pipeline *p, struct reply *r);
 /* Stops making r at once: the brain's request and the speaker's clauses
  * go; r->gen_done. */
 void pipeline_speak_cancel(struct pipeline *p, struct reply *r);
+
+/* pipeline_tools.c */
+void pipeline_tools_close(struct pipeline *p);
 
 /* pipeline_control.c: the conversation. */
 void pipeline_greet(struct pipeline *p);

@@ -182,6 +182,17 @@ static void op_hangup(void *arg, const char *reason)
 	push_msg(arg, &m);
 }
 
+/* The server answers with transfer_result (server_text). */
+static void op_transfer(void *arg, uint32_t request, const char *to)
+{
+	struct proto_msg m;
+
+	proto_init(&m, PROTO_TRANSFER);
+	m.request = request;
+	snprintf(m.to, sizeof(m.to), "%s", to);
+	push_msg(arg, &m);
+}
+
 static const struct pipeline_ops ops = {
     .say = op_say,
     .say_end = op_say_end,
@@ -189,6 +200,7 @@ static const struct pipeline_ops ops = {
     .clear = op_clear,
     .turn = op_turn,
     .hangup = op_hangup,
+    .transfer = op_transfer,
 };
 
 /* ---- from the server --------------------------------------------------- */
@@ -357,6 +369,9 @@ static void server_text(struct worker *w, const char *text, size_t len)
 		break;
 	case PROTO_END:
 		job_end(j, m.reason);
+		break;
+	case PROTO_TRANSFER_RESULT:
+		pipeline_transfer_result(j->p, m.request, m.ok, m.reason);
 		break;
 	default:
 		break;
@@ -561,6 +576,8 @@ static int load_models(struct worker *w)
 		w->brain.llm.api_key = cfg->llm_api_key;
 		w->brain.llm.model = cfg->llm_model;
 		w->brain.system_prompt = cfg->system_prompt;
+		w->brain.tools =
+		    pipeline_tools(cfg->transfer_to[0], &w->brain.ntools);
 	} else {
 		w->brain.kind = BRAIN_ECHO;
 	}
@@ -570,6 +587,7 @@ static int load_models(struct worker *w)
 	w->pcfg.brain = &w->brain;
 	w->pcfg.greeting = cfg->greeting_text;
 	w->pcfg.stop_secs = cfg->vad_stop_secs;
+	w->pcfg.transfer_to = cfg->transfer_to;
 	/* Every slot's decoder now, so a call does not wait for one. */
 	for (uint32_t i = 0; i < w->capacity; i++) {
 		err = w->stt_net ? 0 : stt_alloc(&w->jobs[i].decoder, w->stt);

@@ -1076,6 +1076,35 @@ TEST(speech_provider_keys)
 	return 0;
 }
 
+/* transfer_to: a sip: or sips: URI, or a number, or nothing. */
+TEST(transfer_to)
+{
+	static const char *const good[] = {"sip:desk@example.com",
+	                                   "sips:+15550001111@pbx.example.com",
+	                                   "+15550001111", "5551*2#"};
+	static const char *const bad[] = {
+	    "desk@example.com", "sip:",     "+",
+	    "sip:a b",          "555-0001", "tel:+1555"};
+	char flag[128];
+
+	CHECK_EQ(load(NULL), 0);
+	CHECK_STR(cfg.transfer_to, "");
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(flag, sizeof(flag), "--transfer_to=%s", good[i]);
+		CHECK_EQ(load(flag, NULL), 0);
+		CHECK_STR(cfg.transfer_to, good[i]);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(flag, sizeof(flag), "--transfer_to=%s", bad[i]);
+		if (load(flag, NULL) != EINVAL)
+			TEST_FAIL("transfer_to", "%s accepted", flag);
+		if (strncmp(err, "transfer_to", 11) != 0)
+			TEST_FAIL("transfer_to", "%s: message \"%s\"", flag,
+			          err);
+	}
+	return 0;
+}
+
 /* The carriers' keys: env names like every other key, and values checked
  * at load. */
 TEST(carrier_keys)
@@ -1244,6 +1273,7 @@ int main(void)
 	RUN(new_scalar_keys);
 	RUN(speech_provider_keys);
 	RUN(carrier_keys);
+	RUN(transfer_to);
 	RUN(load_keys_only);
 	RUN(keyring);
 	RUN(duration_parse_public);

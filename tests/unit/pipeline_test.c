@@ -89,6 +89,8 @@ struct call {
 	struct turn_rec t[16];
 	size_t nt;
 	char hangup[64];
+	char xfer_to[128]; /* the last transfer asked for */
+	int xfers;
 	/* the caller's line */
 	struct pipeline *p;
 	struct vad *vad;
@@ -211,6 +213,21 @@ static void op_hangup(void *arg, const char *reason)
 	pthread_mutex_unlock(&c->m);
 }
 
+/* The server's side of a transfer, as today's: refused, at once. */
+static void op_transfer(void *arg, uint32_t request, const char *to)
+{
+	struct call *c = arg;
+
+	pthread_mutex_lock(&c->m);
+	snprintf(c->xfer_to, sizeof(c->xfer_to), "%s", to);
+	c->xfers++;
+	ev_add(c, 't', 0, 0);
+	pthread_mutex_unlock(&c->m);
+	/* A stranger's answer first: dropped. */
+	pipeline_transfer_result(c->p, request + 7, true, "");
+	pipeline_transfer_result(c->p, request, false, "no REFER here");
+}
+
 static const struct pipeline_ops ops = {
     .say = op_say,
     .say_end = op_say_end,
@@ -218,6 +235,7 @@ static const struct pipeline_ops ops = {
     .clear = op_clear,
     .turn = op_turn,
     .hangup = op_hangup,
+    .transfer = op_transfer,
 };
 
 /* Polls expr (evaluated with the call's lock held) until true or ms. */
@@ -1473,6 +1491,103 @@ TEST(llm_barge_in_drops_request)
 
 /* A 500, a model that never answers, and a broken stream: each time the
  * caller hears the apology, and the next turn is answered. */
+#define CHUNK(delta)                                                           \
+	"data: {\"choices\":[{\"index\":0,\"delta\":" delta                    \
+	",\"finish_reason\":null}]}\n\n"
+#define CALL(i, id, name)                                                      \
+	CHUNK("{\"tool_calls\":[{\"index\":" #i ",\"id\":\"" id                \
+	      "\",\"type\":\"function\",\"function\":{\"name\":\"" name        \
+	      "\",\"arguments\":\"{}\"}}]}")
+#define FINISH(why)                                                            \
+	"data: "                                                               \
+	"{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"" why     \
+	"\"}]}\n\n"
+
+/* The built-in tools on a call: transfer_call asks ops->transfer, and its
+ * refusal is said in the model's words, or in the tool's own when the
+ * model has none; end_call says the model's goodbye and hangs up after
+ * its last audio. */
+TEST(llm_tools_transfer_and_end_call)
+{
+	static const struct standin_step xfer[] = {
+	    {0, CALL(0, "c1", "transfer_call") FINISH("tool_calls") DONE}};
+	static const struct standin_step sorry[] = {
+	    {0, TEXT("Sorry, nobody can take your call.") DONE}};
+	static const struct standin_step silent[] = {{0, FINISH("stop") DONE}};
+	static const struct standin_step bye[] = {
+	    {0, TEXT("Goodbye!") CALL(0, "c3", "end_call") FINISH("tool_calls")
+	            DONE}};
+	const struct answer answers[] = {{SSE_HEAD, xfer, 1},
+	                                 {SSE_HEAD, sorry, 1},
+	                                 {SSE_HEAD, xfer, 1},
+	                                 {SSE_HEAD, silent, 1},
+	                                 {SSE_HEAD, bye, 1}};
+	struct brain_config b;
+	struct pipeline_config cfg = {
+	    .tts = tts, .brain = &b, .transfer_to = "sip:desk@example.com"};
+	struct srv sv;
+	static struct call c;
+	size_t n, e_at = 0, h_at = 0;
+	bool ok;
+
+	CHECK_STR(pipeline_tools(false, &n)[0].def.name, "end_call");
+	CHECK_EQ(n, 1);
+	CHECK_EQ(srv_start(&sv, answers, 5), 0);
+	llm_brain(&b, &sv);
+	b.tools = pipeline_tools(true, &b.ntools);
+	CHECK_EQ(b.ntools, 2);
+	CHECK_EQ(call_start(&c, &cfg), 0);
+	CHECK(speak(&c, hello, hello_n));
+	CHECK(play_all(&c, 1, -1));
+	WAIT_FOR(ok, &c, c.nt == 1, 5000);
+	CHECK(ok);
+	pthread_mutex_lock(&c.m);
+	CHECK_EQ(c.xfers, 1);
+	CHECK_STR(c.xfer_to, "sip:desk@example.com");
+	CHECK_STR(c.t[0].reply, "Sorry, nobody can take your call.");
+	CHECK_STR(c.hangup, "");
+	pthread_mutex_unlock(&c.m);
+
+	CHECK(speak(&c, booking, booking_n));
+	CHECK(play_all(&c, 2, -1));
+	WAIT_FOR(ok, &c, c.nt == 2, 5000);
+	CHECK(ok);
+	pthread_mutex_lock(&c.m);
+	CHECK_EQ(c.xfers, 2);
+	CHECK_STR(c.t[1].reply, "I can't transfer your call right now.");
+	CHECK_STR(c.hangup, "");
+	pthread_mutex_unlock(&c.m);
+
+	CHECK(speak(&c, hello, hello_n));
+	CHECK(play_all(&c, 3, -1));
+	WAIT_FOR(ok, &c, c.nt == 3 && c.hangup[0], 5000);
+	CHECK(ok);
+	srv_stop(&sv);
+	pthread_mutex_lock(&c.m);
+	CHECK_STR(c.t[2].reply, "Goodbye!");
+	CHECK_STR(c.hangup, "dialog ended");
+	/* The hangup follows the goodbye's last audio. */
+	for (size_t i = 0; i < c.nev; i++) {
+		if (c.ev[i].kind == 'e' && c.ev[i].utt == 3)
+			e_at = i + 1;
+		if (c.ev[i].kind == 'h')
+			h_at = i + 1;
+	}
+	CHECK(e_at && h_at > e_at);
+	CHECK_EQ(c.bad, 0);
+	pthread_mutex_unlock(&c.m);
+	CHECK_EQ(sv.nreq, 5);
+	CHECK(strstr(sv.body[0], "\"name\":\"end_call\""));
+	CHECK(strstr(sv.body[0], "\"name\":\"transfer_call\""));
+	CHECK(strstr(sv.body[1], "{\"role\":\"tool\",\"content\":"
+	                         "\"{\\\"ok\\\":false,\\\"error\\\":"
+	                         "\\\"no REFER here\\\"}\",\"tool_call_id\":"
+	                         "\"c1\"}"));
+	srv_free(&sv);
+	call_end(&c);
+	return 0;
+}
+
 TEST(llm_faults_apologise)
 {
 	static const struct standin_step err500[] = {
@@ -1612,6 +1727,7 @@ int main(void)
 	RUN(llm_cut_while_thinking);
 	RUN(llm_barge_in_drops_request);
 	RUN(llm_faults_apologise);
+	RUN(llm_tools_transfer_and_end_call);
 	RUN(echo_latency);
 	{
 		struct msg *m = msg_new(MSG_STOP, NULL);

@@ -108,6 +108,44 @@ TEST(events_and_turns)
 	return 0;
 }
 
+/* A transfer the worker asks for, and the server's answer, matched by the
+ * request's number. */
+TEST(transfer)
+{
+	struct proto_msg m, got;
+	char *s;
+
+	proto_init(&m, PROTO_TRANSFER);
+	m.job = 3;
+	m.request = 9;
+	strcpy(m.to, "sip:desk@example.com");
+	s = proto_encode(&m, false);
+	CHECK(s != NULL);
+	CHECK_STR(s, "{\"type\":\"transfer\",\"job\":3,\"reason\":\"\","
+	             "\"request\":9,\"to\":\"sip:desk@example.com\"}");
+	free(s);
+	CHECK_EQ(roundtrip(&m, false, &got), 0);
+	CHECK_EQ(got.type, PROTO_TRANSFER);
+	CHECK_EQ(got.request, 9);
+	CHECK_STR(got.to, "sip:desk@example.com");
+	/* Only the worker sends it. */
+	CHECK(proto_encode(&m, true) == NULL);
+
+	proto_init(&m, PROTO_TRANSFER_RESULT);
+	m.job = 3;
+	m.request = 9;
+	strcpy(m.reason, "this server cannot transfer calls yet");
+	CHECK_EQ(roundtrip(&m, true, &got), 0);
+	CHECK_EQ(got.type, PROTO_TRANSFER_RESULT);
+	CHECK_EQ(got.request, 9);
+	CHECK(!got.ok);
+	CHECK_STR(got.reason, "this server cannot transfer calls yet");
+	m.ok = true;
+	CHECK_EQ(roundtrip(&m, true, &got), 0);
+	CHECK(got.ok);
+	return 0;
+}
+
 TEST(bad_text)
 {
 	struct proto_msg got;
@@ -206,6 +244,7 @@ int main(void)
 {
 	RUN(job_and_register);
 	RUN(events_and_turns);
+	RUN(transfer);
 	RUN(bad_text);
 	RUN(long_text_cut_on_a_character);
 	RUN(audio_frames);
