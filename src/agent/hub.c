@@ -221,7 +221,13 @@ static void job_event(struct job *job, const struct bridge_event *ev)
 		break;
 	case BRIDGE_EV_SPEAKING:
 		if (ev->latency_ms >= 0) {
-			hub_observe(&h->v2v, ev->latency_ms / 1000.0);
+			struct hub_labels none;
+
+			hub_labels_of(&none, NULL, NULL, NULL);
+			hub_observe_stage(h, HUB_STAGE_V2V,
+			                  job->worker ? &job->worker->labels
+			                              : &none,
+			                  ev->latency_ms / 1000.0);
 			log_event(LOGL_INFO, job->call_id, "agent_speaking",
 			          "utterance=%u voice_to_voice_ms=%d",
 			          ev->utterance, ev->latency_ms);
@@ -420,6 +426,7 @@ static void hub_destructor(void *arg)
 
 	h->closing = true;
 	hub_pool_stop(h);
+	hub_metrics_close(h);
 	list_flush(&h->workers);
 	list_flush(&h->gone);
 	if (h->wake_fd >= 0) {

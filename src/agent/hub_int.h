@@ -28,6 +28,28 @@ struct histogram {
 	double sum;
 };
 
+/* The stages whose figures are labelled by the providers that did them. */
+enum hub_stage {
+	HUB_STAGE_STT, /* final transcript */
+	HUB_STAGE_LLM, /* the brain's first text */
+	HUB_STAGE_TTS, /* first synthesized audio */
+	HUB_STAGE_V2V, /* voice to voice, on the wire */
+	HUB_NSTAGES,
+};
+
+/* A worker's providers as label values: indexes into fixed lists of the
+ * names voxgate knows, so that the label sets stay few whatever workers
+ * say (hub_metrics.c). */
+struct hub_labels {
+	uint8_t stt, brain, tts;
+};
+
+/* One set of labels' histograms, made at its first figure. */
+struct hub_stage_set {
+	struct hub_labels l;
+	struct histogram h[HUB_NSTAGES];
+};
+
 enum job_state {
 	JOB_QUEUED,
 	JOB_OFFERED,
@@ -65,6 +87,7 @@ struct worker {
 	char name[64];
 	uint32_t capacity;
 	bool registered;
+	struct hub_labels labels; /* its providers, from register */
 	struct list jobs;
 	struct tmr reap; /* frees it after its socket's close handler */
 };
@@ -78,7 +101,9 @@ struct hub {
 	uint32_t next_job, next_worker;
 	bool closing;
 	uint64_t jobs_total, busy_total, lost_total;
-	struct histogram v2v, reaction, stt, llm, tts;
+	struct histogram reaction;
+	struct hub_stage_set *sets; /* at most every labels' combination */
+	size_t nsets;
 };
 
 /* hub.c */
@@ -97,7 +122,14 @@ void hub_send_job(struct job *job, enum proto_type type,
 
 /* hub_metrics.c */
 void hub_metrics_init(struct hub *h);
+void hub_metrics_close(struct hub *h);
 void hub_observe(struct histogram *h, double s);
+/* The labels of these names (NULL or "" = "none"; a name voxgate does not
+ * know = "other"). */
+void hub_labels_of(struct hub_labels *l, const char *stt, const char *brain,
+                   const char *tts);
+void hub_observe_stage(struct hub *h, enum hub_stage st,
+                       const struct hub_labels *l, double s);
 
 /* hub_pool.c */
 int hub_pool_start(struct hub *h);

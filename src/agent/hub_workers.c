@@ -63,22 +63,29 @@ static void worker_turn(struct job *job, const struct proto_msg *m)
 {
 	struct hub *h = job->hub;
 	char transcript[2 * sizeof(m->transcript)], reply[2 * sizeof(m->reply)];
-	char reason[2 * sizeof(m->reason)];
+	char reason[2 * sizeof(m->reason)], stt[2 * sizeof(m->stt)];
+	char brain[2 * sizeof(m->brain)], tts[2 * sizeof(m->tts)];
+	struct hub_labels l;
 
+	hub_labels_of(&l, m->stt, m->brain, m->tts);
 	if (m->stt_ms >= 0)
-		hub_observe(&h->stt, m->stt_ms / 1000.0);
+		hub_observe_stage(h, HUB_STAGE_STT, &l, m->stt_ms / 1000.0);
 	if (m->llm_ms >= 0)
-		hub_observe(&h->llm, m->llm_ms / 1000.0);
+		hub_observe_stage(h, HUB_STAGE_LLM, &l, m->llm_ms / 1000.0);
 	if (m->tts_ms >= 0)
-		hub_observe(&h->tts, m->tts_ms / 1000.0);
+		hub_observe_stage(h, HUB_STAGE_TTS, &l, m->tts_ms / 1000.0);
 	log_event(
 	    m->reason[0] ? LOGL_WARN : LOGL_INFO, job->call_id, "turn",
 	    "job=%u transcript=\"%s\" reply=\"%s\" stt_ms=%d llm_ms=%d "
-	    "tts_ms=%d voice_to_voice_ms=%d interrupted=%s error=\"%s\"",
+	    "tts_ms=%d voice_to_voice_ms=%d interrupted=%s error=\"%s\" "
+	    "stt=\"%s\" brain=\"%s\" tts=\"%s\"",
 	    job->id, log_quote(transcript, sizeof(transcript), m->transcript),
 	    log_quote(reply, sizeof(reply), m->reply), m->stt_ms, m->llm_ms,
 	    m->tts_ms, m->v2v_ms, m->interrupted ? "true" : "false",
-	    log_quote(reason, sizeof(reason), m->reason));
+	    log_quote(reason, sizeof(reason), m->reason),
+	    log_quote(stt, sizeof(stt), m->stt),
+	    log_quote(brain, sizeof(brain), m->brain),
+	    log_quote(tts, sizeof(tts), m->tts));
 }
 
 /* Why the server refuses transfers: the SIP edge has no REFER yet. When
@@ -123,6 +130,7 @@ static void worker_text(struct worker *w, const char *text, size_t len)
 
 		w->capacity = m.capacity ? m.capacity : 1;
 		snprintf(w->name, sizeof(w->name), "%s", m.name);
+		hub_labels_of(&w->labels, m.stt, m.brain, m.tts);
 		w->registered = true;
 		proto_init(&r, PROTO_REGISTERED);
 		fill_registered(&r, &w->id);

@@ -24,6 +24,7 @@ enum field {
 	F_REQUEST = 1 << 13,
 	F_TO = 1 << 14,
 	F_OK = 1 << 15,
+	F_PROVIDERS = 1 << 16, /* stt, brain, tts */
 };
 
 static const struct kind {
@@ -32,13 +33,13 @@ static const struct kind {
 	bool from_server;
 	unsigned fields;
 } kinds[] = {
-    {PROTO_REGISTER, "register", false, F_REG},
+    {PROTO_REGISTER, "register", false, F_REG | F_PROVIDERS},
     {PROTO_ACCEPT, "accept", false, F_JOB},
     {PROTO_DECLINE, "decline", false, F_JOB | F_REASON},
     {PROTO_SAY_END, "say_end", false, F_JOB | F_UTT},
     {PROTO_MARK_AFTER, "mark", false, F_JOB | F_UTT | F_MARK},
     {PROTO_CLEAR, "clear", false, F_JOB},
-    {PROTO_TURN, "turn", false, F_JOB | F_TURN | F_REASON},
+    {PROTO_TURN, "turn", false, F_JOB | F_TURN | F_REASON | F_PROVIDERS},
     {PROTO_HANGUP, "hangup", false, F_JOB | F_REASON},
     {PROTO_TRANSFER, "transfer", false, F_JOB | F_REQUEST | F_TO | F_REASON},
     {PROTO_REGISTERED, "registered", true, F_WORKER},
@@ -144,6 +145,11 @@ char *proto_encode(const struct proto_msg *m, bool from_server)
 		set_u(o, "capacity", m->capacity);
 		set_s(o, "name", m->name);
 		set_u(o, "version", m->version);
+	}
+	if (k->fields & F_PROVIDERS) {
+		set_s(o, "stt", m->stt);
+		set_s(o, "brain", m->brain);
+		set_s(o, "tts", m->tts);
 	}
 	if (k->fields & F_REQUEST)
 		set_u(o, "request", m->request);
@@ -252,6 +258,9 @@ int proto_decode(const char *json, size_t len, bool from_server,
 	m->tts_ms = get_ms(o, "tts_ms");
 	m->v2v_ms = get_ms(o, "v2v_ms");
 	m->interrupted = json_is_true(json_object_get(o, "interrupted"));
+	get_s(o, "stt", m->stt, sizeof(m->stt));
+	get_s(o, "brain", m->brain, sizeof(m->brain));
+	get_s(o, "tts", m->tts, sizeof(m->tts));
 	m->request = get_u(o, "request");
 	m->ok = json_is_true(json_object_get(o, "ok"));
 	json_decref(o);

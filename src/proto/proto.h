@@ -52,6 +52,9 @@ struct proto_msg {
 	char transcript[1024], reply[2048];
 	int32_t stt_ms, llm_ms, tts_ms, v2v_ms; /* -1 = not measured */
 	bool interrupted;
+	/* register, turn: which provider does each stage, as the worker's
+	 * settings name them ("deepgram", "llm", "cartesia") */
+	char stt[32], brain[32], tts[32];
 	/* transfer, transfer_result: the worker's number for the request,
 	 * and whether the call is being transferred */
 	uint32_t request;

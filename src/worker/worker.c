@@ -170,6 +170,9 @@ static void op_turn(void *arg, const struct pipeline_turn *t)
 	m.v2v_ms = t->v2v_ms;
 	m.interrupted = t->interrupted;
 	snprintf(m.reason, sizeof(m.reason), "%s", t->error ? t->error : "");
+	snprintf(m.stt, sizeof(m.stt), "%s", t->stt ? t->stt : "");
+	snprintf(m.brain, sizeof(m.brain), "%s", t->brain ? t->brain : "");
+	snprintf(m.tts, sizeof(m.tts), "%s", t->tts ? t->tts : "");
 	push_msg(arg, &m);
 }
 
@@ -427,6 +430,9 @@ static void ws_estab(void *arg)
 	m.capacity = w->capacity;
 	m.version = PROTO_VERSION;
 	snprintf(m.name, sizeof(m.name), "%s/%d", host, (int)getpid());
+	snprintf(m.stt, sizeof(m.stt), "%s", w->pcfg.stt_name);
+	snprintf(m.brain, sizeof(m.brain), "%s", w->pcfg.brain_name);
+	snprintf(m.tts, sizeof(m.tts), "%s", w->pcfg.tts_name);
 	send_now(w, &m);
 	log_event(LOGL_INFO, NULL, "agent_connected", "server=%s name=%s",
 	          w->cfg->agent_server, m.name);
@@ -588,6 +594,14 @@ static int load_models(struct worker *w)
 	w->pcfg.greeting = cfg->greeting_text;
 	w->pcfg.stop_secs = cfg->vad_stop_secs;
 	w->pcfg.transfer_to = cfg->transfer_to;
+	/* The stages' providers as the settings name them, for the turns'
+	 * figures; a provider added to the settings is named here with no
+	 * change (the server's metrics know the names it labels). */
+	w->pcfg.stt_name = cfg->stt_provider;
+	w->pcfg.tts_name = cfg->tts_provider;
+	w->pcfg.brain_name = w->brain.kind == BRAIN_LLM      ? "llm"
+	                     : w->brain.kind == BRAIN_SCRIPT ? "script"
+	                                                     : "echo";
 	/* Every slot's decoder now, so a call does not wait for one. */
 	for (uint32_t i = 0; i < w->capacity; i++) {
 		err = w->stt_net ? 0 : stt_alloc(&w->jobs[i].decoder, w->stt);

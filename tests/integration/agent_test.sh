@@ -111,10 +111,17 @@ case_conversation() {
 		vg_reason "GET /metrics failed"
 		return 1
 	}
-	if ! grep -Eq '^voxgate_voice_to_voice_seconds_count [1-9]' <<<"$metrics"; then
-		vg_reason "no voice-to-voice figure in /metrics"
+	if ! grep -Eq '^voxgate_voice_to_voice_seconds_count\{stt="pocketsphinx",brain="echo",tts="espeak-ng"\} [1-9]' <<<"$metrics"; then
+		vg_reason "no voice-to-voice figure labelled with the worker's providers in /metrics"
 		return 1
 	fi
+	case $turn in
+	*'"stt":"pocketsphinx"'*'"brain":"echo"'*'"tts":"espeak-ng"'*) ;;
+	*)
+		vg_reason "the turn line does not name the stages' providers: $turn"
+		return 1
+		;;
+	esac
 }
 
 # The caller's first speech packet, and the agent's last packet before its

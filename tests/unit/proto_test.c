@@ -49,10 +49,16 @@ TEST(job_and_register)
 	m.capacity = 3;
 	m.version = PROTO_VERSION;
 	strcpy(m.name, "w\"1\n");
+	strcpy(m.stt, "deepgram");
+	strcpy(m.brain, "llm");
+	strcpy(m.tts, "cartesia");
 	CHECK_EQ(roundtrip(&m, false, &got), 0);
 	CHECK_EQ(got.type, PROTO_REGISTER);
 	CHECK_EQ(got.capacity, 3);
 	CHECK_STR(got.name, "w\"1\n");
+	CHECK_STR(got.stt, "deepgram");
+	CHECK_STR(got.brain, "llm");
+	CHECK_STR(got.tts, "cartesia");
 	/* a worker's message is not one the server sends */
 	CHECK(proto_encode(&m, true) == NULL);
 	return 0;
@@ -99,12 +105,28 @@ TEST(events_and_turns)
 	m.stt_ms = 30;
 	m.tts_ms = 45;
 	m.interrupted = true;
+	strcpy(m.stt, "openai");
+	strcpy(m.brain, "echo");
+	strcpy(m.tts, "openai");
 	CHECK_EQ(roundtrip(&m, false, &got), 0);
 	CHECK_STR(got.transcript, "hello there");
+	CHECK_STR(got.stt, "openai");
+	CHECK_STR(got.brain, "echo");
+	CHECK_STR(got.tts, "openai");
 	CHECK_EQ(got.stt_ms, 30);
 	CHECK_EQ(got.llm_ms, -1);
 	CHECK_EQ(got.tts_ms, 45);
 	CHECK(got.interrupted);
+	/* A name longer than its field is cut, as every string is. */
+	{
+		static const char long_name[] =
+		    "{\"type\":\"turn\",\"job\":1,\"tts\":\"a-provider-name-"
+		    "much-longer-than-its-field-is\"}";
+
+		CHECK_EQ(
+		    proto_decode(long_name, strlen(long_name), false, &got), 0);
+		CHECK_EQ(strlen(got.tts), sizeof(got.tts) - 1);
+	}
 	return 0;
 }
 

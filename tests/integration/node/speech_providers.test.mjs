@@ -273,9 +273,23 @@ describe('the agent on OpenAI-compatible STT and TTS', { timeout: 180000 }, () =
     assert.equal(turn.transcript, TRANSCRIPT);
     assert.equal(turn.error, '');
     assert.ok(toneFrames(phone, spoken.end).length * 20 >= 1000, 'the reply in the network voice');
+    // the stages' providers, in the turn line and as the histograms' labels
+    assert.equal(turn.stt, 'openai');
+    assert.equal(turn.brain, 'echo');
+    assert.equal(turn.tts, 'openai');
     await sleep(200);
     const log = server.log();
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const labels = '{stt="openai",brain="echo",tts="openai"}';
+    for (const h of ['voxgate_stt_final_seconds', 'voxgate_tts_first_audio_seconds', 'voxgate_voice_to_voice_seconds']) {
+      const m = new RegExp(`^${h}_count${labels.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(metrics);
+      assert.ok(m && Number(m[1]) >= 1, `${h} labelled ${labels} in /metrics:\n${metrics.split('\n').filter((l) => l.startsWith(h)).join('\n')}`);
+      assert.ok(metrics.includes(`${h}_bucket{stt="openai",brain="echo",tts="openai",le="+Inf"}`), `${h}'s buckets labelled`);
+    }
+    // the echo brain writes at once: its figure is there too, but no other
+    // label set (each series comes from a provider that did the stage)
+    assert.match(metrics, /^voxgate_llm_first_token_seconds_count\{stt="openai",brain="echo",tts="openai"\} [1-9]/m);
+    assert.doesNotMatch(metrics, /_seconds_count\{stt="(?!openai")/);
     for (const k of [STT_KEY, TTS_KEY, STT_KEY.slice(3), TTS_KEY.slice(3)]) {
       assert.ok(!log.includes(k), `a key in the server's log`);
       assert.ok(!metrics.includes(k), `a key in /metrics`);

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# The LLM brain's tool calls end to end: a SIPp caller says a sentence every
+# 9.5 s to the pipeline agent, whose STT, LLM and TTS are one OpenAI
+# stand-in (tests/integration/standins/openai.mjs, run by serve.mjs), the
+# LLM's replies scripted with tool calls in OpenAI's streaming format:
+# - tools_transfer_refused: the model calls transfer_call; the worker asks
+#   the server ("transfer" in the agent protocol), the server refuses (it
+#   has no SIP REFER yet), the model is told and its refusal is heard, and
+#   the call goes on;
+# - tools_bad_call: a call to a tool that does not exist and one whose
+#   arguments are not JSON go back to the model as errors, and its next
+#   words are heard; the call goes on;
+# - tools_end_call_bye: the model says goodbye and calls end_call: the
+#   goodbye is played to its end, then the server sends BYE;
+# - tools_providers_labelled: each turn line names the stages' providers
+#   (stt, brain, tts), and GET /metrics has the stage histograms labelled
+#   with them.
+# Case functions run through vg_case, which shellcheck cannot see.
+# shellcheck disable=SC2317
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+vg_need sipp sox node curl jq
+
+KEYS="devkey: tools-test-secret-0123456789abcdef"
+FIXTURE=$VG_ROOT/tests/fixtures/call_me_back.wav
+TRANSFER_TO=sip:desk@example.com
+REFUSAL="I am sorry, I cannot put you through right now."
+OOPS="Sorry, something went wrong on my side."
+GOODBYE="Goodbye, and thank you for calling."
+
+STANDIN_DIR=$VG_TMP/standins
+mkdir -p "$STANDIN_DIR"
+node "$VG_ROOT/tests/integration/standins/serve.mjs" --log "$STANDIN_DIR" \
+	openai >"$VG_TMP/standins.out" 2>"$VG_TMP/standins.err" &
+vg_track $!
+for ((i = 0; i < 100; i++)); do
+	[ -s "$VG_TMP/standins.out" ] && break
+	sleep 0.1
+done
+OA_URL=$(head -n 1 "$VG_TMP/standins.out" | jq -r '.openai.url // empty')
+[ -n "$OA_URL" ] || vg_abort "the OpenAI stand-in did not start: $(head -c 300 "$VG_TMP/standins.err")"
+OA_LOG=$STANDIN_DIR/openai.jsonl
+
+# The LLM's answers, one per completion, in order: a turn with a tool call
+# takes two.
+curl -sf -d @- "${OA_URL%/v1}/__standin/script" >/dev/null <<EOF || vg_abort "cannot script the stand-in"
+{"replies": [
+  {"tools": [{"name": "transfer_call", "arguments": {"reason": "the caller asked for a person"}}]},
+  {"text": "$REFUSAL"},
+  {"tools": [{"name": "book_a_table", "arguments": {}}, {"name": "transfer_call", "arguments": "{not json"}]},
+  {"text": "$OOPS"},
+  {"text": "$GOODBYE", "tools": [{"name": "end_call", "arguments": {}}]}
+]}
+EOF
+
+# The chat requests the stand-in got, one JSON object a line.
+chats() {
+	jq -c 'select(.path == "/v1/chat/completions")' "$OA_LOG"
+}
+
+# The checks read the whole call's log, not the lines since their case began.
+whole_log() {
+	VG_MARK=0
+}
+
+# turn N: the Nth turn line (from 1).
+turn() {
+	vg_events turn | sed -n "${1}p"
+}
+
+case_tools_call() {
+	vg_need_server || return 1
+	# the sentence, then silence: sipp loops it, a turn every 9.5 s
+	sox -D "$FIXTURE" -r 8000 -c 1 "$VG_CDIR/said.wav" pad 0.5 7 &&
+		vg_wav_to_g711 "$VG_CDIR/said.wav" "$VG_CDIR/audio.ul" || return 1
+	SIPP_TIMEOUT=60 vg_sipp tools lk_uac_wait_bye.xml -s agent \
+		-key caller +15550007878 -key xhdr_name X-Voxgate-Test \
+		-key xhdr_value 1 || {
+		vg_reason "no BYE from the server after end_call: $(vg_sipp_why tools)"
+		return 1
+	}
+	SIPP_ANSWER_AT=$(vg_sipp_log tools answer_at)
+	SIPP_BYE_AT=$(vg_sipp_log tools bye_at)
+	vg_wait_event agent_hangup 5 || return 1
+	[ "$(vg_events turn | wc -l)" -ge 3 ] || {
+		vg_reason "$(vg_events turn | wc -l) turns, want 3"
+		return 1
+	}
+}
+
+case_tools_transfer_refused() {
+	local t req line
+	vg_need_server || return 1
+	whole_log
+	line=$(vg_events agent_transfer | head -n 1)
+	[ -n "$line" ] || {
+		vg_reason "the server was never asked to transfer"
+		return 1
+	}
+	[ "$(vg_events agent_transfer | wc -l)" -eq 1 ] || {
+		vg_reason "the server was asked $(vg_events agent_transfer | wc -l) times, want once (the malformed call must not reach it)"
+		return 1
+	}
+	if [ "$(vg_jfield "$line" to)" != "$TRANSFER_TO" ] || [ "$(vg_jfield "$line" ok)" != false ]; then
+		vg_reason "agent_transfer: $line"
+		return 1
+	fi
+	t=$(turn 1)
+	if [ "$(vg_jfield "$t" reply)" != "$REFUSAL" ] || [ "$(vg_jfield "$t" interrupted)" != false ]; then
+		vg_reason "the refusal was not heard whole: $t"
+		return 1
+	fi
+	# the model was told, as OpenAI expects: its call, then the answer
+	req=$(chats | sed -n 2p)
+	jq -e '.messages[-2].role == "assistant" and .messages[-2].tool_calls[0].function.name == "transfer_call"
+		and .messages[-1].role == "tool" and .messages[-1].tool_call_id == .messages[-2].tool_calls[0].id
+		and (.messages[-1].content | fromjson | .ok == false and (.error | test("cannot transfer calls")))
+		and ([.tools[].function.name] | sort == ["end_call", "transfer_call"])' <<<"$req" >/dev/null || {
+		vg_reason "the second completion's request: $(cut -c 1-600 <<<"$req")"
+		return 1
+	}
+}
+
+case_tools_bad_call() {
+	local t req
+	vg_need_server || return 1
+	whole_log
+	t=$(turn 2)
+	[ "$(vg_jfield "$t" reply)" = "$OOPS" ] || {
+		vg_reason "the model's words after the bad calls were not heard: $t"
+		return 1
+	}
+	req=$(chats | sed -n 4p)
+	jq -e '[.messages[] | select(.role == "tool") | .content] | .[-2:] as $r
+		| ($r[0] | test("no tool named")) and ($r[1] | test("not a JSON object"))' <<<"$req" >/dev/null || {
+		vg_reason "the errors did not go back to the model: $(cut -c 1-600 <<<"$req")"
+		return 1
+	}
+}
+
+case_tools_end_call_bye() {
+	local t end_at hang_at turn_at answer bye
+	vg_need_server || return 1
+	whole_log
+	t=$(turn 3)
+	if [ "$(vg_jfield "$t" reply)" != "$GOODBYE" ] || [ "$(vg_jfield "$t" interrupted)" != false ]; then
+		vg_reason "the goodbye was not heard whole: $t"
+		return 1
+	fi
+	# the turn is reported once the goodbye has been played; the hangup
+	# comes after it
+	turn_at=$(grep -nE '"event" *: *"turn"' "$VG_SERVER_LOG" | sed -n 3p | cut -d: -f1)
+	hang_at=$(grep -nE '"event" *: *"agent_hangup"' "$VG_SERVER_LOG" | head -n 1 | cut -d: -f1)
+	if [ -z "$turn_at" ] || [ -z "$hang_at" ] || [ "$hang_at" -lt "$turn_at" ]; then
+		vg_reason "the hangup (line $hang_at) came before the goodbye was played (line $turn_at)"
+		return 1
+	fi
+	end_at=$(vg_events agent_hangup | head -n 1)
+	[ "$(vg_jfield "$end_at" reason)" = "dialog ended" ] || {
+		vg_reason "agent_hangup: $end_at"
+		return 1
+	}
+	answer=$SIPP_ANSWER_AT
+	bye=$SIPP_BYE_AT
+	[ -n "$answer" ] && [ -n "$bye" ] && [ $((bye - answer)) -gt 20000 ] || {
+		vg_reason "BYE $((bye - answer)) ms after the answer: before the third turn"
+		return 1
+	}
+	echo "# BYE $((bye - answer)) ms after the answer"
+}
+
+case_tools_providers_labelled() {
+	local t metrics n h
+	vg_need_server || return 1
+	whole_log
+	for n in 1 2 3; do
+		t=$(turn "$n")
+		case $t in
+		*'"stt":"openai"'*'"brain":"llm"'*'"tts":"openai"'*) ;;
+		*)
+			vg_reason "turn $n does not name its providers: $t"
+			return 1
+			;;
+		esac
+	done
+	metrics=$(curl -sf "http://127.0.0.1:$VG_HTTP_PORT/metrics") || {
+		vg_reason "GET /metrics failed"
+		return 1
+	}
+	for h in voxgate_stt_final_seconds voxgate_llm_first_token_seconds \
+		voxgate_tts_first_audio_seconds voxgate_voice_to_voice_seconds; do
+		grep -Eq "^${h}_count\\{stt=\"openai\",brain=\"llm\",tts=\"openai\"\\} [1-9]" <<<"$metrics" &&
+			grep -Fq "${h}_bucket{stt=\"openai\",brain=\"llm\",tts=\"openai\",le=\"0.5\"}" <<<"$metrics" || {
+			vg_reason "$h is not labelled with the call's providers: $(grep "^$h" <<<"$metrics" | head -n 3 | tr '\n' ' ')"
+			return 1
+		}
+	done
+}
+
+vg_pick_port_into VG_HTTP_PORT 1
+if vg_server_start --agent pipeline --http_port "$VG_HTTP_PORT" \
+	--keys "$KEYS" --agent_workers 1 --greeting_text "" \
+	--vad_stop_secs 0.6 --brain llm --llm_base_url "$OA_URL" \
+	--llm_api_key sk-tools-test --llm_model gpt-4o-mini \
+	--stt_provider openai --stt_url "$OA_URL" --stt_api_key sk-tools-test \
+	--tts_provider openai --tts_url "$OA_URL" --tts_api_key sk-tools-test \
+	--transfer_to "$TRANSFER_TO" &&
+	vg_wait_event agent_worker_registered 30; then
+	vg_case tools_call case_tools_call
+	vg_case tools_transfer_refused case_tools_transfer_refused
+	vg_case tools_bad_call case_tools_bad_call
+	vg_case tools_end_call_bye case_tools_end_call_bye
+	vg_case tools_providers_labelled case_tools_providers_labelled
+	vg_server_stop_case clean_exit
+else
+	vg_skip_cases "server: $VG_REASON" tools_call tools_transfer_refused \
+		tools_bad_call tools_end_call_bye tools_providers_labelled clean_exit
+fi
+
+vg_finish
