@@ -9,6 +9,7 @@
 
 #include "core/libre.h"
 #include "core/log.h"
+#include "core/utf8.h"
 #include "worker/brain.h"
 
 /* One alternative of a pattern: words that must all be heard. */
@@ -420,9 +421,10 @@ struct reply_run {
 	unsigned round;        /* completions started */
 	char *round_text;      /* this round's words, for its message */
 	size_t round_len;
-	bool round_got; /* this round said something */
-	bool said;      /* words went to texth */
-	bool space;     /* ... and the last of them was a space */
+	bool round_full; /* ... cut at ROUND_TEXT_MAX */
+	bool round_got;  /* this round said something */
+	bool said;       /* words went to texth */
+	bool space;      /* ... and the last of them was a space */
 	/* the calls of the last round, run one after the other */
 	struct llm_tool_call *calls;
 	size_t ncalls, next;
@@ -549,12 +551,16 @@ static void llm_text(const char *text, size_t len, void *arg)
 	if (!r->round_got && r->said && !r->space)
 		say(r, " ", 1);
 	r->round_got = true;
-	if (r->round_len < ROUND_TEXT_MAX) {
-		size_t n = len < ROUND_TEXT_MAX - r->round_len
-		               ? len
-		               : ROUND_TEXT_MAX - r->round_len;
-		char *t = realloc(r->round_text, r->round_len + n + 1);
+	if (!r->round_full) {
+		size_t n = len;
+		char *t;
 
+		/* Cut on a character: the text goes back as JSON. */
+		if (n > ROUND_TEXT_MAX - r->round_len) {
+			n = utf8_trim(text, ROUND_TEXT_MAX - r->round_len);
+			r->round_full = true;
+		}
+		t = realloc(r->round_text, r->round_len + n + 1);
 		if (t) {
 			memcpy(t + r->round_len, text, n);
 			r->round_len += n;
@@ -589,6 +595,7 @@ static int round_start(struct reply_run *r, const char **why)
 	p.tools_off = p.ntools && r->round + 1 >= BRAIN_TOOL_ROUNDS;
 	r->round++;
 	r->round_len = 0;
+	r->round_full = false;
 	r->round_got = false;
 	r->chat = mem_deref(r->chat);
 	return llm_chat_start(&r->chat, r->hc, &p, r->msgs, r->nmsgs, llm_text,

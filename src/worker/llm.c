@@ -273,9 +273,13 @@ static int tool_fragment(struct llm_stream *s, json_t *c)
 		call->name[namelen] = '\0';
 	}
 	room = LLM_TOOL_ARGS_MAX - call->args_len;
-	if (argslen > room) {
+	if (call->args_cut) {
+		argslen = 0;
+	} else if (argslen > room) {
+		/* Cut on a character: the arguments go back to the model
+		 * with the history, as JSON, which must be UTF-8. */
 		call->args_cut = true;
-		argslen = room;
+		argslen = utf8_trim(args, room);
 	}
 	memcpy(call->args + call->args_len, args ? args : "", argslen);
 	call->args_len += argslen;

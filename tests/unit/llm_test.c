@@ -22,6 +22,7 @@
 
 #include "core/libre.h"
 #include <re_main.h>
+#include "core/utf8.h"
 #include "net/httpc.h"
 #include "worker/llm.h"
 #include "standin.h"
@@ -706,6 +707,24 @@ TEST(tool_calls_bounded)
 	CHECK(run.calls[0].args_cut);
 	CHECK_EQ(run.calls[0].args_len, LLM_TOOL_ARGS_MAX);
 	CHECK_EQ(strlen(run.calls[0].args), LLM_TOOL_ARGS_MAX);
+	/* Cut on a character: "{" then 2-byte characters past the bound. */
+	off = (size_t)sprintf(body, "%s",
+	                      TC("{\"index\":0,\"id\":\"c\",\"function\":{"
+	                         "\"name\":\"f\",\"arguments\":\"{\"}}"));
+	off += (size_t)sprintf(body + off, "%s",
+	                       "data: {\"choices\":[{\"delta\":{"
+	                       "\"tool_calls\":[{\"index\":0,"
+	                       "\"function\":{\"arguments\":\"");
+	for (n = 0; n < LLM_TOOL_ARGS_MAX / 2 + 10; n++)
+		off += (size_t)sprintf(body + off, "\xc3\xa9");
+	off += (size_t)sprintf(
+	    body + off,
+	    "\"}}]}}]}\n\n" TC("{\"index\":0,\"function\":{\"arguments\":"
+	                       "\"}\"}}") DONE);
+	CHECK_EQ(llm_sse_parse(body, off, 0, on_delta, NULL, &run, &err), 0);
+	CHECK(run.calls[0].args_cut);
+	CHECK_EQ(run.calls[0].args_len, LLM_TOOL_ARGS_MAX - 1);
+	CHECK(utf8_valid(run.calls[0].args, run.calls[0].args_len));
 	free(body);
 	return 0;
 }
