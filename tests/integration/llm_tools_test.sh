@@ -163,10 +163,10 @@ case_tools_end_call_bye() {
 	}
 	answer=$SIPP_ANSWER_AT
 	bye=$SIPP_BYE_AT
-	[ -n "$answer" ] && [ -n "$bye" ] && [ $((bye - answer)) -gt 20000 ] || {
-		vg_reason "BYE $((bye - answer)) ms after the answer: before the third turn"
+	if [ -z "$answer" ] || [ -z "$bye" ] || [ $((bye - answer)) -le 20000 ]; then
+		vg_reason "BYE at ${bye:-?}, the answer at ${answer:-?}: not after the third turn"
 		return 1
-	}
+	fi
 	echo "# BYE $((bye - answer)) ms after the answer"
 }
 
@@ -190,11 +190,11 @@ case_tools_providers_labelled() {
 	}
 	for h in voxgate_stt_final_seconds voxgate_llm_first_token_seconds \
 		voxgate_tts_first_audio_seconds voxgate_voice_to_voice_seconds; do
-		grep -Eq "^${h}_count\\{stt=\"openai\",brain=\"llm\",tts=\"openai\"\\} [1-9]" <<<"$metrics" &&
-			grep -Fq "${h}_bucket{stt=\"openai\",brain=\"llm\",tts=\"openai\",le=\"0.5\"}" <<<"$metrics" || {
+		if ! grep -Eq "^${h}_count\\{stt=\"openai\",brain=\"llm\",tts=\"openai\"\\} [1-9]" <<<"$metrics" ||
+			! grep -Fq "${h}_bucket{stt=\"openai\",brain=\"llm\",tts=\"openai\",le=\"0.5\"}" <<<"$metrics"; then
 			vg_reason "$h is not labelled with the call's providers: $(grep "^$h" <<<"$metrics" | head -n 3 | tr '\n' ' ')"
 			return 1
-		}
+		fi
 	done
 }
 
