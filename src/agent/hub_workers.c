@@ -95,12 +95,13 @@ static void worker_turn(struct job *job, const struct proto_msg *m)
 static void worker_transfer(struct job *job, const struct proto_msg *m)
 {
 	struct proto_msg r;
-	char to[2 * sizeof(m->to)];
+	char to[2 * sizeof(m->to)], why[2 * sizeof(m->reason)];
 
 	log_event(LOGL_INFO, job->call_id, "agent_transfer",
-	          "job=%u request=%u to=\"%s\" ok=false reason=\"%s\"", job->id,
-	          m->request, log_quote(to, sizeof(to), m->to),
-	          TRANSFER_REFUSED);
+	          "job=%u request=%u to=\"%s\" why=\"%s\" ok=false "
+	          "reason=\"%s\"",
+	          job->id, m->request, log_quote(to, sizeof(to), m->to),
+	          log_quote(why, sizeof(why), m->reason), TRANSFER_REFUSED);
 	proto_init(&r, PROTO_TRANSFER_RESULT);
 	r.job = job->id;
 	r.request = m->request;

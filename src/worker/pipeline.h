@@ -103,9 +103,11 @@ struct pipeline_ops {
 	void (*clear)(void *arg); /* drop what the server has queued */
 	void (*turn)(void *arg, const struct pipeline_turn *t);
 	void (*hangup)(void *arg, const char *reason);
-	/* The caller is to be transferred to `to`: answered, by request,
-	 * with pipeline_transfer_result. NULL = no transfers. */
-	void (*transfer)(void *arg, uint32_t request, const char *to);
+	/* The caller is to be transferred to `to` (why: the model's words,
+	 * "" = none): answered, by request, with pipeline_transfer_result.
+	 * NULL = no transfers. */
+	void (*transfer)(void *arg, uint32_t request, const char *to,
+	                 const char *why);
 };
 
 struct pipeline;

@@ -87,9 +87,9 @@ static int transfer_call(struct brain_tool_call *call, const char *args,
                          void *arg, const char **why)
 {
 	struct pipeline *p = arg;
-	const char *to = p->cfg->transfer_to;
+	const char *to = p->cfg->transfer_to, *reason;
+	json_t *o;
 
-	(void)args;
 	if (!to || !to[0]) {
 		*why = "transfers are not configured";
 		return EPERM;
@@ -106,7 +106,12 @@ static int transfer_call(struct brain_tool_call *call, const char *args,
 	tmr_start(&p->xfer_tmr, TRANSFER_WAIT_MS, xfer_late, p);
 	log_event(LOGL_INFO, p->cfg->call_id, "agent_tool",
 	          "tool=transfer_call request=%u", p->xfer_id);
-	p->ops->transfer(p->arg, p->xfer_id, to);
+	/* The model's reason, for the server's log: the brain checked the
+	 * arguments are an object; a reason that is not a string is none. */
+	o = json_loads(args, 0, NULL);
+	reason = json_string_value(json_object_get(o, "reason"));
+	p->ops->transfer(p->arg, p->xfer_id, to, reason ? reason : "");
+	json_decref(o);
 	return 0;
 }
 

@@ -32,6 +32,7 @@
 #include "speech/tts.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/utf8.h"
 #include "net/conngate.h"
 #include "net/httpc.h"
 #include "net/url.h"
@@ -186,13 +187,15 @@ static void op_hangup(void *arg, const char *reason)
 }
 
 /* The server answers with transfer_result (server_text). */
-static void op_transfer(void *arg, uint32_t request, const char *to)
+static void op_transfer(void *arg, uint32_t request, const char *to,
+                        const char *why)
 {
 	struct proto_msg m;
 
 	proto_init(&m, PROTO_TRANSFER);
 	m.request = request;
 	snprintf(m.to, sizeof(m.to), "%s", to);
+	utf8_copy(m.reason, sizeof(m.reason), why, strlen(why));
 	push_msg(arg, &m);
 }
 

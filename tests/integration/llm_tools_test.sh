@@ -102,7 +102,8 @@ case_tools_transfer_refused() {
 		vg_reason "the server was asked $(vg_events agent_transfer | wc -l) times, want once (the malformed call must not reach it)"
 		return 1
 	}
-	if [ "$(vg_jfield "$line" to)" != "$TRANSFER_TO" ] || [ "$(vg_jfield "$line" ok)" != false ]; then
+	if [ "$(vg_jfield "$line" to)" != "$TRANSFER_TO" ] || [ "$(vg_jfield "$line" ok)" != false ] ||
+		[ "$(vg_jfield "$line" why)" != "the caller asked for a person" ]; then
 		vg_reason "agent_transfer: $line"
 		return 1
 	fi

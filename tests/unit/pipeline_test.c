@@ -89,7 +89,7 @@ struct call {
 	struct turn_rec t[16];
 	size_t nt;
 	char hangup[64];
-	char xfer_to[128]; /* the last transfer asked for */
+	char xfer_to[128], xfer_why[128]; /* the last transfer asked for */
 	int xfers;
 	/* the caller's line */
 	struct pipeline *p;
@@ -214,12 +214,14 @@ static void op_hangup(void *arg, const char *reason)
 }
 
 /* The server's side of a transfer, as today's: refused, at once. */
-static void op_transfer(void *arg, uint32_t request, const char *to)
+static void op_transfer(void *arg, uint32_t request, const char *to,
+                        const char *why)
 {
 	struct call *c = arg;
 
 	pthread_mutex_lock(&c->m);
 	snprintf(c->xfer_to, sizeof(c->xfer_to), "%s", to);
+	snprintf(c->xfer_why, sizeof(c->xfer_why), "%s", why);
 	c->xfers++;
 	ev_add(c, 't', 0, 0);
 	pthread_mutex_unlock(&c->m);
@@ -1494,10 +1496,11 @@ TEST(llm_barge_in_drops_request)
 #define CHUNK(delta)                                                           \
 	"data: {\"choices\":[{\"index\":0,\"delta\":" delta                    \
 	",\"finish_reason\":null}]}\n\n"
-#define CALL(i, id, name)                                                      \
+#define CALL_ARGS(i, id, name, args)                                           \
 	CHUNK("{\"tool_calls\":[{\"index\":" #i ",\"id\":\"" id                \
 	      "\",\"type\":\"function\",\"function\":{\"name\":\"" name        \
-	      "\",\"arguments\":\"{}\"}}]}")
+	      "\",\"arguments\":\"" args "\"}}]}")
+#define CALL(i, id, name) CALL_ARGS(i, id, name, "{}")
 #define FINISH(why)                                                            \
 	"data: "                                                               \
 	"{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"" why     \
@@ -1510,7 +1513,9 @@ TEST(llm_barge_in_drops_request)
 TEST(llm_tools_transfer_and_end_call)
 {
 	static const struct standin_step xfer[] = {
-	    {0, CALL(0, "c1", "transfer_call") FINISH("tool_calls") DONE}};
+	    {0, CALL_ARGS(0, "c1", "transfer_call",
+	                  "{\\\"reason\\\":\\\"wants a person\\\"}")
+	            FINISH("tool_calls") DONE}};
 	static const struct standin_step sorry[] = {
 	    {0, TEXT("Sorry, nobody can take your call.") DONE}};
 	static const struct standin_step silent[] = {{0, FINISH("stop") DONE}};
@@ -1544,6 +1549,7 @@ TEST(llm_tools_transfer_and_end_call)
 	pthread_mutex_lock(&c.m);
 	CHECK_EQ(c.xfers, 1);
 	CHECK_STR(c.xfer_to, "sip:desk@example.com");
+	CHECK_STR(c.xfer_why, "wants a person");
 	CHECK_STR(c.t[0].reply, "Sorry, nobody can take your call.");
 	CHECK_STR(c.hangup, "");
 	pthread_mutex_unlock(&c.m);
