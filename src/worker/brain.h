@@ -37,9 +37,17 @@
 struct brain_script;
 
 struct brain_config {
-	enum brain_kind { BRAIN_ECHO, BRAIN_SCRIPT, BRAIN_LLM } kind;
+	/* BRAIN_REALTIME: the pipeline talks to the model itself
+	 * (pipeline_realtime.c); brain_reply_start refuses it. */
+	enum brain_kind {
+		BRAIN_ECHO,
+		BRAIN_SCRIPT,
+		BRAIN_LLM,
+		BRAIN_REALTIME
+	} kind;
 	struct llm_params llm;     /* BRAIN_LLM */
-	const char *system_prompt; /* BRAIN_LLM; NULL or "" = none */
+	const char *system_prompt; /* BRAIN_LLM, BRAIN_REALTIME; NULL or ""
+	                              = none */
 	/* BRAIN_SCRIPT: loaded by brain_script_load, borrowed */
 	const struct brain_script *script;
 };

@@ -122,7 +122,9 @@ static void on_turn(struct pipeline *p, struct turn_item *t)
 		reply_begin(p, r);
 		return;
 	}
-	if (!t->transcript[0]) {
+	/* The model's turns have their words only later, if at all: each
+	 * is answered. */
+	if (!t->transcript[0] && !p->rt) {
 		bool rerun = p->has_rest && !p->rest[0] && p->rest_rerun;
 
 		/* Nothing said and nothing to resume: no turn at all. */
@@ -248,6 +250,8 @@ static void settle(struct pipeline *p)
 		p->live_open = false;
 	p->cur = NULL;
 	pipeline_speak_cancel(p, r);
+	if (p->rt)
+		pipeline_rt_settle(p, r);
 
 	/* A resume adds to the message of the reply it resumes. */
 	if (heard && heard[0]) {
