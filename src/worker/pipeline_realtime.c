@@ -400,20 +400,6 @@ static void on_done(struct prt *t, const struct rt_event *ev)
 	pipeline_pump(p);
 }
 
-/* msg with keys masked as provider_why masks them (servers quote keys in
- * their refusals). */
-static void masked(char *out, const char *msg, const char *key)
-{
-	char tail[64];
-	size_t n, tl;
-
-	provider_why(out, EPROTO, 0, NULL, 0, msg, key);
-	tl = (size_t)snprintf(tail, sizeof(tail), " (%s)", strerror(EPROTO));
-	n = strlen(out);
-	if (n >= tl && !strcmp(out + n - tl, tail))
-		out[n - tl] = '\0';
-}
-
 static bool benign(const struct rt_event *ev)
 {
 	return !strncmp(ev->event_id, RT_EVID_CANCEL,
@@ -425,27 +411,24 @@ static bool benign(const struct rt_event *ev)
 
 static void on_error(struct prt *t, const struct rt_event *ev)
 {
-	char why[PROVIDER_WHY_MAX];
-	bool harmless = benign(ev);
+	char why[RT_ID_MAX + RT_MSG_MAX + 8], q[sizeof(why) + 32], qc[96];
 
-	char line[RT_ID_MAX + RT_MSG_MAX + 8];
-
-	snprintf(line, sizeof(line), "%s%s%s",
+	snprintf(why, sizeof(why), "%s%s%s",
 	         ev->code[0]       ? ev->code
 	         : ev->err_type[0] ? ev->err_type
 	                           : "error",
 	         ev->message[0] ? ": " : "", ev->message);
-	masked(why, line, t->pv->api_key);
-	if (harmless) {
+	/* Servers quote keys in their refusals. */
+	provider_mask(why, t->pv->api_key);
+	log_quote(qc, sizeof(qc), ev->code);
+	if (benign(ev)) {
 		log_event(LOGL_INFO, t->p->cfg->call_id, "realtime_error",
-		          "code=\"%s\" harmless=true", ev->code);
+		          "code=\"%s\" harmless=true", qc);
 		return;
 	}
 	if (!my_reply(t)) {
-		char q[PROVIDER_WHY_MAX + 32];
-
 		log_event(LOGL_WARN, t->p->cfg->call_id, "realtime_error",
-		          "code=\"%s\" error=\"%s\"", ev->code,
+		          "code=\"%s\" error=\"%s\"", qc,
 		          log_quote(q, sizeof(q), why));
 		return;
 	}

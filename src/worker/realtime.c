@@ -393,21 +393,26 @@ static void on_msg(enum wsc_op op, const uint8_t *p, size_t n, void *arg)
 static void on_close(const struct wsc_end *end, void *arg)
 {
 	struct rt *rt = arg;
-	char why[PROVIDER_WHY_MAX], line[PROVIDER_WHY_MAX + 96];
+	char why[PROVIDER_WHY_MAX], q[PROVIDER_WHY_MAX + 32];
 	uint32_t retry_ms = 0;
 	int err = end->err ? end->err : ECONNRESET;
+	const char *reason = end->reason ? end->reason : "";
 
-	snprintf(line, sizeof(line), "%s%s%s",
-	         end->opened ? "" : "connecting: ",
-	         end->reason && end->reason[0] ? end->reason : strerror(err),
-	         end->by_server ? "" : " (ours)");
-	provider_why(why, err, 0, NULL, 0, line, rt->key);
+	if (!end->err)
+		snprintf(why, sizeof(why), "closed by %s with %u%s%s",
+		         end->by_server ? "the server" : "us", end->code,
+		         reason[0] ? ": " : "", reason);
+	else
+		snprintf(why, sizeof(why), "%s%s",
+		         end->opened ? "" : "connecting: ",
+		         reason[0] ? reason : strerror(err));
+	provider_mask(why, rt->key);
 	rt->up = false;
 	rt->ws = mem_deref(rt->ws);
 	schedule(rt, &retry_ms);
 	log_event(LOGL_WARN, rt->call_id, "realtime_disconnected",
 	          "status=%u code=%u retry_ms=%u error=\"%s\"", end->status,
-	          end->code, retry_ms, why);
+	          end->code, retry_ms, log_quote(q, sizeof(q), why));
 	rt->stateh(false, err, why, rt->arg);
 }
 
@@ -439,11 +444,12 @@ static void connect_now(void *arg)
 	free(auth);
 	if (err) {
 		uint32_t retry_ms = 0;
+		char q[128];
 
 		schedule(rt, &retry_ms);
 		log_event(LOGL_WARN, rt->call_id, "realtime_disconnected",
 		          "status=0 code=0 retry_ms=%u error=\"%s\"", retry_ms,
-		          why ? why : strerror(err));
+		          log_quote(q, sizeof(q), why ? why : strerror(err)));
 	}
 }
 
