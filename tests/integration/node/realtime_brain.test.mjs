@@ -261,6 +261,34 @@ describe('the agent with brain realtime', { timeout: 240000 }, () => {
     await hangup(phone);
   });
 
+  test('keys pressed reach the model as the caller\'s words', async () => {
+    const { phone, t0 } = await call();
+    await quiet(phone, t0, 'greeting');
+    const n = turns().length;
+    const t1 = Date.now();
+    phone.sendDtmf('4');
+    const turn = await waitUntil(() => turns()[n], { timeoutMs: 15000, what: 'the keys\' turn' });
+    assert.equal(turn.transcript, 'DTMF: 4');
+    assert.equal(turn.reply, REALTIME_REPLY.text);
+    const said = rt.history().filter((i) => i.role === 'user' && i.content?.[0]?.type === 'input_text');
+    assert.equal(said.at(-1)?.content[0].text, 'DTMF: 4');
+    assert.ok(toneMs(phone, t1) >= 1000, 'the reply heard');
+    await hangup(phone);
+  });
+
+  test('end_call: the model\'s goodbye is played, then the call ends with a BYE', async () => {
+    const { phone, t0 } = await call();
+    await quiet(phone, t0, 'greeting');
+    rt.replies.push({ text: 'Goodbye, and thank you for calling.', audioMs: 1200, toneHz: TONE, tools: [{ name: 'end_call', arguments: {} }] });
+    const spoken = await phone.say(words);
+    await waitUntil(() => phone.byeFromServer, { timeoutMs: 15000, what: 'the BYE' });
+    assert.ok(toneMs(phone, spoken.end) >= 1000, `the goodbye heard before the BYE: ${toneMs(phone, spoken.end)} ms`);
+    const out = rt.of('in').filter((e) => e.type === 'conversation.item.create' && e.event.item?.type === 'function_call_output');
+    assert.ok(out.length >= 1, 'the call answered');
+    assert.ok(server.events('realtime_call').some((e) => e.name === 'end_call'));
+    await hangup(phone);
+  });
+
   test('no key in the log or /metrics', async () => {
     await sleep(200);
     const log = server.log();
