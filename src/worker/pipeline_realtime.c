@@ -78,9 +78,10 @@ struct prt {
 	uint64_t t_heard;
 
 	/* the reply being made (p->cur, utt) */
-	uint32_t utt; /* 0: none */
-	bool want;    /* its response is to be asked for */
-	bool asked;   /* response.create sent, response.created not yet */
+	uint32_t utt;       /* 0: none */
+	bool want;          /* its response is to be asked for */
+	bool asked;         /* response.create sent, response.created not yet */
+	uint32_t asked_utt; /* ... for this reply (maybe one cut since) */
 	bool greeting;
 	bool end_call;
 	/* the turn of the reply last started, whose words may come until it
@@ -208,7 +209,7 @@ static void stage_due(void *arg)
 {
 	struct prt *t = arg;
 	char why[96];
-	bool stalled = t->asked || t->resp[0];
+	bool stalled = (t->asked && t->asked_utt == t->utt) || t->resp[0];
 
 	snprintf(why, sizeof(why), "no audio within %u ms%s", t->pv->timeout_ms,
 	         rt_up(t->rt) ? "" : " (not connected)");
@@ -218,6 +219,8 @@ static void stage_due(void *arg)
 	if (stalled) {
 		t->asked = false;
 		t->active[0] = '\0';
+		t->appended = false;
+		t->commits_seen = t->commits_sent;
 		rt_restart(t->rt);
 	}
 }
@@ -271,6 +274,7 @@ static void ask(struct prt *t)
 		return;
 	}
 	t->asked = true;
+	t->asked_utt = r->utt;
 	t->t_ask = clock_mono_ms();
 }
 
@@ -469,11 +473,14 @@ static void on_event(const struct rt_event *ev, void *arg)
 		if (!t->asked)
 			break;
 		t->asked = false;
-		if (my_reply(t))
+		if (my_reply(t) && t->asked_utt == t->utt) {
 			snprintf(t->resp, sizeof(t->resp), "%s",
 			         ev->response_id);
-		else /* the reply was cut before the response came */
-			(void)rt_cancel(t->rt, ev->response_id);
+			break;
+		}
+		/* The reply it was for was cut before it came; the next
+		 * one asks once this one is over (on_done). */
+		(void)rt_cancel(t->rt, ev->response_id);
 		break;
 	case RT_EV_AUDIO:
 		on_audio(t, ev);
@@ -508,11 +515,21 @@ static void on_state(bool up, int err, const char *why, void *arg)
 		ask(t);
 		return;
 	}
-	/* What the old session had in progress is gone with it. */
+	/* What the old session had in progress is gone with it; a reply
+	 * not asked for yet waits for the next. */
+	if (t->asked && t->asked_utt != t->utt)
+		t->asked = false;
 	t->commits_seen = t->commits_sent;
 	t->active[0] = '\0';
 	t->appended = false;
-	if (t->asked || t->resp[0]) {
+	/* A turn committed to the old session and not answered yet is sent
+	 * again to the next, from p->turn_audio. */
+	if (t->want && t->commit_no && !t->commit_due && my_reply(t)) {
+		t->sent = 0;
+		t->commit_due = true;
+		t->commit_no = t->commits_sent + 1;
+	}
+	if ((t->asked && t->asked_utt == t->utt && t->utt) || t->resp[0]) {
 		char line[PROVIDER_WHY_MAX + 32];
 
 		t->asked = false;

@@ -435,6 +435,9 @@ static void connect_now(void *arg)
 	prm.call_id = rt->call_id;
 	prm.connect_ms = rt->connect_ms;
 	prm.max_message = RT_MAX_MESSAGE;
+	/* A socket that went quiet (a ping unanswered too) is dead: made
+	 * again before a reply finds out. */
+	prm.idle_ms = RT_IDLE_MS;
 	prm.openh = on_open;
 	prm.msgh = on_msg;
 	prm.closeh = on_close;

@@ -36,6 +36,9 @@
  * RT_BACKOFF_MAX_MS, each wait drawn in its upper half. */
 #define RT_BACKOFF_MIN_MS 250
 #define RT_BACKOFF_MAX_MS 8000
+/* Nothing from the server for this long (a ping goes at half of it)
+ * ends the socket, which is then made again. */
+#define RT_IDLE_MS 60000
 
 enum rt_ev_kind {
 	RT_EV_OTHER,     /* an event voxgate does not act on */
