@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <pthread.h>
 #include "core/libre.h"
 #include <re_main.h>
@@ -16,7 +15,7 @@
 #include <string.h>
 
 #include "worker/realtime.h"
-#include "standin.h"
+#include "ws_standin.h"
 #include "test.h"
 
 static struct rt_event ev;
@@ -221,99 +220,13 @@ struct srv {
 	uint64_t t_closed, t_second;
 };
 
-/* One client frame (masked), its payload malloc'd into *out; the opcode
- * or -1. */
-static int read_frame(int fd, char **out, size_t *len)
-{
-	uint8_t h[14], mask[4];
-	uint64_t n;
-	char *p;
-
-	if (recv(fd, h, 2, MSG_WAITALL) != 2)
-		return -1;
-	n = h[1] & 0x7f;
-	if (n == 126) {
-		if (recv(fd, h + 2, 2, MSG_WAITALL) != 2)
-			return -1;
-		n = (uint64_t)h[2] << 8 | h[3];
-	} else if (n == 127) {
-		if (recv(fd, h + 2, 8, MSG_WAITALL) != 8)
-			return -1;
-		n = 0;
-		for (int i = 0; i < 8; i++)
-			n = n << 8 | h[2 + i];
-	}
-	if (n > 1 << 20 || recv(fd, mask, 4, MSG_WAITALL) != 4)
-		return -1;
-	p = malloc(n + 1);
-	if (!p || (n && recv(fd, p, n, MSG_WAITALL) != (ssize_t)n)) {
-		free(p);
-		return -1;
-	}
-	for (uint64_t i = 0; i < n; i++)
-		p[i] ^= (char)mask[i % 4];
-	p[n] = '\0';
-	*out = p;
-	*len = n;
-	return h[0] & 0x0f;
-}
-
-static void send_frame(int fd, int op, const char *p, size_t n)
-{
-	uint8_t h[4] = {(uint8_t)(0x80 | op)};
-	size_t hl = 2;
-
-	if (n < 126) {
-		h[1] = (uint8_t)n;
-	} else {
-		h[1] = 126;
-		h[2] = (uint8_t)(n >> 8);
-		h[3] = (uint8_t)n;
-		hl = 4;
-	}
-	standin_send_all(fd, (const char *)h, hl);
-	standin_send_all(fd, p, n);
-}
-
-static void send_text(int fd, const char *s)
-{
-	send_frame(fd, 1, s, strlen(s));
-}
-
-/* The upgrade: 101 with the key's accept. */
-static bool upgrade(struct srv *sv, int fd, int c)
-{
-	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-	char *head, *body, key[64], cat[128], acc[64], resp[256];
-	uint8_t sha[SHA_DIGEST_LENGTH];
-
-	if (standin_read_request(fd, &head, &body))
-		return false;
-	standin_header(head, "Authorization", sv->auth[c], sizeof(sv->auth[c]));
-	if (!standin_header(head, "Sec-WebSocket-Key", key, sizeof(key))) {
-		free(head);
-		free(body);
-		return false;
-	}
-	free(head);
-	free(body);
-	snprintf(cat, sizeof(cat), "%s%s", key, guid);
-	SHA1((const uint8_t *)cat, strlen(cat), sha);
-	EVP_EncodeBlock((uint8_t *)acc, sha, sizeof(sha));
-	snprintf(resp, sizeof(resp),
-	         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-	         "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-	         acc);
-	return standin_send_all(fd, resp, strlen(resp));
-}
-
 /* Reads messages until one whose type is `until`, keeping them. */
 static bool read_until(struct srv *sv, int fd, int c, const char *until)
 {
 	for (;;) {
 		char *p;
 		size_t n;
-		int op = read_frame(fd, &p, &n);
+		int op = ws_read_frame(fd, &p, &n);
 
 		if (op < 0)
 			return false;
@@ -335,39 +248,40 @@ static void *serve(void *arg)
 	struct srv *sv = arg;
 	int fd = standin_accept(sv->lfd, &sv->stop);
 
-	if (fd < 0 || !upgrade(sv, fd, 0))
+	if (fd < 0 || !ws_upgrade(fd, sv->auth[0], sizeof(sv->auth[0])))
 		goto out;
 	sv->conns = 1;
 	if (!read_until(sv, fd, 0, "session.update"))
 		goto out;
-	send_text(fd, "{\"type\":\"session.created\",\"session\":{}}");
+	ws_send_text(fd, "{\"type\":\"session.created\",\"session\":{}}");
 	if (!read_until(sv, fd, 0, "response.create"))
 		goto out;
-	send_text(fd, "{\"type\":\"response.created\",\"response\":{\"id\":"
-	              "\"resp_1\"}}");
-	send_text(fd, "{\"type\":\"response.output_audio.delta\","
-	              "\"response_id\":\"resp_1\",\"item_id\":\"item_1\","
-	              "\"content_index\":0,\"delta\":\"AAH/fw==\"}");
+	ws_send_text(fd, "{\"type\":\"response.created\",\"response\":{\"id\":"
+	                 "\"resp_1\"}}");
+	ws_send_text(fd, "{\"type\":\"response.output_audio.delta\","
+	                 "\"response_id\":\"resp_1\",\"item_id\":\"item_1\","
+	                 "\"content_index\":0,\"delta\":\"AAH/fw==\"}");
 	/* something unreadable is skipped */
-	send_text(fd, "{\"type\":\"response.output_audio.delta\"");
-	send_text(fd, "{\"type\":\"response.done\",\"response\":{\"id\":"
-	              "\"resp_1\",\"status\":\"completed\"}}");
+	ws_send_text(fd, "{\"type\":\"response.output_audio.delta\"");
+	ws_send_text(fd, "{\"type\":\"response.done\",\"response\":{\"id\":"
+	                 "\"resp_1\",\"status\":\"completed\"}}");
 	if (!read_until(sv, fd, 0, "conversation.item.truncate"))
 		goto out;
 	/* the key refused, as the service does it */
-	send_text(fd, "{\"type\":\"error\",\"error\":{\"type\":"
-	              "\"invalid_request_error\",\"code\":\"invalid_api_key\","
-	              "\"message\":\"Incorrect API key provided: "
-	              "sk-unit-******\"}}");
-	send_frame(fd, 8,
-	           "\x0b\xb8"
-	           "invalid_request_error.invalid_api_key",
-	           2 + 37);
+	ws_send_text(fd,
+	             "{\"type\":\"error\",\"error\":{\"type\":"
+	             "\"invalid_request_error\",\"code\":\"invalid_api_key\","
+	             "\"message\":\"Incorrect API key provided: "
+	             "sk-unit-******\"}}");
+	ws_send_frame(fd, 8,
+	              "\x0b\xb8"
+	              "invalid_request_error.invalid_api_key",
+	              2 + 37);
 	sv->t_closed = now_ms();
 	sleep_ms(50);
 	close(fd);
 	fd = standin_accept(sv->lfd, &sv->stop);
-	if (fd < 0 || !upgrade(sv, fd, 1))
+	if (fd < 0 || !ws_upgrade(fd, sv->auth[1], sizeof(sv->auth[1])))
 		goto out;
 	sv->t_second = now_ms();
 	sv->conns = 2;
