@@ -209,13 +209,13 @@ static void stage_due(void *arg)
 {
 	struct prt *t = arg;
 	char why[96];
-	bool stalled = (t->asked && t->asked_utt == t->utt) || t->resp[0];
+	/* Up and silent past the limit (the response, or an older one it
+	 * waits for, never came to an end): the socket is stuck. */
+	bool stalled = rt_up(t->rt);
 
 	snprintf(why, sizeof(why), "no audio within %u ms%s", t->pv->timeout_ms,
 	         rt_up(t->rt) ? "" : " (not connected)");
 	fail(t, why, 0);
-	/* A socket that took the request and said nothing is not trusted
-	 * with the next. */
 	if (stalled) {
 		t->asked = false;
 		t->active[0] = '\0';
@@ -291,16 +291,13 @@ static void on_audio(struct prt *t, const struct rt_event *ev)
 	c = model_clause(r);
 	if (!c)
 		return;
-	if (!t->item[0] || t->item_utt != r->utt ||
-	    strcmp(t->item, ev->item_id)) {
-		/* A response has one audio item; should a second come, the
-		 * truncation is about the first. */
-		if (t->item_utt != r->utt || !t->item[0]) {
-			t->item_utt = r->utt;
-			snprintf(t->item, sizeof(t->item), "%s", ev->item_id);
-			t->content_index = ev->content_index;
-			t->item_samples = 0;
-		}
+	/* A response has one audio item; should a second come, the
+	 * truncation is about the first. */
+	if (t->item_utt != r->utt || !t->item[0]) {
+		t->item_utt = r->utt;
+		snprintf(t->item, sizeof(t->item), "%s", ev->item_id);
+		t->content_index = ev->content_index;
+		t->item_samples = 0;
 	}
 	if (!c->begun) {
 		c->begun = true;
@@ -522,6 +519,9 @@ static void on_state(bool up, int err, const char *why, void *arg)
 	t->commits_seen = t->commits_sent;
 	t->active[0] = '\0';
 	t->appended = false;
+	/* The turn being heard goes again, whole, to the next session. */
+	if (t->p->hearing)
+		t->sent = 0;
 	/* A turn committed to the old session and not answered yet is sent
 	 * again to the next, from p->turn_audio. */
 	if (t->want && t->commit_no && !t->commit_due && my_reply(t)) {
