@@ -250,8 +250,6 @@ static void settle(struct pipeline *p)
 		p->live_open = false;
 	p->cur = NULL;
 	pipeline_speak_cancel(p, r);
-	if (p->rt)
-		pipeline_rt_settle(p, r);
 
 	/* A resume adds to the message of the reply it resumes. */
 	if (heard && heard[0]) {
@@ -278,6 +276,8 @@ static void settle(struct pipeline *p)
 			rest = NULL;
 		}
 	}
+	if (p->rt)
+		pipeline_rt_settle(p, r);
 	if (r->transcript) {
 		struct pipeline_turn t = {
 		    .utterance = r->utt,

@@ -277,8 +277,9 @@ void pipeline_rt_end(struct pipeline *p, uint64_t t_end);
 /* pipeline_speak_start's and _cancel's part for the model's replies. */
 void pipeline_rt_start(struct pipeline *p, struct reply *r);
 void pipeline_rt_cancel(struct pipeline *p, struct reply *r);
-/* r's fate is known: a reply cut by the caller is truncated to what was
- * heard of it. */
+/* r's fate is known, its history message written: a reply cut by the
+ * caller is truncated to what was heard of it, one the embedded voice
+ * finished is told to the model as said. */
 void pipeline_rt_settle(struct pipeline *p, struct reply *r);
 
 /* pipeline_control.c: the conversation. */

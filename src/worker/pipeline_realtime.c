@@ -33,9 +33,13 @@
  * is asked for, or no audio within realtime_timeout (the first, then each
  * next; a stalled socket is dropped and made again) end the reply where
  * it stands: the embedded voice apologises after what was heard, the turn
- * carries the reason, and the call goes on. The socket comes back by
- * itself (realtime.c's backoff); a reply waiting for it waits at most
- * realtime_timeout.
+ * carries the reason, and the call goes on; what the caller heard of
+ * it, the apology included, is told to the model as the assistant's
+ * words. The socket comes back by itself (realtime.c's backoff); a reply
+ * waiting for it waits at most realtime_timeout. A new session knows
+ * nothing of the call: it is told the pipeline's history (the caller's
+ * words as transcribed, what was heard of each reply), and a turn
+ * committed to the lost one is sent again.
  *
  * Function calls. The tools the model may call are in `tools` below, each
  * with its handler; end_call says goodbye (the model's words, or the
@@ -55,6 +59,8 @@
 #include "worker/provider.h"
 #include "worker/realtime.h"
 
+/* Messages of the call put back into a new session: the last ones. */
+#define REPLAY_MAX 64
 /* Caller audio is appended once this much of it is waiting. */
 #define APPEND_SAMPLES (100 * MS_SAMPLES)
 #define GOODBYE        "Goodbye."
@@ -65,7 +71,8 @@ struct prt {
 	struct pipeline *p;
 	const struct provider *pv;
 	struct rt *rt;
-	struct tmr stage; /* the reply's wait for the model */
+	struct tmr stage;  /* the reply's wait for the model */
+	unsigned sessions; /* that came up */
 
 	/* the caller's turn */
 	size_t sent;     /* samples of p->turn_audio appended */
@@ -142,6 +149,17 @@ static void heard_apply(struct prt *t, struct reply *r)
 	free(r->transcript);
 	r->transcript = copy;
 	r->t_stt = t->t_heard;
+	/* The pipeline's history too: it is what a new session is told. */
+	if (r->hist && r->hist < t->p->nhist &&
+	    !strcmp(t->p->hist[r->hist - 1].role, "user") &&
+	    !t->p->hist[r->hist - 1].content[0]) {
+		char *h = strdup(copy);
+
+		if (h) {
+			free(t->p->hist[r->hist - 1].content);
+			t->p->hist[r->hist - 1].content = h;
+		}
+	}
 }
 
 /* The model's clause is over: what follows (an apology, a goodbye) is the
@@ -505,6 +523,21 @@ static void on_state(bool up, int err, const char *why, void *arg)
 
 	(void)err;
 	if (up) {
+		/* A session after the first knows nothing of the call: it
+		 * is told what was said (the pipeline's history, which holds
+		 * what the caller heard of each reply). */
+		if (t->sessions++) {
+			struct pipeline *p = t->p;
+			size_t i =
+			    p->nhist > REPLAY_MAX ? p->nhist - REPLAY_MAX : 0;
+
+			for (; i < p->nhist; i++)
+				if (p->hist[i].content[0])
+					(void)rt_history_add(
+					    t->rt,
+					    !strcmp(p->hist[i].role, "user"),
+					    p->hist[i].content);
+		}
 		if (t->commit_due) {
 			t->commit_due = false;
 			flush(t, true);
@@ -681,6 +714,10 @@ void pipeline_rt_settle(struct pipeline *p, struct reply *r)
 	struct prt *t = p->rt;
 	size_t item_ms, heard;
 
+	/* The model did not say it all: what the caller heard (its words
+	 * and the embedded voice's) is the model's to know. */
+	if (r->err[0] && r->hist < p->nhist && p->hist[r->hist].content[0])
+		(void)rt_history_add(t->rt, false, p->hist[r->hist].content);
 	if (t->item_utt != r->utt || !t->item[0])
 		return;
 	item_ms = t->item_samples / MS_SAMPLES;

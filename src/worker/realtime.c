@@ -584,6 +584,18 @@ int rt_user_text(struct rt *rt, const char *text)
 	                           "input_text", "text", text));
 }
 
+int rt_history_add(struct rt *rt, bool user, const char *text)
+{
+	if (!rt || !text)
+		return EINVAL;
+	return send_json(
+	    rt,
+	    json_pack("{s:s,s:{s:s,s:s,s:[{s:s,s:s}]}}", "type",
+	              "conversation.item.create", "item", "type", "message",
+	              "role", user ? "user" : "assistant", "content", "type",
+	              user ? "input_text" : "output_text", "text", text));
+}
+
 int rt_respond(struct rt *rt, const char *instructions)
 {
 	if (!rt)

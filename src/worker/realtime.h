@@ -129,6 +129,9 @@ int rt_commit(struct rt *rt);
 int rt_clear(struct rt *rt);
 /* A user text message (DTMF keys) added to the conversation. */
 int rt_user_text(struct rt *rt, const char *text);
+/* A message of the call so far, user's or assistant's, put back into a
+ * new session's conversation. */
+int rt_history_add(struct rt *rt, bool user, const char *text);
 /* instructions: this response's, NULL = the session's. */
 int rt_respond(struct rt *rt, const char *instructions);
 /* response_id NULL or "" = the one in progress. */

@@ -10,7 +10,8 @@
  * - barge-in over that reply: response.cancel for it, then
  *   conversation.item.truncate to the heard_ms the server reported;
  * - the next turn's response failing with an error event: the embedded
- *   voice apologises and the turn carries the reason.
+ *   voice apologises, the turn carries the reason, and the model is told
+ *   the apology as said.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -48,6 +49,7 @@ struct srv {
 	char cancel_id[64];
 	char trunc_item[64];
 	int trunc_ms;
+	char *told; /* the apology, told to the model */
 	bool bad;
 };
 
@@ -114,6 +116,9 @@ static void *serve(void *arg)
 
 	if (fd < 0 || !ws_upgrade(fd, NULL, 0))
 		goto out;
+	/* The apology is paced out in real time before it is told. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){10, 0},
+	           sizeof(struct timeval));
 	free(read_until(fd, "session.update", NULL));
 	/* the greeting */
 	sv->greet_create = read_until(fd, "response.create", NULL);
@@ -176,6 +181,7 @@ static void *serve(void *arg)
 	                 "server had an error.\"}}");
 	ws_send_text(fd, "{\"type\":\"response.done\",\"response\":{\"id\":"
 	                 "\"r3\",\"status\":\"failed\"}}");
+	sv->told = read_until(fd, "conversation.item.create", NULL);
 	atomic_store(&sv->phase, 4);
 	while (!atomic_load(&sv->stop))
 		sleep_ms(10);
@@ -315,7 +321,7 @@ static void poll_step(void *arg)
 		T.step = 3;
 		break;
 	case 3:
-		if (T.nturns < 2)
+		if (T.nturns < 2 || atomic_load(&T.sv->phase) < 4)
 			break;
 		re_cancel();
 		return;
@@ -407,6 +413,11 @@ TEST(call)
 	CHECK_STR(T.turns[1].transcript, "");
 	CHECK(T.utt[3].n > 8000 && !T.utt[3].all_code);
 	CHECK(T.utt[3].ended);
+	/* ... and the model told what the caller heard instead */
+	CHECK(sv.told && strstr(sv.told, "\"role\":\"assistant\"") &&
+	      strstr(sv.told, "output_text") &&
+	      strstr(sv.told, "Sorry, I had a problem answering that."));
+	free(sv.told);
 	return 0;
 }
 

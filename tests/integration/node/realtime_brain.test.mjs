@@ -13,7 +13,8 @@
 //   the tone the phone heard), the model's history holding only that;
 // - faults, each on a call of its own and each followed by a turn that
 //   works: the key refused (error event, close 3000), the socket dropped
-//   mid-reply, a stall past realtime_timeout, an error event mid-reply.
+//   mid-reply (the new session told the call so far), a stall past
+//   realtime_timeout, an error event mid-reply.
 //   The embedded voice (speech, not the tone) says the greeting or the
 //   apology, and the call goes on.
 // The key is never in the server's log nor in /metrics.
@@ -228,6 +229,14 @@ describe('the agent with brain realtime', { timeout: 240000 }, () => {
     assert.ok(tone >= 100 && tone < 1000, `the start of the reply heard: ${tone} ms`);
     assert.ok(speechMs(phone, spoken.end) >= 1000, `the embedded apology: ${speechMs(phone, spoken.end)} ms`);
     await turnWorks(phone, 'after the drop');
+    // the new session was told the call so far: the greeting, the
+    // caller's words, what was heard of the cut reply and the apology
+    const hist = rt.history();
+    const text = (role, type) => hist.filter((i) => i.role === role && i.content?.[0]?.type === type).map((i) => i.content[0].text);
+    assert.deepEqual(text('user', 'input_text'), [REALTIME_TRANSCRIPT]);
+    const told = text('assistant', 'output_text');
+    assert.equal(told[0], REALTIME_REPLY.text);
+    assert.match(told[1] ?? '', /Sorry, I had a problem answering that/);
     await hangup(phone);
   });
 
