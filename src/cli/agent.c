@@ -26,7 +26,7 @@ int cli_agent(int argc, char **argv)
 		       "on other hosts with a token from\n"
 		       "`voxgate token create --agent`. The settings "
 		       "are the server's (brain, llm_*, tts_*,\n"
-		       "stt_*, greeting_text, ...):\n\n");
+		       "stt_*, realtime_*, greeting_text, ...):\n\n");
 		config_print_help(stdout);
 		return 0;
 	}

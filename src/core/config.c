@@ -512,6 +512,11 @@ const char *config_tts_api_key(const struct config *cfg)
 	return openai_key(cfg->tts_provider, cfg->tts_api_key);
 }
 
+const char *config_realtime_api_key(const struct config *cfg)
+{
+	return openai_key("openai", cfg->realtime_api_key);
+}
+
 const char *config_tts_voice(const struct config *cfg)
 {
 	if (cfg->tts_voice[0])

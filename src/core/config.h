@@ -86,6 +86,11 @@ struct config {
 	char llm_model[128];
 	char system_prompt[4096];
 	char transfer_to[256]; /* sip:/sips: URI or number; "" = no transfers */
+	char realtime_url[1024]; /* brain realtime */
+	char realtime_api_key[512];
+	char realtime_model[128];
+	char realtime_voice[64];
+	uint32_t realtime_timeout_ms;
 	char tts_provider[16]; /* espeak-ng, flite or openai */
 	char tts_voice[64];    /* "" = the provider's own default */
 	uint32_t tts_rate_wpm;
@@ -148,6 +153,8 @@ const char *config_key_secret(const struct config *cfg, const char *key);
  * neither is set (a self-hosted server may need none). */
 const char *config_stt_api_key(const struct config *cfg);
 const char *config_tts_api_key(const struct config *cfg);
+/* realtime_api_key, else OPENAI_API_KEY, else "". */
+const char *config_realtime_api_key(const struct config *cfg);
 /* tts_voice, or the provider's default when it is "": en-us+klatt3 for
  * espeak-ng (the Klatt voices are the clearest on a phone line), kal for
  * flite, alloy for openai. */

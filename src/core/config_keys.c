@@ -362,8 +362,8 @@ static int parse_brain(struct config *cfg, const struct key *k, const char *v,
                        const char **why)
 {
 	if (*v && strcmp(v, "echo") && strcmp(v, "script") &&
-	    strcmp(v, "llm")) {
-		*why = "is not echo, script or llm";
+	    strcmp(v, "llm") && strcmp(v, "realtime")) {
+		*why = "is not echo, script, llm or realtime";
 		return EINVAL;
 	}
 	return parse_str(cfg, k, v, why);
@@ -642,7 +642,8 @@ const struct key config_keys[] = {
     {"agent_token", "", "voxgate agent: access token with the agent grant",
      parse_str, FIELD(agent_token)},
     {"brain", "",
-     "echo, script or llm; empty = llm when llm_base_url is set, else echo",
+     "echo, script, llm or realtime (OpenAI's Realtime model, speech to "
+     "speech); empty = llm when llm_base_url is set, else echo",
      parse_brain, FIELD(brain)},
     {"greeting_text", "Hello! Say something, and I will say it back.",
      "what the agent says when the call starts; empty = nothing", parse_str,
@@ -663,6 +664,19 @@ const struct key config_keys[] = {
      "where the LLM brain's transfer_call tool sends the caller: a sip: "
      "URI or a number; empty = the tool is not offered",
      parse_transfer_to, FIELD(transfer_to)},
+    {"realtime_url", "https://api.openai.com/v1",
+     "brain realtime: the Realtime API's base URL (ws/wss derived)",
+     parse_http_url, FIELD(realtime_url)},
+    {"realtime_api_key", "", "its API key; empty = OPENAI_API_KEY", parse_str,
+     FIELD(realtime_api_key), NULL, true},
+    {"realtime_model", "gpt-realtime-2.1", "the Realtime model asked for",
+     parse_str, FIELD(realtime_model)},
+    {"realtime_voice", "alloy", "the Realtime model's voice", parse_str,
+     FIELD(realtime_voice)},
+    {"realtime_timeout", "5s",
+     "longest wait for the Realtime model: its socket, then the first audio "
+     "of a reply, then each next",
+     parse_duration, FIELD(realtime_timeout_ms)},
     {"tts_provider", "espeak-ng",
      "text to speech: espeak-ng, flite or openai (OpenAI-compatible "
      "/audio/speech)",

@@ -52,7 +52,7 @@ int worker_env_build(char ***envp, const struct config *cfg)
 {
 	extern char **environ;
 	static const char *const levels[] = {"debug", "info", "warn", "error"};
-	char rate[16], stop[32], cap[16], tts_to[24], stt_to[24];
+	char rate[16], stop[32], cap[16], tts_to[24], stt_to[24], rt_to[24];
 	const char *const set[][2] = {
 	    {"BRAIN", cfg->brain},
 	    {"GREETING_TEXT", cfg->greeting_text},
@@ -62,6 +62,11 @@ int worker_env_build(char ***envp, const struct config *cfg)
 	    {"LLM_MODEL", cfg->llm_model},
 	    {"SYSTEM_PROMPT", cfg->system_prompt},
 	    {"TRANSFER_TO", cfg->transfer_to},
+	    {"REALTIME_URL", cfg->realtime_url},
+	    {"REALTIME_API_KEY", config_realtime_api_key(cfg)},
+	    {"REALTIME_MODEL", cfg->realtime_model},
+	    {"REALTIME_VOICE", cfg->realtime_voice},
+	    {"REALTIME_TIMEOUT", rt_to},
 	    {"TTS_PROVIDER", cfg->tts_provider},
 	    {"TTS_VOICE", cfg->tts_voice},
 	    {"TTS_RATE_WPM", rate},
@@ -96,6 +101,7 @@ int worker_env_build(char ***envp, const struct config *cfg)
 	snprintf(cap, sizeof(cap), "%u", cfg->agent_capacity);
 	snprintf(tts_to, sizeof(tts_to), "%ums", cfg->tts_timeout_ms);
 	snprintf(stt_to, sizeof(stt_to), "%ums", cfg->stt_timeout_ms);
+	snprintf(rt_to, sizeof(rt_to), "%ums", cfg->realtime_timeout_ms);
 	while (environ[n])
 		n++;
 	*envp = NULL;

@@ -87,9 +87,17 @@ void brain_tool_answer(struct brain_tool_call *call,
 #define BRAIN_TOOL_ROUNDS 3
 
 struct brain_config {
-	enum brain_kind { BRAIN_ECHO, BRAIN_SCRIPT, BRAIN_LLM } kind;
+	/* BRAIN_REALTIME: the pipeline talks to the model itself
+	 * (pipeline_realtime.c); brain_reply_start refuses it. */
+	enum brain_kind {
+		BRAIN_ECHO,
+		BRAIN_SCRIPT,
+		BRAIN_LLM,
+		BRAIN_REALTIME
+	} kind;
 	struct llm_params llm;     /* BRAIN_LLM (its tools: below) */
-	const char *system_prompt; /* BRAIN_LLM; NULL or "" = none */
+	const char *system_prompt; /* BRAIN_LLM, BRAIN_REALTIME; NULL or ""
+	                              = none */
 	/* BRAIN_LLM: the tools offered, borrowed; none = a plain chat */
 	const struct brain_tool *tools;
 	size_t ntools;

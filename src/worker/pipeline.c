@@ -297,8 +297,11 @@ int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
 	struct pipeline *p;
 	int err;
 
-	if (!pp || !cfg || (!cfg->decoder && !cfg->stt_net) || !cfg->tts ||
-	    !cfg->pool || !cfg->brain ||
+	if (!pp || !cfg || !cfg->brain ||
+	    (!cfg->decoder && !cfg->stt_net &&
+	     cfg->brain->kind != BRAIN_REALTIME) ||
+	    (cfg->brain->kind == BRAIN_REALTIME && !cfg->realtime) ||
+	    !cfg->tts || !cfg->pool ||
 	    (cfg->brain->kind == BRAIN_SCRIPT && !cfg->brain->script) ||
 	    (cfg->brain->kind == BRAIN_LLM && !cfg->http) || !ops ||
 	    !ops->say || !ops->say_end || !ops->mark || !ops->clear ||
@@ -346,6 +349,7 @@ void pipeline_close(struct pipeline *p)
 	pipeline_tools_close(p);
 	/* Their jobs still running end on the pool, unheard. */
 	p->ear = mem_deref(p->ear);
+	pipeline_rt_close(p);
 	p->mouth = mem_deref(p->mouth);
 	mem_deref(p->cur);
 	while (p->turn_head) {

@@ -50,6 +50,10 @@ struct pipeline_config {
 	 * embedded tts only speaks when the network voice fails. */
 	const struct provider *stt_net;
 	const struct provider *tts_net;
+	/* brain realtime: the Realtime API (its url the ws(s) endpoint
+	 * with ?model=, voice, timeout_ms); no decoder is needed, and the
+	 * embedded tts only speaks when the model fails. */
+	const struct provider *realtime;
 	const char *call_id;      /* the providers' log lines; NULL = none */
 	struct engine_pool *pool; /* runs the decoder and the synthesis */
 	struct httpc *http;       /* the LLM brain's requests */

@@ -122,7 +122,9 @@ static void on_turn(struct pipeline *p, struct turn_item *t)
 		reply_begin(p, r);
 		return;
 	}
-	if (!t->transcript[0]) {
+	/* The model's turns have their words only later, if at all: each
+	 * is answered. */
+	if (!t->transcript[0] && !p->rt) {
 		bool rerun = p->has_rest && !p->rest[0] && p->rest_rerun;
 
 		/* Nothing said and nothing to resume: no turn at all. */
@@ -274,6 +276,8 @@ static void settle(struct pipeline *p)
 			rest = NULL;
 		}
 	}
+	if (p->rt)
+		pipeline_rt_settle(p, r);
 	if (r->transcript) {
 		struct pipeline_turn t = {
 		    .utterance = r->utt,

@@ -165,6 +165,7 @@ struct reply {
 
 struct listener;
 struct speaker;
+struct prt;
 
 struct pipeline {
 	const struct pipeline_config *cfg;
@@ -173,6 +174,9 @@ struct pipeline {
 	uint64_t stop_ms;
 	struct listener *ear;
 	struct speaker *mouth;
+	/* brain realtime: the model hears and answers (pipeline_realtime.c);
+	 * NULL for the other brains. No listener then. */
+	struct prt *rt;
 
 	/* the caller's side (pipeline_listen.c) */
 	struct vad_item vq[VAD_QUEUE];
@@ -259,6 +263,33 @@ void pipeline_speak_cancel(struct pipeline *p, struct reply *r);
 
 /* pipeline_tools.c */
 void pipeline_tools_close(struct pipeline *p);
+
+/* For pipeline_realtime.c, which fills a reply with the model's audio:
+ * the reply's audio queue and text, a clause handed to the speaker, and
+ * whether the reply is all made. */
+bool pipeline_reply_queue(struct reply *r, const int16_t *pcm, size_t n);
+bool pipeline_reply_text(struct reply *r, const char *s, size_t n);
+void pipeline_reply_say(struct pipeline *p, struct reply *r, size_t off,
+                        size_t len, bool embedded);
+void pipeline_reply_check(struct reply *r);
+
+/* pipeline_realtime.c: brain realtime, in place of the listener and of
+ * the brain and the speaker making replies. */
+int pipeline_rt_open(struct pipeline *p);
+void pipeline_rt_close(struct pipeline *p);
+/* The caller's turn: begins (0 or an error: not heard), a frame of it
+ * (kept: it is in p->turn_audio), ends (the turn is queued). */
+int pipeline_rt_begin(struct pipeline *p);
+void pipeline_rt_feed(struct pipeline *p, const int16_t pcm[PIPELINE_FRAME],
+                      bool kept);
+void pipeline_rt_end(struct pipeline *p, uint64_t t_end);
+/* pipeline_speak_start's and _cancel's part for the model's replies. */
+void pipeline_rt_start(struct pipeline *p, struct reply *r);
+void pipeline_rt_cancel(struct pipeline *p, struct reply *r);
+/* r's fate is known, its history message written: a reply cut by the
+ * caller is truncated to what was heard of it, one the embedded voice
+ * finished is told to the model as said. */
+void pipeline_rt_settle(struct pipeline *p, struct reply *r);
 
 /* pipeline_control.c: the conversation. */
 void pipeline_greet(struct pipeline *p);

@@ -17,12 +17,18 @@
  * turn's audio keeps it in case the caller goes on. */
 static void hear_feed(struct pipeline *p, const int16_t pcm[PIPELINE_FRAME])
 {
-	if (p->turn_len + PIPELINE_FRAME <= TURN_KEEP_MS * MS_SAMPLES) {
+	bool kept = p->turn_len + PIPELINE_FRAME <= TURN_KEEP_MS * MS_SAMPLES;
+
+	if (kept) {
 		memcpy(p->turn_audio + p->turn_len, pcm,
 		       PIPELINE_FRAME * sizeof(*pcm));
 		p->turn_len += PIPELINE_FRAME;
 	} else {
 		p->spec_off = true;
+	}
+	if (p->rt) {
+		pipeline_rt_feed(p, pcm, kept);
+		return;
 	}
 	/* A listener 5 s behind drops the frame: the turn is lost anyway,
 	 * and what follows stays current. */
@@ -44,7 +50,7 @@ static void hear_start(struct pipeline *p, uint32_t frame)
 	    false;
 	p->spec_err = 0;
 	p->specs = 0;
-	if (listener_begin(p->ear, &p->utt_id))
+	if (p->rt ? pipeline_rt_begin(p) : listener_begin(p->ear, &p->utt_id))
 		return;
 	p->hearing = true;
 	for (size_t i = 0; i < p->npre; i++) {
@@ -97,6 +103,10 @@ static void hear_stop(struct pipeline *p, uint64_t t_event)
 	if (!p->hearing)
 		return;
 	p->hearing = false;
+	if (p->rt) {
+		pipeline_rt_end(p, t_end);
+		return;
+	}
 	if (p->spec && p->spec_ready) {
 		char *why = NULL;
 
@@ -254,8 +264,8 @@ void pipeline_listen_frame(struct pipeline *p, uint32_t frame,
 		p->next_frame = frame + 1;
 	if (p->hearing) {
 		hear_feed(p, pcm);
-		if (p->hearing && p->paused && !p->spec && !p->spec_off &&
-		    p->specs < SPEC_PER_TURN &&
+		if (p->hearing && p->paused && !p->rt && !p->spec &&
+		    !p->spec_off && p->specs < SPEC_PER_TURN &&
 		    frame >= p->pause_frame + p->spec_frames &&
 		    (frame > p->pause_frame + p->pause_max ||
 		     frame >= p->pause_frame + p->spec_frames_max))
@@ -286,5 +296,8 @@ int pipeline_listen_open(struct pipeline *p)
 	                                    .errorh = on_error};
 
 	tmr_init(&p->vad_tmr);
+	/* The model hears the caller itself. */
+	if (p->cfg->brain->kind == BRAIN_REALTIME)
+		return pipeline_rt_open(p);
 	return listener_alloc(&p->ear, &lc, &h, p);
 }

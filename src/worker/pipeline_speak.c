@@ -272,6 +272,10 @@ void pipeline_speak_start(struct pipeline *p, struct reply *r)
 	const char *why = NULL;
 	int err;
 
+	if (p->rt) {
+		pipeline_rt_start(p, r);
+		return;
+	}
 	if (r->fixed) {
 		/* No brain: no brain figure either. */
 		r->got_text = true;
@@ -300,6 +304,8 @@ void pipeline_speak_cancel(struct pipeline *p, struct reply *r)
 		return;
 	r->cancelled = true;
 	r->brain = mem_deref(r->brain);
+	if (p->rt)
+		pipeline_rt_cancel(p, r);
 	speaker_cancel(p->mouth);
 	/* The clause being made is over where it stands; those not begun
 	 * were never made (and none of their text was heard). */
@@ -323,4 +329,25 @@ int pipeline_speak_open(struct pipeline *p)
 	                                  .call_id = p->cfg->call_id};
 
 	return speaker_alloc(&p->mouth, &sc, on_audio, on_clause_done, p);
+}
+
+bool pipeline_reply_queue(struct reply *r, const int16_t *pcm, size_t n)
+{
+	return q_add(r, pcm, n);
+}
+
+bool pipeline_reply_text(struct reply *r, const char *s, size_t n)
+{
+	return text_add(r, s, n);
+}
+
+void pipeline_reply_say(struct pipeline *p, struct reply *r, size_t off,
+                        size_t len, bool embedded)
+{
+	speak_clause(p, r, off, len, embedded);
+}
+
+void pipeline_reply_check(struct reply *r)
+{
+	gen_check(r);
 }

@@ -66,6 +66,14 @@ void provider_why(char *why, int err, uint16_t status, const char *body,
 	scrub(why, key);
 }
 
+void provider_mask(char *s, const char *key)
+{
+	for (char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	scrub(s, key);
+}
+
 int provider_auth(char **hdrp, const char *key)
 {
 	*hdrp = NULL;

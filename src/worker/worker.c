@@ -77,6 +77,10 @@ struct worker {
 	struct provider stt_pv, tts_pv;
 	char *stt_url, *tts_url;
 	bool stt_net, tts_net;
+	/* brain realtime: the model's socket endpoint */
+	struct provider rt_pv;
+	char *rt_url;
+	bool rt;
 	struct engine_pool *pool;
 	struct httpc *http;
 	struct dnsc *dnsc;
@@ -483,6 +487,28 @@ static int providers_load(struct worker *w)
 
 	w->stt_net = !strcmp(cfg->stt_provider, "openai");
 	w->tts_net = !strcmp(cfg->tts_provider, "openai");
+	w->rt = !strcmp(cfg->brain, "realtime");
+	if (w->rt) {
+		const struct url_param q = {"model", cfg->realtime_model};
+
+		err = url_endpoint(&w->rt_url, cfg->realtime_url, "realtime",
+		                   true, &q, 1, &why);
+		if (err) {
+			fprintf(stderr, "voxgate: realtime_url: %s\n",
+			        why ? why : strerror(err));
+			return err;
+		}
+		w->rt_pv = (struct provider){
+		    .name = "openai",
+		    .url = w->rt_url,
+		    .api_key = config_realtime_api_key(cfg),
+		    .model = cfg->realtime_model,
+		    .voice = cfg->realtime_voice,
+		    .timeout_ms = cfg->realtime_timeout_ms,
+		};
+		/* The model hears the caller: no recogniser at all. */
+		w->stt_net = false;
+	}
 	if (w->stt_net) {
 		err =
 		    url_endpoint(&w->stt_url, cfg->stt_url,
@@ -541,7 +567,7 @@ static int load_models(struct worker *w)
 	err = providers_load(w);
 	if (err)
 		return err;
-	err = w->stt_net ? 0 : stt_model_load(&w->stt, &sp, &why);
+	err = w->stt_net || w->rt ? 0 : stt_model_load(&w->stt, &sp, &why);
 	if (err) {
 		fprintf(stderr, "voxgate: stt: %s\n",
 		        why ? why : strerror(err));
@@ -572,6 +598,9 @@ static int load_models(struct worker *w)
 			return err;
 		}
 		w->brain.script = w->script;
+	} else if (w->rt) {
+		w->brain.kind = BRAIN_REALTIME;
+		w->brain.system_prompt = cfg->system_prompt;
 	} else if (!strcmp(cfg->brain, "llm") ||
 	           (!cfg->brain[0] && cfg->llm_base_url[0])) {
 		if (!cfg->llm_base_url[0]) {
@@ -593,6 +622,7 @@ static int load_models(struct worker *w)
 	w->pcfg.tts = w->tts;
 	w->pcfg.stt_net = w->stt_net ? &w->stt_pv : NULL;
 	w->pcfg.tts_net = w->tts_net ? &w->tts_pv : NULL;
+	w->pcfg.realtime = w->rt ? &w->rt_pv : NULL;
 	w->pcfg.brain = &w->brain;
 	w->pcfg.greeting = cfg->greeting_text;
 	w->pcfg.stop_secs = cfg->vad_stop_secs;
@@ -602,12 +632,19 @@ static int load_models(struct worker *w)
 	 * change (the server's metrics know the names it labels). */
 	w->pcfg.stt_name = cfg->stt_provider;
 	w->pcfg.tts_name = cfg->tts_provider;
-	w->pcfg.brain_name = w->brain.kind == BRAIN_LLM      ? "llm"
-	                     : w->brain.kind == BRAIN_SCRIPT ? "script"
-	                                                     : "echo";
+	w->pcfg.brain_name = w->brain.kind == BRAIN_LLM        ? "llm"
+	                     : w->brain.kind == BRAIN_SCRIPT   ? "script"
+	                     : w->brain.kind == BRAIN_REALTIME ? "realtime"
+	                                                       : "echo";
+	/* The Realtime model hears and speaks itself: no recogniser or
+	 * voice of the settings did those stages. */
+	if (w->brain.kind == BRAIN_REALTIME)
+		w->pcfg.stt_name = w->pcfg.tts_name = "none";
 	/* Every slot's decoder now, so a call does not wait for one. */
 	for (uint32_t i = 0; i < w->capacity; i++) {
-		err = w->stt_net ? 0 : stt_alloc(&w->jobs[i].decoder, w->stt);
+		err = w->stt_net || w->rt
+		          ? 0
+		          : stt_alloc(&w->jobs[i].decoder, w->stt);
 		if (err) {
 			fprintf(stderr, "voxgate: stt: %s\n", strerror(err));
 			return err;
@@ -666,6 +703,10 @@ static uint32_t default_capacity(const struct config *cfg)
 	bool stt_net = !strcmp(cfg->stt_provider, "openai");
 	bool tts_net = !strcmp(cfg->tts_provider, "openai");
 
+	/* The model hears and speaks: a call is its socket and its
+	 * frames, the embedded voice only apologises. */
+	if (!strcmp(cfg->brain, "realtime"))
+		return 200;
 	if (!stt_net)
 		return 1;
 	return tts_net ? 200 : 8;
@@ -755,6 +796,7 @@ out:
 	mem_deref(w.stt);
 	mem_deref(w.stt_url);
 	mem_deref(w.tts_url);
+	mem_deref(w.rt_url);
 	free(w.jobs);
 	libre_close();
 	return w.rc;

@@ -1059,6 +1059,26 @@ TEST(speech_provider_keys)
 	CHECK_STR(config_stt_api_key(&cfg), "sk-env");
 	CHECK_STR(config_tts_api_key(&cfg), "sk-env");
 	CHECK_STR(config_tts_voice(&cfg), "alloy");
+	/* brain realtime: its defaults, OpenAI's key when none is set */
+	CHECK_STR(config_realtime_api_key(&cfg), "sk-env");
+	CHECK_EQ(load("--brain=realtime", "--realtime-api-key=sk-rt",
+	              "--realtime-timeout=2s", NULL),
+	         0);
+	CHECK_STR(cfg.brain, "realtime");
+	CHECK_STR(config_realtime_api_key(&cfg), "sk-rt");
+	CHECK_STR(cfg.realtime_url, "https://api.openai.com/v1");
+	CHECK_STR(cfg.realtime_model, "gpt-realtime-2.1");
+	CHECK_STR(cfg.realtime_voice, "alloy");
+	CHECK_EQ(cfg.realtime_timeout_ms, 2000);
+	CHECK_EQ(load("--brain=realtim", NULL), EINVAL);
+	CHECK(strstr(err, "is not echo, script, llm or realtime") != NULL);
+	CHECK_EQ(load("--realtime-api-key=sk-secret-123",
+	              "--realtime-url=ftp://x", NULL),
+	         EINVAL);
+	CHECK(!strstr(err, "sk-secret"));
+	CHECK_EQ(load("--stt-provider=openai", "--tts-provider=openai",
+	              "--stt-language=en", "--stt-timeout=2s", NULL),
+	         0);
 	CHECK_STR(cfg.stt_language, "en");
 	CHECK_EQ(cfg.stt_timeout_ms, 2000);
 	/* a failing network voice is stood in for by the embedded one */

@@ -70,6 +70,15 @@ TEST(why_from_the_transfer)
 	return 0;
 }
 
+TEST(mask)
+{
+	char s[] = "closed: key my-secret-key-1\r\nrefused, sk-abcdef given";
+
+	provider_mask(s, "my-secret-key-1");
+	CHECK_STR(s, "closed: key ***************  refused, sk-****** given");
+	return 0;
+}
+
 TEST(auth_header)
 {
 	char *h = NULL;
@@ -89,6 +98,7 @@ int main(void)
 	RUN(why_from_openai_error);
 	RUN(why_from_other_bodies);
 	RUN(why_from_the_transfer);
+	RUN(mask);
 	RUN(auth_header);
 	TEST_EXIT();
 }

@@ -127,6 +127,22 @@ TEST(speech_providers)
 	CHECK_EQ(worker_env_build(&env, &cfg), 0);
 	CHECK(has(env, "VOXGATE_TTS_API_KEY=sk-set"));
 	CHECK(has(env, "VOXGATE_STT_API_KEY=sk-from-env"));
+	/* brain realtime: its settings, OpenAI's key when none is set */
+	CHECK(has(env, "VOXGATE_REALTIME_API_KEY=sk-from-env"));
+	worker_env_free(env);
+	strcpy(cfg.brain, "realtime");
+	strcpy(cfg.realtime_url, "http://127.0.0.1:7/v1");
+	strcpy(cfg.realtime_model, "gpt-realtime-2.1");
+	strcpy(cfg.realtime_voice, "marin");
+	strcpy(cfg.realtime_api_key, "sk-rt");
+	cfg.realtime_timeout_ms = 2500;
+	CHECK_EQ(worker_env_build(&env, &cfg), 0);
+	CHECK(has(env, "VOXGATE_BRAIN=realtime"));
+	CHECK(has(env, "VOXGATE_REALTIME_URL=http://127.0.0.1:7/v1"));
+	CHECK(has(env, "VOXGATE_REALTIME_MODEL=gpt-realtime-2.1"));
+	CHECK(has(env, "VOXGATE_REALTIME_VOICE=marin"));
+	CHECK(has(env, "VOXGATE_REALTIME_API_KEY=sk-rt"));
+	CHECK(has(env, "VOXGATE_REALTIME_TIMEOUT=2500ms"));
 	worker_env_free(env);
 	unsetenv("OPENAI_API_KEY");
 	return 0;

@@ -1,0 +1,431 @@
+/*
+ * A call's pipeline with brain realtime (pipeline_realtime.c) against a
+ * scripted Realtime server in a thread of this test; the test plays the
+ * voxgate server on the loop: VAD events and frames in, the agent's audio
+ * reported speaking, played or interrupted. One call, in order:
+ * - the greeting asked of the model and its audio said, mu-law decoded;
+ * - a turn: its frames with the pre-roll appended (a byte a sample),
+ *   committed, the reply asked for after the commit, the caller's words
+ *   from the input transcription in the turn's figures;
+ * - barge-in over that reply: response.cancel for it, then
+ *   conversation.item.truncate to the heard_ms the server reported;
+ * - the next turn's response failing with an error event: the embedded
+ *   voice apologises, the turn carries the reason, and the model is told
+ *   the apology as said.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/libre.h"
+#include <re_main.h>
+#include "worker/brain.h"
+#include "worker/engine.h"
+#include "worker/pipeline.h"
+#include "worker/provider.h"
+#include "worker/realtime.h"
+#include "speech/tts.h"
+
+#include "ws_standin.h"
+#include "test.h"
+
+#define GREETING "Hello there."
+#define REPLY    "We have rooms on three floors."
+#define HEARD    "book a room"
+#define CODE     0x10 /* the model's audio: one mu-law code */
+
+/* ---- the model --------------------------------------------------------- */
+
+struct srv {
+	int lfd, port;
+	atomic_bool stop;
+	pthread_t th;
+	atomic_int phase; /* the script's step reached */
+	char *greet_create;
+	size_t turn_bytes; /* appended before the first commit */
+	char cancel_id[64];
+	char trunc_item[64];
+	int trunc_ms;
+	char *told; /* the apology, told to the model */
+	bool bad;
+};
+
+/* Reads until a message of type `until`; appends' audio bytes counted
+ * into *bytes. The message found is returned (malloc'd). */
+static char *read_until(int fd, const char *until, size_t *bytes)
+{
+	for (;;) {
+		char *p;
+		size_t n;
+		json_t *j;
+		const char *type;
+		int op = ws_read_frame(fd, &p, &n);
+
+		if (op < 0)
+			return NULL;
+		j = op == 1 ? json_loads(p, 0, NULL) : NULL;
+		type = json_string_value(json_object_get(j, "type"));
+		if (type && bytes &&
+		    !strcmp(type, "input_audio_buffer.append")) {
+			const char *a =
+			    json_string_value(json_object_get(j, "audio"));
+			size_t l = a ? strlen(a) : 0;
+
+			*bytes += l / 4 * 3 - (l && a[l - 1] == '=') -
+			          (l > 1 && a[l - 2] == '=');
+		}
+		if (type && !strcmp(type, until)) {
+			json_decref(j);
+			return p;
+		}
+		json_decref(j);
+		free(p);
+	}
+}
+
+static void audio(int fd, const char *resp, const char *item, size_t bytes)
+{
+	uint8_t raw[800];
+	char b64[1100], msg[1300];
+
+	memset(raw, CODE, sizeof(raw));
+	while (bytes) {
+		size_t k = bytes < sizeof(raw) ? bytes : sizeof(raw);
+
+		b64[EVP_EncodeBlock((uint8_t *)b64, raw, (int)k)] = '\0';
+		snprintf(msg, sizeof(msg),
+		         "{\"type\":\"response.output_audio.delta\","
+		         "\"response_id\":\"%s\",\"item_id\":\"%s\","
+		         "\"output_index\":0,\"content_index\":0,\"delta\":"
+		         "\"%s\"}",
+		         resp, item, b64);
+		ws_send_text(fd, msg);
+		bytes -= k;
+	}
+}
+
+static void *serve(void *arg)
+{
+	struct srv *sv = arg;
+	int fd = standin_accept(sv->lfd, &sv->stop);
+	char *m;
+	json_t *j;
+
+	if (fd < 0 || !ws_upgrade(fd, NULL, 0))
+		goto out;
+	/* The apology is paced out in real time before it is told. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){10, 0},
+	           sizeof(struct timeval));
+	free(read_until(fd, "session.update", NULL));
+	/* the greeting */
+	sv->greet_create = read_until(fd, "response.create", NULL);
+	ws_send_text(fd, "{\"type\":\"response.created\",\"response\":{\"id\":"
+	                 "\"r1\"}}");
+	audio(fd, "r1", "item_a1", 800);
+	ws_send_text(fd, "{\"type\":\"response.output_audio_transcript.delta\","
+	                 "\"response_id\":\"r1\",\"item_id\":\"item_a1\","
+	                 "\"delta\":\"" GREETING "\"}");
+	ws_send_text(fd, "{\"type\":\"response.done\",\"response\":{\"id\":"
+	                 "\"r1\",\"status\":\"completed\"}}");
+	atomic_store(&sv->phase, 1);
+	/* the turn: committed, transcribed, answered with 1 s */
+	m = read_until(fd, "input_audio_buffer.commit", &sv->turn_bytes);
+	free(m);
+	ws_send_text(fd, "{\"type\":\"input_audio_buffer.committed\","
+	                 "\"item_id\":\"item_u1\"}");
+	ws_send_text(fd, "{\"type\":\"conversation.item.input_audio_"
+	                 "transcription.completed\",\"item_id\":\"item_u1\","
+	                 "\"content_index\":0,\"transcript\":\"" HEARD "\"}");
+	free(read_until(fd, "response.create", NULL));
+	ws_send_text(fd, "{\"type\":\"response.created\",\"response\":{\"id\":"
+	                 "\"r2\"}}");
+	ws_send_text(fd, "{\"type\":\"response.output_audio_transcript.delta\","
+	                 "\"response_id\":\"r2\",\"item_id\":\"item_a2\","
+	                 "\"delta\":\"" REPLY "\"}");
+	audio(fd, "r2", "item_a2", 8000);
+	atomic_store(&sv->phase, 2);
+	/* cut: cancelled, then truncated */
+	m = read_until(fd, "response.cancel", NULL);
+	j = m ? json_loads(m, 0, NULL) : NULL;
+	snprintf(sv->cancel_id, sizeof(sv->cancel_id), "%s",
+	         json_string_value(json_object_get(j, "response_id"))
+	             ? json_string_value(json_object_get(j, "response_id"))
+	             : "");
+	json_decref(j);
+	free(m);
+	ws_send_text(fd, "{\"type\":\"response.done\",\"response\":{\"id\":"
+	                 "\"r2\",\"status\":\"cancelled\"}}");
+	m = read_until(fd, "conversation.item.truncate", NULL);
+	j = m ? json_loads(m, 0, NULL) : NULL;
+	snprintf(sv->trunc_item, sizeof(sv->trunc_item), "%s",
+	         json_string_value(json_object_get(j, "item_id"))
+	             ? json_string_value(json_object_get(j, "item_id"))
+	             : "");
+	sv->trunc_ms =
+	    (int)json_integer_value(json_object_get(j, "audio_end_ms"));
+	json_decref(j);
+	free(m);
+	atomic_store(&sv->phase, 3);
+	/* the next turn's response fails */
+	free(read_until(fd, "input_audio_buffer.commit", NULL));
+	ws_send_text(fd, "{\"type\":\"input_audio_buffer.committed\","
+	                 "\"item_id\":\"item_u2\"}");
+	free(read_until(fd, "response.create", NULL));
+	ws_send_text(fd, "{\"type\":\"response.created\",\"response\":{\"id\":"
+	                 "\"r3\"}}");
+	ws_send_text(fd, "{\"type\":\"error\",\"error\":{\"type\":"
+	                 "\"server_error\",\"code\":null,\"message\":\"The "
+	                 "server had an error.\"}}");
+	ws_send_text(fd, "{\"type\":\"response.done\",\"response\":{\"id\":"
+	                 "\"r3\",\"status\":\"failed\"}}");
+	sv->told = read_until(fd, "conversation.item.create", NULL);
+	atomic_store(&sv->phase, 4);
+	while (!atomic_load(&sv->stop))
+		sleep_ms(10);
+out:
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* ---- the voxgate server's side ----------------------------------------- */
+
+struct utt {
+	size_t n;
+	bool all_code, ended;
+	int marks;
+};
+
+struct turn {
+	char transcript[64], reply[128], error[200];
+	int32_t stt_ms, llm_ms;
+	bool interrupted;
+};
+
+static struct {
+	struct pipeline *p;
+	struct srv *sv;
+	struct utt utt[8];
+	struct turn turns[8];
+	int nturns;
+	uint32_t frame;
+	int step;
+	struct tmr poll, guard;
+	bool timed_out;
+} T;
+
+static void op_say(void *arg, uint32_t u, const int16_t *pcm, size_t n)
+{
+	(void)arg;
+	if (u >= 8)
+		return;
+	if (!T.utt[u].n)
+		T.utt[u].all_code = true;
+	for (size_t i = 0; i < n; i++)
+		if (pcm[i] != rt_ulaw_to_linear(CODE))
+			T.utt[u].all_code = false;
+	T.utt[u].n += n;
+}
+
+static void op_say_end(void *arg, uint32_t u)
+{
+	(void)arg;
+	if (u < 8)
+		T.utt[u].ended = true;
+}
+
+static void op_mark(void *arg, uint32_t u, uint32_t mark)
+{
+	(void)arg;
+	(void)mark;
+	if (u < 8)
+		T.utt[u].marks++;
+}
+
+static void op_clear(void *arg)
+{
+	(void)arg;
+}
+
+static void op_turn(void *arg, const struct pipeline_turn *t)
+{
+	struct turn *r = &T.turns[T.nturns < 8 ? T.nturns++ : 7];
+
+	(void)arg;
+	snprintf(r->transcript, sizeof(r->transcript), "%s", t->transcript);
+	snprintf(r->reply, sizeof(r->reply), "%s", t->reply);
+	snprintf(r->error, sizeof(r->error), "%s", t->error ? t->error : "");
+	r->stt_ms = t->stt_ms;
+	r->llm_ms = t->llm_ms;
+	r->interrupted = t->interrupted;
+}
+
+static void op_hangup(void *arg, const char *reason)
+{
+	(void)arg;
+	(void)reason;
+}
+
+static const struct pipeline_ops ops = {
+    .say = op_say,
+    .say_end = op_say_end,
+    .mark = op_mark,
+    .clear = op_clear,
+    .turn = op_turn,
+    .hangup = op_hangup,
+};
+
+/* A turn: 10 frames of silence, START, 30 of voice, STOP. */
+static void say_turn(bool barge)
+{
+	int16_t quiet[PIPELINE_FRAME] = {0}, voice[PIPELINE_FRAME];
+
+	for (int i = 0; i < PIPELINE_FRAME; i++)
+		voice[i] = (int16_t)(i % 20 < 10 ? 6000 : -6000);
+	for (int i = 0; i < 10; i++)
+		pipeline_audio(T.p, T.frame++, quiet);
+	pipeline_vad(T.p, VAD_EVENT_START, T.frame);
+	if (barge)
+		pipeline_interrupted(T.p, 2, 700);
+	for (int i = 0; i < 30; i++)
+		pipeline_audio(T.p, T.frame++, voice);
+	pipeline_vad(T.p, VAD_EVENT_STOP, T.frame);
+	pipeline_audio(T.p, T.frame++, quiet);
+}
+
+static void poll_step(void *arg)
+{
+	(void)arg;
+	switch (T.step) {
+	case 0: /* the greeting played */
+		if (!T.utt[1].ended)
+			break;
+		pipeline_played(T.p, 1, 100);
+		say_turn(false);
+		T.step = 1;
+		break;
+	case 1: /* the reply comes: the caller talks over it */
+		if (T.utt[2].n < 8000)
+			break;
+		pipeline_speaking(T.p, 2, 300);
+		say_turn(true);
+		T.step = 2;
+		break;
+	case 2: /* the apology is said */
+		if (!T.utt[3].ended || T.nturns < 1)
+			break;
+		pipeline_played(T.p, 3, (uint32_t)(T.utt[3].n / 8));
+		T.step = 3;
+		break;
+	case 3:
+		if (T.nturns < 2 || atomic_load(&T.sv->phase) < 4)
+			break;
+		re_cancel();
+		return;
+	}
+	tmr_start(&T.poll, 10, poll_step, NULL);
+}
+
+static void give_up(void *arg)
+{
+	(void)arg;
+	T.timed_out = true;
+	re_cancel();
+}
+
+TEST(call)
+{
+	struct srv sv = {0};
+	struct tts *tts = NULL;
+	struct tts_params tp;
+	struct engine_pool *pool = NULL;
+	char url[128];
+	struct provider pv = {.name = "openai",
+	                      .api_key = "sk-unit-key-1",
+	                      .voice = "alloy",
+	                      .timeout_ms = 3000};
+	struct brain_config brain = {.kind = BRAIN_REALTIME,
+	                             .system_prompt = "Be brief."};
+	struct pipeline_config cfg = {0};
+	int err;
+
+	tts_params_default(&tp);
+	tp.out_rate = 8000;
+	CHECK_EQ(tts_alloc(&tts, &tp, NULL), 0);
+	CHECK_EQ(engine_pool_alloc(&pool, 1), 0);
+	sv.lfd = standin_listen(&sv.port);
+	CHECK(sv.lfd >= 0);
+	CHECK_EQ(pthread_create(&sv.th, NULL, serve, &sv), 0);
+	snprintf(url, sizeof(url), "ws://127.0.0.1:%d/v1/realtime?model=m",
+	         sv.port);
+	pv.url = url;
+	cfg.tts = tts;
+	cfg.pool = pool;
+	cfg.brain = &brain;
+	cfg.realtime = &pv;
+	cfg.greeting = GREETING;
+	cfg.call_id = "call-1";
+	memset(&T, 0, sizeof(T));
+	T.sv = &sv;
+	/* no decoder, no recogniser: the model hears the caller */
+	err = pipeline_open(&T.p, &cfg, &ops, NULL);
+	CHECK_EQ(err, 0);
+	tmr_init(&T.poll);
+	tmr_init(&T.guard);
+	tmr_start(&T.poll, 10, poll_step, NULL);
+	tmr_start(&T.guard, 20000, give_up, NULL);
+	re_main(NULL);
+	tmr_cancel(&T.poll);
+	tmr_cancel(&T.guard);
+	pipeline_close(T.p);
+	atomic_store(&sv.stop, true);
+	pthread_join(sv.th, NULL);
+	close(sv.lfd);
+	mem_deref(pool);
+	mem_deref(tts);
+
+	CHECK(!T.timed_out);
+	/* the greeting: asked of the model, its audio said as it came */
+	CHECK(sv.greet_create && strstr(sv.greet_create, GREETING));
+	free(sv.greet_create);
+	CHECK_EQ(T.utt[1].n, 800);
+	CHECK(T.utt[1].all_code);
+	CHECK_EQ(T.utt[1].marks, 1);
+	/* the turn: pre-roll and voice, a byte a sample */
+	CHECK_EQ(sv.turn_bytes, 40 * PIPELINE_FRAME);
+	/* barge-in: the response cancelled, its item truncated to what
+	 * was heard */
+	CHECK_STR(sv.cancel_id, "r2");
+	CHECK_STR(sv.trunc_item, "item_a2");
+	CHECK_EQ(sv.trunc_ms, 700);
+	CHECK(T.utt[2].all_code);
+	CHECK_STR(T.turns[0].transcript, HEARD);
+	CHECK(T.turns[0].interrupted);
+	CHECK_STR(T.turns[0].error, "");
+	CHECK(T.turns[0].stt_ms >= 0 && T.turns[0].llm_ms >= 0);
+	/* 700 of 1000 ms: the words of the first 70 % */
+	CHECK_STR(T.turns[0].reply, "We have rooms on");
+	/* the failed response: the embedded voice's apology */
+	CHECK(!strncmp(T.turns[1].error, "realtime: server_error", 22));
+	CHECK_STR(T.turns[1].transcript, "");
+	CHECK(T.utt[3].n > 8000 && !T.utt[3].all_code);
+	CHECK(T.utt[3].ended);
+	/* ... and the model told what the caller heard instead */
+	CHECK(sv.told && strstr(sv.told, "\"role\":\"assistant\"") &&
+	      strstr(sv.told, "output_text") &&
+	      strstr(sv.told, "Sorry, I had a problem answering that."));
+	free(sv.told);
+	return 0;
+}
+
+int main(void)
+{
+	if (libre_init())
+		return 1;
+	RUN(call);
+	libre_close();
+	TEST_EXIT();
+}
