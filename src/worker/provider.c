@@ -11,7 +11,7 @@
 
 /* Masks key in s, then any "sk-" token, each with '*' but for its first
  * 3 characters. */
-static void scrub(char *s, const char *key)
+void provider_mask(char *s, const char *key)
 {
 	size_t kl = key ? strlen(key) : 0;
 	char *p;
@@ -63,7 +63,7 @@ void provider_why(char *why, int err, uint16_t status, const char *body,
 	for (char *p = why; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = ' ';
-	scrub(why, key);
+	provider_mask(why, key);
 }
 
 int provider_auth(char **hdrp, const char *key)

@@ -39,6 +39,10 @@ struct provider {
 void provider_why(char *why, int err, uint16_t status, const char *body,
                   size_t len, const char *transfer_why, const char *key);
 
+/* Masks key in s (NUL-terminated), and any sk- token, in place, as
+ * provider_why does. */
+void provider_mask(char *s, const char *key);
+
 /* "Authorization: Bearer <key>" into *hdrp (malloc'd, the caller frees
  * it), NULL for an empty key. ENOMEM. */
 int provider_auth(char **hdrp, const char *key);
