@@ -517,15 +517,15 @@ static void lws_destructor(void *arg)
 	free(l->hold);
 }
 
-int lws_alloc(struct lws **lp, const struct lws_ops *ops,
-              const struct provider *pv, const char *call_id,
-              const struct listener_handlers *h, void *arg)
+static int alloc(struct lws **lp, const struct lws_ops *ops,
+                 const struct provider *pv, const char *call_id,
+                 const struct listener_handlers *h, void *arg, bool online)
 {
 	const char *why = NULL;
 	struct lws *l;
 	int err;
 
-	if (!lp || !ops || !pv || !h)
+	if (!lp || !ops || !pv || !pv->url || !h || !h->finalh || !h->errorh)
 		return EINVAL;
 	l = mem_zalloc(sizeof(*l), lws_destructor);
 	if (!l)
@@ -555,9 +555,24 @@ int lws_alloc(struct lws **lp, const struct lws_ops *ops,
 		mem_deref(l);
 		return err;
 	}
-	connect_now(l);
+	if (online)
+		connect_now(l);
 	*lp = l;
 	return 0;
+}
+
+int lws_alloc(struct lws **lp, const struct lws_ops *ops,
+              const struct provider *pv, const char *call_id,
+              const struct listener_handlers *h, void *arg)
+{
+	return alloc(lp, ops, pv, call_id, h, arg, true);
+}
+
+int lws_alloc_offline(struct lws **lp, const struct lws_ops *ops,
+                      const struct provider *pv,
+                      const struct listener_handlers *h, void *arg)
+{
+	return alloc(lp, ops, pv, NULL, h, arg, false);
 }
 
 void lws_release(struct lws *l)

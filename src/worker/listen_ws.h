@@ -141,6 +141,11 @@ const struct lws_ops *lws_ops_of(const char *name);
 int lws_alloc(struct lws **lp, const struct lws_ops *ops,
               const struct provider *pv, const char *call_id,
               const struct listener_handlers *h, void *arg);
+/* As lws_alloc, without connecting: the unit tests and the fuzz targets
+ * set the state and hand it the provider's messages (ops->msg). */
+int lws_alloc_offline(struct lws **lp, const struct lws_ops *ops,
+                      const struct provider *pv,
+                      const struct listener_handlers *h, void *arg);
 /* The listener lets go: no handler is called after this; the socket says
  * goodbye (ops->bye) and closes, freed when it has. */
 void lws_release(struct lws *l);
