@@ -9,7 +9,7 @@
  * Deepgram's own endpointing is set longer than the VAD's stop, so that it
  * rarely ends a segment ahead of the VAD; when it has (final segments of
  * the turn came, nothing interim is outstanding) Deepgram may not answer
- * the Finalize at all, and the turn settles DG_SETTLE_MS later with what
+ * the Finalize at all, and the turn settles LWS_DG_SETTLE_MS later with what
  * it has. Results are told to utterances by the stream's clock: each ended
  * utterance knows how much audio the socket had carried at its end, and
  * a result belongs to the first whose end it does not pass.
@@ -29,7 +29,6 @@
 #include "worker/listen_ws.h"
 
 #define DG_KEEPALIVE_MS 3000
-#define DG_SETTLE_MS    400
 /* Seconds a result's end may pass an utterance's and still be its. */
 #define DG_TOL 0.05
 /* Longer than the VAD's stop (vad_stop_secs, 0.25 s by default) and the
@@ -156,7 +155,7 @@ static void settle(struct lws *l)
 		if (l->wait[i].sent)
 			last = &l->wait[i];
 	if (last && last->segs && !l->dg_interim)
-		tmr_start(&l->tmr_settle, DG_SETTLE_MS, settle_h, l);
+		tmr_start(&l->tmr_settle, LWS_DG_SETTLE_MS, settle_h, l);
 	else
 		tmr_cancel(&l->tmr_settle);
 }
@@ -219,6 +218,11 @@ static void dg_results(struct lws *l, const struct dg_msg *m)
 			break;
 		}
 	}
+	/* Finalizes are answered in order: one its time does not place
+	 * answers the first still waiting. */
+	for (size_t i = 0; !u && m->from_finalize && i < l->nwait; i++)
+		if (l->wait[i].sent)
+			u = &l->wait[i];
 	if (u) {
 		lws_append(u->text, &u->len, m->text);
 		u->segs++;

@@ -58,6 +58,9 @@ struct lws_utt {
 };
 
 #define LWS_WAIT 8 /* utterances waiting at once; more fail */
+/* Deepgram: how long a turn whose words are all final waits for the
+ * Finalize's answer (listen_deepgram.c). */
+#define LWS_DG_SETTLE_MS 400
 
 /* What a provider does (its file's lws_<name> table). */
 struct lws_ops {
