@@ -166,6 +166,7 @@ static void fail_all(struct lws *l, int err, uint16_t status, const char *why)
 		l->open_broken = true;
 		l->open_err = err ? err : EIO;
 		l->hold_len = 0;
+		l->pend = 0;
 	}
 }
 
@@ -375,6 +376,7 @@ static void broke(struct lws *l, int err, const char *why)
 	l->open_broken = true;
 	l->open_err = err;
 	l->hold_len = 0;
+	l->pend = 0;
 }
 
 static void open_h(void *arg)
@@ -633,6 +635,7 @@ void lws_begin(struct lws *l, uint32_t utt)
 			break;
 		}
 	}
+	l->pend = 0;
 	l->open_utt = utt;
 	l->open_broken = false;
 	l->open_err = 0;
@@ -644,30 +647,41 @@ void lws_begin(struct lws *l, uint32_t utt)
 	l->partial[0] = '\0';
 }
 
+/* The open utterance's audio not sent yet goes: to the provider, or
+ * held until the socket opens. */
+static void flush(struct lws *l)
+{
+	size_t k = l->pend;
+
+	l->pend = 0;
+	if (!k || !l->open_utt || l->open_broken)
+		return;
+	if (l->state == LWS_OPEN) {
+		int err = send_audio(l, l->ulaw, k);
+
+		if (err)
+			broke(l, err == EAGAIN ? ENOBUFS : err,
+			      err == EAGAIN ? "the provider is behind"
+			                    : "cannot send audio");
+	} else {
+		hold_put(l, l->ulaw, k);
+	}
+}
+
 int lws_feed(struct lws *l, const int16_t *pcm, size_t n)
 {
 	if (!l->open_utt || l->open_broken)
 		return 0;
 	l->open_secs += (double)n / 8000;
-	while (n) {
-		size_t k = n < LWS_CHUNK ? n : LWS_CHUNK;
-
-		for (size_t i = 0; i < k; i++)
-			l->ulaw[i] = ulaw_of(pcm[i]);
-		if (l->state == LWS_OPEN) {
-			int err = send_audio(l, l->ulaw, k);
-
-			if (err) {
-				broke(l, err == EAGAIN ? ENOBUFS : err,
-				      err == EAGAIN ? "the provider is behind"
-				                    : "cannot send audio");
+	/* Sent LWS_CHUNK at a time: one message per 100 ms rather than per
+	 * frame; what is left goes at the turn's end, ahead of it. */
+	for (size_t i = 0; i < n; i++) {
+		l->ulaw[l->pend++] = ulaw_of(pcm[i]);
+		if (l->pend == LWS_CHUNK) {
+			flush(l);
+			if (l->open_broken)
 				return 0;
-			}
-		} else {
-			hold_put(l, l->ulaw, k);
 		}
-		pcm += k;
-		n -= k;
 	}
 	return 0;
 }
@@ -679,6 +693,7 @@ int lws_end(struct lws *l)
 
 	if (!utt)
 		return EINVAL;
+	flush(l);
 	l->open_utt = 0;
 	if (l->open_broken) {
 		queue_fail(l, utt, l->open_err);

@@ -39,7 +39,7 @@ struct lws;
 /* Audio of the open utterance held while the socket is not open (mu-law
  * bytes, 8000 a second): the oldest goes beyond. */
 #define LWS_HOLD_MAX (5 * 8000)
-/* Samples per message sent: 100 ms. */
+/* Samples per message sent: 100 ms (the turn's last, shorter). */
 #define LWS_CHUNK 800
 /* The longest text message built (a chunk's base64 in its JSON). */
 #define LWS_OUT_MAX 2048
@@ -128,7 +128,8 @@ struct lws {
 	} fail[LWS_WAIT + 1];
 	size_t nfail;
 	/* buffers made with the call, for the per-frame path */
-	uint8_t ulaw[LWS_CHUNK];
+	uint8_t ulaw[LWS_CHUNK]; /* the open utterance's, not sent yet */
+	size_t pend;
 	char out[LWS_OUT_MAX];
 	/* the provider's */
 	bool dg_interim; /* an interim came after the last final segment */
