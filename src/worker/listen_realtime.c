@@ -209,7 +209,6 @@ static void rt_error(struct lws *l, const struct rt_msg *m)
 	          log_quote(q, sizeof(q), why));
 	if (!strcmp(m->code, "invalid_api_key") ||
 	    !strcmp(m->code, "authentication_error")) {
-		snprintf(l->why, sizeof(l->why), "%s", why);
 		lws_restart(l, EACCES, 401, why);
 	}
 }

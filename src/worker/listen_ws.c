@@ -449,9 +449,7 @@ static void close_h(const struct wsc_end *end, void *arg)
 		mem_deref(l);
 		return;
 	}
-	if (l->why[0])
-		snprintf(why, sizeof(why), "%s", l->why);
-	else if (end->opened)
+	if (end->opened)
 		snprintf(why, sizeof(why), "socket closed (%u%s%s)", end->code,
 		         end->reason && end->reason[0] ? ": " : "",
 		         end->reason ? end->reason : "");
@@ -463,11 +461,9 @@ static void close_h(const struct wsc_end *end, void *arg)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = ' ';
 	provider_mask(why, l->pv->api_key);
-	err = end->status == 401 || end->status == 403 || l->refused ? EACCES
-	      : end->err                                             ? end->err
-	                 : ECONNRESET;
-	l->why[0] = '\0';
-	l->refused = false;
+	err = end->status == 401 || end->status == 403 ? EACCES
+	      : end->err                               ? end->err
+	                                               : ECONNRESET;
 	lost(l, err, end->status && end->status != 101 ? end->status : 0, why);
 }
 

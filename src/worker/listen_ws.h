@@ -102,8 +102,6 @@ struct lws {
 	uint64_t t_tx;          /* last message sent */
 	uint64_t audio_samples; /* audio sent on this socket */
 	double done_until;      /* seconds of it whose results are all in */
-	char why[PROVIDER_WHY_MAX]; /* the provider's in-band refusal */
-	bool refused;               /* it refused the key */
 	/* why the socket is down, for the utterances ended meanwhile */
 	int down_err;
 	uint16_t down_status;
