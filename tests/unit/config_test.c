@@ -1098,9 +1098,8 @@ TEST(streaming_stt_defaults)
 	CHECK_EQ(load("--stt-provider=openai", NULL), 0);
 	CHECK_STR(config_stt_api_key(&cfg), "sk-openai-env");
 	CHECK_STR(config_stt_model(&cfg), "whisper-1");
-	CHECK_EQ(load("--stt-provider=deepgram",
-	              "--stt-url=http://127.0.0.1:9", "--stt-model=nova-2",
-	              "--stt-api-key=dg-set", NULL),
+	CHECK_EQ(load("--stt-provider=deepgram", "--stt-url=http://127.0.0.1:9",
+	              "--stt-model=nova-2", "--stt-api-key=dg-set", NULL),
 	         0);
 	CHECK_STR(config_stt_url(&cfg), "http://127.0.0.1:9");
 	CHECK_STR(config_stt_model(&cfg), "nova-2");
