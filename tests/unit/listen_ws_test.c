@@ -95,12 +95,14 @@ static void srv_req(struct http_conn *hc, const struct http_msg *msg, void *arg)
 	const struct http_hdr *a = http_msg_xhdr(msg, "Authorization");
 
 	(void)arg;
+	srv.auth[0] = '\0';
 	if (a)
 		pl_strcpy(&a->val, srv.auth, sizeof(srv.auth));
 	pl_strcpy(&msg->path, srv.path, sizeof(srv.path));
 	pl_strcpy(&msg->prm, srv.query, sizeof(srv.query));
-	if (srv.refuse) {
-		srv.refuse--;
+	if (srv.refuse || strcmp(srv.auth, "Token dg-unit-secret-key")) {
+		if (srv.refuse)
+			srv.refuse--;
 		srv.refused++;
 		(void)http_creply(hc, 401, "Unauthorized", "application/json",
 		                  "{\"err_code\":\"INVALID_AUTH\",\"err_msg\":"
@@ -425,6 +427,45 @@ TEST(no_final_in_time)
 	return 0;
 }
 
+/* One call's provider refusing its key, its socket failing over and over,
+ * delays no other call's turn. */
+TEST(one_call_trouble)
+{
+	static const struct provider bad_pv = {
+	    .name = "deepgram",
+	    .url = base,
+	    .api_key = "dg-wrong-key",
+	    .model = "nova-3",
+	    .timeout_ms = 2000,
+	};
+	int16_t pcm[800] = {0};
+	struct lws *bad = NULL;
+	uint64_t t0;
+
+	setup(2000);
+	srv.refused = 0;
+	CHECK_EQ(lws_alloc(&bad, &lws_deepgram, &bad_pv, NULL, &handlers, NULL),
+	         0);
+	CHECK(run_until(refused_twice, 3000));
+	CHECK_EQ(lws_alloc(&cur, &lws_deepgram, &pv, NULL, &handlers, NULL), 0);
+	CHECK(run_until(is_open, 3000));
+	turn(bad, 1, pcm, 800);
+	t0 = tmr_jiffies();
+	turn(cur, 2, pcm, 800);
+	CHECK(run_until(has_final, 2000));
+	CHECK(tmr_jiffies() - t0 < 500);
+	CHECK_EQ(got.final_utt, 2);
+	CHECK(run_until(has_error, 1000));
+	CHECK_EQ(got.error_utt, 1);
+	CHECK_EQ(got.err, EACCES);
+	lws_release(bad);
+	lws_release(cur);
+	cur = NULL;
+	CHECK(run_until(server_closed, 3000));
+	lws_flush();
+	return 0;
+}
+
 int main(void)
 {
 	if (libre_init() || srv_start()) {
@@ -440,6 +481,7 @@ int main(void)
 	RUN(refused_key);
 	RUN(keepalive_when_idle);
 	RUN(no_final_in_time);
+	RUN(one_call_trouble);
 	srv_stop();
 	tmr_cancel(&guard);
 	tmr_cancel(&poll_tmr);
