@@ -1,7 +1,8 @@
-// The built-in agent on the streaming recognisers: stt_provider deepgram
-// (the Deepgram stand-in, tests/integration/standins/deepgram.mjs) and
-// openai-realtime (the Realtime stand-in's transcription sessions,
-// realtime.mjs), the echo brain, and the OpenAI stand-in as the voice
+// The built-in agent on a streaming recogniser, for stt_deepgram.test.mjs
+// (stt_provider deepgram on the Deepgram stand-in,
+// tests/integration/standins/deepgram.mjs) and stt_realtime.test.mjs
+// (openai-realtime on the Realtime stand-in's transcription sessions,
+// realtime.mjs): the echo brain, and the OpenAI stand-in as the voice
 // (its 600 Hz tone; what it was asked to say is what the caller hears).
 // A phone (phone.mjs) calls and says an espeak-ng sentence; the stand-in
 // "hears" it by its energy and answers its scripted transcript, which the
@@ -26,11 +27,9 @@ import path from 'node:path';
 import { startServer, waitUntil, sleep, tmpDir, run } from './helpers.mjs';
 import { Phone, toneShare } from './phone.mjs';
 import { startOpenAIStandIn, TONE_HZ } from '../standins/openai.mjs';
-import { startDeepgramStandIn } from '../standins/deepgram.mjs';
-import { startRealtimeStandIn } from '../standins/realtime.mjs';
 
 const WORDS = 'What are your opening hours?';
-const HEARD = 'When do you open tomorrow?';
+export const HEARD = 'When do you open tomorrow?';
 const TTS_KEY = 'sk-tts-stream-key-1a2b3c4d5e';
 const APOLOGY = /did not catch that/;
 
@@ -60,7 +59,7 @@ const toneFrames = (phone, t0) => loud(phone, t0).filter((h) => toneShare(h.pcm,
 
 // One provider's run: opts.start() starts its stand-in, opts.args its
 // settings; the checks that differ are in opts.
-function suite(name, opts) {
+export function suite(name, opts) {
   describe(`the agent on ${name}`, { timeout: 240000 }, () => {
     let server;
     let stt;
@@ -238,63 +237,3 @@ function suite(name, opts) {
   });
 }
 
-suite('deepgram', {
-  key: 'dg-stream-key-0123456789abcdef',
-  idleMs: 5000,
-  keepalive: true,
-  start() {
-    return startDeepgramStandIn({ key: this.key, transcript: HEARD, idleMs: this.idleMs, log: path.join(tmpDir(), 'deepgram.jsonl') });
-  },
-  url: (s) => s.httpURL,
-  refusal: /Invalid credentials/,
-  checkConnect(c) {
-    assert.equal(c.path, '/v1/listen');
-    assert.equal(c.query.encoding, 'mulaw');
-    assert.equal(c.query.sample_rate, '8000');
-    assert.equal(c.query.channels, '1');
-    assert.equal(c.query.interim_results, 'true');
-    assert.equal(c.query.model, 'nova-3');
-    assert.equal(c.query.language, 'en');
-    assert.ok(Number(c.query.endpointing) > 0, `endpointing ${c.query.endpointing}`);
-    assert.ok(Number(c.query.utterance_end_ms) >= 1000, `utterance_end_ms ${c.query.utterance_end_ms}`);
-  },
-  checkTurn(s) {
-    const fin = s.of('in').filter((e) => e.type === 'Finalize');
-    assert.ok(fin.length >= 1, 'Finalize at the end of the turn');
-    const out = s.of('out').filter((e) => e.type === 'Results');
-    assert.ok(out.some((e) => e.is_final === false), 'interim results came');
-    assert.ok(out.some((e) => e.is_final && e.transcript === HEARD), 'the final');
-  },
-});
-
-suite('openai-realtime', {
-  key: 'sk-rt-stream-key-0123456789abcdef',
-  start() {
-    return startRealtimeStandIn({ key: this.key, transcript: HEARD, log: path.join(tmpDir(), 'realtime-stt.jsonl') });
-  },
-  url: (s) => s.url,
-  refusal: /invalid_api_key|Incorrect API key/,
-  checkConnect(c) {
-    assert.equal(c.path, '/v1/realtime');
-    assert.equal(c.query.intent, 'transcription');
-    assert.equal(c.beta, false);
-  },
-  checkTurn(s) {
-    const up = s.of('in').find((e) => e.type === 'session.update');
-    assert.ok(up, 'session.update');
-    const sess = up.event.session;
-    assert.equal(sess.type, 'transcription');
-    assert.equal(sess.audio.input.format.type, 'audio/pcmu');
-    assert.equal(sess.audio.input.turn_detection, null);
-    assert.equal(sess.audio.input.transcription.model, 'gpt-4o-transcribe');
-    assert.equal(sess.audio.input.transcription.language, 'en');
-    const appended = s.of('in').filter((e) => e.type === 'input_audio_buffer.append');
-    // 100 ms of mu-law (800 bytes) at most per append; the stand-in counts
-    // bytes from the base64's length, padding included (800 -> 801)
-    assert.ok(appended.length > 10 && appended.every((e) => e.bytes > 0 && e.bytes <= 801), `appends: ${JSON.stringify(appended.map((e) => e.bytes))}`);
-    assert.ok(s.of('in').some((e) => e.type === 'input_audio_buffer.commit'), 'commit');
-    const done = s.of('transcribed');
-    assert.equal(done.at(-1).transcript, HEARD);
-    assert.ok(s.of('committed').at(-1).ms >= 1000, `the utterance's audio: ${s.of('committed').at(-1).ms} ms`);
-  },
-});
