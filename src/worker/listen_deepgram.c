@@ -268,6 +268,7 @@ const struct lws_ops lws_deepgram = {
     .url = dg_url,
     .auth = "Token",
     .keepalive_ms = DG_KEEPALIVE_MS,
+    .ordered = true,
     .opened = dg_opened,
     .audio = dg_audio,
     .end = dg_end,

@@ -213,16 +213,16 @@ void lws_resolve(struct lws *l, struct lws_utt *u)
 		arm_wait(l);
 		return;
 	}
-	/* Deepgram finalizes in order: those ended before u are done too;
-	 * the Realtime service may answer out of order, and u alone goes. */
-	for (size_t k = l->ops == &lws_deepgram ? 0 : i; k <= i; k++) {
+	/* In order (Deepgram's Finalize): those ended before u are done
+	 * too; else (the Realtime service's items) u alone goes. */
+	for (size_t k = l->ops->ordered ? 0 : i; k <= i; k++) {
 		if (!l->wait[k].utt)
 			continue;
 		out[n].utt = l->wait[k].utt;
 		memcpy(out[n].text, l->wait[k].text, l->wait[k].len + 1);
 		n++;
 	}
-	if (l->ops == &lws_deepgram)
+	if (l->ops->ordered)
 		wait_remove(l, 0, i + 1);
 	else
 		wait_remove(l, i, 1);

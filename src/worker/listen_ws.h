@@ -67,8 +67,11 @@ struct lws_ops {
 	const char *name;
 	/* The endpoint's URL from the provider's base URL (mem object). */
 	int (*url)(char **urlp, const struct provider *pv, const char **why);
-	const char *auth;              /* "Token" or "Bearer" */
-	uint32_t keepalive_ms;         /* 0: none */
+	const char *auth;      /* "Token" or "Bearer" */
+	uint32_t keepalive_ms; /* 0: none */
+	/* answers come in the order of the ends: a final settles those
+	 * ended before it too */
+	bool ordered;
 	void (*opened)(struct lws *l); /* may be NULL */
 	int (*audio)(struct lws *l, const uint8_t *ulaw, size_t n);
 	int (*end)(struct lws *l, struct lws_utt *u);
