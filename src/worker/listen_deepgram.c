@@ -205,6 +205,11 @@ static void dg_results(struct lws *l, const struct dg_msg *m)
 
 		l->dg_interim = true;
 		tmr_cancel(&l->tmr_settle);
+		/* a turn already ended has no partials to tell */
+		for (size_t i = 0; i < l->nwait; i++)
+			if (l->wait[i].sent &&
+			    e <= l->wait[i].audio_end + DG_TOL)
+				return;
 		l->partial[0] = '\0';
 		lws_append(l->partial, &len, l->open_text);
 		lws_append(l->partial, &len, m->text);

@@ -221,9 +221,10 @@ TEST(finals_by_the_clock)
 
 	CHECK(l != NULL);
 	l->open_utt = 4;
-	/* utterance 1: an interim, two segments, its Finalize's answer */
+	/* utterance 1: an interim (not a partial of the open one), two
+	 * segments, its Finalize's answer */
 	results(l, 0, 0.5, false, false, "what");
-	CHECK_STR(got.partial, "what");
+	CHECK_STR(got.partial, "");
 	results(l, 0, 0.6, true, false, "What  are");
 	results(l, 0.6, 0.4, true, true, " you ");
 	CHECK_EQ(got.finals, 1);
@@ -236,9 +237,12 @@ TEST(finals_by_the_clock)
 	/* a late answer for audio already told is ignored */
 	results(l, 1.5, 0.5, true, true, "late");
 	CHECK_EQ(l->nwait, 1);
-	/* the open utterance's own segment waits with it */
+	/* the open utterance's own segment waits with it; its interims are
+	 * its partials */
 	results(l, 3.0, 0.5, true, false, "next");
 	CHECK_STR(l->open_text, "next");
+	results(l, 3.5, 0.4, false, false, "one");
+	CHECK_STR(got.partial, "next one");
 	results(l, 2.0, 1.0, true, true, "thanks");
 	CHECK_EQ(got.finals, 2);
 	CHECK_EQ(got.utt[1], 3);
