@@ -504,7 +504,42 @@ static const char *openai_key(const char *provider, const char *key)
 
 const char *config_stt_api_key(const struct config *cfg)
 {
-	return openai_key(cfg->stt_provider, cfg->stt_api_key);
+	const char *v = NULL;
+
+	if (cfg->stt_api_key[0])
+		return cfg->stt_api_key;
+	if (!strcmp(cfg->stt_provider, "deepgram"))
+		v = getenv("DEEPGRAM_API_KEY");
+	else if (!strcmp(cfg->stt_provider, "openai-realtime"))
+		return openai_key("openai", cfg->stt_api_key);
+	else
+		return openai_key(cfg->stt_provider, cfg->stt_api_key);
+	return v ? v : "";
+}
+
+bool config_stt_network(const struct config *cfg)
+{
+	return strcmp(cfg->stt_provider, "pocketsphinx") != 0;
+}
+
+const char *config_stt_url(const struct config *cfg)
+{
+	if (cfg->stt_url[0])
+		return cfg->stt_url;
+	if (!strcmp(cfg->stt_provider, "deepgram"))
+		return "https://api.deepgram.com";
+	return "https://api.openai.com/v1";
+}
+
+const char *config_stt_model(const struct config *cfg)
+{
+	if (cfg->stt_model[0])
+		return cfg->stt_model;
+	if (!strcmp(cfg->stt_provider, "deepgram"))
+		return "nova-3";
+	if (!strcmp(cfg->stt_provider, "openai-realtime"))
+		return "gpt-4o-transcribe";
+	return "whisper-1";
 }
 
 const char *config_tts_api_key(const struct config *cfg)

@@ -98,7 +98,8 @@ struct config {
 	char tts_api_key[512];
 	char tts_model[128];
 	uint32_t tts_timeout_ms;
-	char stt_provider[16]; /* pocketsphinx or openai */
+	char stt_provider[16]; /* pocketsphinx, openai, deepgram or
+	                          openai-realtime */
 	char stt_url[1024];
 	char stt_api_key[512];
 	char stt_model[128];
@@ -155,6 +156,14 @@ const char *config_stt_api_key(const struct config *cfg);
 const char *config_tts_api_key(const struct config *cfg);
 /* realtime_api_key, else OPENAI_API_KEY, else "". */
 const char *config_realtime_api_key(const struct config *cfg);
+/* For deepgram, config_stt_api_key falls back on DEEPGRAM_API_KEY, and
+ * openai-realtime on OPENAI_API_KEY as openai does. Whether the recogniser
+ * is a network one (not pocketsphinx); its base URL and model: stt_url / stt_model, else the provider's public URL
+ * (https://api.deepgram.com, https://api.openai.com/v1) and its model
+ * (nova-3, gpt-4o-transcribe, whisper-1). */
+bool config_stt_network(const struct config *cfg);
+const char *config_stt_url(const struct config *cfg);
+const char *config_stt_model(const struct config *cfg);
 /* tts_voice, or the provider's default when it is "": en-us+klatt3 for
  * espeak-ng (the Klatt voices are the clearest on a phone line), kal for
  * flite, alloy for openai. */

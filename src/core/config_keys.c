@@ -384,11 +384,12 @@ static int parse_one_of(struct config *cfg, const struct key *k, const char *v,
 static int parse_stt_provider(struct config *cfg, const struct key *k,
                               const char *v, const char **why)
 {
-	static const char *const names[] = {"pocketsphinx", "openai", NULL};
+	static const char *const names[] = {
+	    "pocketsphinx", "openai", "deepgram", "openai-realtime", NULL};
 
 	return parse_one_of(cfg, k, v, names,
 	                    "is not a speech to text provider voxgate has "
-	                    "(pocketsphinx, openai)",
+	                    "(pocketsphinx, openai, deepgram, openai-realtime)",
 	                    why);
 }
 
@@ -699,16 +700,22 @@ const struct key config_keys[] = {
      "then each next",
      parse_duration, FIELD(tts_timeout_ms)},
     {"stt_provider", "pocketsphinx",
-     "speech to text: pocketsphinx or openai (OpenAI-compatible "
-     "/audio/transcriptions)",
+     "speech to text: pocketsphinx, openai (OpenAI-compatible "
+     "/audio/transcriptions), deepgram (live /v1/listen) or "
+     "openai-realtime (Realtime transcription)",
      parse_stt_provider, FIELD(stt_provider)},
-    {"stt_url", "https://api.openai.com/v1",
-     "the network STT provider's base URL", parse_http_url, FIELD(stt_url)},
+    {"stt_url", "",
+     "the network STT provider's base URL; empty = its public one "
+     "(https://api.deepgram.com, https://api.openai.com/v1)",
+     parse_http_url, FIELD(stt_url)},
     {"stt_api_key", "",
-     "its API key; empty = OPENAI_API_KEY for openai, else none", parse_str,
-     FIELD(stt_api_key), NULL, true},
-    {"stt_model", "whisper-1", "the STT model asked for", parse_str,
-     FIELD(stt_model)},
+     "its API key; empty = DEEPGRAM_API_KEY for deepgram, OPENAI_API_KEY "
+     "for openai and openai-realtime",
+     parse_str, FIELD(stt_api_key), NULL, true},
+    {"stt_model", "",
+     "the STT model asked for; empty = the provider's (whisper-1, nova-3, "
+     "gpt-4o-transcribe)",
+     parse_str, FIELD(stt_model)},
     {"stt_language", "",
      "the caller's language (ISO 639-1, e.g. en); empty = the provider "
      "guesses",

@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "net/httpc.h"
 #include "worker/engine.h"
+#include "worker/listen_ws.h"
 #include "worker/listener.h"
 #include "worker/provider.h"
 #include "speech/stt.h"
@@ -55,6 +56,7 @@ struct net_ear;
 
 struct listener {
 	struct net_ear *net; /* a network recogniser: nothing below used */
+	struct lws *ws;      /* or a streaming one (listen_ws.h) */
 	struct engine_queue *q;
 	struct ear *ear;
 	struct listener_handlers h;
@@ -500,6 +502,7 @@ static void listener_destructor(void *arg)
 		free(c);
 	}
 	mem_deref(l->net);
+	lws_release(l->ws);
 	/* Jobs still running keep the ear, and with it the decoder. */
 	mem_deref(l->q);
 	mem_deref(l->ear);
@@ -512,7 +515,8 @@ int listener_alloc(struct listener **lp, const struct listener_config *cfg,
 	int err;
 
 	if (!lp || !cfg || !h || !h->finalh || !h->errorh ||
-	    (cfg->net ? !cfg->net->http || !cfg->net->url
+	    (cfg->net ? !cfg->net->url ||
+	                    (!cfg->net->http && !lws_ops_of(cfg->net->name))
 	              : !cfg->decoder || !cfg->pool))
 		return EINVAL;
 	l = mem_zalloc(sizeof(*l), listener_destructor);
@@ -521,6 +525,16 @@ int listener_alloc(struct listener **lp, const struct listener_config *cfg,
 	l->h = *h;
 	l->arg = arg;
 	l->tail = &l->head;
+	if (cfg->net && lws_ops_of(cfg->net->name)) {
+		err = lws_alloc(&l->ws, lws_ops_of(cfg->net->name), cfg->net,
+		                cfg->call_id, h, arg);
+		if (err) {
+			mem_deref(l);
+			return err;
+		}
+		*lp = l;
+		return 0;
+	}
 	if (cfg->net) {
 		err = net_alloc(l, cfg);
 		if (err) {
@@ -553,6 +567,12 @@ int listener_begin(struct listener *l, uint32_t *utt)
 	if (!l)
 		return EINVAL;
 	l->utt++;
+	if (l->ws) {
+		lws_begin(l->ws, l->utt);
+		if (utt)
+			*utt = l->utt;
+		return 0;
+	}
 	if (l->net) {
 		net_begin(l);
 		if (utt)
@@ -573,6 +593,8 @@ int listener_feed(struct listener *l, const int16_t *pcm, size_t n)
 		return EINVAL;
 	if (!n)
 		return 0;
+	if (l->ws)
+		return lws_feed(l->ws, pcm, n);
 	if (l->net)
 		return net_feed(l, pcm, n);
 	/* Joined to the feed waiting last, when it is this utterance's. */
@@ -612,7 +634,26 @@ int listener_end(struct listener *l)
 {
 	if (!l)
 		return EINVAL;
+	if (l->ws)
+		return lws_end(l->ws);
 	if (l->net)
 		return net_end(l);
 	return command(l, JOB_END);
+}
+
+void listener_flush(void)
+{
+	lws_flush();
+}
+
+bool listener_streams(const char *name)
+{
+	return lws_ops_of(name) != NULL;
+}
+
+int listener_endpoint(char **urlp, const struct provider *pv, const char **why)
+{
+	const struct lws_ops *ops = pv ? lws_ops_of(pv->name) : NULL;
+
+	return ops ? ops->url(urlp, pv, why) : EINVAL;
 }

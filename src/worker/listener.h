@@ -5,7 +5,9 @@
  * later, on the loop, through the handlers. Every recogniser sits behind
  * it: pocketsphinx runs on the engine pool (engine.h), one job per call
  * at a time; an OpenAI-compatible /audio/transcriptions gets the
- * utterance's audio as a WAV when it ends, over HTTP on the loop.
+ * utterance's audio as a WAV when it ends, over HTTP on the loop;
+ * Deepgram's live /v1/listen and OpenAI's Realtime transcription stream
+ * it as it comes over a WebSocket per call (listen_ws.h).
  *
  * Utterances are numbered: a final, partial or error names the one it
  * belongs to, so that one ended and then abandoned (the caller went on, a
@@ -14,6 +16,7 @@
 #ifndef VOXGATE_WORKER_LISTENER_H
 #define VOXGATE_WORKER_LISTENER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,8 +31,9 @@ struct listener_config {
 	 * tells the worker when it is free again), run on pool. */
 	struct stt *decoder;
 	struct engine_pool *pool;
-	/* Or an OpenAI-compatible transcription endpoint (no decoder, no
-	 * pool). */
+	/* Or a network provider (no decoder, no pool): by its name, an
+	 * OpenAI-compatible transcription endpoint (url), or "deepgram" /
+	 * "openai-realtime" (url their base URL), whose socket opens now. */
 	const struct provider *net;
 	const char *call_id; /* for the log; NULL = none */
 };
@@ -66,5 +70,16 @@ int listener_begin(struct listener *l, uint32_t *utt);
 int listener_feed(struct listener *l, const int16_t *pcm, size_t n);
 /* Ends the open utterance: its final (or error) follows. */
 int listener_end(struct listener *l);
+
+/* Frees the streaming sockets still saying goodbye after their calls
+ * (before the loop goes, at exit). */
+void listener_flush(void);
+
+/* Whether provider name streams over a WebSocket (deepgram,
+ * openai-realtime); then its endpoint's URL (a mem object) from pv->url,
+ * its base, with the query it is opened with: EINVAL with *why for a bad
+ * base. */
+bool listener_streams(const char *name);
+int listener_endpoint(char **urlp, const struct provider *pv, const char **why);
 
 #endif

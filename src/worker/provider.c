@@ -9,13 +9,17 @@
 
 #include "worker/provider.h"
 
-/* Masks key in s, then any "sk-" token, each with '*' but for its first
- * 3 characters. */
-static void scrub(char *s, const char *key)
+/* Control characters become spaces (a reason is one log line), then key
+ * and any "sk-" token are masked with '*' (an sk- token but for its first
+ * 3 characters). */
+void provider_mask(char *s, const char *key)
 {
 	size_t kl = key ? strlen(key) : 0;
 	char *p;
 
+	for (p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
 	if (kl >= 4) {
 		for (p = strstr(s, key); p; p = strstr(p + kl, key))
 			memset(p, '*', kl);
@@ -60,18 +64,7 @@ void provider_why(char *why, int err, uint16_t status, const char *body,
 	else
 		snprintf(why, PROVIDER_WHY_MAX, "HTTP %u", status);
 	json_decref(root);
-	for (char *p = why; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-	scrub(why, key);
-}
-
-void provider_mask(char *s, const char *key)
-{
-	for (char *p = s; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-	scrub(s, key);
+	provider_mask(why, key);
 }
 
 int provider_auth(char **hdrp, const char *key)

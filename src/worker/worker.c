@@ -38,6 +38,7 @@
 #include "net/url.h"
 #include "net/wsguard.h"
 #include "worker/engine.h"
+#include "worker/listener.h"
 #include "worker/provider.h"
 
 #define CONNECT_TIMEOUT_MS 10000
@@ -485,7 +486,7 @@ static int providers_load(struct worker *w)
 	const char *why = NULL;
 	int err = 0;
 
-	w->stt_net = !strcmp(cfg->stt_provider, "openai");
+	w->stt_net = config_stt_network(cfg);
 	w->tts_net = !strcmp(cfg->tts_provider, "openai");
 	w->rt = !strcmp(cfg->brain, "realtime");
 	if (w->rt) {
@@ -510,22 +511,29 @@ static int providers_load(struct worker *w)
 		w->stt_net = false;
 	}
 	if (w->stt_net) {
-		err =
-		    url_endpoint(&w->stt_url, cfg->stt_url,
-		                 "audio/transcriptions", false, NULL, 0, &why);
+		bool streams = listener_streams(cfg->stt_provider);
+
+		w->stt_pv = (struct provider){
+		    .name = cfg->stt_provider,
+		    .url = config_stt_url(cfg),
+		    .api_key = config_stt_api_key(cfg),
+		    .model = config_stt_model(cfg),
+		    .language = cfg->stt_language,
+		    .timeout_ms = cfg->stt_timeout_ms,
+		};
+		/* a streaming provider's calls make its URL from the base;
+		 * made once here all the same, to refuse a bad one now */
+		err = streams ? listener_endpoint(&w->stt_url, &w->stt_pv, &why)
+		              : url_endpoint(&w->stt_url, config_stt_url(cfg),
+		                             "audio/transcriptions", false,
+		                             NULL, 0, &why);
 		if (err) {
 			fprintf(stderr, "voxgate: stt_url: %s\n",
 			        why ? why : strerror(err));
 			return err;
 		}
-		w->stt_pv = (struct provider){
-		    .name = cfg->stt_provider,
-		    .url = w->stt_url,
-		    .api_key = config_stt_api_key(cfg),
-		    .model = cfg->stt_model,
-		    .language = cfg->stt_language,
-		    .timeout_ms = cfg->stt_timeout_ms,
-		};
+		if (!streams)
+			w->stt_pv.url = w->stt_url;
 	}
 	if (w->tts_net) {
 		err = url_endpoint(&w->tts_url, cfg->tts_url, "audio/speech",
@@ -700,7 +708,7 @@ static int connect_server(struct worker *w)
  */
 static uint32_t default_capacity(const struct config *cfg)
 {
-	bool stt_net = !strcmp(cfg->stt_provider, "openai");
+	bool stt_net = config_stt_network(cfg);
 	bool tts_net = !strcmp(cfg->tts_provider, "openai");
 
 	/* The model hears and speaks: a call is its socket and its
@@ -798,6 +806,8 @@ out:
 	mem_deref(w.tts_url);
 	mem_deref(w.rt_url);
 	free(w.jobs);
+	/* the streaming recognisers' goodbyes still under way */
+	listener_flush();
 	libre_close();
 	return w.rc;
 }

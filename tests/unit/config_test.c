@@ -1013,18 +1013,21 @@ TEST(speech_provider_keys)
 	CHECK_EQ(load(NULL), 0);
 	CHECK_STR(cfg.stt_provider, "pocketsphinx");
 	CHECK_STR(cfg.tts_provider, "espeak-ng");
-	CHECK_STR(cfg.stt_url, "https://api.openai.com/v1");
+	CHECK_STR(cfg.stt_url, "");
+	CHECK_STR(config_stt_url(&cfg), "https://api.openai.com/v1");
 	CHECK_STR(cfg.tts_url, "https://api.openai.com/v1");
-	CHECK_STR(cfg.stt_model, "whisper-1");
+	CHECK_STR(cfg.stt_model, "");
+	CHECK_STR(config_stt_model(&cfg), "whisper-1");
+	CHECK(!config_stt_network(&cfg));
 	CHECK_STR(cfg.tts_model, "gpt-4o-mini-tts");
 	CHECK_EQ(cfg.stt_timeout_ms, 10000);
 	CHECK_EQ(cfg.tts_timeout_ms, 5000);
 	CHECK_STR(config_tts_voice(&cfg), "en-us+klatt3");
 
-	CHECK_EQ(load("--stt-provider=deepgram", NULL), EINVAL);
-	CHECK_STR(err, "stt_provider: \"deepgram\" is not a speech to text "
-	               "provider voxgate has (pocketsphinx, openai) (from "
-	               "--stt-provider)");
+	CHECK_EQ(load("--stt-provider=deepgramm", NULL), EINVAL);
+	CHECK_STR(err, "stt_provider: \"deepgramm\" is not a speech to text "
+	               "provider voxgate has (pocketsphinx, openai, deepgram, "
+	               "openai-realtime) (from --stt-provider)");
 	CHECK_EQ(load("--tts-provider=cartesia", NULL), EINVAL);
 	CHECK_STR(err, "tts_provider: \"cartesia\" is not a text to speech "
 	               "provider voxgate has (espeak-ng, flite, openai) (from "
@@ -1122,6 +1125,40 @@ TEST(transfer_to)
 			TEST_FAIL("transfer_to", "%s: message \"%s\"", flag,
 			          err);
 	}
+	return 0;
+}
+
+/* The streaming recognisers: each its own public URL, model and key
+ * variable, unless set; a key meant for one never goes to another. */
+TEST(streaming_stt_defaults)
+{
+	CHECK_EQ(setenv("OPENAI_API_KEY", "sk-openai-env", 1), 0);
+	CHECK_EQ(setenv("DEEPGRAM_API_KEY", "dg-env", 1), 0);
+	CHECK_EQ(load("--stt-provider=deepgram", NULL), 0);
+	CHECK(config_stt_network(&cfg));
+	CHECK_STR(config_stt_url(&cfg), "https://api.deepgram.com");
+	CHECK_STR(config_stt_model(&cfg), "nova-3");
+	CHECK_STR(config_stt_api_key(&cfg), "dg-env");
+	CHECK_EQ(load("--stt-provider=openai-realtime", NULL), 0);
+	CHECK(config_stt_network(&cfg));
+	CHECK_STR(config_stt_url(&cfg), "https://api.openai.com/v1");
+	CHECK_STR(config_stt_model(&cfg), "gpt-4o-transcribe");
+	CHECK_STR(config_stt_api_key(&cfg), "sk-openai-env");
+	CHECK_EQ(load("--stt-provider=openai", NULL), 0);
+	CHECK_STR(config_stt_api_key(&cfg), "sk-openai-env");
+	CHECK_STR(config_stt_model(&cfg), "whisper-1");
+	CHECK_EQ(load("--stt-provider=deepgram", "--stt-url=http://127.0.0.1:9",
+	              "--stt-model=nova-2", "--stt-api-key=dg-set", NULL),
+	         0);
+	CHECK_STR(config_stt_url(&cfg), "http://127.0.0.1:9");
+	CHECK_STR(config_stt_model(&cfg), "nova-2");
+	CHECK_STR(config_stt_api_key(&cfg), "dg-set");
+	unsetenv("DEEPGRAM_API_KEY");
+	CHECK_EQ(load("--stt-provider=deepgram", NULL), 0);
+	CHECK_STR(config_stt_api_key(&cfg), "");
+	CHECK_EQ(load("--stt-provider=pocketsphinx", NULL), 0);
+	CHECK_STR(config_stt_api_key(&cfg), "");
+	unsetenv("OPENAI_API_KEY");
 	return 0;
 }
 
@@ -1292,6 +1329,7 @@ int main(void)
 	RUN(webhooks);
 	RUN(new_scalar_keys);
 	RUN(speech_provider_keys);
+	RUN(streaming_stt_defaults);
 	RUN(carrier_keys);
 	RUN(transfer_to);
 	RUN(load_keys_only);

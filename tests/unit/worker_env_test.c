@@ -144,6 +144,23 @@ TEST(speech_providers)
 	CHECK(has(env, "VOXGATE_REALTIME_API_KEY=sk-rt"));
 	CHECK(has(env, "VOXGATE_REALTIME_TIMEOUT=2500ms"));
 	worker_env_free(env);
+
+	/* deepgram's key from DEEPGRAM_API_KEY, which the worker does not
+	 * keep either; OpenAI's never goes to it */
+	CHECK_EQ(setenv("DEEPGRAM_API_KEY", "dg-from-env", 1), 0);
+	strcpy(cfg.stt_provider, "deepgram");
+	cfg.stt_url[0] = '\0';
+	CHECK_EQ(worker_env_build(&env, &cfg), 0);
+	CHECK(has(env, "VOXGATE_STT_PROVIDER=deepgram"));
+	CHECK(has(env, "VOXGATE_STT_API_KEY=dg-from-env"));
+	CHECK(has(env, "VOXGATE_STT_URL="));
+	CHECK_EQ(count(env, "DEEPGRAM_API_KEY="), 0);
+	worker_env_free(env);
+	strcpy(cfg.stt_provider, "openai-realtime");
+	CHECK_EQ(worker_env_build(&env, &cfg), 0);
+	CHECK(has(env, "VOXGATE_STT_API_KEY=sk-from-env"));
+	worker_env_free(env);
+	unsetenv("DEEPGRAM_API_KEY");
 	unsetenv("OPENAI_API_KEY");
 	return 0;
 }

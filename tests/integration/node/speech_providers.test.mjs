@@ -119,7 +119,7 @@ describe('the agent on OpenAI-compatible STT and TTS', { timeout: 180000 }, () =
     const bin = process.env.VOXGATE_BIN;
     const r = await run(bin, ['agent', '--agent_server', 'ws://127.0.0.1:9/agent', '--agent_token', 'x', '--stt_provider', 'deepgramm']);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /stt_provider: "deepgramm" is not a speech to text provider voxgate has \(pocketsphinx, openai\)/);
+    assert.match(r.stderr, /stt_provider: "deepgramm" is not a speech to text provider voxgate has \(pocketsphinx, openai, deepgram, openai-realtime\)/);
   });
 
   test('the greeting and the reply are the network voice; the caller\'s words reach the brain through the network recogniser', async () => {

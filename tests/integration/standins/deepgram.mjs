@@ -34,7 +34,8 @@
 // time sees its final `endpointing` + finalMs after the speech stopped.
 //
 // startDeepgramStandIn({key, transcripts, transcript, speechDbfs, idleMs, timing,
-// fault, log}) resolves to {url, port, stop(), log, script, fault, timing}:
+// fault, log}) resolves to {url, port, stop(), cut(), log, script, fault,
+// timing} (cut() drops the open sockets at once, no close frame):
 // url is the base URL as Deepgram's SDKs take it ("ws://127.0.0.1:PORT").
 // log holds one entry per connection ({kind:'connect', query, headers,
 // authOk}), per text message in, per message out, and per stretch of audio
@@ -287,6 +288,14 @@ export async function startDeepgramStandIn(opts = {}) {
     },
     set fault(f) {
       ctl.fault = f;
+    },
+    // cuts every open socket now, as a network failure would (no close
+    // frame): a drop in the middle of whatever the client is doing
+    cut() {
+      for (const c of wss.clients) {
+        rec.keep({ kind: 'dropped', by: 'cut' });
+        cut(c);
+      }
     },
     timing: ctl.timing,
     // the log entries of one kind

@@ -52,7 +52,8 @@
 //
 // startRealtimeStandIn({key, transcripts, transcript, replies, reply, speechDbfs,
 // chunkAudioMs, timing, fault, tls, log}) resolves to {url (the base URL
-// as the openai SDK takes it, ".../v1"), port, stop(), log, truncates,
+// as the openai SDK takes it, ".../v1"), port, stop(), cut() (drops the
+// open sockets at once, no close frame), log, truncates,
 // history(), sessions, replies, transcripts, fault, timing}.
 
 import { WebSocketServer, controls, cut, dbfs, decodeSamples, listen, newId, recorder, refuse, safeHeaders, safeQuery, sleep, toneAudio, control } from './common.mjs';
@@ -520,6 +521,14 @@ export async function startRealtimeStandIn(opts = {}) {
     },
     set fault(f) {
       ctl.fault = f;
+    },
+    // cuts every open socket now, as a network failure would (no close
+    // frame): a drop in the middle of whatever the client is doing
+    cut() {
+      for (const c of wss.clients) {
+        rec.keep({ kind: 'dropped', by: 'cut' });
+        cut(c);
+      }
     },
     timing: ctl.timing,
     of: (kind) => rec.log.filter((e) => e.kind === kind),

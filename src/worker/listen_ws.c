@@ -1,0 +1,756 @@
+/*
+ * The streaming recognisers' core (listen_ws.h): the socket's life and the
+ * utterances' book, for every provider alike.
+ *
+ * Failures are found in three places: inside the listener's own calls (an
+ * utterance ended while the socket is down), in the socket's handlers and
+ * in timers. The pipeline learns of a failure only once it waits for the
+ * final (it files the wait after listener_end returns), so every failure
+ * is reported from a 0 ms timer, never from inside begin, feed or end.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "net/wsc.h"
+#include "worker/listen_ws.h"
+#include "worker/provider.h"
+
+/* The backoff: BACKOFF_FIRST_MS doubled per failure in a row up to
+ * BACKOFF_MAX_MS, each drawn between half and all of it, so that calls
+ * cut together do not come back together. */
+#define BACKOFF_FIRST_MS 250
+#define BACKOFF_MAX_MS   15000
+/* Nothing from the server for this long ends the socket; a ping goes at
+ * half of it, which the provider answers even while it has nothing to
+ * say. */
+#define WS_IDLE_MS 20000
+#define WS_MAX_MSG (256 * 1024)
+/* About 30 s of a call's audio waiting to be sent: a provider this far
+ * behind has lost the turn anyway. */
+#define WS_MAX_QUEUE (256 * 1024)
+
+/* Sockets saying goodbye after their call. */
+static struct list closing = LIST_INIT;
+
+const struct lws_ops *lws_ops_of(const char *name)
+{
+	if (!name)
+		return NULL;
+	if (!strcmp(name, "deepgram"))
+		return &lws_deepgram;
+	if (!strcmp(name, "openai-realtime"))
+		return &lws_realtime;
+	return NULL;
+}
+
+/* G.711 mu-law of a 16-bit sample, as media/g711.c encodes it (that
+ * folder sits above this one): samples decoded from mu-law come back to
+ * their own codes. */
+static uint8_t ulaw_of(int16_t x)
+{
+	int mask = x < 0 ? 0x7f : 0xff;
+	int mag = (x < 0 ? ~x : x) + 0x84;
+	int seg;
+
+	if (mag > 0x7fff)
+		mag = 0x7fff;
+	seg = 31 - __builtin_clz((unsigned)mag) - 7;
+	return (uint8_t)(((seg << 4) | ((mag >> (seg + 3)) & 0x0f)) ^ mask);
+}
+
+static uint32_t backoff_ms(unsigned attempts)
+{
+	uint32_t d = BACKOFF_FIRST_MS;
+
+	for (unsigned i = 1; i < attempts && d < BACKOFF_MAX_MS; i++)
+		d *= 2;
+	if (d > BACKOFF_MAX_MS)
+		d = BACKOFF_MAX_MS;
+	return d / 2 + rand_u32() % (d / 2 + 1);
+}
+
+/* ---- reporting ---- */
+
+static void report_h(void *arg)
+{
+	struct lws *l = arg;
+	size_t n = l->nfail;
+
+	mem_ref(l);
+	for (size_t i = 0; i < n && !l->released; i++) {
+		uint32_t utt = l->fail[i].utt;
+		int err = l->fail[i].err;
+
+		l->h.errorh(utt, err, l->arg);
+	}
+	if (!l->released) {
+		memmove(l->fail, l->fail + n,
+		        (l->nfail - n) * sizeof(l->fail[0]));
+		l->nfail -= n;
+	}
+	mem_deref(l);
+}
+
+static void queue_fail(struct lws *l, uint32_t utt, int err)
+{
+	if (!utt || l->released)
+		return;
+	if (l->nfail < sizeof(l->fail) / sizeof(l->fail[0])) {
+		l->fail[l->nfail].utt = utt;
+		l->fail[l->nfail].err = err ? err : EIO;
+		l->nfail++;
+	}
+	tmr_start(&l->tmr_report, 0, report_h, l);
+}
+
+static void log_failed(struct lws *l, uint32_t utt, uint64_t t_end, double secs,
+                       uint16_t status, const char *why)
+{
+	char q[PROVIDER_WHY_MAX + 32], m[PROVIDER_WHY_MAX];
+	uint64_t now = clock_mono_ms();
+
+	snprintf(m, sizeof(m), "%s", why ? why : "failed");
+	provider_mask(m, l->pv->api_key);
+	log_event(LOGL_WARN, l->call_id[0] ? l->call_id : NULL, "stt_failed",
+	          "provider=%s stage=stt status=%u elapsed_ms=%llu "
+	          "audio_ms=%.0f utterance=%u error=\"%s\"",
+	          l->ops->name, status,
+	          (unsigned long long)(t_end && now > t_end ? now - t_end : 0),
+	          secs * 1000, utt, log_quote(q, sizeof(q), m));
+}
+
+/* ---- the book ---- */
+
+static void wait_timeout_h(void *arg);
+
+static void arm_wait(struct lws *l)
+{
+	uint64_t now = clock_mono_ms(), due;
+
+	if (!l->nwait) {
+		tmr_cancel(&l->tmr_wait);
+		return;
+	}
+	due = l->wait[0].t_end + l->pv->timeout_ms;
+	tmr_start(&l->tmr_wait, due > now ? due - now : 0, wait_timeout_h, l);
+}
+
+static void wait_remove(struct lws *l, size_t i, size_t k)
+{
+	memmove(&l->wait[i], &l->wait[i + k],
+	        (l->nwait - i - k) * sizeof(l->wait[0]));
+	l->nwait -= k;
+}
+
+/* Everything in progress fails: those waiting now (reported at once from
+ * the loop), the open utterance at its end. */
+static void fail_all(struct lws *l, int err, uint16_t status, const char *why)
+{
+	for (size_t i = 0; i < l->nwait; i++) {
+		struct lws_utt *u = &l->wait[i];
+
+		if (!u->utt)
+			continue;
+		log_failed(l, u->utt, u->t_end, u->secs, status, why);
+		queue_fail(l, u->utt, err);
+	}
+	l->nwait = 0;
+	tmr_cancel(&l->tmr_wait);
+	tmr_cancel(&l->tmr_settle);
+	if (l->open_utt && !l->open_broken) {
+		log_failed(l, l->open_utt, 0, l->open_secs, status, why);
+		l->open_broken = true;
+		l->open_err = err ? err : EIO;
+		l->hold_len = 0;
+		l->pend = 0;
+	}
+}
+
+void lws_append(char *dst, size_t *len, const char *text)
+{
+	size_t k = *len;
+	bool space = k > 0;
+
+	for (const char *t = text; *t; t++) {
+		if (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r') {
+			space = k > 0;
+			continue;
+		}
+		if (k + (space ? 2 : 1) >= LWS_TEXT_MAX)
+			break;
+		if (space)
+			dst[k++] = ' ';
+		space = false;
+		dst[k++] = *t;
+	}
+	/* a character cut at the bound goes whole */
+	while (k > *len && ((unsigned char)dst[k - 1] & 0xc0) == 0x80)
+		k--;
+	if (k > *len && ((unsigned char)dst[k - 1] & 0xc0) == 0xc0)
+		k--;
+	dst[k] = '\0';
+	*len = k;
+}
+
+void lws_resolve(struct lws *l, struct lws_utt *u)
+{
+	struct {
+		uint32_t utt;
+		char text[LWS_TEXT_MAX];
+	} * out;
+	size_t i = (size_t)(u - l->wait), n = 0;
+
+	if (i >= l->nwait)
+		return;
+	out = malloc(sizeof(*out) * (i + 1));
+	if (!out) {
+		wait_remove(l, i, 1);
+		queue_fail(l, u->utt, ENOMEM);
+		arm_wait(l);
+		return;
+	}
+	/* In order (Deepgram's Finalize): those ended before u are done
+	 * too; else (the Realtime service's items) u alone goes. */
+	for (size_t k = l->ops->ordered ? 0 : i; k <= i; k++) {
+		if (!l->wait[k].utt)
+			continue;
+		out[n].utt = l->wait[k].utt;
+		memcpy(out[n].text, l->wait[k].text, l->wait[k].len + 1);
+		n++;
+	}
+	if (l->ops->ordered)
+		wait_remove(l, 0, i + 1);
+	else
+		wait_remove(l, i, 1);
+	arm_wait(l);
+	mem_ref(l);
+	for (size_t k = 0; k < n && !l->released; k++)
+		l->h.finalh(out[k].utt, out[k].text, l->arg);
+	mem_deref(l);
+	free(out);
+}
+
+void lws_fail(struct lws *l, struct lws_utt *u, int err, const char *why)
+{
+	size_t i = (size_t)(u - l->wait);
+
+	if (i >= l->nwait)
+		return;
+	if (u->utt) {
+		log_failed(l, u->utt, u->t_end, u->secs, 0, why);
+		queue_fail(l, u->utt, err);
+	}
+	wait_remove(l, i, 1);
+	arm_wait(l);
+}
+
+void lws_partial(struct lws *l, const char *text)
+{
+	if (!l->h.partialh || !l->open_utt || l->open_broken || l->released)
+		return;
+	l->h.partialh(l->open_utt, text, l->arg);
+}
+
+/* ---- the socket ---- */
+
+static void connect_now(struct lws *l);
+
+static void retry_h(void *arg)
+{
+	connect_now(arg);
+}
+
+static void keepalive_h(void *arg)
+{
+	struct lws *l = arg;
+	uint64_t now = clock_mono_ms(), due;
+
+	if (l->state != LWS_OPEN || !l->ops->keepalive_ms)
+		return;
+	if (now + 50 >= l->t_tx + l->ops->keepalive_ms)
+		(void)l->ops->keepalive(l);
+	due = l->t_tx + l->ops->keepalive_ms;
+	tmr_start(&l->tmr_idle, due > now ? due - now : 0, keepalive_h, l);
+}
+
+/* The socket went: what was in progress fails, and a new one comes after
+ * the backoff. */
+static void lost(struct lws *l, int err, uint16_t status, const char *why)
+{
+	char q[PROVIDER_WHY_MAX + 16];
+	uint32_t ms;
+
+	l->w = mem_deref(l->w);
+	l->state = LWS_WAITING;
+	tmr_cancel(&l->tmr_idle);
+	l->down_err = err;
+	l->down_status = status;
+	snprintf(l->down_why, sizeof(l->down_why), "%s", why ? why : "");
+	provider_mask(l->down_why, l->pv->api_key);
+	fail_all(l, err, status, why);
+	l->attempts++;
+	ms = backoff_ms(l->attempts);
+	log_event(LOGL_WARN, l->call_id[0] ? l->call_id : NULL, "stt_socket",
+	          "provider=%s state=lost status=%u attempt=%u retry_ms=%u "
+	          "reason=\"%s\"",
+	          l->ops->name, status, l->attempts, ms,
+	          log_quote(q, sizeof(q), l->down_why));
+	tmr_start(&l->tmr_retry, ms, retry_h, l);
+}
+
+void lws_restart(struct lws *l, int err, uint16_t status, const char *why)
+{
+	lost(l, err, status, why);
+}
+
+void lws_healthy(struct lws *l)
+{
+	l->attempts = 0;
+}
+
+int lws_send_text(struct lws *l, const char *p, size_t n)
+{
+	int err;
+
+	if (l->state != LWS_OPEN || !l->w)
+		return ENOTCONN;
+	err = wsc_send(l->w, WSC_TEXT, p, n);
+	if (!err)
+		l->t_tx = clock_mono_ms();
+	return err;
+}
+
+int lws_send_binary(struct lws *l, const void *p, size_t n)
+{
+	int err;
+
+	if (l->state != LWS_OPEN || !l->w)
+		return ENOTCONN;
+	err = wsc_send(l->w, WSC_BINARY, p, n);
+	if (!err)
+		l->t_tx = clock_mono_ms();
+	return err;
+}
+
+/* n mu-law bytes of the open utterance to the provider, in chunks. */
+static int send_audio(struct lws *l, const uint8_t *ulaw, size_t n)
+{
+	while (n) {
+		size_t k = n < LWS_CHUNK ? n : LWS_CHUNK;
+		int err = l->ops->audio(l, ulaw, k);
+
+		if (err)
+			return err;
+		l->audio_samples += k;
+		ulaw += k;
+		n -= k;
+	}
+	return 0;
+}
+
+static void hold_put(struct lws *l, const uint8_t *ulaw, size_t n)
+{
+	if (n >= LWS_HOLD_MAX) {
+		ulaw += n - LWS_HOLD_MAX;
+		n = LWS_HOLD_MAX;
+	}
+	if (l->hold_len + n > LWS_HOLD_MAX) {
+		size_t k = l->hold_len + n - LWS_HOLD_MAX;
+
+		memmove(l->hold, l->hold + k, l->hold_len - k);
+		l->hold_len -= k;
+	}
+	memcpy(l->hold + l->hold_len, ulaw, n);
+	l->hold_len += n;
+}
+
+static void broke(struct lws *l, int err, const char *why)
+{
+	if (!l->open_utt || l->open_broken)
+		return;
+	log_failed(l, l->open_utt, 0, l->open_secs, 0, why);
+	l->open_broken = true;
+	l->open_err = err;
+	l->hold_len = 0;
+	l->pend = 0;
+}
+
+static void open_h(void *arg)
+{
+	struct lws *l = arg;
+	uint64_t now = clock_mono_ms();
+
+	if (l->released)
+		return;
+	l->state = LWS_OPEN;
+	l->audio_samples = 0;
+	l->done_until = 0;
+	l->t_tx = now;
+	log_event(LOGL_INFO, l->call_id[0] ? l->call_id : NULL, "stt_socket",
+	          "provider=%s state=open connect_ms=%llu attempt=%u",
+	          l->ops->name, (unsigned long long)(now - l->t_connect),
+	          l->attempts);
+	if (l->ops->opened)
+		l->ops->opened(l);
+	if (l->state != LWS_OPEN)
+		return;
+	/* What was held: an utterance ended while connecting, or the open
+	 * one. */
+	for (size_t i = 0; i < l->nwait; i++) {
+		struct lws_utt *u = &l->wait[i];
+
+		if (u->sent)
+			continue;
+		u->sent = true;
+		if (send_audio(l, l->hold, l->hold_len)) {
+			lws_fail(l, u, EIO, "cannot send the held audio");
+			break;
+		}
+		u->audio_end = (double)l->audio_samples / 8000;
+		if (l->ops->end(l, u))
+			lws_fail(l, u, EIO, "cannot send the end of the turn");
+		l->hold_len = 0;
+		break;
+	}
+	if (l->open_utt && !l->open_broken && l->hold_len) {
+		if (send_audio(l, l->hold, l->hold_len))
+			broke(l, EIO, "cannot send the held audio");
+	}
+	l->hold_len = 0;
+	if (l->ops->keepalive_ms)
+		tmr_start(&l->tmr_idle, l->ops->keepalive_ms, keepalive_h, l);
+}
+
+static void msg_h(enum wsc_op op, const uint8_t *p, size_t n, void *arg)
+{
+	struct lws *l = arg;
+
+	if (l->released || op != WSC_TEXT)
+		return;
+	mem_ref(l);
+	l->ops->msg(l, (const char *)p, n);
+	mem_deref(l);
+}
+
+static void close_h(const struct wsc_end *end, void *arg)
+{
+	struct lws *l = arg;
+	char why[PROVIDER_WHY_MAX];
+	int err;
+
+	if (l->released) {
+		/* its call is over: the goodbye is done */
+		l->w = mem_deref(l->w);
+		list_unlink(&l->le);
+		mem_deref(l);
+		return;
+	}
+	if (end->opened)
+		snprintf(why, sizeof(why), "socket closed (%u%s%s)", end->code,
+		         end->reason && end->reason[0] ? ": " : "",
+		         end->reason ? end->reason : "");
+	else
+		snprintf(why, sizeof(why), "%s",
+		         end->reason && end->reason[0] ? end->reason
+		                                       : "cannot connect");
+	for (char *c = why; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = ' ';
+	provider_mask(why, l->pv->api_key);
+	err = end->status == 401 || end->status == 403 ? EACCES
+	      : end->err                               ? end->err
+	                                               : ECONNRESET;
+	lost(l, err, end->status && end->status != 101 ? end->status : 0, why);
+}
+
+static void connect_now(struct lws *l)
+{
+	const struct wsc_header hv[] = {{"Authorization", l->auth}};
+	struct wsc_prm prm = {0};
+	const char *why = NULL;
+	int err;
+
+	if (l->released || l->w)
+		return;
+	prm.url = l->url;
+	prm.headerv = l->auth ? hv : NULL;
+	prm.headerc = l->auth ? 1 : 0;
+	prm.label = l->ops->name;
+	prm.call_id = l->call_id[0] ? l->call_id : NULL;
+	prm.connect_ms = l->pv->timeout_ms;
+	prm.idle_ms = WS_IDLE_MS;
+	prm.max_message = WS_MAX_MSG;
+	prm.max_queue = WS_MAX_QUEUE;
+	prm.openh = open_h;
+	prm.msgh = msg_h;
+	prm.closeh = close_h;
+	prm.arg = l;
+	l->t_connect = clock_mono_ms();
+	err = wsc_alloc(&l->w, &prm, &why);
+	if (err) {
+		lost(l, err, 0, why ? why : strerror(err));
+		return;
+	}
+	l->state = LWS_CONNECTING;
+}
+
+/* ---- the listener's calls ---- */
+
+static void lws_destructor(void *arg)
+{
+	struct lws *l = arg;
+
+	tmr_cancel(&l->tmr_retry);
+	tmr_cancel(&l->tmr_wait);
+	tmr_cancel(&l->tmr_idle);
+	tmr_cancel(&l->tmr_report);
+	tmr_cancel(&l->tmr_settle);
+	mem_deref(l->w);
+	mem_deref(l->url);
+	free(l->auth);
+	free(l->hold);
+}
+
+static int alloc(struct lws **lp, const struct lws_ops *ops,
+                 const struct provider *pv, const char *call_id,
+                 const struct listener_handlers *h, void *arg, bool online)
+{
+	const char *why = NULL;
+	struct lws *l;
+	int err;
+
+	if (!lp || !ops || !pv || !pv->url || !h || !h->finalh || !h->errorh)
+		return EINVAL;
+	l = mem_zalloc(sizeof(*l), lws_destructor);
+	if (!l)
+		return ENOMEM;
+	l->ops = ops;
+	l->pv = pv;
+	l->h = *h;
+	l->arg = arg;
+	snprintf(l->call_id, sizeof(l->call_id), "%s", call_id ? call_id : "");
+	tmr_init(&l->tmr_retry);
+	tmr_init(&l->tmr_wait);
+	tmr_init(&l->tmr_idle);
+	tmr_init(&l->tmr_report);
+	tmr_init(&l->tmr_settle);
+	l->hold = malloc(LWS_HOLD_MAX);
+	err = l->hold ? ops->url(&l->url, pv, &why) : ENOMEM;
+	if (!err && pv->api_key && pv->api_key[0] &&
+	    asprintf(&l->auth, "%s %s", ops->auth, pv->api_key) < 0) {
+		l->auth = NULL;
+		err = ENOMEM;
+	}
+	if (err) {
+		if (why)
+			log_event(LOGL_WARN, call_id, "stt_socket",
+			          "provider=%s state=bad_url reason=\"%s\"",
+			          ops->name, why);
+		mem_deref(l);
+		return err;
+	}
+	if (online)
+		connect_now(l);
+	*lp = l;
+	return 0;
+}
+
+int lws_alloc(struct lws **lp, const struct lws_ops *ops,
+              const struct provider *pv, const char *call_id,
+              const struct listener_handlers *h, void *arg)
+{
+	return alloc(lp, ops, pv, call_id, h, arg, true);
+}
+
+int lws_alloc_offline(struct lws **lp, const struct lws_ops *ops,
+                      const struct provider *pv,
+                      const struct listener_handlers *h, void *arg)
+{
+	return alloc(lp, ops, pv, NULL, h, arg, false);
+}
+
+void lws_release(struct lws *l)
+{
+	if (!l)
+		return;
+	l->released = true;
+	tmr_cancel(&l->tmr_retry);
+	tmr_cancel(&l->tmr_wait);
+	tmr_cancel(&l->tmr_idle);
+	tmr_cancel(&l->tmr_report);
+	tmr_cancel(&l->tmr_settle);
+	l->nwait = l->nfail = 0;
+	if (l->state == LWS_OPEN && l->w) {
+		if (l->ops->bye)
+			(void)l->ops->bye(l);
+		if (!wsc_close(l->w, 1000, NULL)) {
+			l->state = LWS_GONE;
+			list_append(&closing, &l->le, l);
+			return;
+		}
+	}
+	mem_deref(l);
+}
+
+void lws_flush(void)
+{
+	while (!list_isempty(&closing)) {
+		struct lws *l = list_ledata(list_head(&closing));
+
+		list_unlink(&l->le);
+		mem_deref(l);
+	}
+}
+
+void lws_begin(struct lws *l, uint32_t utt)
+{
+	if (l->open_utt && !l->open_broken && l->state == LWS_OPEN) {
+		int r = l->ops->drop(l);
+
+		/* its results still come: read and thrown away */
+		if (r > 0 && l->nwait < LWS_WAIT) {
+			struct lws_utt *u = &l->wait[l->nwait++];
+
+			memset(u, 0, sizeof(*u));
+			u->sent = true;
+			u->t_end = clock_mono_ms();
+			u->audio_end = (double)l->audio_samples / 8000;
+			arm_wait(l);
+		}
+	}
+	/* An utterance ended while connecting holds the audio: it is
+	 * lost. */
+	for (size_t i = 0; i < l->nwait; i++) {
+		if (!l->wait[i].sent) {
+			lws_fail(l, &l->wait[i], ENOTCONN,
+			         "not connected in time");
+			break;
+		}
+	}
+	l->pend = 0;
+	l->open_utt = utt;
+	l->open_broken = false;
+	l->open_err = 0;
+	l->open_secs = 0;
+	l->open_len = 0;
+	l->open_segs = 0;
+	l->open_text[0] = '\0';
+	l->hold_len = 0;
+	l->partial[0] = '\0';
+}
+
+/* The open utterance's audio not sent yet goes: to the provider, or
+ * held until the socket opens. */
+static void flush(struct lws *l)
+{
+	size_t k = l->pend;
+
+	l->pend = 0;
+	if (!k || !l->open_utt || l->open_broken)
+		return;
+	if (l->state == LWS_OPEN) {
+		int err = send_audio(l, l->ulaw, k);
+
+		if (err)
+			broke(l, err == EAGAIN ? ENOBUFS : err,
+			      err == EAGAIN ? "the provider is behind"
+			                    : "cannot send audio");
+	} else {
+		hold_put(l, l->ulaw, k);
+	}
+}
+
+int lws_feed(struct lws *l, const int16_t *pcm, size_t n)
+{
+	if (!l->open_utt || l->open_broken)
+		return 0;
+	l->open_secs += (double)n / 8000;
+	/* Sent LWS_CHUNK at a time: one message per 100 ms rather than per
+	 * frame; what is left goes at the turn's end, ahead of it. */
+	for (size_t i = 0; i < n; i++) {
+		l->ulaw[l->pend++] = ulaw_of(pcm[i]);
+		if (l->pend == LWS_CHUNK) {
+			flush(l);
+			if (l->open_broken)
+				return 0;
+		}
+	}
+	return 0;
+}
+
+int lws_end(struct lws *l)
+{
+	struct lws_utt *u;
+	uint32_t utt = l->open_utt;
+
+	if (!utt)
+		return EINVAL;
+	flush(l);
+	l->open_utt = 0;
+	if (l->open_broken) {
+		queue_fail(l, utt, l->open_err);
+		return 0;
+	}
+	if (l->nwait == LWS_WAIT) {
+		log_failed(l, utt, 0, l->open_secs, 0,
+		           "too many utterances waiting");
+		queue_fail(l, utt, ENOBUFS);
+		return 0;
+	}
+	if (l->state != LWS_OPEN && l->state != LWS_CONNECTING) {
+		char why[PROVIDER_WHY_MAX];
+
+		snprintf(why, sizeof(why), "not connected: %.200s",
+		         l->down_why);
+		log_failed(l, utt, 0, l->open_secs, l->down_status, why);
+		queue_fail(l, utt, l->down_err ? l->down_err : ENOTCONN);
+		return 0;
+	}
+	u = &l->wait[l->nwait++];
+	memset(u, 0, sizeof(*u));
+	u->utt = utt;
+	u->t_end = clock_mono_ms();
+	u->secs = l->open_secs;
+	memcpy(u->text, l->open_text, l->open_len + 1);
+	u->len = l->open_len;
+	u->segs = l->open_segs;
+	if (l->state == LWS_OPEN) {
+		int err;
+
+		u->sent = true;
+		u->audio_end = (double)l->audio_samples / 8000;
+		err = l->ops->end(l, u);
+		if (err)
+			lws_fail(l, u, err, "cannot send the end of the turn");
+	}
+	arm_wait(l);
+	return 0;
+}
+
+/* No final in time: the head fails, and with it the stream, which is not
+ * answering. */
+static void wait_timeout_h(void *arg)
+{
+	struct lws *l = arg;
+	char why[64];
+
+	while (l->nwait && !l->wait[0].utt)
+		wait_remove(l, 0, 1);
+	if (l->nwait &&
+	    clock_mono_ms() + 5 < l->wait[0].t_end + l->pv->timeout_ms) {
+		arm_wait(l);
+		return;
+	}
+	if (!l->nwait)
+		return;
+	snprintf(why, sizeof(why), "timed out: no final within %u ms",
+	         l->pv->timeout_ms);
+	if (l->state == LWS_OPEN || l->state == LWS_CONNECTING)
+		lost(l, ETIMEDOUT, 0, why);
+	else
+		fail_all(l, ETIMEDOUT, 0, why);
+}

@@ -1,0 +1,343 @@
+/*
+ * Deepgram's side of the streaming listener (listen_deepgram.c): its
+ * messages read (bounded, times checked), its endpoint's URL, and how
+ * results are told to the utterances waiting: by the stream's clock,
+ * joined in single spaces, each turn closed by its from_finalize result,
+ * a dropped utterance's results thrown away, a late answer to a turn
+ * already settled ignored, a turn settled when its words are all final
+ * and Deepgram says nothing more, and an in-band error failing what
+ * waits. The book is driven without a socket (lws_alloc_offline).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/libre.h"
+#include <re_main.h>
+
+#include "core/log.h"
+#include "worker/listen_ws.h"
+#include "worker/listener.h"
+#include "test.h"
+
+static struct {
+	uint32_t utt[8];
+	char text[8][LWS_TEXT_MAX];
+	unsigned finals;
+	uint32_t err_utt[8];
+	int err[8];
+	unsigned errors;
+	char partial[LWS_TEXT_MAX];
+} got;
+
+static void on_final(uint32_t utt, const char *text, void *arg)
+{
+	(void)arg;
+	if (got.finals < 8) {
+		got.utt[got.finals] = utt;
+		snprintf(got.text[got.finals], LWS_TEXT_MAX, "%s", text);
+	}
+	got.finals++;
+}
+
+static void on_error(uint32_t utt, int err, void *arg)
+{
+	(void)arg;
+	if (got.errors < 8) {
+		got.err_utt[got.errors] = utt;
+		got.err[got.errors] = err;
+	}
+	got.errors++;
+}
+
+static void on_partial(uint32_t utt, const char *text, void *arg)
+{
+	(void)arg;
+	(void)utt;
+	snprintf(got.partial, sizeof(got.partial), "%s", text);
+}
+
+static const struct listener_handlers handlers = {on_partial, on_final,
+                                                  on_error};
+static const struct provider pv = {.name = "deepgram",
+                                   .url = "https://api.deepgram.com",
+                                   .api_key = "dg-unit-key-123456",
+                                   .model = "nova-3",
+                                   .language = "en",
+                                   .timeout_ms = 5000};
+
+#define S(lit) lit, strlen(lit)
+
+static struct tmr guard;
+
+static void guard_h(void *arg)
+{
+	(void)arg;
+	re_cancel();
+}
+
+static void run(uint32_t ms)
+{
+	tmr_start(&guard, ms, guard_h, NULL);
+	(void)re_main(NULL);
+}
+
+static void msg(struct lws *l, const char *s)
+{
+	l->ops->msg(l, s, strlen(s));
+}
+
+static void results(struct lws *l, double start, double dur, bool fin, bool ff,
+                    const char *text)
+{
+	char b[1024];
+
+	snprintf(b, sizeof(b),
+	         "{\"type\":\"Results\",\"channel_index\":[0,1],\"start\":%g,"
+	         "\"duration\":%g,\"is_final\":%s,\"speech_final\":false,"
+	         "\"from_finalize\":%s,\"channel\":{\"alternatives\":[{"
+	         "\"transcript\":\"%s\",\"confidence\":0.9}]}}",
+	         start, dur, fin ? "true" : "false", ff ? "true" : "false",
+	         text);
+	msg(l, b);
+}
+
+/* An offline socket, open, with utterances waiting that ended at the
+ * given seconds of the stream (utt 0: dropped). */
+static struct lws *book(const uint32_t *utts, const double *ends, size_t n)
+{
+	struct lws *l = NULL;
+
+	memset(&got, 0, sizeof(got));
+	if (lws_alloc_offline(&l, &lws_deepgram, &pv, &handlers, NULL))
+		return NULL;
+	l->state = LWS_OPEN;
+	for (size_t i = 0; i < n; i++) {
+		struct lws_utt *u = &l->wait[l->nwait++];
+
+		u->utt = utts[i];
+		u->sent = true;
+		u->audio_end = ends[i];
+		u->t_end = tmr_jiffies();
+	}
+	l->audio_samples = (uint64_t)(ends[n - 1] * 8000);
+	return l;
+}
+
+TEST(parse)
+{
+	struct dg_msg m;
+	char big[3000];
+
+	CHECK_EQ(
+	    dg_parse(S("{\"type\":\"Results\",\"start\":1.5,\"duration\":"
+	               "0.25,\"is_final\":true,\"speech_final\":true,"
+	               "\"from_finalize\":false,\"channel\":{\"alternatives"
+	               "\":[{\"transcript\":\"hi there\"},{\"transcript\":"
+	               "\"high there\"}]}}"),
+	             &m),
+	    0);
+	CHECK_EQ(m.type, DG_RESULTS);
+	CHECK(m.is_final && m.speech_final && !m.from_finalize);
+	CHECK(m.start == 1.5 && m.duration == 0.25);
+	CHECK_STR(m.text, "hi there");
+	CHECK_EQ(dg_parse(S("{\"type\":\"UtteranceEnd\",\"channel\":[0,1],"
+	                    "\"last_word_end\":2.1}"),
+	                  &m),
+	         0);
+	CHECK_EQ(m.type, DG_UTTERANCE_END);
+	CHECK_EQ(dg_parse(S("{\"type\":\"Metadata\"}"), &m), 0);
+	CHECK_EQ(m.type, DG_METADATA);
+	CHECK_EQ(
+	    dg_parse(S("{\"type\":\"Error\",\"description\":\"bad audio\"}"),
+	             &m),
+	    0);
+	CHECK_EQ(m.type, DG_ERROR);
+	CHECK_STR(m.error, "bad audio");
+	CHECK_EQ(dg_parse(S("{\"type\":\"Whatever\"}"), &m), 0);
+	CHECK_EQ(m.type, DG_OTHER);
+	/* hostile numbers come as 0, a missing transcript as "" */
+	CHECK_EQ(dg_parse(S("{\"type\":\"Results\",\"start\":-3,\"duration\":"
+	                    "1e300,\"channel\":{}}"),
+	                  &m),
+	         0);
+	CHECK(m.start == 0 && m.duration == 0);
+	CHECK_STR(m.text, "");
+	CHECK_EQ(dg_parse(S("[]"), &m), EBADMSG);
+	CHECK_EQ(dg_parse(S("{\"type\":7}"), &m), EBADMSG);
+	CHECK_EQ(dg_parse(S("{\"type\":\"Results\""), &m), EBADMSG);
+	CHECK_EQ(dg_parse("{}", LWS_MSG_MAX + 1, &m), EMSGSIZE);
+	/* a transcript beyond the buffer is cut before a whole character */
+	{
+		size_t k = (size_t)snprintf(
+		    big, sizeof(big),
+		    "{\"type\":\"Results\",\"channel\":{\"alternatives\":[{"
+		    "\"transcript\":\"");
+		for (size_t i = 0; i < 1100; i++) {
+			memcpy(big + k, "\xc3\xa9", 2);
+			k += 2;
+		}
+		k += (size_t)snprintf(big + k, sizeof(big) - k, "\"}]}}");
+		CHECK_EQ(dg_parse(big, k, &m), 0);
+		CHECK_EQ(strlen(m.text), LWS_TEXT_MAX - 2);
+	}
+	return 0;
+}
+
+TEST(url)
+{
+	struct provider p = pv;
+	const char *why = NULL;
+	char *u = NULL;
+
+	CHECK_EQ(listener_endpoint(&u, &p, &why), 0);
+	CHECK(!strncmp(u, "wss://api.deepgram.com/v1/listen?", 33));
+	CHECK(strstr(u, "model=nova-3"));
+	CHECK(strstr(u, "language=en"));
+	CHECK(strstr(u, "encoding=mulaw&sample_rate=8000&channels=1"));
+	CHECK(strstr(u, "interim_results=true"));
+	u = mem_deref(u);
+	p.url = "http://127.0.0.1:8080/";
+	p.language = "";
+	CHECK_EQ(listener_endpoint(&u, &p, &why), 0);
+	CHECK(!strncmp(u, "ws://127.0.0.1:8080/v1/listen?", 30));
+	CHECK(!strstr(u, "language="));
+	u = mem_deref(u);
+	p.url = "ftp://x";
+	CHECK_EQ(listener_endpoint(&u, &p, &why), EINVAL);
+	CHECK(why != NULL);
+	CHECK(listener_streams("deepgram"));
+	CHECK(listener_streams("openai-realtime"));
+	CHECK(!listener_streams("openai"));
+	return 0;
+}
+
+TEST(finals_by_the_clock)
+{
+	const uint32_t utts[] = {1, 0, 3};
+	const double ends[] = {1.0, 2.0, 3.0};
+	struct lws *l = book(utts, ends, 3);
+
+	CHECK(l != NULL);
+	l->open_utt = 4;
+	/* utterance 1: an interim (not a partial of the open one), two
+	 * segments, its Finalize's answer */
+	results(l, 0, 0.5, false, false, "what");
+	CHECK_STR(got.partial, "");
+	results(l, 0, 0.6, true, false, "What  are");
+	results(l, 0.6, 0.4, true, true, " you ");
+	CHECK_EQ(got.finals, 1);
+	CHECK_EQ(got.utt[0], 1);
+	CHECK_STR(got.text[0], "What are you");
+	/* the dropped one's results are thrown away */
+	results(l, 1.0, 1.0, true, true, "gone");
+	CHECK_EQ(got.finals, 1);
+	CHECK_EQ(l->nwait, 1);
+	/* a late answer for audio already told is ignored */
+	results(l, 1.5, 0.5, true, true, "late");
+	CHECK_EQ(l->nwait, 1);
+	/* the open utterance's own segment waits with it; its interims are
+	 * its partials */
+	results(l, 3.0, 0.5, true, false, "next");
+	CHECK_STR(l->open_text, "next");
+	results(l, 3.5, 0.4, false, false, "one");
+	CHECK_STR(got.partial, "next one");
+	results(l, 2.0, 1.0, true, true, "thanks");
+	CHECK_EQ(got.finals, 2);
+	CHECK_EQ(got.utt[1], 3);
+	CHECK_STR(got.text[1], "thanks");
+	CHECK_EQ(l->nwait, 0);
+	CHECK_EQ(got.errors, 0);
+	lws_release(l);
+	return 0;
+}
+
+TEST(settles_without_an_answer)
+{
+	const uint32_t utts[] = {2};
+	const double ends[] = {1.5};
+	struct lws *l = book(utts, ends, 1);
+
+	CHECK(l != NULL);
+	/* Deepgram endpointed the words itself; the Finalize gets no
+	 * answer */
+	results(l, 0, 1.2, true, false, "yes please");
+	run(LWS_DG_SETTLE_MS + 150);
+	CHECK_EQ(got.finals, 1);
+	CHECK_STR(got.text[0], "yes please");
+	/* its late answer is not the next turn's */
+	l->wait[0] = (struct lws_utt){.utt = 5, .sent = true, .audio_end = 3};
+	l->nwait = 1;
+	results(l, 1.2, 0.3, true, true, "");
+	CHECK_EQ(got.finals, 1);
+	CHECK_EQ(l->nwait, 1);
+	lws_release(l);
+	return 0;
+}
+
+TEST(no_settle_while_interim)
+{
+	const uint32_t utts[] = {2};
+	const double ends[] = {1.5};
+	struct lws *l = book(utts, ends, 1);
+
+	CHECK(l != NULL);
+	results(l, 0, 0.8, true, false, "yes");
+	results(l, 0.8, 0.5, false, false, "please");
+	run(LWS_DG_SETTLE_MS + 150);
+	CHECK_EQ(got.finals, 0);
+	/* nothing at all of a turn: it waits for the answer */
+	l->dg_interim = false;
+	l->wait[0].segs = 0;
+	l->wait[0].len = 0;
+	l->wait[0].text[0] = '\0';
+	run(LWS_DG_SETTLE_MS + 150);
+	CHECK_EQ(got.finals, 0);
+	lws_release(l);
+	return 0;
+}
+
+TEST(in_band_error)
+{
+	const uint32_t utts[] = {6, 7};
+	const double ends[] = {1.0, 2.0};
+	struct lws *l = book(utts, ends, 2);
+
+	CHECK(l != NULL);
+	l->open_utt = 8;
+	msg(l, "{\"type\":\"Error\",\"description\":\"dg-unit-key-123456 is "
+	       "not allowed\"}");
+	CHECK_EQ(l->state, LWS_WAITING);
+	CHECK_EQ(l->nwait, 0);
+	CHECK(l->open_broken);
+	CHECK(!strstr(l->down_why, pv.api_key));
+	run(50);
+	CHECK_EQ(got.errors, 2);
+	CHECK_EQ(got.err_utt[0], 6);
+	CHECK_EQ(got.err_utt[1], 7);
+	CHECK_EQ(got.err[0], EPROTO);
+	/* not JSON: logged and left */
+	msg(l, "not json");
+	lws_release(l);
+	return 0;
+}
+
+int main(void)
+{
+	if (libre_init()) {
+		printf("FAIL setup: libre_init\n");
+		return 1;
+	}
+	log_setup(LOGL_ERROR, LOG_FORMAT_TEXT, NULL);
+	tmr_init(&guard);
+	RUN(parse);
+	RUN(url);
+	RUN(finals_by_the_clock);
+	RUN(settles_without_an_answer);
+	RUN(no_settle_while_interim);
+	RUN(in_band_error);
+	tmr_cancel(&guard);
+	libre_close();
+	TEST_EXIT();
+}

@@ -1,0 +1,309 @@
+/*
+ * OpenAI Realtime transcription's side of the streaming listener
+ * (listen_realtime.c): its events read (bounded), its endpoint's URL, and
+ * how events are told to the commits waiting: item ids from
+ * input_audio_buffer.committed in the order of the commits, deltas as
+ * partials, .completed as the final (spaces made single), .failed and an
+ * error naming the commit's event_id as that turn's error, a commit of
+ * too little audio as nothing said, a refused key failing what waits and
+ * marking the socket refused (status 401, the key masked). The book is
+ * driven without a socket (lws_alloc_offline).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/libre.h"
+#include <re_main.h>
+
+#include "core/log.h"
+#include "worker/listen_ws.h"
+#include "worker/listener.h"
+#include "test.h"
+
+#define S(lit) lit, strlen(lit)
+
+static struct {
+	uint32_t utt[8];
+	char text[8][LWS_TEXT_MAX];
+	unsigned finals;
+	uint32_t err_utt[8];
+	int err[8];
+	unsigned errors;
+	uint32_t partial_utt;
+	char partial[LWS_TEXT_MAX];
+} got;
+
+static void on_final(uint32_t utt, const char *text, void *arg)
+{
+	(void)arg;
+	if (got.finals < 8) {
+		got.utt[got.finals] = utt;
+		snprintf(got.text[got.finals], LWS_TEXT_MAX, "%s", text);
+	}
+	got.finals++;
+}
+
+static void on_error(uint32_t utt, int err, void *arg)
+{
+	(void)arg;
+	if (got.errors < 8) {
+		got.err_utt[got.errors] = utt;
+		got.err[got.errors] = err;
+	}
+	got.errors++;
+}
+
+static void on_partial(uint32_t utt, const char *text, void *arg)
+{
+	(void)arg;
+	got.partial_utt = utt;
+	snprintf(got.partial, sizeof(got.partial), "%s", text);
+}
+
+static const struct listener_handlers handlers = {on_partial, on_final,
+                                                  on_error};
+static const struct provider pv = {.name = "openai-realtime",
+                                   .url = "https://api.openai.com/v1",
+                                   .api_key = "sk-rt-unit-key-123456",
+                                   .model = "gpt-4o-transcribe",
+                                   .language = "en",
+                                   .timeout_ms = 5000};
+
+static struct tmr guard;
+
+static void guard_h(void *arg)
+{
+	(void)arg;
+	re_cancel();
+}
+
+static void run(uint32_t ms)
+{
+	tmr_start(&guard, ms, guard_h, NULL);
+	(void)re_main(NULL);
+}
+
+static void msg(struct lws *l, const char *s)
+{
+	l->ops->msg(l, s, strlen(s));
+}
+
+/* An offline socket, open, with n commits sent, utterances 1..n. */
+static struct lws *book(size_t n)
+{
+	struct lws *l = NULL;
+
+	memset(&got, 0, sizeof(got));
+	if (lws_alloc_offline(&l, &lws_realtime, &pv, &handlers, NULL))
+		return NULL;
+	l->state = LWS_OPEN;
+	for (size_t i = 0; i < n; i++) {
+		struct lws_utt *u = &l->wait[l->nwait++];
+
+		u->utt = (uint32_t)i + 1;
+		u->sent = true;
+		u->t_end = tmr_jiffies();
+	}
+	return l;
+}
+
+TEST(parse)
+{
+	struct rt_msg m;
+
+	CHECK_EQ(rt_parse(S("{\"type\":\"session.created\",\"event_id\":"
+	                    "\"e1\",\"session\":{}}"),
+	                  &m),
+	         0);
+	CHECK_EQ(m.type, RT_SESSION);
+	CHECK_EQ(
+	    rt_parse(S("{\"type\":\"transcription_session.updated\"}"), &m), 0);
+	CHECK_EQ(m.type, RT_SESSION);
+	CHECK_EQ(rt_parse(S("{\"type\":\"input_audio_buffer.committed\","
+	                    "\"previous_item_id\":null,\"item_id\":\"item_"
+	                    "a\"}"),
+	                  &m),
+	         0);
+	CHECK_EQ(m.type, RT_COMMITTED);
+	CHECK_STR(m.item_id, "item_a");
+	CHECK_EQ(rt_parse(S("{\"type\":\"conversation.item.input_audio_"
+	                    "transcription.delta\",\"item_id\":\"item_a\","
+	                    "\"content_index\":0,\"delta\":\"Hel\"}"),
+	                  &m),
+	         0);
+	CHECK_EQ(m.type, RT_DELTA);
+	CHECK_STR(m.text, "Hel");
+	CHECK_EQ(rt_parse(S("{\"type\":\"conversation.item.input_audio_"
+	                    "transcription.completed\",\"item_id\":\"item_a\","
+	                    "\"transcript\":\"Hello.\"}"),
+	                  &m),
+	         0);
+	CHECK_EQ(m.type, RT_COMPLETED);
+	CHECK_STR(m.text, "Hello.");
+	CHECK_EQ(rt_parse(S("{\"type\":\"error\",\"event_id\":\"e9\",\"error\":"
+	                    "{\"type\":\"invalid_request_error\",\"code\":"
+	                    "\"invalid_value\",\"message\":\"bad\",\"param\":"
+	                    "null,\"event_id\":\"vg_commit_3\"}}"),
+	                  &m),
+	         0);
+	CHECK_EQ(m.type, RT_ERROR);
+	CHECK_STR(m.code, "invalid_value");
+	CHECK_STR(m.event_id, "vg_commit_3");
+	CHECK_STR(m.error, "bad");
+	/* no code: the error's type stands for it */
+	CHECK_EQ(rt_parse(S("{\"type\":\"error\",\"error\":{\"type\":\"server_"
+	                    "error\",\"code\":null,\"message\":\"x\"}}"),
+	                  &m),
+	         0);
+	CHECK_STR(m.code, "server_error");
+	CHECK_EQ(rt_parse(S("{\"type\":\"response.done\"}"), &m), 0);
+	CHECK_EQ(m.type, RT_OTHER);
+	CHECK_EQ(rt_parse(S("\"error\""), &m), EBADMSG);
+	CHECK_EQ(rt_parse(S("{\"event_id\":\"e\"}"), &m), EBADMSG);
+	CHECK_EQ(rt_parse("{}", LWS_MSG_MAX + 1, &m), EMSGSIZE);
+	/* an item id longer than its buffer is cut */
+	CHECK_EQ(rt_parse(S("{\"type\":\"input_audio_buffer.committed\","
+	                    "\"item_id\":\"item_0123456789012345678901234567"
+	                    "8901234567890123456789012345678901234567890\"}"),
+	                  &m),
+	         0);
+	CHECK_EQ(strlen(m.item_id), LWS_ID_MAX - 1);
+	return 0;
+}
+
+TEST(url)
+{
+	struct provider p = pv;
+	const char *why = NULL;
+	char *u = NULL;
+
+	CHECK_EQ(listener_endpoint(&u, &p, &why), 0);
+	CHECK_STR(u, "wss://api.openai.com/v1/realtime?intent=transcription");
+	u = mem_deref(u);
+	p.url = "http://127.0.0.1:9000/v1/";
+	CHECK_EQ(listener_endpoint(&u, &p, &why), 0);
+	CHECK_STR(u, "ws://127.0.0.1:9000/v1/realtime?intent=transcription");
+	u = mem_deref(u);
+	return 0;
+}
+
+TEST(committed_then_completed)
+{
+	struct lws *l = book(2);
+
+	CHECK(l != NULL);
+	msg(l, "{\"type\":\"session.updated\",\"session\":{}}");
+	msg(l, "{\"type\":\"input_audio_buffer.committed\",\"item_id\":"
+	       "\"item_1\"}");
+	msg(l, "{\"type\":\"input_audio_buffer.committed\",\"item_id\":"
+	       "\"item_2\"}");
+	CHECK_STR(l->wait[0].id, "item_1");
+	CHECK_STR(l->wait[1].id, "item_2");
+	msg(l, "{\"type\":\"conversation.item.input_audio_transcription.delta"
+	       "\",\"item_id\":\"item_2\",\"delta\":\"Good \"}");
+	msg(l, "{\"type\":\"conversation.item.input_audio_transcription.delta"
+	       "\",\"item_id\":\"item_2\",\"delta\":\"bye\"}");
+	CHECK_EQ(got.partial_utt, 2);
+	CHECK_STR(got.partial, "Good bye");
+	/* the second answered first: each goes to its own turn */
+	msg(l, "{\"type\":\"conversation.item.input_audio_transcription."
+	       "completed\",\"item_id\":\"item_2\",\"transcript\":\" Good  "
+	       "bye. \"}");
+	CHECK_EQ(got.finals, 1);
+	CHECK_EQ(got.utt[0], 2);
+	CHECK_STR(got.text[0], "Good bye.");
+	CHECK_EQ(l->nwait, 1);
+	msg(l, "{\"type\":\"conversation.item.input_audio_transcription."
+	       "completed\",\"item_id\":\"item_9\",\"transcript\":\"other\"}");
+	CHECK_EQ(got.finals, 1);
+	msg(l, "{\"type\":\"conversation.item.input_audio_transcription."
+	       "completed\",\"item_id\":\"item_1\",\"transcript\":\"Hi\"}");
+	CHECK_EQ(got.finals, 2);
+	CHECK_EQ(got.utt[1], 1);
+	CHECK_STR(got.text[1], "Hi");
+	CHECK_EQ(l->nwait, 0);
+	CHECK_EQ(got.errors, 0);
+	lws_release(l);
+	return 0;
+}
+
+TEST(turn_failures)
+{
+	struct lws *l = book(3);
+
+	CHECK(l != NULL);
+	msg(l, "{\"type\":\"input_audio_buffer.committed\",\"item_id\":"
+	       "\"item_1\"}");
+	msg(l, "{\"type\":\"conversation.item.input_audio_transcription."
+	       "failed\",\"item_id\":\"item_1\",\"error\":{\"type\":\"server_"
+	       "error\",\"message\":\"could not transcribe\"}}");
+	/* commit 2 had too little audio: nothing was said */
+	msg(l,
+	    "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_"
+	    "error\",\"code\":\"input_audio_buffer_commit_empty\","
+	    "\"message\":\"buffer too small\",\"event_id\":\"vg_commit_2\"}}");
+	CHECK_EQ(got.finals, 1);
+	CHECK_EQ(got.utt[0], 2);
+	CHECK_STR(got.text[0], "");
+	/* commit 3 refused for another reason */
+	msg(l, "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_"
+	       "error\",\"code\":\"invalid_value\",\"message\":\"no\","
+	       "\"event_id\":\"vg_commit_3\"}}");
+	CHECK_EQ(l->nwait, 0);
+	run(50);
+	CHECK_EQ(got.errors, 2);
+	CHECK_EQ(got.err_utt[0], 1);
+	CHECK_EQ(got.err_utt[1], 3);
+	CHECK_EQ(got.err[0], EPROTO);
+	lws_release(l);
+	return 0;
+}
+
+TEST(refused_key)
+{
+	struct lws *l = book(1);
+
+	CHECK(l != NULL);
+	l->open_utt = 2;
+	msg(l, "{\"type\":\"error\",\"event_id\":\"e\",\"error\":{\"type\":"
+	       "\"invalid_request_error\",\"code\":\"invalid_api_key\","
+	       "\"message\":\"Incorrect API key provided: "
+	       "sk-rt-unit-key-123456.\",\"param\":null,\"event_id\":null}}");
+	CHECK_EQ(l->state, LWS_WAITING);
+	CHECK_EQ(l->down_status, 401);
+	CHECK_EQ(l->down_err, EACCES);
+	CHECK(strstr(l->down_why, "invalid_api_key: Incorrect API key"));
+	CHECK(!strstr(l->down_why, pv.api_key));
+	CHECK(l->open_broken);
+	run(50);
+	CHECK_EQ(got.errors, 1);
+	CHECK_EQ(got.err_utt[0], 1);
+	CHECK_EQ(got.err[0], EACCES);
+	/* the open one fails at its end */
+	(void)lws_end(l);
+	run(50);
+	CHECK_EQ(got.errors, 2);
+	CHECK_EQ(got.err_utt[1], 2);
+	lws_release(l);
+	return 0;
+}
+
+int main(void)
+{
+	if (libre_init()) {
+		printf("FAIL setup: libre_init\n");
+		return 1;
+	}
+	log_setup(LOGL_ERROR, LOG_FORMAT_TEXT, NULL);
+	tmr_init(&guard);
+	RUN(parse);
+	RUN(url);
+	RUN(committed_then_completed);
+	RUN(turn_failures);
+	RUN(refused_key);
+	tmr_cancel(&guard);
+	libre_close();
+	TEST_EXIT();
+}
