@@ -38,6 +38,7 @@
 #include "net/wsguard.h"
 #include "worker/engine.h"
 #include "worker/provider.h"
+#include "worker/wsvoice.h"
 
 #define CONNECT_TIMEOUT_MS 10000
 /* A recogniser pass lasts at most about a second: an offer waits that
@@ -449,6 +450,13 @@ static void on_signal(int sig)
 
 /* ---- set-up ------------------------------------------------------------ */
 
+/* A network voice: the OpenAI-compatible one or a streaming one. */
+static bool tts_is_net(const struct config *cfg)
+{
+	return !strcmp(cfg->tts_provider, "openai") ||
+	       wsvoice_dialect(cfg->tts_provider) != WSVOICE_NONE;
+}
+
 /* The network providers the settings name, their endpoints made from
  * their base URLs now, so that a bad one stops the worker at start. */
 static int providers_load(struct worker *w)
@@ -458,7 +466,7 @@ static int providers_load(struct worker *w)
 	int err = 0;
 
 	w->stt_net = !strcmp(cfg->stt_provider, "openai");
-	w->tts_net = !strcmp(cfg->tts_provider, "openai");
+	w->tts_net = tts_is_net(cfg);
 	if (w->stt_net) {
 		err =
 		    url_endpoint(&w->stt_url, cfg->stt_url,
@@ -478,8 +486,15 @@ static int providers_load(struct worker *w)
 		};
 	}
 	if (w->tts_net) {
-		err = url_endpoint(&w->tts_url, cfg->tts_url, "audio/speech",
-		                   false, NULL, 0, &why);
+		/* ElevenLabs and Cartesia: their WebSockets (wsvoice.h). */
+		if (wsvoice_dialect(cfg->tts_provider) != WSVOICE_NONE)
+			err = wsvoice_endpoint(
+			    &w->tts_url, cfg->tts_provider, config_tts_url(cfg),
+			    config_tts_model(cfg), config_tts_voice(cfg), &why);
+		else
+			err =
+			    url_endpoint(&w->tts_url, config_tts_url(cfg),
+			                 "audio/speech", false, NULL, 0, &why);
 		if (err) {
 			fprintf(stderr, "voxgate: tts_url: %s\n",
 			        why ? why : strerror(err));
@@ -489,7 +504,7 @@ static int providers_load(struct worker *w)
 		    .name = cfg->tts_provider,
 		    .url = w->tts_url,
 		    .api_key = config_tts_api_key(cfg),
-		    .model = cfg->tts_model,
+		    .model = config_tts_model(cfg),
 		    .voice = config_tts_voice(cfg),
 		    .timeout_ms = cfg->tts_timeout_ms,
 		};
@@ -629,7 +644,7 @@ static int connect_server(struct worker *w)
 static uint32_t default_capacity(const struct config *cfg)
 {
 	bool stt_net = !strcmp(cfg->stt_provider, "openai");
-	bool tts_net = !strcmp(cfg->tts_provider, "openai");
+	bool tts_net = tts_is_net(cfg);
 
 	if (!stt_net)
 		return 1;
