@@ -41,6 +41,10 @@
 #define HEALTHY_MS 10000
 /* Messages far above any audio chunk a provider sends. */
 #define MAX_MESSAGE (512 * 1024)
+/* An idle socket is pinged at half of this and given up when nothing at
+ * all comes back, so that a dead one is made anew before a reply needs
+ * it. */
+#define IDLE_MS 60000
 
 struct clause {
 	struct clause *next;
@@ -295,15 +299,15 @@ static void drop_socket(struct wsvoice *v)
 	v->reply_ctx[0] = '\0';
 	for (struct clause *c = v->head; c; c = c->next)
 		c->sent = false;
-	d = WSVOICE_BACKOFF_MS << (v->streak < 6 ? v->streak : 6);
-	if (d > WSVOICE_BACKOFF_MAX_MS)
-		d = WSVOICE_BACKOFF_MAX_MS;
 	/* A healthy socket's end (the provider's idle close) is made good
 	 * at once: the next reply should not wait for a connection. */
-	if (!v->streak)
-		d = 0;
-	else
+	d = 0;
+	if (v->streak) {
+		d = WSVOICE_BACKOFF_MS << (v->streak < 7 ? v->streak - 1 : 6);
+		if (d > WSVOICE_BACKOFF_MAX_MS)
+			d = WSVOICE_BACKOFF_MAX_MS;
 		d -= rand_u32() % (d / 2 + 1);
+	}
 	tmr_start(&v->retry, d, retry_h, v);
 }
 
@@ -312,9 +316,9 @@ static void later_fail(void *arg)
 	struct wsvoice *v = arg;
 
 	fail(v, v->later_err, 0, "cannot send the text");
-	if (v->w) {
+	/* Text that is not UTF-8 is ours to blame, not the socket's. */
+	if (v->w && v->later_err != EINVAL)
 		drop_socket(v);
-	}
 }
 
 static void on_silence(void *arg)
@@ -621,7 +625,7 @@ static void on_close(const struct wsc_end *end, void *arg)
 	         end->reason && end->reason[0] ? end->reason : "no reason",
 	         end->code);
 	drop_socket(v);
-	fail(v, err, end->status, what);
+	fail(v, err, end->opened ? 0 : end->status, what);
 }
 
 static void connect_now(struct wsvoice *v)
@@ -652,6 +656,7 @@ static void connect_now(struct wsvoice *v)
 	prm.label = v->pv->name;
 	prm.call_id = v->call_id;
 	prm.max_message = MAX_MESSAGE;
+	prm.idle_ms = IDLE_MS;
 	prm.openh = on_open;
 	prm.msgh = on_msg;
 	prm.closeh = on_close;

@@ -912,6 +912,32 @@ TEST(cartesia_reply_context)
 	return 0;
 }
 
+TEST(idle_close_reopens)
+{
+	struct wsvoice_stats st;
+
+	CHECK_EQ(srv_start(el_plain), 0);
+	CHECK_EQ(call_start("elevenlabs", 2000), 0);
+	CHECK_EQ(say("One.", 1), 0);
+	call.want_done = 1;
+	run(2000);
+	CHECK_EQ(call.nd, 1);
+	/* the provider's inactivity close, with nothing in flight: no
+	 * failure, and a new socket at once for the next reply */
+	cur = list_head(&srv.conns)->data;
+	srv_close(1008, "Have not received a new text input within the "
+	                "timeout of 180 seconds.");
+	cur = NULL;
+	run(150);
+	CHECK_EQ(call.nd, 1);
+	wsvoice_stats(call.v, &st);
+	CHECK_EQ(st.connects, 2);
+	CHECK_EQ(st.opened, 2);
+	CHECK(st.open);
+	call_end();
+	return 0;
+}
+
 TEST(backoff)
 {
 	struct wsvoice_stats st;
@@ -958,6 +984,7 @@ int main(void)
 	RUN(dropped);
 	RUN(stalled);
 	RUN(cartesia_reply_context);
+	RUN(idle_close_reopens);
 	RUN(backoff);
 	srv_stop();
 	libre_close();
