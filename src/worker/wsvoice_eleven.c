@@ -72,6 +72,7 @@ void wsvoice_eleven_read(json_t *root, struct wsvoice_msg *m)
 
 		m->error = true;
 		m->auth = refuses_key(e) || refuses_key(msg);
-		wsvoice_why(m, e ? e : "error", msg ? msg : "");
+		/* Never an error without a reason: "" says nothing. */
+		wsvoice_why(m, e && e[0] ? e : "error", msg ? msg : "");
 	}
 }

@@ -543,6 +543,10 @@ TEST(read_elevenlabs)
 	                  &m),
 	         0);
 	CHECK(m.error && !m.auth);
+	/* an empty error still says something */
+	CHECK_EQ(read_msg(WSVOICE_ELEVENLABS, "{\"error\":\"\"}", &m), 0);
+	CHECK(m.error);
+	CHECK_STR(m.why, "error");
 	/* a context id that is too long or not a string is none of ours */
 	memset(big, 'a', sizeof(big));
 	memcpy(big, "{\"contextId\":\"", 14);
