@@ -15,6 +15,8 @@
 //   mid-greeting, stall past tts_timeout, the provider's error message:
 //   a tts_failed line, the embedded voice's apology, then a turn in the
 //   provider's voice (the call goes on);
+// - a call whose socket stalls does not delay another call's greeting on
+//   the same worker;
 // - no key in the log.
 
 import { describe, test, before, after } from 'node:test';
@@ -254,6 +256,27 @@ export function streamingSuite(p) {
       await faultCall({ kind: 'error' }, (line) => {
         assert.match(line.error, /internal_server_error|internal server error/i);
       });
+    });
+
+    test('one call\'s stalled provider socket does not delay another call', async () => {
+      const failed = server.events('tts_failed').length;
+      const conns = tts.of('connect').length;
+      tts.fault = { kind: 'stall', count: 1 };
+      const a = await call();
+      await waitUntil(() => tts.of('connect').length > conns, { what: 'the first call\'s socket' });
+      const b = await call();
+      // the second call's greeting is heard at once, in the provider's
+      // voice, while the first waits out its tts_timeout
+      await waitUntil(() => toneFrames(b.ph, b.t0).length * 20 >= 600, { timeoutMs: 5000, what: 'the second call\'s greeting' });
+      const first = toneFrames(b.ph, b.t0)[0].at;
+      assert.ok(first - b.t0 < 1200, `the second call's greeting ${first - b.t0} ms after its call`);
+      const line = await waitUntil(() => server.events('tts_failed')[failed], { timeoutMs: 10000, what: 'the first call\'s tts_failed' });
+      assert.match(line.error, /no audio within 1500 ms/);
+      assert.equal(server.events('tts_failed').length, failed + 1, 'only the stalled call failed');
+      assert.equal(toneFrames(a.ph, a.t0).length, 0, 'the stalled call heard nothing of the provider');
+      await waitUntil(() => speechFrames(a.ph, a.t0).length * 20 >= 1000, { timeoutMs: 15000, what: 'the first call\'s apology' });
+      await a.ph.hangup().catch(() => {});
+      await b.ph.hangup().catch(() => {});
     });
 
     test('no key in the log', async () => {
