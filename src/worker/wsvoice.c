@@ -79,6 +79,7 @@ struct wsvoice {
 	struct tmr retry;   /* the next socket */
 	struct tmr silence; /* no word for the clauses given */
 	struct tmr later;   /* a failure found inside wsvoice_say */
+	struct tmr window;  /* a cancelled context's slot given up */
 	int later_err;
 	struct clause *head, **tail;
 	uint64_t gen;                    /* bumped by each cancel and failure */
@@ -457,7 +458,9 @@ static void zombie_add(struct wsvoice *v, const char *ctx)
 
 		if (!z->ctx[0] || z->until <= now) {
 			snprintf(z->ctx, sizeof(z->ctx), "%s", ctx);
-			z->until = now + v->pv->timeout_ms;
+			/* its end normally comes at once; half the stage's
+			 * limit leaves the next reply time to be made */
+			z->until = now + v->pv->timeout_ms / 2 + 1;
 			return;
 		}
 	}
@@ -488,6 +491,27 @@ static unsigned contexts_open(const struct wsvoice *v)
 	return n;
 }
 
+static void window_h(void *arg)
+{
+	send_more(arg);
+}
+
+/* The contexts are all taken: tries again when the first cancelled one
+ * is given up, if its end has not come before. */
+static void window_wait(struct wsvoice *v)
+{
+	uint64_t now = clock_mono_ms(), first = 0;
+
+	for (size_t i = 0; i < WSVOICE_ELEVEN_CONTEXTS; i++) {
+		const struct zombie *z = &v->zombies[i];
+
+		if (z->ctx[0] && z->until > now && (!first || z->until < first))
+			first = z->until;
+	}
+	if (first)
+		tmr_start(&v->window, first - now, window_h, v);
+}
+
 /* Sends the clauses not sent yet, as far as the provider takes them. */
 static void send_more(struct wsvoice *v)
 {
@@ -499,8 +523,10 @@ static void send_more(struct wsvoice *v)
 		if (c->sent)
 			continue;
 		if (v->d == WSVOICE_ELEVENLABS) {
-			if (contexts_open(v) >= WSVOICE_ELEVEN_CONTEXTS)
+			if (contexts_open(v) >= WSVOICE_ELEVEN_CONTEXTS) {
+				window_wait(v);
 				return;
+			}
 			snprintf(c->ctx, sizeof(c->ctx), "vg%llu",
 			         (unsigned long long)++v->seq);
 			err = wsvoice_eleven_say(v->w, c->ctx, c->text, c->len);
@@ -685,6 +711,7 @@ static void destructor(void *arg)
 	tmr_cancel(&v->retry);
 	tmr_cancel(&v->silence);
 	tmr_cancel(&v->later);
+	tmr_cancel(&v->window);
 	drop_all(v);
 	v->w = mem_deref(v->w);
 }
@@ -712,6 +739,7 @@ int wsvoice_alloc(struct wsvoice **vp, const struct provider *pv,
 	tmr_init(&v->retry);
 	tmr_init(&v->silence);
 	tmr_init(&v->later);
+	tmr_init(&v->window);
 	/* Now, so that the first clause finds the socket open. */
 	tmr_start(&v->retry, 0, retry_h, v);
 	*vp = v;

@@ -764,6 +764,30 @@ TEST(eleven_contexts_bounded)
 	return 0;
 }
 
+/* Cancelled contexts whose end never comes: their slots are given up
+ * after half the stage's limit, in time for the next reply. */
+TEST(eleven_contexts_given_up)
+{
+	CHECK_EQ(srv_start(el_mute), 0);
+	CHECK_EQ(call_start("elevenlabs", 800), 0);
+	for (uint32_t i = 0; i < WSVOICE_ELEVEN_CONTEXTS; i++)
+		CHECK_EQ(say("A clause.", 1), 0);
+	run(200);
+	wsvoice_cancel(call.v);
+	srv.on_text = el_plain;
+	CHECK_EQ(say("Next reply.", 2), 0);
+	run(200);
+	CHECK_EQ(got_with("close_context"), WSVOICE_ELEVEN_CONTEXTS);
+	call.want_done = 1;
+	run(1500);
+	CHECK_EQ(got_with("close_context"), WSVOICE_ELEVEN_CONTEXTS + 1);
+	CHECK_EQ(call.nd, 1);
+	CHECK_EQ(call.dtag[0], 2);
+	CHECK_EQ(call.derr[0], 0);
+	call_end();
+	return 0;
+}
+
 TEST(eleven_cancel_in_handler)
 {
 	CHECK_EQ(srv_start(el_plain), 0);
@@ -982,6 +1006,7 @@ int main(void)
 	RUN(endpoints);
 	RUN(eleven_in_order);
 	RUN(eleven_contexts_bounded);
+	RUN(eleven_contexts_given_up);
 	RUN(eleven_cancel_in_handler);
 	RUN(refused_key);
 	RUN(error_message);
