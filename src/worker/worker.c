@@ -2,7 +2,8 @@
  * DESIGN. One libre loop per worker process drives every call: the
  * server's WebSocket, each call's pipeline (a state machine, no thread of
  * its own), the LLM's HTTP requests and the network speech providers'
- * (httpc, curl on the loop: provider.h). What the server sends is handed to the
+ * (httpc, curl on the loop: provider.h; the streaming voices' WebSocket,
+ * one per call: wsvoice.h). What the server sends is handed to the
  * pipeline at once and what a pipeline says is written to the WebSocket
  * from the same thread. The CPU-bound engines (pocketsphinx, espeak-ng,
  * flite) run on the engine pool, a few threads for all the calls, whose
@@ -638,7 +639,7 @@ static int connect_server(struct worker *w)
  * network a call costs the loop its frames (50 a second each way, a
  * copy and a pace check each), a few hundred kilobytes (the pipeline's
  * turn buffer and queues, the utterance's audio until it is sent) and two
- * sockets now and then: 200 calls stay far below one core and 100 MB, and
+ * sockets now and then (ElevenLabs and Cartesia: one held for the call): 200 calls stay far below one core and 100 MB, and
  * two workers (agent_workers' default) hold 400 on two cores.
  */
 static uint32_t default_capacity(const struct config *cfg)
