@@ -6,7 +6,8 @@
  * clauses whatever order it comes in, done per clause, ElevenLabs'
  * contexts bounded, cancel, and each failure (refused key, error message,
  * drop, stall) failing the first clause with its error and the rest with
- * ECANCELED, then a new socket after the backoff.
+ * ECANCELED, then a new socket after the backoff; and the speaker
+ * keeping the order of clauses across the streaming and embedded voices.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -19,7 +20,11 @@
 #include "core/libre.h"
 #include <re_tcp.h>
 #include <re_main.h>
+#include "net/httpc.h"
+#include "speech/tts.h"
+#include "worker/engine.h"
 #include "worker/provider.h"
+#include "worker/speaker.h"
 #include "worker/wsvoice.h"
 #include "test.h"
 
@@ -337,7 +342,8 @@ static void done_h(uint32_t tag, int err, void *arg)
 		re_cancel();
 }
 
-static int call_start(const char *name, unsigned timeout_ms)
+/* The provider's settings, for the server started. */
+static void call_prm(const char *name, unsigned timeout_ms)
 {
 	memset(&call, 0, sizeof(call));
 	snprintf(call.url, sizeof(call.url), "ws://127.0.0.1:%u/x", srv.port);
@@ -347,6 +353,11 @@ static int call_start(const char *name, unsigned timeout_ms)
 	                            .model = "m1",
 	                            .voice = "v1",
 	                            .timeout_ms = timeout_ms};
+}
+
+static int call_start(const char *name, unsigned timeout_ms)
+{
+	call_prm(name, timeout_ms);
 	return wsvoice_alloc(&call.v, &call.pv, "c1", audio_h, done_h, NULL);
 }
 
@@ -990,14 +1001,119 @@ TEST(backoff)
 	return 0;
 }
 
+/* ---- through the speaker ---- */
+
+static struct tts *tts;
+static struct engine_pool *pool;
+static struct httpc *http;
+
+static struct {
+	char kinds[64]; /* one letter per run of audio of a kind */
+	size_t nk;
+	int err[8];
+	unsigned nd;
+} sp;
+
+/* A: the provider's first context, C: its second, E: the embedded
+ * voice. */
+static void sp_audio(uint32_t tag, const int16_t *pcm, size_t n, void *arg)
+{
+	uint8_t a = 17, c = 33;
+	int16_t sa, sc;
+	char k = 'E';
+	size_t i;
+
+	(void)tag;
+	(void)arg;
+	wsvoice_ulaw(&sa, &a, 1);
+	wsvoice_ulaw(&sc, &c, 1);
+	for (i = 0; i < n && pcm[i] == sa; i++)
+		;
+	if (i == n)
+		k = 'A';
+	for (i = 0; i < n && pcm[i] == sc; i++)
+		;
+	if (i == n)
+		k = 'C';
+	if ((!sp.nk || sp.kinds[sp.nk - 1] != k) && sp.nk < 63)
+		sp.kinds[sp.nk++] = k;
+}
+
+static void sp_done(uint32_t tag, int err, void *arg)
+{
+	(void)tag;
+	(void)arg;
+	if (sp.nd < 8)
+		sp.err[sp.nd++] = err;
+	if (sp.nd == 3)
+		re_cancel();
+}
+
+/* The speaker keeps the order across voices: a network clause, an
+ * embedded one behind it (which waits for it), a network one behind
+ * that (which waits for the embedded one); and after a refused key the
+ * embedded voice speaks. */
+TEST(speaker_stream_order)
+{
+	struct speaker *s = NULL;
+	struct speaker_config sc = {0};
+
+	CHECK_EQ(srv_start(el_plain), 0);
+	memset(&sp, 0, sizeof(sp));
+	call_prm("elevenlabs", 3000);
+	call.pv.http = http;
+	sc.tts = tts;
+	sc.pool = pool;
+	sc.net = &call.pv;
+	sc.call_id = "c2";
+	CHECK_EQ(speaker_alloc(&s, &sc, sp_audio, sp_done, NULL), 0);
+	CHECK_EQ(speaker_say(s, "One.", 4, 1), 0);
+	CHECK_EQ(speaker_say_embedded(s, "Two.", 4, 1), 0);
+	CHECK_EQ(speaker_say(s, "Three.", 6, 1), 0);
+	run(8000);
+	CHECK_EQ(sp.nd, 3);
+	CHECK_EQ(sp.err[0], 0);
+	CHECK_EQ(sp.err[1], 0);
+	CHECK_EQ(sp.err[2], 0);
+	sp.kinds[sp.nk] = '\0';
+	CHECK_STR(sp.kinds, "AEC");
+	CHECK_EQ(srv.upgrades, 1);
+
+	/* a refused key: the network clause fails, the next of its reply
+	 * is cancelled, the embedded apology is said */
+	srv.on_text = el_badkey;
+	memset(&sp, 0, sizeof(sp));
+	CHECK_EQ(speaker_say(s, "Four.", 5, 2), 0);
+	CHECK_EQ(speaker_say(s, "Five.", 5, 2), 0);
+	CHECK_EQ(speaker_say_embedded(s, "Sorry.", 6, 2), 0);
+	run(8000);
+	CHECK_EQ(sp.nd, 3);
+	CHECK_EQ(sp.err[0], EACCES);
+	CHECK_EQ(sp.err[1], ECANCELED);
+	CHECK_EQ(sp.err[2], 0);
+	sp.kinds[sp.nk] = '\0';
+	CHECK_STR(sp.kinds, "E");
+	mem_deref(s);
+	return 0;
+}
+
 int main(void)
 {
+	struct tts_params tp;
+	const char *why = NULL;
 	int err;
 
 	signal(SIGPIPE, SIG_IGN);
 	err = libre_init();
 	if (err) {
 		printf("FAIL libre_init: %d\n", err);
+		return 1;
+	}
+	tts_params_default(&tp);
+	tp.out_rate = 8000;
+	if (tts_alloc(&tts, &tp, &why) || httpc_alloc(&http) ||
+	    engine_pool_alloc(&pool, 1)) {
+		printf("FAIL setup: %s\n", why ? why : "http or pool");
 		return 1;
 	}
 	RUN(read_elevenlabs);
@@ -1015,7 +1131,11 @@ int main(void)
 	RUN(cartesia_reply_context);
 	RUN(idle_close_reopens);
 	RUN(backoff);
+	RUN(speaker_stream_order);
 	srv_stop();
+	mem_deref(pool);
+	mem_deref(http);
+	mem_deref(tts);
 	libre_close();
 	TEST_EXIT();
 }
