@@ -105,6 +105,8 @@ enum wsvoice_dialect wsvoice_dialect(const char *name)
 
 /* ---- mu-law ------------------------------------------------------------ */
 
+/* G.711's expansion (media/g711.c has it too, but media/ sits above
+ * worker/ in the layout). */
 static int16_t ulaw(uint8_t u)
 {
 	int t;
