@@ -542,9 +542,56 @@ const char *config_stt_model(const struct config *cfg)
 	return "whisper-1";
 }
 
+/* The network voices' own defaults: the variable their SDKs read for the
+ * key, the public base URL, a model and a voice from their documents. */
+static const struct tts_default {
+	const char *provider, *env, *url, *model, *voice;
+} tts_defaults[] = {
+    {"openai", "OPENAI_API_KEY", "https://api.openai.com/v1", "gpt-4o-mini-tts",
+     "alloy"},
+    /* George, a premade voice the API reference's examples use */
+    {"elevenlabs", "ELEVEN_API_KEY", "https://api.elevenlabs.io",
+     "eleven_flash_v2_5", "JBFqnCBsd6RMkjVDRZzb"},
+    /* Barbershop Man, the voice of Cartesia's WebSocket examples */
+    {"cartesia", "CARTESIA_API_KEY", "https://api.cartesia.ai", "sonic-2",
+     "a0e99841-438c-4a64-b679-ae501e7d6091"},
+};
+
+static const struct tts_default *tts_default(const struct config *cfg)
+{
+	for (size_t i = 0; i < sizeof(tts_defaults) / sizeof(tts_defaults[0]);
+	     i++) {
+		if (!strcmp(cfg->tts_provider, tts_defaults[i].provider))
+			return &tts_defaults[i];
+	}
+	return NULL;
+}
+
 const char *config_tts_api_key(const struct config *cfg)
 {
-	return openai_key(cfg->tts_provider, cfg->tts_api_key);
+	const struct tts_default *d = tts_default(cfg);
+	const char *v;
+
+	/* Only the provider's own variable: a key meant for one provider
+	 * never goes to another. */
+	if (cfg->tts_api_key[0] || !d)
+		return cfg->tts_api_key;
+	v = getenv(d->env);
+	return v ? v : "";
+}
+
+const char *config_tts_url(const struct config *cfg)
+{
+	const struct tts_default *d = tts_default(cfg);
+
+	return cfg->tts_url[0] || !d ? cfg->tts_url : d->url;
+}
+
+const char *config_tts_model(const struct config *cfg)
+{
+	const struct tts_default *d = tts_default(cfg);
+
+	return cfg->tts_model[0] || !d ? cfg->tts_model : d->model;
 }
 
 const char *config_realtime_api_key(const struct config *cfg)
@@ -554,12 +601,14 @@ const char *config_realtime_api_key(const struct config *cfg)
 
 const char *config_tts_voice(const struct config *cfg)
 {
+	const struct tts_default *d = tts_default(cfg);
+
 	if (cfg->tts_voice[0])
 		return cfg->tts_voice;
 	if (!strcmp(cfg->tts_provider, "flite"))
 		return "kal";
-	if (!strcmp(cfg->tts_provider, "openai"))
-		return "alloy";
+	if (d)
+		return d->voice;
 	return "en-us+klatt3";
 }
 

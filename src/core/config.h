@@ -91,7 +91,8 @@ struct config {
 	char realtime_model[128];
 	char realtime_voice[64];
 	uint32_t realtime_timeout_ms;
-	char tts_provider[16]; /* espeak-ng, flite or openai */
+	char tts_provider[16]; /* espeak-ng, flite, openai, elevenlabs,
+	                          cartesia */
 	char tts_voice[64];    /* "" = the provider's own default */
 	uint32_t tts_rate_wpm;
 	char tts_url[1024]; /* a network provider's base URL */
@@ -149,8 +150,9 @@ void config_print_help(FILE *out);
 /* The secret of key, or NULL. */
 const char *config_key_secret(const struct config *cfg, const char *key);
 
-/* The speech providers' keys: stt_api_key or tts_api_key, else, for the
- * openai provider, OPENAI_API_KEY as OpenAI's own SDKs read it; "" when
+/* The speech providers' keys: stt_api_key or tts_api_key, else the
+ * variable the provider's own SDKs read (OPENAI_API_KEY for openai;
+ * ELEVEN_API_KEY, CARTESIA_API_KEY for those TTS providers); "" when
  * neither is set (a self-hosted server may need none). */
 const char *config_stt_api_key(const struct config *cfg);
 const char *config_tts_api_key(const struct config *cfg);
@@ -164,9 +166,14 @@ const char *config_realtime_api_key(const struct config *cfg);
 bool config_stt_network(const struct config *cfg);
 const char *config_stt_url(const struct config *cfg);
 const char *config_stt_model(const struct config *cfg);
+/* tts_url and tts_model, or the network TTS provider's when "": its
+ * public base URL and a model it documents (config.c). */
+const char *config_tts_url(const struct config *cfg);
+const char *config_tts_model(const struct config *cfg);
 /* tts_voice, or the provider's default when it is "": en-us+klatt3 for
  * espeak-ng (the Klatt voices are the clearest on a phone line), kal for
- * flite, alloy for openai. */
+ * flite, alloy for openai, a documented voice id for elevenlabs and
+ * cartesia. */
 const char *config_tts_voice(const struct config *cfg);
 /* The embedded synthesiser and its voice: tts_provider's when it is one,
  * else espeak-ng's default, which speaks for a network provider that

@@ -396,12 +396,12 @@ static int parse_stt_provider(struct config *cfg, const struct key *k,
 static int parse_tts_provider(struct config *cfg, const struct key *k,
                               const char *v, const char **why)
 {
-	static const char *const names[] = {"espeak-ng", "flite", "openai",
-	                                    NULL};
+	static const char *const names[] = {"espeak-ng",  "flite",    "openai",
+	                                    "elevenlabs", "cartesia", NULL};
 
 	return parse_one_of(cfg, k, v, names,
 	                    "is not a text to speech provider voxgate has "
-	                    "(espeak-ng, flite, openai)",
+	                    "(espeak-ng, flite, openai, elevenlabs, cartesia)",
 	                    why);
 }
 
@@ -679,22 +679,28 @@ const struct key config_keys[] = {
      "of a reply, then each next",
      parse_duration, FIELD(realtime_timeout_ms)},
     {"tts_provider", "espeak-ng",
-     "text to speech: espeak-ng, flite or openai (OpenAI-compatible "
-     "/audio/speech)",
+     "text to speech: espeak-ng, flite, openai (OpenAI-compatible "
+     "/audio/speech), elevenlabs or cartesia (their WebSockets)",
      parse_tts_provider, FIELD(tts_provider)},
     {"tts_voice", "",
      "the TTS voice; empty = the provider's default (en-us+klatt3, kal, "
-     "alloy)",
+     "alloy, ElevenLabs' George, Cartesia's Barbershop Man)",
      parse_str, FIELD(tts_voice)},
     {"tts_rate_wpm", "175", "speaking rate in words per minute", parse_count,
      FIELD(tts_rate_wpm)},
-    {"tts_url", "https://api.openai.com/v1",
-     "the network TTS provider's base URL", parse_http_url, FIELD(tts_url)},
+    {"tts_url", "",
+     "the network TTS provider's base URL; empty = its public one "
+     "(https://api.openai.com/v1, https://api.elevenlabs.io, "
+     "https://api.cartesia.ai)",
+     parse_http_url, FIELD(tts_url)},
     {"tts_api_key", "",
-     "its API key; empty = OPENAI_API_KEY for openai, else none", parse_str,
-     FIELD(tts_api_key), NULL, true},
-    {"tts_model", "gpt-4o-mini-tts", "the TTS model asked for", parse_str,
-     FIELD(tts_model)},
+     "its API key; empty = OPENAI_API_KEY, ELEVEN_API_KEY or "
+     "CARTESIA_API_KEY for its provider, else none",
+     parse_str, FIELD(tts_api_key), NULL, true},
+    {"tts_model", "",
+     "the TTS model asked for; empty = the provider's (gpt-4o-mini-tts, "
+     "eleven_flash_v2_5, sonic-2)",
+     parse_str, FIELD(tts_model)},
     {"tts_timeout", "5s",
      "longest wait for a network TTS provider's audio: the first chunk, "
      "then each next",

@@ -71,7 +71,8 @@ int worker_env_build(char ***envp, const struct config *cfg)
 	    {"TTS_VOICE", cfg->tts_voice},
 	    {"TTS_RATE_WPM", rate},
 	    {"TTS_URL", cfg->tts_url},
-	    /* Resolved here: OPENAI_API_KEY is not among what a worker
+	    /* Resolved here: the providers' own variables (OPENAI_API_KEY,
+	     * ELEVEN_API_KEY, CARTESIA_API_KEY) are not among what a worker
 	     * keeps of the server's environment. */
 	    {"TTS_API_KEY", config_tts_api_key(cfg)},
 	    {"TTS_MODEL", cfg->tts_model},

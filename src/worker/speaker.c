@@ -15,6 +15,12 @@
  * A clause at a time per call: the next request starts when the last
  * clause's audio is in, which a provider sends faster than it plays, so
  * the caller hears no gap, and a cancel has one request to drop.
+ *
+ * A streaming voice on a WebSocket (ElevenLabs, Cartesia: wsvoice.h)
+ * takes each network clause as soon as it is queued, so that the
+ * provider has the text while the brain still writes; it answers in the
+ * order given. An embedded clause queued behind network ones waits for
+ * them to be over, and the clauses behind it for it, so the order holds.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -31,6 +37,7 @@
 #include "worker/engine.h"
 #include "worker/provider.h"
 #include "worker/speaker.h"
+#include "worker/wsvoice.h"
 #include "speech/tts.h"
 
 #define NET_RATE 24000
@@ -77,6 +84,8 @@ struct speaker {
 	/* a network clause failed: the rest of its tag's are not tried */
 	bool failed;
 	uint32_t failed_tag;
+	/* the streaming voice, when the network voice is one */
+	struct wsvoice *ws;
 };
 
 struct sjob {
@@ -89,6 +98,9 @@ struct sjob {
 };
 
 static void next(struct speaker *s);
+static void kicked(void *arg);
+static void ws_audio(uint32_t tag, const int16_t *pcm, size_t n, void *arg);
+static void ws_done(uint32_t tag, int err, void *arg);
 
 /* ---- the embedded voice ------------------------------------------------ */
 
@@ -300,6 +312,23 @@ static void next(struct speaker *s)
 		struct item *it = s->head;
 		int err;
 
+		if (s->ws &&
+		    (it->embedded || (s->failed && s->failed_tag == it->tag))) {
+			/* Said, or refused, after the clauses before it. */
+			if (wsvoice_busy(s->ws))
+				break;
+		} else if (s->ws) {
+			err = wsvoice_say(s->ws, it->text, it->len, it->tag);
+			if (err && wsvoice_busy(s->ws))
+				break; /* tried again after those */
+			s->head = it->next;
+			if (!s->head)
+				s->tail = &s->head;
+			if (err)
+				s->doneh(it->tag, err, s->arg);
+			mem_deref(it);
+			continue;
+		}
 		s->head = it->next;
 		if (!s->head)
 			s->tail = &s->head;
@@ -324,6 +353,7 @@ static void next(struct speaker *s)
 static void flush(struct speaker *s)
 {
 	engine_queue_flush(s->q);
+	wsvoice_cancel(s->ws);
 	s->req = mem_deref(s->req);
 	s->cur = mem_deref(s->cur);
 	while (s->head) {
@@ -341,6 +371,7 @@ static void speaker_destructor(void *arg)
 
 	tmr_cancel(&s->kick);
 	flush(s);
+	mem_deref(s->ws);
 	mem_deref(s->q);
 	if (s->rs)
 		speex_resampler_destroy(s->rs);
@@ -366,7 +397,14 @@ int speaker_alloc(struct speaker **sp, const struct speaker_config *cfg,
 	s->arg = arg;
 	s->tail = &s->head;
 	tmr_init(&s->kick);
-	if (s->net) {
+	if (s->net && wsvoice_dialect(s->net->name) != WSVOICE_NONE) {
+		err = wsvoice_alloc(&s->ws, s->net, s->call_id, ws_audio,
+		                    ws_done, s);
+		if (err) {
+			mem_deref(s);
+			return err;
+		}
+	} else if (s->net) {
 		int rerr = 0;
 
 		s->rs =
@@ -383,6 +421,27 @@ int speaker_alloc(struct speaker **sp, const struct speaker_config *cfg,
 	}
 	*sp = s;
 	return 0;
+}
+
+static void ws_audio(uint32_t tag, const int16_t *pcm, size_t n, void *arg)
+{
+	struct speaker *s = arg;
+
+	s->audioh(tag, pcm, n, s->arg);
+}
+
+static void ws_done(uint32_t tag, int err, void *arg)
+{
+	struct speaker *s = arg;
+
+	if (err && err != ECANCELED) {
+		s->failed = true;
+		s->failed_tag = tag;
+	}
+	s->doneh(tag, err, s->arg);
+	/* What waited for the stream starts from the loop. */
+	if (s->head && !s->cur)
+		tmr_start(&s->kick, 0, kicked, s);
 }
 
 static void kicked(void *arg)

@@ -6,7 +6,9 @@
  * every clause given and stops the one being made. espeak-ng and flite run
  * on the engine pool (engine.h), one clause of a call at a time; a network
  * voice (an OpenAI-compatible /audio/speech) streams each clause over
- * HTTP on the loop, its audio brought to 8 kHz as it arrives.
+ * HTTP on the loop, its audio brought to 8 kHz as it arrives; ElevenLabs
+ * and Cartesia take each clause on the call's WebSocket as soon as it is
+ * given (wsvoice.h).
  */
 #ifndef VOXGATE_WORKER_SPEAKER_H
 #define VOXGATE_WORKER_SPEAKER_H
@@ -24,7 +26,8 @@ struct speaker_config {
 	 * speaker_say_embedded. */
 	struct tts *tts;
 	struct engine_pool *pool;
-	/* An OpenAI-compatible speech endpoint; NULL = none. */
+	/* A network voice: an OpenAI-compatible speech endpoint, or with
+	 * name "elevenlabs" or "cartesia" a WebSocket one; NULL = none. */
 	const struct provider *net;
 	const char *call_id; /* for the log; NULL = none */
 };

@@ -2,7 +2,8 @@
  * DESIGN. One libre loop per worker process drives every call: the
  * server's WebSocket, each call's pipeline (a state machine, no thread of
  * its own), the LLM's HTTP requests and the network speech providers'
- * (httpc, curl on the loop: provider.h). What the server sends is handed to the
+ * (httpc, curl on the loop: provider.h; the streaming voices' WebSocket,
+ * one per call: wsvoice.h). What the server sends is handed to the
  * pipeline at once and what a pipeline says is written to the WebSocket
  * from the same thread. The CPU-bound engines (pocketsphinx, espeak-ng,
  * flite) run on the engine pool, a few threads for all the calls, whose
@@ -40,6 +41,7 @@
 #include "worker/engine.h"
 #include "worker/listener.h"
 #include "worker/provider.h"
+#include "worker/wsvoice.h"
 
 #define CONNECT_TIMEOUT_MS 10000
 /* A recogniser pass lasts at most about a second: an offer waits that
@@ -478,6 +480,13 @@ static void on_signal(int sig)
 
 /* ---- set-up ------------------------------------------------------------ */
 
+/* A network voice: the OpenAI-compatible one or a streaming one. */
+static bool tts_is_net(const struct config *cfg)
+{
+	return !strcmp(cfg->tts_provider, "openai") ||
+	       wsvoice_dialect(cfg->tts_provider) != WSVOICE_NONE;
+}
+
 /* The network providers the settings name, their endpoints made from
  * their base URLs now, so that a bad one stops the worker at start. */
 static int providers_load(struct worker *w)
@@ -487,7 +496,7 @@ static int providers_load(struct worker *w)
 	int err = 0;
 
 	w->stt_net = config_stt_network(cfg);
-	w->tts_net = !strcmp(cfg->tts_provider, "openai");
+	w->tts_net = tts_is_net(cfg);
 	w->rt = !strcmp(cfg->brain, "realtime");
 	if (w->rt) {
 		const struct url_param q = {"model", cfg->realtime_model};
@@ -536,8 +545,15 @@ static int providers_load(struct worker *w)
 			w->stt_pv.url = w->stt_url;
 	}
 	if (w->tts_net) {
-		err = url_endpoint(&w->tts_url, cfg->tts_url, "audio/speech",
-		                   false, NULL, 0, &why);
+		/* ElevenLabs and Cartesia: their WebSockets (wsvoice.h). */
+		if (wsvoice_dialect(cfg->tts_provider) != WSVOICE_NONE)
+			err = wsvoice_endpoint(
+			    &w->tts_url, cfg->tts_provider, config_tts_url(cfg),
+			    config_tts_model(cfg), config_tts_voice(cfg), &why);
+		else
+			err =
+			    url_endpoint(&w->tts_url, config_tts_url(cfg),
+			                 "audio/speech", false, NULL, 0, &why);
 		if (err) {
 			fprintf(stderr, "voxgate: tts_url: %s\n",
 			        why ? why : strerror(err));
@@ -547,7 +563,7 @@ static int providers_load(struct worker *w)
 		    .name = cfg->tts_provider,
 		    .url = w->tts_url,
 		    .api_key = config_tts_api_key(cfg),
-		    .model = cfg->tts_model,
+		    .model = config_tts_model(cfg),
 		    .voice = config_tts_voice(cfg),
 		    .timeout_ms = cfg->tts_timeout_ms,
 		};
@@ -703,13 +719,13 @@ static int connect_server(struct worker *w)
  * network a call costs the loop its frames (50 a second each way, a
  * copy and a pace check each), a few hundred kilobytes (the pipeline's
  * turn buffer and queues, the utterance's audio until it is sent) and two
- * sockets now and then: 200 calls stay far below one core and 100 MB, and
+ * sockets now and then (ElevenLabs and Cartesia: one held for the call): 200 calls stay far below one core and 100 MB, and
  * two workers (agent_workers' default) hold 400 on two cores.
  */
 static uint32_t default_capacity(const struct config *cfg)
 {
 	bool stt_net = config_stt_network(cfg);
-	bool tts_net = !strcmp(cfg->tts_provider, "openai");
+	bool tts_net = tts_is_net(cfg);
 
 	/* The model hears and speaks: a call is its socket and its
 	 * frames, the embedded voice only apologises. */

@@ -1015,11 +1015,11 @@ TEST(speech_provider_keys)
 	CHECK_STR(cfg.tts_provider, "espeak-ng");
 	CHECK_STR(cfg.stt_url, "");
 	CHECK_STR(config_stt_url(&cfg), "https://api.openai.com/v1");
-	CHECK_STR(cfg.tts_url, "https://api.openai.com/v1");
+	CHECK_STR(cfg.tts_url, "");
 	CHECK_STR(cfg.stt_model, "");
 	CHECK_STR(config_stt_model(&cfg), "whisper-1");
 	CHECK(!config_stt_network(&cfg));
-	CHECK_STR(cfg.tts_model, "gpt-4o-mini-tts");
+	CHECK_STR(cfg.tts_model, "");
 	CHECK_EQ(cfg.stt_timeout_ms, 10000);
 	CHECK_EQ(cfg.tts_timeout_ms, 5000);
 	CHECK_STR(config_tts_voice(&cfg), "en-us+klatt3");
@@ -1028,10 +1028,10 @@ TEST(speech_provider_keys)
 	CHECK_STR(err, "stt_provider: \"deepgramm\" is not a speech to text "
 	               "provider voxgate has (pocketsphinx, openai, deepgram, "
 	               "openai-realtime) (from --stt-provider)");
-	CHECK_EQ(load("--tts-provider=cartesia", NULL), EINVAL);
-	CHECK_STR(err, "tts_provider: \"cartesia\" is not a text to speech "
-	               "provider voxgate has (espeak-ng, flite, openai) (from "
-	               "--tts-provider)");
+	CHECK_EQ(load("--tts-provider=polly", NULL), EINVAL);
+	CHECK_STR(err, "tts_provider: \"polly\" is not a text to speech "
+	               "provider voxgate has (espeak-ng, flite, openai, "
+	               "elevenlabs, cartesia) (from --tts-provider)");
 	CHECK_EQ(load("--stt-url=ftp://x", NULL), EINVAL);
 	CHECK_EQ(load("--tts-timeout=soon", NULL), EINVAL);
 	/* a key never shows in an error, even its own */
@@ -1062,6 +1062,8 @@ TEST(speech_provider_keys)
 	CHECK_STR(config_stt_api_key(&cfg), "sk-env");
 	CHECK_STR(config_tts_api_key(&cfg), "sk-env");
 	CHECK_STR(config_tts_voice(&cfg), "alloy");
+	CHECK_STR(config_tts_url(&cfg), "https://api.openai.com/v1");
+	CHECK_STR(config_tts_model(&cfg), "gpt-4o-mini-tts");
 	/* brain realtime: its defaults, OpenAI's key when none is set */
 	CHECK_STR(config_realtime_api_key(&cfg), "sk-env");
 	CHECK_EQ(load("--brain=realtime", "--realtime-api-key=sk-rt",
@@ -1158,6 +1160,48 @@ TEST(streaming_stt_defaults)
 	CHECK_STR(config_stt_api_key(&cfg), "");
 	CHECK_EQ(load("--stt-provider=pocketsphinx", NULL), 0);
 	CHECK_STR(config_stt_api_key(&cfg), "");
+	unsetenv("OPENAI_API_KEY");
+	return 0;
+}
+
+/* The streaming voices: each with its public URL, a documented model and
+ * voice, and its own SDK's key variable, which no other provider takes;
+ * what is set wins. */
+TEST(streaming_voice_settings)
+{
+	const char *prov = NULL, *voice = NULL;
+
+	CHECK_EQ(setenv("OPENAI_API_KEY", "sk-openai", 1), 0);
+	CHECK_EQ(setenv("ELEVEN_API_KEY", "xi-env", 1), 0);
+	CHECK_EQ(setenv("CARTESIA_API_KEY", "cartesia-env", 1), 0);
+	CHECK_EQ(load("--tts-provider=elevenlabs", NULL), 0);
+	CHECK_STR(config_tts_url(&cfg), "https://api.elevenlabs.io");
+	CHECK_STR(config_tts_model(&cfg), "eleven_flash_v2_5");
+	CHECK_STR(config_tts_voice(&cfg), "JBFqnCBsd6RMkjVDRZzb");
+	CHECK_STR(config_tts_api_key(&cfg), "xi-env");
+	config_tts_embedded(&cfg, &prov, &voice);
+	CHECK_STR(prov, "espeak-ng");
+	CHECK_EQ(load("--tts-provider=cartesia", NULL), 0);
+	CHECK_STR(config_tts_url(&cfg), "https://api.cartesia.ai");
+	CHECK_STR(config_tts_model(&cfg), "sonic-2");
+	CHECK_STR(config_tts_voice(&cfg),
+	          "a0e99841-438c-4a64-b679-ae501e7d6091");
+	CHECK_STR(config_tts_api_key(&cfg), "cartesia-env");
+	CHECK_EQ(load("--tts-provider=cartesia", "--tts-url=http://127.0.0.1:9",
+	              "--tts-model=sonic-turbo", "--tts-voice=v1",
+	              "--tts-api-key=set", NULL),
+	         0);
+	CHECK_STR(config_tts_url(&cfg), "http://127.0.0.1:9");
+	CHECK_STR(config_tts_model(&cfg), "sonic-turbo");
+	CHECK_STR(config_tts_voice(&cfg), "v1");
+	CHECK_STR(config_tts_api_key(&cfg), "set");
+	unsetenv("CARTESIA_API_KEY");
+	CHECK_EQ(load("--tts-provider=cartesia", NULL), 0);
+	CHECK_STR(config_tts_api_key(&cfg), "");
+	CHECK_EQ(load("--tts-provider=espeak-ng", NULL), 0);
+	CHECK_STR(config_tts_api_key(&cfg), "");
+	CHECK_STR(config_tts_url(&cfg), "");
+	unsetenv("ELEVEN_API_KEY");
 	unsetenv("OPENAI_API_KEY");
 	return 0;
 }
@@ -1330,6 +1374,7 @@ int main(void)
 	RUN(new_scalar_keys);
 	RUN(speech_provider_keys);
 	RUN(streaming_stt_defaults);
+	RUN(streaming_voice_settings);
 	RUN(carrier_keys);
 	RUN(transfer_to);
 	RUN(load_keys_only);

@@ -161,6 +161,22 @@ TEST(speech_providers)
 	CHECK(has(env, "VOXGATE_STT_API_KEY=sk-from-env"));
 	worker_env_free(env);
 	unsetenv("DEEPGRAM_API_KEY");
+
+	/* the streaming voices' own variables, resolved for their provider
+	 * only; the workers never see the variables themselves */
+	CHECK_EQ(setenv("ELEVEN_API_KEY", "xi-from-env", 1), 0);
+	strcpy(cfg.tts_provider, "elevenlabs");
+	cfg.tts_api_key[0] = '\0';
+	CHECK_EQ(worker_env_build(&env, &cfg), 0);
+	CHECK(has(env, "VOXGATE_TTS_PROVIDER=elevenlabs"));
+	CHECK(has(env, "VOXGATE_TTS_API_KEY=xi-from-env"));
+	CHECK_EQ(count(env, "ELEVEN_API_KEY="), 0);
+	worker_env_free(env);
+	strcpy(cfg.tts_provider, "cartesia");
+	CHECK_EQ(worker_env_build(&env, &cfg), 0);
+	CHECK(has(env, "VOXGATE_TTS_API_KEY="));
+	worker_env_free(env);
+	unsetenv("ELEVEN_API_KEY");
 	unsetenv("OPENAI_API_KEY");
 	return 0;
 }

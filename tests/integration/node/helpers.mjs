@@ -196,6 +196,7 @@ export async function startServer(opts = {}) {
   delete env.LIVEKIT_API_SECRET;
   delete env.LIVEKIT_KEYS;
   for (const k of Object.keys(env)) if (k.startsWith('VOXGATE_') && k !== 'VOXGATE_BIN') delete env[k];
+  Object.assign(env, opts.env ?? {});
 
   const child = track(
     spawn(BIN, args, { cwd: TMP, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }),

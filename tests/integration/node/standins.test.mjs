@@ -736,6 +736,20 @@ describe('elevenlabs', () => {
     assert.ok(errors.length > 0, 'the plugin reports an error');
   });
 
+  test('fault error: after the first audio, the service\'s {message, error, code} and a close with that code', async () => {
+    el.fault = { kind: 'error', count: 1 };
+    const murl = `${el.url.replace(/^http/, 'ws')}/v1/text-to-speech/v/multi-stream-input?output_format=ulaw_8000`;
+    const c = client(murl, { headers: { 'xi-api-key': el.key } });
+    await c.opened;
+    c.send({ text: ' ', context_id: 'c1' });
+    c.send({ text: 'A sentence long enough for several chunks. ', context_id: 'c1', flush: true });
+    const { __at, ...e } = await c.next((m) => m.error);
+    assert.deepEqual(e, { message: 'An internal server error occurred.', error: 'internal_server_error', code: 1011 });
+    assert.equal(c.msgs.filter((m) => m.audio).length, 1, 'one chunk before the error');
+    assert.equal((await c.closed).code, 1011);
+    el.fault = null;
+  });
+
   test('fault status 401/429/500 on the upgrade with {"detail":{status, message}}; stall; drop; trickle; inactivity', async () => {
     for (const st of [401, 429, 500]) {
       el.fault = { kind: 'status', status: st, count: 1 };

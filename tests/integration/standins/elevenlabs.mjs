@@ -21,6 +21,9 @@
 //        socket closed, on stream-input)
 //   No text for inactivity_timeout s (default 20): closed with 1008 and the
 //   service's message (elevenlabs/elevenlabs-docs#426).
+//   In-band error (fault 'error'): after the first audio chunk, the
+//   service's error message {message, error, code} and then a close with
+//   that code, as livekit/agents-js#1985 shows it.
 //   An HTTP error (fault 'status') has the REST body
 //   {"detail":{"status":..., "message":...}}.
 //
@@ -80,6 +83,7 @@ export async function startElevenLabsStandIn(opts = {}) {
     const pace = ctl.pace(f);
     const stall = f?.kind === 'stall';
     const dropAfter = f?.kind === 'drop' ? f.after ?? 1 : null;
+    const inbandError = f?.kind === 'error';
     const autoMode = q.get('auto_mode') === 'true';
     const inactivity = Number(q.get('inactivity_timeout') ?? 20);
     let open = true;
@@ -128,6 +132,11 @@ export async function startElevenLabsStandIn(opts = {}) {
           if (wait > 0) await sleep(wait);
           if (!open) return;
           if (contexts.get(ctxId)?.closed === 'cancelled') return;
+          if (inbandError && sent > 0) {
+            ws.send(JSON.stringify({ message: 'An internal server error occurred.', error: 'internal_server_error', code: 1011 }));
+            rec.keep({ kind: 'out', error: 'internal_server_error' });
+            return closeWith(1011, 'internal_server_error');
+          }
           const t0 = off / bytesPerMs;
           const t1 = Math.min(ms, (off + step) / bytesPerMs);
           const idx = chars.map((c, i) => i).filter((i) => i * perChar >= t0 && i * perChar < t1);
