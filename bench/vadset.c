@@ -48,7 +48,7 @@
 #include <sys/stat.h>
 #include <re.h>
 
-#include "media/g711.h"
+#include "core/g711.h"
 #include "media/wav.h"
 #include "speech/tts.h"
 

@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include "core/be.h"
 #include "media/media_int.h"
-#include "media/g711.h"
+#include "core/g711.h"
 #include "media/jitter.h"
 #include "media/media_pc.h"
 

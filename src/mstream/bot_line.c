@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <string.h>
 #include "mstream/bot_line.h"
-#include "media/g711.h"
+#include "core/g711.h"
 
 #define ULAW_SILENCE 0xFF
 #define BYTES_PER_MS 8

@@ -30,7 +30,7 @@
 #include "core/id.h"
 #include "core/log.h"
 #include "core/ring.h"
-#include "media/g711.h"
+#include "core/g711.h"
 #include "net/wsguard.h"
 #include "room/room.h"
 

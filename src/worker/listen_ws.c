@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/g711.h"
 #include "core/log.h"
 #include "net/wsc.h"
 #include "worker/listen_ws.h"
@@ -45,21 +46,6 @@ const struct lws_ops *lws_ops_of(const char *name)
 	if (!strcmp(name, "openai-realtime"))
 		return &lws_realtime;
 	return NULL;
-}
-
-/* G.711 mu-law of a 16-bit sample, as media/g711.c encodes it (that
- * folder sits above this one): samples decoded from mu-law come back to
- * their own codes. */
-static uint8_t ulaw_of(int16_t x)
-{
-	int mask = x < 0 ? 0x7f : 0xff;
-	int mag = (x < 0 ? ~x : x) + 0x84;
-	int seg;
-
-	if (mag > 0x7fff)
-		mag = 0x7fff;
-	seg = 31 - __builtin_clz((unsigned)mag) - 7;
-	return (uint8_t)(((seg << 4) | ((mag >> (seg + 3)) & 0x0f)) ^ mask);
 }
 
 static uint32_t backoff_ms(unsigned attempts)
@@ -672,7 +658,7 @@ int lws_feed(struct lws *l, const int16_t *pcm, size_t n)
 	/* Sent LWS_CHUNK at a time: one message per 100 ms rather than per
 	 * frame; what is left goes at the turn's end, ahead of it. */
 	for (size_t i = 0; i < n; i++) {
-		l->ulaw[l->pend++] = ulaw_of(pcm[i]);
+		l->ulaw[l->pend++] = g711_ulaw_from_linear(pcm[i]);
 		if (l->pend == LWS_CHUNK) {
 			flush(l);
 			if (l->open_broken)

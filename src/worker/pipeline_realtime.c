@@ -54,6 +54,7 @@
 #include "core/libre.h"
 
 #include "core/clock.h"
+#include "core/g711.h"
 #include "core/log.h"
 #include "worker/pipeline_int.h"
 #include "worker/provider.h"
@@ -331,7 +332,7 @@ static void on_audio(struct prt *t, const struct rt_event *ev)
 		if (k > sizeof(pcm) / sizeof(pcm[0]))
 			k = sizeof(pcm) / sizeof(pcm[0]);
 		for (size_t j = 0; j < k; j++)
-			pcm[j] = rt_ulaw_to_linear(ev->audio[i + j]);
+			pcm[j] = g711_ulaw_to_linear(ev->audio[i + j]);
 		/* Out of memory, the chunk is lost: the reply is shorter. */
 		if (pipeline_reply_queue(r, pcm, k)) {
 			c->samples += k;

@@ -12,6 +12,7 @@
 
 #include "core/b64.h"
 #include "core/clock.h"
+#include "core/g711.h"
 #include "core/log.h"
 #include "net/wsc.h"
 #include "worker/provider.h"
@@ -39,32 +40,6 @@ struct rt {
 	unsigned seq;   /* event ids */
 	uint8_t *audio; /* RT_AUDIO_MAX: a delta decoded */
 };
-
-/* ---- mu-law ------------------------------------------------------------ */
-
-uint8_t rt_ulaw_from_linear(int16_t sample)
-{
-	int s = sample, sign = 0, exp = 7;
-
-	if (s < 0) {
-		s = -s;
-		sign = 0x80;
-	}
-	if (s > 32635)
-		s = 32635;
-	s += 0x84;
-	for (int mask = 0x4000; !(s & mask) && exp > 0; mask >>= 1)
-		exp--;
-	return (uint8_t) ~(sign | (exp << 4) | ((s >> (exp + 3)) & 0x0f));
-}
-
-int16_t rt_ulaw_to_linear(uint8_t code)
-{
-	int u = ~code & 0xff, exp = (u >> 4) & 7, v;
-
-	v = ((((u & 0x0f) << 3) + 0x84) << exp) - 0x84;
-	return (int16_t)(u & 0x80 ? -v : v);
-}
 
 /* ---- server events ----------------------------------------------------- */
 
@@ -542,7 +517,7 @@ int rt_append(struct rt *rt, const int16_t *pcm, size_t n)
 		int err;
 
 		for (size_t i = 0; i < k; i++)
-			ulaw[i] = rt_ulaw_from_linear(pcm[i]);
+			ulaw[i] = g711_ulaw_from_linear(pcm[i]);
 		memcpy(msg, head, sizeof(head) - 1);
 		err = base64_encode(ulaw, k, msg + sizeof(head) - 1, &len);
 		if (err)

@@ -87,11 +87,6 @@ struct rt_event {
 int rt_event_parse(const char *msg, size_t n, struct rt_event *ev,
                    uint8_t *audio, size_t cap);
 
-/* G.711 mu-law, here since media/ (which has it) is not the worker's to
- * include. */
-uint8_t rt_ulaw_from_linear(int16_t s);
-int16_t rt_ulaw_to_linear(uint8_t u);
-
 struct rt_prm {
 	const char *url; /* the ws(s) endpoint, ?model= included */
 	const char *api_key;

@@ -27,6 +27,7 @@
 
 #include "core/b64.h"
 #include "core/clock.h"
+#include "core/g711.h"
 #include "core/log.h"
 #include "net/url.h"
 #include "net/wsc.h"
@@ -104,24 +105,6 @@ enum wsvoice_dialect wsvoice_dialect(const char *name)
 }
 
 /* ---- mu-law ------------------------------------------------------------ */
-
-/* G.711's expansion (media/g711.c has it too, but media/ sits above
- * worker/ in the layout). */
-static int16_t ulaw(uint8_t u)
-{
-	int t;
-
-	u = (uint8_t)~u;
-	t = ((u & 0x0f) << 3) + 0x84;
-	t <<= (u & 0x70) >> 4;
-	return (int16_t)((u & 0x80) ? 0x84 - t : t - 0x84);
-}
-
-void wsvoice_ulaw(int16_t *pcm, const uint8_t *u, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		pcm[i] = ulaw(u[i]);
-}
 
 /* ---- messages ---------------------------------------------------------- */
 
@@ -380,7 +363,7 @@ static bool audio_to(struct wsvoice *v, struct clause *c, const uint8_t *u,
 	while (n && v->gen == gen) {
 		size_t k = n < BLOCK ? n : BLOCK;
 
-		wsvoice_ulaw(v->pcm, u, k);
+		g711_ulaw_decode(v->pcm, u, k);
 		v->audioh(c->tag, v->pcm, k, v->arg);
 		u += k;
 		n -= k;

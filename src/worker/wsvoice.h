@@ -118,7 +118,4 @@ struct wsvoice_msg {
 int wsvoice_read(enum wsvoice_dialect d, const uint8_t *p, size_t n,
                  struct wsvoice_msg *m, void **rootp);
 
-/* The 8 kHz samples of n mu-law bytes. */
-void wsvoice_ulaw(int16_t *pcm, const uint8_t *u, size_t n);
-
 #endif

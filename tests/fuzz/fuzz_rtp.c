@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <re.h>
 
-#include "media/g711.h"
+#include "core/g711.h"
 #include "media/jitter.h"
 #include "media/rtp.h"
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/b64.h"
+#include "core/g711.h"
 #include "worker/wsvoice.h"
 
 #include "fuzz.h"
@@ -54,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (b64_decode(s, k, 0, raw, sizeof(raw), &len))
 				break;
 			FUZZ_CHECK(len <= k / 4 * 3 + 2);
-			wsvoice_ulaw(pcm, raw, len);
+			g711_ulaw_decode(pcm, raw, len);
 			s += k;
 			left -= k;
 		}

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "mstream/bot_line.h"
-#include "media/g711.h"
+#include "core/g711.h"
 
 #include "test.h"
 

@@ -4,7 +4,7 @@
  * bit inversion), not from the codec's own formulas, so a shared mistake
  * cannot cancel out.
  */
-#include "media/g711.h"
+#include "core/g711.h"
 
 #include "test.h"
 

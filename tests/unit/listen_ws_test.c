@@ -20,7 +20,7 @@
 #include <re_tcp.h>
 
 #include "core/log.h"
-#include "media/g711.h"
+#include "core/g711.h"
 #include "worker/listen_ws.h"
 #include "test.h"
 

@@ -27,7 +27,7 @@
 #include <re.h>
 
 #include "agent/echo.h"
-#include "media/g711.h"
+#include "core/g711.h"
 #include "media/media.h"
 #include "media/rtp.h"
 

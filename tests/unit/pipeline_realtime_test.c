@@ -22,6 +22,7 @@
 
 #include "core/libre.h"
 #include <re_main.h>
+#include "core/g711.h"
 #include "worker/brain.h"
 #include "worker/engine.h"
 #include "worker/pipeline.h"
@@ -225,7 +226,7 @@ static void op_say(void *arg, uint32_t u, const int16_t *pcm, size_t n)
 	if (!T.utt[u].n)
 		T.utt[u].all_code = true;
 	for (size_t i = 0; i < n; i++)
-		if (pcm[i] != rt_ulaw_to_linear(CODE))
+		if (pcm[i] != g711_ulaw_to_linear(CODE))
 			T.utt[u].all_code = false;
 	T.utt[u].n += n;
 }

@@ -18,7 +18,7 @@
 #include "agent/echo_guard.h"
 #include "speech/tts.h"
 #include "speech/vad.h"
-#include "media/g711.h"
+#include "core/g711.h"
 
 #include "test.h"
 

@@ -20,6 +20,7 @@
 #include "core/libre.h"
 #include <re_tcp.h>
 #include <re_main.h>
+#include "core/g711.h"
 #include "net/httpc.h"
 #include "speech/tts.h"
 #include "worker/engine.h"
@@ -629,21 +630,6 @@ TEST(read_cartesia)
 	return 0;
 }
 
-TEST(ulaw)
-{
-	const uint8_t u[] = {0xff, 0x7f, 0x00, 0x80, 0xf0, 0x70};
-	int16_t pcm[6];
-
-	wsvoice_ulaw(pcm, u, 6);
-	CHECK_EQ(pcm[0], 0);
-	CHECK_EQ(pcm[1], 0);
-	CHECK_EQ(pcm[2], -32124);
-	CHECK_EQ(pcm[3], 32124);
-	CHECK_EQ(pcm[4], 120);
-	CHECK_EQ(pcm[5], -120);
-	return 0;
-}
-
 TEST(endpoints)
 {
 	const char *why = NULL;
@@ -713,8 +699,8 @@ TEST(eleven_in_order)
 		uint8_t b1 = 17, b2 = 33;
 		unsigned i = 0;
 
-		wsvoice_ulaw(&s1, &b1, 1);
-		wsvoice_ulaw(&s2, &b2, 1);
+		g711_ulaw_decode(&s1, &b1, 1);
+		g711_ulaw_decode(&s2, &b2, 1);
 		while (i < call.na && call.asample[i] == s1)
 			i++;
 		CHECK(i >= 1);
@@ -1025,8 +1011,8 @@ static void sp_audio(uint32_t tag, const int16_t *pcm, size_t n, void *arg)
 
 	(void)tag;
 	(void)arg;
-	wsvoice_ulaw(&sa, &a, 1);
-	wsvoice_ulaw(&sc, &c, 1);
+	g711_ulaw_decode(&sa, &a, 1);
+	g711_ulaw_decode(&sc, &c, 1);
 	for (i = 0; i < n && pcm[i] == sa; i++)
 		;
 	if (i == n)
@@ -1118,7 +1104,6 @@ int main(void)
 	}
 	RUN(read_elevenlabs);
 	RUN(read_cartesia);
-	RUN(ulaw);
 	RUN(endpoints);
 	RUN(eleven_in_order);
 	RUN(eleven_contexts_bounded);

@@ -1,6 +1,6 @@
 /* G.711 mu-law (PCMU) and A-law (PCMA), per ITU-T G.711. */
-#ifndef VOXGATE_MEDIA_G711_H
-#define VOXGATE_MEDIA_G711_H
+#ifndef VOXGATE_CORE_G711_H
+#define VOXGATE_CORE_G711_H
 
 #include <stddef.h>
 #include <stdint.h>

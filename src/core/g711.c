@@ -11,7 +11,7 @@
  * samples are folded with one's complement (~x) like the G.191 reference
  * code, so -1 encodes like 0 and -32768 needs no special case.
  */
-#include "media/g711.h"
+#include "core/g711.h"
 
 #define ULAW_BIAS 0x84 /* 33 in 14-bit units: aligns segment edges */
 #define ULAW_MAX  0x7FFF
