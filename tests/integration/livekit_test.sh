@@ -11,7 +11,7 @@
 #
 # Environment: VOXGATE_BIN, VG_KEEP=1 (keep the tests' temp dirs),
 # VG_NODE_CONCURRENCY (test files run at once, default 2),
-# VG_NODE_TIMEOUT (seconds for the whole run, default 240).
+# VG_NODE_TIMEOUT (seconds for the whole run, default 540).
 
 set -u
 
@@ -59,12 +59,12 @@ fi
 [ -x "$VOXGATE_BIN" ] || echo "# $VOXGATE_BIN is not built: every test will fail"
 
 start=$SECONDS
-timeout -k 5 "${VG_NODE_TIMEOUT:-240}" node --test --test-reporter=tap \
+timeout -k 5 "${VG_NODE_TIMEOUT:-540}" node --test --test-reporter=tap \
 	--test-concurrency="${VG_NODE_CONCURRENCY:-2}" "$NODE_DIR/" >"$TAP" 2>"$TAP.stderr"
 node_rc=$?
 echo "# node --test exited with $node_rc after $((SECONDS - start)) s (TAP in $TAP)"
 case $node_rc in
-124 | 137) echo "# node --test was killed after ${VG_NODE_TIMEOUT:-240} s" ;;
+124 | 137) echo "# node --test was killed after ${VG_NODE_TIMEOUT:-540} s" ;;
 esac
 
 # TAP (node's reporter: 4 spaces per nesting level, YAML blocks after each
