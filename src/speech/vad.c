@@ -65,7 +65,7 @@
  * count nor cancel it.
  *
  * Cost: one FFT of 256, a pitch search of 120 dot products of 80 samples
- * at 4 kHz, 9 k multiply-adds for the model: about 13 us a frame, 0.7 ms
+ * at 4 kHz, 9 k multiply-adds for the model: about 14 us a frame, 0.7 ms
  * of CPU per second of audio on one core of the development machine
  * (Silero as LiveKit runs it: 4-5 ms; bench/README.md, "VAD"). Memory is
  * fixed per call: struct vad is 7.5 KiB (the windows, FFT tables, the
