@@ -746,7 +746,7 @@ void vad_process(struct vad *v, const int16_t *pcm, size_t n,
 {
 	float in[VAD_MODEL_INPUTS];
 	double level = LEVEL_MIN_DB, p = 0, vol;
-	bool heard = pcm && n == v->frame;
+	bool heard = pcm && n == v->frame, silent, expired;
 
 	if (heard) {
 		level = front(v, pcm, in);
@@ -754,9 +754,11 @@ void vad_process(struct vad *v, const int16_t *pcm, size_t n,
 	}
 	/* Digital silence inside an onset is the echo guard withholding
 	 * the line (the agent was talking): it tells nothing of the caller,
-	 * so the onset waits over it (WITHHELD_MAX) rather than ending. */
-	if (heard && level < LEVEL_GATE_DB && v->state == VAD_STARTING &&
-	    v->withheld < WITHHELD_MAX) {
+	 * so the onset waits over it (WITHHELD_MAX) rather than ending; and
+	 * when it has waited that long, the silence ends it at once, whatever
+	 * the confidence and volume held from before. */
+	silent = heard && level < LEVEL_GATE_DB;
+	if (silent && v->state == VAD_STARTING && v->withheld < WITHHELD_MAX) {
 		v->withheld++;
 		out->confidence = 0;
 		out->volume = v->volume;
@@ -765,6 +767,7 @@ void vad_process(struct vad *v, const int16_t *pcm, size_t n,
 		out->speaking = false;
 		return;
 	}
+	expired = silent && v->state == VAD_STARTING;
 	v->withheld = 0;
 	/* Before START the confidence decays rather than drops (CONF_HOLD),
 	 * so a dip inside the first word does not cancel the onset. In a
@@ -787,7 +790,8 @@ void vad_process(struct vad *v, const int16_t *pcm, size_t n,
 	out->volume = v->volume;
 	/* an unheard frame is unvoiced (vad.h) even with both thresholds
 	 * at 0 */
-	out->voiced = heard && out->confidence >= v->prm.confidence &&
+	out->voiced = heard && !expired &&
+	              out->confidence >= v->prm.confidence &&
 	              v->volume >= v->prm.min_volume;
 	out->event = step(v, out->voiced);
 	out->speaking = v->state == VAD_SPEAKING || v->state == VAD_STOPPING;
