@@ -14,7 +14,10 @@
  * counts the onsets that came to nothing (CANCEL): each paused a talking
  * agent for a moment.
  *
- * --raw leaves the echo guard out. The VAD settings are the server's
+ * --raw leaves the echo guard out. --guarded DIR writes each clip that has
+ * a reference (the echo-only clips) as the echo guard passed it on, to
+ * DIR/NAME.wav, so that Silero can be run behind the same guard
+ * (bench/vad_bench.sh). The VAD settings are the server's
  * defaults (the vad_* config keys as config_load gives them), or
  * --start_secs, --stop_secs, --min_volume, --confidence.
  */
@@ -42,7 +45,8 @@ static double cpu_now(void)
 }
 
 static int run_clip(const char *dir, const char *name, const char *wav,
-                    const char *ref, const struct vad_params *prm, bool raw)
+                    const char *ref, const struct vad_params *prm, bool raw,
+                    const char *guarded)
 {
 	char path[1024];
 	int16_t *pcm = NULL, *rpcm = NULL;
@@ -90,6 +94,15 @@ static int run_clip(const char *dir, const char *name, const char *wav,
 			}
 			echo_guard_out(eg, r);
 		}
+	if (!raw && guarded && rpcm) {
+		snprintf(path, sizeof(path), "%s/%s.wav", guarded, name);
+		err = wav_save(path, pcm, frames * FRAME, RATE);
+		if (err) {
+			fprintf(stderr, "vad_eval: %s: %s\n", path,
+			        strerror(err));
+			goto out;
+		}
+	}
 
 	struct vad_frame *out = calloc(frames ? frames : 1, sizeof(*out));
 	if (!out) {
@@ -149,14 +162,16 @@ int main(int argc, char **argv)
 	const char *why = NULL;
 	char *const noargs[] = {NULL};
 	char path[1024], line[2048];
+	const char *guarded = NULL;
 	bool raw = false;
 	FILE *m;
 	int err;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: vad_eval SETDIR SPLIT [--raw] "
-		                "[--start_secs S] [--stop_secs S] "
-		                "[--min_volume V] [--confidence C]\n");
+		fprintf(stderr,
+		        "usage: vad_eval SETDIR SPLIT [--raw] "
+		        "[--guarded DIR] [--start_secs S] [--stop_secs S] "
+		        "[--min_volume V] [--confidence C]\n");
 		return 2;
 	}
 	memset(&cfg, 0, sizeof(cfg));
@@ -174,6 +189,10 @@ int main(int argc, char **argv)
 
 		if (!strcmp(argv[i], "--raw")) {
 			raw = true;
+			continue;
+		}
+		if (!strcmp(argv[i], "--guarded") && i + 1 < argc) {
+			guarded = argv[++i];
 			continue;
 		}
 		if (!strcmp(argv[i], "--start_secs"))
@@ -211,7 +230,7 @@ int main(int argc, char **argv)
 			nf++, p = NULL;
 		if (nf != 8 || strcmp(f[0], argv[2]))
 			continue;
-		if (run_clip(argv[1], f[1], f[5], f[7], &prm, raw))
+		if (run_clip(argv[1], f[1], f[5], f[7], &prm, raw, guarded))
 			return 1;
 	}
 	fclose(m);

@@ -17,6 +17,11 @@
 // START_OF_SPEECH came. cpu_s: process CPU (user + system) over the clip's
 // inference, the float conversion included, as the plugin does it.
 // cancels: runs of speech windows that ended before START_OF_SPEECH.
+//
+// node bench/vad_silero.mjs SETDIR SPLIT GUARDED: only the clips that have a
+// reference (the echo-only clips), read from GUARDED/NAME.wav as voxgate's
+// echo guard passed them on (build/bench/vad_eval --guarded GUARDED): Silero
+// behind the same guard as voxgate's VAD.
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -137,9 +142,9 @@ async function runClip(session, pcm) {
 }
 
 async function main() {
-  const [dir, split] = process.argv.slice(2);
+  const [dir, split, guarded] = process.argv.slice(2);
   if (!dir || !split) {
-    console.error('usage: node bench/vad_silero.mjs SETDIR SPLIT');
+    console.error('usage: node bench/vad_silero.mjs SETDIR SPLIT [GUARDED]');
     process.exit(2);
   }
   const session = await ort.InferenceSession.create(modelPath, {
@@ -156,7 +161,8 @@ async function main() {
   for (const line of lines) {
     const f = line.split('\t');
     if (f.length !== 8 || f[0] !== split) continue;
-    const pcm = readWav(path.join(dir, f[5]));
+    if (guarded && f[7] === '-') continue;
+    const pcm = readWav(guarded ? path.join(guarded, `${f[1]}.wav`) : path.join(dir, f[5]));
     const { cpu, segs, cancels } = await runClip(session, pcm);
     const s = segs
       .map((g) => [g.begin, g.end, g.onset, g.start].map((v) => v.toFixed(3)).join(':'))

@@ -1,5 +1,6 @@
 /*
- * vad_train SETDIR OUT.h [--epochs N] [--threshold T]: learns the VAD's
+ * vad_train SETDIR OUT.h [--epochs N] [--threshold T] [--onset-weight W]
+ * [--gaps SHARE] [--subsample K]: learns the VAD's
  * model (src/speech/vad_model.h) on the train split of the set
  * bench/vadset.c writes, checking it on the dev split. The test split is
  * never read. bench/vad_train.sh runs it.
@@ -12,7 +13,16 @@
  * the agent's echo is a quiet voice, which it must hear. A frame's target
  * is the share of its two 10 ms labels that are speech; non-speech clips
  * weigh 6 times as much, as they are few and a false start on a cough or
- * DTMF costs a barge-in.
+ * DTMF costs a barge-in. The first 100 ms of each utterance (after 200 ms
+ * without speech) weigh onset_weight (3) times as much: the onset is when
+ * the bridge pauses the agent, and a model that waits for the loud part of
+ * a word hears the caller late. In 30 % of the speech clips (--gaps),
+ * stretches of digital silence are cut in as the echo guard withholds
+ * frames while the agent talks: before half the utterances (2-12 frames
+ * ending 0-3 frames into it) and now and then anywhere (3-12 frames); the
+ * silenced frames are not trained on (the VAD does not ask the model about
+ * them), what follows them is, so a caller heard out of the guard's
+ * silence is heard at once.
  *
  * The model: inputs normalised to zero mean and unit variance over the
  * train split, 32 tanh, 16 tanh, one logistic output; weighted binary
@@ -47,6 +57,8 @@ struct data {
 };
 
 static uint64_t rng_s = 88172645463325252ull;
+/* --subsample K: one speech clip in K, to try things quickly */
+static unsigned subsample = 1;
 
 static double uni(void)
 {
@@ -86,8 +98,36 @@ static void data_add(struct data *d, const float *x, float y, float w)
 	d->n++;
 }
 
+/* An utterance's first ONSET_FRAMES frames, after ONSET_QUIET frames
+ * without speech, weigh onset_weight times as much (see the header). */
+#define ONSET_FRAMES 5
+#define ONSET_QUIET  10
+static float onset_weight = 3;
+/* Non-speech clips weigh this much (see the header). */
+static float nonspeech_weight = 6;
+/* The share of the train split's speech clips with stretches of digital
+ * silence cut in, as the echo guard withholds frames (see the header). */
+static double gap_share = 0.3;
+
+static unsigned pick(unsigned n)
+{
+	unsigned k = (unsigned)(uni() * n);
+
+	return k < n ? k : n - 1;
+}
+
+static void zero_frames(int16_t *pcm, float *w, size_t nf, size_t from,
+                        size_t to)
+{
+	for (size_t k = from; k < to && k < nf; k++) {
+		memset(pcm + k * FRAME, 0, FRAME * sizeof(*pcm));
+		w[k] = 0;
+	}
+}
+
 static void load_clip(const char *dir, const char *wav, const char *lab,
-                      double gain_db, float weight, struct data *d)
+                      double gain_db, float weight, bool augment,
+                      struct data *d)
 {
 	char path[1024], *labs = NULL;
 	int16_t *pcm = NULL;
@@ -120,18 +160,58 @@ static void load_clip(const char *dir, const char *wav, const char *lab,
 		double s = round(pcm[i] * g);
 		pcm[i] = (int16_t)(s > 32767 ? 32767 : s < -32768 ? -32768 : s);
 	}
+	size_t nf = n / FRAME < (size_t)len / 2 ? n / FRAME : (size_t)len / 2;
+	float *y = xalloc((nf + 1) * sizeof(float)),
+	      *w = xalloc((nf + 1) * sizeof(float));
+	bool *onset = xalloc((nf + 1) * sizeof(bool)), any = false;
+	unsigned quiet = ONSET_QUIET;
+	for (size_t k = 0; k < nf; k++) {
+		y[k] = ((labs[2 * k] == '1') + (labs[2 * k + 1] == '1')) / 2.0f;
+		w[k] = weight;
+		if (y[k] > 0) {
+			onset[k] = quiet >= ONSET_QUIET;
+			quiet = 0;
+			any = true;
+		} else {
+			quiet++;
+		}
+	}
+	if (augment)
+		for (size_t k = 0; k < nf; k++)
+			if (onset[k])
+				for (size_t j = k;
+				     j < k + ONSET_FRAMES && j < nf; j++)
+					w[j] *= onset_weight;
+	/* the echo guard's gaps: before half the utterances (the caller
+	 * talking over the agent's last words), and now and then anywhere */
+	if (augment && any && uni() < gap_share)
+		for (size_t k = 0; k < nf; k++) {
+			if (onset[k] && uni() < 0.5) {
+				size_t pre = 2 + pick(11), post = pick(4);
+
+				zero_frames(pcm, w, nf, k > pre ? k - pre : 0,
+				            k + post);
+				k += post;
+			} else if (uni() < 1.0 / 75) {
+				size_t l = 3 + pick(10);
+
+				zero_frames(pcm, w, nf, k, k + l);
+				k += l;
+			}
+		}
 	if (vad_alloc(&v, NULL, RATE))
 		exit(1);
-	for (size_t k = 0; (k + 1) * FRAME <= n && 2 * k + 1 < (size_t)len;
-	     k++) {
+	for (size_t k = 0; k < nf; k++) {
 		float x[NI];
 
 		if (!vad_model_input(v, pcm + k * FRAME, FRAME, x))
 			continue;
-		float y =
-		    ((labs[2 * k] == '1') + (labs[2 * k + 1] == '1')) / 2.0f;
-		data_add(d, x, y, weight);
+		if (w[k] > 0)
+			data_add(d, x, y[k], w[k]);
 	}
+	free(y);
+	free(w);
+	free(onset);
 	mem_deref(v);
 	free(pcm);
 	free(labs);
@@ -141,6 +221,7 @@ static void load_split(const char *dir, const char *split, bool augment,
                        struct data *d)
 {
 	char path[1024], line[2048];
+	unsigned nspeech = 0;
 	FILE *m;
 
 	snprintf(path, sizeof(path), "%s/manifest.tsv", dir);
@@ -158,9 +239,13 @@ static void load_split(const char *dir, const char *split, bool augment,
 			nf++, p = NULL;
 		if (nf != 8 || strcmp(f[0], split) || !strcmp(f[2], "echo"))
 			continue;
+		bool nonspeech = !strcmp(f[2], "nonspeech");
+		if (!nonspeech && subsample > 1 && nspeech++ % subsample)
+			continue;
 		double gain = augment ? -10 + 16 * uni() : 0;
 		load_clip(dir, f[5], f[6], gain,
-		          !strcmp(f[2], "nonspeech") ? 6.0f : 1.0f, d);
+		          nonspeech ? nonspeech_weight : 1.0f,
+		          augment && !nonspeech, d);
 	}
 	fclose(m);
 }
@@ -241,7 +326,8 @@ int main(int argc, char **argv)
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: vad_train SETDIR OUT.h [--epochs N] "
-		                "[--threshold T]\n");
+		                "[--threshold T] [--onset-weight W] "
+		                "[--gaps SHARE] [--subsample K]\n");
 		return 2;
 	}
 	for (int i = 3; i + 1 < argc; i += 2) {
@@ -249,6 +335,14 @@ int main(int argc, char **argv)
 			epochs = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--threshold"))
 			threshold = atof(argv[i + 1]);
+		else if (!strcmp(argv[i], "--subsample"))
+			subsample = (unsigned)atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--onset-weight"))
+			onset_weight = (float)atof(argv[i + 1]);
+		else if (!strcmp(argv[i], "--nonspeech-weight"))
+			nonspeech_weight = (float)atof(argv[i + 1]);
+		else if (!strcmp(argv[i], "--gaps"))
+			gap_share = atof(argv[i + 1]);
 		else {
 			fprintf(stderr, "vad_train: bad option %s\n", argv[i]);
 			return 2;

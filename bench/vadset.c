@@ -382,9 +382,9 @@ static const struct voice test_agent = {"espeak-ng", "en-us"};
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct split splits[] = {
-    {"train", 1000, 0, 40, train_voices, N(train_voices), 4, &train_agent, 60,
+    {"train", 1000, 0, 40, train_voices, N(train_voices), 4, &train_agent, 120,
      8},
-    {"dev", 2000, 40, 12, dev_voices, N(dev_voices), 2, &dev_agent, 8, 3},
+    {"dev", 2000, 40, 12, dev_voices, N(dev_voices), 2, &dev_agent, 24, 3},
     {"test", 3000, 52, 24, test_voices, N(test_voices), 2, &test_agent, 14, 6},
 };
 

@@ -21,19 +21,25 @@
  * Each band's noise floor is the minimum of its smoothed level over the
  * last 1.6 s (minimum statistics: speech leaves gaps between syllables and
  * words where the floor shows, and a noise that rises is followed within
- * 1.6 s). The 37 features of a frame: the 16 band levels over their
- * floors (per-band SNR), the 16 band levels against their mean (spectral
- * shape), the frame's level and its SNR, periodicity (the peak normalised
- * autocorrelation at a pitch lag, at 4 kHz; see periodicity()), spectral
- * flatness and spectral flux.
+ * 1.6 s); a frame under LEVEL_GATE_DB (the echo guard's silence) leaves
+ * the floors alone. The 38 features of a frame: the 16 band levels over
+ * their floors (per-band SNR), the 16 band levels against their mean
+ * (spectral shape), the frame's level and its SNR, periodicity (the peak
+ * normalised autocorrelation at a pitch lag, at 4 kHz; see periodicity()),
+ * spectral flatness, spectral flux, and how many of the last 10 frames
+ * held their pitch still (to 0.02 semitone, 6 dB above the floor): a
+ * tune's notes and a ringback hold it for their whole length, a voice's
+ * pitch glides (the model started on tunes without it).
  *
  * The model: the features of this frame and of the frames 1, 2, 3, 5, 8 and
- * 12 before it (260 ms of context, causal), a 259-32-16-1 perceptron
+ * 12 before it (260 ms of context, causal), a 266-32-16-1 perceptron
  * (tanh, tanh, logistic), its weights in vad_model.h. bench/vad_train.c
  * learns them on the train split of bench/vadset.c's set only (synthetic
  * callers through a telephone channel in street, car, cafe, babble and
  * steady noise, with coughs, knocks, DTMF, tunes, hum, DC and noise steps
  * as negatives; the dev split calibrates, the test split only measures),
+ * the first 100 ms of each utterance weighted up (the onset is when the
+ * bridge pauses the agent), stretches of the echo guard's silence cut in,
  * with the input normalisation folded into the first layer;
  * bench/vad_train.sh reproduces them bit for bit. Its output is the
  * confidence; until START it is held over short breaks (it decays by
@@ -53,13 +59,16 @@
  *
  * The turn logic is unchanged: a frame is voiced when its confidence
  * reaches `confidence` and its volume `min_volume`; ONSET, START after
- * start_secs voiced, PAUSE, RESUME, STOP after stop_secs unvoiced.
+ * start_secs voiced, PAUSE, RESUME, STOP after stop_secs unvoiced. Up to
+ * WITHHELD_MAX frames of digital silence inside an onset (the echo guard
+ * withholding the caller's first words while the agent talks) neither
+ * count nor cancel it.
  *
  * Cost: one FFT of 256, a pitch search of 120 dot products of 80 samples
- * at 4 kHz, 9 k multiply-adds for the model: about 13 us a frame, 0.7 ms
+ * at 4 kHz, 9 k multiply-adds for the model: about 14 us a frame, 0.7 ms
  * of CPU per second of audio on one core of the development machine
  * (Silero as LiveKit runs it: 4-5 ms; bench/README.md, "VAD"). Memory is
- * fixed per call: struct vad is 7.4 KiB (the windows, FFT tables, the
+ * fixed per call: struct vad is 7.5 KiB (the windows, FFT tables, the
  * floors' minima, 16 frames of features) plus the frame scratch (0.6 KiB
  * at 8 kHz, 1.25 at 16) and speexdsp's resampler states (about 1 KiB at
  * 8 kHz); vad_process allocates nothing, takes no lock, never blocks.
@@ -132,6 +141,27 @@
  * 90th percentile under 100 ms at 20 and 10 dB SNR for 0.01 of F1. */
 #define CONF_HOLD 0.9
 
+/* A voice's pitch glides all the time; a note from a tune holds still for
+ * its whole length. A frame's pitch counts when its periodicity reaches
+ * PITCH_SURE. */
+#define PITCH_SURE 0.5
+/* A pitch that moved less than PITCH_STILL semitones in a frame held
+ * still: 3-5 % of a voice's pitched frames on the train split, 90 % of a
+ * tune's. The model sees the share of the last STILL_FRAMES that did. */
+#define PITCH_STILL  0.02
+#define STILL_FRAMES 10
+/* Only a frame this far above the line's floor counts as held still: a
+ * line's hum is as steady as any note, and a caller who starts talking
+ * over it must not look like a tune. */
+#define STILL_SNR_DB 6.0f
+
+/* An onset waits over at most this many frames of digital silence: the
+ * echo guard withholds a caller's first words for as long as they are no
+ * louder than the agent's echo could be, 200 ms in echo_guard_test's
+ * caller over the agent. Longer, and the sound before was a click on a
+ * muted line. */
+#define WITHHELD_MAX 10
+
 /* Feature history: a power of two above the oldest frame the model sees. */
 #define FHIST 16
 
@@ -181,11 +211,14 @@ struct vad {
 	float feat[FHIST][VAD_FEATURES]; /* the frames' features, a ring */
 	unsigned feat_pos;
 	double conf;
-	double p_prev; /* the model's output for the frame before */
+	double p_prev;   /* the model's output for the frame before */
+	double prev_lag; /* the frame before's pitch lag; 0 = no clear pitch */
+	uint16_t still;  /* a bit a frame, newest lowest: the pitch held */
 	double volume;
 
 	enum vad_state state;
-	unsigned count; /* frames in STARTING or STOPPING */
+	unsigned count;    /* frames in STARTING or STOPPING */
+	unsigned withheld; /* frames of digital silence an onset waited over */
 
 	float hp[]; /* frame scratch: the high-passed frame at the input rate */
 };
@@ -336,6 +369,7 @@ void vad_restart(struct vad *v)
 {
 	v->state = VAD_QUIET;
 	v->count = 0;
+	v->withheld = 0;
 }
 
 /* High-passes the frame into v->hp; returns its level in dBFS. */
@@ -436,7 +470,7 @@ static double ncc(double xy, double xx, double yy)
  * maximum counts: a slow wave (hum's fundamental, a DC step) slopes across
  * the whole range without one.
  */
-static double periodicity(const struct vad *v)
+static double periodicity(const struct vad *v, double *lag_out)
 {
 	const float *x = v->hist + HIST - 2 * WIN; /* [0, WIN) the frame
 	                                              before, then this one */
@@ -449,6 +483,7 @@ static double periodicity(const struct vad *v)
 			xx[h] += (double)x[h * WIN + i] * x[h * WIN + i];
 			yy[h] += y * y;
 		}
+	*lag_out = 0;
 	if (xx[1] < 1e-3)
 		return 0;
 	for (int lag = LAG_MIN - 1; lag <= LAG_MAX + 1; lag++) {
@@ -479,10 +514,19 @@ static double periodicity(const struct vad *v)
 		r40 = ncc(xy[0] + xy[1], xx[0] + xx[1], yy[0] + yy[1]);
 		r[lag] = r20 > r40 ? r20 : r40;
 	}
+	*lag_out = 0;
 	for (int lag = LAG_MIN; lag <= LAG_MAX; lag++)
 		if (r[lag] > best && r[lag] >= r[lag - 1] &&
-		    r[lag] >= r[lag + 1])
+		    r[lag] >= r[lag + 1]) {
+			/* the peak's vertex, for a period finer than a
+			 * sample at 4 kHz (a 200 Hz voice: 20 samples) */
+			double c = r[lag - 1] - 2 * r[lag] + r[lag + 1];
+
 			best = r[lag];
+			*lag_out =
+			    lag +
+			    (c < 0 ? 0.5 * (r[lag - 1] - r[lag + 1]) / c : 0);
+		}
 	return best;
 }
 
@@ -534,8 +578,34 @@ static float clampf(float x, float lo, float hi)
 	return x < lo ? lo : x > hi ? hi : x;
 }
 
-/* This frame's features into the history (see DESIGN). */
-static void features(struct vad *v, double periodic)
+/* Whether the pitch held still since the frame before, into v->still
+ * (see DESIGN). */
+static void pitch_still(struct vad *v, double periodic, double lag,
+                        float snr_db)
+{
+	bool sure = periodic >= PITCH_SURE && lag > 0, still = false;
+
+	if (sure && v->prev_lag > 0 && snr_db > STILL_SNR_DB)
+		still = fabs(12 * log2(lag / v->prev_lag)) < PITCH_STILL;
+	v->prev_lag = sure ? lag : 0;
+	v->still = (uint16_t)(v->still << 1 | still);
+}
+
+static unsigned bits(unsigned x)
+{
+	unsigned n = 0;
+
+	for (; x; x &= x - 1)
+		n++;
+	return n;
+}
+
+/* This frame's features into the history (see DESIGN). A frame under
+ * LEVEL_GATE_DB (the echo guard's silence, a muted line) leaves the noise
+ * floors where they were: it says nothing about the line's noise, and a
+ * floor dragged down to digital silence would make the noise that comes
+ * back after it look like a voice for the floor's 1.6 s. */
+static void features(struct vad *v, double periodic, double lag, bool gated)
 {
 	float pw[NFFT / 2 + 1], lev[NBANDS + 1], floor_db[NBANDS + 1];
 	float *f = v->feat[v->feat_pos = (v->feat_pos + 1) & (FHIST - 1)];
@@ -571,9 +641,12 @@ static void features(struct vad *v, double periodic)
 	for (unsigned i = 0; i <= NBANDS; i++) {
 		float m;
 
-		v->band_sm[i] += (float)BAND_SMOOTH * (lev[i] - v->band_sm[i]);
-		if (v->band_sm[i] < v->cur_min[i])
-			v->cur_min[i] = v->band_sm[i];
+		if (!gated) {
+			v->band_sm[i] +=
+			    (float)BAND_SMOOTH * (lev[i] - v->band_sm[i]);
+			if (v->band_sm[i] < v->cur_min[i])
+				v->cur_min[i] = v->band_sm[i];
+		}
 		m = v->cur_min[i];
 		for (unsigned k = 0; k < FLOOR_BLOCKS; k++)
 			if (v->floor_min[k][i] < m)
@@ -582,7 +655,7 @@ static void features(struct vad *v, double periodic)
 		 * quietest line's hiss */
 		floor_db[i] = m > FLOOR_MIN_DB ? m : FLOOR_MIN_DB;
 	}
-	if (++v->block_len == FLOOR_BLOCK) {
+	if (!gated && ++v->block_len == FLOOR_BLOCK) {
 		memcpy(v->floor_min[v->block_pos], v->cur_min,
 		       sizeof(v->cur_min));
 		v->block_pos = (v->block_pos + 1) % FLOOR_BLOCKS;
@@ -604,6 +677,9 @@ static void features(struct vad *v, double periodic)
 	f[2 * NBANDS + 2] = (float)periodic;
 	f[2 * NBANDS + 3] = (float)((mean - 10 * log10(lin_mean + 1e-12)) / 10);
 	f[2 * NBANDS + 4] = clampf((float)(flux / NBANDS / 10), 0, 3);
+	pitch_still(v, periodic, lag, lev[NBANDS] - floor_db[NBANDS]);
+	f[2 * NBANDS + 5] =
+	    (float)bits(v->still & ((1u << STILL_FRAMES) - 1)) / STILL_FRAMES;
 }
 
 /* The front end for one heard frame: returns its level (dBFS) and fills
@@ -611,10 +687,11 @@ static void features(struct vad *v, double periodic)
 static double front(struct vad *v, const int16_t *pcm,
                     float in[VAD_MODEL_INPUTS])
 {
-	double level = highpass(v, pcm);
+	double level = highpass(v, pcm), lag, periodic;
 
 	shift_in(v);
-	features(v, periodicity(v));
+	periodic = periodicity(v, &lag);
+	features(v, periodic, lag, v->primed && level < LEVEL_GATE_DB);
 	v->primed = true;
 	for (unsigned c = 0; c < VAD_CONTEXT; c++)
 		memcpy(in + c * VAD_FEATURES,
@@ -669,12 +746,29 @@ void vad_process(struct vad *v, const int16_t *pcm, size_t n,
 {
 	float in[VAD_MODEL_INPUTS];
 	double level = LEVEL_MIN_DB, p = 0, vol;
-	bool heard = pcm && n == v->frame;
+	bool heard = pcm && n == v->frame, silent, expired;
 
 	if (heard) {
 		level = front(v, pcm, in);
 		p = level < LEVEL_GATE_DB ? 0 : model(in);
 	}
+	/* Digital silence inside an onset is the echo guard withholding
+	 * the line (the agent was talking): it tells nothing of the caller,
+	 * so the onset waits over it (WITHHELD_MAX) rather than ending; and
+	 * when it has waited that long, the silence ends it at once, whatever
+	 * the confidence and volume held from before. */
+	silent = heard && level < LEVEL_GATE_DB;
+	if (silent && v->state == VAD_STARTING && v->withheld < WITHHELD_MAX) {
+		v->withheld++;
+		out->confidence = 0;
+		out->volume = v->volume;
+		out->voiced = false;
+		out->event = VAD_EVENT_NONE;
+		out->speaking = false;
+		return;
+	}
+	expired = silent && v->state == VAD_STARTING;
+	v->withheld = 0;
 	/* Before START the confidence decays rather than drops (CONF_HOLD),
 	 * so a dip inside the first word does not cancel the onset. In a
 	 * turn it is the lower of this frame's and the last: stop_secs
@@ -696,7 +790,8 @@ void vad_process(struct vad *v, const int16_t *pcm, size_t n,
 	out->volume = v->volume;
 	/* an unheard frame is unvoiced (vad.h) even with both thresholds
 	 * at 0 */
-	out->voiced = heard && out->confidence >= v->prm.confidence &&
+	out->voiced = heard && !expired &&
+	              out->confidence >= v->prm.confidence &&
 	              v->volume >= v->prm.min_volume;
 	out->event = step(v, out->voiced);
 	out->speaking = v->state == VAD_SPEAKING || v->state == VAD_STOPPING;

@@ -36,7 +36,9 @@ enum vad_event {
 	                     (with start_secs under one frame, START comes
 	                     alone, without an ONSET) */
 	VAD_EVENT_CANCEL, /* an ONSET that did not reach START (a click, a
-	                     cough) */
+	                     cough); up to 200 ms of digital silence inside
+	                     an onset (the echo guard withholding the line)
+	                     neither cancels it nor counts towards START */
 	VAD_EVENT_STOP,   /* after START, unvoiced for stop_secs: end of turn */
 	VAD_EVENT_PAUSE,  /* after START, the first unvoiced frame: STOP
 	                     follows unless RESUME comes first (with
@@ -85,7 +87,7 @@ void vad_process(struct vad *v, const int16_t *pcm, size_t n,
  * running the model or the turn logic. Returns false, leaving in alone,
  * for a frame that is not heard (pcm NULL or n not a frame).
  */
-#define VAD_FEATURES     37 /* per frame */
+#define VAD_FEATURES     38 /* per frame */
 #define VAD_CONTEXT      7  /* frames the model sees: this and 6 before */
 #define VAD_MODEL_INPUTS (VAD_FEATURES * VAD_CONTEXT)
 bool vad_model_input(struct vad *v, const int16_t *pcm, size_t n,

@@ -323,7 +323,10 @@ TEST(onset_again_soon_stays_paused)
 			         ev.vad == VAD_EVENT_ONSET;
 	}
 	CHECK(onset);
-	for (int k = 0; k < 10 && !cancelled; k++) {
+	/* the quiet here is digital silence, which an onset waits over for
+	 * ten frames (the echo guard's withholding; vad.c, WITHHELD_MAX)
+	 * and which cancels it on the eleventh */
+	for (int k = 0; k < 12 && !cancelled; k++) {
 		leaked += tick(b, NULL, out) > 0;
 		while (bridge_event_next(b, &ev))
 			cancelled |= ev.kind == BRIDGE_EV_VAD &&
