@@ -5,7 +5,9 @@
  * the caller pauses, and begun again when the caller goes on; each turn's
  * transcript queued for the conversation once the listener has it.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "core/libre.h"
 
@@ -13,10 +15,15 @@
 #include "worker/listener.h"
 #include "worker/pipeline_int.h"
 
-/* The listener takes the frame, unless the final pass has run ahead; the
- * turn's audio keeps it in case the caller goes on. */
+/* The listener takes the frame, unless pocketsphinx's final pass has run
+ * ahead; the turn's audio keeps it in case the caller goes on. A network
+ * recogniser takes every frame: it keeps them itself for a reopen. */
 static void hear_feed(struct pipeline *p, const int16_t pcm[PIPELINE_FRAME])
 {
+	if (!p->turn_audio) {
+		(void)listener_feed(p->ear, pcm, PIPELINE_FRAME);
+		return;
+	}
 	if (p->turn_len + PIPELINE_FRAME <= TURN_KEEP_MS * MS_SAMPLES) {
 		memcpy(p->turn_audio + p->turn_len, pcm,
 		       PIPELINE_FRAME * sizeof(*pcm));
@@ -76,6 +83,11 @@ static void unspeculate(struct pipeline *p)
 	p->redecoded = true;
 	p->spec = p->spec_ready = false;
 	p->spec_err = 0;
+	if (!p->turn_audio) {
+		if (listener_reopen(p->ear, &p->utt_id))
+			p->hearing = false;
+		return;
+	}
 	if (listener_begin(p->ear, &p->utt_id) ||
 	    listener_feed(p->ear, p->turn_audio, p->turn_len))
 		p->hearing = false;
@@ -97,6 +109,8 @@ static void hear_stop(struct pipeline *p, uint64_t t_event)
 	if (!p->hearing)
 		return;
 	p->hearing = false;
+	if (p->spec)
+		listener_rest(p->ear);
 	if (p->spec && p->spec_ready) {
 		char *why = NULL;
 
@@ -106,7 +120,14 @@ static void hear_stop(struct pipeline *p, uint64_t t_event)
 			pipeline_turn_fail(p, why, t_end);
 		return;
 	}
-	if ((!p->spec && listener_end(p->ear)) || p->nwait == FINAL_WAITS)
+	if (!p->spec) {
+		int err = listener_end(p->ear);
+
+		listener_rest(p->ear);
+		if (err)
+			return;
+	}
+	if (p->nwait == FINAL_WAITS)
 		return;
 	p->wait[p->nwait++] = (struct final_wait){
 	    .utt = p->utt_id, .t_end = t_end, .redecoded = p->redecoded};
@@ -286,5 +307,11 @@ int pipeline_listen_open(struct pipeline *p)
 	                                    .errorh = on_error};
 
 	tmr_init(&p->vad_tmr);
+	if (!p->cfg->stt_net) {
+		p->turn_audio =
+		    malloc(TURN_KEEP_MS * MS_SAMPLES * sizeof(*p->turn_audio));
+		if (!p->turn_audio)
+			return ENOMEM;
+	}
 	return listener_alloc(&p->ear, &lc, &h, p);
 }
