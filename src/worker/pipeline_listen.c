@@ -76,6 +76,22 @@ static void speculate(struct pipeline *p)
 	p->specs++;
 }
 
+/* Frames into a pause by which the final pass runs ahead whatever this
+ * caller's pauses: as early as slow passes need, but not before the
+ * longest pause the caller resumed after, unless that is later than the
+ * lead of quick passes (a pass run ahead at every pause between words
+ * would spend the turn's re-decodes, and the last one would wait for
+ * STOP). */
+static uint32_t spec_latest(const struct pipeline *p)
+{
+	uint32_t quick, f;
+
+	if (p->pause_max < p->spec_frames_max)
+		return p->spec_frames_max;
+	pipeline_spec_frames(p->stop_ms, 0, &f, &quick);
+	return p->pause_max + 1 < quick ? p->pause_max + 1 : quick;
+}
+
 /* A final pass asked for at t_ask is over: the leads follow its time. */
 static void pass_done(struct pipeline *p, uint64_t t_ask)
 {
@@ -298,7 +314,7 @@ void pipeline_listen_frame(struct pipeline *p, uint32_t frame,
 		    p->specs < SPEC_PER_TURN &&
 		    frame >= p->pause_frame + p->spec_frames &&
 		    (frame > p->pause_frame + p->pause_max ||
-		     frame >= p->pause_frame + p->spec_frames_max))
+		     frame >= p->pause_frame + spec_latest(p)))
 			speculate(p);
 	}
 	drain(p);
