@@ -52,11 +52,7 @@
  * resumed after (a caller who stops to think between words is not decoded
  * twice on every turn), but no longer than until SPEC_LEAD_MIN_MS before
  * STOP, and runs ahead at most SPEC_PER_TURN times a turn (bench/README.md,
- * (d), has what this saves). Both leads grow with how long this call's
- * passes have taken of late (pass_done): on a host whose cores are busy a
- * pass waits for CPU, and a network recogniser takes its round trip, so
- * the pass starts earlier by that much and its transcript is still there
- * by STOP.
+ * (d), has what this saves).
  *
  * A reply is made as it comes: brain text is cut into clauses
  * (llm_clause_end), each clause goes to the speaker as soon as it is
@@ -293,33 +289,6 @@ void pipeline_dtmf(struct pipeline *p, const char *digits)
 	pipeline_pump(p);
 }
 
-uint32_t pipeline_pass_estimate(uint32_t est, uint32_t ms)
-{
-	return ms > est ? ms : (uint32_t)(((uint64_t)est * 3 + ms) / 4);
-}
-
-static uint32_t lead_frames(uint64_t stop_ms, uint64_t lead)
-{
-	if (lead > stop_ms - SPEC_AFTER_MS)
-		lead = stop_ms - SPEC_AFTER_MS;
-	return (uint32_t)((stop_ms - lead) / 20);
-}
-
-void pipeline_spec_frames(uint64_t stop_ms, uint32_t pass_ms, uint32_t *frames,
-                          uint32_t *frames_max)
-{
-	uint64_t need = (uint64_t)pass_ms + SPEC_PASS_MARGIN_MS;
-
-	if (stop_ms <= SPEC_AFTER_MS) {
-		*frames = *frames_max = 0;
-		return;
-	}
-	*frames =
-	    lead_frames(stop_ms, need > SPEC_LEAD_MS ? need : SPEC_LEAD_MS);
-	*frames_max = lead_frames(
-	    stop_ms, need > SPEC_LEAD_MIN_MS ? need : SPEC_LEAD_MIN_MS);
-}
-
 /* ---- life ------------------------------------------------------------- */
 
 int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
@@ -346,8 +315,13 @@ int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
 	                                            : DEFAULT_STOP_SECS) *
 	                            1000 +
 	                        0.5);
-	pipeline_spec_frames(p->stop_ms, 0, &p->spec_frames,
-	                     &p->spec_frames_max);
+	p->spec_frames = p->stop_ms > SPEC_LEAD_MS
+	                     ? (uint32_t)((p->stop_ms - SPEC_LEAD_MS) / 20)
+	                     : 0;
+	p->spec_frames_max =
+	    p->stop_ms > SPEC_LEAD_MIN_MS
+	        ? (uint32_t)((p->stop_ms - SPEC_LEAD_MIN_MS) / 20)
+	        : 0;
 	p->turn_tail = &p->turn_head;
 	tmr_init(&p->pace_tmr);
 	err = pipeline_listen_open(p);

@@ -32,14 +32,6 @@
 /* However long the caller's pauses, the pass starts this long before STOP
  * at the latest: later, it would end after STOP and gain nothing. */
 #define SPEC_LEAD_MIN_MS 120
-/* Both leads grow with how long the call's final passes have taken of
- * late (pass_ms, plus this for the frames and the tick around it): on a
- * busy host a pass waits for CPU, and a network recogniser takes its
- * round trip; started that much earlier, its transcript is still there
- * by STOP. The pass starts SPEC_AFTER_MS after the pause at the
- * earliest. */
-#define SPEC_PASS_MARGIN_MS 30
-#define SPEC_AFTER_MS       40
 /* A turn whose pause outlasted the caller's pauses and turned out not to
  * be its end still gets its final pass ahead of STOP: at most two
  * re-decodes a turn. */
@@ -201,8 +193,6 @@ struct pipeline {
 	unsigned specs; /* times the final pass ran ahead this turn */
 	bool paused;    /* PAUSE without RESUME or STOP yet */
 	uint32_t pause_frame, spec_frames, spec_frames_max;
-	uint32_t pass_ms;   /* the final pass's wall time, of late */
-	uint64_t t_pass;    /* when the pass run ahead was asked for */
 	uint32_t pause_max; /* frames of the longest pause the caller resumed
 	                       after, in this call */
 	bool spec;          /* the final pass ran ahead: frames are kept,
@@ -215,7 +205,7 @@ struct pipeline {
 	 * turn may start meanwhile) */
 	struct final_wait {
 		uint32_t utt;
-		uint64_t t_end, t_ask;
+		uint64_t t_end;
 		bool redecoded;
 	} wait[FINAL_WAITS];
 	size_t nwait;
@@ -239,14 +229,6 @@ struct pipeline {
 
 /* pipeline.c */
 bool pipeline_is_space(char c);
-/* The estimate of the final pass's time after one that took ms: a slower
- * pass counts at once, a faster one a quarter. */
-uint32_t pipeline_pass_estimate(uint32_t est, uint32_t ms);
-/* Frames after PAUSE at which the final pass runs ahead (*frames: once the
- * pause outlasts the caller's, *frames_max: at the latest), for a stop
- * window of stop_ms and passes taking pass_ms. */
-void pipeline_spec_frames(uint64_t stop_ms, uint32_t pass_ms, uint32_t *frames,
-                          uint32_t *frames_max);
 /* Copies s[0..len) without the spaces around it; NULL on ENOMEM. */
 char *pipeline_trimmed(const char *s, size_t len);
 /* A reply is a mem object: mem_deref. 0 or ENOMEM. */

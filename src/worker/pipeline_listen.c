@@ -71,38 +71,8 @@ static void speculate(struct pipeline *p)
 		p->spec = true;
 		p->spec_ready = false;
 		p->spec_err = 0;
-		p->t_pass = clock_mono_ms();
 	}
 	p->specs++;
-}
-
-/* Frames into a pause by which the final pass runs ahead whatever this
- * caller's pauses: as early as slow passes need, but not before the
- * longest pause the caller resumed after, unless that is later than the
- * lead of quick passes (a pass run ahead at every pause between words
- * would spend the turn's re-decodes, and the last one would wait for
- * STOP). */
-static uint32_t spec_latest(const struct pipeline *p)
-{
-	uint32_t quick, f;
-
-	if (p->pause_max < p->spec_frames_max)
-		return p->spec_frames_max;
-	pipeline_spec_frames(p->stop_ms, 0, &f, &quick);
-	return p->pause_max + 1 < quick ? p->pause_max + 1 : quick;
-}
-
-/* A final pass asked for at t_ask is over: the leads follow its time. */
-static void pass_done(struct pipeline *p, uint64_t t_ask)
-{
-	uint64_t now = clock_mono_ms();
-	uint32_t ms = now > t_ask ? (uint32_t)(now - t_ask) : 0;
-
-	if (!t_ask)
-		return;
-	p->pass_ms = pipeline_pass_estimate(p->pass_ms, ms);
-	pipeline_spec_frames(p->stop_ms, p->pass_ms, &p->spec_frames,
-	                     &p->spec_frames_max);
 }
 
 /* The caller went on after the final pass ran ahead: decode the turn
@@ -159,11 +129,8 @@ static void hear_stop(struct pipeline *p, uint64_t t_event)
 	}
 	if (p->nwait == FINAL_WAITS)
 		return;
-	p->wait[p->nwait++] =
-	    (struct final_wait){.utt = p->utt_id,
-	                        .t_end = t_end,
-	                        .t_ask = p->spec ? p->t_pass : clock_mono_ms(),
-	                        .redecoded = p->redecoded};
+	p->wait[p->nwait++] = (struct final_wait){
+	    .utt = p->utt_id, .t_end = t_end, .redecoded = p->redecoded};
 }
 
 /* The turn waiting for utterance utt's final, taken off the list. */
@@ -188,11 +155,9 @@ static void on_final(uint32_t utt, const char *text, void *arg)
 	struct final_wait w;
 
 	if (wait_take(p, utt, &w)) {
-		pass_done(p, w.t_ask);
 		turn_out(p, text, w.t_end, w.redecoded);
 		pipeline_pump(p);
 	} else if (utt == p->utt_id && p->spec && p->hearing) {
-		pass_done(p, p->t_pass);
 		strncpy(p->spec_text, text, sizeof(p->spec_text) - 1);
 		p->spec_text[sizeof(p->spec_text) - 1] = '\0';
 		p->spec_ready = true;
@@ -314,7 +279,7 @@ void pipeline_listen_frame(struct pipeline *p, uint32_t frame,
 		    p->specs < SPEC_PER_TURN &&
 		    frame >= p->pause_frame + p->spec_frames &&
 		    (frame > p->pause_frame + p->pause_max ||
-		     frame >= p->pause_frame + spec_latest(p)))
+		     frame >= p->pause_frame + p->spec_frames_max))
 			speculate(p);
 	}
 	drain(p);

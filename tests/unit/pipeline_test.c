@@ -36,7 +36,6 @@
 #include "worker/brain.h"
 #include "worker/engine.h"
 #include "worker/pipeline.h"
-#include "worker/pipeline_int.h"
 #include "speech/stt.h"
 #include "speech/tts.h"
 #include "speech/vad.h"
@@ -1524,44 +1523,6 @@ TEST(llm_faults_apologise)
 	return 0;
 }
 
-/* The final pass runs ahead by as long as the call's passes have taken
- * of late: SPEC_LEAD_MS / SPEC_LEAD_MIN_MS while they are quick, more on
- * a busy host or over a network round trip, never before SPEC_AFTER_MS
- * into the pause. */
-TEST(final_pass_leads_by_its_time)
-{
-	uint32_t f, fmax, est = 0;
-
-	pipeline_spec_frames(250, 0, &f, &fmax);
-	CHECK_EQ(f, (250 - SPEC_LEAD_MS) / 20);
-	CHECK_EQ(fmax, (250 - SPEC_LEAD_MIN_MS) / 20);
-	pipeline_spec_frames(250, 100, &f, &fmax); /* quicker than the leads */
-	CHECK_EQ(f, (250 - SPEC_LEAD_MS) / 20);
-	CHECK_EQ(fmax, (250 - SPEC_LEAD_MIN_MS) / 20);
-	pipeline_spec_frames(250, 150, &f, &fmax); /* a 150 ms round trip */
-	CHECK_EQ(f, (250 - 150 - SPEC_PASS_MARGIN_MS) / 20);
-	CHECK_EQ(fmax, f);
-	pipeline_spec_frames(250, 900, &f, &fmax); /* starved: at once */
-	CHECK_EQ(f, SPEC_AFTER_MS / 20);
-	CHECK_EQ(fmax, SPEC_AFTER_MS / 20);
-	pipeline_spec_frames(800, 300, &f, &fmax);
-	CHECK_EQ(f, (800 - 300 - SPEC_PASS_MARGIN_MS) / 20);
-	pipeline_spec_frames(20, 0, &f, &fmax); /* no window to run ahead in */
-	CHECK_EQ(f, 0);
-	CHECK_EQ(fmax, 0);
-
-	est = pipeline_pass_estimate(est, 120);
-	CHECK_EQ(est, 120);
-	est = pipeline_pass_estimate(est, 600); /* slower: at once */
-	CHECK_EQ(est, 600);
-	est = pipeline_pass_estimate(est, 200); /* quicker: a quarter */
-	CHECK_EQ(est, 500);
-	for (int i = 0; i < 30; i++)
-		est = pipeline_pass_estimate(est, 120);
-	CHECK(est >= 120 && est < 125);
-	return 0;
-}
-
 TEST(bad_arguments)
 {
 	struct brain_config script_without = {.kind = BRAIN_SCRIPT};
@@ -1639,7 +1600,6 @@ int main(void)
 		printf("FAIL setup: the loop did not start\n");
 		return 1;
 	}
-	RUN(final_pass_leads_by_its_time);
 	RUN(bad_arguments);
 	RUN(greeting_streams_paced_with_marks);
 	RUN(echo_reply);
