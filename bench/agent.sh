@@ -16,12 +16,20 @@
 #   d4 one worker, many calls: a single worker with agent_capacity DENSITY;
 #      its threads (/proc/PID/task) and PSS idle, with 1 call and with
 #      DENSITY calls, and voice to voice meanwhile
+#   d5 voice to voice per provider set (BENCH_AGENT_PROVIDERS, see
+#      provider_args: embedded, openai, openai-llm; deepgram,
+#      openai-realtime, elevenlabs, cartesia, realtime once voxgate has
+#      them), one call of TURNS5 turns, with the stand-ins answering in
+#      realistic time, idle and beside a busy neighbour (a nice 0 loop on
+#      one core; BENCH_AGENT_NEIGHBOURS="idle busy")
 #
 # Environment: BENCH_QUICK=1, BENCH_AGENT_TURNS (50), BENCH_AGENT_LEVELS
 # ("1 2 4 6 8 4s 6s 8s": agents; "s" spreads the callers' sentences over
 # the interval instead of all at once), BENCH_AGENT_SECS (40),
-# BENCH_AGENT_DENSITY (4: calls of the one worker in d4), BENCH_AGENT_PARTS
-# ("d1 d2 d3 d4": which to run),
+# BENCH_AGENT_DENSITY (4: calls of the one worker in d4), BENCH_AGENT_TURNS5
+# (30; quick 8), BENCH_AGENT_PROVIDERS, BENCH_AGENT_NEIGHBOURS,
+# BENCH_AGENT_AUTOGROUP_NICE (d5: the server's session's nice, see README),
+# BENCH_AGENT_PARTS ("d1 d2 d3 d4 d5": which to run),
 # BENCH_OUT_AGENT (markdown to append to), VOXGATE_BIN (build/voxgate).
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -45,7 +53,7 @@ FIXTURE=$VG_ROOT/tests/fixtures/call_me_back.wav
 EVERY=7 # seconds between the caller's sentences: sentence, reply, pause
 
 log() { echo "[bench-agent $(date +%T)] $*" >&2; }
-PARTS=" ${BENCH_AGENT_PARTS:-d1 d2 d3 d4} "
+PARTS=" ${BENCH_AGENT_PARTS:-d1 d2 d3 d4 d5} "
 want() { [[ "$PARTS" == *" $1 "* ]]; }
 
 vg_build_tool line_echo || vg_abort "cannot build line_echo"
@@ -253,5 +261,171 @@ if want d4; then
 	else
 		log "d4 could not run: $VG_REASON"
 	fi
+fi
+
+# ---- d5: voice to voice per provider, idle and beside a busy neighbour ------
+# One call, TURNS5 turns, for each provider set (provider_args) and each
+# neighbour: "idle" (whatever else runs on the machine) or "busy" (this
+# bench keeps one core busy with a nice 0 loop of its own). The stand-ins
+# answer after their realistic delays (STT final 150 ms, first token
+# 300 ms, first audio 150 ms); the server's figure less those delays is
+# what voxgate adds, its VAD's stop window included.
+STT_MS=150
+LLM_MS=300
+TTS_MS=150
+LLM_CLAUSE_MS=$((LLM_MS + 6 * 10)) # the stand-in's 7 words, 10 ms apart
+SI_KEY="sk-bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+
+# provider_args NAME: the server's flags for a provider set (PV_ARGS), the
+# stand-ins it needs (PV_STANDINS) with their timing (PV_OPTS, serve.mjs's
+# --options) and the delay they add before the reply's first audio
+# (PV_DELAY, ms). A provider merged later is one more case here and one
+# more name in BENCH_AGENT_PROVIDERS.
+provider_args() {
+	local t_stt t_tts t_llm
+	t_stt="\"/v1/audio/transcriptions\":{\"firstMs\":$STT_MS}"
+	t_tts="\"/v1/audio/speech\":{\"firstMs\":$TTS_MS}"
+	t_llm="\"/v1/chat/completions\":{\"firstMs\":$LLM_MS,\"chunkMs\":10}"
+	PV_ARGS=()
+	PV_STANDINS=""
+	PV_OPTS="{}"
+	PV_DELAY=0
+	local oa_stt=(--stt_provider openai --stt_url "@openai" --stt_api_key "$SI_KEY")
+	local oa_tts=(--tts_provider openai --tts_url "@openai" --tts_api_key "$SI_KEY")
+	case $1 in
+	embedded) ;;
+	openai) # OpenAI-compatible STT and TTS, the echo brain
+		PV_ARGS=("${oa_stt[@]}" "${oa_tts[@]}")
+		PV_STANDINS="openai"
+		PV_OPTS="{\"openai\":{\"key\":\"$SI_KEY\",\"timing\":{\"paths\":{$t_stt,$t_tts}}}}"
+		PV_DELAY=$((STT_MS + TTS_MS))
+		;;
+	openai-llm) # the same with the LLM brain on the stand-in
+		PV_ARGS=("${oa_stt[@]}" "${oa_tts[@]}" --llm_base_url "@openai" --llm_api_key "$SI_KEY")
+		PV_STANDINS="openai"
+		PV_OPTS="{\"openai\":{\"key\":\"$SI_KEY\",\"timing\":{\"paths\":{$t_stt,$t_tts,$t_llm}}}}"
+		PV_DELAY=$((STT_MS + LLM_CLAUSE_MS + TTS_MS))
+		;;
+	deepgram) # Deepgram live STT, OpenAI-compatible TTS
+		PV_ARGS=(--stt_provider deepgram --stt_url "@deepgram" --stt_api_key "$SI_KEY" "${oa_tts[@]}")
+		PV_STANDINS="deepgram openai"
+		PV_OPTS="{\"deepgram\":{\"key\":\"$SI_KEY\",\"timing\":{\"finalMs\":$STT_MS}},\"openai\":{\"key\":\"$SI_KEY\",\"timing\":{\"paths\":{$t_tts}}}}"
+		PV_DELAY=$((STT_MS + TTS_MS))
+		;;
+	openai-realtime) # OpenAI Realtime transcription, OpenAI-compatible TTS
+		PV_ARGS=(--stt_provider openai-realtime --stt_url "@realtime" --stt_api_key "$SI_KEY" "${oa_tts[@]}")
+		PV_STANDINS="realtime openai"
+		PV_OPTS="{\"realtime\":{\"key\":\"$SI_KEY\",\"timing\":{\"transcriptMs\":$STT_MS}},\"openai\":{\"key\":\"$SI_KEY\",\"timing\":{\"paths\":{$t_tts}}}}"
+		PV_DELAY=$((STT_MS + TTS_MS))
+		;;
+	elevenlabs | cartesia) # OpenAI-compatible STT, streaming TTS
+		PV_ARGS=("${oa_stt[@]}" --tts_provider "$1" --tts_url "@$1" --tts_api_key "$SI_KEY")
+		PV_STANDINS="openai $1"
+		PV_OPTS="{\"openai\":{\"key\":\"$SI_KEY\",\"timing\":{\"paths\":{$t_stt}}},\"$1\":{\"key\":\"$SI_KEY\",\"timing\":{\"firstMs\":$TTS_MS}}}"
+		PV_DELAY=$((STT_MS + TTS_MS))
+		;;
+	realtime) # speech to speech: the Realtime brain
+		PV_ARGS=(--brain realtime --realtime_url "@realtime" --realtime_api_key "$SI_KEY")
+		PV_STANDINS="realtime"
+		PV_OPTS="{\"realtime\":{\"key\":\"$SI_KEY\",\"timing\":{\"firstMs\":$((LLM_MS + TTS_MS))}}}"
+		PV_DELAY=$((LLM_MS + TTS_MS))
+		;;
+	*)
+		return 1
+		;;
+	esac
+}
+
+SI_PID=
+standins_up() { # standins_up: PV_STANDINS with PV_OPTS; "@name" in PV_ARGS becomes its URL
+	[ -n "$PV_STANDINS" ] || return 0
+	local out=$VG_TMP/standins.$RANDOM.json i n url
+	# shellcheck disable=SC2086
+	node tests/integration/standins/serve.mjs --options "$PV_OPTS" $PV_STANDINS \
+		>"$out" 2>"$out.err" &
+	SI_PID=$!
+	vg_track "$SI_PID"
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$out" ] && break
+		sleep 0.1
+	done
+	for i in "${!PV_ARGS[@]}"; do
+		[[ ${PV_ARGS[$i]} == @* ]] || continue
+		n=${PV_ARGS[$i]#@}
+		url=$(sed -n -E "s/.*\"$n\":\{\"url\":\"([^\"]*)\".*/\1/p" "$out")
+		[ -n "$url" ] || {
+			log "stand-in $n did not start: $(head -c 300 "$out.err")"
+			return 1
+		}
+		PV_ARGS[$i]=$url
+	done
+}
+standins_down() {
+	[ -n "$SI_PID" ] && vg_kill_pid "$SI_PID"
+	SI_PID=
+}
+
+HOG_PID=
+hog_start() { # one core kept busy at nice 0, as a neighbour's process would
+	nice -n 0 bash -c 'while :; do :; done' &
+	HOG_PID=$!
+	vg_track "$HOG_PID"
+}
+hog_stop() {
+	[ -n "$HOG_PID" ] && kill "$HOG_PID" 2>/dev/null && wait "$HOG_PID" 2>/dev/null
+	HOG_PID=
+}
+
+if want d5; then
+	TURNS5=${BENCH_AGENT_TURNS5:-$([ "$QUICK" = 1 ] && echo 8 || echo 30)}
+	PROVIDERS=${BENCH_AGENT_PROVIDERS:-embedded openai openai-llm}
+	NEIGHBOURS=${BENCH_AGENT_NEIGHBOURS:-idle busy}
+	secs=$((4 + TURNS5 * EVERY))
+	{
+		echo "### Voice to voice per provider, one call, $TURNS5 turns, idle and beside a busy neighbour"
+		echo
+		echo "Stand-ins: STT final ${STT_MS} ms after the request (Deepgram: after its endpoint), first token ${LLM_MS} ms"
+		echo "(+ 60 ms for the clause's other words), first audio ${TTS_MS} ms. \"busy\": a nice 0 busy loop on one core."
+		echo "server: last voiced packet in → first reply packet out (agent_speaking); caller: on the wire (line_echo)."
+		echo
+		echo "| providers | neighbour | turns | server p50 / p95 ms | caller p50 / p95 ms | stand-ins ms | server − stand-ins p50 / p95 ms | stt_ms p50 / p95 | load avg |"
+		echo "|---|---|---|---|---|---|---|---|---|"
+	} >>"$OUT"
+	for pv in $PROVIDERS; do
+		for nb in $NEIGHBOURS; do
+			if ! provider_args "$pv"; then
+				log "d5: unknown provider set $pv"
+				echo "| $pv | $nb | unknown provider set | | | | | | |" >>"$OUT"
+				continue
+			fi
+			log "d5: $pv, $nb, $TURNS5 turns"
+			rm -f "$VG_TMP"/calls.*.out
+			if ! standins_up || ! start 1 "${PV_ARGS[@]}"; then
+				log "d5 $pv could not run: $VG_REASON"
+				echo "| $pv | $nb | could not run: ${VG_REASON:-stand-ins} | | | | | | |" >>"$OUT"
+				standins_down
+				continue
+			fi
+			# The session's scheduling weight (autogroup), to see what the
+			# scheduler gives the call path: BENCH_AGENT_AUTOGROUP_NICE=-5
+			# (negative needs CAP_SYS_NICE).
+			[ -n "${BENCH_AGENT_AUTOGROUP_NICE:-}" ] &&
+				echo "$BENCH_AGENT_AUTOGROUP_NICE" >"/proc/$VG_SERVER_PID/autogroup"
+			[ "$nb" = busy ] && hog_start
+			vg_mark
+			calls 1 "$secs" "$EVERY" 4
+			la=$(cut -d' ' -f1 /proc/loadavg)
+			hog_stop
+			sv=$(server_v2v)
+			wv=$(wire reply)
+			st=$(vg_events turn | sed -n -E 's/.*"stt_ms":(-?[0-9]+).*/\1/p')
+			net=$(awk -v d="$PV_DELAY" '{ print $1 - d }' <<<"$sv")
+			echo "| $pv | $nb | $(echo "$sv" | grep -c .) | $(pct 50 <<<"$sv") / $(pct 95 <<<"$sv") | $(pct 50 <<<"$wv") / $(pct 95 <<<"$wv") | $PV_DELAY | $(pct 50 <<<"$net") / $(pct 95 <<<"$net") | $(pct 50 <<<"$st") / $(pct 95 <<<"$st") | $la |" >>"$OUT"
+			cp "$VG_SERVER_LOG" "$VG_TMP/d5-$pv-$nb.server.log" 2>/dev/null
+			vg_server_stop
+			standins_down
+		done
+	done
+	echo >>"$OUT"
 fi
 vg_finish

@@ -11,10 +11,13 @@
 #       added each way (bench/webrtc.sh, with build/tools/rtc_client)
 #   (v) vad: the VAD against Silero on the labelled set (bench/vad_bench.sh,
 #       appended to the report)
+#   (n) density: hundreds of agent calls in one worker with the speech
+#       providers' stand-ins answering in realistic time (bench/density.sh,
+#       appended to the report)
 #
 # Environment:
 #   BENCH_QUICK=1          short runs, small counts (a few minutes)
-#   BENCH_ONLY="a b c d e v" run only some of the benchmarks
+#   BENCH_ONLY="a b c d e v n" run only some of the benchmarks
 #   BENCH_TARGET=stand-in  SIPp's built-in UAS with -rtp_echo instead of
 #                          voxgate (to check this script, not to measure)
 #   BENCH_LEVELS="100 250 500 1000"  BENCH_HOLD=60  BENCH_RAMP_CPS=200
@@ -36,7 +39,7 @@ QUICK=${BENCH_QUICK:-0}
 TARGET=${BENCH_TARGET:-voxgate}
 VOXGATE=${VOXGATE:-build/voxgate}
 OUT=${BENCH_OUT:-bench/results/latest.md}
-ONLY=${BENCH_ONLY:-a b c d e v}
+ONLY=${BENCH_ONLY:-a b c d e v n}
 if [ "$QUICK" = 1 ]; then
 	LEVELS=${BENCH_LEVELS:-50 200}
 	HOLD=${BENCH_HOLD:-10}
@@ -609,6 +612,11 @@ case " $ONLY " in *" d "*)
 esac
 case " $ONLY " in *" v "*)
 	BENCH_OUT_VAD=$(realpath "$OUT") bash bench/vad_bench.sh || STATUS=1
+	;;
+esac
+case " $ONLY " in *" n "*)
+	BENCH_OUT_DENSITY=$(realpath "$OUT") VOXGATE_BIN=$(realpath "$VOXGATE") \
+		bash bench/density.sh || STATUS=1
 	;;
 esac
 cp "$OUT" "$RUN/results.md"

@@ -204,6 +204,13 @@ static void trim(struct listener *l)
  * utterance has its own request, so an early final pass and the turn's
  * last one may be in flight together; stt_timeout bounds each from its
  * start (the end of the turn) to its answer.
+ *
+ * The audio is kept from the utterance's start, and after its end too
+ * until the pipeline says the turn is over (listener_rest): a caller who
+ * goes on after the final pass ran ahead gets a new utterance on the
+ * audio so far (listener_reopen), so the pipeline keeps no copy of its
+ * own. It is freed between turns: a call whose caller is silent holds
+ * none.
  */
 #define NET_KEEP_MS  30000
 #define NET_KEEP     (NET_KEEP_MS * 8)
@@ -216,7 +223,8 @@ struct net_ear {
 	const char *call_id;
 	int16_t *pcm;
 	size_t n, cap;
-	bool open;
+	bool open;  /* collecting an utterance's audio */
+	bool ended; /* ... which was sent: only a reopen uses it now */
 	struct list reqs;
 };
 
@@ -267,6 +275,15 @@ static void net_begin(struct listener *l)
 {
 	l->net->n = 0;
 	l->net->open = true;
+	l->net->ended = false;
+}
+
+static void net_rest(struct net_ear *e)
+{
+	free(e->pcm);
+	e->pcm = NULL;
+	e->n = e->cap = 0;
+	e->open = e->ended = false;
 }
 
 static int net_feed(struct listener *l, const int16_t *pcm, size_t n)
@@ -455,9 +472,9 @@ static int net_end(struct listener *l)
 	char *auth = NULL;
 	int err;
 
-	if (!e->open)
+	if (!e->open || e->ended)
 		return EINVAL;
-	e->open = false;
+	e->ended = true;
 	r = mem_zalloc(sizeof(*r), net_req_destructor);
 	mb = r ? net_body(e) : NULL;
 	err = mb ? provider_auth(&auth, pv->api_key) : ENOMEM;
@@ -481,7 +498,6 @@ static int net_end(struct listener *l)
 	                    net_done, r);
 	free(auth);
 	mem_deref(mb);
-	e->n = 0;
 	if (err) {
 		mem_deref(r);
 		return err;
@@ -656,4 +672,25 @@ int listener_endpoint(char **urlp, const struct provider *pv, const char **why)
 	const struct lws_ops *ops = pv ? lws_ops_of(pv->name) : NULL;
 
 	return ops ? ops->url(urlp, pv, why) : EINVAL;
+}
+
+int listener_reopen(struct listener *l, uint32_t *utt)
+{
+	if (!l)
+		return EINVAL;
+	if (!l->net)
+		return ENOTSUP;
+	if (!l->net->open || !l->net->ended)
+		return EINVAL;
+	l->net->ended = false;
+	l->utt++;
+	if (utt)
+		*utt = l->utt;
+	return 0;
+}
+
+void listener_rest(struct listener *l)
+{
+	if (l && l->net)
+		net_rest(l->net);
 }

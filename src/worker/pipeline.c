@@ -364,5 +364,6 @@ void pipeline_close(struct pipeline *p)
 		free(p->hist[i].content);
 	free(p->hist);
 	free(p->rest);
+	free(p->turn_audio);
 	free(p);
 }

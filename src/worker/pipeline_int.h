@@ -188,7 +188,9 @@ struct pipeline {
 	uint32_t onset;
 	bool has_onset, hearing;
 	uint32_t utt_id; /* the listener's utterance being heard */
-	int16_t turn_audio[TURN_KEEP_MS * MS_SAMPLES]; /* fed since START */
+	/* Fed since START, for pocketsphinx to decode again (a network
+	 * recogniser keeps its utterance's audio itself: NULL). */
+	int16_t *turn_audio; /* TURN_KEEP_MS */
 	size_t turn_len;
 	/* No more speculation this turn: its audio overflowed turn_audio. */
 	bool spec_off;

@@ -5,20 +5,30 @@
  * the caller pauses, and begun again when the caller goes on; each turn's
  * transcript queued for the conversation once the listener has it.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "core/libre.h"
 
 #include "core/clock.h"
 #include "worker/listener.h"
 #include "worker/pipeline_int.h"
+#include "worker/provider.h"
 
-/* The listener takes the frame, unless the final pass has run ahead; the
- * turn's audio keeps it in case the caller goes on. */
+/* The listener takes the frame, unless pocketsphinx's final pass has run
+ * ahead; the turn's audio keeps it in case the caller goes on. The
+ * OpenAI-compatible recogniser, with no turn's audio here, takes every
+ * frame: it keeps them itself for a reopen. */
 static void hear_feed(struct pipeline *p, const int16_t pcm[PIPELINE_FRAME])
 {
-	bool kept = p->turn_len + PIPELINE_FRAME <= TURN_KEEP_MS * MS_SAMPLES;
+	bool kept;
 
+	if (!p->turn_audio) {
+		(void)listener_feed(p->ear, pcm, PIPELINE_FRAME);
+		return;
+	}
+	kept = p->turn_len + PIPELINE_FRAME <= TURN_KEEP_MS * MS_SAMPLES;
 	if (kept) {
 		memcpy(p->turn_audio + p->turn_len, pcm,
 		       PIPELINE_FRAME * sizeof(*pcm));
@@ -82,6 +92,11 @@ static void unspeculate(struct pipeline *p)
 	p->redecoded = true;
 	p->spec = p->spec_ready = false;
 	p->spec_err = 0;
+	if (!p->turn_audio) {
+		if (listener_reopen(p->ear, &p->utt_id))
+			p->hearing = false;
+		return;
+	}
 	if (listener_begin(p->ear, &p->utt_id) ||
 	    listener_feed(p->ear, p->turn_audio, p->turn_len))
 		p->hearing = false;
@@ -107,6 +122,8 @@ static void hear_stop(struct pipeline *p, uint64_t t_event)
 		pipeline_rt_end(p, t_end);
 		return;
 	}
+	if (p->spec)
+		listener_rest(p->ear);
 	if (p->spec && p->spec_ready) {
 		char *why = NULL;
 
@@ -116,7 +133,14 @@ static void hear_stop(struct pipeline *p, uint64_t t_event)
 			pipeline_turn_fail(p, why, t_end);
 		return;
 	}
-	if ((!p->spec && listener_end(p->ear)) || p->nwait == FINAL_WAITS)
+	if (!p->spec) {
+		int err = listener_end(p->ear);
+
+		listener_rest(p->ear);
+		if (err)
+			return;
+	}
+	if (p->nwait == FINAL_WAITS)
 		return;
 	p->wait[p->nwait++] = (struct final_wait){
 	    .utt = p->utt_id, .t_end = t_end, .redecoded = p->redecoded};
@@ -296,6 +320,15 @@ int pipeline_listen_open(struct pipeline *p)
 	                                    .errorh = on_error};
 
 	tmr_init(&p->vad_tmr);
+	/* The turn's audio is kept here for pocketsphinx's second pass, a
+	 * streaming recogniser's new utterance and the Realtime model's
+	 * socket; the OpenAI-compatible one keeps its own for a reopen. */
+	if (!p->cfg->stt_net || listener_streams(p->cfg->stt_net->name)) {
+		p->turn_audio =
+		    malloc(TURN_KEEP_MS * MS_SAMPLES * sizeof(*p->turn_audio));
+		if (!p->turn_audio)
+			return ENOMEM;
+	}
 	/* The model hears the caller itself. */
 	if (p->cfg->brain->kind == BRAIN_REALTIME)
 		return pipeline_rt_open(p);

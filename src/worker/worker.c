@@ -708,32 +708,44 @@ static int connect_server(struct worker *w)
 
 /*
  * The calls a worker takes unless agent_capacity says: as many as its
- * speech engines allow. pocketsphinx decodes on this machine's cores
- * (about a sixth of one and 100 MB per call, and one model's decoders
- * take turns): one call, as the server's pool of workers expects.
+ * speech engines allow, from bench/README.md's "Calls per worker" (one
+ * worker with N calls talking a third of the time, on this 2-core
+ * machine), with headroom. pocketsphinx decodes on this machine's cores
+ * (about a tenth of one and 8 MB per call beyond a 57 MB decoder made per
+ * slot, and one model's decoders take turns): one call, as the server's
+ * pool of workers expects.
  *
  * With a network recogniser the CPU-bound part is gone. Its voice on the
- * engine pool (espeak-ng or flite) makes a clause in tens of milliseconds
- * of one core, a few calls' clauses queued behind each other on the pool
- * still come ahead of their playout: 8 calls. With both providers on the
- * network a call costs the loop its frames (50 a second each way, a
- * copy and a pace check each), a few hundred kilobytes (the pipeline's
- * turn buffer and queues, the utterance's audio until it is sent) and two
- * sockets now and then (ElevenLabs and Cartesia: one held for the call): 200 calls stay far below one core and 100 MB, and
- * two workers (agent_workers' default) hold 400 on two cores.
+ * engine pool (espeak-ng or flite) makes a clause in tens of
+ * milliseconds: at 64 calls the first audio still came 50-65 ms after the
+ * clause, the worker at 0.12 % of a core a call: 32. With both on the
+ * network a call cost the worker 0.03-0.05 % of a core and 70-100 KB:
+ * the worker's loop is not what limits, the server's media path and the
+ * machine's cores are (NET_CAPACITY); so with the Realtime brain, whose
+ * call is a socket and its frames. Any provider but the embedded engines
+ * counts as the network.
  */
+#define STT_NET_CAPACITY 32
+#define NET_CAPACITY     200
+
+static bool embedded_stt(const char *name)
+{
+	return !strcmp(name, "pocketsphinx");
+}
+
+static bool embedded_tts(const char *name)
+{
+	return !strcmp(name, "espeak-ng") || !strcmp(name, "flite");
+}
+
 static uint32_t default_capacity(const struct config *cfg)
 {
-	bool stt_net = config_stt_network(cfg);
-	bool tts_net = tts_is_net(cfg);
-
-	/* The model hears and speaks: a call is its socket and its
-	 * frames, the embedded voice only apologises. */
 	if (!strcmp(cfg->brain, "realtime"))
-		return 200;
-	if (!stt_net)
+		return NET_CAPACITY;
+	if (embedded_stt(cfg->stt_provider))
 		return 1;
-	return tts_net ? 200 : 8;
+	return embedded_tts(cfg->tts_provider) ? STT_NET_CAPACITY
+	                                       : NET_CAPACITY;
 }
 
 int worker_run(const struct config *cfg)

@@ -330,6 +330,58 @@ TEST(utterances_in_flight)
 	return 0;
 }
 
+/* The caller went on after the final pass ran ahead: the reopened
+ * utterance's request carries the turn from its start, what came after
+ * the end included, without the pipeline keeping a copy; once the turn is
+ * over (listener_rest) nothing is kept and there is nothing to reopen. */
+TEST(reopen_goes_on_from_the_end)
+{
+	static struct ear e;
+	static int16_t pcm[4800];
+	int pending = 2;
+	uint32_t u1 = 0, u2 = 0;
+	const uint8_t *wav;
+
+	speech(pcm, 4800);
+	CHECK_EQ(make(&e, "ok", "", &pending), 0);
+	CHECK_EQ(listener_reopen(e.l, &u2), EINVAL); /* nothing ended */
+	CHECK_EQ(listener_begin(e.l, &u1), 0);
+	CHECK_EQ(listener_feed(e.l, pcm, 1600), 0);
+	CHECK_EQ(listener_reopen(e.l, &u2), EINVAL); /* not ended yet */
+	CHECK_EQ(listener_end(e.l), 0);
+	CHECK_EQ(listener_end(e.l), EINVAL);
+	CHECK_EQ(listener_feed(e.l, pcm + 1600, 1600), 0); /* the pause */
+	run_loop(3000);
+	CHECK_EQ(pending, 1);
+	CHECK(e.got[u1 & 3]);
+	pthread_mutex_lock(&last_lock);
+	wav = memmem(last_body, last_len, "RIFF", 4);
+	CHECK(wav != NULL);
+	CHECK_EQ(le32(wav + 40), 1600 * 2); /* what came before the end */
+	pthread_mutex_unlock(&last_lock);
+
+	CHECK_EQ(listener_reopen(e.l, &u2), 0);
+	CHECK_EQ(u2, u1 + 1);
+	CHECK_EQ(listener_feed(e.l, pcm + 3200, 1600), 0);
+	CHECK_EQ(listener_end(e.l), 0);
+	run_loop(3000);
+	CHECK(e.got[u2 & 3]);
+	CHECK_STR(e.text[u2 & 3], "Hello, world.");
+	pthread_mutex_lock(&last_lock);
+	wav = memmem(last_body, last_len, "RIFF", 4);
+	CHECK(wav != NULL);
+	CHECK_EQ(le32(wav + 40), 4800 * 2); /* the whole turn, in order */
+	CHECK(!memcmp(wav + 44, pcm, 4800 * 2));
+	pthread_mutex_unlock(&last_lock);
+
+	listener_rest(e.l);
+	CHECK_EQ(listener_reopen(e.l, &u2), EINVAL);
+	CHECK_EQ(listener_feed(e.l, pcm, 160), 0); /* no utterance: unkept */
+	CHECK_EQ(listener_end(e.l), EINVAL);
+	mem_deref(e.l);
+	return 0;
+}
+
 int main(void)
 {
 	int err = libre_init();
@@ -342,6 +394,7 @@ int main(void)
 	RUN(wav_posted_text_final);
 	RUN(error_status_and_stall);
 	RUN(utterances_in_flight);
+	RUN(reopen_goes_on_from_the_end);
 	atomic_store(&stop_srv, true);
 	pthread_join(srv_th, NULL);
 	while (atomic_load(&open_conns) > 0)
