@@ -455,7 +455,26 @@ static int parse_http_url(struct config *cfg, const struct key *k,
 	return parse_str(cfg, k, v, why);
 }
 
-/* A SIP URI carriers can dial: sip: or sips: and a host. */
+/* A speech provider's base URL: http(s), or ws(s) as some of their SDKs
+ * take it for a WebSocket endpoint (a provider spoken to over HTTP then
+ * refuses it when the worker starts). */
+static int parse_provider_url(struct config *cfg, const struct key *k,
+                              const char *v, const char **why)
+{
+	if (!strncasecmp(v, "ws://", 5) || !strncasecmp(v, "wss://", 6)) {
+		size_t n = strlen(v), scheme = v[2] == ':' ? 5 : 6;
+
+		if (n == scheme || v[scheme] == '/' ||
+		    config_has_ctl_or_space(v, n)) {
+			*why =
+			    "is not an http://, https://, ws:// or wss:// URL";
+			return EINVAL;
+		}
+		return parse_str(cfg, k, v, why);
+	}
+	return parse_http_url(cfg, k, v, why);
+}
+
 /* Where the LLM brain's transfer_call sends the caller: a sip: or sips:
  * URI, or a number (digits, an optional leading +, * and # as a keypad
  * has them); "" = none. */
@@ -482,6 +501,7 @@ static int parse_transfer_to(struct config *cfg, const struct key *k,
 	return parse_str(cfg, k, v, why);
 }
 
+/* A SIP URI carriers can dial: sip: or sips: and a host. */
 static int parse_sip_uri(struct config *cfg, const struct key *k, const char *v,
                          const char **why)
 {
@@ -667,7 +687,7 @@ const struct key config_keys[] = {
      parse_transfer_to, FIELD(transfer_to)},
     {"realtime_url", "https://api.openai.com/v1",
      "brain realtime: the Realtime API's base URL (ws/wss derived)",
-     parse_http_url, FIELD(realtime_url)},
+     parse_provider_url, FIELD(realtime_url)},
     {"realtime_api_key", "", "its API key; empty = OPENAI_API_KEY", parse_str,
      FIELD(realtime_api_key), NULL, true},
     {"realtime_model", "gpt-realtime-2.1", "the Realtime model asked for",
@@ -692,7 +712,7 @@ const struct key config_keys[] = {
      "the network TTS provider's base URL; empty = its public one "
      "(https://api.openai.com/v1, https://api.elevenlabs.io, "
      "https://api.cartesia.ai)",
-     parse_http_url, FIELD(tts_url)},
+     parse_provider_url, FIELD(tts_url)},
     {"tts_api_key", "",
      "its API key; empty = OPENAI_API_KEY, ELEVEN_API_KEY or "
      "CARTESIA_API_KEY for its provider, else none",
@@ -713,7 +733,7 @@ const struct key config_keys[] = {
     {"stt_url", "",
      "the network STT provider's base URL; empty = its public one "
      "(https://api.deepgram.com, https://api.openai.com/v1)",
-     parse_http_url, FIELD(stt_url)},
+     parse_provider_url, FIELD(stt_url)},
     {"stt_api_key", "",
      "its API key; empty = DEEPGRAM_API_KEY for deepgram, OPENAI_API_KEY "
      "for openai and openai-realtime",

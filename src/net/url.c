@@ -154,8 +154,10 @@ int url_endpoint(char **urlp, const char *base, const char *path, bool socket,
 	err = url_split(base, &u, why);
 	if (err)
 		return err;
-	if (!scheme_is(&u, "http") && !scheme_is(&u, "https")) {
-		*why = "a provider's base URL must be http or https";
+	if (!scheme_is(&u, "http") && !scheme_is(&u, "https") &&
+	    !(socket && (scheme_is(&u, "ws") || scheme_is(&u, "wss")))) {
+		*why = "a provider's base URL must be http or https (or ws or "
+		       "wss for a WebSocket)";
 		return EINVAL;
 	}
 	if (memchr(u.target, '?', u.target_len)) {

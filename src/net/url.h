@@ -42,8 +42,9 @@ struct url_param {
 };
 
 /*
- * *urlp (a libre string, mem_deref it): base (http or https, with or
- * without a path, with or without a trailing '/', no query) joined with
+ * *urlp (a libre string, mem_deref it): base (http or https, or ws or
+ * wss when socket is set; with or without a path, with or without a
+ * trailing '/', no query) joined with
  * path ("/v1/listen" or "v1/listen"), its scheme turned into ws or wss
  * when socket is set, then the qc parameters of qv, names and values
  * percent-encoded, a NULL value skipped. EINVAL with the reason in *why

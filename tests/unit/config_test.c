@@ -1033,6 +1033,11 @@ TEST(speech_provider_keys)
 	               "provider voxgate has (espeak-ng, flite, openai, "
 	               "elevenlabs, cartesia) (from --tts-provider)");
 	CHECK_EQ(load("--stt-url=ftp://x", NULL), EINVAL);
+	CHECK_EQ(load("--stt-url=wss://", NULL), EINVAL);
+	CHECK_EQ(load("--tts-url=ws://a b", NULL), EINVAL);
+	/* a WebSocket provider's base as its SDK may take it */
+	CHECK_EQ(load("--stt-url=wss://api.deepgram.com", NULL), 0);
+	CHECK_STR(cfg.stt_url, "wss://api.deepgram.com");
 	CHECK_EQ(load("--tts-timeout=soon", NULL), EINVAL);
 	/* a key never shows in an error, even its own */
 	{

@@ -67,6 +67,14 @@ TEST(providers)
 	CHECK_EQ(endpoint_is("HTTP://[::1]:9000/base//", "x", true, NULL, 0,
 	                     "ws://[::1]:9000/base/x"),
 	         0);
+	/* a WebSocket base, as some SDKs take it, for a socket only */
+	CHECK_EQ(endpoint_is("wss://api.deepgram.com", "/v1/listen", true, dg,
+	                     1,
+	                     "wss://api.deepgram.com/v1/listen?model=nova-2"),
+	         0);
+	CHECK_EQ(endpoint_is("ws://127.0.0.1:8123/", "v1/listen", true, NULL, 0,
+	                     "ws://127.0.0.1:8123/v1/listen"),
+	         0);
 	return 0;
 }
 
@@ -76,7 +84,6 @@ TEST(refused)
 		const char *base, *path;
 	} bad[] = {
 	    {"ftp://api.deepgram.com", "/v1/listen"},
-	    {"wss://api.deepgram.com", "/v1/listen"},
 	    {"api.deepgram.com", "/v1/listen"},
 	    {"https://", "/v1/listen"},
 	    {"https://user:key@api.deepgram.com", "/v1/listen"},
@@ -104,6 +111,11 @@ TEST(refused)
 		CHECK(url == NULL);
 	}
 	CHECK_EQ(url_endpoint(&url, "https://a.b", "/x", true, noname, 1, &why),
+	         EINVAL);
+	CHECK(url == NULL);
+	/* HTTP endpoints take no WebSocket base */
+	CHECK_EQ(url_endpoint(&url, "wss://api.openai.com/v1", "audio/speech",
+	                      false, NULL, 0, &why),
 	         EINVAL);
 	CHECK(url == NULL);
 	return 0;
