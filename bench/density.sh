@@ -22,7 +22,8 @@
 # "20"), BENCH_DENSITY_HOLD (60 s; quick 30), BENCH_DENSITY_CPS (calls/s
 # while ramping up, 20), BENCH_DENSITY_KIND (net: stt and tts openai,
 # brain llm; net-stt: stt openai, espeak-ng; embedded: pocketsphinx,
-# espeak-ng; each with the LLM brain; see kind_args), BENCH_DENSITY_NICE (10: the load
+# espeak-ng; each with the LLM brain; realtime: the Realtime brain; see
+# kind_args), BENCH_DENSITY_NICE (10: the load
 # generators' nice), BENCH_OUT_DENSITY (markdown to append to),
 # VOXGATE_BIN (build/voxgate).
 set -u
@@ -109,6 +110,12 @@ kind_args() {
 		STANDIN_MS=$clause
 		AFTER_MS=$clause
 		;;
+	realtime) # speech to speech: the Realtime brain, one socket a call
+		KIND_ARGS=(--brain realtime --realtime_url "$RT_URL" --realtime_api_key "$OA_KEY")
+		STANDINS="realtime"
+		STANDIN_MS=$((LLM_MS + TTS_MS))
+		AFTER_MS=$STANDIN_MS
+		;;
 	*)
 		log "unknown BENCH_DENSITY_KIND $1"
 		return 1
@@ -119,9 +126,11 @@ kind_args() {
 STANDIN_PID=
 standins_start() {
 	local opts
-	opts=$(printf '{"openai":{"key":"%s","timing":{"paths":{"/v1/audio/transcriptions":{"firstMs":%d},"/v1/chat/completions":{"firstMs":%d,"chunkMs":%d},"/v1/audio/speech":{"firstMs":%d}}}}}' \
-		"$OA_KEY" "$STT_MS" "$LLM_MS" "$LLM_GAP_MS" "$TTS_MS")
-	nice -n "$NICE" node tests/integration/standins/serve.mjs --options "$opts" openai \
+	# The Realtime model answers with its first audio after the first
+	# token's and the first audio's delays together.
+	opts=$(printf '{"openai":{"key":"%s","timing":{"paths":{"/v1/audio/transcriptions":{"firstMs":%d},"/v1/chat/completions":{"firstMs":%d,"chunkMs":%d},"/v1/audio/speech":{"firstMs":%d}}}},"realtime":{"key":"%s","timing":{"firstMs":%d}}}' \
+		"$OA_KEY" "$STT_MS" "$LLM_MS" "$LLM_GAP_MS" "$TTS_MS" "$OA_KEY" $((LLM_MS + TTS_MS)))
+	nice -n "$NICE" node tests/integration/standins/serve.mjs --options "$opts" openai realtime \
 		>"$VG_TMP/standins.json" 2>"$VG_TMP/standins.err" &
 	STANDIN_PID=$!
 	vg_track "$STANDIN_PID"
@@ -131,7 +140,8 @@ standins_start() {
 		sleep 0.1
 	done
 	OA_URL=$(sed -n -E 's/.*"openai":\{"url":"([^"]*)".*/\1/p' "$VG_TMP/standins.json")
-	[ -n "$OA_URL" ] || {
+	RT_URL=$(sed -n -E 's/.*"realtime":\{"url":"([^"]*)".*/\1/p' "$VG_TMP/standins.json")
+	[ -n "$OA_URL" ] && [ -n "$RT_URL" ] || {
 		log "stand-ins did not start: $(cat "$VG_TMP/standins.err")"
 		return 1
 	}
