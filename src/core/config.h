@@ -46,6 +46,7 @@ struct config {
 	uint32_t answer_delay_ms;  /* ringing time before 200 OK, default 0 */
 	uint32_t drain_timeout_ms; /* after SIGTERM, default 30 s */
 	uint32_t media_threads;    /* 0 = one per CPU */
+	uint32_t call_priority;    /* SCHED_FIFO of the call path, 0 = none */
 	/* API keys, in the order given; the first signs. */
 	struct config_key keys[CONFIG_KEYS_MAX];
 	size_t nkeys;

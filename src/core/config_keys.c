@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/config_int.h"
+#include "core/prio.h"
 
 #define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)NULL)->f)
 
@@ -274,6 +275,20 @@ static int parse_media_threads(struct config *cfg, const struct key *k,
 		return EINVAL;
 	}
 	cfg->media_threads = (uint32_t)n;
+	return 0;
+}
+
+static int parse_call_priority(struct config *cfg, const struct key *k,
+                               const char *v, const char **why)
+{
+	uint64_t n;
+
+	(void)k;
+	if (num_parse(&v, PRIO_MAX, &n) != 0 || *v != '\0') {
+		*why = "is not a priority (0-99, 0 = normal scheduling)";
+		return EINVAL;
+	}
+	cfg->call_priority = (uint32_t)n;
 	return 0;
 }
 
@@ -585,6 +600,11 @@ const struct key config_keys[] = {
      parse_duration, FIELD(drain_timeout_ms)},
     {"media_threads", "0", "media threads (0-64); 0 = one per CPU",
      parse_media_threads},
+    {"call_priority", "1",
+     "SCHED_FIFO priority of the media threads and the signalling and "
+     "worker loops (1-99), so busy neighbours cannot delay them; 0 = "
+     "normal scheduling",
+     parse_call_priority},
     {"keys", "", "API key: secret pairs (\"k1: s1, k2: s2\")",
      config_parse_keys, 0, 0, config_parse_keys_node, true},
     {"http_host", "", "address the HTTP API listens on; empty = sip_host",

@@ -44,6 +44,8 @@ struct media_engine_params {
 	uint16_t port_min, port_max;
 	uint32_t jitter_min_ms, jitter_max_ms;
 	uint32_t media_timeout_ms;
+	/* each thread's SCHED_FIFO priority (core/prio.h), 0 = normal */
+	unsigned call_priority;
 };
 
 struct media_params {

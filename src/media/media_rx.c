@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include "core/prio.h"
 #include "media/media_int.h"
 #include "media/dtmf.h"
 #include "media/jitter.h"
@@ -341,6 +342,10 @@ void *media_thread_main(void *arg)
 	struct media_thread *mt = arg;
 	struct epoll_event evs[256];
 
+	/* The signalling thread was granted the same priority before it
+	 * started this one: should this fail all the same, the thread runs
+	 * with normal scheduling, as it would with call_priority 0. */
+	(void)prio_call_path(mt->me->prm.call_priority, NULL);
 	while (mt->running) {
 		int n = epoll_wait(mt->epfd, evs, 256, -1);
 

@@ -17,6 +17,7 @@
 #include "auth/token.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/prio.h"
 #include "agent/agents.h"
 #include "agent/clip.h"
 #include "agent/hub.h"
@@ -572,6 +573,24 @@ static void control_plane_close(struct server *srv)
 	srv->store = mem_deref(srv->store);
 }
 
+/* The signalling thread's scheduling, and what the media threads are to
+ * take: the same, or normal scheduling when the kernel refused it. */
+static unsigned call_path_priority(unsigned prio)
+{
+	const char *why = NULL;
+	int err = prio_call_path(prio, &why);
+
+	if (err) {
+		log_event(LOGL_WARN, NULL, "scheduling",
+		          "call_priority=%u policy=normal reason=\"%s\"", prio,
+		          why);
+		return 0;
+	}
+	log_event(LOGL_INFO, NULL, "scheduling", "call_priority=%u policy=%s",
+	          prio, prio ? "fifo" : "normal");
+	return prio;
+}
+
 int serve(int argc, char **argv)
 {
 	struct server srv = {.sigfd = -1};
@@ -635,6 +654,7 @@ int serve(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
+	mp.call_priority = call_path_priority(cfg->call_priority);
 	err = resolve_addresses(cfg, &up.listen, &up.external, &key);
 	if (err) {
 		fprintf(stderr, "voxgate: %s: cannot use this address: %s\n",

@@ -53,6 +53,7 @@ int worker_env_build(char ***envp, const struct config *cfg)
 	extern char **environ;
 	static const char *const levels[] = {"debug", "info", "warn", "error"};
 	char rate[16], stop[32], cap[16], tts_to[24], stt_to[24], rt_to[24];
+	char prio[16], engines[16];
 	const char *const set[][2] = {
 	    {"BRAIN", cfg->brain},
 	    {"GREETING_TEXT", cfg->greeting_text},
@@ -88,6 +89,8 @@ int worker_env_build(char ***envp, const struct config *cfg)
 	    {"STT_DICT", cfg->stt_dict},
 	    {"VAD_STOP_SECS", stop},
 	    {"AGENT_CAPACITY", cap},
+	    {"AGENT_ENGINE_THREADS", engines},
+	    {"CALL_PRIORITY", prio},
 	    {"LOG_FORMAT",
 	     cfg->log_format == LOG_FORMAT_JSON ? "json" : "text"},
 	    {"LOG_LEVEL", levels[cfg->log_level]},
@@ -100,6 +103,8 @@ int worker_env_build(char ***envp, const struct config *cfg)
 	snprintf(rate, sizeof(rate), "%u", cfg->tts_rate_wpm);
 	snprintf(stop, sizeof(stop), "%g", cfg->vad_stop_secs);
 	snprintf(cap, sizeof(cap), "%u", cfg->agent_capacity);
+	snprintf(engines, sizeof(engines), "%u", cfg->agent_engine_threads);
+	snprintf(prio, sizeof(prio), "%u", cfg->call_priority);
 	snprintf(tts_to, sizeof(tts_to), "%ums", cfg->tts_timeout_ms);
 	snprintf(stt_to, sizeof(stt_to), "%ums", cfg->stt_timeout_ms);
 	snprintf(rt_to, sizeof(rt_to), "%ums", cfg->realtime_timeout_ms);

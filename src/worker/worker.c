@@ -33,6 +33,7 @@
 #include "speech/tts.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/prio.h"
 #include "core/utf8.h"
 #include "net/conngate.h"
 #include "net/httpc.h"
@@ -781,6 +782,12 @@ int worker_run(const struct config *cfg)
 		w.rc = 1;
 		goto out;
 	}
+	/* The loop carries every call's audio and events; the engine pool
+	 * made later starts with normal scheduling (core/prio.h). */
+	if (prio_call_path(cfg->call_priority, &why))
+		log_event(LOGL_WARN, NULL, "scheduling",
+		          "call_priority=%u policy=normal reason=\"%s\"",
+		          cfg->call_priority, why);
 	err = load_models(&w);
 	if (!err && httpc_alloc(&w.http)) {
 		fprintf(stderr, "voxgate: cannot start the HTTP client\n");

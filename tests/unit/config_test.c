@@ -30,6 +30,7 @@ static const char *const env_vars[] = {
     "VOXGATE_ANSWER_DELAY",
     "VOXGATE_DRAIN_TIMEOUT",
     "VOXGATE_MEDIA_THREADS",
+    "VOXGATE_CALL_PRIORITY",
     "VOXGATE_KEYS",
     "VOXGATE_HTTP_PORT",
     "VOXGATE_HTTP_HOST",
@@ -108,6 +109,7 @@ TEST(defaults)
 	CHECK_EQ(cfg.answer_delay_ms, 0);
 	CHECK_EQ(cfg.drain_timeout_ms, 30000);
 	CHECK_EQ(cfg.media_threads, 0);
+	CHECK_EQ(cfg.call_priority, 1);
 	CHECK_EQ(cfg.nkeys, 0);
 	CHECK_EQ(cfg.http_port, 7880);
 	CHECK_STR(cfg.http_host, "0.0.0.0"); /* sip_host's */
@@ -139,6 +141,7 @@ static int check_all_set(const char *greeting)
 	CHECK_EQ(cfg.answer_delay_ms, 2000);
 	CHECK_EQ(cfg.drain_timeout_ms, 5000);
 	CHECK_EQ(cfg.media_threads, 4);
+	CHECK_EQ(cfg.call_priority, 0);
 	CHECK_EQ(cfg.nkeys, 2);
 	CHECK_STR(cfg.keys[0].key, "devkey");
 	CHECK_STR(cfg.keys[0].secret, "devsecret-devsecret-devsecret-00");
@@ -178,6 +181,7 @@ TEST(file_each_key)
 	         "answer_delay: 2\n"
 	         "drain_timeout: 5s\n"
 	         "media_threads: 4\n"
+	         "call_priority: 0\n"
 	         "keys:\n"
 	         "  devkey: devsecret-devsecret-devsecret-00\n"
 	         "  k2: \"s:2\"\n"
@@ -220,6 +224,7 @@ TEST(env_each_key)
 	setenv("VOXGATE_ANSWER_DELAY", "2s", 1);
 	setenv("VOXGATE_DRAIN_TIMEOUT", "5", 1);
 	setenv("VOXGATE_MEDIA_THREADS", "4", 1);
+	setenv("VOXGATE_CALL_PRIORITY", "0", 1);
 	setenv("VOXGATE_KEYS",
 	       "devkey: devsecret-devsecret-devsecret-00, k2: s:2", 1);
 	setenv("VOXGATE_HTTP_PORT", "8080", 1);
@@ -243,19 +248,19 @@ TEST(flag_each_key)
 	int rc;
 
 	CHECK_EQ(tmp_write(wav, "RIFF"), 0);
-	rc =
-	    load("--sip_host", "::1", "--sip_port", "5070", "--rtp_port_range",
-	         "30000-30100", "--external_ip", "192.0.2.7", "--media_timeout",
-	         "500ms", "--max_call_duration", "10m", "--jitter_buffer",
-	         "20-80ms", "--log_format", "json", "--log_level", "debug",
-	         "--greeting", wav, "--agent", "other", "--answer_delay", "2s",
-	         "--drain_timeout", "5s", "--media_threads", "4", "--keys",
-	         "devkey: devsecret-devsecret-devsecret-00, k2: s:2",
-	         "--http-port", "8080", "--http-host", "127.0.0.1", "--db",
-	         "/tmp/vg.db", "--webhook-urls",
-	         " http://127.0.0.1:9000/hook , https://example.com/lk",
-	         "--webhook-api-key", "k2", "--default-route", "false",
-	         "--empty-timeout", "1m", NULL);
+	rc = load("--sip_host", "::1", "--sip_port", "5070", "--rtp_port_range",
+	          "30000-30100", "--external_ip", "192.0.2.7",
+	          "--media_timeout", "500ms", "--max_call_duration", "10m",
+	          "--jitter_buffer", "20-80ms", "--log_format", "json",
+	          "--log_level", "debug", "--greeting", wav, "--agent", "other",
+	          "--answer_delay", "2s", "--drain_timeout", "5s",
+	          "--media_threads", "4", "--call_priority", "0", "--keys",
+	          "devkey: devsecret-devsecret-devsecret-00, k2: s:2",
+	          "--http-port", "8080", "--http-host", "127.0.0.1", "--db",
+	          "/tmp/vg.db", "--webhook-urls",
+	          " http://127.0.0.1:9000/hook , https://example.com/lk",
+	          "--webhook-api-key", "k2", "--default-route", "false",
+	          "--empty-timeout", "1m", NULL);
 	unlink(wav);
 	CHECK_EQ(rc, 0);
 	return check_all_set(wav);
@@ -398,6 +403,8 @@ TEST(bad_values)
 	    {"answer_delay", "soon"},
 	    {"drain_timeout", "-30s"},
 	    {"media_threads", "65"},
+	    {"call_priority", "100"},
+	    {"call_priority", "-1"},
 	    {"media_threads", "-1"},
 	    {"media_threads", "two"},
 	};

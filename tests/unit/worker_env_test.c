@@ -54,6 +54,8 @@ TEST(allowlist)
 	cfg.tts_rate_wpm = 175;
 	cfg.vad_stop_secs = 0.8;
 	cfg.agent_capacity = 2;
+	cfg.agent_engine_threads = 3;
+	cfg.call_priority = 7;
 	cfg.log_format = LOG_FORMAT_JSON;
 	cfg.log_level = LOGL_WARN;
 	CHECK_EQ(worker_env_build(&env, &cfg), 0);
@@ -78,6 +80,8 @@ TEST(allowlist)
 	CHECK(has(env, "VOXGATE_TTS_RATE_WPM=175"));
 	CHECK(has(env, "VOXGATE_VAD_STOP_SECS=0.8"));
 	CHECK(has(env, "VOXGATE_AGENT_CAPACITY=2"));
+	CHECK(has(env, "VOXGATE_AGENT_ENGINE_THREADS=3"));
+	CHECK(has(env, "VOXGATE_CALL_PRIORITY=7"));
 	CHECK(has(env, "VOXGATE_LOG_FORMAT=json"));
 	CHECK(has(env, "VOXGATE_LOG_LEVEL=warn"));
 	CHECK(has(env, "VOXGATE_SCRIPT="));
