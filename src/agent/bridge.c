@@ -66,7 +66,9 @@ struct bridge {
 	/* Signalling thread only. */
 	uint32_t say_utt;
 	bool say_open;
-	uint64_t written; /* samples put in playout */
+	uint64_t written;   /* samples put in playout */
+	uint64_t say_start; /* written when say_utt began */
+	uint32_t ready_utt; /* the last utterance told audio_ready */
 
 	/* Media thread only. */
 	uint32_t frames;
@@ -193,9 +195,12 @@ static void skip_samples(struct bridge *b, uint64_t n)
 	}
 }
 
-static size_t bridge_audio_out(void *state, int16_t *pcm, size_t samples)
+/* The next frame to send, for the tick or (early) between two ticks when
+ * an utterance's first frame came: then, with nothing to send, nothing is
+ * counted, since the tick that follows counts this period. */
+static size_t out_frame(struct bridge *b, int16_t *pcm, size_t samples,
+                        bool early)
 {
-	struct bridge *b = state;
 	uint32_t silence =
 	    atomic_load_explicit(&b->silence_utt, memory_order_acquire);
 	uint64_t avail;
@@ -233,7 +238,8 @@ static size_t bridge_audio_out(void *state, int16_t *pcm, size_t samples)
 	atomic_store_explicit(&b->talking, playing, memory_order_relaxed);
 	if (!playing || b->paused || samples != BRIDGE_FRAME ||
 	    avail < BRIDGE_FRAME) {
-		echo_guard_out(b->echo, NULL);
+		if (!early)
+			echo_guard_out(b->echo, NULL);
 		return 0;
 	}
 	ring_read(&b->playout, pcm, BRIDGE_FRAME * sizeof(int16_t));
@@ -252,6 +258,16 @@ static size_t bridge_audio_out(void *state, int16_t *pcm, size_t samples)
 		post_simple(b, BRIDGE_EV_SPEAKING, b->cur_utt, 0, 0, v2v);
 	}
 	return BRIDGE_FRAME;
+}
+
+static size_t bridge_audio_out(void *state, int16_t *pcm, size_t samples)
+{
+	return out_frame(state, pcm, samples, false);
+}
+
+static size_t bridge_audio_early(void *state, int16_t *pcm, size_t samples)
+{
+	return out_frame(state, pcm, samples, true);
 }
 
 /* ---- media thread: the caller ----------------------------------------- */
@@ -357,6 +373,7 @@ const struct agent_ops bridge_agent = {
     .start = NULL,
     .audio_in = bridge_audio_in,
     .audio_out = bridge_audio_out,
+    .audio_early = bridge_audio_early,
     .stop = bridge_stop,
 };
 
@@ -486,6 +503,7 @@ int bridge_say(struct bridge *b, uint32_t utterance, const int16_t *pcm,
 		err = ctl_put(b, CTL_START, utterance, 0);
 		if (err)
 			return err;
+		b->say_start = b->written;
 	}
 	if (!n)
 		return 0;
@@ -493,6 +511,12 @@ int bridge_say(struct bridge *b, uint32_t utterance, const int16_t *pcm,
 	if (err)
 		return err;
 	b->written += n;
+	/* Its first frame need not wait for the media thread's next tick. */
+	if (b->prm.audio_ready && b->ready_utt != utterance &&
+	    b->written - b->say_start >= BRIDGE_FRAME) {
+		b->ready_utt = utterance;
+		b->prm.audio_ready(b->prm.audio_ready_arg);
+	}
 	return 0;
 }
 

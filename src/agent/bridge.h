@@ -33,6 +33,11 @@ struct bridge_params {
 	/* Written (eventfd style, 8 bytes) when there is something for the
 	 * signalling thread; -1 = none, the caller polls. */
 	int wake_fd;
+	/* Called (signalling thread) once the first frame of an utterance
+	 * is in the playout ring, for the media thread to send it at once
+	 * with audio_early; NULL = it goes at the next tick. */
+	void (*audio_ready)(void *arg);
+	void *audio_ready_arg;
 	/* CLOCK_MONOTONIC in microseconds unless given (tests). */
 	uint64_t (*clock_us)(void);
 };

@@ -320,6 +320,8 @@ static int pipeline_open(void **statep, const struct agent_call_info *info,
 		return ENOMEM;
 	bp.vad = h->prm.vad;
 	bp.wake_fd = h->wake_fd;
+	bp.audio_ready = info->audio_ready;
+	bp.audio_ready_arg = info->audio_ready_arg;
 	err = bridge_alloc(&job->bridge, &bp);
 	if (err) {
 		free(job);
@@ -361,6 +363,13 @@ static size_t pipeline_audio_out(void *state, int16_t *pcm, size_t samples)
 	struct job *job = state;
 
 	return bridge_agent.audio_out(job->bridge, pcm, samples);
+}
+
+static size_t pipeline_audio_early(void *state, int16_t *pcm, size_t samples)
+{
+	struct job *job = state;
+
+	return bridge_agent.audio_early(job->bridge, pcm, samples);
 }
 
 static void pipeline_close(void *state)
@@ -414,6 +423,7 @@ const struct agent_ops agent_pipeline = {
     .start = pipeline_open,
     .audio_in = pipeline_audio_in,
     .audio_out = pipeline_audio_out,
+    .audio_early = pipeline_audio_early,
     .stop = pipeline_close,
     .dtmf = pipeline_dtmf,
 };

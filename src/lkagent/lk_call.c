@@ -326,6 +326,15 @@ static size_t pick_audio_out(void *state, int16_t *pcm, size_t samples)
 	return pk->ops->audio_out(pk->state, pcm, samples);
 }
 
+static size_t pick_audio_early(void *state, int16_t *pcm, size_t samples)
+{
+	struct pick *pk = state;
+
+	return pk->ops->audio_early
+	           ? pk->ops->audio_early(pk->state, pcm, samples)
+	           : 0;
+}
+
 static void pick_stop(void *state)
 {
 	struct pick *pk = state;
@@ -349,4 +358,5 @@ const struct agent_ops lkagent_call_agent = {
     .audio_out = pick_audio_out,
     .stop = pick_stop,
     .dtmf = pick_dtmf,
+    .audio_early = pick_audio_early,
 };

@@ -33,6 +33,12 @@ struct agent_call_info {
 	 * that buffers the agent's audio downstream drops it (a Media
 	 * Streams clear). NULL = nothing to drop. Same arg as hangup. */
 	void (*interrupted)(void *arg);
+	/* The agent has the first frame of an utterance to send (signalling
+	 * thread): the media thread then sends it at once, through
+	 * audio_early, rather than at its next tick, up to 20 ms later. NULL
+	 * = it waits for the tick. */
+	void (*audio_ready)(void *arg);
+	void *audio_ready_arg;
 };
 
 /* Read-only audio shared by all calls, loaded at startup; all at 8000 Hz. */
@@ -69,6 +75,11 @@ struct agent_ops {
 	/* Keys the caller pressed (0-9 * # A-D), on the signalling thread;
 	 * NULL = the agent ignores them. */
 	void (*dtmf)(void *state, const char *digits, size_t n);
+	/* Between two ticks, after audio_ready: the frame that would go at
+	 * the next tick if it is there now (then that tick calls no
+	 * audio_out: its frame went early), else 0 and nothing changes.
+	 * NULL = the agent never sends early. */
+	size_t (*audio_early)(void *state, int16_t *pcm, size_t samples);
 };
 
 #endif

@@ -350,6 +350,10 @@ void media_commands_run(struct media_thread *mt)
 		}
 		if (cmd & CMD_CONFIRM)
 			ms->cleared = true;
+		/* Only a session this thread runs: its ADD may have failed. */
+		if ((cmd & CMD_KICK) && !(cmd & CMD_REMOVE) &&
+		    ms->index < mt->nsessions && mt->sessions[ms->index] == ms)
+			media_session_early(mt, ms);
 		if (cmd & CMD_REMOVE) {
 			thread_remove(mt, ms);
 			atomic_fetch_sub(&mt->load, 1);

@@ -126,6 +126,10 @@ int media_session_update(struct media_session *ms,
 /* The ACK of our answer came: the caller is where its SDP says, so media
  * may go there. Before or after the start. */
 void media_session_confirm(struct media_session *ms);
+/* The agent has the first frame of an utterance (agent.h, audio_ready):
+ * the media thread sends it now, not at its next tick. Signalling thread;
+ * a session not running on a media thread ignores it. */
+void media_session_kick(struct media_session *ms);
 /* Hands the call to another agent at the next frame; the one it replaces
  * is stopped on the signalling thread afterwards. Takes ownership of
  * agent_state, also on error. EBUSY while the previous swap is under way. */

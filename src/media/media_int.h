@@ -50,6 +50,7 @@ enum cmd_bits {
 	CMD_REMOVE = 4,
 	CMD_AGENT = 8,
 	CMD_CONFIRM = 16,
+	CMD_KICK = 32, /* the agent has an utterance's first frame */
 };
 
 enum ev_bits {
@@ -167,6 +168,9 @@ struct media_session {
 	uint32_t ssrc, ts;
 	uint16_t seq;
 	bool talking; /* last tick sent audio: the next spurt has no marker */
+	/* The frame of the next tick went out early (media_session_early):
+	 * that tick sends nothing and the RTP clock has already moved. */
+	bool early;
 	uint64_t sent_since_rtcp;
 	uint64_t octets_out;
 	uint64_t next_rtcp_us;
@@ -315,5 +319,8 @@ void *media_thread_main(void *arg);
 
 /* media_tick.c: one 20 ms frame of every session of mt, at time t. */
 void media_tick(struct media_thread *mt, uint64_t t);
+/* Sends the agent's frame now if one is ready, the call is silent and
+ * nothing else shares its next frame (a room's mix, a DTMF event). */
+void media_session_early(struct media_thread *mt, struct media_session *ms);
 
 #endif

@@ -295,6 +295,12 @@ void media_session_confirm(struct media_session *ms)
 		ms->confirm_at_start = true;
 }
 
+void media_session_kick(struct media_session *ms)
+{
+	if (ms && ms->started)
+		media_command_post(ms, CMD_KICK, NULL);
+}
+
 void media_session_stop(struct media_session *ms)
 {
 	if (!ms)

@@ -341,6 +341,11 @@ session_tick(struct media_thread *mt, struct media_session *ms, uint64_t t)
 		break;
 	}
 
+	if (ms->early) {
+		/* This tick's frame went out when it came. */
+		ms->early = false;
+		goto rtcp;
+	}
 	n = ops->audio_out(ms->agent_state, out, FRAME_SAMPLES);
 	if (ms->room) {
 		/* The room's WebRTC publishers, over the agent's voice. */
@@ -365,11 +370,33 @@ session_tick(struct media_thread *mt, struct media_session *ms, uint64_t t)
 	/* The clock runs on through silence (RFC 3550 5.1). */
 	ms->ts += FRAME_SAMPLES;
 
+rtcp:
 	if (t >= ms->next_rtcp_us) {
 		ms->next_rtcp_us = t + RTCP_INTERVAL_MS * 1000u;
 		if (sa_isset(&ms->peer_rtcp, SA_ALL))
 			send_rtcp(ms, t);
 	}
+}
+
+void media_session_early(struct media_thread *mt, struct media_session *ms)
+{
+	const struct agent_ops *ops = ms->ops;
+	int16_t out[FRAME_SAMPLES];
+
+	(void)mt;
+	/* Only the first frame of a spurt, alone on the line: a room's mix
+	 * and a telephone-event are made at the tick. */
+	if (ms->talking || ms->early || ms->room || !ms->cleared ||
+	    !ms->prm.send || !sa_isset(&ms->peer, SA_ALL) || !ops ||
+	    !ops->audio_early || ms->dtmf_code >= 0 || ring_used(&ms->dtmf_out))
+		return;
+	if (ops->audio_early(ms->agent_state, out, FRAME_SAMPLES) !=
+	    FRAME_SAMPLES)
+		return;
+	send_rtp(ms, out);
+	ms->talking = true;
+	ms->early = true;
+	ms->ts += FRAME_SAMPLES;
 }
 
 void media_tick(struct media_thread *mt, uint64_t t)

@@ -239,6 +239,13 @@ static void agent_hangup(void *arg, const char *reason)
 	sipua_call_end(call, "agent", reason, 0);
 }
 
+static void agent_audio_ready(void *arg)
+{
+	struct call *call = arg;
+
+	media_session_kick(call->media);
+}
+
 int sipua_start_agent(struct call *call, const struct agent_ops **opsp,
                       void **statep)
 {
@@ -252,6 +259,8 @@ int sipua_start_agent(struct call *call, const struct agent_ops **opsp,
 	    .participant = call->identity,
 	    .hangup = agent_hangup,
 	    .hangup_arg = call,
+	    .audio_ready = agent_audio_ready,
+	    .audio_ready_arg = call,
 	};
 
 	*statep = NULL;

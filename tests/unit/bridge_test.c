@@ -402,6 +402,63 @@ TEST(voice_to_voice_and_audio_up)
 	return 0;
 }
 
+static unsigned readies;
+
+static void on_ready(void *arg)
+{
+	(void)arg;
+	readies++;
+}
+
+/* An utterance's first frame is told once it is whole, and taken between
+ * two ticks; with nothing there, taking it early changes nothing. */
+TEST(first_frame_goes_early)
+{
+	struct bridge_params prm = {
+	    .wake_fd = -1, .clock_us = test_clock, .audio_ready = on_ready};
+	struct bridge *b = NULL;
+	struct bridge_event ev;
+	int16_t pcm[FRAME], out[FRAME];
+
+	readies = 0;
+	vad_params_default(&prm.vad);
+	CHECK_EQ(bridge_alloc(&b, &prm), 0);
+	CHECK_EQ(tick(b, NULL, out), 0);
+	CHECK_EQ(bridge_agent.audio_early(b, out, FRAME), 0);
+
+	/* half a frame: not yet */
+	agent_frame(pcm, 1, 0);
+	CHECK_EQ(bridge_say(b, 1, pcm, FRAME / 2), 0);
+	CHECK_EQ(readies, 0);
+	CHECK_EQ(bridge_say(b, 1, pcm + FRAME / 2, FRAME / 2), 0);
+	CHECK_EQ(readies, 1);
+	CHECK_EQ(say_frames(b, 1, 1, 2), 0);
+	CHECK_EQ(bridge_say_end(b, 1), 0);
+	CHECK_EQ(readies, 1);
+
+	CHECK_EQ(bridge_agent.audio_early(b, out, FRAME), FRAME);
+	CHECK_EQ(out[0], 1000);
+	CHECK(bridge_talking(b));
+	CHECK_EQ(events(b, BRIDGE_EV_SPEAKING, &ev), 1);
+	CHECK_EQ(ev.utterance, 1);
+	/* the tick the early frame stood for takes no audio_out; the next
+	 * ones go on from the second frame */
+	clock_us += 20000;
+	CHECK_EQ(tick(b, NULL, out), FRAME);
+	CHECK_EQ(out[0], 1001);
+	CHECK_EQ(tick(b, NULL, out), FRAME);
+	CHECK_EQ(out[0], 1002);
+	CHECK_EQ(tick(b, NULL, out), 0);
+	CHECK_EQ(events(b, BRIDGE_EV_PLAYED, &ev), 1);
+	CHECK_EQ(ev.heard_ms, 60);
+
+	/* the next utterance is told again */
+	CHECK_EQ(say_frames(b, 2, 0, 1), 0);
+	CHECK_EQ(readies, 2);
+	bridge_agent.stop(b);
+	return 0;
+}
+
 int main(void)
 {
 	if (voice_make() || !voice_len) {
@@ -415,6 +472,7 @@ int main(void)
 	RUN(onset_again_soon_stays_paused);
 	RUN(silence_drops_queued);
 	RUN(voice_to_voice_and_audio_up);
+	RUN(first_frame_goes_early);
 	free(voice);
 	return test_failures ? 1 : 0;
 }

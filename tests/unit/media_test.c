@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 #include <fcntl.h>
@@ -1212,6 +1213,141 @@ TEST(greeting_then_echo)
 	CHECK_EQ(A.nrx, st.n - G);
 	CHECK_EQ(S.n_timeout, 0);
 	CHECK(sess_release(&S));
+	return 0;
+}
+
+/* An agent that says SPURT frames (sample value 3000 + k) when told to,
+ * counting how each was taken: at a tick or early. */
+enum { SPURT = 3 };
+struct spurt {
+	atomic_uint ready;  /* frames to say, set by the test */
+	atomic_uint taken;  /* of them, taken so far */
+	atomic_uint early;  /* taken by audio_early */
+	atomic_uint missed; /* audio_early calls that found nothing */
+};
+
+static void spurt_frame(struct spurt *a, int16_t *pcm)
+{
+	unsigned k = atomic_fetch_add(&a->taken, 1);
+
+	for (size_t i = 0; i < FRAME; i++)
+		pcm[i] = (int16_t)(3000 + k);
+}
+
+static void spurt_in(void *state, const int16_t *pcm, size_t n, uint64_t t)
+{
+	(void)state, (void)pcm, (void)n, (void)t;
+}
+
+static size_t spurt_out(void *state, int16_t *pcm, size_t n)
+{
+	struct spurt *a = state;
+
+	if (n != FRAME || atomic_load(&a->taken) >= atomic_load(&a->ready))
+		return 0;
+	spurt_frame(a, pcm);
+	return FRAME;
+}
+
+static size_t spurt_early(void *state, int16_t *pcm, size_t n)
+{
+	struct spurt *a = state;
+
+	if (n != FRAME || atomic_load(&a->taken) >= atomic_load(&a->ready)) {
+		atomic_fetch_add(&a->missed, 1);
+		return 0;
+	}
+	atomic_fetch_add(&a->early, 1);
+	spurt_frame(a, pcm);
+	return FRAME;
+}
+
+static void spurt_stop(void *state)
+{
+	(void)state;
+}
+
+static const struct agent_ops spurt_agent = {
+    .name = "spurt",
+    .audio_in = spurt_in,
+    .audio_out = spurt_out,
+    .audio_early = spurt_early,
+    .stop = spurt_stop,
+};
+
+/* A kick sends the agent's first frame at once through audio_early; the
+ * tick it stood for sends nothing, so the spurt goes on at the next tick
+ * with the RTP clock and sequence unbroken. A kick while the call talks,
+ * or with nothing ready, sends nothing more. */
+TEST(first_frame_early)
+{
+	static struct spurt a;
+	struct media_params prm;
+	struct rtp h[2 * SPURT];
+	unsigned n0;
+
+	memset(&a, 0, sizeof(a));
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(media_session_start(S.ms, &prm, &spurt_agent, &a), 0);
+	S.started = true;
+	media_session_confirm(S.ms);
+	sleep_loop(60);
+
+	/* nothing ready: the kick finds nothing and nothing is sent */
+	media_session_kick(S.ms);
+	WAIT(atomic_load(&a.missed) >= 1, 500);
+	CHECK_EQ(atomic_load(&a.missed), 1);
+	sleep_loop(60);
+	CHECK_EQ(A.nrx, 0);
+
+	for (int spurt = 0; spurt < 2; spurt++) {
+		n0 = A.nrx;
+		atomic_fetch_add(&a.ready, SPURT);
+		media_session_kick(S.ms);
+		WAIT(A.nrx >= n0 + SPURT, 1000);
+		sleep_loop(60);
+		CHECK_EQ(A.nrx, n0 + SPURT);
+		CHECK_EQ(atomic_load(&a.early), (unsigned)spurt + 1);
+		for (unsigned i = 0; i < SPURT; i++) {
+			int16_t pcm[FRAME];
+
+			CHECK_OK(rtp_get(&A, n0 + i, S.port, &h[n0 + i]));
+			decode(MEDIA_PT_PCMU, pcm, h[n0 + i].payload, FRAME);
+			/* mu-law keeps 3000 + k within a step */
+			CHECK(abs(pcm[0] - (3000 + (int)(n0 + i))) <= 64);
+			CHECK_EQ(h[n0 + i].marker, i == 0);
+			if (i) {
+				CHECK_EQ((uint16_t)(h[n0 + i].seq -
+				                    h[n0 + i - 1].seq),
+				         1);
+				CHECK_EQ(h[n0 + i].ts - h[n0 + i - 1].ts,
+				         FRAME);
+			}
+		}
+		/* consecutive ticks after the early frame: no frame went at
+		 * the tick it stood for */
+		CHECK(A.rx[n0 + 2].t_us - A.rx[n0 + 1].t_us < 35000);
+	}
+	/* between the spurts the clock ran on through silence */
+	CHECK(h[SPURT].ts - h[SPURT - 1].ts > FRAME);
+	CHECK_EQ((uint16_t)(h[SPURT].seq - h[SPURT - 1].seq), 1);
+
+	/* a kick in the middle of a spurt sends nothing early */
+	n0 = A.nrx;
+	atomic_fetch_add(&a.ready, 25);
+	media_session_kick(S.ms);
+	WAIT(A.nrx >= n0 + 5, 1000);
+	media_session_kick(S.ms);
+	WAIT(A.nrx >= n0 + 25, 1500);
+	sleep_loop(60);
+	CHECK_EQ(A.nrx, n0 + 25);
+	CHECK_EQ(atomic_load(&a.early), 3);
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.stats.packets_out, 2 * SPURT + 25);
+	CHECK(sess_release(&S));
+	peer_close(&A);
 	return 0;
 }
 
@@ -2715,6 +2851,7 @@ int main(void)
 	RUN(session_outlives_engine);
 	RUN(sockets_above_1024);
 	RUN(rtcp_reports);
+	RUN(first_frame_early);
 
 	for (size_t i = 0; i < sizeof(sessions) / sizeof(sessions[0]); i++) {
 		if (!sess_release(sessions[i]))
