@@ -48,6 +48,7 @@
 #include <re_tmr.h>
 #include <re_main.h>
 #include "core/log.h"
+#include "core/mask.h"
 #include "core/utf8.h"
 #include "net/url.h"
 #include "net/wsc.h"
@@ -58,6 +59,8 @@
 #define READS_PER_WAKE 8
 /* A refused upgrade's body is waited for at most this long. */
 #define BODY_WAIT_MS 1000
+/* Bytes of a refusal's message kept in its reason. */
+#define REFUSAL_MSG_MAX 200
 /* Above this the joined-message buffer goes back after each message. */
 #define RX_KEEP         (64 * 1024)
 #define MAX_MESSAGE_CAP ((size_t)1 << 30)
@@ -383,6 +386,10 @@ struct wsc {
 	int64_t content_length; /* of a refusal's body; -1 unknown */
 	bool chunked;
 
+	/* The credential headers' values, each NUL-terminated, an empty one
+	 * last: masked wherever the server's words quote them. */
+	char *secrets;
+
 	struct wsc_rx rx;
 	struct list txq;
 	size_t queued;
@@ -481,6 +488,18 @@ static void conn_release(struct wsc *w)
 	w->queued = 0;
 }
 
+/* The credential headers' values (and the key after "Bearer " or
+ * "Token ") masked in s, the server's words; on one line when line. */
+static void mask_secrets(const struct wsc *w, char *s, bool line)
+{
+	const char *k = w->secrets;
+
+	if (line)
+		mask_line(s, NULL);
+	for (; k && *k; k += strlen(k) + 1)
+		mask_key(s, k);
+}
+
 static void count_close(uint16_t code)
 {
 	if (code >= 1000 && code < 1016)
@@ -504,6 +523,8 @@ static void finish(struct wsc *w, int err, uint16_t code, bool by_server,
 	if (reason != w->reason)
 		snprintf(w->reason, sizeof(w->reason), "%s",
 		         reason ? reason : "");
+	/* a close reason is the server's words too */
+	mask_secrets(w, w->reason, true);
 	w->state = ST_DONE;
 	tmr_cancel(&w->tmr_hs);
 	tmr_cancel(&w->tmr_idle);
@@ -871,15 +892,6 @@ static bool dechunk(const char *in, size_t n, char *out, size_t cap,
 	return false;
 }
 
-/* Printable, on one line, for a reason and a log field. */
-static void one_line(char *s)
-{
-	for (; *s; s++) {
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = ' ';
-	}
-}
-
 /* The provider's message in a refusal's JSON body, by the names the
  * providers use (Deepgram err_msg, OpenAI error.message, ElevenLabs
  * detail.message, others message or error). */
@@ -909,7 +921,8 @@ static void refusal_done(struct wsc *w)
 	size_t rawn = w->hs->end - w->hdr_len, bn;
 	const char *msg = NULL;
 	json_t *j = NULL;
-	char q[200];
+	char q[200], m[WSC_BODY_MAX + 1];
+	size_t ml;
 
 	if (w->chunked) {
 		(void)dechunk(raw, rawn, w->body, WSC_BODY_MAX, &bn);
@@ -928,10 +941,16 @@ static void refusal_done(struct wsc *w)
 		msg = json_message(j);
 	if (!msg && !j)
 		msg = w->body;
-	snprintf(w->reason, sizeof(w->reason), "HTTP %u%s%.200s", w->st.status,
-	         msg && *msg ? ": " : "", msg ? msg : "");
+	/* Masked whole, then cut: a key the cut halved would no longer be
+	 * found. The JSON's message is masked after decoding, where an
+	 * escaped key is whole again. */
+	snprintf(m, sizeof(m), "%s", msg ? msg : "");
 	json_decref(j);
-	one_line(w->reason);
+	mask_secrets(w, w->body, false);
+	mask_secrets(w, m, true);
+	ml = utf8_trim(m, strnlen(m, REFUSAL_MSG_MAX));
+	snprintf(w->reason, sizeof(w->reason), "HTTP %u%s%.*s", w->st.status,
+	         ml ? ": " : "", (int)ml, m);
 	total_add(&totals.refused, 1);
 	log_event(LOGL_WARN, w->call_id, "wsc_refused",
 	          "label=%s host=%s path=%s status=%u reason=\"%s\"", w->label,
@@ -1516,6 +1535,7 @@ static void destructor(void *arg)
 	list_flush(&w->txq);
 	mem_deref(w->hs);
 	mem_deref(w->request);
+	mem_deref(w->secrets);
 	mem_deref(w->label);
 	mem_deref(w->call_id);
 	mem_deref(w->host);
@@ -1592,6 +1612,44 @@ static int ca_setup(CURL *easy, const struct wsc_prm *prm, const char **why)
 		return EINVAL;
 	}
 	return 0;
+}
+
+/* A header that carries a credential: Authorization, or one whose name
+ * says key, token or secret (xi-api-key, X-API-Key, ...). */
+static bool header_secret(const char *name)
+{
+	return !strcasecmp(name, "authorization") || strcasestr(name, "key") ||
+	       strcasestr(name, "token") || strcasestr(name, "secret");
+}
+
+/* w->secrets from the credential headers: each value, and the word after
+ * its scheme ("Bearer <key>"), which a server may quote alone. */
+static int collect_secrets(struct wsc *w, const struct wsc_prm *prm)
+{
+	struct mbuf *mb = mbuf_alloc(128);
+	int err = mb ? 0 : ENOMEM;
+
+	for (size_t i = 0; i < prm->headerc && !err; i++) {
+		const char *v = prm->headerv[i].value, *sp;
+
+		if (!header_secret(prm->headerv[i].name) || !*v)
+			continue;
+		err = mbuf_write_mem(mb, (const uint8_t *)v, strlen(v) + 1);
+		sp = strrchr(v, ' ');
+		if (!err && sp && sp[1])
+			err = mbuf_write_mem(mb, (const uint8_t *)sp + 1,
+			                     strlen(sp + 1) + 1);
+	}
+	err = err ? err : mbuf_write_u8(mb, 0);
+	if (!err) {
+		w->secrets = mem_alloc(mb->end, NULL);
+		if (w->secrets)
+			memcpy(w->secrets, mb->buf, mb->end);
+		else
+			err = ENOMEM;
+	}
+	mem_deref(mb);
+	return err;
 }
 
 static int build_request(struct wsc *w, const struct url_parts *u,
@@ -1701,6 +1759,11 @@ int wsc_alloc(struct wsc **wscp, const struct wsc_prm *prm, const char **why)
 	err = build_request(w, &u, prm, why);
 	if (err)
 		goto out;
+	if (collect_secrets(w, prm)) {
+		*why = "out of memory";
+		err = ENOMEM;
+		goto out;
+	}
 
 	w->multi = curl_multi_init();
 	w->easy = curl_easy_init();

@@ -432,9 +432,6 @@ static void close_h(const struct wsc_end *end, void *arg)
 		snprintf(why, sizeof(why), "%s",
 		         end->reason && end->reason[0] ? end->reason
 		                                       : "cannot connect");
-	for (char *c = why; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = ' ';
 	provider_mask(why, l->pv->api_key);
 	err = end->status == 401 || end->status == 403 ? EACCES
 	      : end->err                               ? end->err

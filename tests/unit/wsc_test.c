@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <re.h>
+#include "core/log.h"
 #include "net/conngate.h"
 #include "net/wsc.h"
 #include "test.h"
@@ -26,6 +27,8 @@ enum mode {
 	M_REFUSE,     /* 401 with a JSON body, in one segment */
 	M_REFUSE_CH,  /* 429, body chunked, in two segments */
 	M_REFUSE_EOF, /* 503, a text body ended by closing the connection */
+	M_REFUSE_KEY, /* 403 whose JSON message quotes the request's key */
+	M_REFUSE_REQ, /* 400 whose text body is the request, key and all */
 	M_BADACCEPT,  /* 101 with a wrong Sec-WebSocket-Accept */
 	M_SILENT,     /* takes the connection, never answers */
 	M_COMBINED,   /* 101 and a first frame in one segment */
@@ -295,6 +298,36 @@ static void srv_upgrade(void)
 		srv_send(a, strlen(a));
 		cur->tlsc = mem_deref(cur->tlsc);
 		cur->tc = mem_deref(cur->tc);
+		return;
+	}
+	case M_REFUSE_KEY: {
+		/* the key whole, escaped, alone, and across the cut of the
+		 * reason's 200 bytes */
+		char body[700];
+		size_t bl = (size_t)snprintf(
+		    body, sizeof(body),
+		    "{\"err_msg\":\"Authorization: Token sekrit-key refused, "
+		    "sekrit\\u002dkey is not a key we know; %0120d "
+		    "sekrit-key\"}",
+		    0);
+
+		l = (size_t)snprintf(out, sizeof(out),
+		                     "HTTP/1.1 403 Forbidden\r\n"
+		                     "Content-Length: %zu\r\n\r\n%s",
+		                     bl, body);
+		srv_send(out, l);
+		return;
+	}
+	case M_REFUSE_REQ: {
+		char body[600];
+		size_t bl = (size_t)snprintf(body, sizeof(body),
+		                             "bad request:\n%s", srv.request);
+
+		l = (size_t)snprintf(out, sizeof(out),
+		                     "HTTP/1.1 400 Bad Request\r\n"
+		                     "Content-Length: %zu\r\n\r\n%s",
+		                     bl, body);
+		srv_send(out, l);
 		return;
 	}
 	case M_SILENT:
@@ -866,6 +899,71 @@ static void badutf8_open(struct cli *c)
 	send_cmd(c, "cmd:badutf8");
 }
 
+/* What the log got while fn ran. */
+static int logged(bool (*fn)(void), char *out, size_t sz)
+{
+	FILE *f = tmpfile();
+	size_t n;
+	bool ok;
+
+	if (!f)
+		return EIO;
+	log_setup(LOGL_DEBUG, LOG_FORMAT_TEXT, f);
+	ok = fn();
+	log_setup(LOGL_INFO, LOG_FORMAT_TEXT, NULL);
+	rewind(f);
+	n = fread(out, 1, sz - 1, f);
+	out[n] = '\0';
+	fclose(f);
+	return ok ? 0 : ETIMEDOUT;
+}
+
+static bool refuse_once(void)
+{
+	return cli_start("ws", NULL, NULL, NULL) == 0 && run(2000);
+}
+
+/* A refusal that quotes the key, or the whole request, is logged and
+ * told with the key masked, and its message within bounds. */
+TEST(refused_key_masked)
+{
+	char log[8192];
+
+	CHECK_EQ(srv_start(M_REFUSE_KEY, 0), 0);
+	CHECK_EQ(logged(refuse_once, log, sizeof(log)), 0);
+	CHECK_EQ(cli.end.err, EPERM);
+	CHECK_EQ(cli.end.status, 403);
+	CHECK(strstr(log, "wsc_refused") != NULL);
+	CHECK(strstr(log, "status=403") != NULL);
+	CHECK(strstr(log, "sekri") == NULL);
+	CHECK(strstr(cli.end.reason, "sekri") == NULL);
+	/* the body as it came, but for the key: its escaped form stays */
+	CHECK(strstr(cli.end.body, "sekrit-key") == NULL);
+	CHECK(strstr(cli.end.body, "sekrit\\u002dkey") != NULL);
+	CHECK(strstr(cli.end.reason,
+	             "HTTP 403: Authorization: ****************"
+	             " refused, ********** is not") == cli.end.reason);
+	CHECK(strlen(cli.end.reason) <= strlen("HTTP 403: ") + 200);
+	cli_end();
+
+	CHECK_EQ(srv_start(M_REFUSE_REQ, 0), 0);
+	CHECK_EQ(logged(refuse_once, log, sizeof(log)), 0);
+	CHECK_EQ(cli.end.status, 400);
+	CHECK(strstr(srv.request, "Token sekrit-key") != NULL);
+	CHECK(strstr(log, "wsc_refused") != NULL);
+	CHECK(strstr(log, "sekri") == NULL);
+	CHECK(strstr(cli.end.reason, "sekri") == NULL);
+	CHECK(strstr(cli.end.body, "sekri") == NULL);
+	/* a header that is no credential is left as it was */
+	CHECK(strstr(cli.end.body, "Cartesia-Version: 2024-06-10") != NULL);
+	CHECK(strstr(cli.end.reason, "HTTP 400: bad request: GET") ==
+	      cli.end.reason);
+	CHECK(strlen(cli.end.reason) <= strlen("HTTP 400: ") + 200);
+	cli_end();
+	srv_stop();
+	return 0;
+}
+
 static int refused_frame(void (*on_open)(struct cli *), size_t max, int err,
                          uint16_t code)
 {
@@ -1288,6 +1386,7 @@ int main(void)
 	RUN(fragments_and_pings);
 	RUN(server_closes);
 	RUN(refused_json);
+	RUN(refused_key_masked);
 	RUN(bad_accept);
 	RUN(hostile_frames);
 	RUN(silent_server);
