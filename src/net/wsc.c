@@ -27,9 +27,16 @@
  * The frame reader (wsc_rx_next) is on its own and owns no socket: it
  * reads a hostile stream in pieces of any size, checks each header before
  * its length is used and joins fragments up to max_message; the fuzz
- * target drives it alone. Frames out are queued whole (one allocation each)
- * and sent from where they stand: OpenSSL wants a write it could not
- * finish repeated from the same buffer.
+ * target drives it alone. Frames out are built whole, masked in place, in
+ * buffers queued in order and sent from where they stand: OpenSSL wants a
+ * write it could not finish repeated from the same buffer. A buffer sent
+ * goes back to the socket's few spares, so a call's audio (a message every
+ * 20 ms, each gone before the next) cycles through one buffer and
+ * allocates nothing. The masking keys come from RAND_bytes a batch at a
+ * time: a call for each key cost more than the rest of a send. Over TLS,
+ * OpenSSL 3.0 still allocates for each record it writes (its write
+ * buffer, which curl has it free when empty, and the record layer's
+ * packet bookkeeping): 4 blocks per message, not ours to remove.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -345,12 +352,20 @@ struct csock {
 	curl_socket_t fd;
 };
 
-/* Bytes to send, a whole frame (or the upgrade request). */
+/* Bytes to send, a whole frame (or the upgrade request), in a buffer of
+ * cap bytes. */
 struct qframe {
 	struct le le;
-	size_t len, pos;
+	size_t len, pos, cap;
 	uint8_t data[];
 };
+
+/* Sent buffers kept for the next frames: a few, none larger than this. */
+#define SPARE_MAX     4
+#define SPARE_CAP_MAX (16 * 1024)
+/* A buffer's least size, so that messages that differ a little in length
+ * reuse it. */
+#define QFRAME_MIN 512
 
 struct wsc {
 	char *label, *call_id, *host, *path; /* path: without the query */
@@ -392,7 +407,10 @@ struct wsc {
 
 	struct wsc_rx rx;
 	struct list txq;
+	struct list spare; /* sent frames' buffers, for reuse */
 	size_t queued;
+	uint8_t keys[256]; /* masking keys not yet used, from the end */
+	size_t keys_left;
 	struct wsc_stats st;
 	char reason[320];
 	char body[WSC_BODY_MAX + 1];
@@ -485,6 +503,7 @@ static void conn_release(struct wsc *w)
 	}
 	tmr_cancel(&w->tmr_curl);
 	list_flush(&w->txq);
+	list_flush(&w->spare);
 	w->queued = 0;
 }
 
@@ -572,13 +591,80 @@ static void finish(struct wsc *w, int err, uint16_t code, bool by_server,
 
 /* ---- sending ---- */
 
-static struct qframe *qframe_alloc(size_t len)
+/* A buffer for len bytes: a spare one if one is large enough. */
+static struct qframe *qframe_get(struct wsc *w, size_t len)
 {
-	struct qframe *qf = mem_zalloc(sizeof(*qf) + len, NULL);
+	struct qframe *qf;
+	size_t cap = QFRAME_MIN;
 
-	if (qf)
-		qf->len = len;
+	for (struct le *le = list_head(&w->spare); le; le = le->next) {
+		qf = le->data;
+		if (qf->cap >= len) {
+			list_unlink(le);
+			qf->len = len;
+			qf->pos = 0;
+			return qf;
+		}
+	}
+	if (len > SPARE_CAP_MAX)
+		cap = len; /* freed once sent */
+	else
+		while (cap < len)
+			cap *= 2;
+	qf = mem_alloc(sizeof(*qf) + cap, NULL);
+	if (!qf)
+		return NULL;
+	memset(qf, 0, sizeof(*qf));
+	qf->len = len;
+	qf->cap = cap;
 	return qf;
+}
+
+/* A buffer whose bytes are all sent. */
+static void qframe_put(struct wsc *w, struct qframe *qf)
+{
+	if (qf->cap <= SPARE_CAP_MAX && list_count(&w->spare) < SPARE_MAX)
+		list_append(&w->spare, &qf->le, qf);
+	else
+		mem_deref(qf);
+}
+
+/* The next frame's masking key (RFC 6455 5.3: unpredictable, fresh for
+ * each frame). */
+static int next_key(struct wsc *w, uint8_t key[4])
+{
+	if (w->keys_left < 4) {
+		if (RAND_bytes(w->keys, sizeof(w->keys)) != 1)
+			return EIO;
+		w->keys_left = sizeof(w->keys);
+	}
+	w->keys_left -= 4;
+	memcpy(key, w->keys + w->keys_left, 4);
+	/* a key used is not kept */
+	memset(w->keys + w->keys_left, 0, 4);
+	return 0;
+}
+
+/* dst = src masked with key, eight bytes at a time. */
+static void mask_copy(uint8_t *dst, const uint8_t *src, size_t n,
+                      const uint8_t key[4])
+{
+	uint32_t k4;
+	uint64_t k8, v;
+	size_t i = 0;
+
+	/* the key twice, in memory order: byte j of k8 is key[j & 3]
+	 * whatever the byte order */
+	memcpy(&k4, key, 4);
+	memcpy(&k8, &k4, 4);
+	memcpy((uint8_t *)&k8 + 4, &k4, 4);
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&v, src + i, 8);
+		v ^= k8;
+		memcpy(dst + i, &v, 8);
+	}
+	for (; i < n; i++)
+		dst[i] = src[i] ^ key[i & 3];
 }
 
 static void enqueue(struct wsc *w, struct qframe *qf)
@@ -594,15 +680,14 @@ static int queue_frame(struct wsc *w, enum wsc_op op, const uint8_t *p,
 	struct qframe *qf;
 	size_t hl;
 
-	if (RAND_bytes(key, sizeof(key)) != 1)
+	if (next_key(w, key))
 		return EIO;
 	hl = wsc_frame_header(hdr, op, true, n, key);
-	qf = qframe_alloc(hl + n);
+	qf = qframe_get(w, hl + n);
 	if (!qf)
 		return ENOMEM;
 	memcpy(qf->data, hdr, hl);
-	for (size_t i = 0; i < n; i++)
-		qf->data[hl + i] = p[i] ^ key[i & 3];
+	mask_copy(qf->data + hl, p, n, key);
 	enqueue(w, qf);
 	w->st.frames_tx++;
 	if (op == WSC_TEXT || op == WSC_BINARY)
@@ -655,7 +740,7 @@ static int flush(struct wsc *w)
 		if (qf->pos < qf->len)
 			break;
 		list_unlink(le);
-		mem_deref(qf);
+		qframe_put(w, qf);
 	}
 	(void)watch(w);
 	return 0;
@@ -1382,7 +1467,7 @@ static void upgrade_start(struct wsc *w)
 	}
 	w->fd = fd;
 	w->hs = mbuf_alloc(1024);
-	qf = qframe_alloc(rl);
+	qf = qframe_get(w, rl);
 	if (!w->hs || !qf) {
 		mem_deref(qf);
 		finish(w, ENOMEM, 1006, false, "out of memory");
@@ -1533,6 +1618,7 @@ static void destructor(void *arg)
 	conn_release(w);
 	wsc_rx_reset(&w->rx);
 	list_flush(&w->txq);
+	list_flush(&w->spare);
 	mem_deref(w->hs);
 	mem_deref(w->request);
 	mem_deref(w->secrets);
