@@ -1,9 +1,9 @@
 /*
  * The WebSocket client against a server this test runs on 127.0.0.1, on
- * the same libre loop: a small RFC 6455 server written here, so that it
- * can misbehave on purpose (refuse, answer with a wrong key, never
- * answer, announce huge frames, cut the line mid-frame), plain and over
- * TLS with a CA and certificate made by the openssl command.
+ * the same libre loop (ws_standin_loop.h), scripted here so that it can
+ * misbehave on purpose (refuse, answer with a wrong key, never answer,
+ * announce huge frames, cut the line mid-frame), plain and over TLS with
+ * a CA and certificate made by the openssl command.
  */
 #include <errno.h>
 #include <signal.h>
@@ -12,14 +12,13 @@
 #include <string.h>
 #include <unistd.h>
 #include <curl/curl.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <re.h>
 #include "core/log.h"
 #include "net/conngate.h"
 #include "net/wsc.h"
 #include "allocs.h"
 #include "test.h"
+#include "ws_standin_loop.h"
 
 /* ---- the server ---- */
 
@@ -37,24 +36,9 @@ enum mode {
 	M_DEAF,       /* opens, then answers nothing (no pong either) */
 };
 
-/* One connection the server took. */
-struct sconn {
-	struct le le;
-	struct tcp_conn *tc;
-	struct tls_conn *tlsc;
-	uint8_t *in;
-	size_t in_len;
-	bool upgraded;
-};
-
 struct srv {
-	struct tcp_sock *ts;
-	struct tls *tls;
-	struct list conns;
-	unsigned accepted;
-	uint16_t port;
+	struct wsl_srv ws;
 	enum mode mode;
-	char request[4096]; /* the last one */
 	unsigned frames;
 	bool all_masked;
 	uint32_t keys[4];
@@ -67,66 +51,14 @@ struct srv {
 };
 
 static struct srv srv;
-static struct sconn *cur; /* the connection being served */
-
 static void srv_send(const void *p, size_t n)
 {
-	struct mbuf *mb = mbuf_alloc(n ? n : 1);
-
-	mbuf_write_mem(mb, p, n);
-	mb->pos = 0;
-	if (cur && cur->tc)
-		tcp_send(cur->tc, mb);
-	mem_deref(mb);
-}
-
-/* An unmasked frame; b0 is the first byte (FIN and opcode). */
-static size_t frame(uint8_t *out, uint8_t b0, const void *p, size_t n)
-{
-	size_t i = 0;
-
-	out[i++] = b0;
-	if (n < 126) {
-		out[i++] = (uint8_t)n;
-	} else if (n <= 0xffff) {
-		out[i++] = 126;
-		out[i++] = (uint8_t)(n >> 8);
-		out[i++] = (uint8_t)n;
-	} else {
-		out[i++] = 127;
-		for (int k = 0; k < 8; k++)
-			out[i++] = (uint8_t)((uint64_t)n >> (56 - 8 * k));
-	}
-	if (n)
-		memcpy(out + i, p, n);
-	return i + n;
+	wsl_send(&srv.ws, p, n);
 }
 
 static void srv_frame(uint8_t b0, const void *p, size_t n)
 {
-	uint8_t *f = malloc(n + 14);
-	size_t len = frame(f, b0, p, n);
-
-	srv_send(f, len);
-	free(f);
-}
-
-static void accept_of(const char *req, char out[32])
-{
-	const char *k = strcasestr(req, "Sec-WebSocket-Key: ");
-	char cat[128];
-	uint8_t d[SHA_DIGEST_LENGTH];
-	size_t kl;
-
-	out[0] = '\0';
-	if (!k)
-		return;
-	k += 19;
-	kl = strcspn(k, "\r");
-	snprintf(cat, sizeof(cat), "%.*s258EAFA5-E914-47DA-95CA-C5AB0DC85B11",
-	         (int)kl, k);
-	SHA1((const uint8_t *)cat, strlen(cat), d);
-	EVP_EncodeBlock((uint8_t *)out, d, sizeof(d));
+	wsl_frame(&srv.ws, b0, p, n);
 }
 
 static void srv_command(const char *c, size_t n)
@@ -165,107 +97,65 @@ static void srv_command(const char *c, size_t n)
 
 		memset(h + 2, 'm', 10);
 		srv_send(h, sizeof(h));
-		cur->tlsc = mem_deref(cur->tlsc);
-		cur->tc = mem_deref(cur->tc);
+		wsl_cut(&srv.ws);
 	} else if (n == 7 && !memcmp(c, "badutf8", 7)) {
 		srv_frame(0x81, "\xc3\x28", 2);
 	} else if (n == 3 && !memcmp(c, "two", 3)) {
-		size_t l = frame(buf, 0x81, "one", 3);
+		size_t l = ws_frame(buf, 0x81, "one", 3);
 
-		l += frame(buf + l, 0x81, "two", 3);
+		l += ws_frame(buf + l, 0x81, "two", 3);
 		srv_send(buf, l);
 	}
 }
 
-/* Client frames in cur->in: masked, small enough for the tests. */
-static void srv_frames(void)
+/* A client frame: the keys seen, then as the mode says. */
+static void srv_frame_h(struct wsl_srv *ws, const struct ws_frame_in *f)
 {
-	for (;;) {
-		uint8_t *p = cur->in, key[4], op;
-		size_t hl = 2, n;
-		uint64_t len;
-		uint32_t k32;
-		bool seen = false;
+	const uint8_t *p = f->p;
+	size_t n = f->n;
+	uint32_t k32;
+	bool seen = false;
 
-		if (cur->in_len < 2)
-			return;
-		len = p[1] & 0x7f;
-		if (len == 126)
-			hl += 2;
-		else if (len == 127)
-			hl += 8;
-		hl += (p[1] & 0x80) ? 4 : 0;
-		if (cur->in_len < hl)
-			return;
-		if (len == 126)
-			len = (uint64_t)p[2] << 8 | p[3];
-		else if (len == 127) {
-			len = 0;
-			for (int i = 0; i < 8; i++)
-				len = len << 8 | p[2 + i];
-		}
-		if (cur->in_len - hl < len)
-			return;
-		n = (size_t)len;
-		if (!(p[1] & 0x80)) {
-			srv.all_masked = false;
-			memset(key, 0, 4);
-		} else {
-			memcpy(key, p + hl - 4, 4);
-		}
-		memcpy(&k32, key, 4);
-		for (unsigned i = 0; i < srv.nkeys; i++)
-			seen |= srv.keys[i] == k32;
-		if (!seen && srv.nkeys < 4)
-			srv.keys[srv.nkeys++] = k32;
+	(void)ws;
+	if (!f->masked)
+		srv.all_masked = false;
+	memcpy(&k32, f->key, 4);
+	for (unsigned i = 0; i < srv.nkeys; i++)
+		seen |= srv.keys[i] == k32;
+	if (!seen && srv.nkeys < 4)
+		srv.keys[srv.nkeys++] = k32;
+	srv.frames++;
+	if (f->op == 0x8) {
+		srv.close_code = n >= 2 ? p[0] << 8 | p[1] : 0;
+		snprintf(srv.close_reason, sizeof(srv.close_reason), "%.*s",
+		         n >= 2 ? (int)n - 2 : 0, p + 2);
+		if (srv.mode != M_DEAF)
+			srv_frame(0x88, p, n); /* the echo */
+	} else if (f->op == 0x9) {
+		if (srv.mode != M_DEAF)
+			srv_frame(0x8a, p, n);
+	} else if (f->op == 0xa) {
+		srv.pongs++;
+		snprintf(srv.pong, sizeof(srv.pong), "%.*s", (int)n, p);
+	} else if (srv.mode == M_SINK) {
 		for (size_t i = 0; i < n; i++)
-			p[hl + i] ^= key[i & 3];
-		op = p[0] & 0x0f;
-		srv.frames++;
-		if (op == 0x8) {
-			srv.close_code = n >= 2 ? p[hl] << 8 | p[hl + 1] : 0;
-			snprintf(srv.close_reason, sizeof(srv.close_reason),
-			         "%.*s", n >= 2 ? (int)n - 2 : 0, p + hl + 2);
-			if (srv.mode != M_DEAF)
-				srv_frame(0x88, p + hl, n); /* the echo */
-		} else if (op == 0x9) {
-			if (srv.mode != M_DEAF)
-				srv_frame(0x8a, p + hl, n);
-		} else if (op == 0xa) {
-			srv.pongs++;
-			snprintf(srv.pong, sizeof(srv.pong), "%.*s", (int)n,
-			         p + hl);
-		} else if (srv.mode == M_SINK) {
-			for (size_t i = 0; i < n; i++)
-				srv.sink_sum = srv.sink_sum * 31 + p[hl + i];
-			srv.sink_bytes += n;
-		} else if (srv.mode == M_DEAF) {
-			/* nothing */
-		} else if (n > 4 && !memcmp(p + hl, "cmd:", 4)) {
-			srv_command((const char *)p + hl + 4, n - 4);
-		} else {
-			srv_frame((uint8_t)(0x80 | op), p + hl, n);
-		}
-		if (!cur->tc)
-			return;
-		memmove(cur->in, cur->in + hl + n, cur->in_len - hl - n);
-		cur->in_len -= hl + n;
+			srv.sink_sum = srv.sink_sum * 31 + p[i];
+		srv.sink_bytes += n;
+	} else if (srv.mode == M_DEAF) {
+		/* nothing */
+	} else if (n > 4 && !memcmp(p, "cmd:", 4)) {
+		srv_command((const char *)p + 4, n - 4);
+	} else {
+		srv_frame((uint8_t)(0x80 | f->op), p, n);
 	}
 }
 
-static void srv_upgrade(void)
+/* The upgrade request, in srv.ws.request: answered as the mode says. */
+static void srv_upgrade_h(struct wsl_srv *ws)
 {
-	char acc[32], out[1024];
-	uint8_t *end = memmem(cur->in, cur->in_len, "\r\n\r\n", 4);
-	size_t hl, l;
-
-	if (!end)
-		return;
-	hl = (size_t)(end + 4 - cur->in);
-	snprintf(srv.request, sizeof(srv.request), "%.*s", (int)hl, cur->in);
-	memmove(cur->in, cur->in + hl, cur->in_len - hl);
-	cur->in_len -= hl;
-	accept_of(srv.request, acc);
+	char out[1024];
+	uint8_t first[16];
+	size_t l;
 
 	switch (srv.mode) {
 	case M_REFUSE: {
@@ -297,8 +187,7 @@ static void srv_upgrade(void)
 		                "upstream\nbusy";
 
 		srv_send(a, strlen(a));
-		cur->tlsc = mem_deref(cur->tlsc);
-		cur->tc = mem_deref(cur->tc);
+		wsl_cut(ws);
 		return;
 	}
 	case M_REFUSE_KEY: {
@@ -322,7 +211,7 @@ static void srv_upgrade(void)
 	case M_REFUSE_REQ: {
 		char body[600];
 		size_t bl = (size_t)snprintf(body, sizeof(body),
-		                             "bad request:\n%s", srv.request);
+		                             "bad request:\n%s", ws->request);
 
 		l = (size_t)snprintf(out, sizeof(out),
 		                     "HTTP/1.1 400 Bad Request\r\n"
@@ -334,102 +223,39 @@ static void srv_upgrade(void)
 	case M_SILENT:
 		return;
 	case M_BADACCEPT:
-		snprintf(acc, sizeof(acc), "dGhlIHNhbXBsZSBub25jZQ==");
-		break;
+		wsl_upgrade(ws, "dGhlIHNhbXBsZSBub25jZQ==", NULL, 0);
+		return;
+	case M_COMBINED:
+		wsl_upgrade(ws, NULL, first, ws_frame(first, 0x81, "first", 5));
+		return;
 	default:
-		break;
+		wsl_upgrade(ws, NULL, NULL, 0);
+		return;
 	}
-	l = (size_t)snprintf(out, sizeof(out),
-	                     "HTTP/1.1 101 Switching Protocols\r\n"
-	                     "Upgrade: websocket\r\n"
-	                     "Connection: Upgrade\r\n"
-	                     "Sec-WebSocket-Accept: %s\r\n\r\n",
-	                     acc);
-	if (srv.mode == M_COMBINED)
-		l += frame((uint8_t *)out + l, 0x81, "first", 5);
-	srv_send(out, l);
-	cur->upgraded = true;
-	srv_frames();
-}
-
-static void srv_recv_h(struct mbuf *mb, void *arg)
-{
-	size_t n = mbuf_get_left(mb);
-
-	cur = arg;
-	cur->in = realloc(cur->in, cur->in_len + n);
-	memcpy(cur->in + cur->in_len, mbuf_buf(mb), n);
-	cur->in_len += n;
-	if (!cur->upgraded)
-		srv_upgrade();
-	else
-		srv_frames();
-	cur = NULL;
-}
-
-static void sconn_free(struct sconn *c)
-{
-	list_unlink(&c->le);
-	mem_deref(c->tlsc);
-	mem_deref(c->tc);
-	free(c->in);
-	free(c);
-}
-
-static void srv_close_h(int err, void *arg)
-{
-	(void)err;
-	sconn_free(arg);
-}
-
-static void srv_conn_h(const struct sa *peer, void *arg)
-{
-	struct sconn *c = calloc(1, sizeof(*c));
-
-	(void)peer;
-	(void)arg;
-	list_append(&srv.conns, &c->le, c);
-	srv.accepted++;
-	if (tcp_accept(&c->tc, srv.ts, NULL, srv_recv_h, srv_close_h, c) ||
-	    (srv.tls && tls_start_tcp(&c->tlsc, srv.tls, c->tc, 0)))
-		sconn_free(c);
 }
 
 static void srv_stop(void)
 {
-	while (list_head(&srv.conns))
-		sconn_free(list_head(&srv.conns)->data);
-	srv.ts = mem_deref(srv.ts);
-	srv.tls = mem_deref(srv.tls);
+	wsl_stop(&srv.ws);
 }
 
 /* tls: 0 none, 1 the certificate for 127.0.0.1 and localhost, 2 one for
  * another name */
 static int srv_start(enum mode mode, int tls)
 {
-	struct sa sa;
 	static char chain[300];
-	int err;
 
 	srv_stop();
 	memset(&srv, 0, sizeof(srv));
 	srv.mode = mode;
 	srv.close_code = -1;
 	srv.all_masked = true;
-	if (tls) {
+	srv.ws.upgradeh = srv_upgrade_h;
+	srv.ws.frameh = srv_frame_h;
+	if (tls)
 		snprintf(chain, sizeof(chain), "%s/%s_chain.pem",
 		         getenv("WSC_TEST_DIR"), tls == 1 ? "srv" : "other");
-		err = tls_alloc(&srv.tls, TLS_METHOD_SSLV23, chain, NULL);
-		if (err)
-			return err;
-	}
-	sa_set_str(&sa, "127.0.0.1", 0);
-	err = tcp_listen(&srv.ts, &sa, srv_conn_h, NULL);
-	if (err)
-		return err;
-	tcp_sock_local_get(srv.ts, &sa);
-	srv.port = sa_port(&sa);
-	return 0;
+	return wsl_start(&srv.ws, tls ? chain : NULL);
 }
 
 /* ---- the client's side ---- */
@@ -534,7 +360,7 @@ static int cli_start(const char *scheme, const char *host, const char *q,
 	free(cli.last);
 	memset(&cli, 0, sizeof(cli));
 	snprintf(url, sizeof(url), "%s://%s:%u/v1/listen%s", scheme,
-	         host ? host : "127.0.0.1", srv.port, q ? q : "");
+	         host ? host : "127.0.0.1", srv.ws.port, q ? q : "");
 	if (over)
 		prm = *over;
 	prm.url = url;
@@ -746,11 +572,12 @@ TEST(echo_and_close)
 	CHECK(srv.all_masked);
 	CHECK(srv.nkeys >= 3);
 	CHECK(
-	    strstr(srv.request,
+	    strstr(srv.ws.request,
 	           "GET /v1/listen?model=nova-2&encoding=mulaw HTTP/1.1\r\n"));
-	CHECK(strstr(srv.request, "\r\nAuthorization: Token sekrit-key\r\n"));
-	CHECK(strstr(srv.request, "\r\nCartesia-Version: 2024-06-10\r\n"));
-	CHECK(strstr(srv.request, "\r\nSec-WebSocket-Version: 13\r\n"));
+	CHECK(
+	    strstr(srv.ws.request, "\r\nAuthorization: Token sekrit-key\r\n"));
+	CHECK(strstr(srv.ws.request, "\r\nCartesia-Version: 2024-06-10\r\n"));
+	CHECK(strstr(srv.ws.request, "\r\nSec-WebSocket-Version: 13\r\n"));
 
 	wsc_stats(cli.w, &st);
 	CHECK_EQ(st.status, 101);
@@ -950,7 +777,7 @@ TEST(refused_key_masked)
 	CHECK_EQ(srv_start(M_REFUSE_REQ, 0), 0);
 	CHECK_EQ(logged(refuse_once, log, sizeof(log)), 0);
 	CHECK_EQ(cli.end.status, 400);
-	CHECK(strstr(srv.request, "Token sekrit-key") != NULL);
+	CHECK(strstr(srv.ws.request, "Token sekrit-key") != NULL);
 	CHECK(strstr(log, "wsc_refused") != NULL);
 	CHECK(strstr(log, "sekri") == NULL);
 	CHECK(strstr(cli.end.reason, "sekri") == NULL);
@@ -1283,7 +1110,7 @@ TEST(many_sockets)
 	wsc_totals(&t0);
 	CHECK_EQ(srv_start(M_ECHO, 0), 0);
 	conngate_stop();
-	snprintf(url, sizeof(url), "ws://127.0.0.1:%u/v1/listen", srv.port);
+	snprintf(url, sizeof(url), "ws://127.0.0.1:%u/v1/listen", srv.ws.port);
 	many_closed = 0;
 	for (unsigned i = 0; i < MANY; i++) {
 		struct wsc_prm prm = {
@@ -1308,7 +1135,7 @@ TEST(many_sockets)
 		many[i].w = mem_deref(many[i].w);
 	}
 	CHECK_EQ(ok, MANY);
-	CHECK_EQ(srv.accepted, MANY);
+	CHECK_EQ(srv.ws.accepted, MANY);
 	wsc_totals(&t1);
 	CHECK_EQ(t1.opened - t0.opened, MANY);
 	CHECK_EQ(t1.closes[0] - t0.closes[0], MANY);
