@@ -169,6 +169,14 @@ build/bench/srtpx_bench: bench/srtpx_bench.c build/obj/src/webrtc/srtpx.o
 
 build/%/tests/srtpx_test: LIBS += $(SRTP_REF_LIBS)
 
+# wsc_send's cost per message: the WebSocket client and what it logs with.
+build/bench/wsc_send: bench/wsc_send.c build/obj/src/net/wsc.o \
+                      build/obj/src/net/url.o build/obj/src/core/log.o \
+                      build/obj/src/core/utf8.o build/obj/src/core/form.o \
+                      build/obj/src/core/mask.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS)
+
 build/bench/opus_rx_cost: bench/opus_rx_cost.c build/obj/src/media/opus_rx.o \
                           build/obj/src/media/jitter.o
 	@mkdir -p $(dir $@)

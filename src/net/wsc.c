@@ -27,9 +27,16 @@
  * The frame reader (wsc_rx_next) is on its own and owns no socket: it
  * reads a hostile stream in pieces of any size, checks each header before
  * its length is used and joins fragments up to max_message; the fuzz
- * target drives it alone. Frames out are queued whole (one allocation each)
- * and sent from where they stand: OpenSSL wants a write it could not
- * finish repeated from the same buffer.
+ * target drives it alone. Frames out are built whole, masked in place, in
+ * buffers queued in order and sent from where they stand: OpenSSL wants a
+ * write it could not finish repeated from the same buffer. A buffer sent
+ * goes back to the socket's few spares, so a call's audio (a message every
+ * 20 ms, each gone before the next) cycles through one buffer and
+ * allocates nothing. The masking keys come from RAND_bytes a batch at a
+ * time: a call for each key cost more than the rest of a send. Over TLS,
+ * OpenSSL 3.0 still allocates for each record it writes (its write
+ * buffer, which curl has it free when empty, and the record layer's
+ * packet bookkeeping): 4 blocks per message, not ours to remove.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -48,6 +55,7 @@
 #include <re_tmr.h>
 #include <re_main.h>
 #include "core/log.h"
+#include "core/mask.h"
 #include "core/utf8.h"
 #include "net/url.h"
 #include "net/wsc.h"
@@ -58,6 +66,8 @@
 #define READS_PER_WAKE 8
 /* A refused upgrade's body is waited for at most this long. */
 #define BODY_WAIT_MS 1000
+/* Bytes of a refusal's message kept in its reason. */
+#define REFUSAL_MSG_MAX 200
 /* Above this the joined-message buffer goes back after each message. */
 #define RX_KEEP         (64 * 1024)
 #define MAX_MESSAGE_CAP ((size_t)1 << 30)
@@ -342,12 +352,20 @@ struct csock {
 	curl_socket_t fd;
 };
 
-/* Bytes to send, a whole frame (or the upgrade request). */
+/* Bytes to send, a whole frame (or the upgrade request), in a buffer of
+ * cap bytes. */
 struct qframe {
 	struct le le;
-	size_t len, pos;
+	size_t len, pos, cap;
 	uint8_t data[];
 };
+
+/* Sent buffers kept for the next frames: a few, none larger than this. */
+#define SPARE_MAX     4
+#define SPARE_CAP_MAX (16 * 1024)
+/* A buffer's least size, so that messages that differ a little in length
+ * reuse it. */
+#define QFRAME_MIN 512
 
 struct wsc {
 	char *label, *call_id, *host, *path; /* path: without the query */
@@ -383,9 +401,16 @@ struct wsc {
 	int64_t content_length; /* of a refusal's body; -1 unknown */
 	bool chunked;
 
+	/* The credential headers' values, each NUL-terminated, an empty one
+	 * last: masked wherever the server's words quote them. */
+	char *secrets;
+
 	struct wsc_rx rx;
 	struct list txq;
+	struct list spare; /* sent frames' buffers, for reuse */
 	size_t queued;
+	uint8_t keys[256]; /* masking keys not yet used, from the end */
+	size_t keys_left;
 	struct wsc_stats st;
 	char reason[320];
 	char body[WSC_BODY_MAX + 1];
@@ -478,7 +503,20 @@ static void conn_release(struct wsc *w)
 	}
 	tmr_cancel(&w->tmr_curl);
 	list_flush(&w->txq);
+	list_flush(&w->spare);
 	w->queued = 0;
+}
+
+/* The credential headers' values (and the key after "Bearer " or
+ * "Token ") masked in s, the server's words; on one line when line. */
+static void mask_secrets(const struct wsc *w, char *s, bool line)
+{
+	const char *k = w->secrets;
+
+	if (line)
+		mask_line(s, NULL);
+	for (; k && *k; k += strlen(k) + 1)
+		mask_key(s, k);
 }
 
 static void count_close(uint16_t code)
@@ -504,6 +542,8 @@ static void finish(struct wsc *w, int err, uint16_t code, bool by_server,
 	if (reason != w->reason)
 		snprintf(w->reason, sizeof(w->reason), "%s",
 		         reason ? reason : "");
+	/* a close reason is the server's words too */
+	mask_secrets(w, w->reason, true);
 	w->state = ST_DONE;
 	tmr_cancel(&w->tmr_hs);
 	tmr_cancel(&w->tmr_idle);
@@ -551,13 +591,80 @@ static void finish(struct wsc *w, int err, uint16_t code, bool by_server,
 
 /* ---- sending ---- */
 
-static struct qframe *qframe_alloc(size_t len)
+/* A buffer for len bytes: a spare one if one is large enough. */
+static struct qframe *qframe_get(struct wsc *w, size_t len)
 {
-	struct qframe *qf = mem_zalloc(sizeof(*qf) + len, NULL);
+	struct qframe *qf;
+	size_t cap = QFRAME_MIN;
 
-	if (qf)
-		qf->len = len;
+	for (struct le *le = list_head(&w->spare); le; le = le->next) {
+		qf = le->data;
+		if (qf->cap >= len) {
+			list_unlink(le);
+			qf->len = len;
+			qf->pos = 0;
+			return qf;
+		}
+	}
+	if (len > SPARE_CAP_MAX)
+		cap = len; /* freed once sent */
+	else
+		while (cap < len)
+			cap *= 2;
+	qf = mem_alloc(sizeof(*qf) + cap, NULL);
+	if (!qf)
+		return NULL;
+	memset(qf, 0, sizeof(*qf));
+	qf->len = len;
+	qf->cap = cap;
 	return qf;
+}
+
+/* A buffer whose bytes are all sent. */
+static void qframe_put(struct wsc *w, struct qframe *qf)
+{
+	if (qf->cap <= SPARE_CAP_MAX && list_count(&w->spare) < SPARE_MAX)
+		list_append(&w->spare, &qf->le, qf);
+	else
+		mem_deref(qf);
+}
+
+/* The next frame's masking key (RFC 6455 5.3: unpredictable, fresh for
+ * each frame). */
+static int next_key(struct wsc *w, uint8_t key[4])
+{
+	if (w->keys_left < 4) {
+		if (RAND_bytes(w->keys, sizeof(w->keys)) != 1)
+			return EIO;
+		w->keys_left = sizeof(w->keys);
+	}
+	w->keys_left -= 4;
+	memcpy(key, w->keys + w->keys_left, 4);
+	/* a key used is not kept */
+	memset(w->keys + w->keys_left, 0, 4);
+	return 0;
+}
+
+/* dst = src masked with key, eight bytes at a time. */
+static void mask_copy(uint8_t *dst, const uint8_t *src, size_t n,
+                      const uint8_t key[4])
+{
+	uint32_t k4;
+	uint64_t k8, v;
+	size_t i = 0;
+
+	/* the key twice, in memory order: byte j of k8 is key[j & 3]
+	 * whatever the byte order */
+	memcpy(&k4, key, 4);
+	memcpy(&k8, &k4, 4);
+	memcpy((uint8_t *)&k8 + 4, &k4, 4);
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&v, src + i, 8);
+		v ^= k8;
+		memcpy(dst + i, &v, 8);
+	}
+	for (; i < n; i++)
+		dst[i] = src[i] ^ key[i & 3];
 }
 
 static void enqueue(struct wsc *w, struct qframe *qf)
@@ -573,15 +680,14 @@ static int queue_frame(struct wsc *w, enum wsc_op op, const uint8_t *p,
 	struct qframe *qf;
 	size_t hl;
 
-	if (RAND_bytes(key, sizeof(key)) != 1)
+	if (next_key(w, key))
 		return EIO;
 	hl = wsc_frame_header(hdr, op, true, n, key);
-	qf = qframe_alloc(hl + n);
+	qf = qframe_get(w, hl + n);
 	if (!qf)
 		return ENOMEM;
 	memcpy(qf->data, hdr, hl);
-	for (size_t i = 0; i < n; i++)
-		qf->data[hl + i] = p[i] ^ key[i & 3];
+	mask_copy(qf->data + hl, p, n, key);
 	enqueue(w, qf);
 	w->st.frames_tx++;
 	if (op == WSC_TEXT || op == WSC_BINARY)
@@ -634,7 +740,7 @@ static int flush(struct wsc *w)
 		if (qf->pos < qf->len)
 			break;
 		list_unlink(le);
-		mem_deref(qf);
+		qframe_put(w, qf);
 	}
 	(void)watch(w);
 	return 0;
@@ -871,15 +977,6 @@ static bool dechunk(const char *in, size_t n, char *out, size_t cap,
 	return false;
 }
 
-/* Printable, on one line, for a reason and a log field. */
-static void one_line(char *s)
-{
-	for (; *s; s++) {
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = ' ';
-	}
-}
-
 /* The provider's message in a refusal's JSON body, by the names the
  * providers use (Deepgram err_msg, OpenAI error.message, ElevenLabs
  * detail.message, others message or error). */
@@ -909,7 +1006,8 @@ static void refusal_done(struct wsc *w)
 	size_t rawn = w->hs->end - w->hdr_len, bn;
 	const char *msg = NULL;
 	json_t *j = NULL;
-	char q[200];
+	char q[200], m[WSC_BODY_MAX + 1];
+	size_t ml;
 
 	if (w->chunked) {
 		(void)dechunk(raw, rawn, w->body, WSC_BODY_MAX, &bn);
@@ -928,10 +1026,16 @@ static void refusal_done(struct wsc *w)
 		msg = json_message(j);
 	if (!msg && !j)
 		msg = w->body;
-	snprintf(w->reason, sizeof(w->reason), "HTTP %u%s%.200s", w->st.status,
-	         msg && *msg ? ": " : "", msg ? msg : "");
+	/* Masked whole, then cut: a key the cut halved would no longer be
+	 * found. The JSON's message is masked after decoding, where an
+	 * escaped key is whole again. */
+	snprintf(m, sizeof(m), "%s", msg ? msg : "");
 	json_decref(j);
-	one_line(w->reason);
+	mask_secrets(w, w->body, false);
+	mask_secrets(w, m, true);
+	ml = utf8_trim(m, strnlen(m, REFUSAL_MSG_MAX));
+	snprintf(w->reason, sizeof(w->reason), "HTTP %u%s%.*s", w->st.status,
+	         ml ? ": " : "", (int)ml, m);
 	total_add(&totals.refused, 1);
 	log_event(LOGL_WARN, w->call_id, "wsc_refused",
 	          "label=%s host=%s path=%s status=%u reason=\"%s\"", w->label,
@@ -1363,7 +1467,7 @@ static void upgrade_start(struct wsc *w)
 	}
 	w->fd = fd;
 	w->hs = mbuf_alloc(1024);
-	qf = qframe_alloc(rl);
+	qf = qframe_get(w, rl);
 	if (!w->hs || !qf) {
 		mem_deref(qf);
 		finish(w, ENOMEM, 1006, false, "out of memory");
@@ -1514,8 +1618,10 @@ static void destructor(void *arg)
 	conn_release(w);
 	wsc_rx_reset(&w->rx);
 	list_flush(&w->txq);
+	list_flush(&w->spare);
 	mem_deref(w->hs);
 	mem_deref(w->request);
+	mem_deref(w->secrets);
 	mem_deref(w->label);
 	mem_deref(w->call_id);
 	mem_deref(w->host);
@@ -1592,6 +1698,44 @@ static int ca_setup(CURL *easy, const struct wsc_prm *prm, const char **why)
 		return EINVAL;
 	}
 	return 0;
+}
+
+/* A header that carries a credential: Authorization, or one whose name
+ * says key, token or secret (xi-api-key, X-API-Key, ...). */
+static bool header_secret(const char *name)
+{
+	return !strcasecmp(name, "authorization") || strcasestr(name, "key") ||
+	       strcasestr(name, "token") || strcasestr(name, "secret");
+}
+
+/* w->secrets from the credential headers: each value, and the word after
+ * its scheme ("Bearer <key>"), which a server may quote alone. */
+static int collect_secrets(struct wsc *w, const struct wsc_prm *prm)
+{
+	struct mbuf *mb = mbuf_alloc(128);
+	int err = mb ? 0 : ENOMEM;
+
+	for (size_t i = 0; i < prm->headerc && !err; i++) {
+		const char *v = prm->headerv[i].value, *sp;
+
+		if (!header_secret(prm->headerv[i].name) || !*v)
+			continue;
+		err = mbuf_write_mem(mb, (const uint8_t *)v, strlen(v) + 1);
+		sp = strrchr(v, ' ');
+		if (!err && sp && sp[1])
+			err = mbuf_write_mem(mb, (const uint8_t *)sp + 1,
+			                     strlen(sp + 1) + 1);
+	}
+	err = err ? err : mbuf_write_u8(mb, 0);
+	if (!err) {
+		w->secrets = mem_alloc(mb->end, NULL);
+		if (w->secrets)
+			memcpy(w->secrets, mb->buf, mb->end);
+		else
+			err = ENOMEM;
+	}
+	mem_deref(mb);
+	return err;
 }
 
 static int build_request(struct wsc *w, const struct url_parts *u,
@@ -1701,6 +1845,11 @@ int wsc_alloc(struct wsc **wscp, const struct wsc_prm *prm, const char **why)
 	err = build_request(w, &u, prm, why);
 	if (err)
 		goto out;
+	if (collect_secrets(w, prm)) {
+		*why = "out of memory";
+		err = ENOMEM;
+		goto out;
+	}
 
 	w->multi = curl_multi_init();
 	w->easy = curl_easy_init();

@@ -52,9 +52,14 @@ struct wsc_end {
 	bool by_server;     /* the server started the close or cut the line */
 	const char *reason; /* one line: the close reason, or what went
 	                       wrong (with a refused upgrade, the status and
-	                       the provider's message from its body) */
+	                       the provider's message from its body, at most
+	                       200 bytes of it) */
 	const char *body;   /* a refused upgrade's body (at most
 	                      WSC_BODY_MAX bytes, NUL-terminated), else "" */
+	/* In reason and body, and in the log, the values of the credential
+	 * headers (Authorization, and those whose name holds key, token or
+	 * secret), the key after their scheme and any sk- token are masked
+	 * with '*': servers quote what they refused. */
 };
 
 typedef void(wsc_open_h)(void *arg);
@@ -72,7 +77,7 @@ struct wsc_header {
 struct wsc_prm {
 	const char *url;                  /* ws:// or wss://, see net/url.h */
 	const struct wsc_header *headerv; /* sent with the upgrade; never
-	                                     logged */
+	                                     logged (see wsc_end) */
 	size_t headerc;
 	const char *ca_file; /* PEM file of CAs to trust instead of the
 	                         system's (tests); NULL: the system's */

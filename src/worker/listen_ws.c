@@ -16,13 +16,13 @@
 #include "core/clock.h"
 #include "core/g711.h"
 #include "core/log.h"
+#include "net/backoff.h"
 #include "net/wsc.h"
 #include "worker/listen_ws.h"
 #include "worker/provider.h"
 
-/* The backoff: BACKOFF_FIRST_MS doubled per failure in a row up to
- * BACKOFF_MAX_MS, each drawn between half and all of it, so that calls
- * cut together do not come back together. */
+/* The backoff (net/backoff.h): BACKOFF_FIRST_MS doubled per failure in a
+ * row up to BACKOFF_MAX_MS. */
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS   15000
 /* Nothing from the server for this long ends the socket; a ping goes at
@@ -46,17 +46,6 @@ const struct lws_ops *lws_ops_of(const char *name)
 	if (!strcmp(name, "openai-realtime"))
 		return &lws_realtime;
 	return NULL;
-}
-
-static uint32_t backoff_ms(unsigned attempts)
-{
-	uint32_t d = BACKOFF_FIRST_MS;
-
-	for (unsigned i = 1; i < attempts && d < BACKOFF_MAX_MS; i++)
-		d *= 2;
-	if (d > BACKOFF_MAX_MS)
-		d = BACKOFF_MAX_MS;
-	return d / 2 + rand_u32() % (d / 2 + 1);
 }
 
 /* ---- reporting ---- */
@@ -279,7 +268,7 @@ static void lost(struct lws *l, int err, uint16_t status, const char *why)
 	provider_mask(l->down_why, l->pv->api_key);
 	fail_all(l, err, status, why);
 	l->attempts++;
-	ms = backoff_ms(l->attempts);
+	ms = backoff_ms(l->attempts, BACKOFF_FIRST_MS, BACKOFF_MAX_MS);
 	log_event(LOGL_WARN, l->call_id[0] ? l->call_id : NULL, "stt_socket",
 	          "provider=%s state=lost status=%u attempt=%u retry_ms=%u "
 	          "reason=\"%s\"",
@@ -443,9 +432,6 @@ static void close_h(const struct wsc_end *end, void *arg)
 		snprintf(why, sizeof(why), "%s",
 		         end->reason && end->reason[0] ? end->reason
 		                                       : "cannot connect");
-	for (char *c = why; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = ' ';
 	provider_mask(why, l->pv->api_key);
 	err = end->status == 401 || end->status == 403 ? EACCES
 	      : end->err                               ? end->err

@@ -7,30 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/mask.h"
 #include "worker/provider.h"
 
-/* Control characters become spaces (a reason is one log line), then key
- * and any "sk-" token are masked with '*' (an sk- token but for its first
- * 3 characters). */
 void provider_mask(char *s, const char *key)
 {
-	size_t kl = key ? strlen(key) : 0;
-	char *p;
-
-	for (p = s; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-	if (kl >= 4) {
-		for (p = strstr(s, key); p; p = strstr(p + kl, key))
-			memset(p, '*', kl);
-	}
-	for (p = strstr(s, "sk-"); p; p = strstr(p + 3, "sk-")) {
-		char *q = p + 3;
-
-		while (*q && *q != ' ' && *q != '.' && *q != ',' && *q != '"' &&
-		       *q != '\'')
-			*q++ = '*';
-	}
+	mask_line(s, key);
 }
 
 void provider_why(char *why, int err, uint16_t status, const char *body,

@@ -40,8 +40,9 @@ void provider_why(char *why, int err, uint16_t status, const char *body,
                   size_t len, const char *transfer_why, const char *key);
 
 /* Masks key, and any token that looks like one, in s, as provider_why
- * does; control characters become spaces. For reasons that come another
- * way (a WebSocket's close reason, an error event). */
+ * does; control characters become spaces (core/mask.h's mask_line). For
+ * reasons that come another way (a WebSocket's close reason, an error
+ * event). */
 void provider_mask(char *s, const char *key);
 
 /* "Authorization: Bearer <key>" into *hdrp (malloc'd, the caller frees

@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/g711.h"
 #include "core/log.h"
+#include "net/backoff.h"
 #include "net/wsc.h"
 #include "worker/provider.h"
 #include "worker/realtime.h"
@@ -270,15 +271,9 @@ static void connect_now(void *arg);
 
 static void schedule(struct rt *rt, uint32_t *retry_ms)
 {
-	uint32_t d = RT_BACKOFF_MIN_MS;
+	uint32_t d =
+	    backoff_ms(rt->attempts + 1, RT_BACKOFF_MIN_MS, RT_BACKOFF_MAX_MS);
 
-	for (unsigned i = 0; i < rt->attempts && d < RT_BACKOFF_MAX_MS; i++)
-		d *= 2;
-	if (d > RT_BACKOFF_MAX_MS)
-		d = RT_BACKOFF_MAX_MS;
-	/* Calls that lost their sockets together do not all come back in
-	 * the same millisecond. */
-	d = d / 2 + rand_u32() % (d / 2 + 1);
 	if (rt->attempts < 16)
 		rt->attempts++;
 	tmr_start(&rt->retry, d, connect_now, rt);

@@ -29,6 +29,7 @@
 #include "core/clock.h"
 #include "core/g711.h"
 #include "core/log.h"
+#include "net/backoff.h"
 #include "net/url.h"
 #include "net/wsc.h"
 #include "worker/wsvoice_int.h"
@@ -287,13 +288,7 @@ static void drop_socket(struct wsvoice *v)
 		c->sent = false;
 	/* A healthy socket's end (the provider's idle close) is made good
 	 * at once: the next reply should not wait for a connection. */
-	d = 0;
-	if (v->streak) {
-		d = WSVOICE_BACKOFF_MS << (v->streak < 7 ? v->streak - 1 : 6);
-		if (d > WSVOICE_BACKOFF_MAX_MS)
-			d = WSVOICE_BACKOFF_MAX_MS;
-		d -= rand_u32() % (d / 2 + 1);
-	}
+	d = backoff_ms(v->streak, WSVOICE_BACKOFF_MS, WSVOICE_BACKOFF_MAX_MS);
 	tmr_start(&v->retry, d, retry_h, v);
 }
 

@@ -16,18 +16,17 @@
 #include <re.h>
 
 #include "net/httpc.h"
+#include "loop.h"
 #include "standin.h"
 #include "test.h"
 
-static int lfd, port;
-static atomic_bool stop_srv;
-static atomic_int open_conns;
-static pthread_t srv_th;
+static struct standin_srv srv;
 
 /* ---- the stand-in server ------------------------------------------------ */
 
-static void answer(int fd, const char *path, const char *body)
+static void answer(int fd, const struct standin_req *rq)
 {
+	const char *path = rq->path, *body = rq->body;
 	static const struct standin_step three[] = {
 	    {0, "one "}, {80, "two "}, {80, "three"}};
 	char buf[256];
@@ -45,12 +44,12 @@ static void answer(int fd, const char *path, const char *body)
 		standin_send_all(fd, buf, strlen(buf));
 	} else if (!strcmp(path, "/chunked")) {
 		if (standin_send_head(fd, "HTTP/1.1 200 OK\r\n", true) &&
-		    standin_play(fd, three, 3, true, &stop_srv, NULL))
+		    standin_play(fd, three, 3, true, &srv.stop, NULL))
 			standin_send_all(fd, "0\r\n\r\n", 5);
 	} else if (!strcmp(path, "/cut")) {
 		/* Chunks, then the connection closes without the last. */
 		if (standin_send_head(fd, "HTTP/1.1 200 OK\r\n", true))
-			standin_play(fd, three, 2, true, &stop_srv, NULL);
+			standin_play(fd, three, 2, true, &srv.stop, NULL);
 	} else if (!strcmp(path, "/short")) {
 		/* Fewer bytes than Content-Length says. */
 		snprintf(buf, sizeof(buf),
@@ -58,10 +57,10 @@ static void answer(int fd, const char *path, const char *body)
 		standin_send_all(fd, buf, strlen(buf));
 	} else if (!strcmp(path, "/stall")) {
 		if (standin_send_head(fd, "HTTP/1.1 200 OK\r\n", true))
-			standin_play(fd, three, 1, true, &stop_srv, NULL);
-		standin_pause(fd, 3000, &stop_srv);
+			standin_play(fd, three, 1, true, &srv.stop, NULL);
+		standin_pause(fd, 3000, &srv.stop);
 	} else if (!strcmp(path, "/silent")) {
-		standin_pause(fd, 3000, &stop_srv);
+		standin_pause(fd, 3000, &srv.stop);
 	} else if (!strcmp(path, "/404")) {
 		snprintf(buf, sizeof(buf),
 		         "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n"
@@ -76,46 +75,12 @@ static void answer(int fd, const char *path, const char *body)
 		standin_send_all(fd, "SSH-2.0-OpenSSH\r\n\r\n", 19);
 	} else if (!strcmp(path, "/slow")) {
 		/* Answers after 200 ms: many at once must overlap. */
-		standin_pause(fd, 200, &stop_srv);
+		standin_pause(fd, 200, &srv.stop);
 		snprintf(buf, sizeof(buf),
 		         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
 		         "Connection: close\r\n\r\nok");
 		standin_send_all(fd, buf, strlen(buf));
 	}
-}
-
-static void *conn_run(void *arg)
-{
-	int fd = (int)(intptr_t)arg;
-	char *head = NULL, *body = NULL, path[64] = "";
-
-	if (standin_read_request(fd, &head, &body) == 0 && head)
-		sscanf(head, "%*s %63s", path);
-	answer(fd, path, body ? body : "");
-	free(head);
-	free(body);
-	close(fd);
-	atomic_fetch_sub(&open_conns, 1);
-	return NULL;
-}
-
-static void *srv_run(void *arg)
-{
-	int fd;
-
-	(void)arg;
-	while ((fd = standin_accept(lfd, &stop_srv)) >= 0) {
-		pthread_t th;
-
-		atomic_fetch_add(&open_conns, 1);
-		if (pthread_create(&th, NULL, conn_run, (void *)(intptr_t)fd)) {
-			close(fd);
-			atomic_fetch_sub(&open_conns, 1);
-			continue;
-		}
-		pthread_detach(th);
-	}
-	return NULL;
 }
 
 /* ---- a request, run on the loop --------------------------------------- */
@@ -176,23 +141,6 @@ static void on_done(int err, uint16_t status, const char *why, void *arg)
 		re_cancel();
 }
 
-static void give_up(void *arg)
-{
-	(void)arg;
-	re_cancel();
-}
-
-/* Runs the loop until pending requests are over or ms pass. */
-static void run_loop(unsigned ms)
-{
-	struct tmr t;
-
-	tmr_init(&t);
-	tmr_start(&t, ms, give_up, NULL);
-	re_main(NULL);
-	tmr_cancel(&t);
-}
-
 static int get(struct httpc *c, struct got *g, const char *path,
                const struct httpc_prm *base)
 {
@@ -200,7 +148,7 @@ static int get(struct httpc *c, struct got *g, const char *path,
 	char url[128];
 	int pending = 1, err;
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", srv.port, path);
 	prm.url = url;
 	g->pending = &pending;
 	g->t_start = now_ms();
@@ -414,7 +362,7 @@ TEST(cancel)
 	CHECK_EQ(g.pieces, 1);
 	CHECK_EQ(httpc_active(c), 0);
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/stall", port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/stall", srv.port);
 	prm.url = url;
 	s.pending = &pending;
 	CHECK_EQ(httpc_request(&s.req, c, &prm, on_head, on_body, on_done, &s),
@@ -444,7 +392,7 @@ TEST(many_at_once)
 
 	memset(g, 0, sizeof(g));
 	CHECK_EQ(httpc_alloc(&c), 0);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/slow", port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/slow", srv.port);
 	prm.url = url;
 	for (int i = 0; i < N; i++) {
 		g[i].pending = &pending;
@@ -476,7 +424,7 @@ TEST(client_released_first)
 	char url[128];
 
 	CHECK_EQ(httpc_alloc(&c), 0);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/stall", port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/stall", srv.port);
 	prm.url = url;
 	CHECK_EQ(httpc_request(&g.req, c, &prm, on_head, on_body, on_done, &g),
 	         0);
@@ -494,8 +442,7 @@ int main(void)
 
 	if (err)
 		return 1;
-	lfd = standin_listen(&port);
-	if (lfd < 0 || pthread_create(&srv_th, NULL, srv_run, NULL))
+	if (standin_srv_start(&srv, answer))
 		return 1;
 	RUN(whole_body_and_headers);
 	RUN(post_body_goes_out);
@@ -507,11 +454,7 @@ int main(void)
 	RUN(cancel);
 	RUN(many_at_once);
 	RUN(client_released_first);
-	atomic_store(&stop_srv, true);
-	pthread_join(srv_th, NULL);
-	while (atomic_load(&open_conns) > 0)
-		sleep_ms(5);
-	close(lfd);
+	standin_srv_stop(&srv);
 	libre_close();
 	TEST_EXIT();
 }

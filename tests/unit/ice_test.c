@@ -14,27 +14,8 @@
 #include "core/clock.h"
 #include "webrtc/ice.h"
 
+#include "allocs.h"
 #include "test.h"
-
-/* The sanitizer runtime every unit test links (ASan, or TSan): a hook on
- * each allocation, to show the check path makes none. */
-int __sanitizer_install_malloc_and_free_hooks(
-    void (*malloc_hook)(const volatile void *, size_t),
-    void (*free_hook)(const volatile void *));
-
-static unsigned long allocations;
-
-static void count_malloc(const volatile void *p, size_t n)
-{
-	(void)p;
-	(void)n;
-	allocations++;
-}
-
-static void count_free(const volatile void *p)
-{
-	(void)p;
-}
 
 #define LUFRAG "vgLocalUfrag0001"
 #define LPWD   "vgLocalPasswordOf32CharactersXyz"
@@ -755,8 +736,7 @@ TEST(no_allocation_and_cost)
 	           &(struct req){.key = "wrongPasswordOfTheRightLength00"});
 	ice_recv(&ice, req, n, &src, 0, rep, &chk);
 
-	__sanitizer_install_malloc_and_free_hooks(count_malloc, count_free);
-	allocations = 0;
+	allocs_start();
 	t0 = clock_mono_us();
 	for (int i = 0; i < rounds; i++)
 		answered += ice_recv(&ice, req, n, &src, (uint64_t)i, rep,
@@ -765,7 +745,7 @@ TEST(no_allocation_and_cost)
 	for (int i = 0; i < rounds; i++)
 		ice_recv(&ice, bad, nb, &src, (uint64_t)i, rep, &chk);
 	t2 = clock_mono_us();
-	__sanitizer_install_malloc_and_free_hooks(NULL, NULL);
+	allocs_stop();
 
 	CHECK_EQ(allocations, 0);
 	CHECK_EQ(answered, rounds);
@@ -978,8 +958,7 @@ TEST(client_no_allocation)
 	responder(&srv, 0);
 	client(&cli, LPWD);
 	sa_set_str(&src, "127.0.0.1", 40000);
-	__sanitizer_install_malloc_and_free_hooks(count_malloc, count_free);
-	allocations = 0;
+	allocs_start();
 	for (int i = 0; i < 100; i++) {
 		if (ice_request_write(&cli, &prm, tid, req, sizeof(req), &n))
 			break;
@@ -987,7 +966,7 @@ TEST(client_no_allocation)
 		ok += ice_response_read(&cli, rep, chk.reply_len, tid, NULL) ==
 		      ICE_RESP_SUCCESS;
 	}
-	__sanitizer_install_malloc_and_free_hooks(NULL, NULL);
+	allocs_stop();
 	CHECK_EQ(allocations, 0);
 	CHECK_EQ(ok, 100);
 	return 0;

@@ -19,74 +19,15 @@
 #include "core/log.h"
 #include "worker/listen_ws.h"
 #include "worker/listener.h"
+#include "lws_book.h"
 #include "test.h"
 
-static struct {
-	uint32_t utt[8];
-	char text[8][LWS_TEXT_MAX];
-	unsigned finals;
-	uint32_t err_utt[8];
-	int err[8];
-	unsigned errors;
-	char partial[LWS_TEXT_MAX];
-} got;
-
-static void on_final(uint32_t utt, const char *text, void *arg)
-{
-	(void)arg;
-	if (got.finals < 8) {
-		got.utt[got.finals] = utt;
-		snprintf(got.text[got.finals], LWS_TEXT_MAX, "%s", text);
-	}
-	got.finals++;
-}
-
-static void on_error(uint32_t utt, int err, void *arg)
-{
-	(void)arg;
-	if (got.errors < 8) {
-		got.err_utt[got.errors] = utt;
-		got.err[got.errors] = err;
-	}
-	got.errors++;
-}
-
-static void on_partial(uint32_t utt, const char *text, void *arg)
-{
-	(void)arg;
-	(void)utt;
-	snprintf(got.partial, sizeof(got.partial), "%s", text);
-}
-
-static const struct listener_handlers handlers = {on_partial, on_final,
-                                                  on_error};
 static const struct provider pv = {.name = "deepgram",
                                    .url = "https://api.deepgram.com",
                                    .api_key = "dg-unit-key-123456",
                                    .model = "nova-3",
                                    .language = "en",
                                    .timeout_ms = 5000};
-
-#define S(lit) lit, strlen(lit)
-
-static struct tmr guard;
-
-static void guard_h(void *arg)
-{
-	(void)arg;
-	re_cancel();
-}
-
-static void run(uint32_t ms)
-{
-	tmr_start(&guard, ms, guard_h, NULL);
-	(void)re_main(NULL);
-}
-
-static void msg(struct lws *l, const char *s)
-{
-	l->ops->msg(l, s, strlen(s));
-}
 
 static void results(struct lws *l, double start, double dur, bool fin, bool ff,
                     const char *text)
@@ -107,21 +48,14 @@ static void results(struct lws *l, double start, double dur, bool fin, bool ff,
  * given seconds of the stream (utt 0: dropped). */
 static struct lws *book(const uint32_t *utts, const double *ends, size_t n)
 {
-	struct lws *l = NULL;
+	struct lws *l = lws_book(&lws_deepgram, &pv, n);
 
-	memset(&got, 0, sizeof(got));
-	if (lws_alloc_offline(&l, &lws_deepgram, &pv, &handlers, NULL))
-		return NULL;
-	l->state = LWS_OPEN;
-	for (size_t i = 0; i < n; i++) {
-		struct lws_utt *u = &l->wait[l->nwait++];
-
-		u->utt = utts[i];
-		u->sent = true;
-		u->audio_end = ends[i];
-		u->t_end = tmr_jiffies();
+	for (size_t i = 0; l && i < n; i++) {
+		l->wait[i].utt = utts[i];
+		l->wait[i].audio_end = ends[i];
 	}
-	l->audio_samples = (uint64_t)(ends[n - 1] * 8000);
+	if (l)
+		l->audio_samples = (uint64_t)(ends[n - 1] * 8000);
 	return l;
 }
 
@@ -263,7 +197,7 @@ TEST(settles_without_an_answer)
 	/* Deepgram endpointed the words itself; the Finalize gets no
 	 * answer */
 	results(l, 0, 1.2, true, false, "yes please");
-	run(LWS_DG_SETTLE_MS + 150);
+	run_loop(LWS_DG_SETTLE_MS + 150);
 	CHECK_EQ(got.finals, 1);
 	CHECK_STR(got.text[0], "yes please");
 	/* its late answer is not the next turn's */
@@ -285,14 +219,14 @@ TEST(no_settle_while_interim)
 	CHECK(l != NULL);
 	results(l, 0, 0.8, true, false, "yes");
 	results(l, 0.8, 0.5, false, false, "please");
-	run(LWS_DG_SETTLE_MS + 150);
+	run_loop(LWS_DG_SETTLE_MS + 150);
 	CHECK_EQ(got.finals, 0);
 	/* nothing at all of a turn: it waits for the answer */
 	l->dg_interim = false;
 	l->wait[0].segs = 0;
 	l->wait[0].len = 0;
 	l->wait[0].text[0] = '\0';
-	run(LWS_DG_SETTLE_MS + 150);
+	run_loop(LWS_DG_SETTLE_MS + 150);
 	CHECK_EQ(got.finals, 0);
 	lws_release(l);
 	return 0;
@@ -312,7 +246,7 @@ TEST(in_band_error)
 	CHECK_EQ(l->nwait, 0);
 	CHECK(l->open_broken);
 	CHECK(!strstr(l->down_why, pv.api_key));
-	run(50);
+	run_loop(50);
 	CHECK_EQ(got.errors, 2);
 	CHECK_EQ(got.err_utt[0], 6);
 	CHECK_EQ(got.err_utt[1], 7);
@@ -330,14 +264,12 @@ int main(void)
 		return 1;
 	}
 	log_setup(LOGL_ERROR, LOG_FORMAT_TEXT, NULL);
-	tmr_init(&guard);
 	RUN(parse);
 	RUN(url);
 	RUN(finals_by_the_clock);
 	RUN(settles_without_an_answer);
 	RUN(no_settle_while_interim);
 	RUN(in_band_error);
-	tmr_cancel(&guard);
 	libre_close();
 	TEST_EXIT();
 }

@@ -20,50 +20,9 @@
 #include "core/log.h"
 #include "worker/listen_ws.h"
 #include "worker/listener.h"
+#include "lws_book.h"
 #include "test.h"
 
-#define S(lit) lit, strlen(lit)
-
-static struct {
-	uint32_t utt[8];
-	char text[8][LWS_TEXT_MAX];
-	unsigned finals;
-	uint32_t err_utt[8];
-	int err[8];
-	unsigned errors;
-	uint32_t partial_utt;
-	char partial[LWS_TEXT_MAX];
-} got;
-
-static void on_final(uint32_t utt, const char *text, void *arg)
-{
-	(void)arg;
-	if (got.finals < 8) {
-		got.utt[got.finals] = utt;
-		snprintf(got.text[got.finals], LWS_TEXT_MAX, "%s", text);
-	}
-	got.finals++;
-}
-
-static void on_error(uint32_t utt, int err, void *arg)
-{
-	(void)arg;
-	if (got.errors < 8) {
-		got.err_utt[got.errors] = utt;
-		got.err[got.errors] = err;
-	}
-	got.errors++;
-}
-
-static void on_partial(uint32_t utt, const char *text, void *arg)
-{
-	(void)arg;
-	got.partial_utt = utt;
-	snprintf(got.partial, sizeof(got.partial), "%s", text);
-}
-
-static const struct listener_handlers handlers = {on_partial, on_final,
-                                                  on_error};
 static const struct provider pv = {.name = "openai-realtime",
                                    .url = "https://api.openai.com/v1",
                                    .api_key = "sk-rt-unit-key-123456",
@@ -71,42 +30,10 @@ static const struct provider pv = {.name = "openai-realtime",
                                    .language = "en",
                                    .timeout_ms = 5000};
 
-static struct tmr guard;
-
-static void guard_h(void *arg)
-{
-	(void)arg;
-	re_cancel();
-}
-
-static void run(uint32_t ms)
-{
-	tmr_start(&guard, ms, guard_h, NULL);
-	(void)re_main(NULL);
-}
-
-static void msg(struct lws *l, const char *s)
-{
-	l->ops->msg(l, s, strlen(s));
-}
-
 /* An offline socket, open, with n commits sent, utterances 1..n. */
 static struct lws *book(size_t n)
 {
-	struct lws *l = NULL;
-
-	memset(&got, 0, sizeof(got));
-	if (lws_alloc_offline(&l, &lws_realtime, &pv, &handlers, NULL))
-		return NULL;
-	l->state = LWS_OPEN;
-	for (size_t i = 0; i < n; i++) {
-		struct lws_utt *u = &l->wait[l->nwait++];
-
-		u->utt = (uint32_t)i + 1;
-		u->sent = true;
-		u->t_end = tmr_jiffies();
-	}
-	return l;
+	return lws_book(&lws_realtime, &pv, n);
 }
 
 TEST(parse)
@@ -252,7 +179,7 @@ TEST(turn_failures)
 	       "error\",\"code\":\"invalid_value\",\"message\":\"no\","
 	       "\"event_id\":\"vg_commit_3\"}}");
 	CHECK_EQ(l->nwait, 0);
-	run(50);
+	run_loop(50);
 	CHECK_EQ(got.errors, 2);
 	CHECK_EQ(got.err_utt[0], 1);
 	CHECK_EQ(got.err_utt[1], 3);
@@ -277,13 +204,13 @@ TEST(refused_key)
 	CHECK(strstr(l->down_why, "invalid_api_key: Incorrect API key"));
 	CHECK(!strstr(l->down_why, pv.api_key));
 	CHECK(l->open_broken);
-	run(50);
+	run_loop(50);
 	CHECK_EQ(got.errors, 1);
 	CHECK_EQ(got.err_utt[0], 1);
 	CHECK_EQ(got.err[0], EACCES);
 	/* the open one fails at its end */
 	(void)lws_end(l);
-	run(50);
+	run_loop(50);
 	CHECK_EQ(got.errors, 2);
 	CHECK_EQ(got.err_utt[1], 2);
 	lws_release(l);
@@ -297,13 +224,11 @@ int main(void)
 		return 1;
 	}
 	log_setup(LOGL_ERROR, LOG_FORMAT_TEXT, NULL);
-	tmr_init(&guard);
 	RUN(parse);
 	RUN(url);
 	RUN(committed_then_completed);
 	RUN(turn_failures);
 	RUN(refused_key);
-	tmr_cancel(&guard);
 	libre_close();
 	TEST_EXIT();
 }

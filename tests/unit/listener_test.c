@@ -22,58 +22,11 @@
 #include "net/httpc.h"
 #include "worker/listener.h"
 #include "worker/provider.h"
+#include "loop.h"
 #include "standin.h"
 #include "test.h"
 
-static int lfd, port;
-static atomic_bool stop_srv;
-static atomic_int open_conns;
-static pthread_t srv_th;
-static pthread_mutex_t last_lock = PTHREAD_MUTEX_INITIALIZER;
-static char last_head[4096];
-static char *last_body;
-static size_t last_len;
-
-/* standin_read_request stops at a NUL; the WAV holds them. */
-static int read_request(int fd, char **headp, char **bodyp, size_t *lenp)
-{
-	size_t cap = 1 << 20, len = 0, hlen = 0, clen = 0;
-	char *buf = malloc(cap + 1), *eoh = NULL;
-
-	if (!buf)
-		return -1;
-	while (!eoh || len < hlen + clen) {
-		ssize_t n;
-
-		if (len == cap) {
-			free(buf);
-			return -1;
-		}
-		n = recv(fd, buf + len, cap - len, 0);
-		if (n <= 0) {
-			free(buf);
-			return -1;
-		}
-		len += (size_t)n;
-		buf[len] = '\0';
-		if (!eoh && (eoh = memmem(buf, len, "\r\n\r\n", 4))) {
-			char cl[32];
-
-			hlen = (size_t)(eoh - buf) + 4;
-			eoh[2] = '\0';
-			if (standin_header(buf, "Content-Length", cl,
-			                   sizeof(cl)))
-				clen = strtoul(cl, NULL, 10);
-		}
-	}
-	*headp = strdup(buf);
-	*bodyp = malloc(clen + 1);
-	memcpy(*bodyp, buf + hlen, clen);
-	(*bodyp)[clen] = '\0';
-	*lenp = clen;
-	free(buf);
-	return 0;
-}
+static struct standin_srv srv;
 
 static void reply(int fd, const char *status, const char *json)
 {
@@ -86,26 +39,14 @@ static void reply(int fd, const char *status, const char *json)
 	standin_send_all(fd, buf, strlen(buf));
 }
 
-static void *conn_run(void *arg)
+static void answer(int fd, const struct standin_req *rq)
 {
-	int fd = (int)(intptr_t)arg;
-	char *head = NULL, *body = NULL, path[64] = "";
-	size_t len = 0;
+	const char *path = rq->path;
 
-	if (read_request(fd, &head, &body, &len) == 0) {
-		sscanf(head, "%*s %63s", path);
-		pthread_mutex_lock(&last_lock);
-		snprintf(last_head, sizeof(last_head), "%s", head);
-		free(last_body);
-		last_body = body;
-		last_len = len;
-		body = NULL;
-		pthread_mutex_unlock(&last_lock);
-	}
 	if (!strcmp(path, "/ok/audio/transcriptions"))
 		reply(fd, "200 OK", "{\"text\":\"  Hello,\\n  world. \"}");
 	else if (!strcmp(path, "/slow/audio/transcriptions") &&
-	         standin_pause(fd, 300, &stop_srv))
+	         standin_pause(fd, 300, &srv.stop))
 		reply(fd, "200 OK", "{\"text\":\"slow\"}");
 	else if (!strcmp(path, "/fail/audio/transcriptions"))
 		reply(
@@ -113,31 +54,7 @@ static void *conn_run(void *arg)
 		    "{\"error\":{\"message\":\"The server had an error\","
 		    "\"type\":\"server_error\",\"param\":null,\"code\":null}}");
 	else if (!strcmp(path, "/stall/audio/transcriptions"))
-		standin_pause(fd, 3000, &stop_srv);
-	free(head);
-	free(body);
-	close(fd);
-	atomic_fetch_sub(&open_conns, 1);
-	return NULL;
-}
-
-static void *srv_run(void *arg)
-{
-	int fd;
-
-	(void)arg;
-	while ((fd = standin_accept(lfd, &stop_srv)) >= 0) {
-		pthread_t th;
-
-		atomic_fetch_add(&open_conns, 1);
-		if (pthread_create(&th, NULL, conn_run, (void *)(intptr_t)fd)) {
-			close(fd);
-			atomic_fetch_sub(&open_conns, 1);
-			continue;
-		}
-		pthread_detach(th);
-	}
-	return NULL;
+		standin_pause(fd, 3000, &srv.stop);
 }
 
 /* ---- listeners on the loop -------------------------------------------- */
@@ -177,22 +94,6 @@ static void on_error(uint32_t utt, int err, void *arg)
 		re_cancel();
 }
 
-static void give_up(void *arg)
-{
-	(void)arg;
-	re_cancel();
-}
-
-static void run_loop(unsigned ms)
-{
-	struct tmr t;
-
-	tmr_init(&t);
-	tmr_start(&t, ms, give_up, NULL);
-	re_main(NULL);
-	tmr_cancel(&t);
-}
-
 static int make(struct ear *e, const char *path, const char *language,
                 int *pending)
 {
@@ -202,7 +103,7 @@ static int make(struct ear *e, const char *path, const char *language,
 
 	memset(e, 0, sizeof(*e));
 	snprintf(e->url, sizeof(e->url),
-	         "http://127.0.0.1:%d/%s/audio/transcriptions", port, path);
+	         "http://127.0.0.1:%d/%s/audio/transcriptions", srv.port, path);
 	e->pv = (struct provider){.name = "openai",
 	                          .http = http,
 	                          .url = e->url,
@@ -245,17 +146,17 @@ TEST(wav_posted_text_final)
 	CHECK(e.got[1]);
 	CHECK_EQ(e.err[1], 0);
 	CHECK_STR(e.text[1], "Hello, world.");
-	pthread_mutex_lock(&last_lock);
-	CHECK(strstr(last_head, "POST /ok/audio/transcriptions HTTP/1.1"));
-	CHECK(strstr(last_head, "Authorization: Bearer sk-stt-key-1"));
-	CHECK(strstr(last_head, "multipart/form-data; boundary="));
-	CHECK(memmem(last_body, last_len, "name=\"model\"\r\n\r\nwhisper-1\r\n",
-	             27));
-	CHECK(memmem(last_body, last_len,
+	pthread_mutex_lock(&srv.lock);
+	CHECK(strstr(srv.last_head, "POST /ok/audio/transcriptions HTTP/1.1"));
+	CHECK(strstr(srv.last_head, "Authorization: Bearer sk-stt-key-1"));
+	CHECK(strstr(srv.last_head, "multipart/form-data; boundary="));
+	CHECK(memmem(srv.last_body, srv.last_len,
+	             "name=\"model\"\r\n\r\nwhisper-1\r\n", 27));
+	CHECK(memmem(srv.last_body, srv.last_len,
 	             "name=\"response_format\"\r\n\r\njson\r\n", 32));
-	CHECK(
-	    memmem(last_body, last_len, "name=\"language\"\r\n\r\nen\r\n", 23));
-	wav = memmem(last_body, last_len, "RIFF", 4);
+	CHECK(memmem(srv.last_body, srv.last_len,
+	             "name=\"language\"\r\n\r\nen\r\n", 23));
+	wav = memmem(srv.last_body, srv.last_len, "RIFF", 4);
 	CHECK(wav != NULL);
 	CHECK(!memcmp(wav + 8, "WAVEfmt ", 8));
 	CHECK_EQ(le32(wav + 24), 8000);          /* rate */
@@ -263,7 +164,7 @@ TEST(wav_posted_text_final)
 	CHECK_EQ(wav[34] | wav[35] << 8, 16);    /* bits */
 	CHECK_EQ(le32(wav + 40), 8000 * 2);      /* 1 s of samples */
 	CHECK(!memcmp(wav + 44, pcm, 8000 * 2)); /* as fed */
-	pthread_mutex_unlock(&last_lock);
+	pthread_mutex_unlock(&srv.lock);
 	mem_deref(e.l);
 	return 0;
 }
@@ -287,7 +188,7 @@ TEST(error_status_and_stall)
 	CHECK_EQ(listener_end(b.l), 0);
 	run_loop(3000);
 	CHECK_EQ(a.err[1], EPROTO);
-	CHECK(!memmem(last_body, last_len, "name=\"language\"", 15));
+	CHECK(!memmem(srv.last_body, srv.last_len, "name=\"language\"", 15));
 	CHECK_EQ(b.err[1], ETIMEDOUT);
 	CHECK(b.t[1] - t0 >= 490 && b.t[1] - t0 < 1500);
 	/* the 500 came at once, not after the other call's stall */
@@ -354,11 +255,11 @@ TEST(reopen_goes_on_from_the_end)
 	run_loop(3000);
 	CHECK_EQ(pending, 1);
 	CHECK(e.got[u1 & 3]);
-	pthread_mutex_lock(&last_lock);
-	wav = memmem(last_body, last_len, "RIFF", 4);
+	pthread_mutex_lock(&srv.lock);
+	wav = memmem(srv.last_body, srv.last_len, "RIFF", 4);
 	CHECK(wav != NULL);
 	CHECK_EQ(le32(wav + 40), 1600 * 2); /* what came before the end */
-	pthread_mutex_unlock(&last_lock);
+	pthread_mutex_unlock(&srv.lock);
 
 	CHECK_EQ(listener_reopen(e.l, &u2), 0);
 	CHECK_EQ(u2, u1 + 1);
@@ -367,12 +268,12 @@ TEST(reopen_goes_on_from_the_end)
 	run_loop(3000);
 	CHECK(e.got[u2 & 3]);
 	CHECK_STR(e.text[u2 & 3], "Hello, world.");
-	pthread_mutex_lock(&last_lock);
-	wav = memmem(last_body, last_len, "RIFF", 4);
+	pthread_mutex_lock(&srv.lock);
+	wav = memmem(srv.last_body, srv.last_len, "RIFF", 4);
 	CHECK(wav != NULL);
 	CHECK_EQ(le32(wav + 40), 4800 * 2); /* the whole turn, in order */
 	CHECK(!memcmp(wav + 44, pcm, 4800 * 2));
-	pthread_mutex_unlock(&last_lock);
+	pthread_mutex_unlock(&srv.lock);
 
 	listener_rest(e.l);
 	CHECK_EQ(listener_reopen(e.l, &u2), EINVAL);
@@ -388,19 +289,13 @@ int main(void)
 
 	if (err || httpc_alloc(&http))
 		return 1;
-	lfd = standin_listen(&port);
-	if (lfd < 0 || pthread_create(&srv_th, NULL, srv_run, NULL))
+	if (standin_srv_start(&srv, answer))
 		return 1;
 	RUN(wav_posted_text_final);
 	RUN(error_status_and_stall);
 	RUN(utterances_in_flight);
 	RUN(reopen_goes_on_from_the_end);
-	atomic_store(&stop_srv, true);
-	pthread_join(srv_th, NULL);
-	while (atomic_load(&open_conns) > 0)
-		sleep_ms(5);
-	close(lfd);
-	free(last_body);
+	standin_srv_stop(&srv);
 	mem_deref(http);
 	libre_close();
 	TEST_EXIT();

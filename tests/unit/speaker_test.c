@@ -23,6 +23,7 @@
 #include "worker/engine.h"
 #include "worker/provider.h"
 #include "worker/speaker.h"
+#include "loop.h"
 #include "standin.h"
 #include "test.h"
 
@@ -30,12 +31,7 @@
 #define CHUNKS 10 /* of 100 ms at 24 kHz */
 #define GAP_MS 60
 
-static int lfd, port;
-static atomic_bool stop_srv;
-static atomic_int open_conns, requests;
-static pthread_t srv_th;
-static char last_head[4096], last_body[4096];
-static pthread_mutex_t last_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct standin_srv srv;
 static uint64_t t_last_chunk;
 
 static bool send_chunk(int fd, const void *data, size_t len)
@@ -60,7 +56,7 @@ static void tone(int fd)
 			pcm[i] =
 			    (int16_t)(8000 * sin(2 * M_PI * HZ *
 			                         (c * 2400 + i) / 24000.0));
-		if (c && !standin_pause(fd, GAP_MS, &stop_srv))
+		if (c && !standin_pause(fd, GAP_MS, &srv.stop))
 			return;
 		/* an odd split: a sample across two chunks */
 		if (!send_chunk(fd, pcm, 2401) ||
@@ -71,8 +67,9 @@ static void tone(int fd)
 	standin_send_all(fd, "0\r\n\r\n", 5);
 }
 
-static void answer(int fd, const char *path)
+static void answer(int fd, const struct standin_req *rq)
 {
+	const char *path = rq->path;
 	static const char refused[] =
 	    "{\"error\":{\"message\":\"Incorrect API key provided: "
 	    "sk-wrong-0123456789.\",\"type\":\"invalid_request_error\","
@@ -89,48 +86,8 @@ static void answer(int fd, const char *path)
 		         strlen(refused), refused);
 		standin_send_all(fd, buf, strlen(buf));
 	} else if (!strcmp(path, "/stall/audio/speech")) {
-		standin_pause(fd, 3000, &stop_srv);
+		standin_pause(fd, 3000, &srv.stop);
 	}
-}
-
-static void *conn_run(void *arg)
-{
-	int fd = (int)(intptr_t)arg;
-	char *head = NULL, *body = NULL, path[64] = "";
-
-	if (standin_read_request(fd, &head, &body) == 0 && head) {
-		sscanf(head, "%*s %63s", path);
-		pthread_mutex_lock(&last_lock);
-		snprintf(last_head, sizeof(last_head), "%s", head);
-		snprintf(last_body, sizeof(last_body), "%s", body);
-		pthread_mutex_unlock(&last_lock);
-		atomic_fetch_add(&requests, 1);
-	}
-	answer(fd, path);
-	free(head);
-	free(body);
-	close(fd);
-	atomic_fetch_sub(&open_conns, 1);
-	return NULL;
-}
-
-static void *srv_run(void *arg)
-{
-	int fd;
-
-	(void)arg;
-	while ((fd = standin_accept(lfd, &stop_srv)) >= 0) {
-		pthread_t th;
-
-		atomic_fetch_add(&open_conns, 1);
-		if (pthread_create(&th, NULL, conn_run, (void *)(intptr_t)fd)) {
-			close(fd);
-			atomic_fetch_sub(&open_conns, 1);
-			continue;
-		}
-		pthread_detach(th);
-	}
-	return NULL;
 }
 
 /* ---- the speaker, on the loop ----------------------------------------- */
@@ -174,22 +131,6 @@ static void on_done(uint32_t tag, int err, void *arg)
 		re_cancel();
 }
 
-static void give_up(void *arg)
-{
-	(void)arg;
-	re_cancel();
-}
-
-static void run_loop(unsigned ms)
-{
-	struct tmr t;
-
-	tmr_init(&t);
-	tmr_start(&t, ms, give_up, NULL);
-	re_main(NULL);
-	tmr_cancel(&t);
-}
-
 /* The share of pcm's energy at hz (Goertzel). */
 static double share(const int16_t *pcm, size_t n, double hz)
 {
@@ -209,7 +150,8 @@ static double share(const int16_t *pcm, size_t n, double hz)
 static int make(struct speaker **sp, struct provider *pv, char *url,
                 size_t size, const char *path, struct heard *h)
 {
-	snprintf(url, size, "http://127.0.0.1:%d/%s/audio/speech", port, path);
+	snprintf(url, size, "http://127.0.0.1:%d/%s/audio/speech", srv.port,
+	         path);
 	*pv = (struct provider){.name = "openai",
 	                        .http = http,
 	                        .url = url,
@@ -245,15 +187,15 @@ TEST(streams_resampled_as_it_arrives)
 	/* the first audio came before the last chunk was sent */
 	CHECK(h.c[1].t_first < t_last_chunk - 3 * GAP_MS);
 	CHECK(h.c[1].t_first - t0 < 300);
-	pthread_mutex_lock(&last_lock);
-	CHECK(strstr(last_head, "POST /ok/audio/speech HTTP/1.1"));
-	CHECK(strstr(last_head, "Authorization: Bearer sk-test-key-77"));
-	CHECK(strstr(last_head, "Content-Type: application/json"));
-	CHECK(strstr(last_body, "\"model\":\"tts-1\""));
-	CHECK(strstr(last_body, "\"input\":\"Hello \\\"there\\\".\""));
-	CHECK(strstr(last_body, "\"voice\":\"alloy\""));
-	CHECK(strstr(last_body, "\"response_format\":\"pcm\""));
-	pthread_mutex_unlock(&last_lock);
+	pthread_mutex_lock(&srv.lock);
+	CHECK(strstr(srv.last_head, "POST /ok/audio/speech HTTP/1.1"));
+	CHECK(strstr(srv.last_head, "Authorization: Bearer sk-test-key-77"));
+	CHECK(strstr(srv.last_head, "Content-Type: application/json"));
+	CHECK(strstr(srv.last_body, "\"model\":\"tts-1\""));
+	CHECK(strstr(srv.last_body, "\"input\":\"Hello \\\"there\\\".\""));
+	CHECK(strstr(srv.last_body, "\"voice\":\"alloy\""));
+	CHECK(strstr(srv.last_body, "\"response_format\":\"pcm\""));
+	pthread_mutex_unlock(&srv.lock);
 	mem_deref(s);
 	return 0;
 }
@@ -271,7 +213,7 @@ TEST(refused_then_embedded)
 
 	memset(&h, 0, sizeof(h));
 	CHECK_EQ(make(&s, &pv, url, sizeof(url), "refuse", &h), 0);
-	before = atomic_load(&requests);
+	before = atomic_load(&srv.requests);
 	h.pending = 4;
 	CHECK_EQ(speaker_say(s, "One.", 4, 1), 0);
 	CHECK_EQ(speaker_say(s, "Two.", 4, 1), 0);
@@ -282,7 +224,7 @@ TEST(refused_then_embedded)
 	CHECK_EQ(h.c[1].err, 0); /* the embedded clause's, reported last */
 	CHECK(h.c[1].n > 2000);  /* "Sorry." in espeak-ng */
 	CHECK_EQ(h.c[2].err, EACCES);
-	CHECK_EQ(atomic_load(&requests) - before, 2); /* One, Three */
+	CHECK_EQ(atomic_load(&srv.requests) - before, 2); /* One, Three */
 	mem_deref(s);
 	return 0;
 }
@@ -344,18 +286,13 @@ int main(void)
 		printf("FAIL setup: %s\n", why ? why : "http or pool");
 		return 1;
 	}
-	lfd = standin_listen(&port);
-	if (lfd < 0 || pthread_create(&srv_th, NULL, srv_run, NULL))
+	if (standin_srv_start(&srv, answer))
 		return 1;
 	RUN(streams_resampled_as_it_arrives);
 	RUN(refused_then_embedded);
 	RUN(stall_times_out);
 	RUN(cancel_drops_the_request);
-	atomic_store(&stop_srv, true);
-	pthread_join(srv_th, NULL);
-	while (atomic_load(&open_conns) > 0)
-		sleep_ms(5);
-	close(lfd);
+	standin_srv_stop(&srv);
 	mem_deref(pool);
 	mem_deref(http);
 	mem_deref(tts);

@@ -13,27 +13,8 @@
 #include <re.h>
 #include <srtp2/srtp.h>
 #include "webrtc/srtpx.h"
+#include "allocs.h"
 #include "test.h"
-
-/* The sanitizer runtime every unit test links (ASan, or TSan): a hook on
- * each allocation, to show the packet calls make none. */
-int __sanitizer_install_malloc_and_free_hooks(
-    void (*malloc_hook)(const volatile void *, size_t),
-    void (*free_hook)(const volatile void *));
-
-static unsigned long allocations;
-
-static void count_malloc(const volatile void *p, size_t n)
-{
-	(void)p;
-	(void)n;
-	allocations++;
-}
-
-static void count_free(const volatile void *p)
-{
-	(void)p;
-}
 
 static const enum srtpx_profile all[] = {
     SRTPX_AEAD_AES_128_GCM,
@@ -1170,9 +1151,7 @@ TEST(no_allocation_per_packet)
 
 		CHECK_EQ(pair(&a, &b, all[i]), 0);
 		CHECK_EQ(pair(&c, &d, all[i]), 0); /* c sends as a does */
-		__sanitizer_install_malloc_and_free_hooks(count_malloc,
-		                                          count_free);
-		allocations = 0;
+		allocs_start();
 		for (unsigned r = 0; r < rounds; r++) {
 			/* every SSRC there is room for, one packet each in
 			 * turn; the first round of them is new to both */
@@ -1221,7 +1200,7 @@ TEST(no_allocation_per_packet)
 			ok += srtpx_unprotect_rtp(&b, buf, &n) == 0;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		__sanitizer_install_malloc_and_free_hooks(NULL, NULL);
+		allocs_stop();
 
 		CHECK_EQ(allocations, 0);
 		CHECK_EQ(ok, 2 * rounds + 2 * rounds / 4 + 2 * rounds);

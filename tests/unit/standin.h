@@ -2,8 +2,9 @@
  * Pieces for the stand-in HTTP servers some tests run in a thread of their
  * own: a listening socket on 127.0.0.1, an accept that gives up when told
  * to stop, a whole request read by its Content-Length, and a response
- * written in scripted pieces with a pause before each. Each test keeps its
- * own server loop: what it records and how it answers differ.
+ * written in scripted pieces with a pause before each. A test with a loop
+ * of its own builds it from these; standin_srv is the whole server for
+ * those that answer each request by its path on a connection of its own.
  *
  * Functions are static inline so that a test using only some of them
  * still builds with -Wunused-function.
@@ -15,6 +16,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -131,26 +133,28 @@ static inline bool standin_header(const char *head, const char *name, char *out,
 }
 
 /* Reads one request: *headp gets the request line and headers, ending
- * with the last header's CRLF, *bodyp the Content-Length body. 0 on
- * success; on failure both are NULL. */
-static inline int standin_read_request(int fd, char **headp, char **bodyp)
+ * with the last header's CRLF, *bodyp the Content-Length body (*lenp
+ * bytes, which may hold NULs, and a NUL after them). 0 on success; on
+ * failure both are NULL. */
+static inline int standin_read_request_n(int fd, char **headp, char **bodyp,
+                                         size_t *lenp)
 {
-	/* Room for an LLM request carrying a whole call's history. */
-	char buf[65536], *eoh = NULL;
+	/* Room for an LLM request carrying a whole call's history, or a
+	 * minute of an utterance's WAV. */
+	const size_t cap = 1 << 20;
+	char *buf = malloc(cap + 1), *eoh = NULL;
 	size_t len = 0, hlen = 0, clen = 0;
 
 	*headp = *bodyp = NULL;
-	while (!eoh || len < hlen + clen) {
-		ssize_t n;
+	*lenp = 0;
+	while (buf && (!eoh || len < hlen + clen)) {
+		ssize_t n = len < cap ? recv(fd, buf + len, cap - len, 0) : 0;
 
-		if (len == sizeof(buf) - 1)
-			return -1;
-		n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
 		if (n <= 0)
-			return -1;
+			goto fail;
 		len += (size_t)n;
 		buf[len] = '\0';
-		if (!eoh && (eoh = strstr(buf, "\r\n\r\n"))) {
+		if (!eoh && (eoh = memmem(buf, len, "\r\n\r\n", 4))) {
 			char cl[32];
 
 			hlen = (size_t)(eoh - buf) + 4;
@@ -158,16 +162,35 @@ static inline int standin_read_request(int fd, char **headp, char **bodyp)
 			if (standin_header(buf, "Content-Length", cl,
 			                   sizeof(cl)))
 				clen = strtoul(cl, NULL, 10);
+			if (clen > cap - hlen)
+				goto fail;
 		}
 	}
+	if (!buf)
+		return -1;
 	*headp = strdup(buf);
-	*bodyp = strndup(buf + hlen, clen);
-	if (*headp && *bodyp)
-		return 0;
+	*bodyp = malloc(clen + 1);
+	if (!*headp || !*bodyp)
+		goto fail;
+	memcpy(*bodyp, buf + hlen, clen);
+	(*bodyp)[clen] = '\0';
+	*lenp = clen;
+	free(buf);
+	return 0;
+fail:
+	free(buf);
 	free(*headp);
 	free(*bodyp);
 	*headp = *bodyp = NULL;
 	return -1;
+}
+
+/* The same, for a body without NULs. */
+static inline int standin_read_request(int fd, char **headp, char **bodyp)
+{
+	size_t len;
+
+	return standin_read_request_n(fd, headp, bodyp, &len);
 }
 
 static inline bool standin_send_all(int fd, const char *data, size_t len)
@@ -236,6 +259,125 @@ static inline bool standin_play(int fd, const struct standin_step *steps,
 			*t_last = now_ms();
 	}
 	return true;
+}
+
+/* ---- a server answering each request by its path ---- */
+
+/* A request as the server read it; valid during the answer only. */
+struct standin_req {
+	const char *head; /* request line and headers */
+	const char *body; /* body_len bytes, a NUL after them */
+	size_t body_len;
+	const char *path; /* of the request line */
+};
+
+/* Writes the answer to fd; the connection closes after it. */
+typedef void(standin_answer_h)(int fd, const struct standin_req *rq);
+
+struct standin_srv {
+	int lfd, port;
+	atomic_bool stop; /* also what the answers' pauses watch */
+	atomic_int open_conns, requests;
+	pthread_t th;
+	standin_answer_h *answerh;
+	/* The last request read, under lock. */
+	pthread_mutex_t lock;
+	char last_head[4096];
+	char *last_body;
+	size_t last_len;
+};
+
+struct standin_conn {
+	struct standin_srv *srv;
+	int fd;
+};
+
+static inline void *standin_conn_run(void *arg)
+{
+	struct standin_conn *c = arg;
+	struct standin_srv *srv = c->srv;
+	struct standin_req rq = {.path = ""};
+	char *head = NULL, *body = NULL, path[128] = "";
+
+	if (standin_read_request_n(c->fd, &head, &body, &rq.body_len) == 0) {
+		sscanf(head, "%*s %127s", path);
+		pthread_mutex_lock(&srv->lock);
+		snprintf(srv->last_head, sizeof(srv->last_head), "%s", head);
+		free(srv->last_body);
+		srv->last_body = malloc(rq.body_len + 1);
+		if (srv->last_body)
+			memcpy(srv->last_body, body, rq.body_len + 1);
+		srv->last_len = srv->last_body ? rq.body_len : 0;
+		pthread_mutex_unlock(&srv->lock);
+		atomic_fetch_add(&srv->requests, 1);
+		rq.head = head;
+		rq.body = body;
+		rq.path = path;
+		srv->answerh(c->fd, &rq);
+	}
+	free(head);
+	free(body);
+	close(c->fd);
+	atomic_fetch_sub(&srv->open_conns, 1);
+	free(c);
+	return NULL;
+}
+
+/* Accepts until stopped, a thread per connection. */
+static inline void *standin_srv_run(void *arg)
+{
+	struct standin_srv *srv = arg;
+	int fd;
+
+	while ((fd = standin_accept(srv->lfd, &srv->stop)) >= 0) {
+		struct standin_conn *c = malloc(sizeof(*c));
+		pthread_t th;
+
+		atomic_fetch_add(&srv->open_conns, 1);
+		if (c) {
+			c->srv = srv;
+			c->fd = fd;
+		}
+		if (!c || pthread_create(&th, NULL, standin_conn_run, c)) {
+			free(c);
+			close(fd);
+			atomic_fetch_sub(&srv->open_conns, 1);
+			continue;
+		}
+		pthread_detach(th);
+	}
+	return NULL;
+}
+
+/* Listens on 127.0.0.1 (srv->port) and serves in a thread; 0 or -1. */
+static inline int standin_srv_start(struct standin_srv *srv,
+                                    standin_answer_h *answerh)
+{
+	memset(srv, 0, sizeof(*srv));
+	pthread_mutex_init(&srv->lock, NULL);
+	srv->answerh = answerh;
+	srv->lfd = standin_listen(&srv->port);
+	if (srv->lfd < 0)
+		return -1;
+	if (pthread_create(&srv->th, NULL, standin_srv_run, srv)) {
+		close(srv->lfd);
+		return -1;
+	}
+	return 0;
+}
+
+/* Stops accepting, ends the answers' pauses and waits for every
+ * connection to be over. */
+static inline void standin_srv_stop(struct standin_srv *srv)
+{
+	atomic_store(&srv->stop, true);
+	pthread_join(srv->th, NULL);
+	while (atomic_load(&srv->open_conns) > 0)
+		sleep_ms(5);
+	close(srv->lfd);
+	free(srv->last_body);
+	srv->last_body = NULL;
+	pthread_mutex_destroy(&srv->lock);
 }
 
 #endif

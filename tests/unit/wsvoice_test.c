@@ -1,8 +1,8 @@
 /*
  * The streaming voice (wsvoice.h): the providers' messages read, mu-law,
  * the endpoints; then whole calls against a provider played here on
- * 127.0.0.1, on the same libre loop (a small RFC 6455 server answering
- * each client message as the test scripts it): audio in the order of the
+ * 127.0.0.1, on the same libre loop (ws_standin_loop.h, answering each
+ * client message as the test scripts it): audio in the order of the
  * clauses whatever order it comes in, done per clause, ElevenLabs'
  * contexts bounded, cancel, and each failure (refused key, error message,
  * drop, stall) failing the first clause with its error and the rest with
@@ -16,9 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 #include "core/libre.h"
 #include <re_tcp.h>
+#include <re_srtp.h>
+#include <re_tls.h>
 #include <re_main.h>
 #include "core/g711.h"
 #include "net/httpc.h"
@@ -28,6 +29,7 @@
 #include "worker/speaker.h"
 #include "worker/wsvoice.h"
 #include "test.h"
+#include "ws_standin_loop.h"
 
 /* ---- the provider ---- */
 
@@ -36,64 +38,19 @@ enum smode {
 	S_REFUSE, /* 401 with Cartesia's error JSON */
 };
 
-struct sconn {
-	struct le le;
-	struct tcp_conn *tc;
-	uint8_t *in;
-	size_t in_len;
-	bool upgraded;
-};
-
 typedef void(text_h)(json_t *msg);
 
 static struct {
-	struct tcp_sock *ts;
-	struct list conns;
-	uint16_t port;
+	struct wsl_srv ws;
 	enum smode mode;
-	unsigned accepted, upgrades;
-	char request[4096];
 	text_h *on_text;
 	json_t *got; /* every message received, in order */
 } srv;
-static struct sconn *cur;
 
-static void srv_send(const void *p, size_t n)
-{
-	struct mbuf *mb = mbuf_alloc(n + 1);
-
-	mbuf_write_mem(mb, p, n);
-	mb->pos = 0;
-	if (cur && cur->tc)
-		tcp_send(cur->tc, mb);
-	mem_deref(mb);
-}
-
-static void srv_frame(uint8_t b0, const void *p, size_t n)
-{
-	uint8_t *f = malloc(n + 10);
-	size_t i = 0;
-
-	f[i++] = b0;
-	if (n < 126) {
-		f[i++] = (uint8_t)n;
-	} else if (n <= 0xffff) {
-		f[i++] = 126;
-		f[i++] = (uint8_t)(n >> 8);
-		f[i++] = (uint8_t)n;
-	} else {
-		f[i++] = 127;
-		for (int k = 0; k < 8; k++)
-			f[i++] = (uint8_t)((uint64_t)n >> (56 - 8 * k));
-	}
-	memcpy(f + i, p, n);
-	srv_send(f, i + n);
-	free(f);
-}
-
+/* Answers on the connection being served (srv.ws.cur). */
 static void srv_text(const char *s)
 {
-	srv_frame(0x81, s, strlen(s));
+	wsl_frame(&srv.ws, 0x81, s, strlen(s));
 }
 
 static void srv_close(uint16_t code, const char *reason)
@@ -102,13 +59,7 @@ static void srv_close(uint16_t code, const char *reason)
 	size_t n = strlen(reason);
 
 	memcpy(b + 2, reason, n);
-	srv_frame(0x88, b, n + 2);
-}
-
-/* Cuts the connection being served: no close frame. */
-static void srv_cut(void)
-{
-	cur->tc = mem_deref(cur->tc);
+	wsl_frame(&srv.ws, 0x88, b, n + 2);
 }
 
 /* n bytes of value b, as base64. */
@@ -120,154 +71,64 @@ static void b64_of(char *out, uint8_t b, size_t n)
 	EVP_EncodeBlock((uint8_t *)out, raw, (int)n);
 }
 
-static void srv_frames(void)
+static void srv_frame_h(struct wsl_srv *ws, const struct ws_frame_in *f)
 {
-	while (cur && cur->tc && cur->in_len >= 2) {
-		uint8_t *p = cur->in, key[4];
-		size_t hl = 6, n = p[1] & 0x7f;
+	if (f->op == 0x1) {
+		json_t *m = json_loadb((char *)f->p, f->n, 0, NULL);
 
-		if (n == 126) {
-			if (cur->in_len < 4)
-				return;
-			n = (size_t)p[2] << 8 | p[3];
-			hl = 8;
+		if (m) {
+			json_array_append(srv.got, m);
+			if (srv.on_text)
+				srv.on_text(m);
+			json_decref(m);
 		}
-		if (cur->in_len < hl + n)
-			return;
-		memcpy(key, p + hl - 4, 4);
-		for (size_t i = 0; i < n; i++)
-			p[hl + i] ^= key[i & 3];
-		if ((p[0] & 0x0f) == 0x1) {
-			json_t *m = json_loadb((char *)p + hl, n, 0, NULL);
-
-			if (m) {
-				json_array_append(srv.got, m);
-				if (srv.on_text)
-					srv.on_text(m);
-				json_decref(m);
-			}
-		} else if ((p[0] & 0x0f) == 0x8) {
-			srv_frame(0x88, p + hl, n);
-		}
-		if (!cur->tc)
-			return;
-		memmove(cur->in, cur->in + hl + n, cur->in_len - hl - n);
-		cur->in_len -= hl + n;
+	} else if (f->op == 0x8) {
+		wsl_frame(ws, 0x88, f->p, f->n);
 	}
 }
 
-static void srv_upgrade(void)
+static void srv_upgrade_h(struct wsl_srv *ws)
 {
-	uint8_t *end = memmem(cur->in, cur->in_len, "\r\n\r\n", 4);
-	char acc[32] = "", cat[128], out[512];
-	uint8_t d[SHA_DIGEST_LENGTH];
-	const char *k;
-	size_t hl, l;
-
-	if (!end)
-		return;
-	hl = (size_t)(end + 4 - cur->in);
-	snprintf(srv.request, sizeof(srv.request), "%.*s", (int)hl, cur->in);
-	memmove(cur->in, cur->in + hl, cur->in_len - hl);
-	cur->in_len -= hl;
 	if (srv.mode == S_REFUSE) {
 		const char *body = "{\"error_code\":\"unauthorized\",\"title\":"
 		                   "\"Unauthorized\",\"message\":\"Invalid API "
 		                   "key.\"}";
+		char out[512];
+		int l = snprintf(out, sizeof(out),
+		                 "HTTP/1.1 401 Unauthorized\r\n"
+		                 "Content-Type: application/json\r\n"
+		                 "Content-Length: %zu\r\n\r\n%s",
+		                 strlen(body), body);
 
-		l = (size_t)snprintf(out, sizeof(out),
-		                     "HTTP/1.1 401 Unauthorized\r\n"
-		                     "Content-Type: application/json\r\n"
-		                     "Content-Length: %zu\r\n\r\n%s",
-		                     strlen(body), body);
-		srv_send(out, l);
+		wsl_send(ws, out, (size_t)l);
 		return;
 	}
-	k = strcasestr(srv.request, "Sec-WebSocket-Key: ");
-	if (k) {
-		snprintf(cat, sizeof(cat),
-		         "%.*s258EAFA5-E914-47DA-95CA-C5AB0DC85B11",
-		         (int)strcspn(k + 19, "\r"), k + 19);
-		SHA1((const uint8_t *)cat, strlen(cat), d);
-		EVP_EncodeBlock((uint8_t *)acc, d, sizeof(d));
-	}
-	l = (size_t)snprintf(out, sizeof(out),
-	                     "HTTP/1.1 101 Switching Protocols\r\n"
-	                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-	                     "Sec-WebSocket-Accept: %s\r\n\r\n",
-	                     acc);
-	srv_send(out, l);
-	cur->upgraded = true;
-	srv.upgrades++;
-	srv_frames();
-}
-
-static void srv_recv_h(struct mbuf *mb, void *arg)
-{
-	size_t n = mbuf_get_left(mb);
-
-	cur = arg;
-	cur->in = realloc(cur->in, cur->in_len + n);
-	memcpy(cur->in + cur->in_len, mbuf_buf(mb), n);
-	cur->in_len += n;
-	if (!cur->upgraded)
-		srv_upgrade();
-	else
-		srv_frames();
-	cur = NULL;
-}
-
-static void sconn_free(struct sconn *c)
-{
-	list_unlink(&c->le);
-	mem_deref(c->tc);
-	free(c->in);
-	free(c);
-}
-
-static void srv_close_h(int err, void *arg)
-{
-	(void)err;
-	sconn_free(arg);
-}
-
-static void srv_conn_h(const struct sa *peer, void *arg)
-{
-	struct sconn *c = calloc(1, sizeof(*c));
-
-	(void)peer;
-	(void)arg;
-	list_append(&srv.conns, &c->le, c);
-	srv.accepted++;
-	if (tcp_accept(&c->tc, srv.ts, NULL, srv_recv_h, srv_close_h, c))
-		sconn_free(c);
+	wsl_upgrade(ws, NULL, NULL, 0);
 }
 
 static void srv_stop(void)
 {
-	while (list_head(&srv.conns))
-		sconn_free(list_head(&srv.conns)->data);
-	srv.ts = mem_deref(srv.ts);
+	wsl_stop(&srv.ws);
 	json_decref(srv.got);
 	srv.got = NULL;
 }
 
 static int srv_start(text_h *h)
 {
-	struct sa sa;
-	int err;
-
 	srv_stop();
 	memset(&srv, 0, sizeof(srv));
 	srv.on_text = h;
 	srv.got = json_array();
-	sa_set_str(&sa, "127.0.0.1", 0);
-	err = tcp_listen(&srv.ts, &sa, srv_conn_h, NULL);
-	if (err)
-		return err;
-	tcp_sock_local_get(srv.ts, &sa);
-	srv.port = sa_port(&sa);
-	return 0;
+	srv.ws.upgradeh = srv_upgrade_h;
+	srv.ws.frameh = srv_frame_h;
+	return wsl_start(&srv.ws, NULL);
+}
+
+/* Makes the live connection the one being served, for a message the
+ * provider sends of itself. */
+static void srv_serve_live(void)
+{
+	srv.ws.cur = list_head(&srv.ws.conns)->data;
 }
 
 /* The messages received with member name, from the first. */
@@ -347,7 +208,8 @@ static void done_h(uint32_t tag, int err, void *arg)
 static void call_prm(const char *name, unsigned timeout_ms)
 {
 	memset(&call, 0, sizeof(call));
-	snprintf(call.url, sizeof(call.url), "ws://127.0.0.1:%u/x", srv.port);
+	snprintf(call.url, sizeof(call.url), "ws://127.0.0.1:%u/x",
+	         srv.ws.port);
 	call.pv = (struct provider){.name = name,
 	                            .url = call.url,
 	                            .api_key = "secret-key-1234",
@@ -467,7 +329,7 @@ static void el_drop(json_t *msg)
 
 	if (ctx && json_is_true(json_object_get(msg, "close_context"))) {
 		el_audio(ctx, 100);
-		srv_cut();
+		wsl_cut(&srv.ws);
 	}
 }
 
@@ -678,9 +540,9 @@ TEST(eleven_in_order)
 	CHECK_EQ(call_start("elevenlabs", 2000), 0);
 	/* the socket opens before any clause needs it */
 	run(300);
-	CHECK_EQ(srv.upgrades, 1);
-	CHECK(strcasestr(srv.request, "xi-api-key: secret-key-1234\r\n"));
-	CHECK(strstr(srv.request, "GET /x "));
+	CHECK_EQ(srv.ws.upgrades, 1);
+	CHECK(strcasestr(srv.ws.request, "xi-api-key: secret-key-1234\r\n"));
+	CHECK(strstr(srv.ws.request, "GET /x "));
 	CHECK_EQ(say("First clause,", 1), 0);
 	CHECK_EQ(say("second one.", 1), 0);
 	CHECK(wsvoice_busy(call.v));
@@ -745,9 +607,9 @@ TEST(eleven_contexts_bounded)
 	run(200);
 	CHECK_EQ(got_with("close_context"), WSVOICE_ELEVEN_CONTEXTS);
 	srv.on_text = el_plain;
-	cur = list_head(&srv.conns)->data;
+	srv_serve_live();
 	el_final("vg1");
-	cur = NULL;
+	srv.ws.cur = NULL;
 	call.want_done = 1;
 	run(2000);
 	CHECK_EQ(got_with("close_context"), WSVOICE_ELEVEN_CONTEXTS + 1);
@@ -756,7 +618,7 @@ TEST(eleven_contexts_bounded)
 	CHECK_EQ(call.derr[0], 0);
 	CHECK_EQ(call.nsamples[1], 0);
 	CHECK_EQ(call.nsamples[2], 400);
-	CHECK_EQ(srv.upgrades, 1);
+	CHECK_EQ(srv.ws.upgrades, 1);
 	call_end();
 	return 0;
 }
@@ -802,7 +664,7 @@ TEST(eleven_cancel_in_handler)
 	CHECK_EQ(call.nd, 1);
 	CHECK_EQ(call.dtag[0], 2);
 	CHECK_EQ(call.derr[0], 0);
-	CHECK_EQ(srv.upgrades, 1);
+	CHECK_EQ(srv.ws.upgrades, 1);
 	call_end();
 	return 0;
 }
@@ -854,8 +716,8 @@ TEST(refused_key)
 	run(2000);
 	CHECK_EQ(call.nd, 1);
 	CHECK_EQ(call.derr[0], EACCES);
-	CHECK(strcasestr(srv.request, "X-API-Key: secret-key-1234\r\n"));
-	CHECK(strcasestr(srv.request,
+	CHECK(strcasestr(srv.ws.request, "X-API-Key: secret-key-1234\r\n"));
+	CHECK(strcasestr(srv.ws.request,
 	                 "Cartesia-Version: " WSVOICE_CARTESIA_VERSION "\r\n"));
 	call_end();
 	return 0;
@@ -932,7 +794,7 @@ TEST(cartesia_reply_context)
 	CHECK_STR(ctx_of(m), "vg2");
 	CHECK(json_is_true(json_object_get(m, "cancel")));
 	CHECK_EQ(json_object_size(m), 2);
-	CHECK_EQ(srv.upgrades, 1);
+	CHECK_EQ(srv.ws.upgrades, 1);
 	call_end();
 	return 0;
 }
@@ -949,10 +811,10 @@ TEST(idle_close_reopens)
 	CHECK_EQ(call.nd, 1);
 	/* the provider's inactivity close, with nothing in flight: no
 	 * failure, and a new socket at once for the next reply */
-	cur = list_head(&srv.conns)->data;
+	srv_serve_live();
 	srv_close(1008, "Have not received a new text input within the "
 	                "timeout of 180 seconds.");
-	cur = NULL;
+	srv.ws.cur = NULL;
 	run(150);
 	CHECK_EQ(call.nd, 1);
 	wsvoice_stats(call.v, &st);
@@ -1063,7 +925,7 @@ TEST(speaker_stream_order)
 	CHECK_EQ(sp.err[2], 0);
 	sp.kinds[sp.nk] = '\0';
 	CHECK_STR(sp.kinds, "AEC");
-	CHECK_EQ(srv.upgrades, 1);
+	CHECK_EQ(srv.ws.upgrades, 1);
 
 	/* a refused key: the network clause fails, the next of its reply
 	 * is cancelled, the embedded apology is said */
