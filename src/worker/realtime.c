@@ -571,15 +571,27 @@ int rt_history_add(struct rt *rt, bool user, const char *text)
 	              user ? "input_text" : "output_text", "text", text));
 }
 
-int rt_respond(struct rt *rt, const char *instructions)
+int rt_respond(struct rt *rt, const char *instructions, bool tools_off)
 {
+	json_t *o, *r = NULL;
+
 	if (!rt)
 		return EINVAL;
-	if (instructions)
-		return send_json(rt, json_pack("{s:s,s:{s:s}}", "type",
-		                               "response.create", "response",
-		                               "instructions", instructions));
-	return send_json(rt, json_pack("{s:s}", "type", "response.create"));
+	o = json_pack("{s:s}", "type", "response.create");
+	if (o && (instructions || tools_off)) {
+		r = json_object();
+		if (r && instructions)
+			json_object_set_new(r, "instructions",
+			                    json_string(instructions));
+		if (r && tools_off)
+			json_object_set_new(r, "tool_choice",
+			                    json_string("none"));
+		if (!r || json_object_set_new(o, "response", r)) {
+			json_decref(o);
+			o = NULL;
+		}
+	}
+	return send_json(rt, o);
 }
 
 int rt_cancel(struct rt *rt, const char *response_id)
@@ -614,10 +626,14 @@ int rt_truncate(struct rt *rt, const char *item_id, uint32_t content_index,
 
 int rt_call_output(struct rt *rt, const char *call_id, const char *output)
 {
+	char id[32];
+
 	if (!rt || !call_id || !output)
 		return EINVAL;
-	return send_json(rt, json_pack("{s:s,s:{s:s,s:s,s:s}}", "type",
-	                               "conversation.item.create", "item",
-	                               "type", "function_call_output",
-	                               "call_id", call_id, "output", output));
+	snprintf(id, sizeof(id), RT_EVID_OUTPUT "%u", ++rt->seq);
+	return send_json(rt,
+	                 json_pack("{s:s,s:s,s:{s:s,s:s,s:s}}", "type",
+	                           "conversation.item.create", "event_id", id,
+	                           "item", "type", "function_call_output",
+	                           "call_id", call_id, "output", output));
 }

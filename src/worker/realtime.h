@@ -127,8 +127,9 @@ int rt_user_text(struct rt *rt, const char *text);
 /* A message of the call so far, user's or assistant's, put back into a
  * new session's conversation. */
 int rt_history_add(struct rt *rt, bool user, const char *text);
-/* instructions: this response's, NULL = the session's. */
-int rt_respond(struct rt *rt, const char *instructions);
+/* instructions: this response's, NULL = the session's; tools_off asks
+ * for words only ("tool_choice": "none"). */
+int rt_respond(struct rt *rt, const char *instructions, bool tools_off);
 /* response_id NULL or "" = the one in progress. */
 int rt_cancel(struct rt *rt, const char *response_id);
 int rt_truncate(struct rt *rt, const char *item_id, uint32_t content_index,
@@ -137,8 +138,10 @@ int rt_truncate(struct rt *rt, const char *item_id, uint32_t content_index,
 int rt_call_output(struct rt *rt, const char *call_id, const char *output);
 
 /* The event_id prefixes of rt_cancel's and rt_truncate's events: an error
- * answering one of them is about what was already over, not a failure. */
+ * answering one of them is about what was already over, not a failure;
+ * and of rt_call_output's, whose refusal is the call's, not the reply's. */
 #define RT_EVID_CANCEL   "vg_cancel_"
 #define RT_EVID_TRUNCATE "vg_truncate_"
+#define RT_EVID_OUTPUT   "vg_output_"
 
 #endif

@@ -322,7 +322,7 @@ static void c_state(bool up, int err, const char *why, void *arg)
 	for (int i = 0; i < 1600; i++)
 		pcm[i] = (int16_t)((i % 80) * 400 - 16000);
 	if (rt_append(c->rt, pcm, 1600) || rt_commit(c->rt) ||
-	    rt_respond(c->rt, NULL))
+	    rt_respond(c->rt, NULL, false))
 		c->bad = true;
 }
 
