@@ -1,6 +1,7 @@
 /*
  * OpenAI Realtime transcription events as the streaming listener reads
- * them (rt_parse, then the listener's book: listen_realtime.c,
+ * them (rt_event_parse, the brain's parser too, without an audio buffer;
+ * then the listener's book: listen_realtime.c,
  * listen_ws.c), against a call with commits waiting (some with their item
  * ids told, some not) and one utterance open: what is read stays within
  * its buffers and is UTF-8, the book never holds more than it may, every
@@ -21,6 +22,7 @@
 #include "core/log.h"
 #include "core/utf8.h"
 #include "worker/listen_ws.h"
+#include "worker/realtime_event.h"
 
 #include "fuzz.h"
 
@@ -86,14 +88,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (in.n) {
 		const uint8_t *nl = memchr(in.p, '\n', in.n);
 		size_t n = nl ? (size_t)(nl - in.p) : in.n;
-		struct rt_msg m;
+		static struct rt_event m;
 
-		if (!rt_parse((const char *)in.p, n, &m)) {
+		if (!rt_event_parse((const char *)in.p, n, &m, NULL, 0)) {
 			FUZZ_CHECK(utf8_valid(m.text, strlen(m.text)));
 			FUZZ_CHECK(strlen(m.item_id) < sizeof(m.item_id));
 			FUZZ_CHECK(strlen(m.code) < sizeof(m.code));
 			FUZZ_CHECK(strlen(m.event_id) < sizeof(m.event_id));
-			FUZZ_CHECK(utf8_valid(m.error, strlen(m.error)));
+			FUZZ_CHECK(utf8_valid(m.message, strlen(m.message)));
+			FUZZ_CHECK(!m.audio_len);
 		}
 		l->ops->msg(l, (const char *)in.p, n);
 		FUZZ_CHECK(l->nwait <= LWS_WAIT);
