@@ -22,7 +22,9 @@
  * - calls of no tool, the model asked again each time, the last response
  *   for words only; a call in it ends the reply with the apology;
  * - end_call with the goodbye: the output, no new response, the hangup
- *   once the goodbye is played.
+ *   once the goodbye is played;
+ * - barge-in over a reply of two responses (a refused transfer's): each
+ *   response's audio item truncated to what was heard of it.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -210,8 +212,10 @@ struct tsrv {
 	atomic_bool stop;
 	pthread_t th;
 	atomic_int phase;
-	char *session, *out[8], *create[8], *told;
+	char *session, *out[12], *create[12], *told;
 	int nout, ncreate;
+	char trunc_item[2][32];
+	int trunc_ms[2];
 	char bad[160]; /* the first event out of the script */
 };
 
@@ -254,7 +258,7 @@ static char *expect(struct tsrv *sv, int fd, const char *want)
 
 static void keep(char **slot, int *n, char *m)
 {
-	if (*n < 8)
+	if (*n < 12)
 		slot[(*n)++] = m;
 	else
 		free(m);
@@ -349,6 +353,7 @@ static const struct fcall moon1 = {"fly_to_the_moon", "call_3", "{}"};
 static const struct fcall moon2 = {"fly_to_the_moon", "call_4", "{}"};
 static const struct fcall end1 = {"end_call", "call_5", "{}"};
 static const struct fcall end2 = {"end_call", "call_6", "{}"};
+static const struct fcall xfer3 = {"transfer_call", "call_7", "{}"};
 
 static void *serve_tools(void *arg)
 {
@@ -394,6 +399,29 @@ static void *serve_tools(void *arg)
 	respond(fd, "r7", "Goodbye.", 400, &end2);
 	if (!output_in(sv, fd))
 		goto out;
+	/* 5: a refused transfer's two responses, the caller talking over
+	 * the second: each response's audio item truncated */
+	if (!turn_in(sv, fd, 5))
+		goto out;
+	respond(fd, "r8", "One moment.", 800, &xfer3);
+	if (!output_in(sv, fd) || !create_in(sv, fd))
+		goto out;
+	respond(fd, "r9", "I cannot do that now.", 8000, NULL);
+	for (int i = 0; i < 2; i++) {
+		char *m = expect(sv, fd, "conversation.item.truncate");
+		json_t *j = m ? json_loads(m, 0, NULL) : NULL;
+		const char *id =
+		    json_string_value(json_object_get(j, "item_id"));
+
+		snprintf(sv->trunc_item[i], sizeof(sv->trunc_item[i]), "%s",
+		         id ? id : "");
+		sv->trunc_ms[i] =
+		    (int)json_integer_value(json_object_get(j, "audio_end_ms"));
+		json_decref(j);
+		free(m);
+		if (!m)
+			goto out;
+	}
 	atomic_store(&sv->phase, 1);
 	while (!atomic_load(&sv->stop))
 		sleep_ms(10);
@@ -493,12 +521,12 @@ static void op_hangup(void *arg, const char *reason)
 }
 
 /* The server's answer comes a while later, after the response is done:
- * the first transfer refused, the next under way. */
+ * the second transfer under way, the others refused. */
 static void xfer_due(void *arg)
 {
 	(void)arg;
-	pipeline_transfer_result(T.p, T.xfer_req, T.xfers > 1,
-	                         T.xfers > 1 ? "" : "no REFER here");
+	pipeline_transfer_result(T.p, T.xfer_req, T.xfers == 2,
+	                         T.xfers == 2 ? "" : "no REFER here");
 }
 
 static void op_transfer(void *arg, uint32_t request, const char *to,
@@ -684,10 +712,16 @@ static void poll_tools(void *arg)
 		pipeline_played(T.p, (uint32_t)T.step,
 		                (uint32_t)(T.utt[T.step].n / 8));
 		T.step++;
-		if (T.step <= 4)
-			say_turn(false);
+		say_turn(false);
 	}
-	if (T.step == 5 && T.nturns >= 4 && atomic_load(&T.tv->phase)) {
+	/* 5: both responses' audio made, 400 ms of it heard */
+	if (T.step == 5 && T.utt[5].n >= 800 + 8000) {
+		pipeline_speaking(T.p, 5, 300);
+		pipeline_vad(T.p, VAD_EVENT_START, T.frame);
+		pipeline_interrupted(T.p, 5, 400);
+		T.step = 6;
+	}
+	if (T.step == 6 && T.nturns >= 5 && atomic_load(&T.tv->phase)) {
 		re_cancel();
 		return;
 	}
@@ -778,10 +812,10 @@ TEST(tools)
 	json_decref(sess);
 	/* 1: the server asked, refused; the model told, its words heard in
 	 * the same reply */
-	CHECK_EQ(T.xfers, 2);
+	CHECK_EQ(T.xfers, 3);
 	CHECK_STR(T.xfer_to, "sip:desk@example.com");
 	CHECK_STR(T.xfer_why, "wants a person");
-	CHECK_EQ(sv.nout, 6);
+	CHECK_EQ(sv.nout, 7);
 	CHECK(has(sv.out[0], "\"function_call_output\"") &&
 	      has(sv.out[0], "\"call_id\":\"call_1\"") &&
 	      has(sv.out[0], "\\\"ok\\\":false") &&
@@ -801,7 +835,7 @@ TEST(tools)
 	 * only, a call in it refused and the reply ended with the apology */
 	CHECK(has(sv.out[2], "call_3") && has(sv.out[2], "no tool named"));
 	CHECK(has(sv.out[3], "call_4") && has(sv.out[3], "no tool named"));
-	CHECK_EQ(sv.ncreate, 7);
+	CHECK_EQ(sv.ncreate, 9);
 	CHECK(!has(sv.create[3], "tool_choice") &&
 	      !has(sv.create[4], "tool_choice"));
 	CHECK(has(sv.create[5], "\"tool_choice\":\"none\""));
@@ -815,9 +849,16 @@ TEST(tools)
 	CHECK_STR(T.turns[3].reply, "Goodbye.");
 	CHECK_EQ(T.hangups, 1);
 	CHECK_EQ(T.hung_at, 4);
-	for (int i = 0; i < 8; i++)
+	/* 5: cut 400 ms in: the first response's 100 ms heard whole, 300
+	 * of the second's */
+	CHECK(T.turns[4].interrupted);
+	CHECK_STR(sv.trunc_item[0], "item_r8");
+	CHECK_EQ(sv.trunc_ms[0], 100);
+	CHECK_STR(sv.trunc_item[1], "item_r9");
+	CHECK_EQ(sv.trunc_ms[1], 300);
+	for (int i = 0; i < 12; i++)
 		free(sv.out[i]);
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 12; i++)
 		free(sv.create[i]);
 	free(sv.session);
 	free(sv.told);
