@@ -439,10 +439,20 @@ struct brain_reply {
 };
 
 /* The brain's reference is call->r, cleared once the call is answered or
- * the reply goes; the handler holds the object. */
+ * the reply goes; the handler holds the object. A call of brain_tool_run
+ * has no reply: its answer goes to ah instead. */
 struct brain_tool_call {
 	struct reply_run *r;
+	brain_tool_answer_h *ah;
+	void *aarg; /* held */
 };
+
+static void call_destructor(void *arg)
+{
+	struct brain_tool_call *call = arg;
+
+	mem_deref(call->aarg);
+}
 
 /* A round's words kept for its assistant message; a longer text is cut,
  * the model's own words past it mattering little to the next round. */
@@ -602,14 +612,49 @@ static int round_start(struct reply_run *r, const char **why)
 	                      llm_done, r, why);
 }
 
-static const struct brain_tool *tool_find(const struct brain_config *cfg,
-                                          const char *name)
+/* The tool a call names, its arguments checked: *args made "{}" when
+ * empty. NULL when refused, the reason in why. */
+static const struct brain_tool *tool_check(const struct brain_tool *tools,
+                                           size_t n, const char *name,
+                                           const char **args, char *why,
+                                           size_t size)
 {
-	for (size_t i = 0; i < cfg->ntools; i++)
-		if (cfg->tools[i].def.name &&
-		    !strcmp(cfg->tools[i].def.name, name))
-			return &cfg->tools[i];
-	return NULL;
+	const struct brain_tool *tool = NULL;
+	char q[2 * LLM_TOOL_NAME_MAX + 8], what[2 * JSON_ERROR_TEXT_LENGTH];
+	const char *a = *args;
+	json_error_t jerr;
+	json_t *o;
+
+	for (size_t i = 0; !tool && i < n; i++)
+		if (tools[i].def.name && !strcmp(tools[i].def.name, name))
+			tool = &tools[i];
+	/* The model's words: quoted for the log. */
+	log_quote(q, sizeof(q), name);
+	if (!tool) {
+		log_event(LOGL_WARN, NULL, "llm_tool_unknown", "name=\"%s\"",
+		          q);
+		snprintf(why, size, "there is no tool named \"%s\"", name);
+		return NULL;
+	}
+	/* Some servers send no arguments at all for a call without any. */
+	while (*a == ' ' || *a == '\t' || *a == '\n' || *a == '\r')
+		a++;
+	if (!*a)
+		a = "{}";
+	o = json_loads(a, 0, &jerr);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		log_event(LOGL_WARN, NULL, "llm_tool_bad_arguments",
+		          "name=\"%s\" error=\"%s\"", q,
+		          log_quote(what, sizeof(what),
+		                    o ? "not an object" : jerr.text));
+		snprintf(why, size, "the arguments are not a JSON object: %s",
+		         o ? "not an object" : jerr.text);
+		return NULL;
+	}
+	json_decref(o);
+	*args = a;
+	return tool;
 }
 
 /* The tool message answering the call being run; the next one is run. */
@@ -648,45 +693,24 @@ static void result_error(struct reply_run *r, const char *fmt, ...)
 static void call_one(struct reply_run *r)
 {
 	const struct llm_tool_call *c = &r->calls[r->next];
-	const struct brain_tool *tool = tool_find(r->cfg, c->name);
+	const struct brain_tool *tool;
 	struct brain_tool_call *call;
 	const char *args = c->args, *why = NULL;
-	char name[2 * LLM_TOOL_NAME_MAX + 8], what[2 * JSON_ERROR_TEXT_LENGTH];
-	json_error_t jerr;
-	json_t *o;
+	char reason[300];
 	int err;
 
-	/* The model's words: quoted for the log. */
-	log_quote(name, sizeof(name), c->name);
-	if (!tool) {
-		log_event(LOGL_WARN, NULL, "llm_tool_unknown", "name=\"%s\"",
-		          name);
-		result_error(r, "there is no tool named \"%s\"", c->name);
-		return;
-	}
 	if (c->args_cut) {
 		result_error(r, "the arguments are longer than %d bytes",
 		             LLM_TOOL_ARGS_MAX);
 		return;
 	}
-	/* Some servers send no arguments at all for a call without any. */
-	while (*args == ' ' || *args == '\t' || *args == '\n' || *args == '\r')
-		args++;
-	if (!*args)
-		args = "{}";
-	o = json_loads(args, 0, &jerr);
-	if (!json_is_object(o)) {
-		json_decref(o);
-		log_event(LOGL_WARN, NULL, "llm_tool_bad_arguments",
-		          "name=\"%s\" error=\"%s\"", name,
-		          log_quote(what, sizeof(what),
-		                    o ? "not an object" : jerr.text));
-		result_error(r, "the arguments are not a JSON object: %s",
-		             o ? "not an object" : jerr.text);
+	tool = tool_check(r->cfg->tools, r->cfg->ntools, c->name, &args, reason,
+	                  sizeof(reason));
+	if (!tool) {
+		result_error(r, "%s", reason);
 		return;
 	}
-	json_decref(o);
-	call = mem_zalloc(sizeof(*call), NULL);
+	call = mem_zalloc(sizeof(*call), call_destructor);
 	if (!call) {
 		result_error(r, "out of memory");
 		return;
@@ -700,6 +724,42 @@ static void call_one(struct reply_run *r)
 		mem_deref(call);
 		result_error(r, "%s", why && why[0] ? why : strerror(err));
 	}
+}
+
+int brain_tool_run(const struct brain_tool *tools, size_t n, const char *name,
+                   const char *args, void *arg, brain_tool_answer_h *ah,
+                   void *aarg, char *why, size_t size)
+{
+	const struct brain_tool *tool;
+	struct brain_tool_call *call;
+	const char *hwhy = NULL;
+	int err;
+
+	if (!why || !size)
+		return EINVAL;
+	if (!tools || !name || !args || !ah) {
+		snprintf(why, size, "no tool or no call");
+		return EINVAL;
+	}
+	tool = tool_check(tools, n, name, &args, why, size);
+	if (!tool)
+		return EINVAL;
+	call = mem_zalloc(sizeof(*call), call_destructor);
+	if (!call) {
+		snprintf(why, size, "out of memory");
+		return ENOMEM;
+	}
+	call->ah = ah;
+	call->aarg = mem_ref(aarg);
+	err = tool->h(call, args, arg, &hwhy);
+	if (err) {
+		/* Refused: no answer, even a late one. */
+		call->ah = NULL;
+		snprintf(why, size, "%s",
+		         hwhy && hwhy[0] ? hwhy : strerror(err));
+	}
+	mem_deref(call);
+	return err;
 }
 
 /* Runs the calls not yet run, one at a time; then ends the reply or asks
@@ -733,6 +793,13 @@ void brain_tool_answer(struct brain_tool_call *call,
 {
 	struct reply_run *r = call ? call->r : NULL;
 
+	if (call && call->ah && res) {
+		brain_tool_answer_h *ah = call->ah;
+
+		call->ah = NULL;
+		ah(res, call->aarg);
+		return;
+	}
 	if (!r || !res)
 		return;
 	call->r = NULL;

@@ -81,6 +81,24 @@ struct brain_tool {
 void brain_tool_answer(struct brain_tool_call *call,
                        const struct brain_tool_result *r);
 
+/* Where the answer to a call run by brain_tool_run goes: once, on the
+ * loop, with arg (brain_tool_run's aarg); r is valid during the call. */
+typedef void(brain_tool_answer_h)(const struct brain_tool_result *r, void *arg);
+
+/*
+ * Runs a call of another model than the LLM brain's (the Realtime model's
+ * function calls) on the same tools, checked as the LLM brain checks its
+ * own: the tool of tools[0..n) named name, with args ("" = {}) that must
+ * be a JSON object; its handler is given arg. The answer goes to ah, at
+ * once or later from the loop; aarg, a mem object, is held until then
+ * (or until the handler drops the call unanswered). 0; or an errno value
+ * with the reason in why (size bytes; no such tool, arguments that are not
+ * an object, the handler's refusal), and ah is not called.
+ */
+int brain_tool_run(const struct brain_tool *tools, size_t n, const char *name,
+                   const char *args, void *arg, brain_tool_answer_h *ah,
+                   void *aarg, char *why, size_t size);
+
 /* Completions a turn may take: the first, and those that follow tool
  * calls. The last is asked for words only ("tool_choice": "none"); a
  * model that calls tools all the same ends the turn with an error. */

@@ -17,7 +17,8 @@
  * .completed its final, .failed its error. A commit the service refuses
  * comes back as an error naming the commit's event_id (vg_commit_<utt>).
  * A wrong key is taken with the upgrade, then refused in an error event
- * (invalid_api_key) and a close.
+ * (invalid_api_key) and a close. The events are read by the brain's
+ * parser (realtime_event.h): one reading of the Realtime API.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -32,76 +33,9 @@
 #include "core/utf8.h"
 #include "net/url.h"
 #include "worker/listen_ws.h"
+#include "worker/realtime_event.h"
 
 #define COMMIT_ID "vg_commit_"
-
-static void copy_str(char *dst, size_t size, json_t *v)
-{
-	if (json_is_string(v))
-		(void)utf8_copy(dst, size, json_string_value(v),
-		                json_string_length(v));
-	else
-		dst[0] = '\0';
-}
-
-int rt_parse(const char *p, size_t n, struct rt_msg *m)
-{
-	static const struct {
-		const char *name;
-		enum rt_type type;
-	} names[] = {
-	    {"session.created", RT_SESSION},
-	    {"session.updated", RT_SESSION},
-	    {"transcription_session.created", RT_SESSION},
-	    {"transcription_session.updated", RT_SESSION},
-	    {"input_audio_buffer.committed", RT_COMMITTED},
-	    {"conversation.item.input_audio_transcription.delta", RT_DELTA},
-	    {"conversation.item.input_audio_transcription.completed",
-	     RT_COMPLETED},
-	    {"conversation.item.input_audio_transcription.failed", RT_FAILED},
-	    {"error", RT_ERROR},
-	};
-	json_t *root, *t, *e;
-	const char *type;
-
-	memset(m, 0, sizeof(*m));
-	if (!p || n > LWS_MSG_MAX)
-		return EMSGSIZE;
-	root = json_loadb(p, n, JSON_REJECT_DUPLICATES, NULL);
-	t = json_object_get(root, "type");
-	if (!json_is_object(root) || !json_is_string(t)) {
-		json_decref(root);
-		return EBADMSG;
-	}
-	type = json_string_value(t);
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (!strcmp(type, names[i].name)) {
-			m->type = names[i].type;
-			break;
-		}
-	}
-	copy_str(m->item_id, sizeof(m->item_id),
-	         json_object_get(root, "item_id"));
-	if (m->type == RT_DELTA)
-		copy_str(m->text, sizeof(m->text),
-		         json_object_get(root, "delta"));
-	else if (m->type == RT_COMPLETED)
-		copy_str(m->text, sizeof(m->text),
-		         json_object_get(root, "transcript"));
-	e = json_object_get(root, "error");
-	if (m->type == RT_ERROR || m->type == RT_FAILED) {
-		copy_str(m->code, sizeof(m->code), json_object_get(e, "code"));
-		copy_str(m->event_id, sizeof(m->event_id),
-		         json_object_get(e, "event_id"));
-		copy_str(m->error, sizeof(m->error),
-		         json_object_get(e, "message"));
-		if (!m->code[0])
-			copy_str(m->code, sizeof(m->code),
-			         json_object_get(e, "type"));
-	}
-	json_decref(root);
-	return 0;
-}
 
 static int rt_url(char **urlp, const struct provider *pv, const char **why)
 {
@@ -176,13 +110,16 @@ static struct lws_utt *by_item(struct lws *l, const char *id)
 	return NULL;
 }
 
-static void rt_error(struct lws *l, const struct rt_msg *m)
+static void rt_error(struct lws *l, struct rt_event *m)
 {
 	char why[PROVIDER_WHY_MAX], q[PROVIDER_WHY_MAX + 16];
 	size_t cl = strlen(COMMIT_ID);
 
+	/* no code: the error's type stands for it */
+	if (!m->code[0])
+		snprintf(m->code, sizeof(m->code), "%s", m->err_type);
 	snprintf(why, sizeof(why), "%.60s%s%.170s", m->code,
-	         m->code[0] ? ": " : "", m->error);
+	         m->code[0] ? ": " : "", m->message);
 	provider_mask(why, l->pv->api_key);
 	if (!strncmp(m->event_id, COMMIT_ID, cl)) {
 		unsigned long utt = strtoul(m->event_id + cl, NULL, 10);
@@ -216,20 +153,24 @@ static void rt_error(struct lws *l, const struct rt_msg *m)
 static void rt_msg(struct lws *l, const char *p, size_t n)
 {
 	struct lws_utt *u;
-	struct rt_msg m;
+	struct rt_event m;
 
-	if (rt_parse(p, n, &m)) {
+	/* A transcription session sends no audio: none is taken. */
+	if (rt_event_parse(p, n, &m, NULL, 0)) {
 		log_event(LOGL_WARN, l->call_id[0] ? l->call_id : NULL,
 		          "stt_message",
 		          "provider=%s bytes=%zu error=\"not a message\"",
 		          l->ops->name, n);
 		return;
 	}
-	switch (m.type) {
-	case RT_SESSION:
+	/* Words past what a turn holds are cut, on a character. */
+	if (m.text_len >= LWS_TEXT_MAX)
+		m.text[utf8_trim(m.text, LWS_TEXT_MAX - 1)] = '\0';
+	switch (m.kind) {
+	case RT_EV_SESSION:
 		lws_healthy(l);
 		break;
-	case RT_COMMITTED:
+	case RT_EV_COMMITTED:
 		for (size_t i = 0; i < l->nwait; i++) {
 			if (l->wait[i].sent && !l->wait[i].id[0]) {
 				snprintf(l->wait[i].id, sizeof(l->wait[i].id),
@@ -238,7 +179,7 @@ static void rt_msg(struct lws *l, const char *p, size_t n)
 			}
 		}
 		break;
-	case RT_DELTA:
+	case RT_EV_HEARD_PART:
 		u = by_item(l, m.item_id);
 		if (u) {
 			/* the deltas carry their own spaces */
@@ -254,7 +195,7 @@ static void rt_msg(struct lws *l, const char *p, size_t n)
 				l->h.partialh(u->utt, u->text, l->arg);
 		}
 		break;
-	case RT_COMPLETED:
+	case RT_EV_HEARD:
 		u = by_item(l, m.item_id);
 		if (u) {
 			u->len = 0;
@@ -263,17 +204,17 @@ static void rt_msg(struct lws *l, const char *p, size_t n)
 			lws_resolve(l, u);
 		}
 		break;
-	case RT_FAILED:
+	case RT_EV_HEARD_FAILED:
 		u = by_item(l, m.item_id);
 		if (u) {
 			char why[PROVIDER_WHY_MAX];
 
 			snprintf(why, sizeof(why),
-			         "transcription failed: %.200s", m.error);
+			         "transcription failed: %.200s", m.message);
 			lws_fail(l, u, EPROTO, why);
 		}
 		break;
-	case RT_ERROR:
+	case RT_EV_ERROR:
 		rt_error(l, &m);
 		break;
 	default:

@@ -208,27 +208,4 @@ struct dg_msg {
  * beyond LWS_MSG_MAX; a message of another type is DG_OTHER. */
 int dg_parse(const char *p, size_t n, struct dg_msg *m);
 
-enum rt_type {
-	RT_OTHER = 0,
-	RT_SESSION,   /* session.created / .updated */
-	RT_COMMITTED, /* input_audio_buffer.committed */
-	RT_DELTA,     /* ...input_audio_transcription.delta */
-	RT_COMPLETED, /* ...input_audio_transcription.completed */
-	RT_FAILED,    /* ...input_audio_transcription.failed */
-	RT_ERROR,     /* error */
-};
-
-/* An OpenAI Realtime server event of a transcription session. */
-struct rt_msg {
-	enum rt_type type;
-	char item_id[LWS_ID_MAX];
-	char text[LWS_TEXT_MAX];      /* the delta, or the transcript */
-	char code[64];                /* error.code */
-	char event_id[64];            /* error.event_id: the client event's */
-	char error[PROVIDER_WHY_MAX]; /* error.message */
-};
-
-/* As dg_parse. */
-int rt_parse(const char *p, size_t n, struct rt_msg *m);
-
 #endif

@@ -153,11 +153,12 @@ void pipeline_transfer_result(struct pipeline *p, uint32_t request, bool ok,
                               const char *reason);
 
 /*
- * The tools the LLM brain offers on a call, for brain_config.tools (*n of
- * them): end_call (the agent says goodbye, the call ends once it has been
- * played), and with transfer, transfer_call (the caller to transfer_to,
- * through ops->transfer; refused, the agent says so and the call goes
- * on). Their handlers take the pipeline as the brain's argument.
+ * The tools a call's model is offered, for brain_config.tools (*n of
+ * them), and by brain realtime to its model: end_call (the agent says
+ * goodbye, the call ends once it has been played), and with transfer,
+ * transfer_call (the caller to transfer_to, through ops->transfer;
+ * refused, the agent says so and the call goes on). Their handlers take
+ * the pipeline as the brain's argument.
  */
 const struct brain_tool *pipeline_tools(bool transfer, size_t *n);
 

@@ -41,13 +41,23 @@
  * words as transcribed, what was heard of each reply), and a turn
  * committed to the lost one is sent again.
  *
- * Function calls. The tools the model may call are in `tools` below, each
- * with its handler; end_call says goodbye (the model's words, or the
- * embedded voice's when it said nothing) and hangs up once that is
- * played. A call of a tool voxgate does not have is answered with an
- * error output so the model's history stays whole.
+ * Function calls. The model is offered the LLM brain's tools
+ * (pipeline_tools: end_call, and transfer_call when transfer_to is set)
+ * in the Realtime API's format, and its calls run through the same
+ * handlers (brain_tool_run), checked the same way. Each call's result
+ * goes back as its function_call_output, in the session it was made in,
+ * even once the reply is gone, so the model's history stays whole. Once
+ * the response is done and every call answered: a result that ends the
+ * reply (end_call, a transfer under way) ends it, its words said by the
+ * embedded voice if the model said nothing, and end_call hangs up once
+ * that is played; otherwise (a transfer refused, a call refused) the
+ * model is asked again (response.create) and says what follows in the
+ * same reply, as the LLM brain's next round does. A reply takes at most
+ * BRAIN_TOOL_ROUNDS responses, the last asked for words only; a model
+ * that calls tools all the same ends it with the apology.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +74,8 @@
 #define REPLAY_MAX 64
 /* Caller audio is appended once this much of it is waiting. */
 #define APPEND_SAMPLES (100 * MS_SAMPLES)
-#define GOODBYE        "Goodbye."
+/* The audio items of a reply tracked for truncation: one a response. */
+#define ITEMS_MAX BRAIN_TOOL_ROUNDS
 
 static const char apology[] = PIPELINE_APOLOGY;
 
@@ -91,7 +102,16 @@ struct prt {
 	bool asked;         /* response.create sent, response.created not yet */
 	uint32_t asked_utt; /* ... for this reply (maybe one cut since) */
 	bool greeting;
-	bool end_call;
+	/* its function calls (pipeline_tools.c answers them) */
+	unsigned rounds; /* responses asked for it */
+	unsigned calls;  /* run, not answered yet */
+	bool resp_over;  /* its response is done, calls may still run */
+	bool again;      /* a result is for the model to speak about */
+	bool end;        /* a result ends the reply */
+	bool hangup;     /* ... and the call, once it is played */
+	bool overrun;    /* it called tools when asked for words only */
+	bool sep;        /* the next words follow an earlier response's */
+	char *say;       /* said for the model if it said nothing */
 	/* the turn of the reply last started, whose words may come until it
 	 * is settled: its commit (0 = none) and its item */
 	uint32_t words_utt;
@@ -102,18 +122,25 @@ struct prt {
 	/* a response in progress at the server, ours or a cancelled one */
 	char active[RT_ID_MAX];
 
-	/* the audio item of the reply in flight, kept until settled */
+	/* the audio items of the reply in flight, kept until settled: the
+	 * first of each response, from its start in the reply's audio */
 	uint32_t item_utt;
-	char item[RT_ID_MAX];
-	uint32_t content_index;
-	size_t item_samples;
+	unsigned item_round; /* the response of the last one */
+	struct rt_item {
+		char id[RT_ID_MAX];
+		uint32_t content_index;
+		size_t start, samples;
+	} items[ITEMS_MAX];
+	size_t nitems;
 };
 
-/* end_call takes no arguments; "call" names it a function. */
-static const char tools_json[] =
-    "[{\"type\":\"function\",\"name\":\"end_call\",\"description\":\"End "
-    "the phone call, after saying goodbye.\",\"parameters\":{\"type\":"
-    "\"object\",\"properties\":{}}}]";
+/* A function call of the model's, until its tool answers. */
+struct rt_call {
+	struct prt *t; /* pipeline_tools_close drops the call before it goes */
+	uint32_t utt;  /* the reply it came in */
+	unsigned session;
+	char id[RT_ID_MAX];
+};
 
 static struct reply *my_reply(struct prt *t)
 {
@@ -132,7 +159,12 @@ static void reply_forget(struct prt *t)
 {
 	tmr_cancel(&t->stage);
 	t->utt = 0;
-	t->want = t->greeting = t->end_call = false;
+	t->want = t->greeting = false;
+	t->rounds = t->calls = 0;
+	t->resp_over = t->again = t->end = t->hangup = false;
+	t->overrun = t->sep = false;
+	free(t->say);
+	t->say = NULL;
 	t->resp[0] = '\0';
 }
 
@@ -278,20 +310,26 @@ static void ask(struct prt *t)
 	    t->asked)
 		return;
 	t->want = false;
-	if (t->greeting && r->fixed &&
+	/* The greeting, and keys pressed, are the first response's; the
+	 * next ones follow the tools' results. */
+	if (!t->rounds && t->greeting && r->fixed &&
 	    asprintf(&instr,
 	             "Say exactly this greeting, and nothing else: \"%s\"",
 	             r->fixed) < 0)
 		instr = NULL;
 	/* Keys pressed: the model is told them as the caller's words. */
-	if (!t->greeting && r->transcript && r->transcript[0] && !t->commit_no)
+	if (!t->rounds && !t->greeting && r->transcript && r->transcript[0] &&
+	    !t->commit_no)
 		(void)rt_user_text(t->rt, r->transcript);
-	err = rt_respond(t->rt, instr);
+	/* The last response is asked for words: the caller must hear
+	 * something. */
+	err = rt_respond(t->rt, instr, t->rounds + 1 >= BRAIN_TOOL_ROUNDS);
 	free(instr);
 	if (err) {
 		fail(t, strerror(err), 0);
 		return;
 	}
+	t->rounds++;
 	t->asked = true;
 	t->asked_utt = r->utt;
 	t->t_ask = clock_mono_ms();
@@ -299,9 +337,18 @@ static void ask(struct prt *t)
 
 /* ---- server events ----------------------------------------------------- */
 
+static struct rt_item *item_of(struct prt *t, const char *id)
+{
+	for (size_t i = 0; i < t->nitems; i++)
+		if (!strcmp(t->items[i].id, id))
+			return &t->items[i];
+	return NULL;
+}
+
 static void on_audio(struct prt *t, const struct rt_event *ev)
 {
 	struct reply *r = my_reply(t);
+	struct rt_item *it;
 	struct clause *c;
 	int16_t pcm[512];
 
@@ -310,13 +357,21 @@ static void on_audio(struct prt *t, const struct rt_event *ev)
 	c = model_clause(r);
 	if (!c)
 		return;
+	if (t->item_utt != r->utt) {
+		t->item_utt = r->utt;
+		t->nitems = 0;
+	}
+	it = item_of(t, ev->item_id);
 	/* A response has one audio item; should a second come, the
 	 * truncation is about the first. */
-	if (t->item_utt != r->utt || !t->item[0]) {
-		t->item_utt = r->utt;
-		snprintf(t->item, sizeof(t->item), "%s", ev->item_id);
-		t->content_index = ev->content_index;
-		t->item_samples = 0;
+	if (!it && (!t->nitems || t->item_round != t->rounds) &&
+	    t->nitems < ITEMS_MAX) {
+		it = &t->items[t->nitems++];
+		t->item_round = t->rounds;
+		snprintf(it->id, sizeof(it->id), "%s", ev->item_id);
+		it->content_index = ev->content_index;
+		it->start = r->made;
+		it->samples = 0;
 	}
 	if (!c->begun) {
 		c->begun = true;
@@ -336,8 +391,8 @@ static void on_audio(struct prt *t, const struct rt_event *ev)
 		/* Out of memory, the chunk is lost: the reply is shorter. */
 		if (pipeline_reply_queue(r, pcm, k)) {
 			c->samples += k;
-			if (!strcmp(t->item, ev->item_id))
-				t->item_samples += k;
+			if (it)
+				it->samples += k;
 		}
 		i += k;
 	}
@@ -353,44 +408,135 @@ static void on_text(struct prt *t, const struct rt_event *ev)
 	if (!r || strcmp(ev->response_id, t->resp) || !ev->text_len)
 		return;
 	c = model_clause(r);
-	if (!c || !pipeline_reply_text(r, ev->text, ev->text_len))
+	if (!c)
+		return;
+	/* A response after a call's result goes on as a new sentence. */
+	if (t->sep) {
+		t->sep = false;
+		if (r->len && !pipeline_is_space(r->text[r->len - 1]) &&
+		    !pipeline_reply_text(r, " ", 1))
+			return;
+	}
+	if (!pipeline_reply_text(r, ev->text, ev->text_len))
 		return;
 	c->len = r->len - c->off;
 	r->said = r->len;
 }
 
-static void tool_end_call(struct prt *t, const struct rt_event *ev)
+/* The reply's response is done and every call answered: the model says
+ * what follows the results, or the reply ends. */
+static void round_over(struct prt *t)
 {
-	t->end_call = true;
-	(void)rt_call_output(t->rt, ev->call_id, "{\"ok\":true}");
+	struct pipeline *p = t->p;
+	struct reply *r = my_reply(t);
+	char why[80];
+
+	if (!r)
+		return;
+	if (t->overrun) {
+		snprintf(why, sizeof(why),
+		         "the model called tools past %d responses",
+		         BRAIN_TOOL_ROUNDS);
+		fail(t, why, 0);
+		return;
+	}
+	if (t->again && !t->end && t->rounds < BRAIN_TOOL_ROUNDS) {
+		t->again = t->resp_over = false;
+		t->resp[0] = '\0';
+		t->want = t->sep = true;
+		stage_arm(t);
+		ask(t);
+		return;
+	}
+	clause_end(r);
+	r->hangup = t->hangup;
+	if (!r->made && t->say)
+		say_embedded(p, r, t->say);
+	reply_forget(t);
+	r->brain_done = r->brain_over = true;
+	pipeline_reply_check(r);
+	pipeline_pump(p);
 }
 
-static const struct {
-	const char *name;
-	void (*h)(struct prt *t, const struct rt_event *ev);
-} tools[] = {
-    {"end_call", tool_end_call},
-};
+static void call_output(struct prt *t, const char *call_id, const char *error)
+{
+	json_t *o = json_pack("{s:s}", "error", error);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	(void)rt_call_output(t->rt, call_id,
+	                     s ? s : "{\"error\":\"the call failed\"}");
+	free(s);
+}
+
+static void tool_answered(const struct brain_tool_result *res, void *arg)
+{
+	struct rt_call *c = arg;
+	struct prt *t = c->t;
+
+	/* Answered in the session it was made in, whatever became of the
+	 * reply: a new session knows no such call. */
+	if (c->session == t->sessions && rt_up(t->rt))
+		(void)rt_call_output(t->rt, c->id,
+		                     res->content ? res->content : "{}");
+	/* The reply was cut, or failed, meanwhile: nothing more to say. */
+	if (!t->utt || c->utt != t->utt || !t->calls)
+		return;
+	t->calls--;
+	if (res->end || res->hangup)
+		t->end = true;
+	else
+		t->again = true;
+	t->hangup |= res->hangup;
+	if (res->say && res->say[0] && !t->say)
+		t->say = strdup(res->say);
+	if (t->resp_over && !t->calls)
+		round_over(t);
+}
 
 static void on_call(struct prt *t, const struct rt_event *ev)
 {
+	const struct pipeline_config *cfg = t->p->cfg;
+	const struct brain_tool *tools;
+	struct rt_call *c;
+	char why[300], q[2 * RT_ID_MAX + 8];
+	size_t n;
+	int err;
+
 	if (!my_reply(t) || strcmp(ev->response_id, t->resp))
 		return;
-	log_event(LOGL_INFO, t->p->cfg->call_id, "realtime_call", "name=\"%s\"",
-	          ev->name);
-	for (size_t i = 0; i < sizeof(tools) / sizeof(tools[0]); i++) {
-		if (!strcmp(tools[i].name, ev->name)) {
-			tools[i].h(t, ev);
-			return;
-		}
+	log_event(LOGL_INFO, cfg->call_id, "realtime_call", "name=\"%s\"",
+	          log_quote(q, sizeof(q), ev->name));
+	if (t->rounds >= BRAIN_TOOL_ROUNDS) {
+		t->overrun = true;
+		call_output(t, ev->call_id, "no more tool calls in this reply");
+		return;
 	}
-	(void)rt_call_output(t->rt, ev->call_id,
-	                     "{\"error\":\"no such function\"}");
+	c = mem_zalloc(sizeof(*c), NULL);
+	if (!c) {
+		call_output(t, ev->call_id, "out of memory");
+		t->again = true;
+		return;
+	}
+	c->t = t;
+	c->utt = t->utt;
+	c->session = t->sessions;
+	snprintf(c->id, sizeof(c->id), "%s", ev->call_id);
+	tools = pipeline_tools(cfg->transfer_to && cfg->transfer_to[0], &n);
+	t->calls++;
+	err = brain_tool_run(tools, n, ev->name, ev->text, t->p, tool_answered,
+	                     c, why, sizeof(why));
+	mem_deref(c);
+	if (err) {
+		/* The model is told why, and says what follows. */
+		t->calls--;
+		call_output(t, ev->call_id, why);
+		t->again = true;
+	}
 }
 
 static void on_done(struct prt *t, const struct rt_event *ev)
 {
-	struct pipeline *p = t->p;
 	struct reply *r = my_reply(t);
 	bool mine = r && !strcmp(ev->response_id, t->resp);
 
@@ -410,14 +556,14 @@ static void on_done(struct prt *t, const struct rt_event *ev)
 		fail(t, why, 0);
 		return;
 	}
-	clause_end(r);
-	r->hangup = t->end_call;
-	if (t->end_call && !r->made)
-		say_embedded(p, r, GOODBYE);
-	reply_forget(t);
-	r->brain_done = r->brain_over = true;
-	pipeline_reply_check(r);
-	pipeline_pump(p);
+	t->resp_over = true;
+	/* A call still running (a transfer the server decides) has its own
+	 * bound (pipeline_tools.c): the model is not what is waited for. */
+	if (t->calls) {
+		tmr_cancel(&t->stage);
+		return;
+	}
+	round_over(t);
 }
 
 static bool benign(const struct rt_event *ev)
@@ -446,7 +592,10 @@ static void on_error(struct prt *t, const struct rt_event *ev)
 		          "code=\"%s\" harmless=true", qc);
 		return;
 	}
-	if (!my_reply(t)) {
+	/* A call's result refused is the call's trouble: the reply goes
+	 * on. */
+	if (!my_reply(t) || !strncmp(ev->event_id, RT_EVID_OUTPUT,
+	                             sizeof(RT_EVID_OUTPUT) - 1)) {
 		log_event(LOGL_WARN, t->p->cfg->call_id, "realtime_error",
 		          "code=\"%s\" error=\"%s\"", qc,
 		          log_quote(q, sizeof(q), why));
@@ -557,8 +706,10 @@ static void on_state(bool up, int err, const char *why, void *arg)
 	if (t->p->hearing)
 		t->sent = 0;
 	/* A turn committed to the old session and not answered yet is sent
-	 * again to the next, from p->turn_audio. */
-	if (t->want && t->commit_no && !t->commit_due && my_reply(t)) {
+	 * again to the next, from p->turn_audio (a response after a call's
+	 * result has had its turn answered). */
+	if (t->want && !t->rounds && t->commit_no && !t->commit_due &&
+	    my_reply(t)) {
 		t->sent = 0;
 		t->commit_due = true;
 		t->commit_no = t->commits_sent + 1;
@@ -575,11 +726,39 @@ static void on_state(bool up, int err, const char *why, void *arg)
 
 /* ---- the pipeline's hooks ---------------------------------------------- */
 
+/* The LLM brain's tools, as the Realtime API's session takes them. */
+static char *tools_json(const struct pipeline_config *cfg)
+{
+	size_t n;
+	const struct brain_tool *tools =
+	    pipeline_tools(cfg->transfer_to && cfg->transfer_to[0], &n);
+	json_t *a = json_array();
+	char *s;
+
+	for (size_t i = 0; a && i < n; i++) {
+		const struct llm_tool *d = &tools[i].def;
+		json_t *prm = json_loads(d->parameters, 0, NULL);
+
+		if (!json_is_object(prm) ||
+		    json_array_append_new(
+		        a, json_pack("{s:s,s:s,s:s,s:o}", "type", "function",
+		                     "name", d->name, "description",
+		                     d->description, "parameters", prm))) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	s = a ? json_dumps(a, JSON_COMPACT) : NULL;
+	json_decref(a);
+	return s;
+}
+
 int pipeline_rt_open(struct pipeline *p)
 {
 	const struct provider *pv = p->cfg->realtime;
 	struct prt *t = calloc(1, sizeof(*t));
 	struct rt_prm prm = {0};
+	char *tools;
 	int err;
 
 	if (!t)
@@ -591,10 +770,11 @@ int pipeline_rt_open(struct pipeline *p)
 	prm.api_key = pv->api_key;
 	prm.voice = pv->voice;
 	prm.instructions = p->cfg->brain->system_prompt;
-	prm.tools = tools_json;
+	prm.tools = tools = tools_json(p->cfg);
 	prm.call_id = p->cfg->call_id;
 	prm.connect_ms = pv->timeout_ms;
-	err = rt_alloc(&t->rt, &prm, on_event, on_state, t);
+	err = tools ? rt_alloc(&t->rt, &prm, on_event, on_state, t) : ENOMEM;
+	free(tools);
 	if (err) {
 		free(t);
 		return err;
@@ -612,6 +792,7 @@ void pipeline_rt_close(struct pipeline *p)
 	tmr_cancel(&t->stage);
 	mem_deref(t->rt);
 	free(t->heard_text);
+	free(t->say);
 	free(t);
 	p->rt = NULL;
 }
@@ -713,26 +894,32 @@ void pipeline_rt_cancel(struct pipeline *p, struct reply *r)
 void pipeline_rt_settle(struct pipeline *p, struct reply *r)
 {
 	struct prt *t = p->rt;
-	size_t item_ms, heard;
+	size_t heard;
 
 	/* The model did not say it all: what the caller heard (its words
 	 * and the embedded voice's) is the model's to know. */
 	if (r->err[0] && r->hist < p->nhist && p->hist[r->hist].content[0])
 		(void)rt_history_add(t->rt, false, p->hist[r->hist].content);
-	if (t->item_utt != r->utt || !t->item[0])
+	if (t->item_utt != r->utt)
 		return;
-	item_ms = t->item_samples / MS_SAMPLES;
-	if (r->fate == FATE_INTERRUPTED || r->fate == FATE_CUT) {
-		heard = r->fate == FATE_CUT ? 0 : r->heard_ms;
+	for (size_t i = 0; i < t->nitems; i++) {
+		struct rt_item *it = &t->items[i];
+		size_t start = it->start / MS_SAMPLES;
+		size_t item_ms = it->samples / MS_SAMPLES;
+
+		if (r->fate != FATE_INTERRUPTED && r->fate != FATE_CUT)
+			break;
+		heard = r->fate == FATE_CUT || r->heard_ms <= start
+		            ? 0
+		            : r->heard_ms - start;
 		/* Its mark played: the caller heard it all. */
 		if (r->marks >= 1 || heard > item_ms)
 			heard = item_ms;
 		log_event(LOGL_INFO, p->cfg->call_id, "realtime_truncate",
 		          "audio_end_ms=%zu item_ms=%zu", heard, item_ms);
-		(void)rt_truncate(t->rt, t->item, t->content_index,
+		(void)rt_truncate(t->rt, it->id, it->content_index,
 		                  (uint32_t)heard);
 	}
 	t->item_utt = 0;
-	t->item[0] = '\0';
-	t->item_samples = 0;
+	t->nitems = 0;
 }

@@ -1,8 +1,10 @@
 /*
- * The tools the LLM brain offers on a call (pipeline.h, pipeline_tools):
- * end_call and transfer_call. Each is a row of the table below; another
- * tool joins it with its own handler, and neither the brain nor the
- * stream's parser change.
+ * The tools a call's model is offered (pipeline.h, pipeline_tools):
+ * end_call and transfer_call, to the LLM brain as chat tools and to the
+ * Realtime model as its session's functions (pipeline_realtime.c runs
+ * them through brain_tool_run). Each is a row of the table below; another
+ * tool joins it with its own handler, and neither brain nor their
+ * parsers change.
  *
  * transfer_call asks the server (ops->transfer, the agent protocol's
  * "transfer") and waits for its answer on the loop, at most

@@ -1,6 +1,7 @@
 /*
- * The Realtime API's server events as the realtime brain reads them
- * (rt_event_parse): any bytes, any audio buffer size; what is accepted is
+ * The Realtime API's server events as the realtime brain and the
+ * transcription listener read them (rt_event_parse, the one parser of
+ * both): any bytes, any audio buffer size; what is accepted is
  * within its bounds, every string NUL-terminated and the text's length
  * its own, audio only from a delta and never past the buffer, nothing
  * left behind by a refusal.
@@ -10,7 +11,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "worker/realtime.h"
+#include "worker/realtime_event.h"
 
 #include "fuzz.h"
 
@@ -40,6 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(terminated(ev.event_id, RT_ID_MAX));
 		FUZZ_CHECK(terminated(ev.name, RT_ID_MAX));
 		FUZZ_CHECK(terminated(ev.code, RT_ID_MAX));
+		FUZZ_CHECK(terminated(ev.err_type, RT_ID_MAX));
 		FUZZ_CHECK(terminated(ev.status, sizeof(ev.status)));
 		FUZZ_CHECK(terminated(ev.message, sizeof(ev.message)));
 		FUZZ_CHECK(ev.text_len < RT_TEXT_MAX &&

@@ -1,6 +1,6 @@
 /*
  * OpenAI Realtime transcription events as the streaming listener reads
- * them (rt_parse, then the listener's book: listen_realtime.c,
+ * them (rt_event_parse without an audio buffer, then the listener's book: listen_realtime.c,
  * listen_ws.c), against a call with commits waiting (some with their item
  * ids told, some not) and one utterance open: what is read stays within
  * its buffers and is UTF-8, the book never holds more than it may, every
@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "lws_fuzz.h"
+#include "worker/realtime_event.h"
 
 static const struct provider pv = {
     .name = "openai-realtime",
@@ -25,15 +26,16 @@ static const struct provider pv = {
 
 static void parse_check(const char *p, size_t n)
 {
-	struct rt_msg m;
+	static struct rt_event m;
 
-	if (rt_parse(p, n, &m))
+	if (rt_event_parse(p, n, &m, NULL, 0))
 		return;
 	FUZZ_CHECK(utf8_valid(m.text, strlen(m.text)));
 	FUZZ_CHECK(strlen(m.item_id) < sizeof(m.item_id));
 	FUZZ_CHECK(strlen(m.code) < sizeof(m.code));
 	FUZZ_CHECK(strlen(m.event_id) < sizeof(m.event_id));
-	FUZZ_CHECK(utf8_valid(m.error, strlen(m.error)));
+	FUZZ_CHECK(utf8_valid(m.message, strlen(m.message)));
+	FUZZ_CHECK(!m.audio_len);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

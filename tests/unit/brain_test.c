@@ -5,7 +5,8 @@
  * against a stand-in server that answers each completion of a turn from a
  * script (one connection each): the rounds' requests as OpenAI expects
  * them, the handlers' answers, bad calls told to the model, the bound on
- * rounds. The LLM brain's plain requests are checked in pipeline_test.c.
+ * rounds; the same tools run for another model (brain_tool_run). The LLM
+ * brain's plain requests are checked in pipeline_test.c.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -761,6 +762,79 @@ TEST(tool_answer_after_cancel)
 	return 0;
 }
 
+/* brain_tool_run: a call of another model, on the same table. */
+static struct {
+	int answers;
+	char content[128];
+	void *arg;
+	bool freed;
+} ran;
+
+static void ran_answer(const struct brain_tool_result *r, void *arg)
+{
+	ran.answers++;
+	snprintf(ran.content, sizeof(ran.content), "%s", r->content);
+	ran.arg = arg;
+}
+
+static void ran_destructor(void *arg)
+{
+	(void)arg;
+	ran.freed = true;
+}
+
+/* Refused as the LLM brain refuses its calls (no such tool, arguments
+ * that are not an object, the handler's refusal: no answer); answered at
+ * once or from the loop, its argument held until then. */
+TEST(tool_run)
+{
+	char why[128];
+	void *a = mem_zalloc(1, ran_destructor);
+
+	CHECK(a);
+	memset(&ran, 0, sizeof(ran));
+	memset(&tools_seen, 0, sizeof(tools_seen));
+	tmr_init(&tools_seen.tmr);
+	CHECK_EQ(brain_tool_run(test_tools, 2, "fly", "{}", NULL, ran_answer, a,
+	                        why, sizeof(why)),
+	         EINVAL);
+	CHECK_STR(why, "there is no tool named \"fly\"");
+	CHECK_EQ(brain_tool_run(test_tools, 2, "opening_hours", "[1]", NULL,
+	                        ran_answer, a, why, sizeof(why)),
+	         EINVAL);
+	CHECK(strstr(why, "not a JSON object"));
+	CHECK_EQ(tools_seen.calls, 0);
+	tools_seen.refuse = true;
+	CHECK_EQ(brain_tool_run(test_tools, 2, "opening_hours", "{}", NULL,
+	                        ran_answer, a, why, sizeof(why)),
+	         EPERM);
+	CHECK_STR(why, "the calendar is closed");
+	tools_seen.refuse = false;
+	CHECK_EQ(ran.answers, 0);
+	/* at once; no arguments are {} */
+	CHECK_EQ(brain_tool_run(test_tools, 2, "end_call", " ", NULL,
+	                        ran_answer, a, why, sizeof(why)),
+	         0);
+	CHECK_EQ(ran.answers, 1);
+	CHECK_STR(ran.content, "{\"ok\":true}");
+	CHECK_STR(tools_seen.args, "{}");
+	CHECK(ran.arg == a);
+	/* later, from the loop: the argument outlives the caller's ref */
+	tools_seen.later = true;
+	CHECK_EQ(brain_tool_run(test_tools, 2, "opening_hours",
+	                        "{\"day\":\"monday\"}", NULL, ran_answer, a,
+	                        why, sizeof(why)),
+	         0);
+	mem_deref(a);
+	CHECK(!ran.freed);
+	CHECK_EQ(ran.answers, 1);
+	run_for(150);
+	CHECK_EQ(ran.answers, 2);
+	CHECK_STR(ran.content, "{\"open\":\"nine to five\"}");
+	CHECK(ran.freed);
+	return 0;
+}
+
 int main(void)
 {
 	if (libre_init() || httpc_alloc(&hc))
@@ -775,6 +849,7 @@ int main(void)
 	RUN(tool_errors);
 	RUN(tool_rounds_bounded);
 	RUN(tool_answer_after_cancel);
+	RUN(tool_run);
 	mem_deref(hc);
 	libre_close();
 	TEST_EXIT();

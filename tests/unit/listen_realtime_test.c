@@ -36,70 +36,6 @@ static struct lws *book(size_t n)
 	return lws_book(&lws_realtime, &pv, n);
 }
 
-TEST(parse)
-{
-	struct rt_msg m;
-
-	CHECK_EQ(rt_parse(S("{\"type\":\"session.created\",\"event_id\":"
-	                    "\"e1\",\"session\":{}}"),
-	                  &m),
-	         0);
-	CHECK_EQ(m.type, RT_SESSION);
-	CHECK_EQ(
-	    rt_parse(S("{\"type\":\"transcription_session.updated\"}"), &m), 0);
-	CHECK_EQ(m.type, RT_SESSION);
-	CHECK_EQ(rt_parse(S("{\"type\":\"input_audio_buffer.committed\","
-	                    "\"previous_item_id\":null,\"item_id\":\"item_"
-	                    "a\"}"),
-	                  &m),
-	         0);
-	CHECK_EQ(m.type, RT_COMMITTED);
-	CHECK_STR(m.item_id, "item_a");
-	CHECK_EQ(rt_parse(S("{\"type\":\"conversation.item.input_audio_"
-	                    "transcription.delta\",\"item_id\":\"item_a\","
-	                    "\"content_index\":0,\"delta\":\"Hel\"}"),
-	                  &m),
-	         0);
-	CHECK_EQ(m.type, RT_DELTA);
-	CHECK_STR(m.text, "Hel");
-	CHECK_EQ(rt_parse(S("{\"type\":\"conversation.item.input_audio_"
-	                    "transcription.completed\",\"item_id\":\"item_a\","
-	                    "\"transcript\":\"Hello.\"}"),
-	                  &m),
-	         0);
-	CHECK_EQ(m.type, RT_COMPLETED);
-	CHECK_STR(m.text, "Hello.");
-	CHECK_EQ(rt_parse(S("{\"type\":\"error\",\"event_id\":\"e9\",\"error\":"
-	                    "{\"type\":\"invalid_request_error\",\"code\":"
-	                    "\"invalid_value\",\"message\":\"bad\",\"param\":"
-	                    "null,\"event_id\":\"vg_commit_3\"}}"),
-	                  &m),
-	         0);
-	CHECK_EQ(m.type, RT_ERROR);
-	CHECK_STR(m.code, "invalid_value");
-	CHECK_STR(m.event_id, "vg_commit_3");
-	CHECK_STR(m.error, "bad");
-	/* no code: the error's type stands for it */
-	CHECK_EQ(rt_parse(S("{\"type\":\"error\",\"error\":{\"type\":\"server_"
-	                    "error\",\"code\":null,\"message\":\"x\"}}"),
-	                  &m),
-	         0);
-	CHECK_STR(m.code, "server_error");
-	CHECK_EQ(rt_parse(S("{\"type\":\"response.done\"}"), &m), 0);
-	CHECK_EQ(m.type, RT_OTHER);
-	CHECK_EQ(rt_parse(S("\"error\""), &m), EBADMSG);
-	CHECK_EQ(rt_parse(S("{\"event_id\":\"e\"}"), &m), EBADMSG);
-	CHECK_EQ(rt_parse("{}", LWS_MSG_MAX + 1, &m), EMSGSIZE);
-	/* an item id longer than its buffer is cut */
-	CHECK_EQ(rt_parse(S("{\"type\":\"input_audio_buffer.committed\","
-	                    "\"item_id\":\"item_0123456789012345678901234567"
-	                    "8901234567890123456789012345678901234567890\"}"),
-	                  &m),
-	         0);
-	CHECK_EQ(strlen(m.item_id), LWS_ID_MAX - 1);
-	return 0;
-}
-
 TEST(url)
 {
 	struct provider p = pv;
@@ -224,7 +160,6 @@ int main(void)
 		return 1;
 	}
 	log_setup(LOGL_ERROR, LOG_FORMAT_TEXT, NULL);
-	RUN(parse);
 	RUN(url);
 	RUN(committed_then_completed);
 	RUN(turn_failures);

@@ -12,6 +12,19 @@
  * - the next turn's response failing with an error event: the embedded
  *   voice apologises, the turn carries the reason, and the model is told
  *   the apology as said.
+ * And a call offered the tools (transfer_to set), in order:
+ * - the session's tools: end_call and transfer_call, as functions;
+ * - transfer_call refused by the server after the response is done: the
+ *   refusal as the call's output, then response.create, whose words and
+ *   audio end the same reply;
+ * - transfer_call under way, the model silent: the output, no new
+ *   response, the embedded voice says the hold;
+ * - calls of no tool, the model asked again each time, the last response
+ *   for words only; a call in it ends the reply with the apology;
+ * - end_call with the goodbye: the output, no new response, the hangup
+ *   once the goodbye is played;
+ * - barge-in over a reply of two responses (a refused transfer's): each
+ *   response's audio item truncated to what was heard of it.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -192,6 +205,233 @@ out:
 	return NULL;
 }
 
+/* ---- the model, with tools --------------------------------------------- */
+
+struct tsrv {
+	int lfd, port;
+	atomic_bool stop;
+	pthread_t th;
+	atomic_int phase;
+	char *session, *out[12], *create[12], *told;
+	int nout, ncreate;
+	char trunc_item[2][32];
+	int trunc_ms[2];
+	char bad[160]; /* the first event out of the script */
+};
+
+/* The next client event but appends, which must be of type want: the
+ * message (malloc'd), or NULL with sv->bad saying what came instead. */
+static char *expect(struct tsrv *sv, int fd, const char *want)
+{
+	for (;;) {
+		char *p;
+		size_t n;
+		json_t *j;
+		const char *type;
+		int op = ws_read_frame(fd, &p, &n);
+
+		if (op < 0) {
+			if (!sv->bad[0])
+				snprintf(sv->bad, sizeof(sv->bad),
+				         "no %s: socket closed", want);
+			return NULL;
+		}
+		j = op == 1 ? json_loads(p, 0, NULL) : NULL;
+		type = json_string_value(json_object_get(j, "type"));
+		if (!type || !strcmp(type, "input_audio_buffer.append")) {
+			json_decref(j);
+			free(p);
+			continue;
+		}
+		if (strcmp(type, want)) {
+			if (!sv->bad[0])
+				snprintf(sv->bad, sizeof(sv->bad),
+				         "%s where %s was due", type, want);
+			json_decref(j);
+			free(p);
+			return NULL;
+		}
+		json_decref(j);
+		return p;
+	}
+}
+
+static void keep(char **slot, int *n, char *m)
+{
+	if (*n < 12)
+		slot[(*n)++] = m;
+	else
+		free(m);
+}
+
+struct fcall {
+	const char *name, *id, *args;
+};
+
+/* response.created, the words and audio (bytes; none without words),
+ * the call if any, response.done. */
+static void respond(int fd, const char *resp, const char *words, size_t bytes,
+                    const struct fcall *call)
+{
+	char msg[512], item[32];
+
+	snprintf(msg, sizeof(msg),
+	         "{\"type\":\"response.created\",\"response\":{\"id\":"
+	         "\"%s\"}}",
+	         resp);
+	ws_send_text(fd, msg);
+	snprintf(item, sizeof(item), "item_%s", resp);
+	if (words) {
+		snprintf(msg, sizeof(msg),
+		         "{\"type\":\"response.output_audio_transcript."
+		         "delta\",\"response_id\":\"%s\",\"item_id\":\"%s\","
+		         "\"delta\":\"%s\"}",
+		         resp, item, words);
+		ws_send_text(fd, msg);
+		audio(fd, resp, item, bytes);
+	}
+	if (call) {
+		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type",
+		                      "response.function_call_arguments.done",
+		                      "response_id", resp, "item_id", "item_f",
+		                      "call_id", call->id, "name", call->name,
+		                      "arguments", call->args);
+		char *t = json_dumps(o, JSON_COMPACT);
+
+		ws_send_text(fd, t);
+		free(t);
+		json_decref(o);
+	}
+	snprintf(msg, sizeof(msg),
+	         "{\"type\":\"response.done\",\"response\":{\"id\":"
+	         "\"%s\",\"status\":\"completed\"}}",
+	         resp);
+	ws_send_text(fd, msg);
+}
+
+/* Turn n committed, its response asked for. */
+static bool turn_in(struct tsrv *sv, int fd, int n)
+{
+	char msg[128], *m = expect(sv, fd, "input_audio_buffer.commit");
+
+	if (!m)
+		return false;
+	free(m);
+	snprintf(msg, sizeof(msg),
+	         "{\"type\":\"input_audio_buffer.committed\","
+	         "\"item_id\":\"item_u%d\"}",
+	         n);
+	ws_send_text(fd, msg);
+	m = expect(sv, fd, "response.create");
+	if (m)
+		keep(sv->create, &sv->ncreate, m);
+	return m != NULL;
+}
+
+static bool output_in(struct tsrv *sv, int fd)
+{
+	char *m = expect(sv, fd, "conversation.item.create");
+
+	if (m)
+		keep(sv->out, &sv->nout, m);
+	return m != NULL;
+}
+
+static bool create_in(struct tsrv *sv, int fd)
+{
+	char *m = expect(sv, fd, "response.create");
+
+	if (m)
+		keep(sv->create, &sv->ncreate, m);
+	return m != NULL;
+}
+
+static const struct fcall xfer1 = {"transfer_call", "call_1",
+                                   "{\"reason\":\"wants a person\"}"};
+static const struct fcall xfer2 = {"transfer_call", "call_2", ""};
+static const struct fcall moon1 = {"fly_to_the_moon", "call_3", "{}"};
+static const struct fcall moon2 = {"fly_to_the_moon", "call_4", "{}"};
+static const struct fcall end1 = {"end_call", "call_5", "{}"};
+static const struct fcall end2 = {"end_call", "call_6", "{}"};
+static const struct fcall xfer3 = {"transfer_call", "call_7", "{}"};
+
+static void *serve_tools(void *arg)
+{
+	struct tsrv *sv = arg;
+	int fd = standin_accept(sv->lfd, &sv->stop);
+
+	if (fd < 0 || !ws_upgrade(fd, NULL, 0))
+		goto out;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){10, 0},
+	           sizeof(struct timeval));
+	sv->session = expect(sv, fd, "session.update");
+	/* 1: transfer refused once the response is done; told, the model
+	 * answers in the same reply */
+	if (!sv->session || !turn_in(sv, fd, 1))
+		goto out;
+	respond(fd, "r1", "Let me see.", 400, &xfer1);
+	if (!output_in(sv, fd) || !create_in(sv, fd))
+		goto out;
+	respond(fd, "r2", "I cannot put you through.", 400, NULL);
+	/* 2: transfer under way, the model silent: no new response */
+	if (!turn_in(sv, fd, 2))
+		goto out;
+	respond(fd, "r3", NULL, 0, &xfer2);
+	if (!output_in(sv, fd))
+		goto out;
+	/* 3: calls of no tool, asked again twice, then a call in the
+	 * last response */
+	if (!turn_in(sv, fd, 3))
+		goto out;
+	respond(fd, "r4", NULL, 0, &moon1);
+	if (!output_in(sv, fd) || !create_in(sv, fd))
+		goto out;
+	respond(fd, "r5", NULL, 0, &moon2);
+	if (!output_in(sv, fd) || !create_in(sv, fd))
+		goto out;
+	respond(fd, "r6", NULL, 0, &end1);
+	if (!output_in(sv, fd))
+		goto out;
+	sv->told = expect(sv, fd, "conversation.item.create");
+	/* 4: the goodbye and end_call */
+	if (!sv->told || !turn_in(sv, fd, 4))
+		goto out;
+	respond(fd, "r7", "Goodbye.", 400, &end2);
+	if (!output_in(sv, fd))
+		goto out;
+	/* 5: a refused transfer's two responses, the caller talking over
+	 * the second: each response's audio item truncated */
+	if (!turn_in(sv, fd, 5))
+		goto out;
+	respond(fd, "r8", "One moment.", 800, &xfer3);
+	if (!output_in(sv, fd) || !create_in(sv, fd))
+		goto out;
+	respond(fd, "r9", "I cannot do that now.", 8000, NULL);
+	for (int i = 0; i < 2; i++) {
+		char *m = expect(sv, fd, "conversation.item.truncate");
+		json_t *j = m ? json_loads(m, 0, NULL) : NULL;
+		const char *id =
+		    json_string_value(json_object_get(j, "item_id"));
+
+		snprintf(sv->trunc_item[i], sizeof(sv->trunc_item[i]), "%s",
+		         id ? id : "");
+		sv->trunc_ms[i] =
+		    (int)json_integer_value(json_object_get(j, "audio_end_ms"));
+		json_decref(j);
+		free(m);
+		if (!m)
+			goto out;
+	}
+	atomic_store(&sv->phase, 1);
+	while (!atomic_load(&sv->stop))
+		sleep_ms(10);
+out:
+	atomic_store(&sv->phase, 1);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
 /* ---- the voxgate server's side ----------------------------------------- */
 
 struct utt {
@@ -216,6 +456,13 @@ static struct {
 	int step;
 	struct tmr poll, guard;
 	bool timed_out;
+	/* the call with tools */
+	struct tsrv *tv;
+	int hangups, xfers;
+	uint32_t xfer_req;
+	char xfer_to[64], xfer_why[64];
+	struct tmr xfer;
+	size_t hung_at; /* utterances ended when the hangup came */
 } T;
 
 static void op_say(void *arg, uint32_t u, const int16_t *pcm, size_t n)
@@ -268,6 +515,30 @@ static void op_hangup(void *arg, const char *reason)
 {
 	(void)arg;
 	(void)reason;
+	if (!T.hangups++)
+		for (int i = 1; i < 8; i++)
+			T.hung_at += T.utt[i].ended;
+}
+
+/* The server's answer comes a while later, after the response is done:
+ * the second transfer under way, the others refused. */
+static void xfer_due(void *arg)
+{
+	(void)arg;
+	pipeline_transfer_result(T.p, T.xfer_req, T.xfers == 2,
+	                         T.xfers == 2 ? "" : "no REFER here");
+}
+
+static void op_transfer(void *arg, uint32_t request, const char *to,
+                        const char *why)
+{
+	(void)arg;
+	T.xfers++;
+	T.xfer_req = request;
+	snprintf(T.xfer_to, sizeof(T.xfer_to), "%s", to);
+	if (T.xfers == 1)
+		snprintf(T.xfer_why, sizeof(T.xfer_why), "%s", why);
+	tmr_start(&T.xfer, 100, xfer_due, NULL);
 }
 
 static const struct pipeline_ops ops = {
@@ -277,6 +548,16 @@ static const struct pipeline_ops ops = {
     .clear = op_clear,
     .turn = op_turn,
     .hangup = op_hangup,
+};
+
+static const struct pipeline_ops ops_xfer = {
+    .say = op_say,
+    .say_end = op_say_end,
+    .mark = op_mark,
+    .clear = op_clear,
+    .turn = op_turn,
+    .hangup = op_hangup,
+    .transfer = op_transfer,
 };
 
 /* A turn: 10 frames of silence, START, 30 of voice, STOP. */
@@ -422,11 +703,174 @@ TEST(call)
 	return 0;
 }
 
+/* Each reply played to its end, then the next turn; done when the
+ * goodbye was played and the model heard its last output. */
+static void poll_tools(void *arg)
+{
+	(void)arg;
+	if (T.step <= 4 && T.utt[T.step].ended) {
+		pipeline_played(T.p, (uint32_t)T.step,
+		                (uint32_t)(T.utt[T.step].n / 8));
+		T.step++;
+		say_turn(false);
+	}
+	/* 5: both responses' audio made, 400 ms of it heard */
+	if (T.step == 5 && T.utt[5].n >= 800 + 8000) {
+		pipeline_speaking(T.p, 5, 300);
+		pipeline_vad(T.p, VAD_EVENT_START, T.frame);
+		pipeline_interrupted(T.p, 5, 400);
+		T.step = 6;
+	}
+	if (T.step == 6 && T.nturns >= 5 && atomic_load(&T.tv->phase)) {
+		re_cancel();
+		return;
+	}
+	tmr_start(&T.poll, 10, poll_tools, NULL);
+}
+
+static bool has(const char *msg, const char *s)
+{
+	return msg && strstr(msg, s);
+}
+
+TEST(tools)
+{
+	struct tsrv sv = {0};
+	struct tts *tts = NULL;
+	struct tts_params tp;
+	struct engine_pool *pool = NULL;
+	char url[128];
+	struct provider pv = {.name = "openai",
+	                      .api_key = "sk-unit-key-2",
+	                      .voice = "alloy",
+	                      .timeout_ms = 3000};
+	struct brain_config brain = {.kind = BRAIN_REALTIME};
+	struct pipeline_config cfg = {0};
+	json_t *sess;
+	int err;
+
+	tts_params_default(&tp);
+	tp.out_rate = 8000;
+	CHECK_EQ(tts_alloc(&tts, &tp, NULL), 0);
+	CHECK_EQ(engine_pool_alloc(&pool, 1), 0);
+	sv.lfd = standin_listen(&sv.port);
+	CHECK(sv.lfd >= 0);
+	CHECK_EQ(pthread_create(&sv.th, NULL, serve_tools, &sv), 0);
+	snprintf(url, sizeof(url), "ws://127.0.0.1:%d/v1/realtime?model=m",
+	         sv.port);
+	pv.url = url;
+	cfg.tts = tts;
+	cfg.pool = pool;
+	cfg.brain = &brain;
+	cfg.realtime = &pv;
+	cfg.call_id = "call-2";
+	cfg.transfer_to = "sip:desk@example.com";
+	memset(&T, 0, sizeof(T));
+	T.tv = &sv;
+	T.step = 1;
+	err = pipeline_open(&T.p, &cfg, &ops_xfer, NULL);
+	CHECK_EQ(err, 0);
+	tmr_init(&T.poll);
+	tmr_init(&T.guard);
+	tmr_init(&T.xfer);
+	say_turn(false);
+	tmr_start(&T.poll, 10, poll_tools, NULL);
+	tmr_start(&T.guard, 30000, give_up, NULL);
+	re_main(NULL);
+	tmr_cancel(&T.poll);
+	tmr_cancel(&T.guard);
+	tmr_cancel(&T.xfer);
+	pipeline_close(T.p);
+	atomic_store(&sv.stop, true);
+	pthread_join(sv.th, NULL);
+	close(sv.lfd);
+	mem_deref(pool);
+	mem_deref(tts);
+
+	CHECK_STR(sv.bad, "");
+	CHECK(!T.timed_out);
+	/* the session's tools: the LLM brain's, as functions */
+	sess = json_loads(sv.session ? sv.session : "", 0, NULL);
+	CHECK(json_is_object(sess));
+	{
+		json_t *tools =
+		    json_object_get(json_object_get(sess, "session"), "tools");
+
+		CHECK_EQ(json_array_size(tools), 2);
+		CHECK_STR(json_string_value(json_object_get(
+		              json_array_get(tools, 0), "name")),
+		          "end_call");
+		CHECK_STR(json_string_value(json_object_get(
+		              json_array_get(tools, 1), "name")),
+		          "transfer_call");
+		CHECK_STR(json_string_value(json_object_get(
+		              json_array_get(tools, 1), "type")),
+		          "function");
+		CHECK(json_is_object(
+		    json_object_get(json_array_get(tools, 1), "parameters")));
+	}
+	json_decref(sess);
+	/* 1: the server asked, refused; the model told, its words heard in
+	 * the same reply */
+	CHECK_EQ(T.xfers, 3);
+	CHECK_STR(T.xfer_to, "sip:desk@example.com");
+	CHECK_STR(T.xfer_why, "wants a person");
+	CHECK_EQ(sv.nout, 7);
+	CHECK(has(sv.out[0], "\"function_call_output\"") &&
+	      has(sv.out[0], "\"call_id\":\"call_1\"") &&
+	      has(sv.out[0], "\\\"ok\\\":false") &&
+	      has(sv.out[0], "no REFER here"));
+	CHECK(!has(sv.create[1], "tool_choice"));
+	CHECK_STR(T.turns[0].reply, "Let me see. I cannot put you through.");
+	CHECK_STR(T.turns[0].error, "");
+	CHECK_EQ(T.utt[1].n, 800);
+	CHECK(T.utt[1].all_code);
+	/* 2: under way: told, not asked again (the next event was turn 3's
+	 * commit), the hold said by the embedded voice */
+	CHECK(has(sv.out[1], "\"call_id\":\"call_2\"") &&
+	      has(sv.out[1], "\\\"ok\\\":true"));
+	CHECK_STR(T.turns[1].reply, "Please hold while I transfer your call.");
+	CHECK(T.utt[2].n > 0 && !T.utt[2].all_code);
+	/* 3: no such tool, told each time; the last response for words
+	 * only, a call in it refused and the reply ended with the apology */
+	CHECK(has(sv.out[2], "call_3") && has(sv.out[2], "no tool named"));
+	CHECK(has(sv.out[3], "call_4") && has(sv.out[3], "no tool named"));
+	CHECK_EQ(sv.ncreate, 9);
+	CHECK(!has(sv.create[3], "tool_choice") &&
+	      !has(sv.create[4], "tool_choice"));
+	CHECK(has(sv.create[5], "\"tool_choice\":\"none\""));
+	CHECK(has(sv.out[4], "call_5") && has(sv.out[4], "no more tool calls"));
+	CHECK(!strncmp(T.turns[2].error,
+	               "realtime: the model called tools past 3", 39));
+	CHECK(has(sv.told, "Sorry, I had a problem answering that."));
+	CHECK(T.utt[3].n > 0 && !T.utt[3].all_code);
+	/* 4: the goodbye, then the hangup once it was played */
+	CHECK(has(sv.out[5], "call_6") && has(sv.out[5], "\\\"ok\\\":true"));
+	CHECK_STR(T.turns[3].reply, "Goodbye.");
+	CHECK_EQ(T.hangups, 1);
+	CHECK_EQ(T.hung_at, 4);
+	/* 5: cut 400 ms in: the first response's 100 ms heard whole, 300
+	 * of the second's */
+	CHECK(T.turns[4].interrupted);
+	CHECK_STR(sv.trunc_item[0], "item_r8");
+	CHECK_EQ(sv.trunc_ms[0], 100);
+	CHECK_STR(sv.trunc_item[1], "item_r9");
+	CHECK_EQ(sv.trunc_ms[1], 300);
+	for (int i = 0; i < 12; i++)
+		free(sv.out[i]);
+	for (int i = 0; i < 12; i++)
+		free(sv.create[i]);
+	free(sv.session);
+	free(sv.told);
+	return 0;
+}
+
 int main(void)
 {
 	if (libre_init())
 		return 1;
 	RUN(call);
+	RUN(tools);
 	libre_close();
 	TEST_EXIT();
 }

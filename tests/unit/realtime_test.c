@@ -1,6 +1,7 @@
 /*
- * The Realtime client (worker/realtime.h): its server events parsed and
- * bounded, mu-law, and the client on a socket against a scripted server
+ * The Realtime client (worker/realtime.h; its server events are parsed
+ * by realtime_event.c, tested in realtime_event_test.c) on a socket
+ * against a scripted server
  * in a thread of this test: the session it sets, the caller's audio as
  * mu-law, a response's audio delivered, and the socket made again after
  * the server closes it with 3000 (a refused key), after the backoff.
@@ -18,177 +19,6 @@
 #include "worker/realtime.h"
 #include "ws_standin.h"
 #include "test.h"
-
-static struct rt_event ev;
-static uint8_t abuf[RT_AUDIO_MAX];
-
-static int parse(const char *s)
-{
-	return rt_event_parse(s, strlen(s), &ev, abuf, sizeof(abuf));
-}
-
-TEST(parse_events)
-{
-	CHECK_EQ(parse("{\"type\":\"session.created\",\"session\":{}}"), 0);
-	CHECK_EQ(ev.kind, RT_EV_SESSION);
-	CHECK_EQ(parse("{\"type\":\"input_audio_buffer.committed\","
-	               "\"item_id\":\"item_1\",\"previous_item_id\":null}"),
-	         0);
-	CHECK_EQ(ev.kind, RT_EV_COMMITTED);
-	CHECK_STR(ev.item_id, "item_1");
-	CHECK_EQ(parse("{\"type\":\"conversation.item.input_audio_"
-	               "transcription.completed\",\"item_id\":\"item_1\","
-	               "\"content_index\":0,\"transcript\":\"Hi there\"}"),
-	         0);
-	CHECK_EQ(ev.kind, RT_EV_HEARD);
-	CHECK_STR(ev.text, "Hi there");
-	CHECK_EQ(ev.text_len, 8);
-	CHECK_EQ(parse("{\"type\":\"response.created\",\"response\":{\"id\":"
-	               "\"resp_9\",\"status\":\"in_progress\"}}"),
-	         0);
-	CHECK_EQ(ev.kind, RT_EV_RESPONSE);
-	CHECK_STR(ev.response_id, "resp_9");
-	/* GA and beta names of the same delta */
-	CHECK_EQ(parse("{\"type\":\"response.output_audio.delta\","
-	               "\"response_id\":\"resp_9\",\"item_id\":\"item_2\","
-	               "\"output_index\":0,\"content_index\":1,\"delta\":"
-	               "\"AAH/fw==\"}"),
-	         0);
-	CHECK_EQ(ev.kind, RT_EV_AUDIO);
-	CHECK_EQ(ev.audio_len, 4);
-	CHECK(ev.audio == abuf && abuf[0] == 0 && abuf[1] == 1 &&
-	      abuf[2] == 0xff && abuf[3] == 0x7f);
-	CHECK_EQ(ev.content_index, 1);
-	CHECK_STR(ev.item_id, "item_2");
-	CHECK_EQ(parse("{\"type\":\"response.audio.delta\",\"response_id\":"
-	               "\"r\",\"item_id\":\"i\",\"delta\":\"AA==\"}"),
-	         0);
-	CHECK_EQ(ev.kind, RT_EV_AUDIO);
-	CHECK_EQ(ev.audio_len, 1);
-	CHECK_EQ(parse("{\"type\":\"response.output_audio_transcript.delta\","
-	               "\"response_id\":\"r\",\"item_id\":\"i\",\"delta\":"
-	               "\"We are \"}"),
-	         0);
-	CHECK_EQ(ev.kind, RT_EV_TEXT);
-	CHECK_STR(ev.text, "We are ");
-	CHECK_EQ(parse("{\"type\":\"response.audio_transcript.delta\","
-	               "\"response_id\":\"r\",\"delta\":\"open\"}"),
-	         0);
-	CHECK_EQ(ev.kind, RT_EV_TEXT);
-	CHECK_EQ(parse("{\"type\":\"response.function_call_arguments.done\","
-	               "\"response_id\":\"r\",\"item_id\":\"i\",\"call_id\":"
-	               "\"call_1\",\"name\":\"end_call\",\"arguments\":"
-	               "\"{}\"}"),
-	         0);
-	CHECK_EQ(ev.kind, RT_EV_CALL);
-	CHECK_STR(ev.name, "end_call");
-	CHECK_STR(ev.call_id, "call_1");
-	CHECK_STR(ev.text, "{}");
-	CHECK_EQ(parse("{\"type\":\"response.done\",\"response\":{\"id\":\"r\","
-	               "\"status\":\"failed\",\"status_details\":{\"type\":"
-	               "\"failed\",\"error\":{\"type\":\"server_error\","
-	               "\"code\":null,\"message\":\"It broke.\"}}}}"),
-	         0);
-	CHECK_EQ(ev.kind, RT_EV_DONE);
-	CHECK_STR(ev.status, "failed");
-	CHECK_STR(ev.message, "It broke.");
-	CHECK_STR(ev.err_type, "server_error");
-	CHECK_STR(ev.code, "");
-	CHECK_EQ(parse("{\"type\":\"response.done\",\"response\":{\"id\":\"r\","
-	               "\"status\":\"cancelled\",\"status_details\":{\"type\":"
-	               "\"cancelled\",\"reason\":\"client_cancelled\"}}}"),
-	         0);
-	CHECK_STR(ev.status, "cancelled");
-	CHECK_STR(ev.message, "client_cancelled");
-	CHECK_EQ(parse("{\"type\":\"error\",\"event_id\":\"e\",\"error\":{"
-	               "\"type\":\"invalid_request_error\",\"code\":"
-	               "\"invalid_api_key\",\"message\":\"Incorrect API key\","
-	               "\"param\":null,\"event_id\":\"vg_cancel_3\"}}"),
-	         0);
-	CHECK_EQ(ev.kind, RT_EV_ERROR);
-	CHECK_STR(ev.code, "invalid_api_key");
-	CHECK_STR(ev.event_id, "vg_cancel_3");
-	CHECK_EQ(parse("{\"type\":\"conversation.item.truncated\",\"item_id\":"
-	               "\"i\",\"content_index\":0,\"audio_end_ms\":1234}"),
-	         0);
-	CHECK_EQ(ev.kind, RT_EV_TRUNCATED);
-	CHECK_EQ(ev.audio_end_ms, 1234);
-	CHECK_EQ(parse("{\"type\":\"rate_limits.updated\",\"rate_limits\":[]}"),
-	         0);
-	CHECK_EQ(ev.kind, RT_EV_OTHER);
-	CHECK_STR(ev.type, "rate_limits.updated");
-	return 0;
-}
-
-TEST(parse_refusals)
-{
-	char big[200], *s;
-	size_t n;
-
-	CHECK_EQ(parse(""), EBADMSG);
-	CHECK_EQ(parse("[]"), EBADMSG);
-	CHECK_EQ(parse("{\"type\":7}"), EBADMSG);
-	CHECK_EQ(parse("{\"delta\":\"AA==\"}"), EBADMSG);
-	CHECK_EQ(parse("{\"type\":\"error\",\"type\":\"error\",\"error\":{}}"),
-	         EBADMSG);
-	/* fields of the wrong type */
-	CHECK_EQ(parse("{\"type\":\"response.output_audio.delta\",\"delta\":"
-	               "5}"),
-	         EBADMSG);
-	CHECK_EQ(parse("{\"type\":\"response.output_audio.delta\","
-	               "\"content_index\":-1,\"delta\":\"AA==\"}"),
-	         EBADMSG);
-	CHECK_EQ(parse("{\"type\":\"response.created\",\"response\":\"r\"}"),
-	         EBADMSG);
-	CHECK_EQ(parse("{\"type\":\"error\",\"error\":\"bad\"}"), EBADMSG);
-	/* bad base64 */
-	CHECK_EQ(parse("{\"type\":\"response.output_audio.delta\",\"delta\":"
-	               "\"A*==\"}"),
-	         EBADMSG);
-	CHECK(ev.audio == NULL && ev.audio_len == 0);
-	/* an id over its bound is refused, not cut */
-	memset(big, 'x', sizeof(big));
-	big[RT_ID_MAX] = '\0';
-	CHECK(asprintf(&s,
-	               "{\"type\":\"input_audio_buffer.committed\","
-	               "\"item_id\":\"%s\"}",
-	               big) > 0);
-	CHECK_EQ(parse(s), EBADMSG);
-	free(s);
-	big[RT_ID_MAX - 1] = '\0';
-	CHECK(asprintf(&s,
-	               "{\"type\":\"input_audio_buffer.committed\","
-	               "\"item_id\":\"%s\"}",
-	               big) > 0);
-	CHECK_EQ(parse(s), 0);
-	CHECK_EQ(strlen(ev.item_id), RT_ID_MAX - 1);
-	free(s);
-	/* an id with a NUL inside */
-	CHECK_EQ(parse("{\"type\":\"input_audio_buffer.committed\","
-	               "\"item_id\":\"a\\u0000b\"}"),
-	         EBADMSG);
-	/* audio over the caller's buffer */
-	s = "{\"type\":\"response.output_audio.delta\",\"delta\":"
-	    "\"AAAAAAAA\"}";
-	CHECK_EQ(rt_event_parse(s, strlen(s), &ev, abuf, 4), EMSGSIZE);
-	/* a text cut to its bound, at a character's start */
-	n = RT_TEXT_MAX + 10;
-	s = malloc(n * 2 + 100);
-	CHECK(s);
-	strcpy(s, "{\"type\":\"response.output_audio_transcript.delta\","
-	          "\"delta\":\"");
-	for (size_t i = 0; i < n; i++)
-		strcat(s, "\xc3\xa9"); /* é, two bytes */
-	strcat(s, "\"}");
-	CHECK_EQ(parse(s), 0);
-	CHECK(ev.text_len < RT_TEXT_MAX && ev.text_len % 2 == 0 &&
-	      ev.text_len >= RT_TEXT_MAX - 2);
-	free(s);
-	/* a message over the bound */
-	CHECK_EQ(rt_event_parse("{}", RT_MAX_MESSAGE + 1, &ev, abuf, 4),
-	         EMSGSIZE);
-	return 0;
-}
 
 /* ---- the client on a socket ----------------------------------------- */
 
@@ -322,7 +152,7 @@ static void c_state(bool up, int err, const char *why, void *arg)
 	for (int i = 0; i < 1600; i++)
 		pcm[i] = (int16_t)((i % 80) * 400 - 16000);
 	if (rt_append(c->rt, pcm, 1600) || rt_commit(c->rt) ||
-	    rt_respond(c->rt, NULL))
+	    rt_respond(c->rt, NULL, false))
 		c->bad = true;
 }
 
@@ -463,8 +293,6 @@ TEST(client)
 
 int main(void)
 {
-	RUN(parse_events);
-	RUN(parse_refusals);
 	if (libre_init())
 		return 1;
 	RUN(client);

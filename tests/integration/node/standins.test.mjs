@@ -361,6 +361,14 @@ describe('openai realtime', () => {
     assert.deepEqual(done.response.output.map((o) => o.type), ['message', 'function_call']);
     assert.ok(done.response.usage.total_tokens > 0);
     assert.deepEqual(c.errors, []);
+    // the call's output is taken; one for a call never made is refused
+    const outs = rt.of('tool_output').length;
+    c.ws.send({ type: 'conversation.item.create', item: { type: 'function_call_output', call_id: call.call_id, output: '{"ok":true}' } });
+    c.ws.send({ type: 'conversation.item.create', event_id: 'ev_out_2', item: { type: 'function_call_output', call_id: 'call_never_made', output: '{}' } });
+    const refusal = () => rt.of('out').find((e) => e.type === 'error' && e.error?.event_id === 'ev_out_2');
+    for (let i = 0; i < 300 && !refusal(); i++) await sleep(10);
+    assert.equal(refusal()?.error.param, 'item.call_id', 'an output for a call never made refused');
+    assert.deepEqual(rt.of('tool_output').slice(outs).map((o) => [o.call_id, o.output]), [[call.call_id, '{"ok":true}']]);
     const conn = rt.of('connect').at(-1);
     assert.equal(conn.authOk, true);
     assert.equal(conn.beta, false);

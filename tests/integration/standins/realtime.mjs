@@ -16,8 +16,10 @@
 //   (twilio-samples/speech-assistant-openai-realtime-api-python#4,
 //   openai/openai-realtime-api-beta#2).
 //   in:  session.update, input_audio_buffer.append/commit/clear,
-//        conversation.item.create/delete, response.create (its metadata
-//        echoed), response.cancel,
+//        conversation.item.create/delete (a function_call_output whose
+//        call_id names no function_call item of the conversation is
+//        refused, as the openai SDK's types say the service checks),
+//        response.create (its metadata echoed), response.cancel,
 //        conversation.item.truncate {item_id, content_index, audio_end_ms}
 //   out: session.created/updated, input_audio_buffer.speech_started/
 //        speech_stopped/committed/cleared, conversation.item.created (beta)
@@ -44,7 +46,12 @@
 // the next of `replies` (then `reply`): {text, audioMs, toneHz, tools:
 // [{name, arguments}]}: the text is spoken as a tone in the session's
 // output format (g711_ulaw / audio/pcmu at 8 kHz, pcm16 at 24 kHz), its
-// words spread over the audio, then each tool call as a function_call item.
+// words spread over the audio, then each tool call as a function_call item
+// (output_item.added, function_call_arguments.delta/done, output_item.done,
+// in response.done's output); without text the response is only its calls.
+// As the service does, a response with calls ends there: the client sends
+// each call's function_call_output (kept as rt.of('tool_output')) and asks
+// for the next response (the next of `replies`) with response.create.
 // timing: firstMs before a response's first audio (or tool call), chunkMs
 // between deltas, transcriptMs before the input transcript.
 // Truncations are kept (rt.truncates) with the words the caller heard by
@@ -449,6 +456,9 @@ export async function startRealtimeStandIn(opts = {}) {
         case 'conversation.item.create': {
           const item = { id: ev.item?.id ?? newId('item_'), object: 'realtime.item', status: 'completed', ...ev.item };
           if (!['message', 'function_call', 'function_call_output'].includes(item.type)) return error(`Invalid value: '${item.type}'. Supported values are: 'message', 'function_call', and 'function_call_output'.`, 'invalid_value', id, 'item.type');
+          // the server checks that an output answers a call of the conversation
+          if (item.type === 'function_call_output' && !items.some((i) => i.type === 'function_call' && i.call_id === item.call_id)) return error(`Invalid value: '${item.call_id}'. No function_call item with this call_id is in the conversation.`, 'invalid_value', id, 'item.call_id');
+          if (item.type === 'function_call_output') rec.keep({ kind: 'tool_output', call_id: item.call_id, output: item.output });
           return addItem(item, ev.previous_item_id ?? lastItemId());
         }
         case 'response.create':
