@@ -1,6 +1,7 @@
 # voxgate: plain make + pkg-config.
 #   make          release build: build/voxgate
-#   make test     ASan+UBSan build, unit and integration tests
+#   make test     ASan+UBSan build, unit and integration tests (in two lanes,
+#                 see scripts/run-tests.sh; VG_TEST_JOBS=1 for one)
 #   make bench    benchmarks (release build), figures into bench/results/
 #   make run      the server with default settings
 #   make demo     install, build, start the server and place a real call
@@ -189,7 +190,7 @@ fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_TARGETS)
 
 tsan: build/tsan/voxgate $(TSAN_BIN) $(TOOL_BIN)
-	@VOXGATE_BIN=build/tsan/voxgate VG_LOG_DIR=build/test-logs/tsan \
+	@VOXGATE_BIN=build/tsan/voxgate VG_LOG_DIR=build/test-logs/tsan VG_TEST_JOBS=1 \
 	TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1 \
 	suppressions=$(CURDIR)/tests/tsan.supp" \
 	scripts/run-tests.sh $(TSAN_BIN) $(TSAN_SCRIPTS:%=tests/integration/%)
