@@ -600,7 +600,7 @@ const struct key config_keys[] = {
      parse_duration, FIELD(drain_timeout_ms)},
     {"media_threads", "0", "media threads (0-64); 0 = one per CPU",
      parse_media_threads},
-    {"call_priority", "1",
+    {"call_priority", "0",
      "SCHED_FIFO priority of the media threads and the signalling and "
      "worker loops (1-99), so busy neighbours cannot delay them; 0 = "
      "normal scheduling",

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# call_priority: the threads a call waits on (the signalling loop, the
-# media threads, each worker's loop) run SCHED_FIFO, and what they start
-# (the worker's speech engine pool, the worker processes) runs with normal
-# scheduling; 0 leaves every thread normal. Without the privilege (no
-# CAP_SYS_NICE), the server says why and runs normally. Cases:
-# fifo_call_path, normal_with_zero.
+# call_priority: with a priority the threads a call waits on (the
+# signalling loop, the media threads, each worker's loop) run SCHED_FIFO,
+# and what they start (the worker's speech engine pool, the worker
+# processes) runs with normal scheduling; by default (0) every thread is
+# normal. Without the privilege (no CAP_SYS_NICE), the server says why and
+# runs normally. Cases: fifo_call_path, normal_by_default.
 # Case functions run through vg_case, which shellcheck cannot see.
 # shellcheck disable=SC2317
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -66,7 +66,7 @@ case_fifo_call_path() {
 	}
 }
 
-case_normal_with_zero() {
+case_normal_by_default() {
 	local line w
 	vg_need_server || return 1
 	vg_wait_event agent_worker_registered 30 || return 1
@@ -78,7 +78,7 @@ case_normal_with_zero() {
 	w=$(worker_pid)
 	if [ "$(count_of FF "$VG_SERVER_PID")" != 0 ] ||
 		{ [ -n "$w" ] && [ "$(count_of FF "$w")" != 0 ]; }; then
-		vg_reason "FIFO threads with call_priority 0: server $(classes "$VG_SERVER_PID"), worker $(classes "$w")"
+		vg_reason "FIFO threads by default: server $(classes "$VG_SERVER_PID"), worker $(classes "$w")"
 		return 1
 	fi
 }
@@ -89,16 +89,16 @@ start() {
 	vg_server_start --agent pipeline --http_port "$http_port" --keys "$KEYS" \
 		--agent_workers 1 --agent_engine_threads 2 --media_threads 2 "$@"
 }
-if start; then
+if start --call_priority 1; then
 	vg_case fifo_call_path case_fifo_call_path
 	vg_server_stop_case clean_exit_fifo
 else
 	vg_skip_cases "server did not start: $VG_REASON" fifo_call_path
 fi
-if start --call_priority 0; then
-	vg_case normal_with_zero case_normal_with_zero
+if start; then
+	vg_case normal_by_default case_normal_by_default
 	vg_server_stop_case clean_exit_normal
 else
-	vg_skip_cases "server did not start: $VG_REASON" normal_with_zero
+	vg_skip_cases "server did not start: $VG_REASON" normal_by_default
 fi
 vg_finish

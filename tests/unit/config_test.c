@@ -109,7 +109,7 @@ TEST(defaults)
 	CHECK_EQ(cfg.answer_delay_ms, 0);
 	CHECK_EQ(cfg.drain_timeout_ms, 30000);
 	CHECK_EQ(cfg.media_threads, 0);
-	CHECK_EQ(cfg.call_priority, 1);
+	CHECK_EQ(cfg.call_priority, 0);
 	CHECK_EQ(cfg.nkeys, 0);
 	CHECK_EQ(cfg.http_port, 7880);
 	CHECK_STR(cfg.http_host, "0.0.0.0"); /* sip_host's */
@@ -141,7 +141,7 @@ static int check_all_set(const char *greeting)
 	CHECK_EQ(cfg.answer_delay_ms, 2000);
 	CHECK_EQ(cfg.drain_timeout_ms, 5000);
 	CHECK_EQ(cfg.media_threads, 4);
-	CHECK_EQ(cfg.call_priority, 0);
+	CHECK_EQ(cfg.call_priority, 5);
 	CHECK_EQ(cfg.nkeys, 2);
 	CHECK_STR(cfg.keys[0].key, "devkey");
 	CHECK_STR(cfg.keys[0].secret, "devsecret-devsecret-devsecret-00");
@@ -181,7 +181,7 @@ TEST(file_each_key)
 	         "answer_delay: 2\n"
 	         "drain_timeout: 5s\n"
 	         "media_threads: 4\n"
-	         "call_priority: 0\n"
+	         "call_priority: 5\n"
 	         "keys:\n"
 	         "  devkey: devsecret-devsecret-devsecret-00\n"
 	         "  k2: \"s:2\"\n"
@@ -224,7 +224,7 @@ TEST(env_each_key)
 	setenv("VOXGATE_ANSWER_DELAY", "2s", 1);
 	setenv("VOXGATE_DRAIN_TIMEOUT", "5", 1);
 	setenv("VOXGATE_MEDIA_THREADS", "4", 1);
-	setenv("VOXGATE_CALL_PRIORITY", "0", 1);
+	setenv("VOXGATE_CALL_PRIORITY", "5", 1);
 	setenv("VOXGATE_KEYS",
 	       "devkey: devsecret-devsecret-devsecret-00, k2: s:2", 1);
 	setenv("VOXGATE_HTTP_PORT", "8080", 1);
@@ -254,7 +254,7 @@ TEST(flag_each_key)
 	          "--jitter_buffer", "20-80ms", "--log_format", "json",
 	          "--log_level", "debug", "--greeting", wav, "--agent", "other",
 	          "--answer_delay", "2s", "--drain_timeout", "5s",
-	          "--media_threads", "4", "--call_priority", "0", "--keys",
+	          "--media_threads", "4", "--call_priority", "5", "--keys",
 	          "devkey: devsecret-devsecret-devsecret-00, k2: s:2",
 	          "--http-port", "8080", "--http-host", "127.0.0.1", "--db",
 	          "/tmp/vg.db", "--webhook-urls",
