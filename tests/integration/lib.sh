@@ -552,6 +552,46 @@ vg_jfield() {
 		head -n 1
 }
 
+# vg_whole_log: the checks that follow read the whole server log, not the
+# lines since their case began.
+vg_whole_log() {
+	VG_MARK=0
+}
+
+# vg_turn N: the Nth turn line (from 1) since the mark.
+vg_turn() {
+	vg_events turn | sed -n "${1}p"
+}
+
+# ==== speech provider stand-ins ====
+
+# vg_standins_start OPTIONS_JSON NAME...: the stand-ins of standins/serve.mjs
+# (deepgram, openai, realtime, elevenlabs, cartesia) on loopback, each
+# one's log in $VG_STANDIN_DIR/NAME.jsonl; aborts the script when one does
+# not come up. vg_standin_url NAME: the base URL it serves on.
+vg_standins_start() {
+	local opts=$1 i n
+	shift
+	VG_STANDIN_DIR=$VG_TMP/standins
+	mkdir -p "$VG_STANDIN_DIR"
+	node "$VG_ROOT/tests/integration/standins/serve.mjs" --log "$VG_STANDIN_DIR" \
+		--options "$opts" "$@" >"$VG_TMP/standins.out" 2>"$VG_TMP/standins.err" &
+	vg_track $!
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$VG_TMP/standins.out" ] && break
+		sleep 0.1
+	done
+	for n in "$@"; do
+		[ -n "$(vg_standin_url "$n")" ] ||
+			vg_abort "the $n stand-in did not start: $(head -c 300 "$VG_TMP/standins.err")"
+	done
+}
+
+vg_standin_url() {
+	head -n 1 "$VG_TMP/standins.out" 2>/dev/null |
+		jq -r --arg n "$1" '.[$n].url // empty'
+}
+
 # ==== sipp ====
 
 # vg_sipp_cmd LABEL SCENARIO [sipp args...]: builds VG_SIPP_CMD, one call

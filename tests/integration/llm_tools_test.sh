@@ -29,18 +29,9 @@ REFUSAL="I am sorry, I cannot put you through right now."
 OOPS="Sorry, something went wrong on my side."
 GOODBYE="Goodbye, and thank you for calling."
 
-STANDIN_DIR=$VG_TMP/standins
-mkdir -p "$STANDIN_DIR"
-node "$VG_ROOT/tests/integration/standins/serve.mjs" --log "$STANDIN_DIR" \
-	openai >"$VG_TMP/standins.out" 2>"$VG_TMP/standins.err" &
-vg_track $!
-for ((i = 0; i < 100; i++)); do
-	[ -s "$VG_TMP/standins.out" ] && break
-	sleep 0.1
-done
-OA_URL=$(head -n 1 "$VG_TMP/standins.out" | jq -r '.openai.url // empty')
-[ -n "$OA_URL" ] || vg_abort "the OpenAI stand-in did not start: $(head -c 300 "$VG_TMP/standins.err")"
-OA_LOG=$STANDIN_DIR/openai.jsonl
+vg_standins_start '{}' openai
+OA_URL=$(vg_standin_url openai)
+OA_LOG=$VG_STANDIN_DIR/openai.jsonl
 
 # The LLM's answers, one per completion, in order: a turn with a tool call
 # takes two.
@@ -57,16 +48,6 @@ EOF
 # The chat requests the stand-in got, one JSON object a line.
 chats() {
 	jq -c 'select(.path == "/v1/chat/completions")' "$OA_LOG"
-}
-
-# The checks read the whole call's log, not the lines since their case began.
-whole_log() {
-	VG_MARK=0
-}
-
-# turn N: the Nth turn line (from 1).
-turn() {
-	vg_events turn | sed -n "${1}p"
 }
 
 case_tools_call() {
@@ -92,7 +73,7 @@ case_tools_call() {
 case_tools_transfer_refused() {
 	local t req line
 	vg_need_server || return 1
-	whole_log
+	vg_whole_log
 	line=$(vg_events agent_transfer | head -n 1)
 	[ -n "$line" ] || {
 		vg_reason "the server was never asked to transfer"
@@ -107,7 +88,7 @@ case_tools_transfer_refused() {
 		vg_reason "agent_transfer: $line"
 		return 1
 	fi
-	t=$(turn 1)
+	t=$(vg_turn 1)
 	if [ "$(vg_jfield "$t" reply)" != "$REFUSAL" ] || [ "$(vg_jfield "$t" interrupted)" != false ]; then
 		vg_reason "the refusal was not heard whole: $t"
 		return 1
@@ -126,8 +107,8 @@ case_tools_transfer_refused() {
 case_tools_bad_call() {
 	local t req
 	vg_need_server || return 1
-	whole_log
-	t=$(turn 2)
+	vg_whole_log
+	t=$(vg_turn 2)
 	[ "$(vg_jfield "$t" reply)" = "$OOPS" ] || {
 		vg_reason "the model's words after the bad calls were not heard: $t"
 		return 1
@@ -143,8 +124,8 @@ case_tools_bad_call() {
 case_tools_end_call_bye() {
 	local t end_at hang_at turn_at answer bye
 	vg_need_server || return 1
-	whole_log
-	t=$(turn 3)
+	vg_whole_log
+	t=$(vg_turn 3)
 	if [ "$(vg_jfield "$t" reply)" != "$GOODBYE" ] || [ "$(vg_jfield "$t" interrupted)" != false ]; then
 		vg_reason "the goodbye was not heard whole: $t"
 		return 1
@@ -174,9 +155,9 @@ case_tools_end_call_bye() {
 case_tools_providers_labelled() {
 	local t metrics n h
 	vg_need_server || return 1
-	whole_log
+	vg_whole_log
 	for n in 1 2 3; do
-		t=$(turn "$n")
+		t=$(vg_turn "$n")
 		case $t in
 		*'"stt":"openai"'*'"brain":"llm"'*'"tts":"openai"'*) ;;
 		*)

@@ -25,26 +25,14 @@ FIXTURE=$VG_ROOT/tests/fixtures/call_me_back.wav
 SAID="Call me back tomorrow morning."
 KEY="sk-providers-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
-STANDIN_DIR=$VG_TMP/standins
-mkdir -p "$STANDIN_DIR"
 OPTS=$(jq -nc --arg k "$KEY" --arg s "$SAID" '{
 	openai: {key: $k, transcript: $s},
 	deepgram: {key: $k, transcript: $s},
 	realtime: {key: $k, transcript: $s},
 	elevenlabs: {key: $k},
 	cartesia: {key: $k}}')
-node "$VG_ROOT/tests/integration/standins/serve.mjs" --log "$STANDIN_DIR" \
-	--options "$OPTS" openai deepgram realtime elevenlabs cartesia \
-	>"$VG_TMP/standins.out" 2>"$VG_TMP/standins.err" &
-vg_track $!
-for ((i = 0; i < 100; i++)); do
-	[ -s "$VG_TMP/standins.out" ] && break
-	sleep 0.1
-done
-url() { jq -r --arg n "$1" '.[$n].url' "$VG_TMP/standins.out"; }
-if [ -z "$(url openai)" ] || [ "$(url cartesia)" = null ]; then
-	vg_abort "stand-ins did not start: $(head -c 300 "$VG_TMP/standins.err")"
-fi
+vg_standins_start "$OPTS" openai deepgram realtime elevenlabs cartesia
+url() { vg_standin_url "$1"; }
 
 # agent_call [server flags]: a server with the pipeline agent on
 # the given providers, one baresip call of 16 s (the sentence 4 s in),

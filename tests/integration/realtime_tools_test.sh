@@ -28,19 +28,9 @@ REFUSAL="I am sorry, I cannot put you through right now."
 GOODBYE="Goodbye, and thank you for calling."
 KEY="sk-rt-tools-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
-STANDIN_DIR=$VG_TMP/standins
-mkdir -p "$STANDIN_DIR"
-node "$VG_ROOT/tests/integration/standins/serve.mjs" --log "$STANDIN_DIR" \
-	--options "$(jq -nc --arg k "$KEY" '{realtime: {key: $k}}')" realtime \
-	>"$VG_TMP/standins.out" 2>"$VG_TMP/standins.err" &
-vg_track $!
-for ((i = 0; i < 100; i++)); do
-	[ -s "$VG_TMP/standins.out" ] && break
-	sleep 0.1
-done
-RT_URL=$(head -n 1 "$VG_TMP/standins.out" | jq -r '.realtime.url // empty')
-[ -n "$RT_URL" ] || vg_abort "the Realtime stand-in did not start: $(head -c 300 "$VG_TMP/standins.err")"
-RT_LOG=$STANDIN_DIR/realtime.jsonl
+vg_standins_start "$(jq -nc --arg k "$KEY" '{realtime: {key: $k}}')" realtime
+RT_URL=$(vg_standin_url realtime)
+RT_LOG=$VG_STANDIN_DIR/realtime.jsonl
 
 # The model's responses, in order: a turn with a function call takes two
 # (the call, then the words after its result).
@@ -54,15 +44,6 @@ jq -nc --arg why "$WHY" --arg refusal "$REFUSAL" --arg bye "$GOODBYE" '{replies:
 # The client events the stand-in got of a type, one JSON object a line.
 client_events() {
 	jq -c --arg t "$1" 'select(.kind == "in" and .type == $t) | .event' "$RT_LOG"
-}
-
-# The checks read the whole call's log, not the lines since their case began.
-whole_log() {
-	VG_MARK=0
-}
-
-turn() {
-	vg_events turn | sed -n "${1}p"
 }
 
 case_rt_tools_call() {
@@ -98,7 +79,7 @@ case_rt_tools_offered() {
 case_rt_transfer_refused() {
 	local t line call out
 	vg_need_server || return 1
-	whole_log
+	vg_whole_log
 	line=$(vg_events agent_transfer | head -n 1)
 	[ -n "$line" ] || {
 		vg_reason "the server was never asked to transfer"
@@ -111,7 +92,7 @@ case_rt_transfer_refused() {
 		vg_reason "agent_transfer, want one to $TRANSFER_TO: $(vg_events agent_transfer | tr '\n' ' ')"
 		return 1
 	fi
-	t=$(turn 1)
+	t=$(vg_turn 1)
 	if [ "$(vg_jfield "$t" reply)" != "$REFUSAL" ] ||
 		[ "$(vg_jfield "$t" interrupted)" != false ] ||
 		[ -n "$(vg_jfield "$t" error)" ]; then
@@ -157,8 +138,8 @@ case_rt_transfer_refused() {
 case_rt_end_call_bye() {
 	local t turn_at hang_at end_at answer bye
 	vg_need_server || return 1
-	whole_log
-	t=$(turn 2)
+	vg_whole_log
+	t=$(vg_turn 2)
 	if [ "$(vg_jfield "$t" reply)" != "$GOODBYE" ] || [ "$(vg_jfield "$t" interrupted)" != false ]; then
 		vg_reason "the goodbye was not heard whole: $t"
 		return 1
