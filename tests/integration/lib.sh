@@ -563,6 +563,30 @@ vg_turn() {
 	vg_events turn | sed -n "${1}p"
 }
 
+# vg_goodbye_heard N GOODBYE: the agent's end_call: turn N's reply was
+# GOODBYE, heard whole, and the agent hung up ("dialog ended") only after
+# that turn was reported, i.e. once the goodbye had been played. Reads the
+# whole server log.
+vg_goodbye_heard() {
+	local t turn_at hang_at end_at
+	t=$(VG_MARK=0 vg_turn "$1")
+	if [ "$(vg_jfield "$t" reply)" != "$2" ] || [ "$(vg_jfield "$t" interrupted)" != false ]; then
+		vg_reason "the goodbye was not heard whole: $t"
+		return 1
+	fi
+	turn_at=$(grep -nE '"event" *: *"turn"' "$VG_SERVER_LOG" | sed -n "${1}p" | cut -d: -f1)
+	hang_at=$(grep -nE '"event" *: *"agent_hangup"' "$VG_SERVER_LOG" | head -n 1 | cut -d: -f1)
+	if [ -z "$turn_at" ] || [ -z "$hang_at" ] || [ "$hang_at" -lt "$turn_at" ]; then
+		vg_reason "the hangup (line $hang_at) came before the goodbye was played (line $turn_at)"
+		return 1
+	fi
+	end_at=$(grep -E '"event" *: *"agent_hangup"' "$VG_SERVER_LOG" | head -n 1)
+	[ "$(vg_jfield "$end_at" reason)" = "dialog ended" ] || {
+		vg_reason "agent_hangup: $end_at"
+		return 1
+	}
+}
+
 # ==== speech provider stand-ins ====
 
 # vg_standins_start OPTIONS_JSON NAME...: the stand-ins of standins/serve.mjs

@@ -122,27 +122,9 @@ case_tools_bad_call() {
 }
 
 case_tools_end_call_bye() {
-	local t end_at hang_at turn_at answer bye
+	local answer bye
 	vg_need_server || return 1
-	vg_whole_log
-	t=$(vg_turn 3)
-	if [ "$(vg_jfield "$t" reply)" != "$GOODBYE" ] || [ "$(vg_jfield "$t" interrupted)" != false ]; then
-		vg_reason "the goodbye was not heard whole: $t"
-		return 1
-	fi
-	# the turn is reported once the goodbye has been played; the hangup
-	# comes after it
-	turn_at=$(grep -nE '"event" *: *"turn"' "$VG_SERVER_LOG" | sed -n 3p | cut -d: -f1)
-	hang_at=$(grep -nE '"event" *: *"agent_hangup"' "$VG_SERVER_LOG" | head -n 1 | cut -d: -f1)
-	if [ -z "$turn_at" ] || [ -z "$hang_at" ] || [ "$hang_at" -lt "$turn_at" ]; then
-		vg_reason "the hangup (line $hang_at) came before the goodbye was played (line $turn_at)"
-		return 1
-	fi
-	end_at=$(vg_events agent_hangup | head -n 1)
-	[ "$(vg_jfield "$end_at" reason)" = "dialog ended" ] || {
-		vg_reason "agent_hangup: $end_at"
-		return 1
-	}
+	vg_goodbye_heard 3 "$GOODBYE" || return 1
 	answer=$SIPP_ANSWER_AT
 	bye=$SIPP_BYE_AT
 	if [ -z "$answer" ] || [ -z "$bye" ] || [ $((bye - answer)) -le 20000 ]; then
