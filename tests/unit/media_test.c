@@ -1326,9 +1326,6 @@ TEST(first_frame_early)
 				         FRAME);
 			}
 		}
-		/* consecutive ticks after the early frame: no frame went at
-		 * the tick it stood for */
-		CHECK(A.rx[n0 + 2].t_us - A.rx[n0 + 1].t_us < 35000);
 	}
 	/* between the spurts the clock ran on through silence */
 	CHECK(h[SPURT].ts - h[SPURT - 1].ts > FRAME);
