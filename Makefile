@@ -172,6 +172,10 @@ build/%/tests/srtpx_test: LIBS += $(SRTP_REF_LIBS)
 
 # wsc_send's cost per message: the WebSocket client and what it logs with.
 build/bench/wsc_send: bench/wsc_send.c build/obj/src/net/wsc.o \
+                      build/obj/src/net/wsc_codec.o \
+                      build/obj/src/net/wsc_connect.o \
+                      build/obj/src/net/wsc_frames.o \
+                      build/obj/src/net/wsc_upgrade.o \
                       build/obj/src/net/url.o build/obj/src/core/log.o \
                       build/obj/src/core/utf8.o build/obj/src/core/form.o \
                       build/obj/src/core/mask.o
