@@ -1,24 +1,13 @@
 /*
- * Streaming chat completions on the loop, through httpc.
- *
- * The reply is parsed as Server-Sent Events as bytes arrive: a line is
- * gathered until CR, LF or CRLF ends it, data lines are joined until a
- * blank line ends the event (each line and each event's data bounded,
- * LLM_LINE_MAX and LLM_EVENT_MAX), and each event's JSON is decoded whole,
- * so a read may split the stream anywhere, even inside a UTF-8 character.
+ * Streaming chat completions on the loop, through httpc: the request's
+ * body, its timers and the caller's handlers, and where a reply's text
+ * may be cut into clauses. The reply's bytes are parsed in llm_sse.c.
  * "[DONE]" ends the reply; the request is then released rather than
  * waited out, so a server that keeps the connection open delays nothing.
- *
- * Tool calls come as fragments in delta.tool_calls: the first of a call
- * carries its index, id and name, the next ones pieces of its arguments
- * under the same index. They are joined in place, bounded (calls, name, id
- * and arguments: LLM_TOOL_*_MAX), with no allocation but the calls' array
- * at the first one.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,44 +20,7 @@
 #include "core/libre.h"
 #include "core/utf8.h"
 #include "net/httpc.h"
-#include "worker/llm.h"
-
-#define LLM_LINE_MAX    (1024 * 1024) /* a longer SSE line is malformed */
-#define LLM_EVENT_MAX   (1024 * 1024) /* and so is an event's data, whole */
-#define LLM_ERRBODY_MAX 4096          /* of an HTTP error's body, kept */
-#define LLM_ERRMSG_MAX  200           /* of a server's message, in err */
-#define LLM_CONNECT_MS  2000
-#define LLM_FIRST_MS    5000
-#define LLM_TOTAL_MS    30000
-
-struct llm_buf {
-	char *data;
-	size_t len;
-	size_t cap;
-};
-
-struct llm_stream {
-	llm_delta_h *h;
-	void *arg;
-	long status;          /* 0 until the response's first body byte */
-	struct llm_buf line;  /* the SSE line being read, without its end */
-	struct llm_buf data;  /* the event's data lines, joined with \n */
-	struct llm_buf ebody; /* the body of a non-200 response */
-	bool has_data;        /* the event being read has a data line */
-	bool after_cr;        /* an LF right after CR ends no second line */
-	bool done;            /* "[DONE]" came */
-	bool got_text;
-	size_t events;
-	int err;             /* what stopped the parse: EPROTO, EIO or ENOMEM */
-	struct llm_run *run; /* NULL: nothing cancels, no reason is kept */
-	char *why;           /* run->why, or own */
-	char own[LLM_WHY_MAX];
-	/* run->calls, or own: allocated at the first call, freed with the
-	 * stream */
-	struct llm_tool_call *calls;
-	size_t ncalls;
-	char finish[LLM_FINISH_MAX];
-};
+#include "worker/llm_int.h"
 
 void llm_params_default(struct llm_params *p)
 {
@@ -77,375 +29,6 @@ void llm_params_default(struct llm_params *p)
 	p->connect_timeout_ms = LLM_CONNECT_MS;
 	p->first_token_timeout_ms = LLM_FIRST_MS;
 	p->total_timeout_ms = LLM_TOTAL_MS;
-}
-
-void llm_run_init(struct llm_run *run)
-{
-	run->why[0] = '\0';
-	run->ncalls = 0;
-	run->finish[0] = '\0';
-}
-
-/* Formats the reason into why (LLM_WHY_MAX bytes) and blanks control
- * characters, since a server's text may hold newlines and a reason is one
- * line. */
-static void set_why(char *why, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void set_why(char *why, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vsnprintf(why, LLM_WHY_MAX, fmt, ap) < 0)
-		why[0] = '\0';
-	va_end(ap);
-	for (char *c = why; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = ' ';
-}
-
-/* Points the stream's reason at the run's, or at its own. */
-static void stream_init(struct llm_stream *s, struct llm_run *run)
-{
-	s->run = run;
-	s->why = run ? run->why : s->own;
-	s->why[0] = '\0';
-	s->calls = run ? run->calls : NULL;
-	if (run) {
-		run->ncalls = 0;
-		run->finish[0] = '\0';
-	}
-}
-
-static void stream_free(struct llm_stream *s)
-{
-	free(s->line.data);
-	free(s->data.data);
-	free(s->ebody.data);
-	if (!s->run)
-		free(s->calls);
-}
-
-/* The caller's *why for a failed stream: the run's reason, or without a
- * run, where the reason cannot outlive the call, the error's name. */
-static int stream_why(const struct llm_stream *s, int rc, const char **why)
-{
-	if (rc && why)
-		*why = s->run && s->why[0] ? s->why : strerror(rc);
-	return rc;
-}
-
-static int buf_add(struct llm_buf *b, const char *s, size_t n)
-{
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		char *d;
-
-		while (cap < b->len + n)
-			cap *= 2;
-		d = realloc(b->data, cap);
-		if (!d)
-			return ENOMEM;
-		b->data = d;
-		b->cap = cap;
-	}
-	if (n)
-		memcpy(b->data + b->len, s, n);
-	b->len += n;
-	return 0;
-}
-
-static int stream_fail(struct llm_stream *s, int err, const char *what,
-                       const char *detail)
-{
-	s->err = err;
-	set_why(s->why, "%s%s%.*s", what, detail ? ": " : "", LLM_ERRMSG_MAX,
-	        detail ? detail : "");
-	return err;
-}
-
-/* The server's message from an error object: {"message": ...} as OpenAI
- * sends it, or a bare string as some compatible servers do. */
-static const char *error_text(json_t *e)
-{
-	if (json_is_string(e))
-		return json_string_value(e);
-	return json_string_value(json_object_get(e, "message"));
-}
-
-/* A string member of a fragment: NULL when absent or empty. (A NUL
- * inside cannot come: the stream's JSON is read without JSON_ALLOW_NUL.) */
-static int frag_str(struct llm_stream *s, json_t *o, const char *key,
-                    const char **v, size_t *len)
-{
-	json_t *j = json_object_get(o, key);
-
-	*v = NULL;
-	*len = 0;
-	if (!j || json_is_null(j))
-		return 0;
-	if (!json_is_string(j))
-		return stream_fail(s, EPROTO, "malformed tool call", key);
-	*len = json_string_length(j);
-	if (*len)
-		*v = json_string_value(j);
-	return 0;
-}
-
-/*
- * One element of delta.tool_calls. Its index says which call it adds to;
- * without one (some servers send each call whole), a new id starts a new
- * call and anything else adds to the last. The id and the name are taken
- * once, from the first fragment that has them (some servers repeat them
- * in every fragment); the arguments are joined.
- */
-static int tool_fragment(struct llm_stream *s, json_t *c)
-{
-	json_t *index = json_object_get(c, "index"), *fn;
-	const char *id, *name, *args;
-	size_t idlen, namelen, argslen, at, room;
-	struct llm_tool_call *call;
-	int err;
-
-	if (!json_is_object(c))
-		return stream_fail(s, EPROTO, "malformed tool call",
-		                   "not an object");
-	fn = json_object_get(c, "function");
-	if (fn && !json_is_null(fn) && !json_is_object(fn))
-		return stream_fail(s, EPROTO, "malformed tool call",
-		                   "function is not an object");
-	err = frag_str(s, c, "id", &id, &idlen);
-	if (!err)
-		err = frag_str(s, fn, "name", &name, &namelen);
-	if (!err)
-		err = frag_str(s, fn, "arguments", &args, &argslen);
-	if (err)
-		return err;
-	if (json_is_integer(index)) {
-		json_int_t i = json_integer_value(index);
-
-		if (i < 0 || i >= LLM_TOOL_CALLS_MAX) {
-			char what[48];
-
-			snprintf(what, sizeof(what),
-			         "index %lld, at most %d calls", (long long)i,
-			         LLM_TOOL_CALLS_MAX);
-			return stream_fail(s, EPROTO, "malformed tool call",
-			                   what);
-		}
-		at = (size_t)i;
-	} else if (index && !json_is_null(index)) {
-		return stream_fail(s, EPROTO, "malformed tool call",
-		                   "index is not an integer");
-	} else if (!s->ncalls) {
-		at = 0;
-	} else {
-		at = s->ncalls - 1;
-		if (id && s->calls[at].id[0] &&
-		    (strlen(s->calls[at].id) != idlen ||
-		     memcmp(s->calls[at].id, id, idlen)))
-			at++;
-		if (at >= LLM_TOOL_CALLS_MAX)
-			return stream_fail(s, EPROTO, "malformed tool call",
-			                   "too many calls");
-	}
-	if (idlen > LLM_TOOL_ID_MAX)
-		return stream_fail(s, EPROTO, "malformed tool call",
-		                   "id too long");
-	if (namelen > LLM_TOOL_NAME_MAX)
-		return stream_fail(s, EPROTO, "malformed tool call",
-		                   "name too long");
-	if (!s->calls) {
-		s->calls = calloc(LLM_TOOL_CALLS_MAX, sizeof(*s->calls));
-		if (!s->calls)
-			return stream_fail(s, ENOMEM, "out of memory", NULL);
-	}
-	while (s->ncalls <= at)
-		memset(&s->calls[s->ncalls++], 0, sizeof(*s->calls));
-	call = &s->calls[at];
-	if (id && !call->id[0]) {
-		memcpy(call->id, id, idlen);
-		call->id[idlen] = '\0';
-	}
-	if (name && !call->name[0]) {
-		memcpy(call->name, name, namelen);
-		call->name[namelen] = '\0';
-	}
-	room = LLM_TOOL_ARGS_MAX - call->args_len;
-	if (call->args_cut) {
-		argslen = 0;
-	} else if (argslen > room) {
-		/* Cut on a character: the arguments go back to the model
-		 * with the history, as JSON, which must be UTF-8. */
-		call->args_cut = true;
-		argslen = utf8_trim(args, room);
-	}
-	memcpy(call->args + call->args_len, args ? args : "", argslen);
-	call->args_len += argslen;
-	call->args[call->args_len] = '\0';
-	return 0;
-}
-
-/* One event's data: "[DONE]" or a chunk whose choices[0].delta.content,
- * when a non-empty string, is the next piece of text, and whose
- * delta.tool_calls, when there, are fragments of calls. */
-static int sse_event(struct llm_stream *s)
-{
-	json_error_t jerr;
-	json_t *root, *choice, *delta, *content, *finish, *calls;
-	const char *text;
-	int err = 0;
-
-	s->events++;
-	if (s->data.len == 6 && memcmp(s->data.data, "[DONE]", 6) == 0) {
-		s->done = true;
-		return 0;
-	}
-	root = json_loadb(s->data.data, s->data.len, 0, &jerr);
-	if (!json_is_object(root)) {
-		json_decref(root);
-		return stream_fail(s, EPROTO, "malformed JSON in the stream",
-		                   root ? "not an object" : jerr.text);
-	}
-	if (json_object_get(root, "error")) {
-		text = error_text(json_object_get(root, "error"));
-		err = stream_fail(s, EIO, "error in the stream",
-		                  text ? text : "no message");
-		json_decref(root);
-		return err;
-	}
-	choice = json_array_get(json_object_get(root, "choices"), 0);
-	delta = json_object_get(choice, "delta");
-	content = json_object_get(delta, "content");
-	finish = json_object_get(choice, "finish_reason");
-	if (json_is_string(finish))
-		utf8_copy(s->finish, sizeof(s->finish),
-		          json_string_value(finish),
-		          json_string_length(finish));
-	calls = json_object_get(delta, "tool_calls");
-	if (calls && !json_is_null(calls)) {
-		size_t i;
-		json_t *c;
-
-		if (!json_is_array(calls))
-			err = stream_fail(s, EPROTO, "malformed tool call",
-			                  "tool_calls is not a list");
-		json_array_foreach(calls, i, c)
-		{
-			if (!err)
-				err = tool_fragment(s, c);
-		}
-	}
-	if (!err && json_is_string(content) &&
-	    json_string_length(content) > 0) {
-		s->got_text = true;
-		s->h(json_string_value(content), json_string_length(content),
-		     s->arg);
-	}
-	json_decref(root);
-	return err;
-}
-
-/* One complete line: a blank line ends the event, "data" lines add to it,
- * comments (":") and other fields (event, id, retry) are ignored. */
-static int sse_line(struct llm_stream *s)
-{
-	const char *l = s->line.data, *colon, *v;
-	size_t len = s->line.len, flen, vlen;
-	int err;
-
-	if (len == 0) {
-		if (!s->has_data)
-			return 0;
-		err = sse_event(s);
-		s->has_data = false;
-		s->data.len = 0;
-		return err;
-	}
-	colon = memchr(l, ':', len);
-	flen = colon ? (size_t)(colon - l) : len;
-	if (flen != 4 || memcmp(l, "data", 4) != 0)
-		return 0;
-	v = colon ? colon + 1 : l + len;
-	vlen = (size_t)(l + len - v);
-	if (vlen && *v == ' ') {
-		v++;
-		vlen--;
-	}
-	/* Lines are bounded one by one; without this, short data lines
-	 * that never meet a blank line would pile up until a timeout. */
-	if (s->data.len + s->has_data + vlen > LLM_EVENT_MAX)
-		return stream_fail(s, EPROTO, "event too large in the stream",
-		                   NULL);
-	if ((s->has_data && buf_add(&s->data, "\n", 1)) ||
-	    buf_add(&s->data, v, vlen))
-		return stream_fail(s, ENOMEM, "out of memory", NULL);
-	s->has_data = true;
-	return 0;
-}
-
-/* Feeds bytes as they come; nonzero once the parse must stop (an error, or
- * the reply is complete). */
-static int sse_feed(struct llm_stream *s, const char *p, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		size_t run = i;
-
-		while (run < n && p[run] != '\r' && p[run] != '\n')
-			run++;
-		if (run > i) {
-			if (s->line.len + (run - i) > LLM_LINE_MAX)
-				return stream_fail(
-				    s, EPROTO, "line too long in the stream",
-				    NULL);
-			if (buf_add(&s->line, p + i, run - i))
-				return stream_fail(s, ENOMEM, "out of memory",
-				                   NULL);
-			s->after_cr = false;
-			i = run;
-			continue;
-		}
-		if (p[i] == '\n' && s->after_cr) {
-			s->after_cr = false;
-			i++;
-			continue;
-		}
-		s->after_cr = p[i] == '\r';
-		i++;
-		if (sse_line(s))
-			return -1;
-		s->line.len = 0;
-		if (s->done)
-			return -1;
-	}
-	return 0;
-}
-
-/* "HTTP <status>: <the server's message>", the message from an OpenAI
- * error body, or else the body's text. */
-static void http_error(struct llm_stream *s)
-{
-	json_t *root = NULL;
-	const char *text = NULL;
-
-	if (s->ebody.len)
-		root = json_loadb(s->ebody.data, s->ebody.len, 0, NULL);
-	if (root)
-		text = error_text(json_object_get(root, "error"));
-	if (text)
-		set_why(s->why, "HTTP %ld: %.*s", s->status, LLM_ERRMSG_MAX,
-		        text);
-	else if (s->ebody.len)
-		set_why(s->why, "HTTP %ld: %.*s", s->status,
-		        (int)(s->ebody.len < LLM_ERRMSG_MAX ? s->ebody.len
-		                                            : LLM_ERRMSG_MAX),
-		        s->ebody.data);
-	else
-		set_why(s->why, "HTTP %ld", s->status);
-	json_decref(root);
 }
 
 /* One message as OpenAI takes it: an assistant's calls as
@@ -504,9 +87,9 @@ static int tools_json(json_t *root, const struct llm_params *p, char *why)
 
 		if (!json_is_object(schema)) {
 			json_decref(schema);
-			set_why(why, "tool %s: parameters: %s",
-			        t->name ? t->name : "(no name)",
-			        schema ? "not an object" : jerr.text);
+			llm_set_why(why, "tool %s: parameters: %s",
+			            t->name ? t->name : "(no name)",
+			            schema ? "not an object" : jerr.text);
 			return EINVAL;
 		}
 		j = json_pack(
@@ -514,7 +97,7 @@ static int tools_json(json_t *root, const struct llm_params *p, char *why)
 		    "name", t->name ? t->name : "", "description",
 		    t->description ? t->description : "", "parameters", schema);
 		if (!j) {
-			set_why(why, "tool %zu is not UTF-8", i);
+			llm_set_why(why, "tool %zu is not UTF-8", i);
 			return EINVAL;
 		}
 		if (json_array_append_new(arr, j))
@@ -525,7 +108,7 @@ static int tools_json(json_t *root, const struct llm_params *p, char *why)
 		goto nomem;
 	return 0;
 nomem:
-	set_why(why, "out of memory");
+	llm_set_why(why, "out of memory");
 	return ENOMEM;
 }
 
@@ -540,7 +123,7 @@ static int request_body(const struct llm_params *p,
 	root = json_pack("{s:s,s:[],s:b}", "model", p->model, "messages",
 	                 "stream", 1);
 	if (!root) {
-		set_why(why, "the model name is not UTF-8");
+		llm_set_why(why, "the model name is not UTF-8");
 		return EINVAL;
 	}
 	arr = json_object_get(root, "messages");
@@ -549,7 +132,7 @@ static int request_body(const struct llm_params *p,
 
 		if (!m) {
 			json_decref(root);
-			set_why(why, "message %zu is not UTF-8", i);
+			llm_set_why(why, "message %zu is not UTF-8", i);
 			return EINVAL;
 		}
 		if (json_array_append_new(arr, m))
@@ -576,7 +159,7 @@ static int request_body(const struct llm_params *p,
 	}
 nomem:
 	json_decref(root);
-	set_why(why, "out of memory");
+	llm_set_why(why, "out of memory");
 	return ENOMEM;
 }
 
@@ -585,21 +168,22 @@ static int args_ok(const struct llm_params *p, const struct llm_message *msgs,
 {
 	if (!p || !p->base_url || !*p->base_url || !p->model || !h ||
 	    (n && !msgs)) {
-		set_why(why, "missing base_url, model or handler");
+		llm_set_why(why, "missing base_url, model or handler");
 		return EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!msgs[i].role || (!msgs[i].content && !msgs[i].ncalls)) {
-			set_why(why, "message %zu has no role or content", i);
+			llm_set_why(why, "message %zu has no role or content",
+			            i);
 			return EINVAL;
 		}
 		if (msgs[i].ncalls && !msgs[i].calls) {
-			set_why(why, "message %zu has no calls", i);
+			llm_set_why(why, "message %zu has no calls", i);
 			return EINVAL;
 		}
 	}
 	if (p->ntools && !p->tools) {
-		set_why(why, "no tools");
+		llm_set_why(why, "no tools");
 		return EINVAL;
 	}
 	return 0;
@@ -639,7 +223,7 @@ static void chat_destructor(void *arg)
 
 	tmr_cancel(&c->first);
 	mem_deref(c->req);
-	stream_free(&c->s);
+	llm_stream_free(&c->s);
 	free(c->url);
 }
 
@@ -681,7 +265,7 @@ static void chat_first_late(void *arg)
 {
 	struct chat *c = mem_ref(arg);
 
-	set_why(c->s.why, "no text within %u ms", c->first_ms);
+	llm_set_why(c->s.why, "no text within %u ms", c->first_ms);
 	chat_finish(c, ETIMEDOUT);
 	mem_deref(c);
 }
@@ -698,10 +282,11 @@ static void chat_body(const uint8_t *data, size_t n, void *arg)
 	if (s->status != 200) {
 		size_t room = LLM_ERRBODY_MAX - s->ebody.len;
 
-		if (buf_add(&s->ebody, (const char *)data, n < room ? n : room))
-			chat_finish(
-			    c, stream_fail(s, ENOMEM, "out of memory", NULL));
-	} else if (sse_feed(s, (const char *)data, n)) {
+		if (llm_buf_add(&s->ebody, (const char *)data,
+		                n < room ? n : room))
+			chat_finish(c, llm_stream_fail(s, ENOMEM,
+			                               "out of memory", NULL));
+	} else if (llm_sse_feed(s, (const char *)data, n)) {
 		/* "[DONE]": the server may keep the connection open, and
 		 * nothing after it matters. */
 		chat_finish(c, s->done ? 0 : s->err);
@@ -728,24 +313,24 @@ static void chat_done(int err, uint16_t status, const char *why, void *arg)
 	if (!s->status)
 		s->status = status;
 	if (s->status && s->status != 200) {
-		http_error(s);
+		llm_http_error(s);
 		rc = EIO;
 	} else if (s->err) {
 		rc = s->err;
 	} else if (!err) {
-		set_why(s->why, "%s",
-		        s->events ? "the stream ended before [DONE]"
-		                  : "no data in the stream");
+		llm_set_why(s->why, "%s",
+		            s->events ? "the stream ended before [DONE]"
+		                      : "no data in the stream");
 		rc = EPROTO;
 	} else if (err == ECONNREFUSED) {
-		set_why(s->why, "cannot connect to %s: %s", c->url, why);
+		llm_set_why(s->why, "cannot connect to %s: %s", c->url, why);
 		rc = ECONNREFUSED;
 	} else if (err == ETIMEDOUT) {
-		set_why(s->why, "%s", why);
+		llm_set_why(s->why, "%s", why);
 		rc = ETIMEDOUT;
 	} else {
-		set_why(s->why, "%s%s", s->status ? "the stream was cut: " : "",
-		        why);
+		llm_set_why(s->why, "%s%s",
+		            s->status ? "the stream was cut: " : "", why);
 		rc = s->status ? EPROTO : err == ENOMEM ? ENOMEM : EIO;
 	}
 	chat_finish(c, rc);
@@ -772,7 +357,7 @@ int llm_chat_start(struct llm_chat **cp, struct httpc *hc,
 
 	fail[0] = '\0';
 	if (!cp || !hc || !doneh) {
-		set_why(fail, "missing chat, client or handler");
+		llm_set_why(fail, "missing chat, client or handler");
 		err = EINVAL;
 		goto out;
 	}
@@ -787,12 +372,12 @@ int llm_chat_start(struct llm_chat **cp, struct httpc *hc,
 		mem_deref(c);
 		mem_deref(h);
 		free(body);
-		set_why(fail, "out of memory");
+		llm_set_why(fail, "out of memory");
 		err = ENOMEM;
 		goto out;
 	}
 	tmr_init(&c->first);
-	stream_init(&c->s, NULL);
+	llm_stream_init(&c->s, NULL);
 	c->s.h = chat_delta;
 	c->s.arg = c;
 	c->h = h;
@@ -834,9 +419,9 @@ int llm_chat_start(struct llm_chat **cp, struct httpc *hc,
 	free(body);
 	if (err) {
 		mem_deref(h);
-		set_why(fail, "%s",
-		        err == ENOMEM ? "out of memory"
-		                      : "cannot set up the transfer");
+		llm_set_why(fail, "%s",
+		            err == ENOMEM ? "out of memory"
+		                          : "cannot set up the transfer");
 		goto out;
 	}
 	tmr_start(&c->first, c->first_ms, chat_first_late, c);
@@ -855,45 +440,6 @@ const struct llm_tool_call *llm_chat_calls(const struct llm_chat *c, size_t *n,
 		*finish = c ? c->c->s.finish : "";
 	*n = c ? c->c->s.ncalls : 0;
 	return c ? c->c->s.calls : NULL;
-}
-
-int llm_sse_parse(const char *body, size_t len, size_t chunk, llm_delta_h *h,
-                  void *arg, struct llm_run *run, const char **why)
-{
-	struct llm_stream s = {.h = h, .arg = arg, .status = 200};
-	size_t off = 0;
-	int rc;
-
-	stream_init(&s, run);
-	if (!h || (len && !body)) {
-		set_why(s.why, "missing body or handler");
-		return stream_why(&s, EINVAL, why);
-	}
-	if (!chunk)
-		chunk = len ? len : 1;
-	while (off < len) {
-		size_t n = len - off < chunk ? len - off : chunk;
-
-		off += n;
-		if (sse_feed(&s, body + off - n, n))
-			break;
-	}
-	if (s.done)
-		rc = 0;
-	else if (s.err)
-		rc = s.err;
-	else {
-		set_why(s.why, "%s",
-		        s.events ? "the stream ended before [DONE]"
-		                 : "no data in the stream");
-		rc = EPROTO;
-	}
-	if (run) {
-		run->ncalls = s.ncalls;
-		memcpy(run->finish, s.finish, sizeof(run->finish));
-	}
-	stream_free(&s);
-	return stream_why(&s, rc, why);
 }
 
 /* Lower case; each is matched against the letters and dots before a '.'. */

@@ -22,13 +22,6 @@
  * greeting is in the model's history as said. Only when the model cannot
  * say it (all of it) does the embedded voice say it, whole.
  *
- * Barge-in. A cut reply's response is cancelled at once (response.cancel)
- * and, once the server says how much of it was played, its audio item is
- * truncated (conversation.item.truncate) to what the caller heard: the
- * server's heard_ms, the whole item when its mark was played, never more
- * than the audio received. The model's history then holds what was heard
- * and no more, as the pipeline's own does.
- *
  * Faults. An error event, a failed response, a socket lost while a reply
  * is asked for, or no audio within realtime_timeout (the first, then each
  * next; a stalled socket is dropped and made again) end the reply where
@@ -41,20 +34,9 @@
  * words as transcribed, what was heard of each reply), and a turn
  * committed to the lost one is sent again.
  *
- * Function calls. The model is offered the LLM brain's tools
- * (pipeline_tools: end_call, and transfer_call when transfer_to is set)
- * in the Realtime API's format, and its calls run through the same
- * handlers (brain_tool_run), checked the same way. Each call's result
- * goes back as its function_call_output, in the session it was made in,
- * even once the reply is gone, so the model's history stays whole. Once
- * the response is done and every call answered: a result that ends the
- * reply (end_call, a transfer under way) ends it, its words said by the
- * embedded voice if the model said nothing, and end_call hangs up once
- * that is played; otherwise (a transfer refused, a call refused) the
- * model is asked again (response.create) and says what follows in the
- * same reply, as the LLM brain's next round does. A reply takes at most
- * BRAIN_TOOL_ROUNDS responses, the last asked for words only; a model
- * that calls tools all the same ends it with the apology.
+ * Barge-in is in pipeline_realtime_cut.c and the model's function calls
+ * in pipeline_realtime_tools.c: each answers to its own part of the
+ * Realtime API, and this file stays the session and the audio both ways.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -66,7 +48,7 @@
 #include "core/clock.h"
 #include "core/g711.h"
 #include "core/log.h"
-#include "worker/pipeline_int.h"
+#include "worker/pipeline_realtime_int.h"
 #include "worker/provider.h"
 #include "worker/realtime.h"
 
@@ -74,75 +56,10 @@
 #define REPLAY_MAX 64
 /* Caller audio is appended once this much of it is waiting. */
 #define APPEND_SAMPLES (100 * MS_SAMPLES)
-/* The audio items of a reply tracked for truncation: one a response. */
-#define ITEMS_MAX BRAIN_TOOL_ROUNDS
 
 static const char apology[] = PIPELINE_APOLOGY;
 
-struct prt {
-	struct pipeline *p;
-	const struct provider *pv;
-	struct rt *rt;
-	struct tmr stage;  /* the reply's wait for the model */
-	unsigned sessions; /* that came up */
-
-	/* the caller's turn */
-	size_t sent;     /* samples of p->turn_audio appended */
-	bool appended;   /* audio appended since the last commit or clear */
-	bool commit_due; /* the turn ended while the socket was down */
-	uint32_t commits_sent, commits_seen;
-	char last_item[RT_ID_MAX]; /* of the last commit seen */
-	char heard_item[RT_ID_MAX];
-	char *heard_text; /* the last input transcription */
-	uint64_t t_heard;
-
-	/* the reply being made (p->cur, utt) */
-	uint32_t utt;       /* 0: none */
-	bool want;          /* its response is to be asked for */
-	bool asked;         /* response.create sent, response.created not yet */
-	uint32_t asked_utt; /* ... for this reply (maybe one cut since) */
-	bool greeting;
-	/* its function calls (pipeline_tools.c answers them) */
-	unsigned rounds; /* responses asked for it */
-	unsigned calls;  /* run, not answered yet */
-	bool resp_over;  /* its response is done, calls may still run */
-	bool again;      /* a result is for the model to speak about */
-	bool end;        /* a result ends the reply */
-	bool hangup;     /* ... and the call, once it is played */
-	bool overrun;    /* it called tools when asked for words only */
-	bool sep;        /* the next words follow an earlier response's */
-	char *say;       /* said for the model if it said nothing */
-	/* the turn of the reply last started, whose words may come until it
-	 * is settled: its commit (0 = none) and its item */
-	uint32_t words_utt;
-	uint32_t commit_no;
-	char user_item[RT_ID_MAX];
-	char resp[RT_ID_MAX];
-	uint64_t t_ask;
-	/* a response in progress at the server, ours or a cancelled one */
-	char active[RT_ID_MAX];
-
-	/* the audio items of the reply in flight, kept until settled: the
-	 * first of each response, from its start in the reply's audio */
-	uint32_t item_utt;
-	unsigned item_round; /* the response of the last one */
-	struct rt_item {
-		char id[RT_ID_MAX];
-		uint32_t content_index;
-		size_t start, samples;
-	} items[ITEMS_MAX];
-	size_t nitems;
-};
-
-/* A function call of the model's, until its tool answers. */
-struct rt_call {
-	struct prt *t; /* pipeline_tools_close drops the call before it goes */
-	uint32_t utt;  /* the reply it came in */
-	unsigned session;
-	char id[RT_ID_MAX];
-};
-
-static struct reply *my_reply(struct prt *t)
+struct reply *prt_my_reply(struct prt *t)
 {
 	struct reply *r = t->p->cur;
 
@@ -155,7 +72,7 @@ static struct clause *model_clause(struct reply *r)
 	return r->ncl && r->cl_next == 0 ? &r->cl[0] : NULL;
 }
 
-static void reply_forget(struct prt *t)
+void prt_reply_forget(struct prt *t)
 {
 	tmr_cancel(&t->stage);
 	t->utt = 0;
@@ -197,7 +114,7 @@ static void heard_apply(struct prt *t, struct reply *r)
 
 /* The model's clause is over: what follows (an apology, a goodbye) is the
  * speaker's. */
-static void clause_end(struct reply *r)
+void prt_clause_end(struct reply *r)
 {
 	struct clause *c = model_clause(r);
 
@@ -213,7 +130,7 @@ static void clause_end(struct reply *r)
 }
 
 /* Says text in the embedded voice after what r holds. */
-static void say_embedded(struct pipeline *p, struct reply *r, const char *text)
+void prt_say_embedded(struct pipeline *p, struct reply *r, const char *text)
 {
 	size_t off = r->len;
 
@@ -228,10 +145,10 @@ static void say_embedded(struct pipeline *p, struct reply *r, const char *text)
 
 /* The reply ends where it stands, and the embedded voice makes up for
  * it: the greeting itself, or an apology. */
-static void fail(struct prt *t, const char *why, uint16_t status)
+void prt_fail(struct prt *t, const char *why, uint16_t status)
 {
 	struct pipeline *p = t->p;
-	struct reply *r = my_reply(t);
+	struct reply *r = prt_my_reply(t);
 	char q[PROVIDER_WHY_MAX + 32];
 	uint64_t ms = t->t_ask ? clock_mono_ms() - t->t_ask : 0;
 	bool greeting = t->greeting;
@@ -244,13 +161,13 @@ static void fail(struct prt *t, const char *why, uint16_t status)
 	          log_quote(q, sizeof(q), why));
 	if (t->resp[0] && !strcmp(t->resp, t->active))
 		(void)rt_cancel(t->rt, t->resp);
-	reply_forget(t);
+	prt_reply_forget(t);
 	if (!r)
 		return;
 	snprintf(r->err, sizeof(r->err), "realtime: %s", why);
-	clause_end(r);
+	prt_clause_end(r);
 	r->tts_failed = true;
-	say_embedded(p, r, greeting && r->fixed ? r->fixed : apology);
+	prt_say_embedded(p, r, greeting && r->fixed ? r->fixed : apology);
 	r->brain_over = true;
 	pipeline_reply_check(r);
 	pipeline_pump(p);
@@ -266,7 +183,7 @@ static void stage_due(void *arg)
 
 	snprintf(why, sizeof(why), "no audio within %u ms%s", t->pv->timeout_ms,
 	         rt_up(t->rt) ? "" : " (not connected)");
-	fail(t, why, 0);
+	prt_fail(t, why, 0);
 	if (stalled) {
 		t->asked = false;
 		t->active[0] = '\0';
@@ -276,7 +193,7 @@ static void stage_due(void *arg)
 	}
 }
 
-static void stage_arm(struct prt *t)
+void prt_stage_arm(struct prt *t)
 {
 	tmr_start(&t->stage, t->pv->timeout_ms, stage_due, t);
 }
@@ -300,9 +217,9 @@ static void flush(struct prt *t, bool commit)
 	}
 }
 
-static void ask(struct prt *t)
+void prt_ask(struct prt *t)
 {
-	struct reply *r = my_reply(t);
+	struct reply *r = prt_my_reply(t);
 	char *instr = NULL;
 	int err;
 
@@ -326,7 +243,7 @@ static void ask(struct prt *t)
 	err = rt_respond(t->rt, instr, t->rounds + 1 >= BRAIN_TOOL_ROUNDS);
 	free(instr);
 	if (err) {
-		fail(t, strerror(err), 0);
+		prt_fail(t, strerror(err), 0);
 		return;
 	}
 	t->rounds++;
@@ -347,7 +264,7 @@ static struct rt_item *item_of(struct prt *t, const char *id)
 
 static void on_audio(struct prt *t, const struct rt_event *ev)
 {
-	struct reply *r = my_reply(t);
+	struct reply *r = prt_my_reply(t);
 	struct rt_item *it;
 	struct clause *c;
 	int16_t pcm[512];
@@ -396,13 +313,13 @@ static void on_audio(struct prt *t, const struct rt_event *ev)
 		}
 		i += k;
 	}
-	stage_arm(t);
+	prt_stage_arm(t);
 	pipeline_pump(t->p);
 }
 
 static void on_text(struct prt *t, const struct rt_event *ev)
 {
-	struct reply *r = my_reply(t);
+	struct reply *r = prt_my_reply(t);
 	struct clause *c;
 
 	if (!r || strcmp(ev->response_id, t->resp) || !ev->text_len)
@@ -423,127 +340,15 @@ static void on_text(struct prt *t, const struct rt_event *ev)
 	r->said = r->len;
 }
 
-/* The reply's response is done and every call answered: the model says
- * what follows the results, or the reply ends. */
-static void round_over(struct prt *t)
-{
-	struct pipeline *p = t->p;
-	struct reply *r = my_reply(t);
-	char why[80];
-
-	if (!r)
-		return;
-	if (t->overrun) {
-		snprintf(why, sizeof(why),
-		         "the model called tools past %d responses",
-		         BRAIN_TOOL_ROUNDS);
-		fail(t, why, 0);
-		return;
-	}
-	if (t->again && !t->end && t->rounds < BRAIN_TOOL_ROUNDS) {
-		t->again = t->resp_over = false;
-		t->resp[0] = '\0';
-		t->want = t->sep = true;
-		stage_arm(t);
-		ask(t);
-		return;
-	}
-	clause_end(r);
-	r->hangup = t->hangup;
-	if (!r->made && t->say)
-		say_embedded(p, r, t->say);
-	reply_forget(t);
-	r->brain_done = r->brain_over = true;
-	pipeline_reply_check(r);
-	pipeline_pump(p);
-}
-
-static void call_output(struct prt *t, const char *call_id, const char *error)
-{
-	json_t *o = json_pack("{s:s}", "error", error);
-	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-	json_decref(o);
-	(void)rt_call_output(t->rt, call_id,
-	                     s ? s : "{\"error\":\"the call failed\"}");
-	free(s);
-}
-
-static void tool_answered(const struct brain_tool_result *res, void *arg)
-{
-	struct rt_call *c = arg;
-	struct prt *t = c->t;
-
-	/* Answered in the session it was made in, whatever became of the
-	 * reply: a new session knows no such call. */
-	if (c->session == t->sessions && rt_up(t->rt))
-		(void)rt_call_output(t->rt, c->id,
-		                     res->content ? res->content : "{}");
-	/* The reply was cut, or failed, meanwhile: nothing more to say. */
-	if (!t->utt || c->utt != t->utt || !t->calls)
-		return;
-	t->calls--;
-	if (res->end || res->hangup)
-		t->end = true;
-	else
-		t->again = true;
-	t->hangup |= res->hangup;
-	if (res->say && res->say[0] && !t->say)
-		t->say = strdup(res->say);
-	if (t->resp_over && !t->calls)
-		round_over(t);
-}
-
-static void on_call(struct prt *t, const struct rt_event *ev)
-{
-	const struct pipeline_config *cfg = t->p->cfg;
-	const struct brain_tool *tools;
-	struct rt_call *c;
-	char why[300], q[2 * RT_ID_MAX + 8];
-	size_t n;
-	int err;
-
-	if (!my_reply(t) || strcmp(ev->response_id, t->resp))
-		return;
-	log_event(LOGL_INFO, cfg->call_id, "realtime_call", "name=\"%s\"",
-	          log_quote(q, sizeof(q), ev->name));
-	if (t->rounds >= BRAIN_TOOL_ROUNDS) {
-		t->overrun = true;
-		call_output(t, ev->call_id, "no more tool calls in this reply");
-		return;
-	}
-	c = mem_zalloc(sizeof(*c), NULL);
-	if (!c) {
-		call_output(t, ev->call_id, "out of memory");
-		t->again = true;
-		return;
-	}
-	c->t = t;
-	c->utt = t->utt;
-	c->session = t->sessions;
-	snprintf(c->id, sizeof(c->id), "%s", ev->call_id);
-	tools = pipeline_tools(cfg->transfer_to && cfg->transfer_to[0], &n);
-	t->calls++;
-	err = brain_tool_run(tools, n, ev->name, ev->text, t->p, tool_answered,
-	                     c, why, sizeof(why));
-	mem_deref(c);
-	if (err) {
-		/* The model is told why, and says what follows. */
-		t->calls--;
-		call_output(t, ev->call_id, why);
-		t->again = true;
-	}
-}
-
 static void on_done(struct prt *t, const struct rt_event *ev)
 {
-	struct reply *r = my_reply(t);
+	struct reply *r = prt_my_reply(t);
 	bool mine = r && !strcmp(ev->response_id, t->resp);
 
 	if (!strcmp(ev->response_id, t->active))
 		t->active[0] = '\0';
 	if (!mine) {
-		ask(t); /* a reply waited for the older response */
+		prt_ask(t); /* a reply waited for the older response */
 		return;
 	}
 	if (!strcmp(ev->status, "failed")) {
@@ -553,7 +358,7 @@ static void on_done(struct prt *t, const struct rt_event *ev)
 		         ev->code[0] ? ev->code : "",
 		         ev->code[0] && ev->message[0] ? ": " : "",
 		         ev->message[0] ? ev->message : "");
-		fail(t, why, 0);
+		prt_fail(t, why, 0);
 		return;
 	}
 	t->resp_over = true;
@@ -563,7 +368,7 @@ static void on_done(struct prt *t, const struct rt_event *ev)
 		tmr_cancel(&t->stage);
 		return;
 	}
-	round_over(t);
+	prt_round_over(t);
 }
 
 static bool benign(const struct rt_event *ev)
@@ -594,14 +399,14 @@ static void on_error(struct prt *t, const struct rt_event *ev)
 	}
 	/* A call's result refused is the call's trouble: the reply goes
 	 * on. */
-	if (!my_reply(t) || !strncmp(ev->event_id, RT_EVID_OUTPUT,
-	                             sizeof(RT_EVID_OUTPUT) - 1)) {
+	if (!prt_my_reply(t) || !strncmp(ev->event_id, RT_EVID_OUTPUT,
+	                                 sizeof(RT_EVID_OUTPUT) - 1)) {
 		log_event(LOGL_WARN, t->p->cfg->call_id, "realtime_error",
 		          "code=\"%s\" error=\"%s\"", qc,
 		          log_quote(q, sizeof(q), why));
 		return;
 	}
-	fail(t, why, 0);
+	prt_fail(t, why, 0);
 }
 
 static void on_event(const struct rt_event *ev, void *arg)
@@ -638,7 +443,7 @@ static void on_event(const struct rt_event *ev, void *arg)
 		if (!t->asked)
 			break;
 		t->asked = false;
-		if (my_reply(t) && t->asked_utt == t->utt) {
+		if (prt_my_reply(t) && t->asked_utt == t->utt) {
 			snprintf(t->resp, sizeof(t->resp), "%s",
 			         ev->response_id);
 			break;
@@ -654,7 +459,7 @@ static void on_event(const struct rt_event *ev, void *arg)
 		on_text(t, ev);
 		break;
 	case RT_EV_CALL:
-		on_call(t, ev);
+		prt_on_call(t, ev);
 		break;
 	case RT_EV_DONE:
 		on_done(t, ev);
@@ -692,7 +497,7 @@ static void on_state(bool up, int err, const char *why, void *arg)
 			t->commit_due = false;
 			flush(t, true);
 		}
-		ask(t);
+		prt_ask(t);
 		return;
 	}
 	/* What the old session had in progress is gone with it; a reply
@@ -709,7 +514,7 @@ static void on_state(bool up, int err, const char *why, void *arg)
 	 * again to the next, from p->turn_audio (a response after a call's
 	 * result has had its turn answered). */
 	if (t->want && !t->rounds && t->commit_no && !t->commit_due &&
-	    my_reply(t)) {
+	    prt_my_reply(t)) {
 		t->sent = 0;
 		t->commit_due = true;
 		t->commit_no = t->commits_sent + 1;
@@ -720,38 +525,11 @@ static void on_state(bool up, int err, const char *why, void *arg)
 		t->asked = false;
 		snprintf(line, sizeof(line), "connection lost: %s",
 		         why ? why : "closed");
-		fail(t, line, 0);
+		prt_fail(t, line, 0);
 	}
 }
 
 /* ---- the pipeline's hooks ---------------------------------------------- */
-
-/* The LLM brain's tools, as the Realtime API's session takes them. */
-static char *tools_json(const struct pipeline_config *cfg)
-{
-	size_t n;
-	const struct brain_tool *tools =
-	    pipeline_tools(cfg->transfer_to && cfg->transfer_to[0], &n);
-	json_t *a = json_array();
-	char *s;
-
-	for (size_t i = 0; a && i < n; i++) {
-		const struct llm_tool *d = &tools[i].def;
-		json_t *prm = json_loads(d->parameters, 0, NULL);
-
-		if (!json_is_object(prm) ||
-		    json_array_append_new(
-		        a, json_pack("{s:s,s:s,s:s,s:o}", "type", "function",
-		                     "name", d->name, "description",
-		                     d->description, "parameters", prm))) {
-			json_decref(a);
-			return NULL;
-		}
-	}
-	s = a ? json_dumps(a, JSON_COMPACT) : NULL;
-	json_decref(a);
-	return s;
-}
 
 int pipeline_rt_open(struct pipeline *p)
 {
@@ -770,7 +548,7 @@ int pipeline_rt_open(struct pipeline *p)
 	prm.api_key = pv->api_key;
 	prm.voice = pv->voice;
 	prm.instructions = p->cfg->brain->system_prompt;
-	prm.tools = tools = tools_json(p->cfg);
+	prm.tools = tools = prt_tools_json(p->cfg);
 	prm.call_id = p->cfg->call_id;
 	prm.connect_ms = pv->timeout_ms;
 	err = tools ? rt_alloc(&t->rt, &prm, on_event, on_state, t) : ENOMEM;
@@ -847,7 +625,7 @@ void pipeline_rt_start(struct pipeline *p, struct reply *r)
 	struct prt *t = p->rt;
 	struct clause *c;
 
-	reply_forget(t);
+	prt_reply_forget(t);
 	r->cl = calloc(8, sizeof(*r->cl));
 	if (!r->cl) {
 		r->brain_over = true;
@@ -874,52 +652,6 @@ void pipeline_rt_start(struct pipeline *p, struct reply *r)
 		heard_apply(t, r);
 	}
 	t->t_ask = clock_mono_ms();
-	stage_arm(t);
-	ask(t);
-}
-
-void pipeline_rt_cancel(struct pipeline *p, struct reply *r)
-{
-	struct prt *t = p->rt;
-
-	if (!t->utt || r->utt != t->utt)
-		return;
-	if (t->resp[0] && !strcmp(t->resp, t->active))
-		(void)rt_cancel(t->rt, t->resp);
-	/* asked and not yet created: cancelled when response.created
-	 * comes (on_event) */
-	reply_forget(t);
-}
-
-void pipeline_rt_settle(struct pipeline *p, struct reply *r)
-{
-	struct prt *t = p->rt;
-	size_t heard;
-
-	/* The model did not say it all: what the caller heard (its words
-	 * and the embedded voice's) is the model's to know. */
-	if (r->err[0] && r->hist < p->nhist && p->hist[r->hist].content[0])
-		(void)rt_history_add(t->rt, false, p->hist[r->hist].content);
-	if (t->item_utt != r->utt)
-		return;
-	for (size_t i = 0; i < t->nitems; i++) {
-		struct rt_item *it = &t->items[i];
-		size_t start = it->start / MS_SAMPLES;
-		size_t item_ms = it->samples / MS_SAMPLES;
-
-		if (r->fate != FATE_INTERRUPTED && r->fate != FATE_CUT)
-			break;
-		heard = r->fate == FATE_CUT || r->heard_ms <= start
-		            ? 0
-		            : r->heard_ms - start;
-		/* Its mark played: the caller heard it all. */
-		if (r->marks >= 1 || heard > item_ms)
-			heard = item_ms;
-		log_event(LOGL_INFO, p->cfg->call_id, "realtime_truncate",
-		          "audio_end_ms=%zu item_ms=%zu", heard, item_ms);
-		(void)rt_truncate(t->rt, it->id, it->content_index,
-		                  (uint32_t)heard);
-	}
-	t->item_utt = 0;
-	t->nitems = 0;
+	prt_stage_arm(t);
+	prt_ask(t);
 }
