@@ -9,7 +9,7 @@ packages=(
 	libre-dev libyaml-dev libspandsp-dev libspeexdsp-dev libopus-dev
 	libjwt-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev
 	libsrtp2-dev # only the reference srtpx's unit test and benchmark check against
-	libusrsctp-dev # SCTP for WebRTC data channels (src/webrtc/sctp.c)
+	libusrsctp-dev # SCTP for WebRTC data channels (src/webrtc/sctp*.c)
 	sqlite3
 	libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us libespeak-ng-dev
 	flite1-dev
