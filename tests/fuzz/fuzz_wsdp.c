@@ -1,5 +1,5 @@
 /*
- * The WebRTC SDP (src/webrtc/wsdp.c), two ways.
+ * The WebRTC SDP (src/webrtc/wsdp*.c), two ways.
  *
  * Input starting with 'v': a client's description. What wsdp_parse keeps
  * must hold to its grammar; the answer to it as a publisher offer (with
