@@ -1,4 +1,7 @@
 /*
+ * Rooms (room.h): made, found, swept when empty and closed, and the
+ * webhook queue; their participants and tracks are in room_participant.c.
+ *
  * DESIGN. Rooms live in a list on the signalling thread; a participant is
  * owned by its room and points back to whoever answers for it (the SIP
  * call), which it asks to hang up when kicked. Each SIP participant
@@ -13,6 +16,7 @@
 #include "core/libre.h"
 #include <jansson.h>
 #include "room/room.h"
+#include "room/room_int.h"
 #include "room/webhook.h"
 #include "store/store.h"
 #include "core/id.h"
@@ -23,59 +27,7 @@
 #define DEPARTURE_TIMEOUT_S 20
 #define SWEEP_MS            1000
 
-struct rooms {
-	struct rooms_params prm;
-	struct list rooms;
-	struct hash *by_name;
-	struct list empty; /* rooms waiting to close */
-	struct tmr sweep;
-	struct rooms_watch watch;
-	void *watch_arg;
-};
-
-struct room {
-	struct le le;
-	struct rooms *rs;
-	char sid[16];
-	char name[256];
-	char *metadata;
-	uint32_t empty_timeout_s;
-	uint32_t departure_timeout_s;
-	bool joined_once;
-	struct le he;       /* in rs->by_name */
-	struct le empty_le; /* in rs->empty while nobody is in the room */
-	uint64_t expires_ms;
-	uint32_t max_participants;
-	int64_t created_ms;
-	struct list participants;
-	bool closing;
-	void *media;
-	void (*media_release)(void *media);
-};
-
-struct participant {
-	struct le le;
-	struct room *room;
-	char sid[16];
-	char identity[256];
-	char name[256];
-	char kind[16];
-	char *metadata;
-	json_t *attributes;
-	int64_t joined_ms;
-	struct participant_permission perm;
-	struct participant_track tracks[PARTICIPANT_TRACKS_MAX];
-	size_t ntracks;
-	uint32_t version;
-	bool leaving;
-	void *media;
-	participant_kick_h *kickh;
-	participant_update_h *updateh;
-	participant_dtmf_h *dtmfh;
-	void *arg;
-};
-
-static int64_t wall_ms(void)
+int64_t room_wall_ms(void)
 {
 	struct timespec ts;
 
@@ -84,7 +36,7 @@ static int64_t wall_ms(void)
 }
 
 /* protobuf-JSON writes int64 as strings. */
-static json_t *json_int64(int64_t v)
+json_t *room_json_int64(int64_t v)
 {
 	char buf[24];
 
@@ -92,8 +44,8 @@ static json_t *json_int64(int64_t v)
 	return json_string(buf);
 }
 
-static void put(json_t *obj, bool twirp, const char *camel, const char *snake,
-                json_t *value)
+void room_put(json_t *obj, bool twirp, const char *camel, const char *snake,
+              json_t *value)
 {
 	json_object_set_new(obj, twirp ? snake : camel, value);
 }
@@ -103,90 +55,35 @@ json_t *room_json(const struct room *room, bool twirp)
 	json_t *o = json_object();
 	unsigned n = list_count(&room->participants);
 
-	put(o, twirp, "sid", "sid", json_string(room->sid));
-	put(o, twirp, "name", "name", json_string(room->name));
-	put(o, twirp, "emptyTimeout", "empty_timeout",
-	    json_integer(room->empty_timeout_s));
-	put(o, twirp, "departureTimeout", "departure_timeout",
-	    json_integer(room->departure_timeout_s));
-	put(o, twirp, "maxParticipants", "max_participants",
-	    json_integer(room->max_participants));
-	put(o, twirp, "creationTime", "creation_time",
-	    json_int64(room->created_ms / 1000));
-	put(o, twirp, "creationTimeMs", "creation_time_ms",
-	    json_int64(room->created_ms));
-	put(o, twirp, "turnPassword", "turn_password", json_string(""));
-	put(o, twirp, "enabledCodecs", "enabled_codecs",
-	    json_pack("[{s:s,s:s},{s:s,s:s}]", "mime", "audio/PCMU",
-	              twirp ? "fmtp_line" : "fmtpLine", "", "mime",
-	              "audio/PCMA", twirp ? "fmtp_line" : "fmtpLine", ""));
-	put(o, twirp, "metadata", "metadata",
-	    json_string(room->metadata ? room->metadata : ""));
-	put(o, twirp, "numParticipants", "num_participants", json_integer(n));
-	put(o, twirp, "numPublishers", "num_publishers", json_integer(n));
-	put(o, twirp, "activeRecording", "active_recording", json_false());
+	room_put(o, twirp, "sid", "sid", json_string(room->sid));
+	room_put(o, twirp, "name", "name", json_string(room->name));
+	room_put(o, twirp, "emptyTimeout", "empty_timeout",
+	         json_integer(room->empty_timeout_s));
+	room_put(o, twirp, "departureTimeout", "departure_timeout",
+	         json_integer(room->departure_timeout_s));
+	room_put(o, twirp, "maxParticipants", "max_participants",
+	         json_integer(room->max_participants));
+	room_put(o, twirp, "creationTime", "creation_time",
+	         room_json_int64(room->created_ms / 1000));
+	room_put(o, twirp, "creationTimeMs", "creation_time_ms",
+	         room_json_int64(room->created_ms));
+	room_put(o, twirp, "turnPassword", "turn_password", json_string(""));
+	room_put(o, twirp, "enabledCodecs", "enabled_codecs",
+	         json_pack("[{s:s,s:s},{s:s,s:s}]", "mime", "audio/PCMU",
+	                   twirp ? "fmtp_line" : "fmtpLine", "", "mime",
+	                   "audio/PCMA", twirp ? "fmtp_line" : "fmtpLine", ""));
+	room_put(o, twirp, "metadata", "metadata",
+	         json_string(room->metadata ? room->metadata : ""));
+	room_put(o, twirp, "numParticipants", "num_participants",
+	         json_integer(n));
+	room_put(o, twirp, "numPublishers", "num_publishers", json_integer(n));
+	room_put(o, twirp, "activeRecording", "active_recording", json_false());
 	if (twirp)
 		json_object_set_new(o, "version", json_null());
 	return o;
 }
 
-static json_t *track_json(const struct participant_track *t, bool twirp)
-{
-	json_t *o = json_object();
-
-	put(o, twirp, "sid", "sid", json_string(t->sid));
-	put(o, twirp, "type", "type", json_string("AUDIO"));
-	put(o, twirp, "name", "name", json_string(t->name));
-	put(o, twirp, "muted", "muted", json_boolean(t->muted));
-	put(o, twirp, "source", "source", json_string("MICROPHONE"));
-	put(o, twirp, "mimeType", "mime_type", json_string(t->mime));
-	put(o, twirp, "stereo", "stereo", json_boolean(t->stereo));
-	return o;
-}
-
-json_t *participant_json(const struct participant *p, bool twirp)
-{
-	json_t *o = json_object();
-	json_t *tracks = json_array();
-	json_t *perm = json_object();
-
-	for (size_t i = 0; i < p->ntracks; i++)
-		json_array_append_new(tracks, track_json(&p->tracks[i], twirp));
-
-	put(perm, twirp, "canSubscribe", "can_subscribe",
-	    json_boolean(p->perm.can_subscribe));
-	put(perm, twirp, "canPublish", "can_publish",
-	    json_boolean(p->perm.can_publish));
-	put(perm, twirp, "canPublishData", "can_publish_data",
-	    json_boolean(p->perm.can_publish_data));
-	put(perm, twirp, "hidden", "hidden", json_boolean(p->perm.hidden));
-	put(perm, twirp, "canUpdateMetadata", "can_update_metadata",
-	    json_boolean(p->perm.can_update_metadata));
-	put(perm, twirp, "agent", "agent", json_boolean(p->perm.agent));
-
-	put(o, twirp, "sid", "sid", json_string(p->sid));
-	put(o, twirp, "identity", "identity", json_string(p->identity));
-	put(o, twirp, "state", "state",
-	    json_string(p->leaving ? "DISCONNECTED" : "ACTIVE"));
-	put(o, twirp, "tracks", "tracks", tracks);
-	put(o, twirp, "metadata", "metadata",
-	    json_string(p->metadata ? p->metadata : ""));
-	put(o, twirp, "joinedAt", "joined_at", json_int64(p->joined_ms / 1000));
-	put(o, twirp, "joinedAtMs", "joined_at_ms", json_int64(p->joined_ms));
-	put(o, twirp, "name", "name", json_string(p->name));
-	put(o, twirp, "version", "version", json_integer(p->version));
-	put(o, twirp, "permission", "permission", perm);
-	put(o, twirp, "isPublisher", "is_publisher",
-	    json_boolean(p->ntracks > 0));
-	put(o, twirp, "kind", "kind", json_string(p->kind));
-	put(o, twirp, "attributes", "attributes",
-	    json_deep_copy(p->attributes));
-	put(o, twirp, "disconnectReason", "disconnect_reason",
-	    json_string("UNKNOWN_REASON"));
-	return o;
-}
-
-static void send_event(struct room *room, const char *event, json_t *ev)
+void room_send_event(struct room *room, const char *event, json_t *ev)
 {
 	int err;
 
@@ -199,8 +96,8 @@ static void send_event(struct room *room, const char *event, json_t *ev)
 	json_decref(ev);
 }
 
-static void announce(struct room *room, const char *event,
-                     const struct participant *p)
+void room_announce(struct room *room, const char *event,
+                   const struct participant *p)
 {
 	json_t *ev;
 
@@ -211,28 +108,14 @@ static void announce(struct room *room, const char *event,
 	if (p)
 		json_object_set_new(ev, "participant",
 		                    participant_json(p, false));
-	send_event(room, event, ev);
-}
-
-static void announce_track(struct room *room, const char *event,
-                           const struct participant *p,
-                           const struct participant_track *t)
-{
-	json_t *ev;
-
-	if (!room->rs->prm.webhook)
-		return;
-	ev = json_pack("{s:s,s:o,s:{s:s,s:s},s:o}", "event", event, "room",
-	               room_json(room, false), "participant", "sid", p->sid,
-	               "identity", p->identity, "track", track_json(t, false));
-	send_event(room, event, ev);
+	room_send_event(room, event, ev);
 }
 
 /* Tells everyone in the room, p itself of its own updates only (as
  * LiveKit echoes a participant's changes back to it); a hidden participant
  * is shown to nobody else. */
-static void notify(struct room *room, struct participant *p,
-                   enum participant_change what)
+void room_notify(struct room *room, struct participant *p,
+                 enum participant_change what)
 {
 	struct le *le = list_head(&room->participants);
 
@@ -248,22 +131,16 @@ static void notify(struct room *room, struct participant *p,
 	}
 }
 
-static void changed(struct participant *p)
-{
-	p->version++;
-	notify(p->room, p, PARTICIPANT_UPDATED);
-}
-
 static void room_close(struct room *room)
 {
 	struct rooms *rs = room->rs;
 
 	if (rs->watch.finished)
 		rs->watch.finished(room, rs->watch_arg);
-	announce(room, "room_finished", NULL);
+	room_announce(room, "room_finished", NULL);
 	if (rs->prm.store)
 		(void)store_room_finished(rs->prm.store, room->sid,
-		                          wall_ms() / 1000);
+		                          room_wall_ms() / 1000);
 	log_event(LOGL_INFO, NULL, "room_finished", "room=%s sid=%s",
 	          room->name, room->sid);
 	mem_deref(room);
@@ -298,15 +175,6 @@ static void room_destructor(void *arg)
 	list_unlink(&room->le);
 	list_flush(&room->participants);
 	mem_deref(room->metadata);
-}
-
-static void participant_destructor(void *arg)
-{
-	struct participant *p = arg;
-
-	list_unlink(&p->le);
-	mem_deref(p->metadata);
-	json_decref(p->attributes);
 }
 
 static void rooms_destructor(void *arg)
@@ -394,7 +262,7 @@ static void apply_opts(struct room *room, const json_t *opts)
 	}
 }
 
-static void mark_if_empty(struct room *room)
+void room_mark_if_empty(struct room *room)
 {
 	uint32_t timeout_s = room->joined_once ? room->departure_timeout_s
 	                                       : room->empty_timeout_s;
@@ -429,7 +297,7 @@ int room_ensure(struct rooms *rs, const char *name, const json_t *opts,
 	id_make(room->sid, sizeof(room->sid), "RM_");
 	snprintf(room->name, sizeof(room->name), "%s", name);
 	room->empty_timeout_s = rs->prm.empty_timeout_s;
-	room->created_ms = wall_ms();
+	room->created_ms = room_wall_ms();
 	list_init(&room->participants);
 	room->departure_timeout_s = rs->prm.departure_timeout_s;
 	apply_opts(room, opts);
@@ -438,14 +306,14 @@ int room_ensure(struct rooms *rs, const char *name, const json_t *opts,
 
 	log_event(LOGL_INFO, NULL, "room_started", "room=%s sid=%s", room->name,
 	          room->sid);
-	announce(room, "room_started", NULL);
+	room_announce(room, "room_started", NULL);
 	if (rs->prm.store) {
 		json_t *j = room_json(room, false);
 		(void)store_room_started(rs->prm.store, room->sid, room->name,
 		                         j, room->created_ms / 1000);
 		json_decref(j);
 	}
-	mark_if_empty(room);
+	room_mark_if_empty(room);
 	if (rs->watch.started)
 		rs->watch.started(room, opts, rs->watch_arg);
 	if (created)
@@ -483,7 +351,7 @@ int room_set_metadata(struct room *room, const char *metadata)
 
 	room->metadata = mem_deref(room->metadata);
 	err = metadata ? str_dup(&room->metadata, metadata) : 0;
-	notify(room, NULL, PARTICIPANT_ROOM);
+	room_notify(room, NULL, PARTICIPANT_ROOM);
 	return err;
 }
 
@@ -525,280 +393,6 @@ struct participant *room_participant_next(const struct room *room,
 	return le ? le->data : NULL;
 }
 
-const struct participant_track participant_phone_track = {
-    .name = "phone",
-    .mime = "audio/PCMU",
-};
-
-/* What LiveKit gives a SIP participant. */
-static const struct participant_permission sip_permission = {
-    .can_subscribe = true,
-    .can_publish = true,
-    .can_publish_data = true,
-};
-
-static bool string_map(const json_t *m)
-{
-	const char *k;
-	json_t *v;
-
-	if (!json_is_object(m))
-		return false;
-	json_object_foreach((json_t *)m, k, v)
-	{
-		if (!json_is_string(v))
-			return false;
-	}
-	return true;
-}
-
-int participant_join(struct room *room, const struct participant_info *info,
-                     const struct participant_ops *ops, void *arg,
-                     struct participant **pp)
-{
-	struct participant *p;
-
-	if (!room || !info || !info->identity || !*info->identity || !pp ||
-	    room->closing)
-		return EINVAL;
-	if (info->attributes && !string_map(info->attributes))
-		return EINVAL;
-	if (room->max_participants &&
-	    list_count(&room->participants) >= room->max_participants)
-		return EMLINK;
-	if (participant_find(room, info->identity))
-		return EEXIST;
-	p = mem_zalloc(sizeof(*p), participant_destructor);
-	if (!p)
-		return ENOMEM;
-	p->room = room;
-	id_make(p->sid, sizeof(p->sid), "PA_");
-	snprintf(p->identity, sizeof(p->identity), "%s", info->identity);
-	snprintf(p->name, sizeof(p->name), "%s", info->name ? info->name : "");
-	snprintf(p->kind, sizeof(p->kind), "%s",
-	         info->kind ? info->kind : "STANDARD");
-	if (info->metadata)
-		(void)str_dup(&p->metadata, info->metadata);
-	p->attributes =
-	    info->attributes ? json_deep_copy(info->attributes) : json_object();
-	p->perm = info->permission ? *info->permission : sip_permission;
-	p->joined_ms = wall_ms();
-	p->version = 1;
-	if (ops) {
-		p->kickh = ops->kick;
-		p->updateh = ops->update;
-		p->dtmfh = ops->dtmf;
-	}
-	p->arg = arg;
-	if (info->track) {
-		p->tracks[0] = *info->track;
-		id_make(p->tracks[0].sid, sizeof(p->tracks[0].sid), "TR_");
-		p->ntracks = 1;
-	}
-	list_unlink(&room->empty_le);
-	room->joined_once = true;
-	list_append(&room->participants, &p->le, p);
-
-	log_event(LOGL_INFO, NULL, "participant_joined",
-	          "room=%s identity=%s sid=%s kind=%s", room->name, p->identity,
-	          p->sid, p->kind);
-	announce(room, "participant_joined", p);
-	if (p->ntracks)
-		announce_track(room, "track_published", p, &p->tracks[0]);
-	notify(room, p, PARTICIPANT_JOINED);
-	*pp = p;
-	return 0;
-}
-
-void participant_dtmf(struct participant *p, const char *digits, size_t n)
-{
-	struct le *le;
-
-	if (!p || !digits || !n || p->leaving)
-		return;
-	le = list_head(&p->room->participants);
-	while (le) {
-		struct participant *q = le->data;
-
-		le = le->next;
-		if (q != p && q->dtmfh && !q->leaving)
-			q->dtmfh(q, p, digits, n, q->arg);
-	}
-}
-
-int participant_set_attribute(struct participant *p, const char *key,
-                              const char *value)
-{
-	if (!p || !key || !value)
-		return EINVAL;
-	if (json_object_set_new(p->attributes, key, json_string(value)))
-		return ENOMEM;
-	changed(p);
-	return 0;
-}
-
-int participant_update(struct participant *p, const char *name,
-                       const char *metadata, const json_t *attributes)
-{
-	const char *k;
-	json_t *v;
-
-	if (!p || (attributes && !string_map(attributes)))
-		return EINVAL;
-	if (name)
-		snprintf(p->name, sizeof(p->name), "%s", name);
-	if (metadata) {
-		p->metadata = mem_deref(p->metadata);
-		if (str_dup(&p->metadata, metadata))
-			return ENOMEM;
-	}
-	json_object_foreach((json_t *)attributes, k, v)
-	{
-		if (!json_string_length(v))
-			json_object_del(p->attributes, k);
-		else if (json_object_set(p->attributes, k, v))
-			return ENOMEM;
-	}
-	changed(p);
-	return 0;
-}
-
-static struct participant_track *track_get(struct participant *p,
-                                           const char *sid)
-{
-	for (size_t i = 0; sid && i < p->ntracks; i++) {
-		if (!strcmp(p->tracks[i].sid, sid))
-			return &p->tracks[i];
-	}
-	return NULL;
-}
-
-int participant_track_add(struct participant *p, struct participant_track *t)
-{
-	struct participant_track *slot;
-
-	if (!p || !t || p->leaving)
-		return EINVAL;
-	if (p->ntracks >= PARTICIPANT_TRACKS_MAX)
-		return ENOSPC;
-	id_make(t->sid, sizeof(t->sid), "TR_");
-	slot = &p->tracks[p->ntracks++];
-	*slot = *t;
-	log_event(LOGL_INFO, NULL, "track_published",
-	          "room=%s identity=%s track=%s mime=%s", p->room->name,
-	          p->identity, slot->sid, slot->mime);
-	announce_track(p->room, "track_published", p, slot);
-	changed(p);
-	return 0;
-}
-
-int participant_track_remove(struct participant *p, const char *sid)
-{
-	struct participant_track *t = p ? track_get(p, sid) : NULL;
-	struct participant_track gone;
-
-	if (!t)
-		return ENOENT;
-	gone = *t;
-	memmove(t, t + 1,
-	        (size_t)(p->tracks + p->ntracks - (t + 1)) * sizeof(*t));
-	p->ntracks--;
-	log_event(LOGL_INFO, NULL, "track_unpublished",
-	          "room=%s identity=%s track=%s", p->room->name, p->identity,
-	          gone.sid);
-	announce_track(p->room, "track_unpublished", p, &gone);
-	changed(p);
-	return 0;
-}
-
-int participant_track_mute(struct participant *p, const char *sid, bool muted)
-{
-	struct participant_track *t = p ? track_get(p, sid) : NULL;
-
-	if (!t)
-		return ENOENT;
-	if (t->muted != muted) {
-		t->muted = muted;
-		changed(p);
-	}
-	return 0;
-}
-
-const struct participant_track *participant_tracks(const struct participant *p,
-                                                   size_t *n)
-{
-	*n = p->ntracks;
-	return p->tracks;
-}
-
-const struct participant_track *room_track_find(const struct room *room,
-                                                const char *sid,
-                                                struct participant **pubp)
-{
-	for (struct le *le = list_head(&room->participants); le;
-	     le = le->next) {
-		struct participant *p = le->data;
-		const struct participant_track *t = track_get(p, sid);
-
-		if (t) {
-			if (pubp)
-				*pubp = p;
-			return t;
-		}
-	}
-	return NULL;
-}
-
-void participant_leave(struct participant *p, const char *reason)
-{
-	struct room *room;
-
-	if (!p || p->leaving)
-		return;
-	room = p->room;
-	p->leaving = true;
-	p->kickh = NULL;
-	log_event(LOGL_INFO, NULL, "participant_left",
-	          "room=%s identity=%s reason=%s", room->name, p->identity,
-	          reason ? reason : "CLIENT_INITIATED");
-	for (size_t i = p->ntracks; i > 0; i--)
-		announce_track(room, "track_unpublished", p, &p->tracks[i - 1]);
-	announce(room, "participant_left", p);
-	p->version++;
-	notify(room, p, PARTICIPANT_LEFT);
-	if (room->rs->watch.left)
-		room->rs->watch.left(room, p, room->rs->watch_arg);
-	mem_deref(p);
-	if (!room->closing)
-		mark_if_empty(room);
-}
-
-struct participant *participant_find(struct room *room, const char *identity)
-{
-	for (struct le *le = list_head(&room->participants); le;
-	     le = le->next) {
-		struct participant *p = le->data;
-
-		if (!strcmp(p->identity, identity))
-			return p;
-	}
-	return NULL;
-}
-
-void participant_kick(struct participant *p, const char *reason)
-{
-	participant_kick_h *h;
-
-	if (!p)
-		return;
-	h = p->kickh;
-	p->kickh = NULL;
-	if (h)
-		h(p, reason, p->arg);
-	else
-		participant_leave(p, reason);
-}
-
 json_t *rooms_list_json(struct rooms *rs, const json_t *names, bool twirp)
 {
 	json_t *arr = json_array();
@@ -830,62 +424,6 @@ json_t *room_participants_json(const struct room *room, bool twirp)
 	return arr;
 }
 
-struct room *participant_room(const struct participant *p)
-{
-	return p->room;
-}
-
-const char *participant_sid(const struct participant *p)
-{
-	return p->sid;
-}
-
-const char *participant_identity(const struct participant *p)
-{
-	return p->identity;
-}
-
-const char *participant_name(const struct participant *p)
-{
-	return p->name;
-}
-
-const char *participant_kind(const struct participant *p)
-{
-	return p->kind;
-}
-
-const char *participant_metadata(const struct participant *p)
-{
-	return p->metadata ? p->metadata : "";
-}
-
-const json_t *participant_attributes(const struct participant *p)
-{
-	return p->attributes;
-}
-
-const struct participant_permission *
-participant_permission(const struct participant *p)
-{
-	return &p->perm;
-}
-
-int64_t participant_joined_ms(const struct participant *p)
-{
-	return p->joined_ms;
-}
-
-uint32_t participant_version(const struct participant *p)
-{
-	return p->version;
-}
-
-bool participant_leaving(const struct participant *p)
-{
-	return p->leaving;
-}
-
 void *room_media(const struct room *room)
 {
 	return room->media;
@@ -895,17 +433,4 @@ void room_set_media(struct room *room, void *media, void (*release)(void *))
 {
 	room->media = media;
 	room->media_release = release;
-}
-
-void *participant_media(const struct participant *p)
-{
-	return p->media;
-}
-
-void participant_set_media(struct participant *p, void *media)
-{
-	if (!p || p->media == media)
-		return;
-	p->media = media;
-	changed(p);
 }
