@@ -380,7 +380,10 @@ static void idle_h(void *arg)
 			(void)wsc_flush(w);
 		wsc_finish(w, ETIMEDOUT, 1001, false, why);
 	} else {
-		if (since >= w->idle_ms / 2 && !w->ping_out && !w->tx_err) {
+		/* Checked every idle_ms / 2: a server last heard just after
+		 * the previous check is silent for just under that now and,
+		 * unasked, past idle_ms at the next; so ask after a quarter. */
+		if (since >= w->idle_ms / 4 && !w->ping_out && !w->tx_err) {
 			w->ping_out = true;
 			if (wsc_queue_frame(w, WSC_PING, NULL, 0) == 0)
 				wsc_flush_soon(w);
