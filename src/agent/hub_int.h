@@ -77,6 +77,7 @@ struct job {
 	void (*interrupted)(void *arg);
 	char hangup_reason[160];
 	uint64_t hangup_deadline;
+	bool hangup_quiet; /* played out; waiting for the reply's turn */
 };
 
 struct worker {

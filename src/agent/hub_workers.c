@@ -14,6 +14,10 @@
 
 #define HANGUP_POLL_MS 100
 #define HANGUP_WAIT_MS 30000
+/* Once the goodbye has played, how long the worker may take to report
+ * its turn (sent when it hears the reply was played) before the call
+ * ends without it. */
+#define HANGUP_TURN_MS 500
 
 /* ---- sending to workers ------------------------------------------------ */
 
@@ -54,6 +58,13 @@ static void hangup_when_quiet(void *arg)
 	if (bridge_talking(job->bridge) &&
 	    clock_mono_ms() < job->hangup_deadline) {
 		tmr_start(&job->tmr, HANGUP_POLL_MS, hangup_when_quiet, job);
+		return;
+	}
+	/* The worker reports the goodbye's turn once it hears it played:
+	 * ended now, the call would drop that report as stale. */
+	if (!job->hangup_quiet) {
+		job->hangup_quiet = true;
+		tmr_start(&job->tmr, HANGUP_TURN_MS, hangup_when_quiet, job);
 		return;
 	}
 	hub_job_hangup(job, job->hangup_reason);
@@ -184,6 +195,8 @@ static void worker_text(struct worker *w, const char *text, size_t len)
 		break;
 	case PROTO_TURN:
 		worker_turn(job, &m);
+		if (job->state == JOB_ACTIVE && job->hangup_quiet)
+			hub_job_hangup(job, job->hangup_reason);
 		break;
 	case PROTO_TRANSFER:
 		if (job->state == JOB_ACTIVE)
