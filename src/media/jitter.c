@@ -385,6 +385,18 @@ enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out)
 	return JITTER_GET_FRAME;
 }
 
+bool jitter_ready(const struct jitter *jb)
+{
+	const struct slot *s = &jb->slot[jb->next & jb->mask];
+
+	if (!jb->held || !s->used || s->seq != jb->next)
+		return false;
+	/* A late packet holds the next read, as in jitter_get. */
+	if (jb->playing && jb->stretch)
+		return false;
+	return jb->depth >= target(jb) + jb->frame;
+}
+
 bool jitter_peek(const struct jitter *jb, struct jitter_frame *out)
 {
 	const struct slot *s = &jb->slot[jb->next & jb->mask];

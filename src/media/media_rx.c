@@ -282,6 +282,7 @@ static void rtp_input(struct media_session *ms, const uint8_t *b, size_t len,
 		 * their own jitter buffers take it from here. */
 		if (ms->track && end > off)
 			mroom_phone_rtp(ms, &h, b + off, end - off);
+		media_session_hear(ms);
 		break;
 	case JITTER_PUT_DUPLICATE:
 		ms->stats.duplicate++;

@@ -1,8 +1,9 @@
 /*
  * The 20 ms tick of a media thread: for every session, the caller's audio
- * from the jitter buffer to the agent, the agent's audio back as RTP, and
- * every RTCP_INTERVAL_MS a report. Nothing is sent before the caller
- * showed it is where its SDP says (media.h).
+ * from the jitter buffer to the agent (as each packet arrives when it can,
+ * media_session_hear), the agent's audio back as RTP, and every
+ * RTCP_INTERVAL_MS a report. Nothing is sent before the caller showed it
+ * is where its SDP says (media.h).
  */
 #include <stdio.h>
 #include <string.h>
@@ -131,6 +132,53 @@ static void fifo_consume(struct media_session *ms, size_t n)
 {
 	ms->fifo_len -= n;
 	memmove(ms->fifo, ms->fifo + n, ms->fifo_len * sizeof(int16_t));
+}
+
+/* The caller's frame of this period to the agent; true when it was
+ * heard (from packets, nothing filled in). */
+static bool hear(struct media_session *ms, uint64_t t)
+{
+	const struct agent_ops *ops = ms->ops;
+
+	switch (pull_frame(ms)) {
+	case PULLED_HEARD:
+		ops->audio_in(ms->agent_state, ms->fifo, FRAME_SAMPLES,
+		              ms->fifo_arrival_us);
+		fifo_consume(ms, FRAME_SAMPLES);
+		return true;
+	case PULLED_CONCEALED:
+		/* No packet's arrival to measure from. */
+		ops->audio_in(ms->agent_state, ms->fifo, FRAME_SAMPLES, t);
+		fifo_consume(ms, FRAME_SAMPLES);
+		return false;
+	case PULLED_NONE:
+		ops->audio_in(ms->agent_state, NULL, FRAME_SAMPLES, t);
+		return false;
+	}
+	return false;
+}
+
+/*
+ * The period's frame as soon as it is there rather than at the tick that
+ * ends the period: the VAD then decides on the packet's arrival, not up
+ * to 20 ms later. A period still gets exactly one frame, in order: the
+ * tick reads one only when none came early, and the agent's audio out
+ * stays at the tick. Only a frame the jitter buffer would give now, of
+ * audio, whole: a gap, a buffer still filling, a telephone-event or a
+ * packet shorter than a frame are left to the tick.
+ */
+void media_session_hear(struct media_session *ms)
+{
+	struct jitter_frame f;
+
+	if (ms->in_early || !ms->cleared || !ms->prm.recv || !ms->ops)
+		return;
+	if (ms->fifo_len < FRAME_SAMPLES &&
+	    (!jitter_ready(ms->jb) || !jitter_peek(ms->jb, &f) || !f.len ||
+	     ms->fifo_len + f.samples < FRAME_SAMPLES))
+		return;
+	ms->in_heard = hear(ms, clock_mono_us());
+	ms->in_early = true;
 }
 
 static void send_rtp(struct media_session *ms, const int16_t *pcm)
@@ -324,21 +372,12 @@ session_tick(struct media_thread *mt, struct media_session *ms, uint64_t t)
 		return;
 	}
 
-	switch (pull_frame(ms)) {
-	case PULLED_HEARD:
-		ops->audio_in(ms->agent_state, ms->fifo, FRAME_SAMPLES,
-		              ms->fifo_arrival_us);
-		fifo_consume(ms, FRAME_SAMPLES);
-		heard = true;
-		break;
-	case PULLED_CONCEALED:
-		/* No packet's arrival to measure from. */
-		ops->audio_in(ms->agent_state, ms->fifo, FRAME_SAMPLES, t);
-		fifo_consume(ms, FRAME_SAMPLES);
-		break;
-	case PULLED_NONE:
-		ops->audio_in(ms->agent_state, NULL, FRAME_SAMPLES, t);
-		break;
+	if (ms->in_early) {
+		/* This period's frame was heard when it came. */
+		ms->in_early = false;
+		heard = ms->in_heard;
+	} else {
+		heard = hear(ms, t);
 	}
 
 	if (ms->early) {
@@ -376,6 +415,8 @@ rtcp:
 		if (sa_isset(&ms->peer_rtcp, SA_ALL))
 			send_rtcp(ms, t);
 	}
+	/* The next period's frame, when it is already there. */
+	media_session_hear(ms);
 }
 
 void media_session_early(struct media_thread *mt, struct media_session *ms)
