@@ -17,7 +17,8 @@
 
 struct vad_params {
 	double start_secs; /* voiced this long before START; default 0.2 */
-	double stop_secs;  /* unvoiced this long after speech before STOP;
+	double stop_secs;  /* unvoiced this long after speech before STOP,
+	                      from the middle of the last voiced frame;
 	                      default 0.3 */
 	double min_volume; /* 0..1 loudness floor a voiced frame needs;
 	                      default 0.6 (about -50 dBFS) */
@@ -27,6 +28,9 @@ struct vad_params {
 
 /* The defaults, and why, are explained in vad.c. */
 void vad_params_default(struct vad_params *p);
+/* The unvoiced 20 ms frames that make STOP for stop_secs (at least 1):
+ * STOP comes with the last of them. */
+unsigned vad_stop_frames(double stop_secs);
 
 enum vad_event {
 	VAD_EVENT_NONE,

@@ -111,6 +111,7 @@
 #include "core/libre.h"
 
 #include "core/clock.h"
+#include "speech/vad.h"
 #include "worker/listener.h"
 #include "worker/pipeline_int.h"
 #include "worker/speaker.h"
@@ -295,6 +296,7 @@ int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
                   const struct pipeline_ops *ops, void *arg)
 {
 	struct pipeline *p;
+	unsigned last;
 	int err;
 
 	if (!pp || !cfg || !cfg->brain ||
@@ -318,13 +320,13 @@ int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
 	                                            : DEFAULT_STOP_SECS) *
 	                            1000 +
 	                        0.5);
-	p->spec_frames = p->stop_ms > SPEC_LEAD_MS
-	                     ? (uint32_t)((p->stop_ms - SPEC_LEAD_MS) / 20)
-	                     : 0;
+	/* STOP comes with the frame this many after PAUSE's (the first
+	 * unvoiced one), as the server's VAD counts them. */
+	last = vad_stop_frames((double)p->stop_ms / 1000) - 1;
+	p->spec_frames =
+	    last > SPEC_LEAD_MS / 20 ? last - SPEC_LEAD_MS / 20 : 0;
 	p->spec_frames_max =
-	    p->stop_ms > SPEC_LEAD_MIN_MS
-	        ? (uint32_t)((p->stop_ms - SPEC_LEAD_MIN_MS) / 20)
-	        : 0;
+	    last > SPEC_LEAD_MIN_MS / 20 ? last - SPEC_LEAD_MIN_MS / 20 : 0;
 	p->turn_tail = &p->turn_head;
 	tmr_init(&p->pace_tmr);
 	tmr_init(&p->xfer_tmr);

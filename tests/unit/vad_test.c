@@ -272,6 +272,13 @@ static unsigned frames(double secs)
 	return (unsigned)lround(secs / 0.02);
 }
 
+/* The unvoiced frames before STOP: at least stop_secs from the middle of
+ * the last voiced frame. */
+static unsigned stop_frames(double secs)
+{
+	return (unsigned)(lround(secs * 1000) + 9) / 20;
+}
+
 /* START came start_secs after the onset at `from`, give or take three
  * frames; STOP stop_secs after the voice ended at `to`, from three frames
  * before to seven after. The detector is a model that weighs 260 ms of
@@ -284,7 +291,7 @@ static int turn_ok(const struct run *r, unsigned i, size_t from, size_t to,
 {
 	long on = FRAME_OF(from), end = FRAME_OF(to) - 1;
 	long start = on + frames(p->start_secs) - 1;
-	long stop = end + frames(p->stop_secs);
+	long stop = end + stop_frames(p->stop_secs);
 
 	return r->start_at[i] >= start && r->start_at[i] <= start + 3 &&
 	       r->stop_at[i] >= stop - 3 && r->stop_at[i] <= stop + 7;
@@ -799,11 +806,35 @@ TEST(reset_and_lost_frames)
 		vad_process(v, in >= 0 && in < 20 ? NULL : sig + k * FRAME,
 		            FRAME, &f);
 		if (f.event == VAD_EVENT_STOP && !stops)
-			CHECK_EQ(in, frames(p.stop_secs) - 1);
+			CHECK_EQ(in, stop_frames(p.stop_secs) - 1);
 		starts += f.event == VAD_EVENT_START;
 		stops += f.event == VAD_EVENT_STOP;
 	}
 	CHECK_EQ(starts, 2);
+	CHECK_EQ(stops, 2);
+	mem_deref(v);
+
+	/* The server's 0.25 s: STOP on the twelfth frame after the voice,
+	 * 250 ms after the middle of the last voiced one (and the default
+	 * 0.3 s on the fifteenth, above). */
+	CHECK_EQ(stop_frames(p.stop_secs), 15);
+	CHECK_EQ(vad_stop_frames(0.25), 12);
+	CHECK_EQ(vad_stop_frames(0.3), 15);
+	CHECK_EQ(vad_stop_frames(0.2), 10);
+	CHECK_EQ(vad_stop_frames(0.251), 13);
+	CHECK_EQ(vad_stop_frames(0), 1);
+	p.stop_secs = 0.25;
+	CHECK_EQ(vad_alloc(&v, &p, RATE), 0);
+	stops = 0;
+	for (long k = 0; k < (long)(n / FRAME); k++) {
+		long in = k - FRAME_OF(2 * RATE);
+
+		vad_process(v, in >= 0 && in < 20 ? NULL : sig + k * FRAME,
+		            FRAME, &f);
+		if (f.event == VAD_EVENT_STOP && !stops)
+			CHECK_EQ(in, 11);
+		stops += f.event == VAD_EVENT_STOP;
+	}
 	CHECK_EQ(stops, 2);
 	mem_deref(v);
 	return 0;
