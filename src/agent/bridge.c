@@ -84,11 +84,14 @@ struct bridge {
 	uint64_t turn_end_us; /* the caller's last turn ended, not answered */
 	uint64_t onset_us;
 	uint64_t last_sent_us;
+	bool unwoken; /* caller audio in the ring, no wake since */
 };
 
-static void wake(const struct bridge *b)
+static void wake(struct bridge *b)
 {
 	uint64_t one = 1;
+
+	b->unwoken = false;
 
 	if (b->prm.wake_fd >= 0 &&
 	    write(b->prm.wake_fd, &one, sizeof(one)) != sizeof(one)) {
@@ -205,6 +208,9 @@ static size_t out_frame(struct bridge *b, int16_t *pcm, size_t samples,
 	    atomic_load_explicit(&b->silence_utt, memory_order_acquire);
 	uint64_t avail;
 	bool playing;
+
+	if (b->unwoken)
+		wake(b);
 
 	if (silence && !utt_cut(b, silence))
 		cut_all(b, silence);
@@ -343,14 +349,18 @@ static void bridge_audio_in(void *state, const int16_t *pcm, size_t samples,
 		b->onset_us = 0;
 		break;
 	}
+	/* The signalling thread hears of the frame with the next event (the
+	 * frame first, so that an event finds the frames before it there)
+	 * or at the tick (out_frame): once a period for all calls rather
+	 * than as each packet arrives, since a wake makes it look at every
+	 * call. */
+	(void)ring_write(&b->audio, &rec, sizeof(rec));
+	b->unwoken = true;
 	if (vf.event != VAD_EVENT_NONE) {
 		struct bridge_event ev = {.vad = vf.event, .latency_ms = -1};
 
 		post(b, BRIDGE_EV_VAD, &ev);
 	}
-
-	(void)ring_write(&b->audio, &rec, sizeof(rec));
-	wake(b);
 }
 
 static void bridge_stop(void *state)
