@@ -278,10 +278,11 @@ void lws_resolve(struct lws *l, struct lws_utt *u)
 void lws_fail(struct lws *l, struct lws_utt *u, int err, const char *why)
 {
 	size_t i = (size_t)(u - l->wait);
-	uint32_t utt = u->utt;
+	uint32_t utt;
 
 	if (i >= l->nwait)
 		return;
+	utt = u->utt;
 	if (utt) {
 		log_failed(l, utt, u->t_end, u->secs, 0, why);
 		queue_fail(l, utt, err);
