@@ -41,10 +41,11 @@ const FIRST = 'I would like to book a table for two';
 const REST = 'around nine tonight';
 export const FIRST_HEARD = 'I would like a table for two';
 export const REST_HEARD = 'around nine tonight.';
-// The VAD hears 150 ms of silence between these as 8-9 unvoiced frames:
-// past the early end (the 7th, SPEC_LEAD_MIN_MS before the 13 frames of
-// the 250 ms stop window), short of STOP; the rest starts on a vowel, so
-// the voice comes back at once.
+// The VAD hears 150 ms of silence between these as 8 unvoiced frames
+// (`voxgate vad --frames`): past the early end, SPEC_LEAD_MIN_MS before
+// STOP (the 7th frame), short of STOP (the 250 ms stop window's 12-13
+// frames); the rest starts on a vowel, so the voice comes back at once.
+// A loaded line can only lengthen the run (late packets are unvoiced).
 const PAUSE_MS = 150;
 const TTS_KEY = 'sk-tts-stream-key-1a2b3c4d5e';
 const APOLOGY = /did not catch that/;
