@@ -306,10 +306,10 @@ provider_args() {
 		PV_OPTS="{\"openai\":{\"key\":\"$SI_KEY\",\"timing\":{\"paths\":{$t_stt,$t_tts,$t_llm}}}}"
 		PV_DELAY=$((STT_MS + LLM_CLAUSE_MS + TTS_MS))
 		;;
-	deepgram) # Deepgram live STT, OpenAI-compatible TTS
+	deepgram) # Deepgram live STT (its final STT_MS after the end of speech), OpenAI-compatible TTS
 		PV_ARGS=(--stt_provider deepgram --stt_url "@deepgram" --stt_api_key "$SI_KEY" "${oa_tts[@]}")
 		PV_STANDINS="deepgram openai"
-		PV_OPTS="{\"deepgram\":{\"key\":\"$SI_KEY\",\"timing\":{\"finalMs\":$STT_MS}},\"openai\":{\"key\":\"$SI_KEY\",\"timing\":{\"paths\":{$t_tts}}}}"
+		PV_OPTS="{\"deepgram\":{\"key\":\"$SI_KEY\",\"timing\":{\"finalAfterSpeechMs\":$STT_MS}},\"openai\":{\"key\":\"$SI_KEY\",\"timing\":{\"paths\":{$t_tts}}}}"
 		PV_DELAY=$((STT_MS + TTS_MS))
 		;;
 	openai-realtime) # OpenAI Realtime transcription, OpenAI-compatible TTS

@@ -14,16 +14,19 @@
 #      that failed (turn lines with an error), calls refused (agent_busy).
 #
 # The stand-ins (tests/integration/standins/serve.mjs) answer after
-# STT_MS (transcript, from the request), LLM_MS (first token; the reply's
-# 7 words follow 10 ms apart) and TTS_MS (first audio); their delays are
-# set at start through the stand-ins' timing option.
+# STT_MS (transcript, from the request; Deepgram's live final, STT_MS
+# after the end of the speech it heard, as a streaming recogniser keeps
+# up with the audio), LLM_MS (first token; the reply's 7 words follow
+# 10 ms apart) and TTS_MS (first audio); their delays are set at start
+# through the stand-ins' timing option.
 #
 # Environment: BENCH_QUICK=1, BENCH_DENSITY_LEVELS ("50 200 500"; quick
 # "20"), BENCH_DENSITY_HOLD (60 s; quick 30), BENCH_DENSITY_CPS (calls/s
 # while ramping up, 20), BENCH_DENSITY_KIND (net: stt and tts openai,
 # brain llm; net-stt: stt openai, espeak-ng; embedded: pocketsphinx,
-# espeak-ng; each with the LLM brain; realtime: the Realtime brain; see
-# kind_args), BENCH_DENSITY_NICE (10: the load
+# espeak-ng; deepgram: Deepgram's live stt, tts openai; each with the LLM
+# brain; realtime: the Realtime brain; see kind_args),
+# BENCH_DENSITY_NICE (10: the load
 # generators' nice), BENCH_OUT_DENSITY (markdown to append to),
 # VOXGATE_BIN (build/voxgate).
 set -u
@@ -110,6 +113,12 @@ kind_args() {
 		STANDIN_MS=$clause
 		AFTER_MS=$clause
 		;;
+	deepgram) # Deepgram's live STT (one socket a call), OpenAI-compatible TTS, the LLM
+		KIND_ARGS=(--stt_provider deepgram --stt_url "$DG_URL" --stt_api_key "$OA_KEY" "${tts[@]}" "${llm[@]}")
+		STANDINS="deepgram openai"
+		STANDIN_MS=$((STT_MS + clause + TTS_MS))
+		AFTER_MS=$((clause + TTS_MS))
+		;;
 	realtime) # speech to speech: the Realtime brain, one socket a call
 		KIND_ARGS=(--brain realtime --realtime_url "$RT_URL" --realtime_api_key "$OA_KEY")
 		STANDINS="realtime"
@@ -127,10 +136,12 @@ STANDIN_PID=
 standins_start() {
 	local opts
 	# The Realtime model answers with its first audio after the first
-	# token's and the first audio's delays together.
-	opts=$(printf '{"openai":{"key":"%s","timing":{"paths":{"/v1/audio/transcriptions":{"firstMs":%d},"/v1/chat/completions":{"firstMs":%d,"chunkMs":%d},"/v1/audio/speech":{"firstMs":%d}}}},"realtime":{"key":"%s","timing":{"firstMs":%d}}}' \
-		"$OA_KEY" "$STT_MS" "$LLM_MS" "$LLM_GAP_MS" "$TTS_MS" "$OA_KEY" $((LLM_MS + TTS_MS)))
-	nice -n "$NICE" node tests/integration/standins/serve.mjs --options "$opts" openai realtime \
+	# token's and the first audio's delays together. Deepgram's final is
+	# ready STT_MS after the speech it heard ended, and comes when asked
+	# for (the turn's Finalize) if it is ready by then.
+	opts=$(printf '{"openai":{"key":"%s","timing":{"paths":{"/v1/audio/transcriptions":{"firstMs":%d},"/v1/chat/completions":{"firstMs":%d,"chunkMs":%d},"/v1/audio/speech":{"firstMs":%d}}}},"realtime":{"key":"%s","timing":{"firstMs":%d}},"deepgram":{"key":"%s","timing":{"finalAfterSpeechMs":%d}}}' \
+		"$OA_KEY" "$STT_MS" "$LLM_MS" "$LLM_GAP_MS" "$TTS_MS" "$OA_KEY" $((LLM_MS + TTS_MS)) "$OA_KEY" "$STT_MS")
+	nice -n "$NICE" node tests/integration/standins/serve.mjs --options "$opts" openai realtime deepgram \
 		>"$VG_TMP/standins.json" 2>"$VG_TMP/standins.err" &
 	STANDIN_PID=$!
 	vg_track "$STANDIN_PID"
@@ -141,7 +152,8 @@ standins_start() {
 	done
 	OA_URL=$(sed -n -E 's/.*"openai":\{"url":"([^"]*)".*/\1/p' "$VG_TMP/standins.json")
 	RT_URL=$(sed -n -E 's/.*"realtime":\{"url":"([^"]*)".*/\1/p' "$VG_TMP/standins.json")
-	[ -n "$OA_URL" ] && [ -n "$RT_URL" ] || {
+	DG_URL=$(sed -n -E 's/.*"deepgram":\{"url":"([^"]*)".*/\1/p' "$VG_TMP/standins.json")
+	[ -n "$OA_URL" ] && [ -n "$RT_URL" ] && [ -n "$DG_URL" ] || {
 		log "stand-ins did not start: $(cat "$VG_TMP/standins.err")"
 		return 1
 	}
@@ -261,7 +273,11 @@ for n in $LEVELS; do level "$n"; done
 	echo
 	echo "## Agent density ($START, $(nproc) cores, load average before $LOAD0)"
 	echo
-	echo "Kind \`$KIND\` (stand-ins: $STANDINS; STT final ${STT_MS} ms after the request, first token ${LLM_MS} ms,"
+	if [ "$KIND" = deepgram ]; then
+		echo "Kind \`$KIND\` (stand-ins: $STANDINS; STT final ${STT_MS} ms after the end of speech (Deepgram's finalAfterSpeechMs), first token ${LLM_MS} ms,"
+	else
+		echo "Kind \`$KIND\` (stand-ins: $STANDINS; STT final ${STT_MS} ms after the request, first token ${LLM_MS} ms,"
+	fi
 	echo "$LLM_WORDS words ${LLM_GAP_MS} ms apart, first audio ${TTS_MS} ms: ${STANDIN_MS} ms of their own before the first"
 	echo "reply audio in the stages this kind puts on them, ${AFTER_MS} ms of it after the transcript). One worker, agent_capacity N. Callers: SIPp looping ${SILENCE_S} s of silence and a 2.5 s"
 	echo "sentence (${TALK_S} s), ramped at ${CPS} calls/s; window of ${HOLD} s from ${WARM} s after the last call."

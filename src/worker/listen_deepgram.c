@@ -14,6 +14,12 @@
  * utterance knows how much audio the socket had carried at its end, and
  * a result belongs to the first whose end it does not pass.
  *
+ * An early end (the caller paused) is a Finalize like any other: Deepgram
+ * makes a segment boundary there, and the audio after it (the pause, and
+ * the words should the caller go on) is new segments on the same stream,
+ * heard once. A result that ends inside a pause the turn ended in belongs
+ * to no turn (listen_ws.h).
+ *
  * Deepgram closes a stream that gets neither audio nor a message for 10 s:
  * between turns a {"type":"KeepAlive"} goes every DG_KEEPALIVE_MS, and
  * {"type":"CloseStream"} says goodbye when the call ends.
@@ -200,6 +206,8 @@ static void dg_results(struct lws *l, const struct dg_msg *m)
 
 	if (l->done_until > 0 && e <= l->done_until + DG_TOL)
 		return; /* a turn already told (or dropped) */
+	if (e > l->skip_from + DG_TOL && e <= l->skip_to + DG_TOL)
+		return; /* the pause a turn ended in, after its early end */
 	if (!m->is_final) {
 		size_t len = 0;
 

@@ -19,6 +19,13 @@
  * A wrong key is taken with the upgrade, then refused in an error event
  * (invalid_api_key) and a close. The events are read by the brain's
  * parser (realtime_event.h): one reading of the Realtime API.
+ *
+ * An early end (the caller paused) is a commit like any other: each
+ * commit is an item of its own, transcribed on its own, so the turn's
+ * parts are items in a row, the audio appended once. A part that goes on
+ * from one whose transcript is not in yet waits for it (the items may
+ * complete out of order); a pause the turn ended in, appended after the
+ * last commit, is cleared (input_audio_buffer.clear).
  */
 #include <errno.h>
 #include <jansson.h>
@@ -182,8 +189,15 @@ static void rt_msg(struct lws *l, const char *p, size_t n)
 	case RT_EV_HEARD_PART:
 		u = by_item(l, m.item_id);
 		if (u) {
-			/* the deltas carry their own spaces */
+			/* the deltas carry their own spaces, but for the
+			 * first after the turn's earlier parts */
 			size_t k = strlen(m.text);
+
+			if (u->len && u->len == u->pre_len &&
+			    u->len + 1 < sizeof(u->text) && m.text[0] != ' ') {
+				u->text[u->len++] = ' ';
+				u->text[u->len] = '\0';
+			}
 
 			if (u->len + k >= sizeof(u->text))
 				k = utf8_trim(m.text,
@@ -198,8 +212,9 @@ static void rt_msg(struct lws *l, const char *p, size_t n)
 	case RT_EV_HEARD:
 		u = by_item(l, m.item_id);
 		if (u) {
-			u->len = 0;
-			u->text[0] = '\0';
+			/* the turn's earlier parts stay ahead of it */
+			u->len = u->pre_len < u->len ? u->pre_len : u->len;
+			u->text[u->len] = '\0';
 			lws_append(u->text, &u->len, m.text);
 			lws_resolve(l, u);
 		}
@@ -230,5 +245,6 @@ const struct lws_ops lws_realtime = {
     .audio = rt_audio,
     .end = rt_end,
     .drop = rt_drop,
+    .rest = rt_drop,
     .msg = rt_msg,
 };

@@ -74,6 +74,8 @@ static void queue_fail(struct lws *l, uint32_t utt, int err)
 {
 	if (!utt || l->released)
 		return;
+	if (utt == l->last_utt)
+		l->last_err = err ? err : EIO;
 	if (l->nfail < sizeof(l->fail) / sizeof(l->fail[0])) {
 		l->fail[l->nfail].utt = utt;
 		l->fail[l->nfail].err = err ? err : EIO;
@@ -143,6 +145,19 @@ static void fail_all(struct lws *l, int err, uint16_t status, const char *why)
 		l->hold_len = 0;
 		l->pend = 0;
 	}
+	l->open_after = 0;
+}
+
+/* The open utterance cannot be heard whole: it fails at its end. */
+static void broke(struct lws *l, int err, const char *why)
+{
+	if (!l->open_utt || l->open_broken)
+		return;
+	log_failed(l, l->open_utt, 0, l->open_secs, 0, why);
+	l->open_broken = true;
+	l->open_err = err;
+	l->hold_len = 0;
+	l->pend = 0;
 }
 
 void lws_append(char *dst, size_t *len, const char *text)
@@ -171,6 +186,42 @@ void lws_append(char *dst, size_t *len, const char *text)
 	*len = k;
 }
 
+/* pre (the final of the utterance text's goes on from) ahead of text. */
+static void prefix(char *text, size_t *len, size_t *pre_len, const char *pre)
+{
+	char t[LWS_TEXT_MAX];
+	size_t k = 0;
+
+	t[0] = '\0';
+	lws_append(t, &k, pre);
+	*pre_len = k;
+	lws_append(t, &k, text);
+	memcpy(text, t, k + 1);
+	*len = k;
+}
+
+/* Utterance utt is told with text: the one that goes on from it (open or
+ * waiting) takes it ahead of its own. */
+static void told(struct lws *l, uint32_t utt, const char *text)
+{
+	if (utt == l->last_utt) {
+		l->last_done = true;
+		snprintf(l->last_text, sizeof(l->last_text), "%s", text);
+	}
+	if (l->open_after == utt) {
+		prefix(l->open_text, &l->open_len, &l->open_pre, text);
+		l->open_after = 0;
+	}
+	for (size_t i = 0; i < l->nwait; i++) {
+		struct lws_utt *w = &l->wait[i];
+
+		if (w->after == utt) {
+			prefix(w->text, &w->len, &w->pre_len, text);
+			w->after = 0;
+		}
+	}
+}
+
 void lws_resolve(struct lws *l, struct lws_utt *u)
 {
 	struct {
@@ -181,20 +232,27 @@ void lws_resolve(struct lws *l, struct lws_utt *u)
 
 	if (i >= l->nwait)
 		return;
+	/* Its turn's first part is not told yet: it waits (ordered, that
+	 * part is before it in the book and told now). */
+	if (u->after && !l->ops->ordered) {
+		u->own_done = true;
+		return;
+	}
 	out = malloc(sizeof(*out) * (i + 1));
 	if (!out) {
-		wait_remove(l, i, 1);
-		queue_fail(l, u->utt, ENOMEM);
-		arm_wait(l);
+		lws_fail(l, u, ENOMEM, "out of memory");
 		return;
 	}
 	/* In order (Deepgram's Finalize): those ended before u are done
 	 * too; else (the Realtime service's items) u alone goes. */
 	for (size_t k = l->ops->ordered ? 0 : i; k <= i; k++) {
-		if (!l->wait[k].utt)
+		const struct lws_utt *w = &l->wait[k];
+
+		if (!w->utt)
 			continue;
-		out[n].utt = l->wait[k].utt;
-		memcpy(out[n].text, l->wait[k].text, l->wait[k].len + 1);
+		out[n].utt = w->utt;
+		memcpy(out[n].text, w->text, w->len + 1);
+		told(l, w->utt, w->text);
 		n++;
 	}
 	if (l->ops->ordered)
@@ -205,6 +263,14 @@ void lws_resolve(struct lws *l, struct lws_utt *u)
 	mem_ref(l);
 	for (size_t k = 0; k < n && !l->released; k++)
 		l->h.finalh(out[k].utt, out[k].text, l->arg);
+	/* one that waited for what was told now goes (it calls this again
+	 * for the next) */
+	for (size_t k = 0; k < l->nwait && !l->released; k++) {
+		if (l->wait[k].own_done && !l->wait[k].after) {
+			lws_resolve(l, &l->wait[k]);
+			break;
+		}
+	}
 	mem_deref(l);
 	free(out);
 }
@@ -212,15 +278,31 @@ void lws_resolve(struct lws *l, struct lws_utt *u)
 void lws_fail(struct lws *l, struct lws_utt *u, int err, const char *why)
 {
 	size_t i = (size_t)(u - l->wait);
+	uint32_t utt;
 
 	if (i >= l->nwait)
 		return;
-	if (u->utt) {
-		log_failed(l, u->utt, u->t_end, u->secs, 0, why);
-		queue_fail(l, u->utt, err);
+	utt = u->utt;
+	if (utt) {
+		log_failed(l, utt, u->t_end, u->secs, 0, why);
+		queue_fail(l, utt, err);
 	}
 	wait_remove(l, i, 1);
 	arm_wait(l);
+	if (!utt)
+		return;
+	/* What goes on from it has lost its turn's first part. */
+	if (l->open_after == utt) {
+		l->open_after = 0;
+		broke(l, err ? err : EIO, "an earlier part of the turn failed");
+	}
+	for (size_t k = 0; k < l->nwait; k++) {
+		if (l->wait[k].after == utt) {
+			lws_fail(l, &l->wait[k], err,
+			         "an earlier part of the turn failed");
+			break;
+		}
+	}
 }
 
 void lws_partial(struct lws *l, const char *text)
@@ -343,17 +425,6 @@ static void hold_put(struct lws *l, const uint8_t *ulaw, size_t n)
 	l->hold_len += n;
 }
 
-static void broke(struct lws *l, int err, const char *why)
-{
-	if (!l->open_utt || l->open_broken)
-		return;
-	log_failed(l, l->open_utt, 0, l->open_secs, 0, why);
-	l->open_broken = true;
-	l->open_err = err;
-	l->hold_len = 0;
-	l->pend = 0;
-}
-
 static void open_h(void *arg)
 {
 	struct lws *l = arg;
@@ -364,6 +435,7 @@ static void open_h(void *arg)
 	l->state = LWS_OPEN;
 	l->audio_samples = 0;
 	l->done_until = 0;
+	l->skip_from = l->skip_to = 0;
 	l->t_tx = now;
 	log_event(LOGL_INFO, l->call_id[0] ? l->call_id : NULL, "stt_socket",
 	          "provider=%s state=open connect_ms=%llu attempt=%u",
@@ -580,6 +652,7 @@ void lws_flush(void)
 
 void lws_begin(struct lws *l, uint32_t utt)
 {
+	lws_rest(l);
 	if (l->open_utt && !l->open_broken && l->state == LWS_OPEN) {
 		int r = l->ops->drop(l);
 
@@ -611,43 +684,59 @@ void lws_begin(struct lws *l, uint32_t utt)
 	l->open_len = 0;
 	l->open_segs = 0;
 	l->open_text[0] = '\0';
+	l->open_after = 0;
+	l->open_pre = 0;
 	l->hold_len = 0;
 	l->partial[0] = '\0';
 }
 
-/* The open utterance's audio not sent yet goes: to the provider, or
- * held until the socket opens. */
+/* The pause after an end is held, the socket not open yet, when the
+ * utterance it follows is held too (sent with it, it is that one's). */
+static bool tail_held(const struct lws *l)
+{
+	const struct lws_utt *u = l->nwait ? &l->wait[l->nwait - 1] : NULL;
+
+	return u && !u->sent && u->utt && u->utt == l->last_utt;
+}
+
+/* The open utterance's audio (or the pause after an end) not sent yet
+ * goes: to the provider, or held until the socket opens. */
 static void flush(struct lws *l)
 {
 	size_t k = l->pend;
 
 	l->pend = 0;
-	if (!k || !l->open_utt || l->open_broken)
+	if (!k || (l->open_utt ? l->open_broken : !l->tail))
 		return;
 	if (l->state == LWS_OPEN) {
 		int err = send_audio(l, l->ulaw, k);
 
+		if (err && !l->open_utt && !l->tail_err)
+			l->tail_err = err == EAGAIN ? ENOBUFS : err;
 		if (err)
 			broke(l, err == EAGAIN ? ENOBUFS : err,
 			      err == EAGAIN ? "the provider is behind"
 			                    : "cannot send audio");
-	} else {
+	} else if (l->open_utt || tail_held(l)) {
 		hold_put(l, l->ulaw, k);
 	}
 }
 
 int lws_feed(struct lws *l, const int16_t *pcm, size_t n)
 {
-	if (!l->open_utt || l->open_broken)
+	if (l->open_utt ? l->open_broken : !l->tail)
 		return 0;
-	l->open_secs += (double)n / 8000;
+	if (l->open_utt)
+		l->open_secs += (double)n / 8000;
+	else
+		l->tail_secs += (double)n / 8000;
 	/* Sent LWS_CHUNK at a time: one message per 100 ms rather than per
 	 * frame; what is left goes at the turn's end, ahead of it. */
 	for (size_t i = 0; i < n; i++) {
 		l->ulaw[l->pend++] = g711_ulaw_from_linear(pcm[i]);
 		if (l->pend == LWS_CHUNK) {
 			flush(l);
-			if (l->open_broken)
+			if (l->open_utt && l->open_broken)
 				return 0;
 		}
 	}
@@ -657,12 +746,24 @@ int lws_feed(struct lws *l, const int16_t *pcm, size_t n)
 int lws_end(struct lws *l)
 {
 	struct lws_utt *u;
-	uint32_t utt = l->open_utt;
+	uint32_t utt = l->open_utt, after = l->open_after;
+	size_t pre = l->open_pre;
 
 	if (!utt)
 		return EINVAL;
 	flush(l);
 	l->open_utt = 0;
+	l->open_after = 0;
+	l->open_pre = 0;
+	/* Until the turn is over (lws_rest), what is fed is the pause after
+	 * it, and a reopen goes on from it. */
+	l->tail = true;
+	l->tail_secs = 0;
+	l->tail_from = (double)l->audio_samples / 8000;
+	l->tail_err = 0;
+	l->last_utt = utt;
+	l->last_done = false;
+	l->last_err = 0;
 	if (l->open_broken) {
 		queue_fail(l, utt, l->open_err);
 		return 0;
@@ -690,6 +791,8 @@ int lws_end(struct lws *l)
 	memcpy(u->text, l->open_text, l->open_len + 1);
 	u->len = l->open_len;
 	u->segs = l->open_segs;
+	u->after = after;
+	u->pre_len = pre;
 	if (l->state == LWS_OPEN) {
 		int err;
 
@@ -701,6 +804,74 @@ int lws_end(struct lws *l)
 	}
 	arm_wait(l);
 	return 0;
+}
+
+int lws_reopen(struct lws *l, uint32_t utt)
+{
+	struct lws_utt *a = NULL;
+
+	if (!utt || l->open_utt || !l->tail || !l->last_utt)
+		return EINVAL;
+	for (size_t i = 0; i < l->nwait; i++)
+		if (l->wait[i].utt == l->last_utt)
+			a = &l->wait[i];
+	l->tail = false;
+	l->open_utt = utt;
+	l->open_broken = false;
+	l->open_err = 0;
+	l->open_secs = l->tail_secs;
+	l->open_len = l->open_pre = 0;
+	l->open_text[0] = '\0';
+	l->open_segs = 0;
+	l->open_after = 0;
+	l->partial[0] = '\0';
+	if (l->tail_err || l->last_err) {
+		/* its first part, or the pause, is lost (already logged) */
+		l->open_broken = true;
+		l->open_err = l->tail_err ? l->tail_err : l->last_err;
+		l->hold_len = 0;
+		l->pend = 0;
+	} else if (a && !a->sent) {
+		/* Nothing of it went (the socket is still connecting): it is
+		 * simply taken up again, its audio held with the pause. */
+		l->open_secs += a->secs;
+		memcpy(l->open_text, a->text, a->len + 1);
+		l->open_len = a->len;
+		l->open_segs = a->segs;
+		l->open_after = a->after;
+		l->open_pre = a->pre_len;
+		wait_remove(l, (size_t)(a - l->wait), 1);
+		arm_wait(l);
+	} else if (a) {
+		l->open_after = a->utt;
+	} else if (l->last_done) {
+		lws_append(l->open_text, &l->open_len, l->last_text);
+		l->open_pre = l->open_len;
+	}
+	l->last_utt = 0;
+	l->last_done = false;
+	return 0;
+}
+
+void lws_rest(struct lws *l)
+{
+	if (!l->tail)
+		return;
+	flush(l);
+	l->tail = false;
+	/* The pause went out: its results are nobody's, and the provider
+	 * may drop it. */
+	if (l->tail_secs > 0 && l->state == LWS_OPEN &&
+	    (double)l->audio_samples / 8000 > l->tail_from) {
+		l->skip_from = l->tail_from;
+		l->skip_to = (double)l->audio_samples / 8000;
+		if (l->ops->rest)
+			(void)l->ops->rest(l);
+	}
+	l->last_utt = 0;
+	l->last_done = false;
+	l->last_err = 0;
+	l->tail_err = 0;
 }
 
 /* No final in time: the head fails, and with it the stream, which is not

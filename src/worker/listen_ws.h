@@ -13,7 +13,16 @@
  * end to its final, and the socket's life: a failed connect or a dropped
  * socket fails the utterance in progress and those waiting (each reports
  * its error, which the agent apologises for) and the socket comes back
- * after a bounded, jittered backoff, logged. Each provider's file
+ * after a bounded, jittered backoff, logged.
+ *
+ * An utterance ended ahead of its turn's end (the pipeline's early end,
+ * when the caller pauses) is a segment boundary on the stream, not a
+ * final pass over the turn: what the pipeline feeds after the end (the
+ * pause) goes on to the socket, and should the caller go on, the next
+ * utterance continues the ended one (lws_reopen) with nothing sent again:
+ * its final is the ended one's followed by its own, told once both are
+ * in. Should the turn end in the pause instead (lws_rest), the pause's
+ * audio is nobody's: its results are thrown away. Each provider's file
  * (listen_deepgram.c, listen_realtime.c) says what goes on the wire and
  * reads what comes back.
  *
@@ -55,6 +64,11 @@ struct lws_utt {
 	char text[LWS_TEXT_MAX];
 	size_t len;
 	unsigned segs; /* final segments of its audio come */
+	/* It continues this one (lws_reopen), whose final is not in yet: its
+	 * text comes first, so it is told after it. 0: none. */
+	uint32_t after;
+	bool own_done;  /* its own part is in, it waits for after's */
+	size_t pre_len; /* bytes of text that are the utterances' before it */
 };
 
 #define LWS_WAIT 8 /* utterances waiting at once; more fail */
@@ -76,6 +90,9 @@ struct lws_ops {
 	int (*audio)(struct lws *l, const uint8_t *ulaw, size_t n);
 	int (*end)(struct lws *l, struct lws_utt *u);
 	int (*drop)(struct lws *l); /* the open utterance abandoned */
+	/* the turn ended in the pause after its last end: the pause's audio,
+	 * sent, is nobody's; may be NULL */
+	int (*rest)(struct lws *l);
 	int (*keepalive)(struct lws *l);
 	void (*msg)(struct lws *l, const char *p, size_t n);
 	int (*bye)(struct lws *l); /* before the call's close; may be NULL */
@@ -117,8 +134,26 @@ struct lws {
 	char open_text[LWS_TEXT_MAX]; /* its final segments so far */
 	size_t open_len;
 	unsigned open_segs;
-	uint8_t *hold; /* LWS_HOLD_MAX */
+	/* it goes on from this one, whose final is not in yet (0: none) */
+	uint32_t open_after;
+	size_t open_pre; /* bytes of open_text that are earlier utterances' */
+	uint8_t *hold;   /* LWS_HOLD_MAX */
 	size_t hold_len;
+	/* The turn's pause after an end: what is fed goes on to the socket
+	 * until lws_reopen or lws_rest. */
+	bool tail;
+	double tail_secs; /* of it, fed */
+	double tail_from; /* seconds of the socket's audio at its start */
+	int tail_err;     /* some of it could not be sent */
+	/* The last pause a turn ended in, in seconds of the socket's audio:
+	 * results that end in it are nobody's. */
+	double skip_from, skip_to;
+	/* the utterance ended last, which a reopen continues, and once it is
+	 * told, its final or its error */
+	uint32_t last_utt;
+	bool last_done;
+	int last_err;
+	char last_text[LWS_TEXT_MAX];
 	/* ended, in the order they ended */
 	struct lws_utt wait[LWS_WAIT];
 	size_t nwait;
@@ -157,6 +192,13 @@ void lws_release(struct lws *l);
 void lws_begin(struct lws *l, uint32_t utt);
 int lws_feed(struct lws *l, const int16_t *pcm, size_t n);
 int lws_end(struct lws *l);
+/* Opens utterance utt going on from the one just ended, whose pause was
+ * sent after it (listener_reopen): EINVAL when none was ended since the
+ * last begin or rest. */
+int lws_reopen(struct lws *l, uint32_t utt);
+/* The turn is over: the pause after the last end stops going out
+ * (listener_rest). */
+void lws_rest(struct lws *l);
 /* Frees the sockets still closing (at exit). */
 void lws_flush(void);
 
@@ -169,7 +211,9 @@ void lws_healthy(struct lws *l);
 /* Appends text (a final segment) to the utterance's, a space between. */
 void lws_append(char *dst, size_t *len, const char *text);
 /* The waiting utterance u has its final (u->text): reported, and it and
- * those before it leave the book (those before with what they have). */
+ * those before it leave the book (those before with what they have). One
+ * that continues an utterance not told yet waits for it (an ordered
+ * provider's comes first in the book and is told with it). */
 void lws_resolve(struct lws *l, struct lws_utt *u);
 /* The waiting utterance u failed: logged (status 0 unless the provider
  * gave one) and reported. */

@@ -678,6 +678,16 @@ int listener_reopen(struct listener *l, uint32_t *utt)
 {
 	if (!l)
 		return EINVAL;
+	if (l->ws) {
+		int err = lws_reopen(l->ws, l->utt + 1);
+
+		if (err)
+			return err;
+		l->utt++;
+		if (utt)
+			*utt = l->utt;
+		return 0;
+	}
 	if (!l->net)
 		return ENOTSUP;
 	if (!l->net->open || !l->net->ended)
@@ -693,4 +703,6 @@ void listener_rest(struct listener *l)
 {
 	if (l && l->net)
 		net_rest(l->net);
+	if (l && l->ws)
+		lws_rest(l->ws);
 }

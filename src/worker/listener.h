@@ -72,13 +72,18 @@ int listener_feed(struct listener *l, const int16_t *pcm, size_t n);
 int listener_end(struct listener *l);
 /* Opens a new utterance that goes on from the one just ended, with its
  * audio and what was fed since its end (the caller resumed after a pause
- * the final pass ran ahead in); *utt is its number. A network recogniser
- * keeps an utterance's audio anyway, to send it: it keeps it on after the
- * end until listener_rest. ENOTSUP from pocketsphinx, whose decoder keeps
- * nothing: the caller feeds the turn again. */
+ * the final pass ran ahead in); *utt is its number. The OpenAI-compatible
+ * recogniser keeps an utterance's audio anyway, to send it: it keeps it
+ * on after the end until listener_rest, and the new utterance's request
+ * has the whole turn. A streaming one sends what is fed after the end
+ * (the pause) on its socket, and the new utterance goes on from there,
+ * nothing sent again: its final is the ended one's followed by its own,
+ * or the ended one's error. ENOTSUP from pocketsphinx, whose decoder
+ * keeps nothing: the caller feeds the turn again. */
 int listener_reopen(struct listener *l, uint32_t *utt);
 /* The turn is over: nothing will reopen what ended, so the audio kept
- * for that goes (a network recogniser's; pocketsphinx keeps none). */
+ * for that goes (the OpenAI-compatible recogniser's), or stops going to
+ * the socket (a streaming one's; pocketsphinx keeps none). */
 void listener_rest(struct listener *l);
 
 /* Frees the streaming sockets still saying goodbye after their calls

@@ -54,6 +54,18 @@
  * STOP, and runs ahead at most SPEC_PER_TURN times a turn (bench/README.md,
  * (d), has what this saves).
  *
+ * A streaming recogniser (Deepgram, OpenAI's Realtime transcription) is
+ * not a final pass: it has heard the turn as it came, and its early end
+ * (a Finalize, a commit) is a segment boundary. So its frames go on to
+ * the socket after the early end, and when the caller goes on, the new
+ * utterance continues the stream (listener_reopen) with nothing sent
+ * again; its final is the early segment's followed by what came after,
+ * which the listener puts together. Nothing is decoded twice, so the
+ * early end comes at every pause that reaches SPEC_LEAD_MIN_MS before
+ * STOP (the latest that still has the final by STOP, so that the fewest
+ * boundaries cut the recogniser's context), up to SPEC_PER_TURN_STREAM a
+ * turn, whatever the caller's earlier pauses.
+ *
  * A reply is made as it comes: brain text is cut into clauses
  * (llm_clause_end), each clause goes to the speaker as soon as it is
  * complete, and each audio chunk is queued on the reply as it is made. A

@@ -36,9 +36,15 @@
  * be its end still gets its final pass ahead of STOP: at most two
  * re-decodes a turn. */
 #define SPEC_PER_TURN 2
-#define TURN_KEEP_MS  8000
-#define VAD_WAIT_MS   100
-#define FINAL_WAITS   8 /* turns ended, their transcripts not yet in */
+/* A streaming recogniser's early end is a segment boundary: the turn is
+ * not heard again after it, so pauses a turn holds may each have one. The
+ * bound is against a line whose noise flickers the VAD, which would send
+ * the provider an end every few hundred ms for as long as it lasts; a
+ * minute's turn with a hesitation every few seconds is within it. */
+#define SPEC_PER_TURN_STREAM 16
+#define TURN_KEEP_MS         8000
+#define VAD_WAIT_MS          100
+#define FINAL_WAITS          8 /* turns ended, their transcripts not yet in */
 /* A comma ends a clause only past this many bytes: shorter pieces make
  * choppy speech for no gain in latency. */
 #define CLAUSE_MIN 24
@@ -188,8 +194,12 @@ struct pipeline {
 	uint32_t onset;
 	bool has_onset, hearing;
 	uint32_t utt_id; /* the listener's utterance being heard */
-	/* Fed since START, for pocketsphinx to decode again (a network
-	 * recogniser keeps its utterance's audio itself: NULL). */
+	/* A streaming recogniser (listener_streams): an early end is a
+	 * segment boundary of the turn, its frames go on to the socket. */
+	bool streams;
+	/* Fed since START, for pocketsphinx to decode again and for the
+	 * Realtime brain (a network recogniser keeps its utterance's audio
+	 * itself, or streams it: NULL). */
 	int16_t *turn_audio; /* TURN_KEEP_MS */
 	size_t turn_len;
 	/* No more speculation this turn: its audio overflowed turn_audio. */
@@ -200,10 +210,12 @@ struct pipeline {
 	uint32_t pause_max; /* frames of the longest pause the caller resumed
 	                       after, in this call */
 	bool spec;          /* the final pass ran ahead: frames are kept,
-	                       not fed */
+	                       not fed (pocketsphinx), or fed after its end
+	                       (the network recognisers) */
 	bool spec_ready;    /* ... and its transcript came */
 	int spec_err;       /* ... or the recogniser failed (a network one) */
-	bool redecoded;     /* this turn was decoded again after a pause */
+	bool redecoded;     /* this turn was decoded again after a pause
+	                       (never a stream's: it goes on instead) */
 	char spec_text[STT_TEXT_MAX];
 	/* Turns whose STOP came, waiting for the listener's final (a new
 	 * turn may start meanwhile) */

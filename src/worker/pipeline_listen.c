@@ -2,8 +2,10 @@
  * The caller's side of the pipeline (the DESIGN at the top of pipeline.c):
  * the caller's frames and the server's VAD events, in frame order, into
  * the listener with the pre-roll; the final pass ended ahead of STOP when
- * the caller pauses, and begun again when the caller goes on; each turn's
- * transcript queued for the conversation once the listener has it.
+ * the caller pauses, and begun again when the caller goes on (a streaming
+ * recogniser's early end is a segment boundary instead, the turn going
+ * on from it); each turn's transcript queued for the conversation once
+ * the listener has it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,8 +20,10 @@
 
 /* The listener takes the frame, unless pocketsphinx's final pass has run
  * ahead; the turn's audio keeps it in case the caller goes on. The
- * OpenAI-compatible recogniser, with no turn's audio here, takes every
- * frame: it keeps them itself for a reopen. */
+ * network recognisers, with no turn's audio here, take every frame: the
+ * OpenAI-compatible one keeps them itself for a reopen, a streaming one
+ * sends them on after an early end (the pause is cheap, and the stream's
+ * clock stays with the call's). */
 static void hear_feed(struct pipeline *p, const int16_t pcm[PIPELINE_FRAME])
 {
 	bool kept;
@@ -86,10 +90,12 @@ static void speculate(struct pipeline *p)
 
 /* The caller went on after the final pass ran ahead: decode the turn
  * again from its start, as a new utterance (the early final, when it
- * comes, is for the old one and goes unheard). */
+ * comes, is for the old one and goes unheard). A stream's new utterance
+ * goes on from the early end instead, nothing heard twice: its final
+ * has the early one's ahead of its own. */
 static void unspeculate(struct pipeline *p)
 {
-	p->redecoded = true;
+	p->redecoded = !p->streams;
 	p->spec = p->spec_ready = false;
 	p->spec_err = 0;
 	if (!p->turn_audio) {
@@ -240,6 +246,27 @@ static void on_vad(struct pipeline *p, const struct vad_item *v)
 
 static void vad_late(void *arg);
 
+/* Whether the final pass runs ahead at this frame of a pause. A re-decode
+ * costs a batch recogniser the turn again, so it waits for the pause to
+ * outlast the caller's; a stream's early end costs a segment boundary,
+ * which the recogniser's context does not cross, so it comes once, at the
+ * latest point that still has the final by STOP, however the caller
+ * pauses. */
+static bool spec_due(const struct pipeline *p, uint32_t frame)
+{
+	uint32_t since;
+
+	if (!p->hearing || !p->paused || p->rt || p->spec || p->spec_off ||
+	    frame < p->pause_frame)
+		return false;
+	since = frame - p->pause_frame;
+	if (p->streams)
+		return p->specs < SPEC_PER_TURN_STREAM &&
+		       since >= p->spec_frames_max;
+	return p->specs < SPEC_PER_TURN && since >= p->spec_frames &&
+	       (since > p->pause_max || since >= p->spec_frames_max);
+}
+
 /* Applies the VAD events whose frames have gone through; the first one
  * still waiting gets VAD_WAIT_MS from its arrival. */
 static void drain(struct pipeline *p)
@@ -288,11 +315,7 @@ void pipeline_listen_frame(struct pipeline *p, uint32_t frame,
 		p->next_frame = frame + 1;
 	if (p->hearing) {
 		hear_feed(p, pcm);
-		if (p->hearing && p->paused && !p->rt && !p->spec &&
-		    !p->spec_off && p->specs < SPEC_PER_TURN &&
-		    frame >= p->pause_frame + p->spec_frames &&
-		    (frame > p->pause_frame + p->pause_max ||
-		     frame >= p->pause_frame + p->spec_frames_max))
+		if (spec_due(p, frame))
 			speculate(p);
 	}
 	drain(p);
@@ -320,10 +343,11 @@ int pipeline_listen_open(struct pipeline *p)
 	                                    .errorh = on_error};
 
 	tmr_init(&p->vad_tmr);
-	/* The turn's audio is kept here for pocketsphinx's second pass, a
-	 * streaming recogniser's new utterance and the Realtime model's
-	 * socket; the OpenAI-compatible one keeps its own for a reopen. */
-	if (!p->cfg->stt_net || listener_streams(p->cfg->stt_net->name)) {
+	p->streams = p->cfg->stt_net && listener_streams(p->cfg->stt_net->name);
+	/* The turn's audio is kept here for pocketsphinx's second pass and
+	 * the Realtime model's socket; the OpenAI-compatible recogniser
+	 * keeps its own for a reopen, and a streaming one hears it once. */
+	if (!p->cfg->stt_net || p->cfg->brain->kind == BRAIN_REALTIME) {
 		p->turn_audio =
 		    malloc(TURN_KEEP_MS * MS_SAMPLES * sizeof(*p->turn_audio));
 		if (!p->turn_audio)

@@ -8,8 +8,10 @@
  * single spaces (lws_fuzz.h).
  *
  * Input: a set-up byte (bits 0-1: utterances waiting less one; bits 2-5:
- * which of them were dropped; bit 6: none open), then messages, one per
- * line.
+ * which of them were dropped; bit 6: none open; bit 7: the turn goes on,
+ * each utterance continuing the one before it and the open one the last,
+ * as after early ends the caller resumed from, and a pause a turn ended
+ * in lies before them), then messages, one per line.
  */
 #include "lws_fuzz.h"
 
@@ -50,9 +52,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		u->sent = true;
 		u->audio_end = 1.0 + i;
 		u->secs = 1;
+		if (i && mode & 0x80 && u->utt && l->wait[i - 1].utt)
+			u->after = l->wait[i - 1].utt;
 	}
 	if (!(mode & 0x40))
 		l->open_utt = 9;
+	if (mode & 0x80) {
+		l->open_after = l->open_utt ? l->wait[l->nwait - 1].utt : 0;
+		l->skip_from = 0.5;
+		l->skip_to = 0.9;
+	}
 	lws_fuzz_lines(l, &in, parse_check, pv.api_key);
 	return 0;
 }

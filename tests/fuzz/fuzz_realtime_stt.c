@@ -8,8 +8,10 @@
  * single spaces, and the key never reaches a reason (lws_fuzz.h).
  *
  * Input: a set-up byte (bits 0-1: commits waiting less one; bits 2-5:
- * which of them have their item id, item_0 to item_3), then events, one
- * per line.
+ * which of them have their item id, item_0 to item_3; bit 6: the turn
+ * goes on, each commit after the first continuing the one before and
+ * the open utterance the last, as after early ends the caller resumed
+ * from), then events, one per line.
  */
 #include <stdio.h>
 
@@ -53,8 +55,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		u->sent = true;
 		if (mode & (4u << i))
 			snprintf(u->id, sizeof(u->id), "item_%u", i);
+		if (i && mode & 0x40)
+			u->after = i;
 	}
 	l->open_utt = 9;
+	if (mode & 0x40)
+		l->open_after = l->wait[l->nwait - 1].utt;
 	lws_fuzz_lines(l, &in, parse_check, pv.api_key);
 	return 0;
 }

@@ -84,8 +84,13 @@ static inline void lws_fuzz_check_book(const struct lws *l, const char *key)
 	FUZZ_CHECK(l->open_len < LWS_TEXT_MAX);
 	FUZZ_CHECK(strlen(l->open_text) == l->open_len);
 	FUZZ_CHECK(utf8_valid(l->open_text, l->open_len));
+	FUZZ_CHECK(l->open_pre <= l->open_len);
 	for (size_t i = 0; i < l->nwait; i++) {
 		FUZZ_CHECK(l->wait[i].len < LWS_TEXT_MAX);
+		FUZZ_CHECK(l->wait[i].pre_len <= l->wait[i].len);
+		/* one waits for the one it continues, never for itself */
+		FUZZ_CHECK(l->wait[i].after != l->wait[i].utt ||
+		           !l->wait[i].utt);
 		FUZZ_CHECK(strlen(l->wait[i].text) == l->wait[i].len);
 		FUZZ_CHECK(utf8_valid(l->wait[i].text, l->wait[i].len));
 	}

@@ -5,8 +5,9 @@
  * joined in single spaces, each turn closed by its from_finalize result,
  * a dropped utterance's results thrown away, a late answer to a turn
  * already settled ignored, a turn settled when its words are all final
- * and Deepgram says nothing more, and an in-band error failing what
- * waits. The book is driven without a socket (lws_alloc_offline).
+ * and Deepgram says nothing more, an in-band error failing what waits,
+ * and a turn ended early that goes on: its parts joined in order, a lost
+ * part failing the turn, a pause the turn ended in heard by nobody. The book is driven without a socket (lws_alloc_offline).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -257,6 +258,121 @@ TEST(in_band_error)
 	return 0;
 }
 
+/* utt ends on an offline socket at the given seconds of the stream, as
+ * if sent (lws_end with the socket taken for connecting, so that nothing
+ * goes out). */
+static struct lws_utt *end_at(struct lws *l, double secs)
+{
+	struct lws_utt *u;
+
+	l->state = LWS_CONNECTING;
+	if (lws_end(l))
+		return NULL;
+	l->state = LWS_OPEN;
+	u = &l->wait[l->nwait - 1];
+	u->sent = true;
+	u->audio_end = secs;
+	l->audio_samples = (uint64_t)(secs * 8000);
+	l->tail_from = secs;
+	return u;
+}
+
+/* An early end, the pause after it and the caller going on: the turn's
+ * parts are told by the stream's clock, the next one's final has the
+ * early one's first, whichever came first; a first part lost fails the
+ * rest of its turn; results that end in a pause the turn ended in are
+ * nobody's. */
+TEST(early_end_goes_on)
+{
+	struct lws *l = lws_book(&lws_deepgram, &pv, 0);
+
+	CHECK(l != NULL);
+	/* the early one's final comes before the caller goes on */
+	lws_begin(l, 1);
+	CHECK(end_at(l, 1.0) != NULL);
+	results(l, 0, 1.0, true, true, "Book a");
+	CHECK_EQ(got.finals, 1);
+	CHECK_STR(got.text[0], "Book a");
+	l->audio_samples = (uint64_t)(1.2 * 8000); /* the pause went */
+	CHECK_EQ(lws_reopen(l, 2), 0);
+	results(l, 1.0, 0.9, false, false, "table");
+	CHECK_STR(got.partial, "Book a table");
+	CHECK_EQ(got.partial_utt, 2);
+	CHECK(end_at(l, 2.5) != NULL);
+	results(l, 1.0, 1.5, true, true, "table for two.");
+	CHECK_EQ(got.finals, 2);
+	CHECK_EQ(got.utt[1], 2);
+	CHECK_STR(got.text[1], "Book a table for two.");
+	lws_rest(l);
+
+	/* the caller goes on before the early one's final: its words come
+	 * first all the same, the open one's after them */
+	lws_begin(l, 3);
+	CHECK(end_at(l, 3.5) != NULL);
+	CHECK_EQ(lws_reopen(l, 4), 0);
+	results(l, 3.5, 0.5, true, false, "at eight");
+	CHECK_STR(l->open_text, "at eight");
+	results(l, 2.5, 1.0, true, true, "Tonight");
+	CHECK_EQ(got.finals, 3);
+	CHECK_EQ(got.utt[2], 3);
+	CHECK_STR(l->open_text, "Tonight at eight");
+	/* and a second early end in the same turn */
+	CHECK(end_at(l, 4.2) != NULL);
+	CHECK_EQ(lws_reopen(l, 5), 0);
+	CHECK(end_at(l, 5.0) != NULL);
+	results(l, 4.0, 1.0, true, true, "please");
+	CHECK_EQ(got.finals, 5);
+	CHECK_EQ(got.utt[3], 4);
+	CHECK_STR(got.text[3], "Tonight at eight");
+	CHECK_EQ(got.utt[4], 5);
+	CHECK_STR(got.text[4], "Tonight at eight please");
+	lws_rest(l);
+
+	/* the early one is lost: the turn is */
+	lws_begin(l, 6);
+	CHECK(end_at(l, 6.0) != NULL);
+	CHECK_EQ(lws_reopen(l, 7), 0);
+	lws_fail(l, &l->wait[0], EPROTO, "unit");
+	CHECK(l->open_broken);
+	l->state = LWS_CONNECTING;
+	CHECK_EQ(lws_end(l), 0);
+	l->state = LWS_OPEN;
+	run_loop(50);
+	CHECK_EQ(got.errors, 2);
+	CHECK_EQ(got.err_utt[0], 6);
+	CHECK_EQ(got.err_utt[1], 7);
+	CHECK_EQ(got.err[1], EPROTO);
+	/* a reopen after the loss knows it */
+	lws_rest(l);
+	lws_begin(l, 8);
+	CHECK(end_at(l, 7.0) != NULL);
+	lws_fail(l, &l->wait[0], ETIMEDOUT, "unit");
+	CHECK_EQ(lws_reopen(l, 9), 0);
+	CHECK(l->open_broken);
+	CHECK_EQ(l->open_err, ETIMEDOUT);
+	lws_rest(l);
+
+	/* the turn ended in the pause after its early end: a word heard in
+	 * it (a breath) is nobody's, the next turn's are its own */
+	lws_begin(l, 10);
+	CHECK(end_at(l, 8.0) != NULL);
+	l->tail_secs = 0.3;
+	l->audio_samples = (uint64_t)(8.3 * 8000);
+	lws_rest(l);
+	results(l, 7.0, 1.0, true, true, "Yes.");
+	CHECK_EQ(got.utt[5], 10);
+	lws_begin(l, 11);
+	results(l, 8.0, 0.25, true, false, "uh");
+	results(l, 8.0, 0.25, false, false, "uh");
+	CHECK_STR(l->open_text, "");
+	CHECK_EQ(got.partial_utt, 2);
+	results(l, 8.3, 0.6, true, false, "No.");
+	CHECK_STR(l->open_text, "No.");
+	CHECK_EQ(lws_reopen(l, 12), EINVAL); /* nothing ended */
+	lws_release(l);
+	return 0;
+}
+
 int main(void)
 {
 	if (libre_init()) {
@@ -270,6 +386,7 @@ int main(void)
 	RUN(settles_without_an_answer);
 	RUN(no_settle_while_interim);
 	RUN(in_band_error);
+	RUN(early_end_goes_on);
 	libre_close();
 	TEST_EXIT();
 }

@@ -6,7 +6,9 @@
  * partials, .completed as the final (spaces made single), .failed and an
  * error naming the commit's event_id as that turn's error, a commit of
  * too little audio as nothing said, a refused key failing what waits and
- * marking the socket refused (status 401, the key masked). The book is
+ * marking the socket refused (status 401, the key masked), a turn ended
+ * early that goes on (its commits' transcripts joined in the commits'
+ * order, whichever completes first; a failed first part failing it). The book is
  * driven without a socket (lws_alloc_offline).
  */
 #include <errno.h>
@@ -153,6 +155,77 @@ TEST(refused_key)
 	return 0;
 }
 
+/* An early end (a commit), then the caller goes on: the next commit's
+ * final has the early one's first, even when its own item completes
+ * first; the early one failing fails it too. */
+TEST(early_end_goes_on)
+{
+	struct lws *l = book(0);
+
+	CHECK(l != NULL);
+	lws_begin(l, 1);
+	l->state = LWS_CONNECTING; /* nothing goes out */
+	CHECK_EQ(lws_end(l), 0);
+	CHECK_EQ(lws_reopen(l, 2), 0);
+	CHECK_EQ(lws_end(l), 0);
+	l->state = LWS_OPEN;
+	CHECK_EQ(l->nwait, 1); /* the first never went: taken up again */
+	lws_rest(l);
+	l->nwait = 0;
+
+	lws_begin(l, 3);
+	l->state = LWS_CONNECTING;
+	CHECK_EQ(lws_end(l), 0);
+	l->wait[0].sent = true;
+	CHECK_EQ(lws_reopen(l, 4), 0);
+	CHECK_EQ(lws_end(l), 0);
+	l->state = LWS_OPEN;
+	l->wait[1].sent = true;
+	msg(l, "{\"type\":\"input_audio_buffer.committed\",\"item_id\":"
+	       "\"item_1\"}");
+	msg(l, "{\"type\":\"input_audio_buffer.committed\",\"item_id\":"
+	       "\"item_2\"}");
+	msg(l, "{\"type\":\"conversation.item.input_audio_transcription."
+	       "completed\",\"item_id\":\"item_2\",\"transcript\":\"table "
+	       "for two.\"}");
+	CHECK_EQ(got.finals, 0);
+	msg(l, "{\"type\":\"conversation.item.input_audio_transcription."
+	       "completed\",\"item_id\":\"item_1\",\"transcript\":\"Book "
+	       "a\"}");
+	CHECK_EQ(got.finals, 2);
+	CHECK_EQ(got.utt[0], 3);
+	CHECK_STR(got.text[0], "Book a");
+	CHECK_EQ(got.utt[1], 4);
+	CHECK_STR(got.text[1], "Book a table for two.");
+	CHECK_EQ(l->nwait, 0);
+	lws_rest(l);
+
+	/* the early one's item failed: so did the turn */
+	lws_begin(l, 5);
+	l->state = LWS_CONNECTING;
+	CHECK_EQ(lws_end(l), 0);
+	l->wait[0].sent = true;
+	CHECK_EQ(lws_reopen(l, 6), 0);
+	CHECK_EQ(lws_end(l), 0);
+	l->state = LWS_OPEN;
+	l->wait[1].sent = true;
+	msg(l, "{\"type\":\"input_audio_buffer.committed\",\"item_id\":"
+	       "\"item_3\"}");
+	msg(l, "{\"type\":\"input_audio_buffer.committed\",\"item_id\":"
+	       "\"item_4\"}");
+	msg(l, "{\"type\":\"conversation.item.input_audio_transcription."
+	       "failed\",\"item_id\":\"item_3\",\"error\":{\"type\":\"server_"
+	       "error\",\"message\":\"could not transcribe\"}}");
+	CHECK_EQ(l->nwait, 0);
+	run_loop(50);
+	CHECK_EQ(got.errors, 2);
+	CHECK_EQ(got.err_utt[0], 5);
+	CHECK_EQ(got.err_utt[1], 6);
+	CHECK_EQ(got.finals, 2);
+	lws_release(l);
+	return 0;
+}
+
 int main(void)
 {
 	if (libre_init()) {
@@ -164,6 +237,7 @@ int main(void)
 	RUN(committed_then_completed);
 	RUN(turn_failures);
 	RUN(refused_key);
+	RUN(early_end_goes_on);
 	libre_close();
 	TEST_EXIT();
 }

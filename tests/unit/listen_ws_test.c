@@ -9,7 +9,9 @@
  * and comes back within the first backoff; a refused key fails turns with
  * the provider's message, the key masked, the backoff growing; KeepAlive
  * goes while idle; no final in time fails the turn and makes a new
- * socket; the release says CloseStream and closes.
+ * socket; the release says CloseStream and closes; a turn ended early
+ * whose caller goes on continues the stream, its audio sent once and its
+ * final the early part's and the rest's, whichever came first.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -34,6 +36,13 @@ struct srv {
 	unsigned upgrades, refused;
 	unsigned refuse; /* refuse this many upgrades with 401 */
 	bool answer;     /* answer Finalize */
+	/* what the answers say, in turn ("hello  world" past them), and the
+	 * stream's seconds the next answer starts at */
+	const char *say[4];
+	unsigned nsay, said;
+	double fin_at;
+	size_t pend_end; /* a Finalize not answered (answer false): its audio */
+	bool pending;
 	char auth[256], path[64], query[1024];
 	uint8_t audio[16000];
 	size_t alen;
@@ -49,9 +58,28 @@ static void srv_text(const char *s)
 		(void)websock_send(srv.conn, WEBSOCK_TEXT, "%s", s);
 }
 
+/* The last Finalize's answer: its audio since the one before, final. */
+static void srv_answer(void)
+{
+	const char *text =
+	    srv.said < srv.nsay ? srv.say[srv.said++] : "hello  world";
+	double end = (double)srv.pend_end / 8000;
+	char r[512];
+
+	snprintf(r, sizeof(r),
+	         "{\"type\":\"Results\",\"start\":%.3f,\"duration\":%.3f,"
+	         "\"is_final\":true,\"from_finalize\":true,\"channel\":"
+	         "{\"alternatives\":[{\"transcript\":\"%s\"}]}}",
+	         srv.fin_at, end - srv.fin_at, text);
+	srv.fin_at = end;
+	srv.pending = false;
+	srv_text(r);
+}
+
 static void srv_recv(const struct websock_hdr *hdr, struct mbuf *mb, void *arg)
 {
 	size_t n = mbuf_get_left(mb);
+	const char *txt;
 
 	(void)arg;
 	if (hdr->opcode == WEBSOCK_BIN) {
@@ -63,22 +91,16 @@ static void srv_recv(const struct websock_hdr *hdr, struct mbuf *mb, void *arg)
 		srv.alen += k;
 		return;
 	}
-	if (hdr->opcode != WEBSOCK_TEXT)
+	txt = (const char *)mbuf_buf(mb);
+	if (hdr->opcode != WEBSOCK_TEXT || !txt)
 		return;
 	snprintf(srv.texts + strlen(srv.texts),
-	         sizeof(srv.texts) - strlen(srv.texts), "%.*s|", (int)n,
-	         (const char *)mbuf_buf(mb));
-	if (srv.answer && n == 19 &&
-	    !memcmp(mbuf_buf(mb), "{\"type\":\"Finalize\"}", n)) {
-		char r[512];
-
-		snprintf(
-		    r, sizeof(r),
-		    "{\"type\":\"Results\",\"start\":0,\"duration\":%.3f,"
-		    "\"is_final\":true,\"from_finalize\":true,\"channel\":"
-		    "{\"alternatives\":[{\"transcript\":\"hello  world\"}]}}",
-		    (double)srv.alen / 8000);
-		srv_text(r);
+	         sizeof(srv.texts) - strlen(srv.texts), "%.*s|", (int)n, txt);
+	if (n == 19 && !memcmp(txt, "{\"type\":\"Finalize\"}", n)) {
+		srv.pend_end = srv.alen;
+		srv.pending = true;
+		if (srv.answer)
+			srv_answer();
 	}
 }
 
@@ -112,6 +134,8 @@ static void srv_req(struct http_conn *hc, const struct http_msg *msg, void *arg)
 	srv.conn = mem_deref(srv.conn);
 	srv.closed = false;
 	srv.alen = 0;
+	srv.fin_at = 0;
+	srv.pending = false;
 	if (!websock_accept(&srv.conn, srv.ws, hc, msg, 0, srv_recv, srv_close,
 	                    NULL))
 		srv.upgrades++;
@@ -190,6 +214,22 @@ static void poll_h(void *arg)
 		tmr_start(&poll_tmr, 5, poll_h, NULL);
 }
 
+static bool never(void)
+{
+	return false;
+}
+
+/* Runs the loop for ms. */
+static void run_loop_ms(uint32_t ms)
+{
+	until = never;
+	tmr_start(&guard, ms, guard_h, NULL);
+	tmr_start(&poll_tmr, 0, poll_h, NULL);
+	(void)re_main(NULL);
+	tmr_cancel(&guard);
+	tmr_cancel(&poll_tmr);
+}
+
 /* Runs the loop until cond holds (true) or ms pass (false). */
 static bool run_until(bool (*cond)(void), uint32_t ms)
 {
@@ -230,6 +270,15 @@ static bool keepalive_seen(void)
 static bool refused_twice(void)
 {
 	return srv.refused >= 2;
+}
+static bool finalize_pending(void)
+{
+	return srv.pending;
+}
+static size_t want_audio;
+static bool audio_in(void)
+{
+	return srv.alen >= want_audio;
 }
 
 static char base[64];
@@ -427,6 +476,102 @@ TEST(no_final_in_time)
 	return 0;
 }
 
+/* The caller paused, the turn was ended early (a Finalize), the pause
+ * went on to the socket, and the caller went on: the next utterance
+ * continues the stream, nothing sent again, and its final is the early
+ * one's followed by its own. A turn that ends in the pause instead sends
+ * no more after it. */
+TEST(reopen_goes_on_without_resending)
+{
+	int16_t pcm[3200];
+	uint8_t codes[3200];
+
+	setup(2000);
+	pcm_of_codes(pcm, codes, 3200);
+	CHECK_EQ(lws_alloc(&cur, &lws_deepgram, &pv, NULL, &handlers, NULL), 0);
+	CHECK(run_until(is_open, 3000));
+	srv.say[0] = "Book a";
+	srv.say[1] = "table for two.";
+	srv.nsay = 2;
+	srv.said = 0;
+	lws_begin(cur, 1);
+	(void)lws_feed(cur, pcm, 800);
+	CHECK_EQ(lws_end(cur), 0);
+	(void)lws_feed(cur, pcm + 800, 800); /* the pause */
+	CHECK(run_until(has_final, 3000));
+	CHECK_EQ(got.final_utt, 1);
+	CHECK_STR(got.text, "Book a");
+	CHECK_EQ(lws_reopen(cur, 2), 0);
+	CHECK_EQ(lws_reopen(cur, 3), EINVAL); /* one is open */
+	(void)lws_feed(cur, pcm + 1600, 800);
+	got.finals = 0;
+	CHECK_EQ(lws_end(cur), 0);
+	CHECK(run_until(has_final, 3000));
+	CHECK_EQ(got.final_utt, 2);
+	CHECK_STR(got.text, "Book a table for two.");
+	CHECK_EQ(srv.alen, 2400); /* the turn's audio went once, in order */
+	CHECK(!memcmp(srv.audio, codes, 2400));
+	/* the turn ends in the pause after an early end: what was fed
+	 * before the rest goes, nothing after it */
+	(void)lws_feed(cur, pcm + 2400, 400);
+	lws_rest(cur);
+	(void)lws_feed(cur, pcm + 2800, 400);
+	CHECK_EQ(lws_reopen(cur, 4), EINVAL); /* nothing to go on from */
+	want_audio = 2800;
+	CHECK(run_until(audio_in, 2000));
+	run_loop_ms(100);
+	CHECK_EQ(srv.alen, 2800);
+	CHECK(!memcmp(srv.audio, codes, 2800));
+	CHECK_EQ(got.errors, 0);
+	lws_release(cur);
+	cur = NULL;
+	CHECK(run_until(server_closed, 3000));
+	lws_flush();
+	return 0;
+}
+
+/* The caller goes on before the early end's final came: the next
+ * utterance's final waits for it and has it first. */
+TEST(reopen_before_the_first_part_is_in)
+{
+	int16_t pcm[2400];
+	uint8_t codes[2400];
+
+	setup(2000);
+	pcm_of_codes(pcm, codes, 2400);
+	CHECK_EQ(lws_alloc(&cur, &lws_deepgram, &pv, NULL, &handlers, NULL), 0);
+	CHECK(run_until(is_open, 3000));
+	srv.say[0] = "Book a";
+	srv.say[1] = "table for two.";
+	srv.nsay = 2;
+	srv.said = 0;
+	srv.answer = false;
+	lws_begin(cur, 7);
+	(void)lws_feed(cur, pcm, 800);
+	CHECK_EQ(lws_end(cur), 0);
+	(void)lws_feed(cur, pcm + 800, 400);
+	CHECK_EQ(lws_reopen(cur, 8), 0);
+	(void)lws_feed(cur, pcm + 1200, 1200);
+	CHECK(run_until(finalize_pending, 2000));
+	srv_answer(); /* the early end's, late */
+	CHECK(run_until(has_final, 2000));
+	CHECK_EQ(got.final_utt, 7);
+	got.finals = 0;
+	srv.answer = true;
+	CHECK_EQ(lws_end(cur), 0);
+	CHECK(run_until(has_final, 3000));
+	CHECK_EQ(got.final_utt, 8);
+	CHECK_STR(got.text, "Book a table for two.");
+	CHECK_EQ(srv.alen, 2400);
+	CHECK(!memcmp(srv.audio, codes, 2400));
+	lws_rest(cur);
+	lws_release(cur);
+	cur = NULL;
+	CHECK(run_until(server_closed, 3000));
+	lws_flush();
+	return 0;
+}
+
 /* One call's provider refusing its key, its socket failing over and over,
  * delays no other call's turn. */
 TEST(one_call_trouble)
@@ -482,6 +627,8 @@ int main(void)
 	RUN(keepalive_when_idle);
 	RUN(no_final_in_time);
 	RUN(one_call_trouble);
+	RUN(reopen_goes_on_without_resending);
+	RUN(reopen_before_the_first_part_is_in);
 	srv_stop();
 	tmr_cancel(&guard);
 	tmr_cancel(&poll_tmr);

@@ -286,6 +286,32 @@ describe('deepgram', () => {
     again.ws.close();
   });
 
+  test('timing finalAfterSpeechMs: the final is ready that long after the last voiced audio arrived, sent at once when asked later, when ready when asked sooner', async () => {
+    const live = await startDeepgramStandIn({ transcripts: ['First part.', 'Second part.'], timing: { finalAfterSpeechMs: 300 } });
+    try {
+      const c = client(`${live.url}/v1/listen?encoding=mulaw&sample_rate=8000&endpointing=false`, { headers: { Authorization: `Token ${live.key}` } });
+      await c.opened;
+      // asked 100 ms after the speech: the final comes 300 ms after it
+      let voicedAt = await realtime((p) => c.send(p), ulawUtterance(100, 600, 0));
+      await sleep(100);
+      c.send(JSON.stringify({ type: 'Finalize' }));
+      let fin = await c.next((m) => m.type === 'Results' && m.is_final && m.from_finalize);
+      assert.equal(fin.channel.alternatives[0].transcript, 'First part.');
+      assert.ok(fin.__at - voicedAt >= 280 && fin.__at - voicedAt < 600, `the first final ${fin.__at - voicedAt} ms after the speech`);
+      // asked 500 ms after it: at once
+      voicedAt = await realtime((p) => c.send(p), ulawUtterance(100, 600, 0));
+      await sleep(500);
+      const asked = Date.now();
+      c.send(JSON.stringify({ type: 'Finalize' }));
+      fin = await c.next((m) => m.type === 'Results' && m.is_final && m.from_finalize && m.__at > asked);
+      assert.equal(fin.channel.alternatives[0].transcript, 'Second part.');
+      assert.ok(fin.__at - asked < 200, `asked late, the final took ${fin.__at - asked} ms`);
+      c.ws.close();
+    } finally {
+      await live.stop();
+    }
+  });
+
   test('fault trickle: results come chunkMs apart; idle for idleMs closes with 1011 NET-0001', async () => {
     const slow = await startDeepgramStandIn({ transcripts: ['one two three four five six'], idleMs: 3000, fault: { kind: 'trickle', chunkMs: 300 }, timing: { interimMs: 500 } });
     try {

@@ -15,6 +15,11 @@ suite('deepgram', {
     return startDeepgramStandIn({ key: this.key, transcript: HEARD, idleMs: this.idleMs, log: path.join(tmpDir(), 'deepgram.jsonl') });
   },
   url: (s) => s.httpURL,
+  script: (s, texts) => s.script.splice(0, s.script.length, ...texts),
+  ends: (s, from) => s.of('in').filter((e) => e.type === 'Finalize' && e.at >= from).length,
+  // the audio the socket carried by the turn's last Finalize (the call's
+  // own socket: nothing before the turn)
+  audioSecs: (s, from) => s.of('in').filter((e) => e.type === 'Finalize' && e.at >= from).at(-1).t,
   refusal: /Invalid credentials/,
   checkConnect(c) {
     assert.equal(c.path, '/v1/listen');

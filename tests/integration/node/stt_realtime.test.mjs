@@ -13,6 +13,10 @@ suite('openai-realtime', {
     return startRealtimeStandIn({ key: this.key, transcript: HEARD, log: path.join(tmpDir(), 'realtime-stt.jsonl') });
   },
   url: (s) => s.url,
+  script: (s, texts) => s.transcripts.splice(0, s.transcripts.length, ...texts),
+  ends: (s, from) => s.of('in').filter((e) => e.type === 'input_audio_buffer.commit' && e.at >= from).length,
+  // mu-law: a byte a sample
+  audioSecs: (s, from) => s.of('in').filter((e) => e.type === 'input_audio_buffer.append' && e.at >= from).reduce((n, e) => n + e.bytes, 0) / 8000,
   refusal: /invalid_api_key|Incorrect API key/,
   checkConnect(c) {
     assert.equal(c.path, '/v1/realtime');

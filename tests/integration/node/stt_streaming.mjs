@@ -17,6 +17,12 @@
 // - a new socket that stalls: no final within stt_timeout, the apology,
 //   and a new socket for the next turn;
 // - hang-up: Deepgram gets CloseStream, the socket closes with 1000;
+// then another call whose caller pauses mid-sentence, past the point
+// where the turn is ended early but short of the stop window, and goes
+// on: one turn whose transcript has both parts (the early segment's and
+// the rest's), two ends on the socket (the pause's and the turn's), and
+// the turn's audio sent once (what the socket carried is the turn with
+// its pre-roll and stop window, not the turn and its start again);
 // then another call while the provider refuses the key: the turn is
 // apologised for, the log tells the provider's refusal, the key masked.
 
@@ -30,13 +36,24 @@ import { startOpenAIStandIn, TONE_HZ } from '../standins/openai.mjs';
 
 const WORDS = 'What are your opening hours?';
 export const HEARD = 'When do you open tomorrow?';
+// the paused sentence, and what the stand-ins "hear" of its parts
+const FIRST = 'I would like to book a table for two';
+const REST = 'around nine tonight';
+export const FIRST_HEARD = 'I would like a table for two';
+export const REST_HEARD = 'around nine tonight.';
+// The VAD hears 150 ms of silence between these as 8 unvoiced frames
+// (`voxgate vad --frames`): past the early end, SPEC_LEAD_MIN_MS before
+// STOP (the 7th frame), short of STOP (the 250 ms stop window's 12-13
+// frames); the rest starts on a vowel, so the voice comes back at once.
+// A loaded line can only lengthen the run (late packets are unvoiced).
+const PAUSE_MS = 150;
 const TTS_KEY = 'sk-tts-stream-key-1a2b3c4d5e';
 const APOLOGY = /did not catch that/;
 
-async function utterance() {
-  const wav = path.join(tmpDir(), 'streaming-words.wav');
-  const raw = path.join(tmpDir(), 'streaming-words.s16');
-  let r = await run('espeak-ng', ['-w', wav, WORDS]);
+async function utterance(text = WORDS, name = 'words') {
+  const wav = path.join(tmpDir(), `streaming-${name}.wav`);
+  const raw = path.join(tmpDir(), `streaming-${name}.s16`);
+  let r = await run('espeak-ng', ['-w', wav, text]);
   assert.equal(r.code, 0, `espeak-ng: ${r.stderr}`);
   r = await run('sox', [wav, '-r', '8000', '-c', '1', '-b', '16', '-e', 'signed-integer', '-t', 'raw', raw]);
   assert.equal(r.code, 0, `sox: ${r.stderr}`);
@@ -66,6 +83,7 @@ export function suite(name, opts) {
     let tts;
     let phone;
     let words;
+    let paused; // FIRST, PAUSE_MS of silence, REST
 
     const turns = () => server.events('turn');
     const asked = (t0) => tts.to('/v1/audio/speech').filter((r) => r.at >= t0).map((r) => r.input).join(' ');
@@ -75,9 +93,9 @@ export function suite(name, opts) {
     };
     // a turn: the phone says the words; resolves with the turn's log line
     // once the agent has answered and gone quiet
-    const turn = async (p = phone, during) => {
+    const turn = async (p = phone, during, pcm = words) => {
       const n = turns().length;
-      const saying = p.say(words);
+      const saying = p.say(pcm);
       if (during) await during();
       const spoken = await saying;
       const t = await waitUntil(() => turns()[n], { timeoutMs: 15000, what: 'the turn' });
@@ -89,6 +107,11 @@ export function suite(name, opts) {
 
     before(async () => {
       words = await utterance();
+      const first = await utterance(FIRST, 'first');
+      const rest = await utterance(REST, 'rest');
+      paused = new Int16Array(first.length + PAUSE_MS * 8 + rest.length);
+      paused.set(first);
+      paused.set(rest, first.length + PAUSE_MS * 8);
       stt = await opts.start();
       tts = await startOpenAIStandIn({ key: TTS_KEY, log: path.join(tmpDir(), `${name}-tts.jsonl`) });
       server = await startServer({
@@ -201,6 +224,32 @@ export function suite(name, opts) {
         const bye = stt.of('in').filter((e) => e.type === 'CloseStream');
         assert.equal(bye.length, 1, 'one CloseStream');
         assert.ok(bye[0].at <= closed.at);
+      }
+    });
+
+    test('a pause mid-sentence past the early end, then the rest: one turn with both parts, its audio sent once', async () => {
+      const p3 = new Phone(server, { number: '+15550008103', toneHz: 0 });
+      try {
+        const t0 = Date.now();
+        await p3.call();
+        await quiet(p3, t0, 'greeting');
+        opts.script(stt, [FIRST_HEARD, REST_HEARD]);
+        const n = turns().length;
+        const from = Date.now();
+        const { t } = await turn(p3, undefined, paused);
+        assert.equal(turns().length, n + 1, `one turn: ${JSON.stringify(turns().slice(n))}`);
+        assert.equal(t.error, '');
+        assert.equal(t.transcript, `${FIRST_HEARD} ${REST_HEARD}`);
+        assert.equal(t.reply, `You said: ${FIRST_HEARD} ${REST_HEARD}`);
+        assert.equal(opts.ends(stt, from), 2, 'the turn ended early in the pause, and at STOP');
+        const said = paused.length / 8000;
+        const sent = opts.audioSecs(stt, from);
+        // the turn, its 300 ms of pre-roll and the stop window: sent again
+        // from its start, it would be more than a second over
+        assert.ok(sent >= said && sent < said + 0.9, `${sent.toFixed(2)} s of audio on the socket for ${said.toFixed(2)} s said`);
+      } finally {
+        opts.script(stt, []);
+        await p3.hangup().catch(() => {});
       }
     });
 

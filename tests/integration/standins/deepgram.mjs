@@ -32,14 +32,28 @@
 // as the audio goes, the final (is_final and speech_final) gives all of it
 // `timing.finalMs` after the endpoint, so a client sending audio in real
 // time sees its final `endpointing` + finalMs after the speech stopped.
+// A Finalize ends the utterance there (its final is from_finalize), and
+// speech after it is a new utterance, with the next transcript.
+//
+// `timing.finalAfterSpeechMs` models a recogniser that keeps up with the
+// audio, as a live one does: an utterance's final is ready that long
+// (wall clock) after the audio of its last voiced 10 ms arrived, and is
+// sent when asked for (a Finalize, the endpointing, CloseStream): at once
+// if it is ready, else when it is. With it, a client that sends Finalize
+// soon enough after the speech stops has the final finalAfterSpeechMs
+// after the speech's end, whenever it asked; finalMs, when set too, is
+// the least time from the asking to the final.
 //
 // startDeepgramStandIn({key, transcripts, transcript, speechDbfs, idleMs, timing,
 // fault, log}) resolves to {url, port, stop(), cut(), log, script, fault,
 // timing} (cut() drops the open sockets at once, no close frame):
 // url is the base URL as Deepgram's SDKs take it ("ws://127.0.0.1:PORT").
 // log holds one entry per connection ({kind:'connect', query, headers,
-// authOk}), per text message in, per message out, and per stretch of audio
-// ({kind:'audio', bytes, seconds}).
+// authOk}), per text message in ({kind:'in', type, msg, t}: t the seconds
+// of audio heard on the socket by then), per message out, per utterance's
+// start and endpoint ({kind:'speech_start', t, transcript}, {kind:
+// 'speech_end', t}), and per close ({kind:'close', code, audioBytes,
+// seconds}: the audio the socket carried).
 
 import { WebSocketServer, controls, cut, dbfs, decodeSamples, listen, recorder, refuse, safeHeaders, safeQuery, sleep, uuid, control } from './common.mjs';
 
@@ -126,6 +140,7 @@ export async function startDeepgramStandIn(opts = {}) {
     let speaking = false;
     let uttStart = 0;
     let lastVoiced = 0;
+    let lastVoicedAt = 0; // when the audio of the last voiced 10 ms arrived (ms, wall clock)
     let utt = null; // the transcript this utterance takes
     let lastInterim = 0;
     let wordsOut = false; // words sent since the last UtteranceEnd
@@ -187,7 +202,10 @@ export async function startDeepgramStandIn(opts = {}) {
       const msg = results(text, uttStart, lastVoiced, true, speechFinal, fromFinalize);
       speaking = false;
       utt = null;
-      if (ctl.timing.finalMs > 0) setTimeout(() => out(msg), ctl.timing.finalMs);
+      let wait = ctl.timing.finalMs > 0 ? ctl.timing.finalMs : 0;
+      const after = Number(ctl.timing.finalAfterSpeechMs);
+      if (after >= 0) wait = Math.max(wait, lastVoicedAt + after - Date.now());
+      if (wait > 0) setTimeout(() => out(msg), wait);
       else out(msg);
     };
 
@@ -204,6 +222,7 @@ export async function startDeepgramStandIn(opts = {}) {
           if (vadEvents) out({ type: 'SpeechStarted', channel: [0, channels], timestamp: t });
         }
         lastVoiced = tEnd;
+        lastVoicedAt = Date.now();
         if (interim && (tEnd - lastInterim) * 1000 >= ctl.timing.interimMs) {
           lastInterim = tEnd;
           const all = (utt ?? '').split(/\s+/).filter(Boolean);
@@ -245,7 +264,7 @@ export async function startDeepgramStandIn(opts = {}) {
       } catch {
         msg = { type: null, raw: data.toString().slice(0, 200) };
       }
-      rec.keep({ kind: 'in', type: msg.type, msg });
+      rec.keep({ kind: 'in', type: msg.type, msg, t });
       if (msg.type === 'Finalize') {
         if (speaking) endUtterance(false, true);
       } else if (msg.type === 'CloseStream') {
