@@ -26,7 +26,7 @@
 # brain llm; net-stt: stt openai, espeak-ng; embedded: pocketsphinx,
 # espeak-ng; deepgram: Deepgram's live stt, tts openai; each with the LLM
 # brain; realtime: the Realtime brain; see kind_args),
-# BENCH_DENSITY_NICE (10: the load
+# BENCH_DENSITY_STOP_WINDOW_MS (240, below), BENCH_DENSITY_NICE (10: the load
 # generators' nice), BENCH_OUT_DENSITY (markdown to append to),
 # VOXGATE_BIN (build/voxgate).
 set -u
@@ -57,11 +57,14 @@ TTS_MS=150
 # audio, as the kind uses them; kind_args) is subtracted from voice to
 # voice.
 STANDIN_MS=0
-# The VAD's stop window (vad_stop_secs, the server's default): the
-# transcript is due at its end (the final pass runs ahead of it), so what
-# is left of voice to voice beyond the window and the stand-ins' delays
-# after the transcript (AFTER_MS) is voxgate's own.
-STOP_MS=250
+# The VAD's stop window as it runs from the last voiced packet, where
+# voice to voice starts: vad_stop_secs, the server's 0.25 s, is 12
+# unvoiced frames after it (vad_stop_frames; 13 before 0918ffc:
+# BENCH_DENSITY_STOP_WINDOW_MS=260 for such a build). The transcript is
+# due at its end (the final pass runs ahead of it), so what is left of
+# voice to voice beyond the window and the stand-ins' delays after the
+# transcript (AFTER_MS) is voxgate's own.
+STOP_MS=${BENCH_DENSITY_STOP_WINDOW_MS:-240}
 AFTER_MS=0
 SILENCE_S=5 # of the caller's loop, before its sentence
 WARM=10     # s after the last call is up before the window
@@ -283,7 +286,7 @@ for n in $LEVELS; do level "$n"; done
 	echo "sentence (${TALK_S} s), ramped at ${CPS} calls/s; window of ${HOLD} s from ${WARM} s after the last call."
 	echo "v2v: the server's agent_speaking (last voiced packet in → first reply packet out), over the window."
 	echo "stt/llm/tts: the turn lines' stt_ms, llm_ms, tts_ms (from the end of speech, p50). The stop window:"
-	echo "vad_stop_secs, ${STOP_MS} ms, during which the final pass runs ahead (the STT's delay hides in it)."
+	echo "vad_stop_secs 0.25 s, ${STOP_MS} ms of silence after the last voiced packet (whole frames), during which the final pass runs ahead (the STT's delay hides in it)."
 	echo "CPU: % of one core, total / per call. RSS: MB before the first call / peak in the window / KB per call."
 	echo "Load generators: SIPp and the stand-ins (node), % of one core, nice $NICE. The machine is shared."
 	echo
