@@ -226,6 +226,12 @@ level() {
 	win=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 	local v2v turns tl stt llm tts errs
 	v2v=$(vg_events agent_speaking | sed -n -E 's/.*"voice_to_voice_ms":(-?[0-9]+).*/\1/p')
+	# Each v2v in two: the caller's last voiced packet to the VAD's STOP
+	# (the window and how late it came), and STOP to the first reply
+	# packet (the worker, the stand-ins, the way back).
+	local eot reply
+	eot=$(vg_events agent_speaking | sed -n -E 's/.*"end_of_turn_ms":(-?[0-9]+).*/\1/p')
+	reply=$(vg_events agent_speaking | sed -n -E 's/.*"voice_to_voice_ms":(-?[0-9]+),"end_of_turn_ms":(-?[0-9]+).*/\1 \2/p' | awk '{ print $1 - $2 }')
 	tl=$(vg_events turn)
 	turns=$(grep -c . <<<"$tl")
 	stt=$(sed -n -E 's/.*"stt_ms":(-?[0-9]+).*/\1/p' <<<"$tl")
@@ -245,7 +251,7 @@ level() {
 	tick_late=$(vg_jfield "$stats" tick_late)
 	local pc
 	pc() { awk -v c="$1" -v t="$TCK" -v w="$win" -v n="$2" 'BEGIN { printf "%.2f", 100 * c / t / w / n }'; }
-	RESULTS+=("| $n | $up / $answered | $ok | $failed | $busy | ${late:-n/a} | ${tick_late:-n/a} | $turns | $errs | $(pct 50 <<<"$v2v") / $(pct 95 <<<"$v2v") | $(less "$STANDIN_MS" <<<"$v2v" | pct 50) / $(less "$STANDIN_MS" <<<"$v2v" | pct 95) | $(less $((STOP_MS + AFTER_MS)) <<<"$v2v" | pct 50) / $(less $((STOP_MS + AFTER_MS)) <<<"$v2v" | pct 95) | $(pct 50 <<<"$stt") / $(pct 50 <<<"$llm") / $(pct 50 <<<"$tts") | $(pc $((wc1 - wc0)) 1) / $(pc $((wc1 - wc0)) "$n") | $(pc $((sc1 - sc0)) 1) / $(pc $((sc1 - sc0)) "$n") | $((w_rss0 / 1024)) / $((w_peak / 1024)) / $(((w_peak - w_rss0) / n)) | $((s_rss0 / 1024)) / $((s_peak / 1024)) / $(((s_peak - s_rss0) / n)) | $(pc $((gc1 - gc0)) 1) / $(pc $((nc1 - nc0)) 1) |")
+	RESULTS+=("| $n | $up / $answered | $ok | $failed | $busy | ${late:-n/a} | ${tick_late:-n/a} | $turns | $errs | $(pct 50 <<<"$v2v") / $(pct 95 <<<"$v2v") | $(less "$STANDIN_MS" <<<"$v2v" | pct 50) / $(less "$STANDIN_MS" <<<"$v2v" | pct 95) | $(less $((STOP_MS + AFTER_MS)) <<<"$v2v" | pct 50) / $(less $((STOP_MS + AFTER_MS)) <<<"$v2v" | pct 95) | $(pct 50 <<<"$eot") / $(pct 95 <<<"$eot") | $(pct 50 <<<"$reply") / $(pct 95 <<<"$reply") | $(pct 50 <<<"$stt") / $(pct 50 <<<"$llm") / $(pct 50 <<<"$tts") | $(pc $((wc1 - wc0)) 1) / $(pc $((wc1 - wc0)) "$n") | $(pc $((sc1 - sc0)) 1) / $(pc $((sc1 - sc0)) "$n") | $((w_rss0 / 1024)) / $((w_peak / 1024)) / $(((w_peak - w_rss0) / n)) | $((s_rss0 / 1024)) / $((s_peak / 1024)) / $(((s_peak - s_rss0) / n)) | $(pc $((gc1 - gc0)) 1) / $(pc $((nc1 - nc0)) 1) |")
 	log "n1 $n: up $up, failed $failed, late $late tick_late $tick_late, v2v p50/p95 $(pct 50 <<<"$v2v")/$(pct 95 <<<"$v2v") over $turns turns, worker rss $w_rss0 -> $w_peak KB"
 	[ "${failed:-0}" -gt 0 ] && PROBLEMS+=("$n calls: $failed calls failed (SIPp; $VG_TMP/density-$n.err)")
 	[ "${late:-0}" != 0 ] || [ "${tick_late:-0}" != 0 ] &&
@@ -290,8 +296,8 @@ for n in $LEVELS; do level "$n"; done
 	echo "CPU: % of one core, total / per call. RSS: MB before the first call / peak in the window / KB per call."
 	echo "Load generators: SIPp and the stand-ins (node), % of one core, nice $NICE. The machine is shared."
 	echo
-	echo "| calls | up (sipp / answered) | ok | failed | busy | late | tick_late | turns | turn errors | v2v p50 / p95 ms | v2v − stand-ins p50 / p95 ms | v2v − stop window − stand-ins after the transcript p50 / p95 ms | stt / llm / tts ms | worker CPU % / per call | server CPU % / per call | worker RSS MB / MB / KB per call | server RSS MB / MB / KB per call | sipp / stand-ins CPU % |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	echo "| calls | up (sipp / answered) | ok | failed | busy | late | tick_late | turns | turn errors | v2v p50 / p95 ms | v2v − stand-ins p50 / p95 ms | v2v − stop window − stand-ins after the transcript p50 / p95 ms | last voiced → STOP p50 / p95 ms | STOP → reply p50 / p95 ms | stt / llm / tts ms | worker CPU % / per call | server CPU % / per call | worker RSS MB / MB / KB per call | server RSS MB / MB / KB per call | sipp / stand-ins CPU % |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	printf '%s\n' "${RESULTS[@]}"
 	echo
 	echo "Commands (the server's: $VOXGATE_BIN ${VG_SERVER_ARGS[*]}):"

@@ -81,7 +81,8 @@ struct bridge {
 	struct ctl_rec next;
 	bool have_next;
 	uint64_t last_voiced_us;
-	uint64_t turn_end_us; /* the caller's last turn ended, not answered */
+	uint64_t turn_end_us;  /* the caller's last turn ended, not answered */
+	uint64_t turn_stop_us; /* ... and the VAD said so */
 	uint64_t onset_us;
 	uint64_t last_sent_us;
 	bool unwoken; /* caller audio in the ring, no wake since */
@@ -122,6 +123,7 @@ static void post_simple(struct bridge *b, enum bridge_event_kind kind,
 	    .mark = mark,
 	    .heard_ms = heard_ms,
 	    .latency_ms = latency_ms,
+	    .stop_ms = -1,
 	};
 
 	post(b, kind, &ev);
@@ -254,14 +256,20 @@ static size_t out_frame(struct bridge *b, int16_t *pcm, size_t samples,
 	b->cur_sent += BRIDGE_FRAME;
 	b->last_sent_us = b->prm.clock_us();
 	if (!b->cur_heard) {
-		int32_t v2v = -1;
+		struct bridge_event ev = {
+		    .utterance = b->cur_utt, .latency_ms = -1, .stop_ms = -1};
 
 		b->cur_heard = true;
-		if (b->turn_end_us)
-			v2v = (int32_t)((b->last_sent_us - b->turn_end_us) /
-			                1000);
+		if (b->turn_end_us) {
+			ev.latency_ms =
+			    (int32_t)((b->last_sent_us - b->turn_end_us) /
+			              1000);
+			ev.stop_ms =
+			    (int32_t)((b->turn_stop_us - b->turn_end_us) /
+			              1000);
+		}
 		b->turn_end_us = 0;
-		post_simple(b, BRIDGE_EV_SPEAKING, b->cur_utt, 0, 0, v2v);
+		post(b, BRIDGE_EV_SPEAKING, &ev);
 	}
 	return BRIDGE_FRAME;
 }
@@ -346,6 +354,7 @@ static void bridge_audio_in(void *state, const int16_t *pcm, size_t samples,
 		break;
 	case VAD_EVENT_STOP:
 		b->turn_end_us = b->last_voiced_us;
+		b->turn_stop_us = b->prm.clock_us();
 		b->onset_us = 0;
 		break;
 	}

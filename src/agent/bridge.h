@@ -65,7 +65,11 @@ struct bridge_event {
 	uint32_t utterance, mark;
 	uint32_t heard_ms;
 	int32_t latency_ms; /* -1 = not measured */
-	uint64_t t_us;      /* CLOCK_MONOTONIC */
+	/* SPEAKING: of latency_ms, from the caller's last voiced packet to
+	 * the VAD's STOP (its stop window, and how late it came); -1 = not
+	 * measured. */
+	int32_t stop_ms;
+	uint64_t t_us; /* CLOCK_MONOTONIC */
 };
 
 /* Signalling thread: what the media thread reported, oldest first. Events

@@ -229,8 +229,9 @@ static void job_event(struct job *job, const struct bridge_event *ev)
 			                              : &none,
 			                  ev->latency_ms / 1000.0);
 			log_event(LOGL_INFO, job->call_id, "agent_speaking",
-			          "utterance=%u voice_to_voice_ms=%d",
-			          ev->utterance, ev->latency_ms);
+			          "utterance=%u voice_to_voice_ms=%d "
+			          "end_of_turn_ms=%d",
+			          ev->utterance, ev->latency_ms, ev->stop_ms);
 		}
 		break;
 	case BRIDGE_EV_INTERRUPTED:

@@ -123,7 +123,6 @@
 #include "core/libre.h"
 
 #include "core/clock.h"
-#include "speech/vad.h"
 #include "worker/listener.h"
 #include "worker/pipeline_int.h"
 #include "worker/speaker.h"
@@ -308,7 +307,6 @@ int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
                   const struct pipeline_ops *ops, void *arg)
 {
 	struct pipeline *p;
-	unsigned last;
 	int err;
 
 	if (!pp || !cfg || !cfg->brain ||
@@ -332,13 +330,17 @@ int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
 	                                            : DEFAULT_STOP_SECS) *
 	                            1000 +
 	                        0.5);
-	/* STOP comes with the frame this many after PAUSE's (the first
-	 * unvoiced one), as the server's VAD counts them. */
-	last = vad_stop_frames((double)p->stop_ms / 1000) - 1;
-	p->spec_frames =
-	    last > SPEC_LEAD_MS / 20 ? last - SPEC_LEAD_MS / 20 : 0;
+	/* The final pass runs ahead once the pause has lasted the stop
+	 * window less the lead (SPEC_LEAD_MIN_MS at the latest): 100 and
+	 * 140 ms of silence for 0.25 s, which the VAD ends 12 frames after
+	 * the voice (vad_stop_frames), 140 and 100 ms after them. */
+	p->spec_frames = p->stop_ms > SPEC_LEAD_MS
+	                     ? (uint32_t)((p->stop_ms - SPEC_LEAD_MS) / 20)
+	                     : 0;
 	p->spec_frames_max =
-	    last > SPEC_LEAD_MIN_MS / 20 ? last - SPEC_LEAD_MIN_MS / 20 : 0;
+	    p->stop_ms > SPEC_LEAD_MIN_MS
+	        ? (uint32_t)((p->stop_ms - SPEC_LEAD_MIN_MS) / 20)
+	        : 0;
 	p->turn_tail = &p->turn_head;
 	tmr_init(&p->pace_tmr);
 	tmr_init(&p->xfer_tmr);

@@ -395,6 +395,8 @@ TEST(voice_to_voice_and_audio_up)
 	/* from the last voiced frame: stop_secs (0.3 s) of silence, then
 	 * three ticks */
 	CHECK(ev.latency_ms >= 300 && ev.latency_ms <= 420);
+	/* of which the window to STOP, and the three ticks after it */
+	CHECK(ev.stop_ms >= 280 && ev.stop_ms <= ev.latency_ms - 40);
 
 	CHECK(!frames_disordered);
 	CHECK_EQ(frames_up, ticks);
