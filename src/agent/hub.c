@@ -419,8 +419,15 @@ static void pipeline_dtmf(void *state, const char *digits, size_t n)
 		hub_send_job(job, PROTO_DTMF, fill_dtmf, &d);
 }
 
+static bool pipeline_unpaced(void *state)
+{
+	(void)state;
+	return true;
+}
+
 const struct agent_ops agent_pipeline = {
     .name = "pipeline",
+    .unpaced = pipeline_unpaced,
     .start = pipeline_open,
     .audio_in = pipeline_audio_in,
     .audio_out = pipeline_audio_out,

@@ -335,6 +335,13 @@ static size_t pick_audio_early(void *state, int16_t *pcm, size_t samples)
 	           : 0;
 }
 
+static bool pick_unpaced(void *state)
+{
+	struct pick *pk = state;
+
+	return pk->ops->unpaced && pk->ops->unpaced(pk->state);
+}
+
 static void pick_stop(void *state)
 {
 	struct pick *pk = state;
@@ -353,6 +360,7 @@ static void pick_dtmf(void *state, const char *digits, size_t n)
 
 const struct agent_ops lkagent_call_agent = {
     .name = "livekit-or-builtin",
+    .unpaced = pick_unpaced,
     .start = pick_start,
     .audio_in = pick_audio_in,
     .audio_out = pick_audio_out,

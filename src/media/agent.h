@@ -9,6 +9,7 @@
 #ifndef VOXGATE_MEDIA_AGENT_H
 #define VOXGATE_MEDIA_AGENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -80,6 +81,12 @@ struct agent_ops {
 	 * audio_out: its frame went early), else 0 and nothing changes.
 	 * NULL = the agent never sends early. */
 	size_t (*audio_early)(void *state, int16_t *pcm, size_t samples);
+	/* True when audio_in takes the caller's frames as their packets
+	 * come, in order, several at once after a burst, rather than paced
+	 * by the jitter buffer's delay, which only an ear needs: a VAD or a
+	 * recogniser then decides sooner. A frame still missing 40 ms after
+	 * the last one came is filled in at the tick. NULL = paced. */
+	bool (*unpaced)(void *state);
 };
 
 #endif

@@ -324,6 +324,30 @@ static void frame_of(const struct slot *s, struct jitter_frame *out)
 	out->payload = s->payload;
 }
 
+static enum jitter_get_result play_next(struct jitter *jb, struct slot *s,
+                                        struct jitter_frame *out)
+{
+	frame_of(s, out);
+	drop(jb, s);
+	jb->last_ts = s->ts;
+	jb->last_samples = s->samples;
+	jb->next++;
+	jb->stats.played++;
+	return JITTER_GET_FRAME;
+}
+
+static enum jitter_get_result lose_next(struct jitter *jb,
+                                        struct jitter_frame *out)
+{
+	jb->last_ts += jb->last_samples;
+	out->seq = jb->next;
+	out->ts = jb->last_ts;
+	out->samples = jb->last_samples;
+	jb->next++;
+	jb->stats.lost++;
+	return JITTER_GET_LOST;
+}
+
 enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out)
 {
 	struct slot *s;
@@ -365,24 +389,32 @@ enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out)
 	}
 
 	s = &jb->slot[jb->next & jb->mask];
-	if (!s->used) {
-		/* Held packets are all after `next`, so this one is lost. */
-		jb->last_ts += jb->last_samples;
-		out->seq = jb->next;
-		out->ts = jb->last_ts;
-		out->samples = jb->last_samples;
-		jb->next++;
-		jb->stats.lost++;
-		return JITTER_GET_LOST;
-	}
+	/* Held packets are all after `next`, so a missing one is lost. */
+	return s->used ? play_next(jb, s, out) : lose_next(jb, out);
+}
 
-	frame_of(s, out);
-	drop(jb, s);
-	jb->last_ts = s->ts;
-	jb->last_samples = s->samples;
-	jb->next++;
-	jb->stats.played++;
-	return JITTER_GET_FRAME;
+enum jitter_get_result jitter_get_next(struct jitter *jb,
+                                       struct jitter_frame *out)
+{
+	struct slot *s = &jb->slot[jb->next & jb->mask];
+
+	*out = (struct jitter_frame){0};
+	if (!jb->held)
+		return JITTER_GET_EMPTY;
+	if (!s->used || s->seq != jb->next) {
+		/* One packet out of order is waited for; a gap that two
+		 * later ones have passed is lost. */
+		if (jb->held < 2 || !jb->started)
+			return JITTER_GET_EMPTY;
+		return lose_next(jb, out);
+	}
+	if (!jb->playing) {
+		jb->playing = true;
+		jb->started = true;
+		jb->surplus = 0;
+		jb->stretch = false;
+	}
+	return play_next(jb, s, out);
 }
 
 bool jitter_ready(const struct jitter *jb)

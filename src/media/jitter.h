@@ -87,6 +87,15 @@ enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out);
  * reading packets as they arrive rather than once per period, which
  * reads a packet whenever it is due, short of the target or not. */
 bool jitter_ready(const struct jitter *jb);
+/* For a listener that needs no smoothing (a VAD, a recogniser): the next
+ * packet at once if it is held, whatever the target delay, starting
+ * playout if it had not started (JITTER_GET_FRAME); JITTER_GET_LOST for a
+ * missing one that two later packets have passed (one out of order is
+ * waited for); else JITTER_GET_EMPTY, and nothing is counted. Mixed with
+ * jitter_get on the same buffer, each reads on from where the other
+ * left. */
+enum jitter_get_result jitter_get_next(struct jitter *jb,
+                                       struct jitter_frame *out);
 /* The packet held under the next sequence number to play, left in place:
  * right after a JITTER_GET_LOST, the one behind the gap, whose in-band FEC
  * may rebuild the lost audio. false when that number is not held. */

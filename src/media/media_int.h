@@ -175,6 +175,9 @@ struct media_session {
 	 * (media_session_hear), and whether it was heard rather than filled
 	 * in: the tick that ends the period reads none. */
 	bool in_early, in_heard;
+	/* An unpaced agent (agent_ops.unpaced) last got frames as packets
+	 * came. */
+	uint64_t unpaced_us;
 	uint64_t sent_since_rtcp;
 	uint64_t octets_out;
 	uint64_t next_rtcp_us;

@@ -17,6 +17,11 @@
 
 /* ---- the 20 ms tick --------------------------------------------------- */
 
+/* An unpaced agent's frames: at most this many at once (a burst after a
+ * stall), and a frame this long overdue is filled in at the tick. */
+#define UNPACED_BURST   8
+#define UNPACED_WAIT_US 40000
+
 static void decode_into_fifo(struct media_session *ms,
                              const struct jitter_frame *f)
 {
@@ -158,6 +163,52 @@ static bool hear(struct media_session *ms, uint64_t t)
 	return false;
 }
 
+/* Unpaced (agent_ops.unpaced): every frame the packets make, as they
+ * come, up to UNPACED_BURST at once; returns how many went. */
+static unsigned hear_unpaced(struct media_session *ms)
+{
+	const struct agent_ops *ops = ms->ops;
+	struct jitter_frame f;
+	unsigned n = 0;
+
+	while (n < UNPACED_BURST) {
+		if (ms->fifo_len >= FRAME_SAMPLES) {
+			ops->audio_in(ms->agent_state, ms->fifo, FRAME_SAMPLES,
+			              ms->fifo_arrival_us);
+			fifo_consume(ms, FRAME_SAMPLES);
+			n++;
+			continue;
+		}
+		switch (jitter_get_next(ms->jb, &f)) {
+		case JITTER_GET_FRAME:
+			if (!f.len) {
+				/* A telephone-event: no voice to continue. */
+				ms->plc_run = PLC_MAX_SAMPLES;
+				break;
+			}
+			decode_into_fifo(ms, &f);
+			ms->fifo_arrival_us = f.arrival_us;
+			break;
+		case JITTER_GET_LOST: {
+			size_t room = PCM_FIFO_SAMPLES - ms->fifo_len;
+			size_t k = f.samples < room ? f.samples : room;
+
+			if (!k)
+				return n;
+			if (conceal(ms, ms->fifo + ms->fifo_len, k))
+				ms->stats.concealed++;
+			ms->fifo_len += k;
+			/* No packet's arrival to measure from. */
+			ms->fifo_arrival_us = clock_mono_us();
+			break;
+		}
+		case JITTER_GET_EMPTY:
+			return n;
+		}
+	}
+	return n;
+}
+
 /*
  * The period's frame as soon as it is there rather than at the tick that
  * ends the period: the VAD then decides on the packet's arrival, not up
@@ -171,7 +222,14 @@ void media_session_hear(struct media_session *ms)
 {
 	struct jitter_frame f;
 
-	if (ms->in_early || !ms->cleared || !ms->prm.recv || !ms->ops)
+	if (!ms->cleared || !ms->prm.recv || !ms->ops)
+		return;
+	if (ms->ops->unpaced && ms->ops->unpaced(ms->agent_state)) {
+		if (hear_unpaced(ms))
+			ms->unpaced_us = clock_mono_us();
+		return;
+	}
+	if (ms->in_early)
 		return;
 	if (ms->fifo_len < FRAME_SAMPLES &&
 	    (!jitter_ready(ms->jb) || !jitter_peek(ms->jb, &f) || !f.len ||
@@ -372,7 +430,12 @@ session_tick(struct media_thread *mt, struct media_session *ms, uint64_t t)
 		return;
 	}
 
-	if (ms->in_early) {
+	if (ops->unpaced && ops->unpaced(ms->agent_state)) {
+		/* Frames go as they come; one missing a while is filled in
+		 * (or the line is silent) here, a period at a time. */
+		if (t - ms->unpaced_us >= UNPACED_WAIT_US)
+			(void)hear(ms, t);
+	} else if (ms->in_early) {
 		/* This period's frame was heard when it came. */
 		ms->in_early = false;
 		heard = ms->in_heard;

@@ -284,6 +284,45 @@ TEST(ready)
 	return 0;
 }
 
+/* jitter_get_next gives each packet as soon as it is the next, whatever
+ * the target; waits for one out of order, calls a gap two later packets
+ * have passed lost; and jitter_get reads on from where it left. */
+TEST(get_next)
+{
+	struct jitter *jb;
+	struct jitter_frame f;
+
+	CHECK_EQ(jitter_alloc(&jb, RATE, 60, 200), 0);
+	CHECK_EQ(jitter_get_next(jb, &f), JITTER_GET_EMPTY);
+	CHECK_EQ(put(jb, 1), JITTER_PUT_OK);
+	CHECK_EQ(jitter_get_next(jb, &f), JITTER_GET_FRAME);
+	CHECK(f.seq == 1 && frame_ok(&f, 1));
+	CHECK_EQ(jitter_get_next(jb, &f), JITTER_GET_EMPTY);
+	CHECK_EQ(put(jb, 3), JITTER_PUT_OK);
+	CHECK_EQ(jitter_get_next(jb, &f),
+	         JITTER_GET_EMPTY); /* 2 may still come */
+	CHECK_EQ(put(jb, 2), JITTER_PUT_OK);
+	CHECK_EQ(jitter_get_next(jb, &f), JITTER_GET_FRAME);
+	CHECK(f.seq == 2 && frame_ok(&f, 2));
+	CHECK_EQ(jitter_get_next(jb, &f), JITTER_GET_FRAME);
+	CHECK(f.seq == 3 && frame_ok(&f, 3));
+	CHECK_EQ(put(jb, 5), JITTER_PUT_OK);
+	CHECK_EQ(jitter_get_next(jb, &f), JITTER_GET_EMPTY);
+	CHECK_EQ(put(jb, 6), JITTER_PUT_OK);
+	CHECK_EQ(jitter_get_next(jb, &f), JITTER_GET_LOST);
+	CHECK_EQ(f.seq, 4);
+	CHECK_EQ(f.samples, P20MS);
+	CHECK_EQ(jitter_get_next(jb, &f), JITTER_GET_FRAME);
+	CHECK(f.seq == 5 && frame_ok(&f, 5));
+	CHECK_FRAME(jb, 6);
+	CHECK_EQ(put(jb, 4), JITTER_PUT_LATE);
+	CHECK_EQ(jitter_stats(jb)->lost, 1);
+	CHECK_EQ(jitter_stats(jb)->played, 5);
+	CHECK_EQ(jitter_depth(jb), 0);
+	mem_deref(jb);
+	return 0;
+}
+
 TEST(duplicate)
 {
 	struct jitter *jb;
@@ -1114,6 +1153,7 @@ int main(void)
 	RUN(peek_behind_gap);
 	RUN(late);
 	RUN(ready);
+	RUN(get_next);
 	RUN(duplicate);
 	RUN(max_delay);
 	RUN(max_delay_one_packet);

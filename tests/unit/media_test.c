@@ -2156,6 +2156,72 @@ TEST(frame_heard_on_arrival)
 	return 0;
 }
 
+static bool always(void *state)
+{
+	(void)state;
+	return true;
+}
+
+static const struct agent_ops clocked_unpaced_agent = {
+    .name = "clocked-unpaced",
+    .audio_in = clocked_in,
+    .audio_out = clocked_out,
+    .stop = spurt_stop,
+    .unpaced = always,
+};
+
+/*
+ * An unpaced agent hears every packet as it comes: three held back and
+ * sent at once with the fourth are all heard at once (the engine's
+ * jitter buffer, 40 ms at least, would play them a period apart), and
+ * nothing is lost or heard twice but the frames filled in while they
+ * were overdue.
+ */
+TEST(unpaced_hears_a_burst_at_once)
+{
+	enum { N = 30 };
+	static struct clocked a;
+	struct media_params prm;
+	uint64_t t0, burst_us = 0;
+	unsigned by_burst = 0;
+
+	memset(&a, 0, sizeof(a));
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(media_session_start(S.ms, &prm, &clocked_unpaced_agent, &a),
+	         0);
+	S.started = true;
+	media_session_confirm(S.ms);
+	sleep_loop(60);
+	t0 = now_us();
+	for (unsigned j = 0; j < N; j++) {
+		if (j >= 10 && j < 13)
+			continue;
+		sleep_until(t0 + 20000u * j);
+		if (j == 13) {
+			burst_us = now_us();
+			for (unsigned k = 10; k < 13; k++)
+				send_tone(&A, S.port, k);
+		}
+		send_tone(&A, S.port, j);
+	}
+	sleep_loop(100);
+	CHECK_OK(sess_stop(&S));
+	CHECK(sess_release(&S));
+	peer_close(&A);
+
+	for (unsigned i = 0; i < a.nheard; i++)
+		by_burst += a.heard_us[i] >= burst_us &&
+		            a.heard_us[i] <= burst_us + 4000;
+	/* the four packets of the burst at once */
+	CHECK(by_burst >= 4);
+	/* every packet, and what was filled in while 10-12 were overdue
+	 * and after the last (PLC_MAX_SAMPLES, three frames, each time) */
+	CHECK(a.nheard >= N && a.nheard <= N + 6);
+	return 0;
+}
+
 /*
  * One packet of a tone never comes: the echo agent hears its slot filled
  * in from the tone around it, not silence, and says it back. Every frame
@@ -2946,6 +3012,7 @@ int main(void)
 	RUN(rtcp_reports);
 	RUN(first_frame_early);
 	RUN(frame_heard_on_arrival);
+	RUN(unpaced_hears_a_burst_at_once);
 
 	for (size_t i = 0; i < sizeof(sessions) / sizeof(sessions[0]); i++) {
 		if (!sess_release(sessions[i]))
