@@ -22,10 +22,11 @@
 #
 # Environment: BENCH_QUICK=1, BENCH_DENSITY_LEVELS ("50 200 500"; quick
 # "20"), BENCH_DENSITY_HOLD (60 s; quick 30), BENCH_DENSITY_CPS (calls/s
-# while ramping up, 20), BENCH_DENSITY_KIND (net: stt and tts openai,
-# brain llm; net-stt: stt openai, espeak-ng; embedded: pocketsphinx,
-# espeak-ng; deepgram: Deepgram's live stt, tts openai; each with the LLM
-# brain; realtime: the Realtime brain; see kind_args),
+# while ramping up, 20), BENCH_DENSITY_KIND (the kinds of call, run one
+# after the other; default "deepgram realtime net". net: stt and tts
+# openai, brain llm; net-stt: stt openai, espeak-ng; embedded:
+# pocketsphinx, espeak-ng; deepgram: Deepgram's live stt, tts openai;
+# each with the LLM brain; realtime: the Realtime brain; see kind_args),
 # BENCH_DENSITY_STOP_WINDOW_MS (240, below), BENCH_DENSITY_NICE (10: the load
 # generators' nice), BENCH_OUT_DENSITY (markdown to append to),
 # VOXGATE_BIN (build/voxgate).
@@ -44,7 +45,10 @@ else
 	HOLD=${BENCH_DENSITY_HOLD:-60}
 fi
 CPS=${BENCH_DENSITY_CPS:-20}
-KIND=${BENCH_DENSITY_KIND:-net}
+# The kinds of call, one after the other: a streaming recogniser, the
+# Realtime brain, the OpenAI-compatible (batch) recogniser.
+KINDS=${BENCH_DENSITY_KIND:-deepgram realtime net}
+KIND=
 NICE=${BENCH_DENSITY_NICE:-10}
 OUT=${BENCH_OUT_DENSITY:-/dev/stdout}
 STT_MS=150
@@ -272,13 +276,8 @@ vg_wav_to_g711 "$FIXTURE" "$VG_TMP/speech.ul" || vg_abort "sox failed"
 } >"$VG_TMP/talk.ul"
 TALK_S=$(awk -v b="$(stat -c %s "$VG_TMP/talk.ul")" 'BEGIN { printf "%.1f", b / 8000 }')
 OA_KEY="sk-bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-CMDS=()
-START=$(date -u +%Y-%m-%dT%H:%MZ)
-LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 standins_start || vg_abort "stand-ins"
-kind_args "$KIND" || vg_abort "kind"
-for n in $LEVELS; do level "$n"; done
-{
+report() {
 	echo
 	echo "## Agent density ($START, $(nproc) cores, load average before $LOAD0)"
 	echo
@@ -308,5 +307,15 @@ for n in $LEVELS; do level "$n"; done
 		echo
 		printf -- '- %s\n' "${PROBLEMS[@]}"
 	fi
-} >>"$OUT"
+}
+for KIND in $KINDS; do
+	RESULTS=()
+	PROBLEMS=()
+	CMDS=()
+	START=$(date -u +%Y-%m-%dT%H:%MZ)
+	LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+	kind_args "$KIND" || vg_abort "kind"
+	for n in $LEVELS; do level "$n"; done
+	report >>"$OUT"
+done
 vg_finish

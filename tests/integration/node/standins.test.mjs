@@ -303,7 +303,7 @@ describe('deepgram', () => {
       await sleep(500);
       const asked = Date.now();
       c.send(JSON.stringify({ type: 'Finalize' }));
-      fin = await c.next((m) => m.type === 'Results' && m.is_final && m.from_finalize && m.__at > asked);
+      fin = await c.next((m) => m.type === 'Results' && m.is_final && m.from_finalize && m.__at >= asked);
       assert.equal(fin.channel.alternatives[0].transcript, 'Second part.');
       assert.ok(fin.__at - asked < 200, `asked late, the final took ${fin.__at - asked} ms`);
       c.ws.close();
