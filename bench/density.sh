@@ -283,6 +283,8 @@ report() {
 	echo
 	if [ "$KIND" = deepgram ]; then
 		echo "Kind \`$KIND\` (stand-ins: $STANDINS; STT final ${STT_MS} ms after the end of speech (Deepgram's finalAfterSpeechMs), first token ${LLM_MS} ms,"
+	elif [ "$KIND" = realtime ]; then
+		echo "Kind \`$KIND\` (stand-ins: $STANDINS; the model's first audio $((LLM_MS + TTS_MS)) ms after the turn is committed,"
 	else
 		echo "Kind \`$KIND\` (stand-ins: $STANDINS; STT final ${STT_MS} ms after the request, first token ${LLM_MS} ms,"
 	fi
