@@ -10,6 +10,7 @@
 #include <string.h>
 #include "core/utf8.h"
 #include "net/wsc.h"
+#include "net/wsguard.h"
 
 /* Above this the joined-message buffer goes back after each message. */
 #define RX_KEEP         (64 * 1024)
@@ -37,20 +38,6 @@ void wsc_rx_reset(struct wsc_rx *rx)
 bool wsc_rx_mid_frame(const struct wsc_rx *rx)
 {
 	return rx->have > 0 || rx->in_payload || rx->msg_op != 0;
-}
-
-static size_t hdr_need(const uint8_t *h)
-{
-	size_t n = 2;
-	uint8_t len7 = h[1] & 0x7f;
-
-	if (len7 == 126)
-		n += 2;
-	else if (len7 == 127)
-		n += 8;
-	if (h[1] & 0x80)
-		n += 4;
-	return n;
 }
 
 /* Codes a close frame may carry (RFC 6455 7.4, IANA's registry). */
@@ -209,7 +196,8 @@ int wsc_rx_next(struct wsc_rx *rx, const uint8_t *p, size_t n, size_t *used,
 			if (i == n)
 				break;
 			rx->hdr[rx->have++] = p[i++];
-			if (rx->have < 2 || rx->have < hdr_need(rx->hdr))
+			if (rx->have < 2 ||
+			    rx->have < wsframe_header_size(rx->hdr))
 				continue;
 			err = frame_start(rx, code, why);
 			if (err) {

@@ -46,7 +46,7 @@ void wsframe_init(struct wsframe *f, bool masked, uint64_t max_payload)
 }
 
 /* Bytes the header needs, known from its first two. */
-static size_t header_size(const uint8_t *h)
+size_t wsframe_header_size(const uint8_t *h)
 {
 	size_t n = 2;
 	uint8_t len7 = h[1] & 0x7f;
@@ -141,13 +141,13 @@ int wsframe_feed(struct wsframe *f, const uint8_t *p, size_t n,
 			n -= take;
 			continue;
 		}
-		need = f->have < 2 ? 2 : header_size(f->hdr);
+		need = f->have < 2 ? 2 : wsframe_header_size(f->hdr);
 		take = need - f->have < n ? need - f->have : n;
 		memcpy(f->hdr + f->have, p, take);
 		f->have += (uint8_t)take;
 		p += take;
 		n -= take;
-		if (f->have < 2 || f->have < header_size(f->hdr))
+		if (f->have < 2 || f->have < wsframe_header_size(f->hdr))
 			continue;
 		f->have = 0;
 		int err = check_header(f, why);

@@ -27,6 +27,8 @@ struct wsframe {
 };
 
 void wsframe_init(struct wsframe *f, bool masked, uint64_t max_payload);
+/* The whole header's length, from its first two bytes (RFC 6455 5.2). */
+size_t wsframe_header_size(const uint8_t *h);
 
 /*
  * Follows n more bytes of the stream. Returns 0, or EPROTO (a header
