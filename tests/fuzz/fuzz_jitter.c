@@ -107,10 +107,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* A look at the head: what a get would release. */
 			struct jitter_frame f;
 
-			if ((op >> 2) == 0)
+			if ((op >> 2) == 0) {
 				jitter_restart(jb);
-			else if ((op >> 2) == 1 && jitter_peek(jb, &f))
+			} else if ((op >> 2) == 1 && jitter_peek(jb, &f)) {
 				check_frame(&f);
+			} else if ((op >> 2) == 2) {
+				/* A listener that reads as packets come. */
+				bool ready = jitter_ready(jb);
+				enum jitter_get_result r =
+				    jitter_get_next(jb, &f);
+
+				if (r == JITTER_GET_FRAME)
+					check_frame(&f);
+				FUZZ_CHECK(!ready || r != JITTER_GET_EMPTY);
+			}
 			break;
 		}
 		default:
