@@ -417,18 +417,6 @@ enum jitter_get_result jitter_get_next(struct jitter *jb,
 	return play_next(jb, s, out);
 }
 
-bool jitter_ready(const struct jitter *jb)
-{
-	const struct slot *s = &jb->slot[jb->next & jb->mask];
-
-	if (!jb->held || !s->used || s->seq != jb->next)
-		return false;
-	/* A late packet holds the next read, as in jitter_get. */
-	if (jb->playing && jb->stretch)
-		return false;
-	return jb->depth >= target(jb) + jb->frame;
-}
-
 bool jitter_peek(const struct jitter *jb, struct jitter_frame *out)
 {
 	const struct slot *s = &jb->slot[jb->next & jb->mask];

@@ -80,13 +80,6 @@ enum jitter_put_result jitter_put(struct jitter *jb, uint16_t seq, uint32_t ts,
                                   uint64_t arrival_us, const uint8_t *payload,
                                   size_t len);
 enum jitter_get_result jitter_get(struct jitter *jb, struct jitter_frame *out);
-/* Whether the next packet is held with the target delay's worth of audio
- * queued behind it: it has waited as long as the buffer means it to, and
- * jitter_get would give it now (or first drop it to bring the delay down,
- * and answer JITTER_GET_LOST for the gap behind it). A pure test, for
- * reading packets as they arrive rather than once per period, which
- * reads a packet whenever it is due, short of the target or not. */
-bool jitter_ready(const struct jitter *jb);
 /* For a listener that needs no smoothing (a VAD, a recogniser): the next
  * packet at once if it is held, whatever the target delay, starting
  * playout if it had not started (JITTER_GET_FRAME); JITTER_GET_LOST for a

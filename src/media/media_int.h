@@ -171,10 +171,6 @@ struct media_session {
 	/* The frame of the next tick went out early (media_session_early):
 	 * that tick sends nothing and the RTP clock has already moved. */
 	bool early;
-	/* The caller's frame of this period went to the agent as it came
-	 * (media_session_hear), and whether it was heard rather than filled
-	 * in: the tick that ends the period reads none. */
-	bool in_early, in_heard;
 	/* An unpaced agent (agent_ops.unpaced) last got frames as packets
 	 * came. */
 	uint64_t unpaced_us;
@@ -326,8 +322,8 @@ void *media_thread_main(void *arg);
 
 /* media_tick.c: one 20 ms frame of every session of mt, at time t. */
 void media_tick(struct media_thread *mt, uint64_t t);
-/* Gives the agent the caller's frame of this period now if it is there
- * (after a packet's arrival and after the tick). */
+/* Gives an unpaced agent (agent_ops.unpaced) the caller's frames that
+ * are there now: after a packet's arrival and after the tick. */
 void media_session_hear(struct media_session *ms);
 /* Sends the agent's frame now if one is ready, the call is silent and
  * nothing else shares its next frame (a room's mix, a DTMF event). */

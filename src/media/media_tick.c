@@ -1,7 +1,7 @@
 /*
  * The 20 ms tick of a media thread: for every session, the caller's audio
- * from the jitter buffer to the agent (as each packet arrives when it can,
- * media_session_hear), the agent's audio back as RTP, and every
+ * from the jitter buffer to the agent (to an unpaced one as each packet
+ * comes, media_session_hear), the agent's audio back as RTP, and every
  * RTCP_INTERVAL_MS a report. Nothing is sent before the caller showed it
  * is where its SDP says (media.h).
  */
@@ -209,34 +209,16 @@ static unsigned hear_unpaced(struct media_session *ms)
 	return n;
 }
 
-/*
- * The period's frame as soon as it is there rather than at the tick that
- * ends the period: the VAD then decides on the packet's arrival, not up
- * to 20 ms later. A period still gets exactly one frame, in order: the
- * tick reads one only when none came early, and the agent's audio out
- * stays at the tick. Only a frame the jitter buffer would give now, of
- * audio, whole: a gap, a buffer still filling, a telephone-event or a
- * packet shorter than a frame are left to the tick.
- */
+/* An unpaced agent's frames as the packets come (after each packet and
+ * after the tick); a paced one hears at the tick alone, where its audio
+ * goes out too. */
 void media_session_hear(struct media_session *ms)
 {
-	struct jitter_frame f;
-
-	if (!ms->cleared || !ms->prm.recv || !ms->ops)
+	if (!ms->cleared || !ms->prm.recv || !ms->ops || !ms->ops->unpaced ||
+	    !ms->ops->unpaced(ms->agent_state))
 		return;
-	if (ms->ops->unpaced && ms->ops->unpaced(ms->agent_state)) {
-		if (hear_unpaced(ms))
-			ms->unpaced_us = clock_mono_us();
-		return;
-	}
-	if (ms->in_early)
-		return;
-	if (ms->fifo_len < FRAME_SAMPLES &&
-	    (!jitter_ready(ms->jb) || !jitter_peek(ms->jb, &f) || !f.len ||
-	     ms->fifo_len + f.samples < FRAME_SAMPLES))
-		return;
-	ms->in_heard = hear(ms, clock_mono_us());
-	ms->in_early = true;
+	if (hear_unpaced(ms))
+		ms->unpaced_us = clock_mono_us();
 }
 
 static void send_rtp(struct media_session *ms, const int16_t *pcm)
@@ -435,10 +417,6 @@ session_tick(struct media_thread *mt, struct media_session *ms, uint64_t t)
 		 * (or the line is silent) here, a period at a time. */
 		if (t - ms->unpaced_us >= UNPACED_WAIT_US)
 			(void)hear(ms, t);
-	} else if (ms->in_early) {
-		/* This period's frame was heard when it came. */
-		ms->in_early = false;
-		heard = ms->in_heard;
 	} else {
 		heard = hear(ms, t);
 	}

@@ -244,46 +244,6 @@ TEST(late)
 	return 0;
 }
 
-/* jitter_ready says when a read would give the next packet with the
- * target queued behind it: never while it is missing, not while the
- * buffer fills, not for the read a late packet holds; and it changes
- * nothing. */
-TEST(ready)
-{
-	struct jitter *jb;
-	struct jitter_frame f;
-
-	CHECK_EQ(jitter_alloc(&jb, RATE, 40, 200), 0);
-	CHECK(!jitter_ready(jb));
-	CHECK_EQ(put(jb, 1), JITTER_PUT_OK);
-	CHECK_EQ(put(jb, 2), JITTER_PUT_OK);
-	CHECK(!jitter_ready(jb)); /* 20 ms behind the first, 40 wanted */
-	CHECK_EQ(put(jb, 3), JITTER_PUT_OK);
-	CHECK(jitter_ready(jb));
-	CHECK(jitter_ready(jb));
-	CHECK_EQ(jitter_depth(jb), 3 * P20MS);
-	CHECK_FRAME(jb, 1);
-	CHECK(!jitter_ready(jb)); /* 2 and 3: 20 ms behind 2 */
-	CHECK_EQ(put(jb, 5), JITTER_PUT_OK);
-	CHECK(jitter_ready(jb));
-	CHECK_FRAME(jb, 2);
-	CHECK_FRAME(jb, 3);
-	CHECK(!jitter_ready(jb)); /* 4 is missing */
-	CHECK_GET(jb, JITTER_GET_LOST);
-	CHECK_EQ(put(jb, 4), JITTER_PUT_LATE);
-	CHECK_EQ(put(jb, 6), JITTER_PUT_OK);
-	CHECK_EQ(put(jb, 7), JITTER_PUT_OK);
-	/* 4 came after its turn: the next read is held */
-	CHECK(!jitter_ready(jb));
-	CHECK_GET(jb, JITTER_GET_EMPTY);
-	CHECK(jitter_ready(jb));
-	CHECK(jitter_peek(jb, &f));
-	CHECK_EQ(f.seq, 5);
-	CHECK_FRAME(jb, 5);
-	mem_deref(jb);
-	return 0;
-}
-
 /* jitter_get_next gives each packet as soon as it is the next, whatever
  * the target; waits for one out of order, calls a gap two later packets
  * have passed lost; and jitter_get reads on from where it left. */
@@ -1152,7 +1112,6 @@ int main(void)
 	RUN(loss);
 	RUN(peek_behind_gap);
 	RUN(late);
-	RUN(ready);
 	RUN(get_next);
 	RUN(duplicate);
 	RUN(max_delay);

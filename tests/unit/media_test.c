@@ -2097,72 +2097,6 @@ static size_t clocked_out(void *state, int16_t *pcm, size_t n)
 	return n;
 }
 
-static const struct agent_ops clocked_agent = {
-    .name = "clocked",
-    .audio_in = clocked_in,
-    .audio_out = clocked_out,
-    .stop = spurt_stop,
-};
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/*
- * The caller's packets arrive 10 ms before the engine's ticks (their
- * phase read from the agent's own packets): the agent hears a frame as
- * the packet that lets the jitter buffer give it arrives, not at the next
- * tick, 10 ms later. Still one frame heard for every frame said.
- */
-TEST(frame_heard_on_arrival)
-{
-	enum { N = 40 };
-	static struct clocked a;
-	struct media_params prm;
-	uint64_t tick, sent_us[N], delay_us[64];
-	unsigned ins, outs;
-
-	memset(&a, 0, sizeof(a));
-	CHECK_EQ(peer_open(&A), 0);
-	CHECK_EQ(sess_alloc(&S, engine), 0);
-	prm = params(MEDIA_PT_PCMU, &A, NULL);
-	CHECK_EQ(media_session_start(S.ms, &prm, &clocked_agent, &a), 0);
-	S.started = true;
-	media_session_confirm(S.ms);
-	WAIT(A.nrx >= 5, 1000);
-	CHECK(A.nrx >= 5);
-	tick = A.rx[A.nrx - 1].t_us;
-	for (unsigned j = 0; j < N; j++) {
-		sleep_until(tick + 20000u * (j + 2) - 10000u);
-		sent_us[j] = now_us();
-		send_tone(&A, S.port, j);
-	}
-	sleep_loop(100);
-	ins = atomic_load(&a.ins);
-	outs = atomic_load(&a.outs);
-	CHECK_OK(sess_stop(&S));
-	CHECK(sess_release(&S));
-	peer_close(&A);
-
-	/* the buffer holds jitter_min_ms: all but its last frames */
-	CHECK(a.nheard >= N - 6);
-	for (unsigned i = 0; i < a.nheard; i++) {
-		unsigned j = 0;
-
-		while (j + 1 < N && sent_us[j + 1] <= a.heard_us[i])
-			j++;
-		delay_us[i] = a.heard_us[i] - sent_us[j];
-	}
-	qsort(delay_us, a.nheard, sizeof(delay_us[0]), cmp_u64);
-	/* 10 ms at the tick; the bound is loose for a loaded machine */
-	CHECK(delay_us[a.nheard / 2] < 4000);
-	CHECK(ins + 1 >= outs && ins <= outs + 1);
-	return 0;
-}
-
 static bool always(void *state)
 {
 	(void)state;
@@ -3018,7 +2952,6 @@ int main(void)
 	RUN(sockets_above_1024);
 	RUN(rtcp_reports);
 	RUN(first_frame_early);
-	RUN(frame_heard_on_arrival);
 	RUN(unpaced_hears_a_burst_at_once);
 
 	for (size_t i = 0; i < sizeof(sessions) / sizeof(sessions[0]); i++) {
