@@ -3,7 +3,8 @@
  *
  * An agent is a set of operations over per-call state. start and stop run on
  * the signalling thread at answer and after hang-up; audio_in and audio_out
- * run on the call's media thread every 20 ms and must neither block nor
+ * run on the call's media thread every 20 ms (audio_in, for an unpaced
+ * agent, as the caller's packets come) and must neither block nor
  * allocate. Audio is 16-bit mono PCM at the call's sample rate.
  */
 #ifndef VOXGATE_MEDIA_AGENT_H
