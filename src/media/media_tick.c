@@ -88,6 +88,40 @@ enum pulled {
 	PULLED_CONCEALED, /* a frame in the fifo, partly filled in */
 };
 
+/* One read of the jitter buffer into the fifo: a packet decoded (a
+ * telephone-event only noted: no voice to continue), or a lost packet's
+ * samples filled in while that lasts. TAKEN_NONE: no room for them. */
+enum taken {
+	TAKEN_NONE,
+	TAKEN_HEARD,
+	TAKEN_FILLED,
+};
+
+static enum taken fifo_take(struct media_session *ms, enum jitter_get_result r,
+                            const struct jitter_frame *f)
+{
+	size_t room = PCM_FIFO_SAMPLES - ms->fifo_len;
+	size_t n = f->samples < room ? f->samples : room;
+	bool filled;
+
+	if (r == JITTER_GET_FRAME) {
+		if (!f->len) {
+			ms->plc_run = PLC_MAX_SAMPLES;
+		} else {
+			decode_into_fifo(ms, f);
+			ms->fifo_arrival_us = f->arrival_us;
+		}
+		return TAKEN_HEARD;
+	}
+	if (!n)
+		return TAKEN_NONE;
+	filled = conceal(ms, ms->fifo + ms->fifo_len, n) > 0;
+	if (filled)
+		ms->stats.concealed++;
+	ms->fifo_len += n;
+	return filled ? TAKEN_FILLED : TAKEN_HEARD;
+}
+
 /* Fills the fifo with at least one frame from the jitter buffer, filling
  * in what is missing for a short while. */
 static enum pulled pull_frame(struct media_session *ms)
@@ -96,29 +130,21 @@ static enum pulled pull_frame(struct media_session *ms)
 	bool filled = false;
 
 	while (ms->fifo_len < FRAME_SAMPLES) {
-		switch (jitter_get(ms->jb, &f)) {
+		enum jitter_get_result r = jitter_get(ms->jb, &f);
+
+		switch (r) {
 		case JITTER_GET_FRAME:
-			if (!f.len) {
-				/* A telephone-event: no voice to continue. */
-				ms->plc_run = PLC_MAX_SAMPLES;
+		case JITTER_GET_LOST:
+			switch (fifo_take(ms, r, &f)) {
+			case TAKEN_NONE:
+				return PULLED_NONE;
+			case TAKEN_FILLED:
+				filled = true;
+				break;
+			case TAKEN_HEARD:
 				break;
 			}
-			decode_into_fifo(ms, &f);
-			ms->fifo_arrival_us = f.arrival_us;
 			break;
-		case JITTER_GET_LOST: {
-			size_t room = PCM_FIFO_SAMPLES - ms->fifo_len;
-			size_t n = f.samples < room ? f.samples : room;
-
-			if (!n)
-				return PULLED_NONE;
-			if (conceal(ms, ms->fifo + ms->fifo_len, n)) {
-				ms->stats.concealed++;
-				filled = true;
-			}
-			ms->fifo_len += n;
-			break;
-		}
 		case JITTER_GET_EMPTY:
 			/* The frame was due: late, lost at the end of a
 			 * burst, or the buffer deepening. */
@@ -179,32 +205,15 @@ static unsigned hear_unpaced(struct media_session *ms)
 			n++;
 			continue;
 		}
-		switch (jitter_get_next(ms->jb, &f)) {
-		case JITTER_GET_FRAME:
-			if (!f.len) {
-				/* A telephone-event: no voice to continue. */
-				ms->plc_run = PLC_MAX_SAMPLES;
-				break;
-			}
-			decode_into_fifo(ms, &f);
-			ms->fifo_arrival_us = f.arrival_us;
-			break;
-		case JITTER_GET_LOST: {
-			size_t room = PCM_FIFO_SAMPLES - ms->fifo_len;
-			size_t k = f.samples < room ? f.samples : room;
+		enum jitter_get_result r = jitter_get_next(ms->jb, &f);
 
-			if (!k)
-				return n;
-			if (conceal(ms, ms->fifo + ms->fifo_len, k))
-				ms->stats.concealed++;
-			ms->fifo_len += k;
-			/* No packet's arrival to measure from. */
-			ms->fifo_arrival_us = clock_mono_us();
-			break;
-		}
-		case JITTER_GET_EMPTY:
+		if (r == JITTER_GET_EMPTY)
 			return n;
-		}
+		if (fifo_take(ms, r, &f) == TAKEN_NONE)
+			return n;
+		/* A gap filled in: no packet's arrival to measure from. */
+		if (r == JITTER_GET_LOST)
+			ms->fifo_arrival_us = clock_mono_us();
 	}
 	return n;
 }
