@@ -47,6 +47,11 @@ static bool permitted(const struct call_ctx *c, enum grant g)
 		return room_admin(c, api_req_str(c, "room"));
 	case GRANT_SIP_ADMIN:
 		return gr->sip_admin;
+	case GRANT_SIP_CALL:
+		return gr->sip_call;
+	case GRANT_SIP_CALL_ROOM_ADMIN:
+		return gr->sip_call &&
+		       room_admin(c, api_req_str(c, "roomName"));
 	}
 	return false;
 }
@@ -322,6 +327,12 @@ void api_set_draining(struct api *api)
 {
 	if (api)
 		api->draining = true;
+}
+
+void api_set_sipua(struct api *api, struct sipua *sipua)
+{
+	if (api)
+		api->sipua = sipua;
 }
 
 void api_changed(struct call_ctx *c)

@@ -21,6 +21,7 @@ struct rtc;
 struct lkagent;
 struct mbuf;
 struct rooms;
+struct sipua;
 struct store;
 
 struct api_params {
@@ -56,6 +57,11 @@ void api_set_ready(struct api *api, bool ready);
 /* /healthz answers 503 "draining" from now on, so that a load balancer
  * stops sending new work; everything else keeps being served. */
 void api_set_draining(struct api *api);
+
+/* The SIP edge, for CreateSIPParticipant and TransferSIPParticipant
+ * (borrowed; NULL again before it is freed). Until set, they answer
+ * unavailable. */
+void api_set_sipua(struct api *api, struct sipua *sipua);
 
 /* A request to /twirp/..., as the HTTP server hands it over; its body is
  * msg->mb. Exposed so that requests can be driven without a socket: with

@@ -20,6 +20,7 @@ struct api {
 	bool draining;
 	api_changed_h *changedh;
 	void *arg;
+	struct sipua *sipua; /* borrowed; NULL until api_set_sipua */
 };
 
 enum grant {
@@ -27,6 +28,8 @@ enum grant {
 	GRANT_ROOM_LIST,
 	GRANT_ROOM_ADMIN,
 	GRANT_SIP_ADMIN,
+	GRANT_SIP_CALL,            /* sip.call */
+	GRANT_SIP_CALL_ROOM_ADMIN, /* sip.call and roomAdmin of roomName */
 };
 
 /* One request on its way through a handler. */
@@ -57,6 +60,21 @@ void api_changed(struct call_ctx *c);
 
 /* A Twirp error: {code, msg} with the code's HTTP status. */
 void api_twirp_error(struct http_conn *conn, const char *code, const char *msg);
+/* The Twirp code LiveKit gives a SIP failure status: 486/600
+ * resource_exhausted, 404/604 not_found, 401/403/407/603
+ * permission_denied, 408/480 deadline_exceeded, 487 canceled, 5xx
+ * failed_precondition, other codes unavailable. */
+const char *api_sip_twirp_code(uint16_t scode);
+/* A SIP failure as LiveKit reports it: code from scode (unless code is
+ * set), msg "<scode> <reason>" (prefix and ": " before it when set) and
+ * meta {sip_status_code, sip_status}. */
+void api_twirp_sip_error(struct http_conn *conn, const char *code,
+                         const char *prefix, uint16_t scode,
+                         const char *reason);
+/* 200 with camel (stolen) in snake_case, on a connection held for a reply
+ * that comes later (mem_ref'd by the one who waits). A client that went
+ * away meanwhile makes the reply a no-op. */
+void api_reply_conn(struct http_conn *conn, json_t *camel);
 void api_plain(struct http_conn *conn, uint16_t status, const char *reason,
                const char *text);
 /* 200 with camel (stolen) in snake_case. */

@@ -59,6 +59,51 @@ void api_twirp_error(struct http_conn *conn, const char *code, const char *msg)
 	           json_pack("{s:s,s:s}", "code", code, "msg", msg));
 }
 
+const char *api_sip_twirp_code(uint16_t scode)
+{
+	switch (scode) {
+	case 486:
+	case 600:
+		return "resource_exhausted";
+	case 404:
+	case 604:
+		return "not_found";
+	case 401:
+	case 403:
+	case 407:
+	case 603:
+		return "permission_denied";
+	case 408:
+	case 480:
+		return "deadline_exceeded";
+	case 487:
+		return "canceled";
+	default:
+		break;
+	}
+	if (scode >= 500 && scode < 600)
+		return "failed_precondition";
+	return "unavailable";
+}
+
+void api_twirp_sip_error(struct http_conn *conn, const char *code,
+                         const char *prefix, uint16_t scode, const char *reason)
+{
+	char msg[320], num[8];
+
+	if (!code)
+		code = api_sip_twirp_code(scode);
+	if (!reason)
+		reason = "";
+	snprintf(msg, sizeof(msg), "%s%s%u %s", prefix ? prefix : "",
+	         prefix ? ": " : "", scode, reason);
+	snprintf(num, sizeof(num), "%u", scode);
+	reply_json(conn, twirp_status(code), "Error",
+	           json_pack("{s:s,s:s,s:{s:s,s:s}}", "code", code, "msg", msg,
+	                     "meta", "sip_status_code", num, "sip_status",
+	                     reason));
+}
+
 void api_plain(struct http_conn *conn, uint16_t status, const char *reason,
                const char *text)
 {
@@ -160,12 +205,17 @@ json_t *api_rename_keys(const json_t *v, bool to_snake)
 	return json_deep_copy(v);
 }
 
-void api_reply_ok(struct call_ctx *c, json_t *camel)
+void api_reply_conn(struct http_conn *conn, json_t *camel)
 {
 	json_t *snake = api_rename_keys(camel, true);
 
 	json_decref(camel);
-	reply_json(c->conn, 200, "OK", snake);
+	reply_json(conn, 200, "OK", snake);
+}
+
+void api_reply_ok(struct call_ctx *c, json_t *camel)
+{
+	api_reply_conn(c->conn, camel);
 }
 
 /* ---- request helpers -------------------------------------------------- */

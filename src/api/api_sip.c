@@ -9,6 +9,7 @@
 #include "core/id.h"
 #include "core/log.h"
 #include "sip/routing.h"
+#include "sip/sipx.h"
 
 #define MISSING_TRUNK "requested sip trunk does not exist"
 #define MISSING_RULE  "requested sip dispatch rule does not exist"
@@ -125,6 +126,19 @@ static bool outbound_address_ok(const char *a)
 	       !strchr(a, '@') && !strchr(a, ';') && !strstr(a, "transport=");
 }
 
+/* A trunk's headers go into the messages of its calls: checked when
+ * written, so that a call never finds one it must drop. */
+static const char *headers_why(const json_t *trunk)
+{
+	const char *why = NULL;
+	char buf[4096];
+
+	if (sipx_headers_format(json_object_get(trunk, "headers"), true, buf,
+	                        sizeof(buf), &why))
+		return why;
+	return NULL;
+}
+
 void api_create_trunk(struct call_ctx *c)
 {
 	bool inbound = c->kind == STORE_TRUNK_INBOUND;
@@ -176,6 +190,12 @@ void api_create_trunk(struct call_ctx *c)
 		    c->conn, "invalid_argument",
 		    "trunk address should be a hostname or IP, not SIP "
 		    "URI");
+		return;
+	}
+	why = headers_why(trunk);
+	if (why) {
+		json_decref(trunk);
+		api_twirp_error(c->conn, "invalid_argument", why);
 		return;
 	}
 	id_make(id, sizeof(id), "ST_");
@@ -637,6 +657,8 @@ void api_update_trunk(struct call_ctx *c)
 		err = EINVAL;
 		why = "trunk address should be a hostname or IP, not SIP URI";
 	}
+	if (!err && (why = headers_why(trunk)) != NULL)
+		err = EINVAL;
 	if (err) {
 		api_twirp_error(c->conn, "invalid_argument", why);
 		goto out;

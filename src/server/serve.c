@@ -735,6 +735,7 @@ int serve(int argc, char **argv)
 		        cfg->sip_host, cfg->sip_port, strerror(err));
 		goto out;
 	}
+	api_set_sipua(srv.api, srv.ua);
 
 	char ext[64];
 	re_snprintf(ext, sizeof(ext), "%j", &up.external);

@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include "core/libre.h"
 #include "sip/dispatch.h"
+#include "sip/sipx.h"
 #include "sip/routing.h"
 #include "sip/hosts.h"
 #include "store/store.h"
@@ -283,42 +284,6 @@ static json_t *attributes(const struct dispatch_call *call, const json_t *trunk,
 	return a;
 }
 
-/* RFC 3261 token characters: a header name from the API must not be able
- * to end the header block or start another header. */
-static bool header_name_ok(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (!isalnum((unsigned char)*s) && !strchr("-.!%*_+`'~", *s))
-			return false;
-	}
-	return true;
-}
-
-static void trunk_headers(const json_t *trunk, char *out, size_t sz)
-{
-	size_t len = 0;
-	const char *k;
-	json_t *v;
-
-	out[0] = '\0';
-	json_object_foreach(json_object_get(trunk, "headers"), k, v)
-	{
-		const char *val = json_string_value(v);
-		int n;
-
-		if (!val || !header_name_ok(k) || strpbrk(val, "\r\n"))
-			continue;
-		n = snprintf(out + len, sz - len, "%s: %s\r\n", k, val);
-		if (n < 0 || (size_t)n >= sz - len) {
-			out[len] = '\0';
-			break;
-		}
-		len += (size_t)n;
-	}
-}
-
 /* Twilio's call, when no rule takes it: its room is named after the
  * CallSid, as for its Media Streams. A CallSid is "CA" and 32 hex
  * digits; anything but letters and digits is not one. */
@@ -456,7 +421,9 @@ void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
 			             : "voxgate");
 			return;
 		}
-		trunk_headers(trunk, res->headers, sizeof(res->headers));
+		(void)sipx_headers_format(json_object_get(trunk, "headers"),
+		                          false, res->headers,
+		                          sizeof(res->headers), NULL);
 		/* A carrier's own trunk: it checked where the INVITE came
 		 * from, or who sent it. */
 		carrier = routing_trunk_checks_source(trunk) ||

@@ -1,0 +1,28 @@
+/*
+ * SIP header text that voxgate writes from API input (a trunk's or a
+ * request's `headers`): what may go into a request or reply we send.
+ */
+#ifndef VOXGATE_SIP_SIPX_H
+#define VOXGATE_SIP_SIPX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <jansson.h>
+
+/* 0 when "name: value" may be added to a message voxgate sends: name is an
+ * RFC 3261 token and not a header the SIP stack writes itself (Via, From,
+ * To, Call-ID, CSeq, Contact, Content-*, Max-Forwards, Route, Refer-To,
+ * Event, ...), value has no CR, LF or NUL and fits 1024 bytes. EINVAL
+ * with why otherwise. */
+int sipx_header_check(const char *name, const char *value, const char **why);
+
+/* Writes the entries of the JSON object headers (NULL or absent: none) as
+ * "Name: value\r\n" lines into out. strict: the first entry that fails
+ * sipx_header_check, or a value that is not a string, is EINVAL with why
+ * (and E2BIG when out is too small), for a request to refuse; otherwise
+ * such entries are skipped and what does not fit is left out, for stored
+ * trunks that were checked when written. out is always terminated. */
+int sipx_headers_format(const json_t *headers, bool strict, char *out,
+                        size_t sz, const char **why);
+
+#endif
