@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
+#include "core/libre.h"
 #include "api/api.h"
 #include "store/store.h"
 
@@ -21,6 +22,7 @@ struct api {
 	api_changed_h *changedh;
 	void *arg;
 	struct sipua *sipua; /* borrowed; NULL until api_set_sipua */
+	struct list dials;   /* CreateSIPParticipant requests waiting */
 };
 
 enum grant {
@@ -124,6 +126,10 @@ void api_create_rule(struct call_ctx *c);
 void api_list_rules(struct call_ctx *c);
 void api_update_rule(struct call_ctx *c);
 void api_delete_rule(struct call_ctx *c);
+/* CreateSIPParticipant: dials out (sip/sipua.h sipua_dial). */
+void api_create_participant(struct call_ctx *c);
+/* Forgets the requests still waiting for a call's outcome (shutdown). */
+void api_dials_forget(struct api *api);
 
 /* ---- api_agents.c: AgentDispatchService -------------------------------- */
 

@@ -253,6 +253,7 @@ static int metrics_handler(struct mbuf *mb, void *arg)
 	int err = srv->hub ? hub_metrics(srv->hub, mb) : 0;
 
 	err = err ? err : lkagent_metrics(srv->lkagent, mb);
+	err = err ? err : sipua_metrics(srv->ua, mb);
 	return err ? err : rtc_metrics(srv->rtc, mb);
 }
 

@@ -371,6 +371,53 @@ static int join(struct dispatch *d, const struct dispatch_call *call,
 	return err;
 }
 
+int dispatch_join_outbound(struct dispatch *d,
+                           const struct dispatch_outbound *o,
+                           participant_kick_h *kickh, void *arg,
+                           struct participant **pp)
+{
+	json_t *attrs = json_object();
+	struct room *room;
+	const char *k;
+	json_t *v;
+	int err;
+
+	if (!d || !o || !o->room || !*o->room || !o->identity || !pp)
+		return EINVAL;
+	json_object_foreach((json_t *)o->attrs, k, v)
+	{
+		if (json_is_string(v))
+			json_object_set(attrs, k, v);
+	}
+	/* Ours win: sip.callStatus must tell the call's state. */
+	json_object_set_new(attrs, "sip.callID", json_string(o->call_id));
+	json_object_set_new(attrs, "sip.callStatus", json_string("dialing"));
+	json_object_set_new(attrs, "sip.trunkID", json_string(o->trunk_id));
+	json_object_set_new(attrs, "sip.hostname", json_string(o->hostname));
+	if (!o->hide_number) {
+		json_object_set_new(attrs, "sip.phoneNumber",
+		                    json_string(o->phone));
+		json_object_set_new(attrs, "sip.trunkPhoneNumber",
+		                    json_string(o->trunk_phone));
+	}
+	err = room_ensure(d->prm.rooms, o->room, NULL, &room, NULL);
+	if (!err) {
+		const struct participant_info info = {
+		    .identity = o->identity,
+		    .name = o->name,
+		    .kind = "SIP",
+		    .metadata = o->metadata,
+		    .attributes = attrs,
+		    .track = &participant_phone_track,
+		};
+		const struct participant_ops ops = {.kick = kickh};
+
+		err = participant_join(room, &info, &ops, arg, pp);
+	}
+	json_decref(attrs);
+	return err;
+}
+
 static bool host_match(const char *name, const char *ip, void *arg)
 {
 	return hosts_match(arg, name, ip);

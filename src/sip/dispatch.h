@@ -115,4 +115,25 @@ void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
                     bool authenticated, participant_kick_h *kickh, void *arg,
                     struct dispatch_result *res);
 
+/* The callee of an outbound call (CreateSIPParticipant). */
+struct dispatch_outbound {
+	const char *room, *identity, *name, *metadata;
+	const struct json_t *attrs; /* participantAttributes, or NULL */
+	const char *call_id;        /* SCL_... */
+	const char *trunk_id;       /* "" for an inline trunk */
+	const char *phone;          /* the callee's number */
+	const char *trunk_phone;    /* ours, in From */
+	const char *hostname;       /* the trunk's address */
+	bool hide_number;
+};
+
+/* Opens the room and joins the callee as a SIP participant with the sip.*
+ * attributes LiveKit sets on outbound calls (sip.callStatus "dialing"),
+ * over the request's own attributes. EEXIST for an identity already in the
+ * room, EMLINK for a full one. */
+int dispatch_join_outbound(struct dispatch *d,
+                           const struct dispatch_outbound *o,
+                           participant_kick_h *kickh, void *arg,
+                           struct participant **pp);
+
 #endif

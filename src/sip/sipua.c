@@ -22,6 +22,7 @@
 #include "sip/tries.h"
 #include "mstream/bot.h"
 #include "agent/clip.h"
+#include "agent/agents.h"
 #include "room/room.h"
 #include "media/webrtc.h"
 #include "core/log.h"
@@ -54,6 +55,7 @@ static void call_destructor(void *arg)
 	tmr_cancel(&call->sess_tmr);
 	list_unlink(&call->le);
 	mem_deref((void *)call->invite);
+	mem_deref(call->dial);
 	mem_deref(call->sess);
 	mem_deref(call->media);
 	mem_deref(call->sdp);
@@ -78,13 +80,15 @@ static void call_finish(struct call *call)
 	uint64_t dur = call->answer_ms ? now - call->answer_ms : 0;
 
 	log_event(LOGL_INFO, call->id, "call_end",
-	          "by=%s reason=\"%s\" duration_ms=%llu packets_in=%llu "
+	          "direction=%s by=%s reason=\"%s\" duration_ms=%llu "
+	          "packets_in=%llu "
 	          "packets_out=%llu lost=%llu late=%llu discarded=%llu "
 	          "duplicate=%llu underrun=%llu stretched=%llu concealed=%llu "
 	          "jitter_ms=%u "
 	          "wrong_source=%llu unknown_pt=%llu malformed=%llu "
 	          "dtmf_in=%llu",
-	          call->end_by, call->end_reason, (unsigned long long)dur,
+	          call->outbound ? "outbound" : "inbound", call->end_by,
+	          call->end_reason, (unsigned long long)dur,
 	          (unsigned long long)(st ? st->packets_in : 0),
 	          (unsigned long long)(st ? st->packets_out : 0),
 	          (unsigned long long)(st ? st->lost : 0),
@@ -136,6 +140,8 @@ void sipua_call_end(struct call *call, const char *by, const char *reason,
 		return;
 	call->ending = true;
 	call->end_by = by;
+	if (call->outbound)
+		sipua_dial_ending(call, reason);
 	if (call->participant) {
 		participant_leave(call->participant, !strcmp(by, "server")
 		                                         ? "SERVER_SHUTDOWN"
@@ -147,7 +153,9 @@ void sipua_call_end(struct call *call, const char *by, const char *reason,
 	tmr_cancel(&call->limit_tmr);
 	tmr_cancel(&call->pin_tmr);
 
-	if (call->sess && !call->answer_ms && scode) {
+	/* An outbound call has no INVITE of ours to answer: releasing the
+	 * session sends CANCEL or BYE. */
+	if (call->sess && !call->answer_ms && scode && !call->outbound) {
 		(void)sipsess_reject(call->sess, scode, reason, NULL);
 		call->end_scode = scode;
 	}
@@ -194,6 +202,14 @@ static int sdp_prepare(struct call *call)
 {
 	return sipua_sdp_alloc(&call->sdp, &call->sdpm, &call->ua->prm.external,
 	                       media_session_port(call->media));
+}
+
+int sipua_call_media(struct call *call)
+{
+	int err = media_session_alloc(&call->media, call->ua->prm.media,
+	                              media_event, call);
+
+	return err ? err : sdp_prepare(call);
 }
 
 /* The call's negotiated stream, where media may go: ENOENT when there is
@@ -264,6 +280,12 @@ int sipua_start_agent(struct call *call, const struct agent_ops **opsp,
 	};
 
 	*statep = NULL;
+	/* Early media: the callee is heard before it answers, and no agent
+	 * talks to a call that is not yet one. */
+	if (call->agent_held) {
+		*opsp = &agent_none;
+		return agent_none.start(statep, &info, assets);
+	}
 	if (call->pin == PIN_COLLECTING) {
 		*opsp = &agent_clip;
 		return agent_clip_start(statep, assets->pin_prompt,
@@ -278,7 +300,7 @@ int sipua_start_agent(struct call *call, const struct agent_ops **opsp,
 	return (*opsp)->start(statep, &info, assets);
 }
 
-static int start_media(struct call *call)
+int sipua_start_media(struct call *call)
 {
 	struct media_params mp;
 	const struct agent_ops *ops;
@@ -319,8 +341,8 @@ static int start_media(struct call *call)
 
 /* ---- session handlers ------------------------------------------------- */
 
-static int offer_handler(struct mbuf **descp, const struct sip_msg *msg,
-                         void *arg)
+int sipua_offer_handler(struct mbuf **descp, const struct sip_msg *msg,
+                        void *arg)
 {
 	struct call *call = arg;
 	struct media_params mp;
@@ -345,7 +367,7 @@ static int offer_handler(struct mbuf **descp, const struct sip_msg *msg,
 		return EPROTO;
 	}
 	sdp_set_direction(call);
-	err = start_media(call);
+	err = sipua_start_media(call);
 	if (err)
 		return err;
 	log_event(LOGL_INFO, call->id, "reinvite", "remote=%s direction=%s",
@@ -370,7 +392,7 @@ static int answer_handler(const struct sip_msg *msg, void *arg)
 		err = EPROTO;
 	} else if ((err = sdp_decode(call->sdp, msg->mb, false))) {
 		why = "malformed SDP";
-	} else if ((err = start_media(call))) {
+	} else if ((err = sipua_start_media(call))) {
 		why = err == ENOENT ? "no common codec" : "media start failed";
 	}
 	if (err) {
@@ -424,6 +446,12 @@ static void limit_handler(void *arg)
 	sipua_call_end(call, "server", "max call duration", 0);
 }
 
+void sipua_limit_start(struct call *call, uint32_t ms)
+{
+	if (ms)
+		tmr_start(&call->limit_tmr, ms, limit_handler, call);
+}
+
 static void answer_call(void *arg)
 {
 	struct call *call = arg;
@@ -434,7 +462,7 @@ static void answer_call(void *arg)
 	/* Media starts on answer, not on INVITE: the caller sends nothing
 	 * while it rings, which must not count towards the media timeout. */
 	if (call->remote_offer) {
-		err = start_media(call);
+		err = sipua_start_media(call);
 		if (err) {
 			log_event(LOGL_ERROR, call->id, "media_failed",
 			          "error=\"%s\"", strerror(err));
@@ -518,6 +546,21 @@ static const char *invite_problem(const struct sip_msg *msg)
 	return NULL;
 }
 
+struct call *sipua_call_alloc(struct sipua *ua)
+{
+	struct call *call = mem_zalloc(sizeof(*call), call_destructor);
+
+	if (!call)
+		return NULL;
+	call->ua = ua;
+	call->invite_ms = clock_mono_ms();
+	tmr_init(&call->answer_tmr);
+	tmr_init(&call->limit_tmr);
+	tmr_init(&call->pin_tmr);
+	tmr_init(&call->sess_tmr);
+	return call;
+}
+
 static void conn_handler(const struct sip_msg *msg, void *arg)
 {
 	struct sipua *ua = arg;
@@ -547,17 +590,11 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 		return;
 	}
 
-	call = mem_zalloc(sizeof(*call), call_destructor);
+	call = sipua_call_alloc(ua);
 	if (!call) {
 		sipua_reply_reject(ua, msg, 500, "Out of memory");
 		return;
 	}
-	call->ua = ua;
-	call->invite_ms = clock_mono_ms();
-	tmr_init(&call->answer_tmr);
-	tmr_init(&call->limit_tmr);
-	tmr_init(&call->pin_tmr);
-	tmr_init(&call->sess_tmr);
 	sipua_pl_copy(call->id, sizeof(call->id), &msg->callid);
 	call->src = msg->src;
 	(void)re_snprintf(call->from, sizeof(call->from), "%H", uri_encode,
@@ -607,8 +644,8 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 	                     msg->tp == SIP_TRANSP_TCP ? ua->contact_tcp
 	                                               : ua->contact_udp,
 	                     "application/sdp", NULL, NULL, NULL, false,
-	                     offer_handler, answer_handler, estab_handler, NULL,
-	                     NULL, close_handler, call, ALLOW_HDR);
+	                     sipua_offer_handler, answer_handler, estab_handler,
+	                     NULL, NULL, close_handler, call, ALLOW_HDR);
 	if (err) {
 		refuse(call, msg, 400, "Cannot establish dialog");
 		goto fail;
@@ -669,6 +706,7 @@ void sipua_drain(struct sipua *ua, uint32_t timeout_ms, sipua_idle_h *idleh,
 	ua->idleh = idleh;
 	ua->idle_arg = arg;
 	tmr_start(&ua->drain_tmr, timeout_ms, drain_timeout, ua);
+	sipua_dial_drain(ua);
 	check_idle(ua);
 }
 
@@ -689,6 +727,7 @@ static void ua_destructor(void *arg)
 	mem_deref(ua->sock);
 	sip_close(ua->sip, true);
 	mem_deref(ua->sip);
+	mem_deref(ua->dnsc);
 	mem_deref(ua->contact_udp);
 	mem_deref(ua->contact_tcp);
 }
@@ -713,10 +752,21 @@ int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
 	if (err)
 		goto out;
 
+	/* Outbound trunks name hosts (RFC 3263: NAPTR, SRV, A): without a
+	 * resolver libre can only reach IP literals. A host with no name
+	 * servers still dials IPs. */
+	{
+		struct sa ns[4];
+		uint32_t n = 4;
+		char domain[64];
+
+		if (!dns_srv_get(domain, sizeof(domain), ns, &n) && n)
+			(void)dnsc_alloc(&ua->dnsc, NULL, ns, n);
+	}
 	/* Hash tables sized for thousands of live transactions at hundreds of
 	 * calls a second (a server transaction lives 32 s). */
-	err =
-	    sip_alloc(&ua->sip, NULL, 4096, 4096, 4096, "voxgate", NULL, NULL);
+	err = sip_alloc(&ua->sip, ua->dnsc, 4096, 4096, 4096, "voxgate", NULL,
+	                NULL);
 	if (err)
 		goto out;
 	err = sip_transp_add(ua->sip, SIP_TRANSP_UDP, &prm->listen);

@@ -42,5 +42,7 @@ int sipua_alloc(struct sipua **uap, const struct sipua_params *prm);
 void sipua_drain(struct sipua *ua, uint32_t timeout_ms, sipua_idle_h *idleh,
                  void *arg);
 unsigned sipua_call_count(const struct sipua *ua);
+/* voxgate_sip_calls{direction}: the calls up now, for /metrics. */
+int sipua_metrics(const struct sipua *ua, struct mbuf *mb);
 
 #endif

@@ -8,6 +8,8 @@
  *   sipua_auth.c   digest auth of trunks with credentials: nonces and
  *                  their single use
  *   sipua_pin.c    the PIN stage of rules with a PIN, and the caller's keys
+ *   sipua_dial.c   outbound calls (CreateSIPParticipant): the INVITE we
+ *                  send, its answer or failure, CANCEL, early media, DTMF
  *
  * All on the signalling thread.
  */
@@ -40,6 +42,7 @@ struct sipua {
 	struct sip_lsnr *lsnr;
 	struct list calls;
 	char *contact_udp, *contact_tcp;
+	struct dnsc *dnsc; /* outbound trunks name hosts; NULL: IPs only */
 	bool draining;
 	sipua_idle_h *idleh;
 	void *idle_arg;
@@ -95,6 +98,11 @@ struct call {
 	const char *end_by;
 	char end_reason[64];
 	uint16_t end_scode; /* the final response that refused the call */
+	/* An outbound call (sipua_dial.c): we sent the INVITE. */
+	bool outbound;
+	struct sipua_dial *dial; /* its dial state, owned; NULL inbound */
+	/* Early media runs without the agent until the answer. */
+	bool agent_held;
 };
 
 /* What routing reads from the INVITE; the dispatch_call points into it. */
@@ -143,6 +151,18 @@ void sipua_reply_reject(struct sipua *ua, const struct sip_msg *msg,
 int sipua_start_agent(struct call *call, const struct agent_ops **opsp,
                       void **statep);
 
+/* A new call on ua, not yet listed (mem_deref frees it). */
+struct call *sipua_call_alloc(struct sipua *ua);
+/* The call's media session and our SDP on its port. */
+int sipua_call_media(struct call *call);
+/* Starts (or updates) the media and the agent from call->sdp. */
+int sipua_start_media(struct call *call);
+/* Re-INVITEs of an established call (sipsess offerh). */
+int sipua_offer_handler(struct mbuf **descp, const struct sip_msg *msg,
+                        void *arg);
+/* The call ends after ms (0: never). */
+void sipua_limit_start(struct call *call, uint32_t ms);
+
 /* sipua_route.c */
 
 /* Puts the caller in a room, or readies the PIN stage. false when the
@@ -177,5 +197,13 @@ bool sipua_pin_refused(struct sipua *ua, struct call *call,
 void sipua_pin_digits(struct call *call);
 /* The pin_timeout_ms timer: no PIN came. */
 void sipua_pin_timeout(void *arg);
+
+/* sipua_dial.c */
+
+/* The call is ending (sipua_call_end): an API request still waiting
+ * hears why, and the participant is told the call hung up. */
+void sipua_dial_ending(struct call *call, const char *reason);
+/* Outbound calls not yet answered are cancelled at once when draining. */
+void sipua_dial_drain(struct sipua *ua);
 
 #endif

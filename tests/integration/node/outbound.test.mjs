@@ -1,0 +1,488 @@
+// Outbound calls: SipClient.createSipParticipant through an outbound trunk
+// to SIPp playing the callee (tests/integration/scenarios/uas_*.xml). The
+// callee's media goes to an RTP peer in this file, which talks to the
+// room's agent (the echo agent) and hears it back, and sees our DTMF. After
+// every case the server must have no call left (/metrics).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { RoomServiceClient, SipClient } from 'livekit-server-sdk';
+import { SIPTransport } from '@livekit/protocol';
+import {
+  API_KEY,
+  API_SECRET,
+  SCENARIOS,
+  describeError,
+  pickPorts,
+  signJwt,
+  sleep,
+  startServer,
+  tmpDir,
+  twirp,
+  waitUntil,
+} from './helpers.mjs';
+
+const TMP = tmpDir();
+let uasCount = 0;
+const uasKids = new Set();
+
+// A SIPp callee on its own port: resolves {code, received, logs, why}.
+function uas(scenario, keys = {}, { timeoutS = 25, port: fixedPort } = {}) {
+  const label = `uas${++uasCount}`;
+  const files = {
+    messages: path.join(TMP, `${label}.messages.log`),
+    logs: path.join(TMP, `${label}.logs.log`),
+    errors: path.join(TMP, `${label}.errors.log`),
+  };
+  const ready = (async () => {
+    const port = fixedPort ?? (await pickPorts(1));
+    const mp = await pickPorts(4, { tcp: false });
+    const args = [
+      '-sf', path.join(SCENARIOS, scenario),
+      '-i', '127.0.0.1',
+      '-p', String(port),
+      '-mi', '127.0.0.1',
+      '-mp', String(mp),
+      '-m', '1',
+      '-nostdin',
+      '-timeout', `${timeoutS}s`,
+      '-timeout_error',
+      '-trace_msg', '-message_file', files.messages,
+      '-trace_logs', '-log_file', files.logs,
+      '-trace_err', '-error_file', files.errors,
+    ];
+    for (const [k, v] of Object.entries(keys)) args.push('-key', k, String(v));
+    const child = spawn('sipp', args, { cwd: TMP, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    uasKids.add(child);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const done = new Promise((resolve) => {
+      child.once('close', (code, signal) => {
+        uasKids.delete(child);
+        const read = (f) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '');
+        const messages = read(files.messages);
+        const received = [];
+        const re = /message received[^\n]*\n+\s*(?:SIP\/2\.0 (\d{3})|([A-Z]+) \S+ SIP\/2\.0)/g;
+        let m;
+        while ((m = re.exec(messages))) received.push(m[1] ?? m[2]);
+        const errors = read(files.errors).split('\n').filter((l) => l && !l.includes('The following events')).join(' ').slice(0, 300);
+        resolve({ code, signal, messages, received, logs: read(files.logs), why: `sipp ${scenario} exit ${code}${signal ? ` ${signal}` : ''}; received [${received.join(' ')}]; ${errors} ${code ? out.slice(-300) : ''}` });
+      });
+    });
+    // SIPp binds its port before it reads the scenario's first message.
+    await sleep(300);
+    return { port, done, kill: () => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } } };
+  })();
+  return ready;
+}
+
+// ---- an RTP peer: the callee's media end --------------------------------
+
+function ulawEncode(sample) {
+  const BIAS = 0x84;
+  let sign = 0;
+  if (sample < 0) { sign = 0x80; sample = -sample; }
+  if (sample > 32635) sample = 32635;
+  sample += BIAS;
+  let exp = 7;
+  for (let mask = 0x4000; (sample & mask) === 0 && exp > 0; mask >>= 1) exp--;
+  const mant = (sample >> (exp + 3)) & 0x0f;
+  return ~(sign | (exp << 4) | mant) & 0xff;
+}
+
+function ulawDecode(u) {
+  u = ~u & 0xff;
+  const sign = u & 0x80;
+  const exp = (u >> 4) & 7;
+  const mant = u & 0x0f;
+  const s = ((mant << 3) + 0x84) << exp;
+  return sign ? 0x84 - s : s - 0x84;
+}
+
+async function rtpPeer() {
+  const port = (await pickPorts(2, { tcp: false }));
+  const sock = dgram.createSocket('udp4');
+  await new Promise((r) => sock.bind(port, '127.0.0.1', r));
+  const got = [];
+  sock.on('message', (b) => {
+    if (b.length < 12) return;
+    got.push({ at: Date.now(), pt: b[1] & 0x7f, marker: !!(b[1] & 0x80), payload: b.subarray(12) });
+  });
+  let timer = null;
+  return {
+    port,
+    got,
+    // sends a 440 Hz tone to 127.0.0.1:dst for ms
+    stream(dst, ms) {
+      let seq = 1, ts = 0, n = 0;
+      const total = Math.round(ms / 20);
+      return new Promise((resolve) => {
+        timer = setInterval(() => {
+          const b = Buffer.alloc(172);
+          b[0] = 0x80; b[1] = 0; b.writeUInt16BE(seq++ & 0xffff, 2); b.writeUInt32BE(ts >>> 0, 4); b.writeUInt32BE(0x1234abcd, 8);
+          for (let i = 0; i < 160; i++) b[12 + i] = ulawEncode(Math.round(8000 * Math.sin((2 * Math.PI * 440 * (ts + i)) / 8000)));
+          ts += 160;
+          sock.send(b, dst, '127.0.0.1');
+          if (++n >= total) { clearInterval(timer); timer = null; resolve(); }
+        }, 20);
+      });
+    },
+    close() { if (timer) clearInterval(timer); sock.close(); },
+  };
+}
+
+// Energy of the audio packets (PT 0) received: how many carry a tone.
+function loudPackets(got, since = 0) {
+  return got.filter((p) => p.pt === 0 && p.at >= since).filter((p) => {
+    let e = 0;
+    for (const u of p.payload) e += Math.abs(ulawDecode(u));
+    return e / p.payload.length > 1000;
+  }).length;
+}
+
+// ---- the server ---------------------------------------------------------
+
+let server, sip, rooms;
+const trunkFor = new Map();
+
+async function trunk(address, opts = {}) {
+  const t = await sip.createSipOutboundTrunk(`t-${address}`, address, ['+15550001111'], opts);
+  return t.sipTrunkId;
+}
+
+async function outboundCalls() {
+  const r = await fetch(`${server.url}/metrics`);
+  const m = (await r.text()).match(/voxgate_sip_calls\{direction="outbound"\} (\d+)/);
+  return m ? Number(m[1]) : -1;
+}
+
+async function noCallLeft(what) {
+  await waitUntil(async () => (await outboundCalls()) === 0, { timeoutMs: 8000, what: `${what}: no outbound call left` });
+}
+
+async function expectSipError(p, { code, sipCode, msg }) {
+  let err = null;
+  try {
+    await p;
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err, 'the request must fail');
+  assert.equal(err.code, code, describeError(err));
+  if (sipCode !== undefined) assert.equal(err.metadata?.sip_status_code, String(sipCode), describeError(err));
+  if (msg) assert.match(err.message, msg, describeError(err));
+  return err;
+}
+
+// The digest response uas_407.xml expects (its nonce is fixed).
+function digest(user, pass, uri) {
+  const md5 = (x) => createHash('md5').update(x).digest('hex');
+  return md5(`${md5(`${user}:voxtest:${pass}`)}:voxnonce:${md5(`INVITE:${uri}`)}`);
+}
+
+const callEvents = (callId, name) => server.events(name).filter((e) => e.call_id === callId);
+
+before(async () => {
+  server = await startServer({ args: ['--max_call_duration', '60s'] });
+  sip = new SipClient(server.url, API_KEY, API_SECRET);
+  rooms = new RoomServiceClient(server.url, API_KEY, API_SECRET);
+});
+
+after(async () => {
+  for (const c of uasKids) { try { process.kill(-c.pid, 'SIGKILL'); } catch { /* gone */ } }
+  if (server) await server.stop();
+});
+
+describe('outbound calls answered', () => {
+  test('answered: sip.* attributes, the agent echoes the callee, BYE on RemoveParticipant', async () => {
+    const rtp = await rtpPeer();
+    const callee = await uas('uas_answer.xml', { rtp_port: rtp.port });
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      const info = await sip.createSipParticipant(id, '+15552220001', 'out-answer', {
+        waitUntilAnswered: true,
+        participantIdentity: 'callee1',
+        participantName: 'Callee',
+        participantAttributes: { team: 'a', 'sip.callStatus': 'forged' },
+        headers: { 'X-Voxgate-Dial': 'hello' },
+      });
+      assert.equal(info.participantIdentity, 'callee1');
+      assert.equal(info.roomName, 'out-answer');
+      assert.match(info.participantId, /^PA_/);
+      assert.match(info.sipCallId, /^SCL_/);
+      const p = await rooms.getParticipant('out-answer', 'callee1');
+      const a = p.attributes;
+      assert.equal(a['sip.callStatus'], 'active');
+      assert.equal(a['sip.callID'], info.sipCallId);
+      assert.equal(a['sip.phoneNumber'], '+15552220001');
+      assert.equal(a['sip.trunkPhoneNumber'], '+15550001111');
+      assert.equal(a['sip.trunkID'], id);
+      assert.equal(a['sip.hostname'], `127.0.0.1:${callee.port}`);
+      assert.equal(a.team, 'a');
+      assert.ok(a['sip.callIDFull'], 'sip.callIDFull set');
+      const callId = a['sip.callIDFull'];
+      assert.equal(callEvents(callId, 'ringing').length, 1, 'ringing logged once');
+      const media = await waitUntil(() => callEvents(callId, 'media')[0], { what: 'media event' });
+      // the callee talks, the echo agent answers into the call
+      const start = Date.now();
+      await rtp.stream(media.local_port, 2000);
+      await sleep(500);
+      const loud = loudPackets(rtp.got, start);
+      assert.ok(loud >= 50, `the agent's echo heard by the callee: ${loud} loud packets of ${rtp.got.length}`);
+      await rooms.removeParticipant('out-answer', 'callee1');
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+      assert.ok(res.received.includes('BYE'), res.why);
+      assert.match(res.logs, /xdial= ?hello/, 'the request header reached the INVITE');
+      await noCallLeft('answered');
+      const end = callEvents(callId, 'call_end')[0];
+      assert.equal(end.direction, 'outbound');
+      assert.ok(end.packets_in >= 80, `packets_in ${end.packets_in}`);
+    } finally {
+      callee.kill();
+      rtp.close();
+    }
+  });
+
+  test('BYE from the callee ends the call; the participant leaves', async () => {
+    const rtp = await rtpPeer();
+    const callee = await uas('uas_answer_bye.xml', { rtp_port: rtp.port });
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      const info = await sip.createSipParticipant(id, '+15552220002', 'out-bye', { waitUntilAnswered: true });
+      assert.equal(info.participantIdentity, 'sip-participant'); // Node's default
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+      await waitUntil(async () => {
+        try {
+          await rooms.getParticipant('out-bye', 'sip-participant');
+          return false;
+        } catch (e) {
+          return e.status === 404;
+        }
+      }, { what: 'the callee left the room' });
+      await noCallLeft('callee BYE');
+      const end = server.events('call_end').find((e) => e.reason === 'BYE' && e.by === 'callee');
+      assert.ok(end, 'call_end by=callee reason=BYE');
+    } finally {
+      callee.kill();
+      rtp.close();
+    }
+  });
+
+  for (const [scen, hdr] of [['uas_407.xml', 'Proxy-Authenticate'], ['uas_401.xml', 'WWW-Authenticate']]) {
+    test(`digest: ${hdr} challenge answered with the trunk's credentials`, async () => {
+      const rtp = await rtpPeer();
+      const port = await pickPorts(1);
+      const callee = await uas(scen, { rtp_port: rtp.port, user: 'alice', pass: 's3cret', resp: digest('alice', 's3cret', `sip:+15552220003@127.0.0.1:${port}`) }, { port });
+      try {
+        const id = await trunk(`127.0.0.1:${callee.port}`, { authUsername: 'alice', authPassword: 's3cret' });
+        const room = `out-auth-${scen.slice(4, 7)}`;
+        await sip.createSipParticipant(id, '+15552220003', room, { waitUntilAnswered: true, participantIdentity: 'c' });
+        await rooms.removeParticipant(room, 'c');
+        const res = await callee.done;
+        assert.equal(res.code, 0, res.why);
+        assert.match(res.logs, /second_invite authok=true/, res.why);
+        await noCallLeft('digest');
+      } finally {
+        callee.kill();
+        rtp.close();
+      }
+    });
+  }
+});
+
+describe('outbound calls that fail', { concurrency: true }, () => {
+  for (const [scen, code, sipCode, re] of [
+    ['uas_busy.xml', 'resource_exhausted', 486, /486 Busy Here/],
+    ['uas_not_found.xml', 'not_found', 404, /404 Not Found/],
+    ['uas_decline.xml', 'permission_denied', 603, /603 Decline/],
+    ['uas_503.xml', 'failed_precondition', 503, /503 Service Unavailable/],
+  ]) {
+    test(`${sipCode} → ${code}`, async () => {
+      const callee = await uas(scen);
+      try {
+        const id = await trunk(`127.0.0.1:${callee.port}`);
+        const room = `out-fail-${sipCode}`;
+        await expectSipError(sip.createSipParticipant(id, '+15552220010', room, { waitUntilAnswered: true }), { code, sipCode, msg: re });
+        const res = await callee.done;
+        assert.equal(res.code, 0, res.why);
+        const left = server.events('participant_left').find((e) => e.room === room);
+        assert.equal(left?.reason, 'SIP_TRUNK_FAILURE');
+      } finally {
+        callee.kill();
+      }
+    });
+  }
+
+  test('no answer: CANCEL at the ringing timeout, deadline_exceeded', async () => {
+    const callee = await uas('uas_no_answer.xml');
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      const t0 = Date.now();
+      const p = sip.createSipParticipant(id, '+15552220020', 'out-noanswer', { waitUntilAnswered: true, ringingTimeout: 2, participantIdentity: 'n' });
+      // while it rings, the participant says so
+      await waitUntil(async () => (await rooms.getParticipant('out-noanswer', 'n')).attributes['sip.callStatus'] === 'ringing', { what: 'sip.callStatus ringing' });
+      await expectSipError(p, { code: 'deadline_exceeded' });
+      const took = Date.now() - t0;
+      assert.ok(took >= 1900 && took < 3500, `answered after ${took} ms`);
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+      assert.ok(res.received.includes('CANCEL'), res.why);
+    } finally {
+      callee.kill();
+    }
+  });
+
+  test('wrong password: challenged twice → permission_denied', async () => {
+    const port = await pickPorts(1);
+    const callee = await uas('uas_407.xml', { rtp_port: 9, resp: digest('alice', 's3cret', `sip:+15552220030@127.0.0.1:${port}`) }, { port });
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`, { authUsername: 'alice', authPassword: 'wrong' });
+      await expectSipError(sip.createSipParticipant(id, '+15552220030', 'out-wrongpw', { waitUntilAnswered: true }), { code: 'permission_denied', sipCode: 407 });
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+      assert.match(res.logs, /second_invite authok=false/, res.why);
+    } finally {
+      callee.kill();
+    }
+  });
+
+  test('challenged with no credentials on the trunk → permission_denied', async () => {
+    const callee = await uas('uas_401.xml', { rtp_port: 9, user: 'alice', pass: 's3cret' });
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      await expectSipError(sip.createSipParticipant(id, '+15552220031', 'out-nocreds', { waitUntilAnswered: true }), { code: 'permission_denied', sipCode: 401 });
+      callee.kill();
+    } finally {
+      callee.kill();
+    }
+  });
+
+  test('an answer with no common codec: ACK then BYE, failed_precondition 488', async () => {
+    const callee = await uas('uas_answer_bad_sdp.xml', { rtp_port: 9 });
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      await expectSipError(sip.createSipParticipant(id, '+15552220040', 'out-badsdp', { waitUntilAnswered: true }), { code: 'failed_precondition', sipCode: 488, msg: /no common codec/ });
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+      assert.deepEqual(res.received.filter((x) => x === 'ACK' || x === 'BYE'), ['ACK', 'BYE'], res.why);
+    } finally {
+      callee.kill();
+    }
+  });
+
+  test('TCP to a closed port: unavailable, connection refused, at once', async () => {
+    const [closed] = [await pickPorts(1)];
+    const id = await trunk(`127.0.0.1:${closed}`, { transport: SIPTransport.SIP_TRANSPORT_TCP });
+    const t0 = Date.now();
+    await expectSipError(sip.createSipParticipant(id, '+15552220050', 'out-tcp', { waitUntilAnswered: true }), { code: 'unavailable', msg: /connection refused/ });
+    assert.ok(Date.now() - t0 < 1500, `took ${Date.now() - t0} ms`);
+  });
+
+  test('UDP to a silent address: deadline_exceeded at the ringing timeout', async () => {
+    const callee = await uas('uas_no_answer_silent.xml');
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      await expectSipError(sip.createSipParticipant(id, '+15552220051', 'out-silent', { waitUntilAnswered: true, ringingTimeout: 2 }), { code: 'deadline_exceeded' });
+    } finally {
+      callee.kill();
+    }
+  });
+
+  test('a host name that does not resolve: unavailable', async () => {
+    const id = await trunk('no-such-host.invalid');
+    await expectSipError(sip.createSipParticipant(id, '+15552220052', 'out-nohost', { waitUntilAnswered: true, ringingTimeout: 5 }), { code: 'unavailable', msg: /no-such-host\.invalid/ });
+    const dial = server.events('dial').find((e) => e.to === 'sip:+15552220052@no-such-host.invalid');
+    assert.ok(dial, 'the INVITE was tried through DNS, not refused before');
+  });
+});
+
+describe('requests refused before anything is sent', { concurrency: true }, () => {
+  test('a trunk that does not exist: not_found', async () => {
+    await expectSipError(sip.createSipParticipant('ST_nope', '+15552220060', 'out-x'), { code: 'not_found', msg: /requested sip trunk does not exist/ });
+  });
+
+  test('malformed numbers and fields: invalid_argument', async () => {
+    const id = await trunk('127.0.0.1:9');
+    for (const n of ['sip:+1555@evil.example', '+1555;transport=tcp', '+1555\r\nX-Evil: 1', '+1555 666', 'x'.repeat(65), '']) {
+      await expectSipError(sip.createSipParticipant(id, n, 'out-bad'), { code: 'invalid_argument' });
+    }
+    await expectSipError(sip.createSipParticipant(id, '+1555', 'out-bad', { dtmf: '12x' }), { code: 'invalid_argument', msg: /dtmf/ });
+    await expectSipError(sip.createSipParticipant(id, '+1555', 'out-bad', { headers: { 'X-A': 'a\r\nVia: x' } }), { code: 'invalid_argument' });
+    await expectSipError(sip.createSipParticipant(id, '+1555', 'out-bad', { headers: { Contact: '<sip:x@y>' } }), { code: 'invalid_argument' });
+    await expectSipError(sip.createSipParticipant(id, '+1555', ''), { code: 'invalid_argument' });
+    const r = await twirp(server, 'SIP', 'CreateSIPParticipant', { sip_trunk_id: id, sip_call_to: '+1555', room_name: 'out-bad', ringing_timeout: '-3s' }, { token: signJwt({ iss: API_KEY, exp: Math.floor(Date.now() / 1000) + 60, sip: { call: true } }) });
+    assert.equal(r.json?.code, 'invalid_argument', r.text);
+    assert.equal(server.events('dial').filter((e) => e.room === 'out-bad').length, 0, 'nothing dialled');
+  });
+
+  test('no sip.call grant: unauthenticated', async () => {
+    const id = await trunk('127.0.0.1:9');
+    const tok = signJwt({ iss: API_KEY, exp: Math.floor(Date.now() / 1000) + 60, sip: { admin: true } });
+    const r = await twirp(server, 'SIP', 'CreateSIPParticipant', { sip_trunk_id: id, sip_call_to: '+1555', room_name: 'out-grant' }, { token: tok });
+    assert.equal(r.status, 401, r.text);
+    assert.equal(r.json?.code, 'unauthenticated');
+  });
+
+  test('a TLS trunk without sip_tls_cert: failed_precondition', async () => {
+    const id = await trunk('127.0.0.1:9', { transport: SIPTransport.SIP_TRANSPORT_TLS });
+    await expectSipError(sip.createSipParticipant(id, '+1555', 'out-tls'), { code: 'failed_precondition', msg: /TLS is not configured/ });
+  });
+});
+
+describe('a call while it rings', () => {
+  test('duplicate identity: already_exists; DeleteRoom cancels the ringing call and the waiting request hears it', async () => {
+    const callee = await uas('uas_no_answer.xml');
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      const first = sip.createSipParticipant(id, '+15552220070', 'out-dup', { waitUntilAnswered: true, ringingTimeout: 20, participantIdentity: 'dup' });
+      first.catch(() => {});
+      await waitUntil(async () => (await rooms.getParticipant('out-dup', 'dup')).attributes['sip.callStatus'] === 'ringing', { what: 'first call ringing' });
+      await expectSipError(sip.createSipParticipant(id, '+15552220071', 'out-dup', { participantIdentity: 'dup' }), { code: 'already_exists' });
+      assert.equal(await outboundCalls(), 1, 'the refused one sent nothing');
+      const t0 = Date.now();
+      await rooms.deleteRoom('out-dup');
+      await expectSipError(first, { code: 'canceled' });
+      assert.ok(Date.now() - t0 < 2000);
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+      assert.ok(res.received.includes('CANCEL'), res.why);
+      await noCallLeft('deleted room');
+    } finally {
+      callee.kill();
+    }
+  });
+
+  test('without waitUntilAnswered the reply comes at once, the call goes on', async () => {
+    const rtp = await rtpPeer();
+    const callee = await uas('uas_answer.xml', { rtp_port: rtp.port });
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      const info = await sip.createSipParticipant(id, '+15552220080', 'out-nowait', { participantIdentity: 'nw' });
+      assert.equal(info.participantIdentity, 'nw');
+      await waitUntil(async () => (await rooms.getParticipant('out-nowait', 'nw')).attributes['sip.callStatus'] === 'active', { what: 'active' });
+      await rooms.deleteRoom('out-nowait');
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+      assert.ok(res.received.includes('BYE'), res.why);
+      await noCallLeft('no wait');
+    } finally {
+      callee.kill();
+      rtp.close();
+    }
+  });
+});
+
+describe('afterwards', () => {
+  test('no outbound call left behind by any case', async () => {
+    await noCallLeft('all cases');
+    const r = await fetch(`${server.url}/metrics`);
+    assert.match(await r.text(), /voxgate_sip_calls\{direction="inbound"\} 0/);
+  });
+});
