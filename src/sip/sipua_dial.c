@@ -52,6 +52,7 @@ struct sipua_dial {
 	size_t dtmf_pos;
 	const char *bad_answer; /* why the 2xx's SDP could not be taken */
 	bool ringing, early;
+	bool dialtone; /* play_dialtone: the room hears a ringback */
 };
 
 static void dial_destructor(void *arg)
@@ -212,6 +213,24 @@ static void dtmf_next(void *arg)
 	}
 	tmr_start(&d->dtmf_tmr, n * DTMF_KEY_MS + DTMF_PAUSE_MS, dtmf_next,
 	          call);
+}
+
+/* ---- the dial tone ---------------------------------------------------- */
+
+/*
+ * play_dialtone: the room should hear a ringback while the call rings.
+ * That needs the call's media session running before any SDP answer (no
+ * remote address yet, nothing sent) with the tone written into the
+ * room's phone track, which media/ does not offer yet: the request's flag
+ * is taken and logged, and this is where the session would start with the
+ * ringback on (media_session_ringback(call->media, true)). early_media()
+ * is where it would stop: the callee's own audio replaces it.
+ */
+static void dialtone_start(struct call *call)
+{
+	if (call->dial->dialtone)
+		log_event(LOGL_INFO, call->id, "dialtone_not_played",
+		          "reason=\"no ringback in this build\"");
 }
 
 /* ---- session handlers ------------------------------------------------- */
@@ -566,6 +585,8 @@ int sipua_dial(struct sipua *ua, const struct outbound_call *oc,
 	};
 	sipua_call_record(call);
 	tmr_start(&d->ring_tmr, d->ringing_ms, ring_timeout, call);
+	d->dialtone = oc->play_dialtone;
+	dialtone_start(call);
 	d->h = h;
 	d->arg = arg;
 

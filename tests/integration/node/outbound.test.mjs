@@ -111,7 +111,7 @@ async function rtpPeer() {
   const got = [];
   sock.on('message', (b) => {
     if (b.length < 12) return;
-    got.push({ at: Date.now(), pt: b[1] & 0x7f, marker: !!(b[1] & 0x80), payload: b.subarray(12) });
+    got.push({ at: Date.now(), pt: b[1] & 0x7f, marker: !!(b[1] & 0x80), ts: b.readUInt32BE(4), payload: b.subarray(12) });
   });
   let timer = null;
   return {
@@ -475,6 +475,126 @@ describe('a call while it rings', () => {
     } finally {
       callee.kill();
       rtp.close();
+    }
+  });
+});
+
+describe('early media, DTMF, limits, races', { concurrency: true }, () => {
+  test('183 with SDP: the callee is heard before the answer, the agent starts only at the answer', async () => {
+    const rtp = await rtpPeer();
+    const callee = await uas('uas_early_media.xml', { rtp_port: rtp.port });
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      const p = sip.createSipParticipant(id, '+15552220090', 'out-early', { waitUntilAnswered: true, participantIdentity: 'e', playDialtone: true });
+      p.catch(() => {});
+      const early = await waitUntil(() => server.events('early_media').find((e) => e.code === 183 && server.events('dial').some((d) => d.call_id === e.call_id && d.room === 'out-early')), { what: 'early_media event' });
+      const callId = early.call_id;
+      const media = callEvents(callId, 'media')[0];
+      assert.ok(media, 'media started on the 183');
+      const streaming = rtp.stream(media.local_port, 3500);
+      await p;
+      const answeredAt = Date.parse(callEvents(callId, 'answered')[0].ts);
+      await streaming;
+      await sleep(300);
+      const firstRtp = callEvents(callId, 'first_rtp')[0];
+      assert.ok(firstRtp && Date.parse(firstRtp.ts) < answeredAt, 'the callee was heard before the answer');
+      const before = loudPackets(rtp.got.filter((x) => x.at < answeredAt - 100));
+      const afterLoud = loudPackets(rtp.got, answeredAt + 300);
+      assert.equal(before, 0, 'no agent talked before the answer');
+      assert.ok(afterLoud >= 30, `the agent echoes once answered: ${afterLoud} loud packets`);
+      assert.equal(callEvents(callId, 'dialtone_not_played').length, 1, 'playDialtone taken and said');
+      assert.equal((await rooms.getParticipant('out-early', 'e')).attributes['sip.callStatus'], 'active');
+      await rooms.deleteRoom('out-early');
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+    } finally {
+      callee.kill();
+      rtp.close();
+    }
+  });
+
+  test("dtmf '12w#' is sent once answered, with a pause of half a second at the w", async () => {
+    const rtp = await rtpPeer();
+    const callee = await uas('uas_answer.xml', { rtp_port: rtp.port });
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      await sip.createSipParticipant(id, '+15552220091', 'out-dtmf', { waitUntilAnswered: true, participantIdentity: 'd', dtmf: '12w#' });
+      await waitUntil(async () => (await rooms.getParticipant('out-dtmf', 'd')).attributes['sip.callStatus'] === 'active', { timeoutMs: 5000, what: 'automation, then active' });
+      await waitUntil(() => rtp.got.filter((x) => x.pt === 101).length >= 24, { timeoutMs: 4000, what: 'three keys as RFC 4733 events' });
+      // one event per key: its first packet (new RTP timestamp), its last (E bit)
+      // (the end packet is sent three times, RFC 4733 2.5.1.4)
+      const keys = [];
+      for (const x of rtp.got.filter((y) => y.pt === 101)) {
+        const end = (x.payload[1] & 0x80) !== 0;
+        let k = keys.find((y) => y.ts === x.ts);
+        if (!k) keys.push((k = { ts: x.ts, code: x.payload[0], start: x.at, end: 0 }));
+        if (end && !k.end) k.end = x.at;
+      }
+      assert.deepEqual(keys.map((k) => k.code), [1, 2, 11], JSON.stringify(keys));
+      const gap = keys[2].start - keys[1].end;
+      assert.ok(gap >= 450, `pause at the w: ${gap} ms`);
+      assert.ok(keys[1].start - keys[0].end < 300, 'keys before the w go together');
+      await rooms.deleteRoom('out-dtmf');
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+    } finally {
+      callee.kill();
+      rtp.close();
+    }
+  });
+
+  test('maxCallDuration: our BYE when it runs out', async () => {
+    const rtp = await rtpPeer();
+    const callee = await uas('uas_answer.xml', { rtp_port: rtp.port });
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      const t0 = Date.now();
+      await sip.createSipParticipant(id, '+15552220092', 'out-max', { waitUntilAnswered: true, maxCallDuration: 2 });
+      const res = await callee.done;
+      const took = Date.now() - t0;
+      assert.equal(res.code, 0, res.why);
+      assert.ok(res.received.includes('BYE'), res.why);
+      assert.ok(took >= 1900 && took < 4000, `BYE after ${took} ms`);
+      assert.ok(server.events('max_duration').length >= 1);
+    } finally {
+      callee.kill();
+      rtp.close();
+    }
+  });
+
+  test('a 200 that crosses our CANCEL is ACKed and BYE\'d; the request already has its answer', async () => {
+    const callee = await uas('uas_late_answer.xml', { rtp_port: 9 });
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      await expectSipError(sip.createSipParticipant(id, '+15552220093', 'out-late', { waitUntilAnswered: true, ringingTimeout: 2 }), { code: 'deadline_exceeded' });
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+      assert.deepEqual(res.received.filter((x) => ['CANCEL', 'ACK', 'BYE'].includes(x)), ['CANCEL', 'ACK', 'BYE'], res.why);
+      const dial = server.events('dial').find((e) => e.room === 'out-late');
+      assert.equal(callEvents(dial.call_id, 'call_end')[0]?.reason, 'ringing timeout');
+    } finally {
+      callee.kill();
+    }
+  });
+});
+
+describe('shutdown while it rings', () => {
+  test('SIGTERM: the ringing call is cancelled, the waiting request answered, the server exits cleanly', async () => {
+    const own = await startServer({});
+    const ownSip = new SipClient(own.url, API_KEY, API_SECRET);
+    const callee = await uas('uas_no_answer.xml');
+    try {
+      const t = await ownSip.createSipOutboundTrunk('t', `127.0.0.1:${callee.port}`, ['+15550001111']);
+      const p = ownSip.createSipParticipant(t.sipTrunkId, '+15552220094', 'out-term', { waitUntilAnswered: true, ringingTimeout: 20 });
+      p.catch(() => {});
+      await waitUntil(() => own.events('ringing').length === 1, { what: 'ringing' });
+      await own.stop();
+      await expectSipError(p, { code: 'canceled' });
+      // SIPp got the CANCEL; its ACK to the 487 has no one left to come from
+      await waitUntil(() => fs.existsSync(path.join(TMP, `uas${uasCount}.messages.log`)) && /CANCEL sip:/.test(fs.readFileSync(path.join(TMP, `uas${uasCount}.messages.log`), 'utf8')), { what: 'CANCEL seen by SIPp' });
+    } finally {
+      callee.kill();
+      own.kill();
     }
   });
 });
