@@ -10,7 +10,9 @@
  * What libre 1.1.0 does by itself and this file relies on
  * (re:sipsess/connect.c, sess.c, sip/request.c, sip/auth.c):
  *  - it follows a 3xx to the first Contact on its own (we cannot refuse);
- *  - it answers 401/407 through dial_auth, and a second challenge for the
+ *  - it answers 401/407 through dial_auth (the credentials are the
+ *    session's, not the call's: a challenged BYE may come after the call
+ *    is gone), and a second challenge for the
  *    same realm (credentials refused) ends the call with err 0 and that
  *    401/407 as if it were any final failure;
  *  - after a 2xx it calls answerh, sends the ACK, and on an error from
@@ -40,6 +42,14 @@
 #define DTMF_KEY_MS   220
 #define DTMF_PAUSE_MS 500
 
+/* The trunk's credentials, held by the session's digest state rather than
+ * by the call: libre keeps that state as long as the session, which may
+ * outlive the call (a BYE or a CANCEL still in flight can be challenged). */
+struct dial_creds {
+	char user[128], pass[128];
+	char call_id[128]; /* for the log */
+};
+
 struct sipua_dial {
 	struct call *call;
 	sipua_dial_h *h; /* NULL once told, or when no one waits */
@@ -47,7 +57,6 @@ struct sipua_dial {
 	struct tmr ring_tmr, dtmf_tmr;
 	uint32_t ringing_ms, max_ms;
 	char address[256];
-	char auth_user[128], auth_pass[128];
 	char dtmf[OUTBOUND_DTMF_MAX + 1];
 	size_t dtmf_pos;
 	const char *bad_answer; /* why the 2xx's SDP could not be taken */
@@ -237,20 +246,19 @@ static void dialtone_start(struct call *call)
 
 static int dial_auth(char **user, char **pass, const char *realm, void *arg)
 {
-	struct call *call = arg;
-	struct sipua_dial *d = call->dial;
+	const struct dial_creds *c = arg;
 	int err;
 
-	log_event(LOGL_INFO, call->id, "dial_challenge",
+	log_event(LOGL_INFO, c->call_id, "dial_challenge",
 	          "realm=\"%s\" credentials=%s", realm ? realm : "",
-	          d->auth_user[0] ? "yes" : "no");
+	          c->user[0] ? "yes" : "no");
 	/* libre reads EAUTH as "no credentials": the call ends with the
 	 * challenge as its failure. */
-	if (!d->auth_user[0])
+	if (!c->user[0])
 		return EAUTH;
-	err = str_dup(user, d->auth_user);
+	err = str_dup(user, c->user);
 	if (!err)
-		err = str_dup(pass, d->auth_pass);
+		err = str_dup(pass, c->pass);
 	return err;
 }
 
@@ -476,6 +484,7 @@ int sipua_dial(struct sipua *ua, const struct outbound_call *oc,
 {
 	struct call *call;
 	struct sipua_dial *d;
+	struct dial_creds *creds = NULL;
 	struct mbuf *desc = NULL;
 	const char *step = "out of memory";
 	int err;
@@ -510,8 +519,6 @@ int sipua_dial(struct sipua *ua, const struct outbound_call *oc,
 	d->ringing_ms = oc->ringing_ms;
 	d->max_ms = oc->max_ms ? oc->max_ms : ua->prm.max_call_duration_ms;
 	snprintf(d->address, sizeof(d->address), "%s", oc->address);
-	snprintf(d->auth_user, sizeof(d->auth_user), "%s", oc->auth_user);
-	snprintf(d->auth_pass, sizeof(d->auth_pass), "%s", oc->auth_pass);
 	snprintf(d->dtmf, sizeof(d->dtmf), "%s", oc->dtmf);
 	id_make(call->scl_id, sizeof(call->scl_id), "SCL_");
 	snprintf(call->room, sizeof(call->room), "%s", oc->room);
@@ -557,11 +564,19 @@ int sipua_dial(struct sipua *ua, const struct outbound_call *oc,
 		step = "SDP offer failed";
 		goto fail;
 	}
+	creds = mem_zalloc(sizeof(*creds), NULL);
+	if (!creds) {
+		err = ENOMEM;
+		goto fail;
+	}
+	snprintf(creds->user, sizeof(creds->user), "%s", oc->auth_user);
+	snprintf(creds->pass, sizeof(creds->pass), "%s", oc->auth_pass);
+	snprintf(creds->call_id, sizeof(creds->call_id), "%s", call->scl_id);
 	err = sipsess_connect(&call->sess, ua->sock, oc->to_uri,
 	                      oc->from_name[0] ? oc->from_name : NULL,
 	                      oc->from_uri, contact_for(ua, oc->transport),
-	                      NULL, 0, "application/sdp", desc, dial_auth, call,
-	                      false, sipua_offer_handler, dial_answer,
+	                      NULL, 0, "application/sdp", desc, dial_auth,
+	                      creds, true, sipua_offer_handler, dial_answer,
 	                      dial_progress, dial_estab, NULL, NULL, dial_close,
 	                      call, "%s%s", ALLOW_HDR, oc->headers);
 	desc = mem_deref(desc);
@@ -571,6 +586,8 @@ int sipua_dial(struct sipua *ua, const struct outbound_call *oc,
 	}
 	snprintf(call->id, sizeof(call->id), "%s",
 	         sip_dialog_callid(sipsess_dialog(call->sess)));
+	snprintf(creds->call_id, sizeof(creds->call_id), "%s", call->id);
+	creds = mem_deref(creds); /* the session holds it */
 	(void)participant_set_attribute(call->participant, "sip.callIDFull",
 	                                call->id);
 	list_append(&ua->calls, &call->le, call);
@@ -607,6 +624,7 @@ int sipua_dial(struct sipua *ua, const struct outbound_call *oc,
 
 fail:
 	mem_deref(desc);
+	mem_deref(creds);
 	*why = step;
 	log_event(LOGL_WARN, call->scl_id, "dial_refused",
 	          "reason=\"%s\" error=\"%s\" room=%s identity=%s", step,

@@ -275,6 +275,23 @@ describe('outbound calls answered', () => {
     }
   });
 
+  test('our BYE challenged after the call is gone: answered from the trunk\'s credentials', async () => {
+    const rtp = await rtpPeer();
+    const callee = await uas('uas_bye_challenged.xml', { rtp_port: rtp.port });
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`, { authUsername: 'alice', authPassword: 's3cret' });
+      await sip.createSipParticipant(id, '+15552220004', 'out-byeauth', { waitUntilAnswered: true, participantIdentity: 'b' });
+      await rooms.removeParticipant('out-byeauth', 'b');
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+      assert.match(res.logs, /bye_again auth=Digest/, res.why);
+      assert.ok(!server.exited, 'the server is still up');
+    } finally {
+      callee.kill();
+      rtp.close();
+    }
+  });
+
   for (const [scen, hdr] of [['uas_407.xml', 'Proxy-Authenticate'], ['uas_401.xml', 'WWW-Authenticate']]) {
     test(`digest: ${hdr} challenge answered with the trunk's credentials`, async () => {
       const rtp = await rtpPeer();
