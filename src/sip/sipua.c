@@ -13,8 +13,11 @@
  * the digest auth of trunks with credentials (sipua_auth.c) and the PIN
  * stage (sipua_pin.c).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include "core/clock.h"
 #include "sip/sipua_int.h"
@@ -732,6 +735,51 @@ static void ua_destructor(void *arg)
 	mem_deref(ua->contact_tcp);
 }
 
+/* libre reads one datagram of a socket per turn of its loop, and a turn
+ * that serves a burst of API requests (each placing a call) can outlast a
+ * burst of responses from a trunk: the kernel's default receive buffer
+ * (208 KiB, about 90 datagrams on loopback) then overflows and the trunk's
+ * answers are lost. The SIP UDP socket gets a larger one (the kernel caps
+ * it at net.core.rmem_max). libre 1.1.0 does not expose the socket: it is
+ * found among ours by its address. */
+#define SIP_UDP_RCVBUF (4 << 20)
+
+static void sip_udp_rcvbuf(struct sip *sip)
+{
+	struct sa laddr, a;
+	DIR *dir;
+	struct dirent *e;
+
+	if (sip_transp_laddr(sip, &laddr, SIP_TRANSP_UDP, NULL))
+		return;
+	dir = opendir("/proc/self/fd");
+	if (!dir)
+		return;
+	while ((e = readdir(dir)) != NULL) {
+		int fd = atoi(e->d_name), type = 0, size = SIP_UDP_RCVBUF;
+		socklen_t len = sizeof(type);
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9' ||
+		    fd == dirfd(dir) ||
+		    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) ||
+		    type != SOCK_DGRAM)
+			continue;
+		sa_init(&a, AF_UNSPEC);
+		a.len = sizeof(a.u);
+		if (getsockname(fd, &a.u.sa, &a.len) ||
+		    !sa_cmp(&a, &laddr, SA_ALL))
+			continue;
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size,
+		                 sizeof(size));
+		len = sizeof(size);
+		if (!getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, &len))
+			log_event(LOGL_DEBUG, NULL, "sip_udp_rcvbuf",
+			          "bytes=%d", size);
+		break;
+	}
+	closedir(dir);
+}
+
 int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
 {
 	struct sipua *ua;
@@ -772,6 +820,7 @@ int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
 	err = sip_transp_add(ua->sip, SIP_TRANSP_UDP, &prm->listen);
 	if (err)
 		goto out;
+	sip_udp_rcvbuf(ua->sip);
 	err = sip_transp_add(ua->sip, SIP_TRANSP_TCP, &prm->listen);
 	if (err)
 		goto out;

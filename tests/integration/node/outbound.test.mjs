@@ -622,4 +622,10 @@ describe('afterwards', () => {
     const r = await fetch(`${server.url}/metrics`);
     assert.match(await r.text(), /voxgate_sip_calls\{direction="inbound"\} 0/);
   });
+
+  test("the SIP UDP socket's receive buffer is above the kernel's default", () => {
+    // a burst of a trunk's answers must not overflow it (bench (f))
+    const e = server.events('sip_udp_rcvbuf')[0];
+    assert.ok(e && e.bytes > 212992, JSON.stringify(e));
+  });
 });
