@@ -14,10 +14,13 @@
 #   (n) density: hundreds of agent calls in one worker with the speech
 #       providers' stand-ins answering in realistic time (bench/density.sh,
 #       appended to the report)
+#   (f) outbound: CreateSIPParticipant set-up rate through the API to a SIPp
+#       callee (bench/out_load.mjs, bench/sipp/uas_answer_hold.xml); not in
+#       the default set: BENCH_ONLY=f
 #
 # Environment:
 #   BENCH_QUICK=1          short runs, small counts (a few minutes)
-#   BENCH_ONLY="a b c d e v n" run only some of the benchmarks
+#   BENCH_ONLY="a b c d e v n f" run only some of the benchmarks
 #   BENCH_TARGET=stand-in  SIPp's built-in UAS with -rtp_echo instead of
 #                          voxgate (to check this script, not to measure)
 #   BENCH_LEVELS="100 250 500 1000"  BENCH_HOLD=60  BENCH_RAMP_CPS=200
@@ -27,6 +30,10 @@
 #   BENCH_RATIO_STREAMS=500          BENCH_RATIO_SECS=30
 #   BENCH_WEBRTC_JOINS=200 BENCH_WEBRTC_CALLS=200 BENCH_WEBRTC_SECS=30
 #   BENCH_WEBRTC_LAT_SECS=60
+#   BENCH_OUT_RATES="100 200 300" BENCH_OUT_SECS=15 BENCH_OUT_MODE=sdk|fetch
+#   BENCH_OUT_TRANSPORT=udp|tcp
+#   BENCH_OUT_SUSTAIN=200:40 (RATE:SECONDS, "" = none)
+#   BENCH_OUT_ALSO="300:sdk:tcp 300:fetch:udp" (more runs, RATE:DRIVER:SIP)
 #   BENCH_OUT=bench/results/latest.md
 #   VOXGATE=build/voxgate
 # Raw logs go to build/bench/run-<time>/. Exit status 0 when every
@@ -57,6 +64,12 @@ else
 	RATIO_STREAMS=${BENCH_RATIO_STREAMS:-500}
 	RATIO_SECS=${BENCH_RATIO_SECS:-30}
 fi
+OUT_RATES=${BENCH_OUT_RATES:-$([ "$QUICK" = 1 ] && echo "100 200" || echo "100 200 300")}
+OUT_SECS=${BENCH_OUT_SECS:-$([ "$QUICK" = 1 ] && echo 5 || echo 15)}
+OUT_SUSTAIN=${BENCH_OUT_SUSTAIN-$([ "$QUICK" = 1 ] || echo 200:40)}
+OUT_MODE=${BENCH_OUT_MODE:-sdk}
+OUT_TRANSPORT=${BENCH_OUT_TRANSPORT:-udp}
+OUT_ALSO=${BENCH_OUT_ALSO-$([ "$QUICK" = 1 ] || echo "300:sdk:tcp 300:fetch:udp")}
 RAMP_CPS=${BENCH_RAMP_CPS:-200}
 WARM=3              # seconds after the last call is placed before measuring
 PER_SIPP=500        # streaming calls one sipp process drives comfortably
@@ -267,6 +280,8 @@ RESULTS_A=()
 RESULTS_B=()
 RESULTS_C=()
 RESULTS_E=()
+RESULTS_F=()
+CMDS_F=()
 CMDS_A=()
 CMDS_B=()
 CMDS_C=()
@@ -409,6 +424,94 @@ bench_setup() { # bench_setup RATE SECONDS
 	return 0
 }
 
+# ---- (f) outbound call set-up rate through the API ----
+# CreateSIPParticipant at RATE calls/s (bench/out_load.mjs, waitUntilAnswered)
+# through an outbound trunk to SIPp answering (bench/sipp/uas_answer_hold.xml:
+# 200, 1 s held, the callee's BYE). Each call is a room, a participant, a
+# media session and an echo agent. The driver's CPU is measured beside the
+# server's: a driver near one core is driver-bound, not server-bound.
+OUT_KEY=bench
+OUT_SECRET=voxgate-bench-secret-0123456789abcdef
+bench_outbound() { # bench_outbound RATE SECONDS [MODE [TRANSPORT]]
+	local r=$1 secs=$2 mode=${3:-$OUT_MODE} tp=${4:-$OUT_TRANSPORT}
+	local name=out-$1-${2}s-$mode-$tp
+	local hport
+	hport=$(pick_base 28080 1) || return
+	log "$name: $((r * secs)) CreateSIPParticipant at $r/s ($mode)"
+	# ~1.3 s per call (1 s held, then the media's end) at 300/s: 800 ports
+	# in use; a small range fits between the ports others hold.
+	RTP_LEN=1600 RTP_STEP=200 LIVEKIT_API_KEY=$OUT_KEY LIVEKIT_API_SECRET=$OUT_SECRET \
+		start_server "$name" --http_port "$hport" --empty_timeout 1s --departure_timeout 1s || {
+		PROBLEMS+=("$name: server did not start")
+		STATUS=1
+		return
+	}
+	CMDS_F+=("LIVEKIT_API_KEY=$OUT_KEY LIVEKIT_API_SECRET=... $SRV_CMD --http_port $hport --empty_timeout 1s --departure_timeout 1s")
+	local sport mport csv=$RUN/$name.csv uas_cmd tok trunk
+	sport=$(pick_base 25170 1) || return
+	mport=$(pick_base 24100 4) || return
+	uas_cmd="sipp -t $([ "$tp" = tcp ] && echo t1 || echo u1) -sf $ROOT/bench/sipp/uas_answer_hold.xml -i 127.0.0.1 -p $sport -mi 127.0.0.1 -mp $mport -l 5000 -nostdin -trace_err -error_file $RUN/$name.uas.err -trace_stat -stf $csv -fd 1"
+	CMDS_F+=("$uas_cmd")
+	(cd "$RUN" && exec $uas_cmd) >"$RUN/$name.uas.out" 2>&1 &
+	local upid=$!
+	track $upid
+	tok=$(LIVEKIT_API_KEY=$OUT_KEY LIVEKIT_API_SECRET=$OUT_SECRET "$VOXGATE" token create --sip-admin --ttl 10m 2>/dev/null)
+	trunk=$(curl -s -H "Authorization: Bearer $tok" -H 'content-type: application/json' \
+		"http://127.0.0.1:$hport/twirp/livekit.SIP/CreateSIPOutboundTrunk" \
+		-d "{\"trunk\":{\"name\":\"bench\",\"address\":\"127.0.0.1:$sport\",\"numbers\":[\"+15550001111\"],\"transport\":\"SIP_TRANSPORT_${tp^^}\"}}" |
+		grep -o '"sip_trunk_id":"[^"]*"' | cut -d'"' -f4)
+	if [ -z "$trunk" ]; then
+		PROBLEMS+=("$name: the outbound trunk could not be created")
+		STATUS=1
+		kill "$upid" 2>/dev/null
+		stop_server
+		return
+	fi
+	local drv="node bench/out_load.mjs --url http://127.0.0.1:$hport --key $OUT_KEY --secret ... --trunk $trunk --rate $r --secs $secs --mode $mode"
+	CMDS_F+=("$drv")
+	local cpu0 cpu1 t0 t1 res ucpu0 ucpu1 drops0 drops1 sdrops
+	drops0=$(udp_drops)
+	cpu0=$(cpu_ticks "$SRV_PID")
+	ucpu0=$(cpu_ticks "$upid")
+	t0=$(date +%s.%N)
+	res=$(node bench/out_load.mjs --url "http://127.0.0.1:$hport" --key "$OUT_KEY" --secret "$OUT_SECRET" \
+		--trunk "$trunk" --rate "$r" --secs "$secs" --mode "$mode" 2>"$RUN/$name.driver.err" | tail -1)
+	t1=$(date +%s.%N)
+	cpu1=$(cpu_ticks "$SRV_PID")
+	ucpu1=$(cpu_ticks "$upid")
+	drops1=$(udp_drops)
+	# the server's own SIP socket (the /proc/net/udp drops column)
+	sdrops=$(awk -v p="$(printf '%04X' "$SIP_PORT")" 'NR > 1 && $2 ~ (":" p "$") { print $NF }' /proc/net/udp | head -1)
+	echo "$res" >"$RUN/$name.driver.json"
+	sleep 2 # the last calls' BYEs
+	kill -TERM "$upid" 2>/dev/null
+	sleep 0.5
+	kill -TERM "$upid" 2>/dev/null
+	wait_exit "$upid" 5 || kill -KILL "$upid" 2>/dev/null
+	local left
+	left=$(curl -s "http://127.0.0.1:$hport/metrics" | awk '/^voxgate_sip_calls\{direction="outbound"\}/ {print $2}')
+	stop_server
+	local el cpu_pct ucpu_pct placed ok failed fails p50 p99 cps dcpu retrans
+	el=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+	cpu_pct=$(awk -v c=$((cpu1 - cpu0)) -v t="$TCK" -v w="$el" 'BEGIN { printf "%.1f", 100 * c / t / w }')
+	ucpu_pct=$(awk -v c=$((ucpu1 - ucpu0)) -v t="$TCK" -v w="$el" 'BEGIN { printf "%.1f", 100 * c / t / w }')
+	placed=$(json_get "$res" placed)
+	ok=$(json_get "$res" ok)
+	failed=$(json_get "$res" failed_total)
+	fails=$(grep -o '"failed":{[^}]*}' <<<"$res" | cut -d: -f2-)
+	p50=$(json_get "$res" lat_p50_ms)
+	p99=$(json_get "$res" lat_p99_ms)
+	cps=$(json_get "$res" achieved_cps)
+	dcpu=$(json_get "$res" driver_cpu_pct)
+	retrans=$(csv_col "$csv" 'Retransmissions(C)')
+	RESULTS_F+=("| $r | $secs | $mode | $tp | ${placed:-n/a} | ${ok:-n/a} | ${failed:-n/a} ${fails:+$fails} | ${cps:-n/a} | ${p50:-n/a} / ${p99:-n/a} | $cpu_pct | ${dcpu:-n/a} | $ucpu_pct | ${retrans:-n/a} | ${sdrops:-n/a} / $((drops1 - drops0)) | ${left:-n/a} | $SRV_RC / ${SRV_EXIT_S} s | $(log_problems "$SRV_LOG") |")
+	log "$name: placed $placed ok $ok failed $failed, $cps cps, API p50/p99 $p50/$p99 ms; CPU server $cpu_pct %, driver $dcpu %, sipp $ucpu_pct %"
+	[ "${failed:-1}" != 0 ] && PROBLEMS+=("$name: ${failed:-?} CreateSIPParticipant failed $fails ($RUN/$name.driver.err, $RUN/$name.server.log)")
+	[ -n "$left" ] && [ "$left" != 0 ] && PROBLEMS+=("$name: $left outbound calls still up after the driver finished")
+	[ "$SRV_RC" != 0 ] && PROBLEMS+=("$name: server exit status $SRV_RC after SIGTERM")
+	return 0
+}
+
 # ---- (c) CPU per packet: udp_echo vs the server, same generator ----
 RATIO_ECHO_US=""
 RATIO_DROPS=0
@@ -502,6 +605,15 @@ case " $ONLY " in *" b "*)
 	[ -n "$SUSTAIN" ] && bench_setup "${SUSTAIN%%:*}" "${SUSTAIN##*:}"
 	;;
 esac
+case " $ONLY " in *" f "*)
+	for r in $OUT_RATES; do bench_outbound "$r" "$OUT_SECS"; done
+	[ -n "$OUT_SUSTAIN" ] && bench_outbound "${OUT_SUSTAIN%%:*}" "${OUT_SUSTAIN##*:}"
+	for x in $OUT_ALSO; do
+		IFS=: read -r xr xm xt <<<"$x"
+		bench_outbound "$xr" "$OUT_SECS" "$xm" "$xt"
+	done
+	;;
+esac
 case " $ONLY " in *" c "*)
 	bench_ratio_echo
 	bench_ratio_server
@@ -575,6 +687,26 @@ esac
 		echo "Commands (PID = the target's pid):"
 		echo '```'
 		printf '%s\n' "${CMDS_C[@]}"
+		echo '```'
+	fi
+	if [ ${#RESULTS_F[@]} -gt 0 ]; then
+		echo
+		echo "## (f) Outbound call set-up through the API"
+		echo
+		echo "bench/out_load.mjs: CreateSIPParticipant with waitUntilAnswered at a fixed rate (token bucket, ≤ 400 waiting),"
+		echo "each call its own room, through an outbound trunk to SIPp (bench/sipp/uas_answer_hold.xml: 100, 180, 200,"
+		echo "ACK, 1 s held, the callee's BYE; no RTP). Achieved = answered calls / the driver's wall time. API latency ="
+		echo "request → reply (after the 200 and our ACK). CPU is % of one core over the driver's run: server, driver"
+		echo "(node; sdk = livekit-server-sdk signing a JWT per call, fetch = one token a second) and SIPp."
+		echo "Target ≥ 200 calls/s, 0 failed. A driver near 100 % is the bottleneck, not the server."
+		echo
+		echo "| rate/s | s | driver | SIP | placed | ok | failed | achieved cps | API p50 / p99 ms | server CPU % | driver CPU % | SIPp CPU % | SIP retrans | UDP drops (server's SIP socket / host) | calls left | exit / time | log |"
+		echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+		printf '%s\n' "${RESULTS_F[@]}"
+		echo
+		echo "Commands:"
+		echo '```'
+		printf '%s\n' "${CMDS_F[@]}"
 		echo '```'
 	fi
 	if [ ${#RESULTS_E[@]} -gt 0 ]; then
