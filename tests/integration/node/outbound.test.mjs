@@ -23,6 +23,7 @@ import {
   startServer,
   tmpDir,
   twirp,
+  run,
   waitUntil,
 } from './helpers.mjs';
 
@@ -621,6 +622,29 @@ describe('afterwards', () => {
     await noCallLeft('all cases');
     const r = await fetch(`${server.url}/metrics`);
     assert.match(await r.text(), /voxgate_sip_calls\{direction="inbound"\} 0/);
+  });
+
+  test('the call records: every call ended, with its outcome', async () => {
+    const q = async (sql) => {
+      const r = await run('sqlite3', ['-json', server.db, sql]);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.trim() ? JSON.parse(r.stdout) : [];
+    };
+    const rec = async (room) => (await q(`SELECT json FROM calls WHERE json_extract(json, '$.room') = '${room}'`)).map((x) => JSON.parse(x.json));
+    const open = await q("SELECT json FROM calls WHERE json_extract(json, '$.status') IN ('dialing', 'ringing', 'active')");
+    assert.equal(open.length, 0, JSON.stringify(open));
+    const [answered] = await rec('out-answer');
+    assert.equal(answered.status, 'hangup', JSON.stringify(answered));
+    assert.ok(answered.activeAt > 0 && answered.endedAt >= answered.activeAt);
+    assert.match(answered.trunkId, /^ST_/);
+    assert.equal(answered.participantIdentity, 'callee1');
+    const [busy] = await rec('out-fail-486');
+    assert.equal(busy.status, 'failed');
+    assert.equal(busy.sipStatusCode, 486);
+    const [noanswer] = await rec('out-noanswer');
+    assert.equal(noanswer.status, 'failed');
+    assert.equal(noanswer.sipStatusCode, 487);
+    assert.equal(noanswer.endReason, 'ringing timeout');
   });
 
   test("the SIP UDP socket's receive buffer is above the kernel's default", () => {
