@@ -113,6 +113,7 @@ struct lk_room {
 	struct list dispatches;
 	struct list calls; /* lk_call: calls this room's agents serve */
 	struct tmr launch; /* launches the jobs once the room has started */
+	char *bot_url;     /* agents[0] when it names a bot by URL, or NULL */
 };
 
 struct lk_counters {

@@ -187,9 +187,17 @@ static void room_destructor(void *arg)
 	struct lk_room *r = arg;
 
 	tmr_cancel(&r->launch);
+	mem_deref(r->bot_url);
 	lk_calls_orphan(r);
 	list_flush(&r->dispatches);
 	list_unlink(&r->le);
+}
+
+const char *lkagent_room_bot(struct lkagent *lk, const char *room)
+{
+	const struct lk_room *r = lk ? lk_room_find(lk, room) : NULL;
+
+	return r ? r->bot_url : NULL;
 }
 
 struct lk_room *lk_room_find(struct lkagent *lk, const char *name)
@@ -249,10 +257,14 @@ static void watch_started(struct room *room, const json_t *opts, void *arg)
 	{
 		const char *name = jstr(a, "agentName");
 
-		/* A bot's URL is the SIP side's (Media Streams). */
+		/* A bot's URL is the SIP side's (Media Streams): the first
+		 * one is kept for the calls placed into the room. */
 		named++;
-		if (is_bot_url(name))
+		if (is_bot_url(name)) {
+			if (!i)
+				(void)str_dup(&r->bot_url, name);
 			continue;
+		}
 		if (!valid_name(name) || !valid_name(jstr(a, "deployment"))) {
 			log_event(LOGL_WARN, NULL, "lk_dispatch_refused",
 			          "room=%s reason=\"%s\"", room_name(room),

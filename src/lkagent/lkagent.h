@@ -110,5 +110,9 @@ int lkagent_dispatch_delete(struct lkagent *lk, const char *room,
 
 /* Prometheus text: LiveKit workers and jobs. */
 int lkagent_metrics(const struct lkagent *lk, struct mbuf *mb);
+/* The bot a room was made for: its options' agents[0] when that names a
+ * ws:// or wss:// URL (CreateRoom, a rule's roomConfig), else NULL. Valid
+ * until the room finishes. Signalling thread. */
+const char *lkagent_room_bot(struct lkagent *lk, const char *room);
 
 #endif

@@ -101,6 +101,13 @@ static int load_audio(const char *key, const char *path,
 	return err;
 }
 
+static const char *room_bot(const char *room, void *arg)
+{
+	const struct server *srv = arg;
+
+	return lkagent_room_bot(srv->lkagent, room);
+}
+
 static void drained(void *arg)
 {
 	(void)arg;
@@ -729,6 +736,8 @@ int serve(int argc, char **argv)
 	up.assets = &srv.assets;
 	up.answer_delay_ms = cfg->answer_delay_ms;
 	up.max_call_duration_ms = cfg->max_call_duration_ms;
+	up.room_bot = room_bot;
+	up.room_bot_arg = &srv;
 	err = sipua_alloc(&srv.ua, &up);
 	if (err) {
 		fprintf(stderr,

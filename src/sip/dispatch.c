@@ -371,6 +371,30 @@ static int join(struct dispatch *d, const struct dispatch_call *call,
 	return err;
 }
 
+int dispatch_bot_url(const char *url, char *out, size_t sz, const char **why)
+{
+	json_t *rule = json_pack("{s:{s:[{s:s}]}}", "roomConfig", "agents",
+	                         "agentName", url ? url : "");
+	const char *u = NULL;
+	int err;
+
+	*why = NULL;
+	if (!rule)
+		return ENOMEM;
+	err = routing_agent_url(rule, &u, why);
+	if (!err && (!u || strlen(u) >= sz)) {
+		*why = "not a bot URL";
+		err = EINVAL;
+	}
+	if (!err) {
+		snprintf(out, sz, "%s", u);
+		for (char *p = out; *p && *p != ':'; p++)
+			*p = (char)tolower((unsigned char)*p);
+	}
+	json_decref(rule);
+	return err;
+}
+
 int dispatch_join_outbound(struct dispatch *d,
                            const struct dispatch_outbound *o,
                            participant_kick_h *kickh, void *arg,

@@ -127,6 +127,10 @@ struct dispatch_outbound {
 	bool hide_number;
 };
 
+/* A bot URL a room names, checked as a rule's is (routing_agent_url) and
+ * its scheme lowered into out: 0, or EINVAL with why. */
+int dispatch_bot_url(const char *url, char *out, size_t sz, const char **why);
+
 /* Opens the room and joins the callee as a SIP participant with the sip.*
  * attributes LiveKit sets on outbound calls (sip.callStatus "dialing"),
  * over the request's own attributes. EEXIST for an identity already in the

@@ -30,6 +30,10 @@ struct sipua_params {
 	 * before its PIN calls are refused (403); 0 = no limit. */
 	uint32_t pin_max_tries;
 	uint32_t pin_tries_window_ms;
+	/* The bot URL a room names (agents[0] of its options), for the calls
+	 * placed into it; NULL: none. */
+	const char *(*room_bot)(const char *room, void *arg);
+	void *room_bot_arg;
 };
 
 typedef void(sipua_idle_h)(void *arg);

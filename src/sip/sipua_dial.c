@@ -466,6 +466,26 @@ static void ring_timeout(void *arg)
 
 /* ---- placing a call --------------------------------------------------- */
 
+/* A room made for an external bot (CreateRoom with agents[0] a ws:// or
+ * wss:// URL) gives the bot the calls placed into it, as a rule's bot
+ * gets the calls it routes. */
+static void room_bot(struct sipua *ua, struct call *call)
+{
+	const char *url =
+	    ua->prm.room_bot
+	        ? ua->prm.room_bot(call->room, ua->prm.room_bot_arg)
+	        : NULL;
+	const char *why = NULL;
+
+	if (url && dispatch_bot_url(url, call->agent_url,
+	                            sizeof(call->agent_url), &why)) {
+		call->agent_url[0] = '\0';
+		log_event(LOGL_WARN, call->scl_id, "bot_url_invalid",
+		          "room=%s reason=\"%s\" agent=default", call->room,
+		          why);
+	}
+}
+
 /* One place to say whether the SIP edge can dial over TLS. */
 static bool tls_ready(const struct sipua *ua)
 {
@@ -553,6 +573,7 @@ int sipua_dial(struct sipua *ua, const struct outbound_call *oc,
 		                       : "cannot join the room";
 		goto fail;
 	}
+	room_bot(ua, call);
 	err = sipua_call_media(call);
 	if (err) {
 		step = err == EADDRINUSE ? "no media ports available"
@@ -615,11 +636,12 @@ int sipua_dial(struct sipua *ua, const struct outbound_call *oc,
 	         call->scl_id);
 	log_event(LOGL_INFO, call->id, "dial",
 	          "call=%s to=%s from=%s transport=%s room=%s identity=%s "
-	          "trunk=%s ringing_ms=%u wait=%s",
+	          "trunk=%s ringing_ms=%u wait=%s agent=%s",
 	          call->scl_id, oc->to_uri, oc->from_uri, oc->transport,
 	          call->room, call->identity,
 	          oc->trunk_id[0] ? oc->trunk_id : "inline", d->ringing_ms,
-	          h ? "yes" : "no");
+	          h ? "yes" : "no",
+	          call->agent_url[0] ? call->agent_url : "default");
 	return 0;
 
 fail:

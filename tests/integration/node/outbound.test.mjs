@@ -11,7 +11,8 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { RoomServiceClient, SipClient } from 'livekit-server-sdk';
-import { SIPTransport } from '@livekit/protocol';
+import { RoomAgentDispatch, SIPTransport } from '@livekit/protocol';
+import { WebSocketServer } from 'ws';
 import {
   API_KEY,
   API_SECRET,
@@ -290,6 +291,38 @@ describe('outbound calls answered', () => {
     } finally {
       callee.kill();
       rtp.close();
+    }
+  });
+
+  test('a room made for an external bot (CreateRoom agents[0] a ws:// URL): the bot gets the callee', async () => {
+    const botPort = await pickPorts(1);
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: botPort });
+    const frames = [];
+    wss.on('connection', (ws, req) => {
+      frames.push({ path: req.url });
+      ws.on('message', (d) => { try { frames.push(JSON.parse(String(d))); } catch { /* binary */ } });
+    });
+    const rtp = await rtpPeer();
+    const callee = await uas('uas_answer.xml', { rtp_port: rtp.port });
+    try {
+      await rooms.createRoom({ name: 'out-bot', agents: [new RoomAgentDispatch({ agentName: `WS://127.0.0.1:${botPort}/bot` })] });
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      await sip.createSipParticipant(id, '+15552220005', 'out-bot', { waitUntilAnswered: true, participantIdentity: 'bc' });
+      const media = await waitUntil(() => server.events('media').find((e) => server.events('dial').some((d) => d.room === 'out-bot' && d.call_id === e.call_id)), { what: 'media' });
+      const streaming = rtp.stream(media.local_port, 1000);
+      await waitUntil(() => frames.filter((f) => f.event === 'media').length >= 20, { timeoutMs: 5000, what: 'the callee\'s audio at the bot' });
+      await streaming;
+      assert.equal(frames[0].path, '/bot');
+      assert.ok(frames.some((f) => f.event === 'start'), JSON.stringify(frames.slice(0, 3)));
+      assert.equal(server.events('dial').find((d) => d.room === 'out-bot').agent, `ws://127.0.0.1:${botPort}/bot`);
+      await rooms.removeParticipant('out-bot', 'bc');
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+      await waitUntil(() => frames.some((f) => f.event === 'stop'), { what: 'stop at the bot' });
+    } finally {
+      callee.kill();
+      rtp.close();
+      wss.close();
     }
   });
 
