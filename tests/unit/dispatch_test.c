@@ -343,6 +343,76 @@ TEST(credentials_never_become_attributes)
 	return 0;
 }
 
+/* An outbound call's callee: LiveKit's sip.* attributes win over the
+ * request's, the numbers are left out when hidden, and a taken identity
+ * is refused. */
+TEST(outbound_callee)
+{
+	json_t *attrs =
+	    json_pack("{s:s,s:s}", "team", "a", "sip.callStatus", "forged");
+	struct dispatch_outbound o = {
+	    .room = "out-room",
+	    .identity = "callee",
+	    .name = "Callee",
+	    .metadata = "m",
+	    .attrs = attrs,
+	    .call_id = "SCL_test",
+	    .trunk_id = "ST_out",
+	    .phone = "+15552223333",
+	    .trunk_phone = "+15550001111",
+	    .hostname = "sip.example.com",
+	};
+	struct participant *p = NULL, *p2 = NULL;
+	json_t *pj, *a;
+
+	CHECK_EQ(dispatch_join_outbound(disp, &o, kicked, NULL, &p), 0);
+	pj = participant_json(p, false);
+	a = json_object_get(pj, "attributes");
+	CHECK_STR(json_string_value(json_object_get(a, "sip.callStatus")),
+	          "dialing");
+	CHECK_STR(json_string_value(json_object_get(a, "team")), "a");
+	CHECK_STR(json_string_value(json_object_get(a, "sip.callID")),
+	          "SCL_test");
+	CHECK_STR(json_string_value(json_object_get(a, "sip.phoneNumber")),
+	          "+15552223333");
+	CHECK_STR(json_string_value(json_object_get(a, "sip.trunkPhoneNumber")),
+	          "+15550001111");
+	CHECK_STR(json_string_value(json_object_get(a, "sip.hostname")),
+	          "sip.example.com");
+	CHECK_STR(participant_kind(p), "SIP");
+	json_decref(pj);
+	CHECK_EQ(dispatch_join_outbound(disp, &o, kicked, NULL, &p2), EEXIST);
+	participant_leave(p, "CLIENT_INITIATED");
+
+	o.identity = "hidden";
+	o.hide_number = true;
+	CHECK_EQ(dispatch_join_outbound(disp, &o, kicked, NULL, &p), 0);
+	pj = participant_json(p, false);
+	a = json_object_get(pj, "attributes");
+	CHECK(!json_object_get(a, "sip.phoneNumber"));
+	CHECK(!json_object_get(a, "sip.trunkPhoneNumber"));
+	json_decref(pj);
+	participant_leave(p, "CLIENT_INITIATED");
+	json_decref(attrs);
+	return 0;
+}
+
+TEST(bot_url)
+{
+	char out[512];
+	const char *why;
+
+	CHECK_EQ(dispatch_bot_url("WSS://bot.example.com:8443/x", out,
+	                          sizeof(out), &why),
+	         0);
+	CHECK_STR(out, "wss://bot.example.com:8443/x");
+	CHECK_EQ(dispatch_bot_url("ws://:0/x", out, sizeof(out), &why), EINVAL);
+	CHECK(why != NULL);
+	CHECK_EQ(dispatch_bot_url("https://x", out, sizeof(out), &why), EINVAL);
+	CHECK_EQ(dispatch_bot_url("ws://h/x", out, 4, &why), EINVAL);
+	return 0;
+}
+
 int main(void)
 {
 	int err;
@@ -362,6 +432,8 @@ int main(void)
 	RUN(carrier_trunk_without_rule_names_the_room);
 	RUN(carrier_trunk_by_credentials);
 	RUN(credentials_never_become_attributes);
+	RUN(outbound_callee);
+	RUN(bot_url);
 	mem_deref(disp);
 	mem_deref(rooms);
 	mem_deref(st);
