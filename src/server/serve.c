@@ -27,6 +27,7 @@
 #include "sip/sipua.h"
 #include "sip/dispatch.h"
 #include "sip/hosts.h"
+#include "sip/regclient.h"
 #include "room/room.h"
 #include "room/webhook.h"
 #include "store/store.h"
@@ -73,6 +74,11 @@ struct server {
 	char agent_url[128];
 	int sigfd;
 	bool draining;
+	/* The registrations setting, parsed at start; the trunk ids in it
+	 * are read again from the store when routes change. */
+	struct regclient_item reg_items[REGCLIENT_MAX];
+	size_t nreg_items;
+	bool reg_trunks;
 };
 
 /* The PIN stage's defaults: two beeps, and the three rising tones that
@@ -235,6 +241,67 @@ static void log_totals(const struct media_totals *tp)
 	    t.residence_p99_us, t.residence_max_us);
 }
 
+/* Checks the registrations setting whole before anything starts. */
+static int registrations_parse(struct server *srv)
+{
+	const struct config *cfg = &srv->cfg;
+	const char *why = NULL;
+	size_t bad = 0;
+	int err;
+
+	err = regclient_parse_list(cfg->registrations,
+	                           cfg->registration_password, srv->reg_items,
+	                           REGCLIENT_MAX, &srv->nreg_items, &bad, &why);
+	if (err) {
+		fprintf(stderr, "voxgate: registrations: entry %zu %s\n", bad,
+		        why);
+		return err;
+	}
+	for (size_t i = 0; i < srv->nreg_items; i++)
+		if (srv->reg_items[i].trunk_id[0])
+			srv->reg_trunks = true;
+	return 0;
+}
+
+/* What registers now: the sip: entries as set, the trunks as stored (one
+ * that is gone or cannot register is left out, and said so). */
+static void registrations_apply(struct server *srv)
+{
+	struct regclient_entry *v;
+	size_t n = 0;
+	int err;
+
+	if (!srv->ua || !srv->nreg_items)
+		return;
+	v = mem_zalloc(srv->nreg_items * sizeof(*v), NULL);
+	if (!v) {
+		log_event(LOGL_ERROR, NULL, "registrations_failed",
+		          "error=\"%s\"", strerror(ENOMEM));
+		return;
+	}
+	for (size_t i = 0; i < srv->nreg_items; i++) {
+		const struct regclient_item *it = &srv->reg_items[i];
+		const char *why = NULL;
+
+		if (!it->trunk_id[0]) {
+			v[n++] = it->e;
+			continue;
+		}
+		err = regclient_trunk_entry(srv->store, it->trunk_id, &v[n],
+		                            &why);
+		if (err)
+			log_event(LOGL_WARN, NULL, "register_skipped",
+			          "trunk=%s reason=\"%s\"", it->trunk_id, why);
+		else
+			n++;
+	}
+	err = sipua_registrations(srv->ua, v, n);
+	if (err)
+		log_event(LOGL_ERROR, NULL, "registrations_failed",
+		          "error=\"%s\"", strerror(err));
+	mem_deref(v);
+}
+
 static void routes_changed(void *arg)
 {
 	struct server *srv = arg;
@@ -243,6 +310,8 @@ static void routes_changed(void *arg)
 	if (err)
 		log_event(LOGL_ERROR, NULL, "routes_reload_failed",
 		          "error=\"%s\"", strerror(err));
+	if (srv->reg_trunks)
+		registrations_apply(srv);
 }
 
 /* Only the pipeline agent has a hub and figures to show; with another
@@ -253,6 +322,7 @@ static int metrics_handler(struct mbuf *mb, void *arg)
 	int err = srv->hub ? hub_metrics(srv->hub, mb) : 0;
 
 	err = err ? err : lkagent_metrics(srv->lkagent, mb);
+	err = err ? err : sipua_metrics(srv->ua, mb);
 	return err ? err : rtc_metrics(srv->rtc, mb);
 }
 
@@ -619,6 +689,8 @@ int serve(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	srv.agent = agent;
+	if (registrations_parse(&srv))
+		return EXIT_USAGE;
 	if (!strcmp(cfg->twilio_answer, "stream") &&
 	    strncmp(cfg->public_url, "https://", 8)) {
 		fprintf(stderr,
@@ -736,18 +808,20 @@ int serve(int argc, char **argv)
 		goto out;
 	}
 
+	registrations_apply(&srv);
+
 	char ext[64];
 	re_snprintf(ext, sizeof(ext), "%j", &up.external);
 	api_set_ready(srv.api, true);
-	log_event(LOGL_INFO, NULL, "listening",
-	          "sip=%s:%u transports=udp,tcp external_ip=%s rtp_ports=%u-%u "
-	          "agent=%s greeting_ms=%zu http=%s:%u db=%s webhooks=%zu "
-	          "default_route=%s sip_uri=%s",
-	          cfg->sip_host, cfg->sip_port, ext, cfg->rtp_port_min,
-	          cfg->rtp_port_max, agent->name,
-	          srv.assets.greeting_samples / 8, cfg->http_host,
-	          cfg->http_port, cfg->db, cfg->nwebhook_urls,
-	          cfg->default_route ? "true" : "false", srv.sip_uri);
+	log_event(
+	    LOGL_INFO, NULL, "listening",
+	    "sip=%s:%u transports=udp,tcp external_ip=%s rtp_ports=%u-%u "
+	    "agent=%s greeting_ms=%zu http=%s:%u db=%s webhooks=%zu "
+	    "default_route=%s sip_uri=%s registrations=%zu",
+	    cfg->sip_host, cfg->sip_port, ext, cfg->rtp_port_min,
+	    cfg->rtp_port_max, agent->name, srv.assets.greeting_samples / 8,
+	    cfg->http_host, cfg->http_port, cfg->db, cfg->nwebhook_urls,
+	    cfg->default_route ? "true" : "false", srv.sip_uri, srv.nreg_items);
 
 	err = re_main(NULL);
 	rc = err ? 1 : 0;

@@ -12,6 +12,7 @@
 #include <re.h>
 #include "media/agent.h"
 #include "media/media.h"
+#include "sip/regclient.h"
 
 struct sipua;
 struct dispatch;
@@ -42,5 +43,12 @@ int sipua_alloc(struct sipua **uap, const struct sipua_params *prm);
 void sipua_drain(struct sipua *ua, uint32_t timeout_ms, sipua_idle_h *idleh,
                  void *arg);
 unsigned sipua_call_count(const struct sipua *ua);
+
+/* The registrations (sip/regclient.h) become exactly v: unchanged ones
+ * keep running. Drain unregisters them. */
+int sipua_registrations(struct sipua *ua, const struct regclient_entry *v,
+                        size_t n);
+/* The SIP edge's /metrics lines (the registrations'). */
+int sipua_metrics(const struct sipua *ua, struct mbuf *mb);
 
 #endif
