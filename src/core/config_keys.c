@@ -163,6 +163,19 @@ static int parse_sip_port(struct config *cfg, const struct key *k,
 	return 0;
 }
 
+static int parse_port(struct config *cfg, const struct key *k, const char *v,
+                      const char **why)
+{
+	uint64_t port;
+
+	if (num_parse(&v, 65535, &port) != 0 || *v != '\0' || port == 0) {
+		*why = "is not a port number (1-65535)";
+		return EINVAL;
+	}
+	*(uint16_t *)field(cfg, k) = (uint16_t)port;
+	return 0;
+}
+
 /* The registrations list, checked whole when the server starts
  * (sip/regclient.h); here only that it is one line of printable text. */
 static int parse_line(struct config *cfg, const struct key *k, const char *v,
@@ -576,6 +589,14 @@ const struct key config_keys[] = {
      parse_rtp_range},
     {"external_ip", "", "address put in SDP; empty = from sip_host",
      parse_addr_opt, FIELD(external_ip)},
+    {"sip_tls_cert", "",
+     "PEM certificate chain for SIP over TLS (with the key, or see "
+     "sip_tls_key); empty = no TLS",
+     parse_str, FIELD(sip_tls_cert)},
+    {"sip_tls_key", "", "PEM private key of sip_tls_cert; empty = in that file",
+     parse_str, FIELD(sip_tls_key)},
+    {"sip_tls_port", "5061", "SIP over TLS port, when sip_tls_cert is set",
+     parse_port, FIELD(sip_tls_port)},
     {"registrations", "",
      "register with registrars: outbound trunk ids (ST_...) and "
      "sip:user@host[:port][;transport=udp|tcp|tls][;expires=N], "

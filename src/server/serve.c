@@ -48,6 +48,7 @@ struct server {
 	struct config cfg;
 	struct media_engine *media;
 	struct sipua *ua;
+	struct tls *tls; /* SIP over TLS's certificate, NULL = no TLS */
 	struct store *store;
 	struct retention *retention; /* prunes the store's history */
 	struct webhook *webhook;
@@ -189,6 +190,36 @@ static int gate_connections(const struct config *cfg)
 	return 0;
 }
 
+/* SIP over TLS's certificate and key, checked before anything listens:
+ * a file that cannot be read or a key that does not match stops the
+ * server as a bad setting does. */
+static int tls_load(struct server *srv)
+{
+	const struct config *cfg = &srv->cfg;
+	char why[PATH_MAX + 128];
+
+	if (!cfg->sip_tls_cert[0]) {
+		if (!cfg->sip_tls_key[0])
+			return 0;
+		fprintf(stderr, "voxgate: sip_tls_key: set without "
+		                "sip_tls_cert\n");
+		return EINVAL;
+	}
+	if (cfg->sip_tls_port == cfg->sip_port) {
+		fprintf(stderr,
+		        "voxgate: sip_tls_port: %u is sip_port, whose TCP "
+		        "listener takes it; pick another\n",
+		        cfg->sip_tls_port);
+		return EINVAL;
+	}
+	if (sipua_tls_load(&srv->tls, cfg->sip_tls_cert, cfg->sip_tls_key, why,
+	                   sizeof(why))) {
+		fprintf(stderr, "voxgate: %s\n", why);
+		return EINVAL;
+	}
+	return 0;
+}
+
 static int resolve_addresses(const struct config *cfg, struct sa *listen,
                              struct sa *external, const char **key)
 {
@@ -257,9 +288,21 @@ static int registrations_parse(struct server *srv)
 		        why);
 		return err;
 	}
-	for (size_t i = 0; i < srv->nreg_items; i++)
-		if (srv->reg_items[i].trunk_id[0])
+	for (size_t i = 0; i < srv->nreg_items; i++) {
+		const struct regclient_item *it = &srv->reg_items[i];
+
+		if (it->trunk_id[0])
 			srv->reg_trunks = true;
+		else if (regclient_entry_tls(&it->e) && !cfg->sip_tls_cert[0]) {
+			fprintf(
+			    stderr,
+			    "voxgate: registrations: entry %zu is over "
+			    "TLS, which needs sip_tls_cert (libre opens TLS "
+			    "connections only from a TLS listener)\n",
+			    i + 1);
+			return EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -289,6 +332,11 @@ static void registrations_apply(struct server *srv)
 		}
 		err = regclient_trunk_entry(srv->store, it->trunk_id, &v[n],
 		                            &why);
+		if (!err && regclient_entry_tls(&v[n]) &&
+		    !sipua_tls_ready(srv->ua)) {
+			why = "TLS is not configured (sip_tls_cert)";
+			err = EPROTONOSUPPORT;
+		}
 		if (err)
 			log_event(LOGL_WARN, NULL, "register_skipped",
 			          "trunk=%s reason=\"%s\"", it->trunk_id, why);
@@ -721,6 +769,8 @@ int serve(int argc, char **argv)
 		        strerror(err));
 		return 1;
 	}
+	if (tls_load(&srv))
+		goto out;
 	err = gate_connections(cfg);
 	if (err) {
 		rc = 1;
@@ -800,11 +850,21 @@ int serve(int argc, char **argv)
 	up.assets = &srv.assets;
 	up.answer_delay_ms = cfg->answer_delay_ms;
 	up.max_call_duration_ms = cfg->max_call_duration_ms;
+	up.tls = srv.tls;
+	up.tls_port = srv.tls ? cfg->sip_tls_port : 0;
 	err = sipua_alloc(&srv.ua, &up);
 	if (err) {
-		fprintf(stderr,
-		        "voxgate: sip_port: cannot listen on %s:%u: %s\n",
-		        cfg->sip_host, cfg->sip_port, strerror(err));
+		if (srv.tls)
+			fprintf(stderr,
+			        "voxgate: sip_port, sip_tls_port: cannot "
+			        "listen on %s:%u and %u: %s\n",
+			        cfg->sip_host, cfg->sip_port, cfg->sip_tls_port,
+			        strerror(err));
+		else
+			fprintf(stderr,
+			        "voxgate: sip_port: cannot listen on %s:%u: "
+			        "%s\n",
+			        cfg->sip_host, cfg->sip_port, strerror(err));
 		goto out;
 	}
 
@@ -815,13 +875,15 @@ int serve(int argc, char **argv)
 	api_set_ready(srv.api, true);
 	log_event(
 	    LOGL_INFO, NULL, "listening",
-	    "sip=%s:%u transports=udp,tcp external_ip=%s rtp_ports=%u-%u "
+	    "sip=%s:%u transports=%s tls_port=%u external_ip=%s "
+	    "rtp_ports=%u-%u "
 	    "agent=%s greeting_ms=%zu http=%s:%u db=%s webhooks=%zu "
 	    "default_route=%s sip_uri=%s registrations=%zu",
-	    cfg->sip_host, cfg->sip_port, ext, cfg->rtp_port_min,
-	    cfg->rtp_port_max, agent->name, srv.assets.greeting_samples / 8,
-	    cfg->http_host, cfg->http_port, cfg->db, cfg->nwebhook_urls,
-	    cfg->default_route ? "true" : "false", srv.sip_uri, srv.nreg_items);
+	    cfg->sip_host, cfg->sip_port, srv.tls ? "udp,tcp,tls" : "udp,tcp",
+	    up.tls_port, ext, cfg->rtp_port_min, cfg->rtp_port_max, agent->name,
+	    srv.assets.greeting_samples / 8, cfg->http_host, cfg->http_port,
+	    cfg->db, cfg->nwebhook_urls, cfg->default_route ? "true" : "false",
+	    srv.sip_uri, srv.nreg_items);
 
 	err = re_main(NULL);
 	rc = err ? 1 : 0;
@@ -838,6 +900,7 @@ out:
 	media_engine_close(srv.media, NULL);
 	control_plane_close(&srv);
 	mem_deref(srv.ua);
+	mem_deref(srv.tls);
 	mem_deref(srv.hub);
 	conngate_stop();
 	worker_env_free(srv.worker_env);

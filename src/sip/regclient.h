@@ -70,6 +70,9 @@ int regclient_parse_uri(const char *s, size_t n, const char *password,
 int regclient_trunk_entry(struct store *st, const char *id,
                           struct regclient_entry *e, const char **why);
 
+/* Whether the entry registers over TLS. */
+bool regclient_entry_tls(const struct regclient_entry *e);
+
 /* ---- the bindings (regclient.c) ----------------------------------------- */
 
 struct regclient_params {

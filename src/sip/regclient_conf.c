@@ -279,6 +279,11 @@ int regclient_parse_list(const char *v, const char *password,
 	return 0;
 }
 
+bool regclient_entry_tls(const struct regclient_entry *e)
+{
+	return strstr(e->registrar, ";transport=tls") != NULL;
+}
+
 static const char *jstr(const json_t *obj, const char *key)
 {
 	const char *s = json_string_value(json_object_get(obj, key));

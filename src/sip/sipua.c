@@ -606,11 +606,10 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 	/* 100 Trying is hop-by-hop: sent outside the dialog. */
 	(void)sip_reply(ua->sip, msg, 100, "Trying");
 	err = sipsess_accept(&call->sess, ua->sock, msg, 180, "Ringing",
-	                     msg->tp == SIP_TRANSP_TCP ? ua->contact_tcp
-	                                               : ua->contact_udp,
-	                     "application/sdp", NULL, NULL, NULL, false,
-	                     offer_handler, answer_handler, estab_handler, NULL,
-	                     NULL, close_handler, call, ALLOW_HDR);
+	                     sipua_contact(ua, msg->tp), "application/sdp",
+	                     NULL, NULL, NULL, false, offer_handler,
+	                     answer_handler, estab_handler, NULL, NULL,
+	                     close_handler, call, ALLOW_HDR);
 	if (err) {
 		refuse(call, msg, 400, "Cannot establish dialog");
 		goto fail;
@@ -695,6 +694,7 @@ static void ua_destructor(void *arg)
 	mem_deref(ua->sip);
 	mem_deref(ua->contact_udp);
 	mem_deref(ua->contact_tcp);
+	mem_deref(ua->contact_tls);
 }
 
 int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
@@ -727,6 +727,9 @@ int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
 	if (err)
 		goto out;
 	err = sip_transp_add(ua->sip, SIP_TRANSP_TCP, &prm->listen);
+	if (err)
+		goto out;
+	err = sipua_tls_open(ua);
 	if (err)
 		goto out;
 	err = sipua_reg_open(ua);

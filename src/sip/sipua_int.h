@@ -9,6 +9,7 @@
  *                  their single use
  *   sipua_pin.c    the PIN stage of rules with a PIN, and the caller's keys
  *   sipua_reg.c    the registrations (regclient.h) on the edge's stack
+ *   sipua_tls.c    SIP over TLS: its certificate, transport and contact
  *
  * All on the signalling thread.
  */
@@ -41,6 +42,7 @@ struct sipua {
 	struct sip_lsnr *lsnr;
 	struct list calls;
 	char *contact_udp, *contact_tcp;
+	char *contact_tls; /* NULL: no TLS */
 	bool draining;
 	sipua_idle_h *idleh;
 	void *idle_arg;
@@ -157,6 +159,13 @@ void sipua_reg_drain(struct sipua *ua);
 /* Logs registration=<aor> when a registrar of ours sent the INVITE. */
 void sipua_reg_invite(struct sipua *ua, const struct call *call,
                       const struct sip_msg *msg);
+
+/* sipua_tls.c */
+
+/* The TLS transport, when the params have a context. */
+int sipua_tls_open(struct sipua *ua);
+/* Our Contact for a request that came over tp. */
+const char *sipua_contact(const struct sipua *ua, enum sip_transp tp);
 
 /* sipua_route.c */
 

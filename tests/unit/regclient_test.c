@@ -12,6 +12,8 @@
 #include <jansson.h>
 #include "core/libre.h"
 #include <re_uri.h>
+#include <re_srtp.h>
+#include <re_tls.h>
 #include <re_sip.h>
 #include <re_main.h>
 #include "sip/regclient.h"
@@ -50,6 +52,7 @@ TEST(uri_defaults)
 	CHECK(parse1("sip:100@[::1]:5060;expires=30;transport=udp", NULL, &e) ==
 	      0);
 	CHECK_STR(e.registrar, "sip:[::1]:5060");
+	CHECK(!regclient_entry_tls(&e));
 	CHECK_EQ(e.expires, 30);
 	return 0;
 }
@@ -251,7 +254,10 @@ static bool registrar_handler(const struct sip_msg *msg, void *arg)
 	return true;
 }
 
-static int registrar_open(void)
+static struct tls *tls_srv, *tls_cli;
+
+/* A registrar on UDP, or on TLS with a self-signed certificate. */
+static int registrar_open_tp(enum sip_transp tp)
 {
 	struct sa sa, laddr;
 	int err;
@@ -259,12 +265,25 @@ static int registrar_open(void)
 	memset(&R, 0, sizeof(R));
 	err = sip_alloc(&R.sip, NULL, 16, 16, 16, "registrar", NULL, NULL);
 	err = err ? err : sa_set_str(&sa, "127.0.0.1", 0);
-	err = err ? err : sip_transp_add(R.sip, SIP_TRANSP_UDP, &sa);
-	err = err ? err : sip_transp_laddr(R.sip, &laddr, SIP_TRANSP_UDP, NULL);
+	if (tp == SIP_TRANSP_TLS) {
+		err = err ? err
+		          : tls_alloc(&tls_srv, TLS_METHOD_SSLV23, NULL, NULL);
+		err = err ? err
+		          : tls_set_selfsigned_rsa(tls_srv, "127.0.0.1", 2048);
+		err = err ? err : sip_transp_add(R.sip, tp, &sa, tls_srv);
+	} else {
+		err = err ? err : sip_transp_add(R.sip, tp, &sa);
+	}
+	err = err ? err : sip_transp_laddr(R.sip, &laddr, tp, NULL);
 	err = err ? err
 	          : sip_listen(&R.lsnr, R.sip, true, registrar_handler, NULL);
 	R.port = sa_port(&laddr);
 	return err;
+}
+
+static int registrar_open(void)
+{
+	return registrar_open_tp(SIP_TRANSP_UDP);
 }
 
 static void registrar_close(void)
@@ -272,13 +291,14 @@ static void registrar_close(void)
 	R.lsnr = mem_deref(R.lsnr);
 	sip_close(R.sip, true);
 	R.sip = mem_deref(R.sip);
+	tls_srv = mem_deref(tls_srv);
 }
 
 static struct sip *ua_sip;
 static struct regclient *rc;
 static bool done;
 
-static int client_open(void)
+static int client_open_tp(enum sip_transp tp)
 {
 	const struct regclient_params prm = {.first_retry_ms = 60,
 	                                     .max_retry_ms = 120,
@@ -289,10 +309,22 @@ static int client_open(void)
 
 	err = sip_alloc(&ua_sip, NULL, 16, 16, 16, "client", NULL, NULL);
 	err = err ? err : sa_set_str(&sa, "127.0.0.1", 0);
-	err = err ? err : sip_transp_add(ua_sip, SIP_TRANSP_UDP, &sa);
+	if (tp == SIP_TRANSP_TLS) {
+		/* libre dials TLS only from a TLS listener's context */
+		err = err ? err
+		          : tls_alloc(&tls_cli, TLS_METHOD_SSLV23, NULL, NULL);
+		err = err ? err : sip_transp_add(ua_sip, tp, &sa, tls_cli);
+	} else {
+		err = err ? err : sip_transp_add(ua_sip, tp, &sa);
+	}
 	p.sip = ua_sip;
 	err = err ? err : regclient_alloc(&rc, &p);
 	return err;
+}
+
+static int client_open(void)
+{
+	return client_open_tp(SIP_TRANSP_UDP);
 }
 
 static void client_close(void)
@@ -300,6 +332,7 @@ static void client_close(void)
 	rc = mem_deref(rc);
 	sip_close(ua_sip, true);
 	ua_sip = mem_deref(ua_sip);
+	tls_cli = mem_deref(tls_cli);
 }
 
 static int set_one(const char *pw)
@@ -385,6 +418,34 @@ TEST(registers_and_unregisters)
 	return 0;
 }
 
+TEST(registers_over_tls)
+{
+	struct regclient_entry e;
+	char uri[80];
+
+	CHECK(registrar_open_tp(SIP_TRANSP_TLS) == 0);
+	CHECK(client_open_tp(SIP_TRANSP_TLS) == 0);
+	R.mode = ANSWER_OK;
+	re_snprintf(uri, sizeof(uri),
+	            "sip:+15550100@127.0.0.1:%u;transport=tls", R.port);
+	CHECK(parse1(uri, "pw", &e) == 0);
+	CHECK(regclient_entry_tls(&e));
+	CHECK(regclient_set(rc, &e, 1) == 0);
+	run_loop(1500);
+	CHECK_EQ(R.authorized, 1);
+	CHECK(metric_is("up", "1"));
+	done = false;
+	regclient_shutdown(rc, 2000, done_h, NULL);
+	if (!done)
+		run_loop(2000);
+	CHECK(done);
+	/* expires=0, challenged, then with credentials */
+	CHECK_EQ(R.unregisters, 2);
+	client_close();
+	registrar_close();
+	return 0;
+}
+
 TEST(wrong_password_backs_off)
 {
 	CHECK(registrar_open() == 0);
@@ -446,6 +507,7 @@ int main(void)
 	RUN(list);
 	RUN(trunk_entries);
 	RUN(registers_and_unregisters);
+	RUN(registers_over_tls);
 	RUN(wrong_password_backs_off);
 	RUN(forbidden_retried);
 	libre_close();
