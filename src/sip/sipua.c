@@ -59,9 +59,10 @@ static void call_destructor(void *arg)
 	mem_deref(call->sdp);
 }
 
-static void check_idle(struct sipua *ua)
+void sipua_check_idle(struct sipua *ua)
 {
-	if (ua->draining && ua->idleh && list_isempty(&ua->calls)) {
+	if (ua->draining && ua->idleh && list_isempty(&ua->calls) &&
+	    !ua->reg_pending) {
 		sipua_idle_h *h = ua->idleh;
 
 		ua->idleh = NULL;
@@ -110,7 +111,7 @@ static void call_finish(struct call *call)
 	call->rec.lost = st ? st->lost : 0;
 	sipua_call_record(call);
 	mem_deref(call);
-	check_idle(ua);
+	sipua_check_idle(ua);
 }
 
 /* Releasing the session makes libre send our BYE when the dialog is
@@ -568,6 +569,7 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 	          "from=%s to=%s transport=%s src=%s sdp=%s", call->from,
 	          call->to, sip_transp_name(msg->tp),
 	          sipua_addr_fmt(&msg->src).s, has_sdp ? "offer" : "none");
+	sipua_reg_invite(ua, call, msg);
 	if (ua->prm.dispatch && !sipua_route_call(ua, call, msg))
 		goto fail;
 
@@ -604,11 +606,10 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 	/* 100 Trying is hop-by-hop: sent outside the dialog. */
 	(void)sip_reply(ua->sip, msg, 100, "Trying");
 	err = sipsess_accept(&call->sess, ua->sock, msg, 180, "Ringing",
-	                     msg->tp == SIP_TRANSP_TCP ? ua->contact_tcp
-	                                               : ua->contact_udp,
-	                     "application/sdp", NULL, NULL, NULL, false,
-	                     offer_handler, answer_handler, estab_handler, NULL,
-	                     NULL, close_handler, call, ALLOW_HDR);
+	                     sipua_contact(ua, msg->tp), "application/sdp",
+	                     NULL, NULL, NULL, false, offer_handler,
+	                     answer_handler, estab_handler, NULL, NULL,
+	                     close_handler, call, ALLOW_HDR);
 	if (err) {
 		refuse(call, msg, 400, "Cannot establish dialog");
 		goto fail;
@@ -666,10 +667,11 @@ void sipua_drain(struct sipua *ua, uint32_t timeout_ms, sipua_idle_h *idleh,
 	if (!ua)
 		return;
 	ua->draining = true;
+	sipua_reg_drain(ua);
 	ua->idleh = idleh;
 	ua->idle_arg = arg;
 	tmr_start(&ua->drain_tmr, timeout_ms, drain_timeout, ua);
-	check_idle(ua);
+	sipua_check_idle(ua);
 }
 
 unsigned sipua_call_count(const struct sipua *ua)
@@ -687,10 +689,12 @@ static void ua_destructor(void *arg)
 	mem_deref(ua->pin_tries);
 	mem_deref(ua->lsnr);
 	mem_deref(ua->sock);
+	mem_deref(ua->reg);
 	sip_close(ua->sip, true);
 	mem_deref(ua->sip);
 	mem_deref(ua->contact_udp);
 	mem_deref(ua->contact_tcp);
+	mem_deref(ua->contact_tls);
 }
 
 int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
@@ -723,6 +727,12 @@ int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
 	if (err)
 		goto out;
 	err = sip_transp_add(ua->sip, SIP_TRANSP_TCP, &prm->listen);
+	if (err)
+		goto out;
+	err = sipua_tls_open(ua);
+	if (err)
+		goto out;
+	err = sipua_reg_open(ua);
 	if (err)
 		goto out;
 	err = sipsess_listen(&ua->sock, ua->sip, 1024, conn_handler, ua);

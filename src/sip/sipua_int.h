@@ -8,6 +8,8 @@
  *   sipua_auth.c   digest auth of trunks with credentials: nonces and
  *                  their single use
  *   sipua_pin.c    the PIN stage of rules with a PIN, and the caller's keys
+ *   sipua_reg.c    the registrations (regclient.h) on the edge's stack
+ *   sipua_tls.c    SIP over TLS: its certificate, transport and contact
  *
  * All on the signalling thread.
  */
@@ -40,12 +42,15 @@ struct sipua {
 	struct sip_lsnr *lsnr;
 	struct list calls;
 	char *contact_udp, *contact_tcp;
+	char *contact_tls; /* NULL: no TLS */
 	bool draining;
 	sipua_idle_h *idleh;
 	void *idle_arg;
 	struct tmr drain_tmr;
 	struct tries *pin_tries; /* wrong PINs per source address */
 	struct sipua_nonces nonces;
+	struct regclient *reg; /* registrations */
+	bool reg_pending;      /* drain waits for the unregisters */
 };
 
 /* A call to rules with a PIN is answered and asked for it (LiveKit's
@@ -142,6 +147,25 @@ void sipua_reply_reject(struct sipua *ua, const struct sip_msg *msg,
 /* Starts the agent for the call's stage: the PIN prompt, or the real one. */
 int sipua_start_agent(struct call *call, const struct agent_ops **opsp,
                       void **statep);
+
+/* Calls idleh when draining is done: no call, no unregister pending. */
+void sipua_check_idle(struct sipua *ua);
+
+/* sipua_reg.c */
+
+int sipua_reg_open(struct sipua *ua);
+/* Unregisters; sipua_check_idle runs when that is done. */
+void sipua_reg_drain(struct sipua *ua);
+/* Logs registration=<aor> when a registrar of ours sent the INVITE. */
+void sipua_reg_invite(struct sipua *ua, const struct call *call,
+                      const struct sip_msg *msg);
+
+/* sipua_tls.c */
+
+/* The TLS transport, when the params have a context. */
+int sipua_tls_open(struct sipua *ua);
+/* Our Contact for a request that came over tp. */
+const char *sipua_contact(const struct sipua *ua, enum sip_transp tp);
 
 /* sipua_route.c */
 
