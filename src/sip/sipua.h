@@ -12,6 +12,7 @@
 #include <re.h>
 #include "media/agent.h"
 #include "media/media.h"
+#include "sip/sipua_xfer.h"
 
 struct sipua;
 struct dispatch;
