@@ -412,10 +412,17 @@ int sipua_agent_transfer(void *arg, const char *to, const char *reason,
 {
 	struct call *call = arg;
 	const char *w = NULL;
+	char tel[80];
 	int err;
 
-	if (!done)
+	if (!done || !to)
 		return EINVAL;
+	/* The worker's transfer_to may be a bare number. */
+	if (to[0] && strlen(to) < sizeof(tel) - 4 &&
+	    strspn(to, "0123456789+*#") == strlen(to)) {
+		snprintf(tel, sizeof(tel), "tel:%s", to);
+		to = tel;
+	}
 	err = start(call, to, NULL, false, 0, &w);
 	if (err) {
 		log_event(LOGL_WARN, call->id, "transfer_refused",
