@@ -62,6 +62,14 @@ static void xfer_destructor(void *arg)
 	mem_deref(x->req);
 }
 
+/* LiveKit's play_dialtone: the caller hears a ringback while the
+ * transfer runs. */
+static void ringback(struct sipua_xfer *x, bool on)
+{
+	if (x->dialtone && x->call->media)
+		media_session_ringback_caller(x->call->media, on);
+}
+
 /* Tells the one who asked, once. */
 static void tell(struct sipua_xfer *x)
 {
@@ -120,6 +128,7 @@ static void finish(struct sipua_xfer *x, int err, uint16_t code,
 	x->code = code;
 	snprintf(x->reason, sizeof(x->reason), "%s", reason ? reason : "");
 	tmr_cancel(&x->wait_tmr);
+	ringback(x, false);
 	tmr_start(&x->done_tmr, 0, settle, x);
 }
 
@@ -353,6 +362,7 @@ static int start(struct call *call, const char *to, const char *headers,
 	mem_deref(call->xfer);
 	call->xfer = x;
 	tmr_start(&x->wait_tmr, x->timeout_ms, wait_timeout, x);
+	ringback(x, true);
 	log_event(LOGL_INFO, call->id, "transfer_start",
 	          "to=\"%s\" cseq=%u timeout_ms=%u dialtone=%s", x->to, x->cseq,
 	          x->timeout_ms, dialtone ? "true" : "false");
@@ -472,6 +482,7 @@ void sipua_refer_call_end(struct call *call)
 		x->err = ECONNRESET;
 		snprintf(x->reason, sizeof(x->reason), "the call ended");
 		tmr_cancel(&x->wait_tmr);
+		ringback(x, false);
 	}
 	tell(x);
 }

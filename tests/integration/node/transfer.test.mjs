@@ -88,7 +88,7 @@ describe('transfers', { timeout: 120000 }, () => {
   test('refused by the target (NOTIFY 486): resource_exhausted, the call goes on with its audio', async () => {
     const caller = '+15552220002';
     const call = await callIn('uac_refer_refuse.xml', caller);
-    await assert.rejects(sip.transferSipParticipant(ROOM, `sip_${caller}`, 'tel:+15550009999'), (e) => {
+    await assert.rejects(sip.transferSipParticipant(ROOM, `sip_${caller}`, 'tel:+15550009999', { playDialtone: true }), (e) => {
       assert.equal(e.code, 'resource_exhausted', describeError(e));
       assert.equal(e.status, 429, describeError(e));
       assert.equal(e.sipStatusCode, 486, describeError(e));
@@ -99,6 +99,7 @@ describe('transfers', { timeout: 120000 }, () => {
     const res = await call.done;
     assert.equal(res.code, 0, `sipp: ${res.why}`);
     assert.equal(logged(res, 'refer_to'), 'tel:+15550009999');
+    assert.equal(server.events('transfer_start').at(-1)?.dialtone, 'true', 'play_dialtone reached the SIP edge');
     // the caller hung up itself 3 s later, and the echo kept answering
     const end = await waitUntil(() => server.events('call_end').find((e) => e.by === 'caller' && e.reason === 'BYE'), { what: 'call_end by=caller' });
     assert.ok(Date.now() - refusedAt >= 2500, 'the call went on after the refusal');
