@@ -79,7 +79,7 @@ case_tools_call() {
 }
 
 case_tools_transfer_refused() {
-	local t req line done
+	local t req line result
 	vg_need_server || return 1
 	vg_whole_log
 	line=$(vg_events agent_transfer | head -n 1)
@@ -100,9 +100,9 @@ case_tools_transfer_refused() {
 		vg_reason "the caller's REFER named ${SIPP_REFER_TO:-nothing}, want $TRANSFER_TO"
 		return 1
 	}
-	done=$(vg_events transfer_done | head -n 1)
-	if [ "$(vg_jfield "$done" ok)" != false ] || [ "$(vg_jfield "$done" code)" != 486 ]; then
-		vg_reason "transfer_done: $done"
+	result=$(vg_events transfer_done | head -n 1)
+	if [ "$(vg_jfield "$result" ok)" != false ] || [ "$(vg_jfield "$result" code)" != 486 ]; then
+		vg_reason "transfer_done: $result"
 		return 1
 	fi
 	t=$(vg_turn 1)
@@ -122,7 +122,7 @@ case_tools_transfer_refused() {
 }
 
 case_tools_transfer_ok() {
-	local done took
+	local result took
 	vg_need_server || return 1
 	sox -D "$FIXTURE" -r 8000 -c 1 "$VG_CDIR/said.wav" pad 0.5 7 &&
 		vg_wav_to_g711 "$VG_CDIR/said.wav" "$VG_CDIR/audio.ul" || return 1
@@ -137,11 +137,11 @@ case_tools_transfer_ok() {
 		return 1
 	}
 	vg_wait_event transfer_done 5 || return 1
-	done=$(vg_events transfer_done | tail -n 1)
-	took=$(vg_jfield "$done" after_ms)
-	if [ "$(vg_jfield "$done" ok)" != true ] || [ "$(vg_jfield "$done" code)" != 200 ] ||
+	result=$(vg_events transfer_done | tail -n 1)
+	took=$(vg_jfield "$result" after_ms)
+	if [ "$(vg_jfield "$result" ok)" != true ] || [ "$(vg_jfield "$result" code)" != 200 ] ||
 		[ "${took:-0}" -lt 5500 ]; then
-		vg_reason "transfer_done: $done"
+		vg_reason "transfer_done: $result"
 		return 1
 	fi
 	# the worker heard "accepted" and waited past its 5 s for the outcome
