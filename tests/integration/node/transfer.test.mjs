@@ -53,6 +53,9 @@ describe('transfers', { timeout: 120000 }, () => {
     if (server && !server.exited) await server.stop();
   });
 
+  // the last test: it stops the server
+
+
   // a call in ROOM from caller, running scenario; resolves once active
   async function callIn(scenario, caller, args = []) {
     const call = sipp(server, scenario, { label: scenario.replace('.xml', ''), service: NUMBER, caller, timeoutS: 40, args });
@@ -197,5 +200,24 @@ describe('transfers', { timeout: 120000 }, () => {
     await rooms.removeParticipant(ROOM, id);
     const res = await call.done;
     assert.equal(res.code, 0, `sipp (no REFER expected): ${res.why}`);
+  });
+
+  test('SIGTERM while a transfer waits: the request is answered, the server exits clean', async () => {
+    const caller = '+15552220007';
+    const call = await callIn('uac_refer_silent.xml', caller);
+    const accepted = () => server.events('transfer_refer_answer').filter((e) => e.code === 202).length;
+    const before = accepted();
+    const pending = sip.transferSipParticipant(ROOM, `sip_${caller}`, TARGET).then(
+      () => null,
+      (e) => e,
+    );
+    await waitUntil(() => accepted() > before, { what: 'the 202' });
+    // the drain (3 s) ends the call first: the transfer is told
+    await server.stop(15000);
+    const e = await pending;
+    assert.ok(e, 'the transfer succeeded');
+    assert.equal(e.code, 'unavailable', describeError(e));
+    const res = await call.done;
+    assert.equal(res.code, 0, `sipp: ${res.why}`);
   });
 });
