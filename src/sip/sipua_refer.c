@@ -317,6 +317,7 @@ static int start(struct call *call, const char *to, const char *headers,
 {
 	struct sipua_xfer *x;
 	struct sip_dialog *dlg;
+	const char *by;
 	int err;
 
 	if (call->ending || !call->sess) {
@@ -345,13 +346,17 @@ static int start(struct call *call, const char *to, const char *headers,
 	snprintf(x->to, sizeof(x->to), "%s", to);
 	dlg = sipsess_dialog(call->sess);
 	x->cseq = sip_dialog_lseq(dlg);
+	/* Referred-By: who the caller called, unless its Request-URI holds
+	 * what would break the header's <>. */
+	by = call->to[0] && !strpbrk(call->to, "<>\" \t") ? call->to
+	                                                  : call->contact;
 	err = sip_drequestf(&x->req, call->ua->sip, true, "REFER", dlg, 0, NULL,
 	                    refer_send, refer_resp, x,
 	                    "Refer-To: <%s>\r\n"
 	                    "Referred-By: <%s>\r\n"
 	                    "%s"
 	                    "Content-Length: 0\r\n\r\n",
-	                    x->to, call->to[0] ? call->to : "sip:voxgate",
+	                    x->to, by ? by : "sip:voxgate",
 	                    headers ? headers : "");
 	if (err) {
 		*why = "the REFER could not be sent";
