@@ -96,6 +96,8 @@ static const struct route {
     {"livekit.SIP/ListSIPDispatchRule", GRANT_SIP_ADMIN, api_list_rules},
     {"livekit.SIP/UpdateSIPDispatchRule", GRANT_SIP_ADMIN, api_update_rule},
     {"livekit.SIP/DeleteSIPDispatchRule", GRANT_SIP_ADMIN, api_delete_rule},
+    {"livekit.SIP/TransferSIPParticipant", GRANT_SIP_CALL_ROOM_ADMIN,
+     api_transfer_participant},
     {"livekit.AgentDispatchService/CreateDispatch", GRANT_ROOM_ADMIN,
      api_create_dispatch},
     {"livekit.AgentDispatchService/ListDispatch", GRANT_ROOM_ADMIN,
@@ -289,6 +291,7 @@ static void api_destructor(void *arg)
 {
 	struct api *api = arg;
 
+	api_transfer_close(api);
 	mem_deref(api->sock);
 }
 

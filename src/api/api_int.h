@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
+#include "core/libre.h"
 #include "api/api.h"
 #include "store/store.h"
 
@@ -21,6 +22,7 @@ struct api {
 	api_changed_h *changedh;
 	void *arg;
 	struct sipua *sipua; /* borrowed; NULL until api_set_sipua */
+	struct list xfers;   /* TransferSIPParticipant requests waiting */
 };
 
 enum grant {
@@ -124,6 +126,13 @@ void api_create_rule(struct call_ctx *c);
 void api_list_rules(struct call_ctx *c);
 void api_update_rule(struct call_ctx *c);
 void api_delete_rule(struct call_ctx *c);
+
+/* ---- api_transfer.c: TransferSIPParticipant ---------------------------- */
+
+void api_transfer_participant(struct call_ctx *c);
+/* The api goes: the transfers waiting are forgotten by the SIP edge and
+ * answered unavailable. */
+void api_transfer_close(struct api *api);
 
 /* ---- api_agents.c: AgentDispatchService -------------------------------- */
 

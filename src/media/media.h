@@ -130,6 +130,20 @@ void media_session_confirm(struct media_session *ms);
  * the media thread sends it now, not at its next tick. Signalling thread;
  * a session not running on a media thread ignores it. */
 void media_session_kick(struct media_session *ms);
+/*
+ * Ringback, the North American one (440 + 480 Hz, 2 s on, 4 s off), from
+ * the next media tick, each from the start of its cadence. Signalling
+ * thread, no allocation; before the start it waits for it.
+ * media_session_ringback: the room's WebRTC subscribers hear it in place
+ * of the call's audio, until it is turned off or the call's first packet
+ * (a callee that answers, or its early media) turns it off; a session in
+ * no room ignores it. For a call dialled out with play_dialtone.
+ * media_session_ringback_caller: the call hears it, under what the agent
+ * says, until it is turned off. For a transfer with play_dialtone, which
+ * LiveKit plays to the SIP participant.
+ */
+void media_session_ringback(struct media_session *ms, bool on);
+void media_session_ringback_caller(struct media_session *ms, bool on);
 /* Hands the call to another agent at the next frame; the one it replaces
  * is stopped on the signalling thread afterwards. Takes ownership of
  * agent_state, also on error. EBUSY while the previous swap is under way. */

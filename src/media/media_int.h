@@ -134,6 +134,11 @@ struct media_session {
 	bool swapping;
 	struct media_thread *home; /* where to start: its room's thread */
 
+	/* RINGBACK_* bits: signalling sets and clears them, the media
+	 * thread reads them (and clears RINGBACK_ROOM at the call's first
+	 * packet). */
+	atomic_uint ringback;
+
 	/* Single producer (media thread), single consumer (signalling). */
 	struct ring dtmf;
 	/* Keys to send the caller as RFC 4733 events: signalling writes,
@@ -167,6 +172,11 @@ struct media_session {
 
 	uint32_t ssrc, ts;
 	uint16_t seq;
+	/* Ringback (media thread): the bits of the last tick, where in the
+	 * cadence the next frame is, and the RTP clock of the room's copy. */
+	unsigned rb_last;
+	uint32_t rb_pos, rb_ts;
+	uint16_t rb_seq;
 	bool talking; /* last tick sent audio: the next spurt has no marker */
 	/* The frame of the next tick went out early (media_session_early):
 	 * that tick sends nothing and the RTP clock has already moved. */
@@ -271,6 +281,9 @@ static inline bool media_ipv4_of(const struct sa *a, uint32_t *v4)
 	return true;
 }
 
+#define RINGBACK_ROOM   1u
+#define RINGBACK_CALLER 2u
+
 /* media.c */
 
 /* Posts an event bit to the signalling thread (first RTP, DTMF, timeout,
@@ -292,12 +305,20 @@ int media_bind_one(struct media_engine *me, int *fdp, uint16_t *portp);
 /* The thread with the fewest sessions and rooms, counted as taken. */
 struct media_thread *media_thread_pick(struct media_engine *me);
 
+/* media_tick.c */
+
+/* Builds the ringback's table, once per process; any thread. */
+void media_ringback_init(void);
+
 /* media_room.c, on the media thread. */
 /* A phone call's packet of audio (PT 0 or 8, already accepted): to the
  * room's subscribers of its track. */
 struct rtp_packet;
 void mroom_phone_rtp(struct media_session *ms, const struct rtp_packet *h,
                      const uint8_t *payload, size_t len);
+/* A frame of ringback to the subscribers of the call's track, in its
+ * codec, as a source of its own (the caller's audio runs on after it). */
+void mroom_phone_tone(struct media_session *ms, const int16_t *pcm);
 /* Adds what the room's WebRTC publishers said this tick into pcm (n
  * samples at 8 kHz); true when there was any. */
 bool mroom_mix(struct media_session *ms, int16_t *pcm, size_t n);

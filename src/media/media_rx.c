@@ -280,8 +280,16 @@ static void rtp_input(struct media_session *ms, const uint8_t *b, size_t len,
 	case JITTER_PUT_OK:
 		/* Re-wrapped for the room's WebRTC subscribers as it came:
 		 * their own jitter buffers take it from here. */
-		if (ms->track && end > off)
+		if (ms->track && end > off) {
+			/* The callee is heard: its ringback ends. */
+			if (atomic_load_explicit(&ms->ringback,
+			                         memory_order_relaxed) &
+			    RINGBACK_ROOM)
+				atomic_fetch_and_explicit(&ms->ringback,
+				                          ~RINGBACK_ROOM,
+				                          memory_order_relaxed);
 			mroom_phone_rtp(ms, &h, b + off, end - off);
+		}
 		media_session_hear(ms);
 		break;
 	case JITTER_PUT_DUPLICATE:

@@ -301,6 +301,32 @@ void media_session_kick(struct media_session *ms)
 		media_command_post(ms, CMD_KICK, NULL);
 }
 
+void media_session_ringback(struct media_session *ms, bool on)
+{
+	if (!ms)
+		return;
+	media_ringback_init();
+	if (on)
+		atomic_fetch_or_explicit(&ms->ringback, RINGBACK_ROOM,
+		                         memory_order_release);
+	else
+		atomic_fetch_and_explicit(&ms->ringback, ~RINGBACK_ROOM,
+		                          memory_order_release);
+}
+
+void media_session_ringback_caller(struct media_session *ms, bool on)
+{
+	if (!ms)
+		return;
+	media_ringback_init();
+	if (on)
+		atomic_fetch_or_explicit(&ms->ringback, RINGBACK_CALLER,
+		                         memory_order_release);
+	else
+		atomic_fetch_and_explicit(&ms->ringback, ~RINGBACK_CALLER,
+		                          memory_order_release);
+}
+
 void media_session_stop(struct media_session *ms)
 {
 	if (!ms)

@@ -53,6 +53,7 @@ static void call_destructor(void *arg)
 	tmr_cancel(&call->pin_tmr);
 	tmr_cancel(&call->sess_tmr);
 	list_unlink(&call->le);
+	mem_deref(call->xfer);
 	mem_deref((void *)call->invite);
 	mem_deref(call->sess);
 	mem_deref(call->media);
@@ -137,6 +138,7 @@ void sipua_call_end(struct call *call, const char *by, const char *reason,
 		return;
 	call->ending = true;
 	call->end_by = by;
+	sipua_refer_call_end(call);
 	if (call->participant) {
 		participant_leave(call->participant, !strcmp(by, "server")
 		                                         ? "SERVER_SHUTDOWN"
@@ -262,6 +264,8 @@ int sipua_start_agent(struct call *call, const struct agent_ops **opsp,
 	    .hangup_arg = call,
 	    .audio_ready = agent_audio_ready,
 	    .audio_ready_arg = call,
+	    .transfer = sipua_agent_transfer,
+	    .transfer_forget = sipua_agent_transfer_forget,
 	};
 
 	*statep = NULL;
@@ -605,11 +609,12 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 
 	/* 100 Trying is hop-by-hop: sent outside the dialog. */
 	(void)sip_reply(ua->sip, msg, 100, "Trying");
-	err = sipsess_accept(&call->sess, ua->sock, msg, 180, "Ringing",
-	                     sipua_contact(ua, msg->tp), "application/sdp",
-	                     NULL, NULL, NULL, false, offer_handler,
-	                     answer_handler, estab_handler, NULL, NULL,
-	                     close_handler, call, ALLOW_HDR);
+	call->contact = sipua_contact(ua, msg->tp);
+	err =
+	    sipsess_accept(&call->sess, ua->sock, msg, 180, "Ringing",
+	                   call->contact, "application/sdp", NULL, NULL, NULL,
+	                   false, offer_handler, answer_handler, estab_handler,
+	                   NULL, NULL, close_handler, call, ALLOW_HDR);
 	if (err) {
 		refuse(call, msg, 400, "Cannot establish dialog");
 		goto fail;
@@ -688,6 +693,7 @@ static void ua_destructor(void *arg)
 	sipua_nonces_reset(&ua->nonces);
 	mem_deref(ua->pin_tries);
 	mem_deref(ua->lsnr);
+	mem_deref(ua->refer_lsnr);
 	mem_deref(ua->sock);
 	mem_deref(ua->reg);
 	sip_close(ua->sip, true);
@@ -739,6 +745,8 @@ int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
 	if (err)
 		goto out;
 	err = sip_listen(&ua->lsnr, ua->sip, true, request_handler, ua);
+	if (!err)
+		err = sipua_refer_listen(ua);
 	if (err)
 		goto out;
 	err = re_sdprintf(&ua->contact_udp, "sip:voxgate@%j:%u", &prm->external,

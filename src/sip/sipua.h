@@ -13,6 +13,7 @@
 #include "media/agent.h"
 #include "media/media.h"
 #include "sip/regclient.h"
+#include "sip/sipua_xfer.h"
 
 struct sipua;
 struct dispatch;

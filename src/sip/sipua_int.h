@@ -8,6 +8,7 @@
  *   sipua_auth.c   digest auth of trunks with credentials: nonces and
  *                  their single use
  *   sipua_pin.c    the PIN stage of rules with a PIN, and the caller's keys
+ *   sipua_refer.c  transfers: the REFER, its NOTIFYs and their outcome
  *   sipua_reg.c    the registrations (regclient.h) on the edge's stack
  *   sipua_tls.c    SIP over TLS: its certificate, transport and contact
  *
@@ -49,8 +50,9 @@ struct sipua {
 	struct tmr drain_tmr;
 	struct tries *pin_tries; /* wrong PINs per source address */
 	struct sipua_nonces nonces;
-	struct regclient *reg; /* registrations */
-	bool reg_pending;      /* drain waits for the unregisters */
+	struct regclient *reg;       /* registrations */
+	bool reg_pending;            /* drain waits for the unregisters */
+	struct sip_lsnr *refer_lsnr; /* NOTIFYs of our REFERs */
 };
 
 /* A call to rules with a PIN is answered and asked for it (LiveKit's
@@ -99,7 +101,9 @@ struct call {
 	bool ending;
 	const char *end_by;
 	char end_reason[64];
-	uint16_t end_scode; /* the final response that refused the call */
+	uint16_t end_scode;      /* the final response that refused the call */
+	const char *contact;     /* ours in the dialog (ua's), NULL = none */
+	struct sipua_xfer *xfer; /* the last transfer, NULL = none */
 };
 
 /* What routing reads from the INVITE; the dispatch_call points into it. */
@@ -201,5 +205,18 @@ bool sipua_pin_refused(struct sipua *ua, struct call *call,
 void sipua_pin_digits(struct call *call);
 /* The pin_timeout_ms timer: no PIN came. */
 void sipua_pin_timeout(void *arg);
+
+/* sipua_refer.c */
+
+/* Listens for the NOTIFYs of our REFERs (any other NOTIFY gets 481). */
+int sipua_refer_listen(struct sipua *ua);
+/* The call ends: a transfer in flight is told ECONNRESET now. */
+void sipua_refer_call_end(struct call *call);
+/* agent_call_info.transfer and transfer_forget, arg the call. */
+int sipua_agent_transfer(void *arg, const char *to, const char *reason,
+                         void (*done)(void *darg, bool ok, bool final,
+                                      const char *why),
+                         void *darg);
+void sipua_agent_transfer_forget(void *arg, void *darg);
 
 #endif

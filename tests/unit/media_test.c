@@ -2535,6 +2535,85 @@ TEST(timeout_without_rtp)
  * with the same SDP address keeps the latch on A: the greeting goes on
  * there, frame after frame.
  */
+/* A transfer's play_dialtone: the caller hears 440 + 480 Hz for 2 s,
+ * then 4 s of silence (as frames, the line stays open), under an agent
+ * that says nothing; off, the line goes quiet again. */
+/* Packets of p from port, in order, into idx (room for max): how many. */
+static size_t rx_from(const struct peer *p, uint16_t port, size_t *idx,
+                      size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->nrx && n < max; i++) {
+		if (sa_port(&p->rx[i].src) == port)
+			idx[n++] = i;
+	}
+	return n;
+}
+
+/* A transfer's play_dialtone: the caller hears 440 + 480 Hz for 2 s,
+ * then 4 s of silence (as frames, the line stays open), under an agent
+ * that says nothing; off, the line goes quiet again. */
+TEST(ringback_to_caller)
+{
+	struct media_params prm;
+	struct rtp h;
+	double xy = 0, xx = 0, yy = 0, quiet = 0;
+	const size_t tone_pkts = 2000 / 20;
+	size_t idx[MAX_RX], n;
+
+	CHECK_EQ(peer_open(&D), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &D, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+	sleep_loop(200);
+	CHECK_EQ(rx_from(&D, S.port, idx, MAX_RX), 0);
+
+	media_session_ringback_caller(S.ms, true);
+	WAIT(rx_from(&D, S.port, idx, MAX_RX) >= tone_pkts + 10, 3000);
+	n = rx_from(&D, S.port, idx, MAX_RX);
+	CHECK(n >= tone_pkts + 10);
+	/* One stream, a packet a tick from the first; the first 2 s are the
+	 * two tones from their start, then silence. */
+	for (size_t i = 0; i < tone_pkts + 10; i++) {
+		int16_t pcm[FRAME];
+		struct rtp h0;
+
+		CHECK_OK(rtp_get(&D, idx[i], S.port, &h));
+		CHECK_OK(rtp_get(&D, idx[0], S.port, &h0));
+		CHECK_EQ(h.pt, MEDIA_PT_PCMU);
+		CHECK_EQ((uint16_t)(h.seq - h0.seq), i);
+		CHECK_EQ(h.ts - h0.ts, i * FRAME);
+		CHECK_EQ(h.marker, i == 0);
+		decode(MEDIA_PT_PCMU, pcm, h.payload, FRAME);
+		for (size_t k = 0; k < FRAME; k++) {
+			double t = (double)(i * FRAME + k) / 8000;
+			double want =
+			    sin(2 * M_PI * 440 * t) + sin(2 * M_PI * 480 * t);
+
+			if (i < tone_pkts) {
+				xy += want * pcm[k];
+				xx += want * want;
+				yy += (double)pcm[k] * pcm[k];
+			} else {
+				quiet += fabs((double)pcm[k]);
+			}
+		}
+	}
+	CHECK(xy / sqrt(xx * yy) > 0.99);
+	CHECK(sqrt(yy / (double)(tone_pkts * FRAME)) > 2000);
+	CHECK(quiet / (10 * FRAME) < 10);
+
+	media_session_ringback_caller(S.ms, false);
+	sleep_loop(100);
+	n = rx_from(&D, S.port, idx, MAX_RX);
+	sleep_loop(300);
+	CHECK_EQ(rx_from(&D, S.port, idx, MAX_RX), n);
+	CHECK_OK(sess_stop(&S));
+	CHECK(sess_release(&S));
+	return 0;
+}
+
 TEST(hold_sends_nothing)
 {
 	struct media_params prm;
@@ -2945,6 +3024,7 @@ int main(void)
 	RUN(events_and_timeout);
 	RUN(timeout_without_rtp);
 	RUN(hold_sends_nothing);
+	RUN(ringback_to_caller);
 	RUN(update_moves_media);
 	RUN(port_range_exhaustion);
 	RUN(ports_random);
