@@ -83,7 +83,8 @@ static void call_finish(struct call *call)
 	          "duplicate=%llu underrun=%llu stretched=%llu concealed=%llu "
 	          "jitter_ms=%u "
 	          "wrong_source=%llu unknown_pt=%llu malformed=%llu "
-	          "dtmf_in=%llu",
+	          "dtmf_in=%llu srtp_auth_fail=%llu srtp_replay=%llu "
+	          "srtp_other=%llu",
 	          call->end_by, call->end_reason, (unsigned long long)dur,
 	          (unsigned long long)(st ? st->packets_in : 0),
 	          (unsigned long long)(st ? st->packets_out : 0),
@@ -98,7 +99,10 @@ static void call_finish(struct call *call)
 	          (unsigned long long)(st ? st->wrong_source : 0),
 	          (unsigned long long)(st ? st->unknown_pt : 0),
 	          (unsigned long long)(st ? st->malformed : 0),
-	          (unsigned long long)(st ? st->dtmf_in : 0));
+	          (unsigned long long)(st ? st->dtmf_in : 0),
+	          (unsigned long long)(st ? st->srtp_auth_fail : 0),
+	          (unsigned long long)(st ? st->srtp_replay : 0),
+	          (unsigned long long)(st ? st->srtp_other : 0));
 	call->rec.status = call->end_scode ? "failed" : "hangup";
 	call->rec.sip_status = call->end_scode;
 	call->rec.ended_at = (long long)time(NULL);
