@@ -257,6 +257,7 @@ static int metrics_handler(struct mbuf *mb, void *arg)
 	int err = srv->hub ? hub_metrics(srv->hub, mb) : 0;
 
 	err = err ? err : lkagent_metrics(srv->lkagent, mb);
+	err = err ? err : (srv->ua ? sipua_srtp_metrics(srv->ua, mb) : 0);
 	return err ? err : rtc_metrics(srv->rtc, mb);
 }
 

@@ -296,6 +296,21 @@ static bool header_name_ok(const char *s)
 	return true;
 }
 
+/* The stronger of what res has and obj's mediaEncryption. A value the
+ * API would refuse (one stored before it checked) is logged and read as
+ * unset. */
+static void media_encryption(const json_t *obj, struct dispatch_result *res)
+{
+	enum sdes_policy p;
+
+	if (routing_media_encryption(obj, &p))
+		log_event(LOGL_WARN, NULL, "media_encryption_unknown",
+		          "trunk=%s rule=%s", jstr(obj, "sipTrunkId"),
+		          jstr(obj, "sipDispatchRuleId"));
+	if (p > res->encryption)
+		res->encryption = p;
+}
+
 static void trunk_headers(const json_t *trunk, char *out, size_t sz)
 {
 	size_t len = 0;
@@ -457,6 +472,7 @@ void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
 			return;
 		}
 		trunk_headers(trunk, res->headers, sizeof(res->headers));
+		media_encryption(trunk, res);
 		/* A carrier's own trunk: it checked where the INVITE came
 		 * from, or who sent it. */
 		carrier = routing_trunk_checks_source(trunk) ||
@@ -490,6 +506,7 @@ void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
 	         jstr(rule, "sipDispatchRuleId"));
 
 	agent_url(rule, call, res);
+	media_encryption(rule, res);
 	err = join(d, call, trunk, rule, carrier, kickh, arg, res);
 	json_decref(fallback);
 	if (err == EMLINK) {

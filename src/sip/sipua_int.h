@@ -21,6 +21,7 @@
 #include <re.h>
 #include "sip/sipua.h"
 #include "sip/dispatch.h"
+#include "sip/sipua_sdp.h"
 
 /* The digest nonces of one sipua (sipua_auth.c). */
 struct sipua_nonces {
@@ -46,6 +47,12 @@ struct sipua {
 	struct tmr drain_tmr;
 	struct tries *pin_tries; /* wrong PINs per source address */
 	struct sipua_nonces nonces;
+	/* SRTP, for /metrics (sipua_srtp_metrics). */
+	struct {
+		uint64_t calls;   /* answered with SRTP */
+		uint64_t refused; /* offers refused by the policy (488) */
+		uint64_t auth_fail, replay, other; /* of the calls ended */
+	} srtp;
 };
 
 /* A call to rules with a PIN is answered and asked for it (LiveKit's
@@ -78,7 +85,8 @@ struct call {
 	char identity[300], trunk_id[32], rule_id[32];
 	struct dispatch_record rec; /* points into this call */
 	char headers[1024];         /* the trunk's, for our 200 OK */
-	char agent_url[512]; /* the rule's external bot, "" = our agent */
+	char agent_url[512];    /* the rule's external bot, "" = our agent */
+	struct sipua_srtp srtp; /* the trunk's mediaEncryption, the keys */
 	enum pin_stage pin;
 	char digits[PIN_MAX_DIGITS + 1];
 	const struct sip_msg *invite; /* kept while the PIN is collected */
