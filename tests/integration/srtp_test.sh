@@ -3,8 +3,8 @@
 # mediaEncryption, with baresip (its srtp module) and SIPp as callers.
 # Trunks and rules are made through the Twirp API with curl. Cases:
 # - api_media_encryption: a trunk's mediaEncryption given as a number is
-#   stored and returned as LiveKit's name; an unknown value is refused
-#   (invalid_argument) and nothing is stored;
+#   stored and returned as LiveKit's name, in snake_case too; an unknown
+#   value is refused (invalid_argument) and nothing is stored;
 # - require_srtp_baresip: a REQUIRE trunk, baresip with mediaenc=srtp-mand:
 #   answered with SRTP (the media line says the suite), what baresip hears
 #   is its own speech (vg_xcorr), and the captured RTP payloads both ways
@@ -81,6 +81,12 @@ case_api_media_encryption() {
 		'{"trunk":{"name":"o","address":"sip.example.com","numbers":["+15550108888"],"mediaEncryption":"SIP_MEDIA_ENCRYPT_ALLOW"}}'
 	if [ "$VG_TW_CODE" != 200 ] || [[ $VG_TW_OUT != *SIP_MEDIA_ENCRYPT_ALLOW* ]]; then
 		vg_reason "outbound trunk: $VG_TW_CODE $VG_TW_OUT"
+		return 1
+	fi
+	twirp CreateSIPInboundTrunk \
+		'{"trunk":{"name":"s","numbers":["+15550106666"],"media_encryption":"SIP_MEDIA_ENCRYPT_ALLOW"}}'
+	if [ "$VG_TW_CODE" != 200 ] || [[ $VG_TW_OUT != *SIP_MEDIA_ENCRYPT_ALLOW* ]]; then
+		vg_reason "snake_case media_encryption: $VG_TW_CODE $VG_TW_OUT"
 		return 1
 	fi
 	twirp CreateSIPInboundTrunk \
