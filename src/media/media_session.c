@@ -123,6 +123,10 @@ static void session_destructor(void *arg)
 	mem_deref(ms->jb);
 	srtpx_reset(&ms->srtp);
 	srtpx_reset(&ms->srtp_next);
+	/* The SDES keys the contexts were made from. */
+	explicit_bzero(&ms->srtp_keys, sizeof(ms->srtp_keys));
+	explicit_bzero(&ms->prm.srtp, sizeof(ms->prm.srtp));
+	explicit_bzero(&ms->pending.srtp, sizeof(ms->pending.srtp));
 	ring_reset(&ms->dtmf);
 	ring_reset(&ms->dtmf_out);
 	mem_deref(ms->me);

@@ -57,6 +57,7 @@ static void call_destructor(void *arg)
 	mem_deref(call->sess);
 	mem_deref(call->media);
 	mem_deref(call->sdp);
+	explicit_bzero(&call->srtp, sizeof(call->srtp)); /* SDES keys */
 }
 
 static void check_idle(struct sipua *ua)
