@@ -50,7 +50,8 @@ enum cmd_bits {
 	CMD_REMOVE = 4,
 	CMD_AGENT = 8,
 	CMD_CONFIRM = 16,
-	CMD_KICK = 32, /* the agent has an utterance's first frame */
+	CMD_KICK = 32,  /* the agent has an utterance's first frame */
+	CMD_REKEY = 64, /* srtp_next holds the new SRTP context */
 };
 
 enum ev_bits {
@@ -59,6 +60,7 @@ enum ev_bits {
 	EV_STOPPED = 4,
 	EV_DTMF = 8,
 	EV_AGENT_SWAPPED = 16,
+	EV_REKEYED = 32, /* srtp_next holds the old context, to reset */
 };
 
 struct media_thread;
@@ -132,7 +134,11 @@ struct media_session {
 
 	/* Signalling thread only. */
 	bool swapping;
-	struct media_thread *home; /* where to start: its room's thread */
+	/* A re-key is under way: srtp_next is the media thread's until
+	 * EV_REKEYED. */
+	bool rekeying;
+	struct media_srtp srtp_keys; /* what srtp is, or will be, keyed with */
+	struct media_thread *home;   /* where to start: its room's thread */
 
 	/* RINGBACK_* bits: signalling sets and clears them, the media
 	 * thread reads them (and clears RINGBACK_ROOM at the call's first
@@ -153,6 +159,10 @@ struct media_session {
 	/* Owned by the media thread while started; by signalling after
 	 * STOPPED. */
 	struct media_params prm;
+	/* SRTP when prm.srtp.on: keyed by the signalling thread before the
+	 * start; srtp_next is the spare a re-key is made in and swapped
+	 * with (CMD_REKEY), the old one going back to be reset. */
+	struct srtpx srtp, srtp_next;
 	/* The room whose WebRTC participants hear this call and whom it
 	 * hears, and the call's own track in it; NULL when none. */
 	struct media_room *room;

@@ -289,9 +289,28 @@ static unsigned ringback_tick(struct media_session *ms, int16_t *tone)
 	return rb;
 }
 
+/* Sends one of our RTP packets (len bytes of buf, cap of room), protected
+ * first on an SRTP call. true when it went. With SRTP a sequence number
+ * once protected is spent even when sendto fails: srtpx refuses to
+ * protect one twice, so the next packet takes the next (the caller sees
+ * a lost packet). */
+static bool rtp_out(struct media_session *ms, uint8_t *buf, size_t len,
+                    size_t cap)
+{
+	if (ms->prm.srtp.on && srtpx_protect_rtp(&ms->srtp, buf, &len, cap))
+		return false;
+	if (sendto(ms->rtp_fd, buf, len, MSG_DONTWAIT, &ms->peer.u.sa,
+	           ms->peer.len) < 0) {
+		if (ms->prm.srtp.on)
+			ms->seq++;
+		return false;
+	}
+	return true;
+}
+
 static void send_rtp(struct media_session *ms, const int16_t *pcm)
 {
-	uint8_t pkt[12 + FRAME_SAMPLES];
+	uint8_t pkt[12 + FRAME_SAMPLES + SRTPX_MAX_TRAILER];
 
 	pkt[0] = 0x80;
 	pkt[1] = (uint8_t)((ms->talking ? 0 : 0x80) | ms->prm.send_pt);
@@ -303,8 +322,7 @@ static void send_rtp(struct media_session *ms, const int16_t *pcm)
 	else
 		g711_ulaw_encode(pkt + 12, pcm, FRAME_SAMPLES);
 
-	if (sendto(ms->rtp_fd, pkt, sizeof(pkt), MSG_DONTWAIT, &ms->peer.u.sa,
-	           ms->peer.len) < 0)
+	if (!rtp_out(ms, pkt, 12 + FRAME_SAMPLES, sizeof(pkt)))
 		return;
 	ms->seq++;
 	ms->stats.packets_out++;
@@ -320,7 +338,7 @@ static void send_rtp(struct media_session *ms, const int16_t *pcm)
 
 static void send_event(struct media_session *ms, bool end)
 {
-	uint8_t pkt[16];
+	uint8_t pkt[16 + SRTPX_MAX_TRAILER];
 	uint32_t dur = (ms->dtmf_sent + 1) * FRAME_SAMPLES;
 
 	if (dur > DTMF_TONE_PKTS * FRAME_SAMPLES)
@@ -333,8 +351,7 @@ static void send_event(struct media_session *ms, bool end)
 	pkt[12] = (uint8_t)ms->dtmf_code;
 	pkt[13] = (uint8_t)((end ? 0x80 : 0) | 10); /* volume -10 dBm0 */
 	put_be16(pkt + 14, (uint16_t)dur);
-	if (sendto(ms->rtp_fd, pkt, sizeof(pkt), MSG_DONTWAIT, &ms->peer.u.sa,
-	           ms->peer.len) < 0)
+	if (!rtp_out(ms, pkt, 16, sizeof(pkt)))
 		return;
 	ms->seq++;
 	ms->stats.packets_out++;
@@ -375,7 +392,7 @@ static uint64_t ntp_now(void)
  * block about the caller, then SDES with our CNAME. */
 static void send_rtcp(struct media_session *ms, uint64_t t)
 {
-	uint8_t p[128];
+	uint8_t p[128 + SRTPX_MAX_TRAILER];
 	size_t off = 0;
 	bool sr = ms->sent_since_rtcp > 0;
 	unsigned rc = ms->have_remote ? 1 : 0;
@@ -443,6 +460,11 @@ static void send_rtcp(struct media_session *ms, uint64_t t)
 	off += sdes_len;
 
 	ms->sent_since_rtcp = 0;
+	/* Each SRTCP packet has its own index: one refused now is not
+	 * made again. */
+	if (ms->prm.srtp.on &&
+	    srtpx_protect_rtcp(&ms->srtp, p, &off, sizeof(p)))
+		return;
 	if (sendto(ms->rtcp_fd, p, off, MSG_DONTWAIT, &ms->peer_rtcp.u.sa,
 	           ms->peer_rtcp.len) >= 0)
 		ms->stats.rtcp_out++;

@@ -253,7 +253,8 @@ static void log_totals(const struct media_totals *tp)
 	    "calls=%llu packets_in=%llu packets_out=%llu lost=%llu "
 	    "late=%llu duplicate=%llu discarded=%llu underrun=%llu "
 	    "stretched=%llu concealed=%llu wrong_source=%llu "
-	    "unknown_pt=%llu malformed=%llu tick_late=%llu "
+	    "unknown_pt=%llu malformed=%llu srtp_auth_fail=%llu "
+	    "srtp_replay=%llu srtp_other=%llu tick_late=%llu "
 	    "residence_count=%llu residence_p50_us=%u "
 	    "residence_p99_us=%u residence_max_us=%u",
 	    (unsigned long long)t.calls, (unsigned long long)t.stats.packets_in,
@@ -267,6 +268,9 @@ static void log_totals(const struct media_totals *tp)
 	    (unsigned long long)t.stats.wrong_source,
 	    (unsigned long long)t.stats.unknown_pt,
 	    (unsigned long long)t.stats.malformed,
+	    (unsigned long long)t.stats.srtp_auth_fail,
+	    (unsigned long long)t.stats.srtp_replay,
+	    (unsigned long long)t.stats.srtp_other,
 	    (unsigned long long)t.tick_late,
 	    (unsigned long long)t.residence_count, t.residence_p50_us,
 	    t.residence_p99_us, t.residence_max_us);

@@ -58,6 +58,7 @@ static void call_destructor(void *arg)
 	mem_deref(call->sess);
 	mem_deref(call->media);
 	mem_deref(call->sdp);
+	explicit_bzero(&call->srtp, sizeof(call->srtp)); /* SDES keys */
 }
 
 void sipua_check_idle(struct sipua *ua)
@@ -85,7 +86,8 @@ static void call_finish(struct call *call)
 	          "duplicate=%llu underrun=%llu stretched=%llu concealed=%llu "
 	          "jitter_ms=%u "
 	          "wrong_source=%llu unknown_pt=%llu malformed=%llu "
-	          "dtmf_in=%llu",
+	          "dtmf_in=%llu srtp_auth_fail=%llu srtp_replay=%llu "
+	          "srtp_other=%llu",
 	          call->end_by, call->end_reason, (unsigned long long)dur,
 	          (unsigned long long)(st ? st->packets_in : 0),
 	          (unsigned long long)(st ? st->packets_out : 0),
@@ -100,7 +102,15 @@ static void call_finish(struct call *call)
 	          (unsigned long long)(st ? st->wrong_source : 0),
 	          (unsigned long long)(st ? st->unknown_pt : 0),
 	          (unsigned long long)(st ? st->malformed : 0),
-	          (unsigned long long)(st ? st->dtmf_in : 0));
+	          (unsigned long long)(st ? st->dtmf_in : 0),
+	          (unsigned long long)(st ? st->srtp_auth_fail : 0),
+	          (unsigned long long)(st ? st->srtp_replay : 0),
+	          (unsigned long long)(st ? st->srtp_other : 0));
+	if (st) {
+		ua->srtp.auth_fail += st->srtp_auth_fail;
+		ua->srtp.replay += st->srtp_replay;
+		ua->srtp.other += st->srtp_other;
+	}
 	call->rec.status = call->end_scode ? "failed" : "hangup";
 	call->rec.sip_status = call->end_scode;
 	call->rec.ended_at = (long long)time(NULL);
@@ -193,10 +203,31 @@ static void media_event(enum media_event ev, void *arg)
 
 /* ---- SDP -------------------------------------------------------------- */
 
+/* Our description, by the trunk's mediaEncryption (set by routing). */
 static int sdp_prepare(struct call *call)
 {
-	return sipua_sdp_alloc(&call->sdp, &call->sdpm, &call->ua->prm.external,
-	                       media_session_port(call->media));
+	int err = sipua_sdp_srtp_init(&call->srtp, call->srtp.policy);
+
+	if (err)
+		return err;
+	return sipua_sdp_alloc_srtp(
+	    &call->sdp, &call->sdpm, &call->ua->prm.external,
+	    media_session_port(call->media), &call->srtp);
+}
+
+/* The peer's SRTP against the trunk's policy, after each sdp_decode:
+ * false, logged and counted, when it must be refused (r says why). */
+static bool sdp_srtp_ok(struct call *call, bool remote_offer,
+                        struct sipua_srtp_refusal *r)
+{
+	if (!sipua_sdp_srtp(call->sdpm, &call->srtp, remote_offer, r))
+		return true;
+	call->ua->srtp.refused++;
+	log_event(LOGL_WARN, call->id, "srtp_refused",
+	          "policy=%s proto=%s reason=\"%s\"",
+	          sdes_policy_name(call->srtp.policy),
+	          sdp_media_proto(call->sdpm), r->reason);
+	return false;
 }
 
 /* The call's negotiated stream, where media may go: ENOENT when there is
@@ -209,6 +240,7 @@ static int sdp_params(const struct call *call, struct media_params *mp)
 
 	if (err)
 		return err;
+	sipua_sdp_srtp_params(&call->srtp, mp);
 	err = media_params_check(mp, call->media_started, &why);
 	if (err)
 		log_event(LOGL_WARN, call->id, "sdp_refused",
@@ -312,13 +344,16 @@ static int start_media(struct call *call)
 	call->agent_ops = ops;
 	call->agent_state = state;
 	call->media_started = true;
+	if (mp.srtp.on)
+		call->ua->srtp.calls++;
 	/* The room's WebRTC side takes the call's audio from here. */
 	if (call->participant)
 		participant_set_media(call->participant, call->media);
 	log_event(LOGL_INFO, call->id, "media",
-	          "codec=%s dtmf_pt=%d remote=%s local_port=%u",
+	          "codec=%s dtmf_pt=%d remote=%s local_port=%u srtp=%s",
 	          mp.send_pt == MEDIA_PT_PCMA ? "PCMA" : "PCMU", mp.dtmf_pt,
-	          sipua_addr_fmt(&mp.raddr).s, media_session_port(call->media));
+	          sipua_addr_fmt(&mp.raddr).s, media_session_port(call->media),
+	          mp.srtp.on ? srtpx_profile_name(mp.srtp.profile) : "off");
 	return 0;
 }
 
@@ -329,6 +364,7 @@ static int offer_handler(struct mbuf **descp, const struct sip_msg *msg,
 {
 	struct call *call = arg;
 	struct media_params mp;
+	struct sipua_srtp_refusal sr;
 	int err;
 
 	/* The media session is stopping: a re-INVITE now gets a 488. */
@@ -336,13 +372,19 @@ static int offer_handler(struct mbuf **descp, const struct sip_msg *msg,
 		return ECONNRESET;
 	if (!mbuf_get_left(msg->mb)) {
 		/* A re-INVITE without SDP asks for our offer again. */
-		return sdp_encode(descp, call->sdp, true);
+		err = sipua_sdp_srtp_offer(call->sdpm, &call->srtp);
+		return err ? err : sdp_encode(descp, call->sdp, true);
 	}
 	err = sdp_decode(call->sdp, msg->mb, true);
 	if (err) {
 		log_event(LOGL_WARN, call->id, "reinvite_rejected",
 		          "reason=\"malformed SDP\"");
 		return err;
+	}
+	if (!sdp_srtp_ok(call, true, &sr)) {
+		log_event(LOGL_WARN, call->id, "reinvite_rejected",
+		          "reason=\"%s\"", sr.reason);
+		return EPROTO;
 	}
 	if (sdp_params(call, &mp)) {
 		log_event(LOGL_WARN, call->id, "reinvite_rejected",
@@ -365,6 +407,7 @@ static int offer_handler(struct mbuf **descp, const struct sip_msg *msg,
 static int answer_handler(const struct sip_msg *msg, void *arg)
 {
 	struct call *call = arg;
+	struct sipua_srtp_refusal sr;
 	const char *why = NULL;
 	int err = 0;
 
@@ -375,6 +418,9 @@ static int answer_handler(const struct sip_msg *msg, void *arg)
 		err = EPROTO;
 	} else if ((err = sdp_decode(call->sdp, msg->mb, false))) {
 		why = "malformed SDP";
+	} else if (!sdp_srtp_ok(call, false, &sr)) {
+		why = sr.reason;
+		err = EPROTO;
 	} else if ((err = start_media(call))) {
 		why = err == ENOENT ? "no common codec" : "media start failed";
 	}
@@ -479,27 +525,41 @@ static void answer_call(void *arg)
 
 /* ---- incoming requests ------------------------------------------------ */
 
-void sipua_reply_reject(struct sipua *ua, const struct sip_msg *msg,
-                        uint16_t scode, const char *reason)
+/* A 488 says why in a Warning (RFC 3261 20.43): 305 unless w says. */
+static void reply_reject(struct sipua *ua, const struct sip_msg *msg,
+                         uint16_t scode, const char *reason,
+                         const struct sipua_srtp_refusal *w)
 {
 	char cid[128];
 
 	sipua_pl_copy(cid, sizeof(cid), &msg->callid);
 	log_event(LOGL_WARN, cid, "rejected", "code=%u reason=\"%s\" src=%s",
 	          scode, reason, sipua_addr_fmt(&msg->src).s);
-	(void)sip_treplyf(NULL, NULL, ua->sip, msg, false, scode, reason,
-	                  "%s%sContent-Length: 0\r\n\r\n", ALLOW_HDR,
-	                  scode == 488 ? "Warning: 305 voxgate "
-	                                 "\"Incompatible media format\"\r\n"
-	                               : "");
+	if (scode == 488)
+		(void)sip_treplyf(
+		    NULL, NULL, ua->sip, msg, false, scode, reason,
+		    "%sWarning: %u voxgate \"%s\"\r\nContent-Length: 0\r\n\r\n",
+		    ALLOW_HDR, w ? w->warn_code : 305,
+		    w ? w->warn_text : "Incompatible media format");
+	else
+		(void)sip_treplyf(NULL, NULL, ua->sip, msg, false, scode,
+		                  reason, "%sContent-Length: 0\r\n\r\n",
+		                  ALLOW_HDR);
+}
+
+void sipua_reply_reject(struct sipua *ua, const struct sip_msg *msg,
+                        uint16_t scode, const char *reason)
+{
+	reply_reject(ua, msg, scode, reason, NULL);
 }
 
 /* Refuses an INVITE that routing took: the final response, and the call
  * record (written as ringing by route_call) closed as failed with it. */
-static void refuse(struct call *call, const struct sip_msg *msg, uint16_t scode,
-                   const char *reason)
+static void refuse_warn(struct call *call, const struct sip_msg *msg,
+                        uint16_t scode, const char *reason,
+                        const struct sipua_srtp_refusal *w)
 {
-	sipua_reply_reject(call->ua, msg, scode, reason);
+	reply_reject(call->ua, msg, scode, reason, w);
 	call->ending = true;
 	call->end_by = "server";
 	call->end_scode = scode;
@@ -510,6 +570,12 @@ static void refuse(struct call *call, const struct sip_msg *msg, uint16_t scode,
 	call->rec.ended_by = call->end_by;
 	call->rec.end_reason = call->end_reason;
 	sipua_call_record(call);
+}
+
+static void refuse(struct call *call, const struct sip_msg *msg, uint16_t scode,
+                   const char *reason)
+{
+	refuse_warn(call, msg, scode, reason, NULL);
 }
 
 static const char *invite_problem(const struct sip_msg *msg)
@@ -530,6 +596,7 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 	const char *problem;
 	bool has_sdp = mbuf_get_left(msg->mb) > 0;
 	struct media_params mp;
+	struct sipua_srtp_refusal sr;
 	int err;
 
 	if (ua->draining) {
@@ -598,6 +665,10 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 		}
 		if (!sdp_media_rport(call->sdpm)) {
 			refuse(call, msg, 488, "No audio stream offered");
+			goto fail;
+		}
+		if (!sdp_srtp_ok(call, true, &sr)) {
+			refuse_warn(call, msg, 488, "Not Acceptable Here", &sr);
 			goto fail;
 		}
 		if (sdp_params(call, &mp)) {
@@ -677,6 +748,33 @@ void sipua_drain(struct sipua *ua, uint32_t timeout_ms, sipua_idle_h *idleh,
 	ua->idle_arg = arg;
 	tmr_start(&ua->drain_tmr, timeout_ms, drain_timeout, ua);
 	sipua_check_idle(ua);
+}
+
+int sipua_srtp_metrics(const struct sipua *ua, struct mbuf *mb)
+{
+	if (!ua || !mb)
+		return EINVAL;
+	return mbuf_printf(
+	    mb,
+	    "# HELP voxgate_sip_srtp_calls_total SIP calls whose media "
+	    "started with SRTP (SDES).\n"
+	    "# TYPE voxgate_sip_srtp_calls_total counter\n"
+	    "voxgate_sip_srtp_calls_total %llu\n"
+	    "# HELP voxgate_sip_srtp_refused_total Offers and answers "
+	    "refused (488) for their SRTP by the trunk's mediaEncryption.\n"
+	    "# TYPE voxgate_sip_srtp_refused_total counter\n"
+	    "voxgate_sip_srtp_refused_total %llu\n"
+	    "# HELP voxgate_sip_srtp_dropped_total SRTP and SRTCP packets "
+	    "of ended calls dropped, by reason.\n"
+	    "# TYPE voxgate_sip_srtp_dropped_total counter\n"
+	    "voxgate_sip_srtp_dropped_total{reason=\"auth_fail\"} %llu\n"
+	    "voxgate_sip_srtp_dropped_total{reason=\"replay\"} %llu\n"
+	    "voxgate_sip_srtp_dropped_total{reason=\"other\"} %llu\n",
+	    (unsigned long long)ua->srtp.calls,
+	    (unsigned long long)ua->srtp.refused,
+	    (unsigned long long)ua->srtp.auth_fail,
+	    (unsigned long long)ua->srtp.replay,
+	    (unsigned long long)ua->srtp.other);
 }
 
 unsigned sipua_call_count(const struct sipua *ua)

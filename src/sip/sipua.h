@@ -45,6 +45,10 @@ typedef void(sipua_idle_h)(void *arg);
 int sipua_alloc(struct sipua **uap, const struct sipua_params *prm);
 /* From now on new INVITEs get 503. idleh runs once no call is left;
  * after timeout_ms the remaining calls are hung up. */
+/* The SRTP figures for /metrics (Prometheus text): calls with SRTP,
+ * offers refused for it, packets dropped. */
+int sipua_srtp_metrics(const struct sipua *ua, struct mbuf *mb);
+
 void sipua_drain(struct sipua *ua, uint32_t timeout_ms, sipua_idle_h *idleh,
                  void *arg);
 unsigned sipua_call_count(const struct sipua *ua);

@@ -24,6 +24,7 @@
 #include <re.h>
 #include "sip/sipua.h"
 #include "sip/dispatch.h"
+#include "sip/sipua_sdp.h"
 
 /* The digest nonces of one sipua (sipua_auth.c). */
 struct sipua_nonces {
@@ -53,6 +54,12 @@ struct sipua {
 	struct regclient *reg;       /* registrations */
 	bool reg_pending;            /* drain waits for the unregisters */
 	struct sip_lsnr *refer_lsnr; /* NOTIFYs of our REFERs */
+	/* SRTP, for /metrics (sipua_srtp_metrics). */
+	struct {
+		uint64_t calls;   /* answered with SRTP */
+		uint64_t refused; /* offers refused by the policy (488) */
+		uint64_t auth_fail, replay, other; /* of the calls ended */
+	} srtp;
 };
 
 /* A call to rules with a PIN is answered and asked for it (LiveKit's
@@ -85,7 +92,8 @@ struct call {
 	char identity[300], trunk_id[32], rule_id[32];
 	struct dispatch_record rec; /* points into this call */
 	char headers[1024];         /* the trunk's, for our 200 OK */
-	char agent_url[512]; /* the rule's external bot, "" = our agent */
+	char agent_url[512];    /* the rule's external bot, "" = our agent */
+	struct sipua_srtp srtp; /* the trunk's mediaEncryption, the keys */
 	enum pin_stage pin;
 	char digits[PIN_MAX_DIGITS + 1];
 	const struct sip_msg *invite; /* kept while the PIN is collected */

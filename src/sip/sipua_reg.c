@@ -63,5 +63,10 @@ int sipua_registrations(struct sipua *ua, const struct regclient_entry *v,
 
 int sipua_metrics(const struct sipua *ua, struct mbuf *mb)
 {
-	return ua ? regclient_metrics(ua->reg, mb) : 0;
+	int err;
+
+	if (!ua)
+		return 0;
+	err = regclient_metrics(ua->reg, mb);
+	return err ? err : sipua_srtp_metrics(ua, mb);
 }
