@@ -170,6 +170,12 @@ build/bench/srtpx_bench: bench/srtpx_bench.c build/obj/src/webrtc/srtpx.o
 
 build/%/tests/srtpx_test: LIBS += $(SRTP_REF_LIBS)
 
+# rtp_load's --srtp: the server's own SDES and SRTP code.
+build/bench/rtp_load: bench/rtp_load.c build/obj/src/webrtc/srtpx.o \
+                      build/obj/src/sip/sdes.o build/obj/src/core/b64.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS)
+
 # wsc_send's cost per message: the WebSocket client and what it logs with.
 build/bench/wsc_send: bench/wsc_send.c build/obj/src/net/wsc.o \
                       build/obj/src/net/wsc_codec.o \

@@ -14,6 +14,14 @@
  *                      RTP goes where the 200 OK's SDP says, BYE at the end
  *                      (the server's media path, e.g. voxgate's echo agent)
  *
+ * With --sip, --srtp 80|32 makes each call SRTP: the INVITE offers RTP/SAVP
+ * with an SDES key (a=crypto, AES_CM_128_HMAC_SHA1_80 or _32), the 200's
+ * a=crypto keys the other way, every packet is protected before it goes
+ * (voxgate's srtpx, the server's own code) and every echo unprotected
+ * before it is matched; echoes that fail are counted (srtp_fail).
+ * --corrupt N flips a payload bit of every Nth packet after protecting it
+ * (so the server must refuse it: it never comes back).
+ *
  * Phases: setup (calls placed at --cps), warm-up (-w s), measurement window
  * (-d s), drain, teardown (BYE). Counters and RTTs cover the window only.
  * With --watch-pid the CPU time (utime+stime from /proc/PID/stat) and VmRSS
@@ -42,6 +50,9 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "sip/sdes.h"
+#include "webrtc/srtpx.h"
 
 #define RING         64 /* packets remembered per stream (1.28 s) */
 #define PAYLOAD      160
@@ -95,6 +106,10 @@ struct stream {
 	bool by_server;
 	char to[256];   /* To header value of the dialog, with tag */
 	char ruri[160]; /* remote target (Contact of the 200) */
+	/* --srtp: our offered key, and the context once the 200 keyed it */
+	struct sdes_crypto mine;
+	struct srtpx srtp;
+	bool srtp_on;
 };
 
 static struct {
@@ -108,6 +123,8 @@ static struct {
 	int watch_pid;
 	unsigned rtp_base;
 	double setup_timeout;
+	unsigned srtp; /* 0, or 80 / 32: the SDES suite offered */
+	unsigned corrupt;
 	/* state */
 	struct stream *st;
 	int epfd, tfd, sipfd;
@@ -124,6 +141,7 @@ static struct {
 	uint64_t sent, matched, lost, dup, unmatched, misrouted;
 	uint64_t rx_total, tx_total; /* whole run */
 	uint64_t send_late, send_skipped;
+	uint64_t srtp_fail, corrupted, rtcp; /* whole run */
 	uint64_t late_max_ns;
 	uint32_t *rtt;
 	size_t nrtt, rtt_cap;
@@ -266,7 +284,8 @@ static int open_udp(uint16_t port, uint16_t *bound)
 static void send_rtp(unsigned i, uint64_t now)
 {
 	struct stream *s = &g.st[i];
-	uint8_t pkt[RTP_HDR + PAYLOAD];
+	uint8_t pkt[RTP_HDR + PAYLOAD + SRTPX_MAX_TRAILER];
+	size_t len = RTP_HDR + PAYLOAD;
 	uint32_t idx = s->idx++;
 	struct slot *sl = &s->ring[idx % RING];
 
@@ -297,9 +316,19 @@ static void send_rtp(unsigned i, uint64_t now)
 	put_nibbles(pl + 12, i, 4);
 	s->seq++;
 	s->ts += PAYLOAD;
+	if (s->srtp_on) {
+		if (srtpx_protect_rtp(&s->srtp, pkt, &len, sizeof(pkt))) {
+			sl->used = 0;
+			return;
+		}
+		if (g.corrupt && idx % g.corrupt == g.corrupt - 1) {
+			pkt[RTP_HDR + 40] ^= 0x01;
+			g.corrupted++;
+		}
+	}
 
-	if (sendto(s->fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&s->dst,
-	           sizeof(s->dst)) == (ssize_t)sizeof(pkt)) {
+	if (sendto(s->fd, pkt, len, 0, (struct sockaddr *)&s->dst,
+	           sizeof(s->dst)) == (ssize_t)len) {
 		g.tx_total++;
 		if (sl->in_window)
 			g.sent++;
@@ -320,10 +349,20 @@ static void rtt_add(uint64_t ns)
 	g.rtt[g.nrtt++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 }
 
-static void on_rtp(unsigned i, const uint8_t *p, size_t len, uint64_t now)
+static void on_rtp(unsigned i, uint8_t *p, size_t len, uint64_t now)
 {
 	struct stream *s = &g.st[i];
 	g.rx_total++;
+	/* The server's RTCP reports go to our RTP port + 1, which may be
+	 * another stream's socket (ports picked by the kernel): not RTP. */
+	if (len >= 2 && p[1] >= 192 && p[1] <= 223) {
+		g.rtcp++;
+		return;
+	}
+	if (s->srtp_on && srtpx_unprotect_rtp(&s->srtp, p, &len)) {
+		g.srtp_fail++;
+		return;
+	}
 	if (len < RTP_HDR || (p[0] >> 6) != 2)
 		return;
 	size_t off = RTP_HDR + 4u * (p[0] & 0x0f);
@@ -399,17 +438,52 @@ static void sip_send(const char *msg, size_t len)
 
 static int sdp_offer(char *buf, size_t sz, unsigned i)
 {
+	char crypto[SDES_VALUE_MAX + 16] = "";
+	char v[SDES_VALUE_MAX];
+
+	if (g.srtp && !sdes_format(v, sizeof(v), &g.st[i].mine))
+		snprintf(crypto, sizeof(crypto), "a=crypto:%s\r\n", v);
 	return snprintf(buf, sz,
 	                "v=0\r\n"
 	                "o=rtp_load %u 1 IN IP4 %s\r\n"
 	                "s=-\r\n"
 	                "c=IN IP4 %s\r\n"
 	                "t=0 0\r\n"
-	                "m=audio %u RTP/AVP 0\r\n"
+	                "m=audio %u %s 0\r\n"
 	                "a=rtpmap:0 PCMU/8000\r\n"
+	                "%s"
 	                "a=ptime:20\r\n"
 	                "a=sendrecv\r\n",
-	                i, g.local, g.local, g.st[i].local_port);
+	                i, g.local, g.local, g.st[i].local_port,
+	                g.srtp ? "RTP/SAVP" : "RTP/AVP", crypto);
+}
+
+/* --srtp: the answer's a=crypto keys the call (ours protect, theirs
+ * unprotect). false when it has none we can use. */
+static bool srtp_key(struct stream *s, const char *body)
+{
+	const char *a = strstr(body, "a=crypto:");
+	struct sdes_crypto theirs;
+	struct srtpx_prm prm;
+	char v[256];
+	size_t n;
+
+	if (!a)
+		return false;
+	a += 9;
+	n = strcspn(a, "\r\n");
+	if (n >= sizeof(v))
+		return false;
+	memcpy(v, a, n);
+	v[n] = 0;
+	if (sdes_parse(v, &theirs, NULL) || theirs.profile != s->mine.profile)
+		return false;
+	sdes_srtpx_prm(&prm, theirs.profile, s->mine.key, theirs.key);
+	srtpx_reset(&s->srtp);
+	if (srtpx_init(&s->srtp, &prm, NULL))
+		return false;
+	s->srtp_on = true;
+	return true;
 }
 
 static void send_invite(unsigned i)
@@ -600,7 +674,8 @@ static void on_response(const char *msg, uint64_t now)
 					         lt + 1, (size_t)(gt - lt - 1));
 			}
 			const char *body = strstr(msg, "\r\n\r\n");
-			if (!body || !parse_sdp(body + 4, &s->dst)) {
+			if (!body || !parse_sdp(body + 4, &s->dst) ||
+			    (g.srtp && !srtp_key(s, body + 4))) {
 				fprintf(stderr,
 				        "rtp_load: call %u: 200 without a "
 				        "usable SDP answer\n",
@@ -914,7 +989,11 @@ static void usage(void)
 	    "any)\n"
 	    "  --watch-pid PID      CPU and RSS of PID over the window\n"
 	    "  --setup-timeout S    call fails without final answer "
-	    "(default 10)\n");
+	    "(default 10)\n"
+	    "  --srtp 80|32         with --sip: SRTP, SDES keys "
+	    "(AES_CM_128_HMAC_SHA1_80 / _32)\n"
+	    "  --corrupt N          with --srtp: flip a bit in every Nth "
+	    "packet\n");
 	exit(2);
 }
 
@@ -931,6 +1010,8 @@ int main(int argc, char **argv)
 	    {"rtp-port", required_argument, NULL, 'P'},
 	    {"watch-pid", required_argument, NULL, 'W'},
 	    {"setup-timeout", required_argument, NULL, 'T'},
+	    {"srtp", required_argument, NULL, 'R'},
+	    {"corrupt", required_argument, NULL, 'X'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -974,10 +1055,20 @@ int main(int argc, char **argv)
 		case 'T':
 			g.setup_timeout = atof(optarg);
 			break;
+		case 'R':
+			g.srtp = (unsigned)atoi(optarg);
+			if (g.srtp != 80 && g.srtp != 32)
+				usage();
+			break;
+		case 'X':
+			g.corrupt = (unsigned)atoi(optarg);
+			break;
 		default:
 			usage();
 		}
 	}
+	if ((g.srtp && !g.sip) || (g.corrupt && !g.srtp))
+		usage();
 	if (!target || g.n == 0 || g.duration <= 0 || g.cps <= 0 ||
 	    g.port == 0 || g.port > 65535 || (!g.sip && g.port + g.n > 65536))
 		usage();
@@ -1000,6 +1091,13 @@ int main(int argc, char **argv)
 		s->ssrc = (uint32_t)rand() ^ (i << 20);
 		s->seq = (uint16_t)rand();
 		s->ts = (uint32_t)rand();
+		if (g.srtp &&
+		    sdes_make(&s->mine, 1,
+		              g.srtp == 80 ? SRTPX_AES_CM_128_HMAC_SHA1_80
+		                           : SRTPX_AES_CM_128_HMAC_SHA1_32)) {
+			fprintf(stderr, "rtp_load: no SRTP key\n");
+			exit(1);
+		}
 		if (!g.sip) {
 			s->dst.sin_family = AF_INET;
 			s->dst.sin_port = htons((uint16_t)(g.port + i));
@@ -1103,7 +1201,8 @@ int main(int argc, char **argv)
 	       "\"target_pid\":%d,\"target_cpu_s\":%.3f,"
 	       "\"target_cpu_pct\":%.1f,\"target_cpu_us_per_packet\":%.3f,"
 	       "\"target_rss_kb_start\":%ld,\"target_rss_kb_end\":%ld,"
-	       "\"target_rss_kb_peak\":%ld}\n",
+	       "\"target_rss_kb_peak\":%ld,\"srtp\":\"%s\",\"srtp_fail\":%llu,"
+	       "\"corrupted\":%llu,\"rtcp\":%llu}\n",
 	       g.sip ? "sip" : "echo", g.n, win, g.sip ? g.calls_ok : g.n,
 	       g.calls_failed, not_placed, g.bye_failed, g.by_server,
 	       g.calls_ok ? (double)g.setup_ns_sum / g.calls_ok / 1e6 : 0.0,
@@ -1117,10 +1216,17 @@ int main(int argc, char **argv)
 	       (unsigned long long)(g.late_max_ns / 1000), gen_cpu, g.watch_pid,
 	       tcpu, tcpu >= 0 && win > 0 ? 100 * tcpu / win : -1,
 	       tcpu >= 0 && g.sent ? 1e6 * tcpu / (double)g.sent : -1,
-	       g.rss0_kb, g.rss1_kb, g.rss_peak_kb);
+	       g.rss0_kb, g.rss1_kb, g.rss_peak_kb,
+	       g.srtp == 80   ? "AES_CM_128_HMAC_SHA1_80"
+	       : g.srtp == 32 ? "AES_CM_128_HMAC_SHA1_32"
+	                      : "off",
+	       (unsigned long long)g.srtp_fail, (unsigned long long)g.corrupted,
+	       (unsigned long long)g.rtcp);
 	fflush(stdout);
-	for (unsigned i = 0; i < g.n; i++)
+	for (unsigned i = 0; i < g.n; i++) {
 		close(g.st[i].fd);
+		srtpx_reset(&g.st[i].srtp);
+	}
 	free(g.st);
 	free(g.rtt);
 	return (g.calls_failed || g.bye_failed || g.matched == 0) ? 1 : 0;

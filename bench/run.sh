@@ -4,7 +4,8 @@
 #
 #   (a) calls: concurrent SIPp callers streaming PCMU at 100/250/500/1000
 #   (b) setup: call set-up rate without media (INVITE/200/ACK/BYE)
-#   (c) ratio: CPU per packet of the server's media path vs bench/udp_echo
+#   (c) ratio: CPU per packet of the server's media path vs bench/udp_echo,
+#       plain RTP and SRTP (SDES, AES_CM_128_HMAC_SHA1_80 and _32)
 #   (d) agent: voice-to-voice, barge-in and load of the agent pipeline
 #       (bench/agent.sh, appended to the report)
 #   (e) webrtc: join time, CPU and memory per WebRTC participant, latency
@@ -177,6 +178,7 @@ pick_base() {
 	[ -n "${3:-}" ] && tries=$(((32768 - $1 - $2) / $3 + 1))
 	refresh_ports
 	for ((k = 0; k < tries; k++)); do
+		[ $((b + $2 - 1)) -gt 65535 ] && break # past the last port
 		if range_free "$b" $((b + $2 - 1)); then
 			echo "$b"
 			return 0
@@ -541,36 +543,78 @@ bench_ratio_echo() {
 	ratio_row udp_echo "$out" "1.00" "" ""
 }
 
-bench_ratio_server() {
-	local n=$RATIO_STREAMS out cmd
-	log "ratio: server media path, $n calls, ${RATIO_SECS} s"
-	start_server ratio || {
+# An ALLOW trunk for rtp_load's calls (To: echo) with a rule giving each
+# call a room of its own, as the default route does: the plain and the
+# SRTP rows go the same way, and the offer alone says which it is.
+BENCH_SECRET=bench-ratio-secret-of-at-least-32-chars
+ratio_trunk() { # ratio_trunk HTTP_PORT
+	local tok id url="http://127.0.0.1:$1/twirp/livekit.SIP"
+	tok=$("$VOXGATE" token create --api-key bench --api-secret "$BENCH_SECRET" \
+		--sip-admin --ttl 1h 2>/dev/null) || return 1
+	id=$(curl -s --max-time 5 -H "Authorization: Bearer $tok" \
+		-H 'Content-Type: application/json' \
+		-d '{"trunk":{"name":"bench","numbers":["echo"],"mediaEncryption":"SIP_MEDIA_ENCRYPT_ALLOW"}}' \
+		"$url/CreateSIPInboundTrunk" |
+		grep -o -E '"(sipTrunkId|sip_trunk_id)" *: *"[^"]*"' | sed 's/.*: *"//; s/"$//')
+	[ -n "$id" ] || return 1
+	curl -s -f -o /dev/null --max-time 5 -H "Authorization: Bearer $tok" \
+		-H 'Content-Type: application/json' \
+		-d "{\"rule\":{\"dispatchRuleIndividual\":{\"roomPrefix\":\"bench\"}},\"trunkIds\":[\"$id\"]}" \
+		"$url/CreateSIPDispatchRule"
+}
+
+RATIO_PLAIN_US=""
+bench_ratio_server() { # bench_ratio_server LABEL [80|32: SRTP with that suite]
+	local label=$1 srtp=${2:-} n=$RATIO_STREAMS out cmd http=0 opt=""
+	log "ratio: server media path ${srtp:+(SRTP $srtp) }, $n calls, ${RATIO_SECS} s"
+	if [ "$TARGET" = voxgate ]; then
+		http=$(pick_base 24000 1) || return
+	fi
+	VOXGATE_KEYS="bench: $BENCH_SECRET" start_server "ratio$srtp" --http_port "$http" || {
 		PROBLEMS+=("ratio: server did not start")
 		STATUS=1
 		return
 	}
-	cmd="build/bench/rtp_load -n $n -d $RATIO_SECS --sip 127.0.0.1:$SIP_PORT --cps $RAMP_CPS --watch-pid PID"
-	CMDS_C+=("$SRV_CMD" "$cmd")
+	if [ "$TARGET" = voxgate ] && ! ratio_trunk "$http"; then
+		PROBLEMS+=("ratio: the bench trunk could not be made through the API")
+		STATUS=1
+		stop_server
+		return
+	fi
+	[ -n "$srtp" ] && opt="--srtp $srtp"
+	cmd="build/bench/rtp_load -n $n -d $RATIO_SECS --sip 127.0.0.1:$SIP_PORT --cps $RAMP_CPS $opt --watch-pid PID"
+	CMDS_C+=("VOXGATE_KEYS='bench: SECRET' $SRV_CMD" "(an ALLOW trunk for 'echo', an individual rule: ratio_trunk in bench/run.sh)" "$cmd")
 	RATIO_DROPS=$(udp_drops)
+	# shellcheck disable=SC2086 # opt is empty or two words
 	out=$(build/bench/rtp_load -n "$n" -d "$RATIO_SECS" --sip "127.0.0.1:$SIP_PORT" \
-		--cps "$RAMP_CPS" --watch-pid "$SRV_PID" 2>"$RUN/ratio.server.rtp_load.err")
+		--cps "$RAMP_CPS" $opt --watch-pid "$SRV_PID" 2>"$RUN/ratio$srtp.server.rtp_load.err")
 	RATIO_DROPS=$(($(udp_drops) - RATIO_DROPS))
-	echo "$out" >"$RUN/ratio.server.rtp_load.json"
+	echo "$out" >"$RUN/ratio$srtp.server.rtp_load.json"
 	stop_server
 	local us
 	us=$(json_get "$out" target_cpu_us_per_packet)
-	ratio_row "$TARGET" "$out" "$(ratio "$us" "$RATIO_ECHO_US" 2)" \
-		"$(stat_field residence_p50_us)" "$(stat_field residence_p99_us)"
+	[ -z "$srtp" ] && RATIO_PLAIN_US=$us
+	ratio_row "$label" "$out" "$(ratio "$us" "$RATIO_ECHO_US" 2)" \
+		"$(stat_field residence_p50_us)" "$(stat_field residence_p99_us)" \
+		"$(ratio "$us" "$RATIO_PLAIN_US" 2)" "$(stat_field late)"
 	[ "$(json_get "$out" calls_failed)" != 0 ] &&
-		PROBLEMS+=("ratio: $(json_get "$out" calls_failed) calls failed ($RUN/ratio.server.rtp_load.err)")
+		PROBLEMS+=("ratio$srtp: $(json_get "$out" calls_failed) calls failed ($RUN/ratio$srtp.server.rtp_load.err)")
 	[ "$(json_get "$out" echoed)" = 0 ] &&
-		PROBLEMS+=("ratio: no marked packet came back from the server (unmatched $(json_get "$out" unmatched), rx $(json_get "$out" rx_total))")
+		PROBLEMS+=("ratio$srtp: no marked packet came back from the server (unmatched $(json_get "$out" unmatched), rx $(json_get "$out" rx_total))")
+	if [ -n "$srtp" ]; then
+		[ "$(json_get "$out" srtp_fail)" != 0 ] &&
+			PROBLEMS+=("ratio$srtp: $(json_get "$out" srtp_fail) echoes failed SRTP authentication")
+		[ "$(stat_field late)" != 0 ] &&
+			PROBLEMS+=("ratio$srtp: $(stat_field late) packets late in the server with SRTP (target 0)")
+		awk -v a="$us" -v b="$RATIO_PLAIN_US" 'BEGIN { exit !(b > 0 && a / b > 1.25) }' &&
+			PROBLEMS+=("ratio$srtp: SRTP costs $(ratio "$us" "$RATIO_PLAIN_US" 2) × the plain server's µs/pkt (target ≤ 1.25)")
+	fi
 	return 0
 }
 
-ratio_row() { # ratio_row NAME JSON RATIO RES50 RES99
+ratio_row() { # ratio_row NAME JSON RATIO RES50 RES99 [× PLAIN LATE]
 	local j=$2
-	RESULTS_C+=("| $1 | $(json_get "$j" streams) | $(json_get "$j" calls_failed) | $(json_get "$j" window_s) | $(json_get "$j" sent) | $(json_get "$j" echoed) | $(json_get "$j" lost) | $(json_get "$j" unmatched) | $(json_get "$j" rtt_p50_us) / $(json_get "$j" rtt_p99_us) / $(json_get "$j" rtt_max_us) | ${4:-–} / ${5:-–} | $(json_get "$j" target_cpu_pct) | $(json_get "$j" target_cpu_us_per_packet) | $3 | $RATIO_DROPS |")
+	RESULTS_C+=("| $1 | $(json_get "$j" streams) | $(json_get "$j" calls_failed) | $(json_get "$j" window_s) | $(json_get "$j" sent) | $(json_get "$j" echoed) | $(json_get "$j" lost) | $(json_get "$j" unmatched) | $(json_get "$j" rtt_p50_us) / $(json_get "$j" rtt_p99_us) / $(json_get "$j" rtt_max_us) | ${4:-–} / ${5:-–} | ${7:-–} | $(json_get "$j" target_cpu_pct) | $(json_get "$j" target_cpu_us_per_packet) | $3 | ${6:-–} | $RATIO_DROPS |")
 }
 
 # ---- main ----
@@ -616,7 +660,11 @@ case " $ONLY " in *" f "*)
 esac
 case " $ONLY " in *" c "*)
 	bench_ratio_echo
-	bench_ratio_server
+	bench_ratio_server "$TARGET"
+	if [ "$TARGET" = voxgate ]; then
+		bench_ratio_server "voxgate SRTP _80" 80
+		bench_ratio_server "voxgate SRTP _32" 32
+	fi
 	;;
 esac
 case " $ONLY " in *" e "*)
@@ -678,10 +726,13 @@ esac
 		echo "Same generator (bench/rtp_load: $RATIO_STREAMS streams × 50 packets/s of 172-byte RTP, ${RATIO_SECS} s window)."
 		echo "udp_echo: one socket per stream, recvmmsg/sendmmsg, no processing. Server: one SIP call per stream,"
 		echo "echo agent. µs/pkt = target CPU (utime+stime, /proc) over the window / packets offered in it."
-		echo "RTT = generator send → echo received (includes the server's jitter buffer); residence from the server's stats."
+		echo "RTT = generator send → echo received (includes the server's jitter buffer); residence and late from the server's stats."
+		echo "The server rows route through an ALLOW trunk; the SRTP rows offer RTP/SAVP with an SDES key, and rtp_load protects what"
+		echo "it sends and unprotects the echo (srtpx): the server unprotects each packet and protects its echo, so"
+		echo "(SRTP − plain) µs/pkt ÷ 2 is its cost per SRTP operation. Target: SRTP ≤ 1.25 × plain, 0 late."
 		echo
-		echo "| target | streams | failed calls | window s | sent | echoed | lost | unmatched | RTT p50 / p99 / max µs | residence p50 / p99 µs | CPU % | µs/pkt | ratio vs udp_echo | UDP rcvbuf drops (host) |"
-		echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+		echo "| target | streams | failed calls | window s | sent | echoed | lost | unmatched | RTT p50 / p99 / max µs | residence p50 / p99 µs | late | CPU % | µs/pkt | × udp_echo | × plain server | UDP rcvbuf drops (host) |"
+		echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 		printf '%s\n' "${RESULTS_C[@]}"
 		echo
 		echo "Commands (PID = the target's pid):"

@@ -15,6 +15,7 @@ packages=(
 	flite1-dev
 	protobuf-c-compiler libprotobuf-c-dev # LiveKit's protobuf wire format (src/livekit)
 	sip-tester baresip-core espeak-ng sox tshark curl
+	kamailio # registrar and proxy of register_test.sh (SIP registration)
 	jq # the JSON the integration tests read (llm_tools_test.sh, providers_test.sh)
 	chromium # livekit-client in a browser (tests/integration/node/browser.test.mjs)
 	openssl ca-certificates # test certificates (wsc_test); the CAs a wss provider is verified against

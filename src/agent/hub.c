@@ -341,6 +341,8 @@ static int pipeline_open(void **statep, const struct agent_call_info *info,
 	job->hangup = info->hangup;
 	job->hangup_arg = info->hangup_arg;
 	job->interrupted = info->interrupted;
+	job->transfer = info->transfer;
+	job->transfer_forget = info->transfer_forget;
 	job->state = JOB_QUEUED;
 	list_append(&h->jobs, &job->le, job);
 	h->jobs_total++;
@@ -379,6 +381,9 @@ static void pipeline_close(void *state)
 	struct hub *h = job->hub;
 
 	tmr_cancel(&job->tmr);
+	/* The call goes on without us (or has told us already). */
+	if (job->xfer_pending && job->transfer_forget)
+		job->transfer_forget(job->hangup_arg, job);
 	if (job->worker) {
 		struct proto_msg m;
 

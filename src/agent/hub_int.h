@@ -78,6 +78,15 @@ struct job {
 	char hangup_reason[160];
 	uint64_t hangup_deadline;
 	bool hangup_quiet; /* played out; waiting for the reply's turn */
+	/* The call's transfer (agent_call_info), NULL = none; the worker's
+	 * request in flight and its target, while xfer_pending. */
+	int (*transfer)(void *arg, const char *to, const char *why,
+	                void (*done)(void *darg, bool ok, bool final,
+	                             const char *why),
+	                void *darg);
+	void (*transfer_forget)(void *arg, void *darg);
+	uint32_t xfer_request;
+	bool xfer_pending;
 };
 
 struct worker {

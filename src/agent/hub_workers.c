@@ -99,26 +99,79 @@ static void worker_turn(struct job *job, const struct proto_msg *m)
 	    log_quote(tts, sizeof(tts), m->tts));
 }
 
-/* Why the server refuses transfers: the SIP edge has no REFER yet. When
- * it has, the answer comes from it, and the workers stay as they are. */
-#define TRANSFER_REFUSED "this server cannot transfer calls yet"
+/* Calls that cannot be handed on: those with no SIP dialog (Media
+ * Streams calls, whose carrier moves them). */
+#define TRANSFER_UNAVAILABLE "transfers are not available on this call"
+
+static void transfer_result(struct job *job, uint32_t request, bool ok,
+                            bool accepted, const char *reason)
+{
+	struct proto_msg r;
+
+	proto_init(&r, PROTO_TRANSFER_RESULT);
+	r.job = job->id;
+	r.request = request;
+	r.ok = ok;
+	r.accepted = accepted;
+	snprintf(r.reason, sizeof(r.reason), "%s", reason ? reason : "");
+	hub_send(job->worker, &r);
+}
+
+/* The SIP edge's news of the transfer: accepted (it rings), then the
+ * outcome. */
+static void transfer_done(void *darg, bool ok, bool final, const char *why)
+{
+	struct job *job = darg;
+
+	if (!job->xfer_pending)
+		return;
+	log_event(LOGL_INFO, job->call_id, "agent_transfer_result",
+	          "job=%u request=%u ok=%s final=%s reason=\"%s\"", job->id,
+	          job->xfer_request, ok ? "true" : "false",
+	          final ? "true" : "false", why ? why : "");
+	if (final)
+		job->xfer_pending = false;
+	transfer_result(job, job->xfer_request, ok, !final, why);
+}
 
 static void worker_transfer(struct job *job, const struct proto_msg *m)
 {
-	struct proto_msg r;
 	char to[2 * sizeof(m->to)], why[2 * sizeof(m->reason)];
+	const char *refused = NULL;
+	int err;
 
+	if (!job->transfer)
+		refused = TRANSFER_UNAVAILABLE;
+	else if (job->xfer_pending)
+		refused = "a transfer is already in progress";
 	log_event(LOGL_INFO, job->call_id, "agent_transfer",
-	          "job=%u request=%u to=\"%s\" why=\"%s\" ok=false "
+	          "job=%u request=%u to=\"%s\" why=\"%s\" ok=%s "
 	          "reason=\"%s\"",
 	          job->id, m->request, log_quote(to, sizeof(to), m->to),
-	          log_quote(why, sizeof(why), m->reason), TRANSFER_REFUSED);
-	proto_init(&r, PROTO_TRANSFER_RESULT);
-	r.job = job->id;
-	r.request = m->request;
-	r.ok = false;
-	snprintf(r.reason, sizeof(r.reason), "%s", TRANSFER_REFUSED);
-	hub_send(job->worker, &r);
+	          log_quote(why, sizeof(why), m->reason),
+	          refused ? "false" : "true", refused ? refused : "");
+	if (refused) {
+		transfer_result(job, m->request, false, false, refused);
+		return;
+	}
+	job->xfer_request = m->request;
+	job->xfer_pending = true;
+	err = job->transfer(job->hangup_arg, m->to, m->reason, transfer_done,
+	                    job);
+	if (err) {
+		job->xfer_pending = false;
+		log_event(LOGL_WARN, job->call_id, "agent_transfer_result",
+		          "job=%u request=%u ok=false final=true "
+		          "reason=\"%s\"",
+		          job->id, m->request, strerror(err));
+		transfer_result(job, m->request, false, false,
+		                err == EALREADY ? "a transfer is already in "
+		                                  "progress"
+		                : err == EINVAL ? "the transfer target is not "
+		                                  "a SIP or tel URI"
+		                                : "the call cannot be "
+		                                  "transferred now");
+	}
 }
 
 static void fill_registered(struct proto_msg *m, const void *arg)

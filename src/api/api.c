@@ -98,6 +98,8 @@ static const struct route {
     {"livekit.SIP/DeleteSIPDispatchRule", GRANT_SIP_ADMIN, api_delete_rule},
     {"livekit.SIP/CreateSIPParticipant", GRANT_SIP_CALL,
      api_create_participant},
+    {"livekit.SIP/TransferSIPParticipant", GRANT_SIP_CALL_ROOM_ADMIN,
+     api_transfer_participant},
     {"livekit.AgentDispatchService/CreateDispatch", GRANT_ROOM_ADMIN,
      api_create_dispatch},
     {"livekit.AgentDispatchService/ListDispatch", GRANT_ROOM_ADMIN,
@@ -292,6 +294,7 @@ static void api_destructor(void *arg)
 	struct api *api = arg;
 
 	api_dials_forget(api);
+	api_transfer_close(api);
 	mem_deref(api->sock);
 }
 

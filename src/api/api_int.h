@@ -23,6 +23,7 @@ struct api {
 	void *arg;
 	struct sipua *sipua; /* borrowed; NULL until api_set_sipua */
 	struct list dials;   /* CreateSIPParticipant requests waiting */
+	struct list xfers;   /* TransferSIPParticipant requests waiting */
 };
 
 enum grant {
@@ -130,6 +131,13 @@ void api_delete_rule(struct call_ctx *c);
 void api_create_participant(struct call_ctx *c);
 /* Forgets the requests still waiting for a call's outcome (shutdown). */
 void api_dials_forget(struct api *api);
+
+/* ---- api_transfer.c: TransferSIPParticipant ---------------------------- */
+
+void api_transfer_participant(struct call_ctx *c);
+/* The api goes: the transfers waiting are forgotten by the SIP edge and
+ * answered unavailable. */
+void api_transfer_close(struct api *api);
 
 /* ---- api_agents.c: AgentDispatchService -------------------------------- */
 

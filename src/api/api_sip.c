@@ -134,6 +134,26 @@ static const char *headers_why(const json_t *trunk)
 	return NULL;
 }
 
+/* mediaEncryption, LiveKit's SIPMediaEncryption: its name or number, kept
+ * as the name (what LiveKit returns). false with invalid_argument sent. */
+static bool encryption_ok(struct call_ctx *c, json_t *obj)
+{
+	enum sdes_policy p;
+
+	if (routing_media_encryption(obj, &p)) {
+		api_twirp_error(c->conn, "invalid_argument",
+		                "mediaEncryption must be "
+		                "SIP_MEDIA_ENCRYPT_DISABLE, "
+		                "SIP_MEDIA_ENCRYPT_ALLOW or "
+		                "SIP_MEDIA_ENCRYPT_REQUIRE");
+		return false;
+	}
+	if (json_object_get(obj, "mediaEncryption"))
+		json_object_set_new(obj, "mediaEncryption",
+		                    json_string(sdes_policy_name(p)));
+	return true;
+}
+
 void api_create_trunk(struct call_ctx *c)
 {
 	bool inbound = c->kind == STORE_TRUNK_INBOUND;
@@ -158,6 +178,10 @@ void api_create_trunk(struct call_ctx *c)
 		return;
 	}
 	trunk = json_deep_copy(trunk);
+	if (!encryption_ok(c, trunk)) {
+		json_decref(trunk);
+		return;
+	}
 	if (inbound) {
 		err = store_trunk_list(c->api->prm.store, STORE_TRUNK_INBOUND,
 		                       &existing);
@@ -368,7 +392,7 @@ static bool rule_valid(struct call_ctx *c, json_t *rule)
 		                "rule is required");
 		return false;
 	}
-	return true;
+	return encryption_ok(c, rule);
 }
 
 int api_save_rule(struct call_ctx *c, json_t *rule, const char *id, bool create)
@@ -637,7 +661,8 @@ void api_update_trunk(struct call_ctx *c)
 	json_object_set_new(trunk, "sipTrunkId", json_string(id));
 	if (!api_string_list(c, trunk, "numbers") ||
 	    !api_string_list(c, trunk, "allowedAddresses") ||
-	    !api_string_list(c, trunk, "allowedNumbers"))
+	    !api_string_list(c, trunk, "allowedNumbers") ||
+	    !encryption_ok(c, trunk))
 		goto out;
 	if (want == STORE_TRUNK_INBOUND) {
 		err = store_trunk_list(c->api->prm.store, STORE_TRUNK_INBOUND,

@@ -29,9 +29,17 @@ struct config {
 	uint16_t sip_port;          /* UDP and TCP, default 5060 */
 	uint16_t rtp_port_min;      /* rtp_port_range, default 10000-20000 */
 	uint16_t rtp_port_max;
-	char external_ip[64];          /* "" = derive from the listen address */
-	uint32_t media_timeout_ms;     /* default 15 s */
-	uint32_t max_call_duration_ms; /* default 24 h */
+	char external_ip[64]; /* "" = derive from the listen address */
+	/* SIP over TLS: on sip_tls_port when a certificate is given. */
+	char sip_tls_cert[PATH_MAX]; /* PEM chain; "" = no TLS */
+	char sip_tls_key[PATH_MAX];  /* PEM key; "" = in sip_tls_cert */
+	uint16_t sip_tls_port;       /* default 5061 */
+	/* What registers with a registrar: outbound trunk ids and
+	 * sip:user@host entries, comma-separated (sip/regclient.h). */
+	char registrations[4096];
+	char registration_password[128]; /* the sip: entries' */
+	uint32_t media_timeout_ms;       /* default 15 s */
+	uint32_t max_call_duration_ms;   /* default 24 h */
 	uint32_t jitter_min_ms; /* jitter_buffer, default 0-100 ms, adaptive */
 	uint32_t jitter_max_ms;
 	enum log_format log_format; /* text */

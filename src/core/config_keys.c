@@ -163,6 +163,33 @@ static int parse_sip_port(struct config *cfg, const struct key *k,
 	return 0;
 }
 
+static int parse_port(struct config *cfg, const struct key *k, const char *v,
+                      const char **why)
+{
+	uint64_t port;
+
+	if (num_parse(&v, 65535, &port) != 0 || *v != '\0' || port == 0) {
+		*why = "is not a port number (1-65535)";
+		return EINVAL;
+	}
+	*(uint16_t *)field(cfg, k) = (uint16_t)port;
+	return 0;
+}
+
+/* The registrations list, checked whole when the server starts
+ * (sip/regclient.h); here only that it is one line of printable text. */
+static int parse_line(struct config *cfg, const struct key *k, const char *v,
+                      const char **why)
+{
+	for (const char *p = v; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			*why = "holds a control character";
+			return EINVAL;
+		}
+	}
+	return parse_str(cfg, k, v, why);
+}
+
 static int parse_rtp_range(struct config *cfg, const struct key *k,
                            const char *v, const char **why)
 {
@@ -562,6 +589,22 @@ const struct key config_keys[] = {
      parse_rtp_range},
     {"external_ip", "", "address put in SDP; empty = from sip_host",
      parse_addr_opt, FIELD(external_ip)},
+    {"sip_tls_cert", "",
+     "PEM certificate chain for SIP over TLS (with the key, or see "
+     "sip_tls_key); empty = no TLS",
+     parse_str, FIELD(sip_tls_cert)},
+    {"sip_tls_key", "", "PEM private key of sip_tls_cert; empty = in that file",
+     parse_str, FIELD(sip_tls_key)},
+    {"sip_tls_port", "5061", "SIP over TLS port, when sip_tls_cert is set",
+     parse_port, FIELD(sip_tls_port)},
+    {"registrations", "",
+     "register with registrars: outbound trunk ids (ST_...) and "
+     "sip:user@host[:port][;transport=udp|tcp|tls][;expires=N], "
+     "comma-separated",
+     parse_line, FIELD(registrations)},
+    {"registration_password", "",
+     "digest password of the sip: registrations (user: the number)", parse_str,
+     FIELD(registration_password), NULL, true},
     {"media_timeout", "15s", "hang up after this long without RTP",
      parse_duration, FIELD(media_timeout_ms)},
     {"max_call_duration", "24h", "hang up calls that last longer",

@@ -41,6 +41,21 @@ struct agent_call_info {
 	 * = it waits for the tick. */
 	void (*audio_ready)(void *arg);
 	void *audio_ready_arg;
+	/* Hands the caller on to `to` (a sip:, sips: or tel: URI; why: the
+	 * agent's words, for the log), on the signalling thread; same arg as
+	 * hangup. 0 when the transfer started: done then runs with final
+	 * false once the far side took it and it rings, and once with final
+	 * true and the outcome (ok: the call ends; otherwise why, e.g. "486
+	 * Busy Here", and the call goes on). An errno value when it could not
+	 * start (done is not called). NULL = this call cannot be transferred
+	 * (a Media Streams call). */
+	int (*transfer)(void *arg, const char *to, const char *why,
+	                void (*done)(void *darg, bool ok, bool final,
+	                             const char *why),
+	                void *darg);
+	/* The agent goes before the outcome: done is not called for darg
+	 * any more. Set with transfer. */
+	void (*transfer_forget)(void *arg, void *darg);
 };
 
 /* Read-only audio shared by all calls, loaded at startup; all at 8000 Hz. */

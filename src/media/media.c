@@ -54,6 +54,20 @@ static void stats_add(struct media_stats *dst, const struct media_stats *s)
 	dst->dtmf_in += s->dtmf_in;
 	dst->rtcp_in += s->rtcp_in;
 	dst->rtcp_out += s->rtcp_out;
+	dst->srtp_auth_fail += s->srtp_auth_fail;
+	dst->srtp_replay += s->srtp_replay;
+	dst->srtp_other += s->srtp_other;
+}
+
+/* What an SRTP context refused, into the session's figures: when the
+ * context is swapped out by a re-key, and when the session stops. */
+static void srtp_fold(struct media_stats *st, const struct srtpx *s)
+{
+	const struct srtpx_stats *ss = srtpx_stats(s);
+
+	st->srtp_auth_fail += ss->auth_fail;
+	st->srtp_replay += ss->replay;
+	st->srtp_other += ss->bad_len + ss->other;
 }
 
 /* ---- jobs ---------------------------------------------------------------- */
@@ -192,6 +206,10 @@ static void event_dispatch(int flags, void *arg)
 		ms->retired_state = NULL;
 		pthread_mutex_unlock(&me->ev_lock);
 
+		if (ev & EV_REKEYED) {
+			srtpx_reset(&ms->srtp_next);
+			ms->rekeying = false;
+		}
 		if (ev & EV_AGENT_SWAPPED) {
 			if (retired_ops && retired_state)
 				retired_ops->stop(retired_state);
@@ -291,6 +309,7 @@ static void thread_remove(struct media_thread *mt, struct media_session *ms)
 	ms->stats.stretched = js->stretched;
 	ms->stats.jitter_target_ms =
 	    jitter_target(ms->jb) / (CLOCK_RATE / 1000);
+	srtp_fold(&ms->stats, &ms->srtp);
 	stats_add(&mt->totals, &ms->stats);
 }
 
@@ -347,6 +366,14 @@ void media_commands_run(struct media_thread *mt)
 				media_event_post(ms, EV_TIMEOUT);
 		} else if (cmd & CMD_UPDATE) {
 			apply_params(ms, &prm);
+		}
+		if (cmd & CMD_REKEY) {
+			struct srtpx old = ms->srtp;
+
+			srtp_fold(&ms->stats, &old);
+			ms->srtp = ms->srtp_next;
+			ms->srtp_next = old;
+			media_event_post(ms, EV_REKEYED);
 		}
 		if (cmd & CMD_CONFIRM)
 			ms->cleared = true;

@@ -19,6 +19,12 @@
  * (media_session_confirm) or its RTP from the SDP's address does. So an
  * INVITE with a forged source cannot make us stream at a third party.
  *
+ * A call keyed with SDES (RFC 4568) runs SRTP: every packet in is
+ * authenticated and decrypted before anything else trusts it (the source
+ * latch included), every packet out is protected. The contexts are set up
+ * on the signalling thread, at the start and at a re-key, so the packet
+ * path allocates nothing here either.
+ *
  * Events (first RTP, media timeout, stopped) come back on the signalling
  * thread's loop through the handler given at creation. After STOPPED the
  * media thread no longer touches the session: its statistics may be read
@@ -31,6 +37,7 @@
 #include <stdint.h>
 #include <re.h>
 #include "media/agent.h"
+#include "webrtc/srtpx.h"
 
 #define MEDIA_PT_PCMU 0
 #define MEDIA_PT_PCMA 8
@@ -48,6 +55,16 @@ struct media_engine_params {
 	unsigned call_priority;
 };
 
+/* A call's SRTP keys, master key then salt: ours protect what we send,
+ * the caller's (rx) unprotect what it sends. */
+#define MEDIA_SRTP_KEY_LEN (SRTPX_MAX_KEY + SRTPX_MAX_SALT)
+
+struct media_srtp {
+	bool on;
+	enum srtpx_profile profile; /* AES_CM_128_HMAC_SHA1_80 or _32 */
+	uint8_t tx[MEDIA_SRTP_KEY_LEN], rx[MEDIA_SRTP_KEY_LEN];
+};
+
 struct media_params {
 	uint8_t send_pt; /* MEDIA_PT_PCMU or MEDIA_PT_PCMA */
 	int dtmf_pt;     /* telephone-event payload type, -1 = none */
@@ -56,6 +73,7 @@ struct media_params {
 	struct sa raddr_rtcp;
 	bool send; /* false while the caller holds the call */
 	bool recv; /* the caller sends us audio */
+	struct media_srtp srtp;
 };
 
 struct media_stats {
@@ -72,6 +90,9 @@ struct media_stats {
 	uint64_t wrong_source, probation;
 	uint64_t unknown_pt, malformed;
 	uint64_t dtmf_in, rtcp_in, rtcp_out;
+	/* SRTP packets refused: authentication failed (damaged, forged,
+	 * another key), replayed, or otherwise (too short, too many SSRCs). */
+	uint64_t srtp_auth_fail, srtp_replay, srtp_other;
 };
 
 /* Engine-wide figures, complete once the engine is stopped. */
@@ -117,10 +138,16 @@ int media_params_check(const struct media_params *prm, bool update,
                        const char **why);
 /* Hands the session to a media thread. The session takes ownership of
  * agent_state: ops->stop runs when the session is freed. EADDRNOTAVAIL
- * when media_params_check refuses prm. */
+ * when media_params_check refuses prm; EPROTO or ENOMEM when its SRTP
+ * keys cannot be set up. */
 int media_session_start(struct media_session *ms,
                         const struct media_params *prm,
                         const struct agent_ops *ops, void *agent_state);
+/* New parameters (a re-INVITE). New SRTP keys (or SRTP switched on or
+ * off) re-key the call: the context is made here and the media thread
+ * takes it at its next command. EBUSY while the previous re-key is still
+ * under way (the caller may answer the re-INVITE 491 or 500), EPROTO or
+ * ENOMEM when the keys cannot be set up. */
 int media_session_update(struct media_session *ms,
                          const struct media_params *prm);
 /* The ACK of our answer came: the caller is where its SDP says, so media
@@ -130,6 +157,20 @@ void media_session_confirm(struct media_session *ms);
  * the media thread sends it now, not at its next tick. Signalling thread;
  * a session not running on a media thread ignores it. */
 void media_session_kick(struct media_session *ms);
+/*
+ * Ringback, the North American one (440 + 480 Hz, 2 s on, 4 s off), from
+ * the next media tick, each from the start of its cadence. Signalling
+ * thread, no allocation; before the start it waits for it.
+ * media_session_ringback: the room's WebRTC subscribers hear it in place
+ * of the call's audio, until it is turned off or the call's first packet
+ * (a callee that answers, or its early media) turns it off; a session in
+ * no room ignores it. For a call dialled out with play_dialtone.
+ * media_session_ringback_caller: the call hears it, under what the agent
+ * says, until it is turned off. For a transfer with play_dialtone, which
+ * LiveKit plays to the SIP participant.
+ */
+void media_session_ringback(struct media_session *ms, bool on);
+void media_session_ringback_caller(struct media_session *ms, bool on);
 /* Hands the call to another agent at the next frame; the one it replaces
  * is stopped on the signalling thread afterwards. Takes ownership of
  * agent_state, also on error. EBUSY while the previous swap is under way. */

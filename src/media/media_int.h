@@ -50,7 +50,8 @@ enum cmd_bits {
 	CMD_REMOVE = 4,
 	CMD_AGENT = 8,
 	CMD_CONFIRM = 16,
-	CMD_KICK = 32, /* the agent has an utterance's first frame */
+	CMD_KICK = 32,  /* the agent has an utterance's first frame */
+	CMD_REKEY = 64, /* srtp_next holds the new SRTP context */
 };
 
 enum ev_bits {
@@ -59,6 +60,7 @@ enum ev_bits {
 	EV_STOPPED = 4,
 	EV_DTMF = 8,
 	EV_AGENT_SWAPPED = 16,
+	EV_REKEYED = 32, /* srtp_next holds the old context, to reset */
 };
 
 struct media_thread;
@@ -132,7 +134,16 @@ struct media_session {
 
 	/* Signalling thread only. */
 	bool swapping;
-	struct media_thread *home; /* where to start: its room's thread */
+	/* A re-key is under way: srtp_next is the media thread's until
+	 * EV_REKEYED. */
+	bool rekeying;
+	struct media_srtp srtp_keys; /* what srtp is, or will be, keyed with */
+	struct media_thread *home;   /* where to start: its room's thread */
+
+	/* RINGBACK_* bits: signalling sets and clears them, the media
+	 * thread reads them (and clears RINGBACK_ROOM at the call's first
+	 * packet). */
+	atomic_uint ringback;
 
 	/* Single producer (media thread), single consumer (signalling). */
 	struct ring dtmf;
@@ -148,6 +159,10 @@ struct media_session {
 	/* Owned by the media thread while started; by signalling after
 	 * STOPPED. */
 	struct media_params prm;
+	/* SRTP when prm.srtp.on: keyed by the signalling thread before the
+	 * start; srtp_next is the spare a re-key is made in and swapped
+	 * with (CMD_REKEY), the old one going back to be reset. */
+	struct srtpx srtp, srtp_next;
 	/* The room whose WebRTC participants hear this call and whom it
 	 * hears, and the call's own track in it; NULL when none. */
 	struct media_room *room;
@@ -167,6 +182,11 @@ struct media_session {
 
 	uint32_t ssrc, ts;
 	uint16_t seq;
+	/* Ringback (media thread): the bits of the last tick, where in the
+	 * cadence the next frame is, and the RTP clock of the room's copy. */
+	unsigned rb_last;
+	uint32_t rb_pos, rb_ts;
+	uint16_t rb_seq;
 	bool talking; /* last tick sent audio: the next spurt has no marker */
 	/* The frame of the next tick went out early (media_session_early):
 	 * that tick sends nothing and the RTP clock has already moved. */
@@ -271,6 +291,9 @@ static inline bool media_ipv4_of(const struct sa *a, uint32_t *v4)
 	return true;
 }
 
+#define RINGBACK_ROOM   1u
+#define RINGBACK_CALLER 2u
+
 /* media.c */
 
 /* Posts an event bit to the signalling thread (first RTP, DTMF, timeout,
@@ -292,12 +315,20 @@ int media_bind_one(struct media_engine *me, int *fdp, uint16_t *portp);
 /* The thread with the fewest sessions and rooms, counted as taken. */
 struct media_thread *media_thread_pick(struct media_engine *me);
 
+/* media_tick.c */
+
+/* Builds the ringback's table, once per process; any thread. */
+void media_ringback_init(void);
+
 /* media_room.c, on the media thread. */
 /* A phone call's packet of audio (PT 0 or 8, already accepted): to the
  * room's subscribers of its track. */
 struct rtp_packet;
 void mroom_phone_rtp(struct media_session *ms, const struct rtp_packet *h,
                      const uint8_t *payload, size_t len);
+/* A frame of ringback to the subscribers of the call's track, in its
+ * codec, as a source of its own (the caller's audio runs on after it). */
+void mroom_phone_tone(struct media_session *ms, const int16_t *pcm);
 /* Adds what the room's WebRTC publishers said this tick into pcm (n
  * samples at 8 kHz); true when there was any. */
 bool mroom_mix(struct media_session *ms, int16_t *pcm, size_t n);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/be.h"
+#include "core/g711.h"
 #include "media/media_int.h"
 #include "media/media_pc.h"
 #include "media/opus_rx.h"
@@ -144,6 +145,27 @@ void mroom_phone_rtp(struct media_session *ms, const struct rtp_packet *h,
                      const uint8_t *payload, size_t len)
 {
 	fan_out(ms->track, h, payload, len);
+}
+
+void mroom_phone_tone(struct media_session *ms, const int16_t *pcm)
+{
+	struct mroom_track *t = ms->track;
+	struct rtp_packet h = {0};
+	uint8_t payload[FRAME_SAMPLES];
+
+	if (!t || !t->nsubs)
+		return;
+	/* Its own SSRC: fan_out rebases the clocks when it starts and
+	 * again when the caller's audio takes over. */
+	h.ssrc = ms->ssrc ^ 0x52424b54u;
+	h.seq = ms->rb_seq++;
+	h.ts = ms->rb_ts;
+	ms->rb_ts += FRAME_SAMPLES;
+	if (t->pt == MEDIA_PT_PCMA)
+		g711_alaw_encode(payload, pcm, FRAME_SAMPLES);
+	else
+		g711_ulaw_encode(payload, pcm, FRAME_SAMPLES);
+	fan_out(t, &h, payload, FRAME_SAMPLES);
 }
 
 void mroom_opus_rtp(struct media_room *mr, struct media_pc *pc,

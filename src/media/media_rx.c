@@ -4,7 +4,8 @@
  * no packet pays for a call from one file into another. The loop hands
  * the 20 ms tick to media_tick.c and the commands to media.c.
  *
- * A packet is read into a buffer on the stack, checked (rtp.c), counted
+ * A packet is read into a buffer on the stack, checked (rtp.c), on an
+ * SRTP call authenticated and decrypted there in place (srtpx), counted
  * against the source that may have the call, and copied into the jitter
  * buffer: no allocation, no lock, no blocking.
  */
@@ -227,7 +228,7 @@ static void dtmf_input(struct media_session *ms, uint32_t ts, const uint8_t *p,
 	media_event_post(ms, EV_DTMF);
 }
 
-static void rtp_input(struct media_session *ms, const uint8_t *b, size_t len,
+static void rtp_input(struct media_session *ms, uint8_t *b, size_t len,
                       const struct sa *src, uint64_t t)
 {
 	struct rtp_packet h;
@@ -252,6 +253,20 @@ static void rtp_input(struct media_session *ms, const uint8_t *b, size_t len,
 	if (!known_pt(ms, pt)) {
 		ms->stats.unknown_pt++;
 		return;
+	}
+	/* After the cheap checks, so garbage costs no HMAC; before the
+	 * source's, so a forged packet cannot take the call. A refusal is
+	 * counted by the context (srtp_* at the end): no log per packet. */
+	if (ms->prm.srtp.on) {
+		if (srtpx_unprotect_rtp(&ms->srtp, b, &len))
+			return;
+		/* The padding count was encrypted: read it now. */
+		if (rtp_parse(b, len, &h)) {
+			ms->stats.malformed++;
+			return;
+		}
+		off = h.off;
+		end = h.end;
 	}
 	seq = h.seq;
 	ts = h.ts;
@@ -280,8 +295,16 @@ static void rtp_input(struct media_session *ms, const uint8_t *b, size_t len,
 	case JITTER_PUT_OK:
 		/* Re-wrapped for the room's WebRTC subscribers as it came:
 		 * their own jitter buffers take it from here. */
-		if (ms->track && end > off)
+		if (ms->track && end > off) {
+			/* The callee is heard: its ringback ends. */
+			if (atomic_load_explicit(&ms->ringback,
+			                         memory_order_relaxed) &
+			    RINGBACK_ROOM)
+				atomic_fetch_and_explicit(&ms->ringback,
+				                          ~RINGBACK_ROOM,
+				                          memory_order_relaxed);
 			mroom_phone_rtp(ms, &h, b + off, end - off);
+		}
 		media_session_hear(ms);
 		break;
 	case JITTER_PUT_DUPLICATE:
@@ -296,7 +319,7 @@ static void rtp_input(struct media_session *ms, const uint8_t *b, size_t len,
 	}
 }
 
-static void rtcp_input(struct media_session *ms, const uint8_t *b, size_t len,
+static void rtcp_input(struct media_session *ms, uint8_t *b, size_t len,
                        const struct sa *src, uint64_t t)
 {
 	struct rtcp_packet h;
@@ -305,6 +328,11 @@ static void rtcp_input(struct media_session *ms, const uint8_t *b, size_t len,
 		ms->stats.malformed++;
 		return;
 	}
+	/* SRTCP: the first report's header is in the clear, the rest
+	 * (an SR's NTP time) is read once decrypted. */
+	if (ms->prm.srtp.on && (srtpx_unprotect_rtcp(&ms->srtp, b, &len) ||
+	                        rtcp_parse(b, len, &h)))
+		return;
 	ms->stats.rtcp_in++;
 	if (!rtcp_source_ok(ms, src))
 		return;

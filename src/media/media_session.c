@@ -121,6 +121,12 @@ static void session_destructor(void *arg)
 	if (ms->rtcp_fd >= 0)
 		close(ms->rtcp_fd);
 	mem_deref(ms->jb);
+	srtpx_reset(&ms->srtp);
+	srtpx_reset(&ms->srtp_next);
+	/* The SDES keys the contexts were made from. */
+	explicit_bzero(&ms->srtp_keys, sizeof(ms->srtp_keys));
+	explicit_bzero(&ms->prm.srtp, sizeof(ms->prm.srtp));
+	explicit_bzero(&ms->pending.srtp, sizeof(ms->pending.srtp));
 	ring_reset(&ms->dtmf);
 	ring_reset(&ms->dtmf_out);
 	mem_deref(ms->me);
@@ -247,6 +253,43 @@ uint16_t media_session_port(const struct media_session *ms)
 	return ms ? ms->port : 0;
 }
 
+/* ---- SRTP ------------------------------------------------------------- */
+
+/* Keys s (zeroed or reset) for prm: nothing when the call is plain. */
+static int srtp_key(struct srtpx *s, const struct media_srtp *k)
+{
+	struct srtpx_prm sp = {
+	    .profile = k->profile,
+	    .local = {k->tx, SRTPX_MAX_KEY, k->tx + SRTPX_MAX_KEY,
+	              SRTPX_MAX_SALT},
+	    .remote = {k->rx, SRTPX_MAX_KEY, k->rx + SRTPX_MAX_KEY,
+	               SRTPX_MAX_SALT},
+	};
+
+	if (!k->on)
+		return 0;
+	if (k->profile != SRTPX_AES_CM_128_HMAC_SHA1_80 &&
+	    k->profile != SRTPX_AES_CM_128_HMAC_SHA1_32)
+		return EPROTO;
+	switch (srtpx_init(s, &sp, NULL)) {
+	case 0:
+		return 0;
+	case ENOMEM:
+		return ENOMEM;
+	default:
+		return EPROTO;
+	}
+}
+
+static bool srtp_same(const struct media_srtp *a, const struct media_srtp *b)
+{
+	if (a->on != b->on)
+		return false;
+	return !a->on || (a->profile == b->profile &&
+	                  !memcmp(a->tx, b->tx, sizeof(a->tx)) &&
+	                  !memcmp(a->rx, b->rx, sizeof(a->rx)));
+}
+
 int media_session_start(struct media_session *ms,
                         const struct media_params *prm,
                         const struct agent_ops *ops, void *agent_state)
@@ -258,6 +301,11 @@ int media_session_start(struct media_session *ms,
 		return EINVAL;
 	if (media_params_check(prm, false, NULL))
 		return EADDRNOTAVAIL;
+	/* The media thread owns it from the command on. */
+	int err = srtp_key(&ms->srtp, &prm->srtp);
+	if (err)
+		return err;
+	ms->srtp_keys = prm->srtp;
 	me = ms->me;
 	if (ms->home) {
 		least = ms->home;
@@ -281,7 +329,20 @@ int media_session_update(struct media_session *ms,
 		return EINVAL;
 	if (media_params_check(prm, true, NULL))
 		return EADDRNOTAVAIL;
-	media_command_post(ms, CMD_UPDATE, prm);
+	/* The same keys keep the context: its rollover counters and replay
+	 * windows go on. */
+	if (srtp_same(&prm->srtp, &ms->srtp_keys)) {
+		media_command_post(ms, CMD_UPDATE, prm);
+		return 0;
+	}
+	if (ms->rekeying)
+		return EBUSY;
+	int err = srtp_key(&ms->srtp_next, &prm->srtp);
+	if (err)
+		return err;
+	ms->srtp_keys = prm->srtp;
+	ms->rekeying = true;
+	media_command_post(ms, CMD_UPDATE | CMD_REKEY, prm);
 	return 0;
 }
 
@@ -299,6 +360,32 @@ void media_session_kick(struct media_session *ms)
 {
 	if (ms && ms->started)
 		media_command_post(ms, CMD_KICK, NULL);
+}
+
+void media_session_ringback(struct media_session *ms, bool on)
+{
+	if (!ms)
+		return;
+	media_ringback_init();
+	if (on)
+		atomic_fetch_or_explicit(&ms->ringback, RINGBACK_ROOM,
+		                         memory_order_release);
+	else
+		atomic_fetch_and_explicit(&ms->ringback, ~RINGBACK_ROOM,
+		                          memory_order_release);
+}
+
+void media_session_ringback_caller(struct media_session *ms, bool on)
+{
+	if (!ms)
+		return;
+	media_ringback_init();
+	if (on)
+		atomic_fetch_or_explicit(&ms->ringback, RINGBACK_CALLER,
+		                         memory_order_release);
+	else
+		atomic_fetch_and_explicit(&ms->ringback, ~RINGBACK_CALLER,
+		                          memory_order_release);
 }
 
 void media_session_stop(struct media_session *ms)

@@ -5,6 +5,8 @@
  * RTCP_INTERVAL_MS a report. Nothing is sent before the caller showed it
  * is where its SDP says (media.h).
  */
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -230,9 +232,85 @@ void media_session_hear(struct media_session *ms)
 		ms->unpaced_us = clock_mono_us();
 }
 
+/* ---- ringback ----------------------------------------------------------- */
+
+/* 440 and 480 Hz meet again every 25 ms (40 Hz): one period of their sum
+ * is 200 samples, which the cadence (2 s on, 4 s off) holds a whole
+ * number of times. Each tone at -16 dBFS or so. */
+#define RB_PERIOD 200
+#define RB_ON     (2 * CLOCK_RATE)
+#define RB_CYCLE  (6 * CLOCK_RATE)
+#define RB_AMP    5000.0
+
+static int16_t rb_period[RB_PERIOD];
+static pthread_once_t rb_once = PTHREAD_ONCE_INIT;
+
+static void rb_build(void)
+{
+	for (size_t i = 0; i < RB_PERIOD; i++) {
+		double t = (double)i / CLOCK_RATE;
+
+		rb_period[i] =
+		    (int16_t)lrint(RB_AMP * (sin(2 * M_PI * 440 * t) +
+		                             sin(2 * M_PI * 480 * t)));
+	}
+}
+
+void media_ringback_init(void)
+{
+	(void)pthread_once(&rb_once, rb_build);
+}
+
+/* The frame at pos in the cadence. */
+static void rb_frame(uint32_t pos, int16_t *pcm)
+{
+	for (size_t i = 0; i < FRAME_SAMPLES; i++) {
+		uint32_t p = (pos + (uint32_t)i) % RB_CYCLE;
+
+		pcm[i] = p < RB_ON ? rb_period[p % RB_PERIOD] : 0;
+	}
+}
+
+/* This tick's ringback into tone, and to the room when it goes there;
+ * the bits that are on. */
+static unsigned ringback_tick(struct media_session *ms, int16_t *tone)
+{
+	unsigned rb = atomic_load_explicit(&ms->ringback, memory_order_acquire);
+
+	if (rb & ~ms->rb_last)
+		ms->rb_pos = 0;
+	ms->rb_last = rb;
+	if (!rb)
+		return 0;
+	rb_frame(ms->rb_pos, tone);
+	ms->rb_pos = (ms->rb_pos + FRAME_SAMPLES) % RB_CYCLE;
+	if ((rb & RINGBACK_ROOM) && ms->track)
+		mroom_phone_tone(ms, tone);
+	return rb;
+}
+
+/* Sends one of our RTP packets (len bytes of buf, cap of room), protected
+ * first on an SRTP call. true when it went. With SRTP a sequence number
+ * once protected is spent even when sendto fails: srtpx refuses to
+ * protect one twice, so the next packet takes the next (the caller sees
+ * a lost packet). */
+static bool rtp_out(struct media_session *ms, uint8_t *buf, size_t len,
+                    size_t cap)
+{
+	if (ms->prm.srtp.on && srtpx_protect_rtp(&ms->srtp, buf, &len, cap))
+		return false;
+	if (sendto(ms->rtp_fd, buf, len, MSG_DONTWAIT, &ms->peer.u.sa,
+	           ms->peer.len) < 0) {
+		if (ms->prm.srtp.on)
+			ms->seq++;
+		return false;
+	}
+	return true;
+}
+
 static void send_rtp(struct media_session *ms, const int16_t *pcm)
 {
-	uint8_t pkt[12 + FRAME_SAMPLES];
+	uint8_t pkt[12 + FRAME_SAMPLES + SRTPX_MAX_TRAILER];
 
 	pkt[0] = 0x80;
 	pkt[1] = (uint8_t)((ms->talking ? 0 : 0x80) | ms->prm.send_pt);
@@ -244,8 +322,7 @@ static void send_rtp(struct media_session *ms, const int16_t *pcm)
 	else
 		g711_ulaw_encode(pkt + 12, pcm, FRAME_SAMPLES);
 
-	if (sendto(ms->rtp_fd, pkt, sizeof(pkt), MSG_DONTWAIT, &ms->peer.u.sa,
-	           ms->peer.len) < 0)
+	if (!rtp_out(ms, pkt, 12 + FRAME_SAMPLES, sizeof(pkt)))
 		return;
 	ms->seq++;
 	ms->stats.packets_out++;
@@ -261,7 +338,7 @@ static void send_rtp(struct media_session *ms, const int16_t *pcm)
 
 static void send_event(struct media_session *ms, bool end)
 {
-	uint8_t pkt[16];
+	uint8_t pkt[16 + SRTPX_MAX_TRAILER];
 	uint32_t dur = (ms->dtmf_sent + 1) * FRAME_SAMPLES;
 
 	if (dur > DTMF_TONE_PKTS * FRAME_SAMPLES)
@@ -274,8 +351,7 @@ static void send_event(struct media_session *ms, bool end)
 	pkt[12] = (uint8_t)ms->dtmf_code;
 	pkt[13] = (uint8_t)((end ? 0x80 : 0) | 10); /* volume -10 dBm0 */
 	put_be16(pkt + 14, (uint16_t)dur);
-	if (sendto(ms->rtp_fd, pkt, sizeof(pkt), MSG_DONTWAIT, &ms->peer.u.sa,
-	           ms->peer.len) < 0)
+	if (!rtp_out(ms, pkt, 16, sizeof(pkt)))
 		return;
 	ms->seq++;
 	ms->stats.packets_out++;
@@ -316,7 +392,7 @@ static uint64_t ntp_now(void)
  * block about the caller, then SDES with our CNAME. */
 static void send_rtcp(struct media_session *ms, uint64_t t)
 {
-	uint8_t p[128];
+	uint8_t p[128 + SRTPX_MAX_TRAILER];
 	size_t off = 0;
 	bool sr = ms->sent_since_rtcp > 0;
 	unsigned rc = ms->have_remote ? 1 : 0;
@@ -384,6 +460,11 @@ static void send_rtcp(struct media_session *ms, uint64_t t)
 	off += sdes_len;
 
 	ms->sent_since_rtcp = 0;
+	/* Each SRTCP packet has its own index: one refused now is not
+	 * made again. */
+	if (ms->prm.srtp.on &&
+	    srtpx_protect_rtcp(&ms->srtp, p, &off, sizeof(p)))
+		return;
 	if (sendto(ms->rtcp_fd, p, off, MSG_DONTWAIT, &ms->peer_rtcp.u.sa,
 	           ms->peer_rtcp.len) >= 0)
 		ms->stats.rtcp_out++;
@@ -403,9 +484,10 @@ static inline __attribute__((always_inline)) void
 session_tick(struct media_thread *mt, struct media_session *ms, uint64_t t)
 {
 	const struct agent_ops *ops = ms->ops;
-	int16_t out[FRAME_SAMPLES];
+	int16_t out[FRAME_SAMPLES], tone[FRAME_SAMPLES];
 	size_t n;
 	bool heard = false;
+	unsigned rb = ringback_tick(ms, tone);
 
 	if (ms->prm.recv && !ms->timeout_sent &&
 	    t - ms->last_rx_us >
@@ -443,6 +525,20 @@ session_tick(struct media_thread *mt, struct media_session *ms, uint64_t t)
 		if (mroom_mix(ms, out, FRAME_SAMPLES) || n)
 			n = FRAME_SAMPLES;
 	}
+	if (rb & RINGBACK_CALLER) {
+		/* Under the agent's words: a transfer's hold line stays
+		 * heard. */
+		if (n < FRAME_SAMPLES)
+			memset(out + n, 0, (FRAME_SAMPLES - n) * sizeof(*out));
+		for (size_t i = 0; i < FRAME_SAMPLES; i++) {
+			int32_t v = (int32_t)out[i] + tone[i];
+
+			out[i] = (int16_t)(v > 32767    ? 32767
+			                   : v < -32768 ? -32768
+			                                : v);
+		}
+		n = FRAME_SAMPLES;
+	}
 	if (ms->prm.send && sa_isset(&ms->peer, SA_ALL) && dtmf_tick(ms)) {
 		ms->talking = false;
 	} else if (n && ms->prm.send && sa_isset(&ms->peer, SA_ALL)) {
@@ -478,6 +574,7 @@ void media_session_early(struct media_thread *mt, struct media_session *ms)
 	/* Only the first frame of a spurt, alone on the line: a room's mix
 	 * and a telephone-event are made at the tick. */
 	if (ms->talking || ms->early || ms->room || !ms->cleared ||
+	    atomic_load_explicit(&ms->ringback, memory_order_relaxed) ||
 	    !ms->prm.send || !sa_isset(&ms->peer, SA_ALL) || !ops ||
 	    !ops->audio_early || ms->dtmf_code >= 0 || ring_used(&ms->dtmf_out))
 		return;

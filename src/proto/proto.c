@@ -157,6 +157,9 @@ char *proto_encode(const struct proto_msg *m, bool from_server)
 		set_s(o, "to", m->to);
 	if (k->fields & F_OK)
 		json_object_set_new(o, "ok", json_boolean(m->ok));
+	/* Only when set: a final result reads as it did before. */
+	if ((k->fields & F_OK) && m->accepted)
+		json_object_set_new(o, "accepted", json_true());
 	if (k->fields & F_TURN) {
 		set_s(o, "transcript", m->transcript);
 		set_s(o, "reply", m->reply);
@@ -263,6 +266,7 @@ int proto_decode(const char *json, size_t len, bool from_server,
 	get_s(o, "tts", m->tts, sizeof(m->tts));
 	m->request = get_u(o, "request");
 	m->ok = json_is_true(json_object_get(o, "ok"));
+	m->accepted = json_is_true(json_object_get(o, "accepted"));
 	json_decref(o);
 	return 0;
 }

@@ -56,9 +56,12 @@ struct proto_msg {
 	 * settings name them ("deepgram", "llm", "cartesia") */
 	char stt[32], brain[32], tts[32];
 	/* transfer, transfer_result: the worker's number for the request,
-	 * and whether the call is being transferred */
+	 * and whether the call is being transferred; accepted: not the
+	 * outcome yet, the far side took the transfer and it rings (a later
+	 * transfer_result for the same request gives the outcome). Workers
+	 * that predate it read such a result as ok. */
 	uint32_t request;
-	bool ok;
+	bool ok, accepted;
 };
 
 /* Zeroes m and sets the "not measured" markers. */

@@ -27,6 +27,7 @@
 #include "sip/sipua.h"
 #include "sip/dispatch.h"
 #include "sip/hosts.h"
+#include "sip/regclient.h"
 #include "room/room.h"
 #include "room/webhook.h"
 #include "store/store.h"
@@ -47,6 +48,7 @@ struct server {
 	struct config cfg;
 	struct media_engine *media;
 	struct sipua *ua;
+	struct tls *tls; /* SIP over TLS's certificate, NULL = no TLS */
 	struct store *store;
 	struct retention *retention; /* prunes the store's history */
 	struct webhook *webhook;
@@ -73,6 +75,11 @@ struct server {
 	char agent_url[128];
 	int sigfd;
 	bool draining;
+	/* The registrations setting, parsed at start; the trunk ids in it
+	 * are read again from the store when routes change. */
+	struct regclient_item reg_items[REGCLIENT_MAX];
+	size_t nreg_items;
+	bool reg_trunks;
 };
 
 /* The PIN stage's defaults: two beeps, and the three rising tones that
@@ -190,6 +197,36 @@ static int gate_connections(const struct config *cfg)
 	return 0;
 }
 
+/* SIP over TLS's certificate and key, checked before anything listens:
+ * a file that cannot be read or a key that does not match stops the
+ * server as a bad setting does. */
+static int tls_load(struct server *srv)
+{
+	const struct config *cfg = &srv->cfg;
+	char why[PATH_MAX + 128];
+
+	if (!cfg->sip_tls_cert[0]) {
+		if (!cfg->sip_tls_key[0])
+			return 0;
+		fprintf(stderr, "voxgate: sip_tls_key: set without "
+		                "sip_tls_cert\n");
+		return EINVAL;
+	}
+	if (cfg->sip_tls_port == cfg->sip_port) {
+		fprintf(stderr,
+		        "voxgate: sip_tls_port: %u is sip_port, whose TCP "
+		        "listener takes it; pick another\n",
+		        cfg->sip_tls_port);
+		return EINVAL;
+	}
+	if (sipua_tls_load(&srv->tls, cfg->sip_tls_cert, cfg->sip_tls_key, why,
+	                   sizeof(why))) {
+		fprintf(stderr, "voxgate: %s\n", why);
+		return EINVAL;
+	}
+	return 0;
+}
+
 static int resolve_addresses(const struct config *cfg, struct sa *listen,
                              struct sa *external, const char **key)
 {
@@ -223,7 +260,8 @@ static void log_totals(const struct media_totals *tp)
 	    "calls=%llu packets_in=%llu packets_out=%llu lost=%llu "
 	    "late=%llu duplicate=%llu discarded=%llu underrun=%llu "
 	    "stretched=%llu concealed=%llu wrong_source=%llu "
-	    "unknown_pt=%llu malformed=%llu tick_late=%llu "
+	    "unknown_pt=%llu malformed=%llu srtp_auth_fail=%llu "
+	    "srtp_replay=%llu srtp_other=%llu tick_late=%llu "
 	    "residence_count=%llu residence_p50_us=%u "
 	    "residence_p99_us=%u residence_max_us=%u",
 	    (unsigned long long)t.calls, (unsigned long long)t.stats.packets_in,
@@ -237,9 +275,90 @@ static void log_totals(const struct media_totals *tp)
 	    (unsigned long long)t.stats.wrong_source,
 	    (unsigned long long)t.stats.unknown_pt,
 	    (unsigned long long)t.stats.malformed,
+	    (unsigned long long)t.stats.srtp_auth_fail,
+	    (unsigned long long)t.stats.srtp_replay,
+	    (unsigned long long)t.stats.srtp_other,
 	    (unsigned long long)t.tick_late,
 	    (unsigned long long)t.residence_count, t.residence_p50_us,
 	    t.residence_p99_us, t.residence_max_us);
+}
+
+/* Checks the registrations setting whole before anything starts. */
+static int registrations_parse(struct server *srv)
+{
+	const struct config *cfg = &srv->cfg;
+	const char *why = NULL;
+	size_t bad = 0;
+	int err;
+
+	err = regclient_parse_list(cfg->registrations,
+	                           cfg->registration_password, srv->reg_items,
+	                           REGCLIENT_MAX, &srv->nreg_items, &bad, &why);
+	if (err) {
+		fprintf(stderr, "voxgate: registrations: entry %zu %s\n", bad,
+		        why);
+		return err;
+	}
+	for (size_t i = 0; i < srv->nreg_items; i++) {
+		const struct regclient_item *it = &srv->reg_items[i];
+
+		if (it->trunk_id[0])
+			srv->reg_trunks = true;
+		else if (regclient_entry_tls(&it->e) && !cfg->sip_tls_cert[0]) {
+			fprintf(
+			    stderr,
+			    "voxgate: registrations: entry %zu is over "
+			    "TLS, which needs sip_tls_cert (libre opens TLS "
+			    "connections only from a TLS listener)\n",
+			    i + 1);
+			return EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* What registers now: the sip: entries as set, the trunks as stored (one
+ * that is gone or cannot register is left out, and said so). */
+static void registrations_apply(struct server *srv)
+{
+	struct regclient_entry *v;
+	size_t n = 0;
+	int err;
+
+	if (!srv->ua || !srv->nreg_items)
+		return;
+	v = mem_zalloc(srv->nreg_items * sizeof(*v), NULL);
+	if (!v) {
+		log_event(LOGL_ERROR, NULL, "registrations_failed",
+		          "error=\"%s\"", strerror(ENOMEM));
+		return;
+	}
+	for (size_t i = 0; i < srv->nreg_items; i++) {
+		const struct regclient_item *it = &srv->reg_items[i];
+		const char *why = NULL;
+
+		if (!it->trunk_id[0]) {
+			v[n++] = it->e;
+			continue;
+		}
+		err = regclient_trunk_entry(srv->store, it->trunk_id, &v[n],
+		                            &why);
+		if (!err && regclient_entry_tls(&v[n]) &&
+		    !sipua_tls_ready(srv->ua)) {
+			why = "TLS is not configured (sip_tls_cert)";
+			err = EPROTONOSUPPORT;
+		}
+		if (err)
+			log_event(LOGL_WARN, NULL, "register_skipped",
+			          "trunk=%s reason=\"%s\"", it->trunk_id, why);
+		else
+			n++;
+	}
+	err = sipua_registrations(srv->ua, v, n);
+	if (err)
+		log_event(LOGL_ERROR, NULL, "registrations_failed",
+		          "error=\"%s\"", strerror(err));
+	mem_deref(v);
 }
 
 static void routes_changed(void *arg)
@@ -250,6 +369,8 @@ static void routes_changed(void *arg)
 	if (err)
 		log_event(LOGL_ERROR, NULL, "routes_reload_failed",
 		          "error=\"%s\"", strerror(err));
+	if (srv->reg_trunks)
+		registrations_apply(srv);
 }
 
 /* Only the pipeline agent has a hub and figures to show; with another
@@ -627,6 +748,8 @@ int serve(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	srv.agent = agent;
+	if (registrations_parse(&srv))
+		return EXIT_USAGE;
 	if (!strcmp(cfg->twilio_answer, "stream") &&
 	    strncmp(cfg->public_url, "https://", 8)) {
 		fprintf(stderr,
@@ -657,6 +780,8 @@ int serve(int argc, char **argv)
 		        strerror(err));
 		return 1;
 	}
+	if (tls_load(&srv))
+		goto out;
 	err = gate_connections(cfg);
 	if (err) {
 		rc = 1;
@@ -738,27 +863,41 @@ int serve(int argc, char **argv)
 	up.max_call_duration_ms = cfg->max_call_duration_ms;
 	up.room_bot = room_bot;
 	up.room_bot_arg = &srv;
+	up.tls = srv.tls;
+	up.tls_port = srv.tls ? cfg->sip_tls_port : 0;
 	err = sipua_alloc(&srv.ua, &up);
 	if (err) {
-		fprintf(stderr,
-		        "voxgate: sip_port: cannot listen on %s:%u: %s\n",
-		        cfg->sip_host, cfg->sip_port, strerror(err));
+		if (srv.tls)
+			fprintf(stderr,
+			        "voxgate: sip_port, sip_tls_port: cannot "
+			        "listen on %s:%u and %u: %s\n",
+			        cfg->sip_host, cfg->sip_port, cfg->sip_tls_port,
+			        strerror(err));
+		else
+			fprintf(stderr,
+			        "voxgate: sip_port: cannot listen on %s:%u: "
+			        "%s\n",
+			        cfg->sip_host, cfg->sip_port, strerror(err));
 		goto out;
 	}
 	api_set_sipua(srv.api, srv.ua);
 
+	registrations_apply(&srv);
+
 	char ext[64];
 	re_snprintf(ext, sizeof(ext), "%j", &up.external);
 	api_set_ready(srv.api, true);
-	log_event(LOGL_INFO, NULL, "listening",
-	          "sip=%s:%u transports=udp,tcp external_ip=%s rtp_ports=%u-%u "
-	          "agent=%s greeting_ms=%zu http=%s:%u db=%s webhooks=%zu "
-	          "default_route=%s sip_uri=%s",
-	          cfg->sip_host, cfg->sip_port, ext, cfg->rtp_port_min,
-	          cfg->rtp_port_max, agent->name,
-	          srv.assets.greeting_samples / 8, cfg->http_host,
-	          cfg->http_port, cfg->db, cfg->nwebhook_urls,
-	          cfg->default_route ? "true" : "false", srv.sip_uri);
+	log_event(
+	    LOGL_INFO, NULL, "listening",
+	    "sip=%s:%u transports=%s tls_port=%u external_ip=%s "
+	    "rtp_ports=%u-%u "
+	    "agent=%s greeting_ms=%zu http=%s:%u db=%s webhooks=%zu "
+	    "default_route=%s sip_uri=%s registrations=%zu",
+	    cfg->sip_host, cfg->sip_port, srv.tls ? "udp,tcp,tls" : "udp,tcp",
+	    up.tls_port, ext, cfg->rtp_port_min, cfg->rtp_port_max, agent->name,
+	    srv.assets.greeting_samples / 8, cfg->http_host, cfg->http_port,
+	    cfg->db, cfg->nwebhook_urls, cfg->default_route ? "true" : "false",
+	    srv.sip_uri, srv.nreg_items);
 
 	err = re_main(NULL);
 	rc = err ? 1 : 0;
@@ -775,6 +914,7 @@ out:
 	media_engine_close(srv.media, NULL);
 	control_plane_close(&srv);
 	mem_deref(srv.ua);
+	mem_deref(srv.tls);
 	mem_deref(srv.hub);
 	conngate_stop();
 	worker_env_free(srv.worker_env);

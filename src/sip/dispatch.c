@@ -284,6 +284,21 @@ static json_t *attributes(const struct dispatch_call *call, const json_t *trunk,
 	return a;
 }
 
+/* The stronger of what res has and obj's mediaEncryption. A value the
+ * API would refuse (one stored before it checked) is logged and read as
+ * unset. */
+static void media_encryption(const json_t *obj, struct dispatch_result *res)
+{
+	enum sdes_policy p;
+
+	if (routing_media_encryption(obj, &p))
+		log_event(LOGL_WARN, NULL, "media_encryption_unknown",
+		          "trunk=%s rule=%s", jstr(obj, "sipTrunkId"),
+		          jstr(obj, "sipDispatchRuleId"));
+	if (p > res->encryption)
+		res->encryption = p;
+}
+
 /* Twilio's call, when no rule takes it: its room is named after the
  * CallSid, as for its Media Streams. A CallSid is "CA" and 32 hex
  * digits; anything but letters and digits is not one. */
@@ -495,6 +510,7 @@ void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
 		(void)sipx_headers_format(json_object_get(trunk, "headers"),
 		                          false, res->headers,
 		                          sizeof(res->headers), NULL);
+		media_encryption(trunk, res);
 		/* A carrier's own trunk: it checked where the INVITE came
 		 * from, or who sent it. */
 		carrier = routing_trunk_checks_source(trunk) ||
@@ -528,6 +544,7 @@ void dispatch_route(struct dispatch *d, const struct dispatch_call *call,
 	         jstr(rule, "sipDispatchRuleId"));
 
 	agent_url(rule, call, res);
+	media_encryption(rule, res);
 	err = join(d, call, trunk, rule, carrier, kickh, arg, res);
 	json_decref(fallback);
 	if (err == EMLINK) {

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "room/room.h"
+#include "sip/sdes.h"
 
 struct dispatch;
 struct store;
@@ -72,6 +73,9 @@ struct dispatch_result {
 	char rule_id[32];
 	struct dispatch_auth auth;
 	struct participant *p;
+	/* SRTP: the matched trunk's mediaEncryption, or the rule's when it
+	 * asks for more. */
+	enum sdes_policy encryption;
 	/* The trunk's headers for our 200 OK, as "Name: value\r\n" lines. */
 	char headers[1024];
 	/* The external bot the rule names (a ws:// or wss:// URL, scheme in

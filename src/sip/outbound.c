@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include "sip/outbound.h"
+#include "sip/routing.h"
 #include "sip/sipx.h"
 #include "core/id.h"
 
@@ -392,6 +394,23 @@ static int room_part(const json_t *req, struct outbound_call *oc,
 	return 0;
 }
 
+/* SRTP on the call: the stronger of the trunk's mediaEncryption and the
+ * request's (LiveKit's request may ask for more than its trunk). */
+static int encryption_part(const json_t *req, const json_t *trunk,
+                           struct outbound_call *oc, const char **why)
+{
+	enum sdes_policy t = SDES_DISABLE, r = SDES_DISABLE;
+
+	if ((trunk && routing_media_encryption(trunk, &t)) ||
+	    routing_media_encryption(req, &r)) {
+		*why = "mediaEncryption must be SIP_MEDIA_ENCRYPT_DISABLE, "
+		       "SIP_MEDIA_ENCRYPT_ALLOW or SIP_MEDIA_ENCRYPT_REQUIRE";
+		return EINVAL;
+	}
+	oc->encryption = t > r ? t : r;
+	return 0;
+}
+
 int outbound_parse(const json_t *req, const json_t *trunk,
                    const char *from_host, uint32_t max_ms_default,
                    struct outbound_call *oc, const char **why)
@@ -466,6 +485,10 @@ int outbound_parse(const json_t *req, const json_t *trunk,
 	oc->hide_number = json_is_true(json_object_get(req, "hidePhoneNumber"));
 
 	err = trunk_part(req, trunk, from_host, oc, why);
+	if (!err)
+		err = encryption_part(
+		    req, trunk ? trunk : json_object_get(req, "trunk"), oc,
+		    why);
 	if (!err)
 		err = room_part(req, oc, why);
 	if (err)

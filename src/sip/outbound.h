@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "sip/sdes.h"
 
 /* declared, not included: see core/libre.h */
 struct json_t;
@@ -39,6 +40,7 @@ struct outbound_call {
 	char dtmf[OUTBOUND_DTMF_MAX + 1];
 	uint32_t ringing_ms, max_ms;
 	bool wait_answer, play_dialtone, hide_number;
+	enum sdes_policy encryption; /* SRTP: the trunk's or the request's */
 };
 
 /*

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
+#include "sip/sdes.h"
 
 /* Does the host name an allowedAddresses entry gives resolve to ip (an
  * IPv4 or IPv6 address as text)? Answered from what was resolved before:
@@ -28,6 +29,11 @@ struct routing_call {
 /* Does the trunk restrict calls by source address (allowedAddresses with
  * an entry LiveKit does not ignore)? A call it takes came from there. */
 bool routing_trunk_checks_source(const json_t *trunk);
+
+/* A trunk's or rule's mediaEncryption: the top-level field (a name or its
+ * number), else media.encryption; DISABLE when neither is set. EINVAL
+ * for any other value (*p is then DISABLE). */
+int routing_media_encryption(const json_t *obj, enum sdes_policy *p);
 
 /* Is this allowedAddresses entry a host name (not an address, not a
  * CIDR block, not one of the entries LiveKit ignores)? */

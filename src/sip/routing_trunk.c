@@ -443,3 +443,23 @@ int routing_check_inbound_trunk(const json_t *existing, const json_t *obj,
 	}
 	return 0;
 }
+
+int routing_media_encryption(const json_t *obj, enum sdes_policy *p)
+{
+	const json_t *v = json_object_get(obj, "mediaEncryption");
+
+	*p = SDES_DISABLE;
+	if (!v || json_is_null(v))
+		v = json_object_get(json_object_get(obj, "media"),
+		                    "encryption");
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_string(v))
+		return sdes_policy_by_name(json_string_value(v), p);
+	if (json_is_integer(v) && json_integer_value(v) >= SDES_DISABLE &&
+	    json_integer_value(v) <= SDES_REQUIRE) {
+		*p = (enum sdes_policy)json_integer_value(v);
+		return 0;
+	}
+	return EINVAL;
+}

@@ -57,16 +57,19 @@ static void call_destructor(void *arg)
 	tmr_cancel(&call->pin_tmr);
 	tmr_cancel(&call->sess_tmr);
 	list_unlink(&call->le);
+	mem_deref(call->xfer);
 	mem_deref((void *)call->invite);
 	mem_deref(call->dial);
 	mem_deref(call->sess);
 	mem_deref(call->media);
 	mem_deref(call->sdp);
+	explicit_bzero(&call->srtp, sizeof(call->srtp)); /* SDES keys */
 }
 
-static void check_idle(struct sipua *ua)
+void sipua_check_idle(struct sipua *ua)
 {
-	if (ua->draining && ua->idleh && list_isempty(&ua->calls)) {
+	if (ua->draining && ua->idleh && list_isempty(&ua->calls) &&
+	    !ua->reg_pending) {
 		sipua_idle_h *h = ua->idleh;
 
 		ua->idleh = NULL;
@@ -89,7 +92,8 @@ static void call_finish(struct call *call)
 	          "duplicate=%llu underrun=%llu stretched=%llu concealed=%llu "
 	          "jitter_ms=%u "
 	          "wrong_source=%llu unknown_pt=%llu malformed=%llu "
-	          "dtmf_in=%llu",
+	          "dtmf_in=%llu srtp_auth_fail=%llu srtp_replay=%llu "
+	          "srtp_other=%llu",
 	          call->outbound ? "outbound" : "inbound", call->end_by,
 	          call->end_reason, (unsigned long long)dur,
 	          (unsigned long long)(st ? st->packets_in : 0),
@@ -105,7 +109,15 @@ static void call_finish(struct call *call)
 	          (unsigned long long)(st ? st->wrong_source : 0),
 	          (unsigned long long)(st ? st->unknown_pt : 0),
 	          (unsigned long long)(st ? st->malformed : 0),
-	          (unsigned long long)(st ? st->dtmf_in : 0));
+	          (unsigned long long)(st ? st->dtmf_in : 0),
+	          (unsigned long long)(st ? st->srtp_auth_fail : 0),
+	          (unsigned long long)(st ? st->srtp_replay : 0),
+	          (unsigned long long)(st ? st->srtp_other : 0));
+	if (st) {
+		ua->srtp.auth_fail += st->srtp_auth_fail;
+		ua->srtp.replay += st->srtp_replay;
+		ua->srtp.other += st->srtp_other;
+	}
 	call->rec.status = call->end_scode ? "failed" : "hangup";
 	call->rec.sip_status = call->end_scode;
 	call->rec.ended_at = (long long)time(NULL);
@@ -117,7 +129,7 @@ static void call_finish(struct call *call)
 	call->rec.lost = st ? st->lost : 0;
 	sipua_call_record(call);
 	mem_deref(call);
-	check_idle(ua);
+	sipua_check_idle(ua);
 }
 
 /* Releasing the session makes libre send our BYE when the dialog is
@@ -145,6 +157,7 @@ void sipua_call_end(struct call *call, const char *by, const char *reason,
 	call->end_by = by;
 	if (call->outbound)
 		sipua_dial_ending(call, reason);
+	sipua_refer_call_end(call);
 	if (call->participant) {
 		participant_leave(call->participant, !strcmp(by, "server")
 		                                         ? "SERVER_SHUTDOWN"
@@ -201,10 +214,31 @@ static void media_event(enum media_event ev, void *arg)
 
 /* ---- SDP -------------------------------------------------------------- */
 
+/* Our description, by the trunk's mediaEncryption (set by routing). */
 static int sdp_prepare(struct call *call)
 {
-	return sipua_sdp_alloc(&call->sdp, &call->sdpm, &call->ua->prm.external,
-	                       media_session_port(call->media));
+	int err = sipua_sdp_srtp_init(&call->srtp, call->srtp.policy);
+
+	if (err)
+		return err;
+	return sipua_sdp_alloc_srtp(
+	    &call->sdp, &call->sdpm, &call->ua->prm.external,
+	    media_session_port(call->media), &call->srtp);
+}
+
+/* The peer's SRTP against the trunk's policy, after each sdp_decode:
+ * false, logged and counted, when it must be refused (r says why). */
+bool sipua_sdp_srtp_ok(struct call *call, bool remote_offer,
+                       struct sipua_srtp_refusal *r)
+{
+	if (!sipua_sdp_srtp(call->sdpm, &call->srtp, remote_offer, r))
+		return true;
+	call->ua->srtp.refused++;
+	log_event(LOGL_WARN, call->id, "srtp_refused",
+	          "policy=%s proto=%s reason=\"%s\"",
+	          sdes_policy_name(call->srtp.policy),
+	          sdp_media_proto(call->sdpm), r->reason);
+	return false;
 }
 
 int sipua_call_media(struct call *call)
@@ -225,6 +259,7 @@ static int sdp_params(const struct call *call, struct media_params *mp)
 
 	if (err)
 		return err;
+	sipua_sdp_srtp_params(&call->srtp, mp);
 	err = media_params_check(mp, call->media_started, &why);
 	if (err)
 		log_event(LOGL_WARN, call->id, "sdp_refused",
@@ -280,6 +315,8 @@ int sipua_start_agent(struct call *call, const struct agent_ops **opsp,
 	    .hangup_arg = call,
 	    .audio_ready = agent_audio_ready,
 	    .audio_ready_arg = call,
+	    .transfer = sipua_agent_transfer,
+	    .transfer_forget = sipua_agent_transfer_forget,
 	};
 
 	*statep = NULL;
@@ -332,13 +369,16 @@ int sipua_start_media(struct call *call)
 	call->agent_ops = ops;
 	call->agent_state = state;
 	call->media_started = true;
+	if (mp.srtp.on)
+		call->ua->srtp.calls++;
 	/* The room's WebRTC side takes the call's audio from here. */
 	if (call->participant)
 		participant_set_media(call->participant, call->media);
 	log_event(LOGL_INFO, call->id, "media",
-	          "codec=%s dtmf_pt=%d remote=%s local_port=%u",
+	          "codec=%s dtmf_pt=%d remote=%s local_port=%u srtp=%s",
 	          mp.send_pt == MEDIA_PT_PCMA ? "PCMA" : "PCMU", mp.dtmf_pt,
-	          sipua_addr_fmt(&mp.raddr).s, media_session_port(call->media));
+	          sipua_addr_fmt(&mp.raddr).s, media_session_port(call->media),
+	          mp.srtp.on ? srtpx_profile_name(mp.srtp.profile) : "off");
 	return 0;
 }
 
@@ -349,6 +389,7 @@ int sipua_offer_handler(struct mbuf **descp, const struct sip_msg *msg,
 {
 	struct call *call = arg;
 	struct media_params mp;
+	struct sipua_srtp_refusal sr;
 	int err;
 
 	/* The media session is stopping: a re-INVITE now gets a 488. */
@@ -356,13 +397,19 @@ int sipua_offer_handler(struct mbuf **descp, const struct sip_msg *msg,
 		return ECONNRESET;
 	if (!mbuf_get_left(msg->mb)) {
 		/* A re-INVITE without SDP asks for our offer again. */
-		return sdp_encode(descp, call->sdp, true);
+		err = sipua_sdp_srtp_offer(call->sdpm, &call->srtp);
+		return err ? err : sdp_encode(descp, call->sdp, true);
 	}
 	err = sdp_decode(call->sdp, msg->mb, true);
 	if (err) {
 		log_event(LOGL_WARN, call->id, "reinvite_rejected",
 		          "reason=\"malformed SDP\"");
 		return err;
+	}
+	if (!sipua_sdp_srtp_ok(call, true, &sr)) {
+		log_event(LOGL_WARN, call->id, "reinvite_rejected",
+		          "reason=\"%s\"", sr.reason);
+		return EPROTO;
 	}
 	if (sdp_params(call, &mp)) {
 		log_event(LOGL_WARN, call->id, "reinvite_rejected",
@@ -385,6 +432,7 @@ int sipua_offer_handler(struct mbuf **descp, const struct sip_msg *msg,
 static int answer_handler(const struct sip_msg *msg, void *arg)
 {
 	struct call *call = arg;
+	struct sipua_srtp_refusal sr;
 	const char *why = NULL;
 	int err = 0;
 
@@ -395,6 +443,9 @@ static int answer_handler(const struct sip_msg *msg, void *arg)
 		err = EPROTO;
 	} else if ((err = sdp_decode(call->sdp, msg->mb, false))) {
 		why = "malformed SDP";
+	} else if (!sipua_sdp_srtp_ok(call, false, &sr)) {
+		why = sr.reason;
+		err = EPROTO;
 	} else if ((err = sipua_start_media(call))) {
 		why = err == ENOENT ? "no common codec" : "media start failed";
 	}
@@ -505,27 +556,41 @@ static void answer_call(void *arg)
 
 /* ---- incoming requests ------------------------------------------------ */
 
-void sipua_reply_reject(struct sipua *ua, const struct sip_msg *msg,
-                        uint16_t scode, const char *reason)
+/* A 488 says why in a Warning (RFC 3261 20.43): 305 unless w says. */
+static void reply_reject(struct sipua *ua, const struct sip_msg *msg,
+                         uint16_t scode, const char *reason,
+                         const struct sipua_srtp_refusal *w)
 {
 	char cid[128];
 
 	sipua_pl_copy(cid, sizeof(cid), &msg->callid);
 	log_event(LOGL_WARN, cid, "rejected", "code=%u reason=\"%s\" src=%s",
 	          scode, reason, sipua_addr_fmt(&msg->src).s);
-	(void)sip_treplyf(NULL, NULL, ua->sip, msg, false, scode, reason,
-	                  "%s%sContent-Length: 0\r\n\r\n", ALLOW_HDR,
-	                  scode == 488 ? "Warning: 305 voxgate "
-	                                 "\"Incompatible media format\"\r\n"
-	                               : "");
+	if (scode == 488)
+		(void)sip_treplyf(
+		    NULL, NULL, ua->sip, msg, false, scode, reason,
+		    "%sWarning: %u voxgate \"%s\"\r\nContent-Length: 0\r\n\r\n",
+		    ALLOW_HDR, w ? w->warn_code : 305,
+		    w ? w->warn_text : "Incompatible media format");
+	else
+		(void)sip_treplyf(NULL, NULL, ua->sip, msg, false, scode,
+		                  reason, "%sContent-Length: 0\r\n\r\n",
+		                  ALLOW_HDR);
+}
+
+void sipua_reply_reject(struct sipua *ua, const struct sip_msg *msg,
+                        uint16_t scode, const char *reason)
+{
+	reply_reject(ua, msg, scode, reason, NULL);
 }
 
 /* Refuses an INVITE that routing took: the final response, and the call
  * record (written as ringing by route_call) closed as failed with it. */
-static void refuse(struct call *call, const struct sip_msg *msg, uint16_t scode,
-                   const char *reason)
+static void refuse_warn(struct call *call, const struct sip_msg *msg,
+                        uint16_t scode, const char *reason,
+                        const struct sipua_srtp_refusal *w)
 {
-	sipua_reply_reject(call->ua, msg, scode, reason);
+	reply_reject(call->ua, msg, scode, reason, w);
 	call->ending = true;
 	call->end_by = "server";
 	call->end_scode = scode;
@@ -536,6 +601,12 @@ static void refuse(struct call *call, const struct sip_msg *msg, uint16_t scode,
 	call->rec.ended_by = call->end_by;
 	call->rec.end_reason = call->end_reason;
 	sipua_call_record(call);
+}
+
+static void refuse(struct call *call, const struct sip_msg *msg, uint16_t scode,
+                   const char *reason)
+{
+	refuse_warn(call, msg, scode, reason, NULL);
 }
 
 static const char *invite_problem(const struct sip_msg *msg)
@@ -571,6 +642,7 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 	const char *problem;
 	bool has_sdp = mbuf_get_left(msg->mb) > 0;
 	struct media_params mp;
+	struct sipua_srtp_refusal sr;
 	int err;
 
 	if (ua->draining) {
@@ -608,6 +680,7 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 	          "from=%s to=%s transport=%s src=%s sdp=%s", call->from,
 	          call->to, sip_transp_name(msg->tp),
 	          sipua_addr_fmt(&msg->src).s, has_sdp ? "offer" : "none");
+	sipua_reg_invite(ua, call, msg);
 	if (ua->prm.dispatch && !sipua_route_call(ua, call, msg))
 		goto fail;
 
@@ -634,6 +707,10 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 			refuse(call, msg, 488, "No audio stream offered");
 			goto fail;
 		}
+		if (!sipua_sdp_srtp_ok(call, true, &sr)) {
+			refuse_warn(call, msg, 488, "Not Acceptable Here", &sr);
+			goto fail;
+		}
 		if (sdp_params(call, &mp)) {
 			refuse(call, msg, 488, "Not Acceptable Here");
 			goto fail;
@@ -643,12 +720,12 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 
 	/* 100 Trying is hop-by-hop: sent outside the dialog. */
 	(void)sip_reply(ua->sip, msg, 100, "Trying");
+	call->contact = sipua_contact(ua, msg->tp);
 	err = sipsess_accept(&call->sess, ua->sock, msg, 180, "Ringing",
-	                     msg->tp == SIP_TRANSP_TCP ? ua->contact_tcp
-	                                               : ua->contact_udp,
-	                     "application/sdp", NULL, NULL, NULL, false,
-	                     sipua_offer_handler, answer_handler, estab_handler,
-	                     NULL, NULL, close_handler, call, ALLOW_HDR);
+	                     call->contact, "application/sdp", NULL, NULL, NULL,
+	                     false, sipua_offer_handler, answer_handler,
+	                     estab_handler, NULL, NULL, close_handler, call,
+	                     ALLOW_HDR);
 	if (err) {
 		refuse(call, msg, 400, "Cannot establish dialog");
 		goto fail;
@@ -706,11 +783,50 @@ void sipua_drain(struct sipua *ua, uint32_t timeout_ms, sipua_idle_h *idleh,
 	if (!ua)
 		return;
 	ua->draining = true;
+	sipua_reg_drain(ua);
 	ua->idleh = idleh;
 	ua->idle_arg = arg;
 	tmr_start(&ua->drain_tmr, timeout_ms, drain_timeout, ua);
 	sipua_dial_drain(ua);
-	check_idle(ua);
+	sipua_check_idle(ua);
+}
+
+int sipua_srtp_metrics(const struct sipua *ua, struct mbuf *mb)
+{
+	if (!ua || !mb)
+		return EINVAL;
+	return mbuf_printf(
+	    mb,
+	    "# HELP voxgate_sip_srtp_calls_total SIP calls whose media "
+	    "started with SRTP (SDES).\n"
+	    "# TYPE voxgate_sip_srtp_calls_total counter\n"
+	    "voxgate_sip_srtp_calls_total %llu\n"
+	    "# HELP voxgate_sip_srtp_refused_total Offers and answers "
+	    "refused (488) for their SRTP by the trunk's mediaEncryption.\n"
+	    "# TYPE voxgate_sip_srtp_refused_total counter\n"
+	    "voxgate_sip_srtp_refused_total %llu\n"
+	    "# HELP voxgate_sip_srtp_dropped_total SRTP and SRTCP packets "
+	    "of ended calls dropped, by reason.\n"
+	    "# TYPE voxgate_sip_srtp_dropped_total counter\n"
+	    "voxgate_sip_srtp_dropped_total{reason=\"auth_fail\"} %llu\n"
+	    "voxgate_sip_srtp_dropped_total{reason=\"replay\"} %llu\n"
+	    "voxgate_sip_srtp_dropped_total{reason=\"other\"} %llu\n",
+	    (unsigned long long)ua->srtp.calls,
+	    (unsigned long long)ua->srtp.refused,
+	    (unsigned long long)ua->srtp.auth_fail,
+	    (unsigned long long)ua->srtp.replay,
+	    (unsigned long long)ua->srtp.other);
+}
+
+int sipua_metrics(const struct sipua *ua, struct mbuf *mb)
+{
+	int err;
+
+	if (!ua)
+		return 0;
+	err = sipua_dial_metrics(ua, mb);
+	err = err ? err : regclient_metrics(ua->reg, mb);
+	return err ? err : sipua_srtp_metrics(ua, mb);
 }
 
 unsigned sipua_call_count(const struct sipua *ua)
@@ -727,12 +843,15 @@ static void ua_destructor(void *arg)
 	sipua_nonces_reset(&ua->nonces);
 	mem_deref(ua->pin_tries);
 	mem_deref(ua->lsnr);
+	mem_deref(ua->refer_lsnr);
 	mem_deref(ua->sock);
+	mem_deref(ua->reg);
 	sip_close(ua->sip, true);
 	mem_deref(ua->sip);
 	mem_deref(ua->dnsc);
 	mem_deref(ua->contact_udp);
 	mem_deref(ua->contact_tcp);
+	mem_deref(ua->contact_tls);
 }
 
 /* libre reads one datagram of a socket per turn of its loop, and a turn
@@ -824,10 +943,18 @@ int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
 	err = sip_transp_add(ua->sip, SIP_TRANSP_TCP, &prm->listen);
 	if (err)
 		goto out;
+	err = sipua_tls_open(ua);
+	if (err)
+		goto out;
+	err = sipua_reg_open(ua);
+	if (err)
+		goto out;
 	err = sipsess_listen(&ua->sock, ua->sip, 1024, conn_handler, ua);
 	if (err)
 		goto out;
 	err = sip_listen(&ua->lsnr, ua->sip, true, request_handler, ua);
+	if (!err)
+		err = sipua_refer_listen(ua);
 	if (err)
 		goto out;
 	err = re_sdprintf(&ua->contact_udp, "sip:voxgate@%j:%u", &prm->external,

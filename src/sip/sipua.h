@@ -12,6 +12,8 @@
 #include <re.h>
 #include "media/agent.h"
 #include "media/media.h"
+#include "sip/regclient.h"
+#include "sip/sipua_xfer.h"
 
 struct sipua;
 struct dispatch;
@@ -34,6 +36,10 @@ struct sipua_params {
 	 * placed into it; NULL: none. */
 	const char *(*room_bot)(const char *room, void *arg);
 	void *room_bot_arg;
+	/* SIP over TLS on tls_port when tls is set (sipua_tls_load); the
+	 * context is borrowed and also the one outbound TLS goes out on. */
+	struct tls *tls;
+	uint16_t tls_port;
 };
 
 typedef void(sipua_idle_h)(void *arg);
@@ -43,10 +49,29 @@ typedef void(sipua_idle_h)(void *arg);
 int sipua_alloc(struct sipua **uap, const struct sipua_params *prm);
 /* From now on new INVITEs get 503. idleh runs once no call is left;
  * after timeout_ms the remaining calls are hung up. */
+/* The SRTP figures for /metrics (Prometheus text): calls with SRTP,
+ * offers refused for it, packets dropped. */
+int sipua_srtp_metrics(const struct sipua *ua, struct mbuf *mb);
+
 void sipua_drain(struct sipua *ua, uint32_t timeout_ms, sipua_idle_h *idleh,
                  void *arg);
 unsigned sipua_call_count(const struct sipua *ua);
-/* voxgate_sip_calls{direction}: the calls up now, for /metrics. */
+/* The certificate chain and key for SIP over TLS, checked (readable,
+ * PEM, matching): the key in its own file, or in cert's when key is "" or
+ * the same path. On failure a line for the operator in why, naming the
+ * setting and the file. A libre mem object. */
+int sipua_tls_load(struct tls **tlsp, const char *cert, const char *key,
+                   char *why, size_t sz);
+/* Whether SIP over TLS is on: what a `transport: TLS` trunk needs, since
+ * libre opens TLS connections only on a listening TLS transport. */
+bool sipua_tls_ready(const struct sipua *ua);
+
+/* The registrations (sip/regclient.h) become exactly v: unchanged ones
+ * keep running. Drain unregisters them. */
+int sipua_registrations(struct sipua *ua, const struct regclient_entry *v,
+                        size_t n);
+/* The SIP edge's /metrics lines: the calls up now by direction, the
+ * registrations, SRTP. */
 int sipua_metrics(const struct sipua *ua, struct mbuf *mb);
 
 #endif

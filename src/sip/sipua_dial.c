@@ -168,7 +168,7 @@ const char *sipua_from_host(const struct sipua *ua)
 	return host;
 }
 
-int sipua_metrics(const struct sipua *ua, struct mbuf *mb)
+int sipua_dial_metrics(const struct sipua *ua, struct mbuf *mb)
 {
 	unsigned in = 0, out = 0;
 
@@ -274,12 +274,15 @@ static bool has_sdp(const struct sip_msg *msg)
 static void early_media(struct call *call, const struct sip_msg *msg)
 {
 	struct sipua_dial *d = call->dial;
+	struct sipua_srtp_refusal sr;
 	int err;
 
 	if (d->early || !has_sdp(msg))
 		return;
 	err = sdp_decode(call->sdp, msg->mb, false);
 	if (!err && !sdp_media_rport(call->sdpm))
+		err = EPROTO;
+	if (!err && !sipua_sdp_srtp_ok(call, false, &sr))
 		err = EPROTO;
 	if (!err) {
 		call->agent_held = true;
@@ -322,6 +325,7 @@ static int dial_answer(const struct sip_msg *msg, void *arg)
 {
 	struct call *call = arg;
 	struct sipua_dial *d = call->dial;
+	struct sipua_srtp_refusal sr;
 	bool was_held = call->agent_held;
 	int err;
 
@@ -338,6 +342,10 @@ static int dial_answer(const struct sip_msg *msg, void *arg)
 	}
 	if (!sdp_media_rport(call->sdpm)) {
 		d->bad_answer = "audio stream refused";
+		return EPROTO;
+	}
+	if (!sipua_sdp_srtp_ok(call, false, &sr)) {
+		d->bad_answer = sr.reason;
 		return EPROTO;
 	}
 	call->agent_held = false;
@@ -486,15 +494,10 @@ static void room_bot(struct sipua *ua, struct call *call)
 	}
 }
 
-/* One place to say whether the SIP edge can dial over TLS. */
-static bool tls_ready(const struct sipua *ua)
-{
-	(void)ua;
-	return false;
-}
-
 static const char *contact_for(const struct sipua *ua, const char *transport)
 {
+	if (!strcmp(transport, "tls"))
+		return ua->contact_tls;
 	return !strcmp(transport, "tcp") ? ua->contact_tcp : ua->contact_udp;
 }
 
@@ -516,7 +519,7 @@ int sipua_dial(struct sipua *ua, const struct outbound_call *oc,
 		*why = "the server is shutting down";
 		return ESHUTDOWN;
 	}
-	if (!strcmp(oc->transport, "tls") && !tls_ready(ua)) {
+	if (!strcmp(oc->transport, "tls") && !sipua_tls_ready(ua)) {
 		*why = "TLS is not configured (sip_tls_cert)";
 		return EPROTONOSUPPORT;
 	}
@@ -574,6 +577,8 @@ int sipua_dial(struct sipua *ua, const struct outbound_call *oc,
 		goto fail;
 	}
 	room_bot(ua, call);
+	call->srtp.policy = oc->encryption;
+	call->contact = contact_for(ua, oc->transport);
 	err = sipua_call_media(call);
 	if (err) {
 		step = err == EADDRINUSE ? "no media ports available"
@@ -593,13 +598,12 @@ int sipua_dial(struct sipua *ua, const struct outbound_call *oc,
 	snprintf(creds->user, sizeof(creds->user), "%s", oc->auth_user);
 	snprintf(creds->pass, sizeof(creds->pass), "%s", oc->auth_pass);
 	snprintf(creds->call_id, sizeof(creds->call_id), "%s", call->scl_id);
-	err = sipsess_connect(&call->sess, ua->sock, oc->to_uri,
-	                      oc->from_name[0] ? oc->from_name : NULL,
-	                      oc->from_uri, contact_for(ua, oc->transport),
-	                      NULL, 0, "application/sdp", desc, dial_auth,
-	                      creds, true, sipua_offer_handler, dial_answer,
-	                      dial_progress, dial_estab, NULL, NULL, dial_close,
-	                      call, "%s%s", ALLOW_HDR, oc->headers);
+	err = sipsess_connect(
+	    &call->sess, ua->sock, oc->to_uri,
+	    oc->from_name[0] ? oc->from_name : NULL, oc->from_uri,
+	    call->contact, NULL, 0, "application/sdp", desc, dial_auth, creds,
+	    true, sipua_offer_handler, dial_answer, dial_progress, dial_estab,
+	    NULL, NULL, dial_close, call, "%s%s", ALLOW_HDR, oc->headers);
 	desc = mem_deref(desc);
 	if (err) {
 		step = "the INVITE could not be sent";

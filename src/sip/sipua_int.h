@@ -10,6 +10,9 @@
  *   sipua_pin.c    the PIN stage of rules with a PIN, and the caller's keys
  *   sipua_dial.c   outbound calls (CreateSIPParticipant): the INVITE we
  *                  send, its answer or failure, CANCEL, early media, DTMF
+ *   sipua_refer.c  transfers: the REFER, its NOTIFYs and their outcome
+ *   sipua_reg.c    the registrations (regclient.h) on the edge's stack
+ *   sipua_tls.c    SIP over TLS: its certificate, transport and contact
  *
  * All on the signalling thread.
  */
@@ -23,6 +26,7 @@
 #include <re.h>
 #include "sip/sipua.h"
 #include "sip/dispatch.h"
+#include "sip/sipua_sdp.h"
 
 /* The digest nonces of one sipua (sipua_auth.c). */
 struct sipua_nonces {
@@ -43,12 +47,22 @@ struct sipua {
 	struct list calls;
 	char *contact_udp, *contact_tcp;
 	struct dnsc *dnsc; /* outbound trunks name hosts; NULL: IPs only */
+	char *contact_tls; /* NULL: no TLS */
 	bool draining;
 	sipua_idle_h *idleh;
 	void *idle_arg;
 	struct tmr drain_tmr;
 	struct tries *pin_tries; /* wrong PINs per source address */
 	struct sipua_nonces nonces;
+	struct regclient *reg;       /* registrations */
+	bool reg_pending;            /* drain waits for the unregisters */
+	struct sip_lsnr *refer_lsnr; /* NOTIFYs of our REFERs */
+	/* SRTP, for /metrics (sipua_srtp_metrics). */
+	struct {
+		uint64_t calls;   /* answered with SRTP */
+		uint64_t refused; /* offers refused by the policy (488) */
+		uint64_t auth_fail, replay, other; /* of the calls ended */
+	} srtp;
 };
 
 /* A call to rules with a PIN is answered and asked for it (LiveKit's
@@ -81,7 +95,8 @@ struct call {
 	char identity[300], trunk_id[32], rule_id[32];
 	struct dispatch_record rec; /* points into this call */
 	char headers[1024];         /* the trunk's, for our 200 OK */
-	char agent_url[512]; /* the rule's external bot, "" = our agent */
+	char agent_url[512];    /* the rule's external bot, "" = our agent */
+	struct sipua_srtp srtp; /* the trunk's mediaEncryption, the keys */
 	enum pin_stage pin;
 	char digits[PIN_MAX_DIGITS + 1];
 	const struct sip_msg *invite; /* kept while the PIN is collected */
@@ -103,6 +118,8 @@ struct call {
 	struct sipua_dial *dial; /* its dial state, owned; NULL inbound */
 	/* Early media runs without the agent until the answer. */
 	bool agent_held;
+	const char *contact;     /* ours in the dialog (ua's), NULL = none */
+	struct sipua_xfer *xfer; /* the last transfer, NULL = none */
 };
 
 /* What routing reads from the INVITE; the dispatch_call points into it. */
@@ -155,6 +172,10 @@ int sipua_start_agent(struct call *call, const struct agent_ops **opsp,
 struct call *sipua_call_alloc(struct sipua *ua);
 /* The call's media session and our SDP on its port. */
 int sipua_call_media(struct call *call);
+/* The peer's SRTP against the call's policy, after each sdp_decode:
+ * false, logged and counted, when it must be refused (r says why). */
+bool sipua_sdp_srtp_ok(struct call *call, bool remote_offer,
+                       struct sipua_srtp_refusal *r);
 /* Starts (or updates) the media and the agent from call->sdp. */
 int sipua_start_media(struct call *call);
 /* Re-INVITEs of an established call (sipsess offerh). */
@@ -162,6 +183,24 @@ int sipua_offer_handler(struct mbuf **descp, const struct sip_msg *msg,
                         void *arg);
 /* The call ends after ms (0: never). */
 void sipua_limit_start(struct call *call, uint32_t ms);
+/* Calls idleh when draining is done: no call, no unregister pending. */
+void sipua_check_idle(struct sipua *ua);
+
+/* sipua_reg.c */
+
+int sipua_reg_open(struct sipua *ua);
+/* Unregisters; sipua_check_idle runs when that is done. */
+void sipua_reg_drain(struct sipua *ua);
+/* Logs registration=<aor> when a registrar of ours sent the INVITE. */
+void sipua_reg_invite(struct sipua *ua, const struct call *call,
+                      const struct sip_msg *msg);
+
+/* sipua_tls.c */
+
+/* The TLS transport, when the params have a context. */
+int sipua_tls_open(struct sipua *ua);
+/* Our Contact for a request that came over tp. */
+const char *sipua_contact(const struct sipua *ua, enum sip_transp tp);
 
 /* sipua_route.c */
 
@@ -200,10 +239,25 @@ void sipua_pin_timeout(void *arg);
 
 /* sipua_dial.c */
 
+/* voxgate_sip_calls{direction}: the calls up now. */
+int sipua_dial_metrics(const struct sipua *ua, struct mbuf *mb);
+
 /* The call is ending (sipua_call_end): an API request still waiting
  * hears why, and the participant is told the call hung up. */
 void sipua_dial_ending(struct call *call, const char *reason);
 /* Outbound calls not yet answered are cancelled at once when draining. */
 void sipua_dial_drain(struct sipua *ua);
+/* sipua_refer.c */
+
+/* Listens for the NOTIFYs of our REFERs (any other NOTIFY gets 481). */
+int sipua_refer_listen(struct sipua *ua);
+/* The call ends: a transfer in flight is told ECONNRESET now. */
+void sipua_refer_call_end(struct call *call);
+/* agent_call_info.transfer and transfer_forget, arg the call. */
+int sipua_agent_transfer(void *arg, const char *to, const char *reason,
+                         void (*done)(void *darg, bool ok, bool final,
+                                      const char *why),
+                         void *darg);
+void sipua_agent_transfer_forget(void *arg, void *darg);
 
 #endif

@@ -108,6 +108,7 @@ bool sipua_route_call(struct sipua *ua, struct call *call,
 	snprintf(call->scl_id, sizeof(call->scl_id), "%s", res.call_id);
 	snprintf(call->trunk_id, sizeof(call->trunk_id), "%s", res.trunk_id);
 	snprintf(call->headers, sizeof(call->headers), "%s", res.headers);
+	call->srtp.policy = res.encryption;
 	call->rec = (struct dispatch_record){
 	    .sip_call_id = call->id,
 	    .from = call->from,

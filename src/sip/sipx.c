@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <jansson.h>
 #include "sip/sipx.h"
 
 #define SIPX_VALUE_MAX 1024
@@ -138,5 +139,79 @@ int sipx_headers_format(const json_t *headers, bool strict, char *out,
 		}
 		len += (size_t)n;
 	}
+	return 0;
+}
+
+#define SIPX_TARGET_MAX  512
+#define SIPX_SIPFRAG_MAX 256
+
+int sipx_transfer_to_check(const char *to, const char **why)
+{
+	const char *w = NULL;
+	size_t n = to ? strnlen(to, SIPX_TARGET_MAX + 1) : 0;
+
+	if (!n)
+		w = "transfer_to is empty";
+	else if (n > SIPX_TARGET_MAX)
+		w = "transfer_to is longer than 512 bytes";
+	else if (strncasecmp(to, "sip:", 4) && strncasecmp(to, "sips:", 5) &&
+	         strncasecmp(to, "tel:", 4))
+		w = "transfer_to must be a sip:, sips: or tel: URI";
+	for (const char *s = to; !w && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c <= 0x20 || c == 0x7f || strchr("<>\"", c))
+			w = "transfer_to must not contain spaces, control "
+			    "characters, '<', '>' or '\"'";
+	}
+	if (!w && strchr(to, ':')[1] == '\0')
+		w = "transfer_to names no one";
+	if (w && why)
+		*why = w;
+	return w ? EINVAL : 0;
+}
+
+int sipx_sipfrag_status(const char *body, size_t len, uint16_t *code,
+                        char *reason, size_t sz)
+{
+	static const char ver[] = "SIP/2.0 ";
+	size_t n = 0, r, o = 0;
+	unsigned v;
+
+	if (!body || !code)
+		return EBADMSG;
+	if (len > SIPX_SIPFRAG_MAX + 2)
+		len = SIPX_SIPFRAG_MAX + 2;
+	while (n < len && body[n] != '\r' && body[n] != '\n')
+		n++;
+	if (n > SIPX_SIPFRAG_MAX)
+		return EBADMSG;
+	if (n < len && body[n] == '\r' && (n + 1 >= len || body[n + 1] != '\n'))
+		return EBADMSG;
+	if (n < sizeof(ver) - 1 + 3 || memcmp(body, ver, sizeof(ver) - 1))
+		return EBADMSG;
+	r = sizeof(ver) - 1;
+	if (!isdigit((unsigned char)body[r]) ||
+	    !isdigit((unsigned char)body[r + 1]) ||
+	    !isdigit((unsigned char)body[r + 2]))
+		return EBADMSG;
+	v = (unsigned)(body[r] - '0') * 100 +
+	    (unsigned)(body[r + 1] - '0') * 10 + (unsigned)(body[r + 2] - '0');
+	if (v < 100 || v > 699)
+		return EBADMSG;
+	r += 3;
+	if (r < n && body[r] != ' ')
+		return EBADMSG;
+	if (r < n)
+		r++;
+	if (reason && sz) {
+		for (; r < n && o + 1 < sz; r++) {
+			unsigned char c = (unsigned char)body[r];
+
+			reason[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+		}
+		reason[o] = '\0';
+	}
+	*code = (uint16_t)v;
 	return 0;
 }

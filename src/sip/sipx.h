@@ -7,7 +7,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <jansson.h>
+#include <stdint.h>
+
+/* jansson's json_t, declared so that files on libre's re.h (whose
+ * re_json.h clashes with jansson.h) can use the other checks. */
+struct json_t;
 
 /* 0 when "name: value" may be added to a message voxgate sends: name is an
  * RFC 3261 token and not a header the SIP stack writes itself (Via, From,
@@ -22,7 +26,21 @@ int sipx_header_check(const char *name, const char *value, const char **why);
  * (and E2BIG when out is too small), for a request to refuse; otherwise
  * such entries are skipped and what does not fit is left out, for stored
  * trunks that were checked when written. out is always terminated. */
-int sipx_headers_format(const json_t *headers, bool strict, char *out,
+int sipx_headers_format(const struct json_t *headers, bool strict, char *out,
                         size_t sz, const char **why);
+
+/* 0 when to may be the target of a transfer (Refer-To): a sip:, sips: or
+ * tel: URI of 1 to 512 bytes with no space, control character, '<', '>'
+ * or '"', any of which would end or break the header it goes into.
+ * EINVAL with why otherwise. */
+int sipx_transfer_to_check(const char *to, const char **why);
+
+/* The status line that opens a message/sipfrag body (RFC 3420), as a
+ * REFER's NOTIFY carries it: "SIP/2.0 <100-699> <reason>", the line at
+ * most 256 bytes and ended by CRLF, LF or the body's end. code gets the
+ * status and reason its printable text (cut to sz). EBADMSG for anything
+ * else, without reading past the first 256 bytes. */
+int sipx_sipfrag_status(const char *body, size_t len, uint16_t *code,
+                        char *reason, size_t sz);
 
 #endif

@@ -151,6 +151,9 @@ void pipeline_dtmf(struct pipeline *p, const char *digits);
  * late one, or a stranger's) is dropped. */
 void pipeline_transfer_result(struct pipeline *p, uint32_t request, bool ok,
                               const char *reason);
+/* The far side took the request's transfer and it rings: the answer
+ * (pipeline_transfer_result) may now take up to 45 s. */
+void pipeline_transfer_accepted(struct pipeline *p, uint32_t request);
 
 /*
  * The tools a call's model is offered, for brain_config.tools (*n of

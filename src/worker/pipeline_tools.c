@@ -8,8 +8,9 @@
  *
  * transfer_call asks the server (ops->transfer, the agent protocol's
  * "transfer") and waits for its answer on the loop, at most
- * TRANSFER_WAIT_MS: the SIP edge decides whether and how the call moves,
- * so the worker does not change when it learns to.
+ * TRANSFER_WAIT_MS for the server to say the far side took it, then at
+ * most TRANSFER_RING_MS for the outcome, since the target rings: the SIP
+ * edge decides whether and how the call moves.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -26,6 +27,7 @@
 #define TRANSFER_REFUSAL "I can't transfer your call right now."
 #define TRANSFER_HOLD    "Please hold while I transfer your call."
 #define TRANSFER_WAIT_MS 5000
+#define TRANSFER_RING_MS 45000
 
 static int end_call(struct brain_tool_call *call, const char *args, void *arg,
                     const char **why)
@@ -80,8 +82,8 @@ static void xfer_late(void *arg)
 	struct pipeline *p = arg;
 
 	log_event(LOGL_WARN, p->cfg->call_id, "agent_transfer_result",
-	          "request=%u ok=false reason=\"no answer within %u ms\"",
-	          p->xfer_id, TRANSFER_WAIT_MS);
+	          "request=%u ok=false reason=\"no answer in time\"",
+	          p->xfer_id);
 	xfer_answer(p, false, "the server did not answer");
 }
 
@@ -124,6 +126,15 @@ void pipeline_transfer_result(struct pipeline *p, uint32_t request, bool ok,
 		return;
 	xfer_answer(p, ok, reason);
 	pipeline_pump(p);
+}
+
+void pipeline_transfer_accepted(struct pipeline *p, uint32_t request)
+{
+	if (!p || !p->xfer || request != p->xfer_id)
+		return;
+	log_event(LOGL_INFO, p->cfg->call_id, "agent_transfer_accepted",
+	          "request=%u", request);
+	tmr_start(&p->xfer_tmr, TRANSFER_RING_MS, xfer_late, p);
 }
 
 void pipeline_tools_close(struct pipeline *p)

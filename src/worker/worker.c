@@ -341,7 +341,11 @@ static void server_text(struct worker *w, const char *text, size_t len)
 		job_end(j, m.reason);
 		break;
 	case PROTO_TRANSFER_RESULT:
-		pipeline_transfer_result(j->p, m.request, m.ok, m.reason);
+		if (m.accepted)
+			pipeline_transfer_accepted(j->p, m.request);
+		else
+			pipeline_transfer_result(j->p, m.request, m.ok,
+			                         m.reason);
 		break;
 	default:
 		break;

@@ -4,14 +4,20 @@
 # stand-in (tests/integration/standins/openai.mjs, run by serve.mjs), the
 # LLM's replies scripted with tool calls in OpenAI's streaming format:
 # - tools_transfer_refused: the model calls transfer_call; the worker asks
-#   the server ("transfer" in the agent protocol), the server refuses (it
-#   has no SIP REFER yet), the model is told and its refusal is heard, and
-#   the call goes on;
+#   the server ("transfer" in the agent protocol), the server REFERs the
+#   caller (scenarios/uac_refer_refuse_stay.xml), whose phone reports the
+#   target busy (NOTIFY 486): the model is told {"ok":false,"error":"486
+#   Busy Here"}, its refusal is heard, and the call goes on;
 # - tools_bad_call: a call to a tool that does not exist and one whose
 #   arguments are not JSON go back to the model as errors, and its next
 #   words are heard; the call goes on;
 # - tools_end_call_bye: the model says goodbye and calls end_call: the
 #   goodbye is played to its end, then the server sends BYE;
+# - tools_transfer_ok: on a second call (scenarios/uac_refer_accept.xml)
+#   the model calls transfer_call and the target rings 6 s before it
+#   answers, longer than the worker's 5 s wait for the server: the server's
+#   "accepted" keeps the tool waiting, the 200 completes the transfer, and
+#   the server hangs up the caller's leg (BYE);
 # - tools_providers_labelled: each turn line names the stages' providers
 #   (stt, brain, tts), and GET /metrics has the stage histograms labelled
 #   with them.
@@ -41,7 +47,8 @@ curl -sf -d @- "${OA_URL%/v1}/__standin/script" >/dev/null <<EOF || vg_abort "ca
   {"text": "$REFUSAL"},
   {"tools": [{"name": "book_a_table", "arguments": {}}, {"name": "transfer_call", "arguments": "{not json"}]},
   {"text": "$OOPS"},
-  {"text": "$GOODBYE", "tools": [{"name": "end_call", "arguments": {}}]}
+  {"text": "$GOODBYE", "tools": [{"name": "end_call", "arguments": {}}]},
+  {"tools": [{"name": "transfer_call", "arguments": {"reason": "the second caller asked for a person"}}]}
 ]}
 EOF
 
@@ -55,7 +62,7 @@ case_tools_call() {
 	# the sentence, then silence: sipp loops it, a turn every 9.5 s
 	sox -D "$FIXTURE" -r 8000 -c 1 "$VG_CDIR/said.wav" pad 0.5 7 &&
 		vg_wav_to_g711 "$VG_CDIR/said.wav" "$VG_CDIR/audio.ul" || return 1
-	SIPP_TIMEOUT=60 vg_sipp tools lk_uac_wait_bye.xml -s agent \
+	SIPP_TIMEOUT=60 vg_sipp tools uac_refer_refuse_stay.xml -s agent \
 		-key caller +15550007878 -key xhdr_name X-Voxgate-Test \
 		-key xhdr_value 1 || {
 		vg_reason "no BYE from the server after end_call: $(vg_sipp_why tools)"
@@ -63,6 +70,7 @@ case_tools_call() {
 	}
 	SIPP_ANSWER_AT=$(vg_sipp_log tools answer_at)
 	SIPP_BYE_AT=$(vg_sipp_log tools bye_at)
+	SIPP_REFER_TO=$(vg_sipp_log tools refer_to)
 	vg_wait_event agent_hangup 5 || return 1
 	[ "$(vg_events turn | wc -l)" -ge 3 ] || {
 		vg_reason "$(vg_events turn | wc -l) turns, want 3"
@@ -71,7 +79,7 @@ case_tools_call() {
 }
 
 case_tools_transfer_refused() {
-	local t req line
+	local t req line result
 	vg_need_server || return 1
 	vg_whole_log
 	line=$(vg_events agent_transfer | head -n 1)
@@ -83,9 +91,18 @@ case_tools_transfer_refused() {
 		vg_reason "the server was asked $(vg_events agent_transfer | wc -l) times, want once (the malformed call must not reach it)"
 		return 1
 	}
-	if [ "$(vg_jfield "$line" to)" != "$TRANSFER_TO" ] || [ "$(vg_jfield "$line" ok)" != false ] ||
+	if [ "$(vg_jfield "$line" to)" != "$TRANSFER_TO" ] || [ "$(vg_jfield "$line" ok)" != true ] ||
 		[ "$(vg_jfield "$line" why)" != "the caller asked for a person" ]; then
 		vg_reason "agent_transfer: $line"
+		return 1
+	fi
+	[ "$SIPP_REFER_TO" = "$TRANSFER_TO" ] || {
+		vg_reason "the caller's REFER named ${SIPP_REFER_TO:-nothing}, want $TRANSFER_TO"
+		return 1
+	}
+	result=$(vg_events transfer_done | head -n 1)
+	if [ "$(vg_jfield "$result" ok)" != false ] || [ "$(vg_jfield "$result" code)" != 486 ]; then
+		vg_reason "transfer_done: $result"
 		return 1
 	fi
 	t=$(vg_turn 1)
@@ -97,11 +114,46 @@ case_tools_transfer_refused() {
 	req=$(chats | sed -n 2p)
 	jq -e '.messages[-2].role == "assistant" and .messages[-2].tool_calls[0].function.name == "transfer_call"
 		and .messages[-1].role == "tool" and .messages[-1].tool_call_id == .messages[-2].tool_calls[0].id
-		and (.messages[-1].content | fromjson | .ok == false and (.error | test("cannot transfer calls")))
+		and (.messages[-1].content | fromjson | .ok == false and .error == "486 Busy Here")
 		and ([.tools[].function.name] | sort == ["end_call", "transfer_call"])' <<<"$req" >/dev/null || {
 		vg_reason "the second completion's request: $(cut -c 1-600 <<<"$req")"
 		return 1
 	}
+}
+
+case_tools_transfer_ok() {
+	local result took
+	vg_need_server || return 1
+	sox -D "$FIXTURE" -r 8000 -c 1 "$VG_CDIR/said.wav" pad 0.5 7 &&
+		vg_wav_to_g711 "$VG_CDIR/said.wav" "$VG_CDIR/audio.ul" || return 1
+	SIPP_TIMEOUT=40 vg_sipp xfer uac_refer_accept.xml -s agent \
+		-key caller +15550007979 -key xhdr_name X-Voxgate-Test \
+		-key xhdr_value 1 -key notify_gap 6000 || {
+		vg_reason "the transferred caller: $(vg_sipp_why xfer)"
+		return 1
+	}
+	[ "$(vg_sipp_log xfer refer_to)" = "$TRANSFER_TO" ] || {
+		vg_reason "the REFER named $(vg_sipp_log xfer refer_to)"
+		return 1
+	}
+	vg_wait_event transfer_done 5 || return 1
+	result=$(vg_events transfer_done | tail -n 1)
+	took=$(vg_jfield "$result" after_ms)
+	if [ "$(vg_jfield "$result" ok)" != true ] || [ "$(vg_jfield "$result" code)" != 200 ] ||
+		[ "${took:-0}" -lt 5500 ]; then
+		vg_reason "transfer_done: $result"
+		return 1
+	fi
+	# the worker heard "accepted" and waited past its 5 s for the outcome
+	vg_log_has_event agent_transfer_accepted || {
+		vg_reason "no agent_transfer_accepted: the worker was not told the target rings"
+		return 1
+	}
+	if vg_events agent_transfer_result | grep -q 'no answer in time'; then
+		vg_reason "the worker gave up before the outcome: $(vg_events agent_transfer_result | tail -n 1)"
+		return 1
+	fi
+	echo "# transferred after $took ms of ringing"
 }
 
 case_tools_bad_call() {
@@ -176,10 +228,12 @@ if vg_server_start --agent pipeline --http_port "$VG_HTTP_PORT" \
 	vg_case tools_bad_call case_tools_bad_call
 	vg_case tools_end_call_bye case_tools_end_call_bye
 	vg_case tools_providers_labelled case_tools_providers_labelled
+	vg_case tools_transfer_ok case_tools_transfer_ok
 	vg_server_stop_case clean_exit
 else
 	vg_skip_cases "server: $VG_REASON" tools_call tools_transfer_refused \
-		tools_bad_call tools_end_call_bye tools_providers_labelled clean_exit
+		tools_bad_call tools_end_call_bye tools_providers_labelled \
+		tools_transfer_ok clean_exit
 fi
 
 vg_finish

@@ -7,8 +7,9 @@
 # - rt_tools_offered: the session offers end_call and transfer_call
 #   (transfer_to is set) as functions;
 # - rt_transfer_refused: the model calls transfer_call; the worker asks the
-#   server ("transfer" in the agent protocol), the server refuses (it has no
-#   SIP REFER yet), the model gets the refusal as the call's
+#   server ("transfer" in the agent protocol), the server REFERs the caller
+#   (scenarios/uac_refer_refuse_stay.xml), whose phone reports the target
+#   busy (NOTIFY 486); the model gets "486 Busy Here" as the call's
 #   function_call_output, is asked again (response.create) and its refusal
 #   is heard; the call goes on;
 # - rt_end_call_bye: the model says goodbye and calls end_call: the goodbye
@@ -51,7 +52,7 @@ case_rt_tools_call() {
 	# the sentence, then silence: sipp loops it, a turn every 9.5 s
 	sox -D "$FIXTURE" -r 8000 -c 1 "$VG_CDIR/said.wav" pad 0.5 7 &&
 		vg_wav_to_g711 "$VG_CDIR/said.wav" "$VG_CDIR/audio.ul" || return 1
-	SIPP_TIMEOUT=45 vg_sipp rttools lk_uac_wait_bye.xml -s agent \
+	SIPP_TIMEOUT=45 vg_sipp rttools uac_refer_refuse_stay.xml -s agent \
 		-key caller +15550007979 -key xhdr_name X-Voxgate-Test \
 		-key xhdr_value 1 || {
 		vg_reason "no BYE from the server after end_call: $(vg_sipp_why rttools)"
@@ -87,7 +88,7 @@ case_rt_transfer_refused() {
 	}
 	if [ "$(vg_events agent_transfer | wc -l)" -ne 1 ] ||
 		[ "$(vg_jfield "$line" to)" != "$TRANSFER_TO" ] ||
-		[ "$(vg_jfield "$line" ok)" != false ] ||
+		[ "$(vg_jfield "$line" ok)" != true ] ||
 		[ "$(vg_jfield "$line" why)" != "$WHY" ]; then
 		vg_reason "agent_transfer, want one to $TRANSFER_TO: $(vg_events agent_transfer | tr '\n' ' ')"
 		return 1
@@ -115,7 +116,7 @@ case_rt_transfer_refused() {
 		vg_reason "no function_call_output: $(jq -c 'select(.kind == "out" and .type == "error")' "$RT_LOG" | head -n 2 | tr '\n' ' ')"
 		return 1
 	}
-	jq -e '.output | fromjson | .ok == false and (.error | test("cannot transfer calls"))' <<<"$out" >/dev/null || {
+	jq -e '.output | fromjson | .ok == false and .error == "486 Busy Here"' <<<"$out" >/dev/null || {
 		vg_reason "the call's output: $out"
 		return 1
 	}

@@ -182,6 +182,28 @@ static int setup(void)
 	                "{\"sipDispatchRuleId\":\"SDR_all\",\"trunkIds\":"
 	                "[\"ST_all\"],\"rule\":{\"dispatchRuleDirect\":"
 	                "{\"roomName\":\"all-room\"}}}");
+	/* ... two with SRTP, one asking more of its rule ... */
+	err = err ? err
+	          : put("trunk", "ST_srtp",
+	                "{\"sipTrunkId\":\"ST_srtp\",\"numbers\":"
+	                "[\"+15550006666\"],\"mediaEncryption\":"
+	                "\"SIP_MEDIA_ENCRYPT_REQUIRE\"}");
+	err = err ? err
+	          : put("rule", "SDR_srtp",
+	                "{\"sipDispatchRuleId\":\"SDR_srtp\",\"trunkIds\":"
+	                "[\"ST_srtp\"],\"rule\":{\"dispatchRuleDirect\":"
+	                "{\"roomName\":\"srtp-room\"}}}");
+	err = err ? err
+	          : put("trunk", "ST_allow",
+	                "{\"sipTrunkId\":\"ST_allow\",\"numbers\":"
+	                "[\"+15550007777\"],\"mediaEncryption\":1}");
+	err =
+	    err ? err
+	        : put("rule", "SDR_allow",
+	              "{\"sipDispatchRuleId\":\"SDR_allow\",\"trunkIds\":"
+	              "[\"ST_allow\"],\"mediaEncryption\":"
+	              "\"SIP_MEDIA_ENCRYPT_REQUIRE\",\"rule\":"
+	              "{\"dispatchRuleDirect\":{\"roomName\":\"srtp-room\"}}}");
 	/* ... and one with credentials. */
 	err = err ? err
 	          : put("trunk", "ST_auth",
@@ -413,6 +435,34 @@ TEST(bot_url)
 	return 0;
 }
 
+/* SRTP: the trunk's mediaEncryption, or its rule's when stronger; none
+ * matched (the default route) is plain. */
+TEST(media_encryption)
+{
+	struct dispatch_call c = call_of("+15550006666", "203.0.113.9", NULL);
+	struct dispatch_result res;
+
+	dispatch_route(disp, &c, false, kicked, NULL, &res);
+	CHECK_EQ(res.outcome, DISPATCH_JOINED);
+	CHECK_STR(res.trunk_id, "ST_srtp");
+	CHECK_EQ(res.encryption, SDES_REQUIRE);
+	c.to_user = "+15550007777";
+	dispatch_route(disp, &c, false, kicked, NULL, &res);
+	CHECK_EQ(res.outcome, DISPATCH_JOINED);
+	CHECK_STR(res.room, "srtp-room");
+	CHECK_EQ(res.encryption, SDES_REQUIRE);
+	c.to_user = "+15550001111";
+	dispatch_route(disp, &c, false, kicked, NULL, &res);
+	CHECK_EQ(res.outcome, DISPATCH_JOINED);
+	CHECK_EQ(res.encryption, SDES_DISABLE);
+	c.to_user = "+15559999999";
+	dispatch_route(disp, &c, false, kicked, NULL, &res);
+	CHECK_EQ(res.outcome, DISPATCH_JOINED);
+	CHECK_STR(res.trunk_id, "");
+	CHECK_EQ(res.encryption, SDES_DISABLE);
+	return 0;
+}
+
 int main(void)
 {
 	int err;
@@ -434,6 +484,7 @@ int main(void)
 	RUN(credentials_never_become_attributes);
 	RUN(outbound_callee);
 	RUN(bot_url);
+	RUN(media_encryption);
 	mem_deref(disp);
 	mem_deref(rooms);
 	mem_deref(st);

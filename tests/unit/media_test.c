@@ -8,7 +8,10 @@
  * sequence, timestamps, marker, SSRC, payload), the greeting, dropping of
  * packets from elsewhere, of unknown payload types and of malformed
  * packets, PCMA, events (first RTP, media timeout, stopped), hold,
- * re-INVITE to a new address, port range exhaustion and RTCP reports.
+ * re-INVITE to a new address, port range exhaustion and RTCP reports;
+ * SRTP calls (the caller's socket protects and unprotects with srtpx):
+ * the echo, damaged, replayed and plain packets dropped and counted, a
+ * re-key, and no allocation on the packet path.
  *
  * The RTCP interval is 5 s: the RTCP sessions start first and are checked
  * last, so that wait overlaps the other cases.
@@ -32,6 +35,9 @@
 #include "media/media.h"
 #include "media/rtp.h"
 
+#include "webrtc/srtpx.h"
+
+#include "allocs.h"
 #include "test.h"
 
 #ifndef M_PI
@@ -139,6 +145,10 @@ struct peer {
 	unsigned dtmf_from, dtmf_to; /* these frames are a DTMF event */
 	uint64_t t0_us, last_send_us;
 	uint8_t sent_pt[MAX_TX];
+	/* An SRTP caller: what it sends is protected, what it gets is
+	 * unprotected before it is kept (refusals counted). */
+	struct srtpx *srtp;
+	unsigned srtp_bad;
 };
 
 /* Static, so a failed case never leaves a dangling peer behind. */
@@ -165,6 +175,8 @@ static void peer_close(struct peer *p)
 	p->nrx = 0;
 	p->limit = p->sent = 0;
 	p->dtmf_from = p->dtmf_to = 0;
+	p->srtp = NULL;
+	p->srtp_bad = 0;
 }
 
 /* A UDP socket on ip (host order, within 127/8) with a kernel-chosen
@@ -199,6 +211,18 @@ static void peer_send(struct peer *p, const struct sa *dst, const void *b,
 {
 	if (sendto(p->fd, b, len, 0, &dst->u.sa, dst->len) != (ssize_t)len)
 		printf("# %s: sendto: %s\n", p->name, strerror(errno));
+}
+
+/* An RTP packet of p's stream: protected first when p speaks SRTP (b has
+ * cap bytes of room). */
+static void peer_send_rtp(struct peer *p, const struct sa *dst, uint8_t *b,
+                          size_t len, size_t cap)
+{
+	if (p->srtp && srtpx_protect_rtp(p->srtp, b, &len, cap)) {
+		printf("# %s: protect failed\n", p->name);
+		return;
+	}
+	peer_send(p, dst, b, len);
 }
 
 static void put_be16(uint8_t *p, uint16_t v)
@@ -277,7 +301,7 @@ static size_t rtp_header(uint8_t *b, bool marker, uint8_t pt, uint16_t seq,
 /* Sends packet j of p's stream now. */
 static void peer_send_frame(struct peer *p, unsigned j)
 {
-	uint8_t b[RTP_LEN];
+	uint8_t b[RTP_LEN + SRTPX_MAX_TRAILER];
 	int16_t pcm[FRAME];
 	uint8_t pt = p->pt;
 
@@ -290,13 +314,13 @@ static void peer_send_frame(struct peer *p, unsigned j)
 		b[12] = 5;
 		b[13] = (uint8_t)((j + 1 == p->dtmf_to ? 0x80 : 0) | 10);
 		put_be16(b + 14, (uint16_t)((j - p->dtmf_from + 1) * FRAME));
-		peer_send(p, &p->dst, b, 16);
+		peer_send_rtp(p, &p->dst, b, 16, sizeof(b));
 	} else {
 		rtp_header(b, j == 0, pt, (uint16_t)(p->seq0 + j),
 		           p->ts0 + j * FRAME, p->ssrc);
 		caller_pcm(p->seed, j, pcm);
 		encode(pt, b + 12, pcm, FRAME);
-		peer_send(p, &p->dst, b, sizeof(b));
+		peer_send_rtp(p, &p->dst, b, RTP_LEN, sizeof(b));
 	}
 	if (j < MAX_TX)
 		p->sent_pt[j] = pt;
@@ -339,6 +363,15 @@ static void peer_pump(struct peer *p)
 		             &src.len);
 		if (n < 0)
 			break;
+		if (p->srtp) {
+			size_t len = (size_t)n;
+
+			if (srtpx_unprotect_rtp(p->srtp, buf, &len)) {
+				p->srtp_bad++;
+				continue;
+			}
+			n = (ssize_t)len;
+		}
 		if (p->nrx < MAX_RX) {
 			struct rx *r = &p->rx[p->nrx++];
 			r->t_us = now_us();
@@ -2535,6 +2568,85 @@ TEST(timeout_without_rtp)
  * with the same SDP address keeps the latch on A: the greeting goes on
  * there, frame after frame.
  */
+/* A transfer's play_dialtone: the caller hears 440 + 480 Hz for 2 s,
+ * then 4 s of silence (as frames, the line stays open), under an agent
+ * that says nothing; off, the line goes quiet again. */
+/* Packets of p from port, in order, into idx (room for max): how many. */
+static size_t rx_from(const struct peer *p, uint16_t port, size_t *idx,
+                      size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->nrx && n < max; i++) {
+		if (sa_port(&p->rx[i].src) == port)
+			idx[n++] = i;
+	}
+	return n;
+}
+
+/* A transfer's play_dialtone: the caller hears 440 + 480 Hz for 2 s,
+ * then 4 s of silence (as frames, the line stays open), under an agent
+ * that says nothing; off, the line goes quiet again. */
+TEST(ringback_to_caller)
+{
+	struct media_params prm;
+	struct rtp h;
+	double xy = 0, xx = 0, yy = 0, quiet = 0;
+	const size_t tone_pkts = 2000 / 20;
+	size_t idx[MAX_RX], n;
+
+	CHECK_EQ(peer_open(&D), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &D, NULL);
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+	sleep_loop(200);
+	CHECK_EQ(rx_from(&D, S.port, idx, MAX_RX), 0);
+
+	media_session_ringback_caller(S.ms, true);
+	WAIT(rx_from(&D, S.port, idx, MAX_RX) >= tone_pkts + 10, 3000);
+	n = rx_from(&D, S.port, idx, MAX_RX);
+	CHECK(n >= tone_pkts + 10);
+	/* One stream, a packet a tick from the first; the first 2 s are the
+	 * two tones from their start, then silence. */
+	for (size_t i = 0; i < tone_pkts + 10; i++) {
+		int16_t pcm[FRAME];
+		struct rtp h0;
+
+		CHECK_OK(rtp_get(&D, idx[i], S.port, &h));
+		CHECK_OK(rtp_get(&D, idx[0], S.port, &h0));
+		CHECK_EQ(h.pt, MEDIA_PT_PCMU);
+		CHECK_EQ((uint16_t)(h.seq - h0.seq), i);
+		CHECK_EQ(h.ts - h0.ts, i * FRAME);
+		CHECK_EQ(h.marker, i == 0);
+		decode(MEDIA_PT_PCMU, pcm, h.payload, FRAME);
+		for (size_t k = 0; k < FRAME; k++) {
+			double t = (double)(i * FRAME + k) / 8000;
+			double want =
+			    sin(2 * M_PI * 440 * t) + sin(2 * M_PI * 480 * t);
+
+			if (i < tone_pkts) {
+				xy += want * pcm[k];
+				xx += want * want;
+				yy += (double)pcm[k] * pcm[k];
+			} else {
+				quiet += fabs((double)pcm[k]);
+			}
+		}
+	}
+	CHECK(xy / sqrt(xx * yy) > 0.99);
+	CHECK(sqrt(yy / (double)(tone_pkts * FRAME)) > 2000);
+	CHECK(quiet / (10 * FRAME) < 10);
+
+	media_session_ringback_caller(S.ms, false);
+	sleep_loop(100);
+	n = rx_from(&D, S.port, idx, MAX_RX);
+	sleep_loop(300);
+	CHECK_EQ(rx_from(&D, S.port, idx, MAX_RX), n);
+	CHECK_OK(sess_stop(&S));
+	CHECK(sess_release(&S));
+	return 0;
+}
+
 TEST(hold_sends_nothing)
 {
 	struct media_params prm;
@@ -2892,6 +3004,223 @@ TEST(session_outlives_engine)
 	return 0;
 }
 
+/* ---- SRTP ------------------------------------------------------------- */
+
+/* The call's keys (random) and the caller's context keyed the other way
+ * round: it protects with the session's rx key, unprotects with its tx. */
+static int srtp_keys(struct media_srtp *k, enum srtpx_profile pr,
+                     struct srtpx *caller)
+{
+	struct srtpx_prm prm = {.profile = pr};
+
+	k->on = true;
+	k->profile = pr;
+	rand_bytes(k->tx, sizeof(k->tx));
+	rand_bytes(k->rx, sizeof(k->rx));
+	prm.local = (struct srtpx_keys){k->rx, 16, k->rx + 16, 14};
+	prm.remote = (struct srtpx_keys){k->tx, 16, k->tx + 16, 14};
+	srtpx_reset(caller);
+	return srtpx_init(caller, &prm, NULL);
+}
+
+static struct srtpx caller_srtp, caller_srtp2;
+
+/* Packet j of p's stream, protected, with one payload bit flipped after. */
+static void send_damaged(struct peer *p, unsigned j)
+{
+	uint8_t b[RTP_LEN + SRTPX_MAX_TRAILER];
+	int16_t pcm[FRAME];
+	size_t len = RTP_LEN;
+
+	rtp_header(b, false, p->pt, (uint16_t)(p->seq0 + j), p->ts0 + j * FRAME,
+	           p->ssrc);
+	caller_pcm(p->seed, j, pcm);
+	encode(p->pt, b + 12, pcm, FRAME);
+	if (srtpx_protect_rtp(p->srtp, b, &len, sizeof(b)))
+		return;
+	b[40] ^= 0x04;
+	peer_send(p, &p->dst, b, len);
+}
+
+TEST(srtp_echo)
+{
+	enum { N = 60 };
+	struct media_params prm;
+	struct stream st = {0};
+	uint8_t b[RTP_LEN + SRTPX_MAX_TRAILER];
+	uint8_t plain[RTP_LEN];
+	size_t len;
+	struct sa dst;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(peer_open_on(&E, 0x7f000002), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(
+	    srtp_keys(&prm.srtp, SRTPX_AES_CM_128_HMAC_SHA1_80, &caller_srtp),
+	    0);
+	A.srtp = &caller_srtp;
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+	sa_set_in(&dst, INADDR_LOOPBACK, S.port);
+
+	/* Plain RTP, from the caller's own address and from another host
+	 * (which would take a call whose SDP address is private): neither
+	 * authenticates, so neither latches nor is heard. */
+	rtp_header(plain, true, MEDIA_PT_PCMU, 1, 0, 0x51);
+	memset(plain + 12, 0xd5, FRAME);
+	for (int i = 0; i < 4; i++) {
+		put_be16(plain + 2, (uint16_t)(1 + i));
+		peer_send(&A, &dst, plain, sizeof(plain));
+		peer_send(&E, &dst, plain, sizeof(plain));
+	}
+	sleep_loop(60);
+	CHECK_EQ(S.n_first, 0);
+	CHECK_EQ(A.nrx + A.srtp_bad, 0);
+
+	peer_stream(&A, S.port, MEDIA_PT_PCMU, 4, N);
+	WAIT(peer_done(&A) && now_us() - A.last_send_us > 200000, 3000);
+	CHECK(peer_done(&A));
+	CHECK_EQ(S.n_first, 1);
+	/* Every packet back authenticates and is the echo. */
+	CHECK_EQ(A.srtp_bad, 0);
+	CHECK(A.nrx >= N - 4);
+	CHECK_OK(stream_check(&st, &A, 0, A.nrx, S.port, MEDIA_PT_PCMU));
+	CHECK_OK(echo_check(&A, 0, A.nrx, &A, NULL, NULL));
+
+	/* Damaged (one bit of the ciphertext) and replayed packets: dropped,
+	 * counted, and the call goes on. */
+	for (unsigned j = N; j < N + 5; j++)
+		send_damaged(&A, j);
+	for (unsigned j = 0; j < 3; j++) {
+		len = RTP_LEN;
+		rtp_header(b, false, MEDIA_PT_PCMU, (uint16_t)(A.seq0 + N - 1),
+		           A.ts0 + (N - 1) * FRAME, A.ssrc);
+		memset(b + 12, 0xd5, FRAME);
+		/* Sealed by another context with the same keys: the session
+		 * has seen this index already. */
+		struct srtpx other = {0};
+		struct srtpx_prm op = {.profile =
+		                           SRTPX_AES_CM_128_HMAC_SHA1_80};
+		op.local =
+		    (struct srtpx_keys){prm.srtp.rx, 16, prm.srtp.rx + 16, 14};
+		op.remote =
+		    (struct srtpx_keys){prm.srtp.tx, 16, prm.srtp.tx + 16, 14};
+		CHECK_EQ(srtpx_init(&other, &op, NULL), 0);
+		CHECK_EQ(srtpx_protect_rtp(&other, b, &len, sizeof(b)), 0);
+		srtpx_reset(&other);
+		peer_send(&A, &dst, b, len);
+	}
+	sleep_loop(100);
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.stats.srtp_auth_fail, 8 + 5);
+	CHECK_EQ(S.stats.srtp_replay, 3);
+	CHECK_EQ(S.stats.packets_in, N);
+	CHECK_EQ(S.stats.wrong_source, 0);
+	CHECK_EQ(S.stats.malformed, 0);
+	CHECK(sess_release(&S));
+	srtpx_reset(&caller_srtp);
+	return 0;
+}
+
+/* A re-INVITE with new keys: the session takes the new context at its
+ * next command and the call goes on under it; what the old one refused
+ * is still counted at the end. */
+TEST(srtp_rekey)
+{
+	struct media_params prm, prm2;
+	size_t before;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(
+	    srtp_keys(&prm.srtp, SRTPX_AES_CM_128_HMAC_SHA1_32, &caller_srtp),
+	    0);
+	A.srtp = &caller_srtp;
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+	peer_stream(&A, S.port, MEDIA_PT_PCMU, 6, 20);
+	WAIT(peer_done(&A) && A.nrx >= 16, 2000);
+	CHECK(A.nrx >= 16);
+	send_damaged(&A, 40);
+	sleep_loop(40);
+
+	/* The same keys again (a re-INVITE that changes nothing): no
+	 * re-key, the stream goes on. */
+	CHECK_EQ(media_session_update(S.ms, &prm), 0);
+	prm2 = prm;
+	CHECK_EQ(
+	    srtp_keys(&prm2.srtp, SRTPX_AES_CM_128_HMAC_SHA1_80, &caller_srtp2),
+	    0);
+	CHECK_EQ(media_session_update(S.ms, &prm2), 0);
+	/* A second re-key before the first is through is refused. */
+	CHECK_EQ(media_session_update(S.ms, &prm), EBUSY);
+	sleep_loop(60);
+	A.srtp = &caller_srtp2;
+	A.nrx = 0;
+	A.srtp_bad = 0;
+	before = 0;
+	A.limit = 60;
+	WAIT(peer_done(&A) && now_us() - A.last_send_us > 200000, 3000);
+	CHECK(peer_done(&A));
+	CHECK(A.nrx >= 30);
+	/* Packets of the old key still in flight at the switch at most. */
+	CHECK(A.srtp_bad <= 2);
+	CHECK_OK(echo_check(&A, before + 2, A.nrx, &A, NULL, NULL));
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.stats.srtp_auth_fail, 1);
+	CHECK(S.stats.packets_in >= 58);
+	CHECK(sess_release(&S));
+	srtpx_reset(&caller_srtp);
+	srtpx_reset(&caller_srtp2);
+	return 0;
+}
+
+/* Thousands of SRTP packets in and their echo out (protect, unprotect,
+ * the tick) without one allocation, in any thread. */
+TEST(srtp_no_allocations)
+{
+	enum { N = 4000 };
+	struct media_params prm;
+	unsigned long counted;
+	unsigned got;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(
+	    srtp_keys(&prm.srtp, SRTPX_AES_CM_128_HMAC_SHA1_80, &caller_srtp),
+	    0);
+	A.srtp = &caller_srtp;
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+	peer_stream(&A, S.port, MEDIA_PT_PCMU, 7, 10);
+	WAIT(peer_done(&A) && A.nrx >= 5, 2000);
+	CHECK(A.nrx >= 5);
+	CHECK_EQ(S.n_first, 1);
+
+	/* Ten packets a millisecond, the echo read back as it comes. */
+	got = (unsigned)A.nrx;
+	allocs_start();
+	for (unsigned j = 10; j < N;) {
+		for (unsigned k = 0; k < 10 && j < N; k++, j++)
+			peer_send_frame(&A, j);
+		step();
+	}
+	sleep_loop(100);
+	allocs_stop();
+	counted = allocations;
+	CHECK_EQ(counted, 0);
+	CHECK_EQ(A.srtp_bad, 0);
+	CHECK(A.nrx > got);
+	A.limit = A.sent = 0;
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.stats.srtp_auth_fail, 0);
+	CHECK_EQ(S.stats.srtp_other, 0);
+	CHECK(S.stats.packets_in >= N - 50);
+	CHECK(sess_release(&S));
+	srtpx_reset(&caller_srtp);
+	return 0;
+}
+
 int main(void)
 {
 	struct media_engine_params ep = {.threads = 2,
@@ -2945,6 +3274,7 @@ int main(void)
 	RUN(events_and_timeout);
 	RUN(timeout_without_rtp);
 	RUN(hold_sends_nothing);
+	RUN(ringback_to_caller);
 	RUN(update_moves_media);
 	RUN(port_range_exhaustion);
 	RUN(ports_random);
@@ -2953,6 +3283,9 @@ int main(void)
 	RUN(rtcp_reports);
 	RUN(first_frame_early);
 	RUN(unpaced_hears_a_burst_at_once);
+	RUN(srtp_echo);
+	RUN(srtp_rekey);
+	RUN(srtp_no_allocations);
 
 	for (size_t i = 0; i < sizeof(sessions) / sizeof(sessions[0]); i++) {
 		if (!sess_release(sessions[i]))

@@ -213,7 +213,8 @@ static void op_hangup(void *arg, const char *reason)
 	pthread_mutex_unlock(&c->m);
 }
 
-/* The server's side of a transfer, as today's: refused, at once. */
+/* The server's side of a transfer: refused at once, as for a call that
+ * cannot be transferred. */
 static void op_transfer(void *arg, uint32_t request, const char *to,
                         const char *why)
 {

@@ -165,6 +165,15 @@ TEST(transfer)
 	m.ok = true;
 	CHECK_EQ(roundtrip(&m, true, &got), 0);
 	CHECK(got.ok);
+	CHECK(!got.accepted);
+	/* accepted: the target rings, the outcome follows; written only when
+	 * set, so a final result reads as older workers know it. */
+	s = proto_encode(&m, true);
+	CHECK(s && !strstr(s, "accepted"));
+	free(s);
+	m.accepted = true;
+	CHECK_EQ(roundtrip(&m, true, &got), 0);
+	CHECK(got.ok && got.accepted);
 	return 0;
 }
 

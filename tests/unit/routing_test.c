@@ -956,6 +956,35 @@ TEST(agent_url)
 	return 0;
 }
 
+TEST(media_encryption)
+{
+	enum sdes_policy p = SDES_REQUIRE;
+
+	CHECK_EQ(routing_media_encryption(J("{}"), &p), 0);
+	CHECK_EQ(p, SDES_DISABLE);
+	CHECK_EQ(routing_media_encryption(
+	             J("{'mediaEncryption':'SIP_MEDIA_ENCRYPT_ALLOW'}"), &p),
+	         0);
+	CHECK_EQ(p, SDES_ALLOW);
+	CHECK_EQ(routing_media_encryption(J("{'mediaEncryption':2}"), &p), 0);
+	CHECK_EQ(p, SDES_REQUIRE);
+	CHECK_EQ(routing_media_encryption(J("{'mediaEncryption':null,'media':"
+	                                    "{'encryption':'SIP_MEDIA_"
+	                                    "ENCRYPT_REQUIRE'}}"),
+	                                  &p),
+	         0);
+	CHECK_EQ(p, SDES_REQUIRE);
+	CHECK_EQ(
+	    routing_media_encryption(J("{'mediaEncryption':'REQUIRE'}"), &p),
+	    EINVAL);
+	CHECK_EQ(p, SDES_DISABLE);
+	CHECK_EQ(routing_media_encryption(J("{'mediaEncryption':3}"), &p),
+	         EINVAL);
+	CHECK_EQ(routing_media_encryption(J("{'mediaEncryption':true}"), &p),
+	         EINVAL);
+	return 0;
+}
+
 int main(void)
 {
 	RUN(normalize_table);
@@ -977,6 +1006,7 @@ int main(void)
 	RUN(room_names);
 	RUN(room_name_errors);
 	RUN(participant);
+	RUN(media_encryption);
 	RUN(check_trunk_security);
 	RUN(check_trunk_conflicts);
 	RUN(check_trunk_update_excludes_self);

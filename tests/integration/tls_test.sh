@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# SIP over TLS with baresip as the caller (SIPp has no TLS). The test makes
+# its certificate (openssl, CN and subjectAltName 127.0.0.1) with the key in
+# a file of its own, the case that goes through the memfd. Cases:
+# tls_garbage (three connections to the TLS port: 4 KB of random bytes, a
+# plaintext OPTIONS, and a ClientHello's first bytes then nothing, held
+# open; the server stays up and an OPTIONS over UDP still gets 200),
+# inbound_tls (baresip, trusting the certificate, dials over TLS while the
+# stalled connection is still open: the INVITE arrives over TLS, the call is
+# answered and what baresip hears is what it said, cross-correlation
+# > 0.5; a capture of the TLS port holds a TLS handshake and no plaintext
+# SIP), bad_key (a key that does not match the certificate, an unreadable
+# certificate, a key without a certificate, a registration over TLS without
+# a certificate: the server does not start, exit code 2, and the message
+# names the setting and the file).
+# Case functions run through vg_case, which shellcheck cannot see.
+# shellcheck disable=SC2317
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+vg_need baresip openssl sox soxi espeak-ng dumpcap tshark perl
+vg_build_tool xcorr || vg_abort "cannot build build/tools/xcorr"
+vg_speech_fixture || vg_abort "fixture: $VG_REASON"
+
+CALL_SECS=5
+CERT=$VG_TMP/cert.pem
+KEY=$VG_TMP/key.pem
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+	-addext subjectAltName=IP:127.0.0.1 -keyout "$KEY" -out "$CERT" \
+	>"$VG_TMP/openssl.log" 2>&1 || vg_abort "openssl req failed"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other \
+	-keyout "$VG_TMP/other.key" -out "$VG_TMP/other.pem" \
+	>>"$VG_TMP/openssl.log" 2>&1 || vg_abort "openssl req failed"
+
+vg_pick_port_into TLS_PORT 1 || vg_abort "no port"
+vg_server_start --sip_tls_cert "$CERT" --sip_tls_key "$KEY" \
+	--sip_tls_port "$TLS_PORT" || vg_abort "server did not start: $VG_REASON"
+
+# Held open across the cases: the stalled handshake.
+STALLED=
+
+case_tls_garbage() {
+	local line
+	VG_MARK=0
+	line=$(vg_events listening)
+	[ "$(vg_jfield "$line" transports)" = udp,tcp,tls ] &&
+		[ "$(vg_jfield "$line" tls_port)" = "$TLS_PORT" ] || {
+		vg_reason "listening does not name the TLS transport: $line"
+		return 1
+	}
+	vg_mark
+	# random bytes, then a plaintext request: each on its own connection
+	(exec 3<>"/dev/tcp/127.0.0.1/$TLS_PORT" &&
+		head -c 4096 /dev/urandom >&3 && sleep 0.5) 2>/dev/null
+	(exec 3<>"/dev/tcp/127.0.0.1/$TLS_PORT" &&
+		printf 'OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK1\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: g1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' >&3 &&
+		timeout 1 cat <&3 >"$VG_CDIR/plain.out") 2>/dev/null
+	if grep -q 'SIP/2.0' "$VG_CDIR/plain.out" 2>/dev/null; then
+		vg_reason "a plaintext OPTIONS on the TLS port was answered in plaintext"
+		return 1
+	fi
+	# a handshake record's header and the start of a ClientHello, then
+	# nothing, the connection held open by a sleeping process
+	(exec 3<>"/dev/tcp/127.0.0.1/$TLS_PORT" &&
+		printf '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03' >&3 &&
+		exec sleep 30) 2>/dev/null &
+	STALLED=$!
+	vg_track "$STALLED"
+	sleep 0.5
+	vg_server_alive || {
+		vg_reason "the server died"
+		return 1
+	}
+	vg_sipp options options.xml || {
+		vg_reason "OPTIONS over UDP after the garbage: $(vg_sipp_why options)"
+		return 1
+	}
+}
+
+case_inbound_tls() {
+	local dir=$VG_CDIR/caller src=$VG_CDIR/mic.wav pcap=$VG_CDIR/tls.pcapng
+	local line dec_s plain
+	vg_need_server || return 1
+	sox -D "$VG_SPEECH" "$src" pad 0 "$CALL_SECS" || return 1
+	vg_baresip_config "$dir" "$src" || return 1
+	echo "sip_cafile		$CERT" >>"$dir/config"
+	echo "<sip:caller@127.0.0.1;transport=tls>;regint=0;audio_codecs=PCMU" \
+		>"$dir/accounts"
+	vg_capture_start "$pcap" "tcp port $TLS_PORT" || return 1
+	vg_baresip_dial "$dir" "sip:+15550100@127.0.0.1:$TLS_PORT" "$CALL_SECS"
+	local rc=$VG_RC
+	vg_capture_stop
+	if [ "$rc" -ne 0 ] || ! grep -q 'Call established' "$dir/baresip.log"; then
+		vg_reason "baresip exited with $rc, call established: $(grep -c 'Call established' "$dir/baresip.log")"
+		return 1
+	fi
+	line=$(vg_events invite | head -n 1)
+	[ "$(vg_jfield "$line" transport)" = TLS ] || {
+		vg_reason "the INVITE did not come over TLS: $line"
+		return 1
+	}
+	vg_call_end_check caller 5 || return 1
+	vg_baresip_recordings "$dir"
+	[ -s "$VG_BS_DEC" ] || {
+		vg_reason "baresip recorded nothing received"
+		return 1
+	}
+	dec_s=$(soxi -D "$VG_BS_DEC")
+	vg_xcorr -w 500 -m 1000 "$src" "$VG_BS_DEC" || return 1
+	echo "# $VG_CASE: received $dec_s s, source vs dec.wav corr=$VG_CORR lag_ms=$VG_LAG_MS"
+	vg_fcmp "$VG_CORR" ">" 0.5 || {
+		vg_reason "what baresip heard does not match what it said: corr=$VG_CORR"
+		return 1
+	}
+	# the port carried a TLS handshake, and no SIP in the clear
+	[ "$(tshark -r "$pcap" -d "tcp.port==$TLS_PORT,tls" -Y tls.handshake.type==1 2>/dev/null | grep -c .)" -ge 1 ] || {
+		vg_reason "no TLS ClientHello in the capture of the TLS port"
+		return 1
+	}
+	tshark -r "$pcap" -T fields -e tcp.payload 2>/dev/null |
+		perl -ne 's/[^0-9a-fA-F]//g; print pack("H*", $_)' >"$VG_CDIR/tls.bytes"
+	[ "$(stat -c %s "$VG_CDIR/tls.bytes")" -ge 1000 ] || {
+		vg_reason "the capture of the TLS port holds only $(stat -c %s "$VG_CDIR/tls.bytes") bytes"
+		return 1
+	}
+	plain=$(grep -a -c -E 'INVITE sip:|SIP/2\.0 200|CSeq:' "$VG_CDIR/tls.bytes")
+	[ "$plain" = 0 ] || {
+		vg_reason "$plain plaintext SIP lines crossed the TLS port"
+		return 1
+	}
+}
+
+# start_fails REASON_REGEX ARGS...: the server must exit 2 at once with a
+# message matching REASON_REGEX.
+start_fails() {
+	local want=$1 out rc
+	shift
+	out=$(timeout 10 "$VG_BIN" serve --sip_host 127.0.0.1 --http_port 0 \
+		--db "$VG_CDIR/x.db" --agent audio-echo "$@" 2>&1 </dev/null)
+	rc=$?
+	if [ "$rc" != 2 ] || ! grep -q -E "$want" <<<"$out"; then
+		vg_reason "with $*: exit $rc, said: $(head -c 300 <<<"$out")"
+		return 1
+	fi
+}
+
+case_bad_key() {
+	start_fails "sip_tls_key: $VG_TMP/other.key: does not match" \
+		--sip_tls_cert "$CERT" --sip_tls_key "$VG_TMP/other.key" || return 1
+	start_fails "sip_tls_cert: $VG_TMP/missing.pem: No such file" \
+		--sip_tls_cert "$VG_TMP/missing.pem" || return 1
+	start_fails "sip_tls_key: $CERT: holds no PEM private key" \
+		--sip_tls_cert "$CERT" || return 1
+	start_fails "sip_tls_key: set without sip_tls_cert" \
+		--sip_tls_key "$KEY" || return 1
+	start_fails "registrations: entry 1 is over TLS, which needs sip_tls_cert" \
+		--registrations "sip:+15550100@127.0.0.1:5061;transport=tls"
+}
+
+vg_case tls_garbage case_tls_garbage
+vg_case inbound_tls case_inbound_tls
+vg_case bad_key case_bad_key
+[ -n "$STALLED" ] && vg_kill_pid "$STALLED" 1
+vg_server_stop_case clean_exit
+
+vg_finish
