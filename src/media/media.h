@@ -74,6 +74,12 @@ struct media_params {
 	bool send; /* false while the caller holds the call */
 	bool recv; /* the caller sends us audio */
 	struct media_srtp srtp;
+	/* A call we dialled that nobody has answered yet: no address (the
+	 * only case an unset raddr is allowed at the start), nothing sent,
+	 * every packet in refused so no source can take the call. The room
+	 * may hear its ringback meanwhile; media_session_update with the
+	 * answer's address ends it. */
+	bool await_answer;
 };
 
 struct media_stats {
@@ -132,8 +138,9 @@ uint16_t media_session_port(const struct media_session *ms);
 /* Whether prm's addresses can carry a call's media: EADDRNOTAVAIL (with
  * the reason in *why) for multicast, broadcast or reserved ones, and for
  * an unspecified c= (0.0.0.0, ::) except in an update (update = true),
- * where it puts the call on hold. An unspecified RTCP address means no
- * reports. */
+ * where it puts the call on hold, or with await_answer, where there is
+ * none yet (such params must then neither send nor receive). An
+ * unspecified RTCP address means no reports. */
 int media_params_check(const struct media_params *prm, bool update,
                        const char **why);
 /* Hands the session to a media thread. The session takes ownership of

@@ -144,7 +144,31 @@ static void fan_out(struct mroom_track *t, const struct rtp_packet *h,
 void mroom_phone_rtp(struct media_session *ms, const struct rtp_packet *h,
                      const uint8_t *payload, size_t len)
 {
-	fan_out(ms->track, h, payload, len);
+	struct mroom_track *t = ms->track;
+	uint8_t conv[MAX_RTP];
+	int16_t pcm[FRAME_SAMPLES];
+
+	/* The track's law was fixed when it joined the room; a call that
+	 * joined before its answer (a dial tone) or changed codec since
+	 * sends the other one: converted, a frame at a time on the stack. */
+	if (h->pt == t->pt || len > sizeof(conv) ||
+	    (h->pt != MEDIA_PT_PCMU && h->pt != MEDIA_PT_PCMA)) {
+		fan_out(t, h, payload, len);
+		return;
+	}
+	for (size_t off = 0; off < len; off += FRAME_SAMPLES) {
+		size_t n =
+		    len - off < FRAME_SAMPLES ? len - off : FRAME_SAMPLES;
+
+		if (h->pt == MEDIA_PT_PCMA) {
+			g711_alaw_decode(pcm, payload + off, n);
+			g711_ulaw_encode(conv + off, pcm, n);
+		} else {
+			g711_ulaw_decode(pcm, payload + off, n);
+			g711_alaw_encode(conv + off, pcm, n);
+		}
+	}
+	fan_out(t, h, conv, len);
 }
 
 void mroom_phone_tone(struct media_session *ms, const int16_t *pcm)

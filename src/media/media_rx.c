@@ -236,8 +236,15 @@ static void rtp_input(struct media_session *ms, uint8_t *b, size_t len,
 	uint8_t pt;
 	uint16_t seq;
 	uint32_t ts, ssrc;
-	int err = rtp_parse(b, len, &h);
+	int err;
 
+	/* Nobody has answered the call we dialled: no source may have it,
+	 * whatever it sends (the answer says where the callee is). */
+	if (ms->prm.await_answer) {
+		ms->stats.wrong_source++;
+		return;
+	}
+	err = rtp_parse(b, len, &h);
 	/* RFC 5761: RTCP multiplexed on the RTP port. */
 	if (err == EPROTO) {
 		ms->stats.rtcp_in++;
@@ -324,6 +331,10 @@ static void rtcp_input(struct media_session *ms, uint8_t *b, size_t len,
 {
 	struct rtcp_packet h;
 
+	if (ms->prm.await_answer) {
+		ms->stats.wrong_source++;
+		return;
+	}
 	if (rtcp_parse(b, len, &h)) {
 		ms->stats.malformed++;
 		return;

@@ -86,10 +86,17 @@ int media_params_check(const struct media_params *prm, bool update,
 
 	if (!prm)
 		return EINVAL;
+	/* Nobody to talk to yet: nothing may go out or come in. */
+	if (prm->await_answer && (prm->send || prm->recv)) {
+		if (why)
+			*why = "no answer yet";
+		return EINVAL;
+	}
 	r = addr_refusal(&prm->raddr, &unspecified);
 	/* c=0.0.0.0 puts a call on hold (RFC 2543): nothing is sent there.
-	 * The call's first offer or answer must say where the caller is. */
-	if (r && !(unspecified && update)) {
+	 * The call's first offer or answer must say where the caller is,
+	 * unless nobody has answered it yet. */
+	if (r && !(unspecified && (update || prm->await_answer))) {
 		if (why)
 			*why = r;
 		return EADDRNOTAVAIL;

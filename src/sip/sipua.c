@@ -260,7 +260,9 @@ static int sdp_params(const struct call *call, struct media_params *mp)
 	if (err)
 		return err;
 	sipua_sdp_srtp_params(&call->srtp, mp);
-	err = media_params_check(mp, call->media_started, &why);
+	/* A dialled call's first answer must say where the callee is. */
+	err = media_params_check(
+	    mp, call->media_started && !call->media_awaiting, &why);
 	if (err)
 		log_event(LOGL_WARN, call->id, "sdp_refused",
 		          "rtp=%s rtcp=%s reason=\"%s\"",
@@ -350,8 +352,16 @@ int sipua_start_media(struct call *call)
 	err = sdp_params(call, &mp);
 	if (err)
 		return err;
-	if (call->media_started)
+	if (call->media_started && !call->media_awaiting)
 		return media_session_update(call->media, &mp);
+	if (call->media_awaiting) {
+		/* The first answer: the session knows the callee now. */
+		err = media_session_update(call->media, &mp);
+		if (err)
+			return err;
+		call->media_awaiting = false;
+		goto started;
+	}
 
 	err = sipua_start_agent(call, &ops, &state);
 	if (err)
@@ -369,6 +379,7 @@ int sipua_start_media(struct call *call)
 	call->agent_ops = ops;
 	call->agent_state = state;
 	call->media_started = true;
+started:
 	if (mp.srtp.on)
 		call->ua->srtp.calls++;
 	/* The room's WebRTC side takes the call's audio from here. */
@@ -379,6 +390,48 @@ int sipua_start_media(struct call *call)
 	          mp.send_pt == MEDIA_PT_PCMA ? "PCMA" : "PCMU", mp.dtmf_pt,
 	          sipua_addr_fmt(&mp.raddr).s, media_session_port(call->media),
 	          mp.srtp.on ? srtpx_profile_name(mp.srtp.profile) : "off");
+	return 0;
+}
+
+int sipua_await_media(struct call *call)
+{
+	struct media_params mp = {
+	    /* Our offer's first codec: the room's track is made with it
+	     * (the media converts if the answer picks the other law). */
+	    .send_pt = MEDIA_PT_PCMU,
+	    .dtmf_pt = -1,
+	    .await_answer = true,
+	};
+	const struct agent_ops *ops;
+	void *state = NULL;
+	bool held = call->agent_held;
+	int err;
+
+	if (call->media_started)
+		return EALREADY;
+	sa_init(&mp.raddr, AF_UNSPEC);
+	sa_init(&mp.raddr_rtcp, AF_UNSPEC);
+	/* Nobody to talk to: the agent starts at the answer. */
+	call->agent_held = true;
+	err = sipua_start_agent(call, &ops, &state);
+	call->agent_held = held;
+	if (err)
+		return err;
+	if (call->participant)
+		media_room_home(room_media(participant_room(call->participant)),
+		                call->media);
+	err = media_session_start(call->media, &mp, ops, state);
+	if (err) {
+		ops->stop(state);
+		return err;
+	}
+	call->agent_ops = ops;
+	call->agent_state = state;
+	call->agent_held = true;
+	call->media_started = true;
+	call->media_awaiting = true;
+	if (call->participant)
+		participant_set_media(call->participant, call->media);
 	return 0;
 }
 

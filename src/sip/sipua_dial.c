@@ -227,19 +227,29 @@ static void dtmf_next(void *arg)
 /* ---- the dial tone ---------------------------------------------------- */
 
 /*
- * play_dialtone: the room should hear a ringback while the call rings.
- * That needs the call's media session running before any SDP answer (no
- * remote address yet, nothing sent) with the tone written into the
- * room's phone track, which media/ does not offer yet: the request's flag
- * is taken and logged, and this is where the session would start with the
- * ringback on (media_session_ringback(call->media, true)). early_media()
- * is where it would stop: the callee's own audio replaces it.
+ * play_dialtone: the room hears a ringback while the callee's phone rings,
+ * as LiveKit plays one. The call's media starts now with no address and no
+ * agent (nothing goes to the callee, nothing from anywhere is taken) so
+ * that its track is in the room with the tone on it. The callee's first
+ * packet of early media takes the tone's place (the media thread turns it
+ * off), the answer turns it off in any case. A tone that cannot start
+ * leaves the call as it is: it rings silently.
  */
 static void dialtone_start(struct call *call)
 {
-	if (call->dial->dialtone)
-		log_event(LOGL_INFO, call->id, "dialtone_not_played",
-		          "reason=\"no ringback in this build\"");
+	int err;
+
+	if (!call->dial->dialtone)
+		return;
+	err = sipua_await_media(call);
+	if (err) {
+		log_event(LOGL_WARN, call->id, "dialtone_failed",
+		          "error=\"%s\"", strerror(err));
+		return;
+	}
+	media_session_ringback(call->media, true);
+	log_event(LOGL_INFO, call->id, "dialtone", "room=%s local_port=%u",
+	          call->room, media_session_port(call->media));
 }
 
 /* ---- session handlers ------------------------------------------------- */
@@ -291,7 +301,8 @@ static void early_media(struct call *call, const struct sip_msg *msg)
 	if (err) {
 		log_event(LOGL_WARN, call->id, "early_media_refused",
 		          "error=\"%s\"", strerror(err));
-		call->agent_held = false;
+		/* A dial tone's session still runs with no agent. */
+		call->agent_held = call->media_awaiting;
 		return;
 	}
 	d->early = true;
@@ -355,6 +366,9 @@ static int dial_answer(const struct sip_msg *msg, void *arg)
 		    err == ENOENT ? "no common codec" : "media start failed";
 		return err;
 	}
+	/* Answered: the room hears the callee now, whether or not it has
+	 * sent anything yet. */
+	media_session_ringback(call->media, false);
 	/* Early media ran with no agent: the room's takes over now. */
 	if (was_held) {
 		const struct agent_ops *ops;

@@ -118,6 +118,9 @@ struct call {
 	struct sipua_dial *dial; /* its dial state, owned; NULL inbound */
 	/* Early media runs without the agent until the answer. */
 	bool agent_held;
+	/* The media runs before any answer, with no address (a dial
+	 * tone): the first SDP answer updates it rather than starts it. */
+	bool media_awaiting;
 	const char *contact;     /* ours in the dialog (ua's), NULL = none */
 	struct sipua_xfer *xfer; /* the last transfer, NULL = none */
 };
@@ -178,6 +181,10 @@ bool sipua_sdp_srtp_ok(struct call *call, bool remote_offer,
                        struct sipua_srtp_refusal *r);
 /* Starts (or updates) the media and the agent from call->sdp. */
 int sipua_start_media(struct call *call);
+/* Starts an outbound call's media before any answer, with no agent and
+ * nowhere to send (media_params.await_answer), in its room, so that the
+ * room can hear a ringback; sipua_start_media then takes the answer. */
+int sipua_await_media(struct call *call);
 /* Re-INVITEs of an established call (sipsess offerh). */
 int sipua_offer_handler(struct mbuf **descp, const struct sip_msg *msg,
                         void *arg);

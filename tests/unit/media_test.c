@@ -2647,6 +2647,58 @@ TEST(ringback_to_caller)
 	return 0;
 }
 
+/*
+ * A call we dialled, before anyone answers (a dial tone in its room): no
+ * address, so nothing goes anywhere, and whatever comes in is refused (no
+ * source takes the call, no first-RTP, no timeout), even confirmed. The
+ * answer's update gives the callee the call, and the agent's audio goes
+ * there. Only such params may lack an address, and they may neither send
+ * nor receive.
+ */
+TEST(await_answer)
+{
+	struct media_params prm = {
+	    .send_pt = MEDIA_PT_PCMU, .dtmf_pt = -1, .await_answer = true};
+	const char *reason = NULL;
+
+	sa_init(&prm.raddr, AF_UNSPEC);
+	sa_init(&prm.raddr_rtcp, AF_UNSPEC);
+	CHECK_EQ(media_params_check(&prm, false, &reason), 0);
+	prm.await_answer = false;
+	CHECK_EQ(media_params_check(&prm, false, &reason), EADDRNOTAVAIL);
+	prm.await_answer = true;
+	prm.send = true;
+	CHECK_EQ(media_params_check(&prm, false, &reason), EINVAL);
+	prm.send = false;
+	prm.recv = true;
+	CHECK_EQ(media_params_check(&prm, false, &reason), EINVAL);
+	prm.recv = false;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	CHECK_EQ(sess_start(&S, &prm, greeting, 100 * FRAME), 0);
+	peer_stream(&A, S.port, MEDIA_PT_PCMU, 5, 5);
+	sleep_loop(TIMEOUT_MS + 300);
+	CHECK(peer_done(&A));
+	CHECK_EQ(A.nrx, 0);
+	CHECK_EQ(S.n_first, 0);
+	CHECK_EQ(S.n_timeout, 0);
+
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK_EQ(media_session_update(S.ms, &prm), 0);
+	WAIT(A.nrx >= 5, 500);
+	CHECK(A.nrx >= 5);
+	peer_stream(&A, S.port, MEDIA_PT_PCMU, 3, 3);
+	WAIT(S.n_first == 1 && peer_done(&A), 500);
+	CHECK_EQ(S.n_first, 1);
+	sleep_loop(60);
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.stats.wrong_source, 5);
+	CHECK_EQ(S.stats.packets_in, 3);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
 TEST(hold_sends_nothing)
 {
 	struct media_params prm;
@@ -3274,6 +3326,7 @@ int main(void)
 	RUN(events_and_timeout);
 	RUN(timeout_without_rtp);
 	RUN(hold_sends_nothing);
+	RUN(await_answer);
 	RUN(ringback_to_caller);
 	RUN(update_moves_media);
 	RUN(port_range_exhaustion);

@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { RoomServiceClient, SipClient } from 'livekit-server-sdk';
+import { AccessToken, RoomServiceClient, SipClient } from 'livekit-server-sdk';
+import { AudioStream, Room, RoomEvent, dispose } from '@livekit/rtc-node';
 import { RoomAgentDispatch, SIPTransport } from '@livekit/protocol';
 import { WebSocketServer } from 'ws';
 import {
@@ -27,6 +28,7 @@ import {
   run,
   waitUntil,
 } from './helpers.mjs';
+import { toneShare } from './phone.mjs';
 
 const TMP = tmpDir();
 let uasCount = 0;
@@ -106,6 +108,17 @@ function ulawDecode(u) {
   return sign ? 0x84 - s : s - 0x84;
 }
 
+// G.711 A-law (as Sun's g711.c): for a callee that answers PCMA.
+function alawEncode(sample) {
+  const ends = [0x1f, 0x3f, 0x7f, 0xff, 0x1ff, 0x3ff, 0x7ff, 0xfff];
+  let v = sample >> 3;
+  let mask = 0xd5;
+  if (v < 0) { mask = 0x55; v = -v - 1; }
+  const seg = ends.findIndex((e) => v <= e);
+  if (seg < 0) return 0x7f ^ mask;
+  return ((seg << 4) | ((seg < 2 ? v >> 1 : v >> seg) & 0x0f)) ^ mask;
+}
+
 async function rtpPeer() {
   const port = (await pickPorts(2, { tcp: false }));
   const sock = dgram.createSocket('udp4');
@@ -119,15 +132,15 @@ async function rtpPeer() {
   return {
     port,
     got,
-    // sends a 440 Hz tone to 127.0.0.1:dst for ms
-    stream(dst, ms) {
+    // sends a tone (440 Hz unless told) to 127.0.0.1:dst for ms
+    stream(dst, ms, hz = 440, pt = 0) {
       let seq = 1, ts = 0, n = 0;
       const total = Math.round(ms / 20);
       return new Promise((resolve) => {
         timer = setInterval(() => {
           const b = Buffer.alloc(172);
-          b[0] = 0x80; b[1] = 0; b.writeUInt16BE(seq++ & 0xffff, 2); b.writeUInt32BE(ts >>> 0, 4); b.writeUInt32BE(0x1234abcd, 8);
-          for (let i = 0; i < 160; i++) b[12 + i] = ulawEncode(Math.round(8000 * Math.sin((2 * Math.PI * 440 * (ts + i)) / 8000)));
+          b[0] = 0x80; b[1] = pt; b.writeUInt16BE(seq++ & 0xffff, 2); b.writeUInt32BE(ts >>> 0, 4); b.writeUInt32BE(0x1234abcd, 8);
+          for (let i = 0; i < 160; i++) b[12 + i] = (pt === 8 ? alawEncode : ulawEncode)(Math.round(8000 * Math.sin((2 * Math.PI * hz * (ts + i)) / 8000)));
           ts += 160;
           sock.send(b, dst, '127.0.0.1');
           if (++n >= total) { clearInterval(timer); timer = null; resolve(); }
@@ -198,6 +211,7 @@ before(async () => {
 after(async () => {
   for (const c of uasKids) { try { process.kill(-c.pid, 'SIGKILL'); } catch { /* gone */ } }
   if (server) await server.stop();
+  await dispose().catch(() => {});
 });
 
 describe('outbound calls answered', () => {
@@ -553,7 +567,7 @@ describe('early media, DTMF, limits, races', { concurrency: true }, () => {
       const afterLoud = loudPackets(rtp.got, answeredAt + 300);
       assert.equal(before, 0, 'no agent talked before the answer');
       assert.ok(afterLoud >= 30, `the agent echoes once answered: ${afterLoud} loud packets`);
-      assert.equal(callEvents(callId, 'dialtone_not_played').length, 1, 'playDialtone taken and said');
+      assert.equal(callEvents(callId, 'dialtone').length, 1, 'playDialtone: the ringback started');
       assert.equal((await rooms.getParticipant('out-early', 'e')).attributes['sip.callStatus'], 'active');
       await rooms.deleteRoom('out-early');
       const res = await callee.done;
@@ -627,6 +641,121 @@ describe('early media, DTMF, limits, races', { concurrency: true }, () => {
       callee.kill();
     }
   });
+});
+
+// ---- the dial tone in the room --------------------------------------------
+
+// A WebRTC listener (LiveKit's rtc-node) in the room: every 10 ms frame it
+// hears the callee's track, with when it came.
+async function listener(roomName, identity) {
+  const at = new AccessToken(API_KEY, API_SECRET, { identity: `ear-${roomName}`, ttl: '5m' });
+  at.addGrant({ roomJoin: true, room: roomName });
+  const room = new Room();
+  const frames = [];
+  let reading = true;
+  const subscribed = new Promise((resolve) => room.on(RoomEvent.TrackSubscribed, (track, _pub, p) => {
+    if (p.identity !== identity) return;
+    resolve();
+    (async () => {
+      const reader = new AudioStream(track, 8000, 1).getReader();
+      while (reading) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        frames.push({ at: Date.now(), pcm: Int16Array.from(value.data) });
+      }
+      reader.releaseLock();
+    })().catch(() => {});
+  }));
+  await room.connect(`ws://127.0.0.1:${server.httpPort}`, await at.toJwt(), { autoSubscribe: true, dynacast: false });
+  return {
+    frames,
+    subscribed,
+    async close() { reading = false; await room.disconnect().catch(() => {}); },
+  };
+}
+
+const concat = (frames) => {
+  const out = new Int16Array(frames.reduce((n, f) => n + f.pcm.length, 0));
+  let o = 0;
+  for (const f of frames) { out.set(f.pcm, o); o += f.pcm.length; }
+  return out;
+};
+const rms = (pcm) => Math.sqrt(pcm.reduce((e, x) => e + x * x, 0) / (pcm.length || 1));
+const loud = (frames) => frames.filter((f) => rms(f.pcm) > 300);
+// The share of freqs in pcm, over 100 ms windows (whole periods of 440 and
+// 480 Hz, 10 Hz apart from the bins): the median window's.
+function windowShare(pcm, freqs) {
+  const shares = [];
+  for (let o = 0; o + 800 <= pcm.length; o += 800) {
+    const w = pcm.subarray(o, o + 800);
+    shares.push(freqs.reduce((a, f) => a + toneShare(w, 8000, f), 0));
+  }
+  shares.sort((a, b) => a - b);
+  return shares.length ? shares[shares.length >> 1] : 0;
+}
+
+describe('play_dialtone: the room hears a ringback while the callee rings', { concurrency: true }, () => {
+  // The callee rings 3 s, answers, then sends 1 kHz: the listener joined
+  // the room before the dial hears 440 + 480 Hz (2 s on, then off) while
+  // it rings when playDialtone is set, nothing without it, and the callee
+  // (not the tone) once answered. With the tone the callee answers PCMA,
+  // the other law than the room's track was made with before the answer.
+  for (const dialtone of [true, false]) {
+    test(dialtone ? 'playDialtone: 440 + 480 Hz until the answer, then the callee' : 'without playDialtone: no tone while it rings', async () => {
+      const roomName = dialtone ? 'out-tone' : 'out-notone';
+      const rtp = await rtpPeer();
+      const pt = dialtone ? 8 : 0;
+      const callee = await uas('uas_ring_answer.xml', { rtp_port: rtp.port, codec: pt, codec_name: dialtone ? 'PCMA' : 'PCMU' });
+      let ear = null;
+      try {
+        const id = await trunk(`127.0.0.1:${callee.port}`);
+        await rooms.createRoom({ name: roomName, emptyTimeout: 30 });
+        ear = await listener(roomName, 'ringing');
+        const t0 = Date.now();
+        await sip.createSipParticipant(id, dialtone ? '+15552220095' : '+15552220096', roomName, { waitUntilAnswered: true, participantIdentity: 'ringing', playDialtone: dialtone });
+        const dial = server.events('dial').find((e) => e.room === roomName);
+        const answeredAt = Date.parse(callEvents(dial.call_id, 'answered')[0].ts);
+        assert.ok(answeredAt - t0 >= 2500, `rang ${answeredAt - t0} ms`);
+        const media = callEvents(dial.call_id, 'media').at(-1);
+        assert.equal(media.codec, dialtone ? 'PCMA' : 'PCMU');
+        const talking = rtp.stream(media.local_port, 2000, 1000, pt);
+        await talking;
+        await sleep(300);
+        const ringing = ear.frames.filter((f) => f.at < answeredAt);
+        const answered = ear.frames.filter((f) => f.at > answeredAt + 400);
+        if (dialtone) {
+          await ear.subscribed;
+          const tone = concat(loud(ringing));
+          assert.ok(tone.length >= 8000 * 0.8, `heard ${tone.length / 8} ms of tone while it rang (${ringing.length} frames)`);
+          const share = windowShare(tone, [440, 480]);
+          assert.ok(share > 0.8, `440 + 480 Hz are ${(share * 100).toFixed(1)} % of the tone`);
+          // the cadence: 2 s on, then off until the answer at 3 s
+          assert.ok(tone.length <= 8000 * 2.2, `heard ${tone.length / 8} ms of tone: 2 s on, 4 s off`);
+          assert.equal(callEvents(dial.call_id, 'dialtone').length, 1);
+        } else {
+          assert.equal(loud(ringing).length, 0, `no tone while it rang: ${loud(ringing).length} loud frames`);
+          assert.equal(callEvents(dial.call_id, 'dialtone').length, 0);
+        }
+        const after = concat(loud(answered));
+        assert.ok(after.length >= 8000, `the callee heard in the room once answered: ${after.length / 8} ms`);
+        // a clean 1 kHz at the level sent (8000 peak): the other law read
+        // as the track's would be loud and full of harmonics
+        assert.ok(windowShare(after, [1000]) > 0.99, `1 kHz is ${(windowShare(after, [1000]) * 100).toFixed(2)} %`);
+        assert.ok(rms(after) > 4500 && rms(after) < 7000, `the callee's level: rms ${rms(after).toFixed(0)}`);
+        const rb = windowShare(after, [440, 480]);
+        assert.ok(rb < 0.05, `no ringback once answered: ${(rb * 100).toFixed(1)} %`);
+        await rooms.deleteRoom(roomName);
+        const res = await callee.done;
+        assert.equal(res.code, 0, res.why);
+        const end = await waitUntil(() => callEvents(dial.call_id, 'call_end')[0], { what: 'call_end' });
+        assert.ok(end.packets_in >= 80, `packets_in ${end.packets_in}`);
+      } finally {
+        await ear?.close();
+        callee.kill();
+        rtp.close();
+      }
+    });
+  }
 });
 
 describe('shutdown while it rings', () => {
