@@ -9,7 +9,11 @@
 # stalled connection is still open: the INVITE arrives over TLS, the call is
 # answered and what baresip hears is what it said, cross-correlation
 # > 0.5; a capture of the TLS port holds a TLS handshake and no plaintext
-# SIP), bad_key (a key that does not match the certificate, an unreadable
+# SIP), outbound_tls (an outbound trunk over TLS to a baresip callee
+# listening on TLS, CreateSIPParticipant by curl with a `voxgate token` JWT:
+# answered, the callee's recording is the echo of its speech, its TLS port
+# carried a handshake and no plaintext SIP), bad_key (a key that
+# does not match the certificate, an unreadable
 # certificate, a key without a certificate, a registration over TLS without
 # a certificate: the server does not start, exit code 2, and the message
 # names the setting and the file).
@@ -18,11 +22,12 @@
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_need baresip openssl sox soxi espeak-ng dumpcap tshark perl
+vg_need baresip openssl sox soxi espeak-ng dumpcap tshark perl curl jq
 vg_build_tool xcorr || vg_abort "cannot build build/tools/xcorr"
 vg_speech_fixture || vg_abort "fixture: $VG_REASON"
 
 CALL_SECS=5
+CALLEE_SECS=7
 CERT=$VG_TMP/cert.pem
 KEY=$VG_TMP/key.pem
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
@@ -32,9 +37,29 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other \
 	-keyout "$VG_TMP/other.key" -out "$VG_TMP/other.pem" \
 	>>"$VG_TMP/openssl.log" 2>&1 || vg_abort "openssl req failed"
 
+# the callee's certificate: baresip reads the chain and the key from one
+# file (voxgate does not verify a trunk's certificate: libre 1.1.0)
+cat "$CERT" "$KEY" >"$VG_TMP/callee.pem"
+
+API_KEY=tlskey
+API_SECRET="tls-test-secret-at-least-32-chars-long"
 vg_pick_port_into TLS_PORT 1 || vg_abort "no port"
+vg_pick_port_into VG_HTTP_PORT 1 || vg_abort "no port"
 vg_server_start --sip_tls_cert "$CERT" --sip_tls_key "$KEY" \
-	--sip_tls_port "$TLS_PORT" || vg_abort "server did not start: $VG_REASON"
+	--sip_tls_port "$TLS_PORT" --http_port "$VG_HTTP_PORT" \
+	--keys "$API_KEY: $API_SECRET" || vg_abort "server did not start: $VG_REASON"
+TOKEN=$("$VG_BIN" token create --api-key "$API_KEY" --api-secret "$API_SECRET" \
+	--sip-admin --sip-call --ttl 1h 2>/dev/null) || vg_abort "token create failed"
+
+# twirp METHOD JSON: POST to the SIP service; the body goes to VG_TW_OUT,
+# the status to VG_TW_CODE.
+twirp() {
+	local out=$VG_CDIR/twirp.out
+	VG_TW_CODE=$(curl -s -o "$out" -w '%{http_code}' --max-time 20 \
+		-H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+		-d "$2" "http://127.0.0.1:$VG_HTTP_PORT/twirp/livekit.SIP/$1")
+	VG_TW_OUT=$(cat "$out" 2>/dev/null)
+}
 
 # Held open across the cases: the stalled handshake.
 STALLED=
@@ -79,7 +104,7 @@ case_tls_garbage() {
 
 case_inbound_tls() {
 	local dir=$VG_CDIR/caller src=$VG_CDIR/mic.wav pcap=$VG_CDIR/tls.pcapng
-	local line dec_s plain
+	local line dec_s
 	vg_need_server || return 1
 	sox -D "$VG_SPEECH" "$src" pad 0 "$CALL_SECS" || return 1
 	vg_baresip_config "$dir" "$src" || return 1
@@ -113,21 +138,131 @@ case_inbound_tls() {
 		return 1
 	}
 	# the port carried a TLS handshake, and no SIP in the clear
-	[ "$(tshark -r "$pcap" -d "tcp.port==$TLS_PORT,tls" -Y tls.handshake.type==1 2>/dev/null | grep -c .)" -ge 1 ] || {
-		vg_reason "no TLS ClientHello in the capture of the TLS port"
+	no_plain_sip "$pcap" "$TLS_PORT"
+}
+
+# callee_tls DIR MEDIAENC: a baresip callee (answermode=auto) listening on
+# TLS at 127.0.0.1:CALLEE_TLS (its SIP port + 1), speaking the sentence
+# (CALLEE_SRC); MEDIAENC "" is plain RTP, else baresip's mediaenc (srtp-mand).
+# It runs in the background (CALLEE_PID) until it quits (BYE) after
+# CALLEE_SECS.
+callee_tls() {
+	local dir=$1 acc i
+	CALLEE_SRC=$dir.mic.wav
+	sox -D "$VG_SPEECH" "$CALLEE_SRC" pad 0 "$CALL_SECS" || return 1
+	vg_baresip_config "$dir" "$CALLEE_SRC" || return 1
+	CALLEE_TLS=$((VG_BS_SIP_PORT + 1))
+	echo "sip_certificate		$VG_TMP/callee.pem" >>"$dir/config"
+	acc="<sip:desk@127.0.0.1:$CALLEE_TLS;transport=tls>;regint=0;answermode=auto;audio_codecs=PCMU"
+	if [ -n "$2" ]; then
+		echo "module			srtp.so" >>"$dir/config"
+		acc="$acc;mediaenc=$2"
+	fi
+	echo "$acc" >"$dir/accounts"
+	(cd "$dir" && exec timeout -k 2 $((CALLEE_SECS + 10)) baresip -f "$dir" \
+		-t "$CALLEE_SECS" \
+		</dev/null >"$dir/baresip.log" 2>&1) &
+	CALLEE_PID=$!
+	vg_track "$CALLEE_PID"
+	for ((i = 0; i < 50; i++)); do
+		grep -q 'baresip is ready' "$dir/baresip.log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	vg_reason "the baresip callee did not start: $(tail -c 300 "$dir/baresip.log")"
+	return 1
+}
+
+# dial_out ENCRYPTION: an outbound trunk over TLS to the callee with that
+# mediaEncryption, and a CreateSIPParticipant that waits for the answer
+# (into room out-$VG_CASE).
+dial_out() {
+	local id
+	twirp CreateSIPOutboundTrunk \
+		"{\"trunk\":{\"name\":\"$VG_CASE\",\"address\":\"127.0.0.1:$CALLEE_TLS\",\"transport\":\"SIP_TRANSPORT_TLS\",\"numbers\":[\"+15550001111\"],\"mediaEncryption\":\"$1\"}}"
+	id=$(jq -r '.sip_trunk_id // .sipTrunkId // empty' <<<"$VG_TW_OUT" 2>/dev/null)
+	if [ "$VG_TW_CODE" != 200 ] || [ -z "$id" ]; then
+		vg_reason "CreateSIPOutboundTrunk: $VG_TW_CODE $VG_TW_OUT"
+		return 1
+	fi
+	twirp CreateSIPParticipant \
+		"{\"sip_trunk_id\":\"$id\",\"sip_call_to\":\"desk\",\"room_name\":\"out-$VG_CASE\",\"participant_identity\":\"desk\",\"wait_until_answered\":true}"
+	[ "$VG_TW_CODE" = 200 ] || {
+		vg_reason "CreateSIPParticipant: $VG_TW_CODE $VG_TW_OUT"
 		return 1
 	}
-	tshark -r "$pcap" -T fields -e tcp.payload 2>/dev/null |
+}
+
+# callee_heard_echo DIR: the callee quit, its call ended by its BYE, and
+# what it recorded is the echo agent's return of its own speech.
+callee_heard_echo() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$CALLEE_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -q 'Call established' "$1/baresip.log" || {
+		vg_reason "the callee never established the call: $(grep -i -m 3 'call\|tls\|error' "$1/baresip.log" | tr '\n' ' ')"
+		return 1
+	}
+	vg_call_end_check callee 5 || return 1
+	vg_baresip_recordings "$1"
+	[ -s "$VG_BS_DEC" ] || {
+		vg_reason "the callee recorded nothing received"
+		return 1
+	}
+	vg_xcorr -w 500 -m 1000 "$CALLEE_SRC" "$VG_BS_DEC" || return 1
+	echo "# $VG_CASE: the callee heard $(soxi -D "$VG_BS_DEC") s, its speech vs dec.wav corr=$VG_CORR lag_ms=$VG_LAG_MS"
+	vg_fcmp "$VG_CORR" ">" 0.5 || {
+		vg_reason "what the callee heard is not the echo of what it said: corr=$VG_CORR"
+		return 1
+	}
+}
+
+# no_plain_sip PCAP PORT: the capture of PORT holds a TLS handshake and no
+# SIP in the clear.
+no_plain_sip() {
+	local plain
+	[ "$(tshark -r "$1" -d "tcp.port==$2,tls" -Y tls.handshake.type==1 2>/dev/null | grep -c .)" -ge 1 ] || {
+		vg_reason "no TLS ClientHello in the capture of port $2"
+		return 1
+	}
+	tshark -r "$1" -T fields -e tcp.payload 2>/dev/null |
 		perl -ne 's/[^0-9a-fA-F]//g; print pack("H*", $_)' >"$VG_CDIR/tls.bytes"
 	[ "$(stat -c %s "$VG_CDIR/tls.bytes")" -ge 1000 ] || {
-		vg_reason "the capture of the TLS port holds only $(stat -c %s "$VG_CDIR/tls.bytes") bytes"
+		vg_reason "the capture of port $2 holds only $(stat -c %s "$VG_CDIR/tls.bytes") bytes"
 		return 1
 	}
 	plain=$(grep -a -c -E 'INVITE sip:|SIP/2\.0 200|CSeq:' "$VG_CDIR/tls.bytes")
 	[ "$plain" = 0 ] || {
-		vg_reason "$plain plaintext SIP lines crossed the TLS port"
+		vg_reason "$plain plaintext SIP lines crossed port $2"
 		return 1
 	}
+}
+
+case_outbound_tls() {
+	local dir=$VG_CDIR/callee pcap=$VG_CDIR/tls.pcapng line
+	vg_need_server || return 1
+	callee_tls "$dir" "" || return 1
+	vg_capture_start "$pcap" "tcp port $CALLEE_TLS" || return 1
+	dial_out SIP_MEDIA_ENCRYPT_DISABLE || {
+		vg_capture_stop
+		return 1
+	}
+	callee_heard_echo "$dir"
+	local rc=$?
+	vg_capture_stop
+	[ "$rc" = 0 ] || return 1
+	line=$(vg_events dial | head -n 1)
+	[ "$(vg_jfield "$line" transport)" = tls ] || {
+		vg_reason "the call was not dialled over TLS: $line"
+		return 1
+	}
+	line=$(vg_events media | tail -n 1)
+	[ "$(vg_jfield "$line" srtp)" = off ] || {
+		vg_reason "a DISABLE trunk's media: $line"
+		return 1
+	}
+	no_plain_sip "$pcap" "$CALLEE_TLS"
 }
 
 # start_fails REASON_REGEX ARGS...: the server must exit 2 at once with a
@@ -159,6 +294,7 @@ case_bad_key() {
 
 vg_case tls_garbage case_tls_garbage
 vg_case inbound_tls case_inbound_tls
+vg_case outbound_tls case_outbound_tls
 vg_case bad_key case_bad_key
 [ -n "$STALLED" ] && vg_kill_pid "$STALLED" 1
 vg_server_stop_case clean_exit
