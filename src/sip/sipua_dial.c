@@ -60,6 +60,7 @@ struct sipua_dial {
 	char dtmf[OUTBOUND_DTMF_MAX + 1];
 	size_t dtmf_pos;
 	const char *bad_answer; /* why the 2xx's SDP could not be taken */
+	char bad_srtp[128];     /* its words when SRTP was why */
 	bool ringing, early;
 	bool dialtone; /* play_dialtone: the room hears a ringback */
 };
@@ -356,7 +357,12 @@ static int dial_answer(const struct sip_msg *msg, void *arg)
 		return EPROTO;
 	}
 	if (!sipua_sdp_srtp_ok(call, false, &sr)) {
-		d->bad_answer = sr.reason;
+		/* What the API caller reads: the policy that refused, then
+		 * what was wrong with the answer. */
+		snprintf(d->bad_srtp, sizeof(d->bad_srtp), "%s (answer: %s)",
+		         sr.warn_text ? sr.warn_text : "SRTP refused",
+		         sr.reason);
+		d->bad_answer = d->bad_srtp;
 		return EPROTO;
 	}
 	call->agent_held = false;

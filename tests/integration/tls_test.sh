@@ -12,7 +12,9 @@
 # SIP), outbound_tls (an outbound trunk over TLS to a baresip callee
 # listening on TLS, CreateSIPParticipant by curl with a `voxgate token` JWT:
 # answered, the callee's recording is the echo of its speech, its TLS port
-# carried a handshake and no plaintext SIP), bad_key (a key that
+# carried a handshake and no plaintext SIP), outbound_srtp (the same with a
+# REQUIRE trunk and a callee that insists on SRTP: keyed with SDES, the echo
+# heard, the RTP payloads on the wire not the speech), bad_key (a key that
 # does not match the certificate, an unreadable
 # certificate, a key without a certificate, a registration over TLS without
 # a certificate: the server does not start, exit code 2, and the message
@@ -265,6 +267,59 @@ case_outbound_tls() {
 	no_plain_sip "$pcap" "$CALLEE_TLS"
 }
 
+# A REQUIRE trunk to a callee that insists on SRTP, over TLS as a carrier
+# would: keyed with SDES, the echo heard, and the RTP payloads on the wire
+# (both ways) not the speech in the clear.
+case_outbound_srtp() {
+	local dir=$VG_CDIR/callee pcap=$VG_CDIR/rtp.pcapng line srtp tx rx
+	vg_need_server || return 1
+	[ -f /usr/lib/baresip/modules/srtp.so ] || {
+		vg_reason "baresip's srtp module is missing"
+		return 1
+	}
+	callee_tls "$dir" srtp-mand || return 1
+	vg_capture_start "$pcap" "udp portrange $VG_BS_RTP_LO-$VG_BS_RTP_HI" || return 1
+	dial_out SIP_MEDIA_ENCRYPT_REQUIRE || {
+		vg_capture_stop
+		return 1
+	}
+	callee_heard_echo "$dir"
+	local rc=$?
+	vg_capture_stop
+	[ "$rc" = 0 ] || return 1
+	line=$(vg_events media | tail -n 1)
+	srtp=$(vg_jfield "$line" srtp)
+	[[ $srtp == AES_CM_128_HMAC_SHA1_* ]] || {
+		vg_reason "the call's media is not SRTP: $line"
+		return 1
+	}
+	if [ "$(vg_jfield "$VG_CALL_END" packets_in)" -lt 200 ] ||
+		[ "$(vg_jfield "$VG_CALL_END" srtp_auth_fail)" -gt 1 ]; then
+		vg_reason "packets failed authentication: $VG_CALL_END"
+		return 1
+	fi
+	vg_rtp_timeline "$pcap" "$VG_BS_RTP_LO" "$VG_BS_RTP_HI" \
+		"$VG_CDIR/wire-tx.ul" "$VG_CDIR/wire-rx.ul" || return 1
+	if ! sox -D -t ul -r 8000 -c 1 "$VG_CDIR/wire-tx.ul" -b 16 -e signed-integer "$VG_CDIR/wire-tx.wav" ||
+		! sox -D -t ul -r 8000 -c 1 "$VG_CDIR/wire-rx.ul" -b 16 -e signed-integer "$VG_CDIR/wire-rx.wav"; then
+		vg_reason "sox could not read the captured payloads"
+		return 1
+	fi
+	vg_xcorr -w 500 -m 1000 "$CALLEE_SRC" "$VG_CDIR/wire-tx.wav" || return 1
+	tx=$VG_CORR
+	vg_xcorr -w 500 -m 1000 "$CALLEE_SRC" "$VG_CDIR/wire-rx.wav" || return 1
+	rx=$VG_CORR
+	echo "# $VG_CASE: suite $srtp; $VG_TX_COUNT packets from the callee, $VG_RX_COUNT to it; payloads vs the speech: from corr=$tx, to corr=$rx"
+	[ "$VG_RX_COUNT" -ge 150 ] || {
+		vg_reason "only $VG_RX_COUNT packets to the callee"
+		return 1
+	}
+	if vg_fcmp "$tx" ">" 0.2 || vg_fcmp "$rx" ">" 0.2; then
+		vg_reason "the RTP payloads on the wire are the speech in the clear (from $tx, to $rx)"
+		return 1
+	fi
+}
+
 # start_fails REASON_REGEX ARGS...: the server must exit 2 at once with a
 # message matching REASON_REGEX.
 start_fails() {
@@ -295,6 +350,7 @@ case_bad_key() {
 vg_case tls_garbage case_tls_garbage
 vg_case inbound_tls case_inbound_tls
 vg_case outbound_tls case_outbound_tls
+vg_case outbound_srtp case_outbound_srtp
 vg_case bad_key case_bad_key
 [ -n "$STALLED" ] && vg_kill_pid "$STALLED" 1
 vg_server_stop_case clean_exit

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <jansson.h>
 
 #include "sip/outbound.h"
@@ -129,6 +130,87 @@ TEST(inline_trunk)
 	CHECK(strstr(why, "sipNumber") != NULL);
 	CHECK_EQ(parse("{'sipCallTo':'+1','roomName':'r'}", NULL, &oc, &why),
 	         EINVAL);
+	return 0;
+}
+
+/* SRTP on the call: the stronger of the trunk's mediaEncryption and the
+ * request's (its deprecated mediaEncryption or media.encryption, as the
+ * Node SDK sends it), by name or number; anything else refused. */
+TEST(encryption)
+{
+	static const struct {
+		const char *trunk_enc; /* the stored trunk's, "" = none */
+		const char *req_enc;   /* the request's members, "" = none */
+		enum sdes_policy want;
+	} ok[] = {
+	    {"", "", SDES_DISABLE},
+	    {"'SIP_MEDIA_ENCRYPT_REQUIRE'", "", SDES_REQUIRE},
+	    {"'SIP_MEDIA_ENCRYPT_ALLOW'", "", SDES_ALLOW},
+	    {"1", "", SDES_ALLOW},
+	    {"null", "", SDES_DISABLE},
+	    {"'SIP_MEDIA_ENCRYPT_ALLOW'",
+	     ",'media':{'encryption':'SIP_MEDIA_ENCRYPT_REQUIRE'}",
+	     SDES_REQUIRE},
+	    {"'SIP_MEDIA_ENCRYPT_DISABLE'", ",'mediaEncryption':2",
+	     SDES_REQUIRE},
+	    /* a request cannot weaken its trunk */
+	    {"'SIP_MEDIA_ENCRYPT_REQUIRE'",
+	     ",'media':{'encryption':'SIP_MEDIA_ENCRYPT_DISABLE'}",
+	     SDES_REQUIRE},
+	    {"'SIP_MEDIA_ENCRYPT_REQUIRE'",
+	     ",'mediaEncryption':'SIP_MEDIA_ENCRYPT_ALLOW'", SDES_REQUIRE},
+	    {"", ",'media':{'encryption':'SIP_MEDIA_ENCRYPT_ALLOW'}",
+	     SDES_ALLOW},
+	};
+	static const struct {
+		const char *trunk_enc, *req_enc;
+	} bad[] = {
+	    {"'SIP_MEDIA_ENCRYPT_REQUIRED'", ""},
+	    {"3", ""},
+	    {"-1", ""},
+	    {"true", ""},
+	    {"'require'", ""},
+	    {"", ",'mediaEncryption':'SIP_MEDIA_ENCRYPT_MAYBE'"},
+	    {"", ",'media':{'encryption':7}"},
+	    {"'SIP_MEDIA_ENCRYPT_ALLOW'", ",'media':{'encryption':{}}"},
+	};
+	struct outbound_call oc;
+	const char *why;
+	char req[256], trunk[512];
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(req, sizeof(req),
+		         "{'sipCallTo':'+1','roomName':'r'%s}", ok[i].req_enc);
+		snprintf(trunk, sizeof(trunk),
+		         "{'address':'h','numbers':['+2']%s%s}",
+		         ok[i].trunk_enc[0] ? ",'mediaEncryption':" : "",
+		         ok[i].trunk_enc);
+		if (parse(req, trunk, &oc, &why))
+			TEST_FAIL("encryption", "case %zu refused: %s", i, why);
+		if (oc.encryption != ok[i].want)
+			TEST_FAIL("encryption", "case %zu: %d, want %d", i,
+			          (int)oc.encryption, (int)ok[i].want);
+		outbound_reset(&oc);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(req, sizeof(req),
+		         "{'sipCallTo':'+1','roomName':'r'%s}", bad[i].req_enc);
+		snprintf(trunk, sizeof(trunk),
+		         "{'address':'h','numbers':['+2']%s%s}",
+		         bad[i].trunk_enc[0] ? ",'mediaEncryption':" : "",
+		         bad[i].trunk_enc);
+		if (parse(req, trunk, &oc, &why) != EINVAL)
+			TEST_FAIL("encryption", "bad case %zu taken", i);
+		CHECK(why && strstr(why, "SIP_MEDIA_ENCRYPT_REQUIRE") != NULL);
+	}
+	/* an inline trunk's, too */
+	CHECK_EQ(parse("{'sipCallTo':'+1','sipNumber':'+2','roomName':'r',"
+	               "'trunk':{'hostname':'h','mediaEncryption':"
+	               "'SIP_MEDIA_ENCRYPT_REQUIRE'}}",
+	               NULL, &oc, &why),
+	         0);
+	CHECK_EQ(oc.encryption, SDES_REQUIRE);
+	outbound_reset(&oc);
 	return 0;
 }
 
@@ -327,6 +409,7 @@ int main(void)
 	RUN(defaults);
 	RUN(fields);
 	RUN(inline_trunk);
+	RUN(encryption);
 	RUN(random_number);
 	RUN(bad_numbers);
 	RUN(bad_fields);

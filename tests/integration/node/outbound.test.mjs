@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { AccessToken, RoomServiceClient, SipClient } from 'livekit-server-sdk';
 import { AudioStream, Room, RoomEvent, dispose } from '@livekit/rtc-node';
-import { RoomAgentDispatch, SIPTransport } from '@livekit/protocol';
+import { RoomAgentDispatch, SIPMediaEncryption, SIPTransport } from '@livekit/protocol';
 import { WebSocketServer } from 'ws';
 import {
   API_KEY,
@@ -441,6 +441,32 @@ describe('outbound calls that fail', { concurrency: true }, () => {
       callee.kill();
     }
   });
+
+  // SRTP required (the trunk's mediaEncryption, or the request's on a trunk
+  // that does not ask for it) and a callee whose answer has no key: our
+  // offer is RTP/SAVP with a=crypto, its answer plain RTP/AVP.
+  for (const [what, trunkEnc, reqEnc, room] of [
+    ['a REQUIRE trunk', SIPMediaEncryption.SIP_MEDIA_ENCRYPT_REQUIRE, undefined, 'out-srtp-trunk'],
+    ['a request asking REQUIRE on an ALLOW trunk', SIPMediaEncryption.SIP_MEDIA_ENCRYPT_ALLOW, SIPMediaEncryption.SIP_MEDIA_ENCRYPT_REQUIRE, 'out-srtp-req'],
+  ]) {
+    test(`${what}, a plain answer: ACK then BYE, failed_precondition 488 saying SRTP is required`, async () => {
+      const callee = await uas('uas_answer.xml', { rtp_port: 9 });
+      try {
+        const id = await trunk(`127.0.0.1:${callee.port}`, { mediaEncryption: trunkEnc });
+        const err = await expectSipError(sip.createSipParticipant(id, '+15552220041', room, { waitUntilAnswered: true, participantIdentity: 'plain', media: reqEnc === undefined ? undefined : { encryption: reqEnc } }), { code: 'failed_precondition', sipCode: 488, msg: /488 SRTP required \(answer: no a=crypto\)/ });
+        assert.equal(err.metadata?.sip_status, 'SRTP required (answer: no a=crypto)', describeError(err));
+        const dial = server.events('dial').find((e) => e.room === room);
+        assert.equal(callEvents(dial.call_id, 'srtp_refused').length, 1, 'srtp_refused logged');
+        assert.equal(callEvents(dial.call_id, 'media').length, 0, 'no media started');
+        const res = await callee.done;
+        assert.equal(res.code, 0, res.why);
+        assert.deepEqual(res.received.filter((x) => x === 'ACK' || x === 'BYE'), ['ACK', 'BYE'], res.why);
+        assert.match(res.messages, /m=audio \d+ RTP\/SAVP [^\n]*\n(?:[^\n]*\n)*?a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:/, 'the offer was SRTP');
+      } finally {
+        callee.kill();
+      }
+    });
+  }
 
   test('TCP to a closed port: unavailable, connection refused, at once', async () => {
     const [closed] = [await pickPorts(1)];
