@@ -22,6 +22,7 @@
 # Environment:
 #   BENCH_QUICK=1          short runs, small counts (a few minutes)
 #   BENCH_ONLY="a b c d e v n f" run only some of the benchmarks
+#   BENCH_RATIO_SRTP="80 32"  the SRTP suites of (c)'s server rows ("" = plain only)
 #   BENCH_TARGET=stand-in  SIPp's built-in UAS with -rtp_echo instead of
 #                          voxgate (to check this script, not to measure)
 #   BENCH_LEVELS="100 250 500 1000"  BENCH_HOLD=60  BENCH_RAMP_CPS=200
@@ -662,8 +663,9 @@ case " $ONLY " in *" c "*)
 	bench_ratio_echo
 	bench_ratio_server "$TARGET"
 	if [ "$TARGET" = voxgate ]; then
-		bench_ratio_server "voxgate SRTP _80" 80
-		bench_ratio_server "voxgate SRTP _32" 32
+		for s in ${BENCH_RATIO_SRTP-80 32}; do
+			bench_ratio_server "voxgate SRTP _$s" "$s"
+		done
 	fi
 	;;
 esac
