@@ -342,11 +342,34 @@ int sipua_start_agent(struct call *call, const struct agent_ops **opsp,
 	return (*opsp)->start(statep, &info, assets);
 }
 
+/* The call's agent and media session, started with mp. */
+static int media_begin(struct call *call, const struct media_params *mp)
+{
+	const struct agent_ops *ops;
+	void *state = NULL;
+	int err = sipua_start_agent(call, &ops, &state);
+
+	if (err)
+		return err;
+	/* A room that already carries WebRTC audio runs on one thread: the
+	 * call joins it there. */
+	if (call->participant)
+		media_room_home(room_media(participant_room(call->participant)),
+		                call->media);
+	err = media_session_start(call->media, mp, ops, state);
+	if (err) {
+		ops->stop(state);
+		return err;
+	}
+	call->agent_ops = ops;
+	call->agent_state = state;
+	call->media_started = true;
+	return 0;
+}
+
 int sipua_start_media(struct call *call)
 {
 	struct media_params mp;
-	const struct agent_ops *ops;
-	void *state = NULL;
 	int err;
 
 	err = sdp_params(call, &mp);
@@ -357,29 +380,13 @@ int sipua_start_media(struct call *call)
 	if (call->media_awaiting) {
 		/* The first answer: the session knows the callee now. */
 		err = media_session_update(call->media, &mp);
-		if (err)
-			return err;
-		call->media_awaiting = false;
-		goto started;
+		if (!err)
+			call->media_awaiting = false;
+	} else {
+		err = media_begin(call, &mp);
 	}
-
-	err = sipua_start_agent(call, &ops, &state);
 	if (err)
 		return err;
-	/* A room that already carries WebRTC audio runs on one thread: the
-	 * call joins it there. */
-	if (call->participant)
-		media_room_home(room_media(participant_room(call->participant)),
-		                call->media);
-	err = media_session_start(call->media, &mp, ops, state);
-	if (err) {
-		ops->stop(state);
-		return err;
-	}
-	call->agent_ops = ops;
-	call->agent_state = state;
-	call->media_started = true;
-started:
 	if (mp.srtp.on)
 		call->ua->srtp.calls++;
 	/* The room's WebRTC side takes the call's audio from here. */
@@ -402,8 +409,6 @@ int sipua_await_media(struct call *call)
 	    .dtmf_pt = -1,
 	    .await_answer = true,
 	};
-	const struct agent_ops *ops;
-	void *state = NULL;
 	bool held = call->agent_held;
 	int err;
 
@@ -413,22 +418,11 @@ int sipua_await_media(struct call *call)
 	sa_init(&mp.raddr_rtcp, AF_UNSPEC);
 	/* Nobody to talk to: the agent starts at the answer. */
 	call->agent_held = true;
-	err = sipua_start_agent(call, &ops, &state);
-	call->agent_held = held;
-	if (err)
-		return err;
-	if (call->participant)
-		media_room_home(room_media(participant_room(call->participant)),
-		                call->media);
-	err = media_session_start(call->media, &mp, ops, state);
+	err = media_begin(call, &mp);
 	if (err) {
-		ops->stop(state);
+		call->agent_held = held;
 		return err;
 	}
-	call->agent_ops = ops;
-	call->agent_state = state;
-	call->agent_held = true;
-	call->media_started = true;
 	call->media_awaiting = true;
 	if (call->participant)
 		participant_set_media(call->participant, call->media);
