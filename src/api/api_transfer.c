@@ -8,18 +8,15 @@
  * the api going first forgets them on both sides.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "api/api_int.h"
 #include "core/id.h"
 #include "core/libre.h"
+#include "sip/outbound.h"
 #include "sip/sipua_xfer.h"
 #include "sip/sipx.h"
 #include "core/log.h"
-
-/* LiveKit's RPC waits at most 80 s for a dial (livekit-compat §4). */
-#define RINGING_MAX_MS 80000
 
 struct pending_xfer {
 	struct le le;
@@ -64,35 +61,6 @@ static void transfer_h(bool final, int err, uint16_t code, const char *reason,
 		                                    : "the transfer failed");
 	}
 	mem_deref(px);
-}
-
-/* A protobuf-JSON Duration ("30s", "1.5s") or a number of seconds, into
- * ms within (0, RINGING_MAX_MS]; absent is 0 (the default). */
-static int ringing_ms(const json_t *v, uint32_t *ms)
-{
-	double s;
-	char *end;
-
-	*ms = 0;
-	if (!v || json_is_null(v))
-		return 0;
-	if (json_is_number(v)) {
-		s = json_number_value(v);
-	} else if (json_is_string(v)) {
-		const char *str = json_string_value(v);
-
-		if (!str[0])
-			return 0;
-		s = strtod(str, &end);
-		if (end == str || strcmp(end, "s"))
-			return EINVAL;
-	} else {
-		return EINVAL;
-	}
-	if (!isfinite(s) || s < 0 || s * 1000 > RINGING_MAX_MS)
-		return ERANGE;
-	*ms = (uint32_t)(s * 1000);
-	return 0;
 }
 
 static int code_of(int err, const char **code)
@@ -145,10 +113,12 @@ void api_transfer_participant(struct call_ctx *c)
 		api_twirp_error(c->conn, "invalid_argument", why);
 		return;
 	}
-	if (ringing_ms(json_object_get(c->req, "ringingTimeout"), &ms)) {
+	/* As CreateSIPParticipant reads it: longer is the longest. */
+	if (outbound_duration_ms(json_object_get(c->req, "ringingTimeout"),
+	                         OUTBOUND_RINGING_MAX_MS, &ms)) {
 		api_twirp_error(c->conn, "invalid_argument",
-		                "ringing_timeout must be a duration of at most "
-		                "80s");
+		                "ringing_timeout must be a duration (\"30s\") "
+		                "of zero or more");
 		return;
 	}
 	if (!c->api->sipua || c->api->draining) {

@@ -21,7 +21,7 @@ struct json_t;
 /* dtmf: [0-9*#A-Dw] ('w' = a pause of half a second). */
 #define OUTBOUND_DTMF_MAX           32
 #define OUTBOUND_RINGING_DEFAULT_MS 30000u
-#define OUTBOUND_RINGING_MAX_MS     80000u
+#define OUTBOUND_RINGING_MAX_MS     80000u /* LiveKit RPC's longest wait */
 #define OUTBOUND_MAX_CALL_MAX_MS    (24u * 3600u * 1000u)
 
 struct outbound_call {
