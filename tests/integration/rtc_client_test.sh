@@ -12,7 +12,8 @@
 # rtc_pc_failed); bad_srtp_tags (dropped and counted, the publisher goes
 # on); garbage_datagrams (junk of every kind to both ports, counted, the
 # client goes on); others_undisturbed (three clients in the room all along
-# heard the caller without a gap, the counters are on /metrics);
+# heard the caller without a gap and the two publishers' Opus, the
+# counters are on /metrics);
 # signal_flood_300 (300 WebSocket joins at once from one address: the 44
 # over max_connections_per_address refused on accept, the rest joined
 # and left cleanly, /healthz answered meanwhile); clean_exit.
@@ -241,6 +242,17 @@ case_others_undisturbed() {
 		grep -v -E 'pt=0 packets=1[45][0-9][0-9] lost=0 wrong_pt=0' || true)
 	[ -z "$bad" ] || {
 		vg_reason "a steady client missed the caller's audio: $(head -c 400 <<<"$bad")"
+		return 1
+	}
+	# The two publishers' Opus (4 s each, half of badsrtp's dropped) came
+	# to each of them as a track of its own, PT 111.
+	bad=$(grep '^client ' "$VG_TMP/steady.out" | while read -r line; do
+		n=$(grep -o -E 'pt=111 packets=[0-9]+' <<<"$line" |
+			awk -F= '$3 >= 80' | grep -c .)
+		[ "$n" -ge 2 ] || echo "$line"
+	done)
+	[ -z "$bad" ] || {
+		vg_reason "a steady client did not receive both publishers' Opus: $(head -c 600 <<<"$bad")"
 		return 1
 	}
 	healthz || return 1

@@ -3,6 +3,9 @@
 // call's room: it hears the caller's 440 Hz tone (PCMU, as the phone sent
 // it) through an AnalyserNode, and the caller hears the 1 kHz
 // OscillatorNode the page publishes (Opus, decoded and mixed into the call).
+// Then, with a LiveKit agent in the room (a worker's job joined on
+// @livekit/rtc-node with the assignment's token), the page hears the
+// caller and the agent, the agent hears the page, and the caller both.
 // The page is about:blank, whose origin is null: every answer it reads
 // from voxgate needs CORS, and livekit-client falls back from /rtc/v1 to
 // /rtc only when /rtc/v1/validate says 404 with Access-Control-Allow-Origin.
@@ -14,8 +17,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AccessToken, RoomServiceClient, SipClient } from 'livekit-server-sdk';
 import puppeteer from 'puppeteer-core';
+import { Room, RoomEvent, dispose } from '@livekit/rtc-node';
 import { startServer, waitUntil, sleep, API_KEY, API_SECRET } from './helpers.mjs';
 import { Phone, toneShare } from './phone.mjs';
+import { StubWorker } from './lkworker.mjs';
+import { listen, publishTone } from './rtcpeer.mjs';
 
 const NUMBER = '+15550005555';
 const ROOM = 'browser-room';
@@ -103,6 +109,87 @@ describe('livekit-client in Chromium', { timeout: 120000 }, () => {
     await page.addScriptTag({ content: fs.readFileSync(UMD, 'utf8') });
     assert.equal(await page.evaluate(() => location.origin), 'null');
     assert.equal(await page.evaluate(() => typeof LivekitClient?.Room), 'function');
+    await page.evaluate(() => {
+      const { Room, RoomEvent, Track, LocalAudioTrack } = LivekitClient;
+      const bounded = (p, ms, what) =>
+        Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error(`${what}: not within ${ms} ms`)), ms))]);
+      window.contexts = []; // kept so that they keep running
+      // Joins a new window.room; the audio tracks it subscribes to go to
+      // window.tracks by identity. Resolves with the time connect() took.
+      window.join = async (url, jwt) => {
+        const room = new Room({ adaptiveStream: false, dynacast: false });
+        window.room = room;
+        window.tracks = new Map();
+        window.trackAdded = () => {};
+        room.on(RoomEvent.TrackSubscribed, (track, _pub, p) => {
+          if (track.kind !== Track.Kind.Audio) return;
+          window.tracks.set(p.identity, track);
+          window.trackAdded();
+        });
+        const t0 = performance.now();
+        await bounded(room.connect(url, jwt), 15000, 'room.connect');
+        return performance.now() - t0;
+      };
+      // Listens 1.5 s to the track of the first participant whose identity
+      // matches the pattern (waiting up to 8 s for it): its loudest
+      // frequency and its last samples.
+      window.hear = async (pattern) => {
+        const re = new RegExp(pattern);
+        const find = () => [...window.tracks].find(([id]) => re.test(id))?.[1];
+        const track =
+          find() ??
+          (await bounded(
+            new Promise((resolve) => (window.trackAdded = () => find() && resolve(find()))),
+            8000,
+            `TrackSubscribed for ${pattern}`,
+          ));
+        // A remote track feeds Web Audio only while a media element plays it.
+        const el = track.attach();
+        el.muted = true;
+        const ctx = new AudioContext();
+        await ctx.resume();
+        const analyser = ctx.createAnalyser();
+        analyser.fftSize = 16384;
+        analyser.smoothingTimeConstant = 0;
+        ctx.createMediaStreamSource(new MediaStream([track.mediaStreamTrack])).connect(analyser);
+        window.contexts.push(ctx);
+        await new Promise((r) => setTimeout(r, 1500));
+        const freq = new Float32Array(analyser.frequencyBinCount);
+        analyser.getFloatFrequencyData(freq);
+        let peak = 1;
+        for (let i = 1; i < freq.length; i++) if (freq[i] > freq[peak]) peak = i;
+        const pcm = new Float32Array(analyser.fftSize);
+        analyser.getFloatTimeDomainData(pcm);
+        return {
+          rate: ctx.sampleRate,
+          peakHz: (peak * ctx.sampleRate) / analyser.fftSize,
+          peakDb: freq[peak],
+          pcm: Array.from(pcm, (x) => Math.round(x * 32767)),
+          remote: [...window.room.remoteParticipants.values()].map((p) => ({ identity: p.identity, kind: p.kind })),
+        };
+      };
+      // Publishes an OscillatorNode at hz as the microphone.
+      window.publishTone = async (hz) => {
+        const ctx = new AudioContext({ sampleRate: 48000 });
+        await ctx.resume();
+        const osc = ctx.createOscillator();
+        osc.frequency.value = hz;
+        const gain = ctx.createGain();
+        gain.gain.value = 0.25;
+        const dest = ctx.createMediaStreamDestination();
+        osc.connect(gain).connect(dest);
+        osc.start();
+        window.contexts.push(ctx);
+        const track = new LocalAudioTrack(dest.stream.getAudioTracks()[0], undefined, true);
+        const t0 = performance.now();
+        const p = await bounded(
+          window.room.localParticipant.publishTrack(track, { source: Track.Source.Microphone, name: 'tone' }),
+          12000,
+          'publishTrack',
+        );
+        return { sid: p.trackSid, ms: performance.now() - t0, mime: p.mimeType };
+      };
+    });
   });
 
   after(async () => {
@@ -122,6 +209,7 @@ describe('livekit-client in Chromium', { timeout: 120000 }, () => {
       if (!closed) browser.process()?.kill('SIGKILL');
     }
     phone?.close();
+    await dispose().catch(() => {});
     if (server && !server.exited) await server.stop();
   });
 
@@ -132,51 +220,8 @@ describe('livekit-client in Chromium', { timeout: 120000 }, () => {
       what: 'the caller in the room',
     });
     const url = `ws://127.0.0.1:${server.httpPort}`;
-    const joined = await inPage(
-      async (url, jwt) => {
-        const { Room, RoomEvent, Track } = LivekitClient;
-        const bounded = (p, ms, what) =>
-          Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error(`${what}: not within ${ms} ms`)), ms))]);
-        const room = new Room({ adaptiveStream: false, dynacast: false });
-        window.room = room;
-        window.subscribed = new Promise((resolve) =>
-          room.on(RoomEvent.TrackSubscribed, (track, _pub, p) => {
-            if (p.identity.startsWith('sip_') && track.kind === Track.Kind.Audio) resolve(track);
-          }),
-        );
-        const t0 = performance.now();
-        await bounded(room.connect(url, jwt), 15000, 'room.connect');
-        const connectMs = performance.now() - t0;
-        const track = await bounded(window.subscribed, 8000, 'TrackSubscribed for the caller');
-        // A remote track feeds Web Audio only while a media element plays it.
-        const el = track.attach();
-        el.muted = true;
-        const ctx = new AudioContext();
-        await ctx.resume();
-        const analyser = ctx.createAnalyser();
-        analyser.fftSize = 16384;
-        analyser.smoothingTimeConstant = 0;
-        ctx.createMediaStreamSource(new MediaStream([track.mediaStreamTrack])).connect(analyser);
-        window.listenCtx = ctx;
-        await new Promise((r) => setTimeout(r, 1500));
-        const freq = new Float32Array(analyser.frequencyBinCount);
-        analyser.getFloatFrequencyData(freq);
-        let peak = 1;
-        for (let i = 1; i < freq.length; i++) if (freq[i] > freq[peak]) peak = i;
-        const pcm = new Float32Array(analyser.fftSize);
-        analyser.getFloatTimeDomainData(pcm);
-        return {
-          connectMs,
-          rate: ctx.sampleRate,
-          peakHz: (peak * ctx.sampleRate) / analyser.fftSize,
-          peakDb: freq[peak],
-          pcm: Array.from(pcm, (x) => Math.round(x * 32767)),
-          remote: [...room.remoteParticipants.values()].map((p) => ({ identity: p.identity, kind: p.kind })),
-        };
-      },
-      url,
-      await token('browser'),
-    );
+    const connectMs = await inPage((url, jwt) => window.join(url, jwt), url, await token('browser'));
+    const joined = { connectMs, ...(await inPage(() => window.hear('^sip_'))) };
     process.stdout.write(`connected in ${Math.round(joined.connectMs)} ms; peak ${joined.peakHz.toFixed(1)} Hz at ${joined.peakDb.toFixed(1)} dB\n`);
     assert.ok(joined.connectMs < 5000, `connected in ${joined.connectMs} ms`);
     assert.ok(Math.abs(joined.peakHz - 440) < 10, `the loudest frequency the page heard is ${joined.peakHz} Hz`);
@@ -207,26 +252,7 @@ describe('livekit-client in Chromium', { timeout: 120000 }, () => {
     assert.equal(await page.evaluate(() => window.room?.state), 'connected', 'the page is in the room');
     const earlier = phone.heardSince(Date.now() - 1000);
     assert.ok(toneShare(earlier, 8000, 1000) < 0.05, `1 kHz before publishing: ${toneShare(earlier, 8000, 1000)}`);
-    const pub = await inPage(async () => {
-      const { LocalAudioTrack, Track } = LivekitClient;
-      const ctx = new AudioContext({ sampleRate: 48000 });
-      await ctx.resume();
-      const osc = ctx.createOscillator();
-      osc.frequency.value = 1000;
-      const gain = ctx.createGain();
-      gain.gain.value = 0.25;
-      const dest = ctx.createMediaStreamDestination();
-      osc.connect(gain).connect(dest);
-      osc.start();
-      window.toneCtx = ctx;
-      const track = new LocalAudioTrack(dest.stream.getAudioTracks()[0], undefined, true);
-      const t0 = performance.now();
-      const p = await Promise.race([
-        window.room.localParticipant.publishTrack(track, { source: Track.Source.Microphone, name: 'tone' }),
-        new Promise((_, rej) => setTimeout(() => rej(new Error('publishTrack: not within 12000 ms')), 12000)),
-      ]);
-      return { sid: p.trackSid, ms: performance.now() - t0, mime: p.mimeType };
-    });
+    const pub = await inPage(() => window.publishTone(1000));
     process.stdout.write(`published ${pub.sid} (${pub.mime}) in ${Math.round(pub.ms)} ms\n`);
     assert.match(pub.sid, /^TR_/);
     assert.equal(pub.mime, 'audio/opus');
@@ -262,6 +288,73 @@ describe('livekit-client in Chromium', { timeout: 120000 }, () => {
     const unexpected = [
       ...consoleLines.filter((l) => l.type === 'error' && !expectedError(l)).map((l) => l.text),
       ...pageErrors,
+    ];
+    assert.deepEqual(unexpected, [], 'errors on the page');
+  });
+  test('with a LiveKit agent in the room, the page hears the caller and the agent, and both hear the page', async () => {
+    const fromLine = consoleLines.length;
+    const fromError = pageErrors.length;
+    // A worker registered without a name takes the rooms with no explicit
+    // agent; its job's agent joins with the assignment's token (kind AGENT),
+    // on LiveKit's Node SDK, as a LiveKit agent does.
+    const worker = await StubWorker.connect(server, { agentName: '' });
+    const agent = new Room();
+    const agentTracks = new Map();
+    agent.on(RoomEvent.TrackSubscribed, (track, _pub, p) => agentTracks.set(p.identity, track));
+    let tone = null;
+    phone = new Phone(server, { number: NUMBER, toneHz: 440 });
+    try {
+      const calling = phone.call();
+      const req = await worker.next('availability', { timeoutMs: 10000 });
+      worker.accept(req.job, { identity: 'agent-browser', name: 'Agent' });
+      const asg = await worker.next('assignment');
+      await calling;
+      const url = `ws://127.0.0.1:${server.httpPort}`;
+      await agent.connect(url, asg.token, { autoSubscribe: true, dynacast: false });
+      tone = publishTone(agent, 700);
+      await tone.published;
+      await waitUntil(async () => (await rooms.getParticipant(ROOM, 'agent-browser')).tracks.length === 1, { what: "the agent's track published" });
+
+      await inPage((url, jwt) => window.join(url, jwt), url, await token('browser'));
+      const caller = await inPage(() => window.hear('^sip_'));
+      const fromAgent = await inPage(() => window.hear('^agent-browser$'));
+      process.stdout.write(`the page heard the caller at ${caller.peakHz.toFixed(1)} Hz, the agent at ${fromAgent.peakHz.toFixed(1)} Hz\n`);
+      assert.ok(Math.abs(caller.peakHz - 440) < 10, `the loudest frequency of the caller's track is ${caller.peakHz} Hz`);
+      assert.ok(Math.abs(fromAgent.peakHz - 700) < 10, `the loudest frequency of the agent's track is ${fromAgent.peakHz} Hz`);
+      assert.ok(fromAgent.peakDb > -50, `the agent is heard at ${fromAgent.peakDb} dB`);
+      const share = toneShare(fromAgent.pcm, fromAgent.rate, 700);
+      assert.ok(share > 0.5, `700 Hz is ${(share * 100).toFixed(1)} % of what the page heard from the agent`);
+      assert.ok(
+        fromAgent.remote.some((p) => p.identity === 'agent-browser' && p.kind === 4),
+        `the agent, kind AGENT: ${JSON.stringify(fromAgent.remote)}`,
+      );
+
+      const pub = await inPage(() => window.publishTone(1000));
+      assert.equal(pub.mime, 'audio/opus');
+      const track = await waitUntil(() => agentTracks.get('browser'), { timeoutMs: 10000, what: "the page's track at the agent" });
+      await sleep(1000);
+      const t1 = Date.now();
+      const pcm = await listen(track, 1500);
+      assert.ok(pcm.length > 48000, `the agent heard ${pcm.length} samples of the page`);
+      const atAgent = toneShare(pcm, 48000, 1000);
+      assert.ok(atAgent > 0.5, `1 kHz is ${(atAgent * 100).toFixed(1)} % of what the agent heard from the page`);
+      const heard = phone.heardSince(t1);
+      assert.ok(heard.length > 8000, `the phone heard ${heard.length} samples`);
+      const agentShare = toneShare(heard, 8000, 700);
+      const pageShare = toneShare(heard, 8000, 1000);
+      process.stdout.write(`the phone: 700 Hz ${(agentShare * 100).toFixed(1)} %, 1 kHz ${(pageShare * 100).toFixed(1)} %\n`);
+      assert.ok(agentShare > 0.15, `700 Hz (the agent) is ${(agentShare * 100).toFixed(1)} % of what the phone heard`);
+      assert.ok(pageShare > 0.15, `1 kHz (the page) is ${(pageShare * 100).toFixed(1)} % of what the phone heard`);
+    } finally {
+      await tone?.stop();
+      await agent.disconnect().catch(() => {});
+      await worker.close();
+      await page.evaluate(() => Promise.race([window.room?.disconnect(), new Promise((r) => setTimeout(r, 5000))]));
+      await phone.hangup();
+    }
+    const unexpected = [
+      ...consoleLines.slice(fromLine).filter((l) => l.type === 'error' && !expectedError(l)).map((l) => l.text),
+      ...pageErrors.slice(fromError),
     ];
     assert.deepEqual(unexpected, [], 'errors on the page');
   });

@@ -51,6 +51,17 @@ export function toneShare(pcm, rate, freq) {
   return total ? (2 * power) / (pcm.length * total) : 0;
 }
 
+// Int16Arrays one after the other, as one.
+export function concatPcm(parts) {
+  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
 function parse(text) {
   const [head, body = ''] = text.split('\r\n\r\n');
   const lines = head.split('\r\n');
@@ -241,14 +252,7 @@ export class Phone {
 
   // What the phone heard in the last ms milliseconds, as one array.
   heardSince(t0) {
-    const parts = this.heard.filter((h) => h.at >= t0).map((h) => h.pcm);
-    const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
+    return concatPcm(this.heard.filter((h) => h.at >= t0).map((h) => h.pcm));
   }
 
   async hangup() {

@@ -1,28 +1,20 @@
 // A phone call and LiveKit's own Node SDK (@livekit/rtc-node, the Rust
 // engine LiveKit's agents run on) in one room, over WebRTC: the SDK hears
 // the caller's tone (PCMU forwarded as it came), and the caller hears the
-// tone the SDK publishes (its Opus, decoded and mixed into the call). The
-// phone is phone.mjs, whose RTP is captured and measured here.
+// tone the SDK publishes (its Opus, decoded and mixed into the call); a
+// second client hears that Opus as it was published. The phone is
+// phone.mjs, whose RTP is captured and measured here.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { AccessToken, RoomServiceClient, SipClient } from 'livekit-server-sdk';
-import {
-  Room,
-  RoomEvent,
-  AudioStream,
-  AudioSource,
-  AudioFrame,
-  LocalAudioTrack,
-  TrackPublishOptions,
-  TrackSource,
-  dispose,
-} from '@livekit/rtc-node';
+import { Room, RoomEvent, dispose } from '@livekit/rtc-node';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, waitUntil, sleep, API_KEY, API_SECRET } from './helpers.mjs';
 import { Phone, toneShare } from './phone.mjs';
+import { listen, publishTone } from './rtcpeer.mjs';
 
 const NUMBER = '+15550004444';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -32,58 +24,6 @@ async function token(identity, room = ROOM) {
   const at = new AccessToken(API_KEY, API_SECRET, { identity, ttl: '10m' });
   at.addGrant({ roomJoin: true, room, canUpdateOwnMetadata: true });
   return at.toJwt();
-}
-
-// Reads a subscribed track for ms milliseconds at 48 kHz mono.
-async function listen(track, ms) {
-  const stream = new AudioStream(track, 48000, 1);
-  const reader = stream.getReader();
-  const parts = [];
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    parts.push(Int16Array.from(value.data));
-  }
-  reader.releaseLock();
-  await stream.cancel().catch(() => {});
-  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-// Publishes a sine at hz until stop() is called.
-function publishTone(room, hz) {
-  const source = new AudioSource(48000, 1);
-  const track = LocalAudioTrack.createAudioTrack('tone', source);
-  let running = true;
-  let phase = 0;
-  const loop = (async () => {
-    while (running) {
-      const data = new Int16Array(480);
-      for (let i = 0; i < data.length; i++) {
-        data[i] = Math.round(8000 * Math.sin(phase));
-        phase += (2 * Math.PI * hz) / 48000;
-      }
-      await source.captureFrame(new AudioFrame(data, 48000, 1, 480));
-    }
-  })();
-  const published = room.localParticipant.publishTrack(
-    track,
-    new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE }),
-  );
-  return {
-    published,
-    async stop() {
-      running = false;
-      await loop.catch(() => {});
-      await source.close?.();
-    },
-  };
 }
 
 describe('WebRTC with rtc-node', { timeout: 90000 }, () => {
@@ -148,6 +88,42 @@ describe('WebRTC with rtc-node', { timeout: 90000 }, () => {
     const share = toneShare(heard, 8000, 1000);
     assert.ok(share > 0.2, `1 kHz is ${(share * 100).toFixed(1)} % of what the phone heard`);
     assert.ok(server.events('rtc_track_subscribed').some((e) => e.identity === 'listener'), 'the publisher was told its track is heard');
+  });
+
+  test("another client hears a client's Opus as it was published, and so does the caller", async () => {
+    // listener (room) subscribes to speaker's track; the caller hears it too
+    const speaker = new Room();
+    const subscribed = new Promise((resolve) => {
+      const h = (track, _pub, p) => {
+        if (p.identity !== 'speaker') return;
+        room.off(RoomEvent.TrackSubscribed, h);
+        resolve(track);
+      };
+      room.on(RoomEvent.TrackSubscribed, h);
+    });
+    await speaker.connect(`ws://127.0.0.1:${server.httpPort}`, await token('speaker'), { autoSubscribe: true, dynacast: false });
+    const tone = publishTone(speaker, 700);
+    try {
+      await tone.published;
+      const track = await Promise.race([subscribed, sleep(10000).then(() => null)]);
+      assert.ok(track, "TrackSubscribed for speaker's track at listener");
+      await sleep(500);
+      const t1 = Date.now();
+      const pcm = await listen(track, 1500);
+      assert.ok(pcm.length > 48000, `listener heard ${pcm.length} samples of speaker`);
+      const share = toneShare(pcm, 48000, 700);
+      assert.ok(share > 0.5, `700 Hz is ${(share * 100).toFixed(1)} % of what listener heard from speaker`);
+      const heard = phone.heardSince(t1);
+      assert.ok(heard.length > 8000, `the phone heard ${heard.length} samples`);
+      const atPhone = toneShare(heard, 8000, 700);
+      assert.ok(atPhone > 0.2, `700 Hz is ${(atPhone * 100).toFixed(1)} % of what the phone heard`);
+    } finally {
+      await tone.stop();
+      await speaker.disconnect();
+    }
+    await waitUntil(async () => !(await rooms.listParticipants(ROOM)).some((p) => p.identity === 'speaker'), {
+      what: 'speaker gone',
+    });
   });
 
   test('data packets reach the other clients, stamped with their sender, and only those named', async () => {
