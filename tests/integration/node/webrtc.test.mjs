@@ -2,14 +2,16 @@
 // engine LiveKit's agents run on) in one room, over WebRTC: the SDK hears
 // the caller's tone (PCMU forwarded as it came), and the caller hears the
 // tone the SDK publishes (its Opus, decoded and mixed into the call); a
-// second client hears that Opus as it was published. The phone is
-// phone.mjs, whose RTP is captured and measured here.
+// second client hears that Opus as it was published. Between two clients:
+// data packets, byte streams and RPC. The phone is phone.mjs, whose RTP is
+// captured and measured here.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { AccessToken, RoomServiceClient, SipClient } from 'livekit-server-sdk';
-import { Room, RoomEvent, dispose } from '@livekit/rtc-node';
+import { Room, RoomEvent, RpcError, dispose } from '@livekit/rtc-node';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, waitUntil, sleep, API_KEY, API_SECRET } from './helpers.mjs';
@@ -186,6 +188,96 @@ describe('WebRTC with rtc-node', { timeout: 90000 }, () => {
       }
     } finally {
       await late.disconnect();
+    }
+  });
+
+  // Two clients of their own: alice sends, bob receives.
+  async function pair() {
+    const alice = new Room();
+    const bob = new Room();
+    await bob.connect(`ws://127.0.0.1:${server.httpPort}`, await token('bob'), { autoSubscribe: true, dynacast: false });
+    await alice.connect(`ws://127.0.0.1:${server.httpPort}`, await token('alice'), { autoSubscribe: true, dynacast: false });
+    await waitUntil(
+      () => ['alice', 'bob'].every((id) => server.events('rtc_data_up').some((e) => e.identity === id && e.pc === 'subscriber')),
+      { what: 'the data channels to alice and bob' },
+    );
+    await waitUntil(() => alice.remoteParticipants.has('bob') && bob.remoteParticipants.has('alice'), { what: 'alice and bob see each other' });
+    return {
+      alice,
+      bob,
+      async leave() {
+        await Promise.all([alice.disconnect(), bob.disconnect()]);
+      },
+    };
+  }
+
+  test('a byte stream from one client reaches the other whole', async () => {
+    const { alice, bob, leave } = await pair();
+    try {
+      const blob = randomBytes(100 * 1024 + 123); // several chunks, incompressible
+      const got = new Promise((resolve, reject) =>
+        bob.registerByteStreamHandler('files', (reader, from) =>
+          reader.readAll().then((chunks) => resolve({ chunks, from: from.identity, info: reader.info }), reject),
+        ),
+      );
+      const w = await alice.localParticipant.streamBytes({
+        name: 'blob.bin',
+        topic: 'files',
+        mimeType: 'application/octet-stream',
+        totalSize: blob.length,
+        destinationIdentities: ['bob'],
+      });
+      for (let o = 0; o < blob.length; o += 30000) await w.write(blob.subarray(o, o + 30000));
+      await w.close();
+      const r = await Promise.race([got, sleep(10000).then(() => assert.fail('bob received no byte stream'))]);
+      const whole = Buffer.concat(r.chunks.map((c) => Buffer.from(c)));
+      assert.equal(whole.length, blob.length, 'as many bytes as sent');
+      assert.ok(whole.equals(blob), 'the bytes as sent');
+      assert.equal(r.from, 'alice');
+      assert.equal(r.info.name, 'blob.bin');
+      assert.equal(r.info.topic, 'files');
+      assert.equal(r.info.totalSize, blob.length);
+    } finally {
+      await leave();
+    }
+  });
+
+  test('RPC between clients: the response returns, and so do an error thrown and an unknown method', async () => {
+    const { alice, bob, leave } = await pair();
+    try {
+      const calls = [];
+      bob.localParticipant.registerRpcMethod('add', async (d) => {
+        calls.push(d);
+        const { a, b } = JSON.parse(d.payload);
+        return JSON.stringify({ sum: a + b });
+      });
+      bob.localParticipant.registerRpcMethod('refuse', async () => {
+        throw new RpcError(4242, 'not today', 'some detail');
+      });
+      const res = await alice.localParticipant.performRpc({
+        destinationIdentity: 'bob',
+        method: 'add',
+        payload: JSON.stringify({ a: 2, b: 40 }),
+      });
+      assert.deepEqual(JSON.parse(res), { sum: 42 });
+      assert.equal(calls.length, 1);
+      assert.equal(calls[0].callerIdentity, 'alice');
+
+      const refused = await alice.localParticipant
+        .performRpc({ destinationIdentity: 'bob', method: 'refuse', payload: '' })
+        .then(() => null, (e) => e);
+      assert.ok(refused instanceof RpcError, `an RpcError: ${refused}`);
+      assert.equal(refused.code, 4242);
+      assert.equal(refused.message, 'not today');
+      assert.equal(refused.data, 'some detail');
+
+      const unknown = await alice.localParticipant
+        .performRpc({ destinationIdentity: 'bob', method: 'no-such-method', payload: '' })
+        .then(() => null, (e) => e);
+      assert.ok(unknown instanceof RpcError, `an RpcError: ${unknown}`);
+      assert.equal(unknown.code, RpcError.ErrorCode.UNSUPPORTED_METHOD);
+    } finally {
+      await leave();
     }
   });
 
