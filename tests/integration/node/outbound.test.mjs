@@ -241,6 +241,8 @@ describe('outbound calls answered', () => {
       assert.equal(a['sip.hostname'], `127.0.0.1:${callee.port}`);
       assert.equal(a.team, 'a');
       assert.ok(a['sip.callIDFull'], 'sip.callIDFull set');
+      // the remote side's tag, as LiveKit's: the callee's To tag (uas_answer.xml)
+      assert.match(a['sip.callTag'] ?? '', /^\d+SIPpTag011$/, `sip.callTag in ${JSON.stringify(a)}`);
       const callId = a['sip.callIDFull'];
       assert.equal(callEvents(callId, 'ringing').length, 1, 'ringing logged once');
       const media = await waitUntil(() => callEvents(callId, 'media')[0], { what: 'media event' });
@@ -255,6 +257,7 @@ describe('outbound calls answered', () => {
       assert.equal(res.code, 0, res.why);
       assert.ok(res.received.includes('BYE'), res.why);
       assert.match(res.logs, /xdial= ?hello/, 'the request header reached the INVITE');
+      assert.match(res.messages, new RegExp(`SIP/2\\.0 200 OK[^]*?\\nTo: [^\\n]*;tag=${a['sip.callTag']}\\r?\\n`), 'sip.callTag is the tag of the 200 OK');
       await noCallLeft('answered');
       const end = callEvents(callId, 'call_end')[0];
       assert.equal(end.direction, 'outbound');
