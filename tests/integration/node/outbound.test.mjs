@@ -574,24 +574,35 @@ describe('a call while it rings', () => {
 });
 
 describe('early media, DTMF, limits, races', { concurrency: true }, () => {
-  test('183 with SDP: the callee is heard before the answer, the agent starts only at the answer', async () => {
+  test('183 with SDP: the callee is heard in the room before the answer, the agent starts only at the answer', async () => {
     const rtp = await rtpPeer();
     const callee = await uas('uas_early_media.xml', { rtp_port: rtp.port });
+    let ear = null;
     try {
       const id = await trunk(`127.0.0.1:${callee.port}`);
+      // a WebRTC listener in the room before the dial
+      await rooms.createRoom({ name: 'out-early', emptyTimeout: 30 });
+      ear = await listener('out-early', 'e');
       const p = sip.createSipParticipant(id, '+15552220090', 'out-early', { waitUntilAnswered: true, participantIdentity: 'e', playDialtone: true });
       p.catch(() => {});
       const early = await waitUntil(() => server.events('early_media').find((e) => e.code === 183 && server.events('dial').some((d) => d.call_id === e.call_id && d.room === 'out-early')), { what: 'early_media event' });
       const callId = early.call_id;
       const media = callEvents(callId, 'media')[0];
       assert.ok(media, 'media started on the 183');
-      const streaming = rtp.stream(media.local_port, 3500);
+      // the callee's early audio: 1 kHz, apart from the ringback's 440 + 480 Hz
+      const streaming = rtp.stream(media.local_port, 3500, 1000);
       await p;
       const answeredAt = Date.parse(callEvents(callId, 'answered')[0].ts);
       await streaming;
       await sleep(300);
       const firstRtp = callEvents(callId, 'first_rtp')[0];
       assert.ok(firstRtp && Date.parse(firstRtp.ts) < answeredAt, 'the callee was heard before the answer');
+      // the room heard the callee's 1 kHz before the 200 OK
+      await ear.subscribed;
+      const heardEarly = concat(loud(ear.frames.filter((f) => f.at > Date.parse(firstRtp.ts) + 200 && f.at < answeredAt)));
+      assert.ok(heardEarly.length >= 8000 * 0.8, `the room heard ${heardEarly.length / 8} ms of the callee before the answer (${ear.frames.length} frames in all)`);
+      const share = windowShare(heardEarly, [1000]);
+      assert.ok(share > 0.9, `1 kHz is ${(share * 100).toFixed(1)} % of what the room heard before the answer`);
       const before = loudPackets(rtp.got.filter((x) => x.at < answeredAt - 100));
       const afterLoud = loudPackets(rtp.got, answeredAt + 300);
       assert.equal(before, 0, 'no agent talked before the answer');
@@ -602,6 +613,7 @@ describe('early media, DTMF, limits, races', { concurrency: true }, () => {
       const res = await callee.done;
       assert.equal(res.code, 0, res.why);
     } finally {
+      await ear?.close();
       callee.kill();
       rtp.close();
     }
