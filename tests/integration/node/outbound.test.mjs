@@ -388,10 +388,13 @@ describe('outbound calls that fail', { concurrency: true }, () => {
     });
   }
 
-  test('no answer: CANCEL at the ringing timeout, deadline_exceeded', async () => {
+  test('no answer: CANCEL at the ringing timeout, deadline_exceeded, sip.callStatus hangup', async () => {
     const callee = await uas('uas_no_answer.xml');
+    let ear = null;
     try {
       const id = await trunk(`127.0.0.1:${callee.port}`);
+      await rooms.createRoom({ name: 'out-noanswer', emptyTimeout: 30 });
+      ear = await listener('out-noanswer', 'n');
       const t0 = Date.now();
       const p = sip.createSipParticipant(id, '+15552220020', 'out-noanswer', { waitUntilAnswered: true, ringingTimeout: 2, participantIdentity: 'n' });
       // while it rings, the participant says so
@@ -402,7 +405,11 @@ describe('outbound calls that fail', { concurrency: true }, () => {
       const res = await callee.done;
       assert.equal(res.code, 0, res.why);
       assert.ok(res.received.includes('CANCEL'), res.why);
+      // the room saw it ring, then hang up, before the callee left
+      await waitUntil(() => ear.statuses.at(-1) === 'hangup', { what: `sip.callStatus hangup (saw ${ear.statuses.join(' ')})` });
+      assert.deepEqual(ear.statuses.slice(-2), ['ringing', 'hangup']);
     } finally {
+      await ear?.close();
       callee.kill();
     }
   });
@@ -622,10 +629,16 @@ describe('early media, DTMF, limits, races', { concurrency: true }, () => {
   test("dtmf '12w#' is sent once answered, with a pause of half a second at the w", async () => {
     const rtp = await rtpPeer();
     const callee = await uas('uas_answer.xml', { rtp_port: rtp.port });
+    let ear = null;
     try {
       const id = await trunk(`127.0.0.1:${callee.port}`);
+      await rooms.createRoom({ name: 'out-dtmf', emptyTimeout: 30 });
+      ear = await listener('out-dtmf', 'd');
       await sip.createSipParticipant(id, '+15552220091', 'out-dtmf', { waitUntilAnswered: true, participantIdentity: 'd', dtmf: '12w#' });
       await waitUntil(async () => (await rooms.getParticipant('out-dtmf', 'd')).attributes['sip.callStatus'] === 'active', { timeoutMs: 5000, what: 'automation, then active' });
+      // automation while the keys go, then active
+      await waitUntil(() => ear.statuses.at(-1) === 'active', { what: `active at the listener (saw ${ear.statuses.join(' ')})` });
+      assert.deepEqual(ear.statuses.slice(-2), ['automation', 'active']);
       await waitUntil(() => rtp.got.filter((x) => x.pt === 101).length >= 24, { timeoutMs: 4000, what: 'three keys as RFC 4733 events' });
       // one event per key: its first packet (new RTP timestamp), its last (E bit)
       // (the end packet is sent three times, RFC 4733 2.5.1.4)
@@ -644,6 +657,7 @@ describe('early media, DTMF, limits, races', { concurrency: true }, () => {
       const res = await callee.done;
       assert.equal(res.code, 0, res.why);
     } finally {
+      await ear?.close();
       callee.kill();
       rtp.close();
     }
@@ -684,15 +698,113 @@ describe('early media, DTMF, limits, races', { concurrency: true }, () => {
   });
 });
 
+describe('an outbound call goes on as an inbound one', { concurrency: true }, () => {
+  test('the callee holds (re-INVITE sendonly) and resumes: our answers say recvonly then sendrecv, the echo stops and comes back, sip.callStatus stays active', async () => {
+    const rtp = await rtpPeer();
+    const callee = await uas('uas_answer_reinvite.xml', { rtp_port: rtp.port });
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      await sip.createSipParticipant(id, '+15552220100', 'out-hold', { waitUntilAnswered: true, participantIdentity: 'h' });
+      const dial = server.events('dial').find((e) => e.room === 'out-hold');
+      const media = await waitUntil(() => callEvents(dial.call_id, 'media')[0], { what: 'media event' });
+      // the callee talks all along: 2 s, on hold 2 s, resumed
+      const streaming = rtp.stream(media.local_port, 6500);
+      const hold = await waitUntil(() => callEvents(dial.call_id, 'reinvite')[0], { timeoutMs: 5000, what: 'the hold re-INVITE' });
+      assert.equal(hold.direction, 'recvonly');
+      await sleep(500);
+      assert.equal((await rooms.getParticipant('out-hold', 'h')).attributes['sip.callStatus'], 'active', 'active while held');
+      const resume = await waitUntil(() => callEvents(dial.call_id, 'reinvite')[1], { timeoutMs: 5000, what: 'the resume re-INVITE' });
+      assert.equal(resume.direction, 'sendrecv');
+      await streaming;
+      await sleep(300);
+      assert.equal((await rooms.getParticipant('out-hold', 'h')).attributes['sip.callStatus'], 'active', 'active once resumed');
+      const heldAt = Date.parse(hold.ts), resumedAt = Date.parse(resume.ts);
+      const answeredAt = Date.parse(callEvents(dial.call_id, 'answered')[0].ts);
+      const before = loudPackets(rtp.got.filter((x) => x.at > answeredAt + 300 && x.at < heldAt));
+      const held = rtp.got.filter((x) => x.at > heldAt + 200 && x.at < resumedAt).length;
+      const after = loudPackets(rtp.got, resumedAt + 300);
+      assert.ok(before >= 40, `the echo before the hold: ${before} loud packets`);
+      assert.ok(held <= 3, `nothing sent to the held callee: ${held} packets`);
+      assert.ok(after >= 40, `the echo resumed: ${after} loud packets`);
+      assert.equal(callEvents(dial.call_id, 'call_end').length, 0, 'the call goes on');
+      await rooms.removeParticipant('out-hold', 'h');
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+      assert.match(res.logs, /hold_dir=a=recvonly/, res.why);
+      assert.deepEqual(res.received.filter((x) => x === 'BYE'), ['BYE'], res.why);
+    } finally {
+      callee.kill();
+      rtp.close();
+    }
+  });
+
+  test('a callee that goes silent: our BYE at media_timeout, sip.callStatus hangup, the record says so', async () => {
+    const own = await startServer({ args: ['--media_timeout', '2s'] });
+    const ownSip = new SipClient(own.url, API_KEY, API_SECRET);
+    const ownRooms = new RoomServiceClient(own.url, API_KEY, API_SECRET);
+    const rtp = await rtpPeer();
+    const callee = await uas('uas_answer.xml', { rtp_port: rtp.port });
+    let ear = null;
+    try {
+      const t = await ownSip.createSipOutboundTrunk('t', `127.0.0.1:${callee.port}`, ['+15550001111']);
+      await ownRooms.createRoom({ name: 'out-silent-media', emptyTimeout: 30 });
+      ear = await listener('out-silent-media', 's', own);
+      await ownSip.createSipParticipant(t.sipTrunkId, '+15552220101', 'out-silent-media', { waitUntilAnswered: true, participantIdentity: 's' });
+      const dial = own.events('dial').find((e) => e.room === 'out-silent-media');
+      const answeredAt = Date.parse(own.events('answered').find((e) => e.call_id === dial.call_id).ts);
+      // the callee says nothing: our BYE
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+      assert.ok(res.received.includes('BYE'), res.why);
+      const timeout = own.events('media_timeout').find((e) => e.call_id === dial.call_id);
+      assert.ok(timeout, 'media_timeout logged');
+      const after = Date.parse(timeout.ts) - answeredAt;
+      assert.ok(after >= 1900 && after < 6000, `media timeout ${after} ms after the answer`);
+      const end = await waitUntil(() => own.events('call_end').find((e) => e.call_id === dial.call_id), { what: 'call_end' });
+      assert.equal(end.direction, 'outbound');
+      assert.equal(end.by, 'server');
+      assert.equal(end.reason, 'media timeout');
+      await waitUntil(() => ear.statuses.at(-1) === 'hangup', { what: `sip.callStatus hangup (saw ${ear.statuses.join(' ')})` });
+      assert.deepEqual(ear.statuses.slice(-2), ['active', 'hangup']);
+      await waitUntil(async () => {
+        try {
+          await ownRooms.getParticipant('out-silent-media', 's');
+          return false;
+        } catch (e) {
+          return e.status === 404;
+        }
+      }, { what: 'the callee left the room' });
+      const r = await run('sqlite3', ['-json', own.db, "SELECT json FROM calls WHERE json_extract(json, '$.room') = 'out-silent-media'"]);
+      assert.equal(r.code, 0, r.stderr);
+      const rec = JSON.parse(JSON.parse(r.stdout)[0].json);
+      assert.equal(rec.status, 'hangup', JSON.stringify(rec));
+      assert.equal(rec.endReason, 'media timeout', JSON.stringify(rec));
+    } finally {
+      await ear?.close();
+      callee.kill();
+      rtp.close();
+      await own.stop();
+    }
+  });
+});
+
 // ---- the dial tone in the room --------------------------------------------
 
 // A WebRTC listener (LiveKit's rtc-node) in the room: every 10 ms frame it
-// hears the callee's track, with when it came.
-async function listener(roomName, identity) {
+// hears the callee's track, with when it came, and each sip.callStatus the
+// callee's participant reports (statuses, as they change).
+async function listener(roomName, identity, srv = server) {
   const at = new AccessToken(API_KEY, API_SECRET, { identity: `ear-${roomName}`, ttl: '5m' });
   at.addGrant({ roomJoin: true, room: roomName });
   const room = new Room();
   const frames = [];
+  const statuses = [];
+  const note = (p) => {
+    const s = p.attributes?.['sip.callStatus'];
+    if (p.identity === identity && s && statuses.at(-1) !== s) statuses.push(s);
+  };
+  room.on(RoomEvent.ParticipantConnected, note);
+  room.on(RoomEvent.ParticipantAttributesChanged, (_changed, p) => note(p));
   let reading = true;
   const subscribed = new Promise((resolve) => room.on(RoomEvent.TrackSubscribed, (track, _pub, p) => {
     if (p.identity !== identity) return;
@@ -707,9 +819,11 @@ async function listener(roomName, identity) {
       reader.releaseLock();
     })().catch(() => {});
   }));
-  await room.connect(`ws://127.0.0.1:${server.httpPort}`, await at.toJwt(), { autoSubscribe: true, dynacast: false });
+  await room.connect(`ws://127.0.0.1:${srv.httpPort}`, await at.toJwt(), { autoSubscribe: true, dynacast: false });
+  for (const p of room.remoteParticipants.values()) note(p);
   return {
     frames,
+    statuses,
     subscribed,
     async close() { reading = false; await room.disconnect().catch(() => {}); },
   };
