@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { AccessToken, RoomServiceClient, SipClient } from 'livekit-server-sdk';
 import { AudioStream, Room, RoomEvent, dispose } from '@livekit/rtc-node';
-import { RoomAgentDispatch, SIPMediaEncryption, SIPTransport } from '@livekit/protocol';
+import { JobType, RoomAgentDispatch, SIPMediaEncryption, SIPTransport } from '@livekit/protocol';
 import { WebSocketServer } from 'ws';
 import {
   API_KEY,
@@ -29,6 +29,7 @@ import {
   waitUntil,
 } from './helpers.mjs';
 import { toneShare } from './phone.mjs';
+import { RtcAgent, StubWorker } from './lkworker.mjs';
 
 const TMP = tmpDir();
 let uasCount = 0;
@@ -340,6 +341,47 @@ describe('outbound calls answered', () => {
       callee.kill();
       rtp.close();
       wss.close();
+    }
+  });
+
+  test('a room whose agent is a LiveKit worker (CreateRoom agents[0].agentName): the worker gets the job, its agent meets the callee, the job ends with the call', async () => {
+    const w = await StubWorker.connect(server, { agentName: 'dialer' });
+    const other = await StubWorker.connect(server, { agentName: 'someone-else' });
+    const rtp = await rtpPeer();
+    const callee = await uas('uas_answer_bye.xml', { rtp_port: rtp.port });
+    let rtc = null;
+    try {
+      await rooms.createRoom({ name: 'out-lk', emptyTimeout: 30, agents: [new RoomAgentDispatch({ agentName: 'dialer', metadata: '{"campaign":"reminders"}' })] });
+      const req = await w.next('availability');
+      assert.equal(req.job.type, JobType.JT_ROOM);
+      assert.equal(req.job.agentName, 'dialer');
+      assert.equal(req.job.metadata, '{"campaign":"reminders"}');
+      assert.equal(req.job.room.name, 'out-lk');
+      w.accept(req.job, { identity: 'agent-dialer' });
+      const asg = await w.next('assignment');
+      assert.equal(asg.job.id, req.job.id);
+      rtc = new RtcAgent(server, asg.token);
+      await rtc.opened();
+      await rtc.next('join');
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      const info = await sip.createSipParticipant(id, '+15552220006', 'out-lk', { waitUntilAnswered: true, participantIdentity: 'lkc' });
+      const dial = server.events('dial').find((e) => e.room === 'out-lk');
+      const started = await waitUntil(() => callEvents(dial.call_id, 'agent_started')[0], { what: 'agent_started' });
+      assert.equal(started.agent, 'livekit', 'the call is the worker\'s');
+      // the job's agent sees the callee join its room
+      await waitUntil(() => rtc.msgs.some((m) => m.case === 'update' && m.value.participants.some((p) => p.identity === 'lkc')), { what: 'the callee in a participant update to the job\'s agent' });
+      assert.equal(info.participantIdentity, 'lkc');
+      // the callee hangs up (BYE 3 s after the answer): the job is terminated
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+      const term = await w.next('termination', { timeoutMs: 5000 });
+      assert.equal(term.jobId, req.job.id);
+      assert.equal(other.count('availability'), 0, 'a worker of another name was not asked');
+    } finally {
+      rtc?.close();
+      callee.kill();
+      rtp.close();
+      await Promise.all([w.close(), other.close()]);
     }
   });
 
