@@ -181,6 +181,18 @@ async function noCallLeft(what) {
   await waitUntil(async () => (await outboundCalls()) === 0, { timeoutMs: 8000, what: `${what}: no outbound call left` });
 }
 
+// Resolves once identity has left room (GetParticipant says 404).
+async function left(roomClient, room, identity) {
+  await waitUntil(async () => {
+    try {
+      await roomClient.getParticipant(room, identity);
+      return false;
+    } catch (e) {
+      return e.status === 404;
+    }
+  }, { what: `${identity} left ${room}` });
+}
+
 async function expectSipError(p, { code, sipCode, msg }) {
   let err = null;
   try {
@@ -278,14 +290,7 @@ describe('outbound calls answered', () => {
       assert.equal(info.participantIdentity, 'sip-participant'); // Node's default
       const res = await callee.done;
       assert.equal(res.code, 0, res.why);
-      await waitUntil(async () => {
-        try {
-          await rooms.getParticipant('out-bye', 'sip-participant');
-          return false;
-        } catch (e) {
-          return e.status === 404;
-        }
-      }, { what: 'the callee left the room' });
+      await left(rooms, 'out-bye', 'sip-participant');
       await noCallLeft('callee BYE');
       const end = server.events('call_end').find((e) => e.reason === 'BYE' && e.by === 'callee');
       assert.ok(end, 'call_end by=callee reason=BYE');
@@ -808,14 +813,7 @@ describe('an outbound call goes on as an inbound one', { concurrency: true }, ()
       assert.equal(end.reason, 'media timeout');
       await waitUntil(() => ear.statuses.at(-1) === 'hangup', { what: `sip.callStatus hangup (saw ${ear.statuses.join(' ')})` });
       assert.deepEqual(ear.statuses.slice(-2), ['active', 'hangup']);
-      await waitUntil(async () => {
-        try {
-          await ownRooms.getParticipant('out-silent-media', 's');
-          return false;
-        } catch (e) {
-          return e.status === 404;
-        }
-      }, { what: 'the callee left the room' });
+      await left(ownRooms, 'out-silent-media', 's');
       const r = await run('sqlite3', ['-json', own.db, "SELECT json FROM calls WHERE json_extract(json, '$.room') = 'out-silent-media'"]);
       assert.equal(r.code, 0, r.stderr);
       const rec = JSON.parse(JSON.parse(r.stdout)[0].json);
