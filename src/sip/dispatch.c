@@ -253,6 +253,10 @@ static json_t *attributes(const struct dispatch_call *call, const json_t *trunk,
 	json_object_set_new(a, "sip.callID", json_string(res->call_id));
 	json_object_set_new(a, "sip.callIDFull",
 	                    json_string(call->sip_call_id));
+	/* LiveKit's sip.callTag is the remote side's tag: the caller's. */
+	if (call->call_tag && *call->call_tag)
+		json_object_set_new(a, "sip.callTag",
+		                    json_string(call->call_tag));
 	json_object_set_new(a, "sip.callStatus", json_string("ringing"));
 	json_object_set_new(a, "sip.trunkID", json_string(res->trunk_id));
 	json_object_set_new(a, "sip.ruleID", json_string(res->rule_id));

@@ -35,6 +35,7 @@ typedef void(dispatch_hdr_iter_h)(const void *msg, dispatch_hdr_h *h,
 
 struct dispatch_call {
 	const char *sip_call_id; /* Call-ID */
+	const char *call_tag;    /* the caller's From tag, or NULL / "" */
 	const char *from_user, *to_user;
 	const char *src_ip;
 	/* X-Twilio-CallSid, or NULL; believed only from a carrier's trunk */

@@ -469,7 +469,7 @@ int sipua_offer_handler(struct mbuf **descp, const struct sip_msg *msg,
 		return err;
 	log_event(LOGL_INFO, call->id, "reinvite", "remote=%s direction=%s",
 	          sipua_addr_fmt(&mp.raddr).s,
-	          sdp_dir_name(sdp_media_ldir(call->sdpm)));
+	          sdp_dir_name(sdp_media_dir(call->sdpm)));
 	return sdp_encode(descp, call->sdp, false);
 }
 

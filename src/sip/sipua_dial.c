@@ -397,10 +397,16 @@ static void dial_estab(const struct sip_msg *msg, void *arg)
 {
 	struct call *call = arg;
 	struct sipua_dial *d = call->dial;
+	char tag[SIPUA_TAG_MAX + 1];
 
-	(void)msg;
 	if (call->ending)
 		return;
+	/* LiveKit's sip.callTag is the remote side's tag: the callee's To
+	 * tag in the 2xx. Set before the status says active. */
+	sipua_tag_copy(tag, msg ? &msg->to.tag : NULL);
+	if (tag[0])
+		(void)participant_set_attribute(call->participant,
+		                                "sip.callTag", tag);
 	tmr_cancel(&d->ring_tmr);
 	call->acked = true; /* we sent the ACK: a BYE may go */
 	call->answer_ms = clock_mono_ms();

@@ -125,10 +125,15 @@ struct call {
 	struct sipua_xfer *xfer; /* the last transfer, NULL = none */
 };
 
+/* The remote side's dialog tag, shown as sip.callTag; RFC 3261 bounds it
+ * not, and a longer one is left out rather than shown cut. */
+#define SIPUA_TAG_MAX 127
+
 /* What routing reads from the INVITE; the dispatch_call points into it. */
 struct invite_keys {
 	char from_user[128], to_user[128], src[64];
 	char sid[128], account[128];
+	char tag[SIPUA_TAG_MAX + 1]; /* the caller's From tag */
 };
 
 /* Addresses are formatted with libre's %J before they reach the logger,
@@ -155,6 +160,16 @@ static inline void sipua_pl_copy(char *dst, size_t sz, const struct pl *pl)
 	if (n)
 		memcpy(dst, pl->p, n);
 	dst[n] = '\0';
+}
+
+/* The tag into dst (SIPUA_TAG_MAX + 1 bytes); "" when there is none or it
+ * is too long. */
+static inline void sipua_tag_copy(char *dst, const struct pl *tag)
+{
+	if (pl_isset(tag) && tag->l <= SIPUA_TAG_MAX)
+		sipua_pl_copy(dst, SIPUA_TAG_MAX + 1, tag);
+	else
+		dst[0] = '\0';
 }
 
 /* sipua.c */

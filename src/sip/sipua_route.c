@@ -48,6 +48,7 @@ void sipua_invite_read(const struct call *call, const struct sip_msg *msg,
 		k->src[0] = '\0';
 	xhdr_copy(msg, "X-Twilio-CallSid", k->sid, sizeof(k->sid));
 	xhdr_copy(msg, "X-Twilio-AccountSid", k->account, sizeof(k->account));
+	sipua_tag_copy(k->tag, &msg->from.tag);
 	*dc = (struct dispatch_call){
 	    .sip_call_id = call->id,
 	    .from_user = k->from_user,
@@ -55,6 +56,7 @@ void sipua_invite_read(const struct call *call, const struct sip_msg *msg,
 	    .src_ip = k->src,
 	    .twilio_call_sid = k->sid[0] ? k->sid : NULL,
 	    .twilio_account_sid = k->account[0] ? k->account : NULL,
+	    .call_tag = k->tag,
 	    .msg = msg,
 	    .foreach_hdr = foreach_header,
 	};

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 int __sanitizer_install_malloc_and_free_hooks(
     void (*malloc_hook)(const volatile void *, size_t),
@@ -31,16 +32,31 @@ static inline void allocs_count_free(const volatile void *p)
 }
 
 /* The runtime keeps a hook for good (NULL hooks remove none, and it
- * takes only a few): installed once, switched by allocs_on. */
-static inline void allocs_start(void)
+ * takes only a few): installed once, switched by allocs_on. Before each
+ * count, one malloc must count one: a hook that is not called (a runtime
+ * without hooks, an install refused) would otherwise pass every "no
+ * allocation" test. False when it does not; the caller must fail. */
+static inline __attribute__((warn_unused_result)) bool allocs_start(void)
 {
+	/* through a volatile pointer, so the compiler cannot drop the pair */
+	void *(*volatile alloc)(size_t) = malloc;
+	void (*volatile release)(void *) = free;
 	static bool installed;
+	void *p;
 
 	if (!installed)
 		installed = __sanitizer_install_malloc_and_free_hooks(
 		                allocs_count_malloc, allocs_count_free) != 0;
 	allocations = 0;
 	allocs_on = true;
+	p = alloc(1);
+	allocs_on = false;
+	release(p);
+	if (!p || allocations != 1)
+		return false;
+	allocations = 0;
+	allocs_on = true;
+	return true;
 }
 
 static inline void allocs_stop(void)

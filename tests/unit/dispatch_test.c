@@ -365,6 +365,28 @@ TEST(credentials_never_become_attributes)
 	return 0;
 }
 
+/* sip.callTag is the caller's From tag, as LiveKit's; none, none shown. */
+TEST(call_tag)
+{
+	static const char *const keys[] = {"sip.callTag", "sip.callIDFull"};
+	struct dispatch_call c = call_of("+15559999999", "203.0.113.9", NULL);
+	struct dispatch_result res;
+
+	c.call_tag = "as7f3e9a01";
+	dispatch_route(disp, &c, false, kicked, NULL, &res);
+	CHECK_EQ(res.outcome, DISPATCH_JOINED);
+	attrs_of(&res, keys, 2);
+	CHECK_STR(attr_buf[0], "as7f3e9a01");
+	CHECK_STR(attr_buf[1], "cid@test");
+
+	c.call_tag = NULL;
+	dispatch_route(disp, &c, false, kicked, NULL, &res);
+	CHECK_EQ(res.outcome, DISPATCH_JOINED);
+	attrs_of(&res, keys, 1);
+	CHECK_STR(attr_buf[0], "");
+	return 0;
+}
+
 /* An outbound call's callee: LiveKit's sip.* attributes win over the
  * request's, the numbers are left out when hidden, and a taken identity
  * is refused. */
@@ -482,6 +504,7 @@ int main(void)
 	RUN(carrier_trunk_without_rule_names_the_room);
 	RUN(carrier_trunk_by_credentials);
 	RUN(credentials_never_become_attributes);
+	RUN(call_tag);
 	RUN(outbound_callee);
 	RUN(bot_url);
 	RUN(media_encryption);

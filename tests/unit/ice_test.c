@@ -736,7 +736,7 @@ TEST(no_allocation_and_cost)
 	           &(struct req){.key = "wrongPasswordOfTheRightLength00"});
 	ice_recv(&ice, req, n, &src, 0, rep, &chk);
 
-	allocs_start();
+	CHECK(allocs_start());
 	t0 = clock_mono_us();
 	for (int i = 0; i < rounds; i++)
 		answered += ice_recv(&ice, req, n, &src, (uint64_t)i, rep,
@@ -958,7 +958,7 @@ TEST(client_no_allocation)
 	responder(&srv, 0);
 	client(&cli, LPWD);
 	sa_set_str(&src, "127.0.0.1", 40000);
-	allocs_start();
+	CHECK(allocs_start());
 	for (int i = 0; i < 100; i++) {
 		if (ice_request_write(&cli, &prm, tid, req, sizeof(req), &n))
 			break;

@@ -3251,7 +3251,7 @@ TEST(srtp_no_allocations)
 
 	/* Ten packets a millisecond, the echo read back as it comes. */
 	got = (unsigned)A.nrx;
-	allocs_start();
+	CHECK(allocs_start());
 	for (unsigned j = 10; j < N;) {
 		for (unsigned k = 0; k < 10 && j < N; k++, j++)
 			peer_send_frame(&A, j);

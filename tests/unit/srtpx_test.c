@@ -1151,7 +1151,7 @@ TEST(no_allocation_per_packet)
 
 		CHECK_EQ(pair(&a, &b, all[i]), 0);
 		CHECK_EQ(pair(&c, &d, all[i]), 0); /* c sends as a does */
-		allocs_start();
+		CHECK(allocs_start());
 		for (unsigned r = 0; r < rounds; r++) {
 			/* every SSRC there is room for, one packet each in
 			 * turn; the first round of them is new to both */

@@ -966,7 +966,7 @@ static int sends_allocate_nothing(int tls)
 		for (size_t k = 0; k < n; k++)
 			msg[k] = (uint8_t)(i * 7 + k);
 		if (i >= 10)
-			allocs_start();
+			CHECK(allocs_start());
 		err = wsc_send(cli.w, WSC_BINARY, msg, n);
 		if (i >= 10) {
 			allocs_stop();

@@ -116,6 +116,8 @@ describe('calls', { timeout: 90000 }, () => {
       assert.equal(a['sip.ruleID'], rule.sipDispatchRuleId, `sip.ruleID in ${show(a)}`);
       assert.match(a['sip.callID'] ?? '', /^SCL_[0-9A-Za-z]{12}$/, `sip.callID in ${show(a)}`);
       assert.ok(a['sip.callIDFull'], `sip.callIDFull (the SIP Call-ID) in ${show(a)}`);
+      // the remote side's tag, as LiveKit's: SIPp's From tag (lk_uac_wait_bye.xml)
+      assert.match(a['sip.callTag'] ?? '', /^\d+SIPpTag001$/, `sip.callTag (the caller's From tag) in ${show(a)}`);
       assert.equal(a['sip.callStatus'], 'active');
     });
 

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { AccessToken, RoomServiceClient, SipClient } from 'livekit-server-sdk';
 import { AudioStream, Room, RoomEvent, dispose } from '@livekit/rtc-node';
-import { RoomAgentDispatch, SIPMediaEncryption, SIPTransport } from '@livekit/protocol';
+import { JobType, RoomAgentDispatch, SIPMediaEncryption, SIPTransport } from '@livekit/protocol';
 import { WebSocketServer } from 'ws';
 import {
   API_KEY,
@@ -29,6 +29,7 @@ import {
   waitUntil,
 } from './helpers.mjs';
 import { toneShare } from './phone.mjs';
+import { RtcAgent, StubWorker } from './lkworker.mjs';
 
 const TMP = tmpDir();
 let uasCount = 0;
@@ -180,6 +181,18 @@ async function noCallLeft(what) {
   await waitUntil(async () => (await outboundCalls()) === 0, { timeoutMs: 8000, what: `${what}: no outbound call left` });
 }
 
+// Resolves once identity has left room (GetParticipant says 404).
+async function left(roomClient, room, identity) {
+  await waitUntil(async () => {
+    try {
+      await roomClient.getParticipant(room, identity);
+      return false;
+    } catch (e) {
+      return e.status === 404;
+    }
+  }, { what: `${identity} left ${room}` });
+}
+
 async function expectSipError(p, { code, sipCode, msg }) {
   let err = null;
   try {
@@ -241,6 +254,8 @@ describe('outbound calls answered', () => {
       assert.equal(a['sip.hostname'], `127.0.0.1:${callee.port}`);
       assert.equal(a.team, 'a');
       assert.ok(a['sip.callIDFull'], 'sip.callIDFull set');
+      // the remote side's tag, as LiveKit's: the callee's To tag (uas_answer.xml)
+      assert.match(a['sip.callTag'] ?? '', /^\d+SIPpTag011$/, `sip.callTag in ${JSON.stringify(a)}`);
       const callId = a['sip.callIDFull'];
       assert.equal(callEvents(callId, 'ringing').length, 1, 'ringing logged once');
       const media = await waitUntil(() => callEvents(callId, 'media')[0], { what: 'media event' });
@@ -255,6 +270,7 @@ describe('outbound calls answered', () => {
       assert.equal(res.code, 0, res.why);
       assert.ok(res.received.includes('BYE'), res.why);
       assert.match(res.logs, /xdial= ?hello/, 'the request header reached the INVITE');
+      assert.match(res.messages, new RegExp(`SIP/2\\.0 200 OK[^]*?\\nTo: [^\\n]*;tag=${a['sip.callTag']}\\r?\\n`), 'sip.callTag is the tag of the 200 OK');
       await noCallLeft('answered');
       const end = callEvents(callId, 'call_end')[0];
       assert.equal(end.direction, 'outbound');
@@ -274,14 +290,7 @@ describe('outbound calls answered', () => {
       assert.equal(info.participantIdentity, 'sip-participant'); // Node's default
       const res = await callee.done;
       assert.equal(res.code, 0, res.why);
-      await waitUntil(async () => {
-        try {
-          await rooms.getParticipant('out-bye', 'sip-participant');
-          return false;
-        } catch (e) {
-          return e.status === 404;
-        }
-      }, { what: 'the callee left the room' });
+      await left(rooms, 'out-bye', 'sip-participant');
       await noCallLeft('callee BYE');
       const end = server.events('call_end').find((e) => e.reason === 'BYE' && e.by === 'callee');
       assert.ok(end, 'call_end by=callee reason=BYE');
@@ -340,6 +349,47 @@ describe('outbound calls answered', () => {
     }
   });
 
+  test('a room whose agent is a LiveKit worker (CreateRoom agents[0].agentName): the worker gets the job, its agent meets the callee, the job ends with the call', async () => {
+    const w = await StubWorker.connect(server, { agentName: 'dialer' });
+    const other = await StubWorker.connect(server, { agentName: 'someone-else' });
+    const rtp = await rtpPeer();
+    const callee = await uas('uas_answer_bye.xml', { rtp_port: rtp.port });
+    let rtc = null;
+    try {
+      await rooms.createRoom({ name: 'out-lk', emptyTimeout: 30, agents: [new RoomAgentDispatch({ agentName: 'dialer', metadata: '{"campaign":"reminders"}' })] });
+      const req = await w.next('availability');
+      assert.equal(req.job.type, JobType.JT_ROOM);
+      assert.equal(req.job.agentName, 'dialer');
+      assert.equal(req.job.metadata, '{"campaign":"reminders"}');
+      assert.equal(req.job.room.name, 'out-lk');
+      w.accept(req.job, { identity: 'agent-dialer' });
+      const asg = await w.next('assignment');
+      assert.equal(asg.job.id, req.job.id);
+      rtc = new RtcAgent(server, asg.token);
+      await rtc.opened();
+      await rtc.next('join');
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      const info = await sip.createSipParticipant(id, '+15552220006', 'out-lk', { waitUntilAnswered: true, participantIdentity: 'lkc' });
+      const dial = server.events('dial').find((e) => e.room === 'out-lk');
+      const started = await waitUntil(() => callEvents(dial.call_id, 'agent_started')[0], { what: 'agent_started' });
+      assert.equal(started.agent, 'livekit', 'the call is the worker\'s');
+      // the job's agent sees the callee join its room
+      await waitUntil(() => rtc.msgs.some((m) => m.case === 'update' && m.value.participants.some((p) => p.identity === 'lkc')), { what: 'the callee in a participant update to the job\'s agent' });
+      assert.equal(info.participantIdentity, 'lkc');
+      // the callee hangs up (BYE 3 s after the answer): the job is terminated
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+      const term = await w.next('termination', { timeoutMs: 5000 });
+      assert.equal(term.jobId, req.job.id);
+      assert.equal(other.count('availability'), 0, 'a worker of another name was not asked');
+    } finally {
+      rtc?.close();
+      callee.kill();
+      rtp.close();
+      await Promise.all([w.close(), other.close()]);
+    }
+  });
+
   for (const [scen, hdr] of [['uas_407.xml', 'Proxy-Authenticate'], ['uas_401.xml', 'WWW-Authenticate']]) {
     test(`digest: ${hdr} challenge answered with the trunk's credentials`, async () => {
       const rtp = await rtpPeer();
@@ -385,10 +435,13 @@ describe('outbound calls that fail', { concurrency: true }, () => {
     });
   }
 
-  test('no answer: CANCEL at the ringing timeout, deadline_exceeded', async () => {
+  test('no answer: CANCEL at the ringing timeout, deadline_exceeded, sip.callStatus hangup', async () => {
     const callee = await uas('uas_no_answer.xml');
+    let ear = null;
     try {
       const id = await trunk(`127.0.0.1:${callee.port}`);
+      await rooms.createRoom({ name: 'out-noanswer', emptyTimeout: 30 });
+      ear = await listener('out-noanswer', 'n');
       const t0 = Date.now();
       const p = sip.createSipParticipant(id, '+15552220020', 'out-noanswer', { waitUntilAnswered: true, ringingTimeout: 2, participantIdentity: 'n' });
       // while it rings, the participant says so
@@ -399,7 +452,11 @@ describe('outbound calls that fail', { concurrency: true }, () => {
       const res = await callee.done;
       assert.equal(res.code, 0, res.why);
       assert.ok(res.received.includes('CANCEL'), res.why);
+      // the room saw it ring, then hang up, before the callee left
+      await waitUntil(() => ear.statuses.at(-1) === 'hangup', { what: `sip.callStatus hangup (saw ${ear.statuses.join(' ')})` });
+      assert.deepEqual(ear.statuses.slice(-2), ['ringing', 'hangup']);
     } finally {
+      await ear?.close();
       callee.kill();
     }
   });
@@ -571,24 +628,35 @@ describe('a call while it rings', () => {
 });
 
 describe('early media, DTMF, limits, races', { concurrency: true }, () => {
-  test('183 with SDP: the callee is heard before the answer, the agent starts only at the answer', async () => {
+  test('183 with SDP: the callee is heard in the room before the answer, the agent starts only at the answer', async () => {
     const rtp = await rtpPeer();
     const callee = await uas('uas_early_media.xml', { rtp_port: rtp.port });
+    let ear = null;
     try {
       const id = await trunk(`127.0.0.1:${callee.port}`);
+      // a WebRTC listener in the room before the dial
+      await rooms.createRoom({ name: 'out-early', emptyTimeout: 30 });
+      ear = await listener('out-early', 'e');
       const p = sip.createSipParticipant(id, '+15552220090', 'out-early', { waitUntilAnswered: true, participantIdentity: 'e', playDialtone: true });
       p.catch(() => {});
       const early = await waitUntil(() => server.events('early_media').find((e) => e.code === 183 && server.events('dial').some((d) => d.call_id === e.call_id && d.room === 'out-early')), { what: 'early_media event' });
       const callId = early.call_id;
       const media = callEvents(callId, 'media')[0];
       assert.ok(media, 'media started on the 183');
-      const streaming = rtp.stream(media.local_port, 3500);
+      // the callee's early audio: 1 kHz, apart from the ringback's 440 + 480 Hz
+      const streaming = rtp.stream(media.local_port, 3500, 1000);
       await p;
       const answeredAt = Date.parse(callEvents(callId, 'answered')[0].ts);
       await streaming;
       await sleep(300);
       const firstRtp = callEvents(callId, 'first_rtp')[0];
       assert.ok(firstRtp && Date.parse(firstRtp.ts) < answeredAt, 'the callee was heard before the answer');
+      // the room heard the callee's 1 kHz before the 200 OK
+      await ear.subscribed;
+      const heardEarly = concat(loud(ear.frames.filter((f) => f.at > Date.parse(firstRtp.ts) + 200 && f.at < answeredAt)));
+      assert.ok(heardEarly.length >= 8000 * 0.8, `the room heard ${heardEarly.length / 8} ms of the callee before the answer (${ear.frames.length} frames in all)`);
+      const share = windowShare(heardEarly, [1000]);
+      assert.ok(share > 0.9, `1 kHz is ${(share * 100).toFixed(1)} % of what the room heard before the answer`);
       const before = loudPackets(rtp.got.filter((x) => x.at < answeredAt - 100));
       const afterLoud = loudPackets(rtp.got, answeredAt + 300);
       assert.equal(before, 0, 'no agent talked before the answer');
@@ -599,6 +667,7 @@ describe('early media, DTMF, limits, races', { concurrency: true }, () => {
       const res = await callee.done;
       assert.equal(res.code, 0, res.why);
     } finally {
+      await ear?.close();
       callee.kill();
       rtp.close();
     }
@@ -607,10 +676,16 @@ describe('early media, DTMF, limits, races', { concurrency: true }, () => {
   test("dtmf '12w#' is sent once answered, with a pause of half a second at the w", async () => {
     const rtp = await rtpPeer();
     const callee = await uas('uas_answer.xml', { rtp_port: rtp.port });
+    let ear = null;
     try {
       const id = await trunk(`127.0.0.1:${callee.port}`);
+      await rooms.createRoom({ name: 'out-dtmf', emptyTimeout: 30 });
+      ear = await listener('out-dtmf', 'd');
       await sip.createSipParticipant(id, '+15552220091', 'out-dtmf', { waitUntilAnswered: true, participantIdentity: 'd', dtmf: '12w#' });
       await waitUntil(async () => (await rooms.getParticipant('out-dtmf', 'd')).attributes['sip.callStatus'] === 'active', { timeoutMs: 5000, what: 'automation, then active' });
+      // automation while the keys go, then active
+      await waitUntil(() => ear.statuses.at(-1) === 'active', { what: `active at the listener (saw ${ear.statuses.join(' ')})` });
+      assert.deepEqual(ear.statuses.slice(-2), ['automation', 'active']);
       await waitUntil(() => rtp.got.filter((x) => x.pt === 101).length >= 24, { timeoutMs: 4000, what: 'three keys as RFC 4733 events' });
       // one event per key: its first packet (new RTP timestamp), its last (E bit)
       // (the end packet is sent three times, RFC 4733 2.5.1.4)
@@ -629,6 +704,7 @@ describe('early media, DTMF, limits, races', { concurrency: true }, () => {
       const res = await callee.done;
       assert.equal(res.code, 0, res.why);
     } finally {
+      await ear?.close();
       callee.kill();
       rtp.close();
     }
@@ -669,15 +745,106 @@ describe('early media, DTMF, limits, races', { concurrency: true }, () => {
   });
 });
 
+describe('an outbound call goes on as an inbound one', { concurrency: true }, () => {
+  test('the callee holds (re-INVITE sendonly) and resumes: our answers say recvonly then sendrecv, the echo stops and comes back, sip.callStatus stays active', async () => {
+    const rtp = await rtpPeer();
+    const callee = await uas('uas_answer_reinvite.xml', { rtp_port: rtp.port });
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      await sip.createSipParticipant(id, '+15552220100', 'out-hold', { waitUntilAnswered: true, participantIdentity: 'h' });
+      const dial = server.events('dial').find((e) => e.room === 'out-hold');
+      const media = await waitUntil(() => callEvents(dial.call_id, 'media')[0], { what: 'media event' });
+      // the callee talks all along: 2 s, on hold 2 s, resumed
+      const streaming = rtp.stream(media.local_port, 6500);
+      const hold = await waitUntil(() => callEvents(dial.call_id, 'reinvite')[0], { timeoutMs: 5000, what: 'the hold re-INVITE' });
+      assert.equal(hold.direction, 'recvonly');
+      await sleep(500);
+      assert.equal((await rooms.getParticipant('out-hold', 'h')).attributes['sip.callStatus'], 'active', 'active while held');
+      const resume = await waitUntil(() => callEvents(dial.call_id, 'reinvite')[1], { timeoutMs: 5000, what: 'the resume re-INVITE' });
+      assert.equal(resume.direction, 'sendrecv');
+      await streaming;
+      await sleep(300);
+      assert.equal((await rooms.getParticipant('out-hold', 'h')).attributes['sip.callStatus'], 'active', 'active once resumed');
+      const heldAt = Date.parse(hold.ts), resumedAt = Date.parse(resume.ts);
+      const answeredAt = Date.parse(callEvents(dial.call_id, 'answered')[0].ts);
+      const before = loudPackets(rtp.got.filter((x) => x.at > answeredAt + 300 && x.at < heldAt));
+      const held = rtp.got.filter((x) => x.at > heldAt + 200 && x.at < resumedAt).length;
+      const after = loudPackets(rtp.got, resumedAt + 300);
+      assert.ok(before >= 40, `the echo before the hold: ${before} loud packets`);
+      assert.ok(held <= 3, `nothing sent to the held callee: ${held} packets`);
+      assert.ok(after >= 40, `the echo resumed: ${after} loud packets`);
+      assert.equal(callEvents(dial.call_id, 'call_end').length, 0, 'the call goes on');
+      await rooms.removeParticipant('out-hold', 'h');
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+      assert.match(res.logs, /hold_dir=a=recvonly/, res.why);
+      assert.deepEqual(res.received.filter((x) => x === 'BYE'), ['BYE'], res.why);
+    } finally {
+      callee.kill();
+      rtp.close();
+    }
+  });
+
+  test('a callee that goes silent: our BYE at media_timeout, sip.callStatus hangup, the record says so', async () => {
+    const own = await startServer({ args: ['--media_timeout', '2s'] });
+    const ownSip = new SipClient(own.url, API_KEY, API_SECRET);
+    const ownRooms = new RoomServiceClient(own.url, API_KEY, API_SECRET);
+    const rtp = await rtpPeer();
+    const callee = await uas('uas_answer.xml', { rtp_port: rtp.port });
+    let ear = null;
+    try {
+      const t = await ownSip.createSipOutboundTrunk('t', `127.0.0.1:${callee.port}`, ['+15550001111']);
+      await ownRooms.createRoom({ name: 'out-silent-media', emptyTimeout: 30 });
+      ear = await listener('out-silent-media', 's', own);
+      await ownSip.createSipParticipant(t.sipTrunkId, '+15552220101', 'out-silent-media', { waitUntilAnswered: true, participantIdentity: 's' });
+      const dial = own.events('dial').find((e) => e.room === 'out-silent-media');
+      const answeredAt = Date.parse(own.events('answered').find((e) => e.call_id === dial.call_id).ts);
+      // the callee says nothing: our BYE
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+      assert.ok(res.received.includes('BYE'), res.why);
+      const timeout = own.events('media_timeout').find((e) => e.call_id === dial.call_id);
+      assert.ok(timeout, 'media_timeout logged');
+      const after = Date.parse(timeout.ts) - answeredAt;
+      assert.ok(after >= 1900 && after < 6000, `media timeout ${after} ms after the answer`);
+      const end = await waitUntil(() => own.events('call_end').find((e) => e.call_id === dial.call_id), { what: 'call_end' });
+      assert.equal(end.direction, 'outbound');
+      assert.equal(end.by, 'server');
+      assert.equal(end.reason, 'media timeout');
+      await waitUntil(() => ear.statuses.at(-1) === 'hangup', { what: `sip.callStatus hangup (saw ${ear.statuses.join(' ')})` });
+      assert.deepEqual(ear.statuses.slice(-2), ['active', 'hangup']);
+      await left(ownRooms, 'out-silent-media', 's');
+      const r = await run('sqlite3', ['-json', own.db, "SELECT json FROM calls WHERE json_extract(json, '$.room') = 'out-silent-media'"]);
+      assert.equal(r.code, 0, r.stderr);
+      const rec = JSON.parse(JSON.parse(r.stdout)[0].json);
+      assert.equal(rec.status, 'hangup', JSON.stringify(rec));
+      assert.equal(rec.endReason, 'media timeout', JSON.stringify(rec));
+    } finally {
+      await ear?.close();
+      callee.kill();
+      rtp.close();
+      await own.stop();
+    }
+  });
+});
+
 // ---- the dial tone in the room --------------------------------------------
 
 // A WebRTC listener (LiveKit's rtc-node) in the room: every 10 ms frame it
-// hears the callee's track, with when it came.
-async function listener(roomName, identity) {
+// hears the callee's track, with when it came, and each sip.callStatus the
+// callee's participant reports (statuses, as they change).
+async function listener(roomName, identity, srv = server) {
   const at = new AccessToken(API_KEY, API_SECRET, { identity: `ear-${roomName}`, ttl: '5m' });
   at.addGrant({ roomJoin: true, room: roomName });
   const room = new Room();
   const frames = [];
+  const statuses = [];
+  const note = (p) => {
+    const s = p.attributes?.['sip.callStatus'];
+    if (p.identity === identity && s && statuses.at(-1) !== s) statuses.push(s);
+  };
+  room.on(RoomEvent.ParticipantConnected, note);
+  room.on(RoomEvent.ParticipantAttributesChanged, (_changed, p) => note(p));
   let reading = true;
   const subscribed = new Promise((resolve) => room.on(RoomEvent.TrackSubscribed, (track, _pub, p) => {
     if (p.identity !== identity) return;
@@ -692,9 +859,11 @@ async function listener(roomName, identity) {
       reader.releaseLock();
     })().catch(() => {});
   }));
-  await room.connect(`ws://127.0.0.1:${server.httpPort}`, await at.toJwt(), { autoSubscribe: true, dynacast: false });
+  await room.connect(`ws://127.0.0.1:${srv.httpPort}`, await at.toJwt(), { autoSubscribe: true, dynacast: false });
+  for (const p of room.remoteParticipants.values()) note(p);
   return {
     frames,
+    statuses,
     subscribed,
     async close() { reading = false; await room.disconnect().catch(() => {}); },
   };
