@@ -2,7 +2,9 @@
  * Inside the SIP edge: what sipua's files share, and no one else.
  *
  *   sipua.c        a call from INVITE to its end: the session handlers,
- *                  media start, ending, drain and the transports
+ *                  ending, drain and the transports
+ *   sipua_media.c  a call's media session and agent, its SDP taken and
+ *                  given, re-INVITEs
  *   sipua_sdp.c    the SDP offer and answer (sipua_sdp.h)
  *   sipua_route.c  from an INVITE to a room, through dispatch
  *   sipua_auth.c   digest auth of trunks with credentials: nonces and
@@ -167,18 +169,33 @@ void sipua_call_end(struct call *call, const char *by, const char *reason,
 /* Replies to a request outside any dialog, and logs why. */
 void sipua_reply_reject(struct sipua *ua, const struct sip_msg *msg,
                         uint16_t scode, const char *reason);
-/* Starts the agent for the call's stage: the PIN prompt, or the real one. */
-int sipua_start_agent(struct call *call, const struct agent_ops **opsp,
-                      void **statep);
-
+/* The media session has stopped: the call is logged, recorded, freed. */
+void sipua_call_finish(struct call *call);
 /* A new call on ua, not yet listed (mem_deref frees it). */
 struct call *sipua_call_alloc(struct sipua *ua);
+/* The call ends after ms (0: never). */
+void sipua_limit_start(struct call *call, uint32_t ms);
+/* Calls idleh when draining is done: no call, no unregister pending. */
+void sipua_check_idle(struct sipua *ua);
+
+/* sipua_media.c */
+
+/* The call's media session (EADDRINUSE: no ports left). */
+int sipua_media_alloc(struct call *call);
+/* Our SDP on the media session's port, by the trunk's mediaEncryption. */
+int sipua_sdp_prepare(struct call *call);
 /* The call's media session and our SDP on its port. */
 int sipua_call_media(struct call *call);
 /* The peer's SRTP against the call's policy, after each sdp_decode:
  * false, logged and counted, when it must be refused (r says why). */
 bool sipua_sdp_srtp_ok(struct call *call, bool remote_offer,
                        struct sipua_srtp_refusal *r);
+/* The call's negotiated stream, where media may go: ENOENT when there is
+ * no common codec, EADDRNOTAVAIL when media cannot go where the SDP says. */
+int sipua_call_sdp_params(const struct call *call, struct media_params *mp);
+/* Starts the agent for the call's stage: the PIN prompt, or the real one. */
+int sipua_start_agent(struct call *call, const struct agent_ops **opsp,
+                      void **statep);
 /* Starts (or updates) the media and the agent from call->sdp. */
 int sipua_start_media(struct call *call);
 /* Starts an outbound call's media before any answer, with no agent and
@@ -188,10 +205,6 @@ int sipua_await_media(struct call *call);
 /* Re-INVITEs of an established call (sipsess offerh). */
 int sipua_offer_handler(struct mbuf **descp, const struct sip_msg *msg,
                         void *arg);
-/* The call ends after ms (0: never). */
-void sipua_limit_start(struct call *call, uint32_t ms);
-/* Calls idleh when draining is done: no call, no unregister pending. */
-void sipua_check_idle(struct sipua *ua);
 
 /* sipua_reg.c */
 
