@@ -496,8 +496,7 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 
 fail:
 	/* No dialog and no media thread involved yet: free at once. */
-	if (call->participant)
-		participant_leave(call->participant, "JOIN_FAILURE");
+	sipua_route_refused(call);
 	mem_deref(call);
 }
 

@@ -92,6 +92,7 @@ struct call {
 	char to[128];
 	uint64_t invite_ms, answer_ms;
 	struct participant *participant; /* NULL once left (or no rooms) */
+	bool room_made; /* its room was made for it (routing) */
 	char room[256];
 	char scl_id[20]; /* LiveKit's call id, names the call record */
 	char identity[300], trunk_id[32], rule_id[32];
@@ -235,6 +236,9 @@ void sipua_invite_read(const struct call *call, const struct sip_msg *msg,
 void sipua_adopt_route(struct call *call, const struct dispatch_result *res);
 /* The call's participant was removed from its room: the call ends. */
 void sipua_kick_handler(struct participant *p, const char *reason, void *arg);
+/* The INVITE was refused after routing: the participant leaves, and a
+ * room made for the call alone is closed with it. */
+void sipua_route_refused(struct call *call);
 
 /* sipua_auth.c */
 
