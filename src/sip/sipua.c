@@ -182,37 +182,6 @@ void sipua_call_end(struct call *call, const char *by, const char *reason,
 
 /* ---- session handlers ------------------------------------------------- */
 
-/* The ACK carries the answer to the offer we put in our 200. An error
- * returned makes libre end the dialog with a BYE once it is done with the
- * ACK; call_end leaves the session to it. */
-static int answer_handler(const struct sip_msg *msg, void *arg)
-{
-	struct call *call = arg;
-	struct sipua_srtp_refusal sr;
-	const char *why = NULL;
-	int err = 0;
-
-	if (call->ending)
-		return 0;
-	if (!mbuf_get_left(msg->mb)) {
-		why = "no SDP answer";
-		err = EPROTO;
-	} else if ((err = sdp_decode(call->sdp, msg->mb, false))) {
-		why = "malformed SDP";
-	} else if (!sipua_sdp_srtp_ok(call, false, &sr)) {
-		why = sr.reason;
-		err = EPROTO;
-	} else if ((err = sipua_start_media(call))) {
-		why = err == ENOENT ? "no common codec" : "media start failed";
-	}
-	if (err) {
-		log_event(LOGL_WARN, call->id, "bad_answer", "reason=\"%s\"",
-		          why);
-		sipua_call_end(call, "server", "bad SDP answer in ACK", 0);
-	}
-	return err;
-}
-
 static void estab_handler(const struct sip_msg *msg, void *arg)
 {
 	struct call *call = arg;
@@ -478,7 +447,7 @@ static void conn_handler(const struct sip_msg *msg, void *arg)
 	call->contact = sipua_contact(ua, msg->tp);
 	err = sipsess_accept(&call->sess, ua->sock, msg, 180, "Ringing",
 	                     call->contact, "application/sdp", NULL, NULL, NULL,
-	                     false, sipua_offer_handler, answer_handler,
+	                     false, sipua_offer_handler, sipua_answer_handler,
 	                     estab_handler, NULL, NULL, close_handler, call,
 	                     ALLOW_HDR);
 	if (err) {

@@ -4,7 +4,7 @@
  *   sipua.c        a call from INVITE to its end: the session handlers,
  *                  ending, drain and the transports
  *   sipua_media.c  a call's media session and agent, its SDP taken and
- *                  given, re-INVITEs
+ *                  given, re-INVITEs and the ACK's answer
  *   sipua_sdp.c    the SDP offer and answer (sipua_sdp.h)
  *   sipua_route.c  from an INVITE to a room, through dispatch
  *   sipua_auth.c   digest auth of trunks with credentials: nonces and
@@ -206,6 +206,8 @@ int sipua_await_media(struct call *call);
 /* Re-INVITEs of an established call (sipsess offerh). */
 int sipua_offer_handler(struct mbuf **descp, const struct sip_msg *msg,
                         void *arg);
+/* The ACK's answer to the offer in our 200 (sipsess answerh). */
+int sipua_answer_handler(const struct sip_msg *msg, void *arg);
 
 /* sipua_reg.c */
 

@@ -1,8 +1,8 @@
 /*
  * A call's media and agent (sipua_int.h): the events of its media session,
  * our description on its port, the caller's SDP made into the media's
- * parameters, the agent for the call's stage, and re-INVITEs. The SDP
- * itself, apart from any call, is sipua_sdp.c's.
+ * parameters, the agent for the call's stage, re-INVITEs and the ACK's
+ * answer. The SDP itself, apart from any call, is sipua_sdp.c's.
  */
 #include <errno.h>
 #include <string.h>
@@ -302,4 +302,35 @@ int sipua_offer_handler(struct mbuf **descp, const struct sip_msg *msg,
 	          sipua_addr_fmt(&mp.raddr).s,
 	          sdp_dir_name(sdp_media_ldir(call->sdpm)));
 	return sdp_encode(descp, call->sdp, false);
+}
+
+/* The ACK carries the answer to the offer we put in our 200. An error
+ * returned makes libre end the dialog with a BYE once it is done with the
+ * ACK; call_end leaves the session to it. */
+int sipua_answer_handler(const struct sip_msg *msg, void *arg)
+{
+	struct call *call = arg;
+	struct sipua_srtp_refusal sr;
+	const char *why = NULL;
+	int err = 0;
+
+	if (call->ending)
+		return 0;
+	if (!mbuf_get_left(msg->mb)) {
+		why = "no SDP answer";
+		err = EPROTO;
+	} else if ((err = sdp_decode(call->sdp, msg->mb, false))) {
+		why = "malformed SDP";
+	} else if (!sipua_sdp_srtp_ok(call, false, &sr)) {
+		why = sr.reason;
+		err = EPROTO;
+	} else if ((err = sipua_start_media(call))) {
+		why = err == ENOENT ? "no common codec" : "media start failed";
+	}
+	if (err) {
+		log_event(LOGL_WARN, call->id, "bad_answer", "reason=\"%s\"",
+		          why);
+		sipua_call_end(call, "server", "bad SDP answer in ACK", 0);
+	}
+	return err;
 }
