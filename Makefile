@@ -164,7 +164,8 @@ build/bench/vadset build/bench/vad_eval build/bench/vad_train: build/bench/%: be
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS)
 
-build/bench/srtpx_bench: bench/srtpx_bench.c build/obj/src/webrtc/srtpx.o
+build/bench/srtpx_bench: bench/srtpx_bench.c build/obj/src/webrtc/srtpx.o \
+                          build/obj/src/webrtc/srtpx_packet.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS) $(SRTP_REF_LIBS)
 
@@ -172,6 +173,7 @@ build/%/tests/srtpx_test: LIBS += $(SRTP_REF_LIBS)
 
 # rtp_load's --srtp: the server's own SDES and SRTP code.
 build/bench/rtp_load: bench/rtp_load.c build/obj/src/webrtc/srtpx.o \
+                      build/obj/src/webrtc/srtpx_packet.o \
                       build/obj/src/sip/sdes.o build/obj/src/core/b64.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(RELEASE_CFLAGS) -o $@ $^ $(LIBS)

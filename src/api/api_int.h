@@ -2,7 +2,8 @@
  * Inside the HTTP API, shared by its files and by nothing else: api.c (the
  * server, routing, auth and the Twirp dispatch table), api_json.c (replies,
  * key names, request helpers), api_rooms.c (RoomService), api_sip.c (SIP
- * trunks and dispatch rules) and api_admin.c (/api/admin/...).
+ * trunks and dispatch rules; their updates in api_sip_update.c,
+ * CreateSIPParticipant in api_sip_dial.c) and api_admin.c (/api/admin/...).
  */
 #ifndef VOXGATE_API_API_INT_H
 #define VOXGATE_API_API_INT_H
@@ -109,6 +110,9 @@ void api_update_room_metadata(struct call_ctx *c);
 
 /* ---- api_sip.c: SIP trunks and dispatch rules ------------------------- */
 
+#define API_MISSING_TRUNK "requested sip trunk does not exist"
+#define API_MISSING_RULE  "requested sip dispatch rule does not exist"
+
 extern const struct field api_rule_fields[];
 const struct field *api_trunk_fields(enum store_trunk_kind kind);
 /* obj with every field of f it lacks set to its zero value. */
@@ -118,15 +122,36 @@ json_t *api_with_zero_fields(json_t *obj, const struct field *f);
 int api_save_rule(struct call_ctx *c, json_t *rule, const char *id,
                   bool create);
 
+/* True when a lookup by id found its object; otherwise the reply is sent:
+ * not_found with what is missing, or the store's failure. */
+bool api_sip_found(struct call_ctx *c, int err, const char *missing);
+/* The request's trunk, of the route's kind; NULL with a reply sent. */
+json_t *api_sip_load_trunk(struct call_ctx *c);
+/* Why a trunk's headers cannot go into its calls' messages, or NULL. */
+const char *api_sip_headers_why(const json_t *trunk);
+/* mediaEncryption checked and kept as its name; false with
+ * invalid_argument sent. */
+bool api_sip_encryption_ok(struct call_ctx *c, json_t *obj);
+/* s is one of list's strings. */
+bool api_sip_in_list(const json_t *list, const char *s);
+/* A rule's lists and its rule checked; false with the reply sent. */
+bool api_sip_rule_valid(struct call_ctx *c, json_t *rule);
+
 void api_create_trunk(struct call_ctx *c);
 void api_list_trunks(struct call_ctx *c);
 void api_get_trunk(struct call_ctx *c);
-void api_update_trunk(struct call_ctx *c);
 void api_delete_trunk(struct call_ctx *c);
 void api_create_rule(struct call_ctx *c);
 void api_list_rules(struct call_ctx *c);
-void api_update_rule(struct call_ctx *c);
 void api_delete_rule(struct call_ctx *c);
+
+/* ---- api_sip_update.c: their Update requests --------------------------- */
+
+void api_update_trunk(struct call_ctx *c);
+void api_update_rule(struct call_ctx *c);
+
+/* ---- api_sip_dial.c: CreateSIPParticipant ------------------------------ */
+
 /* CreateSIPParticipant: dials out (sip/sipua.h sipua_dial). */
 void api_create_participant(struct call_ctx *c);
 /* Forgets the requests still waiting for a call's outcome (shutdown). */

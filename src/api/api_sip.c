@@ -1,7 +1,8 @@
 /*
  * The SIP service: inbound and outbound trunks and dispatch rules, kept in
  * the store as LiveKit's protobuf-JSON; their Update requests and the
- * ListUpdate, validated whole before anything is applied.
+ * ListUpdate, validated whole before anything is applied
+ * (api_sip_update.c). CreateSIPParticipant is api_sip_dial.c's.
  */
 #include <errno.h>
 #include <string.h>
@@ -11,10 +12,6 @@
 #include "sip/routing.h"
 #include "sip/sipx.h"
 #include "sip/outbound.h"
-#include "sip/sipua_dial.h"
-
-#define MISSING_TRUNK "requested sip trunk does not exist"
-#define MISSING_RULE  "requested sip dispatch rule does not exist"
 
 static const struct field inbound_fields[] = {
     {"sipTrunkId", 's'},
@@ -123,7 +120,7 @@ static json_t *all_with_zero_fields(json_t *items, const struct field *f)
 
 /* A trunk's headers go into the messages of its calls: checked when
  * written, so that a call never finds one it must drop. */
-static const char *headers_why(const json_t *trunk)
+const char *api_sip_headers_why(const json_t *trunk)
 {
 	const char *why = NULL;
 	char buf[4096];
@@ -136,7 +133,7 @@ static const char *headers_why(const json_t *trunk)
 
 /* mediaEncryption, LiveKit's SIPMediaEncryption: its name or number, kept
  * as the name (what LiveKit returns). false with invalid_argument sent. */
-static bool encryption_ok(struct call_ctx *c, json_t *obj)
+bool api_sip_encryption_ok(struct call_ctx *c, json_t *obj)
 {
 	enum sdes_policy p;
 
@@ -178,7 +175,7 @@ void api_create_trunk(struct call_ctx *c)
 		return;
 	}
 	trunk = json_deep_copy(trunk);
-	if (!encryption_ok(c, trunk)) {
+	if (!api_sip_encryption_ok(c, trunk)) {
 		json_decref(trunk);
 		return;
 	}
@@ -211,7 +208,7 @@ void api_create_trunk(struct call_ctx *c)
 		    "URI");
 		return;
 	}
-	why = headers_why(trunk);
+	why = api_sip_headers_why(trunk);
 	if (why) {
 		json_decref(trunk);
 		api_twirp_error(c->conn, "invalid_argument", why);
@@ -234,7 +231,7 @@ void api_create_trunk(struct call_ctx *c)
 	api_reply_ok(c, api_with_zero_fields(trunk, api_trunk_fields(c->kind)));
 }
 
-static bool in_list(const json_t *list, const char *s)
+bool api_sip_in_list(const json_t *list, const char *s)
 {
 	size_t i;
 	json_t *x;
@@ -254,7 +251,8 @@ static bool any_in_list(const json_t *list, const json_t *values)
 
 	json_array_foreach(values, i, x)
 	{
-		if (json_is_string(x) && in_list(list, json_string_value(x)))
+		if (json_is_string(x) &&
+		    api_sip_in_list(list, json_string_value(x)))
 			return true;
 	}
 	return false;
@@ -272,7 +270,7 @@ static json_t *filtered(json_t *items, const json_t *ids, const char *id_key,
 	json_array_foreach(items, i, x)
 	{
 		if (json_array_size(ids) &&
-		    !in_list(ids, api_obj_str(x, id_key)))
+		    !api_sip_in_list(ids, api_obj_str(x, id_key)))
 			continue;
 		if (json_array_size(want) &&
 		    !any_in_list(json_object_get(x, list_key), want))
@@ -306,7 +304,7 @@ void api_list_trunks(struct call_ctx *c)
 
 /* True when a lookup by id found its object; otherwise the reply is sent:
  * not_found with what is missing, or the store's failure. */
-static bool found(struct call_ctx *c, int err, const char *missing)
+bool api_sip_found(struct call_ctx *c, int err, const char *missing)
 {
 	if (err == ENOENT)
 		api_twirp_error(c->conn, "not_found", missing);
@@ -318,7 +316,7 @@ static bool found(struct call_ctx *c, int err, const char *missing)
 /* The request's trunk, of the route's kind; NULL with a reply sent. An
  * empty id (the store's EINVAL) names no trunk: not_found, as in LiveKit,
  * here and in the other lookups by id. */
-static json_t *load_trunk(struct call_ctx *c)
+json_t *api_sip_load_trunk(struct call_ctx *c)
 {
 	const char *id = api_req_str(c, "sipTrunkId");
 	enum store_trunk_kind kind;
@@ -330,12 +328,12 @@ static json_t *load_trunk(struct call_ctx *c)
 		json_decref(trunk);
 		err = ENOENT;
 	}
-	return found(c, err, MISSING_TRUNK) ? trunk : NULL;
+	return api_sip_found(c, err, API_MISSING_TRUNK) ? trunk : NULL;
 }
 
 void api_get_trunk(struct call_ctx *c)
 {
-	json_t *trunk = load_trunk(c);
+	json_t *trunk = api_sip_load_trunk(c);
 
 	if (trunk)
 		api_reply_ok(c,
@@ -349,7 +347,7 @@ void api_delete_trunk(struct call_ctx *c)
 	const char *id = api_req_str(c, "sipTrunkId");
 	int err = *id ? store_trunk_delete(c->api->prm.store, id) : ENOENT;
 
-	if (!found(c, err, MISSING_TRUNK))
+	if (!api_sip_found(c, err, API_MISSING_TRUNK))
 		return;
 	log_event(LOGL_INFO, NULL, "trunk_deleted", "id=%s", id);
 	api_changed(c);
@@ -379,7 +377,7 @@ static json_t *rule_from_request(const json_t *req)
 	return rule;
 }
 
-static bool rule_valid(struct call_ctx *c, json_t *rule)
+bool api_sip_rule_valid(struct call_ctx *c, json_t *rule)
 {
 	json_t *r = json_object_get(rule, "rule");
 
@@ -392,7 +390,7 @@ static bool rule_valid(struct call_ctx *c, json_t *rule)
 		                "rule is required");
 		return false;
 	}
-	return encryption_ok(c, rule);
+	return api_sip_encryption_ok(c, rule);
 }
 
 int api_save_rule(struct call_ctx *c, json_t *rule, const char *id, bool create)
@@ -427,7 +425,7 @@ void api_create_rule(struct call_ctx *c)
 	json_t *rule = rule_from_request(c->req);
 	char id[20];
 
-	if (!rule_valid(c, rule)) {
+	if (!api_sip_rule_valid(c, rule)) {
 		json_decref(rule);
 		return;
 	}
@@ -461,242 +459,6 @@ void api_list_rules(struct call_ctx *c)
 	api_reply_ok(c, json_pack("{s:o}", "items", items));
 }
 
-/* UpdateSIPDispatchRule: {sipDispatchRuleId, replace: rule} or
- * {sipDispatchRuleId, update: {fields to set, trunkIds as ListUpdate}}. */
-/* LiveKit's ListUpdate: {set, add, remove, clear} over a string list. Its
- * lists hold only strings: update_check has made sure. */
-static json_t *list_update(const json_t *old, const json_t *u)
-{
-	json_t *set = json_object_get(u, "set");
-	json_t *out =
-	    json_array_size(set) ? json_deep_copy(set)
-	    : json_is_true(json_object_get(u, "clear")) || !json_is_array(old)
-	        ? json_array()
-	        : json_deep_copy(old);
-	size_t i;
-	json_t *x;
-
-	json_array_foreach(json_object_get(u, "add"), i, x)
-	{
-		if (!in_list(out, json_string_value(x)))
-			json_array_append(out, x);
-	}
-	json_array_foreach(json_object_get(u, "remove"), i, x)
-	{
-		for (size_t k = json_array_size(out); k--;) {
-			const char *have =
-			    json_string_value(json_array_get(out, k));
-
-			/* The stored list may hold anything an older
-			 * version let through. */
-			if (!have || !strcmp(have, json_string_value(x)))
-				json_array_remove(out, k);
-		}
-	}
-	return out;
-}
-
-static bool list_field(const struct field *f, const char *name)
-{
-	for (; f->name; f++) {
-		if (!strcmp(f->name, name))
-			return f->type == 'a';
-	}
-	return false;
-}
-
-/* Absent, null, or a list of non-empty strings; its length in *n. */
-static bool strings_or_null(const json_t *v, size_t *n)
-{
-	size_t i;
-	json_t *x;
-
-	*n = 0;
-	if (!v || json_is_null(v))
-		return true;
-	if (!json_is_array(v))
-		return false;
-	json_array_foreach(v, i, x)
-	{
-		if (!json_is_string(x) || !json_string_length(x))
-			return false;
-	}
-	*n = json_array_size(v);
-	return true;
-}
-
-/* LiveKit's ListUpdate.Validate, with the types protojson would check. */
-static const char *list_update_why(const json_t *u)
-{
-	static const char *const keys[] = {"set", "add", "remove"};
-	size_t n[3];
-	const json_t *clear = json_object_get(u, "clear");
-
-	for (size_t i = 0; i < 3; i++) {
-		if (!strings_or_null(json_object_get(u, keys[i]), &n[i]))
-			return "set, add and remove must be lists of "
-			       "non-empty strings";
-	}
-	if (clear && !json_is_boolean(clear) && !json_is_null(clear))
-		return "clear must be true or false";
-	if (!json_is_true(clear) && !n[0] && !n[1] && !n[2])
-		return "unsupported list update operation";
-	if (json_is_true(clear) && (n[0] || n[1] || n[2]))
-		return "cannot clear and change the list at the same time";
-	if (n[0] && (n[1] || n[2]))
-		return "cannot set and change the list at the same time";
-	return NULL;
-}
-
-/* Every field of an update request's ListUpdates, checked before any is
- * applied. An object given for a list field is a ListUpdate; one that
- * looks like a ListUpdate on any other field is refused. false with an
- * invalid_argument reply sent. */
-static bool update_check(struct call_ctx *c, const json_t *update,
-                         const struct field *fields)
-{
-	const char *k, *why = NULL;
-	json_t *v;
-	char msg[200];
-
-	json_object_foreach((json_t *)update, k, v)
-	{
-		bool listed = list_field(fields, k);
-
-		if (listed && json_is_object(v))
-			why = list_update_why(v);
-		else if (!listed && json_is_object(v) &&
-		         (json_object_get(v, "set") ||
-		          json_object_get(v, "add") ||
-		          json_object_get(v, "remove") ||
-		          json_object_get(v, "clear")))
-			why = "not a list field, it takes no ListUpdate";
-		if (why)
-			break;
-	}
-	if (!why)
-		return true;
-	snprintf(msg, sizeof(msg), "update.%.64s: %s", k, why);
-	log_event(LOGL_WARN, NULL, "api_update_refused", "error=\"%s\"", msg);
-	api_twirp_error(c->conn, "invalid_argument", msg);
-	return false;
-}
-
-/* An Update request's {replace: obj} or {update: fields}, applied to the
- * stored obj (stolen). NULL with a reply sent when neither is given or the
- * update is not valid; nothing is applied then. */
-static json_t *apply_update(struct call_ctx *c, json_t *obj,
-                            const struct field *fields)
-{
-	json_t *replace = json_object_get(c->req, "replace");
-	json_t *update = json_object_get(c->req, "update");
-	const char *k;
-	json_t *v;
-
-	if (json_is_object(replace)) {
-		json_t *created =
-		    json_incref(json_object_get(obj, "createdAt"));
-
-		json_decref(obj);
-		obj = json_deep_copy(replace);
-		if (created)
-			json_object_set_new(obj, "createdAt", created);
-		return obj;
-	}
-	if (!json_is_object(update)) {
-		json_decref(obj);
-		api_twirp_error(c->conn, "invalid_argument",
-		                "replace or update is required");
-		return NULL;
-	}
-	if (!update_check(c, update, fields)) {
-		json_decref(obj);
-		return NULL;
-	}
-	json_object_foreach(update, k, v)
-	{
-		if (list_field(fields, k) && json_is_object(v))
-			json_object_set_new(
-			    obj, k, list_update(json_object_get(obj, k), v));
-		else
-			json_object_set(obj, k, v);
-	}
-	return obj;
-}
-
-void api_update_rule(struct call_ctx *c)
-{
-	const char *id = api_req_str(c, "sipDispatchRuleId");
-	json_t *rule = NULL;
-	int err;
-
-	err = *id ? store_rule_get(c->api->prm.store, id, &rule) : ENOENT;
-	if (!found(c, err, MISSING_RULE))
-		return;
-	rule = apply_update(c, rule, api_rule_fields);
-	if (!rule)
-		return;
-	json_object_set_new(rule, "sipDispatchRuleId", json_string(id));
-	if (!rule_valid(c, rule) || api_save_rule(c, rule, id, false)) {
-		json_decref(rule);
-		return;
-	}
-	log_event(LOGL_INFO, NULL, "rule_updated", "id=%s", id);
-	api_reply_ok(c, api_with_zero_fields(rule, api_rule_fields));
-}
-
-void api_update_trunk(struct call_ctx *c)
-{
-	enum store_trunk_kind want = c->kind;
-	const char *id = api_req_str(c, "sipTrunkId");
-	json_t *trunk = load_trunk(c), *existing = NULL;
-	const char *why = NULL;
-	int err = 0;
-
-	if (!trunk)
-		return;
-	trunk = apply_update(c, trunk, api_trunk_fields(want));
-	if (!trunk)
-		return;
-	json_object_set_new(trunk, "sipTrunkId", json_string(id));
-	if (!api_string_list(c, trunk, "numbers") ||
-	    !api_string_list(c, trunk, "allowedAddresses") ||
-	    !api_string_list(c, trunk, "allowedNumbers") ||
-	    !encryption_ok(c, trunk))
-		goto out;
-	if (want == STORE_TRUNK_INBOUND) {
-		err = store_trunk_list(c->api->prm.store, STORE_TRUNK_INBOUND,
-		                       &existing);
-		if (err) {
-			api_store_failed(c, err);
-			goto out;
-		}
-		err = routing_check_inbound_trunk(existing, trunk, &why);
-		json_decref(existing);
-	} else if (!outbound_address_ok(api_obj_str(trunk, "address"))) {
-		err = EINVAL;
-		why = "trunk address should be a hostname or IP, not SIP URI";
-	}
-	if (!err && (why = headers_why(trunk)) != NULL)
-		err = EINVAL;
-	if (err) {
-		api_twirp_error(c->conn, "invalid_argument", why);
-		goto out;
-	}
-	api_stamp(trunk, false);
-	err = store_trunk_put(c->api->prm.store, id, want, trunk);
-	if (err) {
-		api_store_failed(c, err);
-		goto out;
-	}
-	log_event(LOGL_INFO, NULL, "trunk_updated", "id=%s", id);
-	api_changed(c);
-	api_reply_ok(c, api_with_zero_fields(trunk, api_trunk_fields(want)));
-	return;
-out:
-	json_decref(trunk);
-}
-
 void api_delete_rule(struct call_ctx *c)
 {
 	const char *id = api_req_str(c, "sipDispatchRuleId");
@@ -705,162 +467,11 @@ void api_delete_rule(struct call_ctx *c)
 
 	if (!err)
 		err = store_rule_delete(c->api->prm.store, id);
-	if (!found(c, err, MISSING_RULE)) {
+	if (!api_sip_found(c, err, API_MISSING_RULE)) {
 		json_decref(rule);
 		return;
 	}
 	log_event(LOGL_INFO, NULL, "rule_deleted", "id=%s", id);
 	api_changed(c);
 	api_reply_ok(c, api_with_zero_fields(rule, api_rule_fields));
-}
-
-/* ---- CreateSIPParticipant --------------------------------------------- */
-
-/* A request waiting for its call's outcome (wait_until_answered). It
- * holds the connection: a client that left makes the reply a no-op. */
-struct dial_wait {
-	struct le le;
-	struct http_conn *conn;
-	struct sipua_dial_info info;
-};
-
-static void dial_wait_destructor(void *arg)
-{
-	struct dial_wait *w = arg;
-
-	list_unlink(&w->le);
-	mem_deref(w->conn);
-}
-
-static json_t *dial_reply(const struct sipua_dial_info *info)
-{
-	return json_pack("{s:s,s:s,s:s,s:s}", "participantId",
-	                 info->participant_id, "participantIdentity",
-	                 info->identity, "roomName", info->room, "sipCallId",
-	                 info->sip_call_id);
-}
-
-static void dial_done(int err, uint16_t scode, const char *reason, void *arg)
-{
-	struct dial_wait *w = arg;
-
-	if (!err && scode < 300)
-		api_reply_conn(w->conn, dial_reply(&w->info));
-	else if (!err)
-		api_twirp_sip_error(w->conn, NULL, NULL, scode, reason);
-	else if (err == EPROTO)
-		api_twirp_sip_error(w->conn, "failed_precondition", NULL,
-		                    scode ? scode : 488, reason);
-	else if (err == ENOSYS)
-		api_twirp_sip_error(w->conn, "permission_denied", NULL, scode,
-		                    reason);
-	else
-		api_twirp_error(w->conn,
-		                err == ETIMEDOUT   ? "deadline_exceeded"
-		                : err == ECANCELED ? "canceled"
-		                                   : "unavailable",
-		                reason);
-	mem_deref(w);
-}
-
-void api_dials_forget(struct api *api)
-{
-	struct le *le = list_head(&api->dials);
-
-	while (le) {
-		struct dial_wait *w = le->data;
-
-		le = le->next;
-		sipua_dial_forget(api->sipua, w);
-		mem_deref(w);
-	}
-}
-
-static void dial_refused(struct call_ctx *c, int err, const char *why)
-{
-	const char *code;
-
-	switch (err) {
-	case EBADMSG:
-		code = "malformed";
-		break;
-	case EINVAL:
-		code = "invalid_argument";
-		break;
-	case EPROTONOSUPPORT:
-		code = "failed_precondition";
-		break;
-	case EEXIST:
-		code = "already_exists";
-		break;
-	case EMLINK:
-		code = "resource_exhausted";
-		break;
-	default:
-		code = "unavailable";
-		break;
-	}
-	log_event(LOGL_WARN, NULL, "create_participant_refused",
-	          "code=%s reason=\"%s\"", code, why ? why : strerror(err));
-	api_twirp_error(c->conn, code, why ? why : strerror(err));
-}
-
-void api_create_participant(struct call_ctx *c)
-{
-	const char *id = api_req_str(c, "sipTrunkId");
-	struct outbound_call oc;
-	struct sipua_dial_info info;
-	struct dial_wait *w = NULL;
-	enum store_trunk_kind kind;
-	json_t *trunk = NULL;
-	const char *why = NULL;
-	int err;
-
-	if (!c->api->sipua) {
-		api_twirp_error(c->conn, "unavailable",
-		                "the SIP edge is not running");
-		return;
-	}
-	if (*id || !json_is_object(json_object_get(c->req, "trunk"))) {
-		err =
-		    *id ? store_trunk_get(c->api->prm.store, id, &kind, &trunk)
-		        : ENOENT;
-		if (!err && kind != STORE_TRUNK_OUTBOUND) {
-			json_decref(trunk);
-			err = ENOENT;
-		}
-		if (!found(c, err, MISSING_TRUNK))
-			return;
-	}
-	err = outbound_parse(c->req, trunk, sipua_from_host(c->api->sipua), 0,
-	                     &oc, &why);
-	json_decref(trunk);
-	if (err) {
-		dial_refused(c, err, why);
-		return;
-	}
-	if (oc.wait_answer) {
-		w = mem_zalloc(sizeof(*w), dial_wait_destructor);
-		if (!w) {
-			outbound_reset(&oc);
-			api_twirp_error(c->conn, "internal", "out of memory");
-			return;
-		}
-	}
-	err = sipua_dial(c->api->sipua, &oc, w ? dial_done : NULL, w, &info,
-	                 &why);
-	outbound_reset(&oc);
-	if (err) {
-		mem_deref(w);
-		dial_refused(c, err, why);
-		return;
-	}
-	if (!w) {
-		/* LiveKit answers once the INVITE has gone. */
-		api_reply_ok(c, dial_reply(&info));
-		return;
-	}
-	w->conn = mem_ref(c->conn);
-	w->info = info;
-	list_append(&c->api->dials, &w->le, w);
 }

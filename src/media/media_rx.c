@@ -142,10 +142,14 @@ static bool candidate_run(struct media_session *ms, const struct sa *src,
  * Whether RTP from src is the caller's. The SDP's address is trusted at
  * once: media goes there anyway, and its packet takes the call back from
  * any other source. Another source may have the call only where the SDP
- * allows it: the same host on another port (a NAT that rewrote the port),
- * any host when the SDP's address is private (the caller is behind a NAT
- * and does not know its public address). Even then it needs LATCH_RUN
- * packets in sequence first, and no source may have the call already.
+ * allows it: any host when the SDP's address is private (the caller is
+ * behind a NAT and does not know its public address), and the SDP's own
+ * host on another port even when that address is public, because a NAT
+ * or SBC on that public host may rewrite the port (a carrier's edge, a
+ * home router that keeps the address but not the port) and the call would
+ * have no audio if only the SDP's port were taken. Either way it needs
+ * LATCH_RUN packets in sequence first, and no source may have the call
+ * already.
  */
 static bool rtp_source_ok(struct media_session *ms, const struct sa *src,
                           uint16_t seq, uint32_t ssrc, uint64_t t)

@@ -350,7 +350,8 @@ static int join(struct dispatch *d, const struct dispatch_call *call,
 		return err;
 
 	err = room_ensure(d->prm.rooms, res->room,
-	                  json_object_get(rule, "roomConfig"), &room, NULL);
+	                  json_object_get(rule, "roomConfig"), &room,
+	                  &res->room_created);
 	if (err)
 		return err;
 	routing_participant(rule, call->from_user, res->identity,

@@ -74,6 +74,7 @@ struct dispatch_result {
 	char rule_id[32];
 	struct dispatch_auth auth;
 	struct participant *p;
+	bool room_created; /* the room was made for this call */
 	/* SRTP: the matched trunk's mediaEncryption, or the rule's when it
 	 * asks for more. */
 	enum sdes_policy encryption;

@@ -2,7 +2,9 @@
  * Inside the SIP edge: what sipua's files share, and no one else.
  *
  *   sipua.c        a call from INVITE to its end: the session handlers,
- *                  media start, ending, drain and the transports
+ *                  ending, drain and the transports
+ *   sipua_media.c  a call's media session and agent, its SDP taken and
+ *                  given, re-INVITEs and the ACK's answer
  *   sipua_sdp.c    the SDP offer and answer (sipua_sdp.h)
  *   sipua_route.c  from an INVITE to a room, through dispatch
  *   sipua_auth.c   digest auth of trunks with credentials: nonces and
@@ -90,6 +92,7 @@ struct call {
 	char to[128];
 	uint64_t invite_ms, answer_ms;
 	struct participant *participant; /* NULL once left (or no rooms) */
+	bool room_made; /* its room was made for it (routing) */
 	char room[256];
 	char scl_id[20]; /* LiveKit's call id, names the call record */
 	char identity[300], trunk_id[32], rule_id[32];
@@ -182,18 +185,33 @@ void sipua_call_end(struct call *call, const char *by, const char *reason,
 /* Replies to a request outside any dialog, and logs why. */
 void sipua_reply_reject(struct sipua *ua, const struct sip_msg *msg,
                         uint16_t scode, const char *reason);
-/* Starts the agent for the call's stage: the PIN prompt, or the real one. */
-int sipua_start_agent(struct call *call, const struct agent_ops **opsp,
-                      void **statep);
-
+/* The media session has stopped: the call is logged, recorded, freed. */
+void sipua_call_finish(struct call *call);
 /* A new call on ua, not yet listed (mem_deref frees it). */
 struct call *sipua_call_alloc(struct sipua *ua);
+/* The call ends after ms (0: never). */
+void sipua_limit_start(struct call *call, uint32_t ms);
+/* Calls idleh when draining is done: no call, no unregister pending. */
+void sipua_check_idle(struct sipua *ua);
+
+/* sipua_media.c */
+
+/* The call's media session (EADDRINUSE: no ports left). */
+int sipua_media_alloc(struct call *call);
+/* Our SDP on the media session's port, by the trunk's mediaEncryption. */
+int sipua_sdp_prepare(struct call *call);
 /* The call's media session and our SDP on its port. */
 int sipua_call_media(struct call *call);
 /* The peer's SRTP against the call's policy, after each sdp_decode:
  * false, logged and counted, when it must be refused (r says why). */
 bool sipua_sdp_srtp_ok(struct call *call, bool remote_offer,
                        struct sipua_srtp_refusal *r);
+/* The call's negotiated stream, where media may go: ENOENT when there is
+ * no common codec, EADDRNOTAVAIL when media cannot go where the SDP says. */
+int sipua_call_sdp_params(const struct call *call, struct media_params *mp);
+/* Starts the agent for the call's stage: the PIN prompt, or the real one. */
+int sipua_start_agent(struct call *call, const struct agent_ops **opsp,
+                      void **statep);
 /* Starts (or updates) the media and the agent from call->sdp. */
 int sipua_start_media(struct call *call);
 /* Starts an outbound call's media before any answer, with no agent and
@@ -203,10 +221,8 @@ int sipua_await_media(struct call *call);
 /* Re-INVITEs of an established call (sipsess offerh). */
 int sipua_offer_handler(struct mbuf **descp, const struct sip_msg *msg,
                         void *arg);
-/* The call ends after ms (0: never). */
-void sipua_limit_start(struct call *call, uint32_t ms);
-/* Calls idleh when draining is done: no call, no unregister pending. */
-void sipua_check_idle(struct sipua *ua);
+/* The ACK's answer to the offer in our 200 (sipsess answerh). */
+int sipua_answer_handler(const struct sip_msg *msg, void *arg);
 
 /* sipua_reg.c */
 
@@ -237,6 +253,9 @@ void sipua_invite_read(const struct call *call, const struct sip_msg *msg,
 void sipua_adopt_route(struct call *call, const struct dispatch_result *res);
 /* The call's participant was removed from its room: the call ends. */
 void sipua_kick_handler(struct participant *p, const char *reason, void *arg);
+/* The INVITE was refused after routing: the participant leaves, and a
+ * room made for the call alone is closed with it. */
+void sipua_route_refused(struct call *call);
 
 /* sipua_auth.c */
 

@@ -65,6 +65,7 @@ void sipua_invite_read(const struct call *call, const struct sip_msg *msg,
 void sipua_adopt_route(struct call *call, const struct dispatch_result *res)
 {
 	call->participant = res->p;
+	call->room_made = res->room_created;
 	/* Routed again after the answer (a PIN): its media is running. */
 	if (call->media_started)
 		participant_set_media(call->participant, call->media);
@@ -133,4 +134,20 @@ bool sipua_route_call(struct sipua *ua, struct call *call,
 	}
 	sipua_call_record(call);
 	return true;
+}
+
+void sipua_route_refused(struct call *call)
+{
+	struct room *room;
+
+	if (!call->participant)
+		return;
+	room = participant_room(call->participant);
+	participant_leave(call->participant, "JOIN_FAILURE");
+	call->participant = NULL;
+	/* Left empty, such a room would wait out its departure_timeout, and
+	 * the store would keep it open that long for every INVITE from
+	 * anyone: it held the refused caller and nobody else. */
+	if (call->room_made && !room_participant_next(room, NULL))
+		room_delete(room);
 }

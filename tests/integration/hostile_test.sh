@@ -146,6 +146,96 @@ case_listen_backlog() {
 	done
 }
 
+# twirp METHOD JSON: POST to the SIP service with a SIP admin token; the
+# body goes to VG_TW_OUT, the status to VG_TW_CODE.
+twirp() {
+	local out=$VG_CDIR/twirp.out tok
+	tok=$("$VG_BIN" token create --api-key "$KEY" --api-secret "$SECRET" \
+		--sip-admin --ttl 1h 2>/dev/null) || {
+		vg_reason "token create failed"
+		return 1
+	}
+	VG_TW_CODE=$(curl -s -o "$out" -w '%{http_code}' --max-time 5 \
+		-H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
+		-d "$2" "http://127.0.0.1:$VG_HTTP_PORT/twirp/livekit.SIP/$1")
+	VG_TW_OUT=$(cat "$out" 2>/dev/null)
+	echo "# $VG_CASE: $1 $VG_TW_CODE $VG_TW_OUT"
+}
+
+# twirp_expect METHOD JSON CODE TWIRP_CODE
+twirp_expect() {
+	twirp "$1" "$2" || return 1
+	if [ "$VG_TW_CODE" != "$3" ] || [[ $VG_TW_OUT != *"\"code\":\"$4\""* ]]; then
+		vg_reason "$1 $2: HTTP $VG_TW_CODE $VG_TW_OUT, want $3 $4"
+		return 1
+	fi
+}
+
+# twirp_id METHOD JSON KEY SNAKE_KEY: VG_TW_ID gets the reply's KEY (or
+# SNAKE_KEY), after a 200.
+twirp_id() {
+	twirp "$1" "$2" || return 1
+	VG_TW_ID=$(grep -o -E "\"($3|$4)\" *: *\"[^\"]*\"" <<<"$VG_TW_OUT" |
+		sed 's/.*: *"//; s/"$//' | head -n 1)
+	if [ "$VG_TW_CODE" != 200 ] || [ -z "$VG_TW_ID" ]; then
+		vg_reason "$1: HTTP $VG_TW_CODE $VG_TW_OUT"
+		return 1
+	fi
+}
+
+# A ListUpdate whose set holds a number and whose remove a string: the
+# remove step once compared a NULL string (a crash). Refused whole.
+case_list_update_not_strings() {
+	local trunk rule bad='{"set":[1],"remove":["x"]}'
+	twirp_id CreateSIPInboundTrunk \
+		'{"trunk":{"name":"hostile","numbers":["+15550190001"]}}' \
+		sipTrunkId sip_trunk_id || return 1
+	trunk=$VG_TW_ID
+	twirp_id CreateSIPDispatchRule \
+		"{\"rule\":{\"dispatchRuleDirect\":{\"roomName\":\"hostile\"}},\"trunkIds\":[\"$trunk\"]}" \
+		sipDispatchRuleId sip_dispatch_rule_id || return 1
+	rule=$VG_TW_ID
+	twirp_expect UpdateSIPDispatchRule \
+		"{\"sipDispatchRuleId\":\"$rule\",\"update\":{\"trunkIds\":$bad}}" \
+		400 invalid_argument || return 1
+	twirp_expect UpdateSIPInboundTrunk \
+		"{\"sipTrunkId\":\"$trunk\",\"update\":{\"numbers\":$bad}}" \
+		400 invalid_argument || return 1
+	healthz || return 1
+	# nothing was applied
+	twirp GetSIPInboundTrunk "{\"sipTrunkId\":\"$trunk\"}" || return 1
+	[[ $VG_TW_OUT == *'"+15550190001"'* && $VG_TW_OUT != *'"x"'* ]] || {
+		vg_reason "the trunk changed: $VG_TW_OUT"
+		return 1
+	}
+}
+
+# An empty id names no trunk: not_found, as LiveKit answers (it was 500).
+case_get_trunk_empty_id() {
+	twirp_expect GetSIPInboundTrunk '{"sipTrunkId":""}' 404 not_found ||
+		return 1
+	healthz
+}
+
+# /metrics with an agent that has no hub to report (it was 500): a server
+# of its own, with audio-echo.
+case_metrics_audio_echo() {
+	local code
+	vg_server_start --http_port "$VG_HTTP_PORT" --agent audio-echo ||
+		return 1
+	code=$(curl -s -o "$VG_CDIR/metrics.out" -w '%{http_code}' \
+		--max-time 5 "http://127.0.0.1:$VG_HTTP_PORT/metrics")
+	[ "$code" = 200 ] || {
+		vg_reason "GET /metrics with agent audio-echo: HTTP $code $(head -c 200 "$VG_CDIR/metrics.out")"
+		return 1
+	}
+	grep -q '^# TYPE ' "$VG_CDIR/metrics.out" || {
+		vg_reason "GET /metrics: no Prometheus text: $(head -c 200 "$VG_CDIR/metrics.out")"
+		return 1
+	}
+	vg_server_stop
+}
+
 run_all() {
 	vg_pick_port_into VG_HTTP_PORT 1 || vg_abort "no free port"
 	VG_TAG=$1
@@ -159,7 +249,10 @@ run_all() {
 	vg_case "${VG_TAG}listen_backlog" case_listen_backlog
 	vg_case "${VG_TAG}idle_flood" case_idle_flood
 	vg_case "${VG_TAG}per_address_cap" case_per_address_cap
+	vg_case "${VG_TAG}list_update_not_strings" case_list_update_not_strings
+	vg_case "${VG_TAG}get_trunk_empty_id" case_get_trunk_empty_id
 	vg_server_stop_case "${VG_TAG}clean_exit"
+	vg_case "${VG_TAG}metrics_audio_echo" case_metrics_audio_echo
 }
 
 for bin in ${VG_HOSTILE_BINS:-$VG_ROOT/build/asan/voxgate $VG_ROOT/build/voxgate}; do

@@ -8,7 +8,10 @@
 #    times, as heap damage shows on a later call.
 #  refused_calls_recorded: INVITEs refused after routing (488 no common
 #    codec, 400 malformed SDP) leave call records closed as failed with the
-#    SIP code, none ringing.
+#    SIP code, none ringing, and no room of theirs still open.
+#  refused_no_ports: with one RTP port pair, held by a call, a second
+#    INVITE gets 503; its record is closed as failed with 503, its room is
+#    not left open, and the first call goes on to its BYE.
 #  history_max_rows: the same file opened again with --history_max_rows 2
 #    keeps the two newest call records (history_pruned logged).
 # Case functions run through vg_case, which shellcheck cannot see.
@@ -72,13 +75,23 @@ case_bad_answer_no_codec() {
 	bad_answer "$body" "no common codec"
 }
 
-# sql QUERY: runs QUERY on the first server's database.
+# sql QUERY [N]: runs QUERY on server N's database (the first by default).
 sql() {
-	sqlite3 "$VG_TMP/voxgate.1.db" "$1"
+	sqlite3 "$VG_TMP/voxgate.${2:-1}.db" "$1"
+}
+
+# refused_rooms_open [N]: "count: names" of the rooms of refused calls
+# (records failed) still open in server N's store, "0: " when none. The
+# default route gives every call a room of its own.
+refused_rooms_open() {
+	sql "SELECT count(*) || ': ' || ifnull(group_concat(r.name, ' '), '')
+	     FROM rooms r JOIN calls c ON r.name = json_extract(c.json, '$.room')
+	     WHERE json_extract(c.json, '$.status') = 'failed'
+	       AND r.finished_at = 0" "${1:-1}"
 }
 
 case_refused_calls_recorded() {
-	local n ringing codes
+	local n ringing codes rooms open
 	vg_need_server || return 1
 	for n in 1 2; do
 		vg_sipp "g729_$n" uac_no_common_codec.xml || {
@@ -100,6 +113,54 @@ case_refused_calls_recorded() {
 		vg_reason "failed records: '$codes' (want 2 x 400 Malformed SDP, 2 x 488)"
 		return 1
 	fi
+	rooms=$(sql "SELECT count(*) FROM calls WHERE json_extract(json, '$.status') = 'failed' AND json_extract(json, '$.room') != ''")
+	if [ "$rooms" != 4 ]; then
+		vg_reason "$rooms of the 4 refused calls' records name their room"
+		return 1
+	fi
+	open=$(refused_rooms_open)
+	if [ "$open" != "0: " ]; then
+		vg_reason "rooms of refused calls still open: $open"
+		return 1
+	fi
+}
+
+case_refused_no_ports() {
+	local rtp pid codes open n
+	vg_pick_port_into rtp 2 || return 1
+	vg_server_start --rtp_port_range "$rtp-$((rtp + 1))" || return 1
+	n=$VG_SERVER_N
+	# the first call takes the only pair, and holds it 3 s
+	vg_sipp_bg holder uac_silent_bye.xml -d 3000
+	pid=$VG_BG_PID
+	vg_wait_event answered 5 || {
+		vg_reason "the first call was not answered: $VG_REASON"
+		return 1
+	}
+	vg_sipp noports uac_expect_503.xml || {
+		vg_reason "INVITE with no ports left: $(vg_sipp_why noports)"
+		return 1
+	}
+	if ! vg_wait_pid "$pid" 15; then
+		vg_reason "the first call (sipp) still running 15 s after it started"
+		return 1
+	fi
+	if [ "$VG_RC" -ne 0 ]; then
+		VG_SIPP_RC=$VG_RC
+		vg_reason "the first call failed: $(vg_sipp_why holder)"
+		return 1
+	fi
+	codes=$(sql "SELECT json_extract(json, '$.status') || ':' || ifnull(json_extract(json, '$.sipStatusCode'), '') || ':' || json_extract(json, '$.endReason') FROM calls" "$n" | sort | tr '\n' ' ')
+	if [ "$codes" != "failed:503:No media ports available hangup::BYE " ]; then
+		vg_reason "call records: '$codes' (want the first hung up, the second failed 503)"
+		return 1
+	fi
+	open=$(refused_rooms_open "$n")
+	if [ "$open" != "0: " ]; then
+		vg_reason "room of the refused call still open: $open"
+		return 1
+	fi
+	vg_server_stop || return 1
 }
 
 case_history_max_rows() {
@@ -131,6 +192,7 @@ vg_case bad_answer_no_codec case_bad_answer_no_codec
 vg_case refused_calls_recorded case_refused_calls_recorded
 vg_server_stop_case clean_exit
 vg_case history_max_rows case_history_max_rows
+vg_case refused_no_ports case_refused_no_ports
 
 # The same hostile calls against the release server (VG_RELEASE_BIN),
 # which has no sanitizer: what a caller sees must be the same.
@@ -140,4 +202,5 @@ vg_case release_bad_answer_empty case_bad_answer_empty
 vg_case release_bad_answer_garbage case_bad_answer_garbage
 vg_case release_bad_answer_no_codec case_bad_answer_no_codec
 vg_server_stop_case release_clean_exit
+vg_case release_refused_no_ports case_refused_no_ports
 vg_finish

@@ -1528,6 +1528,47 @@ TEST(sdp_address_takes_the_call_back)
 	return 0;
 }
 
+/*
+ * The SDP's address is public and a source on its host sends from another
+ * port (a NAT or SBC there that rewrites the port, or a third party on
+ * that host): its packets out of sequence, or from SSRCs that change, never
+ * have the call, however many; three in sequence from one SSRC do.
+ */
+TEST(same_host_needs_a_run)
+{
+	struct media_params prm;
+
+	CHECK_EQ(peer_open(&A), 0);
+	CHECK_EQ(peer_open(&B), 0);
+	CHECK_EQ(sess_alloc(&S, engine), 0);
+	prm = params(MEDIA_PT_PCMU, &A, NULL);
+	CHECK(!media_addr_private(&prm.raddr));
+	CHECK_EQ(sess_start(&S, &prm, NULL, 0), 0);
+
+	for (unsigned i = 0; i < 8; i++) {
+		send_seq(&B, S.port, (uint16_t)(1000 + 7 * i), 0x77);
+		sleep_loop(20);
+	}
+	for (unsigned i = 0; i < 8; i++) {
+		send_seq(&B, S.port, (uint16_t)(2000 + i), 0x100 + i);
+		sleep_loop(20);
+	}
+	sleep_loop(60);
+	CHECK_EQ(S.n_first, 0);
+
+	send_run(&B, S.port, 3000, 3);
+	sleep_loop(60);
+	CHECK_EQ(S.n_first, 1);
+	CHECK(sa_cmp(&S.first_addr, &B.addr, SA_ALL));
+
+	CHECK_OK(sess_stop(&S));
+	CHECK_EQ(S.stats.probation, 16 + 2);
+	CHECK_EQ(S.stats.wrong_source, 0);
+	CHECK_EQ(S.stats.packets_in, 1);
+	CHECK(sess_release(&S));
+	return 0;
+}
+
 /* The SDP's address is public (not one behind NAT): another host is never
  * the caller, however well it numbers its packets. */
 TEST(other_host_refused)
@@ -3305,6 +3346,7 @@ int main(void)
 	RUN(wrong_source_dropped);
 	RUN(stray_packet_first);
 	RUN(sdp_address_takes_the_call_back);
+	RUN(same_host_needs_a_run);
 	RUN(other_host_refused);
 	RUN(private_sdp_needs_a_run);
 	RUN(private_addresses);
