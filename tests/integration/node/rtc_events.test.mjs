@@ -1,0 +1,169 @@
+// WebRTC participants as a backend sees them: the webhooks of an
+// @livekit/rtc-node participant, checked with livekit-server-sdk's
+// WebhookReceiver.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AccessToken, RoomServiceClient, WebhookReceiver } from 'livekit-server-sdk';
+import { ParticipantInfo_Kind, TrackType } from '@livekit/protocol';
+import {
+  Room,
+  AudioSource,
+  AudioFrame,
+  LocalAudioTrack,
+  TrackPublishOptions,
+  TrackSource,
+  dispose,
+} from '@livekit/rtc-node';
+import { startServer, startWebhookReceiver, waitUntil, API_KEY, API_SECRET } from './helpers.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+async function token(identity, room, grant = {}) {
+  const at = new AccessToken(API_KEY, API_SECRET, { identity, ttl: '10m' });
+  at.addGrant({ roomJoin: true, room, canUpdateOwnMetadata: true, ...grant });
+  return at.toJwt();
+}
+
+// Publishes a 48 kHz sine until stop().
+function publishTone(room, hz) {
+  const source = new AudioSource(48000, 1);
+  const track = LocalAudioTrack.createAudioTrack('tone', source);
+  let running = true;
+  let phase = 0;
+  const loop = (async () => {
+    while (running) {
+      const data = new Int16Array(480);
+      for (let i = 0; i < data.length; i++) {
+        data[i] = Math.round(8000 * Math.sin(phase));
+        phase += (2 * Math.PI * hz) / 48000;
+      }
+      await source.captureFrame(new AudioFrame(data, 48000, 1, 480));
+    }
+  })();
+  const published = room.localParticipant.publishTrack(track, new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE }));
+  return {
+    published,
+    async stop() {
+      running = false;
+      await loop.catch(() => {});
+    },
+  };
+}
+
+describe('WebRTC participants as a backend sees them', { timeout: 120000 }, () => {
+  let server;
+  let hook;
+  let rooms;
+  const receiver = new WebhookReceiver(API_KEY, API_SECRET);
+
+  // The webhooks so far, decoded by WebhookReceiver (signature checked).
+  async function decoded() {
+    const out = [];
+    for (const r of hook.received) {
+      try {
+        out.push(await receiver.receive(r.body, r.auth));
+      } catch (e) {
+        throw new Error(`WebhookReceiver refused a webhook: ${e.message}; body=${r.body.slice(0, 300)}`);
+      }
+    }
+    return out;
+  }
+
+  async function waitHook(event, identity, timeoutMs = 10000) {
+    let found;
+    await waitUntil(
+      async () => {
+        found = (await decoded()).find((e) => e.event === event && e.participant?.identity === identity);
+        return found;
+      },
+      { timeoutMs, intervalMs: 200, what: `${event} for ${identity}` },
+    );
+    return found;
+  }
+
+  before(async () => {
+    hook = await startWebhookReceiver();
+    server = await startServer({ webhookUrls: [hook.url], emptyTimeout: '30s', departureTimeout: '30s', agent: 'none' });
+    rooms = new RoomServiceClient(server.url, API_KEY, API_SECRET);
+  });
+
+  after(async () => {
+    await dispose().catch(() => {});
+    if (server && !server.exited) await server.stop();
+    await hook?.close();
+  });
+
+  test('an rtc-node participant: participant_joined, track_published (Opus), participant_left, all signed', async () => {
+    const room = new Room();
+    await room.connect(`ws://127.0.0.1:${server.httpPort}`, await token('web-user', 'hook-web'), { autoSubscribe: true, dynacast: false });
+    let tone;
+    try {
+      const joined = await waitHook('participant_joined', 'web-user');
+      assert.equal(joined.room.name, 'hook-web');
+      assert.equal(joined.participant.kind, ParticipantInfo_Kind.STANDARD);
+      assert.match(joined.participant.sid, /^PA_/);
+      assert.equal(joined.participant.sid, room.localParticipant.sid);
+
+      tone = publishTone(room, 600);
+      const pub = await tone.published;
+      const published = await waitHook('track_published', 'web-user');
+      assert.equal(published.room.name, 'hook-web');
+      assert.equal(published.track.type, TrackType.AUDIO);
+      assert.match(published.track.mimeType, /^audio\/opus$/i);
+      assert.equal(published.track.sid, pub.sid);
+    } finally {
+      await tone?.stop();
+      await room.disconnect();
+    }
+    const left = await waitHook('participant_left', 'web-user');
+    assert.equal(left.room.name, 'hook-web');
+    const order = (await decoded()).filter((e) => e.participant?.identity === 'web-user').map((e) => e.event);
+    assert.ok(
+      order.indexOf('participant_joined') < order.indexOf('track_published') && order.indexOf('track_published') < order.lastIndexOf('participant_left'),
+      `order: ${order}`,
+    );
+  });
+
+  test('a body altered by one byte is refused by WebhookReceiver', async () => {
+    const r = hook.received.find((x) => x.body.includes('web-user'));
+    assert.ok(r, 'a webhook about web-user');
+    const i = r.body.indexOf('web-user');
+    const altered = `${r.body.slice(0, i)}X${r.body.slice(i + 1)}`;
+    await assert.rejects(receiver.receive(altered, r.auth), /sha256/);
+  });
+
+  async function vanish(identity, signal) {
+    const child = spawn(process.execPath, [path.join(HERE, 'tools/rtc_join.mjs'), `ws://127.0.0.1:${server.httpPort}`, await token(identity, 'hook-web')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      await waitUntil(() => out.includes('connected'), { timeoutMs: 10000, what: `${identity} connected` });
+      await waitHook('participant_joined', identity);
+      process.kill(child.pid, signal);
+      const t0 = Date.now();
+      const left = await waitHook('participant_left', identity, 25000);
+      assert.equal(left.room.name, 'hook-web');
+      return Date.now() - t0;
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }
+
+  test('a client frozen without leave (SIGSTOP): participant_left after the ping timeout', { timeout: 45000 }, async () => {
+    const took = await vanish('frozen', 'SIGSTOP');
+    // ping_timeout is 15 s; the webhook goes once it has passed
+    assert.ok(took > 10000 && took < 25000, `participant_left after ${took} ms`);
+    assert.ok(server.events('rtc_timeout').some((e) => e.identity === 'frozen'), 'rtc_timeout logged');
+  });
+
+  test('a client whose process is killed: participant_left as its socket closes', { timeout: 30000 }, async () => {
+    const took = await vanish('killed', 'SIGKILL');
+    assert.ok(took < 5000, `participant_left after ${took} ms`);
+  });
+});
