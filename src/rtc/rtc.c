@@ -117,8 +117,18 @@ static uint16_t check(struct rtc *r, const struct http_msg *msg,
 		status = 400;
 		goto out;
 	}
-	v = j->claims.grants.room[0] ? j->claims.grants.room
-	                             : form_get(&q, "room");
+	v = form_get(&q, "room");
+	/* LiveKit takes the grant's room and ignores the query's; a client
+	 * that names another room is told so rather than put in one it did
+	 * not ask for. */
+	if (j->claims.grants.room[0] && v && *v &&
+	    strcmp(v, j->claims.grants.room)) {
+		*why = "the token does not grant the room in the query";
+		status = 401;
+		goto out;
+	}
+	if (j->claims.grants.room[0])
+		v = j->claims.grants.room;
 	if (!v || !*v) {
 		*why = "no room name";
 		status = 400;

@@ -1,16 +1,19 @@
 // WebRTC participants as a backend sees them: the webhooks of an
-// @livekit/rtc-node participant, checked with livekit-server-sdk's
-// WebhookReceiver.
+// @livekit/rtc-node participant (checked with livekit-server-sdk's
+// WebhookReceiver), and rooms kept apart (a token for one room never
+// reaches into another).
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
 import { AccessToken, RoomServiceClient, WebhookReceiver } from 'livekit-server-sdk';
 import { ParticipantInfo_Kind, TrackType } from '@livekit/protocol';
 import {
   Room,
+  RoomEvent,
   AudioSource,
   AudioFrame,
   LocalAudioTrack,
@@ -18,13 +21,19 @@ import {
   TrackSource,
   dispose,
 } from '@livekit/rtc-node';
-import { startServer, startWebhookReceiver, waitUntil, API_KEY, API_SECRET } from './helpers.mjs';
+import { startServer, startWebhookReceiver, waitUntil, sleep, twirp, API_KEY, API_SECRET } from './helpers.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 async function token(identity, room, grant = {}) {
   const at = new AccessToken(API_KEY, API_SECRET, { identity, ttl: '10m' });
   at.addGrant({ roomJoin: true, room, canUpdateOwnMetadata: true, ...grant });
+  return at.toJwt();
+}
+
+async function adminToken(room) {
+  const at = new AccessToken(API_KEY, API_SECRET, { identity: `admin-${room}`, ttl: '10m' });
+  at.addGrant({ roomAdmin: true, room });
   return at.toJwt();
 }
 
@@ -52,6 +61,23 @@ function publishTone(room, hz) {
       await loop.catch(() => {});
     },
   };
+}
+
+// The status and body of a WebSocket upgrade to /rtc?query.
+function upgrade(server, query) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.httpPort}/rtc?${query}`);
+    ws.once('unexpected-response', (_r, r) => {
+      let body = '';
+      r.on('data', (d) => (body += d));
+      r.on('end', () => resolve({ status: r.statusCode, body }));
+    });
+    ws.once('open', () => {
+      ws.terminate();
+      resolve({ status: 101, body: '' });
+    });
+    ws.on('error', () => {});
+  });
 }
 
 describe('WebRTC participants as a backend sees them', { timeout: 120000 }, () => {
@@ -165,5 +191,101 @@ describe('WebRTC participants as a backend sees them', { timeout: 120000 }, () =
   test('a client whose process is killed: participant_left as its socket closes', { timeout: 30000 }, async () => {
     const took = await vanish('killed', 'SIGKILL');
     assert.ok(took < 5000, `participant_left after ${took} ms`);
+  });
+
+  test('a token without roomJoin is refused before the upgrade, 401 with a reason', async () => {
+    const q = `access_token=${await token('nojoin', 'room-a', { roomJoin: false, roomAdmin: true })}`;
+    const res = await upgrade(server, q);
+    assert.equal(res.status, 401, res.body);
+    assert.match(res.body, /no permissions to access the room/);
+    const v = await fetch(`${server.url}/rtc/validate?${q}`);
+    assert.equal(v.status, 401);
+    assert.equal(await v.text(), res.body);
+    assert.equal((await rooms.listRooms()).filter((r) => r.name === 'room-a').length, 0, 'no room made for it');
+  });
+
+  test('a room in the query other than the token\'s is refused, the same one accepted', async () => {
+    const jwt = await token('q-user', 'room-a');
+    const bad = await upgrade(server, `access_token=${jwt}&room=room-b`);
+    assert.equal(bad.status, 401, bad.body);
+    assert.match(bad.body, /does not grant the room/);
+    const v = await fetch(`${server.url}/rtc/validate?access_token=${jwt}&room=room-b`);
+    assert.equal(v.status, 401);
+    assert.equal(await v.text(), bad.body);
+    assert.equal((await rooms.listRooms()).filter((r) => r.name === 'room-b').length, 0, 'room-b not made');
+    const same = await fetch(`${server.url}/rtc/validate?access_token=${jwt}&room=room-a`);
+    assert.equal(same.status, 200);
+    assert.equal(await same.text(), 'success');
+  });
+
+  describe('two rooms side by side', () => {
+    let a;
+    let b;
+    let tone;
+    const seenByA = [];
+
+    before(async () => {
+      a = new Room();
+      a.on(RoomEvent.ParticipantConnected, (p) => seenByA.push(`participant ${p.identity}`));
+      a.on(RoomEvent.TrackSubscribed, (_t, _pub, p) => seenByA.push(`track of ${p.identity}`));
+      a.on(RoomEvent.TrackPublished, (_pub, p) => seenByA.push(`published by ${p.identity}`));
+      await a.connect(`ws://127.0.0.1:${server.httpPort}`, await token('a-user', 'room-a'), { autoSubscribe: true, dynacast: false });
+      b = new Room();
+      await b.connect(`ws://127.0.0.1:${server.httpPort}`, await token('b-user', 'room-b'), { autoSubscribe: true, dynacast: false });
+      tone = publishTone(b, 700);
+      await tone.published;
+      await waitUntil(async () => (await rooms.getParticipant('room-b', 'b-user')).tracks.length === 1, { what: 'b-user\'s track' });
+    });
+
+    after(async () => {
+      await tone?.stop();
+      await a?.disconnect().catch(() => {});
+      await b?.disconnect().catch(() => {});
+    });
+
+    test('a participant of room A sees neither room B\'s participants nor its tracks', async () => {
+      await sleep(1000);
+      assert.deepEqual(seenByA, []);
+      assert.equal(a.remoteParticipants.size, 0);
+      assert.equal(b.remoteParticipants.size, 0);
+      assert.deepEqual((await rooms.listParticipants('room-a')).map((p) => p.identity), ['a-user']);
+      assert.deepEqual((await rooms.listParticipants('room-b')).map((p) => p.identity), ['b-user']);
+    });
+
+    test('a roomAdmin token for room A cannot act in room B', async () => {
+      const jwt = await adminToken('room-a');
+      const trackSid = (await rooms.getParticipant('room-b', 'b-user')).tracks[0].sid;
+      const calls = [
+        ['ListParticipants', { room: 'room-b' }],
+        ['GetParticipant', { room: 'room-b', identity: 'b-user' }],
+        ['RemoveParticipant', { room: 'room-b', identity: 'b-user' }],
+        ['MutePublishedTrack', { room: 'room-b', identity: 'b-user', trackSid, muted: true }],
+        ['UpdateParticipant', { room: 'room-b', identity: 'b-user', metadata: 'taken over', name: 'Mallory' }],
+        ['UpdateRoomMetadata', { room: 'room-b', metadata: 'taken over' }],
+      ];
+      for (const [method, body] of calls) {
+        const r = await twirp(server, 'RoomService', method, body, { token: jwt });
+        // LiveKit's answer to a grant that does not cover the room
+        assert.equal(r.status, 401, `${method}: ${r.text}`);
+        assert.equal(r.json?.code, 'unauthenticated', `${method}: ${r.text}`);
+        assert.equal(r.json?.msg, 'permissions denied', `${method}: ${r.text}`);
+      }
+      const p = await rooms.getParticipant('room-b', 'b-user');
+      assert.equal(p.metadata, '');
+      assert.equal(p.name, '');
+      assert.equal(p.tracks[0].muted, false);
+      assert.equal(b.remoteParticipants.size, 0);
+      assert.equal(b.isConnected, true, 'b-user still connected');
+      // the same token does act in its own room, and the participant is told
+      const own = await twirp(server, 'RoomService', 'UpdateParticipant', { room: 'room-a', identity: 'a-user', metadata: 'mine' }, { token: jwt });
+      assert.equal(own.status, 200, own.text);
+      assert.equal(own.json.metadata, 'mine');
+      assert.equal((await rooms.getParticipant('room-a', 'a-user')).metadata, 'mine');
+      await waitUntil(() => a.localParticipant.metadata === 'mine', { timeoutMs: 3000, what: 'a-user told its new metadata' });
+      // muting another's track is not done yet: said so, past the grant check
+      const mute = await twirp(server, 'RoomService', 'MutePublishedTrack', { room: 'room-a', identity: 'a-user', trackSid: 'TR_none', muted: true }, { token: jwt });
+      assert.equal(mute.status, 501, mute.text);
+      assert.equal(mute.json?.code, 'unimplemented');
+    });
   });
 });
