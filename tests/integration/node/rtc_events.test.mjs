@@ -1,16 +1,19 @@
 // WebRTC participants as a backend sees them: the webhooks of an
 // @livekit/rtc-node participant (checked with livekit-server-sdk's
-// WebhookReceiver), and rooms kept apart (a token for one room never
-// reaches into another).
+// WebhookReceiver), rooms kept apart (a token for one room never reaches
+// into another), and the peer connections of live participants on
+// /metrics.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { AccessToken, RoomServiceClient, WebhookReceiver } from 'livekit-server-sdk';
-import { ParticipantInfo_Kind, TrackType } from '@livekit/protocol';
+import { SignalResponse, ParticipantInfo_Kind, TrackType } from '@livekit/protocol';
 import {
   Room,
   RoomEvent,
@@ -63,6 +66,18 @@ function publishTone(room, hz) {
   };
 }
 
+// A /metrics sample: value(name, labels) of one series, NaN when absent.
+async function metrics(server) {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  return {
+    text,
+    value(name, labels = '') {
+      const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
+      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
+    },
+  };
+}
+
 // The status and body of a WebSocket upgrade to /rtc?query.
 function upgrade(server, query) {
   return new Promise((resolve) => {
@@ -78,6 +93,67 @@ function upgrade(server, query) {
     });
     ws.on('error', () => {});
   });
+}
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+function crc32(buf) {
+  let c = 0xffffffff;
+  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function stunAttr(type, value) {
+  const pad = (4 - (value.length % 4)) % 4;
+  const a = Buffer.alloc(4 + value.length + pad);
+  a.writeUInt16BE(type, 0);
+  a.writeUInt16BE(value.length, 2);
+  value.copy(a, 4);
+  return a;
+}
+
+// A Binding request as a controlling ICE agent sends it, for user
+// "<ufrag>:them", its integrity keyed with pwd, with a right FINGERPRINT.
+function stunCheck(ufrag, pwd) {
+  const header = Buffer.alloc(20);
+  header.writeUInt16BE(0x0001, 0);
+  header.writeUInt32BE(0x2112a442, 4);
+  randomBytes(12).copy(header, 8);
+  const prio = Buffer.alloc(4);
+  prio.writeUInt32BE(0x6e7f1eff, 0);
+  let body = Buffer.concat([
+    stunAttr(0x0006, Buffer.from(`${ufrag}:them`)),
+    stunAttr(0x0024, prio),
+    stunAttr(0x802a, randomBytes(8)),
+  ]);
+  header.writeUInt16BE(body.length + 24, 2);
+  const mac = createHmac('sha1', pwd).update(Buffer.concat([header, body])).digest();
+  body = Buffer.concat([body, stunAttr(0x0008, mac)]);
+  header.writeUInt16BE(body.length + 8, 2);
+  const fp = Buffer.alloc(4);
+  fp.writeUInt32BE((crc32(Buffer.concat([header, body])) ^ 0x5354554e) >>> 0, 0);
+  return Buffer.concat([header, body, stunAttr(0x8028, fp)]);
+}
+
+// A bare signalling client: joins and resolves with the subscriber offer.
+async function rawJoin(server, jwt) {
+  const ws = new WebSocket(`ws://127.0.0.1:${server.httpPort}/rtc?access_token=${jwt}&auto_subscribe=1&sdk=node&protocol=16`);
+  ws.on('error', () => {});
+  const offer = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no offer within 5 s')), 5000);
+    ws.on('message', (data) => {
+      const m = SignalResponse.fromBinary(new Uint8Array(data)).message;
+      if (m.case === 'offer') {
+        clearTimeout(timer);
+        resolve(m.value.sdp);
+      }
+    });
+  });
+  return { ws, offer };
 }
 
 describe('WebRTC participants as a backend sees them', { timeout: 120000 }, () => {
@@ -250,6 +326,51 @@ describe('WebRTC participants as a backend sees them', { timeout: 120000 }, () =
       assert.equal(b.remoteParticipants.size, 0);
       assert.deepEqual((await rooms.listParticipants('room-a')).map((p) => p.identity), ['a-user']);
       assert.deepEqual((await rooms.listParticipants('room-b')).map((p) => p.identity), ['b-user']);
+    });
+
+    test('live peer connections are on /metrics while their participants are connected', async () => {
+      let m;
+      await waitUntil(
+        async () => {
+          m = await metrics(server);
+          return m.value('voxgate_webrtc_pcs', '{state="connected"}') >= 3 && m.value('voxgate_webrtc_rtp_total', '{dir="in"}') > 0;
+        },
+        { timeoutMs: 5000, what: 'three connected peer connections and b-user\'s RTP' },
+      );
+      // a-user's and b-user's subscriber connections, b-user's publisher
+      assert.ok(m.value('voxgate_webrtc_stun_total', '{result="answered"}') >= 3, m.text);
+      assert.match(m.text, /# TYPE voxgate_webrtc_pcs gauge/);
+      const inBefore = m.value('voxgate_webrtc_rtp_total', '{dir="in"}');
+      await sleep(1000);
+      const later = await metrics(server);
+      // 50 packets a second from b-user's tone, counted while it goes on
+      assert.ok(later.value('voxgate_webrtc_rtp_total', '{dir="in"}') - inBefore >= 20, `RTP in ${inBefore} -> ${later.value('voxgate_webrtc_rtp_total', '{dir="in"}')}`);
+    });
+
+    test('a check with the wrong ICE password counts on a connection that is still open', async () => {
+      const before_ = await metrics(server);
+      const { ws, offer } = await rawJoin(server, await token('stun-probe', 'room-c'));
+      const sock = dgram.createSocket('udp4');
+      try {
+        const ufrag = offer.match(/a=ice-ufrag:(\S+)/)[1];
+        // ICE-lite: the one host candidate says where the connection is
+        const port = Number(offer.match(/a=candidate:\S+ 1 udp \d+ \S+ (\d+) typ host/)[1]);
+        const pkt = stunCheck(ufrag, 'not-the-password-of-this-pc');
+        for (let i = 0; i < 3; i++) await new Promise((r) => sock.send(pkt, port, '127.0.0.1', r));
+        let m;
+        await waitUntil(
+          async () => {
+            m = await metrics(server);
+            return m.value('voxgate_webrtc_stun_total', '{result="bad_integrity"}') - before_.value('voxgate_webrtc_stun_total', '{result="bad_integrity"}') >= 3;
+          },
+          { timeoutMs: 3000, what: 'three bad-integrity checks counted' },
+        );
+        // counted while it is open: it would close only at the 10 s join timeout
+        assert.ok(m.value('voxgate_webrtc_pcs', '{state="new"}') >= 1, 'the probe\'s connection is new');
+      } finally {
+        sock.close();
+        ws.terminate();
+      }
     });
 
     test('a roomAdmin token for room A cannot act in room B', async () => {
