@@ -14,16 +14,8 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { AccessToken, RoomServiceClient, WebhookReceiver } from 'livekit-server-sdk';
 import { SignalResponse, ParticipantInfo_Kind, TrackType } from '@livekit/protocol';
-import {
-  Room,
-  RoomEvent,
-  AudioSource,
-  AudioFrame,
-  LocalAudioTrack,
-  TrackPublishOptions,
-  TrackSource,
-  dispose,
-} from '@livekit/rtc-node';
+import { Room, RoomEvent, dispose } from '@livekit/rtc-node';
+import { publishTone } from './rtcpeer.mjs';
 import { startServer, startWebhookReceiver, waitUntil, sleep, twirp, API_KEY, API_SECRET } from './helpers.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -38,32 +30,6 @@ async function adminToken(room) {
   const at = new AccessToken(API_KEY, API_SECRET, { identity: `admin-${room}`, ttl: '10m' });
   at.addGrant({ roomAdmin: true, room });
   return at.toJwt();
-}
-
-// Publishes a 48 kHz sine until stop().
-function publishTone(room, hz) {
-  const source = new AudioSource(48000, 1);
-  const track = LocalAudioTrack.createAudioTrack('tone', source);
-  let running = true;
-  let phase = 0;
-  const loop = (async () => {
-    while (running) {
-      const data = new Int16Array(480);
-      for (let i = 0; i < data.length; i++) {
-        data[i] = Math.round(8000 * Math.sin(phase));
-        phase += (2 * Math.PI * hz) / 48000;
-      }
-      await source.captureFrame(new AudioFrame(data, 48000, 1, 480));
-    }
-  })();
-  const published = room.localParticipant.publishTrack(track, new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE }));
-  return {
-    published,
-    async stop() {
-      running = false;
-      await loop.catch(() => {});
-    },
-  };
 }
 
 // A /metrics sample: value(name, labels) of one series, NaN when absent.
