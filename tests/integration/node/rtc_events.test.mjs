@@ -369,6 +369,13 @@ describe('WebRTC participants as a backend sees them', { timeout: 120000 }, () =
       assert.equal(own.json.metadata, 'mine');
       assert.equal((await rooms.getParticipant('room-a', 'a-user')).metadata, 'mine');
       await waitUntil(() => a.localParticipant.metadata === 'mine', { timeoutMs: 3000, what: 'a-user told its new metadata' });
+      // as RoomServiceClient sends it: attributes merged, the name set
+      const info = await rooms.updateParticipant('room-a', 'a-user', { name: 'Alice A', attributes: { team: 'red' } });
+      assert.equal(info.name, 'Alice A');
+      assert.equal(info.attributes.team, 'red');
+      assert.equal(info.metadata, 'mine');
+      await waitUntil(() => a.localParticipant.attributes?.team === 'red', { timeoutMs: 3000, what: 'a-user told its attributes' });
+      await assert.rejects(rooms.updateParticipant('room-a', 'a-user', { permission: { canPublish: false } }), (e) => e.code === 'unimplemented' && /permission updates are not supported/.test(e.message));
       // muting another's track is not done yet: said so, past the grant check
       const mute = await twirp(server, 'RoomService', 'MutePublishedTrack', { room: 'room-a', identity: 'a-user', trackSid: 'TR_none', muted: true }, { token: jwt });
       assert.equal(mute.status, 501, mute.text);
