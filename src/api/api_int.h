@@ -107,6 +107,8 @@ void api_list_participants(struct call_ctx *c);
 void api_get_participant(struct call_ctx *c);
 void api_remove_participant(struct call_ctx *c);
 void api_update_room_metadata(struct call_ctx *c);
+void api_update_participant(struct call_ctx *c);
+void api_mute_published_track(struct call_ctx *c);
 
 /* ---- api_sip.c: SIP trunks and dispatch rules ------------------------- */
 

@@ -266,8 +266,10 @@ struct media_engine {
 	int ev_fd;
 	bool ev_listening;
 
-	/* Signalling thread only: what stopped connections handed back. */
+	/* Signalling thread only: what stopped connections handed back,
+	 * and the connections that have not stopped yet. */
 	struct media_pc_totals pc_totals;
+	struct list pcs_live;
 };
 
 /* The IPv4 address in a (host order), also when a holds it IPv4-mapped. */

@@ -11,6 +11,11 @@
  * description; from then on the thread owns everything but the event
  * handler. Every change is a job on that thread; every event a job back,
  * in order, the last one STOPPED.
+ *
+ * The counters are the thread's, bumped with plain increments on the
+ * packet path. Each tick the thread copies them, with the connection's
+ * state, to where the signalling thread reads them for /metrics (relaxed
+ * atomics on both sides, no lock); STOPPED hands over the final ones.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -48,6 +53,13 @@ struct media_pc {
 	struct media_thread *mt;
 	struct media_room *mr;
 	struct media_pc_stats last; /* as of the last event */
+	struct le live_le;          /* in me->pcs_live until STOPPED */
+
+	/* Written by the media thread each tick, read by the signalling
+	 * thread, both with relaxed atomics: the live connection's counters
+	 * and state for /metrics, without a lock on either side. */
+	struct media_pc_stats shared;
+	unsigned shared_state; /* enum media_pc_state */
 
 	/* Media thread, from the start on. */
 	struct le le;
@@ -99,31 +111,33 @@ struct pc_event {
 
 /* ---- events, to the signalling thread ----------------------------------- */
 
+/* Every field of media_pc_stats is a uint64_t: summed and copied as an
+ * array of them. */
+#define STATS_WORDS (sizeof(struct media_pc_stats) / sizeof(uint64_t))
+_Static_assert(sizeof(struct media_pc_stats) % sizeof(uint64_t) == 0,
+               "media_pc_stats holds uint64_t only");
+
+/* Adds s into d, all but the handshake time, which only the closed
+ * connections that were up add (its sum goes with their count). */
+static void stats_add(struct media_pc_stats *d, const struct media_pc_stats *s)
+{
+	uint64_t *dw = (uint64_t *)d;
+	const uint64_t *sw = (const uint64_t *)s;
+	uint64_t hs = d->handshake_us;
+
+	for (size_t i = 0; i < STATS_WORDS; i++)
+		dw[i] += sw[i];
+	d->handshake_us = hs;
+}
+
 static void totals_add(struct media_pc_totals *t,
                        const struct media_pc_stats *s, bool up)
 {
-	struct media_pc_stats *d = &t->sum;
-
 	t->closed++;
 	t->up += up;
-	d->stun_in += s->stun_in;
-	d->stun_refused += s->stun_refused;
-	d->stun_bad_integrity += s->stun_bad_integrity;
-	d->stun_bad_username += s->stun_bad_username;
-	d->rtp_in += s->rtp_in;
-	d->rtp_out += s->rtp_out;
-	d->rtcp_in += s->rtcp_in;
-	d->early += s->early;
-	d->wrong_source += s->wrong_source;
-	d->malformed += s->malformed;
-	d->unknown_ssrc += s->unknown_ssrc;
-	d->not_ready += s->not_ready;
-	d->send_errors += s->send_errors;
-	d->srtp_auth_fail += s->srtp_auth_fail;
-	d->srtp_replay += s->srtp_replay;
-	d->dtls_retransmits += s->dtls_retransmits;
+	stats_add(&t->sum, s);
 	if (up)
-		d->handshake_us += s->handshake_us;
+		t->sum.handshake_us += s->handshake_us;
 }
 
 /* A connection's life in one line, as it stops. */
@@ -163,8 +177,11 @@ static void event_h(void *arg)
 
 	pc->last = e->st;
 	if (e->ev == MEDIA_PC_STOPPED) {
-		/* The thread's counters, handed over with its last event. */
+		/* The thread's counters, handed over with its last event: from
+		 * the live ones to the closed ones in one step, so that no sum
+		 * goes down. */
 		totals_add(&pc->me->pc_totals, &e->st, e->up);
+		list_unlink(&pc->live_le);
 		log_closed(pc, e);
 	}
 	if (pc->evh)
@@ -172,6 +189,27 @@ static void event_h(void *arg)
 	if (e->ev == MEDIA_PC_STOPPED)
 		mem_deref(pc); /* the thread's reference */
 	free(e);
+}
+
+/* The counters now: the connection's own and those of its ICE, DTLS and
+ * SRTP. Media thread. */
+static void stats_now(const struct media_pc *pc, struct media_pc_stats *st)
+{
+	*st = pc->st;
+	st->stun_bad_integrity = pc->ice.count[ICE_RX_BAD_INTEGRITY];
+	st->stun_bad_username = pc->ice.count[ICE_RX_BAD_USERNAME];
+	if (pc->dtls) {
+		const struct dtls_stats *ds = dtls_conn_stats(pc->dtls);
+
+		st->dtls_retransmits = ds->retransmits;
+		st->handshake_us = ds->handshake_us;
+	}
+	if (pc->srtp_up) {
+		const struct srtpx_stats *ss = srtpx_stats(&pc->srtp);
+
+		st->srtp_auth_fail = ss->auth_fail;
+		st->srtp_replay = ss->replay;
+	}
 }
 
 static void post_event(struct media_pc *pc, enum media_pc_event ev,
@@ -184,21 +222,7 @@ static void post_event(struct media_pc *pc, enum media_pc_event ev,
 	e->pc = pc;
 	e->ev = ev;
 	e->up = pc->srtp_up;
-	e->st = pc->st;
-	e->st.stun_bad_integrity = pc->ice.count[ICE_RX_BAD_INTEGRITY];
-	e->st.stun_bad_username = pc->ice.count[ICE_RX_BAD_USERNAME];
-	if (pc->dtls) {
-		const struct dtls_stats *ds = dtls_conn_stats(pc->dtls);
-
-		e->st.dtls_retransmits = ds->retransmits;
-		e->st.handshake_us = ds->handshake_us;
-	}
-	if (pc->srtp_up) {
-		const struct srtpx_stats *ss = srtpx_stats(&pc->srtp);
-
-		e->st.srtp_auth_fail = ss->auth_fail;
-		e->st.srtp_replay = ss->replay;
-	}
+	stats_now(pc, &e->st);
 	snprintf(e->why, sizeof(e->why), "%s", why ? why : "");
 	if (media_job_main(pc->me, event_h, e))
 		free(e);
@@ -430,12 +454,30 @@ void mpc_count_unknown_ssrc(struct media_pc *pc)
 	pc->st.unknown_ssrc++;
 }
 
+/* The counters and state for the signalling thread to read. */
+static void publish(struct media_pc *pc)
+{
+	struct media_pc_stats st;
+	const uint64_t *src = (const uint64_t *)&st;
+	uint64_t *dst = (uint64_t *)&pc->shared;
+	enum media_pc_state state = pc->failed      ? MEDIA_PC_S_FAILED
+	                            : pc->srtp_up   ? MEDIA_PC_S_CONNECTED
+	                            : pc->have_peer ? MEDIA_PC_S_CHECKING
+	                                            : MEDIA_PC_S_NEW;
+
+	stats_now(pc, &st);
+	for (size_t i = 0; i < STATS_WORDS; i++)
+		__atomic_store_n(&dst[i], src[i], __ATOMIC_RELAXED);
+	__atomic_store_n(&pc->shared_state, (unsigned)state, __ATOMIC_RELAXED);
+}
+
 void mpc_tick(struct media_thread *mt, uint64_t now_us)
 {
 	for (struct le *le = list_head(&mt->pcs); le; le = le->next) {
 		struct media_pc *pc = le->data;
 		const char *why = NULL;
 
+		publish(pc);
 		if (pc->failed)
 			continue;
 		if (pc->dtls && dtls_conn_timeout_ms(pc->dtls) == 0 &&
@@ -526,6 +568,7 @@ static void pc_destructor(void *arg)
 	struct media_pc *pc = arg;
 
 	/* The thread is done with it: STOPPED came, or it never started. */
+	list_unlink(&pc->live_le);
 	mem_deref(pc->dtls);
 	if (pc->srtp_up)
 		srtpx_reset(&pc->srtp);
@@ -577,11 +620,13 @@ int media_pc_alloc(struct media_pc **pcp, const struct media_pc_prm *prm,
 	         prm->label ? prm->label : "");
 	ice_init(&pc->ice, clock_mono_ms());
 	err = media_bind_one(pc->me, &pc->fd, &pc->port);
-	if (err)
+	if (err) {
 		mem_deref(pc);
-	else
-		*pcp = pc;
-	return err;
+		return err;
+	}
+	list_append(&pc->me->pcs_live, &pc->live_le, pc);
+	*pcp = pc;
+	return 0;
 }
 
 uint16_t media_pc_port(const struct media_pc *pc)
@@ -689,8 +734,22 @@ const struct media_pc_stats *media_pc_stats(const struct media_pc *pc)
 
 void media_pc_totals(const struct media_engine *me, struct media_pc_totals *t)
 {
-	if (me)
-		*t = me->pc_totals;
-	else
-		memset(t, 0, sizeof(*t));
+	memset(t, 0, sizeof(*t));
+	if (!me)
+		return;
+	*t = me->pc_totals;
+	for (struct le *le = list_head(&me->pcs_live); le; le = le->next) {
+		const struct media_pc *pc = le->data;
+		const uint64_t *src = (const uint64_t *)&pc->shared;
+		struct media_pc_stats st;
+		uint64_t *dst = (uint64_t *)&st;
+		unsigned state;
+
+		for (size_t i = 0; i < STATS_WORDS; i++)
+			dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+		state = __atomic_load_n(&pc->shared_state, __ATOMIC_RELAXED);
+		stats_add(&t->sum, &st);
+		if (state < MEDIA_PC_STATES)
+			t->open[state]++;
+	}
 }

@@ -135,16 +135,27 @@ void media_pc_stop(struct media_pc *pc);
 /* As of its last event. */
 const struct media_pc_stats *media_pc_stats(const struct media_pc *pc);
 
+/* Where a live connection is, as of its thread's last tick. */
+enum media_pc_state {
+	MEDIA_PC_S_NEW,       /* no valid ICE check yet */
+	MEDIA_PC_S_CHECKING,  /* ICE answered, DTLS not done */
+	MEDIA_PC_S_CONNECTED, /* SRTP keyed */
+	MEDIA_PC_S_FAILED,    /* failed, not stopped yet */
+	MEDIA_PC_STATES
+};
+
 /*
- * The connections of an engine that have stopped, and their counters
- * added up: each hands its own to the signalling thread with its STOPPED
- * event, which also logs them (webrtc_pc_closed). Live connections are
- * not in it. Signalling thread.
+ * An engine's connections and their counters added up: those that have
+ * stopped (each hands its own to the signalling thread with its STOPPED
+ * event, which also logs them, webrtc_pc_closed) and the live ones, as of
+ * their thread's last tick (20 ms). Signalling thread.
  */
 struct media_pc_totals {
 	uint64_t closed; /* connections stopped */
 	uint64_t up;     /* of them, ones that were connected (SRTP keyed) */
-	struct media_pc_stats sum; /* handshake_us: summed over those up */
+	/* Live and closed; handshake_us: summed over the closed ones up. */
+	struct media_pc_stats sum;
+	uint64_t open[MEDIA_PC_STATES]; /* live connections by state */
 };
 
 void media_pc_totals(const struct media_engine *me, struct media_pc_totals *t);

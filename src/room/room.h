@@ -119,6 +119,13 @@ struct participant_permission {
 	bool can_update_metadata, hidden, agent;
 };
 
+/* LiveKit's bounds on what a participant may be given, in bytes: a name
+ * shorter than the first, metadata and attributes (keys and values
+ * together) no longer than the others. */
+#define PARTICIPANT_NAME_MAX       256
+#define PARTICIPANT_METADATA_MAX   (64 * 1024)
+#define PARTICIPANT_ATTRIBUTES_MAX (64 * 1024)
+
 /* A published track. Audio only: voxgate carries no video. */
 #define PARTICIPANT_TRACKS_MAX 4
 struct participant_track {

@@ -117,8 +117,18 @@ static uint16_t check(struct rtc *r, const struct http_msg *msg,
 		status = 400;
 		goto out;
 	}
-	v = j->claims.grants.room[0] ? j->claims.grants.room
-	                             : form_get(&q, "room");
+	v = form_get(&q, "room");
+	/* LiveKit takes the grant's room and ignores the query's; a client
+	 * that names another room is told so rather than put in one it did
+	 * not ask for. */
+	if (j->claims.grants.room[0] && v && *v &&
+	    strcmp(v, j->claims.grants.room)) {
+		*why = "the token does not grant the room in the query";
+		status = 401;
+		goto out;
+	}
+	if (j->claims.grants.room[0])
+		v = j->claims.grants.room;
 	if (!v || !*v) {
 		*why = "no room name";
 		status = 400;
@@ -200,7 +210,8 @@ bool rtc_http(struct rtc *r, struct http_conn *conn, const struct http_msg *msg)
 	return true;
 }
 
-/* The counters of the peer connections closed so far. */
+/* The peer connections open now by state, and the counters of all of
+ * them, the live ones as of their media thread's last tick. */
 static int pc_metrics(const struct rtc *r, struct mbuf *mb)
 {
 	struct media_pc_totals t;
@@ -209,25 +220,30 @@ static int pc_metrics(const struct rtc *r, struct mbuf *mb)
 	media_pc_totals(r->prm.media, &t);
 	return mbuf_printf(
 	    mb,
+	    "# HELP voxgate_webrtc_pcs Peer connections open now, by state.\n"
+	    "# TYPE voxgate_webrtc_pcs gauge\n"
+	    "voxgate_webrtc_pcs{state=\"new\"} %llu\n"
+	    "voxgate_webrtc_pcs{state=\"checking\"} %llu\n"
+	    "voxgate_webrtc_pcs{state=\"connected\"} %llu\n"
+	    "voxgate_webrtc_pcs{state=\"failed\"} %llu\n"
 	    "# HELP voxgate_webrtc_closed_total Peer connections closed "
 	    "(up: were connected).\n"
 	    "# TYPE voxgate_webrtc_closed_total counter\n"
 	    "voxgate_webrtc_closed_total{up=\"yes\"} %llu\n"
 	    "voxgate_webrtc_closed_total{up=\"no\"} %llu\n"
-	    "# HELP voxgate_webrtc_stun_total STUN checks on closed "
-	    "connections, by result.\n"
+	    "# HELP voxgate_webrtc_stun_total STUN checks, by result.\n"
 	    "# TYPE voxgate_webrtc_stun_total counter\n"
 	    "voxgate_webrtc_stun_total{result=\"answered\"} %llu\n"
 	    "voxgate_webrtc_stun_total{result=\"refused\"} %llu\n"
 	    "voxgate_webrtc_stun_total{result=\"bad_integrity\"} %llu\n"
 	    "voxgate_webrtc_stun_total{result=\"bad_username\"} %llu\n"
-	    "# HELP voxgate_webrtc_rtp_total RTP on closed connections.\n"
+	    "# HELP voxgate_webrtc_rtp_total RTP and RTCP packets.\n"
 	    "# TYPE voxgate_webrtc_rtp_total counter\n"
 	    "voxgate_webrtc_rtp_total{dir=\"in\"} %llu\n"
 	    "voxgate_webrtc_rtp_total{dir=\"out\"} %llu\n"
 	    "voxgate_webrtc_rtp_total{dir=\"rtcp_in\"} %llu\n"
-	    "# HELP voxgate_webrtc_dropped_total Datagrams dropped on closed "
-	    "connections, by reason.\n"
+	    "# HELP voxgate_webrtc_dropped_total Datagrams dropped, by "
+	    "reason.\n"
 	    "# TYPE voxgate_webrtc_dropped_total counter\n"
 	    "voxgate_webrtc_dropped_total{reason=\"srtp_auth_fail\"} %llu\n"
 	    "voxgate_webrtc_dropped_total{reason=\"srtp_replay\"} %llu\n"
@@ -245,6 +261,10 @@ static int pc_metrics(const struct rtc *r, struct mbuf *mb)
 	    "the closed connections that were up, summed.\n"
 	    "# TYPE voxgate_webrtc_handshake_ms_sum counter\n"
 	    "voxgate_webrtc_handshake_ms_sum %llu\n",
+	    (unsigned long long)t.open[MEDIA_PC_S_NEW],
+	    (unsigned long long)t.open[MEDIA_PC_S_CHECKING],
+	    (unsigned long long)t.open[MEDIA_PC_S_CONNECTED],
+	    (unsigned long long)t.open[MEDIA_PC_S_FAILED],
 	    (unsigned long long)t.up, (unsigned long long)(t.closed - t.up),
 	    (unsigned long long)s->stun_in, (unsigned long long)s->stun_refused,
 	    (unsigned long long)s->stun_bad_integrity,

@@ -24,10 +24,6 @@
 #include <jansson.h>
 
 #define KEEPALIVE_MS 0 /* the client pings; libre need not */
-/* LiveKit's own bounds on what a participant may set. */
-#define NAME_MAX_LEN       256
-#define METADATA_MAX_LEN   (64 * 1024)
-#define ATTRIBUTES_MAX_LEN (64 * 1024)
 
 static void session_destructor(void *arg)
 {
@@ -332,14 +328,14 @@ static void on_update_metadata(struct rtc_session *s,
 	for (size_t i = 0; i < u->n_attributes; i++)
 		attr_len += strlen(u->attributes[i]->key) +
 		            strlen(u->attributes[i]->value);
-	if (strlen(u->name) >= NAME_MAX_LEN ||
-	    strlen(u->metadata) > METADATA_MAX_LEN ||
-	    attr_len > ATTRIBUTES_MAX_LEN) {
+	if (strlen(u->name) >= PARTICIPANT_NAME_MAX ||
+	    strlen(u->metadata) > PARTICIPANT_METADATA_MAX ||
+	    attr_len > PARTICIPANT_ATTRIBUTES_MAX) {
 		request_response(
 		    s, u, LIVEKIT__REQUEST_RESPONSE__REASON__LIMIT_EXCEEDED,
-		    strlen(u->name) >= NAME_MAX_LEN
+		    strlen(u->name) >= PARTICIPANT_NAME_MAX
 		        ? "exceeds name length limit"
-		    : attr_len > ATTRIBUTES_MAX_LEN
+		    : attr_len > PARTICIPANT_ATTRIBUTES_MAX
 		        ? "exceeds attributes size limit"
 		        : "exceeds metadata size limit");
 		return;
