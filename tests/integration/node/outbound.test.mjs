@@ -390,6 +390,48 @@ describe('outbound calls answered', () => {
     }
   });
 
+  test('a room that names no agent (made by the call itself): a LiveKit worker registered with no name gets the job, a named one is not asked', async () => {
+    const w = await StubWorker.connect(server, { agentName: '' });
+    const named = await StubWorker.connect(server, { agentName: 'dialer' });
+    const rtp = await rtpPeer();
+    const callee = await uas('uas_answer_bye.xml', { rtp_port: rtp.port });
+    let rtc = null;
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      const dialing = sip.createSipParticipant(id, '+15552220007', 'out-lk-auto', { waitUntilAnswered: true, participantIdentity: 'lka' });
+      const req = await w.next('availability');
+      assert.equal(req.job.type, JobType.JT_ROOM);
+      assert.equal(req.job.agentName, '');
+      assert.equal(req.job.room.name, 'out-lk-auto');
+      w.accept(req.job, { identity: 'agent-auto' });
+      const asg = await w.next('assignment');
+      assert.equal(asg.job.id, req.job.id);
+      rtc = new RtcAgent(server, asg.token);
+      await rtc.opened();
+      await rtc.next('join');
+      const info = await dialing;
+      assert.equal(info.participantIdentity, 'lka');
+      const dial = server.events('dial').find((e) => e.room === 'out-lk-auto');
+      const started = await waitUntil(() => callEvents(dial.call_id, 'agent_started')[0], { what: 'agent_started' });
+      assert.equal(started.agent, 'livekit', 'the call is the worker\'s');
+      // the job's agent meets the callee: in its join, or in an update
+      const sees = (m) =>
+        (m.case === 'join' && m.value.otherParticipants.some((p) => p.identity === 'lka')) ||
+        (m.case === 'update' && m.value.participants.some((p) => p.identity === 'lka'));
+      await waitUntil(() => rtc.msgs.some(sees), { what: 'the callee seen by the job\'s agent' });
+      const res = await callee.done;
+      assert.equal(res.code, 0, res.why);
+      const term = await w.next('termination', { timeoutMs: 5000 });
+      assert.equal(term.jobId, req.job.id);
+      assert.equal(named.count('availability'), 0, 'a named worker was not asked');
+    } finally {
+      rtc?.close();
+      callee.kill();
+      rtp.close();
+      await Promise.all([w.close(), named.close()]);
+    }
+  });
+
   for (const [scen, hdr] of [['uas_407.xml', 'Proxy-Authenticate'], ['uas_401.xml', 'WWW-Authenticate']]) {
     test(`digest: ${hdr} challenge answered with the trunk's credentials`, async () => {
       const rtp = await rtpPeer();
