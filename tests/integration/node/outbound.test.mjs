@@ -458,6 +458,7 @@ describe('outbound calls that fail', { concurrency: true }, () => {
   for (const [scen, code, sipCode, re] of [
     ['uas_busy.xml', 'resource_exhausted', 486, /486 Busy Here/],
     ['uas_not_found.xml', 'not_found', 404, /404 Not Found/],
+    ['uas_forbidden.xml', 'permission_denied', 403, /403 Forbidden/],
     ['uas_decline.xml', 'permission_denied', 603, /603 Decline/],
     ['uas_503.xml', 'failed_precondition', 503, /503 Service Unavailable/],
   ]) {
