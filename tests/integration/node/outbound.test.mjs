@@ -28,7 +28,7 @@ import {
   run,
   waitUntil,
 } from './helpers.mjs';
-import { toneShare } from './phone.mjs';
+import { loud, rms, windowShare } from './phone.mjs';
 import { RtcAgent, StubWorker } from './lkworker.mjs';
 
 const TMP = tmpDir();
@@ -918,19 +918,6 @@ const concat = (frames) => {
   for (const f of frames) { out.set(f.pcm, o); o += f.pcm.length; }
   return out;
 };
-const rms = (pcm) => Math.sqrt(pcm.reduce((e, x) => e + x * x, 0) / (pcm.length || 1));
-const loud = (frames) => frames.filter((f) => rms(f.pcm) > 300);
-// The share of freqs in pcm, over 100 ms windows (whole periods of 440 and
-// 480 Hz, 10 Hz apart from the bins): the median window's.
-function windowShare(pcm, freqs) {
-  const shares = [];
-  for (let o = 0; o + 800 <= pcm.length; o += 800) {
-    const w = pcm.subarray(o, o + 800);
-    shares.push(freqs.reduce((a, f) => a + toneShare(w, 8000, f), 0));
-  }
-  shares.sort((a, b) => a - b);
-  return shares.length ? shares[shares.length >> 1] : 0;
-}
 
 describe('play_dialtone: the room hears a ringback while the callee rings', { concurrency: true }, () => {
   // The callee rings 3 s, answers, then sends 1 kHz: the listener joined
