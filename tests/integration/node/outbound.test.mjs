@@ -227,6 +227,38 @@ after(async () => {
   await dispose().catch(() => {});
 });
 
+// Worker w takes the job it is offered for room, for its agent of that
+// name, and the job's agent (identity) joins the room: {job, rtc}.
+async function takeJob(w, agentName, room, identity) {
+  const req = await w.next('availability');
+  assert.equal(req.job.type, JobType.JT_ROOM);
+  assert.equal(req.job.agentName, agentName);
+  assert.equal(req.job.room.name, room);
+  w.accept(req.job, { identity });
+  const asg = await w.next('assignment');
+  assert.equal(asg.job.id, req.job.id);
+  const rtc = new RtcAgent(server, asg.token);
+  try {
+    await rtc.opened();
+    await rtc.next('join');
+  } catch (e) {
+    rtc.close();
+    throw e;
+  }
+  return { job: req.job, rtc };
+}
+
+// The callee hangs up (uas_answer_bye.xml: BYE 3 s after the answer): the
+// worker w's job is terminated, and other, a worker of another name, was
+// never asked.
+async function jobEndsWithCallee(callee, w, job, other) {
+  const res = await callee.done;
+  assert.equal(res.code, 0, res.why);
+  const term = await w.next('termination', { timeoutMs: 5000 });
+  assert.equal(term.jobId, job.id);
+  assert.equal(other.count('availability'), 0, 'a worker of another name was not asked');
+}
+
 describe('outbound calls answered', () => {
   test('answered: sip.* attributes, the agent echoes the callee, BYE on RemoveParticipant', async () => {
     const rtp = await rtpPeer();
@@ -357,17 +389,9 @@ describe('outbound calls answered', () => {
     let rtc = null;
     try {
       await rooms.createRoom({ name: 'out-lk', emptyTimeout: 30, agents: [new RoomAgentDispatch({ agentName: 'dialer', metadata: '{"campaign":"reminders"}' })] });
-      const req = await w.next('availability');
-      assert.equal(req.job.type, JobType.JT_ROOM);
-      assert.equal(req.job.agentName, 'dialer');
-      assert.equal(req.job.metadata, '{"campaign":"reminders"}');
-      assert.equal(req.job.room.name, 'out-lk');
-      w.accept(req.job, { identity: 'agent-dialer' });
-      const asg = await w.next('assignment');
-      assert.equal(asg.job.id, req.job.id);
-      rtc = new RtcAgent(server, asg.token);
-      await rtc.opened();
-      await rtc.next('join');
+      let job;
+      ({ job, rtc } = await takeJob(w, 'dialer', 'out-lk', 'agent-dialer'));
+      assert.equal(job.metadata, '{"campaign":"reminders"}');
       const id = await trunk(`127.0.0.1:${callee.port}`);
       const info = await sip.createSipParticipant(id, '+15552220006', 'out-lk', { waitUntilAnswered: true, participantIdentity: 'lkc' });
       const dial = server.events('dial').find((e) => e.room === 'out-lk');
@@ -376,12 +400,7 @@ describe('outbound calls answered', () => {
       // the job's agent sees the callee join its room
       await waitUntil(() => rtc.msgs.some((m) => m.case === 'update' && m.value.participants.some((p) => p.identity === 'lkc')), { what: 'the callee in a participant update to the job\'s agent' });
       assert.equal(info.participantIdentity, 'lkc');
-      // the callee hangs up (BYE 3 s after the answer): the job is terminated
-      const res = await callee.done;
-      assert.equal(res.code, 0, res.why);
-      const term = await w.next('termination', { timeoutMs: 5000 });
-      assert.equal(term.jobId, req.job.id);
-      assert.equal(other.count('availability'), 0, 'a worker of another name was not asked');
+      await jobEndsWithCallee(callee, w, job, other);
     } finally {
       rtc?.close();
       callee.kill();
@@ -399,16 +418,8 @@ describe('outbound calls answered', () => {
     try {
       const id = await trunk(`127.0.0.1:${callee.port}`);
       const dialing = sip.createSipParticipant(id, '+15552220007', 'out-lk-auto', { waitUntilAnswered: true, participantIdentity: 'lka' });
-      const req = await w.next('availability');
-      assert.equal(req.job.type, JobType.JT_ROOM);
-      assert.equal(req.job.agentName, '');
-      assert.equal(req.job.room.name, 'out-lk-auto');
-      w.accept(req.job, { identity: 'agent-auto' });
-      const asg = await w.next('assignment');
-      assert.equal(asg.job.id, req.job.id);
-      rtc = new RtcAgent(server, asg.token);
-      await rtc.opened();
-      await rtc.next('join');
+      let job;
+      ({ job, rtc } = await takeJob(w, '', 'out-lk-auto', 'agent-auto'));
       const info = await dialing;
       assert.equal(info.participantIdentity, 'lka');
       const dial = server.events('dial').find((e) => e.room === 'out-lk-auto');
@@ -419,11 +430,7 @@ describe('outbound calls answered', () => {
         (m.case === 'join' && m.value.otherParticipants.some((p) => p.identity === 'lka')) ||
         (m.case === 'update' && m.value.participants.some((p) => p.identity === 'lka'));
       await waitUntil(() => rtc.msgs.some(sees), { what: 'the callee seen by the job\'s agent' });
-      const res = await callee.done;
-      assert.equal(res.code, 0, res.why);
-      const term = await w.next('termination', { timeoutMs: 5000 });
-      assert.equal(term.jobId, req.job.id);
-      assert.equal(named.count('availability'), 0, 'a named worker was not asked');
+      await jobEndsWithCallee(callee, w, job, named);
     } finally {
       rtc?.close();
       callee.kill();
