@@ -6,7 +6,9 @@
 # Cases: registers (register_ok, /metrics up=1, an OPTIONS to the AOR
 # through kamailio answered by voxgate), call_via_aor (a SIPp caller dials
 # the AOR at kamailio and hears the echo agent; the call is logged with
-# registration=), refresh (re-registered before the 4 s run out, twice),
+# registration=), call_via_trunk (the same for the outbound trunk's
+# number, routed by the inbound trunk and rule that name it to their
+# room), refresh (re-registered before the 4 s run out, twice),
 # trunk_reload (an outbound trunk id registers its first number, and the
 # new number after UpdateSIPOutboundTrunk), unregister (SIGTERM: REGISTER
 # with expires=0 before the exit, the AOR then unknown to kamailio),
@@ -175,7 +177,10 @@ case_registers() {
 	options_to_aor opt options.xml "$AOR_USER"
 }
 
-case_call_via_aor() {
+# call_aor USER AOR: a SIPp caller dials USER at kamailio A and hears the
+# echo agent (the speech back, captured); the caller ends the call, which
+# is logged with registration=AOR.
+call_aor() {
 	local mp rc line
 	vg_wav_to_g711 "$VG_SPEECH" "$VG_CDIR/audio.ul" || {
 		vg_reason "sox failed"
@@ -184,7 +189,7 @@ case_call_via_aor() {
 	vg_pick_port_into mp 4 || return 1
 	vg_capture_start "$VG_CDIR/aor.pcapng" "udp port $mp" || return 1
 	VG_SIP_PORT=$KAM_A SIPP_MP=$mp vg_sipp aor uac_echo_pcmu.xml \
-		-s "$AOR_USER" -d 3000
+		-s "$1" -d 3000
 	rc=$VG_RC
 	vg_capture_stop
 	if [ "$rc" -ne 0 ]; then
@@ -195,15 +200,52 @@ case_call_via_aor() {
 		return 1
 	vg_call_end_check caller || return 1
 	line=$(vg_events registered_call | head -n 1)
-	[ "$(vg_jfield "$line" registration)" = "$AOR" ] || {
-		vg_reason "the call is not logged with registration=$AOR: ${line:-no registered_call event}"
+	[ "$(vg_jfield "$line" registration)" = "$2" ] || {
+		vg_reason "the call is not logged with registration=$2: ${line:-no registered_call event}"
 		return 1
 	}
+}
+
+case_call_via_aor() {
+	local line
+	call_aor "$AOR_USER" "$AOR" || return 1
 	line=$(vg_events invite | head -n 1)
 	[[ $(vg_jfield "$line" to) == *"$AOR_USER@"* ]] || {
 		vg_reason "the INVITE's Request-URI does not carry the number: $line"
 		return 1
 	}
+}
+
+# The outbound trunk's own number, registered from the trunk: an inbound
+# trunk that lists the number and a rule that sends it to its own room
+# route it, as they would any inbound call, and the agent answers there.
+case_call_via_trunk() {
+	local rc line in_trunk rule room=reg-trunk-room
+	local aor=sip:+15550300@127.0.0.1:$KAM_A
+	in_trunk=$(api CreateSIPInboundTrunk '{"trunk":{"name":"reg-in","numbers":["+15550300"]}}' |
+		jq -r '.sip_trunk_id // .sipTrunkId // empty')
+	[ -n "$in_trunk" ] || {
+		vg_reason "CreateSIPInboundTrunk failed"
+		return 1
+	}
+	rule=$(api CreateSIPDispatchRule "{\"rule\":{\"dispatchRuleDirect\":{\"roomName\":\"$room\"}},\"trunkIds\":[\"$in_trunk\"]}" |
+		jq -r '.sip_dispatch_rule_id // .sipDispatchRuleId // empty')
+	[ -n "$rule" ] || {
+		vg_reason "CreateSIPDispatchRule failed"
+		return 1
+	}
+	metric_is up "$aor" 1 && call_aor +15550300 "$aor"
+	rc=$?
+	api DeleteSIPDispatchRule "{\"sip_dispatch_rule_id\":\"$rule\"}" >/dev/null
+	api DeleteSIPTrunk "{\"sip_trunk_id\":\"$in_trunk\"}" >/dev/null
+	[ "$rc" -eq 0 ] || return 1
+	line=$(vg_events routed | head -n 1)
+	if [ "$(vg_jfield "$line" trunk)" != "$in_trunk" ] ||
+		[ "$(vg_jfield "$line" rule)" != "$rule" ] ||
+		[ "$(vg_jfield "$line" room)" != "$room" ]; then
+		vg_reason "not routed by trunk $in_trunk and rule $rule to $room: ${line:-no routed event}"
+		return 1
+	fi
 }
 
 # Counted over the whole log: refreshes come every 3.2 s (80 % of the
@@ -274,6 +316,7 @@ case_unregister() {
 
 vg_case registers case_registers
 vg_case call_via_aor case_call_via_aor
+vg_case call_via_trunk case_call_via_trunk
 vg_case refresh case_refresh
 vg_case trunk_reload case_trunk_reload
 vg_case unregister case_unregister

@@ -28,7 +28,7 @@ import {
   run,
   waitUntil,
 } from './helpers.mjs';
-import { toneShare } from './phone.mjs';
+import { loud, rms, windowShare } from './phone.mjs';
 import { RtcAgent, StubWorker } from './lkworker.mjs';
 
 const TMP = tmpDir();
@@ -227,6 +227,38 @@ after(async () => {
   await dispose().catch(() => {});
 });
 
+// Worker w takes the job it is offered for room, for its agent of that
+// name, and the job's agent (identity) joins the room: {job, rtc}.
+async function takeJob(w, agentName, room, identity) {
+  const req = await w.next('availability');
+  assert.equal(req.job.type, JobType.JT_ROOM);
+  assert.equal(req.job.agentName, agentName);
+  assert.equal(req.job.room.name, room);
+  w.accept(req.job, { identity });
+  const asg = await w.next('assignment');
+  assert.equal(asg.job.id, req.job.id);
+  const rtc = new RtcAgent(server, asg.token);
+  try {
+    await rtc.opened();
+    await rtc.next('join');
+  } catch (e) {
+    rtc.close();
+    throw e;
+  }
+  return { job: req.job, rtc };
+}
+
+// The callee hangs up (uas_answer_bye.xml: BYE 3 s after the answer): the
+// worker w's job is terminated, and other, a worker of another name, was
+// never asked.
+async function jobEndsWithCallee(callee, w, job, other) {
+  const res = await callee.done;
+  assert.equal(res.code, 0, res.why);
+  const term = await w.next('termination', { timeoutMs: 5000 });
+  assert.equal(term.jobId, job.id);
+  assert.equal(other.count('availability'), 0, 'a worker of another name was not asked');
+}
+
 describe('outbound calls answered', () => {
   test('answered: sip.* attributes, the agent echoes the callee, BYE on RemoveParticipant', async () => {
     const rtp = await rtpPeer();
@@ -357,17 +389,9 @@ describe('outbound calls answered', () => {
     let rtc = null;
     try {
       await rooms.createRoom({ name: 'out-lk', emptyTimeout: 30, agents: [new RoomAgentDispatch({ agentName: 'dialer', metadata: '{"campaign":"reminders"}' })] });
-      const req = await w.next('availability');
-      assert.equal(req.job.type, JobType.JT_ROOM);
-      assert.equal(req.job.agentName, 'dialer');
-      assert.equal(req.job.metadata, '{"campaign":"reminders"}');
-      assert.equal(req.job.room.name, 'out-lk');
-      w.accept(req.job, { identity: 'agent-dialer' });
-      const asg = await w.next('assignment');
-      assert.equal(asg.job.id, req.job.id);
-      rtc = new RtcAgent(server, asg.token);
-      await rtc.opened();
-      await rtc.next('join');
+      let job;
+      ({ job, rtc } = await takeJob(w, 'dialer', 'out-lk', 'agent-dialer'));
+      assert.equal(job.metadata, '{"campaign":"reminders"}');
       const id = await trunk(`127.0.0.1:${callee.port}`);
       const info = await sip.createSipParticipant(id, '+15552220006', 'out-lk', { waitUntilAnswered: true, participantIdentity: 'lkc' });
       const dial = server.events('dial').find((e) => e.room === 'out-lk');
@@ -376,17 +400,42 @@ describe('outbound calls answered', () => {
       // the job's agent sees the callee join its room
       await waitUntil(() => rtc.msgs.some((m) => m.case === 'update' && m.value.participants.some((p) => p.identity === 'lkc')), { what: 'the callee in a participant update to the job\'s agent' });
       assert.equal(info.participantIdentity, 'lkc');
-      // the callee hangs up (BYE 3 s after the answer): the job is terminated
-      const res = await callee.done;
-      assert.equal(res.code, 0, res.why);
-      const term = await w.next('termination', { timeoutMs: 5000 });
-      assert.equal(term.jobId, req.job.id);
-      assert.equal(other.count('availability'), 0, 'a worker of another name was not asked');
+      await jobEndsWithCallee(callee, w, job, other);
     } finally {
       rtc?.close();
       callee.kill();
       rtp.close();
       await Promise.all([w.close(), other.close()]);
+    }
+  });
+
+  test('a room that names no agent (made by the call itself): a LiveKit worker registered with no name gets the job, a named one is not asked', async () => {
+    const w = await StubWorker.connect(server, { agentName: '' });
+    const named = await StubWorker.connect(server, { agentName: 'dialer' });
+    const rtp = await rtpPeer();
+    const callee = await uas('uas_answer_bye.xml', { rtp_port: rtp.port });
+    let rtc = null;
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      const dialing = sip.createSipParticipant(id, '+15552220007', 'out-lk-auto', { waitUntilAnswered: true, participantIdentity: 'lka' });
+      let job;
+      ({ job, rtc } = await takeJob(w, '', 'out-lk-auto', 'agent-auto'));
+      const info = await dialing;
+      assert.equal(info.participantIdentity, 'lka');
+      const dial = server.events('dial').find((e) => e.room === 'out-lk-auto');
+      const started = await waitUntil(() => callEvents(dial.call_id, 'agent_started')[0], { what: 'agent_started' });
+      assert.equal(started.agent, 'livekit', 'the call is the worker\'s');
+      // the job's agent meets the callee: in its join, or in an update
+      const sees = (m) =>
+        (m.case === 'join' && m.value.otherParticipants.some((p) => p.identity === 'lka')) ||
+        (m.case === 'update' && m.value.participants.some((p) => p.identity === 'lka'));
+      await waitUntil(() => rtc.msgs.some(sees), { what: 'the callee seen by the job\'s agent' });
+      await jobEndsWithCallee(callee, w, job, named);
+    } finally {
+      rtc?.close();
+      callee.kill();
+      rtp.close();
+      await Promise.all([w.close(), named.close()]);
     }
   });
 
@@ -416,6 +465,7 @@ describe('outbound calls that fail', { concurrency: true }, () => {
   for (const [scen, code, sipCode, re] of [
     ['uas_busy.xml', 'resource_exhausted', 486, /486 Busy Here/],
     ['uas_not_found.xml', 'not_found', 404, /404 Not Found/],
+    ['uas_forbidden.xml', 'permission_denied', 403, /403 Forbidden/],
     ['uas_decline.xml', 'permission_denied', 603, /603 Decline/],
     ['uas_503.xml', 'failed_precondition', 503, /503 Service Unavailable/],
   ]) {
@@ -875,19 +925,6 @@ const concat = (frames) => {
   for (const f of frames) { out.set(f.pcm, o); o += f.pcm.length; }
   return out;
 };
-const rms = (pcm) => Math.sqrt(pcm.reduce((e, x) => e + x * x, 0) / (pcm.length || 1));
-const loud = (frames) => frames.filter((f) => rms(f.pcm) > 300);
-// The share of freqs in pcm, over 100 ms windows (whole periods of 440 and
-// 480 Hz, 10 Hz apart from the bins): the median window's.
-function windowShare(pcm, freqs) {
-  const shares = [];
-  for (let o = 0; o + 800 <= pcm.length; o += 800) {
-    const w = pcm.subarray(o, o + 800);
-    shares.push(freqs.reduce((a, f) => a + toneShare(w, 8000, f), 0));
-  }
-  shares.sort((a, b) => a - b);
-  return shares.length ? shares[shares.length >> 1] : 0;
-}
 
 describe('play_dialtone: the room hears a ringback while the callee rings', { concurrency: true }, () => {
   // The callee rings 3 s, answers, then sends 1 kHz: the listener joined

@@ -62,6 +62,24 @@ export function concatPcm(parts) {
   return out;
 }
 
+// The root mean square of pcm.
+export const rms = (pcm) => Math.sqrt(pcm.reduce((e, x) => e + x * x, 0) / (pcm.length || 1));
+
+// The frames ({at, pcm}) that carry sound rather than silence.
+export const loud = (frames) => frames.filter((f) => rms(f.pcm) > 300);
+
+// The share of freqs in 8 kHz pcm, over 100 ms windows (whole periods of
+// 440 and 480 Hz, 10 Hz apart from the bins): the median window's.
+export function windowShare(pcm, freqs) {
+  const shares = [];
+  for (let o = 0; o + 800 <= pcm.length; o += 800) {
+    const w = pcm.subarray(o, o + 800);
+    shares.push(freqs.reduce((a, f) => a + toneShare(w, 8000, f), 0));
+  }
+  shares.sort((a, b) => a - b);
+  return shares.length ? shares[shares.length >> 1] : 0;
+}
+
 function parse(text) {
   const [head, body = ''] = text.split('\r\n\r\n');
   const lines = head.split('\r\n');
@@ -90,6 +108,7 @@ export class Phone {
     this.tag = rnd();
     this.phase = 0;
     this.seq = 1000;
+    this.cseq = 1; // the highest CSeq sent in the dialog
     this.ts = 0;
     this.ssrc = randomBytes(4).readUInt32BE(0);
   }
@@ -137,15 +156,17 @@ export class Phone {
     );
   }
 
-  async response(cseqMethod, timeoutMs = 8000) {
+  // The first message of the inbox not yet taken that pred accepts, once
+  // it comes; what it was, for the error after timeoutMs.
+  async take(pred, timeoutMs, what) {
     const deadline = Date.now() + timeoutMs;
     while (true) {
-      const m = this.inbox.find((x) => x.status >= 200 && (x.headers.cseq ?? '').endsWith(cseqMethod) && !x.taken);
+      const m = this.inbox.find((x) => !x.taken && pred(x));
       if (m) {
         m.taken = true;
         return m;
       }
-      if (Date.now() > deadline) throw new Error(`no final response to ${cseqMethod}; got ${this.inbox.map((x) => x.status ?? x.method)}`);
+      if (Date.now() > deadline) throw new Error(`${what}; got ${this.inbox.map((x) => x.status ?? x.method)}`);
       await new Promise((r) => {
         this.waiters.add(r);
         setTimeout(r, 100);
@@ -153,9 +174,21 @@ export class Phone {
     }
   }
 
-  request(method, cseq, { sdp = '', toTag = '' } = {}) {
+  response(cseqMethod, timeoutMs = 8000) {
+    return this.take((x) => x.status >= 200 && (x.headers.cseq ?? '').endsWith(cseqMethod), timeoutMs, `no final response to ${cseqMethod}`);
+  }
+
+  // The next request of method the server sent, once it comes.
+  incoming(method, timeoutMs = 8000) {
+    return this.take((x) => x.method === method, timeoutMs, `no ${method}`);
+  }
+
+  // A request in the call; body (with its type) other than an SDP, and
+  // headers, lines added as they are.
+  request(method, cseq, { sdp = '', toTag = '', body = sdp, type = 'application/sdp', headers = [] } = {}) {
     const sip = `127.0.0.1:${this.sip.address().port}`;
     const uri = `sip:${this.number}@127.0.0.1:${this.server.sipPort}`;
+    this.cseq = Math.max(this.cseq, cseq);
     this.send(
       `${method} ${uri} SIP/2.0\r\n` +
         `Via: SIP/2.0/UDP ${sip};branch=z9hG4bK${rnd()}\r\n` +
@@ -163,8 +196,9 @@ export class Phone {
         `To: <${uri}>${toTag ? `;tag=${toTag}` : ''}\r\n` +
         `Call-ID: ${this.callId}\r\nCSeq: ${cseq} ${method}\r\n` +
         `Contact: <sip:${this.caller}@${sip}>\r\nMax-Forwards: 70\r\n` +
-        (sdp ? 'Content-Type: application/sdp\r\n' : '') +
-        `Content-Length: ${Buffer.byteLength(sdp)}\r\n\r\n${sdp}`,
+        headers.map((h) => `${h}\r\n`).join('') +
+        (body ? `Content-Type: ${type}\r\n` : '') +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
   }
 
@@ -258,7 +292,7 @@ export class Phone {
   async hangup() {
     clearInterval(this.timer);
     if (!this.byeFromServer && this.toTag !== undefined) {
-      this.request('BYE', 2, { toTag: this.toTag });
+      this.request('BYE', this.cseq + 1, { toTag: this.toTag });
       await this.response('BYE', 5000).catch(() => {});
     }
     this.close();

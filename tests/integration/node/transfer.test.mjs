@@ -6,11 +6,14 @@
 // a REFER refused, or accepted and never reported, fails with LiveKit's
 // codes. Forged NOTIFYs get 481 while the real transfer completes, a stray
 // NOTIFY gets 481, and bad requests are refused before anything is sent.
+// With play_dialtone the caller (phone.mjs's, which keeps what it hears)
+// hears a ringback while the outcome is pending, and only then.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { AccessToken, RoomServiceClient, SipClient } from 'livekit-server-sdk';
 import { startServer, sleep, sipp, runSipp, waitUntil, twirp, describeError, API_KEY, API_SECRET } from './helpers.mjs';
+import { Phone, concatPcm, loud, windowShare } from './phone.mjs';
 
 const NUMBER = '+15550004444';
 const ROOM = 'xfer-room';
@@ -109,6 +112,61 @@ describe('transfers', { timeout: 120000 }, () => {
     assert.ok(Number(end.packets_out) >= 100, `packets_out ${end.packets_out}: the echo did not go on`);
     assert.ok(Number(end.duration_ms) >= 3000, `duration ${end.duration_ms} ms`);
   });
+
+  // The caller is a phone of this file, which hears what we send it: it
+  // answers the REFER 202, reports 100 Trying, and 1.5 s later (inside
+  // the ringback's first 2 s) the target's 486. With play_dialtone it
+  // hears 440 + 480 Hz from the REFER to the 486 and nothing after it;
+  // without, nothing at all (it says nothing, so the echo is silent).
+  for (const dialtone of [true, false]) {
+    test(dialtone ? 'playDialtone: the caller hears a ringback while the outcome is pending, and none once it is known' : 'without playDialtone: the caller hears no ringback while the outcome is pending', async () => {
+      const caller = dialtone ? '+15552220008' : '+15552220009';
+      const phone = new Phone(server, { number: NUMBER, caller, toneHz: 0 });
+      try {
+        await phone.call();
+        await waitActive(rooms, `sip_${caller}`, { done: new Promise(() => {}) });
+        const pending = sip.transferSipParticipant(ROOM, `sip_${caller}`, TARGET, { playDialtone: dialtone }).then(
+          () => null,
+          (e) => e,
+        );
+        const refer = await phone.incoming('REFER');
+        const referAt = Date.now();
+        phone.reply(refer, 202, 'Accepted');
+        const id = parseInt(refer.headers.cseq, 10);
+        const notify = (cseq, state, frag) =>
+          phone.request('NOTIFY', cseq, {
+            toTag: phone.toTag,
+            body: `${frag}\r\n`,
+            type: 'message/sipfrag',
+            headers: [`Event: refer;id=${id}`, `Subscription-State: ${state}`],
+          });
+        notify(2, 'active;expires=60', 'SIP/2.0 100 Trying');
+        await sleep(1500);
+        notify(3, 'terminated;reason=noresource', 'SIP/2.0 486 Busy Here');
+        const refusedAt = Date.now();
+        const e = await pending;
+        assert.equal(e?.code, 'resource_exhausted', describeError(e));
+        assert.equal(server.events('transfer_start').at(-1)?.dialtone, String(dialtone));
+        await sleep(1500);
+        const during = phone.heard.filter((h) => h.at > referAt + 100 && h.at < refusedAt);
+        const after = phone.heard.filter((h) => h.at > refusedAt + 300);
+        assert.ok(during.length >= 50 && after.length >= 40, `the phone heard ${during.length} frames while pending, ${after.length} after`);
+        if (dialtone) {
+          const tone = concatPcm(loud(during).map((h) => h.pcm));
+          assert.ok(tone.length >= 8000 * 1.2, `heard ${tone.length / 8} ms of tone in the ${refusedAt - referAt} ms the outcome was pending`);
+          const share = windowShare(tone, [440, 480]);
+          assert.ok(share > 0.8, `440 + 480 Hz are ${(share * 100).toFixed(1)} % of what the caller heard`);
+        } else {
+          assert.equal(loud(during).length, 0, `${loud(during).length} loud frames while pending`);
+        }
+        assert.equal(loud(after).length, 0, `${loud(after).length} loud frames once refused`);
+        await phone.hangup();
+        await waitUntil(() => server.events('call_end').some((x) => x.by === 'caller' && x.call_id === phone.callId), { what: `call_end of ${caller} by the caller` });
+      } finally {
+        phone.close();
+      }
+    });
+  }
 
   test('REFER answered 403: permission_denied at once, the call goes on', async () => {
     const caller = '+15552220003';
