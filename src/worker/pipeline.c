@@ -169,14 +169,15 @@ int pipeline_reply_alloc(struct reply **rp)
 	return 0;
 }
 
-void pipeline_turn_push(struct pipeline *p, char *transcript, uint64_t t_end,
-                        uint64_t t_stt, bool redecoded)
+struct turn_item *pipeline_turn_push(struct pipeline *p, char *transcript,
+                                     uint64_t t_end, uint64_t t_stt,
+                                     bool redecoded)
 {
 	struct turn_item *t = calloc(1, sizeof(*t));
 
 	if (!t) {
 		free(transcript);
-		return;
+		return NULL;
 	}
 	t->transcript = transcript;
 	t->t_end = t_end;
@@ -184,6 +185,7 @@ void pipeline_turn_push(struct pipeline *p, char *transcript, uint64_t t_end,
 	t->redecoded = redecoded;
 	*p->turn_tail = t;
 	p->turn_tail = &t->next;
+	return t;
 }
 
 void pipeline_turn_fail(struct pipeline *p, char *why, uint64_t t_end)
@@ -291,13 +293,16 @@ void pipeline_interrupted(struct pipeline *p, uint32_t utterance,
 void pipeline_dtmf(struct pipeline *p, const char *digits)
 {
 	uint64_t t = clock_mono_ms();
+	struct turn_item *turn;
 	char *text;
 
 	if (!p || !digits || !digits[0])
 		return;
 	if (asprintf(&text, "DTMF: %s", digits) < 0)
 		return;
-	pipeline_turn_push(p, text, t, t, false);
+	turn = pipeline_turn_push(p, text, t, t, false);
+	if (turn)
+		turn->dtmf_keys = (uint32_t)strlen(digits);
 	pipeline_pump(p);
 }
 

@@ -76,8 +76,11 @@ struct pipeline_config {
  * speech (the STOP event's arrival minus stop_secs); -1 = not reached. */
 struct pipeline_turn {
 	uint32_t utterance;     /* the reply's */
-	const char *transcript; /* "" for a resume (below) */
-	const char *reply;      /* what the caller heard of the reply */
+	const char *transcript; /* "" for a resume (below) and for keys */
+	uint32_t dtmf_keys;     /* keys pressed (pipeline_dtmf): how many,
+	                           never which (a card number, a PIN) */
+	const char *reply;      /* what the caller heard of the reply; ""
+	                           for keys, which it may read back */
 	int32_t stt_ms;         /* final transcript */
 	int32_t llm_ms;         /* the brain's first text */
 	int32_t tts_ms;         /* first audio handed to say */
@@ -144,7 +147,7 @@ void pipeline_played(struct pipeline *p, uint32_t utterance, uint32_t heard_ms);
 void pipeline_interrupted(struct pipeline *p, uint32_t utterance,
                           uint32_t heard_ms);
 /* Keys the caller pressed: a turn of its own, "DTMF: <digits>" to the
- * brain. */
+ * brain; ops->turn is told only how many. */
 void pipeline_dtmf(struct pipeline *p, const char *digits);
 /* The answer to ops->transfer's request: ok, the call is being
  * transferred; otherwise why not. An answer to no request in flight (a

@@ -84,6 +84,8 @@ struct turn_item {
 	char *failed; /* the recogniser failed, why: the agent apologises */
 	uint64_t t_end, t_stt;
 	bool redecoded;
+	uint32_t dtmf_keys; /* keys pressed: the transcript is for the brain
+	                       only */
 };
 
 struct frame {
@@ -136,6 +138,8 @@ struct reply {
 	bool redecoded;  /* its turn's transcript was decoded twice */
 	bool tts_failed; /* the network voice failed: the embedded one
 	                    apologised, nothing more is said */
+	/* its turn's keys, see turn_item */
+	uint32_t dtmf_keys;
 
 	/* making it: the brain's text, cut into clauses for the speaker */
 	struct brain_reply *brain; /* while the brain writes */
@@ -255,9 +259,11 @@ bool pipeline_is_space(char c);
 char *pipeline_trimmed(const char *s, size_t len);
 /* A reply is a mem object: mem_deref. 0 or ENOMEM. */
 int pipeline_reply_alloc(struct reply **rp);
-/* Takes transcript; queues the turn for the conversation. */
-void pipeline_turn_push(struct pipeline *p, char *transcript, uint64_t t_end,
-                        uint64_t t_stt, bool redecoded);
+/* Takes transcript; queues the turn for the conversation. Returns it,
+ * NULL when it could not be queued. */
+struct turn_item *pipeline_turn_push(struct pipeline *p, char *transcript,
+                                     uint64_t t_end, uint64_t t_stt,
+                                     bool redecoded);
 /* Takes why: a turn the recogniser lost, answered with an apology. */
 void pipeline_turn_fail(struct pipeline *p, char *why, uint64_t t_end);
 

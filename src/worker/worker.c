@@ -129,6 +129,7 @@ static void op_turn(void *arg, const struct pipeline_turn *t)
 	proto_init(&m, PROTO_TURN);
 	snprintf(m.transcript, sizeof(m.transcript), "%s", t->transcript);
 	snprintf(m.reply, sizeof(m.reply), "%s", t->reply);
+	m.dtmf_keys = t->dtmf_keys;
 	m.stt_ms = t->stt_ms;
 	m.llm_ms = t->llm_ms;
 	m.tts_ms = t->tts_ms;
