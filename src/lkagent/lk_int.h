@@ -151,8 +151,6 @@ void lk_room_jobs(const struct lk_room *r, bool *running, bool *alive,
                   const char **last_error);
 /* ---- lk_jobs.c --------------------------------------------------------- */
 
-int64_t lk_now_ns(void);   /* CLOCK_REALTIME */
-uint64_t lk_mono_ms(void); /* CLOCK_MONOTONIC */
 const char *lk_status_name(int status);
 bool lk_job_alive(const struct lk_job *job);
 /* A new job for the dispatch, offered or queued. */

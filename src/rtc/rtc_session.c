@@ -16,6 +16,7 @@
 #include <time.h>
 #include "rtc/rtc_int.h"
 #include "core/arena.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "net/wsguard.h"
 #include "room/room.h"
@@ -272,14 +273,6 @@ static const struct participant_ops session_ops = {
 
 /* ---- the client's requests --------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void on_ping(struct rtc_session *s, const Livekit__SignalRequest *req)
 {
 	Livekit__SignalResponse m = LIVEKIT__SIGNAL_RESPONSE__INIT;
@@ -287,10 +280,10 @@ static void on_ping(struct rtc_session *s, const Livekit__SignalRequest *req)
 
 	if (req->message_case == LIVEKIT__SIGNAL_REQUEST__MESSAGE_PING) {
 		m.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_PONG;
-		m.pong = now_ms();
+		m.pong = clock_wall_ms();
 	} else {
 		pong.last_ping_timestamp = req->ping_req->timestamp;
-		pong.timestamp = now_ms();
+		pong.timestamp = clock_wall_ms();
 		m.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_PONG_RESP;
 		m.pong_resp = &pong;
 	}
