@@ -833,8 +833,10 @@ TEST(tools)
 	CHECK(T.utt[2].n > 0 && !T.utt[2].all_code);
 	/* 3: no such tool, told each time; the last response for words
 	 * only, a call in it refused and the reply ended with the apology */
-	CHECK(has(sv.out[2], "call_3") && has(sv.out[2], "no tool named"));
-	CHECK(has(sv.out[3], "call_4") && has(sv.out[3], "no tool named"));
+	CHECK(has(sv.out[2], "call_3") &&
+	      has(sv.out[2], "no tool of that name"));
+	CHECK(has(sv.out[3], "call_4") &&
+	      has(sv.out[3], "no tool of that name"));
 	CHECK_EQ(sv.ncreate, 9);
 	CHECK(!has(sv.create[3], "tool_choice") &&
 	      !has(sv.create[4], "tool_choice"));
