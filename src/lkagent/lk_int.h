@@ -179,7 +179,7 @@ int lk_send_assignment(struct lk_job *job, const char *token);
 int lk_send_termination(struct lk_job *job);
 /* The Job message of job, from arena a; NULL when out of memory. */
 Livekit__Job *lk_job_pb(struct arena *a, const struct lk_job *job);
-void lk_workers_close(struct lkagent *lk);
+void lk_workers_reset(struct lkagent *lk);
 
 /* ---- lk_call.c --------------------------------------------------------- */
 

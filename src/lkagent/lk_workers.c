@@ -551,7 +551,7 @@ void lkagent_accept(struct lkagent *lk, struct http_conn *conn,
 	tmr_start(&w->tmr, LK_REGISTER_TIMEOUT_MS, register_timeout, w);
 }
 
-void lk_workers_close(struct lkagent *lk)
+void lk_workers_reset(struct lkagent *lk)
 {
 	list_flush(&lk->workers);
 	list_flush(&lk->gone);

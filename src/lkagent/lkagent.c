@@ -554,7 +554,7 @@ static void lkagent_destructor(void *arg)
 	list_flush(&lk->rooms);
 	list_flush(&lk->kicks);
 	lk_calls_detach(lk);
-	lk_workers_close(lk);
+	lk_workers_reset(lk);
 	mem_deref(lk->ws);
 }
 

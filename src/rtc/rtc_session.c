@@ -36,7 +36,7 @@ static void session_destructor(void *arg)
 
 	tmr_cancel(&s->silence);
 	tmr_cancel(&s->end);
-	rtc_media_close(s);
+	rtc_media_reset(s);
 	list_unlink(&s->le);
 	if (s->p)
 		participant_leave(s->p, "SIGNAL_CLOSE");
@@ -90,7 +90,7 @@ static void end_h(void *arg)
 /* Out of the room now; the session goes from a 0 ms timer. */
 static void session_end(struct rtc_session *s, const char *reason)
 {
-	rtc_media_close(s);
+	rtc_media_reset(s);
 	if (s->p) {
 		struct participant *p = s->p;
 
@@ -103,7 +103,7 @@ static void session_end(struct rtc_session *s, const char *reason)
 }
 
 /* The server ends the session: leave (no reconnect), then the close. */
-void rtc_session_close(struct rtc_session *s, const char *reason)
+void rtc_session_end(struct rtc_session *s, const char *reason)
 {
 	Livekit__LeaveRequest leave = LIVEKIT__LEAVE_REQUEST__INIT;
 	Livekit__SignalResponse m = LIVEKIT__SIGNAL_RESPONSE__INIT;
@@ -239,7 +239,7 @@ static void kicked(struct participant *p, const char *reason, void *arg)
 	struct rtc_session *s = arg;
 
 	(void)p;
-	rtc_session_close(s, reason);
+	rtc_session_end(s, reason);
 }
 
 static void room_changed(struct participant *self,
@@ -457,7 +457,7 @@ static void silence_h(void *arg)
 	log_event(LOGL_INFO, NULL, "rtc_timeout",
 	          "room=%s identity=%s silent_s=%u", s->room, s->identity,
 	          s->rtc->prm.ping_timeout_s);
-	rtc_session_close(s, "CONNECTION_TIMEOUT");
+	rtc_session_end(s, "CONNECTION_TIMEOUT");
 }
 
 static void recv_h(const struct websock_hdr *hdr, struct mbuf *mb, void *arg)
@@ -551,8 +551,8 @@ static int join(struct rtc_session *s, const struct rtc_join *j)
 	return participant_join(room, &info, &session_ops, s, &s->p);
 }
 
-void rtc_session_open(struct rtc *r, struct http_conn *conn,
-                      const struct http_msg *msg, const struct rtc_join *j)
+void rtc_session_accept(struct rtc *r, struct http_conn *conn,
+                        const struct http_msg *msg, const struct rtc_join *j)
 {
 	struct rtc_session *s;
 	const char *what = "join";
@@ -604,7 +604,7 @@ void rtc_session_open(struct rtc *r, struct http_conn *conn,
 	}
 	if (!err) {
 		what = "subscriber connection";
-		err = rtc_media_open(s);
+		err = rtc_media_init(s);
 	}
 	if (err) {
 		log_event(LOGL_WARN, NULL, "rtc_open_failed",
@@ -627,7 +627,7 @@ void rtc_session_open(struct rtc *r, struct http_conn *conn,
 	          s->auto_subscribe ? "yes" : "no");
 }
 
-void rtc_session_close_all(struct rtc *r, const char *reason)
+void rtc_session_end_all(struct rtc *r, const char *reason)
 {
 	struct le *le = list_head(&r->sessions);
 
@@ -635,7 +635,7 @@ void rtc_session_close_all(struct rtc *r, const char *reason)
 		struct rtc_session *s = le->data;
 
 		le = le->next;
-		rtc_session_close(s, reason);
+		rtc_session_end(s, reason);
 		/* Shutting down: no timer will run. */
 		tmr_cancel(&s->end);
 		mem_deref(s);

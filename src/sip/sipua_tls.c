@@ -222,7 +222,7 @@ out:
 	return err;
 }
 
-int sipua_tls_open(struct sipua *ua)
+int sipua_tls_listen(struct sipua *ua)
 {
 	struct sa laddr = ua->prm.listen;
 	int err;

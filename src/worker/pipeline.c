@@ -308,8 +308,37 @@ void pipeline_dtmf(struct pipeline *p, const char *digits)
 
 /* ---- life ------------------------------------------------------------- */
 
-int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
-                  const struct pipeline_ops *ops, void *arg)
+/* The timers and the parts that call back go first: nothing runs on a
+ * pipeline half freed. */
+static void pipeline_destructor(void *arg)
+{
+	struct pipeline *p = arg;
+
+	tmr_cancel(&p->pace_tmr);
+	tmr_cancel(&p->vad_tmr);
+	pipeline_tools_reset(p);
+	/* Their jobs still running end on the pool, unheard. */
+	p->ear = mem_deref(p->ear);
+	pipeline_rt_reset(p);
+	p->mouth = mem_deref(p->mouth);
+	mem_deref(p->cur);
+	while (p->turn_head) {
+		struct turn_item *t = p->turn_head;
+
+		p->turn_head = t->next;
+		free(t->transcript);
+		free(t->failed);
+		free(t);
+	}
+	for (size_t i = 0; i < p->nhist; i++)
+		free(p->hist[i].content);
+	free(p->hist);
+	free(p->rest);
+	free(p->turn_audio);
+}
+
+int pipeline_alloc(struct pipeline **pp, const struct pipeline_config *cfg,
+                   const struct pipeline_ops *ops, void *arg)
 {
 	struct pipeline *p;
 	int err;
@@ -325,7 +354,7 @@ int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
 	    !ops->turn || !ops->hangup || cfg->stop_secs < 0 ||
 	    cfg->stop_secs > 10)
 		return EINVAL;
-	p = calloc(1, sizeof(*p));
+	p = mem_zalloc(sizeof(*p), pipeline_destructor);
 	if (!p)
 		return ENOMEM;
 	p->cfg = cfg;
@@ -349,42 +378,14 @@ int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
 	p->turn_tail = &p->turn_head;
 	tmr_init(&p->pace_tmr);
 	tmr_init(&p->xfer_tmr);
-	err = pipeline_listen_open(p);
+	err = pipeline_listen_init(p);
 	if (!err)
-		err = pipeline_speak_open(p);
+		err = pipeline_speak_init(p);
 	if (err) {
-		pipeline_close(p);
+		mem_deref(p);
 		return err;
 	}
 	pipeline_greet(p);
 	*pp = p;
 	return 0;
-}
-
-void pipeline_close(struct pipeline *p)
-{
-	if (!p)
-		return;
-	tmr_cancel(&p->pace_tmr);
-	tmr_cancel(&p->vad_tmr);
-	pipeline_tools_close(p);
-	/* Their jobs still running end on the pool, unheard. */
-	p->ear = mem_deref(p->ear);
-	pipeline_rt_close(p);
-	p->mouth = mem_deref(p->mouth);
-	mem_deref(p->cur);
-	while (p->turn_head) {
-		struct turn_item *t = p->turn_head;
-
-		p->turn_head = t->next;
-		free(t->transcript);
-		free(t->failed);
-		free(t);
-	}
-	for (size_t i = 0; i < p->nhist; i++)
-		free(p->hist[i].content);
-	free(p->hist);
-	free(p->rest);
-	free(p->turn_audio);
-	free(p);
 }

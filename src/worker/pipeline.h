@@ -98,8 +98,8 @@ struct pipeline_turn {
 };
 
 /* How audio and events leave; all called on the loop thread, never from
- * inside pipeline_open or pipeline_close (they may call the inputs
- * below). */
+ * inside pipeline_alloc or the pipeline's release (they may call the
+ * inputs below). */
 struct pipeline_ops {
 	/* n samples at 8 kHz of an utterance; ids grow from 1 */
 	void (*say)(void *arg, uint32_t utterance, const int16_t *pcm,
@@ -120,16 +120,15 @@ struct pipeline_ops {
 struct pipeline;
 
 /*
- * Starts the call on the calling thread's loop and says the greeting. The
- * caller owns *pp and ends it with pipeline_close; cfg, ops and arg are
- * borrowed until then. EINVAL for a missing argument, ENOMEM.
+ * Starts the call on the calling thread's loop and says the greeting. A
+ * libre mem object: the caller owns *pp and ends the call with mem_deref,
+ * which cancels what is in progress and frees it at once (engine jobs
+ * still running end on the pool, unheard); no ops call is made after,
+ * and it must not be made from one. cfg, ops and arg are borrowed until
+ * then. EINVAL for a missing argument, ENOMEM.
  */
-int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
-                  const struct pipeline_ops *ops, void *arg);
-/* Cancels what is in progress and frees p at once (engine jobs still
- * running end on the pool, unheard). No ops call is made once it returns;
- * it must not be called from one. */
-void pipeline_close(struct pipeline *p);
+int pipeline_alloc(struct pipeline **pp, const struct pipeline_config *cfg,
+                   const struct pipeline_ops *ops, void *arg);
 
 /*
  * Inputs, on the loop thread. They never wait for the pipeline's work.

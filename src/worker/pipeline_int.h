@@ -268,13 +268,13 @@ struct turn_item *pipeline_turn_push(struct pipeline *p, char *transcript,
 void pipeline_turn_fail(struct pipeline *p, char *why, uint64_t t_end);
 
 /* pipeline_listen.c: the caller's side. */
-int pipeline_listen_open(struct pipeline *p);
+int pipeline_listen_init(struct pipeline *p);
 void pipeline_listen_frame(struct pipeline *p, uint32_t frame,
                            const int16_t pcm[PIPELINE_FRAME]);
 void pipeline_listen_vad(struct pipeline *p, enum vad_event ev, uint32_t frame);
 
 /* pipeline_speak.c: making a reply. */
-int pipeline_speak_open(struct pipeline *p);
+int pipeline_speak_init(struct pipeline *p);
 /* Starts making r (the brain, or its fixed text). */
 void pipeline_speak_start(struct pipeline *p, struct reply *r);
 /* Stops making r at once: the brain's request and the speaker's clauses
@@ -282,7 +282,7 @@ void pipeline_speak_start(struct pipeline *p, struct reply *r);
 void pipeline_speak_cancel(struct pipeline *p, struct reply *r);
 
 /* pipeline_tools.c */
-void pipeline_tools_close(struct pipeline *p);
+void pipeline_tools_reset(struct pipeline *p);
 
 /* For pipeline_realtime.c, which fills a reply with the model's audio:
  * the reply's audio queue and text, a clause handed to the speaker, and
@@ -295,8 +295,8 @@ void pipeline_reply_check(struct reply *r);
 
 /* pipeline_realtime.c: brain realtime, in place of the listener and of
  * the brain and the speaker making replies. */
-int pipeline_rt_open(struct pipeline *p);
-void pipeline_rt_close(struct pipeline *p);
+int pipeline_rt_init(struct pipeline *p);
+void pipeline_rt_reset(struct pipeline *p);
 /* The caller's turn: begins (0 or an error: not heard), a frame of it
  * (kept: it is in p->turn_audio), ends (the turn is queued). */
 int pipeline_rt_begin(struct pipeline *p);

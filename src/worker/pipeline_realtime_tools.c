@@ -30,7 +30,7 @@
 
 /* A function call of the model's, until its tool answers. */
 struct rt_call {
-	struct prt *t; /* pipeline_tools_close drops the call before it goes */
+	struct prt *t; /* pipeline_tools_reset drops the call before it goes */
 	uint32_t utt;  /* the reply it came in */
 	unsigned session;
 	char id[RT_ID_MAX];

@@ -303,10 +303,10 @@ static void on_msg(int id, void *data, void *arg)
 	(void)arg;
 	switch (m->kind) {
 	case MSG_OPEN:
-		*m->ret = pipeline_open(m->pp, m->cfg, &ops, m->arg);
+		*m->ret = pipeline_alloc(m->pp, m->cfg, &ops, m->arg);
 		break;
 	case MSG_CLOSE:
-		pipeline_close(m->p);
+		mem_deref(m->p);
 		break;
 	case MSG_AUDIO:
 		pipeline_audio(m->p, m->a, m->pcm);
@@ -342,14 +342,14 @@ static void *loop_main(void *arg)
 {
 	(void)arg;
 	if (re_thread_init() || mqueue_alloc(&loop_mq, on_msg, NULL) ||
-	    engine_pool_alloc(&pool, 2) || httpc_alloc(&http)) {
+	    engine_pool_open(&pool, 2) || httpc_alloc(&http)) {
 		sem_post(&loop_ready);
 		return NULL;
 	}
 	sem_post(&loop_ready);
 	re_main(NULL);
 	mem_deref(http);
-	mem_deref(pool);
+	engine_pool_close(pool);
 	mem_deref(loop_mq);
 	re_thread_close();
 	return NULL;
@@ -1695,26 +1695,25 @@ TEST(bad_arguments)
 
 	/* Each refused before the pipeline touches the loop. */
 	cfg_fill(&cfg);
-	CHECK_EQ(pipeline_open(NULL, &cfg, &ops, NULL), EINVAL);
-	CHECK_EQ(pipeline_open(&p, NULL, &ops, NULL), EINVAL);
-	CHECK_EQ(pipeline_open(&p, &cfg, NULL, NULL), EINVAL);
+	CHECK_EQ(pipeline_alloc(NULL, &cfg, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_alloc(&p, NULL, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_alloc(&p, &cfg, NULL, NULL), EINVAL);
 	cfg.stop_secs = -1;
-	CHECK_EQ(pipeline_open(&p, &cfg, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_alloc(&p, &cfg, &ops, NULL), EINVAL);
 	cfg.stop_secs = 0;
 	cfg.brain = &script_without;
-	CHECK_EQ(pipeline_open(&p, &cfg, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_alloc(&p, &cfg, &ops, NULL), EINVAL);
 	cfg.brain = NULL;
-	CHECK_EQ(pipeline_open(&p, &cfg, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_alloc(&p, &cfg, &ops, NULL), EINVAL);
 	cfg.brain = &echo;
 	cfg.decoder = NULL;
-	CHECK_EQ(pipeline_open(&p, &cfg, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_alloc(&p, &cfg, &ops, NULL), EINVAL);
 	cfg_fill(&cfg);
 	cfg.pool = NULL;
-	CHECK_EQ(pipeline_open(&p, &cfg, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_alloc(&p, &cfg, &ops, NULL), EINVAL);
 	CHECK(p == NULL);
-	/* Inputs to no pipeline are ignored; stopping none is a no-op. */
+	/* Inputs to no pipeline are ignored. */
 	pipeline_dtmf(NULL, "1");
-	pipeline_close(NULL);
 	return 0;
 }
 
