@@ -306,8 +306,8 @@ static void dispatch_later(void *arg)
 	hub_dispatch(arg);
 }
 
-static int pipeline_open(void **statep, const struct agent_call_info *info,
-                         const struct agent_assets *assets)
+static int pipeline_start(void **statep, const struct agent_call_info *info,
+                          const struct agent_assets *assets)
 {
 	struct hub *h = assets ? assets->hub : NULL;
 	struct bridge_params bp = {.wake_fd = -1};
@@ -375,7 +375,7 @@ static size_t pipeline_audio_early(void *state, int16_t *pcm, size_t samples)
 	return bridge_agent.audio_early(job->bridge, pcm, samples);
 }
 
-static void pipeline_close(void *state)
+static void pipeline_stop(void *state)
 {
 	struct job *job = state;
 	struct hub *h = job->hub;
@@ -433,11 +433,11 @@ static bool pipeline_unpaced(void *state)
 const struct agent_ops agent_pipeline = {
     .name = "pipeline",
     .unpaced = pipeline_unpaced,
-    .start = pipeline_open,
+    .start = pipeline_start,
     .audio_in = pipeline_audio_in,
     .audio_out = pipeline_audio_out,
     .audio_early = pipeline_audio_early,
-    .stop = pipeline_close,
+    .stop = pipeline_stop,
     .dtmf = pipeline_dtmf,
 };
 
@@ -449,7 +449,7 @@ static void hub_destructor(void *arg)
 
 	h->closing = true;
 	hub_pool_stop(h);
-	hub_metrics_close(h);
+	hub_metrics_reset(h);
 	list_flush(&h->workers);
 	list_flush(&h->gone);
 	if (h->wake_fd >= 0) {

@@ -132,7 +132,7 @@ void hub_send_job(struct job *job, enum proto_type type,
 
 /* hub_metrics.c */
 void hub_metrics_init(struct hub *h);
-void hub_metrics_close(struct hub *h);
+void hub_metrics_reset(struct hub *h);
 void hub_observe(struct histogram *h, double s);
 /* The labels of these names (NULL or "" = "none"; a name voxgate does not
  * know = "other"). */

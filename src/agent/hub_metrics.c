@@ -117,7 +117,7 @@ void hub_metrics_init(struct hub *h)
 	          "packet when the caller talks over the agent.");
 }
 
-void hub_metrics_close(struct hub *h)
+void hub_metrics_reset(struct hub *h)
 {
 	free(h->sets);
 	h->sets = NULL;

@@ -85,18 +85,26 @@ static void worker_turn(struct job *job, const struct proto_msg *m)
 		hub_observe_stage(h, HUB_STAGE_LLM, &l, m->llm_ms / 1000.0);
 	if (m->tts_ms >= 0)
 		hub_observe_stage(h, HUB_STAGE_TTS, &l, m->tts_ms / 1000.0);
-	log_event(
-	    m->reason[0] ? LOGL_WARN : LOGL_INFO, job->call_id, "turn",
-	    "job=%u transcript=\"%s\" reply=\"%s\" stt_ms=%d llm_ms=%d "
-	    "tts_ms=%d voice_to_voice_ms=%d interrupted=%s error=\"%s\" "
-	    "stt=\"%s\" brain=\"%s\" tts=\"%s\"",
-	    job->id, log_quote(transcript, sizeof(transcript), m->transcript),
-	    log_quote(reply, sizeof(reply), m->reply), m->stt_ms, m->llm_ms,
-	    m->tts_ms, m->v2v_ms, m->interrupted ? "true" : "false",
-	    log_quote(reason, sizeof(reason), m->reason),
-	    log_quote(stt, sizeof(stt), m->stt),
-	    log_quote(brain, sizeof(brain), m->brain),
-	    log_quote(tts, sizeof(tts), m->tts));
+	/* A turn of keys is logged by their count only, whatever the worker
+	 * sent: callers key card numbers, and the reply may read them back. */
+	if (m->dtmf_keys) {
+		transcript[0] = reply[0] = '\0';
+	} else {
+		log_quote(transcript, sizeof(transcript), m->transcript);
+		log_quote(reply, sizeof(reply), m->reply);
+	}
+	log_event(m->reason[0] ? LOGL_WARN : LOGL_INFO, job->call_id, "turn",
+	          "job=%u transcript=\"%s\" reply=\"%s\" dtmf_keys=%u "
+	          "stt_ms=%d llm_ms=%d "
+	          "tts_ms=%d voice_to_voice_ms=%d interrupted=%s error=\"%s\" "
+	          "stt=\"%s\" brain=\"%s\" tts=\"%s\"",
+	          job->id, transcript, reply, m->dtmf_keys, m->stt_ms,
+	          m->llm_ms, m->tts_ms, m->v2v_ms,
+	          m->interrupted ? "true" : "false",
+	          log_quote(reason, sizeof(reason), m->reason),
+	          log_quote(stt, sizeof(stt), m->stt),
+	          log_quote(brain, sizeof(brain), m->brain),
+	          log_quote(tts, sizeof(tts), m->tts));
 }
 
 /* Calls that cannot be handed on: those with no SIP dialog (Media

@@ -298,7 +298,7 @@ static void api_destructor(void *arg)
 	struct api *api = arg;
 
 	api_dials_forget(api);
-	api_transfer_close(api);
+	api_transfer_reset(api);
 	mem_deref(api->sock);
 }
 

@@ -164,7 +164,7 @@ void api_dials_forget(struct api *api);
 void api_transfer_participant(struct call_ctx *c);
 /* The api goes: the transfers waiting are forgotten by the SIP edge and
  * answered unavailable. */
-void api_transfer_close(struct api *api);
+void api_transfer_reset(struct api *api);
 
 /* ---- api_agents.c: AgentDispatchService -------------------------------- */
 

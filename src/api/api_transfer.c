@@ -155,7 +155,7 @@ void api_transfer_participant(struct call_ctx *c)
 	}
 }
 
-void api_transfer_close(struct api *api)
+void api_transfer_reset(struct api *api)
 {
 	struct le *le;
 

@@ -207,14 +207,14 @@ int telnyx_api_command(struct telnyx_api *a, const char *call_control_id,
 	hdrs[0] = a->auth;
 	hdrs[1] = "Content-Type: application/json";
 	hdrs[2] = "Accept: application/json";
-	err = outbox_payload_new(&p, hdrs, 3, data, strlen(data));
+	err = outbox_payload_alloc(&p, hdrs, 3, data, strlen(data));
 	if (!err)
 		err =
 		    outbox_post(a->ob, 0, url, call_control_id, p, on_done, c);
 	if (!err)
 		c = NULL; /* on_done's now */
 out:
-	outbox_payload_unref(p);
+	outbox_payload_deref(p);
 	free(c);
 	free(url);
 	free(id);

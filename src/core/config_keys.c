@@ -10,7 +10,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/b64.h"
 #include "core/config_int.h"
 #include "core/prio.h"
 
@@ -561,20 +561,14 @@ static int parse_sip_uri(struct config *cfg, const struct key *k, const char *v,
 static int parse_ed25519_key(struct config *cfg, const struct key *k,
                              const char *v, const char **why)
 {
-	unsigned char raw[64];
-	size_t n = strlen(v), pad = 0;
+	uint8_t raw[32];
+	size_t len;
 
-	if (n) {
-		while (pad < n && pad < 2 && v[n - 1 - pad] == '=')
-			pad++;
-		if (n != 44 ||
-		    EVP_DecodeBlock(raw, (const unsigned char *)v, (int)n) !=
-		        33 ||
-		    pad != 1) {
-			*why = "is not the base64 of a 32-byte Ed25519 "
-			       "public key";
-			return EINVAL;
-		}
+	if (v[0] && (b64_decode(v, strlen(v), B64_PAD_REQUIRED, raw,
+	                        sizeof(raw), &len) ||
+	             len != sizeof(raw))) {
+		*why = "is not the base64 of a 32-byte Ed25519 public key";
+		return EINVAL;
 	}
 	return parse_str(cfg, k, v, why);
 }

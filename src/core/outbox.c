@@ -129,7 +129,7 @@ struct outbox {
 	struct outbox_stats st;
 };
 
-void outbox_payload_unref(struct outbox_payload *p)
+void outbox_payload_deref(struct outbox_payload *p)
 {
 	if (!p || atomic_fetch_sub(&p->refs, 1) != 1)
 		return;
@@ -137,8 +137,8 @@ void outbox_payload_unref(struct outbox_payload *p)
 	free(p);
 }
 
-int outbox_payload_new(struct outbox_payload **pp, const char *const *headers,
-                       size_t nheaders, const void *data, size_t len)
+int outbox_payload_alloc(struct outbox_payload **pp, const char *const *headers,
+                         size_t nheaders, const void *data, size_t len)
 {
 	struct outbox_payload *p;
 
@@ -164,7 +164,7 @@ int outbox_payload_new(struct outbox_payload **pp, const char *const *headers,
 		    p->hdrs, i < nheaders ? headers[i] : "Expect:");
 
 		if (!h) {
-			outbox_payload_unref(p);
+			outbox_payload_deref(p);
 			return ENOMEM;
 		}
 		p->hdrs = h;
@@ -177,7 +177,7 @@ static void item_free(struct ob_item *it)
 {
 	if (!it)
 		return;
-	outbox_payload_unref(it->p);
+	outbox_payload_deref(it->p);
 	free(it);
 }
 

@@ -53,11 +53,13 @@ void outbox_close(struct outbox *ob, unsigned timeout_ms);
 
 /* Header lines and body bytes, both copied; one reference is the
  * caller's, each post takes its own, so the same request can go to several
- * destinations. */
+ * destinations. Not a libre mem object: the last reference may go on the
+ * outbox's thread while the caller drops its own on another, and libre's
+ * reference counts are not atomic; these are. */
 struct outbox_payload;
-int outbox_payload_new(struct outbox_payload **pp, const char *const *headers,
-                       size_t nheaders, const void *data, size_t len);
-void outbox_payload_unref(struct outbox_payload *p);
+int outbox_payload_alloc(struct outbox_payload **pp, const char *const *headers,
+                         size_t nheaders, const void *data, size_t len);
+void outbox_payload_deref(struct outbox_payload *p);
 
 enum outbox_result {
 	OUTBOX_DELIVERED,

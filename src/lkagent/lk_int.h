@@ -151,8 +151,6 @@ void lk_room_jobs(const struct lk_room *r, bool *running, bool *alive,
                   const char **last_error);
 /* ---- lk_jobs.c --------------------------------------------------------- */
 
-int64_t lk_now_ns(void);   /* CLOCK_REALTIME */
-uint64_t lk_mono_ms(void); /* CLOCK_MONOTONIC */
 const char *lk_status_name(int status);
 bool lk_job_alive(const struct lk_job *job);
 /* A new job for the dispatch, offered or queued. */
@@ -181,7 +179,7 @@ int lk_send_assignment(struct lk_job *job, const char *token);
 int lk_send_termination(struct lk_job *job);
 /* The Job message of job, from arena a; NULL when out of memory. */
 Livekit__Job *lk_job_pb(struct arena *a, const struct lk_job *job);
-void lk_workers_close(struct lkagent *lk);
+void lk_workers_reset(struct lkagent *lk);
 
 /* ---- lk_call.c --------------------------------------------------------- */
 

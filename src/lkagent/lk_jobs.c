@@ -13,6 +13,7 @@
 #include <time.h>
 #include "lkagent/lk_int.h"
 #include <jansson.h>
+#include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
 #include "room/room.h"
@@ -25,22 +26,6 @@ struct lk_kick {
 	struct tmr tmr;
 	struct lkagent *lk;
 };
-
-int64_t lk_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-uint64_t lk_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 const char *lk_status_name(int status)
 {
@@ -133,7 +118,7 @@ void lk_job_end(struct lk_job *job, int status, const char *error, bool tell)
 	job->state = LK_JOB_ENDED;
 	job->status = status;
 	snprintf(job->error, sizeof(job->error), "%s", error ? error : "");
-	job->ended_ns = job->updated_ns = lk_now_ns();
+	job->ended_ns = job->updated_ns = clock_wall_ns();
 	if (status == LIVEKIT__JOB_STATUS__JS_FAILED)
 		d->r->lk->n.failed++;
 	log_event(
@@ -218,7 +203,7 @@ void lk_job_dispatch(struct lk_job *job)
 {
 	struct lkagent *lk = job->d->r->lk;
 	struct lk_worker *w = pick_worker(lk, job);
-	uint64_t now = lk_mono_ms();
+	uint64_t now = clock_mono_ms();
 
 	list_unlink(&job->wle);
 	if (w) {
@@ -227,7 +212,7 @@ void lk_job_dispatch(struct lk_job *job)
 		job->worker = w;
 		job->state = LK_JOB_OFFERED;
 		snprintf(job->worker_id, sizeof(job->worker_id), "%s", w->id);
-		job->updated_ns = lk_now_ns();
+		job->updated_ns = clock_wall_ns();
 		list_append(&w->jobs, &job->wle, job);
 		tmr_start(&job->tmr, LK_AVAILABILITY_TIMEOUT_MS, answer_timeout,
 		          job);
@@ -314,8 +299,8 @@ int lk_job_launch(struct lk_dispatch *d)
 	tmr_init(&job->tmr);
 	job->state = LK_JOB_PENDING;
 	job->status = LIVEKIT__JOB_STATUS__JS_PENDING;
-	job->started_ns = job->updated_ns = lk_now_ns();
-	job->deadline_ms = lk_mono_ms() + lk->prm.queue_timeout_ms;
+	job->started_ns = job->updated_ns = clock_wall_ns();
+	job->deadline_ms = clock_mono_ms() + lk->prm.queue_timeout_ms;
 	list_append(&d->jobs, &job->le, job);
 	lk->n.jobs++;
 	trim_jobs(d);
@@ -416,7 +401,7 @@ static void job_assign(struct lk_job *job,
 	}
 	job->state = LK_JOB_RUNNING;
 	job->status = LIVEKIT__JOB_STATUS__JS_RUNNING;
-	job->started_ns = job->updated_ns = lk_now_ns();
+	job->started_ns = job->updated_ns = clock_wall_ns();
 	r->lk->n.assigned++;
 	err = lk_send_assignment(job, jwt);
 	free(jwt);

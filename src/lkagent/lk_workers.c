@@ -20,6 +20,7 @@
 #include "lkagent/lk_int.h"
 #include <jansson.h>
 #include "core/arena.h"
+#include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
 #include "net/wsguard.h"
@@ -301,7 +302,7 @@ static void on_update_job(struct lk_worker *w,
 		          log_quote(id, sizeof(id), u->job_id));
 		return;
 	}
-	job->updated_ns = lk_now_ns();
+	job->updated_ns = clock_wall_ns();
 	switch (u->status) {
 	case LIVEKIT__JOB_STATUS__JS_SUCCESS:
 	case LIVEKIT__JOB_STATUS__JS_FAILED:
@@ -320,11 +321,9 @@ static void on_ping(struct lk_worker *w, const Livekit__WorkerPing *ping)
 {
 	Livekit__ServerMessage m = LIVEKIT__SERVER_MESSAGE__INIT;
 	Livekit__WorkerPong pong = LIVEKIT__WORKER_PONG__INIT;
-	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
 	pong.last_timestamp = ping->timestamp;
-	pong.timestamp = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	pong.timestamp = clock_wall_ms();
 	m.message_case = LIVEKIT__SERVER_MESSAGE__MESSAGE_PONG;
 	m.pong = &pong;
 	(void)lk_send(w, &m);
@@ -552,7 +551,7 @@ void lkagent_accept(struct lkagent *lk, struct http_conn *conn,
 	tmr_start(&w->tmr, LK_REGISTER_TIMEOUT_MS, register_timeout, w);
 }
 
-void lk_workers_close(struct lkagent *lk)
+void lk_workers_reset(struct lkagent *lk)
 {
 	list_flush(&lk->workers);
 	list_flush(&lk->gone);

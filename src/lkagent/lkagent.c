@@ -17,6 +17,7 @@
 #include <string.h>
 #include "lkagent/lk_int.h"
 #include <jansson.h>
+#include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
 #include "room/room.h"
@@ -169,7 +170,7 @@ static struct lk_dispatch *dispatch_add(struct lk_room *r, const json_t *spec,
 		(void)str_dup(&d->metadata, jstr(spec, "metadata"));
 	d->attributes =
 	    json_is_object(attrs) ? json_deep_copy(attrs) : json_object();
-	d->created_ns = lk_now_ns();
+	d->created_ns = clock_wall_ns();
 	d->automatic = automatic;
 	list_append(&r->dispatches, &d->le, d);
 	log_event(LOGL_INFO, NULL, "lk_dispatch_created",
@@ -553,7 +554,7 @@ static void lkagent_destructor(void *arg)
 	list_flush(&lk->rooms);
 	list_flush(&lk->kicks);
 	lk_calls_detach(lk);
-	lk_workers_close(lk);
+	lk_workers_reset(lk);
 	mem_deref(lk->ws);
 }
 

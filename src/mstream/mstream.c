@@ -448,39 +448,14 @@ static size_t out_end(struct out *o)
 	return (size_t)(o->p - o->buf);
 }
 
-/* Length of the valid UTF-8 sequence that starts with a byte >= 0x80,
- * or 0: overlong forms, surrogates and code points past U+10FFFF are not
- * valid, and neither is a sequence cut short by the NUL. */
-static size_t utf8_len(const unsigned char *s)
-{
-	uint32_t cp, min;
-	size_t n, i;
-
-	if (s[0] >= 0xC2 && s[0] <= 0xDF) {
-		n = 2, cp = s[0] & 0x1F, min = 0x80;
-	} else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-		n = 3, cp = s[0] & 0x0F, min = 0x800;
-	} else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-		n = 4, cp = s[0] & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3F);
-	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return n;
-}
-
 /* s as a JSON string, quotes included; NULL as "". */
 static void put_str(struct out *o, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *u = (const unsigned char *)(s ? s : "");
+	const unsigned char *end = u + strlen((const char *)u);
 	size_t run = 0, n;
+	uint32_t cp;
 
 	PUT(o, "\"");
 	/* Plain bytes go out in runs, escapes one at a time. */
@@ -490,7 +465,9 @@ static void put_str(struct out *o, const char *s)
 			run++;
 			continue;
 		}
-		if (u[run] >= 0x80 && (n = utf8_len(u + run)) > 0) {
+		if (u[run] >= 0x80 &&
+		    (n = utf8_next((const char *)u + run,
+		                   (size_t)(end - u) - run, &cp)) > 0) {
 			run += n;
 			continue;
 		}

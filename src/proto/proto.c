@@ -163,6 +163,8 @@ char *proto_encode(const struct proto_msg *m, bool from_server)
 	if (k->fields & F_TURN) {
 		set_s(o, "transcript", m->transcript);
 		set_s(o, "reply", m->reply);
+		if (m->dtmf_keys)
+			set_u(o, "dtmf_keys", m->dtmf_keys);
 		set_ms(o, "stt_ms", m->stt_ms);
 		set_ms(o, "llm_ms", m->llm_ms);
 		set_ms(o, "tts_ms", m->tts_ms);
@@ -256,6 +258,7 @@ int proto_decode(const char *json, size_t len, bool from_server,
 	m->version = get_u(o, "version");
 	get_s(o, "transcript", m->transcript, sizeof(m->transcript));
 	get_s(o, "reply", m->reply, sizeof(m->reply));
+	m->dtmf_keys = get_u(o, "dtmf_keys");
 	m->stt_ms = get_ms(o, "stt_ms");
 	m->llm_ms = get_ms(o, "llm_ms");
 	m->tts_ms = get_ms(o, "tts_ms");

@@ -48,8 +48,11 @@ struct proto_msg {
 	char name[64], reason[160], digits[32];
 	/* job; and transfer's target in to */
 	char call_id[128], room[256], participant[300], from[256], to[256];
-	/* turn */
+	/* turn; a DTMF turn has no transcript, only how many keys were
+	 * pressed (the digits may be a card number: they never leave the
+	 * worker's conversation) */
 	char transcript[1024], reply[2048];
+	uint32_t dtmf_keys;
 	int32_t stt_ms, llm_ms, tts_ms, v2v_ms; /* -1 = not measured */
 	bool interrupted;
 	/* register, turn: which provider does each stage, as the worker's

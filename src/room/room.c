@@ -27,14 +27,6 @@
 #define DEPARTURE_TIMEOUT_S 20
 #define SWEEP_MS            1000
 
-int64_t room_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* protobuf-JSON writes int64 as strings. */
 json_t *room_json_int64(int64_t v)
 {
@@ -140,7 +132,7 @@ static void room_close(struct room *room)
 	room_announce(room, "room_finished", NULL);
 	if (rs->prm.store)
 		(void)store_room_finished(rs->prm.store, room->sid,
-		                          room_wall_ms() / 1000);
+		                          clock_wall_ms() / 1000);
 	log_event(LOGL_INFO, NULL, "room_finished", "room=%s sid=%s",
 	          room->name, room->sid);
 	mem_deref(room);
@@ -297,7 +289,7 @@ int room_ensure(struct rooms *rs, const char *name, const json_t *opts,
 	id_make(room->sid, sizeof(room->sid), "RM_");
 	snprintf(room->name, sizeof(room->name), "%s", name);
 	room->empty_timeout_s = rs->prm.empty_timeout_s;
-	room->created_ms = room_wall_ms();
+	room->created_ms = clock_wall_ms();
 	list_init(&room->participants);
 	room->departure_timeout_s = rs->prm.departure_timeout_s;
 	apply_opts(room, opts);

@@ -63,7 +63,6 @@ struct participant {
 	void *arg;
 };
 
-int64_t room_wall_ms(void);
 /* protobuf-JSON writes int64 as strings. */
 json_t *room_json_int64(int64_t v);
 void room_put(json_t *obj, bool twirp, const char *camel, const char *snake,

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include "room/room.h"
 #include "room/room_int.h"
+#include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
 
@@ -159,7 +160,7 @@ int participant_join(struct room *room, const struct participant_info *info,
 	p->attributes =
 	    info->attributes ? json_deep_copy(info->attributes) : json_object();
 	p->perm = info->permission ? *info->permission : sip_permission;
-	p->joined_ms = room_wall_ms();
+	p->joined_ms = clock_wall_ms();
 	p->version = 1;
 	if (ops) {
 		p->kickh = ops->kick;

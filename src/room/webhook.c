@@ -163,7 +163,7 @@ static int payload_make(struct webhook *wh, json_t *event,
 	if (!err) {
 		hdrs[0] = auth;
 		hdrs[1] = "Content-Type: application/webhook+json";
-		err = outbox_payload_new(pp, hdrs, 2, data, len);
+		err = outbox_payload_alloc(pp, hdrs, 2, data, len);
 	}
 	free(auth);
 	free(jwt);
@@ -231,7 +231,7 @@ int webhook_send(struct webhook *wh, const char *queue_key, json_t *event)
 		}
 		nq++;
 	}
-	outbox_payload_unref(p);
+	outbox_payload_deref(p);
 	return nq ? 0 : err;
 }
 

@@ -176,7 +176,7 @@ static void serve_rtc(struct rtc *r, struct http_conn *conn,
 	} else if (validate_only) {
 		reply(conn, 200, "OK", "success");
 	} else {
-		rtc_session_open(r, conn, msg, &j);
+		rtc_session_accept(r, conn, msg, &j);
 	}
 	json_decref(j.extra);
 }
@@ -335,7 +335,7 @@ static void rtc_destructor(void *arg)
 {
 	struct rtc *r = arg;
 
-	rtc_session_close_all(r, "SERVER_SHUTDOWN");
+	rtc_session_end_all(r, "SERVER_SHUTDOWN");
 	tmr_cancel(&r->sctp_tmr);
 	mem_deref(r->ws);
 	mem_deref(r->cert);

@@ -447,7 +447,7 @@ void rtc_data_in(struct rtc_session *s, bool sub, const uint8_t *data,
 		(void)sctpx_input(a, data, len, NULL);
 }
 
-void rtc_data_close(struct rtc_session *s)
+void rtc_data_reset(struct rtc_session *s)
 {
 	s->media.data_up = false;
 	release_held(s, false);

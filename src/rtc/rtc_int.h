@@ -98,12 +98,12 @@ struct rtc_session {
 
 int rtc_session_send(struct rtc_session *s, const Livekit__SignalResponse *m);
 /* The server ends the session: leave (reason), then the close. */
-void rtc_session_close(struct rtc_session *s, const char *reason);
+void rtc_session_end(struct rtc_session *s, const char *reason);
 
 /* rtc_media.c: the session's WebRTC side. */
 /* After the JoinResponse: the subscriber connection and its offer. */
-int rtc_media_open(struct rtc_session *s);
-void rtc_media_close(struct rtc_session *s);
+int rtc_media_init(struct rtc_session *s);
+void rtc_media_reset(struct rtc_session *s);
 void rtc_media_answer(struct rtc_session *s,
                       const Livekit__SessionDescription *sd);
 void rtc_media_offer(struct rtc_session *s,
@@ -132,18 +132,18 @@ void rtc_data_in(struct rtc_session *s, bool sub, const uint8_t *data,
  */
 int rtc_data_stamp(struct mbuf *mb, Livekit__DataPacket *dp,
                    const char *identity, const char *sid, bool agent);
-void rtc_data_close(struct rtc_session *s);
+void rtc_data_reset(struct rtc_session *s);
 /* Keys a phone caller pressed, to the client as sip_dtmf DataPackets. */
 void rtc_data_dtmf(struct rtc_session *s, const struct participant *from,
                    const char *digits, size_t n);
 
 /* Accepts the upgrade, joins the room and sends the JoinResponse; replies
  * with an HTTP error itself when it cannot. */
-void rtc_session_open(struct rtc *r, struct http_conn *conn,
-                      const struct http_msg *msg, const struct rtc_join *j);
+void rtc_session_accept(struct rtc *r, struct http_conn *conn,
+                        const struct http_msg *msg, const struct rtc_join *j);
 /* Sends leave (reason, a DisconnectReason name) and closes, as the server
  * shuts down. */
-void rtc_session_close_all(struct rtc *r, const char *reason);
+void rtc_session_end_all(struct rtc *r, const char *reason);
 unsigned rtc_session_count(const struct rtc *r);
 
 #endif

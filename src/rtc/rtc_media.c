@@ -291,7 +291,7 @@ static void connect_timeout(void *arg)
 	log_event(LOGL_WARN, NULL, "rtc_connect_timeout",
 	          "room=%s identity=%s after_ms=%u", s->room, s->identity,
 	          CONNECT_TIMEOUT_MS);
-	rtc_session_close(s, "JOIN_FAILURE");
+	rtc_session_end(s, "JOIN_FAILURE");
 }
 
 static void pc_event(struct rtc_session *s, bool sub, enum media_pc_event ev,
@@ -327,7 +327,7 @@ static void pc_event(struct rtc_session *s, bool sub, enum media_pc_event ev,
 		log_event(LOGL_WARN, NULL, "rtc_pc_failed",
 		          "room=%s identity=%s pc=%s reason=\"%s\"", s->room,
 		          s->identity, sub ? "subscriber" : "publisher", why);
-		rtc_session_close(s, "MEDIA_FAILURE");
+		rtc_session_end(s, "MEDIA_FAILURE");
 		break;
 	case MEDIA_PC_STOPPED:
 		break;
@@ -381,7 +381,7 @@ static int pc_new(struct rtc_session *s, bool sub, struct media_pc **pcp)
 
 /* ---- what the session calls ----------------------------------------------- */
 
-int rtc_media_open(struct rtc_session *s)
+int rtc_media_init(struct rtc_session *s)
 {
 	struct rtc_media *md = &s->media;
 	struct room *room = participant_room(s->p);
@@ -406,12 +406,12 @@ int rtc_media_open(struct rtc_session *s)
 	return 0;
 }
 
-void rtc_media_close(struct rtc_session *s)
+void rtc_media_reset(struct rtc_session *s)
 {
 	struct rtc_media *md = &s->media;
 
 	tmr_cancel(&md->connect);
-	rtc_data_close(s);
+	rtc_data_reset(s);
 	/* Its published tracks leave the room's media with it. */
 	if (s->p && room_media(participant_room(s->p))) {
 		const struct participant_track *t;
@@ -462,7 +462,7 @@ void rtc_media_answer(struct rtc_session *s,
 		return;
 	d = desc_parse(s, sd);
 	if (!d) {
-		rtc_session_close(s, "STATE_MISMATCH");
+		rtc_session_end(s, "STATE_MISMATCH");
 		return;
 	}
 	err = wsdp_sub_answer(&md->sdp, d, &why);
@@ -472,7 +472,7 @@ void rtc_media_answer(struct rtc_session *s,
 		          s->identity, why ? why : strerror(err));
 		free(d);
 		if (err != EALREADY)
-			rtc_session_close(s, "STATE_MISMATCH");
+			rtc_session_end(s, "STATE_MISMATCH");
 		return;
 	}
 	fp_string(fp, d->fp_sha256);
@@ -480,7 +480,7 @@ void rtc_media_answer(struct rtc_session *s,
 	                      md->sdp.dtls_server);
 	free(d);
 	if (err) {
-		rtc_session_close(s, "MEDIA_FAILURE");
+		rtc_session_end(s, "MEDIA_FAILURE");
 		return;
 	}
 	/* What changed while this offer was out. */
@@ -522,12 +522,12 @@ void rtc_media_offer(struct rtc_session *s,
 	if (!s->rtc->prm.media)
 		return;
 	if (!md->pub && pc_new(s, false, &md->pub)) {
-		rtc_session_close(s, "MEDIA_FAILURE");
+		rtc_session_end(s, "MEDIA_FAILURE");
 		return;
 	}
 	d = desc_parse(s, sd);
 	if (!d) {
-		rtc_session_close(s, "STATE_MISMATCH");
+		rtc_session_end(s, "STATE_MISMATCH");
 		return;
 	}
 	res = malloc(sizeof(*res));
@@ -546,7 +546,7 @@ void rtc_media_offer(struct rtc_session *s,
 		log_event(LOGL_WARN, NULL, "rtc_offer_refused",
 		          "room=%s identity=%s reason=\"%s\"", s->room,
 		          s->identity, why ? why : strerror(err));
-		rtc_session_close(s, "STATE_MISMATCH");
+		rtc_session_end(s, "STATE_MISMATCH");
 		goto out;
 	}
 	mr = room_media(room);
@@ -580,7 +580,7 @@ void rtc_media_offer(struct rtc_session *s,
 	fp_string(fp, d->fp_sha256);
 	if (media_pc_remote(md->pub, d->ice_ufrag, d->ice_pwd, fp,
 	                    !res->dtls_client)) {
-		rtc_session_close(s, "MEDIA_FAILURE");
+		rtc_session_end(s, "MEDIA_FAILURE");
 		goto out;
 	}
 	ans.type = "answer";

@@ -16,6 +16,7 @@
 #include <time.h>
 #include "rtc/rtc_int.h"
 #include "core/arena.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "net/wsguard.h"
 #include "room/room.h"
@@ -31,7 +32,7 @@ static void session_destructor(void *arg)
 
 	tmr_cancel(&s->silence);
 	tmr_cancel(&s->end);
-	rtc_media_close(s);
+	rtc_media_reset(s);
 	list_unlink(&s->le);
 	if (s->p)
 		participant_leave(s->p, "SIGNAL_CLOSE");
@@ -85,7 +86,7 @@ static void end_h(void *arg)
 /* Out of the room now; the session goes from a 0 ms timer. */
 static void session_end(struct rtc_session *s, const char *reason)
 {
-	rtc_media_close(s);
+	rtc_media_reset(s);
 	if (s->p) {
 		struct participant *p = s->p;
 
@@ -98,7 +99,7 @@ static void session_end(struct rtc_session *s, const char *reason)
 }
 
 /* The server ends the session: leave (no reconnect), then the close. */
-void rtc_session_close(struct rtc_session *s, const char *reason)
+void rtc_session_end(struct rtc_session *s, const char *reason)
 {
 	Livekit__LeaveRequest leave = LIVEKIT__LEAVE_REQUEST__INIT;
 	Livekit__SignalResponse m = LIVEKIT__SIGNAL_RESPONSE__INIT;
@@ -234,7 +235,7 @@ static void kicked(struct participant *p, const char *reason, void *arg)
 	struct rtc_session *s = arg;
 
 	(void)p;
-	rtc_session_close(s, reason);
+	rtc_session_end(s, reason);
 }
 
 static void room_changed(struct participant *self,
@@ -268,14 +269,6 @@ static const struct participant_ops session_ops = {
 
 /* ---- the client's requests --------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void on_ping(struct rtc_session *s, const Livekit__SignalRequest *req)
 {
 	Livekit__SignalResponse m = LIVEKIT__SIGNAL_RESPONSE__INIT;
@@ -283,10 +276,10 @@ static void on_ping(struct rtc_session *s, const Livekit__SignalRequest *req)
 
 	if (req->message_case == LIVEKIT__SIGNAL_REQUEST__MESSAGE_PING) {
 		m.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_PONG;
-		m.pong = now_ms();
+		m.pong = clock_wall_ms();
 	} else {
 		pong.last_ping_timestamp = req->ping_req->timestamp;
-		pong.timestamp = now_ms();
+		pong.timestamp = clock_wall_ms();
 		m.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_PONG_RESP;
 		m.pong_resp = &pong;
 	}
@@ -460,7 +453,7 @@ static void silence_h(void *arg)
 	log_event(LOGL_INFO, NULL, "rtc_timeout",
 	          "room=%s identity=%s silent_s=%u", s->room, s->identity,
 	          s->rtc->prm.ping_timeout_s);
-	rtc_session_close(s, "CONNECTION_TIMEOUT");
+	rtc_session_end(s, "CONNECTION_TIMEOUT");
 }
 
 static void recv_h(const struct websock_hdr *hdr, struct mbuf *mb, void *arg)
@@ -554,8 +547,8 @@ static int join(struct rtc_session *s, const struct rtc_join *j)
 	return participant_join(room, &info, &session_ops, s, &s->p);
 }
 
-void rtc_session_open(struct rtc *r, struct http_conn *conn,
-                      const struct http_msg *msg, const struct rtc_join *j)
+void rtc_session_accept(struct rtc *r, struct http_conn *conn,
+                        const struct http_msg *msg, const struct rtc_join *j)
 {
 	struct rtc_session *s;
 	const char *what = "join";
@@ -607,7 +600,7 @@ void rtc_session_open(struct rtc *r, struct http_conn *conn,
 	}
 	if (!err) {
 		what = "subscriber connection";
-		err = rtc_media_open(s);
+		err = rtc_media_init(s);
 	}
 	if (err) {
 		log_event(LOGL_WARN, NULL, "rtc_open_failed",
@@ -630,7 +623,7 @@ void rtc_session_open(struct rtc *r, struct http_conn *conn,
 	          s->auto_subscribe ? "yes" : "no");
 }
 
-void rtc_session_close_all(struct rtc *r, const char *reason)
+void rtc_session_end_all(struct rtc *r, const char *reason)
 {
 	struct le *le = list_head(&r->sessions);
 
@@ -638,7 +631,7 @@ void rtc_session_close_all(struct rtc *r, const char *reason)
 		struct rtc_session *s = le->data;
 
 		le = le->next;
-		rtc_session_close(s, reason);
+		rtc_session_end(s, reason);
 		/* Shutting down: no timer will run. */
 		tmr_cancel(&s->end);
 		mem_deref(s);

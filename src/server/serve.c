@@ -150,7 +150,7 @@ static int gate_connections(const struct config *cfg)
 static int tls_load(struct server *srv)
 {
 	const struct config *cfg = &srv->cfg;
-	char why[PATH_MAX + 128];
+	const char *file = NULL, *why = NULL;
 
 	if (!cfg->sip_tls_cert[0]) {
 		if (!cfg->sip_tls_key[0])
@@ -166,9 +166,9 @@ static int tls_load(struct server *srv)
 		        cfg->sip_tls_port);
 		return EINVAL;
 	}
-	if (sipua_tls_load(&srv->tls, cfg->sip_tls_cert, cfg->sip_tls_key, why,
-	                   sizeof(why))) {
-		fprintf(stderr, "voxgate: %s\n", why);
+	if (sipua_tls_load(&srv->tls, cfg->sip_tls_cert, cfg->sip_tls_key,
+	                   &file, &why)) {
+		fprintf(stderr, "voxgate: %s (%s)\n", why, file);
 		return EINVAL;
 	}
 	return 0;

@@ -666,10 +666,10 @@ int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
 	err = sip_transp_add(ua->sip, SIP_TRANSP_TCP, &prm->listen);
 	if (err)
 		goto out;
-	err = sipua_tls_open(ua);
+	err = sipua_tls_listen(ua);
 	if (err)
 		goto out;
-	err = sipua_reg_open(ua);
+	err = sipua_reg_init(ua);
 	if (err)
 		goto out;
 	err = sipsess_listen(&ua->sock, ua->sip, 1024, conn_handler, ua);

@@ -58,10 +58,11 @@ void sipua_drain(struct sipua *ua, uint32_t timeout_ms, sipua_idle_h *idleh,
 unsigned sipua_call_count(const struct sipua *ua);
 /* The certificate chain and key for SIP over TLS, checked (readable,
  * PEM, matching): the key in its own file, or in cert's when key is "" or
- * the same path. On failure a line for the operator in why, naming the
- * setting and the file. A libre mem object. */
+ * the same path. A libre mem object. On failure *why says which setting
+ * and what is wrong with it (a static string), *file is the file at
+ * fault (cert or key). */
 int sipua_tls_load(struct tls **tlsp, const char *cert, const char *key,
-                   char *why, size_t sz);
+                   const char **file, const char **why);
 /* Whether SIP over TLS is on: what a `transport: TLS` trunk needs, since
  * libre opens TLS connections only on a listening TLS transport. */
 bool sipua_tls_ready(const struct sipua *ua);

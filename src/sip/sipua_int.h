@@ -226,7 +226,7 @@ int sipua_answer_handler(const struct sip_msg *msg, void *arg);
 
 /* sipua_reg.c */
 
-int sipua_reg_open(struct sipua *ua);
+int sipua_reg_init(struct sipua *ua);
 /* Unregisters; sipua_check_idle runs when that is done. */
 void sipua_reg_drain(struct sipua *ua);
 /* Logs registration=<aor> when a registrar of ours sent the INVITE. */
@@ -236,7 +236,7 @@ void sipua_reg_invite(struct sipua *ua, const struct call *call,
 /* sipua_tls.c */
 
 /* The TLS transport, when the params have a context. */
-int sipua_tls_open(struct sipua *ua);
+int sipua_tls_listen(struct sipua *ua);
 /* Our Contact for a request that came over tp. */
 const char *sipua_contact(const struct sipua *ua, enum sip_transp tp);
 

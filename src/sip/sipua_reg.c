@@ -14,7 +14,7 @@
 #define REG_ATTEMPT_MS     10000
 #define REG_DRAIN_MS       2000
 
-int sipua_reg_open(struct sipua *ua)
+int sipua_reg_init(struct sipua *ua)
 {
 	const struct regclient_params rp = {
 	    .sip = ua->sip,

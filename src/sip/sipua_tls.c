@@ -73,9 +73,10 @@ static int no_pass(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-/* The first certificate and the key parse, and belong together. */
+/* The first certificate and the key parse, and belong together; key_own:
+ * the key has a file of its own. *keys: the fault is the key's. */
 static int pem_check(const struct mbuf *cert, const struct mbuf *key,
-                     const char **which, const char **why)
+                     bool key_own, bool *keys, const char **why)
 {
 	BIO *cb = BIO_new_mem_buf(cert->buf, (int)cert->end);
 	BIO *kb = BIO_new_mem_buf(key->buf, (int)key->end);
@@ -83,18 +84,22 @@ static int pem_check(const struct mbuf *cert, const struct mbuf *key,
 	EVP_PKEY *pk = NULL;
 	int err = EINVAL;
 
-	*which = "sip_tls_cert";
+	*keys = false;
 	if (!cb || !kb) {
-		*why = "out of memory";
+		*why = "sip_tls_cert: out of memory";
 		err = ENOMEM;
 	} else if (!(x = PEM_read_bio_X509(cb, NULL, no_pass, NULL))) {
-		*why = "holds no PEM certificate";
+		*why = "sip_tls_cert: holds no PEM certificate";
 	} else if (!(pk = PEM_read_bio_PrivateKey(kb, NULL, no_pass, NULL))) {
-		*which = "sip_tls_key";
-		*why = "holds no PEM private key (or an encrypted one)";
+		*keys = true;
+		*why = key_own ? "sip_tls_key: holds no PEM private key (or an "
+		                 "encrypted one)"
+		               : "sip_tls_key: not set, and sip_tls_cert holds "
+		                 "no PEM private key (or an encrypted one)";
 	} else if (X509_check_private_key(x, pk) != 1) {
-		*which = "sip_tls_key";
-		*why = "does not match the certificate of sip_tls_cert";
+		*keys = true;
+		*why = "sip_tls_key: does not match the certificate of "
+		       "sip_tls_cert";
 	} else {
 		err = 0;
 	}
@@ -104,6 +109,25 @@ static int pem_check(const struct mbuf *cert, const struct mbuf *key,
 	BIO_free(kb);
 	BIO_free(cb);
 	return err;
+}
+
+/* Why file_read failed, for the certificate or the key. */
+static const char *read_why(bool key, int err)
+{
+	switch (err) {
+	case ENOENT:
+		return key ? "sip_tls_key: no such file"
+		           : "sip_tls_cert: no such file";
+	case EACCES:
+		return key ? "sip_tls_key: permission denied"
+		           : "sip_tls_cert: permission denied";
+	case EFBIG:
+		return key ? "sip_tls_key: larger than 1 MB"
+		           : "sip_tls_cert: larger than 1 MB";
+	default:
+		return key ? "sip_tls_key: cannot be read"
+		           : "sip_tls_cert: cannot be read";
+	}
 }
 
 static int memfd_join(const struct mbuf *a, const struct mbuf *b, int *fdp)
@@ -141,58 +165,55 @@ static int memfd_join(const struct mbuf *a, const struct mbuf *b, int *fdp)
 }
 
 int sipua_tls_load(struct tls **tlsp, const char *cert, const char *key,
-                   char *why, size_t sz)
+                   const char **file, const char **why)
 {
 	struct mbuf *cm = NULL, *km = NULL;
-	const char *which = "sip_tls_cert", *what = NULL;
-	const char *path = cert;
+	const char *path = cert, *unused;
 	char fdpath[64];
 	int fd = -1, err;
+	bool keys;
 
+	if (!file)
+		file = &unused;
+	if (!why)
+		why = &unused;
 	if (!tlsp || !cert || !*cert)
 		return EINVAL;
 	if (!key)
 		key = "";
+	*file = cert;
 	err = file_read(cert, &cm);
 	if (err) {
-		snprintf(why, sz, "sip_tls_cert: %s: %s", cert,
-		         err == EFBIG ? "larger than 1 MB" : strerror(err));
+		*why = read_why(false, err);
 		return err;
 	}
 	if (*key && strcmp(key, cert)) {
+		*file = key;
 		err = file_read(key, &km);
 		if (err) {
-			snprintf(why, sz, "sip_tls_key: %s: %s", key,
-			         err == EFBIG ? "larger than 1 MB"
-			                      : strerror(err));
+			*why = read_why(true, err);
 			goto out;
 		}
 	}
-	err = pem_check(cm, km ? km : cm, &which, &what);
+	err = pem_check(cm, km ? km : cm, km != NULL, &keys, why);
 	if (err) {
-		snprintf(why, sz, "%s: %s: %s", which,
-		         !strcmp(which, "sip_tls_key") && *key ? key : cert,
-		         what);
+		*file = keys && km ? key : cert;
 		goto out;
 	}
 	if (km) {
 		err = memfd_join(cm, km, &fd);
 		if (err) {
-			snprintf(why, sz,
-			         "sip_tls_key: cannot join it to "
-			         "sip_tls_cert in memory: %s",
-			         strerror(err));
+			*why = "sip_tls_key: cannot be joined to sip_tls_cert "
+			       "in memory";
 			goto out;
 		}
 		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
 		path = fdpath;
 	}
+	*file = cert;
 	err = tls_alloc(tlsp, TLS_METHOD_SSLV23, path, NULL);
 	if (err)
-		snprintf(why, sz,
-		         "sip_tls_cert: %s: OpenSSL refused the chain or the "
-		         "key (%s)",
-		         cert, strerror(err));
+		*why = "sip_tls_cert: OpenSSL refused the chain or the key";
 out:
 	if (fd >= 0)
 		close(fd);
@@ -201,7 +222,7 @@ out:
 	return err;
 }
 
-int sipua_tls_open(struct sipua *ua)
+int sipua_tls_listen(struct sipua *ua)
 {
 	struct sa laddr = ua->prm.listen;
 	int err;

@@ -6,9 +6,10 @@
 #include <espeak-ng/espeak_ng.h>
 #include <flite/flite.h>
 #include <speex/speex_resampler.h>
-/* libre's mem only: re_fmt.h declares a utf8_decode of its own */
+/* of libre, only its mem objects */
 #include <re_types.h>
 #include <re_mem.h>
+#include "core/utf8.h"
 #include "speech/tts.h"
 
 /* Audio goes out every 50 ms of it, not when a sentence is done; 50 ms
@@ -561,46 +562,6 @@ out:
 	return err;
 }
 
-/* The length of the UTF-8 sequence at s (1-4), its code point in *cp;
- * 0 when it is malformed: overlong, a surrogate, past U+10FFFF or cut
- * short. */
-static size_t utf8_decode(const unsigned char *s, uint32_t *cp)
-{
-	unsigned c = s[0];
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		if ((s[1] & 0xc0) != 0x80)
-			return 0;
-		*cp = (c & 0x1fu) << 6 | (s[1] & 0x3fu);
-		return 2;
-	}
-	if (c >= 0xe0 && c <= 0xef) {
-		unsigned lo = c == 0xe0 ? 0xa0 : 0x80;
-		unsigned hi = c == 0xed ? 0x9f : 0xbf;
-
-		if (s[1] < lo || s[1] > hi || (s[2] & 0xc0) != 0x80)
-			return 0;
-		*cp = (c & 0xfu) << 12 | (s[1] & 0x3fu) << 6 | (s[2] & 0x3fu);
-		return 3;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		unsigned lo = c == 0xf0 ? 0x90 : 0x80;
-		unsigned hi = c == 0xf4 ? 0x8f : 0xbf;
-
-		if (s[1] < lo || s[1] > hi || (s[2] & 0xc0) != 0x80 ||
-		    (s[3] & 0xc0) != 0x80)
-			return 0;
-		*cp = (c & 0x7u) << 18 | (s[1] & 0x3fu) << 12 |
-		      (s[2] & 0x3fu) << 6 | (s[3] & 0x3fu);
-		return 4;
-	}
-	return 0;
-}
-
 /*
  * A copy of text the library can take whatever it held: malformed UTF-8,
  * control characters (C0, DEL, C1) and what the provider does not keep
@@ -609,7 +570,6 @@ static size_t utf8_decode(const unsigned char *s, uint32_t *cp)
  */
 static int text_clean(const char *text, bool (*keep)(uint32_t cp), char **outp)
 {
-	const unsigned char *s = (const unsigned char *)text;
 	size_t n = strlen(text), i = 0;
 	bool words = false;
 	char *out;
@@ -620,7 +580,7 @@ static int text_clean(const char *text, bool (*keep)(uint32_t cp), char **outp)
 		return ENOMEM;
 	while (i < n) {
 		uint32_t cp = 0;
-		size_t len = utf8_decode(s + i, &cp);
+		size_t len = utf8_next(text + i, n - i, &cp);
 
 		if (!len || cp < 0x20 || (cp >= 0x7f && cp < 0xa0) ||
 		    (keep && !keep(cp))) {
@@ -629,7 +589,7 @@ static int text_clean(const char *text, bool (*keep)(uint32_t cp), char **outp)
 			continue;
 		}
 		words = words || cp != ' ';
-		memcpy(out + i, s + i, len);
+		memcpy(out + i, text + i, len);
 		i += len;
 	}
 	out[n] = '\0';

@@ -62,8 +62,9 @@ struct brain_tool_result {
  * object (checked by the brain). It answers with brain_tool_answer, at
  * once or later from the loop, holding a reference to call (mem_ref) until
  * then; the reply may be gone by then, and the answer is dropped. Returns
- * 0, or an errno value and a reason in *why (valid during the call), then
- * the model is told the call failed and why, and answer is not called.
+ * 0, or an errno value and a reason in *why (a static string, since
+ * brain_tool_run hands it on), then the model is told the call failed and
+ * why, and answer is not called.
  * arg: the reply's handler argument (brain_reply_start's).
  */
 typedef int(brain_tool_h)(struct brain_tool_call *call, const char *args,
@@ -92,12 +93,12 @@ typedef void(brain_tool_answer_h)(const struct brain_tool_result *r, void *arg);
  * be a JSON object; its handler is given arg. The answer goes to ah, at
  * once or later from the loop; aarg, a mem object, is held until then
  * (or until the handler drops the call unanswered). 0; or an errno value
- * with the reason in why (size bytes; no such tool, arguments that are not
- * an object, the handler's refusal), and ah is not called.
+ * with the reason in *why, a static string (no such tool, arguments that
+ * are not an object, the handler's refusal), and ah is not called.
  */
 int brain_tool_run(const struct brain_tool *tools, size_t n, const char *name,
                    const char *args, void *arg, brain_tool_answer_h *ah,
-                   void *aarg, char *why, size_t size);
+                   void *aarg, const char **why);
 
 /* Completions a turn may take: the first, and those that follow tool
  * calls. The last is asked for words only ("tool_choice": "none"); a

@@ -27,8 +27,7 @@ static void call_destructor(void *arg)
  * empty. NULL when refused, the reason in why. */
 static const struct brain_tool *tool_check(const struct brain_tool *tools,
                                            size_t n, const char *name,
-                                           const char **args, char *why,
-                                           size_t size)
+                                           const char **args, const char **why)
 {
 	const struct brain_tool *tool = NULL;
 	char q[2 * LLM_TOOL_NAME_MAX + 8], what[2 * JSON_ERROR_TEXT_LENGTH];
@@ -44,7 +43,7 @@ static const struct brain_tool *tool_check(const struct brain_tool *tools,
 	if (!tool) {
 		log_event(LOGL_WARN, NULL, "llm_tool_unknown", "name=\"%s\"",
 		          q);
-		snprintf(why, size, "there is no tool named \"%s\"", name);
+		*why = "there is no tool of that name";
 		return NULL;
 	}
 	/* Some servers send no arguments at all for a call without any. */
@@ -59,8 +58,7 @@ static const struct brain_tool *tool_check(const struct brain_tool *tools,
 		          "name=\"%s\" error=\"%s\"", q,
 		          log_quote(what, sizeof(what),
 		                    o ? "not an object" : jerr.text));
-		snprintf(why, size, "the arguments are not a JSON object: %s",
-		         o ? "not an object" : jerr.text);
+		*why = "the arguments are not a JSON object";
 		return NULL;
 	}
 	json_decref(o);
@@ -107,7 +105,6 @@ void brain_call_one(struct reply_run *r)
 	const struct brain_tool *tool;
 	struct brain_tool_call *call;
 	const char *args = c->args, *why = NULL;
-	char reason[300];
 	int err;
 
 	if (c->args_cut) {
@@ -115,10 +112,9 @@ void brain_call_one(struct reply_run *r)
 		             LLM_TOOL_ARGS_MAX);
 		return;
 	}
-	tool = tool_check(r->cfg->tools, r->cfg->ntools, c->name, &args, reason,
-	                  sizeof(reason));
+	tool = tool_check(r->cfg->tools, r->cfg->ntools, c->name, &args, &why);
 	if (!tool) {
-		result_error(r, "%s", reason);
+		result_error(r, "%s", why);
 		return;
 	}
 	call = mem_zalloc(sizeof(*call), call_destructor);
@@ -139,25 +135,25 @@ void brain_call_one(struct reply_run *r)
 
 int brain_tool_run(const struct brain_tool *tools, size_t n, const char *name,
                    const char *args, void *arg, brain_tool_answer_h *ah,
-                   void *aarg, char *why, size_t size)
+                   void *aarg, const char **why)
 {
 	const struct brain_tool *tool;
 	struct brain_tool_call *call;
-	const char *hwhy = NULL;
+	const char *hwhy = NULL, *unused;
 	int err;
 
-	if (!why || !size)
-		return EINVAL;
+	if (!why)
+		why = &unused;
 	if (!tools || !name || !args || !ah) {
-		snprintf(why, size, "no tool or no call");
+		*why = "no tool or no call";
 		return EINVAL;
 	}
-	tool = tool_check(tools, n, name, &args, why, size);
+	tool = tool_check(tools, n, name, &args, why);
 	if (!tool)
 		return EINVAL;
 	call = mem_zalloc(sizeof(*call), call_destructor);
 	if (!call) {
-		snprintf(why, size, "out of memory");
+		*why = "out of memory";
 		return ENOMEM;
 	}
 	call->ah = ah;
@@ -166,8 +162,7 @@ int brain_tool_run(const struct brain_tool *tools, size_t n, const char *name,
 	if (err) {
 		/* Refused: no answer, even a late one. */
 		call->ah = NULL;
-		snprintf(why, size, "%s",
-		         hwhy && hwhy[0] ? hwhy : strerror(err));
+		*why = hwhy && hwhy[0] ? hwhy : strerror(err);
 	}
 	mem_deref(call);
 	return err;

@@ -260,7 +260,7 @@ static void pool_destructor(void *arg)
 	pthread_mutex_destroy(&p->lock);
 }
 
-int engine_pool_alloc(struct engine_pool **pp, unsigned threads)
+int engine_pool_open(struct engine_pool **pp, unsigned threads)
 {
 	struct engine_pool *p;
 	int err;
@@ -303,6 +303,11 @@ int engine_pool_alloc(struct engine_pool **pp, unsigned threads)
 	}
 	*pp = p;
 	return 0;
+}
+
+void engine_pool_close(struct engine_pool *p)
+{
+	mem_deref(p);
 }
 
 unsigned engine_pool_threads(const struct engine_pool *p)

@@ -33,10 +33,14 @@ typedef void(engine_out_h)(const void *data, size_t len, void *arg);
 /* On the loop: the job is over. */
 typedef void(engine_done_h)(void *arg);
 
-/* threads 0 = the CPU count, at most 64. A mem object; its release waits
- * for the jobs running (asked to stop), drops the ones waiting and calls
- * no handler. ENOMEM, EINVAL, or pthread_create's error. */
-int engine_pool_alloc(struct engine_pool **pp, unsigned threads);
+/* Starts the pool's threads: threads 0 = the CPU count, at most 64.
+ * ENOMEM, EINVAL, or pthread_create's error. */
+int engine_pool_open(struct engine_pool **pp, unsigned threads);
+/* The owner's end of the pool. Each queue holds the pool, so the threads
+ * stop once the last of them is gone too (at once when none is left): the
+ * jobs running are asked to stop and waited for, the ones waiting are
+ * dropped, and no handler is called. NULL is ignored. */
+void engine_pool_close(struct engine_pool *p);
 unsigned engine_pool_threads(const struct engine_pool *p);
 
 /* A call's queue, a mem object holding the pool. Its release cancels its

@@ -169,14 +169,15 @@ int pipeline_reply_alloc(struct reply **rp)
 	return 0;
 }
 
-void pipeline_turn_push(struct pipeline *p, char *transcript, uint64_t t_end,
-                        uint64_t t_stt, bool redecoded)
+struct turn_item *pipeline_turn_push(struct pipeline *p, char *transcript,
+                                     uint64_t t_end, uint64_t t_stt,
+                                     bool redecoded)
 {
 	struct turn_item *t = calloc(1, sizeof(*t));
 
 	if (!t) {
 		free(transcript);
-		return;
+		return NULL;
 	}
 	t->transcript = transcript;
 	t->t_end = t_end;
@@ -184,6 +185,7 @@ void pipeline_turn_push(struct pipeline *p, char *transcript, uint64_t t_end,
 	t->redecoded = redecoded;
 	*p->turn_tail = t;
 	p->turn_tail = &t->next;
+	return t;
 }
 
 void pipeline_turn_fail(struct pipeline *p, char *why, uint64_t t_end)
@@ -291,20 +293,52 @@ void pipeline_interrupted(struct pipeline *p, uint32_t utterance,
 void pipeline_dtmf(struct pipeline *p, const char *digits)
 {
 	uint64_t t = clock_mono_ms();
+	struct turn_item *turn;
 	char *text;
 
 	if (!p || !digits || !digits[0])
 		return;
 	if (asprintf(&text, "DTMF: %s", digits) < 0)
 		return;
-	pipeline_turn_push(p, text, t, t, false);
+	turn = pipeline_turn_push(p, text, t, t, false);
+	if (turn)
+		turn->dtmf_keys = (uint32_t)strlen(digits);
 	pipeline_pump(p);
 }
 
 /* ---- life ------------------------------------------------------------- */
 
-int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
-                  const struct pipeline_ops *ops, void *arg)
+/* The timers and the parts that call back go first: nothing runs on a
+ * pipeline half freed. */
+static void pipeline_destructor(void *arg)
+{
+	struct pipeline *p = arg;
+
+	tmr_cancel(&p->pace_tmr);
+	tmr_cancel(&p->vad_tmr);
+	pipeline_tools_reset(p);
+	/* Their jobs still running end on the pool, unheard. */
+	p->ear = mem_deref(p->ear);
+	pipeline_rt_reset(p);
+	p->mouth = mem_deref(p->mouth);
+	mem_deref(p->cur);
+	while (p->turn_head) {
+		struct turn_item *t = p->turn_head;
+
+		p->turn_head = t->next;
+		free(t->transcript);
+		free(t->failed);
+		free(t);
+	}
+	for (size_t i = 0; i < p->nhist; i++)
+		free(p->hist[i].content);
+	free(p->hist);
+	free(p->rest);
+	free(p->turn_audio);
+}
+
+int pipeline_alloc(struct pipeline **pp, const struct pipeline_config *cfg,
+                   const struct pipeline_ops *ops, void *arg)
 {
 	struct pipeline *p;
 	int err;
@@ -320,7 +354,7 @@ int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
 	    !ops->turn || !ops->hangup || cfg->stop_secs < 0 ||
 	    cfg->stop_secs > 10)
 		return EINVAL;
-	p = calloc(1, sizeof(*p));
+	p = mem_zalloc(sizeof(*p), pipeline_destructor);
 	if (!p)
 		return ENOMEM;
 	p->cfg = cfg;
@@ -344,42 +378,14 @@ int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
 	p->turn_tail = &p->turn_head;
 	tmr_init(&p->pace_tmr);
 	tmr_init(&p->xfer_tmr);
-	err = pipeline_listen_open(p);
+	err = pipeline_listen_init(p);
 	if (!err)
-		err = pipeline_speak_open(p);
+		err = pipeline_speak_init(p);
 	if (err) {
-		pipeline_close(p);
+		mem_deref(p);
 		return err;
 	}
 	pipeline_greet(p);
 	*pp = p;
 	return 0;
-}
-
-void pipeline_close(struct pipeline *p)
-{
-	if (!p)
-		return;
-	tmr_cancel(&p->pace_tmr);
-	tmr_cancel(&p->vad_tmr);
-	pipeline_tools_close(p);
-	/* Their jobs still running end on the pool, unheard. */
-	p->ear = mem_deref(p->ear);
-	pipeline_rt_close(p);
-	p->mouth = mem_deref(p->mouth);
-	mem_deref(p->cur);
-	while (p->turn_head) {
-		struct turn_item *t = p->turn_head;
-
-		p->turn_head = t->next;
-		free(t->transcript);
-		free(t->failed);
-		free(t);
-	}
-	for (size_t i = 0; i < p->nhist; i++)
-		free(p->hist[i].content);
-	free(p->hist);
-	free(p->rest);
-	free(p->turn_audio);
-	free(p);
 }

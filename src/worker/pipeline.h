@@ -76,8 +76,11 @@ struct pipeline_config {
  * speech (the STOP event's arrival minus stop_secs); -1 = not reached. */
 struct pipeline_turn {
 	uint32_t utterance;     /* the reply's */
-	const char *transcript; /* "" for a resume (below) */
-	const char *reply;      /* what the caller heard of the reply */
+	const char *transcript; /* "" for a resume (below) and for keys */
+	uint32_t dtmf_keys;     /* keys pressed (pipeline_dtmf): how many,
+	                           never which (a card number, a PIN) */
+	const char *reply;      /* what the caller heard of the reply; ""
+	                           for keys, which it may read back */
 	int32_t stt_ms;         /* final transcript */
 	int32_t llm_ms;         /* the brain's first text */
 	int32_t tts_ms;         /* first audio handed to say */
@@ -95,8 +98,8 @@ struct pipeline_turn {
 };
 
 /* How audio and events leave; all called on the loop thread, never from
- * inside pipeline_open or pipeline_close (they may call the inputs
- * below). */
+ * inside pipeline_alloc or the pipeline's release (they may call the
+ * inputs below). */
 struct pipeline_ops {
 	/* n samples at 8 kHz of an utterance; ids grow from 1 */
 	void (*say)(void *arg, uint32_t utterance, const int16_t *pcm,
@@ -117,16 +120,15 @@ struct pipeline_ops {
 struct pipeline;
 
 /*
- * Starts the call on the calling thread's loop and says the greeting. The
- * caller owns *pp and ends it with pipeline_close; cfg, ops and arg are
- * borrowed until then. EINVAL for a missing argument, ENOMEM.
+ * Starts the call on the calling thread's loop and says the greeting. A
+ * libre mem object: the caller owns *pp and ends the call with mem_deref,
+ * which cancels what is in progress and frees it at once (engine jobs
+ * still running end on the pool, unheard); no ops call is made after,
+ * and it must not be made from one. cfg, ops and arg are borrowed until
+ * then. EINVAL for a missing argument, ENOMEM.
  */
-int pipeline_open(struct pipeline **pp, const struct pipeline_config *cfg,
-                  const struct pipeline_ops *ops, void *arg);
-/* Cancels what is in progress and frees p at once (engine jobs still
- * running end on the pool, unheard). No ops call is made once it returns;
- * it must not be called from one. */
-void pipeline_close(struct pipeline *p);
+int pipeline_alloc(struct pipeline **pp, const struct pipeline_config *cfg,
+                   const struct pipeline_ops *ops, void *arg);
 
 /*
  * Inputs, on the loop thread. They never wait for the pipeline's work.
@@ -144,7 +146,7 @@ void pipeline_played(struct pipeline *p, uint32_t utterance, uint32_t heard_ms);
 void pipeline_interrupted(struct pipeline *p, uint32_t utterance,
                           uint32_t heard_ms);
 /* Keys the caller pressed: a turn of its own, "DTMF: <digits>" to the
- * brain. */
+ * brain; ops->turn is told only how many. */
 void pipeline_dtmf(struct pipeline *p, const char *digits);
 /* The answer to ops->transfer's request: ok, the call is being
  * transferred; otherwise why not. An answer to no request in flight (a

@@ -107,6 +107,7 @@ static void on_turn(struct pipeline *p, struct turn_item *t)
 	r->t_end = t->t_end;
 	r->t_stt = t->t_stt;
 	r->redecoded = t->redecoded;
+	r->dtmf_keys = t->dtmf_keys;
 	if (t->failed) {
 		/* The caller spoke and was not understood: a reply cut by
 		 * them is not resumed, they are asked to say it again. */
@@ -281,8 +282,10 @@ static void settle(struct pipeline *p)
 	if (r->transcript) {
 		struct pipeline_turn t = {
 		    .utterance = r->utt,
-		    .transcript = r->transcript,
-		    .reply = heard ? heard : "",
+		    .transcript = r->dtmf_keys ? "" : r->transcript,
+		    .dtmf_keys = r->dtmf_keys,
+		    /* A reply to keys may read them back. */
+		    .reply = r->dtmf_keys || !heard ? "" : heard,
 		    .stt_ms = since(r->t_stt, r->t_end),
 		    .llm_ms = since(r->t_llm, r->t_end),
 		    .tts_ms = since(r->t_tts, r->t_end),

@@ -84,6 +84,8 @@ struct turn_item {
 	char *failed; /* the recogniser failed, why: the agent apologises */
 	uint64_t t_end, t_stt;
 	bool redecoded;
+	uint32_t dtmf_keys; /* keys pressed: the transcript is for the brain
+	                       only */
 };
 
 struct frame {
@@ -136,6 +138,8 @@ struct reply {
 	bool redecoded;  /* its turn's transcript was decoded twice */
 	bool tts_failed; /* the network voice failed: the embedded one
 	                    apologised, nothing more is said */
+	/* its turn's keys, see turn_item */
+	uint32_t dtmf_keys;
 
 	/* making it: the brain's text, cut into clauses for the speaker */
 	struct brain_reply *brain; /* while the brain writes */
@@ -255,20 +259,22 @@ bool pipeline_is_space(char c);
 char *pipeline_trimmed(const char *s, size_t len);
 /* A reply is a mem object: mem_deref. 0 or ENOMEM. */
 int pipeline_reply_alloc(struct reply **rp);
-/* Takes transcript; queues the turn for the conversation. */
-void pipeline_turn_push(struct pipeline *p, char *transcript, uint64_t t_end,
-                        uint64_t t_stt, bool redecoded);
+/* Takes transcript; queues the turn for the conversation. Returns it,
+ * NULL when it could not be queued. */
+struct turn_item *pipeline_turn_push(struct pipeline *p, char *transcript,
+                                     uint64_t t_end, uint64_t t_stt,
+                                     bool redecoded);
 /* Takes why: a turn the recogniser lost, answered with an apology. */
 void pipeline_turn_fail(struct pipeline *p, char *why, uint64_t t_end);
 
 /* pipeline_listen.c: the caller's side. */
-int pipeline_listen_open(struct pipeline *p);
+int pipeline_listen_init(struct pipeline *p);
 void pipeline_listen_frame(struct pipeline *p, uint32_t frame,
                            const int16_t pcm[PIPELINE_FRAME]);
 void pipeline_listen_vad(struct pipeline *p, enum vad_event ev, uint32_t frame);
 
 /* pipeline_speak.c: making a reply. */
-int pipeline_speak_open(struct pipeline *p);
+int pipeline_speak_init(struct pipeline *p);
 /* Starts making r (the brain, or its fixed text). */
 void pipeline_speak_start(struct pipeline *p, struct reply *r);
 /* Stops making r at once: the brain's request and the speaker's clauses
@@ -276,7 +282,7 @@ void pipeline_speak_start(struct pipeline *p, struct reply *r);
 void pipeline_speak_cancel(struct pipeline *p, struct reply *r);
 
 /* pipeline_tools.c */
-void pipeline_tools_close(struct pipeline *p);
+void pipeline_tools_reset(struct pipeline *p);
 
 /* For pipeline_realtime.c, which fills a reply with the model's audio:
  * the reply's audio queue and text, a clause handed to the speaker, and
@@ -289,8 +295,8 @@ void pipeline_reply_check(struct reply *r);
 
 /* pipeline_realtime.c: brain realtime, in place of the listener and of
  * the brain and the speaker making replies. */
-int pipeline_rt_open(struct pipeline *p);
-void pipeline_rt_close(struct pipeline *p);
+int pipeline_rt_init(struct pipeline *p);
+void pipeline_rt_reset(struct pipeline *p);
 /* The caller's turn: begins (0 or an error: not heard), a frame of it
  * (kept: it is in p->turn_audio), ends (the turn is queued). */
 int pipeline_rt_begin(struct pipeline *p);

@@ -333,7 +333,7 @@ void pipeline_listen_vad(struct pipeline *p, enum vad_event ev, uint32_t frame)
 	drain(p);
 }
 
-int pipeline_listen_open(struct pipeline *p)
+int pipeline_listen_init(struct pipeline *p)
 {
 	const struct listener_config lc = {.decoder = p->cfg->decoder,
 	                                   .pool = p->cfg->pool,
@@ -355,6 +355,6 @@ int pipeline_listen_open(struct pipeline *p)
 	}
 	/* The model hears the caller itself. */
 	if (p->cfg->brain->kind == BRAIN_REALTIME)
-		return pipeline_rt_open(p);
+		return pipeline_rt_init(p);
 	return listener_alloc(&p->ear, &lc, &h, p);
 }

@@ -531,7 +531,7 @@ static void on_state(bool up, int err, const char *why, void *arg)
 
 /* ---- the pipeline's hooks ---------------------------------------------- */
 
-int pipeline_rt_open(struct pipeline *p)
+int pipeline_rt_init(struct pipeline *p)
 {
 	const struct provider *pv = p->cfg->realtime;
 	struct prt *t = calloc(1, sizeof(*t));
@@ -561,7 +561,7 @@ int pipeline_rt_open(struct pipeline *p)
 	return 0;
 }
 
-void pipeline_rt_close(struct pipeline *p)
+void pipeline_rt_reset(struct pipeline *p)
 {
 	struct prt *t = p->rt;
 

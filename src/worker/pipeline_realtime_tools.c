@@ -30,7 +30,7 @@
 
 /* A function call of the model's, until its tool answers. */
 struct rt_call {
-	struct prt *t; /* pipeline_tools_close drops the call before it goes */
+	struct prt *t; /* pipeline_tools_reset drops the call before it goes */
 	uint32_t utt;  /* the reply it came in */
 	unsigned session;
 	char id[RT_ID_MAX];
@@ -112,7 +112,8 @@ void prt_on_call(struct prt *t, const struct rt_event *ev)
 	const struct pipeline_config *cfg = t->p->cfg;
 	const struct brain_tool *tools;
 	struct rt_call *c;
-	char why[300], q[2 * RT_ID_MAX + 8];
+	const char *why = NULL;
+	char q[2 * RT_ID_MAX + 8];
 	size_t n;
 	int err;
 
@@ -138,7 +139,7 @@ void prt_on_call(struct prt *t, const struct rt_event *ev)
 	tools = pipeline_tools(cfg->transfer_to && cfg->transfer_to[0], &n);
 	t->calls++;
 	err = brain_tool_run(tools, n, ev->name, ev->text, t->p, tool_answered,
-	                     c, why, sizeof(why));
+	                     c, &why);
 	mem_deref(c);
 	if (err) {
 		/* The model is told why, and says what follows. */

@@ -321,7 +321,7 @@ void pipeline_speak_cancel(struct pipeline *p, struct reply *r)
 	r->gen_done = true;
 }
 
-int pipeline_speak_open(struct pipeline *p)
+int pipeline_speak_init(struct pipeline *p)
 {
 	const struct speaker_config sc = {.tts = p->cfg->tts,
 	                                  .pool = p->cfg->pool,

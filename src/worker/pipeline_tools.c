@@ -137,7 +137,7 @@ void pipeline_transfer_accepted(struct pipeline *p, uint32_t request)
 	tmr_start(&p->xfer_tmr, TRANSFER_RING_MS, xfer_late, p);
 }
 
-void pipeline_tools_close(struct pipeline *p)
+void pipeline_tools_reset(struct pipeline *p)
 {
 	tmr_cancel(&p->xfer_tmr);
 	p->xfer = mem_deref(p->xfer);

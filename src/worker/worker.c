@@ -129,6 +129,7 @@ static void op_turn(void *arg, const struct pipeline_turn *t)
 	proto_init(&m, PROTO_TURN);
 	snprintf(m.transcript, sizeof(m.transcript), "%s", t->transcript);
 	snprintf(m.reply, sizeof(m.reply), "%s", t->reply);
+	m.dtmf_keys = t->dtmf_keys;
 	m.stt_ms = t->stt_ms;
 	m.llm_ms = t->llm_ms;
 	m.tts_ms = t->tts_ms;
@@ -208,7 +209,7 @@ static void job_start(struct wjob *slot, const struct proto_msg *in)
 
 	slot->id = in->job;
 	snprintf(slot->call_id, sizeof(slot->call_id), "%s", in->call_id);
-	err = pipeline_open(&slot->p, &slot->cfg, &ops, slot);
+	err = pipeline_alloc(&slot->p, &slot->cfg, &ops, slot);
 	if (err) {
 		slot->p = NULL;
 		proto_init(&m, PROTO_DECLINE);
@@ -293,7 +294,7 @@ static void job_end(struct wjob *j, const char *reason)
 {
 	log_event(LOGL_INFO, j->call_id, "agent_job_end",
 	          "job=%u reason=\"%s\"", j->id, reason);
-	pipeline_close(j->p);
+	mem_deref(j->p);
 	j->p = NULL;
 }
 
@@ -545,7 +546,7 @@ int worker_run(const struct config *cfg)
 out:
 	/* The pool waits for the jobs still running, which hold decoders;
 	 * the HTTP client after the calls' requests. */
-	mem_deref(w.pool);
+	engine_pool_close(w.pool);
 	mem_deref(w.http);
 	for (uint32_t i = 0; i < w.capacity; i++)
 		mem_deref(w.jobs[i].decoder);

@@ -126,7 +126,7 @@ int worker_load_models(struct worker *w)
 	const char *why = NULL;
 	int err;
 
-	err = engine_pool_alloc(&w->pool, cfg->agent_engine_threads);
+	err = engine_pool_open(&w->pool, cfg->agent_engine_threads);
 	if (err) {
 		fprintf(stderr, "voxgate: engine pool: %s\n", strerror(err));
 		return err;

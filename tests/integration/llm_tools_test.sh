@@ -167,7 +167,7 @@ case_tools_bad_call() {
 	}
 	req=$(chats | sed -n 4p)
 	jq -e '[.messages[] | select(.role == "tool") | .content] | .[-2:] as $r
-		| ($r[0] | test("no tool named")) and ($r[1] | test("not a JSON object"))' <<<"$req" >/dev/null || {
+		| ($r[0] | test("no tool of that name")) and ($r[1] | test("not a JSON object"))' <<<"$req" >/dev/null || {
 		vg_reason "the errors did not go back to the model: $(cut -c 1-600 <<<"$req")"
 		return 1
 	}

@@ -1,4 +1,5 @@
-/* The monotonic clock: never backwards, the two units agree. */
+/* The monotonic clock: never backwards, the two units agree; the wall
+ * clock is the system's time. */
 #include <time.h>
 #include "core/clock.h"
 #include "test.h"
@@ -19,8 +20,20 @@ TEST(monotonic_and_units_agree)
 	return 0;
 }
 
+TEST(wall_is_the_time)
+{
+	int64_t ns = clock_wall_ns(), ms = clock_wall_ms();
+	int64_t t = (int64_t)time(NULL);
+
+	CHECK(ms >= ns / 1000000);
+	CHECK(ms - ns / 1000000 < 1000);
+	CHECK(ms / 1000 >= t - 1 && ms / 1000 <= t + 1);
+	return 0;
+}
+
 int main(void)
 {
 	RUN(monotonic_and_units_agree);
+	RUN(wall_is_the_time);
 	TEST_EXIT();
 }

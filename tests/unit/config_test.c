@@ -1237,6 +1237,12 @@ TEST(carrier_keys)
 	     "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHUQ=="},
 	    {"telnyx_public_key",
 	     "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURoA"},
+	    /* 32 bytes, but not strict base64: padding left out, the URL
+	     * alphabet */
+	    {"telnyx_public_key",
+	     "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+	    {"telnyx_public_key",
+	     "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo="},
 	    {"telnyx_api_url", "api.telnyx.com"},
 	};
 	char flag[128];

@@ -154,7 +154,7 @@ TEST(order_per_queue)
 
 	memset(lanes, 0, sizeof(lanes));
 	atomic_store(&busy_most, 0);
-	CHECK_EQ(engine_pool_alloc(&p, 2), 0);
+	CHECK_EQ(engine_pool_open(&p, 2), 0);
 	CHECK_EQ(engine_pool_threads(p), 2);
 	for (int i = 0; i < Q; i++) {
 		CHECK_EQ(engine_queue_alloc(&q[i], p), 0);
@@ -194,7 +194,7 @@ TEST(order_per_queue)
 	CHECK_EQ(atomic_load(&released) - before, Q * N);
 	for (int i = 0; i < Q; i++)
 		mem_deref(q[i]);
-	mem_deref(p);
+	engine_pool_close(p);
 	return 0;
 }
 
@@ -210,7 +210,7 @@ TEST(flush_cancels)
 	uint64_t t0;
 
 	memset(&l, 0, sizeof(l));
-	CHECK_EQ(engine_pool_alloc(&p, 1), 0);
+	CHECK_EQ(engine_pool_open(&p, 1), 0);
 	CHECK_EQ(engine_queue_alloc(&q, p), 0);
 	first = arg_new(&l, 0);
 	CHECK(first != NULL);
@@ -245,7 +245,7 @@ TEST(flush_cancels)
 	mem_deref(first);
 	CHECK_EQ(atomic_load(&released) - before, 6);
 	mem_deref(q);
-	mem_deref(p);
+	engine_pool_close(p);
 	return 0;
 }
 
@@ -261,7 +261,7 @@ TEST(flush_while_waiting_its_turn)
 
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
-	CHECK_EQ(engine_pool_alloc(&p, 1), 0);
+	CHECK_EQ(engine_pool_open(&p, 1), 0);
 	CHECK_EQ(engine_queue_alloc(&qa, p), 0);
 	CHECK_EQ(engine_queue_alloc(&qb, p), 0);
 	first = arg_new(&a, 0);
@@ -292,7 +292,7 @@ TEST(flush_while_waiting_its_turn)
 	mem_deref(first);
 	mem_deref(qa);
 	mem_deref(qb);
-	mem_deref(p);
+	engine_pool_close(p);
 	CHECK_EQ(atomic_load(&released) - before, 5);
 	return 0;
 }
@@ -310,7 +310,7 @@ TEST(release_while_waiting_its_turn)
 
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
-	CHECK_EQ(engine_pool_alloc(&p, 1), 0);
+	CHECK_EQ(engine_pool_open(&p, 1), 0);
 	CHECK_EQ(engine_queue_alloc(&qa, p), 0);
 	CHECK_EQ(engine_queue_alloc(&qb, p), 0);
 	first = arg_new(&a, 0);
@@ -333,7 +333,7 @@ TEST(release_while_waiting_its_turn)
 	CHECK_EQ(atomic_load(&b.nran), 0);
 	mem_deref(first);
 	mem_deref(qa);
-	mem_deref(p);
+	engine_pool_close(p);
 	CHECK_EQ(atomic_load(&released) - before, 3);
 	return 0;
 }
@@ -349,7 +349,7 @@ TEST(queue_released_while_running)
 	int before = atomic_load(&released);
 
 	memset(&l, 0, sizeof(l));
-	CHECK_EQ(engine_pool_alloc(&p, 1), 0);
+	CHECK_EQ(engine_pool_open(&p, 1), 0);
 	CHECK_EQ(engine_queue_alloc(&q, p), 0);
 	a = arg_new(&l, 0);
 	a->long_run = true;
@@ -369,7 +369,7 @@ TEST(queue_released_while_running)
 	CHECK_EQ(l.nran, 1);
 	CHECK_EQ(l.nended, 0);
 	CHECK_EQ(l.outs, 0);
-	mem_deref(p);
+	engine_pool_close(p);
 	return 0;
 }
 
@@ -384,7 +384,7 @@ TEST(shutdown_with_jobs_queued)
 	int before = atomic_load(&released);
 
 	memset(l, 0, sizeof(l));
-	CHECK_EQ(engine_pool_alloc(&p, 2), 0);
+	CHECK_EQ(engine_pool_open(&p, 2), 0);
 	for (int i = 0; i < 3; i++) {
 		CHECK_EQ(engine_queue_alloc(&q[i], p), 0);
 		l[i].sleep_ms = 20;
@@ -397,7 +397,7 @@ TEST(shutdown_with_jobs_queued)
 		}
 	}
 	run_loop(30);
-	mem_deref(p); /* the queues still hold it */
+	engine_pool_close(p); /* the queues still hold it */
 	for (int i = 0; i < 3; i++)
 		mem_deref(q[i]);
 	CHECK_EQ(atomic_load(&released) - before, 60);
@@ -412,16 +412,16 @@ TEST(threads_and_bad_arguments)
 	struct engine_queue *q;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
-	CHECK_EQ(engine_pool_alloc(&p, 0), 0);
+	CHECK_EQ(engine_pool_open(&p, 0), 0);
 	CHECK_EQ(engine_pool_threads(p), cpus > 64 ? 64 : cpus);
 	CHECK_EQ(engine_queue_alloc(&q, p), 0);
 	CHECK_EQ(engine_submit(q, NULL, NULL, NULL, NULL), EINVAL);
 	CHECK_EQ(engine_submit(NULL, work, NULL, NULL, NULL), EINVAL);
 	CHECK_EQ(engine_queue_alloc(&q, NULL), EINVAL);
-	CHECK_EQ(engine_pool_alloc(&p, 65), EINVAL);
-	CHECK_EQ(engine_pool_alloc(NULL, 1), EINVAL);
+	CHECK_EQ(engine_pool_open(&p, 65), EINVAL);
+	CHECK_EQ(engine_pool_open(NULL, 1), EINVAL);
 	mem_deref(q);
-	mem_deref(p);
+	engine_pool_close(p);
 	return 0;
 }
 

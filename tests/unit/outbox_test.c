@@ -281,11 +281,11 @@ static int post(struct outbox *ob, size_t dest, struct sv *sv, const char *path,
 	int err;
 
 	sv_url(sv, path, url, sizeof(url));
-	err = outbox_payload_new(&p, hdrs, 2, path, strlen(path));
+	err = outbox_payload_alloc(&p, hdrs, 2, path, strlen(path));
 	if (err)
 		return err;
 	err = outbox_post(ob, dest, url, key, p, oc_done, l);
-	outbox_payload_unref(p);
+	outbox_payload_deref(p);
 	return err;
 }
 
@@ -407,9 +407,9 @@ TEST(not_delivered)
 	CHECK(post(ob, 0, &sv, "/bad", "k", &l) == 0);
 	CHECK(post(ob, 0, &sv, "/ni", "k", &l) == 0);
 	CHECK(post(ob, 0, &sv, "/after", "k", &l) == 0);
-	CHECK(outbox_payload_new(&p, NULL, 0, "x", 1) == 0);
+	CHECK(outbox_payload_alloc(&p, NULL, 0, "x", 1) == 0);
 	CHECK(outbox_post(ob, 1, dead, NULL, p, oc_done, &l) == 0);
-	outbox_payload_unref(p);
+	outbox_payload_deref(p);
 	CHECK(oc_wait(&l, 4, 3000));
 
 	o = oc_find(&l, "/bad");
@@ -463,7 +463,7 @@ TEST(stall_and_close)
 	CHECK(sv_start(&sv) == 0);
 	CHECK(outbox_open(&ob, &prm) == 0);
 	l.ob = ob;
-	CHECK(outbox_payload_new(&l.p, hdrs, 1, "again", 5) == 0);
+	CHECK(outbox_payload_alloc(&l.p, hdrs, 1, "again", 5) == 0);
 	t0 = now_ms();
 	CHECK(post(ob, 0, &sv, "/stall", "k1", &l) == 0);
 	CHECK(post(ob, 0, &sv, "/next", "k1", &l) == 0);
@@ -494,7 +494,7 @@ TEST(stall_and_close)
 	CHECK(o && o->result == OUTBOX_DROPPED);
 	CHECK_EQ(o->attempts, 0);
 	CHECK(o == &l.oc[2]); /* in order */
-	outbox_payload_unref(l.p);
+	outbox_payload_deref(l.p);
 	sv_stop(&sv);
 	return 0;
 }
@@ -589,10 +589,10 @@ TEST(shared_payload)
 	CHECK(outbox_open(&ob, &prm) == 0);
 	sv_url(&sv, "/one", u1, sizeof(u1));
 	sv_url(&sv, "/two", u2, sizeof(u2));
-	CHECK(outbox_payload_new(&p, hdrs, 1, "{\"n\":1}", 7) == 0);
+	CHECK(outbox_payload_alloc(&p, hdrs, 1, "{\"n\":1}", 7) == 0);
 	CHECK(outbox_post(ob, 0, u1, "k", p, oc_done, &l) == 0);
 	CHECK(outbox_post(ob, 1, u2, "k", p, oc_done, &l) == 0);
-	outbox_payload_unref(p); /* the posts hold their own */
+	outbox_payload_deref(p); /* the posts hold their own */
 	CHECK(oc_wait(&l, 2, 2000));
 	CHECK_EQ(sv_count(&sv), 2);
 	for (int i = 0; i < 2; i++) {
@@ -619,10 +619,10 @@ TEST(errors)
 	struct outbox *ob = NULL;
 	struct outbox_stats st;
 
-	CHECK_EQ(outbox_payload_new(&p, bad, 1, "x", 1), EINVAL);
-	CHECK_EQ(outbox_payload_new(&p, NULL, 1, "x", 1), EINVAL);
-	CHECK_EQ(outbox_payload_new(&p, NULL, 0, NULL, 1), EINVAL);
-	CHECK_EQ(outbox_payload_new(&p, NULL, 0, NULL, 0), 0);
+	CHECK_EQ(outbox_payload_alloc(&p, bad, 1, "x", 1), EINVAL);
+	CHECK_EQ(outbox_payload_alloc(&p, NULL, 1, "x", 1), EINVAL);
+	CHECK_EQ(outbox_payload_alloc(&p, NULL, 0, NULL, 1), EINVAL);
+	CHECK_EQ(outbox_payload_alloc(&p, NULL, 0, NULL, 0), 0);
 	prm.ndests = 1;
 	prm.dests = NULL;
 	CHECK_EQ(outbox_open(&ob, &prm), EINVAL);
@@ -636,7 +636,7 @@ TEST(errors)
 	    EINVAL);
 	outbox_get_stats(ob, &st);
 	CHECK_EQ(st.queued + st.dropped, 0);
-	outbox_payload_unref(p);
+	outbox_payload_deref(p);
 	outbox_close(ob, 0);
 	outbox_close(NULL, 0);
 	outbox_get_stats(NULL, &st);

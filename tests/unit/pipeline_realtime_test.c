@@ -637,7 +637,7 @@ TEST(call)
 	tts_params_default(&tp);
 	tp.out_rate = 8000;
 	CHECK_EQ(tts_alloc(&tts, &tp, NULL), 0);
-	CHECK_EQ(engine_pool_alloc(&pool, 1), 0);
+	CHECK_EQ(engine_pool_open(&pool, 1), 0);
 	sv.lfd = standin_listen(&sv.port);
 	CHECK(sv.lfd >= 0);
 	CHECK_EQ(pthread_create(&sv.th, NULL, serve, &sv), 0);
@@ -653,7 +653,7 @@ TEST(call)
 	memset(&T, 0, sizeof(T));
 	T.sv = &sv;
 	/* no decoder, no recogniser: the model hears the caller */
-	err = pipeline_open(&T.p, &cfg, &ops, NULL);
+	err = pipeline_alloc(&T.p, &cfg, &ops, NULL);
 	CHECK_EQ(err, 0);
 	tmr_init(&T.poll);
 	tmr_init(&T.guard);
@@ -662,11 +662,11 @@ TEST(call)
 	re_main(NULL);
 	tmr_cancel(&T.poll);
 	tmr_cancel(&T.guard);
-	pipeline_close(T.p);
+	mem_deref(T.p);
 	atomic_store(&sv.stop, true);
 	pthread_join(sv.th, NULL);
 	close(sv.lfd);
-	mem_deref(pool);
+	engine_pool_close(pool);
 	mem_deref(tts);
 
 	CHECK(!T.timed_out);
@@ -752,7 +752,7 @@ TEST(tools)
 	tts_params_default(&tp);
 	tp.out_rate = 8000;
 	CHECK_EQ(tts_alloc(&tts, &tp, NULL), 0);
-	CHECK_EQ(engine_pool_alloc(&pool, 1), 0);
+	CHECK_EQ(engine_pool_open(&pool, 1), 0);
 	sv.lfd = standin_listen(&sv.port);
 	CHECK(sv.lfd >= 0);
 	CHECK_EQ(pthread_create(&sv.th, NULL, serve_tools, &sv), 0);
@@ -768,7 +768,7 @@ TEST(tools)
 	memset(&T, 0, sizeof(T));
 	T.tv = &sv;
 	T.step = 1;
-	err = pipeline_open(&T.p, &cfg, &ops_xfer, NULL);
+	err = pipeline_alloc(&T.p, &cfg, &ops_xfer, NULL);
 	CHECK_EQ(err, 0);
 	tmr_init(&T.poll);
 	tmr_init(&T.guard);
@@ -780,11 +780,11 @@ TEST(tools)
 	tmr_cancel(&T.poll);
 	tmr_cancel(&T.guard);
 	tmr_cancel(&T.xfer);
-	pipeline_close(T.p);
+	mem_deref(T.p);
 	atomic_store(&sv.stop, true);
 	pthread_join(sv.th, NULL);
 	close(sv.lfd);
-	mem_deref(pool);
+	engine_pool_close(pool);
 	mem_deref(tts);
 
 	CHECK_STR(sv.bad, "");
@@ -833,8 +833,10 @@ TEST(tools)
 	CHECK(T.utt[2].n > 0 && !T.utt[2].all_code);
 	/* 3: no such tool, told each time; the last response for words
 	 * only, a call in it refused and the reply ended with the apology */
-	CHECK(has(sv.out[2], "call_3") && has(sv.out[2], "no tool named"));
-	CHECK(has(sv.out[3], "call_4") && has(sv.out[3], "no tool named"));
+	CHECK(has(sv.out[2], "call_3") &&
+	      has(sv.out[2], "no tool of that name"));
+	CHECK(has(sv.out[3], "call_4") &&
+	      has(sv.out[3], "no tool of that name"));
 	CHECK_EQ(sv.ncreate, 9);
 	CHECK(!has(sv.create[3], "tool_choice") &&
 	      !has(sv.create[4], "tool_choice"));

@@ -77,6 +77,7 @@ struct turn_rec {
 	uint32_t utt;
 	char transcript[256], reply[512], error[256];
 	int32_t stt_ms, llm_ms, tts_ms, v2v_ms;
+	uint32_t dtmf_keys;
 	bool interrupted, resumed, redecoded;
 };
 
@@ -198,6 +199,7 @@ static void op_turn(void *arg, const struct pipeline_turn *t)
 	r->tts_ms = t->tts_ms;
 	r->v2v_ms = t->v2v_ms;
 	r->interrupted = t->interrupted;
+	r->dtmf_keys = t->dtmf_keys;
 	r->resumed = t->resumed;
 	r->redecoded = t->redecoded;
 	pthread_mutex_unlock(&c->m);
@@ -301,10 +303,10 @@ static void on_msg(int id, void *data, void *arg)
 	(void)arg;
 	switch (m->kind) {
 	case MSG_OPEN:
-		*m->ret = pipeline_open(m->pp, m->cfg, &ops, m->arg);
+		*m->ret = pipeline_alloc(m->pp, m->cfg, &ops, m->arg);
 		break;
 	case MSG_CLOSE:
-		pipeline_close(m->p);
+		mem_deref(m->p);
 		break;
 	case MSG_AUDIO:
 		pipeline_audio(m->p, m->a, m->pcm);
@@ -340,14 +342,14 @@ static void *loop_main(void *arg)
 {
 	(void)arg;
 	if (re_thread_init() || mqueue_alloc(&loop_mq, on_msg, NULL) ||
-	    engine_pool_alloc(&pool, 2) || httpc_alloc(&http)) {
+	    engine_pool_open(&pool, 2) || httpc_alloc(&http)) {
 		sem_post(&loop_ready);
 		return NULL;
 	}
 	sem_post(&loop_ready);
 	re_main(NULL);
 	mem_deref(http);
-	mem_deref(pool);
+	engine_pool_close(pool);
 	mem_deref(loop_mq);
 	re_thread_close();
 	return NULL;
@@ -959,7 +961,10 @@ TEST(calls_side_by_side)
 	CHECK(play_all(&b, 2, -1));
 	WAIT_FOR(ok, &b, b.nt == 2, 5000);
 	CHECK(ok);
-	CHECK_STR(b.t[1].reply, "You said: DTMF: 1234567890.");
+	/* The keys are counted, never told: the reply reads them back. */
+	CHECK_STR(b.t[1].transcript, "");
+	CHECK_STR(b.t[1].reply, "");
+	CHECK_EQ(b.t[1].dtmf_keys, 10);
 	CHECK_EQ(b.bad, 0);
 	call_end(&b);
 	return 0;
@@ -1251,9 +1256,10 @@ TEST(dtmf_and_script_hangup)
 	WAIT_FOR(ok, &c, c.nt == 2 && c.hangup[0], 5000);
 	CHECK(ok);
 	pthread_mutex_lock(&c.m);
-	CHECK_STR(c.t[0].transcript, "DTMF: 1");
-	CHECK_STR(c.t[0].reply, "One.");
-	CHECK_STR(c.t[1].reply, "Goodbye.");
+	/* The script heard the keys (9 ends it); the turns tell how many. */
+	CHECK_STR(c.t[0].transcript, "");
+	CHECK_EQ(c.t[0].dtmf_keys, 1);
+	CHECK_EQ(c.t[1].dtmf_keys, 1);
 	CHECK_STR(c.hangup, "dialog ended");
 	/* The hangup follows the reply's last audio. */
 	CHECK_EQ(c.ev[c.nev - 1].kind, 'h');
@@ -1595,6 +1601,42 @@ TEST(llm_tools_transfer_and_end_call)
 	return 0;
 }
 
+/* Keys reach the model as the caller's words; the turn's report has
+ * only their count, not them nor the reply that may read them back. */
+TEST(llm_hears_keys_the_turn_counts_them)
+{
+	static const struct standin_step thanks[] = {
+	    {0, TEXT("Thank you, 4111.") DONE}};
+	const struct answer answers[] = {{SSE_HEAD, thanks, 1}};
+	struct brain_config b;
+	struct pipeline_config cfg = {.tts = tts, .brain = &b};
+	struct srv sv;
+	static struct call c;
+	char msgs[1024];
+	bool ok;
+
+	CHECK_EQ(srv_start(&sv, answers, 1), 0);
+	llm_brain(&b, &sv);
+	CHECK_EQ(call_start(&c, &cfg), 0);
+	pipeline_dtmf(c.p, "4111");
+	CHECK(play_all(&c, 1, -1));
+	WAIT_FOR(ok, &c, c.nt == 1, 5000);
+	CHECK(ok);
+	srv_stop(&sv);
+	pthread_mutex_lock(&c.m);
+	CHECK_STR(c.t[0].transcript, "");
+	CHECK_STR(c.t[0].reply, "");
+	CHECK_EQ(c.t[0].dtmf_keys, 4);
+	CHECK(c.u[1].n > 4000);
+	pthread_mutex_unlock(&c.m);
+	CHECK_EQ(sv.nreq, 1);
+	CHECK_EQ(request_messages(&sv, 0, msgs, sizeof(msgs)), 0);
+	CHECK(strstr(msgs, "user: DTMF: 4111\n") != NULL);
+	srv_free(&sv);
+	call_end(&c);
+	return 0;
+}
+
 TEST(llm_faults_apologise)
 {
 	static const struct standin_step err500[] = {
@@ -1653,26 +1695,25 @@ TEST(bad_arguments)
 
 	/* Each refused before the pipeline touches the loop. */
 	cfg_fill(&cfg);
-	CHECK_EQ(pipeline_open(NULL, &cfg, &ops, NULL), EINVAL);
-	CHECK_EQ(pipeline_open(&p, NULL, &ops, NULL), EINVAL);
-	CHECK_EQ(pipeline_open(&p, &cfg, NULL, NULL), EINVAL);
+	CHECK_EQ(pipeline_alloc(NULL, &cfg, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_alloc(&p, NULL, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_alloc(&p, &cfg, NULL, NULL), EINVAL);
 	cfg.stop_secs = -1;
-	CHECK_EQ(pipeline_open(&p, &cfg, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_alloc(&p, &cfg, &ops, NULL), EINVAL);
 	cfg.stop_secs = 0;
 	cfg.brain = &script_without;
-	CHECK_EQ(pipeline_open(&p, &cfg, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_alloc(&p, &cfg, &ops, NULL), EINVAL);
 	cfg.brain = NULL;
-	CHECK_EQ(pipeline_open(&p, &cfg, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_alloc(&p, &cfg, &ops, NULL), EINVAL);
 	cfg.brain = &echo;
 	cfg.decoder = NULL;
-	CHECK_EQ(pipeline_open(&p, &cfg, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_alloc(&p, &cfg, &ops, NULL), EINVAL);
 	cfg_fill(&cfg);
 	cfg.pool = NULL;
-	CHECK_EQ(pipeline_open(&p, &cfg, &ops, NULL), EINVAL);
+	CHECK_EQ(pipeline_alloc(&p, &cfg, &ops, NULL), EINVAL);
 	CHECK(p == NULL);
-	/* Inputs to no pipeline are ignored; stopping none is a no-op. */
+	/* Inputs to no pipeline are ignored. */
 	pipeline_dtmf(NULL, "1");
-	pipeline_close(NULL);
 	return 0;
 }
 
@@ -1734,6 +1775,7 @@ int main(void)
 	RUN(llm_cut_while_thinking);
 	RUN(llm_barge_in_drops_request);
 	RUN(llm_faults_apologise);
+	RUN(llm_hears_keys_the_turn_counts_them);
 	RUN(llm_tools_transfer_and_end_call);
 	RUN(echo_latency);
 	{

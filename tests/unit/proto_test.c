@@ -117,6 +117,13 @@ TEST(events_and_turns)
 	CHECK_EQ(got.llm_ms, -1);
 	CHECK_EQ(got.tts_ms, 45);
 	CHECK(got.interrupted);
+	CHECK_EQ(got.dtmf_keys, 0);
+	/* A DTMF turn: the count of keys, no transcript. */
+	m.transcript[0] = '\0';
+	m.dtmf_keys = 4;
+	CHECK_EQ(roundtrip(&m, false, &got), 0);
+	CHECK_STR(got.transcript, "");
+	CHECK_EQ(got.dtmf_keys, 4);
 	/* A name longer than its field is cut, as every string is. */
 	{
 		static const char long_name[] =

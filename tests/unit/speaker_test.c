@@ -282,7 +282,7 @@ int main(void)
 	tts_params_default(&tp);
 	tp.out_rate = 8000;
 	if (tts_alloc(&tts, &tp, &why) || httpc_alloc(&http) ||
-	    engine_pool_alloc(&pool, 1)) {
+	    engine_pool_open(&pool, 1)) {
 		printf("FAIL setup: %s\n", why ? why : "http or pool");
 		return 1;
 	}
@@ -293,7 +293,7 @@ int main(void)
 	RUN(stall_times_out);
 	RUN(cancel_drops_the_request);
 	standin_srv_stop(&srv);
-	mem_deref(pool);
+	engine_pool_close(pool);
 	mem_deref(http);
 	mem_deref(tts);
 	libre_close();

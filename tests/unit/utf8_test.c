@@ -82,10 +82,38 @@ TEST(valid_takes_well_formed_text_only)
 	return 0;
 }
 
+TEST(next_reads_one_character)
+{
+	/* "aé€𝄞": 1, 2, 3 and 4 bytes */
+	static const char s[] = "a\xc3\xa9\xe2\x82\xac\xf0\x9d\x84\x9e";
+	static const struct {
+		size_t at, len;
+		uint32_t cp;
+	} want[] = {{0, 1, 'a'}, {1, 2, 0xe9}, {3, 3, 0x20ac}, {6, 4, 0x1d11e}};
+	uint32_t cp = 0;
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		CHECK_EQ(
+		    utf8_next(s + want[i].at, sizeof(s) - 1 - want[i].at, &cp),
+		    want[i].len);
+		CHECK_EQ(cp, want[i].cp);
+		/* one byte short of the character */
+		if (want[i].len > 1)
+			CHECK_EQ(
+			    utf8_next(s + want[i].at, want[i].len - 1, &cp), 0);
+	}
+	CHECK_EQ(utf8_next(s, 0, &cp), 0);
+	CHECK_EQ(utf8_next("\xed\xa0\x80", 3, &cp), 0); /* a surrogate */
+	CHECK_EQ(utf8_next("\xc0\xaf", 2, &cp), 0);     /* overlong */
+	CHECK_EQ(utf8_next("\x80", 1, &cp), 0);
+	return 0;
+}
+
 int main(void)
 {
 	RUN(copy_cuts_before_a_character);
 	RUN(trim_drops_an_incomplete_tail);
 	RUN(valid_takes_well_formed_text_only);
+	RUN(next_reads_one_character);
 	TEST_EXIT();
 }

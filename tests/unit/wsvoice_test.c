@@ -960,7 +960,7 @@ int main(void)
 	tts_params_default(&tp);
 	tp.out_rate = 8000;
 	if (tts_alloc(&tts, &tp, &why) || httpc_alloc(&http) ||
-	    engine_pool_alloc(&pool, 1)) {
+	    engine_pool_open(&pool, 1)) {
 		printf("FAIL setup: %s\n", why ? why : "http or pool");
 		return 1;
 	}
@@ -980,7 +980,7 @@ int main(void)
 	RUN(backoff);
 	RUN(speaker_stream_order);
 	srv_stop();
-	mem_deref(pool);
+	engine_pool_close(pool);
 	mem_deref(http);
 	mem_deref(tts);
 	libre_close();
