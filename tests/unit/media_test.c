@@ -11,7 +11,9 @@
  * re-INVITE to a new address, port range exhaustion and RTCP reports;
  * SRTP calls (the caller's socket protects and unprotects with srtpx):
  * the echo, damaged, replayed and plain packets dropped and counted, a
- * re-key, and no allocation on the packet path.
+ * re-key, and no allocation on the packet path; a room's WebRTC media
+ * (a publisher's Opus forwarded to a subscriber, decoded for the calls),
+ * with no allocation per packet either.
  *
  * The RTCP interval is 5 s: the RTCP sessions start first and are checked
  * last, so that wait overlaps the other cases.
@@ -30,11 +32,16 @@
 
 #include <re.h>
 
+#include <opus/opus.h>
+
 #include "agent/echo.h"
 #include "core/g711.h"
 #include "media/media.h"
 #include "media/rtp.h"
+#include "media/webrtc.h"
 
+#include "webrtc/dtls.h"
+#include "webrtc/ice.h"
 #include "webrtc/srtpx.h"
 
 #include "allocs.h"
@@ -3314,6 +3321,317 @@ TEST(srtp_no_allocations)
 	return 0;
 }
 
+/* ---- WebRTC: a room's media and its peer connections ------------------ */
+
+/* A media_pc's events, on this thread. */
+struct wpc {
+	struct media_pc *pc;
+	bool connected, failed;
+	char why[96];
+};
+
+static void wpc_event(enum media_pc_event ev, const char *w, void *arg)
+{
+	struct wpc *c = arg;
+
+	if (ev == MEDIA_PC_CONNECTED)
+		c->connected = true;
+	if (ev == MEDIA_PC_FAILED) {
+		c->failed = true;
+		snprintf(c->why, sizeof(c->why), "%s", w ? w : "");
+	}
+}
+
+/* The client's end of a peer connection, as libwebrtc plays it against an
+ * ICE-lite server: checks with USE-CANDIDATE until one is answered, then
+ * DTLS, then SRTP; a plain socket, read in place (no allocation). */
+struct wpeer {
+	int fd;
+	struct sa dst;
+	struct ice_lite ice; /* ours, and the connection's credentials */
+	uint8_t tid[ICE_TID_LEN];
+	bool ice_up;
+	uint64_t next_check_us;
+	struct dtls_conn *dtls;
+	struct srtpx srtp;
+	bool srtp_up;
+	uint64_t rtp_in, rtp_bad;
+	uint32_t last_ssrc;
+	uint16_t seq;
+	uint32_t ts;
+};
+
+static void wpeer_send(const uint8_t *p, size_t len, void *arg)
+{
+	struct wpeer *w = arg;
+
+	(void)sendto(w->fd, p, len, MSG_DONTWAIT, &w->dst.u.sa, w->dst.len);
+}
+
+static void wpeer_estab(const struct dtls_srtp_keys *k, void *arg)
+{
+	struct wpeer *w = arg;
+	struct srtpx_prm prm = {
+	    .profile = k->profile == DTLS_SRTP_AEAD_AES_128_GCM
+	                   ? SRTPX_AEAD_AES_128_GCM
+	                   : SRTPX_AES_CM_128_HMAC_SHA1_80,
+	};
+
+	prm.local = (struct srtpx_keys){k->local, k->key_len,
+	                                k->local + k->key_len, k->salt_len};
+	prm.remote = (struct srtpx_keys){k->remote, k->key_len,
+	                                 k->remote + k->key_len, k->salt_len};
+	w->srtp_up = !srtpx_init(&w->srtp, &prm, NULL);
+}
+
+/*
+ * Opens the client's end of pc, whose certificate has fingerprint pc_fp,
+ * and gives pc the client's description: the subscriber connection is
+ * offered by voxgate and answered active (the client is the DTLS client),
+ * the publisher's is offered by the client and answered active by
+ * voxgate.
+ */
+static int wpeer_open(struct wpeer *w, struct media_pc *pc,
+                      struct dtls_cert *cert, const char *pc_fp,
+                      bool subscriber)
+{
+	struct dtls_conn_prm dp = {
+	    .role = subscriber ? DTLS_ROLE_CLIENT : DTLS_ROLE_SERVER,
+	    .remote_fp = pc_fp,
+	    .label = subscriber ? "client-sub" : "client-pub",
+	    .sendh = wpeer_send,
+	    .estabh = wpeer_estab,
+	    .arg = w,
+	};
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int err;
+
+	memset(w, 0, sizeof(*w));
+	w->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	if (w->fd < 0 || bind(w->fd, (struct sockaddr *)&a, sizeof(a)))
+		return errno;
+	sa_set_in(&w->dst, INADDR_LOOPBACK, media_pc_port(pc));
+	ice_init(&w->ice, now_us() / 1000);
+	err =
+	    ice_set_remote(&w->ice, media_pc_ufrag(pc), media_pc_pwd(pc), NULL);
+	if (!err)
+		err = dtls_conn_alloc(&w->dtls, cert, &dp, NULL);
+	if (!err)
+		err = media_pc_remote(pc, ice_local_ufrag(&w->ice),
+		                      ice_local_pwd(&w->ice),
+		                      dtls_cert_fingerprint(cert), subscriber);
+	return err;
+}
+
+static void wpeer_close(struct wpeer *w)
+{
+	w->dtls = mem_deref(w->dtls);
+	if (w->srtp_up)
+		srtpx_reset(&w->srtp);
+	w->srtp_up = false;
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+}
+
+static void wpeer_pump(struct wpeer *w)
+{
+	/* srtpx reads the headers as 32-bit words */
+	uint32_t buf[1500 / 4];
+	uint8_t *b = (uint8_t *)buf;
+	uint64_t t = now_us();
+	unsigned code;
+	ssize_t n;
+
+	if (!w->ice_up && t >= w->next_check_us) {
+		const struct ice_request_prm prm = {
+		    .priority = 0x7effffff,
+		    .tiebreaker = 42,
+		    .use_candidate = true,
+		};
+		size_t len;
+
+		if (!ice_request_write(&w->ice, &prm, w->tid, b, sizeof(buf),
+		                       &len))
+			wpeer_send(b, len, w);
+		w->next_check_us = t + 50000;
+	}
+	if (w->dtls && dtls_conn_state(w->dtls) == DTLS_STATE_HANDSHAKE &&
+	    dtls_conn_timeout_ms(w->dtls) == 0)
+		(void)dtls_conn_on_timeout(w->dtls, NULL);
+	while ((n = recv(w->fd, b, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		size_t len = (size_t)n;
+		struct rtp_packet h;
+
+		switch (ice_demux(b, len)) {
+		case ICE_PKT_STUN:
+			if (ice_response_read(&w->ice, b, len, w->tid, &code) ==
+			        ICE_RESP_SUCCESS &&
+			    !w->ice_up) {
+				w->ice_up = true;
+				(void)dtls_conn_start(w->dtls, NULL);
+			}
+			break;
+		case ICE_PKT_DTLS:
+			(void)dtls_conn_recv(w->dtls, b, len, NULL);
+			break;
+		case ICE_PKT_RTP:
+			if (w->srtp_up &&
+			    !srtpx_unprotect_rtp(&w->srtp, b, &len) &&
+			    !rtp_parse(b, len, &h) && h.pt == MEDIA_PT_OPUS) {
+				w->rtp_in++;
+				w->last_ssrc = h.ssrc;
+			} else {
+				w->rtp_bad++;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Sends one Opus frame as SRTP on the publisher connection. */
+static void wpeer_send_opus(struct wpeer *w, const uint8_t *opus, size_t len)
+{
+	uint32_t buf[(12 + 400 + SRTPX_MAX_TRAILER) / 4];
+	uint8_t *b = (uint8_t *)buf;
+	size_t n = 12 + len;
+
+	rtp_header(b, w->seq == 0, MEDIA_PT_OPUS, w->seq, w->ts, 0x0b05e11e);
+	memcpy(b + 12, opus, len);
+	w->seq++;
+	w->ts += 960;
+	if (!srtpx_protect_rtp(&w->srtp, b, &n, sizeof(buf)))
+		wpeer_send(b, n, w);
+}
+
+/* WAIT, pumping the clients' two sockets too. */
+#define WAIT2(cond, ms, a, b)                                                  \
+	do {                                                                   \
+		uint64_t end_ = now_us() + (uint64_t)(ms)*1000u;               \
+		while (!(cond) && now_us() < end_) {                           \
+			step();                                                \
+			wpeer_pump(a);                                         \
+			wpeer_pump(b);                                         \
+		}                                                              \
+	} while (0)
+
+/* A 20 ms Opus frame of a 440 Hz tone, n of them. */
+static int opus_frames(uint8_t frames[][400], size_t *lens, size_t n)
+{
+	OpusEncoder *enc;
+	opus_int16 pcm[960];
+	double phase = 0;
+	int err;
+
+	enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &err);
+	if (!enc)
+		return EINVAL;
+	for (size_t f = 0; f < n; f++) {
+		opus_int32 r;
+
+		for (size_t i = 0; i < 960; i++) {
+			pcm[i] = (opus_int16)(8000 * sin(phase));
+			phase += 2 * M_PI * 440 / 48000;
+		}
+		r = opus_encode(enc, pcm, 960, frames[f], 400);
+		if (r <= 0) {
+			opus_encoder_destroy(enc);
+			return EINVAL;
+		}
+		lens[f] = (size_t)r;
+	}
+	opus_encoder_destroy(enc);
+	return 0;
+}
+
+/* A publisher's Opus, thousands of packets in on one peer connection
+ * (SRTP unprotected, its track found), forwarded to a subscriber's (a
+ * header rewritten, SRTP protected, sent) and decoded on the ticks for
+ * the room's calls, without one allocation in any thread. */
+TEST(webrtc_opus_no_allocations)
+{
+	enum { N = 3000, FRAMES = 50 };
+	static uint8_t opus[FRAMES][400];
+	static size_t opus_len[FRAMES];
+	struct media_pc_prm pp = {.engine = engine};
+	struct dtls_cert *cert = NULL, *client_cert = NULL;
+	struct media_room *mr = NULL;
+	struct wpc pub = {0}, sub = {0};
+	struct wpeer cp = {.fd = -1}, cs = {.fd = -1};
+	uint32_t ssrc = 0;
+	unsigned long counted;
+	uint64_t got;
+
+	CHECK_EQ(opus_frames(opus, opus_len, FRAMES), 0);
+	CHECK_EQ(dtls_cert_alloc(&cert, NULL), 0);
+	CHECK_EQ(dtls_cert_alloc(&client_cert, NULL), 0);
+	CHECK_EQ(media_room_alloc(&mr, engine, NULL), 0);
+	pp.cert = cert;
+	pp.label = "pub";
+	CHECK_EQ(media_pc_alloc(&pub.pc, &pp, wpc_event, &pub), 0);
+	pp.subscriber = true;
+	pp.label = "sub";
+	CHECK_EQ(media_pc_alloc(&sub.pc, &pp, wpc_event, &sub), 0);
+	CHECK_EQ(media_pc_start(pub.pc, mr), 0);
+	CHECK_EQ(media_pc_start(sub.pc, mr), 0);
+	CHECK_EQ(media_room_add_opus(mr, pub.pc, "TR_pub", 0, &ssrc), 0);
+	CHECK_EQ(media_room_subscribe(mr, sub.pc, "TR_pub", true), 0);
+	CHECK_EQ(wpeer_open(&cp, pub.pc, client_cert,
+	                    dtls_cert_fingerprint(cert), false),
+	         0);
+	CHECK_EQ(wpeer_open(&cs, sub.pc, client_cert,
+	                    dtls_cert_fingerprint(cert), true),
+	         0);
+	WAIT2(pub.connected && sub.connected && cp.srtp_up && cs.srtp_up, 3000,
+	      &cp, &cs);
+	CHECK_OK(pub.failed ? pub.why : sub.failed ? sub.why : NULL);
+	CHECK(pub.connected && sub.connected && cp.srtp_up && cs.srtp_up);
+
+	/* The first packets set up what a track keeps (its source, the
+	 * shifts, the decoder's state). */
+	for (unsigned j = 0; j < 20; j++)
+		wpeer_send_opus(&cp, opus[j % FRAMES], opus_len[j % FRAMES]);
+	WAIT2(cs.rtp_in >= 20, 2000, &cp, &cs);
+	CHECK_EQ(cs.rtp_in, 20);
+	CHECK_EQ(cs.last_ssrc, ssrc);
+
+	got = cs.rtp_in;
+	CHECK(allocs_start());
+	for (unsigned j = 20; j < N;) {
+		for (unsigned k = 0; k < 10 && j < N; k++, j++)
+			wpeer_send_opus(&cp, opus[j % FRAMES],
+			                opus_len[j % FRAMES]);
+		step();
+		wpeer_pump(&cp);
+		wpeer_pump(&cs);
+	}
+	WAIT2(0, 100, &cp, &cs);
+	allocs_stop();
+	counted = allocations;
+	CHECK_EQ(counted, 0);
+	CHECK_EQ(cs.rtp_bad, 0);
+	CHECK(cs.rtp_in - got >= N - 20 - 50);
+
+	media_pc_stop(pub.pc);
+	media_pc_stop(sub.pc);
+	media_room_stop(mr);
+	WAIT(media_pc_stats(sub.pc)->rtp_out, 1000);
+	CHECK(media_pc_stats(pub.pc)->rtp_in >= N - 50);
+	CHECK_EQ(media_pc_stats(pub.pc)->unknown_ssrc, 0);
+	CHECK(media_pc_stats(sub.pc)->rtp_out >= N - 50);
+	mem_deref(pub.pc);
+	mem_deref(sub.pc);
+	mem_deref(mr);
+	wpeer_close(&cp);
+	wpeer_close(&cs);
+	mem_deref(cert);
+	mem_deref(client_cert);
+	return 0;
+}
+
 int main(void)
 {
 	struct media_engine_params ep = {.threads = 2,
@@ -3381,6 +3699,7 @@ int main(void)
 	RUN(srtp_echo);
 	RUN(srtp_rekey);
 	RUN(srtp_no_allocations);
+	RUN(webrtc_opus_no_allocations);
 
 	for (size_t i = 0; i < sizeof(sessions) / sizeof(sessions[0]); i++) {
 		if (!sess_release(sessions[i]))

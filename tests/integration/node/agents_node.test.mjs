@@ -1,10 +1,10 @@
 // The real @livekit/agents (Node) worker, unchanged (lkagent_app.mjs, the
 // smallest app its documentation shows), pointed at voxgate: it registers
 // on /agent, a phone call routed to its agent name becomes its job, the
-// job's process joins the room on /rtc as an AGENT participant, and the
-// caller hanging up terminates the job. The room's WebRTC media is not
-// there yet, so the job's peer connection never connects: nothing here
-// listens for audio.
+// job's process joins the room on /rtc as an AGENT participant, its
+// subscriber connection comes up (ctx.connect() returns), and the caller
+// hanging up terminates the job. The app only connects: an agent that
+// hears the caller and speaks is agent_session.test.mjs's.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -100,6 +100,16 @@ describe('@livekit/agents (Node) worker', { timeout: 120000 }, () => {
       assert.equal(joined.room, assigned.room);
       const pj = server.events('participant_joined').find((e) => e.identity === assigned.identity);
       assert.equal(pj.kind, 'AGENT');
+      // its peer connection comes up, and so the SDK's connect returns
+      await waitUntil(() => server.events('rtc_connected').some((e) => e.identity === assigned.identity && e.pc === 'subscriber'), {
+        what: 'the agent\'s subscriber connection up',
+        timeoutMs: 15000,
+      });
+      await waitUntil(() => new RegExp(`"room_connected"[^\n]*"job":"${assigned.job}"`).test(appLog()), {
+        what: `ctx.connect() returned (app output:\n${appLog().slice(-1500)})`,
+        timeoutMs: 15000,
+      });
+      assert.ok(!appLog().includes('room_connect_failed'), 'no failed connect');
 
       // the caller hangs up: the job is terminated and the SDK ends it
       const res = await call.done;

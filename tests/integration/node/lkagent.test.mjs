@@ -8,7 +8,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { SipClient, RoomServiceClient, TokenVerifier } from 'livekit-server-sdk';
+import { SipClient, RoomServiceClient, TokenVerifier, AgentDispatchClient } from 'livekit-server-sdk';
 import { RoomAgentDispatch, RoomConfiguration, JobType, WorkerStatus, ParticipantInfo_Kind, DisconnectReason } from '@livekit/protocol';
 import { startServer, sipp, waitUntil, sleep, API_KEY, API_SECRET, GUID12 } from './helpers.mjs';
 import { StubWorker, RtcAgent, workerToken } from './lkworker.mjs';
@@ -280,6 +280,49 @@ describe('LiveKit agent workers', { timeout: 180000 }, () => {
     } finally {
       call.kill();
       await w.close();
+    }
+  });
+
+  test('jobs go mostly to the less loaded worker of the name, and none to one that says it is full', async () => {
+    const light = await StubWorker.connect(server, { agentName: 'weighed' });
+    const heavy = await StubWorker.connect(server, { agentName: 'weighed' });
+    const dispatch = new AgentDispatchClient(server.url, API_KEY, API_SECRET);
+    // update_worker, then a ping: its pong says the update was read
+    const report = async (w, status, load) => {
+      w.status(status, load);
+      w.send('ping', { timestamp: 1n });
+      await w.next('pong');
+    };
+    const asked = () => [light.count('availability'), heavy.count('availability')];
+    const jobs = async (n) => {
+      const [l0, h0] = asked();
+      for (let i = 0; i < n; i++) await dispatch.createDispatch('weighed-room', 'weighed');
+      await waitUntil(() => light.count('availability') + heavy.count('availability') === l0 + h0 + n, { what: `${n} jobs offered` });
+      const [l1, h1] = asked();
+      return [l1 - l0, h1 - h0];
+    };
+    try {
+      light.acceptAll();
+      heavy.acceptAll();
+      await rooms.createRoom({ name: 'weighed-room', emptyTimeout: 300 });
+      // weights 0.9 and 0.1: the heavy one is asked 4 times in 40 on
+      // average, more than 12 about once in 10^4 runs (and, were the
+      // choice not weighted, 12 or fewer about once in 100)
+      await report(light, WorkerStatus.WS_AVAILABLE, 0.1);
+      await report(heavy, WorkerStatus.WS_AVAILABLE, 0.9);
+      const [l, h] = await jobs(40);
+      assert.ok(h <= 12 && l >= 28, `light ${l}, heavy ${h}`);
+
+      // full, whatever its load: never asked
+      await report(heavy, WorkerStatus.WS_FULL, 0);
+      await report(light, WorkerStatus.WS_AVAILABLE, 0.6);
+      const [l2, h2] = await jobs(10);
+      assert.equal(h2, 0, 'the full worker asked');
+      assert.equal(l2, 10);
+      assert.equal(heavy.count('availability'), h);
+    } finally {
+      await rooms.deleteRoom('weighed-room').catch(() => {});
+      await Promise.all([light.close(), heavy.close()]);
     }
   });
 

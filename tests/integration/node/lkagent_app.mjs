@@ -1,6 +1,6 @@
 // The smallest @livekit/agents (Node) app, as its documentation writes one:
 // defineAgent with an entry that connects to the job's room, run by
-// cli.runApp. Used unchanged by lkagents_node.test.mjs, which starts it as
+// cli.runApp. Used unchanged by agents_node.test.mjs, which starts it as
 // `node lkagent_app.mjs dev --url ws://... --api-key ... --api-secret ...`
 // with AGENT_NAME in its environment. It prints one JSON line per step on
 // stdout (job_entry, room_connected, room_connect_failed, job_shutdown) so

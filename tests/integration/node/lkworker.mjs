@@ -137,6 +137,21 @@ export class StubWorker {
     });
   }
 
+  // Accepts every job it is asked to take, from now on.
+  acceptAll() {
+    const answered = new Set();
+    const check = () => {
+      this.msgs.forEach((m, i) => {
+        if (m.case !== 'availability' || answered.has(i)) return;
+        answered.add(i);
+        this.accept(m.value.job);
+      });
+      return false;
+    };
+    this.waiters.add(check);
+    check();
+  }
+
   decline(job, { terminate = false } = {}) {
     this.send('availability', { jobId: job.id, available: false, terminate });
   }

@@ -1,10 +1,11 @@
 // A phone call and LiveKit's own Node SDK (@livekit/rtc-node, the Rust
 // engine LiveKit's agents run on) in one room, over WebRTC: the SDK hears
-// the caller's tone (PCMU forwarded as it came), and the caller hears the
-// tone the SDK publishes (its Opus, decoded and mixed into the call); a
-// second client hears that Opus as it was published. Between two clients:
-// data packets, byte streams and RPC. The phone is phone.mjs, whose RTP is
-// captured and measured here.
+// the caller's tone (PCMU forwarded as it came), stops receiving it when it
+// unsubscribes and hears it again when it subscribes again; the caller
+// hears the tone the SDK publishes (its Opus, decoded and mixed into the
+// call); a second client hears that Opus as it was published. Between two
+// clients: data packets, byte streams and RPC. The phone is phone.mjs,
+// whose RTP is captured and measured here.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -73,6 +74,57 @@ describe('WebRTC with rtc-node', { timeout: 90000 }, () => {
     assert.ok(share > 0.5, `440 Hz is ${(share * 100).toFixed(1)} % of what the SDK heard`);
     const connected = server.events('rtc_connected').filter((e) => e.identity === 'listener');
     assert.ok(connected.length >= 1, 'rtc_connected logged');
+  });
+
+  test('UpdateSubscription: unsubscribed, the caller is no longer sent; subscribed again, heard again', async () => {
+    const caller = [...room.remoteParticipants.values()].find((p) => p.identity.startsWith('sip_'));
+    const pub = [...caller.trackPublications.values()][0];
+    // Datagrams in on the subscriber connection, as libwebrtc counts them
+    // at its transport (the SDK drops a track's own stats as it
+    // unsubscribes): the caller's 50 a second, or a few of STUN and SCTP.
+    const received = async () => {
+      const t = (await room.getRtcStats()).subscriberStats.find((x) => x.stats.case === 'transport');
+      return Number(t.stats.value.transport.packetsReceived);
+    };
+    const rate = async (ms) => {
+      const n0 = await received();
+      await sleep(ms);
+      return ((await received()) - n0) / (ms / 1000);
+    };
+    const inCall = async (identity, event) =>
+      new Promise((resolve) => {
+        const h = (track, _pub, p) => {
+          if (p.identity !== identity) return;
+          room.off(event, h);
+          resolve(track);
+        };
+        room.on(event, h);
+      });
+    const before = await rate(1000);
+    assert.ok(before > 40, `${before} datagrams a second while subscribed`);
+
+    const unsubscribed = inCall(caller.identity, RoomEvent.TrackUnsubscribed);
+    pub.setSubscribed(false);
+    assert.ok(await Promise.race([unsubscribed, sleep(8000).then(() => null)]), 'TrackUnsubscribed');
+    await waitUntil(() => server.events('rtc_subscription').some((e) => e.identity === 'listener' && e.subscribe === 'no'), {
+      what: 'the unsubscription at the server',
+    });
+    // The server stops sending at once and offers the connection again
+    // without the track.
+    await sleep(300);
+    const during = await rate(1500);
+    assert.ok(during < 10, `${during} datagrams a second while unsubscribed`);
+
+    const subscribed = inCall(caller.identity, RoomEvent.TrackSubscribed);
+    pub.setSubscribed(true);
+    const track = await Promise.race([subscribed, sleep(8000).then(() => null)]);
+    assert.ok(track, 'TrackSubscribed again');
+    const pcm = await listen(track, 1500);
+    assert.ok(pcm.length > 48000, `heard ${pcm.length} samples`);
+    const share = toneShare(pcm, 48000, 440);
+    assert.ok(share > 0.5, `440 Hz is ${(share * 100).toFixed(1)} % of what the SDK heard after subscribing again`);
+    const after = await rate(1000);
+    assert.ok(after > 40, `${after} datagrams a second once subscribed again`);
   });
 
   test('the caller hears what the SDK publishes', async () => {
