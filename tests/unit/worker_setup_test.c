@@ -11,55 +11,49 @@
 #include "worker/worker_int.h"
 #include "test.h"
 
-static struct config cfg;
+static const struct {
+	const char *brain, *stt, *tts;
+	uint32_t want;
+} cases[] = {
+    {"", "pocketsphinx", "espeak-ng", 1},
+    {"llm", "pocketsphinx", "flite", 1},
+    /* the recogniser is what limits, not the voice */
+    {"llm", "pocketsphinx", "openai", 1},
+    {"script", "pocketsphinx", "elevenlabs", 1},
+    {"llm", "deepgram", "espeak-ng", 32},
+    {"llm", "openai", "flite", 32},
+    {"", "openai-realtime", "espeak-ng", 32},
+    {"llm", "deepgram", "elevenlabs", 200},
+    {"llm", "openai", "openai", 200},
+    {"echo", "openai-realtime", "cartesia", 200},
+    /* the Realtime brain, whatever the engines */
+    {"realtime", "pocketsphinx", "espeak-ng", 200},
+    {"realtime", "deepgram", "flite", 200},
+};
 
-static uint32_t capacity(const char *brain, const char *stt, const char *tts)
+TEST(capacity_by_engines)
 {
-	memset(&cfg, 0, sizeof(cfg));
-	strcpy(cfg.brain, brain);
-	strcpy(cfg.stt_provider, stt);
-	strcpy(cfg.tts_provider, tts);
-	return worker_default_capacity(&cfg);
-}
+	static struct config cfg;
 
-TEST(pocketsphinx_one_call)
-{
-	CHECK_EQ(capacity("", "pocketsphinx", "espeak-ng"), 1);
-	CHECK_EQ(capacity("llm", "pocketsphinx", "flite"), 1);
-	/* the recogniser is what limits, not the voice */
-	CHECK_EQ(capacity("llm", "pocketsphinx", "openai"), 1);
-	CHECK_EQ(capacity("script", "pocketsphinx", "elevenlabs"), 1);
-	return 0;
-}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t got;
 
-TEST(network_stt_embedded_voice)
-{
-	CHECK_EQ(capacity("llm", "deepgram", "espeak-ng"), 32);
-	CHECK_EQ(capacity("llm", "openai", "flite"), 32);
-	CHECK_EQ(capacity("", "openai-realtime", "espeak-ng"), 32);
-	return 0;
-}
-
-TEST(all_network)
-{
-	CHECK_EQ(capacity("llm", "deepgram", "elevenlabs"), 200);
-	CHECK_EQ(capacity("llm", "openai", "openai"), 200);
-	CHECK_EQ(capacity("echo", "openai-realtime", "cartesia"), 200);
-	return 0;
-}
-
-TEST(realtime_brain_whatever_engines)
-{
-	CHECK_EQ(capacity("realtime", "pocketsphinx", "espeak-ng"), 200);
-	CHECK_EQ(capacity("realtime", "deepgram", "flite"), 200);
+		memset(&cfg, 0, sizeof(cfg));
+		strcpy(cfg.brain, cases[i].brain);
+		strcpy(cfg.stt_provider, cases[i].stt);
+		strcpy(cfg.tts_provider, cases[i].tts);
+		got = worker_default_capacity(&cfg);
+		if (got != cases[i].want)
+			TEST_FAIL("capacity_by_engines",
+			          "brain \"%s\", %s, %s: %u, not %u",
+			          cases[i].brain, cases[i].stt, cases[i].tts,
+			          got, cases[i].want);
+	}
 	return 0;
 }
 
 int main(void)
 {
-	RUN(pocketsphinx_one_call);
-	RUN(network_stt_embedded_voice);
-	RUN(all_network);
-	RUN(realtime_brain_whatever_engines);
+	RUN(capacity_by_engines);
 	TEST_EXIT();
 }

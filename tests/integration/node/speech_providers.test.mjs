@@ -15,7 +15,10 @@
 //   start of the tone, then the embedded voice's apology;
 // - the TTS provider stalls past tts_timeout: the embedded apology;
 // - another server whose worker has the wrong TTS key: the greeting is
-//   refused and the embedded voice apologises.
+//   refused and the embedded voice apologises;
+// - another server with tts_format wav and a TTS stand-in that answers
+//   WAV at 16 kHz, as a Piper server does: the greeting and the reply are
+//   the tone at its pitch (the header's rate used), streamed.
 // The keys are never in the server's log nor in /metrics.
 
 import { describe, test, before, after } from 'node:test';
@@ -75,6 +78,18 @@ describe('the agent on OpenAI-compatible STT and TTS', { timeout: 180000 }, () =
   const turns = () => server.events('turn');
   const say = async () => phone.say(words);
   // what the network voice was asked to say after t0, all clauses
+  // a worker on the echo brain, the STT stand-in and the TTS one at url
+  const providers = (url) => [
+    '--agent_workers', '1',
+    '--brain', 'echo',
+    '--greeting_text', GREETING,
+    '--stt_provider', 'openai',
+    '--stt_url', stt.baseURL,
+    '--stt_api_key', STT_KEY,
+    '--tts_provider', 'openai',
+    '--tts_url', url,
+    '--tts_api_key', TTS_KEY,
+  ];
   const asked = (t0) => tts.to('/v1/audio/speech').filter((r) => r.at >= t0).map((r) => r.input).join(' ');
 
   before(async () => {
@@ -86,17 +101,9 @@ describe('the agent on OpenAI-compatible STT and TTS', { timeout: 180000 }, () =
       agent: 'pipeline',
       defaultRoute: true,
       args: [
-        '--agent_workers', '1',
-        '--brain', 'echo',
-        '--greeting_text', GREETING,
-        '--stt_provider', 'openai',
-        '--stt_url', stt.baseURL,
-        '--stt_api_key', STT_KEY,
+        ...providers(tts.baseURL),
         '--stt_language', 'en',
         '--stt_timeout', '2s',
-        '--tts_provider', 'openai',
-        '--tts_url', tts.baseURL,
-        '--tts_api_key', TTS_KEY,
         '--tts_model', 'tts-1',
         '--tts_voice', 'nova',
         '--tts_timeout', '1500ms',
@@ -262,6 +269,54 @@ describe('the agent on OpenAI-compatible STT and TTS', { timeout: 180000 }, () =
     } finally {
       await p2.hangup().catch(() => {});
       if (!other.exited) await other.stop();
+    }
+  });
+
+  test('tts_format wav, a server answering WAV at 16 kHz: the caller hears the tone at its pitch, streamed; the turn line is right', async () => {
+    const piper = await startOpenAIStandIn({ key: TTS_KEY, toneMs: 1500, wavRate: 16000, timing: { chunkMs: 80 } });
+    const other = await startServer({
+      agent: 'pipeline',
+      defaultRoute: true,
+      args: [...providers(piper.baseURL), '--tts_format', 'wav'],
+    });
+    const p2 = new Phone(other, { number: NUMBER, toneHz: 0 });
+    const loud2 = (t0) => p2.heard.filter((h) => h.at >= t0 && h.pcm.length >= 80 && rms(h.pcm) > 500);
+    const tone2 = (t0) => loud2(t0).filter((h) => toneShare(h.pcm, 8000, TONE_HZ) > 0.5);
+    const quiet2 = async (t0, what) => {
+      await waitUntil(() => loud2(t0).length > 0, { timeoutMs: 15000, what: `${what}: the agent speaks` });
+      await waitUntil(() => Date.now() - loud2(t0).at(-1).at > 800, { timeoutMs: 20000, what: `${what}: the agent ends` });
+    };
+    try {
+      await waitUntil(() => other.events('agent_worker_registered').length > 0, { timeoutMs: 30000, what: 'an agent worker' });
+      const t0 = Date.now();
+      await p2.call();
+      await quiet2(t0, 'greeting');
+      const greet = piper.to('/v1/audio/speech')[0];
+      assert.equal(greet?.response_format, 'wav');
+      assert.equal(greet.input, GREETING);
+      // 1.5 s of 600 Hz at 16 kHz; taken for 24 kHz it would be 900 Hz
+      assert.ok(tone2(t0).length * 20 >= 1000, `the greeting's tone heard: ${tone2(t0).length * 20} ms`);
+
+      const spoken = await p2.say(words);
+      const turn = await waitUntil(() => other.events('turn')[0], { timeoutMs: 15000, what: 'the turn' });
+      await quiet2(spoken.end, 'reply');
+      assert.equal(turn.transcript, TRANSCRIPT);
+      assert.equal(turn.reply, `You said: ${TRANSCRIPT}`);
+      assert.equal(turn.error, '');
+      assert.equal(turn.tts, 'openai');
+      assert.ok(Number(turn.tts_ms) >= 0 && Number(turn.tts_ms) < 3000, `tts_ms ${turn.tts_ms}`);
+      const said = piper.to('/v1/audio/speech').filter((r) => r.at >= spoken.end);
+      assert.ok(said.length >= 1 && said.every((r) => r.response_format === 'wav'), JSON.stringify(said));
+      const heard = tone2(spoken.end);
+      assert.ok(heard.length * 20 >= 1000, `the reply's tone heard: ${heard.length * 20} ms`);
+      // streamed: the first audio before the last of 1.5 s in 150 ms
+      // chunks 80 ms apart was sent (720 ms after the request)
+      assert.ok(heard[0].at - said[0].at < 560, `first audio ${heard[0].at - said[0].at} ms after the request`);
+      assert.equal(other.events('tts_failed').length, 0);
+    } finally {
+      await p2.hangup().catch(() => {});
+      if (!other.exited) await other.stop();
+      await piper.close();
     }
   });
 
