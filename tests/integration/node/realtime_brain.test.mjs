@@ -23,7 +23,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, waitUntil, sleep, tmpDir, run } from './helpers.mjs';
+import { startServer, waitUntil, sleep, tmpDir, run, stageMetrics, STAGES } from './helpers.mjs';
 import { Phone, toneShare } from './phone.mjs';
 import { startRealtimeStandIn, REALTIME_REPLY, REALTIME_TRANSCRIPT } from '../standins/realtime.mjs';
 
@@ -165,6 +165,14 @@ describe('the agent with brain realtime', { timeout: 240000 }, () => {
     assert.ok(Number(turn.llm_ms) >= 0 && Number(turn.llm_ms) < 2000, `llm_ms (first audio) ${turn.llm_ms}`);
     assert.ok(Number(turn.tts_ms) >= Number(turn.llm_ms), `tts_ms ${turn.tts_ms}`);
     assert.ok(Number(turn.voice_to_voice_ms) > 0, `voice_to_voice_ms ${turn.voice_to_voice_ms}`);
+    // the model heard and spoke: no recogniser or voice of the settings
+    // did those stages, and /metrics labels every stage's figure so
+    assert.equal(turn.stt, 'none');
+    assert.equal(turn.brain, 'realtime');
+    assert.equal(turn.tts, 'none');
+    const mt = await stageMetrics(server, { stt: 'none', brain: 'realtime', tts: 'none' });
+    for (const h of STAGES) assert.ok(mt[h].count >= 1 && mt[h].buckets, `${h} labelled {stt="none",brain="realtime",tts="none"}: ${mt[h].count}\n${mt.text.split('\n').filter((l) => l.includes('_count')).join('\n')}`);
+    assert.doesNotMatch(mt.text, /_seconds_count\{stt="(?!none",brain="realtime",tts="none")/);
     assert.ok(toneMs(phone, spoken.end) >= 1200, `the reply's tone heard: ${toneMs(phone, spoken.end)} ms`);
     const hist = rt.history();
     assert.deepEqual(hist.filter((i) => i.role === 'user').map((i) => i.content[0].transcript), [REALTIME_TRANSCRIPT]);

@@ -25,7 +25,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, waitUntil, sleep, tmpDir, run } from './helpers.mjs';
+import { startServer, waitUntil, sleep, tmpDir, run, stageMetrics, STAGES } from './helpers.mjs';
 import { Phone, toneShare } from './phone.mjs';
 import { startOpenAIStandIn, TRANSCRIPT, TONE_HZ } from '../standins/openai.mjs';
 
@@ -334,16 +334,12 @@ describe('the agent on OpenAI-compatible STT and TTS', { timeout: 180000 }, () =
     assert.equal(turn.tts, 'openai');
     await sleep(200);
     const log = server.log();
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    const labels = '{stt="openai",brain="echo",tts="openai"}';
-    for (const h of ['voxgate_stt_final_seconds', 'voxgate_tts_first_audio_seconds', 'voxgate_voice_to_voice_seconds']) {
-      const m = new RegExp(`^${h}_count${labels.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(metrics);
-      assert.ok(m && Number(m[1]) >= 1, `${h} labelled ${labels} in /metrics:\n${metrics.split('\n').filter((l) => l.startsWith(h)).join('\n')}`);
-      assert.ok(metrics.includes(`${h}_bucket{stt="openai",brain="echo",tts="openai",le="+Inf"}`), `${h}'s buckets labelled`);
-    }
-    // the echo brain writes at once: its figure is there too, but no other
-    // label set (each series comes from a provider that did the stage)
-    assert.match(metrics, /^voxgate_llm_first_token_seconds_count\{stt="openai",brain="echo",tts="openai"\} [1-9]/m);
+    const mt = await stageMetrics(server, { stt: 'openai', brain: 'echo', tts: 'openai' });
+    const metrics = mt.text;
+    // every stage's figure, the echo brain's (it writes at once) too, and
+    // no other label set (each series comes from a provider that did the
+    // stage)
+    for (const h of STAGES) assert.ok(mt[h].count >= 1 && mt[h].buckets, `${h} labelled {stt="openai",brain="echo",tts="openai"} in /metrics:\n${metrics.split('\n').filter((l) => l.startsWith(h)).join('\n')}`);
     assert.doesNotMatch(metrics, /_seconds_count\{stt="(?!openai")/);
     for (const k of [STT_KEY, TTS_KEY, STT_KEY.slice(3), TTS_KEY.slice(3)]) {
       assert.ok(!log.includes(k), `a key in the server's log`);

@@ -34,7 +34,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, waitUntil, sleep, tmpDir, run } from './helpers.mjs';
+import { startServer, waitUntil, sleep, tmpDir, run, stageMetrics, STAGES } from './helpers.mjs';
 import { Phone, toneShare } from './phone.mjs';
 import { startOpenAIStandIn, TONE_HZ } from '../standins/openai.mjs';
 
@@ -170,6 +170,14 @@ export function suite(name, opts) {
       const second = await turn();
       assert.equal(second.t.transcript, HEARD);
       assert.equal(connects().length, 1, 'still one socket');
+      // the turn line names the streaming recogniser, and /metrics has
+      // every stage's figure labelled with it, no other recogniser's
+      assert.equal(second.t.stt, name);
+      assert.equal(second.t.brain, 'echo');
+      assert.equal(second.t.tts, 'openai');
+      const mt = await stageMetrics(server, { stt: name, brain: 'echo', tts: 'openai' });
+      for (const h of STAGES) assert.ok(mt[h].count >= 2 && mt[h].buckets, `${h} labelled stt="${name}": ${mt[h].count}`);
+      assert.doesNotMatch(mt.text, new RegExp(`_seconds_count\\{stt="(?!${name}")`));
     });
 
     if (opts.keepalive)
