@@ -71,7 +71,9 @@ static uint8_t label_of(const char *const *names, size_t n, const char *v)
 {
 	if (!v || !v[0])
 		return (uint8_t)(n - 2); /* "none" */
-	for (size_t i = 0; i < n - 2; i++)
+	/* "none" named too: the Realtime brain's worker names it for the
+	 * stages its model does */
+	for (size_t i = 0; i < n - 1; i++)
 		if (!strcmp(names[i], v))
 			return (uint8_t)i;
 	return (uint8_t)(n - 1); /* "other" */

@@ -108,6 +108,8 @@ struct config {
 	char tts_api_key[512];
 	char tts_model[128];
 	uint32_t tts_timeout_ms;
+	char tts_format[4];    /* pcm or wav: what an OpenAI-compatible voice is
+	                       asked for */
 	char stt_provider[16]; /* pocketsphinx, openai, deepgram or
 	                          openai-realtime */
 	char stt_url[1024];

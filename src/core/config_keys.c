@@ -447,6 +447,14 @@ static int parse_tts_provider(struct config *cfg, const struct key *k,
 	                    why);
 }
 
+static int parse_tts_format(struct config *cfg, const struct key *k,
+                            const char *v, const char **why)
+{
+	static const char *const names[] = {"pcm", "wav", NULL};
+
+	return parse_one_of(cfg, k, v, names, "is not pcm or wav", why);
+}
+
 static int parse_bool(struct config *cfg, const struct key *k, const char *v,
                       const char **why)
 {
@@ -782,6 +790,11 @@ const struct key config_keys[] = {
      "longest wait for a network TTS provider's audio: the first chunk, "
      "then each next",
      parse_duration, FIELD(tts_timeout_ms)},
+    {"tts_format", "pcm",
+     "what the openai TTS provider is asked for: pcm (16-bit mono at 24 "
+     "kHz, OpenAI's) or wav (at the rate its header says: Piper servers' "
+     "16 or 22.05 kHz)",
+     parse_tts_format, FIELD(tts_format)},
     {"stt_provider", "pocketsphinx",
      "speech to text: pocketsphinx, openai (OpenAI-compatible "
      "/audio/transcriptions), deepgram (live /v1/listen) or "

@@ -7,20 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <speex/speex_resampler.h>
+#include "core/le.h"
+#include "core/wavhdr.h"
 #include "media/wav.h"
 
 #define WAV_MAX_BYTES (64u << 20)
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint16_t le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
 
 struct wav_fmt {
 	uint16_t format; /* 1 = PCM, 3 = IEEE float */
@@ -35,7 +26,7 @@ static float sample_at(const uint8_t *p, const struct wav_fmt *f)
 	case 8:
 		return ((float)p[0] - 128.0f) / 128.0f;
 	case 16:
-		return (float)(int16_t)le16(p) / 32768.0f;
+		return (float)(int16_t)get_le16(p) / 32768.0f;
 	case 24:
 		return (float)((int32_t)((uint32_t)p[0] << 8 |
 		                         (uint32_t)p[1] << 16 |
@@ -45,11 +36,11 @@ static float sample_at(const uint8_t *p, const struct wav_fmt *f)
 	default:
 		if (f->format == 3) {
 			float v;
-			uint32_t u = le32(p);
+			uint32_t u = get_le32(p);
 			memcpy(&v, &u, sizeof(v));
 			return v;
 		}
-		return (float)(int32_t)le32(p) / 2147483648.0f;
+		return (float)(int32_t)get_le32(p) / 2147483648.0f;
 	}
 }
 
@@ -111,7 +102,8 @@ int wav_load(const char *path, uint32_t rate, int16_t **pcmp, size_t *samplesp,
              const char **err)
 {
 	uint8_t *buf = NULL;
-	size_t len = 0, pos = 12;
+	size_t len = 0;
+	struct wavhdr hdr;
 	struct wav_fmt fmt = {0};
 	const uint8_t *data = NULL;
 	size_t data_len = 0;
@@ -127,36 +119,18 @@ int wav_load(const char *path, uint32_t rate, int16_t **pcmp, size_t *samplesp,
 		why = strerror(e);
 		goto out;
 	}
-	if (len < 12 || memcmp(buf, "RIFF", 4) || memcmp(buf + 8, "WAVE", 4)) {
-		why = "not a RIFF/WAVE file";
+	e = wavhdr_read(&hdr, buf, len, len, &why);
+	if (e || !hdr.channels || !hdr.rate) {
+		/* a file ends where a stream would wait for more */
+		if (!e || e == EAGAIN)
+			why = "no fmt or data chunk";
 		e = EBADMSG;
 		goto out;
 	}
-	while (pos + 8 <= len) {
-		uint32_t clen = le32(buf + pos + 4);
-		const uint8_t *body = buf + pos + 8;
-		size_t avail = len - pos - 8;
-
-		if (!memcmp(buf + pos, "fmt ", 4) && clen >= 16 &&
-		    avail >= 16) {
-			fmt.format = le16(body);
-			fmt.channels = le16(body + 2);
-			fmt.rate = le32(body + 4);
-			fmt.bits = le16(body + 14);
-			if (fmt.format == 0xfffe && clen >= 40 && avail >= 40)
-				fmt.format = le16(body + 24);
-		} else if (!memcmp(buf + pos, "data", 4)) {
-			data = body;
-			data_len = clen < avail ? clen : avail;
-			break;
-		}
-		pos += 8 + (size_t)clen + (clen & 1);
-	}
-	if (!data || !fmt.channels || !fmt.rate) {
-		why = "no fmt or data chunk";
-		e = EBADMSG;
-		goto out;
-	}
+	fmt = (struct wav_fmt){hdr.format, hdr.channels, hdr.rate, hdr.bits};
+	data = buf + hdr.data_off;
+	data_len = hdr.data_len < len - hdr.data_off ? hdr.data_len
+	                                             : len - hdr.data_off;
 	if (!((fmt.format == 1 && (fmt.bits == 8 || fmt.bits == 16 ||
 	                           fmt.bits == 24 || fmt.bits == 32)) ||
 	      (fmt.format == 3 && fmt.bits == 32))) {
@@ -230,20 +204,6 @@ out:
 	if (e && err)
 		*err = why ? why : strerror(e);
 	return e;
-}
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n)

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
+#include "core/le.h"
 #include "core/utf8.h"
 #include "proto/proto.h"
 
@@ -272,20 +273,6 @@ int proto_decode(const char *json, size_t len, bool from_server,
 	m->accepted = json_is_true(json_object_get(o, "accepted"));
 	json_decref(o);
 	return 0;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
 }
 
 size_t proto_audio_encode(uint8_t *buf, size_t size, uint8_t kind, uint32_t job,

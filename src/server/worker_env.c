@@ -78,6 +78,7 @@ int worker_env_build(char ***envp, const struct config *cfg)
 	    {"TTS_API_KEY", config_tts_api_key(cfg)},
 	    {"TTS_MODEL", cfg->tts_model},
 	    {"TTS_TIMEOUT", tts_to},
+	    {"TTS_FORMAT", cfg->tts_format},
 	    {"STT_PROVIDER", cfg->stt_provider},
 	    {"STT_URL", cfg->stt_url},
 	    {"STT_API_KEY", config_stt_api_key(cfg)},

@@ -112,13 +112,15 @@ static void speak_clause(struct pipeline *p, struct reply *r, size_t off,
 
 /* The network voice failed on r: the brain stops, and the embedded voice
  * apologises after what was heard. The speaker logged why. */
-static void tts_fail(struct pipeline *p, struct reply *r, int err)
+static void tts_fail(struct pipeline *p, struct reply *r, int err,
+                     const char *why)
 {
 	size_t off;
 
 	r->tts_failed = true;
 	if (!r->err[0])
-		snprintf(r->err, sizeof(r->err), "tts: %s", strerror(err));
+		snprintf(r->err, sizeof(r->err), "tts: %s",
+		         why && why[0] ? why : strerror(err));
 	r->brain = mem_deref(r->brain);
 	r->brain_over = true;
 	off = r->len;
@@ -131,7 +133,7 @@ static void tts_fail(struct pipeline *p, struct reply *r, int err)
 	speak_clause(p, r, off, r->len - off, true);
 }
 
-static void on_clause_done(uint32_t tag, int err, void *arg)
+static void on_clause_done(uint32_t tag, int err, const char *why, void *arg)
 {
 	struct pipeline *p = arg;
 	struct reply *r = NULL;
@@ -152,7 +154,7 @@ static void on_clause_done(uint32_t tag, int err, void *arg)
 		r->pause = pause_after(r->text + c->off, c->len);
 	r->cl_next++;
 	if (fail)
-		tts_fail(p, r, err);
+		tts_fail(p, r, err, why);
 	gen_check(r);
 	pipeline_pump(p);
 }

@@ -20,6 +20,7 @@ struct provider {
 	const char *api_key; /* "" = none sent */
 	const char *model;
 	const char *voice;    /* TTS only */
+	const char *format;   /* TTS only: "pcm" (NULL too) or "wav" */
 	const char *language; /* STT only; "" = the provider guesses */
 	unsigned timeout_ms;  /* the stage's limit (config.h) */
 };

@@ -7,10 +7,11 @@
  *   the loop, and stops at the chunk after a cancel;
  * - an OpenAI-compatible /audio/speech: a POST on the loop's HTTP client
  *   asking for response_format pcm (16-bit mono at 24 kHz, OpenAI's
- *   documented rate), each piece of the body resampled to 8 kHz with
- *   speexdsp and handed on as it arrives, so the first words play while
- *   the rest is on its way. The stage's timeout bounds the wait for the
- *   first audio and then each silence of the stream.
+ *   documented rate) or wav (Piper servers answer at their voice's rate:
+ *   the header says which), each piece of the body resampled to 8 kHz
+ *   with speexdsp and handed on as it arrives, so the first words play
+ *   while the rest is on its way. The stage's timeout bounds the wait for
+ *   the first audio and then each silence of the stream.
  *
  * A clause at a time per call: the next request starts when the last
  * clause's audio is in, which a provider sends faster than it plays, so
@@ -33,6 +34,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/wavhdr.h"
 #include "net/httpc.h"
 #include "worker/engine.h"
 #include "worker/provider.h"
@@ -41,8 +43,14 @@
 #include "speech/tts.h"
 
 #define NET_RATE 24000
-#define DECIM    3   /* NET_RATE / 8000 */
-#define BLOCK    480 /* input samples resampled at a time: 20 ms */
+#define BLOCK    480 /* input samples resampled at a time: 20 ms at 24 kHz */
+/* A wav answer's rates taken: 8 kHz is the least a BLOCK's output has
+ * room for, 48 kHz the most any voice makes. */
+#define WAV_RATE_MIN 8000
+#define WAV_RATE_MAX 48000
+/* Bytes of a wav answer's header waited for: a plain one is 44, a LIST
+ * chunk of tags adds tens; one that claims more is refused. */
+#define WAV_HDR_MAX 1024
 /* speexdsp's quality: 3 is its VoIP setting; the phone band needs no
  * more. */
 #define RS_QUALITY 3
@@ -81,6 +89,13 @@ struct speaker {
 	size_t nin;
 	char ebody[PROVIDER_ERRBODY_MAX];
 	size_t elen;
+	/* tts_format wav: the header gathered until the samples start, then
+	 * the data chunk's bytes still to come (UINT64_MAX: to the end) */
+	bool wav, in_data;
+	uint8_t hdr[WAV_HDR_MAX];
+	size_t hlen;
+	uint64_t left;
+	char why[PROVIDER_WHY_MAX];
 	/* a network clause failed: the rest of its tag's are not tried */
 	bool failed;
 	uint32_t failed_tag;
@@ -101,6 +116,8 @@ static void next(struct speaker *s);
 static void kicked(void *arg);
 static void ws_audio(uint32_t tag, const int16_t *pcm, size_t n, void *arg);
 static void ws_done(uint32_t tag, int err, void *arg);
+static void net_failed(struct speaker *s, int err, uint16_t status,
+                       const char *reason);
 
 /* ---- the embedded voice ------------------------------------------------ */
 
@@ -127,10 +144,11 @@ static void out(const void *data, size_t len, void *arg)
 }
 
 /* The clause in progress is over; the next starts. */
-static void clause_over(struct speaker *s, uint32_t tag, int err)
+static void clause_over(struct speaker *s, uint32_t tag, int err,
+                        const char *why)
 {
 	s->cur = mem_deref(s->cur);
-	s->doneh(tag, err, s->arg);
+	s->doneh(tag, err, why, s->arg);
 	next(s);
 }
 
@@ -138,7 +156,7 @@ static void job_done(void *arg)
 {
 	struct sjob *j = arg;
 
-	clause_over(j->s, j->tag, j->err);
+	clause_over(j->s, j->tag, j->err, NULL);
 }
 
 static int say_embedded(struct speaker *s, const struct item *it)
@@ -164,7 +182,7 @@ static int say_embedded(struct speaker *s, const struct item *it)
 /* Resamples the block waiting and hands it on. */
 static void block_out(struct speaker *s)
 {
-	int16_t o[BLOCK / DECIM + 16];
+	int16_t o[BLOCK * 8000 / WAV_RATE_MIN + 16];
 	spx_uint32_t in_len = (spx_uint32_t)s->nin;
 	spx_uint32_t out_len = sizeof(o) / sizeof(o[0]);
 
@@ -184,20 +202,15 @@ static void net_head(uint16_t status, void *arg)
 	s->status = status;
 }
 
-static void net_body(const uint8_t *data, size_t n, void *arg)
+/* Samples of the answer's body, the data chunk's with wav. */
+static void pcm_in(struct speaker *s, const uint8_t *data, size_t n)
 {
-	struct speaker *s = arg;
 	struct item *cur = s->cur;
 
-	if (s->status != 200) {
-		size_t k = n < sizeof(s->ebody) - 1 - s->elen
-		               ? n
-		               : sizeof(s->ebody) - 1 - s->elen;
-
-		memcpy(s->ebody + s->elen, data, k);
-		s->elen += k;
-		return;
-	}
+	if (n > s->left)
+		n = (size_t)s->left; /* a chunk after the data: not audio */
+	if (s->left != UINT64_MAX)
+		s->left -= n;
 	s->bytes += n;
 	for (size_t i = 0; i < n && s->cur == cur; i++) {
 		if (!s->has_carry) {
@@ -213,12 +226,104 @@ static void net_body(const uint8_t *data, size_t n, void *arg)
 	}
 }
 
+/* The wav answer's header, once whole: 0 and the samples' offset in
+ * s->hdr, EAGAIN for more, else why in s->why. */
+static int wav_start(struct speaker *s, size_t *off)
+{
+	struct wavhdr h;
+	const char *why = NULL;
+	int err = wavhdr_read(&h, s->hdr, s->hlen, sizeof(s->hdr), &why);
+
+	if (err == EAGAIN)
+		return err;
+	if (err) {
+		snprintf(s->why, sizeof(s->why), "a bad WAV header: %s", why);
+		return err;
+	}
+	if (h.format != 1 || h.channels != 1 || h.bits != 16) {
+		snprintf(s->why, sizeof(s->why),
+		         "a WAV of format %u, %u channels, %u bits: not 16-bit "
+		         "mono PCM",
+		         h.format, h.channels, h.bits);
+		return ENOTSUP;
+	}
+	if (h.rate < WAV_RATE_MIN || h.rate > WAV_RATE_MAX) {
+		snprintf(s->why, sizeof(s->why),
+		         "a WAV at %u Hz: not within %u-%u Hz", h.rate,
+		         WAV_RATE_MIN, WAV_RATE_MAX);
+		return ENOTSUP;
+	}
+	speex_resampler_set_rate(s->rs, h.rate, 8000);
+	speex_resampler_reset_mem(s->rs);
+	speex_resampler_skip_zeros(s->rs);
+	/* a streamed header's sizes are unknown: 0 or all ones */
+	s->left = h.data_len && h.data_len != WAVHDR_LEN_UNKNOWN ? h.data_len
+	                                                         : UINT64_MAX;
+	s->in_data = true;
+	*off = h.data_off;
+	return 0;
+}
+
+static void net_body(const uint8_t *data, size_t n, void *arg)
+{
+	struct speaker *s = arg;
+	struct item *cur = s->cur;
+	size_t k, off;
+	int err;
+
+	if (s->status != 200) {
+		k = n < sizeof(s->ebody) - 1 - s->elen
+		        ? n
+		        : sizeof(s->ebody) - 1 - s->elen;
+		memcpy(s->ebody + s->elen, data, k);
+		s->elen += k;
+		return;
+	}
+	if (!s->wav || s->in_data) {
+		pcm_in(s, data, n);
+		return;
+	}
+	/* Until the samples start: the header waits whole, bounded (a
+	 * header that does not fit is refused, so none is left over). */
+	k = n < sizeof(s->hdr) - s->hlen ? n : sizeof(s->hdr) - s->hlen;
+	memcpy(s->hdr + s->hlen, data, k);
+	s->hlen += k;
+	err = wav_start(s, &off);
+	if (err == EAGAIN)
+		return;
+	if (err) {
+		s->req = mem_deref(s->req);
+		net_failed(s, err, 200, s->why);
+		return;
+	}
+	pcm_in(s, s->hdr + off, s->hlen - off);
+	if (s->cur == cur)
+		pcm_in(s, data + k, n - k);
+}
+
+/* The clause in progress failed: logged, and the reply's other network
+ * clauses are not tried. */
+static void net_failed(struct speaker *s, int err, uint16_t status,
+                       const char *reason)
+{
+	uint32_t tag = s->cur->tag;
+	uint64_t ms = clock_mono_ms() - s->t_start;
+	char q[PROVIDER_WHY_MAX + 32];
+
+	log_event(LOGL_WARN, s->call_id, "tts_failed",
+	          "provider=%s stage=tts status=%u elapsed_ms=%llu "
+	          "audio_bytes=%zu error=\"%s\"",
+	          s->net->name, status, (unsigned long long)ms, s->bytes,
+	          log_quote(q, sizeof(q), reason));
+	s->failed = true;
+	s->failed_tag = tag;
+	clause_over(s, tag, err, reason);
+}
+
 static void net_done(int err, uint16_t status, const char *why, void *arg)
 {
 	struct speaker *s = arg;
-	uint32_t tag = s->cur->tag;
-	uint64_t ms = clock_mono_ms() - s->t_start;
-	char reason[PROVIDER_WHY_MAX], q[PROVIDER_WHY_MAX + 32];
+	char reason[PROVIDER_WHY_MAX];
 	int transfer;
 
 	s->req = mem_deref(s->req);
@@ -236,7 +341,7 @@ static void net_done(int err, uint16_t status, const char *why, void *arg)
 			block_out(s);
 			lat -= (int)k;
 		}
-		clause_over(s, tag, 0);
+		clause_over(s, s->cur->tag, 0, NULL);
 		return;
 	}
 	transfer = err ? err : status == 200 ? ENODATA : 0;
@@ -245,16 +350,12 @@ static void net_done(int err, uint16_t status, const char *why, void *arg)
 		      : status == 200                ? ENODATA
 		                                     : EPROTO;
 	provider_why(reason, transfer, status, s->ebody, s->elen,
-	             err == ENODATA ? "no audio in the answer" : why,
+	             err == ENODATA
+	                 ? (s->wav && !s->in_data ? "the WAV header cut short"
+	                                          : "no audio in the answer")
+	                 : why,
 	             s->net->api_key);
-	log_event(LOGL_WARN, s->call_id, "tts_failed",
-	          "provider=%s stage=tts status=%u elapsed_ms=%llu "
-	          "audio_bytes=%zu error=\"%s\"",
-	          s->net->name, status, (unsigned long long)ms, s->bytes,
-	          log_quote(q, sizeof(q), reason));
-	s->failed = true;
-	s->failed_tag = tag;
-	clause_over(s, tag, err);
+	net_failed(s, err, status, reason);
 }
 
 static int say_net(struct speaker *s, const struct item *it)
@@ -268,7 +369,7 @@ static int say_net(struct speaker *s, const struct item *it)
 
 	root = json_pack("{s:s,s:s%,s:s,s:s}", "model", pv->model, "input",
 	                 it->text, it->len, "voice", pv->voice,
-	                 "response_format", "pcm");
+	                 "response_format", s->wav ? "wav" : "pcm");
 	if (!root)
 		return EINVAL; /* not UTF-8 */
 	body = json_dumps(root, JSON_COMPACT);
@@ -288,6 +389,10 @@ static int say_net(struct speaker *s, const struct item *it)
 	s->elen = 0;
 	s->nin = 0;
 	s->has_carry = false;
+	s->hlen = 0;
+	s->in_data = false;
+	s->left = UINT64_MAX;
+	speex_resampler_set_rate(s->rs, NET_RATE, 8000);
 	speex_resampler_reset_mem(s->rs);
 	speex_resampler_skip_zeros(s->rs);
 	s->t_start = clock_mono_ms();
@@ -325,7 +430,7 @@ static void next(struct speaker *s)
 			if (!s->head)
 				s->tail = &s->head;
 			if (err)
-				s->doneh(it->tag, err, s->arg);
+				s->doneh(it->tag, err, NULL, s->arg);
 			mem_deref(it);
 			continue;
 		}
@@ -344,7 +449,7 @@ static void next(struct speaker *s)
 			uint32_t tag = it->tag;
 
 			s->cur = mem_deref(s->cur);
-			s->doneh(tag, err, s->arg);
+			s->doneh(tag, err, NULL, s->arg);
 		}
 	}
 	s->draining = false;
@@ -407,6 +512,7 @@ int speaker_alloc(struct speaker **sp, const struct speaker_config *cfg,
 	} else if (s->net) {
 		int rerr = 0;
 
+		s->wav = s->net->format && !strcmp(s->net->format, "wav");
 		s->rs =
 		    speex_resampler_init(1, NET_RATE, 8000, RS_QUALITY, &rerr);
 		if (!s->rs) {
@@ -438,7 +544,7 @@ static void ws_done(uint32_t tag, int err, void *arg)
 		s->failed = true;
 		s->failed_tag = tag;
 	}
-	s->doneh(tag, err, s->arg);
+	s->doneh(tag, err, NULL, s->arg);
 	/* What waited for the stream starts from the loop. */
 	if (s->head && !s->cur)
 		tmr_start(&s->kick, 0, kicked, s);

@@ -5,8 +5,8 @@
  * loop and in the order the clauses were given. Cancel (barge-in) drops
  * every clause given and stops the one being made. espeak-ng and flite run
  * on the engine pool (engine.h), one clause of a call at a time; a network
- * voice (an OpenAI-compatible /audio/speech) streams each clause over
- * HTTP on the loop, its audio brought to 8 kHz as it arrives; ElevenLabs
+ * voice (an OpenAI-compatible /audio/speech, pcm or wav) streams each
+ * clause over HTTP on the loop, its audio brought to 8 kHz as it arrives; ElevenLabs
  * and Cartesia take each clause on the call's WebSocket as soon as it is
  * given (wsvoice.h).
  */
@@ -38,10 +38,12 @@ typedef void(speaker_audio_h)(uint32_t tag, const int16_t *pcm, size_t n,
                               void *arg);
 /* The clause is over: err 0, or why it is shorter or silent (the reply
  * goes on without it). A network voice that fails (a refused key, an
- * error status, no audio within its timeout, a connection cut) reports
- * the clause with its error and the rest of the same tag's network
- * clauses with ECANCELED, unsaid: it fails the same way again. */
-typedef void(speaker_done_h)(uint32_t tag, int err, void *arg);
+ * error status, an answer it cannot play, no audio within its timeout, a
+ * connection cut) reports the clause with its error and its reason in
+ * why (one line, the key masked; valid during the call, NULL when err
+ * says it all), and the rest of the same tag's network clauses with
+ * ECANCELED, unsaid: it fails the same way again. */
+typedef void(speaker_done_h)(uint32_t tag, int err, const char *why, void *arg);
 
 struct speaker;
 

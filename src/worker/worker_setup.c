@@ -108,6 +108,7 @@ static int providers_load(struct worker *w)
 		    .api_key = config_tts_api_key(cfg),
 		    .model = config_tts_model(cfg),
 		    .voice = config_tts_voice(cfg),
+		    .format = cfg->tts_format,
 		    .timeout_ms = cfg->tts_timeout_ms,
 		};
 	}

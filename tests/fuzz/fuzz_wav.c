@@ -3,10 +3,15 @@
  * vad and stt commands' input): chunks, formats and rates as the file
  * says, mixed to mono and resampled to 8 kHz.
  *
+ * The same bytes as a stream's first (wavhdr_read, as the speaker reads
+ * a wav answer): the samples never start past what was read nor past the
+ * limit.
+ *
  * Input: the file.
  */
 #include <errno.h>
 
+#include "core/wavhdr.h"
 #include "media/wav.h"
 
 #include "fuzz.h"
@@ -18,6 +23,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int16_t *pcm = NULL;
 	size_t samples = 0;
 	int err = wav_load(path, 8000, &pcm, &samples, &why);
+	struct wavhdr h;
+
+	if (!wavhdr_read(&h, data, size, 1024, NULL))
+		FUZZ_CHECK(h.data_off <= size && h.data_off <= 1024);
 
 	if (err) {
 		FUZZ_CHECK(!pcm);

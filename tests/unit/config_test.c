@@ -1046,6 +1046,14 @@ TEST(speech_provider_keys)
 	CHECK_EQ(load("--stt-url=wss://api.deepgram.com", NULL), 0);
 	CHECK_STR(cfg.stt_url, "wss://api.deepgram.com");
 	CHECK_EQ(load("--tts-timeout=soon", NULL), EINVAL);
+	/* what the openai voice is asked for: pcm unless wav is set */
+	CHECK_EQ(load(NULL), 0);
+	CHECK_STR(cfg.tts_format, "pcm");
+	CHECK_EQ(load("--tts-format=wav", NULL), 0);
+	CHECK_STR(cfg.tts_format, "wav");
+	CHECK_EQ(load("--tts-format=mp3", NULL), EINVAL);
+	CHECK_STR(err, "tts_format: \"mp3\" is not pcm or wav (from "
+	               "--tts-format)");
 	/* a key never shows in an error, even its own */
 	{
 		static char flag[700];

@@ -110,6 +110,7 @@ TEST(speech_providers)
 	strcpy(cfg.tts_url, "http://127.0.0.1:8/v1");
 	strcpy(cfg.tts_model, "tts-1");
 	cfg.tts_timeout_ms = 1500;
+	strcpy(cfg.tts_format, "wav");
 	CHECK_EQ(worker_env_build(&env, &cfg), 0);
 	CHECK(has(env, "VOXGATE_STT_PROVIDER=openai"));
 	CHECK(has(env, "VOXGATE_STT_URL=http://127.0.0.1:9/v1"));
@@ -120,6 +121,7 @@ TEST(speech_providers)
 	CHECK(has(env, "VOXGATE_TTS_URL=http://127.0.0.1:8/v1"));
 	CHECK(has(env, "VOXGATE_TTS_MODEL=tts-1"));
 	CHECK(has(env, "VOXGATE_TTS_TIMEOUT=1500ms"));
+	CHECK(has(env, "VOXGATE_TTS_FORMAT=wav"));
 	/* espeak-ng takes no key: OpenAI's is not handed to it */
 	CHECK(has(env, "VOXGATE_TTS_API_KEY="));
 	CHECK_EQ(count(env, "OPENAI_API_KEY="), 0);

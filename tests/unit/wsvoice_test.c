@@ -887,9 +887,10 @@ static void sp_audio(uint32_t tag, const int16_t *pcm, size_t n, void *arg)
 		sp.kinds[sp.nk++] = k;
 }
 
-static void sp_done(uint32_t tag, int err, void *arg)
+static void sp_done(uint32_t tag, int err, const char *why, void *arg)
 {
 	(void)tag;
+	(void)why;
 	(void)arg;
 	if (sp.nd < 8)
 		sp.err[sp.nd++] = err;

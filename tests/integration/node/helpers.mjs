@@ -553,6 +553,23 @@ export function runSipp(server, scenario, opts = {}) {
 // waitUntil(fn, {timeoutMs, intervalMs, what}): calls the async fn until it
 // returns a truthy value, which is returned. The last error or value goes in
 // the timeout message.
+// The per-stage histograms of GET /metrics, labelled by the providers
+// that did the stages.
+export const STAGES = ['voxgate_stt_final_seconds', 'voxgate_llm_first_token_seconds', 'voxgate_tts_first_audio_seconds', 'voxgate_voice_to_voice_seconds'];
+
+// For one set of labels ({stt, brain, tts}): each stage's count and
+// whether its buckets carry the labels too; text is the whole page.
+export async function stageMetrics(server, { stt, brain, tts }) {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const labels = `stt="${stt}",brain="${brain}",tts="${tts}"`;
+  const out = { text };
+  for (const h of STAGES) {
+    const line = text.split('\n').find((l) => l.startsWith(`${h}_count{${labels}} `));
+    out[h] = { count: line ? Number(line.split(' ')[1]) : 0, buckets: text.includes(`${h}_bucket{${labels},le="+Inf"}`) };
+  }
+  return out;
+}
+
 export async function waitUntil(fn, { timeoutMs = 8000, intervalMs = 100, what = 'condition' } = {}) {
   const deadline = Date.now() + timeoutMs;
   let last;

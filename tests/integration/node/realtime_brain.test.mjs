@@ -7,7 +7,9 @@
 // - the session: mu-law both ways, turn detection off, the system prompt,
 //   input transcription on; the greeting said by the model;
 // - a turn: the caller's audio appended and committed, the reply's tone
-//   heard, the turn's log line with the caller's words and the reply's;
+//   heard, the turn's log line with the caller's words and the reply's,
+//   naming no recogniser or voice (stt and tts "none"), and /metrics'
+//   stage histograms labelled so;
 // - barge-in: the caller talks over a long reply: response.cancel, then
 //   conversation.item.truncate to what the caller heard (checked against
 //   the tone the phone heard), the model's history holding only that;
@@ -16,14 +18,18 @@
 //   mid-reply (the new session told the call so far), a stall past
 //   realtime_timeout, an error event mid-reply.
 //   The embedded voice (speech, not the tone) says the greeting or the
-//   apology, and the call goes on.
+//   apology, and the call goes on;
+// - the upgrade refused with 429 while a call goes on: the embedded voice
+//   greets and apologises for the turn, whose line says the model failed,
+//   the socket is tried again with a growing backoff, and once it is
+//   taken the next turn is the model's.
 // The key is never in the server's log nor in /metrics.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, waitUntil, sleep, tmpDir, run } from './helpers.mjs';
+import { startServer, waitUntil, sleep, tmpDir, run, stageMetrics, STAGES } from './helpers.mjs';
 import { Phone, toneShare } from './phone.mjs';
 import { startRealtimeStandIn, REALTIME_REPLY, REALTIME_TRANSCRIPT } from '../standins/realtime.mjs';
 
@@ -165,6 +171,14 @@ describe('the agent with brain realtime', { timeout: 240000 }, () => {
     assert.ok(Number(turn.llm_ms) >= 0 && Number(turn.llm_ms) < 2000, `llm_ms (first audio) ${turn.llm_ms}`);
     assert.ok(Number(turn.tts_ms) >= Number(turn.llm_ms), `tts_ms ${turn.tts_ms}`);
     assert.ok(Number(turn.voice_to_voice_ms) > 0, `voice_to_voice_ms ${turn.voice_to_voice_ms}`);
+    // the model heard and spoke: no recogniser or voice of the settings
+    // did those stages, and /metrics labels every stage's figure so
+    assert.equal(turn.stt, 'none');
+    assert.equal(turn.brain, 'realtime');
+    assert.equal(turn.tts, 'none');
+    const mt = await stageMetrics(server, { stt: 'none', brain: 'realtime', tts: 'none' });
+    for (const h of STAGES) assert.ok(mt[h].count >= 1 && mt[h].buckets, `${h} labelled {stt="none",brain="realtime",tts="none"}: ${mt[h].count}\n${mt.text.split('\n').filter((l) => l.includes('_count')).join('\n')}`);
+    assert.doesNotMatch(mt.text, /_seconds_count\{stt="(?!none",brain="realtime",tts="none")/);
     assert.ok(toneMs(phone, spoken.end) >= 1200, `the reply's tone heard: ${toneMs(phone, spoken.end)} ms`);
     const hist = rt.history();
     assert.deepEqual(hist.filter((i) => i.role === 'user').map((i) => i.content[0].transcript), [REALTIME_TRANSCRIPT]);
@@ -249,6 +263,41 @@ describe('the agent with brain realtime', { timeout: 240000 }, () => {
     assert.ok(speechMs(phone, t0) >= 800, 'the embedded greeting');
     await turnWorks(phone, 'after the stall');
     await hangup(phone);
+  });
+
+  test('the upgrade refused with 429: the embedded voice greets and apologises, the turn line says so, retries with backoff; the call goes on once it is taken', async () => {
+    rt.fault = { kind: 'status', status: 429 };
+    const n0 = server.events('realtime_disconnected').length;
+    const refused = () => server.events('realtime_disconnected').slice(n0).filter((e) => Number(e.status) === 429);
+    try {
+      const { phone, t0 } = await call();
+      await waitUntil(() => refused().length >= 1, { timeoutMs: 10000, what: 'the refusal' });
+      assert.match(refused()[0].error, /Rate limit reached/);
+      await quiet(phone, t0, 'embedded greeting');
+      assert.ok(toneMs(phone, t0) < 100, `nothing from the model: ${toneMs(phone, t0)} ms of tone`);
+      assert.ok(speechMs(phone, t0) >= 800, `the embedded greeting heard: ${speechMs(phone, t0)} ms`);
+      // a turn while it refuses: apologised for, the turn line says so
+      const n = turns().length;
+      const spoken = await phone.say(words);
+      const turn = await waitUntil(() => turns()[n], { timeoutMs: 15000, what: 'the turn' });
+      await quiet(phone, spoken.end, 'apology');
+      assert.match(turn.error, /^realtime: /);
+      assert.equal(turn.brain, 'realtime');
+      assert.ok(toneMs(phone, spoken.end) < 100, `nothing from the model: ${toneMs(phone, spoken.end)} ms of tone`);
+      assert.ok(speechMs(phone, spoken.end) >= 800, `the embedded apology: ${speechMs(phone, spoken.end)} ms`);
+      // bounded, growing backoff while it refuses
+      const waits = refused().map((e) => Number(e.retry_ms));
+      assert.ok(waits.length >= 3 && waits.every((ms) => ms <= 15000), `retries ${waits}`);
+      assert.ok(Math.max(...waits) >= 2 * waits[0], `the backoff grows: ${waits}`);
+      // the model takes the socket again: the call goes on in its voice
+      rt.fault = null;
+      const before = server.events('realtime_connected').length;
+      await waitUntil(() => server.events('realtime_connected').length > before, { timeoutMs: 20000, what: 'a socket taken' });
+      await turnWorks(phone, 'after the refusals');
+      await hangup(phone);
+    } finally {
+      rt.fault = null;
+    }
   });
 
   test('error events mid-reply: the embedded voice greets and apologises, and the call goes on', async () => {

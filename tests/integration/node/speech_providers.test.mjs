@@ -15,14 +15,17 @@
 //   start of the tone, then the embedded voice's apology;
 // - the TTS provider stalls past tts_timeout: the embedded apology;
 // - another server whose worker has the wrong TTS key: the greeting is
-//   refused and the embedded voice apologises.
+//   refused and the embedded voice apologises;
+// - another server with tts_format wav and a TTS stand-in that answers
+//   WAV at 16 kHz, as a Piper server does: the greeting and the reply are
+//   the tone at its pitch (the header's rate used), streamed.
 // The keys are never in the server's log nor in /metrics.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, waitUntil, sleep, tmpDir, run } from './helpers.mjs';
+import { startServer, waitUntil, sleep, tmpDir, run, stageMetrics, STAGES } from './helpers.mjs';
 import { Phone, toneShare } from './phone.mjs';
 import { startOpenAIStandIn, TRANSCRIPT, TONE_HZ } from '../standins/openai.mjs';
 
@@ -75,6 +78,18 @@ describe('the agent on OpenAI-compatible STT and TTS', { timeout: 180000 }, () =
   const turns = () => server.events('turn');
   const say = async () => phone.say(words);
   // what the network voice was asked to say after t0, all clauses
+  // a worker on the echo brain, the STT stand-in and the TTS one at url
+  const providers = (url) => [
+    '--agent_workers', '1',
+    '--brain', 'echo',
+    '--greeting_text', GREETING,
+    '--stt_provider', 'openai',
+    '--stt_url', stt.baseURL,
+    '--stt_api_key', STT_KEY,
+    '--tts_provider', 'openai',
+    '--tts_url', url,
+    '--tts_api_key', TTS_KEY,
+  ];
   const asked = (t0) => tts.to('/v1/audio/speech').filter((r) => r.at >= t0).map((r) => r.input).join(' ');
 
   before(async () => {
@@ -86,17 +101,9 @@ describe('the agent on OpenAI-compatible STT and TTS', { timeout: 180000 }, () =
       agent: 'pipeline',
       defaultRoute: true,
       args: [
-        '--agent_workers', '1',
-        '--brain', 'echo',
-        '--greeting_text', GREETING,
-        '--stt_provider', 'openai',
-        '--stt_url', stt.baseURL,
-        '--stt_api_key', STT_KEY,
+        ...providers(tts.baseURL),
         '--stt_language', 'en',
         '--stt_timeout', '2s',
-        '--tts_provider', 'openai',
-        '--tts_url', tts.baseURL,
-        '--tts_api_key', TTS_KEY,
         '--tts_model', 'tts-1',
         '--tts_voice', 'nova',
         '--tts_timeout', '1500ms',
@@ -265,6 +272,54 @@ describe('the agent on OpenAI-compatible STT and TTS', { timeout: 180000 }, () =
     }
   });
 
+  test('tts_format wav, a server answering WAV at 16 kHz: the caller hears the tone at its pitch, streamed; the turn line is right', async () => {
+    const piper = await startOpenAIStandIn({ key: TTS_KEY, toneMs: 1500, wavRate: 16000, timing: { chunkMs: 80 } });
+    const other = await startServer({
+      agent: 'pipeline',
+      defaultRoute: true,
+      args: [...providers(piper.baseURL), '--tts_format', 'wav'],
+    });
+    const p2 = new Phone(other, { number: NUMBER, toneHz: 0 });
+    const loud2 = (t0) => p2.heard.filter((h) => h.at >= t0 && h.pcm.length >= 80 && rms(h.pcm) > 500);
+    const tone2 = (t0) => loud2(t0).filter((h) => toneShare(h.pcm, 8000, TONE_HZ) > 0.5);
+    const quiet2 = async (t0, what) => {
+      await waitUntil(() => loud2(t0).length > 0, { timeoutMs: 15000, what: `${what}: the agent speaks` });
+      await waitUntil(() => Date.now() - loud2(t0).at(-1).at > 800, { timeoutMs: 20000, what: `${what}: the agent ends` });
+    };
+    try {
+      await waitUntil(() => other.events('agent_worker_registered').length > 0, { timeoutMs: 30000, what: 'an agent worker' });
+      const t0 = Date.now();
+      await p2.call();
+      await quiet2(t0, 'greeting');
+      const greet = piper.to('/v1/audio/speech')[0];
+      assert.equal(greet?.response_format, 'wav');
+      assert.equal(greet.input, GREETING);
+      // 1.5 s of 600 Hz at 16 kHz; taken for 24 kHz it would be 900 Hz
+      assert.ok(tone2(t0).length * 20 >= 1000, `the greeting's tone heard: ${tone2(t0).length * 20} ms`);
+
+      const spoken = await p2.say(words);
+      const turn = await waitUntil(() => other.events('turn')[0], { timeoutMs: 15000, what: 'the turn' });
+      await quiet2(spoken.end, 'reply');
+      assert.equal(turn.transcript, TRANSCRIPT);
+      assert.equal(turn.reply, `You said: ${TRANSCRIPT}`);
+      assert.equal(turn.error, '');
+      assert.equal(turn.tts, 'openai');
+      assert.ok(Number(turn.tts_ms) >= 0 && Number(turn.tts_ms) < 3000, `tts_ms ${turn.tts_ms}`);
+      const said = piper.to('/v1/audio/speech').filter((r) => r.at >= spoken.end);
+      assert.ok(said.length >= 1 && said.every((r) => r.response_format === 'wav'), JSON.stringify(said));
+      const heard = tone2(spoken.end);
+      assert.ok(heard.length * 20 >= 1000, `the reply's tone heard: ${heard.length * 20} ms`);
+      // streamed: the first audio before the last of 1.5 s in 150 ms
+      // chunks 80 ms apart was sent (720 ms after the request)
+      assert.ok(heard[0].at - said[0].at < 560, `first audio ${heard[0].at - said[0].at} ms after the request`);
+      assert.equal(other.events('tts_failed').length, 0);
+    } finally {
+      await p2.hangup().catch(() => {});
+      if (!other.exited) await other.stop();
+      await piper.close();
+    }
+  });
+
   test('after the faults a turn works as before; no key in the log or /metrics', async () => {
     const n = turns().length;
     const spoken = await say();
@@ -279,16 +334,12 @@ describe('the agent on OpenAI-compatible STT and TTS', { timeout: 180000 }, () =
     assert.equal(turn.tts, 'openai');
     await sleep(200);
     const log = server.log();
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    const labels = '{stt="openai",brain="echo",tts="openai"}';
-    for (const h of ['voxgate_stt_final_seconds', 'voxgate_tts_first_audio_seconds', 'voxgate_voice_to_voice_seconds']) {
-      const m = new RegExp(`^${h}_count${labels.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(metrics);
-      assert.ok(m && Number(m[1]) >= 1, `${h} labelled ${labels} in /metrics:\n${metrics.split('\n').filter((l) => l.startsWith(h)).join('\n')}`);
-      assert.ok(metrics.includes(`${h}_bucket{stt="openai",brain="echo",tts="openai",le="+Inf"}`), `${h}'s buckets labelled`);
-    }
-    // the echo brain writes at once: its figure is there too, but no other
-    // label set (each series comes from a provider that did the stage)
-    assert.match(metrics, /^voxgate_llm_first_token_seconds_count\{stt="openai",brain="echo",tts="openai"\} [1-9]/m);
+    const mt = await stageMetrics(server, { stt: 'openai', brain: 'echo', tts: 'openai' });
+    const metrics = mt.text;
+    // every stage's figure, the echo brain's (it writes at once) too, and
+    // no other label set (each series comes from a provider that did the
+    // stage)
+    for (const h of STAGES) assert.ok(mt[h].count >= 1 && mt[h].buckets, `${h} labelled {stt="openai",brain="echo",tts="openai"} in /metrics:\n${metrics.split('\n').filter((l) => l.startsWith(h)).join('\n')}`);
     assert.doesNotMatch(metrics, /_seconds_count\{stt="(?!openai")/);
     for (const k of [STT_KEY, TTS_KEY, STT_KEY.slice(3), TTS_KEY.slice(3)]) {
       assert.ok(!log.includes(k), `a key in the server's log`);

@@ -4,7 +4,9 @@
 // sentence (espeak-ng's, as a phone carries it) and hears the reply; it
 // talks over the reply and receives "clear". The stream is a participant
 // of room pstn-<CallSid>. Then Telnyx's dialect with its streaming token,
-// and what forged requests and malformed frames get.
+// and what forged requests and malformed frames get. Last, the LLM brain
+// on a stream: transfer_call has no SIP dialog to REFER, the server says
+// so, and the model's refusal is heard while the call goes on.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +16,7 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import { RoomServiceClient } from 'livekit-server-sdk';
 import { startServer, waitUntil, run, sleep, tmpDir, ROOT, API_KEY, API_SECRET } from './helpers.mjs';
+import { startOpenAIStandIn } from '../standins/openai.mjs';
 
 const TOKEN = 'twilio-stream-test-token-0123456789';
 const PUBLIC = 'https://gw.example.com';
@@ -103,6 +106,25 @@ class Caller {
   }
 }
 
+// Twilio's connected and start frames for a call, then media.
+function twilioStart(c) {
+  c.send({ event: 'connected', protocol: 'Call', version: '1.0.0' });
+  c.send({
+    event: 'start',
+    sequenceNumber: '1',
+    start: {
+      accountSid: 'AC1',
+      streamSid: c.streamSid,
+      callSid: c.callSid,
+      tracks: ['inbound'],
+      mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
+      customParameters: { From: CALLER, To: CALLED },
+    },
+    streamSid: c.streamSid,
+  });
+  c.startMedia();
+}
+
 function connect(server, p, headers) {
   const ws = new WebSocket(`ws://127.0.0.1:${server.httpPort}${p}`, { headers });
   return new Promise((resolve, reject) => {
@@ -156,21 +178,7 @@ describe('Twilio Media Streams', { timeout: 120000 }, () => {
     const ws = await connect(server, '/twilio/stream', { 'X-Twilio-Signature': sign(`wss://gw.example.com/twilio/stream`) });
     const c = new Caller(ws, { streamSid, callSid });
     try {
-      c.send({ event: 'connected', protocol: 'Call', version: '1.0.0' });
-      c.send({
-        event: 'start',
-        sequenceNumber: '1',
-        start: {
-          accountSid: 'AC1',
-          streamSid,
-          callSid,
-          tracks: ['inbound'],
-          mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
-          customParameters: { From: CALLER, To: CALLED },
-        },
-        streamSid,
-      });
-      c.startMedia();
+      twilioStart(c);
 
       const p = await waitUntil(
         async () => (await rooms.listParticipants(`pstn-${callSid}`).catch(() => [])).find((x) => x.identity === `sip_${CALLER}`),
@@ -268,6 +276,93 @@ describe('Twilio Media Streams', { timeout: 120000 }, () => {
       const clear = await waitUntil(() => c.events.find((e) => e.m.event === 'clear'), { timeoutMs: 10000, what: 'a clear frame' });
       assert.deepEqual(clear.m, { event: 'clear' });
       c.send({ event: 'stop', sequence_number: '9', stop: { call_control_id: ccid }, stream_id: 'S1' });
+      assert.equal((await c.closed).code, 1000);
+    } finally {
+      c.stopMedia();
+      ws.terminate();
+    }
+  });
+});
+
+describe('transfer_call on a Media Streams call', { timeout: 120000 }, () => {
+  const TRANSFER_TO = 'sip:desk@example.com';
+  const REFUSAL = 'I am sorry, I cannot put you through right now.';
+  const UNAVAILABLE = 'transfers are not available on this call';
+  let server;
+  let oa;
+
+  before(async () => {
+    // STT, LLM and TTS on one OpenAI stand-in: the first reply calls
+    // transfer_call, the second is the model's word after its answer
+    oa = await startOpenAIStandIn({
+      transcript: 'Put me through to a person, please.',
+      replies: [{ tools: [{ name: 'transfer_call', arguments: { reason: 'the caller asked for a person' } }] }, { text: REFUSAL }],
+    });
+    server = await startServer({
+      agent: 'pipeline',
+      args: [
+        '--agent_workers', '1',
+        '--twilio_auth_token', TOKEN,
+        '--public_url', PUBLIC,
+        '--twilio_answer', 'stream',
+        '--brain', 'llm',
+        '--llm_base_url', oa.baseURL,
+        '--llm_api_key', 'sk-stream-tools',
+        '--stt_provider', 'openai',
+        '--stt_url', oa.baseURL,
+        '--stt_api_key', 'sk-stream-tools',
+        '--tts_provider', 'openai',
+        '--tts_url', oa.baseURL,
+        '--tts_api_key', 'sk-stream-tools',
+        '--transfer_to', TRANSFER_TO,
+        '--vad_stop_secs', '0.6',
+      ],
+    });
+    await waitUntil(() => server.events('agent_worker_registered').length > 0, { timeoutMs: 30000, what: 'an agent worker' });
+  });
+  after(async () => {
+    try {
+      await oa?.close();
+    } finally {
+      if (server && !server.exited) await server.stop();
+    }
+  });
+
+  test('no SIP dialog to REFER: the server refuses, the model is told, its refusal is heard, and the call goes on', async () => {
+    const ws = await connect(server, '/twilio/stream', { 'X-Twilio-Signature': sign(`wss://gw.example.com/twilio/stream`) });
+    const c = new Caller(ws, { streamSid: 'MZ33333333333333333333333333333333', callSid: 'CA33333333333333333333333333333333' });
+    try {
+      twilioStart(c);
+      await waitUntil(() => c.soundAfter(0) >= 600, { timeoutMs: 15000, what: 'the greeting' });
+      await waitUntil(() => Date.now() - c.got.filter((g) => rms(g.frame) > 300).at(-1).at > 600, { timeoutMs: 15000, what: 'the greeting to end' });
+
+      const said = Date.now();
+      c.say(await speechUlaw());
+      const asked = await waitUntil(() => server.events('agent_transfer')[0], { timeoutMs: 15000, what: 'the worker asking for the transfer' });
+      assert.equal(asked.to, TRANSFER_TO);
+      assert.equal(asked.why, 'the caller asked for a person');
+      assert.equal(asked.ok, 'false');
+      assert.equal(asked.reason, UNAVAILABLE);
+      // the model gets its call's answer as OpenAI expects, then speaks
+      const chats = await waitUntil(() => (oa.to('/v1/chat/completions').length >= 2 ? oa.to('/v1/chat/completions') : null), { timeoutMs: 10000, what: 'the second completion' });
+      const m = chats[1].messages;
+      assert.equal(m.at(-2).role, 'assistant');
+      assert.equal(m.at(-2).tool_calls[0].function.name, 'transfer_call');
+      assert.equal(m.at(-1).role, 'tool');
+      assert.equal(m.at(-1).tool_call_id, m.at(-2).tool_calls[0].id);
+      assert.deepEqual(JSON.parse(m.at(-1).content), { ok: false, error: UNAVAILABLE });
+      const turn = await waitUntil(() => server.events('turn')[0], { timeoutMs: 15000, what: 'the turn' });
+      assert.equal(turn.reply, REFUSAL);
+      assert.equal(turn.interrupted, 'false');
+      assert.ok(oa.to('/v1/audio/speech').some((r) => r.input === REFUSAL), 'the refusal was said');
+      await waitUntil(() => c.soundAfter(said + 1000) >= 600, { timeoutMs: 10000, what: 'the refusal heard' });
+      // the call goes on: no transfer, no hang-up, the stream still open
+      await sleep(500);
+      assert.equal(server.events('transfer_done').length, 0);
+      assert.equal(server.events('agent_hangup').length, 0);
+      assert.equal(server.events('stream_ended').length, 0);
+      assert.equal(ws.readyState, WebSocket.OPEN);
+      c.send({ event: 'stop', sequenceNumber: String(++c.seq), stop: { accountSid: 'AC1', callSid: c.callSid }, streamSid: c.streamSid });
       assert.equal((await c.closed).code, 1000);
     } finally {
       c.stopMedia();

@@ -20,6 +20,7 @@ suite('deepgram', {
   // the audio the socket carried by the turn's last Finalize (the call's
   // own socket: nothing before the turn)
   audioSecs: (s, from) => s.of('in').filter((e) => e.type === 'Finalize' && e.at >= from).at(-1).t,
+  busy: /Too many requests/,
   refusal: /Invalid credentials/,
   checkConnect(c) {
     assert.equal(c.path, '/v1/listen');

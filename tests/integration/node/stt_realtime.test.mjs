@@ -17,6 +17,7 @@ suite('openai-realtime', {
   ends: (s, from) => s.of('in').filter((e) => e.type === 'input_audio_buffer.commit' && e.at >= from).length,
   // mu-law: a byte a sample
   audioSecs: (s, from) => s.of('in').filter((e) => e.type === 'input_audio_buffer.append' && e.at >= from).reduce((n, e) => n + e.bytes, 0) / 8000,
+  busy: /Rate limit reached/,
   refusal: /invalid_api_key|Incorrect API key/,
   checkConnect(c) {
     assert.equal(c.path, '/v1/realtime');

@@ -24,13 +24,17 @@
 // the turn's audio sent once (what the socket carried is the turn with
 // its pre-roll and stop window, not the turn and its start again);
 // then another call while the provider refuses the key: the turn is
-// apologised for, the log tells the provider's refusal, the key masked.
+// apologised for, the log tells the provider's refusal, the key masked;
+// then another while it refuses the upgrade with 429 (too many requests):
+// the turn is apologised for and its line says the recogniser failed, the
+// socket is tried again with a growing backoff, and once the provider
+// takes it the next turn on the same call goes through.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, waitUntil, sleep, tmpDir, run } from './helpers.mjs';
+import { startServer, waitUntil, sleep, tmpDir, run, stageMetrics, STAGES } from './helpers.mjs';
 import { Phone, toneShare } from './phone.mjs';
 import { startOpenAIStandIn, TONE_HZ } from '../standins/openai.mjs';
 
@@ -166,6 +170,14 @@ export function suite(name, opts) {
       const second = await turn();
       assert.equal(second.t.transcript, HEARD);
       assert.equal(connects().length, 1, 'still one socket');
+      // the turn line names the streaming recogniser, and /metrics has
+      // every stage's figure labelled with it, no other recogniser's
+      assert.equal(second.t.stt, name);
+      assert.equal(second.t.brain, 'echo');
+      assert.equal(second.t.tts, 'openai');
+      const mt = await stageMetrics(server, { stt: name, brain: 'echo', tts: 'openai' });
+      for (const h of STAGES) assert.ok(mt[h].count >= 2 && mt[h].buckets, `${h} labelled stt="${name}": ${mt[h].count}`);
+      assert.doesNotMatch(mt.text, new RegExp(`_seconds_count\\{stt="(?!${name}")`));
     });
 
     if (opts.keepalive)
@@ -282,6 +294,43 @@ export function suite(name, opts) {
       await sleep(200);
       const log = server.log();
       for (const k of [opts.key, TTS_KEY, opts.key.slice(4)]) assert.ok(!log.includes(k), 'a key in the log');
+    });
+
+    test('the upgrade refused with 429: the apology, the turn line says so, retries with backoff; the call goes on once it is taken', async () => {
+      stt.fault = { kind: 'status', status: 429 };
+      const p4 = new Phone(server, { number: '+15550008104', toneHz: 0 });
+      try {
+        const t0 = Date.now();
+        const n = server.events('stt_socket').length;
+        const lost = () => server.events('stt_socket').slice(n).filter((e) => e.state === 'lost');
+        await p4.call();
+        await quiet(p4, t0, 'greeting');
+        await waitUntil(() => lost().length >= 2, { timeoutMs: 10000, what: 'the refusals' });
+        assert.equal(Number(lost()[0].status), 429);
+        assert.match(lost()[0].reason, opts.busy);
+        const { t, spoken } = await turn(p4);
+        assert.match(t.error, /^stt: /);
+        assert.equal(t.stt, name);
+        assert.match(asked(spoken.start), APOLOGY);
+        const line = server.events('stt_failed').at(-1);
+        assert.equal(line.provider, name);
+        assert.equal(Number(line.status), 429);
+        assert.match(line.error, opts.busy);
+        // bounded, growing backoff while it refuses
+        const waits = lost().map((e) => Number(e.retry_ms));
+        assert.ok(waits.length >= 3 && waits.every((ms) => ms <= 15000), `retries ${waits}`);
+        assert.ok(Math.max(...waits) >= 2 * waits[0], `the backoff grows: ${waits}`);
+        // the provider takes the socket again: the next turn goes through
+        stt.fault = null;
+        const before = opened().length;
+        await waitUntil(() => opened().length > before, { timeoutMs: 20000, what: 'a socket taken' });
+        const next = await turn(p4);
+        assert.equal(next.t.transcript, HEARD);
+        assert.equal(next.t.error, '');
+      } finally {
+        stt.fault = null;
+        await p4.hangup().catch(() => {});
+      }
     });
   });
 }

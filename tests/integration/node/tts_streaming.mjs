@@ -15,6 +15,11 @@
 //   mid-greeting, stall past tts_timeout, the provider's error message:
 //   a tts_failed line, the embedded voice's apology, then a turn in the
 //   provider's voice (the call goes on);
+// - the provider refusing the upgrade with 503 (overloaded) while a call
+//   goes on: the greeting and a turn's reply apologised for in the
+//   embedded voice, the turn line saying the voice failed, the socket
+//   tried again with a growing backoff, and once the provider takes it
+//   again the next reply is in its voice;
 // - a call whose socket stalls does not delay another call's greeting on
 //   the same worker;
 // - no key in the log.
@@ -258,6 +263,51 @@ export function streamingSuite(p) {
       await faultCall({ kind: 'error' }, (line) => {
         assert.match(line.error, /internal_server_error|internal server error/i);
       });
+    });
+
+    test('the upgrade refused with 503: apologies, the turn line says so, retries with backoff; the call goes on once it is taken', async () => {
+      const failed = server.events('tts_failed').length;
+      const conns = tts.of('connect').length;
+      const refused = () => tts.of('connect').slice(conns).filter((c) => c.refused === 503);
+      tts.fault = { kind: 'status', status: 503 };
+      let ph;
+      try {
+        const c = await call();
+        ph = c.ph;
+        const greet = await waitUntil(() => server.events('tts_failed')[failed], { timeoutMs: 15000, what: 'the greeting\'s tts_failed' });
+        assert.equal(greet.provider, p.name);
+        assert.equal(Number(greet.status), 503);
+        await waitUntil(() => speechFrames(ph, c.t0).length * 20 >= 1000, { timeoutMs: 15000, what: 'the embedded apology for the greeting' });
+        await quiet(ph, c.t0, 'the apology');
+        assert.equal(toneFrames(ph, c.t0).length, 0, 'nothing in the provider\'s voice');
+        // tried again and again, each wait longer (a jittered doubling:
+        // the third wait is at least twice the first)
+        await waitUntil(() => refused().length >= 4, { timeoutMs: 10000, what: 'the socket tried again' });
+        const at = refused().map((e) => e.at);
+        const gaps = at.slice(1).map((t, i) => t - at[i]);
+        assert.ok(gaps[2] > gaps[0] && gaps.every((g) => g <= 8000 * 1.5), `the backoff grows: ${gaps}`);
+        // a turn while it refuses: its reply apologised for, the turn
+        // line says the voice failed
+        const n = turns().length;
+        const spoken = await ph.say(words);
+        const t = await waitUntil(() => turns()[n], { timeoutMs: 15000, what: 'the turn' });
+        assert.match(t.error, /^tts: /);
+        assert.equal(t.tts, p.name);
+        const line = server.events('tts_failed').at(-1);
+        assert.equal(Number(line.status), 503);
+        assert.match(line.error, /503|internal server error/i);
+        await waitUntil(() => speechFrames(ph, spoken.end).length * 20 >= 1000, { timeoutMs: 15000, what: 'the embedded apology for the reply' });
+        await quiet(ph, spoken.end, 'the apology');
+        assert.equal(toneFrames(ph, spoken.end).length, 0, 'nothing in the provider\'s voice');
+        // the provider takes the socket again: the call goes on in its voice
+        tts.fault = null;
+        const before = tts.of('connect').length;
+        await waitUntil(() => tts.of('connect').slice(before).some((e) => !e.refused), { timeoutMs: 10000, what: 'a socket taken' });
+        await turnWorks(ph, 'after the refusals');
+      } finally {
+        tts.fault = null;
+        await ph?.hangup().catch(() => {});
+      }
     });
 
     test('one call\'s stalled provider socket does not delay another call', async () => {

@@ -21,7 +21,9 @@
 //                                   24 kHz mono (OpenAI's pcm rate), a
 //                                   tone (TONE_HZ, TONE_MS / speed); wav
 //                                   streams a header whose sizes are
-//                                   0xFFFFFFFF, then the same samples
+//                                   0xFFFFFFFF, then the tone at wavRate
+//                                   (24 kHz unless given: a Piper
+//                                   server's is 16 or 22.05 kHz)
 //
 // Authorization: Bearer KEY; with `key` given a wrong one gets 401
 // {"error":{"message":"Incorrect API key provided: ...","type":
@@ -60,15 +62,16 @@ export const SPEECH_RATE = 24000;
 const MODELS = ['gpt-4o-mini', 'whisper-1', 'tts-1'];
 const BODY_MAX = 16 * 1024 * 1024;
 
-// The tone TTS answers with: raw s16le at 24 kHz, 10 ms ramps at both ends
-// so that it starts and stops without a click.
-export function speechPcm(hz = TONE_HZ, ms = TONE_MS, level = 12000) {
-  const n = Math.round((SPEECH_RATE * ms) / 1000);
-  const ramp = SPEECH_RATE / 100;
+// The tone TTS answers with: raw s16le at rate (24 kHz unless a wav's is
+// set), 10 ms ramps at both ends so that it starts and stops without a
+// click.
+export function speechPcm(hz = TONE_HZ, ms = TONE_MS, level = 12000, rate = SPEECH_RATE) {
+  const n = Math.round((rate * ms) / 1000);
+  const ramp = rate / 100;
   const buf = Buffer.alloc(n * 2);
   for (let i = 0; i < n; i++) {
     const g = Math.min(1, i / ramp, (n - 1 - i) / ramp);
-    buf.writeInt16LE(Math.round(level * g * Math.sin((2 * Math.PI * hz * i) / SPEECH_RATE)), i * 2);
+    buf.writeInt16LE(Math.round(level * g * Math.sin((2 * Math.PI * hz * i) / rate)), i * 2);
   }
   return buf;
 }
@@ -166,7 +169,8 @@ function streamingWavHeader(rate) {
 const wait = (ms) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
 
 // startOpenAIStandIn({port, log, key, reply, replies, transcript,
-// transcripts, toneHz, toneMs, timing, fault}): resolves once listening.
+// transcripts, toneHz, toneMs, wavRate, timing, fault}): resolves once
+// listening.
 export async function startOpenAIStandIn(opts = {}) {
   const reply = opts.reply ?? REPLY;
   const replies = [...(opts.replies ?? [])];
@@ -174,6 +178,7 @@ export async function startOpenAIStandIn(opts = {}) {
   const transcripts = [...(opts.transcripts ?? [])];
   const toneHz = opts.toneHz ?? TONE_HZ;
   const toneMs = opts.toneMs ?? TONE_MS;
+  const wavRate = opts.wavRate ?? SPEECH_RATE;
   const key = opts.key;
   const timing = { firstMs: 0, chunkMs: 0, chunkBytes: SPEECH_RATE / 5, ...(opts.timing ?? {}) };
   const state = { fault: opts.fault ?? null };
@@ -347,11 +352,11 @@ export async function startOpenAIStandIn(opts = {}) {
         if (!j.voice) return fail(res, 400, "Missing required parameter: 'voice'.");
         if (!(speed >= 0.25 && speed <= 4)) return fail(res, 400, `Invalid 'speed': ${speed}. Expected a value between 0.25 and 4.0.`);
         if (format !== 'pcm' && format !== 'wav') return fail(res, 400, `the stand-in speaks only pcm and wav, not ${format}`);
-        const pcm = speechPcm(toneHz, toneMs / speed);
+        const pcm = speechPcm(toneHz, toneMs / speed, 12000, format === 'wav' ? wavRate : SPEECH_RATE);
         await wait(pace.firstMs);
         if (res.destroyed) return;
         res.writeHead(200, { 'content-type': format === 'wav' ? 'audio/wav' : 'audio/pcm', 'transfer-encoding': 'chunked' });
-        if (format === 'wav') res.write(streamingWavHeader(SPEECH_RATE));
+        if (format === 'wav') res.write(streamingWavHeader(wavRate));
         const step = Math.max(2, pace.chunkBytes - (pace.chunkBytes % 2));
         let n = 0;
         for (let off = 0; off < pcm.length; off += step) {
