@@ -97,6 +97,41 @@ const PORT_LO = 20000;
 const PORT_HI = 32000;
 const usedPorts = new Set();
 
+// The test files run side by side, each in its own process: a port one of
+// them handed out (a server's RTP range, which it binds only when a call
+// comes) must not look free to another. Each port handed out is claimed
+// with a file created exclusively, holding the claimer's pid; a claim whose
+// process is gone is taken over.
+const PORT_DIR = path.join(os.tmpdir(), 'voxgate-test-ports');
+const claimed = [];
+
+function claimPort(port) {
+  const f = path.join(PORT_DIR, String(port));
+  for (let i = 0; i < 2; i++) {
+    try {
+      fs.writeFileSync(f, String(process.pid), { flag: 'wx' });
+      claimed.push(f);
+      return true;
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw e;
+    }
+    const owner = Number.parseInt(fs.readFileSync(f, 'utf8'), 10);
+    if (owner === process.pid) return false;
+    try {
+      process.kill(owner, 0);
+      return false;
+    } catch (e) {
+      if (e.code !== 'ESRCH') return false;
+      fs.rmSync(f, { force: true });
+    }
+  }
+  return false;
+}
+
+process.on('exit', () => {
+  for (const f of claimed) fs.rmSync(f, { force: true });
+});
+
 function tryBind(kind, port) {
   return new Promise((resolve) => {
     if (kind === 'tcp') {
@@ -116,7 +151,7 @@ function tryBind(kind, port) {
 
 // pickPorts(count, {tcp}): the first of `count` consecutive ports (even) that
 // are free for UDP (and TCP when tcp is true) and were not handed out before
-// in this process. Random, so concurrent test files rarely meet.
+// in this process or claimed by another test process.
 export async function pickPorts(count = 1, { tcp = true } = {}) {
   for (let attempt = 0; attempt < 200; attempt++) {
     let base = PORT_LO + Math.floor(Math.random() * (PORT_HI - PORT_LO - count));
@@ -135,7 +170,11 @@ export async function pickPorts(count = 1, { tcp = true } = {}) {
       if (tcp) checks.push(tryBind('tcp', p));
     }
     if (!(await Promise.all(checks)).every(Boolean)) continue;
-    for (let p = base; p < base + count; p++) usedPorts.add(p);
+    fs.mkdirSync(PORT_DIR, { recursive: true });
+    let p = base;
+    while (p < base + count && claimPort(p)) p++;
+    for (let q = base; q < base + count; q++) usedPorts.add(q);
+    if (p < base + count) continue;
     return base;
   }
   throw new Error(`no free range of ${count} ports`);
