@@ -887,6 +887,7 @@ static void ua_destructor(void *arg)
 
 	tmr_cancel(&ua->drain_tmr);
 	list_flush(&ua->calls);
+	tmrq_reset(&ua->ring_q);
 	sipua_nonces_reset(&ua->nonces);
 	mem_deref(ua->pin_tries);
 	mem_deref(ua->lsnr);
@@ -958,6 +959,7 @@ int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
 		return ENOMEM;
 	ua->prm = *prm;
 	tmr_init(&ua->drain_tmr);
+	tmrq_init(&ua->ring_q);
 	list_init(&ua->calls);
 	err = sipua_nonces_init(&ua->nonces);
 	if (!err)

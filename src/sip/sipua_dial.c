@@ -54,7 +54,8 @@ struct sipua_dial {
 	struct call *call;
 	sipua_dial_h *h; /* NULL once told, or when no one waits */
 	void *arg;
-	struct tmr ring_tmr, dtmf_tmr;
+	struct tmrq_ent ring;
+	struct tmr dtmf_tmr;
 	uint32_t ringing_ms, max_ms;
 	char address[256];
 	char dtmf[OUTBOUND_DTMF_MAX + 1];
@@ -70,7 +71,7 @@ static void dial_destructor(void *arg)
 	struct sipua_dial *d = arg;
 	sipua_dial_h *h = d->h;
 
-	tmr_cancel(&d->ring_tmr);
+	tmrq_cancel(&d->ring);
 	tmr_cancel(&d->dtmf_tmr);
 	d->h = NULL;
 	/* Never left waiting, whatever ended the call. */
@@ -120,7 +121,7 @@ void sipua_dial_ending(struct call *call, const char *reason)
 
 	if (!call->dial)
 		return;
-	tmr_cancel(&call->dial->ring_tmr);
+	tmrq_cancel(&call->dial->ring);
 	tmr_cancel(&call->dial->dtmf_tmr);
 	if (call->dial->h) {
 		snprintf(why, sizeof(why),
@@ -401,7 +402,7 @@ static void dial_estab(const struct sip_msg *msg, void *arg)
 	(void)msg;
 	if (call->ending)
 		return;
-	tmr_cancel(&d->ring_tmr);
+	tmrq_cancel(&d->ring);
 	call->acked = true; /* we sent the ACK: a BYE may go */
 	call->answer_ms = clock_mono_ms();
 	media_session_confirm(call->media);
@@ -557,7 +558,7 @@ int sipua_dial(struct sipua *ua, const struct outbound_call *oc,
 	call->outbound = true;
 	call->dial = d;
 	d->call = call;
-	tmr_init(&d->ring_tmr);
+	tmrq_ent_init(&d->ring);
 	tmr_init(&d->dtmf_tmr);
 	d->ringing_ms = oc->ringing_ms;
 	d->max_ms = oc->max_ms ? oc->max_ms : ua->prm.max_call_duration_ms;
@@ -646,7 +647,7 @@ int sipua_dial(struct sipua *ua, const struct outbound_call *oc,
 	    .status = "dialing",
 	};
 	sipua_call_record(call);
-	tmr_start(&d->ring_tmr, d->ringing_ms, ring_timeout, call);
+	tmrq_start(&ua->ring_q, &d->ring, d->ringing_ms, ring_timeout, call);
 	d->dialtone = oc->play_dialtone;
 	dialtone_start(call);
 	d->h = h;

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <re.h>
+#include "core/tmrq.h"
 #include "sip/sipua.h"
 #include "sip/dispatch.h"
 #include "sip/sipua_sdp.h"
@@ -52,6 +53,9 @@ struct sipua {
 	sipua_idle_h *idleh;
 	void *idle_arg;
 	struct tmr drain_tmr;
+	/* The ringing timeouts of the calls being placed: one libre timer
+	 * for all of them (core/tmrq.h says why). */
+	struct tmrq ring_q;
 	struct tries *pin_tries; /* wrong PINs per source address */
 	struct sipua_nonces nonces;
 	struct regclient *reg;       /* registrations */
