@@ -2,7 +2,8 @@
  * Inside the HTTP API, shared by its files and by nothing else: api.c (the
  * server, routing, auth and the Twirp dispatch table), api_json.c (replies,
  * key names, request helpers), api_rooms.c (RoomService), api_sip.c (SIP
- * trunks and dispatch rules) and api_admin.c (/api/admin/...).
+ * trunks and dispatch rules), api_dial.c (CreateSIPParticipant) and
+ * api_admin.c (/api/admin/...).
  */
 #ifndef VOXGATE_API_API_INT_H
 #define VOXGATE_API_API_INT_H
@@ -23,6 +24,8 @@ struct api {
 	void *arg;
 	struct sipua *sipua; /* borrowed; NULL until api_set_sipua */
 	struct list dials;   /* CreateSIPParticipant requests waiting */
+	struct list dialq;   /* CreateSIPParticipant requests yet to dial */
+	struct tmr dial_tmr; /* places the next few of dialq */
 	struct list xfers;   /* TransferSIPParticipant requests waiting */
 };
 
@@ -117,6 +120,10 @@ json_t *api_with_zero_fields(json_t *obj, const struct field *f);
  * error with the reply sent. */
 int api_save_rule(struct call_ctx *c, json_t *rule, const char *id,
                   bool create);
+#define API_MISSING_TRUNK "requested sip trunk does not exist"
+/* True when a lookup by id found its object; otherwise the reply is sent:
+ * not_found with what is missing, or the store's failure. */
+bool api_found(struct call_ctx *c, int err, const char *missing);
 
 void api_create_trunk(struct call_ctx *c);
 void api_list_trunks(struct call_ctx *c);
@@ -127,9 +134,13 @@ void api_create_rule(struct call_ctx *c);
 void api_list_rules(struct call_ctx *c);
 void api_update_rule(struct call_ctx *c);
 void api_delete_rule(struct call_ctx *c);
-/* CreateSIPParticipant: dials out (sip/sipua.h sipua_dial). */
+
+/* ---- api_dial.c: CreateSIPParticipant --------------------------------- */
+
+/* Dials out (sip/sipua_dial.h sipua_dial), a few calls per turn. */
 void api_create_participant(struct call_ctx *c);
-/* Forgets the requests still waiting for a call's outcome (shutdown). */
+/* Forgets the requests still waiting to dial or for a call's outcome
+ * (shutdown). */
 void api_dials_forget(struct api *api);
 
 /* ---- api_transfer.c: TransferSIPParticipant ---------------------------- */
