@@ -1,8 +1,8 @@
 /*
  * CreateSIPParticipant: the request checked (its trunk, sip/outbound.c),
- * queued, and dialed (sip/sipua_dial.c) a few per turn of the loop; a
- * request with wait_until_answered is answered with the call's outcome,
- * holding its connection until then.
+ * queued, and dialed (sip/sipua_dial.c) one by one between the loop's
+ * reads of its sockets; a request with wait_until_answered is answered
+ * with the call's outcome, holding its connection until then.
  */
 #include <errno.h>
 #include <string.h>
@@ -94,14 +94,13 @@ static void dial_refused(struct http_conn *conn, int err, const char *why)
  * catches up after a pause sends hundreds at once: placed all in one turn
  * of the loop, they kept the loop from reading the SIP socket for longer
  * than T1 (500 ms), the INVITEs went out again and the callees gave up
- * calls they had answered. A few are placed per turn; the loop reads its
- * sockets between them (libre reads one datagram of a socket per turn).
- * The timer has no delay: libre inserts such a timer from the front of its
- * list, with no walk past the SIP transactions' timers, and may run it
- * again within the same turn while its clock has not moved on a
- * millisecond.
+ * calls they had answered. One call is placed per run of a timer with no
+ * delay, and the loop reads its sockets between runs (libre reads one
+ * datagram of a socket per turn). libre inserts a timer with no delay from
+ * the front of its list, with no walk past the SIP transactions' timers,
+ * and runs it again within the same turn while its clock stays on the
+ * same millisecond: a turn places calls for about a millisecond at most.
  */
-#define DIALS_PER_TURN 4
 
 struct dial_queued {
 	struct le le;
@@ -172,16 +171,13 @@ static void dial_place(struct api *api, struct http_conn *conn,
 static void dial_turn(void *arg)
 {
 	struct api *api = arg;
+	struct dial_queued *q = list_ledata(list_head(&api->dialq));
 
-	for (unsigned n = 0; n < DIALS_PER_TURN; n++) {
-		struct dial_queued *q = list_ledata(list_head(&api->dialq));
-
-		if (!q)
-			return;
-		list_unlink(&q->le);
-		dial_place(api, q->conn, &q->oc);
-		mem_deref(q);
-	}
+	if (!q)
+		return;
+	list_unlink(&q->le);
+	dial_place(api, q->conn, &q->oc);
+	mem_deref(q);
 	if (!list_isempty(&api->dialq))
 		tmr_start(&api->dial_tmr, 0, dial_turn, api);
 }

@@ -137,7 +137,8 @@ void api_delete_rule(struct call_ctx *c);
 
 /* ---- api_dial.c: CreateSIPParticipant --------------------------------- */
 
-/* Dials out (sip/sipua_dial.h sipua_dial), a few calls per turn. */
+/* Dials out (sip/sipua_dial.h sipua_dial), one call at a time between
+ * the loop's reads of its sockets. */
 void api_create_participant(struct call_ctx *c);
 /* Forgets the requests still waiting to dial or for a call's outcome
  * (shutdown). */
