@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 #include "api/api_int.h"
+#include <re_mqueue.h>
 #include "core/log.h"
 #include "sip/outbound.h"
 #include "sip/sipua_dial.h"
@@ -90,17 +91,18 @@ static void dial_refused(struct http_conn *conn, int err, const char *why)
 /*
  * Requests checked and waiting for their turn to dial. Placing a call
  * costs the signalling thread far more than checking its request (the
- * room, the media session, the SDP, the INVITE), and a backend that
- * catches up after a pause sends hundreds at once: placed all in one turn
- * of the loop, they kept the loop from reading the SIP socket for longer
- * than T1 (500 ms), the INVITEs went out again and the callees gave up
- * calls they had answered. One call is placed per run of a timer with no
- * delay, and the loop reads its sockets between runs (libre reads one
- * datagram of a socket per turn). libre inserts a timer with no delay from
- * the front of its list, with no walk past the SIP transactions' timers,
- * and runs it again within the same turn while its clock stays on the
- * same millisecond: a turn places calls for about a millisecond at most.
+ * room, the media session, the SDP, the INVITE: up to a millisecond on a
+ * loaded host, most of it libre walking its timer list for the INVITE's
+ * T1), and a backend that catches up after a pause sends hundreds at once:
+ * placed all in one turn of the loop, they kept the loop from reading the
+ * SIP socket for longer than T1 (500 ms), the INVITEs went out again and
+ * the callees gave up calls they had answered. libre reads one datagram of
+ * a socket per turn, so calls are placed one per turn (a message on an
+ * mqueue: its pipe is read once per turn, after no wait), and not while
+ * the SIP UDP socket holds answers not read yet, for up to DIAL_YIELDS
+ * turns in a row: the answers to the calls placed go before new calls.
  */
+#define DIAL_YIELDS 8
 
 struct dial_queued {
 	struct le le;
@@ -128,7 +130,8 @@ void api_dials_forget(struct api *api)
 		sipua_dial_forget(api->sipua, w);
 		mem_deref(w);
 	}
-	tmr_cancel(&api->dial_tmr);
+	api->dial_mq = mem_deref(api->dial_mq);
+	api->dial_turn = false;
 	list_flush(&api->dialq);
 }
 
@@ -168,18 +171,36 @@ static void dial_place(struct api *api, struct http_conn *conn,
 	list_append(&api->dials, &w->le, w);
 }
 
-static void dial_turn(void *arg)
+static void dial_next(struct api *api)
+{
+	if (api->dial_turn || list_isempty(&api->dialq))
+		return;
+	api->dial_turn = !mqueue_push(api->dial_mq, 0, NULL);
+	if (!api->dial_turn)
+		log_event(LOGL_ERROR, NULL, "dial_queue_stalled", "queued=%u",
+		          list_count(&api->dialq));
+}
+
+static void dial_turn(int id, void *data, void *arg)
 {
 	struct api *api = arg;
 	struct dial_queued *q = list_ledata(list_head(&api->dialq));
 
+	(void)id;
+	(void)data;
+	api->dial_turn = false;
 	if (!q)
 		return;
+	if (api->dial_yields < DIAL_YIELDS && sipua_udp_backlog(api->sipua)) {
+		api->dial_yields++;
+		dial_next(api);
+		return;
+	}
+	api->dial_yields = 0;
 	list_unlink(&q->le);
 	dial_place(api, q->conn, &q->oc);
 	mem_deref(q);
-	if (!list_isempty(&api->dialq))
-		tmr_start(&api->dial_tmr, 0, dial_turn, api);
+	dial_next(api);
 }
 
 void api_create_participant(struct call_ctx *c)
@@ -207,6 +228,12 @@ void api_create_participant(struct call_ctx *c)
 		if (!api_found(c, err, API_MISSING_TRUNK))
 			return;
 	}
+	if (!c->api->dial_mq &&
+	    mqueue_alloc(&c->api->dial_mq, dial_turn, c->api)) {
+		json_decref(trunk);
+		api_twirp_error(c->conn, "internal", "no dial queue");
+		return;
+	}
 	q = mem_zalloc(sizeof(*q), queued_destructor);
 	if (!q) {
 		json_decref(trunk);
@@ -223,6 +250,5 @@ void api_create_participant(struct call_ctx *c)
 	}
 	q->conn = mem_ref(c->conn);
 	list_append(&c->api->dialq, &q->le, q);
-	if (!tmr_isrunning(&c->api->dial_tmr))
-		tmr_start(&c->api->dial_tmr, 0, dial_turn, c->api);
+	dial_next(c->api);
 }

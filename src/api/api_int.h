@@ -22,11 +22,13 @@ struct api {
 	bool draining;
 	api_changed_h *changedh;
 	void *arg;
-	struct sipua *sipua; /* borrowed; NULL until api_set_sipua */
-	struct list dials;   /* CreateSIPParticipant requests waiting */
-	struct list dialq;   /* CreateSIPParticipant requests yet to dial */
-	struct tmr dial_tmr; /* places the next few of dialq */
-	struct list xfers;   /* TransferSIPParticipant requests waiting */
+	struct sipua *sipua;    /* borrowed; NULL until api_set_sipua */
+	struct list dials;      /* CreateSIPParticipant requests waiting */
+	struct list dialq;      /* CreateSIPParticipant requests yet to dial */
+	struct mqueue *dial_mq; /* a message per turn that places the next */
+	bool dial_turn;         /* a message is on its way */
+	unsigned dial_yields;   /* turns left to the SIP answers in a row */
+	struct list xfers;      /* TransferSIPParticipant requests waiting */
 };
 
 enum grant {

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include "core/clock.h"
 #include "core/id.h"
 #include "sip/sipua_int.h"
@@ -168,6 +169,15 @@ const char *sipua_from_host(const struct sipua *ua)
 	                &ua->prm.external) < 0)
 		host[0] = '\0';
 	return host;
+}
+
+bool sipua_udp_backlog(const struct sipua *ua)
+{
+	int n = 0;
+
+	/* For UDP, the size of the next datagram; 0 with none. */
+	return ua && ua->udp_fd >= 0 && !ioctl(ua->udp_fd, FIONREAD, &n) &&
+	       n > 0;
 }
 
 int sipua_dial_metrics(const struct sipua *ua, struct mbuf *mb)

@@ -56,6 +56,7 @@ struct sipua {
 	/* The ringing timeouts of the calls being placed: one libre timer
 	 * for all of them (core/tmrq.h says why). */
 	struct tmrq ring_q;
+	int udp_fd; /* libre's SIP UDP socket (sip_udp_socket), or -1 */
 	struct tries *pin_tries; /* wrong PINs per source address */
 	struct sipua_nonces nonces;
 	struct regclient *reg;       /* registrations */
