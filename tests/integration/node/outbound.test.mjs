@@ -340,9 +340,10 @@ describe('outbound calls answered', () => {
     }
   });
 
-  // The server places a burst a few calls per turn of its loop: every
-  // request is still dialed and answered, each INVITE once (none waited
-  // past T1 for its responses to be read), with or without waiting.
+  // The server places a burst one call per turn of its loop, after the
+  // answers waiting in its SIP socket: every request is still dialed and
+  // answered, each INVITE once (none waited past T1 for its responses to be
+  // read), with or without waiting.
   test('a burst of requests at once: every call placed and answered, no INVITE sent twice', async () => {
     const n = 24;
     const rtp = await rtpPeer();
