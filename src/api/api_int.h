@@ -22,9 +22,13 @@ struct api {
 	bool draining;
 	api_changed_h *changedh;
 	void *arg;
-	struct sipua *sipua; /* borrowed; NULL until api_set_sipua */
-	struct list dials;   /* CreateSIPParticipant requests waiting */
-	struct list xfers;   /* TransferSIPParticipant requests waiting */
+	struct sipua *sipua;    /* borrowed; NULL until api_set_sipua */
+	struct list dials;      /* CreateSIPParticipant requests waiting */
+	struct list dialq;      /* CreateSIPParticipant requests yet to dial */
+	struct mqueue *dial_mq; /* a message per turn that places the next */
+	bool dial_turn;         /* a message is on its way */
+	unsigned dial_yields;   /* turns left to the SIP answers in a row */
+	struct list xfers;      /* TransferSIPParticipant requests waiting */
 };
 
 enum grant {
@@ -123,7 +127,6 @@ json_t *api_with_zero_fields(json_t *obj, const struct field *f);
  * error with the reply sent. */
 int api_save_rule(struct call_ctx *c, json_t *rule, const char *id,
                   bool create);
-
 /* True when a lookup by id found its object; otherwise the reply is sent:
  * not_found with what is missing, or the store's failure. */
 bool api_sip_found(struct call_ctx *c, int err, const char *missing);
@@ -154,9 +157,11 @@ void api_update_rule(struct call_ctx *c);
 
 /* ---- api_sip_dial.c: CreateSIPParticipant ------------------------------ */
 
-/* CreateSIPParticipant: dials out (sip/sipua.h sipua_dial). */
+/* Dials out (sip/sipua_dial.h sipua_dial), one call at a time between
+ * the loop's reads of its sockets. */
 void api_create_participant(struct call_ctx *c);
-/* Forgets the requests still waiting for a call's outcome (shutdown). */
+/* Forgets the requests still waiting to dial or for a call's outcome
+ * (shutdown). */
 void api_dials_forget(struct api *api);
 
 /* ---- api_transfer.c: TransferSIPParticipant ---------------------------- */

@@ -126,7 +126,7 @@ struct lkagent {
 	struct websock *ws;
 	struct list workers;
 	struct list gone;    /* workers whose socket closed, freed next */
-	struct list rooms;   /* lk_room */
+	struct hash *rooms;  /* lk_room by its room's name */
 	struct list pending; /* jobs waiting for a worker, oldest first */
 	struct list kicks;   /* agents told to leave, removed if they stay */
 	struct list calls;   /* every LiveKit call, for the end */

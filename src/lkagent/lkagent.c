@@ -201,28 +201,34 @@ const char *lkagent_room_bot(struct lkagent *lk, const char *room)
 	return r ? r->bot_url : NULL;
 }
 
+/* By name on every call placed and every participant that leaves: a
+ * hash, with a room per call there are thousands. */
+static bool name_cmp(struct le *le, void *arg)
+{
+	const struct lk_room *r = le->data;
+
+	return !strcmp(room_name(r->room), arg);
+}
+
+static bool room_cmp(struct le *le, void *arg)
+{
+	const struct lk_room *r = le->data;
+
+	return r->room == arg;
+}
+
 struct lk_room *lk_room_find(struct lkagent *lk, const char *name)
 {
 	if (!name)
 		return NULL;
-	for (struct le *le = list_head(&lk->rooms); le; le = le->next) {
-		struct lk_room *r = le->data;
-
-		if (!strcmp(room_name(r->room), name))
-			return r;
-	}
-	return NULL;
+	return list_ledata(hash_lookup(lk->rooms, hash_joaat_str(name),
+	                               name_cmp, (void *)name));
 }
 
 static struct lk_room *room_of_room(struct lkagent *lk, const struct room *rm)
 {
-	for (struct le *le = list_head(&lk->rooms); le; le = le->next) {
-		struct lk_room *r = le->data;
-
-		if (r->room == rm)
-			return r;
-	}
-	return NULL;
+	return list_ledata(hash_lookup(lk->rooms, hash_joaat_str(room_name(rm)),
+	                               room_cmp, (void *)rm));
 }
 
 static bool valid_name(const char *name)
@@ -253,7 +259,7 @@ static void watch_started(struct room *room, const json_t *opts, void *arg)
 	list_init(&r->dispatches);
 	list_init(&r->calls);
 	tmr_init(&r->launch);
-	list_append(&lk->rooms, &r->le, r);
+	hash_append(lk->rooms, hash_joaat_str(room_name(room)), &r->le, r);
 	json_array_foreach(agents, i, a)
 	{
 		const char *name = jstr(a, "agentName");
@@ -551,7 +557,8 @@ static void lkagent_destructor(void *arg)
 
 	lk->closing = true;
 	rooms_set_watch(lk->prm.rooms, NULL, NULL);
-	list_flush(&lk->rooms);
+	hash_flush(lk->rooms);
+	mem_deref(lk->rooms);
 	list_flush(&lk->kicks);
 	lk_calls_detach(lk);
 	lk_workers_reset(lk);
@@ -576,11 +583,12 @@ int lkagent_alloc(struct lkagent **lkp, const struct lkagent_params *prm)
 	lk->prm = *prm;
 	list_init(&lk->workers);
 	list_init(&lk->gone);
-	list_init(&lk->rooms);
 	list_init(&lk->pending);
 	list_init(&lk->kicks);
 	list_init(&lk->calls);
-	err = websock_alloc(&lk->ws, NULL, NULL);
+	err = hash_alloc(&lk->rooms, 4096);
+	if (!err)
+		err = websock_alloc(&lk->ws, NULL, NULL);
 	if (err) {
 		mem_deref(lk);
 		return err;

@@ -563,6 +563,7 @@ static void ua_destructor(void *arg)
 
 	tmr_cancel(&ua->drain_tmr);
 	list_flush(&ua->calls);
+	tmrq_reset(&ua->ring_q);
 	sipua_nonces_reset(&ua->nonces);
 	mem_deref(ua->pin_tries);
 	mem_deref(ua->lsnr);
@@ -583,20 +584,22 @@ static void ua_destructor(void *arg)
  * (208 KiB, about 90 datagrams on loopback) then overflows and the trunk's
  * answers are lost. The SIP UDP socket gets a larger one (the kernel caps
  * it at net.core.rmem_max). libre 1.1.0 does not expose the socket: it is
- * found among ours by its address. */
+ * found among ours by its address, and kept to tell whether datagrams wait
+ * in it (sipua_udp_backlog). */
 #define SIP_UDP_RCVBUF (4 << 20)
 
-static void sip_udp_rcvbuf(struct sip *sip)
+static int sip_udp_socket(struct sip *sip)
 {
 	struct sa laddr, a;
 	DIR *dir;
 	struct dirent *e;
+	int found = -1;
 
 	if (sip_transp_laddr(sip, &laddr, SIP_TRANSP_UDP, NULL))
-		return;
+		return -1;
 	dir = opendir("/proc/self/fd");
 	if (!dir)
-		return;
+		return -1;
 	while ((e = readdir(dir)) != NULL) {
 		int fd = atoi(e->d_name), type = 0, size = SIP_UDP_RCVBUF;
 		socklen_t len = sizeof(type);
@@ -617,9 +620,11 @@ static void sip_udp_rcvbuf(struct sip *sip)
 		if (!getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, &len))
 			log_event(LOGL_DEBUG, NULL, "sip_udp_rcvbuf",
 			          "bytes=%d", size);
+		found = fd;
 		break;
 	}
 	closedir(dir);
+	return found;
 }
 
 int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
@@ -634,6 +639,8 @@ int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
 		return ENOMEM;
 	ua->prm = *prm;
 	tmr_init(&ua->drain_tmr);
+	tmrq_init(&ua->ring_q);
+	ua->udp_fd = -1;
 	list_init(&ua->calls);
 	err = sipua_nonces_init(&ua->nonces);
 	if (!err)
@@ -662,7 +669,7 @@ int sipua_alloc(struct sipua **uap, const struct sipua_params *prm)
 	err = sip_transp_add(ua->sip, SIP_TRANSP_UDP, &prm->listen);
 	if (err)
 		goto out;
-	sip_udp_rcvbuf(ua->sip);
+	ua->udp_fd = sip_udp_socket(ua->sip);
 	err = sip_transp_add(ua->sip, SIP_TRANSP_TCP, &prm->listen);
 	if (err)
 		goto out;

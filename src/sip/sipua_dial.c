@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include "core/clock.h"
 #include "core/id.h"
 #include "sip/sipua_int.h"
@@ -54,7 +55,8 @@ struct sipua_dial {
 	struct call *call;
 	sipua_dial_h *h; /* NULL once told, or when no one waits */
 	void *arg;
-	struct tmr ring_tmr, dtmf_tmr;
+	struct tmrq_ent ring;
+	struct tmr dtmf_tmr;
 	uint32_t ringing_ms, max_ms;
 	char address[256];
 	char dtmf[OUTBOUND_DTMF_MAX + 1];
@@ -70,7 +72,7 @@ static void dial_destructor(void *arg)
 	struct sipua_dial *d = arg;
 	sipua_dial_h *h = d->h;
 
-	tmr_cancel(&d->ring_tmr);
+	tmrq_cancel(&d->ring);
 	tmr_cancel(&d->dtmf_tmr);
 	d->h = NULL;
 	/* Never left waiting, whatever ended the call. */
@@ -120,7 +122,7 @@ void sipua_dial_ending(struct call *call, const char *reason)
 
 	if (!call->dial)
 		return;
-	tmr_cancel(&call->dial->ring_tmr);
+	tmrq_cancel(&call->dial->ring);
 	tmr_cancel(&call->dial->dtmf_tmr);
 	if (call->dial->h) {
 		snprintf(why, sizeof(why),
@@ -167,6 +169,15 @@ const char *sipua_from_host(const struct sipua *ua)
 	                &ua->prm.external) < 0)
 		host[0] = '\0';
 	return host;
+}
+
+bool sipua_udp_backlog(const struct sipua *ua)
+{
+	int n = 0;
+
+	/* For UDP, the size of the next datagram; 0 with none. */
+	return ua && ua->udp_fd >= 0 && !ioctl(ua->udp_fd, FIONREAD, &n) &&
+	       n > 0;
 }
 
 int sipua_dial_metrics(const struct sipua *ua, struct mbuf *mb)
@@ -407,7 +418,7 @@ static void dial_estab(const struct sip_msg *msg, void *arg)
 	if (tag[0])
 		(void)participant_set_attribute(call->participant,
 		                                "sip.callTag", tag);
-	tmr_cancel(&d->ring_tmr);
+	tmrq_cancel(&d->ring);
 	call->acked = true; /* we sent the ACK: a BYE may go */
 	call->answer_ms = clock_mono_ms();
 	media_session_confirm(call->media);
@@ -563,7 +574,7 @@ int sipua_dial(struct sipua *ua, const struct outbound_call *oc,
 	call->outbound = true;
 	call->dial = d;
 	d->call = call;
-	tmr_init(&d->ring_tmr);
+	tmrq_ent_init(&d->ring);
 	tmr_init(&d->dtmf_tmr);
 	d->ringing_ms = oc->ringing_ms;
 	d->max_ms = oc->max_ms ? oc->max_ms : ua->prm.max_call_duration_ms;
@@ -652,7 +663,7 @@ int sipua_dial(struct sipua *ua, const struct outbound_call *oc,
 	    .status = "dialing",
 	};
 	sipua_call_record(call);
-	tmr_start(&d->ring_tmr, d->ringing_ms, ring_timeout, call);
+	tmrq_start(&ua->ring_q, &d->ring, d->ringing_ms, ring_timeout, call);
 	d->dialtone = oc->play_dialtone;
 	dialtone_start(call);
 	d->h = h;

@@ -47,5 +47,9 @@ int sipua_dial(struct sipua *ua, const struct outbound_call *oc,
 void sipua_dial_forget(struct sipua *ua, void *arg);
 /* The host our From URIs name when the trunk names none. */
 const char *sipua_from_host(const struct sipua *ua);
+/* True while the SIP UDP socket holds datagrams not read yet: libre reads
+ * one per turn of the loop, and a caller with work that can wait (calls
+ * to place) lets the answers to the calls already placed go first. */
+bool sipua_udp_backlog(const struct sipua *ua);
 
 #endif

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <re.h>
+#include "core/tmrq.h"
 #include "sip/sipua.h"
 #include "sip/dispatch.h"
 #include "sip/sipua_sdp.h"
@@ -54,6 +55,10 @@ struct sipua {
 	sipua_idle_h *idleh;
 	void *idle_arg;
 	struct tmr drain_tmr;
+	/* The ringing timeouts of the calls being placed: one libre timer
+	 * for all of them (core/tmrq.h says why). */
+	struct tmrq ring_q;
+	int udp_fd; /* libre's SIP UDP socket (sip_udp_socket), or -1 */
 	struct tries *pin_tries; /* wrong PINs per source address */
 	struct sipua_nonces nonces;
 	struct regclient *reg;       /* registrations */

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "core/libre.h"
 #include <re_main.h>
@@ -407,6 +408,55 @@ TEST(room_ends_under_a_call)
 	return 0;
 }
 
+static const char *bot_of(struct lkagent *lk, const char *room)
+{
+	const char *url = lkagent_room_bot(lk, room);
+
+	return url ? url : "";
+}
+
+/* Rooms found by name among thousands (a room per call), a room gone
+ * once it ends, and a room made again under its name found anew. */
+TEST(rooms_by_name)
+{
+	enum { N = 3000 };
+	struct room **room = calloc(N, sizeof(*room));
+	char name[32], url[64];
+	struct rig r;
+	json_t *opts;
+
+	CHECK(room);
+	CHECK_EQ(rig_up(&r, 8, 30000), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "room-%d", i);
+		snprintf(url, sizeof(url), "wss://bot.example.com/%d", i);
+		opts = json_pack("{s:[{s:s}]}", "agents", "agentName", url);
+		CHECK_EQ(room_ensure(r.rooms, name, opts, &room[i], NULL), 0);
+		json_decref(opts);
+	}
+	for (int i = 0; i < N; i += 7) {
+		snprintf(name, sizeof(name), "room-%d", i);
+		snprintf(url, sizeof(url), "wss://bot.example.com/%d", i);
+		CHECK_STR(bot_of(r.lk, name), url);
+	}
+	CHECK(!lkagent_room_bot(r.lk, "room-3000"));
+	CHECK(!lkagent_room_bot(r.lk, "ROOM-1"));
+	for (int i = 0; i < N; i += 2)
+		room_delete(room[i]);
+	spin(10);
+	CHECK(!lkagent_room_bot(r.lk, "room-0"));
+	CHECK(!lkagent_room_bot(r.lk, "room-2998"));
+	CHECK_STR(bot_of(r.lk, "room-2999"), "wss://bot.example.com/2999");
+	opts = json_pack("{s:[{s:s}]}", "agents", "agentName",
+	                 "wss://bot.example.com/again");
+	CHECK_EQ(room_ensure(r.rooms, "room-0", opts, NULL, NULL), 0);
+	json_decref(opts);
+	CHECK_STR(bot_of(r.lk, "room-0"), "wss://bot.example.com/again");
+	rig_down(&r);
+	free(room);
+	return 0;
+}
+
 int main(void)
 {
 	if (libre_init())
@@ -418,6 +468,7 @@ int main(void)
 	RUN(waits_then_busy);
 	RUN(queue_is_bounded);
 	RUN(room_ends_under_a_call);
+	RUN(rooms_by_name);
 	libre_close();
 	TEST_EXIT();
 }

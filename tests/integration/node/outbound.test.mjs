@@ -36,7 +36,7 @@ let uasCount = 0;
 const uasKids = new Set();
 
 // A SIPp callee on its own port: resolves {code, received, logs, why}.
-function uas(scenario, keys = {}, { timeoutS = 25, port: fixedPort } = {}) {
+function uas(scenario, keys = {}, { timeoutS = 25, port: fixedPort, calls = 1 } = {}) {
   const label = `uas${++uasCount}`;
   const files = {
     messages: path.join(TMP, `${label}.messages.log`),
@@ -52,7 +52,7 @@ function uas(scenario, keys = {}, { timeoutS = 25, port: fixedPort } = {}) {
       '-p', String(port),
       '-mi', '127.0.0.1',
       '-mp', String(mp),
-      '-m', '1',
+      '-m', String(calls),
       '-nostdin',
       '-timeout', `${timeoutS}s`,
       '-timeout_error',
@@ -436,6 +436,32 @@ describe('outbound calls answered', () => {
       callee.kill();
       rtp.close();
       await Promise.all([w.close(), named.close()]);
+    }
+  });
+
+  // The server places a burst one call per turn of its loop, after the
+  // answers waiting in its SIP socket: every request is still dialed and
+  // answered, each INVITE once (none waited past T1 for its responses to be
+  // read), with or without waiting.
+  test('a burst of requests at once: every call placed and answered, no INVITE sent twice', async () => {
+    const n = 24;
+    const rtp = await rtpPeer();
+    const callee = await uas('uas_answer_bye.xml', { rtp_port: rtp.port }, { calls: n, timeoutS: 30 });
+    try {
+      const id = await trunk(`127.0.0.1:${callee.port}`);
+      const res = await Promise.allSettled(Array.from({ length: n }, (_, i) =>
+        sip.createSipParticipant(id, `+155522201${String(i).padStart(2, '0')}`, `out-burst-${i}`, { waitUntilAnswered: i % 2 === 0, participantIdentity: `b${i}` })));
+      const failed = res.filter((r) => r.status === 'rejected').map((r) => describeError(r.reason));
+      assert.deepEqual(failed, []);
+      res.forEach((r, i) => assert.equal(r.value.roomName, `out-burst-${i}`));
+      await waitUntil(() => server.events('answered').filter((e) => e.call_id && server.events('dial').some((d) => d.call_id === e.call_id && d.room.startsWith('out-burst-'))).length === n, { timeoutMs: 10000, what: `${n} calls answered` });
+      const done = await callee.done;
+      assert.equal(done.code, 0, done.why);
+      assert.equal(done.received.filter((m) => m === 'INVITE').length, n, done.why);
+      await noCallLeft('burst');
+    } finally {
+      callee.kill();
+      rtp.close();
     }
   });
 
