@@ -95,9 +95,13 @@ static void worker_turn(struct job *job, const struct proto_msg *m)
 		log_quote(reply, sizeof(reply), m->reply);
 	}
 	/* The worker's word, one of two, or none. */
-	if (!strcmp(m->preemptive, "used") ||
-	    !strcmp(m->preemptive, "discarded"))
+	if (!strcmp(m->preemptive, "used")) {
 		preemptive = m->preemptive;
+		h->preempt_used++;
+	} else if (!strcmp(m->preemptive, "discarded")) {
+		preemptive = m->preemptive;
+		h->preempt_discarded++;
+	}
 	log_event(m->reason[0] ? LOGL_WARN : LOGL_INFO, job->call_id, "turn",
 	          "job=%u transcript=\"%s\" reply=\"%s\" dtmf_keys=%u "
 	          "stt_ms=%d llm_ms=%d "
