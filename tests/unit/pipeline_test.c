@@ -1748,6 +1748,52 @@ static const struct standin_step pre_hello[] = {
 static const struct standin_step pre_late[] = {{3000, TEXT("Too early.") DONE}};
 static const struct standin_step pre_here[] = {{0, TEXT("Here you are.") DONE}};
 
+/* A call on the LLM stand-in answering with answers[0..n), preemptive
+ * generation on or off, the VAD's window PRE_STOP_SECS. */
+static int pre_start(struct call *c, struct srv *sv, struct brain_config *b,
+                     const struct answer *answers, size_t n, bool on)
+{
+	struct pipeline_config cfg = {.tts = tts, .brain = b, .preemptive = on};
+
+	if (srv_start(sv, answers, n))
+		return -1;
+	llm_brain(b, sv);
+	b->llm.first_token_timeout_ms = 5000;
+	return call_start_vad(c, &cfg, PRE_STOP_SECS);
+}
+
+/* The caller says hello; reply utt, the call's utt-th turn, is played. */
+static bool say_hello(struct call *c, uint32_t utt)
+{
+	bool ok;
+
+	if (!speak(c, hello, voice_end(hello, hello_n)) ||
+	    !play_all(c, utt, -1))
+		return false;
+	WAIT_FOR(ok, c, c->nt == utt, 5000);
+	return ok;
+}
+
+/* The end of a case of name, with the call's lock held: request i was
+ * asked with the messages want, and no ops call came out of turn; the
+ * call and the stand-in go. */
+static int pre_end(const char *name, struct call *c, struct srv *sv, size_t i,
+                   const char *want)
+{
+	char msgs[2048];
+	int bad = c->bad, err = request_messages(sv, i, msgs, sizeof(msgs));
+
+	pthread_mutex_unlock(&c->m);
+	srv_free(sv);
+	call_end(c);
+	if (err || strcmp(msgs, want))
+		TEST_FAIL(name, "request %zu asked with \"%s\", not \"%s\"", i,
+		          msgs, want);
+	if (bad)
+		TEST_FAIL(name, "%d ops calls out of turn", bad);
+	return 0;
+}
+
 /* The LLM is asked once the pause's transcript is in, before STOP; its
  * reply, written meanwhile, is not said before STOP and goes out right
  * after it: sooner than the model's own delay would allow if it were
@@ -1756,20 +1802,12 @@ static int preemptive_turn(bool on)
 {
 	const struct answer answers[] = {{SSE_HEAD, pre_hello, 1}};
 	struct brain_config b;
-	struct pipeline_config cfg = {
-	    .tts = tts, .brain = &b, .preemptive = on};
 	struct srv sv;
 	static struct call c;
-	char msgs[1024], want[1024];
-	bool ok;
+	char want[1024];
 
-	CHECK_EQ(srv_start(&sv, answers, 1), 0);
-	llm_brain(&b, &sv);
-	CHECK_EQ(call_start_vad(&c, &cfg, PRE_STOP_SECS), 0);
-	CHECK(speak(&c, hello, voice_end(hello, hello_n)));
-	CHECK(play_all(&c, 1, -1));
-	WAIT_FOR(ok, &c, c.nt == 1, 5000);
-	CHECK(ok);
+	CHECK_EQ(pre_start(&c, &sv, &b, answers, 1, on), 0);
+	CHECK(say_hello(&c, 1));
 	srv_stop(&sv);
 	CHECK_EQ(sv.nreq, 1);
 	pthread_mutex_lock(&c.m);
@@ -1789,16 +1827,12 @@ static int preemptive_turn(bool on)
 	}
 	CHECK_STR(c.t[0].reply, "Hello to you too.");
 	CHECK(!c.t[0].interrupted);
-	CHECK_EQ(request_messages(&sv, 0, msgs, sizeof(msgs)), 0);
 	snprintf(want, sizeof(want),
 	         "system: You are a phone agent. Be brief.\nuser: %s\n",
 	         c.t[0].transcript);
-	CHECK_STR(msgs, want);
-	CHECK_EQ(c.bad, 0);
-	pthread_mutex_unlock(&c.m);
-	srv_free(&sv);
-	call_end(&c);
-	return 0;
+	return pre_end(on ? "llm_preemptive_adopted_at_stop"
+	                  : "llm_preemptive_off_asks_at_stop",
+	               &c, &sv, 0, want);
 }
 
 TEST(llm_preemptive_adopted_at_stop)
@@ -1821,8 +1855,6 @@ TEST(llm_preemptive_dropped_when_caller_goes_on)
 	                                 {SSE_HEAD, pre_here, 1},
 	                                 {SSE_HEAD, pre_hello, 1}};
 	struct brain_config b;
-	struct pipeline_config cfg = {
-	    .tts = tts, .brain = &b, .preemptive = true};
 	size_t a = voice_end(hello, hello_n),
 	       z = voice_start(booking, booking_n);
 	size_t gap = 30 * FRAME,
@@ -1837,19 +1869,13 @@ TEST(llm_preemptive_dropped_when_caller_goes_on)
 	CHECK(both);
 	memcpy(both, hello, a * sizeof(*both));
 	memcpy(both + a + gap, booking + z, (n - a - gap) * sizeof(*both));
-	CHECK_EQ(srv_start(&sv, answers, 3), 0);
-	llm_brain(&b, &sv);
-	b.llm.first_token_timeout_ms = 5000;
-	CHECK_EQ(call_start_vad(&c, &cfg, PRE_STOP_SECS), 0);
+	CHECK_EQ(pre_start(&c, &sv, &b, answers, 3, true), 0);
 	CHECK(speak(&c, both, n));
 	t_stop = c.t_stop;
 	CHECK(play_all(&c, 1, -1));
 	WAIT_FOR(ok, &c, c.nt == 1, 5000);
 	CHECK(ok);
-	CHECK(speak(&c, hello, voice_end(hello, hello_n)));
-	CHECK(play_all(&c, 2, -1));
-	WAIT_FOR(ok, &c, c.nt == 2, 5000);
-	CHECK(ok);
+	CHECK(say_hello(&c, 2));
 	srv_stop(&sv);
 	CHECK_EQ(sv.nreq, 3);
 	pthread_mutex_lock(&c.m);
@@ -1870,18 +1896,13 @@ TEST(llm_preemptive_dropped_when_caller_goes_on)
 	CHECK_STR(c.t[0].reply, "Here you are.");
 	CHECK_STR(c.t[1].reply, "Hello to you too.");
 	/* The whole turn and what was said, nothing else. */
-	CHECK_EQ(request_messages(&sv, 2, msgs, sizeof(msgs)), 0);
 	snprintf(want, sizeof(want),
 	         "system: You are a phone agent. Be brief.\n"
 	         "user: %s\nassistant: Here you are.\nuser: %s\n",
 	         c.t[0].transcript, c.t[1].transcript);
-	CHECK_STR(msgs, want);
-	CHECK_EQ(c.bad, 0);
-	pthread_mutex_unlock(&c.m);
-	srv_free(&sv);
-	call_end(&c);
 	free(both);
-	return 0;
+	return pre_end("llm_preemptive_dropped_when_caller_goes_on", &c, &sv, 2,
+	               want);
 }
 
 struct keys_later {
@@ -1912,19 +1933,14 @@ TEST(llm_preemptive_history_changed)
 	                                 {SSE_HEAD, keys, 1},
 	                                 {SSE_HEAD, pre_here, 1}};
 	struct brain_config b;
-	struct pipeline_config cfg = {
-	    .tts = tts, .brain = &b, .preemptive = true};
 	struct srv sv;
 	static struct call c;
 	struct keys_later k = {&sv, &c};
 	pthread_t th;
-	char msgs[2048], want[2048];
+	char want[2048];
 	bool ok;
 
-	CHECK_EQ(srv_start(&sv, answers, 3), 0);
-	llm_brain(&b, &sv);
-	b.llm.first_token_timeout_ms = 5000;
-	CHECK_EQ(call_start_vad(&c, &cfg, PRE_STOP_SECS), 0);
+	CHECK_EQ(pre_start(&c, &sv, &b, answers, 3, true), 0);
 	CHECK_EQ(pthread_create(&th, NULL, keys_later, &k), 0);
 	CHECK(speak(&c, hello, voice_end(hello, hello_n)));
 	pthread_join(th, NULL);
@@ -1941,17 +1957,11 @@ TEST(llm_preemptive_history_changed)
 	CHECK_EQ(c.t[0].preempt, PIPELINE_PREEMPT_NONE);
 	CHECK_STR(c.t[1].reply, "Here you are.");
 	CHECK_EQ(c.t[1].preempt, PIPELINE_PREEMPT_DISCARDED);
-	CHECK_EQ(request_messages(&sv, 2, msgs, sizeof(msgs)), 0);
 	snprintf(want, sizeof(want),
 	         "system: You are a phone agent. Be brief.\n"
 	         "user: DTMF: 5\nassistant: Got your key.\nuser: %s\n",
 	         c.t[1].transcript);
-	CHECK_STR(msgs, want);
-	CHECK_EQ(c.bad, 0);
-	pthread_mutex_unlock(&c.m);
-	srv_free(&sv);
-	call_end(&c);
-	return 0;
+	return pre_end("llm_preemptive_history_changed", &c, &sv, 2, want);
 }
 
 /* The caller's speech, made by espeak-ng as a phone would carry it. */
