@@ -17,7 +17,7 @@
 #      its threads (/proc/PID/task) and PSS idle, with 1 call and with
 #      DENSITY calls, and voice to voice meanwhile
 #   d5 voice to voice per provider set (BENCH_AGENT_PROVIDERS, see
-#      provider_args: embedded, openai, openai-llm; deepgram,
+#      provider_args: embedded, openai, openai-llm; deepgram, deepgram-llm,
 #      openai-realtime, elevenlabs, cartesia, realtime once voxgate has
 #      them), one call of TURNS5 turns, with the stand-ins answering in
 #      realistic time, idle and beside a busy neighbour (a nice 0 loop on
@@ -311,6 +311,12 @@ provider_args() {
 		PV_STANDINS="deepgram openai"
 		PV_OPTS="{\"deepgram\":{\"key\":\"$SI_KEY\",\"timing\":{\"finalAfterSpeechMs\":$STT_MS}},\"openai\":{\"key\":\"$SI_KEY\",\"timing\":{\"paths\":{$t_tts}}}}"
 		PV_DELAY=$((STT_MS + TTS_MS))
+		;;
+	deepgram-llm) # the same with the LLM brain (preemptive_generation asks it before STOP)
+		PV_ARGS=(--stt_provider deepgram --stt_url "@deepgram" --stt_api_key "$SI_KEY" "${oa_tts[@]}" --llm_base_url "@openai" --llm_api_key "$SI_KEY")
+		PV_STANDINS="deepgram openai"
+		PV_OPTS="{\"deepgram\":{\"key\":\"$SI_KEY\",\"timing\":{\"finalAfterSpeechMs\":$STT_MS}},\"openai\":{\"key\":\"$SI_KEY\",\"timing\":{\"paths\":{$t_tts,$t_llm}}}}"
+		PV_DELAY=$((STT_MS + LLM_CLAUSE_MS + TTS_MS))
 		;;
 	openai-realtime) # OpenAI Realtime transcription, OpenAI-compatible TTS
 		PV_ARGS=(--stt_provider openai-realtime --stt_url "@realtime" --stt_api_key "$SI_KEY" "${oa_tts[@]}")

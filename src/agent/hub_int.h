@@ -111,6 +111,8 @@ struct hub {
 	uint32_t next_job, next_worker;
 	bool closing;
 	uint64_t jobs_total, busy_total, lost_total;
+	/* turns whose reply was asked for before STOP: said, dropped */
+	uint64_t preempt_used, preempt_discarded;
 	struct histogram reaction;
 	struct hub_stage_set *sets; /* at most every labels' combination */
 	size_t nsets;

@@ -223,10 +223,18 @@ int hub_metrics(struct hub *h, struct mbuf *mb)
 	    "voxgate_agent_busy_total %llu\n"
 	    "# HELP voxgate_agent_lost_total Calls whose agent went away.\n"
 	    "# TYPE voxgate_agent_lost_total counter\n"
-	    "voxgate_agent_lost_total %llu\n",
+	    "voxgate_agent_lost_total %llu\n"
+	    "# HELP voxgate_agent_preemptive_total Turns whose reply was asked "
+	    "for before the end of the turn: said, or dropped as the caller "
+	    "went on.\n"
+	    "# TYPE voxgate_agent_preemptive_total counter\n"
+	    "voxgate_agent_preemptive_total{outcome=\"used\"} %llu\n"
+	    "voxgate_agent_preemptive_total{outcome=\"discarded\"} %llu\n",
 	    hub_worker_count(h), active, list_count(&h->queue),
 	    (unsigned long long)h->jobs_total,
 	    (unsigned long long)h->busy_total,
-	    (unsigned long long)h->lost_total);
+	    (unsigned long long)h->lost_total,
+	    (unsigned long long)h->preempt_used,
+	    (unsigned long long)h->preempt_discarded);
 	return err ? ENOMEM : 0;
 }

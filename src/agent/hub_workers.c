@@ -76,6 +76,7 @@ static void worker_turn(struct job *job, const struct proto_msg *m)
 	char transcript[2 * sizeof(m->transcript)], reply[2 * sizeof(m->reply)];
 	char reason[2 * sizeof(m->reason)], stt[2 * sizeof(m->stt)];
 	char brain[2 * sizeof(m->brain)], tts[2 * sizeof(m->tts)];
+	const char *preemptive = "none";
 	struct hub_labels l;
 
 	hub_labels_of(&l, m->stt, m->brain, m->tts);
@@ -93,14 +94,23 @@ static void worker_turn(struct job *job, const struct proto_msg *m)
 		log_quote(transcript, sizeof(transcript), m->transcript);
 		log_quote(reply, sizeof(reply), m->reply);
 	}
+	/* The worker's word, one of two, or none. */
+	if (!strcmp(m->preemptive, "used")) {
+		preemptive = m->preemptive;
+		h->preempt_used++;
+	} else if (!strcmp(m->preemptive, "discarded")) {
+		preemptive = m->preemptive;
+		h->preempt_discarded++;
+	}
 	log_event(m->reason[0] ? LOGL_WARN : LOGL_INFO, job->call_id, "turn",
 	          "job=%u transcript=\"%s\" reply=\"%s\" dtmf_keys=%u "
 	          "stt_ms=%d llm_ms=%d "
-	          "tts_ms=%d voice_to_voice_ms=%d interrupted=%s error=\"%s\" "
+	          "tts_ms=%d voice_to_voice_ms=%d interrupted=%s "
+	          "preemptive=%s error=\"%s\" "
 	          "stt=\"%s\" brain=\"%s\" tts=\"%s\"",
 	          job->id, transcript, reply, m->dtmf_keys, m->stt_ms,
 	          m->llm_ms, m->tts_ms, m->v2v_ms,
-	          m->interrupted ? "true" : "false",
+	          m->interrupted ? "true" : "false", preemptive,
 	          log_quote(reason, sizeof(reason), m->reason),
 	          log_quote(stt, sizeof(stt), m->stt),
 	          log_quote(brain, sizeof(brain), m->brain),

@@ -95,7 +95,8 @@ struct config {
 	char llm_model[128];
 	char system_prompt[4096];
 	char transfer_to[256]; /* sip:/sips: URI or number; "" = no transfers */
-	char realtime_url[1024]; /* brain realtime */
+	bool preemptive_generation; /* the LLM asked before STOP; default on */
+	char realtime_url[1024];    /* brain realtime */
 	char realtime_api_key[512];
 	char realtime_model[128];
 	char realtime_voice[64];

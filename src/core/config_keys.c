@@ -750,6 +750,10 @@ const struct key config_keys[] = {
      "where the LLM brain's transfer_call tool sends the caller: a sip: "
      "URI or a number; empty = the tool is not offered",
      parse_transfer_to, FIELD(transfer_to)},
+    {"preemptive_generation", "true",
+     "brain llm: ask the LLM as soon as the turn's transcript is in, before "
+     "the stop window ends; its reply is said only at the end of the turn",
+     parse_bool, FIELD(preemptive_generation)},
     {"realtime_url", "https://api.openai.com/v1",
      "brain realtime: the Realtime API's base URL (ws/wss derived)",
      parse_provider_url, FIELD(realtime_url)},

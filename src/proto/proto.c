@@ -172,6 +172,8 @@ char *proto_encode(const struct proto_msg *m, bool from_server)
 		set_ms(o, "v2v_ms", m->v2v_ms);
 		json_object_set_new(o, "interrupted",
 		                    json_boolean(m->interrupted));
+		if (m->preemptive[0])
+			set_s(o, "preemptive", m->preemptive);
 	}
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
@@ -265,6 +267,7 @@ int proto_decode(const char *json, size_t len, bool from_server,
 	m->tts_ms = get_ms(o, "tts_ms");
 	m->v2v_ms = get_ms(o, "v2v_ms");
 	m->interrupted = json_is_true(json_object_get(o, "interrupted"));
+	get_s(o, "preemptive", m->preemptive, sizeof(m->preemptive));
 	get_s(o, "stt", m->stt, sizeof(m->stt));
 	get_s(o, "brain", m->brain, sizeof(m->brain));
 	get_s(o, "tts", m->tts, sizeof(m->tts));

@@ -55,6 +55,9 @@ struct proto_msg {
 	uint32_t dtmf_keys;
 	int32_t stt_ms, llm_ms, tts_ms, v2v_ms; /* -1 = not measured */
 	bool interrupted;
+	/* turn: "used" (its reply was asked for before the end of the turn
+	 * and said), "discarded" (one was, and dropped), "" = neither */
+	char preemptive[12];
 	/* register, turn: which provider does each stage, as the worker's
 	 * settings name them ("deepgram", "llm", "cartesia") */
 	char stt[32], brain[32], tts[32];

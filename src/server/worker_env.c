@@ -63,6 +63,8 @@ int worker_env_build(char ***envp, const struct config *cfg)
 	    {"LLM_MODEL", cfg->llm_model},
 	    {"SYSTEM_PROMPT", cfg->system_prompt},
 	    {"TRANSFER_TO", cfg->transfer_to},
+	    {"PREEMPTIVE_GENERATION",
+	     cfg->preemptive_generation ? "true" : "false"},
 	    {"REALTIME_URL", cfg->realtime_url},
 	    {"REALTIME_API_KEY", config_realtime_api_key(cfg)},
 	    {"REALTIME_MODEL", cfg->realtime_model},

@@ -183,6 +183,10 @@ void brain_run_tools(struct reply_run *r)
 
 	if (r->running)
 		return;
+	if (r->hold) {
+		r->calls_due = true;
+		return;
+	}
 	mem_ref(r);
 	r->running = true;
 	while (r->h && !r->pending && r->next < r->ncalls)
@@ -206,6 +210,19 @@ static void tools_due(void *arg)
 
 	r->chat = mem_deref(r->chat);
 	brain_run_tools(r);
+}
+
+void brain_reply_hold(struct brain_reply *h, bool hold)
+{
+	struct reply_run *r = h ? h->r : NULL;
+
+	if (!r || r->hold == hold)
+		return;
+	r->hold = hold;
+	if (!hold && r->calls_due) {
+		r->calls_due = false;
+		tmr_start(&r->tmr, 0, tools_due, r);
+	}
 }
 
 static void llm_done(int err, const char *why, void *arg)

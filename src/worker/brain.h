@@ -165,4 +165,12 @@ int brain_reply_start(struct brain_reply **rp, const struct brain_config *cfg,
                       size_t n, brain_text_h *texth, brain_done_h *doneh,
                       void *arg, const char **why);
 
+/*
+ * While held, the tool calls of the reply wait to be run (their handlers
+ * act on the call: a transfer must not start for a reply that may never
+ * be said); the text goes on coming. Released, the calls that came are
+ * run from the loop, never from inside this call.
+ */
+void brain_reply_hold(struct brain_reply *h, bool hold);
+
 #endif

@@ -76,6 +76,8 @@ struct reply_run {
 	size_t ncalls, next;
 	struct brain_tool_call *pending; /* its handler has not answered */
 	bool running;                    /* run_tools is on the stack */
+	bool hold;                       /* brain_reply_hold: the calls wait */
+	bool calls_due;                  /* ... and some came */
 	bool end;
 	char *say;
 };

@@ -66,6 +66,22 @@
  * boundaries cut the recogniser's context), up to SPEC_PER_TURN_STREAM a
  * turn, whatever the caller's earlier pauses.
  *
+ * Preemptive generation (cfg->preemptive, LiveKit Agents' default). The
+ * early transcript is in hand before STOP, often by most of the stop
+ * window (a streaming recogniser's final comes 100-150 ms into the pause,
+ * STOP 240 ms): the LLM brain is asked for it then, with the history plus
+ * the caller's words, and its text is kept on a held reply
+ * (pipeline_control.c) that speaks nothing and runs no tool. STOP turns
+ * the transcript into a turn as before; the turn adopts the held reply
+ * when its transcript is the one asked with and the history has not
+ * changed meanwhile, and the reply goes on from what it has. When the
+ * caller goes on (RESUME, or START without STOP) the held reply goes: its
+ * request is closed, and the history never had it. One at a time, only
+ * with no reply in flight (the history is final then), at most
+ * PREEMPT_PER_TURN a turn. The TTS is not started ahead: with the model's
+ * first words due after STOP it would gain nothing, and it would hold
+ * audio for replies that may be dropped.
+ *
  * A reply is made as it comes: brain text is cut into clauses
  * (llm_clause_end), each clause goes to the speaker as soon as it is
  * complete, and each audio chunk is queued on the reply as it is made. A
@@ -322,6 +338,7 @@ static void pipeline_destructor(void *arg)
 	pipeline_rt_reset(p);
 	p->mouth = mem_deref(p->mouth);
 	mem_deref(p->cur);
+	mem_deref(p->pre_reply);
 	while (p->turn_head) {
 		struct turn_item *t = p->turn_head;
 

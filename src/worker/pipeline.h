@@ -69,6 +69,21 @@ struct pipeline_config {
 	 * server's metrics label them): e.g. "pocketsphinx", "deepgram";
 	 * "echo", "llm", "realtime"; "espeak-ng", "cartesia". NULL = "". */
 	const char *stt_name, *brain_name, *tts_name;
+	/* Preemptive generation (the LLM brain): once the turn's final
+	 * transcript is in hand before STOP (the caller paused), the brain
+	 * is asked at once; its reply is held until STOP, then said if the
+	 * turn's transcript is the same, or dropped unsaid if the caller
+	 * went on. */
+	bool preemptive;
+};
+
+/* How a turn's reply came to be asked (pipeline_config.preemptive). */
+enum pipeline_preempt {
+	PIPELINE_PREEMPT_NONE,      /* at STOP */
+	PIPELINE_PREEMPT_USED,      /* before STOP, and that reply was said */
+	PIPELINE_PREEMPT_DISCARDED, /* before STOP, dropped (the caller went
+	                               on, the transcript changed): asked
+	                               again for the turn */
 };
 
 /* One turn's figures, reported once the reply's fate is known (played to
@@ -90,7 +105,8 @@ struct pipeline_turn {
 	bool redecoded;         /* the caller paused long enough for the
 	                           final pass to run ahead, then went on: the
 	                           turn was decoded twice (pipeline.c) */
-	const char *error;      /* why the brain, the recogniser or the
+	enum pipeline_preempt preempt;
+	const char *error; /* why the brain, the recogniser or the
 	                           voice failed (the agent apologised),
 	                           NULL if none did */
 	/* the providers of its stages: pipeline_config's names, "" = none */

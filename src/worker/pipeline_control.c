@@ -34,6 +34,7 @@ static int hist_add(struct pipeline *p, const char *role, const char *text,
 	}
 	p->hist[p->nhist].role = role;
 	p->hist[p->nhist].content = copy;
+	p->hist_gen++;
 	if (idx)
 		*idx = p->nhist;
 	p->nhist++;
@@ -41,10 +42,11 @@ static int hist_add(struct pipeline *p, const char *role, const char *text,
 }
 
 /* The history as the brain sees it: the messages with text, copied, since
- * the control thread goes on changing it while the brain runs. */
-static int hist_copy(struct pipeline *p, struct reply *r)
+ * the control thread goes on changing it while the brain runs; then the
+ * caller's words not yet in it, if user. */
+static int hist_copy(struct pipeline *p, struct reply *r, const char *user)
 {
-	r->msgs = calloc(p->nhist ? p->nhist : 1, sizeof(*r->msgs));
+	r->msgs = calloc(p->nhist + 1, sizeof(*r->msgs));
 	if (!r->msgs)
 		return ENOMEM;
 	for (size_t i = 0; i < p->nhist; i++) {
@@ -58,6 +60,12 @@ static int hist_copy(struct pipeline *p, struct reply *r)
 		r->msgs[r->nmsgs].role = p->hist[i].role;
 		r->msgs[r->nmsgs++].content = c;
 	}
+	if (user) {
+		r->msgs[r->nmsgs].content = strdup(user);
+		if (!r->msgs[r->nmsgs].content)
+			return ENOMEM;
+		r->msgs[r->nmsgs++].role = "user";
+	}
 	return 0;
 }
 
@@ -68,7 +76,8 @@ static void rest_clear(struct pipeline *p)
 	p->has_rest = false;
 }
 
-/* r becomes the reply in flight, and its making starts. */
+/* r becomes the reply in flight, and its making starts (a held reply's
+ * goes on). */
 static void reply_begin(struct pipeline *p, struct reply *r)
 {
 	r->utt = ++p->next_utt;
@@ -77,7 +86,75 @@ static void reply_begin(struct pipeline *p, struct reply *r)
 	p->live_utt = r->utt;
 	p->live_audible = false;
 	p->live_open = true;
-	pipeline_speak_start(p, r);
+	if (r->held)
+		pipeline_speak_adopt(p, r);
+	else
+		pipeline_speak_start(p, r);
+}
+
+void pipeline_preempt_drop(struct pipeline *p)
+{
+	struct reply *r = p->pre_reply;
+
+	if (!r)
+		return;
+	p->pre_reply = NULL;
+	p->pre_dropped = true;
+	/* The brain's request goes (the LLM's connection closes), its
+	 * text unsaid; the history never had it. */
+	mem_deref(r);
+}
+
+/*
+ * Preemptive generation, as LiveKit Agents does it by default: the
+ * recogniser's final came in the caller's pause, before the stop window
+ * ended, so the brain is asked now rather than at STOP. The reply is held
+ * (its text kept; its clauses not spoken, which with the brain's first
+ * words due after STOP anyway would gain nothing and hold audio), and
+ * STOP adopts it when the turn's transcript is this one and the history
+ * has not changed. Only when nothing else is in flight: the history is
+ * then what the turn will be answered with.
+ */
+void pipeline_preempt(struct pipeline *p, const char *text)
+{
+	struct reply *r;
+	char *t;
+
+	pipeline_preempt_drop(p);
+	if (!p->cfg->preemptive || p->rt || p->cfg->brain->kind != BRAIN_LLM ||
+	    p->cur || p->turn_head || p->nwait || p->pres >= PREEMPT_PER_TURN)
+		return;
+	t = pipeline_trimmed(text, strlen(text));
+	if (!t || !t[0] || pipeline_reply_alloc(&r)) {
+		free(t);
+		return;
+	}
+	r->transcript = t;
+	r->gen = p->hist_gen;
+	p->pres++;
+	if (hist_copy(p, r, t) || pipeline_speak_hold(p, r)) {
+		mem_deref(r);
+		return;
+	}
+	p->pre_reply = r;
+}
+
+/* The held reply, if it answers t as the turn would be answered now;
+ * otherwise it is dropped. */
+static struct reply *preempt_take(struct pipeline *p, const struct turn_item *t)
+{
+	struct reply *r = p->pre_reply;
+
+	if (!r)
+		return NULL;
+	if (t->dtmf_keys || r->gen != p->hist_gen ||
+	    strcmp(r->transcript, t->transcript) ||
+	    (r->brain_over && !r->brain_done)) {
+		pipeline_preempt_drop(p);
+		return NULL;
+	}
+	p->pre_reply = NULL;
+	return r;
 }
 
 void pipeline_greet(struct pipeline *p)
@@ -99,11 +176,20 @@ void pipeline_greet(struct pipeline *p)
 
 static void on_turn(struct pipeline *p, struct turn_item *t)
 {
-	struct reply *r;
+	struct reply *r = preempt_take(p, t);
+	enum pipeline_preempt pre = PIPELINE_PREEMPT_NONE;
 	int err = 0;
 
-	if (pipeline_reply_alloc(&r))
+	/* Keys pressed meanwhile are not the turn the caller spoke. */
+	if (!t->dtmf_keys) {
+		pre = r                ? PIPELINE_PREEMPT_USED
+		      : p->pre_dropped ? PIPELINE_PREEMPT_DISCARDED
+		                       : PIPELINE_PREEMPT_NONE;
+		p->pre_dropped = false;
+	}
+	if (!r && pipeline_reply_alloc(&r))
 		return;
+	r->preempt = pre;
 	r->t_end = t->t_end;
 	r->t_stt = t->t_stt;
 	r->redecoded = t->redecoded;
@@ -140,10 +226,16 @@ static void on_turn(struct pipeline *p, struct turn_item *t)
 		if (!r->transcript)
 			err = ENOMEM;
 		else if (rerun)
-			err = hist_copy(p, r);
+			err = hist_copy(p, r, NULL);
 		else if (!(r->fixed = strdup(p->rest)))
 			err = ENOMEM;
 		rest_clear(p);
+	} else if (r->held) {
+		/* Its transcript and messages are the turn's already. */
+		rest_clear(p);
+		err = hist_add(p, "user", t->transcript, NULL);
+		if (!err)
+			err = hist_add(p, "assistant", "", &r->hist);
 	} else {
 		rest_clear(p);
 		r->transcript = strdup(t->transcript);
@@ -154,7 +246,7 @@ static void on_turn(struct pipeline *p, struct turn_item *t)
 		if (!err)
 			err = hist_add(p, "assistant", "", &r->hist);
 		if (!err)
-			err = hist_copy(p, r);
+			err = hist_copy(p, r, NULL);
 	}
 	if (err) {
 		mem_deref(r);
@@ -265,6 +357,7 @@ static void settle(struct pipeline *p)
 		if (content) {
 			free(h->content);
 			h->content = content;
+			p->hist_gen++;
 		}
 	}
 	if (r->fate == FATE_INTERRUPTED || r->fate == FATE_CUT) {
@@ -294,6 +387,7 @@ static void settle(struct pipeline *p)
 		        r->fate == FATE_INTERRUPTED || r->fate == FATE_CUT,
 		    .resumed = r->resume,
 		    .redecoded = r->redecoded,
+		    .preempt = r->preempt,
 		    .error = r->err[0] ? r->err : NULL,
 		    .stt = p->cfg->stt_name ? p->cfg->stt_name : "",
 		    .brain = p->cfg->brain_name ? p->cfg->brain_name : "",

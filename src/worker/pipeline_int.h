@@ -42,9 +42,12 @@
  * the provider an end every few hundred ms for as long as it lasts; a
  * minute's turn with a hesitation every few seconds is within it. */
 #define SPEC_PER_TURN_STREAM 16
-#define TURN_KEEP_MS         8000
-#define VAD_WAIT_MS          100
-#define FINAL_WAITS          8 /* turns ended, their transcripts not yet in */
+/* Preemptive requests a turn may make (LiveKit's max_retries): each
+ * early transcript the caller went on after costs the brain a request. */
+#define PREEMPT_PER_TURN 3
+#define TURN_KEEP_MS     8000
+#define VAD_WAIT_MS      100
+#define FINAL_WAITS      8 /* turns ended, their transcripts not yet in */
 /* A comma ends a clause only past this many bytes: shorter pieces make
  * choppy speech for no gain in latency. */
 #define CLAUSE_MIN 24
@@ -140,6 +143,12 @@ struct reply {
 	                    apologised, nothing more is said */
 	/* its turn's keys, see turn_item */
 	uint32_t dtmf_keys;
+	/* Preemptive: made for the transcript in hand before STOP, held
+	 * (its text kept, not spoken; its tool calls waiting) until STOP
+	 * adopts it; gen is the history it was asked with. */
+	bool held;
+	uint64_t gen;
+	enum pipeline_preempt preempt;
 
 	/* making it: the brain's text, cut into clauses for the speaker */
 	struct brain_reply *brain; /* while the brain writes */
@@ -237,6 +246,13 @@ struct pipeline {
 	struct reply *cur;
 	struct hist *hist;
 	size_t nhist, caphist;
+	uint64_t hist_gen; /* bumped by every change of the history */
+	/* Preemptive generation (the DESIGN in pipeline.c): the reply held
+	 * for the turn being heard, the requests made for it this turn, and
+	 * whether one was dropped since the last turn was answered. */
+	struct reply *pre_reply;
+	unsigned pres;
+	bool pre_dropped;
 	bool has_rest; /* a reply cut by the caller can be resumed */
 	char *rest;    /* its unheard text ("" = ask the brain again) */
 	size_t rest_hist;
@@ -280,6 +296,12 @@ void pipeline_speak_start(struct pipeline *p, struct reply *r);
 /* Stops making r at once: the brain's request and the speaker's clauses
  * go; r->gen_done. */
 void pipeline_speak_cancel(struct pipeline *p, struct reply *r);
+/* Starts the brain on r held (r->held): its text is kept, not spoken,
+ * its tool calls wait. 0 or the brain's error. */
+int pipeline_speak_hold(struct pipeline *p, struct reply *r);
+/* r, held, is the reply in flight now: its text so far goes to the
+ * speaker, its tool calls run. */
+void pipeline_speak_adopt(struct pipeline *p, struct reply *r);
 
 /* pipeline_tools.c */
 void pipeline_tools_reset(struct pipeline *p);
@@ -313,6 +335,11 @@ void pipeline_rt_settle(struct pipeline *p, struct reply *r);
 
 /* pipeline_control.c: the conversation. */
 void pipeline_greet(struct pipeline *p);
+/* The turn being heard has text, before STOP: the brain may be asked
+ * now (preemptive generation), its reply held for STOP. */
+void pipeline_preempt(struct pipeline *p, const char *text);
+/* The caller went on: the held reply, if any, goes unsaid. */
+void pipeline_preempt_drop(struct pipeline *p);
 void pipeline_on_ctl(struct pipeline *p, const struct ctl *c);
 /* Sends what is due, settles what is known, starts the next reply; arms
  * the pacing timer. Safe to call from anywhere on the loop. */

@@ -64,6 +64,10 @@ static void hear_start(struct pipeline *p, uint32_t frame)
 	    false;
 	p->spec_err = 0;
 	p->specs = 0;
+	/* A reply held for a turn that never had its STOP goes with it. */
+	pipeline_preempt_drop(p);
+	p->pres = 0;
+	p->pre_dropped = false;
 	if (p->rt ? pipeline_rt_begin(p) : listener_begin(p->ear, &p->utt_id))
 		return;
 	p->hearing = true;
@@ -97,6 +101,7 @@ static void unspeculate(struct pipeline *p)
 {
 	p->redecoded = !p->streams;
 	p->spec = p->spec_ready = false;
+	pipeline_preempt_drop(p);
 	p->spec_err = 0;
 	if (!p->turn_audio) {
 		if (listener_reopen(p->ear, &p->utt_id))
@@ -180,6 +185,7 @@ static void on_final(uint32_t utt, const char *text, void *arg)
 		strncpy(p->spec_text, text, sizeof(p->spec_text) - 1);
 		p->spec_text[sizeof(p->spec_text) - 1] = '\0';
 		p->spec_ready = true;
+		pipeline_preempt(p, p->spec_text);
 	}
 }
 

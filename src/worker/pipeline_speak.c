@@ -227,10 +227,18 @@ static void speak_text(struct pipeline *p, struct reply *r, bool last)
 	}
 }
 
+/* The reply the brain writes: the held one while there is one (it is
+ * only made with no reply in flight, and STOP adopts or drops it before
+ * the next begins). */
+static struct reply *brain_reply(struct pipeline *p)
+{
+	return p->pre_reply ? p->pre_reply : p->cur;
+}
+
 static void on_text(const char *text, size_t len, void *arg)
 {
 	struct pipeline *p = arg;
-	struct reply *r = p->cur;
+	struct reply *r = brain_reply(p);
 
 	if (!r || r->cancelled || r->tts_failed)
 		return;
@@ -238,20 +246,26 @@ static void on_text(const char *text, size_t len, void *arg)
 		r->got_text = true;
 		r->t_llm = clock_mono_ms();
 	}
-	if (text_add(r, text, len))
+	if (text_add(r, text, len) && !r->held)
 		speak_text(p, r, false);
 }
 
 static void on_brain_done(int err, const char *why, bool hangup, void *arg)
 {
 	struct pipeline *p = arg;
-	struct reply *r = p->cur;
+	struct reply *r = brain_reply(p);
 
 	if (!r || r->cancelled)
 		return;
 	r->brain = mem_deref(r->brain);
 	r->brain_done = !err;
 	r->hangup = !err && hangup;
+	/* A held reply that failed is dropped at STOP, and the turn asked
+	 * again: the failure may have passed. */
+	if (r->held) {
+		r->brain_over = true;
+		return;
+	}
 	if (err) {
 		/* The reply keeps its own copy for the turn's report. */
 		snprintf(r->err, sizeof(r->err), "%s",
@@ -298,6 +312,27 @@ void pipeline_speak_start(struct pipeline *p, struct reply *r)
 		r->brain_over = true;
 		gen_check(r);
 	}
+}
+
+int pipeline_speak_hold(struct pipeline *p, struct reply *r)
+{
+	const char *why = NULL;
+	int err;
+
+	r->held = true;
+	err = brain_reply_start(&r->brain, p->cfg->brain, p->cfg->http, r->msgs,
+	                        r->nmsgs, on_text, on_brain_done, p, &why);
+	if (!err)
+		brain_reply_hold(r->brain, true);
+	return err;
+}
+
+void pipeline_speak_adopt(struct pipeline *p, struct reply *r)
+{
+	r->held = false;
+	brain_reply_hold(r->brain, false);
+	speak_text(p, r, r->brain_over);
+	gen_check(r);
 }
 
 void pipeline_speak_cancel(struct pipeline *p, struct reply *r)

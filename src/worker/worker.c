@@ -135,6 +135,10 @@ static void op_turn(void *arg, const struct pipeline_turn *t)
 	m.tts_ms = t->tts_ms;
 	m.v2v_ms = t->v2v_ms;
 	m.interrupted = t->interrupted;
+	snprintf(m.preemptive, sizeof(m.preemptive), "%s",
+	         t->preempt == PIPELINE_PREEMPT_USED        ? "used"
+	         : t->preempt == PIPELINE_PREEMPT_DISCARDED ? "discarded"
+	                                                    : "");
 	snprintf(m.reason, sizeof(m.reason), "%s", t->error ? t->error : "");
 	snprintf(m.stt, sizeof(m.stt), "%s", t->stt ? t->stt : "");
 	snprintf(m.brain, sizeof(m.brain), "%s", t->brain ? t->brain : "");

@@ -195,6 +195,7 @@ int worker_load_models(struct worker *w)
 	w->pcfg.greeting = cfg->greeting_text;
 	w->pcfg.stop_secs = cfg->vad_stop_secs;
 	w->pcfg.transfer_to = cfg->transfer_to;
+	w->pcfg.preemptive = cfg->preemptive_generation;
 	/* The stages' providers as the settings name them, for the turns'
 	 * figures; a provider added to the settings is named here with no
 	 * change (the server's metrics know the names it labels). */

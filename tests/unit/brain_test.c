@@ -642,6 +642,50 @@ TEST(tool_round_trip)
 	return 0;
 }
 
+/* A held reply's text comes, its calls wait: no handler runs until it is
+ * released, then the round trip goes on as before. */
+TEST(tool_held_until_released)
+{
+	static const char *const bodies[] = {
+	    TEXT("Let me look.") CALL(0, "call_a", "opening_hours")
+	        ARGS(0, "{}") FINISH("tool_calls") DONE,
+	    TEXT("We open at nine.") FINISH("stop") DONE,
+	};
+	struct brain_config cfg;
+	struct llm_message m = {"user", "when do you open"};
+	struct multi srv;
+	struct said s = {0};
+	static struct run r;
+	struct brain_reply *br = NULL;
+	const char *why = NULL;
+
+	CHECK(multi_start(&srv, bodies, 2) == 0);
+	tools_cfg(&cfg, &srv);
+	memset(&r, 0, sizeof(r));
+	r.s = &s;
+	CHECK_EQ(brain_reply_start(&br, &cfg, hc, &m, 1, run_text, run_done, &r,
+	                           &why),
+	         0);
+	brain_reply_hold(br, true);
+	run_for(500);
+	CHECK(!r.o.done);
+	CHECK_EQ(tools_seen.calls, 0);
+	CHECK_STR(s.text, "Let me look.");
+	brain_reply_hold(br, false);
+	/* Not from inside the release. */
+	CHECK_EQ(tools_seen.calls, 0);
+	run_for(5000);
+	mem_deref(br);
+	multi_stop(&srv);
+	CHECK(r.o.done);
+	CHECK_EQ(r.o.err, 0);
+	CHECK_EQ(tools_seen.calls, 1);
+	CHECK_EQ(srv.got, 2);
+	CHECK_STR(s.text, "Let me look. We open at nine.");
+	multi_free(&srv);
+	return 0;
+}
+
 /* An unknown tool, arguments that are not JSON and a handler's refusal
  * each go back to the model as an error; the turn goes on. */
 TEST(tool_errors)
@@ -846,6 +890,7 @@ int main(void)
 	RUN(llm_errors);
 	RUN(tool_end_call);
 	RUN(tool_round_trip);
+	RUN(tool_held_until_released);
 	RUN(tool_errors);
 	RUN(tool_rounds_bounded);
 	RUN(tool_answer_after_cancel);

@@ -118,6 +118,7 @@ TEST(defaults)
 	CHECK_STR(cfg.webhook_api_key, "");
 	CHECK_EQ(cfg.default_route, true);
 	CHECK_EQ(cfg.empty_timeout_ms, 300000);
+	CHECK_EQ(cfg.preemptive_generation, true);
 	return 0;
 }
 

@@ -79,6 +79,7 @@ struct turn_rec {
 	int32_t stt_ms, llm_ms, tts_ms, v2v_ms;
 	uint32_t dtmf_keys;
 	bool interrupted, resumed, redecoded;
+	enum pipeline_preempt preempt;
 };
 
 struct call {
@@ -202,6 +203,7 @@ static void op_turn(void *arg, const struct pipeline_turn *t)
 	r->dtmf_keys = t->dtmf_keys;
 	r->resumed = t->resumed;
 	r->redecoded = t->redecoded;
+	r->preempt = t->preempt;
 	pthread_mutex_unlock(&c->m);
 }
 
@@ -473,17 +475,29 @@ static void cfg_fill(struct pipeline_config *cfg)
 }
 
 /* Tests keep their call in a static: one that fails returns with the
- * pipeline still open on it. */
-static int call_start(struct call *c, const struct pipeline_config *cfg)
+ * pipeline still open on it. The caller's VAD ends a turn after
+ * stop_secs of silence (0 = its default). */
+static int call_start_vad(struct call *c, const struct pipeline_config *cfg,
+                          double stop_secs)
 {
+	struct vad_params vp;
+
 	memset(c, 0, sizeof(*c));
 	pthread_mutex_init(&c->m, NULL);
 	c->noise = 12345;
 	c->cfg = *cfg;
 	cfg_fill(&c->cfg);
-	if (vad_alloc(&c->vad, NULL, 8000))
+	vad_params_default(&vp);
+	if (stop_secs > 0)
+		vp.stop_secs = stop_secs;
+	if (vad_alloc(&c->vad, &vp, 8000))
 		return -1;
 	return t_open(&c->p, &c->cfg, c);
+}
+
+static int call_start(struct call *c, const struct pipeline_config *cfg)
+{
+	return call_start_vad(c, cfg, 0);
 }
 
 static void call_end(struct call *c)
@@ -694,6 +708,7 @@ struct srv {
 	/* recorded; read after srv_stop */
 	size_t nreq;
 	char *body[MAX_REQ];
+	uint64_t t_req[MAX_REQ];  /* when the request was read */
 	uint64_t t_last[MAX_REQ]; /* when the last step went out */
 	bool gone[MAX_REQ];       /* the client hung up mid-answer */
 	uint64_t t_gone[MAX_REQ];
@@ -725,6 +740,7 @@ static void *srv_run(void *arg)
 			/* One that cannot be read still counts, with
 			 * no body and no answer. */
 			standin_read_request(fd, &head, &sv->body[i]);
+			sv->t_req[i] = now_ms();
 			free(head);
 			sv->nreq++;
 			atomic_fetch_add(&sv->got, 1);
@@ -1717,6 +1733,237 @@ TEST(bad_arguments)
 	return 0;
 }
 
+/* ---- preemptive generation -------------------------------------------- */
+
+/* In these the server's VAD ends a turn after 0.8 s of silence while the
+ * pipeline takes the window for 0.25 s: the final pass still runs 100-140
+ * ms into the caller's pause, so the transcript is in long before STOP,
+ * as a streaming recogniser's is. */
+#define PRE_STOP_SECS 0.8
+/* The model's first words come this long after its request. */
+#define PRE_LLM_MS 300
+
+static const struct standin_step pre_hello[] = {
+    {PRE_LLM_MS, TEXT("Hello to you too.") DONE}};
+static const struct standin_step pre_late[] = {{3000, TEXT("Too early.") DONE}};
+static const struct standin_step pre_here[] = {{0, TEXT("Here you are.") DONE}};
+
+/* A call on the LLM stand-in answering with answers[0..n), preemptive
+ * generation on or off, the VAD's window PRE_STOP_SECS. */
+static int pre_start(struct call *c, struct srv *sv, struct brain_config *b,
+                     const struct answer *answers, size_t n, bool on)
+{
+	struct pipeline_config cfg = {.tts = tts, .brain = b, .preemptive = on};
+
+	if (srv_start(sv, answers, n))
+		return -1;
+	llm_brain(b, sv);
+	b->llm.first_token_timeout_ms = 5000;
+	return call_start_vad(c, &cfg, PRE_STOP_SECS);
+}
+
+/* The caller says hello; reply utt, the call's utt-th turn, is played. */
+static bool say_hello(struct call *c, uint32_t utt)
+{
+	bool ok;
+
+	if (!speak(c, hello, voice_end(hello, hello_n)) ||
+	    !play_all(c, utt, -1))
+		return false;
+	WAIT_FOR(ok, c, c->nt == utt, 5000);
+	return ok;
+}
+
+/* The end of a case of name, with the call's lock held: request i was
+ * asked with the messages want, and no ops call came out of turn; the
+ * call and the stand-in go. */
+static int pre_end(const char *name, struct call *c, struct srv *sv, size_t i,
+                   const char *want)
+{
+	char msgs[2048];
+	int bad = c->bad, err = request_messages(sv, i, msgs, sizeof(msgs));
+
+	pthread_mutex_unlock(&c->m);
+	srv_free(sv);
+	call_end(c);
+	if (err || strcmp(msgs, want))
+		TEST_FAIL(name, "request %zu asked with \"%s\", not \"%s\"", i,
+		          msgs, want);
+	if (bad)
+		TEST_FAIL(name, "%d ops calls out of turn", bad);
+	return 0;
+}
+
+/* The LLM is asked once the pause's transcript is in, before STOP; its
+ * reply, written meanwhile, is not said before STOP and goes out right
+ * after it: sooner than the model's own delay would allow if it were
+ * asked at STOP. Off, the request waits for STOP as it always did. */
+static int preemptive_turn(bool on)
+{
+	const struct answer answers[] = {{SSE_HEAD, pre_hello, 1}};
+	struct brain_config b;
+	struct srv sv;
+	static struct call c;
+	char want[1024];
+
+	CHECK_EQ(pre_start(&c, &sv, &b, answers, 1, on), 0);
+	CHECK(say_hello(&c, 1));
+	srv_stop(&sv);
+	CHECK_EQ(sv.nreq, 1);
+	pthread_mutex_lock(&c.m);
+	printf("# preemptive %s: asked %lld ms after STOP, first audio %lld "
+	       "ms after it\n",
+	       on ? "on" : "off", (long long)sv.t_req[0] - (long long)c.t_stop,
+	       (long long)c.u[1].t_first - (long long)c.t_stop);
+	CHECK(c.u[1].t_first >= c.t_stop);
+	if (on) {
+		CHECK(sv.t_req[0] < c.t_stop);
+		CHECK(c.u[1].t_first < c.t_stop + PRE_LLM_MS);
+		CHECK_EQ(c.t[0].preempt, PIPELINE_PREEMPT_USED);
+	} else {
+		CHECK(sv.t_req[0] >= c.t_stop);
+		CHECK(c.u[1].t_first >= c.t_stop + PRE_LLM_MS);
+		CHECK_EQ(c.t[0].preempt, PIPELINE_PREEMPT_NONE);
+	}
+	CHECK_STR(c.t[0].reply, "Hello to you too.");
+	CHECK(!c.t[0].interrupted);
+	snprintf(want, sizeof(want),
+	         "system: You are a phone agent. Be brief.\nuser: %s\n",
+	         c.t[0].transcript);
+	return pre_end(on ? "llm_preemptive_adopted_at_stop"
+	                  : "llm_preemptive_off_asks_at_stop",
+	               &c, &sv, 0, want);
+}
+
+TEST(llm_preemptive_adopted_at_stop)
+{
+	return preemptive_turn(true);
+}
+
+TEST(llm_preemptive_off_asks_at_stop)
+{
+	return preemptive_turn(false);
+}
+
+/* The caller pauses long enough for the early transcript and its request,
+ * then goes on: the held request is closed at once and nothing of it is
+ * said; the turn is asked for again, and the history has the whole turn
+ * and the reply said, nothing of the dropped one. */
+TEST(llm_preemptive_dropped_when_caller_goes_on)
+{
+	const struct answer answers[] = {{SSE_HEAD, pre_late, 1},
+	                                 {SSE_HEAD, pre_here, 1},
+	                                 {SSE_HEAD, pre_hello, 1}};
+	struct brain_config b;
+	size_t a = voice_end(hello, hello_n),
+	       z = voice_start(booking, booking_n);
+	size_t gap = 30 * FRAME,
+	       n = a + gap + (voice_end(booking, booking_n) - z);
+	int16_t *both = calloc(n, sizeof(*both));
+	struct srv sv;
+	static struct call c;
+	char msgs[2048], want[2048];
+	uint64_t t_stop;
+	bool ok;
+
+	CHECK(both);
+	memcpy(both, hello, a * sizeof(*both));
+	memcpy(both + a + gap, booking + z, (n - a - gap) * sizeof(*both));
+	CHECK_EQ(pre_start(&c, &sv, &b, answers, 3, true), 0);
+	CHECK(speak(&c, both, n));
+	t_stop = c.t_stop;
+	CHECK(play_all(&c, 1, -1));
+	WAIT_FOR(ok, &c, c.nt == 1, 5000);
+	CHECK(ok);
+	CHECK(say_hello(&c, 2));
+	srv_stop(&sv);
+	CHECK_EQ(sv.nreq, 3);
+	pthread_mutex_lock(&c.m);
+	printf("# the early request closed %lld ms before STOP\n",
+	       (long long)t_stop - (long long)sv.t_gone[0]);
+	/* Asked in the pause, closed when the caller went on; the turn
+	 * asked again before STOP, and adopted. */
+	CHECK(sv.gone[0]);
+	CHECK(sv.t_req[0] < sv.t_gone[0]);
+	CHECK(sv.t_gone[0] < sv.t_req[1]);
+	CHECK(sv.t_req[1] < t_stop);
+	CHECK_EQ(c.t[0].preempt, PIPELINE_PREEMPT_USED);
+	CHECK(c.u[1].t_first >= t_stop);
+	CHECK_EQ(request_messages(&sv, 0, msgs, sizeof(msgs)), 0);
+	CHECK(strstr(msgs, "user: ") != NULL);
+	CHECK(strstr(msgs, c.t[0].transcript) == NULL);
+	CHECK(words(c.t[0].transcript) > 2);
+	CHECK_STR(c.t[0].reply, "Here you are.");
+	CHECK_STR(c.t[1].reply, "Hello to you too.");
+	/* The whole turn and what was said, nothing else. */
+	snprintf(want, sizeof(want),
+	         "system: You are a phone agent. Be brief.\n"
+	         "user: %s\nassistant: Here you are.\nuser: %s\n",
+	         c.t[0].transcript, c.t[1].transcript);
+	free(both);
+	return pre_end("llm_preemptive_dropped_when_caller_goes_on", &c, &sv, 2,
+	               want);
+}
+
+struct keys_later {
+	struct srv *sv;
+	struct call *c;
+};
+
+/* Keys pressed once the early request reached the LLM. */
+static void *keys_later(void *arg)
+{
+	struct keys_later *k = arg;
+
+	for (int i = 0; i < 3000 && !atomic_load(&k->sv->got); i++)
+		sleep_ms(1);
+	sleep_ms(30);
+	pipeline_dtmf(k->c->p, "5");
+	return NULL;
+}
+
+/* Keys pressed in the caller's pause are a turn of their own, answered
+ * first: the history the held reply was asked with is no longer the
+ * turn's, so it is dropped and the turn asked again after the keys'. */
+TEST(llm_preemptive_history_changed)
+{
+	static const struct standin_step keys[] = {
+	    {0, TEXT("Got your key.") DONE}};
+	const struct answer answers[] = {{SSE_HEAD, pre_late, 1},
+	                                 {SSE_HEAD, keys, 1},
+	                                 {SSE_HEAD, pre_here, 1}};
+	struct brain_config b;
+	struct srv sv;
+	static struct call c;
+	struct keys_later k = {&sv, &c};
+	pthread_t th;
+	char want[2048];
+	bool ok;
+
+	CHECK_EQ(pre_start(&c, &sv, &b, answers, 3, true), 0);
+	CHECK_EQ(pthread_create(&th, NULL, keys_later, &k), 0);
+	CHECK(speak(&c, hello, voice_end(hello, hello_n)));
+	pthread_join(th, NULL);
+	CHECK(play_all(&c, 1, -1));
+	CHECK(play_all(&c, 2, -1));
+	WAIT_FOR(ok, &c, c.nt == 2, 5000);
+	CHECK(ok);
+	srv_stop(&sv);
+	CHECK_EQ(sv.nreq, 3);
+	pthread_mutex_lock(&c.m);
+	CHECK(sv.gone[0]);
+	CHECK(sv.t_req[0] < c.t_stop);
+	CHECK_EQ(c.t[0].dtmf_keys, 1);
+	CHECK_EQ(c.t[0].preempt, PIPELINE_PREEMPT_NONE);
+	CHECK_STR(c.t[1].reply, "Here you are.");
+	CHECK_EQ(c.t[1].preempt, PIPELINE_PREEMPT_DISCARDED);
+	snprintf(want, sizeof(want),
+	         "system: You are a phone agent. Be brief.\n"
+	         "user: DTMF: 5\nassistant: Got your key.\nuser: %s\n",
+	         c.t[1].transcript);
+	return pre_end("llm_preemptive_history_changed", &c, &sv, 2, want);
+}
+
 /* The caller's speech, made by espeak-ng as a phone would carry it. */
 static int make_speech(const char *text, int16_t **pcmp, size_t *np)
 {
@@ -1777,6 +2024,10 @@ int main(void)
 	RUN(llm_faults_apologise);
 	RUN(llm_hears_keys_the_turn_counts_them);
 	RUN(llm_tools_transfer_and_end_call);
+	RUN(llm_preemptive_adopted_at_stop);
+	RUN(llm_preemptive_off_asks_at_stop);
+	RUN(llm_preemptive_dropped_when_caller_goes_on);
+	RUN(llm_preemptive_history_changed);
 	RUN(echo_latency);
 	{
 		struct msg *m = msg_new(MSG_STOP, NULL);

@@ -118,6 +118,12 @@ TEST(events_and_turns)
 	CHECK_EQ(got.tts_ms, 45);
 	CHECK(got.interrupted);
 	CHECK_EQ(got.dtmf_keys, 0);
+	/* Said only when the reply was asked for before the turn ended. */
+	CHECK_STR(got.preemptive, "");
+	strcpy(m.preemptive, "used");
+	CHECK_EQ(roundtrip(&m, false, &got), 0);
+	CHECK_STR(got.preemptive, "used");
+	m.preemptive[0] = '\0';
 	/* A DTMF turn: the count of keys, no transcript. */
 	m.transcript[0] = '\0';
 	m.dtmf_keys = 4;

@@ -54,7 +54,7 @@ const PAUSE_MS = 150;
 const TTS_KEY = 'sk-tts-stream-key-1a2b3c4d5e';
 const APOLOGY = /did not catch that/;
 
-async function utterance(text = WORDS, name = 'words') {
+export async function utterance(text = WORDS, name = 'words') {
   const wav = path.join(tmpDir(), `streaming-${name}.wav`);
   const raw = path.join(tmpDir(), `streaming-${name}.s16`);
   let r = await run('espeak-ng', ['-w', wav, text]);
