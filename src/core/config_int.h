@@ -40,7 +40,7 @@ struct key {
 /* Every setting (config_keys.c). The loader sizes its arrays by the count,
  * so it is a constant here; config_keys.c fails to build when it is not
  * the table's length. */
-#define CONFIG_NKEYS 93
+#define CONFIG_NKEYS 94
 extern const struct key config_keys[];
 
 /* config_keys[KEY_CONFIG] names the file and so cannot be set inside it. */
