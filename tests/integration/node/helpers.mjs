@@ -460,6 +460,119 @@ export function audioFixture() {
   return file;
 }
 
+// writeRtpPcap(file, packets): a pcap of RTP packets ({atMs, rtp}: when it
+// is sent, from the first, and the whole RTP packet) for SIPp's
+// play_pcap_audio, which sends each UDP payload to the call's media address
+// from its -mp port, as far apart as the records. Ethernet, IPv4 and UDP
+// headers as it reads them; the addresses in them are not used.
+export function writeRtpPcap(file, packets) {
+  const head = Buffer.alloc(24);
+  head.writeUInt32LE(0xa1b2c3d4, 0);
+  head.writeUInt16LE(2, 4); // version 2.4
+  head.writeUInt16LE(4, 6);
+  head.writeUInt32LE(65535, 16); // snap length
+  head.writeUInt32LE(1, 20); // LINKTYPE_ETHERNET
+  const parts = [head];
+  for (const { atMs, rtp } of packets) {
+    const frame = Buffer.alloc(14 + 20 + 8 + rtp.length);
+    frame.writeUInt16BE(0x0800, 12); // IPv4
+    const ip = 14;
+    frame[ip] = 0x45;
+    frame.writeUInt16BE(20 + 8 + rtp.length, ip + 2);
+    frame[ip + 8] = 64; // TTL
+    frame[ip + 9] = 17; // UDP
+    frame.writeUInt32BE(0x7f000001, ip + 12);
+    frame.writeUInt32BE(0x7f000001, ip + 16);
+    const udp = ip + 20;
+    frame.writeUInt16BE(40000, udp);
+    frame.writeUInt16BE(40002, udp + 2);
+    frame.writeUInt16BE(8 + rtp.length, udp + 4);
+    rtp.copy(frame, udp + 8);
+    const us = 1e6 + Math.round(atMs * 1000);
+    const rec = Buffer.alloc(16);
+    rec.writeUInt32LE(Math.floor(us / 1e6), 0);
+    rec.writeUInt32LE(us % 1e6, 4);
+    rec.writeUInt32LE(frame.length, 8);
+    rec.writeUInt32LE(frame.length, 12);
+    parts.push(rec, frame);
+  }
+  fs.writeFileSync(file, Buffer.concat(parts));
+}
+
+// ==== packet capture ====
+
+let captureCount = 0;
+
+// startCapture(filter, label): dumpcap on lo with a capture filter, into
+// <label>.pcapng in the temp dir; resolves once it is capturing. stop()
+// ends it and resolves with the file.
+export async function startCapture(filter, label = `capture${++captureCount}`) {
+  const file = path.join(TMP, `${label}.pcapng`);
+  const child = track(
+    spawn('dumpcap', ['-i', 'lo', '-f', filter, '-w', file, '-q', '-a', 'duration:120'], {
+      cwd: TMP,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  let out = '';
+  let exited = null;
+  const exit = new Promise((resolve) => {
+    child.once('error', (e) => resolve((exited = { error: e.message })));
+    child.once('close', (code, signal) => resolve((exited = { code, signal })));
+  });
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const deadline = Date.now() + 5000;
+  while (!out.includes('Capturing on')) {
+    if (exited) throw new Error(`dumpcap ended before capturing (${JSON.stringify(exited)}): ${out.trim()}`);
+    if (Date.now() > deadline) {
+      killGroup(child);
+      throw new Error(`dumpcap did not capture within 5 s: ${out.trim()}`);
+    }
+    await sleep(50);
+  }
+  return {
+    file,
+    async stop() {
+      await sleep(200); // the last packets in flight land
+      if (!exited) child.kill('SIGINT');
+      const res = await Promise.race([exit, idleSleep(5000).then(() => null)]);
+      fs.writeFileSync(`${file}.log`, out);
+      if (!res) {
+        killGroup(child);
+        throw new Error(`dumpcap still running 5 s after SIGINT: ${out.trim()}`);
+      }
+      return file;
+    },
+  };
+}
+
+// capturedRtp(file, port): the RTP packets of a capture that were sent to
+// port, in order: {at (ms since the epoch), pt, seq, ts, payload}.
+export async function capturedRtp(file, port) {
+  const r = await run(
+    'tshark',
+    ['-r', file, '-d', `udp.port==${port},rtp`, '-Y', `rtp && udp.dstport == ${port}`, '-T', 'fields',
+      '-e', 'frame.time_epoch', '-e', 'rtp.p_type', '-e', 'rtp.seq', '-e', 'rtp.timestamp', '-e', 'rtp.payload'],
+    { timeout: 60000, maxBuffer: 64 << 20 },
+  );
+  if (r.code !== 0) throw new Error(`tshark -r ${file} failed (${r.code}): ${r.stderr.trim().slice(0, 300)}`);
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [at, pt, seq, ts, hex = ''] = line.split('\t');
+      return {
+        at: Number(at) * 1000,
+        pt: Number(pt),
+        seq: Number(seq),
+        ts: Number(ts),
+        payload: Buffer.from(hex.replace(/[^0-9a-fA-F]/g, ''), 'hex'),
+      };
+    });
+}
+
 // ==== SIPp ====
 
 let sippCount = 0;
@@ -485,9 +598,10 @@ function receivedFromMessages(text) {
 // sipp(server, scenario, opts): one call (-m 1) from SIPp to the server.
 // opts: service (To user / request URI user, default "service"), caller
 // (From user, -key caller), header: [name, value] (-key xhdr_name/xhdr_value,
-// default X-Voxgate-Test: 1), durationMs (-d), args (more sipp flags),
-// timeoutS (sipp -timeout, default 20; the process is killed 5 s later),
-// label. Returns {pid, done, kill()}; done resolves with {code, signal,
+// default X-Voxgate-Test: 1), durationMs (-d), mediaPort (-mp, the first
+// of 4 ports from pickPorts; picked here when not given), args (more sipp
+// flags), timeoutS (sipp -timeout, default 20; the process is killed 5 s
+// later), label. Returns {pid, done, kill()}; done resolves with {code, signal,
 // out, errors, messages, logs, received, why}.
 export function sipp(server, scenario, opts = {}) {
   const label = opts.label ?? `sipp${++sippCount}`;
@@ -502,7 +616,7 @@ export function sipp(server, scenario, opts = {}) {
   const [hdrName, hdrValue] = opts.header ?? ['X-Voxgate-Test', '1'];
   const started = (async () => {
     const port = await pickPorts(1);
-    const mp = await pickPorts(4, { tcp: false });
+    const mp = opts.mediaPort ?? (await pickPorts(4, { tcp: false }));
     const args = [
       `127.0.0.1:${server.sipPort}`,
       '-sf', scen,
