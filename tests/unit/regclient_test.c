@@ -88,8 +88,8 @@ TEST(uri_refused)
 	    "sip:100@host;",        /* empty parameter */
 	    "sip:100@host?x=y",     /* headers */
 	    "sip:100@host\r\nX: y", /* CRLF */
-	    "sip:12345678901234567890123456789012345678901234567890123456789"
-	    "012345@host", /* 65-byte user */
+	    ("sip:12345678901234567890123456789012345678901234567890123456789"
+	     "012345@host"), /* 65-byte user */
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
