@@ -241,19 +241,28 @@ no_plain_sip() {
 	}
 }
 
+# captured_echo_call DIR PCAP FILTER ENCRYPTION: dials the callee in DIR
+# on a trunk with that media encryption while capturing FILTER into PCAP,
+# and waits for the callee to hear its echo.
+captured_echo_call() {
+	local rc
+	vg_capture_start "$2" "$3" || return 1
+	dial_out "$4" || {
+		vg_capture_stop
+		return 1
+	}
+	callee_heard_echo "$1"
+	rc=$?
+	vg_capture_stop
+	return "$rc"
+}
+
 case_outbound_tls() {
 	local dir=$VG_CDIR/callee pcap=$VG_CDIR/tls.pcapng line
 	vg_need_server || return 1
 	callee_tls "$dir" "" || return 1
-	vg_capture_start "$pcap" "tcp port $CALLEE_TLS" || return 1
-	dial_out SIP_MEDIA_ENCRYPT_DISABLE || {
-		vg_capture_stop
-		return 1
-	}
-	callee_heard_echo "$dir"
-	local rc=$?
-	vg_capture_stop
-	[ "$rc" = 0 ] || return 1
+	captured_echo_call "$dir" "$pcap" "tcp port $CALLEE_TLS" \
+		SIP_MEDIA_ENCRYPT_DISABLE || return 1
 	line=$(vg_events dial | head -n 1)
 	[ "$(vg_jfield "$line" transport)" = tls ] || {
 		vg_reason "the call was not dialled over TLS: $line"
@@ -278,15 +287,9 @@ case_outbound_srtp() {
 		return 1
 	}
 	callee_tls "$dir" srtp-mand || return 1
-	vg_capture_start "$pcap" "udp portrange $VG_BS_RTP_LO-$VG_BS_RTP_HI" || return 1
-	dial_out SIP_MEDIA_ENCRYPT_REQUIRE || {
-		vg_capture_stop
-		return 1
-	}
-	callee_heard_echo "$dir"
-	local rc=$?
-	vg_capture_stop
-	[ "$rc" = 0 ] || return 1
+	captured_echo_call "$dir" "$pcap" \
+		"udp portrange $VG_BS_RTP_LO-$VG_BS_RTP_HI" \
+		SIP_MEDIA_ENCRYPT_REQUIRE || return 1
 	line=$(vg_events media | tail -n 1)
 	srtp=$(vg_jfield "$line" srtp)
 	[[ $srtp == AES_CM_128_HMAC_SHA1_* ]] || {
