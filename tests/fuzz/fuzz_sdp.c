@@ -34,8 +34,11 @@ static unsigned crypto_lines(const struct mbuf *mb)
 	const char *p = (const char *)mb->buf;
 	unsigned n = 0;
 
+	/* Attribute lines only: a rejected m-line echoes the offer's
+	 * transport token, which may hold the same bytes. */
 	for (size_t i = 0; i + 9 <= mb->end; i++)
-		if (!memcmp(p + i, "a=crypto:", 9))
+		if ((i == 0 || p[i - 1] == '\n') &&
+		    !memcmp(p + i, "a=crypto:", 9))
 			n++;
 	return n;
 }
